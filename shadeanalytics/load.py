@@ -1,0 +1,198 @@
+"""Sources (dicts, JSON text, files, folders, globs) -> ``Tables``.
+
+A source is any of: a parsed response (dict or list), JSON text (``str`` starting with ``{`` or
+``[``) or bytes, a path to a ``.json``, ``.jsonl`` (one response per line) or ``.json.gz`` /
+``.jsonl.gz`` file, a folder (read recursively, in name order), a glob pattern, or an iterable
+mixing these. A response may be wrapped in a snapshot envelope
+``{"observed_at": "<RFC 3339>", "endpoint": "/clusters", "response": {...}}`` (what the
+collector and the sample data write); ``observed_at`` then dates every row it yields.
+"""
+
+from __future__ import annotations
+
+import gc
+import glob
+import gzip
+import os
+import warnings
+import zlib
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pandas as pd
+
+from .errors import DataWarning, InputError, InvalidJSONError
+from .normalize import Document, normalize
+from .tables import Tables, build_tables
+
+__all__ = ["Source", "iter_documents", "read", "read_clusters", "read_instance_types",
+           "read_instances"]
+
+Source = Any  # dict | list | str | bytes | os.PathLike | Iterable of these
+
+_SUFFIXES = (".json", ".jsonl", ".json.gz", ".jsonl.gz")
+_GLOB_CHARS = frozenset("*?[")
+_KINDS = {
+    "clusters": frozenset({"clusters"}),
+    "instances": frozenset({"instances"}),
+    "instance_types": frozenset({"instance_types"}),
+}
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic GC: parsing creates millions of objects and no cycles."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _parse(data: bytes | str, source: str) -> Any:
+    if not data.strip() if isinstance(data, str) else not bytes(data).strip():
+        raise InvalidJSONError("empty, expected JSON", source=source)
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        if isinstance(data, bytes | bytearray | memoryview):
+            try:
+                bytes(data).decode("utf-8")
+            except UnicodeDecodeError as bad:
+                raise InvalidJSONError(f"not valid UTF-8 (byte {bad.start})",
+                                       source=source) from None
+        if "recursion" in str(exc):
+            problem = "nested too deeply to be a Shadeform response"
+        else:
+            problem = f"invalid JSON (line {exc.lineno}, column {exc.colno})"
+        raise InvalidJSONError(problem, source=source) from None
+
+
+def _read_file(path: Path, explicit: bool) -> Iterator[Document]:
+    name = str(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError("no such file", source=name) from None
+    except OSError as exc:
+        raise InputError(f"cannot read ({exc.strerror})", source=name) from None
+    lower = path.name.lower()
+    if lower.endswith(".gz"):
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error):
+            raise InvalidJSONError("not a valid gzip file", source=name) from None
+        lower = lower[:-3]
+    if lower.endswith(".jsonl"):
+        for number, line in enumerate(data.splitlines(), start=1):
+            if line.strip():
+                label = f"{name} line {number}"
+                yield Document(_parse(line, label), label, explicit=explicit)
+    else:
+        yield Document(_parse(data, name), name, explicit=explicit)
+
+
+def _read_folder(folder: Path) -> Iterator[Document]:
+    files = sorted(p for p in folder.rglob("*")
+                   if p.is_file() and p.name.lower().endswith(_SUFFIXES))
+    if not files:
+        raise InputError("no .json, .jsonl or .json.gz files in this folder", source=str(folder))
+    for file in files:
+        yield from _read_file(file, explicit=False)
+
+
+def _read_path(text: str | os.PathLike[str], explicit: bool) -> Iterator[Document]:
+    path = Path(text)
+    if path.is_dir():
+        yield from _read_folder(path)
+    elif _GLOB_CHARS & set(str(text)) and not path.exists():
+        matches = sorted(glob.glob(str(text), recursive=True))
+        if not matches:
+            raise InputError("no files match this pattern", source=str(text))
+        for match in matches:
+            yield from _read_path(match, explicit=False)
+    else:
+        yield from _read_file(path, explicit)
+
+
+def iter_documents(source: Source, *, explicit: bool = True) -> Iterator[Document]:
+    """Every JSON document in ``source``, parsed, with the name of where it came from."""
+    if isinstance(source, dict):
+        yield Document(source, "<dict>", explicit=explicit)
+    elif isinstance(source, bytes | bytearray | memoryview):
+        yield Document(_parse(bytes(source), "<bytes>"), "<bytes>", explicit=explicit)
+    elif isinstance(source, str) and source.lstrip()[:1] in ("{", "["):
+        yield Document(_parse(source, "<text>"), "<text>", explicit=explicit)
+    elif isinstance(source, str | os.PathLike):
+        yield from _read_path(source, explicit)
+    elif isinstance(source, list) and all(isinstance(item, dict | list) for item in source):
+        yield Document(source, "<list>", explicit=explicit)
+    elif isinstance(source, Iterable):
+        for item in source:
+            yield from iter_documents(item, explicit=explicit)
+    else:
+        raise InputError(f"cannot read a {type(source).__name__}: pass a dict, JSON text, "
+                         "bytes, a path, a folder, a glob or a list of these")
+
+
+def _load(source: Source, kind: str | None, errors: str, observed_at: Any,
+          stacklevel: int) -> Tables:
+    if errors not in ("raise", "skip"):
+        raise ValueError(f"errors must be 'raise' or 'skip', not {errors!r}")
+    default_time = None
+    if observed_at is not None:
+        default_time = pd.Timestamp(observed_at)
+        if default_time.tzinfo is None:
+            raise ValueError("observed_at must be timezone-aware (UTC)")
+        default_time = default_time.tz_convert("UTC").isoformat()
+    documents = iter_documents(source)
+    if default_time is not None:
+        documents = (d if d.observed_at else d.with_time(default_time) for d in documents)
+    with _gc_paused():
+        norm = normalize(documents, errors=errors, kinds=_KINDS.get(kind or ""))
+        tables = build_tables(norm)
+    for message in tables.warnings:
+        warnings.warn(message, DataWarning, stacklevel=stacklevel)
+    return tables
+
+
+def read(source: Source, *, errors: str = "raise", observed_at: Any = None) -> Tables:
+    """Load every Shadeform response in ``source`` (clusters, instances, instance types).
+
+    ``errors="raise"`` stops at the first record that cannot load with an ``InputError``
+    naming the file, JSON path and id; ``errors="skip"`` drops such records, warns and counts
+    them in ``Tables.skipped``. ``observed_at`` dates responses that carry no envelope.
+    """
+    return _load(source, None, errors, observed_at, stacklevel=3)
+
+
+def read_clusters(source: Source, *, errors: str = "raise", observed_at: Any = None) -> Tables:
+    """Load cluster info responses and ``GET /clusters`` lists into ``Tables``.
+
+    Example::
+
+        >>> tables = read_clusters("data/seed/cluster-info-example.json")
+        >>> tables.instances[["instance_id", "hourly_price_usd", "total_vram_gb"]]
+                                   instance_id  hourly_price_usd  total_vram_gb
+        0  d290f1ee-6c54-4b01-90e6-d701748f0851               2.1             48
+
+    Files of other kinds found in a folder or glob are passed over; a document of another
+    kind given directly is an error.
+    """
+    return _load(source, "clusters", errors, observed_at, stacklevel=3)
+
+
+def read_instances(source: Source, *, errors: str = "raise", observed_at: Any = None) -> Tables:
+    """Load ``GET /instances`` and ``/instances/{id}/info`` responses (``cluster_id`` NA)."""
+    return _load(source, "instances", errors, observed_at, stacklevel=3)
+
+
+def read_instance_types(source: Source, *, errors: str = "raise",
+                        observed_at: Any = None) -> pd.DataFrame:
+    """Load ``GET /instances/types``: one row per cloud, type, region and rental type."""
+    return _load(source, "instance_types", errors, observed_at, stacklevel=3).instance_types

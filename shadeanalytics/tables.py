@@ -1,0 +1,397 @@
+"""Raw column lists -> typed DataFrames, built once per table and converted vectorized."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .normalize import (
+    CHILD_FIELDS,
+    CLUSTER_FIELDS,
+    INSTANCE_FIELDS,
+    INSTANCE_TYPE_FIELDS,
+    Findings,
+    Normalized,
+    _general,
+    type_name,
+)
+from .schema import STATUSES, TABLES, TIMESTAMP, Column, empty_frame
+
+__all__ = ["Tables", "build_tables"]
+
+_NONE = type(None)
+_CHILD_TABLES = tuple(CHILD_FIELDS)
+
+
+@dataclass(frozen=True)
+class Tables:
+    """The DataFrames of one load: clusters, instances, their child tables, instance types.
+
+    Every row carries ``observed_at`` (when its response was captured). ``warnings`` lists what
+    loaded with a remark (one line per problem and JSON path); ``skipped`` counts records
+    dropped under ``errors="skip"``.
+    """
+
+    clusters: pd.DataFrame
+    instances: pd.DataFrame
+    instance_tags: pd.DataFrame
+    port_mappings: pd.DataFrame
+    docker_port_mappings: pd.DataFrame
+    docker_volume_mounts: pd.DataFrame
+    docker_envs: pd.DataFrame
+    instance_types: pd.DataFrame
+    warnings: tuple[str, ...] = ()
+    skipped: int = 0
+
+    @classmethod
+    def empty(cls) -> Tables:
+        """Tables with every column and dtype and no rows."""
+        return cls(**{name: empty_frame(name) for name in TABLES})
+
+    def frames(self) -> Iterator[tuple[str, pd.DataFrame]]:
+        """``(name, DataFrame)`` for every table, in schema order."""
+        for name in TABLES:
+            yield name, getattr(self, name)
+
+    def latest(self) -> Tables:
+        """The newest snapshot of every cluster, instance and instance type.
+
+        For each id, the rows of its newest ``observed_at`` are kept (NaT counts as oldest), so
+        an instance listed in two clusters in the same snapshot keeps both rows. Child tables
+        follow their instances.
+        """
+        instances = _newest(self.instances, ["instance_id"])
+        keys = instances[["instance_id", "observed_at"]].drop_duplicates()
+        children = {
+            name: getattr(self, name).merge(keys, on=["instance_id", "observed_at"])
+            for name in _CHILD_TABLES
+        }
+        return replace(
+            self,
+            clusters=_newest(self.clusters, ["cluster_id"]),
+            instances=instances,
+            instance_types=_newest(
+                self.instance_types, ["cloud", "shade_instance_type", "region", "rental_type"]
+            ),
+            **children,
+        )
+
+    def __repr__(self) -> str:
+        shapes = ", ".join(f"{name}={len(df)}" for name, df in self.frames())
+        extra = f", warnings={len(self.warnings)}" if self.warnings else ""
+        extra += f", skipped={self.skipped}" if self.skipped else ""
+        return f"Tables({shapes}{extra})"
+
+
+def _newest(df: pd.DataFrame, key: list[str]) -> pd.DataFrame:
+    if df.empty:
+        return df
+    newest = df.groupby(key, dropna=False, sort=False)["observed_at"].transform("max")
+    obs = df["observed_at"]
+    keep = (obs == newest) | (newest.isna() & obs.isna())
+    return df[keep.to_numpy()].reset_index(drop=True)
+
+
+# -- building ---------------------------------------------------------------------------------
+
+
+class _Table:
+    """One table under construction: raw columns, where each row came from, rows to drop."""
+
+    def __init__(self, name: str, rows: list[tuple[Any, ...]], names: tuple[str, ...],
+                 origins: Callable[[int], tuple[str, str]], id_field: str | None,
+                 findings: Findings) -> None:
+        self.name = name
+        self.n = len(rows)
+        self.raw: dict[str, list[Any]] = (
+            dict(zip(names, map(list, zip(*rows, strict=True)), strict=True)) if rows
+            else {f: [] for f in names}
+        )
+        self.origin = origins
+        self.id_field = id_field
+        self.findings = findings
+        self.drop: set[int] = set()
+
+    def where(self, row: int, source: str) -> tuple[str, str, str, Any]:
+        """(file, JSON path, generalised path, resource id) of ``source`` in ``row``."""
+        file, path = self.origin(row)
+        if "[]" in source:  # a value inside a list entry: the origin is that entry
+            source = source.split("[]", 1)[1].lstrip(".")
+        elif self.name == "instance_types":  # a field of the type, not of its availability
+            path = _AVAILABILITY_ENTRY.sub("", path)
+        full = f"{path}.{source}" if source else path
+        rid = self.raw[self.id_field][row] if self.id_field else None
+        return file, full, _general(full), rid
+
+    def bad(self, row: int, source: str, problem: str) -> None:
+        file, path, general, rid = self.where(row, source)
+        self.findings.bad(problem, general, file, path, rid)
+        self.drop.add(row)
+
+    def warn(self, row: int, source: str, problem: str) -> None:
+        file, path, general, rid = self.where(row, source)
+        self.findings.warn(problem, general, file, path, rid)
+
+
+_AVAILABILITY_ENTRY = re.compile(r"\.availability\[\d+\]$")
+_FAST_TYPES: dict[str, frozenset[type]] = {
+    "str": frozenset({str, _NONE}),
+    "int": frozenset({int, _NONE}),
+    "cents": frozenset({int, _NONE}),
+    "bool": frozenset({bool, _NONE}),
+    "time": frozenset({str, _NONE}),
+    "status": frozenset({str, _NONE}),
+    "dollars": frozenset({str, _NONE}),
+}
+_INTEGER_TEXT = re.compile(r"\s*-?\d+\s*")
+_STATUS_TEXT = re.compile(r"[a-z][a-z0-9_]{0,39}")
+
+
+def _clean(kind: str, values: list[Any], table: _Table, source: str) -> list[Any]:
+    """Values of the expected Python types: coerce what is safe (with a warning), else bad."""
+    out = list(values)
+    for i, v in enumerate(values):
+        t = type(v)
+        if t in _FAST_TYPES[kind]:
+            continue
+        out[i] = None
+        if kind in ("int", "cents") and t is float and v.is_integer():
+            out[i] = int(v)
+        elif kind in ("int", "cents") and t is str and _INTEGER_TEXT.fullmatch(v):
+            out[i] = int(v)
+            table.warn(i, source, "a numeric string where the API promises an integer; loaded "
+                       "as a number")
+        elif kind == "str" and t in (int, float, bool):
+            out[i] = str(v)
+            table.warn(i, source, f"found {type_name(v)}, expected a string; loaded as text")
+        elif kind == "dollars" and t in (int, float):
+            out[i] = v
+        else:
+            table.bad(i, source, f"found {type_name(v)}, expected {_EXPECTED[kind]}")
+    return out
+
+
+_EXPECTED = {
+    "str": "a string", "int": "an integer", "cents": "an integer number of cents",
+    "bool": "a boolean", "time": "an RFC 3339 timestamp string", "status": "a status string",
+    "dollars": "a dollar amount string",
+}
+
+
+def _to_time(values: list[Any], table: _Table, source: str) -> pd.DatetimeIndex:
+    try:
+        return pd.to_datetime(values, utc=True, format="ISO8601").as_unit("us")
+    except (ValueError, OverflowError, TypeError):
+        pass
+    clean = list(values)
+    for i, v in enumerate(values):
+        if v is None or v == "":
+            continue
+        try:
+            datetime.fromisoformat(v)
+            pd.Timestamp(v)
+        except (ValueError, OverflowError):
+            clean[i] = None
+            table.bad(i, source, "not an RFC 3339 timestamp")
+    return pd.to_datetime(clean, utc=True, format="ISO8601").as_unit("us")
+
+
+def _to_dollars(values: list[Any], table: _Table, source: str) -> np.ndarray:
+    out = np.full(len(values), np.nan)
+    for i, v in enumerate(values):
+        if v is None:
+            continue
+        if type(v) is not str:
+            number = float(v)
+        else:
+            try:
+                number = float(v)
+            except ValueError:
+                text = v.replace("$", "").replace(",", "").strip()
+                if not text:
+                    continue
+                try:
+                    number = float(text)
+                except ValueError:
+                    table.warn(i, source, "not a dollar amount; loaded as NA")
+                    continue
+        if math.isfinite(number):
+            out[i] = number
+        else:
+            table.warn(i, source, "not a finite dollar amount; loaded as NA")
+    return out
+
+
+def _to_status(values: list[Any], table: _Table, source: str) -> pd.Categorical:
+    unknown = sorted(set(values) - set(STATUSES) - {None})
+    for value in unknown:
+        row = values.index(value)
+        label = f"'{value}'" if _STATUS_TEXT.fullmatch(value) else "a status value"
+        table.warn(row, source, f"unknown status {label}; added as a new category after "
+                                f"'{STATUSES[-1]}'")
+    return pd.Categorical(values, categories=[*STATUSES, *unknown], ordered=True)
+
+
+def _convert(column: Column, values: list[Any], table: _Table) -> Any:
+    kind = column.parse
+    source = column.source
+    if not set(map(type, values)) <= _FAST_TYPES[kind]:
+        values = _clean(kind, values, table, source)
+    if column.required and None in values:
+        for i, v in enumerate(values):
+            if v is None and i not in table.drop:
+                table.warn(i, source, "missing or null, though the API promises a value; "
+                           "loaded as NA")
+    if kind == "str":
+        return pd.array(values, dtype="string")
+    if kind in ("int", "cents"):
+        return pd.array(values, dtype="Int64")
+    if kind == "bool":
+        return pd.array(values, dtype="boolean")
+    if kind == "time":
+        return _to_time(values, table, source)
+    if kind == "dollars":
+        return _to_dollars(values, table, source)
+    return _to_status(values, table, source)
+
+
+def _usd(cents: pd.api.extensions.ExtensionArray) -> np.ndarray:
+    return cents.to_numpy(dtype="float64", na_value=np.nan) / 100
+
+
+def _frame(table: _Table, extra: dict[str, Column] | None = None) -> dict[str, Any]:
+    """Convert every raw column that the schema (or ``extra``) describes."""
+    out: dict[str, Any] = {}
+    described = {c.name: c for c in TABLES.get(table.name, ())} | (extra or {})
+    for name, values in table.raw.items():
+        column = described.get(name)
+        if name == "observed_at":
+            out[name] = _to_time(values, table, "")
+        elif column is None:
+            continue
+        elif column.parse == "derived":
+            out[name] = pd.array(values, dtype=column.dtype)
+        else:
+            out[name] = _convert(column, values, table)
+    return out
+
+
+def _assemble(name: str, columns: dict[str, Any], keep: np.ndarray | None) -> pd.DataFrame:
+    df = pd.DataFrame({c.name: columns[c.name] for c in TABLES[name]}, copy=False)
+    if keep is not None:
+        df = df[keep].reset_index(drop=True)
+    return df
+
+
+def _keep_mask(table: _Table) -> np.ndarray | None:
+    if not table.drop:
+        return None
+    keep = np.ones(table.n, dtype=bool)
+    keep[list(table.drop)] = False
+    return keep
+
+
+def _dedupe(table: _Table, rows: list[tuple[Any, ...]], key: tuple[int, ...],
+            preferred: Callable[[int], bool] | None = None) -> None:
+    """Drop exact repeats of a record (the same file read twice); warn on conflicting ones."""
+    seen: dict[tuple[Any, ...], int] = {}
+    for i, row in enumerate(rows):
+        if i in table.drop:
+            continue
+        k = tuple(row[j] for j in key)
+        first = seen.setdefault(k, i)
+        if first == i:
+            continue
+        if rows[first] == row:
+            table.drop.add(i)
+            table.warn(i, "", "the same record was loaded twice; the repeat was dropped")
+        elif preferred is not None and preferred(first) != preferred(i):
+            # the same instance from /instances and inside its cluster: keep the cluster row
+            table.drop.add(first if preferred(i) else i)
+            if preferred(i):
+                seen[k] = i
+        else:
+            table.warn(i, "", "the same id appears twice in one snapshot with different "
+                       "content; both rows kept")
+
+
+def build_tables(norm: Normalized) -> Tables:
+    """Typed DataFrames from the raw rows of ``normalize``."""
+    findings = norm.findings
+    docs = norm.documents
+
+    def origin_of(origins: list[tuple[int, str]]) -> Callable[[int], tuple[str, str]]:
+        return lambda row: (docs[origins[row][0]].source, origins[row][1])
+
+    clusters = _Table("clusters", norm.clusters, CLUSTER_FIELDS,
+                      origin_of(norm.cluster_origins), "cluster_id", findings)
+    instances = _Table("instances", norm.instances, INSTANCE_FIELDS,
+                       origin_of(norm.instance_origins), "instance_id", findings)
+    types = _Table("instance_types", norm.instance_types, INSTANCE_TYPE_FIELDS,
+                   origin_of(norm.instance_type_origins), "shade_instance_type", findings)
+
+    obs_c, obs_i = CLUSTER_FIELDS.index("observed_at"), INSTANCE_FIELDS.index("observed_at")
+    _dedupe(clusters, norm.clusters, (0, obs_c))
+    has_cluster = instances.raw["cluster_id"]
+    _dedupe(instances, norm.instances, (0, 1, obs_i))
+    _dedupe(instances, norm.instances, (1, obs_i), preferred=lambda i: has_cluster[i] is not None)
+    t_obs = INSTANCE_TYPE_FIELDS.index("observed_at")
+    _dedupe(types, norm.instance_types, (0, 1, 3, 5, t_obs))
+
+    c = _frame(clusters)
+    c["hourly_price_usd"] = _usd(c["hourly_price_cents"])
+
+    i = _frame(instances)
+    i["hourly_price_usd"] = _usd(i["hourly_price_cents"])
+    i["total_vram_gb"] = i["num_gpus"] * i["vram_per_gpu_in_gb"]
+
+    spot = Column("spot_price", "float64", "availability[].hourly_price", "USD/hour", "",
+                  "dollars")
+    t = _frame(types, {"spot_price": spot})
+    is_spot = np.asarray([r == "spot" for r in types.raw["rental_type"]], dtype=bool)
+    t["hourly_price_usd"] = np.where(is_spot, t["spot_price"], _usd(t["on_demand_price_cents"]))
+    t["total_vram_gb"] = t["num_gpus"] * t["vram_per_gpu_in_gb"]
+
+    children = {}
+    parent_origin = origin_of(norm.instance_origins)
+    for name in _CHILD_TABLES:
+        rows = norm.children[name]
+        child = _Table(name, rows, CHILD_FIELDS[name],
+                       _child_origin(rows, parent_origin, TABLES[name]), "instance_id",
+                       findings)
+        parents = np.asarray(child.raw["_row"], dtype=np.int64)
+        converted = _frame(child)
+        # a child value that cannot load takes its instance with it (errors="skip")
+        instances.drop.update(int(parents[r]) for r in child.drop)
+        children[name] = (converted, parents)
+    dropped = np.fromiter(instances.drop, dtype=np.int64)
+
+    frames = {
+        "clusters": _assemble("clusters", c, _keep_mask(clusters)),
+        "instances": _assemble("instances", i, _keep_mask(instances)),
+        "instance_types": _assemble("instance_types", t, _keep_mask(types)),
+    }
+    for name, (converted, parents) in children.items():
+        frames[name] = _assemble(name, converted, ~np.isin(parents, dropped) if dropped.size
+                                 else None)
+    return Tables(**frames, warnings=tuple(findings.messages()), skipped=findings.skipped)
+
+
+def _child_origin(rows: list[tuple[Any, ...]], parent: Callable[[int], tuple[str, str]],
+                  columns: tuple[Column, ...]) -> Callable[[int], tuple[str, str]]:
+    """Paths of child values: the parent instance's path plus the list path at its position."""
+    list_path = next(c.source for c in columns if "[]" in c.source).split("[]")[0]
+
+    def origin(row: int) -> tuple[str, str]:
+        file, path = parent(rows[row][0])
+        return file, f"{path}.{list_path}[{rows[row][3]}]"
+
+    return origin
+

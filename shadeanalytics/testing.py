@@ -1,0 +1,993 @@
+"""A fake Shadeform API on loopback: a scripted fleet, key checks, fault injection, request log."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import socket
+import sys
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from email.utils import format_datetime
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Literal, TypeAlias
+from urllib.parse import parse_qs, urlsplit
+
+import orjson
+
+__all__ = [
+    "DEFAULT_SECRETS",
+    "FAULTS",
+    "FakeShadeformAPI",
+    "Fault",
+    "RecordedRequest",
+    "Scenario",
+    "State",
+    "default_scenario",
+]
+
+Fault: TypeAlias = (
+    int
+    | Literal[
+        "hang", "truncated", "invalid_json", "html", "empty", "redirect", "redirect_same_origin"
+    ]
+)
+FAULTS: tuple[str, ...] = (
+    "hang",
+    "truncated",
+    "invalid_json",
+    "html",
+    "empty",
+    "redirect",
+    "redirect_same_origin",
+)
+
+
+@dataclass(frozen=True)
+class State:
+    """One moment of the scripted fleet: the three list responses, as the API would send them.
+
+    ``at`` is the nominal UTC time the state is observed at: every timestamp inside it is at or
+    before ``at``. The bodies are plain JSON values, deliberately untyped so that a test can
+    script a malformed response. ``instance_info_extras`` maps an instance id to the fields that
+    only ``/instances/{id}/info`` adds (``envs``, ``auto_delete``...).
+    """
+
+    at: datetime
+    clusters: Any
+    instances: Any
+    instance_types: Any
+    instance_info_extras: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+
+Scenario: TypeAlias = Sequence[State]
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request as the fake server received it."""
+
+    method: str
+    path: str
+    query: str
+    headers: Mapping[str, str]
+    api_key_present: bool
+    time: float
+
+
+@dataclass
+class _Reply:
+    status: int
+    body: bytes = b""
+    content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+    truncate: bool = False
+    delay: float = 0.0
+
+
+@dataclass
+class _Injection:
+    path: str | None
+    fault: Fault
+    remaining: int
+    retry_after: str | None
+
+
+_FAULT_BODIES: dict[int, dict[str, str]] = {
+    401: {"message": "Invalid API key"},
+    403: {"message": "Forbidden"},
+    404: {"error_code": "NOT_FOUND", "error": "Not found"},
+    409: {"error_code": "OUT_OF_STOCK", "error": "Out of stock"},
+    429: {"error_code": "RATE_LIMITED", "error": "Too many requests"},
+}
+_HTML_PAGE = (
+    b"<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head>"
+    b"<body><h1>502 Bad Gateway</h1><p>upstream unavailable</p></body></html>\n"
+)
+
+
+class FakeShadeformAPI:
+    """A real HTTP server on 127.0.0.1 (free port) serving a scripted Shadeform fleet.
+
+    ::
+
+        with FakeShadeformAPI(api_key="test-key") as api:
+            api.url                         # "http://127.0.0.1:PORT/v1"
+            api.inject("/clusters", 503, times=2)
+            ...
+            len(api.requests)               # every request received, faults included
+
+    Serves GET ``/v1/clusters``, ``/v1/clusters/{id}/info``, ``/v1/instances``,
+    ``/v1/instances/{id}/info`` and ``/v1/instances/types`` (with its query filters) from the
+    current state of ``scenario`` (default: :func:`default_scenario`). Info endpoints answer
+    404 for any id absent from the current state, as the API does for deleted resources;
+    cluster nodes are found by ``/instances/{id}/info`` too.
+
+    Advancing: the fleet starts at state 0 and moves to the next state on :meth:`advance`, or,
+    with ``advance_on="/instances/types"`` (any API path), after each 200 served from the
+    scripted data on that path, i.e. after each full poll that reads that path last. Faulted
+    requests never advance. The last state is sticky: advancing past it stays there.
+
+    Order of checks for each request: it is recorded; a non-GET gets 405; a missing or wrong
+    ``X-API-KEY`` gets 401 ``{"message": "Invalid API key"}``; an injected fault whose path
+    matches is consumed; otherwise the scripted data is served.
+    """
+
+    def __init__(
+        self,
+        api_key: str = "test-key",
+        scenario: Scenario | None = None,
+        *,
+        advance_on: str | None = None,
+        hang_seconds: float = 5.0,
+    ) -> None:
+        self.api_key = api_key
+        self.scenario: Scenario = scenario if scenario is not None else default_scenario()
+        if not self.scenario:
+            raise ValueError("a scenario needs at least one state")
+        self.advance_on = advance_on
+        self.hang_seconds = hang_seconds
+        self._lock = threading.Lock()
+        self._index = 0
+        self._injections: list[_Injection] = []
+        self._requests: list[RecordedRequest] = []
+        self._stopping = threading.Event()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._other: FakeShadeformAPI | None = None
+        self._redirect_origin = ""
+
+    def __enter__(self) -> FakeShadeformAPI:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def start(self) -> None:
+        """Bind a free port on 127.0.0.1 and serve from a daemon thread."""
+        if self._server is not None:
+            raise RuntimeError("the fake API is already started")
+        self._server = _Server(self)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"FakeShadeformAPI:{self._server.server_address[1]}",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def close(self) -> None:
+        """Stop serving, end hanging and idle connections, join every thread."""
+        if self._server is None or self._thread is None:
+            return
+        self._stopping.set()
+        self._server.shutdown()
+        self._server.close_connections()
+        self._server.server_close()
+        self._thread.join()
+        self._server = None
+        self._thread = None
+        if self._other is not None:
+            self._other.close()
+            self._other = None
+
+    @property
+    def origin(self) -> str:
+        """``http://127.0.0.1:PORT``."""
+        if self._server is None:
+            raise RuntimeError("the fake API is not started")
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    @property
+    def url(self) -> str:
+        """Base URL to give the client: ``http://127.0.0.1:PORT/v1``."""
+        return f"{self.origin}/v1"
+
+    @property
+    def other(self) -> FakeShadeformAPI:
+        """A second fake on another port (another origin), started on first use.
+
+        ``"redirect"`` faults point there; its :attr:`requests` show whether the key arrived.
+        """
+        if self._other is None:
+            other = FakeShadeformAPI(self.api_key, self.scenario)
+            other.start()
+            self._other = other
+        return self._other
+
+    @property
+    def state_index(self) -> int:
+        with self._lock:
+            return self._index
+
+    @property
+    def state(self) -> State:
+        with self._lock:
+            return self.scenario[self._index]
+
+    def advance(self) -> int:
+        """Move to the next state (the last one is sticky); return the new index."""
+        with self._lock:
+            return self._advance_locked()
+
+    def _advance_locked(self) -> int:
+        self._index = min(self._index + 1, len(self.scenario) - 1)
+        return self._index
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Every request received so far, oldest first."""
+        with self._lock:
+            return list(self._requests)
+
+    def inject(
+        self,
+        path: str | None,
+        fault: Fault,
+        times: int = 1,
+        *,
+        retry_after: float | str | datetime | None = None,
+    ) -> None:
+        """Answer the next ``times`` requests for ``path`` (an API path such as ``"/clusters"``;
+        ``None`` for any path) with ``fault`` instead of the scripted data.
+
+        Faults: an HTTP status (``401``, ``403``, ``404``, ``429``, ``500``, ``502``, ``503``,
+        ``504``... with a JSON error body in Shadeform's styles); ``"hang"`` (wait
+        ``hang_seconds``, or until the server stops, before answering normally); ``"truncated"``
+        (a ``Content-Length`` larger than the body sent, then the connection closes);
+        ``"invalid_json"``, ``"html"``, ``"empty"`` (each a 200); ``"redirect"`` (302 to the
+        same path on :attr:`other`, another origin); ``"redirect_same_origin"`` (302 to the
+        same path on this server, as a relative ``Location``). ``retry_after`` adds a
+        ``Retry-After`` header: seconds, an HTTP-date string, or an aware datetime.
+        Injections queue in order; each matching request consumes one use of the first match.
+        """
+        if isinstance(fault, bool) or not (
+            (isinstance(fault, int) and 300 <= fault <= 599) or fault in FAULTS
+        ):
+            raise ValueError(f"unknown fault {fault!r}; use an HTTP status or one of {FAULTS}")
+        if times < 1:
+            raise ValueError("times must be at least 1")
+        if fault == "redirect":
+            self._redirect_origin = self.other.origin
+        header = _retry_after_header(retry_after)
+        with self._lock:
+            self._injections.append(_Injection(path, fault, times, header))
+
+    def _take_injection(self, path: str) -> _Injection | None:
+        for injection in self._injections:
+            if injection.path is None or injection.path == path:
+                injection.remaining -= 1
+                if injection.remaining == 0:
+                    self._injections.remove(injection)
+                return injection
+        return None
+
+    def _reply(
+        self, method: str, target: str, headers: Mapping[str, str], key: str | None
+    ) -> _Reply:
+        parts = urlsplit(target)
+        with self._lock:
+            self._requests.append(
+                RecordedRequest(
+                    method=method,
+                    path=parts.path,
+                    query=parts.query,
+                    headers=dict(headers),
+                    api_key_present=key is not None,
+                    time=time.monotonic(),
+                )
+            )
+            if method != "GET":
+                return _json_reply(405, {"error": "Method not allowed"})
+            if key != self.api_key:
+                return _json_reply(401, {"message": "Invalid API key"})
+            if not (parts.path == "/v1" or parts.path.startswith("/v1/")):
+                return _json_reply(404, {"error": "Not found"})
+            path = parts.path[len("/v1") :]
+            injection = self._take_injection(path)
+            if injection is not None and injection.fault != "hang":
+                return self._fault_reply(injection, target, path, parts.query)
+            reply = self._route(path, parts.query)
+            if reply.status == 200 and path == self.advance_on and injection is None:
+                self._advance_locked()
+        if injection is not None:
+            reply.delay = self.hang_seconds
+        return reply
+
+    def _fault_reply(self, injection: _Injection, target: str, path: str, query: str) -> _Reply:
+        fault = injection.fault
+        if isinstance(fault, int):
+            reply = _json_reply(fault, _FAULT_BODIES.get(fault) or _default_fault_body(fault))
+        elif fault == "truncated":
+            reply = self._route(path, query)
+            reply.truncate = True
+        elif fault == "invalid_json":
+            reply = _Reply(200, b'{"clusters": [{"id": "8eda86fe", ]')
+        elif fault == "html":
+            reply = _Reply(200, _HTML_PAGE, content_type="text/html; charset=utf-8")
+        elif fault == "empty":
+            reply = _Reply(200)
+        elif fault == "redirect":
+            reply = _Reply(302, headers={"Location": f"{self._redirect_origin}{target}"})
+        else:
+            reply = _Reply(302, headers={"Location": target})
+        if injection.retry_after is not None:
+            reply.headers["Retry-After"] = injection.retry_after
+        return reply
+
+    def _route(self, path: str, query: str) -> _Reply:
+        state = self.scenario[self._index]
+        segments = path.strip("/").split("/")
+        if segments == ["clusters"]:
+            return _json_reply(200, state.clusters)
+        if segments == ["instances"]:
+            return _json_reply(200, state.instances)
+        if segments == ["instances", "types"]:
+            return _json_reply(200, _filter_types(state.instance_types, query))
+        if len(segments) == 3 and segments[2] == "info":
+            found: Any = None
+            if segments[0] == "clusters":
+                found = _find(_items(state.clusters, "clusters"), segments[1])
+            elif segments[0] == "instances":
+                found = _find(_all_instances(state), segments[1])
+                if found is not None:
+                    found = {**found, **state.instance_info_extras.get(segments[1], {})}
+            if found is not None:
+                return _json_reply(200, found)
+        return _json_reply(404, {"error_code": "NOT_FOUND", "error": "Not found"})
+
+
+def _default_fault_body(status: int) -> dict[str, str]:
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "Error"
+    if status >= 500:
+        return {"error_code": "INTERNAL_SERVER_ERROR", "error": phrase}
+    return {"error": phrase}
+
+
+def _json_reply(status: int, body: Any) -> _Reply:
+    return _Reply(status, orjson.dumps(body))
+
+
+def _retry_after_header(value: float | str | datetime | None) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, datetime):
+        return format_datetime(value.astimezone(UTC), usegmt=True)
+    return f"{value:g}"
+
+
+def _items(body: Any, key: str) -> list[Any]:
+    items = body.get(key) if isinstance(body, dict) else None
+    return items if isinstance(items, list) else []
+
+
+def _find(items: list[Any], resource_id: str) -> Any:
+    return next((i for i in items if isinstance(i, dict) and i.get("id") == resource_id), None)
+
+
+def _all_instances(state: State) -> list[Any]:
+    nodes = [
+        node
+        for cluster in _items(state.clusters, "clusters")
+        for node in _items(cluster, "instances")
+    ]
+    return _items(state.instances, "instances") + nodes
+
+
+def _filter_types(body: Any, query: str) -> Any:
+    """Apply ``/instances/types`` filters as documented: ``available``/``region`` filter the
+    availability entries, and a type left with none is dropped."""
+    params = {name: values[-1] for name, values in parse_qs(query).items()}
+    types = _items(body, "instance_types")
+    if not params or not types:
+        return body
+    for name in ("cloud", "shade_instance_type"):
+        if name in params:
+            types = [t for t in types if str(t.get(name)) == params[name]]
+    for name in ("gpu_type", "num_gpus"):
+        if name in params:
+            types = [t for t in types if str(t["configuration"].get(name)) == params[name]]
+    if "region" in params or params.get("available") == "true":
+        kept = []
+        for instance_type in types:
+            entries = [
+                entry
+                for entry in instance_type["availability"]
+                if entry["region"] == params.get("region", entry["region"])
+                and (entry["available"] or params.get("available") != "true")
+            ]
+            if entries:
+                kept.append({**instance_type, "availability": entries})
+        types = kept
+    if params.get("sort") == "price":
+        types = sorted(types, key=lambda t: t["hourly_price"])
+    return {"instance_types": types}
+
+
+class _Server(ThreadingHTTPServer):
+    """Tracks open connections so that shutdown can end idle keep-alive and hanging ones."""
+
+    daemon_threads = True
+
+    def __init__(self, fake: FakeShadeformAPI) -> None:
+        self.fake = fake
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
+        super().__init__(("127.0.0.1", 0), _Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._open_lock:
+            self._open.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._open_lock:
+            self._open.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        with self._open_lock:
+            for connection in self._open:
+                with contextlib.suppress(OSError):
+                    connection.shutdown(socket.SHUT_RDWR)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Clients that time out hang up mid-response, which some faults are there to cause.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silence the per-request stderr line: tests read :attr:`FakeShadeformAPI.requests`."""
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        fake = self.server.fake
+        reply = fake._reply(
+            self.command, self.path, dict(self.headers.items()), self.headers.get("X-API-KEY")
+        )
+        if reply.delay and fake._stopping.wait(reply.delay):
+            self.close_connection = True
+            return
+        self.send_response(reply.status)
+        self.send_header("Content-Type", reply.content_type)
+        self.send_header("Content-Length", str(len(reply.body) + (64 if reply.truncate else 0)))
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        if reply.truncate:
+            self.wfile.write(reply.body[: len(reply.body) // 2])
+            self.close_connection = True
+        else:
+            self.wfile.write(reply.body)
+
+
+# ---------------------------------------------------------------------------------------------
+# The default scenario
+# ---------------------------------------------------------------------------------------------
+
+DEFAULT_SECRETS: tuple[str, ...] = (
+    "canary-hf-token-7f3a9c",
+    "canary-registry-password-91c2e4",
+    "canary-wandb-key-5d0e11",
+)
+"""Every secret value in :func:`default_scenario`, for leak (canary) tests."""
+
+_T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+_STEP = timedelta(minutes=10)
+_STATES = 7
+
+
+def _t(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def _ts(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class _Hardware:
+    cloud: str
+    shade_instance_type: str
+    cloud_instance_type: str
+    hourly_price: int
+    memory_in_gb: int
+    storage_in_gb: int
+    vcpus: int
+    num_gpus: int
+    gpu_type: str
+    interconnect: str
+    nvlink: bool
+    vram_per_gpu_in_gb: int
+    gpu_manufacturer: str
+    boot: tuple[int, int]
+    deployment_type: str = "vm"
+
+    def configuration(self) -> dict[str, Any]:
+        return {
+            "memory_in_gb": self.memory_in_gb,
+            "storage_in_gb": self.storage_in_gb,
+            "vcpus": self.vcpus,
+            "num_gpus": self.num_gpus,
+            "gpu_type": self.gpu_type,
+            "interconnect": self.interconnect,
+            "vram_per_gpu_in_gb": self.vram_per_gpu_in_gb,
+            "gpu_manufacturer": self.gpu_manufacturer,
+            "nvlink": self.nvlink,
+        }
+
+    def boot_time(self) -> dict[str, int]:
+        return {"min_boot_in_sec": self.boot[0], "max_boot_in_sec": self.boot[1]}
+
+
+_A6000 = _Hardware(
+    "hyperstack", "A6000", "gpu_1x_a6000", 210, 12, 256, 6, 1, "A6000", "pcie", False, 48,
+    "nvidia", (180, 300),
+)  # fmt: skip
+_H100X8 = _Hardware(
+    "nebius", "H100_sxm5x8", "gpu-h100-sxm.8gpu-128vcpu-1600gb", 2392, 1600, 1280, 128, 8,
+    "H100", "sxm5", True, 80, "nvidia", (600, 900),
+)  # fmt: skip
+_L40S = _Hardware(
+    "datacrunch", "L40S", "1L40S.20V", 129, 60, 100, 20, 1, "L40S", "pcie", False, 48,
+    "nvidia", (240, 420),
+)  # fmt: skip
+_A10 = _Hardware(
+    "lambdalabs", "A10", "gpu_1x_a10", 75, 200, 1400, 30, 1, "A10", "pcie", False, 24,
+    "nvidia", (120, 240),
+)  # fmt: skip
+_A4000 = _Hardware(
+    "cudo", "A4000", "epyc-rome-rtx-a4000", 76, 32, 200, 8, 1, "A4000", "pcie", False, 16,
+    "nvidia", (150, 300),
+)  # fmt: skip
+_CPU = _Hardware(
+    "cudo", "cpu_mini", "epyc-milan-4c", 5, 8, 50, 4, 0, "CPU", "pcie", False, 0,
+    "amd", (60, 120),
+)  # fmt: skip
+_A100X8 = _Hardware(
+    "denvr", "A100_80Gx8", "A100_80GB_SXM4x8", 1432, 960, 7000, 112, 8, "A100_80G", "sxm4",
+    True, 80, "nvidia", (900, 1800), "baremetal",
+)  # fmt: skip
+_CRUSOE_H100X8 = _Hardware(
+    "crusoe", "H100_sxm5x8", "h100-80gb-sxm-ib.8x", 2392, 1440, 1000, 176, 8, "H100", "sxm5",
+    True, 80, "nvidia", (600, 1200), "baremetal",
+)  # fmt: skip
+
+# (hardware, region, display name, states in which the on-demand entry is unavailable,
+#  spot price or None, states in which the spot entry is available)
+_CATALOGUE: tuple[tuple[_Hardware, str, str, frozenset[int], str | None, frozenset[int]], ...] = (
+    (_A6000, "canada-1", "Canada, Montreal", frozenset(), None, frozenset()),
+    (_H100X8, "eu-north1", "EU, Finland", frozenset({2, 3, 4}), "14.50", frozenset()),
+    (_L40S, "FIN-01", "EU, Helsinki", frozenset(), "0.65", frozenset({0, 1})),
+    (_A10, "us-east-1", "US, Virginia", frozenset({0, 1, 2}), None, frozenset()),
+    (_A4000, "no-luster-1", "Norway, Luster", frozenset({5, 6}), None, frozenset()),
+    (_CPU, "no-luster-1", "Norway, Luster", frozenset(), None, frozenset()),
+    (_A100X8, "houston-usa-1", "US, Houston, TX", frozenset(), None, frozenset()),
+    (_CRUSOE_H100X8, "us-east1-a", "US, Virginia", frozenset({2, 3, 4, 5}), None, frozenset()),
+)
+
+_OS_OPTIONS = ["ubuntu22.04_cuda12.4_shade_os", "ubuntu20.04_cuda12.4_shade_os", "ubuntu22.04"]
+
+
+def _instance_types(index: int) -> dict[str, Any]:
+    types = []
+    for hardware, region, display, busy, spot_price, spot_open in _CATALOGUE:
+        availability: list[dict[str, Any]] = [
+            {
+                "region": region,
+                "available": index not in busy,
+                "display_name": display,
+                "rental_type": "on_demand",
+            }
+        ]
+        if spot_price is not None:
+            availability.append(
+                {
+                    "region": region,
+                    "available": index in spot_open,
+                    "display_name": display,
+                    "rental_type": "spot",
+                    "hourly_price": spot_price,
+                }
+            )
+        types.append(
+            {
+                "cloud": hardware.cloud,
+                "shade_instance_type": hardware.shade_instance_type,
+                "cloud_instance_type": hardware.cloud_instance_type,
+                "configuration": {**hardware.configuration(), "os_options": list(_OS_OPTIONS)},
+                "hourly_price": hardware.hourly_price,
+                "deployment_type": hardware.deployment_type,
+                "availability": availability,
+                "boot_time": hardware.boot_time(),
+            }
+        )
+    return {"instance_types": types}
+
+
+@dataclass(frozen=True)
+class _Life:
+    """A resource's scripted life: its status in each state (None = absent) and its events."""
+
+    statuses: tuple[str | None, ...]
+    created_at: datetime
+    active_at: datetime | None = None
+    deleting_at: datetime | None = None  # billing stops here
+    deleted_at: datetime | None = None
+    details: Mapping[int, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _InstanceSpec:
+    id: str
+    name: str
+    hardware: _Hardware
+    region: str
+    cloud_assigned_id: str
+    ip: str
+    life: _Life
+    tags: tuple[str, ...] = ()
+    launch_configuration: Mapping[str, Any] | None = None
+    spot_price: str | None = None
+    port_mappings: tuple[tuple[int, int], ...] = ()
+
+
+def _billed_cents(hourly_cents: int, life: _Life, at: datetime) -> int:
+    if life.active_at is None or life.active_at > at:
+        return 0
+    end = min(at, life.deleting_at) if life.deleting_at is not None else at
+    return hourly_cents * int((end - life.active_at).total_seconds()) // 3600
+
+
+def _instance_dollars(cents: int) -> str:
+    return format((Decimal(cents) / 100).normalize(), "f")
+
+
+def _cluster_dollars(cents: int) -> str:
+    return f"${cents // 100:,}.{cents % 100:02d}"
+
+
+def _instance(spec: _InstanceSpec, index: int, at: datetime) -> dict[str, Any] | None:
+    status = spec.life.statuses[index]
+    if status is None:
+        return None
+    life = spec.life
+    active_at = life.active_at if life.active_at is not None and life.active_at <= at else None
+    up = active_at is not None
+    hardware = spec.hardware
+    record: dict[str, Any] = {
+        "id": spec.id,
+        "cloud": hardware.cloud,
+        "region": spec.region,
+        "shade_instance_type": hardware.shade_instance_type,
+        "cloud_instance_type": hardware.cloud_instance_type,
+        "cloud_assigned_id": spec.cloud_assigned_id,
+        "shade_cloud": True,
+        "name": spec.name,
+        "configuration": {**hardware.configuration(), "os": "ubuntu22.04_cuda12.4_shade_os"},
+        "ip": spec.ip if up else None,
+        "ssh_user": "shadeform",
+        "ssh_port": 22 if up else None,
+        "status": status,
+        "cost_estimate": _instance_dollars(_billed_cents(hardware.hourly_price, life, at)),
+        "created_at": _ts(life.created_at),
+        "deleted_at": _ts(life.deleted_at) if status == "deleted" else None,
+        "status_details": life.details.get(index),
+        "hourly_price": hardware.hourly_price,
+    }
+    if spec.launch_configuration is not None:
+        record["launch_configuration"] = spec.launch_configuration
+    record["tags"] = list(spec.tags)
+    record["port_mappings"] = [
+        {"internal_port": internal, "external_port": external}
+        for internal, external in spec.port_mappings
+    ]
+    record["active_at"] = _ts(active_at)
+    record["boot_time"] = hardware.boot_time()
+    record["rental_terms"] = (
+        {"rental_type": "spot", "hourly_price": spec.spot_price, "ending_at": None}
+        if spec.spot_price is not None
+        else {
+            "rental_type": "on_demand",
+            "hourly_price": f"{hardware.hourly_price / 100:.2f}",
+            "ending_at": None,
+        }
+    )
+    return record
+
+
+@dataclass(frozen=True)
+class _ClusterSpec:
+    id: str
+    name: str
+    cloud_cluster_id: str
+    region: str
+    display_name: str
+    life: _Life
+    nodes: tuple[_InstanceSpec, ...]
+
+
+def _cluster(spec: _ClusterSpec, index: int, at: datetime) -> dict[str, Any] | None:
+    status = spec.life.statuses[index]
+    if status is None:
+        return None
+    life = spec.life
+    active_at = life.active_at if life.active_at is not None and life.active_at <= at else None
+    changes = [life.created_at, active_at]
+    if status == "deleting":
+        changes.append(life.deleting_at)
+    hourly = sum(node.hardware.hourly_price for node in spec.nodes)
+    return {
+        "id": spec.id,
+        "cloud": spec.nodes[0].hardware.cloud,
+        "name": spec.name,
+        "region_info": {"region": spec.region, "display_name": spec.display_name},
+        "status": status,
+        "created_at": _ts(life.created_at),
+        "updated_at": _ts(max(moment for moment in changes if moment is not None)),
+        "instances": [_instance(node, index, at) for node in spec.nodes],
+        "hourly_price": hourly,
+        "cloud_cluster_id": spec.cloud_cluster_id if status != "creating" else None,
+        "status_details": life.details.get(index),
+        "cost_estimate": _cluster_dollars(_billed_cents(hourly, life, at)),
+        "active_at": _ts(active_at),
+    }
+
+
+_SCRIPT = base64.b64encode(
+    b"#!/bin/bash\nset -eu\ncd /workspace\npython train.py --epochs 3\n"
+).decode()
+
+
+def _default_instances() -> tuple[_InstanceSpec, ...]:
+    return (
+        _InstanceSpec(
+            id="d290f1ee-6c54-4b01-90e6-d701748f0851",
+            name="llm-serve",
+            hardware=_A6000,
+            region="canada-1",
+            cloud_assigned_id="13b057d7-e266-4869-985f-760fe75a78b3",
+            ip="203.0.113.10",
+            tags=("prod", "vllm"),
+            port_mappings=((8000, 80),),
+            launch_configuration={
+                "type": "docker",
+                "docker_configuration": {
+                    "image": "vllm/vllm-openai:latest",
+                    "args": "--model mistralai/Mistral-7B-v0.1",
+                    "shared_memory_in_gb": 8,
+                    "envs": [{"name": "HUGGING_FACE_HUB_TOKEN", "value": DEFAULT_SECRETS[0]}],
+                    "port_mappings": [{"host_port": 80, "container_port": 8000}],
+                    "volume_mounts": [
+                        {
+                            "host_path": "~/.cache/huggingface",
+                            "container_path": "/root/.cache/huggingface",
+                        }
+                    ],
+                    "registry_credentials": {
+                        "username": "deploy-bot",
+                        "password": DEFAULT_SECRETS[1],
+                    },
+                },
+            },
+            life=_Life(
+                ("active",) * _STATES,
+                created_at=_t("2026-02-27T07:52:10"),
+                active_at=_t("2026-02-27T08:00:00"),
+            ),
+        ),
+        _InstanceSpec(
+            id="6f1c2b0e-8a4d-4c3e-9b7a-2d5e8f1a3c40",
+            name="train-h100",
+            hardware=_H100X8,
+            region="eu-north1",
+            cloud_assigned_id="computeinstance-e00h100train",
+            ip="198.51.100.24",
+            tags=("training",),
+            launch_configuration={
+                "type": "script",
+                "script_configuration": {"base64_script": _SCRIPT},
+            },
+            life=_Life(
+                ("creating", "pending_provider", "pending", "active", "deleting", "deleted", None),
+                created_at=_t("2026-03-02T09:58:30"),
+                active_at=_t("2026-03-02T10:24:45"),
+                deleting_at=_t("2026-03-02T10:36:00"),
+                deleted_at=_t("2026-03-02T10:44:20"),
+                details={2: "downloading"},
+            ),
+        ),
+        _InstanceSpec(
+            id="a41e0d7c-3f52-4b8e-8c19-5e7d2a9b6f01",
+            name="spot-l40s",
+            hardware=_L40S,
+            region="FIN-01",
+            cloud_assigned_id="dc-l40s-7781",
+            ip="192.0.2.77",
+            spot_price="0.65",
+            life=_Life(
+                (None, "creating", "pending_provider", "error", "error", "error", "error"),
+                created_at=_t("2026-03-02T10:07:05"),
+                details={i: "provider out of capacity" for i in range(3, _STATES)},
+            ),
+        ),
+        _InstanceSpec(
+            id="c7b3e2f9-1d64-4a0b-b5e8-9f2c4d6a8e12",
+            name="batch-a10",
+            hardware=_A10,
+            region="us-east-1",
+            cloud_assigned_id="0920582c7ff041399e34823a0be62549",
+            ip="192.0.2.15",
+            tags=("batch",),
+            life=_Life(
+                ("active", "active", "active", None, None, None, None),
+                created_at=_t("2026-03-02T06:40:00"),
+                active_at=_t("2026-03-02T06:45:30"),
+            ),
+        ),
+        _InstanceSpec(
+            id="e58a9c13-7b2f-4d6e-a0c4-3b1f9e8d7c25",
+            name="notebook-a4000",
+            hardware=_A4000,
+            region="no-luster-1",
+            cloud_assigned_id="cudo-vm-a4000-0042",
+            ip="203.0.113.88",
+            port_mappings=((8888, 8888),),
+            launch_configuration={
+                "type": "docker",
+                "docker_configuration": {"image": "jupyter/base-notebook:latest"},
+            },
+            life=_Life(
+                (None, None, None, None, "creating", "pending", "active"),
+                created_at=_t("2026-03-02T10:38:00"),
+                active_at=_t("2026-03-02T10:55:10"),
+            ),
+        ),
+    )
+
+
+def _nodes(prefix: str, hardware: _Hardware, region: str, life: _Life) -> tuple[_InstanceSpec, ...]:
+    return tuple(
+        _InstanceSpec(
+            id=f"{prefix}-{n:04d}-4000-8000-00000000000{n}",
+            name=f"{prefix}-node-{n}",
+            hardware=hardware,
+            region=region,
+            cloud_assigned_id=f"{prefix}-vm-{n}",
+            ip=f"198.18.0.{10 + n}",
+            life=life,
+        )
+        for n in range(2)
+    )
+
+
+def _default_clusters() -> tuple[_ClusterSpec, ...]:
+    steady = _Life(
+        ("active",) * _STATES,
+        created_at=_t("2026-02-20T11:47:00"),
+        active_at=_t("2026-02-20T12:00:00"),
+    )
+    burst = _Life(
+        (None, None, "creating", "pending", "active", "deleting", None),
+        created_at=_t("2026-03-02T10:14:00"),
+        active_at=_t("2026-03-02T10:33:00"),
+        deleting_at=_t("2026-03-02T10:46:00"),
+        details={2: "Cluster is provisioning"},
+    )
+    return (
+        _ClusterSpec(
+            id="8eda86fe-0f36-41ed-9837-0ccf8f6e0fcb",
+            name="denvr-a100-cluster",
+            cloud_cluster_id="cluster-abc123",
+            region="houston-usa-1",
+            display_name="US, Houston, TX",
+            life=steady,
+            nodes=_nodes("1a2b3c4d", _A100X8, "houston-usa-1", steady),
+        ),
+        _ClusterSpec(
+            id="3c9d5e7f-2a4b-4c6d-8e0f-1a3b5c7d9e2f",
+            name="h100-burst",
+            cloud_cluster_id="crusoe-cl-5521",
+            region="us-east1-a",
+            display_name="US, Virginia",
+            life=burst,
+            nodes=_nodes("5e6f7a8b", _CRUSOE_H100X8, "us-east1-a", burst),
+        ),
+    )
+
+
+def default_scenario() -> list[State]:
+    """Seven polls, ten minutes apart from 2026-03-02T10:00Z, of a small fleet.
+
+    ========  =====  ===========================================================================
+    state     at     what happens
+    ========  =====  ===========================================================================
+    0         10:00  llm-serve (A6000, docker with secrets) and batch-a10 active; train-h100
+                     ``creating``; cluster denvr-a100-cluster active (cost over $1,000)
+    1         10:10  train-h100 ``pending_provider``; spot-l40s ``creating``
+    2         10:20  train-h100 ``pending`` ("downloading"); spot-l40s ``pending_provider``;
+                     cluster h100-burst ``creating`` (no cloud_cluster_id yet)
+    3         10:30  train-h100 ``active``; spot-l40s ``error``; batch-a10 vanishes without ever
+                     showing deleting/deleted; h100-burst ``pending``
+    4         10:40  train-h100 ``deleting`` (billing stopped 10:36); h100-burst ``active``;
+                     notebook-a4000 ``creating``
+    5         10:50  train-h100 ``deleted`` with ``deleted_at``; h100-burst ``deleting``;
+                     notebook-a4000 ``pending``
+    6         11:00  train-h100 and h100-burst gone (info endpoints 404); notebook-a4000
+                     ``active``; spot-l40s still ``error``
+    ========  =====  ===========================================================================
+
+    Cluster nodes appear only inside their cluster, not in ``/instances``. Instance-type
+    availability follows the fleet (the H100 and A10 capacity is taken while in use).
+    """
+    instances = _default_instances()
+    clusters = _default_clusters()
+    extras: dict[str, Mapping[str, Any]] = {
+        spec.id: {"ssh_key_id": "78a0dbbd-3b5e-4d0b-b3e1-0f5a2a1c9d10", "volume_ids": []}
+        for spec in instances
+    }
+    extras[instances[0].id] = {
+        "volume_ids": ["f7e6d5c4-b3a2-4190-8f7e-6d5c4b3a2190"],
+        "ssh_key_id": "78a0dbbd-3b5e-4d0b-b3e1-0f5a2a1c9d10",
+        "auto_delete": {"date_threshold": "2026-04-01T00:00:00-07:00", "spend_threshold": "500"},
+        "alert": {"date_threshold": "2026-03-25T00:00:00-07:00", "spend_threshold": "400"},
+        "volume_mount": {"auto": True},
+        "envs": [{"name": "WANDB_API_KEY", "value": DEFAULT_SECRETS[2]}],
+    }
+    states = []
+    for index in range(_STATES):
+        at = _T0 + index * _STEP
+        listed = [_instance(spec, index, at) for spec in instances]
+        shown = [_cluster(spec, index, at) for spec in clusters]
+        states.append(
+            State(
+                at=at,
+                clusters={"clusters": [c for c in shown if c is not None]},
+                instances={"instances": [i for i in listed if i is not None]},
+                instance_types=_instance_types(index),
+                instance_info_extras=extras,
+            )
+        )
+    return states
