@@ -42,7 +42,6 @@ _INSTANCE_TYPE_FILTERS = frozenset(
 # Error bodies are server text and may echo request data; only a machine code of this form
 # is safe to put in an exception message.
 _ERROR_CODE = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
-_MIME_TYPE = re.compile(r"[\w.+-]{1,64}/[\w.+-]{1,64}")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -238,11 +237,13 @@ class ShadeformClient:
             return self._parse(path, status, body, list_key)
 
     def _wait_before_retry(self, path: str, attempt: int, failure: _Retryable) -> None:
-        error = failure.error
+        # Each raise keeps the requests exception (if any) as the cause and hides the internal
+        # _Retryable from the traceback.
+        error, cause = failure.error, failure.__cause__
         if attempt >= self._max_attempts:
             raise type(error)(
                 f"{error} after {_plural(attempt)}", endpoint=path, status=error.status
-            ) from error.__cause__
+            ) from cause
         wait = self._random() * min(self._backoff_cap, self._backoff_base * 2 ** (attempt - 1))
         if failure.retry_after is not None:
             if failure.retry_after > self._retry_after_cap:
@@ -251,7 +252,7 @@ class ShadeformClient:
                     f"{self._retry_after_cap:g} s cap; gave up after {_plural(attempt)}",
                     endpoint=path,
                     status=error.status,
-                )
+                ) from cause
             wait = max(wait, failure.retry_after)
         if self._deadline is not None and time.monotonic() + wait > self._deadline:
             raise type(error)(
@@ -259,7 +260,7 @@ class ShadeformClient:
                 f"gave up after {_plural(attempt)}",
                 endpoint=path,
                 status=error.status,
-            ) from error.__cause__
+            ) from cause
         _log.debug("GET %s: retrying in %.3f s (attempt %d failed)", path, wait, attempt)
         self._sleep(wait)
 
@@ -342,9 +343,9 @@ class ShadeformClient:
         try:
             return response.content
         except requests.ConnectionError as exc:
-            # A read timeout in the middle of the body: the same failure as one before it.
+            # A timeout or reset in the middle of the body: the same failure as one before it.
             raise _Retryable(
-                TransportError(f"GET {path}: read timeout in the body", endpoint=path)
+                TransportError(f"GET {path}: connection lost in the body", endpoint=path)
             ) from exc
         except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError):
             if 200 <= status < 300:

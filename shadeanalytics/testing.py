@@ -15,7 +15,7 @@ from decimal import Decimal
 from email.utils import format_datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal, TypeAlias, get_args
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
@@ -31,21 +31,11 @@ __all__ = [
     "default_scenario",
 ]
 
-Fault: TypeAlias = (
-    int
-    | Literal[
-        "hang", "truncated", "invalid_json", "html", "empty", "redirect", "redirect_same_origin"
-    ]
-)
-FAULTS: tuple[str, ...] = (
-    "hang",
-    "truncated",
-    "invalid_json",
-    "html",
-    "empty",
-    "redirect",
-    "redirect_same_origin",
-)
+_FaultName: TypeAlias = Literal[
+    "hang", "truncated", "invalid_json", "html", "empty", "redirect", "redirect_same_origin"
+]
+Fault: TypeAlias = int | _FaultName
+FAULTS: tuple[str, ...] = get_args(_FaultName)
 
 
 @dataclass(frozen=True)
@@ -173,10 +163,11 @@ class FakeShadeformAPI:
         """Bind a free port on 127.0.0.1 and serve from a daemon thread."""
         if self._server is not None:
             raise RuntimeError("the fake API is already started")
+        self._stopping.clear()
         self._server = _Server(self)
         self._thread = threading.Thread(
             target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
+            kwargs={"poll_interval": 0.01},  # close() waits up to one interval
             name=f"FakeShadeformAPI:{self._server.server_address[1]}",
             daemon=True,
         )
@@ -311,13 +302,15 @@ class FakeShadeformAPI:
                 return _json_reply(404, {"error": "Not found"})
             path = parts.path[len("/v1") :]
             injection = self._take_injection(path)
-            if injection is not None and injection.fault != "hang":
-                return self._fault_reply(injection, target, path, parts.query)
-            reply = self._route(path, parts.query)
-            if reply.status == 200 and path == self.advance_on and injection is None:
-                self._advance_locked()
-        if injection is not None:
-            reply.delay = self.hang_seconds
+            if injection is None:
+                reply = self._route(path, parts.query)
+                if reply.status == 200 and path == self.advance_on:
+                    self._advance_locked()
+            elif injection.fault == "hang":
+                reply = self._route(path, parts.query)
+                reply.delay = self.hang_seconds
+            else:
+                reply = self._fault_reply(injection, target, path, parts.query)
         return reply
 
     def _fault_reply(self, injection: _Injection, target: str, path: str, query: str) -> _Reply:
@@ -434,20 +427,30 @@ def _filter_types(body: Any, query: str) -> Any:
 
 
 class _Server(ThreadingHTTPServer):
-    """Tracks open connections so that shutdown can end idle keep-alive and hanging ones."""
+    """Tracks connections and their threads so that closing ends and joins every one of them.
+
+    The stdlib joins only non-daemon handler threads; daemon threads are kept here (a fake left
+    open must not block interpreter exit) and joined by :meth:`close_connections`.
+    """
 
     daemon_threads = True
 
     def __init__(self, fake: FakeShadeformAPI) -> None:
         self.fake = fake
         self._open: set[socket.socket] = set()
+        self._handlers: list[threading.Thread] = []
         self._open_lock = threading.Lock()
         super().__init__(("127.0.0.1", 0), _Handler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
+        handler = threading.Thread(
+            target=self.process_request_thread, args=(request, client_address), daemon=True
+        )
         with self._open_lock:
             self._open.add(request)
-        super().process_request(request, client_address)
+            self._handlers = [t for t in self._handlers if t.is_alive()]
+            self._handlers.append(handler)
+        handler.start()
 
     def shutdown_request(self, request: Any) -> None:
         with self._open_lock:
@@ -455,10 +458,14 @@ class _Server(ThreadingHTTPServer):
         super().shutdown_request(request)
 
     def close_connections(self) -> None:
+        """End idle keep-alive and hanging connections, then join their threads."""
         with self._open_lock:
             for connection in self._open:
                 with contextlib.suppress(OSError):
                     connection.shutdown(socket.SHUT_RDWR)
+            handlers = list(self._handlers)
+        for handler in handlers:
+            handler.join()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # Clients that time out hang up mid-response, which some faults are there to cause.
@@ -469,6 +476,9 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; with Nagle on, the body waits for the
+    # client's delayed ACK and every request takes ~40 ms.
+    disable_nagle_algorithm = True
     server: _Server
 
     def do_GET(self) -> None:
