@@ -66,7 +66,7 @@ def _parse(data: bytes | str, source: str) -> Any:
             except UnicodeDecodeError as bad:
                 raise InvalidJSONError(f"not valid UTF-8 (byte {bad.start})",
                                        source=source) from None
-        if "recursion" in str(exc):
+        if "recursion" in str(exc) or "depth limit" in str(exc):
             problem = "nested too deeply to be a Shadeform response"
         else:
             problem = f"invalid JSON (line {exc.lineno}, column {exc.colno})"

@@ -14,6 +14,7 @@ import binascii
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 from .errors import SchemaError
@@ -51,6 +52,8 @@ _TYPE_KEYS = frozenset({
 })
 _TYPE_CONFIG_KEYS = (_CONFIG_KEYS - {"os"}) | {"os_options"}
 _ENVELOPE_KEYS = frozenset({"observed_at", "endpoint", "response"})
+_ENDPOINTS = {"clusters": "/clusters", "instances": "/instances",
+              "instance_types": "/instances/types"}
 
 #: Raw columns produced for each table, in tuple order. ``_row`` is the parent row number that
 #: child tables carry so that a skipped record takes its children with it.
@@ -103,6 +106,8 @@ class Document:
     #: False for files found in a folder or glob: a document of another kind is passed over
     #: there, while one given directly is an error.
     explicit: bool = True
+    #: the cluster an instance document belongs to (the store keeps members separately)
+    parent: str | None = None
 
     def with_time(self, observed_at: str) -> Document:
         """The same document, dated ``observed_at``."""
@@ -157,6 +162,8 @@ class Normalized:
     instance_origins: list[tuple[int, str]] = field(default_factory=list)
     instance_types: list[tuple[Any, ...]] = field(default_factory=list)
     instance_type_origins: list[tuple[int, str]] = field(default_factory=list)
+    #: (observed_at, endpoint) of every dated list response: a complete poll of that endpoint
+    polls: list[tuple[str, str]] = field(default_factory=list)
     children: dict[str, list[tuple[Any, ...]]] = field(
         default_factory=lambda: {name: [] for name in CHILD_FIELDS}
     )
@@ -265,14 +272,21 @@ class _Normalizer:
         elif kind == "clusters":
             self.cluster(value, path, observed_at)
         else:
-            self.instance(value, path, observed_at, None)
+            self.instance(value, path, observed_at, self._doc.parent)
 
     def _envelope_time(self, env: dict[str, Any], path: str, default: str | None) -> str | None:
         obs = env.get("observed_at")
-        if obs is None or type(obs) is str:
-            return obs if obs is not None else default
-        self.findings.bad(f"observed_at is {type_name(obs)}, expected an RFC 3339 string",
-                          _general(f"{path}.observed_at"), self._doc.source,
+        if obs is None:
+            return default
+        if type(obs) is str:
+            try:
+                datetime.fromisoformat(obs)
+                return obs
+            except ValueError:
+                problem = "observed_at is not an RFC 3339 timestamp"
+        else:
+            problem = f"observed_at is {type_name(obs)}, expected an RFC 3339 string"
+        self.findings.bad(problem, _general(f"{path}.observed_at"), self._doc.source,
                           f"{path}.observed_at", None)
         return default
 
@@ -287,6 +301,8 @@ class _Normalizer:
             self._bad_shape(items, lpath, "a list")
             return
         self._unknown(value, frozenset({key}), path)
+        if observed_at is not None:
+            self.out.polls.append((observed_at, _ENDPOINTS[key]))
         if key == "clusters":
             for i, item in enumerate(items):
                 self.cluster(item, f"{lpath}[{i}]", observed_at)
@@ -297,10 +313,11 @@ class _Normalizer:
             for i, item in enumerate(items):
                 self.instance_type(item, f"{lpath}[{i}]", observed_at)
 
-    def _unknown(self, obj: dict[str, Any], known: frozenset[str], path: str) -> None:
+    def _unknown(self, obj: dict[str, Any], known: frozenset[str], path: str,
+                 rid: Any = None) -> None:
         extra = obj.keys() - known
         if extra:
-            rid = obj.get("id")
+            rid = rid if rid is not None else obj.get("id")
             for key in sorted(extra, key=str):
                 self.findings.warn("unknown field, loaded around", _general(f"{path}.{key}"),
                                    self._doc.source, f"{path}.{key}", rid)
@@ -376,7 +393,7 @@ class _Normalizer:
         if type(cfg) is not dict:
             cfg = self._obj(cfg, f"{path}.configuration", iid)
         elif cfg.keys() - _CONFIG_KEYS:
-            self._unknown(cfg, _CONFIG_KEYS, f"{path}.configuration")
+            self._unknown(cfg, _CONFIG_KEYS, f"{path}.configuration", iid)
         boot = get("boot_time")
         if type(boot) is not dict:
             boot = self._obj(boot, f"{path}.boot_time", iid)
@@ -467,7 +484,7 @@ class _Normalizer:
         name = get("shade_instance_type")
         cfg = self._obj(get("configuration"), f"{path}.configuration", name)
         if cfg.keys() - _TYPE_CONFIG_KEYS:
-            self._unknown(cfg, _TYPE_CONFIG_KEYS, f"{path}.configuration")
+            self._unknown(cfg, _TYPE_CONFIG_KEYS, f"{path}.configuration", name)
         boot = self._obj(get("boot_time"), f"{path}.boot_time", name)
         cget = cfg.get
         common = (

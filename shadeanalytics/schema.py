@@ -15,6 +15,7 @@ __all__ = [
     "CLUSTERS",
     "INSTANCES",
     "INSTANCE_TYPES",
+    "POLLS",
     "STATUSES",
     "TABLES",
     "TIMESTAMP",
@@ -231,6 +232,15 @@ DOCKER_ENVS = _child((
            "environment variable NAME only — values are secrets and are never loaded"),
 ))
 
+POLLS: tuple[Column, ...] = (
+    Column("observed_at", TIMESTAMP, "(envelope) observed_at", "UTC",
+           "when the list endpoint was polled", "derived"),
+    Column("endpoint", _S, "(envelope) endpoint", "",
+           "`/clusters`, `/instances` or `/instances/types`", "derived"),
+    Column("ok", _B, "", "", "the poll succeeded: a resource missing from it is gone",
+           "derived"),
+)
+
 #: table name -> columns, in the order the loaders and reports use.
 TABLES: dict[str, tuple[Column, ...]] = {
     "clusters": CLUSTERS,
@@ -241,6 +251,7 @@ TABLES: dict[str, tuple[Column, ...]] = {
     "docker_volume_mounts": DOCKER_VOLUME_MOUNTS,
     "docker_envs": DOCKER_ENVS,
     "instance_types": INSTANCE_TYPES,
+    "polls": POLLS,
 }
 
 _TABLE_NOTES = {
@@ -254,6 +265,9 @@ _TABLE_NOTES = {
     "docker_envs": "Environment variable names of each docker launch configuration.",
     "instance_types": "The marketplace (`GET /instances/types`): one row per (cloud, "
     "shade_instance_type, region, rental_type).",
+    "polls": "One row per dated list response (a snapshot envelope, or a collector poll in the "
+    "history store): what was polled when, and whether it succeeded. Status timelines use it "
+    "to tell when a resource vanished.",
 }
 
 

@@ -34,7 +34,8 @@ _CHILD_TABLES = tuple(CHILD_FIELDS)
 class Tables:
     """The DataFrames of one load: clusters, instances, their child tables, instance types.
 
-    Every row carries ``observed_at`` (when its response was captured). ``warnings`` lists what
+    Every row carries ``observed_at`` (when its response was captured); ``polls`` lists the
+    dated list responses (complete polls of an endpoint). ``warnings`` lists what
     loaded with a remark (one line per problem and JSON path); ``skipped`` counts records
     dropped under ``errors="skip"``.
     """
@@ -47,6 +48,7 @@ class Tables:
     docker_volume_mounts: pd.DataFrame
     docker_envs: pd.DataFrame
     instance_types: pd.DataFrame
+    polls: pd.DataFrame
     warnings: tuple[str, ...] = ()
     skipped: int = 0
 
@@ -298,14 +300,24 @@ def _keep_mask(table: _Table) -> np.ndarray | None:
     return keep
 
 
+def _hashable(value: Any) -> Any:
+    return value if type(value) in (str, int, float, bool, _NONE) else repr(value)
+
+
 def _dedupe(table: _Table, rows: list[tuple[Any, ...]], key: tuple[int, ...],
             preferred: Callable[[int], bool] | None = None) -> None:
     """Drop exact repeats of a record (the same file read twice); warn on conflicting ones."""
+    keys = [tuple(row[j] for j in key) for row in rows]
+    try:
+        if len(set(keys)) == len(keys):
+            return
+    except TypeError:  # a key field holds a list or an object
+        keys = [tuple(map(_hashable, k)) for k in keys]
     seen: dict[tuple[Any, ...], int] = {}
     for i, row in enumerate(rows):
         if i in table.drop:
             continue
-        k = tuple(row[j] for j in key)
+        k = keys[i]
         first = seen.setdefault(k, i)
         if first == i:
             continue
@@ -381,7 +393,19 @@ def build_tables(norm: Normalized) -> Tables:
     for name, (converted, parents) in children.items():
         frames[name] = _assemble(name, converted, ~np.isin(parents, dropped) if dropped.size
                                  else None)
+    frames["polls"] = _polls(norm.polls)
     return Tables(**frames, warnings=tuple(findings.messages()), skipped=findings.skipped)
+
+
+def _polls(polls: list[tuple[str, str]]) -> pd.DataFrame:
+    unique = sorted(set(polls))
+    df = pd.DataFrame({
+        "observed_at": pd.to_datetime([p[0] for p in unique], utc=True, format="ISO8601")
+        .as_unit("us"),
+        "endpoint": pd.array([p[1] for p in unique], dtype="string"),
+        "ok": pd.array([True] * len(unique), dtype="boolean"),
+    })
+    return df.sort_values(["observed_at", "endpoint"], kind="stable").reset_index(drop=True)
 
 
 def _child_origin(rows: list[tuple[Any, ...]], parent: Callable[[int], tuple[str, str]],

@@ -1,0 +1,341 @@
+"""Is the fleet data consistent? Checks that flag what would make the cost figures wrong."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .costs import (
+    RUNNING,
+    TimeLike,
+    _as_of,
+    _latest_instances,
+    accrued_usd,
+    billed_hours,
+    cluster_summary,
+)
+from .tables import Tables, _newest
+
+__all__ = [
+    "CHECKS",
+    "COST_GAP_SHARE",
+    "COST_GAP_USD",
+    "FINDING_COLUMNS",
+    "SEVERITIES",
+    "Check",
+    "gpu_matches_type",
+    "quality_checks",
+]
+
+#: Severities, most serious first. ``error``: a figure computed from this data is wrong
+#: (double counted, unknown or impossible); ``warning``: inconsistent data worth a look;
+#: ``info``: expected for this kind of resource, shown for completeness.
+SEVERITIES: tuple[str, ...] = ("error", "warning", "info")
+FINDING_COLUMNS: tuple[str, ...] = ("severity", "check", "kind", "resource_id", "message")
+#: The share of accrued cost, and the dollar amount, a cost gap must both exceed.
+COST_GAP_SHARE = 0.10
+COST_GAP_USD = 1.0
+#: Sums of float dollar prices carry ~1e-15 of rounding noise; never report that as a gap.
+_FLOAT_NOISE = 1e-9
+
+
+@dataclass(frozen=True)
+class _Fleet:
+    """The latest rows of one load, and the settings of the run."""
+
+    clusters: pd.DataFrame
+    instances: pd.DataFrame
+    as_of: pd.Timestamp
+    tolerance_usd: float
+
+
+@dataclass(frozen=True)
+class Check:
+    """One check: its stable id, the resources it looks at, its usual severity and rule."""
+
+    name: str
+    kind: str
+    severity: str
+    rule: str
+    run: Callable[[_Fleet], pd.DataFrame]
+
+
+def _found(check: str, kind: str, severity: str | np.ndarray, ids: pd.Series,
+           messages: pd.Series) -> pd.DataFrame:
+    return pd.DataFrame({
+        "severity": severity, "check": check, "kind": kind,
+        "resource_id": ids.to_numpy(), "message": messages.to_numpy(),
+    })
+
+
+def _fmt(values: pd.Series, spec: str) -> pd.Series:
+    """``values`` formatted with ``spec``, as ``string`` (also when empty)."""
+    return values.map(spec.format, na_action="ignore").astype("string")
+
+
+def _usd(values: pd.Series) -> pd.Series:
+    return _fmt(values, "${:,.2f}")
+
+
+def _signed_usd(values: pd.Series) -> pd.Series:
+    sign = pd.Series(np.where(values < 0, "-", "+"), index=values.index, dtype="string")
+    return sign + _usd(values.abs())
+
+
+def _time(values: pd.Series) -> pd.Series:
+    return values.dt.strftime("%Y-%m-%dT%H:%M:%SZ").astype("string")
+
+
+def _by_row(ids: pd.Series, parts: list[tuple[pd.Series, pd.Series]]) -> tuple[pd.Series,
+                                                                               pd.Series]:
+    """(resource ids, messages): the texts of every flagged part of a row, joined by ``; ``."""
+    pieces = [text[mask] for mask, text in parts if mask.any()]
+    if not pieces:
+        return ids.iloc[:0], ids.iloc[:0]
+    joined = pd.concat(pieces).groupby(level=0, sort=True).agg("; ".join)
+    return ids.loc[joined.index], joined
+
+
+# -- the checks -----------------------------------------------------------------------------
+
+
+def _cluster_price_mismatch(fleet: _Fleet) -> pd.DataFrame:
+    summary = cluster_summary(fleet.clusters, fleet.instances, as_of=fleet.as_of)
+    bad = summary[summary["hourly_gap_usd"].abs() > fleet.tolerance_usd + _FLOAT_NOISE]
+    n = bad["instances"].astype("int64")
+    noun = pd.Series(np.where(n == 1, " listed instance (gap ", " listed instances (gap "),
+                     index=bad.index, dtype="string")
+    message = ("hourly price " + _usd(bad["hourly_price_usd"]) + "/h differs from the "
+               + _usd(bad["instances_hourly_usd"]) + "/h summed over its " + n.astype("string")
+               + noun + _signed_usd(bad["hourly_gap_usd"]) + "/h)")
+    return _found("cluster_price_mismatch", "cluster", "warning", bad["cluster_id"], message)
+
+
+_SEPARATORS = re.compile(r"[\s_\-]+")
+# a GPU count after or before a part that names hardware (with a digit): A100x8, 8xH100;
+# the digit keeps RTX4000 whole
+_COUNT_AFTER = re.compile(r"(.*\d.*?)x\d{1,2}")
+_COUNT_BEFORE = re.compile(r"\d{1,2}x(.*[a-z].*)")
+_MEMORY = re.compile(r"(\d+)gb?")
+
+
+def _tokens(name: str) -> list[str]:
+    """Lower-case parts of a type or GPU name, without GPU counts (``x8``, ``8x``); memory
+    sizes spelled one way (``80GB`` -> ``80g``)."""
+    out = []
+    for part in _SEPARATORS.split(name.casefold()):
+        for count in (_COUNT_AFTER, _COUNT_BEFORE):
+            match = count.fullmatch(part)
+            part = match.group(1) if match else part
+        memory = _MEMORY.fullmatch(part)
+        out.append(f"{memory.group(1)}g" if memory else part)
+    return [part for part in out if part]
+
+
+def gpu_matches_type(gpu_type: str, instance_type: str) -> bool:
+    """Whether ``gpu_type`` is the GPU that ``instance_type`` names.
+
+    True when every part of the GPU name (split at ``_``, ``-`` and spaces, case-insensitive)
+    is a part of the type name, or when the GPU name without separators equals consecutive
+    parts of the type name joined. Parts are compared whole, after dropping a GPU count
+    (``x8``, ``8x``) and spelling memory one way (``80GB`` = ``80G``), so that ``A10`` does not
+    match ``A100x8`` nor ``L40`` ``L40S``::
+
+        >>> gpu_matches_type("H100", "H100_sxm5x8"), gpu_matches_type("A100_80G", "A100_80Gx8")
+        (True, True)
+        >>> gpu_matches_type("CPU", "cpu_mini"), gpu_matches_type("A100", "A6000")
+        (True, False)
+    """
+    gpu, kind = _tokens(gpu_type), _tokens(instance_type)
+    if not gpu:
+        return False
+    if set(gpu) <= set(kind):
+        return True
+    joined = "".join(gpu)
+    return any("".join(kind[i:j]) == joined
+               for i in range(len(kind)) for j in range(i + 1, len(kind) + 1))
+
+
+def _gpu_type_mismatch(fleet: _Fleet) -> pd.DataFrame:
+    inst = fleet.instances.dropna(subset=["gpu_type", "shade_instance_type"])
+    pairs = inst[["gpu_type", "shade_instance_type"]].drop_duplicates()
+    # few distinct (gpu, type) pairs even in a large fleet: the rule runs once per pair
+    ok = [gpu_matches_type(g, t) for g, t in pairs.itertuples(index=False)]
+    wrong = pairs[~np.asarray(ok, dtype=bool)]
+    bad = inst.merge(wrong, on=["gpu_type", "shade_instance_type"])
+    message = ("gpu_type " + bad["gpu_type"] + " does not match shade_instance_type "
+               + bad["shade_instance_type"])
+    return _found("gpu_type_mismatch", "instance", "warning", bad["instance_id"], message)
+
+
+def _cloud_mismatch(fleet: _Fleet) -> pd.DataFrame:
+    clouds = fleet.clusters[["cluster_id", "cloud"]].drop_duplicates("cluster_id", keep="last")
+    inst = fleet.instances[["instance_id", "cluster_id", "cloud"]].dropna()
+    both = inst.merge(clouds.dropna(), on="cluster_id", suffixes=("", "_cluster"))
+    bad = both[both["cloud"] != both["cloud_cluster"]]
+    message = ("instance cloud " + bad["cloud"] + " differs from the cloud "
+               + bad["cloud_cluster"] + " of its cluster " + bad["cluster_id"])
+    return _found("cloud_mismatch", "instance", "warning", bad["instance_id"], message)
+
+
+_ORDER = {
+    "cluster": (("created_at", "active_at"), ("created_at", "updated_at")),
+    "instance": (("created_at", "active_at"), ("active_at", "deleted_at"),
+                 ("created_at", "deleted_at")),
+}
+
+
+def _frames(fleet: _Fleet) -> tuple[tuple[str, str, pd.DataFrame], ...]:
+    return (("cluster", "cluster_id", fleet.clusters),
+            ("instance", "instance_id", fleet.instances))
+
+
+def _timestamps_out_of_order(fleet: _Fleet) -> pd.DataFrame:
+    found = []
+    for kind, id_column, df in _frames(fleet):
+        parts = []
+        for first, then in _ORDER[kind]:
+            mask = (df[then] < df[first]).fillna(False).astype(bool)
+            parts.append((mask, then + " " + _time(df[then]) + " is before " + first + " "
+                          + _time(df[first])))
+        ids, messages = _by_row(df[id_column], parts)
+        found.append(_found("timestamps_out_of_order", kind, "error", ids, messages))
+    return pd.concat(found)
+
+
+def _active_without_active_at(fleet: _Fleet) -> pd.DataFrame:
+    found = []
+    for kind, id_column, df in _frames(fleet):
+        bad = df[(df["status"] == RUNNING) & df["active_at"].isna()]
+        message = pd.Series(f"status is {RUNNING} but active_at is missing: no billed time "
+                            "can be computed", index=bad.index, dtype="string")
+        found.append(_found("active_without_active_at", kind, "error", bad[id_column], message))
+    return pd.concat(found)
+
+
+def _missing_price(fleet: _Fleet) -> pd.DataFrame:
+    inst = fleet.instances
+    price = inst["hourly_price_usd"]
+    bad = inst[(inst["status"] == RUNNING) & ~(price > 0)]
+    price = bad["hourly_price_usd"]
+    message = pd.Series(np.where(
+        price.isna(), "running instance has no hourly price: its run rate and accrued cost "
+        "are unknown", "running instance has an hourly price of " + _usd(price) + "/h"),
+        index=bad.index)
+    severity = np.where(price == 0, "warning", "error")
+    return _found("missing_price", "instance", severity, bad["instance_id"], message)
+
+
+def _cost_gap(fleet: _Fleet) -> pd.DataFrame:
+    inst = fleet.instances
+    accrued = accrued_usd(inst, fleet.as_of)
+    gap = accrued - inst["cost_estimate_usd"]
+    flagged = (gap.abs() > COST_GAP_SHARE * accrued) & (gap.abs() > COST_GAP_USD)
+    bad = inst[flagged.fillna(False)]
+    hours = _fmt(billed_hours(bad, fleet.as_of), "{:,.2f}")
+    message = ("accrued " + _usd(accrued[bad.index]) + " (" + hours + " h at "
+               + _usd(bad["hourly_price_usd"]) + "/h) vs the API's cost_estimate "
+               + _usd(bad["cost_estimate_usd"]) + ": gap " + _signed_usd(gap[bad.index]))
+    # the API's estimate only covers what Shadeform bills, not a linked cloud account
+    own_account = bad["shade_cloud"].eq(False).fillna(False).to_numpy(dtype=bool)
+    message = message.where(~own_account, message + " (launched in the user's own cloud "
+                            "account: billed by the provider)")
+    severity = np.where(own_account, "info", "warning")
+    return _found("cost_gap", "instance", severity, bad["instance_id"], message)
+
+
+def _duplicate_instance(fleet: _Fleet) -> pd.DataFrame:
+    inst = fleet.instances
+    dup = inst[inst.duplicated("instance_id", keep=False)]
+    where = dup["cluster_id"].fillna("(standalone)")
+    grouped = where.groupby(dup["instance_id"], sort=True)
+    count = grouped.size()
+    places = grouped.agg(lambda s: ", ".join(sorted(s)))
+    message = ("listed " + count.astype("string") + " times in its newest snapshot (clusters: "
+               + places + "): it counts more than once in costs and inventory")
+    return _found("duplicate_instance", "instance", "error", count.index.to_series(), message)
+
+
+def _future_timestamp(fleet: _Fleet) -> pd.DataFrame:
+    stamp = _time(pd.Series([fleet.as_of]))[0]
+    found = []
+    for kind, id_column, df in _frames(fleet):
+        parts = [(df[c] > fleet.as_of,
+                  c + " " + _time(df[c]) + " is after as_of " + stamp)
+                 for c in ("created_at", "active_at")]
+        ids, messages = _by_row(df[id_column], parts)
+        found.append(_found("future_timestamp", kind, "warning", ids, messages))
+    return pd.concat(found)
+
+
+#: Every check ``quality_checks`` runs, in the order the README lists them.
+CHECKS: tuple[Check, ...] = (
+    Check("cluster_price_mismatch", "cluster", "warning",
+          "the cluster's hourly_price_usd differs from the sum over its listed instances "
+          "(running or not) by more than tolerance_usd", _cluster_price_mismatch),
+    Check("gpu_type_mismatch", "instance", "warning",
+          "gpu_type is not the GPU shade_instance_type names (see gpu_matches_type)",
+          _gpu_type_mismatch),
+    Check("cloud_mismatch", "instance", "warning",
+          "the instance's cloud differs from its cluster's", _cloud_mismatch),
+    Check("timestamps_out_of_order", "cluster, instance", "error",
+          "active_at or updated_at before created_at; deleted_at before active_at or "
+          "created_at", _timestamps_out_of_order),
+    Check("active_without_active_at", "cluster, instance", "error",
+          "status active without active_at (no billed time can be computed)",
+          _active_without_active_at),
+    Check("missing_price", "instance", "error",
+          "a running instance without an hourly price, or with a negative one (error), or a "
+          "zero one (warning)", _missing_price),
+    Check("cost_gap", "instance", "warning",
+          "accrued cost and the API's cost_estimate differ by more than 10 % of accrued and "
+          "more than $1 (info for instances in the user's own cloud account)", _cost_gap),
+    Check("duplicate_instance", "instance", "error",
+          "the same instance id listed more than once in one snapshot (in two clusters)",
+          _duplicate_instance),
+    Check("future_timestamp", "cluster, instance", "warning",
+          "created_at or active_at after as_of", _future_timestamp),
+)
+
+
+def quality_checks(tables: Tables, *, as_of: TimeLike = None,
+                   tolerance_usd: float = 0.01) -> pd.DataFrame:
+    """Findings of every check in ``CHECKS`` on the latest snapshot of each resource.
+
+    Example::
+
+        >>> quality_checks(tables, as_of="2026-11-21T00:00:00Z")[["check", "resource_id"]]
+                            check                            resource_id
+        0  cluster_price_mismatch   8eda86fe-0f36-41ed-9837-0ccf8f6e0fcb
+        ...
+
+    ``tolerance_usd`` is how far (dollars per hour) a cluster's price may differ from the sum
+    over its instances. Messages name ids, statuses, times and amounts, never names or other
+    free text that could hold a secret.
+
+    Returns:
+        DataFrame sorted by severity (error, warning, info), check, resource_id, message.
+        Columns (all string): ``severity``, ``check`` (a stable snake_case id, see
+        ``CHECKS``), ``kind`` (``cluster`` or ``instance``), ``resource_id`` (the cluster or
+        instance id), ``message``. No findings: no rows, the same columns.
+    """
+    if not isinstance(tables, Tables):
+        raise TypeError(f"quality_checks needs a Tables (from shadeanalytics.read()), "
+                        f"not a {type(tables).__name__}")
+    if not tolerance_usd >= 0:
+        raise ValueError("tolerance_usd must be a number >= 0")
+    fleet = _Fleet(_newest(tables.clusters, ["cluster_id"]),
+                   _latest_instances(tables.instances), _as_of(as_of), float(tolerance_usd))
+    found = [f for f in (check.run(fleet) for check in CHECKS) if not f.empty]
+    if not found:
+        return pd.DataFrame({c: pd.Series([], dtype="string") for c in FINDING_COLUMNS})
+    out = pd.concat(found, ignore_index=True).astype("string")
+    rank = {s: i for i, s in enumerate(SEVERITIES)}
+    out = out.sort_values(
+        list(FINDING_COLUMNS[:2]) + ["resource_id", "message"],
+        key=lambda col: col.map(rank) if col.name == "severity" else col, kind="stable")
+    return out[list(FINDING_COLUMNS)].reset_index(drop=True)

@@ -1,0 +1,82 @@
+"""Shared fixtures: the seed document and small record builders."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SEED_PATH = ROOT / "data" / "seed" / "cluster-info-example.json"
+SAMPLE_DIR = ROOT / "data" / "sample"
+
+
+@pytest.fixture
+def seed() -> dict[str, Any]:
+    """A fresh copy of the seed cluster info response."""
+    return json.loads(SEED_PATH.read_text())
+
+
+def make_instance(iid: str = "i-1", **overrides: Any) -> dict[str, Any]:
+    """A complete, valid instance object (list shape) with no secrets; override any field."""
+    record: dict[str, Any] = {
+        "id": iid,
+        "cloud": "hyperstack",
+        "region": "canada-1",
+        "shade_instance_type": "A6000",
+        "cloud_instance_type": "gpu_1x_a6000",
+        "cloud_assigned_id": f"vm-{iid}",
+        "shade_cloud": True,
+        "name": f"node-{iid}",
+        "configuration": {
+            "memory_in_gb": 12, "storage_in_gb": 256, "vcpus": 6, "num_gpus": 1,
+            "gpu_type": "A6000", "interconnect": "pcie", "vram_per_gpu_in_gb": 48,
+            "gpu_manufacturer": "nvidia", "os": "ubuntu_22_shade_os", "nvlink": False,
+        },
+        "ip": "10.0.0.1",
+        "ssh_user": "shadeform",
+        "ssh_port": 22,
+        "status": "active",
+        "cost_estimate": "10.5",
+        "created_at": "2026-11-20T00:00:00Z",
+        "active_at": "2026-11-20T00:05:00Z",
+        "deleted_at": None,
+        "hourly_price": 210,
+    }
+    for key, value in overrides.items():
+        if key in record["configuration"]:
+            record["configuration"][key] = value
+        else:
+            record[key] = value
+    return record
+
+
+def make_cluster(cid: str = "c-1", instances: list[dict[str, Any]] | None = None,
+                 **overrides: Any) -> dict[str, Any]:
+    """A complete, valid cluster object; override any field."""
+    members = instances if instances is not None else [make_instance(f"{cid}-i1")]
+    record: dict[str, Any] = {
+        "id": cid,
+        "cloud": "hyperstack",
+        "name": f"cluster-{cid}",
+        "region_info": {"region": "canada-1", "display_name": "Canada"},
+        "status": "active",
+        "created_at": "2026-11-20T00:00:00Z",
+        "updated_at": "2026-11-20T00:05:00Z",
+        "instances": copy.deepcopy(members),
+        "hourly_price": sum(m.get("hourly_price", 0) for m in members),
+        "cloud_cluster_id": None,
+        "status_details": None,
+        "cost_estimate": "$10.50",
+        "active_at": "2026-11-20T00:05:00Z",
+    }
+    record.update(overrides)
+    return record
+
+
+def envelope(response: Any, observed_at: str, endpoint: str = "/clusters") -> dict[str, Any]:
+    """A snapshot envelope as the collector and the sample data write it."""
+    return {"observed_at": observed_at, "endpoint": endpoint, "response": response}

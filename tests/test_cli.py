@@ -1,0 +1,64 @@
+"""The command line: exit codes, one-line errors, help for every command."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import ROOT, SEED_PATH
+
+from shadeanalytics.cli import _parser, main
+
+
+def _run(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(argv), stdout=out, stderr=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_report_success_prints_one_line(tmp_path: Path) -> None:
+    """report exits 0 and says what it wrote."""
+    code, out, err = _run("report", str(SEED_PATH), "--out", str(tmp_path))
+    assert (code, err) == (0, "")
+    assert out == f"wrote 2 files to {tmp_path} (1 cluster rows, 1 instance rows)\n"
+
+
+def test_project_error_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    """A missing file: exit 1 and exactly one Error line."""
+    code, out, err = _run("report", str(tmp_path / "nope.json"), "--out", str(tmp_path))
+    assert (code, out) == (1, "")
+    assert err == f"Error: {tmp_path / 'nope.json'}: no such file\n"
+
+
+def test_usage_error_exits_2() -> None:
+    """Missing arguments are a usage error (exit 2)."""
+    code, _, _ = _run("report")
+    assert code == 2
+
+
+def test_warnings_go_to_stderr(tmp_path: Path) -> None:
+    """Data warnings are printed as Warning lines and the report still runs."""
+    bad = tmp_path / "x.json"
+    bad.write_text(SEED_PATH.read_text().replace('"hourly_price": 210', '"hourly_price": "210"'))
+    code, _, err = _run("report", str(bad), "--out", str(tmp_path / "out"))
+    assert code == 0
+    assert err.startswith("Warning: $.instances[*].hourly_price: a numeric string")
+
+
+def test_python_dash_m_and_console_script_run() -> None:
+    """python -m shadeanalytics runs the same command line, without a traceback."""
+    result = subprocess.run([sys.executable, "-m", "shadeanalytics", "report", "/nonexistent",
+                             "--out", "/tmp/x"], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 1
+    assert result.stderr == "Error: /nonexistent: no such file\n"
+
+
+def test_every_command_has_help_and_is_in_the_readme() -> None:
+    """Each subcommand has help text and a README mention."""
+    readme = (ROOT / "README.md").read_text()
+    commands = _parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    for name, sub in commands.items():
+        assert sub.description, name
+        assert f"shadeanalytics {name}" in readme, name

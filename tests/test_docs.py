@@ -1,0 +1,38 @@
+"""The README's quickstart, .ci/run and the data dictionary stay in step with the code."""
+
+from __future__ import annotations
+
+import re
+
+from conftest import ROOT
+
+import shadeanalytics
+from shadeanalytics.schema import data_dictionary
+
+
+def _quickstart() -> list[str]:
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Quickstart", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```bash\n(.+?)\n```", section)
+
+
+def test_quickstart_is_two_commands_and_ci_runs_the_same_tests() -> None:
+    """Install + main job, then the test command, which is the command .ci/run runs."""
+    install, tests = _quickstart()
+    assert install.startswith('pip install -e ".[dev]" && shadeanalytics report ')
+    ci = (ROOT / ".ci" / "run").read_text().strip().splitlines()
+    assert ci[-1] == tests == "python -m pytest"
+
+
+def test_data_dictionary_matches_the_schema() -> None:
+    """docs/data-dictionary.md is exactly what `shadeanalytics columns` prints."""
+    assert (ROOT / "docs" / "data-dictionary.md").read_text() == data_dictionary()
+
+
+def test_public_names_are_sorted_and_exported() -> None:
+    """__all__ lists exactly the public names, sorted."""
+    names = shadeanalytics.__all__
+    assert names == sorted(names)
+    public = {n for n in vars(shadeanalytics) if not n.startswith("_")}
+    modules = {n for n in public if type(getattr(shadeanalytics, n)).__name__ == "module"}
+    assert set(names) == public - modules

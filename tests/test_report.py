@@ -1,0 +1,119 @@
+"""Report files: fixed columns, sorted rows, UTC text, formula-safe cells, atomic writes."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import SEED_PATH, envelope, make_cluster, make_instance
+
+import shadeanalytics as sa
+from shadeanalytics.errors import ReportError
+from shadeanalytics.report import escape_cell, unescape_cell, write_csv, write_report
+from shadeanalytics.schema import TABLES
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_report_writes_clusters_and_instances_with_schema_columns(tmp_path: Path) -> None:
+    """clusters.csv and instances.csv: schema order, network columns left out."""
+    files = write_report(sa.read_clusters(SEED_PATH), tmp_path)
+    assert [f.name for f in files] == ["clusters.csv", "instances.csv"]
+    header = (tmp_path / "instances.csv").read_text().splitlines()[0].split(",")
+    assert header == [c.name for c in TABLES["instances"]
+                      if c.name not in ("ip", "ssh_user", "ssh_port")]
+    row = _rows(tmp_path / "instances.csv")[0]
+    assert row["hourly_price_usd"] == "2.1"
+    assert row["hourly_price_cents"] == "210"
+    assert row["created_at"] == "2016-08-29T09:12:33.001Z"
+    assert row["observed_at"] == ""
+    assert row["nvlink"] == "true"
+    cluster = _rows(tmp_path / "clusters.csv")[0]
+    assert cluster["created_at"] == "2023-11-07T05:31:56Z"
+    assert cluster["cost_estimate_usd"] == "15.0"
+
+
+def test_network_columns_only_with_the_flag(tmp_path: Path) -> None:
+    """ip / ssh_* are written only when asked."""
+    write_report(sa.read_clusters(SEED_PATH), tmp_path, include_network=True)
+    row = _rows(tmp_path / "instances.csv")[0]
+    assert (row["ip"], row["ssh_user"], row["ssh_port"]) == ("1.0.0.1", "shadeform", "22")
+
+
+def test_rows_are_sorted_by_id_then_time(tmp_path: Path) -> None:
+    """Rows are sorted by cluster, instance and snapshot time; standalone rows last."""
+    tables = sa.read([
+        envelope(make_cluster("c-b", [make_instance("i-2")]), "2026-11-20T06:00:00Z"),
+        envelope(make_cluster("c-a", [make_instance("i-1")]), "2026-11-20T06:00:00Z"),
+        envelope({"instances": [make_instance("i-0")]}, "2026-11-20T00:00:00Z", "/instances"),
+        envelope(make_cluster("c-b", [make_instance("i-2")]), "2026-11-20T00:00:00Z"),
+    ])
+    write_report(tables, tmp_path)
+    rows = _rows(tmp_path / "instances.csv")
+    assert [(r["cluster_id"], r["instance_id"], r["observed_at"]) for r in rows] == [
+        ("c-a", "i-1", "2026-11-20T06:00:00Z"),
+        ("c-b", "i-2", "2026-11-20T00:00:00Z"),
+        ("c-b", "i-2", "2026-11-20T06:00:00Z"),
+        ("", "i-0", "2026-11-20T00:00:00Z"),
+    ]
+
+
+@pytest.mark.parametrize("text", [
+    "=HYPERLINK(\"http://x\")", "+1", "-2", "@SUM(A1)", "\tx", "\rx", "\nx", "＝1+1", "'quoted",
+])
+def test_formula_cells_are_escaped_and_recoverable(text: str) -> None:
+    """Dangerous leading characters get one quote; removing it gives the text back."""
+    assert escape_cell(text) == "'" + text
+    assert unescape_cell(escape_cell(text)) == text
+
+
+def test_escaping_in_files_leaves_numbers_alone(tmp_path: Path) -> None:
+    """A hostile name is escaped in the file; negative numbers stay numbers."""
+    df = pd.DataFrame({"name": pd.array(["=1+1", "plain", None], dtype="string"),
+                       "delta_usd": [-1.5, 2.0, float("nan")],
+                       "count": pd.array([-3, None, 4], dtype="Int64")})
+    write_csv(df, tmp_path / "x.csv")
+    assert (tmp_path / "x.csv").read_text() == (
+        "name,delta_usd,count\n'=1+1,-1.5,-3\nplain,2.0,\n,,4\n")
+
+
+def test_failed_write_names_the_file_and_keeps_the_previous_one(tmp_path: Path) -> None:
+    """A write that fails raises ReportError naming the file; no temp file is left."""
+    (tmp_path / "clusters.csv").mkdir()  # os.replace onto a folder fails
+    with pytest.raises(ReportError) as caught:
+        write_report(sa.read_clusters(SEED_PATH), tmp_path)
+    assert str(caught.value).startswith(f"{tmp_path / 'clusters.csv'}: cannot write (")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clusters.csv"]
+    good = tmp_path / "good"
+    write_report(sa.read_clusters(SEED_PATH), good)
+    before = (good / "instances.csv").read_bytes()
+    (good / "clusters.csv").unlink()
+    (good / "clusters.csv").mkdir()
+    with pytest.raises(ReportError):
+        write_report(sa.read_clusters(SEED_PATH), good)
+    assert (good / "instances.csv").read_bytes() == before
+
+
+def test_seed_secrets_reach_no_table_and_no_report(tmp_path: Path) -> None:
+    """Env values, registry credentials, docker args and the script are nowhere."""
+    import json
+
+    raw = json.loads(SEED_PATH.read_text())["instances"][0]["launch_configuration"]
+    docker = raw["docker_configuration"]
+    secrets = [docker["envs"][0]["value"], docker["registry_credentials"]["password"],
+               docker["args"], raw["script_configuration"]["base64_script"], "catfact"]
+    tables = sa.read_clusters(SEED_PATH)
+    for _, df in tables.frames():
+        text = df.astype("string").to_csv()
+        for secret in secrets:
+            assert secret not in text
+    write_report(tables, tmp_path, include_network=True)
+    for path in tmp_path.iterdir():
+        data = path.read_bytes()
+        for secret in secrets:
+            assert secret.encode() not in data
