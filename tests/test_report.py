@@ -117,3 +117,49 @@ def test_seed_secrets_reach_no_table_and_no_report(tmp_path: Path) -> None:
         data = path.read_bytes()
         for secret in secrets:
             assert secret.encode() not in data
+
+
+def _sample_secrets() -> list[str]:
+    """Every secret value in the sample fleet, found by walking the raw JSON by path."""
+    import json
+
+    from conftest import SAMPLE_DIR
+
+    found: set[str] = set()
+
+    def walk(instance: dict) -> None:
+        launch = instance.get("launch_configuration") or {}
+        docker = launch.get("docker_configuration") or {}
+        found.update(e["value"] for e in docker.get("envs") or [])
+        found.update((docker.get("registry_credentials") or {}).values())
+        if docker.get("args"):
+            found.add(docker["args"])
+        script = (launch.get("script_configuration") or {}).get("base64_script")
+        if script:
+            found.add(script)
+        found.update(e["value"] for e in instance.get("envs") or [])
+
+    for line in (SAMPLE_DIR / "clusters.jsonl").read_text().splitlines():
+        for cluster in json.loads(line)["response"]["clusters"]:
+            for member in cluster["instances"]:
+                walk(member)
+    for line in (SAMPLE_DIR / "instances.jsonl").read_text().splitlines():
+        for instance in json.loads(line)["response"]["instances"]:
+            walk(instance)
+    return sorted(found)
+
+
+def test_sample_secrets_reach_no_table_and_no_report(tmp_path: Path) -> None:
+    """The sample's fake secrets (env values, credentials, args, scripts) appear nowhere."""
+    from conftest import SAMPLE_DIR
+
+    secrets = _sample_secrets()
+    assert len(secrets) > 50 and all(s for s in secrets)
+    tables = sa.read(SAMPLE_DIR)
+    dumped = "".join(df.astype("string").to_csv() for _, df in tables.frames())
+    assert "sa-fake-secret" not in dumped
+    write_report(tables, tmp_path, include_network=True)
+    for path in tmp_path.iterdir():
+        data = path.read_text()
+        assert "sa-fake-secret" not in data
+        assert not [s for s in secrets if s in data or s in dumped]
