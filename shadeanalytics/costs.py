@@ -111,8 +111,17 @@ def billed_hours(instances: pd.DataFrame, as_of: TimeLike = None) -> pd.Series:
 
     Example::
 
-        >>> billed_hours(tables.instances, "2026-11-20T02:35:00Z")  # active since 00:05
+        >>> def utc(*times): return pd.to_datetime(list(times), utc=True)
+        >>> df = pd.DataFrame({
+        ...     "status": ["active", "deleted", "pending"],
+        ...     "active_at": utc("2026-11-20T17:30Z", "2026-11-20T12:00Z", None),
+        ...     "deleted_at": utc(None, "2026-11-20T14:00Z", None),
+        ...     "observed_at": utc(None, None, None),
+        ...     "hourly_price_usd": [2.10, 16.0, 3.0]})
+        >>> billed_hours(df, as_of="2026-11-20T20:00Z")
         0    2.5
+        1    2.0
+        2    0.0
         Name: billed_hours, dtype: float64
 
     The billed interval runs from ``active_at`` to its end: ``deleted_at`` when known, else,
@@ -134,13 +143,42 @@ def billed_hours(instances: pd.DataFrame, as_of: TimeLike = None) -> pd.Series:
     return hours.astype("float64").rename("billed_hours")
 
 
+def billed_price_usd(instances: pd.DataFrame) -> pd.Series:
+    """The hourly rate each instance is billed at, in USD.
+
+    For a spot rental, its own discounted rate (``rental_hourly_price_usd``) where the API
+    gives one; for everything else (and a spot rental without a rate) the on-demand
+    ``hourly_price_usd``. The API documents the spot rate as what a spot instance costs:
+    pricing it at the on-demand rate would overstate it (often twice over).
+
+    Returns:
+        float64 Series named ``billed_price_usd``, aligned to ``instances``' index.
+    """
+    _require(instances, ["hourly_price_usd"], "instances")
+    price = instances["hourly_price_usd"].astype("float64")
+    if "rental_hourly_price_usd" in instances and "rental_type" in instances:
+        spot = (instances["rental_type"] == "spot").fillna(False).to_numpy(dtype=bool)
+        rental = instances["rental_hourly_price_usd"].astype("float64")
+        price = price.where(~spot | rental.isna(), rental)
+    return price.rename("billed_price_usd")
+
+
 def accrued_usd(instances: pd.DataFrame, as_of: TimeLike = None) -> pd.Series:
-    """Dollars each instance row has accrued at ``as_of``: billed hours x ``hourly_price_usd``.
+    """Dollars each instance row has accrued at ``as_of``: billed hours x ``billed_price_usd``.
 
     Example::
 
-        >>> accrued_usd(tables.instances, "2026-11-20T02:35:00Z")  # 2.5 h at $2.10/h
-        0    5.25
+        >>> def utc(*times): return pd.to_datetime(list(times), utc=True)
+        >>> df = pd.DataFrame({
+        ...     "status": ["active", "deleted", "active"],
+        ...     "active_at": utc("2026-11-20T17:30Z", "2026-11-20T12:00Z", "2026-11-20T19:00Z"),
+        ...     "deleted_at": utc(None, "2026-11-20T14:00Z", None),
+        ...     "observed_at": utc(None, None, None),
+        ...     "hourly_price_usd": [2.10, 16.0, None]})
+        >>> accrued_usd(df, as_of="2026-11-20T20:00Z")  # 2.5 h at $2.10/h, 2 h at $16/h
+        0     5.25
+        1    32.00
+        2      NaN
         Name: accrued_usd, dtype: float64
 
     Per second, no rounding, no minimum charge. A row without a price accrues NaN (not 0: the
@@ -149,15 +187,13 @@ def accrued_usd(instances: pd.DataFrame, as_of: TimeLike = None) -> pd.Series:
     Returns:
         float64 Series named ``accrued_usd``, aligned to ``instances``' index.
     """
-    _require(instances, ["hourly_price_usd"], "instances")
-    price = instances["hourly_price_usd"].astype("float64")
-    return (billed_hours(instances, as_of) * price).rename("accrued_usd")
+    return (billed_hours(instances, as_of) * billed_price_usd(instances)).rename("accrued_usd")
 
 
 def _money(latest: pd.DataFrame, at: pd.Timestamp) -> pd.DataFrame:
     """Per latest instance row: the running flag and the figures the summaries add up."""
     running = latest["status"] == RUNNING
-    price = latest["hourly_price_usd"].astype("float64")
+    price = billed_price_usd(latest)
     return pd.DataFrame({
         "running": running.astype("int64"),
         "gpus": latest["num_gpus"].astype("Int64").where(running, 0),
@@ -202,9 +238,12 @@ def cost_breakdown(
 
     Example::
 
-        >>> cost_breakdown(tables.instances, by="cloud", as_of="2026-11-20T02:35:00Z")
-                cloud  instances  running_instances  gpus  hourly_usd  ...  share_of_hourly
-        0  hyperstack          1                  1     1         2.1  ...              1.0
+        >>> from shadeanalytics import read_clusters
+        >>> tables = read_clusters("data/seed/cluster-info-example.json")
+        >>> cost_breakdown(tables.instances, by="gpu_type", as_of="2026-11-20T00:00Z")[
+        ...     ["gpu_type", "running_instances", "hourly_usd", "monthly_usd", "cost_gap_usd"]]
+          gpu_type  running_instances  hourly_usd  monthly_usd  cost_gap_usd
+        0     A100                  1         2.1       1533.0        -103.4
 
     A snapshot history is first reduced to the latest row(s) of each instance. ``by`` is one
     or several of ``COST_KEYS``: ``cloud``, ``region``, ``gpu_type``, ``shade_instance_type``,
@@ -257,7 +296,9 @@ def cost_breakdown(
     out["usd_per_gpu_hour"] = _ratio(out["hourly_usd"], out["gpus"])
     fleet_hourly = float(money["hourly_usd"].sum())
     out["share_of_hourly"] = out["hourly_usd"] / fleet_hourly if fleet_hourly else np.nan
-    out = out.sort_values(["hourly_usd", *keys], ascending=[False, *[True] * len(keys)],
+    # float sums of cent prices carry ~1e-15 of noise: equal run rates must tie on the keys
+    out["_rate"] = out["hourly_usd"].round(9)
+    out = out.sort_values(["_rate", *keys], ascending=[False, *[True] * len(keys)],
                           kind="stable")
     return out[[*keys, *_BREAKDOWN_COLUMNS]].astype(
         {**dict.fromkeys(keys, "string"), **_BREAKDOWN_COLUMNS}).reset_index(drop=True)
@@ -283,9 +324,12 @@ def cluster_summary(
 
     Example::
 
-        >>> cluster_summary(tables, as_of="2026-11-20T02:35:00Z")
-             cluster_id            name       cloud  ...  hourly_price_usd  instances_hourly_usd
-        0  8eda86fe-...  devnr-cluster1       denvr  ...              15.0                   2.1
+        >>> from shadeanalytics import read_clusters
+        >>> tables = read_clusters("data/seed/cluster-info-example.json")
+        >>> cluster_summary(tables, as_of="2026-11-20T00:00Z")[
+        ...     ["name", "hourly_price_usd", "instances_hourly_usd", "hourly_gap_usd"]]
+                     name  hourly_price_usd  instances_hourly_usd  hourly_gap_usd
+        0  devnr-cluster1              15.0                   2.1            12.9
 
     Takes a ``Tables`` (its ``clusters`` and ``instances``) or the two DataFrames. Both are
     reduced to their latest snapshot; a cluster with two rows in its newest snapshot keeps the

@@ -6,7 +6,16 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from .costs import RUNNING, STOPPED, _by, _key_column, _latest_instances, _ratio, _require
+from .costs import (
+    RUNNING,
+    STOPPED,
+    _by,
+    _key_column,
+    _latest_instances,
+    _ratio,
+    _require,
+    billed_price_usd,
+)
 
 __all__ = ["INVENTORY_KEYS", "PENDING", "gpu_inventory"]
 
@@ -33,9 +42,12 @@ def gpu_inventory(
 
     Example::
 
-        >>> gpu_inventory(tables.instances)
-          gpu_type  instances  gpus  gpus_running  gpus_pending  total_vram_gb  ...  regions
-        0     A100          1     1             1             0             48  ...        1
+        >>> from shadeanalytics import read_clusters
+        >>> tables = read_clusters("data/seed/cluster-info-example.json")
+        >>> gpu_inventory(tables.instances)[
+        ...     ["gpu_type", "gpus", "gpus_running", "total_vram_gb", "usd_per_gpu_hour"]]
+          gpu_type  gpus  gpus_running  total_vram_gb  usd_per_gpu_hour
+        0     A100     1             1             48               2.1
 
     A snapshot history is first reduced to the latest row(s) of each instance. Held means
     not in ``deleting``, ``deleted`` or ``error``; a status the API added since (or a missing
@@ -48,7 +60,7 @@ def gpu_inventory(
         DataFrame sorted by ``gpus`` descending, then the keys. Columns: the keys (string);
         Int64: ``instances`` (held instance rows), ``gpus`` (sum of ``num_gpus``),
         ``gpus_running``, ``gpus_pending``, ``total_vram_gb``, ``vcpus``, ``memory_in_gb``
-        (sums); float64: ``hourly_usd`` (sum of the running instances' ``hourly_price_usd``),
+        (sums); float64: ``hourly_usd`` (sum of the running instances' ``billed_price_usd``),
         ``usd_per_gpu_hour`` (hourly_usd / gpus_running; NaN when 0); Int64: ``clouds``,
         ``regions`` (distinct values).
     """
@@ -67,7 +79,7 @@ def gpu_inventory(
         "total_vram_gb": held["total_vram_gb"].astype("Int64"),
         "vcpus": held["vcpus"].astype("Int64"),
         "memory_in_gb": held["memory_in_gb"].astype("Int64"),
-        "hourly_usd": held["hourly_price_usd"].astype("float64").where(running, 0.0),
+        "hourly_usd": billed_price_usd(held).where(running, 0.0),
         "cloud_": held["cloud"],
         "region_": held["region"],
     }, index=held.index)

@@ -25,10 +25,12 @@ def lifecycle(instances: pd.DataFrame, *, as_of: TimeLike = None) -> pd.DataFram
 
     Example::
 
-        >>> lifecycle(tables.instances, as_of="2026-11-20T02:35:00Z")[
-        ...     ["instance_id", "provisioning_s", "boot_late", "billed_hours"]]
-          instance_id  provisioning_s  boot_late  billed_hours
-        0         i-1           300.0      False           2.5
+        >>> from shadeanalytics import read_clusters
+        >>> tables = read_clusters("data/seed/cluster-info-example.json")
+        >>> lifecycle(tables.instances, as_of="2026-11-20T00:00Z")[
+        ...     ["status", "provisioning_s", "boot_time_max_s", "boot_late", "billed_hours"]]
+           status  provisioning_s  boot_time_max_s  boot_late  billed_hours
+        0  active             0.0              300      False           0.0
 
     A snapshot history is first reduced to the latest row(s) of each instance.
 
@@ -77,14 +79,15 @@ def boot_stats(
     *,
     as_of: TimeLike = None,
 ) -> pd.DataFrame:
-    """Provisioning time by group: how long instances take to become active, and how often
-    they take longer than the API's own boot estimate.
+    """Provisioning time by group, and how often it overran the API's own boot estimate.
 
     Example::
 
-        >>> boot_stats(tables.instances, by="cloud")
+        >>> from shadeanalytics import read_clusters
+        >>> tables = read_clusters("data/seed/cluster-info-example.json")
+        >>> boot_stats(tables.instances, by="cloud", as_of="2026-11-20T00:00Z")
                 cloud  count  median_provisioning_s  p90_provisioning_s  share_late
-        0  hyperstack      1                  300.0               300.0         0.0
+        0  hyperstack      1                    0.0                 0.0         0.0
 
     Takes the instances table (``lifecycle`` is applied first, at ``as_of``) or a result of
     ``lifecycle``. ``by`` is one or several of ``BOOT_KEYS``; a missing key shows as

@@ -16,6 +16,7 @@ from .costs import (
     _latest_instances,
     accrued_usd,
     billed_hours,
+    billed_price_usd,
     cluster_summary,
 )
 from .tables import Tables, _newest
@@ -78,12 +79,11 @@ def _fmt(values: pd.Series, spec: str) -> pd.Series:
 
 
 def _usd(values: pd.Series) -> pd.Series:
-    return _fmt(values, "${:,.2f}")
+    return _fmt(values, "${:,.2f}").str.replace("$-", "-$", regex=False)
 
 
 def _signed_usd(values: pd.Series) -> pd.Series:
-    sign = pd.Series(np.where(values < 0, "-", "+"), index=values.index, dtype="string")
-    return sign + _usd(values.abs())
+    return ("+" + _usd(values)).where(values >= 0, _usd(values))
 
 
 def _time(values: pd.Series) -> pd.Series:
@@ -238,7 +238,7 @@ def _cost_gap(fleet: _Fleet) -> pd.DataFrame:
     bad = inst[flagged.fillna(False)]
     hours = _fmt(billed_hours(bad, fleet.as_of), "{:,.2f}")
     message = ("accrued " + _usd(accrued[bad.index]) + " (" + hours + " h at "
-               + _usd(bad["hourly_price_usd"]) + "/h) vs the API's cost_estimate "
+               + _usd(billed_price_usd(bad)) + "/h) vs the API's cost_estimate "
                + _usd(bad["cost_estimate_usd"]) + ": gap " + _signed_usd(gap[bad.index]))
     # the API's estimate only covers what Shadeform bills, not a linked cloud account
     own_account = bad["shade_cloud"].eq(False).fillna(False).to_numpy(dtype=bool)
@@ -308,10 +308,14 @@ def quality_checks(tables: Tables, *, as_of: TimeLike = None,
 
     Example::
 
-        >>> quality_checks(tables, as_of="2026-11-21T00:00:00Z")[["check", "resource_id"]]
-                            check                            resource_id
-        0  cluster_price_mismatch   8eda86fe-0f36-41ed-9837-0ccf8f6e0fcb
-        ...
+        >>> from shadeanalytics import read_clusters
+        >>> tables = read_clusters("data/seed/cluster-info-example.json")
+        >>> quality_checks(tables, as_of="2026-11-20T00:00Z")[["severity", "check", "kind"]]
+          severity                   check      kind
+        0  warning          cloud_mismatch  instance
+        1  warning  cluster_price_mismatch   cluster
+        2  warning                cost_gap  instance
+        3  warning       gpu_type_mismatch  instance
 
     ``tolerance_usd`` is how far (dollars per hour) a cluster's price may differ from the sum
     over its instances. Messages name ids, statuses, times and amounts, never names or other
@@ -336,6 +340,6 @@ def quality_checks(tables: Tables, *, as_of: TimeLike = None,
     out = pd.concat(found, ignore_index=True).astype("string")
     rank = {s: i for i, s in enumerate(SEVERITIES)}
     out = out.sort_values(
-        list(FINDING_COLUMNS[:2]) + ["resource_id", "message"],
+        ["severity", "check", "resource_id", "message"],
         key=lambda col: col.map(rank) if col.name == "severity" else col, kind="stable")
     return out[list(FINDING_COLUMNS)].reset_index(drop=True)
