@@ -94,7 +94,8 @@ class SchemaError(InputError):
 class ApiError(ShadeanalyticsError):
     """The Shadeform API could not be used. ``endpoint`` and ``status`` say where and how."""
 
-    def __init__(self, message: str, *, endpoint: str | None = None, status: int | None = None) -> None:
+    def __init__(self, message: str, *, endpoint: str | None = None,
+                 status: int | None = None) -> None:
         self.endpoint = endpoint
         self.status = status
         super().__init__(message)

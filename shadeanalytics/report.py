@@ -24,8 +24,9 @@ NETWORK_COLUMNS = ("ip", "ssh_user", "ssh_port")
 # A cell starting with one of these is a formula (or a line break) to a spreadsheet program;
 # the full-width forms are folded to ASCII by some of them. A leading quote is escaped too, so
 # that removing exactly one leading quote always gives the original text back.
-_DANGEROUS_START = ("=", "+", "-", "@", "\t", "\r", "\n", "＝", "＋", "－", "＠", "'")
-_DANGEROUS_PATTERN = "^[=+\\-@\t\r\n＝＋－＠']"
+_FULL_WIDTH = "\uff1d\uff0b\uff0d\uff20"  # the full-width forms of = + - @
+_DANGEROUS_START = ("=", "+", "-", "@", "\t", "\r", "\n", "'", *_FULL_WIDTH)
+_DANGEROUS_PATTERN = f"^[=+\\-@\t\r\n'{_FULL_WIDTH}]"
 
 _SORT_KEYS = {
     "clusters": ["cluster_id", "observed_at"],

@@ -22,7 +22,7 @@ from .normalize import (
     _general,
     type_name,
 )
-from .schema import STATUSES, TABLES, TIMESTAMP, Column, empty_frame
+from .schema import STATUSES, TABLES, Column, empty_frame
 
 __all__ = ["Tables", "build_tables"]
 
@@ -63,13 +63,22 @@ class Tables:
             yield name, getattr(self, name)
 
     def latest(self) -> Tables:
-        """The newest snapshot of every cluster, instance and instance type.
+        """The newest state of every cluster, instance and instance type.
 
         For each id, the rows of its newest ``observed_at`` are kept (NaT counts as oldest), so
         an instance listed in two clusters in the same snapshot keeps both rows. Child tables
-        follow their instances.
+        follow their instances. The API lists no deleted resource, so one whose newest row is
+        older than a later successful poll of the endpoint that listed it (``/clusters`` for
+        clusters and their members, ``/instances`` for standalone instances) has vanished: its
+        status becomes ``deleted`` (its ``observed_at`` stays the last sighting).
         """
+        last_ok = self.polls[self.polls["ok"].fillna(False).to_numpy(dtype=bool)] \
+            .groupby("endpoint")["observed_at"].max()
         instances = _newest(self.instances, ["instance_id"])
+        endpoint = np.where(instances["cluster_id"].isna(), "/instances", "/clusters")
+        instances = _mark_vanished(instances, endpoint, last_ok)
+        clusters = _newest(self.clusters, ["cluster_id"])
+        clusters = _mark_vanished(clusters, np.full(len(clusters), "/clusters"), last_ok)
         keys = instances[["instance_id", "observed_at"]].drop_duplicates()
         children = {
             name: getattr(self, name).merge(keys, on=["instance_id", "observed_at"])
@@ -77,7 +86,7 @@ class Tables:
         }
         return replace(
             self,
-            clusters=_newest(self.clusters, ["cluster_id"]),
+            clusters=clusters,
             instances=instances,
             instance_types=_newest(
                 self.instance_types, ["cloud", "shade_instance_type", "region", "rental_type"]
@@ -90,6 +99,20 @@ class Tables:
         extra = f", warnings={len(self.warnings)}" if self.warnings else ""
         extra += f", skipped={self.skipped}" if self.skipped else ""
         return f"Tables({shapes}{extra})"
+
+
+def _mark_vanished(df: pd.DataFrame, endpoint: np.ndarray, last_ok: pd.Series) -> pd.DataFrame:
+    """Rows last seen before a later successful poll of their endpoint: status ``deleted``."""
+    if df.empty or last_ok.empty:
+        return df
+    newest_poll = pd.Series(endpoint, index=df.index).map(last_ok)
+    vanished = (df["observed_at"] < newest_poll) & (df["status"] != "deleted")
+    vanished = vanished.fillna(False).to_numpy(dtype=bool)
+    if not vanished.any():
+        return df
+    df = df.copy()
+    df.loc[vanished, "status"] = "deleted"
+    return df
 
 
 def _newest(df: pd.DataFrame, key: list[str]) -> pd.DataFrame:

@@ -75,12 +75,13 @@ def test_seed_child_tables() -> None:
     """Tags, port mappings, docker ports, mounts and env names become child rows."""
     tables = sa.read_clusters(SEED_PATH)
     iid = "d290f1ee-6c54-4b01-90e6-d701748f0851"
-    assert tables.instance_tags[["instance_id", "position", "tag"]].values.tolist() == [
+    assert tables.instance_tags[["instance_id", "position", "tag"]].to_numpy().tolist() == [
         [iid, 0, "tag1"]]
-    assert tables.port_mappings[["internal_port", "external_port"]].values.tolist() == [[8000, 80]]
-    assert tables.docker_port_mappings[["host_port", "container_port"]].values.tolist() == [
+    ports = tables.port_mappings[["internal_port", "external_port"]]
+    assert ports.to_numpy().tolist() == [[8000, 80]]
+    assert tables.docker_port_mappings[["host_port", "container_port"]].to_numpy().tolist() == [
         [80, 8000]]
-    assert tables.docker_volume_mounts[["host_path", "container_path"]].values.tolist() == [
+    assert tables.docker_volume_mounts[["host_path", "container_path"]].to_numpy().tolist() == [
         ["~/.cache/huggingface", "/root/.cache/huggingface"]]
     assert tables.docker_envs["name"].tolist() == ["HUGGING_FACE_HUB_TOKEN"]
 
@@ -200,7 +201,7 @@ def test_instance_listed_standalone_and_in_its_cluster_counts_once() -> None:
     member = make_instance("m-1")
     tables = sa.read([envelope(make_cluster("c-1", [member]), "2026-11-20T00:00:00Z"),
                       envelope({"instances": [member]}, "2026-11-20T00:00:00Z", "/instances")])
-    assert tables.instances[["cluster_id", "instance_id"]].values.tolist() == [["c-1", "m-1"]]
+    assert tables.instances[["cluster_id", "instance_id"]].to_numpy().tolist() == [["c-1", "m-1"]]
 
 
 def test_unknown_status_becomes_a_new_category_with_one_warning() -> None:
@@ -236,7 +237,7 @@ def test_read_instance_types_one_row_per_region_and_rental_type() -> None:
          "boot_time": {"min_boot_in_sec": 180, "max_boot_in_sec": 300}},
     ]}
     df = sa.read_instance_types(envelope(response, "2026-11-20T00:00:00Z", "/instances/types"))
-    assert df[["region", "rental_type", "available", "hourly_price_usd"]].values.tolist() == [
+    assert df[["region", "rental_type", "available", "hourly_price_usd"]].to_numpy().tolist() == [
         ["canada-1", "on_demand", True, 2.10],
         ["canada-1", "spot", False, 1.50],
         ["us-1", "on_demand", True, 2.10],
@@ -278,8 +279,34 @@ def test_dated_list_responses_are_polls() -> None:
         envelope({"clusters": []}, "2026-11-20T06:00:00Z"),
         {"clusters": []},
     ])
-    assert tables.polls.values.tolist() == [
+    assert tables.polls.to_numpy().tolist() == [
         [_ts("2026-11-20T00:00:00Z"), "/clusters", True],
         [_ts("2026-11-20T00:00:00Z"), "/instances", True],
         [_ts("2026-11-20T06:00:00Z"), "/clusters", True],
     ]
+
+
+def test_latest_marks_resources_that_vanished_from_a_later_poll_as_deleted() -> None:
+    """A cluster, a member and a standalone instance missing from a later poll are deleted."""
+    t0, t1 = "2026-11-20T00:00:00Z", "2026-11-20T06:00:00Z"
+    gone_cluster = make_cluster("c-gone", [make_instance("m-gone")])
+    kept = make_cluster("c-kept", [make_instance("m-kept"), make_instance("m-left")])
+    tables = sa.read([
+        envelope({"clusters": [gone_cluster, kept]}, t0),
+        envelope({"instances": [make_instance("s-gone"), make_instance("s-kept")]}, t0,
+                 "/instances"),
+        envelope({"clusters": [make_cluster("c-kept", [make_instance("m-kept")])]}, t1),
+        envelope({"instances": [make_instance("s-kept")]}, t1, "/instances"),
+    ])
+    latest = tables.latest()
+    status = dict(zip(latest.instances["instance_id"], latest.instances["status"], strict=True))
+    assert status == {"m-gone": "deleted", "m-kept": "active", "m-left": "deleted",
+                      "s-gone": "deleted", "s-kept": "active"}
+    clusters = dict(zip(latest.clusters["cluster_id"], latest.clusters["status"], strict=True))
+    assert clusters == {"c-gone": "deleted", "c-kept": "active"}
+    # the last sighting stays the row's time
+    row = latest.instances.set_index("instance_id").loc["s-gone"]
+    assert row["observed_at"] == _ts(t0)
+    # without polls (undated responses) nothing is inferred
+    undated = sa.read([{"clusters": [gone_cluster]}]).latest()
+    assert undated.instances["status"].tolist() == ["active"]

@@ -64,7 +64,7 @@ def test_rows_are_sorted_by_id_then_time(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("text", [
-    "=HYPERLINK(\"http://x\")", "+1", "-2", "@SUM(A1)", "\tx", "\rx", "\nx", "＝1+1", "'quoted",
+    "=HYPERLINK(\"http://x\")", "+1", "-2", "@SUM(A1)", "\tx", "\rx", "\nx", "\uff1d1+1", "'quoted",
 ])
 def test_formula_cells_are_escaped_and_recoverable(text: str) -> None:
     """Dangerous leading characters get one quote; removing it gives the text back."""
