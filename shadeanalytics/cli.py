@@ -11,10 +11,12 @@ import warnings
 from collections.abc import Sequence
 from typing import TextIO
 
+import pandas as pd
+
 from . import __version__
 from .errors import DataWarning, ShadeanalyticsError
 from .load import read
-from .report import write_report
+from .report import _SUMMARY_DIMENSIONS, resolve_as_of, summary_text, write_report
 from .schema import data_dictionary
 
 __all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_USAGE", "main"]
@@ -32,6 +34,25 @@ def _add_source_options(parser: argparse.ArgumentParser) -> None:
                              "with a warning")
 
 
+def _as_of_value(text: str) -> str:
+    if text in ("now", "latest"):
+        return text
+    try:
+        stamp = pd.Timestamp(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected now, latest or an ISO-8601 time with a "
+                                         "zone, e.g. 2026-11-20T00:00:00Z") from None
+    if stamp.tzinfo is None:
+        raise argparse.ArgumentTypeError("the time needs a zone, e.g. 2026-11-20T00:00:00Z")
+    return text
+
+
+def _add_as_of(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--as-of", type=_as_of_value, default="latest", metavar="TIME",
+                        help="the instant costs are computed at: an ISO-8601 time with a zone, "
+                             "'now', or 'latest' (default: the newest snapshot in the sources)")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="shadeanalytics",
@@ -47,7 +68,20 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--out", required=True, metavar="DIR", help="report folder to write")
     report.add_argument("--include-network", action="store_true",
                         help="also write the ip, ssh_user and ssh_port columns")
+    _add_as_of(report)
     report.set_defaults(run=_report)
+
+    summary = commands.add_parser(
+        "summary", help="print the fleet at a glance: burn rate, GPUs, top costs, findings",
+        description="Print the fleet at a glance: burn rate, month projection, GPUs by type, "
+                    "top costs and the number of quality findings.")
+    _add_source_options(summary)
+    summary.add_argument("--by", default="cloud", choices=_SUMMARY_DIMENSIONS,
+                         help="dimension of the top-costs table (default: cloud)")
+    summary.add_argument("--top", type=int, default=10, metavar="N",
+                         help="rows of the top-costs table (default: 10)")
+    _add_as_of(summary)
+    summary.set_defaults(run=_summary)
 
     columns = commands.add_parser(
         "columns", help="print the data dictionary (every table's columns) as Markdown",
@@ -63,9 +97,18 @@ def _columns(args: argparse.Namespace, stdout: TextIO) -> int:
 
 def _report(args: argparse.Namespace, stdout: TextIO) -> int:
     tables = read(args.sources, errors=args.errors)
-    files = write_report(tables, args.out, include_network=args.include_network)
+    as_of = resolve_as_of(args.as_of, tables)
+    files = write_report(tables, args.out, as_of=as_of, include_network=args.include_network)
     print(f"wrote {len(files)} files to {args.out} ({len(tables.clusters)} cluster rows, "
-          f"{len(tables.instances)} instance rows)", file=stdout)
+          f"{len(tables.instances)} instance rows; as of "
+          f"{as_of.strftime('%Y-%m-%dT%H:%M:%SZ')})", file=stdout)
+    return EXIT_OK
+
+
+def _summary(args: argparse.Namespace, stdout: TextIO) -> int:
+    tables = read(args.sources, errors=args.errors)
+    as_of = resolve_as_of(args.as_of, tables)
+    stdout.write(summary_text(tables, by=args.by, as_of=as_of, top=args.top))
     return EXIT_OK
 
 

@@ -12,11 +12,26 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .costs import TimeLike, _as_of, cluster_summary, cost_breakdown
 from .errors import ReportError
+from .inventory import gpu_inventory
+from .lifecycle import lifecycle
+from .quality import quality_checks
 from .schema import TABLES
 from .tables import Tables
 
-__all__ = ["NETWORK_COLUMNS", "escape_cell", "unescape_cell", "write_csv", "write_report"]
+__all__ = [
+    "ANALYTICS_FILES",
+    "NETWORK_COLUMNS",
+    "analytics",
+    "escape_cell",
+    "newest_observation",
+    "resolve_as_of",
+    "table_columns",
+    "unescape_cell",
+    "write_csv",
+    "write_report",
+]
 
 #: Columns that say how to reach a machine; reports leave them out unless asked.
 NETWORK_COLUMNS = ("ip", "ssh_user", "ssh_port")
@@ -120,12 +135,57 @@ def table_columns(table: str, include_network: bool = False) -> list[str]:
             if include_network or c.name not in NETWORK_COLUMNS]
 
 
-def write_report(tables: Tables, out: str | os.PathLike[str], *,
+#: The analytics files of a report, in the order they are written.
+ANALYTICS_FILES = (
+    "costs_by_cloud", "costs_by_region", "costs_by_gpu_type", "costs_by_cluster", "costs_by_tag",
+    "gpu_inventory", "clusters_summary", "lifecycle", "quality",
+)
+
+
+def newest_observation(tables: Tables) -> pd.Timestamp | None:
+    """The newest ``observed_at`` of any row or poll, or None when nothing is dated."""
+    times = [df["observed_at"].max() for df in (tables.clusters, tables.instances, tables.polls)
+             if not df.empty]
+    times = [t for t in times if not pd.isna(t)]
+    return max(times) if times else None
+
+
+def resolve_as_of(value: TimeLike, tables: Tables) -> pd.Timestamp:
+    """``as_of`` for a report: ``"latest"`` (or None) is the newest observation (now when
+    nothing is dated), ``"now"`` is now, anything else a timezone-aware instant."""
+    if value is None or value == "latest":
+        newest = newest_observation(tables)
+        return newest if newest is not None else pd.Timestamp.now(tz="UTC")
+    if value == "now":
+        return pd.Timestamp.now(tz="UTC")
+    return _as_of(value)
+
+
+def analytics(tables: Tables, *, as_of: TimeLike = None) -> dict[str, pd.DataFrame]:
+    """Every analytics table of a report, computed on ``tables.latest()`` at ``as_of``."""
+    at = _as_of(as_of)
+    latest = tables.latest()
+    inst = latest.instances
+    return {
+        "costs_by_cloud": cost_breakdown(inst, by="cloud", as_of=at),
+        "costs_by_region": cost_breakdown(inst, by=("cloud", "region"), as_of=at),
+        "costs_by_gpu_type": cost_breakdown(inst, by="gpu_type", as_of=at),
+        "costs_by_cluster": cost_breakdown(inst, by="cluster_id", as_of=at),
+        "costs_by_tag": cost_breakdown(inst, by="tag", as_of=at, tags=latest.instance_tags),
+        "gpu_inventory": gpu_inventory(inst),
+        "clusters_summary": cluster_summary(latest, as_of=at),
+        "lifecycle": lifecycle(inst, as_of=at),
+        "quality": quality_checks(latest, as_of=at),
+    }
+
+
+def write_report(tables: Tables, out: str | os.PathLike[str], *, as_of: TimeLike = None,
                  include_network: bool = False) -> list[Path]:
     """Write the report folder ``out``; returns the files written.
 
     ``clusters.csv`` and ``instances.csv`` hold every snapshot row, sorted by id and time;
-    ``instance_types.csv`` is written when the sources held a ``/instances/types`` response.
+    ``instance_types.csv`` is written when the sources held a ``/instances/types`` response;
+    then one file per entry of ``ANALYTICS_FILES``, computed at ``as_of`` (default: now).
     """
     out = Path(out)
     written = []
@@ -135,4 +195,81 @@ def write_report(tables: Tables, out: str | os.PathLike[str], *,
             continue
         written.append(write_csv(_sorted(df, _SORT_KEYS[table]), out / f"{table}.csv",
                                  table_columns(table, include_network)))
+    for name, df in analytics(tables, as_of=as_of).items():
+        written.append(write_csv(df, out / f"{name}.csv"))
     return written
+
+
+# -- the terminal summary ---------------------------------------------------------------------
+
+_SUMMARY_DIMENSIONS = ("cloud", "region", "gpu_type", "shade_instance_type", "cluster_id",
+                       "status", "rental_type", "tag")
+
+
+def _money(value: float) -> str:
+    return "n/a" if pd.isna(value) else f"${value:,.2f}"
+
+
+def _table(df: pd.DataFrame, money: Sequence[str] = (), share: Sequence[str] = ()) -> str:
+    shown = df.copy()
+    for column in money:
+        shown[column] = shown[column].map(_money)
+    for column in share:
+        shown[column] = shown[column].map(lambda v: "n/a" if pd.isna(v) else f"{v:.1%}")
+    text = shown.astype("object").where(shown.notna(), "").to_string(index=False)
+    return "\n".join("  " + line for line in text.splitlines())
+
+
+def _count(counts: pd.Series, word: str) -> str:
+    n = int(counts.get(word, 0))
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def summary_text(tables: Tables, *, by: str = "cloud", as_of: TimeLike = None,
+                 top: int = 10) -> str:
+    """The fleet at a glance: burn rate, month projection, GPUs by type, top costs, findings.
+
+    Every figure comes from the same helpers as the report (``analytics``).
+    """
+    if by not in _SUMMARY_DIMENSIONS:
+        raise ValueError(f"by must be one of {', '.join(_SUMMARY_DIMENSIONS)}; got {by!r}")
+    at = _as_of(as_of)
+    frames = analytics(tables, as_of=at)
+    latest = tables.latest()
+    costs = frames["costs_by_cloud"]
+    if by != "cloud":
+        costs = cost_breakdown(latest.instances, by=by, as_of=at,
+                               tags=latest.instance_tags if by == "tag" else None)
+    totals = frames["costs_by_cloud"]
+    hourly = float(totals["hourly_usd"].sum())
+    accrued = float(totals["accrued_usd"].sum())
+    reported = float(totals["reported_cost_usd"].sum())
+    running = int(totals["running_instances"].sum())
+    gpus = int(totals["gpus"].sum())
+    quality = frames["quality"]
+    severities = quality["severity"].value_counts()
+    lines = [
+        f"Shadeform fleet as of {at.strftime('%Y-%m-%dT%H:%M:%SZ')}",
+        f"  running: {running} instances, {gpus} GPUs "
+        f"(of {int(totals['instances'].sum())} instances in the latest snapshot)",
+        f"  burn rate: {_money(hourly)}/h = {_money(hourly * 24)}/day = "
+        f"{_money(hourly * 730)}/month (730 h)",
+        f"  accrued so far: {_money(accrued)} (Shadeform's estimates: {_money(reported)}; "
+        f"gap {_money(accrued - reported)})",
+        "",
+        "GPUs held, by type:",
+        _table(frames["gpu_inventory"][["gpu_type", "instances", "gpus", "gpus_running",
+                                        "gpus_pending", "hourly_usd"]], money=["hourly_usd"]),
+        "",
+        f"Top costs by {by}" + (" (an instance counts once per tag)" if by == "tag" else "")
+        + ":",
+        _table(costs.head(top)[[by, "running_instances", "gpus", "hourly_usd", "monthly_usd",
+                                "accrued_usd", "share_of_hourly"]],
+               money=["hourly_usd", "monthly_usd", "accrued_usd"], share=["share_of_hourly"]),
+        f"  ({len(costs)} groups" + (f", {top} shown" if len(costs) > top else "") + ")",
+        "",
+        f"Quality findings: {len(quality)} ({_count(severities, 'error')}, "
+        f"{_count(severities, 'warning')}, {int(severities.get('info', 0))} info); "
+        "`shadeanalytics report` writes them to quality.csv",
+    ]
+    return "\n".join(lines) + "\n"

@@ -20,9 +20,11 @@ def _run(*argv: str) -> tuple[int, str, str]:
 
 def test_report_success_prints_one_line(tmp_path: Path) -> None:
     """report exits 0 and says what it wrote."""
-    code, out, err = _run("report", str(SEED_PATH), "--out", str(tmp_path))
+    code, out, err = _run("report", str(SEED_PATH), "--out", str(tmp_path), "--as-of",
+                          "2026-11-20T00:00:00Z")
     assert (code, err) == (0, "")
-    assert out == f"wrote 2 files to {tmp_path} (1 cluster rows, 1 instance rows)\n"
+    assert out == (f"wrote 11 files to {tmp_path} (1 cluster rows, 1 instance rows; as of "
+                   "2026-11-20T00:00:00Z)\n")
 
 
 def test_project_error_is_one_line_and_exit_1(tmp_path: Path) -> None:

@@ -1,0 +1,95 @@
+"""The report's analytics files and the summary give the library's numbers."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import SAMPLE_DIR
+
+import shadeanalytics as sa
+from shadeanalytics.cli import main
+from shadeanalytics.costs import cost_breakdown
+from shadeanalytics.inventory import gpu_inventory
+from shadeanalytics.report import ANALYTICS_FILES, resolve_as_of, summary_text, write_report
+
+AS_OF = pd.Timestamp("2026-11-20T00:00:00Z")  # the sample's last poll
+
+
+@pytest.fixture(scope="module")
+def sample() -> sa.Tables:
+    """The bundled sample fleet (every snapshot)."""
+    return sa.read(SAMPLE_DIR)
+
+
+def _csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_report_writes_every_analytics_file(tmp_path: Path, sample: sa.Tables) -> None:
+    """Every file of ANALYTICS_FILES is written after the tables."""
+    files = write_report(sample, tmp_path, as_of=AS_OF)
+    assert [f.stem for f in files] == ["clusters", "instances", "instance_types",
+                                       *ANALYTICS_FILES]
+
+
+def test_report_csv_equals_the_library(tmp_path: Path, sample: sa.Tables) -> None:
+    """costs_by_cloud.csv and gpu_inventory.csv hold the library's figures, rounded to 1e-6."""
+    write_report(sample, tmp_path, as_of=AS_OF)
+    latest = sample.latest()
+    library = cost_breakdown(latest.instances, by="cloud", as_of=AS_OF)
+    rows = _csv(tmp_path / "costs_by_cloud.csv")
+    assert [r["cloud"] for r in rows] == library["cloud"].tolist()
+    for row, (_, expected) in zip(rows, library.iterrows(), strict=True):
+        for column in ("hourly_usd", "monthly_usd", "accrued_usd", "reported_cost_usd"):
+            assert float(row[column]) == pytest.approx(expected[column], abs=1e-6)
+        assert int(row["gpus"]) == expected["gpus"]
+    inventory = gpu_inventory(latest.instances)
+    assert [int(r["gpus"]) for r in _csv(tmp_path / "gpu_inventory.csv")] == \
+        inventory["gpus"].tolist()
+
+
+def test_summary_shows_the_library_totals(sample: sa.Tables) -> None:
+    """The summary's burn rate, month projection and accrued total are the library's."""
+    costs = cost_breakdown(sample.latest().instances, by="cloud", as_of=AS_OF)
+    hourly = costs["hourly_usd"].sum()
+    text = summary_text(sample, as_of=AS_OF)
+    assert f"burn rate: ${hourly:,.2f}/h = ${hourly * 24:,.2f}/day = " \
+        f"${hourly * 730:,.2f}/month (730 h)" in text
+    assert f"accrued so far: ${costs['accrued_usd'].sum():,.2f}" in text
+    assert text.startswith("Shadeform fleet as of 2026-11-20T00:00:00Z\n")
+    out = io.StringIO()
+    assert main(["summary", str(SAMPLE_DIR)], stdout=out) == 0
+    assert out.getvalue() == text  # the CLI's default as-of is the newest snapshot
+
+
+def test_summary_by_an_unknown_dimension_is_refused(sample: sa.Tables) -> None:
+    """summary_text checks its dimension."""
+    with pytest.raises(ValueError, match="by must be one of cloud, region"):
+        summary_text(sample, by="colour", as_of=AS_OF)
+
+
+def test_as_of_latest_now_and_explicit(sample: sa.Tables) -> None:
+    """latest is the newest observation, now is now, a zoned time is itself."""
+    assert resolve_as_of("latest", sample) == AS_OF
+    assert resolve_as_of(None, sample) == AS_OF
+    assert resolve_as_of("2026-11-19T12:00:00+01:00", sample) == pd.Timestamp(
+        "2026-11-19T11:00:00Z")
+    assert abs(resolve_as_of("now", sample) - pd.Timestamp.now(tz="UTC")) < pd.Timedelta("1min")
+    assert abs(resolve_as_of("latest", sa.Tables.empty()) - pd.Timestamp.now(tz="UTC")) \
+        < pd.Timedelta("1min")
+
+
+def test_cli_report_as_of_and_usage_errors(tmp_path: Path) -> None:
+    """--as-of takes a zoned time; a naive one is a usage error (exit 2)."""
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["report", str(SAMPLE_DIR), "--out", str(tmp_path), "--as-of",
+                 "2026-11-19T00:00:00Z"], stdout=out, stderr=err)
+    assert code == 0
+    assert out.getvalue().endswith("as of 2026-11-19T00:00:00Z)\n")
+    assert main(["report", str(SAMPLE_DIR), "--out", str(tmp_path), "--as-of",
+                 "2026-11-19"], stdout=out, stderr=err) == 2
