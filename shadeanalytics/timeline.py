@@ -1,0 +1,554 @@
+"""When each cluster and instance was in which status; how big the running fleet was over time."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .costs import TimeLike
+from .schema import STATUSES, TIMESTAMP
+from .tables import Tables
+
+__all__ = [
+    "FLEET_COLUMNS",
+    "TIMELINE_COLUMNS",
+    "TIMELINE_KEYS",
+    "fleet_over_time",
+    "status_timeline",
+    "time_in_status",
+]
+
+#: Columns of ``status_timeline``'s result and their dtypes, in order.
+TIMELINE_COLUMNS: dict[str, str] = {
+    "kind": "string",
+    "resource_id": "string",
+    "name": "string",
+    "cluster_id": "string",
+    "cloud": "string",
+    "shade_instance_type": "string",
+    "status": "string",
+    "start_at": TIMESTAMP,
+    "end_at": TIMESTAMP,
+    "duration_s": "float64",
+    "start_source": "string",
+}
+
+#: Columns ``time_in_status`` can group by (columns of ``status_timeline``'s result).
+TIMELINE_KEYS: tuple[str, ...] = ("kind", "cloud", "shade_instance_type", "cluster_id",
+                                  "resource_id")
+
+#: Columns of ``fleet_over_time``'s result and their dtypes, in order.
+FLEET_COLUMNS: dict[str, str] = {
+    "period_start": TIMESTAMP,
+    "running_instances": "float64",
+    "running_gpus": "float64",
+    "hourly_usd": "float64",
+    "cost_usd": "float64",
+    "peak_running_instances": "Int64",
+}
+
+_STATS_COLUMNS: dict[str, str] = {
+    "intervals": "Int64", "total_s": "float64", "median_s": "float64", "mean_s": "float64",
+}
+
+_NAT = np.iinfo(np.int64).min  # what NaT is as int64 microseconds
+_US_PER_HOUR = 3_600_000_000
+_NA_LABELS = {"cluster_id": "(standalone)"}
+_NA_LABEL = "(none)"
+
+_NEEDS = {
+    "clusters": ("cluster_id", "name", "cloud", "status", "created_at", "active_at",
+                 "observed_at"),
+    "instances": ("instance_id", "name", "cluster_id", "cloud", "shade_instance_type", "status",
+                  "created_at", "active_at", "deleted_at", "observed_at", "num_gpus",
+                  "hourly_price_usd"),
+    "polls": ("observed_at", "endpoint", "ok"),
+}
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+def _instant(value: TimeLike, name: str) -> pd.Timestamp:
+    """``value`` as a UTC ``pd.Timestamp`` in microseconds; a naive time is refused."""
+    stamp = pd.Timestamp(value)
+    if stamp is pd.NaT:
+        raise ValueError(f"{name} must be a time, not NaT")
+    if stamp.tzinfo is None:
+        raise ValueError(f"{name} must be timezone-aware (UTC)")
+    return stamp.tz_convert("UTC").as_unit("us")
+
+
+def _as_of(as_of: TimeLike) -> pd.Timestamp:
+    return _instant(pd.Timestamp.now(tz="UTC") if as_of is None else as_of, "as_of")
+
+
+def _require(history: Tables) -> None:
+    for table, columns in _NEEDS.items():
+        missing = [c for c in columns if c not in getattr(history, table).columns]
+        if missing:
+            raise ValueError(f"the {table} table is missing the column(s) {', '.join(missing)}; "
+                             "pass the Tables of shadeanalytics.read() or of the history store")
+
+
+def _us(values: pd.Series) -> np.ndarray:
+    """UTC instants as int64 microseconds (NaT -> ``_NAT``), whatever the column's unit."""
+    return pd.DatetimeIndex(values).tz_convert("UTC").as_unit("us").asi8
+
+
+def _times(us: np.ndarray) -> pd.DatetimeIndex:
+    return pd.DatetimeIndex(us.astype("datetime64[us]")).tz_localize("UTC")
+
+
+def _empty(columns: dict[str, str]) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series([], dtype=d) for c, d in columns.items()})
+
+
+def _first_in_run(values: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """The first non-NaT value of ``values[starts[k]:ends[k] + 1]`` for each run k, else NaT."""
+    known = np.flatnonzero(values != _NAT)
+    if not known.size:
+        return np.full(len(starts), _NAT)
+    at = np.searchsorted(known, starts)
+    pos = known[np.minimum(at, known.size - 1)]
+    return np.where((at < known.size) & (pos <= ends), values[pos], _NAT)
+
+
+# -- status_timeline ----------------------------------------------------------------------------
+
+_ENDPOINTS = np.array(["/clusters", "/instances"], dtype=object)
+_ACTIVE, _DELETED = STATUSES.index("active"), STATUSES.index("deleted")
+_SOURCES = pd.array(["observed", "api"], dtype="string")
+
+
+@dataclass(frozen=True)
+class _Intervals:
+    """Status intervals as arrays (one entry per interval), and the resources they belong to."""
+
+    resources: pd.DataFrame  # one row per resource (kind ... shade_instance_type), in order
+    resource: np.ndarray  # row of ``resources``
+    status: np.ndarray  # index into ``statuses``
+    statuses: list[str]
+    start: np.ndarray  # int64 µs
+    end: np.ndarray  # int64 µs, _NAT while current
+    api: np.ndarray  # bool: the start is the API's own timestamp
+    gpus: np.ndarray  # per resource: newest num_gpus (float64, NaN for clusters and unknown)
+    price: np.ndarray  # per resource: newest hourly_price_usd (likewise)
+
+
+def _status_codes(values: pd.Series, statuses: list[str]) -> np.ndarray:
+    """Status values as indices into ``statuses`` (grown for unknown values); NA is -1."""
+    codes, uniques = pd.factorize(values)
+    for value in map(str, uniques):
+        if value not in statuses:
+            statuses.append(value)
+    lookup = np.array([statuses.index(str(v)) for v in uniques] + [-1], dtype=np.int64)
+    return lookup[codes]
+
+
+def _fill_within(values: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """Missing (-1) values take the nearest earlier value of their group, else the next one."""
+    positions = np.arange(values.size)
+    known = values >= 0
+    earlier = np.maximum.accumulate(np.where(known, positions, 0))
+    later = np.minimum.accumulate(np.where(known, positions, values.size - 1)[::-1])[::-1]
+    out = values.copy()
+    for source in (later, earlier):  # earlier last, so that it wins
+        take = ~known & known[source] & (group[source] == group)
+        out[take] = values[source[take]]
+    return out
+
+
+def _vanished(polls: pd.DataFrame, last_seen: np.ndarray, endpoint: np.ndarray) -> np.ndarray:
+    """For each resource, the first successful poll of its list after its last sighting."""
+    out = np.full(len(last_seen), _NAT)
+    ok = polls[polls["ok"].fillna(False).to_numpy(dtype=bool)]
+    for name, group in ok.groupby(ok["endpoint"].astype("string"), sort=False):
+        times = np.sort(_us(group["observed_at"]))
+        mine = endpoint == name
+        at = np.searchsorted(times, last_seen[mine], side="right")
+        out[mine] = np.where(at < times.size, times[np.minimum(at, times.size - 1)], _NAT)
+    return out
+
+
+def _resources(history: Tables, kind: np.ndarray, row: np.ndarray) -> pd.DataFrame:
+    """The attributes of each resource, from its ``row`` in its table (clusters first)."""
+    c = history.clusters.iloc[row[kind == 0]]
+    i = history.instances.iloc[row[kind == 1]]
+    clusters = pd.DataFrame({
+        "kind": "cluster",
+        "resource_id": c["cluster_id"].astype("string"),
+        "name": c["name"].astype("string"),
+        "cluster_id": c["cluster_id"].astype("string"),
+        "cloud": c["cloud"].astype("string"),
+        "shade_instance_type": pd.Series(pd.NA, index=c.index, dtype="string"),
+    })
+    instances = pd.DataFrame({
+        "kind": "instance",
+        "resource_id": i["instance_id"].astype("string"),
+        "name": i["name"].astype("string"),
+        "cluster_id": i["cluster_id"].astype("string"),
+        "cloud": i["cloud"].astype("string"),
+        "shade_instance_type": i["shade_instance_type"].astype("string"),
+    })
+    out = pd.concat([clusters, instances], ignore_index=True)
+    out["kind"] = out["kind"].astype("string")
+    return out
+
+
+def _intervals(history: Tables, at: int) -> _Intervals | None:
+    """The status intervals of ``history`` that start by ``at`` (µs); None when there are none.
+
+    Works on integer codes and int64 microseconds throughout: a year of polls is millions of
+    rows, and string columns are only taken for the one row per resource that needs them.
+    """
+    c, i = history.clusters, history.instances
+    statuses = list(STATUSES)
+    # clusters sort before instances, and each by id: factorize(sort=True) keeps that order
+    c_ids, c_uniques = pd.factorize(c["cluster_id"], sort=True)
+    i_ids, _ = pd.factorize(i["instance_id"], sort=True)
+    resource = np.r_[c_ids, np.where(i_ids >= 0, i_ids + len(c_uniques), -1)]
+    kind = np.r_[np.zeros(len(c), dtype=np.int64), np.ones(len(i), dtype=np.int64)]
+    row = np.r_[np.arange(len(c)), np.arange(len(i))]
+    observed = np.r_[_us(c["observed_at"]), _us(i["observed_at"])]
+    status = np.r_[_status_codes(c["status"], statuses), _status_codes(i["status"], statuses)]
+    created = np.r_[_us(c["created_at"]), _us(i["created_at"])]
+    active = np.r_[_us(c["active_at"]), _us(i["active_at"])]
+    deleted = np.r_[np.full(len(c), _NAT), _us(i["deleted_at"])]  # clusters have no deleted_at
+    # a cluster member is listed (and so can vanish) only inside its cluster
+    listed_in = np.r_[np.zeros(len(c), dtype=np.int64),
+                      i["cluster_id"].isna().to_numpy(dtype=np.int64)]
+
+    # an undated row cannot be placed in time
+    dated = np.flatnonzero((observed != _NAT) & (resource >= 0))
+    if not dated.size:
+        return None
+    order = dated[np.lexsort((observed[dated], resource[dated]))]
+    resource, observed, status = resource[order], observed[order], status[order]
+    # one row per resource and poll (an instance listed in two clusters at once keeps one)
+    keep = np.r_[True, (resource[1:] != resource[:-1]) | (observed[1:] != observed[:-1])]
+    if (status < 0).any():  # a row without a status is a sighting of the status around it
+        status = _fill_within(status, resource)
+    keep &= status >= 0
+    order, resource, observed, status = order[keep], resource[keep], observed[keep], status[keep]
+    n = order.size
+    if not n:
+        return None
+
+    first_row = np.r_[True, resource[1:] != resource[:-1]]
+    run_first = np.flatnonzero(first_row | np.r_[True, status[1:] != status[:-1]])
+    run_last = np.r_[run_first[1:], n] - 1
+    group_last = np.r_[np.flatnonzero(first_row)[1:], n] - 1
+    run_group = (np.cumsum(first_row) - 1)[run_first]
+    run_status = status[run_first]
+    first_run = first_row[run_first]
+
+    api = np.where(run_status == _ACTIVE, _first_in_run(active[order], run_first, run_last),
+                   _NAT)
+    deleted = deleted[order]
+    api = np.where(run_status == _DELETED, _first_in_run(deleted, run_first, run_last), api)
+    api = np.where(first_run & (run_status < _ACTIVE),
+                   _first_in_run(created[order], run_first, run_last), api)
+    seen = observed[run_first]
+    after = np.where(first_run, _NAT, np.r_[_NAT, observed[run_last[:-1]]])
+
+    # the final `deleted` of resources that vanished from a successful poll of their list
+    last_seen = observed[group_last]
+    gone = _vanished(history.polls, last_seen, _ENDPOINTS[listed_in[order[group_last]]])
+    gone[status[group_last] == _DELETED] = _NAT
+    vanished = np.flatnonzero(gone != _NAT)
+    run_group = np.r_[run_group, vanished]
+    run_status = np.r_[run_status, np.full(vanished.size, _DELETED)]
+    api = np.r_[api, deleted[group_last[vanished]]]
+    seen = np.r_[seen, gone[vanished]]
+    after = np.r_[after, last_seen[vanished]]
+
+    trusted = (api != _NAT) & (api <= seen) & ((after == _NAT) | (api >= after))
+    start = np.where(trusted, api, seen)
+    # starts never decrease within a resource (each lies after the previous status's last
+    # sighting), and the vanish rows come last: a stable sort by resource keeps the order
+    by_resource = np.argsort(run_group, kind="stable")
+    run_group, run_status = run_group[by_resource], run_status[by_resource]
+    start, trusted = start[by_resource], trusted[by_resource]
+    end = np.where(np.r_[run_group[1:] == run_group[:-1], False], np.r_[start[1:], _NAT], _NAT)
+    shown = start <= at
+    last_kind, last_row = kind[order[group_last]], row[order[group_last]]
+    sizes = i.iloc[last_row[last_kind == 1]]
+    missing = np.full((last_kind == 0).sum(), np.nan)  # clusters come first
+    return _Intervals(
+        resources=_resources(history, last_kind, last_row),
+        resource=run_group[shown], status=run_status[shown], statuses=statuses,
+        start=start[shown], end=end[shown], api=trusted[shown],
+        gpus=np.r_[missing, sizes["num_gpus"].to_numpy(dtype="float64", na_value=np.nan)],
+        price=np.r_[missing, sizes["hourly_price_usd"].to_numpy(dtype="float64",
+                                                                 na_value=np.nan)],
+    )
+
+
+def status_timeline(history: Tables, *, as_of: TimeLike = None) -> pd.DataFrame:
+    """One row per status interval of every cluster and instance in a snapshot history.
+
+    Example::
+
+        >>> status_timeline(history, as_of="2026-11-20T01:40:00Z")[
+        ...     ["resource_id", "status", "start_at", "duration_s", "start_source"]]
+          resource_id   status                  start_at  duration_s start_source
+        0         i-c   active 2026-11-20 00:05:00+00:00      3300.0          api
+        1         i-c  deleted 2026-11-20 01:00:00+00:00      2400.0     observed
+
+    ``history`` is a ``Tables`` of dated rows: one row per poll (``read`` of snapshot
+    envelopes), or only a row where something changed plus the last sighting of each version
+    (the history store); both give the same timeline. Consecutive rows of one status make one
+    interval, which ends when the next one starts.
+
+    Where an interval starts:
+
+    - at the API's own timestamp (``start_source`` ``api``): ``active_at`` for ``active``,
+      ``deleted_at`` for ``deleted``, and ``created_at`` for a first status that comes before
+      ``active`` (a resource first seen already ``active``, ``error`` or ``deleting`` went
+      through earlier statuses, so its creation is not when that status began);
+    - but only when that timestamp lies between the last poll that still showed the previous
+      status and the first poll that showed this one. Outside that window it contradicts the
+      polls (a clock skew, or an ``active_at`` kept from an earlier ``active`` spell), so the
+      interval starts at the first poll that showed it (``observed``), like every status
+      without an API timestamp.
+
+    A resource missing from a later successful poll of the list it was last seen in
+    (``/clusters`` for clusters and their members, ``/instances`` for standalone instances),
+    and not last seen ``deleted``, gets a final ``deleted`` interval starting at that poll
+    (``observed``, or its ``deleted_at`` when that falls between the two polls). A poll with
+    ``ok`` False is never a vanish, and neither is an absence followed by a later sighting.
+    Undated rows (``observed_at`` NaT) are left out.
+
+    ``as_of`` (tz-aware; default now): intervals starting after it are dropped; ``end_at``
+    stays as observed (it may lie after ``as_of``), and ``duration_s`` counts up to ``as_of``.
+
+    Returns:
+        DataFrame sorted by ``kind``, ``resource_id``, ``start_at``. Columns: ``kind``
+        (``cluster`` or ``instance``), ``resource_id``, then the resource's newest ``name``,
+        ``cluster_id`` (an instance's cluster, NA for a standalone instance; a cluster's own
+        id, so that grouping by it gathers a cluster with its members), ``cloud``,
+        ``shade_instance_type`` (NA for clusters), ``status`` (all string); ``start_at``,
+        ``end_at`` (UTC; ``end_at`` NaT for the current interval); ``duration_s`` (float64,
+        ``min(end_at, as_of) - start_at``, or ``as_of - start_at`` while current);
+        ``start_source`` (string, ``api`` or ``observed``).
+    """
+    _require(history)
+    at = _as_of(as_of).value // 1_000
+    found = _intervals(history, at)
+    if found is None:
+        return _empty(TIMELINE_COLUMNS)
+    until = np.where((found.end == _NAT) | (found.end > at), at, found.end)
+    out = found.resources.take(found.resource).reset_index(drop=True)
+    # cluster_id of a cluster is its own id: grouping by it gathers a cluster and its members
+    out["cluster_id"] = out["cluster_id"].where(out["kind"] == "instance", out["resource_id"])
+    out["status"] = pd.array(found.statuses, dtype="string").take(found.status)
+    out["start_at"] = _times(found.start)
+    out["end_at"] = _times(found.end)
+    out["duration_s"] = (until - found.start) / 1e6
+    out["start_source"] = _SOURCES.take(found.api.astype(np.int64))
+    return out
+
+
+# -- time_in_status -----------------------------------------------------------------------------
+
+
+def _keys(by: str | Sequence[str]) -> list[str]:
+    keys = [by] if isinstance(by, str) else list(by)
+    unknown = [k for k in keys if k not in TIMELINE_KEYS]
+    if unknown:
+        raise ValueError(f"cannot group by {', '.join(map(repr, unknown))}; by takes any of "
+                         f"{', '.join(TIMELINE_KEYS)}")
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"by lists a key twice: {keys}")
+    return keys
+
+
+def time_in_status(
+    timeline: pd.DataFrame,
+    by: str | Sequence[str] = ("cloud",),
+    *,
+    kind: str | None = "instance",
+    exclude: Sequence[str] = ("deleted",),
+) -> pd.DataFrame:
+    """Total, median and mean time spent in each status, by cloud, instance type, ...
+
+    Example::
+
+        >>> time_in_status(status_timeline(history, as_of="2026-11-20T01:40:00Z"))
+           cloud    status  intervals  total_s  median_s  mean_s
+        0  denvr  creating          1    900.0     900.0   900.0
+        1  denvr   pending          1    600.0     600.0   600.0
+        2  denvr     error          1   3600.0    3600.0  3600.0
+
+    ``timeline`` is a result of ``status_timeline``. ``by`` is zero, one or several of
+    ``TIMELINE_KEYS``; a missing key shows as ``(standalone)`` for ``cluster_id`` and
+    ``(none)`` otherwise. ``kind`` keeps ``instance`` or ``cluster`` intervals (None keeps
+    both). ``exclude`` drops statuses: by default ``deleted``, whose duration is the time since
+    deletion, not time spent in a phase. A current interval counts up to the timeline's
+    ``as_of`` (it is still running, so its true length is at least that).
+
+    Returns:
+        DataFrame sorted by the keys, then status in lifecycle order (unknown statuses last,
+        by name). Columns: the keys (string), ``status`` (string), ``intervals`` (Int64),
+        ``total_s``, ``median_s``, ``mean_s`` (float64 seconds).
+    """
+    keys = _keys(by)
+    missing = [c for c in (*keys, "kind", "status", "duration_s") if c not in timeline.columns]
+    if missing:
+        raise ValueError(f"timeline is missing the column(s) {', '.join(missing)}; pass the "
+                         "result of status_timeline()")
+    columns = {**dict.fromkeys(keys, "string"), "status": "string", **_STATS_COLUMNS}
+    status = timeline["status"].astype("string")
+    chosen = ~status.isin(list(exclude)).to_numpy(dtype=bool)
+    if kind is not None:
+        chosen &= (timeline["kind"] == kind).fillna(False).to_numpy(dtype=bool)
+    picked = timeline[chosen]
+    if picked.empty:
+        return _empty(columns)
+    work = pd.DataFrame({
+        **{k: picked[k].astype("string").fillna(_NA_LABELS.get(k, _NA_LABEL)) for k in keys},
+        "status": picked["status"].astype("string"),
+        "duration_s": picked["duration_s"].astype("float64"),
+    })
+    out = work.groupby([*keys, "status"], sort=False)["duration_s"].agg(
+        intervals="size", total_s="sum", median_s="median", mean_s="mean").reset_index()
+    rank = {s: i for i, s in enumerate(STATUSES)}
+    out["_rank"] = out["status"].map(rank).fillna(len(STATUSES))
+    out = out.sort_values([*keys, "_rank", "status"], kind="stable")
+    return out[list(columns)].astype(columns).reset_index(drop=True)
+
+
+# -- fleet_over_time ----------------------------------------------------------------------------
+
+
+def _period_edges(first: int, last: int, freq: str) -> np.ndarray:
+    """Edges (int64 µs) of the ``freq`` periods that cover [first, last)."""
+    offset = pd.tseries.frequencies.to_offset(freq)
+    begin = _times(np.array([first]))[0]
+    try:
+        label = begin.floor(offset)
+    except ValueError:  # a calendar offset (week, month) has no fixed length to floor to
+        label = offset.rollback(begin.normalize())
+    labels = pd.date_range(label, _times(np.array([last]))[0], freq=offset, inclusive="left")
+    return np.r_[labels.as_unit("us").asi8, (labels[-1] + offset).as_unit("us").value]
+
+
+def _integral(points: np.ndarray, starts: np.ndarray, ends: np.ndarray,
+              weights: np.ndarray) -> np.ndarray:
+    """The integral of sum_i w_i * [s_i <= t < e_i] dt from 0 to each point.
+
+    It equals sum_{s_i <= x} w_i (x - s_i) - sum_{e_i <= x} w_i (x - e_i): two prefix sums over
+    sorted times and a ``searchsorted``, instead of an intervals-by-periods matrix.
+    """
+    total = np.zeros(points.size)
+    for times, sign in ((starts, 1.0), (ends, -1.0)):
+        order = np.argsort(times, kind="stable")
+        t, w = times[order], weights[order]
+        weight = np.r_[0.0, np.cumsum(w)]
+        moment = np.r_[0.0, np.cumsum(w * t)]
+        k = np.searchsorted(t, points, side="right")
+        total += sign * (points * weight[k] - moment[k])
+    return total
+
+
+def _peaks(bounds: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Most intervals running at once in each [bounds[j], bounds[j + 1])."""
+    if not starts.size:
+        return np.zeros(bounds.size - 1, dtype=np.int64)
+    times = np.r_[ends, starts]
+    delta = np.r_[np.full(ends.size, -1), np.ones(starts.size, dtype=np.int64)]
+    order = np.lexsort((delta, times))  # at one instant, ends first: [s, e) intervals touch
+    times, level = times[order], np.cumsum(delta[order])
+    # only the level after the last event of an instant is real
+    final = np.r_[times[1:] != times[:-1], True]
+    times, level = times[final], level[final]
+    before = np.searchsorted(times, bounds[:-1], side="right") - 1
+    peak = np.where(before >= 0, level[np.maximum(before, 0)], 0)
+    inside = (times >= bounds[0]) & (times < bounds[-1])
+    where = np.searchsorted(bounds, times[inside], side="right") - 1
+    np.maximum.at(peak, where, level[inside])
+    return peak
+
+
+def fleet_over_time(
+    history: Tables,
+    *,
+    freq: str = "1h",
+    as_of: TimeLike = None,
+    start: TimeLike = None,
+    end: TimeLike = None,
+) -> pd.DataFrame:
+    """Running instances, GPUs and dollars per period, from the instances' ``active`` intervals.
+
+    Example::
+
+        >>> fleet = fleet_over_time(history, freq="1h", as_of="2026-11-20T01:00:00Z")
+        >>> fleet[["period_start", "running_instances", "hourly_usd", "cost_usd"]].round(4)
+                       period_start  running_instances  hourly_usd  cost_usd
+        0 2026-11-20 00:00:00+00:00                1.6        2.48    2.0667
+
+    An instance runs during each ``active`` interval of ``status_timeline(history,
+    as_of=as_of)`` (a current one until ``as_of``), with its newest ``num_gpus`` and
+    ``hourly_price_usd``; a missing GPU count or price counts 0. Periods are ``freq`` bins
+    (a pandas offset alias: ``5min``, ``1h``, ``1D``, ``W``, ``MS``), aligned to the clock or
+    calendar, covering [``start``, ``end``): by default from the first ``active`` start to
+    ``as_of``. The first and last period may be partial; their averages are over the part
+    inside [``start``, ``end``). No ``active`` interval and no ``start``: no rows.
+
+    Returns:
+        DataFrame sorted by ``period_start`` (UTC, the period's aligned start). Columns:
+        float64 ``running_instances``, ``running_gpus`` (time-weighted averages),
+        ``hourly_usd`` (time-weighted average burn rate, USD/hour), ``cost_usd`` (active
+        instance-hours in the period times their hourly price: what the period accrued);
+        ``peak_running_instances`` (Int64, most instances running at once).
+    """
+    at = _as_of(as_of)
+    window_start = None if start is None else _instant(start, "start").value // 1_000
+    window_end = (at if end is None else _instant(end, "end")).value // 1_000
+    if window_start is not None and window_end <= window_start:
+        raise ValueError("end must be after start")
+    _require(history)
+    now = at.value // 1_000
+    found = _intervals(history, now)
+    if found is None:
+        starts = ends = np.zeros(0, dtype=np.int64)
+        gpus = price = np.zeros(0)
+    else:
+        is_instance = (found.resources["kind"] == "instance").to_numpy(dtype=bool)
+        running = is_instance[found.resource] & (found.status == _ACTIVE)
+        starts, ends = found.start[running], found.end[running]
+        ends = np.where((ends == _NAT) | (ends > now), now, ends)
+        gpus, price = found.gpus[found.resource[running]], found.price[found.resource[running]]
+    if window_start is None:
+        if not starts.size:
+            return _empty(FLEET_COLUMNS)
+        window_start = int(starts.min())
+    if window_end <= window_start:
+        return _empty(FLEET_COLUMNS)
+    starts = np.maximum(starts, window_start)
+    ends = np.minimum(ends, window_end)
+    inside = ends > starts
+    starts, ends = starts[inside], ends[inside]
+    gpus, price = np.nan_to_num(gpus[inside]), np.nan_to_num(price[inside])
+
+    edges = _period_edges(window_start, window_end, freq)
+    bounds = np.clip(edges, window_start, window_end)
+    hours = (bounds - window_start) / _US_PER_HOUR
+    s_h, e_h = (starts - window_start) / _US_PER_HOUR, (ends - window_start) / _US_PER_HOUR
+    span = np.diff(hours)
+    instance_hours = np.diff(_integral(hours, s_h, e_h, np.ones(starts.size)))
+    gpu_hours = np.diff(_integral(hours, s_h, e_h, gpus))
+    cost = np.diff(_integral(hours, s_h, e_h, price))
+    out = pd.DataFrame({
+        "period_start": _times(edges[:-1]),
+        "running_instances": instance_hours / span,
+        "running_gpus": gpu_hours / span,
+        "hourly_usd": cost / span,
+        "cost_usd": cost,
+        "peak_running_instances": _peaks(bounds, starts, ends),
+    })
+    return out.astype(FLEET_COLUMNS)
