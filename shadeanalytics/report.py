@@ -19,12 +19,14 @@ from .lifecycle import lifecycle
 from .quality import quality_checks
 from .schema import TABLES
 from .tables import Tables
+from .timeline import fleet_over_time, status_timeline
 
 __all__ = [
     "ANALYTICS_FILES",
     "NETWORK_COLUMNS",
     "analytics",
     "escape_cell",
+    "history_frames",
     "newest_observation",
     "resolve_as_of",
     "table_columns",
@@ -185,7 +187,9 @@ def write_report(tables: Tables, out: str | os.PathLike[str], *, as_of: TimeLike
 
     ``clusters.csv`` and ``instances.csv`` hold every snapshot row, sorted by id and time;
     ``instance_types.csv`` is written when the sources held a ``/instances/types`` response;
-    then one file per entry of ``ANALYTICS_FILES``, computed at ``as_of`` (default: now).
+    then one file per entry of ``ANALYTICS_FILES``, computed at ``as_of`` (default: now);
+    and, when the sources are a dated history (``tables.polls`` not empty), ``timeline.csv``
+    (``status_timeline``) and ``fleet_over_time.csv`` (hourly ``fleet_over_time``).
     """
     out = Path(out)
     written = []
@@ -197,7 +201,20 @@ def write_report(tables: Tables, out: str | os.PathLike[str], *, as_of: TimeLike
                                  table_columns(table, include_network)))
     for name, df in analytics(tables, as_of=as_of).items():
         written.append(write_csv(df, out / f"{name}.csv"))
+    for name, df in history_frames(tables, as_of=as_of).items():
+        written.append(write_csv(df, out / f"{name}.csv"))
     return written
+
+
+def history_frames(tables: Tables, *, as_of: TimeLike = None) -> dict[str, pd.DataFrame]:
+    """``timeline`` and ``fleet_over_time`` of a dated history; empty when nothing is dated."""
+    if tables.polls.empty:
+        return {}
+    at = _as_of(as_of)
+    return {
+        "timeline": status_timeline(tables, as_of=at),
+        "fleet_over_time": fleet_over_time(tables, freq="1h", as_of=at),
+    }
 
 
 # -- the terminal summary ---------------------------------------------------------------------

@@ -34,7 +34,7 @@ def test_report_writes_every_analytics_file(tmp_path: Path, sample: sa.Tables) -
     """Every file of ANALYTICS_FILES is written after the tables."""
     files = write_report(sample, tmp_path, as_of=AS_OF)
     assert [f.stem for f in files] == ["clusters", "instances", "instance_types",
-                                       *ANALYTICS_FILES]
+                                       *ANALYTICS_FILES, "timeline", "fleet_over_time"]
 
 
 def test_report_csv_equals_the_library(tmp_path: Path, sample: sa.Tables) -> None:
