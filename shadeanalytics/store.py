@@ -1,0 +1,723 @@
+"""The history store: one SQLite file that keeps every version of every resource (SCD type 2).
+
+The Shadeform API forgets deleted resources; the store remembers them. Each collection run is a
+row of ``polls``; each *version* of a cluster, instance or instance type is a row of
+``versions``, valid from the first poll that saw it to the first poll that saw it change or
+vanish. ``cost_estimate`` changes on every poll, so it is kept out of the version hash and
+updated in place on the current version (``last_seen_at``, ``last_cost_estimate``).
+
+Rules that keep the history honest:
+
+- A poll is all or nothing. :meth:`Store.record_poll` writes a successful poll in one
+  transaction; a failed run is recorded with :meth:`Store.record_failed_poll`, writes no
+  versions and marks nothing gone, so an outage is never read as "everything disappeared".
+- A resource is marked gone only by a successful poll of the endpoint that lists it (clusters
+  and their member instances by ``/clusters``, standalone instances by ``/instances``, types
+  by ``/instances/types``).
+- Successful polls are recorded in time order; the same poll recorded twice (same
+  ``observed_at``, same content) adds nothing.
+- Payloads are redacted (:func:`shadeanalytics.normalize.redact`) before they are hashed or
+  written: no secret ever reaches the file or its write-ahead log.
+
+:meth:`Store.read` gives the history back as the same :class:`~shadeanalytics.tables.Tables`
+the file loaders build, so every analytics helper works on it unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import warnings
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pandas as pd
+
+from .errors import DataWarning, SchemaError, StoreError
+from .normalize import Document, normalize, redact, type_name
+from .schema import empty_frame
+from .tables import Tables, build_tables
+
+__all__ = ["ENDPOINTS", "SCHEMA_VERSION", "Store"]
+
+SCHEMA_VERSION = 1
+#: ``PRAGMA application_id`` of a store ("SHAD"): tells a store from any other SQLite file.
+APPLICATION_ID = 0x53484144
+ENDPOINTS: tuple[str, ...] = ("/clusters", "/instances", "/instances/types")
+#: A writer waits this long for another writer; readers in WAL mode almost never wait.
+BUSY_TIMEOUT_MS = 10_000
+
+_SCHEMA: tuple[str, ...] = (
+    """CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID""",
+    """CREATE TABLE polls (
+    poll_id        INTEGER PRIMARY KEY,
+    started_at     TEXT NOT NULL,
+    finished_at    TEXT,
+    observed_at    TEXT NOT NULL,  -- every row of this poll is dated with it (UTC, RFC 3339)
+    endpoints      TEXT NOT NULL,  -- comma list of the endpoints polled
+    outcome        TEXT NOT NULL CHECK (outcome IN ('ok', 'failed')),
+    clusters       INTEGER,        -- resources seen (NULL: endpoint not polled, or failed)
+    instances      INTEGER,
+    instance_types INTEGER,
+    added          INTEGER,        -- versions opened for resources not current before
+    changed        INTEGER,        -- versions closed and reopened because the payload changed
+    gone           INTEGER,        -- versions closed because the resource vanished
+    digest         TEXT,           -- sha256 of the poll's content: re-ingestion is a no-op
+    error          TEXT,           -- our own exception text, never a response body
+    CHECK ((outcome = 'ok') = (error IS NULL))
+)""",
+    "CREATE UNIQUE INDEX polls_ok_observed_at ON polls (observed_at) WHERE outcome = 'ok'",
+    """CREATE TABLE versions (
+    version_id         INTEGER PRIMARY KEY,
+    kind               TEXT NOT NULL CHECK (kind IN ('cluster', 'instance', 'instance_type')),
+    resource_id        TEXT NOT NULL,
+    parent_id          TEXT,           -- the cluster of a member instance
+    valid_from         INTEGER NOT NULL REFERENCES polls (poll_id),
+    valid_to           INTEGER REFERENCES polls (poll_id),  -- NULL while current
+    gone               INTEGER NOT NULL DEFAULT 0 CHECK (gone IN (0, 1)),
+    status             TEXT,
+    payload            TEXT NOT NULL,  -- redacted JSON as first seen (cost_estimate included)
+    payload_hash       TEXT NOT NULL,  -- sha256 of the canonical payload minus cost_estimate
+    last_seen_poll     INTEGER NOT NULL REFERENCES polls (poll_id),
+    last_seen_at       TEXT NOT NULL,
+    last_cost_estimate                 -- no declared type: kept exactly as the API sent it
+)""",
+    "CREATE UNIQUE INDEX versions_current ON versions (kind, resource_id) WHERE valid_to IS NULL",
+    "CREATE INDEX versions_history ON versions (kind, resource_id, valid_from)",
+    "CREATE INDEX versions_valid_from ON versions (valid_from)",
+)
+
+_VOLATILE = "cost_estimate"
+_SCALARS = (str, int, float, type(None))
+_LIST_KEYS = {"/clusters": "clusters", "/instances": "instances",
+              "/instances/types": "instance_types"}
+_POLL_COLUMNS = ("poll_id", "started_at", "finished_at", "observed_at", "endpoints", "outcome",
+                 "clusters", "instances", "instance_types", "added", "changed", "gone", "error")
+_POLL_TIMES = ("started_at", "finished_at", "observed_at")
+_POLL_TEXTS = ("endpoints", "outcome", "error")
+
+
+def _utc_text(value: datetime | str) -> str:
+    """``value`` as fixed-width UTC RFC 3339 text (``2026-03-02T10:00:00.000000Z``).
+
+    Fixed width makes text order time order, so SQLite compares instants as strings.
+    """
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"not an RFC 3339 timestamp: {value!r}") from None
+    if value.tzinfo is None:
+        raise ValueError("timestamps must be timezone-aware (UTC)")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True, slots=True)
+class _Seen:
+    """One resource as a successful poll saw it, ready to be written."""
+
+    kind: str
+    resource_id: str
+    parent_id: str | None
+    status: str | None
+    payload: str
+    payload_hash: str
+    cost_estimate: Any
+
+
+def _endpoint_of(kind: str, parent_id: str | None) -> str:
+    """The endpoint whose successful poll proves a resource of ``kind`` present or gone."""
+    if kind == "instance_type":
+        return "/instances/types"
+    return "/clusters" if kind == "cluster" or parent_id is not None else "/instances"
+
+
+def _items(response: Any, endpoint: str) -> list[Any]:
+    key = _LIST_KEYS[endpoint]
+    if not isinstance(response, dict):
+        raise SchemaError(f"found {type_name(response)}, expected an object with a '{key}' list",
+                          source=f"GET {endpoint}", path="$")
+    items = response.get(key)
+    if not isinstance(items, list):
+        raise SchemaError(f"found {type_name(items)}, expected a list",
+                          source=f"GET {endpoint}", path=f"$.{key}")
+    return items
+
+
+def _text_field(item: Any, key: str, endpoint: str, path: str) -> str:
+    if not isinstance(item, dict):
+        raise SchemaError(f"found {type_name(item)}, expected an object",
+                          source=f"GET {endpoint}", path=path)
+    value = item.get(key)
+    if not isinstance(value, str) or not value:
+        raise SchemaError(f"'{key}' is {type_name(value)}, expected a non-empty string",
+                          source=f"GET {endpoint}", path=f"{path}.{key}")
+    return value
+
+
+def _seen(kind: str, rid: str, parent: str | None, payload: dict[str, Any], endpoint: str,
+          path: str) -> _Seen:
+    cost = payload.get(_VOLATILE)
+    stable = {k: v for k, v in payload.items() if k != _VOLATILE}
+    try:
+        text = orjson.dumps(payload).decode()
+        digest = hashlib.sha256(orjson.dumps(stable, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    except orjson.JSONEncodeError:
+        raise SchemaError("holds a value JSON cannot represent", source=f"GET {endpoint}",
+                          path=path, resource_id=rid) from None
+    status = payload.get("status")
+    return _Seen(kind, rid, parent, status if isinstance(status, str) else None, text, digest,
+                 cost if isinstance(cost, _SCALARS) else None)
+
+
+def _prepare(clusters: Any, instances: Any, instance_types: Any) -> dict[tuple[str, str], _Seen]:
+    """Every resource of one poll, validated, redacted and hashed, keyed by (kind, id).
+
+    A resource listed twice keeps its first sighting; cluster members are read before
+    ``/instances``, so a member also listed there keeps its cluster.
+    """
+    seen: dict[tuple[str, str], _Seen] = {}
+    if clusters is not None:
+        for i, item in enumerate(_items(clusters, "/clusters")):
+            path = f"$.clusters[{i}]"
+            cid = _text_field(item, "id", "/clusters", path)
+            members = item.get("instances")
+            if not isinstance(members, list):
+                raise SchemaError(f"'instances' is {type_name(members)}, expected a list",
+                                  source="GET /clusters", path=f"{path}.instances",
+                                  resource_id=cid)
+            ids = []
+            for j, member in enumerate(members):
+                mpath = f"{path}.instances[{j}]"
+                mid = _text_field(member, "id", "/clusters", mpath)
+                ids.append({"id": mid})
+                if ("instance", mid) not in seen:
+                    seen["instance", mid] = _seen("instance", mid, cid, redact(member),
+                                                  "/clusters", mpath)
+            # members are versioned on their own: the cluster keeps only who they are
+            payload = redact({**item, "instances": ids})
+            seen.setdefault(("cluster", cid), _seen("cluster", cid, None, payload, "/clusters",
+                                                    path))
+    if instances is not None:
+        for i, item in enumerate(_items(instances, "/instances")):
+            path = f"$.instances[{i}]"
+            iid = _text_field(item, "id", "/instances", path)
+            if ("instance", iid) not in seen:
+                seen["instance", iid] = _seen("instance", iid, None, redact(item), "/instances",
+                                              path)
+    if instance_types is not None:
+        for i, item in enumerate(_items(instance_types, "/instances/types")):
+            path = f"$.instance_types[{i}]"
+            tid = (f"{_text_field(item, 'cloud', '/instances/types', path)}/"
+                   f"{_text_field(item, 'shade_instance_type', '/instances/types', path)}")
+            if "availability" not in item and isinstance(item.get("region"), str):
+                tid += f"/{item['region']}"  # the 2024 shape lists a type once per region
+            seen.setdefault(("instance_type", tid),
+                            _seen("instance_type", tid, None, item, "/instances/types", path))
+    return seen
+
+
+def _digest(endpoints: Iterable[str], seen: dict[tuple[str, str], _Seen]) -> str:
+    lines = sorted(f"{s.kind}\t{s.resource_id}\t{s.parent_id}\t{s.payload_hash}\t"
+                   f"{s.cost_estimate!r}" for s in seen.values())
+    return hashlib.sha256("\n".join([",".join(endpoints), *lines]).encode()).hexdigest()
+
+
+class Store:
+    """The history store in one SQLite file (created with mode 0600 if missing).
+
+    ::
+
+        with Store("fleet.sqlite") as store:
+            store.record_poll(now, clusters=client.clusters(), instances=client.instances(),
+                              instance_types=client.instance_types())
+            tables = store.read()          # the same Tables the file loaders give
+
+    ``create=False`` refuses to create a missing store (for readers). One ``Store`` per thread:
+    its write connection belongs to the thread that opened it. Every ``sqlite3`` error becomes
+    a :class:`~shadeanalytics.errors.StoreError` naming the file.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, create: bool = True) -> None:
+        self.path = Path(path)
+        self._conn: sqlite3.Connection | None = None
+        self._create_file(create)
+        with self._errors("cannot open"):
+            self._conn = self._connect()
+            try:
+                self._check_or_create_schema(create)
+                # journal_mode is stored in the file: set it only once the file is known ours
+                self._conn.execute("PRAGMA journal_mode = WAL")
+            except BaseException:
+                self._conn.close()
+                self._conn = None
+                raise
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], *, create: bool = True) -> Store:
+        """The store at ``path``; use it as a context manager to close it."""
+        return cls(path, create=create)
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.path)!r})"
+
+    def close(self) -> None:
+        """Close the write connection (the last connection to close checkpoints the WAL)."""
+        if self._conn is not None:
+            with self._errors("cannot close"):
+                self._conn.close()
+            self._conn = None
+
+    # -- connections -----------------------------------------------------------------------
+
+    @contextmanager
+    def _errors(self, action: str) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_NOTADB:
+                raise StoreError(f"{self.path}: not a shadeanalytics store ({exc})") from exc
+            raise StoreError(f"{self.path}: {action}: {exc}") from exc
+
+    def _create_file(self, create: bool) -> None:
+        if self.path.exists():
+            if self.path.is_dir():
+                raise StoreError(f"{self.path}: is a folder, not a store file")
+            return
+        if not create:
+            raise StoreError(f"{self.path}: no such store")
+        try:
+            # created here, not by SQLite, so that it is never readable by others; SQLite gives
+            # the -wal and -shm files the same mode
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            pass  # another process created it first
+        except OSError as exc:
+            raise StoreError(f"{self.path}: cannot create ({exc.strerror})") from None
+
+    def _connect(self) -> sqlite3.Connection:
+        # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE / BEGIN ... COMMIT)
+        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        # FULL: in WAL mode this is one fsync of the log per poll, so a poll reported as
+        # committed survives a power cut too; the store is the only record of what it holds.
+        conn.execute("PRAGMA synchronous = FULL")
+        return conn
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise StoreError(f"{self.path}: the store is closed")
+        return self._conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, taking the write lock up front (no upgrade deadlocks)."""
+        conn = self._db
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction on its own connection: one consistent view, never a partial poll.
+
+        In WAL mode it does not wait for the writer, nor the writer for it.
+        """
+        with self._errors("cannot read"):
+            conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True,
+                                   timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+            try:
+                conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+                conn.execute("BEGIN")
+                yield conn
+                conn.execute("COMMIT")
+            finally:
+                conn.close()
+
+    def _check_or_create_schema(self, create: bool) -> None:
+        conn = self._db
+        app_id, version, tables = self._identity(conn)
+        if app_id == APPLICATION_ID:
+            self._check_version(version)
+            return
+        if app_id != 0 or tables:
+            raise StoreError(f"{self.path}: not a shadeanalytics store (an SQLite database of "
+                             "another application)")
+        if not create:
+            raise StoreError(f"{self.path}: not a shadeanalytics store (an empty file)")
+        with self._write() as conn:
+            if self._identity(conn)[0] == APPLICATION_ID:  # another process just created it
+                return
+            for statement in _SCHEMA:
+                conn.execute(statement)
+            conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", [
+                ("schema_version", str(SCHEMA_VERSION)),
+                ("created_at", _utc_text(datetime.now(UTC))),
+            ])
+            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    @staticmethod
+    def _identity(conn: sqlite3.Connection) -> tuple[int, int, int]:
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        return app_id, version, tables
+
+    def _check_version(self, version: int) -> None:
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"{self.path}: made by a newer shadeanalytics (store schema "
+                             f"{version}, this version reads {SCHEMA_VERSION}); upgrade")
+        if version < 1:
+            raise StoreError(f"{self.path}: damaged store (no schema version)")
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def record_poll(
+        self,
+        observed_at: datetime | str,
+        *,
+        clusters: dict[str, Any] | None,
+        instances: dict[str, Any] | None,
+        instance_types: dict[str, Any] | None,
+        started_at: datetime | str | None = None,
+        finished_at: datetime | str | None = None,
+    ) -> int:
+        """Record one successful poll from the raw list responses; return its ``poll_id``.
+
+        ``None`` means that endpoint was not polled: its resources are neither updated nor
+        marked gone. Everything is validated, redacted and hashed before the one transaction
+        starts. Recording the same poll again (same ``observed_at``, same content) returns the
+        existing ``poll_id`` and writes nothing; another poll at the same instant, or one older
+        than the newest successful poll, is refused with ``StoreError``. A response of the
+        wrong shape raises :class:`~shadeanalytics.errors.SchemaError` and writes nothing.
+        """
+        polled = {"/clusters": clusters, "/instances": instances,
+                  "/instances/types": instance_types}
+        endpoints = [e for e in ENDPOINTS if polled[e] is not None]
+        if not endpoints:
+            raise ValueError("record_poll needs at least one response")
+        observed = _utc_text(observed_at)
+        started = _utc_text(started_at) if started_at is not None else observed
+        finished = _utc_text(finished_at) if finished_at is not None else None
+        seen = _prepare(clusters, instances, instance_types)
+        digest = _digest(endpoints, seen)
+        with self._errors("cannot record poll"), self._write() as conn:
+            earlier = conn.execute(
+                "SELECT poll_id, digest FROM polls WHERE outcome = 'ok' AND observed_at = ?",
+                (observed,)).fetchone()
+            if earlier is not None:
+                if earlier[1] == digest:
+                    return int(earlier[0])
+                raise StoreError(f"{self.path}: poll {earlier[0]} observed at {observed} is "
+                                 "already recorded with different content")
+            newest = conn.execute("SELECT max(observed_at) FROM polls WHERE outcome = 'ok'"
+                                  ).fetchone()[0]
+            if newest is not None and newest > observed:
+                raise StoreError(f"{self.path}: cannot record a poll observed at {observed}: "
+                                 f"polls must be recorded in time order (newest {newest})")
+            return self._apply(conn, observed, started, finished, endpoints, seen, digest)
+
+    def _apply(self, conn: sqlite3.Connection, observed: str, started: str,
+               finished: str | None, endpoints: list[str], seen: dict[tuple[str, str], _Seen],
+               digest: str) -> int:
+        """Write one poll inside the open transaction: the change-log step of SCD type 2."""
+        current = {(kind, rid): (vid, parent, phash) for vid, kind, rid, parent, phash in
+                   conn.execute("SELECT version_id, kind, resource_id, parent_id, payload_hash "
+                                "FROM versions WHERE valid_to IS NULL")}
+        touched, closed, opened = [], [], []
+        added = 0
+        for key, s in seen.items():
+            now = current.get(key)
+            if now is not None and s.parent_id is None and "/clusters" not in endpoints:
+                # /clusters not polled: a member seen in /instances is still a member
+                s = replace(s, parent_id=now[1])
+            if now is None:
+                added += 1
+                opened.append(s)
+            elif now[1] == s.parent_id and now[2] == s.payload_hash:
+                touched.append((s.cost_estimate, now[0]))
+            else:
+                closed.append(now[0])
+                opened.append(s)
+        polled = set(endpoints)
+        gone = [vid for (kind, rid), (vid, parent, _) in current.items()
+                if (kind, rid) not in seen and _endpoint_of(kind, parent) in polled]
+        def count(kind: str, *by: str) -> int | None:
+            return sum(1 for k, _ in seen if k == kind) if polled.intersection(by) else None
+
+        counts = (count("cluster", "/clusters"), count("instance", "/clusters", "/instances"),
+                  count("instance_type", "/instances/types"))
+        poll_id = conn.execute(
+            "INSERT INTO polls (started_at, finished_at, observed_at, endpoints, outcome, "
+            "clusters, instances, instance_types, added, changed, gone, digest) "
+            "VALUES (?, ?, ?, ?, 'ok', ?, ?, ?, ?, ?, ?, ?)",
+            (started, finished, observed, ",".join(endpoints), *counts, added, len(closed),
+             len(gone), digest)).lastrowid
+        assert poll_id is not None  # set by every INSERT; narrows the type
+        conn.executemany("UPDATE versions SET last_seen_poll = ?, last_seen_at = ?, "
+                         "last_cost_estimate = ? WHERE version_id = ?",
+                         [(poll_id, observed, cost, vid) for cost, vid in touched])
+        conn.executemany("UPDATE versions SET valid_to = ? WHERE version_id = ?",
+                         [(poll_id, vid) for vid in closed])
+        conn.executemany("UPDATE versions SET valid_to = ?, gone = 1 WHERE version_id = ?",
+                         [(poll_id, vid) for vid in gone])
+        conn.executemany(
+            "INSERT INTO versions (kind, resource_id, parent_id, valid_from, status, payload, "
+            "payload_hash, last_seen_poll, last_seen_at, last_cost_estimate) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(s.kind, s.resource_id, s.parent_id, poll_id, s.status, s.payload, s.payload_hash,
+              poll_id, observed, s.cost_estimate) for s in opened])
+        return poll_id
+
+    def record_failed_poll(
+        self,
+        observed_at: datetime | str,
+        *,
+        error: str,
+        endpoints: Iterable[str] = ENDPOINTS,
+        started_at: datetime | str | None = None,
+        finished_at: datetime | str | None = None,
+    ) -> int:
+        """Record a run that failed (``error``: our own exception text); return its ``poll_id``.
+
+        No version is written or closed: a failed poll says nothing about the fleet.
+        """
+        observed = _utc_text(observed_at)
+        names = list(endpoints)
+        unknown = set(names) - set(ENDPOINTS)
+        if unknown or not names:
+            raise ValueError(f"endpoints must be some of {', '.join(ENDPOINTS)}")
+        with self._errors("cannot record poll"), self._write() as conn:
+            poll_id = conn.execute(
+                "INSERT INTO polls (started_at, finished_at, observed_at, endpoints, outcome, "
+                "error) VALUES (?, ?, ?, ?, 'failed', ?)",
+                (_utc_text(started_at) if started_at is not None else observed,
+                 _utc_text(finished_at) if finished_at is not None else None, observed,
+                 ",".join(names), error or "unknown error")).lastrowid
+        assert poll_id is not None
+        return poll_id
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def poll(self, poll_id: int) -> dict[str, Any]:
+        """One row of the poll log as a dict (timestamps as UTC text)."""
+        with self._snapshot() as conn:
+            row = conn.execute(f"SELECT {', '.join(_POLL_COLUMNS)} FROM polls WHERE poll_id = ?",
+                               (poll_id,)).fetchone()
+        if row is None:
+            raise StoreError(f"{self.path}: no poll {poll_id}")
+        return dict(zip(_POLL_COLUMNS, row, strict=True))
+
+    def polls(self) -> pd.DataFrame:
+        """The poll log, oldest first: one row per run, failed ones included.
+
+        Columns: ``poll_id`` and the counts (``clusters``, ``instances``, ``instance_types``,
+        ``added``, ``changed``, ``gone``) Int64; ``started_at``, ``finished_at``,
+        ``observed_at`` datetime64[us, UTC]; ``endpoints``, ``outcome``, ``error`` string.
+        """
+        with self._snapshot() as conn:
+            rows = conn.execute(f"SELECT {', '.join(_POLL_COLUMNS)} FROM polls "
+                                "ORDER BY poll_id").fetchall()
+        values = [list(column) for column in zip(*rows, strict=True)] if rows else \
+            [[] for _ in _POLL_COLUMNS]
+        columns: dict[str, Any] = {}
+        for name, column in zip(_POLL_COLUMNS, values, strict=True):
+            if name in _POLL_TIMES:
+                columns[name] = pd.to_datetime(column, utc=True, format="ISO8601").as_unit("us")
+            elif name in _POLL_TEXTS:
+                columns[name] = pd.array(column, dtype="string")
+            else:
+                columns[name] = pd.array(column, dtype="Int64")
+        return pd.DataFrame(columns)
+
+    def read(self, *, since: datetime | str | None = None,
+             until: datetime | str | None = None) -> Tables:
+        """The history as ``Tables``, as if the polls had been loaded from files.
+
+        History means change points, not every poll: each version of a resource gives one row
+        dated by the first poll that saw it and, when later polls saw it unchanged, one more
+        row dated by the last of them (carrying that poll's ``cost_estimate``). A deleted
+        resource keeps its rows, the last one being its final recorded state. ``polls`` lists
+        every endpoint of every poll, with ``ok`` False for failed runs, so ``latest()`` tells a
+        resource that vanished from a successful poll (status ``deleted``) from one a failed
+        poll merely did not see.
+
+        ``since`` / ``until`` (inclusive) keep the polls in that window: a version alive
+        across an edge is dated by the first / last poll inside the window that saw it; its
+        ``cost_estimate`` there is unknown (NA) unless that poll is where it was recorded.
+        Rows load as the file loaders load them, with the same ``DataWarning``\\ s.
+        """
+        lo = _utc_text(since) if since is not None else ""
+        hi = _utc_text(until) if until is not None else "\uffff"
+        with self._snapshot() as conn:
+            ok = conn.execute("SELECT poll_id, observed_at, endpoints FROM polls "
+                              "WHERE outcome = 'ok' ORDER BY poll_id").fetchall()
+            logged = conn.execute("SELECT observed_at, endpoints, outcome FROM polls "
+                                  "WHERE observed_at BETWEEN ? AND ?", (lo, hi)).fetchall()
+            until_poll = max((p for p, at, _ in ok if at <= hi), default=0)
+            rows = conn.execute(
+                "SELECT version_id, kind, resource_id, parent_id, valid_from, last_seen_poll, "
+                "payload, last_cost_estimate FROM versions "
+                "WHERE valid_from <= ? AND last_seen_at >= ? ORDER BY version_id",
+                (until_poll, lo)).fetchall()
+        docs, fixes = _documents(str(self.path), rows, ok, lo, hi)
+        tables = build_tables(normalize(docs, errors="raise"))
+        for message in tables.warnings:
+            warnings.warn(message, DataWarning, stacklevel=2)
+        return replace(fixes.apply(tables), polls=_polls_frame(logged))
+
+    def integrity_check(self) -> str:
+        """SQLite's ``PRAGMA integrity_check``: ``"ok"``, or the problems, one per line."""
+        with self._snapshot() as conn:
+            return "\n".join(r[0] for r in conn.execute("PRAGMA integrity_check"))
+
+    def stats(self) -> dict[str, Any]:
+        """Counts (polls; versions, resources, current and gone resources per kind), file size
+        (database and write-ahead log) and the write connection's ``settings``."""
+        with self._snapshot() as conn:
+            outcomes = dict(conn.execute("SELECT outcome, count(*) FROM polls GROUP BY outcome"))
+            first, last = conn.execute("SELECT min(observed_at), max(observed_at) FROM polls "
+                                       "WHERE outcome = 'ok'").fetchone()
+            per_kind = conn.execute(
+                "SELECT kind, count(*), count(DISTINCT resource_id), sum(valid_to IS NULL) "
+                "FROM versions GROUP BY kind").fetchall()
+        size = sum(p.stat().st_size for p in (self.path, self._sidecar("-wal")) if p.exists())
+        with self._errors("cannot read settings"):
+            settings = {name: self._db.execute(f"PRAGMA {name}").fetchone()[0]
+                        for name in ("journal_mode", "synchronous", "busy_timeout")}
+        return {
+            "path": str(self.path),
+            "schema_version": SCHEMA_VERSION,
+            "polls": sum(outcomes.values()),
+            "polls_ok": outcomes.get("ok", 0),
+            "polls_failed": outcomes.get("failed", 0),
+            "first_poll_at": first,
+            "last_poll_at": last,
+            "versions": {kind: n for kind, n, _, _ in per_kind},
+            "resources": {kind: n for kind, _, n, _ in per_kind},
+            "current": {kind: n for kind, _, _, n in per_kind},
+            "gone": {kind: total - cur for kind, _, total, cur in per_kind},
+            "size_bytes": size,
+            "settings": settings,
+        }
+
+    def _sidecar(self, suffix: str) -> Path:
+        return self.path.with_name(self.path.name + suffix)
+
+
+# -- read helpers -----------------------------------------------------------------------------
+
+
+@dataclass
+class _Fixes:
+    """What documents cannot carry, applied to the built frames by (id, observed_at)."""
+
+    #: member count of each cluster row (a stored cluster lists member ids only)
+    member_counts: dict[tuple[str, pd.Timestamp], int] = field(default_factory=dict)
+    #: rows at a window edge, where the cost estimate of that poll is not known
+    unknown_cost: dict[str, set[tuple[str, pd.Timestamp]]] = field(
+        default_factory=lambda: {"cluster": set(), "instance": set()})
+
+    def apply(self, tables: Tables) -> Tables:
+        clusters, instances = tables.clusters, tables.instances
+        if not clusters.empty:
+            keys = list(zip(clusters["cluster_id"], clusters["observed_at"], strict=True))
+            clusters = clusters.assign(
+                instance_count=pd.array([self.member_counts.get(k) for k in keys],
+                                        dtype="Int64"),
+                cost_estimate_usd=clusters["cost_estimate_usd"].mask(
+                    [k in self.unknown_cost["cluster"] for k in keys]))
+        if self.unknown_cost["instance"]:
+            keys = list(zip(instances["instance_id"], instances["observed_at"], strict=True))
+            instances = instances.assign(cost_estimate_usd=instances["cost_estimate_usd"].mask(
+                [k in self.unknown_cost["instance"] for k in keys]))
+        return replace(tables, clusters=clusters, instances=instances)
+
+
+def _documents(source: str, rows: list[tuple[Any, ...]], ok: list[tuple[int, str, str]],
+               lo: str, hi: str) -> tuple[list[Document], _Fixes]:
+    """One document per version at its first and last sighting inside [lo, hi], oldest first."""
+    at_of = {poll_id: at for poll_id, at, _ in ok}
+    # the successful polls of each endpoint inside the window: a version was seen by every
+    # one of them between its first and its last sighting
+    sightings: dict[str, list[int]] = {e: [] for e in ENDPOINTS}
+    for poll_id, at, endpoints in ok:
+        if lo <= at <= hi:
+            for endpoint in endpoints.split(","):
+                sightings[endpoint].append(poll_id)
+    dated: list[tuple[str, int, Document]] = []
+    fixes = _Fixes()
+    for vid, kind, rid, parent, valid_from, last_seen, payload_text, last_cost in rows:
+        ids = sightings[_endpoint_of(kind, parent)]
+        first = valid_from if at_of[valid_from] >= lo else _first_at_or_after(ids, valid_from)
+        last = last_seen if at_of[last_seen] <= hi else _last_at_or_before(ids, last_seen)
+        if first is None or last is None or first > last:
+            continue
+        payload = orjson.loads(payload_text)
+        for poll_id in dict.fromkeys((first, last)):
+            at = at_of[poll_id]
+            value = payload
+            if kind == "instance_type":
+                value = {"instance_types": [payload]}
+            elif poll_id == last_seen:
+                value = {**payload, _VOLATILE: last_cost}
+            elif poll_id != valid_from:
+                value = dict(payload)
+                fixes.unknown_cost[kind].add((rid, pd.Timestamp(at)))
+            if kind == "cluster":
+                fixes.member_counts[rid, pd.Timestamp(at)] = len(payload.get("instances") or ())
+                value = {**value, "instances": []}  # members are documents of their own
+            elif kind == "instance" and "configuration" not in value:
+                # how normalize tells an instance; a null configuration loads as a missing one
+                value = {**value, "configuration": None}
+            doc = Document(value, f"{source} (version {vid})", observed_at=at, parent=parent)
+            dated.append((at, vid, doc))
+    dated.sort(key=lambda d: (d[0], d[1]))
+    return [doc for _, _, doc in dated], fixes
+
+
+def _first_at_or_after(ids: list[int], poll_id: int) -> int | None:
+    i = bisect_left(ids, poll_id)
+    return ids[i] if i < len(ids) else None
+
+
+def _last_at_or_before(ids: list[int], poll_id: int) -> int | None:
+    i = bisect_right(ids, poll_id)
+    return ids[i - 1] if i else None
+
+
+def _polls_frame(logged: list[tuple[str, str, str]]) -> pd.DataFrame:
+    """``Tables.polls`` from the poll log: one row per endpoint of each poll."""
+    if not logged:
+        return empty_frame("polls")
+    rows = sorted({(at, endpoint, outcome == "ok") for at, endpoints, outcome in logged
+                   for endpoint in endpoints.split(",")})
+    return pd.DataFrame({
+        "observed_at": pd.to_datetime([r[0] for r in rows], utc=True, format="ISO8601"
+                                      ).as_unit("us"),
+        "endpoint": pd.array([r[1] for r in rows], dtype="string"),
+        "ok": pd.array([r[2] for r in rows], dtype="boolean"),
+    })

@@ -1,0 +1,365 @@
+"""Collection runs against the fake API: polls, failures, the lock, the deadline, kill -9."""
+
+from __future__ import annotations
+
+import fcntl
+import functools
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from shadeanalytics.client import ShadeformClient
+from shadeanalytics.collect import (
+    EXIT_LOCKED,
+    EXIT_UNAVAILABLE,
+    CollectResult,
+    collect,
+    collector_lock,
+    exit_code_for,
+)
+from shadeanalytics.errors import (
+    ApiError,
+    AuthenticationError,
+    BadResponseError,
+    LockedError,
+    RateLimitedError,
+    SchemaError,
+    ServerError,
+    StoreError,
+    TransportError,
+)
+from shadeanalytics.store import Store
+from shadeanalytics.testing import FakeShadeformAPI, State, default_scenario
+
+KEY = "test-key-collect"
+TRAIN = "6f1c2b0e-8a4d-4c3e-9b7a-2d5e8f1a3c40"
+BATCH = "c7b3e2f9-1d64-4a0b-b5e8-9f2c4d6a8e12"
+BURST = "3c9d5e7f-2a4b-4c6d-8e0f-1a3b5c7d9e2f"
+
+
+@pytest.fixture
+def api() -> Iterator[FakeShadeformAPI]:
+    with FakeShadeformAPI(api_key=KEY, hang_seconds=5.0) as fake:
+        yield fake
+
+
+def _client(api: FakeShadeformAPI, **options: object) -> Callable[..., ShadeformClient]:
+    """A client factory for the fake API that does not sleep between retries."""
+    return functools.partial(ShadeformClient, api_key=options.pop("api_key", KEY),
+                             base_url=api.url, sleep=lambda s: None, **options)
+
+
+def _run(path: Path, api: FakeShadeformAPI, **kwargs: object) -> CollectResult:
+    """One run dated by the fake's current state."""
+    state = api.state
+    return collect(path, make_client=_client(api), now=lambda: state.at, **kwargs)  # type: ignore[arg-type]
+
+
+def _gone(path: Path) -> set[tuple[str, str, int]]:
+    with sqlite3.connect(path) as conn:
+        return set(conn.execute("SELECT kind, resource_id, valid_to FROM versions WHERE gone = 1"))
+
+
+def _current(path: Path) -> int:
+    with sqlite3.connect(path) as conn:
+        return int(conn.execute("SELECT count(*) FROM versions WHERE valid_to IS NULL"
+                                ).fetchone()[0])
+
+
+def test_a_scenario_run_records_every_poll_and_gone_marker(tmp_path: Path,
+                                                           api: FakeShadeformAPI) -> None:
+    """Seven runs, one per state, give seven ok polls and the expected gone markers."""
+    path = tmp_path / "fleet.sqlite"
+    results = []
+    for _ in range(7):
+        results.append(_run(path, api))
+        api.advance()
+    assert [r.poll_id for r in results] == [1, 2, 3, 4, 5, 6, 7]
+    assert {r.outcome for r in results} == {"ok"}
+    assert results[3].counts["gone"] == 1
+    assert results[6].counts == {"clusters": 1, "instances": 5, "instance_types": 8,
+                                 "added": 0, "changed": 2, "gone": 4}
+    assert results[6].message.startswith("poll 7 ok in ")
+    assert results[6].message.endswith(
+        ": 1 clusters, 5 instances, 8 instance types; 0 new, 2 changed, 4 gone")
+    gone = _gone(path)
+    assert ("instance", BATCH, 4) in gone
+    assert ("instance", TRAIN, 7) in gone
+    assert ("cluster", BURST, 7) in gone
+    assert len(gone) == 5
+    with Store(path) as store:
+        log = store.polls()
+    assert log["endpoints"].unique().tolist() == ["/clusters,/instances,/instances/types"]
+    assert log["observed_at"].is_monotonic_increasing
+    assert (log["finished_at"] >= log["started_at"]).all()
+    assert len(api.requests) == 7 * 3
+
+
+def test_server_error_records_a_failed_poll_and_keeps_resources(tmp_path: Path,
+                                                                api: FakeShadeformAPI) -> None:
+    """A 503 that outlasts the retries is a failed poll; nothing is marked gone; it raises."""
+    path = tmp_path / "fleet.sqlite"
+    _run(path, api)
+    current = _current(path)
+    api.advance()
+    api.inject("/instances", 503, times=3)
+    with pytest.raises(ServerError) as caught:
+        _run(path, api)
+    assert exit_code_for(caught.value) == EXIT_UNAVAILABLE
+    assert _current(path) == current
+    assert _gone(path) == set()
+    with Store(path) as store:
+        failed = store.poll(2)
+        assert store.read().polls.groupby("observed_at")["ok"].all().tolist() == [True, False]
+    assert failed["outcome"] == "failed"
+    assert "503" in failed["error"]
+    assert failed["clusters"] is None
+    # the next run succeeds and judges the fleet again
+    assert _run(path, api).poll_id == 3
+
+
+def test_authentication_error_is_recorded_and_maps_to_exit_1(tmp_path: Path,
+                                                             api: FakeShadeformAPI) -> None:
+    """A rejected key is a failed poll and exit code 1; a missing key writes no poll."""
+    path = tmp_path / "fleet.sqlite"
+    state = api.state
+    with pytest.raises(AuthenticationError) as caught:
+        collect(path, make_client=_client(api, api_key="wrong"), now=lambda: state.at)
+    assert exit_code_for(caught.value) == 1
+    with Store(path) as store:
+        assert store.polls()["outcome"].tolist() == ["failed"]
+    with pytest.raises(AuthenticationError):
+        collect(path, make_client=functools.partial(ShadeformClient, api_key=""),
+                now=lambda: state.at)
+    with Store(path) as store:
+        assert len(store.polls()) == 1
+
+
+def test_malformed_response_is_a_failed_poll(tmp_path: Path) -> None:
+    """A list item without an id makes the run fail, recorded, with nothing else written."""
+    good = default_scenario()[0]
+    bad = State(at=good.at, clusters={"clusters": [{"name": "no id", "instances": []}]},
+                instances=good.instances, instance_types=good.instance_types)
+    path = tmp_path / "fleet.sqlite"
+    with FakeShadeformAPI(api_key=KEY, scenario=[bad]) as api, pytest.raises(SchemaError):
+        _run(path, api)
+    with Store(path) as store:
+        assert store.polls()["outcome"].tolist() == ["failed"]
+    assert _current(path) == 0
+
+
+def test_exit_codes() -> None:
+    """Locked -> 3; rate limit, 5xx and transport errors -> 75; anything else -> 1."""
+    assert (EXIT_LOCKED, EXIT_UNAVAILABLE) == (3, 75)
+    assert exit_code_for(LockedError("x")) == EXIT_LOCKED
+    for exc in (RateLimitedError("x"), ServerError("x"), TransportError("x")):
+        assert exit_code_for(exc) == EXIT_UNAVAILABLE
+    for other in (AuthenticationError("x"), BadResponseError("x"), ApiError("x"),
+                  StoreError("x"), SchemaError("x"), ValueError("x")):
+        assert exit_code_for(other) == 1
+
+
+def test_lock_held_in_another_process_refuses_at_once(tmp_path: Path,
+                                                       api: FakeShadeformAPI) -> None:
+    """While another process holds the lock, a run raises LockedError at once, writes nothing
+    and sends no request; once that process dies, the next run succeeds."""
+    path = tmp_path / "fleet.sqlite"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import fcntl, os, sys, time
+            fd = os.open({str(path) + '.lock'!r}, os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            print("locked", flush=True)
+            time.sleep(60)
+        """)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline() == "locked\n"
+        began = time.monotonic()
+        with pytest.raises(LockedError, match="another collector is running") as caught:
+            _run(path, api)
+        assert time.monotonic() - began < 0.5
+        assert exit_code_for(caught.value) == EXIT_LOCKED
+        assert not path.exists()
+        assert api.requests == []
+    finally:
+        holder.kill()
+        holder.wait()
+    assert _run(path, api).poll_id == 1
+
+
+def test_lock_held_in_this_process_refuses_and_is_private(tmp_path: Path,
+                                                          api: FakeShadeformAPI) -> None:
+    """A second open file description conflicts too; the lock file is created with mode 0600."""
+    path = tmp_path / "fleet.sqlite"
+    _run(path, api)
+    lock = Path(f"{path}.lock")
+    assert lock.stat().st_mode & 0o777 == 0o600
+    with collector_lock(path), pytest.raises(LockedError):
+        _run(path, api)
+    with Store(path) as store:
+        assert len(store.polls()) == 1
+    fd = os.open(lock, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released after each run
+    finally:
+        os.close(fd)
+
+
+def test_deadline_bounds_a_hanging_api(tmp_path: Path, api: FakeShadeformAPI) -> None:
+    """With a hanging endpoint, the run stops at its deadline and records a failed poll."""
+    path = tmp_path / "fleet.sqlite"
+    api.inject("/instances", "hang", times=5)
+    began = time.monotonic()
+    with pytest.raises(TransportError) as caught:
+        _run(path, api, deadline_s=0.5)
+    elapsed = time.monotonic() - began
+    assert 0.4 < elapsed < 1.5
+    assert exit_code_for(caught.value) == EXIT_UNAVAILABLE
+    with Store(path) as store:
+        assert store.polls()["outcome"].tolist() == ["failed"]
+
+
+# -- kill -9 ----------------------------------------------------------------------------------
+
+# A zygote imports the package once, then forks one collector per kill: starting a fresh
+# interpreter (pandas included) for each of hundreds of kills would take minutes. The forked
+# collector is a separate process like any other; the zygote has no threads or connections
+# to pass on.
+_ZYGOTE = textwrap.dedent("""
+    import functools, itertools, os, sys, traceback
+    from datetime import UTC, datetime
+    from shadeanalytics import synthetic
+    from shadeanalytics.client import ShadeformClient
+    from shadeanalytics.collect import collect, collector_lock
+    from shadeanalytics.store import Store
+
+    store_path, url, key, report_path = sys.argv[1:]
+    history = synthetic.fleet_history(polls=17)
+    types = synthetic.instance_types()
+
+    def with_api(report):
+        make = functools.partial(ShadeformClient, api_key=key, base_url=url, sleep=lambda s: 0)
+        while True:
+            report(collect(store_path, make_client=make).poll_id)
+
+    def from_responses(report, start):
+        for i in itertools.count(start):
+            poll = history[i % len(history)]
+            with collector_lock(store_path), Store(store_path) as store:
+                report(store.record_poll(datetime.now(UTC), clusters=poll["clusters"],
+                                         instances=poll["instances"], instance_types=types))
+
+    print("ready", flush=True)
+    for line in sys.stdin:
+        seed = int(line)
+        pid = os.fork()
+        if pid == 0:
+            try:
+                fd = os.open(report_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+                report = lambda poll_id: os.write(fd, b"%d\\n" % poll_id)  # after the commit
+                with_api(report) if seed % 2 else from_responses(report, seed)
+            except BaseException:
+                traceback.print_exc()
+            finally:
+                os._exit(1)
+        print(pid, flush=True)
+        print(os.waitpid(pid, 0)[1], flush=True)
+""")
+
+
+def _scenario_of_synthetic_fleet() -> list[State]:
+    from shadeanalytics import synthetic
+
+    types = synthetic.instance_types()
+    return [State(at=datetime.fromisoformat(p["observed_at"]), clusters=p["clusters"],
+                  instances=p["instances"], instance_types=types)
+            for p in synthetic.fleet_history(polls=17)]
+
+
+def _check_after_kill(path: Path, reported: set[int]) -> None:
+    """The store is whole: integrity ok, every reported poll there, no partial poll."""
+    with Store(path) as store:
+        assert store.integrity_check() == "ok"
+    with sqlite3.connect(path) as conn:
+        polls = {p: (added, changed, gone, seen) for p, added, changed, gone, seen in
+                 conn.execute("SELECT poll_id, added, changed, gone, "
+                              "clusters + instances + instance_types FROM polls "
+                              "WHERE outcome = 'ok'")}
+        assert reported <= set(polls), "a poll reported as committed is missing"
+        opened = dict(conn.execute("SELECT valid_from, count(*) FROM versions "
+                                   "GROUP BY valid_from"))
+        closed = dict(conn.execute("SELECT valid_to, count(*) FROM versions "
+                                   "WHERE valid_to IS NOT NULL AND gone = 0 GROUP BY valid_to"))
+        vanished = dict(conn.execute("SELECT valid_to, count(*) FROM versions "
+                                     "WHERE gone = 1 GROUP BY valid_to"))
+        for p, (added, changed, gone, _) in polls.items():
+            assert (opened.get(p, 0), closed.get(p, 0), vanished.get(p, 0)) == (
+                added + changed, changed, gone), f"poll {p} is partial"
+        assert set(opened) | set(closed) | set(vanished) <= set(polls), "versions of no poll"
+        if polls:
+            newest = max(polls)
+            touched = conn.execute("SELECT count(*) FROM versions WHERE last_seen_poll = ?",
+                                   (newest,)).fetchone()[0]
+            assert touched == polls[newest][3], f"poll {newest} updated only part of its rows"
+    with collector_lock(path):  # free: the kernel released the dead collector's flock
+        pass
+
+
+def _kill_loop(tmp_path: Path, kills: int, seed: int) -> None:
+    path = tmp_path / "fleet.sqlite"
+    report_path = tmp_path / "committed.txt"
+    rng = random.Random(seed)
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
+    with FakeShadeformAPI(api_key=KEY, scenario=_scenario_of_synthetic_fleet(),
+                          advance_on="/instances/types") as api:
+        zygote = subprocess.Popen(
+            [sys.executable, "-c", _ZYGOTE, str(path), api.url, KEY, str(report_path)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+        assert zygote.stdin is not None and zygote.stdout is not None
+        try:
+            assert zygote.stdout.readline() == "ready\n"
+            for kill in range(kills):
+                zygote.stdin.write(f"{kill}\n")
+                zygote.stdin.flush()
+                pid = int(zygote.stdout.readline())
+                time.sleep(rng.uniform(0.005, 0.050))
+                os.kill(pid, signal.SIGKILL)
+                status = int(zygote.stdout.readline())  # reaped: the collector is gone
+                assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, (
+                    f"kill {kill} (seed {seed}): the collector died on its own")
+                lines = report_path.read_text().splitlines() if report_path.exists() else []
+                _check_after_kill(path, {int(line) for line in lines})
+                assert collect(path, make_client=_client(api)).outcome == "ok"
+        finally:
+            zygote.stdin.close()
+            zygote.wait(timeout=10)
+    with Store(path) as store:
+        log = store.polls()
+    # the collectors did commit polls between the kills, and every run succeeded afterwards
+    by_killed = len(log) - kills
+    print(f"{kills} kills: {len(log)} polls, {by_killed} of them by the killed collectors")
+    assert by_killed > 0
+    assert set(log["outcome"]) == {"ok"}
+
+
+def test_killed_collector_leaves_a_consistent_store(tmp_path: Path) -> None:
+    """SIGKILL at random moments (10 times): integrity ok, committed polls kept, none partial,
+    lock free, the next run succeeds."""
+    _kill_loop(tmp_path, kills=10, seed=1)
+
+
+@pytest.mark.slow
+def test_killed_collector_leaves_a_consistent_store_200_times(tmp_path: Path) -> None:
+    """The same as the quick kill test, 200 times."""
+    _kill_loop(tmp_path, kills=200, seed=2)
