@@ -1,14 +1,19 @@
 """The ``shadeanalytics`` command line: a thin layer over the library.
 
-Exit codes: 0 success, 1 error (one ``Error: ...`` line on stderr, no traceback), 2 usage error.
+Exit codes: 0 success, 1 error (one ``Error: ...`` line on stderr, no traceback), 2 usage error,
+3 another collector holds the store's lock (``collect``; nothing written), 75 the API is
+temporarily unavailable (``collect``: rate limited, 5xx, timeouts; the failed poll is recorded).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
+import logging
 import sys
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TextIO
 
 import pandas as pd
@@ -18,6 +23,7 @@ from .errors import DataWarning, ShadeanalyticsError
 from .load import read
 from .report import _SUMMARY_DIMENSIONS, resolve_as_of, summary_text, write_report
 from .schema import data_dictionary
+from .tables import Tables
 
 __all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_USAGE", "main"]
 
@@ -26,9 +32,28 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2
 
 
+class _UsageError(Exception):
+    """Arguments that parse but do not fit together."""
+
+
+class _FileError(ShadeanalyticsError):
+    """A file named on the command line could not be read."""
+
+
+class _Exit(Exception):
+    """An error to report with a specific exit code."""
+
+    def __init__(self, code: int, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.code = code
+
+
 def _add_source_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("sources", nargs="+", metavar="SOURCE",
+    parser.add_argument("sources", nargs="*", metavar="SOURCE",
                         help="JSON/JSONL(.gz) files, folders or globs of Shadeform responses")
+    parser.add_argument("--store", metavar="PATH",
+                        help="read the history store written by `shadeanalytics collect` "
+                             "instead of files")
     parser.add_argument("--errors", choices=("raise", "skip"), default="raise",
                         help="on a record that cannot load: stop (raise, default) or skip it "
                              "with a warning")
@@ -53,6 +78,16 @@ def _add_as_of(parser: argparse.ArgumentParser) -> None:
                              "'now', or 'latest' (default: the newest snapshot in the sources)")
 
 
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError("expected a positive number of seconds")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="shadeanalytics",
@@ -62,8 +97,9 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     report = commands.add_parser(
-        "report", help="write a CSV report folder from Shadeform responses",
-        description="Load Shadeform responses and write a report folder of CSV files.")
+        "report", help="write a CSV report folder from Shadeform responses or the store",
+        description="Load Shadeform responses (files, or the history store) and write a report "
+                    "folder of CSV files.")
     _add_source_options(report)
     report.add_argument("--out", required=True, metavar="DIR", help="report folder to write")
     report.add_argument("--include-network", action="store_true",
@@ -83,6 +119,27 @@ def _parser() -> argparse.ArgumentParser:
     _add_as_of(summary)
     summary.set_defaults(run=_summary)
 
+    collect = commands.add_parser(
+        "collect", help="poll the Shadeform API once into the history store (for cron)",
+        description="Poll GET /clusters, /instances and /instances/types once and record the "
+                    "poll in the history store. The API key comes from SHADEFORM_API_KEY (or "
+                    "--api-key-file). Prints one line per run. Exit codes: 0 ok, 1 error, "
+                    "3 another collector holds the lock (nothing written), 75 the API is "
+                    "temporarily unavailable (the failed poll is recorded).")
+    collect.add_argument("--store", required=True, metavar="PATH",
+                         help="the history store (an SQLite file; created when missing)")
+    collect.add_argument("--base-url", metavar="URL",
+                         help="API base URL (default: SHADEFORM_BASE_URL or "
+                              "https://api.shadeform.ai/v1)")
+    collect.add_argument("--api-key-file", metavar="PATH",
+                         help="read the API key from this file instead of SHADEFORM_API_KEY")
+    collect.add_argument("--deadline", type=_positive, default=240.0, metavar="SECONDS",
+                         help="give up the run after this long (default: 240, below a 5-minute "
+                              "cron interval)")
+    collect.add_argument("--verbose", action="store_true",
+                         help="log every request (method, path, status, time) to stderr")
+    collect.set_defaults(run=_collect)
+
     columns = commands.add_parser(
         "columns", help="print the data dictionary (every table's columns) as Markdown",
         description="Print the data dictionary: every column's dtype, unit, source and meaning.")
@@ -90,13 +147,19 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _columns(args: argparse.Namespace, stdout: TextIO) -> int:
-    stdout.write(data_dictionary())
-    return EXIT_OK
+def _tables(args: argparse.Namespace) -> Tables:
+    if bool(args.sources) == bool(args.store):
+        raise _UsageError("give SOURCE files or --store PATH (one of the two)")
+    if args.store:
+        from .store import Store
+
+        with Store(args.store, create=False) as store:
+            return store.read()
+    return read(args.sources, errors=args.errors)
 
 
 def _report(args: argparse.Namespace, stdout: TextIO) -> int:
-    tables = read(args.sources, errors=args.errors)
+    tables = _tables(args)
     as_of = resolve_as_of(args.as_of, tables)
     files = write_report(tables, args.out, as_of=as_of, include_network=args.include_network)
     print(f"wrote {len(files)} files to {args.out} ({len(tables.clusters)} cluster rows, "
@@ -106,14 +169,42 @@ def _report(args: argparse.Namespace, stdout: TextIO) -> int:
 
 
 def _summary(args: argparse.Namespace, stdout: TextIO) -> int:
-    tables = read(args.sources, errors=args.errors)
+    tables = _tables(args)
     as_of = resolve_as_of(args.as_of, tables)
     stdout.write(summary_text(tables, by=args.by, as_of=as_of, top=args.top))
     return EXIT_OK
 
 
-def _show_warning(message: warnings.WarningMessage | object, stderr: TextIO) -> None:
-    print(f"Warning: {message}", file=stderr)
+def _api_key(args: argparse.Namespace) -> str | None:
+    if not args.api_key_file:
+        return None
+    try:
+        return Path(args.api_key_file).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise _FileError(f"{args.api_key_file}: cannot read the API key file "
+                         f"({exc.strerror})") from None
+
+
+def _collect(args: argparse.Namespace, stdout: TextIO) -> int:
+    from .client import ShadeformClient
+    from .collect import collect, exit_code_for
+
+    if args.verbose:
+        logging.basicConfig(level=logging.DEBUG, stream=sys.stderr,
+                            format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    make_client = functools.partial(ShadeformClient, api_key=_api_key(args),
+                                    base_url=args.base_url)
+    try:
+        result = collect(args.store, make_client=make_client, deadline_s=args.deadline)
+    except ShadeanalyticsError as exc:
+        raise _Exit(exit_code_for(exc), exc) from None
+    print(result.message, file=stdout)
+    return EXIT_OK
+
+
+def _columns(args: argparse.Namespace, stdout: TextIO) -> int:
+    stdout.write(data_dictionary())
+    return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None,
@@ -126,19 +217,25 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None,
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
+    error: str | None = None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DataWarning)
         try:
             code = args.run(args, stdout)
+        except _UsageError as exc:
+            parser.print_usage(stderr)
+            error, code = str(exc), EXIT_USAGE
+        except _Exit as exc:
+            error, code = str(exc), exc.code
         except ShadeanalyticsError as exc:
-            code = EXIT_ERROR
-            error = exc
-        else:
-            error = None
+            error, code = str(exc), EXIT_ERROR
+        except OSError as exc:  # e.g. the report folder is a file; never a traceback
+            name = f"{exc.filename}: " if exc.filename else ""
+            error, code = f"{name}{exc.strerror or type(exc).__name__}", EXIT_ERROR
         finally:
             for w in caught:
                 if issubclass(w.category, DataWarning):
-                    _show_warning(w.message, stderr)
+                    print(f"Warning: {w.message}", file=stderr)
     if error is not None:
         print(f"Error: {error}", file=stderr)
     return code
