@@ -18,12 +18,14 @@ import warnings
 import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pandas as pd
 
+from .decode import decode_list_response
 from .errors import DataWarning, InputError, InvalidJSONError
 from .normalize import Document, normalize
 from .tables import Tables, build_tables
@@ -73,6 +75,26 @@ def _parse(data: bytes | str, source: str) -> Any:
         raise InvalidJSONError(problem, source=source) from None
 
 
+def _document(data: bytes, source: str, explicit: bool) -> Document:
+    """One JSON document: typed when it is exactly a list response (fast), else parsed."""
+    typed = decode_list_response(data)
+    if typed is not None and _valid_time(typed.observed_at):
+        return Document(typed, source, explicit=explicit)
+    return Document(_parse(data, source), source, explicit=explicit)
+
+
+def _valid_time(value: Any) -> bool:
+    if value is None:
+        return True
+    if type(value) is not str:
+        return False
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
 def _read_file(path: Path, explicit: bool) -> Iterator[Document]:
     name = str(path)
     try:
@@ -91,10 +113,9 @@ def _read_file(path: Path, explicit: bool) -> Iterator[Document]:
     if lower.endswith(".jsonl"):
         for number, line in enumerate(data.splitlines(), start=1):
             if line.strip():
-                label = f"{name} line {number}"
-                yield Document(_parse(line, label), label, explicit=explicit)
+                yield _document(line, f"{name} line {number}", explicit)
     else:
-        yield Document(_parse(data, name), name, explicit=explicit)
+        yield _document(data, name, explicit)
 
 
 def _read_folder(folder: Path) -> Iterator[Document]:
@@ -125,9 +146,9 @@ def iter_documents(source: Source, *, explicit: bool = True) -> Iterator[Documen
     if isinstance(source, dict):
         yield Document(source, "<dict>", explicit=explicit)
     elif isinstance(source, bytes | bytearray | memoryview):
-        yield Document(_parse(bytes(source), "<bytes>"), "<bytes>", explicit=explicit)
+        yield _document(bytes(source), "<bytes>", explicit)
     elif isinstance(source, str) and source.lstrip()[:1] in ("{", "["):
-        yield Document(_parse(source, "<text>"), "<text>", explicit=explicit)
+        yield _document(source.encode("utf-8", "surrogatepass"), "<text>", explicit)
     elif isinstance(source, str | os.PathLike):
         yield from _read_path(source, explicit)
     elif isinstance(source, list) and all(isinstance(item, dict | list) for item in source):
@@ -156,6 +177,9 @@ def _load(source: Source, kind: str | None, errors: str, observed_at: Any,
     with _gc_paused():
         norm = normalize(documents, errors=errors, kinds=_KINDS.get(kind or ""))
         tables = build_tables(norm)
+        # free the parsed JSON and the raw rows by reference counting while the collector is
+        # still off: left to it, its first pass would walk millions of them for nothing
+        del norm, documents
     for message in tables.warnings:
         warnings.warn(message, DataWarning, stacklevel=stacklevel)
     return tables

@@ -17,6 +17,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from msgspec import UNSET
+
+from . import decode
+from .decode import TypedList
 from .errors import SchemaError
 
 __all__ = [
@@ -194,12 +198,18 @@ def type_name(value: Any) -> str:
     return _TYPE_NAMES.get(type(value), type(value).__name__)
 
 
+_ABSENT: Any = object()
+
+
 def script_sha256(script: dict[str, Any]) -> str | None:
     """sha256 of the decoded ``base64_script``; ValueError when it is not valid base64."""
-    if "base64_script_sha256" in script:  # a payload the store already redacted
-        digest = script["base64_script_sha256"]
-        return digest if type(digest) is str else None
-    encoded = script.get("base64_script")
+    return _script_digest(script.get("base64_script"),
+                          script.get("base64_script_sha256", _ABSENT))
+
+
+def _script_digest(encoded: Any, stored: Any = _ABSENT) -> str | None:
+    if stored is not _ABSENT:  # a payload the store already redacted
+        return stored if type(stored) is str else None
     if encoded is None:
         return None
     if type(encoded) is not str:
@@ -236,6 +246,7 @@ class _Normalizer:
     def __init__(self, out: Normalized, kinds: frozenset[str] | None = None) -> None:
         self.out = out
         self.kinds = kinds
+        self._digests: dict[str, str | None] = {}
         self.findings = out.findings
         self._doc_no = 0
         self._doc: Document = Document(None, "")
@@ -249,6 +260,9 @@ class _Normalizer:
         self._value(doc.value, doc.path, doc.observed_at)
 
     def _value(self, value: Any, path: str, observed_at: str | None, depth: int = 0) -> None:
+        if type(value) is TypedList:
+            self._typed_list(value, path, observed_at)
+            return
         if type(value) is list and depth < 2:
             for i, item in enumerate(value):
                 self._value(item, f"{path}[{i}]", observed_at, depth + 1)
@@ -264,15 +278,19 @@ class _Normalizer:
         if kind is None:
             self._bad_shape(value, path, "a Shadeform response object")
         elif self.kinds is not None and kind not in self.kinds:
-            if self._doc.explicit:
-                self._bad_shape(value, path, _KIND_NAMES[next(iter(sorted(self.kinds)))]
-                                + f", not {_KIND_NAMES[kind]}")
+            self._wrong_kind(kind, path)
         elif key is not None:
             self._list(value, key, path, observed_at)
         elif kind == "clusters":
             self.cluster(value, path, observed_at)
         else:
             self.instance(value, path, observed_at, self._doc.parent)
+
+    def _wrong_kind(self, kind: str, path: str) -> None:
+        if self._doc.explicit and self.kinds is not None:
+            expected = _KIND_NAMES[next(iter(sorted(self.kinds)))]
+            self.findings.bad(f"found an object, expected {expected}, not {_KIND_NAMES[kind]}",
+                              _general(path), self._doc.source, path, None)
 
     def _envelope_time(self, env: dict[str, Any], path: str, default: str | None) -> str | None:
         obs = env.get("observed_at")
@@ -466,13 +484,114 @@ class _Normalizer:
         return launch.get("type"), image, has_credentials, digest
 
     def _script_digest(self, script: dict[str, Any], path: str, iid: str) -> str | None:
+        return self._digest(script.get("base64_script"),
+                            script.get("base64_script_sha256", _ABSENT), path, iid)
+
+    def _digest(self, encoded: Any, stored: Any, path: str, iid: str) -> str | None:
+        # the nodes of a cluster usually share one script: hash it once per load (the cache
+        # lives as long as this load)
+        cacheable = stored is _ABSENT and type(encoded) is str
+        if cacheable and encoded in self._digests:
+            return self._digests[encoded]
         try:
-            return script_sha256(script)
+            digest = _script_digest(encoded, stored)
         except ValueError:
             self.findings.warn("not valid base64; script_sha256 left empty",
                                _general(f"{path}.base64_script"), self._doc.source,
                                f"{path}.base64_script", iid)
             return None
+        if cacheable:
+            self._digests[encoded] = digest
+        return digest
+
+    # -- typed records (decode.py): the same rows as above, from structs ---------------------
+
+    def _typed_list(self, typed: TypedList, path: str, observed_at: str | None) -> None:
+        if typed.envelope:
+            path = f"{path}.response"
+            if typed.observed_at is not None:
+                observed_at = typed.observed_at
+        if self.kinds is not None and typed.kind not in self.kinds:
+            self._wrong_kind(typed.kind, path)
+            return
+        lpath = f"{path}.{typed.kind}"
+        if observed_at is not None:
+            self.out.polls.append((observed_at, _ENDPOINTS[typed.kind]))
+        if typed.kind == "clusters":
+            for i, c in enumerate(typed.items):
+                self._typed_cluster(c, f"{lpath}[{i}]", observed_at)  # type: ignore[arg-type]
+        else:
+            for i, r in enumerate(typed.items):
+                self._typed_instance(r, f"{lpath}[{i}]", observed_at, None)  # type: ignore[arg-type]
+
+    def _typed_cluster(self, c: decode.Cluster, path: str, observed_at: str | None) -> None:
+        cid = c.id
+        region = c.region_info or decode.EMPTY_REGION
+        members = c.instances
+        self.out.clusters.append((
+            cid, c.name, c.cloud, region.region, region.display_name, c.status,
+            c.status_details, c.created_at, c.updated_at, c.active_at, c.hourly_price,
+            c.cost_estimate, c.cloud_cluster_id, len(members), observed_at,
+        ))
+        self.out.cluster_origins.append((self._doc_no, path))
+        for j, member in enumerate(members):
+            self._typed_instance(member, f"{path}.instances[{j}]", observed_at, cid)
+
+    def _typed_instance(self, r: decode.Instance, path: str, observed_at: str | None,
+                        cluster_id: str | None) -> None:
+        iid = r.id
+        cfg = r.configuration or decode.EMPTY_CONFIG
+        boot = r.boot_time or decode.EMPTY_BOOT
+        rental = r.rental_terms or decode.EMPTY_RENTAL
+        row_no = len(self.out.instances)
+        launch = r.launch_configuration
+        launch_cols = (None, None, None, None)
+        if launch is not None:
+            launch_cols = self._typed_launch(launch, f"{path}.launch_configuration", iid,
+                                             row_no, observed_at)
+        self.out.instances.append((
+            cluster_id, iid, r.name, r.cloud, r.region, r.shade_instance_type,
+            r.cloud_instance_type, r.cloud_assigned_id, r.shade_cloud, r.status,
+            r.status_details, cfg.gpu_type, cfg.gpu_manufacturer, cfg.num_gpus,
+            cfg.vram_per_gpu_in_gb, cfg.vcpus, cfg.memory_in_gb, cfg.storage_in_gb,
+            cfg.interconnect, cfg.nvlink, cfg.os, r.ip, r.ssh_user, r.ssh_port, r.hourly_price,
+            r.cost_estimate, rental.rental_type, rental.hourly_price, rental.ending_at,
+            r.created_at, r.active_at, r.deleted_at, boot.min_boot_in_sec,
+            boot.max_boot_in_sec, *launch_cols, observed_at,
+        ))
+        self.out.instance_origins.append((self._doc_no, path))
+        if r.tags:
+            rows = self.out.children["instance_tags"]
+            for pos, tag in enumerate(r.tags):
+                rows.append((row_no, iid, observed_at, pos, tag))
+        if r.port_mappings:
+            rows = self.out.children["port_mappings"]
+            for pos, pm in enumerate(r.port_mappings):
+                rows.append((row_no, iid, observed_at, pos, pm.internal_port, pm.external_port))
+
+    def _typed_launch(self, launch: decode.Launch, path: str, iid: str, row_no: int,
+                      observed_at: str | None) -> tuple[Any, Any, Any, Any]:
+        docker = launch.docker_configuration
+        image = has_credentials = digest = None
+        if docker is not None and not docker.is_empty():
+            image = None if docker.image is UNSET else docker.image
+            has_credentials = bool(docker.registry_credentials)
+            children = self.out.children
+            for pos, env in enumerate(docker.envs or ()):
+                children["docker_envs"].append((row_no, iid, observed_at, pos, env.name))
+            for pos, dp in enumerate(docker.port_mappings or ()):
+                children["docker_port_mappings"].append(
+                    (row_no, iid, observed_at, pos, dp.host_port, dp.container_port))
+            for pos, vm in enumerate(docker.volume_mounts or ()):
+                children["docker_volume_mounts"].append(
+                    (row_no, iid, observed_at, pos, vm.host_path, vm.container_path))
+        script = launch.script_configuration
+        if script is not None:
+            stored = _ABSENT if script.base64_script_sha256 is UNSET \
+                else script.base64_script_sha256
+            digest = self._digest(script.base64_script, stored,
+                                  f"{path}.script_configuration", iid)
+        return launch.type, image, has_credentials, digest
 
     def instance_type(self, t: Any, path: str, observed_at: str | None) -> None:
         if type(t) is not dict:

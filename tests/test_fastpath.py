@@ -1,0 +1,98 @@
+"""The typed fast path (decode.py) and the general path give identical tables."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from typing import Any
+
+import orjson
+import pandas as pd
+import pytest
+from conftest import SAMPLE_DIR, envelope, make_cluster, make_instance
+
+import shadeanalytics as sa
+from shadeanalytics.decode import decode_list_response
+from shadeanalytics.synthetic import big_clusters_response
+
+
+def _both(document: Any) -> tuple[sa.Tables, sa.Tables]:
+    """The document read as a dict (general path) and as bytes (typed path when it fits)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sa.DataWarning)
+        general = sa.read(json.loads(json.dumps(document)))
+        typed = sa.read(orjson.dumps(document))
+    return general, typed
+
+
+def _assert_same(general: sa.Tables, typed: sa.Tables) -> None:
+    for (name, left), (_, right) in zip(general.frames(), typed.frames(), strict=True):
+        pd.testing.assert_frame_equal(left, right, obj=name)
+    assert [w.replace("<dict>", "<bytes>") for w in general.warnings] == list(typed.warnings)
+    assert general.skipped == typed.skipped
+
+
+def test_sample_documents_take_the_typed_path_and_match() -> None:
+    """Every sample snapshot decodes typed and gives the general path's tables."""
+    for name in ("clusters.jsonl", "instances.jsonl"):
+        for line in (SAMPLE_DIR / name).read_bytes().splitlines():
+            assert decode_list_response(line) is not None
+            _assert_same(*_both(json.loads(line)))
+
+
+def test_big_generated_response_matches() -> None:
+    """A generated /clusters response of 300 clusters gives identical tables both ways."""
+    data = big_clusters_response(300, seed=3)
+    assert decode_list_response(data) is not None
+    _assert_same(*_both(json.loads(data)))
+
+
+def _docker(**config: Any) -> dict[str, Any]:
+    return make_instance("d", launch_configuration={"type": "docker",
+                                                    "docker_configuration": config})
+
+
+@pytest.mark.parametrize("record", [
+    _docker(),
+    _docker(image=None),
+    _docker(envs=[]),
+    _docker(args="--secret", registry_credentials={}),
+    _docker(registry_credentials={"username": "u", "password": "p"}, envs=[{"name": "A"}]),
+    make_instance("s", launch_configuration={"type": "script", "script_configuration": {}}),
+    make_instance("s", launch_configuration={"script_configuration": {
+        "base64_script": "aGVsbG8=", "base64_script_sha256": None}}),
+    make_instance("s", launch_configuration={"script_configuration": {
+        "base64_script": "not base64!"}}),
+    make_instance("t", tags=[], port_mappings=[]),
+    make_instance("t", tags=["a", 3], port_mappings=[{"internal_port": 1}]),
+    make_instance("n", boot_time=None, rental_terms=None) | {"configuration": None},
+])
+def test_edge_records_match(record: dict[str, Any]) -> None:
+    """Empty objects, nulls and invalid scripts load the same way on both paths."""
+    for document in ({"instances": [record]},
+                     envelope({"clusters": [make_cluster("c", [record])]},
+                              "2026-11-20T00:00:00Z")):
+        general, typed = _both(document)
+        _assert_same(general, typed)
+
+
+@pytest.mark.parametrize("document", [
+    {"instances": [make_instance("x", surprise=1)]},
+    {"instances": [make_instance("x", tags="solo")]},
+    {"instances": [make_instance("")]},
+    {"clusters": [{"id": "c"}]},
+    {"instances": [make_instance("x")], "next": None},
+    [{"instances": []}],
+])
+def test_documents_the_typed_path_declines(document: Any) -> None:
+    """Unknown fields, wrong shapes and bad ids go the general way."""
+    assert decode_list_response(orjson.dumps(document)) is None
+
+
+def test_a_bad_envelope_time_is_reported_as_on_the_general_path() -> None:
+    """An envelope that decodes but has a bad observed_at is read the general way."""
+    document = envelope({"instances": []}, "yesterday", "/instances")
+    with pytest.raises(sa.SchemaError) as caught:
+        sa.read(orjson.dumps(document))
+    assert str(caught.value) == ("<bytes> at $.observed_at: observed_at is not an RFC 3339 "
+                                 "timestamp")
