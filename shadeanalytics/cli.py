@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import functools
 import logging
+import os
 import sys
 import warnings
 from collections.abc import Sequence
@@ -175,14 +176,21 @@ def _summary(args: argparse.Namespace, stdout: TextIO) -> int:
     return EXIT_OK
 
 
-def _api_key(args: argparse.Namespace) -> str | None:
+def _api_key(args: argparse.Namespace) -> str:
     if not args.api_key_file:
-        return None
+        key = os.environ.get("SHADEFORM_API_KEY", "").strip()
+        if not key:
+            raise _FileError("no API key: set SHADEFORM_API_KEY or pass --api-key-file PATH")
+        return key
     try:
-        return Path(args.api_key_file).read_text(encoding="utf-8").strip()
-    except OSError as exc:
+        key = Path(args.api_key_file).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or "not UTF-8 text"
         raise _FileError(f"{args.api_key_file}: cannot read the API key file "
-                         f"({exc.strerror})") from None
+                         f"({reason})") from None
+    if not key:
+        raise _FileError(f"{args.api_key_file}: the API key file is empty")
+    return key
 
 
 def _collect(args: argparse.Namespace, stdout: TextIO) -> int:
@@ -192,8 +200,8 @@ def _collect(args: argparse.Namespace, stdout: TextIO) -> int:
     if args.verbose:
         logging.basicConfig(level=logging.DEBUG, stream=sys.stderr,
                             format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    make_client = functools.partial(ShadeformClient, api_key=_api_key(args),
-                                    base_url=args.base_url)
+    key = _api_key(args)  # before the store is touched: a missing key leaves no empty store
+    make_client = functools.partial(ShadeformClient, api_key=key, base_url=args.base_url)
     try:
         result = collect(args.store, make_client=make_client, deadline_s=args.deadline)
     except ShadeanalyticsError as exc:

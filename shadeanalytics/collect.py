@@ -99,6 +99,14 @@ def collector_lock(store_path: str | os.PathLike[str]) -> Iterator[None]:
         os.close(fd)  # closing the last descriptor releases the lock
 
 
+def _make_folder(folder: Path) -> None:
+    """Create the store's folder (a first run from cron should just work)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"{folder}: cannot create the store's folder ({exc.strerror})") from None
+
+
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -124,22 +132,23 @@ def collect(
     """
     if deadline_s <= 0:
         raise ValueError("deadline_s must be positive")
+    _make_folder(Path(store_path).parent)
     with collector_lock(store_path):
         began = time.monotonic()
         deadline = began + deadline_s
-        with Store(store_path) as store:
+        # built first and outside the try: a missing key is a configuration error, not a
+        # failed poll, and must not leave an empty store behind
+        with make_client(deadline=deadline) as client, Store(store_path) as store:
             started = now()
-            # built outside the try: a missing key is a configuration error, not a failed poll
-            with make_client(deadline=deadline) as client:
-                try:
-                    responses = _fetch(client)
-                    finished = now()
-                    poll_id = store.record_poll(started, started_at=started,
-                                                finished_at=finished, **responses)
-                except (ApiError, InputError) as exc:
-                    store.record_failed_poll(started, error=str(exc) or type(exc).__name__,
-                                             started_at=started, finished_at=now())
-                    raise
+            try:
+                responses = _fetch(client)
+                finished = now()
+                poll_id = store.record_poll(started, started_at=started,
+                                            finished_at=finished, **responses)
+            except (ApiError, InputError) as exc:
+                store.record_failed_poll(started, error=str(exc) or type(exc).__name__,
+                                         started_at=started, finished_at=now())
+                raise
             row = store.poll(poll_id)
     return _result(row, time.monotonic() - began)
 

@@ -96,13 +96,15 @@ def _valid_time(value: Any) -> bool:
 
 
 def _read_file(path: Path, explicit: bool) -> Iterator[Document]:
-    name = str(path)
+    name = _label(str(path))
     try:
         data = path.read_bytes()
     except FileNotFoundError:
         raise InputError("no such file", source=name) from None
     except OSError as exc:
         raise InputError(f"cannot read ({exc.strerror})", source=name) from None
+    except ValueError:  # a NUL byte in the name
+        raise InputError("cannot read (not a usable path)", source=name) from None
     lower = path.name.lower()
     if lower.endswith(".gz"):
         try:
@@ -129,9 +131,14 @@ def _read_folder(folder: Path) -> Iterator[Document]:
 
 def _read_path(text: str | os.PathLike[str], explicit: bool) -> Iterator[Document]:
     path = Path(text)
-    if path.is_dir():
+    try:
+        is_dir, exists = path.is_dir(), path.exists()
+    except (OSError, ValueError) as exc:  # a name too long, a NUL byte...
+        reason = getattr(exc, "strerror", None) or "not a usable path"
+        raise InputError(f"cannot read ({reason})", source=_label(str(text))) from None
+    if is_dir:
         yield from _read_folder(path)
-    elif _GLOB_CHARS & set(str(text)) and not path.exists():
+    elif _GLOB_CHARS & set(str(text)) and not exists:
         matches = sorted(glob.glob(str(text), recursive=True))
         if not matches:
             raise InputError("no files match this pattern", source=str(text))
@@ -139,6 +146,11 @@ def _read_path(text: str | os.PathLike[str], explicit: bool) -> Iterator[Documen
             yield from _read_path(match, explicit=False)
     else:
         yield from _read_file(path, explicit)
+
+
+def _label(name: str) -> str:
+    """A path as it can appear in a message: at most 200 characters."""
+    return name if len(name) <= 200 else f"{name[:100]}...({len(name)} characters)"
 
 
 def iter_documents(source: Source, *, explicit: bool = True) -> Iterator[Document]:
