@@ -192,7 +192,7 @@ def _decode_list(data: bytes | msgspec.Raw) -> tuple[str, Any] | None:
     for kind, decoder in _LISTS:
         try:
             return kind, getattr(decoder.decode(data), kind)
-        except (msgspec.ValidationError, msgspec.DecodeError):
+        except (msgspec.MsgspecError, ValueError):  # ValueError: bad UTF-8
             continue
     return None
 
@@ -205,7 +205,7 @@ def decode_list_response(data: bytes) -> TypedList | None:
         return None
     try:
         envelope = _ENVELOPE.decode(data)
-    except (msgspec.ValidationError, msgspec.DecodeError):
+    except (msgspec.MsgspecError, ValueError):  # ValueError: bad UTF-8
         found = _decode_list(data)
         return TypedList(found[0], found[1], envelope=False) if found else None
     found = _decode_list(envelope.response)

@@ -210,6 +210,19 @@ _EXPECTED = {
 }
 
 
+_INT64_MAX = 2**63 - 1
+
+
+def _in_range(values: list[Any], table: _Table, source: str) -> list[Any]:
+    """Integers that fit an Int64 column; the others are bad records."""
+    out = list(values)
+    for i, v in enumerate(values):
+        if v is not None and not -_INT64_MAX <= v <= _INT64_MAX:
+            out[i] = None
+            table.bad(i, source, "an integer out of range")
+    return out
+
+
 def _to_time(values: list[Any], table: _Table, source: str) -> pd.DatetimeIndex:
     try:
         return pd.to_datetime(values, utc=True, format="ISO8601").as_unit("us")
@@ -277,7 +290,10 @@ def _convert(column: Column, values: list[Any], table: _Table) -> Any:
     if kind == "str":
         return pd.array(values, dtype="string")
     if kind in ("int", "cents"):
-        return pd.array(values, dtype="Int64")
+        try:
+            return pd.array(values, dtype="Int64")
+        except (OverflowError, TypeError, ValueError):
+            return pd.array(_in_range(values, table, source), dtype="Int64")
     if kind == "bool":
         return pd.array(values, dtype="boolean")
     if kind == "time":
