@@ -96,16 +96,19 @@ def analytics(tables: Tables, *, as_of: TimeLike = None) -> dict[str, pd.DataFra
 
 
 def write_report(tables: Tables, out: str | os.PathLike[str], *, as_of: TimeLike = None,
-                 include_network: bool = False) -> list[Path]:
+                 include_network: bool = False, charts: bool = True) -> list[Path]:
     """Write the report folder ``out``; returns the files written.
 
     ``clusters.csv`` and ``instances.csv`` hold every snapshot row, sorted by id and time;
     ``instance_types.csv`` is written when the sources held a ``/instances/types`` response;
     then one file per entry of ``ANALYTICS_FILES``, computed at ``as_of`` (default: now);
     and, when the sources are a dated history (``tables.polls`` not empty), ``timeline.csv``
-    (``status_timeline``) and ``fleet_over_time.csv`` (hourly ``fleet_over_time``).
+    (``status_timeline``) and ``fleet_over_time.csv`` (hourly ``fleet_over_time``). With
+    ``charts`` (the default) the PNG charts of ``plots.write_charts`` follow; without, matplotlib
+    is never imported.
     """
     out = Path(out)
+    at = _as_of(as_of)
     written = []
     for table in ("clusters", "instances", "instance_types"):
         df = getattr(tables, table)
@@ -113,10 +116,18 @@ def write_report(tables: Tables, out: str | os.PathLike[str], *, as_of: TimeLike
             continue
         written.append(write_csv(_sorted(df, _SORT_KEYS[table]), out / f"{table}.csv",
                                  table_columns(table, include_network)))
-    for name, df in analytics(tables, as_of=as_of).items():
+    frames = analytics(tables, as_of=at)
+    for name, df in frames.items():
         written.append(write_csv(df, out / f"{name}.csv"))
-    for name, df in history_frames(tables, as_of=as_of).items():
+    history = history_frames(tables, as_of=at)
+    for name, df in history.items():
         written.append(write_csv(df, out / f"{name}.csv"))
+    if charts:
+        from .plots import write_charts  # matplotlib only when charts are asked for
+
+        written += write_charts(frames, out, latest_instances=tables.latest().instances,
+                                timeline=history.get("timeline"),
+                                fleet=history.get("fleet_over_time"), as_of=at)
     return written
 
 

@@ -159,7 +159,7 @@ def test_sample_secrets_reach_no_table_and_no_report(tmp_path: Path) -> None:
     dumped = "".join(df.astype("string").to_csv() for _, df in tables.frames())
     assert "sa-fake-secret" not in dumped
     write_report(tables, tmp_path, include_network=True)
-    for path in tmp_path.iterdir():
-        data = path.read_text()
-        assert "sa-fake-secret" not in data
-        assert not [s for s in secrets if s in data or s in dumped]
+    for path in tmp_path.iterdir():  # CSV files and PNG charts
+        data = path.read_bytes()
+        assert b"sa-fake-secret" not in data
+        assert not [s for s in secrets if s.encode() in data or s in dumped]

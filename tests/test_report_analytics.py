@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -14,6 +16,7 @@ import shadeanalytics as sa
 from shadeanalytics.cli import main
 from shadeanalytics.costs import cost_breakdown
 from shadeanalytics.inventory import gpu_inventory
+from shadeanalytics.plots import CHART_FILES
 from shadeanalytics.report import ANALYTICS_FILES, resolve_as_of, summary_text, write_report
 
 AS_OF = pd.Timestamp("2026-11-20T00:00:00Z")  # the sample's last poll
@@ -33,8 +36,26 @@ def _csv(path: Path) -> list[dict[str, str]]:
 def test_report_writes_every_analytics_file(tmp_path: Path, sample: sa.Tables) -> None:
     """Every file of ANALYTICS_FILES is written after the tables."""
     files = write_report(sample, tmp_path, as_of=AS_OF)
-    assert [f.stem for f in files] == ["clusters", "instances", "instance_types",
-                                       *ANALYTICS_FILES, "timeline", "fleet_over_time"]
+    assert [f.name for f in files] == [
+        "clusters.csv", "instances.csv", "instance_types.csv",
+        *(f"{name}.csv" for name in ANALYTICS_FILES), "timeline.csv", "fleet_over_time.csv",
+        *(f"{name}.png" for name in CHART_FILES)]
+
+
+def test_no_charts_writes_csv_only_without_loading_matplotlib(tmp_path: Path) -> None:
+    """report --no-charts writes no PNG, and matplotlib is never imported."""
+    code = (
+        "import sys\n"
+        "from shadeanalytics.cli import main\n"
+        f"assert main(['report', {str(SAMPLE_DIR)!r}, '--out', {str(tmp_path)!r}, "
+        "'--no-charts']) == 0\n"
+        "print('matplotlib' in sys.modules)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert run.stdout.splitlines()[-1] == "False"
+    assert not list(tmp_path.glob("*.png"))
+    assert len(list(tmp_path.glob("*.csv"))) == 14
 
 
 def test_report_csv_equals_the_library(tmp_path: Path, sample: sa.Tables) -> None:

@@ -1,0 +1,595 @@
+"""Charts: what each helper draws, stable colours, no pyplot side effects, the PNG files."""
+
+from __future__ import annotations
+
+import doctest
+import re
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # before pyplot: the tests never open a window
+
+import matplotlib.dates as mdates
+import matplotlib.image as mpimg
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import ROOT, SAMPLE_DIR
+from matplotlib.axes import Axes
+from matplotlib.collections import PathCollection
+from matplotlib.colors import to_hex
+from matplotlib.figure import Figure
+
+import shadeanalytics
+from shadeanalytics import plots
+from shadeanalytics.plots import (
+    CLOUD_COLORS,
+    STATUS_COLORS,
+    color_for,
+    plot_cost_breakdown,
+    plot_fleet_over_time,
+    plot_gpu_inventory,
+    plot_provisioning,
+    plot_status_timeline,
+    usd,
+    write_charts,
+)
+from shadeanalytics.report import analytics
+from shadeanalytics.timeline import fleet_over_time, status_timeline
+
+AS_OF = pd.Timestamp("2026-11-20T00:00:00Z")
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(autouse=True)
+def _close_figures() -> Iterator[None]:
+    plt.close("all")
+    yield
+    plt.close("all")
+
+
+@pytest.fixture(scope="module")
+def sample() -> shadeanalytics.Tables:
+    """The sample snapshot history (17 snapshots, 10 clouds, ~200 instances)."""
+    return shadeanalytics.read(SAMPLE_DIR)
+
+
+@pytest.fixture(scope="module")
+def frames(sample: shadeanalytics.Tables) -> dict[str, pd.DataFrame]:
+    """The report's analytics frames of the sample at its newest snapshot."""
+    return analytics(sample, as_of=AS_OF)
+
+
+@pytest.fixture(scope="module")
+def charts_in(sample: shadeanalytics.Tables) -> dict[str, pd.DataFrame]:
+    """write_charts' optional inputs of the sample: latest instances, timeline, fleet."""
+    return {"latest_instances": sample.latest().instances,
+            "timeline": status_timeline(sample, as_of=AS_OF),
+            "fleet": fleet_over_time(sample, as_of=AS_OF)}
+
+
+def agg_axes() -> Axes:
+    """An Axes on a Figure outside pyplot."""
+    return Figure(figsize=(8, 5)).add_subplot()
+
+
+def tick_texts(labels: list) -> list[str]:
+    return [label.get_text() for label in labels]
+
+
+def costs(rows: dict[str, float], key: str = "cloud") -> pd.DataFrame:
+    """A cost_breakdown-shaped frame: the key, instances, then the dollar columns."""
+    hourly = list(rows.values())
+    return pd.DataFrame({
+        key: pd.array(list(rows), dtype="string"),
+        "instances": pd.array([1] * len(rows), dtype="Int64"),
+        "hourly_usd": hourly,
+        "monthly_usd": [730 * h for h in hourly],
+        "accrued_usd": [10 * h for h in hourly],
+    })
+
+
+def instances(rows: list[tuple[str, str, str, str, int]]) -> pd.DataFrame:
+    """An instances table of (id, gpu_type, cloud, status, num_gpus) rows, one snapshot."""
+    ids, gpu, cloud, status, gpus = (list(column) for column in zip(*rows, strict=True))
+    return pd.DataFrame({
+        "instance_id": pd.array(ids, dtype="string"),
+        "gpu_type": pd.array(gpu, dtype="string"),
+        "cloud": pd.array(cloud, dtype="string"),
+        "region": pd.array(["r1"] * len(ids), dtype="string"),
+        "status": pd.array(status, dtype="string"),
+        "num_gpus": pd.array(gpus, dtype="Int64"),
+        "total_vram_gb": pd.array([80 * g for g in gpus], dtype="Int64"),
+        "vcpus": pd.array([8] * len(ids), dtype="Int64"),
+        "memory_in_gb": pd.array([64] * len(ids), dtype="Int64"),
+        "hourly_price_usd": [2.0 * g for g in gpus],
+        "observed_at": pd.Series([AS_OF] * len(ids)),
+    })
+
+
+def timeline(lanes: int, *, clusters: int = 0, as_of: pd.Timestamp = AS_OF) -> pd.DataFrame:
+    """A status_timeline-shaped frame: ``lanes`` instances, each pending 10 min then active
+    (current), the first ones spread over ``clusters`` clusters, the rest standalone."""
+    rows = []
+    for i in range(lanes):
+        start = as_of - pd.Timedelta(hours=48) + pd.Timedelta(minutes=7 * i)
+        active = start + pd.Timedelta(minutes=10)
+        cluster = f"c-{i % clusters}" if clusters and i < lanes // 2 else None
+        common = {"kind": "instance", "resource_id": f"i-{i:03d}", "name": f"node-{i:03d}",
+                  "cluster_id": cluster, "cloud": "crusoe", "shade_instance_type": "H100"}
+        rows.append({**common, "status": "pending", "start_at": start, "end_at": active,
+                     "duration_s": 600.0, "start_source": "api"})
+        rows.append({**common, "status": "active", "start_at": active, "end_at": pd.NaT,
+                     "duration_s": (as_of - active).total_seconds(), "start_source": "api"})
+    out = pd.DataFrame(rows)
+    for column in ("kind", "resource_id", "name", "cluster_id", "cloud",
+                   "shade_instance_type", "status", "start_source"):
+        out[column] = out[column].astype("string")
+    for column in ("start_at", "end_at"):
+        out[column] = pd.to_datetime(out[column], utc=True).dt.as_unit("us")
+    return out
+
+
+def fleet(periods: int = 4) -> pd.DataFrame:
+    """A fleet_over_time-shaped frame of hourly periods."""
+    gpus = np.linspace(8, 64, periods)
+    return pd.DataFrame({
+        "period_start": pd.date_range("2026-11-19", periods=periods, freq="1h", tz="UTC"),
+        "running_instances": gpus / 8,
+        "running_gpus": gpus,
+        "hourly_usd": gpus * 2.5,
+        "cost_usd": gpus * 2.5,
+        "peak_running_instances": pd.array((gpus / 8).astype(int), dtype="Int64"),
+    })
+
+
+def lifecycle() -> pd.DataFrame:
+    """A lifecycle-shaped frame: two clouds, one late boot, one without an estimate."""
+    return pd.DataFrame({
+        "cloud": pd.array(["crusoe", "crusoe", "crusoe", "denvr", "denvr"], dtype="string"),
+        "provisioning_s": [300.0, 420.0, 3600.0, 90.0, np.nan],
+        "boot_time_min_s": pd.array([300, 300, 300, 60, 60], dtype="Int64"),
+        "boot_time_max_s": pd.array([900, 900, 900, 120, 120], dtype="Int64"),
+        "boot_late": pd.array([False, False, True, None, None], dtype="boolean"),
+    })
+
+
+# -- the package stays free of matplotlib -------------------------------------------------------
+
+
+def test_importing_the_package_does_not_load_matplotlib() -> None:
+    """`import shadeanalytics, shadeanalytics.report` leaves matplotlib unloaded."""
+    code = ("import sys, shadeanalytics, shadeanalytics.report, shadeanalytics.timeline; "
+            "print('matplotlib' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True, cwd=ROOT)
+    assert result.stdout.strip() == "False"
+
+
+def test_no_other_module_imports_plots() -> None:
+    """Only plots.py imports matplotlib; report.py imports plots inside write_report only."""
+    package = ROOT / "shadeanalytics"
+    users = [p.name for p in package.glob("*.py")
+             if p.name != "plots.py" and "import matplotlib" in p.read_text()]
+    assert users == []
+    top_level = [p.name for p in package.glob("*.py")
+                 if re.search(r"^from \.plots import|^from \. import plots|^import .*plots",
+                              p.read_text(), re.MULTILINE)]
+    assert top_level == []
+
+
+def test_docstring_examples_run() -> None:
+    """The examples in plots' docstrings pass as doctests."""
+    result = doctest.testmod(plots, extraglobs={"pd": pd}, optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0
+    assert result.attempted >= 10
+
+
+# -- colours and text ---------------------------------------------------------------------------
+
+
+def test_colours_are_fixed_for_known_names_and_stable_for_others() -> None:
+    """Known names have their fixed colour; others a CRC-32 pick, the same across processes."""
+    assert color_for("cloud", "crusoe") == CLOUD_COLORS["crusoe"]
+    assert color_for("status", "active") == "#2ca02c"
+    assert color_for("status", "error") == "#d62728"
+    assert color_for("status", "hibernating") == "#9467bd"
+    assert color_for("cluster_id", "(standalone)") == "#9e9e9e"
+    code = "from shadeanalytics.plots import color_for; print(color_for('cloud', 'newcloud'))"
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           check=True, cwd=ROOT, env={**os.environ, "PYTHONHASHSEED": "123"})
+    assert other.stdout.strip() == color_for("cloud", "newcloud")
+
+
+def test_status_colours_cover_every_status_of_the_schema() -> None:
+    """Every status the API documents has its own colour, all different."""
+    from shadeanalytics.schema import STATUSES
+
+    assert set(STATUS_COLORS) == set(STATUSES)
+    assert len(set(STATUS_COLORS.values())) == len(STATUS_COLORS)
+
+
+def test_usd_formats_dollars() -> None:
+    """Cents below $1,000, whole dollars above, the sign before the dollar sign."""
+    assert usd(1665.01, cents=True) == "$1,665.01"
+    assert usd(1234.5) == "$1,234"
+    assert usd(9.3) == "$9.30"
+    assert usd(-5) == "-$5.00"
+    assert usd(float("nan")) == "n/a"
+
+
+# -- cost breakdown -----------------------------------------------------------------------------
+
+
+def test_cost_breakdown_bars_largest_on_top_and_the_rest_as_other() -> None:
+    """top=3 of 5 groups: 3 bars largest first, then one "(other 2)" bar with their sum."""
+    data = costs({"a": 1.0, "b": 5.0, "c": 3.0, "d": 0.5, "e": 0.25})
+    ax = plot_cost_breakdown(data, ax=agg_axes(), top=3)
+    assert len(ax.patches) == 4
+    assert tick_texts(ax.get_yticklabels()) == ["b", "c", "a", "(other 2)"]
+    assert [p.get_width() for p in ax.patches] == [5.0, 3.0, 1.0, 0.75]
+    assert ax.yaxis_inverted()  # the first bar is drawn at the top
+    assert tick_texts(ax.texts) == ["$5.00  51%", "$3.00  31%", "$1.00  10%", "$0.75  8%"]
+
+
+def test_cost_breakdown_title_units_and_dollar_ticks(frames: dict[str, pd.DataFrame]) -> None:
+    """The sample's run rate by cloud: total in the title, USD per hour, $ ticks."""
+    ax = plot_cost_breakdown(frames["costs_by_cloud"], ax=agg_axes())
+    assert ax.get_title() == "Hourly run rate by cloud\ntotal $1,665.01/h over 10 clouds"
+    assert ax.get_xlabel() == "Hourly run rate (USD per hour)"
+    assert len(ax.patches) == 10
+    ax.figure.canvas.draw()
+    assert ax.xaxis.get_major_formatter()(1234.5, 0) == "$1,234"
+    assert all(t.startswith("$") for t in tick_texts(ax.get_xticklabels()))
+
+
+def test_cost_breakdown_large_ticks_are_compact() -> None:
+    """Monthly figures of six digits tick as $50k, never as overlapping $150,000s."""
+    ax = plot_cost_breakdown(costs({"a": 400.0, "b": 200.0}), ax=agg_axes(),
+                             value="monthly_usd")
+    ax.figure.canvas.draw()
+    labels = tick_texts(ax.get_xticklabels())
+    assert "$100k" in labels
+    assert ax.get_xlabel() == "Monthly run rate (USD per month (730 h))"
+    assert ax.get_title().endswith("total $438,000.00/month over 2 clouds")
+
+
+def test_cost_breakdown_joins_keys_and_colours_by_the_first(
+        frames: dict[str, pd.DataFrame]) -> None:
+    """By (cloud, region): labels "cloud / region", bars in their cloud's colour."""
+    ax = plot_cost_breakdown(frames["costs_by_region"], ax=agg_axes(), top=30)
+    labels = tick_texts(ax.get_yticklabels())
+    assert "crusoe / us-east1-a" in labels
+    bar = ax.patches[labels.index("crusoe / us-east1-a")]
+    assert to_hex(bar.get_facecolor()) == CLOUD_COLORS["crusoe"]
+    assert ax.get_title().startswith("Hourly run rate by cloud / region\n")
+
+
+def test_cost_breakdown_by_tag_gives_no_total(frames: dict[str, pd.DataFrame]) -> None:
+    """Tags double-count multi-tagged instances, so the title says so instead of a total."""
+    ax = plot_cost_breakdown(frames["costs_by_tag"], ax=agg_axes(), value="accrued_usd")
+    assert "total" not in ax.get_title()
+    assert "once per tag" in ax.get_title()
+    assert ax.get_xlabel() == "Accrued cost so far (USD)"
+
+
+def test_cost_breakdown_refuses_bad_arguments() -> None:
+    """An unknown value column, top < 1 or a frame without key columns is refused."""
+    data = costs({"a": 1.0})
+    with pytest.raises(ValueError, match="value must be one of"):
+        plot_cost_breakdown(data, ax=agg_axes(), value="cost_gap_usd")
+    with pytest.raises(ValueError, match="top must be at least 1"):
+        plot_cost_breakdown(data, ax=agg_axes(), top=0)
+    with pytest.raises(ValueError, match="result of cost_breakdown"):
+        plot_cost_breakdown(data.drop(columns="cloud"), ax=agg_axes())
+
+
+def test_user_text_with_dollar_signs_is_shown_as_typed(tmp_path: Path) -> None:
+    """Tag names with "$" are not read as math and the figure still saves."""
+    data = costs({"$HOME $x$": 3.0, "a$b$c": 2.0}, key="tag")
+    ax = plot_cost_breakdown(data, ax=agg_axes())
+    assert tick_texts(ax.get_yticklabels()) == ["$HOME $x$", "a$b$c"]
+    assert not any(label.get_parse_math() for label in ax.get_yticklabels())
+    ax.figure.savefig(tmp_path / "tags.png")
+
+
+# -- GPU inventory ------------------------------------------------------------------------------
+
+
+def test_gpu_inventory_stacks_held_gpus_by_cloud() -> None:
+    """GPU types by total, one bar series per cloud; deleted and CPU-only left out, noted."""
+    data = instances([
+        ("a", "H100", "crusoe", "active", 8), ("b", "H100", "denvr", "pending", 8),
+        ("c", "H100", "crusoe", "deleted", 8), ("d", "A6000", "denvr", "active", 1),
+        ("e", "CPU", "denvr", "active", 0), ("f", "A6000", "denvr", "error", 4),
+    ])
+    ax = plot_gpu_inventory(data, ax=agg_axes())
+    assert tick_texts(ax.get_xticklabels()) == ["H100", "A6000"]
+    assert len(ax.containers) == 2  # one per cloud
+    by_cloud = {c.get_label(): [p.get_height() for p in c] for c in ax.containers}
+    assert by_cloud == {"denvr": [8.0, 1.0], "crusoe": [8.0, 0.0]}
+    assert ax.get_title() == ("GPUs held by type and cloud\n"
+                              "17 GPUs \u00b7 + 1 CPU-only instance (no GPUs)")
+    assert ax.get_ylabel() == "GPUs held (count)"
+    legend = ax.get_legend()
+    assert legend.get_title().get_text() == "cloud"
+    assert tick_texts(legend.get_texts()) == ["crusoe", "denvr"]  # top of the stack first
+    assert legend.get_bbox_to_anchor().x0 >= ax.bbox.x1  # outside the plot
+
+
+def test_gpu_inventory_by_status_in_lifecycle_order() -> None:
+    """stack="status": the series run creating -> active, in the status colours."""
+    data = instances([("a", "H100", "crusoe", "active", 8),
+                      ("b", "H100", "crusoe", "pending", 8),
+                      ("c", "L40S", "crusoe", "creating", 1)])
+    ax = plot_gpu_inventory(data, ax=agg_axes(), stack="status")
+    assert [c.get_label() for c in ax.containers] == ["creating", "pending", "active"]
+    assert to_hex(ax.containers[-1][0].get_facecolor()) == STATUS_COLORS["active"]
+
+
+def test_gpu_inventory_of_the_report_frame(frames: dict[str, pd.DataFrame]) -> None:
+    """The report's gpu_inventory has no cloud split: refused with stack, drawn without."""
+    with pytest.raises(ValueError, match="no 'cloud' column"):
+        plot_gpu_inventory(frames["gpu_inventory"], ax=agg_axes())
+    ax = plot_gpu_inventory(frames["gpu_inventory"], ax=agg_axes(), stack=None)
+    assert len(ax.patches) == 8  # 9 types less CPU
+    assert ax.get_legend() is None
+    assert "+ 4 CPU-only instances" in ax.get_title()
+
+
+def test_a_cloud_has_the_same_colour_in_every_chart(
+        sample: shadeanalytics.Tables, frames: dict[str, pd.DataFrame]) -> None:
+    """crusoe's cost bar and crusoe's inventory segment share one colour."""
+    cost_ax = plot_cost_breakdown(frames["costs_by_cloud"], ax=agg_axes())
+    cost_bar = cost_ax.patches[tick_texts(cost_ax.get_yticklabels()).index("crusoe")]
+    inventory_ax = plot_gpu_inventory(sample.latest().instances, ax=agg_axes())
+    segment = next(c for c in inventory_ax.containers if c.get_label() == "crusoe")[0]
+    assert to_hex(cost_bar.get_facecolor()) == to_hex(segment.get_facecolor())
+
+
+# -- status timeline ----------------------------------------------------------------------------
+
+
+def lane_centres(ax: Axes) -> set[float]:
+    return {round(p.get_y() + p.get_height() / 2, 6) for p in ax.patches}
+
+
+def test_status_timeline_has_one_lane_per_instance() -> None:
+    """200 instances: 200 lanes, names hidden, the count in the y label."""
+    ax = plot_status_timeline(timeline(200, clusters=10), ax=agg_axes())
+    assert len(lane_centres(ax)) == 200
+    assert sorted(ax.get_ylim()) == [-0.5, 199.5]
+    assert ax.get_yticks().size == 0
+    assert ax.get_ylabel() == "200 instances (grouped by cluster, standalone last)"
+
+
+def test_status_timeline_orders_lanes_by_cluster_then_standalone() -> None:
+    """Few lanes: named ticks, a cluster's members together, standalone instances last."""
+    data = timeline(8, clusters=2)  # i-000..i-003 in c-0/c-1 alternately, the rest standalone
+    ax = plot_status_timeline(data, ax=agg_axes())
+    assert tick_texts(ax.get_yticklabels()) == [
+        "node-000", "node-002", "node-001", "node-003",
+        "node-004", "node-005", "node-006", "node-007"]
+
+
+def test_status_timeline_draws_open_intervals_to_as_of() -> None:
+    """The as_of line is drawn and labelled; current intervals end on it; colours by status."""
+    ax = plot_status_timeline(timeline(3), ax=agg_axes(), as_of=AS_OF)
+    at = mdates.date2num(AS_OF.tz_localize(None))
+    line = next(line for line in ax.get_lines() if line.get_label().startswith("as of"))
+    assert line.get_label() == "as of 2026-11-20 00:00 UTC"
+    assert line.get_xdata()[0] == pytest.approx(at)
+    active = [p for p in ax.patches if to_hex(p.get_facecolor()) == STATUS_COLORS["active"]]
+    pending = [p for p in ax.patches if to_hex(p.get_facecolor()) == STATUS_COLORS["pending"]]
+    assert len(active) == len(pending) == 3
+    assert all(p.get_x() + p.get_width() == pytest.approx(at) for p in active)
+    assert tick_texts(ax.get_legend().get_texts()) == [
+        "pending", "active", "as of 2026-11-20 00:00 UTC"]
+    assert ax.get_xlabel() == "Time (UTC)"
+    assert isinstance(ax.xaxis.get_major_formatter(), mdates.ConciseDateFormatter)
+
+
+def test_status_timeline_finds_as_of_in_the_timeline() -> None:
+    """Without as_of, the instant the timeline was computed at (start + duration) is used."""
+    at = pd.Timestamp("2026-11-18T06:00:00Z")
+    ax = plot_status_timeline(timeline(2, as_of=at), ax=agg_axes())
+    assert ax.get_title().endswith("as of 2026-11-18 06:00 UTC")
+
+
+def test_status_timeline_keeps_the_most_recent_lanes() -> None:
+    """Over max_lanes, the resources up most recently are kept and the title says so."""
+    data = timeline(10)
+    data.loc[data["resource_id"].isin(["i-000", "i-001"]) & data["end_at"].isna(),
+             "status"] = "deleted"
+    ax = plot_status_timeline(data, ax=agg_axes(), max_lanes=8)
+    assert "node-000" not in tick_texts(ax.get_yticklabels())
+    assert len(lane_centres(ax)) == 8
+    assert "(the 8 up most recently of 10)" in ax.get_title()
+
+
+def test_status_timeline_of_the_sample(sample: shadeanalytics.Tables) -> None:
+    """The real status_timeline of the sample: one lane per instance, clusters optional."""
+    real = status_timeline(sample, as_of=AS_OF)
+    ax = plot_status_timeline(real, ax=agg_axes(), as_of=AS_OF)
+    assert len(lane_centres(ax)) == real.loc[real["kind"] == "instance",
+                                             "resource_id"].nunique()
+    both = plot_status_timeline(real, ax=agg_axes(), kinds=("cluster", "instance"))
+    assert len(lane_centres(both)) == real["resource_id"].nunique()
+
+
+# -- fleet over time ----------------------------------------------------------------------------
+
+
+def test_fleet_over_time_has_gpus_left_and_dollars_right() -> None:
+    """Left: running GPUs; the twin: burn rate with $ ticks; one legend with both lines."""
+    ax = plot_fleet_over_time(fleet(), ax=agg_axes())
+    (twin,) = [a for a in ax.get_shared_x_axes().get_siblings(ax) if a is not ax]
+    assert ax.get_ylabel() == "Running GPUs (average per period)"
+    assert twin.get_ylabel() == "Burn rate (USD per hour)"
+    ax.figure.canvas.draw()
+    assert all(t.startswith("$") for t in tick_texts(twin.get_yticklabels()) if t)
+    legend = twin.get_legend()
+    assert tick_texts(legend.get_texts()) == ["Running GPUs (left)",
+                                              "Burn rate, USD/h (right)"]
+    assert ax.get_ylim()[1] >= 1.2 * 64  # headroom: the legend sits above the lines
+    assert twin.get_ylim()[1] >= 1.2 * 160
+    assert "4 periods of 1 h" in ax.get_title()
+
+
+def test_fleet_over_time_of_the_sample(sample: shadeanalytics.Tables) -> None:
+    """The real fleet_over_time of the sample draws, the last period shown in full."""
+    real = fleet_over_time(sample, freq="1D", as_of=AS_OF)
+    ax = plot_fleet_over_time(real, ax=agg_axes())
+    right = mdates.date2num(real["period_start"].iloc[-1].tz_localize(None)
+                            + pd.Timedelta(days=1))
+    assert ax.get_xlim()[1] == pytest.approx(right)
+
+
+# -- provisioning -------------------------------------------------------------------------------
+
+
+def test_provisioning_points_in_minutes_late_in_red() -> None:
+    """One point per timed instance, late ones red, an estimate bar per cloud, y in minutes."""
+    ax = plot_provisioning(lifecycle(), ax=agg_axes())
+    points = [c for c in ax.collections if isinstance(c, PathCollection)]
+    by_label = {c.get_label(): c for c in points}
+    assert set(by_label) == {"on time", "late (over max estimate)", "no estimate"}
+    late = by_label["late (over max estimate)"]
+    assert late.get_offsets()[:, 1].tolist() == [60.0]
+    assert to_hex(late.get_facecolor()[0]) == "#d62728"
+    assert sum(len(c.get_offsets()) for c in points) == 4
+    assert ax.get_ylabel() == "Provisioning time (minutes, created to active)"
+    assert tick_texts(ax.get_xticklabels()) == ["crusoe (n=3)", "denvr (n=1)"]
+    estimates = [(p.get_y(), p.get_y() + p.get_height()) for p in ax.patches]
+    assert estimates == [(5.0, 15.0), (1.0, 2.0)]
+    assert "1 late" in ax.get_title() and "1 not (yet) active" in ax.get_title()
+
+
+def test_provisioning_jitter_is_deterministic() -> None:
+    """Two drawings put every point at the same place."""
+    first = plot_provisioning(lifecycle(), ax=agg_axes())
+    second = plot_provisioning(lifecycle(), ax=agg_axes())
+    assert [c.get_offsets().tolist() for c in first.collections] == [
+        c.get_offsets().tolist() for c in second.collections]
+
+
+# -- figures and pyplot state -------------------------------------------------------------------
+
+
+def test_given_ax_is_drawn_on_and_no_figure_is_created(
+        frames: dict[str, pd.DataFrame]) -> None:
+    """With ax=..., every helper returns that Axes and pyplot gains no figure."""
+    before = plt.get_fignums()
+    fig, axes = plt.subplots(2, 3)
+    opened = plt.get_fignums()
+    drawn = [
+        plot_cost_breakdown(frames["costs_by_cloud"], ax=axes[0, 0]),
+        plot_gpu_inventory(frames["gpu_inventory"], ax=axes[0, 1], stack=None),
+        plot_status_timeline(timeline(5), ax=axes[0, 2]),
+        plot_fleet_over_time(fleet(), ax=axes[1, 0]),
+        plot_provisioning(frames["lifecycle"], ax=axes[1, 1]),
+    ]
+    assert drawn == [axes[0, 0], axes[0, 1], axes[0, 2], axes[1, 0], axes[1, 1]]
+    assert plt.get_fignums() == opened == [*before, fig.number]
+
+
+def test_without_ax_a_pyplot_figure_is_made_and_sized_to_the_lanes() -> None:
+    """ax=None makes one new pyplot figure; the Gantt chart grows with lanes, capped."""
+    ax = plot_status_timeline(timeline(10))
+    assert plt.get_fignums() == [ax.figure.number]
+    small = ax.figure.get_size_inches()[1]
+    tall = plot_status_timeline(timeline(200)).figure.get_size_inches()[1]
+    huge = plot_status_timeline(timeline(250)).figure.get_size_inches()[1]
+    assert small < tall <= huge <= 16
+
+
+def test_rc_params_are_left_alone(frames: dict[str, pd.DataFrame]) -> None:
+    """Drawing every chart leaves matplotlib's global settings as they were."""
+    before = dict(matplotlib.rcParams)
+    plot_cost_breakdown(frames["costs_by_cloud"])
+    plot_provisioning(frames["lifecycle"])
+    plot_fleet_over_time(fleet())
+    assert dict(matplotlib.rcParams) == before
+
+
+def test_empty_frames_draw_an_empty_chart() -> None:
+    """No rows: a titled chart that says so, not an exception."""
+    empty_costs = costs({}).astype({"cloud": "string"})
+    assert plot_cost_breakdown(empty_costs, ax=agg_axes()).texts[0].get_text() == "no data"
+    assert plot_status_timeline(timeline(1).iloc[:0],
+                                ax=agg_axes()).texts[0].get_text() == "no data"
+    assert plot_fleet_over_time(fleet().iloc[:0], ax=agg_axes()).texts[0].get_text() == (
+        "no data")
+    none_active = lifecycle().assign(provisioning_s=np.nan)
+    assert plot_provisioning(none_active, ax=agg_axes()).texts[0].get_text() == (
+        "no instance has become active")
+
+
+# -- write_charts -------------------------------------------------------------------------------
+
+
+def written(frames: dict[str, pd.DataFrame], charts_in: dict[str, pd.DataFrame],
+            out: Path) -> list[Path]:
+    return write_charts(frames, out, latest_instances=charts_in["latest_instances"],
+                        timeline=charts_in["timeline"], fleet=charts_in["fleet"], as_of=AS_OF)
+
+
+def test_write_charts_writes_every_png(frames: dict[str, pd.DataFrame],
+                                       charts_in: dict[str, pd.DataFrame],
+                                       tmp_path: Path) -> None:
+    """Six valid PNG files of sane size, nothing else left in the folder, pyplot untouched."""
+    paths = written(frames, charts_in, tmp_path / "charts")
+    assert [p.name for p in paths] == [
+        "costs_by_cloud.png", "costs_by_gpu_type.png", "gpu_inventory.png",
+        "provisioning.png", "status_timeline.png", "fleet_over_time.png"]
+    assert sorted(p.name for p in (tmp_path / "charts").iterdir()) == sorted(
+        p.name for p in paths)
+    for path in paths:
+        data = path.read_bytes()
+        assert data.startswith(PNG_SIGNATURE)
+        assert b"Software" not in data and b"Matplotlib" not in data
+        height, width = mpimg.imread(path).shape[:2]
+        assert 500 <= width <= 2000 and 300 <= height <= 2000, (path.name, width, height)
+    assert plt.get_fignums() == []
+
+
+def test_write_charts_is_repeatable(frames: dict[str, pd.DataFrame],
+                                    charts_in: dict[str, pd.DataFrame],
+                                    tmp_path: Path) -> None:
+    """The same frames give byte-identical files."""
+    first = [p.read_bytes() for p in written(frames, charts_in, tmp_path / "a")]
+    second = [p.read_bytes() for p in written(frames, charts_in, tmp_path / "b")]
+    assert first == second
+
+
+def test_write_charts_without_optional_frames(frames: dict[str, pd.DataFrame],
+                                              tmp_path: Path) -> None:
+    """Without instances, timeline or fleet: four charts, inventory unsplit."""
+    paths = write_charts(frames, tmp_path)
+    assert [p.name for p in paths] == ["costs_by_cloud.png", "costs_by_gpu_type.png",
+                                       "gpu_inventory.png", "provisioning.png"]
+
+
+def test_write_charts_refuses_incomplete_frames(frames: dict[str, pd.DataFrame],
+                                                tmp_path: Path) -> None:
+    """A frames dict without the report's tables is refused before anything is written."""
+    partial = {k: v for k, v in frames.items() if k != "lifecycle"}
+    with pytest.raises(ValueError, match="frames is missing lifecycle"):
+        write_charts(partial, tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_write_charts_replaces_files_whole(frames: dict[str, pd.DataFrame],
+                                           tmp_path: Path) -> None:
+    """An existing chart is replaced, not appended to, and no temporary file remains."""
+    (tmp_path / "costs_by_cloud.png").write_bytes(b"old" * 100_000)
+    write_charts(frames, tmp_path)
+    data = (tmp_path / "costs_by_cloud.png").read_bytes()
+    assert data.startswith(PNG_SIGNATURE) and b"old" not in data[:16]
+    assert not list(tmp_path.glob(".*"))
