@@ -73,6 +73,17 @@ def _as_of_value(text: str) -> str:
     return text
 
 
+def _instant_value(text: str) -> pd.Timestamp:
+    try:
+        stamp = pd.Timestamp(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected an ISO-8601 time with a zone, e.g. "
+                                         "2026-11-20T00:00:00Z") from None
+    if stamp.tzinfo is None:
+        raise argparse.ArgumentTypeError("the time needs a zone, e.g. 2026-11-20T00:00:00Z")
+    return stamp.tz_convert("UTC")
+
+
 def _add_as_of(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--as-of", type=_as_of_value, default="latest", metavar="TIME",
                         help="the instant costs are computed at: an ISO-8601 time with a zone, "
@@ -144,6 +155,22 @@ def _parser() -> argparse.ArgumentParser:
                          help="log every request (method, path, status, time) to stderr")
     collect.set_defaults(run=_collect)
 
+    export = commands.add_parser(
+        "export", help="write the history store as Hive-partitioned Parquet (by day)",
+        description="Write the history store as Parquet partitioned by day, for DuckDB, Spark "
+                    "and Trino (needs the parquet extra: pip install 'shadeanalytics[parquet]').")
+    export.add_argument("--store", required=True, metavar="PATH", help="the history store")
+    export.add_argument("--format", choices=("parquet",), default="parquet",
+                        help="output format (default: parquet)")
+    export.add_argument("--out", required=True, metavar="DIR", help="the folder to write")
+    export.add_argument("--since", type=_instant_value, metavar="TIME",
+                        help="first poll time to export (ISO-8601 with a zone; inclusive)")
+    export.add_argument("--until", type=_instant_value, metavar="TIME",
+                        help="last poll time to export (ISO-8601 with a zone; inclusive)")
+    export.add_argument("--include-network", action="store_true",
+                        help="also write the ip, ssh_user and ssh_port columns")
+    export.set_defaults(run=_export)
+
     columns = commands.add_parser(
         "columns", help="print the data dictionary (every table's columns) as Markdown",
         description="Print the data dictionary: every column's dtype, unit, source and meaning.")
@@ -211,6 +238,15 @@ def _collect(args: argparse.Namespace, stdout: TextIO) -> int:
     except ShadeanalyticsError as exc:
         raise _Exit(exit_code_for(exc), exc) from None
     print(result.message, file=stdout)
+    return EXIT_OK
+
+
+def _export(args: argparse.Namespace, stdout: TextIO) -> int:
+    from .export import export_parquet  # pyarrow only when exporting
+
+    files = export_parquet(args.store, args.out, since=args.since, until=args.until,
+                           include_network=args.include_network)
+    print(f"wrote {len(files)} Parquet files to {args.out}", file=stdout)
     return EXIT_OK
 
 
