@@ -340,3 +340,26 @@ def test_reading_a_folder_that_is_not_an_export_fails(tmp_path: Path) -> None:
         read_parquet_history(tmp_path / "missing")
     with pytest.raises(StoreError, match=str(tmp_path)):
         read_parquet_history(tmp_path)
+
+
+def test_export_command_writes_the_parquet_dataset(tmp_path: Path) -> None:
+    """`shadeanalytics export --store --format parquet --out` exits 0 and writes every table."""
+    import io
+
+    from shadeanalytics.cli import main
+    from shadeanalytics.store import Store
+    from shadeanalytics.testing import default_scenario
+
+    db = tmp_path / "history.db"
+    with Store(db) as store:
+        for state in default_scenario():
+            store.record_poll(state.at, clusters=state.clusters, instances=state.instances,
+                              instance_types=state.instance_types)
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["export", "--store", str(db), "--format", "parquet", "--out",
+                 str(tmp_path / "export")], stdout=out, stderr=err)
+    assert (code, err.getvalue()) == (0, "")
+    assert out.getvalue().startswith("wrote ") and "Parquet files to" in out.getvalue()
+    assert (tmp_path / "export" / "instances").is_dir()
+    assert main(["export", "--store", str(tmp_path / "nope.db"), "--out",
+                 str(tmp_path / "x")], stdout=out, stderr=err) == 1
