@@ -60,19 +60,6 @@ def _add_source_options(parser: argparse.ArgumentParser) -> None:
                              "with a warning")
 
 
-def _as_of_value(text: str) -> str:
-    if text in ("now", "latest"):
-        return text
-    try:
-        stamp = pd.Timestamp(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError("expected now, latest or an ISO-8601 time with a "
-                                         "zone, e.g. 2026-11-20T00:00:00Z") from None
-    if stamp.tzinfo is None:
-        raise argparse.ArgumentTypeError("the time needs a zone, e.g. 2026-11-20T00:00:00Z")
-    return text
-
-
 def _instant_value(text: str) -> pd.Timestamp:
     try:
         stamp = pd.Timestamp(text)
@@ -82,6 +69,10 @@ def _instant_value(text: str) -> pd.Timestamp:
     if stamp.tzinfo is None:
         raise argparse.ArgumentTypeError("the time needs a zone, e.g. 2026-11-20T00:00:00Z")
     return stamp.tz_convert("UTC")
+
+
+def _as_of_value(text: str) -> str | pd.Timestamp:
+    return text if text in ("now", "latest") else _instant_value(text)
 
 
 def _add_as_of(parser: argparse.ArgumentParser) -> None:

@@ -13,11 +13,10 @@ and the error is raised again for the caller to choose an exit code (:func:`exit
 
 from __future__ import annotations
 
-import fcntl
 import os
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +32,7 @@ from .errors import (
     StoreError,
     TransportError,
 )
+from .locks import exclusive_lock
 from .store import Store
 
 __all__ = [
@@ -80,23 +80,11 @@ def _lock_path(store_path: Path) -> Path:
     return store_path.with_name(store_path.name + ".lock")
 
 
-@contextmanager
-def collector_lock(store_path: str | os.PathLike[str]) -> Iterator[None]:
+def collector_lock(store_path: str | os.PathLike[str]) -> AbstractContextManager[None]:
     """Hold ``<store>.lock`` exclusively for the block, or raise ``LockedError`` at once."""
     path = _lock_path(Path(store_path))
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    except OSError as exc:
-        raise StoreError(f"{path}: cannot open the lock file ({exc.strerror})") from None
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise LockedError(f"{store_path}: another collector is running (it holds {path}); "
-                              "this run wrote nothing") from None
-        yield
-    finally:
-        os.close(fd)  # closing the last descriptor releases the lock
+    return exclusive_lock(path, f"{store_path}: another collector is running (it holds "
+                                f"{path}); this run wrote nothing")
 
 
 def _make_folder(folder: Path) -> None:

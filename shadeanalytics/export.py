@@ -32,14 +32,12 @@ look like an export is never replaced.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import re
 import shutil
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -47,7 +45,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import LockedError, StoreError
+from .errors import StoreError
+from .locks import exclusive_lock
 from .report import NETWORK_COLUMNS
 from .schema import STATUSES, TABLES, TIMESTAMP, Column, empty_frame, status_dtype
 from .tables import Tables
@@ -279,22 +278,9 @@ def _looks_like_export(folder: Path) -> bool:
     return True
 
 
-@contextmanager
-def _export_lock(out: Path) -> Iterator[None]:
+def _export_lock(out: Path) -> AbstractContextManager[None]:
     path = out / _LOCK
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    except OSError as exc:
-        raise StoreError(f"{path}: cannot open the lock file ({exc.strerror})") from None
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise LockedError(f"{out}: another export is writing there (it holds {path})"
-                              ) from None
-        yield
-    finally:
-        os.close(fd)
+    return exclusive_lock(path, f"{out}: another export is writing there (it holds {path})")
 
 
 # -- reading ------------------------------------------------------------------------------------
