@@ -120,7 +120,8 @@ def collect(
     """
     if deadline_s <= 0:
         raise ValueError("deadline_s must be positive")
-    _make_folder(Path(store_path).parent)
+    store_path = Path(store_path).expanduser()
+    _make_folder(store_path.parent)
     with collector_lock(store_path):
         began = time.monotonic()
         deadline = began + deadline_s

@@ -136,7 +136,7 @@ def write_parquet(
     export; ``LockedError`` when another export is writing to ``out_dir``.
     """
     pa, pq = _pyarrow()
-    out = Path(out_dir)
+    out = Path(out_dir).expanduser()
     if out.exists() and not out.is_dir():
         raise StoreError(f"{out}: is a file, not a folder")
     out.mkdir(parents=True, exist_ok=True)

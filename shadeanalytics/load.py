@@ -130,7 +130,7 @@ def _read_folder(folder: Path) -> Iterator[Document]:
 
 
 def _read_path(text: str | os.PathLike[str], explicit: bool) -> Iterator[Document]:
-    path = Path(text)
+    path = Path(text).expanduser()
     try:
         is_dir, exists = path.is_dir(), path.exists()
     except (OSError, ValueError) as exc:  # a name too long, a NUL byte...

@@ -249,7 +249,7 @@ class Store:
     """
 
     def __init__(self, path: str | os.PathLike[str], *, create: bool = True) -> None:
-        self.path = Path(path)
+        self.path = Path(path).expanduser()
         self._conn: sqlite3.Connection | None = None
         self._create_file(create)
         with self._errors("cannot open"):

@@ -310,3 +310,11 @@ def test_latest_marks_resources_that_vanished_from_a_later_poll_as_deleted() -> 
     # without polls (undated responses) nothing is inferred
     undated = sa.read([{"clusters": [gone_cluster]}]).latest()
     assert undated.instances["status"].tolist() == ["active"]
+
+
+def test_a_path_with_a_tilde_is_expanded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                         seed: dict) -> None:
+    """'~/x.json' is read from the home folder."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "x.json").write_text(json.dumps(seed))
+    assert len(sa.read_clusters("~/x.json").clusters) == 1
