@@ -176,7 +176,7 @@ def _tables(args: argparse.Namespace) -> Tables:
         from .store import Store
 
         with Store(args.store, create=False) as store:
-            return store.read()
+            return store.read(errors=args.errors)
     return read(args.sources, errors=args.errors)
 
 

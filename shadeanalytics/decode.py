@@ -203,6 +203,13 @@ def decode_list_response(data: bytes) -> TypedList | None:
     start = _LEADING_SPACE.match(data).end()  # type: ignore[union-attr]
     if data[start:start + 1] != b"{":
         return None
+    if not data.isascii():
+        # msgspec leaves Raw fields (the secrets) unchecked: bad UTF-8 there must fail as it
+        # does everywhere else, on the general path
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
     try:
         envelope = _ENVELOPE.decode(data)
     except (msgspec.MsgspecError, ValueError):  # ValueError: bad UTF-8

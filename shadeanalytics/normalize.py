@@ -646,6 +646,13 @@ def normalize(documents: Iterable[Document], errors: str = "raise",
 _REDACTED = "[redacted]"
 
 
+def _env_names(envs: Any) -> Any:
+    """``[{name, value}]`` -> ``[{name}]``; anything else (an object, a string) -> None."""
+    if type(envs) is not list:
+        return None
+    return [{"name": e.get("name")} if type(e) is dict else None for e in envs]
+
+
 def _redact_docker(docker: Any) -> Any:
     if type(docker) is not dict:
         return None
@@ -653,9 +660,8 @@ def _redact_docker(docker: Any) -> Any:
     for key in ("image", "shared_memory_in_gb", "port_mappings", "volume_mounts"):
         if key in docker:
             out[key] = docker[key]
-    if type(docker.get("envs")) is list:
-        out["envs"] = [{"name": e.get("name")} if type(e) is dict else None
-                       for e in docker["envs"]]
+    if "envs" in docker:
+        out["envs"] = _env_names(docker["envs"])
     if docker.get("registry_credentials"):
         out["registry_credentials"] = _REDACTED
     if "args" in docker:
@@ -693,8 +699,8 @@ def redact(resource: dict[str, Any]) -> dict[str, Any]:
     out = dict(resource)
     if "launch_configuration" in out:
         out["launch_configuration"] = _redact_launch(out["launch_configuration"])
-    if type(out.get("envs")) is list:
-        out["envs"] = [{"name": e.get("name")} if type(e) is dict else None for e in out["envs"]]
+    if "envs" in out:  # names only, whatever the shape: a value is a secret
+        out["envs"] = _env_names(out["envs"])
     if type(out.get("instances")) is list:
         out["instances"] = [redact(i) if type(i) is dict else i for i in out["instances"]]
     return out

@@ -554,7 +554,7 @@ class Store:
         return pd.DataFrame(columns)
 
     def read(self, *, since: datetime | str | None = None,
-             until: datetime | str | None = None) -> Tables:
+             until: datetime | str | None = None, errors: str = "raise") -> Tables:
         """The history as ``Tables``, as if the polls had been loaded from files.
 
         History means change points, not every poll: each version of a resource gives one row
@@ -564,6 +564,9 @@ class Store:
         every endpoint of every poll, with ``ok`` False for failed runs, so ``latest()`` tells a
         resource that vanished from a successful poll (status ``deleted``) from one a failed
         poll merely did not see.
+
+        ``errors="skip"`` drops a stored record that cannot load (the API drifted) with a
+        warning instead of stopping, as ``shadeanalytics.read`` does.
 
         ``since`` / ``until`` (inclusive) keep the polls in that window: a version alive
         across an edge is dated by the first / last poll inside the window that saw it; its
@@ -584,7 +587,7 @@ class Store:
                 "WHERE valid_from <= ? AND last_seen_at >= ? ORDER BY version_id",
                 (until_poll, lo)).fetchall()
         docs, fixes = _documents(str(self.path), rows, ok, lo, hi)
-        tables = build_tables(normalize(docs, errors="raise"))
+        tables = build_tables(normalize(docs, errors=errors))
         for message in tables.warnings:
             warnings.warn(message, DataWarning, stacklevel=2)
         return replace(fixes.apply(tables), polls=_polls_frame(logged))

@@ -230,15 +230,20 @@ def _to_time(values: list[Any], table: _Table, source: str) -> pd.DatetimeIndex:
         pass
     clean = list(values)
     for i, v in enumerate(values):
-        if v is None or v == "":
-            continue
-        try:
-            datetime.fromisoformat(v)
-            pd.Timestamp(v)
-        except (ValueError, OverflowError):
+        if v is not None and v != "" and not _is_timestamp(v):
+            # reported outside any except block: the parser's error text holds the value
             clean[i] = None
             table.bad(i, source, "not an RFC 3339 timestamp")
     return pd.to_datetime(clean, utc=True, format="ISO8601").as_unit("us")
+
+
+def _is_timestamp(text: str) -> bool:
+    try:
+        datetime.fromisoformat(text)
+        pd.Timestamp(text)
+    except (ValueError, OverflowError):
+        return False
+    return True
 
 
 def _to_dollars(values: list[Any], table: _Table, source: str) -> np.ndarray:
