@@ -94,7 +94,24 @@ def _latest_instances(instances: pd.DataFrame) -> pd.DataFrame:
     both rows (``quality_checks`` reports it as ``duplicate_instance``).
     """
     _require(instances, ["instance_id", "observed_at"], "instances")
-    return _newest(instances, ["instance_id"])
+    return _newest_rows(instances, ["instance_id"])
+
+
+def _newest_rows(df: pd.DataFrame, key: list[str]) -> pd.DataFrame:
+    """``tables._newest(df, key)``: for each key, the rows of its newest ``observed_at``.
+
+    The same rows, index and columns; but when every row is kept (one snapshot: a single
+    ``observed_at``; or a key that is already unique, as in ``Tables.latest()``), without the
+    grouping and the copy of every column, which the analytics would otherwise pay on every
+    call.
+    """
+    try:
+        # nunique, not a comparison with the first value: all-NaT is one snapshot too
+        one_snapshot = df["observed_at"].nunique(dropna=False) == 1  # noqa: PD101
+        keeps_all = len(df) > 0 and (one_snapshot or not df.duplicated(subset=key).any())
+    except TypeError:  # unhashable values: let _newest decide (and complain)
+        keeps_all = False
+    return df.reset_index(drop=True) if keeps_all else _newest(df, key)
 
 
 def _ratio(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
@@ -371,7 +388,7 @@ def cluster_summary(
         accrued_usd=("accrued_usd", "sum"),
         instances_reported_cost_usd=("reported_cost_usd", "sum"),
     )
-    own = _newest(clusters, ["cluster_id"]).drop_duplicates("cluster_id", keep="last")
+    own = _newest_rows(clusters, ["cluster_id"]).drop_duplicates("cluster_id", keep="last")
     out = own[["cluster_id", "name", "cloud", "region", "status", "hourly_price_usd",
                "cost_estimate_usd"]].rename(columns={"cost_estimate_usd": "reported_cost_usd"})
     out = out.merge(sums, how="left", left_on="cluster_id", right_index=True)

@@ -7,8 +7,16 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from .costs import TimeLike, _as_of, _by, _key_column, _latest_instances, _ratio, _require
-from .costs import accrued_usd as _accrued_usd
+from .costs import (
+    TimeLike,
+    _as_of,
+    _by,
+    _key_column,
+    _latest_instances,
+    _ratio,
+    _require,
+    billed_price_usd,
+)
 from .costs import billed_hours as _billed_hours
 
 __all__ = ["BOOT_KEYS", "boot_stats", "lifecycle"]
@@ -60,8 +68,10 @@ def lifecycle(instances: pd.DataFrame, *, as_of: TimeLike = None) -> pd.DataFram
     unknown = np.isnan(seconds) | np.isnan(limit)
     late = pd.arrays.BooleanArray(np.where(unknown, False, seconds > limit), unknown)
     out["boot_late"] = pd.Series(late, index=latest.index)
-    out["billed_hours"] = _billed_hours(latest, at)
-    out["accrued_usd"] = _accrued_usd(latest, at)
+    hours = _billed_hours(latest, at)
+    out["billed_hours"] = hours
+    # costs.accrued_usd, without computing the billed hours a second time
+    out["accrued_usd"] = (hours * billed_price_usd(latest)).rename("accrued_usd")
     out["age_s"] = (at - latest["created_at"]).dt.total_seconds().astype("float64")
     out = out.sort_values(["created_at", "instance_id"], na_position="last", kind="stable")
     return out.reset_index(drop=True)

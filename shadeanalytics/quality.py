@@ -14,12 +14,13 @@ from .costs import (
     TimeLike,
     _as_of,
     _latest_instances,
+    _newest_rows,
     accrued_usd,
     billed_hours,
     billed_price_usd,
     cluster_summary,
 )
-from .tables import Tables, _newest
+from .tables import Tables
 
 __all__ = [
     "CHECKS",
@@ -90,10 +91,16 @@ def _time(values: pd.Series) -> pd.Series:
     return values.dt.strftime("%Y-%m-%dT%H:%M:%SZ").astype("string")
 
 
-def _by_row(ids: pd.Series, parts: list[tuple[pd.Series, pd.Series]]) -> tuple[pd.Series,
-                                                                               pd.Series]:
-    """(resource ids, messages): the texts of every flagged part of a row, joined by ``; ``."""
-    pieces = [text[mask] for mask, text in parts if mask.any()]
+def _by_row(df: pd.DataFrame, id_column: str,
+            parts: list[tuple[pd.Series, Callable[[pd.DataFrame], pd.Series]]]
+            ) -> tuple[pd.Series, pd.Series]:
+    """(resource ids, messages): the texts of every flagged part of a row, joined by ``; ``.
+
+    Each part is a mask and how to word its rows; only flagged rows are worded (formatting
+    times for every row of a large fleet costs more than everything else).
+    """
+    ids = df[id_column]
+    pieces = [text(df[mask]) for mask, text in parts if mask.any()]
     if not pieces:
         return ids.iloc[:0], ids.iloc[:0]
     joined = pd.concat(pieces).groupby(level=0, sort=True).agg("; ".join)
@@ -200,9 +207,10 @@ def _timestamps_out_of_order(fleet: _Fleet) -> pd.DataFrame:
         parts = []
         for first, then in _ORDER[kind]:
             mask = (df[then] < df[first]).fillna(False).astype(bool)
-            parts.append((mask, then + " " + _time(df[then]) + " is before " + first + " "
-                          + _time(df[first])))
-        ids, messages = _by_row(df[id_column], parts)
+            parts.append((mask, lambda rows, first=first, then=then: (
+                then + " " + _time(rows[then]) + " is before " + first + " "
+                + _time(rows[first]))))
+        ids, messages = _by_row(df, id_column, parts)
         found.append(_found("timestamps_out_of_order", kind, "error", ids, messages))
     return pd.concat(found)
 
@@ -265,9 +273,9 @@ def _future_timestamp(fleet: _Fleet) -> pd.DataFrame:
     found = []
     for kind, id_column, df in _frames(fleet):
         parts = [(df[c] > fleet.as_of,
-                  c + " " + _time(df[c]) + " is after as_of " + stamp)
+                  lambda rows, c=c: c + " " + _time(rows[c]) + " is after as_of " + stamp)
                  for c in ("created_at", "active_at")]
-        ids, messages = _by_row(df[id_column], parts)
+        ids, messages = _by_row(df, id_column, parts)
         found.append(_found("future_timestamp", kind, "warning", ids, messages))
     return pd.concat(found)
 
@@ -332,7 +340,7 @@ def quality_checks(tables: Tables, *, as_of: TimeLike = None,
                         f"not a {type(tables).__name__}")
     if not tolerance_usd >= 0:
         raise ValueError("tolerance_usd must be a number >= 0")
-    fleet = _Fleet(_newest(tables.clusters, ["cluster_id"]),
+    fleet = _Fleet(_newest_rows(tables.clusters, ["cluster_id"]),
                    _latest_instances(tables.instances), _as_of(as_of), float(tolerance_usd))
     found = [f for f in (check.run(fleet) for check in CHECKS) if not f.empty]
     if not found:
