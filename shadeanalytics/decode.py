@@ -12,11 +12,12 @@ reports the problem with its JSON path. Both paths give the same rows (a test ho
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 import msgspec
 
-__all__ = ["TypedList", "decode_list_response"]
+__all__ = ["LazyClusters", "TypedList", "decode_list_response"]
 
 _Id = Annotated[str, msgspec.Meta(min_length=1)]
 
@@ -155,7 +156,8 @@ class Cluster(_Strict):
 
 
 class _Clusters(_Strict):
-    clusters: list[Cluster]
+    # each cluster stays an undecoded view until its turn (LazyClusters)
+    clusters: list[msgspec.Raw]
 
 
 class _Instances(_Strict):
@@ -175,26 +177,55 @@ EMPTY_REGION = Region()
 
 _LEADING_SPACE = re.compile(rb"\s*")
 _ENVELOPE = msgspec.json.Decoder(_Envelope)
-_LISTS = (("clusters", msgspec.json.Decoder(_Clusters)),
-          ("instances", msgspec.json.Decoder(_Instances)))
+_CLUSTERS = msgspec.json.Decoder(_Clusters)
+_CLUSTER = msgspec.json.Decoder(Cluster)
+_INSTANCES = msgspec.json.Decoder(_Instances)
+
+
+class LazyClusters:
+    """The clusters of a ``/clusters`` response, each decoded when the walk reaches it.
+
+    Only one cluster's structs are alive at a time instead of the whole document's (a large
+    fleet's structs take several times the DataFrames' memory). Every cluster was decoded once
+    already, to validate it, so the walk never fails half-way through a document.
+    """
+
+    def __init__(self, raws: list[msgspec.Raw]) -> None:
+        self._raws = raws
+
+    def __len__(self) -> int:
+        return len(self._raws)
+
+    def __iter__(self) -> Iterator[Cluster]:
+        for raw in self._raws:
+            yield _CLUSTER.decode(raw)
 
 
 class TypedList(msgspec.Struct):
     """A decoded list response: ``kind`` is ``clusters`` or ``instances``."""
 
     kind: str
-    items: list[Cluster] | list[Instance]
+    items: LazyClusters | list[Instance]
     envelope: bool
     observed_at: Any = None
 
 
 def _decode_list(data: bytes | msgspec.Raw) -> tuple[str, Any] | None:
-    for kind, decoder in _LISTS:
+    try:
+        raws = _CLUSTERS.decode(data).clusters
+    except (msgspec.MsgspecError, ValueError):  # ValueError: bad UTF-8
+        pass
+    else:
         try:
-            return kind, getattr(decoder.decode(data), kind)
-        except (msgspec.MsgspecError, ValueError):  # ValueError: bad UTF-8
-            continue
-    return None
+            for raw in raws:
+                _CLUSTER.decode(raw)
+        except (msgspec.MsgspecError, ValueError):
+            return None
+        return "clusters", LazyClusters(raws)
+    try:
+        return "instances", _INSTANCES.decode(data).instances
+    except (msgspec.MsgspecError, ValueError):
+        return None
 
 
 def decode_list_response(data: bytes) -> TypedList | None:

@@ -30,8 +30,8 @@ from .errors import DataWarning, InputError, InvalidJSONError
 from .normalize import Document, normalize
 from .tables import Tables, build_tables
 
-__all__ = ["Source", "iter_documents", "read", "read_clusters", "read_instance_types",
-           "read_instances"]
+__all__ = ["Source", "gc_paused", "iter_documents", "read", "read_clusters",
+           "read_instance_types", "read_instances"]
 
 Source = Any  # dict | list | str | bytes | os.PathLike | Iterable of these
 
@@ -45,7 +45,7 @@ _KINDS = {
 
 
 @contextmanager
-def _gc_paused() -> Iterator[None]:
+def gc_paused() -> Iterator[None]:
     """Pause the cyclic GC: parsing creates millions of objects and no cycles."""
     was_enabled = gc.isenabled()
     gc.disable()
@@ -186,7 +186,7 @@ def _load(source: Source, kind: str | None, errors: str, observed_at: Any,
     documents = iter_documents(source)
     if default_time is not None:
         documents = (d if d.observed_at else d.with_time(default_time) for d in documents)
-    with _gc_paused():
+    with gc_paused():
         norm = normalize(documents, errors=errors, kinds=_KINDS.get(kind or ""))
         tables = build_tables(norm)
         # free the parsed JSON and the raw rows by reference counting while the collector is

@@ -41,6 +41,7 @@ import orjson
 import pandas as pd
 
 from .errors import DataWarning, SchemaError, StoreError
+from .load import gc_paused
 from .normalize import Document, normalize, redact, type_name
 from .schema import empty_frame
 from .tables import Tables, build_tables
@@ -586,8 +587,10 @@ class Store:
                 "payload, last_cost_estimate FROM versions "
                 "WHERE valid_from <= ? AND last_seen_at >= ? ORDER BY version_id",
                 (until_poll, lo)).fetchall()
-        docs, fixes = _documents(str(self.path), rows, ok, lo, hi)
-        tables = build_tables(normalize(docs, errors=errors))
+        with gc_paused():  # a year of versions is millions of short-lived objects
+            docs, fixes = _documents(str(self.path), rows, ok, lo, hi)
+            tables = build_tables(normalize(docs, errors=errors))
+            del docs, rows
         for message in tables.warnings:
             warnings.warn(message, DataWarning, stacklevel=2)
         return replace(fixes.apply(tables), polls=_polls_frame(logged))

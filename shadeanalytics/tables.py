@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import operator
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -351,7 +352,7 @@ def _hashable(value: Any) -> Any:
 def _dedupe(table: _Table, rows: list[tuple[Any, ...]], key: tuple[int, ...],
             preferred: Callable[[int], bool] | None = None) -> None:
     """Drop exact repeats of a record (the same file read twice); warn on conflicting ones."""
-    keys = [tuple(row[j] for j in key) for row in rows]
+    keys = list(map(operator.itemgetter(*key), rows))  # every key has 2+ fields: tuples
     try:
         if len(set(keys)) == len(keys):
             return
