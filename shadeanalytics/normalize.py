@@ -242,12 +242,32 @@ def _kind(value: dict[str, Any]) -> tuple[str | None, str | None]:
     return None, None
 
 
+class _Interned(dict[Any, Any]):
+    """Text values, each kept once. Only ``str`` (and None) is stored: 1, 1.0 and True are
+    equal as keys, and must not come back as one another."""
+
+    def __init__(self) -> None:
+        super().__init__({None: None})
+
+    def __missing__(self, key: Any) -> Any:
+        if type(key) is str:
+            self[key] = key
+        return key
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
 class _Normalizer:
     def __init__(self, out: Normalized, kinds: frozenset[str] | None = None) -> None:
         self.out = out
         self.kinds = kinds
         self._digests: dict[str, str | None] = {}
-        self._interned: dict[str, str] = {}
+        # one object per distinct value of a load: a cloud, status or time that 85,000 rows
+        # repeat is kept once, and hashed once for every later lookup (a C-level call per
+        # field; an unhashable value raises TypeError and its row is built without it)
+        self._intern = _Interned().__getitem__
         self.findings = out.findings
         self._doc_no = 0
         self._doc: Document = Document(None, "")
@@ -527,55 +547,66 @@ class _Normalizer:
 
     def _typed_cluster(self, c: decode.Cluster, path: str, observed_at: str | None) -> None:
         cid = c.id
-        i = self._intern
         region = c.region_info or decode.EMPTY_REGION
         members = c.instances
-        self.out.clusters.append((
-            cid, c.name, i(c.cloud), i(region.region), i(region.display_name), i(c.status),
-            i(c.status_details), i(c.created_at), i(c.updated_at), i(c.active_at),
-            c.hourly_price, c.cost_estimate, c.cloud_cluster_id, len(members), observed_at,
-        ))
+        try:
+            row = self._cluster_row(c, region, observed_at, self._intern)
+        except TypeError:  # an object where text belongs (loaded around later): not interned
+            row = self._cluster_row(c, region, observed_at, _same)
+        self.out.clusters.append(row)
         self.out.cluster_origins.append((self._doc_no, path))
         for j, member in enumerate(members):
             self._typed_instance(member, f"{path}.instances[{j}]", observed_at, cid)
 
+    @staticmethod
+    def _cluster_row(c: decode.Cluster, region: decode.Region, observed_at: str | None,
+                     i: Any) -> tuple[Any, ...]:
+        return (
+            c.id, c.name, i(c.cloud), i(region.region), i(region.display_name), i(c.status),
+            i(c.status_details), i(c.created_at), i(c.updated_at), i(c.active_at),
+            c.hourly_price, c.cost_estimate, c.cloud_cluster_id, len(c.instances), observed_at,
+        )
+
     def _typed_instance(self, r: decode.Instance, path: str, observed_at: str | None,
                         cluster_id: str | None) -> None:
         iid = r.id
-        i = self._intern
-        cfg = r.configuration or decode.EMPTY_CONFIG
-        boot = r.boot_time or decode.EMPTY_BOOT
-        rental = r.rental_terms or decode.EMPTY_RENTAL
         row_no = len(self.out.instances)
         launch = r.launch_configuration
         launch_cols: tuple[Any, ...] = (None, None, None, None)
         if launch is not None:
-            launch_cols = tuple(map(i, self._typed_launch(
-                launch, f"{path}.launch_configuration", iid, row_no, observed_at)))
-        self.out.instances.append((
-            cluster_id, iid, r.name, i(r.cloud), i(r.region), i(r.shade_instance_type),
+            launch_cols = self._typed_launch(launch, f"{path}.launch_configuration", iid,
+                                             row_no, observed_at)
+        try:
+            row = self._instance_row(r, cluster_id, launch_cols, observed_at, self._intern)
+        except TypeError:  # an object where text belongs (loaded around later): not interned
+            row = self._instance_row(r, cluster_id, launch_cols, observed_at, _same)
+        self.out.instances.append(row)
+        self.out.instance_origins.append((self._doc_no, path))
+        if r.tags:
+            rows = self.out.children["instance_tags"]
+            for pos, tag in enumerate(r.tags):
+                rows.append((row_no, iid, observed_at, pos, tag))
+        if r.port_mappings:
+            rows = self.out.children["port_mappings"]
+            for pos, pm in enumerate(r.port_mappings):
+                rows.append((row_no, iid, observed_at, pos, pm.internal_port, pm.external_port))
+
+    @staticmethod
+    def _instance_row(r: decode.Instance, cluster_id: str | None, launch_cols: tuple[Any, ...],
+                      observed_at: str | None, i: Any) -> tuple[Any, ...]:
+        cfg = r.configuration or decode.EMPTY_CONFIG
+        boot = r.boot_time or decode.EMPTY_BOOT
+        rental = r.rental_terms or decode.EMPTY_RENTAL
+        return (
+            cluster_id, r.id, r.name, i(r.cloud), i(r.region), i(r.shade_instance_type),
             i(r.cloud_instance_type), r.cloud_assigned_id, r.shade_cloud, i(r.status),
             i(r.status_details), i(cfg.gpu_type), i(cfg.gpu_manufacturer), cfg.num_gpus,
             cfg.vram_per_gpu_in_gb, cfg.vcpus, cfg.memory_in_gb, cfg.storage_in_gb,
             i(cfg.interconnect), cfg.nvlink, i(cfg.os), r.ip, i(r.ssh_user), r.ssh_port,
             r.hourly_price, i(r.cost_estimate), i(rental.rental_type), i(rental.hourly_price),
             i(rental.ending_at), i(r.created_at), i(r.active_at), i(r.deleted_at),
-            boot.min_boot_in_sec, boot.max_boot_in_sec, *launch_cols, observed_at,
-        ))
-        self.out.instance_origins.append((self._doc_no, path))
-        if r.tags:
-            rows = self.out.children["instance_tags"]
-            for pos, tag in enumerate(r.tags):
-                rows.append((row_no, iid, observed_at, pos, i(tag)))
-        if r.port_mappings:
-            rows = self.out.children["port_mappings"]
-            for pos, pm in enumerate(r.port_mappings):
-                rows.append((row_no, iid, observed_at, pos, pm.internal_port, pm.external_port))
-
-    def _intern(self, value: Any) -> Any:
-        """One ``str`` object per distinct text of a load: a cloud, status or time that 85,000
-        rows repeat is kept once, and its hash is computed once for every later lookup."""
-        return self._interned.setdefault(value, value) if type(value) is str else value
+            boot.min_boot_in_sec, boot.max_boot_in_sec, *map(i, launch_cols), observed_at,
+        )
 
     def _typed_launch(self, launch: decode.Launch, path: str, iid: str, row_no: int,
                       observed_at: str | None) -> tuple[Any, Any, Any, Any]:

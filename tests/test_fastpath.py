@@ -40,6 +40,22 @@ def test_sample_documents_take_the_typed_path_and_match() -> None:
             _assert_same(*_both(json.loads(line)))
 
 
+def test_equal_keys_of_other_types_stay_apart() -> None:
+    """1, 1.0 and True where text belongs are told apart (the typed path interns text)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sa.DataWarning)
+        records = [make_instance("a", status_details=True), make_instance("b", status_details=1),
+                   make_instance("c", status_details=1.0)]
+        general, typed = _both({"instances": records})
+    _assert_same(general, typed)
+    assert typed.instances["status_details"].tolist() == ["True", "1", "1.0"]
+    # a list where text belongs cannot be interned: the row is built without interning
+    listed = {"instances": [make_instance("d", os=["x"])]}
+    for source in (listed, orjson.dumps(listed)):
+        with pytest.raises(sa.SchemaError, match=r"configuration\.os \(id d\): found a list"):
+            sa.read(source)
+
+
 def test_big_generated_response_matches() -> None:
     """A generated /clusters response of 300 clusters gives identical tables both ways."""
     data = big_clusters_response(300, seed=3)
