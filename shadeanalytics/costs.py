@@ -20,6 +20,7 @@ __all__ = [
     "TimeLike",
     "accrued_usd",
     "billed_hours",
+    "billed_price_usd",
     "cluster_summary",
     "cost_breakdown",
 ]
