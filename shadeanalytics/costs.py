@@ -49,17 +49,20 @@ _NA_LABEL = "(none)"
 # -- shared helpers (also used by inventory, lifecycle and quality) -----------------------------
 
 
+def _instant(value: TimeLike, name: str) -> pd.Timestamp:
+    """``value`` as a UTC ``pd.Timestamp`` in microseconds; a naive time or NaT is refused."""
+    stamp = pd.Timestamp(value)
+    if stamp is pd.NaT:
+        raise ValueError(f"{name} must be a time, not NaT")
+    if stamp.tzinfo is None:
+        raise ValueError(f"{name} must be timezone-aware, e.g. '2026-11-21T12:00:00Z' or "
+                         "pd.Timestamp.now(tz='UTC')")
+    return stamp.tz_convert("UTC").as_unit("us")
+
+
 def _as_of(as_of: TimeLike) -> pd.Timestamp:
     """``as_of`` as a UTC ``pd.Timestamp``; None is now. A naive time is refused."""
-    if as_of is None:
-        return pd.Timestamp.now(tz="UTC")
-    stamp = pd.Timestamp(as_of)
-    if stamp is pd.NaT:
-        raise ValueError("as_of must be a time, not NaT")
-    if stamp.tzinfo is None:
-        raise ValueError("as_of must be timezone-aware, e.g. '2026-11-21T12:00:00Z' or "
-                         "pd.Timestamp.now(tz='UTC')")
-    return stamp.tz_convert("UTC")
+    return _instant(pd.Timestamp.now(tz="UTC") if as_of is None else as_of, "as_of")
 
 
 def _require(df: pd.DataFrame, columns: Sequence[str], what: str) -> None:

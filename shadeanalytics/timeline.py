@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .costs import TimeLike
+from .costs import TimeLike, _as_of, _instant
 from .schema import STATUSES, TIMESTAMP
 from .tables import Tables
 
@@ -70,20 +70,6 @@ _NEEDS = {
 
 
 # -- helpers ------------------------------------------------------------------------------------
-
-
-def _instant(value: TimeLike, name: str) -> pd.Timestamp:
-    """``value`` as a UTC ``pd.Timestamp`` in microseconds; a naive time is refused."""
-    stamp = pd.Timestamp(value)
-    if stamp is pd.NaT:
-        raise ValueError(f"{name} must be a time, not NaT")
-    if stamp.tzinfo is None:
-        raise ValueError(f"{name} must be timezone-aware (UTC)")
-    return stamp.tz_convert("UTC").as_unit("us")
-
-
-def _as_of(as_of: TimeLike) -> pd.Timestamp:
-    return _instant(pd.Timestamp.now(tz="UTC") if as_of is None else as_of, "as_of")
 
 
 def _require(history: Tables) -> None:
