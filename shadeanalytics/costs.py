@@ -72,10 +72,11 @@ def _require(df: pd.DataFrame, columns: Sequence[str], what: str) -> None:
                          f"{what} table of shadeanalytics.read()")
 
 
-def _by(by: str | Sequence[str], allowed: Sequence[str]) -> list[str]:
-    """``by`` as a list of group keys, checked against ``allowed``."""
+def _by(by: str | Sequence[str], allowed: Sequence[str], *, required: bool = True) -> list[str]:
+    """``by`` as a list of group keys, checked against ``allowed`` (at least one if
+    ``required``)."""
     keys = [by] if isinstance(by, str) else list(by)
-    if not keys:
+    if required and not keys:
         raise ValueError(f"by needs at least one of {', '.join(allowed)}")
     unknown = [k for k in keys if k not in allowed]
     if unknown:

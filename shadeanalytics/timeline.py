@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .costs import TimeLike, _as_of, _instant
+from .costs import TimeLike, _as_of, _by, _instant
 from .schema import STATUSES, TIMESTAMP
 from .tables import Tables
 
@@ -342,17 +342,6 @@ def status_timeline(history: Tables, *, as_of: TimeLike = None) -> pd.DataFrame:
 # -- time_in_status -----------------------------------------------------------------------------
 
 
-def _keys(by: str | Sequence[str]) -> list[str]:
-    keys = [by] if isinstance(by, str) else list(by)
-    unknown = [k for k in keys if k not in TIMELINE_KEYS]
-    if unknown:
-        raise ValueError(f"cannot group by {', '.join(map(repr, unknown))}; by takes any of "
-                         f"{', '.join(TIMELINE_KEYS)}")
-    if len(set(keys)) != len(keys):
-        raise ValueError(f"by lists a key twice: {keys}")
-    return keys
-
-
 def time_in_status(
     timeline: pd.DataFrame,
     by: str | Sequence[str] = ("cloud",),
@@ -382,7 +371,7 @@ def time_in_status(
         by name). Columns: the keys (string), ``status`` (string), ``intervals`` (Int64),
         ``total_s``, ``median_s``, ``mean_s`` (float64 seconds).
     """
-    keys = _keys(by)
+    keys = _by(by, TIMELINE_KEYS, required=False)  # none: time per status alone
     missing = [c for c in (*keys, "kind", "status", "duration_s") if c not in timeline.columns]
     if missing:
         raise ValueError(f"timeline is missing the column(s) {', '.join(missing)}; pass the "
