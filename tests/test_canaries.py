@@ -496,6 +496,10 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Outputs]:
     yield out
 
 
+#: the whole pipeline runs once per module: the long tier
+pytestmark = pytest.mark.hardening
+
+
 # -- the tests ------------------------------------------------------------------------------------
 
 

@@ -360,7 +360,7 @@ def test_killed_collector_leaves_a_consistent_store(tmp_path: Path) -> None:
     _kill_loop(tmp_path, kills=10, seed=1, expect_commits=False)
 
 
-@pytest.mark.slow
+@pytest.mark.hardening
 def test_killed_collector_leaves_a_consistent_store_200_times(tmp_path: Path) -> None:
     """The same as the quick kill test, 200 times."""
     _kill_loop(tmp_path, kills=200, seed=2)

@@ -40,7 +40,7 @@ _KILLS = 1000
 _LOOPS = 4  # the kills run as 4 independent loops of 250 (own store, fake API and zygote)
 
 
-@pytest.mark.slow
+@pytest.mark.hardening
 def test_collector_sigkilled_1000_times_leaves_a_consistent_store(tmp_path: Path) -> None:
     """SIGKILL at random points of a collecting child, 1,000 times (4 concurrent loops of 250,
     each with its own store), with tests/test_collect.py's ``_kill_loop``: after every kill
@@ -113,6 +113,7 @@ def _check_snapshot(store: Store, tables: sa.Tables) -> int:
     return int(row["poll_id"])
 
 
+@pytest.mark.hardening
 def test_reader_runs_reports_while_another_process_writes_500_polls(tmp_path: Path) -> None:
     """A writer process records 500 polls (synthetic fleet, back to back or a few ms apart)
     while this process reads in a loop (Store.read, analytics, write_report without charts):

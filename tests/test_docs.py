@@ -21,7 +21,10 @@ def test_quickstart_is_two_commands_and_ci_runs_the_same_tests() -> None:
     install, tests = _quickstart()
     assert install.startswith('pip install -e ".[dev]" && shadeanalytics report ')
     ci = (ROOT / ".ci" / "run").read_text().strip().splitlines()
-    assert ci[-1] == tests == "python -m pytest"
+    assert tests == "python -m pytest"
+    # the README's command (the fast tier), then the hardening tier
+    assert ci[-3:] == [tests, ci[-2], "python -m pytest -m hardening"]
+    assert ci[-2].startswith("#")
 
 
 def test_data_dictionary_matches_the_schema() -> None:

@@ -107,6 +107,7 @@ def _check_round_trip(path: Path, df: pd.DataFrame, originals: dict[str, list[An
     assert not list(path.parent.glob(f".{path.name}.*"))
 
 
+@pytest.mark.hardening
 @PROPERTY
 @given(frames(cell_text_crlf))
 def test_write_csv_escapes_every_formula_and_round_trips_1000_examples(
@@ -119,6 +120,7 @@ def test_write_csv_escapes_every_formula_and_round_trips_1000_examples(
     _check_round_trip(tmp_path_factory.getbasetemp() / "formula.csv", *case)
 
 
+@pytest.mark.hardening
 @settings(PROPERTY)
 @given(frames(cell_text))
 def test_write_csv_round_trips_with_bare_cr_1000_examples(
@@ -241,6 +243,7 @@ _name = st.text(alphabet=st.sampled_from(_HOSTILE) | st.characters(codec="utf-8"
                max_size=10).map(lambda s: _LONE_CR.sub("\r\n", s))  # no bare CR: see above
 
 
+@pytest.mark.hardening
 @settings(max_examples=_REPORT_EXAMPLES, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(names=st.lists(_name, min_size=1, max_size=4),

@@ -7,6 +7,8 @@ pandas, a RecursionError...) is a bug. The offending value never appears in a me
 
 from __future__ import annotations
 
+import pytest
+
 import copy
 import json
 import warnings
@@ -124,6 +126,7 @@ def _load(source: Any, **kwargs: Any) -> tuple[sa.Tables | None, list[str], str 
     return tables, texts, error
 
 
+@pytest.mark.hardening
 @FUZZ
 @given(VALID)
 def test_valid_documents_load_with_one_row_per_item(doc: dict[str, Any]) -> None:
@@ -182,6 +185,7 @@ def _mutate(doc: Any, path: tuple[Any, ...], how: str, odd: Any) -> Any:
 MUTATIONS = ("delete", "replace", "wrap", "unwrap", "duplicate", "extra", "deep")
 
 
+@pytest.mark.hardening
 @settings(FUZZ, max_examples=1200)
 @given(VALID, st.data())
 def test_mutated_documents_end_loaded_warned_or_as_project_errors(doc: Any,
