@@ -22,9 +22,12 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from .costs import TimeLike, _as_of
+from ._common import TimeLike
+from ._common import as_of_time as _as_of
 from .errors import ReportError
+from .billing import Bill
 from .inventory import INVENTORY_KEYS, gpu_inventory
+from .tables import Tables
 
 __all__ = [
     "CHART_FILES",
@@ -354,14 +357,15 @@ def plot_cost_breakdown(
 # -- 2. GPU inventory ---------------------------------------------------------------------------
 
 
-def _inventory_pivot(data: pd.DataFrame, stack: str | None) -> tuple[pd.DataFrame, int]:
+def _inventory_pivot(data: Tables | Bill | pd.DataFrame,
+                     stack: str | None) -> tuple[pd.DataFrame, int]:
     """GPUs by type (rows, most first) x ``stack`` value (columns); instances without GPUs."""
     if stack is not None and (stack not in INVENTORY_KEYS or stack == "gpu_type"):
         raise ValueError(f"stack must be None or one of "
                          f"{', '.join(k for k in INVENTORY_KEYS if k != 'gpu_type')}; "
                          f"got {stack!r}")
     keys = ["gpu_type"] if stack is None else ["gpu_type", stack]
-    if "instance_id" in data.columns:
+    if not isinstance(data, pd.DataFrame) or "instance_id" in data.columns:
         inventory = gpu_inventory(data, by=keys)
     else:
         _require(data, ["gpu_type", "gpus", "instances"], "the inventory")
@@ -399,7 +403,7 @@ def _inventory_size(types: int) -> tuple[float, float]:
 
 
 def plot_gpu_inventory(
-    inventory_or_instances: pd.DataFrame,
+    inventory_or_instances: Tables | Bill | pd.DataFrame,
     *,
     ax: Axes | None = None,
     stack: str | None = "cloud",
@@ -417,8 +421,8 @@ def plot_gpu_inventory(
         >>> [t.get_text() for t in ax.get_legend().get_texts()]
         ['denvr', 'crusoe']
 
-    Takes the instances table (a snapshot history is reduced to each instance's latest row;
-    held means not ``deleting``, ``deleted`` or ``error``, as in ``gpu_inventory``) or a
+    Takes what ``gpu_inventory`` takes (a ``Tables``, a ``Bill`` or its ``instances``, or an
+    instances table of one snapshot; held means not stopped, as in ``gpu_inventory``) or a
     ``gpu_inventory`` result grouped by ``gpu_type`` and ``stack``. Bars are sorted by total
     GPUs; types without GPUs (CPU-only) are left out and counted in the subtitle. ``stack``
     None draws one bar per type in the type's colour. The legend (top to bottom as the stack)

@@ -8,7 +8,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from .costs import TimeLike, _as_of, cluster_summary, cost_breakdown
+from ._common import TimeLike
+from ._common import as_of_time as _as_of
+from .billing import Bill, bill
+from .costs import cluster_summary, cost_breakdown
 from .csvout import escape_cell, unescape_cell, write_csv
 from .inventory import gpu_inventory
 from .lifecycle import lifecycle
@@ -77,21 +80,19 @@ def resolve_as_of(value: TimeLike, tables: Tables) -> pd.Timestamp:
     return _as_of(value)
 
 
-def analytics(tables: Tables, *, as_of: TimeLike = None) -> dict[str, pd.DataFrame]:
-    """Every analytics table of a report, computed on ``tables.latest()`` at ``as_of``."""
-    at = _as_of(as_of)
-    latest = tables.latest()
-    inst = latest.instances
+def analytics(tables: Tables | Bill, *, as_of: TimeLike = None) -> dict[str, pd.DataFrame]:
+    """Every analytics table of a report: the fleet billed once at ``as_of``, then added up."""
+    billed = bill(tables, as_of)
     return {
-        "costs_by_cloud": cost_breakdown(inst, by="cloud", as_of=at),
-        "costs_by_region": cost_breakdown(inst, by=("cloud", "region"), as_of=at),
-        "costs_by_gpu_type": cost_breakdown(inst, by="gpu_type", as_of=at),
-        "costs_by_cluster": cost_breakdown(inst, by="cluster_id", as_of=at),
-        "costs_by_tag": cost_breakdown(inst, by="tag", as_of=at, tags=latest.instance_tags),
-        "gpu_inventory": gpu_inventory(inst),
-        "clusters_summary": cluster_summary(latest, as_of=at),
-        "lifecycle": lifecycle(inst, as_of=at),
-        "quality": quality_checks(latest, as_of=at),
+        "costs_by_cloud": cost_breakdown(billed, by="cloud"),
+        "costs_by_region": cost_breakdown(billed, by=("cloud", "region")),
+        "costs_by_gpu_type": cost_breakdown(billed, by="gpu_type"),
+        "costs_by_cluster": cost_breakdown(billed, by="cluster_id"),
+        "costs_by_tag": cost_breakdown(billed, by="tag"),
+        "gpu_inventory": gpu_inventory(billed),
+        "clusters_summary": cluster_summary(billed),
+        "lifecycle": lifecycle(billed),
+        "quality": quality_checks(billed),
     }
 
 
@@ -116,7 +117,8 @@ def write_report(tables: Tables, out: str | os.PathLike[str], *, as_of: TimeLike
             continue
         written.append(write_csv(_sorted(df, _SORT_KEYS[table]), out / f"{table}.csv",
                                  table_columns(table, include_network)))
-    frames = analytics(tables, as_of=at)
+    billed = bill(tables, at)
+    frames = analytics(billed)
     for name, df in frames.items():
         written.append(write_csv(df, out / f"{name}.csv"))
     history = history_frames(tables, as_of=at)
@@ -125,7 +127,7 @@ def write_report(tables: Tables, out: str | os.PathLike[str], *, as_of: TimeLike
     if charts:
         from .plots import write_charts  # matplotlib only when charts are asked for
 
-        written += write_charts(frames, out, latest_instances=tables.latest().instances,
+        written += write_charts(frames, out, latest_instances=billed.instances,
                                 timeline=history.get("timeline"),
                                 fleet=history.get("fleet_over_time"), as_of=at)
     return written
@@ -149,7 +151,9 @@ _SUMMARY_DIMENSIONS = ("cloud", "region", "gpu_type", "shade_instance_type", "cl
 
 
 def _money(value: float) -> str:
-    return "n/a" if pd.isna(value) else f"${value:,.2f}"
+    if pd.isna(value):
+        return "n/a"
+    return f"-${-value:,.2f}" if round(value, 2) < 0 else f"${value:,.2f}"
 
 
 def _table(df: pd.DataFrame, money: Sequence[str] = (), share: Sequence[str] = ()) -> str:
@@ -160,6 +164,13 @@ def _table(df: pd.DataFrame, money: Sequence[str] = (), share: Sequence[str] = (
         shown[column] = shown[column].map(lambda v: "n/a" if pd.isna(v) else f"{v:.1%}")
     text = shown.astype("object").where(shown.notna(), "").to_string(index=False)
     return "\n".join("  " + line for line in text.splitlines())
+
+
+def _unknown(n: int, why: str = "") -> str:
+    """`` (unknown for N instances)``, or nothing when N is 0."""
+    if not n:
+        return ""
+    return f" (unknown for {n} instance{'s' * (n != 1)}{' ' + why if why else ''})"
 
 
 def _count(counts: pd.Series, word: str) -> str:
@@ -175,17 +186,20 @@ def summary_text(tables: Tables, *, by: str = "cloud", as_of: TimeLike = None,
     """
     if by not in _SUMMARY_DIMENSIONS:
         raise ValueError(f"by must be one of {', '.join(_SUMMARY_DIMENSIONS)}; got {by!r}")
-    at = _as_of(as_of)
-    frames = analytics(tables, as_of=at)
-    latest = tables.latest()
+    billed = bill(tables, as_of)
+    at = billed.as_of
+    frames = analytics(billed)
     costs = frames["costs_by_cloud"]
     if by != "cloud":
-        costs = cost_breakdown(latest.instances, by=by, as_of=at,
-                               tags=latest.instance_tags if by == "tag" else None)
+        costs = cost_breakdown(billed, by=by)
     totals = frames["costs_by_cloud"]
     hourly = float(totals["hourly_usd"].sum())
     accrued = float(totals["accrued_usd"].sum())
-    reported = float(totals["reported_cost_usd"].sum())
+    no_accrued = int(totals["instances_without_accrued"].sum())
+    reported = totals["reported_cost_usd"].sum(min_count=1)
+    no_estimate = int(totals["instances_without_estimate"].sum())
+    gap = totals["cost_gap_usd"].sum(min_count=1)
+    no_price = int(totals["instances_without_price"].sum())
     running = int(totals["running_instances"].sum())
     gpus = int(totals["gpus"].sum())
     quality = frames["quality"]
@@ -195,9 +209,10 @@ def summary_text(tables: Tables, *, by: str = "cloud", as_of: TimeLike = None,
         f"  running: {running} instances, {gpus} GPUs "
         f"(of {int(totals['instances'].sum())} instances in the latest snapshot)",
         f"  burn rate: {_money(hourly)}/h = {_money(hourly * 24)}/day = "
-        f"{_money(hourly * 730)}/month (730 h)",
-        f"  accrued so far: {_money(accrued)} (Shadeform's estimates: {_money(reported)}; "
-        f"gap {_money(accrued - reported)})",
+        f"{_money(hourly * 730)}/month (730 h){_unknown(no_price, 'without a price')}",
+        f"  accrued so far: {_money(accrued)}{_unknown(no_accrued)}",
+        f"  Shadeform's estimates: {_money(reported)}{_unknown(no_estimate)}; gap "
+        f"{_money(gap)} (over the instances with both figures)",
         "",
         "GPUs held, by type:",
         _table(frames["gpu_inventory"][["gpu_type", "instances", "gpus", "gpus_running",

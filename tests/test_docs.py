@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import doctest
 import re
+from typing import Any
 
+import pandas as pd
+import pytest
 from conftest import ROOT
 
 import shadeanalytics
+from shadeanalytics import billing, costs, inventory, lifecycle, quality
 from shadeanalytics.schema import data_dictionary
 
 
@@ -39,3 +44,13 @@ def test_public_names_are_sorted_and_exported() -> None:
     public = {n for n in vars(shadeanalytics) if not n.startswith("_")}
     modules = {n for n in public if type(getattr(shadeanalytics, n)).__name__ == "module"}
     assert set(names) == public - modules
+
+
+@pytest.mark.parametrize("module", [billing, costs, inventory, lifecycle, quality])
+def test_docstring_examples_run(module: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The examples in the analytics modules' docstrings pass as doctests (from the root,
+    where their data/seed paths point)."""
+    monkeypatch.chdir(ROOT)
+    result = doctest.testmod(module, extraglobs={"pd": pd}, optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0
+    assert result.attempted >= 1
