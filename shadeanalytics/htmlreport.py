@@ -22,9 +22,10 @@ from __future__ import annotations
 import base64
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import jinja2
 import pandas as pd
@@ -162,7 +163,7 @@ def _kind(series: pd.Series, column: str, money: Sequence[str]) -> str:
     return "text"
 
 
-_FORMATS = {
+_FORMATS: dict[str, Callable[[Any], str]] = {
     "usd": _usd,
     "share": lambda v: f"{v:.1%}",
     "time": lambda v: v.strftime("%Y-%m-%d %H:%M"),

@@ -9,6 +9,7 @@ uncaught exception, log entry (CSP refusals land there) and network request of t
 from __future__ import annotations
 
 import base64
+import contextlib
 import csv
 import fcntl
 import html.parser
@@ -321,10 +322,8 @@ class _Chromium:
         return dict(message)
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(AssertionError):  # it may be gone already
             self.send("Browser.close")
-        except AssertionError:
-            pass
         try:
             self.process.wait(timeout=15)
         except subprocess.TimeoutExpired:
