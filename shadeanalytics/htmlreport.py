@@ -65,8 +65,9 @@ class Section:
     """A table of the page: ``columns`` of ``frame`` (those present), under ``title``.
 
     ``money`` columns read as dollars; ``chart`` names the chart of ``plots.chart_svgs``
-    shown above the table; ``rows`` caps the rows shown (the file has them all), the last
-    ones when ``newest``.
+    shown above the table; ``rows`` caps the rows shown (the file has them all; 0: no table,
+    the chart and the file only), the last ones when ``newest``; ``note`` is a line under
+    the chart.
     """
 
     frame: str

@@ -431,7 +431,7 @@ def test_harness_sees_errors_and_requests(browser: _Chromium, tmp_path: Path) ->
 @pytest.mark.hardening
 def test_sample_page_in_chromium(browser: _Chromium, sample_report: Path,
                                  tmp_path: Path) -> None:
-    """The README's sample report: quiet, offline, headline = CSV, fits 390 px, not blank."""
+    """The sample report: quiet, offline, headline = CSV, fits 390 px and paper, not blank."""
     page = sample_report / "index.html"
     assert page.stat().st_size <= 2 * 1024 * 1024
     tab = _Tab(browser, page.as_uri(), 1280)
@@ -449,6 +449,12 @@ def test_sample_page_in_chromium(browser: _Chromium, sample_report: Path,
     # at phone width the page itself never scrolls sideways (wide tables and charts do)
     assert json.loads(tab.evaluate(_PAGE_FACTS))["width"] == 390
     _not_blank(tab.screenshot(), 390)
+    # printed (A4 less 12 mm margins is about 700 CSS px), nothing is cut off at the right
+    browser.send("Emulation.setEmulatedMedia", tab.session, media="print")
+    tab.resize(700)
+    widths = tab.evaluate("[...document.querySelectorAll('table, figure, dl')]"
+                          ".map(e => e.scrollWidth)")
+    assert len(widths) == 15 and max(widths) <= 700, widths  # 8 tables, 6 charts, 1 headline
 
 
 @pytest.mark.hardening
