@@ -198,6 +198,13 @@ def test_hostile_names_are_text_in_the_html(hostile_report: Path) -> None:
     assert svg.startswith("<svg ") and "<!DOCTYPE" not in svg
 
 
+def test_same_data_same_page(hostile_report: Path, tmp_path: Path) -> None:
+    """The page, charts included, is the same bytes on a second run: scheduled runs diff."""
+    write_report(sa.read(_hostile_fleet(tmp_path / "fleet")), tmp_path / "again", as_of=AS_OF)
+    again = (tmp_path / "again" / "index.html").read_bytes()
+    assert again == (hostile_report / "index.html").read_bytes()
+
+
 def test_sections_are_data_driven() -> None:
     """A frame in SECTIONS shows when present (costs_by_service), missing ones are left out."""
     assert [s.frame for s in SECTIONS][:4] == ["costs_by_cloud", "costs_by_gpu_type",
