@@ -198,6 +198,7 @@ def test_hostile_names_are_text_in_the_html(hostile_report: Path) -> None:
     assert svg.startswith("<svg ") and "<!DOCTYPE" not in svg
 
 
+@pytest.mark.hardening
 def test_same_data_same_page(hostile_report: Path, tmp_path: Path) -> None:
     """The page, charts included, is the same bytes on a second run: scheduled runs diff."""
     write_report(sa.read(_hostile_fleet(tmp_path / "fleet")), tmp_path / "again", as_of=AS_OF)
