@@ -108,8 +108,10 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--include-network", action="store_true",
                         help="also write the ip, ssh_user and ssh_port columns")
     report.add_argument("--no-charts", action="store_true",
-                        help="write the CSV files only (no PNG charts; matplotlib is not "
-                             "loaded)")
+                        help="no PNG charts, and an index.html without pictures "
+                             "(matplotlib is not loaded)")
+    report.add_argument("--no-html", action="store_true",
+                        help="write no index.html (the page of the report's tables and charts)")
     _add_as_of(report)
     report.set_defaults(run=_report)
 
@@ -184,7 +186,7 @@ def _report(args: argparse.Namespace, stdout: TextIO) -> int:
     tables = _tables(args)
     as_of = resolve_as_of(args.as_of, tables)
     files = write_report(tables, args.out, as_of=as_of, include_network=args.include_network,
-                         charts=not args.no_charts)
+                         charts=not args.no_charts, html=not args.no_html)
     print(f"wrote {len(files)} files to {args.out} ({len(tables.clusters)} cluster rows, "
           f"{len(tables.instances)} instance rows; as of "
           f"{as_of.strftime('%Y-%m-%dT%H:%M:%SZ')})", file=stdout)

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import tempfile
@@ -15,7 +16,7 @@ from pathlib import Path
 import matplotlib.dates as mdates
 import numpy as np
 import pandas as pd
-from matplotlib import ticker
+from matplotlib import rc_context, ticker
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -34,6 +35,7 @@ __all__ = [
     "CLOUD_COLORS",
     "GPU_COLORS",
     "STATUS_COLORS",
+    "chart_svgs",
     "color_for",
     "plot_cost_breakdown",
     "plot_fleet_over_time",
@@ -882,15 +884,33 @@ def write_charts(
     ``fleet_over_time.png``. Figures are drawn without pyplot (no global state), each file
     written atomically; the PNGs carry no software stamp.
     """
+    out = Path(out_dir)
+    written = []
+    for name, size, draw in _charts(frames, latest_instances, timeline, fleet, as_of):
+        written.append(_save_png(draw(_agg_axes(size)), out / f"{name}.png", dpi))
+    return written
+
+
+_Chart = tuple[str, tuple[float, float], Callable[[Axes], Axes]]
+
+
+def _charts(
+    frames: Mapping[str, pd.DataFrame],
+    latest_instances: pd.DataFrame | None,
+    timeline: pd.DataFrame | None,
+    fleet: pd.DataFrame | None,
+    as_of: TimeLike,
+) -> list[_Chart]:
+    """The charts of a report as (name, figure size, draw on an axes), in ``CHART_FILES``
+    order: the one list that both the PNG files and the HTML page's SVG render."""
     needed = ("costs_by_cloud", "costs_by_gpu_type", "gpu_inventory", "lifecycle")
     missing = [name for name in needed if name not in frames]
     if missing:
         raise ValueError(f"frames is missing {', '.join(missing)}; pass "
                          "shadeanalytics.report.analytics(tables, as_of=...)")
-    out = Path(out_dir)
     inventory = latest_instances if latest_instances is not None else frames["gpu_inventory"]
     stack = "cloud" if latest_instances is not None else None
-    charts: list[tuple[str, tuple[float, float], Callable[[Axes], Axes]]] = [
+    charts: list[_Chart] = [
         ("costs_by_cloud", _cost_size(len(_cost_bars(frames["costs_by_cloud"], "hourly_usd",
                                                      15))),
          lambda ax: plot_cost_breakdown(frames["costs_by_cloud"], ax=ax)),
@@ -910,7 +930,38 @@ def write_charts(
     if fleet is not None:
         charts.append(("fleet_over_time", _fleet_size(),
                        lambda ax: plot_fleet_over_time(fleet, ax=ax)))
-    written = []
-    for name, size, draw in charts:
-        written.append(_save_png(draw(_agg_axes(size)), out / f"{name}.png", dpi))
-    return written
+    return charts
+
+
+def chart_svgs(
+    frames: Mapping[str, pd.DataFrame],
+    *,
+    latest_instances: pd.DataFrame | None = None,
+    timeline: pd.DataFrame | None = None,
+    fleet: pd.DataFrame | None = None,
+    as_of: TimeLike = None,
+) -> dict[str, str]:
+    """The charts of ``write_charts`` (same arguments) as SVG documents, by chart name.
+
+    Example::
+
+        >>> svgs = chart_svgs(analytics(tables, as_of=at))  # doctest: +SKIP
+        >>> svgs["costs_by_cloud"][:4]  # doctest: +SKIP
+        '<svg'
+
+    For the HTML report. Text stays text (``svg.fonttype`` ``none``: a few kilobytes instead
+    of a path per glyph); the document starts at ``<svg``: no XML prolog, no DOCTYPE (whose
+    DTD address a reader might fetch), no metadata block, no date, so the same data gives the
+    same text.
+    """
+    svgs = {}
+    for name, size, draw in _charts(frames, latest_instances, timeline, fleet, as_of):
+        figure = draw(_agg_axes(size)).get_figure(root=True)
+        assert figure is not None
+        buffer = io.StringIO()
+        with rc_context({"svg.fonttype": "none", "svg.hashsalt": name}):
+            figure.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None,
+                                                          "Format": None, "Type": None})
+        text = buffer.getvalue()
+        svgs[name] = text[text.index("<svg"):]
+    return svgs

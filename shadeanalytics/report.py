@@ -97,7 +97,8 @@ def analytics(tables: Tables | Bill, *, as_of: TimeLike = None) -> dict[str, pd.
 
 
 def write_report(tables: Tables, out: str | os.PathLike[str], *, as_of: TimeLike = None,
-                 include_network: bool = False, charts: bool = True) -> list[Path]:
+                 include_network: bool = False, charts: bool = True,
+                 html: bool = True) -> list[Path]:
     """Write the report folder ``out``; returns the files written.
 
     ``clusters.csv`` and ``instances.csv`` hold every snapshot row, sorted by id and time;
@@ -106,7 +107,9 @@ def write_report(tables: Tables, out: str | os.PathLike[str], *, as_of: TimeLike
     and, when the sources are a dated history (``tables.polls`` not empty), ``timeline.csv``
     (``status_timeline``) and ``fleet_over_time.csv`` (hourly ``fleet_over_time``). With
     ``charts`` (the default) the PNG charts of ``plots.write_charts`` follow; without, matplotlib
-    is never imported.
+    is never imported. With ``html`` (the default) ``index.html`` comes last
+    (``htmlreport.write_html``): the same frames on one page, with the charts as SVG when
+    ``charts``, linking the files written before it.
     """
     out = Path(out)
     at = _as_of(as_of)
@@ -124,12 +127,23 @@ def write_report(tables: Tables, out: str | os.PathLike[str], *, as_of: TimeLike
     history = history_frames(tables, as_of=at)
     for name, df in history.items():
         written.append(write_csv(df, out / f"{name}.csv"))
+    chart_args = {"latest_instances": billed.instances,
+                  "timeline": history.get("timeline"), "fleet": history.get("fleet_over_time"),
+                  "as_of": at}
     if charts:
         from .plots import write_charts  # matplotlib only when charts are asked for
 
-        written += write_charts(frames, out, latest_instances=billed.instances,
-                                timeline=history.get("timeline"),
-                                fleet=history.get("fleet_over_time"), as_of=at)
+        written += write_charts(frames, out, **chart_args)
+    if html:
+        from .htmlreport import write_html  # jinja2 only when the page is asked for
+
+        svgs = None
+        if charts:
+            from .plots import chart_svgs
+
+            svgs = chart_svgs(frames, **chart_args)
+        written.append(write_html({**frames, **history}, out, as_of=at, charts=svgs,
+                                  files=written))
     return written
 
 

@@ -549,6 +549,7 @@ def test_the_pipeline_was_not_vacuous(pipeline: Outputs) -> None:
     for report in ("report-cli", "report-lib", "report-files", "report-cli-files"):
         assert f"{report}/instances.csv" in pipeline.blobs
         assert f"{report}/status_timeline.png" in pipeline.blobs
+        assert f"{report}/index.html" in pipeline.blobs  # the page is searched too
     assert pipeline.facts["skipped"] == len(_MUTATIONS)
     assert any("hourly_price" in w for w in pipeline.warning_texts)
     hourly = pipeline.errors["sa.read raise hourly_price.json"]

@@ -39,7 +39,7 @@ def test_report_writes_every_analytics_file(tmp_path: Path, sample: sa.Tables) -
     assert [f.name for f in files] == [
         "clusters.csv", "instances.csv", "instance_types.csv",
         *(f"{name}.csv" for name in ANALYTICS_FILES), "timeline.csv", "fleet_over_time.csv",
-        *(f"{name}.png" for name in CHART_FILES)]
+        *(f"{name}.png" for name in CHART_FILES), "index.html"]
 
 
 def test_no_charts_writes_csv_only_without_loading_matplotlib(tmp_path: Path) -> None:
