@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ._common import TimeLike, as_of_time, group_keys, instant, key_column
+from .periods import integral, period_edges
 from .schema import STATUSES, TIMESTAMP
 from .tables import Tables
 
@@ -419,36 +420,6 @@ def time_in_status(
 # -- fleet_over_time ----------------------------------------------------------------------------
 
 
-def _period_edges(first: int, last: int, freq: str) -> np.ndarray:
-    """Edges (int64 µs) of the ``freq`` periods that cover [first, last)."""
-    offset = pd.tseries.frequencies.to_offset(freq)
-    begin = _times(np.array([first]))[0]
-    try:
-        label = begin.floor(offset)
-    except ValueError:  # a calendar offset (week, month) has no fixed length to floor to
-        label = offset.rollback(begin.normalize())
-    labels = pd.date_range(label, _times(np.array([last]))[0], freq=offset, inclusive="left")
-    return np.r_[labels.as_unit("us").asi8, (labels[-1] + offset).as_unit("us").value]
-
-
-def _integral(points: np.ndarray, starts: np.ndarray, ends: np.ndarray,
-              weights: np.ndarray) -> np.ndarray:
-    """The integral of sum_i w_i * [s_i <= t < e_i] dt from 0 to each point.
-
-    It equals sum_{s_i <= x} w_i (x - s_i) - sum_{e_i <= x} w_i (x - e_i): two prefix sums over
-    sorted times and a ``searchsorted``, instead of an intervals-by-periods matrix.
-    """
-    total = np.zeros(points.size)
-    for times, sign in ((starts, 1.0), (ends, -1.0)):
-        order = np.argsort(times, kind="stable")
-        t, w = times[order], weights[order]
-        weight = np.r_[0.0, np.cumsum(w)]
-        moment = np.r_[0.0, np.cumsum(w * t)]
-        k = np.searchsorted(t, points, side="right")
-        total += sign * (points * weight[k] - moment[k])
-    return total
-
-
 def _peaks(bounds: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """Most intervals running at once in each [bounds[j], bounds[j + 1])."""
     if not starts.size:
@@ -529,14 +500,14 @@ def fleet_over_time(
     starts, ends = starts[inside], ends[inside]
     gpus, price = np.nan_to_num(gpus[inside]), np.nan_to_num(price[inside])
 
-    edges = _period_edges(window_start, window_end, freq)
+    edges = period_edges(window_start, window_end, freq)
     bounds = np.clip(edges, window_start, window_end)
     hours = (bounds - window_start) / _US_PER_HOUR
     s_h, e_h = (starts - window_start) / _US_PER_HOUR, (ends - window_start) / _US_PER_HOUR
     span = np.diff(hours)
-    instance_hours = np.diff(_integral(hours, s_h, e_h, np.ones(starts.size)))
-    gpu_hours = np.diff(_integral(hours, s_h, e_h, gpus))
-    cost = np.diff(_integral(hours, s_h, e_h, price))
+    instance_hours = np.diff(integral(hours, s_h, e_h, np.ones(starts.size)))
+    gpu_hours = np.diff(integral(hours, s_h, e_h, gpus))
+    cost = np.diff(integral(hours, s_h, e_h, price))
     out = pd.DataFrame({
         "period_start": _times(edges[:-1]),
         "running_instances": instance_hours / span,

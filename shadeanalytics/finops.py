@@ -1,0 +1,333 @@
+"""Spend over time and the month forecast, spread from the billing model's billed intervals.
+
+Every dollar here is a billed interval of ``billing.bill`` at its billed price, spread over
+periods by ``periods.spread`` (the maths ``fleet_over_time`` uses), so that the periods of
+``cost_over_time`` add up to the accrued cost of ``cost_breakdown`` at the same ``as_of``.
+
+What is billed comes in *services*: ``compute`` (the instances) today. ``SERVICES`` maps each
+service to the function that lists its billed intervals with their dimensions
+(``ITEM_COLUMNS``); a service billed through the same ``Bill`` later (``storage``: volumes) is
+one more entry there, and every view here and the FOCUS export follow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ._common import CONFIGURATION_KEYS, TimeLike, group_keys, instant, key_column
+from .billing import Bill, as_tables, bill
+from .costs import cost_breakdown
+from .periods import US_PER_HOUR, as_times, as_us, period_edges, spread
+from .schema import TIMESTAMP
+from .tables import Tables
+
+__all__ = [
+    "COST_TIME_KEYS",
+    "FORECAST_COLUMNS",
+    "ITEM_COLUMNS",
+    "SERVICES",
+    "billed_items",
+    "cost_over_time",
+    "month_forecast",
+]
+
+#: Columns of ``billed_items``: one row per billed interval of any service, with the
+#: billed resource's dimensions (the cost keys) and what FOCUS rows need.
+ITEM_COLUMNS: dict[str, str] = {
+    "service": "string",
+    "resource_id": "string",
+    "start_at": TIMESTAMP,
+    "end_at": TIMESTAMP,
+    "billed_price_usd": "float64",
+    "name": "string",
+    "cloud": "string",
+    "region": "string",
+    "cluster_id": "string",
+    "shade_instance_type": "string",
+    "cloud_instance_type": "string",
+    "rental_type": "string",
+    "gpu_type": "string",
+    "num_gpus": "Int64",
+    "vram_per_gpu_in_gb": "Int64",
+    "interconnect": "string",
+    "nvlink": "boolean",
+    "configuration_missing": "boolean",
+}
+
+#: What ``cost_over_time`` can group by.
+COST_TIME_KEYS: tuple[str, ...] = (
+    "service", "cloud", "region", "gpu_type", "shade_instance_type", "cluster_id",
+    "rental_type", "tag", "resource_id",
+)
+
+_COST_TIME_COLUMNS: dict[str, str] = {
+    "billed_hours": "float64", "unpriced_hours": "float64", "cost_usd": "float64",
+}
+
+
+def _compute(billed: Bill) -> pd.DataFrame:
+    """The instances' billed intervals (service ``compute``) with each instance's dimensions
+    (its newest row: the one its billed price came from)."""
+    spans = billed.intervals
+    instances = billed.instances.drop_duplicates("instance_id", keep="first").set_index(
+        "instance_id")
+    rows = instances.reindex(spans["instance_id"].to_numpy())
+    columns = {name: rows[name].to_numpy() for name in ITEM_COLUMNS if name in rows.columns}
+    return pd.DataFrame({
+        **columns,
+        "service": "compute",
+        "resource_id": spans["instance_id"].to_numpy(),
+        "start_at": spans["start_at"].to_numpy(),
+        "end_at": spans["end_at"].to_numpy(),
+        "billed_price_usd": spans["billed_price_usd"].to_numpy(),
+        "configuration_missing": (rows["configuration_source"] == "missing").fillna(
+            False).to_numpy(dtype=bool),
+    })
+
+
+#: Each billed service and the function listing its billed intervals (``ITEM_COLUMNS``).
+SERVICES: dict[str, Callable[[Bill], pd.DataFrame]] = {
+    "compute": _compute,
+}
+
+
+def billed_items(source: Tables | Bill | pd.DataFrame, *, as_of: TimeLike = None,
+                 ) -> pd.DataFrame:
+    """Every billed interval of every service at ``as_of``, with its resource's dimensions.
+
+    ``source`` is what ``billing.bill`` takes (a ``Tables``, a ``Bill``, or an instances
+    DataFrame of one snapshot). Returns ``ITEM_COLUMNS`` (the ``compute`` rows: one per
+    ``Bill.intervals`` row, at its ``billed_price_usd``; NaN where the price is unknown),
+    sorted by service, resource and start.
+    """
+    billed = bill(source, as_of)
+    frames = [make(billed) for make in SERVICES.values()]
+    items = pd.concat([f.reindex(columns=list(ITEM_COLUMNS)) for f in frames],
+                      ignore_index=True)
+    items = items.astype(ITEM_COLUMNS)
+    return items.sort_values(["service", "resource_id", "start_at"],
+                             kind="stable").reset_index(drop=True)
+
+
+def _with_tags(items: pd.DataFrame, billed: Bill) -> pd.DataFrame:
+    """``items`` with one row per (item, distinct tag) of its resource; untagged: NA."""
+    tags = billed.instance_tags[["instance_id", "tag"]].drop_duplicates()
+    tagged = items.assign(_row=np.arange(len(items))).merge(
+        tags.rename(columns={"instance_id": "resource_id"}), on="resource_id", how="left")
+    return tagged.sort_values("_row", kind="stable").drop(columns="_row").reset_index(
+        drop=True)
+
+
+def cost_over_time(
+    source: Tables | Bill,
+    freq: str = "1D",
+    by: str | Sequence[str] = ("cloud",),
+    *,
+    as_of: TimeLike = None,
+    start: TimeLike = None,
+    end: TimeLike = None,
+) -> pd.DataFrame:
+    """What each period cost, by any cost dimension: spend per day, week or month.
+
+    Example::
+
+        >>> daily = cost_over_time(history, "1D", by="cloud", as_of="2026-11-20T12:00Z")
+        >>> daily[["period_start", "cloud", "billed_hours", "cost_usd"]]
+                       period_start   cloud  billed_hours  cost_usd
+        0 2026-11-19 00:00:00+00:00  crusoe          10.0      25.0
+        1 2026-11-20 00:00:00+00:00  crusoe          12.0      30.0
+
+    Each billed interval of ``billed_items`` (the billing model's, at ``as_of``, default now)
+    is spread over the ``freq`` periods (a pandas offset alias: ``1h``, ``1D``, ``W``, ``MS``
+    for calendar months), aligned to the clock or calendar, at its billed price; so the
+    periods from the first billed instant to ``as_of`` add up to ``cost_breakdown``'s accrued
+    cost at the same ``as_of`` (an instance listed in two clusters of one snapshot, which the
+    breakdown counts twice, is billed here once). ``start`` and ``end`` (default: the first
+    billed instant and ``as_of``) narrow the window; its first and last periods may be
+    partial.
+
+    ``by`` is zero, one or several of ``COST_TIME_KEYS``: ``service`` (``compute`` for
+    instances), ``cloud``, ``region``, ``gpu_type``, ``shade_instance_type``, ``cluster_id``,
+    ``rental_type``, ``tag`` (an instance with two tags counts in both groups, so the groups
+    of one period can add up to more than it cost) and ``resource_id``; a missing key is
+    labelled as in ``cost_breakdown`` (``(standalone)``, ``(untagged)``, ``(unknown)``,
+    ``(none)``). Unknown is not zero: time billed at an unknown price adds to
+    ``unpriced_hours``, never to ``cost_usd``.
+
+    Returns:
+        DataFrame, one row per period and group that holds billed time, sorted by
+        ``period_start`` then the keys. Columns: ``period_start`` (UTC, the period's aligned
+        start), the keys (string), float64 ``billed_hours`` (resource-hours billed in the
+        period), ``unpriced_hours`` (of them, at an unknown price), ``cost_usd``.
+    """
+    keys = group_keys(by, COST_TIME_KEYS, required=False)
+    billed = bill(source, as_of)
+    window_end = (billed.as_of if end is None else instant(end, "end")).value // 1_000
+    window_start = None if start is None else instant(start, "start").value // 1_000
+    if window_start is not None and window_end <= window_start:
+        raise ValueError("end must be after start")
+    columns = {"period_start": TIMESTAMP, **dict.fromkeys(keys, "string"),
+               **_COST_TIME_COLUMNS}
+    items = billed_items(billed)
+    if "tag" in keys:
+        items = _with_tags(items, billed)
+    starts, ends = as_us(items["start_at"]), as_us(items["end_at"])
+    if window_start is None:
+        window_start = int(starts.min()) if starts.size else window_end
+    if window_end <= window_start or not starts.size:
+        return pd.DataFrame({c: pd.Series([], dtype=d) for c, d in columns.items()})
+    labels = pd.DataFrame({k: key_column(items[k], k, items["configuration_missing"])
+                           for k in keys}, index=items.index)
+    if keys:
+        codes, groups = pd.factorize(pd.MultiIndex.from_frame(labels))
+    else:
+        codes, groups = np.zeros(len(items), dtype=np.int64), None
+    price = items["billed_price_usd"].to_numpy(dtype="float64", na_value=np.nan)
+    unknown = np.isnan(price)
+    edges = period_edges(window_start, window_end, freq)
+    group, period, hours, (cost, unpriced) = spread(
+        np.asarray(codes, dtype=np.int64), starts, ends,
+        [np.where(unknown, 0.0, price), unknown.astype("float64")],
+        np.clip(edges, window_start, window_end))
+    out = pd.DataFrame({"period_start": as_times(edges[:-1][period])})
+    for position, key in enumerate(keys):
+        assert groups is not None
+        out[key] = pd.array(groups.get_level_values(position)[group], dtype="string")
+    out["billed_hours"] = hours
+    out["unpriced_hours"] = unpriced
+    out["cost_usd"] = cost
+    out = out.sort_values(["period_start", *keys], kind="stable")
+    return out.astype(columns).reset_index(drop=True)
+
+
+# -- the month forecast -------------------------------------------------------------------------
+
+#: Columns of ``month_forecast``'s result, in order, with their dtypes.
+FORECAST_COLUMNS: dict[str, str] = {
+    "month_start": TIMESTAMP,
+    "as_of": TIMESTAMP,
+    "month_to_date_usd": "float64",
+    "hourly_usd": "float64",
+    "hours_left": "float64",
+    "forecast_usd": "float64",
+    "burn_days": "Int64",
+    "burn_low_usd": "float64",
+    "burn_high_usd": "float64",
+    "forecast_low_usd": "float64",
+    "forecast_high_usd": "float64",
+    "last_month_usd": "float64",
+    "last_month_complete": "boolean",
+    "change_usd": "float64",
+    "change_fraction": "float64",
+    "observed_from": TIMESTAMP,
+}
+
+
+def _first_observation(history: Tables, at: pd.Timestamp) -> pd.Timestamp:
+    """The first instant the history saw the fleet (undated rows: ``at``), by ``at``."""
+    times = []
+    for df in (history.clusters, history.instances, history.polls):
+        if df.empty:
+            continue
+        observed = df["observed_at"].fillna(at)
+        observed = observed[observed <= at]
+        if not observed.empty:
+            times.append(observed.min())
+    return min(times) if times else at
+
+
+def _window_costs(items: pd.DataFrame, edges: np.ndarray) -> np.ndarray:
+    """The known cost of ``items`` in each [edges[j], edges[j + 1]), edges increasing."""
+    price = items["billed_price_usd"].to_numpy(dtype="float64", na_value=np.nan)
+    _, period, _, (cost,) = spread(np.zeros(len(items), dtype=np.int64),
+                                   as_us(items["start_at"]), as_us(items["end_at"]),
+                                   [np.nan_to_num(price)], edges)
+    out = np.zeros(edges.size - 1)
+    np.add.at(out, period, cost)
+    return out
+
+
+def month_forecast(history: Tables, *, as_of: TimeLike = None, days: int = 7) -> pd.DataFrame:
+    """Where this month's bill ends: month to date, the projection, its band, last month.
+
+    Example::
+
+        >>> month_forecast(history, as_of="2026-11-20T00:00Z")[
+        ...     ["month_to_date_usd", "hourly_usd", "hours_left", "forecast_usd"]]
+           month_to_date_usd  hourly_usd  hours_left  forecast_usd
+        0              456.0         2.0       240.0         936.0
+
+    All from the billing model at ``as_of`` (default now), in the calendar month (UTC) that
+    holds ``as_of``:
+
+    - ``month_to_date_usd``: the billed intervals' cost from the month's start to ``as_of``
+      (``cost_over_time``'s maths; unknown prices add nothing);
+    - ``hourly_usd``: the current burn, ``cost_breakdown``'s ``hourly_usd`` summed (the billed
+      prices of the running instances); ``hours_left`` to the month's end;
+    - ``forecast_usd = month_to_date_usd + hourly_usd * hours_left``;
+    - the band: the burn rate (cost / hours) of each of the last ``days`` 24-hour windows
+      ending at ``as_of`` that lie inside the observed history (with less than a day of
+      history, its observed part; ``burn_days`` says how many), ``burn_low_usd`` and
+      ``burn_high_usd`` their min and max; ``forecast_low_usd`` and ``forecast_high_usd`` the
+      month to date plus hours left at the lower and higher of (that min or max, the current
+      burn), so the band always holds the forecast. NA without any observed time;
+    - ``last_month_usd``: the previous calendar month's billed cost; NA when the history
+      starts after it, ``last_month_complete`` False when it starts inside it;
+      ``change_usd = forecast_usd - last_month_usd``, ``change_fraction`` its share of last
+      month (NaN when last month is 0 or NA).
+
+    ``observed_from`` is the first observation of the history (its first snapshot).
+
+    Returns:
+        DataFrame of one row with ``FORECAST_COLUMNS``.
+    """
+    if days < 1:
+        raise ValueError(f"days must be at least 1; got {days}")
+    history = as_tables(history, "month_forecast")
+    billed = bill(history, as_of)
+    at = billed.as_of
+    month_start = pd.Timestamp(year=at.year, month=at.month, day=1, tz="UTC").as_unit("us")
+    month_end = month_start + pd.offsets.MonthBegin(1)
+    last_start = month_start - pd.offsets.MonthBegin(1)
+    observed_from = _first_observation(history, at)
+    items = billed_items(billed)
+
+    # windows: last month, this month to date, then the burn windows (newest last)
+    day = pd.Timedelta(hours=24)
+    windows = [at - day * k for k in range(days, -1, -1)]
+    full = [w for w in windows if w >= observed_from]
+    if len(full) < 2 and observed_from < at:
+        full = [observed_from, at]
+    edges_t = [last_start, month_start, at]
+    costs = _window_costs(items, np.array([t.value // 1_000 for t in edges_t], dtype=np.int64))
+    last_month, to_date = float(costs[0]), float(costs[1])
+    if len(full) >= 2:
+        burn_edges = np.array([t.value // 1_000 for t in full], dtype=np.int64)
+        rates = _window_costs(items, burn_edges) / (np.diff(burn_edges) / US_PER_HOUR)
+        burn_low, burn_high = float(rates.min()), float(rates.max())
+    else:
+        rates, burn_low, burn_high = np.zeros(0), np.nan, np.nan
+
+    hourly = float(cost_breakdown(billed, by="cloud")["hourly_usd"].sum())
+    hours_left = (month_end - at) / pd.Timedelta(hours=1)
+    forecast = to_date + hourly * hours_left
+    low = to_date + min(burn_low, hourly) * hours_left if rates.size else np.nan
+    high = to_date + max(burn_high, hourly) * hours_left if rates.size else np.nan
+    known_last = observed_from < month_start
+    last = last_month if known_last else np.nan
+    change = forecast - last
+    row = {
+        "month_start": [month_start], "as_of": [at], "month_to_date_usd": [to_date],
+        "hourly_usd": [hourly], "hours_left": [hours_left], "forecast_usd": [forecast],
+        "burn_days": [int(rates.size)], "burn_low_usd": [burn_low],
+        "burn_high_usd": [burn_high], "forecast_low_usd": [low], "forecast_high_usd": [high],
+        "last_month_usd": [last],
+        "last_month_complete": [pd.NA if not known_last else observed_from <= last_start],
+        "change_usd": [change],
+        "change_fraction": [change / last if known_last and last else np.nan],
+        "observed_from": [observed_from],
+    }
+    return pd.DataFrame(row).astype(FORECAST_COLUMNS)

@@ -1,0 +1,260 @@
+"""Spend over time and the month forecast: hand-computed on a small fleet that crosses a
+month's end, and equal to the accrued cost of cost_breakdown on the sample."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import SAMPLE_DIR, envelope, make_instance
+
+import shadeanalytics as sa
+from shadeanalytics.costs import cost_breakdown
+from shadeanalytics.finops import (
+    FORECAST_COLUMNS,
+    ITEM_COLUMNS,
+    billed_items,
+    cost_over_time,
+    month_forecast,
+)
+from shadeanalytics.periods import spread
+
+AS_OF = "2026-11-03T06:00:00Z"
+POLLS = ["2026-10-31T12:00:00Z", "2026-11-01T00:00:00Z", "2026-11-01T12:00:00Z",
+         "2026-11-02T00:00:00Z", "2026-11-02T12:00:00Z", "2026-11-03T00:00:00Z"]
+_ = None  # not listed in that poll
+
+#: status at each poll, and the instance's fields. Billed (by hand):
+#: a  crusoe $2/h from Oct 31 18:00 to as_of: Oct 31 6 h $12, Nov 1 $48, Nov 2 $48, Nov 3 $12
+#: b  denvr $3/h from Nov 1 06:00 until deleting is seen at Nov 2 00:00: 18 h = $54 on Nov 1
+#: c  crusoe spot at its own $1/h (on-demand $2.50) from Nov 2 12:00: Nov 2 $12, Nov 3 $6
+FLEET: dict[str, tuple[list[str | None], dict[str, Any]]] = {
+    "a": (["pending", "active", "active", "active", "active", "active"],
+          {"cloud": "crusoe", "hourly_price": 200, "active_at": "2026-10-31T18:00:00Z",
+           "tags": ["team-x"]}),
+    "b": ([_, _, "active", "deleting", _, _],
+          {"cloud": "denvr", "hourly_price": 300, "active_at": "2026-11-01T06:00:00Z",
+           "tags": []}),
+    "c": ([_, _, _, _, "active", "active"],
+          {"cloud": "crusoe", "hourly_price": 250, "active_at": "2026-11-02T12:00:00Z",
+           "rental_terms": {"rental_type": "spot", "hourly_price": "1.00"},
+           "tags": ["team-x", "spot"]}),
+}
+TOTAL = 192.0  # a $120 + b $54 + c $18
+
+
+def history(fleet: dict[str, tuple[list[str | None], dict[str, Any]]] = FLEET) -> sa.Tables:
+    docs = []
+    for k, clock in enumerate(POLLS):
+        listed = []
+        for iid, (statuses, fields) in fleet.items():
+            if statuses[k] is None:
+                continue
+            record = make_instance(iid, status=statuses[k],
+                                   **{"created_at": "2026-10-31T00:00:00Z", **fields})
+            if statuses[k] == "pending":
+                record["active_at"] = None
+            listed.append(record)
+        docs.append(envelope({"instances": listed}, clock, "/instances"))
+    return sa.read(docs)
+
+
+@pytest.fixture(scope="module")
+def fleet() -> sa.Tables:
+    return history()
+
+
+@pytest.fixture(scope="module")
+def sample() -> sa.Tables:
+    return sa.read(SAMPLE_DIR)
+
+
+def _rows(df: pd.DataFrame, *keys: str) -> list[tuple[Any, ...]]:
+    return [(row.period_start.strftime("%Y-%m-%d"), *(getattr(row, k) for k in keys),
+             round(row.cost_usd, 9))
+            for row in df.itertuples()]
+
+
+def test_spend_per_day_by_cloud(fleet: sa.Tables) -> None:
+    """Each day's cost by cloud, hand-computed; the days add up to the accrued cost."""
+    daily = cost_over_time(fleet, "1D", by="cloud", as_of=AS_OF)
+    assert list(daily.columns) == ["period_start", "cloud", "billed_hours", "unpriced_hours",
+                                   "cost_usd"]
+    assert daily.dtypes.astype(str).tolist() == ["datetime64[us, UTC]", "string", "float64",
+                                                 "float64", "float64"]
+    assert _rows(daily, "cloud") == [
+        ("2026-10-31", "crusoe", 12.0), ("2026-11-01", "crusoe", 48.0),
+        ("2026-11-01", "denvr", 54.0), ("2026-11-02", "crusoe", 60.0),
+        ("2026-11-03", "crusoe", 18.0)]
+    assert daily["billed_hours"].tolist() == pytest.approx([6, 24, 18, 36, 12])
+    assert daily["unpriced_hours"].sum() == 0.0
+    accrued = cost_breakdown(fleet, as_of=AS_OF)["accrued_usd"].sum()
+    assert accrued == pytest.approx(TOTAL)
+    assert daily["cost_usd"].sum() == pytest.approx(accrued, abs=0.01)
+
+
+def test_spend_per_month_and_hour(fleet: sa.Tables) -> None:
+    """Calendar months split at the month's end; hours hold the per-hour price."""
+    monthly = cost_over_time(fleet, "MS", by="cloud", as_of=AS_OF)
+    assert _rows(monthly, "cloud") == [
+        ("2026-10-01", "crusoe", 12.0), ("2026-11-01", "crusoe", 126.0),
+        ("2026-11-01", "denvr", 54.0)]
+    hourly = cost_over_time(fleet, "1h", by=(), as_of=AS_OF)
+    assert hourly["period_start"].iloc[0] == pd.Timestamp("2026-10-31T18:00:00Z")
+    assert hourly["cost_usd"].iloc[0] == pytest.approx(2.0)
+    at_noon = hourly.set_index("period_start").loc[pd.Timestamp("2026-11-02T12:00:00Z")]
+    assert at_noon["cost_usd"] == pytest.approx(3.0)  # a $2 + c $1 (spot rate)
+    assert at_noon["billed_hours"] == pytest.approx(2.0)
+    assert len(hourly) == 60  # a billed every hour of its 60
+    assert hourly["cost_usd"].sum() == pytest.approx(TOTAL, abs=0.01)
+
+
+def test_spend_by_tag_service_and_resource(fleet: sa.Tables) -> None:
+    """By tag an instance counts once per tag; service is compute; resource is the id."""
+    by_tag = cost_over_time(fleet, "1D", by="tag", as_of=AS_OF)
+    assert _rows(by_tag, "tag") == [
+        ("2026-10-31", "team-x", 12.0), ("2026-11-01", "(untagged)", 54.0),
+        ("2026-11-01", "team-x", 48.0), ("2026-11-02", "spot", 12.0),
+        ("2026-11-02", "team-x", 60.0), ("2026-11-03", "spot", 6.0),
+        ("2026-11-03", "team-x", 18.0)]
+    by_service = cost_over_time(fleet, "MS", by=["service", "rental_type"], as_of=AS_OF)
+    assert _rows(by_service, "service", "rental_type") == [
+        ("2026-10-01", "compute", "(none)", 12.0), ("2026-11-01", "compute", "(none)", 162.0),
+        ("2026-11-01", "compute", "spot", 18.0)]
+    by_resource = cost_over_time(fleet, "MS", by="resource_id", as_of=AS_OF)
+    totals = by_resource.groupby("resource_id")["cost_usd"].sum().to_dict()
+    assert totals == pytest.approx({"a": 120.0, "b": 54.0, "c": 18.0})
+
+
+def test_a_window_splits_the_same_dollars(fleet: sa.Tables) -> None:
+    """start and end narrow the window; two windows that meet add up to the whole."""
+    mid = "2026-11-01T13:30:00Z"
+    before = cost_over_time(fleet, "1D", by=(), as_of=AS_OF, end=mid)
+    after = cost_over_time(fleet, "1D", by=(), as_of=AS_OF, start=mid)
+    # to 13:30 on Nov 1: a $12 + 13.5 h x $2 = $39; b 7.5 h x $3 = $22.50
+    assert before["cost_usd"].sum() == pytest.approx(12.0 + 27.0 + 22.5)
+    assert before["cost_usd"].sum() + after["cost_usd"].sum() == pytest.approx(TOTAL)
+    assert after["period_start"].iloc[0] == pd.Timestamp("2026-11-01T00:00:00Z")
+    with pytest.raises(ValueError, match="end must be after start"):
+        cost_over_time(fleet, as_of=AS_OF, start=mid, end=mid)
+    with pytest.raises(ValueError, match="cannot group by 'status'"):
+        cost_over_time(fleet, by="status", as_of=AS_OF)
+
+
+def test_unknown_price_is_not_zero() -> None:
+    """Time billed at an unknown price counts in unpriced_hours, never in cost_usd."""
+    fleet = dict(FLEET)
+    fleet["n"] = (["active"] * 6, {"cloud": "denvr", "hourly_price": None,
+                                   "active_at": "2026-10-31T00:00:00Z"})
+    tables = history(fleet)
+    daily = cost_over_time(tables, "1D", by="cloud", as_of=AS_OF)
+    denvr = daily[daily["cloud"] == "denvr"].set_index("period_start")
+    assert denvr["unpriced_hours"].tolist() == pytest.approx([24, 24, 24, 6])
+    assert denvr.loc[pd.Timestamp("2026-11-01T00:00:00Z"), "cost_usd"] == pytest.approx(54.0)
+    assert daily["cost_usd"].sum() == pytest.approx(TOTAL)
+
+
+def test_billed_items_are_the_bills_intervals(fleet: sa.Tables) -> None:
+    """One row per billed interval, at its billed price, with ITEM_COLUMNS."""
+    items = billed_items(fleet, as_of=AS_OF)
+    assert list(items.columns) == list(ITEM_COLUMNS)
+    assert items[["resource_id", "billed_price_usd"]].values.tolist() == [
+        ["a", 2.0], ["b", 3.0], ["c", 1.0]]
+    assert items["service"].unique().tolist() == ["compute"]
+    assert items["end_at"].tolist() == [pd.Timestamp(AS_OF), pd.Timestamp(POLLS[3]),
+                                        pd.Timestamp(AS_OF)]
+
+
+def test_spread_sums_each_group_over_its_periods() -> None:
+    """spread: hours and weighted sums per (group, period), only where time is billed."""
+    hour = 3_600_000_000
+    edges = np.array([0, 2, 4, 6]) * hour
+    group, period, hours, (cost,) = spread(
+        np.array([0, 1, 1]), np.array([1, 0, 5]) * hour, np.array([3, 1, 9]) * hour,
+        [np.array([2.0, 10.0, 1.0])], edges)
+    assert list(zip(group.tolist(), period.tolist(), strict=True)) == [
+        (0, 0), (0, 1), (1, 0), (1, 2)]
+    assert hours.tolist() == pytest.approx([1, 1, 1, 1])
+    assert cost.tolist() == pytest.approx([2, 2, 10, 1])
+
+
+@pytest.mark.parametrize("freq", ["1h", "1D", "W", "MS"])
+@pytest.mark.parametrize("as_of", ["2026-11-18T07:30:00Z", "2026-11-20T00:00:00Z"])
+def test_the_sample_spends_what_it_accrued(sample: sa.Tables, freq: str, as_of: str) -> None:
+    """On the sample, every period length adds up to cost_breakdown's accrued, to $0.01."""
+    accrued = cost_breakdown(sample, by="cloud", as_of=as_of)["accrued_usd"].sum()
+    spent = cost_over_time(sample, freq, by="cloud", as_of=as_of)
+    assert spent["cost_usd"].sum() == pytest.approx(accrued, abs=0.01)
+    by_gpu = cost_over_time(sample, freq, by=["gpu_type", "cluster_id"], as_of=as_of)
+    assert by_gpu["cost_usd"].sum() == pytest.approx(accrued, abs=0.01)
+
+
+# -- the month forecast -------------------------------------------------------------------------
+
+
+def test_month_forecast_hand_computed(fleet: sa.Tables) -> None:
+    """Month to date, the projection, the 7-day band and last month, by hand."""
+    forecast = month_forecast(fleet, as_of=AS_OF)
+    assert list(forecast.columns) == list(FORECAST_COLUMNS)
+    assert forecast.dtypes.astype(str).to_dict() == {
+        c: d for c, d in FORECAST_COLUMNS.items()}
+    row = forecast.iloc[0]
+    assert row["month_start"] == pd.Timestamp("2026-11-01T00:00:00Z")
+    assert row["month_to_date_usd"] == pytest.approx(102 + 60 + 18)
+    assert row["hourly_usd"] == pytest.approx(3.0)  # a $2 + c $1 run at as_of
+    assert row["hours_left"] == pytest.approx(27 * 24 + 18)  # to Dec 1 00:00
+    assert row["forecast_usd"] == pytest.approx(180 + 3 * 666)
+    # only two 24-hour windows lie inside the history (it starts Oct 31 12:00):
+    # Nov 1 06:00-Nov 2 06:00 a $48 + b $54 = $102 (4.25/h); then a $48 + c $18 (2.75/h)
+    assert row["burn_days"] == 2
+    assert (row["burn_low_usd"], row["burn_high_usd"]) == pytest.approx((2.75, 4.25))
+    assert row["forecast_low_usd"] == pytest.approx(180 + 2.75 * 666)
+    assert row["forecast_high_usd"] == pytest.approx(180 + 4.25 * 666)
+    assert row["last_month_usd"] == pytest.approx(12.0)
+    assert not row["last_month_complete"]  # the history starts on Oct 31
+    assert row["change_usd"] == pytest.approx(2178 - 12)
+    assert row["change_fraction"] == pytest.approx(2166 / 12)
+    assert row["observed_from"] == pd.Timestamp(POLLS[0])
+
+
+def test_month_forecast_band_holds_the_current_burn(fleet: sa.Tables) -> None:
+    """With one day of burn (2.75/h) below the current 3/h, the band still holds the forecast."""
+    row = month_forecast(fleet, as_of=AS_OF, days=1).iloc[0]
+    assert row["burn_days"] == 1
+    assert row["forecast_low_usd"] == pytest.approx(180 + 2.75 * 666)
+    assert row["forecast_high_usd"] == pytest.approx(row["forecast_usd"])
+    with pytest.raises(ValueError, match="days must be at least 1; got 0"):
+        month_forecast(fleet, as_of=AS_OF, days=0)
+
+
+def test_month_forecast_at_the_month_start_and_in_one_snapshot(fleet: sa.Tables) -> None:
+    """At 00:00 on the 1st nothing is spent yet; one snapshot has no burn and no last month."""
+    row = month_forecast(fleet, as_of="2026-11-01T00:00:00Z").iloc[0]
+    assert row["month_to_date_usd"] == 0.0
+    assert row["hours_left"] == 720.0
+    assert row["forecast_usd"] == pytest.approx(2.0 * 720)
+    assert row["last_month_usd"] == pytest.approx(12.0)
+    one = sa.read(envelope({"instances": [make_instance("a", active_at="2026-11-02T00:00:00Z")]},
+                           "2026-11-03T00:00:00Z", "/instances"))
+    row = month_forecast(one, as_of="2026-11-03T00:00:00Z").iloc[0]
+    assert row["month_to_date_usd"] == pytest.approx(24 * 2.10)
+    assert row["burn_days"] == 0
+    assert pd.isna(row["forecast_low_usd"]) and pd.isna(row["burn_high_usd"])
+    assert pd.isna(row["last_month_usd"]) and pd.isna(row["last_month_complete"])
+    assert pd.isna(row["change_fraction"])
+
+
+def test_month_forecast_on_the_sample(sample: sa.Tables) -> None:
+    """The sample's month to date is its accrued cost (it all falls in November)."""
+    at = "2026-11-20T00:00:00Z"
+    row = month_forecast(sample, as_of=at).iloc[0]
+    costs = cost_breakdown(sample, by="cloud", as_of=at)
+    november = cost_over_time(sample, "MS", by=(), as_of=at)
+    assert row["month_to_date_usd"] == pytest.approx(
+        november.loc[november["period_start"] == pd.Timestamp("2026-11-01T00:00:00Z"),
+                     "cost_usd"].sum(), abs=0.01)
+    assert row["hourly_usd"] == pytest.approx(costs["hourly_usd"].sum())
+    assert row["burn_days"] == 4  # the sample holds four days of snapshots
+    assert row["forecast_low_usd"] <= row["forecast_usd"] <= row["forecast_high_usd"]
