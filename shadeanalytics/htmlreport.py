@@ -55,6 +55,8 @@ HEADLINE: tuple[Headline, ...] = (
     Headline("Month projection (730 h)", "costs_by_cloud", "monthly_usd", "/month"),
     Headline("Accrued so far", "costs_by_cloud", "accrued_usd",
              unknown="instances_without_accrued"),
+    Headline("Month to date", "forecast", "month_to_date_usd"),
+    Headline("Month-end forecast", "forecast", "forecast_usd"),
     Headline("Shadeform's estimates", "costs_by_cloud", "reported_cost_usd",
              unknown="instances_without_estimate"),
     Headline("Running instances", "costs_by_cloud", "running_instances", money=False),
@@ -117,6 +119,10 @@ SECTIONS: tuple[Section, ...] = (
     Section("fleet_over_time", "Fleet over time",
             ("period_start", "running_instances", "running_gpus", "hourly_usd", "cost_usd"),
             ("hourly_usd", "cost_usd"), chart="fleet_over_time", rows=24, newest=True),
+    Section("costs_daily", "Spend per day", ("period_start", "cloud", "cost_usd"),
+            ("cost_usd",), chart="costs_daily", rows=40, newest=True),
+    Section("costs_monthly", "Spend per month", ("period_start", "cloud", "cost_usd"),
+            ("cost_usd",)),
 )
 
 #: Column headings for people; any other column shows its name with spaces.
@@ -128,7 +134,7 @@ _LABELS = {
     "instances_hourly_usd": "instances per hour", "shade_instance_type": "instance type",
     "provisioning_s": "provisioning", "boot_late": "late boot", "duration_s": "duration",
     "gpu_type": "GPU type", "gpus": "GPUs", "resource_id": "resource id",
-    "running_gpus": "running GPUs", "cost_usd": "cost", "period_start": "hour (UTC)",
+    "running_gpus": "running GPUs", "cost_usd": "cost", "period_start": "period (UTC)",
     "start_at": "from (UTC)", "end_at": "to (UTC)", "created_at": "created (UTC)",
 }
 

@@ -38,6 +38,7 @@ __all__ = [
     "chart_svgs",
     "color_for",
     "plot_cost_breakdown",
+    "plot_cost_over_time",
     "plot_fleet_over_time",
     "plot_gpu_inventory",
     "plot_provisioning",
@@ -822,11 +823,126 @@ def plot_provisioning(
     return ax
 
 
-# -- 6. write the report's charts ---------------------------------------------------------------
+# -- 6. spend over time -------------------------------------------------------------------------
+
+_SPEND_VALUES = ("billed_hours", "unpriced_hours", "cost_usd")
+_PERIOD_NAMES = ((3600.0, "hour"), (86400.0, "day"), (7 * 86400.0, "week"))
+
+
+def _spend_key(costs: pd.DataFrame) -> str | None:
+    """The group key of a ``cost_over_time`` result (None when it has none)."""
+    _require(costs, ["period_start", "cost_usd"], "costs (a cost_over_time result)")
+    keys = [c for c in costs.columns if c != "period_start" and c not in _SPEND_VALUES]
+    if len(keys) > 1:
+        raise ValueError(f"plot_cost_over_time stacks the bars by one key; costs has "
+                         f"{', '.join(keys)}: pass cost_over_time(..., by=one key)")
+    return keys[0] if keys else None
+
+
+def _period_name(seconds: float) -> str:
+    for length, name in _PERIOD_NAMES:
+        if math.isclose(seconds, length):
+            return name
+    if 28 * 86400.0 <= seconds <= 31 * 86400.0:
+        return "month"
+    return "period"
+
+
+def _spend_pivot(costs: pd.DataFrame, key: str | None, top: int) -> pd.DataFrame:
+    """Cost per period (rows, in time order) x group (columns, largest first; beyond ``top``
+    summed as ``(other N)``)."""
+    if top < 1:
+        raise ValueError(f"top must be at least 1; got {top}")
+    parts = (costs[key].astype("string").fillna("(none)").astype(object) if key is not None
+             else pd.Series("cost", index=costs.index, dtype=object))
+    work = pd.DataFrame({"period_start": costs["period_start"], "part": parts,
+                         "cost_usd": costs["cost_usd"].astype("float64").fillna(0.0)})
+    table = work.pivot_table(index="period_start", columns="part", values="cost_usd",
+                             aggfunc="sum", fill_value=0.0).sort_index()
+    order = sorted(table.columns, key=lambda p: (-table[p].sum(), str(p)))
+    table = table[order]
+    if len(order) > top:
+        rest = order[top:]
+        table = table[order[:top]].assign(**{f"(other {len(rest)})": table[rest].sum(axis=1)})
+    return table
+
+
+def plot_cost_over_time(
+    costs: pd.DataFrame,
+    *,
+    ax: Axes | None = None,
+    top: int = 8,
+    title: str | None = None,
+) -> Axes:
+    """Stacked bars of what each period cost, split by the key of a ``cost_over_time`` result.
+
+    Example::
+
+        >>> costs = pd.DataFrame({
+        ...     "period_start": pd.to_datetime(["2026-11-19", "2026-11-19", "2026-11-20"],
+        ...                                    utc=True),
+        ...     "cloud": ["crusoe", "denvr", "crusoe"], "cost_usd": [48.0, 12.0, 50.0]})
+        >>> ax = plot_cost_over_time(costs)
+        >>> ax.get_title()
+        'Spend per day by cloud\\ntotal $110.00 over 2 days'
+        >>> [t.get_text() for t in ax.get_legend().get_texts()]  # top to bottom, as stacked
+        ['denvr', 'crusoe']
+
+    Each bar spans its period (the last one as wide as the others); the groups are stacked
+    largest overall at the bottom, coloured as in every chart (``color_for``); beyond the
+    ``top`` largest, the rest are one ``(other N)`` part. The title gives the total (not by
+    ``tag``: an instance with two tags counts in both).
+    """
+    key = _spend_key(costs)
+    table = _spend_pivot(costs, key, top)
+    ax = ax if ax is not None else _new_axes(_spend_size())
+    starts = _utc_naive(pd.Series(table.index))
+    step = (np.median(np.diff(starts)) if len(starts) > 1
+            else np.timedelta64(1, "D").astype("timedelta64[us]"))
+    seconds = pd.Timedelta(step).total_seconds()
+    period = _period_name(seconds)
+    heading = title if title is not None else (
+        f"Spend per {period}" + (f" by {_key_name(key)}" if key is not None else ""))
+    if table.empty:
+        return _no_data(ax, heading)
+    widths = np.diff(np.append(starts, starts[-1] + step))
+    bottom = np.zeros(len(table))
+    for part in table.columns:
+        heights = table[part].to_numpy(dtype="float64")
+        colour = (_OTHER if str(part).startswith("(other ") else
+                  color_for(key, str(part)) if key is not None else _NEUTRAL)
+        ax.bar(starts, heights, width=widths * 0.9, bottom=bottom, align="edge",
+               color=colour, edgecolor="white", linewidth=0.5, label=_short(str(part), 28))
+        bottom += heights
+    ax.set_ylim(0, max(float(bottom.max()), 1.0) * 1.1)
+    ax.set_xlim(starts[0], starts[-1] + step)
+    ax.yaxis.set_major_formatter(_Dollars())
+    _date_axis(ax)
+    ax.set_xlabel("Period start (UTC)")
+    ax.set_ylabel(f"Cost per {period} (USD)")
+    ax.grid(axis="y", color="#e6e6e6", linewidth=0.8)
+    ax.set_axisbelow(True)
+    count = f"{len(table)} {period}{'s' * (len(table) != 1)}"
+    note = ("an instance with several tags counts once per tag" if key == "tag"
+            else f"total {usd(float(bottom.sum()), cents=True)} over {count}")
+    ax.set_title(f"{heading}\n{note}")
+    if key is not None:
+        handles, labels = ax.get_legend_handles_labels()
+        ax.legend(handles[::-1], labels[::-1], title=_key_name(key), loc="upper left",
+                  bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=9)
+    _plain(ax)
+    return ax
+
+
+def _spend_size() -> tuple[float, float]:
+    return (11.0, 4.8)
+
+
+# -- 7. write the report's charts ---------------------------------------------------------------
 
 #: The chart files of a report, in the order ``write_charts`` writes them.
 CHART_FILES = ("costs_by_cloud", "costs_by_gpu_type", "gpu_inventory", "provisioning",
-               "status_timeline", "fleet_over_time")
+               "status_timeline", "fleet_over_time", "costs_daily")
 _DPI = 120
 
 
@@ -862,6 +978,7 @@ def write_charts(
     latest_instances: pd.DataFrame | None = None,
     timeline: pd.DataFrame | None = None,
     fleet: pd.DataFrame | None = None,
+    spend: pd.DataFrame | None = None,
     as_of: TimeLike = None,
     dpi: int = _DPI,
 ) -> list[Path]:
@@ -880,13 +997,14 @@ def write_charts(
     ``costs_by_cloud.png``, ``costs_by_gpu_type.png`` (hourly run rate),
     ``gpu_inventory.png`` (split by cloud when ``latest_instances`` is given, else one bar per
     type from ``frames["gpu_inventory"]``), ``provisioning.png``, and, when given,
-    ``status_timeline.png`` (lanes of ``timeline``, ``as_of`` marked) and
-    ``fleet_over_time.png``. Figures are drawn without pyplot (no global state), each file
+    ``status_timeline.png`` (lanes of ``timeline``, ``as_of`` marked),
+    ``fleet_over_time.png`` and ``costs_daily.png`` (``spend``: a ``cost_over_time`` result,
+    drawn by ``plot_cost_over_time``). Figures are drawn without pyplot (no global state), each file
     written atomically; the PNGs carry no software stamp.
     """
     out = Path(out_dir)
     written = []
-    for name, size, draw in _charts(frames, latest_instances, timeline, fleet, as_of):
+    for name, size, draw in _charts(frames, latest_instances, timeline, fleet, spend, as_of):
         written.append(_save_png(draw(_agg_axes(size)), out / f"{name}.png", dpi))
     return written
 
@@ -899,6 +1017,7 @@ def _charts(
     latest_instances: pd.DataFrame | None,
     timeline: pd.DataFrame | None,
     fleet: pd.DataFrame | None,
+    spend: pd.DataFrame | None,
     as_of: TimeLike,
 ) -> list[_Chart]:
     """The charts of a report as (name, figure size, draw on an axes), in ``CHART_FILES``
@@ -930,6 +1049,9 @@ def _charts(
     if fleet is not None:
         charts.append(("fleet_over_time", _fleet_size(),
                        lambda ax: plot_fleet_over_time(fleet, ax=ax)))
+    if spend is not None:
+        charts.append(("costs_daily", _spend_size(),
+                       lambda ax: plot_cost_over_time(spend, ax=ax)))
     return charts
 
 
@@ -939,6 +1061,7 @@ def chart_svgs(
     latest_instances: pd.DataFrame | None = None,
     timeline: pd.DataFrame | None = None,
     fleet: pd.DataFrame | None = None,
+    spend: pd.DataFrame | None = None,
     as_of: TimeLike = None,
 ) -> dict[str, str]:
     """The charts of ``write_charts`` (same arguments) as SVG documents, by chart name.
@@ -955,7 +1078,7 @@ def chart_svgs(
     same text.
     """
     svgs = {}
-    for name, size, draw in _charts(frames, latest_instances, timeline, fleet, as_of):
+    for name, size, draw in _charts(frames, latest_instances, timeline, fleet, spend, as_of):
         figure = draw(_agg_axes(size)).get_figure(root=True)
         assert figure is not None
         buffer = io.StringIO()

@@ -13,6 +13,7 @@ from ._common import as_of_time as _as_of
 from .billing import Bill, bill
 from .costs import cluster_summary, cost_breakdown
 from .csvout import escape_cell, unescape_cell, write_csv
+from .finops import cost_over_time, month_forecast
 from .inventory import gpu_inventory
 from .lifecycle import lifecycle
 from .quality import quality_checks
@@ -23,6 +24,7 @@ from .timeline import fleet_over_time, status_timeline
 __all__ = [
     "ANALYTICS_FILES",
     "NETWORK_COLUMNS",
+    "SPEND_COLUMNS",
     "analytics",
     "escape_cell",
     "history_frames",
@@ -103,9 +105,9 @@ def write_report(tables: Tables, out: str | os.PathLike[str], *, as_of: TimeLike
 
     ``clusters.csv`` and ``instances.csv`` hold every snapshot row, sorted by id and time;
     ``instance_types.csv`` is written when the sources held a ``/instances/types`` response;
-    then one file per entry of ``ANALYTICS_FILES``, computed at ``as_of`` (default: now);
-    and, when the sources are a dated history (``tables.polls`` not empty), ``timeline.csv``
-    (``status_timeline``) and ``fleet_over_time.csv`` (hourly ``fleet_over_time``). With
+    then one file per entry of ``ANALYTICS_FILES``, computed at ``as_of`` (default: now),
+    and ``forecast.csv`` (``finops.month_forecast``); and, when the sources are a dated
+    history (``tables.polls`` not empty), the files of ``history_frames``. With
     ``charts`` (the default) the PNG charts of ``plots.write_charts`` follow; without, matplotlib
     is never imported. With ``html`` (the default) ``index.html`` comes last
     (``htmlreport.write_html``): the same frames on one page, with the charts as SVG when
@@ -124,12 +126,14 @@ def write_report(tables: Tables, out: str | os.PathLike[str], *, as_of: TimeLike
     frames = analytics(billed)
     for name, df in frames.items():
         written.append(write_csv(df, out / f"{name}.csv"))
+    forecast = month_forecast(tables, as_of=at)
+    written.append(write_csv(forecast, out / "forecast.csv"))
     history = history_frames(tables, as_of=at)
     for name, df in history.items():
         written.append(write_csv(df, out / f"{name}.csv"))
     chart_args = {"latest_instances": billed.instances,
                   "timeline": history.get("timeline"), "fleet": history.get("fleet_over_time"),
-                  "as_of": at}
+                  "spend": history.get("costs_daily"), "as_of": at}
     if charts:
         from .plots import write_charts  # matplotlib only when charts are asked for
 
@@ -142,19 +146,28 @@ def write_report(tables: Tables, out: str | os.PathLike[str], *, as_of: TimeLike
             from .plots import chart_svgs
 
             svgs = chart_svgs(frames, **chart_args)
-        written.append(write_html({**frames, **history}, out, as_of=at, charts=svgs,
-                                  files=written))
+        written.append(write_html({**frames, "forecast": forecast, **history}, out, as_of=at,
+                                  charts=svgs, files=written))
     return written
 
 
+#: Columns of the report's spend over time files (``costs_daily``, ``costs_monthly``).
+SPEND_COLUMNS = ("period_start", "cloud", "cost_usd")
+
+
 def history_frames(tables: Tables, *, as_of: TimeLike = None) -> dict[str, pd.DataFrame]:
-    """``timeline`` and ``fleet_over_time`` of a dated history; empty when nothing is dated."""
+    """The frames of a dated history, empty when nothing is dated: ``timeline``,
+    ``fleet_over_time`` (hourly), and the spend by cloud per day (``costs_daily``) and per
+    calendar month (``costs_monthly``) of ``finops.cost_over_time``."""
     if tables.polls.empty:
         return {}
     at = _as_of(as_of)
     return {
         "timeline": status_timeline(tables, as_of=at),
         "fleet_over_time": fleet_over_time(tables, freq="1h", as_of=at),
+        "costs_daily": cost_over_time(tables, "1D", by="cloud", as_of=at)[list(SPEND_COLUMNS)],
+        "costs_monthly": cost_over_time(tables, "MS", by="cloud",
+                                        as_of=at)[list(SPEND_COLUMNS)],
     }
 
 
@@ -192,6 +205,29 @@ def _count(counts: pd.Series, word: str) -> str:
     return f"{n} {word}" + ("" if n == 1 else "s")
 
 
+def _forecast_lines(forecast: pd.DataFrame) -> list[str]:
+    """The month forecast in two lines: where the month ends, and against last month."""
+    row = forecast.iloc[0]
+    month = row["month_start"].strftime("%b %Y")
+    days = int(row["burn_days"])
+    band = ("" if pd.isna(row["forecast_low_usd"]) else
+            f" ({_money(row['forecast_low_usd'])} to {_money(row['forecast_high_usd'])}, "
+            f"last {days} day{'s' * (days != 1)}' burn)")
+    lines = [f"  {month}: {_money(row['month_to_date_usd'])} so far; forecast "
+             f"{_money(row['forecast_usd'])}{band}"]
+    if pd.isna(row["last_month_usd"]):
+        lines.append("  last month: unknown (the history starts this month)")
+    else:
+        partial = "" if row["last_month_complete"] else (
+            f", partial: history from {row['observed_from'].strftime('%Y-%m-%d %H:%M')}")
+        change = ("" if pd.isna(row["change_fraction"])
+                  else f" ({row['change_fraction']:+.0%})")
+        lines.append(f"  last month: {_money(row['last_month_usd'])}{partial}; forecast "
+                     f"change {'+' if row['change_usd'] >= 0 else ''}"
+                     f"{_money(row['change_usd'])}{change}")
+    return lines
+
+
 def summary_text(tables: Tables, *, by: str = "cloud", as_of: TimeLike = None,
                  top: int = 10) -> str:
     """The fleet at a glance: burn rate, month projection, GPUs by type, top costs, findings.
@@ -225,6 +261,7 @@ def summary_text(tables: Tables, *, by: str = "cloud", as_of: TimeLike = None,
         f"  burn rate: {_money(hourly)}/h = {_money(hourly * 24)}/day = "
         f"{_money(hourly * 730)}/month (730 h){_unknown(no_price, 'without a price')}",
         f"  accrued so far: {_money(accrued)}{_unknown(no_accrued)}",
+        *_forecast_lines(month_forecast(tables, as_of=at)),
         f"  Shadeform's estimates: {_money(reported)}{_unknown(no_estimate)}; gap "
         f"{_money(gap)} (over the instances with both figures)",
         "",

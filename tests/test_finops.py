@@ -3,6 +3,8 @@ month's end, and equal to the accrued cost of cost_breakdown on the sample."""
 
 from __future__ import annotations
 
+import csv
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,7 +21,9 @@ from shadeanalytics.finops import (
     cost_over_time,
     month_forecast,
 )
+from shadeanalytics.htmlreport import headline
 from shadeanalytics.periods import spread
+from shadeanalytics.report import summary_text, write_report
 
 AS_OF = "2026-11-03T06:00:00Z"
 POLLS = ["2026-10-31T12:00:00Z", "2026-11-01T00:00:00Z", "2026-11-01T12:00:00Z",
@@ -258,3 +262,68 @@ def test_month_forecast_on_the_sample(sample: sa.Tables) -> None:
     assert row["hourly_usd"] == pytest.approx(costs["hourly_usd"].sum())
     assert row["burn_days"] == 4  # the sample holds four days of snapshots
     assert row["forecast_low_usd"] <= row["forecast_usd"] <= row["forecast_high_usd"]
+
+
+# -- in the summary and the report --------------------------------------------------------------
+
+
+def test_summary_shows_the_forecast(fleet: sa.Tables) -> None:
+    """Two summary lines: this month and its forecast with the band, then last month."""
+    text = summary_text(fleet, as_of=AS_OF)
+    assert ("  accrued so far: $192.00\n"
+            "  Nov 2026: $180.00 so far; forecast $2,178.00 ($2,011.50 to $3,010.50, last 2 "
+            "days' burn)\n"
+            "  last month: $12.00, partial: history from 2026-10-31 12:00; forecast change "
+            "+$2,166.00 (+18050%)\n") in text
+    # one snapshot: 1 h at $2.10 so far, 264 h left; no burn to make a band from
+    one = sa.read(envelope({"instances": [make_instance("a", active_at="2026-11-19T23:00:00Z")]},
+                           "2026-11-20T00:00:00Z", "/instances"))
+    text = summary_text(one, as_of="2026-11-20T00:00:00Z")
+    assert ("  Nov 2026: $2.10 so far; forecast $556.50\n"
+            "  last month: unknown (the history starts this month)\n") in text
+
+
+def _csv(path: Path) -> list[list[str]]:
+    with path.open(newline="") as handle:
+        return list(csv.reader(handle))
+
+
+def test_report_writes_spend_and_forecast(fleet: sa.Tables, tmp_path: Path) -> None:
+    """costs_daily.csv, costs_monthly.csv and forecast.csv hold the hand-computed dollars;
+    the page shows them, the forecast in the headline."""
+    files = write_report(fleet, tmp_path, as_of=AS_OF, charts=False)
+    assert [f.name for f in files][-6:] == ["forecast.csv", "timeline.csv",
+                                            "fleet_over_time.csv", "costs_daily.csv",
+                                            "costs_monthly.csv", "index.html"]
+    assert _csv(tmp_path / "costs_daily.csv") == [
+        ["period_start", "cloud", "cost_usd"],
+        ["2026-10-31T00:00:00Z", "crusoe", "12.0"], ["2026-11-01T00:00:00Z", "crusoe", "48.0"],
+        ["2026-11-01T00:00:00Z", "denvr", "54.0"], ["2026-11-02T00:00:00Z", "crusoe", "60.0"],
+        ["2026-11-03T00:00:00Z", "crusoe", "18.0"]]
+    assert _csv(tmp_path / "costs_monthly.csv")[1:] == [
+        ["2026-10-01T00:00:00Z", "crusoe", "12.0"], ["2026-11-01T00:00:00Z", "crusoe", "126.0"],
+        ["2026-11-01T00:00:00Z", "denvr", "54.0"]]
+    header, row = _csv(tmp_path / "forecast.csv")
+    assert header == list(FORECAST_COLUMNS)
+    assert dict(zip(header, row, strict=True)) == {
+        "month_start": "2026-11-01T00:00:00Z", "as_of": "2026-11-03T06:00:00Z",
+        "month_to_date_usd": "180.0", "hourly_usd": "3.0", "hours_left": "666.0",
+        "forecast_usd": "2178.0", "burn_days": "2", "burn_low_usd": "2.75",
+        "burn_high_usd": "4.25", "forecast_low_usd": "2011.5", "forecast_high_usd": "3010.5",
+        "last_month_usd": "12.0", "last_month_complete": "false", "change_usd": "2166.0",
+        "change_fraction": "180.5", "observed_from": "2026-10-31T12:00:00Z"}
+    figures = {f.label: f.text for f in headline({"forecast": month_forecast(fleet,
+                                                                             as_of=AS_OF)})}
+    assert figures == {"Month to date": "$180.00", "Month-end forecast": "$2,178.00"}
+    page = (tmp_path / "index.html").read_text()
+    assert "<dt>Month-end forecast</dt>" in page and "$2,178.00" in page
+    for section in ("costs_daily", "costs_monthly"):
+        assert f'<section id="{section}"' in page and f'href="{section}.csv"' in page
+
+
+def test_a_single_snapshot_report_has_a_forecast_and_no_spend_files(tmp_path: Path) -> None:
+    """Undated sources: forecast.csv still, no daily or monthly files (no history)."""
+    one = sa.read({"instances": [make_instance("a")]}, observed_at=None)
+    names = [f.name for f in write_report(one, tmp_path, as_of="2026-11-20T00:00:00Z",
+                                          charts=False, html=False)]
+    assert "forecast.csv" in names and "costs_daily.csv" not in names

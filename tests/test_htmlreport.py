@@ -158,7 +158,8 @@ def test_sample_page_numbers_are_the_csv_files(tmp_path: Path) -> None:
         ("costs_by_cloud", "hourly_usd"), ("costs_by_cloud", "monthly_usd"),
         ("costs_by_cloud", "accrued_usd"), ("costs_by_cloud", "reported_cost_usd"),
         ("costs_by_cloud", "running_instances"), ("gpu_inventory", "gpus_running"),
-        ("gpu_inventory", "gpus_pending")}
+        ("gpu_inventory", "gpus_pending"), ("forecast", "month_to_date_usd"),
+        ("forecast", "forecast_usd")}
     _check_headline_equals_csv(page.figures, tmp_path)
     assert page.figures[("costs_by_cloud", "hourly_usd")] == "$1,668.88"
     for frame in ("costs_by_cloud", "costs_by_gpu_type", "costs_by_tag"):
@@ -171,7 +172,7 @@ def test_sample_page_numbers_are_the_csv_files(tmp_path: Path) -> None:
     order = [a["data-frame"] for tag, a in page.tags if tag == "section" and a.get("data-frame")]
     assert order == ["costs_by_cloud", "costs_by_gpu_type", "costs_by_tag", "quality",
                      "gpu_inventory", "clusters_summary", "lifecycle", "timeline",
-                     "fleet_over_time"]
+                     "fleet_over_time", "costs_daily", "costs_monthly"]
     links = {a["href"] for tag, a in page.tags if tag == "a" and a.get("href")}
     assert {f"{name}.csv" for name in order} <= links
     assert all((tmp_path / h).is_file() for h in links if not h.startswith("#"))
@@ -188,7 +189,7 @@ def test_hostile_names_are_text_in_the_html(hostile_report: Path) -> None:
     assert "'" + FORMULA_TAG in [r["tag"] for r in _csv(hostile_report / "costs_by_tag.csv")]
     assert [t for t, _ in page.tags if t in ("script", "b")] == []
     images = [a["src"] or "" for t, a in page.tags if t == "img"]
-    assert len(images) == 6
+    assert len(images) == 7
     assert all(src.startswith("data:image/svg+xml;base64,") for src in images)
     # the one meta that matters: a browser may fetch or run nothing
     csp = [a["content"] for t, a in page.tags if a.get("http-equiv") == "Content-Security-Policy"]
@@ -447,9 +448,9 @@ def test_sample_page_in_chromium(browser: _Chromium, sample_report: Path,
     assert tab.requests() == []
     facts = json.loads(tab.evaluate(_PAGE_FACTS))
     assert facts["scripts"] == 0
-    assert facts["images"] == [["data:image/svg+xml;base64,", True]] * 6
+    assert facts["images"] == [["data:image/svg+xml;base64,", True]] * 7
     figures = {(frame, column): text for frame, column, text in facts["figures"]}
-    assert len(figures) == 7
+    assert len(figures) == 9
     _check_headline_equals_csv(figures, sample_report)
     assert "Burn rate\n$1,668.88/h" in facts["text"]
     _not_blank(tab.screenshot(), 1280)
@@ -462,7 +463,7 @@ def test_sample_page_in_chromium(browser: _Chromium, sample_report: Path,
     tab.resize(700)
     widths = tab.evaluate("[...document.querySelectorAll('table, figure, dl')]"
                           ".map(e => e.scrollWidth)")
-    assert len(widths) == 15 and max(widths) <= 700, widths  # 8 tables, 6 charts, 1 headline
+    assert len(widths) == 18 and max(widths) <= 700, widths  # 10 tables, 7 charts, 1 headline
 
 
 @pytest.mark.hardening

@@ -41,7 +41,7 @@ REPORT_FILES = {
     "clusters.csv", "instances.csv", "instance_types.csv", "costs_by_cloud.csv",
     "costs_by_region.csv", "costs_by_gpu_type.csv", "costs_by_cluster.csv", "costs_by_tag.csv",
     "gpu_inventory.csv", "clusters_summary.csv", "lifecycle.csv", "quality.csv", "timeline.csv",
-    "fleet_over_time.csv",
+    "fleet_over_time.csv", "forecast.csv", "costs_daily.csv", "costs_monthly.csv",
 }  # fmt: skip
 
 BURST = "3c9d5e7f-2a4b-4c6d-8e0f-1a3b5c7d9e2f"

@@ -29,11 +29,13 @@ from matplotlib.figure import Figure
 import shadeanalytics
 from shadeanalytics import plots
 from shadeanalytics.billing import bill
+from shadeanalytics.finops import cost_over_time
 from shadeanalytics.plots import (
     CLOUD_COLORS,
     STATUS_COLORS,
     color_for,
     plot_cost_breakdown,
+    plot_cost_over_time,
     plot_fleet_over_time,
     plot_gpu_inventory,
     plot_provisioning,
@@ -69,10 +71,11 @@ def frames(sample: shadeanalytics.Tables) -> dict[str, pd.DataFrame]:
 
 @pytest.fixture(scope="module")
 def charts_in(sample: shadeanalytics.Tables) -> dict[str, pd.DataFrame]:
-    """write_charts' optional inputs of the sample: latest instances, timeline, fleet."""
+    """write_charts' optional inputs of the sample: latest instances, timeline, fleet, spend."""
     return {"latest_instances": bill(sample, AS_OF).instances,
             "timeline": status_timeline(sample, as_of=AS_OF),
-            "fleet": fleet_over_time(sample, as_of=AS_OF)}
+            "fleet": fleet_over_time(sample, as_of=AS_OF),
+            "spend": cost_over_time(sample, "1D", by="cloud", as_of=AS_OF)}
 
 
 def agg_axes() -> Axes:
@@ -532,23 +535,75 @@ def test_empty_frames_draw_an_empty_chart() -> None:
         "no instance has become active")
 
 
+# -- spend over time ----------------------------------------------------------------------------
+
+
+def spend(days: list[str], key: str | None = "cloud", **parts: list[float]) -> pd.DataFrame:
+    """A cost_over_time-shaped frame: one row per day and part (``key``), cost_usd."""
+    rows = [(day, part, cost) for part, costs in parts.items()
+            for day, cost in zip(days, costs, strict=True) if cost]
+    frame = pd.DataFrame(rows, columns=["period_start", key or "_", "cost_usd"])
+    frame["period_start"] = pd.to_datetime(frame["period_start"], utc=True)
+    return frame.drop(columns="_") if key is None else frame
+
+
+def test_cost_over_time_stacks_each_period() -> None:
+    """Bars span their period, stacked largest part first; the title gives the total."""
+    days = ["2026-11-18", "2026-11-19", "2026-11-20"]
+    ax = plot_cost_over_time(spend(days, crusoe=[10.0, 20.0, 30.0], denvr=[5.0, 0.0, 5.0]),
+                             ax=agg_axes())
+    assert ax.get_title() == "Spend per day by cloud\ntotal $70.00 over 3 days"
+    assert tick_texts(ax.get_legend().get_texts()) == ["denvr", "crusoe"]
+    bars = ax.patches
+    assert [b.get_height() for b in bars] == [10.0, 20.0, 30.0, 5.0, 0.0, 5.0]
+    assert [b.get_y() for b in bars] == [0.0, 0.0, 0.0, 10.0, 20.0, 30.0]
+    assert to_hex(bars[0].get_facecolor()) == CLOUD_COLORS["crusoe"]
+    assert bars[0].get_width() == pytest.approx(0.9)  # a day, less the gap between bars
+    assert ax.get_ylabel() == "Cost per day (USD)"
+
+
+def test_cost_over_time_folds_the_rest_and_names_months() -> None:
+    """Beyond top, the smaller parts are one grey (other N); months are named months."""
+    months = ["2026-09-01", "2026-10-01", "2026-11-01"]
+    ax = plot_cost_over_time(spend(months, "gpu_type", H100=[9.0, 9.0, 9.0],
+                                   A100=[3.0, 3.0, 3.0], L40S=[1.0, 0.0, 0.0]),
+                             ax=agg_axes(), top=1)
+    assert ax.get_title() == "Spend per month by GPU type\ntotal $37.00 over 3 months"
+    assert tick_texts(ax.get_legend().get_texts()) == ["(other 2)", "H100"]
+    assert [b.get_height() for b in ax.patches[3:]] == [4.0, 3.0, 3.0]
+    by_tag = plot_cost_over_time(spend(months, "tag", a=[1.0, 1.0, 1.0]), ax=agg_axes())
+    assert by_tag.get_title().endswith("an instance with several tags counts once per tag")
+    assert plot_cost_over_time(spend(months, None, x=[1.0, 2.0, 3.0]), ax=agg_axes()
+                               ).get_legend() is None
+
+
+def test_cost_over_time_refuses_two_keys_and_draws_no_data() -> None:
+    """Two key columns are refused; an empty frame says no data."""
+    two = spend(["2026-11-18"], crusoe=[1.0]).assign(region="r1")
+    with pytest.raises(ValueError, match="stacks the bars by one key; costs has cloud, region"):
+        plot_cost_over_time(two, ax=agg_axes())
+    empty = plot_cost_over_time(spend([], crusoe=[]), ax=agg_axes())
+    assert empty.texts[0].get_text() == "no data"
+
+
 # -- write_charts -------------------------------------------------------------------------------
 
 
 def written(frames: dict[str, pd.DataFrame], charts_in: dict[str, pd.DataFrame],
             out: Path) -> list[Path]:
     return write_charts(frames, out, latest_instances=charts_in["latest_instances"],
-                        timeline=charts_in["timeline"], fleet=charts_in["fleet"], as_of=AS_OF)
+                        timeline=charts_in["timeline"], fleet=charts_in["fleet"],
+                        spend=charts_in["spend"], as_of=AS_OF)
 
 
 def test_write_charts_writes_every_png(frames: dict[str, pd.DataFrame],
                                        charts_in: dict[str, pd.DataFrame],
                                        tmp_path: Path) -> None:
-    """Six valid PNG files of sane size, nothing else left in the folder, pyplot untouched."""
+    """Seven valid PNG files of sane size, nothing else left in the folder, pyplot untouched."""
     paths = written(frames, charts_in, tmp_path / "charts")
     assert [p.name for p in paths] == [
         "costs_by_cloud.png", "costs_by_gpu_type.png", "gpu_inventory.png",
-        "provisioning.png", "status_timeline.png", "fleet_over_time.png"]
+        "provisioning.png", "status_timeline.png", "fleet_over_time.png", "costs_daily.png"]
     assert sorted(p.name for p in (tmp_path / "charts").iterdir()) == sorted(
         p.name for p in paths)
     for path in paths:
