@@ -149,19 +149,32 @@ def _parser() -> argparse.ArgumentParser:
     collect.set_defaults(run=_collect)
 
     export = commands.add_parser(
-        "export", help="write the history store as Hive-partitioned Parquet (by day)",
-        description="Write the history store as Parquet partitioned by day, for DuckDB, Spark "
-                    "and Trino (needs the parquet extra: pip install 'shadeanalytics[parquet]').")
-    export.add_argument("--store", required=True, metavar="PATH", help="the history store")
-    export.add_argument("--format", choices=("parquet",), default="parquet",
-                        help="output format (default: parquet)")
+        "export", help="write the history store as Parquet, or the bill as FOCUS cost data",
+        description="--format parquet: write the history store as Parquet partitioned by "
+                    "day, for DuckDB, Spark and Trino. --format focus: write the FOCUS 1.3 "
+                    "cost and usage dataset (one row per billed resource per hour or day) as "
+                    "CSV and Parquet, for FinOps tools. Both need the parquet extra: pip "
+                    "install 'shadeanalytics[parquet]'.")
+    _add_source_options(export)
+    export.add_argument("--format", choices=("parquet", "focus"), default="parquet",
+                        help="parquet (the store's tables; default) or focus (cost data)")
     export.add_argument("--out", required=True, metavar="DIR", help="the folder to write")
     export.add_argument("--since", type=_instant_value, metavar="TIME",
-                        help="first poll time to export (ISO-8601 with a zone; inclusive)")
+                        help="parquet: first poll time to export (ISO-8601 with a zone; "
+                             "inclusive)")
     export.add_argument("--until", type=_instant_value, metavar="TIME",
-                        help="last poll time to export (ISO-8601 with a zone; inclusive)")
+                        help="parquet: last poll time to export (ISO-8601 with a zone; "
+                             "inclusive)")
     export.add_argument("--include-network", action="store_true",
-                        help="also write the ip, ssh_user and ssh_port columns")
+                        help="parquet: also write the ip, ssh_user and ssh_port columns")
+    export.add_argument("--as-of", type=_as_of_value, default=None, metavar="TIME",
+                        help="focus: the instant the bill is made at: an ISO-8601 time with a "
+                             "zone, 'now', or 'latest' (default: the newest snapshot)")
+    export.add_argument("--granularity", choices=("hourly", "daily"), default=None,
+                        help="focus: the length of a charge period (default: hourly)")
+    export.add_argument("--billing-account", default=None, metavar="NAME",
+                        help="focus: BillingAccountId and BillingAccountName (default: "
+                             "shadeform)")
     export.set_defaults(run=_export)
 
     columns = commands.add_parser(
@@ -234,12 +247,49 @@ def _collect(args: argparse.Namespace, stdout: TextIO) -> int:
     return EXIT_OK
 
 
+def _verb(flags: list[str]) -> str:
+    return "is" if len(flags) == 1 else "are"
+
+
 def _export(args: argparse.Namespace, stdout: TextIO) -> int:
+    if args.format == "focus":
+        return _export_focus(args, stdout)
+    focus_only = [flag for flag, value in (("--as-of", args.as_of),
+                                           ("--granularity", args.granularity),
+                                           ("--billing-account", args.billing_account))
+                  if value is not None]
+    if focus_only:
+        raise _UsageError(f"{', '.join(focus_only)} {_verb(focus_only)} only for --format focus")
+    if args.sources or not args.store:
+        raise _UsageError("--format parquet exports the history store: give --store PATH")
     from .export import export_parquet  # pyarrow only when exporting
 
     files = export_parquet(args.store, args.out, since=args.since, until=args.until,
                            include_network=args.include_network)
     print(f"wrote {len(files)} Parquet files to {args.out}", file=stdout)
+    return EXIT_OK
+
+
+def _export_focus(args: argparse.Namespace, stdout: TextIO) -> int:
+    parquet_only = [flag for flag, value in (("--since", args.since), ("--until", args.until),
+                                             ("--include-network", args.include_network))
+                    if value]
+    if parquet_only:
+        raise _UsageError(f"{', '.join(parquet_only)} {_verb(parquet_only)} only for --format "
+                          "parquet")
+    from .focus import FOCUS_VERSION, write_focus
+
+    tables = _tables(args)
+    as_of = resolve_as_of(args.as_of or "latest", tables)
+    export = write_focus(tables, args.out, as_of=as_of,
+                         granularity=args.granularity or "hourly",
+                         billing_account=args.billing_account or "shadeform")
+    total = float(export.rows["BilledCost"].sum())
+    left_out = (f"; {len(export.unpriced)} resource(s) billed at an unknown price left out"
+                if export.unpriced else "")
+    print(f"wrote {len(export.rows)} FOCUS {FOCUS_VERSION} rows (${total:,.2f} billed, as of "
+          f"{as_of.strftime('%Y-%m-%dT%H:%M:%SZ')}) to {args.out}: "
+          f"{', '.join(p.name for p in export.files)}{left_out}", file=stdout)
     return EXIT_OK
 
 

@@ -6,13 +6,14 @@ import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import IO, Any
 
 import numpy as np
 import pandas as pd
 
 from .errors import ReportError
 
-__all__ = ["escape_cell", "unescape_cell", "write_csv", "write_text"]
+__all__ = ["escape_cell", "unescape_cell", "write_bytes", "write_csv", "write_text"]
 
 # A cell starting with one of these is a formula (or a line break) to a spreadsheet program;
 # the full-width forms are folded to ASCII by some of them. A leading quote is escaped too, so
@@ -95,15 +96,21 @@ def _column_cells(series: pd.Series) -> list[str]:
     return _quote_cells(cells)
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that a crash leaves the old file or the new, never half."""
+def _atomic_write(path: Path, text: str | bytes) -> None:
+    """Write ``text`` (or bytes) to ``path`` so that a crash leaves the old file or the new,
+    never half."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
         raise ReportError(f"{path}: cannot write ({exc.strerror})") from None
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+        handle: IO[Any]
+        if isinstance(text, bytes):
+            handle = os.fdopen(fd, "wb")
+        else:
+            handle = os.fdopen(fd, "w", encoding="utf-8", newline="")
+        with handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
@@ -119,6 +126,13 @@ def write_text(text: str, path: str | os.PathLike[str]) -> Path:
     """Write ``text`` (UTF-8) to ``path`` atomically, as ``write_csv`` writes its files."""
     path = Path(path)
     _atomic_write(path, text)
+    return path
+
+
+def write_bytes(data: bytes, path: str | os.PathLike[str]) -> Path:
+    """Write ``data`` to ``path`` atomically, as ``write_csv`` writes its files."""
+    path = Path(path)
+    _atomic_write(path, data)
     return path
 
 
