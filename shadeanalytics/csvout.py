@@ -6,7 +6,6 @@ import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, Any
 
 import numpy as np
 import pandas as pd
@@ -105,13 +104,9 @@ def _atomic_write(path: Path, text: str | bytes) -> None:
     except OSError as exc:
         raise ReportError(f"{path}: cannot write ({exc.strerror})") from None
     try:
-        handle: IO[Any]
-        if isinstance(text, bytes):
-            handle = os.fdopen(fd, "wb")
-        else:
-            handle = os.fdopen(fd, "w", encoding="utf-8", newline="")
-        with handle:
-            handle.write(text)
+        data = text.encode("utf-8") if isinstance(text, str) else text
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o644)

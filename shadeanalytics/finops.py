@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from ._common import CONFIGURATION_KEYS, TimeLike, group_keys, instant, key_column
+from ._common import TimeLike, group_keys, instant, key_column
 from .billing import Bill, as_tables, bill
 from .costs import cost_breakdown
 from .periods import US_PER_HOUR, as_times, as_us, period_edges, spread
@@ -134,11 +134,13 @@ def cost_over_time(
 
     Example::
 
-        >>> daily = cost_over_time(history, "1D", by="cloud", as_of="2026-11-20T12:00Z")
-        >>> daily[["period_start", "cloud", "billed_hours", "cost_usd"]]
-                       period_start   cloud  billed_hours  cost_usd
-        0 2026-11-19 00:00:00+00:00  crusoe          10.0      25.0
-        1 2026-11-20 00:00:00+00:00  crusoe          12.0      30.0
+        >>> from shadeanalytics import read_clusters
+        >>> tables = read_clusters("data/seed/cluster-info-example.json")
+        >>> cost_over_time(tables, "1D", by="cloud", as_of="2026-11-20T00:00Z",
+        ...                start="2026-11-18T12:00Z")
+                       period_start       cloud  billed_hours  unpriced_hours  cost_usd
+        0 2026-11-18 00:00:00+00:00  hyperstack          12.0             0.0      25.2
+        1 2026-11-19 00:00:00+00:00  hyperstack          24.0             0.0      50.4
 
     Each billed interval of ``billed_items`` (the billing model's, at ``as_of``, default now)
     is spread over the ``freq`` periods (a pandas offset alias: ``1h``, ``1D``, ``W``, ``MS``
@@ -255,10 +257,14 @@ def month_forecast(history: Tables, *, as_of: TimeLike = None, days: int = 7) ->
 
     Example::
 
-        >>> month_forecast(history, as_of="2026-11-20T00:00Z")[
+        >>> from shadeanalytics import read_clusters
+        >>> tables = read_clusters("data/seed/cluster-info-example.json")
+        >>> month_forecast(tables, as_of="2026-11-20T00:00Z")[
         ...     ["month_to_date_usd", "hourly_usd", "hours_left", "forecast_usd"]]
            month_to_date_usd  hourly_usd  hours_left  forecast_usd
-        0              456.0         2.0       240.0         936.0
+        0              957.6         2.1       264.0        1512.0
+
+    (The seed's instance has run at $2.10/h since 2016: all of November so far is billed.)
 
     All from the billing model at ``as_of`` (default now), in the calendar month (UTC) that
     holds ``as_of``:

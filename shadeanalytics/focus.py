@@ -374,17 +374,17 @@ def _row_rules(frame: pd.DataFrame) -> list[str]:
     def has(*names: str) -> bool:
         return all(n in frame.columns for n in names)
 
-    if has("ChargePeriodStart", "ChargePeriodEnd") and _is_utc(frame["ChargePeriodStart"]) \
-            and _is_utc(frame["ChargePeriodEnd"]):
-        if (frame["ChargePeriodEnd"] <= frame["ChargePeriodStart"]).any():
-            problems.append("ChargePeriodEnd: not after ChargePeriodStart")
+    if (has("ChargePeriodStart", "ChargePeriodEnd") and _is_utc(frame["ChargePeriodStart"])
+            and _is_utc(frame["ChargePeriodEnd"])
+            and (frame["ChargePeriodEnd"] <= frame["ChargePeriodStart"]).any()):
+        problems.append("ChargePeriodEnd: not after ChargePeriodStart")
     if has("BillingCurrency"):
         codes = frame["BillingCurrency"].dropna().astype(str)
         if not codes.map(lambda c: bool(_CURRENCY.fullmatch(c))).all():
             problems.append("BillingCurrency: not an ISO 4217 code")
-    if has("PricingQuantity", "PricingUnit"):
-        if (frame["PricingQuantity"].isna() != frame["PricingUnit"].isna()).any():
-            problems.append("PricingUnit: null where PricingQuantity is not, or the reverse")
+    if has("PricingQuantity", "PricingUnit") and (
+            frame["PricingQuantity"].isna() != frame["PricingUnit"].isna()).any():
+        problems.append("PricingUnit: null where PricingQuantity is not, or the reverse")
     if has("ServiceCategory", "ServiceSubcategory"):
         pairs = zip(frame["ServiceCategory"].astype(object), frame["ServiceSubcategory"],
                     strict=True)

@@ -4,15 +4,17 @@ month's end, and equal to the accrued cost of cost_breakdown on the sample."""
 from __future__ import annotations
 
 import csv
+import doctest
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import SAMPLE_DIR, envelope, make_instance
+from conftest import ROOT, SAMPLE_DIR, envelope, make_instance
 
 import shadeanalytics as sa
+from shadeanalytics import finops
 from shadeanalytics.costs import cost_breakdown
 from shadeanalytics.finops import (
     FORECAST_COLUMNS,
@@ -164,7 +166,7 @@ def test_billed_items_are_the_bills_intervals(fleet: sa.Tables) -> None:
     """One row per billed interval, at its billed price, with ITEM_COLUMNS."""
     items = billed_items(fleet, as_of=AS_OF)
     assert list(items.columns) == list(ITEM_COLUMNS)
-    assert items[["resource_id", "billed_price_usd"]].values.tolist() == [
+    assert items[["resource_id", "billed_price_usd"]].to_numpy().tolist() == [
         ["a", 2.0], ["b", 3.0], ["c", 1.0]]
     assert items["service"].unique().tolist() == ["compute"]
     assert items["end_at"].tolist() == [pd.Timestamp(AS_OF), pd.Timestamp(POLLS[3]),
@@ -327,3 +329,10 @@ def test_a_single_snapshot_report_has_a_forecast_and_no_spend_files(tmp_path: Pa
     names = [f.name for f in write_report(one, tmp_path, as_of="2026-11-20T00:00:00Z",
                                           charts=False, html=False)]
     assert "forecast.csv" in names and "costs_daily.csv" not in names
+
+
+def test_docstring_examples_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The examples in finops' docstrings pass as doctests (from the root: data/seed)."""
+    monkeypatch.chdir(ROOT)
+    result = doctest.testmod(finops, extraglobs={"pd": pd}, optionflags=doctest.ELLIPSIS)
+    assert (result.failed, result.attempted) == (0, 6)

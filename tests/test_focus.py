@@ -156,7 +156,7 @@ def test_daily_rows_and_the_sample(fleet: sa.Tables) -> None:
     """Daily periods hold each resource's day; the sample's BilledCost is its accrued cost."""
     daily = focus_rows(fleet, as_of=AS_OF, granularity="daily")
     assert focus_problems(daily) == []
-    assert daily[["ResourceId", "PricingQuantity", "BilledCost"]].values.tolist() == [
+    assert daily[["ResourceId", "PricingQuantity", "BilledCost"]].to_numpy().tolist() == [
         ["c", 1.5, pytest.approx(0.15)], ["g", 3.0, 48.0], ["s", 1.75, 1.75]]
     assert (daily["ChargePeriodEnd"] - daily["ChargePeriodStart"]).unique().tolist() == [
         pd.Timedelta(days=1)]
