@@ -192,6 +192,13 @@ def _no_data(ax: Axes, title: str, message: str = "no data") -> Axes:
     return ax
 
 
+def _stack_legend(ax: Axes, key: str) -> None:
+    """The legend of stacked bars, top to bottom as the stack, outside the plot on the right."""
+    handles, labels = ax.get_legend_handles_labels()
+    ax.legend(handles[::-1], labels[::-1], title=_key_name(key), loc="upper left",
+              bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=9)
+
+
 def _require(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
@@ -464,9 +471,7 @@ def plot_gpu_inventory(
     total = int(bottom.sum())
     ax.set_title(f"{heading}\n{total:,} GPU{'s' * (total != 1)}{cpu_note}")
     if stack is not None:
-        handles, labels = ax.get_legend_handles_labels()
-        ax.legend(handles[::-1], labels[::-1], title=_key_name(stack), loc="upper left",
-                  bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=9)
+        _stack_legend(ax, stack)
     _plain(ax)
     return ax
 
@@ -927,9 +932,7 @@ def plot_cost_over_time(
             else f"total {usd(float(bottom.sum()), cents=True)} over {count}")
     ax.set_title(f"{heading}\n{note}")
     if key is not None:
-        handles, labels = ax.get_legend_handles_labels()
-        ax.legend(handles[::-1], labels[::-1], title=_key_name(key), loc="upper left",
-                  bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=9)
+        _stack_legend(ax, key)
     _plain(ax)
     return ax
 
