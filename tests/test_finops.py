@@ -336,3 +336,35 @@ def test_docstring_examples_run(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
     result = doctest.testmod(finops, extraglobs={"pd": pd}, optionflags=doctest.ELLIPSIS)
     assert (result.failed, result.attempted) == (0, 6)
+
+
+@pytest.mark.hardening
+def test_a_generated_month_spends_what_it_accrued() -> None:
+    """30 days of 6-hourly polls of a generated fleet: spend over time by every key and every
+    period length, the forecast's month to date and the FOCUS rows give the accrued cost."""
+    from shadeanalytics import synthetic
+    from shadeanalytics.focus import focus_problems, focus_rows
+
+    docs = []
+    for poll in synthetic.fleet_history(seed=5, polls=120, every_hours=6.0):
+        for endpoint, key in (("/clusters", "clusters"), ("/instances", "instances")):
+            response = {key: [i for i in poll[key][key] if i["status"] != "deleted"]}
+            docs.append(envelope(response, poll["observed_at"], endpoint))
+    tables = sa.read(docs)
+    as_of = tables.polls["observed_at"].max()
+    accrued = cost_breakdown(tables, as_of=as_of)["accrued_usd"].sum()
+    assert accrued > 1000
+    for key in ("service", "cloud", "region", "gpu_type", "shade_instance_type", "cluster_id",
+                "rental_type", "resource_id"):
+        for freq in ("1h", "1D", "MS"):
+            spent = cost_over_time(tables, freq, by=key, as_of=as_of)["cost_usd"].sum()
+            assert spent == pytest.approx(accrued, abs=0.01), (key, freq)
+    month_start = as_of.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    this_month = cost_over_time(tables, "MS", by=(), as_of=as_of, start=month_start)
+    row = month_forecast(tables, as_of=as_of).iloc[0]
+    assert row["month_to_date_usd"] == pytest.approx(this_month["cost_usd"].sum(), abs=0.01)
+    assert row["burn_days"] == 7
+    assert row["forecast_low_usd"] <= row["forecast_usd"] <= row["forecast_high_usd"]
+    rows = focus_rows(tables, as_of=as_of)
+    assert focus_problems(rows) == []
+    assert rows["BilledCost"].sum() == pytest.approx(accrued, abs=0.01)
