@@ -49,6 +49,8 @@ from shadeanalytics.errors import (
     ShadeanalyticsError,
     TransportError,
 )
+from shadeanalytics.finops import cost_over_time, month_forecast
+from shadeanalytics.focus import write_focus
 from shadeanalytics.inventory import gpu_inventory
 from shadeanalytics.lifecycle import lifecycle
 from shadeanalytics.normalize import redact
@@ -348,6 +350,9 @@ def _library(out: Outputs, db: Path, tmp: Path) -> None:
     out.show("bill", bill(history, as_of=as_of).instances)
     out.show("summary", summary_text(history, as_of=as_of))
     write_report(history, tmp / "report-lib", as_of=as_of, include_network=True)
+    out.show("spend", cost_over_time(history, "1h", by="resource_id", as_of=as_of))
+    out.show("forecast", month_forecast(history, as_of=as_of))
+    write_focus(history, tmp / "focus-lib", as_of=as_of)
     out.facts["docker_envs"] = history.docker_envs["name"].tolist()
 
 
@@ -440,6 +445,8 @@ def _files(out: Outputs, inputs: Path, bad: Path, tmp: Path) -> None:
     out.run("report files skip", "report", str(inputs), *map(str, readable), "--errors",
             "skip", "--out", str(tmp / "report-cli-skip"), "--no-charts")
     out.run("summary files", "summary", str(inputs))
+    out.run("export focus files", "export", str(inputs), "--format", "focus", "--out",
+            str(tmp / "focus-cli-files"))
     out.run("report bad", "report", str(inputs), str(bad / "hourly_price.json"), "--out",
             str(tmp / "report-cli-bad"), expect=1)
     out.run("report truncated", "report", str(bad / "truncated.json"), "--out",
