@@ -124,7 +124,7 @@ def write_report(tables: Tables, out: str | os.PathLike[str], *, as_of: TimeLike
     frames = analytics(billed)
     for name, df in frames.items():
         written.append(write_csv(df, out / f"{name}.csv"))
-    history = history_frames(tables, as_of=at)
+    history = history_frames(tables, as_of=at, billed=billed)
     for name, df in history.items():
         written.append(write_csv(df, out / f"{name}.csv"))
     chart_args = {"latest_instances": billed.instances,
@@ -147,14 +147,17 @@ def write_report(tables: Tables, out: str | os.PathLike[str], *, as_of: TimeLike
     return written
 
 
-def history_frames(tables: Tables, *, as_of: TimeLike = None) -> dict[str, pd.DataFrame]:
-    """``timeline`` and ``fleet_over_time`` of a dated history; empty when nothing is dated."""
+def history_frames(tables: Tables, *, as_of: TimeLike = None,
+                   billed: Bill | None = None) -> dict[str, pd.DataFrame]:
+    """``timeline`` and ``fleet_over_time`` of a dated history; empty when nothing is dated.
+    ``billed`` is ``bill(tables, as_of)`` when the caller has it already."""
     if tables.polls.empty:
         return {}
     at = _as_of(as_of)
     return {
         "timeline": status_timeline(tables, as_of=at),
-        "fleet_over_time": fleet_over_time(tables, freq="1h", as_of=at),
+        "fleet_over_time": fleet_over_time(billed if billed is not None else tables,
+                                           freq="1h", as_of=at),
     }
 
 
