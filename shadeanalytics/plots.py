@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from ._common import TimeLike
+from ._common import TimeLike, key_column
 from ._common import as_of_time as _as_of
 from .errors import ReportError
 from .billing import Bill
@@ -270,14 +270,13 @@ def _cost_bars(costs: pd.DataFrame, value: str, top: int) -> pd.DataFrame:
         raise ValueError(f"top must be at least 1; got {top}")
     keys = _cost_keys(costs)
     _require(costs, [value], "costs")
-    labels = costs[keys[0]].astype("string").fillna("(none)")
+    labels = key_column(costs[keys[0]], keys[0])
     for key in keys[1:]:
-        labels = labels + " / " + costs[key].astype("string").fillna("(none)")
+        labels = labels + " / " + key_column(costs[key], key)
     bars = pd.DataFrame({
         "label": labels.astype(object),
         "value": costs[value].astype("float64").fillna(0.0),
-        "color": [_bar_color(keys[0], str(v)) for v in costs[keys[0]].astype("string")
-                  .fillna("(none)")],
+        "color": [_bar_color(keys[0], str(v)) for v in key_column(costs[keys[0]], keys[0])],
     }).sort_values(["value", "label"], ascending=[False, True], kind="stable")
     if len(bars) > top:
         rest = bars.iloc[top:]
@@ -376,12 +375,12 @@ def _inventory_pivot(data: Tables | Bill | pd.DataFrame,
                              f"instances table, gpu_inventory(instances, by=['gpu_type', "
                              f"{stack!r}]), or stack=None")
         inventory = data
-    types = inventory["gpu_type"].astype("string").fillna("(none)").astype(object)
+    types = key_column(inventory["gpu_type"], "gpu_type").astype(object)
     work = pd.DataFrame({
         "gpu_type": types,
         # no stack: one series, its bars in each type's colour
-        "part": "GPUs" if stack is None else inventory[stack].astype("string").fillna(
-            "(none)").astype(object),
+        "part": "GPUs" if stack is None else key_column(inventory[stack], stack).astype(
+            object),
         "gpus": inventory["gpus"].astype("float64").fillna(0.0),
         "instances": inventory["instances"].astype("float64").fillna(0.0),
     })
@@ -723,8 +722,7 @@ def _provisioning_groups(lifecycle: pd.DataFrame, by: str) -> list[str]:
         raise ValueError(f"by must be one of {', '.join(_PROVISIONING_KEYS)}; got {by!r}")
     _require(lifecycle, [by, "provisioning_s", "boot_time_min_s", "boot_time_max_s",
                          "boot_late"], "lifecycle (a lifecycle result)")
-    label = "(standalone)" if by == "cluster_id" else "(none)"
-    return sorted(lifecycle[by].astype("string").fillna(label).astype(object).unique())
+    return sorted(key_column(lifecycle[by], by).astype(object).unique())
 
 
 def _provisioning_size(groups: int) -> tuple[float, float]:
@@ -756,9 +754,8 @@ def plot_provisioning(
     groups = _provisioning_groups(lifecycle, by)
     ax = ax if ax is not None else _new_axes(_provisioning_size(len(groups)))
     heading = f"Provisioning time by {_key_name(by)}"
-    label = "(standalone)" if by == "cluster_id" else "(none)"
     work = pd.DataFrame({
-        "group": lifecycle[by].astype("string").fillna(label).astype(object),
+        "group": key_column(lifecycle[by], by).astype(object),
         "minutes": lifecycle["provisioning_s"].astype("float64") / 60,
         "low": lifecycle["boot_time_min_s"].astype("float64") / 60,
         "high": lifecycle["boot_time_max_s"].astype("float64") / 60,
