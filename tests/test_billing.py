@@ -327,3 +327,34 @@ def test_a_generated_month_gives_one_total(tmp_path: Path) -> None:
     assert (billed["rental_type"] == "spot").any()
     assert billed["cost_estimate_usd"].isna().any()
     _views_agree(tables, as_of, tmp_path)
+
+
+def test_the_store_bills_as_the_files_do(tmp_path: Path) -> None:
+    """The store keeps a row per change and the last sighting; the files a row per poll: the
+    same polls give the same bill (deleting observed, vanished, every price)."""
+    from shadeanalytics.testing import default_scenario
+
+    scenario = default_scenario()
+    docs = []
+    with sa.Store(tmp_path / "history.db") as store:
+        for state in scenario:
+            store.record_poll(state.at, clusters=state.clusters, instances=state.instances,
+                              instance_types=state.instance_types)
+            stamp = state.at.strftime("%Y-%m-%dT%H:%M:%SZ")
+            docs += [envelope(state.clusters, stamp, "/clusters"),
+                     envelope(state.instances, stamp, "/instances"),
+                     envelope(state.instance_types, stamp, "/instances/types")]
+        stored = store.read()
+    files = sa.read(docs)
+    as_of = pd.Timestamp(scenario[-1].at) + pd.Timedelta(hours=1)
+    columns = ["instance_id", "state", "billed_price_usd", "billed_from", "billed_to",
+               "billing_end_source", "billed_hours", "accrued_usd"]
+
+    def billed(tables: sa.Tables) -> pd.DataFrame:
+        out = bill(tables, as_of).instances[columns]
+        return out.sort_values("instance_id").drop_duplicates().reset_index(drop=True)
+
+    pd.testing.assert_frame_equal(billed(stored), billed(files))
+    assert billed(files)["accrued_usd"].sum() > 0
+    pd.testing.assert_frame_equal(cost_breakdown(stored, as_of=as_of),
+                                  cost_breakdown(files, as_of=as_of))
