@@ -181,6 +181,8 @@ def price_history(history: Tables, *, as_of: TimeLike = None) -> pd.DataFrame:
     ``as_of`` (default: now). Prices are ``hourly_price_usd / num_gpus``; CPU-only offers are
     left out.
 
+    Every day from the first observation's to the last's has its rows.
+
     Returns:
         DataFrame of ``PRICE_HISTORY_COLUMNS``, one row per day, ``gpu_type`` and
         ``rental_type``, sorted by them: ``offers`` (offers listed), ``offers_available``,
@@ -199,7 +201,7 @@ def price_history(history: Tables, *, as_of: TimeLike = None) -> pd.DataFrame:
     last_seen = rows.groupby(offer, dropna=False)["observed_at"].transform("max")
     rows = rows.assign(_last=last_seen).sort_values("observed_at", kind="stable")
     frames = []
-    for day in sorted(rows["day"].unique()):
+    for day in pd.date_range(rows["day"].min(), rows["day"].max(), freq="D"):
         end = day + pd.Timedelta(days=1)
         known = rows[rows["observed_at"] < end]
         state = known.drop_duplicates(offer, keep="last")

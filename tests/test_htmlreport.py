@@ -170,8 +170,8 @@ def test_sample_page_numbers_are_the_csv_files(tmp_path: Path) -> None:
     # sections in SECTIONS order, each linking its own CSV file, which exists
     order = [a["data-frame"] for tag, a in page.tags if tag == "section" and a.get("data-frame")]
     assert order == ["costs_by_cloud", "costs_by_gpu_type", "costs_by_tag", "quality",
-                     "gpu_inventory", "clusters_summary", "lifecycle", "timeline",
-                     "fleet_over_time"]
+                     "gpu_inventory", "savings", "market_prices", "clusters_summary",
+                     "lifecycle", "timeline", "fleet_over_time"]
     links = {a["href"] for tag, a in page.tags if tag == "a" and a.get("href")}
     assert {f"{name}.csv" for name in order} <= links
     assert all((tmp_path / h).is_file() for h in links if not h.startswith("#"))
