@@ -22,7 +22,6 @@ from shadeanalytics.billing import bill
 from shadeanalytics.cli import main
 from shadeanalytics.store import Store
 
-
 POLLS = ["2026-11-01T00:00:00Z", "2026-11-01T06:00:00Z", "2026-11-01T12:00:00Z"]
 AS_OF = pd.Timestamp(POLLS[-1])
 
@@ -375,7 +374,7 @@ def test_webhook_5xx_then_success(tmp_path: Path) -> None:
     db = tmp_path / "history.db"
     store_with(db, fleet_polls())
     with Hook([503, 500]) as hook:
-        code, _, err = run("--store", str(db), "--webhook", hook.url)
+        code, _, _ = run("--store", str(db), "--webhook", hook.url)
         assert code == 10
         assert len(hook.bodies) == 3 and hook.bodies[0] == hook.bodies[2]
         assert hook.paths == ["/services/T0/SECRETPATH"] * 3
@@ -409,3 +408,15 @@ def test_webhook_refused_connection(tmp_path: Path, sources: list[str]) -> None:
     assert code == 1
     assert err.startswith("Error: webhook at 127.0.0.1: connection failed (ConnectionError) "
                           "after 3 attempts")
+
+
+def test_a_second_check_on_the_same_store_exits_3(tmp_path: Path) -> None:
+    from shadeanalytics.locks import exclusive_lock
+
+    db = tmp_path / "history.db"
+    store_with(db, fleet_polls())
+    with Hook() as hook, exclusive_lock(tmp_path / "history.db.check.lock", "busy"):
+        code, out, err = run("--store", str(db), "--webhook", hook.url)
+        assert hook.bodies == []
+    assert (code, out) == (3, "")
+    assert err == f"Error: {db}: another check is sending alerts; nothing sent\n"

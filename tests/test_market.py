@@ -151,7 +151,7 @@ def test_price_history_by_hand() -> None:
     # Nov 19 at its last poll: x $2.50, y $3.00 (repriced at 12:00), z unavailable
     # Nov 20: only x, unavailable; y and z were not listed again
     assert out[["day", "gpu_type", "rental_type", "offers", "offers_available"]].astype(
-        str).values.tolist() == [
+        str).to_numpy().tolist() == [
         ["2026-11-19 00:00:00+00:00", "H100", "on_demand", "3", "2"],
         ["2026-11-20 00:00:00+00:00", "H100", "on_demand", "1", "0"]]
     assert out["share_available"].tolist() == pytest.approx([2 / 3, 0.0])
@@ -196,3 +196,17 @@ def test_report_and_summary(tmp_path: Path) -> None:
     assert main(["summary", str(source), "--as-of", "2026-11-20T02:00:00Z"], stdout=text) == 0
     assert ("  the same GPUs elsewhere: -$5,840.00/month (1 of 2 running instance types have a "
             "cheaper available on-demand offer; savings.csv)") in text.getvalue().splitlines()
+
+
+def test_savings_chart_renders() -> None:
+    from shadeanalytics.plots import _agg_axes, plot_savings
+
+    compare = market_compare(sa.read(fleet_docs()), as_of=AS_OF)
+    ax = plot_savings(compare, ax=_agg_axes((8, 3)))
+    assert ax.get_title() == ("The same GPUs elsewhere\n-$5,840/month at the cheapest "
+                              "available on-demand offers")
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["H100x8 (16 GPUs)", "A6000 (1 GPU)"]
+    assert [round(p.get_width(), 2) for p in ax.patches] == [3.0, 0.65]
+    buffer = io.BytesIO()
+    ax.get_figure(root=True).savefig(buffer, format="png")
+    assert buffer.getvalue().startswith(b"\x89PNG")
