@@ -420,3 +420,25 @@ def test_a_second_check_on_the_same_store_exits_3(tmp_path: Path) -> None:
         assert hook.bodies == []
     assert (code, out) == (3, "")
     assert err == f"Error: {db}: another check is sending alerts; nothing sent\n"
+
+
+def test_webhook_that_never_answers_times_out() -> None:
+    """A server that accepts the connection and never answers: each attempt ends at the
+    timeout, three in all, then one clear error."""
+    import socket
+    import time
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)  # never accepted: the kernel completes the handshake, nobody reads
+    try:
+        started = time.monotonic()
+        with pytest.raises(alerts.WebhookError) as caught:
+            alerts.send_webhook(f"http://127.0.0.1:{listener.getsockname()[1]}/hook",
+                                {"text": "x"}, timeout=0.3, backoff_base=0.0)
+        elapsed = time.monotonic() - started
+    finally:
+        listener.close()
+    assert str(caught.value) == ("webhook at 127.0.0.1: timeout after 3 attempts; the alert "
+                                 "state is unchanged, the next run sends again")
+    assert 0.9 <= elapsed < 5.0
