@@ -442,3 +442,26 @@ def test_webhook_that_never_answers_times_out() -> None:
     assert str(caught.value) == ("webhook at 127.0.0.1: timeout after 3 attempts; the alert "
                                  "state is unchanged, the next run sends again")
     assert 0.9 <= elapsed < 5.0
+
+
+@pytest.mark.hardening
+def test_concurrent_checks_send_one_alert(tmp_path: Path) -> None:
+    """Four `check` processes started at once on one store: the webhook gets one alert; each
+    run exits 10 (it checked) or 3 (another held the alert lock), never 1."""
+    import subprocess
+    import sys
+
+    db = tmp_path / "history.db"
+    store_with(db, fleet_polls())
+    with Hook() as hook:
+        runs = [subprocess.Popen([sys.executable, "-m", "shadeanalytics", "check", "--store",
+                                  str(db), "--webhook", hook.url],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                for _ in range(4)]
+        codes = [run.wait(timeout=120) for run in runs]
+        for run in runs:
+            run.stderr.close()
+    assert set(codes) <= {10, 3} and 10 in codes, codes
+    assert len(hook.bodies) == 1
+    with Store(db, create=False) as store:
+        assert len(store.alert_episodes()) == 5
