@@ -38,9 +38,11 @@ __all__ = [
     "BURN_JUMP_SHARE",
     "EXIT_BREACH",
     "MEASURES",
+    "WEBHOOK_BACKOFF_S",
     "Breach",
     "Budget",
     "BudgetFileError",
+    "CheckResult",
     "WebhookError",
     "billed_usd_between",
     "escape_control",
@@ -48,6 +50,7 @@ __all__ = [
     "load_budgets",
     "month_figures",
     "payload",
+    "run_check",
     "send_webhook",
 ]
 
