@@ -1,8 +1,9 @@
 """The ``shadeanalytics`` command line: a thin layer over the library.
 
 Exit codes: 0 success, 1 error (one ``Error: ...`` line on stderr, no traceback), 2 usage error,
-3 another collector holds the store's lock (``collect``; nothing written), 75 the API is
-temporarily unavailable (``collect``: rate limited, 5xx, timeouts; the failed poll is recorded).
+3 another collector holds the store's lock (``collect``; another ``check`` for ``check``), 10 a
+rule is breached (``check``), 75 the API is temporarily unavailable (``collect``: rate limited,
+5xx, timeouts; the failed poll is recorded).
 """
 
 from __future__ import annotations
@@ -164,6 +165,28 @@ def _parser() -> argparse.ArgumentParser:
                         help="also write the ip, ssh_user and ssh_port columns")
     export.set_defaults(run=_export)
 
+    check = commands.add_parser(
+        "check", help="check budgets and the built-in alert rules (for cron and CI)",
+        description="Check the [[budget]] rules of a TOML file and the built-in rules (burn "
+                    "rate up 50 %% on its 7-day mean, a new cloud or instance type, an instance "
+                    "pending for twice its boot estimate, one in error still listed) at --as-of. "
+                    "Prints one line per breach. Exit codes: 0 no breach, 10 a breach, 1 error "
+                    "(e.g. the webhook failed every attempt; no alert state recorded), 2 usage "
+                    "error (e.g. a malformed budgets file), 3 another check holds the store's "
+                    "alert lock.")
+    _add_source_options(check)
+    check.add_argument("--budgets", metavar="FILE", help="a TOML file of [[budget]] rules")
+    _add_as_of(check)
+    check.add_argument("--webhook", metavar="URL",
+                       default=os.environ.get("SHADEANALYTICS_WEBHOOK_URL") or None,
+                       help="POST new breaches here as JSON (Slack-compatible); default: "
+                            "SHADEANALYTICS_WEBHOOK_URL")
+    check.add_argument("--notify-clear", action="store_true",
+                       help="also send a breach once when it clears (needs --store)")
+    check.add_argument("--dry-run", action="store_true",
+                       help="print what would be sent; send nothing and record nothing")
+    check.set_defaults(run=_check)
+
     columns = commands.add_parser(
         "columns", help="print the data dictionary (every table's columns) as Markdown",
         description="Print the data dictionary: every column's dtype, unit, source and meaning.")
@@ -241,6 +264,49 @@ def _export(args: argparse.Namespace, stdout: TextIO) -> int:
                            include_network=args.include_network)
     print(f"wrote {len(files)} Parquet files to {args.out}", file=stdout)
     return EXIT_OK
+
+
+def _check(args: argparse.Namespace, stdout: TextIO) -> int:
+    import json
+    from contextlib import nullcontext
+
+    from .alerts import EXIT_BREACH, BudgetFileError, load_budgets, run_check
+
+    try:
+        budgets = load_budgets(args.budgets) if args.budgets else []
+    except BudgetFileError as exc:
+        raise _UsageError(str(exc)) from None
+    tables = _tables(args)
+    as_of = resolve_as_of(args.as_of, tables)
+    if not args.store:
+        result = run_check(tables, budgets, as_of=as_of, webhook=args.webhook,
+                           dry_run=args.dry_run)
+    else:
+        from .errors import LockedError
+        from .locks import exclusive_lock
+        from .store import Store
+
+        store_path = Path(args.store).expanduser()
+        writes = bool(args.webhook) and not args.dry_run
+        lock = exclusive_lock(store_path.with_name(store_path.name + ".check.lock"),
+                              f"{store_path}: another check is sending alerts; nothing sent") \
+            if writes else nullcontext()
+        try:
+            with lock, Store(store_path, create=False) as store:
+                result = run_check(tables, budgets, as_of=as_of, store=store,
+                                   webhook=args.webhook, dry_run=args.dry_run,
+                                   notify_clear=args.notify_clear)
+        except LockedError as exc:
+            raise _Exit(3, exc) from None
+    for breach in result.breaches:
+        print(f"{breach.rule}: {breach.message}", file=stdout)
+    if args.dry_run:
+        sent = json.dumps(result.sent, ensure_ascii=True) if result.sent else "nothing"
+        print(f"dry run: would send {sent}", file=stdout)
+    elif args.webhook and result.sent:
+        print(f"sent {len(result.new)} new and {len(result.sent['cleared'])} cleared to the "
+              "webhook", file=sys.stderr)
+    return EXIT_BREACH if result.breaches else EXIT_OK
 
 
 def _columns(args: argparse.Namespace, stdout: TextIO) -> int:

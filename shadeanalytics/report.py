@@ -15,6 +15,7 @@ from .costs import cluster_summary, cost_breakdown
 from .csvout import escape_cell, unescape_cell, write_csv
 from .inventory import gpu_inventory
 from .lifecycle import lifecycle
+from .market import market_compare, price_history, total_monthly_saving
 from .quality import quality_checks
 from .schema import TABLES
 from .tables import Tables
@@ -22,10 +23,12 @@ from .timeline import fleet_over_time, status_timeline
 
 __all__ = [
     "ANALYTICS_FILES",
+    "MARKET_FILES",
     "NETWORK_COLUMNS",
     "analytics",
     "escape_cell",
     "history_frames",
+    "market_frames",
     "newest_observation",
     "resolve_as_of",
     "table_columns",
@@ -59,6 +62,19 @@ ANALYTICS_FILES = (
     "costs_by_cloud", "costs_by_region", "costs_by_gpu_type", "costs_by_cluster", "costs_by_tag",
     "gpu_inventory", "clusters_summary", "lifecycle", "quality",
 )
+
+
+#: The marketplace files of a report (when the sources hold a ``/instances/types`` response).
+MARKET_FILES = ("savings", "market_prices")
+
+
+def market_frames(tables: Tables, billed: Bill) -> dict[str, pd.DataFrame]:
+    """``savings`` (``market.market_compare``) and ``market_prices`` (``market.price_history``)
+    of a report; empty when the sources hold no marketplace (``/instances/types``)."""
+    if tables.instance_types.empty:
+        return {}
+    return {"savings": market_compare(tables, billed=billed),
+            "market_prices": price_history(tables, as_of=billed.as_of)}
 
 
 def newest_observation(tables: Tables) -> pd.Timestamp | None:
@@ -105,7 +121,8 @@ def write_report(tables: Tables, out: str | os.PathLike[str], *, as_of: TimeLike
     ``instance_types.csv`` is written when the sources held a ``/instances/types`` response;
     then one file per entry of ``ANALYTICS_FILES``, computed at ``as_of`` (default: now);
     and, when the sources are a dated history (``tables.polls`` not empty), ``timeline.csv``
-    (``status_timeline``) and ``fleet_over_time.csv`` (hourly ``fleet_over_time``). With
+    (``status_timeline``) and ``fleet_over_time.csv`` (hourly ``fleet_over_time``); with a
+    marketplace, ``savings.csv`` and ``market_prices.csv`` (``market_frames``). With
     ``charts`` (the default) the PNG charts of ``plots.write_charts`` follow; without, matplotlib
     is never imported. With ``html`` (the default) ``index.html`` comes last
     (``htmlreport.write_html``): the same frames on one page, with the charts as SVG when
@@ -127,6 +144,10 @@ def write_report(tables: Tables, out: str | os.PathLike[str], *, as_of: TimeLike
     history = history_frames(tables, as_of=at, billed=billed)
     for name, df in history.items():
         written.append(write_csv(df, out / f"{name}.csv"))
+    market = market_frames(tables, billed)
+    for name, df in market.items():
+        written.append(write_csv(df, out / f"{name}.csv"))
+    frames = {**frames, **market}
     chart_args = {"latest_instances": billed.instances,
                   "timeline": history.get("timeline"), "fleet": history.get("fleet_over_time"),
                   "as_of": at}
@@ -220,6 +241,13 @@ def summary_text(tables: Tables, *, by: str = "cloud", as_of: TimeLike = None,
     running = int(totals["running_instances"].sum())
     gpus = int(totals["gpus"].sum())
     quality = frames["quality"]
+    elsewhere = []
+    if isinstance(tables, Tables) and not tables.instance_types.empty:
+        savings = market_compare(tables, billed=billed)
+        cheaper = int((savings["monthly_saving_usd"] > 0).sum())
+        elsewhere = [f"  the same GPUs elsewhere: {_money(-total_monthly_saving(savings))}/month "
+                     f"({cheaper} of {len(savings)} running instance types have a cheaper "
+                     "available on-demand offer; savings.csv)"]
     severities = quality["severity"].value_counts()
     lines = [
         f"Shadeform fleet as of {at.strftime('%Y-%m-%dT%H:%M:%SZ')}",
@@ -230,6 +258,7 @@ def summary_text(tables: Tables, *, by: str = "cloud", as_of: TimeLike = None,
         f"  accrued so far: {_money(accrued)}{_unknown(no_accrued)}",
         f"  Shadeform's estimates: {_money(reported)}{_unknown(no_estimate)}; gap "
         f"{_money(gap)} (over the instances with both figures)",
+        *elsewhere,
         "",
         "GPUs held, by type:",
         _table(frames["gpu_inventory"][["gpu_type", "instances", "gpus", "gpus_running",

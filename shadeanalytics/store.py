@@ -633,6 +633,45 @@ class Store:
     def _sidecar(self, suffix: str) -> Path:
         return self.path.with_name(self.path.name + suffix)
 
+    # -- alert episodes (shadeanalytics check) ------------------------------------------------
+    # One small table, created on demand by the first run that alerts: an open episode per
+    # breach key (a breach alerted and not cleared since). Additive: stores without it read
+    # as having no open episode.
+
+    _ALERTS_TABLE = """CREATE TABLE IF NOT EXISTS alert_episodes (
+    key         TEXT PRIMARY KEY,  -- the breach's stable key (rule and resource, no value)
+    rule        TEXT NOT NULL,
+    opened_at   TEXT NOT NULL,     -- as_of of the run that alerted it (UTC, RFC 3339)
+    last_seen_at TEXT NOT NULL     -- as_of of the last run that still saw it
+) WITHOUT ROWID"""
+
+    def alert_episodes(self) -> dict[str, dict[str, str]]:
+        """The open alert episodes, by key: ``rule``, ``opened_at``, ``last_seen_at``."""
+        with self._snapshot() as conn:
+            exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
+                                  "name = 'alert_episodes'").fetchone()
+            if not exists:
+                return {}
+            rows = conn.execute("SELECT key, rule, opened_at, last_seen_at FROM "
+                                "alert_episodes").fetchall()
+        return {key: {"rule": rule, "opened_at": opened, "last_seen_at": seen}
+                for key, rule, opened, seen in rows}
+
+    def update_alert_episodes(self, *, opened: Iterable[tuple[str, str]], seen: Iterable[str],
+                              closed: Iterable[str], at: datetime | str) -> None:
+        """In one transaction: open an episode per ``(key, rule)`` of ``opened``, mark the
+        ``seen`` keys seen at ``at``, and close (delete) the ``closed`` ones."""
+        when = _utc_text(at)
+        with self._errors("cannot record alerts"), self._write() as conn:
+            conn.execute(self._ALERTS_TABLE)
+            conn.executemany("INSERT OR IGNORE INTO alert_episodes (key, rule, opened_at, "
+                             "last_seen_at) VALUES (?, ?, ?, ?)",
+                             [(key, rule, when, when) for key, rule in opened])
+            conn.executemany("UPDATE alert_episodes SET last_seen_at = ? WHERE key = ?",
+                             [(when, key) for key in seen])
+            conn.executemany("DELETE FROM alert_episodes WHERE key = ?",
+                             [(key,) for key in closed])
+
 
 # -- read helpers -----------------------------------------------------------------------------
 
