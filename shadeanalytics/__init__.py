@@ -31,6 +31,7 @@ from .errors import (
 from .inventory import gpu_inventory
 from .lifecycle import boot_stats, lifecycle
 from .load import read, read_clusters, read_instance_types, read_instances
+from .market import market_compare, price_history
 from .quality import quality_checks
 from .report import summary_text, write_report
 from .store import Store
@@ -58,6 +59,8 @@ __all__ = sorted([
     "fleet_over_time",
     "gpu_inventory",
     "lifecycle",
+    "market_compare",
+    "price_history",
     "quality_checks",
     "read",
     "read_clusters",
