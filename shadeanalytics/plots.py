@@ -23,6 +23,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from .costs import TimeLike, _as_of
+from .csvout import file_mode
 from .errors import ReportError
 from .inventory import INVENTORY_KEYS, gpu_inventory
 
@@ -839,7 +840,7 @@ def _save_png(ax: Axes, path: Path, dpi: int) -> Path:
             figure.savefig(handle, format="png", dpi=dpi, metadata={"Software": None})
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, file_mode())  # the one rule of csvout: no address is drawn in a chart
         os.replace(tmp, path)
     except OSError as exc:
         raise ReportError(f"{path}: cannot write ({exc.strerror}); the previous file, if any, "

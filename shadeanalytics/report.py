@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 
 from .costs import TimeLike, _as_of, cluster_summary, cost_breakdown
-from .csvout import escape_cell, unescape_cell, write_csv
+from .csvout import atomic_write, escape_cell, unescape_cell, write_csv
+from .errors import ReportError, printable
 from .inventory import gpu_inventory
 from .lifecycle import lifecycle
 from .quality import quality_checks
@@ -96,7 +99,8 @@ def analytics(tables: Tables, *, as_of: TimeLike = None) -> dict[str, pd.DataFra
 
 
 def write_report(tables: Tables, out: str | os.PathLike[str], *, as_of: TimeLike = None,
-                 include_network: bool = False, charts: bool = True) -> list[Path]:
+                 include_network: bool = False, charts: bool = True,
+                 force: bool = False) -> list[Path]:
     """Write the report folder ``out``; returns the files written.
 
     ``clusters.csv`` and ``instances.csv`` hold every snapshot row, sorted by id and time;
@@ -106,8 +110,18 @@ def write_report(tables: Tables, out: str | os.PathLike[str], *, as_of: TimeLike
     (``status_timeline``) and ``fleet_over_time.csv`` (hourly ``fleet_over_time``). With
     ``charts`` (the default) the PNG charts of ``plots.write_charts`` follow; without, matplotlib
     is never imported.
+
+    A folder holds one report: ``.shadeanalytics-report.json`` lists the files the report
+    wrote, and the next report into the folder removes the ones it does not write again. A
+    folder holding files no report wrote is refused with ``ReportError`` (nothing written),
+    unless ``force`` (they are then left alone). Files holding ``ip`` / ``ssh_user`` /
+    ``ssh_port`` (``include_network``) get an owner-only mode (``csvout.file_mode``).
     """
     out = Path(out)
+    planned = _planned_files(tables, charts)
+    earlier = _check_folder(out, planned, force)
+    if not planned <= earlier:  # a run killed midway leaves only files its manifest names
+        _write_manifest(out, earlier | planned)
     at = _as_of(as_of)
     written = []
     for table in ("clusters", "instances", "instance_types"):
@@ -115,7 +129,8 @@ def write_report(tables: Tables, out: str | os.PathLike[str], *, as_of: TimeLike
         if table == "instance_types" and df.empty:
             continue
         written.append(write_csv(_sorted(df, _SORT_KEYS[table]), out / f"{table}.csv",
-                                 table_columns(table, include_network)))
+                                 table_columns(table, include_network),
+                                 private=include_network and table != "instance_types"))
     frames = analytics(tables, as_of=at)
     for name, df in frames.items():
         written.append(write_csv(df, out / f"{name}.csv"))
@@ -128,7 +143,74 @@ def write_report(tables: Tables, out: str | os.PathLike[str], *, as_of: TimeLike
         written += write_charts(frames, out, latest_instances=tables.latest().instances,
                                 timeline=history.get("timeline"),
                                 fleet=history.get("fleet_over_time"), as_of=at)
+    names = {p.name for p in written}
+    for stale in sorted((earlier | planned) - names):
+        try:
+            (out / stale).unlink(missing_ok=True)
+        except OSError as exc:
+            raise ReportError(f"{out / stale}: cannot remove this file of the earlier report "
+                              f"({exc.strerror})") from None
+    if names != earlier:
+        _write_manifest(out, names)
     return written
+
+
+#: The list of the files a report wrote, in its folder.
+MANIFEST = ".shadeanalytics-report.json"
+_HISTORY_FILES = ("timeline", "fleet_over_time")
+# a chart of an earlier report (named without importing matplotlib); nothing else a manifest
+# lists is ever removed
+_CHART_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}\.png")
+
+
+def _planned_files(tables: Tables, charts: bool) -> set[str]:
+    """The names of the files ``write_report`` writes for ``tables``."""
+    history = () if tables.polls.empty else _HISTORY_FILES
+    types = () if tables.instance_types.empty else ("instance_types",)
+    names = {f"{n}.csv" for n in ("clusters", "instances", *types, *ANALYTICS_FILES,
+                                   *history)}
+    if charts:
+        from .plots import CHART_FILES
+
+        names |= {f"{n}.png" for n in CHART_FILES if n in history or n not in _HISTORY_FILES}
+    return names
+
+
+def _check_folder(out: Path, planned: set[str], force: bool) -> set[str]:
+    """The files the earlier report in ``out`` wrote (its manifest); ``ReportError`` when
+    ``out`` holds anything else (unless ``force``) or is not a folder."""
+    if not out.exists():
+        return set()
+    if not out.is_dir():
+        raise ReportError(f"{out}: is a file, not a folder")
+    earlier: set[str] = set()
+    manifest = out / MANIFEST
+    if manifest.exists():
+        try:
+            listed = json.loads(manifest.read_bytes()[:1_000_000]).get("files")
+            earlier = {n for n in listed if isinstance(n, str)
+                       and (n in planned or _CHART_NAME.fullmatch(n))}
+        except (OSError, ValueError, AttributeError, TypeError):
+            earlier = set()
+    try:
+        present = {p.name for p in out.iterdir()}
+    except OSError as exc:
+        raise ReportError(f"{out}: cannot list the folder ({exc.strerror})") from None
+    # a temp file of an atomic write killed midway is ours too
+    foreign = sorted(n for n in present - earlier - {MANIFEST}
+                     if not (n.startswith(".") and n.endswith(".tmp")))
+    if foreign and not force:
+        shown = ", ".join(printable(n) for n in foreign[:5]) + (", ..." if len(foreign) > 5
+                                                                else "")
+        raise ReportError(f"{out}: holds {len(foreign)} file(s) no report wrote ({shown}); "
+                          "nothing written: choose an empty or new folder, or pass --force "
+                          "(force=True) to write beside them")
+    return earlier
+
+
+def _write_manifest(out: Path, names: set[str]) -> None:
+    body = {"format": 1, "written_by": "shadeanalytics report", "files": sorted(names)}
+    atomic_write(out / MANIFEST, json.dumps(body, indent=1) + "\n")
 
 
 def history_frames(tables: Tables, *, as_of: TimeLike = None) -> dict[str, pd.DataFrame]:

@@ -385,6 +385,9 @@ class Store:
         if self.path.exists():
             if self.path.is_dir():
                 raise StoreError(f"{self.path}: is a folder, not a store file")
+            if not self.path.is_file():
+                raise StoreError(f"{self.path}: not a regular file (a device, FIFO or socket); "
+                                 "refused")
             return
         if not create:
             raise StoreError(f"{self.path}: no such store")
