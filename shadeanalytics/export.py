@@ -45,8 +45,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import StoreError
 from .csvout import file_mode
+from .errors import StoreError
 from .locks import exclusive_lock
 from .report import NETWORK_COLUMNS
 from .schema import STATUSES, TABLES, TIMESTAMP, Column, empty_frame, status_dtype
