@@ -354,7 +354,10 @@ class ShadeformClient:
         timeout = self._timeout_now(path)  # raises when the deadline has passed
         timer = self._arm()
         try:
-            return self._hops(path, params, attempt, timeout)
+            result = self._hops(path, params, attempt, timeout)
+            if self._expired is not None:  # cut: what arrived may end anywhere
+                raise _Retryable(TransportError(f"GET {path}: cut", endpoint=path))
+            return result
         except (_Retryable, ApiError):
             if self._expired is None:
                 raise
@@ -399,6 +402,12 @@ class ShadeformClient:
                     else "read timeout"
                 )
                 raise _Retryable(TransportError(f"GET {path}: {kind}", endpoint=path)) from exc
+            except ValueError as exc:
+                # requests parses a redirect's Location even when it does not follow it; a
+                # Location no URL parser takes ("http://[::1/") fails there
+                self._log_request(hop_path, type(exc).__name__, started, attempt)
+                raise TransportError(f"GET {path}: refused a redirect to an unusable URL",
+                                     endpoint=path) from None
             except (requests.RequestException, urllib3.exceptions.HTTPError, HTTPException,
                     OSError) as exc:
                 self._log_request(hop_path, type(exc).__name__, started, attempt)
@@ -522,15 +531,20 @@ class ShadeformClient:
                 endpoint=path,
                 status=status,
             )
+        problem = "is not JSON"
         try:
             data = orjson.loads(body)
-        except orjson.JSONDecodeError:
+        except orjson.JSONDecodeError as exc:
             data = _NOT_JSON
+            if "infinity" in str(exc):  # valid JSON: a number like 1e400
+                problem = "holds a number no double can hold"
+            elif "recursion" in str(exc) or "depth" in str(exc):
+                problem = "is nested too deeply to be a Shadeform response"
         # Raised outside the except clause: the decoder error holds the body, which may carry
         # secrets, and must not ride along as __context__.
         if data is _NOT_JSON:
             raise BadResponseError(
-                f"GET {path}: {_status_text(status)} but the body is not JSON{_html_note(body)}",
+                f"GET {path}: {_status_text(status)} but the body {problem}{_html_note(body)}",
                 endpoint=path,
                 status=status,
             )
