@@ -107,6 +107,9 @@ def read_regular_file(path: Path, limit: int, what: str = "file") -> bytes:
     ``fstat`` on the open descriptor (no race with a rename), read at most ``limit + 1``
     bytes (a file that grows while read is caught too).
     """
+    mode = os.stat(path).st_mode  # a socket cannot even be opened
+    if not stat.S_ISREG(mode):
+        raise ValueError(f"not a regular file ({_file_kind(mode)}); refused")
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     try:
         mode = os.fstat(fd).st_mode

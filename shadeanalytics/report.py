@@ -161,6 +161,8 @@ _HISTORY_FILES = ("timeline", "fleet_over_time")
 # a chart of an earlier report (named without importing matplotlib); nothing else a manifest
 # lists is ever removed
 _CHART_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}\.png")
+_REPORT_CSVS = frozenset(f"{n}.csv" for n in ("clusters", "instances", "instance_types",
+                                               *ANALYTICS_FILES, *_HISTORY_FILES))
 
 
 def _planned_files(tables: Tables, charts: bool) -> set[str]:
@@ -188,8 +190,9 @@ def _check_folder(out: Path, planned: set[str], force: bool) -> set[str]:
     if manifest.exists():
         try:
             listed = json.loads(manifest.read_bytes()[:1_000_000]).get("files")
+            # only names a report writes: a manifest can never make us remove other files
             earlier = {n for n in listed if isinstance(n, str)
-                       and (n in planned or _CHART_NAME.fullmatch(n))}
+                       and (n in planned or n in _REPORT_CSVS or _CHART_NAME.fullmatch(n))}
         except (OSError, ValueError, AttributeError, TypeError):
             earlier = set()
     try:

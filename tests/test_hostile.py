@@ -378,3 +378,340 @@ def test_a_full_disk_names_the_store_and_the_cause(tmp_path: Path) -> None:
         filler.unlink()
         with Store(db, create=False) as store:
             assert len(store.read().instances) == 3
+
+
+def _record(db: Path, at: str, clusters: Any = None, instances: Any = None,
+            instance_types: Any = None) -> int:
+    with Store(db) as store:
+        return store.record_poll(at, clusters=clusters, instances=instances,
+                                 instance_types=instance_types)
+
+
+def test_versions_compare_content_not_formatting(tmp_path: Path) -> None:
+    """The same fleet with members, tags and regions in another order and 1432 as 1432.0 is
+    no new version (changed 0); a real change still is one."""
+    db = tmp_path / "fleet.sqlite"
+    members = [make_instance("m-1", tags=["a", "b"]), make_instance("m-2")]
+    types = {"instance_types": [{
+        "cloud": "hyperstack", "shade_instance_type": "A6000", "cloud_instance_type": "x",
+        "hourly_price": 1432, "configuration": {"num_gpus": 1, "memory_in_gb": 12},
+        "availability": [{"region": "canada-1", "available": True},
+                         {"region": "norway-1", "available": False}]}]}
+    _record(db, "2026-11-20T00:00:00Z", {"clusters": [make_cluster("c-1", members)]},
+            None, types)
+    shuffled = [make_instance("m-2"), make_instance("m-1", tags=["b", "a"])]
+    types2 = json.loads(json.dumps(types))
+    entry = types2["instance_types"][0]
+    entry["hourly_price"] = 1432.0
+    entry["availability"].reverse()
+    poll = _record(db, "2026-11-20T00:10:00Z", {"clusters": [make_cluster("c-1", shuffled)]},
+                   None, types2)
+    with Store(db) as store:
+        assert (store.poll(poll)["added"], store.poll(poll)["changed"]) == (0, 0)
+    entry["hourly_price"] = 1433
+    poll = _record(db, "2026-11-20T00:20:00Z", {"clusters": [make_cluster("c-1", shuffled)]},
+                   None, types2)
+    with Store(db) as store:
+        assert (store.poll(poll)["added"], store.poll(poll)["changed"]) == (0, 1)
+
+
+def _both(tmp_path: Path, responses: dict[str, Any]) -> tuple[sa.Tables, sa.Tables]:
+    """The same snapshot loaded from files and from the store (warnings ignored)."""
+    docs = [envelope(body, _T, endpoint) for endpoint, body in responses.items()]
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    db = tmp_path / "fleet.sqlite"
+    keys = {"/clusters": "clusters", "/instances": "instances",
+            "/instances/types": "instance_types"}
+    _record(db, _T, **{keys[e]: body for e, body in responses.items()})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)
+        files = sa.read(docs)
+        with Store(db, create=False) as store:
+            stored = store.read()
+    return files, stored
+
+
+def _rows(df: pd.DataFrame, key: list[str]) -> pd.DataFrame:
+    return df.sort_values(key, kind="stable").reset_index(drop=True)
+
+
+def test_an_instance_in_two_clusters_gives_the_same_rows_and_findings(tmp_path: Path) -> None:
+    """One rule for files and store: every listing is a row. An instance in two clusters is
+    two rows and one duplicate_instance finding from both sources."""
+    twice = make_instance("i-dup")
+    clusters = {"clusters": [make_cluster("c-1", [twice]), make_cluster("c-2", [twice])]}
+    files, stored = _both(tmp_path, {"/clusters": clusters})
+    key = ["instance_id", "cluster_id"]
+    assert _rows(files.instances, key)[key].values.tolist() == [["i-dup", "c-1"],
+                                                                 ["i-dup", "c-2"]]
+    pd.testing.assert_frame_equal(_rows(files.instances, key)[key],
+                                  _rows(stored.instances, key)[key])
+    found = [quality_checks(t, as_of=_T) for t in (files, stored)]
+    for findings in found:
+        dup = findings[findings["check"] == "duplicate_instance"]
+        assert dup["resource_id"].tolist() == ["i-dup"]
+    pd.testing.assert_frame_equal(found[0].reset_index(drop=True),
+                                  found[1].reset_index(drop=True))
+
+
+def test_a_duplicated_instance_type_gives_the_same_rows(tmp_path: Path) -> None:
+    """A /instances/types entry listed twice (once changed): the same rows from both."""
+    entry = {"cloud": "hyperstack", "shade_instance_type": "A6000",
+             "cloud_instance_type": "x", "hourly_price": 100,
+             "configuration": {"num_gpus": 1, "memory_in_gb": 12},
+             "availability": [{"region": "canada-1", "available": True}]}
+    changed = {**entry, "hourly_price": 120}
+    for entries in ([entry, entry], [entry, changed]):
+        files, stored = _both(tmp_path / str(len(entries)) / entries[1]["hourly_price"].__str__(),
+                              {"/instances/types": {"instance_types": entries}})
+        columns = list(files.instance_types.columns)
+        key = ["cloud", "shade_instance_type", "region", "hourly_price_usd"]
+        pd.testing.assert_frame_equal(_rows(files.instance_types, key)[columns],
+                                      _rows(stored.instance_types, key)[columns])
+    assert sorted(stored.instance_types["hourly_price_usd"].tolist()) == [1.0, 1.2]
+
+
+def test_control_characters_in_api_values_are_escaped(tmp_path: Path) -> None:
+    """An id with a newline and ANSI escapes: the error line, the stored poll error and the
+    -v log carry it escaped (\\x1b, \\n), never raw."""
+    db = tmp_path / "fleet.sqlite"
+    hostile = "i-1\n\x1b[2K\x1b[1AFAKE poll 9 ok\u202e"
+    body = orjson.dumps({"clusters": [{**make_cluster(hostile), "instances": 5}]})
+    with HostileServer(_routes(clusters=body)) as server:
+        run, _ = _collect(db, server.url, "--verbose")
+    assert run.returncode == 1
+    for text in (run.stderr, run.stdout, *(p[2] for p in _polls(db))):
+        assert "\x1b" not in text and "\u202e" not in text
+    error = _error(run)
+    assert "\\x1b[2K\\x1b[1AFAKE poll 9 ok\\u202e" in error
+    assert "i-1\\n" in error
+    (polls,) = _polls(db)
+    assert polls[2] == error[len("Error: "):]
+    assert printable(hostile) == "i-1\\n\\x1b[2K\\x1b[1AFAKE poll 9 ok\\u202e"
+
+
+def test_warnings_from_files_are_escaped(tmp_path: Path) -> None:
+    """A file's hostile id reaches the terminal escaped in a Warning: line too."""
+    hostile = "c-\x1b]0;owned\x07"
+    docs = [envelope({"clusters": [make_cluster(hostile, [make_instance("i-1")]),
+                                   make_cluster(hostile, [make_instance("i-2")])]}, _T)]
+    source = tmp_path / "clusters.json"
+    source.write_text(json.dumps(docs[0]))
+    run = _cli("summary", str(source), "--as-of", _T)
+    assert "\x1b" not in run.stderr and "\x07" not in run.stderr
+    assert "c-\\x1b]0;owned\\x07" in run.stderr
+
+
+# -- reports and sources --------------------------------------------------------------------------
+
+
+def _sources(tmp_path: Path, with_history: bool) -> Path:
+    folder = tmp_path / ("hist" if with_history else "one")
+    folder.mkdir()
+    fleet = _fleet()
+    if not with_history:  # a bare response: no dated history, so no timeline files
+        (folder / "clusters.json").write_text(json.dumps(fleet["clusters"]))
+        return folder
+    (folder / "clusters.json").write_text(json.dumps(envelope(fleet["clusters"], _T)))
+    if with_history:
+        (folder / "instances.json").write_text(json.dumps(
+            envelope(fleet["instances"], "2026-11-20T00:10:00Z", "/instances")))
+    return folder
+
+
+def test_a_report_folder_holds_one_report(tmp_path: Path) -> None:
+    """A second report into the same folder removes the first one's files it does not write
+    again (here timeline.csv, fleet_over_time.csv and their charts), and the manifest lists
+    exactly the files there."""
+    out = tmp_path / "report"
+    first = _cli("report", str(_sources(tmp_path, True)), "--out", str(out))
+    assert first.returncode == 0, first.stderr
+    assert {"timeline.csv", "fleet_over_time.csv", "status_timeline.png"} <= {
+        p.name for p in out.iterdir()}
+    second = _cli("report", str(_sources(tmp_path, False)), "--out", str(out))
+    assert second.returncode == 0, second.stderr
+    n = int(second.stdout.split()[1])
+    listed = json.loads((out / MANIFEST).read_text())["files"]
+    assert sorted(p.name for p in out.iterdir()) == sorted([*listed, MANIFEST])
+    assert len(listed) == n
+    assert not {"timeline.csv", "fleet_over_time.csv", "status_timeline.png",
+                "fleet_over_time.png"} & set(listed)
+
+
+def test_a_folder_with_other_files_is_refused_unless_forced(tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    sources = str(_sources(tmp_path, False))
+    run = _cli("report", sources, "--out", str(out), "--no-charts")
+    assert run.returncode == 1
+    assert _error(run) == (f"Error: {out}: holds 1 file(s) no report wrote (notes.txt); nothing "
+                           "written: choose an empty or new folder, or pass --force "
+                           "(force=True) to write beside them")
+    assert [p.name for p in out.iterdir()] == ["notes.txt"]
+    forced = _cli("report", sources, "--out", str(out), "--no-charts", "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert (out / "notes.txt").read_text() == "mine"
+    again = _cli("report", sources, "--out", str(out), "--no-charts", "--force")
+    assert again.returncode == 0
+    assert (out / "notes.txt").read_text() == "mine"  # never removed: not in the manifest
+
+
+@pytest.mark.parametrize("as_of", ["9999-12-31T23:59:59Z", "0001-01-01T00:00:00Z",
+                                   "2262-04-11T00:00:00Z", "1969-12-31T23:59:59Z"])
+@pytest.mark.parametrize("command", ["report", "summary", "export"])
+@pytest.mark.parametrize("source", ["files", "store"])
+def test_dates_outside_the_tables_are_usage_errors(tmp_path: Path, as_of: str, command: str,
+                                                   source: str) -> None:
+    """Exit 2 before anything is written (no report folder, no export folder)."""
+    if command == "export" and source == "files":
+        pytest.skip("export reads the store only")
+    db = tmp_path / "fleet.sqlite"
+    _record(db, _T, **_fleet())
+    where = ["--store", str(db)] if source == "store" else [str(_sources(tmp_path, True))]
+    out = tmp_path / "out"
+    option = {"report": ["--as-of", as_of, "--out", str(out)], "summary": ["--as-of", as_of],
+              "export": ["--until", as_of, "--out", str(out)]}[command]
+    run = _cli(command, *where, *option)
+    assert run.returncode == 2
+    assert "Traceback" not in run.stderr
+    assert run.stderr.rstrip().endswith(
+        "the time must be from 1970-01-01T00:00:00Z up to (not including) "
+        "2262-04-11T00:00:00Z: the span the tables can hold")
+    assert not out.exists()
+    assert run.stdout == ""
+
+
+def test_the_last_date_inside_the_span_works(tmp_path: Path) -> None:
+    run = _cli("summary", str(_sources(tmp_path, True)), "--as-of", "2262-04-10T23:59:59Z")
+    assert run.returncode == 0, run.stderr
+
+
+@pytest.fixture
+def fifo(tmp_path: Path) -> Path:
+    path = tmp_path / "pipe.json"
+    os.mkfifo(path)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["/dev/zero", "fifo", "socket"])
+def test_sources_that_are_not_regular_files_are_refused(tmp_path: Path, fifo: Path,
+                                                        kind: str) -> None:
+    """``summary /dev/zero``, a FIFO with no writer, a socket: refused within seconds, in
+    little memory, naming the file and what it is."""
+    if kind == "socket":
+        path = tmp_path / "s.json"
+        server = socket.socket(socket.AF_UNIX)
+        server.bind(str(path))
+        what = "a socket"
+    else:
+        path = Path("/dev/zero") if kind == "/dev/zero" else fifo
+        what = "a character device" if kind == "/dev/zero" else "a FIFO"
+    began = time.monotonic()
+    before = _children_maxrss()
+    run = _cli("summary", str(path), timeout=20)
+    took = time.monotonic() - began
+    assert run.returncode == 1
+    assert _error(run) == f"Error: {path}: not a regular file ({what}); refused"
+    assert took < 10
+    if before < 300 * 1024:
+        assert _children_maxrss() < 300 * 1024
+    print(f"summary {kind}: exit 1 after {took:.2f} s")
+
+
+@pytest.mark.parametrize("kind", ["/dev/zero", "fifo", "big", "bom", "bom-bad"])
+def test_api_key_files_are_read_safely(tmp_path: Path, fifo: Path, kind: str) -> None:
+    """--api-key-file: a device or FIFO is refused, a file over 64 KiB too, a BOM is
+    stripped; a bad key names the file, not SHADEFORM_API_KEY."""
+    db = tmp_path / "fleet.sqlite"
+    path = {"/dev/zero": Path("/dev/zero"), "fifo": fifo}.get(kind, tmp_path / "key")
+    if kind == "big":
+        path.write_bytes(b"k" * (64 * 1024 + 1))
+    elif kind == "bom":
+        path.write_bytes(b"\xef\xbb\xbf" + KEY.encode() + b"\n")
+    elif kind == "bom-bad":
+        path.write_bytes(b"\xef\xbb\xbfsk-with a space\n")
+    with FakeShadeformAPI(api_key=KEY) as api:
+        run = _cli("collect", "--store", str(db), "--base-url", api.url, "--api-key-file",
+                   str(path), key=None, timeout=20)
+    if kind == "bom":
+        assert run.returncode == 0, run.stderr
+        return
+    expected = {
+        "/dev/zero": f"{path}: cannot read the API key file (not a regular file (a character "
+                     "device); refused)",
+        "fifo": f"{path}: cannot read the API key file (not a regular file (a FIFO); refused)",
+        "big": f"{path}: cannot read the API key file (larger than the 65,536-byte limit for "
+               "a key file; refused)",
+        "bom-bad": "the Shadeform API key contains whitespace, control or non-ASCII "
+                   f"characters; check --api-key-file {path}",
+    }[kind]
+    assert run.returncode == 1
+    assert _error(run) == f"Error: {expected}"
+    assert not db.exists()
+
+
+@pytest.mark.parametrize("use_file", [True, False])
+def test_a_401_names_where_the_key_came_from(tmp_path: Path, use_file: bool) -> None:
+    db = tmp_path / "fleet.sqlite"
+    key_file = tmp_path / "key"
+    key_file.write_text("sk-wrong-1234\n")
+    with FakeShadeformAPI(api_key=KEY) as api:
+        if use_file:
+            run = _cli("collect", "--store", str(db), "--base-url", api.url, "--api-key-file",
+                       str(key_file), key=None)
+        else:
+            run = _cli("collect", "--store", str(db), "--base-url", api.url,
+                       key="sk-wrong-1234")
+    source = f"--api-key-file {key_file}" if use_file else "SHADEFORM_API_KEY"
+    assert run.returncode == 1
+    assert _error(run) == ("Error: GET /clusters: 401 Unauthorized; the API key was rejected, "
+                           f"check {source}")
+
+
+@pytest.mark.parametrize("umask", [0o077, 0o022, 0o027])
+def test_one_permission_rule_for_everything_written(tmp_path: Path, umask: int) -> None:
+    """Under any umask: files with addresses (the store, its -wal/-shm, instances.csv and
+    clusters.csv with --include-network, Parquet with --include-network) are 0600 & ~umask;
+    every other file (CSV, PNG, Parquet, the manifest) 0666 & ~umask."""
+    db = tmp_path / "fleet.sqlite"
+    with FakeShadeformAPI(api_key=KEY) as api:
+        run = _cli("collect", "--store", str(db), "--base-url", api.url, umask=umask)
+    assert run.returncode == 0, run.stderr
+    private, public = 0o600 & ~umask, 0o666 & ~umask
+    assert stat.S_IMODE(db.stat().st_mode) == private
+    for networked in (False, True):
+        flag = ["--include-network"] if networked else []
+        out, export = tmp_path / f"r{networked}", tmp_path / f"x{networked}"
+        report = _cli("report", "--store", str(db), "--out", str(out), *flag, umask=umask)
+        exported = _cli("export", "--store", str(db), "--out", str(export), *flag, umask=umask)
+        assert report.returncode == 0 and exported.returncode == 0, report.stderr
+        for path in out.iterdir():
+            holds_network = networked and path.name in ("clusters.csv", "instances.csv")
+            assert stat.S_IMODE(path.stat().st_mode) == (private if holds_network else public), \
+                path
+        for path in export.rglob("*.parquet"):
+            assert stat.S_IMODE(path.stat().st_mode) == (private if networked else public), path
+
+
+@pytest.mark.parametrize("top", ["0", "-1", "x"])
+def test_top_must_be_positive(tmp_path: Path, top: str) -> None:
+    run = _cli("summary", str(_sources(tmp_path, False)), "--top", top)
+    assert run.returncode == 2
+    assert run.stderr.rstrip().endswith(
+        f"argument --top: expected a whole number of at least 1")
+    assert run.stdout == ""
+
+
+def test_export_since_after_until_leaves_the_export(tmp_path: Path) -> None:
+    db = tmp_path / "fleet.sqlite"
+    _record(db, _T, **_fleet())
+    out = tmp_path / "x"
+    assert _cli("export", "--store", str(db), "--out", str(out)).returncode == 0
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    run = _cli("export", "--store", str(db), "--out", str(out), "--since",
+               "2026-11-21T00:00:00Z", "--until", "2026-11-20T00:00:00Z")
+    assert run.returncode == 2
+    assert _error(run) == ("Error: --since is later than --until: nothing to export (the "
+                           "folder is left as it was)")
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
