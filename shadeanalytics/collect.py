@@ -40,7 +40,7 @@ from .errors import (
     TransportError,
     printable,
 )
-from .locks import exclusive_lock
+from .locks import file_lock
 from .store import Store
 
 __all__ = [
@@ -89,8 +89,8 @@ def collector_lock(store_path: str | os.PathLike[str]) -> AbstractContextManager
     """Hold the store file itself (created ``0600`` if missing) exclusively for the block, or
     raise ``LockedError`` at once. Any path to the same file (a hard link, a symlink) is the
     same lock."""
-    return exclusive_lock(Path(store_path), f"{store_path}: another collector is running (it "
-                                            "holds the store's lock); this run wrote nothing")
+    return file_lock(Path(store_path), f"{store_path}: another collector is running (it "
+                                       "holds the store's lock); this run wrote nothing")
 
 
 def _make_folder(folder: Path) -> None:
