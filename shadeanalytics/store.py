@@ -18,6 +18,10 @@ Rules that keep the history honest:
   ``observed_at``, same content) adds nothing.
 - Payloads are redacted (:func:`shadeanalytics.normalize.redact`) before they are hashed or
   written: no secret ever reaches the file or its write-ahead log.
+- Versions compare content, not formatting: the hash is of a canonical form (unordered lists
+  sorted, integral floats as ints), so the same content in another order is no new version.
+- Every listing is kept, a repeat as ``<id>#2``: the store reads back the rows the same
+  responses give when loaded from files (an instance in two clusters is two rows there too).
 
 :meth:`Store.read` gives the history back as the same :class:`~shadeanalytics.tables.Tables`
 the file loaders build, so every analytics helper works on it unchanged.
