@@ -230,12 +230,15 @@ def _days(frame: pd.DataFrame) -> tuple[np.ndarray, list[tuple[str, int, int]]]:
 
 def _write_file(path: Path, data: bytes, *, private: bool) -> None:
     # the one permission rule (csvout.file_mode): owner-only when it holds addresses
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, file_mode(private))
-    os.fchmod(fd, file_mode(private))
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, file_mode(private))
+        os.fchmod(fd, file_mode(private))
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as exc:  # named: "PATH: No space left on device", not the bare errno text
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
 
 
 def _fsync_dir(path: Path) -> None:

@@ -715,3 +715,50 @@ def test_export_since_after_until_leaves_the_export(tmp_path: Path) -> None:
     assert _error(run) == ("Error: --since is later than --until: nothing to export (the "
                            "folder is left as it was)")
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_a_full_disk_in_an_export_names_the_file(tmp_path: Path) -> None:
+    """Parquet export onto a full tmpfs: exit 1, the file named, "No space left on device"."""
+    db = tmp_path / "fleet.sqlite"
+    _record(db, _T, **_fleet())
+    with _tmpfs(tmp_path / "mnt", "1m") as mnt:
+        filler = mnt / "filler"
+        with contextlib.suppress(OSError), open(filler, "wb") as f:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        run = _cli("export", "--store", str(db), "--out", str(mnt / "x"))
+        assert run.returncode == 1
+        error = _error(run)
+        assert re.fullmatch(rf"Error: {re.escape(str(mnt / 'x'))}/\S+: No space left on device",
+                            error), error
+
+
+@pytest.mark.parametrize("command", ["summary", "report", "export"])
+def test_a_store_that_is_not_a_regular_file_is_refused(tmp_path: Path, fifo: Path,
+                                                       command: str) -> None:
+    out = ["--out", str(tmp_path / "o")] if command != "summary" else []
+    for path in (Path("/dev/zero"), fifo):
+        run = _cli(command, "--store", str(path), *out, timeout=20)
+        assert run.returncode == 1
+        assert _error(run) == (f"Error: {path}: not a regular file (a device, FIFO or "
+                               "socket); refused")
+
+
+def test_each_attempt_is_capped_inside_the_deadline() -> None:
+    """attempt_cap=1 against a trickling body: each attempt is cut after 1 s and retried;
+    after 3 attempts a TransportError, well inside the 20 s deadline."""
+    from shadeanalytics.client import ShadeformClient
+    from shadeanalytics.errors import TransportError
+
+    with HostileServer({"/v1/clusters": HostileServer.trickle_body(b"{}", 0.2)}) as server:
+        began = time.monotonic()
+        client = ShadeformClient(KEY, base_url=server.url, attempt_cap=1.0,
+                                 deadline=began + 20, sleep=lambda s: None)
+        with client, pytest.raises(TransportError) as caught:
+            client.clusters()
+        took = time.monotonic() - began
+    assert str(caught.value) == ("GET /clusters: no complete response within 1 s after "
+                                 "3 attempts")
+    assert server.requests == ["/v1/clusters"] * 3
+    assert 3 <= took < 6, took
