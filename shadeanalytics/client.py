@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import random
@@ -342,10 +343,8 @@ class ShadeformClient:
     def _cut(self, why: str) -> None:
         self._expired = why
         for sock in list(self._sockets):
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)  # wakes the blocked recv() in the caller
-            except OSError:
-                pass
 
     def _attempt(
         self, path: str, params: Mapping[str, str] | None, attempt: int

@@ -20,6 +20,7 @@ and the error is raised again for the caller to choose an exit code (:func:`exit
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable
@@ -164,11 +165,9 @@ def collect(
 def _record_failure(store: Store, started: datetime, now: Callable[[], datetime],
                     error: str) -> None:
     """Record the failed poll; a store that cannot even take that keeps the original error."""
-    try:
+    with contextlib.suppress(StoreError):
         store.record_failed_poll(started, error=printable(error), started_at=started,
                                  finished_at=now())
-    except StoreError:
-        pass
 
 
 def _clock_warning(newest: tuple[int, datetime], started: datetime) -> str:

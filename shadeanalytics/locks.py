@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import threading
@@ -62,7 +63,8 @@ def file_lock(path: Path, busy: str) -> Iterator[None]:
                 info = os.stat(path)
             except FileNotFoundError:
                 # a new file: no connection of this process can have it open yet
-                with _suppress_exists():
+                # (another process may create it meanwhile: then it is taken as it is)
+                with contextlib.suppress(FileExistsError):
                     os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
                 info = os.stat(path)
             key = (info.st_dev, info.st_ino)
@@ -85,11 +87,3 @@ def file_lock(path: Path, busy: str) -> Iterator[None]:
         with _GUARD:
             _HELD.discard(key)
             fcntl.flock(fd, fcntl.LOCK_UN)
-
-
-@contextmanager
-def _suppress_exists() -> Iterator[None]:
-    try:
-        yield
-    except FileExistsError:  # created by another process meanwhile: take it as it is
-        pass

@@ -634,7 +634,7 @@ def test_a_malformed_key_is_refused_without_quoting_it() -> None:
 )
 def test_bad_base_urls_are_refused(base_url: str) -> None:
     """base_url must be an absolute http(s) URL with a usable port, without credentials."""
-    with pytest.raises(ValueError, match="^the base URL "):
+    with pytest.raises(ValueError, match=r"^the base URL "):
         ShadeformClient(KEY, base_url=base_url)
 
 
