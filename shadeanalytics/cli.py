@@ -223,7 +223,9 @@ def _report(args: argparse.Namespace, stdout: TextIO) -> int:
 def _summary(args: argparse.Namespace, stdout: TextIO) -> int:
     tables = _tables(args)
     as_of = resolve_as_of(args.as_of, tables)
-    stdout.write(summary_text(tables, by=args.by, as_of=as_of, top=args.top))
+    # ids and names come from files or the API: escaped, line by line, as every message is
+    text = summary_text(tables, by=args.by, as_of=as_of, top=args.top)
+    stdout.write("\n".join(printable(line) for line in text.split("\n")))
     return EXIT_OK
 
 

@@ -44,7 +44,7 @@ from typing import Any
 import orjson
 import pandas as pd
 
-from .errors import DataWarning, SchemaError, StoreError
+from .errors import DataWarning, SchemaError, StoreError, printable
 from .load import gc_paused
 from .normalize import Document, normalize, redact, type_name
 from .schema import empty_frame
@@ -711,7 +711,7 @@ class Store:
             tables = build_tables(normalize(docs, errors=errors))
             del docs, rows
         for message in tables.warnings:
-            warnings.warn(message, DataWarning, stacklevel=2)
+            warnings.warn(printable(message), DataWarning, stacklevel=2)
         return replace(fixes.apply(tables), polls=_polls_frame(logged))
 
     def integrity_check(self) -> str:

@@ -761,3 +761,15 @@ def test_each_attempt_is_capped_inside_the_deadline() -> None:
                                  "3 attempts")
     assert server.requests == ["/v1/clusters"] * 3
     assert 3 <= took < 6, took
+
+
+def test_summary_tables_escape_hostile_ids(tmp_path: Path) -> None:
+    """``summary --by cluster_id`` prints a cluster id with an ANSI escape escaped."""
+    hostile = "c-\x1b[31mred"
+    source = tmp_path / "clusters.json"
+    source.write_text(json.dumps(envelope(
+        {"clusters": [make_cluster(hostile, [make_instance("i-1")])]}, _T)))
+    run = _cli("summary", str(source), "--by", "cluster_id", "--as-of", _T)
+    assert run.returncode == 0, run.stderr
+    assert "\x1b" not in run.stdout
+    assert "c-\\x1b[31mred" in run.stdout
