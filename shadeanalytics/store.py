@@ -222,31 +222,41 @@ def _seen(kind: str, rid: str, parent: str | None, payload: dict[str, Any], endp
                  _column_value(cost))
 
 
-def _put(seen: dict[tuple[str, str], _Seen], item: _Seen) -> None:
-    """Add ``item``; a second listing of the same id is kept too, as ``<id>#2``, ``#3``...
+def _put(seen: dict[tuple[str, str], list[_Seen]], item: _Seen) -> None:
+    """Add ``item`` to the listings of its id (a second listing is kept: :func:`_numbered`)."""
+    seen.setdefault((item.kind, item.resource_id), []).append(item)
+
+
+def _numbered(seen: dict[tuple[str, str], list[_Seen]]) -> dict[tuple[str, str], _Seen]:
+    """Every listing of a poll, the repeats of an id numbered ``<id>#2``, ``#3``...
 
     The store keeps every listing the API sent, so that it reads back the rows (and the
-    ``duplicate_instance`` finding) the same responses give when loaded from files.
+    ``duplicate_instance`` finding) the same responses give when loaded from files. The
+    listings of one id are ordered by content (parent, then payload), not by their place in
+    the response, so the same listings in another order are the same versions.
     """
-    key = (item.kind, item.resource_id)
-    if key not in seen:
-        seen[key] = item
-        return
-    n = 2
-    while (item.kind, f"{item.resource_id}#{n}") in seen:
-        n += 1
-    seen[item.kind, f"{item.resource_id}#{n}"] = replace(
-        item, resource_id=f"{item.resource_id}#{n}", repeat=True)
+    out: dict[tuple[str, str], _Seen] = {}
+    for (kind, rid), items in seen.items():
+        if len(items) > 1:
+            items.sort(key=lambda s: (s.parent_id or "", s.payload_hash, s.payload))
+        out[kind, rid] = items[0]
+        n = 1
+        for item in items[1:]:
+            n += 1
+            while (kind, f"{rid}#{n}") in seen:  # an id that is spelled so already
+                n += 1
+            out[kind, f"{rid}#{n}"] = replace(item, resource_id=f"{rid}#{n}", repeat=True)
+    return out
 
 
 def _prepare(clusters: Any, instances: Any, instance_types: Any) -> dict[tuple[str, str], _Seen]:
     """Every resource of one poll, validated, redacted and hashed, keyed by (kind, id).
 
-    A resource listed twice is kept twice (the repeat under ``<id>#2``: see :func:`_put`), as
+    A resource listed twice is kept twice (the repeat under ``<id>#2``: see :func:`_numbered`), as
     the file loaders keep it; cluster members are read before ``/instances``, and a member
     also listed there keeps its cluster (the file loaders' rule too).
     """
-    seen: dict[tuple[str, str], _Seen] = {}
+    seen: dict[tuple[str, str], list[_Seen]] = {}
     if clusters is not None:
         for i, item in enumerate(_items(clusters, "/clusters")):
             path = f"$.clusters[{i}]"
@@ -269,8 +279,7 @@ def _prepare(clusters: Any, instances: Any, instance_types: Any) -> dict[tuple[s
         for i, item in enumerate(_items(instances, "/instances")):
             path = f"$.instances[{i}]"
             iid = _text_field(item, "id", "/instances", path)
-            member = seen.get(("instance", iid))
-            if member is not None and member.parent_id is not None:
+            if any(s.parent_id is not None for s in seen.get(("instance", iid), ())):
                 continue  # listed in its cluster too: the cluster's listing is the one kept
             _put(seen, _seen("instance", iid, None, redact(item), "/instances", path))
     if instance_types is not None:
@@ -281,7 +290,7 @@ def _prepare(clusters: Any, instances: Any, instance_types: Any) -> dict[tuple[s
             if "availability" not in item and isinstance(item.get("region"), str):
                 tid += f"/{item['region']}"  # the 2024 shape lists a type once per region
             _put(seen, _seen("instance_type", tid, None, item, "/instances/types", path))
-    return seen
+    return _numbered(seen)
 
 
 def _digest(endpoints: Iterable[str], seen: dict[tuple[str, str], _Seen]) -> str:

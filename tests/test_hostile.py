@@ -773,3 +773,23 @@ def test_summary_tables_escape_hostile_ids(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr
     assert "\x1b" not in run.stdout
     assert "c-\\x1b[31mred" in run.stdout
+
+
+def test_duplicate_listings_in_another_order_are_no_new_version(tmp_path: Path) -> None:
+    """An instance in clusters c-1 and c-2 (another name in each), then the clusters listed
+    the other way round: the same versions (added 0, changed 0)."""
+    db = tmp_path / "fleet.sqlite"
+    one, two = make_instance("i-dup", name="in-c1"), make_instance("i-dup", name="in-c2")
+    c1, c2 = make_cluster("c-1", [one]), make_cluster("c-2", [two])
+    _record(db, "2026-11-20T00:00:00Z", {"clusters": [c1, c2]})
+    poll = _record(db, "2026-11-20T00:10:00Z", {"clusters": [c2, c1]})
+    with Store(db) as store, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DataWarning)
+        row = store.poll(poll)
+        tables = store.read()
+    assert [str(w.message).split(" (first at")[0] for w in caught] == [
+        "$: the same id appears twice in one snapshot with different content; both rows kept"]
+    assert (row["added"], row["changed"], row["gone"], row["instances"]) == (0, 0, 0, 1)
+    latest = tables.latest().instances.sort_values("cluster_id")
+    assert latest[["cluster_id", "name"]].to_numpy().tolist() == [["c-1", "in-c1"],
+                                                                 ["c-2", "in-c2"]]
