@@ -137,8 +137,10 @@ def _parser() -> argparse.ArgumentParser:
                              "not write (they are left alone; the earlier report's files are "
                              "always replaced)")
     report.add_argument("--no-charts", action="store_true",
-                        help="write the CSV files only (no PNG charts; matplotlib is not "
-                             "loaded)")
+                        help="no PNG charts, and an index.html without pictures "
+                             "(matplotlib is not loaded)")
+    report.add_argument("--no-html", action="store_true",
+                        help="write no index.html (the page of the report's tables and charts)")
     _add_as_of(report)
     report.set_defaults(run=_report)
 
@@ -213,7 +215,8 @@ def _report(args: argparse.Namespace, stdout: TextIO) -> int:
     tables = _tables(args)
     as_of = resolve_as_of(args.as_of, tables)
     files = write_report(tables, args.out, as_of=as_of, include_network=args.include_network,
-                         charts=not args.no_charts, force=args.force)
+                         charts=not args.no_charts, html=not args.no_html,
+                         force=args.force)
     print(f"wrote {len(files)} files to {args.out} ({len(tables.clusters)} cluster rows, "
           f"{len(tables.instances)} instance rows; as of "
           f"{as_of.strftime('%Y-%m-%dT%H:%M:%SZ')})", file=stdout)

@@ -12,7 +12,8 @@ import pandas as pd
 
 from .errors import ReportError
 
-__all__ = ["atomic_write", "escape_cell", "file_mode", "unescape_cell", "write_csv"]
+__all__ = ["atomic_write", "escape_cell", "file_mode", "unescape_cell", "write_csv",
+           "write_text"]
 
 # A cell starting with one of these is a formula (or a line break) to a spreadsheet program;
 # the full-width forms are folded to ASCII by some of them. A leading quote is escaped too, so
@@ -135,6 +136,13 @@ def atomic_write(path: Path, data: str | bytes, *, private: bool = False) -> Non
         Path(tmp).unlink(missing_ok=True)
         raise ReportError(f"{path}: cannot write ({exc.strerror}); the previous file, if any, "
                           "is unchanged") from None
+
+
+def write_text(text: str, path: str | os.PathLike[str]) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically, as ``write_csv`` writes its files."""
+    path = Path(path)
+    atomic_write(path, text)
+    return path
 
 
 def write_csv(df: pd.DataFrame, path: str | os.PathLike[str],

@@ -7,17 +7,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from .costs import (
-    TimeLike,
-    _as_of,
-    _by,
-    _key_column,
-    _latest_instances,
-    _ratio,
-    _require,
-    billed_price_usd,
-)
-from .costs import billed_hours as _billed_hours
+from ._common import TimeLike, as_of_time, group_keys, key_column, ratio, require
+from .billing import Bill, bill
+from .tables import Tables
 
 __all__ = ["BOOT_KEYS", "boot_stats", "lifecycle"]
 
@@ -26,21 +18,25 @@ BOOT_KEYS: tuple[str, ...] = ("cloud", "shade_instance_type", "cluster_id", "sta
 
 _PASSED = ("cluster_id", "instance_id", "name", "cloud", "shade_instance_type", "status",
            "created_at", "active_at")
+_BILLED = ("billed_from", "billed_from_source", "billed_to", "billing_end_source",
+           "billed_hours", "accrued_usd")
 
 
-def lifecycle(instances: pd.DataFrame, *, as_of: TimeLike = None) -> pd.DataFrame:
-    """One row per instance: how long it took to come up, and how long it has been billed.
+def lifecycle(source: Tables | Bill | pd.DataFrame, *, as_of: TimeLike = None) -> pd.DataFrame:
+    """One row per instance: how long it took to come up, and when and why it was billed.
 
     Example::
 
         >>> from shadeanalytics import read_clusters
         >>> tables = read_clusters("data/seed/cluster-info-example.json")
-        >>> lifecycle(tables.instances, as_of="2026-11-20T00:00Z")[
-        ...     ["status", "provisioning_s", "boot_time_max_s", "boot_late", "billed_hours"]]
-           status  provisioning_s  boot_time_max_s  boot_late  billed_hours
-        0  active             0.0              300      False           0.0
+        >>> lifecycle(tables, as_of="2026-11-20T00:00Z")[
+        ...     ["status", "provisioning_s", "boot_late", "billed_from_source",
+        ...      "billing_end_source"]]
+           status  provisioning_s  boot_late billed_from_source billing_end_source
+        0  active             0.0      False                api              as_of
 
-    A snapshot history is first reduced to the latest row(s) of each instance.
+    ``source`` (a ``Tables``, a ``Bill``, or an instances DataFrame of one snapshot) is billed
+    at ``as_of`` by the billing model, which reduces a history to each instance's state then.
 
     Returns:
         DataFrame sorted by ``created_at`` (unknown last), then ``instance_id``. Columns, as in
@@ -49,14 +45,17 @@ def lifecycle(instances: pd.DataFrame, *, as_of: TimeLike = None) -> pd.DataFram
         categorical), ``created_at``, ``active_at`` (UTC); then ``provisioning_s`` (float64,
         active_at - created_at in seconds; NaN without active_at), ``boot_time_min_s``,
         ``boot_time_max_s`` (Int64, the API's estimate), ``boot_late`` (boolean:
-        provisioning_s > boot_time_max_s; NA when either is unknown), ``billed_hours``,
-        ``accrued_usd`` (float64, see ``costs.billed_hours``), ``age_s`` (float64, as_of -
-        created_at in seconds; negative for an instance created after as_of).
+        provisioning_s > boot_time_max_s; NA when either is unknown); from the billing model:
+        ``billed_from`` (UTC, when billing started; NaT when never or unknown),
+        ``billed_from_source`` (``api``: active_at; ``observed``: the first poll that saw it
+        active), ``billed_to`` (UTC, when billing ended, or as_of while it runs),
+        ``billing_end_source`` (``as_of``, ``deleting_observed``, ``error_observed``,
+        ``deleted_at``, ``vanished``, ...), ``billed_hours``, ``accrued_usd`` (float64, NaN
+        when unknown); ``age_s`` (float64, as_of - created_at in seconds; negative for an
+        instance created after as_of).
     """
-    _require(instances, [*_PASSED, "boot_time_min_s", "boot_time_max_s", "deleted_at",
-                         "hourly_price_usd", "observed_at"], "instances")
-    at = _as_of(as_of)
-    latest = _latest_instances(instances)
+    billed = bill(source, as_of)
+    latest = billed.instances
     out = latest[list(_PASSED)].copy()
     provisioning = (latest["active_at"] - latest["created_at"]).dt.total_seconds()
     out["provisioning_s"] = provisioning.astype("float64")
@@ -68,11 +67,9 @@ def lifecycle(instances: pd.DataFrame, *, as_of: TimeLike = None) -> pd.DataFram
     unknown = np.isnan(seconds) | np.isnan(limit)
     late = pd.arrays.BooleanArray(np.where(unknown, False, seconds > limit), unknown)
     out["boot_late"] = pd.Series(late, index=latest.index)
-    hours = _billed_hours(latest, at)
-    out["billed_hours"] = hours
-    # costs.accrued_usd, without computing the billed hours a second time
-    out["accrued_usd"] = (hours * billed_price_usd(latest)).rename("accrued_usd")
-    out["age_s"] = (at - latest["created_at"]).dt.total_seconds().astype("float64")
+    for column in _BILLED:
+        out[column] = latest[column]
+    out["age_s"] = (billed.as_of - latest["created_at"]).dt.total_seconds().astype("float64")
     out = out.sort_values(["created_at", "instance_id"], na_position="last", kind="stable")
     return out.reset_index(drop=True)
 
@@ -84,7 +81,7 @@ _STATS_COLUMNS: dict[str, str] = {
 
 
 def boot_stats(
-    instances_or_lifecycle: pd.DataFrame,
+    instances_or_lifecycle: Tables | Bill | pd.DataFrame,
     by: str | Sequence[str] = ("cloud",),
     *,
     as_of: TimeLike = None,
@@ -95,11 +92,11 @@ def boot_stats(
 
         >>> from shadeanalytics import read_clusters
         >>> tables = read_clusters("data/seed/cluster-info-example.json")
-        >>> boot_stats(tables.instances, by="cloud", as_of="2026-11-20T00:00Z")
+        >>> boot_stats(tables, by="cloud", as_of="2026-11-20T00:00Z")
                 cloud  count  median_provisioning_s  p90_provisioning_s  share_late
         0  hyperstack      1                    0.0                 0.0         0.0
 
-    Takes the instances table (``lifecycle`` is applied first, at ``as_of``) or a result of
+    Takes what ``lifecycle`` takes (it is applied first, at ``as_of``) or a result of
     ``lifecycle``. ``by`` is one or several of ``BOOT_KEYS``; a missing key shows as
     ``(standalone)`` for ``cluster_id`` and ``(none)`` otherwise. Every group of the input has
     a row, also one where no instance has become active yet (count 0, NaN statistics).
@@ -110,16 +107,17 @@ def boot_stats(
         (90th percentile, linear interpolation), ``share_late`` (late instances / those with
         both a provisioning time and a ``boot_time_max_s``, 0..1; NaN when there are none).
     """
-    keys = _by(by, BOOT_KEYS)
-    if "provisioning_s" in instances_or_lifecycle.columns:
-        _as_of(as_of)
+    keys = group_keys(by, BOOT_KEYS)
+    if isinstance(instances_or_lifecycle, pd.DataFrame) and \
+            "provisioning_s" in instances_or_lifecycle.columns:
+        as_of_time(as_of)
         table = instances_or_lifecycle
     else:
         table = lifecycle(instances_or_lifecycle, as_of=as_of)
-    _require(table, ["provisioning_s", "boot_late", *keys], "lifecycle")
+    require(table, ["provisioning_s", "boot_late", *keys], "lifecycle")
     late = table["boot_late"].astype("boolean")
     work = pd.DataFrame({
-        **{key: _key_column(table[key], key) for key in keys},
+        **{key: key_column(table[key], key) for key in keys},
         "provisioning_s": table["provisioning_s"].astype("float64"),
         "late": late.fillna(False).astype("int64"),
         "judged": late.notna().astype("int64"),
@@ -132,7 +130,7 @@ def boot_stats(
         judged=("judged", "sum"),
     )
     out["p90_provisioning_s"] = grouped["provisioning_s"].quantile(0.9)
-    out["share_late"] = _ratio(out["late"], out["judged"])
+    out["share_late"] = ratio(out["late"], out["judged"])
     out = out.reset_index()
     return out[[*keys, *_STATS_COLUMNS]].astype(
         {**dict.fromkeys(keys, "string"), **_STATS_COLUMNS}).reset_index(drop=True)

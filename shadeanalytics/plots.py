@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import tempfile
@@ -15,23 +16,27 @@ from pathlib import Path
 import matplotlib.dates as mdates
 import numpy as np
 import pandas as pd
-from matplotlib import ticker
+from matplotlib import rc_context, ticker
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from .costs import TimeLike, _as_of
+from ._common import TimeLike, key_column
+from ._common import as_of_time as _as_of
 from .csvout import file_mode
 from .errors import ReportError
+from .billing import Bill
 from .inventory import INVENTORY_KEYS, gpu_inventory
+from .tables import Tables
 
 __all__ = [
     "CHART_FILES",
     "CLOUD_COLORS",
     "GPU_COLORS",
     "STATUS_COLORS",
+    "chart_svgs",
     "color_for",
     "plot_cost_breakdown",
     "plot_fleet_over_time",
@@ -266,14 +271,13 @@ def _cost_bars(costs: pd.DataFrame, value: str, top: int) -> pd.DataFrame:
         raise ValueError(f"top must be at least 1; got {top}")
     keys = _cost_keys(costs)
     _require(costs, [value], "costs")
-    labels = costs[keys[0]].astype("string").fillna("(none)")
+    labels = key_column(costs[keys[0]], keys[0])
     for key in keys[1:]:
-        labels = labels + " / " + costs[key].astype("string").fillna("(none)")
+        labels = labels + " / " + key_column(costs[key], key)
     bars = pd.DataFrame({
         "label": labels.astype(object),
         "value": costs[value].astype("float64").fillna(0.0),
-        "color": [_bar_color(keys[0], str(v)) for v in costs[keys[0]].astype("string")
-                  .fillna("(none)")],
+        "color": [_bar_color(keys[0], str(v)) for v in key_column(costs[keys[0]], keys[0])],
     }).sort_values(["value", "label"], ascending=[False, True], kind="stable")
     if len(bars) > top:
         rest = bars.iloc[top:]
@@ -355,14 +359,15 @@ def plot_cost_breakdown(
 # -- 2. GPU inventory ---------------------------------------------------------------------------
 
 
-def _inventory_pivot(data: pd.DataFrame, stack: str | None) -> tuple[pd.DataFrame, int]:
+def _inventory_pivot(data: Tables | Bill | pd.DataFrame,
+                     stack: str | None) -> tuple[pd.DataFrame, int]:
     """GPUs by type (rows, most first) x ``stack`` value (columns); instances without GPUs."""
     if stack is not None and (stack not in INVENTORY_KEYS or stack == "gpu_type"):
         raise ValueError(f"stack must be None or one of "
                          f"{', '.join(k for k in INVENTORY_KEYS if k != 'gpu_type')}; "
                          f"got {stack!r}")
     keys = ["gpu_type"] if stack is None else ["gpu_type", stack]
-    if "instance_id" in data.columns:
+    if not isinstance(data, pd.DataFrame) or "instance_id" in data.columns:
         inventory = gpu_inventory(data, by=keys)
     else:
         _require(data, ["gpu_type", "gpus", "instances"], "the inventory")
@@ -371,12 +376,12 @@ def _inventory_pivot(data: pd.DataFrame, stack: str | None) -> tuple[pd.DataFram
                              f"instances table, gpu_inventory(instances, by=['gpu_type', "
                              f"{stack!r}]), or stack=None")
         inventory = data
-    types = inventory["gpu_type"].astype("string").fillna("(none)").astype(object)
+    types = key_column(inventory["gpu_type"], "gpu_type").astype(object)
     work = pd.DataFrame({
         "gpu_type": types,
         # no stack: one series, its bars in each type's colour
-        "part": "GPUs" if stack is None else inventory[stack].astype("string").fillna(
-            "(none)").astype(object),
+        "part": "GPUs" if stack is None else key_column(inventory[stack], stack).astype(
+            object),
         "gpus": inventory["gpus"].astype("float64").fillna(0.0),
         "instances": inventory["instances"].astype("float64").fillna(0.0),
     })
@@ -400,7 +405,7 @@ def _inventory_size(types: int) -> tuple[float, float]:
 
 
 def plot_gpu_inventory(
-    inventory_or_instances: pd.DataFrame,
+    inventory_or_instances: Tables | Bill | pd.DataFrame,
     *,
     ax: Axes | None = None,
     stack: str | None = "cloud",
@@ -418,8 +423,8 @@ def plot_gpu_inventory(
         >>> [t.get_text() for t in ax.get_legend().get_texts()]
         ['denvr', 'crusoe']
 
-    Takes the instances table (a snapshot history is reduced to each instance's latest row;
-    held means not ``deleting``, ``deleted`` or ``error``, as in ``gpu_inventory``) or a
+    Takes what ``gpu_inventory`` takes (a ``Tables``, a ``Bill`` or its ``instances``, or an
+    instances table of one snapshot; held means not stopped, as in ``gpu_inventory``) or a
     ``gpu_inventory`` result grouped by ``gpu_type`` and ``stack``. Bars are sorted by total
     GPUs; types without GPUs (CPU-only) are left out and counted in the subtitle. ``stack``
     None draws one bar per type in the type's colour. The legend (top to bottom as the stack)
@@ -718,8 +723,7 @@ def _provisioning_groups(lifecycle: pd.DataFrame, by: str) -> list[str]:
         raise ValueError(f"by must be one of {', '.join(_PROVISIONING_KEYS)}; got {by!r}")
     _require(lifecycle, [by, "provisioning_s", "boot_time_min_s", "boot_time_max_s",
                          "boot_late"], "lifecycle (a lifecycle result)")
-    label = "(standalone)" if by == "cluster_id" else "(none)"
-    return sorted(lifecycle[by].astype("string").fillna(label).astype(object).unique())
+    return sorted(key_column(lifecycle[by], by).astype(object).unique())
 
 
 def _provisioning_size(groups: int) -> tuple[float, float]:
@@ -751,9 +755,8 @@ def plot_provisioning(
     groups = _provisioning_groups(lifecycle, by)
     ax = ax if ax is not None else _new_axes(_provisioning_size(len(groups)))
     heading = f"Provisioning time by {_key_name(by)}"
-    label = "(standalone)" if by == "cluster_id" else "(none)"
     work = pd.DataFrame({
-        "group": lifecycle[by].astype("string").fillna(label).astype(object),
+        "group": key_column(lifecycle[by], by).astype(object),
         "minutes": lifecycle["provisioning_s"].astype("float64") / 60,
         "low": lifecycle["boot_time_min_s"].astype("float64") / 60,
         "high": lifecycle["boot_time_max_s"].astype("float64") / 60,
@@ -879,15 +882,33 @@ def write_charts(
     ``fleet_over_time.png``. Figures are drawn without pyplot (no global state), each file
     written atomically; the PNGs carry no software stamp.
     """
+    out = Path(out_dir)
+    written = []
+    for name, size, draw in _charts(frames, latest_instances, timeline, fleet, as_of):
+        written.append(_save_png(draw(_agg_axes(size)), out / f"{name}.png", dpi))
+    return written
+
+
+_Chart = tuple[str, tuple[float, float], Callable[[Axes], Axes]]
+
+
+def _charts(
+    frames: Mapping[str, pd.DataFrame],
+    latest_instances: pd.DataFrame | None,
+    timeline: pd.DataFrame | None,
+    fleet: pd.DataFrame | None,
+    as_of: TimeLike,
+) -> list[_Chart]:
+    """The charts of a report as (name, figure size, draw on an axes), in ``CHART_FILES``
+    order: the one list that both the PNG files and the HTML page's SVG render."""
     needed = ("costs_by_cloud", "costs_by_gpu_type", "gpu_inventory", "lifecycle")
     missing = [name for name in needed if name not in frames]
     if missing:
         raise ValueError(f"frames is missing {', '.join(missing)}; pass "
                          "shadeanalytics.report.analytics(tables, as_of=...)")
-    out = Path(out_dir)
     inventory = latest_instances if latest_instances is not None else frames["gpu_inventory"]
     stack = "cloud" if latest_instances is not None else None
-    charts: list[tuple[str, tuple[float, float], Callable[[Axes], Axes]]] = [
+    charts: list[_Chart] = [
         ("costs_by_cloud", _cost_size(len(_cost_bars(frames["costs_by_cloud"], "hourly_usd",
                                                      15))),
          lambda ax: plot_cost_breakdown(frames["costs_by_cloud"], ax=ax)),
@@ -907,7 +928,38 @@ def write_charts(
     if fleet is not None:
         charts.append(("fleet_over_time", _fleet_size(),
                        lambda ax: plot_fleet_over_time(fleet, ax=ax)))
-    written = []
-    for name, size, draw in charts:
-        written.append(_save_png(draw(_agg_axes(size)), out / f"{name}.png", dpi))
-    return written
+    return charts
+
+
+def chart_svgs(
+    frames: Mapping[str, pd.DataFrame],
+    *,
+    latest_instances: pd.DataFrame | None = None,
+    timeline: pd.DataFrame | None = None,
+    fleet: pd.DataFrame | None = None,
+    as_of: TimeLike = None,
+) -> dict[str, str]:
+    """The charts of ``write_charts`` (same arguments) as SVG documents, by chart name.
+
+    Example::
+
+        >>> svgs = chart_svgs(analytics(tables, as_of=at))  # doctest: +SKIP
+        >>> svgs["costs_by_cloud"][:4]  # doctest: +SKIP
+        '<svg'
+
+    For the HTML report. Text stays text (``svg.fonttype`` ``none``: a few kilobytes instead
+    of a path per glyph); the document starts at ``<svg``: no XML prolog, no DOCTYPE (whose
+    DTD address a reader might fetch), no metadata block, no date, so the same data gives the
+    same text.
+    """
+    svgs = {}
+    for name, size, draw in _charts(frames, latest_instances, timeline, fleet, as_of):
+        figure = draw(_agg_axes(size)).get_figure(root=True)
+        assert figure is not None
+        buffer = io.StringIO()
+        with rc_context({"svg.fonttype": "none", "svg.hashsalt": name}):
+            figure.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None,
+                                                          "Format": None, "Type": None})
+        text = buffer.getvalue()
+        svgs[name] = text[text.index("<svg"):]
+    return svgs

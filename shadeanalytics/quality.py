@@ -9,17 +9,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .costs import (
-    RUNNING,
-    TimeLike,
-    _as_of,
-    _latest_instances,
-    _newest_rows,
-    accrued_usd,
-    billed_hours,
-    billed_price_usd,
-    cluster_summary,
-)
+from ._common import TimeLike, key_column
+from .billing import RUNNING, Bill, bill
+from .costs import cluster_summary
 from .tables import Tables
 
 __all__ = [
@@ -47,12 +39,22 @@ _FLOAT_NOISE = 1e-9
 
 @dataclass(frozen=True)
 class _Fleet:
-    """The latest rows of one load, and the settings of the run."""
+    """The fleet as billed at ``as_of``, and the settings of the run."""
 
-    clusters: pd.DataFrame
-    instances: pd.DataFrame
-    as_of: pd.Timestamp
+    billed: Bill
     tolerance_usd: float
+
+    @property
+    def clusters(self) -> pd.DataFrame:
+        return self.billed.clusters
+
+    @property
+    def instances(self) -> pd.DataFrame:
+        return self.billed.instances
+
+    @property
+    def as_of(self) -> pd.Timestamp:
+        return self.billed.as_of
 
 
 @dataclass(frozen=True)
@@ -111,7 +113,7 @@ def _by_row(df: pd.DataFrame, id_column: str,
 
 
 def _cluster_price_mismatch(fleet: _Fleet) -> pd.DataFrame:
-    summary = cluster_summary(fleet.clusters, fleet.instances, as_of=fleet.as_of)
+    summary = cluster_summary(fleet.billed)
     bad = summary[summary["hourly_gap_usd"].abs() > fleet.tolerance_usd + _FLOAT_NOISE]
     n = bad["instances"].astype("int64")
     noun = pd.Series(np.where(n == 1, " listed instance (gap ", " listed instances (gap "),
@@ -219,10 +221,41 @@ def _active_without_active_at(fleet: _Fleet) -> pd.DataFrame:
     found = []
     for kind, id_column, df in _frames(fleet):
         bad = df[(df["status"] == RUNNING) & df["active_at"].isna()]
-        message = pd.Series(f"status is {RUNNING} but active_at is missing: no billed time "
-                            "can be computed", index=bad.index, dtype="string")
+        if kind == "instance":
+            observed = (bad["billed_from_source"] == "observed").fillna(False)
+            message = pd.Series(np.where(
+                observed, "status is active but active_at is missing: billed from the first "
+                "poll that saw it active", "status is active but active_at is missing: its "
+                "billed time and accrued cost are unknown"), index=bad.index, dtype="string")
+            message[observed] = message[observed] + " (" + _time(bad["billed_from"])[observed] \
+                + ")"
+        else:
+            message = pd.Series(f"status is {RUNNING} but active_at is missing",
+                                index=bad.index, dtype="string")
         found.append(_found("active_without_active_at", kind, "error", bad[id_column], message))
     return pd.concat(found)
+
+
+def _deleted_at_while_active(fleet: _Fleet) -> pd.DataFrame:
+    inst = fleet.instances
+    bad = inst[(inst["status"] == RUNNING) & inst["deleted_at"].notna()]
+    message = ("status is active but deleted_at is " + _time(bad["deleted_at"])
+               + ": billed as running (the status wins) until it leaves active")
+    return _found("deleted_at_while_active", "instance", "warning", bad["instance_id"], message)
+
+
+def _missing_configuration(fleet: _Fleet) -> pd.DataFrame:
+    inst = fleet.instances
+    source = inst["configuration_source"]
+    bad = inst[source.isin(["missing", "catalog"]).to_numpy(dtype=bool)]
+    catalog = (bad["configuration_source"] == "catalog").to_numpy(dtype=bool)
+    message = pd.Series(np.where(
+        catalog, "the response has no configuration: GPU type and size taken from the "
+        "/instances/types catalog (same cloud and shade_instance_type)",
+        "the response has no configuration and no catalog entry matches: its GPUs count as "
+        "gpu_type (unknown), not as 0"), index=bad.index, dtype="string")
+    severity = np.where(catalog, "info", "warning")
+    return _found("missing_configuration", "instance", severity, bad["instance_id"], message)
 
 
 def _missing_price(fleet: _Fleet) -> pd.DataFrame:
@@ -240,13 +273,13 @@ def _missing_price(fleet: _Fleet) -> pd.DataFrame:
 
 def _cost_gap(fleet: _Fleet) -> pd.DataFrame:
     inst = fleet.instances
-    accrued = accrued_usd(inst, fleet.as_of)
+    accrued = inst["accrued_usd"]
     gap = accrued - inst["cost_estimate_usd"]
     flagged = (gap.abs() > COST_GAP_SHARE * accrued) & (gap.abs() > COST_GAP_USD)
     bad = inst[flagged.fillna(False)]
-    hours = _fmt(billed_hours(bad, fleet.as_of), "{:,.2f}")
+    hours = _fmt(bad["billed_hours"], "{:,.2f}")
     message = ("accrued " + _usd(accrued[bad.index]) + " (" + hours + " h at "
-               + _usd(billed_price_usd(bad)) + "/h) vs the API's cost_estimate "
+               + _usd(bad["billed_price_usd"]) + "/h) vs the API's cost_estimate "
                + _usd(bad["cost_estimate_usd"]) + ": gap " + _signed_usd(gap[bad.index]))
     # the API's estimate only covers what Shadeform bills, not a linked cloud account
     own_account = bad["shade_cloud"].eq(False).fillna(False).to_numpy(dtype=bool)
@@ -259,7 +292,7 @@ def _cost_gap(fleet: _Fleet) -> pd.DataFrame:
 def _duplicate_instance(fleet: _Fleet) -> pd.DataFrame:
     inst = fleet.instances
     dup = inst[inst.duplicated("instance_id", keep=False)]
-    where = dup["cluster_id"].fillna("(standalone)")
+    where = key_column(dup["cluster_id"], "cluster_id")
     grouped = where.groupby(dup["instance_id"], sort=True)
     count = grouped.size()
     places = grouped.agg(lambda s: ", ".join(sorted(s)))
@@ -294,8 +327,15 @@ CHECKS: tuple[Check, ...] = (
           "active_at or updated_at before created_at; deleted_at before active_at or "
           "created_at", _timestamps_out_of_order),
     Check("active_without_active_at", "cluster, instance", "error",
-          "status active without active_at (no billed time can be computed)",
+          "status active without active_at (billed from the first poll that saw it active; "
+          "unknown in a single snapshot)",
           _active_without_active_at),
+    Check("deleted_at_while_active", "instance", "warning",
+          "status active with deleted_at set (billed as running: the status wins)",
+          _deleted_at_while_active),
+    Check("missing_configuration", "instance", "warning",
+          "the response has no configuration: taken from the catalog (info), or unknown "
+          "(warning): its GPUs count as gpu_type (unknown)", _missing_configuration),
     Check("missing_price", "instance", "error",
           "a running instance without an hourly price, or with a negative one (error), or a "
           "zero one (warning)", _missing_price),
@@ -310,20 +350,21 @@ CHECKS: tuple[Check, ...] = (
 )
 
 
-def quality_checks(tables: Tables, *, as_of: TimeLike = None,
+def quality_checks(tables: Tables | Bill, *, as_of: TimeLike = None,
                    tolerance_usd: float = 0.01) -> pd.DataFrame:
-    """Findings of every check in ``CHECKS`` on the latest snapshot of each resource.
+    """Findings of every check in ``CHECKS`` on the fleet as billed at ``as_of``.
 
     Example::
 
         >>> from shadeanalytics import read_clusters
         >>> tables = read_clusters("data/seed/cluster-info-example.json")
         >>> quality_checks(tables, as_of="2026-11-20T00:00Z")[["severity", "check", "kind"]]
-          severity                   check      kind
-        0  warning          cloud_mismatch  instance
-        1  warning  cluster_price_mismatch   cluster
-        2  warning                cost_gap  instance
-        3  warning       gpu_type_mismatch  instance
+          severity                    check      kind
+        0  warning           cloud_mismatch  instance
+        1  warning   cluster_price_mismatch   cluster
+        2  warning                 cost_gap  instance
+        3  warning  deleted_at_while_active  instance
+        4  warning        gpu_type_mismatch  instance
 
     ``tolerance_usd`` is how far (dollars per hour) a cluster's price may differ from the sum
     over its instances. Messages name ids, statuses, times and amounts, never names or other
@@ -335,13 +376,12 @@ def quality_checks(tables: Tables, *, as_of: TimeLike = None,
         ``CHECKS``), ``kind`` (``cluster`` or ``instance``), ``resource_id`` (the cluster or
         instance id), ``message``. No findings: no rows, the same columns.
     """
-    if not isinstance(tables, Tables):
+    if not isinstance(tables, Tables | Bill):
         raise TypeError(f"quality_checks needs a Tables (from shadeanalytics.read()), "
                         f"not a {type(tables).__name__}")
     if not tolerance_usd >= 0:
         raise ValueError("tolerance_usd must be a number >= 0")
-    fleet = _Fleet(_newest_rows(tables.clusters, ["cluster_id"]),
-                   _latest_instances(tables.instances), _as_of(as_of), float(tolerance_usd))
+    fleet = _Fleet(bill(tables, as_of), float(tolerance_usd))
     found = [f for f in (check.run(fleet) for check in CHECKS) if not f.empty]
     if not found:
         return pd.DataFrame({c: pd.Series([], dtype="string") for c in FINDING_COLUMNS})

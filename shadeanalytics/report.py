@@ -10,7 +10,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from .costs import TimeLike, _as_of, cluster_summary, cost_breakdown
+from ._common import TimeLike
+from ._common import as_of_time as _as_of
+from .billing import Bill, bill
+from .costs import cluster_summary, cost_breakdown
 from .csvout import atomic_write, escape_cell, unescape_cell, write_csv
 from .errors import ReportError, printable
 from .inventory import gpu_inventory
@@ -80,27 +83,25 @@ def resolve_as_of(value: TimeLike, tables: Tables) -> pd.Timestamp:
     return _as_of(value)
 
 
-def analytics(tables: Tables, *, as_of: TimeLike = None) -> dict[str, pd.DataFrame]:
-    """Every analytics table of a report, computed on ``tables.latest()`` at ``as_of``."""
-    at = _as_of(as_of)
-    latest = tables.latest()
-    inst = latest.instances
+def analytics(tables: Tables | Bill, *, as_of: TimeLike = None) -> dict[str, pd.DataFrame]:
+    """Every analytics table of a report: the fleet billed once at ``as_of``, then added up."""
+    billed = bill(tables, as_of)
     return {
-        "costs_by_cloud": cost_breakdown(inst, by="cloud", as_of=at),
-        "costs_by_region": cost_breakdown(inst, by=("cloud", "region"), as_of=at),
-        "costs_by_gpu_type": cost_breakdown(inst, by="gpu_type", as_of=at),
-        "costs_by_cluster": cost_breakdown(inst, by="cluster_id", as_of=at),
-        "costs_by_tag": cost_breakdown(inst, by="tag", as_of=at, tags=latest.instance_tags),
-        "gpu_inventory": gpu_inventory(inst),
-        "clusters_summary": cluster_summary(latest, as_of=at),
-        "lifecycle": lifecycle(inst, as_of=at),
-        "quality": quality_checks(latest, as_of=at),
+        "costs_by_cloud": cost_breakdown(billed, by="cloud"),
+        "costs_by_region": cost_breakdown(billed, by=("cloud", "region")),
+        "costs_by_gpu_type": cost_breakdown(billed, by="gpu_type"),
+        "costs_by_cluster": cost_breakdown(billed, by="cluster_id"),
+        "costs_by_tag": cost_breakdown(billed, by="tag"),
+        "gpu_inventory": gpu_inventory(billed),
+        "clusters_summary": cluster_summary(billed),
+        "lifecycle": lifecycle(billed),
+        "quality": quality_checks(billed),
     }
 
 
 def write_report(tables: Tables, out: str | os.PathLike[str], *, as_of: TimeLike = None,
                  include_network: bool = False, charts: bool = True,
-                 force: bool = False) -> list[Path]:
+                 html: bool = True, force: bool = False) -> list[Path]:
     """Write the report folder ``out``; returns the files written.
 
     ``clusters.csv`` and ``instances.csv`` hold every snapshot row, sorted by id and time;
@@ -109,7 +110,9 @@ def write_report(tables: Tables, out: str | os.PathLike[str], *, as_of: TimeLike
     and, when the sources are a dated history (``tables.polls`` not empty), ``timeline.csv``
     (``status_timeline``) and ``fleet_over_time.csv`` (hourly ``fleet_over_time``). With
     ``charts`` (the default) the PNG charts of ``plots.write_charts`` follow; without, matplotlib
-    is never imported.
+    is never imported. With ``html`` (the default) ``index.html`` comes last
+    (``htmlreport.write_html``): the same frames on one page, with the charts as SVG when
+    ``charts``, linking the files written before it.
 
     A folder holds one report: ``.shadeanalytics-report.json`` lists the files the report
     wrote, and the next report into the folder removes the ones it does not write again. A
@@ -118,7 +121,7 @@ def write_report(tables: Tables, out: str | os.PathLike[str], *, as_of: TimeLike
     ``ssh_port`` (``include_network``) get an owner-only mode (``csvout.file_mode``).
     """
     out = Path(out)
-    planned = _planned_files(tables, charts)
+    planned = _planned_files(tables, charts, html)
     earlier = _check_folder(out, planned, force)
     if not planned <= earlier:  # a run killed midway leaves only files its manifest names
         _write_manifest(out, earlier | planned)
@@ -131,18 +134,30 @@ def write_report(tables: Tables, out: str | os.PathLike[str], *, as_of: TimeLike
         written.append(write_csv(_sorted(df, _SORT_KEYS[table]), out / f"{table}.csv",
                                  table_columns(table, include_network),
                                  private=include_network and table != "instance_types"))
-    frames = analytics(tables, as_of=at)
+    billed = bill(tables, at)
+    frames = analytics(billed)
     for name, df in frames.items():
         written.append(write_csv(df, out / f"{name}.csv"))
-    history = history_frames(tables, as_of=at)
+    history = history_frames(tables, as_of=at, billed=billed)
     for name, df in history.items():
         written.append(write_csv(df, out / f"{name}.csv"))
+    chart_args = {"latest_instances": billed.instances,
+                  "timeline": history.get("timeline"), "fleet": history.get("fleet_over_time"),
+                  "as_of": at}
     if charts:
         from .plots import write_charts  # matplotlib only when charts are asked for
 
-        written += write_charts(frames, out, latest_instances=tables.latest().instances,
-                                timeline=history.get("timeline"),
-                                fleet=history.get("fleet_over_time"), as_of=at)
+        written += write_charts(frames, out, **chart_args)
+    if html:
+        from .htmlreport import write_html  # jinja2 only when the page is asked for
+
+        svgs = None
+        if charts:
+            from .plots import chart_svgs
+
+            svgs = chart_svgs(frames, **chart_args)
+        written.append(write_html({**frames, **history}, out, as_of=at, charts=svgs,
+                                  files=written))
     names = {p.name for p in written}
     for stale in sorted((earlier | planned) - names):
         try:
@@ -158,14 +173,14 @@ def write_report(tables: Tables, out: str | os.PathLike[str], *, as_of: TimeLike
 #: The list of the files a report wrote, in its folder.
 MANIFEST = ".shadeanalytics-report.json"
 _HISTORY_FILES = ("timeline", "fleet_over_time")
-# a chart of an earlier report (named without importing matplotlib); nothing else a manifest
-# lists is ever removed
-_CHART_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}\.png")
+# a file of an earlier report (a CSV, chart or page, named as reports name them: no path);
+# nothing else a manifest lists is ever removed
+_CHART_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}\.(csv|png|html)")
 _REPORT_CSVS = frozenset(f"{n}.csv" for n in ("clusters", "instances", "instance_types",
                                                *ANALYTICS_FILES, *_HISTORY_FILES))
 
 
-def _planned_files(tables: Tables, charts: bool) -> set[str]:
+def _planned_files(tables: Tables, charts: bool, html: bool) -> set[str]:
     """The names of the files ``write_report`` writes for ``tables``."""
     history = () if tables.polls.empty else _HISTORY_FILES
     types = () if tables.instance_types.empty else ("instance_types",)
@@ -175,6 +190,8 @@ def _planned_files(tables: Tables, charts: bool) -> set[str]:
         from .plots import CHART_FILES
 
         names |= {f"{n}.png" for n in CHART_FILES if n in history or n not in _HISTORY_FILES}
+    if html:
+        names.add("index.html")
     return names
 
 
@@ -216,14 +233,17 @@ def _write_manifest(out: Path, names: set[str]) -> None:
     atomic_write(out / MANIFEST, json.dumps(body, indent=1) + "\n")
 
 
-def history_frames(tables: Tables, *, as_of: TimeLike = None) -> dict[str, pd.DataFrame]:
-    """``timeline`` and ``fleet_over_time`` of a dated history; empty when nothing is dated."""
+def history_frames(tables: Tables, *, as_of: TimeLike = None,
+                   billed: Bill | None = None) -> dict[str, pd.DataFrame]:
+    """``timeline`` and ``fleet_over_time`` of a dated history; empty when nothing is dated.
+    ``billed`` is ``bill(tables, as_of)`` when the caller has it already."""
     if tables.polls.empty:
         return {}
     at = _as_of(as_of)
     return {
         "timeline": status_timeline(tables, as_of=at),
-        "fleet_over_time": fleet_over_time(tables, freq="1h", as_of=at),
+        "fleet_over_time": fleet_over_time(billed if billed is not None else tables,
+                                           freq="1h", as_of=at),
     }
 
 
@@ -234,7 +254,9 @@ _SUMMARY_DIMENSIONS = ("cloud", "region", "gpu_type", "shade_instance_type", "cl
 
 
 def _money(value: float) -> str:
-    return "n/a" if pd.isna(value) else f"${value:,.2f}"
+    if pd.isna(value):
+        return "n/a"
+    return f"-${-value:,.2f}" if round(value, 2) < 0 else f"${value:,.2f}"
 
 
 def _table(df: pd.DataFrame, money: Sequence[str] = (), share: Sequence[str] = ()) -> str:
@@ -245,6 +267,13 @@ def _table(df: pd.DataFrame, money: Sequence[str] = (), share: Sequence[str] = (
         shown[column] = shown[column].map(lambda v: "n/a" if pd.isna(v) else f"{v:.1%}")
     text = shown.astype("object").where(shown.notna(), "").to_string(index=False)
     return "\n".join("  " + line for line in text.splitlines())
+
+
+def _unknown(n: int, why: str = "") -> str:
+    """`` (unknown for N instances)``, or nothing when N is 0."""
+    if not n:
+        return ""
+    return f" (unknown for {n} instance{'s' * (n != 1)}{' ' + why if why else ''})"
 
 
 def _count(counts: pd.Series, word: str) -> str:
@@ -260,17 +289,20 @@ def summary_text(tables: Tables, *, by: str = "cloud", as_of: TimeLike = None,
     """
     if by not in _SUMMARY_DIMENSIONS:
         raise ValueError(f"by must be one of {', '.join(_SUMMARY_DIMENSIONS)}; got {by!r}")
-    at = _as_of(as_of)
-    frames = analytics(tables, as_of=at)
-    latest = tables.latest()
+    billed = bill(tables, as_of)
+    at = billed.as_of
+    frames = analytics(billed)
     costs = frames["costs_by_cloud"]
     if by != "cloud":
-        costs = cost_breakdown(latest.instances, by=by, as_of=at,
-                               tags=latest.instance_tags if by == "tag" else None)
+        costs = cost_breakdown(billed, by=by)
     totals = frames["costs_by_cloud"]
     hourly = float(totals["hourly_usd"].sum())
     accrued = float(totals["accrued_usd"].sum())
-    reported = float(totals["reported_cost_usd"].sum())
+    no_accrued = int(totals["instances_without_accrued"].sum())
+    reported = totals["reported_cost_usd"].sum(min_count=1)
+    no_estimate = int(totals["instances_without_estimate"].sum())
+    gap = totals["cost_gap_usd"].sum(min_count=1)
+    no_price = int(totals["instances_without_price"].sum())
     running = int(totals["running_instances"].sum())
     gpus = int(totals["gpus"].sum())
     quality = frames["quality"]
@@ -280,9 +312,10 @@ def summary_text(tables: Tables, *, by: str = "cloud", as_of: TimeLike = None,
         f"  running: {running} instances, {gpus} GPUs "
         f"(of {int(totals['instances'].sum())} instances in the latest snapshot)",
         f"  burn rate: {_money(hourly)}/h = {_money(hourly * 24)}/day = "
-        f"{_money(hourly * 730)}/month (730 h)",
-        f"  accrued so far: {_money(accrued)} (Shadeform's estimates: {_money(reported)}; "
-        f"gap {_money(accrued - reported)})",
+        f"{_money(hourly * 730)}/month (730 h){_unknown(no_price, 'without a price')}",
+        f"  accrued so far: {_money(accrued)}{_unknown(no_accrued)}",
+        f"  Shadeform's estimates: {_money(reported)}{_unknown(no_estimate)}; gap "
+        f"{_money(gap)} (over the instances with both figures)",
         "",
         "GPUs held, by type:",
         _table(frames["gpu_inventory"][["gpu_type", "instances", "gpus", "gpus_running",

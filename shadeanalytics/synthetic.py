@@ -439,6 +439,7 @@ class _Node:
     error_detail: str | None = None
     end_detail: str | None = None
     gpu_type_override: str | None = None
+    omit: tuple[str, ...] = ()  # fields the API left out of this instance's responses
 
     @property
     def rate_cents(self) -> int:
@@ -568,6 +569,8 @@ def _render_node(node: _Node, t: int, t0: datetime) -> dict[str, Any]:
         item["active_at"] = active_at
     if not node.legacy:
         item["boot_time"] = {"min_boot_in_sec": off.boot[0], "max_boot_in_sec": off.boot[1]}
+    for field in node.omit:
+        item.pop(field, None)
     return item
 
 
@@ -643,6 +646,7 @@ class _FleetBuilder:
         self._arrivals()
         self._scripted_instances()
         self._scripted_clusters()
+        self._scripted_unknowns()
         self.nodes.sort(key=lambda n: (n.plan.created, n.id))
         self.clusters.sort(key=lambda c: (c.plan.created, c.id))
         return self.nodes, self.clusters
@@ -935,6 +939,18 @@ class _FleetBuilder:
             self._node(_offering("scaleway", "L40S"), "fr-par-2", long_lived[3],
                        name="équipe-vision-01", tags=("team-vision", "prod", "research")),
         ]
+
+    def _scripted_unknowns(self) -> None:
+        """Instances whose responses leave out what billing needs (see data/README.md):
+        active without active_at, no cost_estimate, no configuration (the catalog has it)."""
+        last = self.last
+        a100 = _offering("denvr", "A100")
+        for omit, tags in ((("active_at",), ("team-speech",)), (("cost_estimate",), ("dev",)),
+                           (("configuration",), ("research",))):
+            plan = self._lifecycle(self._at_poll(0.4), a100.boot)
+            if omit == ("configuration",):
+                plan = self._lifecycle(last - 50 * _MINUTE, a100.boot)
+            self.nodes.append(self._node(a100, "houston-usa-1", plan, omit=omit, tags=tags))
 
     def _scripted_clusters(self) -> None:
         """Cluster sizes 1 and 16, every cluster status, and the two deliberate anomalies."""

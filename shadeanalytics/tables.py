@@ -6,7 +6,7 @@ import math
 import operator
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -52,6 +52,9 @@ class Tables:
     polls: pd.DataFrame
     warnings: tuple[str, ...] = ()
     skipped: int = 0
+    #: For the result of ``latest()``: the history it was reduced from. The billing model
+    #: bills that history (only it says when an instance entered ``deleting`` or vanished).
+    history: Tables | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def empty(cls) -> Tables:
@@ -71,7 +74,9 @@ class Tables:
         follow their instances. The API lists no deleted resource, so one whose newest row is
         older than a later successful poll of the endpoint that listed it (``/clusters`` for
         clusters and their members, ``/instances`` for standalone instances) has vanished: its
-        status becomes ``deleted`` (its ``observed_at`` stays the last sighting).
+        status becomes ``deleted`` (its ``observed_at`` stays the last sighting). The billing
+        model applies the same rule; the analytics helpers given this result bill the whole
+        history it came from (``history``), so they give the same figures as for ``self``.
         """
         last_ok = self.polls[self.polls["ok"].fillna(False).to_numpy(dtype=bool)] \
             .groupby("endpoint")["observed_at"].max()
@@ -87,6 +92,7 @@ class Tables:
         }
         return replace(
             self,
+            history=self.history or self,
             clusters=clusters,
             instances=instances,
             instance_types=_newest(

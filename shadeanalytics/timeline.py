@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from .costs import TimeLike, _as_of, _by, _instant
+from ._common import TimeLike, as_of_time, group_keys, instant, key_column
 from .schema import STATUSES, TIMESTAMP
 from .tables import Tables
+
+if TYPE_CHECKING:
+    from .billing import Bill
 
 __all__ = [
     "FLEET_COLUMNS",
@@ -56,8 +60,6 @@ _STATS_COLUMNS: dict[str, str] = {
 
 _NAT = np.iinfo(np.int64).min  # what NaT is as int64 microseconds
 _US_PER_HOUR = 3_600_000_000
-_NA_LABELS = {"cluster_id": "(standalone)"}
-_NA_LABEL = "(none)"
 
 _NEEDS = {
     "clusters": ("cluster_id", "name", "cloud", "status", "created_at", "active_at",
@@ -107,6 +109,7 @@ def _first_in_run(values: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> n
 
 _ENDPOINTS = np.array(["/clusters", "/instances"], dtype=object)
 _ACTIVE, _DELETED = STATUSES.index("active"), STATUSES.index("deleted")
+_STOPPED = [STATUSES.index(s) for s in ("error", "deleting", "deleted")]
 _SOURCES = pd.array(["observed", "api"], dtype="string")
 
 
@@ -121,8 +124,8 @@ class _Intervals:
     start: np.ndarray  # int64 µs
     end: np.ndarray  # int64 µs, _NAT while current
     api: np.ndarray  # bool: the start is the API's own timestamp
-    gpus: np.ndarray  # per resource: newest num_gpus (float64, NaN for clusters and unknown)
-    price: np.ndarray  # per resource: newest hourly_price_usd (likewise)
+    vanished: np.ndarray  # bool: the final ``deleted`` of a resource gone from a later poll
+    first: np.ndarray  # bool: the resource's first observed status (not an implied one)
 
 
 def _status_codes(values: pd.Series, statuses: list[str]) -> np.ndarray:
@@ -251,26 +254,46 @@ def _intervals(history: Tables, at: int) -> _Intervals | None:
     api = np.r_[api, deleted[group_last[vanished]]]
     seen = np.r_[seen, gone[vanished]]
     after = np.r_[after, last_seen[vanished]]
+    is_vanish = np.r_[np.zeros(run_first.size, dtype=bool), np.ones(vanished.size, dtype=bool)]
+    is_first = np.r_[first_run, np.zeros(vanished.size, dtype=bool)]
 
     trusted = (api != _NAT) & (api <= seen) & ((after == _NAT) | (api >= after))
     start = np.where(trusted, api, seen)
+
+    # a resource seen in error, deleting or deleted, never seen active before, but with an
+    # active_at after its previous sighting: it was active from active_at until that status
+    # began (between two polls, or before the first): an implied `active` interval
+    runs = np.arange(run_first.size)
+    ran = _first_in_run(active[order], run_first, run_last)
+    was_active = (run_status[runs] == _ACTIVE).astype(np.int64)
+    before = np.cumsum(was_active) - was_active
+    group_first = np.maximum.accumulate(np.where(first_run, runs, 0))
+    never_active = (before - before[group_first]) == 0
+    implied = runs[np.isin(run_status[runs], _STOPPED) & never_active & (ran != _NAT)
+                   & (ran < start[runs]) & ((after[runs] == _NAT) | (ran >= after[runs]))]
+    run_group = np.r_[run_group, run_group[implied]]
+    run_status = np.r_[run_status, np.full(implied.size, _ACTIVE)]
+    start = np.r_[start, ran[implied]]
+    trusted = np.r_[trusted, np.ones(implied.size, dtype=bool)]
+    is_vanish = np.r_[is_vanish, np.zeros(implied.size, dtype=bool)]
+    is_first = np.r_[is_first, np.zeros(implied.size, dtype=bool)]
+
     # starts never decrease within a resource (each lies after the previous status's last
-    # sighting), and the vanish rows come last: a stable sort by resource keeps the order
-    by_resource = np.argsort(run_group, kind="stable")
+    # sighting), the vanish rows come last and each implied one just before its status: sort
+    # by resource, then by that rank
+    rank = np.r_[np.arange(start.size - implied.size, dtype=np.float64), implied - 0.5]
+    by_resource = np.lexsort((rank, run_group))
     run_group, run_status = run_group[by_resource], run_status[by_resource]
     start, trusted = start[by_resource], trusted[by_resource]
+    is_vanish, is_first = is_vanish[by_resource], is_first[by_resource]
     end = np.where(np.r_[run_group[1:] == run_group[:-1], False], np.r_[start[1:], _NAT], _NAT)
     shown = start <= at
     last_kind, last_row = kind[order[group_last]], row[order[group_last]]
-    sizes = i.iloc[last_row[last_kind == 1]]
-    missing = np.full((last_kind == 0).sum(), np.nan)  # clusters come first
     return _Intervals(
         resources=_resources(history, last_kind, last_row),
         resource=run_group[shown], status=run_status[shown], statuses=statuses,
         start=start[shown], end=end[shown], api=trusted[shown],
-        gpus=np.r_[missing, sizes["num_gpus"].to_numpy(dtype="float64", na_value=np.nan)],
-        price=np.r_[missing, sizes["hourly_price_usd"].to_numpy(dtype="float64",
-                                                                 na_value=np.nan)],
+        vanished=is_vanish[shown], first=is_first[shown],
     )
 
 
@@ -323,7 +346,7 @@ def status_timeline(history: Tables, *, as_of: TimeLike = None) -> pd.DataFrame:
         ``start_source`` (string, ``api`` or ``observed``).
     """
     _require(history)
-    at = _as_of(as_of).value // 1_000
+    at = as_of_time(as_of).value // 1_000
     found = _intervals(history, at)
     if found is None:
         return _empty(TIMELINE_COLUMNS)
@@ -371,7 +394,7 @@ def time_in_status(
         by name). Columns: the keys (string), ``status`` (string), ``intervals`` (Int64),
         ``total_s``, ``median_s``, ``mean_s`` (float64 seconds).
     """
-    keys = _by(by, TIMELINE_KEYS, required=False)  # none: time per status alone
+    keys = group_keys(by, TIMELINE_KEYS, required=False)  # none: time per status alone
     missing = [c for c in (*keys, "kind", "status", "duration_s") if c not in timeline.columns]
     if missing:
         raise ValueError(f"timeline is missing the column(s) {', '.join(missing)}; pass the "
@@ -385,7 +408,7 @@ def time_in_status(
     if picked.empty:
         return _empty(columns)
     work = pd.DataFrame({
-        **{k: picked[k].astype("string").fillna(_NA_LABELS.get(k, _NA_LABEL)) for k in keys},
+        **{k: key_column(picked[k], k) for k in keys},
         "status": picked["status"].astype("string"),
         "duration_s": picked["duration_s"].astype("float64"),
     })
@@ -450,7 +473,7 @@ def _peaks(bounds: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarr
 
 
 def fleet_over_time(
-    history: Tables,
+    history: Tables | Bill,
     *,
     freq: str = "1h",
     as_of: TimeLike = None,
@@ -466,9 +489,13 @@ def fleet_over_time(
                        period_start  running_instances  hourly_usd  cost_usd
         0 2026-11-20 00:00:00+00:00                1.6        2.48    2.0667
 
-    An instance runs during each ``active`` interval of ``status_timeline(history,
-    as_of=as_of)`` (a current one until ``as_of``), with its newest ``num_gpus`` and
-    ``hourly_price_usd``; a missing GPU count or price counts 0. Periods are ``freq`` bins
+    ``history`` is a ``Tables`` (billed at ``as_of``) or a ``Bill`` (its own ``as_of``).
+    An instance runs during each of its billed intervals (``billing.bill(history,
+    as_of).intervals``: the ``active`` intervals of the status timeline, a current one until
+    ``as_of``), with its ``num_gpus`` and billed price at ``as_of`` (a spot rental at its own
+    rate), so that the periods' ``cost_usd`` add up to the accrued cost of ``cost_breakdown``
+    at the same ``as_of``. A missing GPU count or price adds nothing (an unknown price is not
+    a zero one: ``cost_breakdown`` counts such instances). Periods are ``freq`` bins
     (a pandas offset alias: ``5min``, ``1h``, ``1D``, ``W``, ``MS``), aligned to the clock or
     calendar, covering [``start``, ``end``): by default from the first ``active`` start to
     ``as_of``. The first and last period may be partial; their averages are over the part
@@ -481,23 +508,22 @@ def fleet_over_time(
         instance-hours in the period times their hourly price: what the period accrued);
         ``peak_running_instances`` (Int64, most instances running at once).
     """
-    at = _as_of(as_of)
-    window_start = None if start is None else _instant(start, "start").value // 1_000
-    window_end = (at if end is None else _instant(end, "end")).value // 1_000
+    from .billing import Bill, bill  # the billed intervals (billing builds on the timeline)
+
+    given = isinstance(history, Bill)
+    at = history.as_of if given and as_of is None else as_of_time(as_of)
+    window_start = None if start is None else instant(start, "start").value // 1_000
+    window_end = (at if end is None else instant(end, "end")).value // 1_000
     if window_start is not None and window_end <= window_start:
         raise ValueError("end must be after start")
-    _require(history)
-    now = at.value // 1_000
-    found = _intervals(history, now)
-    if found is None:
-        starts = ends = np.zeros(0, dtype=np.int64)
-        gpus = price = np.zeros(0)
-    else:
-        is_instance = (found.resources["kind"] == "instance").to_numpy(dtype=bool)
-        running = is_instance[found.resource] & (found.status == _ACTIVE)
-        starts, ends = found.start[running], found.end[running]
-        ends = np.where((ends == _NAT) | (ends > now), now, ends)
-        gpus, price = found.gpus[found.resource[running]], found.price[found.resource[running]]
+    if not given:
+        _require(history)
+    billed = bill(history, at)
+    spans = billed.intervals
+    starts, ends = _us(spans["start_at"]), _us(spans["end_at"])
+    sizes = billed.instances.drop_duplicates("instance_id").set_index("instance_id")["num_gpus"]
+    gpus = sizes.reindex(spans["instance_id"]).to_numpy(dtype="float64", na_value=np.nan)
+    price = spans["billed_price_usd"].to_numpy(dtype="float64", na_value=np.nan)
     if window_start is None:
         if not starts.size:
             return _empty(FLEET_COLUMNS)

@@ -37,6 +37,7 @@ import pytest
 
 import shadeanalytics as sa
 from shadeanalytics.client import ShadeformClient
+from shadeanalytics.billing import bill
 from shadeanalytics.costs import cluster_summary, cost_breakdown
 from shadeanalytics.errors import (
     AuthenticationError,
@@ -339,12 +340,12 @@ def _library(out: Outputs, db: Path, tmp: Path) -> None:
     out.show("timeline", status_timeline(history, as_of=as_of))
     out.show("fleet", fleet_over_time(history, as_of=as_of))
     for by in ("cloud", "gpu_type", "cluster_id", "tag"):
-        out.show(f"costs by {by}", cost_breakdown(latest.instances, by=by, as_of=as_of,
-                                                  tags=latest.instance_tags))
-    out.show("cluster summary", cluster_summary(latest, as_of=as_of))
-    out.show("inventory", gpu_inventory(latest.instances))
-    out.show("lifecycle", lifecycle(latest.instances, as_of=as_of))
-    out.show("quality", quality_checks(latest, as_of=as_of))
+        out.show(f"costs by {by}", cost_breakdown(history, by=by, as_of=as_of))
+    out.show("cluster summary", cluster_summary(history, as_of=as_of))
+    out.show("inventory", gpu_inventory(history, as_of=as_of))
+    out.show("lifecycle", lifecycle(history, as_of=as_of))
+    out.show("quality", quality_checks(history, as_of=as_of))
+    out.show("bill", bill(history, as_of=as_of).instances)
     out.show("summary", summary_text(history, as_of=as_of))
     write_report(history, tmp / "report-lib", as_of=as_of, include_network=True)
     out.facts["docker_envs"] = history.docker_envs["name"].tolist()
@@ -548,6 +549,7 @@ def test_the_pipeline_was_not_vacuous(pipeline: Outputs) -> None:
     for report in ("report-cli", "report-lib", "report-files", "report-cli-files"):
         assert f"{report}/instances.csv" in pipeline.blobs
         assert f"{report}/status_timeline.png" in pipeline.blobs
+        assert f"{report}/index.html" in pipeline.blobs  # the page is searched too
     assert pipeline.facts["skipped"] == len(_MUTATIONS)
     assert any("hourly_price" in w for w in pipeline.warning_texts)
     hourly = pipeline.errors["sa.read raise hourly_price.json"]

@@ -23,8 +23,8 @@ def test_report_success_prints_one_line(tmp_path: Path) -> None:
     code, out, err = _run("report", str(SEED_PATH), "--out", str(tmp_path), "--as-of",
                           "2026-11-20T00:00:00Z")
     assert (code, err) == (0, "")
-    # 11 CSV files and 4 charts (no timeline: the seed document is not dated)
-    assert out == (f"wrote 15 files to {tmp_path} (1 cluster rows, 1 instance rows; as of "
+    # 11 CSV files, 4 charts (no timeline: the seed document is not dated) and index.html
+    assert out == (f"wrote 16 files to {tmp_path} (1 cluster rows, 1 instance rows; as of "
                    "2026-11-20T00:00:00Z)\n")
 
 

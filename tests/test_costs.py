@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 import shadeanalytics
-from shadeanalytics.costs import accrued_usd, billed_hours, cluster_summary, cost_breakdown
+from shadeanalytics.billing import bill
+from shadeanalytics.costs import cluster_summary, cost_breakdown
 
 AS_OF = pd.Timestamp("2026-11-20T20:00:00Z")
 EARLY = "2026-11-20T10:00:00Z"  # first snapshot
@@ -19,7 +20,10 @@ NAIVE_MESSAGE = ("as_of must be timezone-aware, e.g. '2026-11-21T12:00:00Z' or "
                  "pd.Timestamp.now(tz='UTC')")
 COLUMNS = ["instances", "running_instances", "gpus", "hourly_usd", "daily_usd", "monthly_usd",
            "accrued_usd", "reported_cost_usd", "cost_gap_usd", "usd_per_gpu_hour",
-           "share_of_hourly"]
+           "share_of_hourly", "instances_without_price", "instances_without_accrued",
+           "instances_without_estimate"]
+COUNTS = ("instances", "running_instances", "gpus", "instances_without_price",
+          "instances_without_accrued", "instances_without_estimate")
 FLEET_HOURLY = 22.45  # running: a1 2.10 + a2 16.00 + s1 0.10 + s2 1.25 (spot) + t1 3.00
 
 
@@ -72,7 +76,7 @@ def snapshot(at: str, endpoint: str, response: dict[str, Any]) -> dict[str, Any]
 #   b1  c-2 denvr      H100      8 GPU  $20/h    deleted 14:00->16:00  2 h    $40.00  (40.00)
 #   b2  c-2 denvr      H100      8 GPU  $20/h    pending, no active_at 0 h     $0.00   (0.00)
 #   s1  --  datacrunch CPU       0 GPU  $0.10/h  active 16:00->20:00   4 h     $0.40   (0.40)
-#   s2  --  datacrunch H100 spot 1 GPU  $1.25/h  active 19:00->20:00   1 h     $1.25   (1.25)
+#   s2  --  datacrunch H100 spot 1 GPU  $1.25/h  active 17:00->20:00   3 h     $3.75   (3.75)
 #        (s2 lists $2.50/h on demand; a spot rental is billed at its own rate, $1.25/h)
 #   e1  --  hyperstack A6000     1 GPU  $2.10/h  error, seen 18:00: 17:00->18:00 1 h $2.10 (2.10)
 #   t1  --  lambdalabs A10       1 GPU  $3/h     active 10:30->20:00   9.5 h  $28.50  (27.00)
@@ -91,7 +95,7 @@ S1 = instance("s1", cloud="datacrunch", region="fin-01", type_="cpu_mini", gpu="
               price=10, created="2026-11-20T15:59:00Z", active="2026-11-20T16:00:00Z",
               cost="0.40", rental=None, tags=["infra"])
 S2 = instance("s2", cloud="datacrunch", region="fin-01", type_="H100", gpu="H100", price=250,
-              created="2026-11-20T18:55:00Z", active="2026-11-20T19:00:00Z", cost="1.25",
+              created="2026-11-20T16:55:00Z", active="2026-11-20T17:00:00Z", cost="3.75",
               rental="spot", tags=["team-a"])
 E1 = instance("e1", status="error", created="2026-11-20T16:58:00Z",
               active="2026-11-20T17:00:00Z", cost="2.10")
@@ -128,10 +132,11 @@ def fleet() -> shadeanalytics.Tables:
 
 def frame(keys: dict[str, list[str]], rows: list[tuple[Any, ...]]) -> pd.DataFrame:
     """An expected ``cost_breakdown`` result: string keys, then the figures of ``rows``."""
+    rows = [(*row, 0, 0, 0) if len(row) == len(COLUMNS) - 3 else row for row in rows]
     values = list(zip(*rows, strict=True))
     out = pd.DataFrame({k: pd.array(v, dtype="string") for k, v in keys.items()})
     for name, column in zip(COLUMNS, values, strict=True):
-        dtype = "Int64" if name in ("instances", "running_instances", "gpus") else "float64"
+        dtype = "Int64" if name in COUNTS else "float64"
         out[name] = pd.array(column, dtype=dtype)
     return out
 
@@ -140,94 +145,103 @@ def assert_same(result: pd.DataFrame, expected: pd.DataFrame) -> None:
     pd.testing.assert_frame_equal(result, expected, check_exact=False, rtol=1e-12)
 
 
-def test_billed_hours_and_accrued_per_row(fleet: shadeanalytics.Tables) -> None:
-    """Rows keep their order; a superseded snapshot is not dropped by the building blocks."""
-    latest = fleet.latest().instances.set_index("instance_id")
-    hours = billed_hours(latest, AS_OF)
-    assert hours.dtype == "float64"
-    assert hours.name == "billed_hours"
-    assert hours.to_dict() == {"a1": 2.5, "a2": 8.0, "b1": 2.0, "b2": 0.0, "s1": 4.0,
-                               "s2": 1.0, "e1": 1.0, "t1": 9.5}
-    accrued = accrued_usd(latest, AS_OF)
-    assert accrued.name == "accrued_usd"
-    assert accrued.to_dict() == pytest.approx({
+def test_bill_hours_and_accrued_per_instance(fleet: shadeanalytics.Tables) -> None:
+    """The billing model's figures per instance; a superseded snapshot does not count."""
+    billed = bill(fleet, AS_OF).instances.set_index("instance_id")
+    assert billed["billed_hours"].dtype == "float64"
+    assert billed["billed_hours"].to_dict() == {"a1": 2.5, "a2": 8.0, "b1": 2.0, "b2": 0.0,
+                                                "s1": 4.0, "s2": 3.0, "e1": 1.0, "t1": 9.5}
+    assert billed["accrued_usd"].to_dict() == pytest.approx({
         "a1": 5.25,  # 2 h 30 min at $2.10/h
         "a2": 128.0, "b1": 40.0, "b2": 0.0,
         "s1": 0.4,  # 4 h at $0.10/h
-        "s2": 1.25,  # 1 h at the spot rate $1.25/h
-        "e1": 2.1,
+        "s2": 3.75,  # 3 h at the spot rate $1.25/h
+        "e1": 2.1,  # active_at 17:00 until first seen in error at 18:00
         "t1": 28.5,  # 9 h 30 min at $3.00/h
     })
-    assert len(billed_hours(fleet.instances, AS_OF)) == len(fleet.instances) == 10  # 8 + 2 old
+    assert billed["billing_end_source"].to_dict() == {
+        "a1": "as_of", "a2": "as_of", "b1": "deleted_at", "b2": None, "s1": "as_of",
+        "s2": "as_of", "e1": "error_observed", "t1": "as_of"}
+    assert billed["state"].to_dict() == {
+        "a1": "running", "a2": "running", "b1": "stopped", "b2": "pending", "s1": "running",
+        "s2": "running", "e1": "stopped", "t1": "running"}
 
 
-def _interval_fleet() -> pd.DataFrame:
+def _interval_fleet() -> shadeanalytics.Tables:
     """One instance per rule of the billed interval; the undated ones carry no observed_at."""
     dated = snapshot("2026-11-20T18:00:00Z", "/instances", {"instances": [
-        # deleting, no deleted_at: ends when observed (18:00): 17:00 -> 18:00 = 1 h
+        # first seen deleting at 18:00: billed from active_at until then: 17:00 -> 18:00 = 1 h
         instance("deleting-seen", status="deleting", created="2026-11-20T16:00:00Z",
                  active="2026-11-20T17:00:00Z"),
         # active: runs to as_of even though observed at 18:00: 17:00 -> 20:00 = 3 h
         instance("active-seen", created="2026-11-20T16:00:00Z", active="2026-11-20T17:00:00Z"),
-        # deleted_at after as_of: capped at as_of: 19:00 -> 20:00 = 1 h
+        # seen deleted at 18:00 but active_at 19:00, deleted_at 23:00: both contradict the
+        # sighting; deleted from 18:00, never billed
         instance("deleted-later", status="deleted", created="2026-11-20T16:00:00Z",
                  active="2026-11-20T19:00:00Z", deleted="2026-11-20T23:00:00Z"),
-        # active_at after as_of: nothing billed yet
+        # seen active at 18:00 with active_at 21:00 (a skewed clock): billed from the sighting
         instance("future", created="2026-11-20T16:00:00Z", active="2026-11-20T21:00:00Z"),
         # deleted before it became active: no billed time, not negative
         instance("backwards", status="deleted", created="2026-11-20T16:00:00Z",
                  active="2026-11-20T17:00:00Z", deleted="2026-11-20T16:30:00Z"),
         # no price: billed hours known, accrued unknown
         instance("unpriced", price=None, created="2026-11-20T16:00:00Z",
-                 active="2026-11-20T19:30:00Z"),
+                 active="2026-11-20T17:30:00Z"),
     ]})
-    # undated (no envelope): an error instance runs to as_of: 18:30 -> 20:00 = 1.5 h
+    # undated (no envelope): counts as observed at as_of: an error instance first seen then
+    # was billed from active_at: 18:30 -> 20:00 = 1.5 h
     undated = {"instances": [instance("error-undated", status="error",
                                       created="2026-11-20T18:00:00Z",
                                       active="2026-11-20T18:30:00Z")]}
-    return shadeanalytics.read([dated, undated]).instances.set_index("instance_id")
+    return shadeanalytics.read([dated, undated])
 
 
 def test_billed_interval_rules() -> None:
-    """deleted_at, then observed_at for stopped statuses, then as_of; capped; never negative."""
-    df = _interval_fleet()
-    before = df.copy()
-    assert billed_hours(df, AS_OF).to_dict() == {
-        "deleting-seen": 1.0, "active-seen": 3.0, "deleted-later": 1.0, "future": 0.0,
-        "backwards": 0.0, "unpriced": 0.5, "error-undated": 1.5,
+    """Billing starts at active_at (or the first sighting) and ends at the first evidence."""
+    tables = _interval_fleet()
+    before = tables.instances.copy()
+    billed = bill(tables, AS_OF).instances.set_index("instance_id")
+    assert billed["billed_hours"].to_dict() == {
+        "deleting-seen": 1.0, "active-seen": 3.0, "deleted-later": 0.0, "future": 2.0,
+        "backwards": 0.0, "unpriced": 2.5, "error-undated": 1.5,
     }
-    accrued = accrued_usd(df, AS_OF)
+    assert billed["billing_end_source"].to_dict() == {
+        "deleting-seen": "deleting_observed", "active-seen": "as_of", "deleted-later": None,
+        "future": "as_of", "backwards": None, "unpriced": "as_of",
+        "error-undated": "error_observed"}
+    assert billed.loc["future", "billed_from_source"] == "observed"
+    accrued = billed["accrued_usd"]
     assert np.isnan(accrued["unpriced"])
     assert accrued["error-undated"] == pytest.approx(3.15)  # 1.5 h at $2.10/h
-    pd.testing.assert_frame_equal(df, before)
+    pd.testing.assert_frame_equal(tables.instances, before)
 
 
 def test_as_of_string_and_other_zones() -> None:
     """as_of may be text or any time zone; it is the same instant in UTC."""
-    df = _interval_fleet()
-    from_text = billed_hours(df, "2026-11-20T20:00:00Z")
-    from_paris = billed_hours(df, pd.Timestamp("2026-11-20T21:00:00", tz="Europe/Paris"))
-    pd.testing.assert_series_equal(from_text, billed_hours(df, AS_OF))
-    pd.testing.assert_series_equal(from_paris, billed_hours(df, AS_OF))
+    tables = _interval_fleet()
+    expected = bill(tables, AS_OF).instances
+    for other in ("2026-11-20T20:00:00Z", pd.Timestamp("2026-11-20T21:00:00",
+                                                         tz="Europe/Paris")):
+        pd.testing.assert_frame_equal(bill(tables, other).instances, expected)
 
 
 @pytest.mark.parametrize("call", [
-    lambda df, t: billed_hours(df, t),
-    lambda df, t: accrued_usd(df, t),
-    lambda df, t: cost_breakdown(df, as_of=t),
+    lambda t, at: bill(t, at),
+    lambda t, at: cost_breakdown(t, as_of=at),
 ])
 @pytest.mark.parametrize("naive", ["2026-11-20T20:00:00", pd.Timestamp("2026-11-20T20:00")])
 def test_naive_as_of_is_refused(fleet: shadeanalytics.Tables, call: Any, naive: Any) -> None:
     """A time without a zone is ambiguous: ValueError, with what to pass instead."""
     with pytest.raises(ValueError) as info:
-        call(fleet.instances, naive)
+        call(fleet, naive)
     assert str(info.value) == NAIVE_MESSAGE
 
 
 def test_cost_breakdown_by_cloud(fleet: shadeanalytics.Tables) -> None:
     """One row per cloud, latest snapshot only, sorted by hourly_usd descending."""
     before = fleet.instances.copy()
-    result = cost_breakdown(fleet.instances, as_of=AS_OF)
+    result = cost_breakdown(fleet, as_of=AS_OF)
+    pd.testing.assert_frame_equal(cost_breakdown(bill(fleet, AS_OF)), result)
     expected = frame({"cloud": ["hyperstack", "lambdalabs", "datacrunch", "denvr"]}, [
         # hyperstack: a1 + a2 running ($2.10 + $16.00), e1 in error; 1 + 8 GPUs running
         # accrued 5.25 + 128 + 2.10 = 135.35; reported 5 + 120 + 2.10 = 127.10
@@ -236,8 +250,8 @@ def test_cost_breakdown_by_cloud(fleet: shadeanalytics.Tables) -> None:
         # lambdalabs: t1 only (its pending first snapshot does not count)
         (1, 1, 1, 3.0, 72.0, 2190.0, 28.5, 27.0, 1.5, 3.0, 3.0 / FLEET_HOURLY),
         # datacrunch: s1 (CPU, 0 GPUs) + s2 (1 GPU): $0.10 + $1.25 over 1 GPU
-        # accrued 0.40 + 1.25 = 1.65; reported 0.40 + 1.25 = 1.65
-        (2, 2, 1, 1.35, 1.35 * 24, 1.35 * 730, 1.65, 1.65, 0.0, 1.35, 1.35 / FLEET_HOURLY),
+        # accrued 0.40 + 3.75 = 4.15; reported 0.40 + 3.75 = 4.15
+        (2, 2, 1, 1.35, 1.35 * 24, 1.35 * 730, 4.15, 4.15, 0.0, 1.35, 1.35 / FLEET_HOURLY),
         # denvr: b1 deleted, b2 pending: nothing runs, no GPUs -> NaN per GPU-hour
         (2, 0, 0, 0.0, 0.0, 0.0, 40.0, 40.0, 0.0, np.nan, 0.0),
     ])
@@ -248,13 +262,13 @@ def test_cost_breakdown_by_cloud(fleet: shadeanalytics.Tables) -> None:
 
 def test_cost_breakdown_by_tag_counts_each_tag(fleet: shadeanalytics.Tables) -> None:
     """a1 has two tags and counts in both; shares then add up to more than 1."""
-    result = cost_breakdown(fleet.instances, by="tag", as_of=AS_OF, tags=fleet.instance_tags)
+    result = cost_breakdown(fleet, by="tag", as_of=AS_OF)
     expected = frame({"tag": ["train", "team-a", "team-b", "infra", "(untagged)"]}, [
         # train: a1 + a2
         (2, 2, 9, 18.10, 18.10 * 24, 18.10 * 730, 133.25, 125.0, 8.25, 18.10 / 9,
          18.10 / FLEET_HOURLY),
-        # team-a: a1 + s2: $2.10 + $1.25 over 2 GPUs; accrued 5.25 + 1.25; reported 5 + 1.25
-        (2, 2, 2, 3.35, 3.35 * 24, 3.35 * 730, 6.5, 6.25, 0.25, 1.675, 3.35 / FLEET_HOURLY),
+        # team-a: a1 + s2: $2.10 + $1.25 over 2 GPUs; accrued 5.25 + 3.75; reported 5 + 3.75
+        (2, 2, 2, 3.35, 3.35 * 24, 3.35 * 730, 9.0, 8.75, 0.25, 1.675, 3.35 / FLEET_HOURLY),
         # team-b: t1 (old-tag was its superseded snapshot's)
         (1, 1, 1, 3.0, 72.0, 2190.0, 28.5, 27.0, 1.5, 3.0, 3.0 / FLEET_HOURLY),
         # infra: s1, CPU-only
@@ -268,12 +282,12 @@ def test_cost_breakdown_by_tag_counts_each_tag(fleet: shadeanalytics.Tables) -> 
 
 def test_cost_breakdown_by_cluster_labels_standalone(fleet: shadeanalytics.Tables) -> None:
     """Instances outside any cluster form the (standalone) group."""
-    result = cost_breakdown(fleet.instances, by=["cluster_id"], as_of=AS_OF)
+    result = cost_breakdown(fleet, by=["cluster_id"], as_of=AS_OF)
     expected = frame({"cluster_id": ["c-1", "(standalone)", "c-2"]}, [
         (2, 2, 9, 18.10, 18.10 * 24, 18.10 * 730, 133.25, 125.0, 8.25, 18.10 / 9,
          18.10 / FLEET_HOURLY),
-        # s1 + s2 + t1 running ($0.10 + $1.25 + $3.00), e1 not; accrued .4+1.25+2.1+28.5
-        (4, 3, 2, 4.35, 4.35 * 24, 4.35 * 730, 32.25, 30.75, 1.5, 2.175, 4.35 / FLEET_HOURLY),
+        # s1 + s2 + t1 running ($0.10 + $1.25 + $3.00), e1 not; accrued .4+3.75+2.1+28.5
+        (4, 3, 2, 4.35, 4.35 * 24, 4.35 * 730, 34.75, 33.25, 1.5, 2.175, 4.35 / FLEET_HOURLY),
         (2, 0, 0, 0.0, 0.0, 0.0, 40.0, 40.0, 0.0, np.nan, 0.0),
     ])
     assert_same(result, expected)
@@ -281,7 +295,7 @@ def test_cost_breakdown_by_cluster_labels_standalone(fleet: shadeanalytics.Table
 
 def test_cost_breakdown_by_rental_type_labels_none(fleet: shadeanalytics.Tables) -> None:
     """An instance without rental terms is in the (none) group."""
-    result = cost_breakdown(fleet.instances, by="rental_type", as_of=AS_OF)
+    result = cost_breakdown(fleet, by="rental_type", as_of=AS_OF)
     assert result["rental_type"].tolist() == ["on_demand", "spot", "(none)"]
     # on_demand: a1 $2.10 + a2 $16 + t1 $3 running; spot: s2; (none): s1
     assert result["hourly_usd"].tolist() == pytest.approx([21.1, 1.25, 0.1])
@@ -290,7 +304,7 @@ def test_cost_breakdown_by_rental_type_labels_none(fleet: shadeanalytics.Tables)
 
 def test_cost_breakdown_two_keys_sorts_ties_by_keys(fleet: shadeanalytics.Tables) -> None:
     """Several keys at once; groups with the same hourly_usd are ordered by their keys."""
-    result = cost_breakdown(fleet.instances, by=("cloud", "status"), as_of=AS_OF)
+    result = cost_breakdown(fleet, by=("cloud", "status"), as_of=AS_OF)
     assert list(result.columns) == ["cloud", "status", *COLUMNS]
     assert result["status"].dtype == "string"
     assert list(zip(result["cloud"], result["status"], strict=True)) == [
@@ -310,13 +324,33 @@ def test_cost_breakdown_equal_rates_tie_despite_float_noise() -> None:
     assert result["cloud"].tolist() == ["acloud", "zcloud"]
 
 
-def test_cost_breakdown_unpriced_instances_sum_to_zero() -> None:
-    """An instance without a price accrues NaN on its own, and 0.0 in a group sum."""
-    df = _interval_fleet()
-    result = cost_breakdown(df.loc[["unpriced"]].reset_index(), as_of=AS_OF)
-    assert result[["running_instances", "hourly_usd", "accrued_usd"]].iloc[0].tolist() == [
-        1, 0.0, 0.0]
-    assert np.isnan(result["share_of_hourly"].iloc[0])  # the fleet's hourly total is 0
+def test_cost_breakdown_unknown_is_not_zero() -> None:
+    """Unknown prices and estimates: sums of the known ones, a count of the unknown ones, NA
+    (not 0.0) for a group whose every member is unknown."""
+    doc = snapshot(LATE, "/instances", {"instances": [
+        # known: 2 h at $2.10/h, estimate $4.00
+        instance("k1", cloud="acloud", created="2026-11-20T17:00:00Z",
+                 active="2026-11-20T18:00:00Z", cost="4.00"),
+        # no price: its run rate and accrued cost are unknown
+        instance("u1", cloud="acloud", price=None, created="2026-11-20T17:00:00Z",
+                 active="2026-11-20T18:00:00Z", cost="1.00"),
+        # the only member of its group, no price, no estimate
+        instance("u2", cloud="bcloud", price=None, created="2026-11-20T17:00:00Z",
+                 active="2026-11-20T18:00:00Z"),
+    ]})
+    tables = shadeanalytics.read(doc)
+    tables.instances.loc[tables.instances["instance_id"] == "u2", "cost_estimate_usd"] = np.nan
+    result = cost_breakdown(tables, as_of=AS_OF).set_index("cloud")
+    assert result.loc["acloud", ["hourly_usd", "accrued_usd", "reported_cost_usd",
+                                 "cost_gap_usd"]].tolist() == pytest.approx(
+        [2.10, 4.20, 5.00, 0.20])  # the gap only over k1, the one with both figures
+    assert result.loc["acloud", ["instances_without_price", "instances_without_accrued",
+                                 "instances_without_estimate"]].tolist() == [1, 1, 0]
+    assert result.loc["bcloud", ["hourly_usd", "accrued_usd", "reported_cost_usd",
+                                 "cost_gap_usd"]].isna().all()
+    assert result.loc["bcloud", ["instances_without_price", "instances_without_accrued",
+                                 "instances_without_estimate"]].tolist() == [1, 1, 1]
+    assert result.index.tolist() == ["acloud", "bcloud"]  # unknown run rate sorts last
 
 
 def test_cost_breakdown_empty_keeps_columns_and_dtypes() -> None:
@@ -327,7 +361,7 @@ def test_cost_breakdown_empty_keeps_columns_and_dtypes() -> None:
     assert result.empty
     assert list(result.columns) == ["cloud", "tag", *COLUMNS]
     assert result.dtypes.astype(str).tolist() == ["string", "string", "Int64", "Int64", "Int64",
-                                                  *["float64"] * 8]
+                                                  *["float64"] * 8, *["Int64"] * 3]
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
@@ -336,13 +370,12 @@ def test_cost_breakdown_empty_keeps_columns_and_dtypes() -> None:
     ({"by": ()}, "by needs at least one of cloud, region, gpu_type, shade_instance_type, "
                  "cluster_id, status, rental_type, tag"),
     ({"by": ("cloud", "cloud")}, "by lists a key twice: ['cloud', 'cloud']"),
-    ({"by": "tag"}, "by='tag' needs the instance_tags table: pass tags=tables.instance_tags"),
 ])
 def test_cost_breakdown_refuses_bad_keys(fleet: shadeanalytics.Tables, kwargs: dict[str, Any],
                                          message: str) -> None:
     """Unknown, missing or repeated keys, and tag without the tags table: ValueError."""
     with pytest.raises(ValueError) as info:
-        cost_breakdown(fleet.instances, as_of=AS_OF, **kwargs)
+        cost_breakdown(fleet, as_of=AS_OF, **kwargs)
     assert str(info.value) == message
 
 
@@ -351,7 +384,8 @@ CLUSTER_COLUMNS = {
     "status": "category", "instances": "Int64", "running_instances": "Int64", "gpus": "Int64",
     "hourly_price_usd": "float64", "instances_hourly_usd": "float64",
     "hourly_gap_usd": "float64", "accrued_usd": "float64", "reported_cost_usd": "float64",
-    "instances_reported_cost_usd": "float64",
+    "instances_reported_cost_usd": "float64", "instances_without_accrued": "Int64",
+    "instances_without_estimate": "Int64",
 }
 
 
@@ -367,13 +401,15 @@ def test_cluster_summary(fleet: shadeanalytics.Tables) -> None:
          "region": "houston-usa-1", "status": "active", "instances": 2,
          "running_instances": 0, "gpus": 0, "hourly_price_usd": 40.0,
          "instances_hourly_usd": 40.0, "hourly_gap_usd": 0.0, "accrued_usd": 40.0,
-         "reported_cost_usd": 45.5, "instances_reported_cost_usd": 40.0},
+         "reported_cost_usd": 45.5, "instances_reported_cost_usd": 40.0,
+         "instances_without_accrued": 0, "instances_without_estimate": 0},
         # c-1: its second snapshot ($18.10/h, not the first's $10/h): a1 $2.10 + a2 $16
         {"cluster_id": "c-1", "name": "cluster-c-1", "cloud": "hyperstack",
          "region": "canada-1", "status": "active", "instances": 2, "running_instances": 2,
          "gpus": 9, "hourly_price_usd": 18.1, "instances_hourly_usd": pytest.approx(18.1),
          "hourly_gap_usd": pytest.approx(0.0), "accrued_usd": 133.25,
-         "reported_cost_usd": 20.0, "instances_reported_cost_usd": 125.0},
+         "reported_cost_usd": 20.0, "instances_reported_cost_usd": 125.0,
+         "instances_without_accrued": 0, "instances_without_estimate": 0},
     ]
     pd.testing.assert_frame_equal(fleet.clusters, before[0])
     pd.testing.assert_frame_equal(fleet.instances, before[1])
@@ -381,8 +417,14 @@ def test_cluster_summary(fleet: shadeanalytics.Tables) -> None:
 
 def test_cluster_summary_takes_two_frames(fleet: shadeanalytics.Tables) -> None:
     """(clusters, instances) gives the same as the Tables; a Tables plus instances is refused."""
-    pd.testing.assert_frame_equal(cluster_summary(fleet.clusters, fleet.instances, as_of=AS_OF),
-                                  cluster_summary(fleet, as_of=AS_OF))
+    late = fleet.latest()
+    one = (late.clusters[late.clusters["observed_at"] == LATE],
+           late.instances[late.instances["observed_at"] == LATE])
+    only_late = shadeanalytics.read(copy.deepcopy(fleet_documents()[2:]))
+    pd.testing.assert_frame_equal(cluster_summary(*one, as_of=AS_OF),
+                                  cluster_summary(only_late, as_of=AS_OF))
+    with pytest.raises(ValueError, match="pass the Tables itself"):
+        cluster_summary(fleet.clusters, fleet.instances, as_of=AS_OF)
     with pytest.raises(ValueError, match="not both"):
         cluster_summary(fleet, fleet.instances, as_of=AS_OF)
     with pytest.raises(ValueError, match="needs the instances"):
@@ -395,7 +437,8 @@ def test_cluster_without_instances_shows_zeros() -> None:
         cluster("c-9", [], cloud="denvr", region="houston-usa-1", price=500, cost="$0.00")]})
     result = cluster_summary(shadeanalytics.read(doc), as_of=AS_OF)
     assert result.drop(columns=["status"]).iloc[0].tolist() == [
-        "c-9", "cluster-c-9", "denvr", "houston-usa-1", 0, 0, 0, 5.0, 0.0, 5.0, 0.0, 0.0, 0.0]
+        "c-9", "cluster-c-9", "denvr", "houston-usa-1", 0, 0, 0, 5.0, 0.0, 5.0, 0.0, 0.0, 0.0, 0,
+        0]
     empty = cluster_summary(shadeanalytics.Tables.empty(), as_of=AS_OF)
     assert empty.dtypes.astype(str).to_dict() == CLUSTER_COLUMNS
     assert empty.empty

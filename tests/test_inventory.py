@@ -19,7 +19,7 @@ FIGURES = {
     "instances": "Int64", "gpus": "Int64", "gpus_running": "Int64", "gpus_pending": "Int64",
     "total_vram_gb": "Int64", "vcpus": "Int64", "memory_in_gb": "Int64",
     "hourly_usd": "float64", "usd_per_gpu_hour": "float64", "clouds": "Int64",
-    "regions": "Int64",
+    "regions": "Int64", "instances_without_configuration": "Int64",
 }
 
 
@@ -94,21 +94,22 @@ FLEET = [
 
 
 @pytest.fixture
-def instances() -> pd.DataFrame:
-    """The fleet above, loaded by the real loader."""
-    return shadeanalytics.read(copy.deepcopy(FLEET)).instances
+def instances() -> shadeanalytics.Tables:
+    """The fleet above, loaded by the real loader (helpers take the Tables of a history)."""
+    return shadeanalytics.read(copy.deepcopy(FLEET))
 
 
 def expected(keys: dict[str, list[str]], rows: list[tuple[Any, ...]]) -> pd.DataFrame:
     out = pd.DataFrame({k: pd.array(v, dtype="string") for k, v in keys.items()})
+    rows = [(*row, 0) if len(row) == len(FIGURES) - 1 else row for row in rows]
     for (name, dtype), column in zip(FIGURES.items(), zip(*rows, strict=True), strict=True):
         out[name] = pd.array(column, dtype=dtype)
     return out
 
 
-def test_inventory_by_gpu_type(instances: pd.DataFrame) -> None:
+def test_inventory_by_gpu_type(instances: shadeanalytics.Tables) -> None:
     """Held GPUs per type, latest rows only; the CPU-only SKU keeps its own row."""
-    before = instances.copy()
+    before = instances.instances.copy()
     result = gpu_inventory(instances)
     pd.testing.assert_frame_equal(result, expected({"gpu_type": [
         "H100", "A100_80G", "A10", "A6000", "CPU"]}, [
@@ -119,10 +120,10 @@ def test_inventory_by_gpu_type(instances: pd.DataFrame) -> None:
         (1, 1, 1, 0, 48, 6, 12, 2.1, 2.1, 1, 1),
         (1, 0, 0, 0, 0, 4, 16, 0.1, np.nan, 1, 1),  # no GPU: no price per GPU-hour
     ]), check_exact=False, rtol=1e-12)
-    pd.testing.assert_frame_equal(instances, before)
+    pd.testing.assert_frame_equal(instances.instances, before)
 
 
-def test_inventory_by_cloud_sorts_ties_by_key(instances: pd.DataFrame) -> None:
+def test_inventory_by_cloud_sorts_ties_by_key(instances: shadeanalytics.Tables) -> None:
     """Sorted by GPUs held, then by the key."""
     result = gpu_inventory(instances, by="cloud")
     assert result["cloud"].tolist() == ["hyperstack", "denvr", "datacrunch", "lambdalabs",
@@ -131,7 +132,7 @@ def test_inventory_by_cloud_sorts_ties_by_key(instances: pd.DataFrame) -> None:
     assert result["gpus_pending"].tolist() == [0, 8, 0, 0, 1]
 
 
-def test_inventory_two_keys_and_standalone_label(instances: pd.DataFrame) -> None:
+def test_inventory_two_keys_and_standalone_label(instances: shadeanalytics.Tables) -> None:
     """Several keys at once; instances outside a cluster show as (standalone)."""
     result = gpu_inventory(instances, by=("cluster_id", "gpu_type"))
     assert list(result.columns) == ["cluster_id", "gpu_type", *FIGURES]
@@ -162,7 +163,7 @@ def test_empty_fleet_keeps_columns_and_dtypes() -> None:
                                                    **FIGURES}
 
 
-def test_unknown_key_is_refused(instances: pd.DataFrame) -> None:
+def test_unknown_key_is_refused(instances: shadeanalytics.Tables) -> None:
     """Only the documented keys group."""
     with pytest.raises(ValueError, match="cannot group by 'ip'"):
         gpu_inventory(instances, by="ip")

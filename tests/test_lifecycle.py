@@ -14,14 +14,15 @@ from shadeanalytics.lifecycle import boot_stats, lifecycle
 
 AS_OF = pd.Timestamp("2026-11-20T20:00:00Z")
 EARLY = "2026-11-20T10:25:00Z"
-LATE = "2026-11-20T18:00:00Z"
+LATE = "2026-11-20T19:45:00Z"
 UTC = "datetime64[us, UTC]"
 DTYPES = {
     "cluster_id": "string", "instance_id": "string", "name": "string", "cloud": "string",
     "shade_instance_type": "string", "status": "category", "created_at": UTC,
     "active_at": UTC, "provisioning_s": "float64", "boot_time_min_s": "Int64",
-    "boot_time_max_s": "Int64", "boot_late": "boolean", "billed_hours": "float64",
-    "accrued_usd": "float64", "age_s": "float64",
+    "boot_time_max_s": "Int64", "boot_late": "boolean", "billed_from": UTC,
+    "billed_from_source": "string", "billed_to": UTC, "billing_end_source": "string",
+    "billed_hours": "float64", "accrued_usd": "float64", "age_s": "float64",
 }
 STATS = {"count": "Int64", "median_provisioning_s": "float64",
          "p90_provisioning_s": "float64", "share_late": "float64"}
@@ -55,7 +56,7 @@ def instance(iid: str, *, cloud: str, created: str, active: str | None = None,
 #   a2  hyperstack  11:50 -> 12:00   600 s  max 480  late      8 h   at $16.00  = $128.00
 #   b1  denvr       13:45 -> 14:00   900 s  no est.  NA        2 h (deleted 16:00) at $20
 #   s1  datacrunch  15:59 -> 16:00    60 s  max 30   late      4 h   at $0.10   = $0.40
-#   e1  hyperstack  16:58 -> 17:00   120 s  max 60   late      1 h (error, seen 18:00) $2.10
+#   e1  hyperstack  16:58 -> 17:00   120 s  max 60   late   2.75 h (error, seen 19:45) $5.775
 #   a1  hyperstack  17:27 -> 17:30   180 s  max 300  on time   2.5 h at $2.10   = $5.25
 #   s2  datacrunch  18:55 -> 19:00   300 s  max 300  on time   1 h   at $2.50   = $2.50
 #   b2  denvr       19:30 -> pending  NaN   max 600  NA        0 h
@@ -97,14 +98,14 @@ FLEET = [
 
 
 @pytest.fixture
-def instances() -> pd.DataFrame:
-    """The fleet above, loaded by the real loader."""
-    return shadeanalytics.read(copy.deepcopy(FLEET)).instances
+def instances() -> shadeanalytics.Tables:
+    """The fleet above, loaded by the real loader (helpers take the Tables of a history)."""
+    return shadeanalytics.read(copy.deepcopy(FLEET))
 
 
-def test_lifecycle_rows(instances: pd.DataFrame) -> None:
+def test_lifecycle_rows(instances: shadeanalytics.Tables) -> None:
     """One row per latest instance, sorted by created_at, every figure hand-computed."""
-    before = instances.copy()
+    before = instances.instances.copy()
     result = lifecycle(instances, as_of=AS_OF)
     assert result.dtypes.astype(str).to_dict() == DTYPES
     assert result["instance_id"].tolist() == ["t1", "a2", "b1", "s1", "e1", "a1", "s2", "b2"]
@@ -114,18 +115,25 @@ def test_lifecycle_rows(instances: pd.DataFrame) -> None:
                                   [600, 600, 900, 60, 120, 180, 300, np.nan])
     assert result["boot_late"].tolist() == [False, True, pd.NA, True, True, False, False, pd.NA]
     assert result["boot_time_max_s"].tolist() == [600, 480, pd.NA, 30, 60, 300, 300, 600]
-    assert result["billed_hours"].tolist() == [9.5, 8.0, 2.0, 4.0, 1.0, 2.5, 1.0, 0.0]
+    assert result["billed_hours"].tolist() == [9.5, 8.0, 2.0, 4.0, 2.75, 2.5, 1.0, 0.0]
     assert result["accrued_usd"].tolist() == pytest.approx(
-        [28.5, 128.0, 40.0, 0.4, 2.1, 5.25, 2.5, 0.0])  # e.g. a1: 2.5 h at $2.10/h
+        [28.5, 128.0, 40.0, 0.4, 5.775, 5.25, 2.5, 0.0])  # e.g. a1: 2.5 h at $2.10/h
+    # why billing ended: still running at as_of; b1's deleted_at; e1 first seen in error
+    assert result["billing_end_source"].tolist() == [
+        "as_of", "as_of", "deleted_at", "as_of", "error_observed", "as_of", "as_of", pd.NA]
+    assert result["billed_from_source"].tolist() == ["api"] * 7 + [pd.NA]
+    assert result["billed_from"].iloc[4] == pd.Timestamp("2026-11-20T17:00Z")
+    assert result["billed_to"].tolist()[2:5] == [pd.Timestamp("2026-11-20T16:00Z"), AS_OF,
+                                                 pd.Timestamp(LATE)]
     # age at 20:00: t1 created 10:20 -> 9 h 40 min = 34,800 s ... b2 19:30 -> 1,800 s
     assert result["age_s"].tolist() == [34800.0, 29400.0, 22500.0, 14460.0, 10920.0, 9180.0,
                                         3900.0, 1800.0]
     assert result["status"].astype(str).tolist() == ["active", "active", "deleted", "active",
                                                      "error", "active", "active", "pending"]
-    pd.testing.assert_frame_equal(instances, before)
+    pd.testing.assert_frame_equal(instances.instances, before)
 
 
-def test_lifecycle_naive_as_of_is_refused(instances: pd.DataFrame) -> None:
+def test_lifecycle_naive_as_of_is_refused(instances: shadeanalytics.Tables) -> None:
     """A time without a zone is ambiguous."""
     with pytest.raises(ValueError) as info:
         lifecycle(instances, as_of="2026-11-20T20:00:00")
@@ -147,9 +155,9 @@ def stats(keys: dict[str, list[str]], rows: list[tuple[Any, ...]]) -> pd.DataFra
     return out
 
 
-def test_boot_stats_by_cloud(instances: pd.DataFrame) -> None:
+def test_boot_stats_by_cloud(instances: shadeanalytics.Tables) -> None:
     """Median, linear 90th percentile, and share of late boots among those with an estimate."""
-    before = instances.copy()
+    before = instances.instances.copy()
     result = boot_stats(instances, as_of=AS_OF)
     pd.testing.assert_frame_equal(result, stats(
         {"cloud": ["datacrunch", "denvr", "hyperstack", "lambdalabs"]}, [
@@ -161,10 +169,10 @@ def test_boot_stats_by_cloud(instances: pd.DataFrame) -> None:
             (3, 180.0, 516.0, 2 / 3),
             (1, 600.0, 600.0, 0.0),  # 600 s is not later than a 600 s estimate
         ]), check_exact=False, rtol=1e-12)
-    pd.testing.assert_frame_equal(instances, before)
+    pd.testing.assert_frame_equal(instances.instances, before)
 
 
-def test_boot_stats_keeps_groups_without_provisioning(instances: pd.DataFrame) -> None:
+def test_boot_stats_keeps_groups_without_provisioning(instances: shadeanalytics.Tables) -> None:
     """A group where nothing became active shows count 0 and NaN statistics."""
     result = boot_stats(instances, by="status", as_of=AS_OF)
     pd.testing.assert_frame_equal(result, stats(
@@ -177,7 +185,7 @@ def test_boot_stats_keeps_groups_without_provisioning(instances: pd.DataFrame) -
         ]), check_exact=False, rtol=1e-12)
 
 
-def test_boot_stats_takes_a_lifecycle(instances: pd.DataFrame) -> None:
+def test_boot_stats_takes_a_lifecycle(instances: shadeanalytics.Tables) -> None:
     """A lifecycle result gives the same statistics as the instances it came from."""
     table = lifecycle(instances, as_of=AS_OF)
     by = ("cloud", "cluster_id")

@@ -28,6 +28,7 @@ from matplotlib.figure import Figure
 
 import shadeanalytics
 from shadeanalytics import plots
+from shadeanalytics.billing import bill
 from shadeanalytics.plots import (
     CLOUD_COLORS,
     STATUS_COLORS,
@@ -69,7 +70,7 @@ def frames(sample: shadeanalytics.Tables) -> dict[str, pd.DataFrame]:
 @pytest.fixture(scope="module")
 def charts_in(sample: shadeanalytics.Tables) -> dict[str, pd.DataFrame]:
     """write_charts' optional inputs of the sample: latest instances, timeline, fleet."""
-    return {"latest_instances": sample.latest().instances,
+    return {"latest_instances": bill(sample, AS_OF).instances,
             "timeline": status_timeline(sample, as_of=AS_OF),
             "fleet": fleet_over_time(sample, as_of=AS_OF)}
 
@@ -241,7 +242,7 @@ def test_cost_breakdown_bars_largest_on_top_and_the_rest_as_other() -> None:
 def test_cost_breakdown_title_units_and_dollar_ticks(frames: dict[str, pd.DataFrame]) -> None:
     """The sample's run rate by cloud: total in the title, USD per hour, $ ticks."""
     ax = plot_cost_breakdown(frames["costs_by_cloud"], ax=agg_axes())
-    assert ax.get_title() == "Hourly run rate by cloud\ntotal $1,665.01/h over 10 clouds"
+    assert ax.get_title() == "Hourly run rate by cloud\ntotal $1,668.88/h over 10 clouds"
     assert ax.get_xlabel() == "Hourly run rate (USD per hour)"
     assert len(ax.patches) == 10
     ax.figure.canvas.draw()
@@ -348,7 +349,7 @@ def test_a_cloud_has_the_same_colour_in_every_chart(
     """crusoe's cost bar and crusoe's inventory segment share one colour."""
     cost_ax = plot_cost_breakdown(frames["costs_by_cloud"], ax=agg_axes())
     cost_bar = cost_ax.patches[tick_texts(cost_ax.get_yticklabels()).index("crusoe")]
-    inventory_ax = plot_gpu_inventory(sample.latest().instances, ax=agg_axes())
+    inventory_ax = plot_gpu_inventory(sample, ax=agg_axes())
     segment = next(c for c in inventory_ax.containers if c.get_label() == "crusoe")[0]
     assert to_hex(cost_bar.get_facecolor()) == to_hex(segment.get_facecolor())
 

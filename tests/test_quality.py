@@ -280,8 +280,8 @@ def test_findings_sorted_and_free_of_names() -> None:
 
 def test_only_latest_rows_are_checked() -> None:
     """A problem fixed in the newest snapshot is not reported."""
-    tables = shadeanalytics.read([
-        {"observed_at": EARLY, "endpoint": "/instances",
+    tables = shadeanalytics.read([  # seen active (since 17:30) at 17:40 without a price
+        {"observed_at": "2026-11-20T17:40:00Z", "endpoint": "/instances",
          "response": {"instances": [instance("i-1", hourly_price=None)]}},
         {"observed_at": LATE, "endpoint": "/instances",
          "response": {"instances": [instance("i-1")]}},
@@ -293,8 +293,9 @@ def test_registry_lists_every_check() -> None:
     """CHECKS names each check once, with a known severity and a one-line rule."""
     assert [c.name for c in CHECKS] == [
         "cluster_price_mismatch", "gpu_type_mismatch", "cloud_mismatch",
-        "timestamps_out_of_order", "active_without_active_at", "missing_price", "cost_gap",
-        "duplicate_instance", "future_timestamp"]
+        "timestamps_out_of_order", "active_without_active_at", "deleted_at_while_active",
+        "missing_configuration", "missing_price", "cost_gap", "duplicate_instance",
+        "future_timestamp"]
     assert all(c.severity in ("error", "warning", "info") and c.rule for c in CHECKS)
 
 

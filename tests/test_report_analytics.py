@@ -39,7 +39,7 @@ def test_report_writes_every_analytics_file(tmp_path: Path, sample: sa.Tables) -
     assert [f.name for f in files] == [
         "clusters.csv", "instances.csv", "instance_types.csv",
         *(f"{name}.csv" for name in ANALYTICS_FILES), "timeline.csv", "fleet_over_time.csv",
-        *(f"{name}.png" for name in CHART_FILES)]
+        *(f"{name}.png" for name in CHART_FILES), "index.html"]
 
 
 def test_no_charts_writes_csv_only_without_loading_matplotlib(tmp_path: Path) -> None:
@@ -61,22 +61,21 @@ def test_no_charts_writes_csv_only_without_loading_matplotlib(tmp_path: Path) ->
 def test_report_csv_equals_the_library(tmp_path: Path, sample: sa.Tables) -> None:
     """costs_by_cloud.csv and gpu_inventory.csv hold the library's figures, rounded to 1e-6."""
     write_report(sample, tmp_path, as_of=AS_OF)
-    latest = sample.latest()
-    library = cost_breakdown(latest.instances, by="cloud", as_of=AS_OF)
+    library = cost_breakdown(sample, by="cloud", as_of=AS_OF)
     rows = _csv(tmp_path / "costs_by_cloud.csv")
     assert [r["cloud"] for r in rows] == library["cloud"].tolist()
     for row, (_, expected) in zip(rows, library.iterrows(), strict=True):
         for column in ("hourly_usd", "monthly_usd", "accrued_usd", "reported_cost_usd"):
             assert float(row[column]) == pytest.approx(expected[column], abs=1e-6)
         assert int(row["gpus"]) == expected["gpus"]
-    inventory = gpu_inventory(latest.instances)
+    inventory = gpu_inventory(sample, as_of=AS_OF)
     assert [int(r["gpus"]) for r in _csv(tmp_path / "gpu_inventory.csv")] == \
         inventory["gpus"].tolist()
 
 
 def test_summary_shows_the_library_totals(sample: sa.Tables) -> None:
     """The summary's burn rate, month projection and accrued total are the library's."""
-    costs = cost_breakdown(sample.latest().instances, by="cloud", as_of=AS_OF)
+    costs = cost_breakdown(sample, by="cloud", as_of=AS_OF)
     hourly = costs["hourly_usd"].sum()
     text = summary_text(sample, as_of=AS_OF)
     assert f"burn rate: ${hourly:,.2f}/h = ${hourly * 24:,.2f}/day = " \

@@ -1,0 +1,94 @@
+"""Small rules every analytics module shares: instants, argument checks, group labels."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TypeAlias
+
+import pandas as pd
+
+__all__ = [
+    "CONFIGURATION_KEYS",
+    "NA_LABEL",
+    "TimeLike",
+    "as_of_time",
+    "group_keys",
+    "instant",
+    "key_column",
+    "ratio",
+    "require",
+]
+
+#: A UTC instant: a tz-aware ``pd.Timestamp``, ``datetime`` or RFC 3339 string; None is now.
+TimeLike: TypeAlias = pd.Timestamp | datetime | str | None
+
+#: How a missing group key is shown: ``(standalone)`` for an instance outside any cluster,
+#: ``(untagged)`` for an instance without tags, ``(unknown)`` for a GPU field of an instance
+#: whose configuration is missing (see ``key_column``), ``(none)`` for any other.
+NA_LABEL = "(none)"
+_NA_LABELS = {"cluster_id": "(standalone)", "tag": "(untagged)"}
+_UNKNOWN = "(unknown)"
+#: Group keys that come from an instance's ``configuration`` object.
+CONFIGURATION_KEYS: tuple[str, ...] = ("gpu_type", "gpu_manufacturer", "interconnect")
+
+
+def instant(value: TimeLike, name: str) -> pd.Timestamp:
+    """``value`` as a UTC ``pd.Timestamp`` in microseconds; a naive time or NaT is refused."""
+    stamp = pd.Timestamp(value)
+    if stamp is pd.NaT:
+        raise ValueError(f"{name} must be a time, not NaT")
+    if stamp.tzinfo is None:
+        raise ValueError(f"{name} must be timezone-aware, e.g. '2026-11-21T12:00:00Z' or "
+                         "pd.Timestamp.now(tz='UTC')")
+    return stamp.tz_convert("UTC").as_unit("us")
+
+
+def as_of_time(as_of: TimeLike) -> pd.Timestamp:
+    """``as_of`` as a UTC ``pd.Timestamp``; None is now. A naive time is refused."""
+    return instant(pd.Timestamp.now(tz="UTC") if as_of is None else as_of, "as_of")
+
+
+def require(df: pd.DataFrame, columns: Sequence[str], what: str) -> None:
+    """Refuse ``df`` when it lacks any of ``columns``, naming them and the table to pass."""
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise ValueError(f"{what} is missing the column(s) {', '.join(missing)}; pass the "
+                         f"{what} table of shadeanalytics.read()")
+
+
+def group_keys(by: str | Sequence[str], allowed: Sequence[str], *,
+               required: bool = True) -> list[str]:
+    """``by`` as a list of group keys, checked against ``allowed`` (at least one if
+    ``required``)."""
+    keys = [by] if isinstance(by, str) else list(by)
+    if required and not keys:
+        raise ValueError(f"by needs at least one of {', '.join(allowed)}")
+    unknown = [k for k in keys if k not in allowed]
+    if unknown:
+        raise ValueError(f"cannot group by {', '.join(map(repr, unknown))}; by takes any of "
+                         f"{', '.join(allowed)}")
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"by lists a key twice: {keys}")
+    return keys
+
+
+def key_column(values: pd.Series, key: str, unknown: pd.Series | None = None) -> pd.Series:
+    """A group key as ``string``, its missing values labelled.
+
+    ``(standalone)`` for ``cluster_id``, ``(untagged)`` for ``tag``, ``(none)`` otherwise; a
+    configuration key (``CONFIGURATION_KEYS``) of a row flagged in ``unknown`` (its
+    configuration is missing, so the value is not known to be absent) shows ``(unknown)``.
+    """
+    out = values.astype("string")
+    if unknown is not None and key in CONFIGURATION_KEYS:
+        flag = unknown.to_numpy(dtype=bool)
+        if flag.any():
+            out = out.mask(out.isna().to_numpy() & flag, _UNKNOWN)
+    return out.fillna(_NA_LABELS.get(key, NA_LABEL))
+
+
+def ratio(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
+    """``numerator / denominator`` as float64, NaN where the denominator is 0 or missing."""
+    den = denominator.astype("float64")
+    return (numerator.astype("float64") / den.where(den != 0)).astype("float64")

@@ -1,0 +1,356 @@
+"""The billing model: every resource's state, billed price and billed intervals at an instant.
+
+This module is the one place that says what a resource costs. Every dollar of the toolkit
+(breakdowns, cluster summary, inventory run rate, lifecycle, the quality cost gap, fleet over
+time, summary, report CSVs and chart titles) comes from ``bill``; no other module computes a
+price, a billed interval or a state.
+
+The rule (the README's Definitions state it once, in the same words):
+
+- **State** at ``as_of``, from each resource's newest row observed by then: ``running``
+  (``active``), ``pending`` (``creating``, ``pending_provider``, ``pending``), ``stopped``
+  (``error``, ``deleting``, ``deleted``, or vanished: missing from a later successful poll of
+  the list that showed it) or ``held`` (a status the API added since, or none).
+- **Billed price**: a spot rental at its own rate (``rental_hourly_price_usd``), everything
+  else (and a spot rental without a rate) at the on-demand ``hourly_price_usd``.
+- **Billed intervals**: the ``active`` intervals of the status timeline. Billing starts at
+  ``active_at`` (or, without it, at the first poll that saw the instance active) and ends at
+  the earliest evidence of the end: the start of the next status (the first poll that saw
+  ``deleting`` or ``error``, ``deleted_at`` when the API gives it), or the first successful
+  poll that no longer listed the instance (``vanished``), or ``as_of``. An instance first seen
+  already stopped but with an ``active_at`` was billed from ``active_at`` until that first
+  sighting. Undated rows count as observed at ``as_of``.
+- **Unknown is not zero**: an instance running without ``active_at`` in a single snapshot has
+  an unknown start, so its billed hours and accrued cost are NA; so is the accrued cost of a
+  billed instance without a price.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+
+from ._common import TimeLike, as_of_time, require
+from .schema import TABLES, TIMESTAMP, empty_frame
+from .tables import Tables
+
+__all__ = [
+    "BILL_COLUMNS",
+    "CONFIGURATION_COLUMNS",
+    "INTERVAL_COLUMNS",
+    "PENDING",
+    "RUNNING",
+    "STATES",
+    "STOPPED",
+    "Bill",
+    "bill",
+    "billed_price_usd",
+    "state_of",
+]
+
+RUNNING = "active"
+#: Statuses of an instance on its way up: asked for, not running (not billed) yet.
+PENDING: tuple[str, ...] = ("creating", "pending_provider", "pending")
+#: Statuses in which billing has stopped.
+STOPPED: tuple[str, ...] = ("error", "deleting", "deleted")
+#: What a resource is at ``as_of``; ``held`` is any status the model does not know.
+STATES: tuple[str, ...] = ("running", "pending", "held", "stopped")
+
+#: Columns ``bill`` adds to each instance row, in order, with their dtypes.
+BILL_COLUMNS: dict[str, str] = {
+    "state": "string",
+    "configuration_source": "string",
+    "billed_price_usd": "float64",
+    "billed_from": TIMESTAMP,
+    "billed_from_source": "string",
+    "billed_to": TIMESTAMP,
+    "billing_end_source": "string",
+    "billed_hours": "float64",
+    "accrued_usd": "float64",
+}
+#: Columns of ``Bill.intervals``: one row per billed interval, ending by ``as_of``.
+INTERVAL_COLUMNS: dict[str, str] = {
+    "instance_id": "string",
+    "start_at": TIMESTAMP,
+    "end_at": TIMESTAMP,
+    "billed_price_usd": "float64",
+}
+#: Instance columns that come from its ``configuration`` object, and so from the catalog
+#: (``/instances/types``) when an instance's response lacks it.
+CONFIGURATION_COLUMNS: tuple[str, ...] = (
+    "gpu_type", "gpu_manufacturer", "num_gpus", "vram_per_gpu_in_gb", "total_vram_gb", "vcpus",
+    "memory_in_gb", "storage_in_gb", "interconnect", "nvlink",
+)
+
+_NAT = np.iinfo(np.int64).min
+_US_PER_HOUR = 3_600_000_000
+
+
+@dataclass(frozen=True)
+class Bill:
+    """The fleet as billed at ``as_of``.
+
+    ``instances``: the newest row(s) of each instance observed by ``as_of`` (an instance listed
+    in two clusters of one snapshot keeps both rows), a vanished one as ``deleted``, its
+    configuration completed from the catalog where missing, with ``BILL_COLUMNS`` after the
+    table's own. ``clusters``: the newest row of each cluster, a vanished one ``deleted``, with
+    ``state``. ``instance_tags``: the tags of those instance rows. ``intervals``: every billed
+    interval (``INTERVAL_COLUMNS``), clipped to ``as_of``; an interval of unknown start is
+    left out (its instance's accrued cost is NA). ``snapshots``: distinct observation times.
+    """
+
+    as_of: pd.Timestamp
+    instances: pd.DataFrame
+    clusters: pd.DataFrame
+    instance_tags: pd.DataFrame
+    intervals: pd.DataFrame
+    snapshots: int
+
+
+def state_of(status: pd.Series) -> pd.Series:
+    """Each status's state (``STATES``) as ``string``: ``active`` is running, ... ."""
+    text = status.astype("string")
+    state = np.select(
+        [(text == RUNNING).fillna(False).to_numpy(dtype=bool),
+         text.isin(PENDING).to_numpy(dtype=bool), text.isin(STOPPED).to_numpy(dtype=bool)],
+        ["running", "pending", "stopped"], "held")
+    return pd.Series(state, index=status.index, dtype="string", name="state")
+
+
+def billed_price_usd(instances: pd.DataFrame) -> pd.Series:
+    """The hourly rate each instance row is billed at, in USD.
+
+    For a spot rental, its own discounted rate (``rental_hourly_price_usd``) where the API
+    gives one; for everything else (and a spot rental without a rate) the on-demand
+    ``hourly_price_usd``. The API documents the spot rate as what a spot instance costs:
+    pricing it at the on-demand rate would overstate it (often twice over).
+
+    Returns:
+        float64 Series named ``billed_price_usd``, aligned to ``instances``' index.
+    """
+    require(instances, ["hourly_price_usd"], "instances")
+    price = instances["hourly_price_usd"].astype("float64")
+    if "rental_hourly_price_usd" in instances and "rental_type" in instances:
+        spot = (instances["rental_type"] == "spot").fillna(False).to_numpy(dtype=bool)
+        rental = instances["rental_hourly_price_usd"].astype("float64")
+        price = price.where(~spot | rental.isna(), rental)
+    return price.rename("billed_price_usd")
+
+
+# -- inputs -------------------------------------------------------------------------------------
+
+
+def _complete(instances: pd.DataFrame) -> pd.DataFrame:
+    """``instances`` with every schema column (a hand-built frame may lack some), as NA."""
+    missing = [c for c in TABLES["instances"] if c.name not in instances.columns]
+    if not missing:
+        return instances
+    filler = empty_frame("instances").reindex(range(len(instances)))
+    filler.index = instances.index
+    return instances.assign(**{c.name: filler[c.name] for c in missing})
+
+
+def as_tables(source: Tables | pd.DataFrame, what: str = "the helper") -> Tables:
+    """``source`` as ``Tables``: a ``Tables`` as it is, an instances DataFrame of ONE snapshot
+    as the only table. A DataFrame observed at several times is refused: only the ``Tables``
+    of a history say which instances vanished, so only they can be billed by the one rule."""
+    if isinstance(source, Tables):
+        return source.history or source  # Tables.latest(): bill the history it came from
+    if not isinstance(source, pd.DataFrame):
+        raise TypeError(f"{what} needs a Tables (from shadeanalytics.read() or Store.read()) "
+                        f"or an instances DataFrame, not a {type(source).__name__}")
+    require(source, ["instance_id", "status"], "instances")
+    if "observed_at" in source.columns:
+        times = source["observed_at"].nunique(dropna=False)
+        if times > 1:
+            raise ValueError(
+                f"instances holds rows observed at {times} different times (a history, or "
+                "Tables.latest() of one); pass the Tables itself, not one of its tables, so "
+                "that the one billing rule closes deleting, errored and vanished instances")
+    return replace(Tables.empty(), instances=_complete(source))
+
+
+def _until(tables: Tables, at: pd.Timestamp) -> Tables:
+    """``tables`` as known at ``at``: rows and polls observed later are dropped, undated rows
+    count as observed at ``at``."""
+    changes = {}
+    for name, df in tables.frames():
+        if df.empty or "observed_at" not in df.columns:
+            continue
+        observed = df["observed_at"]
+        later = (observed > at).to_numpy(dtype=bool)
+        undated = observed.isna().to_numpy(dtype=bool)
+        if later.any():
+            df = df[~later]
+        if undated.any() and name != "polls":
+            df = df.assign(observed_at=df["observed_at"].fillna(at))
+        if later.any() or undated.any():
+            changes[name] = df
+    return replace(tables, **changes) if changes else tables
+
+
+def _with_catalog(instances: pd.DataFrame, types: pd.DataFrame) -> pd.DataFrame:
+    """Instances whose response has no ``configuration`` take it from the catalog of the same
+    sources (same cloud and ``shade_instance_type``); ``configuration_source`` says which."""
+    missing = (instances["num_gpus"].isna() & instances["gpu_type"].isna()).to_numpy(dtype=bool)
+    source = np.where(missing, "missing", "response").astype(object)
+    out = instances
+    if missing.any() and not types.empty:
+        keys = ["cloud", "shade_instance_type"]
+        columns = [c for c in CONFIGURATION_COLUMNS if c in types.columns]
+        catalog = types.sort_values("observed_at", kind="stable").drop_duplicates(
+            keys, keep="last")[[*keys, *columns]]
+        rows = np.flatnonzero(missing)
+        found = instances.iloc[rows][keys].merge(catalog, how="left", on=keys)
+        known = (found["num_gpus"].notna() | found["gpu_type"].notna()).to_numpy(dtype=bool)
+        if known.any():
+            out = instances.copy()
+            at = out.index[rows[known]]
+            for column in columns:
+                out.loc[at, column] = found.loc[known, column].astype(
+                    out[column].dtype).to_numpy()
+            source[rows[known]] = "catalog"
+    return out.assign(configuration_source=pd.array(source, dtype="string"))
+
+
+# -- billed intervals ---------------------------------------------------------------------------
+
+
+def _billed_intervals(history: Tables, at: int, snapshots: int) -> tuple[pd.DataFrame, set[str]]:
+    """Every ``active`` interval of an instance (start, end clipped to ``at``, where the start
+    and end came from), and the ids of instances whose billing start is unknown."""
+    from .timeline import _ACTIVE, _intervals  # the status intervals are the timeline's
+
+    empty = pd.DataFrame({"instance_id": pd.Series([], dtype="string"),
+                          "start": np.zeros(0, np.int64), "end": np.zeros(0, np.int64),
+                          "start_source": pd.Series([], dtype="string"),
+                          "end_source": pd.Series([], dtype="string")})
+    if history.instances.empty:
+        return empty, set()
+    found = _intervals(replace(history, clusters=empty_frame("clusters")), at)
+    if found is None:
+        return empty, set()
+    picked = np.flatnonzero(found.status == _ACTIVE)
+    ids = found.resources["resource_id"].to_numpy(dtype=object)[found.resource[picked]]
+    start, end = found.start[picked], found.end[picked]
+    clipped = (end == _NAT) | (end > at)
+    end = np.where(clipped, at, end)
+    # what ended each interval: the next status of the same instance, read off the timeline
+    after = np.minimum(picked + 1, found.status.size - 1)
+    statuses = np.array(found.statuses, dtype=object)[found.status[after]]
+    ended_by = np.where(
+        found.vanished[after], np.where(found.api[after], "deleted_at", "vanished"),
+        np.where(statuses == "deleted",
+                 np.where(found.api[after], "deleted_at", "deleted_observed"),
+                 statuses.astype(str) + "_observed"))
+    ended_by = np.where(clipped, "as_of", ended_by)
+    # one snapshot, active without active_at: nothing says when billing started
+    unknown = (snapshots <= 1) & ~found.api[picked] & found.first[picked]
+    frame = pd.DataFrame({
+        "instance_id": pd.array(ids, dtype="string"),
+        "start": start, "end": end,
+        "start_source": pd.array(np.where(found.api[picked], "api", "observed"), dtype="string"),
+        "end_source": pd.array(ended_by, dtype="string"),
+    })
+    return frame[~unknown].reset_index(drop=True), set(ids[unknown])
+
+
+def _per_instance(intervals: pd.DataFrame) -> pd.DataFrame:
+    """Billed hours, first start and last end (with their sources) of each instance."""
+    if intervals.empty:
+        return pd.DataFrame(index=pd.Index([], dtype="string", name="instance_id"),
+                            columns=["billed_hours", "billed_from", "billed_to",
+                                     "billed_from_source", "billing_end_source"])
+    work = intervals.assign(hours=(intervals["end"] - intervals["start"]) / _US_PER_HOUR)
+    grouped = work.groupby("instance_id", sort=False)
+    return grouped.agg(
+        billed_hours=("hours", "sum"),
+        billed_from=("start", "first"),
+        billed_to=("end", "last"),
+        billed_from_source=("start_source", "first"),
+        billing_end_source=("end_source", "last"),
+    )
+
+
+def _times(us: np.ndarray) -> pd.DatetimeIndex:
+    return pd.DatetimeIndex(np.asarray(us, dtype="int64").astype("datetime64[us]")) \
+        .tz_localize("UTC").where(np.asarray(us) != _NAT)
+
+
+# -- the bill -----------------------------------------------------------------------------------
+
+
+def bill(source: Tables | pd.DataFrame | Bill, as_of: TimeLike = None) -> Bill:
+    """The fleet of ``source`` as billed at ``as_of`` (tz-aware; default now).
+
+    Example::
+
+        >>> from shadeanalytics import read_clusters
+        >>> tables = read_clusters("data/seed/cluster-info-example.json")
+        >>> bill(tables, as_of="2026-11-20T00:00Z").instances[
+        ...     ["state", "billed_price_usd", "billed_from_source", "billing_end_source"]]
+             state  billed_price_usd billed_from_source billing_end_source
+        0  running               2.1                api              as_of
+
+    (The seed's instance is ``active`` with a ``deleted_at`` set: the status wins, so it is
+    billed as running, and ``quality_checks`` reports ``deleted_at_while_active``.)
+
+    ``source`` is a ``Tables`` (a history of snapshots, or one), an instances DataFrame of one
+    snapshot, or a ``Bill`` (returned as it is when ``as_of`` is None or its own). See the
+    module's docstring for the rule.
+    """
+    if isinstance(source, Bill):
+        if as_of is None or as_of_time(as_of) == source.as_of:
+            return source
+        raise ValueError(f"this Bill was made as of {source.as_of}; call bill(tables, "
+                         "as_of=...) for another instant")
+    at = as_of_time(as_of)
+    history = _until(as_tables(source, "bill"), at)
+    snapshots = int(pd.concat([history.clusters["observed_at"],
+                               history.instances["observed_at"]]).nunique())
+    latest = history.latest()
+    instances = _with_catalog(latest.instances, history.instance_types)
+    intervals, unknown = _billed_intervals(history, at.value // 1_000, snapshots)
+
+    price = billed_price_usd(instances)
+    per = _per_instance(intervals).reindex(instances["instance_id"])
+    billed = per["billed_hours"].notna().to_numpy()
+    hours = np.where(billed, per["billed_hours"].to_numpy(dtype="float64", na_value=np.nan),
+                     0.0)
+    is_unknown = instances["instance_id"].isin(unknown).to_numpy(dtype=bool)
+    hours[is_unknown] = np.nan
+    state = state_of(instances["status"])
+    to = per["billed_to"].to_numpy(dtype="float64", na_value=np.nan)
+    start = per["billed_from"].to_numpy(dtype="float64", na_value=np.nan)
+    ends = np.where(is_unknown, "as_of", per["billing_end_source"].to_numpy(dtype=object))
+    money = pd.DataFrame({
+        "state": state.to_numpy(),
+        "billed_price_usd": price.to_numpy(),
+        "billed_from": _times(np.where(np.isnan(start), _NAT, start).astype(np.int64)),
+        "billed_from_source": pd.array(per["billed_from_source"].to_numpy(dtype=object),
+                                       dtype="string"),
+        "billed_to": _times(np.where(is_unknown, at.value // 1_000,
+                                     np.where(np.isnan(to), _NAT, to)).astype(np.int64)),
+        "billing_end_source": pd.array(ends, dtype="string"),
+        "billed_hours": hours,
+        # no billed hours cost nothing, whatever the price; billed hours at no price: unknown
+        "accrued_usd": np.where(hours == 0, 0.0, hours * price.to_numpy()),
+    }, index=instances.index)
+    instances = pd.concat([instances.drop(columns="configuration_source"),
+                           money[["state"]],
+                           instances[["configuration_source"]],
+                           money.drop(columns="state")], axis=1).astype(BILL_COLUMNS)
+
+    price_of = pd.Series(price.to_numpy(), index=instances["instance_id"].to_numpy())
+    price_of = price_of[~price_of.index.duplicated(keep="first")]
+    spans = pd.DataFrame({
+        "instance_id": intervals["instance_id"],
+        "start_at": _times(intervals["start"].to_numpy()),
+        "end_at": _times(intervals["end"].to_numpy()),
+        "billed_price_usd": price_of.reindex(intervals["instance_id"].to_numpy()).to_numpy(),
+    }).astype(INTERVAL_COLUMNS)
+    clusters = latest.clusters.assign(state=state_of(latest.clusters["status"]))
+    return Bill(as_of=at, instances=instances, clusters=clusters,
+                instance_tags=latest.instance_tags, intervals=spans, snapshots=snapshots)
