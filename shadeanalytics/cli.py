@@ -21,8 +21,8 @@ from typing import TextIO
 import pandas as pd
 
 from . import __version__
-from .errors import DataWarning, ShadeanalyticsError
-from .load import read
+from .errors import DataWarning, ShadeanalyticsError, printable
+from .load import read, read_regular_file
 from .report import _SUMMARY_DIMENSIONS, resolve_as_of, summary_text, write_report
 from .schema import data_dictionary
 from .tables import Tables
@@ -61,15 +61,30 @@ def _add_source_options(parser: argparse.ArgumentParser) -> None:
                              "with a warning")
 
 
+#: The instants a command accepts: the span of the tables' nanosecond arithmetic in which any
+#: two of them (a creation time, an as-of time) can still be subtracted.
+_EARLIEST = pd.Timestamp("1970-01-01T00:00:00Z")
+_LATEST = pd.Timestamp("2262-04-11T00:00:00Z")
+#: The largest API key file read (a key is a few dozen bytes).
+_MAX_KEY_FILE_BYTES = 64 * 1024
+
+
 def _instant_value(text: str) -> pd.Timestamp:
     try:
         stamp = pd.Timestamp(text)
-    except ValueError:
+    except (ValueError, OverflowError):
+        stamp = None
+    if stamp is None or stamp is pd.NaT:
         raise argparse.ArgumentTypeError("expected an ISO-8601 time with a zone, e.g. "
-                                         "2026-11-20T00:00:00Z") from None
+                                         "2026-11-20T00:00:00Z")
     if stamp.tzinfo is None:
         raise argparse.ArgumentTypeError("the time needs a zone, e.g. 2026-11-20T00:00:00Z")
-    return stamp.tz_convert("UTC")
+    stamp = stamp.tz_convert("UTC")
+    if not _EARLIEST <= stamp < _LATEST:
+        raise argparse.ArgumentTypeError(
+            "the time must be from 1970-01-01T00:00:00Z up to (not including) "
+            "2262-04-11T00:00:00Z: the span the tables can hold")
+    return stamp
 
 
 def _as_of_value(text: str) -> str | pd.Timestamp:
@@ -80,6 +95,16 @@ def _add_as_of(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--as-of", type=_as_of_value, default="latest", metavar="TIME",
                         help="the instant costs are computed at: an ISO-8601 time with a zone, "
                              "'now', or 'latest' (default: the newest snapshot in the sources)")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError("expected a whole number of at least 1")
+    return value
 
 
 def _positive(text: str) -> float:
@@ -108,6 +133,10 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--out", required=True, metavar="DIR", help="report folder to write")
     report.add_argument("--include-network", action="store_true",
                         help="also write the ip, ssh_user and ssh_port columns")
+    report.add_argument("--force", action="store_true",
+                        help="write into --out even when it holds files an earlier report did "
+                             "not write (they are left alone; the earlier report's files are "
+                             "always replaced)")
     report.add_argument("--no-charts", action="store_true",
                         help="no PNG charts, and an index.html without pictures "
                              "(matplotlib is not loaded)")
@@ -123,7 +152,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_source_options(summary)
     summary.add_argument("--by", default="cloud", choices=_SUMMARY_DIMENSIONS,
                          help="dimension of the top-costs table (default: cloud)")
-    summary.add_argument("--top", type=int, default=10, metavar="N",
+    summary.add_argument("--top", type=_positive_int, default=10, metavar="N",
                          help="rows of the top-costs table (default: 10)")
     _add_as_of(summary)
     summary.set_defaults(run=_summary)
@@ -209,7 +238,8 @@ def _report(args: argparse.Namespace, stdout: TextIO) -> int:
     tables = _tables(args)
     as_of = resolve_as_of(args.as_of, tables)
     files = write_report(tables, args.out, as_of=as_of, include_network=args.include_network,
-                         charts=not args.no_charts, html=not args.no_html)
+                         charts=not args.no_charts, html=not args.no_html,
+                         force=args.force)
     print(f"wrote {len(files)} files to {args.out} ({len(tables.clusters)} cluster rows, "
           f"{len(tables.instances)} instance rows; as of "
           f"{as_of.strftime('%Y-%m-%dT%H:%M:%SZ')})", file=stdout)
@@ -219,25 +249,48 @@ def _report(args: argparse.Namespace, stdout: TextIO) -> int:
 def _summary(args: argparse.Namespace, stdout: TextIO) -> int:
     tables = _tables(args)
     as_of = resolve_as_of(args.as_of, tables)
-    stdout.write(summary_text(tables, by=args.by, as_of=as_of, top=args.top))
+    # ids and names come from files or the API: escaped, line by line, as every message is
+    text = summary_text(tables, by=args.by, as_of=as_of, top=args.top)
+    stdout.write("\n".join(printable(line) for line in text.split("\n")))
     return EXIT_OK
 
 
-def _api_key(args: argparse.Namespace) -> str:
+def _api_key(args: argparse.Namespace) -> tuple[str, str]:
+    """The API key and where it came from (named in the messages that ask to check it)."""
     if not args.api_key_file:
         key = os.environ.get("SHADEFORM_API_KEY", "").strip()
         if not key:
             raise _FileError("no API key: set SHADEFORM_API_KEY or pass --api-key-file PATH")
-        return key
+        return key, "SHADEFORM_API_KEY"
+    name = printable(args.api_key_file)
     try:
-        key = Path(args.api_key_file).read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = getattr(exc, "strerror", None) or "not UTF-8 text"
-        raise _FileError(f"{args.api_key_file}: cannot read the API key file "
-                         f"({reason})") from None
+        data = read_regular_file(Path(args.api_key_file), _MAX_KEY_FILE_BYTES, "key file")
+        # a byte order mark (an editor's) is not part of the key
+        key = data.decode("utf-8-sig").strip()
+    except OSError as exc:
+        raise _FileError(f"{name}: cannot read the API key file ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise _FileError(f"{name}: cannot read the API key file (not UTF-8 text)") from None
+    except ValueError as exc:
+        raise _FileError(f"{name}: cannot read the API key file ({exc})") from None
     if not key:
-        raise _FileError(f"{args.api_key_file}: the API key file is empty")
-    return key
+        raise _FileError(f"{name}: the API key file is empty")
+    return key, f"--api-key-file {name}"
+
+
+def _base_url(args: argparse.Namespace) -> str:
+    from .client import DEFAULT_BASE_URL, check_base_url
+
+    if args.base_url is not None:
+        url, source = args.base_url, "--base-url"
+    elif os.environ.get("SHADEFORM_BASE_URL"):
+        url, source = os.environ["SHADEFORM_BASE_URL"], "SHADEFORM_BASE_URL"
+    else:
+        return DEFAULT_BASE_URL
+    try:
+        return check_base_url(url)
+    except ValueError as exc:  # the URL is not quoted: it may carry credentials
+        raise _UsageError(f"{source}: {exc}") from None
 
 
 def _collect(args: argparse.Namespace, stdout: TextIO) -> int:
@@ -247,12 +300,17 @@ def _collect(args: argparse.Namespace, stdout: TextIO) -> int:
     if args.verbose:
         logging.basicConfig(level=logging.DEBUG, stream=sys.stderr,
                             format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    key = _api_key(args)  # before the store is touched: a missing key leaves no empty store
-    make_client = functools.partial(ShadeformClient, api_key=key, base_url=args.base_url)
+    # both before the store is touched: a bad URL or a missing key leaves no file behind
+    base_url = _base_url(args)
+    key, source = _api_key(args)
+    make_client = functools.partial(ShadeformClient, api_key=key, base_url=base_url,
+                                    key_source=source)
     try:
         result = collect(args.store, make_client=make_client, deadline_s=args.deadline)
     except ShadeanalyticsError as exc:
         raise _Exit(exit_code_for(exc), exc) from None
+    for warning in result.warnings:
+        warnings.warn(warning, DataWarning, stacklevel=1)  # printed as "Warning: ..."
     print(result.message, file=stdout)
     return EXIT_OK
 
@@ -260,6 +318,9 @@ def _collect(args: argparse.Namespace, stdout: TextIO) -> int:
 def _export(args: argparse.Namespace, stdout: TextIO) -> int:
     from .export import export_parquet  # pyarrow only when exporting
 
+    if args.since is not None and args.until is not None and args.since > args.until:
+        raise _UsageError("--since is later than --until: nothing to export (the folder is "
+                          "left as it was)")
     files = export_parquet(args.store, args.out, since=args.since, until=args.until,
                            include_network=args.include_network)
     print(f"wrote {len(files)} Parquet files to {args.out}", file=stdout)
@@ -339,11 +400,13 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None,
         except OSError as exc:  # e.g. the report folder is a file; never a traceback
             name = f"{exc.filename}: " if exc.filename else ""
             error, code = f"{name}{exc.strerror or type(exc).__name__}", EXIT_ERROR
+        except MemoryError:
+            error, code = "out of memory", EXIT_ERROR
         finally:
             for w in caught:
                 if issubclass(w.category, DataWarning):
-                    print(f"Warning: {w.message}", file=stderr)
+                    print(f"Warning: {printable(w.message)}", file=stderr)
     if error is not None:
-        print(f"Error: {error}", file=stderr)
+        print(f"Error: {printable(error)}", file=stderr)
     return code
 

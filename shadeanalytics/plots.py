@@ -25,6 +25,7 @@ from matplotlib.patches import Patch
 
 from ._common import TimeLike, key_column
 from ._common import as_of_time as _as_of
+from .csvout import file_mode
 from .errors import ReportError
 from .billing import Bill
 from .inventory import INVENTORY_KEYS, gpu_inventory
@@ -912,7 +913,7 @@ def _save_png(ax: Axes, path: Path, dpi: int) -> Path:
             figure.savefig(handle, format="png", dpi=dpi, metadata={"Software": None})
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, file_mode())  # the one rule of csvout: no address is drawn in a chart
         os.replace(tmp, path)
     except OSError as exc:
         raise ReportError(f"{path}: cannot write ({exc.strerror}); the previous file, if any, "

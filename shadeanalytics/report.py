@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -12,7 +14,8 @@ from ._common import TimeLike
 from ._common import as_of_time as _as_of
 from .billing import Bill, bill
 from .costs import cluster_summary, cost_breakdown
-from .csvout import escape_cell, unescape_cell, write_csv
+from .csvout import atomic_write, escape_cell, unescape_cell, write_csv
+from .errors import ReportError, printable
 from .inventory import gpu_inventory
 from .lifecycle import lifecycle
 from .market import market_compare, price_history, total_monthly_saving
@@ -114,7 +117,7 @@ def analytics(tables: Tables | Bill, *, as_of: TimeLike = None) -> dict[str, pd.
 
 def write_report(tables: Tables, out: str | os.PathLike[str], *, as_of: TimeLike = None,
                  include_network: bool = False, charts: bool = True,
-                 html: bool = True) -> list[Path]:
+                 html: bool = True, force: bool = False) -> list[Path]:
     """Write the report folder ``out``; returns the files written.
 
     ``clusters.csv`` and ``instances.csv`` hold every snapshot row, sorted by id and time;
@@ -127,8 +130,18 @@ def write_report(tables: Tables, out: str | os.PathLike[str], *, as_of: TimeLike
     is never imported. With ``html`` (the default) ``index.html`` comes last
     (``htmlreport.write_html``): the same frames on one page, with the charts as SVG when
     ``charts``, linking the files written before it.
+
+    A folder holds one report: ``.shadeanalytics-report.json`` lists the files the report
+    wrote, and the next report into the folder removes the ones it does not write again. A
+    folder holding files no report wrote is refused with ``ReportError`` (nothing written),
+    unless ``force`` (they are then left alone). Files holding ``ip`` / ``ssh_user`` /
+    ``ssh_port`` (``include_network``) get an owner-only mode (``csvout.file_mode``).
     """
     out = Path(out)
+    planned = _planned_files(tables, charts, html)
+    earlier = _check_folder(out, planned, force)
+    if not planned <= earlier:  # a run killed midway leaves only files its manifest names
+        _write_manifest(out, earlier | planned)
     at = _as_of(as_of)
     written = []
     for table in ("clusters", "instances", "instance_types"):
@@ -136,7 +149,8 @@ def write_report(tables: Tables, out: str | os.PathLike[str], *, as_of: TimeLike
         if table == "instance_types" and df.empty:
             continue
         written.append(write_csv(_sorted(df, _SORT_KEYS[table]), out / f"{table}.csv",
-                                 table_columns(table, include_network)))
+                                 table_columns(table, include_network),
+                                 private=include_network and table != "instance_types"))
     billed = bill(tables, at)
     frames = analytics(billed)
     for name, df in frames.items():
@@ -165,7 +179,79 @@ def write_report(tables: Tables, out: str | os.PathLike[str], *, as_of: TimeLike
             svgs = chart_svgs(frames, **chart_args)
         written.append(write_html({**frames, **history}, out, as_of=at, charts=svgs,
                                   files=written))
+    names = {p.name for p in written}
+    for stale in sorted((earlier | planned) - names):
+        try:
+            (out / stale).unlink(missing_ok=True)
+        except OSError as exc:
+            raise ReportError(f"{out / stale}: cannot remove this file of the earlier report "
+                              f"({exc.strerror})") from None
+    if names != earlier:
+        _write_manifest(out, names)
     return written
+
+
+#: The list of the files a report wrote, in its folder.
+MANIFEST = ".shadeanalytics-report.json"
+_HISTORY_FILES = ("timeline", "fleet_over_time")
+# a file of an earlier report (a CSV, chart or page, named as reports name them: no path);
+# nothing else a manifest lists is ever removed
+_CHART_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}\.(csv|png|html)")
+_REPORT_CSVS = frozenset(f"{n}.csv" for n in ("clusters", "instances", "instance_types",
+                                               *ANALYTICS_FILES, *_HISTORY_FILES))
+
+
+def _planned_files(tables: Tables, charts: bool, html: bool) -> set[str]:
+    """The names of the files ``write_report`` writes for ``tables``."""
+    history = () if tables.polls.empty else _HISTORY_FILES
+    types = () if tables.instance_types.empty else ("instance_types",)
+    names = {f"{n}.csv" for n in ("clusters", "instances", *types, *ANALYTICS_FILES,
+                                   *history)}
+    if charts:
+        from .plots import CHART_FILES
+
+        names |= {f"{n}.png" for n in CHART_FILES if n in history or n not in _HISTORY_FILES}
+    if html:
+        names.add("index.html")
+    return names
+
+
+def _check_folder(out: Path, planned: set[str], force: bool) -> set[str]:
+    """The files the earlier report in ``out`` wrote (its manifest); ``ReportError`` when
+    ``out`` holds anything else (unless ``force``) or is not a folder."""
+    if not out.exists():
+        return set()
+    if not out.is_dir():
+        raise ReportError(f"{out}: is a file, not a folder")
+    earlier: set[str] = set()
+    manifest = out / MANIFEST
+    if manifest.exists():
+        try:
+            listed = json.loads(manifest.read_bytes()[:1_000_000]).get("files")
+            # only names a report writes: a manifest can never make us remove other files
+            earlier = {n for n in listed if isinstance(n, str)
+                       and (n in planned or n in _REPORT_CSVS or _CHART_NAME.fullmatch(n))}
+        except (OSError, ValueError, AttributeError, TypeError):
+            earlier = set()
+    try:
+        present = {p.name for p in out.iterdir()}
+    except OSError as exc:
+        raise ReportError(f"{out}: cannot list the folder ({exc.strerror})") from None
+    # a temp file of an atomic write killed midway is ours too
+    foreign = sorted(n for n in present - earlier - {MANIFEST}
+                     if not (n.startswith(".") and n.endswith(".tmp")))
+    if foreign and not force:
+        shown = ", ".join(printable(n) for n in foreign[:5]) + (", ..." if len(foreign) > 5
+                                                                else "")
+        raise ReportError(f"{out}: holds {len(foreign)} file(s) no report wrote ({shown}); "
+                          "nothing written: choose an empty or new folder, or pass --force "
+                          "(force=True) to write beside them")
+    return earlier
+
+
+def _write_manifest(out: Path, names: set[str]) -> None:
+    body = {"format": 1, "written_by": "shadeanalytics report", "files": sorted(names)}
+    atomic_write(out / MANIFEST, json.dumps(body, indent=1) + "\n")
 
 
 def history_frames(tables: Tables, *, as_of: TimeLike = None,
