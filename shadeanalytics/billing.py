@@ -34,7 +34,7 @@ import pandas as pd
 
 from ._common import TimeLike, as_of_time, require
 from .schema import TABLES, TIMESTAMP, empty_frame
-from .tables import Tables
+from .tables import _CHILD_TABLES, Tables
 
 __all__ = [
     "BILL_COLUMNS",
@@ -174,19 +174,45 @@ def as_tables(source: Tables | pd.DataFrame, what: str = "the helper") -> Tables
 
 def _until(tables: Tables, at: pd.Timestamp) -> Tables:
     """``tables`` as known at ``at``: rows and polls observed later are dropped, undated rows
-    count as observed at ``at``."""
-    changes = {}
+    count as observed at ``at``.
+
+    A resource seen again after ``at`` was not gone at ``at`` (an absence followed by a later
+    sighting is never a vanish, as in the status timeline): its newest row by ``at`` (with its
+    child rows) is carried to ``at``. The history store keeps a row per change and the last
+    sighting of each version only, so without this a resource unchanged around ``at`` would
+    look vanished at the polls between its rows.
+    """
+    changes: dict[str, pd.DataFrame] = {}
+    carried = None  # (instance_id, observed_at) of the instance rows carried to ``at``
+    for name, key in (("clusters", "cluster_id"), ("instances", "instance_id")):
+        df = getattr(tables, name)
+        if df.empty:
+            continue
+        later = (df["observed_at"] > at).to_numpy(dtype=bool)
+        if not later.any():
+            continue
+        kept = df[~later]
+        again = kept[key].isin(df.loc[later, key]).to_numpy(dtype=bool)
+        newest = kept[again].groupby(key, sort=False)["observed_at"].transform("max")
+        rows = kept[again][(kept.loc[again, "observed_at"] == newest).to_numpy(dtype=bool)]
+        rows = rows[(rows["observed_at"] < at).to_numpy(dtype=bool)]  # seen at ``at``: as is
+        if name == "instances":
+            carried = rows[["instance_id", "observed_at"]].drop_duplicates()
+        changes[name] = pd.concat([kept, rows.assign(observed_at=at)], ignore_index=True)
     for name, df in tables.frames():
         if df.empty or "observed_at" not in df.columns:
             continue
-        observed = df["observed_at"]
-        later = (observed > at).to_numpy(dtype=bool)
-        undated = observed.isna().to_numpy(dtype=bool)
+        df = changes.get(name, df)
+        later = (df["observed_at"] > at).to_numpy(dtype=bool)
         if later.any():
             df = df[~later]
+        if name in _CHILD_TABLES and carried is not None and not carried.empty:
+            copies = df.merge(carried, on=["instance_id", "observed_at"])
+            df = pd.concat([df, copies.assign(observed_at=at)], ignore_index=True)
+        undated = df["observed_at"].isna().to_numpy(dtype=bool)
         if undated.any() and name != "polls":
             df = df.assign(observed_at=df["observed_at"].fillna(at))
-        if later.any() or undated.any():
+        if df is not getattr(tables, name):
             changes[name] = df
     return replace(tables, **changes) if changes else tables
 

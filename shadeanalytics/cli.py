@@ -1,8 +1,9 @@
 """The ``shadeanalytics`` command line: a thin layer over the library.
 
 Exit codes: 0 success, 1 error (one ``Error: ...`` line on stderr, no traceback), 2 usage error,
-3 another collector holds the store's lock (``collect``; nothing written), 75 the API is
-temporarily unavailable (``collect``: rate limited, 5xx, timeouts; the failed poll is recorded).
+3 another collector holds the store's lock (``collect``; another ``check`` for ``check``), 10 a
+rule is breached (``check``), 75 the API is temporarily unavailable (``collect``: rate limited,
+5xx, timeouts; the failed poll is recorded).
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from typing import TextIO
 import pandas as pd
 
 from . import __version__
-from .errors import DataWarning, ShadeanalyticsError
-from .load import read
+from .errors import DataWarning, ShadeanalyticsError, printable
+from .load import read, read_regular_file
 from .report import _SUMMARY_DIMENSIONS, resolve_as_of, summary_text, write_report
 from .schema import data_dictionary
 from .tables import Tables
@@ -60,15 +61,30 @@ def _add_source_options(parser: argparse.ArgumentParser) -> None:
                              "with a warning")
 
 
+#: The instants a command accepts: the span of the tables' nanosecond arithmetic in which any
+#: two of them (a creation time, an as-of time) can still be subtracted.
+_EARLIEST = pd.Timestamp("1970-01-01T00:00:00Z")
+_LATEST = pd.Timestamp("2262-04-11T00:00:00Z")
+#: The largest API key file read (a key is a few dozen bytes).
+_MAX_KEY_FILE_BYTES = 64 * 1024
+
+
 def _instant_value(text: str) -> pd.Timestamp:
     try:
         stamp = pd.Timestamp(text)
-    except ValueError:
+    except (ValueError, OverflowError):
+        stamp = None
+    if stamp is None or stamp is pd.NaT:
         raise argparse.ArgumentTypeError("expected an ISO-8601 time with a zone, e.g. "
-                                         "2026-11-20T00:00:00Z") from None
+                                         "2026-11-20T00:00:00Z")
     if stamp.tzinfo is None:
         raise argparse.ArgumentTypeError("the time needs a zone, e.g. 2026-11-20T00:00:00Z")
-    return stamp.tz_convert("UTC")
+    stamp = stamp.tz_convert("UTC")
+    if not _EARLIEST <= stamp < _LATEST:
+        raise argparse.ArgumentTypeError(
+            "the time must be from 1970-01-01T00:00:00Z up to (not including) "
+            "2262-04-11T00:00:00Z: the span the tables can hold")
+    return stamp
 
 
 def _as_of_value(text: str) -> str | pd.Timestamp:
@@ -79,6 +95,16 @@ def _add_as_of(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--as-of", type=_as_of_value, default="latest", metavar="TIME",
                         help="the instant costs are computed at: an ISO-8601 time with a zone, "
                              "'now', or 'latest' (default: the newest snapshot in the sources)")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError("expected a whole number of at least 1")
+    return value
 
 
 def _positive(text: str) -> float:
@@ -107,6 +133,10 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--out", required=True, metavar="DIR", help="report folder to write")
     report.add_argument("--include-network", action="store_true",
                         help="also write the ip, ssh_user and ssh_port columns")
+    report.add_argument("--force", action="store_true",
+                        help="write into --out even when it holds files an earlier report did "
+                             "not write (they are left alone; the earlier report's files are "
+                             "always replaced)")
     report.add_argument("--no-charts", action="store_true",
                         help="no PNG charts, and an index.html without pictures "
                              "(matplotlib is not loaded)")
@@ -122,7 +152,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_source_options(summary)
     summary.add_argument("--by", default="cloud", choices=_SUMMARY_DIMENSIONS,
                          help="dimension of the top-costs table (default: cloud)")
-    summary.add_argument("--top", type=int, default=10, metavar="N",
+    summary.add_argument("--top", type=_positive_int, default=10, metavar="N",
                          help="rows of the top-costs table (default: 10)")
     _add_as_of(summary)
     summary.set_defaults(run=_summary)
@@ -177,6 +207,28 @@ def _parser() -> argparse.ArgumentParser:
                              "shadeform)")
     export.set_defaults(run=_export)
 
+    check = commands.add_parser(
+        "check", help="check budgets and the built-in alert rules (for cron and CI)",
+        description="Check the [[budget]] rules of a TOML file and the built-in rules (burn "
+                    "rate up 50 %% on its 7-day mean, a new cloud or instance type, an instance "
+                    "pending for twice its boot estimate, one in error still listed) at --as-of. "
+                    "Prints one line per breach. Exit codes: 0 no breach, 10 a breach, 1 error "
+                    "(e.g. the webhook failed every attempt; no alert state recorded), 2 usage "
+                    "error (e.g. a malformed budgets file), 3 another check holds the store's "
+                    "alert lock.")
+    _add_source_options(check)
+    check.add_argument("--budgets", metavar="FILE", help="a TOML file of [[budget]] rules")
+    _add_as_of(check)
+    check.add_argument("--webhook", metavar="URL",
+                       default=os.environ.get("SHADEANALYTICS_WEBHOOK_URL") or None,
+                       help="POST new breaches here as JSON (Slack-compatible); default: "
+                            "SHADEANALYTICS_WEBHOOK_URL")
+    check.add_argument("--notify-clear", action="store_true",
+                       help="also send a breach once when it clears (needs --store)")
+    check.add_argument("--dry-run", action="store_true",
+                       help="print what would be sent; send nothing and record nothing")
+    check.set_defaults(run=_check)
+
     columns = commands.add_parser(
         "columns", help="print the data dictionary (every table's columns) as Markdown",
         description="Print the data dictionary: every column's dtype, unit, source and meaning.")
@@ -199,7 +251,8 @@ def _report(args: argparse.Namespace, stdout: TextIO) -> int:
     tables = _tables(args)
     as_of = resolve_as_of(args.as_of, tables)
     files = write_report(tables, args.out, as_of=as_of, include_network=args.include_network,
-                         charts=not args.no_charts, html=not args.no_html)
+                         charts=not args.no_charts, html=not args.no_html,
+                         force=args.force)
     print(f"wrote {len(files)} files to {args.out} ({len(tables.clusters)} cluster rows, "
           f"{len(tables.instances)} instance rows; as of "
           f"{as_of.strftime('%Y-%m-%dT%H:%M:%SZ')})", file=stdout)
@@ -209,25 +262,48 @@ def _report(args: argparse.Namespace, stdout: TextIO) -> int:
 def _summary(args: argparse.Namespace, stdout: TextIO) -> int:
     tables = _tables(args)
     as_of = resolve_as_of(args.as_of, tables)
-    stdout.write(summary_text(tables, by=args.by, as_of=as_of, top=args.top))
+    # ids and names come from files or the API: escaped, line by line, as every message is
+    text = summary_text(tables, by=args.by, as_of=as_of, top=args.top)
+    stdout.write("\n".join(printable(line) for line in text.split("\n")))
     return EXIT_OK
 
 
-def _api_key(args: argparse.Namespace) -> str:
+def _api_key(args: argparse.Namespace) -> tuple[str, str]:
+    """The API key and where it came from (named in the messages that ask to check it)."""
     if not args.api_key_file:
         key = os.environ.get("SHADEFORM_API_KEY", "").strip()
         if not key:
             raise _FileError("no API key: set SHADEFORM_API_KEY or pass --api-key-file PATH")
-        return key
+        return key, "SHADEFORM_API_KEY"
+    name = printable(args.api_key_file)
     try:
-        key = Path(args.api_key_file).read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = getattr(exc, "strerror", None) or "not UTF-8 text"
-        raise _FileError(f"{args.api_key_file}: cannot read the API key file "
-                         f"({reason})") from None
+        data = read_regular_file(Path(args.api_key_file), _MAX_KEY_FILE_BYTES, "key file")
+        # a byte order mark (an editor's) is not part of the key
+        key = data.decode("utf-8-sig").strip()
+    except OSError as exc:
+        raise _FileError(f"{name}: cannot read the API key file ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise _FileError(f"{name}: cannot read the API key file (not UTF-8 text)") from None
+    except ValueError as exc:
+        raise _FileError(f"{name}: cannot read the API key file ({exc})") from None
     if not key:
-        raise _FileError(f"{args.api_key_file}: the API key file is empty")
-    return key
+        raise _FileError(f"{name}: the API key file is empty")
+    return key, f"--api-key-file {name}"
+
+
+def _base_url(args: argparse.Namespace) -> str:
+    from .client import DEFAULT_BASE_URL, check_base_url
+
+    if args.base_url is not None:
+        url, source = args.base_url, "--base-url"
+    elif os.environ.get("SHADEFORM_BASE_URL"):
+        url, source = os.environ["SHADEFORM_BASE_URL"], "SHADEFORM_BASE_URL"
+    else:
+        return DEFAULT_BASE_URL
+    try:
+        return check_base_url(url)
+    except ValueError as exc:  # the URL is not quoted: it may carry credentials
+        raise _UsageError(f"{source}: {exc}") from None
 
 
 def _collect(args: argparse.Namespace, stdout: TextIO) -> int:
@@ -237,12 +313,17 @@ def _collect(args: argparse.Namespace, stdout: TextIO) -> int:
     if args.verbose:
         logging.basicConfig(level=logging.DEBUG, stream=sys.stderr,
                             format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    key = _api_key(args)  # before the store is touched: a missing key leaves no empty store
-    make_client = functools.partial(ShadeformClient, api_key=key, base_url=args.base_url)
+    # both before the store is touched: a bad URL or a missing key leaves no file behind
+    base_url = _base_url(args)
+    key, source = _api_key(args)
+    make_client = functools.partial(ShadeformClient, api_key=key, base_url=base_url,
+                                    key_source=source)
     try:
         result = collect(args.store, make_client=make_client, deadline_s=args.deadline)
     except ShadeanalyticsError as exc:
         raise _Exit(exit_code_for(exc), exc) from None
+    for warning in result.warnings:
+        warnings.warn(warning, DataWarning, stacklevel=1)  # printed as "Warning: ..."
     print(result.message, file=stdout)
     return EXIT_OK
 
@@ -264,6 +345,9 @@ def _export(args: argparse.Namespace, stdout: TextIO) -> int:
         raise _UsageError("--format parquet exports the history store: give --store PATH")
     from .export import export_parquet  # pyarrow only when exporting
 
+    if args.since is not None and args.until is not None and args.since > args.until:
+        raise _UsageError("--since is later than --until: nothing to export (the folder is "
+                          "left as it was)")
     files = export_parquet(args.store, args.out, since=args.since, until=args.until,
                            include_network=args.include_network)
     print(f"wrote {len(files)} Parquet files to {args.out}", file=stdout)
@@ -291,6 +375,49 @@ def _export_focus(args: argparse.Namespace, stdout: TextIO) -> int:
           f"{as_of.strftime('%Y-%m-%dT%H:%M:%SZ')}) to {args.out}: "
           f"{', '.join(p.name for p in export.files)}{left_out}", file=stdout)
     return EXIT_OK
+
+
+def _check(args: argparse.Namespace, stdout: TextIO) -> int:
+    import json
+    from contextlib import nullcontext
+
+    from .alerts import EXIT_BREACH, BudgetFileError, load_budgets, run_check
+
+    try:
+        budgets = load_budgets(args.budgets) if args.budgets else []
+    except BudgetFileError as exc:
+        raise _UsageError(str(exc)) from None
+    tables = _tables(args)
+    as_of = resolve_as_of(args.as_of, tables)
+    if not args.store:
+        result = run_check(tables, budgets, as_of=as_of, webhook=args.webhook,
+                           dry_run=args.dry_run)
+    else:
+        from .errors import LockedError
+        from .locks import exclusive_lock
+        from .store import Store
+
+        store_path = Path(args.store).expanduser()
+        writes = bool(args.webhook) and not args.dry_run
+        lock = exclusive_lock(store_path.with_name(store_path.name + ".check.lock"),
+                              f"{store_path}: another check is sending alerts; nothing sent") \
+            if writes else nullcontext()
+        try:
+            with lock, Store(store_path, create=False) as store:
+                result = run_check(tables, budgets, as_of=as_of, store=store,
+                                   webhook=args.webhook, dry_run=args.dry_run,
+                                   notify_clear=args.notify_clear)
+        except LockedError as exc:
+            raise _Exit(3, exc) from None
+    for breach in result.breaches:
+        print(f"{breach.rule}: {breach.message}", file=stdout)
+    if args.dry_run:
+        sent = json.dumps(result.sent, ensure_ascii=True) if result.sent else "nothing"
+        print(f"dry run: would send {sent}", file=stdout)
+    elif args.webhook and result.sent:
+        print(f"sent {len(result.new)} new and {len(result.sent['cleared'])} cleared to the "
+              "webhook", file=sys.stderr)
+    return EXIT_BREACH if result.breaches else EXIT_OK
 
 
 def _columns(args: argparse.Namespace, stdout: TextIO) -> int:
@@ -323,11 +450,13 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None,
         except OSError as exc:  # e.g. the report folder is a file; never a traceback
             name = f"{exc.filename}: " if exc.filename else ""
             error, code = f"{name}{exc.strerror or type(exc).__name__}", EXIT_ERROR
+        except MemoryError:
+            error, code = "out of memory", EXIT_ERROR
         finally:
             for w in caught:
                 if issubclass(w.category, DataWarning):
-                    print(f"Warning: {w.message}", file=stderr)
+                    print(f"Warning: {printable(w.message)}", file=stderr)
     if error is not None:
-        print(f"Error: {error}", file=stderr)
+        print(f"Error: {printable(error)}", file=stderr)
     return code
 

@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import random
 import re
+import socket
+import threading
 import time
+import weakref
+import zlib
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from http import HTTPStatus
+from http.client import HTTPException
 from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
 
 import orjson
 import requests
+import urllib3.exceptions
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from shadeanalytics.errors import (
     ApiError,
@@ -25,9 +35,10 @@ from shadeanalytics.errors import (
     RateLimitedError,
     ServerError,
     TransportError,
+    printable,
 )
 
-__all__ = ["DEFAULT_BASE_URL", "ShadeformClient"]
+__all__ = ["DEFAULT_BASE_URL", "MAX_RESPONSE_BYTES", "ShadeformClient", "check_base_url"]
 
 DEFAULT_BASE_URL = "https://api.shadeform.ai/v1"
 
@@ -43,6 +54,10 @@ _INSTANCE_TYPE_FILTERS = frozenset(
 # is safe to put in an exception message.
 _ERROR_CODE = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+#: The largest response body read, on the wire and once decompressed (gzip / deflate): a
+#: fleet of 40,000 instances fits; a compression bomb or an endless body stops here.
+MAX_RESPONSE_BYTES = 128 * 1024 * 1024
+_CHUNK = 64 * 1024
 
 
 class _Retryable(Exception):
@@ -55,9 +70,32 @@ class _Retryable(Exception):
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) of ``url``; ``ValueError`` when its port is not a port."""
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     return scheme, (parts.hostname or "").lower(), parts.port or _DEFAULT_PORTS.get(scheme)
+
+
+def check_base_url(url: str) -> str:
+    """``url`` without a trailing ``/`` if it can be the API's base URL, else ``ValueError``.
+
+    It must be an absolute ``http(s)`` URL with a host and a usable port, and carry no
+    credentials, query or fragment (the key is the only credential sent).
+    """
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise ValueError("the base URL has an unusable host or port") from None
+    if parts.scheme.lower() not in _DEFAULT_PORTS or not parts.hostname:
+        raise ValueError("the base URL must be an absolute http(s) URL with a host")
+    if port == 0:
+        raise ValueError("the base URL has an unusable host or port")
+    if parts.username or parts.password or parts.query or parts.fragment or "@" in parts.netloc:
+        raise ValueError("the base URL must not carry credentials, a query or a fragment")
+    if any(ord(c) < 33 or ord(c) == 127 for c in url):
+        raise ValueError("the base URL contains whitespace or control characters")
+    return url.rstrip("/")
 
 
 def _plural(n: int) -> str:
@@ -82,11 +120,12 @@ def _parse_retry_after(value: str | None) -> float | None:
     except ValueError:
         try:
             when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
+            if when.tzinfo is None:
+                return None
+            seconds = (when - datetime.now(UTC)).total_seconds()
+        except (TypeError, ValueError, OverflowError, IndexError):
+            # a date that is no date, or one no datetime can hold (year 99999999999)
             return None
-        if when.tzinfo is None:
-            return None
-        seconds = (when - datetime.now(UTC)).total_seconds()
     if seconds != seconds:  # NaN
         return None
     return max(0.0, seconds)
@@ -142,11 +181,17 @@ class ShadeformClient:
         backoff_cap: float = 20.0,
         retry_after_cap: float = 60.0,
         deadline: float | None = None,
+        attempt_cap: float = 60.0,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
+        key_source: str | None = None,
         sleep: Callable[[float], object] = time.sleep,
         random: Callable[[], float] = random.random,
         session: requests.Session | None = None,
     ) -> None:
+        from_env = api_key is None
         key = api_key if api_key is not None else os.environ.get("SHADEFORM_API_KEY", "")
+        # where the key came from, for the messages that ask the user to check it
+        self._key_source = key_source or ("SHADEFORM_API_KEY" if from_env else "api_key=")
         if not key:
             raise AuthenticationError(
                 "no Shadeform API key: set SHADEFORM_API_KEY or pass api_key="
@@ -154,18 +199,16 @@ class ShadeformClient:
         if not _valid_key(key):
             raise AuthenticationError(
                 "the Shadeform API key contains whitespace, control or non-ASCII characters; "
-                "check SHADEFORM_API_KEY or api_key="
+                f"check {self._key_source}"
             )
         url = base_url or os.environ.get("SHADEFORM_BASE_URL") or DEFAULT_BASE_URL
-        parts = urlsplit(url)
-        if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
-            raise ValueError("base_url must be an absolute http(s) URL")
-        if parts.username or parts.password or parts.query or parts.fragment:
-            raise ValueError("base_url must not carry credentials, a query or a fragment")
+        url = check_base_url(url)
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
+        if not attempt_cap > 0 or max_response_bytes < 1:
+            raise ValueError("attempt_cap and max_response_bytes must be positive")
         self._key = key
-        self.base_url = url.rstrip("/")
+        self.base_url = url
         self._origin = _origin(self.base_url)
         self._timeout = timeout if isinstance(timeout, tuple) else (timeout, timeout)
         self._max_attempts = max_attempts
@@ -173,10 +216,20 @@ class ShadeformClient:
         self._backoff_cap = backoff_cap
         self._retry_after_cap = retry_after_cap
         self._deadline = deadline
+        self._attempt_cap = attempt_cap
+        self._max_bytes = max_response_bytes
         self._sleep = sleep
         self._random = random
         self._owns_session = session is None
         self._session = session if session is not None else requests.Session()
+        # every socket this client opens is known, so that a watchdog can cut a request
+        # that trickles its headers or body past the deadline (socket timeouts bound one wait
+        # for a byte, not a whole response)
+        self._sockets: weakref.WeakSet[socket.socket] = weakref.WeakSet()
+        self._expired: str | None = None  # "deadline" or "attempt" once the watchdog cut
+        adapter = _WatchedAdapter(self._sockets)
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
 
     def __repr__(self) -> str:
         return f"ShadeformClient(base_url={self.base_url!r}, key=***)"
@@ -275,20 +328,67 @@ class ShadeformClient:
         connect, read = self._timeout
         return min(connect, remaining), min(read, remaining)
 
+    def _arm(self) -> threading.Timer:
+        """A watchdog that cuts this attempt at its cap or at the run deadline."""
+        now = time.monotonic()
+        limit, why = now + self._attempt_cap, "attempt"
+        if self._deadline is not None and self._deadline <= limit:
+            limit, why = self._deadline, "deadline"
+        self._expired = None
+        timer = threading.Timer(max(0.0, limit - now), self._cut, args=(why,))
+        timer.daemon = True
+        timer.start()
+        return timer
+
+    def _cut(self, why: str) -> None:
+        self._expired = why
+        for sock in list(self._sockets):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)  # wakes the blocked recv() in the caller
+
     def _attempt(
         self, path: str, params: Mapping[str, str] | None, attempt: int
     ) -> tuple[int, bytes]:
         """One attempt, redirects included: the final status and body, or an error."""
+        timeout = self._timeout_now(path)  # raises when the deadline has passed
+        timer = self._arm()
+        try:
+            result = self._hops(path, params, attempt, timeout)
+            if self._expired is not None:  # cut: what arrived may end anywhere
+                raise _Retryable(TransportError(f"GET {path}: cut", endpoint=path))
+            return result
+        except (_Retryable, ApiError):
+            if self._expired is None:
+                raise
+            # the watchdog cut this attempt: its sockets are gone, so is the pool
+            for adapter in self._session.adapters.values():
+                adapter.close()
+            if self._expired == "deadline":
+                # not retried: no time is left, and the run must end now
+                raise TransportError(f"GET {path}: the run deadline passed before the "
+                                     "response was complete; gave up", endpoint=path) from None
+            raise _Retryable(TransportError(
+                f"GET {path}: no complete response within {self._attempt_cap:g} s",
+                endpoint=path)) from None
+        finally:
+            timer.cancel()
+
+    def _hops(
+        self, path: str, params: Mapping[str, str] | None, attempt: int,
+        timeout: tuple[float, float]
+    ) -> tuple[int, bytes]:
         url = self.base_url + path
-        for _ in range(_MAX_REDIRECTS + 1):
-            timeout = self._timeout_now(path)
+        for hop in range(_MAX_REDIRECTS + 1):
+            if hop:
+                timeout = self._timeout_now(path)
             started = time.monotonic()
             hop_path = urlsplit(url).path
             try:
                 response = self._session.get(
                     url,
                     params=params,
-                    headers={"X-API-KEY": self._key, "Accept": "application/json"},
+                    headers={"X-API-KEY": self._key, "Accept": "application/json",
+                             "Accept-Encoding": "gzip, deflate"},
                     timeout=timeout,
                     allow_redirects=False,
                     stream=True,
@@ -301,7 +401,14 @@ class ShadeformClient:
                     else "read timeout"
                 )
                 raise _Retryable(TransportError(f"GET {path}: {kind}", endpoint=path)) from exc
-            except requests.ConnectionError as exc:
+            except ValueError as exc:
+                # requests parses a redirect's Location even when it does not follow it; a
+                # Location no URL parser takes ("http://[::1/") fails there
+                self._log_request(hop_path, type(exc).__name__, started, attempt)
+                raise TransportError(f"GET {path}: refused a redirect to an unusable URL",
+                                     endpoint=path) from None
+            except (requests.RequestException, urllib3.exceptions.HTTPError, HTTPException,
+                    OSError) as exc:
                 self._log_request(hop_path, type(exc).__name__, started, attempt)
                 raise _Retryable(
                     TransportError(f"GET {path}: connection failed", endpoint=path)
@@ -326,8 +433,19 @@ class ShadeformClient:
         )
 
     def _redirect_target(self, path: str, status: int, url: str, location: str) -> str:
-        target = urljoin(url, location)
-        if _origin(target) != self._origin:
+        try:
+            target = urljoin(url, location)
+            origin = _origin(target)
+            check_base_url(target.split("?", 1)[0].split("#", 1)[0])
+        except ValueError:
+            # a Location with a port that is no port, controls, credentials...: not followed
+            # (and not quoted: it is server text)
+            raise TransportError(
+                f"GET {path}: refused a {_status_text(status)} redirect to an unusable URL",
+                endpoint=path,
+                status=status,
+            ) from None
+        if origin != self._origin:
             # Off-origin redirects are refused rather than followed without the key: nothing
             # Shadeform documents needs one, and refusing cannot leak the key by construction.
             raise TransportError(
@@ -338,16 +456,62 @@ class ShadeformClient:
             )
         return target
 
+    def _too_big(self, path: str, status: int, what: str) -> BadResponseError:
+        return BadResponseError(
+            f"GET {path}: {_status_text(status)} but the response is larger than "
+            f"{self._max_bytes:,} bytes {what}; refused",
+            endpoint=path,
+            status=status,
+        )
+
     def _read_body(self, path: str, response: requests.Response) -> bytes:
+        """The body, read in chunks and decoded here: at most ``max_response_bytes`` on the
+        wire and after decompression, whatever ``Content-Length`` or the gzip stream claim."""
         status = response.status_code
+        encoding = response.headers.get("Content-Encoding", "").strip().lower()
+        if encoding in ("", "identity"):
+            decoder = None
+        elif encoding in ("gzip", "x-gzip", "deflate"):
+            decoder = zlib.decompressobj(wbits=47)  # gzip or zlib header, detected
+        else:
+            raise BadResponseError(
+                f"GET {path}: {_status_text(status)} with an unsupported Content-Encoding",
+                endpoint=path, status=status)
+        declared = response.headers.get("Content-Length", "").strip()
+        if declared.isdigit() and int(declared) > self._max_bytes:
+            raise self._too_big(path, status, "(Content-Length)")
+        chunks: list[bytes] = []
+        wire = size = 0
         try:
-            return response.content
-        except requests.ConnectionError as exc:
-            # A timeout or reset in the middle of the body: the same failure as one before it.
+            while True:
+                chunk = response.raw.read(_CHUNK, decode_content=False)
+                if not chunk:
+                    break
+                wire += len(chunk)
+                if wire > self._max_bytes:
+                    raise self._too_big(path, status, "on the wire")
+                while decoder is not None and chunk:
+                    out = decoder.decompress(chunk, self._max_bytes - size + 1)
+                    size += len(out)
+                    if size > self._max_bytes:
+                        raise self._too_big(path, status, "once decompressed")
+                    chunks.append(out)
+                    chunk = decoder.unconsumed_tail
+                    if decoder.eof and decoder.unused_data:  # another gzip member follows
+                        chunk = decoder.unused_data
+                        decoder = zlib.decompressobj(wbits=47)
+                if decoder is None:
+                    size += len(chunk)
+                    chunks.append(chunk)
+            if decoder is not None and not decoder.eof and wire:
+                raise zlib.error("truncated")
+        except (urllib3.exceptions.ReadTimeoutError, TimeoutError) as exc:
+            # A timeout in the middle of the body: the same failure as one before it.
             raise _Retryable(
                 TransportError(f"GET {path}: connection lost in the body", endpoint=path)
             ) from exc
-        except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError):
+        except (urllib3.exceptions.HTTPError, HTTPException, OSError, zlib.error):
+            # shorter than its Content-Length, a broken chunk, a reset, a bad gzip stream
             if 200 <= status < 300:
                 raise BadResponseError(
                     f"GET {path}: {_status_text(status)} but the body is truncated or undecodable",
@@ -355,6 +519,7 @@ class ShadeformClient:
                     status=status,
                 ) from None
             return b""
+        return b"".join(chunks)
 
     def _parse(self, path: str, status: int, body: bytes, list_key: str | None) -> dict[str, Any]:
         if not 200 <= status < 300:
@@ -365,15 +530,20 @@ class ShadeformClient:
                 endpoint=path,
                 status=status,
             )
+        problem = "is not JSON"
         try:
             data = orjson.loads(body)
-        except orjson.JSONDecodeError:
+        except orjson.JSONDecodeError as exc:
             data = _NOT_JSON
+            if "infinity" in str(exc):  # valid JSON: a number like 1e400
+                problem = "holds a number no double can hold"
+            elif "recursion" in str(exc) or "depth" in str(exc):
+                problem = "is nested too deeply to be a Shadeform response"
         # Raised outside the except clause: the decoder error holds the body, which may carry
         # secrets, and must not ride along as __context__.
         if data is _NOT_JSON:
             raise BadResponseError(
-                f"GET {path}: {_status_text(status)} but the body is not JSON{_html_note(body)}",
+                f"GET {path}: {_status_text(status)} but the body {problem}{_html_note(body)}",
                 endpoint=path,
                 status=status,
             )
@@ -391,8 +561,7 @@ class ShadeformClient:
             )
         return data
 
-    @staticmethod
-    def _status_error(path: str, status: int, body: bytes) -> ApiError:
+    def _status_error(self, path: str, status: int, body: bytes) -> ApiError:
         text = _status_line(path, status, body)
         if status in (401, 403):
             hint = (
@@ -401,7 +570,7 @@ class ShadeformClient:
                 else "the API key may belong to another account"
             )
             return AuthenticationError(
-                f"{text}; {hint}, check SHADEFORM_API_KEY", endpoint=path, status=status
+                f"{text}; {hint}, check {self._key_source}", endpoint=path, status=status
             )
         if status == 404:
             return NotFoundError(
@@ -412,7 +581,43 @@ class ShadeformClient:
     @staticmethod
     def _log_request(path: str, outcome: int | str, started: float, attempt: int) -> None:
         elapsed_ms = (time.monotonic() - started) * 1000
-        _log.info("GET %s -> %s in %.0f ms (attempt %d)", path, outcome, elapsed_ms, attempt)
+        _log.info("GET %s -> %s in %.0f ms (attempt %d)", printable(path), outcome, elapsed_ms,
+                  attempt)
 
 
 _NOT_JSON = object()
+
+
+class _WatchedAdapter(HTTPAdapter):
+    """An ``HTTPAdapter`` whose connections add their socket to ``sockets`` once connected."""
+
+    def __init__(self, sockets: weakref.WeakSet[socket.socket]) -> None:
+        self._watched = sockets
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        sockets = self._watched
+
+        class _Conn(HTTPConnection):
+            def connect(self) -> None:
+                super().connect()
+                sockets.add(self.sock)
+
+        class _TLSConn(HTTPSConnection):
+            def connect(self) -> None:
+                super().connect()
+                sockets.add(self.sock)
+
+        class _Pool(HTTPConnectionPool):
+            ConnectionCls = _Conn
+
+        class _TLSPool(HTTPSConnectionPool):
+            ConnectionCls = _TLSConn
+
+        self.poolmanager.pool_classes_by_scheme = {"http": _Pool, "https": _TLSPool}
+
+    def __getstate__(self) -> dict[str, Any]:  # pragma: no cover - requests pickles adapters
+        state = super().__getstate__()
+        state.pop("_watched", None)
+        return state

@@ -1,10 +1,17 @@
 """One collection run for cron: fetch the three list endpoints and record them in the store.
 
-A run takes a non-blocking lock (``<store>.lock``): when another collector holds it, the run
-raises :class:`~shadeanalytics.errors.LockedError` at once and writes nothing. The lock is an
-``flock``, released by the kernel when its process dies, so a killed run leaves no stale lock
-(the lock file itself stays; removing it could let two runs lock two different files). A run
-has a deadline: no request, retry wait or timeout of the client goes past it.
+A run takes a non-blocking lock on the store file itself: when another collector holds it,
+the run raises :class:`~shadeanalytics.errors.LockedError` at once and writes nothing. The lock
+is an ``flock`` on the file (its device and inode, not its name), so a hard link or a symlink to
+the same store is the same lock; the kernel releases it when its process dies, so a killed run
+leaves no stale lock. A run has a deadline that holds whatever the server does: no request,
+retry wait or timeout of the client goes past it, and a watchdog cuts a response still
+trickling in at the deadline; the run then records a failed poll.
+
+A clock that went backwards (a poll recorded while the clock was ahead, then the clock fixed) is
+detected: the poll is recorded at the run's own time with a warning, kept in the store
+(:meth:`~shadeanalytics.store.Store.poll_warnings`) and printed; collection never stops until the
+clock catches up with the bad date.
 
 A run is all or nothing: either the three responses are recorded as one successful poll, or
 the run is recorded as a failed poll (so an outage is never read as "everything disappeared")
@@ -13,6 +20,7 @@ and the error is raised again for the caller to choose an exit code (:func:`exit
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable
@@ -31,8 +39,9 @@ from .errors import (
     ServerError,
     StoreError,
     TransportError,
+    printable,
 )
-from .locks import exclusive_lock
+from .locks import file_lock
 from .store import Store
 
 __all__ = [
@@ -60,6 +69,7 @@ class CollectResult:
     counts: dict[str, int]
     duration_s: float
     message: str
+    warnings: tuple[str, ...] = ()
 
 
 def exit_code_for(exc: BaseException) -> int:
@@ -76,15 +86,12 @@ def exit_code_for(exc: BaseException) -> int:
     return 1
 
 
-def _lock_path(store_path: Path) -> Path:
-    return store_path.with_name(store_path.name + ".lock")
-
-
 def collector_lock(store_path: str | os.PathLike[str]) -> AbstractContextManager[None]:
-    """Hold ``<store>.lock`` exclusively for the block, or raise ``LockedError`` at once."""
-    path = _lock_path(Path(store_path))
-    return exclusive_lock(path, f"{store_path}: another collector is running (it holds "
-                                f"{path}); this run wrote nothing")
+    """Hold the store file itself (created ``0600`` if missing) exclusively for the block, or
+    raise ``LockedError`` at once. Any path to the same file (a hard link, a symlink) is the
+    same lock."""
+    return file_lock(Path(store_path), f"{store_path}: another collector is running (it "
+                                       "holds the store's lock); this run wrote nothing")
 
 
 def _make_folder(folder: Path) -> None:
@@ -118,28 +125,59 @@ def collect(
     ``ApiError`` or a response of the wrong shape, records a failed poll and raises the error
     again. Store errors propagate as ``StoreError``.
     """
-    if deadline_s <= 0:
+    if not deadline_s > 0:
         raise ValueError("deadline_s must be positive")
     store_path = Path(store_path).expanduser()
-    _make_folder(store_path.parent)
-    with collector_lock(store_path):
-        began = time.monotonic()
-        deadline = began + deadline_s
-        # built first and outside the try: a missing key is a configuration error, not a
-        # failed poll, and must not leave an empty store behind
-        with make_client(deadline=deadline) as client, Store(store_path) as store:
+    # built first, before the lock and the store: a missing key or a bad base URL is a
+    # configuration error, not a failed poll, and must leave no file behind. The lock is
+    # taken at once (non-blocking), so the deadline can start here.
+    began = time.monotonic()
+    deadline = began + deadline_s
+    with make_client(deadline=deadline) as client:
+        _make_folder(store_path.parent)
+        with collector_lock(store_path), Store(store_path) as store:
             started = now()
+            warnings: list[str] = []
             try:
                 responses = _fetch(client)
                 finished = now()
-                poll_id = store.record_poll(started, started_at=started,
-                                            finished_at=finished, **responses)
-            except (ApiError, InputError) as exc:
-                store.record_failed_poll(started, error=str(exc) or type(exc).__name__,
-                                         started_at=started, finished_at=now())
+                newest = store.newest_poll()
+                if newest is not None and newest[1] > started:
+                    warnings.append(_clock_warning(newest, started))
+                poll_id = store.record_poll(started, started_at=started, finished_at=finished,
+                                            allow_earlier=bool(warnings), **responses)
+                for warning in warnings:
+                    store.add_poll_warning(poll_id, warning)
+            except (ApiError, InputError, StoreError) as exc:
+                _record_failure(store, started, now, str(exc) or type(exc).__name__)
                 raise
+            except (ValueError, OverflowError, TypeError, RecursionError) as exc:
+                # a value no check above foresaw: still a recorded failed poll, never a
+                # traceback (the text is ours, never the value)
+                error = StoreError(f"{store_path}: cannot record the poll: a response holds a "
+                                   f"value the store cannot keep ({type(exc).__name__})")
+                _record_failure(store, started, now, str(error))
+                raise error from None
             row = store.poll(poll_id)
-    return _result(row, time.monotonic() - began)
+    return _result(row, time.monotonic() - began, tuple(warnings))
+
+
+def _record_failure(store: Store, started: datetime, now: Callable[[], datetime],
+                    error: str) -> None:
+    """Record the failed poll; a store that cannot even take that keeps the original error."""
+    with contextlib.suppress(StoreError):
+        store.record_failed_poll(started, error=printable(error), started_at=started,
+                                 finished_at=now())
+
+
+def _clock_warning(newest: tuple[int, datetime], started: datetime) -> str:
+    return (f"the clock went backwards: this run started at {_text(started)}, before poll "
+            f"{newest[0]} observed at {_text(newest[1])}; recorded at this run's time (the "
+            "earlier poll was dated by a clock that was ahead)")
+
+
+def _text(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _fetch(client: ShadeformClient) -> dict[str, Any]:
@@ -150,11 +188,12 @@ def _fetch(client: ShadeformClient) -> dict[str, Any]:
     }
 
 
-def _result(row: dict[str, Any], duration: float) -> CollectResult:
+def _result(row: dict[str, Any], duration: float, warnings: tuple[str, ...]) -> CollectResult:
     counts = {name: int(row[name] or 0) for name in
               ("clusters", "instances", "instance_types", "added", "changed", "gone")}
     message = (f"poll {row['poll_id']} {row['outcome']} in {duration:.2f} s: "
                f"{counts['clusters']} clusters, {counts['instances']} instances, "
                f"{counts['instance_types']} instance types; {counts['added']} new, "
                f"{counts['changed']} changed, {counts['gone']} gone")
-    return CollectResult(row["poll_id"], row["outcome"], counts, round(duration, 3), message)
+    return CollectResult(row["poll_id"], row["outcome"], counts, round(duration, 3), message,
+                         warnings)

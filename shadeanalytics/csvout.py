@@ -12,7 +12,8 @@ import pandas as pd
 
 from .errors import ReportError
 
-__all__ = ["escape_cell", "unescape_cell", "write_bytes", "write_csv", "write_text"]
+__all__ = ["atomic_write", "escape_cell", "file_mode", "unescape_cell", "write_csv",
+           "write_text"]
 
 # A cell starting with one of these is a formula (or a line break) to a spreadsheet program;
 # the full-width forms are folded to ASCII by some of them. A leading quote is escaped too, so
@@ -95,21 +96,41 @@ def _column_cells(series: pd.Series) -> list[str]:
     return _quote_cells(cells)
 
 
-def _atomic_write(path: Path, text: str | bytes) -> None:
-    """Write ``text`` (or bytes) to ``path`` so that a crash leaves the old file or the new,
-    never half."""
+def _umask() -> int:
+    """The process umask, read without changing it (``os.umask`` sets it for every thread)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
+
+
+def file_mode(private: bool = False) -> int:
+    """The mode of every file the toolkit writes: the user's umask applied to ``0o666``, or to
+    ``0o600`` for a file holding the fleet's addresses (``private``: the store, its log and
+    lock, and report or export files written with ``--include-network``). SECURITY.md."""
+    return (0o600 if private else 0o666) & ~_umask()
+
+
+def atomic_write(path: Path, data: str | bytes, *, private: bool = False) -> None:
+    """Write ``data`` to ``path`` so that a crash leaves the old file or the new, never half;
+    the file gets :func:`file_mode` (``private`` for network data)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
         raise ReportError(f"{path}: cannot write ({exc.strerror})") from None
     try:
-        data = text.encode("utf-8") if isinstance(text, str) else text
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            handle.write(data.encode("utf-8") if isinstance(data, str) else data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, file_mode(private))
         os.replace(tmp, path)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
@@ -120,19 +141,12 @@ def _atomic_write(path: Path, text: str | bytes) -> None:
 def write_text(text: str, path: str | os.PathLike[str]) -> Path:
     """Write ``text`` (UTF-8) to ``path`` atomically, as ``write_csv`` writes its files."""
     path = Path(path)
-    _atomic_write(path, text)
-    return path
-
-
-def write_bytes(data: bytes, path: str | os.PathLike[str]) -> Path:
-    """Write ``data`` to ``path`` atomically, as ``write_csv`` writes its files."""
-    path = Path(path)
-    _atomic_write(path, data)
+    atomic_write(path, text)
     return path
 
 
 def write_csv(df: pd.DataFrame, path: str | os.PathLike[str],
-              columns: Sequence[str] | None = None) -> Path:
+              columns: Sequence[str] | None = None, *, private: bool = False) -> Path:
     """Write ``df`` (its ``columns``, in that order) as a formula-safe CSV, atomically.
 
     Cells: text with a formula-like start escaped (``escape_cell``), ``true`` / ``false``,
@@ -140,7 +154,8 @@ def write_csv(df: pd.DataFrame, path: str | os.PathLike[str],
     lossless unit of the column, NA empty; minimal quoting (a cell holding ``,``, ``"``, CR or
     LF is quoted, quotes doubled: what ``csv`` readers expect), rows
     ended by ``\\n``. Built a column at a time (each distinct number or time formatted once)
-    and joined in one pass, several times faster than ``csv.writer``.
+    and joined in one pass, several times faster than ``csv.writer``. ``private``: the file
+    holds network columns and gets an owner-only mode (:func:`file_mode`).
     """
     path = Path(path)
     columns = list(columns if columns is not None else df.columns)
@@ -150,5 +165,5 @@ def write_csv(df: pd.DataFrame, path: str | os.PathLike[str],
         # a row of one empty field is written "" (a blank line would be no row at all)
         cells = [['""' if cell == "" else cell for cell in cells[0]]]
     rows = "\n".join(map(",".join, zip(*cells, strict=True)))
-    _atomic_write(path, header + rows + ("\n" if rows else ""))
+    atomic_write(path, header + rows + ("\n" if rows else ""), private=private)
     return path

@@ -25,6 +25,8 @@ value: the value may be a secret.
 
 from __future__ import annotations
 
+import re
+
 __all__ = [
     "ApiError",
     "AuthenticationError",
@@ -41,11 +43,48 @@ __all__ = [
     "ShadeanalyticsError",
     "StoreError",
     "TransportError",
+    "printable",
 ]
+
+# C0 and C1 controls, DEL, and the Unicode marks that reorder or hide text (bidi overrides,
+# isolates, zero-width characters, line/paragraph separators): a hostile value must not move
+# the cursor, clear the terminal line or forge output in a message or a log line.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069"
+                          "\ufeff]")
+
+
+def printable(text: object) -> str:
+    """``str(text)`` with every control character escaped (``\\x1b``, ``\\n``, ``\\u202e``).
+
+    Idempotent: its output holds no control character, so escaping twice changes nothing.
+    Every message and log line that can carry API or file values goes through it.
+    """
+    text = str(text)
+    if not _UNPRINTABLE.search(text):
+        return text
+    return _UNPRINTABLE.sub(_escape, text)
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    if code == 0x0A:
+        return "\\n"
+    if code == 0x0D:
+        return "\\r"
+    if code == 0x09:
+        return "\\t"
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 class ShadeanalyticsError(Exception):
-    """Base class of every error shadeanalytics raises on purpose."""
+    """Base class of every error shadeanalytics raises on purpose.
+
+    Its text never holds a control character (:func:`printable`): the values it names come
+    from files and servers.
+    """
+
+    def __str__(self) -> str:
+        return printable(super().__str__())
 
 
 def _where(source: str | None, path: str | None, resource_id: str | None) -> str:
@@ -80,7 +119,7 @@ class InputError(ShadeanalyticsError):
         self.path = path
         self.resource_id = resource_id
         where = _where(source, path, resource_id)
-        super().__init__(f"{where}: {problem}" if where else problem)
+        super().__init__(printable(f"{where}: {problem}" if where else problem))
 
 
 class InvalidJSONError(InputError):
@@ -98,7 +137,7 @@ class ApiError(ShadeanalyticsError):
                  status: int | None = None) -> None:
         self.endpoint = endpoint
         self.status = status
-        super().__init__(message)
+        super().__init__(printable(message))
 
 
 class AuthenticationError(ApiError):

@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .csvout import file_mode
 from .errors import StoreError
 from .locks import exclusive_lock
 from .report import NETWORK_COLUMNS
@@ -112,7 +113,11 @@ def export_parquet(
     ``StoreError`` naming it (nothing is created). See :func:`write_parquet` for the rest.
     """
     _pyarrow()  # fail before reading the whole history
-    from .store import Store
+    from .store import Store, _utc_text
+
+    if since is not None and until is not None and _utc_text(since) > _utc_text(until):
+        raise ValueError("since is later than until: nothing to export (out_dir is left as "
+                         "it was)")
 
     with Store(store_path, create=False) as store:
         tables = store.read(since=since, until=until)
@@ -166,7 +171,8 @@ def write_parquet(
                     sink = pa.BufferOutputStream()
                     pq.write_table(arrow.slice(start, stop - start), sink,
                                    compression=compression)
-                    _write_file(folder / "part-0.parquet", sink.getvalue().to_pybytes())
+                    _write_file(folder / "part-0.parquet", sink.getvalue().to_pybytes(),
+                                private=include_network)
                     _fsync_dir(folder)
                     written.append(out / name / f"day={day}" / "part-0.parquet")
                 _fsync_dir(staged[name])
@@ -222,11 +228,17 @@ def _days(frame: pd.DataFrame) -> tuple[np.ndarray, list[tuple[str, int, int]]]:
     return order, list(zip(labels, starts.tolist(), stops, strict=True))
 
 
-def _write_file(path: Path, data: bytes) -> None:
-    with open(path, "xb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
+def _write_file(path: Path, data: bytes, *, private: bool) -> None:
+    # the one permission rule (csvout.file_mode): owner-only when it holds addresses
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, file_mode(private))
+        os.fchmod(fd, file_mode(private))
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as exc:  # named: "PATH: No space left on device", not the bare errno text
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
 
 
 def _fsync_dir(path: Path) -> None:

@@ -29,6 +29,7 @@ __all__ = [
     "FORECAST_COLUMNS",
     "ITEM_COLUMNS",
     "SERVICES",
+    "billed_cost_between",
     "billed_items",
     "cost_over_time",
     "month_forecast",
@@ -250,6 +251,25 @@ def _window_costs(items: pd.DataFrame, edges: np.ndarray) -> np.ndarray:
     out = np.zeros(edges.size - 1)
     np.add.at(out, period, cost)
     return out
+
+
+def billed_cost_between(source: Tables | Bill, start: TimeLike, end: TimeLike, *,
+                        resource_ids: Sequence[str] | pd.Series | None = None,
+                        as_of: TimeLike = None) -> float:
+    """The billed cost in [``start``, ``end``) of the fleet billed at ``as_of`` (USD).
+
+    The billed intervals of ``billed_items`` inside the window at their billed prices (unknown
+    prices add nothing), over the resources ``resource_ids`` (default: all): what
+    ``cost_over_time`` gives for that window, summed. The month forecast and the budgets of
+    ``alerts`` take their month to date from here.
+    """
+    items = billed_items(bill(source, as_of))
+    if resource_ids is not None:
+        items = items[items["resource_id"].isin(list(resource_ids)).to_numpy(dtype=bool)]
+    lo, hi = instant(start, "start").value // 1_000, instant(end, "end").value // 1_000
+    if hi <= lo or items.empty:
+        return 0.0
+    return float(_window_costs(items, np.array([lo, hi], dtype=np.int64))[0])
 
 
 def month_forecast(history: Tables, *, as_of: TimeLike = None, days: int = 7) -> pd.DataFrame:

@@ -31,7 +31,7 @@ import pandas as pd
 
 from ._common import TimeLike
 from .billing import Bill, bill
-from .csvout import write_bytes, write_csv
+from .csvout import atomic_write, write_csv
 from .errors import StoreError
 from .finops import billed_items, cost_over_time
 from .schema import TIMESTAMP
@@ -447,8 +447,10 @@ def write_focus(
     rows = focus_rows(billed, granularity=granularity, billing_account=billing_account)
     data = _parquet(rows)
     out = Path(out_dir)
-    files = [write_csv(rows, out / f"{_FILE}.csv"),
-             write_bytes(data, out / f"{_FILE}.parquet")]
+    parquet = out / f"{_FILE}.parquet"
+    files = [write_csv(rows, out / f"{_FILE}.csv")]
+    atomic_write(parquet, data)
+    files.append(parquet)
     spent = cost_over_time(billed, "MS", by="resource_id")
     unpriced = sorted(set(spent.loc[spent["unpriced_hours"] > 0, "resource_id"]))
     return FocusExport(files=files, rows=rows, unpriced=unpriced)

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import gc
 import glob
-import gzip
 import os
+import stat
 import warnings
 import zlib
 from collections.abc import Iterable, Iterator
@@ -26,16 +26,20 @@ import orjson
 import pandas as pd
 
 from .decode import decode_list_response
-from .errors import DataWarning, InputError, InvalidJSONError
+from .errors import DataWarning, InputError, InvalidJSONError, printable
 from .normalize import Document, normalize
 from .tables import Tables, build_tables
 
-__all__ = ["Source", "gc_paused", "iter_documents", "read", "read_clusters",
-           "read_instance_types", "read_instances"]
+__all__ = ["MAX_SOURCE_BYTES", "Source", "gc_paused", "iter_documents", "read", "read_clusters",
+           "read_instance_types", "read_instances", "read_regular_file"]
 
 Source = Any  # dict | list | str | bytes | os.PathLike | Iterable of these
 
 _SUFFIXES = (".json", ".jsonl", ".json.gz", ".jsonl.gz")
+#: The largest source file read, and the most a ``.gz`` source may expand to: far above a
+#: year of snapshots of a large fleet, far below what would exhaust a machine's memory.
+MAX_SOURCE_BYTES = 2 * 1024**3
+_CHUNK = 1024 * 1024
 _GLOB_CHARS = frozenset("*?[")
 _KINDS = {
     "clusters": frozenset({"clusters"}),
@@ -95,22 +99,86 @@ def _valid_time(value: Any) -> bool:
     return True
 
 
+def read_regular_file(path: Path, limit: int, what: str = "file") -> bytes:
+    """The bytes of ``path``, a regular file of at most ``limit`` bytes, else ``OSError``-free
+    ``ValueError`` with the reason ("not a regular file (a FIFO)", "larger than ...").
+
+    Opened without blocking (a FIFO with no writer would hang ``open``), checked with
+    ``fstat`` on the open descriptor (no race with a rename), read at most ``limit + 1``
+    bytes (a file that grows while read is caught too).
+    """
+    mode = os.stat(path).st_mode  # a socket cannot even be opened
+    if not stat.S_ISREG(mode):
+        raise ValueError(f"not a regular file ({_file_kind(mode)}); refused")
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise ValueError(f"not a regular file ({_file_kind(mode)}); refused")
+        os.set_blocking(fd, True)
+        if os.fstat(fd).st_size > limit:
+            raise ValueError(f"larger than the {limit:,}-byte limit for a {what}; refused")
+        chunks, size = [], 0
+        while chunk := os.read(fd, min(_CHUNK, limit + 1 - size) or 1):
+            size += len(chunk)
+            if size > limit:
+                raise ValueError(f"larger than the {limit:,}-byte limit for a {what}; refused")
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _file_kind(mode: int) -> str:
+    for test, name in ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISDIR, "a folder")):
+        if test(mode):
+            return name
+    return "not a file"
+
+
+def _gunzip(data: bytes, limit: int) -> bytes:
+    """Every member of a gzip file, expanded to at most ``limit`` bytes (``ValueError``)."""
+    chunks, size = [], 0
+    while data:
+        decoder = zlib.decompressobj(wbits=31)
+        while data:
+            out = decoder.decompress(data, limit + 1 - size)
+            size += len(out)
+            if size > limit:
+                raise ValueError(f"expands past the {limit:,}-byte limit; refused")
+            chunks.append(out)
+            data = decoder.unconsumed_tail
+            if decoder.eof:
+                break
+        if not decoder.eof:
+            raise zlib.error("truncated")
+        data = decoder.unused_data
+        if data and not data.lstrip(b"\0"):  # trailing zero padding, as gzip allows
+            break
+    return b"".join(chunks)
+
+
 def _read_file(path: Path, explicit: bool) -> Iterator[Document]:
     name = _label(str(path))
     try:
-        data = path.read_bytes()
+        data = read_regular_file(path, MAX_SOURCE_BYTES, "source")
     except FileNotFoundError:
         raise InputError("no such file", source=name) from None
     except OSError as exc:
         raise InputError(f"cannot read ({exc.strerror})", source=name) from None
-    except ValueError:  # a NUL byte in the name
-        raise InputError("cannot read (not a usable path)", source=name) from None
+    except ValueError as exc:  # not a regular file, too large, a NUL byte in the name
+        reason = str(exc) if "refused" in str(exc) else "cannot read (not a usable path)"
+        raise InputError(reason, source=name) from None
     lower = path.name.lower()
     if lower.endswith(".gz"):
         try:
-            data = gzip.decompress(data)
+            data = _gunzip(data, MAX_SOURCE_BYTES)
         except (OSError, EOFError, zlib.error):
             raise InvalidJSONError("not a valid gzip file", source=name) from None
+        except ValueError as exc:
+            raise InputError(str(exc), source=name) from None
         lower = lower[:-3]
     if lower.endswith(".jsonl"):
         for number, line in enumerate(data.splitlines(), start=1):
@@ -193,7 +261,7 @@ def _load(source: Source, kind: str | None, errors: str, observed_at: Any,
         # still off: left to it, its first pass would walk millions of them for nothing
         del norm, documents
     for message in tables.warnings:
-        warnings.warn(message, DataWarning, stacklevel=stacklevel)
+        warnings.warn(printable(message), DataWarning, stacklevel=stacklevel)
     return tables
 
 

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import LockedError, StoreError
 
-__all__ = ["exclusive_lock"]
+__all__ = ["exclusive_lock", "file_lock"]
 
 
 @contextmanager
@@ -34,3 +36,54 @@ def exclusive_lock(path: Path, busy: str) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # closing the last descriptor releases the lock
+
+
+# One descriptor per locked file (device, inode) for the life of the process, never closed:
+# closing any descriptor of a file drops every POSIX lock the process holds on it, SQLite's
+# included, so a lock on an SQLite file itself must never close its descriptor while a
+# connection to it may be open. SQLite keeps its own descriptors the same way.
+_FDS: dict[tuple[int, int], int] = {}
+_HELD: set[tuple[int, int]] = set()
+_GUARD = threading.Lock()
+
+
+@contextmanager
+def file_lock(path: Path, busy: str) -> Iterator[None]:
+    """Hold the file ``path`` itself (created ``0600`` if missing) exclusively for the block,
+    or raise ``LockedError`` with the message ``busy`` at once.
+
+    The lock belongs to the file (its device and inode), not to the name: a hard link or a
+    symlink to the same file is the same lock, in this process and in any other. It is an
+    ``flock`` (released by the kernel when the process dies), independent of SQLite's own
+    POSIX locks on the same file, and its descriptor is kept open (see ``_FDS``).
+    """
+    with _GUARD:
+        try:
+            try:
+                info = os.stat(path)
+            except FileNotFoundError:
+                # a new file: no connection of this process can have it open yet
+                # (another process may create it meanwhile: then it is taken as it is)
+                with contextlib.suppress(FileExistsError):
+                    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+                info = os.stat(path)
+            key = (info.st_dev, info.st_ino)
+            if key in _HELD:
+                raise LockedError(busy)
+            fd = _FDS.get(key)
+            if fd is None:
+                fd = os.open(path, os.O_RDWR | getattr(os, "O_CLOEXEC", 0))
+                _FDS[key] = fd
+        except OSError as exc:
+            raise StoreError(f"{path}: cannot open the lock file ({exc.strerror})") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise LockedError(busy) from None
+        _HELD.add(key)
+    try:
+        yield
+    finally:
+        with _GUARD:
+            _HELD.discard(key)
+            fcntl.flock(fd, fcntl.LOCK_UN)

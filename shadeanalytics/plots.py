@@ -23,8 +23,9 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from ._common import TimeLike
+from ._common import TimeLike, key_column
 from ._common import as_of_time as _as_of
+from .csvout import file_mode
 from .errors import ReportError
 from .billing import Bill
 from .inventory import INVENTORY_KEYS, gpu_inventory
@@ -42,6 +43,7 @@ __all__ = [
     "plot_fleet_over_time",
     "plot_gpu_inventory",
     "plot_provisioning",
+    "plot_savings",
     "plot_status_timeline",
     "usd",
     "write_charts",
@@ -278,14 +280,13 @@ def _cost_bars(costs: pd.DataFrame, value: str, top: int) -> pd.DataFrame:
         raise ValueError(f"top must be at least 1; got {top}")
     keys = _cost_keys(costs)
     _require(costs, [value], "costs")
-    labels = costs[keys[0]].astype("string").fillna("(none)")
+    labels = key_column(costs[keys[0]], keys[0])
     for key in keys[1:]:
-        labels = labels + " / " + costs[key].astype("string").fillna("(none)")
+        labels = labels + " / " + key_column(costs[key], key)
     bars = pd.DataFrame({
         "label": labels.astype(object),
         "value": costs[value].astype("float64").fillna(0.0),
-        "color": [_bar_color(keys[0], str(v)) for v in costs[keys[0]].astype("string")
-                  .fillna("(none)")],
+        "color": [_bar_color(keys[0], str(v)) for v in key_column(costs[keys[0]], keys[0])],
     }).sort_values(["value", "label"], ascending=[False, True], kind="stable")
     if len(bars) > top:
         rest = bars.iloc[top:]
@@ -384,12 +385,12 @@ def _inventory_pivot(data: Tables | Bill | pd.DataFrame,
                              f"instances table, gpu_inventory(instances, by=['gpu_type', "
                              f"{stack!r}]), or stack=None")
         inventory = data
-    types = inventory["gpu_type"].astype("string").fillna("(none)").astype(object)
+    types = key_column(inventory["gpu_type"], "gpu_type").astype(object)
     work = pd.DataFrame({
         "gpu_type": types,
         # no stack: one series, its bars in each type's colour
-        "part": "GPUs" if stack is None else inventory[stack].astype("string").fillna(
-            "(none)").astype(object),
+        "part": "GPUs" if stack is None else key_column(inventory[stack], stack).astype(
+            object),
         "gpus": inventory["gpus"].astype("float64").fillna(0.0),
         "instances": inventory["instances"].astype("float64").fillna(0.0),
     })
@@ -729,8 +730,7 @@ def _provisioning_groups(lifecycle: pd.DataFrame, by: str) -> list[str]:
         raise ValueError(f"by must be one of {', '.join(_PROVISIONING_KEYS)}; got {by!r}")
     _require(lifecycle, [by, "provisioning_s", "boot_time_min_s", "boot_time_max_s",
                          "boot_late"], "lifecycle (a lifecycle result)")
-    label = "(standalone)" if by == "cluster_id" else "(none)"
-    return sorted(lifecycle[by].astype("string").fillna(label).astype(object).unique())
+    return sorted(key_column(lifecycle[by], by).astype(object).unique())
 
 
 def _provisioning_size(groups: int) -> tuple[float, float]:
@@ -762,9 +762,8 @@ def plot_provisioning(
     groups = _provisioning_groups(lifecycle, by)
     ax = ax if ax is not None else _new_axes(_provisioning_size(len(groups)))
     heading = f"Provisioning time by {_key_name(by)}"
-    label = "(standalone)" if by == "cluster_id" else "(none)"
     work = pd.DataFrame({
-        "group": lifecycle[by].astype("string").fillna(label).astype(object),
+        "group": key_column(lifecycle[by], by).astype(object),
         "minutes": lifecycle["provisioning_s"].astype("float64") / 60,
         "low": lifecycle["boot_time_min_s"].astype("float64") / 60,
         "high": lifecycle["boot_time_max_s"].astype("float64") / 60,
@@ -872,6 +871,10 @@ def _spend_pivot(costs: pd.DataFrame, key: str | None, top: int) -> pd.DataFrame
     return table
 
 
+def _spend_size() -> tuple[float, float]:
+    return (11.0, 4.8)
+
+
 def plot_cost_over_time(
     costs: pd.DataFrame,
     *,
@@ -937,15 +940,80 @@ def plot_cost_over_time(
     return ax
 
 
-def _spend_size() -> tuple[float, float]:
-    return (11.0, 4.8)
+# -- 7. what we pay per GPU-hour against the marketplace -----------------------------------------
+
+_OURS = "#4a6fa5"
+_MARKET = "#2ca02c"
+_SPOT = "#ff7f0e"
 
 
-# -- 7. write the report's charts ---------------------------------------------------------------
+def _savings_size(types: int) -> tuple[float, float]:
+    return (8.0, _clamp(0.42 * types + 1.8, 2.8, 9.0))
+
+
+def plot_savings(savings: pd.DataFrame, *, ax: Axes | None = None, top: int = 15) -> Axes:
+    """Per running instance type: what we pay per GPU-hour (bar) beside the cheapest available
+    on-demand offer (green tick) and spot offer (orange tick) with the same GPUs.
+
+    Example::
+
+        >>> savings = pd.DataFrame({
+        ...     "shade_instance_type": ["H100x8", "A6000"], "gpus_running": [16, 1],
+        ...     "usd_per_gpu_hour": [3.0, 0.6], "market_usd_per_gpu_hour": [2.5, 0.7],
+        ...     "spot_usd_per_gpu_hour": [1.5, float("nan")],
+        ...     "monthly_saving_usd": [5840.0, -73.0]})
+        >>> plot_savings(savings).get_title()
+        'The same GPUs elsewhere\\n-$5,840/month at the cheapest available on-demand offers'
+
+    Takes a ``market.market_compare`` result; the ``top`` types with the most GPUs running are
+    shown. The title's saving is the positive ``monthly_saving_usd`` summed
+    (``market.total_monthly_saving``).
+    """
+    from .market import total_monthly_saving
+
+    _require(savings, ["shade_instance_type", "gpus_running", "usd_per_gpu_hour",
+                       "market_usd_per_gpu_hour", "spot_usd_per_gpu_hour",
+                       "monthly_saving_usd"], "savings (a market_compare result)")
+    ax = ax if ax is not None else _new_axes(_savings_size(min(len(savings), top)))
+    heading = "The same GPUs elsewhere"
+    rows = savings[savings["usd_per_gpu_hour"].notna().to_numpy(dtype=bool)]
+    if rows.empty:
+        return _no_data(ax, heading)
+    rows = rows.sort_values(["gpus_running", "shade_instance_type"], ascending=[False, True],
+                            kind="stable").head(top)
+    positions = np.arange(len(rows))
+    ours = rows["usd_per_gpu_hour"].astype("float64").to_numpy()
+    market = rows["market_usd_per_gpu_hour"].astype("float64").to_numpy()
+    spot = rows["spot_usd_per_gpu_hour"].astype("float64").to_numpy()
+    ax.barh(positions, ours, color=_OURS, height=0.6, label="we pay")
+    ax.scatter(market, positions, marker="|", s=260, linewidths=3, color=_MARKET,
+               label="cheapest on-demand", zorder=3)
+    ax.scatter(spot, positions, marker="|", s=260, linewidths=3, color=_SPOT,
+               label="cheapest spot", zorder=3)
+    labels = [f"{_short(str(t), 28)} ({int(g)} GPU{'s' * (int(g) != 1)})"
+              for t, g in zip(rows["shade_instance_type"], rows["gpus_running"], strict=True)]
+    ax.set_yticks(positions, labels)
+    ax.invert_yaxis()
+    largest = float(np.nanmax(np.concatenate([ours, market, spot])))
+    ax.set_xlim(0, largest * 1.15 if largest > 0 else 1.0)
+    ax.xaxis.set_major_formatter(_Dollars())
+    ax.set_xlabel("USD per GPU-hour")
+    ax.grid(axis="x", color="#e6e6e6", linewidth=0.8)
+    ax.set_axisbelow(True)
+    saving = total_monthly_saving(savings)
+    ax.set_title(f"{heading}\n{usd(-saving) if saving else '$0'}/month at the cheapest "
+                 "available on-demand offers")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncols=3, frameon=False,
+              fontsize=8)
+    _plain(ax)
+    return ax
+
+
+# -- 8. write the report's charts ---------------------------------------------------------------
 
 #: The chart files of a report, in the order ``write_charts`` writes them.
 CHART_FILES = ("costs_by_cloud", "costs_by_gpu_type", "gpu_inventory", "provisioning",
-               "status_timeline", "fleet_over_time", "costs_daily")
+               "status_timeline", "fleet_over_time", "costs_daily", "savings")
 _DPI = 120
 
 
@@ -964,7 +1032,7 @@ def _save_png(ax: Axes, path: Path, dpi: int) -> Path:
             figure.savefig(handle, format="png", dpi=dpi, metadata={"Software": None})
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, file_mode())  # the one rule of csvout: no address is drawn in a chart
         os.replace(tmp, path)
     except OSError as exc:
         raise ReportError(f"{path}: cannot write ({exc.strerror}); the previous file, if any, "
@@ -1055,6 +1123,9 @@ def _charts(
     if spend is not None:
         charts.append(("costs_daily", _spend_size(),
                        lambda ax: plot_cost_over_time(spend, ax=ax)))
+    if "savings" in frames:
+        charts.append(("savings", _savings_size(min(len(frames["savings"]), 15)),
+                       lambda ax: plot_savings(frames["savings"], ax=ax)))
     return charts
 
 

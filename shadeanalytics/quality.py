@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ._common import TimeLike
+from ._common import TimeLike, key_column
 from .billing import RUNNING, Bill, bill
 from .costs import cluster_summary
 from .tables import Tables
@@ -292,7 +292,7 @@ def _cost_gap(fleet: _Fleet) -> pd.DataFrame:
 def _duplicate_instance(fleet: _Fleet) -> pd.DataFrame:
     inst = fleet.instances
     dup = inst[inst.duplicated("instance_id", keep=False)]
-    where = dup["cluster_id"].fillna("(standalone)")
+    where = key_column(dup["cluster_id"], "cluster_id")
     grouped = where.groupby(dup["instance_id"], sort=True)
     count = grouped.size()
     places = grouped.agg(lambda s: ", ".join(sorted(s)))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -12,10 +14,12 @@ from ._common import TimeLike
 from ._common import as_of_time as _as_of
 from .billing import Bill, bill
 from .costs import cluster_summary, cost_breakdown
-from .csvout import escape_cell, unescape_cell, write_csv
+from .csvout import atomic_write, escape_cell, unescape_cell, write_csv
+from .errors import ReportError, printable
 from .finops import cost_over_time, month_forecast
 from .inventory import gpu_inventory
 from .lifecycle import lifecycle
+from .market import market_compare, price_history, total_monthly_saving
 from .quality import quality_checks
 from .schema import TABLES
 from .tables import Tables
@@ -23,11 +27,13 @@ from .timeline import fleet_over_time, status_timeline
 
 __all__ = [
     "ANALYTICS_FILES",
+    "MARKET_FILES",
     "NETWORK_COLUMNS",
     "SPEND_COLUMNS",
     "analytics",
     "escape_cell",
     "history_frames",
+    "market_frames",
     "newest_observation",
     "resolve_as_of",
     "table_columns",
@@ -61,6 +67,19 @@ ANALYTICS_FILES = (
     "costs_by_cloud", "costs_by_region", "costs_by_gpu_type", "costs_by_cluster", "costs_by_tag",
     "gpu_inventory", "clusters_summary", "lifecycle", "quality",
 )
+
+
+#: The marketplace files of a report (when the sources hold a ``/instances/types`` response).
+MARKET_FILES = ("savings", "market_prices")
+
+
+def market_frames(tables: Tables, billed: Bill) -> dict[str, pd.DataFrame]:
+    """``savings`` (``market.market_compare``) and ``market_prices`` (``market.price_history``)
+    of a report; empty when the sources hold no marketplace (``/instances/types``)."""
+    if tables.instance_types.empty:
+        return {}
+    return {"savings": market_compare(tables, billed=billed),
+            "market_prices": price_history(tables, as_of=billed.as_of)}
 
 
 def newest_observation(tables: Tables) -> pd.Timestamp | None:
@@ -100,20 +119,31 @@ def analytics(tables: Tables | Bill, *, as_of: TimeLike = None) -> dict[str, pd.
 
 def write_report(tables: Tables, out: str | os.PathLike[str], *, as_of: TimeLike = None,
                  include_network: bool = False, charts: bool = True,
-                 html: bool = True) -> list[Path]:
+                 html: bool = True, force: bool = False) -> list[Path]:
     """Write the report folder ``out``; returns the files written.
 
     ``clusters.csv`` and ``instances.csv`` hold every snapshot row, sorted by id and time;
     ``instance_types.csv`` is written when the sources held a ``/instances/types`` response;
     then one file per entry of ``ANALYTICS_FILES``, computed at ``as_of`` (default: now),
-    and ``forecast.csv`` (``finops.month_forecast``); and, when the sources are a dated
-    history (``tables.polls`` not empty), the files of ``history_frames``. With
+    and ``forecast.csv`` (``finops.month_forecast``); when the sources are a dated history
+    (``tables.polls`` not empty), the files of ``history_frames``; with a marketplace,
+    ``savings.csv`` and ``market_prices.csv`` (``market_frames``). With
     ``charts`` (the default) the PNG charts of ``plots.write_charts`` follow; without, matplotlib
     is never imported. With ``html`` (the default) ``index.html`` comes last
     (``htmlreport.write_html``): the same frames on one page, with the charts as SVG when
     ``charts``, linking the files written before it.
+
+    A folder holds one report: ``.shadeanalytics-report.json`` lists the files the report
+    wrote, and the next report into the folder removes the ones it does not write again. A
+    folder holding files no report wrote is refused with ``ReportError`` (nothing written),
+    unless ``force`` (they are then left alone). Files holding ``ip`` / ``ssh_user`` /
+    ``ssh_port`` (``include_network``) get an owner-only mode (``csvout.file_mode``).
     """
     out = Path(out)
+    planned = _planned_files(tables, charts, html)
+    earlier = _check_folder(out, planned, force)
+    if not planned <= earlier:  # a run killed midway leaves only files its manifest names
+        _write_manifest(out, earlier | planned)
     at = _as_of(as_of)
     written = []
     for table in ("clusters", "instances", "instance_types"):
@@ -121,16 +151,21 @@ def write_report(tables: Tables, out: str | os.PathLike[str], *, as_of: TimeLike
         if table == "instance_types" and df.empty:
             continue
         written.append(write_csv(_sorted(df, _SORT_KEYS[table]), out / f"{table}.csv",
-                                 table_columns(table, include_network)))
+                                 table_columns(table, include_network),
+                                 private=include_network and table != "instance_types"))
     billed = bill(tables, at)
     frames = analytics(billed)
     for name, df in frames.items():
         written.append(write_csv(df, out / f"{name}.csv"))
     forecast = month_forecast(tables, as_of=at)
     written.append(write_csv(forecast, out / "forecast.csv"))
-    history = history_frames(tables, as_of=at)
+    history = history_frames(tables, as_of=at, billed=billed)
     for name, df in history.items():
         written.append(write_csv(df, out / f"{name}.csv"))
+    market = market_frames(tables, billed)
+    for name, df in market.items():
+        written.append(write_csv(df, out / f"{name}.csv"))
+    frames = {**frames, **market}
     chart_args = {"latest_instances": billed.instances,
                   "timeline": history.get("timeline"), "fleet": history.get("fleet_over_time"),
                   "spend": history.get("costs_daily"), "as_of": at}
@@ -148,25 +183,101 @@ def write_report(tables: Tables, out: str | os.PathLike[str], *, as_of: TimeLike
             svgs = chart_svgs(frames, **chart_args)
         written.append(write_html({**frames, "forecast": forecast, **history}, out, as_of=at,
                                   charts=svgs, files=written))
+    names = {p.name for p in written}
+    for stale in sorted((earlier | planned) - names):
+        try:
+            (out / stale).unlink(missing_ok=True)
+        except OSError as exc:
+            raise ReportError(f"{out / stale}: cannot remove this file of the earlier report "
+                              f"({exc.strerror})") from None
+    if names != earlier:
+        _write_manifest(out, names)
     return written
+
+
+#: The list of the files a report wrote, in its folder.
+MANIFEST = ".shadeanalytics-report.json"
+_HISTORY_FILES = ("timeline", "fleet_over_time", "costs_daily", "costs_monthly")
+# a file of an earlier report (a CSV, chart or page, named as reports name them: no path);
+# nothing else a manifest lists is ever removed
+_CHART_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}\.(csv|png|html)")
+_REPORT_CSVS = frozenset(f"{n}.csv" for n in ("clusters", "instances", "instance_types",
+                                               *ANALYTICS_FILES, "forecast",
+                                               *_HISTORY_FILES))
+
+
+def _planned_files(tables: Tables, charts: bool, html: bool) -> set[str]:
+    """The names of the files ``write_report`` writes for ``tables``."""
+    history = () if tables.polls.empty else _HISTORY_FILES
+    types = () if tables.instance_types.empty else ("instance_types",)
+    names = {f"{n}.csv" for n in ("clusters", "instances", *types, *ANALYTICS_FILES,
+                                   "forecast", *history)}
+    if charts:
+        from .plots import CHART_FILES
+
+        names |= {f"{n}.png" for n in CHART_FILES if n in history or n not in _HISTORY_FILES}
+    if html:
+        names.add("index.html")
+    return names
+
+
+def _check_folder(out: Path, planned: set[str], force: bool) -> set[str]:
+    """The files the earlier report in ``out`` wrote (its manifest); ``ReportError`` when
+    ``out`` holds anything else (unless ``force``) or is not a folder."""
+    if not out.exists():
+        return set()
+    if not out.is_dir():
+        raise ReportError(f"{out}: is a file, not a folder")
+    earlier: set[str] = set()
+    manifest = out / MANIFEST
+    if manifest.exists():
+        try:
+            listed = json.loads(manifest.read_bytes()[:1_000_000]).get("files")
+            # only names a report writes: a manifest can never make us remove other files
+            earlier = {n for n in listed if isinstance(n, str)
+                       and (n in planned or n in _REPORT_CSVS or _CHART_NAME.fullmatch(n))}
+        except (OSError, ValueError, AttributeError, TypeError):
+            earlier = set()
+    try:
+        present = {p.name for p in out.iterdir()}
+    except OSError as exc:
+        raise ReportError(f"{out}: cannot list the folder ({exc.strerror})") from None
+    # a temp file of an atomic write killed midway is ours too
+    foreign = sorted(n for n in present - earlier - {MANIFEST}
+                     if not (n.startswith(".") and n.endswith(".tmp")))
+    if foreign and not force:
+        shown = ", ".join(printable(n) for n in foreign[:5]) + (", ..." if len(foreign) > 5
+                                                                else "")
+        raise ReportError(f"{out}: holds {len(foreign)} file(s) no report wrote ({shown}); "
+                          "nothing written: choose an empty or new folder, or pass --force "
+                          "(force=True) to write beside them")
+    return earlier
+
+
+def _write_manifest(out: Path, names: set[str]) -> None:
+    body = {"format": 1, "written_by": "shadeanalytics report", "files": sorted(names)}
+    atomic_write(out / MANIFEST, json.dumps(body, indent=1) + "\n")
 
 
 #: Columns of the report's spend over time files (``costs_daily``, ``costs_monthly``).
 SPEND_COLUMNS = ("period_start", "cloud", "cost_usd")
 
 
-def history_frames(tables: Tables, *, as_of: TimeLike = None) -> dict[str, pd.DataFrame]:
+def history_frames(tables: Tables, *, as_of: TimeLike = None,
+                   billed: Bill | None = None) -> dict[str, pd.DataFrame]:
     """The frames of a dated history, empty when nothing is dated: ``timeline``,
     ``fleet_over_time`` (hourly), and the spend by cloud per day (``costs_daily``) and per
-    calendar month (``costs_monthly``) of ``finops.cost_over_time``."""
+    calendar month (``costs_monthly``) of ``finops.cost_over_time``. ``billed`` is
+    ``bill(tables, as_of)`` when the caller has it already."""
     if tables.polls.empty:
         return {}
     at = _as_of(as_of)
+    source = billed if billed is not None else tables
     return {
         "timeline": status_timeline(tables, as_of=at),
-        "fleet_over_time": fleet_over_time(tables, freq="1h", as_of=at),
-        "costs_daily": cost_over_time(tables, "1D", by="cloud", as_of=at)[list(SPEND_COLUMNS)],
-        "costs_monthly": cost_over_time(tables, "MS", by="cloud",
+        "fleet_over_time": fleet_over_time(source, freq="1h", as_of=at),
+        "costs_daily": cost_over_time(source, "1D", by="cloud", as_of=at)[list(SPEND_COLUMNS)],
+        "costs_monthly": cost_over_time(source, "MS", by="cloud",
                                         as_of=at)[list(SPEND_COLUMNS)],
     }
 
@@ -253,6 +364,13 @@ def summary_text(tables: Tables, *, by: str = "cloud", as_of: TimeLike = None,
     running = int(totals["running_instances"].sum())
     gpus = int(totals["gpus"].sum())
     quality = frames["quality"]
+    elsewhere = []
+    if isinstance(tables, Tables) and not tables.instance_types.empty:
+        savings = market_compare(tables, billed=billed)
+        cheaper = int((savings["monthly_saving_usd"] > 0).sum())
+        elsewhere = [f"  the same GPUs elsewhere: {_money(-total_monthly_saving(savings))}/month "
+                     f"({cheaper} of {len(savings)} running instance types have a cheaper "
+                     "available on-demand offer; savings.csv)"]
     severities = quality["severity"].value_counts()
     lines = [
         f"Shadeform fleet as of {at.strftime('%Y-%m-%dT%H:%M:%SZ')}",
@@ -261,9 +379,10 @@ def summary_text(tables: Tables, *, by: str = "cloud", as_of: TimeLike = None,
         f"  burn rate: {_money(hourly)}/h = {_money(hourly * 24)}/day = "
         f"{_money(hourly * 730)}/month (730 h){_unknown(no_price, 'without a price')}",
         f"  accrued so far: {_money(accrued)}{_unknown(no_accrued)}",
-        *_forecast_lines(month_forecast(tables, as_of=at)),
+        *([] if isinstance(tables, Bill) else _forecast_lines(month_forecast(tables, as_of=at))),
         f"  Shadeform's estimates: {_money(reported)}{_unknown(no_estimate)}; gap "
         f"{_money(gap)} (over the instances with both figures)",
+        *elsewhere,
         "",
         "GPUs held, by type:",
         _table(frames["gpu_inventory"][["gpu_type", "instances", "gpus", "gpus_running",

@@ -18,6 +18,10 @@ Rules that keep the history honest:
   ``observed_at``, same content) adds nothing.
 - Payloads are redacted (:func:`shadeanalytics.normalize.redact`) before they are hashed or
   written: no secret ever reaches the file or its write-ahead log.
+- Versions compare content, not formatting: the hash is of a canonical form (unordered lists
+  sorted, integral floats as ints), so the same content in another order is no new version.
+- Every listing is kept, a repeat as ``<id>#2``: the store reads back the rows the same
+  responses give when loaded from files (an instance in two clusters is two rows there too).
 
 :meth:`Store.read` gives the history back as the same :class:`~shadeanalytics.tables.Tables`
 the file loaders build, so every analytics helper works on it unchanged.
@@ -40,7 +44,7 @@ from typing import Any
 import orjson
 import pandas as pd
 
-from .errors import DataWarning, SchemaError, StoreError
+from .errors import DataWarning, SchemaError, StoreError, printable
 from .load import gc_paused
 from .normalize import Document, normalize, redact, type_name
 from .schema import empty_frame
@@ -99,6 +103,7 @@ _SCHEMA: tuple[str, ...] = (
 )
 
 _VOLATILE = "cost_estimate"
+_WARNING_KEY = "poll_warning:"
 _SCALARS = (str, int, float, type(None))
 _LIST_KEYS = {"/clusters": "clusters", "/instances": "instances",
               "/instances/types": "instance_types"}
@@ -134,6 +139,41 @@ class _Seen:
     payload: str
     payload_hash: str
     cost_estimate: Any
+    repeat: bool = False  # a second listing of the same id (see _prepare)
+
+
+#: Lists whose order the API gives no meaning to: sorted before hashing, so that the same
+#: members, tags or regions in another order are not a new version.
+_UNORDERED = frozenset({"instances", "tags", "availability", "port_mappings", "volume_mounts",
+                        "envs"})
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def _canonical(value: Any, key: str | None = None) -> Any:
+    """``value`` with formatting taken out: integral floats as ints (``1432.0`` is ``1432``),
+    unordered lists sorted, so that equal content hashes equal."""
+    if isinstance(value, dict):
+        return {k: _canonical(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        items = [_canonical(v) for v in value]
+        if key in _UNORDERED:
+            items.sort(key=lambda v: orjson.dumps(v, option=orjson.OPT_SORT_KEYS))
+        return items
+    if type(value) is float and value.is_integer() and _INT64[0] <= value <= _INT64[1]:
+        return int(value)
+    return value
+
+
+def _column_value(cost: Any) -> Any:
+    """``cost_estimate`` as SQLite can hold it: an integer past 64 bits becomes a float."""
+    if not isinstance(cost, _SCALARS):
+        return None
+    if type(cost) is int and not _INT64[0] <= cost <= _INT64[1]:
+        try:
+            return float(cost)
+        except OverflowError:
+            return None
+    return cost
 
 
 def _endpoint_of(kind: str, parent_id: str | None) -> str:
@@ -172,22 +212,51 @@ def _seen(kind: str, rid: str, parent: str | None, payload: dict[str, Any], endp
     stable = {k: v for k, v in payload.items() if k != _VOLATILE}
     try:
         text = orjson.dumps(payload).decode()
-        digest = hashlib.sha256(orjson.dumps(stable, option=orjson.OPT_SORT_KEYS)).hexdigest()
-    except orjson.JSONEncodeError:
+        digest = hashlib.sha256(orjson.dumps(_canonical(stable), option=orjson.OPT_SORT_KEYS)
+                                ).hexdigest()
+    except (orjson.JSONEncodeError, RecursionError):
         raise SchemaError("holds a value JSON cannot represent", source=f"GET {endpoint}",
                           path=path, resource_id=rid) from None
     status = payload.get("status")
     return _Seen(kind, rid, parent, status if isinstance(status, str) else None, text, digest,
-                 cost if isinstance(cost, _SCALARS) else None)
+                 _column_value(cost))
+
+
+def _put(seen: dict[tuple[str, str], list[_Seen]], item: _Seen) -> None:
+    """Add ``item`` to the listings of its id (a second listing is kept: :func:`_numbered`)."""
+    seen.setdefault((item.kind, item.resource_id), []).append(item)
+
+
+def _numbered(seen: dict[tuple[str, str], list[_Seen]]) -> dict[tuple[str, str], _Seen]:
+    """Every listing of a poll, the repeats of an id numbered ``<id>#2``, ``#3``...
+
+    The store keeps every listing the API sent, so that it reads back the rows (and the
+    ``duplicate_instance`` finding) the same responses give when loaded from files. The
+    listings of one id are ordered by content (parent, then payload), not by their place in
+    the response, so the same listings in another order are the same versions.
+    """
+    out: dict[tuple[str, str], _Seen] = {}
+    for (kind, rid), items in seen.items():
+        if len(items) > 1:
+            items.sort(key=lambda s: (s.parent_id or "", s.payload_hash, s.payload))
+        out[kind, rid] = items[0]
+        n = 1
+        for item in items[1:]:
+            n += 1
+            while (kind, f"{rid}#{n}") in seen:  # an id that is spelled so already
+                n += 1
+            out[kind, f"{rid}#{n}"] = replace(item, resource_id=f"{rid}#{n}", repeat=True)
+    return out
 
 
 def _prepare(clusters: Any, instances: Any, instance_types: Any) -> dict[tuple[str, str], _Seen]:
     """Every resource of one poll, validated, redacted and hashed, keyed by (kind, id).
 
-    A resource listed twice keeps its first sighting; cluster members are read before
-    ``/instances``, so a member also listed there keeps its cluster.
+    A resource listed twice is kept twice (the repeat under ``<id>#2``: see :func:`_numbered`), as
+    the file loaders keep it; cluster members are read before ``/instances``, and a member
+    also listed there keeps its cluster (the file loaders' rule too).
     """
-    seen: dict[tuple[str, str], _Seen] = {}
+    seen: dict[tuple[str, str], list[_Seen]] = {}
     if clusters is not None:
         for i, item in enumerate(_items(clusters, "/clusters")):
             path = f"$.clusters[{i}]"
@@ -202,20 +271,17 @@ def _prepare(clusters: Any, instances: Any, instance_types: Any) -> dict[tuple[s
                 mpath = f"{path}.instances[{j}]"
                 mid = _text_field(member, "id", "/clusters", mpath)
                 ids.append({"id": mid})
-                if ("instance", mid) not in seen:
-                    seen["instance", mid] = _seen("instance", mid, cid, redact(member),
-                                                  "/clusters", mpath)
+                _put(seen, _seen("instance", mid, cid, redact(member), "/clusters", mpath))
             # members are versioned on their own: the cluster keeps only who they are
             payload = redact({**item, "instances": ids})
-            seen.setdefault(("cluster", cid), _seen("cluster", cid, None, payload, "/clusters",
-                                                    path))
+            _put(seen, _seen("cluster", cid, None, payload, "/clusters", path))
     if instances is not None:
         for i, item in enumerate(_items(instances, "/instances")):
             path = f"$.instances[{i}]"
             iid = _text_field(item, "id", "/instances", path)
-            if ("instance", iid) not in seen:
-                seen["instance", iid] = _seen("instance", iid, None, redact(item), "/instances",
-                                              path)
+            if any(s.parent_id is not None for s in seen.get(("instance", iid), ())):
+                continue  # listed in its cluster too: the cluster's listing is the one kept
+            _put(seen, _seen("instance", iid, None, redact(item), "/instances", path))
     if instance_types is not None:
         for i, item in enumerate(_items(instance_types, "/instances/types")):
             path = f"$.instance_types[{i}]"
@@ -223,9 +289,8 @@ def _prepare(clusters: Any, instances: Any, instance_types: Any) -> dict[tuple[s
                    f"{_text_field(item, 'shade_instance_type', '/instances/types', path)}")
             if "availability" not in item and isinstance(item.get("region"), str):
                 tid += f"/{item['region']}"  # the 2024 shape lists a type once per region
-            seen.setdefault(("instance_type", tid),
-                            _seen("instance_type", tid, None, item, "/instances/types", path))
-    return seen
+            _put(seen, _seen("instance_type", tid, None, item, "/instances/types", path))
+    return _numbered(seen)
 
 
 def _digest(endpoints: Iterable[str], seen: dict[tuple[str, str], _Seen]) -> str:
@@ -244,7 +309,10 @@ class Store:
                               instance_types=client.instance_types())
             tables = store.read()          # the same Tables the file loaders give
 
-    ``create=False`` refuses to create a missing store (for readers). One ``Store`` per thread:
+    ``create=False`` refuses to create a missing store (for readers); such a store on a
+    read-only file, folder or mount is opened read-only (``mode=ro``, or ``immutable=1`` when
+    SQLite cannot even create its shared-memory file there): it reads, and refuses writes with
+    a ``StoreError``. One ``Store`` per thread:
     its write connection belongs to the thread that opened it. Every ``sqlite3`` error becomes
     a :class:`~shadeanalytics.errors.StoreError` naming the file.
     """
@@ -253,12 +321,15 @@ class Store:
         self.path = Path(path).expanduser()
         self._conn: sqlite3.Connection | None = None
         self._create_file(create)
+        #: URI flags of read-only connections ("" while the store is writable)
+        self._ro_flags = "" if create or self._writable() else self._read_only_flags()
         with self._errors("cannot open"):
             self._conn = self._connect()
             try:
                 self._check_or_create_schema(create)
-                # journal_mode is stored in the file: set it only once the file is known ours
-                self._conn.execute("PRAGMA journal_mode = WAL")
+                if not self._ro_flags:
+                    # journal_mode is stored in the file: set it only once it is known ours
+                    self._conn.execute("PRAGMA journal_mode = WAL")
             except BaseException:
                 self._conn.close()
                 self._conn = None
@@ -292,14 +363,44 @@ class Store:
         try:
             yield
         except sqlite3.Error as exc:
-            if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_NOTADB:
+            code = getattr(exc, "sqlite_errorcode", None)
+            if code == sqlite3.SQLITE_NOTADB:
                 raise StoreError(f"{self.path}: not a shadeanalytics store ({exc})") from exc
+            if code == sqlite3.SQLITE_FULL or _disk_full(self.path):
+                raise StoreError(f"{self.path}: {action}: no space left on device (the store "
+                                 "is unchanged)") from exc
+            if self._ro_flags and code is not None and code & 0xFF == sqlite3.SQLITE_READONLY:
+                raise StoreError(f"{self.path}: {action}: the store is read-only") from exc
             raise StoreError(f"{self.path}: {action}: {exc}") from exc
+
+    def _writable(self) -> bool:
+        folder = self.path.parent
+        return os.access(self.path, os.W_OK) and os.access(folder, os.W_OK | os.X_OK) \
+            and not _read_only_mount(folder)
+
+    def _read_only_flags(self) -> str:
+        """``mode=ro``, or ``mode=ro&immutable=1`` when a read-only open fails (a WAL store on
+        read-only media: SQLite cannot create its ``-shm`` file there)."""
+        try:
+            conn = sqlite3.connect(f"{self._uri()}?mode=ro", uri=True, isolation_level=None)
+            try:
+                conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            finally:
+                conn.close()
+        except sqlite3.Error:
+            return "mode=ro&immutable=1"
+        return "mode=ro"
+
+    def _uri(self) -> str:
+        return self.path.resolve().as_uri()
 
     def _create_file(self, create: bool) -> None:
         if self.path.exists():
             if self.path.is_dir():
                 raise StoreError(f"{self.path}: is a folder, not a store file")
+            if not self.path.is_file():
+                raise StoreError(f"{self.path}: not a regular file (a device, FIFO or socket); "
+                                 "refused")
             return
         if not create:
             raise StoreError(f"{self.path}: no such store")
@@ -314,6 +415,9 @@ class Store:
 
     def _connect(self) -> sqlite3.Connection:
         # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE / BEGIN ... COMMIT)
+        if self._ro_flags:
+            return sqlite3.connect(f"{self._uri()}?{self._ro_flags}", uri=True,
+                                   timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
         conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         # FULL: in WAL mode this is one fsync of the log per poll, so a poll reported as
@@ -347,7 +451,7 @@ class Store:
         In WAL mode it does not wait for the writer, nor the writer for it.
         """
         with self._errors("cannot read"):
-            conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True,
+            conn = sqlite3.connect(f"{self._uri()}?{self._ro_flags or 'mode=ro'}", uri=True,
                                    timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
             try:
                 conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
@@ -405,6 +509,7 @@ class Store:
         instance_types: dict[str, Any] | None,
         started_at: datetime | str | None = None,
         finished_at: datetime | str | None = None,
+        allow_earlier: bool = False,
     ) -> int:
         """Record one successful poll from the raw list responses; return its ``poll_id``.
 
@@ -412,7 +517,9 @@ class Store:
         marked gone. Everything is validated, redacted and hashed before the one transaction
         starts. Recording the same poll again (same ``observed_at``, same content) returns the
         existing ``poll_id`` and writes nothing; another poll at the same instant, or one older
-        than the newest successful poll, is refused with ``StoreError``. A response of the
+        than the newest successful poll, is refused with ``StoreError`` (unless
+        ``allow_earlier``: the collector's answer to a clock that went backwards, recorded
+        with :meth:`add_poll_warning`). A response of the
         wrong shape raises :class:`~shadeanalytics.errors.SchemaError` and writes nothing.
         """
         polled = {"/clusters": clusters, "/instances": instances,
@@ -436,7 +543,7 @@ class Store:
                                  "already recorded with different content")
             newest = conn.execute("SELECT max(observed_at) FROM polls WHERE outcome = 'ok'"
                                   ).fetchone()[0]
-            if newest is not None and newest > observed:
+            if newest is not None and newest > observed and not allow_earlier:
                 raise StoreError(f"{self.path}: cannot record a poll observed at {observed}: "
                                  f"polls must be recorded in time order (newest {newest})")
             return self._apply(conn, observed, started, finished, endpoints, seen, digest)
@@ -467,7 +574,8 @@ class Store:
         gone = [vid for (kind, rid), (vid, parent, _) in current.items()
                 if (kind, rid) not in seen and _endpoint_of(kind, parent) in polled]
         def count(kind: str, *by: str) -> int | None:
-            return sum(1 for k, _ in seen if k == kind) if polled.intersection(by) else None
+            return (sum(1 for (k, _), s in seen.items() if k == kind and not s.repeat)
+                    if polled.intersection(by) else None)
 
         counts = (count("cluster", "/clusters"), count("instance", "/clusters", "/instances"),
                   count("instance_type", "/instances/types"))
@@ -520,6 +628,26 @@ class Store:
                  ",".join(names), error or "unknown error")).lastrowid
         assert poll_id is not None
         return poll_id
+
+    def add_poll_warning(self, poll_id: int, warning: str) -> None:
+        """Keep ``warning`` (our own text) with poll ``poll_id``: :meth:`poll_warnings`."""
+        with self._errors("cannot record the warning"), self._write() as conn:
+            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                         (f"{_WARNING_KEY}{poll_id}", warning))
+
+    def poll_warnings(self) -> dict[int, str]:
+        """The warnings kept with polls (e.g. a clock that went backwards), by ``poll_id``."""
+        with self._snapshot() as conn:
+            rows = conn.execute("SELECT key, value FROM meta WHERE key LIKE ?",
+                                (f"{_WARNING_KEY}%",)).fetchall()
+        return {int(key[len(_WARNING_KEY):]): value for key, value in rows}
+
+    def newest_poll(self) -> tuple[int, datetime] | None:
+        """``(poll_id, observed_at)`` of the newest successful poll, or None."""
+        with self._snapshot() as conn:
+            row = conn.execute("SELECT poll_id, observed_at FROM polls WHERE outcome = 'ok' "
+                               "ORDER BY observed_at DESC, poll_id DESC LIMIT 1").fetchone()
+        return None if row is None else (int(row[0]), datetime.fromisoformat(row[1]))
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -592,7 +720,7 @@ class Store:
             tables = build_tables(normalize(docs, errors=errors))
             del docs, rows
         for message in tables.warnings:
-            warnings.warn(message, DataWarning, stacklevel=2)
+            warnings.warn(printable(message), DataWarning, stacklevel=2)
         return replace(fixes.apply(tables), polls=_polls_frame(logged))
 
     def integrity_check(self) -> str:
@@ -632,6 +760,62 @@ class Store:
 
     def _sidecar(self, suffix: str) -> Path:
         return self.path.with_name(self.path.name + suffix)
+
+    # -- alert episodes (shadeanalytics check) ------------------------------------------------
+    # One small table, created on demand by the first run that alerts: an open episode per
+    # breach key (a breach alerted and not cleared since). Additive: stores without it read
+    # as having no open episode.
+
+    _ALERTS_TABLE = """CREATE TABLE IF NOT EXISTS alert_episodes (
+    key         TEXT PRIMARY KEY,  -- the breach's stable key (rule and resource, no value)
+    rule        TEXT NOT NULL,
+    opened_at   TEXT NOT NULL,     -- as_of of the run that alerted it (UTC, RFC 3339)
+    last_seen_at TEXT NOT NULL     -- as_of of the last run that still saw it
+) WITHOUT ROWID"""
+
+    def alert_episodes(self) -> dict[str, dict[str, str]]:
+        """The open alert episodes, by key: ``rule``, ``opened_at``, ``last_seen_at``."""
+        with self._snapshot() as conn:
+            exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
+                                  "name = 'alert_episodes'").fetchone()
+            if not exists:
+                return {}
+            rows = conn.execute("SELECT key, rule, opened_at, last_seen_at FROM "
+                                "alert_episodes").fetchall()
+        return {key: {"rule": rule, "opened_at": opened, "last_seen_at": seen}
+                for key, rule, opened, seen in rows}
+
+    def update_alert_episodes(self, *, opened: Iterable[tuple[str, str]], seen: Iterable[str],
+                              closed: Iterable[str], at: datetime | str) -> None:
+        """In one transaction: open an episode per ``(key, rule)`` of ``opened``, mark the
+        ``seen`` keys seen at ``at``, and close (delete) the ``closed`` ones."""
+        when = _utc_text(at)
+        with self._errors("cannot record alerts"), self._write() as conn:
+            conn.execute(self._ALERTS_TABLE)
+            conn.executemany("INSERT OR IGNORE INTO alert_episodes (key, rule, opened_at, "
+                             "last_seen_at) VALUES (?, ?, ?, ?)",
+                             [(key, rule, when, when) for key, rule in opened])
+            conn.executemany("UPDATE alert_episodes SET last_seen_at = ? WHERE key = ?",
+                             [(when, key) for key in seen])
+            conn.executemany("DELETE FROM alert_episodes WHERE key = ?",
+                             [(key,) for key in closed])
+
+
+def _disk_full(path: Path) -> bool:
+    """True when the store's file system has no free block left (SQLite may then say only
+    "disk I/O error")."""
+    try:
+        info = os.statvfs(path.parent)
+    except OSError:
+        return False
+    return info.f_bavail == 0
+
+
+def _read_only_mount(folder: Path) -> bool:
+    try:
+        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
 
 
 # -- read helpers -----------------------------------------------------------------------------

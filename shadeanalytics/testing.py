@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 from bisect import bisect_left
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -29,6 +29,7 @@ __all__ = [
     "Clock",
     "FakeShadeformAPI",
     "Fault",
+    "HostileServer",
     "RecordedRequest",
     "Scenario",
     "State",
@@ -1145,3 +1146,192 @@ def default_scenario() -> list[State]:
             )
         )
     return states
+
+
+# ---------------------------------------------------------------------------------------------
+# A hostile server: raw HTTP on loopback that misbehaves on purpose
+# ---------------------------------------------------------------------------------------------
+
+#: One behaviour of :class:`HostileServer`: writes a (mis)response to the socket; ``stop`` is set
+#: when the server closes, and long behaviours must return soon after.
+Behaviour: TypeAlias = Callable[[socket.socket, threading.Event], None]
+
+_GZIP_BOMBS: dict[int, bytes] = {}
+
+
+class HostileServer:
+    """A raw HTTP/1.1 server on 127.0.0.1 for the hardening tests: each request path is
+    answered by a :data:`Behaviour` (trickled bytes, compression bombs, odd headers, raw JSON
+    bytes no encoder would write), paths without one by ``default``.
+
+    ::
+
+        with HostileServer({"/v1/instances": HostileServer.trickle_body(b"{}")}) as server:
+            collect(..., base_url=server.url)
+
+    ``requests`` lists the paths asked, in order. Closing stops every behaviour and joins the
+    connection threads.
+    """
+
+    def __init__(self, routes: Mapping[str, Behaviour], default: Behaviour | None = None) -> None:
+        self._routes = dict(routes)
+        self._default = default or HostileServer.json(200, b'{"clusters": [], "instances": [], '
+                                                           b'"instance_types": []}')
+        self._stop = threading.Event()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._threads: list[threading.Thread] = []
+        self._open: set[socket.socket] = set()
+        self._lock = threading.Lock()
+        self.requests: list[str] = []
+        self._acceptor = threading.Thread(target=self._accept, daemon=True)
+        self._acceptor.start()
+
+    @property
+    def origin(self) -> str:
+        return f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+
+    @property
+    def url(self) -> str:
+        """The base URL to give the client (``<origin>/v1``)."""
+        return f"{self.origin}/v1"
+
+    def __enter__(self) -> HostileServer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        with contextlib.suppress(OSError):
+            self._listener.close()
+        with self._lock:
+            for conn in self._open:
+                with contextlib.suppress(OSError):
+                    conn.shutdown(socket.SHUT_RDWR)
+            threads = list(self._threads)
+        for thread in [self._acceptor, *threads]:
+            thread.join(timeout=10)
+
+    def _accept(self) -> None:
+        self._listener.settimeout(0.2)
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+            with self._lock:
+                self._open.add(conn)
+                self._threads.append(thread)
+            thread.start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        try:
+            conn.settimeout(10)
+            while not self._stop.is_set():
+                head = b""
+                while b"\r\n\r\n" not in head and len(head) < 65536:
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        return
+                    head += chunk
+                target = head.split(b" ", 2)[1].decode("latin-1") if b" " in head else "/"
+                path = urlsplit(target).path
+                self.requests.append(path)
+                behaviour = self._routes.get(path, self._default)
+                behaviour(conn, self._stop)
+                return  # one response per connection: every reply says Connection: close
+        except OSError:
+            pass
+        finally:
+            with self._lock:
+                self._open.discard(conn)
+            with contextlib.suppress(OSError):
+                conn.close()
+
+    # -- behaviours ------------------------------------------------------------------------
+
+    @staticmethod
+    def json(status: int, body: bytes, headers: Mapping[str, str] | None = None) -> Behaviour:
+        """A plain response of ``body`` bytes (sent as they are: any number, any escape)."""
+        def reply(conn: socket.socket, stop: threading.Event) -> None:
+            conn.sendall(_head(status, {"Content-Type": "application/json",
+                                        "Content-Length": str(len(body)), **(headers or {})})
+                         + body)
+        return reply
+
+    @staticmethod
+    def trickle_body(body: bytes, interval: float = 1.0) -> Behaviour:
+        """A 200 whose ``body`` comes one byte per ``interval`` seconds (then more spaces for
+        as long as the client listens): each byte resets a socket timeout."""
+        def reply(conn: socket.socket, stop: threading.Event) -> None:
+            conn.sendall(_head(200, {"Content-Type": "application/json",
+                                     "Content-Length": str(len(body) + 100_000)}))
+            data = iter(body)
+            while not stop.wait(interval):
+                conn.sendall(bytes([next(data, 0x20)]))
+        return reply
+
+    @staticmethod
+    def trickle_headers(interval: float = 1.0) -> Behaviour:
+        """A status line, then header bytes one per ``interval`` seconds, never ending."""
+        def reply(conn: socket.socket, stop: threading.Event) -> None:
+            conn.sendall(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+            while not stop.wait(interval):
+                conn.sendall(b"a")
+        return reply
+
+    @staticmethod
+    def gzip_bomb(expanded: int = 1024**3) -> Behaviour:
+        """A 200 with ``Content-Encoding: gzip`` whose body expands to ``expanded`` bytes of
+        JSON whitespace (1 GiB from about 1 MB)."""
+        def reply(conn: socket.socket, stop: threading.Event) -> None:
+            body = gzip_bomb(expanded)
+            conn.sendall(_head(200, {"Content-Type": "application/json",
+                                     "Content-Encoding": "gzip",
+                                     "Content-Length": str(len(body))}))
+            view = memoryview(body)
+            for start in range(0, len(body), 65536):
+                if stop.is_set():
+                    return
+                conn.sendall(view[start:start + 65536])
+        return reply
+
+    @staticmethod
+    def endless_body() -> Behaviour:
+        """A 200 without ``Content-Length`` that sends spaces until the client hangs up."""
+        def reply(conn: socket.socket, stop: threading.Event) -> None:
+            conn.sendall(_head(200, {"Content-Type": "application/json"}, length=False))
+            chunk = b" " * 65536
+            while not stop.is_set():
+                conn.sendall(chunk)
+        return reply
+
+
+def gzip_bomb(expanded: int) -> bytes:
+    """gzip of ``expanded`` spaces (made once per size, in 1 MiB steps)."""
+    if expanded not in _GZIP_BOMBS:
+        import zlib
+
+        packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+        block, parts, left = b" " * 1024**2, [], expanded
+        while left > 0:
+            parts.append(packer.compress(block[:min(left, len(block))]))
+            left -= len(block)
+        parts.append(packer.flush())
+        _GZIP_BOMBS[expanded] = b"".join(parts)
+    return _GZIP_BOMBS[expanded]
+
+
+def _head(status: int, headers: Mapping[str, str], length: bool = True) -> bytes:
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "Odd"
+    lines = [f"HTTP/1.1 {status} {phrase}"]
+    lines += [f"{k}: {v}" for k, v in headers.items()]
+    lines.append("Connection: close")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -12,6 +13,9 @@ from ._common import TimeLike, as_of_time, group_keys, instant, key_column
 from .periods import integral, period_edges
 from .schema import STATUSES, TIMESTAMP
 from .tables import Tables
+
+if TYPE_CHECKING:
+    from .billing import Bill
 
 __all__ = [
     "FLEET_COLUMNS",
@@ -440,7 +444,7 @@ def _peaks(bounds: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarr
 
 
 def fleet_over_time(
-    history: Tables,
+    history: Tables | Bill,
     *,
     freq: str = "1h",
     as_of: TimeLike = None,
@@ -456,6 +460,7 @@ def fleet_over_time(
                        period_start  running_instances  hourly_usd  cost_usd
         0 2026-11-20 00:00:00+00:00                1.6        2.48    2.0667
 
+    ``history`` is a ``Tables`` (billed at ``as_of``) or a ``Bill`` (its own ``as_of``).
     An instance runs during each of its billed intervals (``billing.bill(history,
     as_of).intervals``: the ``active`` intervals of the status timeline, a current one until
     ``as_of``), with its ``num_gpus`` and billed price at ``as_of`` (a spot rental at its own
@@ -474,14 +479,16 @@ def fleet_over_time(
         instance-hours in the period times their hourly price: what the period accrued);
         ``peak_running_instances`` (Int64, most instances running at once).
     """
-    from .billing import bill  # the billed intervals (billing builds on the status timeline)
+    from .billing import Bill, bill  # the billed intervals (billing builds on the timeline)
 
-    at = as_of_time(as_of)
+    given = isinstance(history, Bill)
+    at = history.as_of if given and as_of is None else as_of_time(as_of)
     window_start = None if start is None else instant(start, "start").value // 1_000
     window_end = (at if end is None else instant(end, "end")).value // 1_000
     if window_start is not None and window_end <= window_start:
         raise ValueError("end must be after start")
-    _require(history)
+    if not given:
+        _require(history)
     billed = bill(history, at)
     spans = billed.intervals
     starts, ends = _us(spans["start_at"]), _us(spans["end_at"])

@@ -63,7 +63,7 @@ ENDS = {"a": "as_of", "d": "deleting_observed", "v": "vanished", "n": "as_of", "
 HOURLY = 7.30  # running at 04:00: a $2.10 + n $2.10 + s $1.00 + x $2.10
 
 
-def history() -> sa.Tables:
+def _fleet_documents() -> list[dict[str, Any]]:
     docs = []
     for k, clock in enumerate(POLLS):
         listed = []
@@ -77,7 +77,11 @@ def history() -> sa.Tables:
                 record["active_at"] = None
             listed.append(record)
         docs.append(envelope({"instances": listed}, at(clock), "/instances"))
-    return sa.read(docs)
+    return docs
+
+
+def history() -> sa.Tables:
+    return sa.read(_fleet_documents())
 
 
 @pytest.fixture(scope="module")
@@ -327,3 +331,57 @@ def test_a_generated_month_gives_one_total(tmp_path: Path) -> None:
     assert (billed["rental_type"] == "spot").any()
     assert billed["cost_estimate_usd"].isna().any()
     _views_agree(tables, as_of, tmp_path)
+
+
+def test_the_store_bills_as_the_files_do(tmp_path: Path) -> None:
+    """The store keeps a row per change and the last sighting; the files a row per poll: the
+    same polls give the same bill (deleting observed, vanished, every price)."""
+    from shadeanalytics.testing import default_scenario
+
+    scenario = default_scenario()
+    docs = []
+    with sa.Store(tmp_path / "history.db") as store:
+        for state in scenario:
+            store.record_poll(state.at, clusters=state.clusters, instances=state.instances,
+                              instance_types=state.instance_types)
+            stamp = state.at.strftime("%Y-%m-%dT%H:%M:%SZ")
+            docs += [envelope(state.clusters, stamp, "/clusters"),
+                     envelope(state.instances, stamp, "/instances"),
+                     envelope(state.instance_types, stamp, "/instances/types")]
+        stored = store.read()
+    files = sa.read(docs)
+    as_of = pd.Timestamp(scenario[-1].at) + pd.Timedelta(hours=1)
+    columns = ["instance_id", "state", "billed_price_usd", "billed_from", "billed_to",
+               "billing_end_source", "billed_hours", "accrued_usd"]
+
+    def billed(tables: sa.Tables) -> pd.DataFrame:
+        out = bill(tables, as_of).instances[columns]
+        return out.sort_values("instance_id").drop_duplicates().reset_index(drop=True)
+
+    pd.testing.assert_frame_equal(billed(stored), billed(files))
+    assert billed(files)["accrued_usd"].sum() > 0
+    pd.testing.assert_frame_equal(cost_breakdown(stored, as_of=as_of),
+                                  cost_breakdown(files, as_of=as_of))
+
+
+@pytest.mark.parametrize("clock", ["00:30", "01:00", "02:00", "02:30", "03:00", "04:00"])
+def test_a_past_as_of_bills_the_store_as_the_files(tmp_path: Path, clock: str) -> None:
+    """The store keeps a row per change and the last sighting only: at an as_of between two of
+    an instance's rows it was still listed (not vanished), as the files say."""
+    files = history()
+    with sa.Store(tmp_path / "history.db") as store:
+        for k, moment in enumerate(POLLS):
+            listed = files.instances[files.instances["observed_at"] == pd.Timestamp(at(moment))]
+            docs = [d for d in _fleet_documents() if d["observed_at"] == at(moment)]
+            store.record_poll(pd.Timestamp(at(moment)).to_pydatetime(), clusters=None,
+                              instances=docs[0]["response"], instance_types=None)
+            assert len(listed) == len(docs[0]["response"]["instances"]), k
+        stored = store.read()
+    columns = ["instance_id", "state", "billed_from", "billed_to", "billing_end_source",
+               "accrued_usd"]
+
+    def billed(tables: sa.Tables) -> pd.DataFrame:
+        return bill(tables, at(clock)).instances[columns].sort_values(
+            "instance_id").reset_index(drop=True)
+
+    pd.testing.assert_frame_equal(billed(stored), billed(files))

@@ -177,7 +177,7 @@ def test_lock_held_in_another_process_refuses_at_once(tmp_path: Path,
     holder = subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(f"""
             import fcntl, os, sys, time
-            fd = os.open({str(path) + '.lock'!r}, os.O_RDWR | os.O_CREAT, 0o600)
+            fd = os.open({str(path)!r}, os.O_RDWR | os.O_CREAT, 0o600)
             fcntl.flock(fd, fcntl.LOCK_EX)
             print("locked", flush=True)
             time.sleep(60)
@@ -190,7 +190,7 @@ def test_lock_held_in_another_process_refuses_at_once(tmp_path: Path,
             _run(path, api)
         assert time.monotonic() - began < 0.5
         assert exit_code_for(caught.value) == EXIT_LOCKED
-        assert not path.exists()
+        assert path.stat().st_size == 0  # the holder's lock created it; this run wrote nothing
         assert api.requests == []
     finally:
         holder.kill()
@@ -200,10 +200,11 @@ def test_lock_held_in_another_process_refuses_at_once(tmp_path: Path,
 
 def test_lock_held_in_this_process_refuses_and_is_private(tmp_path: Path,
                                                           api: FakeShadeformAPI) -> None:
-    """A second open file description conflicts too; the lock file is created with mode 0600."""
+    """A second open file description conflicts too; the lock is the store file itself (0600)."""
     path = tmp_path / "fleet.sqlite"
     _run(path, api)
-    lock = Path(f"{path}.lock")
+    lock = path
+    assert not Path(f"{path}.lock").exists()
     assert lock.stat().st_mode & 0o777 == 0o600
     with collector_lock(path), pytest.raises(LockedError):
         _run(path, api)

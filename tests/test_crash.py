@@ -338,7 +338,8 @@ def test_report_files_stay_whole_on_repeated_failures(tmp_path: Path,
     """Failing each file of a report in turn (ENOSPC or EIO): after every failure each report
     file parses as a complete CSV equal to either the old or the new version."""
     out, before, tables, new = _previous_report(tmp_path)
-    for fail_at in range(1, len(before) + 1):
+    # the manifest (.shadeanalytics-report.json) lists the same files: it is not rewritten
+    for fail_at in range(1, len([n for n in before if not n.startswith(".")]) + 1):
         fake_os = _OsWithFailingFsync(fail_at)
         monkeypatch.setattr(csvout, "os", fake_os)
         with pytest.raises(ReportError):

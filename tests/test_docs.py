@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import doctest
+import importlib
 import re
+import subprocess
+import sys
 from typing import Any
 
 import pandas as pd
@@ -11,8 +14,11 @@ import pytest
 from conftest import ROOT
 
 import shadeanalytics
-from shadeanalytics import billing, costs, inventory, lifecycle, quality
 from shadeanalytics.schema import data_dictionary
+
+#: Modules whose docstring examples run here (plots' run in test_plots).
+MODULES = [importlib.import_module(f"shadeanalytics.{name}")
+           for name in ("billing", "costs", "inventory", "lifecycle", "quality")]
 
 
 def _quickstart() -> list[str]:
@@ -43,10 +49,26 @@ def test_public_names_are_sorted_and_exported() -> None:
     assert names == sorted(names)
     public = {n for n in vars(shadeanalytics) if not n.startswith("_")}
     modules = {n for n in public if type(getattr(shadeanalytics, n)).__name__ == "module"}
-    assert set(names) == public - modules
+    plots = {n for n in names if n.startswith("plot_")}  # loaded on first use
+    assert set(names) == (public - modules - {"annotations"}) | plots
+    for name in names:
+        assert getattr(shadeanalytics, name) is not None
 
 
-@pytest.mark.parametrize("module", [billing, costs, inventory, lifecycle, quality])
+def test_one_import_has_the_toolkit_without_matplotlib() -> None:
+    """`import shadeanalytics as sa` gives loaders, helpers and the sample; matplotlib only
+    with the first plot helper."""
+    code = ("import sys, shadeanalytics as sa; t = sa.read(sa.sample_path()); "
+            "sa.cost_breakdown(t, as_of='2026-11-20T00:00:00Z'); "
+            "print('matplotlib' in sys.modules); sa.plot_gpu_inventory; "
+            "print('matplotlib' in sys.modules)")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=120)
+    assert run.stdout.split() == ["False", "True"]
+    assert (shadeanalytics.sample_path() / "instances.jsonl").is_file()
+
+
+@pytest.mark.parametrize("module", MODULES, ids=lambda m: m.__name__)
 def test_docstring_examples_run(module: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """The examples in the analytics modules' docstrings pass as doctests (from the root,
     where their data/seed paths point)."""

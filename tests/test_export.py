@@ -297,11 +297,11 @@ def test_a_failed_export_leaves_the_previous_one(monkeypatch: pytest.MonkeyPatch
     before = _tree(tmp_path)
     real, calls = export._write_file, []
 
-    def failing(path: Path, data: bytes) -> None:
+    def failing(path: Path, data: bytes, *, private: bool) -> None:
         calls.append(path)
         if len(calls) == 5:
             raise OSError(28, "No space left on device")
-        real(path, data)
+        real(path, data, private=private)
 
     monkeypatch.setattr(export, "_write_file", failing)
     with pytest.raises(OSError, match="No space"):

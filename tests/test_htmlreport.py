@@ -171,8 +171,9 @@ def test_sample_page_numbers_are_the_csv_files(tmp_path: Path) -> None:
     # sections in SECTIONS order, each linking its own CSV file, which exists
     order = [a["data-frame"] for tag, a in page.tags if tag == "section" and a.get("data-frame")]
     assert order == ["costs_by_cloud", "costs_by_gpu_type", "costs_by_tag", "quality",
-                     "gpu_inventory", "clusters_summary", "lifecycle", "timeline",
-                     "fleet_over_time", "costs_daily", "costs_monthly"]
+                     "gpu_inventory", "savings", "market_prices", "clusters_summary",
+                     "lifecycle", "timeline", "fleet_over_time", "costs_daily",
+                     "costs_monthly"]
     links = {a["href"] for tag, a in page.tags if tag == "a" and a.get("href")}
     assert {f"{name}.csv" for name in order} <= links
     assert all((tmp_path / h).is_file() for h in links if not h.startswith("#"))
@@ -448,7 +449,7 @@ def test_sample_page_in_chromium(browser: _Chromium, sample_report: Path,
     assert tab.requests() == []
     facts = json.loads(tab.evaluate(_PAGE_FACTS))
     assert facts["scripts"] == 0
-    assert facts["images"] == [["data:image/svg+xml;base64,", True]] * 7
+    assert facts["images"] == [["data:image/svg+xml;base64,", True]] * 8  # CHART_FILES
     figures = {(frame, column): text for frame, column, text in facts["figures"]}
     assert len(figures) == 9
     _check_headline_equals_csv(figures, sample_report)
@@ -463,7 +464,7 @@ def test_sample_page_in_chromium(browser: _Chromium, sample_report: Path,
     tab.resize(700)
     widths = tab.evaluate("[...document.querySelectorAll('table, figure, dl')]"
                           ".map(e => e.scrollWidth)")
-    assert len(widths) == 18 and max(widths) <= 700, widths  # 10 tables, 7 charts, 1 headline
+    assert len(widths) == 21 and max(widths) <= 700, widths  # 12 tables, 8 charts, 1 headline
 
 
 @pytest.mark.hardening

@@ -377,11 +377,12 @@ def test_rejected_key_exits_1_with_a_hint_and_never_shows_the_key(
 
 
 def test_overlapping_run_exits_3_at_once_and_writes_nothing(live: LiveRun, tmp_path: Path) -> None:
-    """While another process holds <db>.lock: exit 3 at once, empty stdout, the store as it was."""
+    """While another process holds the store's lock (an flock on the store file itself): exit
+    3 at once, empty stdout, the store as it was."""
     db = _copy_store(live.db, tmp_path)
     digest = hashlib.sha256(db.read_bytes()).hexdigest()
     requests_before = len(live.api.requests)
-    fd = os.open(f"{db}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fd = os.open(db, os.O_RDWR)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         began = time.monotonic()

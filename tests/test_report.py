@@ -85,10 +85,11 @@ def test_escaping_in_files_leaves_numbers_alone(tmp_path: Path) -> None:
 def test_failed_write_names_the_file_and_keeps_the_previous_one(tmp_path: Path) -> None:
     """A write that fails raises ReportError naming the file; no temp file is left."""
     (tmp_path / "clusters.csv").mkdir()  # os.replace onto a folder fails
-    with pytest.raises(ReportError) as caught:
-        write_report(sa.read_clusters(SEED_PATH), tmp_path)
+    with pytest.raises(ReportError) as caught:  # force: a folder no report wrote
+        write_report(sa.read_clusters(SEED_PATH), tmp_path, force=True)
     assert str(caught.value).startswith(f"{tmp_path / 'clusters.csv'}: cannot write (")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["clusters.csv"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".shadeanalytics-report.json",
+                                                          "clusters.csv"]
     good = tmp_path / "good"
     write_report(sa.read_clusters(SEED_PATH), good)
     before = (good / "instances.csv").read_bytes()

@@ -39,7 +39,8 @@ def test_report_writes_every_analytics_file(tmp_path: Path, sample: sa.Tables) -
     assert [f.name for f in files] == [
         "clusters.csv", "instances.csv", "instance_types.csv",
         *(f"{name}.csv" for name in ANALYTICS_FILES), "forecast.csv", "timeline.csv",
-        "fleet_over_time.csv", "costs_daily.csv", "costs_monthly.csv",
+        "fleet_over_time.csv", "costs_daily.csv", "costs_monthly.csv", "savings.csv",
+        "market_prices.csv",
         *(f"{name}.png" for name in CHART_FILES), "index.html"]
 
 
@@ -56,7 +57,7 @@ def test_no_charts_writes_csv_only_without_loading_matplotlib(tmp_path: Path) ->
                          check=True)
     assert run.stdout.splitlines()[-1] == "False"
     assert not list(tmp_path.glob("*.png"))
-    assert len(list(tmp_path.glob("*.csv"))) == 17
+    assert len(list(tmp_path.glob("*.csv"))) == 19
 
 
 def test_report_csv_equals_the_library(tmp_path: Path, sample: sa.Tables) -> None:

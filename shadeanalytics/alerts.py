@@ -1,0 +1,499 @@
+"""Budgets and alerts: rules checked against the fleet as billed, for cron and CI.
+
+``load_budgets(path)`` reads a TOML file of ``[[budget]]`` rules; ``evaluate(tables, budgets,
+as_of=...)`` returns the ``Breach`` list: the budget rules whose measure exceeds its limit, and
+the built-in rules (``BUILTIN_RULES``) that need no file. ``send_webhook`` posts them as JSON
+(Slack-compatible ``text`` plus structured fields) with a timeout and bounded retries;
+``run_check`` is the ``shadeanalytics check`` command: it keeps one alert per *episode* (a
+breach from the run that first sees it until the run that no longer does) in the store.
+
+Every figure comes from the billing model (``billing.bill``) and the helpers that add it up
+(``cost_breakdown``, ``lifecycle``, ``quality_checks``); nothing here prices or dates a resource.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import re
+import time
+import tomllib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pandas as pd
+
+from ._common import TimeLike
+from .billing import Bill, bill
+from .costs import COST_KEYS, HOURS_PER_DAY, HOURS_PER_MONTH, cost_breakdown
+from .errors import ShadeanalyticsError
+from .finops import billed_cost_between
+from .tables import Tables
+
+__all__ = [
+    "BUILTIN_RULES",
+    "BURN_JUMP_SHARE",
+    "EXIT_BREACH",
+    "MEASURES",
+    "WEBHOOK_BACKOFF_S",
+    "Breach",
+    "Budget",
+    "BudgetFileError",
+    "CheckResult",
+    "WebhookError",
+    "billed_usd_between",
+    "escape_control",
+    "evaluate",
+    "load_budgets",
+    "month_figures",
+    "payload",
+    "run_check",
+    "send_webhook",
+]
+
+#: Exit code of ``shadeanalytics check`` when any rule is breached (0: none).
+EXIT_BREACH = 10
+#: The burn-rate rule fires when the hourly burn exceeds its trailing 7-day mean by this share.
+BURN_JUMP_SHARE = 0.5
+_TRAILING = pd.Timedelta(days=7)
+#: The webhook's first backoff (seconds; doubles per attempt, full jitter).
+WEBHOOK_BACKOFF_S = 0.5
+
+#: Measures a ``[[budget]]`` rule can limit, with what each is.
+MEASURES: dict[str, str] = {
+    "hourly_usd": "burn rate: billed prices of the running instances summed (USD per hour)",
+    "daily_usd": "24 x hourly_usd",
+    "monthly_usd": "730 x hourly_usd",
+    "accrued_usd": "cost accrued so far by the instances billed at as_of",
+    "running_instances": "instances running (active)",
+    "running_gpus": "GPUs of the running instances",
+    "month_to_date_usd": "billed cost since the start of the UTC month of as_of",
+    "month_forecast_usd": "month_to_date_usd + hourly_usd x the hours left in the month",
+}
+#: Built-in rules (no file needed), by the ``rule`` they report.
+BUILTIN_RULES: dict[str, str] = {
+    "burn_rate_jump": "the hourly burn is more than 50 % above its trailing 7-day mean "
+                      "(a dated history)",
+    "new_cloud": "a cloud in the fleet that no snapshot before the newest one showed",
+    "new_instance_type": "an instance type in the fleet that no snapshot before the newest "
+                         "one showed",
+    "pending_too_long": "an instance pending for more than twice its boot estimate "
+                        "(boot_time_max_s)",
+    "error_listed": "an instance in error still listed",
+    "no_auto_delete": "the quality finding of that name (when quality.CHECKS has it)",
+    "orphaned_volume": "the quality finding of that name (when quality.CHECKS has it)",
+}
+_FINDINGS = ("no_auto_delete", "orphaned_volume")
+_RULE_KEYS = {"name", "measure", "limit", "where"}
+
+
+class BudgetFileError(ShadeanalyticsError):
+    """A budgets file that cannot be used: names the file, the rule and the key."""
+
+
+class WebhookError(ShadeanalyticsError):
+    """The webhook did not accept the alert after every attempt."""
+
+
+@dataclass(frozen=True)
+class Budget:
+    """One ``[[budget]]`` rule: breached when ``measure`` (over the instances matching
+    ``where``) is above ``limit``."""
+
+    name: str
+    measure: str
+    limit: float
+    where: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Breach:
+    """A rule breached at ``as_of``. ``key`` names the episode (stable across runs)."""
+
+    rule: str
+    key: str
+    message: str
+    value: float | None = None
+    limit: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"rule": self.rule, "key": self.key, "message": self.message,
+                "value": self.value, "limit": self.limit}
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def escape_control(text: str) -> str:
+    """``text`` with control characters as ``\\xNN`` / ``\\uNNNN`` escapes: one line, no
+    terminal escape sequences."""
+    return _CONTROL.sub(lambda m: (f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
+                                   else f"\\u{ord(m.group()):04x}"), text)
+
+
+# -- the budgets file ---------------------------------------------------------------------------
+
+
+def load_budgets(path: str | Path) -> list[Budget]:
+    """The ``[[budget]]`` rules of the TOML file ``path``.
+
+    Each rule has ``name`` (text), ``measure`` (one of ``MEASURES``), ``limit`` (a number) and
+    an optional ``[budget.where]`` table of cost dimensions (``COST_KEYS``) = text. Raises
+    ``BudgetFileError`` naming the file, the rule (``budget[i]`` and its name) and the key;
+    never the offending value.
+    """
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise BudgetFileError(f"{path}: cannot read the budgets file "
+                              f"({exc.strerror or type(exc).__name__})") from None
+    except UnicodeDecodeError:
+        raise BudgetFileError(f"{path}: the budgets file is not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise BudgetFileError(f"{path}: not valid TOML ({exc})") from None
+    unknown = sorted(set(data) - {"budget"})
+    if unknown:
+        raise BudgetFileError(f"{path}: unknown top-level key {unknown[0]!r} "
+                              "(expected [[budget]] tables)")
+    rules = data.get("budget", [])
+    if not isinstance(rules, list) or not all(isinstance(r, dict) for r in rules):
+        raise BudgetFileError(f"{path}: 'budget' must be an array of tables ([[budget]])")
+    budgets = []
+    names: set[str] = set()
+    for i, rule in enumerate(rules):
+        name = rule.get("name")
+        where_rule = f"budget[{i}]" + (f" ({escape_control(name)!r})"
+                                       if isinstance(name, str) else "")
+
+        def bad(key: str, why: str, where_rule: str = where_rule) -> BudgetFileError:
+            return BudgetFileError(f"{path}: {where_rule}: key {key!r}: {why}")
+
+        extra = sorted(set(rule) - _RULE_KEYS)
+        if extra:
+            raise bad(extra[0], f"unknown key (expected {', '.join(sorted(_RULE_KEYS))})")
+        if not isinstance(name, str) or not name.strip():
+            raise bad("name", "missing or not a non-empty string")
+        if name in names:
+            raise bad("name", "the same name as an earlier rule")
+        names.add(name)
+        measure = rule.get("measure")
+        if measure not in MEASURES:
+            raise bad("measure", f"missing or not one of {', '.join(MEASURES)}")
+        limit = rule.get("limit")
+        if isinstance(limit, bool) or not isinstance(limit, int | float) \
+                or not math.isfinite(limit):
+            raise bad("limit", "missing or not a finite number")
+        where = rule.get("where", {})
+        if not isinstance(where, dict):
+            raise bad("where", "must be a table ([budget.where])")
+        for key, value in where.items():
+            if key not in COST_KEYS:
+                raise bad(f"where.{key}", f"not a cost dimension ({', '.join(COST_KEYS)})")
+            if not isinstance(value, str):
+                raise bad(f"where.{key}", "must be a string")
+        budgets.append(Budget(name, measure, float(limit), dict(where)))
+    return budgets
+
+
+# -- figures ------------------------------------------------------------------------------------
+
+
+def billed_usd_between(billed: Bill, start: pd.Timestamp, end: pd.Timestamp,
+                       instance_ids: pd.Series | None = None) -> float:
+    """The billed cost of ``billed.intervals`` inside ``[start, end)`` (USD), over the
+    instances ``instance_ids`` (default: all): ``finops.billed_cost_between``, the spend over
+    time's maths (unknown prices add nothing)."""
+    return billed_cost_between(billed, start, end, resource_ids=instance_ids)
+
+
+def month_figures(billed: Bill, hourly_usd: float,
+                  instance_ids: pd.Series | None = None) -> tuple[float, float]:
+    """(month-to-date, month forecast) in USD at ``billed.as_of``.
+
+    Month-to-date is ``billed_usd_between`` from the start of the UTC month to ``as_of``; the
+    forecast adds ``hourly_usd`` (the current burn) for every hour left in the month. This
+    is the hook for the month-forecast module: when it lands, return its two figures here.
+    """
+    at = billed.as_of
+    start = at.tz_convert("UTC").normalize().replace(day=1)
+    month_end = start + pd.DateOffset(months=1)
+    to_date = billed_usd_between(billed, start, at, instance_ids)
+    hours_left = (month_end - at).total_seconds() / 3600
+    return to_date, to_date + hourly_usd * hours_left
+
+
+def _matching(billed: Bill, where: Mapping[str, str]) -> tuple[pd.DataFrame, pd.Series]:
+    """The cost_breakdown row(s) of the group ``where`` (all rows when empty), and the ids of
+    the instances in it."""
+    keys = list(where)
+    costs = cost_breakdown(billed, by=keys or ["cloud"])
+    rows = costs
+    for key, value in where.items():
+        rows = rows[(rows[key] == value).fillna(False).to_numpy(dtype=bool)]
+    instances = billed.instances
+    ids = instances["instance_id"]
+    for key, value in where.items():
+        if key == "tag":
+            tags = billed.instance_tags
+            ids = ids[ids.isin(tags.loc[(tags["tag"] == value).fillna(False), "instance_id"])]
+        else:
+            column = instances.loc[ids.index, key].astype("string")
+            ids = ids[(column == value).fillna(False).to_numpy(dtype=bool)]
+    return rows, ids
+
+
+def _measure(billed: Bill, budget: Budget) -> float | None:
+    rows, ids = _matching(billed, budget.where)
+    if budget.measure in ("running_instances", "running_gpus"):
+        column = "running_instances" if budget.measure == "running_instances" else "gpus"
+        return float(rows[column].sum())
+    hourly = rows["hourly_usd"].sum(min_count=1)
+    hourly = 0.0 if pd.isna(hourly) else float(hourly)
+    if budget.measure == "hourly_usd":
+        return hourly
+    if budget.measure == "daily_usd":
+        return HOURS_PER_DAY * hourly
+    if budget.measure == "monthly_usd":
+        return HOURS_PER_MONTH * hourly
+    if budget.measure == "accrued_usd":
+        accrued = rows["accrued_usd"].sum(min_count=1)
+        return None if pd.isna(accrued) else float(accrued)
+    to_date, forecast = month_figures(billed, hourly, ids if budget.where else None)
+    return to_date if budget.measure == "month_to_date_usd" else forecast
+
+
+def _number(value: float, measure: str) -> str:
+    return f"${value:,.2f}" if measure.endswith("_usd") else f"{value:,.0f}"
+
+
+# -- built-in rules -----------------------------------------------------------------------------
+
+
+def _observed(tables: Tables, at: pd.Timestamp) -> list[pd.Timestamp]:
+    times = pd.concat([tables.clusters["observed_at"], tables.instances["observed_at"],
+                       tables.polls["observed_at"]]).dropna()
+    return sorted(t for t in times.unique() if t <= at)
+
+
+def _burn_rate_jump(tables: Tables, billed: Bill) -> list[Breach]:
+    times = _observed(tables, billed.as_of)
+    if len(times) < 2:
+        return []  # no history: no mean to compare with
+    start = max(times[0], billed.as_of - _TRAILING)
+    hours = (billed.as_of - start).total_seconds() / 3600
+    if hours <= 0:
+        return []
+    mean = billed_usd_between(billed, start, billed.as_of) / hours
+    hourly = cost_breakdown(billed, by="cloud")["hourly_usd"].sum()
+    if not mean > 0 or not hourly > (1 + BURN_JUMP_SHARE) * mean:
+        return []
+    return [Breach("burn_rate_jump", "burn_rate_jump",
+                   f"burn rate ${hourly:,.2f}/h is {hourly / mean - 1:.0%} above its trailing "
+                   f"mean ${mean:,.2f}/h (over {hours:,.1f} h)", float(hourly),
+                   float((1 + BURN_JUMP_SHARE) * mean))]
+
+
+def _fleet_values(billed: Bill, column: str) -> set[str]:
+    live = billed.instances[(billed.instances["state"] != "stopped").fillna(True)
+                            .to_numpy(dtype=bool)]
+    return set(live[column].dropna().astype(str))
+
+
+def _new_in_fleet(tables: Tables, billed: Bill) -> list[Breach]:
+    """Clouds and instance types of the fleet at ``as_of`` (instances not stopped) that no
+    snapshot before the newest one showed. Read off each value's first sighting (a history
+    store keeps a row per version, not per poll, so the fleet at an earlier poll cannot be
+    rebuilt from its rows alone)."""
+    times = _observed(tables, billed.as_of)
+    if len(times) < 2:
+        return []
+    previous = times[-2]
+    rows = tables.instances[(tables.instances["observed_at"] <= billed.as_of)
+                            .fillna(False).to_numpy(dtype=bool)]
+    found = []
+    for rule, column, what in (("new_cloud", "cloud", "cloud"),
+                               ("new_instance_type", "shade_instance_type", "instance type")):
+        first = rows.groupby(rows[column].astype("string"))["observed_at"].min()
+        seen_before = set(first[first <= previous].index)
+        for value in sorted(_fleet_values(billed, column) - seen_before):
+            shown = escape_control(value)
+            found.append(Breach(rule, f"{rule}:{shown}",
+                                f"new {what} {shown!r} in the fleet (in no snapshot up to "
+                                f"{previous.strftime('%Y-%m-%dT%H:%M:%SZ')})"))
+    return found
+
+
+def _instance_rules(billed: Bill) -> list[Breach]:
+    from .lifecycle import lifecycle
+
+    found = []
+    life = lifecycle(billed)
+    state = billed.instances.set_index("instance_id")["state"]
+    state = state[~state.index.duplicated()]
+    life = life.assign(state=state.reindex(life["instance_id"]).to_numpy())
+    limit = 2 * life["boot_time_max_s"].astype("float64")
+    late = life[(life["state"] == "pending").fillna(False).to_numpy(dtype=bool)
+                & (life["age_s"] > limit).fillna(False).to_numpy(dtype=bool)]
+    for row in late.itertuples():
+        rid = escape_control(str(row.instance_id))
+        found.append(Breach("pending_too_long", f"pending_too_long:{rid}",
+                            f"instance {rid} pending for {row.age_s / 60:,.0f} min, more than "
+                            f"twice its boot estimate ({row.boot_time_max_s / 60:,.0f} min)",
+                            float(row.age_s), float(2 * row.boot_time_max_s)))
+    errored = life[(life["status"] == "error").fillna(False).to_numpy(dtype=bool)]
+    for rid in sorted(set(errored["instance_id"].astype(str))):
+        shown = escape_control(rid)
+        found.append(Breach("error_listed", f"error_listed:{shown}",
+                            f"instance {shown} is in error and still listed"))
+    return found
+
+
+def _findings(billed: Bill) -> list[Breach]:
+    from .quality import CHECKS, quality_checks
+
+    wanted = {check.name for check in CHECKS} & set(_FINDINGS)
+    if not wanted:
+        return []  # those checks are not there yet: they plug in by name when they are
+    findings = quality_checks(billed)
+    found = []
+    for row in findings[findings["check"].isin(wanted)].itertuples():
+        rid = escape_control(str(row.resource_id))
+        found.append(Breach(str(row.check), f"{row.check}:{rid}",
+                            f"{row.check}: {escape_control(str(row.message))}"))
+    return found
+
+
+def evaluate(tables: Tables, budgets: Sequence[Budget] = (), *, as_of: TimeLike = None,
+             builtin: bool = True) -> list[Breach]:
+    """Every rule breached at ``as_of``: the ``budgets`` (``measure > limit``) in file order,
+    then the built-in rules (``BUILTIN_RULES``) unless ``builtin`` is False.
+
+    A budget whose measure is unknown (e.g. accrued cost of instances without a price) is not
+    breached. Messages name rules, ids, clouds and amounts; never names, IPs or SSH details.
+    """
+    billed = bill(tables, as_of)
+    found = []
+    for budget in budgets:
+        value = _measure(billed, budget)
+        if value is None or not value > budget.limit:
+            continue
+        scope = "".join(f", {k}={escape_control(v)!r}" for k, v in budget.where.items())
+        name = escape_control(budget.name)
+        found.append(Breach(
+            "budget", f"budget:{name}",
+            f"budget {name!r}: {budget.measure}{scope} is {_number(value, budget.measure)}, "
+            f"above the limit {_number(budget.limit, budget.measure)}", value, budget.limit))
+    if builtin:
+        found += _burn_rate_jump(tables, billed)
+        found += _new_in_fleet(tables, billed)
+        found += _instance_rules(billed)
+        found += _findings(billed)
+    return found
+
+
+# -- the webhook --------------------------------------------------------------------------------
+
+
+def payload(breaches: Sequence[Breach], cleared: Sequence[str], as_of: pd.Timestamp) -> dict:
+    """The webhook's JSON body: Slack-compatible ``text``, then the structured fields."""
+    when = as_of.strftime("%Y-%m-%dT%H:%M:%SZ")
+    lines = [f"shadeanalytics: {len(breaches)} new breach{'es' * (len(breaches) != 1)}"
+             + (f", {len(cleared)} cleared" if cleared else "") + f" as of {when}"]
+    lines += [f"- {b.message}" for b in breaches]
+    lines += [f"- cleared: {key}" for key in cleared]
+    return {"text": "\n".join(lines), "as_of": when,
+            "breaches": [b.as_dict() for b in breaches], "cleared": list(cleared)}
+
+
+def _host(url: str) -> str:
+    """What an error may say about a webhook address: its host (the path of a Slack webhook
+    is its secret)."""
+    return urlsplit(url).hostname or "?"
+
+
+def send_webhook(url: str, body: Mapping[str, Any], *, timeout: float = 10.0,
+                 attempts: int = 3, backoff_base: float | None = None,
+                 backoff_cap: float = 10.0) -> int:
+    """POST ``body`` as JSON to ``url``; returns the number of attempts it took.
+
+    Retries connection errors, timeouts, 429 and 5xx with full-jitter exponential backoff
+    (the collector's client does the same), at most ``attempts`` times in all; any other
+    4xx is final. Raises ``WebhookError`` naming the host only (a webhook's path is a
+    secret) after the last failure.
+    """
+    import requests
+
+    if urlsplit(url).scheme not in ("http", "https"):
+        raise WebhookError("the webhook must be an http:// or https:// URL")
+    base = WEBHOOK_BACKOFF_S if backoff_base is None else backoff_base
+    data = json.dumps(body, ensure_ascii=False).encode("utf-8")
+    why = ""
+    with requests.Session() as session:
+        session.trust_env = False  # no proxy or .netrc surprises for an alert
+        for attempt in range(1, attempts + 1):
+            try:
+                response = session.post(url, data=data, timeout=timeout, allow_redirects=False,
+                                        headers={"Content-Type": "application/json"})
+                response.close()
+                status = response.status_code
+                if 200 <= status < 300:
+                    return attempt
+                why = f"HTTP {status}"
+                if status != 429 and status < 500:
+                    break
+            except requests.Timeout:
+                why = "timeout"
+            except requests.RequestException as exc:
+                why = f"connection failed ({type(exc).__name__})"
+            if attempt < attempts:
+                time.sleep(random.random() * min(backoff_cap, base * 2 ** (attempt - 1)))
+    raise WebhookError(f"webhook at {_host(url)}: {why} after {attempt} attempt"
+                       f"{'s' * (attempt != 1)}; the alert state is unchanged, the next run "
+                       "sends again")
+
+
+# -- the check command --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """What a check run found and did."""
+
+    breaches: list[Breach]
+    new: list[Breach]
+    cleared: list[str]
+    sent: dict[str, Any] | None
+
+
+def run_check(tables: Tables, budgets: Sequence[Budget], *, as_of: pd.Timestamp,
+              store: Any | None = None, webhook: str | None = None, dry_run: bool = False,
+              notify_clear: bool = False,
+              send: Callable[[str, Mapping[str, Any]], int] = send_webhook) -> CheckResult:
+    """Evaluate the rules and alert the webhook once per episode.
+
+    With ``store`` (a ``Store``), the episodes already alerted are kept in it: only breaches
+    not open before are sent, and the episodes that no longer breach are closed (and sent as
+    ``cleared`` with ``notify_clear``). The state advances only after the webhook accepted the
+    alert (or when there is nothing to send), never with ``dry_run``. Without a store every
+    breach is sent each run.
+    """
+    breaches = evaluate(tables, budgets, as_of=as_of)
+    current = {b.key: b for b in breaches}
+    open_before = store.alert_episodes() if store is not None else {}
+    new = [b for b in breaches if b.key not in open_before]
+    cleared = sorted(k for k in open_before if k not in current)
+    shown_cleared = cleared if notify_clear else []
+    body = payload(new, shown_cleared, as_of) if (new or shown_cleared) else None
+    if webhook and body is not None and not dry_run:
+        send(webhook, body)
+    if store is not None and webhook and not dry_run:
+        store.update_alert_episodes(
+            opened=[(b.key, b.rule) for b in new], seen=list(current), closed=cleared,
+            at=as_of)
+    return CheckResult(breaches, new, cleared, body)
+

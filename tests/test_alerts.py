@@ -1,0 +1,467 @@
+"""Budgets and alerts: hand-computed measures and rules on a small fleet, the budgets file's
+errors, and `shadeanalytics check` as cron runs it (exit codes, one alert per episode in a real
+SQLite store, a webhook received by a real HTTP server on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from conftest import envelope, make_instance
+
+import shadeanalytics as sa
+from shadeanalytics import alerts
+from shadeanalytics.alerts import Budget, BudgetFileError, evaluate, load_budgets
+from shadeanalytics.billing import bill
+from shadeanalytics.cli import main
+from shadeanalytics.store import Store
+
+POLLS = ["2026-11-01T00:00:00Z", "2026-11-01T06:00:00Z", "2026-11-01T12:00:00Z"]
+AS_OF = pd.Timestamp(POLLS[-1])
+
+
+def _a() -> dict[str, Any]:
+    # running since Oct 31 12:00 at $2.10 (1 GPU, hyperstack A6000)
+    return make_instance("a", active_at="2026-10-31T12:00:00Z", created_at="2026-10-31T11:50:00Z")
+
+
+def _b() -> dict[str, Any]:
+    # running since 11:00 at $8.40 (4 GPUs, nebius H100x4): first listed at 12:00
+    return make_instance("b", cloud="nebius", region="us-central1", shade_instance_type="H100x4",
+                         gpu_type="H100", num_gpus=4, hourly_price=840,
+                         created_at="2026-11-01T10:50:00Z", active_at="2026-11-01T11:00:00Z")
+
+
+def _p(iid: str, created: str) -> dict[str, Any]:
+    # pending, boot estimate at most 20 min
+    return make_instance(iid, status="pending", active_at=None, created_at=created,
+                         boot_time={"min_boot_in_sec": 600, "max_boot_in_sec": 1200})
+
+
+def _e() -> dict[str, Any]:
+    return make_instance("e", status="error", active_at=None, created_at="2026-11-01T11:00:00Z")
+
+
+def fleet_polls() -> list[tuple[str, list[dict[str, Any]]]]:
+    """(observed_at, instances listed): a alone until 12:00, then b, p (late), q, e."""
+    late = [_a(), _b(), _p("p", "2026-11-01T11:00:00Z"), _p("q", "2026-11-01T11:50:00Z"), _e()]
+    return [(POLLS[0], [_a()]), (POLLS[1], [_a()]), (POLLS[2], late)]
+
+
+def fleet() -> sa.Tables:
+    return sa.read([envelope({"instances": listed}, when, "/instances")
+                    for when, listed in fleet_polls()])
+
+
+# -- measures and rules, by hand --------------------------------------------------------------
+# At 12:00: hourly 2.10 + 8.40 = 10.50; GPUs 1 + 4 = 5; accrued a 24 h x 2.10 = 50.40 and
+# b 1 h x 8.40 = 8.40 -> 58.80. Month to date (from Nov 1 00:00): a 12 h x 2.10 = 25.20 + b
+# 8.40 = 33.60; hours left in November at Nov 1 12:00: 30 x 24 - 12 = 708 -> forecast
+# 33.60 + 10.50 x 708 = 7467.60. nebius alone: 8.40, 8.40 + 8.40 x 708 = 5955.60.
+EXPECTED = {
+    "hourly_usd": 10.50, "daily_usd": 252.0, "monthly_usd": 7665.0, "accrued_usd": 58.80,
+    "running_instances": 2.0, "running_gpus": 5.0, "month_to_date_usd": 33.60,
+    "month_forecast_usd": 7467.60,
+}
+
+
+@pytest.mark.parametrize("measure", sorted(EXPECTED))
+def test_each_measure_by_hand(measure: str) -> None:
+    billed = bill(fleet(), AS_OF)
+    assert alerts._measure(billed, Budget("x", measure, 0.0)) == pytest.approx(
+        EXPECTED[measure], abs=1e-9)
+
+
+def test_where_narrows_to_one_cloud_and_tag() -> None:
+    billed = bill(fleet(), AS_OF)
+    nebius = {"cloud": "nebius"}
+    assert alerts._measure(billed, Budget("n", "hourly_usd", 0, nebius)) == pytest.approx(8.40)
+    assert alerts._measure(billed, Budget("n", "month_to_date_usd", 0, nebius)) == \
+        pytest.approx(8.40)
+    assert alerts._measure(billed, Budget("n", "month_forecast_usd", 0, nebius)) == \
+        pytest.approx(5955.60)
+    assert alerts._measure(billed, Budget("n", "running_gpus", 0, nebius)) == 4.0
+    assert alerts._measure(billed, Budget("n", "hourly_usd", 0, {"cloud": "aws"})) == 0.0
+
+
+def test_builtin_rules_by_hand() -> None:
+    found = evaluate(fleet(), as_of=AS_OF)
+    assert [(b.rule, b.key) for b in found] == [
+        ("burn_rate_jump", "burn_rate_jump"),
+        ("new_cloud", "new_cloud:nebius"),
+        ("new_instance_type", "new_instance_type:H100x4"),
+        ("pending_too_long", "pending_too_long:p"),
+        ("error_listed", "error_listed:e"),
+    ]
+    # trailing mean over 00:00-12:00: (25.20 + 8.40) / 12 h = 2.80/h; 10.50 is 275 % above
+    assert found[0].message == ("burn rate $10.50/h is 275% above its trailing mean $2.80/h "
+                                "(over 12.0 h)")
+    assert found[0].limit == pytest.approx(4.20)
+    assert found[3].message == ("instance p pending for 60 min, more than twice its boot "
+                                "estimate (20 min)")
+    assert found[3].value == 3600.0 and found[3].limit == 2400.0
+
+
+def test_quiet_fleet_has_no_breach() -> None:
+    # at 06:00 only a runs, as at 00:00: burn equals its mean, nothing new, nothing pending
+    assert evaluate(fleet(), as_of=POLLS[1]) == []
+
+
+def test_one_snapshot_has_no_history_rules() -> None:
+    one = sa.read(envelope({"instances": [_b()]}, POLLS[2], "/instances"))
+    assert evaluate(one, as_of=AS_OF) == []
+
+
+def test_budget_breach_message_and_order() -> None:
+    budgets = [Budget("fleet burn", "hourly_usd", 10.0),
+               Budget("nebius month", "month_forecast_usd", 6000.0, {"cloud": "nebius"}),
+               Budget("gpus", "running_gpus", 4.0, {"cloud": "nebius"})]
+    found = evaluate(fleet(), budgets, as_of=AS_OF, builtin=False)
+    assert [b.message for b in found] == [
+        "budget 'fleet burn': hourly_usd is $10.50, above the limit $10.00",
+    ]
+    assert found[0].key == "budget:fleet burn"
+    budgets[1] = Budget("nebius month", "month_forecast_usd", 5955.0, {"cloud": "nebius"})
+    found = evaluate(fleet(), budgets, as_of=AS_OF, builtin=False)
+    assert found[1].message == ("budget 'nebius month': month_forecast_usd, cloud='nebius' is "
+                                "$5,955.60, above the limit $5,955.00")
+
+
+def test_findings_plug_in_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shadeanalytics import quality
+
+    def orphan(fleet: Any) -> pd.DataFrame:
+        return pd.DataFrame({"severity": ["warning"], "check": ["orphaned_volume"],
+                             "kind": ["volume"], "resource_id": ["vol-\x1b[31m1"],
+                             "message": ["volume vol-1 is attached to nothing"]})
+
+    extra = quality.Check("orphaned_volume", "volume", "warning", "test", orphan)
+    monkeypatch.setattr(quality, "CHECKS", (*quality.CHECKS, extra))
+    found = [b for b in evaluate(fleet(), as_of=POLLS[1]) if b.rule == "orphaned_volume"]
+    assert [(b.key, b.message) for b in found] == [
+        ("orphaned_volume:vol-\\x1b[31m1", "orphaned_volume: volume vol-1 is attached to nothing")]
+
+
+def test_escape_control() -> None:
+    assert alerts.escape_control("a\nb\x1b[2J\u2028c\x7f") == "a\\x0ab\\x1b[2J\\u2028c\\x7f"
+
+
+# -- the budgets file -------------------------------------------------------------------------
+
+GOOD = """
+[[budget]]
+name = "fleet burn"
+measure = "hourly_usd"
+limit = 400.0
+
+[[budget]]
+name = "nebius month"
+measure = "month_forecast_usd"
+limit = 20000
+[budget.where]
+cloud = "nebius"
+"""
+
+
+def test_load_budgets(tmp_path: Path) -> None:
+    path = tmp_path / "budgets.toml"
+    path.write_text(GOOD)
+    assert load_budgets(path) == [Budget("fleet burn", "hourly_usd", 400.0),
+                                  Budget("nebius month", "month_forecast_usd", 20000.0,
+                                         {"cloud": "nebius"})]
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ('[[budget]]\nname = "x"\nmeasure = "hourly_usd"\n',
+     "budget[0] ('x'): key 'limit': missing or not a finite number"),
+    ('[[budget]]\nname = "x"\nmeasure = "hourly_usd"\nlimit = "SECRET"\n',
+     "budget[0] ('x'): key 'limit': missing or not a finite number"),
+    ('[[budget]]\nname = "x"\nmeasure = "hourly_usd"\nlimit = 1\n'
+     '[[budget]]\nname = "y"\nmeasure = "SECRET"\nlimit = 1\n',
+     "budget[1] ('y'): key 'measure': missing or not one of hourly_usd, daily_usd, "
+     "monthly_usd, accrued_usd, running_instances, running_gpus, month_to_date_usd, "
+     "month_forecast_usd"),
+    ('[[budget]]\nmeasure = "hourly_usd"\nlimit = 1\n',
+     "budget[0]: key 'name': missing or not a non-empty string"),
+    ('[[budget]]\nname = "x"\nmeasure = "hourly_usd"\nlimit = 1\nlimt = 2\n',
+     "budget[0] ('x'): key 'limt': unknown key (expected limit, measure, name, where)"),
+    ('[[budget]]\nname = "x"\nmeasure = "hourly_usd"\nlimit = 1\n[budget.where]\nip = "1"\n',
+     "budget[0] ('x'): key 'where.ip': not a cost dimension (cloud, region, gpu_type, "
+     "shade_instance_type, cluster_id, status, rental_type, tag)"),
+    ('[[budget]]\nname = "x"\nmeasure = "hourly_usd"\nlimit = nan\n',
+     "budget[0] ('x'): key 'limit': missing or not a finite number"),
+    ('budget = 3\n', "'budget' must be an array of tables ([[budget]])"),
+])
+def test_malformed_budgets_name_file_rule_and_key(tmp_path: Path, text: str,
+                                                  message: str) -> None:
+    path = tmp_path / "budgets.toml"
+    path.write_text(text)
+    with pytest.raises(BudgetFileError) as caught:
+        load_budgets(path)
+    assert str(caught.value) == f"{path}: {message}"
+    assert "SECRET" not in str(caught.value)
+
+
+def test_cli_malformed_budgets_is_usage_error(tmp_path: Path, sources: list[str]) -> None:
+    path = tmp_path / "budgets.toml"
+    path.write_text('[[budget]]\nname = "x"\nmeasure = "hourly_usd"\n')
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["check", *sources, "--budgets", str(path)], stdout=out, stderr=err) == 2
+    assert err.getvalue().splitlines()[-1] == (
+        f"Error: {path}: budget[0] ('x'): key 'limit': missing or not a finite number")
+    assert "Traceback" not in err.getvalue()
+    path.write_text("[[budget]\n")
+    assert main(["check", *sources, "--budgets", str(path)], stdout=out, stderr=err) == 2
+    assert f"Error: {path}: not valid TOML (" in err.getvalue()
+
+
+# -- the command, as cron runs it -------------------------------------------------------------
+
+
+@pytest.fixture
+def sources(tmp_path: Path) -> list[str]:
+    path = tmp_path / "fleet.jsonl"
+    path.write_text("".join(json.dumps(envelope({"instances": listed}, when, "/instances")) + "\n"
+                            for when, listed in fleet_polls()))
+    return [str(path)]
+
+
+def run(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["check", *argv], stdout=out, stderr=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_exit_codes(tmp_path: Path, sources: list[str]) -> None:
+    budgets = tmp_path / "b.toml"
+    budgets.write_text('[[budget]]\nname = "burn"\nmeasure = "hourly_usd"\nlimit = 5\n')
+    code, out, _ = run(*sources, "--budgets", str(budgets), "--as-of", POLLS[1])
+    assert (code, out) == (0, "")
+    code, out, _ = run(*sources, "--budgets", str(budgets))  # latest: 12:00
+    assert code == 10
+    assert out.splitlines() == [
+        "budget: budget 'burn': hourly_usd is $10.50, above the limit $5.00",
+        "burn_rate_jump: burn rate $10.50/h is 275% above its trailing mean $2.80/h (over 12.0 h)",
+        "new_cloud: new cloud 'nebius' in the fleet (in no snapshot up to 2026-11-01T06:00:00Z)",
+        "new_instance_type: new instance type 'H100x4' in the fleet (in no snapshot up to "
+        "2026-11-01T06:00:00Z)",
+        "pending_too_long: instance p pending for 60 min, more than twice its boot estimate "
+        "(20 min)",
+        "error_listed: instance e is in error and still listed",
+    ]
+    assert run("--as-of", POLLS[1])[0] == 2  # neither SOURCE nor --store
+
+
+class Hook:
+    """A webhook on 127.0.0.1: answers each POST with the next scripted status (then 200)."""
+
+    def __init__(self, statuses: list[int] | None = None) -> None:
+        self.statuses = list(statuses or [])
+        self.bodies: list[dict[str, Any]] = []
+        self.paths: list[str] = []
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers["Content-Length"])
+                hook.bodies.append(json.loads(self.rfile.read(length)))
+                hook.paths.append(self.path)
+                status = hook.statuses.pop(0) if hook.statuses else 200
+                self.send_response(status)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/services/T0/SECRETPATH"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> Hook:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+
+@pytest.fixture(autouse=True)
+def _no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(alerts, "WEBHOOK_BACKOFF_S", 0.0)
+
+
+def store_with(path: Path, polls: list[tuple[str, list[dict[str, Any]]]]) -> str:
+    with Store(path) as store:
+        for when, listed in polls:
+            store.record_poll(when, clusters=None, instances={"instances": listed},
+                              instance_types=None)
+    return str(path)
+
+
+def test_one_alert_per_episode_across_runs(tmp_path: Path) -> None:
+    db = tmp_path / "history.db"
+    polls = fleet_polls()
+    store_with(db, polls)
+    with Hook() as hook:
+        code, out, _ = run("--store", str(db), "--webhook", hook.url, "--notify-clear")
+        assert code == 10 and len(out.splitlines()) == 5
+        assert len(hook.bodies) == 1
+        sent = hook.bodies[0]
+        assert [b["key"] for b in sent["breaches"]] == [
+            "burn_rate_jump", "new_cloud:nebius", "new_instance_type:H100x4",
+            "pending_too_long:p", "error_listed:e"]
+        assert sent["text"].splitlines()[0] == ("shadeanalytics: 5 new breaches as of "
+                                                "2026-11-01T12:00:00Z")
+        assert sent["cleared"] == []
+        text = json.dumps(sent)
+        for secret in ("10.0.0.1", "shadeform", "ssh", "node-"):
+            assert secret not in text
+        # the same data again: still breached (exit 10), nothing sent
+        code, out, _ = run("--store", str(db), "--webhook", hook.url, "--notify-clear")
+        assert code == 10 and len(out.splitlines()) == 5 and len(hook.bodies) == 1
+        # 13:00: e gone; nothing new in the fleet since 12:00; burn 10.50 against the mean
+        # (13 h x 2.10 + 2 h x 8.40) / 13 h = 3.39; p still late, and now q too (created
+        # 11:50, 70 min > 2 x 20 min): only q is new
+        rest = [r for r in polls[-1][1] if r["id"] != "e"]
+        store_with(db, [("2026-11-01T13:00:00Z", rest)])
+        code, out, _ = run("--store", str(db), "--webhook", hook.url, "--notify-clear")
+        assert code == 10
+        assert [line.split(":")[0] for line in out.splitlines()] == [
+            "burn_rate_jump", "pending_too_long", "pending_too_long"]
+        assert len(hook.bodies) == 2
+        assert [b["key"] for b in hook.bodies[1]["breaches"]] == ["pending_too_long:q"]
+        assert hook.bodies[1]["cleared"] == ["error_listed:e", "new_cloud:nebius",
+                                             "new_instance_type:H100x4"]
+        assert hook.bodies[1]["text"].splitlines() == [
+            "shadeanalytics: 1 new breach, 3 cleared as of 2026-11-01T13:00:00Z",
+            "- instance q pending for 70 min, more than twice its boot estimate (20 min)",
+            "- cleared: error_listed:e", "- cleared: new_cloud:nebius",
+            "- cleared: new_instance_type:H100x4"]
+        # without --notify-clear a run that only clears sends nothing
+    with Store(db, create=False) as store:
+        assert sorted(store.alert_episodes()) == ["burn_rate_jump", "pending_too_long:p",
+                                                  "pending_too_long:q"]
+        assert store.alert_episodes()["pending_too_long:p"] == {
+            "rule": "pending_too_long", "opened_at": "2026-11-01T12:00:00.000000Z",
+            "last_seen_at": "2026-11-01T13:00:00.000000Z"}
+
+
+def test_dry_run_sends_nothing_and_records_nothing(tmp_path: Path) -> None:
+    db = tmp_path / "history.db"
+    store_with(db, fleet_polls())
+    with Hook() as hook:
+        code, out, _ = run("--store", str(db), "--webhook", hook.url, "--dry-run")
+        assert code == 10 and hook.bodies == []
+    line = out.splitlines()[-1]
+    assert line.startswith("dry run: would send {")
+    assert json.loads(line.removeprefix("dry run: would send "))["breaches"][0]["key"] == \
+        "burn_rate_jump"
+    with Store(db, create=False) as store:
+        assert store.alert_episodes() == {}
+
+
+def test_webhook_5xx_then_success(tmp_path: Path) -> None:
+    db = tmp_path / "history.db"
+    store_with(db, fleet_polls())
+    with Hook([503, 500]) as hook:
+        code, _, _ = run("--store", str(db), "--webhook", hook.url)
+        assert code == 10
+        assert len(hook.bodies) == 3 and hook.bodies[0] == hook.bodies[2]
+        assert hook.paths == ["/services/T0/SECRETPATH"] * 3
+    with Store(db, create=False) as store:
+        assert len(store.alert_episodes()) == 5
+
+
+def test_webhook_failing_every_attempt_advances_nothing(tmp_path: Path) -> None:
+    db = tmp_path / "history.db"
+    store_with(db, fleet_polls())
+    with Hook([500, 502, 503, 500]) as hook:
+        code, out, err = run("--store", str(db), "--webhook", hook.url)
+        assert len(hook.bodies) == 3
+    assert code == 1 and out == ""
+    assert err == ("Error: webhook at 127.0.0.1: HTTP 503 after 3 attempts; the alert state is "
+                   "unchanged, the next run sends again\n")
+    assert "SECRETPATH" not in err
+    with Store(db, create=False) as store:
+        assert store.alert_episodes() == {}
+    # a 4xx is final: one attempt
+    with Hook([404]) as hook:
+        code, _, err = run("--store", str(db), "--webhook", hook.url)
+        assert len(hook.bodies) == 1
+    assert code == 1 and "HTTP 404 after 1 attempt;" in err
+
+
+def test_webhook_refused_connection(tmp_path: Path, sources: list[str]) -> None:
+    with Hook() as hook:
+        url = hook.url
+    code, _, err = run(*sources, "--webhook", url)  # the server is gone
+    assert code == 1
+    assert err.startswith("Error: webhook at 127.0.0.1: connection failed (ConnectionError) "
+                          "after 3 attempts")
+
+
+def test_a_second_check_on_the_same_store_exits_3(tmp_path: Path) -> None:
+    from shadeanalytics.locks import exclusive_lock
+
+    db = tmp_path / "history.db"
+    store_with(db, fleet_polls())
+    with Hook() as hook, exclusive_lock(tmp_path / "history.db.check.lock", "busy"):
+        code, out, err = run("--store", str(db), "--webhook", hook.url)
+        assert hook.bodies == []
+    assert (code, out) == (3, "")
+    assert err == f"Error: {db}: another check is sending alerts; nothing sent\n"
+
+
+def test_webhook_that_never_answers_times_out() -> None:
+    """A server that accepts the connection and never answers: each attempt ends at the
+    timeout, three in all, then one clear error."""
+    import socket
+    import time
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)  # never accepted: the kernel completes the handshake, nobody reads
+    try:
+        started = time.monotonic()
+        with pytest.raises(alerts.WebhookError) as caught:
+            alerts.send_webhook(f"http://127.0.0.1:{listener.getsockname()[1]}/hook",
+                                {"text": "x"}, timeout=0.3, backoff_base=0.0)
+        elapsed = time.monotonic() - started
+    finally:
+        listener.close()
+    assert str(caught.value) == ("webhook at 127.0.0.1: timeout after 3 attempts; the alert "
+                                 "state is unchanged, the next run sends again")
+    assert 0.9 <= elapsed < 5.0
+
+
+@pytest.mark.hardening
+def test_concurrent_checks_send_one_alert(tmp_path: Path) -> None:
+    """Four `check` processes started at once on one store: the webhook gets one alert; each
+    run exits 10 (it checked) or 3 (another held the alert lock), never 1."""
+    import subprocess
+    import sys
+
+    db = tmp_path / "history.db"
+    store_with(db, fleet_polls())
+    with Hook() as hook:
+        runs = [subprocess.Popen([sys.executable, "-m", "shadeanalytics", "check", "--store",
+                                  str(db), "--webhook", hook.url],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                for _ in range(4)]
+        codes = [run.wait(timeout=120) for run in runs]
+        for run in runs:
+            run.stderr.close()
+    assert set(codes) <= {10, 3} and 10 in codes, codes
+    assert len(hook.bodies) == 1
+    with Store(db, create=False) as store:
+        assert len(store.alert_episodes()) == 5
