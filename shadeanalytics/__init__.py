@@ -28,6 +28,8 @@ from .errors import (
     SchemaError,
     ShadeanalyticsError,
 )
+from .finops import cost_over_time, month_forecast
+from .focus import write_focus
 from .inventory import gpu_inventory
 from .lifecycle import boot_stats, lifecycle
 from .load import read, read_clusters, read_instance_types, read_instances
@@ -39,8 +41,8 @@ from .tables import Tables
 from .timeline import fleet_over_time, status_timeline, time_in_status
 
 #: The plot helpers, imported (with matplotlib) on first use.
-_PLOTS = ("plot_cost_breakdown", "plot_fleet_over_time", "plot_gpu_inventory",
-          "plot_provisioning", "plot_status_timeline")
+_PLOTS = ("plot_cost_breakdown", "plot_cost_over_time", "plot_fleet_over_time",
+          "plot_gpu_inventory", "plot_provisioning", "plot_status_timeline")
 
 __all__ = sorted([
     "ApiError",
@@ -56,10 +58,12 @@ __all__ = sorted([
     "boot_stats",
     "cluster_summary",
     "cost_breakdown",
+    "cost_over_time",
     "fleet_over_time",
     "gpu_inventory",
     "lifecycle",
     "market_compare",
+    "month_forecast",
     "price_history",
     "quality_checks",
     "read",
@@ -70,6 +74,7 @@ __all__ = sorted([
     "status_timeline",
     "summary_text",
     "time_in_status",
+    "write_focus",
     "write_report",
     *_PLOTS,
 ])
