@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -91,6 +92,7 @@ _LISTS: dict[str, tuple[str, str]] = {
 _ENDPOINTS = {key: endpoint for key, (_, endpoint) in _LISTS.items()}
 FEATURED_TEMPLATES = "/templates/featured"
 #: envelope endpoints of single-object (info) responses -> their table
+_INSTANCE_INFO = re.compile(r"/instances/[^/]+/info")
 _INFO_ENDPOINTS = {"clusters": "clusters", "instances": "instances", "volumes": "volumes",
                    "sshkeys": "ssh_keys", "templates": "templates"}
 
@@ -564,7 +566,9 @@ class _Normalizer:
             launch_cols = self._launch(launch, f"{path}.launch_configuration", iid, row_no,
                                        observed_at)
         has_configuration = bool(cfg) or type(get("configuration")) is dict
-        has_details = not _INFO_KEYS.isdisjoint(r)
+        # the info shape: its own fields, or (a stored info response) its endpoint
+        has_details = not _INFO_KEYS.isdisjoint(r) or (
+            self._endpoint is not None and _INSTANCE_INFO.fullmatch(self._endpoint) is not None)
         details: tuple[Any, ...] = _NO_DETAILS
         if has_details:
             details = self._details(r, path, iid, row_no, observed_at)
