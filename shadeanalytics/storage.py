@@ -16,8 +16,6 @@ __all__ = ["VOLUME_PRICE_COLUMNS", "volume_prices"]
 #: The columns :func:`volume_prices` adds to the volumes table.
 VOLUME_PRICE_COLUMNS = ("price_per_gb_per_hour_usd", "hourly_price_usd")
 
-_NO_TIME = pd.Timestamp.min.tz_localize("UTC")
-
 
 def volume_prices(volumes: pd.DataFrame, volume_types: pd.DataFrame) -> pd.DataFrame:
     """Each volume row with its type's price and its hourly price.
@@ -68,6 +66,5 @@ def volume_prices(volumes: pd.DataFrame, volume_types: pd.DataFrame) -> pd.DataF
 
 
 def _sortable(times: pd.Series) -> np.ndarray:
-    """Instants as int64 microseconds, NaT as the oldest possible."""
-    values = pd.to_datetime(times, utc=True).fillna(_NO_TIME)
-    return values.to_numpy(dtype="datetime64[us]").astype(np.int64)
+    """Instants as int64 microseconds; NaT becomes the smallest int64, the oldest possible."""
+    return pd.to_datetime(times, utc=True).to_numpy(dtype="datetime64[us]").astype(np.int64)
