@@ -112,7 +112,7 @@ class Tables:
         if not volumes.empty and "/volumes" in last_ok.index:
             gone = (volumes["observed_at"] < last_ok["/volumes"]).fillna(False)
             volumes = volumes.assign(gone=pd.array(gone.to_numpy(dtype=bool), dtype="boolean"))
-        templates = _newest(self.templates, ["template_id", "name"])
+        templates = _newest(self.templates, ["template_id"])
         template_keys = templates[["template_id", "observed_at"]].drop_duplicates()
         return replace(
             self,
