@@ -145,10 +145,11 @@ def _parser() -> argparse.ArgumentParser:
         "collect", help="poll the Shadeform API once into the history store (for cron)",
         description="Poll GET /clusters, /instances and /instances/types once (with /volumes, "
                     "/volumes/types, instance details and, daily, SSH keys, templates and "
-                    "cluster types) and record the poll in the history store. The API key comes from SHADEFORM_API_KEY (or "
-                    "--api-key-file). Prints one line per run. Exit codes: 0 ok, 1 error, "
-                    "3 another collector holds the lock (nothing written), 75 the API is "
-                    "temporarily unavailable (the failed poll is recorded).")
+                    "cluster types) and record the poll in the history store. The API key "
+                    "comes from SHADEFORM_API_KEY (or --api-key-file). Prints one line per "
+                    "run. Exit codes: 0 ok, 1 error, 3 another collector holds the lock "
+                    "(nothing written), 75 the API is temporarily unavailable (the failed poll "
+                    "is recorded).")
     collect.add_argument("--store", required=True, metavar="PATH",
                          help="the history store (an SQLite file; created when missing)")
     collect.add_argument("--base-url", metavar="URL",

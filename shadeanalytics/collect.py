@@ -26,6 +26,7 @@ is left out of the poll, so nothing it lists is marked gone, and it is asked aga
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Callable
@@ -195,13 +196,14 @@ def _fetch(client: ShadeformClient, store: Store, plan: _Plan) -> dict[str, Any]
         if last is None or _age_s(plan.started, last) >= plan.account_every_s:
             due[name] = method
     for name, method in due.items():
-        account[name] = _optional(lambda m=method: _checked(name, getattr(client, m)()),
-                                  _ENDPOINT_OF[name], None, failures)
+        account[name] = _optional(
+            functools.partial(_checked, name, getattr(client, method)), _ENDPOINT_OF[name], None,
+            failures)
     details = {}
     for iid in _details_due(clusters, instances, store, plan):
         if time.monotonic() >= plan.info_until:
             break
-        info = _optional(lambda i=iid: _checked_info(i, client.instance_info(i)),
+        info = _optional(functools.partial(_checked_info, iid, client.instance_info),
                          "/instances/{id}/info", iid, failures)
         if info is not None:
             details[iid] = info
@@ -226,13 +228,16 @@ def _optional(fetch: Callable[[], Any], endpoint: str, resource_id: str | None,
         return None
 
 
-def _checked(name: str, response: Any) -> Any:
-    """``response`` when the store can record it (else its ``SchemaError``)."""
+def _checked(name: str, fetch: Callable[[], Any]) -> Any:
+    """The response of ``fetch()`` when the store can record it (else its ``SchemaError``)."""
+    response = fetch()
     prepare_account_list(name, response)
     return response
 
 
-def _checked_info(iid: str, info: dict[str, Any]) -> dict[str, Any]:
+def _checked_info(iid: str, fetch: Callable[[str], dict[str, Any]]) -> dict[str, Any]:
+    """``fetch(iid)``, the instance's info response, when it is that instance's."""
+    info = fetch(iid)
     if info.get("id") != iid:
         raise BadResponseError(f"GET /instances/{{id}}/info: the response is not instance {iid}",
                                endpoint="/instances/{id}/info")

@@ -548,10 +548,11 @@ class Store:
         ``GET /instances/{id}/info`` response (versioned as its details, closed when the
         instance is gone). ``failures`` lists the ``(endpoint, resource id or None, error)`` of
         requests that failed without failing the poll. Everything is validated, redacted and
-        hashed before the one transaction starts. Recording the same poll again (same ``observed_at``, same content) returns the
-        existing ``poll_id`` and writes nothing; another poll at the same instant, or one older
-        than the newest successful poll, is refused with ``StoreError``. A response of the
-        wrong shape raises :class:`~shadeanalytics.errors.SchemaError` and writes nothing.
+        hashed before the one transaction starts. Recording the same poll again (same
+        ``observed_at``, same content) returns the existing ``poll_id`` and writes nothing;
+        another poll at the same instant, or one older than the newest successful poll, is
+        refused with ``StoreError``. A response of the wrong shape raises
+        :class:`~shadeanalytics.errors.SchemaError` and writes nothing.
         """
         account = {"volumes": volumes, "volume_types": volume_types, "ssh_keys": ssh_keys,
                    "templates": templates, "featured_templates": featured_templates,
@@ -696,8 +697,9 @@ class Store:
 
         Columns: ``poll_id`` and the counts (``clusters``, ``instances``, ``instance_types``,
         ``added``, ``changed``, ``gone``, ``volumes``, ``details``: instance details fetched,
-        ``failures``: requests that failed without failing the poll) Int64; ``started_at``, ``finished_at``,
-        ``observed_at`` datetime64[us, UTC]; ``endpoints``, ``outcome``, ``error`` string.
+        ``failures``: requests that failed without failing the poll) Int64; ``started_at``,
+        ``finished_at``, ``observed_at`` datetime64[us, UTC]; ``endpoints``, ``outcome``,
+        ``error`` string.
         """
         with self._snapshot() as conn:
             rows = conn.execute(f"SELECT {', '.join(_POLL_COLUMNS)} FROM polls "

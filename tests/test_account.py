@@ -146,7 +146,7 @@ def test_templates_are_redacted_as_instances_are(account: sa.Tables) -> None:
     assert t.loc["d290f1ee-6c54-4b01-90e6-d70174800002", "script_sha256"] == (
         "f590776b449af73e55cb368f45ce28400a19d0c68cdb34485fdfc0602b6c2437")
     envs = account.template_envs
-    assert envs[["scope", "name"]].values.tolist() == [
+    assert envs[["scope", "name"]].to_numpy().tolist() == [
         ["docker", "HUGGING_FACE_HUB_TOKEN"], ["instance", "WANDB_API_KEY"]]
     assert account.template_tags["tag"].tolist() == ["notebook", "vllm", "inference"]
     dumped = "".join(df.astype("string").to_csv() for _, df in account.frames())
@@ -222,7 +222,7 @@ def test_lifecycle_nulls_and_a_just_created_info_do_not_warn() -> None:
     before active: no warning at all."""
     for name in ("instance-info-created.json", "instances-active-null-ip.json",
                  "instances-2024.json"):
-        tables, messages = _read(FIXTURES / name)
+        _, messages = _read(FIXTURES / name)
         assert messages == [], name
     created = sa.read(FIXTURES / "instance-info-created.json").instances.iloc[0]
     assert created["status"] == "pending_provider"
@@ -266,7 +266,7 @@ def test_an_info_response_folds_into_its_list_row_of_the_same_snapshot() -> None
     row = tables.instances.iloc[0]
     assert len(tables.instances) == 1
     assert (row["cluster_id"], row["ssh_key_id"], row["has_details"]) == ("c-1", "k-1", True)
-    assert tables.instance_volumes[["instance_id", "volume_id"]].values.tolist() == [
+    assert tables.instance_volumes[["instance_id", "volume_id"]].to_numpy().tolist() == [
         ["m-1", "v-1"]]
     assert "secret-value-123" not in tables.instance_envs.to_csv()
 
@@ -284,7 +284,7 @@ def test_latest_carries_the_newest_details_to_newer_list_rows() -> None:
     assert row["details_observed_at"] == pd.Timestamp(T0)
     assert (row["ssh_key_id"], row["auto_delete_at"]) == (
         "k-1", pd.Timestamp("2026-12-01T00:00:00Z"))
-    assert latest.instance_volumes[["observed_at", "volume_id"]].values.tolist() == [
+    assert latest.instance_volumes[["observed_at", "volume_id"]].to_numpy().tolist() == [
         [pd.Timestamp(T1), "v-1"]]
 
 

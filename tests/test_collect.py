@@ -305,8 +305,8 @@ def _check_after_kill(path: Path, reported: set[int]) -> None:
         assert store.integrity_check() == "ok"
     with sqlite3.connect(path) as conn:
         polls = {p: (added, changed, gone, seen) for p, added, changed, gone, seen in
-                 conn.execute("SELECT poll_id, added, changed, gone, "
-                              "clusters + instances + instance_types + coalesce(volumes, 0) + details "
+                 conn.execute("SELECT poll_id, added, changed, gone, clusters + instances "
+                              "+ instance_types + coalesce(volumes, 0) + details "
                               "FROM polls WHERE outcome = 'ok'")}
         assert reported <= set(polls), "a poll reported as committed is missing"
         opened = dict(conn.execute("SELECT valid_from, count(*) FROM versions "

@@ -151,9 +151,9 @@ def test_a_schema_1_store_is_upgraded_in_place_and_keeps_its_history(tmp_path: P
                           instances=states[0].instances, instance_types=states[0].instance_types)
         before = store.read()
     _as_schema_1(path)
-    with sqlite3.connect(path) as conn:
-        with pytest.raises(sqlite3.IntegrityError, match="CHECK constraint failed"):
-            conn.execute("INSERT INTO versions (kind, resource_id, valid_from, payload, "
+    with sqlite3.connect(path) as conn, \
+            pytest.raises(sqlite3.IntegrityError, match="CHECK constraint failed"):
+        conn.execute("INSERT INTO versions (kind, resource_id, valid_from, payload, "
                          "payload_hash, last_seen_poll, last_seen_at) "
                          "VALUES ('volume', 'v', 1, '{}', '', 1, '')")
     with Store(path) as store:
