@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -92,7 +91,6 @@ _LISTS: dict[str, tuple[str, str]] = {
 _ENDPOINTS = {key: endpoint for key, (_, endpoint) in _LISTS.items()}
 FEATURED_TEMPLATES = "/templates/featured"
 #: envelope endpoints of single-object (info) responses -> their table
-_INSTANCE_INFO = re.compile(r"/instances/[^/]+/info")
 _INFO_ENDPOINTS = {"clusters": "clusters", "instances": "instances", "volumes": "volumes",
                    "sshkeys": "ssh_keys", "templates": "templates"}
 
@@ -115,7 +113,8 @@ INSTANCE_FIELDS = (
     "hourly_price_cents", "cost_estimate_usd", "rental_type", "rental_hourly_price_usd",
     "rental_ending_at", "created_at", "active_at", "deleted_at", "boot_time_min_s",
     "boot_time_max_s", "launch_type", "docker_image", "has_registry_credentials",
-    "script_sha256", *DETAIL_FIELDS, "has_details", "has_configuration", "observed_at",
+    "script_sha256", *DETAIL_FIELDS, "has_details", "has_configuration", "from_info",
+    "observed_at",
 )
 INSTANCE_TYPE_FIELDS = (
     "cloud", "shade_instance_type", "cloud_instance_type", "region", "region_display_name",
@@ -180,6 +179,9 @@ class Document:
     explicit: bool = True
     #: the cluster an instance document belongs to (the store keeps members separately)
     parent: str | None = None
+    #: a single instance object that was a list item (the store's instance versions), not an
+    #: ``/instances/{id}/info`` response
+    listed: bool = False
 
     def with_time(self, observed_at: str) -> Document:
         """The same document, dated ``observed_at``."""
@@ -414,7 +416,8 @@ class _Normalizer:
         elif kind == "clusters":
             self.cluster(value, path, observed_at)
         elif kind == "instances":
-            self.instance(value, path, observed_at, self._doc.parent)
+            # a single instance object is an /instances/{id}/info response
+            self.instance(value, path, observed_at, self._doc.parent, not self._doc.listed)
         else:
             self._walker(kind)(value, path, observed_at)
 
@@ -538,7 +541,8 @@ class _Normalizer:
         for j, member in enumerate(members):
             self.instance(member, f"{path}.instances[{j}]", observed_at, cid)
 
-    def instance(self, r: Any, path: str, observed_at: str | None, cluster_id: str | None) -> None:
+    def instance(self, r: Any, path: str, observed_at: str | None, cluster_id: str | None,
+                 info: bool = False) -> None:
         if type(r) is not dict:
             self._bad_shape(r, path, "an instance object")
             return
@@ -566,9 +570,8 @@ class _Normalizer:
             launch_cols = self._launch(launch, f"{path}.launch_configuration", iid, row_no,
                                        observed_at)
         has_configuration = bool(cfg) or type(get("configuration")) is dict
-        # the info shape: its own fields, or (a stored info response) its endpoint
-        has_details = not _INFO_KEYS.isdisjoint(r) or (
-            self._endpoint is not None and _INSTANCE_INFO.fullmatch(self._endpoint) is not None)
+        # the info shape: an info response, or its own fields in a list item
+        has_details = info or not _INFO_KEYS.isdisjoint(r)
         details: tuple[Any, ...] = _NO_DETAILS
         if has_details:
             details = self._details(r, path, iid, row_no, observed_at)
@@ -584,7 +587,7 @@ class _Normalizer:
             get("cost_estimate"), rental.get("rental_type"), rental.get("hourly_price"),
             rental.get("ending_at"), get("created_at"), get("active_at"), get("deleted_at"),
             boot.get("min_boot_in_sec"), boot.get("max_boot_in_sec"), *launch_cols,
-            *details, has_details, has_configuration, observed_at,
+            *details, has_details, has_configuration, info, observed_at,
         ))
         self.out.instance_origins.append((self._doc_no, path))
         tags = get("tags")
@@ -783,7 +786,7 @@ class _Normalizer:
             r.hourly_price, i(r.cost_estimate), i(rental.rental_type), i(rental.hourly_price),
             i(rental.ending_at), i(r.created_at), i(r.active_at), i(r.deleted_at),
             boot.min_boot_in_sec, boot.max_boot_in_sec, *map(i, launch_cols), *details,
-            details is not _NO_DETAILS, r.configuration is not None, observed_at,
+            details is not _NO_DETAILS, r.configuration is not None, False, observed_at,
         )
 
     def _typed_launch(self, launch: decode.Launch, path: str, iid: str, row_no: int,

@@ -899,14 +899,13 @@ def _documents(source: str, rows: list[tuple[Any, ...]], ok: list[tuple[int, str
             elif kind in ("instance", "instance_info") and "configuration" not in value:
                 # how normalize tells an instance; a null configuration loads as a missing one
                 value = {**value, "configuration": None}
-            if kind == "instance_info":  # the endpoint says these are the instance's details
-                value = {"endpoint": f"/instances/{rid}/info", "response": value}
             elif kind in _LISTED:
                 # catalogues and account objects load as a one-item list of their endpoint
                 endpoint = _KIND_ENDPOINTS[kind]
                 value = {"endpoint": endpoint,
                          "response": {_LISTED[kind]: [value]}}
-            doc = Document(value, f"{source} (version {vid})", observed_at=at, parent=parent)
+            doc = Document(value, f"{source} (version {vid})", observed_at=at, parent=parent,
+                           listed=kind == "instance")
             dated.append((at, vid, doc))
     dated.sort(key=lambda d: (d[0], d[1]))
     return [doc for _, _, doc in dated], fixes

@@ -573,6 +573,7 @@ def _account_frames(norm: Normalized, origin_of: Callable[[list[tuple[int, str]]
 
 
 _HAS_DETAILS = INSTANCE_FIELDS.index("has_details")
+_FROM_INFO = INSTANCE_FIELDS.index("from_info")
 _DETAIL_SLICE = slice(INSTANCE_FIELDS.index(DETAIL_FIELDS[0]), _HAS_DETAILS + 1)
 
 
@@ -585,8 +586,8 @@ def _merge_details(norm: Normalized) -> set[int]:
     a warning. Returns the dropped rows.
     """
     rows = norm.instances
-    detailed = [n for n, row in enumerate(rows) if row[_HAS_DETAILS]]
-    if not detailed:
+    infos = [n for n, row in enumerate(rows) if row[_FROM_INFO]]
+    if not infos:
         return set()
     obs = INSTANCE_FIELDS.index("observed_at")
     by_key: dict[tuple[Any, Any], list[int]] = {}
@@ -594,9 +595,9 @@ def _merge_details(norm: Normalized) -> set[int]:
         by_key.setdefault((row[1], row[obs]), []).append(n)
     dropped: set[int] = set()
     moved: dict[int, int] = {}
-    for n in detailed:
+    for n in infos:
         plain = [m for m in by_key.get((rows[n][1], rows[n][obs]), ())
-                 if not rows[m][_HAS_DETAILS]]
+                 if not rows[m][_FROM_INFO]]
         if not plain or n in dropped:
             continue
         details = rows[n][_DETAIL_SLICE]
@@ -619,7 +620,7 @@ def _quiet_lifecycle(instances: _Table) -> None:
     its path, not one per hardware column.
     """
     status = instances.raw["status"]
-    pre = {n for n, s in enumerate(status) if s in PRE_ACTIVE}
+    pre = {n for n, s in enumerate(status) if type(s) is str and s in PRE_ACTIVE}
     no_config = {n for n, has in enumerate(instances.raw["has_configuration"]) if not has}
     instances.quiet = {"configuration": no_config, "cost_estimate": pre}
     for n in sorted(no_config - pre):
