@@ -60,7 +60,8 @@ class Column:
     """One column of a table.
 
     ``parse`` says how the raw JSON value becomes the column: ``str``, ``int``, ``bool``,
-    ``time`` (RFC 3339 -> UTC), ``cents`` (integer cents), ``dollars`` (a dollar string such as
+    ``time`` (RFC 3339 -> UTC), ``time_or_na`` (the same, for a date the API does not check:
+    anything else loads as NaT with a warning, not as a bad record), ``cents`` (integer cents), ``dollars`` (a dollar string such as
     ``"$1,234.50"``), ``status`` (ordered categorical), or ``derived`` (computed from other
     columns). ``required`` columns that are missing or null in the JSON load as NA with a
     warning: the API promises them.
@@ -106,11 +107,12 @@ def _thresholds(meaning: str) -> tuple[Column, ...]:
     """``auto_delete`` / ``alert`` and ``volume_mount`` of an instance info or a template."""
     return (
         Column("auto_delete_at", TIMESTAMP, "auto_delete.date_threshold", "UTC",
-               f"{meaning} is deleted automatically at this time; NaT when not set", "time"),
+               f"{meaning} is deleted automatically at this time; NaT when not set",
+               "time_or_na"),
         Column("auto_delete_spend_threshold_usd", _F, "auto_delete.spend_threshold", "USD",
                f"{meaning} is deleted automatically once it has cost this much", "dollars"),
         Column("alert_at", TIMESTAMP, "alert.date_threshold", "UTC",
-               "an e-mail alert is sent at this time", "time"),
+               "an e-mail alert is sent at this time", "time_or_na"),
         Column("alert_spend_threshold_usd", _F, "alert.spend_threshold", "USD",
                "an e-mail alert is sent once it has cost this much", "dollars"),
         Column("volume_mount_auto", _B, "volume_mount.auto", "",

@@ -250,6 +250,7 @@ _FAST_TYPES: dict[str, frozenset[type]] = {
     "cents": frozenset({int, _NONE}),
     "bool": frozenset({bool, _NONE}),
     "time": frozenset({str, _NONE}),
+    "time_or_na": frozenset({str, _NONE}),
     "status": frozenset({str, _NONE}),
     "dollars": frozenset({str, _NONE}),
 }
@@ -276,6 +277,9 @@ def _clean(kind: str, values: list[Any], table: _Table, source: str) -> list[Any
             table.warn(i, source, f"found {type_name(v)}, expected a string; loaded as text")
         elif kind == "dollars" and t in (int, float):
             out[i] = v
+        elif kind == "time_or_na":
+            table.warn(i, source, f"found {type_name(v)}, expected {_EXPECTED[kind]}; loaded "
+                       "as NaT")
         else:
             table.bad(i, source, f"found {type_name(v)}, expected {_EXPECTED[kind]}")
     return out
@@ -283,7 +287,8 @@ def _clean(kind: str, values: list[Any], table: _Table, source: str) -> list[Any
 
 _EXPECTED = {
     "str": "a string", "int": "an integer", "cents": "an integer number of cents",
-    "bool": "a boolean", "time": "an RFC 3339 timestamp string", "status": "a status string",
+    "bool": "a boolean", "time": "an RFC 3339 timestamp string",
+    "time_or_na": "an RFC 3339 timestamp string", "status": "a status string",
     "dollars": "a dollar amount string",
 }
 
@@ -301,7 +306,9 @@ def _in_range(values: list[Any], table: _Table, source: str) -> list[Any]:
     return out
 
 
-def _to_time(values: list[Any], table: _Table, source: str) -> pd.DatetimeIndex:
+def _to_time(values: list[Any], table: _Table, source: str,
+             soft: bool = False) -> pd.DatetimeIndex:
+    """``soft``: a value that is no timestamp loads as NaT with a warning, not a bad record."""
     try:
         return pd.to_datetime(values, utc=True, format="ISO8601").as_unit("us")
     except (ValueError, OverflowError, TypeError):
@@ -311,7 +318,10 @@ def _to_time(values: list[Any], table: _Table, source: str) -> pd.DatetimeIndex:
         if v is not None and v != "" and not _is_timestamp(v):
             # reported outside any except block: the parser's error text holds the value
             clean[i] = None
-            table.bad(i, source, "not an RFC 3339 timestamp")
+            if soft:
+                table.warn(i, source, "not an RFC 3339 timestamp; loaded as NaT")
+            else:
+                table.bad(i, source, "not an RFC 3339 timestamp")
     return pd.to_datetime(clean, utc=True, format="ISO8601").as_unit("us")
 
 
@@ -380,8 +390,8 @@ def _convert(column: Column, values: list[Any], table: _Table) -> Any:
             return pd.array(_in_range(values, table, source), dtype="Int64")
     if kind == "bool":
         return pd.array(values, dtype="boolean")
-    if kind == "time":
-        return _to_time(values, table, source)
+    if kind in ("time", "time_or_na"):
+        return _to_time(values, table, source, soft=kind == "time_or_na")
     if kind == "dollars":
         return _to_dollars(values, table, source)
     return _to_status(values, table, source)

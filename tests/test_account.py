@@ -354,3 +354,15 @@ def test_the_typed_and_general_paths_read_info_shaped_lists_alike() -> None:
     for (name, left), (_, right) in zip(general.frames(), typed.frames(), strict=True):
         pd.testing.assert_frame_equal(left, right, obj=name)
     assert typed.instances["has_details"].tolist() == [True, False]
+
+
+def test_a_threshold_date_that_is_no_timestamp_loads_as_nat_with_a_warning() -> None:
+    """The API does not check date_threshold: "next week" is NaT and one warning, not an error."""
+    info = _fixture("instance-info.json")
+    info["auto_delete"]["date_threshold"] = "next week"
+    tables, messages = _read(info)
+    assert pd.isna(tables.instances["auto_delete_at"].iloc[0])
+    assert messages == ["$.auto_delete.date_threshold: not an RFC 3339 timestamp; loaded as NaT "
+                        "(first at <dict> at $.auto_delete.date_threshold (id "
+                        "d290f1ee-6c54-4b01-90e6-d701748f0851))"]
+    assert "next week" not in messages[0]

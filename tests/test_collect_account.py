@@ -199,3 +199,15 @@ def test_collect_refuses_bad_detail_options(argv: list[str], message: str,
     """Usage errors exit 2 with the option's own message."""
     assert main(["collect", "--store", "x.sqlite", *argv]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_no_detail_request_starts_in_the_last_quarter_of_the_deadline(tmp_path: Path) -> None:
+    """A slow info answer eats the run's first three quarters: the other details wait for the
+    next run, and the run still reads /instances/types and records an ok poll."""
+    with FakeShadeformAPI(api_key=KEY, scenario=_fleet(), hang_seconds=2.5) as api:
+        api.inject(f"/instances/{IDS[0]}/info", "hang")
+        result = _run(tmp_path / "fleet.sqlite", api, T0, deadline_s=3.2)
+        assert _info_requests(api, 0) == [IDS[0]]
+        assert api.requests[-1].path == "/v1/instances/types"
+    assert result.outcome == "ok"
+    assert (result.counts["details"], result.counts["failures"]) == (1, 0)
