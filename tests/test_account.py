@@ -286,6 +286,9 @@ def test_latest_carries_the_newest_details_to_newer_list_rows() -> None:
         "k-1", pd.Timestamp("2026-12-01T00:00:00Z"))
     assert latest.instance_volumes[["observed_at", "volume_id"]].to_numpy().tolist() == [
         [pd.Timestamp(T1), "v-1"]]
+    for column in TABLES["instances"]:  # the carried columns keep their dtypes
+        want = column.dtype if column.dtype != "category (ordered)" else "category"
+        assert str(latest.instances[column.name].dtype) == want, column.name
 
 
 def test_latest_marks_a_volume_gone_after_a_poll_without_it() -> None:
