@@ -13,7 +13,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT, make_cluster, make_instance
+from conftest import (
+    ACCOUNT_FIXTURES,
+    FIXTURE_SECRETS,
+    PUBLIC_KEY_BLOB,
+    account_fixture,
+    make_cluster,
+    make_instance,
+)
 
 import shadeanalytics as sa
 from shadeanalytics.cli import main
@@ -21,17 +28,7 @@ from shadeanalytics.errors import DataWarning
 from shadeanalytics.schema import CATALOG_RULE, TABLES
 from shadeanalytics.storage import volume_prices
 
-FIXTURES = ROOT / "tests" / "fixtures" / "account"
-#: every secret value the fixtures hold (env values, registry password, docker args, script)
-FIXTURE_SECRETS = ("fixture-secret-docker-args", "fixture-secret-hf-token",
-                   "fixture-secret-registry-password", "fixture-secret-wandb-key",
-                   "fixture-secret-info-env", "IyEvYmluL2Jhc2gKZWNobyBoZWxsbwo=")
-PUBLIC_KEY_BLOB = "AAAAC3NzaC1lZDI1NTE5AAAAIAABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f"
 T0, T1 = "2026-11-20T00:00:00Z", "2026-11-20T01:00:00Z"
-
-
-def _fixture(name: str) -> Any:
-    return json.loads((FIXTURES / name).read_text())
 
 
 def _read(source: Any, **kwargs: Any) -> tuple[sa.Tables, list[str]]:
@@ -49,7 +46,7 @@ def _envelope(at: str, endpoint: str, response: Any) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def account() -> sa.Tables:
     """The fixture folder, loaded once."""
-    return sa.read(FIXTURES)
+    return sa.read(ACCOUNT_FIXTURES)
 
 
 def test_every_fixture_loads_without_a_warning(account: sa.Tables) -> None:
@@ -91,7 +88,7 @@ def test_volumes_keep_size_mount_and_estimate(account: sa.Tables) -> None:
 
 def test_volume_types_read_the_docs_spelling_and_prices_without_a_leading_zero() -> None:
     """`supports_multiple_mounts` is supports_multi_mount; ".000097" is 0.000097; no warning."""
-    tables, messages = _read(FIXTURES / "volume-types-docs.json")
+    tables, messages = _read(ACCOUNT_FIXTURES / "volume-types-docs.json")
     assert messages == []
     vt = tables.volume_types
     assert vt["cloud"].tolist() == ["hyperstack", "digitalocean"]
@@ -158,7 +155,7 @@ def test_featured_is_known_only_from_the_envelope(account: sa.Tables) -> None:
     featured = account.templates.set_index("name")["featured"]
     assert featured["Jupyter"]
     assert pd.isna(featured["My AwesomeTemplate"])
-    tables = sa.read(_envelope(T0, "/templates", _fixture("templates.json")))
+    tables = sa.read(_envelope(T0, "/templates", account_fixture("templates.json")))
     assert tables.templates["featured"].tolist() == [False]
     assert tables.polls["endpoint"].tolist() == ["/templates"]
 
@@ -174,7 +171,7 @@ def test_cluster_types_read_the_node_type_by_the_catalogue_rule(account: sa.Tabl
 
 def test_top_level_catalogue_copies_follow_one_rule() -> None:
     """Nested wins, a copy fills a gap, a true nvlink wins; every disagreement is listed."""
-    types = _fixture("instance-types-quickstart.json")
+    types = account_fixture("instance-types-quickstart.json")
     h100 = types["instance_types"][1]
     h100["vcpus"] = 96  # disagrees with the nested 192
     del h100["configuration"]["storage_in_gb"]  # the top-level copy fills it
@@ -190,7 +187,7 @@ def test_top_level_catalogue_copies_follow_one_rule() -> None:
 
 def test_2024_instance_types_load_as_on_demand_rows() -> None:
     """Top-level region, availability without rental_type or display_name: no warning."""
-    tables, messages = _read(FIXTURES / "instance-types-2024.json")
+    tables, messages = _read(ACCOUNT_FIXTURES / "instance-types-2024.json")
     assert messages == []
     it = tables.instance_types
     assert it["region"].tolist() == ["Any", "any", "us-dallas-1"]
@@ -222,9 +219,9 @@ def test_lifecycle_nulls_and_a_just_created_info_do_not_warn() -> None:
     before active: no warning at all."""
     for name in ("instance-info-created.json", "instances-active-null-ip.json",
                  "instances-2024.json"):
-        _, messages = _read(FIXTURES / name)
+        _, messages = _read(ACCOUNT_FIXTURES / name)
         assert messages == [], name
-    created = sa.read(FIXTURES / "instance-info-created.json").instances.iloc[0]
+    created = sa.read(ACCOUNT_FIXTURES / "instance-info-created.json").instances.iloc[0]
     assert created["status"] == "pending_provider"
     assert pd.isna(created["gpu_type"]) and pd.isna(created["cost_estimate_usd"])
     assert created["has_details"] and created["ssh_key_id"] == (
@@ -233,7 +230,7 @@ def test_lifecycle_nulls_and_a_just_created_info_do_not_warn() -> None:
 
 def test_a_missing_configuration_past_pending_warns_once_at_its_path() -> None:
     """An active instance without configuration: one warning naming $.configuration."""
-    info = _fixture("instance-info.json")
+    info = account_fixture("instance-info.json")
     del info["configuration"]
     tables, messages = _read(info)
     assert messages == ["$.configuration: missing or null; the hardware columns are NA "
@@ -246,7 +243,7 @@ def test_kinds_are_told_by_their_fields_or_their_envelope_endpoint() -> None:
     """Single objects of every new kind load; a bare id+name template needs its endpoint."""
     for name, table in (("volume-info.json", "volumes"), ("sshkey-info.json", "ssh_keys"),
                         ("template-info.json", "templates")):
-        assert len(getattr(sa.read(FIXTURES / name), table)) == 1, name
+        assert len(getattr(sa.read(ACCOUNT_FIXTURES / name), table)) == 1, name
     bare = {"id": "t-1", "name": "minimal"}
     tables = sa.read(_envelope(T0, "/templates/t-1/info", bare))
     assert tables.templates["template_id"].tolist() == ["t-1"]
@@ -293,7 +290,7 @@ def test_latest_carries_the_newest_details_to_newer_list_rows() -> None:
 
 def test_latest_marks_a_volume_gone_after_a_poll_without_it() -> None:
     """A volume missing from a later successful /volumes poll is gone (billing stopped)."""
-    volumes = _fixture("volumes.json")
+    volumes = account_fixture("volumes.json")
     later = {"volumes": volumes["volumes"][:1]}
     latest = sa.read([_envelope(T0, "/volumes", volumes),
                       _envelope(T1, "/volumes", later)]).latest()
@@ -336,8 +333,8 @@ def test_volume_price_is_the_one_in_force_at_the_volume_row() -> None:
 def test_summary_and_report_of_the_fixture_folder_are_clean(tmp_path: Path) -> None:
     """`summary` and `report` of the folder: exit 0, no warning, no error, no secret."""
     outputs = []
-    for argv in (["summary", str(FIXTURES), "--as-of", "2026-11-29T00:00:00Z"],
-                 ["report", str(FIXTURES), "--out", str(tmp_path / "report"), "--no-charts"]):
+    for argv in (["summary", str(ACCOUNT_FIXTURES), "--as-of", "2026-11-29T00:00:00Z"],
+                 ["report", str(ACCOUNT_FIXTURES), "--out", str(tmp_path / "report"), "--no-charts"]):
         out, err = io.StringIO(), io.StringIO()
         assert main(argv, stdout=out, stderr=err) == 0, err.getvalue()
         assert err.getvalue() == "", argv
@@ -350,7 +347,7 @@ def test_summary_and_report_of_the_fixture_folder_are_clean(tmp_path: Path) -> N
 
 def test_the_typed_and_general_paths_read_info_shaped_lists_alike() -> None:
     """An /instances list whose items carry info fields: the fast path's rows are the same."""
-    info = _fixture("instance-info.json")
+    info = account_fixture("instance-info.json")
     body = {"instances": [info, make_instance("i-2")]}
     typed = sa.read(json.dumps(body).encode())
     general = sa.read(copy.deepcopy(body))
@@ -361,7 +358,7 @@ def test_the_typed_and_general_paths_read_info_shaped_lists_alike() -> None:
 
 def test_a_threshold_date_that_is_no_timestamp_loads_as_nat_with_a_warning() -> None:
     """The API does not check date_threshold: "next week" is NaT and one warning, not an error."""
-    info = _fixture("instance-info.json")
+    info = account_fixture("instance-info.json")
     info["auto_delete"]["date_threshold"] = "next week"
     tables, messages = _read(info)
     assert pd.isna(tables.instances["auto_delete_at"].iloc[0])

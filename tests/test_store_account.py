@@ -9,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from conftest import FIXTURE_SECRETS, PUBLIC_KEY_BLOB, account_fixture
 
 import shadeanalytics as sa
 from shadeanalytics.store import SCHEMA_VERSION, Store
@@ -167,3 +168,24 @@ def test_a_schema_1_store_is_upgraded_in_place_and_keeps_its_history(tmp_path: P
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
         assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'"
                             ).fetchone()[0] == "2"
+
+
+def test_no_template_secret_or_public_key_reaches_the_store(tmp_path: Path) -> None:
+    """Template env values, registry password, docker args, script and the SSH public key are
+    in no byte of the store or its WAL; the tables read back hold names and fingerprints."""
+    path = tmp_path / "fleet.sqlite"
+    with Store(path) as store:
+        store.record_poll("2026-11-20T00:00:00Z", clusters=None, instances=None,
+                          instance_types=None, templates=account_fixture("templates.json"),
+                          featured_templates={"templates": [account_fixture("template-info.json")]},
+                          ssh_keys=account_fixture("sshkeys.json"),
+                          instance_details={"d290f1ee-6c54-4b01-90e6-d701748f0851":
+                                            account_fixture("instance-info.json")})
+        tables = store.read()
+        data = b"".join(p.read_bytes() for p in tmp_path.iterdir())
+    assert [s for s in (*FIXTURE_SECRETS, PUBLIC_KEY_BLOB) if s.encode() in data] == []
+    assert tables.template_envs["name"].tolist() == ["HUGGING_FACE_HUB_TOKEN", "WANDB_API_KEY"]
+    assert tables.templates["script_sha256"].notna().sum() == 1
+    assert tables.ssh_keys["public_key_sha256"].tolist() == [
+        "SHA256:ZkAslGjFiUHdGf/WUL8rQvkib4PTvQatUV0OUQSncCA"]
+    assert tables.instance_envs["name"].tolist() == ["HF_HOME"]
