@@ -324,7 +324,7 @@ VOLUMES: tuple[Column, ...] = (
 VOLUME_TYPES: tuple[Column, ...] = (
     Column("cloud", _S, "cloud", "", "provider key", required=True),
     Column("region", _S, "region", "", "region code", required=True),
-    Column("supports_multi_mount", _B, "supports_multi_mount | supports_multiple_mounts", "",
+    Column("supports_multi_mount", _B, "supports_multi_mount", "",
            "several instances can mount one volume (the docs spell the key "
            "`supports_multiple_mounts`; both are read)", "bool"),
     Column("fixed_size", _B, "fixed_size", "", "volumes are fixed in size", "bool"),
