@@ -367,3 +367,18 @@ def test_a_threshold_date_that_is_no_timestamp_loads_as_nat_with_a_warning() -> 
                         "(first at <dict> at $.auto_delete.date_threshold (id "
                         "d290f1ee-6c54-4b01-90e6-d701748f0851))"]
     assert "next week" not in messages[0]
+
+
+def test_bad_account_records_name_file_path_and_id_or_are_skipped() -> None:
+    """A wrong type is a SchemaError naming path and id (never the value); skip drops it."""
+    good = {"id": "v2", "name": "n", "cloud": "c", "region": "r", "size_in_gb": 5,
+            "cost_estimate": "1"}
+    bad = {"volumes": [{**good, "id": "v1", "size_in_gb": "huge-secret"}, good, 7]}
+    with pytest.raises(sa.SchemaError) as caught:
+        sa.read(bad)
+    assert str(caught.value) == "<dict> at $.volumes[2]: found an integer, expected a volume object"
+    tables, messages = _read(bad, errors="skip")
+    assert (tables.skipped, tables.volumes["volume_id"].tolist()) == (2, ["v2"])
+    assert messages[1] == ("$.volumes[*].size_in_gb: record skipped: found a string, expected "
+                           "an integer (first at <dict> at $.volumes[0].size_in_gb (id v1))")
+    assert not any("huge-secret" in m for m in messages)
