@@ -12,6 +12,19 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SEED_PATH = ROOT / "data" / "seed" / "cluster-info-example.json"
 SAMPLE_DIR = ROOT / "data" / "sample"
+#: every account endpoint as Shadeform's spec and docs show it, deviations included
+ACCOUNT_FIXTURES = ROOT / "tests" / "fixtures" / "account"
+#: every secret value those fixtures hold (env values, registry password, docker args, script)
+FIXTURE_SECRETS = ("fixture-secret-docker-args", "fixture-secret-hf-token",
+                   "fixture-secret-registry-password", "fixture-secret-wandb-key",
+                   "fixture-secret-info-env", "IyEvYmluL2Jhc2gKZWNobyBoZWxsbwo=")
+#: the base64 body of the public key in sshkeys.json (never to be stored)
+PUBLIC_KEY_BLOB = "AAAAC3NzaC1lZDI1NTE5AAAAIAABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f"
+
+
+def account_fixture(name: str) -> Any:
+    """A fresh copy of one file of ``tests/fixtures/account``."""
+    return json.loads((ACCOUNT_FIXTURES / name).read_text())
 
 
 @pytest.fixture
