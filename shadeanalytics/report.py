@@ -63,7 +63,7 @@ def table_columns(table: str, include_network: bool = False) -> list[str]:
 #: The analytics files of a report, in the order they are written.
 ANALYTICS_FILES = (
     "costs_by_cloud", "costs_by_region", "costs_by_gpu_type", "costs_by_cluster", "costs_by_tag",
-    "gpu_inventory", "clusters_summary", "lifecycle", "quality",
+    "costs_by_service", "gpu_inventory", "clusters_summary", "lifecycle", "volumes", "quality",
 )
 
 
@@ -108,9 +108,11 @@ def analytics(tables: Tables | Bill, *, as_of: TimeLike = None) -> dict[str, pd.
         "costs_by_gpu_type": cost_breakdown(billed, by="gpu_type"),
         "costs_by_cluster": cost_breakdown(billed, by="cluster_id"),
         "costs_by_tag": cost_breakdown(billed, by="tag"),
+        "costs_by_service": cost_breakdown(billed, by="service"),
         "gpu_inventory": gpu_inventory(billed),
         "clusters_summary": cluster_summary(billed),
         "lifecycle": lifecycle(billed),
+        "volumes": billed.volumes.drop(columns=["gone", "observed_at"]),
         "quality": quality_checks(billed),
     }
 
@@ -297,6 +299,10 @@ def _unknown(n: int, why: str = "") -> str:
     return f" (unknown for {n} instance{'s' * (n != 1)}{' ' + why if why else ''})"
 
 
+def _unknown_volumes(n: int) -> str:
+    return f", {n} without a price" if n else ""
+
+
 def _count(counts: pd.Series, word: str) -> str:
     n = int(counts.get(word, 0))
     return f"{n} {word}" + ("" if n == 1 else "s")
@@ -318,6 +324,7 @@ def summary_text(tables: Tables, *, by: str = "cloud", as_of: TimeLike = None,
         costs = cost_breakdown(billed, by=by)
     totals = frames["costs_by_cloud"]
     hourly = float(totals["hourly_usd"].sum())
+    services = frames["costs_by_service"].set_index("service")["hourly_usd"]
     accrued = float(totals["accrued_usd"].sum())
     no_accrued = int(totals["instances_without_accrued"].sum())
     reported = totals["reported_cost_usd"].sum(min_count=1)
@@ -341,6 +348,9 @@ def summary_text(tables: Tables, *, by: str = "cloud", as_of: TimeLike = None,
         f"(of {int(totals['instances'].sum())} instances in the latest snapshot)",
         f"  burn rate: {_money(hourly)}/h = {_money(hourly * 24)}/day = "
         f"{_money(hourly * 730)}/month (730 h){_unknown(no_price, 'without a price')}",
+        f"    compute {_money(services.get('compute', 0.0))}/h, storage "
+        f"{_money(services.get('storage', 0.0))}/h ({int(totals['volumes'].sum())} volumes"
+        f"{_unknown_volumes(int(totals['volumes_without_price'].sum()))})",
         f"  accrued so far: {_money(accrued)}{_unknown(no_accrued)}",
         f"  Shadeform's estimates: {_money(reported)}{_unknown(no_estimate)}; gap "
         f"{_money(gap)} (over the instances with both figures)",

@@ -24,7 +24,7 @@ def test_report_success_prints_one_line(tmp_path: Path) -> None:
                           "2026-11-20T00:00:00Z")
     assert (code, err) == (0, "")
     # 11 CSV files, 4 charts (no timeline: the seed document is not dated) and index.html
-    assert out == (f"wrote 16 files to {tmp_path} (1 cluster rows, 1 instance rows; as of "
+    assert out == (f"wrote 18 files to {tmp_path} (1 cluster rows, 1 instance rows; as of "
                    "2026-11-20T00:00:00Z)\n")
 
 

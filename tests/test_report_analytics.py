@@ -56,7 +56,7 @@ def test_no_charts_writes_csv_only_without_loading_matplotlib(tmp_path: Path) ->
                          check=True)
     assert run.stdout.splitlines()[-1] == "False"
     assert not list(tmp_path.glob("*.png"))
-    assert len(list(tmp_path.glob("*.csv"))) == 16
+    assert len(list(tmp_path.glob("*.csv"))) == 18
 
 
 def test_report_csv_equals_the_library(tmp_path: Path, sample: sa.Tables) -> None:
