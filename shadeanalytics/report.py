@@ -80,20 +80,31 @@ def market_frames(tables: Tables, billed: Bill) -> dict[str, pd.DataFrame]:
             "market_prices": price_history(tables, as_of=billed.as_of)}
 
 
-def newest_observation(tables: Tables) -> pd.Timestamp | None:
-    """The newest ``observed_at`` of any row or poll, or None when nothing is dated."""
-    times = [df["observed_at"].max() for df in (tables.clusters, tables.instances, tables.polls)
-             if not df.empty]
+def newest_observation(tables: Tables, *, until: pd.Timestamp | None = None
+                       ) -> pd.Timestamp | None:
+    """The newest ``observed_at`` of any row or poll (not after ``until`` when given), or None
+    when nothing is dated."""
+    frames = [df["observed_at"] for df in (tables.clusters, tables.instances, tables.polls)
+              if not df.empty]
+    if until is not None:
+        frames = [s[(s <= until).to_numpy(dtype=bool)] for s in frames]
+    times = [s.max() for s in frames if not s.empty]
     times = [t for t in times if not pd.isna(t)]
     return max(times) if times else None
 
 
 def resolve_as_of(value: TimeLike, tables: Tables) -> pd.Timestamp:
     """``as_of`` for a report: ``"latest"`` (or None) is the newest observation (now when
-    nothing is dated), ``"now"`` is now, anything else a timezone-aware instant."""
+    nothing is dated), ``"now"`` is now, anything else a timezone-aware instant.
+
+    ``latest`` never lies in the future: a poll dated by a clock that was ahead (the
+    collector records the clock going back with a warning) is passed over, so a report does
+    not bill until that date.
+    """
     if value is None or value == "latest":
-        newest = newest_observation(tables)
-        return newest if newest is not None else pd.Timestamp.now(tz="UTC")
+        now = pd.Timestamp.now(tz="UTC")
+        newest = newest_observation(tables, until=now)
+        return newest if newest is not None else now
     if value == "now":
         return pd.Timestamp.now(tz="UTC")
     return _as_of(value)
