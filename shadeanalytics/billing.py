@@ -27,7 +27,7 @@ The rule (the README's Definitions state it once, in the same words):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -44,6 +44,7 @@ __all__ = [
     "RUNNING",
     "STATES",
     "STOPPED",
+    "VOLUME_BILL_COLUMNS",
     "Bill",
     "bill",
     "billed_price_usd",
@@ -65,6 +66,16 @@ BILL_COLUMNS: dict[str, str] = {
     "billed_price_usd": "float64",
     "billed_from": TIMESTAMP,
     "billed_from_source": "string",
+    "billed_to": TIMESTAMP,
+    "billing_end_source": "string",
+    "billed_hours": "float64",
+    "accrued_usd": "float64",
+}
+#: Columns ``bill`` adds to each volume row (``Bill.volumes``), in order, with their dtypes.
+VOLUME_BILL_COLUMNS: dict[str, str] = {
+    "state": "string",
+    "billed_price_usd": "float64",
+    "billed_from": TIMESTAMP,
     "billed_to": TIMESTAMP,
     "billing_end_source": "string",
     "billed_hours": "float64",
@@ -99,6 +110,9 @@ class Bill:
     ``state``. ``instance_tags``: the tags of those instance rows. ``intervals``: every billed
     interval (``INTERVAL_COLUMNS``), clipped to ``as_of``; an interval of unknown start is
     left out (its instance's accrued cost is NA). ``snapshots``: distinct observation times.
+    ``volumes``: the newest row of each volume, with its ``storage.volume_prices`` price and
+    ``VOLUME_BILL_COLUMNS`` (storage is billed from a volume's first sighting until it is gone
+    from a later successful ``/volumes`` poll, or ``as_of``).
     """
 
     as_of: pd.Timestamp
@@ -107,6 +121,7 @@ class Bill:
     instance_tags: pd.DataFrame
     intervals: pd.DataFrame
     snapshots: int
+    volumes: pd.DataFrame = field(default_factory=lambda: _empty_volumes())
 
 
 def state_of(status: pd.Series) -> pd.Series:
@@ -184,7 +199,8 @@ def _until(tables: Tables, at: pd.Timestamp) -> Tables:
     """
     changes: dict[str, pd.DataFrame] = {}
     carried = None  # (instance_id, observed_at) of the instance rows carried to ``at``
-    for name, key in (("clusters", "cluster_id"), ("instances", "instance_id")):
+    for name, key in (("clusters", "cluster_id"), ("instances", "instance_id"),
+                      ("volumes", "volume_id")):
         df = getattr(tables, name)
         if df.empty:
             continue
@@ -305,6 +321,53 @@ def _times(us: np.ndarray) -> pd.DatetimeIndex:
         .tz_localize("UTC").where(np.asarray(us) != _NAT)
 
 
+# -- storage ------------------------------------------------------------------------------------
+
+
+def _empty_volumes() -> pd.DataFrame:
+    frame = empty_frame("volumes")
+    return frame.assign(**{c: pd.Series([], dtype=d) for c, d in VOLUME_BILL_COLUMNS.items()})
+
+
+def _billed_volumes(history: Tables, newest: pd.DataFrame, at: pd.Timestamp) -> pd.DataFrame:
+    """Each volume's newest row with its price, state and billed interval: from its first
+    sighting until the first successful ``/volumes`` poll that no longer listed it (``gone``,
+    ``vanished``), else ``as_of``."""
+    from .storage import volume_prices  # the one rule for a volume's hourly price
+
+    if newest.empty:
+        return _empty_volumes()
+    priced = volume_prices(newest, history.volume_types)
+    first = history.volumes.groupby("volume_id")["observed_at"].min()
+    start = first.reindex(newest["volume_id"]).to_numpy()
+    polls = history.polls
+    ok = polls[(polls["endpoint"] == "/volumes").to_numpy(dtype=bool)
+               & polls["ok"].fillna(False).to_numpy(dtype=bool)]
+    times = np.sort(ok["observed_at"].to_numpy(dtype="datetime64[us]"))
+    last = newest["observed_at"].to_numpy(dtype="datetime64[us]")
+    after = np.searchsorted(times, last, side="right")
+    gone = newest["gone"].fillna(False).to_numpy(dtype=bool) & (after < times.size)
+    end = np.where(gone, times[np.minimum(after, max(times.size - 1, 0))] if times.size
+                   else last, np.datetime64(at.tz_convert(None).as_unit("us"), "us"))
+    start = pd.DatetimeIndex(start).tz_convert("UTC") if len(start) else start
+    billed_from = pd.Series(start, index=newest.index).astype(TIMESTAMP)
+    billed_to = pd.Series(pd.DatetimeIndex(end).tz_localize("UTC"), index=newest.index) \
+        .astype(TIMESTAMP)
+    hours = ((billed_to - billed_from).dt.total_seconds() / 3600).clip(lower=0) \
+        .to_numpy(dtype="float64", na_value=np.nan)
+    price = priced["hourly_price_usd"].to_numpy(dtype="float64")
+    money = {
+        "state": pd.array(np.where(gone, "stopped", "running"), dtype="string"),
+        "billed_price_usd": price,
+        "billed_from": billed_from,
+        "billed_to": billed_to,
+        "billing_end_source": pd.array(np.where(gone, "vanished", "as_of"), dtype="string"),
+        "billed_hours": hours,
+        "accrued_usd": np.where(hours == 0, 0.0, hours * price),
+    }
+    return priced.assign(**money).astype(VOLUME_BILL_COLUMNS)
+
+
 # -- the bill -----------------------------------------------------------------------------------
 
 
@@ -379,4 +442,5 @@ def bill(source: Tables | pd.DataFrame | Bill, as_of: TimeLike = None) -> Bill:
     }).astype(INTERVAL_COLUMNS)
     clusters = latest.clusters.assign(state=state_of(latest.clusters["status"]))
     return Bill(as_of=at, instances=instances, clusters=clusters,
-                instance_tags=latest.instance_tags, intervals=spans, snapshots=snapshots)
+                instance_tags=latest.instance_tags, intervals=spans, snapshots=snapshots,
+                volumes=_billed_volumes(history, latest.volumes, at))

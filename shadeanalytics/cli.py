@@ -117,6 +117,22 @@ def _positive(text: str) -> float:
     return value
 
 
+def _hours(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise argparse.ArgumentTypeError("expected a number of hours, 0 or more")
+    return value
+
+
+def _count(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError("expected a whole number, 0 or more")
+    return int(text)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="shadeanalytics",
@@ -159,11 +175,13 @@ def _parser() -> argparse.ArgumentParser:
 
     collect = commands.add_parser(
         "collect", help="poll the Shadeform API once into the history store (for cron)",
-        description="Poll GET /clusters, /instances and /instances/types once and record the "
-                    "poll in the history store. The API key comes from SHADEFORM_API_KEY (or "
-                    "--api-key-file). Prints one line per run. Exit codes: 0 ok, 1 error, "
-                    "3 another collector holds the lock (nothing written), 75 the API is "
-                    "temporarily unavailable (the failed poll is recorded).")
+        description="Poll GET /clusters, /instances and /instances/types once (with /volumes, "
+                    "/volumes/types, instance details and, daily, SSH keys, templates and "
+                    "cluster types) and record the poll in the history store. The API key "
+                    "comes from SHADEFORM_API_KEY (or --api-key-file). Prints one line per "
+                    "run. Exit codes: 0 ok, 1 error, 3 another collector holds the lock "
+                    "(nothing written), 75 the API is temporarily unavailable (the failed poll "
+                    "is recorded).")
     collect.add_argument("--store", required=True, metavar="PATH",
                          help="the history store (an SQLite file; created when missing)")
     collect.add_argument("--base-url", metavar="URL",
@@ -174,6 +192,12 @@ def _parser() -> argparse.ArgumentParser:
     collect.add_argument("--deadline", type=_positive, default=240.0, metavar="SECONDS",
                          help="give up the run after this long (default: 240, below a 5-minute "
                               "cron interval)")
+    collect.add_argument("--info-max-age", type=_hours, default=24.0, metavar="HOURS",
+                         help="fetch an instance's details (/instances/{id}/info) again when "
+                              "they are older than this (default: 24; new instances at once)")
+    collect.add_argument("--info-budget", type=_count, default=50, metavar="N",
+                         help="at most this many detail requests a run, oldest first "
+                              "(default: 50; 0: none)")
     collect.add_argument("--verbose", action="store_true",
                          help="log every request (method, path, status, time) to stderr")
     collect.set_defaults(run=_collect)
@@ -319,7 +343,8 @@ def _collect(args: argparse.Namespace, stdout: TextIO) -> int:
     make_client = functools.partial(ShadeformClient, api_key=key, base_url=base_url,
                                     key_source=source)
     try:
-        result = collect(args.store, make_client=make_client, deadline_s=args.deadline)
+        result = collect(args.store, make_client=make_client, deadline_s=args.deadline,
+                         info_max_age_s=args.info_max_age * 3600, info_budget=args.info_budget)
     except ShadeanalyticsError as exc:
         raise _Exit(exit_code_for(exc), exc) from None
     for warning in result.warnings:

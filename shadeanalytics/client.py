@@ -261,6 +261,42 @@ class ShadeformClient:
         """``GET /instances/{id}/info``: one non-deleted instance (superset of the list shape)."""
         return self._get(f"/instances/{quote(instance_id, safe='')}/info")
 
+    def volumes(self) -> dict[str, Any]:
+        """``GET /volumes``: ``{"volumes": [...]}``, the account's storage volumes."""
+        return self._get("/volumes", list_key="volumes")
+
+    def volume_info(self, volume_id: str) -> dict[str, Any]:
+        """``GET /volumes/{id}/info``: one volume."""
+        return self._get(f"/volumes/{quote(volume_id, safe='')}/info")
+
+    def volume_types(self) -> dict[str, Any]:
+        """``GET /volumes/types``: ``{"volume_types": [...]}``, storage offers and prices."""
+        return self._get("/volumes/types", list_key="volume_types")
+
+    def ssh_keys(self) -> dict[str, Any]:
+        """``GET /sshkeys``: ``{"ssh_keys": [...]}``."""
+        return self._get("/sshkeys", list_key="ssh_keys")
+
+    def ssh_key_info(self, key_id: str) -> dict[str, Any]:
+        """``GET /sshkeys/{id}/info``: one SSH key."""
+        return self._get(f"/sshkeys/{quote(key_id, safe='')}/info")
+
+    def templates(self) -> dict[str, Any]:
+        """``GET /templates``: ``{"templates": [...]}``, the account's launch templates."""
+        return self._get("/templates", list_key="templates")
+
+    def featured_templates(self) -> dict[str, Any]:
+        """``GET /templates/featured``: ``{"templates": [...]}``, Shadeform's featured ones."""
+        return self._get("/templates/featured", list_key="templates")
+
+    def template_info(self, template_id: str) -> dict[str, Any]:
+        """``GET /templates/{id}/info``: one template."""
+        return self._get(f"/templates/{quote(template_id, safe='')}/info")
+
+    def cluster_types(self) -> dict[str, Any]:
+        """``GET /clusters/types``: ``{"cluster_types": [...]}``, multi-node offerings."""
+        return self._get("/clusters/types", list_key="cluster_types")
+
     def instance_types(self, **filters: str | int | bool) -> dict[str, Any]:
         """``GET /instances/types``: ``{"instance_types": [...]}``, optionally filtered.
 

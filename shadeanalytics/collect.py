@@ -1,4 +1,4 @@
-"""One collection run for cron: fetch the three list endpoints and record them in the store.
+"""One collection run for cron: fetch the list endpoints and record them in the store.
 
 A run takes a non-blocking lock on the store file itself: when another collector holds it,
 the run raises :class:`~shadeanalytics.errors.LockedError` at once and writes nothing. The lock
@@ -13,14 +13,28 @@ detected: the poll is recorded at the run's own time with a warning, kept in the
 (:meth:`~shadeanalytics.store.Store.poll_warnings`) and printed; collection never stops until the
 clock catches up with the bad date.
 
-A run is all or nothing: either the three responses are recorded as one successful poll, or
-the run is recorded as a failed poll (so an outage is never read as "everything disappeared")
-and the error is raised again for the caller to choose an exit code (:func:`exit_code_for`).
+A run is all or nothing for its core, ``/clusters``, ``/instances`` and ``/instances/types``:
+either they are recorded as one successful poll, or the run is recorded as a failed poll (so an
+outage is never read as "everything disappeared") and the error is raised again for the caller
+to choose an exit code (:func:`exit_code_for`).
+
+The rest of the account rides along and never fails a poll: ``/volumes`` and
+``/volumes/types`` every run; ``/sshkeys``, ``/templates``, ``/templates/featured`` and
+``/clusters/types`` when their last successful poll is a day old (``account_every_s``); and
+instance details from ``/instances/{id}/info``: at once for an instance the store has no
+details of, otherwise when its details are older than ``info_max_age_s``, at most
+``info_budget`` requests a run, new ones first, then oldest first, and none started once less
+than a quarter of the run's deadline is left. A request among these that fails (or answers
+something that cannot be recorded) is a row of the store's ``request_failures``; its endpoint
+is left out of the poll, so nothing it lists is marked gone, and it is asked again next run.
+``/instances/types`` is read last, after the details, so a fake API that advances after it
+(``advance_on``) shows one state per run.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import time
 from collections.abc import Callable
@@ -33,6 +47,7 @@ from typing import Any
 from .client import ShadeformClient
 from .errors import (
     ApiError,
+    BadResponseError,
     InputError,
     LockedError,
     RateLimitedError,
@@ -42,7 +57,7 @@ from .errors import (
     printable,
 )
 from .locks import file_lock
-from .store import Store
+from .store import Store, prepare_account_list
 
 __all__ = [
     "EXIT_LOCKED",
@@ -112,8 +127,12 @@ def collect(
     make_client: Callable[..., ShadeformClient] = ShadeformClient,
     deadline_s: float = 240.0,
     now: Callable[[], datetime] = _utc_now,
+    info_max_age_s: float = 24 * 3600.0,
+    info_budget: int = 50,
+    account_every_s: float = 24 * 3600.0,
 ) -> CollectResult:
-    """Poll ``/clusters``, ``/instances`` and ``/instances/types`` once into the store.
+    """Poll ``/clusters``, ``/instances`` and ``/instances/types`` once into the store, with
+    the rest of the account as the module docstring says.
 
     ``make_client(deadline=...)`` builds the client (default: ``ShadeformClient``, configured by
     ``SHADEFORM_API_KEY`` / ``SHADEFORM_BASE_URL``; pass ``functools.partial(ShadeformClient,
@@ -127,6 +146,8 @@ def collect(
     """
     if not deadline_s > 0:
         raise ValueError("deadline_s must be positive")
+    if info_budget < 0 or info_max_age_s < 0 or account_every_s < 0:
+        raise ValueError("info_budget, info_max_age_s and account_every_s must not be negative")
     store_path = Path(store_path).expanduser()
     # built first, before the lock and the store: a missing key or a bad base URL is a
     # configuration error, not a failed poll, and must leave no file behind. The lock is
@@ -139,7 +160,9 @@ def collect(
             started = now()
             warnings: list[str] = []
             try:
-                responses = _fetch(client)
+                plan = _Plan(started, deadline - deadline_s / 4, info_max_age_s, info_budget,
+                             account_every_s)
+                responses = _fetch(client, store, plan)
                 finished = now()
                 newest = store.newest_poll()
                 if newest is not None and newest[1] > started:
@@ -180,20 +203,116 @@ def _text(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _fetch(client: ShadeformClient) -> dict[str, Any]:
+@dataclass(frozen=True)
+class _Plan:
+    """What one run asks for beside its core: when, how many details, until when."""
+
+    started: datetime
+    info_until: float  # time.monotonic(): no detail request starts after it
+    info_max_age_s: float
+    info_budget: int
+    account_every_s: float
+
+
+#: account lists polled once a day: record_poll argument -> client method
+_DAILY = {"ssh_keys": "ssh_keys", "templates": "templates",
+          "featured_templates": "featured_templates", "cluster_types": "cluster_types"}
+_EVERY_RUN = {"volumes": "volumes", "volume_types": "volume_types"}
+_ENDPOINT_OF = {"volumes": "/volumes", "volume_types": "/volumes/types",
+                "ssh_keys": "/sshkeys", "templates": "/templates",
+                "featured_templates": "/templates/featured", "cluster_types": "/clusters/types"}
+
+
+def _fetch(client: ShadeformClient, store: Store, plan: _Plan) -> dict[str, Any]:
+    clusters = client.clusters()
+    instances = client.instances()
+    failures: list[tuple[str, str | None, str]] = []
+    account: dict[str, Any] = {}
+    due = dict(_EVERY_RUN)
+    for name, method in _DAILY.items():
+        last = store.last_polled(_ENDPOINT_OF[name])
+        if last is None or _age_s(plan.started, last) >= plan.account_every_s:
+            due[name] = method
+    for name, method in due.items():
+        account[name] = _optional(
+            functools.partial(_checked, name, getattr(client, method)), _ENDPOINT_OF[name], None,
+            failures)
+    details = {}
+    for iid in _details_due(clusters, instances, store, plan):
+        if time.monotonic() >= plan.info_until:
+            break
+        info = _optional(functools.partial(_checked_info, iid, client.instance_info),
+                         "/instances/{id}/info", iid, failures)
+        if info is not None:
+            details[iid] = info
     return {
-        "clusters": client.clusters(),
-        "instances": client.instances(),
+        "clusters": clusters,
+        "instances": instances,
+        **account,
+        "instance_details": details,
+        "failures": failures,
+        # last: a fake API that advances after it shows one state per run
         "instance_types": client.instance_types(),
     }
 
 
-def _result(row: dict[str, Any], duration: float, warnings: tuple[str, ...]) -> CollectResult:
+def _optional(fetch: Callable[[], Any], endpoint: str, resource_id: str | None,
+              failures: list[tuple[str, str | None, str]]) -> Any:
+    """``fetch()``, or None with the failure noted: these requests never fail the poll."""
+    try:
+        return fetch()
+    except (ApiError, InputError) as exc:
+        failures.append((endpoint, resource_id, str(exc) or type(exc).__name__))
+        return None
+
+
+def _checked(name: str, fetch: Callable[[], Any]) -> Any:
+    """The response of ``fetch()`` when the store can record it (else its ``SchemaError``)."""
+    response = fetch()
+    prepare_account_list(name, response)
+    return response
+
+
+def _checked_info(iid: str, fetch: Callable[[str], dict[str, Any]]) -> dict[str, Any]:
+    """``fetch(iid)``, the instance's info response, when it is that instance's."""
+    info = fetch(iid)
+    if info.get("id") != iid:
+        raise BadResponseError(f"GET /instances/{{id}}/info: the response is not instance {iid}",
+                               endpoint="/instances/{id}/info")
+    return info
+
+
+def _age_s(now: datetime, then: str) -> float:
+    return (now - datetime.fromisoformat(then)).total_seconds()
+
+
+def _details_due(clusters: Any, instances: Any, store: Store, plan: _Plan) -> list[str]:
+    """Instances whose details to fetch this run: those the store has none of (in list
+    order), then those older than ``info_max_age_s`` (oldest first), at most ``info_budget``."""
+    listed: list[str] = []
+    for cluster in clusters.get("clusters") or ():
+        if isinstance(cluster, dict):
+            listed += [m["id"] for m in cluster.get("instances") or ()
+                       if isinstance(m, dict) and isinstance(m.get("id"), str)]
+    listed += [i["id"] for i in instances.get("instances") or ()
+               if isinstance(i, dict) and isinstance(i.get("id"), str)]
+    seen = store.details_seen()
+    fresh = [iid for iid in dict.fromkeys(listed) if iid not in seen]
+    stale = sorted((seen[iid], iid) for iid in dict.fromkeys(listed)
+                   if iid in seen and _age_s(plan.started, seen[iid]) >= plan.info_max_age_s)
+    return (fresh + [iid for _, iid in stale])[:plan.info_budget]
+
+
+def _result(row: dict[str, Any], duration: float,
+            warnings: tuple[str, ...]) -> CollectResult:
     counts = {name: int(row[name] or 0) for name in
-              ("clusters", "instances", "instance_types", "added", "changed", "gone")}
+              ("clusters", "instances", "instance_types", "added", "changed", "gone",
+               "volumes", "details", "failures")}
     message = (f"poll {row['poll_id']} {row['outcome']} in {duration:.2f} s: "
                f"{counts['clusters']} clusters, {counts['instances']} instances, "
                f"{counts['instance_types']} instance types; {counts['added']} new, "
-               f"{counts['changed']} changed, {counts['gone']} gone")
+               f"{counts['changed']} changed, {counts['gone']} gone; {counts['volumes']} "
+               f"volumes, {counts['details']} instance details, {counts['failures']} "
+               "failed requests")
     return CollectResult(row["poll_id"], row["outcome"], counts, round(duration, 3), message,
                          warnings)

@@ -30,8 +30,33 @@ HOURS_PER_MONTH = 730
 #: Columns ``cost_breakdown`` can group by.
 COST_KEYS: tuple[str, ...] = (
     "cloud", "region", "gpu_type", "shade_instance_type", "cluster_id", "status", "rental_type",
-    "tag",
+    "tag", "service",
 )
+#: The ``service`` of each kind of billed resource: instances are compute, volumes storage.
+SERVICES = {"instances": "compute", "volumes": "storage"}
+#: How a volume row shows a key that only instances have (gpu_type, cluster_id, tag, ...).
+STORAGE_LABEL = "(storage)"
+_VOLUME_KEYS = ("cloud", "region", "service")
+
+
+def _volume_money(volumes: pd.DataFrame) -> pd.DataFrame:
+    """Per billed volume row: the same figures as ``_money``, counted as a volume."""
+    held = (volumes["state"] == "running").to_numpy(dtype=bool)
+    price = volumes["billed_price_usd"].to_numpy(dtype="float64")
+    accrued = volumes["accrued_usd"].to_numpy(dtype="float64")
+    reported = volumes["cost_estimate_usd"].to_numpy(dtype="float64", na_value=np.nan)
+    zero = np.zeros(len(volumes), dtype="int64")
+    return pd.DataFrame({
+        "instance": zero, "volume": np.ones(len(volumes), dtype="int64"), "running": zero,
+        "gpus": np.zeros(len(volumes)),
+        "hourly_usd": np.where(held, price, 0.0),
+        "price_usd": price,
+        "accrued_usd": accrued,
+        "reported_cost_usd": reported,
+        "cost_gap_usd": accrued - reported,
+        "no_price": zero, "no_accrued": zero, "no_estimate": zero,
+        "no_volume_price": (held & np.isnan(price)).astype("int64"),
+    }, index=volumes.index)
 
 
 def _money(instances: pd.DataFrame) -> pd.DataFrame:
@@ -40,7 +65,9 @@ def _money(instances: pd.DataFrame) -> pd.DataFrame:
     price = instances["billed_price_usd"].to_numpy(dtype="float64")
     accrued = instances["accrued_usd"].to_numpy(dtype="float64")
     reported = instances["cost_estimate_usd"].to_numpy(dtype="float64", na_value=np.nan)
+    one = np.ones(len(instances), dtype="int64")
     return pd.DataFrame({
+        "instance": one, "volume": one * 0,
         "running": running.astype("int64"),
         "gpus": instances["num_gpus"].astype("Int64").where(running, 0).astype("float64"),
         "hourly_usd": np.where(running, price, 0.0),
@@ -51,6 +78,7 @@ def _money(instances: pd.DataFrame) -> pd.DataFrame:
         "no_price": (running & np.isnan(price)).astype("int64"),
         "no_accrued": np.isnan(accrued).astype("int64"),
         "no_estimate": np.isnan(reported).astype("int64"),
+        "no_volume_price": one * 0,
     }, index=instances.index)
 
 
@@ -69,11 +97,13 @@ _BREAKDOWN_COLUMNS: dict[str, str] = {
     "accrued_usd": "float64", "reported_cost_usd": "float64", "cost_gap_usd": "float64",
     "usd_per_gpu_hour": "float64", "share_of_hourly": "float64",
     "instances_without_price": "Int64", "instances_without_accrued": "Int64",
-    "instances_without_estimate": "Int64",
+    "instances_without_estimate": "Int64", "volumes": "Int64", "volumes_without_price": "Int64",
 }
 _SUMMED = ("gpus", "hourly_usd", "accrued_usd", "reported_cost_usd", "cost_gap_usd")
-_COUNTED = {"running": "running_instances", "no_price": "instances_without_price",
-            "no_accrued": "instances_without_accrued", "no_estimate": "instances_without_estimate"}
+_COUNTED = {"instance": "instances", "running": "running_instances",
+            "no_price": "instances_without_price", "no_accrued": "instances_without_accrued",
+            "no_estimate": "instances_without_estimate", "volume": "volumes",
+            "no_volume_price": "volumes_without_price"}
 
 
 def _tag_rows(work: pd.DataFrame, instances: pd.DataFrame, tags: pd.DataFrame,
@@ -120,6 +150,10 @@ def cost_breakdown(
     whole fleet's run rate). An instance listed in two clusters of one snapshot counts twice
     (``quality_checks`` reports it).
 
+    Storage is part of the bill: each volume of ``Bill.volumes`` is a member too, of service
+    ``storage`` (instances are ``compute``), with its cloud and region; keys only instances
+    have show ``(storage)`` for it. ``service`` groups by that.
+
     Unknown is not zero: each sum adds the members whose value is known and is NA (an empty
     CSV cell) when none is; the ``instances_without_*`` columns count the unknown ones.
 
@@ -134,7 +168,8 @@ def cost_breakdown(
         ``usd_per_gpu_hour`` (hourly_usd / gpus; NaN without GPUs), ``share_of_hourly``
         (hourly_usd / the fleet's hourly_usd, 0..1; NaN when the fleet's is 0); Int64:
         ``instances_without_price`` (running, no price), ``instances_without_accrued``,
-        ``instances_without_estimate`` (no ``cost_estimate``).
+        ``instances_without_estimate`` (no ``cost_estimate``), ``volumes`` (volume rows),
+        ``volumes_without_price`` (held, no volume type price).
     """
     keys = group_keys(by, COST_KEYS)
     billed = bill(source, as_of)
@@ -145,17 +180,26 @@ def cost_breakdown(
                              "tags=tables.instance_tags, or pass the Tables itself")
         tags = billed.instance_tags
     plain = [k for k in keys if k != "tag"]
-    require(instances, plain, "instances")
+    require(instances, [k for k in plain if k != "service"], "instances")
     money = _money(instances)
-    work = pd.concat([instances[plain], money], axis=1).reset_index(drop=True)
+    work = pd.concat([instances[[k for k in plain if k != "service"]], money],
+                     axis=1).reset_index(drop=True)
+    work["service"] = SERVICES["instances"]
     work["_unknown"] = (instances["configuration_source"] == "missing").to_numpy(dtype=bool)
     if "tag" in keys:
         work = _tag_rows(work, instances, tags, billed.as_of)
     for key in keys:
         work[key] = key_column(work[key], key, work["_unknown"])
+    volumes = billed.volumes
+    if not volumes.empty:
+        storage = _volume_money(volumes).reset_index(drop=True)
+        for key in keys:
+            storage[key] = (key_column(volumes[key], key).to_numpy() if key in _VOLUME_KEYS[:2]
+                            else SERVICES["volumes"] if key == "service" else STORAGE_LABEL)
+        money = pd.concat([money, storage[money.columns]])
+        work = pd.concat([work, storage], ignore_index=True)
     grouped = work.groupby(keys, sort=False, dropna=False)
     out = pd.concat([
-        grouped.size().rename("instances"),
         grouped[list(_COUNTED)].sum().rename(columns=_COUNTED),
         _sums(grouped, _SUMMED),
     ], axis=1).reset_index()

@@ -125,13 +125,28 @@ class Instance(_Strict):
     created_at: Any = None
     deleted_at: Any = None
     boot_time: Boot | None = None
-    # the /instances/{id}/info shape adds these; none of them is a column
-    volume_ids: msgspec.Raw = msgspec.Raw()
-    ssh_key_id: msgspec.Raw = msgspec.Raw()
-    auto_delete: msgspec.Raw = msgspec.Raw()
-    alert: msgspec.Raw = msgspec.Raw()
-    volume_mount: msgspec.Raw = msgspec.Raw()
-    envs: msgspec.Raw = msgspec.Raw()
+    # the /instances/{id}/info shape adds these (UNSET: absent, the list shape)
+    volume_ids: list[Any] | msgspec.UnsetType | None = msgspec.UNSET
+    ssh_key_id: Any = msgspec.UNSET
+    auto_delete: Threshold | msgspec.UnsetType | None = msgspec.UNSET
+    alert: Threshold | msgspec.UnsetType | None = msgspec.UNSET
+    volume_mount: VolumeMount | msgspec.UnsetType | None = msgspec.UNSET
+    envs: list[Env] | msgspec.UnsetType | None = msgspec.UNSET
+
+    def has_details(self) -> bool:
+        """True for the info shape: any of its own fields is present (even null)."""
+        return not (self.volume_ids is msgspec.UNSET and self.ssh_key_id is msgspec.UNSET
+                    and self.auto_delete is msgspec.UNSET and self.alert is msgspec.UNSET
+                    and self.volume_mount is msgspec.UNSET and self.envs is msgspec.UNSET)
+
+
+class Threshold(_Strict):
+    date_threshold: Any = None
+    spend_threshold: Any = None
+
+
+class VolumeMount(_Strict):
+    auto: Any = None
 
 
 class Region(_Strict):
@@ -174,6 +189,8 @@ EMPTY_CONFIG = Config()
 EMPTY_BOOT = Boot()
 EMPTY_RENTAL = Rental()
 EMPTY_REGION = Region()
+EMPTY_THRESHOLD = Threshold()
+EMPTY_MOUNT = VolumeMount()
 
 _LEADING_SPACE = re.compile(rb"\s*")
 _ENVELOPE = msgspec.json.Decoder(_Envelope)

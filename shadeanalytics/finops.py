@@ -4,10 +4,11 @@ Every dollar here is a billed interval of ``billing.bill`` at its billed price, 
 periods by ``periods.spread`` (the maths ``fleet_over_time`` uses), so that the periods of
 ``cost_over_time`` add up to the accrued cost of ``cost_breakdown`` at the same ``as_of``.
 
-What is billed comes in *services*: ``compute`` (the instances) today. ``SERVICES`` maps each
-service to the function that lists its billed intervals with their dimensions
-(``ITEM_COLUMNS``); a service billed through the same ``Bill`` later (``storage``: volumes) is
-one more entry there, and every view here and the FOCUS export follow.
+What is billed comes in *services*: ``compute`` (the instances: ``Bill.intervals``) and
+``storage`` (the volumes: ``Bill.volumes``). ``SERVICES`` maps each service to the function
+that lists its billed intervals with their dimensions (``ITEM_COLUMNS``); another service
+billed through the same ``Bill`` is one more entry there, and every view here and the FOCUS
+export follow.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import pandas as pd
 
 from ._common import TimeLike, group_keys, instant, key_column
 from .billing import Bill, as_tables, bill
-from .costs import cost_breakdown
+from .costs import STORAGE_LABEL, cost_breakdown
 from .periods import US_PER_HOUR, as_times, as_us, period_edges, spread
 from .schema import TIMESTAMP
 from .tables import Tables
@@ -55,6 +56,7 @@ ITEM_COLUMNS: dict[str, str] = {
     "vram_per_gpu_in_gb": "Int64",
     "interconnect": "string",
     "nvlink": "boolean",
+    "size_in_gb": "Int64",
     "configuration_missing": "boolean",
 }
 
@@ -76,7 +78,8 @@ def _compute(billed: Bill) -> pd.DataFrame:
     instances = billed.instances.drop_duplicates("instance_id", keep="first").set_index(
         "instance_id")
     rows = instances.reindex(spans["instance_id"].to_numpy())
-    columns = {name: rows[name].to_numpy() for name in ITEM_COLUMNS if name in rows.columns}
+    columns = {name: rows[name].to_numpy() for name in ITEM_COLUMNS
+               if name in rows.columns and name != "size_in_gb"}
     return pd.DataFrame({
         **columns,
         "service": "compute",
@@ -89,10 +92,36 @@ def _compute(billed: Bill) -> pd.DataFrame:
     })
 
 
+def _storage(billed: Bill) -> pd.DataFrame:
+    """The volumes' billed intervals (service ``storage``): one per volume, from its first
+    sighting to the poll that no longer listed it or ``as_of`` (``Bill.volumes``); a volume
+    whose billing start is unknown has none."""
+    volumes = billed.volumes
+    known = (volumes["billed_from"].notna() & volumes["billed_to"].notna()
+             & (volumes["billed_to"] > volumes["billed_from"])).to_numpy(dtype=bool)
+    v = volumes[known]
+    return pd.DataFrame({
+        "service": "storage",
+        "resource_id": v["volume_id"].to_numpy(),
+        "start_at": v["billed_from"].to_numpy(),
+        "end_at": v["billed_to"].to_numpy(),
+        "billed_price_usd": v["billed_price_usd"].to_numpy(),
+        "name": v["name"].to_numpy(),
+        "cloud": v["cloud"].to_numpy(),
+        "region": v["region"].to_numpy(),
+        "size_in_gb": v["size_in_gb"].to_numpy(),
+        "configuration_missing": np.zeros(len(v), dtype=bool),
+    })
+
+
 #: Each billed service and the function listing its billed intervals (``ITEM_COLUMNS``).
 SERVICES: dict[str, Callable[[Bill], pd.DataFrame]] = {
     "compute": _compute,
+    "storage": _storage,
 }
+#: The keys a storage item has; any other shows ``costs.STORAGE_LABEL``, as in
+#: ``cost_breakdown``.
+_STORAGE_KEYS = ("service", "cloud", "region", "resource_id")
 
 
 def billed_items(source: Tables | Bill | pd.DataFrame, *, as_of: TimeLike = None,
@@ -153,12 +182,13 @@ def cost_over_time(
     partial.
 
     ``by`` is zero, one or several of ``COST_TIME_KEYS``: ``service`` (``compute`` for
-    instances), ``cloud``, ``region``, ``gpu_type``, ``shade_instance_type``, ``cluster_id``,
-    ``rental_type``, ``tag`` (an instance with two tags counts in both groups, so the groups
-    of one period can add up to more than it cost) and ``resource_id``; a missing key is
-    labelled as in ``cost_breakdown`` (``(standalone)``, ``(untagged)``, ``(unknown)``,
-    ``(none)``). Unknown is not zero: time billed at an unknown price adds to
-    ``unpriced_hours``, never to ``cost_usd``.
+    instances, ``storage`` for volumes; a key only instances have shows ``(storage)`` for a
+    volume, as in ``cost_breakdown``), ``cloud``, ``region``, ``gpu_type``,
+    ``shade_instance_type``, ``cluster_id``, ``rental_type``, ``tag`` (an instance with two
+    tags counts in both groups, so the groups of one period can add up to more than it cost)
+    and ``resource_id``; a missing key is labelled as in ``cost_breakdown``
+    (``(standalone)``, ``(untagged)``, ``(unknown)``, ``(none)``). Unknown is not zero: time
+    billed at an unknown price adds to ``unpriced_hours``, never to ``cost_usd``.
 
     Returns:
         DataFrame, one row per period and group that holds billed time, sorted by
@@ -184,6 +214,10 @@ def cost_over_time(
         return pd.DataFrame({c: pd.Series([], dtype=d) for c, d in columns.items()})
     labels = pd.DataFrame({k: key_column(items[k], k, items["configuration_missing"])
                            for k in keys}, index=items.index)
+    storage = (items["service"] == "storage").to_numpy(dtype=bool)
+    for key in keys:
+        if key not in _STORAGE_KEYS and storage.any():
+            labels[key] = labels[key].mask(storage, STORAGE_LABEL)
     if keys:
         codes, groups = pd.factorize(pd.MultiIndex.from_frame(labels))
     else:

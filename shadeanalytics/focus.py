@@ -2,7 +2,7 @@
 
 FOCUS (the FinOps Foundation's FinOps Open Cost and Usage Specification) is the format FinOps
 tools read. ``focus_rows`` spreads the billing model's billed intervals (``finops.billed_items``:
-compute today, storage when volumes are billed) over hourly or daily charge periods with
+compute, the instances, and storage, the volumes) over hourly or daily charge periods with
 ``finops.cost_over_time``, so ``BilledCost`` adds up to the report's accrued total at the same
 ``as_of``. ``write_focus`` writes them as CSV and Parquet.
 
@@ -137,6 +137,7 @@ FOCUS_COLUMNS: tuple[FocusColumn, ...] = (
     FocusColumn("x_Interconnect", "String", _X, True),
     FocusColumn("x_Nvlink", "Boolean", _X, True),
     FocusColumn("x_GpuHours", "Decimal", _X, True),
+    FocusColumn("x_VolumeSizeGb", "Integer", _X, True),
 )
 
 _DTYPES = {"Decimal": "float64", "String": "string", "DateTime": TIMESTAMP, "JSON": "string",
@@ -173,16 +174,22 @@ def _text(values: pd.Series) -> np.ndarray:
 
 
 def _description(items: pd.DataFrame) -> list[str]:
-    """What was billed, in words: ``8 x H100 (H100x8) on crusoe, us-east-1, spot``."""
+    """What was billed, in words: ``8 x H100 (H100x8) on crusoe, us-east-1, spot``, or
+    ``500 GB volume on aws, us-east-1``."""
     out = []
-    for gpus, gpu, kind, cloud, region, rental in zip(
-            items["num_gpus"].astype("object"), _text(items["gpu_type"]),
-            _text(items["shade_instance_type"]), _text(items["cloud"]),
-            _text(items["region"]), _text(items["rental_type"]), strict=True):
-        size = f"{gpus} x {gpu}" if gpu is not None and gpus is not pd.NA else "instance"
-        what = f" ({kind})" if kind is not None else ""
+    for service, gpus, gpu, kind, cloud, region, rental, size in zip(
+            _text(items["service"]), items["num_gpus"].astype("object"),
+            _text(items["gpu_type"]), _text(items["shade_instance_type"]),
+            _text(items["cloud"]), _text(items["region"]), _text(items["rental_type"]),
+            items["size_in_gb"].astype("object"), strict=True):
         where = ", ".join(v for v in (cloud, region) if v is not None) or "unknown cloud"
-        out.append(f"{size}{what} on {where}, {'spot' if rental == 'spot' else 'on demand'}")
+        if service == "storage":
+            out.append(f"{'' if size is pd.NA else f'{size} GB '}volume on {where}")
+            continue
+        size_text = f"{gpus} x {gpu}" if gpu is not None and gpus is not pd.NA else "instance"
+        what = f" ({kind})" if kind is not None else ""
+        out.append(f"{size_text}{what} on {where}, "
+                   f"{'spot' if rental == 'spot' else 'on demand'}")
     return out
 
 
@@ -229,10 +236,14 @@ def focus_rows(
     price = rows["billed_price_usd"].to_numpy(dtype="float64")
     spot = (rows["rental_type"] == "spot").fillna(False).to_numpy(dtype=bool)
     gpus = rows["num_gpus"].astype("Int64")
-    resource_type = np.where(gpus.isna().to_numpy(), "Instance",
-                             np.where(gpus.fillna(0).to_numpy() > 0, "GPU Instance",
-                                      "CPU Instance"))
-    sku = rows["cloud"].astype("string") + ":" + rows["shade_instance_type"].astype("string")
+    storage = (rows["service"] == "storage").to_numpy(dtype=bool)
+    resource_type = np.where(storage, "Volume", np.where(
+        gpus.isna().to_numpy(), "Instance",
+        np.where(gpus.fillna(0).to_numpy() > 0, "GPU Instance", "CPU Instance")))
+    cloud = rows["cloud"].astype("string")
+    sku = cloud + ":" + rows["shade_instance_type"].astype("string").where(~storage, "volume")
+    price_id = sku + pd.Series(np.where(spot, ":spot", ":on-demand"), index=rows.index).where(
+        ~storage, ":" + rows["region"].astype("string"))
     tags = _tags(billed)
     n = len(rows)
     columns: dict[str, Any] = {
@@ -272,7 +283,7 @@ def focus_rows(
         "ServiceProviderName": ["Shadeform"] * n,
         "ServiceSubcategory": [s[2] for s in service],
         "SkuId": _text(sku),
-        "SkuPriceId": _text(sku + np.where(spot, ":spot", ":on-demand")),
+        "SkuPriceId": _text(price_id),
         "Tags": [tags.get(str(r)) for r in rows["resource_id"]],
         "x_ClusterId": _text(rows["cluster_id"]),
         "x_CloudInstanceType": _text(rows["cloud_instance_type"]),
@@ -283,6 +294,7 @@ def focus_rows(
         "x_Interconnect": _text(rows["interconnect"]),
         "x_Nvlink": rows["nvlink"].astype("boolean").to_numpy(),
         "x_GpuHours": gpus.astype("float64").to_numpy(na_value=np.nan) * hours,
+        "x_VolumeSizeGb": rows["size_in_gb"].astype("Int64").to_numpy(),
     }
     frame = pd.DataFrame({c.name: columns[c.name] for c in FOCUS_COLUMNS})
     frame = frame.astype({c.name: _DTYPES[c.type] for c in FOCUS_COLUMNS})

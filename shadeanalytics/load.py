@@ -266,7 +266,9 @@ def _load(source: Source, kind: str | None, errors: str, observed_at: Any,
 
 
 def read(source: Source, *, errors: str = "raise", observed_at: Any = None) -> Tables:
-    """Load every Shadeform response in ``source`` (clusters, instances, instance types).
+    """Load every Shadeform response in ``source``: clusters, instances (lists and
+    ``/instances/{id}/info``), instance types, volumes, volume types, SSH keys, templates and
+    cluster types.
 
     ``errors="raise"`` stops at the first record that cannot load with an ``InputError``
     naming the file, JSON path and id; ``errors="skip"`` drops such records, warns and counts

@@ -30,6 +30,7 @@ __all__ = [
     "normalize",
     "redact",
     "script_sha256",
+    "ssh_fingerprint",
     "type_name",
 ]
 
@@ -38,26 +39,60 @@ _CLUSTER_KEYS = frozenset({
     "id", "cloud", "name", "cloud_cluster_id", "region_info", "status", "status_details",
     "created_at", "updated_at", "instances", "hourly_price", "cost_estimate", "active_at",
 })
+#: the fields only the /instances/{id}/info shape carries
+_INFO_KEYS = frozenset({"volume_ids", "ssh_key_id", "auto_delete", "alert", "volume_mount",
+                        "envs"})
 _INSTANCE_KEYS = frozenset({
     "id", "cloud", "region", "shade_instance_type", "cloud_instance_type", "cloud_assigned_id",
     "shade_cloud", "name", "configuration", "ip", "ssh_user", "ssh_port", "status",
     "status_details", "cost_estimate", "hourly_price", "rental_terms", "launch_configuration",
     "tags", "port_mappings", "active_at", "created_at", "deleted_at", "boot_time",
-    # the /instances/{id}/info shape adds these
-    "volume_ids", "ssh_key_id", "auto_delete", "alert", "volume_mount", "envs",
-})
+}) | _INFO_KEYS
 _CONFIG_KEYS = frozenset({
     "memory_in_gb", "storage_in_gb", "vcpus", "num_gpus", "gpu_type", "interconnect", "nvlink",
     "vram_per_gpu_in_gb", "gpu_manufacturer", "os",
 })
+#: hardware fields that real catalogue responses repeat beside ``configuration``
+#: (``schema.CATALOG_RULE`` says how they are read)
+_TOP_COPIES = ("gpu_type", "interconnect", "memory_in_gb", "num_gpus", "nvlink",
+               "storage_in_gb", "vcpus")
 _TYPE_KEYS = frozenset({
     "cloud", "shade_instance_type", "cloud_instance_type", "configuration", "hourly_price",
-    "deployment_type", "availability", "boot_time", "region",
+    "deployment_type", "availability", "boot_time", "region", *_TOP_COPIES,
 })
 _TYPE_CONFIG_KEYS = (_CONFIG_KEYS - {"os"}) | {"os_options"}
+_VOLUME_KEYS = frozenset({
+    "id", "cloud", "cloud_assigned_id", "region", "name", "fixed_size", "size_in_gb",
+    "cost_estimate", "supports_multi_mount", "mounted_by",
+})
+_VOLUME_TYPE_KEYS = frozenset({"cloud", "region", "supports_multi_mount",
+                               "supports_multiple_mounts", "fixed_size",
+                               "price_per_gb_per_hour"})
+# public_key_sha256 / public_key_type: what the store keeps instead of the key
+_SSH_KEY_KEYS = frozenset({"id", "name", "public_key", "is_default", "public_key_sha256",
+                           "public_key_type"})
+_TEMPLATE_KEYS = frozenset({
+    "id", "name", "description", "author", "logo", "public", "launch_configuration",
+    "auto_delete", "alert", "volume_mount", "tags", "envs", "networking",
+})
+_CLUSTER_TYPE_KEYS = frozenset({"cloud", "num_instances", "availability", "cluster_type"})
 _ENVELOPE_KEYS = frozenset({"observed_at", "endpoint", "response"})
-_ENDPOINTS = {"clusters": "/clusters", "instances": "/instances",
-              "instance_types": "/instances/types"}
+#: list key of each list response -> (its table, its endpoint)
+_LISTS: dict[str, tuple[str, str]] = {
+    "clusters": ("clusters", "/clusters"),
+    "instances": ("instances", "/instances"),
+    "instance_types": ("instance_types", "/instances/types"),
+    "volumes": ("volumes", "/volumes"),
+    "volume_types": ("volume_types", "/volumes/types"),
+    "ssh_keys": ("ssh_keys", "/sshkeys"),
+    "templates": ("templates", "/templates"),
+    "cluster_types": ("cluster_types", "/clusters/types"),
+}
+_ENDPOINTS = {key: endpoint for key, (_, endpoint) in _LISTS.items()}
+FEATURED_TEMPLATES = "/templates/featured"
+#: envelope endpoints of single-object (info) responses -> their table
+_INFO_ENDPOINTS = {"clusters": "clusters", "instances": "instances", "volumes": "volumes",
+                   "sshkeys": "ssh_keys", "templates": "templates"}
 
 #: Raw columns produced for each table, in tuple order. ``_row`` is the parent row number that
 #: child tables carry so that a skipped record takes its children with it.
@@ -65,6 +100,10 @@ CLUSTER_FIELDS = (
     "cluster_id", "name", "cloud", "region", "region_display_name", "status", "status_details",
     "created_at", "updated_at", "active_at", "hourly_price_cents", "cost_estimate_usd",
     "cloud_cluster_id", "instance_count", "observed_at",
+)
+DETAIL_FIELDS = (
+    "ssh_key_id", "auto_delete_at", "auto_delete_spend_threshold_usd", "alert_at",
+    "alert_spend_threshold_usd", "volume_mount_auto",
 )
 INSTANCE_FIELDS = (
     "cluster_id", "instance_id", "name", "cloud", "region", "shade_instance_type",
@@ -74,15 +113,36 @@ INSTANCE_FIELDS = (
     "hourly_price_cents", "cost_estimate_usd", "rental_type", "rental_hourly_price_usd",
     "rental_ending_at", "created_at", "active_at", "deleted_at", "boot_time_min_s",
     "boot_time_max_s", "launch_type", "docker_image", "has_registry_credentials",
-    "script_sha256", "observed_at",
+    "script_sha256", *DETAIL_FIELDS, "has_details", "has_configuration", "from_info",
+    "observed_at",
 )
 INSTANCE_TYPE_FIELDS = (
     "cloud", "shade_instance_type", "cloud_instance_type", "region", "region_display_name",
     "rental_type", "available", "spot_price", "on_demand_price_cents", "gpu_type",
     "gpu_manufacturer", "num_gpus", "vram_per_gpu_in_gb", "vcpus", "memory_in_gb",
     "storage_in_gb", "interconnect", "nvlink", "deployment_type", "boot_time_min_s",
-    "boot_time_max_s", "observed_at",
+    "boot_time_max_s", "catalog_conflicts", "observed_at",
 )
+#: the raw columns of the account tables (one flat row per object)
+ACCOUNT_FIELDS: dict[str, tuple[str, ...]] = {
+    "volumes": ("volume_id", "name", "cloud", "region", "cloud_assigned_id", "fixed_size",
+                "size_in_gb", "supports_multi_mount", "mounted_by", "cost_estimate_usd",
+                "gone", "observed_at"),
+    "volume_types": ("cloud", "region", "supports_multi_mount", "fixed_size",
+                     "price_per_gb_per_hour_usd", "observed_at"),
+    "ssh_keys": ("ssh_key_id", "name", "is_default", "key_type", "public_key_sha256",
+                 "observed_at"),
+    "templates": ("template_id", "name", "description", "author", "logo", "public",
+                  "featured", "launch_type", "docker_image", "has_registry_credentials",
+                  "script_sha256", "auto_delete_at", "auto_delete_spend_threshold_usd",
+                  "alert_at", "alert_spend_threshold_usd", "volume_mount_auto",
+                  "ufw_rule_count", "observed_at"),
+    "cluster_types": ("cloud", "shade_instance_type", "cloud_instance_type", "num_instances",
+                      "region", "region_display_name", "available", "hourly_price_cents",
+                      "gpu_type", "gpu_manufacturer", "num_gpus", "vram_per_gpu_in_gb",
+                      "vcpus", "memory_in_gb", "storage_in_gb", "interconnect", "nvlink",
+                      "catalog_conflicts", "observed_at"),
+}
 CHILD_FIELDS: dict[str, tuple[str, ...]] = {
     "instance_tags": ("_row", "instance_id", "observed_at", "position", "tag"),
     "port_mappings": ("_row", "instance_id", "observed_at", "position", "internal_port",
@@ -92,6 +152,13 @@ CHILD_FIELDS: dict[str, tuple[str, ...]] = {
     "docker_volume_mounts": ("_row", "instance_id", "observed_at", "position", "host_path",
                              "container_path"),
     "docker_envs": ("_row", "instance_id", "observed_at", "position", "name"),
+    "instance_volumes": ("_row", "instance_id", "observed_at", "position", "volume_id"),
+    "instance_envs": ("_row", "instance_id", "observed_at", "position", "name"),
+}
+#: child tables of templates (``_row`` is a template row number)
+TEMPLATE_CHILD_FIELDS: dict[str, tuple[str, ...]] = {
+    "template_tags": ("_row", "template_id", "observed_at", "position", "tag"),
+    "template_envs": ("_row", "template_id", "observed_at", "position", "scope", "name"),
 }
 
 
@@ -112,6 +179,9 @@ class Document:
     explicit: bool = True
     #: the cluster an instance document belongs to (the store keeps members separately)
     parent: str | None = None
+    #: a single instance object that was a list item (the store's instance versions), not an
+    #: ``/instances/{id}/info`` response
+    listed: bool = False
 
     def with_time(self, observed_at: str) -> Document:
         """The same document, dated ``observed_at``."""
@@ -169,7 +239,15 @@ class Normalized:
     #: (observed_at, endpoint) of every dated list response: a complete poll of that endpoint
     polls: list[tuple[str, str]] = field(default_factory=list)
     children: dict[str, list[tuple[Any, ...]]] = field(
-        default_factory=lambda: {name: [] for name in CHILD_FIELDS}
+        default_factory=lambda: {name: [] for name in (*CHILD_FIELDS, *TEMPLATE_CHILD_FIELDS)}
+    )
+    #: rows and origins of the account tables (volumes, volume_types, ssh_keys, templates,
+    #: cluster_types)
+    account: dict[str, list[tuple[Any, ...]]] = field(
+        default_factory=lambda: {name: [] for name in ACCOUNT_FIELDS}
+    )
+    account_origins: dict[str, list[tuple[int, str]]] = field(
+        default_factory=lambda: {name: [] for name in ACCOUNT_FIELDS}
     )
     documents: list[Document] = field(default_factory=list)
     findings: Findings = field(default_factory=Findings)
@@ -199,6 +277,7 @@ def type_name(value: Any) -> str:
 
 
 _ABSENT: Any = object()
+_NO_DETAILS: tuple[Any, ...] = (None,) * 6
 
 
 def script_sha256(script: dict[str, Any]) -> str | None:
@@ -224,21 +303,46 @@ _KIND_NAMES = {
     "clusters": "a cluster info response or a /clusters list",
     "instances": "an instance info response or an /instances list",
     "instance_types": "an /instances/types response",
+    "volumes": "a volume info response or a /volumes list",
+    "volume_types": "a /volumes/types response",
+    "ssh_keys": "an SSH key info response or an /sshkeys list",
+    "templates": "a template info response or a /templates list",
+    "cluster_types": "a /clusters/types response",
 }
+_VOLUME_MARKS = ("size_in_gb", "mounted_by", "supports_multi_mount", "fixed_size")
+_TEMPLATE_MARKS = ("launch_configuration", "author", "logo", "public", "description",
+                   "networking")
 
 
-def _kind(value: dict[str, Any]) -> tuple[str | None, str | None]:
-    """(kind, list key) of a response object: which table it feeds and where its list is."""
+def _kind(value: dict[str, Any], endpoint: str | None = None) -> tuple[str | None, str | None]:
+    """(kind, list key) of a response object: which table it feeds and where its list is.
+
+    A list response is told by its list key; a single object by the envelope's endpoint when
+    there is one (``/volumes/{id}/info``...), else by the fields only its kind has.
+    """
     if "clusters" in value:
         return "clusters", "clusters"
-    if "instance_types" in value:
-        return "instance_types", "instance_types"
+    for key in ("instance_types", "volumes", "volume_types", "ssh_keys", "templates",
+                "cluster_types"):
+        if key in value:
+            return key, key
     if "id" in value and ("instances" in value or "region_info" in value):
         return "clusters", None
     if "id" in value and ("configuration" in value or "shade_instance_type" in value):
         return "instances", None
     if "instances" in value:
         return "instances", "instances"
+    if endpoint is not None:
+        parts = endpoint.strip("/").split("/")
+        if len(parts) == 3 and parts[2] == "info" and parts[0] in _INFO_ENDPOINTS:
+            return _INFO_ENDPOINTS[parts[0]], None
+    if "id" in value:
+        if "public_key" in value or "public_key_sha256" in value:
+            return "ssh_keys", None
+        if any(mark in value for mark in _VOLUME_MARKS):
+            return "volumes", None
+        if any(mark in value for mark in _TEMPLATE_MARKS):
+            return "templates", None
     return None, None
 
 
@@ -271,6 +375,8 @@ class _Normalizer:
         self.findings = out.findings
         self._doc_no = 0
         self._doc: Document = Document(None, "")
+        #: the envelope's endpoint of the response being walked (None when it does not say)
+        self._endpoint: str | None = None
 
     # -- documents -------------------------------------------------------------------------
 
@@ -293,9 +399,14 @@ class _Normalizer:
             return
         if "response" in value and value.keys() <= _ENVELOPE_KEYS:
             observed_at = self._envelope_time(value, path, observed_at)
-            self._value(value["response"], f"{path}.response", observed_at, depth)
+            endpoint = value.get("endpoint")
+            outer, self._endpoint = self._endpoint, endpoint if type(endpoint) is str else None
+            try:
+                self._value(value["response"], f"{path}.response", observed_at, depth)
+            finally:
+                self._endpoint = outer
             return
-        kind, key = _kind(value)
+        kind, key = _kind(value, self._endpoint)
         if kind is None:
             self._bad_shape(value, path, "a Shadeform response object")
         elif self.kinds is not None and kind not in self.kinds:
@@ -304,8 +415,16 @@ class _Normalizer:
             self._list(value, key, path, observed_at)
         elif kind == "clusters":
             self.cluster(value, path, observed_at)
+        elif kind == "instances":
+            # a single instance object is an /instances/{id}/info response
+            self.instance(value, path, observed_at, self._doc.parent, not self._doc.listed)
         else:
-            self.instance(value, path, observed_at, self._doc.parent)
+            self._walker(kind)(value, path, observed_at)
+
+    def _walker(self, kind: str) -> Any:
+        return {"instance_types": self.instance_type, "volumes": self.volume,
+                "volume_types": self.volume_type, "ssh_keys": self.ssh_key,
+                "templates": self.template, "cluster_types": self.cluster_type}[kind]
 
     def _wrong_kind(self, kind: str, path: str) -> None:
         if self._doc.explicit and self.kinds is not None:
@@ -341,7 +460,10 @@ class _Normalizer:
             return
         self._unknown(value, frozenset({key}), path)
         if observed_at is not None:
-            self.out.polls.append((observed_at, _ENDPOINTS[key]))
+            endpoint = _ENDPOINTS[key]
+            if key == "templates" and self._endpoint == FEATURED_TEMPLATES:
+                endpoint = FEATURED_TEMPLATES
+            self.out.polls.append((observed_at, endpoint))
         if key == "clusters":
             for i, item in enumerate(items):
                 self.cluster(item, f"{lpath}[{i}]", observed_at)
@@ -349,8 +471,9 @@ class _Normalizer:
             for i, item in enumerate(items):
                 self.instance(item, f"{lpath}[{i}]", observed_at, None)
         else:
+            walk = self._walker(key)
             for i, item in enumerate(items):
-                self.instance_type(item, f"{lpath}[{i}]", observed_at)
+                walk(item, f"{lpath}[{i}]", observed_at)
 
     def _unknown(self, obj: dict[str, Any], known: frozenset[str], path: str,
                  rid: Any = None) -> None:
@@ -418,7 +541,8 @@ class _Normalizer:
         for j, member in enumerate(members):
             self.instance(member, f"{path}.instances[{j}]", observed_at, cid)
 
-    def instance(self, r: Any, path: str, observed_at: str | None, cluster_id: str | None) -> None:
+    def instance(self, r: Any, path: str, observed_at: str | None, cluster_id: str | None,
+                 info: bool = False) -> None:
         if type(r) is not dict:
             self._bad_shape(r, path, "an instance object")
             return
@@ -445,6 +569,12 @@ class _Normalizer:
         if launch is not None:
             launch_cols = self._launch(launch, f"{path}.launch_configuration", iid, row_no,
                                        observed_at)
+        has_configuration = bool(cfg) or type(get("configuration")) is dict
+        # the info shape: an info response, or its own fields in a list item
+        has_details = info or not _INFO_KEYS.isdisjoint(r)
+        details: tuple[Any, ...] = _NO_DETAILS
+        if has_details:
+            details = self._details(r, path, iid, row_no, observed_at)
         cget = cfg.get
         self.out.instances.append((
             cluster_id, iid, get("name"), get("cloud"), get("region"),
@@ -457,7 +587,7 @@ class _Normalizer:
             get("cost_estimate"), rental.get("rental_type"), rental.get("hourly_price"),
             rental.get("ending_at"), get("created_at"), get("active_at"), get("deleted_at"),
             boot.get("min_boot_in_sec"), boot.get("max_boot_in_sec"), *launch_cols,
-            observed_at,
+            *details, has_details, has_configuration, info, observed_at,
         ))
         self.out.instance_origins.append((self._doc_no, path))
         tags = get("tags")
@@ -473,9 +603,32 @@ class _Normalizer:
                 rows.append((row_no, iid, observed_at, pos, pm.get("internal_port"),
                              pm.get("external_port")))
 
+    def _thresholds(self, r: dict[str, Any], path: str, rid: Any) -> tuple[Any, ...]:
+        """``auto_delete`` and ``alert`` thresholds and ``volume_mount.auto`` of ``r``."""
+        auto = self._obj(r.get("auto_delete"), f"{path}.auto_delete", rid)
+        alert = self._obj(r.get("alert"), f"{path}.alert", rid)
+        mount = self._obj(r.get("volume_mount"), f"{path}.volume_mount", rid)
+        return (auto.get("date_threshold"), auto.get("spend_threshold"),
+                alert.get("date_threshold"), alert.get("spend_threshold"), mount.get("auto"))
+
+    def _details(self, r: dict[str, Any], path: str, iid: str, row_no: int,
+                 observed_at: str | None) -> tuple[Any, ...]:
+        """The info shape's detail columns; ``volume_ids`` and env names become child rows."""
+        children = self.out.children
+        for pos, vid in enumerate(self._items(r.get("volume_ids"), f"{path}.volume_ids", iid)):
+            children["instance_volumes"].append((row_no, iid, observed_at, pos, vid))
+        for pos, env in enumerate(self._items(r.get("envs"), f"{path}.envs", iid)):
+            env = self._obj(env, f"{path}.envs[{pos}]", iid)
+            children["instance_envs"].append((row_no, iid, observed_at, pos, env.get("name")))
+        return (r.get("ssh_key_id"), *self._thresholds(r, path, iid))
+
     def _launch(self, launch: Any, path: str, iid: str, row_no: int,
-                observed_at: str | None) -> tuple[Any, Any, Any, Any]:
-        """(type, image, has_registry_credentials, script_sha256); secrets are not touched."""
+                observed_at: str | None, template: bool = False) -> tuple[Any, Any, Any, Any]:
+        """(type, image, has_registry_credentials, script_sha256); secrets are not touched.
+
+        ``template``: the launch configuration of a template (row ``row_no`` of templates):
+        its env names go to ``template_envs``, its ports and mounts are not tabled.
+        """
         launch = self._obj(launch, path, iid)
         docker = self._obj(launch.get("docker_configuration"), f"{path}.docker_configuration",
                            iid)
@@ -487,7 +640,15 @@ class _Normalizer:
             children = self.out.children
             for pos, env in enumerate(self._items(docker.get("envs"), f"{dpath}.envs", iid)):
                 env = self._obj(env, f"{dpath}.envs[{pos}]", iid)
-                children["docker_envs"].append((row_no, iid, observed_at, pos, env.get("name")))
+                if template:
+                    children["template_envs"].append(
+                        (row_no, iid, observed_at, pos, "docker", env.get("name")))
+                else:
+                    children["docker_envs"].append(
+                        (row_no, iid, observed_at, pos, env.get("name")))
+        if docker and not template:
+            dpath = f"{path}.docker_configuration"
+            children = self.out.children
             for pos, pm in enumerate(self._items(docker.get("port_mappings"),
                                                  f"{dpath}.port_mappings", iid)):
                 pm = self._obj(pm, f"{dpath}.port_mappings[{pos}]", iid)
@@ -576,10 +737,14 @@ class _Normalizer:
         if launch is not None:
             launch_cols = self._typed_launch(launch, f"{path}.launch_configuration", iid,
                                              row_no, observed_at)
+        details: tuple[Any, ...] = _NO_DETAILS
+        if r.has_details():
+            details = self._typed_details(r, iid, row_no, observed_at)
         try:
-            row = self._instance_row(r, cluster_id, launch_cols, observed_at, self._intern)
+            row = self._instance_row(r, cluster_id, launch_cols, details, observed_at,
+                                     self._intern)
         except TypeError:  # an object where text belongs (loaded around later): not interned
-            row = self._instance_row(r, cluster_id, launch_cols, observed_at, _same)
+            row = self._instance_row(r, cluster_id, launch_cols, details, observed_at, _same)
         self.out.instances.append(row)
         self.out.instance_origins.append((self._doc_no, path))
         if r.tags:
@@ -591,9 +756,24 @@ class _Normalizer:
             for pos, pm in enumerate(r.port_mappings):
                 rows.append((row_no, iid, observed_at, pos, pm.internal_port, pm.external_port))
 
+    def _typed_details(self, r: decode.Instance, iid: str, row_no: int,
+                       observed_at: str | None) -> tuple[Any, ...]:
+        children = self.out.children
+        for pos, vid in enumerate(r.volume_ids or ()):
+            children["instance_volumes"].append((row_no, iid, observed_at, pos, vid))
+        for pos, env in enumerate(r.envs or ()):
+            children["instance_envs"].append((row_no, iid, observed_at, pos, env.name))
+        auto = r.auto_delete or decode.EMPTY_THRESHOLD
+        alert = r.alert or decode.EMPTY_THRESHOLD
+        mount = r.volume_mount or decode.EMPTY_MOUNT
+        key = None if r.ssh_key_id is UNSET else r.ssh_key_id
+        return (key, auto.date_threshold, auto.spend_threshold, alert.date_threshold,
+                alert.spend_threshold, mount.auto)
+
     @staticmethod
     def _instance_row(r: decode.Instance, cluster_id: str | None, launch_cols: tuple[Any, ...],
-                      observed_at: str | None, i: Any) -> tuple[Any, ...]:
+                      details: tuple[Any, ...], observed_at: str | None,
+                      i: Any) -> tuple[Any, ...]:
         cfg = r.configuration or decode.EMPTY_CONFIG
         boot = r.boot_time or decode.EMPTY_BOOT
         rental = r.rental_terms or decode.EMPTY_RENTAL
@@ -605,7 +785,8 @@ class _Normalizer:
             i(cfg.interconnect), cfg.nvlink, i(cfg.os), r.ip, i(r.ssh_user), r.ssh_port,
             r.hourly_price, i(r.cost_estimate), i(rental.rental_type), i(rental.hourly_price),
             i(rental.ending_at), i(r.created_at), i(r.active_at), i(r.deleted_at),
-            boot.min_boot_in_sec, boot.max_boot_in_sec, *map(i, launch_cols), observed_at,
+            boot.min_boot_in_sec, boot.max_boot_in_sec, *map(i, launch_cols), *details,
+            details is not _NO_DETAILS, r.configuration is not None, False, observed_at,
         )
 
     def _typed_launch(self, launch: decode.Launch, path: str, iid: str, row_no: int,
@@ -632,6 +813,28 @@ class _Normalizer:
                                   f"{path}.script_configuration", iid)
         return launch.type, image, has_credentials, digest
 
+    def _hardware(self, t: dict[str, Any], path: str, name: Any) -> tuple[dict[str, Any], Any]:
+        """The configuration of an instance type, reconciled with its top-level copies
+        (``schema.CATALOG_RULE``), and the fields where the two disagree (or None)."""
+        cfg = self._obj(t.get("configuration"), f"{path}.configuration", name)
+        if cfg.keys() - _TYPE_CONFIG_KEYS:
+            self._unknown(cfg, _TYPE_CONFIG_KEYS, f"{path}.configuration", name)
+        if t.keys().isdisjoint(_TOP_COPIES):
+            return cfg, None
+        merged = dict(cfg)
+        conflicts = []
+        for key in _TOP_COPIES:
+            top, nested = t.get(key), cfg.get(key)
+            if top is None:
+                continue
+            if nested is None:
+                merged[key] = top
+            elif top != nested or type(top) is not type(nested):
+                conflicts.append(key)
+                if key == "nvlink" and top is True:
+                    merged[key] = True
+        return merged, ",".join(conflicts) or None
+
     def instance_type(self, t: Any, path: str, observed_at: str | None) -> None:
         if type(t) is not dict:
             self._bad_shape(t, path, "an instance type object")
@@ -640,16 +843,14 @@ class _Normalizer:
             self._unknown(t, _TYPE_KEYS, path)
         get = t.get
         name = get("shade_instance_type")
-        cfg = self._obj(get("configuration"), f"{path}.configuration", name)
-        if cfg.keys() - _TYPE_CONFIG_KEYS:
-            self._unknown(cfg, _TYPE_CONFIG_KEYS, f"{path}.configuration", name)
+        cfg, conflicts = self._hardware(t, path, name)
         boot = self._obj(get("boot_time"), f"{path}.boot_time", name)
         cget = cfg.get
         common = (
             get("hourly_price"), cget("gpu_type"), cget("gpu_manufacturer"), cget("num_gpus"),
             cget("vram_per_gpu_in_gb"), cget("vcpus"), cget("memory_in_gb"),
             cget("storage_in_gb"), cget("interconnect"), cget("nvlink"), get("deployment_type"),
-            boot.get("min_boot_in_sec"), boot.get("max_boot_in_sec"), observed_at,
+            boot.get("min_boot_in_sec"), boot.get("max_boot_in_sec"), conflicts, observed_at,
         )
         head = (get("cloud"), name, get("cloud_instance_type"))
         availability = get("availability")
@@ -665,6 +866,126 @@ class _Normalizer:
             ))
             self.out.instance_type_origins.append((self._doc_no, f"{path}.availability[{pos}]"))
 
+    # -- the rest of the account: volumes, volume types, SSH keys, templates, cluster types --
+
+    def _account_row(self, table: str, row: tuple[Any, ...], path: str) -> int:
+        rows = self.out.account[table]
+        rows.append(row)
+        self.out.account_origins[table].append((self._doc_no, path))
+        return len(rows) - 1
+
+    def _record(self, value: Any, path: str, what: str, known: frozenset[str],
+                rid_key: str | None = "id") -> dict[str, Any] | None:
+        """``value`` as an object with an id (checked when ``rid_key``), or None (a finding)."""
+        if type(value) is not dict:
+            self._bad_shape(value, path, what)
+            return None
+        if rid_key is not None and not self._required_id(value, path, rid_key):
+            return None
+        if value.keys() - known:
+            self._unknown(value, known, path)
+        return value
+
+    def volume(self, v: Any, path: str, observed_at: str | None) -> None:
+        v = self._record(v, path, "a volume object", _VOLUME_KEYS)
+        if v is None:
+            return
+        get = v.get
+        self._account_row("volumes", (
+            v["id"], get("name"), get("cloud"), get("region"), get("cloud_assigned_id"),
+            get("fixed_size"), get("size_in_gb"), get("supports_multi_mount"),
+            get("mounted_by"), get("cost_estimate"), False, observed_at,
+        ), path)
+
+    def volume_type(self, t: Any, path: str, observed_at: str | None) -> None:
+        t = self._record(t, path, "a volume type object", _VOLUME_TYPE_KEYS, None)
+        if t is None:
+            return
+        get = t.get
+        # the docs spell it supports_multiple_mounts: the same field, read without a warning
+        multi = get("supports_multi_mount")
+        if multi is None:
+            multi = get("supports_multiple_mounts")
+        self._account_row("volume_types", (
+            get("cloud"), get("region"), multi, get("fixed_size"),
+            get("price_per_gb_per_hour"), observed_at,
+        ), path)
+
+    def ssh_key(self, k: Any, path: str, observed_at: str | None) -> None:
+        k = self._record(k, path, "an SSH key object", _SSH_KEY_KEYS)
+        if k is None:
+            return
+        if "public_key" in k:
+            key_type, fingerprint = _fingerprint_or_none(k["public_key"])
+            if fingerprint is None and k["public_key"] is not None:
+                self.findings.warn("not an OpenSSH public key; public_key_sha256 left empty",
+                                   _general(f"{path}.public_key"), self._doc.source,
+                                   f"{path}.public_key", k["id"])
+        else:  # a payload the store already redacted
+            key_type, fingerprint = k.get("public_key_type"), k.get("public_key_sha256")
+        self._account_row("ssh_keys", (
+            k["id"], k.get("name"), k.get("is_default"), key_type, fingerprint, observed_at,
+        ), path)
+
+    def template(self, t: Any, path: str, observed_at: str | None) -> None:
+        # featured templates may come without an id (the spec's FeaturedTemplate has none):
+        # such a row loads with template_id NA and the usual warning
+        t = self._record(t, path, "a template object", _TEMPLATE_KEYS, None)
+        if t is None:
+            return
+        get = t.get
+        tid = get("id")
+        row_no = len(self.out.account["templates"])
+        launch_cols: tuple[Any, ...] = (None, None, None, None)
+        if get("launch_configuration") is not None:
+            launch_cols = self._launch(get("launch_configuration"),
+                                       f"{path}.launch_configuration", tid, row_no,
+                                       observed_at, template=True)
+        children = self.out.children
+        for pos, tag in enumerate(self._items(get("tags"), f"{path}.tags", tid)):
+            children["template_tags"].append((row_no, tid, observed_at, pos, tag))
+        for pos, env in enumerate(self._items(get("envs"), f"{path}.envs", tid)):
+            env = self._obj(env, f"{path}.envs[{pos}]", tid)
+            children["template_envs"].append(
+                (row_no, tid, observed_at, pos, "instance", env.get("name")))
+        networking = self._obj(get("networking"), f"{path}.networking", tid)
+        rules = networking.get("ufw_rules")
+        rules = self._items(rules, f"{path}.networking.ufw_rules", tid) if rules is not None \
+            else None
+        featured = {FEATURED_TEMPLATES: True, "/templates": False}.get(self._endpoint or "")
+        self._account_row("templates", (
+            tid, get("name"), get("description"), get("author"), get("logo"), get("public"),
+            featured, *launch_cols, *self._thresholds(t, path, tid),
+            None if rules is None else len(rules), observed_at,
+        ), path)
+
+    def cluster_type(self, c: Any, path: str, observed_at: str | None) -> None:
+        c = self._record(c, path, "a cluster type object", _CLUSTER_TYPE_KEYS, None)
+        if c is None:
+            return
+        node = self._obj(c.get("cluster_type"), f"{path}.cluster_type", None)
+        name = node.get("shade_instance_type")
+        if node.keys() - _TYPE_KEYS:
+            self._unknown(node, _TYPE_KEYS, f"{path}.cluster_type", name)
+        cfg, conflicts = self._hardware(node, f"{path}.cluster_type", name)
+        cget = cfg.get
+        head = (c.get("cloud"), name, node.get("cloud_instance_type"), c.get("num_instances"))
+        tail = (node.get("hourly_price"), cget("gpu_type"), cget("gpu_manufacturer"),
+                cget("num_gpus"), cget("vram_per_gpu_in_gb"), cget("vcpus"),
+                cget("memory_in_gb"), cget("storage_in_gb"), cget("interconnect"),
+                cget("nvlink"), conflicts, observed_at)
+        availability = c.get("availability")
+        # a single object in the spec; a list is read entry by entry
+        entries = availability if type(availability) is list else [availability]
+        apath = f"{path}.availability"
+        for pos, entry in enumerate(entries):
+            epath = f"{apath}[{pos}]" if type(availability) is list else apath
+            entry = self._obj(entry, epath, name)
+            self._account_row("cluster_types", (
+                *head, entry.get("region"), entry.get("display_name"), entry.get("available"),
+                *tail,
+            ), epath)
+
 
 def normalize(documents: Iterable[Document], errors: str = "raise",
               kinds: frozenset[str] | None = None) -> Normalized:
@@ -678,6 +999,33 @@ def normalize(documents: Iterable[Document], errors: str = "raise",
     for doc in documents:
         walker.document(doc)
     return out
+
+
+# -- SSH keys ---------------------------------------------------------------------------------
+
+
+def ssh_fingerprint(public_key: str) -> tuple[str, str]:
+    """``(key type, "SHA256:...")`` of an OpenSSH public key line, as ``ssh-keygen -l`` prints
+    the fingerprint; ValueError when it is not ``TYPE BASE64 [COMMENT]``."""
+    parts = public_key.split()
+    if len(parts) < 2:
+        raise ValueError("not an OpenSSH public key")
+    try:
+        blob = base64.b64decode(parts[1], validate=True)
+    except binascii.Error as exc:
+        raise ValueError("not an OpenSSH public key") from exc
+    digest = base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
+    return parts[0], f"SHA256:{digest}"
+
+
+def _fingerprint_or_none(public_key: Any) -> tuple[Any, Any]:
+    if type(public_key) is not str:
+        return None, None
+    try:
+        return ssh_fingerprint(public_key)
+    except ValueError:
+        words = public_key.split()
+        return (words[0] if len(words) > 1 and len(words[0]) <= 40 else None), None
 
 
 # -- redaction for storage -------------------------------------------------------------------
@@ -728,14 +1076,17 @@ def _redact_launch(launch: Any) -> Any:
 
 
 def redact(resource: dict[str, Any]) -> dict[str, Any]:
-    """A copy of a cluster or instance object with every secret removed, for storage.
+    """A copy of a cluster, instance, template or SSH key object with every secret removed.
 
     Launch configurations keep only an allowlist (type, image, shared memory, ports, volume
     mounts, env *names*, a registry-credentials marker, the script's sha256); top-level
-    ``envs`` keep their names. Everything else is kept as it is, so new columns can be derived
-    from stored payloads later.
+    ``envs`` keep their names; an SSH key's ``public_key`` becomes its type and fingerprint.
+    Everything else is kept as it is, so new columns can be derived from stored payloads later.
     """
     out = dict(resource)
+    if "public_key" in out:  # an SSH key: only its fingerprint is kept
+        key_type, fingerprint = _fingerprint_or_none(out.pop("public_key"))
+        out["public_key_type"], out["public_key_sha256"] = key_type, fingerprint
     if "launch_configuration" in out:
         out["launch_configuration"] = _redact_launch(out["launch_configuration"])
     if "envs" in out:  # names only, whatever the shape: a value is a secret

@@ -313,6 +313,82 @@ def _future_timestamp(fleet: _Fleet) -> pd.DataFrame:
     return pd.concat(found)
 
 
+#: Days an instance may run without an auto-delete threshold before ``no_auto_delete``.
+NO_AUTO_DELETE_DAYS = 7
+_HOURS_PER_MONTH = 730
+
+
+def _monthly(price: pd.Series) -> pd.Series:
+    return _usd(price * _HOURS_PER_MONTH) + "/month"
+
+
+def _orphaned_volume(fleet: _Fleet) -> pd.DataFrame:
+    volumes = fleet.billed.volumes
+    inst = fleet.instances
+    live = set(inst.loc[(inst["state"] != "stopped").to_numpy(dtype=bool), "instance_id"])
+    held = volumes[(volumes["state"] == "running").to_numpy(dtype=bool)]
+    mounter = held["mounted_by"]
+    orphan = held[(mounter.isna() | ~mounter.isin(live)).to_numpy(dtype=bool)]
+    message = pd.Series(np.where(
+        orphan["mounted_by"].isna(), "billed and mounted by no instance",
+        "billed and mounted by an instance that is no longer live"), index=orphan.index,
+        dtype="string")
+    priced = orphan["billed_price_usd"].notna()
+    message[priced] = message[priced] + ": " + _monthly(orphan["billed_price_usd"])[priced]
+    return _found("orphaned_volume", "volume", "warning", orphan["volume_id"], message)
+
+
+def _volume_without_price(fleet: _Fleet) -> pd.DataFrame:
+    volumes = fleet.billed.volumes
+    bad = volumes[(volumes["state"] == "running").to_numpy(dtype=bool)
+                  & volumes["billed_price_usd"].isna().to_numpy(dtype=bool)]
+    message = pd.Series("no /volumes/types price for its cloud and region: its storage cost is "
+                        "unknown", index=bad.index, dtype="string")
+    return _found("volume_without_price", "volume", "warning", bad["volume_id"], message)
+
+
+def _details(fleet: _Fleet) -> pd.DataFrame:
+    """Running instances whose /instances/{id}/info details were seen (only those say whether
+    a threshold is set: a list row without details leaves it unknown)."""
+    inst = fleet.instances
+    if "has_details" not in inst.columns:
+        return inst.iloc[:0]
+    return inst[((inst["state"] == "running") & inst["has_details"].fillna(False))
+                .to_numpy(dtype=bool)]
+
+
+def _no_auto_delete(fleet: _Fleet) -> pd.DataFrame:
+    inst = _details(fleet)
+    if inst.empty:
+        return _found("no_auto_delete", "instance", "warning", inst["instance_id"],
+                      inst["instance_id"])
+    days = (fleet.as_of - inst["billed_from"]).dt.total_seconds() / 86_400
+    bad = inst[((days > NO_AUTO_DELETE_DAYS) & inst["auto_delete_at"].isna()
+                & inst["auto_delete_spend_threshold_usd"].isna()).fillna(False)
+               .to_numpy(dtype=bool)]
+    message = ("running for " + _fmt(days[bad.index], "{:,.1f}") + " days with no auto-delete "
+               "date or spend threshold: " + _monthly(bad["billed_price_usd"]))
+    return _found("no_auto_delete", "instance", "warning", bad["instance_id"], message)
+
+
+def _past_auto_delete_date(fleet: _Fleet) -> pd.DataFrame:
+    inst = _details(fleet)
+    bad = inst[(inst["auto_delete_at"] < fleet.as_of).fillna(False).to_numpy(dtype=bool)]
+    message = ("still running after its auto-delete date " + _time(bad["auto_delete_at"])
+               + ": " + _monthly(bad["billed_price_usd"]))
+    return _found("past_auto_delete_date", "instance", "warning", bad["instance_id"], message)
+
+
+def _over_spend(check: str, column: str, what: str) -> Callable[[_Fleet], pd.DataFrame]:
+    def run(fleet: _Fleet) -> pd.DataFrame:
+        inst = _details(fleet)
+        bad = inst[(inst["accrued_usd"] > inst[column]).fillna(False).to_numpy(dtype=bool)]
+        message = ("accrued " + _usd(bad["accrued_usd"]) + " is past its " + what + " of "
+                   + _usd(bad[column]))
+        return _found(check, "instance", "warning", bad["instance_id"], message)
+    return run
+
+
 #: Every check ``quality_checks`` runs, in the order the README lists them.
 CHECKS: tuple[Check, ...] = (
     Check("cluster_price_mismatch", "cluster", "warning",
@@ -347,6 +423,25 @@ CHECKS: tuple[Check, ...] = (
           _duplicate_instance),
     Check("future_timestamp", "cluster, instance", "warning",
           "created_at or active_at after as_of", _future_timestamp),
+    Check("orphaned_volume", "volume", "warning",
+          "a billed volume mounted by no live instance (with its monthly cost)",
+          _orphaned_volume),
+    Check("volume_without_price", "volume", "warning",
+          "a billed volume whose cloud and region have no /volumes/types price",
+          _volume_without_price),
+    Check("no_auto_delete", "instance", "warning",
+          f"running longer than {NO_AUTO_DELETE_DAYS} days with no auto-delete date or spend "
+          "threshold in its details (with its monthly cost)", _no_auto_delete),
+    Check("past_auto_delete_date", "instance", "warning",
+          "still running after its own auto-delete date", _past_auto_delete_date),
+    Check("over_alert_spend", "instance", "warning",
+          "accrued past the instance's own alert spend threshold",
+          _over_spend("over_alert_spend", "alert_spend_threshold_usd",
+                      "alert spend threshold")),
+    Check("over_auto_delete_spend", "instance", "warning",
+          "accrued past the instance's own auto-delete spend threshold",
+          _over_spend("over_auto_delete_spend", "auto_delete_spend_threshold_usd",
+                      "auto-delete spend threshold")),
 )
 
 

@@ -65,7 +65,7 @@ def table_columns(table: str, include_network: bool = False) -> list[str]:
 #: The analytics files of a report, in the order they are written.
 ANALYTICS_FILES = (
     "costs_by_cloud", "costs_by_region", "costs_by_gpu_type", "costs_by_cluster", "costs_by_tag",
-    "gpu_inventory", "clusters_summary", "lifecycle", "quality",
+    "costs_by_service", "gpu_inventory", "clusters_summary", "lifecycle", "volumes", "quality",
 )
 
 
@@ -82,20 +82,31 @@ def market_frames(tables: Tables, billed: Bill) -> dict[str, pd.DataFrame]:
             "market_prices": price_history(tables, as_of=billed.as_of)}
 
 
-def newest_observation(tables: Tables) -> pd.Timestamp | None:
-    """The newest ``observed_at`` of any row or poll, or None when nothing is dated."""
-    times = [df["observed_at"].max() for df in (tables.clusters, tables.instances, tables.polls)
-             if not df.empty]
+def newest_observation(tables: Tables, *, until: pd.Timestamp | None = None
+                       ) -> pd.Timestamp | None:
+    """The newest ``observed_at`` of any row or poll (not after ``until`` when given), or None
+    when nothing is dated."""
+    frames = [df["observed_at"] for df in (tables.clusters, tables.instances, tables.polls)
+              if not df.empty]
+    if until is not None:
+        frames = [s[(s <= until).to_numpy(dtype=bool)] for s in frames]
+    times = [s.max() for s in frames if not s.empty]
     times = [t for t in times if not pd.isna(t)]
     return max(times) if times else None
 
 
 def resolve_as_of(value: TimeLike, tables: Tables) -> pd.Timestamp:
     """``as_of`` for a report: ``"latest"`` (or None) is the newest observation (now when
-    nothing is dated), ``"now"`` is now, anything else a timezone-aware instant."""
+    nothing is dated), ``"now"`` is now, anything else a timezone-aware instant.
+
+    ``latest`` never lies in the future: a poll dated by a clock that was ahead (the
+    collector records the clock going back with a warning) is passed over, so a report does
+    not bill until that date.
+    """
     if value is None or value == "latest":
-        newest = newest_observation(tables)
-        return newest if newest is not None else pd.Timestamp.now(tz="UTC")
+        now = pd.Timestamp.now(tz="UTC")
+        newest = newest_observation(tables, until=now)
+        return newest if newest is not None else now
     if value == "now":
         return pd.Timestamp.now(tz="UTC")
     return _as_of(value)
@@ -110,9 +121,11 @@ def analytics(tables: Tables | Bill, *, as_of: TimeLike = None) -> dict[str, pd.
         "costs_by_gpu_type": cost_breakdown(billed, by="gpu_type"),
         "costs_by_cluster": cost_breakdown(billed, by="cluster_id"),
         "costs_by_tag": cost_breakdown(billed, by="tag"),
+        "costs_by_service": cost_breakdown(billed, by="service"),
         "gpu_inventory": gpu_inventory(billed),
         "clusters_summary": cluster_summary(billed),
         "lifecycle": lifecycle(billed),
+        "volumes": billed.volumes.drop(columns=["gone", "observed_at"]),
         "quality": quality_checks(billed),
     }
 
@@ -311,6 +324,10 @@ def _unknown(n: int, why: str = "") -> str:
     return f" (unknown for {n} instance{'s' * (n != 1)}{' ' + why if why else ''})"
 
 
+def _unknown_volumes(n: int) -> str:
+    return f", {n} without a price" if n else ""
+
+
 def _count(counts: pd.Series, word: str) -> str:
     n = int(counts.get(word, 0))
     return f"{n} {word}" + ("" if n == 1 else "s")
@@ -355,6 +372,7 @@ def summary_text(tables: Tables, *, by: str = "cloud", as_of: TimeLike = None,
         costs = cost_breakdown(billed, by=by)
     totals = frames["costs_by_cloud"]
     hourly = float(totals["hourly_usd"].sum())
+    services = frames["costs_by_service"].set_index("service")["hourly_usd"]
     accrued = float(totals["accrued_usd"].sum())
     no_accrued = int(totals["instances_without_accrued"].sum())
     reported = totals["reported_cost_usd"].sum(min_count=1)
@@ -378,6 +396,9 @@ def summary_text(tables: Tables, *, by: str = "cloud", as_of: TimeLike = None,
         f"(of {int(totals['instances'].sum())} instances in the latest snapshot)",
         f"  burn rate: {_money(hourly)}/h = {_money(hourly * 24)}/day = "
         f"{_money(hourly * 730)}/month (730 h){_unknown(no_price, 'without a price')}",
+        f"    compute {_money(services.get('compute', 0.0))}/h, storage "
+        f"{_money(services.get('storage', 0.0))}/h ({int(totals['volumes'].sum())} volumes"
+        f"{_unknown_volumes(int(totals['volumes_without_price'].sum()))})",
         f"  accrued so far: {_money(accrued)}{_unknown(no_accrued)}",
         *([] if isinstance(tables, Bill) else _forecast_lines(month_forecast(tables, as_of=at))),
         f"  Shadeform's estimates: {_money(reported)}{_unknown(no_estimate)}; gap "

@@ -12,13 +12,20 @@ from dataclasses import dataclass
 import pandas as pd
 
 __all__ = [
+    "CATALOG_RULE",
     "CLUSTERS",
+    "CLUSTER_TYPES",
     "INSTANCES",
     "INSTANCE_TYPES",
     "POLLS",
+    "PRE_ACTIVE",
+    "SSH_KEYS",
     "STATUSES",
     "TABLES",
+    "TEMPLATES",
     "TIMESTAMP",
+    "VOLUMES",
+    "VOLUME_TYPES",
     "Column",
     "data_dictionary",
     "empty_frame",
@@ -38,6 +45,10 @@ STATUSES: tuple[str, ...] = (
     "deleted",
 )
 
+#: Statuses before ``active``: an instance there has no configuration or cost estimate yet in
+#: some responses (a just-created instance's info), so their absence is not worth a warning.
+PRE_ACTIVE: frozenset[str] = frozenset({"creating", "pending_provider", "pending"})
+
 
 def status_dtype(extra: tuple[str, ...] = ()) -> pd.CategoricalDtype:
     """The ordered status dtype; ``extra`` are statuses the API added since (appended last)."""
@@ -49,7 +60,8 @@ class Column:
     """One column of a table.
 
     ``parse`` says how the raw JSON value becomes the column: ``str``, ``int``, ``bool``,
-    ``time`` (RFC 3339 -> UTC), ``cents`` (integer cents), ``dollars`` (a dollar string such as
+    ``time`` (RFC 3339 -> UTC), ``time_or_na`` (the same, for a date the API does not check:
+    anything else loads as NaT with a warning, not as a bad record), ``cents`` (integer cents), ``dollars`` (a dollar string such as
     ``"$1,234.50"``), ``status`` (ordered categorical), or ``derived`` (computed from other
     columns). ``required`` columns that are missing or null in the JSON load as NA with a
     warning: the API promises them.
@@ -91,6 +103,29 @@ CLUSTERS: tuple[Column, ...] = (
            "when the response was captured; NaT when the source does not say", "derived"),
 )
 
+def _thresholds(meaning: str) -> tuple[Column, ...]:
+    """``auto_delete`` / ``alert`` and ``volume_mount`` of an instance info or a template."""
+    return (
+        Column("auto_delete_at", TIMESTAMP, "auto_delete.date_threshold", "UTC",
+               f"{meaning} is deleted automatically at this time; NaT when not set",
+               "time_or_na"),
+        Column("auto_delete_spend_threshold_usd", _F, "auto_delete.spend_threshold", "USD",
+               f"{meaning} is deleted automatically once it has cost this much", "dollars"),
+        Column("alert_at", TIMESTAMP, "alert.date_threshold", "UTC",
+               "an e-mail alert is sent at this time", "time_or_na"),
+        Column("alert_spend_threshold_usd", _F, "alert.spend_threshold", "USD",
+               "an e-mail alert is sent once it has cost this much", "dollars"),
+        Column("volume_mount_auto", _B, "volume_mount.auto", "",
+               "unmounted disks are mounted automatically", "bool"),
+    )
+
+
+# the fields only `GET /instances/{id}/info` carries (volume_ids and envs: child tables)
+_DETAILS: tuple[Column, ...] = (
+    Column("ssh_key_id", _S, "ssh_key_id", "", "the SSH key the instance was launched with"),
+    *_thresholds("the instance"),
+)
+
 INSTANCES: tuple[Column, ...] = (
     Column("cluster_id", _S, "(parent cluster) id", "",
            "the cluster the instance is listed in; NA for standalone instances", "derived"),
@@ -102,8 +137,8 @@ INSTANCES: tuple[Column, ...] = (
            "Shadeform's normalised type, e.g. `A6000`", required=True),
     Column("cloud_instance_type", _S, "cloud_instance_type", "", "the provider's own type name",
            required=True),
-    Column("cloud_assigned_id", _S, "cloud_assigned_id", "", "the provider's id for the VM",
-           required=True),
+    Column("cloud_assigned_id", _S, "cloud_assigned_id", "",
+           "the provider's id for the VM (null until the provider assigns one)"),
     Column("shade_cloud", _B, "shade_cloud", "",
            "launched in Shadeform's accounts (True) or the user's linked account", "bool", True),
     Column("status", _STATUS, "status", "", "instance status, lifecycle-ordered", "status", True),
@@ -154,6 +189,14 @@ INSTANCES: tuple[Column, ...] = (
            "derived"),
     Column("script_sha256", _S, "launch_configuration.script_configuration.base64_script", "",
            "sha256 of the decoded startup script (the script is never loaded)", "derived"),
+    *_DETAILS,
+    Column("has_details", _B, "(info shape)", "",
+           "the detail columns are known: the row comes from `GET /instances/{id}/info` (or, "
+           "after `Tables.latest()`, carries the newest details seen); NA in a detail column "
+           "then means not set", "derived"),
+    Column("details_observed_at", TIMESTAMP, "(envelope) observed_at", "UTC",
+           "when the detail columns were observed (the info response's snapshot time); NaT "
+           "without details", "derived"),
     Column("observed_at", TIMESTAMP, "(envelope) observed_at", "UTC",
            "when the response was captured; NaT when the source does not say", "derived"),
 )
@@ -190,14 +233,27 @@ INSTANCE_TYPES: tuple[Column, ...] = (
            "int"),
     Column("boot_time_max_s", _I, "boot_time.max_boot_in_sec", "s", "boot-time estimate, high",
            "int"),
+    Column("catalog_conflicts", _S, "configuration.* vs top-level copies", "",
+           "hardware fields whose top-level copy disagrees with `configuration` (comma list, "
+           "e.g. `nvlink`); NA when they agree. See `CATALOG_RULE`", "derived"),
     Column("observed_at", TIMESTAMP, "(envelope) observed_at", "UTC",
            "when the response was captured; NaT when the source does not say", "derived"),
 )
 
+#: How the top-level hardware copies of an instance type (``gpu_type``, ``interconnect``,
+#: ``memory_in_gb``, ``num_gpus``, ``nvlink``, ``storage_in_gb``, ``vcpus`` beside
+#: ``configuration``, in real ``/instances/types`` and ``/clusters/types`` responses) are read.
+CATALOG_RULE = (
+    "The nested `configuration` value wins; a top-level copy fills a field `configuration` "
+    "lacks (missing or null); for `nvlink`, `true` in either place wins (NVLink types show a "
+    "nested `false` beside a top-level `true`). Every field where both are given and differ is "
+    "listed in `catalog_conflicts`."
+)
 
-def _child(value_columns: tuple[Column, ...]) -> tuple[Column, ...]:
+
+def _child(value_columns: tuple[Column, ...], parent: str = "instance") -> tuple[Column, ...]:
     return (
-        Column("instance_id", _S, "(parent instance) id", "", "the instance", "derived"),
+        Column(f"{parent}_id", _S, f"(parent {parent}) id", "", f"the {parent}", "derived"),
         Column("observed_at", TIMESTAMP, "(envelope) observed_at", "UTC",
                "snapshot time of the parent row", "derived"),
         Column("position", _I, "[index]", "", "position in the JSON list", "derived"),
@@ -230,11 +286,136 @@ DOCKER_ENVS = _child((
            "environment variable NAME only — values are secrets and are never loaded"),
 ))
 
+INSTANCE_VOLUMES = _child((
+    Column("volume_id", _S, "volume_ids[]", "", "a volume attached to the instance (info shape)"),
+))
+INSTANCE_ENVS = _child((
+    Column("name", _S, "envs[].name", "",
+           "environment variable NAME added to the instance (info shape) — values are secrets "
+           "and are never loaded"),
+))
+
+_OBSERVED = Column("observed_at", TIMESTAMP, "(envelope) observed_at", "UTC",
+                   "when the response was captured; NaT when the source does not say", "derived")
+
+VOLUMES: tuple[Column, ...] = (
+    Column("volume_id", _S, "id", "", "Shadeform volume id", required=True),
+    Column("name", _S, "name", "", "volume name given by the user", required=True),
+    Column("cloud", _S, "cloud", "", "provider key", required=True),
+    Column("region", _S, "region", "", "region code", required=True),
+    Column("cloud_assigned_id", _S, "cloud_assigned_id", "", "the provider's id for the volume"),
+    Column("fixed_size", _B, "fixed_size", "", "fixed in size (False: scales elastically)",
+           "bool"),
+    Column("size_in_gb", _I, "size_in_gb", "GB", "size", "int", True),
+    Column("supports_multi_mount", _B, "supports_multi_mount", "",
+           "several instances can mount it at once", "bool"),
+    Column("mounted_by", _S, "mounted_by", "",
+           "the instance mounting it; NA when unmounted (the API sends null)"),
+    Column("cost_estimate_usd", _F, "cost_estimate", "USD", "Shadeform's cost incurred so far",
+           "dollars", True),
+    Column("gone", _B, "(poll log)", "",
+           "after `Tables.latest()`: a later successful `/volumes` poll no longer listed it "
+           "(deleted, billing stopped); False in raw snapshots", "derived"),
+    _OBSERVED,
+)
+
+VOLUME_TYPES: tuple[Column, ...] = (
+    Column("cloud", _S, "cloud", "", "provider key", required=True),
+    Column("region", _S, "region", "", "region code", required=True),
+    Column("supports_multi_mount", _B, "supports_multi_mount", "",
+           "several instances can mount one volume (the docs spell the key "
+           "`supports_multiple_mounts`; both are read)", "bool"),
+    Column("fixed_size", _B, "fixed_size", "", "volumes are fixed in size", "bool"),
+    Column("price_per_gb_per_hour_usd", _F, "price_per_gb_per_hour", "USD/GB/hour",
+           "storage price (a dollar string such as `\".000097\"`)", "dollars", True),
+    _OBSERVED,
+)
+
+SSH_KEYS: tuple[Column, ...] = (
+    Column("ssh_key_id", _S, "id", "", "Shadeform SSH key id", required=True),
+    Column("name", _S, "name", "", "key name given by the user", required=True),
+    Column("is_default", _B, "is_default", "", "the account's default key", "bool", True),
+    Column("key_type", _S, "public_key", "", "the key's algorithm, e.g. `ssh-ed25519`",
+           "derived"),
+    Column("public_key_sha256", _S, "public_key", "",
+           "OpenSSH SHA256 fingerprint of the key (`SHA256:...`, as `ssh-keygen -l` prints it); "
+           "the key itself is never loaded", "derived"),
+    _OBSERVED,
+)
+
+TEMPLATES: tuple[Column, ...] = (
+    Column("template_id", _S, "id", "", "Shadeform template id", required=True),
+    Column("name", _S, "name", "", "template name", required=True),
+    Column("description", _S, "description", "", "what the template is for"),
+    Column("author", _S, "author", "", "who wrote it"),
+    Column("logo", _S, "logo", "", "URL of its logo"),
+    Column("public", _B, "public", "", "publicly available", "bool"),
+    Column("featured", _B, "(envelope) endpoint", "",
+           "listed by `/templates/featured` (True) or `/templates` (False); NA when the source "
+           "does not say", "derived"),
+    Column("launch_type", _S, "launch_configuration.type", "", "`docker`, `script` or NA"),
+    Column("docker_image", _S, "launch_configuration.docker_configuration.image", "",
+           "container image of a docker launch"),
+    Column("has_registry_credentials", _B,
+           "launch_configuration.docker_configuration.registry_credentials", "",
+           "the docker launch carries registry credentials (never loaded)", "derived"),
+    Column("script_sha256", _S, "launch_configuration.script_configuration.base64_script", "",
+           "sha256 of the decoded startup script (the script is never loaded)", "derived"),
+    *_thresholds("an instance launched from it"),
+    Column("ufw_rule_count", _I, "networking.ufw_rules", "count", "firewall rules", "derived"),
+    _OBSERVED,
+)
+TEMPLATE_TAGS = _child((Column("tag", _S, "tags[]", "", "a tag"),), "template")
+TEMPLATE_ENVS = _child((
+    Column("scope", _S, "envs | launch_configuration.docker_configuration.envs", "",
+           "`instance` (the template's `envs`) or `docker` (its docker launch's `envs`)",
+           "derived"),
+    Column("name", _S, "envs[].name", "",
+           "environment variable NAME only — values are secrets and are never loaded"),
+), "template")
+
+CLUSTER_TYPES: tuple[Column, ...] = (
+    Column("cloud", _S, "cloud", "", "provider key", required=True),
+    Column("shade_instance_type", _S, "cluster_type.shade_instance_type", "",
+           "Shadeform's type of one node", required=True),
+    Column("cloud_instance_type", _S, "cluster_type.cloud_instance_type", "",
+           "the provider's type name of one node"),
+    Column("num_instances", _I, "num_instances", "count", "nodes in the cluster", "int", True),
+    Column("region", _S, "availability.region", "", "region code", required=True),
+    Column("region_display_name", _S, "availability.display_name", "", "human label"),
+    Column("available", _B, "availability.available", "", "can be launched now", "bool", True),
+    Column("hourly_price_cents", _I, "cluster_type.hourly_price", "US cents/hour",
+           "the offering's price as the API gives it (per node or per cluster is not "
+           "documented)", "cents"),
+    Column("hourly_price_usd", _F, "cluster_type.hourly_price", "USD/hour",
+           "hourly_price_cents / 100", "derived"),
+    Column("gpu_type", _S, "cluster_type.configuration.gpu_type", "", "GPU model of one node"),
+    Column("gpu_manufacturer", _S, "cluster_type.configuration.gpu_manufacturer", "",
+           "e.g. `nvidia`"),
+    Column("num_gpus", _I, "cluster_type.configuration.num_gpus", "count", "GPUs per node",
+           "int"),
+    Column("vram_per_gpu_in_gb", _I, "cluster_type.configuration.vram_per_gpu_in_gb", "GB",
+           "VRAM of one GPU", "int"),
+    Column("vcpus", _I, "cluster_type.configuration.vcpus", "count", "virtual CPUs per node",
+           "int"),
+    Column("memory_in_gb", _I, "cluster_type.configuration.memory_in_gb", "GB",
+           "system RAM per node", "int"),
+    Column("storage_in_gb", _I, "cluster_type.configuration.storage_in_gb", "GB",
+           "disk per node", "int"),
+    Column("interconnect", _S, "cluster_type.configuration.interconnect", "",
+           "GPU interconnect"),
+    Column("nvlink", _B, "cluster_type.configuration.nvlink", "", "NVLink present", "bool"),
+    Column("catalog_conflicts", _S, "cluster_type.configuration.* vs top-level copies", "",
+           "as in `instance_types`", "derived"),
+    _OBSERVED,
+)
+
 POLLS: tuple[Column, ...] = (
     Column("observed_at", TIMESTAMP, "(envelope) observed_at", "UTC",
            "when the list endpoint was polled", "derived"),
     Column("endpoint", _S, "(envelope) endpoint", "",
-           "`/clusters`, `/instances` or `/instances/types`", "derived"),
+           "the list endpoint: `/clusters`, `/instances`, `/instances/types`, `/volumes`, ...",
+           "derived"),
     Column("ok", _B, "", "", "the poll succeeded: a resource missing from it is gone",
            "derived"),
 )
@@ -249,6 +430,15 @@ TABLES: dict[str, tuple[Column, ...]] = {
     "docker_volume_mounts": DOCKER_VOLUME_MOUNTS,
     "docker_envs": DOCKER_ENVS,
     "instance_types": INSTANCE_TYPES,
+    "instance_volumes": INSTANCE_VOLUMES,
+    "instance_envs": INSTANCE_ENVS,
+    "volumes": VOLUMES,
+    "volume_types": VOLUME_TYPES,
+    "ssh_keys": SSH_KEYS,
+    "templates": TEMPLATES,
+    "template_tags": TEMPLATE_TAGS,
+    "template_envs": TEMPLATE_ENVS,
+    "cluster_types": CLUSTER_TYPES,
     "polls": POLLS,
 }
 
@@ -262,7 +452,25 @@ _TABLE_NOTES = {
     "docker_volume_mounts": "Volume mounts of each docker launch configuration.",
     "docker_envs": "Environment variable names of each docker launch configuration.",
     "instance_types": "The marketplace (`GET /instances/types`): one row per (cloud, "
-    "shade_instance_type, region, rental_type).",
+    "shade_instance_type, region, rental_type). " + CATALOG_RULE,
+    "instance_volumes": "`volume_ids[]` of each instance row from `GET /instances/{id}/info` "
+    "(the list shape has none).",
+    "instance_envs": "Top-level `envs[]` names of each instance row from "
+    "`GET /instances/{id}/info`.",
+    "volumes": "One row per storage volume per snapshot (`GET /volumes`, "
+    "`GET /volumes/{id}/info`). Its hourly price is `shadeanalytics.storage.volume_prices` "
+    "(size x the volume type's price).",
+    "volume_types": "Storage offerings (`GET /volumes/types`): one row per (cloud, region).",
+    "ssh_keys": "One row per SSH key per snapshot (`GET /sshkeys`, `GET /sshkeys/{id}/info`); "
+    "the public key is kept only as its fingerprint.",
+    "templates": "One row per launch template per snapshot (`GET /templates`, "
+    "`/templates/featured`, `/templates/{id}/info`); launch configurations are redacted as "
+    "for instances.",
+    "template_tags": "`tags[]` of each template row.",
+    "template_envs": "Environment variable names of each template row (its `envs` and its "
+    "docker launch's `envs`).",
+    "cluster_types": "Multi-node offerings (`GET /clusters/types`): one row per (cloud, "
+    "shade_instance_type, num_instances, region); hardware read by the `instance_types` rule.",
     "polls": "One row per dated list response (a snapshot envelope, or a collector poll in the "
     "history store): what was polled when, and whether it succeeded. Status timelines use it "
     "to tell when a resource vanished.",

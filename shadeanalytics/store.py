@@ -1,7 +1,8 @@
 """The history store: one SQLite file that keeps every version of every resource (SCD type 2).
 
 The Shadeform API forgets deleted resources; the store remembers them. Each collection run is a
-row of ``polls``; each *version* of a cluster, instance or instance type is a row of
+row of ``polls``; each *version* of a cluster, instance, instance type, instance detail
+(``/instances/{id}/info``), volume, volume type, SSH key, template or cluster type is a row of
 ``versions``, valid from the first poll that saw it to the first poll that saw it change or
 vanish. ``cost_estimate`` changes on every poll, so it is kept out of the version hash and
 updated in place on the current version (``last_seen_at``, ``last_cost_estimate``).
@@ -13,7 +14,10 @@ Rules that keep the history honest:
   versions and marks nothing gone, so an outage is never read as "everything disappeared".
 - A resource is marked gone only by a successful poll of the endpoint that lists it (clusters
   and their member instances by ``/clusters``, standalone instances by ``/instances``, types
-  by ``/instances/types``).
+  by ``/instances/types``, volumes by ``/volumes``...). An instance's details are not listed
+  by any endpoint: their version is closed when the instance is marked gone.
+- A request of a poll that failed without failing the poll (an instance's details, an
+  account endpoint polled by the way) is a row of ``request_failures`` of that poll.
 - Successful polls are recorded in time order; the same poll recorded twice (same
   ``observed_at``, same content) adds nothing.
 - Payloads are redacted (:func:`shadeanalytics.normalize.redact`) before they are hashed or
@@ -34,7 +38,7 @@ import os
 import sqlite3
 import warnings
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -50,14 +54,76 @@ from .normalize import Document, normalize, redact, type_name
 from .schema import empty_frame
 from .tables import Tables, build_tables
 
-__all__ = ["ENDPOINTS", "SCHEMA_VERSION", "Store"]
+__all__ = ["ACCOUNT_LISTS", "ENDPOINTS", "SCHEMA_VERSION", "Store", "prepare_account_list"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 #: ``PRAGMA application_id`` of a store ("SHAD"): tells a store from any other SQLite file.
 APPLICATION_ID = 0x53484144
-ENDPOINTS: tuple[str, ...] = ("/clusters", "/instances", "/instances/types")
+#: The list endpoints a poll may record (the first three are the collector's core).
+ENDPOINTS: tuple[str, ...] = ("/clusters", "/instances", "/instances/types", "/volumes",
+                              "/volumes/types", "/sshkeys", "/templates", "/templates/featured",
+                              "/clusters/types")
+#: The account lists :meth:`Store.record_poll` takes beside the core three: argument name ->
+#: (endpoint, list key, version kind).
+ACCOUNT_LISTS: dict[str, tuple[str, str, str]] = {
+    "volumes": ("/volumes", "volumes", "volume"),
+    "volume_types": ("/volumes/types", "volume_types", "volume_type"),
+    "ssh_keys": ("/sshkeys", "ssh_keys", "ssh_key"),
+    "templates": ("/templates", "templates", "template"),
+    "featured_templates": ("/templates/featured", "templates", "featured_template"),
+    "cluster_types": ("/clusters/types", "cluster_types", "cluster_type"),
+}
+_KINDS = ("cluster", "instance", "instance_type", "instance_info", "volume", "volume_type",
+          "ssh_key", "template", "featured_template", "cluster_type")
 #: A writer waits this long for another writer; readers in WAL mode almost never wait.
 BUSY_TIMEOUT_MS = 10_000
+
+_VERSIONS = """CREATE TABLE {name} (
+    version_id         INTEGER PRIMARY KEY,
+    kind               TEXT NOT NULL CHECK (kind IN ({kinds})),
+    resource_id        TEXT NOT NULL,
+    parent_id          TEXT,           -- the cluster of a member instance
+    valid_from         INTEGER NOT NULL REFERENCES polls (poll_id),
+    valid_to           INTEGER REFERENCES polls (poll_id),  -- NULL while current
+    gone               INTEGER NOT NULL DEFAULT 0 CHECK (gone IN (0, 1)),
+    status             TEXT,
+    payload            TEXT NOT NULL,  -- redacted JSON as first seen (cost_estimate included)
+    payload_hash       TEXT NOT NULL,  -- sha256 of the canonical payload minus cost_estimate
+    last_seen_poll     INTEGER NOT NULL REFERENCES polls (poll_id),
+    last_seen_at       TEXT NOT NULL,
+    last_cost_estimate                 -- no declared type: kept exactly as the API sent it
+)"""
+_VERSION_INDEXES = (
+    "CREATE UNIQUE INDEX versions_current ON versions (kind, resource_id) WHERE valid_to IS NULL",
+    "CREATE INDEX versions_history ON versions (kind, resource_id, valid_from)",
+    "CREATE INDEX versions_valid_from ON versions (valid_from)",
+)
+#: what schema 2 added to polls: account counts, and the requests that failed in an ok poll
+_POLLS_V2 = (
+    "ALTER TABLE polls ADD COLUMN volumes INTEGER",   # volumes seen
+    "ALTER TABLE polls ADD COLUMN details INTEGER",   # instance details (info) fetched
+    "ALTER TABLE polls ADD COLUMN failures INTEGER",  # its rows of request_failures
+    """CREATE TABLE request_failures (
+    poll_id     INTEGER NOT NULL REFERENCES polls (poll_id),
+    endpoint    TEXT NOT NULL,  -- e.g. /instances/{id}/info or /sshkeys
+    resource_id TEXT,           -- the instance of an info request
+    error       TEXT NOT NULL   -- our own exception text, never a response body
+)""",
+    "CREATE INDEX request_failures_poll ON request_failures (poll_id)",
+)
+_ALL_KINDS = ", ".join(f"'{k}'" for k in _KINDS)
+_V2_TABLES = (_VERSIONS.format(name="versions", kinds=_ALL_KINDS), *_VERSION_INDEXES,
+              *_POLLS_V2)
+#: schema 1 -> 2: versions takes the new kinds (SQLite cannot alter a CHECK: the table is
+#: copied), polls its new columns
+_MIGRATE_V1 = (
+    _VERSIONS.format(name="versions_v2", kinds=_ALL_KINDS),
+    "INSERT INTO versions_v2 SELECT * FROM versions",
+    "DROP TABLE versions",
+    "ALTER TABLE versions_v2 RENAME TO versions",
+    *_VERSION_INDEXES,
+    *_POLLS_V2,
+)
 
 _SCHEMA: tuple[str, ...] = (
     """CREATE TABLE meta (
@@ -77,29 +143,13 @@ _SCHEMA: tuple[str, ...] = (
     added          INTEGER,        -- versions opened for resources not current before
     changed        INTEGER,        -- versions closed and reopened because the payload changed
     gone           INTEGER,        -- versions closed because the resource vanished
+                                   -- (all three count every kind, instance details included)
     digest         TEXT,           -- sha256 of the poll's content: re-ingestion is a no-op
     error          TEXT,           -- our own exception text, never a response body
     CHECK ((outcome = 'ok') = (error IS NULL))
 )""",
     "CREATE UNIQUE INDEX polls_ok_observed_at ON polls (observed_at) WHERE outcome = 'ok'",
-    """CREATE TABLE versions (
-    version_id         INTEGER PRIMARY KEY,
-    kind               TEXT NOT NULL CHECK (kind IN ('cluster', 'instance', 'instance_type')),
-    resource_id        TEXT NOT NULL,
-    parent_id          TEXT,           -- the cluster of a member instance
-    valid_from         INTEGER NOT NULL REFERENCES polls (poll_id),
-    valid_to           INTEGER REFERENCES polls (poll_id),  -- NULL while current
-    gone               INTEGER NOT NULL DEFAULT 0 CHECK (gone IN (0, 1)),
-    status             TEXT,
-    payload            TEXT NOT NULL,  -- redacted JSON as first seen (cost_estimate included)
-    payload_hash       TEXT NOT NULL,  -- sha256 of the canonical payload minus cost_estimate
-    last_seen_poll     INTEGER NOT NULL REFERENCES polls (poll_id),
-    last_seen_at       TEXT NOT NULL,
-    last_cost_estimate                 -- no declared type: kept exactly as the API sent it
-)""",
-    "CREATE UNIQUE INDEX versions_current ON versions (kind, resource_id) WHERE valid_to IS NULL",
-    "CREATE INDEX versions_history ON versions (kind, resource_id, valid_from)",
-    "CREATE INDEX versions_valid_from ON versions (valid_from)",
+    *_V2_TABLES,
 )
 
 _VOLATILE = "cost_estimate"
@@ -108,7 +158,8 @@ _SCALARS = (str, int, float, type(None))
 _LIST_KEYS = {"/clusters": "clusters", "/instances": "instances",
               "/instances/types": "instance_types"}
 _POLL_COLUMNS = ("poll_id", "started_at", "finished_at", "observed_at", "endpoints", "outcome",
-                 "clusters", "instances", "instance_types", "added", "changed", "gone", "error")
+                 "clusters", "instances", "instance_types", "added", "changed", "gone", "error",
+                 "volumes", "details", "failures")
 _POLL_TIMES = ("started_at", "finished_at", "observed_at")
 _POLL_TEXTS = ("endpoints", "outcome", "error")
 
@@ -176,15 +227,26 @@ def _column_value(cost: Any) -> Any:
     return cost
 
 
+_KIND_ENDPOINTS = {kind: endpoint for endpoint, _, kind in ACCOUNT_LISTS.values()} | {
+    "instance_type": "/instances/types"}
+#: kinds whose payload carries the volatile cost_estimate
+_COSTED = ("cluster", "instance", "instance_info", "volume")
+#: kinds read back as a one-item list response: kind -> list key
+_LISTED = {kind: key for _, key, kind in ACCOUNT_LISTS.values()} | {
+    "instance_type": "instance_types"}
+
+
 def _endpoint_of(kind: str, parent_id: str | None) -> str:
-    """The endpoint whose successful poll proves a resource of ``kind`` present or gone."""
-    if kind == "instance_type":
-        return "/instances/types"
+    """The endpoint whose successful poll proves a resource of ``kind`` present or gone (for
+    an instance's details: the endpoint of the instance)."""
+    if kind in _KIND_ENDPOINTS:
+        return _KIND_ENDPOINTS[kind]
     return "/clusters" if kind == "cluster" or parent_id is not None else "/instances"
 
 
 def _items(response: Any, endpoint: str) -> list[Any]:
-    key = _LIST_KEYS[endpoint]
+    key = _LIST_KEYS[endpoint] if endpoint in _LIST_KEYS else \
+        next(k for e, k, _ in ACCOUNT_LISTS.values() if e == endpoint)
     if not isinstance(response, dict):
         raise SchemaError(f"found {type_name(response)}, expected an object with a '{key}' list",
                           source=f"GET {endpoint}", path="$")
@@ -246,6 +308,56 @@ def _numbered(seen: dict[tuple[str, str], list[_Seen]]) -> dict[tuple[str, str],
             while (kind, f"{rid}#{n}") in seen:  # an id that is spelled so already
                 n += 1
             out[kind, f"{rid}#{n}"] = replace(item, resource_id=f"{rid}#{n}", repeat=True)
+    return out
+
+
+def _account_id(kind: str, item: Any, endpoint: str, path: str) -> str:
+    """The resource id of an account list item (the catalogues have none: their key)."""
+    if kind == "volume_type":
+        return (f"{_text_field(item, 'cloud', endpoint, path)}/"
+                f"{_text_field(item, 'region', endpoint, path)}")
+    if kind == "cluster_type":
+        node = item.get("cluster_type") if isinstance(item, dict) else None
+        where = item.get("availability") if isinstance(item, dict) else None
+        return "/".join(str(part) for part in (
+            _text_field(item, "cloud", endpoint, path),
+            _text_field(node, "shade_instance_type", endpoint, f"{path}.cluster_type"),
+            item.get("num_instances"),
+            where.get("region") if isinstance(where, dict) else ""))
+    if kind in ("template", "featured_template") and isinstance(item, dict) \
+            and item.get("id") is None:
+        # the spec's FeaturedTemplate has no id: its name is its key
+        return f"name:{_text_field(item, 'name', endpoint, path)}"
+    return _text_field(item, "id", endpoint, path)
+
+
+def prepare_account_list(argument: str, response: Any) -> dict[tuple[str, str], _Seen]:
+    """One account list response (``volumes=``, ``ssh_keys=``... of :meth:`Store.record_poll`)
+    validated, redacted and hashed; :class:`SchemaError` when it cannot be recorded."""
+    endpoint, key, kind = ACCOUNT_LISTS[argument]
+    seen: dict[tuple[str, str], _Seen] = {}
+    for i, item in enumerate(_items(response, endpoint)):
+        path = f"$.{key}[{i}]"
+        rid = _account_id(kind, item, endpoint, path)
+        payload = redact(item) if kind in ("ssh_key", "template", "featured_template") else item
+        seen.setdefault((kind, rid), _seen(kind, rid, None, payload, endpoint, path))
+    return seen
+
+
+def _prepare_details(details: Mapping[str, Any], seen: dict[tuple[str, str], _Seen]
+                     ) -> dict[tuple[str, str], _Seen]:
+    """``/instances/{id}/info`` responses by instance id, redacted, with the instance's cluster."""
+    out: dict[tuple[str, str], _Seen] = {}
+    for iid, info in details.items():
+        endpoint = "/instances/{id}/info"
+        if not isinstance(info, dict) or info.get("id") != iid:
+            raise SchemaError(f"found {type_name(info)} without the instance's id, expected "
+                              "the instance object", source=f"GET {endpoint}", path="$",
+                              resource_id=iid)
+        member = seen.get(("instance", iid))
+        parent = member.parent_id if member is not None else None
+        out["instance_info", iid] = _seen("instance_info", iid, parent, redact(info), endpoint,
+                                          "$")
     return out
 
 
@@ -466,6 +578,8 @@ class Store:
         app_id, version, tables = self._identity(conn)
         if app_id == APPLICATION_ID:
             self._check_version(version)
+            if version < SCHEMA_VERSION:
+                self._migrate()
             return
         if app_id != 0 or tables:
             raise StoreError(f"{self.path}: not a shadeanalytics store (an SQLite database of "
@@ -491,6 +605,17 @@ class Store:
         tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
         return app_id, version, tables
 
+    def _migrate(self) -> None:
+        """Bring a store of an older schema up to this one, in one transaction."""
+        with self._write() as conn:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version == 1:  # (another process may have migrated it meanwhile)
+                for statement in _MIGRATE_V1:
+                    conn.execute(statement)
+                conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'",
+                             (str(SCHEMA_VERSION),))
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
     def _check_version(self, version: int) -> None:
         if version > SCHEMA_VERSION:
             raise StoreError(f"{self.path}: made by a newer shadeanalytics (store schema "
@@ -507,6 +632,14 @@ class Store:
         clusters: dict[str, Any] | None,
         instances: dict[str, Any] | None,
         instance_types: dict[str, Any] | None,
+        volumes: dict[str, Any] | None = None,
+        volume_types: dict[str, Any] | None = None,
+        ssh_keys: dict[str, Any] | None = None,
+        templates: dict[str, Any] | None = None,
+        featured_templates: dict[str, Any] | None = None,
+        cluster_types: dict[str, Any] | None = None,
+        instance_details: Mapping[str, dict[str, Any]] | None = None,
+        failures: Sequence[tuple[str, str | None, str]] = (),
         started_at: datetime | str | None = None,
         finished_at: datetime | str | None = None,
         allow_earlier: bool = False,
@@ -514,16 +647,25 @@ class Store:
         """Record one successful poll from the raw list responses; return its ``poll_id``.
 
         ``None`` means that endpoint was not polled: its resources are neither updated nor
-        marked gone. Everything is validated, redacted and hashed before the one transaction
-        starts. Recording the same poll again (same ``observed_at``, same content) returns the
-        existing ``poll_id`` and writes nothing; another poll at the same instant, or one older
-        than the newest successful poll, is refused with ``StoreError`` (unless
-        ``allow_earlier``: the collector's answer to a clock that went backwards, recorded
-        with :meth:`add_poll_warning`). A response of the
-        wrong shape raises :class:`~shadeanalytics.errors.SchemaError` and writes nothing.
+        marked gone. The account lists (``volumes`` of ``GET /volumes``, ``volume_types``,
+        ``ssh_keys``, ``templates``, ``featured_templates``, ``cluster_types``) are versioned
+        like the rest; ``instance_details`` maps an instance id to its
+        ``GET /instances/{id}/info`` response (versioned as its details, closed when the
+        instance is gone). ``failures`` lists the ``(endpoint, resource id or None, error)`` of
+        requests that failed without failing the poll. Everything is validated, redacted and
+        hashed before the one transaction starts. Recording the same poll again (same
+        ``observed_at``, same content) returns the existing ``poll_id`` and writes nothing;
+        another poll at the same instant, or one older than the newest successful poll, is
+        refused with ``StoreError`` (unless ``allow_earlier``: the collector's answer to a clock
+        that went backwards, recorded with :meth:`add_poll_warning`). A response of the wrong
+        shape raises :class:`~shadeanalytics.errors.SchemaError` and writes nothing.
         """
+        account = {"volumes": volumes, "volume_types": volume_types, "ssh_keys": ssh_keys,
+                   "templates": templates, "featured_templates": featured_templates,
+                   "cluster_types": cluster_types}
         polled = {"/clusters": clusters, "/instances": instances,
-                  "/instances/types": instance_types}
+                  "/instances/types": instance_types,
+                  **{ACCOUNT_LISTS[name][0]: value for name, value in account.items()}}
         endpoints = [e for e in ENDPOINTS if polled[e] is not None]
         if not endpoints:
             raise ValueError("record_poll needs at least one response")
@@ -531,6 +673,12 @@ class Store:
         started = _utc_text(started_at) if started_at is not None else observed
         finished = _utc_text(finished_at) if finished_at is not None else None
         seen = _prepare(clusters, instances, instance_types)
+        for name, value in account.items():
+            if value is not None:
+                seen.update(prepare_account_list(name, value))
+        seen.update(_prepare_details(instance_details or {}, seen))
+        failed = [(str(e), None if r is None else str(r), str(x) or "unknown error")
+                  for e, r, x in failures]
         digest = _digest(endpoints, seen)
         with self._errors("cannot record poll"), self._write() as conn:
             earlier = conn.execute(
@@ -546,11 +694,12 @@ class Store:
             if newest is not None and newest > observed and not allow_earlier:
                 raise StoreError(f"{self.path}: cannot record a poll observed at {observed}: "
                                  f"polls must be recorded in time order (newest {newest})")
-            return self._apply(conn, observed, started, finished, endpoints, seen, digest)
+            return self._apply(conn, observed, started, finished, endpoints, seen, digest,
+                               failed)
 
     def _apply(self, conn: sqlite3.Connection, observed: str, started: str,
                finished: str | None, endpoints: list[str], seen: dict[tuple[str, str], _Seen],
-               digest: str) -> int:
+               digest: str, failed: list[tuple[str, str | None, str]]) -> int:
         """Write one poll inside the open transaction: the change-log step of SCD type 2."""
         current = {(kind, rid): (vid, parent, phash) for vid, kind, rid, parent, phash in
                    conn.execute("SELECT version_id, kind, resource_id, parent_id, payload_hash "
@@ -571,21 +720,31 @@ class Store:
                 closed.append(now[0])
                 opened.append(s)
         polled = set(endpoints)
-        gone = [vid for (kind, rid), (vid, parent, _) in current.items()
-                if (kind, rid) not in seen and _endpoint_of(kind, parent) in polled]
+        gone_keys = [(kind, rid) for (kind, rid), (_, parent, _) in current.items()
+                     if kind != "instance_info" and (kind, rid) not in seen
+                     and _endpoint_of(kind, parent) in polled]
+        # an instance's details are listed nowhere: they go with their instance
+        gone_instances = {rid for kind, rid in gone_keys if kind == "instance"}
+        gone_keys += [("instance_info", rid) for kind, rid in current
+                      if kind == "instance_info" and rid in gone_instances]
+        gone = [current[key][0] for key in gone_keys]
+
         def count(kind: str, *by: str) -> int | None:
             return (sum(1 for (k, _), s in seen.items() if k == kind and not s.repeat)
                     if polled.intersection(by) else None)
 
         counts = (count("cluster", "/clusters"), count("instance", "/clusters", "/instances"),
                   count("instance_type", "/instances/types"))
+        details = sum(1 for k, _ in seen if k == "instance_info")
         poll_id = conn.execute(
             "INSERT INTO polls (started_at, finished_at, observed_at, endpoints, outcome, "
-            "clusters, instances, instance_types, added, changed, gone, digest) "
-            "VALUES (?, ?, ?, ?, 'ok', ?, ?, ?, ?, ?, ?, ?)",
+            "clusters, instances, instance_types, added, changed, gone, digest, volumes, "
+            "details, failures) VALUES (?, ?, ?, ?, 'ok', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (started, finished, observed, ",".join(endpoints), *counts, added, len(closed),
-             len(gone), digest)).lastrowid
+             len(gone), digest, count("volume", "/volumes"), details, len(failed))).lastrowid
         assert poll_id is not None  # set by every INSERT; narrows the type
+        conn.executemany("INSERT INTO request_failures (poll_id, endpoint, resource_id, error) "
+                         "VALUES (?, ?, ?, ?)", [(poll_id, *f) for f in failed])
         conn.executemany("UPDATE versions SET last_seen_poll = ?, last_seen_at = ?, "
                          "last_cost_estimate = ? WHERE version_id = ?",
                          [(poll_id, observed, cost, vid) for cost, vid in touched])
@@ -606,7 +765,7 @@ class Store:
         observed_at: datetime | str,
         *,
         error: str,
-        endpoints: Iterable[str] = ENDPOINTS,
+        endpoints: Iterable[str] = ENDPOINTS[:3],
         started_at: datetime | str | None = None,
         finished_at: datetime | str | None = None,
     ) -> int:
@@ -664,8 +823,10 @@ class Store:
         """The poll log, oldest first: one row per run, failed ones included.
 
         Columns: ``poll_id`` and the counts (``clusters``, ``instances``, ``instance_types``,
-        ``added``, ``changed``, ``gone``) Int64; ``started_at``, ``finished_at``,
-        ``observed_at`` datetime64[us, UTC]; ``endpoints``, ``outcome``, ``error`` string.
+        ``added``, ``changed``, ``gone``, ``volumes``, ``details``: instance details fetched,
+        ``failures``: requests that failed without failing the poll) Int64; ``started_at``,
+        ``finished_at``, ``observed_at`` datetime64[us, UTC]; ``endpoints``, ``outcome``,
+        ``error`` string.
         """
         with self._snapshot() as conn:
             rows = conn.execute(f"SELECT {', '.join(_POLL_COLUMNS)} FROM polls "
@@ -681,6 +842,39 @@ class Store:
             else:
                 columns[name] = pd.array(column, dtype="Int64")
         return pd.DataFrame(columns)
+
+    def request_failures(self) -> pd.DataFrame:
+        """Requests that failed without failing their poll (an instance's details, an account
+        list): ``poll_id`` Int64, ``observed_at`` datetime64[us, UTC], ``endpoint``,
+        ``resource_id``, ``error`` string; oldest first."""
+        with self._snapshot() as conn:
+            rows = conn.execute(
+                "SELECT f.poll_id, p.observed_at, f.endpoint, f.resource_id, f.error "
+                "FROM request_failures f JOIN polls p USING (poll_id) "
+                "ORDER BY f.poll_id, f.rowid").fetchall()
+        poll_id, at, endpoint, rid, error = (list(c) for c in zip(*rows, strict=True)) \
+            if rows else ([], [], [], [], [])
+        return pd.DataFrame({
+            "poll_id": pd.array(poll_id, dtype="Int64"),
+            "observed_at": pd.to_datetime(at, utc=True, format="ISO8601").as_unit("us"),
+            "endpoint": pd.array(endpoint, dtype="string"),
+            "resource_id": pd.array(rid, dtype="string"),
+            "error": pd.array(error, dtype="string"),
+        })
+
+    def details_seen(self) -> dict[str, str]:
+        """Instance id -> when its ``/instances/{id}/info`` was last recorded (UTC text), for
+        every instance whose details the store holds."""
+        with self._snapshot() as conn:
+            return dict(conn.execute("SELECT resource_id, max(last_seen_at) FROM versions "
+                                     "WHERE kind = 'instance_info' GROUP BY resource_id"))
+
+    def last_polled(self, endpoint: str) -> str | None:
+        """When ``endpoint`` was last part of a successful poll (UTC text), or None."""
+        with self._snapshot() as conn:
+            return conn.execute(
+                "SELECT max(observed_at) FROM polls WHERE outcome = 'ok' "
+                "AND instr(',' || endpoints || ',', ?) > 0", (f",{endpoint},",)).fetchone()[0]
 
     def read(self, *, since: datetime | str | None = None,
              until: datetime | str | None = None, errors: str = "raise") -> Tables:
@@ -829,10 +1023,15 @@ class _Fixes:
     member_counts: dict[tuple[str, pd.Timestamp], int] = field(default_factory=dict)
     #: rows at a window edge, where the cost estimate of that poll is not known
     unknown_cost: dict[str, set[tuple[str, pd.Timestamp]]] = field(
-        default_factory=lambda: {"cluster": set(), "instance": set()})
+        default_factory=lambda: {kind: set() for kind in _COSTED})
 
     def apply(self, tables: Tables) -> Tables:
-        clusters, instances = tables.clusters, tables.instances
+        clusters, instances, volumes = tables.clusters, tables.instances, tables.volumes
+        if self.unknown_cost["volume"]:
+            keys = list(zip(volumes["volume_id"], volumes["observed_at"], strict=True))
+            volumes = volumes.assign(cost_estimate_usd=volumes["cost_estimate_usd"].mask(
+                [k in self.unknown_cost["volume"] for k in keys]))
+        self.unknown_cost["instance"] |= self.unknown_cost["instance_info"]
         if not clusters.empty:
             keys = list(zip(clusters["cluster_id"], clusters["observed_at"], strict=True))
             clusters = clusters.assign(
@@ -844,7 +1043,7 @@ class _Fixes:
             keys = list(zip(instances["instance_id"], instances["observed_at"], strict=True))
             instances = instances.assign(cost_estimate_usd=instances["cost_estimate_usd"].mask(
                 [k in self.unknown_cost["instance"] for k in keys]))
-        return replace(tables, clusters=clusters, instances=instances)
+        return replace(tables, clusters=clusters, instances=instances, volumes=volumes)
 
 
 def _documents(source: str, rows: list[tuple[Any, ...]], ok: list[tuple[int, str, str]],
@@ -870,8 +1069,8 @@ def _documents(source: str, rows: list[tuple[Any, ...]], ok: list[tuple[int, str
         for poll_id in dict.fromkeys((first, last)):
             at = at_of[poll_id]
             value = payload
-            if kind == "instance_type":
-                value = {"instance_types": [payload]}
+            if kind not in _COSTED:
+                pass
             elif poll_id == last_seen:
                 value = {**payload, _VOLATILE: last_cost}
             elif poll_id != valid_from:
@@ -880,10 +1079,16 @@ def _documents(source: str, rows: list[tuple[Any, ...]], ok: list[tuple[int, str
             if kind == "cluster":
                 fixes.member_counts[rid, pd.Timestamp(at)] = len(payload.get("instances") or ())
                 value = {**value, "instances": []}  # members are documents of their own
-            elif kind == "instance" and "configuration" not in value:
+            elif kind in ("instance", "instance_info") and "configuration" not in value:
                 # how normalize tells an instance; a null configuration loads as a missing one
                 value = {**value, "configuration": None}
-            doc = Document(value, f"{source} (version {vid})", observed_at=at, parent=parent)
+            elif kind in _LISTED:
+                # catalogues and account objects load as a one-item list of their endpoint
+                endpoint = _KIND_ENDPOINTS[kind]
+                value = {"endpoint": endpoint,
+                         "response": {_LISTED[kind]: [value]}}
+            doc = Document(value, f"{source} (version {vid})", observed_at=at, parent=parent,
+                           listed=kind == "instance")
             dated.append((at, vid, doc))
     dated.sort(key=lambda d: (d[0], d[1]))
     return [doc for _, _, doc in dated], fixes

@@ -14,26 +14,32 @@ import numpy as np
 import pandas as pd
 
 from .normalize import (
+    ACCOUNT_FIELDS,
     CHILD_FIELDS,
     CLUSTER_FIELDS,
+    DETAIL_FIELDS,
     INSTANCE_FIELDS,
     INSTANCE_TYPE_FIELDS,
+    TEMPLATE_CHILD_FIELDS,
     Findings,
     Normalized,
     _general,
     type_name,
 )
-from .schema import STATUSES, TABLES, Column, empty_frame
+from .schema import PRE_ACTIVE, STATUSES, TABLES, Column, empty_frame
 
 __all__ = ["Tables", "build_tables"]
 
 _NONE = type(None)
 _CHILD_TABLES = tuple(CHILD_FIELDS)
+#: child tables that belong to an instance's details (``/instances/{id}/info``)
+_DETAIL_CHILDREN = ("instance_volumes", "instance_envs")
 
 
 @dataclass(frozen=True)
 class Tables:
-    """The DataFrames of one load: clusters, instances, their child tables, instance types.
+    """The DataFrames of one load: clusters, instances, their child tables, instance types,
+    and the rest of the account (volumes, volume types, SSH keys, templates, cluster types).
 
     Every row carries ``observed_at`` (when its response was captured); ``polls`` lists the
     dated list responses (complete polls of an endpoint). ``warnings`` lists what
@@ -49,6 +55,15 @@ class Tables:
     docker_volume_mounts: pd.DataFrame
     docker_envs: pd.DataFrame
     instance_types: pd.DataFrame
+    instance_volumes: pd.DataFrame
+    instance_envs: pd.DataFrame
+    volumes: pd.DataFrame
+    volume_types: pd.DataFrame
+    ssh_keys: pd.DataFrame
+    templates: pd.DataFrame
+    template_tags: pd.DataFrame
+    template_envs: pd.DataFrame
+    cluster_types: pd.DataFrame
     polls: pd.DataFrame
     warnings: tuple[str, ...] = ()
     skipped: int = 0
@@ -67,16 +82,23 @@ class Tables:
             yield name, getattr(self, name)
 
     def latest(self) -> Tables:
-        """The newest state of every cluster, instance and instance type.
+        """The newest state of every resource of the account.
 
         For each id, the rows of its newest ``observed_at`` are kept (NaT counts as oldest), so
         an instance listed in two clusters in the same snapshot keeps both rows. Child tables
-        follow their instances. The API lists no deleted resource, so one whose newest row is
-        older than a later successful poll of the endpoint that listed it (``/clusters`` for
-        clusters and their members, ``/instances`` for standalone instances) has vanished: its
-        status becomes ``deleted`` (its ``observed_at`` stays the last sighting). The billing
-        model applies the same rule; the analytics helpers given this result bill the whole
-        history it came from (``history``), so they give the same figures as for ``self``.
+        follow their instances (templates). The API lists no deleted resource, so one whose
+        newest row is older than a later successful poll of the endpoint that listed it
+        (``/clusters`` for clusters and their members, ``/instances`` for standalone instances)
+        has vanished: its status becomes ``deleted`` (its ``observed_at`` stays the last
+        sighting); a volume that vanished from a later successful ``/volumes`` poll gets
+        ``gone`` True. The billing model applies the same rule; the analytics helpers given
+        this result bill the whole history it came from (``history``), so they give the same
+        figures as for ``self``.
+
+        An instance's detail columns (from ``/instances/{id}/info``, polled less often than
+        the lists) are those of its newest row that has them: a newer list row without
+        details takes them over, with ``details_observed_at`` saying when they were seen, and
+        ``instance_volumes`` / ``instance_envs`` follow.
         """
         last_ok = self.polls[self.polls["ok"].fillna(False).to_numpy(dtype=bool)] \
             .groupby("endpoint")["observed_at"].max()
@@ -85,11 +107,18 @@ class Tables:
         instances = _mark_vanished(instances, endpoint, last_ok)
         clusters = _newest(self.clusters, ["cluster_id"])
         clusters = _mark_vanished(clusters, np.full(len(clusters), "/clusters"), last_ok)
+        instances, detail_children = _carry_details(self, instances)
         keys = instances[["instance_id", "observed_at"]].drop_duplicates()
         children = {
             name: getattr(self, name).merge(keys, on=["instance_id", "observed_at"])
-            for name in _CHILD_TABLES
+            for name in _CHILD_TABLES if name not in _DETAIL_CHILDREN
         }
+        volumes = _newest(self.volumes, ["volume_id"])
+        if not volumes.empty and "/volumes" in last_ok.index:
+            gone = (volumes["observed_at"] < last_ok["/volumes"]).fillna(False)
+            volumes = volumes.assign(gone=pd.array(gone.to_numpy(dtype=bool), dtype="boolean"))
+        templates = _newest(self.templates, ["template_id"])
+        template_keys = templates[["template_id", "observed_at"]].drop_duplicates()
         return replace(
             self,
             history=self.history or self,
@@ -99,6 +128,17 @@ class Tables:
                 self.instance_types, ["cloud", "shade_instance_type", "region", "rental_type"]
             ),
             **children,
+            **detail_children,
+            volumes=volumes,
+            volume_types=_newest(self.volume_types, ["cloud", "region"]),
+            ssh_keys=_newest(self.ssh_keys, ["ssh_key_id"]),
+            templates=templates,
+            template_tags=self.template_tags.merge(template_keys,
+                                                   on=["template_id", "observed_at"]),
+            template_envs=self.template_envs.merge(template_keys,
+                                                   on=["template_id", "observed_at"]),
+            cluster_types=_newest(self.cluster_types, ["cloud", "shade_instance_type",
+                                                       "num_instances", "region"]),
         )
 
     def __repr__(self) -> str:
@@ -106,6 +146,33 @@ class Tables:
         extra = f", warnings={len(self.warnings)}" if self.warnings else ""
         extra += f", skipped={self.skipped}" if self.skipped else ""
         return f"Tables({shapes}{extra})"
+
+
+def _carry_details(tables: Tables, latest: pd.DataFrame
+                   ) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    """``latest`` instance rows with the details of each instance's newest detailed row, and
+    the detail child tables keyed to those rows."""
+    history = tables.instances
+    detailed = history[history["has_details"].fillna(False).to_numpy(dtype=bool)]
+    if not detailed.empty:
+        newest = detailed.sort_values("observed_at", na_position="first", kind="stable") \
+            .drop_duplicates("instance_id", keep="last").set_index("instance_id")
+        lacking = ~latest["has_details"].fillna(False).to_numpy(dtype=bool) \
+            & latest["instance_id"].isin(newest.index).to_numpy(dtype=bool)
+        if lacking.any():
+            latest = latest.copy()
+            ids = latest.loc[lacking, "instance_id"]
+            for column in (*DETAIL_FIELDS, "has_details", "details_observed_at"):
+                filled = pd.Series(newest.loc[ids, column].array, index=latest.index[lacking])
+                latest[column] = latest[column].where(~lacking, filled)
+    rows = latest[latest["has_details"].fillna(False).to_numpy(dtype=bool)]
+    keys = rows[["instance_id", "observed_at", "details_observed_at"]].drop_duplicates()
+    children = {}
+    for name in _DETAIL_CHILDREN:
+        child = getattr(tables, name).rename(columns={"observed_at": "details_observed_at"})
+        merged = child.merge(keys, on=["instance_id", "details_observed_at"])
+        children[name] = merged[[c.name for c in TABLES[name]]].reset_index(drop=True)
+    return latest, children
 
 
 def _mark_vanished(df: pd.DataFrame, endpoint: np.ndarray, last_ok: pd.Series) -> pd.DataFrame:
@@ -150,6 +217,16 @@ class _Table:
         self.id_field = id_field
         self.findings = findings
         self.drop: set[int] = set()
+        #: rows whose missing required values are expected, by column source (a source
+        #: ``configuration`` covers every ``configuration.*`` column)
+        self.quiet: dict[str, set[int]] = {}
+
+    def quiet_rows(self, source: str) -> set[int]:
+        """Rows where a missing ``source`` value is normal (no warning)."""
+        rows = self.quiet.get(source, set())
+        if source.startswith("configuration."):
+            rows = rows | self.quiet.get("configuration", set())
+        return rows
 
     def where(self, row: int, source: str) -> tuple[str, str, str, Any]:
         """(file, JSON path, generalised path, resource id) of ``source`` in ``row``."""
@@ -179,6 +256,7 @@ _FAST_TYPES: dict[str, frozenset[type]] = {
     "cents": frozenset({int, _NONE}),
     "bool": frozenset({bool, _NONE}),
     "time": frozenset({str, _NONE}),
+    "time_or_na": frozenset({str, _NONE}),
     "status": frozenset({str, _NONE}),
     "dollars": frozenset({str, _NONE}),
 }
@@ -205,6 +283,9 @@ def _clean(kind: str, values: list[Any], table: _Table, source: str) -> list[Any
             table.warn(i, source, f"found {type_name(v)}, expected a string; loaded as text")
         elif kind == "dollars" and t in (int, float):
             out[i] = v
+        elif kind == "time_or_na":
+            table.warn(i, source, f"found {type_name(v)}, expected {_EXPECTED[kind]}; loaded "
+                       "as NaT")
         else:
             table.bad(i, source, f"found {type_name(v)}, expected {_EXPECTED[kind]}")
     return out
@@ -212,7 +293,8 @@ def _clean(kind: str, values: list[Any], table: _Table, source: str) -> list[Any
 
 _EXPECTED = {
     "str": "a string", "int": "an integer", "cents": "an integer number of cents",
-    "bool": "a boolean", "time": "an RFC 3339 timestamp string", "status": "a status string",
+    "bool": "a boolean", "time": "an RFC 3339 timestamp string",
+    "time_or_na": "an RFC 3339 timestamp string", "status": "a status string",
     "dollars": "a dollar amount string",
 }
 
@@ -230,7 +312,9 @@ def _in_range(values: list[Any], table: _Table, source: str) -> list[Any]:
     return out
 
 
-def _to_time(values: list[Any], table: _Table, source: str) -> pd.DatetimeIndex:
+def _to_time(values: list[Any], table: _Table, source: str,
+             soft: bool = False) -> pd.DatetimeIndex:
+    """``soft``: a value that is no timestamp loads as NaT with a warning, not a bad record."""
     try:
         return pd.to_datetime(values, utc=True, format="ISO8601").as_unit("us")
     except (ValueError, OverflowError, TypeError):
@@ -240,7 +324,10 @@ def _to_time(values: list[Any], table: _Table, source: str) -> pd.DatetimeIndex:
         if v is not None and v != "" and not _is_timestamp(v):
             # reported outside any except block: the parser's error text holds the value
             clean[i] = None
-            table.bad(i, source, "not an RFC 3339 timestamp")
+            if soft:
+                table.warn(i, source, "not an RFC 3339 timestamp; loaded as NaT")
+            else:
+                table.bad(i, source, "not an RFC 3339 timestamp")
     return pd.to_datetime(clean, utc=True, format="ISO8601").as_unit("us")
 
 
@@ -295,8 +382,9 @@ def _convert(column: Column, values: list[Any], table: _Table) -> Any:
     if not set(map(type, values)) <= _FAST_TYPES[kind]:
         values = _clean(kind, values, table, source)
     if column.required and None in values:
+        quiet = table.quiet_rows(source)
         for i, v in enumerate(values):
-            if v is None and i not in table.drop:
+            if v is None and i not in table.drop and i not in quiet:
                 table.warn(i, source, "missing or null, though the API promises a value; "
                            "loaded as NA")
     if kind == "str":
@@ -308,8 +396,8 @@ def _convert(column: Column, values: list[Any], table: _Table) -> Any:
             return pd.array(_in_range(values, table, source), dtype="Int64")
     if kind == "bool":
         return pd.array(values, dtype="boolean")
-    if kind == "time":
-        return _to_time(values, table, source)
+    if kind in ("time", "time_or_na"):
+        return _to_time(values, table, source, soft=kind == "time_or_na")
     if kind == "dollars":
         return _to_dollars(values, table, source)
     return _to_status(values, table, source)
@@ -395,8 +483,11 @@ def build_tables(norm: Normalized) -> Tables:
 
     clusters = _Table("clusters", norm.clusters, CLUSTER_FIELDS,
                       origin_of(norm.cluster_origins), "cluster_id", findings)
+    merged = _merge_details(norm)
     instances = _Table("instances", norm.instances, INSTANCE_FIELDS,
                        origin_of(norm.instance_origins), "instance_id", findings)
+    instances.drop.update(merged)
+    _quiet_lifecycle(instances)
     types = _Table("instance_types", norm.instance_types, INSTANCE_TYPE_FIELDS,
                    origin_of(norm.instance_type_origins), "shade_instance_type", findings)
 
@@ -414,6 +505,8 @@ def build_tables(norm: Normalized) -> Tables:
     i = _frame(instances)
     i["hourly_price_usd"] = _usd(i["hourly_price_cents"])
     i["total_vram_gb"] = i["num_gpus"] * i["vram_per_gpu_in_gb"]
+    detailed = np.asarray(instances.raw["has_details"], dtype=bool)
+    i["details_observed_at"] = pd.Series(i["observed_at"]).where(detailed)
 
     spot = Column("spot_price", "float64", "availability[].hourly_price", "USD/hour", "",
                   "dollars")
@@ -444,8 +537,110 @@ def build_tables(norm: Normalized) -> Tables:
     for name, (converted, parents) in children.items():
         frames[name] = _assemble(name, converted, ~np.isin(parents, dropped) if dropped.size
                                  else None)
+    frames.update(_account_frames(norm, origin_of))
     frames["polls"] = _polls(norm.polls)
     return Tables(**frames, warnings=tuple(findings.messages()), skipped=findings.skipped)
+
+
+#: (id field, dedupe key fields) of each account table
+_ACCOUNT_KEYS: dict[str, tuple[str | None, tuple[str, ...]]] = {
+    "volumes": ("volume_id", ("volume_id", "observed_at")),
+    "volume_types": (None, ("cloud", "region", "observed_at")),
+    "ssh_keys": ("ssh_key_id", ("ssh_key_id", "observed_at")),
+    "templates": ("template_id", ("template_id", "name", "observed_at")),
+    "cluster_types": ("shade_instance_type", ("cloud", "shade_instance_type", "num_instances",
+                                              "region", "observed_at")),
+}
+
+
+def _account_frames(norm: Normalized, origin_of: Callable[[list[tuple[int, str]]], Any]
+                    ) -> dict[str, pd.DataFrame]:
+    """volumes, volume_types, ssh_keys, templates (+ tags and envs), cluster_types."""
+    frames = {}
+    built: dict[str, _Table] = {}
+    for name, fields in ACCOUNT_FIELDS.items():
+        id_field, key = _ACCOUNT_KEYS[name]
+        rows = norm.account[name]
+        table = _Table(name, rows, fields, origin_of(norm.account_origins[name]), id_field,
+                       norm.findings)
+        _dedupe(table, rows, tuple(fields.index(k) for k in key))
+        columns = _frame(table)
+        if name == "cluster_types":
+            columns["hourly_price_usd"] = _usd(columns["hourly_price_cents"])
+        built[name] = table
+        frames[name] = columns
+    templates = built["templates"]
+    parent_origin = origin_of(norm.account_origins["templates"])
+    children = {}
+    for name, fields in TEMPLATE_CHILD_FIELDS.items():
+        rows = norm.children[name]
+        child = _Table(name, rows, fields, _child_origin(rows, parent_origin, TABLES[name]),
+                       "template_id", norm.findings)
+        parents = np.asarray(child.raw["_row"], dtype=np.int64)
+        converted = _frame(child)
+        templates.drop.update(int(parents[r]) for r in child.drop)
+        children[name] = (converted, parents)
+    out = {name: _assemble(name, frames[name], _keep_mask(built[name])) for name in frames}
+    dropped = np.fromiter(templates.drop, dtype=np.int64)
+    for name, (converted, parents) in children.items():
+        out[name] = _assemble(name, converted, ~np.isin(parents, dropped) if dropped.size
+                              else None)
+    return out
+
+
+_HAS_DETAILS = INSTANCE_FIELDS.index("has_details")
+_FROM_INFO = INSTANCE_FIELDS.index("from_info")
+_DETAIL_SLICE = slice(INSTANCE_FIELDS.index(DETAIL_FIELDS[0]), _HAS_DETAILS + 1)
+
+
+def _merge_details(norm: Normalized) -> set[int]:
+    """Fold an instance's info response into its list row of the same snapshot.
+
+    ``/instances/{id}/info`` fetched with ``/instances`` (or the cluster) in one snapshot
+    describes the same instance: its details are copied onto the list row (which knows the
+    cluster), its ``volume_ids`` and ``envs`` rows follow, and the info row is dropped without
+    a warning. Returns the dropped rows.
+    """
+    rows = norm.instances
+    infos = [n for n, row in enumerate(rows) if row[_FROM_INFO]]
+    if not infos:
+        return set()
+    obs = INSTANCE_FIELDS.index("observed_at")
+    by_key: dict[tuple[Any, Any], list[int]] = {}
+    for n, row in enumerate(rows):
+        by_key.setdefault((row[1], row[obs]), []).append(n)
+    dropped: set[int] = set()
+    moved: dict[int, int] = {}
+    for n in infos:
+        plain = [m for m in by_key.get((rows[n][1], rows[n][obs]), ())
+                 if not rows[m][_FROM_INFO]]
+        if not plain or n in dropped:
+            continue
+        details = rows[n][_DETAIL_SLICE]
+        for m in plain:
+            row = rows[m]
+            rows[m] = (*row[:_DETAIL_SLICE.start], *details, *row[_DETAIL_SLICE.stop:])
+        # the cluster's row survives the later de-duplication: the details' children go there
+        moved[n] = next((m for m in plain if rows[m][0] is not None), plain[0])
+        dropped.add(n)
+    for name in _DETAIL_CHILDREN:
+        norm.children[name] = [(moved.get(c[0], c[0]), *c[1:]) for c in norm.children[name]]
+    return dropped
+
+
+def _quiet_lifecycle(instances: _Table) -> None:
+    """No warning for what the API leaves out by lifecycle, nor per hardware column of a
+    missing configuration.
+
+    An instance before ``active`` (a just-created instance's info) has no ``configuration``
+    and no ``cost_estimate`` yet. A missing configuration is one finding of
+    ``quality_checks`` (``missing_configuration``: the billing model takes it from the catalog
+    where it can), not a load warning per hardware column.
+    """
+    status = instances.raw["status"]
+    pre = {n for n, s in enumerate(status) if type(s) is str and s in PRE_ACTIVE}
+    no_config = {n for n, has in enumerate(instances.raw["has_configuration"]) if not has}
+    instances.quiet = {"configuration": no_config, "cost_estimate": pre}
 
 
 def _polls(polls: list[tuple[str, str]]) -> pd.DataFrame:

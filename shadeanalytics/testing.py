@@ -47,12 +47,14 @@ CLOCKS: tuple[str, ...] = get_args(Clock)
 
 @dataclass(frozen=True)
 class State:
-    """One moment of the scripted fleet: the three list responses, as the API would send them.
+    """One moment of the scripted fleet: the list responses, as the API would send them.
 
     ``at`` is the nominal UTC time the state is observed at: every timestamp inside it is at or
     before ``at``. The bodies are plain JSON values, deliberately untyped so that a test can
     script a malformed response. ``instance_info_extras`` maps an instance id to the fields that
-    only ``/instances/{id}/info`` adds (``envs``, ``auto_delete``...).
+    only ``/instances/{id}/info`` adds (``envs``, ``auto_delete``...). The account lists
+    (``volumes``, ``volume_types``, ``ssh_keys``, ``templates``, ``featured_templates``,
+    ``cluster_types``) are served as empty lists when None.
     """
 
     at: datetime
@@ -60,6 +62,12 @@ class State:
     instances: Any
     instance_types: Any
     instance_info_extras: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    volumes: Any = None
+    volume_types: Any = None
+    ssh_keys: Any = None
+    templates: Any = None
+    featured_templates: Any = None
+    cluster_types: Any = None
 
 
 Scenario: TypeAlias = Sequence[State]
@@ -120,10 +128,13 @@ class FakeShadeformAPI:
             len(api.requests)               # every request received, faults included
 
     Serves GET ``/v1/clusters``, ``/v1/clusters/{id}/info``, ``/v1/instances``,
-    ``/v1/instances/{id}/info`` and ``/v1/instances/types`` (with its query filters) from the
-    current state of ``scenario`` (default: :func:`default_scenario`). Info endpoints answer
-    404 for any id absent from the current state, as the API does for deleted resources;
-    cluster nodes are found by ``/instances/{id}/info`` too.
+    ``/v1/instances/{id}/info``, ``/v1/instances/types`` (with its query filters),
+    ``/v1/clusters/types``, ``/v1/volumes``, ``/v1/volumes/{id}/info``, ``/v1/volumes/types``,
+    ``/v1/sshkeys``, ``/v1/sshkeys/{id}/info``, ``/v1/templates``, ``/v1/templates/featured``
+    and ``/v1/templates/{id}/info`` from the current state of ``scenario`` (default:
+    :func:`default_scenario`). Info endpoints answer 404 for any id absent from the current
+    state, as the API does for deleted resources; cluster nodes are found by
+    ``/instances/{id}/info`` too.
 
     Advancing: the fleet starts at state 0 and moves to the next state on :meth:`advance`, or,
     with ``advance_on="/instances/types"`` (any API path), after each 200 served from the
@@ -465,6 +476,9 @@ class FakeShadeformAPI:
             return None, state.instances
         if segments == ["instances", "types"]:
             return None, _filter_types(state.instance_types, query)
+        account = _account_lists(state)
+        if "/".join(segments) in account:
+            return None, account["/".join(segments)]
         if len(segments) == 3 and segments[2] == "info":
             found: Any = None
             if segments[0] == "clusters":
@@ -473,6 +487,9 @@ class FakeShadeformAPI:
                 found = _find(_all_instances(state), segments[1])
                 if found is not None:
                     found = {**found, **state.instance_info_extras.get(segments[1], {})}
+            elif segments[0] in ("volumes", "sshkeys", "templates"):
+                key = {"sshkeys": "ssh_keys"}.get(segments[0], segments[0])
+                found = _find(_items(account[segments[0]], key), segments[1])
             if found is not None:
                 return None, found
         return _json_reply(404, {"error_code": "NOT_FOUND", "error": "Not found"}), None
@@ -530,6 +547,21 @@ def _items(body: Any, key: str) -> list[Any]:
 
 def _find(items: list[Any], resource_id: str) -> Any:
     return next((i for i in items if isinstance(i, dict) and i.get("id") == resource_id), None)
+
+
+def _account_lists(state: State) -> dict[str, Any]:
+    """The account list bodies of ``state`` by path (an empty list for what it leaves None)."""
+    def body(value: Any, key: str) -> Any:
+        return {key: []} if value is None else value
+
+    return {
+        "volumes": body(state.volumes, "volumes"),
+        "volumes/types": body(state.volume_types, "volume_types"),
+        "sshkeys": body(state.ssh_keys, "ssh_keys"),
+        "templates": body(state.templates, "templates"),
+        "templates/featured": body(state.featured_templates, "templates"),
+        "clusters/types": body(state.cluster_types, "cluster_types"),
+    }
 
 
 def _all_instances(state: State) -> list[Any]:
@@ -1093,6 +1125,76 @@ def _default_clusters() -> tuple[_ClusterSpec, ...]:
     )
 
 
+_SSH_KEY_ID = "78a0dbbd-3b5e-4d0b-b3e1-0f5a2a1c9d10"
+_HF_CACHE = "f7e6d5c4-b3a2-4190-8f7e-6d5c4b3a2190"
+_DATASETS = "0b7c9d21-5e3f-4a68-9c1d-2e4f6a8b0c13"
+_VOLUMES_SINCE = _t("2026-03-01T10:00:00")
+
+
+def _volume_dollars(size_gb: int, price: str, at: datetime) -> str:
+    hours = Decimal(int((at - _VOLUMES_SINCE).total_seconds())) / 3600
+    return format((size_gb * Decimal(price) * hours).quantize(Decimal("0.0001")), "f")
+
+
+def _account(at: datetime) -> dict[str, Any]:
+    """The account lists of the default scenario at ``at``: two volumes (one mounted by
+    llm-serve, one by nobody: 500 GB at $0.0001/GB/h, $0.05/h), their volume types (one as the
+    docs spell it), an SSH key, a template, a featured template and a cluster type."""
+    return {
+        "volumes": {"volumes": [
+            {"id": _HF_CACHE, "cloud": "hyperstack", "cloud_assigned_id": "hs-vol-7781",
+             "region": "canada-1", "name": "hf-cache", "fixed_size": True, "size_in_gb": 100,
+             "cost_estimate": _volume_dollars(100, "0.000097", at),
+             "supports_multi_mount": True, "mounted_by": "d290f1ee-6c54-4b01-90e6-d701748f0851"},
+            {"id": _DATASETS, "cloud": "datacrunch", "cloud_assigned_id": "dc-vol-0042",
+             "region": "FIN-01", "name": "datasets", "fixed_size": True, "size_in_gb": 500,
+             "cost_estimate": _volume_dollars(500, "0.0001", at),
+             "supports_multi_mount": False, "mounted_by": None},
+        ]},
+        "volume_types": {"volume_types": [
+            {"cloud": "hyperstack", "region": "canada-1", "supports_multiple_mounts": True,
+             "fixed_size": True, "price_per_gb_per_hour": ".000097"},
+            {"cloud": "datacrunch", "region": "FIN-01", "supports_multi_mount": False,
+             "fixed_size": True, "price_per_gb_per_hour": "0.0001"},
+        ]},
+        "ssh_keys": {"ssh_keys": [
+            {"id": _SSH_KEY_ID, "name": "team key", "is_default": True,
+             "public_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAABAgMEBQYHCAkKCwwNDg8QERITFBU"
+                           "WFxgZGhscHR4f alice@laptop"},
+        ]},
+        "templates": {"templates": [
+            {"id": "5b1d3f5a-7c9e-4b0d-8f2a-4c6e8a0c2e46", "name": "vllm-serve",
+             "description": "vLLM behind port 80", "public": False,
+             "launch_configuration": {"type": "docker", "docker_configuration": {
+                 "image": "vllm/vllm-openai:latest",
+                 "port_mappings": [{"host_port": 80, "container_port": 8000}]}},
+             "auto_delete": {"spend_threshold": "500"}, "tags": ["vllm"],
+             "envs": [{"name": "HF_HOME", "value": "/workspace/hf"}],
+             "networking": {"ufw_rules": [{"rule": "allow", "from_ip": None, "to_ip": None,
+                                           "port": "80", "proto": "tcp"}]}},
+        ]},
+        "featured_templates": {"templates": [
+            {"id": "f3a7b5c1-0d2e-4f68-9a1b-3c5d7e9f1a24", "name": "Jupyter",
+             "description": "A notebook server", "author": "Shadeform", "public": True,
+             "launch_configuration": {"type": "docker", "docker_configuration": {
+                 "image": "jupyter/base-notebook:latest"}}},
+        ]},
+        "cluster_types": {"cluster_types": [
+            {"cloud": "denvr", "num_instances": 2,
+             "availability": {"region": "houston-usa-1", "display_name": "US, Houston, TX",
+                              "available": True},
+             "cluster_type": {
+                 "cloud": "denvr", "shade_instance_type": "A100_80Gx8",
+                 "cloud_instance_type": "A100_80GB_SXM4x8",
+                 "configuration": {**_A100X8.configuration(), "os_options": list(_OS_OPTIONS)},
+                 "hourly_price": 1432, "deployment_type": "baremetal",
+                 "availability": [{"region": "houston-usa-1", "available": True,
+                                   "display_name": "US, Houston, TX"}],
+                 "boot_time": _A100X8.boot_time()}},
+        ]},
+    }
+
+
 def default_scenario() -> list[State]:
     """Seven polls, ten minutes apart from 2026-03-02T10:00Z, of a small fleet.
 
@@ -1115,17 +1217,19 @@ def default_scenario() -> list[State]:
     ========  =====  ===========================================================================
 
     Cluster nodes appear only inside their cluster, not in ``/instances``. Instance-type
-    availability follows the fleet (the H100 and A10 capacity is taken while in use).
+    availability follows the fleet (the H100 and A10 capacity is taken while in use). The
+    account lists (volumes, volume types, SSH keys, templates, cluster types) are those of
+    ``_account``: the same in every state but for the volumes' growing cost estimates.
     """
     instances = _default_instances()
     clusters = _default_clusters()
     extras: dict[str, Mapping[str, Any]] = {
-        spec.id: {"ssh_key_id": "78a0dbbd-3b5e-4d0b-b3e1-0f5a2a1c9d10", "volume_ids": []}
+        spec.id: {"ssh_key_id": _SSH_KEY_ID, "volume_ids": []}
         for spec in instances
     }
     extras[instances[0].id] = {
-        "volume_ids": ["f7e6d5c4-b3a2-4190-8f7e-6d5c4b3a2190"],
-        "ssh_key_id": "78a0dbbd-3b5e-4d0b-b3e1-0f5a2a1c9d10",
+        "volume_ids": [_HF_CACHE],
+        "ssh_key_id": _SSH_KEY_ID,
         "auto_delete": {"date_threshold": "2026-04-01T00:00:00-07:00", "spend_threshold": "500"},
         "alert": {"date_threshold": "2026-03-25T00:00:00-07:00", "spend_threshold": "400"},
         "volume_mount": {"auto": True},
@@ -1143,6 +1247,7 @@ def default_scenario() -> list[State]:
                 instances={"instances": [i for i in listed if i is not None]},
                 instance_types=_instance_types(index),
                 instance_info_extras=extras,
+                **_account(at),
             )
         )
     return states

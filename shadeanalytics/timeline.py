@@ -466,7 +466,9 @@ def fleet_over_time(
     ``as_of``), with its ``num_gpus`` and billed price at ``as_of`` (a spot rental at its own
     rate), so that the periods' ``cost_usd`` add up to the accrued cost of ``cost_breakdown``
     at the same ``as_of``. A missing GPU count or price adds nothing (an unknown price is not
-    a zero one: ``cost_breakdown`` counts such instances). Periods are ``freq`` bins
+    a zero one: ``cost_breakdown`` counts such instances). Storage (``Bill.volumes``, billed
+    from each volume's first sighting) adds to ``hourly_usd`` and ``cost_usd``, not to the
+    counts. Periods are ``freq`` bins
     (a pandas offset alias: ``5min``, ``1h``, ``1D``, ``W``, ``MS``), aligned to the clock or
     calendar, covering [``start``, ``end``): by default from the first ``active`` start to
     ``as_of``. The first and last period may be partial; their averages are over the part
@@ -495,10 +497,14 @@ def fleet_over_time(
     sizes = billed.instances.drop_duplicates("instance_id").set_index("instance_id")["num_gpus"]
     gpus = sizes.reindex(spans["instance_id"]).to_numpy(dtype="float64", na_value=np.nan)
     price = spans["billed_price_usd"].to_numpy(dtype="float64", na_value=np.nan)
+    # storage adds to the dollars (not to the instance and GPU counts): each volume's interval
+    volumes = billed.volumes
+    v_starts, v_ends = _us(volumes["billed_from"]), _us(volumes["billed_to"])
+    v_price = volumes["billed_price_usd"].to_numpy(dtype="float64", na_value=np.nan)
     if window_start is None:
-        if not starts.size:
+        if not starts.size and not v_starts.size:
             return _empty(FLEET_COLUMNS)
-        window_start = int(starts.min())
+        window_start = int(np.r_[starts, v_starts].min())
     if window_end <= window_start:
         return _empty(FLEET_COLUMNS)
     starts = np.maximum(starts, window_start)
@@ -506,6 +512,10 @@ def fleet_over_time(
     inside = ends > starts
     starts, ends = starts[inside], ends[inside]
     gpus, price = np.nan_to_num(gpus[inside]), np.nan_to_num(price[inside])
+    v_starts, v_ends = np.maximum(v_starts, window_start), np.minimum(v_ends, window_end)
+    v_inside = v_ends > v_starts
+    v_starts, v_ends, v_price = v_starts[v_inside], v_ends[v_inside], np.nan_to_num(
+        v_price[v_inside])
 
     edges = period_edges(window_start, window_end, freq)
     bounds = np.clip(edges, window_start, window_end)
@@ -515,6 +525,9 @@ def fleet_over_time(
     instance_hours = np.diff(integral(hours, s_h, e_h, np.ones(starts.size)))
     gpu_hours = np.diff(integral(hours, s_h, e_h, gpus))
     cost = np.diff(integral(hours, s_h, e_h, price))
+    if v_starts.size:
+        cost += np.diff(integral(hours, (v_starts - window_start) / _US_PER_HOUR,
+                                  (v_ends - window_start) / _US_PER_HOUR, v_price))
     out = pd.DataFrame({
         "period_start": _times(edges[:-1]),
         "running_instances": instance_hours / span,

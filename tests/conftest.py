@@ -12,6 +12,19 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SEED_PATH = ROOT / "data" / "seed" / "cluster-info-example.json"
 SAMPLE_DIR = ROOT / "data" / "sample"
+#: every account endpoint as Shadeform's spec and docs show it, deviations included
+ACCOUNT_FIXTURES = ROOT / "tests" / "fixtures" / "account"
+#: every secret value those fixtures hold (env values, registry password, docker args, script)
+FIXTURE_SECRETS = ("fixture-secret-docker-args", "fixture-secret-hf-token",
+                   "fixture-secret-registry-password", "fixture-secret-wandb-key",
+                   "fixture-secret-info-env", "IyEvYmluL2Jhc2gKZWNobyBoZWxsbwo=")
+#: the base64 body of the public key in sshkeys.json (never to be stored)
+PUBLIC_KEY_BLOB = "AAAAC3NzaC1lZDI1NTE5AAAAIAABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f"
+
+
+def account_fixture(name: str) -> Any:
+    """A fresh copy of one file of ``tests/fixtures/account``."""
+    return json.loads((ACCOUNT_FIXTURES / name).read_text())
 
 
 @pytest.fixture
@@ -80,3 +93,22 @@ def make_cluster(cid: str = "c-1", instances: list[dict[str, Any]] | None = None
 def envelope(response: Any, observed_at: str, endpoint: str = "/clusters") -> dict[str, Any]:
     """A snapshot envelope as the collector and the sample data write it."""
     return {"observed_at": observed_at, "endpoint": endpoint, "response": response}
+
+
+def volume_history(polls: tuple[str, ...] = ("2026-11-20T00:00:00Z", "2026-11-20T01:00:00Z"),
+                   ) -> list[dict[str, Any]]:
+    """Snapshots of one instance at $2.10/h (active since the first poll) and one 500 GB aws
+    volume at $0.0001/GB/h ($0.05/h, billed from its first sighting), at each poll."""
+    volume = {"id": "vol-1", "cloud": "aws", "cloud_assigned_id": "vol-0a1", "region":
+              "us-east-1", "name": "datasets", "fixed_size": True, "size_in_gb": 500,
+              "cost_estimate": "0.05", "supports_multi_mount": False, "mounted_by": "i-1"}
+    types = {"volume_types": [{"cloud": "aws", "region": "us-east-1",
+                               "supports_multi_mount": False, "fixed_size": True,
+                               "price_per_gb_per_hour": "0.0001"}]}
+    docs = []
+    for clock in polls:
+        docs += [envelope({"instances": [make_instance("i-1", active_at=polls[0])]}, clock,
+                          "/instances"),
+                 envelope({"volumes": [volume]}, clock, "/volumes"),
+                 envelope(types, clock, "/volumes/types")]
+    return docs

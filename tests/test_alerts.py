@@ -193,7 +193,7 @@ def test_load_budgets(tmp_path: Path) -> None:
      "budget[0] ('x'): key 'limt': unknown key (expected limit, measure, name, where)"),
     ('[[budget]]\nname = "x"\nmeasure = "hourly_usd"\nlimit = 1\n[budget.where]\nip = "1"\n',
      "budget[0] ('x'): key 'where.ip': not a cost dimension (cloud, region, gpu_type, "
-     "shade_instance_type, cluster_id, status, rental_type, tag)"),
+     "shade_instance_type, cluster_id, status, rental_type, tag, service)"),
     ('[[budget]]\nname = "x"\nmeasure = "hourly_usd"\nlimit = nan\n',
      "budget[0] ('x'): key 'limit': missing or not a finite number"),
     ('budget = 3\n', "'budget' must be an array of tables ([[budget]])"),

@@ -385,3 +385,69 @@ def test_a_past_as_of_bills_the_store_as_the_files(tmp_path: Path, clock: str) -
             "instance_id").reset_index(drop=True)
 
     pd.testing.assert_frame_equal(billed(stored), billed(files))
+
+
+# -- storage ------------------------------------------------------------------------------------
+
+
+def _with_a_volume(mounted_by: str | None, *, deleted: bool = False) -> sa.Tables:
+    """One instance at $2.10/h and one 500 GB volume at $0.0001/GB/h, polled at 00:00 and
+    01:00 (``deleted``: gone from a /volumes poll at 02:00)."""
+    volume = {"id": "vol-1", "cloud": "aws", "cloud_assigned_id": "vol-0a1", "region":
+              "us-east-1", "name": "datasets", "fixed_size": True, "size_in_gb": 500,
+              "cost_estimate": "0.05", "supports_multi_mount": False, "mounted_by": mounted_by}
+    types = {"volume_types": [{"cloud": "aws", "region": "us-east-1",
+                               "supports_multi_mount": False, "fixed_size": True,
+                               "price_per_gb_per_hour": "0.0001"}]}
+    docs = []
+    for clock in ("00:00", "01:00"):
+        docs += [envelope({"instances": [make_instance("i-1", active_at=at("00:00"))]},
+                          at(clock), "/instances"),
+                 envelope({"volumes": [volume]}, at(clock), "/volumes"),
+                 envelope(types, at(clock), "/volumes/types")]
+    if deleted:
+        docs.append(envelope({"volumes": []}, at("02:00"), "/volumes"))
+    return sa.read(docs)
+
+
+def test_storage_is_part_of_the_bill(tmp_path: Path) -> None:
+    """A 500 GB volume at $0.0001/GB/h adds $0.05/h to the burn rate, the month projection,
+    costs_by_service and fleet over time; billed from its first sighting (00:00)."""
+    tables = _with_a_volume(mounted_by=None)
+    as_of = at("02:00")
+    volumes = bill(tables, as_of).volumes
+    assert volumes[["volume_id", "billed_price_usd", "billed_hours", "accrued_usd",
+                    "billing_end_source"]].values.tolist() == [
+        ["vol-1", pytest.approx(0.05), 2.0, pytest.approx(0.10), "as_of"]]
+    by_service = cost_breakdown(tables, by="service", as_of=as_of).set_index("service")
+    assert by_service["hourly_usd"].to_dict() == pytest.approx({"compute": 2.10,
+                                                                "storage": 0.05})
+    assert by_service["accrued_usd"].to_dict() == pytest.approx({"compute": 4.20,
+                                                                 "storage": 0.10})
+    assert by_service.loc["storage", ["instances", "volumes"]].tolist() == [0, 1]
+    by_gpu = cost_breakdown(tables, by="gpu_type", as_of=as_of).set_index("gpu_type")
+    assert by_gpu.loc["(storage)", "hourly_usd"] == pytest.approx(0.05)
+    text = summary_text(tables, as_of=as_of)
+    assert "burn rate: $2.15/h = $51.60/day = $1,569.50/month (730 h)\n" in text
+    assert "    compute $2.10/h, storage $0.05/h (1 volumes)\n" in text
+    assert "accrued so far: $4.30\n" in text
+    assert fleet_over_time(tables, as_of=as_of)["cost_usd"].sum() == pytest.approx(4.30)
+    write_report(tables, tmp_path, as_of=as_of, charts=False, html=False)
+    with (tmp_path / "costs_by_service.csv").open(newline="") as f:
+        rows = {r["service"]: r for r in csv.DictReader(f)}
+    assert float(rows["storage"]["hourly_usd"]) == pytest.approx(0.05)
+    assert float(rows["storage"]["monthly_usd"]) == pytest.approx(36.5)
+    with (tmp_path / "volumes.csv").open(newline="") as f:
+        assert [r["accrued_usd"] for r in csv.DictReader(f)] == ["0.1"]
+
+
+def test_an_unmounted_volume_is_orphaned_and_a_vanished_one_stops() -> None:
+    found = quality_checks(_with_a_volume(mounted_by=None), as_of=at("02:00"))
+    assert found.loc[found["check"] == "orphaned_volume", ["resource_id", "message"]] \
+        .values.tolist() == [["vol-1", "billed and mounted by no instance: $36.50/month"]]
+    mounted = quality_checks(_with_a_volume(mounted_by="i-1"), as_of=at("02:00"))
+    assert "orphaned_volume" not in set(mounted["check"])
+    # gone from the 02:00 poll of /volumes: billed until that poll, 00:00 -> 02:00
+    volumes = bill(_with_a_volume(mounted_by="i-1", deleted=True), at("03:00")).volumes
+    assert volumes[["state", "billing_end_source", "accrued_usd"]].values.tolist() == [
+        ["stopped", "vanished", pytest.approx(0.10)]]

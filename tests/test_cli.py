@@ -23,9 +23,9 @@ def test_report_success_prints_one_line(tmp_path: Path) -> None:
     code, out, err = _run("report", str(SEED_PATH), "--out", str(tmp_path), "--as-of",
                           "2026-11-20T00:00:00Z")
     assert (code, err) == (0, "")
-    # 12 CSV files (with forecast.csv), 4 charts (no timeline: the seed document is not
+    # 13 CSV files (with forecast.csv), 4 charts (no timeline: the seed document is not
     # dated) and index.html
-    assert out == (f"wrote 17 files to {tmp_path} (1 cluster rows, 1 instance rows; as of "
+    assert out == (f"wrote 19 files to {tmp_path} (1 cluster rows, 1 instance rows; as of "
                    "2026-11-20T00:00:00Z)\n")
 
 

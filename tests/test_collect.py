@@ -86,23 +86,35 @@ def test_a_scenario_run_records_every_poll_and_gone_marker(tmp_path: Path,
         api.advance()
     assert [r.poll_id for r in results] == [1, 2, 3, 4, 5, 6, 7]
     assert {r.outcome for r in results} == {"ok"}
-    assert results[3].counts["gone"] == 1
+    assert results[3].counts["gone"] == 2  # batch-a10 and its details
+    # versions of every kind: train-h100 and the two h100-burst nodes take their details along
     assert results[6].counts == {"clusters": 1, "instances": 5, "instance_types": 8,
-                                 "added": 0, "changed": 2, "gone": 4}
+                                 "added": 0, "changed": 2, "gone": 7, "volumes": 2,
+                                 "details": 0, "failures": 0}
     assert results[6].message.startswith("poll 7 ok in ")
     assert results[6].message.endswith(
-        ": 1 clusters, 5 instances, 8 instance types; 0 new, 2 changed, 4 gone")
+        ": 1 clusters, 5 instances, 8 instance types; 0 new, 2 changed, 7 gone; 2 volumes, "
+        "0 instance details, 0 failed requests")
     gone = _gone(path)
     assert ("instance", BATCH, 4) in gone
     assert ("instance", TRAIN, 7) in gone
     assert ("cluster", BURST, 7) in gone
-    assert len(gone) == 5
+    assert len([g for g in gone if g[0] != "instance_info"]) == 5
+    # an instance's details are closed with it
+    assert {(rid, at) for kind, rid, at in gone if kind == "instance_info"} == {
+        (rid, at) for kind, rid, at in gone if kind == "instance"}
     with Store(path) as store:
         log = store.polls()
-    assert log["endpoints"].unique().tolist() == ["/clusters,/instances,/instances/types"]
+    every_run = "/clusters,/instances,/instances/types,/volumes,/volumes/types"
+    assert log["endpoints"].tolist() == [
+        f"{every_run},/sshkeys,/templates,/templates/featured,/clusters/types", *[every_run] * 6]
     assert log["observed_at"].is_monotonic_increasing
     assert (log["finished_at"] >= log["started_at"]).all()
-    assert len(api.requests) == 7 * 3
+    # five lists a run, the four daily ones in the first run, and the details of each instance
+    # when it is first listed: 5 (3 standalone, 2 cluster nodes), spot-l40s, the two
+    # h100-burst nodes, notebook-a4000
+    assert log["details"].tolist() == [5, 1, 2, 0, 1, 0, 0]
+    assert len(api.requests) == 7 * 5 + 4 + 9
 
 
 def test_server_error_records_a_failed_poll_and_keeps_resources(tmp_path: Path,
@@ -294,9 +306,9 @@ def _check_after_kill(path: Path, reported: set[int]) -> None:
         assert store.integrity_check() == "ok"
     with sqlite3.connect(path) as conn:
         polls = {p: (added, changed, gone, seen) for p, added, changed, gone, seen in
-                 conn.execute("SELECT poll_id, added, changed, gone, "
-                              "clusters + instances + instance_types FROM polls "
-                              "WHERE outcome = 'ok'")}
+                 conn.execute("SELECT poll_id, added, changed, gone, clusters + instances "
+                              "+ instance_types + coalesce(volumes, 0) + details "
+                              "FROM polls WHERE outcome = 'ok'")}
         assert reported <= set(polls), "a poll reported as committed is missing"
         opened = dict(conn.execute("SELECT valid_from, count(*) FROM versions "
                                    "GROUP BY valid_from"))

@@ -21,9 +21,10 @@ NAIVE_MESSAGE = ("as_of must be timezone-aware, e.g. '2026-11-21T12:00:00Z' or "
 COLUMNS = ["instances", "running_instances", "gpus", "hourly_usd", "daily_usd", "monthly_usd",
            "accrued_usd", "reported_cost_usd", "cost_gap_usd", "usd_per_gpu_hour",
            "share_of_hourly", "instances_without_price", "instances_without_accrued",
-           "instances_without_estimate"]
+           "instances_without_estimate", "volumes", "volumes_without_price"]
 COUNTS = ("instances", "running_instances", "gpus", "instances_without_price",
-          "instances_without_accrued", "instances_without_estimate")
+          "instances_without_accrued", "instances_without_estimate", "volumes",
+          "volumes_without_price")
 FLEET_HOURLY = 22.45  # running: a1 2.10 + a2 16.00 + s1 0.10 + s2 1.25 (spot) + t1 3.00
 
 
@@ -132,7 +133,7 @@ def fleet() -> shadeanalytics.Tables:
 
 def frame(keys: dict[str, list[str]], rows: list[tuple[Any, ...]]) -> pd.DataFrame:
     """An expected ``cost_breakdown`` result: string keys, then the figures of ``rows``."""
-    rows = [(*row, 0, 0, 0) if len(row) == len(COLUMNS) - 3 else row for row in rows]
+    rows = [(*row, 0, 0, 0, 0, 0) if len(row) == len(COLUMNS) - 5 else row for row in rows]
     values = list(zip(*rows, strict=True))
     out = pd.DataFrame({k: pd.array(v, dtype="string") for k, v in keys.items()})
     for name, column in zip(COLUMNS, values, strict=True):
@@ -361,14 +362,14 @@ def test_cost_breakdown_empty_keeps_columns_and_dtypes() -> None:
     assert result.empty
     assert list(result.columns) == ["cloud", "tag", *COLUMNS]
     assert result.dtypes.astype(str).tolist() == ["string", "string", "Int64", "Int64", "Int64",
-                                                  *["float64"] * 8, *["Int64"] * 3]
+                                                  *["float64"] * 8, *["Int64"] * 5]
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"by": "colour"}, "cannot group by 'colour'; by takes any of cloud, region, gpu_type, "
-                       "shade_instance_type, cluster_id, status, rental_type, tag"),
+                       "shade_instance_type, cluster_id, status, rental_type, tag, service"),
     ({"by": ()}, "by needs at least one of cloud, region, gpu_type, shade_instance_type, "
-                 "cluster_id, status, rental_type, tag"),
+                 "cluster_id, status, rental_type, tag, service"),
     ({"by": ("cloud", "cloud")}, "by lists a key twice: ['cloud', 'cloud']"),
 ])
 def test_cost_breakdown_refuses_bad_keys(fleet: shadeanalytics.Tables, kwargs: dict[str, Any],

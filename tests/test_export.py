@@ -31,12 +31,22 @@ FAILED_AT = "2026-03-02T11:10:00Z"
 NETWORK = ("ip", "ssh_user", "ssh_port")
 
 
+def _account(state: State) -> dict[str, object]:
+    """The state's account lists and the details of its standalone instances."""
+    details = {i["id"]: {**i, **state.instance_info_extras.get(i["id"], {})}
+               for i in state.instances["instances"]}
+    return {"volumes": state.volumes, "volume_types": state.volume_types,
+            "ssh_keys": state.ssh_keys, "templates": state.templates,
+            "featured_templates": state.featured_templates,
+            "cluster_types": state.cluster_types, "instance_details": details}
+
+
 def _build_store(path: Path, states: list[State], *, next_day: bool = False) -> Path:
     """The scenario's polls, one failed poll, and (``next_day``) the last state again a day on."""
     with Store(path) as store:
         for state in states:
             store.record_poll(state.at, clusters=state.clusters, instances=state.instances,
-                              instance_types=state.instance_types)
+                              instance_types=state.instance_types, **_account(state))
         store.record_failed_poll(FAILED_AT, error="ServerError: 503 after 3 retries")
         if next_day:
             last = states[-1]

@@ -204,7 +204,7 @@ def test_serves_every_endpoint_from_the_current_state(api: FakeShadeformAPI) -> 
     info = _get(api, f"/instances/{LLM}/info").json()
     assert info["envs"] == [{"name": "WANDB_API_KEY", "value": DEFAULT_SECRETS[2]}]
     assert _get(api, "/instances/no-such-id/info").status_code == 404
-    assert _get(api, "/volumes").status_code == 404
+    assert _get(api, "/no-such-endpoint").status_code == 404
 
 
 @pytest.mark.parametrize("headers", [{}, {"X-API-KEY": "wrong"}], ids=["missing", "wrong"])
@@ -448,3 +448,37 @@ def test_custom_scenario_is_served_verbatim() -> None:
         assert _get(api, "/clusters").json() == {"clusters": "not a list"}
         assert _get(api, "/instances").json() == [1, 2]
         assert _get(api, "/instances/x/info").status_code == 404
+
+
+def test_account_endpoints_are_served_with_info_and_faults(api: FakeShadeformAPI) -> None:
+    """Volumes, volume types, SSH keys, templates (+ featured), cluster types and their info
+    endpoints answer from the state; an unknown id is a 404; faults apply to them too."""
+    state = api.state
+    lists = {"/volumes": state.volumes, "/volumes/types": state.volume_types,
+             "/sshkeys": state.ssh_keys, "/templates": state.templates,
+             "/templates/featured": state.featured_templates,
+             "/clusters/types": state.cluster_types}
+    for path, body in lists.items():
+        reply = _get(api, path, headers=H)
+        assert (reply.status_code, reply.json()) == (200, orjson.loads(orjson.dumps(body))), path
+    volume = state.volumes["volumes"][1]
+    assert _get(api, f"/volumes/{volume['id']}/info", headers=H).json() == volume
+    key = state.ssh_keys["ssh_keys"][0]
+    assert _get(api, f"/sshkeys/{key['id']}/info", headers=H).json() == key
+    template = state.templates["templates"][0]
+    assert _get(api, f"/templates/{template['id']}/info", headers=H).json() == template
+    assert _get(api, "/volumes/nope/info", headers=H).status_code == 404
+    api.inject("/volumes/types", 503)
+    assert _get(api, "/volumes/types", headers=H).status_code == 503
+    assert _get(api, "/volumes/types", headers=H).status_code == 200
+
+
+def test_a_state_without_account_lists_serves_empty_ones() -> None:
+    """A scripted State that leaves the account lists out serves them empty."""
+    base = default_scenario()[0]
+    bare = State(at=base.at, clusters=base.clusters, instances=base.instances,
+                 instance_types=base.instance_types)
+    with FakeShadeformAPI(api_key=KEY, scenario=[bare]) as fake:
+        assert _get(fake, "/volumes", headers=H).json() == {"volumes": []}
+        assert _get(fake, "/templates/featured", headers=H).json() == {"templates": []}
+        assert _get(fake, "/clusters/types", headers=H).json() == {"cluster_types": []}

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT, SAMPLE_DIR, envelope, make_instance
+from conftest import ROOT, SAMPLE_DIR, envelope, make_instance, volume_history
 
 import shadeanalytics as sa
 from shadeanalytics import finops
@@ -368,3 +368,25 @@ def test_a_generated_month_spends_what_it_accrued() -> None:
     rows = focus_rows(tables, as_of=as_of)
     assert focus_problems(rows) == []
     assert rows["BilledCost"].sum() == pytest.approx(accrued, abs=0.01)
+
+
+def test_storage_is_a_service() -> None:
+    """A 500 GB volume at $0.05/h spreads over the hours beside the instance's $2.10/h; keys
+    only instances have show (storage), as in cost_breakdown; the forecast counts it."""
+    tables = sa.read(volume_history())
+    as_of = "2026-11-20T02:00:00Z"
+    hourly = cost_over_time(tables, "1h", by="service", as_of=as_of)
+    assert [(r.period_start.hour, r.service, round(r.cost_usd, 9))
+            for r in hourly.itertuples()] == [
+        (0, "compute", 2.1), (0, "storage", 0.05), (1, "compute", 2.1), (1, "storage", 0.05)]
+    accrued = cost_breakdown(tables, by="service", as_of=as_of)["accrued_usd"].sum()
+    assert hourly["cost_usd"].sum() == pytest.approx(accrued) == pytest.approx(4.30)
+    by_gpu = cost_over_time(tables, "1D", by=["gpu_type", "cloud"], as_of=as_of)
+    assert by_gpu[["gpu_type", "cloud", "cost_usd"]].to_numpy().tolist() == [
+        ["(storage)", "aws", pytest.approx(0.10)], ["A6000", "hyperstack", pytest.approx(4.2)]]
+    items = billed_items(tables, as_of=as_of)
+    assert items[["service", "resource_id", "size_in_gb"]].astype(object).to_numpy().tolist() \
+        == [["compute", "i-1", pd.NA], ["storage", "vol-1", 500]]
+    row = month_forecast(tables, as_of=as_of).iloc[0]
+    assert row["month_to_date_usd"] == pytest.approx(4.30)
+    assert row["hourly_usd"] == pytest.approx(2.15)

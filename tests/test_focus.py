@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import SAMPLE_DIR, envelope, make_instance
+from conftest import SAMPLE_DIR, envelope, make_instance, volume_history
 
 import shadeanalytics as sa
 from shadeanalytics.cli import main
@@ -142,7 +142,7 @@ def test_one_row_in_full(fleet: sa.Tables) -> None:
         "SkuPriceId": "crusoe:H100x8:on-demand", "Tags": '{"prod":true,"team-a":true}',
         "x_ClusterId": None, "x_CloudInstanceType": "8x-h100", "x_RentalType": None,
         "x_GpuType": "H100", "x_NumGpus": 8, "x_VramPerGpuGb": 80, "x_Interconnect": "sxm5",
-        "x_Nvlink": True, "x_GpuHours": 4.0}
+        "x_Nvlink": True, "x_GpuHours": 4.0, "x_VolumeSizeGb": None}
     spot = rows[rows["ResourceId"] == "s"].iloc[0]
     assert (spot["PricingCategory"], spot["SkuPriceId"], spot["ListUnitPrice"]) == (
         "Dynamic", "nebius:A100:spot", 1.0)
@@ -279,3 +279,22 @@ def test_command_line(tmp_path: Path) -> None:
     code, out, err = _run("export", str(SAMPLE_DIR), "--out", str(tmp_path))
     assert (code, err.splitlines()[-1]) == (
         2, "Error: --format parquet exports the history store: give --store PATH")
+
+
+def test_storage_rows() -> None:
+    """A volume's rows are Storage / Block Storage, priced per hour at its billed price, and
+    the BilledCost of every row is the accrued total (instance and volume)."""
+    tables = sa.read(volume_history())
+    as_of = "2026-11-20T02:00:00Z"
+    rows = focus_rows(tables, as_of=as_of)
+    assert focus_problems(rows) == []
+    volume = rows[rows["ResourceId"] == "vol-1"]
+    assert volume[["ServiceName", "ServiceCategory", "ServiceSubcategory", "ResourceType",
+                   "SkuId", "SkuPriceId", "ChargeDescription", "x_VolumeSizeGb"]
+                  ].drop_duplicates().astype(object).to_numpy().tolist() == [
+        ["Volumes", "Storage", "Block Storage", "Volume", "aws:volume", "aws:volume:us-east-1",
+         "500 GB volume on aws, us-east-1", 500]]
+    assert volume["BilledCost"].tolist() == pytest.approx([0.05, 0.05])
+    assert volume["ListUnitPrice"].tolist() == pytest.approx([0.05, 0.05])
+    accrued = cost_breakdown(tables, by="service", as_of=as_of)["accrued_usd"].sum()
+    assert rows["BilledCost"].sum() == pytest.approx(accrued) == pytest.approx(4.30)

@@ -170,10 +170,10 @@ def test_sample_page_numbers_are_the_csv_files(tmp_path: Path) -> None:
                 assert cells[column] == f"${float(row[column]):,.2f}", (frame, column)
     # sections in SECTIONS order, each linking its own CSV file, which exists
     order = [a["data-frame"] for tag, a in page.tags if tag == "section" and a.get("data-frame")]
-    assert order == ["costs_by_cloud", "costs_by_gpu_type", "costs_by_tag", "quality",
-                     "gpu_inventory", "savings", "market_prices", "clusters_summary",
-                     "lifecycle", "timeline", "fleet_over_time", "costs_daily",
-                     "costs_monthly"]
+    assert order == ["costs_by_cloud", "costs_by_gpu_type", "costs_by_tag", "costs_by_service",
+                     "quality", "gpu_inventory", "savings", "market_prices",
+                     "clusters_summary", "lifecycle", "volumes", "timeline", "fleet_over_time",
+                     "costs_daily", "costs_monthly"]
     links = {a["href"] for tag, a in page.tags if tag == "a" and a.get("href")}
     assert {f"{name}.csv" for name in order} <= links
     assert all((tmp_path / h).is_file() for h in links if not h.startswith("#"))
@@ -464,7 +464,7 @@ def test_sample_page_in_chromium(browser: _Chromium, sample_report: Path,
     tab.resize(700)
     widths = tab.evaluate("[...document.querySelectorAll('table, figure, dl')]"
                           ".map(e => e.scrollWidth)")
-    assert len(widths) == 21 and max(widths) <= 700, widths  # 12 tables, 8 charts, 1 headline
+    assert len(widths) == 23 and max(widths) <= 700, widths  # 14 tables, 8 charts, 1 headline
 
 
 @pytest.mark.hardening

@@ -265,9 +265,12 @@ def test_each_poll_is_dated_just_before_its_state_is_first_served(live: LiveRun)
     assert all(
         re.fullmatch(rf"poll {k + 1} ok in \d+\.\d\d s: .+\n", m) for k, m in enumerate(messages)
     ), messages
-    assert messages[3].endswith(" changed, 1 gone\n")  # batch-a10 vanishes
+    # batch-a10 vanishes, and its details with it
+    assert messages[3].endswith(" changed, 2 gone; 2 volumes, 0 instance details, 0 failed "
+                                "requests\n")
     assert messages[6].endswith(
-        ": 1 clusters, 5 instances, 8 instance types; 0 new, 2 changed, 4 gone\n"
+        ": 1 clusters, 5 instances, 8 instance types; 0 new, 2 changed, 7 gone; 2 volumes, "
+        "0 instance details, 0 failed requests\n"
     )
     assert all(run.stderr == "" for run in live.collects)
 
@@ -409,7 +412,8 @@ def test_api_key_file_replaces_the_environment(live: LiveRun, tmp_path: Path) ->
     # the wall clock is fixed once served: the sticky last state is the same payload again
     assert re.fullmatch(
         rf"poll {POLLS + 1} ok in \d+\.\d\d s: 1 clusters, 5 instances, "
-        r"8 instance types; 0 new, 0 changed, 0 gone\n",
+        r"8 instance types; 0 new, 0 changed, 0 gone; 2 volumes, 0 instance details, 0 failed "
+        r"requests\n",
         run.stdout,
     )
     assert run.stderr == ""

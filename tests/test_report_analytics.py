@@ -57,7 +57,7 @@ def test_no_charts_writes_csv_only_without_loading_matplotlib(tmp_path: Path) ->
                          check=True)
     assert run.stdout.splitlines()[-1] == "False"
     assert not list(tmp_path.glob("*.png"))
-    assert len(list(tmp_path.glob("*.csv"))) == 19
+    assert len(list(tmp_path.glob("*.csv"))) == 21
 
 
 def test_report_csv_equals_the_library(tmp_path: Path, sample: sa.Tables) -> None:
@@ -115,3 +115,12 @@ def test_cli_report_as_of_and_usage_errors(tmp_path: Path) -> None:
     assert out.getvalue().endswith("as of 2026-11-19T00:00:00Z)\n")
     assert main(["report", str(SAMPLE_DIR), "--out", str(tmp_path), "--as-of",
                  "2026-11-19"], stdout=out, stderr=err) == 2
+
+
+def test_latest_passes_over_a_poll_dated_in_the_future() -> None:
+    """A poll recorded while the clock was ahead (2036) is not what 'latest' bills up to."""
+    from conftest import envelope, make_instance
+
+    docs = [envelope({"instances": [make_instance("a")]}, "2026-11-20T00:00:00Z", "/instances"),
+            envelope({"instances": [make_instance("a")]}, "2036-01-01T00:00:00Z", "/instances")]
+    assert resolve_as_of("latest", sa.read(docs)) == pd.Timestamp("2026-11-20T00:00:00Z")
