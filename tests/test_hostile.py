@@ -346,7 +346,7 @@ def test_a_store_on_a_read_only_mount_reads(tmp_path: Path) -> None:
     assert summary.stdout == _cli("summary", "--store", str(copy), "--as-of", _T).stdout
     assert "$" in summary.stdout
     assert report.returncode == 0, report.stderr
-    assert report.stdout.startswith(f"wrote 14 files to {tmp_path / 'r'} (1 cluster rows, "
+    assert report.stdout.startswith(f"wrote 16 files to {tmp_path / 'r'} (1 cluster rows, "
                                     "3 instance rows; as of 2026-11-20T00:00:00Z)")
     assert export.returncode == 0, export.stderr
     assert collect.returncode == 1
