@@ -133,6 +133,7 @@ def render(seed: int = SEED) -> dict[str, str]:
     history = synthetic.fleet_history(seed)
     last_poll = history[-1]["observed_at"]
     types = synthetic.instance_types(seed)
+    volumes, volume_types = synthetic.volume_history(history)
     return {
         "seed/cluster-info-example.json": SEED_CLUSTER_INFO,
         "sample/clusters.jsonl": _jsonl(
@@ -142,6 +143,11 @@ def render(seed: int = SEED) -> dict[str, str]:
             _envelope(poll["observed_at"], "/instances", poll["instances"]) for poll in history
         ),
         "sample/instance_types.json": _pretty(_envelope(last_poll, "/instances/types", types)),
+        "sample/volumes.jsonl": _jsonl(
+            _envelope(poll["observed_at"], "/volumes", response)
+            for poll, response in zip(history, volumes, strict=True)
+        ),
+        "sample/volume_types.json": _pretty(_envelope(last_poll, "/volumes/types", volume_types)),
     }
 
 

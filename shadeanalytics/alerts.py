@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import numpy as np
 import pandas as pd
 
 from ._common import TimeLike
@@ -35,6 +36,7 @@ from .finops import billed_cost_between
 from .tables import Tables
 
 __all__ = [
+    "BUDGET_STATE_COLUMNS",
     "BUILTIN_RULES",
     "BURN_JUMP_SHARE",
     "EXIT_BREACH",
@@ -46,6 +48,7 @@ __all__ = [
     "CheckResult",
     "WebhookError",
     "billed_usd_between",
+    "budget_state",
     "escape_control",
     "evaluate",
     "load_budgets",
@@ -366,6 +369,40 @@ def _findings(billed: Bill) -> list[Breach]:
         found.append(Breach(str(row.check), f"{row.check}:{rid}",
                             f"{row.check}: {escape_control(str(row.message))}"))
     return found
+
+
+#: Columns of ``budget_state``'s result and their dtypes.
+BUDGET_STATE_COLUMNS: dict[str, str] = {
+    "budget": "string", "measure": "string", "where": "string", "value": "float64",
+    "limit": "float64", "share_of_limit": "float64", "breached": "boolean",
+}
+
+
+def budget_state(tables: Tables | Bill, budgets: Sequence[Budget], *,
+                 as_of: TimeLike = None) -> pd.DataFrame:
+    """Every budget's measure beside its limit at ``as_of``, breached or not (the report's
+    ``budgets.csv`` and page section): the same measures as ``evaluate``.
+
+    Returns:
+        DataFrame, one row per budget in file order. Columns: ``budget``, ``measure``,
+        ``where`` (``key=value`` pairs joined by ``, ``) (string); ``value``, ``limit``,
+        ``share_of_limit`` (value / limit; NaN when the value is unknown or the limit 0)
+        (float64); ``breached`` (boolean, NA when the value is unknown).
+    """
+    billed = bill(tables, as_of)
+    rows = []
+    for budget in budgets:
+        value = _measure(billed, budget)
+        rows.append({
+            "budget": escape_control(budget.name), "measure": budget.measure,
+            "where": ", ".join(f"{k}={escape_control(v)}" for k, v in budget.where.items()),
+            "value": np.nan if value is None else value, "limit": budget.limit,
+            "share_of_limit": (np.nan if value is None or not budget.limit
+                               else value / budget.limit),
+            "breached": pd.NA if value is None else value > budget.limit,
+        })
+    frame = pd.DataFrame(rows, columns=list(BUDGET_STATE_COLUMNS))
+    return frame.astype(BUDGET_STATE_COLUMNS)
 
 
 def evaluate(tables: Tables, budgets: Sequence[Budget] = (), *, as_of: TimeLike = None,

@@ -286,15 +286,21 @@ def _age_s(now: datetime, then: str) -> float:
     return (now - datetime.fromisoformat(then)).total_seconds()
 
 
+def _items(response: Any, key: str) -> list[Any]:
+    """``response[key]`` when it is a list (a malformed one is the store's to refuse, with
+    its path and id), else nothing."""
+    items = response.get(key) if isinstance(response, dict) else None
+    return items if isinstance(items, list) else []
+
+
 def _details_due(clusters: Any, instances: Any, store: Store, plan: _Plan) -> list[str]:
     """Instances whose details to fetch this run: those the store has none of (in list
     order), then those older than ``info_max_age_s`` (oldest first), at most ``info_budget``."""
     listed: list[str] = []
-    for cluster in clusters.get("clusters") or ():
-        if isinstance(cluster, dict):
-            listed += [m["id"] for m in cluster.get("instances") or ()
-                       if isinstance(m, dict) and isinstance(m.get("id"), str)]
-    listed += [i["id"] for i in instances.get("instances") or ()
+    for cluster in _items(clusters, "clusters"):
+        listed += [m["id"] for m in _items(cluster, "instances")
+                   if isinstance(m, dict) and isinstance(m.get("id"), str)]
+    listed += [i["id"] for i in _items(instances, "instances")
                if isinstance(i, dict) and isinstance(i.get("id"), str)]
     seen = store.details_seen()
     fresh = [iid for iid in dict.fromkeys(listed) if iid not in seen]

@@ -1060,6 +1060,48 @@ def _instance_type(rng: random.Random, off: _Offering) -> dict[str, Any]:
     }
 
 
+def volume_history(history: list[dict[str, Any]]) -> tuple[list[dict[str, Any]],
+                                                          dict[str, Any]]:
+    """Volumes beside a ``fleet_history``: a GET /volumes response per poll, and the GET
+    /volumes/types catalogue. Derived from the history alone (no randomness), so the fleet's
+    files stay as they are: two volumes mounted by the two oldest standalone instances still
+    running at the last poll, one never mounted (an orphan, from the fourth poll on), and one
+    deleted midway (listed from the second poll to the ninth)."""
+    last = history[-1]["instances"]["instances"]
+    running = sorted((i for i in last if i["status"] == "active"),
+                     key=lambda i: (i["created_at"], i["id"]))[:2]
+    polls = [_parse_time(p["observed_at"]) for p in history]
+    plans = [  # (id, name, size, cloud, region, mounted_by, first poll, last poll)
+        *[(f"5a1e0000-0000-4000-8000-00000000000{k}", f"data-{i['name']}", 1000 * (k + 1),
+           i["cloud"], i["region"], i["id"], 0, len(history) - 1)
+          for k, i in enumerate(running)],
+        ("5a1e0000-0000-4000-8000-000000000002", "scratch-orphan", 2000, running[0]["cloud"],
+         running[0]["region"], None, 3, len(history) - 1),
+        ("5a1e0000-0000-4000-8000-000000000003", "old-checkpoints", 500, running[-1]["cloud"],
+         running[-1]["region"], None, 1, 8),
+    ]
+    price = {(cloud, region): ("0.00012" if k % 2 else "0.0001")
+             for k, (cloud, region) in enumerate(dict.fromkeys((p[3], p[4]) for p in plans))}
+    responses = []
+    for n, at in enumerate(polls):
+        listed = []
+        for vid, name, size, cloud, region, mounter, first, end in plans:
+            if not first <= n <= end:
+                continue
+            hours = (at - polls[first]).total_seconds() / 3600
+            listed.append({
+                "id": vid, "cloud": cloud, "cloud_assigned_id": f"vol-{vid[-6:]}",
+                "region": region, "name": name, "fixed_size": True, "size_in_gb": size,
+                "cost_estimate": f"{size * float(price[(cloud, region)]) * hours:.2f}",
+                "supports_multi_mount": False, "mounted_by": mounter,
+            })
+        responses.append({"volumes": listed})
+    types = {"volume_types": [
+        {"cloud": cloud, "region": region, "supports_multi_mount": False, "fixed_size": True,
+         "price_per_gb_per_hour": value} for (cloud, region), value in price.items()]}
+    return responses, types
+
+
 def instance_types(seed: int = 7) -> dict[str, Any]:
     """A GET /instances/types response: fixed catalogue and prices, seeded availability."""
     rng = random.Random(seed)

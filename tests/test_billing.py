@@ -295,16 +295,19 @@ def _views_agree(tables: sa.Tables, as_of: pd.Timestamp, out: Path) -> None:
     total = costs["accrued_usd"].sum()
     fleet_frame = fleet_over_time(tables, as_of=as_of)
     assert fleet_frame["cost_usd"].sum() == pytest.approx(total, abs=0.01)
-    assert lifecycle(tables, as_of=as_of)["accrued_usd"].sum() == pytest.approx(total)
-    for by in ("gpu_type", "cluster_id", "region", "rental_type", "status"):
+    storage = bill(tables, as_of).volumes["accrued_usd"].sum()
+    compute = total - storage  # lifecycle lists instances; volumes.csv the storage
+    assert lifecycle(tables, as_of=as_of)["accrued_usd"].sum() == pytest.approx(compute)
+    for by in ("gpu_type", "cluster_id", "region", "rental_type", "status", "service"):
         assert cost_breakdown(tables, by=by, as_of=as_of)["accrued_usd"].sum() == \
             pytest.approx(total)
     write_report(tables, out, as_of=as_of, charts=False)
     for name in ("costs_by_cloud", "costs_by_gpu_type", "costs_by_cluster", "costs_by_region",
-                 "lifecycle"):
+                 "costs_by_service", "lifecycle", "volumes"):
         with (out / f"{name}.csv").open(newline="") as f:
             cells = [r["accrued_usd"] for r in csv.DictReader(f)]
-        assert sum(float(c) for c in cells if c) == pytest.approx(total, abs=0.01), name
+        expected = {"lifecycle": compute, "volumes": storage}.get(name, total)
+        assert sum(float(c) for c in cells if c) == pytest.approx(expected, abs=0.01), name
     with (out / "fleet_over_time.csv").open(newline="") as f:
         assert sum(float(r["cost_usd"]) for r in csv.DictReader(f)) == pytest.approx(
             total, abs=0.01)
@@ -313,7 +316,7 @@ def _views_agree(tables: sa.Tables, as_of: pd.Timestamp, out: Path) -> None:
     assert f"burn rate: ${costs['hourly_usd'].sum():,.2f}/h" in text
     # the clusters' accrued is their members': it equals the breakdown by cluster
     by_cluster = cost_breakdown(tables, by="cluster_id", as_of=as_of)
-    members = by_cluster[by_cluster["cluster_id"] != "(standalone)"]
+    members = by_cluster[~by_cluster["cluster_id"].isin(["(standalone)", "(storage)"])]
     assert cluster_summary(tables, as_of=as_of)["accrued_usd"].sum() == pytest.approx(
         members["accrued_usd"].sum())
 

@@ -116,6 +116,8 @@ class Drift:
                             ("instances.jsonl", self.instances)):
             (folder / name).write_text("".join(json.dumps(p) + "\n" for p in polls))
         (folder / "instance_types.json").write_text(json.dumps(self.types))
+        for name in ("volumes.jsonl", "volume_types.json"):  # storage, unchanged
+            (folder / name).write_bytes((SAMPLE_DIR / name).read_bytes())
         return folder
 
     @property

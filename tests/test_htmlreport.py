@@ -161,7 +161,7 @@ def test_sample_page_numbers_are_the_csv_files(tmp_path: Path) -> None:
         ("gpu_inventory", "gpus_pending"), ("forecast", "month_to_date_usd"),
         ("forecast", "forecast_usd")}
     _check_headline_equals_csv(page.figures, tmp_path)
-    assert page.figures[("costs_by_cloud", "hourly_usd")] == "$1,668.88"
+    assert page.figures[("costs_by_cloud", "hourly_usd")] == "$1,669.42"
     for frame in ("costs_by_cloud", "costs_by_gpu_type", "costs_by_tag"):
         shown, written = page.tables[frame], _csv(tmp_path / f"{frame}.csv")
         assert len(shown) == len(written)
@@ -453,7 +453,7 @@ def test_sample_page_in_chromium(browser: _Chromium, sample_report: Path,
     figures = {(frame, column): text for frame, column, text in facts["figures"]}
     assert len(figures) == 9
     _check_headline_equals_csv(figures, sample_report)
-    assert "Burn rate\n$1,668.88/h" in facts["text"]
+    assert "Burn rate\n$1,669.42/h" in facts["text"]
     _not_blank(tab.screenshot(), 1280)
     tab.resize(390)
     # at phone width the page itself never scrolls sideways (wide tables and charts do)

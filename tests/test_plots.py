@@ -245,7 +245,7 @@ def test_cost_breakdown_bars_largest_on_top_and_the_rest_as_other() -> None:
 def test_cost_breakdown_title_units_and_dollar_ticks(frames: dict[str, pd.DataFrame]) -> None:
     """The sample's run rate by cloud: total in the title, USD per hour, $ ticks."""
     ax = plot_cost_breakdown(frames["costs_by_cloud"], ax=agg_axes())
-    assert ax.get_title() == "Hourly run rate by cloud\ntotal $1,668.88/h over 10 clouds"
+    assert ax.get_title() == "Hourly run rate by cloud\ntotal $1,669.42/h over 10 clouds"
     assert ax.get_xlabel() == "Hourly run rate (USD per hour)"
     assert len(ax.patches) == 10
     ax.figure.canvas.draw()
