@@ -261,7 +261,7 @@ def test_command_line(tmp_path: Path) -> None:
                           str(tmp_path), "--granularity", "daily", "--as-of",
                           "2026-11-20T00:00:00Z")
     assert (code, err) == (0, "")
-    assert out == (f"wrote 1228 FOCUS 1.3 rows ($460,690.59 billed, as of 2026-11-20T00:00:00Z) "
+    assert out == (f"wrote 1243 FOCUS 1.3 rows ($460,741.71 billed, as of 2026-11-20T00:00:00Z) "
                    f"to {tmp_path}: focus_cost_and_usage.csv, focus_cost_and_usage.parquet\n")
     with (tmp_path / "focus_cost_and_usage.csv").open(newline="") as handle:
         billed = sum(float(row["BilledCost"]) for row in csv.DictReader(handle))
