@@ -158,6 +158,9 @@ def _parser() -> argparse.ArgumentParser:
                              "(matplotlib is not loaded)")
     report.add_argument("--no-html", action="store_true",
                         help="write no index.html (the page of the report's tables and charts)")
+    report.add_argument("--budgets", metavar="FILE",
+                        help="a TOML file of [[budget]] rules (as for `check`): budgets.csv and "
+                             "the page show each budget's measure beside its limit")
     _add_as_of(report)
     report.set_defaults(run=_report)
 
@@ -272,11 +275,17 @@ def _tables(args: argparse.Namespace) -> Tables:
 
 
 def _report(args: argparse.Namespace, stdout: TextIO) -> int:
+    from .alerts import BudgetFileError, load_budgets
+
+    try:
+        budgets = load_budgets(args.budgets) if args.budgets else None
+    except BudgetFileError as exc:
+        raise _UsageError(str(exc)) from None
     tables = _tables(args)
     as_of = resolve_as_of(args.as_of, tables)
     files = write_report(tables, args.out, as_of=as_of, include_network=args.include_network,
                          charts=not args.no_charts, html=not args.no_html,
-                         force=args.force)
+                         force=args.force, budgets=budgets)
     print(f"wrote {len(files)} files to {args.out} ({len(tables.clusters)} cluster rows, "
           f"{len(tables.instances)} instance rows; as of "
           f"{as_of.strftime('%Y-%m-%dT%H:%M:%SZ')})", file=stdout)

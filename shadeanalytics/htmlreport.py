@@ -100,6 +100,8 @@ SECTIONS: tuple[Section, ...] = (
     Section("costs_by_tag", "Costs by tag", ("tag", *_COST_COLUMNS), _COST_MONEY,
             note="An instance with two tags counts in both rows."),
     Section("costs_by_service", "Costs by service", ("service", *_COST_COLUMNS), _COST_MONEY),
+    Section("budgets", "Budgets", ("budget", "measure", "where", "value", "limit",
+                                   "share_of_limit", "breached")),
     Section("quality", "Findings", ("severity", "check", "kind", "resource_id", "message")),
     Section("gpu_inventory", "GPU inventory",
             ("gpu_type", "instances", "gpus", "gpus_running", "gpus_pending", "total_vram_gb",

@@ -12,6 +12,7 @@ import pandas as pd
 
 from ._common import TimeLike
 from ._common import as_of_time as _as_of
+from .alerts import Budget, budget_state
 from .billing import Bill, bill
 from .costs import cluster_summary, cost_breakdown
 from .csvout import atomic_write, escape_cell, unescape_cell, write_csv
@@ -132,8 +133,12 @@ def analytics(tables: Tables | Bill, *, as_of: TimeLike = None) -> dict[str, pd.
 
 def write_report(tables: Tables, out: str | os.PathLike[str], *, as_of: TimeLike = None,
                  include_network: bool = False, charts: bool = True,
-                 html: bool = True, force: bool = False) -> list[Path]:
+                 html: bool = True, force: bool = False,
+                 budgets: Sequence[Budget] | None = None) -> list[Path]:
     """Write the report folder ``out``; returns the files written.
+
+    With ``budgets`` (``alerts.load_budgets`` of a budgets file), ``budgets.csv`` holds each
+    budget's measure beside its limit (``alerts.budget_state``), also on the page.
 
     ``clusters.csv`` and ``instances.csv`` hold every snapshot row, sorted by id and time;
     ``instance_types.csv`` is written when the sources held a ``/instances/types`` response;
@@ -153,7 +158,8 @@ def write_report(tables: Tables, out: str | os.PathLike[str], *, as_of: TimeLike
     ``ssh_port`` (``include_network``) get an owner-only mode (``csvout.file_mode``).
     """
     out = Path(out)
-    planned = _planned_files(tables, charts, html)
+    planned = _planned_files(tables, charts, html) | ({"budgets.csv"} if budgets is not None
+                                                      else set())
     earlier = _check_folder(out, planned, force)
     if not planned <= earlier:  # a run killed midway leaves only files its manifest names
         _write_manifest(out, earlier | planned)
@@ -176,6 +182,8 @@ def write_report(tables: Tables, out: str | os.PathLike[str], *, as_of: TimeLike
     for name, df in history.items():
         written.append(write_csv(df, out / f"{name}.csv"))
     market = market_frames(tables, billed)
+    if budgets is not None:
+        market["budgets"] = budget_state(billed, budgets)
     for name, df in market.items():
         written.append(write_csv(df, out / f"{name}.csv"))
     frames = {**frames, **market}

@@ -124,3 +124,25 @@ def test_latest_passes_over_a_poll_dated_in_the_future() -> None:
     docs = [envelope({"instances": [make_instance("a")]}, "2026-11-20T00:00:00Z", "/instances"),
             envelope({"instances": [make_instance("a")]}, "2036-01-01T00:00:00Z", "/instances")]
     assert resolve_as_of("latest", sa.read(docs)) == pd.Timestamp("2026-11-20T00:00:00Z")
+
+
+def test_report_with_budgets_writes_their_state(tmp_path: Path) -> None:
+    """report --budgets: budgets.csv and the page's Budgets section, breached or not; a
+    malformed file is a usage error that writes nothing."""
+    rules = tmp_path / "budgets.toml"
+    rules.write_text('[[budget]]\nname = "fleet burn"\nmeasure = "hourly_usd"\nlimit = 400.0\n'
+                     '[[budget]]\nname = "crusoe gpus"\nmeasure = "running_gpus"\n'
+                     'limit = 1000\n[budget.where]\ncloud = "crusoe"\n')
+    out = tmp_path / "r"
+    assert main(["report", str(SAMPLE_DIR), "--out", str(out), "--no-charts", "--budgets",
+                 str(rules)], stdout=io.StringIO()) == 0
+    rows = _csv(out / "budgets.csv")
+    assert [(r["budget"], r["where"], r["value"], r["limit"], r["breached"]) for r in rows] == [
+        ("fleet burn", "", "1669.42", "400.0", "true"),
+        ("crusoe gpus", "cloud=crusoe", "164.0", "1000.0", "false")]
+    assert 'data-frame="budgets"' in (out / "index.html").read_text()
+    rules.write_text('[[budget]]\nname = "x"\nmeasure = "colour"\nlimit = 1\n')
+    err = io.StringIO()
+    assert main(["report", str(SAMPLE_DIR), "--out", str(tmp_path / "r2"), "--budgets",
+                 str(rules)], stdout=io.StringIO(), stderr=err) == 2
+    assert not (tmp_path / "r2").exists()
