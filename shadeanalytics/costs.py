@@ -39,47 +39,33 @@ STORAGE_LABEL = "(storage)"
 _VOLUME_KEYS = ("cloud", "region", "service")
 
 
-def _volume_money(volumes: pd.DataFrame) -> pd.DataFrame:
-    """Per billed volume row: the same figures as ``_money``, counted as a volume."""
-    held = (volumes["state"] == "running").to_numpy(dtype=bool)
-    price = volumes["billed_price_usd"].to_numpy(dtype="float64")
-    accrued = volumes["accrued_usd"].to_numpy(dtype="float64")
-    reported = volumes["cost_estimate_usd"].to_numpy(dtype="float64", na_value=np.nan)
-    zero = np.zeros(len(volumes), dtype="int64")
+def _money(rows: pd.DataFrame, kind: str = "instances") -> pd.DataFrame:
+    """Per billed row of ``Bill.instances`` (or of ``Bill.volumes``, ``kind="volumes"``): the
+    figures the summaries add up (NaN where unknown), and what the row counts as."""
+    instance = kind == "instances"
+    running = (rows["state"] == "running").to_numpy(dtype=bool)
+    price = rows["billed_price_usd"].to_numpy(dtype="float64")
+    accrued = rows["accrued_usd"].to_numpy(dtype="float64")
+    reported = rows["cost_estimate_usd"].to_numpy(dtype="float64", na_value=np.nan)
+    one = np.ones(len(rows), dtype="int64")
+    zero = one * 0
+    unpriced = (running & np.isnan(price)).astype("int64")
     return pd.DataFrame({
-        "instance": zero, "volume": np.ones(len(volumes), dtype="int64"), "running": zero,
-        "gpus": np.zeros(len(volumes)),
-        "hourly_usd": np.where(held, price, 0.0),
-        "price_usd": price,
-        "accrued_usd": accrued,
-        "reported_cost_usd": reported,
-        "cost_gap_usd": accrued - reported,
-        "no_price": zero, "no_accrued": zero, "no_estimate": zero,
-        "no_volume_price": (held & np.isnan(price)).astype("int64"),
-    }, index=volumes.index)
-
-
-def _money(instances: pd.DataFrame) -> pd.DataFrame:
-    """Per billed instance row: the figures the summaries add up (NaN where unknown)."""
-    running = (instances["state"] == "running").to_numpy(dtype=bool)
-    price = instances["billed_price_usd"].to_numpy(dtype="float64")
-    accrued = instances["accrued_usd"].to_numpy(dtype="float64")
-    reported = instances["cost_estimate_usd"].to_numpy(dtype="float64", na_value=np.nan)
-    one = np.ones(len(instances), dtype="int64")
-    return pd.DataFrame({
-        "instance": one, "volume": one * 0,
-        "running": running.astype("int64"),
-        "gpus": instances["num_gpus"].astype("Int64").where(running, 0).astype("float64"),
+        "instance": one if instance else zero,
+        "volume": zero if instance else one,
+        "running": running.astype("int64") if instance else zero,
+        "gpus": (rows["num_gpus"].astype("Int64").where(running, 0).astype("float64")
+                 if instance else zero.astype("float64")),
         "hourly_usd": np.where(running, price, 0.0),
         "price_usd": price,
         "accrued_usd": accrued,
         "reported_cost_usd": reported,
         "cost_gap_usd": accrued - reported,
-        "no_price": (running & np.isnan(price)).astype("int64"),
-        "no_accrued": np.isnan(accrued).astype("int64"),
-        "no_estimate": np.isnan(reported).astype("int64"),
-        "no_volume_price": one * 0,
-    }, index=instances.index)
+        "no_price": unpriced if instance else zero,
+        "no_accrued": np.isnan(accrued).astype("int64") if instance else zero,
+        "no_estimate": np.isnan(reported).astype("int64") if instance else zero,
+        "no_volume_price": zero if instance else unpriced,
+    }, index=rows.index)
 
 
 def _sums(grouped: pd.core.groupby.DataFrameGroupBy, columns: Sequence[str]) -> pd.DataFrame:
@@ -192,7 +178,7 @@ def cost_breakdown(
         work[key] = key_column(work[key], key, work["_unknown"])
     volumes = billed.volumes
     if not volumes.empty:
-        storage = _volume_money(volumes).reset_index(drop=True)
+        storage = _money(volumes, "volumes").reset_index(drop=True)
         for key in keys:
             storage[key] = (key_column(volumes[key], key).to_numpy() if key in _VOLUME_KEYS[:2]
                             else SERVICES["volumes"] if key == "service" else STORAGE_LABEL)
