@@ -44,14 +44,24 @@ EMPTY = {"clusters": b'{"clusters": []}', "instances": b'{"instances": []}',
          "instance_types": b'{"instance_types": []}'}
 
 
+#: Runs a command and writes its peak RSS (KiB, from the kernel) to the file argv[1]: measured
+#: in a process of its own, so no earlier child of the test run counts.
+_PEAK = ("import resource, subprocess, sys; code = subprocess.call(sys.argv[2:]); "
+         "open(sys.argv[1], 'w').write(str(resource.getrusage(resource.RUSAGE_CHILDREN)"
+         ".ru_maxrss)); sys.exit(code)")
+
+
 def _cli(*args: str, key: str | None = KEY, timeout: float = 60, umask: int | None = None,
-         env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+         env: dict[str, str] | None = None, peak: Path | None = None
+         ) -> subprocess.CompletedProcess[str]:
     environment = {k: v for k, v in os.environ.items()
                    if k not in ("SHADEFORM_API_KEY", "SHADEFORM_BASE_URL")}
     if key is not None:
         environment["SHADEFORM_API_KEY"] = key
     environment.update(env or {})
-    return subprocess.run([sys.executable, "-m", "shadeanalytics", *args], env=environment,
+    wrap = [sys.executable, "-c", _PEAK, str(peak)] if peak is not None else []
+    return subprocess.run([*wrap, sys.executable, "-m", "shadeanalytics", *args],
+                          env=environment,
                           capture_output=True, text=True, timeout=timeout,
                           preexec_fn=(lambda: os.umask(umask)) if umask is not None else None)
 
@@ -78,10 +88,11 @@ def _routes(**bodies: bytes) -> dict[str, Any]:
             for name in paths}
 
 
-def _collect(db: Path, url: str, *extra: str, timeout: float = 60
+def _collect(db: Path, url: str, *extra: str, timeout: float = 60, peak: Path | None = None
              ) -> tuple[subprocess.CompletedProcess[str], float]:
     began = time.monotonic()
-    run = _cli("collect", "--store", str(db), "--base-url", url, *extra, timeout=timeout)
+    run = _cli("collect", "--store", str(db), "--base-url", url, *extra, timeout=timeout,
+               peak=peak)
     return run, time.monotonic() - began
 
 
@@ -129,24 +140,17 @@ def test_a_gzip_bomb_is_refused_in_bounded_memory(tmp_path: Path) -> None:
     """1 MB of gzip expanding to 1 GiB: refused at the 128 MiB cap, exit 1, a failed poll, and
     the process stays under 600 MiB peak RSS (measured by the kernel: ru_maxrss of the child)."""
     db = tmp_path / "fleet.sqlite"
+    peak = tmp_path / "peak-kib"
     with HostileServer({**_routes(), "/v1/instances": HostileServer.gzip_bomb()}) as server:
-        before = _children_maxrss()
-        run, took = _collect(db, server.url, timeout=120)
-    peak_mib = _children_maxrss() / 1024
+        run, took = _collect(db, server.url, timeout=120, peak=peak)
+    peak_mib = int(peak.read_text()) / 1024
     message = ("GET /instances: 200 OK but the response is larger than 134,217,728 bytes "
                "once decompressed; refused")
     assert run.returncode == 1
     assert _error(run) == f"Error: {message}"
     assert _polls(db) == [(1, "failed", message)]
-    assert before < 600 * 1024, "an earlier child already used more; measure alone"
     assert peak_mib < 600, peak_mib
     print(f"gzip bomb: exit 1 after {took:.2f} s, peak RSS {peak_mib:.0f} MiB")
-
-
-def _children_maxrss() -> int:
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # KiB, max over children
 
 
 # -- odd values -------------------------------------------------------------------------------
@@ -607,14 +611,13 @@ def test_sources_that_are_not_regular_files_are_refused(tmp_path: Path, fifo: Pa
         path = Path("/dev/zero") if kind == "/dev/zero" else fifo
         what = "a character device" if kind == "/dev/zero" else "a FIFO"
     began = time.monotonic()
-    before = _children_maxrss()
-    run = _cli("summary", str(path), timeout=20)
+    peak = tmp_path / "peak-kib"
+    run = _cli("summary", str(path), timeout=20, peak=peak)
     took = time.monotonic() - began
     assert run.returncode == 1
     assert _error(run) == f"Error: {path}: not a regular file ({what}); refused"
     assert took < 10
-    if before < 300 * 1024:
-        assert _children_maxrss() < 300 * 1024
+    assert int(peak.read_text()) < 300 * 1024
     print(f"summary {kind}: exit 1 after {took:.2f} s")
 
 
