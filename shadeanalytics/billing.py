@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from ._common import TimeLike, as_of_time, require
+from .periods import as_times as _times
 from .schema import TABLES, TIMESTAMP, empty_frame
 from .tables import _CHILD_TABLES, Tables
 
@@ -314,11 +315,6 @@ def _per_instance(intervals: pd.DataFrame) -> pd.DataFrame:
         billed_from_source=("start_source", "first"),
         billing_end_source=("end_source", "last"),
     )
-
-
-def _times(us: np.ndarray) -> pd.DatetimeIndex:
-    return pd.DatetimeIndex(np.asarray(us, dtype="int64").astype("datetime64[us]")) \
-        .tz_localize("UTC").where(np.asarray(us) != _NAT)
 
 
 # -- storage ------------------------------------------------------------------------------------

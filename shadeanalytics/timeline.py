@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 
 from ._common import TimeLike, as_of_time, group_keys, instant, key_column
+from .periods import as_times as _times
+from .periods import as_us as _us
 from .periods import integral, period_edges
 from .schema import STATUSES, TIMESTAMP
 from .tables import Tables
@@ -81,15 +83,6 @@ def _require(history: Tables) -> None:
         if missing:
             raise ValueError(f"the {table} table is missing the column(s) {', '.join(missing)}; "
                              "pass the Tables of shadeanalytics.read() or of the history store")
-
-
-def _us(values: pd.Series) -> np.ndarray:
-    """UTC instants as int64 microseconds (NaT -> ``_NAT``), whatever the column's unit."""
-    return pd.DatetimeIndex(values).tz_convert("UTC").as_unit("us").asi8
-
-
-def _times(us: np.ndarray) -> pd.DatetimeIndex:
-    return pd.DatetimeIndex(us.astype("datetime64[us]")).tz_localize("UTC")
 
 
 def _empty(columns: dict[str, str]) -> pd.DataFrame:
