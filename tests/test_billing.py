@@ -325,6 +325,7 @@ def test_the_sample_gives_one_total(tmp_path: Path) -> None:
     _views_agree(sa.read(SAMPLE_DIR), pd.Timestamp("2026-11-20T00:00:00Z"), tmp_path)
 
 
+@pytest.mark.hardening
 def test_a_generated_month_gives_one_total(tmp_path: Path) -> None:
     tables = _month()
     as_of = tables.polls["observed_at"].max()

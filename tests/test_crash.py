@@ -39,6 +39,9 @@ ROOT = Path(__file__).resolve().parents[1]
 _KILLS = 1000
 _LOOPS = 4  # the kills run as 4 independent loops of 250 (own store, fake API and zygote)
 
+#: kill, disk-full and concurrency runs: the long tier
+pytestmark = pytest.mark.hardening
+
 
 @pytest.mark.hardening
 def test_collector_sigkilled_1000_times_leaves_a_consistent_store(tmp_path: Path) -> None:

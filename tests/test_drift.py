@@ -258,6 +258,7 @@ def test_numbers_of_unaffected_records_do_not_change(drift: Drift, tmp_path: Pat
     _compare_unaffected(drift, before, after)
 
 
+@pytest.mark.hardening
 def test_report_runs_on_drifted_files(drift: Drift, tmp_path: Path) -> None:
     """write_report (charts included) and the CLI report and summary exit 0; the CLI prints
     exactly one Warning line per new path and nothing else on stderr."""
@@ -290,6 +291,7 @@ def _record(store: Store, drift: Drift, original: bool = False) -> None:
                           instance_types=types)
 
 
+@pytest.mark.hardening
 def test_drifted_polls_in_the_history_store(drift: Drift, tmp_path: Path) -> None:
     """The drifted polls recorded in the store: Store.read and ``report --store`` work, with
     one warning per new path, and the unaffected numbers equal those of the undrifted store."""

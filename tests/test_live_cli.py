@@ -492,6 +492,7 @@ def _console_script() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "shadeanalytics"]
 
 
+@pytest.mark.hardening
 def test_readme_live_data_commands_work_with_only_an_api_key(live: LiveRun, tmp_path: Path) -> None:
     """The README's collect + report commands (paths under tmp, --base-url added) exit 0."""
     commands, out = _readme_commands(tmp_path, live.api)
@@ -509,6 +510,7 @@ def test_readme_live_data_commands_work_with_only_an_api_key(live: LiveRun, tmp_
     assert {p.name for p in out.iterdir()} >= REPORT_FILES
 
 
+@pytest.mark.hardening
 def test_readme_live_data_block_runs_verbatim_in_a_fresh_home(
     live: LiveRun, tmp_path: Path
 ) -> None:

@@ -511,6 +511,7 @@ def test_sqlite_errors_become_store_errors(tmp_path: Path) -> None:
 # -- speed ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.hardening
 def test_a_poll_of_1000_instances_commits_well_under_200_ms(tmp_path: Path) -> None:
     """Recording 1,000 instances (all new, then half changed, then none) takes < 200 ms."""
     fleet = [make_instance(f"i-{n:04d}", cost_estimate=f"{n}.5",
