@@ -296,11 +296,14 @@ def status_timeline(history: Tables, *, as_of: TimeLike = None) -> pd.DataFrame:
 
     Example::
 
-        >>> status_timeline(history, as_of="2026-11-20T01:40:00Z")[
-        ...     ["resource_id", "status", "start_at", "duration_s", "start_source"]]
-          resource_id   status                  start_at  duration_s start_source
-        0         i-c   active 2026-11-20 00:05:00+00:00      3300.0          api
-        1         i-c  deleted 2026-11-20 01:00:00+00:00      2400.0     observed
+        >>> import shadeanalytics as sa
+        >>> history = sa.read(sa.sample_path())
+        >>> timeline = status_timeline(history, as_of="2026-11-20T00:00:00Z")
+        >>> timeline.loc[timeline["name"] == "sd-train-125",
+        ...              ["status", "start_at", "duration_s", "start_source"]]
+              status                      start_at  duration_s start_source
+        150   active 2026-11-18 12:53:14.779+00:00   37884.936          api
+        151  deleted 2026-11-18 23:24:39.715+00:00   88520.285          api
 
     ``history`` is a ``Tables`` of dated rows: one row per poll (``read`` of snapshot
     envelopes), or only a row where something changed plus the last sighting of each version
@@ -370,11 +373,15 @@ def time_in_status(
 
     Example::
 
-        >>> time_in_status(status_timeline(history, as_of="2026-11-20T01:40:00Z"))
-           cloud    status  intervals  total_s  median_s  mean_s
-        0  denvr  creating          1    900.0     900.0   900.0
-        1  denvr   pending          1    600.0     600.0   600.0
-        2  denvr     error          1   3600.0    3600.0  3600.0
+        >>> import shadeanalytics as sa
+        >>> history = sa.read(sa.sample_path())
+        >>> timeline = status_timeline(history, as_of="2026-11-20T00:00:00Z")
+        >>> time_in_status(timeline, by="cloud")[["cloud", "status", "intervals",
+        ...                                       "median_s"]].head(3)
+            cloud    status  intervals  median_s
+        0  crusoe   pending          2  1057.000
+        1  crusoe    active         39  841657.000
+        2  crusoe  deleting          6  6462.196
 
     ``timeline`` is a result of ``status_timeline``. ``by`` is zero, one or several of
     ``TIMELINE_KEYS``; a missing key shows as ``(standalone)`` for ``cluster_id`` and
@@ -448,10 +455,13 @@ def fleet_over_time(
 
     Example::
 
-        >>> fleet = fleet_over_time(history, freq="1h", as_of="2026-11-20T01:00:00Z")
-        >>> fleet[["period_start", "running_instances", "hourly_usd", "cost_usd"]].round(4)
-                       period_start  running_instances  hourly_usd  cost_usd
-        0 2026-11-20 00:00:00+00:00                1.6        2.48    2.0667
+        >>> import shadeanalytics as sa
+        >>> history = sa.read(sa.sample_path())
+        >>> fleet = fleet_over_time(history, freq="1D", as_of="2026-11-20T00:00:00Z")
+        >>> fleet[["running_instances", "hourly_usd", "cost_usd"]].tail(2).round(2)
+            running_instances  hourly_usd  cost_usd
+        14             105.75     1749.76  41994.15
+        15             105.81     1773.43  42562.28
 
     ``history`` is a ``Tables`` (billed at ``as_of``) or a ``Bill`` (its own ``as_of``).
     An instance runs during each of its billed intervals (``billing.bill(history,
