@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import functools
 import logging
-import os
 import sys
 import warnings
 from collections.abc import Sequence
@@ -22,7 +21,8 @@ import pandas as pd
 
 from . import __version__
 from .errors import DataWarning, ShadeanalyticsError, printable
-from .load import read, read_regular_file
+from . import config
+from .load import read
 from .report import _SUMMARY_DIMENSIONS, resolve_as_of, summary_text, write_report
 from .schema import data_dictionary
 from .tables import Tables
@@ -66,7 +66,6 @@ def _add_source_options(parser: argparse.ArgumentParser) -> None:
 _EARLIEST = pd.Timestamp("1970-01-01T00:00:00Z")
 _LATEST = pd.Timestamp("2262-04-11T00:00:00Z")
 #: The largest API key file read (a key is a few dozen bytes).
-_MAX_KEY_FILE_BYTES = 64 * 1024
 
 
 def _instant_value(text: str) -> pd.Timestamp:
@@ -247,7 +246,7 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--budgets", metavar="FILE", help="a TOML file of [[budget]] rules")
     _add_as_of(check)
     check.add_argument("--webhook", metavar="URL",
-                       default=os.environ.get("SHADEANALYTICS_WEBHOOK_URL") or None,
+                       default=config.webhook_url(),
                        help="POST new breaches here as JSON (Slack-compatible); default: "
                             "SHADEANALYTICS_WEBHOOK_URL")
     check.add_argument("--notify-clear", action="store_true",
@@ -303,35 +302,20 @@ def _summary(args: argparse.Namespace, stdout: TextIO) -> int:
 
 def _api_key(args: argparse.Namespace) -> tuple[str, str]:
     """The API key and where it came from (named in the messages that ask to check it)."""
-    if not args.api_key_file:
-        key = os.environ.get("SHADEFORM_API_KEY", "").strip()
-        if not key:
-            raise _FileError("no API key: set SHADEFORM_API_KEY or pass --api-key-file PATH")
-        return key, "SHADEFORM_API_KEY"
-    name = printable(args.api_key_file)
     try:
-        data = read_regular_file(Path(args.api_key_file), _MAX_KEY_FILE_BYTES, "key file")
-        # a byte order mark (an editor's) is not part of the key
-        key = data.decode("utf-8-sig").strip()
-    except OSError as exc:
-        raise _FileError(f"{name}: cannot read the API key file ({exc.strerror})") from None
-    except UnicodeDecodeError:
-        raise _FileError(f"{name}: cannot read the API key file (not UTF-8 text)") from None
-    except ValueError as exc:
-        raise _FileError(f"{name}: cannot read the API key file ({exc})") from None
+        key, source = config.api_key(key_file=args.api_key_file or None)
+    except config.ConfigError as exc:
+        raise _FileError(str(exc)) from None
     if not key:
-        raise _FileError(f"{name}: the API key file is empty")
-    return key, f"--api-key-file {name}"
+        raise _FileError(f"no API key: set {config.API_KEY_ENV} or pass --api-key-file PATH")
+    return key, source
 
 
 def _base_url(args: argparse.Namespace) -> str:
     from .client import DEFAULT_BASE_URL, check_base_url
 
-    if args.base_url is not None:
-        url, source = args.base_url, "--base-url"
-    elif os.environ.get("SHADEFORM_BASE_URL"):
-        url, source = os.environ["SHADEFORM_BASE_URL"], "SHADEFORM_BASE_URL"
-    else:
+    url, source = config.base_url(args.base_url)
+    if url is None:
         return DEFAULT_BASE_URL
     try:
         return check_base_url(url)

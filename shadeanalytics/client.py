@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import random
 import re
 import socket
@@ -27,6 +26,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from shadeanalytics import config
 from shadeanalytics.errors import (
     ApiError,
     AuthenticationError,
@@ -188,21 +188,19 @@ class ShadeformClient:
         random: Callable[[], float] = random.random,
         session: requests.Session | None = None,
     ) -> None:
-        from_env = api_key is None
-        key = api_key if api_key is not None else os.environ.get("SHADEFORM_API_KEY", "")
+        key, source = config.api_key(api_key)  # the one rule for a key, wherever it comes from
         # where the key came from, for the messages that ask the user to check it
-        self._key_source = key_source or ("SHADEFORM_API_KEY" if from_env else "api_key=")
+        self._key_source = key_source or source
         if not key:
             raise AuthenticationError(
-                "no Shadeform API key: set SHADEFORM_API_KEY or pass api_key="
+                f"no Shadeform API key: set {config.API_KEY_ENV} or pass api_key="
             )
         if not _valid_key(key):
             raise AuthenticationError(
                 "the Shadeform API key contains whitespace, control or non-ASCII characters; "
                 f"check {self._key_source}"
             )
-        url = base_url or os.environ.get("SHADEFORM_BASE_URL") or DEFAULT_BASE_URL
-        url = check_base_url(url)
+        url = check_base_url(config.base_url(base_url or None)[0] or DEFAULT_BASE_URL)
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
         if not attempt_cap > 0 or max_response_bytes < 1:

@@ -1,0 +1,53 @@
+"""One rule for an API key, wherever it comes from (library, environment, key file)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from shadeanalytics import config
+from shadeanalytics.client import ShadeformClient
+from shadeanalytics.testing import FakeShadeformAPI
+
+KEY = "sk-test-4f1c"
+
+
+@pytest.mark.parametrize("given", [KEY + "\n", "  " + KEY + "\r\n", "\ufeff" + KEY + "\n"])
+def test_a_key_with_a_newline_or_bom_works_from_the_library_and_the_environment(
+        given: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the command line accepts (it always stripped) the library accepts too."""
+    with FakeShadeformAPI(api_key=KEY) as api:
+        with ShadeformClient(api_key=given, base_url=api.url) as client:
+            assert "instances" in client.instances()
+        monkeypatch.setenv(config.API_KEY_ENV, given)
+        with ShadeformClient(base_url=api.url) as client:
+            assert "instances" in client.instances()
+    assert config.clean_key(given) == KEY
+
+
+def test_where_a_key_came_from(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(config.API_KEY_ENV, KEY + "\n")
+    assert config.api_key() == (KEY, "SHADEFORM_API_KEY")
+    assert config.api_key("x ") == ("x", "api_key=")
+    path = tmp_path / "key"
+    path.write_bytes(b"\xef\xbb\xbf" + KEY.encode() + b"\n")
+    assert config.api_key(key_file=path) == (KEY, f"--api-key-file {path}")
+    path.write_text("\n")
+    with pytest.raises(config.ConfigError) as info:
+        config.api_key(key_file=path)
+    assert str(info.value) == f"{path}: the API key file is empty"
+    monkeypatch.delenv(config.API_KEY_ENV)
+    assert config.api_key() == ("", "SHADEFORM_API_KEY")
+
+
+def test_base_url_and_webhook_sources(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(config.BASE_URL_ENV, raising=False)
+    monkeypatch.delenv(config.WEBHOOK_URL_ENV, raising=False)
+    assert config.base_url() == (None, "default")
+    assert config.webhook_url() is None
+    monkeypatch.setenv(config.BASE_URL_ENV, "http://127.0.0.1:9/v1")
+    assert config.base_url() == ("http://127.0.0.1:9/v1", "SHADEFORM_BASE_URL")
+    assert config.base_url("http://x/v1") == ("http://x/v1", "--base-url")
+    monkeypatch.setenv(config.WEBHOOK_URL_ENV, "http://127.0.0.1:9/hook")
+    assert config.webhook_url() == "http://127.0.0.1:9/hook"
