@@ -39,7 +39,6 @@ __all__ = [
     "BUDGET_STATE_COLUMNS",
     "BUILTIN_RULES",
     "BURN_JUMP_SHARE",
-    "EXIT_BREACH",
     "MEASURES",
     "WEBHOOK_BACKOFF_S",
     "Breach",
@@ -58,8 +57,6 @@ __all__ = [
     "send_webhook",
 ]
 
-#: Exit code of ``shadeanalytics check`` when any rule is breached (0: none).
-EXIT_BREACH = 10
 #: The burn-rate rule fires when the hourly burn exceeds its trailing 7-day mean by this share.
 BURN_JUMP_SHARE = 0.5
 _TRAILING = pd.Timedelta(days=7)

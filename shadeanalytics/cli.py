@@ -27,11 +27,34 @@ from .report import _SUMMARY_DIMENSIONS, resolve_as_of, summary_text, write_repo
 from .schema import data_dictionary
 from .tables import Tables
 
-__all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_USAGE", "main"]
+__all__ = ["EXIT_BREACH", "EXIT_ERROR", "EXIT_LOCKED", "EXIT_OK", "EXIT_UNAVAILABLE",
+           "EXIT_USAGE", "exit_code_for", "main"]
 
+# Exit codes belong to the command line (the library raises typed errors):
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
+#: Another collector (or check) holds the store's lock; this run wrote nothing.
+EXIT_LOCKED = 3
+#: ``check``: at least one budget or built-in rule is breached.
+EXIT_BREACH = 10
+#: The API is temporarily unavailable (rate limited, 5xx, network, timeout, the deadline):
+#: sysexits' EX_TEMPFAIL, "try again later".
+EXIT_UNAVAILABLE = 75
+
+
+def exit_code_for(exc: BaseException) -> int:
+    """The exit code for an error ``collect`` raised: :data:`EXIT_LOCKED` for
+    ``LockedError``; :data:`EXIT_UNAVAILABLE` for ``collect.TEMPORARY_ERRORS``;
+    :data:`EXIT_ERROR` for everything else (a bad key, a malformed response, the store)."""
+    from .collect import TEMPORARY_ERRORS
+    from .errors import LockedError
+
+    if isinstance(exc, LockedError):
+        return EXIT_LOCKED
+    if isinstance(exc, TEMPORARY_ERRORS):
+        return EXIT_UNAVAILABLE
+    return EXIT_ERROR
 
 
 class _UsageError(Exception):
@@ -325,7 +348,7 @@ def _base_url(args: argparse.Namespace) -> str:
 
 def _collect(args: argparse.Namespace, stdout: TextIO) -> int:
     from .client import ShadeformClient
-    from .collect import collect, exit_code_for
+    from .collect import collect
 
     if args.verbose:
         logging.basicConfig(level=logging.DEBUG, stream=sys.stderr,
@@ -399,7 +422,7 @@ def _check(args: argparse.Namespace, stdout: TextIO) -> int:
     import json
     from contextlib import nullcontext
 
-    from .alerts import EXIT_BREACH, BudgetFileError, load_budgets, run_check
+    from .alerts import BudgetFileError, load_budgets, run_check
 
     try:
         budgets = load_budgets(args.budgets) if args.budgets else []

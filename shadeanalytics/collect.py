@@ -16,7 +16,7 @@ clock catches up with the bad date.
 A run is all or nothing for its core, ``/clusters``, ``/instances`` and ``/instances/types``:
 either they are recorded as one successful poll, or the run is recorded as a failed poll (so an
 outage is never read as "everything disappeared") and the error is raised again for the caller
-to choose an exit code (:func:`exit_code_for`).
+to choose an exit code (the command line's ``cli.exit_code_for``).
 
 The rest of the account rides along and never fails a poll: ``/volumes`` and
 ``/volumes/types`` every run; ``/sshkeys``, ``/templates``, ``/templates/featured`` and
@@ -60,19 +60,15 @@ from .locks import file_lock
 from .store import Store, prepare_account_list
 
 __all__ = [
-    "EXIT_LOCKED",
-    "EXIT_UNAVAILABLE",
+    "TEMPORARY_ERRORS",
     "CollectResult",
     "collect",
     "collector_lock",
-    "exit_code_for",
 ]
 
-#: Exit code when another collector holds the store's lock; this run wrote nothing.
-EXIT_LOCKED = 3
-#: Exit code when the API is temporarily unavailable (rate limited, 5xx, network, timeout):
-#: sysexits' EX_TEMPFAIL, "try again later".
-EXIT_UNAVAILABLE = 75
+#: Errors worth retrying later (rate limited, 5xx, network, timeout, the run's deadline); the
+#: command line exits 75 (``cli.EXIT_UNAVAILABLE``) on them.
+TEMPORARY_ERRORS = (RateLimitedError, ServerError, TransportError)
 
 
 @dataclass(frozen=True)
@@ -85,20 +81,6 @@ class CollectResult:
     duration_s: float
     message: str
     warnings: tuple[str, ...] = ()
-
-
-def exit_code_for(exc: BaseException) -> int:
-    """The process exit code for an error ``collect`` raised.
-
-    :data:`EXIT_LOCKED` for :class:`LockedError`; :data:`EXIT_UNAVAILABLE` for errors worth
-    retrying later (:class:`RateLimitedError`, :class:`ServerError`, :class:`TransportError`);
-    1 for everything else (a bad API key, a malformed response, a store problem).
-    """
-    if isinstance(exc, LockedError):
-        return EXIT_LOCKED
-    if isinstance(exc, RateLimitedError | ServerError | TransportError):
-        return EXIT_UNAVAILABLE
-    return 1
 
 
 def collector_lock(store_path: str | os.PathLike[str]) -> AbstractContextManager[None]:

@@ -19,13 +19,11 @@ from pathlib import Path
 import pytest
 
 from shadeanalytics.client import ShadeformClient
+from shadeanalytics.cli import EXIT_LOCKED, EXIT_UNAVAILABLE, exit_code_for
 from shadeanalytics.collect import (
-    EXIT_LOCKED,
-    EXIT_UNAVAILABLE,
     CollectResult,
     collect,
     collector_lock,
-    exit_code_for,
 )
 from shadeanalytics.errors import (
     ApiError,
