@@ -34,6 +34,7 @@ import pandas as pd
 
 from ._common import TimeLike, as_of_time, require
 from .periods import as_times as _times
+from .periods import as_us as _us
 from .schema import TABLES, TIMESTAMP, empty_frame
 from .tables import _CHILD_TABLES, Tables
 
@@ -330,25 +331,19 @@ def _billed_volumes(history: Tables, newest: pd.DataFrame, at: pd.Timestamp) -> 
     sighting until the first successful ``/volumes`` poll that no longer listed it (``gone``,
     ``vanished``), else ``as_of``."""
     from .storage import volume_prices  # the one rule for a volume's hourly price
+    from .timeline import _vanished  # the one rule for "gone from a later successful poll"
 
     if newest.empty:
         return _empty_volumes()
     priced = volume_prices(newest, history.volume_types)
     first = history.volumes.groupby("volume_id")["observed_at"].min()
-    start = first.reindex(newest["volume_id"]).to_numpy()
-    polls = history.polls
-    ok = polls[(polls["endpoint"] == "/volumes").to_numpy(dtype=bool)
-               & polls["ok"].fillna(False).to_numpy(dtype=bool)]
-    times = np.sort(ok["observed_at"].to_numpy(dtype="datetime64[us]"))
-    last = newest["observed_at"].to_numpy(dtype="datetime64[us]")
-    after = np.searchsorted(times, last, side="right")
-    gone = newest["gone"].fillna(False).to_numpy(dtype=bool) & (after < times.size)
-    end = np.where(gone, times[np.minimum(after, max(times.size - 1, 0))] if times.size
-                   else last, np.datetime64(at.tz_convert(None).as_unit("us"), "us"))
-    start = pd.DatetimeIndex(start).tz_convert("UTC") if len(start) else start
-    billed_from = pd.Series(start, index=newest.index).astype(TIMESTAMP)
-    billed_to = pd.Series(pd.DatetimeIndex(end).tz_localize("UTC"), index=newest.index) \
-        .astype(TIMESTAMP)
+    vanished = _vanished(history.polls, _us(newest["observed_at"]),
+                         np.full(len(newest), "/volumes", dtype=object))
+    gone = newest["gone"].fillna(False).to_numpy(dtype=bool) & (vanished != _NAT)
+    billed_from = pd.Series(first.reindex(newest["volume_id"]).to_numpy(),
+                            index=newest.index).astype(TIMESTAMP)
+    billed_to = pd.Series(_times(np.where(gone, vanished, at.value // 1_000)),
+                          index=newest.index).astype(TIMESTAMP)
     hours = ((billed_to - billed_from).dt.total_seconds() / 3600).clip(lower=0) \
         .to_numpy(dtype="float64", na_value=np.nan)
     price = priced["hourly_price_usd"].to_numpy(dtype="float64")
