@@ -73,7 +73,7 @@ def check_write_csv(ref_report: object, examples: int, tmp: Path) -> None:
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 
-    from shadeanalytics.csvout import write_csv
+    from shadeanalytics.output.csvout import write_csv
 
     ref_write = ref_report.write_csv  # type: ignore[attr-defined]
     special = st.sampled_from(list(",\"'\r\n\t =+-@\uff1d\uff0b\uff0d\uff20x\u00e9\u2028\x00"))
@@ -163,8 +163,8 @@ def check_newest_rows(examples: int) -> None:
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 
-    from shadeanalytics.costs import _newest_rows
-    from shadeanalytics.tables import _newest
+    from shadeanalytics.analytics.costs import _newest_rows
+    from shadeanalytics.ingest.tables import _newest
 
     ids = st.one_of(st.none(), st.sampled_from(["a", "b", "c"]))
     times = st.one_of(st.none(), st.sampled_from(["2026-01-01T00:00Z", "2026-01-02T00:00Z"]))
@@ -192,7 +192,7 @@ def check_newest_rows(examples: int) -> None:
 
 def compare_reports(ref_report: object, tables: object, as_of: object, label: str,
                     tmp: Path) -> None:
-    from shadeanalytics import report
+    from shadeanalytics.output import report
 
     new_dir, old_dir = tmp / f"{label}-new", tmp / f"{label}-old"
     charts = ({"charts": False} if "charts" in inspect.signature(report.write_report).parameters
@@ -215,7 +215,7 @@ def compare_reports(ref_report: object, tables: object, as_of: object, label: st
 
 def check_reports(ref_report: object, big: int, tmp: Path) -> None:
     import shadeanalytics as sa
-    from shadeanalytics.synthetic import big_clusters_response
+    from shadeanalytics.testing.synthetic import big_clusters_response
 
     sample = sa.read(ROOT / "data" / "sample")
     for as_of in ("2026-11-19T12:00:00Z", "2026-11-20T00:00:00Z", "2026-12-31T00:00:00Z"):
@@ -225,7 +225,7 @@ def check_reports(ref_report: object, big: int, tmp: Path) -> None:
 
     from history import build_store  # benchmarks/history.py
 
-    from shadeanalytics.store import Store
+    from shadeanalytics.live.store import Store
 
     store_path = tmp / "history.db"
     end = build_store(store_path, polls=1000, instances=200, seed=3, quiet=True)

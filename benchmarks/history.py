@@ -1,6 +1,6 @@
 """The history benchmark's store: a year of 5-minute polls of a ~1,000-instance fleet.
 
-The fleet is simulated with the repository's own generator (``shadeanalytics.synthetic``:
+The fleet is simulated with the repository's own generator (``shadeanalytics.testing.synthetic``:
 its offerings, lifecycles, launch configurations with fake secrets, and its rendering of
 API objects). Launches arrive as a Poisson process whose rates keep about ``instances``
 instances alive (Little's law), starting 90 days before the first poll so that the first poll
@@ -50,9 +50,9 @@ from typing import Any
 
 import numpy as np
 
-from shadeanalytics import synthetic as syn
-from shadeanalytics.normalize import redact
-from shadeanalytics.store import ENDPOINTS, Store, _seen, _utc_text
+from shadeanalytics.ingest.normalize import redact
+from shadeanalytics.live.store import ENDPOINTS, Store, _seen, _utc_text
+from shadeanalytics.testing import synthetic as syn
 
 EVERY_MS = 5 * syn._MINUTE
 START = datetime(2025, 11, 20, tzinfo=UTC)

@@ -4,7 +4,7 @@
     python benchmarks/hostile_collect.py gzip_bomb 60
 
 Behaviours: trickle_body, trickle_headers, endless_body, gzip_bomb (see
-``shadeanalytics.testing.HostileServer``). The collector runs as cron runs it, under
+``shadeanalytics.testing.fakeapi.HostileServer``). The collector runs as cron runs it, under
 ``/usr/bin/time -v`` (peak RSS); the server answers /clusters and /instances/types normally.
 """
 
@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from shadeanalytics.testing import HostileServer
+from shadeanalytics.testing.fakeapi import HostileServer
 
 
 def main() -> None:
@@ -28,7 +28,7 @@ def main() -> None:
                  "endless_body": HostileServer.endless_body(),
                  "gzip_bomb": HostileServer.gzip_bomb()}[kind]
     if kind == "gzip_bomb":
-        from shadeanalytics.testing import gzip_bomb
+        from shadeanalytics.testing.fakeapi import gzip_bomb
 
         gzip_bomb(1024**3)  # built before the clock starts
     empty = {"/v1/clusters": HostileServer.json(200, b'{"clusters": []}'),

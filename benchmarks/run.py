@@ -67,7 +67,7 @@ def frames_bytes(tables: Any) -> int:
 
 def clusters_file(n: int) -> Path:
     """The generated ``GET /clusters`` response of ``n`` clusters (written once per run)."""
-    from shadeanalytics.synthetic import big_clusters_response
+    from shadeanalytics.testing.synthetic import big_clusters_response
 
     path = OUT / f"clusters-{n}.json"
     data = big_clusters_response(n)
@@ -276,7 +276,7 @@ def bench_loader(n: int, repeat: int) -> dict[str, Any]:
 
 def _write_csvs(tables: Any, frames: dict[str, Any], out: Path) -> None:
     """Every CSV ``write_report`` writes, from analytics already computed (charts off)."""
-    from shadeanalytics import report
+    from shadeanalytics.output import report
 
     for table in ("clusters", "instances", "instance_types"):
         df = getattr(tables, table)
@@ -289,14 +289,14 @@ def _write_csvs(tables: Any, frames: dict[str, Any], out: Path) -> None:
 
 
 def report_kwargs() -> dict[str, Any]:
-    from shadeanalytics import report
+    from shadeanalytics.output import report
 
     return {"charts": False} if "charts" in inspect.signature(
         report.write_report).parameters else {}
 
 
 def bench_report(tables: Any, as_of: str, repeat: int, label: str) -> dict[str, Any]:
-    from shadeanalytics import report
+    from shadeanalytics.output import report
 
     out = OUT / f"report-{label}"
     shutil.rmtree(out, ignore_errors=True)
@@ -418,9 +418,9 @@ def bench_history(polls: int, instances: int, real: int, repeat: int) -> dict[st
     import history
     import numpy as np
 
-    from shadeanalytics.report import write_report
-    from shadeanalytics.store import Store
-    from shadeanalytics.timeline import fleet_over_time, status_timeline
+    from shadeanalytics.analytics.timeline import fleet_over_time, status_timeline
+    from shadeanalytics.live.store import Store
+    from shadeanalytics.output.report import write_report
 
     base, year, bulk_s = history_base(polls, instances, real, seed=1)
     path = OUT / "history.db"

@@ -1,4 +1,4 @@
-"""Regenerate the bundled sample data from shadeanalytics.synthetic: python data/generate.py."""
+"""Regenerate the bundled sample data from shadeanalytics.testing.synthetic: python data/generate.py."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from shadeanalytics import synthetic
+from shadeanalytics.testing import synthetic
 
 SEED = 7
 DATA_DIR = Path(__file__).resolve().parent

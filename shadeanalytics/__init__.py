@@ -18,8 +18,14 @@ import importlib as _importlib
 from pathlib import Path as _Path
 from typing import Any as _Any
 
-from .billing import Bill, bill
-from .costs import cluster_summary, cost_breakdown
+from .analytics.billing import Bill, bill
+from .analytics.costs import cluster_summary, cost_breakdown
+from .analytics.finops import cost_over_time, month_forecast
+from .analytics.inventory import gpu_inventory
+from .analytics.lifecycle import boot_stats, lifecycle
+from .analytics.market import market_compare, price_history
+from .analytics.quality import quality_checks
+from .analytics.timeline import fleet_over_time, status_timeline, time_in_status
 from .errors import (
     ApiError,
     DataWarning,
@@ -28,17 +34,11 @@ from .errors import (
     SchemaError,
     ShadeanalyticsError,
 )
-from .finops import cost_over_time, month_forecast
-from .focus import write_focus
-from .inventory import gpu_inventory
-from .lifecycle import boot_stats, lifecycle
-from .load import read, read_clusters, read_instance_types, read_instances
-from .market import market_compare, price_history
-from .quality import quality_checks
-from .report import summary_text, write_report
-from .store import Store
-from .tables import Tables
-from .timeline import fleet_over_time, status_timeline, time_in_status
+from .ingest.load import read, read_clusters, read_instance_types, read_instances
+from .ingest.tables import Tables
+from .live.store import Store
+from .output.focus import write_focus
+from .output.report import summary_text, write_report
 
 #: The plot helpers, imported (with matplotlib) on first use.
 _PLOTS = ("plot_cost_breakdown", "plot_cost_over_time", "plot_fleet_over_time",
@@ -90,5 +90,5 @@ def sample_path() -> _Path:
 
 def __getattr__(name: str) -> _Any:
     if name in _PLOTS:
-        return getattr(_importlib.import_module(".plots", __name__), name)
+        return getattr(_importlib.import_module(".output.plots", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

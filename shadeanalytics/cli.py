@@ -19,13 +19,12 @@ from typing import TextIO
 
 import pandas as pd
 
-from . import __version__
+from . import __version__, config
 from .errors import DataWarning, ShadeanalyticsError, printable
-from . import config
-from .load import read
-from .report import _SUMMARY_DIMENSIONS, resolve_as_of, summary_text, write_report
-from .schema import data_dictionary
-from .tables import Tables
+from .ingest.load import read
+from .ingest.schema import data_dictionary
+from .ingest.tables import Tables
+from .output.report import _SUMMARY_DIMENSIONS, resolve_as_of, summary_text, write_report
 
 __all__ = ["EXIT_BREACH", "EXIT_ERROR", "EXIT_LOCKED", "EXIT_OK", "EXIT_UNAVAILABLE",
            "EXIT_USAGE", "exit_code_for", "main"]
@@ -47,8 +46,8 @@ def exit_code_for(exc: BaseException) -> int:
     """The exit code for an error ``collect`` raised: :data:`EXIT_LOCKED` for
     ``LockedError``; :data:`EXIT_UNAVAILABLE` for ``collect.TEMPORARY_ERRORS``;
     :data:`EXIT_ERROR` for everything else (a bad key, a malformed response, the store)."""
-    from .collect import TEMPORARY_ERRORS
     from .errors import LockedError
+    from .live.collect import TEMPORARY_ERRORS
 
     if isinstance(exc, LockedError):
         return EXIT_LOCKED
@@ -289,7 +288,7 @@ def _tables(args: argparse.Namespace) -> Tables:
     if bool(args.sources) == bool(args.store):
         raise _UsageError("give SOURCE files or --store PATH (one of the two)")
     if args.store:
-        from .store import Store
+        from .live.store import Store
 
         with Store(args.store, create=False) as store:
             return store.read(errors=args.errors)
@@ -297,7 +296,7 @@ def _tables(args: argparse.Namespace) -> Tables:
 
 
 def _report(args: argparse.Namespace, stdout: TextIO) -> int:
-    from .alerts import BudgetFileError, load_budgets
+    from .analytics.alerts import BudgetFileError, load_budgets
 
     try:
         budgets = load_budgets(args.budgets) if args.budgets else None
@@ -335,7 +334,7 @@ def _api_key(args: argparse.Namespace) -> tuple[str, str]:
 
 
 def _base_url(args: argparse.Namespace) -> str:
-    from .client import DEFAULT_BASE_URL, check_base_url
+    from .live.client import DEFAULT_BASE_URL, check_base_url
 
     url, source = config.base_url(args.base_url)
     if url is None:
@@ -347,8 +346,8 @@ def _base_url(args: argparse.Namespace) -> str:
 
 
 def _collect(args: argparse.Namespace, stdout: TextIO) -> int:
-    from .client import ShadeformClient
-    from .collect import collect
+    from .live.client import ShadeformClient
+    from .live.collect import collect
 
     if args.verbose:
         logging.basicConfig(level=logging.DEBUG, stream=sys.stderr,
@@ -384,7 +383,7 @@ def _export(args: argparse.Namespace, stdout: TextIO) -> int:
         raise _UsageError(f"{', '.join(focus_only)} {_verb(focus_only)} only for --format focus")
     if args.sources or not args.store:
         raise _UsageError("--format parquet exports the history store: give --store PATH")
-    from .export import export_parquet  # pyarrow only when exporting
+    from .output.export import export_parquet  # pyarrow only when exporting
 
     if args.since is not None and args.until is not None and args.since > args.until:
         raise _UsageError("--since is later than --until: nothing to export (the folder is "
@@ -402,7 +401,7 @@ def _export_focus(args: argparse.Namespace, stdout: TextIO) -> int:
     if parquet_only:
         raise _UsageError(f"{', '.join(parquet_only)} {_verb(parquet_only)} only for --format "
                           "parquet")
-    from .focus import FOCUS_VERSION, write_focus
+    from .output.focus import FOCUS_VERSION, write_focus
 
     tables = _tables(args)
     as_of = resolve_as_of(args.as_of or "latest", tables)
@@ -422,7 +421,7 @@ def _check(args: argparse.Namespace, stdout: TextIO) -> int:
     import json
     from contextlib import nullcontext
 
-    from .alerts import BudgetFileError, load_budgets, run_check
+    from .analytics.alerts import BudgetFileError, load_budgets, run_check
 
     try:
         budgets = load_budgets(args.budgets) if args.budgets else []
@@ -435,8 +434,8 @@ def _check(args: argparse.Namespace, stdout: TextIO) -> int:
                            dry_run=args.dry_run)
     else:
         from .errors import LockedError
-        from .locks import exclusive_lock
-        from .store import Store
+        from .live.locks import exclusive_lock
+        from .live.store import Store
 
         store_path = Path(args.store).expanduser()
         writes = bool(args.webhook) and not args.dry_run

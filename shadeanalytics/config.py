@@ -52,7 +52,7 @@ def api_key(explicit: str | None = None, key_file: str | os.PathLike[str] | None
         return clean_key(explicit), "api_key="
     if key_file is None:
         return clean_key(os.environ.get(API_KEY_ENV, "")), API_KEY_ENV
-    from .load import read_regular_file
+    from .ingest.load import read_regular_file
 
     name = printable(os.fspath(key_file))
     try:

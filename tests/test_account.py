@@ -23,10 +23,10 @@ from conftest import (
 )
 
 import shadeanalytics as sa
+from shadeanalytics.analytics.storage import volume_prices
 from shadeanalytics.cli import main
 from shadeanalytics.errors import DataWarning
-from shadeanalytics.schema import CATALOG_RULE, TABLES
-from shadeanalytics.storage import volume_prices
+from shadeanalytics.ingest.schema import CATALOG_RULE, TABLES
 
 T0, T1 = "2026-11-20T00:00:00Z", "2026-11-20T01:00:00Z"
 

@@ -16,11 +16,11 @@ import pytest
 from conftest import envelope, make_instance
 
 import shadeanalytics as sa
-from shadeanalytics import alerts
-from shadeanalytics.alerts import Budget, BudgetFileError, evaluate, load_budgets
-from shadeanalytics.billing import bill
+from shadeanalytics.analytics import alerts
+from shadeanalytics.analytics.alerts import Budget, BudgetFileError, evaluate, load_budgets
+from shadeanalytics.analytics.billing import bill
 from shadeanalytics.cli import main
-from shadeanalytics.store import Store
+from shadeanalytics.live.store import Store
 
 POLLS = ["2026-11-01T00:00:00Z", "2026-11-01T06:00:00Z", "2026-11-01T12:00:00Z"]
 AS_OF = pd.Timestamp(POLLS[-1])
@@ -134,7 +134,7 @@ def test_budget_breach_message_and_order() -> None:
 
 
 def test_findings_plug_in_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
-    from shadeanalytics import quality
+    from shadeanalytics.analytics import quality
 
     def orphan(fleet: Any) -> pd.DataFrame:
         return pd.DataFrame({"severity": ["warning"], "check": ["orphaned_volume"],
@@ -411,7 +411,7 @@ def test_webhook_refused_connection(tmp_path: Path, sources: list[str]) -> None:
 
 
 def test_a_second_check_on_the_same_store_exits_3(tmp_path: Path) -> None:
-    from shadeanalytics.locks import exclusive_lock
+    from shadeanalytics.live.locks import exclusive_lock
 
     db = tmp_path / "history.db"
     store_with(db, fleet_polls())

@@ -16,14 +16,14 @@ import pytest
 from conftest import SAMPLE_DIR, envelope, make_cluster, make_instance
 
 import shadeanalytics as sa
-from shadeanalytics import synthetic
-from shadeanalytics.billing import BILL_COLUMNS, bill
-from shadeanalytics.costs import cluster_summary, cost_breakdown
-from shadeanalytics.inventory import gpu_inventory
-from shadeanalytics.lifecycle import lifecycle
-from shadeanalytics.quality import quality_checks
-from shadeanalytics.report import summary_text, write_report
-from shadeanalytics.timeline import fleet_over_time, status_timeline, time_in_status
+from shadeanalytics.analytics.billing import BILL_COLUMNS, bill
+from shadeanalytics.analytics.costs import cluster_summary, cost_breakdown
+from shadeanalytics.analytics.inventory import gpu_inventory
+from shadeanalytics.analytics.lifecycle import lifecycle
+from shadeanalytics.analytics.quality import quality_checks
+from shadeanalytics.analytics.timeline import fleet_over_time, status_timeline, time_in_status
+from shadeanalytics.output.report import summary_text, write_report
+from shadeanalytics.testing import synthetic
 
 
 def at(clock: str) -> str:
@@ -340,7 +340,7 @@ def test_a_generated_month_gives_one_total(tmp_path: Path) -> None:
 def test_the_store_bills_as_the_files_do(tmp_path: Path) -> None:
     """The store keeps a row per change and the last sighting; the files a row per poll: the
     same polls give the same bill (deleting observed, vanished, every price)."""
-    from shadeanalytics.testing import default_scenario
+    from shadeanalytics.testing.fakeapi import default_scenario
 
     scenario = default_scenario()
     docs = []

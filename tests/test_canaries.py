@@ -36,9 +36,13 @@ import pandas as pd
 import pytest
 
 import shadeanalytics as sa
-from shadeanalytics.client import ShadeformClient
-from shadeanalytics.billing import bill
-from shadeanalytics.costs import cluster_summary, cost_breakdown
+from shadeanalytics.analytics.billing import bill
+from shadeanalytics.analytics.costs import cluster_summary, cost_breakdown
+from shadeanalytics.analytics.finops import cost_over_time, month_forecast
+from shadeanalytics.analytics.inventory import gpu_inventory
+from shadeanalytics.analytics.lifecycle import lifecycle
+from shadeanalytics.analytics.quality import quality_checks
+from shadeanalytics.analytics.timeline import fleet_over_time, status_timeline
 from shadeanalytics.errors import (
     AuthenticationError,
     DataWarning,
@@ -49,16 +53,17 @@ from shadeanalytics.errors import (
     ShadeanalyticsError,
     TransportError,
 )
-from shadeanalytics.finops import cost_over_time, month_forecast
-from shadeanalytics.focus import write_focus
-from shadeanalytics.inventory import gpu_inventory
-from shadeanalytics.lifecycle import lifecycle
-from shadeanalytics.normalize import redact
-from shadeanalytics.quality import quality_checks
-from shadeanalytics.report import summary_text, write_report
-from shadeanalytics.store import Store
-from shadeanalytics.testing import DEFAULT_SECRETS, FakeShadeformAPI, State, default_scenario
-from shadeanalytics.timeline import fleet_over_time, status_timeline
+from shadeanalytics.ingest.normalize import redact
+from shadeanalytics.live.client import ShadeformClient
+from shadeanalytics.live.store import Store
+from shadeanalytics.output.focus import write_focus
+from shadeanalytics.output.report import summary_text, write_report
+from shadeanalytics.testing.fakeapi import (
+    DEFAULT_SECRETS,
+    FakeShadeformAPI,
+    State,
+    default_scenario,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 import requests
 
-from shadeanalytics.client import DEFAULT_BASE_URL, ShadeformClient
 from shadeanalytics.errors import (
     ApiError,
     AuthenticationError,
@@ -22,7 +21,8 @@ from shadeanalytics.errors import (
     ServerError,
     TransportError,
 )
-from shadeanalytics.testing import FakeShadeformAPI, Fault, State
+from shadeanalytics.live.client import DEFAULT_BASE_URL, ShadeformClient
+from shadeanalytics.testing.fakeapi import FakeShadeformAPI, Fault, State
 
 # A unique key, so that searching any output for it is meaningful.
 KEY = "sk-canary-Zq81xVb3"
@@ -558,10 +558,10 @@ def test_one_log_line_per_request(
     api: FakeShadeformAPI, client: ShadeformClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Each HTTP request is one INFO line with path, status, elapsed time and attempt."""
-    caplog.set_level(logging.INFO, logger="shadeanalytics.client")
+    caplog.set_level(logging.INFO, logger="shadeanalytics.live.client")
     api.inject("/clusters", 503)
     client.clusters()
-    lines = [r.getMessage() for r in caplog.records if r.name == "shadeanalytics.client"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "shadeanalytics.live.client"]
     assert len(lines) == len(api.requests) == 2
     assert lines[0].startswith("GET /v1/clusters -> 503 in ")
     assert lines[0].endswith("ms (attempt 1)")
@@ -571,7 +571,7 @@ def test_one_log_line_per_request(
 
 def test_the_library_configures_no_log_handlers() -> None:
     """The client's logger has no handlers of its own."""
-    assert logging.getLogger("shadeanalytics.client").handlers == []
+    assert logging.getLogger("shadeanalytics.live.client").handlers == []
 
 
 # --- configuration ----------------------------------------------------------------------------

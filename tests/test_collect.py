@@ -18,13 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from shadeanalytics.client import ShadeformClient
 from shadeanalytics.cli import EXIT_LOCKED, EXIT_UNAVAILABLE, exit_code_for
-from shadeanalytics.collect import (
-    CollectResult,
-    collect,
-    collector_lock,
-)
 from shadeanalytics.errors import (
     ApiError,
     AuthenticationError,
@@ -36,8 +30,14 @@ from shadeanalytics.errors import (
     StoreError,
     TransportError,
 )
-from shadeanalytics.store import Store
-from shadeanalytics.testing import FakeShadeformAPI, State, default_scenario
+from shadeanalytics.live.client import ShadeformClient
+from shadeanalytics.live.collect import (
+    CollectResult,
+    collect,
+    collector_lock,
+)
+from shadeanalytics.live.store import Store
+from shadeanalytics.testing.fakeapi import FakeShadeformAPI, State, default_scenario
 
 KEY = "test-key-collect"
 TRAIN = "6f1c2b0e-8a4d-4c3e-9b7a-2d5e8f1a3c40"
@@ -250,10 +250,10 @@ def test_deadline_bounds_a_hanging_api(tmp_path: Path, api: FakeShadeformAPI) ->
 _ZYGOTE = textwrap.dedent("""
     import functools, itertools, os, sys, traceback
     from datetime import UTC, datetime
-    from shadeanalytics import synthetic
-    from shadeanalytics.client import ShadeformClient
-    from shadeanalytics.collect import collect, collector_lock
-    from shadeanalytics.store import Store
+    from shadeanalytics.testing import synthetic
+    from shadeanalytics.live.client import ShadeformClient
+    from shadeanalytics.live.collect import collect, collector_lock
+    from shadeanalytics.live.store import Store
 
     store_path, url, key, report_path = sys.argv[1:]
     history = synthetic.fleet_history(polls=17)
@@ -290,7 +290,7 @@ _ZYGOTE = textwrap.dedent("""
 
 
 def _scenario_of_synthetic_fleet() -> list[State]:
-    from shadeanalytics import synthetic
+    from shadeanalytics.testing import synthetic
 
     types = synthetic.instance_types()
     return [State(at=datetime.fromisoformat(p["observed_at"]), clusters=p["clusters"],

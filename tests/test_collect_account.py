@@ -14,10 +14,15 @@ import pytest
 from conftest import make_instance
 
 from shadeanalytics.cli import main
-from shadeanalytics.client import ShadeformClient
-from shadeanalytics.collect import CollectResult, collect
-from shadeanalytics.store import Store
-from shadeanalytics.testing import DEFAULT_SECRETS, FakeShadeformAPI, State, default_scenario
+from shadeanalytics.live.client import ShadeformClient
+from shadeanalytics.live.collect import CollectResult, collect
+from shadeanalytics.live.store import Store
+from shadeanalytics.testing.fakeapi import (
+    DEFAULT_SECRETS,
+    FakeShadeformAPI,
+    State,
+    default_scenario,
+)
 
 KEY = "test-key-account"
 T0 = default_scenario()[0].at

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from shadeanalytics import config
-from shadeanalytics.client import ShadeformClient
-from shadeanalytics.testing import FakeShadeformAPI
+from shadeanalytics.live.client import ShadeformClient
+from shadeanalytics.testing.fakeapi import FakeShadeformAPI
 
 KEY = "sk-test-4f1c"
 

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 import shadeanalytics
-from shadeanalytics.billing import bill
-from shadeanalytics.costs import cluster_summary, cost_breakdown
+from shadeanalytics.analytics.billing import bill
+from shadeanalytics.analytics.costs import cluster_summary, cost_breakdown
 
 AS_OF = pd.Timestamp("2026-11-20T20:00:00Z")
 EARLY = "2026-11-20T10:00:00Z"  # first snapshot

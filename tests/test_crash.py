@@ -26,11 +26,11 @@ from conftest import envelope, make_cluster, make_instance
 from test_collect import _kill_loop
 
 import shadeanalytics as sa
-from shadeanalytics import csvout, plots
 from shadeanalytics.cli import main
 from shadeanalytics.errors import DataWarning, ReportError
-from shadeanalytics.report import write_report
-from shadeanalytics.store import Store
+from shadeanalytics.live.store import Store
+from shadeanalytics.output import csvout, plots
+from shadeanalytics.output.report import write_report
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -77,8 +77,8 @@ _POLLS = 500
 _WRITER = textwrap.dedent("""
     import random, sys, time
     from datetime import UTC, datetime, timedelta
-    from shadeanalytics import synthetic
-    from shadeanalytics.store import Store
+    from shadeanalytics.testing import synthetic
+    from shadeanalytics.live.store import Store
 
     path, polls = sys.argv[1], int(sys.argv[2])
     history = synthetic.fleet_history(polls=17)

@@ -15,12 +15,12 @@ import pytest
 from conftest import ROOT
 
 import shadeanalytics
-from shadeanalytics.schema import data_dictionary
+from shadeanalytics.ingest.schema import data_dictionary
 
 #: Every module of the package: their docstring examples run here.
-MODULES = [importlib.import_module(f"shadeanalytics.{info.name}")
-           for info in pkgutil.iter_modules(shadeanalytics.__path__)
-           if info.name != "__main__"]
+MODULES = [importlib.import_module(info.name)
+           for info in pkgutil.walk_packages(shadeanalytics.__path__, "shadeanalytics.")
+           if not info.name.endswith("__main__")]
 
 
 def _quickstart() -> list[str]:

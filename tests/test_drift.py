@@ -20,13 +20,13 @@ import pytest
 from conftest import SAMPLE_DIR, make_instance
 
 import shadeanalytics as sa
+from shadeanalytics.analytics.costs import cost_breakdown
+from shadeanalytics.analytics.inventory import gpu_inventory
+from shadeanalytics.analytics.lifecycle import lifecycle
 from shadeanalytics.cli import main
-from shadeanalytics.costs import cost_breakdown
 from shadeanalytics.errors import DataWarning, SchemaError
-from shadeanalytics.inventory import gpu_inventory
-from shadeanalytics.lifecycle import lifecycle
-from shadeanalytics.report import write_report
-from shadeanalytics.store import Store
+from shadeanalytics.live.store import Store
+from shadeanalytics.output.report import write_report
 
 AS_OF = "2026-11-20T00:00:00Z"
 HIBERNATING_CLOUD = "scaleway"  # its standalone instances turn "hibernating"

@@ -17,14 +17,14 @@ import pytest
 from conftest import make_instance
 
 import shadeanalytics as sa
-from shadeanalytics import export
+from shadeanalytics.analytics.timeline import status_timeline
 from shadeanalytics.errors import DataWarning, LockedError, StoreError
-from shadeanalytics.export import export_parquet, read_parquet_history, write_parquet
-from shadeanalytics.schema import STATUSES, TABLES
-from shadeanalytics.store import Store
-from shadeanalytics.tables import Tables
-from shadeanalytics.testing import DEFAULT_SECRETS, State, default_scenario
-from shadeanalytics.timeline import status_timeline
+from shadeanalytics.ingest.schema import STATUSES, TABLES
+from shadeanalytics.ingest.tables import Tables
+from shadeanalytics.live.store import Store
+from shadeanalytics.output import export
+from shadeanalytics.output.export import export_parquet, read_parquet_history, write_parquet
+from shadeanalytics.testing.fakeapi import DEFAULT_SECRETS, State, default_scenario
 
 AS_OF = "2026-03-03T12:00:00Z"
 FAILED_AT = "2026-03-02T11:10:00Z"
@@ -357,8 +357,8 @@ def test_export_command_writes_the_parquet_dataset(tmp_path: Path) -> None:
     import io
 
     from shadeanalytics.cli import main
-    from shadeanalytics.store import Store
-    from shadeanalytics.testing import default_scenario
+    from shadeanalytics.live.store import Store
+    from shadeanalytics.testing.fakeapi import default_scenario
 
     db = tmp_path / "history.db"
     with Store(db) as store:

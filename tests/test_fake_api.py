@@ -16,7 +16,7 @@ import orjson
 import pytest
 import requests
 
-from shadeanalytics.testing import (
+from shadeanalytics.testing.fakeapi import (
     DEFAULT_SECRETS,
     FakeShadeformAPI,
     Fault,

@@ -12,8 +12,8 @@ import pytest
 from conftest import SAMPLE_DIR, envelope, make_cluster, make_instance
 
 import shadeanalytics as sa
-from shadeanalytics.decode import decode_list_response
-from shadeanalytics.synthetic import big_clusters_response
+from shadeanalytics.ingest.decode import decode_list_response
+from shadeanalytics.testing.synthetic import big_clusters_response
 
 
 def _both(document: Any) -> tuple[sa.Tables, sa.Tables]:

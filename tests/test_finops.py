@@ -14,18 +14,18 @@ import pytest
 from conftest import ROOT, SAMPLE_DIR, envelope, make_instance, volume_history
 
 import shadeanalytics as sa
-from shadeanalytics import finops
-from shadeanalytics.costs import cost_breakdown
-from shadeanalytics.finops import (
+from shadeanalytics.analytics import finops
+from shadeanalytics.analytics.costs import cost_breakdown
+from shadeanalytics.analytics.finops import (
     FORECAST_COLUMNS,
     ITEM_COLUMNS,
     billed_items,
     cost_over_time,
     month_forecast,
 )
-from shadeanalytics.htmlreport import headline
-from shadeanalytics.periods import spread
-from shadeanalytics.report import summary_text, write_report
+from shadeanalytics.analytics.periods import spread
+from shadeanalytics.output.htmlreport import headline
+from shadeanalytics.output.report import summary_text, write_report
 
 AS_OF = "2026-11-03T06:00:00Z"
 POLLS = ["2026-10-31T12:00:00Z", "2026-11-01T00:00:00Z", "2026-11-01T12:00:00Z",
@@ -342,8 +342,8 @@ def test_docstring_examples_run(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_a_generated_month_spends_what_it_accrued() -> None:
     """30 days of 6-hourly polls of a generated fleet: spend over time by every key and every
     period length, the forecast's month to date and the FOCUS rows give the accrued cost."""
-    from shadeanalytics import synthetic
-    from shadeanalytics.focus import focus_problems, focus_rows
+    from shadeanalytics.output.focus import focus_problems, focus_rows
+    from shadeanalytics.testing import synthetic
 
     docs = []
     for poll in synthetic.fleet_history(seed=5, polls=120, every_hours=6.0):

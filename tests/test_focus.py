@@ -18,9 +18,9 @@ import pytest
 from conftest import SAMPLE_DIR, envelope, make_instance, volume_history
 
 import shadeanalytics as sa
+from shadeanalytics.analytics.costs import cost_breakdown
 from shadeanalytics.cli import main
-from shadeanalytics.costs import cost_breakdown
-from shadeanalytics.focus import (
+from shadeanalytics.output.focus import (
     FOCUS_COLUMNS,
     SERVICE_SUBCATEGORIES,
     focus_problems,

@@ -22,9 +22,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import shadeanalytics as sa
-from shadeanalytics.csvout import escape_cell, unescape_cell, write_csv
 from shadeanalytics.errors import DataWarning
-from shadeanalytics.report import write_report
+from shadeanalytics.output.csvout import escape_cell, unescape_cell, write_csv
+from shadeanalytics.output.report import write_report
 
 # A cell starting with one of these is run (or split) by a spreadsheet; a leading quote is
 # escaped too so that removing one quote is always the inverse.

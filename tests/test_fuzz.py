@@ -7,8 +7,6 @@ pandas, a RecursionError...) is a bug. The offending value never appears in a me
 
 from __future__ import annotations
 
-import pytest
-
 import copy
 import json
 import warnings
@@ -16,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
+import pytest
 from conftest import ROOT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st

@@ -2,7 +2,7 @@
 failure a clear message, no poll lost.
 
 The collector runs as cron runs it (``python -m shadeanalytics collect`` in a subprocess) against
-:class:`~shadeanalytics.testing.HostileServer` on 127.0.0.1; stores are real SQLite files,
+:class:`~shadeanalytics.testing.fakeapi.HostileServer` on 127.0.0.1; stores are real SQLite files,
 sources real files, FIFOs and devices; a full disk and a read-only mount are real tmpfs mounts
 (those tests need root and skip without it). Every subprocess has a timeout.
 """
@@ -30,11 +30,11 @@ import pytest
 from conftest import envelope, make_cluster, make_instance
 
 import shadeanalytics as sa
+from shadeanalytics.analytics.quality import quality_checks
 from shadeanalytics.errors import DataWarning, printable
-from shadeanalytics.quality import quality_checks
-from shadeanalytics.report import MANIFEST
-from shadeanalytics.store import Store
-from shadeanalytics.testing import FakeShadeformAPI, HostileServer
+from shadeanalytics.live.store import Store
+from shadeanalytics.output.report import MANIFEST
+from shadeanalytics.testing.fakeapi import FakeShadeformAPI, HostileServer
 
 pytestmark = pytest.mark.hardening
 
@@ -750,8 +750,8 @@ def test_a_store_that_is_not_a_regular_file_is_refused(tmp_path: Path, fifo: Pat
 def test_each_attempt_is_capped_inside_the_deadline() -> None:
     """attempt_cap=1 against a trickling body: each attempt is cut after 1 s and retried;
     after 3 attempts a TransportError, well inside the 20 s deadline."""
-    from shadeanalytics.client import ShadeformClient
     from shadeanalytics.errors import TransportError
+    from shadeanalytics.live.client import ShadeformClient
 
     with HostileServer({"/v1/clusters": HostileServer.trickle_body(b"{}", 0.2)}) as server:
         began = time.monotonic()

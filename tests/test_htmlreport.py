@@ -30,8 +30,8 @@ from PIL import Image
 
 import shadeanalytics as sa
 from shadeanalytics.cli import main
-from shadeanalytics.htmlreport import SECTIONS, headline, render_html
-from shadeanalytics.report import write_report
+from shadeanalytics.output.htmlreport import SECTIONS, headline, render_html
+from shadeanalytics.output.report import write_report
 
 SCRIPT_NAME = "<script>window.__pwned = 'cluster'</script>"
 IMG_NAME = "<img src=x onerror=\"window.__pwned = 'instance'\">"

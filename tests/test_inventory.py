@@ -11,7 +11,7 @@ import pytest
 
 import shadeanalytics
 from shadeanalytics import DataWarning
-from shadeanalytics.inventory import gpu_inventory
+from shadeanalytics.analytics.inventory import gpu_inventory
 
 EARLY = "2026-11-20T10:00:00Z"
 LATE = "2026-11-20T18:00:00Z"

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import shadeanalytics
-from shadeanalytics.lifecycle import boot_stats, lifecycle
+from shadeanalytics.analytics.lifecycle import boot_stats, lifecycle
 
 AS_OF = pd.Timestamp("2026-11-20T20:00:00Z")
 EARLY = "2026-11-20T10:25:00Z"

@@ -27,10 +27,10 @@ import pandas as pd
 import pytest
 import requests
 
-from shadeanalytics.store import Store
-from shadeanalytics.tables import Tables
-from shadeanalytics.testing import DEFAULT_SECRETS, FakeShadeformAPI, default_scenario
-from shadeanalytics.timeline import FLEET_COLUMNS, TIMELINE_COLUMNS, status_timeline
+from shadeanalytics.analytics.timeline import FLEET_COLUMNS, TIMELINE_COLUMNS, status_timeline
+from shadeanalytics.ingest.tables import Tables
+from shadeanalytics.live.store import Store
+from shadeanalytics.testing.fakeapi import DEFAULT_SECRETS, FakeShadeformAPI, default_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 # printable ASCII that still differs in its URL-encoded, JSON-escaped and base64 forms

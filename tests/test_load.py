@@ -11,7 +11,7 @@ import pytest
 from conftest import SEED_PATH, envelope, make_cluster, make_instance
 
 import shadeanalytics as sa
-from shadeanalytics.schema import STATUSES, TABLES, TIMESTAMP
+from shadeanalytics.ingest.schema import STATUSES, TABLES, TIMESTAMP
 
 
 def _ts(text: str) -> pd.Timestamp:

@@ -13,15 +13,15 @@ import pytest
 from conftest import envelope, make_instance
 
 import shadeanalytics as sa
-from shadeanalytics.cli import main
-from shadeanalytics.market import (
+from shadeanalytics.analytics.market import (
     MARKET_COLUMNS,
     PRICE_HISTORY_COLUMNS,
     market_compare,
     price_history,
     total_monthly_saving,
 )
-from shadeanalytics.store import Store
+from shadeanalytics.cli import main
+from shadeanalytics.live.store import Store
 
 AS_OF = pd.Timestamp("2026-11-20T02:00:00Z")
 
@@ -199,7 +199,7 @@ def test_report_and_summary(tmp_path: Path) -> None:
 
 
 def test_savings_chart_renders() -> None:
-    from shadeanalytics.plots import _agg_axes, plot_savings
+    from shadeanalytics.output.plots import _agg_axes, plot_savings
 
     compare = market_compare(sa.read(fleet_docs()), as_of=AS_OF)
     ax = plot_savings(compare, ax=_agg_axes((8, 3)))

@@ -10,7 +10,7 @@ import pytest
 from conftest import ROOT
 from nbclient import NotebookClient
 
-from shadeanalytics.testing import DEFAULT_SECRETS
+from shadeanalytics.testing.fakeapi import DEFAULT_SECRETS
 
 NOTEBOOK_DIR = ROOT / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))

@@ -27,10 +27,11 @@ from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 
 import shadeanalytics
-from shadeanalytics import plots
-from shadeanalytics.billing import bill
-from shadeanalytics.finops import cost_over_time
-from shadeanalytics.plots import (
+from shadeanalytics.analytics.billing import bill
+from shadeanalytics.analytics.finops import cost_over_time
+from shadeanalytics.analytics.timeline import fleet_over_time, status_timeline
+from shadeanalytics.output import plots
+from shadeanalytics.output.plots import (
     CLOUD_COLORS,
     STATUS_COLORS,
     color_for,
@@ -43,8 +44,7 @@ from shadeanalytics.plots import (
     usd,
     write_charts,
 )
-from shadeanalytics.report import analytics
-from shadeanalytics.timeline import fleet_over_time, status_timeline
+from shadeanalytics.output.report import analytics
 
 AS_OF = pd.Timestamp("2026-11-20T00:00:00Z")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -168,8 +168,8 @@ def lifecycle() -> pd.DataFrame:
 
 
 def test_importing_the_package_does_not_load_matplotlib() -> None:
-    """`import shadeanalytics, shadeanalytics.report` leaves matplotlib unloaded."""
-    code = ("import sys, shadeanalytics, shadeanalytics.report, shadeanalytics.timeline; "
+    """`import shadeanalytics, shadeanalytics.output.report` leaves matplotlib unloaded."""
+    code = ("import sys, shadeanalytics, shadeanalytics.output.report, shadeanalytics.analytics.timeline; "
             "print('matplotlib' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True, cwd=ROOT)
@@ -205,7 +205,7 @@ def test_colours_are_fixed_for_known_names_and_stable_for_others() -> None:
     assert color_for("status", "error") == "#d62728"
     assert color_for("status", "hibernating") == "#9467bd"
     assert color_for("cluster_id", "(standalone)") == "#9e9e9e"
-    code = "from shadeanalytics.plots import color_for; print(color_for('cloud', 'newcloud'))"
+    code = "from shadeanalytics.output.plots import color_for; print(color_for('cloud', 'newcloud'))"
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                            check=True, cwd=ROOT, env={**os.environ, "PYTHONHASHSEED": "123"})
     assert other.stdout.strip() == color_for("cloud", "newcloud")
@@ -213,7 +213,7 @@ def test_colours_are_fixed_for_known_names_and_stable_for_others() -> None:
 
 def test_status_colours_cover_every_status_of_the_schema() -> None:
     """Every status the API documents has its own colour, all different."""
-    from shadeanalytics.schema import STATUSES
+    from shadeanalytics.ingest.schema import STATUSES
 
     assert set(STATUS_COLORS) == set(STATUSES)
     assert len(set(STATUS_COLORS.values())) == len(STATUS_COLORS)

@@ -11,7 +11,7 @@ import pytest
 
 import shadeanalytics
 from shadeanalytics import DataWarning
-from shadeanalytics.quality import CHECKS, gpu_matches_type, quality_checks
+from shadeanalytics.analytics.quality import CHECKS, gpu_matches_type, quality_checks
 
 AS_OF = pd.Timestamp("2026-11-20T20:00:00Z")
 EARLY = "2026-11-20T10:00:00Z"

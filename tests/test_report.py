@@ -11,8 +11,8 @@ from conftest import SEED_PATH, envelope, make_cluster, make_instance
 
 import shadeanalytics as sa
 from shadeanalytics.errors import ReportError
-from shadeanalytics.report import escape_cell, unescape_cell, write_csv, write_report
-from shadeanalytics.schema import TABLES
+from shadeanalytics.ingest.schema import TABLES
+from shadeanalytics.output.report import escape_cell, unescape_cell, write_csv, write_report
 
 
 def _rows(path: Path) -> list[dict[str, str]]:

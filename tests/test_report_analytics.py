@@ -13,11 +13,11 @@ import pytest
 from conftest import SAMPLE_DIR
 
 import shadeanalytics as sa
+from shadeanalytics.analytics.costs import cost_breakdown
+from shadeanalytics.analytics.inventory import gpu_inventory
 from shadeanalytics.cli import main
-from shadeanalytics.costs import cost_breakdown
-from shadeanalytics.inventory import gpu_inventory
-from shadeanalytics.plots import CHART_FILES
-from shadeanalytics.report import ANALYTICS_FILES, resolve_as_of, summary_text, write_report
+from shadeanalytics.output.plots import CHART_FILES
+from shadeanalytics.output.report import ANALYTICS_FILES, resolve_as_of, summary_text, write_report
 
 AS_OF = pd.Timestamp("2026-11-20T00:00:00Z")  # the sample's last poll
 

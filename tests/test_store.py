@@ -20,9 +20,9 @@ from conftest import make_cluster, make_instance
 
 import shadeanalytics as sa
 from shadeanalytics.errors import SchemaError, StoreError
-from shadeanalytics.store import Store
-from shadeanalytics.tables import Tables
-from shadeanalytics.testing import DEFAULT_SECRETS, State, default_scenario
+from shadeanalytics.ingest.tables import Tables
+from shadeanalytics.live.store import Store
+from shadeanalytics.testing.fakeapi import DEFAULT_SECRETS, State, default_scenario
 
 TRAIN = "6f1c2b0e-8a4d-4c3e-9b7a-2d5e8f1a3c40"
 SPOT = "a41e0d7c-3f52-4b8e-8c19-5e7d2a9b6f01"

@@ -12,8 +12,8 @@ import pytest
 from conftest import FIXTURE_SECRETS, PUBLIC_KEY_BLOB, account_fixture
 
 import shadeanalytics as sa
-from shadeanalytics.store import SCHEMA_VERSION, Store
-from shadeanalytics.testing import State, default_scenario
+from shadeanalytics.live.store import SCHEMA_VERSION, Store
+from shadeanalytics.testing.fakeapi import State, default_scenario
 
 ACCOUNT = ("volumes", "volume_types", "ssh_keys", "templates", "featured_templates",
            "cluster_types")

@@ -1,4 +1,4 @@
-"""Tests of shadeanalytics.synthetic and of the bundled sample data, read as raw JSON."""
+"""Tests of shadeanalytics.testing.synthetic and of the bundled sample data, read as raw JSON."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from shadeanalytics import synthetic
+from shadeanalytics.testing import synthetic
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 GENERATED = (

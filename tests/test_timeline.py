@@ -10,14 +10,14 @@ import pytest
 from conftest import envelope, make_cluster, make_instance
 
 import shadeanalytics
-from shadeanalytics.tables import Tables
-from shadeanalytics.timeline import (
+from shadeanalytics.analytics.timeline import (
     FLEET_COLUMNS,
     TIMELINE_COLUMNS,
     fleet_over_time,
     status_timeline,
     time_in_status,
 )
+from shadeanalytics.ingest.tables import Tables
 
 
 def at(clock: str) -> str:

@@ -10,9 +10,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from ._common import TimeLike, group_keys, key_column, ratio, require
+from .._common import TimeLike, group_keys, key_column, ratio, require
+from ..ingest.tables import Tables
 from .billing import Bill, as_tables, bill
-from .tables import Tables
 
 __all__ = [
     "COST_KEYS",

@@ -18,12 +18,12 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from ._common import TimeLike, group_keys, instant, key_column
+from .._common import TimeLike, group_keys, instant, key_column
+from ..ingest.schema import TIMESTAMP
+from ..ingest.tables import Tables
 from .billing import Bill, as_tables, bill
 from .costs import STORAGE_LABEL, cost_breakdown
 from .periods import US_PER_HOUR, as_times, as_us, period_edges, spread
-from .schema import TIMESTAMP
-from .tables import Tables
 
 __all__ = [
     "COST_TIME_KEYS",

@@ -42,7 +42,7 @@ __all__ = ["DEFAULT_BASE_URL", "MAX_RESPONSE_BYTES", "ShadeformClient", "check_b
 
 DEFAULT_BASE_URL = "https://api.shadeform.ai/v1"
 
-_log = logging.getLogger("shadeanalytics.client")
+_log = logging.getLogger("shadeanalytics.live.client")
 
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})

@@ -28,12 +28,12 @@ from urllib.parse import urlsplit
 import numpy as np
 import pandas as pd
 
-from ._common import TimeLike
+from .._common import TimeLike
+from ..errors import ShadeanalyticsError
+from ..ingest.tables import Tables
 from .billing import Bill, bill
 from .costs import COST_KEYS, HOURS_PER_DAY, HOURS_PER_MONTH, cost_breakdown
-from .errors import ShadeanalyticsError
 from .finops import billed_cost_between
-from .tables import Tables
 
 __all__ = [
     "BUDGET_STATE_COLUMNS",

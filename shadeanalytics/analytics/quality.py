@@ -9,10 +9,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ._common import TimeLike, key_column
+from .._common import TimeLike, key_column
+from ..ingest.tables import Tables
 from .billing import RUNNING, Bill, bill
 from .costs import cluster_summary
-from .tables import Tables
 
 __all__ = [
     "CHECKS",

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from ._common import TimeLike, as_of_time, group_keys, key_column, ratio, require
+from .._common import TimeLike, as_of_time, group_keys, key_column, ratio, require
+from ..ingest.tables import Tables
 from .billing import Bill, bill
-from .tables import Tables
 
 __all__ = ["BOOT_KEYS", "boot_stats", "lifecycle"]
 

@@ -30,7 +30,7 @@ from typing import Any
 import jinja2
 import pandas as pd
 
-from . import __version__
+from .. import __version__
 from .csvout import write_text
 
 __all__ = ["HEADLINE", "SECTIONS", "Figure", "Headline", "Section", "headline", "render_html",
@@ -282,7 +282,7 @@ def _table(section: Section, frame: pd.DataFrame) -> dict[str, object]:
 
 def _environment() -> jinja2.Environment:
     # autoescape everything: every value on the page is a name someone else chose
-    return jinja2.Environment(loader=jinja2.PackageLoader("shadeanalytics", "templates"),
+    return jinja2.Environment(loader=jinja2.PackageLoader("shadeanalytics.output", "templates"),
                               autoescape=True, undefined=jinja2.StrictUndefined,
                               trim_blocks=True, lstrip_blocks=True)
 

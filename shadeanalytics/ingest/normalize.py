@@ -19,9 +19,9 @@ from typing import Any
 
 from msgspec import UNSET
 
+from ..errors import SchemaError
 from . import decode
 from .decode import TypedList
-from .errors import SchemaError
 
 __all__ = [
     "Document",

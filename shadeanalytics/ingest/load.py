@@ -25,8 +25,8 @@ from typing import Any
 import orjson
 import pandas as pd
 
+from ..errors import DataWarning, InputError, InvalidJSONError, printable
 from .decode import decode_list_response
-from .errors import DataWarning, InputError, InvalidJSONError, printable
 from .normalize import Document, normalize
 from .tables import Tables, build_tables
 

@@ -2,16 +2,16 @@
 
 ::
 
-    from shadeanalytics.export import export_parquet, read_parquet_history
+    from shadeanalytics.output.export import export_parquet, read_parquet_history
 
     export_parquet("history.db", "export/")     # export/<table>/day=YYYY-MM-DD/part-0.parquet
     tables = read_parquet_history("export/")    # the same Tables as Store.read()
 
-Layout: one dataset per table of :data:`~shadeanalytics.schema.TABLES` (``clusters``,
+Layout: one dataset per table of :data:`~shadeanalytics.ingest.schema.TABLES` (``clusters``,
 ``instances``, the child tables, ``instance_types``, ``polls``), partitioned by the UTC day of
 ``observed_at`` (``day=2026-03-02``; rows without an ``observed_at`` go to Hive's
 ``day=__HIVE_DEFAULT_PARTITION__``, which readers give as a NULL day). One file per day.
-The rows are those of :meth:`Store.read() <shadeanalytics.store.Store.read>`: each version of a
+The rows are those of :meth:`Store.read() <shadeanalytics.live.store.Store.read>`: each version of a
 resource at its first poll and at its last sighting, plus ``polls`` (every endpoint of every
 poll, ``ok`` false for a failed one).
 
@@ -45,12 +45,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..errors import StoreError
+from ..ingest.schema import STATUSES, TABLES, TIMESTAMP, Column, empty_frame, status_dtype
+from ..ingest.tables import Tables
+from ..live.locks import exclusive_lock
 from .csvout import file_mode
-from .errors import StoreError
-from .locks import exclusive_lock
 from .report import NETWORK_COLUMNS
-from .schema import STATUSES, TABLES, TIMESTAMP, Column, empty_frame, status_dtype
-from .tables import Tables
 
 __all__ = ["DEFAULT_PARTITION", "FORMAT_VERSION", "export_parquet", "read_parquet_history",
            "write_parquet"]
@@ -109,11 +109,11 @@ def export_parquet(
     """Export the history store at ``store_path`` to ``out_dir``; return the files written.
 
     ``since`` / ``until`` (inclusive) export only the polls in that window, as
-    :meth:`Store.read() <shadeanalytics.store.Store.read>` reads them. A missing store is a
+    :meth:`Store.read() <shadeanalytics.live.store.Store.read>` reads them. A missing store is a
     ``StoreError`` naming it (nothing is created). See :func:`write_parquet` for the rest.
     """
     _pyarrow()  # fail before reading the whole history
-    from .store import Store, _utc_text
+    from ..live.store import Store, _utc_text
 
     if since is not None and until is not None and _utc_text(since) > _utc_text(until):
         raise ValueError("since is later than until: nothing to export (out_dir is left as "

@@ -23,13 +23,13 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from ._common import TimeLike, key_column
-from ._common import as_of_time as _as_of
+from .._common import TimeLike, key_column
+from .._common import as_of_time as _as_of
+from ..analytics.billing import Bill
+from ..analytics.inventory import INVENTORY_KEYS, gpu_inventory
+from ..errors import ReportError
+from ..ingest.tables import Tables
 from .csvout import file_mode
-from .errors import ReportError
-from .billing import Bill
-from .inventory import INVENTORY_KEYS, gpu_inventory
-from .tables import Tables
 
 __all__ = [
     "CHART_FILES",
@@ -969,7 +969,7 @@ def plot_savings(savings: pd.DataFrame, *, ax: Axes | None = None, top: int = 15
     shown. The title's saving is the positive ``monthly_saving_usd`` summed
     (``market.total_monthly_saving``).
     """
-    from .market import total_monthly_saving
+    from ..analytics.market import total_monthly_saving
 
     _require(savings, ["shade_instance_type", "gpus_running", "usd_per_gpu_hour",
                        "market_usd_per_gpu_hour", "spot_usd_per_gpu_hour",
@@ -1057,7 +1057,7 @@ def write_charts(
 
     Example::
 
-        >>> from shadeanalytics.report import analytics
+        >>> from shadeanalytics.output.report import analytics
         >>> frames = analytics(tables, as_of=at)  # doctest: +SKIP
         >>> write_charts(frames, "report", latest_instances=tables.latest().instances,
         ...              timeline=status_timeline(tables, as_of=at),
@@ -1097,7 +1097,7 @@ def _charts(
     missing = [name for name in needed if name not in frames]
     if missing:
         raise ValueError(f"frames is missing {', '.join(missing)}; pass "
-                         "shadeanalytics.report.analytics(tables, as_of=...)")
+                         "shadeanalytics.output.report.analytics(tables, as_of=...)")
     inventory = latest_instances if latest_instances is not None else frames["gpu_inventory"]
     stack = "cloud" if latest_instances is not None else None
     charts: list[_Chart] = [

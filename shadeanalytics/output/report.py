@@ -10,21 +10,21 @@ from pathlib import Path
 
 import pandas as pd
 
-from ._common import TimeLike
-from ._common import as_of_time as _as_of
-from .alerts import Budget, budget_state
-from .billing import Bill, bill
-from .costs import cluster_summary, cost_breakdown
+from .._common import TimeLike
+from .._common import as_of_time as _as_of
+from ..analytics.alerts import Budget, budget_state
+from ..analytics.billing import Bill, bill
+from ..analytics.costs import cluster_summary, cost_breakdown
+from ..analytics.finops import cost_over_time, month_forecast
+from ..analytics.inventory import gpu_inventory
+from ..analytics.lifecycle import lifecycle
+from ..analytics.market import market_compare, price_history, total_monthly_saving
+from ..analytics.quality import quality_checks
+from ..analytics.timeline import fleet_over_time, status_timeline
+from ..errors import ReportError, printable
+from ..ingest.schema import TABLES
+from ..ingest.tables import Tables
 from .csvout import atomic_write, escape_cell, unescape_cell, write_csv
-from .errors import ReportError, printable
-from .finops import cost_over_time, month_forecast
-from .inventory import gpu_inventory
-from .lifecycle import lifecycle
-from .market import market_compare, price_history, total_monthly_saving
-from .quality import quality_checks
-from .schema import TABLES
-from .tables import Tables
-from .timeline import fleet_over_time, status_timeline
 
 __all__ = [
     "ANALYTICS_FILES",

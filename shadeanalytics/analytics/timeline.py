@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from ._common import TimeLike, as_of_time, group_keys, instant, key_column
+from .._common import TimeLike, as_of_time, group_keys, instant, key_column
+from ..ingest.schema import STATUSES, TIMESTAMP
+from ..ingest.tables import Tables
 from .periods import as_times as _times
 from .periods import as_us as _us
 from .periods import integral, period_edges
-from .schema import STATUSES, TIMESTAMP
-from .tables import Tables
 
 if TYPE_CHECKING:
     from .billing import Bill

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import ReportError
+from ..errors import ReportError
 
 __all__ = ["atomic_write", "escape_cell", "file_mode", "unescape_cell", "write_csv",
            "write_text"]

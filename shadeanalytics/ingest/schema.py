@@ -458,7 +458,7 @@ _TABLE_NOTES = {
     "instance_envs": "Top-level `envs[]` names of each instance row from "
     "`GET /instances/{id}/info`.",
     "volumes": "One row per storage volume per snapshot (`GET /volumes`, "
-    "`GET /volumes/{id}/info`). Its hourly price is `shadeanalytics.storage.volume_prices` "
+    "`GET /volumes/{id}/info`). Its hourly price is `shadeanalytics.analytics.storage.volume_prices` "
     "(size x the volume type's price).",
     "volume_types": "Storage offerings (`GET /volumes/types`): one row per (cloud, region).",
     "ssh_keys": "One row per SSH key per snapshot (`GET /sshkeys`, `GET /sshkeys/{id}/info`); "
@@ -493,7 +493,7 @@ def data_dictionary() -> str:
     lines = [
         "# Data dictionary",
         "",
-        "Generated from `shadeanalytics/schema.py` by `shadeanalytics columns`; do not "
+        "Generated from `shadeanalytics/ingest/schema.py` by `shadeanalytics columns`; do not "
         "edit by hand. Source paths are relative to the JSON object a row comes from. Money: "
         "`_cents` columns are the API's exact integers, `_usd` columns are float dollars. "
         "Timestamps are UTC. Secrets (env values, registry credentials, scripts, docker args) "

@@ -29,13 +29,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._common import TimeLike
-from .billing import Bill, bill
+from .._common import TimeLike
+from ..analytics.billing import Bill, bill
+from ..analytics.finops import billed_items, cost_over_time
+from ..errors import StoreError
+from ..ingest.schema import TIMESTAMP
+from ..ingest.tables import Tables
 from .csvout import atomic_write, write_csv
-from .errors import StoreError
-from .finops import billed_items, cost_over_time
-from .schema import TIMESTAMP
-from .tables import Tables
 
 __all__ = [
     "FOCUS_COLUMNS",

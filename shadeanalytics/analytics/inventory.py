@@ -6,9 +6,9 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from ._common import TimeLike, group_keys, key_column, ratio, require
+from .._common import TimeLike, group_keys, key_column, ratio, require
+from ..ingest.tables import Tables
 from .billing import BILL_COLUMNS, PENDING, Bill, bill  # noqa: F401 (PENDING: re-exported)
-from .tables import Tables
 
 __all__ = ["INVENTORY_KEYS", "PENDING", "gpu_inventory"]
 

@@ -20,14 +20,14 @@ Rules that keep the history honest:
   account endpoint polled by the way) is a row of ``request_failures`` of that poll.
 - Successful polls are recorded in time order; the same poll recorded twice (same
   ``observed_at``, same content) adds nothing.
-- Payloads are redacted (:func:`shadeanalytics.normalize.redact`) before they are hashed or
+- Payloads are redacted (:func:`shadeanalytics.ingest.normalize.redact`) before they are hashed or
   written: no secret ever reaches the file or its write-ahead log.
 - Versions compare content, not formatting: the hash is of a canonical form (unordered lists
   sorted, integral floats as ints), so the same content in another order is no new version.
 - Every listing is kept, a repeat as ``<id>#2``: the store reads back the rows the same
   responses give when loaded from files (an instance in two clusters is two rows there too).
 
-:meth:`Store.read` gives the history back as the same :class:`~shadeanalytics.tables.Tables`
+:meth:`Store.read` gives the history back as the same :class:`~shadeanalytics.ingest.tables.Tables`
 the file loaders build, so every analytics helper works on it unchanged.
 """
 
@@ -48,11 +48,11 @@ from typing import Any
 import orjson
 import pandas as pd
 
-from .errors import DataWarning, SchemaError, StoreError, printable
-from .load import gc_paused
-from .normalize import Document, normalize, redact, type_name
-from .schema import empty_frame
-from .tables import Tables, build_tables
+from ..errors import DataWarning, SchemaError, StoreError, printable
+from ..ingest.load import gc_paused
+from ..ingest.normalize import Document, normalize, redact, type_name
+from ..ingest.schema import empty_frame
+from ..ingest.tables import Tables, build_tables
 
 __all__ = ["ACCOUNT_LISTS", "ENDPOINTS", "SCHEMA_VERSION", "Store", "prepare_account_list"]
 

@@ -32,11 +32,11 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from ._common import TimeLike, as_of_time, require
+from .._common import TimeLike, as_of_time, require
+from ..ingest.schema import TABLES, TIMESTAMP, empty_frame
+from ..ingest.tables import _CHILD_TABLES, Tables
 from .periods import as_times as _times
 from .periods import as_us as _us
-from .schema import TABLES, TIMESTAMP, empty_frame
-from .tables import _CHILD_TABLES, Tables
 
 __all__ = [
     "BILL_COLUMNS",

@@ -12,10 +12,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ._common import TimeLike, as_of_time
+from .._common import TimeLike, as_of_time
+from ..ingest.tables import Tables
 from .billing import Bill, bill
 from .costs import HOURS_PER_MONTH
-from .tables import Tables
 
 __all__ = ["MARKET_COLUMNS", "PRICE_HISTORY_COLUMNS", "latest_catalog", "market_compare",
            "price_history", "total_monthly_saving"]

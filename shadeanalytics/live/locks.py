@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import LockedError, StoreError
+from ..errors import LockedError, StoreError
 
 __all__ = ["exclusive_lock", "file_lock"]
 

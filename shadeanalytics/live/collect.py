@@ -10,7 +10,7 @@ trickling in at the deadline; the run then records a failed poll.
 
 A clock that went backwards (a poll recorded while the clock was ahead, then the clock fixed) is
 detected: the poll is recorded at the run's own time with a warning, kept in the store
-(:meth:`~shadeanalytics.store.Store.poll_warnings`) and printed; collection never stops until the
+(:meth:`~shadeanalytics.live.store.Store.poll_warnings`) and printed; collection never stops until the
 clock catches up with the bad date.
 
 A run is all or nothing for its core, ``/clusters``, ``/instances`` and ``/instances/types``:
@@ -44,8 +44,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .client import ShadeformClient
-from .errors import (
+from ..errors import (
     ApiError,
     BadResponseError,
     InputError,
@@ -56,6 +55,7 @@ from .errors import (
     TransportError,
     printable,
 )
+from .client import ShadeformClient
 from .locks import file_lock
 from .store import Store, prepare_account_list
 
