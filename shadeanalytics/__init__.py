@@ -9,7 +9,7 @@ One import gives the whole toolkit::
     sa.plot_cost_breakdown(sa.cost_breakdown(tables, as_of="2026-11-20T00:00:00Z"))
 
 The plot helpers load matplotlib on first use only, so a cron job that writes CSV files never
-imports it.
+imports it; the live client and collector load requests on first use.
 """
 
 from __future__ import annotations
@@ -18,12 +18,13 @@ import importlib as _importlib
 from pathlib import Path as _Path
 from typing import Any as _Any
 
+from ._common import usd
 from .analytics.billing import Bill, bill
 from .analytics.costs import cluster_summary, cost_breakdown
 from .analytics.finops import cost_over_time, month_forecast
 from .analytics.inventory import gpu_inventory
 from .analytics.lifecycle import boot_stats, lifecycle
-from .analytics.market import market_compare, price_history
+from .analytics.market import market_compare, price_history, total_monthly_saving
 from .analytics.quality import quality_checks
 from .analytics.timeline import fleet_over_time, status_timeline, time_in_status
 from .errors import (
@@ -40,11 +41,21 @@ from .live.store import Store
 from .output.focus import write_focus
 from .output.report import summary_text, write_report
 
-#: The plot helpers, imported (with matplotlib) on first use.
-_PLOTS = ("plot_cost_breakdown", "plot_cost_over_time", "plot_fleet_over_time",
-          "plot_gpu_inventory", "plot_provisioning", "plot_status_timeline")
+#: Names imported on first use: the plot helpers (and matplotlib with them), and the live
+#: client and collector (and requests with them), so a script that only reads files or the
+#: store imports neither.
+_LAZY = {
+    "ShadeformClient": ".live.client",
+    "collect": ".live.collect",
+    "plot_cost_breakdown": ".output.plots",
+    "plot_cost_over_time": ".output.plots",
+    "plot_fleet_over_time": ".output.plots",
+    "plot_gpu_inventory": ".output.plots",
+    "plot_provisioning": ".output.plots",
+    "plot_status_timeline": ".output.plots",
+}
 
-__all__ = sorted([
+__all__ = [
     "ApiError",
     "Bill",
     "DataWarning",
@@ -52,11 +63,13 @@ __all__ = sorted([
     "InvalidJSONError",
     "SchemaError",
     "ShadeanalyticsError",
+    "ShadeformClient",
     "Store",
     "Tables",
     "bill",
     "boot_stats",
     "cluster_summary",
+    "collect",
     "cost_breakdown",
     "cost_over_time",
     "fleet_over_time",
@@ -64,6 +77,12 @@ __all__ = sorted([
     "lifecycle",
     "market_compare",
     "month_forecast",
+    "plot_cost_breakdown",
+    "plot_cost_over_time",
+    "plot_fleet_over_time",
+    "plot_gpu_inventory",
+    "plot_provisioning",
+    "plot_status_timeline",
     "price_history",
     "quality_checks",
     "read",
@@ -74,10 +93,11 @@ __all__ = sorted([
     "status_timeline",
     "summary_text",
     "time_in_status",
+    "total_monthly_saving",
+    "usd",
     "write_focus",
     "write_report",
-    *_PLOTS,
-])
+]
 
 __version__ = "0.1.0"
 
@@ -89,6 +109,10 @@ def sample_path() -> _Path:
 
 
 def __getattr__(name: str) -> _Any:
-    if name in _PLOTS:
-        return getattr(_importlib.import_module(".output.plots", __name__), name)
+    if name in _LAZY:
+        return getattr(_importlib.import_module(_LAZY[name], __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

@@ -1,4 +1,4 @@
-"""Small rules every analytics module shares: instants, argument checks, group labels."""
+"""Small rules every module shares: instants, argument checks, group labels, dollars as text."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ __all__ = [
     "key_column",
     "ratio",
     "require",
+    "usd",
 ]
 
 #: A UTC instant: a tz-aware ``pd.Timestamp``, ``datetime`` or RFC 3339 string; None is now.
@@ -92,3 +93,23 @@ def ratio(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
     """``numerator / denominator`` as float64, NaN where the denominator is 0 or missing."""
     den = denominator.astype("float64")
     return (numerator.astype("float64") / den.where(den != 0)).astype("float64")
+
+
+def usd(value: float, *, cents: bool | None = True) -> str:
+    """Dollars as text, the one money format of every table, chart, page and message.
+
+    With ``cents`` (the default) ``$1,234.50``; without, whole dollars (``$1,235``); with
+    ``cents=None``, cents below $1,000 only (chart labels). A negative amount gets ``-``
+    before the ``$`` unless it rounds to zero; NaN or NA is ``n/a``.
+
+    Example::
+
+        >>> usd(1665.01), usd(1234.5, cents=None), usd(9.3, cents=None), usd(-5), usd(-0.001)
+        ('$1,665.01', '$1,234', '$9.30', '-$5.00', '$0.00')
+    """
+    if pd.isna(value):  # NaN or NA
+        return "n/a"
+    amount = abs(value)
+    with_cents = amount < 1000 if cents is None else cents
+    text = f"{amount:,.2f}" if with_cents else f"{amount:,.0f}"
+    return ("-" if value < 0 and text.strip("0.,") else "") + "$" + text

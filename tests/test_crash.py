@@ -26,10 +26,10 @@ from conftest import envelope, make_cluster, make_instance
 from test_collect import _kill_loop
 
 import shadeanalytics as sa
+from shadeanalytics import _files
 from shadeanalytics.cli import main
 from shadeanalytics.errors import DataWarning, ReportError
 from shadeanalytics.live.store import Store
-from shadeanalytics.output import csvout, plots
 from shadeanalytics.output.report import write_report
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -186,11 +186,15 @@ def _snapshot(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
 
 
-def _full_mkstemp(fail_at: int, calls: list[str]) -> Callable[..., tuple[int, str]]:
-    """``tempfile.mkstemp`` whose ``fail_at``-th call (1-based) returns a descriptor on
-    /dev/full: the temp file exists, and every write to it fails with ENOSPC from the kernel."""
+def _full_mkstemp(fail_at: int, calls: list[str],
+                  kind: str = "") -> Callable[..., tuple[int, str]]:
+    """``tempfile.mkstemp`` whose ``fail_at``-th call (1-based) for a file whose name ends with
+    ``kind`` (any file by default) returns a descriptor on /dev/full: the temp file exists, and
+    every write to it fails with ENOSPC from the kernel."""
     def mkstemp(*args: Any, **kwargs: Any) -> tuple[int, str]:
         fd, name = tempfile.mkstemp(*args, **kwargs)
+        if not kwargs.get("prefix", "").endswith(f"{kind}."):
+            return fd, name
         calls.append(name)
         if len(calls) == fail_at:
             os.close(fd)
@@ -200,7 +204,8 @@ def _full_mkstemp(fail_at: int, calls: list[str]) -> Callable[..., tuple[int, st
 
 
 class _OsWithFailingFsync:
-    """``os`` as csvout sees it, except ``fsync``, which fails with EIO on its Nth call."""
+    """``os`` as the atomic writer (``_files``) sees it, except ``fsync``, which fails with
+    EIO on its Nth call."""
 
     def __init__(self, fail_at: int) -> None:
         self.calls = 0
@@ -242,7 +247,7 @@ def test_disk_full_in_write_report(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     and complete, the ones after it untouched, no temp file left, no descriptor leaked."""
     out, before, tables, new = _previous_report(tmp_path)
     calls: list[str] = []
-    monkeypatch.setattr(csvout, "tempfile",
+    monkeypatch.setattr(_files, "tempfile",
                         SimpleNamespace(mkstemp=_full_mkstemp(fail_at, calls)))
     fds = _open_fds()
     with pytest.raises(ReportError) as caught:
@@ -272,7 +277,8 @@ def test_disk_full_on_a_chart(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     write_report(_tables(210), out, as_of=_AT)
     before = _snapshot(out)
     calls: list[str] = []
-    monkeypatch.setattr(plots, "tempfile", SimpleNamespace(mkstemp=_full_mkstemp(2, calls)))
+    monkeypatch.setattr(_files, "tempfile",
+                        SimpleNamespace(mkstemp=_full_mkstemp(2, calls, ".png")))
     with pytest.raises(ReportError) as caught:
         write_report(_tables(999), out, as_of=_AT)
     failed = Path(calls[-1]).name.split(".")[1] + ".png"
@@ -289,7 +295,7 @@ def test_eio_on_fsync_in_write_report(tmp_path: Path, monkeypatch: pytest.Monkey
     no temp file left."""
     out, before, tables, _ = _previous_report(tmp_path)
     fake_os = _OsWithFailingFsync(fail_at)
-    monkeypatch.setattr(csvout, "os", fake_os)
+    monkeypatch.setattr(_files, "os", fake_os)
     with pytest.raises(ReportError, match=r"cannot write \(Input/output error\)") as caught:
         write_report(tables, out, as_of=_AT, charts=False)
     assert fake_os.calls == fail_at
@@ -319,15 +325,15 @@ def test_cli_report_on_a_full_disk_and_on_eio(tmp_path: Path,
     assert _cli(["report", str(source), "--out", str(out), "--no-charts"])[0] == 0
     before = _snapshot(out)
     calls: list[str] = []
-    monkeypatch.setattr(csvout, "tempfile", SimpleNamespace(mkstemp=_full_mkstemp(2, calls)))
+    monkeypatch.setattr(_files, "tempfile", SimpleNamespace(mkstemp=_full_mkstemp(2, calls)))
     code, stdout, stderr = _cli(["report", str(source), "--out", str(out), "--no-charts"])
     assert (code, stdout) == (1, "")
     lines = stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"Error: {out}{os.sep}"), stderr
     assert "No space left on device" in lines[0] and "Traceback" not in stderr
     assert _snapshot(out) == before
-    monkeypatch.setattr(csvout, "tempfile", tempfile)
-    monkeypatch.setattr(csvout, "os", _OsWithFailingFsync(1))
+    monkeypatch.setattr(_files, "tempfile", tempfile)
+    monkeypatch.setattr(_files, "os", _OsWithFailingFsync(1))
     code, stdout, stderr = _cli(["report", str(source), "--out", str(out), "--no-charts"])
     assert (code, stdout) == (1, "")
     lines = stderr.splitlines()
@@ -344,7 +350,7 @@ def test_report_files_stay_whole_on_repeated_failures(tmp_path: Path,
     # the manifest (.shadeanalytics-report.json) lists the same files: it is not rewritten
     for fail_at in range(1, len([n for n in before if not n.startswith(".")]) + 1):
         fake_os = _OsWithFailingFsync(fail_at)
-        monkeypatch.setattr(csvout, "os", fake_os)
+        monkeypatch.setattr(_files, "os", fake_os)
         with pytest.raises(ReportError):
             write_report(tables, out, as_of=_AT, charts=False)
         monkeypatch.undo()

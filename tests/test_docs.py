@@ -52,22 +52,23 @@ def test_public_names_are_sorted_and_exported() -> None:
     assert names == sorted(names)
     public = {n for n in vars(shadeanalytics) if not n.startswith("_")}
     modules = {n for n in public if type(getattr(shadeanalytics, n)).__name__ == "module"}
-    plots = {n for n in names if n.startswith("plot_")}  # loaded on first use
-    assert set(names) == (public - modules - {"annotations"}) | plots
+    lazy = set(shadeanalytics._LAZY)  # loaded on first use
+    assert set(names) == (public - modules - {"annotations"}) | lazy
     for name in names:
         assert getattr(shadeanalytics, name) is not None
 
 
 def test_one_import_has_the_toolkit_without_matplotlib() -> None:
     """`import shadeanalytics as sa` gives loaders, helpers and the sample; matplotlib only
-    with the first plot helper."""
+    with the first plot helper, requests only with the live client or collector."""
     code = ("import sys, shadeanalytics as sa; t = sa.read(sa.sample_path()); "
             "sa.cost_breakdown(t, as_of='2026-11-20T00:00:00Z'); "
-            "print('matplotlib' in sys.modules); sa.plot_gpu_inventory; "
-            "print('matplotlib' in sys.modules)")
+            "print('matplotlib' in sys.modules, 'requests' in sys.modules); "
+            "sa.plot_gpu_inventory; sa.collect; "
+            "print('matplotlib' in sys.modules, 'requests' in sys.modules)")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, timeout=120)
-    assert run.stdout.split() == ["False", "True"]
+    assert run.stdout.split() == ["False", "False", "True", "True"]
     assert (shadeanalytics.sample_path() / "instances.jsonl").is_file()
 
 

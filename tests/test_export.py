@@ -6,8 +6,11 @@ import fcntl
 import hashlib
 import os
 import sys
+import tempfile
 from datetime import timedelta
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -17,12 +20,12 @@ import pytest
 from conftest import make_instance
 
 import shadeanalytics as sa
+from shadeanalytics import _files
 from shadeanalytics.analytics.timeline import status_timeline
-from shadeanalytics.errors import DataWarning, LockedError, StoreError
+from shadeanalytics.errors import DataWarning, LockedError, ReportError, StoreError
 from shadeanalytics.ingest.schema import STATUSES, TABLES
 from shadeanalytics.ingest.tables import Tables
 from shadeanalytics.live.store import Store
-from shadeanalytics.output import export
 from shadeanalytics.output.export import export_parquet, read_parquet_history, write_parquet
 from shadeanalytics.testing.fakeapi import DEFAULT_SECRETS, State, default_scenario
 
@@ -305,16 +308,18 @@ def test_a_failed_export_leaves_the_previous_one(monkeypatch: pytest.MonkeyPatch
     """An error midway (disk full) leaves the previous export whole and no staged folders."""
     export_parquet(store_path, tmp_path)
     before = _tree(tmp_path)
-    real, calls = export._write_file, []
+    calls: list[str] = []
 
-    def failing(path: Path, data: bytes, *, private: bool) -> None:
-        calls.append(path)
-        if len(calls) == 5:
-            raise OSError(28, "No space left on device")
-        real(path, data, private=private)
+    def full_on_the_third(*args: Any, **kwargs: Any) -> tuple[int, str]:
+        fd, name = tempfile.mkstemp(*args, **kwargs)
+        calls.append(name)
+        if len(calls) == 3:  # the kernel's full disk: every write fails with ENOSPC
+            os.close(fd)
+            fd = os.open("/dev/full", os.O_WRONLY)
+        return fd, name
 
-    monkeypatch.setattr(export, "_write_file", failing)
-    with pytest.raises(OSError, match="No space"):
+    monkeypatch.setattr(_files, "tempfile", SimpleNamespace(mkstemp=full_on_the_third))
+    with pytest.raises(ReportError, match=r"part-0\.parquet: cannot write \(No space left"):
         export_parquet(store_path, tmp_path, include_network=True)
     assert _tree(tmp_path) == before
 

@@ -236,7 +236,10 @@ def test_read_instance_types_one_row_per_region_and_rental_type() -> None:
          ],
          "boot_time": {"min_boot_in_sec": 180, "max_boot_in_sec": 300}},
     ]}
-    df = sa.read_instance_types(envelope(response, "2026-11-20T00:00:00Z", "/instances/types"))
+    tables = sa.read_instance_types(envelope(response, "2026-11-20T00:00:00Z",
+                                             "/instances/types"))
+    assert isinstance(tables, sa.Tables) and tables.instances.empty
+    df = tables.instance_types
     assert df[["region", "rental_type", "available", "hourly_price_usd"]].to_numpy().tolist() == [
         ["canada-1", "on_demand", True, 2.10],
         ["canada-1", "spot", False, 1.50],

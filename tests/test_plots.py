@@ -27,6 +27,7 @@ from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 
 import shadeanalytics
+from shadeanalytics._common import usd
 from shadeanalytics.analytics.billing import bill
 from shadeanalytics.analytics.finops import cost_over_time
 from shadeanalytics.analytics.timeline import fleet_over_time, status_timeline
@@ -41,7 +42,6 @@ from shadeanalytics.output.plots import (
     plot_gpu_inventory,
     plot_provisioning,
     plot_status_timeline,
-    usd,
     write_charts,
 )
 from shadeanalytics.output.report import analytics
@@ -221,9 +221,9 @@ def test_status_colours_cover_every_status_of_the_schema() -> None:
 
 def test_usd_formats_dollars() -> None:
     """Cents below $1,000, whole dollars above, the sign before the dollar sign."""
-    assert usd(1665.01, cents=True) == "$1,665.01"
-    assert usd(1234.5) == "$1,234"
-    assert usd(9.3) == "$9.30"
+    assert usd(1665.01) == "$1,665.01"
+    assert usd(1234.5, cents=None) == "$1,234"
+    assert usd(9.3, cents=None) == "$9.30"
     assert usd(-5) == "-$5.00"
     assert usd(float("nan")) == "n/a"
 

@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 import numpy as np
 import pandas as pd
 
-from .._common import TimeLike
+from .._common import TimeLike, usd
 from ..errors import ShadeanalyticsError
 from ..ingest.tables import Tables
 from .billing import Bill, bill
@@ -268,7 +268,7 @@ def _measure(billed: Bill, budget: Budget) -> float | None:
 
 
 def _number(value: float, measure: str) -> str:
-    return f"${value:,.2f}" if measure.endswith("_usd") else f"{value:,.0f}"
+    return usd(value) if measure.endswith("_usd") else f"{value:,.0f}"
 
 
 # -- built-in rules -----------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import pandas as pd
 
 from .._common import TimeLike, group_keys, key_column, ratio, require
 from ..ingest.tables import Tables
-from .billing import BILL_COLUMNS, PENDING, Bill, bill  # noqa: F401 (PENDING: re-exported)
+from .billing import BILL_COLUMNS, PENDING, Bill, bill
 
 __all__ = ["INVENTORY_KEYS", "PENDING", "gpu_inventory"]
 

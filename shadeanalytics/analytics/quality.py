@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .._common import TimeLike, key_column
+from .._common import TimeLike, key_column, usd
 from ..ingest.tables import Tables
 from .billing import RUNNING, Bill, bill
 from .costs import cluster_summary
@@ -82,7 +82,7 @@ def _fmt(values: pd.Series, spec: str) -> pd.Series:
 
 
 def _usd(values: pd.Series) -> pd.Series:
-    return _fmt(values, "${:,.2f}").str.replace("$-", "-$", regex=False)
+    return values.map(usd, na_action="ignore").astype("string")
 
 
 def _signed_usd(values: pd.Series) -> pd.Series:

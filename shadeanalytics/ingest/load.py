@@ -299,6 +299,7 @@ def read_instances(source: Source, *, errors: str = "raise", observed_at: Any = 
 
 
 def read_instance_types(source: Source, *, errors: str = "raise",
-                        observed_at: Any = None) -> pd.DataFrame:
-    """Load ``GET /instances/types``: one row per cloud, type, region and rental type."""
-    return _load(source, "instance_types", errors, observed_at, stacklevel=3).instance_types
+                        observed_at: Any = None) -> Tables:
+    """Load ``GET /instances/types`` as ``Tables`` (its other tables empty), like every loader:
+    ``.instance_types`` has one row per cloud, type, region and rental type."""
+    return _load(source, "instance_types", errors, observed_at, stacklevel=3)

@@ -48,7 +48,6 @@ from ..errors import (
     ApiError,
     BadResponseError,
     InputError,
-    LockedError,
     RateLimitedError,
     ServerError,
     StoreError,

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ..errors import ReportError
+from .._files import atomic_write
 
-__all__ = ["atomic_write", "escape_cell", "file_mode", "unescape_cell", "write_csv",
+__all__ = ["escape_cell", "unescape_cell", "write_csv",
            "write_text"]
 
 # A cell starting with one of these is a formula (or a line break) to a spreadsheet program;
@@ -94,48 +93,6 @@ def _column_cells(series: pd.Series) -> list[str]:
         for i in np.flatnonzero(risky):
             cells[i] = "'" + cells[i]
     return _quote_cells(cells)
-
-
-def _umask() -> int:
-    """The process umask, read without changing it (``os.umask`` sets it for every thread)."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    mask = os.umask(0o077)
-    os.umask(mask)
-    return mask
-
-
-def file_mode(private: bool = False) -> int:
-    """The mode of every file the toolkit writes: the user's umask applied to ``0o666``, or to
-    ``0o600`` for a file holding the fleet's addresses (``private``: the store, its log and
-    lock, and report or export files written with ``--include-network``). SECURITY.md."""
-    return (0o600 if private else 0o666) & ~_umask()
-
-
-def atomic_write(path: Path, data: str | bytes, *, private: bool = False) -> None:
-    """Write ``data`` to ``path`` so that a crash leaves the old file or the new, never half;
-    the file gets :func:`file_mode` (``private`` for network data)."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as exc:
-        raise ReportError(f"{path}: cannot write ({exc.strerror})") from None
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data.encode("utf-8") if isinstance(data, str) else data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, file_mode(private))
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise ReportError(f"{path}: cannot write ({exc.strerror}); the previous file, if any, "
-                          "is unchanged") from None
 
 
 def write_text(text: str, path: str | os.PathLike[str]) -> Path:

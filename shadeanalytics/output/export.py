@@ -45,11 +45,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._files import atomic_write, fsync_dir
 from ..errors import StoreError
 from ..ingest.schema import STATUSES, TABLES, TIMESTAMP, Column, empty_frame, status_dtype
 from ..ingest.tables import Tables
 from ..live.locks import exclusive_lock
-from .csvout import file_mode
 from .report import NETWORK_COLUMNS
 
 __all__ = ["DEFAULT_PARTITION", "FORMAT_VERSION", "export_parquet", "read_parquet_history",
@@ -171,11 +171,11 @@ def write_parquet(
                     sink = pa.BufferOutputStream()
                     pq.write_table(arrow.slice(start, stop - start), sink,
                                    compression=compression)
-                    _write_file(folder / "part-0.parquet", sink.getvalue().to_pybytes(),
-                                private=include_network)
-                    _fsync_dir(folder)
+                    atomic_write(folder / "part-0.parquet", sink.getvalue().to_pybytes(),
+                                 private=include_network)
+                    fsync_dir(folder)
                     written.append(out / name / f"day={day}" / "part-0.parquet")
-                _fsync_dir(staged[name])
+                fsync_dir(staged[name])
             # every table is staged: swap them in one after the other (a few renames)
             for name, folder in staged.items():
                 _swap(out, name, folder)
@@ -228,27 +228,6 @@ def _days(frame: pd.DataFrame) -> tuple[np.ndarray, list[tuple[str, int, int]]]:
     return order, list(zip(labels, starts.tolist(), stops, strict=True))
 
 
-def _write_file(path: Path, data: bytes, *, private: bool) -> None:
-    # the one permission rule (csvout.file_mode): owner-only when it holds addresses
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, file_mode(private))
-        os.fchmod(fd, file_mode(private))
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-    except OSError as exc:  # named: "PATH: No space left on device", not the bare errno text
-        raise OSError(exc.errno, exc.strerror, str(path)) from None
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _fresh_folder(out: Path, prefix: str) -> Path:
     """An unused name in ``out`` (folders made under it follow the umask, as exports should)."""
     return out / f"{prefix}{os.getpid()}-{uuid.uuid4().hex[:12]}"
@@ -262,7 +241,7 @@ def _swap(out: Path, name: str, staged: Path) -> None:
         aside = _fresh_folder(out, f".{name}.old-")
         os.rename(target, aside)
     os.rename(staged, target)
-    _fsync_dir(out)
+    fsync_dir(out)
     if aside is not None:
         shutil.rmtree(aside)
 

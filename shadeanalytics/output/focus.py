@@ -30,12 +30,13 @@ import numpy as np
 import pandas as pd
 
 from .._common import TimeLike
+from .._files import atomic_write
 from ..analytics.billing import Bill, bill
 from ..analytics.finops import billed_items, cost_over_time
 from ..errors import StoreError
 from ..ingest.schema import TIMESTAMP
 from ..ingest.tables import Tables
-from .csvout import atomic_write, write_csv
+from .csvout import write_csv
 
 __all__ = [
     "FOCUS_COLUMNS",

@@ -31,6 +31,7 @@ import jinja2
 import pandas as pd
 
 from .. import __version__
+from .._common import usd
 from .csvout import write_text
 
 __all__ = ["HEADLINE", "SECTIONS", "Figure", "Headline", "Section", "headline", "render_html",
@@ -165,11 +166,6 @@ _LABELS = {
 
 # -- formatting ---------------------------------------------------------------------------------
 
-def _usd(value: float) -> str:
-    sign = "-" if value < 0 and round(abs(value), 2) else ""
-    return f"{sign}${abs(value):,.2f}"
-
-
 def _duration(seconds: float) -> str:
     if seconds < 120:
         return f"{seconds:.0f} s"
@@ -198,7 +194,7 @@ def _kind(series: pd.Series, column: str, money: Sequence[str]) -> str:
 
 
 _FORMATS: dict[str, Callable[[Any], str]] = {
-    "usd": _usd,
+    "usd": usd,
     "share": lambda v: f"{v:.1%}",
     "time": lambda v: v.strftime("%Y-%m-%d %H:%M"),
     "bool": lambda v: "yes" if v else "no",
@@ -255,8 +251,10 @@ def headline(frames: Mapping[str, pd.DataFrame]) -> list[Figure]:
         value = float(frame[item.column].astype("float64").sum(min_count=1))
         if math.isnan(value):
             text = "unknown"
+        elif item.money:
+            text = usd(value)
         else:
-            text = _usd(value) if item.money else f"{value:,.0f}"
+            text = f"{value:,.0f}"
         note = ""
         if item.unknown is not None and item.unknown in frame.columns:
             n = int(frame[item.unknown].sum())

@@ -8,7 +8,6 @@ from __future__ import annotations
 import io
 import math
 import os
-import tempfile
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -23,13 +22,12 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from .._common import TimeLike, key_column
+from .._common import TimeLike, key_column, usd
 from .._common import as_of_time as _as_of
+from .._files import atomic_file
 from ..analytics.billing import Bill
 from ..analytics.inventory import INVENTORY_KEYS, gpu_inventory
-from ..errors import ReportError
 from ..ingest.tables import Tables
-from .csvout import file_mode
 
 __all__ = [
     "CHART_FILES",
@@ -126,22 +124,6 @@ _KEY_NAMES = {
 def _key_name(key: str, plural: bool = False) -> str:
     singular, many = _KEY_NAMES.get(key, (key.replace("_", " "), key.replace("_", " ") + "s"))
     return many if plural else singular
-
-
-def usd(value: float, *, cents: bool | None = None) -> str:
-    """Dollars as text: ``$1,234`` from 1,000 up, else with cents (``$12.34``).
-
-    Example::
-
-        >>> usd(1665.01, cents=True), usd(1234.5), usd(9.3), usd(-5)
-        ('$1,665.01', '$1,234', '$9.30', '-$5.00')
-    """
-    if value != value:  # NaN
-        return "n/a"
-    amount = abs(value)
-    with_cents = amount < 1000 if cents is None else cents
-    text = f"{amount:,.2f}" if with_cents else f"{amount:,.0f}"
-    return ("-" if value < 0 and text.strip("0.,") else "") + "$" + text
 
 
 class _Dollars(ticker.Formatter):
@@ -343,11 +325,12 @@ def plot_cost_breakdown(
     total = float(costs[value].sum())
     if "tag" in keys:
         note = "an instance with several tags counts once per tag"
-        labels = [usd(v) for v in bars["value"]]
+        labels = [usd(v, cents=None) for v in bars["value"]]
     else:
-        note = (f"total {usd(total, cents=True)}{suffix} over "
+        note = (f"total {usd(total)}{suffix} over "
                 f"{len(costs)} {_key_name(keys[-1], plural=len(costs) != 1)}")
-        labels = [usd(v) + (f"  {_share(v / total)}" if total > 0 else "") for v in bars["value"]]
+        labels = [usd(v, cents=None) + (f"  {_share(v / total)}" if total > 0 else "")
+                  for v in bars["value"]]
     positions = np.arange(len(bars))
     container = ax.barh(positions, bars["value"], color=list(bars["color"]), height=0.7)
     ax.set_yticks(positions, [_short(str(label), 40) for label in bars["label"]])
@@ -704,8 +687,8 @@ def plot_fleet_over_time(fleet: pd.DataFrame, *, ax: Axes | None = None) -> Axes
              if seconds < 86400 else f"{seconds / 86400:g} d")
     cost = float(rows["cost_usd"].astype("float64").sum())
     ax.set_title(f"{heading}\n{len(rows)} periods of {width} \u00b7 up to "
-                 f"{gpus.max():,.0f} GPUs and {usd(float(burn.max()), cents=True)}/h "
-                 f"(period averages) \u00b7 {usd(cost, cents=True)} accrued")
+                 f"{gpus.max():,.0f} GPUs and {usd(float(burn.max()))}/h "
+                 f"(period averages) \u00b7 {usd(cost)} accrued")
     # the legend goes on the twin: it is drawn last, so nothing of the twin covers it
     twin.legend(handles=[gpus_line, burn_line], loc="upper left", ncols=2, frameon=False,
                 fontsize=9)
@@ -932,7 +915,7 @@ def plot_cost_over_time(
     ax.set_axisbelow(True)
     count = f"{len(table)} {period}{'s' * (len(table) != 1)}"
     note = ("an instance with several tags counts once per tag" if key == "tag"
-            else f"total {usd(float(bottom.sum()), cents=True)} over {count}")
+            else f"total {usd(float(bottom.sum()))} over {count}")
     ax.set_title(f"{heading}\n{note}")
     if key is not None:
         _stack_legend(ax, key)
@@ -1001,7 +984,8 @@ def plot_savings(savings: pd.DataFrame, *, ax: Axes | None = None, top: int = 15
     ax.grid(axis="x", color="#e6e6e6", linewidth=0.8)
     ax.set_axisbelow(True)
     saving = total_monthly_saving(savings)
-    ax.set_title(f"{heading}\n{usd(-saving) if saving else '$0'}/month at the cheapest "
+    saved = usd(-saving, cents=None) if saving else "$0"
+    ax.set_title(f"{heading}\n{saved}/month at the cheapest "
                  "available on-demand offers")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncols=3, frameon=False,
               fontsize=8)
@@ -1021,24 +1005,9 @@ def _save_png(ax: Axes, path: Path, dpi: int) -> Path:
     """Save ``ax``'s figure to ``path`` so that a crash leaves the old file or the new one."""
     figure = ax.get_figure(root=True)
     assert figure is not None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as exc:
-        raise ReportError(f"{path}: cannot write ({exc.strerror})") from None
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            # no Software/version stamp: the same data gives the same bytes on any install
-            figure.savefig(handle, format="png", dpi=dpi, metadata={"Software": None})
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, file_mode())  # the one rule of csvout: no address is drawn in a chart
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise ReportError(f"{path}: cannot write ({exc.strerror}); the previous file, if any, "
-                          "is unchanged") from None
-    finally:
-        Path(tmp).unlink(missing_ok=True)  # gone already when os.replace succeeded
+    with atomic_file(path) as handle:  # no address is drawn in a chart: never private
+        # no Software/version stamp: the same data gives the same bytes on any install
+        figure.savefig(handle, format="png", dpi=dpi, metadata={"Software": None})
     return path
 
 

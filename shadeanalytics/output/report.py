@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from .._common import TimeLike
+from .._common import TimeLike, usd
 from .._common import as_of_time as _as_of
+from .._files import atomic_write
 from ..analytics.alerts import Budget, budget_state
 from ..analytics.billing import Bill, bill
 from ..analytics.costs import cluster_summary, cost_breakdown
@@ -24,7 +25,7 @@ from ..analytics.timeline import fleet_over_time, status_timeline
 from ..errors import ReportError, printable
 from ..ingest.schema import TABLES
 from ..ingest.tables import Tables
-from .csvout import atomic_write, escape_cell, unescape_cell, write_csv
+from .csvout import escape_cell, unescape_cell, write_csv
 
 __all__ = [
     "ANALYTICS_FILES",
@@ -309,16 +310,10 @@ _SUMMARY_DIMENSIONS = ("cloud", "region", "gpu_type", "shade_instance_type", "cl
                        "status", "rental_type", "tag")
 
 
-def _money(value: float) -> str:
-    if pd.isna(value):
-        return "n/a"
-    return f"-${-value:,.2f}" if round(value, 2) < 0 else f"${value:,.2f}"
-
-
 def _table(df: pd.DataFrame, money: Sequence[str] = (), share: Sequence[str] = ()) -> str:
     shown = df.copy()
     for column in money:
-        shown[column] = shown[column].map(_money)
+        shown[column] = shown[column].map(usd)
     for column in share:
         shown[column] = shown[column].map(lambda v: "n/a" if pd.isna(v) else f"{v:.1%}")
     text = shown.astype("object").where(shown.notna(), "").to_string(index=False)
@@ -347,10 +342,10 @@ def _forecast_lines(forecast: pd.DataFrame) -> list[str]:
     month = row["month_start"].strftime("%b %Y")
     days = int(row["burn_days"])
     band = ("" if pd.isna(row["forecast_low_usd"]) else
-            f" ({_money(row['forecast_low_usd'])} to {_money(row['forecast_high_usd'])}, "
+            f" ({usd(row['forecast_low_usd'])} to {usd(row['forecast_high_usd'])}, "
             f"last {days} day{'s' * (days != 1)}' burn)")
-    lines = [f"  {month}: {_money(row['month_to_date_usd'])} so far; forecast "
-             f"{_money(row['forecast_usd'])}{band}"]
+    lines = [f"  {month}: {usd(row['month_to_date_usd'])} so far; forecast "
+             f"{usd(row['forecast_usd'])}{band}"]
     if pd.isna(row["last_month_usd"]):
         lines.append("  last month: unknown (the history starts this month)")
     else:
@@ -358,9 +353,9 @@ def _forecast_lines(forecast: pd.DataFrame) -> list[str]:
             f", partial: history from {row['observed_from'].strftime('%Y-%m-%d %H:%M')}")
         change = ("" if pd.isna(row["change_fraction"])
                   else f" ({row['change_fraction']:+.0%})")
-        lines.append(f"  last month: {_money(row['last_month_usd'])}{partial}; forecast "
+        lines.append(f"  last month: {usd(row['last_month_usd'])}{partial}; forecast "
                      f"change {'+' if row['change_usd'] >= 0 else ''}"
-                     f"{_money(row['change_usd'])}{change}")
+                     f"{usd(row['change_usd'])}{change}")
     return lines
 
 
@@ -394,7 +389,7 @@ def summary_text(tables: Tables, *, by: str = "cloud", as_of: TimeLike = None,
     if isinstance(tables, Tables) and not tables.instance_types.empty:
         savings = market_compare(tables, billed=billed)
         cheaper = int((savings["monthly_saving_usd"] > 0).sum())
-        elsewhere = [f"  the same GPUs elsewhere: {_money(-total_monthly_saving(savings))}/month "
+        elsewhere = [f"  the same GPUs elsewhere: {usd(-total_monthly_saving(savings))}/month "
                      f"({cheaper} of {len(savings)} running instance types have a cheaper "
                      "available on-demand offer; savings.csv)"]
     severities = quality["severity"].value_counts()
@@ -402,15 +397,15 @@ def summary_text(tables: Tables, *, by: str = "cloud", as_of: TimeLike = None,
         f"Shadeform fleet as of {at.strftime('%Y-%m-%dT%H:%M:%SZ')}",
         f"  running: {running} instances, {gpus} GPUs "
         f"(of {int(totals['instances'].sum())} instances in the latest snapshot)",
-        f"  burn rate: {_money(hourly)}/h = {_money(hourly * 24)}/day = "
-        f"{_money(hourly * 730)}/month (730 h){_unknown(no_price, 'without a price')}",
-        f"    compute {_money(services.get('compute', 0.0))}/h, storage "
-        f"{_money(services.get('storage', 0.0))}/h ({int(totals['volumes'].sum())} volumes"
+        f"  burn rate: {usd(hourly)}/h = {usd(hourly * 24)}/day = "
+        f"{usd(hourly * 730)}/month (730 h){_unknown(no_price, 'without a price')}",
+        f"    compute {usd(services.get('compute', 0.0))}/h, storage "
+        f"{usd(services.get('storage', 0.0))}/h ({int(totals['volumes'].sum())} volumes"
         f"{_unknown_volumes(int(totals['volumes_without_price'].sum()))})",
-        f"  accrued so far: {_money(accrued)}{_unknown(no_accrued)}",
+        f"  accrued so far: {usd(accrued)}{_unknown(no_accrued)}",
         *([] if isinstance(tables, Bill) else _forecast_lines(month_forecast(tables, as_of=at))),
-        f"  Shadeform's estimates: {_money(reported)}{_unknown(no_estimate)}; gap "
-        f"{_money(gap)} (over the instances with both figures)",
+        f"  Shadeform's estimates: {usd(reported)}{_unknown(no_estimate)}; gap "
+        f"{usd(gap)} (over the instances with both figures)",
         *elsewhere,
         "",
         "GPUs held, by type:",
