@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import doctest
 import importlib
 import pkgutil
@@ -84,3 +85,32 @@ def test_docstring_examples_run(module: Any, monkeypatch: pytest.MonkeyPatch) ->
                  "timeline", "plots", "load")
     if module.__name__.rsplit(".", 1)[-1] in analytics:
         assert result.attempted >= 1
+
+
+#: Which parts each part may import (docs/architecture.md); the top-level modules (errors,
+#: config, _common, _files) are open to all.
+_MAY_IMPORT = {"ingest": set(), "analytics": {"ingest"}, "live": {"ingest"},
+               "output": {"ingest", "analytics", "live"},
+               "testing": {"ingest", "analytics", "live"}}
+
+
+def test_the_parts_import_one_way() -> None:
+    """ingest imports no other part; analytics and live only ingest; nothing imports testing."""
+    package = ROOT / "shadeanalytics"
+    seen: dict[str, set[str]] = {part: set() for part in _MAY_IMPORT}
+    for part in _MAY_IMPORT:
+        for path in (package / part).glob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.ImportFrom) and node.level == 2 and node.module:
+                    seen[part].add(node.module.split(".")[0])
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    names = node.module.split(".")
+                    if names[0] == "shadeanalytics" and len(names) > 1:
+                        seen[part].add(names[1])
+    for part, imported in seen.items():
+        assert imported & set(_MAY_IMPORT) <= _MAY_IMPORT[part], (part, sorted(imported))
+    assert seen["ingest"] & set(_MAY_IMPORT) == set()
+    for path in package.glob("*.py"):  # cli, config, errors, _common, _files, __init__
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                assert "testing" not in (node.module or "").split("."), path.name
