@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -51,3 +52,20 @@ def test_base_url_and_webhook_sources(monkeypatch: pytest.MonkeyPatch) -> None:
     assert config.base_url("http://x/v1") == ("http://x/v1", "--base-url")
     monkeypatch.setenv(config.WEBHOOK_URL_ENV, "http://127.0.0.1:9/hook")
     assert config.webhook_url() == "http://127.0.0.1:9/hook"
+
+
+def test_now_is_the_wall_clock_unless_shadeanalytics_now_sets_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """SHADEANALYTICS_NOW (any zone) is the instant, in UTC; unset is the wall clock; a time
+    without a zone is refused, naming the variable."""
+    monkeypatch.delenv(config.NOW_ENV, raising=False)
+    before = datetime.now(UTC)
+    assert before <= config.now() <= datetime.now(UTC)
+    monkeypatch.setenv(config.NOW_ENV, "2026-03-02T12:30:00+02:00")
+    assert config.now() == datetime(2026, 3, 2, 10, 30, tzinfo=UTC)
+    assert config.now().tzinfo is UTC
+    for bad in ("2026-03-02T10:30:00", "yesterday"):
+        monkeypatch.setenv(config.NOW_ENV, bad)
+        with pytest.raises(config.ConfigError, match=r"^SHADEANALYTICS_NOW: not an ISO-8601 "
+                                                     r"instant with a zone"):
+            config.now()

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import re
 import socket
 import sys
 import threading
 import time
-from bisect import bisect_left
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -23,10 +21,8 @@ from urllib.parse import parse_qs, urlsplit
 import orjson
 
 __all__ = [
-    "CLOCKS",
     "DEFAULT_SECRETS",
     "FAULTS",
-    "Clock",
     "FakeShadeformAPI",
     "Fault",
     "HostileServer",
@@ -41,8 +37,6 @@ _FaultName: TypeAlias = Literal[
 ]
 Fault: TypeAlias = int | _FaultName
 FAULTS: tuple[str, ...] = get_args(_FaultName)
-Clock: TypeAlias = Literal["nominal", "wall"]
-CLOCKS: tuple[str, ...] = get_args(Clock)
 
 
 @dataclass(frozen=True)
@@ -145,21 +139,8 @@ class FakeShadeformAPI:
     ``X-API-KEY`` gets 401 ``{"message": "Invalid API key"}``; an injected fault whose path
     matches is consumed; otherwise the scripted data is served.
 
-    Clock: with ``clock="nominal"`` (default) the scripted timestamps are served as written.
-    With ``clock="wall"`` they are moved onto the wall clock, so that a collector that dates
-    its polls with the real time (the CLI in a subprocess) sees API timestamps consistent with
-    its polls. State k's nominal ``at`` maps to the wall time of the first request answered
-    from the scripted data while state k is current (fixed then, never changed); nominal times
-    in ``(at[k-1], at[k]]`` map linearly into ``(wall[k-1], wall[k]]``; times before ``at[0]``
-    shift by ``wall[0] - at[0]``; times after the newest state served so far shift by that
-    state's offset (provisionally: only the info endpoints' alert thresholds are that late).
-    Every ISO-8601 string in a served body (``created_at``, ``updated_at``, ``active_at``,
-    ``deleted_at``, ``rental_terms.ending_at``, thresholds...) is rewritten through the mapping
-    with microseconds and its own zone designator (``Z`` stays ``Z``). :meth:`wall_time` gives
-    the mapping. A collector dates a poll just before its first request, so an event strictly
-    between two states lands between the two polls that show them (as long as a run's first
-    request follows its start by far less than the runs follow each other), while an event
-    exactly at a state's ``at`` lands just after the poll that first shows that state.
+    Times are served as scripted: a collector in a subprocess is dated by the state's ``at``
+    through ``SHADEANALYTICS_NOW`` (see ``shadeanalytics.config.now``).
     """
 
     def __init__(
@@ -169,24 +150,11 @@ class FakeShadeformAPI:
         *,
         advance_on: str | None = None,
         hang_seconds: float = 5.0,
-        clock: Clock = "nominal",
     ) -> None:
         self.api_key = api_key
         self.scenario: Scenario = scenario if scenario is not None else default_scenario()
         if not self.scenario:
             raise ValueError("a scenario needs at least one state")
-        if clock not in CLOCKS:
-            raise ValueError(f"unknown clock {clock!r}; use one of {CLOCKS}")
-        self.clock: Clock = clock
-        # nominal state times and the wall times fixed so far (a prefix), as int microseconds
-        self._nominal: list[int] = []
-        self._walls: list[int] = []
-        if clock == "wall":
-            if any(s.at.tzinfo is None for s in self.scenario):
-                raise ValueError('clock="wall" needs timezone-aware state times')
-            self._nominal = [_micros(s.at) for s in self.scenario]
-            if any(a > b for a, b in zip(self._nominal, self._nominal[1:], strict=False)):
-                raise ValueError('clock="wall" needs state times in order')
         self.advance_on = advance_on
         self.hang_seconds = hang_seconds
         self._lock = threading.Lock()
@@ -254,7 +222,7 @@ class FakeShadeformAPI:
         ``"redirect"`` faults point there; its :attr:`requests` show whether the key arrived.
         """
         if self._other is None:
-            other = FakeShadeformAPI(self.api_key, self.scenario, clock=self.clock)
+            other = FakeShadeformAPI(self.api_key, self.scenario)
             other.start()
             self._other = other
         return self._other
@@ -277,84 +245,6 @@ class FakeShadeformAPI:
     def _advance_locked(self) -> int:
         self._index = min(self._index + 1, len(self.scenario) - 1)
         return self._index
-
-    def wall_time(self, nominal: datetime | str) -> datetime:
-        """The time the fake serves for the scripted (nominal) time ``nominal`` (UTC).
-
-        ``nominal`` is an aware datetime or ISO-8601 text (naive means UTC). With
-        ``clock="nominal"`` it is returned unchanged (in UTC); with ``clock="wall"``, see the
-        class docstring: exact to the microsecond, equal to what a served body says for that
-        time. Raises ``RuntimeError`` before the first request served from the scripted data.
-        """
-        moment = datetime.fromisoformat(nominal) if isinstance(nominal, str) else nominal
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        if self.clock == "nominal":
-            return moment.astimezone(UTC)
-        with self._lock:
-            return _from_micros(self._wall_micros(_micros(moment)))
-
-    @property
-    def state_wall_times(self) -> list[datetime]:
-        """The wall time each state's ``at`` maps to, for the states served so far (a prefix of
-        the scenario; states skipped by advancing twice are interpolated). Empty with
-        ``clock="nominal"``."""
-        with self._lock:
-            return [_from_micros(w) for w in self._walls]
-
-    def _fix_wall_locked(self) -> None:
-        """Fix the wall time of the current state (and of skipped ones) on its first serve."""
-        index = self._index
-        if self.clock != "wall" or index < len(self._walls):
-            return
-        at, walls = self._nominal, self._walls
-        now = _micros(datetime.now(UTC))
-        if walls:
-            now = max(now, walls[-1] + 1)  # strictly increasing
-            last = len(walls) - 1
-            for j in range(last + 1, index):  # skipped states: between their neighbours
-                walls.append(
-                    walls[last] + _scaled(at[j] - at[last], now - walls[last], at[index] - at[last])
-                )
-        else:
-            walls.extend(at[j] + now - at[index] for j in range(index))
-        walls.append(now)
-
-    def _wall_micros(self, t: int) -> int:
-        walls, at = self._walls, self._nominal
-        if not walls:
-            raise RuntimeError(
-                "no state has been served yet: the wall clock starts at the first "
-                "request answered from the scripted data"
-            )
-        k = bisect_left(at, t, 0, len(walls))  # the first served state at or after t
-        if k == 0:
-            return t + walls[0] - at[0]
-        if k == len(walls):
-            return t + walls[-1] - at[k - 1]
-        return walls[k - 1] + _scaled(t - at[k - 1], walls[k] - walls[k - 1], at[k] - at[k - 1])
-
-    def _timed(self, body: Any) -> Any:
-        """``body`` with every ISO-8601 string moved onto the wall clock (``clock="wall"``)."""
-        if self.clock != "wall":
-            return body
-        if isinstance(body, dict):
-            return {key: self._timed(value) for key, value in body.items()}
-        if isinstance(body, list):
-            return [self._timed(value) for value in body]
-        if isinstance(body, str) and _ISO_TIME.fullmatch(body):
-            try:
-                moment = datetime.fromisoformat(body)
-            except ValueError:
-                return body
-            aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-            wall = _from_micros(self._wall_micros(_micros(aware)))
-            if moment.tzinfo is None:
-                return wall.replace(tzinfo=None).isoformat(timespec="microseconds")
-            if body.endswith(("Z", "z")):
-                return wall.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-            return wall.astimezone(moment.tzinfo).isoformat(timespec="microseconds")
-        return body
 
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -463,8 +353,7 @@ class FakeShadeformAPI:
         reply, body = self._scripted(path, query)
         if reply is not None:
             return reply
-        self._fix_wall_locked()
-        return _json_reply(200, self._timed(body))
+        return _json_reply(200, body)
 
     def _scripted(self, path: str, query: str) -> tuple[_Reply | None, Any]:
         """The scripted body for ``path`` in the current state, or a 404 reply."""
@@ -503,29 +392,6 @@ def _default_fault_body(status: int) -> dict[str, str]:
     if status >= 500:
         return {"error_code": "INTERNAL_SERVER_ERROR", "error": phrase}
     return {"error": phrase}
-
-
-_ISO_TIME = re.compile(
-    r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:[Zz]|[+-]\d{2}:?\d{2})?"
-)
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _micros(moment: datetime) -> int:
-    """An aware datetime as integer microseconds since the epoch (exact)."""
-    return (moment - _EPOCH) // timedelta(microseconds=1)
-
-
-def _from_micros(us: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=us)
-
-
-def _scaled(offset: int, wall_span: int, nominal_span: int) -> int:
-    """``ceil(offset * wall_span / nominal_span)``: a time strictly after a state's nominal
-    time maps strictly after its wall time (when ``wall_span`` > 0)."""
-    if nominal_span <= 0:  # skipped states at the same nominal time as their neighbour
-        return 0
-    return -(-offset * wall_span // nominal_span)
 
 
 def _json_reply(status: int, body: Any) -> _Reply:
