@@ -27,7 +27,7 @@ from shadeanalytics.live.client import ShadeformClient
 from shadeanalytics.live.collect import collect, collector_lock
 from shadeanalytics.live.store import Store
 from shadeanalytics.testing import synthetic
-from shadeanalytics.testing.fakeapi import FakeShadeformAPI, State
+from shadeanalytics.testing.fakeapi import FakeShadeformAPI
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED_PATH = ROOT / "data" / "seed" / "cluster-info-example.json"
@@ -215,13 +215,6 @@ _ZYGOTE = textwrap.dedent("""
 """)
 
 
-def _synthetic_scenario() -> list[State]:
-    types = synthetic.instance_types()
-    return [State(at=datetime.fromisoformat(p["observed_at"]), clusters=p["clusters"],
-                  instances=p["instances"], instance_types=types)
-            for p in synthetic.fleet_history(polls=17)]
-
-
 def _check_after_kill(path: Path, reported: set[int]) -> None:
     """The store is whole: integrity ok, every reported poll there, no partial poll."""
     with Store(path) as store:
@@ -258,7 +251,7 @@ def kill_loop(tmp_path: Path, kills: int, seed: int, expect_commits: bool = True
     report_path = tmp_path / "committed.txt"
     rng = random.Random(seed)
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
-    with FakeShadeformAPI(api_key=_KILL_KEY, scenario=_synthetic_scenario(),
+    with FakeShadeformAPI(api_key=_KILL_KEY, scenario=synthetic.scenario(),
                           advance_on="/instances/types") as api:
         zygote = subprocess.Popen(
             [sys.executable, "-c", _ZYGOTE, str(path), api.url, _KILL_KEY, str(report_path)],

@@ -217,7 +217,7 @@ def _plant_instance(inst: dict[str, Any]) -> None:
     elif name == "train-h100":
         inst["launch_configuration"] = {
             "type": "script", "script_configuration": {"base64_script": SCRIPT_B64}}
-    elif name == "notebook-a4000":
+    elif name == "notebook-a6000":
         inst["launch_configuration"]["docker_configuration"]["envs"] = [
             {"name": "JUPYTER_TOKEN", "value": CANARIES["notebook-env"]}]
 

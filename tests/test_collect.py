@@ -81,7 +81,7 @@ def test_a_scenario_run_records_every_poll_and_gone_marker(tmp_path: Path,
         api.advance()
     assert [r.poll_id for r in results] == [1, 2, 3, 4, 5, 6, 7]
     assert {r.outcome for r in results} == {"ok"}
-    assert results[3].counts["gone"] == 2  # batch-a10 and its details
+    assert results[3].counts["gone"] == 2  # batch-a6000 and its details
     # versions of every kind: train-h100 and the two h100-burst nodes take their details along
     assert results[6].counts == {"clusters": 1, "instances": 5, "instance_types": 8,
                                  "added": 0, "changed": 2, "gone": 7, "volumes": 2,
@@ -106,8 +106,8 @@ def test_a_scenario_run_records_every_poll_and_gone_marker(tmp_path: Path,
     assert log["observed_at"].is_monotonic_increasing
     assert (log["finished_at"] >= log["started_at"]).all()
     # five lists a run, the four daily ones in the first run, and the details of each instance
-    # when it is first listed: 5 (3 standalone, 2 cluster nodes), spot-l40s, the two
-    # h100-burst nodes, notebook-a4000
+    # when it is first listed: 5 (3 standalone, 2 cluster nodes), spot-rtx6000, the two
+    # h100-burst nodes, notebook-a6000
     assert log["details"].tolist() == [5, 1, 2, 0, 1, 0, 0]
     assert len(api.requests) == 7 * 5 + 4 + 9
 

@@ -100,7 +100,8 @@ def test_timestamps_are_consistent() -> None:
 
 
 def test_prices_are_cents_and_costs_are_dollar_strings() -> None:
-    """hourly_price is integer cents; instance costs are "12.5" strings, clusters "$1,234.50"."""
+    """hourly_price is integer cents; instance costs are "12.5" strings, clusters "$1,234.50"
+    once active (None before)."""
     cluster_costs = []
     for state in default_scenario():
         for record in _instances_of(state):
@@ -109,6 +110,9 @@ def test_prices_are_cents_and_costs_are_dollar_strings() -> None:
         for cluster in state.clusters["clusters"]:
             assert type(cluster["hourly_price"]) is int
             assert cluster["hourly_price"] == sum(n["hourly_price"] for n in cluster["instances"])
+            if cluster["active_at"] is None:
+                assert cluster["cost_estimate"] is None
+                continue
             assert re.fullmatch(r"\$\d{1,3}(,\d{3})*\.\d\d", cluster["cost_estimate"])
             cluster_costs.append(cluster["cost_estimate"])
         for instance_type in state.instance_types["instance_types"]:
@@ -142,7 +146,7 @@ def test_instance_goes_through_the_whole_lifecycle() -> None:
 
 
 def test_one_instance_fails_and_one_vanishes_without_deleted() -> None:
-    """spot-l40s ends in error; batch-a10 disappears without showing deleting or deleted."""
+    """spot-rtx6000 ends in error; batch-a6000 disappears without showing deleting or deleted."""
     assert _history(SPOT) == [
         None, "creating", "pending_provider", "error", "error", "error", "error",
     ]  # fmt: skip
@@ -260,19 +264,19 @@ def test_instance_types_query_filters(api: FakeShadeformAPI) -> None:
         body = _get(api, "/instances/types", params=params).json()
         return [f"{t['cloud']}/{t['shade_instance_type']}" for t in body["instance_types"]]
 
-    assert names(cloud="cudo") == ["cudo/A4000", "cudo/cpu_mini"]
+    assert names(gpu_type="A6000") == ["hyperstack/A6000", "lambdalabs/A6000", "paperspace/A6000"]
     assert names(gpu_type="H100", num_gpus="8") == ["nebius/H100_sxm5x8", "crusoe/H100_sxm5x8"]
-    assert names(region="FIN-01") == ["datacrunch/L40S"]
-    assert "lambdalabs/A10" not in names(available="true")
+    assert names(region="helsinki-finland-1") == ["datacrunch/RTX6000Ada"]
+    assert "lambdalabs/A6000" not in names(available="true")  # batch-a6000 holds it
     prices = [
         t["hourly_price"]
         for t in _get(api, "/instances/types", params={"sort": "price"}).json()["instance_types"]
     ]
     assert prices == sorted(prices)
     spot_only = _get(api, "/instances/types", params={"available": "true", "cloud": "nebius"})
-    assert [e["rental_type"] for e in spot_only.json()["instance_types"][0]["availability"]] == [
-        "on_demand"
-    ]
+    assert [(e["region"], e["rental_type"]) for e in
+            spot_only.json()["instance_types"][0]["availability"]] == [
+        ("eu-north1", "on_demand"), ("us-central1", "on_demand")]
 
 
 def test_injected_status_with_retry_after_is_consumed_exactly(api: FakeShadeformAPI) -> None:

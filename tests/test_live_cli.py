@@ -88,15 +88,15 @@ EXPECTED_TIMELINE: list[tuple[str, str, str, str, str, str | int]] = [
     ("instance", TRAIN, "train-h100", "active", "api", "2026-03-02T10:24:45Z"),
     ("instance", TRAIN, "train-h100", "deleting", "observed", 4),
     ("instance", TRAIN, "train-h100", "deleted", "api", "2026-03-02T10:44:20Z"),  # deleted_at
-    ("instance", SPOT, "spot-l40s", "creating", "api", "2026-03-02T10:07:05Z"),
-    ("instance", SPOT, "spot-l40s", "pending_provider", "observed", 2),
-    ("instance", SPOT, "spot-l40s", "error", "observed", 3),
-    ("instance", BATCH, "batch-a10", "active", "api", "2026-03-02T06:45:30Z"),
-    ("instance", BATCH, "batch-a10", "deleted", "observed", 3),  # vanished, never deleted
+    ("instance", SPOT, "spot-rtx6000", "creating", "api", "2026-03-02T10:07:05Z"),
+    ("instance", SPOT, "spot-rtx6000", "pending_provider", "observed", 2),
+    ("instance", SPOT, "spot-rtx6000", "error", "observed", 3),
+    ("instance", BATCH, "batch-a6000", "active", "api", "2026-03-02T06:45:30Z"),
+    ("instance", BATCH, "batch-a6000", "deleted", "observed", 3),  # vanished, never deleted
     ("instance", LLM, "llm-serve", "active", "api", "2026-02-27T08:00:00Z"),
-    ("instance", NOTEBOOK, "notebook-a4000", "creating", "api", "2026-03-02T10:38:00Z"),
-    ("instance", NOTEBOOK, "notebook-a4000", "pending", "observed", 5),
-    ("instance", NOTEBOOK, "notebook-a4000", "active", "api", "2026-03-02T10:55:10Z"),
+    ("instance", NOTEBOOK, "notebook-a6000", "creating", "api", "2026-03-02T10:38:00Z"),
+    ("instance", NOTEBOOK, "notebook-a6000", "pending", "observed", 5),
+    ("instance", NOTEBOOK, "notebook-a6000", "active", "api", "2026-03-02T10:55:10Z"),
 ]
 
 
@@ -203,7 +203,7 @@ def test_each_poll_is_dated_by_the_clock_it_was_given(live: LiveRun) -> None:
     assert all(
         re.fullmatch(rf"poll {k + 1} ok in \d+\.\d\d s: .+\n", m) for k, m in enumerate(messages)
     ), messages
-    # batch-a10 vanishes, and its details with it
+    # batch-a6000 vanishes, and its details with it
     assert messages[3].endswith(" changed, 2 gone; 2 volumes, 0 instance details, 0 failed "
                                 "requests\n")
     assert messages[6].endswith(
