@@ -120,6 +120,30 @@ def test_prices_are_cents_and_costs_are_dollar_strings() -> None:
     assert any("," in cost for cost in cluster_costs)
 
 
+def test_default_scenario_costs_are_the_kits_money_rule_by_hand() -> None:
+    """Cost estimates of the default scenario, computed by hand (cents rounded half up)."""
+    states = default_scenario()
+
+    def cost(index: int, rid: str) -> str:
+        listed = _instances_of(states[index]) + states[index].clusters["clusters"]
+        return next(r["cost_estimate"] for r in listed if r["id"] == rid)
+
+    # llm-serve: hyperstack A6000 at $0.65/h since 2026-02-27T08:00, 74 h at 10:00 = $48.10
+    assert cost(0, LLM) == "48.1"
+    # batch-a6000: lambdalabs A6000 at $0.80/h from 06:45:30 to 10:00: 259.33 -> 259 cents
+    assert cost(0, BATCH) == "2.59"
+    # train-h100: nebius 8xH100 at $23.60/h, active 10:24:45, deleting 10:36: 442.5 -> 443
+    assert [cost(k, TRAIN) for k in range(6)] == ["0.0"] * 3 + ["2.07", "4.43", "4.43"]
+    # denvr-a100-cluster: 2 x $14.32/h for 238 h (since 2026-02-20T12:00)
+    assert cost(0, STEADY) == "$6,816.32"
+    # h100-burst: 2 x $24.80/h from 10:33: 7 min at 10:40, 13 min at the 10:46 delete request
+    assert [cost(k, BURST) for k in (2, 3, 4, 5)] == [None, None, "$5.78", "$10.74"]
+    # spot-rtx6000 never ran; the prices come from the one catalogue
+    assert cost(6, SPOT) == "0.0"
+    spot = next(i for i in states[6].instances["instances"] if i["id"] == SPOT)
+    assert (spot["hourly_price"], spot["rental_terms"]["hourly_price"]) == (99, "0.50")
+
+
 def test_costs_grow_while_billed_and_freeze_after_deleting() -> None:
     """cost_estimate never decreases and stops growing once an instance enters deleting."""
     costs = [
