@@ -23,6 +23,7 @@ from . import render
 from .fleet import MINUTE, from_spec, offering
 
 __all__ = [
+    "DEFAULT_FLEET",
     "DEFAULT_SECRETS",
     "FAULTS",
     "FakeShadeformAPI",
