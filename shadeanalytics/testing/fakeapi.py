@@ -660,11 +660,15 @@ DEFAULT_FLEET: dict[str, Any] = {
 
 
 def _instance_types(index: int) -> dict[str, Any]:
+    """The default scenario's /instances/types in state ``index`` (the same in every region)."""
+    def everywhere(available: bool) -> Callable[[str], bool]:
+        return lambda region: available
+
     return {"instance_types": [
         render.instance_type(offering(*key.split("/")),
-                             lambda region, t=types: index not in t.get("busy", ()),
-                             lambda region, t=types: index in t.get("spot_open", ()))
-        for key, types in DEFAULT_FLEET["types"].items()]}
+                             everywhere(index not in states.get("busy", ())),
+                             everywhere(index in states.get("spot_open", ())))
+        for key, states in DEFAULT_FLEET["types"].items()]}
 
 
 _SSH_KEY_ID = "78a0dbbd-3b5e-4d0b-b3e1-0f5a2a1c9d10"

@@ -395,8 +395,9 @@ def _plan(start: datetime, life: Mapping[str, str]) -> Plan:
     assert created is not None
     # a skipped pending_provider starts with the next status (never shown then)
     later = [moments[name] for name in reversed(PLAN_ORDER)] + [created]
-    moments["pending_provider"] = next(m for m in later if m is not None)
-    return Plan(created=created, **moments)
+    pending_provider = next(m for m in later if m is not None)
+    return Plan(created, pending_provider, moments["pending"], moments["active"],
+                moments["error"], moments["deleting"], moments["deleted"], moments["gone"])
 
 
 def _node(start: datetime, spec: Mapping[str, Any], serial: int, **defaults: Any) -> Node:
