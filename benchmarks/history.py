@@ -210,7 +210,7 @@ def _cluster_costs(cluster: Any) -> Callable[[np.ndarray], list[Any]]:
     def costs(t: np.ndarray) -> list[Any]:
         total = sum((_accrued(m, t) for m in cluster.members), np.zeros(t.size, dtype=np.int64))
         active = cluster.plan.active
-        return [None if active is None or at < active else f"${c // 100:,}.{c % 100:02d}"
+        return [None if active is None or at < active else fleet.cluster_cost_text(c)
                 for at, c in zip(t.tolist(), total.tolist(), strict=True)]
 
     return costs
