@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from shadeanalytics import config
+from shadeanalytics.cli import main
 from shadeanalytics.live.client import ShadeformClient
 from shadeanalytics.testing.fakeapi import FakeShadeformAPI
 
@@ -69,3 +71,20 @@ def test_now_is_the_wall_clock_unless_shadeanalytics_now_sets_it(
         with pytest.raises(config.ConfigError, match=r"^SHADEANALYTICS_NOW: not an ISO-8601 "
                                                      r"instant with a zone"):
             config.now()
+
+
+def test_a_bad_clock_stops_collect_before_the_store_exists(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """collect with a SHADEANALYTICS_NOW that is not an instant: exit 1, one Error line naming
+    the variable (not its value), no store file, no request."""
+    monkeypatch.setenv(config.NOW_ENV, "tomorrow-ish")
+    monkeypatch.setenv(config.API_KEY_ENV, KEY)
+    out, err = io.StringIO(), io.StringIO()
+    with FakeShadeformAPI(api_key=KEY) as api:
+        code = main(["collect", "--store", str(tmp_path / "h.db"), "--base-url", api.url],
+                    stdout=out, stderr=err)
+        assert api.requests == []
+    assert (code, out.getvalue()) == (1, "")
+    assert err.getvalue() == ("Error: SHADEANALYTICS_NOW: not an ISO-8601 instant with a zone "
+                              "(e.g. 2026-03-02T10:00:00Z)\n")
+    assert list(tmp_path.iterdir()) == []
