@@ -1,4 +1,4 @@
-"""One rule for an API key, wherever it comes from (library, environment, key file)."""
+"""Configuration: one rule for an API key (library, environment, key file) and one clock."""
 
 from __future__ import annotations
 
