@@ -332,7 +332,7 @@ def _library(out: Outputs, db: Path, tmp: Path) -> None:
         out.show("store polls", polls)
         out.show("store stats", store.stats())
     as_of = history.polls["observed_at"].max()
-    latest = history.latest()
+    out.show("latest tables", history.latest())
     out.show("tables", history)
     for name, df in history.frames():
         out.show(f"history.{name}", df)
