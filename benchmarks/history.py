@@ -1,10 +1,10 @@
 """The history benchmark's store: a year of 5-minute polls of a ~1,000-instance fleet.
 
-The fleet is simulated with the repository's own generator (``shadeanalytics.testing.synthetic``:
-its offerings, lifecycles, launch configurations with fake secrets, and its rendering of
-API objects). Launches arrive as a Poisson process whose rates keep about ``instances``
-instances alive (Little's law), starting 90 days before the first poll so that the first poll
-already sees a fleet in its steady state:
+The fleet is simulated with the repository's own test kit (``shadeanalytics.testing``: the
+model's offerings and lifecycles, the sample generator's random launches, launch
+configurations with fake secrets, and the renderer's API objects). Launches arrive as a
+Poisson process whose rates keep about ``instances`` instances alive (Little's law), starting
+90 days before the first poll so that the first poll already sees a fleet in its steady state:
 
 - 20 % standalone instances (lives: 35 % 2-12 h, 50 % 12 h-3 days, 15 % 3-30 days; about 8 %
   of launches fail, out of capacity or at boot),
@@ -52,16 +52,17 @@ import numpy as np
 
 from shadeanalytics.ingest.normalize import redact
 from shadeanalytics.live.store import ENDPOINTS, Store, _seen, _utc_text
+from shadeanalytics.testing import fleet, render
 from shadeanalytics.testing import synthetic as syn
 
-EVERY_MS = 5 * syn._MINUTE
+EVERY_MS = 5 * fleet.MINUTE
 START = datetime(2025, 11, 20, tzinfo=UTC)
 YEAR_POLLS = 365 * 24 * 12  # 105,120
 FAILED_SHARE = 0.003
 #: bump when the simulation or the bulk rows change: cached stores are rebuilt
 BUILDER_VERSION = 2
 _ENDPOINTS = ",".join(ENDPOINTS)
-_WARM_UP = 90 * syn._DAY
+_WARM_UP = 90 * fleet.DAY
 
 
 def _uniform(rng: random.Random, lo: float, hi: float) -> int:
@@ -69,7 +70,7 @@ def _uniform(rng: random.Random, lo: float, hi: float) -> int:
 
 
 def _standalone_life(rng: random.Random) -> int:
-    roll, h, d = rng.random(), syn._HOUR, syn._DAY
+    roll, h, d = rng.random(), fleet.HOUR, fleet.DAY
     if roll < 0.35:
         return _uniform(rng, 2 * h, 12 * h)
     if roll < 0.85:
@@ -78,7 +79,7 @@ def _standalone_life(rng: random.Random) -> int:
 
 
 def _cluster_life(rng: random.Random) -> int:
-    roll, h, d = rng.random(), syn._HOUR, syn._DAY
+    roll, h, d = rng.random(), fleet.HOUR, fleet.DAY
     if roll < 0.4:
         return _uniform(rng, 6 * h, 3 * d)
     if roll < 0.8:
@@ -86,8 +87,8 @@ def _cluster_life(rng: random.Random) -> int:
     return _uniform(rng, 21 * d, 90 * d)
 
 
-_STANDALONE_MEAN = (0.35 * 7 + 0.5 * 42 + 0.15 * 396) * syn._HOUR
-_CLUSTER_MEAN = (0.4 * 39 + 0.4 * 288 + 0.2 * 1332) * syn._HOUR
+_STANDALONE_MEAN = (0.35 * 7 + 0.5 * 42 + 0.15 * 396) * fleet.HOUR
+_CLUSTER_MEAN = (0.4 * 39 + 0.4 * 288 + 0.2 * 1332) * fleet.HOUR
 _CLUSTER_SIZE_MEAN = sum(syn._CLUSTER_SIZES) / len(syn._CLUSTER_SIZES)
 #: failed launches (about 8 % of standalone ones, 10 % of clusters) live hours, not days: the
 #: launch rates are raised by this factor so that about ``instances`` are listed on average
@@ -95,7 +96,7 @@ _CLUSTER_SIZE_MEAN = sum(syn._CLUSTER_SIZES) / len(syn._CLUSTER_SIZES)
 _FAILED_LAUNCHES = 1.06
 
 
-class _YearBuilder(syn._FleetBuilder):
+class _YearBuilder(syn.FleetBuilder):
     """Poisson launches (and their ends) that keep about ``target`` instances alive."""
 
     def __init__(self, rng: random.Random, polls: int, target: int) -> None:
@@ -107,7 +108,7 @@ class _YearBuilder(syn._FleetBuilder):
         if node.plan.deleted is None:
             # the sample's scenario leaves some failed launches listed to its end (a few
             # days); over a year they would pile up: someone deletes them within a day
-            self._end(node.plan, created + self.rng.randint(syn._HOUR, 20 * syn._HOUR))
+            self._end(node.plan, created + self.rng.randint(fleet.HOUR, 20 * fleet.HOUR))
         return node
 
     def build(self) -> tuple[list[Any], list[Any]]:
@@ -167,9 +168,9 @@ class Year:
         """The three list responses of poll ``p``, as the collector passes them."""
         t = self.time(p)
         return {
-            "clusters": {"clusters": [syn._render_cluster(c, t, START) for c in self.clusters
+            "clusters": {"clusters": [render.cluster(c, t, START) for c in self.clusters
                                       if c.plan.visible(t, EVERY_MS)]},
-            "instances": {"instances": [syn._render_node(n, t, START) for n in self.standalone
+            "instances": {"instances": [render.node(n, t, START) for n in self.standalone
                                         if n.plan.visible(t, EVERY_MS)]},
             "instance_types": self.types,
         }
@@ -183,19 +184,19 @@ _FRACTION = [f"{r:02d}"[:-1] if r % 10 == 0 else f"{r:02d}" for r in range(100)]
 
 
 def _cost_texts(cents: np.ndarray) -> list[str]:
-    """``synthetic._cost`` of each value: dollars, no symbol, a trailing zero dropped."""
+    """``fleet.cost_text`` of each value: dollars, no symbol, a trailing zero dropped."""
     dollars, rest = np.divmod(cents, 100)
     frac = _FRACTION
     return [f"{d}.{frac[r]}" for d, r in zip(dollars.tolist(), rest.tolist(), strict=True)]
 
 
 def _accrued(node: Any, t: np.ndarray) -> np.ndarray:
-    """``synthetic._billed_cents`` at each time of ``t`` (ms), vectorized."""
+    """``fleet.billed_cents`` at each time of ``t`` (ms), vectorized."""
     plan = node.plan
     if not node.shade_cloud or plan.active is None:
         return np.zeros(t.size, dtype=np.int64)
     end = t if plan.deleting is None else np.minimum(t, plan.deleting)
-    billed = (2 * node.rate_cents * (end - plan.active) + syn._HOUR) // (2 * syn._HOUR)
+    billed = fleet.accrued_cents(node.rate_cents, end - plan.active)
     return np.where(t >= plan.active, billed, 0)
 
 
@@ -209,7 +210,7 @@ def _cluster_costs(cluster: Any) -> Callable[[np.ndarray], list[Any]]:
     def costs(t: np.ndarray) -> list[Any]:
         total = sum((_accrued(m, t) for m in cluster.members), np.zeros(t.size, dtype=np.int64))
         active = cluster.plan.active
-        return [None if active is None or at < active else f"${c // 100:,}.{c % 100:02d}"
+        return [None if active is None or at < active else fleet.cluster_cost_text(c)
                 for at, c in zip(t.tolist(), total.tolist(), strict=True)]
 
     return costs
@@ -235,14 +236,14 @@ def simulate(polls: int = YEAR_POLLS, instances: int = 1000, seed: int = 1) -> Y
         # member is listed inside its cluster, so for exactly as long as the cluster
         for m in c.members:
             resources.append(_Resource(
-                "instance", m.id, c.id, lambda t, m=m: syn._render_node(m, t, START),
+                "instance", m.id, c.id, lambda t, m=m: render.node(m, t, START),
                 m.plan.moments(), c.plan.created, _until(c.plan), _node_costs(m)))
         resources.append(_Resource(
-            "cluster", c.id, None, lambda t, c=c: syn._render_cluster(c, t, START),
+            "cluster", c.id, None, lambda t, c=c: render.cluster(c, t, START),
             c.plan.moments(), c.plan.created, _until(c.plan), _cluster_costs(c)))
     for n in standalone:
         resources.append(_Resource(
-            "instance", n.id, None, lambda t, n=n: syn._render_node(n, t, START),
+            "instance", n.id, None, lambda t, n=n: render.node(n, t, START),
             n.plan.moments(), n.plan.created, _until(n.plan), _node_costs(n)))
     types = syn.instance_types(seed)
     for item in types["instance_types"]:

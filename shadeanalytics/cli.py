@@ -355,6 +355,7 @@ def _collect(args: argparse.Namespace, stdout: TextIO) -> int:
     # both before the store is touched: a bad URL or a missing key leaves no file behind
     base_url = _base_url(args)
     key, source = _api_key(args)
+    config.now()  # a bad SHADEANALYTICS_NOW is refused here too, before the store exists
     make_client = functools.partial(ShadeformClient, api_key=key, base_url=base_url,
                                     key_source=source)
     try:

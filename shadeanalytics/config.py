@@ -6,11 +6,16 @@ An API key is taken as it was given less surrounding whitespace (a trailing newl
 library (``ShadeformClient(api_key=...)``, or the environment) and the command line
 (``SHADEFORM_API_KEY``, ``--api-key-file``) apply the same rule, so a key that works in one
 works in the other.
+
+"Now" comes from one place too: :func:`now` is the wall clock, unless ``SHADEANALYTICS_NOW``
+holds an ISO-8601 instant with a zone (for tests and replays: the collector dates its poll
+with it, and the CLI's ``--as-of now`` / ``latest`` read it).
 """
 
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 
 from .errors import ShadeanalyticsError, printable
@@ -19,17 +24,20 @@ __all__ = [
     "API_KEY_ENV",
     "BASE_URL_ENV",
     "MAX_KEY_FILE_BYTES",
+    "NOW_ENV",
     "WEBHOOK_URL_ENV",
     "ConfigError",
     "api_key",
     "base_url",
     "clean_key",
+    "now",
     "webhook_url",
 ]
 
 API_KEY_ENV = "SHADEFORM_API_KEY"
 BASE_URL_ENV = "SHADEFORM_BASE_URL"
 WEBHOOK_URL_ENV = "SHADEANALYTICS_WEBHOOK_URL"
+NOW_ENV = "SHADEANALYTICS_NOW"
 #: An API key file larger than this is not a key file.
 MAX_KEY_FILE_BYTES = 64 * 1024
 
@@ -82,3 +90,22 @@ def base_url(explicit: str | None = None) -> tuple[str | None, str]:
 def webhook_url() -> str | None:
     """``SHADEANALYTICS_WEBHOOK_URL``, or None when unset or empty."""
     return os.environ.get(WEBHOOK_URL_ENV) or None
+
+
+def now() -> datetime:
+    """The current instant (UTC): ``SHADEANALYTICS_NOW`` when set, else the wall clock.
+
+    The variable is for tests and replays: an ISO-8601 instant with a zone, e.g.
+    ``2026-03-02T10:00:00Z``; anything else is a :class:`ConfigError` naming the variable.
+    """
+    text = os.environ.get(NOW_ENV)
+    if not text:
+        return datetime.now(UTC)
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise ConfigError(f"{NOW_ENV}: not an ISO-8601 instant with a zone "
+                          "(e.g. 2026-03-02T10:00:00Z)")
+    return moment.astimezone(UTC)

@@ -1,13 +1,33 @@
-"""Shared fixtures: the seed document and small record builders."""
+"""Shared test helpers, the one place test files share code (never one test file importing
+another): the seed document, small record builders, the command line in a subprocess with its
+clock set, a client factory for the fake API, and the kill -9 loop of the collector."""
 
 from __future__ import annotations
 
 import copy
+import functools
 import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from shadeanalytics import config
+from shadeanalytics.live.client import ShadeformClient
+from shadeanalytics.live.collect import collect, collector_lock
+from shadeanalytics.live.store import Store
+from shadeanalytics.testing import synthetic
+from shadeanalytics.testing.fakeapi import FakeShadeformAPI
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED_PATH = ROOT / "data" / "seed" / "cluster-info-example.json"
@@ -112,3 +132,153 @@ def volume_history(polls: tuple[str, ...] = ("2026-11-20T00:00:00Z", "2026-11-20
                  envelope({"volumes": [volume]}, clock, "/volumes"),
                  envelope(types, clock, "/volumes/types")]
     return docs
+
+
+# -- the command line and the fake API ---------------------------------------------------------
+
+
+def cli_env(key: str | None = None, now: datetime | None = None) -> dict[str, str]:
+    """This process's environment without any Shadeform setting or clock, plus
+    ``SHADEFORM_API_KEY`` and ``SHADEANALYTICS_NOW`` when given."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("SHADEFORM_") and k != config.NOW_ENV}
+    if key is not None:
+        env[config.API_KEY_ENV] = key
+    if now is not None:
+        env[config.NOW_ENV] = now.isoformat()
+    return env
+
+
+def run_cli(*args: str, key: str | None = None, now: datetime | None = None,
+            timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """``python -m shadeanalytics ARGS`` in a subprocess, as cron would run it, its clock at
+    ``now`` (the wall clock when None)."""
+    return subprocess.run([sys.executable, "-m", "shadeanalytics", *args],
+                          env=cli_env(key, now), capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT)
+
+
+def fake_client(api: FakeShadeformAPI, key: str, **options: Any
+                ) -> Callable[..., ShadeformClient]:
+    """A client factory for the fake API that does not sleep between retries."""
+    return functools.partial(ShadeformClient, api_key=key, base_url=api.url,
+                             sleep=lambda s: None, **options)
+
+
+# -- kill -9 ------------------------------------------------------------------------------------
+
+_KILL_KEY = "test-key-kill"
+
+# A zygote imports the package once, then forks one collector per kill: starting a fresh
+# interpreter (pandas included) for each of hundreds of kills would take minutes. The forked
+# collector is a separate process like any other; the zygote has no threads or connections
+# to pass on.
+_ZYGOTE = textwrap.dedent("""
+    import functools, itertools, os, sys, traceback
+    from datetime import UTC, datetime
+    from shadeanalytics.testing import synthetic
+    from shadeanalytics.live.client import ShadeformClient
+    from shadeanalytics.live.collect import collect, collector_lock
+    from shadeanalytics.live.store import Store
+
+    store_path, url, key, report_path = sys.argv[1:]
+    history = synthetic.fleet_history(polls=17)
+    types = synthetic.instance_types()
+
+    def with_api(report):
+        make = functools.partial(ShadeformClient, api_key=key, base_url=url, sleep=lambda s: 0)
+        while True:
+            report(collect(store_path, make_client=make).poll_id)
+
+    def from_responses(report, start):
+        for i in itertools.count(start):
+            poll = history[i % len(history)]
+            with collector_lock(store_path), Store(store_path) as store:
+                report(store.record_poll(datetime.now(UTC), clusters=poll["clusters"],
+                                         instances=poll["instances"], instance_types=types))
+
+    print("ready", flush=True)
+    for line in sys.stdin:
+        seed = int(line)
+        pid = os.fork()
+        if pid == 0:
+            try:
+                fd = os.open(report_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+                report = lambda poll_id: os.write(fd, b"%d\\n" % poll_id)  # after the commit
+                with_api(report) if seed % 2 else from_responses(report, seed)
+            except BaseException:
+                traceback.print_exc()
+            finally:
+                os._exit(1)
+        print(pid, flush=True)
+        print(os.waitpid(pid, 0)[1], flush=True)
+""")
+
+
+def _check_after_kill(path: Path, reported: set[int]) -> None:
+    """The store is whole: integrity ok, every reported poll there, no partial poll."""
+    with Store(path) as store:
+        assert store.integrity_check() == "ok"
+    with sqlite3.connect(path) as conn:
+        polls = {p: (added, changed, gone, seen) for p, added, changed, gone, seen in
+                 conn.execute("SELECT poll_id, added, changed, gone, clusters + instances "
+                              "+ instance_types + coalesce(volumes, 0) + details "
+                              "FROM polls WHERE outcome = 'ok'")}
+        assert reported <= set(polls), "a poll reported as committed is missing"
+        opened = dict(conn.execute("SELECT valid_from, count(*) FROM versions "
+                                   "GROUP BY valid_from"))
+        closed = dict(conn.execute("SELECT valid_to, count(*) FROM versions "
+                                   "WHERE valid_to IS NOT NULL AND gone = 0 GROUP BY valid_to"))
+        vanished = dict(conn.execute("SELECT valid_to, count(*) FROM versions "
+                                     "WHERE gone = 1 GROUP BY valid_to"))
+        for p, (added, changed, gone, _) in polls.items():
+            assert (opened.get(p, 0), closed.get(p, 0), vanished.get(p, 0)) == (
+                added + changed, changed, gone), f"poll {p} is partial"
+        assert set(opened) | set(closed) | set(vanished) <= set(polls), "versions of no poll"
+        if polls:
+            newest = max(polls)
+            touched = conn.execute("SELECT count(*) FROM versions WHERE last_seen_poll = ?",
+                                   (newest,)).fetchone()[0]
+            assert touched == polls[newest][3], f"poll {newest} updated only part of its rows"
+    with collector_lock(path):  # free: the kernel released the dead collector's flock
+        pass
+
+
+def kill_loop(tmp_path: Path, kills: int, seed: int, expect_commits: bool = True) -> None:
+    """SIGKILL a collector ``kills`` times at random moments (``seed``); after each kill the
+    store is whole and the next run succeeds."""
+    path = tmp_path / "fleet.sqlite"
+    report_path = tmp_path / "committed.txt"
+    rng = random.Random(seed)
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
+    with FakeShadeformAPI(api_key=_KILL_KEY, scenario=synthetic.scenario(),
+                          advance_on="/instances/types") as api:
+        zygote = subprocess.Popen(
+            [sys.executable, "-c", _ZYGOTE, str(path), api.url, _KILL_KEY, str(report_path)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+        assert zygote.stdin is not None and zygote.stdout is not None
+        try:
+            assert zygote.stdout.readline() == "ready\n"
+            for kill in range(kills):
+                zygote.stdin.write(f"{kill}\n")
+                zygote.stdin.flush()
+                pid = int(zygote.stdout.readline())
+                time.sleep(rng.uniform(0.005, 0.050))
+                os.kill(pid, signal.SIGKILL)
+                status = int(zygote.stdout.readline())  # reaped: the collector is gone
+                assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, (
+                    f"kill {kill} (seed {seed}): the collector died on its own")
+                lines = report_path.read_text().splitlines() if report_path.exists() else []
+                _check_after_kill(path, {int(line) for line in lines})
+                assert collect(path, make_client=fake_client(api, _KILL_KEY)).outcome == "ok"
+        finally:
+            zygote.stdin.close()
+            zygote.wait(timeout=10)
+    with Store(path) as store:
+        log = store.polls()
+    # the collectors did commit polls between the kills, and every run succeeded afterwards
+    by_killed = len(log) - kills
+    print(f"{kills} kills: {len(log)} polls, {by_killed} of them by the killed collectors")
+    if expect_commits:  # over a few kills on a busy machine, none may get to commit
+        assert by_killed > 0
+    assert set(log["outcome"]) == {"ok"}

@@ -20,20 +20,20 @@ import functools
 import hashlib
 import json
 import logging
-import os
 import sqlite3
 import subprocess
-import sys
 import traceback
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, quote_plus
 
 import pandas as pd
 import pytest
+from conftest import run_cli
 
 import shadeanalytics as sa
 from shadeanalytics.analytics.billing import bill
@@ -217,7 +217,7 @@ def _plant_instance(inst: dict[str, Any]) -> None:
     elif name == "train-h100":
         inst["launch_configuration"] = {
             "type": "script", "script_configuration": {"base64_script": SCRIPT_B64}}
-    elif name == "notebook-a4000":
+    elif name == "notebook-a6000":
         inst["launch_configuration"]["docker_configuration"]["envs"] = [
             {"name": "JUPYTER_TOKEN", "value": CANARIES["notebook-env"]}]
 
@@ -257,18 +257,6 @@ def canary_scenario() -> list[State]:
 # -- the pipeline ---------------------------------------------------------------------------------
 
 
-def _env(key: str | None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SHADEFORM_")}
-    if key is not None:
-        env["SHADEFORM_API_KEY"] = key
-    return env
-
-
-def _cli(*args: str, key: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "shadeanalytics", *args], env=_env(key),
-                          capture_output=True, text=True, timeout=180, cwd=ROOT)
-
-
 @dataclass
 class Outputs:
     """Everything the pipeline produced, to search, and facts that show it was not vacuous."""
@@ -280,9 +268,9 @@ class Outputs:
     log_lines: list[str] = field(default_factory=list)
     facts: dict[str, Any] = field(default_factory=dict)
 
-    def run(self, name: str, *args: str, key: str | None = None,
-            expect: int = 0) -> subprocess.CompletedProcess[str]:
-        done = _cli(*args, key=key)
+    def run(self, name: str, *args: str, key: str | None = None, expect: int = 0,
+            now: datetime | None = None) -> subprocess.CompletedProcess[str]:
+        done = run_cli(*args, key=key, now=now, timeout=180)
         assert done.returncode == expect, f"{name}: exit {done.returncode}; {done.stderr}"
         self.runs[name] = done
         self.blobs[f"{name}: stdout"] = done.stdout.encode()
@@ -319,16 +307,20 @@ class _Capture(logging.Handler):
 def _collect_runs(out: Outputs, api: FakeShadeformAPI, db: Path) -> None:
     """The collector CLI, verbose, one run per state, with faults along the way."""
     store = ["collect", "--store", str(db), "--base-url", api.url, "--verbose"]
-    out.run("collect 1", *store, key=KEY)
+
+    def run(name: str, key: str = KEY, expect: int = 0) -> None:  # dated by the fake's state
+        out.run(name, *store, key=key, expect=expect, now=api.state.at)
+
+    run("collect 1")
     api.inject("/clusters", "redirect")  # 302 to another origin: refused, the key kept home
-    out.run("collect redirect", *store, key=KEY, expect=75)
+    run("collect redirect", expect=75)
     api.inject("/instances", 429, times=2, retry_after=0)  # retried, then served
-    out.run("collect 429", *store, key=KEY)
+    run("collect 429")
     api.inject("/instances/types", 503, times=3)  # outlasts the 3 attempts: a failed poll
-    out.run("collect 503", *store, key=KEY, expect=75)
-    out.run("collect bad key", *store, key=WRONG_KEY, expect=1)
+    run("collect 503", expect=75)
+    run("collect bad key", key=WRONG_KEY, expect=1)
     for _ in range(len(api.scenario) - api.state_index):  # the remaining states, the last too
-        out.run(f"collect state {api.state_index}", *store, key=KEY)
+        run(f"collect state {api.state_index}")
 
 
 def _library(out: Outputs, db: Path, tmp: Path) -> None:
@@ -340,7 +332,7 @@ def _library(out: Outputs, db: Path, tmp: Path) -> None:
         out.show("store polls", polls)
         out.show("store stats", store.stats())
     as_of = history.polls["observed_at"].max()
-    latest = history.latest()
+    out.show("latest tables", history.latest())
     out.show("tables", history)
     for name, df in history.frames():
         out.show(f"history.{name}", df)
@@ -473,10 +465,10 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Outputs]:
     root.addHandler(logs)
     root.setLevel(logging.DEBUG)
     try:
-        with FakeShadeformAPI(api_key=KEY, scenario=scenario, clock="wall",
+        with FakeShadeformAPI(api_key=KEY, scenario=scenario,
                               advance_on="/instances/types") as api:
             out.run("collect first", "collect", "--store", str(db), "--base-url", api.url,
-                    "--verbose", key=KEY)
+                    "--verbose", key=KEY, now=api.state.at)
             # an open reader keeps the write-ahead log on disk (the last connection to close
             # checkpoints it away), so that its bytes can be searched
             reader = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)

@@ -103,9 +103,9 @@ def test_each_method_returns_the_current_state(
 
 def test_instance_types_sends_its_filters(api: FakeShadeformAPI, client: ShadeformClient) -> None:
     """Filters become query parameters, booleans as true/false, and the server applies them."""
-    body = client.instance_types(cloud="cudo", available=True, num_gpus=1, sort="price")
-    assert [t["shade_instance_type"] for t in body["instance_types"]] == ["A4000"]
-    assert api.requests[0].query == "cloud=cudo&available=true&num_gpus=1&sort=price"
+    body = client.instance_types(cloud="paperspace", available=True, num_gpus=1, sort="price")
+    assert [t["shade_instance_type"] for t in body["instance_types"]] == ["A6000"]
+    assert api.requests[0].query == "cloud=paperspace&available=true&num_gpus=1&sort=price"
 
 
 def test_instance_types_refuses_unknown_filters(
@@ -510,8 +510,8 @@ def test_same_origin_redirect_keeps_the_query(
 ) -> None:
     """A followed redirect asks for what its Location says, the query included, once."""
     api.inject("/instances/types", "redirect_same_origin")
-    client.instance_types(cloud="cudo")
-    assert [r.query for r in api.requests] == ["cloud=cudo", "cloud=cudo"]
+    client.instance_types(cloud="paperspace")
+    assert [r.query for r in api.requests] == ["cloud=paperspace", "cloud=paperspace"]
 
 
 def test_a_redirect_loop_stops_after_five_redirects(

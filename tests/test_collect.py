@@ -5,18 +5,17 @@ from __future__ import annotations
 import fcntl
 import functools
 import os
-import random
-import signal
 import sqlite3
 import subprocess
 import sys
 import textwrap
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
+from conftest import fake_client, kill_loop
 
 from shadeanalytics.cli import EXIT_LOCKED, EXIT_UNAVAILABLE, exit_code_for
 from shadeanalytics.errors import (
@@ -51,10 +50,8 @@ def api() -> Iterator[FakeShadeformAPI]:
         yield fake
 
 
-def _client(api: FakeShadeformAPI, **options: object) -> Callable[..., ShadeformClient]:
-    """A client factory for the fake API that does not sleep between retries."""
-    return functools.partial(ShadeformClient, api_key=options.pop("api_key", KEY),
-                             base_url=api.url, sleep=lambda s: None, **options)
+def _client(api: FakeShadeformAPI, **options: Any) -> Callable[..., ShadeformClient]:
+    return fake_client(api, options.pop("api_key", KEY), **options)
 
 
 def _run(path: Path, api: FakeShadeformAPI, **kwargs: object) -> CollectResult:
@@ -84,7 +81,7 @@ def test_a_scenario_run_records_every_poll_and_gone_marker(tmp_path: Path,
         api.advance()
     assert [r.poll_id for r in results] == [1, 2, 3, 4, 5, 6, 7]
     assert {r.outcome for r in results} == {"ok"}
-    assert results[3].counts["gone"] == 2  # batch-a10 and its details
+    assert results[3].counts["gone"] == 2  # batch-a6000 and its details
     # versions of every kind: train-h100 and the two h100-burst nodes take their details along
     assert results[6].counts == {"clusters": 1, "instances": 5, "instance_types": 8,
                                  "added": 0, "changed": 2, "gone": 7, "volumes": 2,
@@ -109,8 +106,8 @@ def test_a_scenario_run_records_every_poll_and_gone_marker(tmp_path: Path,
     assert log["observed_at"].is_monotonic_increasing
     assert (log["finished_at"] >= log["started_at"]).all()
     # five lists a run, the four daily ones in the first run, and the details of each instance
-    # when it is first listed: 5 (3 standalone, 2 cluster nodes), spot-l40s, the two
-    # h100-burst nodes, notebook-a4000
+    # when it is first listed: 5 (3 standalone, 2 cluster nodes), spot-rtx6000, the two
+    # h100-burst nodes, notebook-a6000
     assert log["details"].tolist() == [5, 1, 2, 0, 1, 0, 0]
     assert len(api.requests) == 7 * 5 + 4 + 9
 
@@ -243,135 +240,14 @@ def test_deadline_bounds_a_hanging_api(tmp_path: Path, api: FakeShadeformAPI) ->
 
 # -- kill -9 ----------------------------------------------------------------------------------
 
-# A zygote imports the package once, then forks one collector per kill: starting a fresh
-# interpreter (pandas included) for each of hundreds of kills would take minutes. The forked
-# collector is a separate process like any other; the zygote has no threads or connections
-# to pass on.
-_ZYGOTE = textwrap.dedent("""
-    import functools, itertools, os, sys, traceback
-    from datetime import UTC, datetime
-    from shadeanalytics.testing import synthetic
-    from shadeanalytics.live.client import ShadeformClient
-    from shadeanalytics.live.collect import collect, collector_lock
-    from shadeanalytics.live.store import Store
-
-    store_path, url, key, report_path = sys.argv[1:]
-    history = synthetic.fleet_history(polls=17)
-    types = synthetic.instance_types()
-
-    def with_api(report):
-        make = functools.partial(ShadeformClient, api_key=key, base_url=url, sleep=lambda s: 0)
-        while True:
-            report(collect(store_path, make_client=make).poll_id)
-
-    def from_responses(report, start):
-        for i in itertools.count(start):
-            poll = history[i % len(history)]
-            with collector_lock(store_path), Store(store_path) as store:
-                report(store.record_poll(datetime.now(UTC), clusters=poll["clusters"],
-                                         instances=poll["instances"], instance_types=types))
-
-    print("ready", flush=True)
-    for line in sys.stdin:
-        seed = int(line)
-        pid = os.fork()
-        if pid == 0:
-            try:
-                fd = os.open(report_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-                report = lambda poll_id: os.write(fd, b"%d\\n" % poll_id)  # after the commit
-                with_api(report) if seed % 2 else from_responses(report, seed)
-            except BaseException:
-                traceback.print_exc()
-            finally:
-                os._exit(1)
-        print(pid, flush=True)
-        print(os.waitpid(pid, 0)[1], flush=True)
-""")
-
-
-def _scenario_of_synthetic_fleet() -> list[State]:
-    from shadeanalytics.testing import synthetic
-
-    types = synthetic.instance_types()
-    return [State(at=datetime.fromisoformat(p["observed_at"]), clusters=p["clusters"],
-                  instances=p["instances"], instance_types=types)
-            for p in synthetic.fleet_history(polls=17)]
-
-
-def _check_after_kill(path: Path, reported: set[int]) -> None:
-    """The store is whole: integrity ok, every reported poll there, no partial poll."""
-    with Store(path) as store:
-        assert store.integrity_check() == "ok"
-    with sqlite3.connect(path) as conn:
-        polls = {p: (added, changed, gone, seen) for p, added, changed, gone, seen in
-                 conn.execute("SELECT poll_id, added, changed, gone, clusters + instances "
-                              "+ instance_types + coalesce(volumes, 0) + details "
-                              "FROM polls WHERE outcome = 'ok'")}
-        assert reported <= set(polls), "a poll reported as committed is missing"
-        opened = dict(conn.execute("SELECT valid_from, count(*) FROM versions "
-                                   "GROUP BY valid_from"))
-        closed = dict(conn.execute("SELECT valid_to, count(*) FROM versions "
-                                   "WHERE valid_to IS NOT NULL AND gone = 0 GROUP BY valid_to"))
-        vanished = dict(conn.execute("SELECT valid_to, count(*) FROM versions "
-                                     "WHERE gone = 1 GROUP BY valid_to"))
-        for p, (added, changed, gone, _) in polls.items():
-            assert (opened.get(p, 0), closed.get(p, 0), vanished.get(p, 0)) == (
-                added + changed, changed, gone), f"poll {p} is partial"
-        assert set(opened) | set(closed) | set(vanished) <= set(polls), "versions of no poll"
-        if polls:
-            newest = max(polls)
-            touched = conn.execute("SELECT count(*) FROM versions WHERE last_seen_poll = ?",
-                                   (newest,)).fetchone()[0]
-            assert touched == polls[newest][3], f"poll {newest} updated only part of its rows"
-    with collector_lock(path):  # free: the kernel released the dead collector's flock
-        pass
-
-
-def _kill_loop(tmp_path: Path, kills: int, seed: int, expect_commits: bool = True) -> None:
-    path = tmp_path / "fleet.sqlite"
-    report_path = tmp_path / "committed.txt"
-    rng = random.Random(seed)
-    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
-    with FakeShadeformAPI(api_key=KEY, scenario=_scenario_of_synthetic_fleet(),
-                          advance_on="/instances/types") as api:
-        zygote = subprocess.Popen(
-            [sys.executable, "-c", _ZYGOTE, str(path), api.url, KEY, str(report_path)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
-        assert zygote.stdin is not None and zygote.stdout is not None
-        try:
-            assert zygote.stdout.readline() == "ready\n"
-            for kill in range(kills):
-                zygote.stdin.write(f"{kill}\n")
-                zygote.stdin.flush()
-                pid = int(zygote.stdout.readline())
-                time.sleep(rng.uniform(0.005, 0.050))
-                os.kill(pid, signal.SIGKILL)
-                status = int(zygote.stdout.readline())  # reaped: the collector is gone
-                assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, (
-                    f"kill {kill} (seed {seed}): the collector died on its own")
-                lines = report_path.read_text().splitlines() if report_path.exists() else []
-                _check_after_kill(path, {int(line) for line in lines})
-                assert collect(path, make_client=_client(api)).outcome == "ok"
-        finally:
-            zygote.stdin.close()
-            zygote.wait(timeout=10)
-    with Store(path) as store:
-        log = store.polls()
-    # the collectors did commit polls between the kills, and every run succeeded afterwards
-    by_killed = len(log) - kills
-    print(f"{kills} kills: {len(log)} polls, {by_killed} of them by the killed collectors")
-    if expect_commits:  # over a few kills on a busy machine, none may get to commit
-        assert by_killed > 0
-    assert set(log["outcome"]) == {"ok"}
-
 
 def test_killed_collector_leaves_a_consistent_store(tmp_path: Path) -> None:
     """SIGKILL at random moments (10 times): integrity ok, committed polls kept, none partial,
     lock free, the next run succeeds."""
-    _kill_loop(tmp_path, kills=10, seed=1, expect_commits=False)
+    kill_loop(tmp_path, kills=10, seed=1, expect_commits=False)
 
 
 @pytest.mark.hardening
 def test_killed_collector_leaves_a_consistent_store_200_times(tmp_path: Path) -> None:
     """The same as the quick kill test, 200 times."""
-    _kill_loop(tmp_path, kills=200, seed=2)
+    kill_loop(tmp_path, kills=200, seed=2)

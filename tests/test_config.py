@@ -1,12 +1,15 @@
-"""One rule for an API key, wherever it comes from (library, environment, key file)."""
+"""Configuration: one rule for an API key (library, environment, key file) and one clock."""
 
 from __future__ import annotations
 
+import io
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from shadeanalytics import config
+from shadeanalytics.cli import main
 from shadeanalytics.live.client import ShadeformClient
 from shadeanalytics.testing.fakeapi import FakeShadeformAPI
 
@@ -51,3 +54,37 @@ def test_base_url_and_webhook_sources(monkeypatch: pytest.MonkeyPatch) -> None:
     assert config.base_url("http://x/v1") == ("http://x/v1", "--base-url")
     monkeypatch.setenv(config.WEBHOOK_URL_ENV, "http://127.0.0.1:9/hook")
     assert config.webhook_url() == "http://127.0.0.1:9/hook"
+
+
+def test_now_is_the_wall_clock_unless_shadeanalytics_now_sets_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """SHADEANALYTICS_NOW (any zone) is the instant, in UTC; unset is the wall clock; a time
+    without a zone is refused, naming the variable."""
+    monkeypatch.delenv(config.NOW_ENV, raising=False)
+    before = datetime.now(UTC)
+    assert before <= config.now() <= datetime.now(UTC)
+    monkeypatch.setenv(config.NOW_ENV, "2026-03-02T12:30:00+02:00")
+    assert config.now() == datetime(2026, 3, 2, 10, 30, tzinfo=UTC)
+    assert config.now().tzinfo is UTC
+    for bad in ("2026-03-02T10:30:00", "yesterday"):
+        monkeypatch.setenv(config.NOW_ENV, bad)
+        with pytest.raises(config.ConfigError, match=r"^SHADEANALYTICS_NOW: not an ISO-8601 "
+                                                     r"instant with a zone"):
+            config.now()
+
+
+def test_a_bad_clock_stops_collect_before_the_store_exists(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """collect with a SHADEANALYTICS_NOW that is not an instant: exit 1, one Error line naming
+    the variable (not its value), no store file, no request."""
+    monkeypatch.setenv(config.NOW_ENV, "tomorrow-ish")
+    monkeypatch.setenv(config.API_KEY_ENV, KEY)
+    out, err = io.StringIO(), io.StringIO()
+    with FakeShadeformAPI(api_key=KEY) as api:
+        code = main(["collect", "--store", str(tmp_path / "h.db"), "--base-url", api.url],
+                    stdout=out, stderr=err)
+        assert api.requests == []
+    assert (code, out.getvalue()) == (1, "")
+    assert err.getvalue() == ("Error: SHADEANALYTICS_NOW: not an ISO-8601 instant with a zone "
+                              "(e.g. 2026-03-02T10:00:00Z)\n")
+    assert list(tmp_path.iterdir()) == []

@@ -22,8 +22,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from conftest import envelope, make_cluster, make_instance
-from test_collect import _kill_loop
+from conftest import envelope, kill_loop, make_cluster, make_instance
 
 import shadeanalytics as sa
 from shadeanalytics import _files
@@ -46,7 +45,7 @@ pytestmark = pytest.mark.hardening
 @pytest.mark.hardening
 def test_collector_sigkilled_1000_times_leaves_a_consistent_store(tmp_path: Path) -> None:
     """SIGKILL at random points of a collecting child, 1,000 times (4 concurrent loops of 250,
-    each with its own store), with tests/test_collect.py's ``_kill_loop``: after every kill
+    each with its own store), with conftest's ``kill_loop``: after every kill
     integrity_check is ok, every poll reported committed is present, no poll is partial, the
     lock is free (no stale lock), and the next run succeeds."""
     per_loop = _KILLS // _LOOPS
@@ -55,7 +54,7 @@ def test_collector_sigkilled_1000_times_leaves_a_consistent_store(tmp_path: Path
         folder.mkdir()
     began = time.monotonic()
     with ThreadPoolExecutor(max_workers=_LOOPS) as pool:
-        runs = [pool.submit(_kill_loop, folder, per_loop, 1000 + k)
+        runs = [pool.submit(kill_loop, folder, per_loop, 1000 + k)
                 for k, folder in enumerate(folders)]
         for run in runs:
             run.result()  # re-raises the first failed check of that loop

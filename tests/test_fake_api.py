@@ -100,7 +100,8 @@ def test_timestamps_are_consistent() -> None:
 
 
 def test_prices_are_cents_and_costs_are_dollar_strings() -> None:
-    """hourly_price is integer cents; instance costs are "12.5" strings, clusters "$1,234.50"."""
+    """hourly_price is integer cents; instance costs are "12.5" strings, clusters "$1,234.50"
+    once active (None before)."""
     cluster_costs = []
     for state in default_scenario():
         for record in _instances_of(state):
@@ -109,11 +110,38 @@ def test_prices_are_cents_and_costs_are_dollar_strings() -> None:
         for cluster in state.clusters["clusters"]:
             assert type(cluster["hourly_price"]) is int
             assert cluster["hourly_price"] == sum(n["hourly_price"] for n in cluster["instances"])
+            if cluster["active_at"] is None:
+                assert cluster["cost_estimate"] is None
+                continue
             assert re.fullmatch(r"\$\d{1,3}(,\d{3})*\.\d\d", cluster["cost_estimate"])
             cluster_costs.append(cluster["cost_estimate"])
         for instance_type in state.instance_types["instance_types"]:
             assert type(instance_type["hourly_price"]) is int
     assert any("," in cost for cost in cluster_costs)
+
+
+def test_default_scenario_costs_are_the_kits_money_rule_by_hand() -> None:
+    """Cost estimates of the default scenario, computed by hand (cents rounded half up)."""
+    states = default_scenario()
+
+    def cost(index: int, rid: str) -> str:
+        listed = _instances_of(states[index]) + states[index].clusters["clusters"]
+        return next(r["cost_estimate"] for r in listed if r["id"] == rid)
+
+    # llm-serve: hyperstack A6000 at $0.65/h since 2026-02-27T08:00, 74 h at 10:00 = $48.10
+    assert cost(0, LLM) == "48.1"
+    # batch-a6000: lambdalabs A6000 at $0.80/h from 06:45:30 to 10:00: 259.33 -> 259 cents
+    assert cost(0, BATCH) == "2.59"
+    # train-h100: nebius 8xH100 at $23.60/h, active 10:24:45, deleting 10:36: 442.5 -> 443
+    assert [cost(k, TRAIN) for k in range(6)] == ["0.0"] * 3 + ["2.07", "4.43", "4.43"]
+    # denvr-a100-cluster: 2 x $14.32/h for 238 h (since 2026-02-20T12:00)
+    assert cost(0, STEADY) == "$6,816.32"
+    # h100-burst: 2 x $24.80/h from 10:33: 7 min at 10:40, 13 min at the 10:46 delete request
+    assert [cost(k, BURST) for k in (2, 3, 4, 5)] == [None, None, "$5.78", "$10.74"]
+    # spot-rtx6000 never ran; the prices come from the one catalogue
+    assert cost(6, SPOT) == "0.0"
+    spot = next(i for i in states[6].instances["instances"] if i["id"] == SPOT)
+    assert (spot["hourly_price"], spot["rental_terms"]["hourly_price"]) == (99, "0.50")
 
 
 def test_costs_grow_while_billed_and_freeze_after_deleting() -> None:
@@ -142,7 +170,7 @@ def test_instance_goes_through_the_whole_lifecycle() -> None:
 
 
 def test_one_instance_fails_and_one_vanishes_without_deleted() -> None:
-    """spot-l40s ends in error; batch-a10 disappears without showing deleting or deleted."""
+    """spot-rtx6000 ends in error; batch-a6000 disappears without showing deleting or deleted."""
     assert _history(SPOT) == [
         None, "creating", "pending_provider", "error", "error", "error", "error",
     ]  # fmt: skip
@@ -260,19 +288,19 @@ def test_instance_types_query_filters(api: FakeShadeformAPI) -> None:
         body = _get(api, "/instances/types", params=params).json()
         return [f"{t['cloud']}/{t['shade_instance_type']}" for t in body["instance_types"]]
 
-    assert names(cloud="cudo") == ["cudo/A4000", "cudo/cpu_mini"]
+    assert names(gpu_type="A6000") == ["hyperstack/A6000", "lambdalabs/A6000", "paperspace/A6000"]
     assert names(gpu_type="H100", num_gpus="8") == ["nebius/H100_sxm5x8", "crusoe/H100_sxm5x8"]
-    assert names(region="FIN-01") == ["datacrunch/L40S"]
-    assert "lambdalabs/A10" not in names(available="true")
+    assert names(region="helsinki-finland-1") == ["datacrunch/RTX6000Ada"]
+    assert "lambdalabs/A6000" not in names(available="true")  # batch-a6000 holds it
     prices = [
         t["hourly_price"]
         for t in _get(api, "/instances/types", params={"sort": "price"}).json()["instance_types"]
     ]
     assert prices == sorted(prices)
     spot_only = _get(api, "/instances/types", params={"available": "true", "cloud": "nebius"})
-    assert [e["rental_type"] for e in spot_only.json()["instance_types"][0]["availability"]] == [
-        "on_demand"
-    ]
+    assert [(e["region"], e["rental_type"]) for e in
+            spot_only.json()["instance_types"][0]["availability"]] == [
+        ("eu-north1", "on_demand"), ("us-central1", "on_demand")]
 
 
 def test_injected_status_with_retry_after_is_consumed_exactly(api: FakeShadeformAPI) -> None:

@@ -27,7 +27,7 @@ from typing import Any
 import orjson
 import pandas as pd
 import pytest
-from conftest import envelope, make_cluster, make_instance
+from conftest import cli_env, envelope, make_cluster, make_instance
 
 import shadeanalytics as sa
 from shadeanalytics.analytics.quality import quality_checks
@@ -54,11 +54,7 @@ _PEAK = ("import resource, subprocess, sys; code = subprocess.call(sys.argv[2:])
 def _cli(*args: str, key: str | None = KEY, timeout: float = 60, umask: int | None = None,
          env: dict[str, str] | None = None, peak: Path | None = None
          ) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items()
-                   if k not in ("SHADEFORM_API_KEY", "SHADEFORM_BASE_URL")}
-    if key is not None:
-        environment["SHADEFORM_API_KEY"] = key
-    environment.update(env or {})
+    environment = {**cli_env(key), **(env or {})}
     wrap = [sys.executable, "-c", _PEAK, str(peak)] if peak is not None else []
     return subprocess.run([*wrap, sys.executable, "-m", "shadeanalytics", *args],
                           env=environment,

@@ -1,6 +1,7 @@
-"""The real command line in subprocesses against the fake API on the wall clock: a scripted
-fleet collected poll by poll, its exact status timeline, the report, exit codes, the README's
-commands as a new user types them, and no secret anywhere."""
+"""The real command line in subprocesses against the fake API: a scripted fleet collected poll
+by poll (each run's clock set to its state's time through SHADEANALYTICS_NOW), its exact
+status timeline, the report, exit codes, the README's commands as a new user types them, and
+no secret anywhere."""
 
 from __future__ import annotations
 
@@ -19,13 +20,13 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote, quote_plus
 
 import pandas as pd
 import pytest
-import requests
+from conftest import cli_env, run_cli
 
 from shadeanalytics.analytics.timeline import FLEET_COLUMNS, TIMELINE_COLUMNS, status_timeline
 from shadeanalytics.ingest.tables import Tables
@@ -36,6 +37,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # printable ASCII that still differs in its URL-encoded, JSON-escaped and base64 forms
 KEY = 'canary-live-key/+="7Qz"&%'
 POLLS = len(default_scenario())
+#: the clock of the runs after the scripted collection: ten minutes after its last state
+AFTER = default_scenario()[-1].at + timedelta(minutes=10)
 
 REPORT_FILES = {
     "clusters.csv", "instances.csv", "instance_types.csv", "costs_by_cloud.csv",
@@ -56,8 +59,8 @@ NOTEBOOK = "e58a9c13-7b2f-4d6e-a0c4-3b1f9e8d7c25"
 
 # The timeline of the default scenario collected once per state, in the order status_timeline
 # sorts it (kind, resource_id, start). The last field says where the interval starts: a
-# nominal scenario time (start_source "api": the API's own timestamp, moved onto the wall
-# clock), or the index of the successful poll that first showed the status ("observed").
+# scenario time (start_source "api": the API's own timestamp), or the index of the successful
+# poll that first showed the status ("observed").
 _BURST_LIFE = [
     ("creating", "api", "2026-03-02T10:14:00Z"),  # created_at
     ("pending", "observed", 3),
@@ -85,42 +88,30 @@ EXPECTED_TIMELINE: list[tuple[str, str, str, str, str, str | int]] = [
     ("instance", TRAIN, "train-h100", "active", "api", "2026-03-02T10:24:45Z"),
     ("instance", TRAIN, "train-h100", "deleting", "observed", 4),
     ("instance", TRAIN, "train-h100", "deleted", "api", "2026-03-02T10:44:20Z"),  # deleted_at
-    ("instance", SPOT, "spot-l40s", "creating", "api", "2026-03-02T10:07:05Z"),
-    ("instance", SPOT, "spot-l40s", "pending_provider", "observed", 2),
-    ("instance", SPOT, "spot-l40s", "error", "observed", 3),
-    ("instance", BATCH, "batch-a10", "active", "api", "2026-03-02T06:45:30Z"),
-    ("instance", BATCH, "batch-a10", "deleted", "observed", 3),  # vanished, never deleted
+    ("instance", SPOT, "spot-rtx6000", "creating", "api", "2026-03-02T10:07:05Z"),
+    ("instance", SPOT, "spot-rtx6000", "pending_provider", "observed", 2),
+    ("instance", SPOT, "spot-rtx6000", "error", "observed", 3),
+    ("instance", BATCH, "batch-a6000", "active", "api", "2026-03-02T06:45:30Z"),
+    ("instance", BATCH, "batch-a6000", "deleted", "observed", 3),  # vanished, never deleted
     ("instance", LLM, "llm-serve", "active", "api", "2026-02-27T08:00:00Z"),
-    ("instance", NOTEBOOK, "notebook-a4000", "creating", "api", "2026-03-02T10:38:00Z"),
-    ("instance", NOTEBOOK, "notebook-a4000", "pending", "observed", 5),
-    ("instance", NOTEBOOK, "notebook-a4000", "active", "api", "2026-03-02T10:55:10Z"),
+    ("instance", NOTEBOOK, "notebook-a6000", "creating", "api", "2026-03-02T10:38:00Z"),
+    ("instance", NOTEBOOK, "notebook-a6000", "pending", "observed", 5),
+    ("instance", NOTEBOOK, "notebook-a6000", "active", "api", "2026-03-02T10:55:10Z"),
 ]
 
 
-def _env(key: str | None = KEY) -> dict[str, str]:
-    """This process's environment without any Shadeform setting, plus ``key`` if given."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SHADEFORM_")}
-    if key is not None:
-        env["SHADEFORM_API_KEY"] = key
-    return env
-
-
-def _cli(*args: str, key: str | None = KEY) -> subprocess.CompletedProcess[str]:
-    """``python -m shadeanalytics ARGS`` in a subprocess, as cron would run it."""
-    return subprocess.run(
-        [sys.executable, "-m", "shadeanalytics", *args],
-        env=_env(key),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-    )
+def _cli(*args: str, key: str | None = KEY, now: datetime | None = None
+         ) -> subprocess.CompletedProcess[str]:
+    return run_cli(*args, key=key, now=now)
 
 
 def _collect(
-    db: Path, api: FakeShadeformAPI, *extra: str, key: str | None = KEY
+    db: Path, api: FakeShadeformAPI, *extra: str, key: str | None = KEY,
+    now: datetime | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    return _cli("collect", "--store", str(db), "--base-url", api.url, *extra, key=key)
+    """``collect`` dated ``now`` (default: the time of the fake's current state)."""
+    return _cli("collect", "--store", str(db), "--base-url", api.url, *extra, key=key,
+                now=now or api.state.at)
 
 
 def _ok(run: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
@@ -167,14 +158,13 @@ class LiveRun:
     wal: bytes  # the write-ahead log as it stood after the last run, with a reader open
     polls: pd.DataFrame
     history: Tables
-    walls: list[datetime]  # the wall time of each state (the fake's first serve of it)
 
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveRun]:
     tmp = tmp_path_factory.mktemp("live")
     db, out = tmp / "history.db", tmp / "report"
-    with FakeShadeformAPI(api_key=KEY, clock="wall", advance_on="/instances/types") as api:
+    with FakeShadeformAPI(api_key=KEY, advance_on="/instances/types") as api:
         collects = [_ok(_collect(db, api))]
         # an open reader keeps the write-ahead log on disk (the last connection to close
         # would checkpoint and delete it), so that the secrets test can read what it held
@@ -197,75 +187,23 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveRun]:
             wal=wal,
             polls=_polls(db),
             history=_read(db),
-            walls=api.state_wall_times,
         )
-
-
-# -- the fake's wall clock ----------------------------------------------------------------------
-
-
-def test_wall_clock_maps_scripted_times_onto_first_serves() -> None:
-    """clock="wall": each state's time is its first serve, times between map linearly, fixed."""
-    states = default_scenario()
-    at = [s.at for s in states]
-    with FakeShadeformAPI(api_key=KEY, clock="wall") as api:
-        with pytest.raises(RuntimeError, match="no state has been served"):
-            api.wall_time(at[0])
-        before = datetime.now(UTC)
-        body = requests.get(f"{api.url}/instances", headers={"X-API-KEY": KEY}, timeout=5).json()
-        assert before <= api.state_wall_times[0] <= datetime.now(UTC)
-        w0 = api.wall_time(at[0])
-        assert w0 == api.state_wall_times[0]
-        train = next(i for i in body["instances"] if i["id"] == TRAIN)
-        assert train["created_at"] == (w0 - timedelta(seconds=90)).strftime(
-            "%Y-%m-%dT%H:%M:%S.%fZ"
-        )  # nominal 09:58:30, before state 0 (10:00)
-        api.advance()
-        api.advance()  # state 1 is skipped: interpolated when state 2 is first served
-        time.sleep(0.05)
-        requests.get(f"{api.url}/clusters", headers={"X-API-KEY": KEY}, timeout=5)
-        walls = api.state_wall_times
-        assert len(walls) == 3 and walls[0] == w0 < walls[1] < walls[2]
-        tick = timedelta(microseconds=2)
-        assert abs((walls[1] - w0) - (walls[2] - w0) / 2) <= tick
-        # (10:00, 10:20] maps linearly into (wall 0, wall 2], strictly after wall 0
-        assert api.wall_time(at[0] + timedelta(microseconds=1)) > w0
-        assert abs((api.wall_time("2026-03-02T10:05:00Z") - w0) - (walls[2] - w0) / 4) <= tick
-        assert api.wall_time(at[2]) == walls[2]
-        # later serves change nothing already fixed
-        api.advance()
-        requests.get(f"{api.url}/clusters", headers={"X-API-KEY": KEY}, timeout=5)
-        assert api.state_wall_times[:3] == walls
-        # an offset keeps its zone designator; the alert threshold is after the newest state
-        info = requests.get(
-            f"{api.url}/instances/{LLM}/info", headers={"X-API-KEY": KEY}, timeout=5
-        ).json()
-        threshold = info["alert"]["date_threshold"]
-        assert re.fullmatch(r"2\d{3}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}-07:00", threshold)
-        assert datetime.fromisoformat(threshold) == api.wall_time("2026-03-25T00:00:00-07:00")
-    with FakeShadeformAPI(api_key=KEY) as nominal:  # the default clock serves the script as is
-        assert nominal.wall_time(at[3]) == at[3]
-    with pytest.raises(ValueError, match="unknown clock"):
-        FakeShadeformAPI(api_key=KEY, clock="local")  # type: ignore[arg-type]
 
 
 # -- the scripted fleet, collected by the CLI ---------------------------------------------------
 
 
-def test_each_poll_is_dated_just_before_its_state_is_first_served(live: LiveRun) -> None:
-    """Seven ok polls, one per state, each dated between the previous state's serve and its own."""
+def test_each_poll_is_dated_by_the_clock_it_was_given(live: LiveRun) -> None:
+    """Seven ok polls, one per state, each dated SHADEANALYTICS_NOW: its state's time."""
     polls = live.polls
     assert polls["outcome"].tolist() == ["ok"] * POLLS
-    observed = polls["observed_at"].tolist()
-    assert len(live.walls) == POLLS
-    for k in range(POLLS):
-        assert observed[k] < live.walls[k]
-        assert k == 0 or live.walls[k - 1] < observed[k]
+    assert polls["observed_at"].tolist() == [pd.Timestamp(s.at).as_unit("us")
+                                             for s in default_scenario()]
     messages = [run.stdout for run in live.collects]
     assert all(
         re.fullmatch(rf"poll {k + 1} ok in \d+\.\d\d s: .+\n", m) for k, m in enumerate(messages)
     ), messages
-    # batch-a10 vanishes, and its details with it
+    # batch-a6000 vanishes, and its details with it
     assert messages[3].endswith(" changed, 2 gone; 2 volumes, 0 instance details, 0 failed "
                                 "requests\n")
     assert messages[6].endswith(
@@ -284,7 +222,7 @@ def test_timeline_of_the_collected_history_is_exact(live: LiveRun) -> None:
     def start(when: str | int) -> pd.Timestamp:
         if isinstance(when, int):
             return observed[when]
-        return pd.Timestamp(live.api.wall_time(when)).as_unit("us")
+        return pd.Timestamp(when).as_unit("us")
 
     rows = [
         (kind, rid, name, status, source, start(when))
@@ -348,7 +286,7 @@ def test_unavailable_api_exits_75_and_records_a_failed_poll(live: LiveRun, tmp_p
         before = store.stats()
     with FakeShadeformAPI(api_key=KEY) as api:
         api.inject("/clusters", 503, times=3)
-        run = _collect(db, api)
+        run = _collect(db, api, now=AFTER)
         assert [r.path for r in api.requests] == ["/v1/clusters"] * 3
     assert run.returncode == 75, run.stderr
     assert run.stdout == ""
@@ -370,7 +308,7 @@ def test_rejected_key_exits_1_with_a_hint_and_never_shows_the_key(
     """A wrong key: exit 1, a hint about SHADEFORM_API_KEY, the key text nowhere in the output."""
     db = _copy_store(live.db, tmp_path)
     wrong = "wrong-key-5a1e9d"
-    run = _collect(db, live.api, key=wrong)
+    run = _collect(db, live.api, key=wrong, now=AFTER)
     assert run.returncode == 1, run.stderr
     assert run.stdout == ""
     line = _one_error_line(run)
@@ -389,7 +327,7 @@ def test_overlapping_run_exits_3_at_once_and_writes_nothing(live: LiveRun, tmp_p
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         began = time.monotonic()
-        run = _collect(db, live.api)
+        run = _collect(db, live.api, now=AFTER)
         elapsed = time.monotonic() - began
     finally:
         os.close(fd)
@@ -408,8 +346,8 @@ def test_api_key_file_replaces_the_environment(live: LiveRun, tmp_path: Path) ->
     key_file = tmp_path / "api-key"
     key_file.write_text(KEY + "\n")
     key_file.chmod(0o600)
-    run = _ok(_collect(db, live.api, "--api-key-file", str(key_file), key=None))
-    # the wall clock is fixed once served: the sticky last state is the same payload again
+    run = _ok(_collect(db, live.api, "--api-key-file", str(key_file), key=None, now=AFTER))
+    # the sticky last state is the same payload again
     assert re.fullmatch(
         rf"poll {POLLS + 1} ok in \d+\.\d\d s: 1 clusters, 5 instances, "
         r"8 instance types; 0 new, 0 changed, 0 gone; 2 volumes, 0 instance details, 0 failed "
@@ -499,7 +437,7 @@ def test_readme_live_data_commands_work_with_only_an_api_key(live: LiveRun, tmp_
     for args in commands:
         run = subprocess.run(
             [*_console_script(), *args],
-            env=_env(),
+            env=cli_env(KEY),
             capture_output=True,
             text=True,
             timeout=120,
@@ -525,7 +463,7 @@ def test_readme_live_data_block_runs_verbatim_in_a_fresh_home(
         script,
     )
     env = {
-        **_env(key=None),
+        **cli_env(),
         "HOME": str(home),
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     }

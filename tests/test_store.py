@@ -82,7 +82,7 @@ def test_default_scenario_versions_and_gone_markers(store: Store, scenario: list
         "creating", "pending_provider", "pending", "active", "deleting", "deleted"]
     assert [(v["valid_from"], v["valid_to"], v["gone"]) for v in train] == [
         (1, 2, 0), (2, 3, 0), (3, 4, 0), (4, 5, 0), (5, 6, 0), (6, 7, 1)]
-    # batch-a10 vanished at state 3 without ever showing deleting/deleted
+    # batch-a6000 vanished at state 3 without ever showing deleting/deleted
     assert [(v["status"], v["valid_from"], v["valid_to"], v["gone"], v["last_seen_poll"])
             for v in _versions(store.path, "instance", BATCH)] == [("active", 1, 4, 1, 3)]
     burst = _versions(store.path, "cluster", BURST)

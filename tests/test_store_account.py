@@ -102,8 +102,9 @@ def test_account_versions_change_and_go_like_the_rest(tmp_path: Path) -> None:
     volumes = latest.volumes.set_index("volume_id")
     assert volumes["gone"].to_dict() == {"f7e6d5c4-b3a2-4190-8f7e-6d5c4b3a2190": False,
                                          "0b7c9d21-5e3f-4a68-9c1d-2e4f6a8b0c13": True}
-    # the vanished volume's last estimate is that of its last sighting (poll 2, 10:10)
-    assert volumes.loc["0b7c9d21-5e3f-4a68-9c1d-2e4f6a8b0c13", "cost_estimate_usd"] == 1.2083
+    # the vanished volume's last estimate is that of its last sighting (poll 2, 10:10):
+    # 500 GB x $0.0001/GB/h x 24 h 10 min = $1.2083, written with two decimals
+    assert volumes.loc["0b7c9d21-5e3f-4a68-9c1d-2e4f6a8b0c13", "cost_estimate_usd"] == 1.21
     assert sorted(latest.templates["name"]) == ["Jupyter", "vllm-2"]
 
 

@@ -1,4 +1,5 @@
-"""Tests of shadeanalytics.testing.synthetic and of the bundled sample data, read as raw JSON."""
+"""Tests of the test kit (the fleet model, its renderer, the seeded sample fleet) and of the
+bundled sample data, read as raw JSON."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ import subprocess
 import sys
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Iterator
-from datetime import datetime, timedelta
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from itertools import pairwise
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from shadeanalytics.testing import synthetic
+from shadeanalytics.testing import fleet, render, synthetic
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 GENERATED = (
@@ -467,3 +468,113 @@ def test_instance_types_shape(types: Record) -> None:
                             if a["rental_type"] == "on_demand")
                  and any(a["available"] for a in e["availability"])]
     assert spot_only
+
+
+# -- the fleet model and its renderer -------------------------------------------------------------
+
+
+def test_one_money_rule_and_its_texts() -> None:
+    """A rate over a span is rounded half up to whole cents, then written as the API writes it."""
+    assert fleet.accrued_cents(199, 90 * fleet.MINUTE) == 299  # 298.5
+    assert fleet.accrued_cents(65, 30 * fleet.MINUTE) == 33  # 32.5
+    assert fleet.accrued_cents(2360, 11 * fleet.MINUTE + 15 * fleet.SECOND) == 443  # 442.5
+    assert fleet.accrued_cents(89, 4 * fleet.MINUTE + 50 * fleet.SECOND) == 7  # 7.17
+    assert fleet.accrued_cents(80, 0) == 0
+    assert [fleet.cost_text(c) for c in (0, 7, 300, 443, 4810)] == [
+        "0.0", "0.07", "3.0", "4.43", "48.1"]
+    assert fleet.price_text(2360) == "23.60"
+    assert fleet.cluster_cost_text(681632) == "$6,816.32"
+    assert fleet.cluster_cost_text(5) == "$0.05"
+    assert fleet.volume_cost_text(500, "0.0001", 24 + 10 / 60) == "1.21"  # $1.2083
+
+
+_SPEC = {
+    "start": "2026-01-01T00:00:00Z",
+    "instances": [
+        {"id": "i-1", "name": "one", "offering": "datacrunch/H100_sxm5", "region":
+         "helsinki-finland-1", "cloud_assigned_id": "vm-1", "ip": "192.0.2.1",
+         "rental": "spot", "tags": ["a"], "ports": [[8000, 80]],
+         "life": {"created": "2026-01-01T00:00:00Z", "pending": "2026-01-01T00:05:00Z",
+                  "active": "2026-01-01T00:10:00Z", "deleting": "2026-01-01T01:40:00Z",
+                  "deleted": "2026-01-01T01:45:00Z"}},
+        {"id": "i-2", "name": "two", "offering": "vultr/cpu_mini", "region": "ewr",
+         "cloud_assigned_id": "vm-2", "ip": "192.0.2.2",
+         "life": {"created": "2025-12-31T23:00:00Z", "active": "2025-12-31T23:01:00Z",
+                  "gone": "2026-01-01T00:30:00Z"}},
+    ],
+    "clusters": [
+        {"id": "c-1", "name": "pair", "offering": "crusoe/H100_sxm5x8", "region": "us-east1-a",
+         "cloud_cluster_id": "cl-1",
+         "nodes": [{"id": f"c-1-{n}", "name": f"pair-{n}", "cloud_assigned_id": f"vm-c{n}",
+                    "ip": f"10.0.0.{n}"} for n in range(2)],
+         "life": {"created": "2026-01-01T00:00:00Z", "active": "2026-01-01T00:30:00Z"}},
+    ],
+}
+
+
+def test_a_fleet_written_as_data_has_the_lifecycles_it_says() -> None:
+    """from_spec: milliseconds from the start, a skipped pending_provider starts with the next
+    status, `gone` vanishes unannounced, `deleted` shows once; members share their cluster's
+    plan."""
+    start, nodes, clusters = fleet.from_spec(_SPEC)
+    assert start == datetime(2026, 1, 1, tzinfo=UTC)
+    one, two = nodes
+    assert one.plan == fleet.Plan(0, 5 * fleet.MINUTE, 5 * fleet.MINUTE, 10 * fleet.MINUTE,
+                                  deleting=100 * fleet.MINUTE, deleted=105 * fleet.MINUTE)
+    assert [one.plan.status(m * fleet.MINUTE) for m in (0, 4, 5, 10, 100, 105)] == [
+        "creating", "creating", "pending", "active", "deleting", "deleted"]
+    every = 60 * fleet.MINUTE  # hourly polls: shown as deleted at 02:00, gone at 03:00
+    assert [one.plan.visible(h * every, every) for h in (0, 1, 2, 3)] == [True, True, True, False]
+    assert two.plan.created == -60 * fleet.MINUTE and two.plan.gone == 30 * fleet.MINUTE
+    assert [two.plan.visible(m * fleet.MINUTE, every) for m in (29, 30)] == [True, False]
+    assert two.plan.status(0) == "active"
+    [pair] = clusters
+    assert pair.cloud == "crusoe" and all(m.plan is pair.plan for m in pair.members)
+    assert one.rate_cents == 112  # spot: round(279 x 0.4)
+
+
+def test_the_renderer_shows_a_node_and_a_cluster_at_a_time() -> None:
+    """render.node / render.cluster / render.poll: hand-computed statuses, costs and fields."""
+    start, nodes, clusters = fleet.from_spec(_SPEC)
+    one = nodes[0]
+    early = render.node(one, 4 * fleet.MINUTE, start)
+    assert (early["status"], early["ip"], early["ssh_port"], early["active_at"]) == (
+        "creating", None, None, None)
+    # spot at $1.12/h from 00:10 to the delete request at 01:40: 1.5 h = 168 cents
+    late = render.node(one, 2 * fleet.HOUR, start)
+    assert late["status"] == "deleted" and late["cost_estimate"] == "1.68"
+    assert late["deleted_at"] == "2026-01-01T01:45:00Z"
+    assert late["active_at"] == "2026-01-01T00:10:00Z"
+    assert late["rental_terms"] == {"rental_type": "spot", "hourly_price": "1.12",
+                                    "ending_at": None}
+    assert late["port_mappings"] == [{"internal_port": 8000, "external_port": 80}]
+    assert late["tags"] == ["a"] and late["hourly_price"] == 279
+    assert late["configuration"]["gpu_type"] == "H100"
+    # the cluster: 2 x $24.80/h from 00:30 to 01:00 = $24.80
+    pair = render.cluster(clusters[0], fleet.HOUR, start)
+    assert pair["cost_estimate"] == "$24.80" and pair["hourly_price"] == 4960
+    assert pair["region_info"] == {"region": "us-east1-a", "display_name": "US, Virginia"}
+    assert [m["cost_estimate"] for m in pair["instances"]] == ["12.4", "12.4"]
+    assert render.cluster(clusters[0], 0, start)["cost_estimate"] is None  # not active yet
+    poll = render.poll(start, fleet.HOUR, fleet.HOUR, nodes, clusters)
+    assert poll["observed_at"] == "2026-01-01T01:00:00Z"
+    assert [i["id"] for i in poll["instances"]["instances"]] == ["i-1"]  # i-2 is gone
+    assert [c["id"] for c in poll["clusters"]["clusters"]] == ["c-1"]
+
+
+def test_an_instance_type_lists_each_region_on_demand_then_spot() -> None:
+    """render.instance_type asks on_demand(region), then spot(region), in the regions' order."""
+    asked: list[tuple[str, str]] = []
+
+    def ask(kind: str, answer: bool) -> Callable[[str], bool]:
+        return lambda region: asked.append((kind, region)) is None and answer
+
+    listed = render.instance_type(fleet.offering("hyperstack", "A6000"),
+                                  ask("on_demand", True), ask("spot", False))
+    regions = ["canada-1", "norway-1", "us-1"]
+    assert asked == [("on_demand", r) for r in regions] + [("spot", r) for r in regions]
+    assert [(e["region"], e["rental_type"], e["available"], e.get("hourly_price"))
+            for e in listed["availability"]] == [
+        *[(r, "on_demand", True, None) for r in regions],
+        *[(r, "spot", False, "0.32") for r in regions]]  # round(65 x 0.5) = 32 cents
+    assert listed["hourly_price"] == 65 and listed["configuration"]["nvlink"] is False

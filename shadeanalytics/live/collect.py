@@ -10,8 +10,8 @@ trickling in at the deadline; the run then records a failed poll.
 
 A clock that went backwards (a poll recorded while the clock was ahead, then the clock fixed) is
 detected: the poll is recorded at the run's own time with a warning, kept in the store
-(:meth:`~shadeanalytics.live.store.Store.poll_warnings`) and printed; collection never stops until the
-clock catches up with the bad date.
+(:meth:`~shadeanalytics.live.store.Store.poll_warnings`) and printed; collection never stops
+until the clock catches up with the bad date.
 
 A run is all or nothing for its core, ``/clusters``, ``/instances`` and ``/instances/types``:
 either they are recorded as one successful poll, or the run is recorded as a failed poll (so an
@@ -44,6 +44,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from .. import config
 from ..errors import (
     ApiError,
     BadResponseError,
@@ -98,16 +99,12 @@ def _make_folder(folder: Path) -> None:
         raise StoreError(f"{folder}: cannot create the store's folder ({exc.strerror})") from None
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 def collect(
     store_path: str | os.PathLike[str],
     *,
     make_client: Callable[..., ShadeformClient] = ShadeformClient,
     deadline_s: float = 240.0,
-    now: Callable[[], datetime] = _utc_now,
+    now: Callable[[], datetime] = config.now,
     info_max_age_s: float = 24 * 3600.0,
     info_budget: int = 50,
     account_every_s: float = 24 * 3600.0,
@@ -119,7 +116,8 @@ def collect(
     ``SHADEFORM_API_KEY`` / ``SHADEFORM_BASE_URL``; pass ``functools.partial(ShadeformClient,
     api_key=..., base_url=...)`` to configure it). It is given the run's deadline, an absolute
     ``time.monotonic()`` value ``deadline_s`` after the lock is taken. Every row of the poll is
-    dated ``now()`` at the start of the run.
+    dated ``now()`` at the start of the run (default: ``config.now``, the wall clock or
+    ``SHADEANALYTICS_NOW``).
 
     Raises ``LockedError`` (nothing written) when another run holds the lock; on an
     ``ApiError`` or a response of the wrong shape, records a failed poll and raises the error

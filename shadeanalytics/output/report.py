@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .. import config
 from .._common import TimeLike, usd
 from .._common import as_of_time as _as_of
 from .._files import atomic_write
@@ -106,11 +107,11 @@ def resolve_as_of(value: TimeLike, tables: Tables) -> pd.Timestamp:
     not bill until that date.
     """
     if value is None or value == "latest":
-        now = pd.Timestamp.now(tz="UTC")
+        now = pd.Timestamp(config.now())
         newest = newest_observation(tables, until=now)
         return newest if newest is not None else now
     if value == "now":
-        return pd.Timestamp.now(tz="UTC")
+        return pd.Timestamp(config.now())
     return _as_of(value)
 
 

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import re
 import socket
 import sys
 import threading
 import time
-from bisect import bisect_left
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from email.utils import format_datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,11 +19,13 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
+from . import render
+from .fleet import MINUTE, from_spec, offering
+
 __all__ = [
-    "CLOCKS",
+    "DEFAULT_FLEET",
     "DEFAULT_SECRETS",
     "FAULTS",
-    "Clock",
     "FakeShadeformAPI",
     "Fault",
     "HostileServer",
@@ -41,8 +40,6 @@ _FaultName: TypeAlias = Literal[
 ]
 Fault: TypeAlias = int | _FaultName
 FAULTS: tuple[str, ...] = get_args(_FaultName)
-Clock: TypeAlias = Literal["nominal", "wall"]
-CLOCKS: tuple[str, ...] = get_args(Clock)
 
 
 @dataclass(frozen=True)
@@ -145,21 +142,8 @@ class FakeShadeformAPI:
     ``X-API-KEY`` gets 401 ``{"message": "Invalid API key"}``; an injected fault whose path
     matches is consumed; otherwise the scripted data is served.
 
-    Clock: with ``clock="nominal"`` (default) the scripted timestamps are served as written.
-    With ``clock="wall"`` they are moved onto the wall clock, so that a collector that dates
-    its polls with the real time (the CLI in a subprocess) sees API timestamps consistent with
-    its polls. State k's nominal ``at`` maps to the wall time of the first request answered
-    from the scripted data while state k is current (fixed then, never changed); nominal times
-    in ``(at[k-1], at[k]]`` map linearly into ``(wall[k-1], wall[k]]``; times before ``at[0]``
-    shift by ``wall[0] - at[0]``; times after the newest state served so far shift by that
-    state's offset (provisionally: only the info endpoints' alert thresholds are that late).
-    Every ISO-8601 string in a served body (``created_at``, ``updated_at``, ``active_at``,
-    ``deleted_at``, ``rental_terms.ending_at``, thresholds...) is rewritten through the mapping
-    with microseconds and its own zone designator (``Z`` stays ``Z``). :meth:`wall_time` gives
-    the mapping. A collector dates a poll just before its first request, so an event strictly
-    between two states lands between the two polls that show them (as long as a run's first
-    request follows its start by far less than the runs follow each other), while an event
-    exactly at a state's ``at`` lands just after the poll that first shows that state.
+    Times are served as scripted: a collector in a subprocess is dated by the state's ``at``
+    through ``SHADEANALYTICS_NOW`` (see ``shadeanalytics.config.now``).
     """
 
     def __init__(
@@ -169,24 +153,11 @@ class FakeShadeformAPI:
         *,
         advance_on: str | None = None,
         hang_seconds: float = 5.0,
-        clock: Clock = "nominal",
     ) -> None:
         self.api_key = api_key
         self.scenario: Scenario = scenario if scenario is not None else default_scenario()
         if not self.scenario:
             raise ValueError("a scenario needs at least one state")
-        if clock not in CLOCKS:
-            raise ValueError(f"unknown clock {clock!r}; use one of {CLOCKS}")
-        self.clock: Clock = clock
-        # nominal state times and the wall times fixed so far (a prefix), as int microseconds
-        self._nominal: list[int] = []
-        self._walls: list[int] = []
-        if clock == "wall":
-            if any(s.at.tzinfo is None for s in self.scenario):
-                raise ValueError('clock="wall" needs timezone-aware state times')
-            self._nominal = [_micros(s.at) for s in self.scenario]
-            if any(a > b for a, b in zip(self._nominal, self._nominal[1:], strict=False)):
-                raise ValueError('clock="wall" needs state times in order')
         self.advance_on = advance_on
         self.hang_seconds = hang_seconds
         self._lock = threading.Lock()
@@ -254,7 +225,7 @@ class FakeShadeformAPI:
         ``"redirect"`` faults point there; its :attr:`requests` show whether the key arrived.
         """
         if self._other is None:
-            other = FakeShadeformAPI(self.api_key, self.scenario, clock=self.clock)
+            other = FakeShadeformAPI(self.api_key, self.scenario)
             other.start()
             self._other = other
         return self._other
@@ -277,84 +248,6 @@ class FakeShadeformAPI:
     def _advance_locked(self) -> int:
         self._index = min(self._index + 1, len(self.scenario) - 1)
         return self._index
-
-    def wall_time(self, nominal: datetime | str) -> datetime:
-        """The time the fake serves for the scripted (nominal) time ``nominal`` (UTC).
-
-        ``nominal`` is an aware datetime or ISO-8601 text (naive means UTC). With
-        ``clock="nominal"`` it is returned unchanged (in UTC); with ``clock="wall"``, see the
-        class docstring: exact to the microsecond, equal to what a served body says for that
-        time. Raises ``RuntimeError`` before the first request served from the scripted data.
-        """
-        moment = datetime.fromisoformat(nominal) if isinstance(nominal, str) else nominal
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        if self.clock == "nominal":
-            return moment.astimezone(UTC)
-        with self._lock:
-            return _from_micros(self._wall_micros(_micros(moment)))
-
-    @property
-    def state_wall_times(self) -> list[datetime]:
-        """The wall time each state's ``at`` maps to, for the states served so far (a prefix of
-        the scenario; states skipped by advancing twice are interpolated). Empty with
-        ``clock="nominal"``."""
-        with self._lock:
-            return [_from_micros(w) for w in self._walls]
-
-    def _fix_wall_locked(self) -> None:
-        """Fix the wall time of the current state (and of skipped ones) on its first serve."""
-        index = self._index
-        if self.clock != "wall" or index < len(self._walls):
-            return
-        at, walls = self._nominal, self._walls
-        now = _micros(datetime.now(UTC))
-        if walls:
-            now = max(now, walls[-1] + 1)  # strictly increasing
-            last = len(walls) - 1
-            for j in range(last + 1, index):  # skipped states: between their neighbours
-                walls.append(
-                    walls[last] + _scaled(at[j] - at[last], now - walls[last], at[index] - at[last])
-                )
-        else:
-            walls.extend(at[j] + now - at[index] for j in range(index))
-        walls.append(now)
-
-    def _wall_micros(self, t: int) -> int:
-        walls, at = self._walls, self._nominal
-        if not walls:
-            raise RuntimeError(
-                "no state has been served yet: the wall clock starts at the first "
-                "request answered from the scripted data"
-            )
-        k = bisect_left(at, t, 0, len(walls))  # the first served state at or after t
-        if k == 0:
-            return t + walls[0] - at[0]
-        if k == len(walls):
-            return t + walls[-1] - at[k - 1]
-        return walls[k - 1] + _scaled(t - at[k - 1], walls[k] - walls[k - 1], at[k] - at[k - 1])
-
-    def _timed(self, body: Any) -> Any:
-        """``body`` with every ISO-8601 string moved onto the wall clock (``clock="wall"``)."""
-        if self.clock != "wall":
-            return body
-        if isinstance(body, dict):
-            return {key: self._timed(value) for key, value in body.items()}
-        if isinstance(body, list):
-            return [self._timed(value) for value in body]
-        if isinstance(body, str) and _ISO_TIME.fullmatch(body):
-            try:
-                moment = datetime.fromisoformat(body)
-            except ValueError:
-                return body
-            aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-            wall = _from_micros(self._wall_micros(_micros(aware)))
-            if moment.tzinfo is None:
-                return wall.replace(tzinfo=None).isoformat(timespec="microseconds")
-            if body.endswith(("Z", "z")):
-                return wall.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-            return wall.astimezone(moment.tzinfo).isoformat(timespec="microseconds")
-        return body
 
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -463,8 +356,7 @@ class FakeShadeformAPI:
         reply, body = self._scripted(path, query)
         if reply is not None:
             return reply
-        self._fix_wall_locked()
-        return _json_reply(200, self._timed(body))
+        return _json_reply(200, body)
 
     def _scripted(self, path: str, query: str) -> tuple[_Reply | None, Any]:
         """The scripted body for ``path`` in the current state, or a 404 reply."""
@@ -503,29 +395,6 @@ def _default_fault_body(status: int) -> dict[str, str]:
     if status >= 500:
         return {"error_code": "INTERNAL_SERVER_ERROR", "error": phrase}
     return {"error": phrase}
-
-
-_ISO_TIME = re.compile(
-    r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:[Zz]|[+-]\d{2}:?\d{2})?"
-)
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _micros(moment: datetime) -> int:
-    """An aware datetime as integer microseconds since the epoch (exact)."""
-    return (moment - _EPOCH) // timedelta(microseconds=1)
-
-
-def _from_micros(us: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=us)
-
-
-def _scaled(offset: int, wall_span: int, nominal_span: int) -> int:
-    """``ceil(offset * wall_span / nominal_span)``: a time strictly after a state's nominal
-    time maps strictly after its wall time (when ``wall_span`` > 0)."""
-    if nominal_span <= 0:  # skipped states at the same nominal time as their neighbour
-        return 0
-    return -(-offset * wall_span // nominal_span)
 
 
 def _json_reply(status: int, body: Any) -> _Reply:
@@ -701,461 +570,129 @@ DEFAULT_SECRETS: tuple[str, ...] = (
 )
 """Every secret value in :func:`default_scenario`, for leak (canary) tests."""
 
-_T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
-_STEP = timedelta(minutes=10)
-_STATES = 7
-
-
-def _t(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=UTC)
-
-
-def _ts(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-@dataclass(frozen=True)
-class _Hardware:
-    cloud: str
-    shade_instance_type: str
-    cloud_instance_type: str
-    hourly_price: int
-    memory_in_gb: int
-    storage_in_gb: int
-    vcpus: int
-    num_gpus: int
-    gpu_type: str
-    interconnect: str
-    nvlink: bool
-    vram_per_gpu_in_gb: int
-    gpu_manufacturer: str
-    boot: tuple[int, int]
-    deployment_type: str = "vm"
-
-    def configuration(self) -> dict[str, Any]:
-        return {
-            "memory_in_gb": self.memory_in_gb,
-            "storage_in_gb": self.storage_in_gb,
-            "vcpus": self.vcpus,
-            "num_gpus": self.num_gpus,
-            "gpu_type": self.gpu_type,
-            "interconnect": self.interconnect,
-            "vram_per_gpu_in_gb": self.vram_per_gpu_in_gb,
-            "gpu_manufacturer": self.gpu_manufacturer,
-            "nvlink": self.nvlink,
-        }
-
-    def boot_time(self) -> dict[str, int]:
-        return {"min_boot_in_sec": self.boot[0], "max_boot_in_sec": self.boot[1]}
-
-
-_A6000 = _Hardware(
-    "hyperstack", "A6000", "gpu_1x_a6000", 210, 12, 256, 6, 1, "A6000", "pcie", False, 48,
-    "nvidia", (180, 300),
-)  # fmt: skip
-_H100X8 = _Hardware(
-    "nebius", "H100_sxm5x8", "gpu-h100-sxm.8gpu-128vcpu-1600gb", 2392, 1600, 1280, 128, 8,
-    "H100", "sxm5", True, 80, "nvidia", (600, 900),
-)  # fmt: skip
-_L40S = _Hardware(
-    "datacrunch", "L40S", "1L40S.20V", 129, 60, 100, 20, 1, "L40S", "pcie", False, 48,
-    "nvidia", (240, 420),
-)  # fmt: skip
-_A10 = _Hardware(
-    "lambdalabs", "A10", "gpu_1x_a10", 75, 200, 1400, 30, 1, "A10", "pcie", False, 24,
-    "nvidia", (120, 240),
-)  # fmt: skip
-_A4000 = _Hardware(
-    "cudo", "A4000", "epyc-rome-rtx-a4000", 76, 32, 200, 8, 1, "A4000", "pcie", False, 16,
-    "nvidia", (150, 300),
-)  # fmt: skip
-_CPU = _Hardware(
-    "cudo", "cpu_mini", "epyc-milan-4c", 5, 8, 50, 4, 0, "CPU", "pcie", False, 0,
-    "amd", (60, 120),
-)  # fmt: skip
-_A100X8 = _Hardware(
-    "denvr", "A100_80Gx8", "A100_80GB_SXM4x8", 1432, 960, 7000, 112, 8, "A100_80G", "sxm4",
-    True, 80, "nvidia", (900, 1800), "baremetal",
-)  # fmt: skip
-_CRUSOE_H100X8 = _Hardware(
-    "crusoe", "H100_sxm5x8", "h100-80gb-sxm-ib.8x", 2392, 1440, 1000, 176, 8, "H100", "sxm5",
-    True, 80, "nvidia", (600, 1200), "baremetal",
-)  # fmt: skip
-
-# (hardware, region, display name, states in which the on-demand entry is unavailable,
-#  spot price or None, states in which the spot entry is available)
-_CATALOGUE: tuple[tuple[_Hardware, str, str, frozenset[int], str | None, frozenset[int]], ...] = (
-    (_A6000, "canada-1", "Canada, Montreal", frozenset(), None, frozenset()),
-    (_H100X8, "eu-north1", "EU, Finland", frozenset({2, 3, 4}), "14.50", frozenset()),
-    (_L40S, "FIN-01", "EU, Helsinki", frozenset(), "0.65", frozenset({0, 1})),
-    (_A10, "us-east-1", "US, Virginia", frozenset({0, 1, 2}), None, frozenset()),
-    (_A4000, "no-luster-1", "Norway, Luster", frozenset({5, 6}), None, frozenset()),
-    (_CPU, "no-luster-1", "Norway, Luster", frozenset(), None, frozenset()),
-    (_A100X8, "houston-usa-1", "US, Houston, TX", frozenset(), None, frozenset()),
-    (_CRUSOE_H100X8, "us-east1-a", "US, Virginia", frozenset({2, 3, 4, 5}), None, frozenset()),
-)
-
-_OS_OPTIONS = ["ubuntu22.04_cuda12.4_shade_os", "ubuntu20.04_cuda12.4_shade_os", "ubuntu22.04"]
-
-
-def _instance_types(index: int) -> dict[str, Any]:
-    types = []
-    for hardware, region, display, busy, spot_price, spot_open in _CATALOGUE:
-        availability: list[dict[str, Any]] = [
-            {
-                "region": region,
-                "available": index not in busy,
-                "display_name": display,
-                "rental_type": "on_demand",
-            }
-        ]
-        if spot_price is not None:
-            availability.append(
-                {
-                    "region": region,
-                    "available": index in spot_open,
-                    "display_name": display,
-                    "rental_type": "spot",
-                    "hourly_price": spot_price,
-                }
-            )
-        types.append(
-            {
-                "cloud": hardware.cloud,
-                "shade_instance_type": hardware.shade_instance_type,
-                "cloud_instance_type": hardware.cloud_instance_type,
-                "configuration": {**hardware.configuration(), "os_options": list(_OS_OPTIONS)},
-                "hourly_price": hardware.hourly_price,
-                "deployment_type": hardware.deployment_type,
-                "availability": availability,
-                "boot_time": hardware.boot_time(),
-            }
-        )
-    return {"instance_types": types}
-
-
-@dataclass(frozen=True)
-class _Life:
-    """A resource's scripted life: its status in each state (None = absent) and its events."""
-
-    statuses: tuple[str | None, ...]
-    created_at: datetime
-    active_at: datetime | None = None
-    deleting_at: datetime | None = None  # billing stops here
-    deleted_at: datetime | None = None
-    details: Mapping[int, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class _InstanceSpec:
-    id: str
-    name: str
-    hardware: _Hardware
-    region: str
-    cloud_assigned_id: str
-    ip: str
-    life: _Life
-    tags: tuple[str, ...] = ()
-    launch_configuration: Mapping[str, Any] | None = None
-    spot_price: str | None = None
-    port_mappings: tuple[tuple[int, int], ...] = ()
-
-
-def _billed_cents(hourly_cents: int, life: _Life, at: datetime) -> int:
-    if life.active_at is None or life.active_at > at:
-        return 0
-    end = min(at, life.deleting_at) if life.deleting_at is not None else at
-    return hourly_cents * int((end - life.active_at).total_seconds()) // 3600
-
-
-def _instance_dollars(cents: int) -> str:
-    return format((Decimal(cents) / 100).normalize(), "f")
-
-
-def _cluster_dollars(cents: int) -> str:
-    return f"${cents // 100:,}.{cents % 100:02d}"
-
-
-def _instance(spec: _InstanceSpec, index: int, at: datetime) -> dict[str, Any] | None:
-    status = spec.life.statuses[index]
-    if status is None:
-        return None
-    life = spec.life
-    active_at = life.active_at if life.active_at is not None and life.active_at <= at else None
-    up = active_at is not None
-    hardware = spec.hardware
-    record: dict[str, Any] = {
-        "id": spec.id,
-        "cloud": hardware.cloud,
-        "region": spec.region,
-        "shade_instance_type": hardware.shade_instance_type,
-        "cloud_instance_type": hardware.cloud_instance_type,
-        "cloud_assigned_id": spec.cloud_assigned_id,
-        "shade_cloud": True,
-        "name": spec.name,
-        "configuration": {**hardware.configuration(), "os": "ubuntu22.04_cuda12.4_shade_os"},
-        "ip": spec.ip if up else None,
-        "ssh_user": "shadeform",
-        "ssh_port": 22 if up else None,
-        "status": status,
-        "cost_estimate": _instance_dollars(_billed_cents(hardware.hourly_price, life, at)),
-        "created_at": _ts(life.created_at),
-        "deleted_at": _ts(life.deleted_at) if status == "deleted" else None,
-        "status_details": life.details.get(index),
-        "hourly_price": hardware.hourly_price,
-    }
-    if spec.launch_configuration is not None:
-        record["launch_configuration"] = spec.launch_configuration
-    record["tags"] = list(spec.tags)
-    record["port_mappings"] = [
-        {"internal_port": internal, "external_port": external}
-        for internal, external in spec.port_mappings
-    ]
-    record["active_at"] = _ts(active_at)
-    record["boot_time"] = hardware.boot_time()
-    record["rental_terms"] = (
-        {"rental_type": "spot", "hourly_price": spec.spot_price, "ending_at": None}
-        if spec.spot_price is not None
-        else {
-            "rental_type": "on_demand",
-            "hourly_price": f"{hardware.hourly_price / 100:.2f}",
-            "ending_at": None,
-        }
-    )
-    return record
-
-
-@dataclass(frozen=True)
-class _ClusterSpec:
-    id: str
-    name: str
-    cloud_cluster_id: str
-    region: str
-    display_name: str
-    life: _Life
-    nodes: tuple[_InstanceSpec, ...]
-
-
-def _cluster(spec: _ClusterSpec, index: int, at: datetime) -> dict[str, Any] | None:
-    status = spec.life.statuses[index]
-    if status is None:
-        return None
-    life = spec.life
-    active_at = life.active_at if life.active_at is not None and life.active_at <= at else None
-    changes = [life.created_at, active_at]
-    if status == "deleting":
-        changes.append(life.deleting_at)
-    hourly = sum(node.hardware.hourly_price for node in spec.nodes)
-    return {
-        "id": spec.id,
-        "cloud": spec.nodes[0].hardware.cloud,
-        "name": spec.name,
-        "region_info": {"region": spec.region, "display_name": spec.display_name},
-        "status": status,
-        "created_at": _ts(life.created_at),
-        "updated_at": _ts(max(moment for moment in changes if moment is not None)),
-        "instances": [_instance(node, index, at) for node in spec.nodes],
-        "hourly_price": hourly,
-        "cloud_cluster_id": spec.cloud_cluster_id if status != "creating" else None,
-        "status_details": life.details.get(index),
-        "cost_estimate": _cluster_dollars(_billed_cents(hourly, life, at)),
-        "active_at": _ts(active_at),
-    }
-
-
+_LLM = "d290f1ee-6c54-4b01-90e6-d701748f0851"
 _SCRIPT = base64.b64encode(
     b"#!/bin/bash\nset -eu\ncd /workspace\npython train.py --epochs 3\n"
 ).decode()
 
 
-def _default_instances() -> tuple[_InstanceSpec, ...]:
-    return (
-        _InstanceSpec(
-            id="d290f1ee-6c54-4b01-90e6-d701748f0851",
-            name="llm-serve",
-            hardware=_A6000,
-            region="canada-1",
-            cloud_assigned_id="13b057d7-e266-4869-985f-760fe75a78b3",
-            ip="203.0.113.10",
-            tags=("prod", "vllm"),
-            port_mappings=((8000, 80),),
-            launch_configuration={
-                "type": "docker",
-                "docker_configuration": {
-                    "image": "vllm/vllm-openai:latest",
-                    "args": "--model mistralai/Mistral-7B-v0.1",
-                    "shared_memory_in_gb": 8,
-                    "envs": [{"name": "HUGGING_FACE_HUB_TOKEN", "value": DEFAULT_SECRETS[0]}],
-                    "port_mappings": [{"host_port": 80, "container_port": 8000}],
-                    "volume_mounts": [
-                        {
-                            "host_path": "~/.cache/huggingface",
-                            "container_path": "/root/.cache/huggingface",
-                        }
-                    ],
-                    "registry_credentials": {
-                        "username": "deploy-bot",
-                        "password": DEFAULT_SECRETS[1],
-                    },
-                },
-            },
-            life=_Life(
-                ("active",) * _STATES,
-                created_at=_t("2026-02-27T07:52:10"),
-                active_at=_t("2026-02-27T08:00:00"),
-            ),
-        ),
-        _InstanceSpec(
-            id="6f1c2b0e-8a4d-4c3e-9b7a-2d5e8f1a3c40",
-            name="train-h100",
-            hardware=_H100X8,
-            region="eu-north1",
-            cloud_assigned_id="computeinstance-e00h100train",
-            ip="198.51.100.24",
-            tags=("training",),
-            launch_configuration={
-                "type": "script",
-                "script_configuration": {"base64_script": _SCRIPT},
-            },
-            life=_Life(
-                ("creating", "pending_provider", "pending", "active", "deleting", "deleted", None),
-                created_at=_t("2026-03-02T09:58:30"),
-                active_at=_t("2026-03-02T10:24:45"),
-                deleting_at=_t("2026-03-02T10:36:00"),
-                deleted_at=_t("2026-03-02T10:44:20"),
-                details={2: "downloading"},
-            ),
-        ),
-        _InstanceSpec(
-            id="a41e0d7c-3f52-4b8e-8c19-5e7d2a9b6f01",
-            name="spot-l40s",
-            hardware=_L40S,
-            region="FIN-01",
-            cloud_assigned_id="dc-l40s-7781",
-            ip="192.0.2.77",
-            spot_price="0.65",
-            life=_Life(
-                (None, "creating", "pending_provider", "error", "error", "error", "error"),
-                created_at=_t("2026-03-02T10:07:05"),
-                details={i: "provider out of capacity" for i in range(3, _STATES)},
-            ),
-        ),
-        _InstanceSpec(
-            id="c7b3e2f9-1d64-4a0b-b5e8-9f2c4d6a8e12",
-            name="batch-a10",
-            hardware=_A10,
-            region="us-east-1",
-            cloud_assigned_id="0920582c7ff041399e34823a0be62549",
-            ip="192.0.2.15",
-            tags=("batch",),
-            life=_Life(
-                ("active", "active", "active", None, None, None, None),
-                created_at=_t("2026-03-02T06:40:00"),
-                active_at=_t("2026-03-02T06:45:30"),
-            ),
-        ),
-        _InstanceSpec(
-            id="e58a9c13-7b2f-4d6e-a0c4-3b1f9e8d7c25",
-            name="notebook-a4000",
-            hardware=_A4000,
-            region="no-luster-1",
-            cloud_assigned_id="cudo-vm-a4000-0042",
-            ip="203.0.113.88",
-            port_mappings=((8888, 8888),),
-            launch_configuration={
-                "type": "docker",
-                "docker_configuration": {"image": "jupyter/base-notebook:latest"},
-            },
-            life=_Life(
-                (None, None, None, None, "creating", "pending", "active"),
-                created_at=_t("2026-03-02T10:38:00"),
-                active_at=_t("2026-03-02T10:55:10"),
-            ),
-        ),
-    )
+def _members(prefix: str) -> list[dict[str, Any]]:
+    return [{"id": f"{prefix}-{n:04d}-4000-8000-00000000000{n}", "name": f"{prefix}-node-{n}",
+             "cloud_assigned_id": f"{prefix}-vm-{n}", "ip": f"198.18.0.{10 + n}"}
+            for n in range(2)]
 
 
-def _nodes(prefix: str, hardware: _Hardware, region: str, life: _Life) -> tuple[_InstanceSpec, ...]:
-    return tuple(
-        _InstanceSpec(
-            id=f"{prefix}-{n:04d}-4000-8000-00000000000{n}",
-            name=f"{prefix}-node-{n}",
-            hardware=hardware,
-            region=region,
-            cloud_assigned_id=f"{prefix}-vm-{n}",
-            ip=f"198.18.0.{10 + n}",
-            life=life,
-        )
-        for n in range(2)
-    )
+#: The fleet of :func:`default_scenario`, as data (see :func:`.fleet.from_spec`): seven polls
+#: ten minutes apart; ``types`` lists the served catalogue entries with the states in which
+#: their on-demand capacity is taken (``busy``) and their spot capacity open (``spot_open``).
+DEFAULT_FLEET: dict[str, Any] = {
+    "start": "2026-03-02T10:00:00Z",
+    "every_minutes": 10,
+    "polls": 7,
+    "instances": [
+        {"id": _LLM, "name": "llm-serve", "offering": "hyperstack/A6000",
+         "region": "canada-1", "cloud_assigned_id": "13b057d7-e266-4869-985f-760fe75a78b3",
+         "ip": "203.0.113.10", "tags": ["prod", "vllm"], "ports": [[8000, 80]],
+         "rental": "on_demand_priced",
+         "launch": {"type": "docker", "docker_configuration": {
+             "image": "vllm/vllm-openai:latest",
+             "args": "--model mistralai/Mistral-7B-v0.1",
+             "shared_memory_in_gb": 8,
+             "envs": [{"name": "HUGGING_FACE_HUB_TOKEN", "value": DEFAULT_SECRETS[0]}],
+             "port_mappings": [{"host_port": 80, "container_port": 8000}],
+             "volume_mounts": [{"host_path": "~/.cache/huggingface",
+                                "container_path": "/root/.cache/huggingface"}],
+             "registry_credentials": {"username": "deploy-bot",
+                                      "password": DEFAULT_SECRETS[1]}}},
+         "life": {"created": "2026-02-27T07:52:10Z", "active": "2026-02-27T08:00:00Z"}},
+        {"id": "6f1c2b0e-8a4d-4c3e-9b7a-2d5e8f1a3c40", "name": "train-h100",
+         "offering": "nebius/H100_sxm5x8", "region": "eu-north1",
+         "cloud_assigned_id": "computeinstance-e00h100train", "ip": "198.51.100.24",
+         "tags": ["training"], "rental": "on_demand_priced",
+         "launch": {"type": "script", "script_configuration": {"base64_script": _SCRIPT}},
+         "life": {"created": "2026-03-02T09:58:30Z", "pending_provider": "2026-03-02T10:05:00Z",
+                  "pending": "2026-03-02T10:15:00Z", "active": "2026-03-02T10:24:45Z",
+                  "deleting": "2026-03-02T10:36:00Z", "deleted": "2026-03-02T10:44:20Z"}},
+        {"id": "a41e0d7c-3f52-4b8e-8c19-5e7d2a9b6f01", "name": "spot-rtx6000",
+         "offering": "datacrunch/RTX6000Ada", "region": "helsinki-finland-1",
+         "cloud_assigned_id": "dc-rtx-7781", "ip": "192.0.2.77", "rental": "spot",
+         "error_detail": "provider out of capacity",
+         "life": {"created": "2026-03-02T10:07:05Z", "pending_provider": "2026-03-02T10:15:00Z",
+                  "error": "2026-03-02T10:25:00Z"}},
+        {"id": "c7b3e2f9-1d64-4a0b-b5e8-9f2c4d6a8e12", "name": "batch-a6000",
+         "offering": "lambdalabs/A6000", "region": "us-east-1",
+         "cloud_assigned_id": "0920582c7ff041399e34823a0be62549", "ip": "192.0.2.15",
+         "tags": ["batch"], "rental": "on_demand_priced",
+         "life": {"created": "2026-03-02T06:40:00Z", "active": "2026-03-02T06:45:30Z",
+                  "gone": "2026-03-02T10:25:00Z"}},  # vanishes, never deleting nor deleted
+        {"id": "e58a9c13-7b2f-4d6e-a0c4-3b1f9e8d7c25", "name": "notebook-a6000",
+         "offering": "paperspace/A6000", "region": "ny2",
+         "cloud_assigned_id": "ps-nb-a6000-0042", "ip": "203.0.113.88", "ports": [[8888, 8888]],
+         "rental": "on_demand_priced",
+         "launch": {"type": "docker",
+                    "docker_configuration": {"image": "jupyter/base-notebook:latest"}},
+         "life": {"created": "2026-03-02T10:38:00Z", "pending": "2026-03-02T10:45:00Z",
+                  "active": "2026-03-02T10:55:10Z"}},
+    ],
+    "clusters": [
+        {"id": "8eda86fe-0f36-41ed-9837-0ccf8f6e0fcb", "name": "denvr-a100-cluster",
+         "offering": "denvr/A100_80Gx8", "region": "houston-usa-1",
+         "cloud_cluster_id": "cluster-abc123", "nodes": _members("1a2b3c4d"),
+         "life": {"created": "2026-02-20T11:47:00Z", "active": "2026-02-20T12:00:00Z"}},
+        {"id": "3c9d5e7f-2a4b-4c6d-8e0f-1a3b5c7d9e2f", "name": "h100-burst",
+         "offering": "crusoe/H100_sxm5x8", "region": "us-east1-a",
+         "cloud_cluster_id": "crusoe-cl-5521", "nodes": _members("5e6f7a8b"),
+         "life": {"created": "2026-03-02T10:14:00Z", "pending": "2026-03-02T10:25:00Z",
+                  "active": "2026-03-02T10:33:00Z", "deleting": "2026-03-02T10:46:00Z",
+                  "gone": "2026-03-02T10:55:00Z"}},  # vanishes without showing deleted
+    ],
+    "types": {
+        "hyperstack/A6000": {},
+        "nebius/H100_sxm5x8": {"busy": [2, 3, 4]},
+        "datacrunch/RTX6000Ada": {"spot_open": [0, 1]},
+        "lambdalabs/A6000": {"busy": [0, 1, 2]},
+        "paperspace/A6000": {"busy": [5, 6]},
+        "vultr/cpu_mini": {},
+        "denvr/A100_80Gx8": {},
+        "crusoe/H100_sxm5x8": {"busy": [2, 3, 4, 5]},
+    },
+}
 
 
-def _default_clusters() -> tuple[_ClusterSpec, ...]:
-    steady = _Life(
-        ("active",) * _STATES,
-        created_at=_t("2026-02-20T11:47:00"),
-        active_at=_t("2026-02-20T12:00:00"),
-    )
-    burst = _Life(
-        (None, None, "creating", "pending", "active", "deleting", None),
-        created_at=_t("2026-03-02T10:14:00"),
-        active_at=_t("2026-03-02T10:33:00"),
-        deleting_at=_t("2026-03-02T10:46:00"),
-        details={2: "Cluster is provisioning"},
-    )
-    return (
-        _ClusterSpec(
-            id="8eda86fe-0f36-41ed-9837-0ccf8f6e0fcb",
-            name="denvr-a100-cluster",
-            cloud_cluster_id="cluster-abc123",
-            region="houston-usa-1",
-            display_name="US, Houston, TX",
-            life=steady,
-            nodes=_nodes("1a2b3c4d", _A100X8, "houston-usa-1", steady),
-        ),
-        _ClusterSpec(
-            id="3c9d5e7f-2a4b-4c6d-8e0f-1a3b5c7d9e2f",
-            name="h100-burst",
-            cloud_cluster_id="crusoe-cl-5521",
-            region="us-east1-a",
-            display_name="US, Virginia",
-            life=burst,
-            nodes=_nodes("5e6f7a8b", _CRUSOE_H100X8, "us-east1-a", burst),
-        ),
-    )
+def _instance_types(index: int) -> dict[str, Any]:
+    """The default scenario's /instances/types in state ``index`` (the same in every region)."""
+    def everywhere(available: bool) -> Callable[[str], bool]:
+        return lambda region: available
+
+    return {"instance_types": [
+        render.instance_type(offering(*key.split("/")),
+                             everywhere(index not in states.get("busy", ())),
+                             everywhere(index in states.get("spot_open", ())))
+        for key, states in DEFAULT_FLEET["types"].items()]}
 
 
 _SSH_KEY_ID = "78a0dbbd-3b5e-4d0b-b3e1-0f5a2a1c9d10"
 _HF_CACHE = "f7e6d5c4-b3a2-4190-8f7e-6d5c4b3a2190"
 _DATASETS = "0b7c9d21-5e3f-4a68-9c1d-2e4f6a8b0c13"
-_VOLUMES_SINCE = _t("2026-03-01T10:00:00")
-
-
-def _volume_dollars(size_gb: int, price: str, at: datetime) -> str:
-    hours = Decimal(int((at - _VOLUMES_SINCE).total_seconds())) / 3600
-    return format((size_gb * Decimal(price) * hours).quantize(Decimal("0.0001")), "f")
+_VOLUMES_SINCE = datetime(2026, 3, 1, 10, tzinfo=UTC)
 
 
 def _account(at: datetime) -> dict[str, Any]:
     """The account lists of the default scenario at ``at``: two volumes (one mounted by
     llm-serve, one by nobody: 500 GB at $0.0001/GB/h, $0.05/h), their volume types (one as the
     docs spell it), an SSH key, a template, a featured template and a cluster type."""
+    hours = (at - _VOLUMES_SINCE).total_seconds() / 3600
     return {
         "volumes": {"volumes": [
-            {"id": _HF_CACHE, "cloud": "hyperstack", "cloud_assigned_id": "hs-vol-7781",
-             "region": "canada-1", "name": "hf-cache", "fixed_size": True, "size_in_gb": 100,
-             "cost_estimate": _volume_dollars(100, "0.000097", at),
-             "supports_multi_mount": True, "mounted_by": "d290f1ee-6c54-4b01-90e6-d701748f0851"},
-            {"id": _DATASETS, "cloud": "datacrunch", "cloud_assigned_id": "dc-vol-0042",
-             "region": "FIN-01", "name": "datasets", "fixed_size": True, "size_in_gb": 500,
-             "cost_estimate": _volume_dollars(500, "0.0001", at),
-             "supports_multi_mount": False, "mounted_by": None},
+            render.volume(_HF_CACHE, "hf-cache", 100, "hyperstack", "canada-1", "0.000097",
+                          hours, _LLM, multi_mount=True),
+            render.volume(_DATASETS, "datasets", 500, "datacrunch", "helsinki-finland-1",
+                          "0.0001", hours, None),
         ]},
         "volume_types": {"volume_types": [
             {"cloud": "hyperstack", "region": "canada-1", "supports_multiple_mounts": True,
              "fixed_size": True, "price_per_gb_per_hour": ".000097"},
-            {"cloud": "datacrunch", "region": "FIN-01", "supports_multi_mount": False,
-             "fixed_size": True, "price_per_gb_per_hour": "0.0001"},
+            render.volume_type("datacrunch", "helsinki-finland-1", "0.0001"),
         ]},
         "ssh_keys": {"ssh_keys": [
             {"id": _SSH_KEY_ID, "name": "team key", "is_default": True,
@@ -1184,50 +721,45 @@ def _account(at: datetime) -> dict[str, Any]:
              "availability": {"region": "houston-usa-1", "display_name": "US, Houston, TX",
                               "available": True},
              "cluster_type": {
-                 "cloud": "denvr", "shade_instance_type": "A100_80Gx8",
-                 "cloud_instance_type": "A100_80GB_SXM4x8",
-                 "configuration": {**_A100X8.configuration(), "os_options": list(_OS_OPTIONS)},
-                 "hourly_price": 1432, "deployment_type": "baremetal",
+                 **render.instance_type(offering("denvr", "A100_80Gx8"), bool, bool),
                  "availability": [{"region": "houston-usa-1", "available": True,
-                                   "display_name": "US, Houston, TX"}],
-                 "boot_time": _A100X8.boot_time()}},
+                                   "display_name": "US, Houston, TX"}]}},
         ]},
     }
 
 
 def default_scenario() -> list[State]:
-    """Seven polls, ten minutes apart from 2026-03-02T10:00Z, of a small fleet.
+    """Seven polls, ten minutes apart from 2026-03-02T10:00Z, of the small fleet
+    :data:`DEFAULT_FLEET`, rendered by the kit's one renderer.
 
     ========  =====  ===========================================================================
     state     at     what happens
     ========  =====  ===========================================================================
-    0         10:00  llm-serve (A6000, docker with secrets) and batch-a10 active; train-h100
+    0         10:00  llm-serve (A6000, docker with secrets) and batch-a6000 active; train-h100
                      ``creating``; cluster denvr-a100-cluster active (cost over $1,000)
-    1         10:10  train-h100 ``pending_provider``; spot-l40s ``creating``
-    2         10:20  train-h100 ``pending`` ("downloading"); spot-l40s ``pending_provider``;
+    1         10:10  train-h100 ``pending_provider``; spot-rtx6000 ``creating``
+    2         10:20  train-h100 ``pending`` ("booting"); spot-rtx6000 ``pending_provider``;
                      cluster h100-burst ``creating`` (no cloud_cluster_id yet)
-    3         10:30  train-h100 ``active``; spot-l40s ``error``; batch-a10 vanishes without ever
-                     showing deleting/deleted; h100-burst ``pending``
+    3         10:30  train-h100 ``active``; spot-rtx6000 ``error``; batch-a6000 vanishes without
+                     ever showing deleting/deleted; h100-burst ``pending``
     4         10:40  train-h100 ``deleting`` (billing stopped 10:36); h100-burst ``active``;
-                     notebook-a4000 ``creating``
+                     notebook-a6000 ``creating``
     5         10:50  train-h100 ``deleted`` with ``deleted_at``; h100-burst ``deleting``;
-                     notebook-a4000 ``pending``
-    6         11:00  train-h100 and h100-burst gone (info endpoints 404); notebook-a4000
-                     ``active``; spot-l40s still ``error``
+                     notebook-a6000 ``pending``
+    6         11:00  train-h100 and h100-burst gone (info endpoints 404); notebook-a6000
+                     ``active``; spot-rtx6000 still ``error``
     ========  =====  ===========================================================================
 
     Cluster nodes appear only inside their cluster, not in ``/instances``. Instance-type
-    availability follows the fleet (the H100 and A10 capacity is taken while in use). The
+    availability follows the fleet (the H100 and A6000 capacity is taken while in use). The
     account lists (volumes, volume types, SSH keys, templates, cluster types) are those of
     ``_account``: the same in every state but for the volumes' growing cost estimates.
     """
-    instances = _default_instances()
-    clusters = _default_clusters()
+    start, nodes, clusters = from_spec(DEFAULT_FLEET)
+    every = DEFAULT_FLEET["every_minutes"] * MINUTE
     extras: dict[str, Mapping[str, Any]] = {
-        spec.id: {"ssh_key_id": _SSH_KEY_ID, "volume_ids": []}
-        for spec in instances
-    }
-    extras[instances[0].id] = {
+        n.id: {"ssh_key_id": _SSH_KEY_ID, "volume_ids": []} for n in nodes}
+    extras[_LLM] = {
         "volume_ids": [_HF_CACHE],
         "ssh_key_id": _SSH_KEY_ID,
         "auto_delete": {"date_threshold": "2026-04-01T00:00:00-07:00", "spend_threshold": "500"},
@@ -1236,20 +768,12 @@ def default_scenario() -> list[State]:
         "envs": [{"name": "WANDB_API_KEY", "value": DEFAULT_SECRETS[2]}],
     }
     states = []
-    for index in range(_STATES):
-        at = _T0 + index * _STEP
-        listed = [_instance(spec, index, at) for spec in instances]
-        shown = [_cluster(spec, index, at) for spec in clusters]
-        states.append(
-            State(
-                at=at,
-                clusters={"clusters": [c for c in shown if c is not None]},
-                instances={"instances": [i for i in listed if i is not None]},
-                instance_types=_instance_types(index),
-                instance_info_extras=extras,
-                **_account(at),
-            )
-        )
+    for index in range(DEFAULT_FLEET["polls"]):
+        at = start + timedelta(milliseconds=index * every)
+        poll = render.poll(start, index * every, every, nodes, clusters)
+        states.append(State(at=at, clusters=poll["clusters"], instances=poll["instances"],
+                            instance_types=_instance_types(index),
+                            instance_info_extras=extras, **_account(at)))
     return states
 
 
