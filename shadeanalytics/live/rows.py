@@ -104,6 +104,18 @@ def _version_time(vid: int) -> str:
     return str(pd.Timestamp(vid, unit="us", tz="UTC").strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
 
 
+def _union(parts: Sequence[pd.Series]) -> pd.Categorical:
+    """Coded text columns as one, codes renumbered into the union of their values."""
+    index: dict[str, int] = {}
+    codes = []
+    for part in parts:
+        mapping = np.array([index.setdefault(c, len(index)) for c in part.cat.categories]
+                           + [-1], dtype=np.int32)
+        codes.append(mapping[part.cat.codes.to_numpy()])  # code -1 (NA) maps to the last
+    return pd.Categorical.from_codes(np.concatenate(codes),
+                                     categories=pd.Index(list(index), dtype=object))
+
+
 @dataclass
 class RowBlock:
     """The derived rows of versions ``first .. last``: per table a frame with ``_vid``."""
@@ -129,12 +141,37 @@ def derive(source: str, versions: Sequence[tuple[int, str, str | None, str]],
     for name in ROW_TABLES:
         frame = getattr(tables, name)
         vid = frame["observed_at"].array.asi8 - _EPOCH_US
-        frame = frame.drop(columns=[c for c in _SIGHTING_COLUMNS if c in frame])
+        frame = _coded(frame.drop(columns=[c for c in _SIGHTING_COLUMNS if c in frame]))
         frame.insert(0, "_vid", vid)
         if flagged:
             frame = frame[~np.isin(vid, np.fromiter(flagged, np.int64))].reset_index(drop=True)
         frames[name] = frame
     return RowBlock(first, last, frames, flagged, len(versions))
+
+
+def _coded(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with its text columns as codes into their distinct values (an unordered
+    categorical): blocks are concatenated, taken from and compared by code; the text columns
+    are built once, for the rows a read gives (:func:`_texts`)."""
+    out = {}
+    for name in frame.columns:
+        values = frame[name]
+        if isinstance(values.dtype, pd.StringDtype):
+            codes, uniques = pd.factorize(values, use_na_sentinel=True)
+            values = pd.Categorical.from_codes(
+                codes, categories=pd.Index(np.asarray(uniques, dtype=object), dtype=object))
+        out[name] = values
+    return pd.DataFrame(out, copy=False)
+
+
+def _texts(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text columns back from codes (``string`` dtype, as the loaders build them)."""
+    for name in frame.columns:
+        values = frame[name]
+        if isinstance(values.dtype, pd.CategoricalDtype) and not values.dtype.ordered:
+            texts = pd.array(values.cat.categories.to_numpy(dtype=object), dtype="string")
+            frame[name] = texts.take(values.cat.codes.to_numpy(), allow_fill=True)
+    return frame
 
 
 # -- encoding --------------------------------------------------------------------------------
@@ -148,12 +185,8 @@ def _encode_column(values: Any) -> dict[str, Any]:
     dtype = values.dtype
     if isinstance(dtype, pd.CategoricalDtype):
         cat = pd.Categorical(values)
-        return {"t": "c", "codes": cat.codes.astype(np.int16).tobytes(),
-                "u": [str(c) for c in cat.categories], "ordered": bool(cat.ordered)}
-    if isinstance(dtype, pd.StringDtype):
-        codes, uniques = pd.factorize(values, use_na_sentinel=True)
-        return {"t": "s", "codes": codes.astype(np.int32).tobytes(),
-                "u": [str(u) for u in uniques]}
+        return {"t": "c" if cat.ordered else "s", "codes": cat.codes.astype(np.int32).tobytes(),
+                "u": [str(c) for c in cat.categories]}
     if isinstance(dtype, pd.DatetimeTZDtype):
         return {"t": "M", "v": values.array.asi8.tobytes()}  # NaT is the smallest int64
     if dtype == "Int64":
@@ -170,15 +203,11 @@ def _encode_column(values: Any) -> dict[str, Any]:
 
 def _decode_column(enc: dict[str, Any], n: int) -> Any:
     t = enc["t"]
-    if t == "s":
+    if t in ("s", "c"):
         codes = np.frombuffer(enc["codes"], dtype=np.int32)
-        uniques = pd.array(enc["u"], dtype="string")
-        return uniques.take(codes, allow_fill=True) if n else pd.array([], dtype="string")
-    if t == "c":
-        codes = np.frombuffer(enc["codes"], dtype=np.int16)
-        dtype = status_dtype(tuple(c for c in enc["u"] if c not in STATUSES)) \
-            if enc["ordered"] else pd.CategoricalDtype(enc["u"])
-        return pd.Categorical.from_codes(codes.astype(np.int64), dtype=dtype)
+        dtype = status_dtype(tuple(c for c in enc["u"] if c not in STATUSES)) if t == "c" \
+            else pd.CategoricalDtype(pd.Index(enc["u"], dtype=object))
+        return pd.Categorical.from_codes(codes, dtype=dtype)
     if t == "M":
         values = np.frombuffer(enc["v"], dtype=np.int64).view("datetime64[us]")
         return pd.DatetimeIndex(values).tz_localize("UTC")
@@ -217,8 +246,18 @@ def concat(blocks: Sequence[RowBlock]) -> RowBlock:
     """One block of consecutive ``blocks`` (ascending)."""
     if len(blocks) == 1:
         return blocks[0]
-    frames = {name: pd.concat([b.frames[name] for b in blocks], ignore_index=True)
-              for name in ROW_TABLES}
+    frames = {}
+    for name in ROW_TABLES:
+        parts = [b.frames[name] for b in blocks]
+        columns = {}
+        for column in parts[0].columns:
+            values = [p[column] for p in parts]
+            dtype = values[0].dtype
+            if isinstance(dtype, pd.CategoricalDtype) and not dtype.ordered:
+                columns[column] = _union(values)
+            else:
+                columns[column] = pd.concat(values, ignore_index=True)
+        frames[name] = pd.DataFrame(columns, copy=False)
     return RowBlock(blocks[0].first, blocks[-1].last, frames,
                     frozenset().union(*(b.flagged for b in blocks)),
                     sum(b.versions for b in blocks))
@@ -228,7 +267,7 @@ def empty_block() -> RowBlock:
     """A block of no versions, every column typed."""
     frames = {}
     for name in ROW_TABLES:
-        frame = empty_frame(name)
+        frame = _coded(empty_frame(name))
         frame = frame.drop(columns=[c for c in _SIGHTING_COLUMNS if c in frame])
         frame.insert(0, "_vid", np.array([], dtype=np.int64))
         frames[name] = frame
@@ -240,10 +279,11 @@ def empty_block() -> RowBlock:
 #: the row tables whose ``cost_estimate_usd`` is the sighting's (the volatile field)
 _COSTED_TABLES = ("clusters", "instances", "volumes")
 #: de-duplication keys of each table (``tables.build_tables``'s): two rows of one key at one
-#: instant are for the general path, which warns about them as a load of files does
+#: instant are for the general path, which warns about them as a load of files does. Clusters
+#: and instances need no check: their id is the version's resource id (repeats ``<id>#2`` go
+#: to the general path), a resource has one version per poll, and an instance's details at
+#: the instant of its list row are merged into it.
 _KEYS: dict[str, tuple[str, ...]] = {
-    "clusters": ("cluster_id",),
-    "instances": ("instance_id",),
     "instance_types": ("cloud", "shade_instance_type", "region", "rental_type"),
     "volumes": ("volume_id",),
     "volume_types": ("cloud", "region"),
@@ -408,7 +448,7 @@ def read_rows(block: RowBlock, versions: Versions, ok: list[tuple[int, str, str]
         key = _KEYS.get(name)
         if key is not None and frame.duplicated([*key, "observed_at"]).any():
             return None
-        frames[name] = frame[TABLES_COLUMNS[name]]
+        frames[name] = _texts(frame[TABLES_COLUMNS[name]].copy(deep=False))
     return frames
 
 
@@ -420,7 +460,7 @@ def _merge_details(frame: pd.DataFrame, from_info: np.ndarray, at: np.ndarray,
     frame["_cost"] = cost
     if not from_info.any() and not unknown.any():
         return frame, unknown
-    keys = pd.DataFrame({"id": frame["instance_id"].to_numpy(dtype=object), "at": at,
+    keys = pd.DataFrame({"id": frame["instance_id"].cat.codes.to_numpy(), "at": at,
                          "row": np.arange(len(frame))})
     if unknown.any():
         bad = keys[unknown].drop_duplicates(["id", "at"])
@@ -440,22 +480,29 @@ def _merge_details(frame: pd.DataFrame, from_info: np.ndarray, at: np.ndarray,
 
 
 def polls_frame(logged: list[tuple[str, str, str]]) -> pd.DataFrame:
-    """``Tables.polls`` from the poll log: one row per endpoint of each poll, ordered by time,
-    endpoint and outcome (failed first), without repeats."""
+    """``Tables.polls`` from the poll log ``(observed_at, endpoints, outcome)``: one row per
+    endpoint of each poll, ordered by time, endpoint and outcome (failed first), each once."""
     if not logged:
         return empty_frame("polls")
-    ats, endpoints, oks = [], [], []
-    for at, names, outcome in logged:
-        for endpoint in names.split(","):
-            ats.append(at)
-            endpoints.append(endpoint)
-            oks.append(outcome == "ok")
-    frame = pd.DataFrame({"observed_at": ats, "endpoint": endpoints, "ok": oks})
-    frame = frame.drop_duplicates().sort_values(["observed_at", "endpoint", "ok"],
-                                                kind="stable", ignore_index=True)
+    ats, lists, outcomes = zip(*logged, strict=True)
+    times = pd.to_datetime(list(ats), utc=True, format="ISO8601").as_unit("us").asi8
+    ok = np.asarray([o == "ok" for o in outcomes], dtype=bool)
+    combos, combo_of = np.unique(np.asarray(lists, dtype=object), return_inverse=True)
+    names = sorted({e for combo in combos for e in combo.split(",")})
+    rank = {e: i for i, e in enumerate(names)}
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    for c, combo in enumerate(combos):
+        rows = np.flatnonzero(combo_of == c)
+        for endpoint in combo.split(","):
+            parts.append((times[rows], np.full(rows.size, rank[endpoint]), ok[rows]))
+    t, e, o = (np.concatenate(p) for p in zip(*parts, strict=True))
+    order = np.lexsort((o, e, t))
+    t, e, o = t[order], e[order], o[order]
+    first = np.ones(t.size, dtype=bool)
+    first[1:] = (t[1:] != t[:-1]) | (e[1:] != e[:-1]) | (o[1:] != o[:-1])
+    t, e, o = t[first], e[first], o[first]
     return pd.DataFrame({
-        "observed_at": pd.to_datetime(frame["observed_at"].to_numpy(), utc=True,
-                                      format="ISO8601").as_unit("us"),
-        "endpoint": pd.array(frame["endpoint"].to_numpy(), dtype="string"),
-        "ok": pd.array(frame["ok"].to_numpy(), dtype="boolean"),
+        "observed_at": pd.DatetimeIndex(t.view("datetime64[us]")).tz_localize("UTC"),
+        "endpoint": pd.array(names, dtype="string").take(e),
+        "ok": pd.array(o, dtype="boolean"),
     })

@@ -922,10 +922,12 @@ class Store:
         lo = _utc_text(since) if since is not None else ""
         hi = _utc_text(until) if until is not None else "\uffff"
         with self._snapshot() as conn, gc_paused():
-            ok = conn.execute("SELECT poll_id, observed_at, endpoints FROM polls "
-                              "WHERE outcome = 'ok' ORDER BY poll_id").fetchall()
-            logged = conn.execute("SELECT observed_at, endpoints, outcome FROM polls "
-                                  "WHERE observed_at BETWEEN ? AND ?", (lo, hi)).fetchall()
+            polls = conn.execute("SELECT poll_id, observed_at, endpoints, outcome FROM polls "
+                                 "ORDER BY poll_id").fetchall()
+            ok = [(p, at, endpoints) for p, at, endpoints, outcome in polls if outcome == "ok"]
+            logged = [(at, endpoints, outcome) for _, at, endpoints, outcome in polls
+                      if lo <= at <= hi]
+            del polls
             until_poll = max((p for p, at, _ in ok if at <= hi), default=0)
             window = ("FROM versions WHERE valid_from <= ? AND last_seen_at >= ? "
                       "ORDER BY version_id", (until_poll, lo))
