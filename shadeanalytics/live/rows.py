@@ -299,19 +299,29 @@ class Versions:
     """The sighting columns of the versions a read covers, as arrays (ascending ids)."""
 
     vid: np.ndarray
-    kind: list[str]
-    rid: list[str]
-    parent: list[str | None]
+    #: codes into ``kinds``
+    kind: np.ndarray
+    kinds: list[str]
+    #: a repeated listing (``<id>#2``)
+    repeat: np.ndarray
+    #: a cluster member (or its details)
+    member: np.ndarray
     valid_from: np.ndarray
     last_seen: np.ndarray
     last_cost: list[Any]
 
+    #: the columns of ``versions`` :meth:`of` takes, in order
+    SELECT = ("version_id, kind, instr(resource_id, '#') > 0, parent_id IS NOT NULL, "
+              "valid_from, last_seen_poll, last_cost_estimate")
+
     @classmethod
     def of(cls, rows: list[tuple[Any, ...]]) -> Versions:
         cols = list(zip(*rows, strict=True)) if rows else [()] * 7
-        return cls(np.asarray(cols[0], dtype=np.int64), list(cols[1]), list(cols[2]),
-                   list(cols[3]), np.asarray(cols[4], dtype=np.int64),
-                   np.asarray(cols[5], dtype=np.int64), list(cols[6]))
+        kind, kinds = pd.factorize(np.asarray(cols[1], dtype=object))
+        return cls(np.asarray(cols[0], dtype=np.int64), kind.astype(np.int64), list(kinds),
+                   np.asarray(cols[2], dtype=bool), np.asarray(cols[3], dtype=bool),
+                   np.asarray(cols[4], dtype=np.int64), np.asarray(cols[5], dtype=np.int64),
+                   list(cols[6]))
 
 
 class _Probe:
@@ -354,12 +364,9 @@ def sightings(versions: Versions, ok: list[tuple[int, str, str]], lo: str, hi: s
     time_of = np.zeros(size + 1, dtype=np.int64)
     time_of[poll_ids] = times
     inside = (times >= lo_us) & (times <= hi_us)
-    endpoint_of: dict[tuple[str, bool], int] = {}
-    for kind, parent in set(zip(versions.kind, (p is not None for p in versions.parent),
-                                strict=True)):
-        endpoint_of[kind, parent] = ENDPOINTS.index(_endpoint_of(kind, "" if parent else None))
-    code = np.fromiter((endpoint_of[k, p is not None] for k, p in
-                        zip(versions.kind, versions.parent, strict=True)), np.int64, n)
+    endpoint_of = np.asarray([ENDPOINTS.index(_endpoint_of(kind, "" if member else None))
+                              for kind in versions.kinds for member in (False, True)])
+    code = endpoint_of[versions.kind * 2 + versions.member]
     first = versions.valid_from.copy()
     last = versions.last_seen.copy()
     late_start = time_of[first] < lo_us
@@ -394,6 +401,9 @@ def _gather(frame: pd.DataFrame, vids: np.ndarray) -> tuple[np.ndarray, np.ndarr
     """Row positions in ``frame`` (rows ascending by ``_vid``) of each of ``vids`` in turn, and
     the number of rows each gives."""
     own = frame["_vid"].to_numpy()
+    if not own.size:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, np.zeros(vids.size, dtype=np.int64)
     start = np.searchsorted(own, vids, side="left")
     counts = np.searchsorted(own, vids, side="right") - start
     total = int(counts.sum())
@@ -412,8 +422,7 @@ def read_rows(block: RowBlock, versions: Versions, ok: list[tuple[int, str, str]
     vids = versions.vid[index]
     if block.flagged and np.isin(vids, np.fromiter(block.flagged, np.int64)).any():
         return None
-    rids = versions.rid
-    if any("#" in rids[i] for i in np.unique(index).tolist()):
+    if versions.repeat[index].any():
         return None  # a repeated listing: its rows share an id (the general path warns)
     last_cost = None
     if (action == 1).any():
@@ -421,7 +430,8 @@ def read_rows(block: RowBlock, versions: Versions, ok: list[tuple[int, str, str]
         last_cost = _to_dollars([costs[i] for i in index[action == 1].tolist()])
         if last_cost is None:
             return None
-    info = np.asarray([k == "instance_info" for k in versions.kind], dtype=bool)
+    info = versions.kind == (versions.kinds.index("instance_info")
+                             if "instance_info" in versions.kinds else -1)
     frames: dict[str, pd.DataFrame] = {}
     for name in ROW_TABLES:
         source = block.frames[name]
@@ -487,7 +497,7 @@ def polls_frame(logged: list[tuple[str, str, str]]) -> pd.DataFrame:
     ats, lists, outcomes = zip(*logged, strict=True)
     times = pd.to_datetime(list(ats), utc=True, format="ISO8601").as_unit("us").asi8
     ok = np.asarray([o == "ok" for o in outcomes], dtype=bool)
-    combos, combo_of = np.unique(np.asarray(lists, dtype=object), return_inverse=True)
+    combo_of, combos = pd.factorize(np.asarray(lists, dtype=object))
     names = sorted({e for combo in combos for e in combo.split(",")})
     rank = {e: i for i, e in enumerate(names)}
     parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []

@@ -932,8 +932,7 @@ class Store:
             window = ("FROM versions WHERE valid_from <= ? AND last_seen_at >= ? "
                       "ORDER BY version_id", (until_poll, lo))
             versions = derived.Versions.of(conn.execute(
-                "SELECT version_id, kind, resource_id, parent_id, valid_from, last_seen_poll, "
-                f"last_cost_estimate {window[0]}", window[1]).fetchall())
+                f"SELECT {derived.Versions.SELECT} {window[0]}", window[1]).fetchall())
             stored, new = self._row_blocks(conn, progress_bar)
             block = derived.concat([*stored, *([new] if new is not None else [])])
             frames = derived.read_rows(block, versions, ok, lo, hi)
