@@ -292,6 +292,10 @@ _KEYS: dict[str, tuple[str, ...]] = {
     "cluster_types": ("cloud", "shade_instance_type", "num_instances", "region"),
 }
 _DETAIL_COLUMNS = (*DETAIL_FIELDS, "has_details")
+#: child rows of an instance row that go with it when its details are merged into its list
+#: row (``volume_ids`` and ``envs`` move there instead: ``tables._merge_details``)
+_INSTANCE_CHILDREN = ("instance_tags", "port_mappings", "docker_port_mappings",
+                      "docker_volume_mounts", "docker_envs")
 
 
 @dataclass
@@ -354,8 +358,8 @@ def sightings(versions: Versions, ok: list[tuple[int, str, str]], lo: str, hi: s
     poll_ids = np.asarray([p for p, _, _ in ok], dtype=np.int64)
     times = pd.to_datetime([at for _, at, _ in ok], utc=True, format="ISO8601"
                            ).as_unit("us").asi8 if ok else np.array([], dtype=np.int64)
-    lo_us = pd.Timestamp(lo).as_unit("us").value if lo else np.iinfo(np.int64).min
-    hi_us = pd.Timestamp(hi).as_unit("us").value if hi != "\uffff" else np.iinfo(np.int64).max
+    lo_us = pd.Timestamp(lo).value // 1000 if lo else np.iinfo(np.int64).min  # ns -> µs
+    hi_us = pd.Timestamp(hi).value // 1000 if hi != "\uffff" else np.iinfo(np.int64).max
     n = versions.vid.size
     if not n:
         empty = np.array([], dtype=np.int64)
@@ -433,9 +437,14 @@ def read_rows(block: RowBlock, versions: Versions, ok: list[tuple[int, str, str]
     info = versions.kind == (versions.kinds.index("instance_info")
                              if "instance_info" in versions.kinds else -1)
     frames: dict[str, pd.DataFrame] = {}
+    #: sightings of an instance's details merged into its list row: their own rows go
+    merged = np.zeros(vids.size, dtype=bool)
     for name in ROW_TABLES:
         source = block.frames[name]
         rows, counts = _gather(source, vids)
+        if name in _INSTANCE_CHILDREN and merged.any():
+            keep = ~np.repeat(merged, counts)
+            rows, counts = rows[keep], np.where(merged, 0, counts)
         frame = source.take(rows).reset_index(drop=True)
         row_at = np.repeat(at, counts)
         frame["observed_at"] = pd.DatetimeIndex(row_at.view("datetime64[us]")).tz_localize("UTC")
@@ -446,8 +455,9 @@ def read_rows(block: RowBlock, versions: Versions, ok: list[tuple[int, str, str]
                 cost[row_action == 1] = np.repeat(last_cost, counts[action == 1])
             unknown = row_action == 2
             if name == "instances":
-                frame, unknown = _merge_details(frame, np.repeat(info[index], counts),
+                frame, dropped = _merge_details(frame, np.repeat(info[index], counts),
                                                 row_at, unknown, cost)
+                merged[np.repeat(np.arange(vids.size), counts)[dropped]] = True
                 cost = frame.pop("_cost").to_numpy()
             elif unknown.any():
                 cost[unknown] = np.nan
@@ -465,11 +475,13 @@ def read_rows(block: RowBlock, versions: Versions, ok: list[tuple[int, str, str]
 def _merge_details(frame: pd.DataFrame, from_info: np.ndarray, at: np.ndarray,
                    unknown: np.ndarray, cost: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
     """``tables._merge_details`` and the unknown costs of instances, on typed rows: an info
-    row's details go onto the list rows of its instance at its instant and it is dropped; a
-    cost unknown for an instance at an instant is unknown for every row of it there."""
+    row's details go onto the list rows of its instance at its instant and it is dropped
+    (returned: the rows dropped); a cost unknown for an instance at an instant is unknown for
+    every row of it there."""
     frame["_cost"] = cost
+    dropped = np.zeros(0, dtype=np.int64)
     if not from_info.any() and not unknown.any():
-        return frame, unknown
+        return frame, dropped
     keys = pd.DataFrame({"id": frame["instance_id"].cat.codes.to_numpy(), "at": at,
                          "row": np.arange(len(frame))})
     if unknown.any():
@@ -485,8 +497,9 @@ def _merge_details(frame: pd.DataFrame, from_info: np.ndarray, at: np.ndarray,
                 values = frame[column].array.copy()
                 values[to] = values[of]
                 frame[column] = values
-            frame = frame.drop(index=np.unique(of)).reset_index(drop=True)
-    return frame, unknown
+            dropped = np.unique(of)
+            frame = frame.drop(index=dropped).reset_index(drop=True)
+    return frame, dropped
 
 
 def polls_frame(logged: list[tuple[str, str, str]]) -> pd.DataFrame:
