@@ -348,7 +348,7 @@ def _to_dollars(values: list[Any]) -> np.ndarray | None:
 
 
 def sightings(versions: Versions, ok: list[tuple[int, str, str]], lo: str, hi: str
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``(version index, poll id, poll time in µs, cost action)`` of every row the window
     gives, ordered as the rows load (by poll time, then version id): each version at the
     first and the last successful poll of its endpoint inside [lo, hi] that saw it. Cost
@@ -419,10 +419,7 @@ def read_rows(block: RowBlock, versions: Versions, ok: list[tuple[int, str, str]
               hi: str) -> dict[str, pd.DataFrame] | None:
     """The row tables of the window from derived rows, or None when the general path must
     read it (see the module docstring)."""
-    seen = sightings(versions, ok, lo, hi)
-    if seen is None:
-        return None
-    index, poll, at, action = seen
+    index, _, at, action = sightings(versions, ok, lo, hi)
     vids = versions.vid[index]
     if block.flagged and np.isin(vids, np.fromiter(block.flagged, np.int64)).any():
         return None
