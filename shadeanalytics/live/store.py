@@ -943,8 +943,10 @@ class Store:
                     f"last_seen_poll, payload, last_cost_estimate {window[0]}",
                     window[1]).fetchall()
                 records, fixes = _records(str(self.path), rows, ok, lo, hi)
-                tables = fixes.apply(build_tables(normalize_records(
-                    records, Findings(errors=errors))))
+                with progress(len(records), "reading stored versions", enabled=progress_bar,
+                              unit=" rows") as bar:
+                    tables = fixes.apply(build_tables(normalize_records(
+                        _counted(records, bar), Findings(errors=errors))))
                 del records, rows
             else:
                 tables = Tables(**frames, polls=derived.polls_frame([]))
@@ -1168,6 +1170,12 @@ def _records(source: str, rows: list[tuple[Any, ...]], ok: list[tuple[int, str, 
             dated.append((at, vid, (vid, kind, parent, value, at)))
     dated.sort(key=lambda d: (d[0], d[1]))
     return list(derived.records(source, (d[2] for d in dated))), fixes
+
+
+def _counted(items: list[Any], bar: Any) -> Iterator[Any]:
+    for item in items:
+        yield item
+        bar.update(1)
 
 
 def _first_at_or_after(ids: list[int], poll_id: int) -> int | None:
