@@ -498,12 +498,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--verify-instances", type=int, default=150)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "out" / "history.db")
     parser.add_argument("--polls", type=int, default=YEAR_POLLS)
+    parser.add_argument("--instances", type=int, default=1000,
+                        help="fleet size the simulation keeps listed")
+    parser.add_argument("--real", type=int, default=300,
+                        help="last polls recorded through Store.record_poll")
     args = parser.parse_args(argv)
     if args.verify:
         verify(args.verify_polls, args.verify_instances)
         return 0
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    built = build_store(args.out, polls=args.polls)
+    built = build_store(args.out, polls=args.polls, instances=args.instances, real=args.real)
     assert isinstance(built, Built)
     print(built.bulk_s, built.simulate_s, float(np.median(built.commit_s)))
     return 0
