@@ -10,8 +10,8 @@ trickling in at the deadline; the run then records a failed poll.
 
 A clock that went backwards (a poll recorded while the clock was ahead, then the clock fixed) is
 detected: the poll is recorded at the run's own time with a warning, kept in the store
-(:meth:`~shadeanalytics.live.store.Store.poll_warnings`) and printed; collection never stops until the
-clock catches up with the bad date.
+(:meth:`~shadeanalytics.live.store.Store.poll_warnings`) and printed; collection never stops
+until the clock catches up with the bad date.
 
 A run is all or nothing for its core, ``/clusters``, ``/instances`` and ``/instances/types``:
 either they are recorded as one successful poll, or the run is recorded as a failed poll (so an
@@ -49,7 +49,6 @@ from ..errors import (
     ApiError,
     BadResponseError,
     InputError,
-    LockedError,
     RateLimitedError,
     ServerError,
     StoreError,
