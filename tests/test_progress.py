@@ -115,6 +115,7 @@ def test_no_bar_when_standard_error_is_no_terminal(history: Path, tmp_path: Path
     assert (run.returncode, run.stderr) == (0, "")
 
 
+@pytest.mark.hardening  # four more CLI subprocesses: the fast tier keeps the store's three
 def test_a_load_and_an_export_show_bars_on_a_terminal(history: Path, tmp_path: Path) -> None:
     sample = ROOT / "data" / "sample"
     code, shown = _on_terminal("report", "--no-charts", "--no-html", str(sample), "--out",
@@ -130,6 +131,7 @@ def test_a_load_and_an_export_show_bars_on_a_terminal(history: Path, tmp_path: P
     assert (code, shown) == (0, "")
 
 
+@pytest.mark.hardening
 def test_the_collectors_detail_refresh_shows_a_bar_on_a_terminal_only(tmp_path: Path) -> None:
     with FakeShadeformAPI(api_key=KEY) as api:
         code, shown = _on_terminal("collect", "--store", str(tmp_path / "a.sqlite"),
