@@ -29,6 +29,7 @@ FIXTURE = Path(__file__).parent / "fixtures" / "store-v2"
 ACCOUNT = ("volumes", "volume_types", "ssh_keys", "templates", "featured_templates",
            "cluster_types")
 _T0 = datetime(2026, 3, 2, 10, tzinfo=UTC)
+MINUTE = timedelta(minutes=1)
 #: (since, until) of each read compared; None is open
 WINDOWS: tuple[tuple[datetime | None, datetime | None], ...] = (
     (None, None),
@@ -193,6 +194,51 @@ def test_rows_of_another_spec_are_derived_again(tmp_path: Path,
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT DISTINCT spec FROM row_blocks").fetchall() == [
             (rows.spec_fingerprint(),)]
+
+
+def _hostile_history(path: Path) -> None:
+    """The fake API's polls with what the derived rows must get right: an unknown field (a
+    version that loads with a warning), a cost as a dollar string, the details of cluster
+    members (merged into their cluster rows), pre-active instances without configuration."""
+    with Store(path) as store:
+        for n, state in enumerate(default_scenario()):
+            clusters = copy.deepcopy(state.clusters)
+            instances = copy.deepcopy(state.instances)
+            if n == 2:
+                instances["instances"][0]["brand_new_field"] = 1
+            if n == 4:
+                clusters["clusters"][0]["instances"][0]["cost_estimate"] = "$1,234.50"
+            members = [m for c in clusters["clusters"] for m in c["instances"]]
+            details = {m["id"]: {**m, "ssh_key_id": f"key-{n}", "envs": [{"name": "A"}]}
+                       for m in members[:2]} if n % 3 == 0 else {}
+            store.record_poll(state.at, clusters=clusters, instances=instances,
+                              instance_types=state.instance_types, instance_details=details)
+
+
+@pytest.mark.parametrize("window", [*WINDOWS, (_T0 + timedelta(minutes=30), None)])
+def test_derived_rows_read_as_the_general_path_does(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch,
+                                                    window: tuple[Any, Any]) -> None:
+    """Frames and warnings from derived rows equal those of every version walked again."""
+    from shadeanalytics.live import rows
+
+    path = tmp_path / "fleet.sqlite"
+    _hostile_history(path)
+    since, until = window
+    derived = []
+    read_rows = rows.read_rows
+    monkeypatch.setattr(rows, "read_rows",
+                        lambda *args: derived.append(read_rows(*args)) or derived[-1])
+    with Store(path) as store, warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        fast = store.read(since=since, until=until)
+        # the version with the unknown field (poll 2) goes to the general path
+        assert (derived[0] is not None) == (since is not None and since > _T0 + 20 * MINUTE)
+        monkeypatch.setattr(rows, "read_rows", lambda *args: None)
+        general = store.read(since=since, until=until)
+    assert_tables_equal(fast, general)
+    assert fast.warnings == general.warnings
+    assert fast.instances["has_details"].sum() > 0
 
 
 def _renamed(got: list[dict[str, Any]], path: Path) -> list[dict[str, Any]]:

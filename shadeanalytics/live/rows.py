@@ -278,12 +278,14 @@ def empty_block() -> RowBlock:
 
 #: the row tables whose ``cost_estimate_usd`` is the sighting's (the volatile field)
 _COSTED_TABLES = ("clusters", "instances", "volumes")
-#: de-duplication keys of each table (``tables.build_tables``'s): two rows of one key at one
-#: instant are for the general path, which warns about them as a load of files does. Clusters
-#: and instances need no check: their id is the version's resource id (repeats ``<id>#2`` go
-#: to the general path), a resource has one version per poll, and an instance's details at
-#: the instant of its list row are merged into it.
+#: de-duplication keys of each table (``tables.build_tables``'s; for instances the shorter of
+#: its two): two rows of one key at one instant are for the general path, which warns about
+#: them as a load of files does. (Clusters and instances should never meet one: a resource has
+#: one version per poll, repeats ``<id>#2`` go to the general path, and an instance's details
+#: at the instant of its list row are merged into it; checked all the same, by code.)
 _KEYS: dict[str, tuple[str, ...]] = {
+    "clusters": ("cluster_id",),
+    "instances": ("instance_id",),
     "instance_types": ("cloud", "shade_instance_type", "region", "rental_type"),
     "volumes": ("volume_id",),
     "volume_types": ("cloud", "region"),
