@@ -174,6 +174,21 @@ def test_rows_are_derived_only_for_versions_new_since_the_last_read(tmp_path: Pa
         assert_tables_equal(store.read(), tables)
 
 
+def test_a_broken_chain_of_row_blocks_is_derived_again(tmp_path: Path) -> None:
+    path = tmp_path / "fleet.sqlite"
+    build_history(path)
+    with Store(path) as store:
+        before = store.read(until=_T0 + timedelta(minutes=45))
+    with sqlite3.connect(path) as conn:
+        versions = conn.execute("SELECT count(*) FROM versions").fetchone()[0]
+        conn.execute("UPDATE row_blocks SET first_version = 2")  # version 1's rows lost
+    with Store(path) as store:
+        assert_tables_equal(store.read(until=_T0 + timedelta(minutes=45)), before)
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT first_version, last_version FROM row_blocks").fetchall() \
+            == [(1, versions)]
+
+
 def assert_tables_equal(a: Any, b: Any) -> None:
     for (name, x), (_, y) in zip(a.frames(), b.frames(), strict=True):
         pd.testing.assert_frame_equal(x, y, check_exact=True, obj=name)

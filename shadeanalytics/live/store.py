@@ -1006,9 +1006,12 @@ class Store:
                 if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
                                 "name = 'row_blocks'").fetchone() is None:
                     return
-                if conn.execute("SELECT 1 FROM row_blocks WHERE spec = ? AND "
-                                "last_version >= ?", (spec, new.first)).fetchone():
+                kept = conn.execute("SELECT first_version, last_version FROM row_blocks "
+                                    "WHERE spec = ? ORDER BY first_version", (spec,)).fetchall()
+                chain = [(b.first, b.last) for b in stored if b.versions]
+                if kept[:len(chain)] != chain or any(f == new.first for f, _ in kept):
                     return  # another read kept them meanwhile
+                # (blocks of another derivation, and any beyond the chain, go)
                 conn.execute("DELETE FROM row_blocks WHERE spec != ? OR first_version >= ?",
                              (spec, block.first))
                 conn.execute("INSERT INTO row_blocks (first_version, last_version, spec, data) "
