@@ -33,7 +33,7 @@ import pandas as pd
 
 from ..ingest.normalize import DETAIL_FIELDS, RECORD_TABLES, Document, Findings, normalize_records
 from ..ingest.schema import STATUSES, TABLES, empty_frame, status_dtype
-from ..ingest.tables import build_tables
+from ..ingest.tables import _ACCOUNT_KEYS, build_tables
 
 __all__ = ["DERIVATION", "RowBlock", "derive", "read_rows", "records", "spec_fingerprint"]
 
@@ -284,14 +284,10 @@ _COSTED_TABLES = ("clusters", "instances", "volumes")
 #: one version per poll, repeats ``<id>#2`` go to the general path, and an instance's details
 #: at the instant of its list row are merged into it; checked all the same, by code.)
 _KEYS: dict[str, tuple[str, ...]] = {
-    "clusters": ("cluster_id",),
-    "instances": ("instance_id",),
-    "instance_types": ("cloud", "shade_instance_type", "region", "rental_type"),
-    "volumes": ("volume_id",),
-    "volume_types": ("cloud", "region"),
-    "ssh_keys": ("ssh_key_id",),
-    "templates": ("template_id", "name"),
-    "cluster_types": ("cloud", "shade_instance_type", "num_instances", "region"),
+    "clusters": ("cluster_id", "observed_at"),
+    "instances": ("instance_id", "observed_at"),
+    "instance_types": ("cloud", "shade_instance_type", "region", "rental_type", "observed_at"),
+    **{name: key for name, (_, key) in _ACCOUNT_KEYS.items()},
 }
 _DETAIL_COLUMNS = (*DETAIL_FIELDS, "has_details")
 #: child rows of an instance row that go with it when its details are merged into its list
@@ -465,7 +461,7 @@ def read_rows(block: RowBlock, versions: Versions, ok: list[tuple[int, str, str]
             frame["details_observed_at"] = frame["observed_at"].where(
                 frame["has_details"].to_numpy(dtype=bool, na_value=False))
         key = _KEYS.get(name)
-        if key is not None and frame.duplicated([*key, "observed_at"]).any():
+        if key is not None and frame.duplicated(list(key)).any():
             return None
         frames[name] = _texts(frame[TABLES_COLUMNS[name]].copy(deep=False))
     return frames
