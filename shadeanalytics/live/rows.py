@@ -106,14 +106,20 @@ def _version_time(vid: int) -> str:
 
 def _union(parts: Sequence[pd.Series]) -> pd.Categorical:
     """Coded text columns as one, codes renumbered into the union of their values."""
-    index: dict[str, int] = {}
+    categories = parts[0].cat.categories
+    for part in parts[1:]:
+        other = part.cat.categories
+        if not other.equals(categories):
+            extra = other[~other.isin(categories)]
+            categories = pd.Index(np.concatenate([categories.to_numpy(dtype=object),
+                                                  extra.to_numpy(dtype=object)]), dtype=object)
     codes = []
     for part in parts:
-        mapping = np.array([index.setdefault(c, len(index)) for c in part.cat.categories]
-                           + [-1], dtype=np.int32)
-        codes.append(mapping[part.cat.codes.to_numpy()])  # code -1 (NA) maps to the last
-    return pd.Categorical.from_codes(np.concatenate(codes),
-                                     categories=pd.Index(list(index), dtype=object))
+        own, values = part.cat.categories, part.cat.codes.to_numpy()
+        if not own.equals(categories):  # code -1 (NA) maps to the appended -1
+            values = np.append(categories.get_indexer(own), -1).astype(np.int32)[values]
+        codes.append(values)
+    return pd.Categorical.from_codes(np.concatenate(codes), categories=categories)
 
 
 @dataclass
@@ -404,13 +410,13 @@ def _gather(frame: pd.DataFrame, vids: np.ndarray) -> tuple[np.ndarray, np.ndarr
     the number of rows each gives."""
     own = frame["_vid"].to_numpy()
     if not own.size:
-        empty = np.zeros(0, dtype=np.int64)
-        return empty, np.zeros(vids.size, dtype=np.int64)
-    start = np.searchsorted(own, vids, side="left")
-    counts = np.searchsorted(own, vids, side="right") - start
-    total = int(counts.sum())
+        return np.zeros(0, dtype=np.int64), np.zeros(vids.size, dtype=np.int64)
+    size = int(max(own[-1], vids.max(initial=0))) + 1
+    per_version = np.bincount(own, minlength=size)
+    first_row = np.cumsum(per_version) - per_version
+    start, counts = first_row[vids], per_version[vids]
     offsets = np.repeat(start - np.cumsum(counts) + counts, counts)
-    return offsets + np.arange(total, dtype=np.int64), counts
+    return offsets + np.arange(int(counts.sum()), dtype=np.int64), counts
 
 
 def read_rows(block: RowBlock, versions: Versions, ok: list[tuple[int, str, str]], lo: str,
