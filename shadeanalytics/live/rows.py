@@ -20,6 +20,7 @@ a load of files does.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Iterable, Sequence
@@ -269,8 +270,10 @@ def concat(blocks: Sequence[RowBlock]) -> RowBlock:
                     sum(b.versions for b in blocks))
 
 
+@functools.cache
 def empty_block() -> RowBlock:
-    """A block of no versions, every column typed."""
+    """A block of no versions, every column typed (one, shared: blocks are never changed in
+    place)."""
     frames = {}
     for name in ROW_TABLES:
         frame = _coded(empty_frame(name))

@@ -934,7 +934,8 @@ class Store:
             versions = derived.Versions.of(conn.execute(
                 f"SELECT {derived.Versions.SELECT} {window[0]}", window[1]).fetchall())
             stored, new = self._row_blocks(conn, progress_bar)
-            block = derived.concat([*stored, *([new] if new is not None else [])])
+            block = derived.concat([*stored, *([new] if new is not None else [])]
+                                   or [derived.empty_block()])
             frames = derived.read_rows(block, versions, ok, lo, hi)
             if frames is None:  # something to warn about, or to decide as the loaders do
                 del block, versions
@@ -972,8 +973,6 @@ class Store:
                     break
                 stored.append(derived.decode(data))
                 covered = last
-        if not stored:
-            stored = [derived.empty_block()]
         total = conn.execute("SELECT count(*) FROM versions WHERE version_id > ?",
                              (covered,)).fetchone()[0]
         if not total:
