@@ -26,8 +26,10 @@ from shadeanalytics.testing.fakeapi import FakeShadeformAPI, default_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "progress-test-key"
-#: runs the CLI with the bars' delay set to 0
-CHILD = ("import sys, shadeanalytics._common as c; c.PROGRESS_DELAY_S = 0; "
+#: runs the CLI with the bars' delay set to 0, and the store deriving rows for these small
+#: histories too (it walks fewer than 1,000 versions again instead)
+CHILD = ("import sys, shadeanalytics._common as c, shadeanalytics.live.store as s; "
+         "c.PROGRESS_DELAY_S = 0; s._DERIVED_MIN_VERSIONS = 0; "
          "from shadeanalytics.cli import main; sys.exit(main(sys.argv[1:]))")
 #: a tqdm bar: "<what>:  40%|███...     | done/TOTAL [00:00<00:00, ...]" (group: TOTAL)
 BAR = r"{}: +\d+%\|[^|]*\| \d+/(\d+) \["

@@ -85,6 +85,29 @@ def _assert_same(got: list[dict[str, Any]], want: list[dict[str, Any]]) -> None:
             (theirs["warnings"], theirs["skipped"], theirs["warned"])
 
 
+@pytest.fixture(autouse=True)
+def derive_every_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Row blocks for these small stores too (a read of fewer than 1,000 versions walks them
+    again instead): the reads below take them."""
+    from shadeanalytics.live import store
+
+    monkeypatch.setattr(store, "_DERIVED_MIN_VERSIONS", 0)
+
+
+def test_a_small_read_walks_the_versions_and_keeps_nothing(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch,
+                                                          expected: list[dict[str, Any]]
+                                                          ) -> None:
+    from shadeanalytics.live import store
+
+    monkeypatch.setattr(store, "_DERIVED_MIN_VERSIONS", 1_000)
+    path = tmp_path / FIXTURE_NAME
+    shutil.copyfile(FIXTURE / FIXTURE_NAME, path)
+    _assert_same(_renamed(read_all(path), path), expected)
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT count(*) FROM row_blocks").fetchone()[0] == 0
+
+
 @pytest.fixture(scope="module")
 def expected() -> list[dict[str, Any]]:
     with (FIXTURE / "read.pkl").open("rb") as f:
