@@ -15,7 +15,12 @@ saw it first and last, the cost estimate of those polls, the details an
 version that loaded with a warning or was skipped, a repeated listing ``<id>#2``, two rows of
 one id at one instant, a stored cost that is no dollar amount) is read by the general path
 instead: the same walker over every version, so its warnings and ``errors=`` behave exactly as
-a load of files does.
+a load of files does. So is a read of fewer than ``store._DERIVED_MIN_VERSIONS`` versions,
+for which walking them is as quick as taking blocks.
+
+``DERIVATION`` and ``schema.TABLES`` make the fingerprint a block is kept under: a change of
+either (a new column, a changed rule in ``normalize`` or ``tables``: bump ``DERIVATION``)
+derives every version again on the next read.
 """
 
 from __future__ import annotations
@@ -44,7 +49,6 @@ DERIVATION = 1
 ROW_TABLES = tuple(name for name in TABLES if name != "polls")
 #: columns a block does not keep: they are the sighting's
 _SIGHTING_COLUMNS = ("observed_at", "details_observed_at")
-_EPOCH_US = 0
 #: each table's columns, in schema order
 TABLES_COLUMNS = {name: [c.name for c in columns] for name, columns in TABLES.items()}
 
@@ -147,7 +151,7 @@ def derive(source: str, versions: Sequence[tuple[int, str, str | None, str]],
     frames = {}
     for name in ROW_TABLES:
         frame = getattr(tables, name)
-        vid = frame["observed_at"].array.asi8 - _EPOCH_US
+        vid = frame["observed_at"].array.asi8  # µs since the epoch: the version id
         frame = _coded(frame.drop(columns=[c for c in _SIGHTING_COLUMNS if c in frame]))
         frame.insert(0, "_vid", vid)
         if flagged:
