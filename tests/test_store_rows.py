@@ -212,6 +212,25 @@ def test_a_broken_chain_of_row_blocks_is_derived_again(tmp_path: Path) -> None:
             == [(1, versions)]
 
 
+def test_no_secret_reaches_the_row_blocks(tmp_path: Path) -> None:
+    """The kept rows hold names, flags and digests only: no canary secret (nor its base64) is in
+    the store or its WAL once its rows are kept."""
+    import base64
+
+    from shadeanalytics.testing.fakeapi import DEFAULT_SECRETS
+
+    path = tmp_path / "fleet.sqlite"
+    build_history(path)
+    with Store(path) as store:
+        tables = store.read(until=_T0 + timedelta(minutes=45))
+        with sqlite3.connect(path) as conn:
+            assert conn.execute("SELECT count(*) FROM row_blocks").fetchone()[0] == 1
+        data = b"".join(p.read_bytes() for p in tmp_path.iterdir())
+    assert tables.docker_envs["name"].notna().all() and len(tables.docker_envs) > 0
+    assert [s for s in DEFAULT_SECRETS
+            if s.encode() in data or base64.b64encode(s.encode()) in data] == []
+
+
 def assert_tables_equal(a: Any, b: Any) -> None:
     for (name, x), (_, y) in zip(a.frames(), b.frames(), strict=True):
         pd.testing.assert_frame_equal(x, y, check_exact=True, obj=name)
