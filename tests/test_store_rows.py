@@ -231,6 +231,30 @@ def test_no_secret_reaches_the_row_blocks(tmp_path: Path) -> None:
             if s.encode() in data or base64.b64encode(s.encode()) in data] == []
 
 
+def test_a_read_keeps_nothing_while_a_writer_holds_the_store(tmp_path: Path) -> None:
+    """A collector in its transaction: the read does not wait for it past a second, gives the
+    same tables, and the next read keeps the rows."""
+    import time
+
+    path = tmp_path / "fleet.sqlite"
+    build_history(path)
+    with Store(path) as store:
+        writer = sqlite3.connect(path, isolation_level=None)
+        writer.execute("BEGIN IMMEDIATE")
+        began = time.monotonic()
+        try:
+            locked = store.read(until=_T0 + timedelta(minutes=45))
+        finally:
+            writer.execute("ROLLBACK")
+            writer.close()
+        assert time.monotonic() - began < 5
+        with sqlite3.connect(path) as conn:
+            assert conn.execute("SELECT count(*) FROM row_blocks").fetchone()[0] == 0
+        assert_tables_equal(store.read(until=_T0 + timedelta(minutes=45)), locked)
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT count(*) FROM row_blocks").fetchone()[0] == 1
+
+
 def assert_tables_equal(a: Any, b: Any) -> None:
     for (name, x), (_, y) in zip(a.frames(), b.frames(), strict=True):
         pd.testing.assert_frame_equal(x, y, check_exact=True, obj=name)

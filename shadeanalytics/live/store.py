@@ -33,6 +33,7 @@ the file loaders build, so every analytics helper works on it unchanged.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import sqlite3
@@ -135,6 +136,8 @@ _ROW_BLOCKS = """CREATE TABLE row_blocks (
 )"""
 #: how many versions a read derives between two updates of its progress bar
 _DERIVE_CHUNK = 5_000
+#: how long a read waits for the write lock to keep the rows it derived (else it keeps nothing)
+_KEEP_WAIT_MS = 1_000
 #: a read of fewer versions walks them again instead (quicker than taking row blocks: their
 #: cost is mostly per table, ~50 ms, against ~60 µs per version walked), and keeps nothing
 _DERIVED_MIN_VERSIONS = 1_000
@@ -1006,7 +1009,10 @@ class Store:
             merged.insert(0, blocks.pop())
         block = derived.concat(merged)
         spec = derived.spec_fingerprint()
+        data = derived.encode(block)  # before the write lock is taken
         try:
+            # a read does not wait long for a collector to keep what it can derive again
+            self._db.execute(f"PRAGMA busy_timeout = {_KEEP_WAIT_MS}")
             with self._errors("cannot keep the derived rows"), self._write() as conn:
                 if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
                                 "name = 'row_blocks'").fetchone() is None:
@@ -1021,9 +1027,12 @@ class Store:
                              (spec, block.first))
                 conn.execute("INSERT INTO row_blocks (first_version, last_version, spec, data) "
                              "VALUES (?, ?, ?, ?)",
-                             (block.first, block.last, spec, derived.encode(block)))
-        except StoreError:
+                             (block.first, block.last, spec, data))
+        except (StoreError, sqlite3.Error):
             pass
+        finally:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
 
     def integrity_check(self) -> str:
         """SQLite's ``PRAGMA integrity_check``: ``"ok"``, or the problems, one per line."""
