@@ -60,8 +60,9 @@ START = datetime(2025, 11, 20, tzinfo=UTC)
 YEAR_POLLS = 365 * 24 * 12  # 105,120
 FAILED_SHARE = 0.003
 #: bump when the simulation or the bulk rows change: cached stores are rebuilt
-BUILDER_VERSION = 2
-_ENDPOINTS = ",".join(ENDPOINTS)
+BUILDER_VERSION = 3
+#: the endpoints every poll lists (the collector's core three: the simulation has no account)
+_ENDPOINTS = ",".join(ENDPOINTS[:3])
 _WARM_UP = 90 * fleet.DAY
 
 
@@ -363,12 +364,12 @@ def bulk_rows(year: Year, end: int) -> tuple[list[tuple[Any, ...]], list[tuple[A
         if p in year.failed:
             polls.append((p + 1, observed, year.finished(p), observed, _ENDPOINTS, "failed",
                           None, None, None, None, None, None, None,
-                          "GET /clusters: 503 Service Unavailable (3 attempts)"))
+                          "GET /clusters: 503 Service Unavailable (3 attempts)", None, None))
             continue
         polls.append((p + 1, observed, year.finished(p), observed, _ENDPOINTS, "ok",
                       int(counts["cluster"][p]), int(counts["instance"][p]),
                       int(counts["instance_type"][p]), int(added[p]), int(changed[p]),
-                      int(gone[p]), digests[ok_pos[p]], None))
+                      int(gone[p]), digests[ok_pos[p]], None, 0, 0))
     # versions in the order record_poll inserts them: by poll, then as _prepare lists them
     versions.sort(key=lambda v: v[3])
     return polls, [v[:-1] for v in versions]
@@ -376,8 +377,8 @@ def bulk_rows(year: Year, end: int) -> tuple[list[tuple[Any, ...]], list[tuple[A
 
 _POLL_INSERT = (
     "INSERT INTO polls (poll_id, started_at, finished_at, observed_at, endpoints, outcome, "
-    "clusters, instances, instance_types, added, changed, gone, digest, error) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+    "clusters, instances, instance_types, added, changed, gone, digest, error, details, "
+    "failures) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 _VERSION_INSERT = (
     "INSERT INTO versions (kind, resource_id, parent_id, valid_from, valid_to, gone, status, "
     "payload, payload_hash, last_seen_poll, last_seen_at, last_cost_estimate) "
@@ -498,12 +499,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--verify-instances", type=int, default=150)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "out" / "history.db")
     parser.add_argument("--polls", type=int, default=YEAR_POLLS)
+    parser.add_argument("--instances", type=int, default=1000,
+                        help="fleet size the simulation keeps listed")
+    parser.add_argument("--real", type=int, default=300,
+                        help="last polls recorded through Store.record_poll")
     args = parser.parse_args(argv)
     if args.verify:
         verify(args.verify_polls, args.verify_instances)
         return 0
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    built = build_store(args.out, polls=args.polls)
+    built = build_store(args.out, polls=args.polls, instances=args.instances, real=args.real)
     assert isinstance(built, Built)
     print(built.bulk_s, built.simulate_s, float(np.median(built.commit_s)))
     return 0

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 import pandas as pd
 
@@ -16,8 +18,10 @@ __all__ = [
     "group_keys",
     "instant",
     "key_column",
+    "progress",
     "ratio",
     "require",
+    "set_progress",
     "usd",
 ]
 
@@ -113,3 +117,43 @@ def usd(value: float, *, cents: bool | None = True) -> str:
     with_cents = amount < 1000 if cents is None else cents
     text = f"{amount:,.2f}" if with_cents else f"{amount:,.0f}"
     return ("-" if value < 0 and text.strip("0.,") else "") + "$" + text
+# -- progress bars -----------------------------------------------------------------------------
+
+#: A bar appears only once its work has run this long: quick work shows nothing.
+PROGRESS_DELAY_S = 2.0
+_progress_default: bool | None = None
+
+
+def set_progress(enabled: bool | None) -> None:
+    """The default of every progress bar: False never (the CLI's ``--quiet``), True always,
+    None on a terminal only."""
+    global _progress_default
+    _progress_default = enabled
+
+
+class _NoBar:
+    def update(self, n: int = 1) -> None:
+        pass
+
+
+@contextmanager
+def progress(total: int | None, what: str, *, enabled: bool | None = None,
+             unit: str = "it") -> Iterator[Any]:
+    """A tqdm bar on standard error for work of ``total`` steps (``bar.update(n)``).
+
+    Shown only when ``enabled`` is True, or when it is None, the default
+    (:func:`set_progress`) allows it and standard error is a terminal (so never in cron, a
+    pipe or a log file), and then only once the work has taken :data:`PROGRESS_DELAY_S`.
+    """
+    if enabled is None:
+        enabled = _progress_default
+    if enabled is None:
+        enabled = sys.stderr is not None and sys.stderr.isatty()
+    if not enabled:
+        yield _NoBar()
+        return
+    from tqdm import tqdm
+
+    with tqdm(total=total, desc=what, unit=unit, file=sys.stderr, delay=PROGRESS_DELAY_S,
+              leave=False, dynamic_ncols=True) as bar:
+        yield bar

@@ -20,6 +20,7 @@ from typing import TextIO
 import pandas as pd
 
 from . import __version__, config
+from ._common import set_progress
 from .errors import DataWarning, ShadeanalyticsError, printable
 from .ingest.load import read
 from .ingest.schema import data_dictionary
@@ -81,6 +82,13 @@ def _add_source_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--errors", choices=("raise", "skip"), default="raise",
                         help="on a record that cannot load: stop (raise, default) or skip it "
                              "with a warning")
+
+
+def _add_quiet(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress bar (one shows on standard error when it is a "
+                             "terminal and loading, reading the store, exporting or fetching "
+                             "instance details takes more than about 2 seconds)")
 
 
 #: The instants a command accepts: the span of the tables' nanosecond arithmetic in which any
@@ -183,6 +191,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="a TOML file of [[budget]] rules (as for `check`): budgets.csv and "
                              "the page show each budget's measure beside its limit")
     _add_as_of(report)
+    _add_quiet(report)
     report.set_defaults(run=_report)
 
     summary = commands.add_parser(
@@ -195,6 +204,7 @@ def _parser() -> argparse.ArgumentParser:
     summary.add_argument("--top", type=_positive_int, default=10, metavar="N",
                          help="rows of the top-costs table (default: 10)")
     _add_as_of(summary)
+    _add_quiet(summary)
     summary.set_defaults(run=_summary)
 
     collect = commands.add_parser(
@@ -224,6 +234,7 @@ def _parser() -> argparse.ArgumentParser:
                               "(default: 50; 0: none)")
     collect.add_argument("--verbose", action="store_true",
                          help="log every request (method, path, status, time) to stderr")
+    _add_quiet(collect)
     collect.set_defaults(run=_collect)
 
     export = commands.add_parser(
@@ -253,6 +264,7 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--billing-account", default=None, metavar="NAME",
                         help="focus: BillingAccountId and BillingAccountName (default: "
                              "shadeform)")
+    _add_quiet(export)
     export.set_defaults(run=_export)
 
     check = commands.add_parser(
@@ -275,6 +287,7 @@ def _parser() -> argparse.ArgumentParser:
                        help="also send a breach once when it clears (needs --store)")
     check.add_argument("--dry-run", action="store_true",
                        help="print what would be sent; send nothing and record nothing")
+    _add_quiet(check)
     check.set_defaults(run=_check)
 
     columns = commands.add_parser(
@@ -477,6 +490,7 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None,
     except SystemExit as exc:
         return int(exc.code or 0)
     error: str | None = None
+    set_progress(False if getattr(args, "quiet", False) else None)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DataWarning)
         try:
@@ -494,6 +508,7 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None,
         except MemoryError:
             error, code = "out of memory", EXIT_ERROR
         finally:
+            set_progress(None)
             for w in caught:
                 if issubclass(w.category, DataWarning):
                     print(f"Warning: {printable(w.message)}", file=stderr)

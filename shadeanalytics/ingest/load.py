@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 import pandas as pd
 
+from .._common import progress
 from ..errors import DataWarning, InputError, InvalidJSONError, printable
 from .decode import decode_list_response
 from .normalize import Document, normalize
@@ -254,7 +255,8 @@ def _load(source: Source, kind: str | None, errors: str, observed_at: Any,
     documents = iter_documents(source)
     if default_time is not None:
         documents = (d if d.observed_at else d.with_time(default_time) for d in documents)
-    with gc_paused():
+    with gc_paused(), progress(None, "loading", unit=" responses") as bar:
+        documents = _counted(documents, bar)
         norm = normalize(documents, errors=errors, kinds=_KINDS.get(kind or ""))
         tables = build_tables(norm)
         # free the parsed JSON and the raw rows by reference counting while the collector is
@@ -263,6 +265,12 @@ def _load(source: Source, kind: str | None, errors: str, observed_at: Any,
     for message in tables.warnings:
         warnings.warn(printable(message), DataWarning, stacklevel=stacklevel)
     return tables
+
+
+def _counted(documents: Iterable[Document], bar: Any) -> Iterator[Document]:
+    for doc in documents:
+        yield doc
+        bar.update(1)
 
 
 def read(source: Source, *, errors: str = "raise", observed_at: Any = None) -> Tables:

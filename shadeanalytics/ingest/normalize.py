@@ -28,6 +28,7 @@ __all__ = [
     "Findings",
     "Normalized",
     "normalize",
+    "normalize_records",
     "redact",
     "script_sha256",
     "ssh_fingerprint",
@@ -426,6 +427,24 @@ class _Normalizer:
                 "volume_types": self.volume_type, "ssh_keys": self.ssh_key,
                 "templates": self.template, "cluster_types": self.cluster_type}[kind]
 
+    def record(self, kind: str, doc: Document, path: str, endpoint: str | None) -> None:
+        """One record whose kind is known (a history store version): no guessing, no envelope.
+
+        ``kind`` is a store kind (``cluster``: its members are not walked, ``instance``,
+        ``instance_info``, or one of :data:`RECORD_TABLES`); ``endpoint`` is the list endpoint
+        it was polled from (it tells a featured template).
+        """
+        self.out.documents.append(doc)
+        self._doc_no = len(self.out.documents) - 1
+        self._doc = doc
+        self._endpoint = endpoint
+        if kind == "cluster":
+            self.cluster(doc.value, path, doc.observed_at, members_too=False)
+        elif kind in ("instance", "instance_info"):
+            self.instance(doc.value, path, doc.observed_at, doc.parent, kind == "instance_info")
+        else:
+            self._walker(RECORD_TABLES[kind])(doc.value, path, doc.observed_at)
+
     def _wrong_kind(self, kind: str, path: str) -> None:
         if self._doc.explicit and self.kinds is not None:
             expected = _KIND_NAMES[next(iter(sorted(self.kinds)))]
@@ -513,7 +532,8 @@ class _Normalizer:
 
     # -- records ---------------------------------------------------------------------------
 
-    def cluster(self, c: Any, path: str, observed_at: str | None) -> None:
+    def cluster(self, c: Any, path: str, observed_at: str | None,
+                members_too: bool = True) -> None:
         if type(c) is not dict:
             self._bad_shape(c, path, "a cluster object")
             return
@@ -538,6 +558,8 @@ class _Normalizer:
             get("cloud_cluster_id"), len(members), observed_at,
         ))
         self.out.cluster_origins.append((self._doc_no, path))
+        if not members_too:  # the store's clusters: members are records of their own
+            return
         for j, member in enumerate(members):
             self.instance(member, f"{path}.instances[{j}]", observed_at, cid)
 
@@ -985,6 +1007,23 @@ class _Normalizer:
                 *head, entry.get("region"), entry.get("display_name"), entry.get("available"),
                 *tail,
             ), epath)
+
+
+#: the store's record kinds read by a table walker -> their table
+RECORD_TABLES = {"instance_type": "instance_types", "volume": "volumes",
+                 "volume_type": "volume_types", "ssh_key": "ssh_keys", "template": "templates",
+                 "featured_template": "templates", "cluster_type": "cluster_types"}
+
+
+def normalize_records(records: Iterable[tuple[str, Document, str, str | None]],
+                      findings: Findings) -> Normalized:
+    """The raw rows of records whose kind is known: ``(kind, document, JSON path, endpoint)``
+    (see ``_Normalizer.record``); what the history store's versions load through."""
+    out = Normalized(findings=findings)
+    walker = _Normalizer(out)
+    for kind, doc, path, endpoint in records:
+        walker.record(kind, doc, path, endpoint)
+    return out
 
 
 def normalize(documents: Iterable[Document], errors: str = "raise",

@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import config
+from .._common import progress
 from ..errors import (
     ApiError,
     BadResponseError,
@@ -217,13 +218,16 @@ def _fetch(client: ShadeformClient, store: Store, plan: _Plan) -> dict[str, Any]
             functools.partial(_checked, name, getattr(client, method)), _ENDPOINT_OF[name], None,
             failures)
     details = {}
-    for iid in _details_due(clusters, instances, store, plan):
-        if time.monotonic() >= plan.info_until:
-            break
-        info = _optional(functools.partial(_checked_info, iid, client.instance_info),
-                         "/instances/{id}/info", iid, failures)
-        if info is not None:
-            details[iid] = info
+    due_ids = _details_due(clusters, instances, store, plan)
+    with progress(len(due_ids), "instance details", unit=" instances") as bar:
+        for iid in due_ids:
+            if time.monotonic() >= plan.info_until:
+                break
+            info = _optional(functools.partial(_checked_info, iid, client.instance_info),
+                             "/instances/{id}/info", iid, failures)
+            if info is not None:
+                details[iid] = info
+            bar.update(1)
     return {
         "clusters": clusters,
         "instances": instances,

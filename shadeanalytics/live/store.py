@@ -33,6 +33,7 @@ the file loaders build, so every analytics helper works on it unchanged.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import sqlite3
@@ -48,15 +49,16 @@ from typing import Any
 import orjson
 import pandas as pd
 
+from .._common import progress
 from ..errors import DataWarning, SchemaError, StoreError, printable
 from ..ingest.load import gc_paused
-from ..ingest.normalize import Document, normalize, redact, type_name
-from ..ingest.schema import empty_frame
+from ..ingest.normalize import Findings, normalize_records, redact, type_name
 from ..ingest.tables import Tables, build_tables
+from . import rows as derived
 
 __all__ = ["ACCOUNT_LISTS", "ENDPOINTS", "SCHEMA_VERSION", "Store", "prepare_account_list"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: ``PRAGMA application_id`` of a store ("SHAD"): tells a store from any other SQLite file.
 APPLICATION_ID = 0x53484144
 #: The list endpoints a poll may record (the first three are the collector's core).
@@ -125,6 +127,21 @@ _MIGRATE_V1 = (
     *_POLLS_V2,
 )
 
+#: schema 3: the rows each version loads as, derived once (``rows.py``), in blocks of versions
+_ROW_BLOCKS = """CREATE TABLE row_blocks (
+    first_version INTEGER PRIMARY KEY,  -- the versions first_version .. last_version
+    last_version  INTEGER NOT NULL,
+    spec          TEXT NOT NULL,        -- rows.spec_fingerprint(): what the rows derive from
+    data          BLOB NOT NULL         -- their typed rows, column by column (rows.encode)
+)"""
+#: how many versions a read derives between two updates of its progress bar
+_DERIVE_CHUNK = 5_000
+#: how long a read waits for the write lock to keep the rows it derived (else it keeps nothing)
+_KEEP_WAIT_MS = 1_000
+#: a read of fewer versions walks them again instead (quicker than taking row blocks: their
+#: cost is mostly per table, ~50 ms, against ~60 µs per version walked), and keeps nothing
+_DERIVED_MIN_VERSIONS = 1_000
+
 _SCHEMA: tuple[str, ...] = (
     """CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
@@ -150,6 +167,7 @@ _SCHEMA: tuple[str, ...] = (
 )""",
     "CREATE UNIQUE INDEX polls_ok_observed_at ON polls (observed_at) WHERE outcome = 'ok'",
     *_V2_TABLES,
+    _ROW_BLOCKS,
 )
 
 _VOLATILE = "cost_estimate"
@@ -578,7 +596,7 @@ class Store:
         app_id, version, tables = self._identity(conn)
         if app_id == APPLICATION_ID:
             self._check_version(version)
-            if version < SCHEMA_VERSION:
+            if version < SCHEMA_VERSION and not self._ro_flags:
                 self._migrate()
             return
         if app_id != 0 or tables:
@@ -609,12 +627,17 @@ class Store:
         """Bring a store of an older schema up to this one, in one transaction."""
         with self._write() as conn:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version == 1:  # (another process may have migrated it meanwhile)
+            if version >= SCHEMA_VERSION:  # another process migrated it meanwhile
+                return
+            if version == 1:
                 for statement in _MIGRATE_V1:
                     conn.execute(statement)
-                conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'",
-                             (str(SCHEMA_VERSION),))
-                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            # 2 -> 3: the derived rows; the first read derives them (a store opened
+            # read-only reads without them)
+            conn.execute(_ROW_BLOCKS)
+            conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'",
+                         (str(SCHEMA_VERSION),))
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _check_version(self, version: int) -> None:
         if version > SCHEMA_VERSION:
@@ -877,7 +900,8 @@ class Store:
                 "AND instr(',' || endpoints || ',', ?) > 0", (f",{endpoint},",)).fetchone()[0]
 
     def read(self, *, since: datetime | str | None = None,
-             until: datetime | str | None = None, errors: str = "raise") -> Tables:
+             until: datetime | str | None = None, errors: str = "raise",
+             progress_bar: bool | None = None) -> Tables:
         """The history as ``Tables``, as if the polls had been loaded from files.
 
         History means change points, not every poll: each version of a resource gives one row
@@ -895,27 +919,120 @@ class Store:
         across an edge is dated by the first / last poll inside the window that saw it; its
         ``cost_estimate`` there is unknown (NA) unless that poll is where it was recorded.
         Rows load as the file loaders load them, with the same ``DataWarning``\\ s.
+
+        The rows of each version are derived once and kept in the store (``rows.py``): a
+        read derives only the versions recorded since the last one, and keeps them when the
+        store is writable. ``progress_bar``: show a progress bar on standard error while
+        versions are derived (None: only when it is a terminal and the work takes seconds).
         """
         lo = _utc_text(since) if since is not None else ""
         hi = _utc_text(until) if until is not None else "\uffff"
-        with self._snapshot() as conn:
-            ok = conn.execute("SELECT poll_id, observed_at, endpoints FROM polls "
-                              "WHERE outcome = 'ok' ORDER BY poll_id").fetchall()
-            logged = conn.execute("SELECT observed_at, endpoints, outcome FROM polls "
-                                  "WHERE observed_at BETWEEN ? AND ?", (lo, hi)).fetchall()
+        with self._snapshot() as conn, gc_paused():
+            polls = conn.execute("SELECT poll_id, observed_at, endpoints, outcome FROM polls "
+                                 "ORDER BY poll_id").fetchall()
+            ok = [(p, at, endpoints) for p, at, endpoints, outcome in polls if outcome == "ok"]
+            logged = [(at, endpoints, outcome) for _, at, endpoints, outcome in polls
+                      if lo <= at <= hi]
+            del polls
             until_poll = max((p for p, at, _ in ok if at <= hi), default=0)
-            rows = conn.execute(
-                "SELECT version_id, kind, resource_id, parent_id, valid_from, last_seen_poll, "
-                "payload, last_cost_estimate FROM versions "
-                "WHERE valid_from <= ? AND last_seen_at >= ? ORDER BY version_id",
-                (until_poll, lo)).fetchall()
-        with gc_paused():  # a year of versions is millions of short-lived objects
-            docs, fixes = _documents(str(self.path), rows, ok, lo, hi)
-            tables = build_tables(normalize(docs, errors=errors))
-            del docs, rows
+            window = ("FROM versions WHERE valid_from <= ? AND last_seen_at >= ? "
+                      "ORDER BY version_id", (until_poll, lo))
+            versions = derived.Versions.of(conn.execute(
+                f"SELECT {derived.Versions.SELECT} {window[0]}", window[1]).fetchall())
+            stored, new, frames = [], None, None
+            if versions.vid.size >= _DERIVED_MIN_VERSIONS:
+                stored, new = self._row_blocks(conn, progress_bar)
+                block = derived.concat([*stored, *([new] if new is not None else [])]
+                                       or [derived.empty_block()])
+                frames = derived.read_rows(block, versions, ok, lo, hi)
+                del block
+            if frames is None:  # something to warn about, or to decide as the loaders do
+                del versions
+                rows = conn.execute(
+                    "SELECT version_id, kind, resource_id, parent_id, valid_from, "
+                    f"last_seen_poll, payload, last_cost_estimate {window[0]}",
+                    window[1]).fetchall()
+                records, fixes = _records(str(self.path), rows, ok, lo, hi)
+                with progress(len(records), "reading stored versions", enabled=progress_bar,
+                              unit=" rows") as bar:
+                    tables = fixes.apply(build_tables(normalize_records(
+                        _counted(records, bar), Findings(errors=errors))))
+                del records, rows
+            else:
+                tables = Tables(**frames, polls=derived.polls_frame([]))
+        if new is not None:
+            self._keep_row_blocks(stored, new)
         for message in tables.warnings:
             warnings.warn(printable(message), DataWarning, stacklevel=2)
-        return replace(fixes.apply(tables), polls=_polls_frame(logged))
+        return replace(tables, polls=derived.polls_frame(logged))
+
+    def _row_blocks(self, conn: sqlite3.Connection, progress_bar: bool | None
+                    ) -> tuple[list[derived.RowBlock], derived.RowBlock | None]:
+        """The stored row blocks that still fit (from version 1 on, of this derivation),
+        and the block of the versions after them, derived now (None: there are none)."""
+        spec = derived.spec_fingerprint()
+        stored: list[derived.RowBlock] = []
+        covered = 0
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
+                        "name = 'row_blocks'").fetchone():
+            for first, last, data in conn.execute(
+                    "SELECT first_version, last_version, data FROM row_blocks WHERE spec = ? "
+                    "ORDER BY first_version", (spec,)):
+                if first != covered + 1:
+                    break
+                stored.append(derived.decode(data))
+                covered = last
+        total = conn.execute("SELECT count(*) FROM versions WHERE version_id > ?",
+                             (covered,)).fetchone()[0]
+        if not total:
+            return stored, None
+        parts = []
+        cursor = conn.execute("SELECT version_id, kind, parent_id, payload FROM versions "
+                              "WHERE version_id > ? ORDER BY version_id", (covered,))
+        with progress(total, "deriving stored versions", enabled=progress_bar) as bar:
+            while chunk := cursor.fetchmany(_DERIVE_CHUNK):
+                parts.append(derived.derive(str(self.path), chunk, covered + 1, chunk[-1][0]))
+                covered = chunk[-1][0]
+                bar.update(len(chunk))
+        return stored, derived.concat(parts)
+
+    def _keep_row_blocks(self, stored: list[derived.RowBlock], new: derived.RowBlock) -> None:
+        """Keep ``new`` for the next read, merging it with the last blocks while they are not
+        much bigger (so that a store holds a few blocks, and each row is rewritten only a
+        few times). Best effort: a read-only store, or a writer holding the lock, keeps
+        nothing, and the next read derives these versions again."""
+        if self._ro_flags:
+            return
+        blocks = [b for b in stored if b.versions] + [new]
+        merged = [blocks.pop()]
+        while blocks and blocks[-1].versions <= 2 * sum(b.versions for b in merged):
+            merged.insert(0, blocks.pop())
+        block = derived.concat(merged)
+        spec = derived.spec_fingerprint()
+        data = derived.encode(block)  # before the write lock is taken
+        try:
+            # a read does not wait long for a collector to keep what it can derive again
+            self._db.execute(f"PRAGMA busy_timeout = {_KEEP_WAIT_MS}")
+            with self._errors("cannot keep the derived rows"), self._write() as conn:
+                if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
+                                "name = 'row_blocks'").fetchone() is None:
+                    return
+                kept = conn.execute("SELECT first_version, last_version FROM row_blocks "
+                                    "WHERE spec = ? ORDER BY first_version", (spec,)).fetchall()
+                chain = [(b.first, b.last) for b in stored if b.versions]
+                if kept[:len(chain)] != chain or any(f == new.first for f, _ in kept):
+                    return  # another read kept them meanwhile
+                # (blocks of another derivation, and any beyond the chain, go)
+                conn.execute("DELETE FROM row_blocks WHERE spec != ? OR first_version >= ?",
+                             (spec, block.first))
+                conn.execute("INSERT INTO row_blocks (first_version, last_version, spec, data) "
+                             "VALUES (?, ?, ?, ?)",
+                             (block.first, block.last, spec, data))
+        except (StoreError, sqlite3.Error):
+            pass
+        finally:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
 
     def integrity_check(self) -> str:
         """SQLite's ``PRAGMA integrity_check``: ``"ok"``, or the problems, one per line."""
@@ -1017,38 +1134,32 @@ def _read_only_mount(folder: Path) -> bool:
 
 @dataclass
 class _Fixes:
-    """What documents cannot carry, applied to the built frames by (id, observed_at)."""
+    """What a stored version cannot say by itself: the rows at a window edge, where the cost
+    estimate of that poll is not known, masked by (id, observed_at) once the tables are built."""
 
-    #: member count of each cluster row (a stored cluster lists member ids only)
-    member_counts: dict[tuple[str, pd.Timestamp], int] = field(default_factory=dict)
-    #: rows at a window edge, where the cost estimate of that poll is not known
     unknown_cost: dict[str, set[tuple[str, pd.Timestamp]]] = field(
         default_factory=lambda: {kind: set() for kind in _COSTED})
 
     def apply(self, tables: Tables) -> Tables:
-        clusters, instances, volumes = tables.clusters, tables.instances, tables.volumes
-        if self.unknown_cost["volume"]:
-            keys = list(zip(volumes["volume_id"], volumes["observed_at"], strict=True))
-            volumes = volumes.assign(cost_estimate_usd=volumes["cost_estimate_usd"].mask(
-                [k in self.unknown_cost["volume"] for k in keys]))
-        self.unknown_cost["instance"] |= self.unknown_cost["instance_info"]
-        if not clusters.empty:
-            keys = list(zip(clusters["cluster_id"], clusters["observed_at"], strict=True))
-            clusters = clusters.assign(
-                instance_count=pd.array([self.member_counts.get(k) for k in keys],
-                                        dtype="Int64"),
-                cost_estimate_usd=clusters["cost_estimate_usd"].mask(
-                    [k in self.unknown_cost["cluster"] for k in keys]))
-        if self.unknown_cost["instance"]:
-            keys = list(zip(instances["instance_id"], instances["observed_at"], strict=True))
-            instances = instances.assign(cost_estimate_usd=instances["cost_estimate_usd"].mask(
-                [k in self.unknown_cost["instance"] for k in keys]))
-        return replace(tables, clusters=clusters, instances=instances, volumes=volumes)
+        unknown = self.unknown_cost
+        unknown["instance"] |= unknown["instance_info"]
+        out = {}
+        for kind, name, key in (("cluster", "clusters", "cluster_id"),
+                                ("instance", "instances", "instance_id"),
+                                ("volume", "volumes", "volume_id")):
+            frame = getattr(tables, name)
+            if unknown[kind]:
+                keys = list(zip(frame[key], frame["observed_at"], strict=True))
+                frame = frame.assign(cost_estimate_usd=frame["cost_estimate_usd"].mask(
+                    [k in unknown[kind] for k in keys]))
+            out[name] = frame
+        return replace(tables, **out)
 
 
-def _documents(source: str, rows: list[tuple[Any, ...]], ok: list[tuple[int, str, str]],
-               lo: str, hi: str) -> tuple[list[Document], _Fixes]:
-    """One document per version at its first and last sighting inside [lo, hi], oldest first."""
+def _records(source: str, rows: list[tuple[Any, ...]], ok: list[tuple[int, str, str]],
+             lo: str, hi: str) -> tuple[list[Any], _Fixes]:
+    """Each version at its first and last sighting inside [lo, hi], oldest first, as the
+    records ``normalize_records`` walks (the last sighting with that poll's cost estimate)."""
     at_of = {poll_id: at for poll_id, at, _ in ok}
     # the successful polls of each endpoint inside the window: a version was seen by every
     # one of them between its first and its last sighting
@@ -1057,7 +1168,7 @@ def _documents(source: str, rows: list[tuple[Any, ...]], ok: list[tuple[int, str
         if lo <= at <= hi:
             for endpoint in endpoints.split(","):
                 sightings[endpoint].append(poll_id)
-    dated: list[tuple[str, int, Document]] = []
+    dated: list[tuple[str, int, tuple[Any, ...]]] = []
     fixes = _Fixes()
     for vid, kind, rid, parent, valid_from, last_seen, payload_text, last_cost in rows:
         ids = sightings[_endpoint_of(kind, parent)]
@@ -1069,29 +1180,19 @@ def _documents(source: str, rows: list[tuple[Any, ...]], ok: list[tuple[int, str
         for poll_id in dict.fromkeys((first, last)):
             at = at_of[poll_id]
             value = payload
-            if kind not in _COSTED:
-                pass
-            elif poll_id == last_seen:
+            if kind in _COSTED and poll_id == last_seen:
                 value = {**payload, _VOLATILE: last_cost}
-            elif poll_id != valid_from:
-                value = dict(payload)
+            elif kind in _COSTED and poll_id != valid_from:
                 fixes.unknown_cost[kind].add((rid, pd.Timestamp(at)))
-            if kind == "cluster":
-                fixes.member_counts[rid, pd.Timestamp(at)] = len(payload.get("instances") or ())
-                value = {**value, "instances": []}  # members are documents of their own
-            elif kind in ("instance", "instance_info") and "configuration" not in value:
-                # how normalize tells an instance; a null configuration loads as a missing one
-                value = {**value, "configuration": None}
-            elif kind in _LISTED:
-                # catalogues and account objects load as a one-item list of their endpoint
-                endpoint = _KIND_ENDPOINTS[kind]
-                value = {"endpoint": endpoint,
-                         "response": {_LISTED[kind]: [value]}}
-            doc = Document(value, f"{source} (version {vid})", observed_at=at, parent=parent,
-                           listed=kind == "instance")
-            dated.append((at, vid, doc))
+            dated.append((at, vid, (vid, kind, parent, value, at)))
     dated.sort(key=lambda d: (d[0], d[1]))
-    return [doc for _, _, doc in dated], fixes
+    return list(derived.records(source, (d[2] for d in dated))), fixes
+
+
+def _counted(items: list[Any], bar: Any) -> Iterator[Any]:
+    for item in items:
+        yield item
+        bar.update(1)
 
 
 def _first_at_or_after(ids: list[int], poll_id: int) -> int | None:
@@ -1102,17 +1203,3 @@ def _first_at_or_after(ids: list[int], poll_id: int) -> int | None:
 def _last_at_or_before(ids: list[int], poll_id: int) -> int | None:
     i = bisect_right(ids, poll_id)
     return ids[i - 1] if i else None
-
-
-def _polls_frame(logged: list[tuple[str, str, str]]) -> pd.DataFrame:
-    """``Tables.polls`` from the poll log: one row per endpoint of each poll."""
-    if not logged:
-        return empty_frame("polls")
-    rows = sorted({(at, endpoint, outcome == "ok") for at, endpoints, outcome in logged
-                   for endpoint in endpoints.split(",")})
-    return pd.DataFrame({
-        "observed_at": pd.to_datetime([r[0] for r in rows], utc=True, format="ISO8601"
-                                      ).as_unit("us"),
-        "endpoint": pd.array([r[1] for r in rows], dtype="string"),
-        "ok": pd.array([r[2] for r in rows], dtype="boolean"),
-    })

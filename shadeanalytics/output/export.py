@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._common import progress
 from .._files import atomic_write, fsync_dir
 from ..errors import StoreError
 from ..ingest.schema import STATUSES, TABLES, TIMESTAMP, Column, empty_frame, status_dtype
@@ -145,7 +146,8 @@ def write_parquet(
     if out.exists() and not out.is_dir():
         raise StoreError(f"{out}: is a file, not a folder")
     out.mkdir(parents=True, exist_ok=True)
-    with _export_lock(out):
+    rows = sum(len(frame) for _, frame in tables.frames())
+    with _export_lock(out), progress(rows, "exporting", unit=" rows") as bar:
         _recover(out)
         for name in TABLES:
             target = out / name
@@ -175,6 +177,7 @@ def write_parquet(
                                  private=include_network)
                     fsync_dir(folder)
                     written.append(out / name / f"day={day}" / "part-0.parquet")
+                    bar.update(stop - start)
                 fsync_dir(staged[name])
             # every table is staged: swap them in one after the other (a few renames)
             for name, folder in staged.items():

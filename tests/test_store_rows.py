@@ -1,0 +1,355 @@
+"""The store's derived rows (schema 3): ``Store.read()`` gives exactly what it gave before.
+
+``fixtures/store-v2/history.sqlite`` is a real store written by schema 2 (commit bb90f64,
+before row blocks) by :func:`build_history`, and ``fixtures/store-v2/read.pkl`` what that
+commit's ``Store.read()`` returned for it, for each window of :data:`WINDOWS` (frames and
+warnings). ``python tests/test_store_rows.py OUT_DIR`` writes both again (run it with the old
+code on the path: ``PYTHONPATH=<checkout of bb90f64> python tests/test_store_rows.py DIR``).
+"""
+
+from __future__ import annotations
+
+import copy
+import pickle
+import shutil
+import sqlite3
+import sys
+import warnings
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from shadeanalytics.live.store import SCHEMA_VERSION, Store
+from shadeanalytics.testing.fakeapi import default_scenario
+
+FIXTURE = Path(__file__).parent / "fixtures" / "store-v2"
+ACCOUNT = ("volumes", "volume_types", "ssh_keys", "templates", "featured_templates",
+           "cluster_types")
+_T0 = datetime(2026, 3, 2, 10, tzinfo=UTC)
+MINUTE = timedelta(minutes=1)
+#: (since, until) of each read compared; None is open
+WINDOWS: tuple[tuple[datetime | None, datetime | None], ...] = (
+    (None, None),
+    (None, _T0 + timedelta(minutes=45)),          # before the repeated listing
+    (_T0 + timedelta(minutes=25), _T0 + timedelta(minutes=40)),  # edges: unknown costs
+    (_T0 + timedelta(minutes=10), None),
+)
+
+
+def build_history(path: Path) -> None:
+    """A real store: the fake API's seven polls with every account list, the details of the
+    standalone instances on every other poll, one failed poll, and (last poll) an instance
+    listed twice by ``/instances``. Only ``Store.record_poll`` / ``record_failed_poll``: the
+    same calls schema 2 and schema 3 take."""
+    with Store(path) as store:
+        for n, state in enumerate(default_scenario()):
+            if n == 3:
+                store.record_failed_poll(state.at - timedelta(minutes=5), error="boom")
+            instances = state.instances
+            details = {i["id"]: {**i, **state.instance_info_extras.get(i["id"], {})}
+                       for i in instances["instances"]} if n % 2 == 0 else {}
+            if n == 6:
+                twice = copy.deepcopy(instances["instances"][0])
+                twice["name"] = "listed-again"
+                instances = {"instances": [*instances["instances"], twice]}
+            store.record_poll(state.at, clusters=state.clusters, instances=instances,
+                              instance_types=state.instance_types,
+                              **{name: getattr(state, name) for name in ACCOUNT},
+                              instance_details=details)
+
+
+def read_all(path: Path) -> list[dict[str, Any]]:
+    """``Store.read()`` of every window: frames and warnings."""
+    out = []
+    with Store(path, create=False) as store:
+        for since, until in WINDOWS:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                tables = store.read(since=since, until=until)
+            out.append({"frames": dict(tables.frames()), "warnings": tables.warnings,
+                        "skipped": tables.skipped,
+                        "warned": [str(w.message) for w in caught]})
+    return out
+
+
+def _assert_same(got: list[dict[str, Any]], want: list[dict[str, Any]]) -> None:
+    for window, mine, theirs in zip(WINDOWS, got, want, strict=True):
+        assert list(mine["frames"]) == list(theirs["frames"])
+        for name, frame in theirs["frames"].items():
+            pd.testing.assert_frame_equal(mine["frames"][name], frame, check_exact=True,
+                                          obj=f"{name} of window {window}")
+        assert (mine["warnings"], mine["skipped"], mine["warned"]) == \
+            (theirs["warnings"], theirs["skipped"], theirs["warned"])
+
+
+@pytest.fixture(autouse=True)
+def derive_every_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Row blocks for these small stores too (a read of fewer than 1,000 versions walks them
+    again instead): the reads below take them."""
+    from shadeanalytics.live import store
+
+    monkeypatch.setattr(store, "_DERIVED_MIN_VERSIONS", 0)
+
+
+def test_a_small_read_walks_the_versions_and_keeps_nothing(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch,
+                                                          expected: list[dict[str, Any]]
+                                                          ) -> None:
+    from shadeanalytics.live import store
+
+    monkeypatch.setattr(store, "_DERIVED_MIN_VERSIONS", 1_000)
+    path = tmp_path / FIXTURE_NAME
+    shutil.copyfile(FIXTURE / FIXTURE_NAME, path)
+    _assert_same(_renamed(read_all(path), path), expected)
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT count(*) FROM row_blocks").fetchone()[0] == 0
+
+
+@pytest.fixture(scope="module")
+def expected() -> list[dict[str, Any]]:
+    with (FIXTURE / "read.pkl").open("rb") as f:
+        return pickle.load(f)  # written by this module with schema 2's code (see above)
+
+
+def test_the_fixture_reads_rows_of_every_kind(expected: list[dict[str, Any]]) -> None:
+    """The comparison covers details, account tables, unknown costs and a repeat warning."""
+    whole, before, edges, _ = expected
+    frames = whole["frames"]
+    assert len(frames["instances"]) == 31 and frames["instances"]["has_details"].sum() == 13
+    assert len(frames["instance_envs"]) == 2 and len(frames["volumes"]) == 4
+    assert frames["templates"]["featured"].tolist() == [False, True, False, True]
+    assert edges["frames"]["instances"]["cost_estimate_usd"].isna().sum() == 7
+    assert whole["warned"] == [
+        "$: the same id appears twice in one snapshot with different content; both rows kept "
+        f"(first at {FIXTURE_NAME} (version 59) at $ (id d290f1ee-6c54-4b01-90e6-d701748f0851)"
+        "; 2 records)"]
+    assert before["warned"] == []
+
+
+FIXTURE_NAME = "history.sqlite"
+
+
+def test_a_schema_2_store_is_migrated_and_reads_as_before(tmp_path: Path,
+                                                          expected: list[dict[str, Any]]) -> None:
+    from shadeanalytics.live import rows
+
+    path = tmp_path / FIXTURE_NAME
+    shutil.copyfile(FIXTURE / FIXTURE_NAME, path)
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    got = read_all(path)  # migrates, derives every version, keeps the rows
+    _assert_same(_renamed(got, path), expected)
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+        blocks = conn.execute("SELECT first_version, last_version, spec FROM row_blocks"
+                              ).fetchall()
+        versions = conn.execute("SELECT count(*) FROM versions").fetchone()[0]
+    assert blocks == [(1, versions, rows.spec_fingerprint())]
+    _assert_same(_renamed(read_all(path), path), expected)  # from the kept rows
+
+
+def test_a_read_only_schema_2_store_reads_as_before_without_migrating(
+        tmp_path: Path, expected: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / FIXTURE_NAME
+    shutil.copyfile(FIXTURE / FIXTURE_NAME, path)
+    path.chmod(0o444)
+    # file modes do not stop root (the CI container's user): say what they would
+    monkeypatch.setattr(Store, "_writable", lambda self: False)
+    _assert_same(_renamed(read_all(path), path), expected)
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+
+
+def test_a_new_store_reads_as_walking_its_versions(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Written by schema 3 and read from kept row blocks (twice: derived, then kept), the reads
+    equal walking every version again (the way schema 2 read; the fixture above pins that
+    walk to schema 2's own output)."""
+    from shadeanalytics.live import store
+
+    path = tmp_path / FIXTURE_NAME
+    build_history(path)
+    monkeypatch.setattr(store, "_DERIVED_MIN_VERSIONS", 10**9)
+    walked = read_all(path)
+    monkeypatch.setattr(store, "_DERIVED_MIN_VERSIONS", 0)
+    _assert_same(read_all(path), walked)
+    _assert_same(read_all(path), walked)
+
+
+def test_rows_are_derived_only_for_versions_new_since_the_last_read(tmp_path: Path) -> None:
+    path = tmp_path / "fleet.sqlite"
+    states = default_scenario()
+    with Store(path) as store:
+        for state in states[:3]:
+            store.record_poll(state.at, clusters=state.clusters, instances=state.instances,
+                              instance_types=state.instance_types)
+        store.read()
+        for state in states[3:]:
+            store.record_poll(state.at, clusters=state.clusters, instances=state.instances,
+                              instance_types=state.instance_types)
+        tables = store.read()
+    with sqlite3.connect(path) as conn:
+        blocks = conn.execute("SELECT first_version, last_version FROM row_blocks "
+                              "ORDER BY first_version").fetchall()
+        versions = conn.execute("SELECT count(*) FROM versions").fetchone()[0]
+        first_reads = conn.execute("SELECT count(*) FROM versions WHERE valid_from <= 3"
+                                   ).fetchone()[0]
+    # the second block (the versions of polls 4-7) was merged into the first: not much smaller
+    assert blocks == [(1, versions)] and 0 < first_reads < versions
+    with Store(path) as store:
+        assert_tables_equal(store.read(), tables)
+
+
+def test_a_broken_chain_of_row_blocks_is_derived_again(tmp_path: Path) -> None:
+    path = tmp_path / "fleet.sqlite"
+    build_history(path)
+    with Store(path) as store:
+        before = store.read(until=_T0 + timedelta(minutes=45))
+    with sqlite3.connect(path) as conn:
+        versions = conn.execute("SELECT count(*) FROM versions").fetchone()[0]
+        conn.execute("UPDATE row_blocks SET first_version = 2")  # version 1's rows lost
+    with Store(path) as store:
+        assert_tables_equal(store.read(until=_T0 + timedelta(minutes=45)), before)
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT first_version, last_version FROM row_blocks").fetchall() \
+            == [(1, versions)]
+
+
+def test_no_secret_reaches_the_row_blocks(tmp_path: Path) -> None:
+    """The kept rows hold names, flags and digests only: no canary secret (nor its base64) is in
+    the store or its WAL once its rows are kept."""
+    import base64
+
+    from shadeanalytics.testing.fakeapi import DEFAULT_SECRETS
+
+    path = tmp_path / "fleet.sqlite"
+    build_history(path)
+    with Store(path) as store:
+        tables = store.read(until=_T0 + timedelta(minutes=45))
+        with sqlite3.connect(path) as conn:
+            assert conn.execute("SELECT count(*) FROM row_blocks").fetchone()[0] == 1
+        data = b"".join(p.read_bytes() for p in tmp_path.iterdir())
+    assert tables.docker_envs["name"].notna().all() and len(tables.docker_envs) > 0
+    assert [s for s in DEFAULT_SECRETS
+            if s.encode() in data or base64.b64encode(s.encode()) in data] == []
+
+
+def test_a_read_keeps_nothing_while_a_writer_holds_the_store(tmp_path: Path) -> None:
+    """A collector in its transaction: the read does not wait for it past a second, gives the
+    same tables, and the next read keeps the rows."""
+    import time
+
+    path = tmp_path / "fleet.sqlite"
+    build_history(path)
+    with Store(path) as store:
+        writer = sqlite3.connect(path, isolation_level=None)
+        writer.execute("BEGIN IMMEDIATE")
+        began = time.monotonic()
+        try:
+            locked = store.read(until=_T0 + timedelta(minutes=45))
+        finally:
+            writer.execute("ROLLBACK")
+            writer.close()
+        assert time.monotonic() - began < 5
+        with sqlite3.connect(path) as conn:
+            assert conn.execute("SELECT count(*) FROM row_blocks").fetchone()[0] == 0
+        assert_tables_equal(store.read(until=_T0 + timedelta(minutes=45)), locked)
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT count(*) FROM row_blocks").fetchone()[0] == 1
+
+
+def assert_tables_equal(a: Any, b: Any) -> None:
+    for (name, x), (_, y) in zip(a.frames(), b.frames(), strict=True):
+        pd.testing.assert_frame_equal(x, y, check_exact=True, obj=name)
+
+
+def test_rows_of_another_spec_are_derived_again(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """A store whose rows were derived by another record spec derives them again."""
+    from shadeanalytics.live import rows
+
+    path = tmp_path / "fleet.sqlite"
+    build_history(path)
+    with Store(path) as store:
+        before = store.read(until=_T0 + timedelta(minutes=45))
+    monkeypatch.setattr(rows, "DERIVATION", rows.DERIVATION + 1)
+    with Store(path) as store:
+        assert_tables_equal(store.read(until=_T0 + timedelta(minutes=45)), before)
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT DISTINCT spec FROM row_blocks").fetchall() == [
+            (rows.spec_fingerprint(),)]
+
+
+def _hostile_history(path: Path) -> None:
+    """The fake API's polls with what the derived rows must get right: an unknown field (a
+    version that loads with a warning), a cost as a dollar string, the details of cluster
+    members (merged into their cluster rows), pre-active instances without configuration."""
+    with Store(path) as store:
+        for n, state in enumerate(default_scenario()):
+            clusters = copy.deepcopy(state.clusters)
+            instances = copy.deepcopy(state.instances)
+            if n == 2:
+                instances["instances"][0]["brand_new_field"] = 1
+            if n == 4:
+                clusters["clusters"][0]["instances"][0]["cost_estimate"] = "$1,234.50"
+            members = [m for c in clusters["clusters"] for m in c["instances"]]
+            details = {m["id"]: {**m, "ssh_key_id": f"key-{n}", "envs": [{"name": "A"}]}
+                       for m in members[:2]} if n % 3 == 0 else {}
+            store.record_poll(state.at, clusters=clusters, instances=instances,
+                              instance_types=state.instance_types, instance_details=details)
+
+
+@pytest.mark.parametrize("window", [*WINDOWS, (_T0 + timedelta(minutes=30), None)])
+def test_derived_rows_read_as_the_general_path_does(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch,
+                                                    window: tuple[Any, Any]) -> None:
+    """Frames and warnings from derived rows equal those of every version walked again."""
+    from shadeanalytics.live import rows
+
+    path = tmp_path / "fleet.sqlite"
+    _hostile_history(path)
+    since, until = window
+    derived = []
+    read_rows = rows.read_rows
+    monkeypatch.setattr(rows, "read_rows",
+                        lambda *args: derived.append(read_rows(*args)) or derived[-1])
+    with Store(path) as store, warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        fast = store.read(since=since, until=until)
+        # the version with the unknown field (poll 2) goes to the general path
+        assert (derived[0] is not None) == (since is not None and since > _T0 + 20 * MINUTE)
+        monkeypatch.setattr(rows, "read_rows", lambda *args: None)
+        general = store.read(since=since, until=until)
+    assert_tables_equal(fast, general)
+    assert fast.warnings == general.warnings
+    assert fast.instances["has_details"].sum() > 0
+
+
+def _renamed(got: list[dict[str, Any]], path: Path) -> list[dict[str, Any]]:
+    """Warnings name the store's file: the fixture's was ``history.sqlite`` in another
+    folder."""
+    for read in got:
+        for key in ("warnings", "warned"):
+            read[key] = type(read[key])(w.replace(str(path), FIXTURE_NAME) for w in read[key])
+    return got
+
+
+def main(out: str) -> None:
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / FIXTURE_NAME
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    build_history(path)
+    got = _renamed(read_all(path), path)
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    with (folder / "read.pkl").open("wb") as f:
+        pickle.dump(got, f)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
