@@ -97,11 +97,28 @@ def test_edge_records_match(record: dict[str, Any]) -> None:
     {"instances": [make_instance("x", tags="solo")]},
     {"instances": [make_instance("")]},
     {"clusters": [{"id": "c"}]},
-    {"instances": [make_instance("x")], "next": None},
     [{"instances": []}],
 ])
+def test_records_the_structs_refuse_go_the_general_way_alone(document: Any) -> None:
+    """Unknown fields, wrong shapes and bad ids: the record (only it) is parsed and walked the
+    general way, which names the problem; the tables are the general path's."""
+    typed = decode_list_response(orjson.dumps(document))
+    assert typed is not None
+    assert [type(item) for item in typed.items] == [dict]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sa.DataWarning)
+        general = sa.read(json.loads(json.dumps(document)), errors="skip")
+        fast = sa.read(orjson.dumps(document), errors="skip")
+    _assert_same(general, fast)
+
+
+@pytest.mark.parametrize("document", [
+    {"instances": [make_instance("x")], "next": None},
+    [],
+])
 def test_documents_the_typed_path_declines(document: Any) -> None:
-    """Unknown fields, wrong shapes and bad ids go the general way."""
+    """A response with an unknown field of its own, or an empty array, goes the general way
+    whole."""
     assert decode_list_response(orjson.dumps(document)) is None
 
 

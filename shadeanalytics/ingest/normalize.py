@@ -17,11 +17,21 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+import msgspec
 from msgspec import UNSET
 
 from ..errors import SchemaError
-from . import decode
-from .decode import TypedList
+from .decode import Cluster, LenientCluster, LenientInstance, TypedList, is_empty
+from .schema import (
+    CLUSTER_RECORD,
+    CLUSTERS,
+    INSTANCE_RECORD,
+    INSTANCES,
+    TABLES,
+    Column,
+    Node,
+    shape,
+)
 
 __all__ = [
     "Document",
@@ -34,24 +44,13 @@ __all__ = [
     "type_name",
 ]
 
-# Fields the API documents, per object; anything else is loaded around with one warning.
-_CLUSTER_KEYS = frozenset({
-    "id", "cloud", "name", "cloud_cluster_id", "region_info", "status", "status_details",
-    "created_at", "updated_at", "instances", "hourly_price", "cost_estimate", "active_at",
-})
+# Fields the API documents, per object; anything else is loaded around with one warning. The
+# cluster and instance shapes come from the record spec (schema.RECORDS).
+_INSTANCE_SHAPE = shape(INSTANCE_RECORD)
+_CLUSTER_SHAPE = shape(CLUSTER_RECORD)
 #: the fields only the /instances/{id}/info shape carries
-_INFO_KEYS = frozenset({"volume_ids", "ssh_key_id", "auto_delete", "alert", "volume_mount",
-                        "envs"})
-_INSTANCE_KEYS = frozenset({
-    "id", "cloud", "region", "shade_instance_type", "cloud_instance_type", "cloud_assigned_id",
-    "shade_cloud", "name", "configuration", "ip", "ssh_user", "ssh_port", "status",
-    "status_details", "cost_estimate", "hourly_price", "rental_terms", "launch_configuration",
-    "tags", "port_mappings", "active_at", "created_at", "deleted_at", "boot_time",
-}) | _INFO_KEYS
-_CONFIG_KEYS = frozenset({
-    "memory_in_gb", "storage_in_gb", "vcpus", "num_gpus", "gpu_type", "interconnect", "nvlink",
-    "vram_per_gpu_in_gb", "gpu_manufacturer", "os",
-})
+_INFO_KEYS = frozenset(INSTANCE_RECORD.info)
+_CONFIG_KEYS = frozenset(_INSTANCE_SHAPE["configuration"].fields or ())
 #: hardware fields that real catalogue responses repeat beside ``configuration``
 #: (``schema.CATALOG_RULE`` says how they are read)
 _TOP_COPIES = ("gpu_type", "interconnect", "memory_in_gb", "num_gpus", "nvlink",
@@ -96,25 +95,15 @@ _INFO_ENDPOINTS = {"clusters": "clusters", "instances": "instances", "volumes": 
 
 #: Raw columns produced for each table, in tuple order. ``_row`` is the parent row number that
 #: child tables carry so that a skipped record takes its children with it.
-CLUSTER_FIELDS = (
-    "cluster_id", "name", "cloud", "region", "region_display_name", "status", "status_details",
-    "created_at", "updated_at", "active_at", "hourly_price_cents", "cost_estimate_usd",
-    "cloud_cluster_id", "instance_count", "observed_at",
-)
-DETAIL_FIELDS = (
-    "ssh_key_id", "auto_delete_at", "auto_delete_spend_threshold_usd", "alert_at",
-    "alert_spend_threshold_usd", "volume_mount_auto",
-)
+#: columns ``tables`` computes from other columns (no raw field)
+_TABLE_DERIVED = frozenset({"hourly_price_usd", "total_vram_gb", "details_observed_at"})
+CLUSTER_FIELDS = tuple(c.name for c in CLUSTERS if c.name not in _TABLE_DERIVED)
+#: the detail columns: the ones read from the info shape's own fields
+DETAIL_FIELDS = tuple(c.name for c in INSTANCES
+                      if c.source.split(".")[0] in INSTANCE_RECORD.info)
 INSTANCE_FIELDS = (
-    "cluster_id", "instance_id", "name", "cloud", "region", "shade_instance_type",
-    "cloud_instance_type", "cloud_assigned_id", "shade_cloud", "status", "status_details",
-    "gpu_type", "gpu_manufacturer", "num_gpus", "vram_per_gpu_in_gb", "vcpus", "memory_in_gb",
-    "storage_in_gb", "interconnect", "nvlink", "os", "ip", "ssh_user", "ssh_port",
-    "hourly_price_cents", "cost_estimate_usd", "rental_type", "rental_hourly_price_usd",
-    "rental_ending_at", "created_at", "active_at", "deleted_at", "boot_time_min_s",
-    "boot_time_max_s", "launch_type", "docker_image", "has_registry_credentials",
-    "script_sha256", *DETAIL_FIELDS, "has_details", "has_configuration", "from_info",
-    "observed_at",
+    *(c.name for c in INSTANCES if c.name not in _TABLE_DERIVED and c.name != "observed_at"),
+    "has_configuration", "from_info", "observed_at",
 )
 INSTANCE_TYPE_FIELDS = (
     "cloud", "shade_instance_type", "cloud_instance_type", "region", "region_display_name",
@@ -277,7 +266,6 @@ def type_name(value: Any) -> str:
 
 
 _ABSENT: Any = object()
-_NO_DETAILS: tuple[Any, ...] = (None,) * 6
 
 
 def script_sha256(script: dict[str, Any]) -> str | None:
@@ -361,6 +349,107 @@ class _Interned(dict[Any, Any]):
 
 def _same(value: Any) -> Any:
     return value
+
+
+# -- the row builders, derived from the record spec ------------------------------------------
+#
+# One builder per record (cluster, instance), compiled once from ``schema``: a row is a tuple
+# of the table's raw fields in ``*_FIELDS`` order, each read from the struct (typed bytes, or a
+# parsed object converted with ``msgspec.convert``) along its column's JSON path. Fields the
+# builder cannot read along a path (derived columns) are its parameters.
+
+#: text columns whose values repeat across rows: kept once per load (``_Interned``)
+_INTERNED = frozenset({"str", "time", "time_or_na", "status", "dollars"})
+#: text columns unique per row: interning them would only cost
+_UNIQUE = frozenset({"cluster_id", "instance_id", "name", "cloud_assigned_id", "ip",
+                     "cloud_cluster_id"})
+
+
+def _empty(fields: dict[str, Node]) -> Any:
+    """An absent object: every field at its default (``UNSET`` where absence is told)."""
+    return type("Absent", (), {k: UNSET if n.absent else None for k, n in fields.items()})()
+
+
+def _compile(name: str, record_shape: dict[str, Node], columns: tuple[Column, ...],
+             fields: tuple[str, ...]) -> tuple[Any, tuple[str, ...]]:
+    """(builder, its parameters): ``builder(r, *parameters, i)`` is the row of struct ``r``,
+    ``i`` the interning function."""
+    by_name = {c.name: c for c in columns}
+    lines, local, env, params, exprs = [], {}, {"UNSET": UNSET}, [], []
+
+    def obj(path: tuple[str, ...]) -> tuple[str, dict[str, Node]]:
+        node_fields, var = record_shape, "r"
+        for n, part in enumerate(path):
+            node = node_fields[part]
+            node_fields = node.fields or {}
+            key = path[:n + 1]
+            if key not in local:
+                empty = f"E{len(env)}"
+                env[empty] = _empty(node_fields)
+                local[key] = f"o{len(local)}"
+                lines.append(f"    {local[key]} = {var}.{part} or {empty}")
+            var = local[key]
+        return var, node_fields
+
+    for field_name in fields:
+        column = by_name.get(field_name)
+        if column is None or column.parse == "derived" or column.source.startswith("("):
+            params.append(field_name)
+            exprs.append(field_name)
+            continue
+        *parents, leaf = column.source.split(".")
+        var, node_fields = obj(tuple(parents))
+        expr = f"{var}.{leaf}"
+        if node_fields[leaf].absent:
+            expr = f"(None if {expr} is UNSET else {expr})"
+        if column.parse in _INTERNED and field_name not in _UNIQUE:
+            expr = f"i({expr})"
+        exprs.append(expr)
+    source = (f"def {name}(r, {', '.join(params)}, i):\n" + "\n".join(lines)
+              + "\n    return (\n" + "".join(f"        {e},\n" for e in exprs) + "    )\n")
+    exec(compile(source, f"<{name} from the record spec>", "exec"), env)
+    return env[name], tuple(params)
+
+
+_cluster_row, _CLUSTER_PARAMS = _compile("cluster_row", _CLUSTER_SHAPE, CLUSTERS, CLUSTER_FIELDS)
+_instance_row, _INSTANCE_PARAMS = _compile("instance_row", _INSTANCE_SHAPE, INSTANCES,
+                                           INSTANCE_FIELDS)
+assert _CLUSTER_PARAMS == ("instance_count", "observed_at"), _CLUSTER_PARAMS
+assert _INSTANCE_PARAMS == ("cluster_id", "has_registry_credentials", "script_sha256",
+                            "has_details", "has_configuration", "from_info", "observed_at"), \
+    _INSTANCE_PARAMS
+
+
+def _child_readers(record_shape: dict[str, Node], children: tuple[str, ...]
+                   ) -> list[tuple[str, tuple[str, ...], tuple[str, ...] | None]]:
+    """(child table, path of its list, fields of each item or None for scalars)."""
+    out = []
+    for table in children:
+        sources = [c.source for c in TABLES[table] if c.parse != "derived"]
+        listed = sources[0].split("[]")[0]
+        items = tuple(s.split("[].", 1)[1] for s in sources if "[]." in s) or None
+        out.append((table, tuple(listed.split(".")), items))
+    return out
+
+
+_INSTANCE_CHILDREN = _child_readers(_INSTANCE_SHAPE, INSTANCE_RECORD.children)
+
+
+def _along(obj: Any, path: tuple[str, ...]) -> Any:
+    for part in path:
+        obj = getattr(obj, part)
+        if obj is None or obj is UNSET:
+            return None
+    return obj
+
+
+#: id of a shape -> (its field names, its object and list fields)
+_KNOWN: dict[int, tuple[frozenset[str], list[tuple[str, Node]]]] = {}
+
+
+def _structured(fields: dict[str, Node]) -> list[tuple[str, Node]]:
+    """The object and list fields of a shape (what the walker checks the shape of)."""
+    return [(k, n) for k, n in fields.items() if n.kind in ("object", "list")]
 
 
 class _Normalizer:
@@ -527,19 +616,8 @@ class _Normalizer:
             self.findings.bad(problem, _general(f"{path}.instances"), self._doc.source,
                               f"{path}.instances", cid)
             return
-        if c.keys() - _CLUSTER_KEYS:
-            self._unknown(c, _CLUSTER_KEYS, path)
-        get = c.get
-        region = self._obj(get("region_info"), f"{path}.region_info", cid)
-        self.out.clusters.append((
-            cid, get("name"), get("cloud"), region.get("region"), region.get("display_name"),
-            get("status"), get("status_details"), get("created_at"), get("updated_at"),
-            get("active_at"), get("hourly_price"), get("cost_estimate"),
-            get("cloud_cluster_id"), len(members), observed_at,
-        ))
-        self.out.cluster_origins.append((self._doc_no, path))
-        for j, member in enumerate(members):
-            self.instance(member, f"{path}.instances[{j}]", observed_at, cid)
+        c = self._conform(c, _CLUSTER_SHAPE, path, None)
+        self._typed_cluster(msgspec.convert(c, LenientCluster), path, observed_at, general=True)
 
     def instance(self, r: Any, path: str, observed_at: str | None, cluster_id: str | None,
                  info: bool = False) -> None:
@@ -548,60 +626,53 @@ class _Normalizer:
             return
         if not self._required_id(r, path):
             return
-        iid = r["id"]
-        if r.keys() - _INSTANCE_KEYS:
-            self._unknown(r, _INSTANCE_KEYS, path)
-        get = r.get
-        cfg = get("configuration")
-        if type(cfg) is not dict:
-            cfg = self._obj(cfg, f"{path}.configuration", iid)
-        elif cfg.keys() - _CONFIG_KEYS:
-            self._unknown(cfg, _CONFIG_KEYS, f"{path}.configuration", iid)
-        boot = get("boot_time")
-        if type(boot) is not dict:
-            boot = self._obj(boot, f"{path}.boot_time", iid)
-        rental = get("rental_terms")
-        if type(rental) is not dict:
-            rental = self._obj(rental, f"{path}.rental_terms", iid)
-        row_no = len(self.out.instances)
-        launch = get("launch_configuration")
-        launch_cols = (None, None, None, None)
-        if launch is not None:
-            launch_cols = self._launch(launch, f"{path}.launch_configuration", iid, row_no,
-                                       observed_at)
-        has_configuration = bool(cfg) or type(get("configuration")) is dict
-        # the info shape: an info response, or its own fields in a list item
-        has_details = info or not _INFO_KEYS.isdisjoint(r)
-        details: tuple[Any, ...] = _NO_DETAILS
-        if has_details:
-            details = self._details(r, path, iid, row_no, observed_at)
-        cget = cfg.get
-        self.out.instances.append((
-            cluster_id, iid, get("name"), get("cloud"), get("region"),
-            get("shade_instance_type"), get("cloud_instance_type"), get("cloud_assigned_id"),
-            get("shade_cloud"), get("status"), get("status_details"),
-            cget("gpu_type"), cget("gpu_manufacturer"), cget("num_gpus"),
-            cget("vram_per_gpu_in_gb"), cget("vcpus"), cget("memory_in_gb"),
-            cget("storage_in_gb"), cget("interconnect"), cget("nvlink"), cget("os"),
-            get("ip"), get("ssh_user"), get("ssh_port"), get("hourly_price"),
-            get("cost_estimate"), rental.get("rental_type"), rental.get("hourly_price"),
-            rental.get("ending_at"), get("created_at"), get("active_at"), get("deleted_at"),
-            boot.get("min_boot_in_sec"), boot.get("max_boot_in_sec"), *launch_cols,
-            *details, has_details, has_configuration, info, observed_at,
-        ))
-        self.out.instance_origins.append((self._doc_no, path))
-        tags = get("tags")
-        if tags:
-            rows = self.out.children["instance_tags"]
-            for pos, tag in enumerate(self._items(tags, f"{path}.tags", iid)):
-                rows.append((row_no, iid, observed_at, pos, tag))
-        ports = get("port_mappings")
-        if ports:
-            rows = self.out.children["port_mappings"]
-            for pos, pm in enumerate(self._items(ports, f"{path}.port_mappings", iid)):
-                pm = self._obj(pm, f"{path}.port_mappings[{pos}]", iid)
-                rows.append((row_no, iid, observed_at, pos, pm.get("internal_port"),
-                             pm.get("external_port")))
+        r = self._conform(r, _INSTANCE_SHAPE, path, None)
+        self._typed_instance(msgspec.convert(r, LenientInstance), path, observed_at,
+                             cluster_id, info)
+
+    def _conform(self, obj: dict[str, Any], fields: dict[str, Node], path: str,
+                 rid: Any) -> dict[str, Any]:
+        """``obj`` as the record spec's ``fields`` can take it: unknown fields reported (and
+        loaded around), an object or list of the wrong shape reported and read as absent.
+        The problems are named by JSON path and id here; the row builder never sees them."""
+        known = _KNOWN.get(id(fields))
+        if known is None:
+            known = _KNOWN[id(fields)] = (frozenset(fields), _structured(fields))
+        if obj.keys() - known[0]:
+            self._unknown(obj, known[0], path, rid)
+        rid = obj.get("id") if rid is None else rid
+        fixed = None
+        for key, node in known[1]:
+            value = obj.get(key)
+            if value is None:
+                continue
+            vpath = f"{path}.{key}"
+            if node.kind == "object":
+                if type(value) is not dict:
+                    self._obj(value, vpath, rid)
+                    new: Any = None
+                else:
+                    new = self._conform(value, node.fields or {}, vpath, rid)
+            elif type(value) is not list:
+                self._items(value, vpath, rid)
+                new = None
+            elif node.fields is not None:
+                new = value
+                for pos, item in enumerate(value):
+                    if type(item) is dict:
+                        done = self._conform(item, node.fields, f"{vpath}[{pos}]", rid)
+                    else:
+                        self._obj(item, f"{vpath}[{pos}]", rid)
+                        done = {}
+                    if done is not item:
+                        new = list(value) if new is value else new
+                        new[pos] = done
+            else:
+                continue
+            if new is not value:
+                fixed = dict(obj) if fixed is None else fixed
+                fixed[key] = new
+        return obj if fixed is None else fixed
 
     def _thresholds(self, r: dict[str, Any], path: str, rid: Any) -> tuple[Any, ...]:
         """``auto_delete`` and ``alert`` thresholds and ``volume_mount.auto`` of ``r``."""
@@ -610,17 +681,6 @@ class _Normalizer:
         mount = self._obj(r.get("volume_mount"), f"{path}.volume_mount", rid)
         return (auto.get("date_threshold"), auto.get("spend_threshold"),
                 alert.get("date_threshold"), alert.get("spend_threshold"), mount.get("auto"))
-
-    def _details(self, r: dict[str, Any], path: str, iid: str, row_no: int,
-                 observed_at: str | None) -> tuple[Any, ...]:
-        """The info shape's detail columns; ``volume_ids`` and env names become child rows."""
-        children = self.out.children
-        for pos, vid in enumerate(self._items(r.get("volume_ids"), f"{path}.volume_ids", iid)):
-            children["instance_volumes"].append((row_no, iid, observed_at, pos, vid))
-        for pos, env in enumerate(self._items(r.get("envs"), f"{path}.envs", iid)):
-            env = self._obj(env, f"{path}.envs[{pos}]", iid)
-            children["instance_envs"].append((row_no, iid, observed_at, pos, env.get("name")))
-        return (r.get("ssh_key_id"), *self._thresholds(r, path, iid))
 
     def _launch(self, launch: Any, path: str, iid: str, row_no: int,
                 observed_at: str | None, template: bool = False) -> tuple[Any, Any, Any, Any]:
@@ -686,132 +746,106 @@ class _Normalizer:
             self._digests[encoded] = digest
         return digest
 
-    # -- typed records (decode.py): the same rows as above, from structs ---------------------
+    # -- records (typed structs, or parsed objects converted): one builder -------------------
 
     def _typed_list(self, typed: TypedList, path: str, observed_at: str | None) -> None:
         if typed.envelope:
             path = f"{path}.response"
             if typed.observed_at is not None:
                 observed_at = typed.observed_at
-        if self.kinds is not None and typed.kind not in self.kinds:
-            self._wrong_kind(typed.kind, path)
+        if typed.kind == "array":  # a JSON array of cluster info responses
+            for i, c in enumerate(typed.items):
+                ipath = f"{path}[{i}]"
+                if type(c) is not Cluster:
+                    self._value(c, ipath, observed_at, 1)
+                elif self.kinds is not None and "clusters" not in self.kinds:
+                    self._wrong_kind("clusters", ipath)
+                else:
+                    self._typed_cluster(c, ipath, observed_at)
+            return
+        kind = "clusters" if typed.kind == "cluster" else typed.kind
+        if self.kinds is not None and kind not in self.kinds:
+            self._wrong_kind(kind, path)
+            return
+        if typed.kind == "cluster":  # one cluster info response
+            self._typed_cluster(typed.items[0], path, observed_at)  # type: ignore[index]
             return
         lpath = f"{path}.{typed.kind}"
         if observed_at is not None:
             self.out.polls.append((observed_at, _ENDPOINTS[typed.kind]))
         if typed.kind == "clusters":
             for i, c in enumerate(typed.items):
-                self._typed_cluster(c, f"{lpath}[{i}]", observed_at)  # type: ignore[arg-type]
+                if type(c) is dict:
+                    self.cluster(c, f"{lpath}[{i}]", observed_at)
+                else:
+                    self._typed_cluster(c, f"{lpath}[{i}]", observed_at)
         else:
             for i, r in enumerate(typed.items):
-                self._typed_instance(r, f"{lpath}[{i}]", observed_at, None)  # type: ignore[arg-type]
+                if type(r) is dict:
+                    self.instance(r, f"{lpath}[{i}]", observed_at, None)
+                else:
+                    self._typed_instance(r, f"{lpath}[{i}]", observed_at, None)
 
-    def _typed_cluster(self, c: decode.Cluster, path: str, observed_at: str | None) -> None:
+    def _typed_cluster(self, c: Any, path: str, observed_at: str | None,
+                       general: bool = False) -> None:
         cid = c.id
-        region = c.region_info or decode.EMPTY_REGION
         members = c.instances
         try:
-            row = self._cluster_row(c, region, observed_at, self._intern)
+            row = _cluster_row(c, len(members), observed_at, self._intern)
         except TypeError:  # an object where text belongs (loaded around later): not interned
-            row = self._cluster_row(c, region, observed_at, _same)
+            row = _cluster_row(c, len(members), observed_at, _same)
         self.out.clusters.append(row)
         self.out.cluster_origins.append((self._doc_no, path))
-        for j, member in enumerate(members):
-            self._typed_instance(member, f"{path}.instances[{j}]", observed_at, cid)
+        member = self.instance if general else self._typed_instance
+        for j, m in enumerate(members):
+            member(m, f"{path}.instances[{j}]", observed_at, cid)
 
-    @staticmethod
-    def _cluster_row(c: decode.Cluster, region: decode.Region, observed_at: str | None,
-                     i: Any) -> tuple[Any, ...]:
-        return (
-            c.id, c.name, i(c.cloud), i(region.region), i(region.display_name), i(c.status),
-            i(c.status_details), i(c.created_at), i(c.updated_at), i(c.active_at),
-            c.hourly_price, c.cost_estimate, c.cloud_cluster_id, len(c.instances), observed_at,
-        )
-
-    def _typed_instance(self, r: decode.Instance, path: str, observed_at: str | None,
-                        cluster_id: str | None) -> None:
+    def _typed_instance(self, r: Any, path: str, observed_at: str | None,
+                        cluster_id: str | None, info: bool = False) -> None:
         iid = r.id
         row_no = len(self.out.instances)
+        credentials = digest = None
         launch = r.launch_configuration
-        launch_cols: tuple[Any, ...] = (None, None, None, None)
         if launch is not None:
-            launch_cols = self._typed_launch(launch, f"{path}.launch_configuration", iid,
-                                             row_no, observed_at)
-        details: tuple[Any, ...] = _NO_DETAILS
-        if r.has_details():
-            details = self._typed_details(r, iid, row_no, observed_at)
+            credentials, digest = self._launch_secrets(launch, f"{path}.launch_configuration",
+                                                       iid)
+        has_details = info or any(getattr(r, k) is not UNSET for k in _INFO_KEYS)
+        has_configuration = r.configuration is not None
         try:
-            row = self._instance_row(r, cluster_id, launch_cols, details, observed_at,
-                                     self._intern)
+            row = _instance_row(r, cluster_id, credentials, digest, has_details,
+                                has_configuration, info, observed_at, self._intern)
         except TypeError:  # an object where text belongs (loaded around later): not interned
-            row = self._instance_row(r, cluster_id, launch_cols, details, observed_at, _same)
+            row = _instance_row(r, cluster_id, credentials, digest, has_details,
+                                has_configuration, info, observed_at, _same)
         self.out.instances.append(row)
         self.out.instance_origins.append((self._doc_no, path))
-        if r.tags:
-            rows = self.out.children["instance_tags"]
-            for pos, tag in enumerate(r.tags):
-                rows.append((row_no, iid, observed_at, pos, tag))
-        if r.port_mappings:
-            rows = self.out.children["port_mappings"]
-            for pos, pm in enumerate(r.port_mappings):
-                rows.append((row_no, iid, observed_at, pos, pm.internal_port, pm.external_port))
-
-    def _typed_details(self, r: decode.Instance, iid: str, row_no: int,
-                       observed_at: str | None) -> tuple[Any, ...]:
         children = self.out.children
-        for pos, vid in enumerate(r.volume_ids or ()):
-            children["instance_volumes"].append((row_no, iid, observed_at, pos, vid))
-        for pos, env in enumerate(r.envs or ()):
-            children["instance_envs"].append((row_no, iid, observed_at, pos, env.name))
-        auto = r.auto_delete or decode.EMPTY_THRESHOLD
-        alert = r.alert or decode.EMPTY_THRESHOLD
-        mount = r.volume_mount or decode.EMPTY_MOUNT
-        key = None if r.ssh_key_id is UNSET else r.ssh_key_id
-        return (key, auto.date_threshold, auto.spend_threshold, alert.date_threshold,
-                alert.spend_threshold, mount.auto)
+        for table, list_path, fields in _INSTANCE_CHILDREN:
+            items = _along(r, list_path)
+            if not items:
+                continue
+            rows = children[table]
+            if fields is None:
+                for pos, value in enumerate(items):
+                    rows.append((row_no, iid, observed_at, pos, value))
+            else:
+                for pos, item in enumerate(items):
+                    rows.append((row_no, iid, observed_at, pos,
+                                 *[getattr(item, f) for f in fields]))
 
-    @staticmethod
-    def _instance_row(r: decode.Instance, cluster_id: str | None, launch_cols: tuple[Any, ...],
-                      details: tuple[Any, ...], observed_at: str | None,
-                      i: Any) -> tuple[Any, ...]:
-        cfg = r.configuration or decode.EMPTY_CONFIG
-        boot = r.boot_time or decode.EMPTY_BOOT
-        rental = r.rental_terms or decode.EMPTY_RENTAL
-        return (
-            cluster_id, r.id, r.name, i(r.cloud), i(r.region), i(r.shade_instance_type),
-            i(r.cloud_instance_type), r.cloud_assigned_id, r.shade_cloud, i(r.status),
-            i(r.status_details), i(cfg.gpu_type), i(cfg.gpu_manufacturer), cfg.num_gpus,
-            cfg.vram_per_gpu_in_gb, cfg.vcpus, cfg.memory_in_gb, cfg.storage_in_gb,
-            i(cfg.interconnect), cfg.nvlink, i(cfg.os), r.ip, i(r.ssh_user), r.ssh_port,
-            r.hourly_price, i(r.cost_estimate), i(rental.rental_type), i(rental.hourly_price),
-            i(rental.ending_at), i(r.created_at), i(r.active_at), i(r.deleted_at),
-            boot.min_boot_in_sec, boot.max_boot_in_sec, *map(i, launch_cols), *details,
-            details is not _NO_DETAILS, r.configuration is not None, False, observed_at,
-        )
-
-    def _typed_launch(self, launch: decode.Launch, path: str, iid: str, row_no: int,
-                      observed_at: str | None) -> tuple[Any, Any, Any, Any]:
+    def _launch_secrets(self, launch: Any, path: str, iid: str) -> tuple[Any, Any]:
+        """(has_registry_credentials, script_sha256): what the tables keep of the secrets."""
         docker = launch.docker_configuration
-        image = has_credentials = digest = None
-        if docker is not None and not docker.is_empty():
-            image = None if docker.image is UNSET else docker.image
-            has_credentials = bool(docker.registry_credentials)
-            children = self.out.children
-            for pos, env in enumerate(docker.envs or ()):
-                children["docker_envs"].append((row_no, iid, observed_at, pos, env.name))
-            for pos, dp in enumerate(docker.port_mappings or ()):
-                children["docker_port_mappings"].append(
-                    (row_no, iid, observed_at, pos, dp.host_port, dp.container_port))
-            for pos, vm in enumerate(docker.volume_mounts or ()):
-                children["docker_volume_mounts"].append(
-                    (row_no, iid, observed_at, pos, vm.host_path, vm.container_path))
+        credentials = None
+        if docker and not is_empty(docker):
+            credentials = bool(docker.registry_credentials)
         script = launch.script_configuration
-        if script is not None:
-            stored = _ABSENT if script.base64_script_sha256 is UNSET \
-                else script.base64_script_sha256
-            digest = self._digest(script.base64_script, stored,
-                                  f"{path}.script_configuration", iid)
-        return launch.type, image, has_credentials, digest
+        if not script:
+            return credentials, None
+        stored = _ABSENT if script.base64_script_sha256 is UNSET \
+            else script.base64_script_sha256
+        return credentials, self._digest(script.base64_script, stored,
+                                         f"{path}.script_configuration", iid)
 
     def _hardware(self, t: dict[str, Any], path: str, name: Any) -> tuple[dict[str, Any], Any]:
         """The configuration of an instance type, reconciled with its top-level copies
