@@ -31,6 +31,7 @@ from .schema import (
     Column,
     Node,
     shape,
+    valid_id,
 )
 
 __all__ = [
@@ -592,7 +593,7 @@ class _Normalizer:
 
     def _required_id(self, rec: dict[str, Any], path: str, key: str = "id") -> bool:
         rid = rec.get(key)
-        if type(rid) is str and rid:
+        if valid_id(rid):
             return True
         problem = (f"missing required field '{key}'" if rid is None
                    else f"'{key}' is {type_name(rid)}, expected a non-empty string")
@@ -682,47 +683,26 @@ class _Normalizer:
         return (auto.get("date_threshold"), auto.get("spend_threshold"),
                 alert.get("date_threshold"), alert.get("spend_threshold"), mount.get("auto"))
 
-    def _launch(self, launch: Any, path: str, iid: str, row_no: int,
-                observed_at: str | None, template: bool = False) -> tuple[Any, Any, Any, Any]:
-        """(type, image, has_registry_credentials, script_sha256); secrets are not touched.
-
-        ``template``: the launch configuration of a template (row ``row_no`` of templates):
-        its env names go to ``template_envs``, its ports and mounts are not tabled.
-        """
-        launch = self._obj(launch, path, iid)
+    def _template_launch(self, launch: Any, path: str, tid: Any, row_no: int,
+                         observed_at: str | None) -> tuple[Any, Any, Any, Any]:
+        """(type, image, has_registry_credentials, script_sha256) of a template's launch
+        configuration; its docker env names go to ``template_envs``; secrets are not touched."""
+        launch = self._obj(launch, path, tid)
         docker = self._obj(launch.get("docker_configuration"), f"{path}.docker_configuration",
-                           iid)
+                           tid)
         image = has_credentials = digest = None
         if docker:
             dpath = f"{path}.docker_configuration"
             image = docker.get("image")
             has_credentials = bool(docker.get("registry_credentials"))
-            children = self.out.children
-            for pos, env in enumerate(self._items(docker.get("envs"), f"{dpath}.envs", iid)):
-                env = self._obj(env, f"{dpath}.envs[{pos}]", iid)
-                if template:
-                    children["template_envs"].append(
-                        (row_no, iid, observed_at, pos, "docker", env.get("name")))
-                else:
-                    children["docker_envs"].append(
-                        (row_no, iid, observed_at, pos, env.get("name")))
-        if docker and not template:
-            dpath = f"{path}.docker_configuration"
-            children = self.out.children
-            for pos, pm in enumerate(self._items(docker.get("port_mappings"),
-                                                 f"{dpath}.port_mappings", iid)):
-                pm = self._obj(pm, f"{dpath}.port_mappings[{pos}]", iid)
-                children["docker_port_mappings"].append(
-                    (row_no, iid, observed_at, pos, pm.get("host_port"), pm.get("container_port")))
-            for pos, vm in enumerate(self._items(docker.get("volume_mounts"),
-                                                 f"{dpath}.volume_mounts", iid)):
-                vm = self._obj(vm, f"{dpath}.volume_mounts[{pos}]", iid)
-                children["docker_volume_mounts"].append(
-                    (row_no, iid, observed_at, pos, vm.get("host_path"), vm.get("container_path")))
+            envs = self.out.children["template_envs"]
+            for pos, env in enumerate(self._items(docker.get("envs"), f"{dpath}.envs", tid)):
+                env = self._obj(env, f"{dpath}.envs[{pos}]", tid)
+                envs.append((row_no, tid, observed_at, pos, "docker", env.get("name")))
         script = self._obj(launch.get("script_configuration"), f"{path}.script_configuration",
-                           iid)
+                           tid)
         if script:
-            digest = self._script_digest(script, f"{path}.script_configuration", iid)
+            digest = self._script_digest(script, f"{path}.script_configuration", tid)
         return launch.get("type"), image, has_credentials, digest
 
     def _script_digest(self, script: dict[str, Any], path: str, iid: str) -> str | None:
@@ -972,9 +952,9 @@ class _Normalizer:
         row_no = len(self.out.account["templates"])
         launch_cols: tuple[Any, ...] = (None, None, None, None)
         if get("launch_configuration") is not None:
-            launch_cols = self._launch(get("launch_configuration"),
-                                       f"{path}.launch_configuration", tid, row_no,
-                                       observed_at, template=True)
+            launch_cols = self._template_launch(get("launch_configuration"),
+                                                f"{path}.launch_configuration", tid, row_no,
+                                                observed_at)
         children = self.out.children
         for pos, tag in enumerate(self._items(get("tags"), f"{path}.tags", tid)):
             children["template_tags"].append((row_no, tid, observed_at, pos, tag))
@@ -1074,19 +1054,27 @@ def _env_names(envs: Any) -> Any:
     return [{"name": e.get("name")} if type(e) is dict else None for e in envs]
 
 
+#: the docker launch's fields, from the record spec: what ``redact`` keeps of each
+_DOCKER_SHAPE = (_INSTANCE_SHAPE["launch_configuration"].fields or {})["docker_configuration"]
+_SECRET_KINDS = frozenset({"raw", "presence", "digest"})
+
+
 def _redact_docker(docker: Any) -> Any:
     if type(docker) is not dict:
         return None
     out: dict[str, Any] = {}
-    for key in ("image", "shared_memory_in_gb", "port_mappings", "volume_mounts"):
-        if key in docker:
+    for key, node in (_DOCKER_SHAPE.fields or {}).items():
+        if key not in docker:
+            continue
+        if node.kind == "presence":  # only whether it is set
+            if docker[key]:
+                out[key] = _REDACTED
+        elif node.kind in _SECRET_KINDS:
+            out[key] = _REDACTED
+        elif node.fields and any(n.kind in _SECRET_KINDS for n in node.fields.values()):
+            out[key] = _env_names(docker[key])  # a list of name/secret pairs: names only
+        else:
             out[key] = docker[key]
-    if "envs" in docker:
-        out["envs"] = _env_names(docker["envs"])
-    if docker.get("registry_credentials"):
-        out["registry_credentials"] = _REDACTED
-    if "args" in docker:
-        out["args"] = _REDACTED
     return out
 
 

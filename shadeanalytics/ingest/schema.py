@@ -36,6 +36,7 @@ __all__ = [
     "empty_frame",
     "shape",
     "status_dtype",
+    "valid_id",
 ]
 
 TIMESTAMP = "datetime64[us, UTC]"
@@ -67,12 +68,12 @@ class Column:
 
     ``parse`` says how the raw JSON value becomes the column: ``str``, ``int``, ``bool``,
     ``time`` (RFC 3339 -> UTC), ``time_or_na`` (the same, for a date the API does not check:
-    anything else loads as NaT with a warning, not as a bad record), ``cents`` (integer cents), ``dollars`` (a dollar string such as
-    ``"$1,234.50"``), ``status`` (ordered categorical), or ``derived`` (computed from other
-    columns). ``required`` columns that are missing or null in the JSON load as NA with a
-    warning: the API promises them. ``lifecycle`` columns are null by lifecycle: the API leaves
-    them null until the resource is placed (and sometimes a while after), so a null is normal
-    data and never warns.
+    anything else loads as NaT with a warning, not as a bad record), ``cents`` (integer cents),
+    ``dollars`` (a dollar string such as ``"$1,234.50"``), ``status`` (ordered categorical), or
+    ``derived`` (computed from other columns). ``required`` columns that are missing or null
+    in the JSON load as NA with a warning: the API promises them. ``lifecycle`` columns are
+    null by lifecycle: the API leaves them null until the resource is placed (and sometimes a
+    while after), so a null is normal data and never warns.
     """
 
     name: str
@@ -492,14 +493,21 @@ class Record:
     id: str = "id"
 
 
+def valid_id(value: object) -> bool:
+    """Whether ``value`` can name a record (``Record.id``): a non-empty string. A record without
+    one cannot be loaded (the typed decoder's ``min_length=1`` string, the walker's check) nor
+    stored (the history store's validation)."""
+    return type(value) is str and value != ""
+
+
 _DOCKER = "launch_configuration.docker_configuration"
 
 INSTANCE_RECORD = Record(
     "instances",
     children=("instance_tags", "port_mappings", "docker_port_mappings", "docker_volume_mounts",
               "docker_envs", "instance_volumes", "instance_envs"),
-    secrets=((f"{_DOCKER}.args", "raw"), (f"{_DOCKER}.envs[].value", "raw"),
-             (f"{_DOCKER}.registry_credentials", "presence"),
+    secrets=((f"{_DOCKER}.envs[].value", "raw"),
+             (f"{_DOCKER}.registry_credentials", "presence"), (f"{_DOCKER}.args", "raw"),
              ("launch_configuration.script_configuration.base64_script", "digest"),
              ("envs[].value", "raw")),
     # what the store keeps of a script instead of the script (``normalize.redact``)
@@ -577,8 +585,8 @@ _TABLE_NOTES = {
     "instance_envs": "Top-level `envs[]` names of each instance row from "
     "`GET /instances/{id}/info`.",
     "volumes": "One row per storage volume per snapshot (`GET /volumes`, "
-    "`GET /volumes/{id}/info`). Its hourly price is `shadeanalytics.analytics.storage.volume_prices` "
-    "(size x the volume type's price).",
+    "`GET /volumes/{id}/info`). Its hourly price is "
+    "`shadeanalytics.analytics.storage.volume_prices` (size x the volume type's price).",
     "volume_types": "Storage offerings (`GET /volumes/types`): one row per (cloud, region).",
     "ssh_keys": "One row per SSH key per snapshot (`GET /sshkeys`, `GET /sshkeys/{id}/info`); "
     "the public key is kept only as its fingerprint.",

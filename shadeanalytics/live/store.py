@@ -51,7 +51,7 @@ import pandas as pd
 from ..errors import DataWarning, SchemaError, StoreError, printable
 from ..ingest.load import gc_paused
 from ..ingest.normalize import Document, normalize, redact, type_name
-from ..ingest.schema import empty_frame
+from ..ingest.schema import empty_frame, valid_id
 from ..ingest.tables import Tables, build_tables
 
 __all__ = ["ACCOUNT_LISTS", "ENDPOINTS", "SCHEMA_VERSION", "Store", "prepare_account_list"]
@@ -262,7 +262,7 @@ def _text_field(item: Any, key: str, endpoint: str, path: str) -> str:
         raise SchemaError(f"found {type_name(item)}, expected an object",
                           source=f"GET {endpoint}", path=path)
     value = item.get(key)
-    if not isinstance(value, str) or not value:
+    if not valid_id(value):  # the record spec's rule for an id
         raise SchemaError(f"'{key}' is {type_name(value)}, expected a non-empty string",
                           source=f"GET {endpoint}", path=f"{path}.{key}")
     return value
