@@ -20,8 +20,17 @@ import orjson
 
 from .schema import CLUSTER_RECORD, INSTANCE_RECORD, Node, Record, shape
 
-__all__ = ["Cluster", "Instance", "LazyItems", "LenientCluster", "LenientInstance", "TypedList",
-           "decode_list_response", "empty", "is_empty"]
+__all__ = [
+    "UNREADABLE",
+    "Cluster",
+    "Instance",
+    "LazyItems",
+    "LenientCluster",
+    "LenientInstance",
+    "TypedList",
+    "decode_list_response",
+    "empty",
+]
 
 _Id = Annotated[str, msgspec.Meta(min_length=1)]
 
@@ -106,13 +115,6 @@ def empty(struct: type[msgspec.Struct]) -> msgspec.Struct:
     return struct(**dict.fromkeys(names))
 
 
-def is_empty(obj: msgspec.Struct) -> bool:
-    """True when every field of ``obj`` is absent (``{}``): its struct's fields default to
-    ``UNSET`` (an undecoded secret: to an empty ``Raw``)."""
-    return all(value is msgspec.UNSET or (type(value) is msgspec.Raw and not value)
-               for value in msgspec.structs.astuple(obj))
-
-
 _LEADING_SPACE = re.compile(rb"\s*")
 _ENVELOPE = msgspec.json.Decoder(_Envelope)
 _ITEMS = {"clusters": msgspec.json.Decoder(_Clusters),
@@ -122,28 +124,41 @@ _DECODERS = {"clusters": msgspec.json.Decoder(Cluster),
              "instances": msgspec.json.Decoder(Instance)}
 
 
+class Unreadable:
+    """An item neither the structs nor orjson can read (nested deeper than orjson allows)."""
+
+
+UNREADABLE = Unreadable()
+
+
 class LazyItems:
     """The items of a list, each decoded when the walk reaches it.
 
     Only one item's structs are alive at a time instead of the whole document's (a large
-    fleet's structs take several times the DataFrames' memory). Every item was decoded once
-    already, to validate it: an item the structs refuse (an unknown field, a wrong shape, a
-    missing id) was parsed then into plain Python objects, which the walk gives to the general
-    path, so one odd record costs its own time only, and the walk never fails half-way.
+    fleet's structs take several times the DataFrames' memory), and each item is decoded once.
+    An item the structs refuse (an unknown field, a wrong shape, a missing id) is parsed into
+    plain Python objects instead, which the walk gives to the general path: one odd record
+    costs its own time only. The list itself was checked to be JSON, so the walk does not fail
+    half-way (``UNREADABLE`` stands for an item orjson refuses, nested too deeply).
     """
 
-    def __init__(self, kind: str, raws: list[msgspec.Raw], general: dict[int, Any]) -> None:
+    def __init__(self, kind: str, raws: list[msgspec.Raw]) -> None:
         self._decode = _DECODERS[kind].decode
         self._raws = raws
-        self._general = general
 
     def __len__(self) -> int:
         return len(self._raws)
 
     def __iter__(self) -> Iterator[Any]:
-        general = self._general
-        for n, raw in enumerate(self._raws):
-            yield general[n] if n in general else self._decode(raw)
+        decode = self._decode
+        for raw in self._raws:
+            try:
+                yield decode(raw)
+            except (msgspec.MsgspecError, ValueError, RecursionError):
+                try:
+                    yield orjson.loads(memoryview(raw))
+                except orjson.JSONDecodeError:
+                    yield UNREADABLE
 
 
 class TypedList(msgspec.Struct):
@@ -157,35 +172,19 @@ class TypedList(msgspec.Struct):
     observed_at: Any = None
 
 
-def _lazy(kind: str, raws: list[msgspec.Raw]) -> LazyItems | None:
-    decode = _DECODERS[kind].decode
-    general: dict[int, Any] = {}
-    for n, raw in enumerate(raws):
-        try:
-            decode(raw)
-        except (msgspec.MsgspecError, ValueError):
-            try:
-                general[n] = orjson.loads(memoryview(raw))
-            except orjson.JSONDecodeError:  # nested too deeply: the general path says so
-                return None
-    return LazyItems(kind, raws, general)
-
-
 def _decode_response(data: bytes | msgspec.Raw, top: bool) -> tuple[str, Any] | None:
     if top and bytes(data[_LEADING_SPACE.match(data).end():][:1]) == b"[":  # type: ignore[union-attr]
         try:
             raws = _ARRAY.decode(data)
         except (msgspec.MsgspecError, ValueError):
             return None
-        items = _lazy("clusters", raws)
-        return None if items is None or not raws else ("array", items)
+        return ("array", LazyItems("clusters", raws)) if raws else None
     for kind, decoder in _ITEMS.items():
         try:
             raws = getattr(decoder.decode(data), kind)
         except (msgspec.MsgspecError, ValueError):  # ValueError: bad UTF-8
             continue
-        items = _lazy(kind, raws)
-        return None if items is None else (kind, items)
+        return kind, LazyItems(kind, raws)
     try:
         return "cluster", [_DECODERS["clusters"].decode(data)]
     except (msgspec.MsgspecError, ValueError):

@@ -21,7 +21,14 @@ import msgspec
 from msgspec import UNSET
 
 from ..errors import SchemaError
-from .decode import Cluster, LenientCluster, LenientInstance, TypedList, is_empty
+from .decode import (
+    UNREADABLE,
+    Cluster,
+    Instance,
+    LenientCluster,
+    LenientInstance,
+    TypedList,
+)
 from .schema import (
     CLUSTER_RECORD,
     CLUSTERS,
@@ -354,16 +361,20 @@ def _same(value: Any) -> Any:
 
 # -- the row builders, derived from the record spec ------------------------------------------
 #
-# One builder per record (cluster, instance), compiled once from ``schema``: a row is a tuple
-# of the table's raw fields in ``*_FIELDS`` order, each read from the struct (typed bytes, or a
-# parsed object converted with ``msgspec.convert``) along its column's JSON path. Fields the
-# builder cannot read along a path (derived columns) are its parameters.
+# One builder per record (cluster, instance), generated once from ``schema`` as Python source
+# and compiled: a row is a tuple of the table's raw fields in ``*_FIELDS`` order, each read
+# from the struct (typed bytes, or a parsed object converted with ``msgspec.convert``) along
+# its column's JSON path; a column derived from a secret reads it only as the secret's kind
+# allows (``presence``: set or not; ``digest``: its sha256); the child tables' rows are read
+# along their sources' list paths. Generated code costs no interpretation per row: the
+# builders are the hot loop of every load.
 
 #: text columns whose values repeat across rows: kept once per load (``_Interned``)
-_INTERNED = frozenset({"str", "time", "time_or_na", "status", "dollars"})
+_INTERNED = frozenset({"str", "status"})
 #: text columns unique per row: interning them would only cost
 _UNIQUE = frozenset({"cluster_id", "instance_id", "name", "cloud_assigned_id", "ip",
-                     "cloud_cluster_id"})
+                     "cloud_cluster_id", "status_details"})
+_SECRET_KINDS = frozenset({"raw", "presence", "digest"})
 
 
 def _empty(fields: dict[str, Node]) -> Any:
@@ -371,77 +382,134 @@ def _empty(fields: dict[str, Node]) -> Any:
     return type("Absent", (), {k: UNSET if n.absent else None for k, n in fields.items()})()
 
 
-def _compile(name: str, record_shape: dict[str, Node], columns: tuple[Column, ...],
-             fields: tuple[str, ...]) -> tuple[Any, tuple[str, ...]]:
-    """(builder, its parameters): ``builder(r, *parameters, i)`` is the row of struct ``r``,
-    ``i`` the interning function."""
-    by_name = {c.name: c for c in columns}
-    lines, local, env, params, exprs = [], {}, {"UNSET": UNSET}, [], []
+class _Source:
+    """Python source of one builder: locals for the objects along the paths it reads."""
 
-    def obj(path: tuple[str, ...]) -> tuple[str, dict[str, Node]]:
-        node_fields, var = record_shape, "r"
+    def __init__(self, record_shape: dict[str, Node]) -> None:
+        self.shape = record_shape
+        self.lines: list[str] = []
+        self.local: dict[tuple[str, ...], str] = {}
+        #: local -> the name of the stand-in it holds when its object is absent
+        self.empties: dict[str, str] = {}
+        self.env: dict[str, Any] = {"UNSET": UNSET, "Raw": msgspec.Raw}
+
+    def obj(self, path: tuple[str, ...]) -> tuple[str, dict[str, Node]]:
+        """The local holding the object at ``path`` (an absent one: a stand-in), its fields."""
+        fields, var = self.shape, "r"
         for n, part in enumerate(path):
-            node = node_fields[part]
-            node_fields = node.fields or {}
+            fields = fields[part].fields or {}
             key = path[:n + 1]
-            if key not in local:
-                empty = f"E{len(env)}"
-                env[empty] = _empty(node_fields)
-                local[key] = f"o{len(local)}"
-                lines.append(f"    {local[key]} = {var}.{part} or {empty}")
-            var = local[key]
-        return var, node_fields
+            if key not in self.local:
+                empty = f"E{len(self.env)}"
+                self.env[empty] = _empty(fields)
+                self.local[key] = f"o{len(self.local)}"
+                self.empties[self.local[key]] = empty
+                self.lines.append(f"    {self.local[key]} = {var}.{part} or {empty}")
+            var = self.local[key]
+        return var, fields
 
+    def value(self, path: str) -> tuple[str, Node]:
+        *parents, leaf = path.split(".")
+        var, fields = self.obj(tuple(parents))
+        return f"{var}.{leaf}", fields[leaf]
+
+    def compile(self, name: str, params: str, body: list[str]) -> Any:
+        source = f"def {name}({params}):\n" + "\n".join([*self.lines, *body]) + "\n"
+        exec(compile(source, f"<{name} from the record spec>", "exec"), self.env)
+        self.env[name].source = source  # to read what was generated
+        return self.env[name]
+
+
+def _absent_test(var: str, fields: dict[str, Node]) -> str:
+    """Source: True when the object in ``var`` is ``{}`` (every field absent)."""
+    tests = [f"{var}.{k} is UNSET" if n.kind != "raw"
+             else f"({var}.{k} is UNSET or (type({var}.{k}) is Raw and not {var}.{k}))"
+             for k, n in fields.items()]
+    return " and ".join(tests)
+
+
+def _row_source(src: _Source, columns: tuple[Column, ...], fields: tuple[str, ...],
+                extra: dict[str, str]) -> tuple[list[str], list[str]]:
+    """(statements computing the secrets' derived columns, the row's expressions)."""
+    by_name = {c.name: c for c in columns}
+    before, exprs = [], []
     for field_name in fields:
         column = by_name.get(field_name)
-        if column is None or column.parse == "derived" or column.source.startswith("("):
-            params.append(field_name)
-            exprs.append(field_name)
+        if field_name in extra:
+            exprs.append(extra[field_name])
             continue
-        *parents, leaf = column.source.split(".")
-        var, node_fields = obj(tuple(parents))
-        expr = f"{var}.{leaf}"
-        if node_fields[leaf].absent:
-            expr = f"(None if {expr} is UNSET else {expr})"
-        if column.parse in _INTERNED and field_name not in _UNIQUE:
-            expr = f"i({expr})"
+        if column is None or column.source.startswith("("):
+            raise ValueError(f"no way to build raw field {field_name}")
+        expr, node = src.value(column.source)
+        parent = src.obj(tuple(column.source.split(".")[:-1]))[0]
+        parent_fields = src.obj(tuple(column.source.split(".")[:-1]))[1]
+        if node.kind == "presence":  # only whether it is set, when its object is given
+            before.append(f"    {field_name} = None if {_absent_test(parent, parent_fields)} "
+                          f"else bool({expr})")
+            expr = field_name
+        elif node.kind == "digest":  # only its sha256 (warned about when not base64)
+            before.append(f"    {field_name} = digest({parent}, path, rid) "
+                          f"if {parent} is not {src.empties[parent]} else None")
+            expr = field_name
+        elif node.kind in _SECRET_KINDS or column.parse == "derived":
+            raise ValueError(f"no way to build raw field {field_name}")
+        else:
+            if node.absent:
+                expr = f"(None if {expr} is UNSET else {expr})"
+            if column.parse in _INTERNED and field_name not in _UNIQUE:
+                expr = f"i({expr})"
         exprs.append(expr)
-    source = (f"def {name}(r, {', '.join(params)}, i):\n" + "\n".join(lines)
-              + "\n    return (\n" + "".join(f"        {e},\n" for e in exprs) + "    )\n")
-    exec(compile(source, f"<{name} from the record spec>", "exec"), env)
-    return env[name], tuple(params)
+    return before, exprs
 
 
-_cluster_row, _CLUSTER_PARAMS = _compile("cluster_row", _CLUSTER_SHAPE, CLUSTERS, CLUSTER_FIELDS)
-_instance_row, _INSTANCE_PARAMS = _compile("instance_row", _INSTANCE_SHAPE, INSTANCES,
-                                           INSTANCE_FIELDS)
-assert _CLUSTER_PARAMS == ("instance_count", "observed_at"), _CLUSTER_PARAMS
-assert _INSTANCE_PARAMS == ("cluster_id", "has_registry_credentials", "script_sha256",
-                            "has_details", "has_configuration", "from_info", "observed_at"), \
-    _INSTANCE_PARAMS
-
-
-def _child_readers(record_shape: dict[str, Node], children: tuple[str, ...]
-                   ) -> list[tuple[str, tuple[str, ...], tuple[str, ...] | None]]:
-    """(child table, path of its list, fields of each item or None for scalars)."""
-    out = []
-    for table in children:
+def _children_source(src: _Source, children: tuple[str, ...]) -> list[str]:
+    """Statements appending the rows of each child table (``C<n>``: its list of rows)."""
+    body = []
+    for n, table in enumerate(children):
         sources = [c.source for c in TABLES[table] if c.parse != "derived"]
         listed = sources[0].split("[]")[0]
-        items = tuple(s.split("[].", 1)[1] for s in sources if "[]." in s) or None
-        out.append((table, tuple(listed.split(".")), items))
-    return out
+        items = [s.split("[].", 1)[1] for s in sources if "[]." in s]
+        expr, _ = src.value(listed)
+        values = ", ".join(f"x.{f}" for f in items) if items else "x"
+        body += [f"    v = {expr}",
+                 "    if v:",
+                 f"        add = C[{n}].append",
+                 "        for pos, x in enumerate(v):",
+                 f"            add((row_no, rid, observed_at, pos, {values}))"]
+    return body
 
 
-_INSTANCE_CHILDREN = _child_readers(_INSTANCE_SHAPE, INSTANCE_RECORD.children)
+def _compile_cluster() -> Any:
+    """``cluster_row(r, instance_count, observed_at, i)``: the clusters row of struct ``r``."""
+    src = _Source(_CLUSTER_SHAPE)
+    extra = {"instance_count": "instance_count", "observed_at": "observed_at"}
+    before, exprs = _row_source(src, CLUSTERS, CLUSTER_FIELDS, extra)
+    return src.compile("cluster_row", "r, instance_count, observed_at, i",
+                       [*before, "    return (", *(f"        {e}," for e in exprs), "    )"])
 
 
-def _along(obj: Any, path: tuple[str, ...]) -> Any:
-    for part in path:
-        obj = getattr(obj, part)
-        if obj is None or obj is UNSET:
-            return None
-    return obj
+def _compile_instance() -> Any:
+    """``instance_row(r, cluster_id, info, observed_at, row_no, path, i, digest, C)``: the
+    instances row of struct ``r`` (its children appended to the lists ``C``, in
+    ``INSTANCE_RECORD.children`` order). ``i`` interns text (``_same`` when a value is
+    unhashable), ``digest(script, path)`` hashes a script."""
+    src = _Source(_INSTANCE_SHAPE)
+    info = " and ".join(f"r.{k} is UNSET" for k in INSTANCE_RECORD.info)
+    extra = {"cluster_id": "cluster_id", "from_info": "info", "observed_at": "observed_at",
+             # the info shape: an info response, or any of its own fields in a list item
+             "has_details": f"info or not ({info})",
+             "has_configuration": "r.configuration is not None"}
+    before, exprs = _row_source(src, INSTANCES, INSTANCE_FIELDS, extra)
+    row = ["(", *(f"    {e}," for e in exprs), ")"]
+    body = ["    rid = r.id", *before, "    try:",
+            f"        row = {row[0]}", *(f"        {line}" for line in row[1:]),
+            "    except TypeError:  # an object where text belongs: built without interning",
+            "        i = _same",
+            f"        row = {row[0]}", *(f"        {line}" for line in row[1:]),
+            *_children_source(src, INSTANCE_RECORD.children), "    return row"]
+    src.env["_same"] = _same
+    return src.compile("instance_row",
+                       "r, cluster_id, info, observed_at, row_no, path, i, digest, C", body)
 
 
 #: id of a shape -> (its field names, its object and list fields)
@@ -451,6 +519,10 @@ _KNOWN: dict[int, tuple[frozenset[str], list[tuple[str, Node]]]] = {}
 def _structured(fields: dict[str, Node]) -> list[tuple[str, Node]]:
     """The object and list fields of a shape (what the walker checks the shape of)."""
     return [(k, n) for k, n in fields.items() if n.kind in ("object", "list")]
+
+
+_cluster_row = _compile_cluster()
+_instance_row = _compile_instance()
 
 
 class _Normalizer:
@@ -467,6 +539,7 @@ class _Normalizer:
         self._doc: Document = Document(None, "")
         #: the envelope's endpoint of the response being walked (None when it does not say)
         self._endpoint: str | None = None
+        self._child_rows = [out.children[t] for t in INSTANCE_RECORD.children]
 
     # -- documents -------------------------------------------------------------------------
 
@@ -736,7 +809,10 @@ class _Normalizer:
         if typed.kind == "array":  # a JSON array of cluster info responses
             for i, c in enumerate(typed.items):
                 ipath = f"{path}[{i}]"
-                if type(c) is not Cluster:
+                if c is UNREADABLE:
+                    self.findings.bad("nested too deeply to be a Shadeform response",
+                                      _general(ipath), self._doc.source, ipath, None)
+                elif type(c) is not Cluster:
                     self._value(c, ipath, observed_at, 1)
                 elif self.kinds is not None and "clusters" not in self.kinds:
                     self._wrong_kind("clusters", ipath)
@@ -755,13 +831,13 @@ class _Normalizer:
             self.out.polls.append((observed_at, _ENDPOINTS[typed.kind]))
         if typed.kind == "clusters":
             for i, c in enumerate(typed.items):
-                if type(c) is dict:
+                if type(c) is not Cluster:
                     self.cluster(c, f"{lpath}[{i}]", observed_at)
                 else:
                     self._typed_cluster(c, f"{lpath}[{i}]", observed_at)
         else:
             for i, r in enumerate(typed.items):
-                if type(r) is dict:
+                if type(r) is not Instance:
                     self.instance(r, f"{lpath}[{i}]", observed_at, None)
                 else:
                     self._typed_instance(r, f"{lpath}[{i}]", observed_at, None)
@@ -776,56 +852,32 @@ class _Normalizer:
             row = _cluster_row(c, len(members), observed_at, _same)
         self.out.clusters.append(row)
         self.out.cluster_origins.append((self._doc_no, path))
-        member = self.instance if general else self._typed_instance
+        if general:
+            for j, m in enumerate(members):
+                self.instance(m, f"{path}.instances[{j}]", observed_at, cid)
+            return
+        rows, origins = self.out.instances, self.out.instance_origins
+        doc_no, intern, digest, children = self._doc_no, self._intern, self._script, \
+            self._child_rows
         for j, m in enumerate(members):
-            member(m, f"{path}.instances[{j}]", observed_at, cid)
+            mpath = f"{path}.instances[{j}]"
+            rows.append(_instance_row(m, cid, False, observed_at, len(rows), mpath, intern,
+                                      digest, children))
+            origins.append((doc_no, mpath))
 
     def _typed_instance(self, r: Any, path: str, observed_at: str | None,
                         cluster_id: str | None, info: bool = False) -> None:
-        iid = r.id
-        row_no = len(self.out.instances)
-        credentials = digest = None
-        launch = r.launch_configuration
-        if launch is not None:
-            credentials, digest = self._launch_secrets(launch, f"{path}.launch_configuration",
-                                                       iid)
-        has_details = info or any(getattr(r, k) is not UNSET for k in _INFO_KEYS)
-        has_configuration = r.configuration is not None
-        try:
-            row = _instance_row(r, cluster_id, credentials, digest, has_details,
-                                has_configuration, info, observed_at, self._intern)
-        except TypeError:  # an object where text belongs (loaded around later): not interned
-            row = _instance_row(r, cluster_id, credentials, digest, has_details,
-                                has_configuration, info, observed_at, _same)
-        self.out.instances.append(row)
+        rows = self.out.instances
+        rows.append(_instance_row(r, cluster_id, info, observed_at, len(rows), path,
+                                  self._intern, self._script, self._child_rows))
         self.out.instance_origins.append((self._doc_no, path))
-        children = self.out.children
-        for table, list_path, fields in _INSTANCE_CHILDREN:
-            items = _along(r, list_path)
-            if not items:
-                continue
-            rows = children[table]
-            if fields is None:
-                for pos, value in enumerate(items):
-                    rows.append((row_no, iid, observed_at, pos, value))
-            else:
-                for pos, item in enumerate(items):
-                    rows.append((row_no, iid, observed_at, pos,
-                                 *[getattr(item, f) for f in fields]))
 
-    def _launch_secrets(self, launch: Any, path: str, iid: str) -> tuple[Any, Any]:
-        """(has_registry_credentials, script_sha256): what the tables keep of the secrets."""
-        docker = launch.docker_configuration
-        credentials = None
-        if docker and not is_empty(docker):
-            credentials = bool(docker.registry_credentials)
-        script = launch.script_configuration
-        if not script:
-            return credentials, None
+    def _script(self, script: Any, path: str, iid: str) -> str | None:
+        """script_sha256 of an instance's script configuration (``path``: the instance's)."""
         stored = _ABSENT if script.base64_script_sha256 is UNSET \
             else script.base64_script_sha256
-        return credentials, self._digest(script.base64_script, stored,
-                                         f"{path}.script_configuration", iid)
+        return self._digest(script.base64_script, stored,
+                            f"{path}.launch_configuration.script_configuration", iid)
 
     def _hardware(self, t: dict[str, Any], path: str, name: Any) -> tuple[dict[str, Any], Any]:
         """The configuration of an instance type, reconciled with its top-level copies
@@ -1056,7 +1108,6 @@ def _env_names(envs: Any) -> Any:
 
 #: the docker launch's fields, from the record spec: what ``redact`` keeps of each
 _DOCKER_SHAPE = (_INSTANCE_SHAPE["launch_configuration"].fields or {})["docker_configuration"]
-_SECRET_KINDS = frozenset({"raw", "presence", "digest"})
 
 
 def _redact_docker(docker: Any) -> Any:
