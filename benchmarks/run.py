@@ -2,6 +2,7 @@
 
     python benchmarks/run.py            # the full run (about 10 minutes; 15 the first time)
     python benchmarks/run.py --quick    # smaller sizes, a smoke run (about a minute)
+    python benchmarks/run.py --shapes-only   # only part 1b, the loader on realistic shapes
 
 Every timing is the best of ``--repeat`` runs (default 3) in one process, garbage collected
 before each; peak memory is measured in a fresh child process (``ru_maxrss``). Results are
@@ -43,6 +44,7 @@ GROWTH_SPREAD = 1.3  # cost per instance within 1.3x across sizes
 COMMIT_MEDIAN_S = 0.2  # one poll of 1,000 instances committed in 200 ms (median)
 HISTORY_FRAMES_S = 5.0  # status_timeline + fleet_over_time over a year
 STORE_REPORT_S = 10.0  # the report from the store
+DIRTY_OVER_CLEAN = 1.2  # nulls, unknown fields and drifted values cost at most 1.2x
 
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -209,11 +211,14 @@ def _child_memory(method: str, path: str) -> None:
     def run(file: Path, raw: bytes) -> Any:
         if method == "duckdb":
             return load_duckdb(file)  # it reads the file itself
+        if method.endswith("-shapes"):  # they read the file themselves
+            return {"naive-shapes": load_naive_shapes, "duckdb-shapes": load_duckdb_shapes,
+                    "ours-shapes": load_ours_shapes}[method](file)
         return {"naive": load_naive, "orjson": load_orjson, "ours": load_ours}[method](raw)
 
     # one small load first: lazy imports, caches and allocator arenas that the first call of
     # a library sets up once per process are not the cost of a load
-    small = clusters_file(10)
+    small = shapes_files(10)["array"] if method.endswith("-shapes") else clusters_file(10)
     run(small, small.read_bytes())
     raw = Path(path).read_bytes()
     gc.collect()
@@ -229,10 +234,10 @@ def _child_memory(method: str, path: str) -> None:
     result = run(Path(path), raw)
     peak = high_water()
     frames = None
-    if method == "ours":
+    if method in ("ours", "ours-shapes"):
         frames = frames_bytes(result)
         rows = len(result.instances)
-    elif method in ("naive", "duckdb"):
+    elif method in ("naive", "duckdb", "naive-shapes", "duckdb-shapes"):
         frames = int(result.memory_usage(deep=True).sum())
         rows = len(result)
     else:
@@ -269,6 +274,186 @@ def bench_loader(n: int, repeat: int) -> dict[str, Any]:
         "frames_bytes": frames_bytes(tables), "seconds": times, "memory": memory,
         "tables": tables,
     }
+
+
+# -- 1b. the loader on realistic shapes (shapes.py) ------------------------------------------------
+
+#: the containers of shapes.py: name -> file name (its suffix says the format)
+SHAPES_FILES = {"array": "shapes.json", "jsonl": "shapes.jsonl",
+                "wrapper": "shapes.clusters.json", "array.gz": "shapes.json.gz",
+                "clean array": "shapes-clean.json"}
+
+
+def shapes_files(n: int) -> dict[str, Path]:
+    """The fleet of ``shapes.fleet(n)`` in every container, and its clean twin as an array
+    (written once: regenerated only when missing or of another size)."""
+    import shapes
+
+    paths = {name: OUT / (f"{n}-" + file) for name, file in SHAPES_FILES.items()}
+    stamp = OUT / f"{n}-shapes.done"
+    if not stamp.exists() or not all(p.exists() for p in paths.values()):
+        dirty = shapes.fleet(n)
+        for name, path in paths.items():
+            if name != "clean array":
+                shapes.write(path, dirty)
+        del dirty
+        shapes.write(paths["clean array"], shapes.fleet(n, dirty=False))
+        stamp.write_text("ok\n")
+    return paths
+
+
+def _shape_format(path: Path) -> tuple[str, bool]:
+    name = path.name
+    gz = name.endswith(".gz")
+    stem = name[:-3] if gz else name
+    fmt = "wrapper" if stem.endswith(".clusters.json") else \
+        "jsonl" if stem.endswith(".jsonl") else "array"
+    return fmt, gz
+
+
+def load_naive_shapes(path: Path) -> Any:
+    """The naive method on a shapes file: ``json.loads`` (of each line for JSONL) +
+    ``pd.json_normalize(record_path="instances")`` + ``pd.to_datetime``."""
+    import gzip
+    import json as std_json
+
+    import pandas as pd
+
+    fmt, gz = _shape_format(path)
+    raw = path.read_bytes()
+    if gz:
+        raw = gzip.decompress(raw)
+    if fmt == "jsonl":
+        clusters = [std_json.loads(line) for line in raw.splitlines() if line.strip()]
+    else:
+        data = std_json.loads(raw)
+        clusters = data["clusters"] if fmt == "wrapper" else data
+    df = pd.json_normalize(clusters, record_path="instances", meta=_CLUSTER_META,
+                           meta_prefix="cluster.", errors="ignore")
+    for column in _NAIVE_TIMES:
+        if column in df:
+            df[column] = pd.to_datetime(df[column], utc=True, format="ISO8601")
+    return df
+
+
+def load_duckdb_shapes(path: Path) -> Any:
+    """DuckDB on a shapes file: ``read_json`` (array, newline-delimited, or the wrapper's
+    ``clusters``; gzip by its suffix) + ``unnest`` to the instances frame of ``load_duckdb``."""
+    import duckdb
+
+    fmt, _ = _shape_format(path)
+    query = DUCKDB_QUERY
+    if fmt != "wrapper":
+        json_format = "newline_delimited" if fmt == "jsonl" else "array"
+        query = query.replace(
+            "SELECT unnest(clusters) AS c\n    FROM read_json(?, maximum_object_size = "
+            "2000000000, format = 'auto')",
+            f"SELECT c FROM read_json(?, maximum_object_size = 2000000000, format = "
+            f"'{json_format}') AS c")
+        assert query != DUCKDB_QUERY
+    with duckdb.connect() as con:
+        return con.execute(query, [str(path)]).df()
+
+
+def load_ours_shapes(path: Path) -> Any:
+    import shadeanalytics as sa
+
+    return sa.read_clusters(path)
+
+
+def _general_items(path: Path) -> int:
+    """How many info responses of ``path`` the typed structs refuse (read the general way)."""
+    from shadeanalytics.ingest.decode import Cluster, decode_list_response
+    from shadeanalytics.ingest.load import _gunzip
+
+    fmt, gz = _shape_format(path)
+    raw = path.read_bytes()
+    if gz:
+        raw = _gunzip(raw, 2**31)
+    lines = raw.splitlines() if fmt == "jsonl" else [raw]
+    count = 0
+    for line in lines:
+        typed = decode_list_response(line)
+        if typed is None:
+            count += 1
+            continue
+        count += sum(type(item) is not Cluster for item in typed.items)
+    return count
+
+
+def bench_shapes(n: int, repeat: int) -> dict[str, Any]:
+    import warnings
+
+    paths = shapes_files(n)
+    times: dict[str, dict[str, float]] = {name: {} for name in paths}
+    tables: dict[str, Any] = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the dirty fleet's unknown fields and drifted values
+        for _ in range(repeat):
+            for name, path in paths.items():
+                methods = [("ours", lambda p=path: load_ours_shapes(p))]
+                if name in ("array", "jsonl", "wrapper", "array.gz", "clean array"):
+                    methods += [("duckdb", lambda p=path: load_duckdb_shapes(p))]
+                if name in ("array", "clean array"):
+                    methods += [("naive", lambda p=path: load_naive_shapes(p))]
+                for method, fn in methods:
+                    seconds, result = best_of(1, fn)
+                    times[name][method] = min(times[name].get(method, float("inf")), seconds)
+                    if method == "ours":
+                        tables[name] = (len(result.instances), frames_bytes(result),
+                                        len(result.warnings))
+                    del result
+    memory = {name: peak_memory(name, paths["array"]) for name in
+              ("ours-shapes", "duckdb-shapes", "naive-shapes")}
+    return {
+        "clusters": n, "files": {name: str(p.name) for name, p in paths.items()},
+        "bytes": {name: p.stat().st_size for name, p in paths.items()},
+        "instances": {name: t[0] for name, t in tables.items()},
+        "frames_bytes": {name: t[1] for name, t in tables.items()},
+        "warnings": {name: t[2] for name, t in tables.items()},
+        "general_items": {name: _general_items(p) for name, p in paths.items()},
+        "seconds": times, "memory": memory,
+    }
+
+
+def print_shapes(r: dict[str, Any]) -> dict[str, Any]:
+    """Print part 1b; returns the ratios against the targets."""
+    t = r["seconds"]
+    arr = t["array"]
+    print(f"\n1b. Loader on realistic shapes (benchmarks/shapes.py, independent of the test "
+          f"kit): {r['clusters']:,} cluster info responses, {r['instances']['array']:,} "
+          f"instances, {r['bytes']['array'] / 2**20:.0f} MiB as a JSON array")
+    print(f"   {'container':<12} {'MiB':>5} {'naive s':>8} {'DuckDB s':>9} {'ours s':>7} "
+          f"{'naive/ours':>10} {'ours/DuckDB':>11} {'general':>8}")
+    for name in r["seconds"]:
+        row = t[name]
+        naive = f"{row['naive']:8.2f}" if "naive" in row else f"{'':8}"
+        ratio = f"{row['naive'] / row['ours']:9.1f}x" if "naive" in row else f"{'':10}"
+        print(f"   {name:<12} {r['bytes'][name] / 2**20:5.0f} {naive} {row['duckdb']:9.2f} "
+              f"{row['ours']:7.2f} {ratio} {row['ours'] / row['duckdb']:10.2f}x "
+              f"{r['general_items'][name]:8,}")
+    naive_ratio = arr["naive"] / arr["ours"]
+    duck_ratio = max(t[name]["ours"] / t[name]["duckdb"] for name in t)
+    per = {name: t[name]["ours"] / r["instances"][name] for name in t}
+    dirty_ratio = per["array"] / per["clean array"]
+    mem = r["memory"]["ours-shapes"]
+    peak_ratio = mem["delta"] / r["frames_bytes"]["array"]
+    print("   (general: info responses the typed structs refuse, read the general way)")
+    print(f"   naive / ours (array) = {naive_ratio:.1f} (target >= {NAIVE_OVER_OURS}): "
+          f"{_mark(naive_ratio >= NAIVE_OVER_OURS)}")
+    print(f"   ours / DuckDB, worst container = {duck_ratio:.2f} (target <= "
+          f"{OURS_OVER_DUCKDB}): {_mark(duck_ratio <= OURS_OVER_DUCKDB)}")
+    print(f"   dirty / clean, per instance = {dirty_ratio:.2f} (target <= {DIRTY_OVER_CLEAN}): "
+          f"{_mark(dirty_ratio <= DIRTY_OVER_CLEAN)}")
+    print(f"   peak memory of our load: {mem['delta'] / 2**20:.0f} MiB; DataFrames (deep): "
+          f"{r['frames_bytes']['array'] / 2**20:.0f} MiB; ratio {peak_ratio:.1f} "
+          f"(target <= {PEAK_OVER_FRAMES}): {_mark(peak_ratio <= PEAK_OVER_FRAMES)}")
+    for key in ("duckdb-shapes", "naive-shapes"):
+        m = r["memory"][key]
+        print(f"   (for scale: {key.split('-')[0]} peaks {m['delta'] / 2**20:.0f} MiB for a "
+              f"{m['frames'] / 2**20:.0f} MiB DataFrame)")
+    return {"naive_over_ours": naive_ratio, "ours_over_duckdb_worst": duck_ratio,
+            "dirty_over_clean": dirty_ratio, "peak_over_frames": peak_ratio}
 
 
 # -- 2. the report ------------------------------------------------------------------------------
@@ -503,6 +688,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
     parser.add_argument("--repeat", type=int, default=3, help="runs per timing (best of)")
     parser.add_argument("--skip-history", action="store_true")
+    parser.add_argument("--shapes-only", action="store_true",
+                        help="only part 1b (realistic shapes); updates it in the results file")
     parser.add_argument("--replot", action="store_true",
                         help="only redraw growth.png from out/results.json")
     parser.add_argument("--child-memory", nargs=2, metavar=("METHOD", "FILE"),
@@ -534,6 +721,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"timings: best of {args.repeat} in one process" + (" (--quick)" if args.quick
                                                               else ""))
     results: dict[str, Any] = {"machine": info, "repeat": args.repeat, "quick": args.quick}
+    results_file = OUT / ("results-quick.json" if args.quick else "results.json")
+    if args.shapes_only:
+        shapes_r = bench_shapes(main_n, args.repeat)
+        shapes_r["targets"] = print_shapes(shapes_r)
+        saved = json.loads(results_file.read_text()) if results_file.exists() else results
+        saved["shapes"] = shapes_r | {"machine": info, "repeat": args.repeat}
+        results_file.write_text(json.dumps(saved, indent=2, default=str))
+        print(f"\nresults: {results_file.relative_to(HERE.parent)} (part 1b updated)")
+        return 0
 
     # 1. loader
     began = time.perf_counter()
@@ -565,6 +761,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"   (for scale: {key} peaks {m['delta'] / 2**20:.0f} MiB for a "
               f"{m['frames'] / 2**20:.0f} MiB DataFrame)")
     results["loader"] = loader
+
+    # 1b. the loader on realistic shapes
+    shapes_r = bench_shapes(main_n, args.repeat)
+    shapes_r["targets"] = print_shapes(shapes_r)
+    results["shapes"] = shapes_r
 
     # 2. report
     rep = bench_report(tables, AS_OF, args.repeat, f"{main_n}")
@@ -628,8 +829,7 @@ def main(argv: list[str] | None = None) -> int:
               f"(target <= {STORE_REPORT_S} s): {_mark(h['store_report_s'] <= STORE_REPORT_S)}")
         results["history"] = h
     results["seconds_total"] = time.perf_counter() - began
-    (OUT / ("results-quick.json" if args.quick else "results.json")).write_text(
-        json.dumps(results, indent=2, default=str))
+    results_file.write_text(json.dumps(results, indent=2, default=str))
     print(f"\nresults: benchmarks/out/results{'-quick' if args.quick else ''}.json "
           f"({results['seconds_total']:.0f} s)")
     return 0
