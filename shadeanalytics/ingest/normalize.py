@@ -235,8 +235,11 @@ class Normalized:
     instance_type_origins: list[tuple[int, str]] = field(default_factory=list)
     #: (observed_at, endpoint) of every dated list response: a complete poll of that endpoint
     polls: list[tuple[str, str]] = field(default_factory=list)
-    children: dict[str, list[tuple[Any, ...]]] = field(
-        default_factory=lambda: {name: [] for name in (*CHILD_FIELDS, *TEMPLATE_CHILD_FIELDS)}
+    #: the child tables' rows, column by column (``CHILD_FIELDS`` order): a tuple per row
+    #: would double their memory
+    children: dict[str, list[list[Any]]] = field(
+        default_factory=lambda: {name: [[] for _ in fields] for name, fields in
+                                 (CHILD_FIELDS | TEMPLATE_CHILD_FIELDS).items()}
     )
     #: rows and origins of the account tables (volumes, volume_types, ssh_keys, templates,
     #: cluster_types)
@@ -359,6 +362,12 @@ def _same(value: Any) -> Any:
     return value
 
 
+def _add(columns: list[list[Any]], row: tuple[Any, ...]) -> None:
+    """Append ``row`` to a child table kept column by column."""
+    for column, value in zip(columns, row, strict=True):
+        column.append(value)
+
+
 # -- the row builders, derived from the record spec ------------------------------------------
 #
 # One builder per record (cluster, instance), generated once from ``schema`` as Python source
@@ -370,10 +379,10 @@ def _same(value: Any) -> Any:
 # builders are the hot loop of every load.
 
 #: text columns whose values repeat across rows: kept once per load (``_Interned``)
-_INTERNED = frozenset({"str", "status"})
+_INTERNED = frozenset({"str", "status", "time"})
 #: text columns unique per row: interning them would only cost
 _UNIQUE = frozenset({"cluster_id", "instance_id", "name", "cloud_assigned_id", "ip",
-                     "cloud_cluster_id", "status_details"})
+                     "cloud_cluster_id"})
 _SECRET_KINDS = frozenset({"raw", "presence", "digest"})
 
 
@@ -463,19 +472,25 @@ def _row_source(src: _Source, columns: tuple[Column, ...], fields: tuple[str, ..
 
 
 def _children_source(src: _Source, children: tuple[str, ...]) -> list[str]:
-    """Statements appending the rows of each child table (``C<n>``: its list of rows)."""
+    """Statements appending the rows of each child table, column by column (``C[n]``: the
+    ``append`` of each of its columns; text values interned)."""
     body = []
     for n, table in enumerate(children):
-        sources = [c.source for c in TABLES[table] if c.parse != "derived"]
-        listed = sources[0].split("[]")[0]
-        items = [s.split("[].", 1)[1] for s in sources if "[]." in s]
+        columns = [c for c in TABLES[table] if c.parse != "derived"]
+        listed = columns[0].source.split("[]")[0]
+        items = [c.source.split("[].", 1)[1] if "[]." in c.source else "" for c in columns]
         expr, _ = src.value(listed)
-        values = ", ".join(f"x.{f}" for f in items) if items else "x"
+        adds = [f"a{k}" for k in range(4 + len(items))]
         body += [f"    v = {expr}",
                  "    if v:",
-                 f"        add = C[{n}].append",
+                 f"        {', '.join(adds)} = C[{n}]",
                  "        for pos, x in enumerate(v):",
-                 f"            add((row_no, rid, observed_at, pos, {values}))"]
+                 "            a0(row_no); a1(rid); a2(observed_at); a3(pos)"]
+        for k, (item, column) in enumerate(zip(items, columns, strict=True)):
+            value = f"x.{item}" if item else "x"
+            if column.parse in _INTERNED:
+                value = f"i(w) if type(w := {value}) is str else w"
+            body.append(f"            {adds[4 + k]}({value})")
     return body
 
 
@@ -539,7 +554,8 @@ class _Normalizer:
         self._doc: Document = Document(None, "")
         #: the envelope's endpoint of the response being walked (None when it does not say)
         self._endpoint: str | None = None
-        self._child_rows = [out.children[t] for t in INSTANCE_RECORD.children]
+        self._child_rows = [tuple(column.append for column in out.children[t])
+                            for t in INSTANCE_RECORD.children]
 
     # -- documents -------------------------------------------------------------------------
 
@@ -771,7 +787,7 @@ class _Normalizer:
             envs = self.out.children["template_envs"]
             for pos, env in enumerate(self._items(docker.get("envs"), f"{dpath}.envs", tid)):
                 env = self._obj(env, f"{dpath}.envs[{pos}]", tid)
-                envs.append((row_no, tid, observed_at, pos, "docker", env.get("name")))
+                _add(envs, (row_no, tid, observed_at, pos, "docker", env.get("name")))
         script = self._obj(launch.get("script_configuration"), f"{path}.script_configuration",
                            tid)
         if script:
@@ -1009,11 +1025,11 @@ class _Normalizer:
                                                 observed_at)
         children = self.out.children
         for pos, tag in enumerate(self._items(get("tags"), f"{path}.tags", tid)):
-            children["template_tags"].append((row_no, tid, observed_at, pos, tag))
+            _add(children["template_tags"], (row_no, tid, observed_at, pos, tag))
         for pos, env in enumerate(self._items(get("envs"), f"{path}.envs", tid)):
             env = self._obj(env, f"{path}.envs[{pos}]", tid)
-            children["template_envs"].append(
-                (row_no, tid, observed_at, pos, "instance", env.get("name")))
+            _add(children["template_envs"],
+                 (row_no, tid, observed_at, pos, "instance", env.get("name")))
         networking = self._obj(get("networking"), f"{path}.networking", tid)
         rules = networking.get("ufw_rules")
         rules = self._items(rules, f"{path}.networking.ufw_rules", tid) if rules is not None \

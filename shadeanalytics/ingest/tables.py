@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import operator
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -206,13 +205,17 @@ class _Table:
 
     def __init__(self, name: str, rows: list[tuple[Any, ...]], names: tuple[str, ...],
                  origins: Callable[[int], tuple[str, str]], id_field: str | None,
-                 findings: Findings) -> None:
+                 findings: Findings, columns: list[list[Any]] | None = None) -> None:
         self.name = name
-        self.n = len(rows)
-        self.raw: dict[str, list[Any]] = (
-            dict(zip(names, map(list, zip(*rows, strict=True)), strict=True)) if rows
-            else {f: [] for f in names}
-        )
+        if columns is not None:  # already column by column (a child table)
+            self.n = len(columns[0])
+            self.raw: dict[str, list[Any]] = dict(zip(names, columns, strict=True))
+        else:
+            self.n = len(rows)
+            self.raw = (
+                dict(zip(names, map(list, zip(*rows, strict=True)), strict=True)) if rows
+                else {f: [] for f in names}
+            )
         self.origin = origins
         self.id_field = id_field
         self.findings = findings
@@ -470,7 +473,14 @@ def _frame(table: _Table, extra: dict[str, Column] | None = None) -> dict[str, A
             out[name] = pd.array(values, dtype=column.dtype)
         else:
             out[name] = _convert(column, values, table)
+        if name != table.id_field and name not in _KEEP_RAW:
+            table.raw[name] = []  # converted: its Python objects can go
     return out
+
+
+#: raw columns read after their conversion (by name; a table's id column is kept too, to name
+#: the record of a later column's problem)
+_KEEP_RAW = frozenset({"_row", "position", "has_details", "rental_type"})
 
 
 def _assemble(name: str, columns: dict[str, Any], keep: np.ndarray | None) -> pd.DataFrame:
@@ -488,14 +498,29 @@ def _keep_mask(table: _Table) -> np.ndarray | None:
     return keep
 
 
+class _RowView:
+    """Row ``i`` of a table's raw columns, as a tuple (a repeated key's rows are compared)."""
+
+    def __init__(self, raw: dict[str, list[Any]]) -> None:
+        self._columns = list(raw.values())
+
+    def __getitem__(self, i: int) -> tuple[Any, ...]:
+        return tuple(column[i] for column in self._columns)
+
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        return iter(zip(*self._columns, strict=True))
+
+
 def _hashable(value: Any) -> Any:
     return value if type(value) in (str, int, float, bool, _NONE) else repr(value)
 
 
-def _dedupe(table: _Table, rows: list[tuple[Any, ...]], key: tuple[int, ...],
+def _dedupe(table: _Table, key: tuple[str, ...],
             preferred: Callable[[int], bool] | None = None) -> None:
     """Drop exact repeats of a record (the same file read twice); warn on conflicting ones."""
-    keys = list(map(operator.itemgetter(*key), rows))  # every key has 2+ fields: tuples
+    raw = table.raw
+    keys = list(zip(*(raw[k] for k in key), strict=True))  # every key has 2+ fields
+    rows = _RowView(raw)
     try:
         if len(set(keys)) == len(keys):
             return
@@ -523,7 +548,8 @@ def _dedupe(table: _Table, rows: list[tuple[Any, ...]], key: tuple[int, ...],
 
 
 def build_tables(norm: Normalized) -> Tables:
-    """Typed DataFrames from the raw rows of ``normalize``."""
+    """Typed DataFrames from the raw rows of ``normalize`` (which it consumes: its row lists
+    are emptied as they become columns, to keep a load's peak memory low)."""
     findings = norm.findings
     docs = norm.documents
 
@@ -535,18 +561,19 @@ def build_tables(norm: Normalized) -> Tables:
     merged = _merge_details(norm)
     instances = _Table("instances", norm.instances, INSTANCE_FIELDS,
                        origin_of(norm.instance_origins), "instance_id", findings)
+    # the rows are columns now: their tuples go (a load's peak memory is here)
+    norm.clusters, norm.instances = [], []
     instances.drop.update(merged)
     _quiet_lifecycle(instances)
     types = _Table("instance_types", norm.instance_types, INSTANCE_TYPE_FIELDS,
                    origin_of(norm.instance_type_origins), "shade_instance_type", findings)
 
-    obs_c, obs_i = CLUSTER_FIELDS.index("observed_at"), INSTANCE_FIELDS.index("observed_at")
-    _dedupe(clusters, norm.clusters, (0, obs_c))
+    _dedupe(clusters, ("cluster_id", "observed_at"))
     has_cluster = instances.raw["cluster_id"]
-    _dedupe(instances, norm.instances, (0, 1, obs_i))
-    _dedupe(instances, norm.instances, (1, obs_i), preferred=lambda i: has_cluster[i] is not None)
-    t_obs = INSTANCE_TYPE_FIELDS.index("observed_at")
-    _dedupe(types, norm.instance_types, (0, 1, 3, 5, t_obs))
+    _dedupe(instances, ("cluster_id", "instance_id", "observed_at"))
+    _dedupe(instances, ("instance_id", "observed_at"),
+            preferred=lambda i: has_cluster[i] is not None)
+    _dedupe(types, ("cloud", "shade_instance_type", "region", "rental_type", "observed_at"))
 
     c = _frame(clusters)
     c["hourly_price_usd"] = _usd(c["hourly_price_cents"])
@@ -567,10 +594,9 @@ def build_tables(norm: Normalized) -> Tables:
     children = {}
     parent_origin = origin_of(norm.instance_origins)
     for name in _CHILD_TABLES:
-        rows = norm.children[name]
-        child = _Table(name, rows, CHILD_FIELDS[name],
-                       _child_origin(rows, parent_origin, TABLES[name]), "instance_id",
-                       findings)
+        child = _Table(name, [], CHILD_FIELDS[name], parent_origin, "instance_id", findings,
+                       columns=norm.children[name])
+        child.origin = _child_origin(child.raw, parent_origin, TABLES[name])
         parents = np.asarray(child.raw["_row"], dtype=np.int64)
         converted = _frame(child)
         # a child value that cannot load takes its instance with it (errors="skip")
@@ -612,7 +638,7 @@ def _account_frames(norm: Normalized, origin_of: Callable[[list[tuple[int, str]]
         rows = norm.account[name]
         table = _Table(name, rows, fields, origin_of(norm.account_origins[name]), id_field,
                        norm.findings)
-        _dedupe(table, rows, tuple(fields.index(k) for k in key))
+        _dedupe(table, key)
         columns = _frame(table)
         if name == "cluster_types":
             columns["hourly_price_usd"] = _usd(columns["hourly_price_cents"])
@@ -622,9 +648,9 @@ def _account_frames(norm: Normalized, origin_of: Callable[[list[tuple[int, str]]
     parent_origin = origin_of(norm.account_origins["templates"])
     children = {}
     for name, fields in TEMPLATE_CHILD_FIELDS.items():
-        rows = norm.children[name]
-        child = _Table(name, rows, fields, _child_origin(rows, parent_origin, TABLES[name]),
-                       "template_id", norm.findings)
+        child = _Table(name, [], fields, parent_origin, "template_id", norm.findings,
+                       columns=norm.children[name])
+        child.origin = _child_origin(child.raw, parent_origin, TABLES[name])
         parents = np.asarray(child.raw["_row"], dtype=np.int64)
         converted = _frame(child)
         templates.drop.update(int(parents[r]) for r in child.drop)
@@ -673,7 +699,8 @@ def _merge_details(norm: Normalized) -> set[int]:
         moved[n] = next((m for m in plain if rows[m][0] is not None), plain[0])
         dropped.add(n)
     for name in _DETAIL_CHILDREN:
-        norm.children[name] = [(moved.get(c[0], c[0]), *c[1:]) for c in norm.children[name]]
+        parents = norm.children[name][0]
+        parents[:] = [moved.get(p, p) for p in parents]
     return dropped
 
 
@@ -703,14 +730,15 @@ def _polls(polls: list[tuple[str, str]]) -> pd.DataFrame:
     return df.sort_values(["observed_at", "endpoint"], kind="stable").reset_index(drop=True)
 
 
-def _child_origin(rows: list[tuple[Any, ...]], parent: Callable[[int], tuple[str, str]],
+def _child_origin(raw: dict[str, list[Any]], parent: Callable[[int], tuple[str, str]],
                   columns: tuple[Column, ...]) -> Callable[[int], tuple[str, str]]:
     """Paths of child values: the parent instance's path plus the list path at its position."""
     list_path = next(c.source for c in columns if "[]" in c.source).split("[]")[0]
+    parents, positions = raw["_row"], raw["position"]
 
     def origin(row: int) -> tuple[str, str]:
-        file, path = parent(rows[row][0])
-        return file, f"{path}.{list_path}[{rows[row][3]}]"
+        file, path = parent(parents[row])
+        return file, f"{path}.{list_path}[{positions[row]}]"
 
     return origin
 
