@@ -318,6 +318,26 @@ def _in_range(values: list[Any], table: _Table, source: str) -> list[Any]:
 def _to_time(values: list[Any], table: _Table, source: str,
              soft: bool = False) -> pd.DatetimeIndex:
     """``soft``: a value that is no timestamp loads as NaT with a warning, not a bad record."""
+    if len(values) > 1 and values.count(values[0]) == len(values):
+        # one value in every row (the snapshot time of one response, or no time): parsed once
+        try:
+            one = pd.to_datetime(values[:1], utc=True, format="ISO8601").as_unit("us")
+        except (ValueError, OverflowError, TypeError):
+            pass  # every row is bad: reported row by row below
+        else:
+            return pd.DatetimeIndex(np.repeat(one.tz_convert(None).to_numpy(), len(values)),
+                                    tz="UTC")
+    pa = _arrow()
+    if pa is not None:
+        # RFC 3339 text as the API writes it: parsed by pyarrow (to the same instants); what
+        # it refuses (a missing offset, a space, a date only...) goes to pandas' ISO 8601 parser
+        try:
+            parsed = pa.compute.cast(pa.array(values, pa.string()),
+                                     pa.timestamp("us", tz="UTC"))
+        except (pa.ArrowException, UnicodeError):
+            pass
+        else:
+            return pd.DatetimeIndex(parsed.to_pandas(), tz="UTC")
     try:
         return pd.to_datetime(values, utc=True, format="ISO8601").as_unit("us")
     except (ValueError, OverflowError, TypeError):
@@ -470,7 +490,8 @@ def _frame(table: _Table, extra: dict[str, Column] | None = None) -> dict[str, A
         elif column is None:
             continue
         elif column.parse == "derived":
-            out[name] = pd.array(values, dtype=column.dtype)
+            out[name] = _strings(values) if column.dtype == "string" \
+                else pd.array(values, dtype=column.dtype)
         else:
             out[name] = _convert(column, values, table)
         if name != table.id_field and name not in _KEEP_RAW:
