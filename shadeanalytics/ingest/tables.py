@@ -200,6 +200,25 @@ def _newest(df: pd.DataFrame, key: list[str]) -> pd.DataFrame:
 # -- building ---------------------------------------------------------------------------------
 
 
+class _Columns(dict[str, list[Any]]):
+    """The columns of a table's rows, each built when first read: a table is converted
+    column by column, so that only the rows and a few columns' lists are alive at a time,
+    never every column's list at once (a load's peak memory)."""
+
+    def __init__(self, rows: list[tuple[Any, ...]], names: tuple[str, ...]) -> None:
+        super().__init__()
+        self.rows = rows
+        self._index = {name: k for k, name in enumerate(names)}
+
+    def __missing__(self, name: str) -> list[Any]:
+        k = self._index[name]
+        column = self[name] = [row[k] for row in self.rows]
+        return column
+
+    def names(self) -> list[str]:
+        return list(self._index)
+
+
 class _Table:
     """One table under construction: raw columns, where each row came from, rows to drop."""
 
@@ -212,10 +231,7 @@ class _Table:
             self.raw: dict[str, list[Any]] = dict(zip(names, columns, strict=True))
         else:
             self.n = len(rows)
-            self.raw = (
-                dict(zip(names, map(list, zip(*rows, strict=True)), strict=True)) if rows
-                else {f: [] for f in names}
-            )
+            self.raw = _Columns(rows, names)
         self.origin = origins
         self.id_field = id_field
         self.findings = findings
@@ -483,7 +499,8 @@ def _frame(table: _Table, extra: dict[str, Column] | None = None) -> dict[str, A
     """Convert every raw column that the schema (or ``extra``) describes."""
     out: dict[str, Any] = {}
     described = {c.name: c for c in TABLES.get(table.name, ())} | (extra or {})
-    for name, values in table.raw.items():
+    for name in (table.raw.names() if type(table.raw) is _Columns else list(table.raw)):
+        values = table.raw[name]
         column = described.get(name)
         if name == "observed_at":
             out[name] = _to_time(values, table, "")
@@ -541,12 +558,12 @@ def _dedupe(table: _Table, key: tuple[str, ...],
     """Drop exact repeats of a record (the same file read twice); warn on conflicting ones."""
     raw = table.raw
     keys = list(zip(*(raw[k] for k in key), strict=True))  # every key has 2+ fields
-    rows = _RowView(raw)
     try:
         if len(set(keys)) == len(keys):
             return
     except TypeError:  # a key field holds a list or an object
         keys = [tuple(map(_hashable, k)) for k in keys]
+    rows = raw.rows if type(raw) is _Columns else _RowView(raw)
     seen: dict[tuple[Any, ...], int] = {}
     for i, row in enumerate(rows):
         if i in table.drop:
@@ -582,8 +599,6 @@ def build_tables(norm: Normalized) -> Tables:
     merged = _merge_details(norm)
     instances = _Table("instances", norm.instances, INSTANCE_FIELDS,
                        origin_of(norm.instance_origins), "instance_id", findings)
-    # the rows are columns now: their tuples go (a load's peak memory is here)
-    norm.clusters, norm.instances = [], []
     instances.drop.update(merged)
     _quiet_lifecycle(instances)
     types = _Table("instance_types", norm.instance_types, INSTANCE_TYPE_FIELDS,
@@ -597,9 +612,11 @@ def build_tables(norm: Normalized) -> Tables:
     _dedupe(types, ("cloud", "shade_instance_type", "region", "rental_type", "observed_at"))
 
     c = _frame(clusters)
+    clusters.raw.rows = norm.clusters = []  # converted: the row tuples go
     c["hourly_price_usd"] = _usd(c["hourly_price_cents"])
 
     i = _frame(instances)
+    instances.raw.rows = norm.instances = []  # converted: the row tuples go
     i["hourly_price_usd"] = _usd(i["hourly_price_cents"])
     i["total_vram_gb"] = i["num_gpus"] * i["vram_per_gpu_in_gb"]
     detailed = np.asarray(instances.raw["has_details"], dtype=bool)
