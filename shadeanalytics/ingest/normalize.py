@@ -230,7 +230,8 @@ class Normalized:
     clusters: list[tuple[Any, ...]] = field(default_factory=list)
     cluster_origins: list[tuple[int, str]] = field(default_factory=list)
     instances: list[tuple[Any, ...]] = field(default_factory=list)
-    instance_origins: list[tuple[int, str]] = field(default_factory=list)
+    #: (document number, JSON path: a ``member_path``)
+    instance_origins: list[tuple[int, Any]] = field(default_factory=list)
     instance_types: list[tuple[Any, ...]] = field(default_factory=list)
     instance_type_origins: list[tuple[int, str]] = field(default_factory=list)
     #: (observed_at, endpoint) of every dated list response: a complete poll of that endpoint
@@ -360,6 +361,13 @@ class _Interned(dict[Any, Any]):
 
 def _same(value: Any) -> Any:
     return value
+
+
+def member_path(path: str | tuple[str, int]) -> str:
+    """The JSON path of a record: ``path`` as it is, or ``(cluster path, j)`` as
+    ``<cluster path>.instances[j]`` (a cluster's members are spelled out only when a message
+    needs them)."""
+    return path if type(path) is str else f"{path[0]}.instances[{path[1]}]"
 
 
 def _add(columns: list[list[Any]], row: tuple[Any, ...]) -> None:
@@ -798,7 +806,9 @@ class _Normalizer:
         return self._digest(script.get("base64_script"),
                             script.get("base64_script_sha256", _ABSENT), path, iid)
 
-    def _digest(self, encoded: Any, stored: Any, path: str, iid: str) -> str | None:
+    def _digest(self, encoded: Any, stored: Any, path: str | tuple[Any, str],
+                iid: str) -> str | None:
+        """``path``: the script configuration's, or (a ``member_path``, the rest of it)."""
         # the nodes of a cluster usually share one script: hash it once per load (the cache
         # lives as long as this load)
         cacheable = stored is _ABSENT and type(encoded) is str
@@ -807,6 +817,8 @@ class _Normalizer:
         try:
             digest = _script_digest(encoded, stored)
         except ValueError:
+            if type(path) is tuple:
+                path = member_path(path[0]) + path[1]
             self.findings.warn("not valid base64; script_sha256 left empty",
                                _general(f"{path}.base64_script"), self._doc.source,
                                f"{path}.base64_script", iid)
@@ -876,7 +888,8 @@ class _Normalizer:
         doc_no, intern, digest, children = self._doc_no, self._intern, self._script, \
             self._child_rows
         for j, m in enumerate(members):
-            mpath = f"{path}.instances[{j}]"
+            # the member's path, spelled out only when a message needs it (member_path)
+            mpath = (path, j)
             rows.append(_instance_row(m, cid, False, observed_at, len(rows), mpath, intern,
                                       digest, children))
             origins.append((doc_no, mpath))
@@ -888,12 +901,12 @@ class _Normalizer:
                                   self._intern, self._script, self._child_rows))
         self.out.instance_origins.append((self._doc_no, path))
 
-    def _script(self, script: Any, path: str, iid: str) -> str | None:
+    def _script(self, script: Any, path: str | tuple[str, int], iid: str) -> str | None:
         """script_sha256 of an instance's script configuration (``path``: the instance's)."""
         stored = _ABSENT if script.base64_script_sha256 is UNSET \
             else script.base64_script_sha256
         return self._digest(script.base64_script, stored,
-                            f"{path}.launch_configuration.script_configuration", iid)
+                            (path, ".launch_configuration.script_configuration"), iid)
 
     def _hardware(self, t: dict[str, Any], path: str, name: Any) -> tuple[dict[str, Any], Any]:
         """The configuration of an instance type, reconciled with its top-level copies

@@ -23,6 +23,7 @@ from .normalize import (
     Findings,
     Normalized,
     _general,
+    member_path,
     type_name,
 )
 from .schema import PRE_ACTIVE, STATUSES, TABLES, Column, empty_frame
@@ -591,8 +592,8 @@ def build_tables(norm: Normalized) -> Tables:
     findings = norm.findings
     docs = norm.documents
 
-    def origin_of(origins: list[tuple[int, str]]) -> Callable[[int], tuple[str, str]]:
-        return lambda row: (docs[origins[row][0]].source, origins[row][1])
+    def origin_of(origins: list[tuple[int, Any]]) -> Callable[[int], tuple[str, str]]:
+        return lambda row: (docs[origins[row][0]].source, member_path(origins[row][1]))
 
     clusters = _Table("clusters", norm.clusters, CLUSTER_FIELDS,
                       origin_of(norm.cluster_origins), "cluster_id", findings)
