@@ -157,3 +157,26 @@ def test_the_store_validates_ids_by_the_spec() -> None:
                                              r"an integer, expected a non-empty string"):
         from shadeanalytics.live.store import _prepare
         _prepare({"clusters": [make_cluster("c", [make_instance(1)])]}, None, None)
+
+
+def test_loaded_columns_are_writable() -> None:
+    """Columns pyarrow built (strings, integers, dollars, times) take assignment like any."""
+    records = [make_instance("a", launch_configuration=_launch(8), cost_estimate="1.50",
+                             tags=["x"], port_mappings=[{"internal_port": 1,
+                                                         "external_port": 2}]),
+               make_instance("b", cost_estimate="2.25", tags=["y"],
+                             port_mappings=[{"internal_port": 3, "external_port": 4}])]
+    tables = sa.read(orjson.dumps(envelope_of({"clusters": [make_cluster("c", records)]})))
+    for name, df in tables.frames():
+        if len(df) < 2:
+            continue
+        for column in df.columns:
+            df.loc[df.index[0], column] = df[column].iloc[1]
+            assert df[column].iloc[0] is df[column].iloc[1] or \
+                df[column].iloc[0] == df[column].iloc[1] or pd.isna(df[column].iloc[1]), \
+                (name, column)
+
+
+def envelope_of(response: dict[str, Any]) -> dict[str, Any]:
+    return {"observed_at": "2026-11-20T00:00:00Z", "endpoint": "/clusters",
+            "response": response}

@@ -387,8 +387,8 @@ def _to_dollars(values: list[Any], table: _Table, source: str) -> np.ndarray:
         # rounded as float() is; anything else (a "$", a comma, a non-finite value, a
         # number that is not text) the loop below reads and reports
         try:
-            out = pa.compute.cast(pa.array(values, pa.string()), pa.float64()).to_numpy(
-                zero_copy_only=False)
+            out = np.array(pa.compute.cast(pa.array(values, pa.string()), pa.float64())
+                           .to_numpy(zero_copy_only=False))  # a writable copy
         except (pa.ArrowException, UnicodeError):
             pass
         else:
