@@ -22,6 +22,8 @@ from .schema import CLUSTER_RECORD, INSTANCE_RECORD, Node, Record, shape
 
 __all__ = [
     "UNREADABLE",
+    "CheckedCluster",
+    "CheckedInstance",
     "Cluster",
     "Instance",
     "LazyItems",
@@ -43,17 +45,19 @@ class _Lenient(msgspec.Struct):
     pass
 
 
-def _structs(record: Record, name: str, strict: bool,
-             members: Any = None) -> type[msgspec.Struct]:
+def _structs(record: Record, name: str, strict: bool, members: Any = None,
+             raw: bool | None = None) -> type[msgspec.Struct]:
     """The struct of ``record`` (and its nested objects), derived from ``schema.shape``.
 
-    ``strict`` (the typed decoder of bytes): unknown fields are refused and secrets stay
-    undecoded ``msgspec.Raw`` views; otherwise (``msgspec.convert`` of an already parsed
-    object, whose unknown fields the walker has reported) unknown fields are ignored and
-    secrets are whatever the object holds, read by nothing but the derived columns.
-    ``members``: the type of a cluster's ``instances`` (required when given).
+    ``strict``: unknown fields, a wrong shape or a bad id are refused (the typed decoder of
+    bytes; ``msgspec.convert`` of a parsed object first tries these too); otherwise (the
+    converted object, whose problems the walker has reported and set aside) unknown fields are
+    ignored. ``raw`` (default: ``strict``): secrets stay undecoded ``msgspec.Raw`` views of the
+    input bytes; otherwise they are whatever the parsed object holds, read by nothing but the
+    derived columns. ``members``: the type of a cluster's ``instances`` (required when given).
     """
     base = _Strict if strict else _Lenient
+    raw = strict if raw is None else raw
 
     def build(fields: dict[str, Node], label: str, top: bool) -> type[msgspec.Struct]:
         required: list[tuple[Any, ...]] = []
@@ -71,10 +75,10 @@ def _structs(record: Record, name: str, strict: bool,
             elif node.kind == "list":
                 kind = list[build(node.fields, f"{label}.{key}[]", False)] if node.fields \
                     else list[Any]
-            elif node.kind == "raw" and strict:
+            elif node.kind == "raw" and raw:
                 specs.append((key, msgspec.Raw, msgspec.Raw()))
                 continue
-            elif node.kind == "presence" and strict:
+            elif node.kind == "presence" and raw:
                 kind = dict[str, msgspec.Raw]
             else:
                 specs.append((key, Any, default))
@@ -89,6 +93,8 @@ def _structs(record: Record, name: str, strict: bool,
 #: the typed decoder's structs (strict) and ``msgspec.convert``'s (lenient), from the spec
 Instance = _structs(INSTANCE_RECORD, "Instance", True)
 Cluster = _structs(CLUSTER_RECORD, "Cluster", True, members=list[Instance])
+CheckedInstance = _structs(INSTANCE_RECORD, "Instance", True, raw=False)
+CheckedCluster = _structs(CLUSTER_RECORD, "Cluster", True, members=Any, raw=False)
 LenientInstance = _structs(INSTANCE_RECORD, "Instance", False)
 #: a parsed cluster's members are walked one by one (``instances`` stays the parsed list)
 LenientCluster = _structs(CLUSTER_RECORD, "Cluster", False, members=Any)

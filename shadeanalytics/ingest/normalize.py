@@ -23,6 +23,8 @@ from msgspec import UNSET
 from ..errors import SchemaError
 from .decode import (
     UNREADABLE,
+    CheckedCluster,
+    CheckedInstance,
     Cluster,
     Instance,
     LenientCluster,
@@ -714,8 +716,11 @@ class _Normalizer:
             self.findings.bad(problem, _general(f"{path}.instances"), self._doc.source,
                               f"{path}.instances", cid)
             return
-        c = self._conform(c, _CLUSTER_SHAPE, path, None)
-        self._typed_cluster(msgspec.convert(c, LenientCluster), path, observed_at, general=True)
+        try:  # a record as the spec has it needs no walk
+            struct = msgspec.convert(c, CheckedCluster)
+        except msgspec.ValidationError:
+            struct = msgspec.convert(self._conform(c, _CLUSTER_SHAPE, path, None), LenientCluster)
+        self._typed_cluster(struct, path, observed_at, general=True)
 
     def instance(self, r: Any, path: str, observed_at: str | None, cluster_id: str | None,
                  info: bool = False) -> None:
@@ -724,9 +729,12 @@ class _Normalizer:
             return
         if not self._required_id(r, path):
             return
-        r = self._conform(r, _INSTANCE_SHAPE, path, None)
-        self._typed_instance(msgspec.convert(r, LenientInstance), path, observed_at,
-                             cluster_id, info)
+        try:  # a record as the spec has it needs no walk
+            struct = msgspec.convert(r, CheckedInstance)
+        except msgspec.ValidationError:
+            struct = msgspec.convert(self._conform(r, _INSTANCE_SHAPE, path, None),
+                                     LenientInstance)
+        self._typed_instance(struct, path, observed_at, cluster_id, info)
 
     def _conform(self, obj: dict[str, Any], fields: dict[str, Node], path: str,
                  rid: Any) -> dict[str, Any]:
@@ -736,9 +744,10 @@ class _Normalizer:
         known = _KNOWN.get(id(fields))
         if known is None:
             known = _KNOWN[id(fields)] = (frozenset(fields), _structured(fields))
+        rid = obj.get("id") if rid is None else rid
         if obj.keys() - known[0]:
             self._unknown(obj, known[0], path, rid)
-        rid = obj.get("id") if rid is None else rid
+            obj = {k: v for k, v in obj.items() if k in known[0]}  # loaded around
         fixed = None
         for key, node in known[1]:
             value = obj.get(key)
