@@ -1,6 +1,7 @@
 """Check that the speed work changed no output: the CSV writer and the analytics, byte for byte.
 
     python benchmarks/check_identical.py [--ref COMMIT] [--examples N] [--big N_CLUSTERS]
+                                         [--shapes N] [--shapes-only]
 
 The reference is the code of ``--ref`` (default ``7075d58``, the commit before the speed
 work): its ``csvout``, ``costs``, ``inventory``, ``lifecycle``, ``quality`` and ``timeline``
@@ -16,6 +17,12 @@ modules are taken out of git into a throw-away package (``_sa_reference``) with 
    example, a 1,000-poll history store and the generated ``--big`` fleet: every file
    identical, and every ``analytics()`` / ``history_frames()`` DataFrame equal
    (``assert_frame_equal``, exact).
+
+3. the loader: a fleet of ``benchmarks/shapes.py`` (realistic shapes, independent of the
+   project's generator) in every container (JSON array of info responses, JSONL, the
+   ``/clusters`` wrapper, gzipped) read from files by the typed path gives the tables of the
+   general path (the same fleet as parsed objects), exactly (``--shapes N``; ``--shapes-only``
+   runs only this check).
 
 Exits 1 at the first difference, naming it.
 """
@@ -237,6 +244,40 @@ def check_reports(ref_report: object, big: int, tmp: Path) -> None:
         compare_reports(ref_report, tables, "2026-11-20T00:00:00Z", f"big-{big}", tmp)
 
 
+# -- 3. the loader's two paths on realistic shapes ------------------------------------------------
+
+
+def check_shapes(n: int, tmp: Path) -> None:
+    """``shapes.fleet(n)`` (benchmarks/shapes.py: nulls by lifecycle, unknown fields, drifted
+    values) in every container, read by the typed path from files, gives the general path's
+    tables (the parsed objects: the walker, then ``msgspec.convert``), row for row."""
+    import json
+    import warnings
+
+    import shapes  # benchmarks/shapes.py
+
+    import shadeanalytics as sa
+    from shadeanalytics.ingest.decode import Cluster, decode_list_response
+
+    fleet = shapes.fleet(n, seed=7)
+    typed_items = sum(type(c) is Cluster
+                      for c in decode_list_response(shapes.render(fleet, "array")).items)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sa.DataWarning)
+        general = sa.read(json.loads(json.dumps(fleet)))
+        for name in ("shapes.json", "shapes.jsonl", "shapes.clusters.json", "shapes.json.gz",
+                     "shapes.jsonl.gz"):
+            typed = sa.read(shapes.write(tmp / name, fleet))
+            for (table, left), (_, right) in zip(general.frames(), typed.frames(), strict=True):
+                pd.testing.assert_frame_equal(left, right, check_exact=True,
+                                              obj=f"{name} {table}")
+            assert len(general.warnings) == len(typed.warnings), name
+            assert general.skipped == typed.skipped == 0, name
+    print(f"loader on shapes: {n:,} info responses ({typed_items:,} typed, "
+          f"{n - typed_items:,} the general way), {len(general.instances):,} instances, "
+          "5 containers: every table equal to the general path's")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--ref", default="7075d58", help="git commit of the reference code")
@@ -244,9 +285,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="random frames for write_csv (default 1500)")
     parser.add_argument("--big", type=int, default=10_000,
                         help="clusters of the generated fleet (0: skip; default 10000)")
+    parser.add_argument("--shapes", type=int, default=2000,
+                        help="info responses of benchmarks/shapes.py for check 3 (default 2000)")
+    parser.add_argument("--shapes-only", action="store_true",
+                        help="only check 3: the loader's typed and general paths on shapes")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="sa-identical-") as where:
         tmp = Path(where)
+        check_shapes(args.shapes, tmp)
+        if args.shapes_only:
+            print("identical: OK")
+            return 0
         ref_report = reference_package(args.ref, tmp / "pkg")
         check_write_csv(ref_report, args.examples, tmp)
         check_newest_rows(args.examples)

@@ -2,6 +2,7 @@
 
     python benchmarks/run.py            # the full run (about 10 minutes; 15 the first time)
     python benchmarks/run.py --quick    # smaller sizes, a smoke run (about a minute)
+    python benchmarks/run.py --shapes-only   # only part 1b, the loader on realistic shapes
 
 Every timing is the best of ``--repeat`` runs (default 3) in one process, garbage collected
 before each; peak memory is measured in a fresh child process (``ru_maxrss``). Results are
@@ -45,6 +46,7 @@ HISTORY_FRAMES_S = 5.0  # status_timeline + fleet_over_time over a year
 STORE_REPORT_S = 3.0  # the report from the store (issue 16; issue 10 asked for 10 s)
 STORE_READ_S = 2.0  # Store.read() of the year
 SUMMARY_S = 1.0  # `summary --store` of the year
+DIRTY_OVER_CLEAN = 1.2  # nulls, unknown fields and drifted values cost at most 1.2x
 
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -124,10 +126,16 @@ def load_naive(raw: bytes) -> Any:
     + ``pd.to_datetime`` on the timestamp columns."""
     import json as std_json
 
+
+    return _naive_frame(std_json.loads(raw)["clusters"])
+
+
+def _naive_frame(clusters: list[Any]) -> Any:
+    """``pd.json_normalize`` of parsed clusters (one row per instance, cluster fields as
+    meta) + ``pd.to_datetime`` on the timestamp columns."""
     import pandas as pd
 
-    data = std_json.loads(raw)
-    df = pd.json_normalize(data["clusters"], record_path="instances", meta=_CLUSTER_META,
+    df = pd.json_normalize(clusters, record_path="instances", meta=_CLUSTER_META,
                            meta_prefix="cluster.", errors="ignore")
     for column in _NAIVE_TIMES:
         if column in df:
@@ -211,11 +219,16 @@ def _child_memory(method: str, path: str) -> None:
     def run(file: Path, raw: bytes) -> Any:
         if method == "duckdb":
             return load_duckdb(file)  # it reads the file itself
+        if method == "ours-shapes":  # as "ours": from the bytes read before the baseline
+            return load_ours(raw)
+        if method.endswith("-shapes"):  # they read the file themselves
+            return {"naive-shapes": load_naive_shapes,
+                    "duckdb-shapes": load_duckdb_shapes}[method](file)
         return {"naive": load_naive, "orjson": load_orjson, "ours": load_ours}[method](raw)
 
     # one small load first: lazy imports, caches and allocator arenas that the first call of
     # a library sets up once per process are not the cost of a load
-    small = clusters_file(10)
+    small = shapes_files(10)["array"] if method.endswith("-shapes") else clusters_file(10)
     run(small, small.read_bytes())
     raw = Path(path).read_bytes()
     gc.collect()
@@ -231,10 +244,10 @@ def _child_memory(method: str, path: str) -> None:
     result = run(Path(path), raw)
     peak = high_water()
     frames = None
-    if method == "ours":
+    if method in ("ours", "ours-shapes"):
         frames = frames_bytes(result)
         rows = len(result.instances)
-    elif method in ("naive", "duckdb"):
+    elif method in ("naive", "duckdb", "naive-shapes", "duckdb-shapes"):
         frames = int(result.memory_usage(deep=True).sum())
         rows = len(result)
     else:
@@ -271,6 +284,174 @@ def bench_loader(n: int, repeat: int) -> dict[str, Any]:
         "frames_bytes": frames_bytes(tables), "seconds": times, "memory": memory,
         "tables": tables,
     }
+
+
+# -- 1b. the loader on realistic shapes (shapes.py) ------------------------------------------------
+
+#: the containers of shapes.py: name -> file name (its suffix says the format)
+SHAPES_FILES = {"array": "shapes.json", "jsonl": "shapes.jsonl",
+                "wrapper": "shapes.clusters.json", "array.gz": "shapes.json.gz",
+                "clean array": "shapes-clean.json"}
+
+
+def shapes_files(n: int) -> dict[str, Path]:
+    """The fleet of ``shapes.fleet(n)`` in every container, and its clean twin as an array
+    (written once: regenerated only when missing or of another size)."""
+    import shapes
+
+    paths = {name: OUT / (f"{n}-" + file) for name, file in SHAPES_FILES.items()}
+    stamp = OUT / f"{n}-shapes.done"
+    if not stamp.exists() or not all(p.exists() for p in paths.values()):
+        dirty = shapes.fleet(n)
+        for name, path in paths.items():
+            if name != "clean array":
+                shapes.write(path, dirty)
+        del dirty
+        shapes.write(paths["clean array"], shapes.fleet(n, dirty=False))
+        stamp.write_text("ok\n")
+    return paths
+
+
+def _shape_format(path: Path) -> tuple[str, bool]:
+    name = path.name
+    gz = name.endswith(".gz")
+    stem = name[:-3] if gz else name
+    fmt = "wrapper" if stem.endswith(".clusters.json") else \
+        "jsonl" if stem.endswith(".jsonl") else "array"
+    return fmt, gz
+
+
+def load_naive_shapes(path: Path) -> Any:
+    """The naive method on a shapes file: ``json.loads`` (of each line for JSONL) +
+    ``pd.json_normalize(record_path="instances")`` + ``pd.to_datetime``."""
+    import gzip
+    import json as std_json
+
+    fmt, gz = _shape_format(path)
+    raw = path.read_bytes()
+    if gz:
+        raw = gzip.decompress(raw)
+    if fmt == "jsonl":
+        clusters = [std_json.loads(line) for line in raw.splitlines() if line.strip()]
+    else:
+        data = std_json.loads(raw)
+        clusters = data["clusters"] if fmt == "wrapper" else data
+    return _naive_frame(clusters)
+
+
+def load_duckdb_shapes(path: Path) -> Any:
+    """DuckDB on a shapes file: ``read_json`` (array, newline-delimited, or the wrapper's
+    ``clusters``; gzip by its suffix) + ``unnest`` to the instances frame of ``load_duckdb``."""
+    import duckdb
+
+    fmt, _ = _shape_format(path)
+    query = DUCKDB_QUERY
+    if fmt != "wrapper":
+        json_format = "newline_delimited" if fmt == "jsonl" else "array"
+        query = query.replace(
+            "SELECT unnest(clusters) AS c\n    FROM read_json(?, maximum_object_size = "
+            "2000000000, format = 'auto')",
+            f"SELECT c FROM read_json(?, maximum_object_size = 2000000000, format = "
+            f"'{json_format}') AS c")
+        assert query != DUCKDB_QUERY
+    with duckdb.connect() as con:
+        return con.execute(query, [str(path)]).df()
+
+
+def load_ours_shapes(path: Path) -> Any:
+    import shadeanalytics as sa
+
+    return sa.read_clusters(path)
+
+
+def _general_items(path: Path) -> int:
+    """How many info responses of ``path`` the typed structs refuse (read the general way)."""
+    from shadeanalytics.ingest.decode import Cluster, decode_list_response
+    from shadeanalytics.ingest.load import _gunzip
+
+    fmt, gz = _shape_format(path)
+    raw = path.read_bytes()
+    if gz:
+        raw = _gunzip(raw, 2**31)
+    lines = raw.splitlines() if fmt == "jsonl" else [raw]
+    count = 0
+    for line in lines:
+        typed = decode_list_response(line)
+        if typed is None:
+            count += 1
+            continue
+        count += sum(type(item) is not Cluster for item in typed.items)
+    return count
+
+
+def bench_shapes(n: int, repeat: int) -> dict[str, Any]:
+    import warnings
+
+    paths = shapes_files(n)
+    times: dict[str, dict[str, float]] = {name: {} for name in paths}
+    tables: dict[str, Any] = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the dirty fleet's unknown fields and drifted values
+        # one small load each first: lazy imports are not the cost of the first container
+        for small in shapes_files(10).values():
+            load_ours_shapes(small), load_duckdb_shapes(small), load_naive_shapes(small)
+        for _ in range(repeat):
+            for name, path in paths.items():
+                methods = [("ours", lambda p=path: load_ours_shapes(p))]
+                if name in ("array", "jsonl", "wrapper", "array.gz", "clean array"):
+                    methods += [("duckdb", lambda p=path: load_duckdb_shapes(p))]
+                if name in ("array", "clean array"):
+                    methods += [("naive", lambda p=path: load_naive_shapes(p))]
+                for method, fn in methods:
+                    seconds, result = best_of(1, fn)
+                    times[name][method] = min(times[name].get(method, float("inf")), seconds)
+                    if method == "ours":
+                        tables[name] = (len(result.instances), frames_bytes(result),
+                                        len(result.warnings))
+                    del result
+    memory = {name: peak_memory(name, paths["array"]) for name in
+              ("ours-shapes", "duckdb-shapes", "naive-shapes")}
+    return {
+        "clusters": n, "files": {name: str(p.name) for name, p in paths.items()},
+        "bytes": {name: p.stat().st_size for name, p in paths.items()},
+        "instances": {name: t[0] for name, t in tables.items()},
+        "frames_bytes": {name: t[1] for name, t in tables.items()},
+        "warnings": {name: t[2] for name, t in tables.items()},
+        "general_items": {name: _general_items(p) for name, p in paths.items()},
+        "seconds": times, "memory": memory,
+    }
+
+
+def print_shapes(r: dict[str, Any]) -> dict[str, Any]:
+    """Print part 1b; returns the ratios against the targets."""
+    t = r["seconds"]
+    arr = t["array"]
+    print(f"\n1b. Loader on realistic shapes (benchmarks/shapes.py, independent of the test "
+          f"kit): {r['clusters']:,} cluster info responses, {r['instances']['array']:,} "
+          f"instances, {r['bytes']['array'] / 2**20:.0f} MiB as a JSON array")
+    print(f"   {'container':<12} {'MiB':>5} {'naive s':>8} {'DuckDB s':>9} {'ours s':>7} "
+          f"{'naive/ours':>10} {'ours/DuckDB':>11} {'general':>8}")
+    for name in r["seconds"]:
+        row = t[name]
+        naive = f"{row['naive']:8.2f}" if "naive" in row else f"{'':8}"
+        ratio = f"{row['naive'] / row['ours']:9.1f}x" if "naive" in row else f"{'':10}"
+        print(f"   {name:<12} {r['bytes'][name] / 2**20:5.0f} {naive} {row['duckdb']:9.2f} "
+              f"{row['ours']:7.2f} {ratio} {row['ours'] / row['duckdb']:10.2f}x "
+              f"{r['general_items'][name]:8,}")
+    naive_ratio = arr["naive"] / arr["ours"]
+    duck_ratio = max(t[name]["ours"] / t[name]["duckdb"] for name in t)
+    per = {name: t[name]["ours"] / r["instances"][name] for name in t}
+    dirty_ratio = per["array"] / per["clean array"]
+    print("   (general: info responses the typed structs refuse, read the general way)")
+    print(f"   naive / ours (array) = {naive_ratio:.1f} (target >= {NAIVE_OVER_OURS}): "
+          f"{_mark(naive_ratio >= NAIVE_OVER_OURS)}")
+    print(f"   ours / DuckDB, worst container = {duck_ratio:.2f} (target <= "
+          f"{OURS_OVER_DUCKDB}): {_mark(duck_ratio <= OURS_OVER_DUCKDB)}")
+    print(f"   dirty / clean, per instance = {dirty_ratio:.2f} (target <= {DIRTY_OVER_CLEAN}): "
+          f"{_mark(dirty_ratio <= DIRTY_OVER_CLEAN)}")
+    peak_ratio = print_memory(r["memory"], "-shapes", r["frames_bytes"]["array"])
+    return {"naive_over_ours": naive_ratio, "ours_over_duckdb_worst": duck_ratio,
+            "dirty_over_clean": dirty_ratio, "peak_over_frames": peak_ratio}
 
 
 # -- 2. the report ------------------------------------------------------------------------------
@@ -563,6 +744,19 @@ def print_history(h: dict[str, Any], hist: dict[str, int]) -> None:
           f"{h['store_summary_s']:.2f} s (target <= {SUMMARY_S} s): "
           f"{_mark(h['store_summary_s'] <= SUMMARY_S)}; as the command "
           f"`summary --store`: {h['cli_summary_s']:.2f} s")
+def print_memory(memory: dict[str, Any], suffix: str, frames: int) -> float:
+    """Print the peak memory of our load (``ours<suffix>``) against its DataFrames, and the
+    other methods' for scale; returns the ratio."""
+    mem = memory[f"ours{suffix}"]
+    ratio = mem["delta"] / frames
+    print(f"   peak memory of our load: {mem['delta'] / 2**20:.0f} MiB over a baseline of "
+          f"{mem['base'] / 2**20:.0f} MiB; DataFrames (deep): {frames / 2**20:.0f} MiB; "
+          f"ratio {ratio:.1f} (target <= {PEAK_OVER_FRAMES}): {_mark(ratio <= PEAK_OVER_FRAMES)}")
+    for key in ("duckdb", "naive"):
+        m = memory[f"{key}{suffix}"]
+        print(f"   (for scale: {key} peaks {m['delta'] / 2**20:.0f} MiB for a "
+              f"{m['frames'] / 2**20:.0f} MiB DataFrame)")
+    return ratio
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -572,6 +766,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-history", action="store_true")
     parser.add_argument("--history-only", action="store_true",
                         help="only part 4 (the year of history); writes results-history.json")
+    parser.add_argument("--shapes-only", action="store_true",
+                        help="only part 1b (realistic shapes); updates it in the results file")
     parser.add_argument("--replot", action="store_true",
                         help="only redraw growth.png from out/results.json")
     parser.add_argument("--child-memory", nargs=2, metavar=("METHOD", "FILE"),
@@ -613,6 +809,15 @@ def main(argv: list[str] | None = None) -> int:
         (OUT / name).write_text(json.dumps(results, indent=2, default=str))
         print(f"\nresults: benchmarks/out/{name}")
         return 0
+    results_file = OUT / ("results-quick.json" if args.quick else "results.json")
+    if args.shapes_only:
+        shapes_r = bench_shapes(main_n, args.repeat)
+        shapes_r["targets"] = print_shapes(shapes_r)
+        saved = json.loads(results_file.read_text()) if results_file.exists() else results
+        saved["shapes"] = shapes_r | {"machine": info, "repeat": args.repeat}
+        results_file.write_text(json.dumps(saved, indent=2, default=str))
+        print(f"\nresults: {results_file.relative_to(HERE.parent)} (part 1b updated)")
+        return 0
 
     # 1. loader
     began = time.perf_counter()
@@ -629,21 +834,17 @@ def main(argv: list[str] | None = None) -> int:
     for label, key in rows:
         print(f"   {label:<58} {s[key]:8.2f} {s[key] / s['ours']:9.2f}x")
     naive_ratio, duck_ratio = s["naive"] / s["ours"], s["ours"] / s["duckdb"]
-    mem = loader["memory"]["ours"]
-    peak_ratio = mem["delta"] / loader["frames_bytes"]
     print(f"   naive / ours = {naive_ratio:.1f} (target >= {NAIVE_OVER_OURS}): "
           f"{_mark(naive_ratio >= NAIVE_OVER_OURS)}")
     print(f"   ours / DuckDB = {duck_ratio:.2f} (target <= {OURS_OVER_DUCKDB}): "
           f"{_mark(duck_ratio <= OURS_OVER_DUCKDB)}")
-    print(f"   peak memory of our load: {mem['delta'] / 2**20:.0f} MiB over a baseline of "
-          f"{mem['base'] / 2**20:.0f} MiB; DataFrames (deep): "
-          f"{loader['frames_bytes'] / 2**20:.0f} MiB; ratio {peak_ratio:.1f} "
-          f"(target <= {PEAK_OVER_FRAMES}): {_mark(peak_ratio <= PEAK_OVER_FRAMES)}")
-    for key in ("duckdb", "naive"):
-        m = loader["memory"][key]
-        print(f"   (for scale: {key} peaks {m['delta'] / 2**20:.0f} MiB for a "
-              f"{m['frames'] / 2**20:.0f} MiB DataFrame)")
+    print_memory(loader["memory"], "", loader["frames_bytes"])
     results["loader"] = loader
+
+    # 1b. the loader on realistic shapes
+    shapes_r = bench_shapes(main_n, args.repeat)
+    shapes_r["targets"] = print_shapes(shapes_r)
+    results["shapes"] = shapes_r
 
     # 2. report
     rep = bench_report(tables, AS_OF, args.repeat, f"{main_n}")
@@ -686,8 +887,7 @@ def main(argv: list[str] | None = None) -> int:
         print_history(h, hist)
         results["history"] = h
     results["seconds_total"] = time.perf_counter() - began
-    (OUT / ("results-quick.json" if args.quick else "results.json")).write_text(
-        json.dumps(results, indent=2, default=str))
+    results_file.write_text(json.dumps(results, indent=2, default=str))
     print(f"\nresults: benchmarks/out/results{'-quick' if args.quick else ''}.json "
           f"({results['seconds_total']:.0f} s)")
     return 0

@@ -9,10 +9,10 @@ from typing import Any
 import orjson
 import pandas as pd
 import pytest
-from conftest import SAMPLE_DIR, envelope, make_cluster, make_instance
+from conftest import ROOT, SAMPLE_DIR, envelope, make_cluster, make_instance
 
 import shadeanalytics as sa
-from shadeanalytics.ingest.decode import decode_list_response
+from shadeanalytics.ingest.decode import Cluster, decode_list_response
 from shadeanalytics.testing.synthetic import big_clusters_response
 
 
@@ -97,11 +97,28 @@ def test_edge_records_match(record: dict[str, Any]) -> None:
     {"instances": [make_instance("x", tags="solo")]},
     {"instances": [make_instance("")]},
     {"clusters": [{"id": "c"}]},
-    {"instances": [make_instance("x")], "next": None},
     [{"instances": []}],
 ])
+def test_records_the_structs_refuse_go_the_general_way_alone(document: Any) -> None:
+    """Unknown fields, wrong shapes and bad ids: the record (only it) is parsed and walked the
+    general way, which names the problem; the tables are the general path's."""
+    typed = decode_list_response(orjson.dumps(document))
+    assert typed is not None
+    assert [type(item) for item in typed.items] == [dict]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sa.DataWarning)
+        general = sa.read(json.loads(json.dumps(document)), errors="skip")
+        fast = sa.read(orjson.dumps(document), errors="skip")
+    _assert_same(general, fast)
+
+
+@pytest.mark.parametrize("document", [
+    {"instances": [make_instance("x")], "next": None},
+    [],
+])
 def test_documents_the_typed_path_declines(document: Any) -> None:
-    """Unknown fields, wrong shapes and bad ids go the general way."""
+    """A response with an unknown field of its own, or an empty array, goes the general way
+    whole."""
     assert decode_list_response(orjson.dumps(document)) is None
 
 
@@ -112,3 +129,42 @@ def test_a_bad_envelope_time_is_reported_as_on_the_general_path() -> None:
         sa.read(orjson.dumps(document))
     assert str(caught.value) == ("<bytes> at $.observed_at: observed_at is not an RFC 3339 "
                                  "timestamp")
+
+
+def _shapes() -> Any:
+    """benchmarks/shapes.py: realistic shapes, generated independently of the test kit."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("shapes", ROOT / "benchmarks" / "shapes.py")
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+def test_realistic_shapes_take_the_typed_path_and_match(tmp_path: Any) -> None:
+    """Info responses with nulls by lifecycle, tags, port mappings, docker and script launches,
+    unknown fields and drifted values, in every container (a JSON array, JSONL, the /clusters
+    wrapper, gzipped): typed (only the records with an unknown field the general way), and
+    the tables of the general path, row for row."""
+    shapes = _shapes()
+    fleet = shapes.fleet(60, seed=5)
+    data = shapes.render(fleet, "array")
+    typed_list = decode_list_response(data)
+    assert typed_list is not None and typed_list.kind == "array"
+    kinds = [type(item) for item in typed_list.items]
+    assert kinds.count(Cluster) == 59 and kinds.count(dict) == 1  # one with an unknown field
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sa.DataWarning)
+        general = sa.read(json.loads(data))
+        for name in ("s.json", "s.jsonl", "s.clusters.json", "s.json.gz", "s.jsonl.gz"):
+            typed = sa.read(shapes.write(tmp_path / name, fleet))
+            for (table, left), (_, right) in zip(general.frames(), typed.frames(), strict=True):
+                pd.testing.assert_frame_equal(left, right, obj=f"{name} {table}")
+    members = [i for c in fleet for i in c["instances"]]
+    assert len(general.instances) == len(members)
+    assert general.instances["ip"].isna().sum() == sum(i["ip"] is None for i in members) > 0
+    assert general.instances["status"].astype(str).tolist() == [i["status"] for i in members]
+    assert general.instance_tags["tag"].tolist() == [t for i in members for t in i["tags"]]
+    assert [w.split(":")[0] for w in general.warnings] == [
+        "$[*].instances[*].maintenance_window", "$[*].instances[*].status"]
+    assert "$[*].instances[*].status: unknown status 'stopped'" in general.warnings[1]

@@ -16,8 +16,23 @@ from collections.abc import Iterator
 from typing import Annotated, Any
 
 import msgspec
+import orjson
 
-__all__ = ["LazyClusters", "TypedList", "decode_list_response"]
+from .schema import CLUSTER_RECORD, INSTANCE_RECORD, Node, Record, shape
+
+__all__ = [
+    "UNREADABLE",
+    "CheckedCluster",
+    "CheckedInstance",
+    "Cluster",
+    "Instance",
+    "LazyItems",
+    "LenientCluster",
+    "LenientInstance",
+    "TypedList",
+    "decode_list_response",
+    "empty",
+]
 
 _Id = Annotated[str, msgspec.Meta(min_length=1)]
 
@@ -26,157 +41,71 @@ class _Strict(msgspec.Struct, forbid_unknown_fields=True):
     pass
 
 
-class Config(_Strict):
-    memory_in_gb: Any = None
-    storage_in_gb: Any = None
-    vcpus: Any = None
-    num_gpus: Any = None
-    gpu_type: Any = None
-    interconnect: Any = None
-    nvlink: Any = None
-    vram_per_gpu_in_gb: Any = None
-    gpu_manufacturer: Any = None
-    os: Any = None
+class _Lenient(msgspec.Struct):
+    pass
 
 
-class Boot(_Strict):
-    min_boot_in_sec: Any = None
-    max_boot_in_sec: Any = None
+def _structs(record: Record, name: str, strict: bool, members: Any = None,
+             raw: bool | None = None) -> type[msgspec.Struct]:
+    """The struct of ``record`` (and its nested objects), derived from ``schema.shape``.
+
+    ``strict``: unknown fields, a wrong shape or a bad id are refused (the typed decoder of
+    bytes; ``msgspec.convert`` of a parsed object first tries these too); otherwise (the
+    converted object, whose problems the walker has reported and set aside) unknown fields are
+    ignored. ``raw`` (default: ``strict``): secrets stay undecoded ``msgspec.Raw`` views of the
+    input bytes; otherwise they are whatever the parsed object holds, read by nothing but the
+    derived columns. ``members``: the type of a cluster's ``instances`` (required when given).
+    """
+    base = _Strict if strict else _Lenient
+    raw = strict if raw is None else raw
+
+    def build(fields: dict[str, Node], label: str, top: bool) -> type[msgspec.Struct]:
+        required: list[tuple[Any, ...]] = []
+        specs: list[tuple[Any, ...]] = []
+        for key, node in fields.items():
+            default: Any = msgspec.UNSET if node.absent else None
+            if top and key == record.id:
+                required.append((key, _Id if strict else Any))
+                continue
+            if top and key == "instances" and members is not None:
+                required.append((key, members))
+                continue
+            if node.kind == "object":
+                kind: Any = build(node.fields or {}, f"{label}.{key}", False)
+            elif node.kind == "list":
+                kind = list[build(node.fields, f"{label}.{key}[]", False)] if node.fields \
+                    else list[Any]
+            elif node.kind == "raw" and raw:
+                specs.append((key, msgspec.Raw, msgspec.Raw()))
+                continue
+            elif node.kind == "presence" and raw:
+                kind = dict[str, msgspec.Raw]
+            else:
+                specs.append((key, Any, default))
+                continue
+            kind = kind | msgspec.UnsetType | None if node.absent else kind | None
+            specs.append((key, kind, default))
+        return msgspec.defstruct(label, [*required, *specs], bases=(base,))
+
+    return build(shape(record), name, True)
 
 
-class Rental(_Strict):
-    rental_type: Any = None
-    hourly_price: Any = None
-    ending_at: Any = None
-
-
-class Port(_Strict):
-    internal_port: Any = None
-    external_port: Any = None
-
-
-class Env(_Strict):
-    name: Any = None
-    value: msgspec.Raw = msgspec.Raw()
-
-
-class DockerPort(_Strict):
-    host_port: Any = None
-    container_port: Any = None
-
-
-class Mount(_Strict):
-    host_path: Any = None
-    container_path: Any = None
-
-
-class Docker(_Strict):
-    # UNSET (absent) is told from null: the general path treats `{}` and `{"image": null}`
-    # differently, and so must this one
-    image: Any = msgspec.UNSET
-    args: msgspec.Raw = msgspec.Raw()
-    shared_memory_in_gb: Any = msgspec.UNSET
-    envs: list[Env] | msgspec.UnsetType | None = msgspec.UNSET
-    port_mappings: list[DockerPort] | msgspec.UnsetType | None = msgspec.UNSET
-    volume_mounts: list[Mount] | msgspec.UnsetType | None = msgspec.UNSET
-    registry_credentials: dict[str, msgspec.Raw] | msgspec.UnsetType | None = msgspec.UNSET
-
-    def is_empty(self) -> bool:
-        """True for ``{}``."""
-        return (self.image is msgspec.UNSET and not self.args
-                and self.shared_memory_in_gb is msgspec.UNSET and self.envs is msgspec.UNSET
-                and self.port_mappings is msgspec.UNSET and self.volume_mounts is msgspec.UNSET
-                and self.registry_credentials is msgspec.UNSET)
-
-
-class Script(_Strict):
-    base64_script: Any = None
-    base64_script_sha256: Any = msgspec.UNSET
-
-
-class Launch(_Strict):
-    type: Any = None
-    docker_configuration: Docker | None = None
-    script_configuration: Script | None = None
-
-
-class Instance(_Strict):
-    id: _Id
-    cloud: Any = None
-    region: Any = None
-    shade_instance_type: Any = None
-    cloud_instance_type: Any = None
-    cloud_assigned_id: Any = None
-    shade_cloud: Any = None
-    name: Any = None
-    configuration: Config | None = None
-    ip: Any = None
-    ssh_user: Any = None
-    ssh_port: Any = None
-    status: Any = None
-    status_details: Any = None
-    cost_estimate: Any = None
-    hourly_price: Any = None
-    rental_terms: Rental | None = None
-    launch_configuration: Launch | None = None
-    tags: list[Any] | None = None
-    port_mappings: list[Port] | None = None
-    active_at: Any = None
-    created_at: Any = None
-    deleted_at: Any = None
-    boot_time: Boot | None = None
-    # the /instances/{id}/info shape adds these (UNSET: absent, the list shape)
-    volume_ids: list[Any] | msgspec.UnsetType | None = msgspec.UNSET
-    ssh_key_id: Any = msgspec.UNSET
-    auto_delete: Threshold | msgspec.UnsetType | None = msgspec.UNSET
-    alert: Threshold | msgspec.UnsetType | None = msgspec.UNSET
-    volume_mount: VolumeMount | msgspec.UnsetType | None = msgspec.UNSET
-    envs: list[Env] | msgspec.UnsetType | None = msgspec.UNSET
-
-    def has_details(self) -> bool:
-        """True for the info shape: any of its own fields is present (even null)."""
-        return not (self.volume_ids is msgspec.UNSET and self.ssh_key_id is msgspec.UNSET
-                    and self.auto_delete is msgspec.UNSET and self.alert is msgspec.UNSET
-                    and self.volume_mount is msgspec.UNSET and self.envs is msgspec.UNSET)
-
-
-class Threshold(_Strict):
-    date_threshold: Any = None
-    spend_threshold: Any = None
-
-
-class VolumeMount(_Strict):
-    auto: Any = None
-
-
-class Region(_Strict):
-    region: Any = None
-    display_name: Any = None
-
-
-class Cluster(_Strict):
-    id: _Id
-    instances: list[Instance]
-    cloud: Any = None
-    name: Any = None
-    cloud_cluster_id: Any = None
-    region_info: Region | None = None
-    status: Any = None
-    status_details: Any = None
-    created_at: Any = None
-    updated_at: Any = None
-    hourly_price: Any = None
-    cost_estimate: Any = None
-    active_at: Any = None
-
+#: the typed decoder's structs (strict) and ``msgspec.convert``'s (lenient), from the spec
+Instance = _structs(INSTANCE_RECORD, "Instance", True)
+Cluster = _structs(CLUSTER_RECORD, "Cluster", True, members=list[Instance])
+CheckedInstance = _structs(INSTANCE_RECORD, "Instance", True, raw=False)
+CheckedCluster = _structs(CLUSTER_RECORD, "Cluster", True, members=Any, raw=False)
+LenientInstance = _structs(INSTANCE_RECORD, "Instance", False)
+#: a parsed cluster's members are walked one by one (``instances`` stays the parsed list)
+LenientCluster = _structs(CLUSTER_RECORD, "Cluster", False, members=Any)
 
 class _Clusters(_Strict):
-    # each cluster stays an undecoded view until its turn (LazyClusters)
+    # each item stays an undecoded view until its turn (LazyItems)
     clusters: list[msgspec.Raw]
 
 
 class _Instances(_Strict):
-    instances: list[Instance]
+    instances: list[msgspec.Raw]
 
 
 class _Envelope(_Strict):
@@ -185,71 +114,95 @@ class _Envelope(_Strict):
     endpoint: Any = None
 
 
-EMPTY_CONFIG = Config()
-EMPTY_BOOT = Boot()
-EMPTY_RENTAL = Rental()
-EMPTY_REGION = Region()
-EMPTY_THRESHOLD = Threshold()
-EMPTY_MOUNT = VolumeMount()
+def empty(struct: type[msgspec.Struct]) -> msgspec.Struct:
+    """``struct`` with every field at its default (required fields None): stands in for an
+    absent object, so that the row builder reads its fields as absent."""
+    names = [f.name for f in msgspec.structs.fields(struct) if f.required]
+    return struct(**dict.fromkeys(names))
+
 
 _LEADING_SPACE = re.compile(rb"\s*")
 _ENVELOPE = msgspec.json.Decoder(_Envelope)
-_CLUSTERS = msgspec.json.Decoder(_Clusters)
-_CLUSTER = msgspec.json.Decoder(Cluster)
-_INSTANCES = msgspec.json.Decoder(_Instances)
+_ITEMS = {"clusters": msgspec.json.Decoder(_Clusters),
+          "instances": msgspec.json.Decoder(_Instances)}
+_ARRAY = msgspec.json.Decoder(list[msgspec.Raw])
+_DECODERS = {"clusters": msgspec.json.Decoder(Cluster),
+             "instances": msgspec.json.Decoder(Instance)}
 
 
-class LazyClusters:
-    """The clusters of a ``/clusters`` response, each decoded when the walk reaches it.
+class Unreadable:
+    """An item neither the structs nor orjson can read (nested deeper than orjson allows)."""
 
-    Only one cluster's structs are alive at a time instead of the whole document's (a large
-    fleet's structs take several times the DataFrames' memory). Every cluster was decoded once
-    already, to validate it, so the walk never fails half-way through a document.
+
+UNREADABLE = Unreadable()
+
+
+class LazyItems:
+    """The items of a list, each decoded when the walk reaches it.
+
+    Only one item's structs are alive at a time instead of the whole document's (a large
+    fleet's structs take several times the DataFrames' memory), and each item is decoded once.
+    An item the structs refuse (an unknown field, a wrong shape, a missing id) is parsed into
+    plain Python objects instead, which the walk gives to the general path: one odd record
+    costs its own time only. The list itself was checked to be JSON, so the walk does not fail
+    half-way (``UNREADABLE`` stands for an item orjson refuses, nested too deeply).
     """
 
-    def __init__(self, raws: list[msgspec.Raw]) -> None:
+    def __init__(self, kind: str, raws: list[msgspec.Raw]) -> None:
+        self._decode = _DECODERS[kind].decode
         self._raws = raws
 
     def __len__(self) -> int:
         return len(self._raws)
 
-    def __iter__(self) -> Iterator[Cluster]:
+    def __iter__(self) -> Iterator[Any]:
+        decode = self._decode
         for raw in self._raws:
-            yield _CLUSTER.decode(raw)
+            try:
+                yield decode(raw)
+            except (msgspec.MsgspecError, ValueError, RecursionError):
+                try:
+                    yield orjson.loads(memoryview(raw))
+                except orjson.JSONDecodeError:
+                    yield UNREADABLE
 
 
 class TypedList(msgspec.Struct):
-    """A decoded list response: ``kind`` is ``clusters`` or ``instances``."""
+    """A decoded response: ``kind`` is ``clusters`` or ``instances`` (a list response),
+    ``array`` (a JSON array of cluster info responses) or ``cluster`` (one cluster info
+    response, the items its single cluster). Items the structs refuse are parsed objects."""
 
     kind: str
-    items: LazyClusters | list[Instance]
+    items: LazyItems | list[Any]
     envelope: bool
     observed_at: Any = None
 
 
-def _decode_list(data: bytes | msgspec.Raw) -> tuple[str, Any] | None:
-    try:
-        raws = _CLUSTERS.decode(data).clusters
-    except (msgspec.MsgspecError, ValueError):  # ValueError: bad UTF-8
-        pass
-    else:
+def _decode_response(data: bytes | msgspec.Raw, top: bool) -> tuple[str, Any] | None:
+    if top and bytes(data[_LEADING_SPACE.match(data).end():][:1]) == b"[":  # type: ignore[union-attr]
         try:
-            for raw in raws:
-                _CLUSTER.decode(raw)
+            raws = _ARRAY.decode(data)
         except (msgspec.MsgspecError, ValueError):
             return None
-        return "clusters", LazyClusters(raws)
+        return ("array", LazyItems("clusters", raws)) if raws else None
+    for kind, decoder in _ITEMS.items():
+        try:
+            raws = getattr(decoder.decode(data), kind)
+        except (msgspec.MsgspecError, ValueError):  # ValueError: bad UTF-8
+            continue
+        return kind, LazyItems(kind, raws)
     try:
-        return "instances", _INSTANCES.decode(data).instances
+        return "cluster", [_DECODERS["clusters"].decode(data)]
     except (msgspec.MsgspecError, ValueError):
         return None
 
 
 def decode_list_response(data: bytes) -> TypedList | None:
-    """``data`` as a typed ``/clusters`` or ``/instances`` response, or None when it is not
-    exactly one (any other response, unknown fields, wrong shapes, invalid JSON)."""
+    """``data`` as a typed ``/clusters`` or ``/instances`` response, a JSON array of cluster
+    info responses or one cluster info response, or None when it is none of these (any other
+    response, wrong shapes, invalid JSON)."""
     start = _LEADING_SPACE.match(data).end()  # type: ignore[union-attr]
-    if data[start:start + 1] != b"{":
+    if data[start:start + 1] not in (b"{", b"["):
         return None
     if not data.isascii():
         # msgspec leaves Raw fields (the secrets) unchecked: bad UTF-8 there must fail as it
@@ -258,12 +211,18 @@ def decode_list_response(data: bytes) -> TypedList | None:
             data.decode("utf-8")
         except UnicodeDecodeError:
             return None
+    if data[start:start + 1] == b"[":
+        try:
+            found = _decode_response(data, top=True)
+        except RecursionError:  # nested too deeply: the general path says so
+            return None
+        return TypedList(found[0], found[1], envelope=False) if found else None
     try:
         envelope = _ENVELOPE.decode(data)
     except (msgspec.MsgspecError, ValueError):  # ValueError: bad UTF-8
-        found = _decode_list(data)
+        found = _decode_response(data, top=False)
         return TypedList(found[0], found[1], envelope=False) if found else None
-    found = _decode_list(envelope.response)
+    found = _decode_response(envelope.response, top=False)
     if found is None:
         return None
     return TypedList(found[0], found[1], envelope=True, observed_at=envelope.observed_at)

@@ -17,11 +17,31 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+import msgspec
 from msgspec import UNSET
 
 from ..errors import SchemaError
-from . import decode
-from .decode import TypedList
+from .decode import (
+    UNREADABLE,
+    CheckedCluster,
+    CheckedInstance,
+    Cluster,
+    Instance,
+    LenientCluster,
+    LenientInstance,
+    TypedList,
+)
+from .schema import (
+    CLUSTER_RECORD,
+    CLUSTERS,
+    INSTANCE_RECORD,
+    INSTANCES,
+    TABLES,
+    Column,
+    Node,
+    shape,
+    valid_id,
+)
 
 __all__ = [
     "Document",
@@ -35,24 +55,13 @@ __all__ = [
     "type_name",
 ]
 
-# Fields the API documents, per object; anything else is loaded around with one warning.
-_CLUSTER_KEYS = frozenset({
-    "id", "cloud", "name", "cloud_cluster_id", "region_info", "status", "status_details",
-    "created_at", "updated_at", "instances", "hourly_price", "cost_estimate", "active_at",
-})
+# Fields the API documents, per object; anything else is loaded around with one warning. The
+# cluster and instance shapes come from the record spec (schema.RECORDS).
+_INSTANCE_SHAPE = shape(INSTANCE_RECORD)
+_CLUSTER_SHAPE = shape(CLUSTER_RECORD)
 #: the fields only the /instances/{id}/info shape carries
-_INFO_KEYS = frozenset({"volume_ids", "ssh_key_id", "auto_delete", "alert", "volume_mount",
-                        "envs"})
-_INSTANCE_KEYS = frozenset({
-    "id", "cloud", "region", "shade_instance_type", "cloud_instance_type", "cloud_assigned_id",
-    "shade_cloud", "name", "configuration", "ip", "ssh_user", "ssh_port", "status",
-    "status_details", "cost_estimate", "hourly_price", "rental_terms", "launch_configuration",
-    "tags", "port_mappings", "active_at", "created_at", "deleted_at", "boot_time",
-}) | _INFO_KEYS
-_CONFIG_KEYS = frozenset({
-    "memory_in_gb", "storage_in_gb", "vcpus", "num_gpus", "gpu_type", "interconnect", "nvlink",
-    "vram_per_gpu_in_gb", "gpu_manufacturer", "os",
-})
+_INFO_KEYS = frozenset(INSTANCE_RECORD.info)
+_CONFIG_KEYS = frozenset(_INSTANCE_SHAPE["configuration"].fields or ())
 #: hardware fields that real catalogue responses repeat beside ``configuration``
 #: (``schema.CATALOG_RULE`` says how they are read)
 _TOP_COPIES = ("gpu_type", "interconnect", "memory_in_gb", "num_gpus", "nvlink",
@@ -97,25 +106,15 @@ _INFO_ENDPOINTS = {"clusters": "clusters", "instances": "instances", "volumes": 
 
 #: Raw columns produced for each table, in tuple order. ``_row`` is the parent row number that
 #: child tables carry so that a skipped record takes its children with it.
-CLUSTER_FIELDS = (
-    "cluster_id", "name", "cloud", "region", "region_display_name", "status", "status_details",
-    "created_at", "updated_at", "active_at", "hourly_price_cents", "cost_estimate_usd",
-    "cloud_cluster_id", "instance_count", "observed_at",
-)
-DETAIL_FIELDS = (
-    "ssh_key_id", "auto_delete_at", "auto_delete_spend_threshold_usd", "alert_at",
-    "alert_spend_threshold_usd", "volume_mount_auto",
-)
+#: columns ``tables`` computes from other columns (no raw field)
+_TABLE_DERIVED = frozenset({"hourly_price_usd", "total_vram_gb", "details_observed_at"})
+CLUSTER_FIELDS = tuple(c.name for c in CLUSTERS if c.name not in _TABLE_DERIVED)
+#: the detail columns: the ones read from the info shape's own fields
+DETAIL_FIELDS = tuple(c.name for c in INSTANCES
+                      if c.source.split(".")[0] in INSTANCE_RECORD.info)
 INSTANCE_FIELDS = (
-    "cluster_id", "instance_id", "name", "cloud", "region", "shade_instance_type",
-    "cloud_instance_type", "cloud_assigned_id", "shade_cloud", "status", "status_details",
-    "gpu_type", "gpu_manufacturer", "num_gpus", "vram_per_gpu_in_gb", "vcpus", "memory_in_gb",
-    "storage_in_gb", "interconnect", "nvlink", "os", "ip", "ssh_user", "ssh_port",
-    "hourly_price_cents", "cost_estimate_usd", "rental_type", "rental_hourly_price_usd",
-    "rental_ending_at", "created_at", "active_at", "deleted_at", "boot_time_min_s",
-    "boot_time_max_s", "launch_type", "docker_image", "has_registry_credentials",
-    "script_sha256", *DETAIL_FIELDS, "has_details", "has_configuration", "from_info",
-    "observed_at",
+    *(c.name for c in INSTANCES if c.name not in _TABLE_DERIVED and c.name != "observed_at"),
+    "has_configuration", "from_info", "observed_at",
 )
 INSTANCE_TYPE_FIELDS = (
     "cloud", "shade_instance_type", "cloud_instance_type", "region", "region_display_name",
@@ -234,13 +233,17 @@ class Normalized:
     clusters: list[tuple[Any, ...]] = field(default_factory=list)
     cluster_origins: list[tuple[int, str]] = field(default_factory=list)
     instances: list[tuple[Any, ...]] = field(default_factory=list)
-    instance_origins: list[tuple[int, str]] = field(default_factory=list)
+    #: (document number, JSON path: a ``member_path``)
+    instance_origins: list[tuple[int, Any]] = field(default_factory=list)
     instance_types: list[tuple[Any, ...]] = field(default_factory=list)
     instance_type_origins: list[tuple[int, str]] = field(default_factory=list)
     #: (observed_at, endpoint) of every dated list response: a complete poll of that endpoint
     polls: list[tuple[str, str]] = field(default_factory=list)
-    children: dict[str, list[tuple[Any, ...]]] = field(
-        default_factory=lambda: {name: [] for name in (*CHILD_FIELDS, *TEMPLATE_CHILD_FIELDS)}
+    #: the child tables' rows, column by column (``CHILD_FIELDS`` order): a tuple per row
+    #: would double their memory
+    children: dict[str, list[list[Any]]] = field(
+        default_factory=lambda: {name: [[] for _ in fields] for name, fields in
+                                 (CHILD_FIELDS | TEMPLATE_CHILD_FIELDS).items()}
     )
     #: rows and origins of the account tables (volumes, volume_types, ssh_keys, templates,
     #: cluster_types)
@@ -278,7 +281,6 @@ def type_name(value: Any) -> str:
 
 
 _ABSENT: Any = object()
-_NO_DETAILS: tuple[Any, ...] = (None,) * 6
 
 
 def script_sha256(script: dict[str, Any]) -> str | None:
@@ -364,6 +366,191 @@ def _same(value: Any) -> Any:
     return value
 
 
+def member_path(path: str | tuple[str, int]) -> str:
+    """The JSON path of a record: ``path`` as it is, or ``(cluster path, j)`` as
+    ``<cluster path>.instances[j]`` (a cluster's members are spelled out only when a message
+    needs them)."""
+    return path if type(path) is str else f"{path[0]}.instances[{path[1]}]"
+
+
+def _add(columns: list[list[Any]], row: tuple[Any, ...]) -> None:
+    """Append ``row`` to a child table kept column by column."""
+    for column, value in zip(columns, row, strict=True):
+        column.append(value)
+
+
+# -- the row builders, derived from the record spec ------------------------------------------
+#
+# One builder per record (cluster, instance), generated once from ``schema`` as Python source
+# and compiled: a row is a tuple of the table's raw fields in ``*_FIELDS`` order, each read
+# from the struct (typed bytes, or a parsed object converted with ``msgspec.convert``) along
+# its column's JSON path; a column derived from a secret reads it only as the secret's kind
+# allows (``presence``: set or not; ``digest``: its sha256); the child tables' rows are read
+# along their sources' list paths. Generated code costs no interpretation per row: the
+# builders are the hot loop of every load.
+
+#: text columns whose values repeat across rows: kept once per load (``_Interned``)
+_INTERNED = frozenset({"str", "status", "time"})
+#: text columns unique per row: interning them would only cost
+_UNIQUE = frozenset({"cluster_id", "instance_id", "name", "cloud_assigned_id", "ip",
+                     "cloud_cluster_id"})
+_SECRET_KINDS = frozenset({"raw", "presence", "digest"})
+
+
+def _empty(fields: dict[str, Node]) -> Any:
+    """An absent object: every field at its default (``UNSET`` where absence is told)."""
+    return type("Absent", (), {k: UNSET if n.absent else None for k, n in fields.items()})()
+
+
+class _Source:
+    """Python source of one builder: locals for the objects along the paths it reads."""
+
+    def __init__(self, record_shape: dict[str, Node]) -> None:
+        self.shape = record_shape
+        self.lines: list[str] = []
+        self.local: dict[tuple[str, ...], str] = {}
+        #: local -> the name of the stand-in it holds when its object is absent
+        self.empties: dict[str, str] = {}
+        self.env: dict[str, Any] = {"UNSET": UNSET, "Raw": msgspec.Raw}
+
+    def obj(self, path: tuple[str, ...]) -> tuple[str, dict[str, Node]]:
+        """The local holding the object at ``path`` (an absent one: a stand-in), its fields."""
+        fields, var = self.shape, "r"
+        for n, part in enumerate(path):
+            fields = fields[part].fields or {}
+            key = path[:n + 1]
+            if key not in self.local:
+                empty = f"E{len(self.env)}"
+                self.env[empty] = _empty(fields)
+                self.local[key] = f"o{len(self.local)}"
+                self.empties[self.local[key]] = empty
+                self.lines.append(f"    {self.local[key]} = {var}.{part} or {empty}")
+            var = self.local[key]
+        return var, fields
+
+    def value(self, path: str) -> tuple[str, Node]:
+        *parents, leaf = path.split(".")
+        var, fields = self.obj(tuple(parents))
+        return f"{var}.{leaf}", fields[leaf]
+
+    def compile(self, name: str, params: str, body: list[str]) -> Any:
+        source = f"def {name}({params}):\n" + "\n".join([*self.lines, *body]) + "\n"
+        exec(compile(source, f"<{name} from the record spec>", "exec"), self.env)
+        self.env[name].source = source  # to read what was generated
+        return self.env[name]
+
+
+def _absent_test(var: str, fields: dict[str, Node]) -> str:
+    """Source: True when the object in ``var`` is ``{}`` (every field absent)."""
+    tests = [f"{var}.{k} is UNSET" if n.kind != "raw"
+             else f"({var}.{k} is UNSET or (type({var}.{k}) is Raw and not {var}.{k}))"
+             for k, n in fields.items()]
+    return " and ".join(tests)
+
+
+def _row_source(src: _Source, columns: tuple[Column, ...], fields: tuple[str, ...],
+                extra: dict[str, str]) -> tuple[list[str], list[str]]:
+    """(statements computing the secrets' derived columns, the row's expressions)."""
+    by_name = {c.name: c for c in columns}
+    before, exprs = [], []
+    for field_name in fields:
+        column = by_name.get(field_name)
+        if field_name in extra:
+            exprs.append(extra[field_name])
+            continue
+        if column is None or column.source.startswith("("):
+            raise ValueError(f"no way to build raw field {field_name}")
+        expr, node = src.value(column.source)
+        parent = src.obj(tuple(column.source.split(".")[:-1]))[0]
+        parent_fields = src.obj(tuple(column.source.split(".")[:-1]))[1]
+        if node.kind == "presence":  # only whether it is set, when its object is given
+            before.append(f"    {field_name} = None if {_absent_test(parent, parent_fields)} "
+                          f"else bool({expr})")
+            expr = field_name
+        elif node.kind == "digest":  # only its sha256 (warned about when not base64)
+            before.append(f"    {field_name} = digest({parent}, path, rid) "
+                          f"if {parent} is not {src.empties[parent]} else None")
+            expr = field_name
+        elif node.kind in _SECRET_KINDS or column.parse == "derived":
+            raise ValueError(f"no way to build raw field {field_name}")
+        else:
+            if node.absent:
+                expr = f"(None if {expr} is UNSET else {expr})"
+            if column.parse in _INTERNED and field_name not in _UNIQUE:
+                expr = f"i({expr})"
+        exprs.append(expr)
+    return before, exprs
+
+
+def _children_source(src: _Source, children: tuple[str, ...]) -> list[str]:
+    """Statements appending the rows of each child table, column by column (``C[n]``: the
+    ``append`` of each of its columns; text values interned)."""
+    body = []
+    for n, table in enumerate(children):
+        columns = [c for c in TABLES[table] if c.parse != "derived"]
+        listed = columns[0].source.split("[]")[0]
+        items = [c.source.split("[].", 1)[1] if "[]." in c.source else "" for c in columns]
+        expr, _ = src.value(listed)
+        adds = [f"a{k}" for k in range(4 + len(items))]
+        body += [f"    v = {expr}",
+                 "    if v:",
+                 f"        {', '.join(adds)} = C[{n}]",
+                 "        for pos, x in enumerate(v):",
+                 "            a0(row_no); a1(rid); a2(observed_at); a3(pos)"]
+        for k, (item, column) in enumerate(zip(items, columns, strict=True)):
+            value = f"x.{item}" if item else "x"
+            if column.parse in _INTERNED:
+                value = f"i(w) if type(w := {value}) is str else w"
+            body.append(f"            {adds[4 + k]}({value})")
+    return body
+
+
+def _compile_cluster() -> Any:
+    """``cluster_row(r, instance_count, observed_at, i)``: the clusters row of struct ``r``."""
+    src = _Source(_CLUSTER_SHAPE)
+    extra = {"instance_count": "instance_count", "observed_at": "observed_at"}
+    before, exprs = _row_source(src, CLUSTERS, CLUSTER_FIELDS, extra)
+    return src.compile("cluster_row", "r, instance_count, observed_at, i",
+                       [*before, "    return (", *(f"        {e}," for e in exprs), "    )"])
+
+
+def _compile_instance() -> Any:
+    """``instance_row(r, cluster_id, info, observed_at, row_no, path, i, digest, C)``: the
+    instances row of struct ``r`` (its children appended to the lists ``C``, in
+    ``INSTANCE_RECORD.children`` order). ``i`` interns text (``_same`` when a value is
+    unhashable), ``digest(script, path)`` hashes a script."""
+    src = _Source(_INSTANCE_SHAPE)
+    info = " and ".join(f"r.{k} is UNSET" for k in INSTANCE_RECORD.info)
+    extra = {"cluster_id": "cluster_id", "from_info": "info", "observed_at": "observed_at",
+             # the info shape: an info response, or any of its own fields in a list item
+             "has_details": f"info or not ({info})",
+             "has_configuration": "r.configuration is not None"}
+    before, exprs = _row_source(src, INSTANCES, INSTANCE_FIELDS, extra)
+    row = ["(", *(f"    {e}," for e in exprs), ")"]
+    body = ["    rid = r.id", *before, "    try:",
+            f"        row = {row[0]}", *(f"        {line}" for line in row[1:]),
+            "    except TypeError:  # an object where text belongs: built without interning",
+            "        i = _same",
+            f"        row = {row[0]}", *(f"        {line}" for line in row[1:]),
+            *_children_source(src, INSTANCE_RECORD.children), "    return row"]
+    src.env["_same"] = _same
+    return src.compile("instance_row",
+                       "r, cluster_id, info, observed_at, row_no, path, i, digest, C", body)
+
+
+#: id of a shape -> (its field names, its object and list fields)
+_KNOWN: dict[int, tuple[frozenset[str], list[tuple[str, Node]]]] = {}
+
+
+def _structured(fields: dict[str, Node]) -> list[tuple[str, Node]]:
+    """The object and list fields of a shape (what the walker checks the shape of)."""
+    return [(k, n) for k, n in fields.items() if n.kind in ("object", "list")]
+
+
+_cluster_row = _compile_cluster()
+_instance_row = _compile_instance()
+
+
 class _Normalizer:
     def __init__(self, out: Normalized, kinds: frozenset[str] | None = None) -> None:
         self.out = out
@@ -378,6 +565,8 @@ class _Normalizer:
         self._doc: Document = Document(None, "")
         #: the envelope's endpoint of the response being walked (None when it does not say)
         self._endpoint: str | None = None
+        self._child_rows = [tuple(column.append for column in out.children[t])
+                            for t in INSTANCE_RECORD.children]
 
     # -- documents -------------------------------------------------------------------------
 
@@ -522,7 +711,7 @@ class _Normalizer:
 
     def _required_id(self, rec: dict[str, Any], path: str, key: str = "id") -> bool:
         rid = rec.get(key)
-        if type(rid) is str and rid:
+        if valid_id(rid):
             return True
         problem = (f"missing required field '{key}'" if rid is None
                    else f"'{key}' is {type_name(rid)}, expected a non-empty string")
@@ -547,21 +736,14 @@ class _Normalizer:
             self.findings.bad(problem, _general(f"{path}.instances"), self._doc.source,
                               f"{path}.instances", cid)
             return
-        if c.keys() - _CLUSTER_KEYS:
-            self._unknown(c, _CLUSTER_KEYS, path)
-        get = c.get
-        region = self._obj(get("region_info"), f"{path}.region_info", cid)
-        self.out.clusters.append((
-            cid, get("name"), get("cloud"), region.get("region"), region.get("display_name"),
-            get("status"), get("status_details"), get("created_at"), get("updated_at"),
-            get("active_at"), get("hourly_price"), get("cost_estimate"),
-            get("cloud_cluster_id"), len(members), observed_at,
-        ))
-        self.out.cluster_origins.append((self._doc_no, path))
+        count = len(members)
         if not members_too:  # the store's clusters: members are records of their own
-            return
-        for j, member in enumerate(members):
-            self.instance(member, f"{path}.instances[{j}]", observed_at, cid)
+            c = {**c, "instances": []}  # read (and warned about) as those records only
+        try:  # a record as the spec has it needs no walk
+            struct = msgspec.convert(c, CheckedCluster)
+        except msgspec.ValidationError:
+            struct = msgspec.convert(self._conform(c, _CLUSTER_SHAPE, path, None), LenientCluster)
+        self._typed_cluster(struct, path, observed_at, general=True, count=count)
 
     def instance(self, r: Any, path: str, observed_at: str | None, cluster_id: str | None,
                  info: bool = False) -> None:
@@ -570,60 +752,57 @@ class _Normalizer:
             return
         if not self._required_id(r, path):
             return
-        iid = r["id"]
-        if r.keys() - _INSTANCE_KEYS:
-            self._unknown(r, _INSTANCE_KEYS, path)
-        get = r.get
-        cfg = get("configuration")
-        if type(cfg) is not dict:
-            cfg = self._obj(cfg, f"{path}.configuration", iid)
-        elif cfg.keys() - _CONFIG_KEYS:
-            self._unknown(cfg, _CONFIG_KEYS, f"{path}.configuration", iid)
-        boot = get("boot_time")
-        if type(boot) is not dict:
-            boot = self._obj(boot, f"{path}.boot_time", iid)
-        rental = get("rental_terms")
-        if type(rental) is not dict:
-            rental = self._obj(rental, f"{path}.rental_terms", iid)
-        row_no = len(self.out.instances)
-        launch = get("launch_configuration")
-        launch_cols = (None, None, None, None)
-        if launch is not None:
-            launch_cols = self._launch(launch, f"{path}.launch_configuration", iid, row_no,
-                                       observed_at)
-        has_configuration = bool(cfg) or type(get("configuration")) is dict
-        # the info shape: an info response, or its own fields in a list item
-        has_details = info or not _INFO_KEYS.isdisjoint(r)
-        details: tuple[Any, ...] = _NO_DETAILS
-        if has_details:
-            details = self._details(r, path, iid, row_no, observed_at)
-        cget = cfg.get
-        self.out.instances.append((
-            cluster_id, iid, get("name"), get("cloud"), get("region"),
-            get("shade_instance_type"), get("cloud_instance_type"), get("cloud_assigned_id"),
-            get("shade_cloud"), get("status"), get("status_details"),
-            cget("gpu_type"), cget("gpu_manufacturer"), cget("num_gpus"),
-            cget("vram_per_gpu_in_gb"), cget("vcpus"), cget("memory_in_gb"),
-            cget("storage_in_gb"), cget("interconnect"), cget("nvlink"), cget("os"),
-            get("ip"), get("ssh_user"), get("ssh_port"), get("hourly_price"),
-            get("cost_estimate"), rental.get("rental_type"), rental.get("hourly_price"),
-            rental.get("ending_at"), get("created_at"), get("active_at"), get("deleted_at"),
-            boot.get("min_boot_in_sec"), boot.get("max_boot_in_sec"), *launch_cols,
-            *details, has_details, has_configuration, info, observed_at,
-        ))
-        self.out.instance_origins.append((self._doc_no, path))
-        tags = get("tags")
-        if tags:
-            rows = self.out.children["instance_tags"]
-            for pos, tag in enumerate(self._items(tags, f"{path}.tags", iid)):
-                rows.append((row_no, iid, observed_at, pos, tag))
-        ports = get("port_mappings")
-        if ports:
-            rows = self.out.children["port_mappings"]
-            for pos, pm in enumerate(self._items(ports, f"{path}.port_mappings", iid)):
-                pm = self._obj(pm, f"{path}.port_mappings[{pos}]", iid)
-                rows.append((row_no, iid, observed_at, pos, pm.get("internal_port"),
-                             pm.get("external_port")))
+        try:  # a record as the spec has it needs no walk
+            struct = msgspec.convert(r, CheckedInstance)
+        except msgspec.ValidationError:
+            struct = msgspec.convert(self._conform(r, _INSTANCE_SHAPE, path, None),
+                                     LenientInstance)
+        self._typed_instance(struct, path, observed_at, cluster_id, info)
+
+    def _conform(self, obj: dict[str, Any], fields: dict[str, Node], path: str,
+                 rid: Any) -> dict[str, Any]:
+        """``obj`` as the record spec's ``fields`` can take it: unknown fields reported (and
+        loaded around), an object or list of the wrong shape reported and read as absent.
+        The problems are named by JSON path and id here; the row builder never sees them."""
+        known = _KNOWN.get(id(fields))
+        if known is None:
+            known = _KNOWN[id(fields)] = (frozenset(fields), _structured(fields))
+        rid = obj.get("id") if rid is None else rid
+        if obj.keys() - known[0]:
+            self._unknown(obj, known[0], path, rid)
+            obj = {k: v for k, v in obj.items() if k in known[0]}  # loaded around
+        fixed = None
+        for key, node in known[1]:
+            value = obj.get(key)
+            if value is None:
+                continue
+            vpath = f"{path}.{key}"
+            if node.kind == "object":
+                if type(value) is not dict:
+                    self._obj(value, vpath, rid)
+                    new: Any = None
+                else:
+                    new = self._conform(value, node.fields or {}, vpath, rid)
+            elif type(value) is not list:
+                self._items(value, vpath, rid)
+                new = None
+            elif node.fields is not None:
+                new = value
+                for pos, item in enumerate(value):
+                    if type(item) is dict:
+                        done = self._conform(item, node.fields, f"{vpath}[{pos}]", rid)
+                    else:
+                        self._obj(item, f"{vpath}[{pos}]", rid)
+                        done = {}
+                    if done is not item:
+                        new = list(value) if new is value else new
+                        new[pos] = done
+            else:
+                continue
+            if new is not value:
+                fixed = dict(obj) if fixed is None else fixed
+                fixed[key] = new
+        return obj if fixed is None else fixed
 
     def _thresholds(self, r: dict[str, Any], path: str, rid: Any) -> tuple[Any, ...]:
         """``auto_delete`` and ``alert`` thresholds and ``volume_mount.auto`` of ``r``."""
@@ -633,65 +812,35 @@ class _Normalizer:
         return (auto.get("date_threshold"), auto.get("spend_threshold"),
                 alert.get("date_threshold"), alert.get("spend_threshold"), mount.get("auto"))
 
-    def _details(self, r: dict[str, Any], path: str, iid: str, row_no: int,
-                 observed_at: str | None) -> tuple[Any, ...]:
-        """The info shape's detail columns; ``volume_ids`` and env names become child rows."""
-        children = self.out.children
-        for pos, vid in enumerate(self._items(r.get("volume_ids"), f"{path}.volume_ids", iid)):
-            children["instance_volumes"].append((row_no, iid, observed_at, pos, vid))
-        for pos, env in enumerate(self._items(r.get("envs"), f"{path}.envs", iid)):
-            env = self._obj(env, f"{path}.envs[{pos}]", iid)
-            children["instance_envs"].append((row_no, iid, observed_at, pos, env.get("name")))
-        return (r.get("ssh_key_id"), *self._thresholds(r, path, iid))
-
-    def _launch(self, launch: Any, path: str, iid: str, row_no: int,
-                observed_at: str | None, template: bool = False) -> tuple[Any, Any, Any, Any]:
-        """(type, image, has_registry_credentials, script_sha256); secrets are not touched.
-
-        ``template``: the launch configuration of a template (row ``row_no`` of templates):
-        its env names go to ``template_envs``, its ports and mounts are not tabled.
-        """
-        launch = self._obj(launch, path, iid)
+    def _template_launch(self, launch: Any, path: str, tid: Any, row_no: int,
+                         observed_at: str | None) -> tuple[Any, Any, Any, Any]:
+        """(type, image, has_registry_credentials, script_sha256) of a template's launch
+        configuration; its docker env names go to ``template_envs``; secrets are not touched."""
+        launch = self._obj(launch, path, tid)
         docker = self._obj(launch.get("docker_configuration"), f"{path}.docker_configuration",
-                           iid)
+                           tid)
         image = has_credentials = digest = None
         if docker:
             dpath = f"{path}.docker_configuration"
             image = docker.get("image")
             has_credentials = bool(docker.get("registry_credentials"))
-            children = self.out.children
-            for pos, env in enumerate(self._items(docker.get("envs"), f"{dpath}.envs", iid)):
-                env = self._obj(env, f"{dpath}.envs[{pos}]", iid)
-                if template:
-                    children["template_envs"].append(
-                        (row_no, iid, observed_at, pos, "docker", env.get("name")))
-                else:
-                    children["docker_envs"].append(
-                        (row_no, iid, observed_at, pos, env.get("name")))
-        if docker and not template:
-            dpath = f"{path}.docker_configuration"
-            children = self.out.children
-            for pos, pm in enumerate(self._items(docker.get("port_mappings"),
-                                                 f"{dpath}.port_mappings", iid)):
-                pm = self._obj(pm, f"{dpath}.port_mappings[{pos}]", iid)
-                children["docker_port_mappings"].append(
-                    (row_no, iid, observed_at, pos, pm.get("host_port"), pm.get("container_port")))
-            for pos, vm in enumerate(self._items(docker.get("volume_mounts"),
-                                                 f"{dpath}.volume_mounts", iid)):
-                vm = self._obj(vm, f"{dpath}.volume_mounts[{pos}]", iid)
-                children["docker_volume_mounts"].append(
-                    (row_no, iid, observed_at, pos, vm.get("host_path"), vm.get("container_path")))
+            envs = self.out.children["template_envs"]
+            for pos, env in enumerate(self._items(docker.get("envs"), f"{dpath}.envs", tid)):
+                env = self._obj(env, f"{dpath}.envs[{pos}]", tid)
+                _add(envs, (row_no, tid, observed_at, pos, "docker", env.get("name")))
         script = self._obj(launch.get("script_configuration"), f"{path}.script_configuration",
-                           iid)
+                           tid)
         if script:
-            digest = self._script_digest(script, f"{path}.script_configuration", iid)
+            digest = self._script_digest(script, f"{path}.script_configuration", tid)
         return launch.get("type"), image, has_credentials, digest
 
     def _script_digest(self, script: dict[str, Any], path: str, iid: str) -> str | None:
         return self._digest(script.get("base64_script"),
                             script.get("base64_script_sha256", _ABSENT), path, iid)
 
-    def _digest(self, encoded: Any, stored: Any, path: str, iid: str) -> str | None:
+    def _digest(self, encoded: Any, stored: Any, path: str | tuple[Any, str],
+                iid: str) -> str | None:
+        """``path``: the script configuration's, or (a ``member_path``, the rest of it)."""
         # the nodes of a cluster usually share one script: hash it once per load (the cache
         # lives as long as this load)
         cacheable = stored is _ABSENT and type(encoded) is str
@@ -700,6 +849,8 @@ class _Normalizer:
         try:
             digest = _script_digest(encoded, stored)
         except ValueError:
+            if type(path) is tuple:
+                path = member_path(path[0]) + path[1]
             self.findings.warn("not valid base64; script_sha256 left empty",
                                _general(f"{path}.base64_script"), self._doc.source,
                                f"{path}.base64_script", iid)
@@ -708,132 +859,88 @@ class _Normalizer:
             self._digests[encoded] = digest
         return digest
 
-    # -- typed records (decode.py): the same rows as above, from structs ---------------------
+    # -- records (typed structs, or parsed objects converted): one builder -------------------
 
     def _typed_list(self, typed: TypedList, path: str, observed_at: str | None) -> None:
         if typed.envelope:
             path = f"{path}.response"
             if typed.observed_at is not None:
                 observed_at = typed.observed_at
-        if self.kinds is not None and typed.kind not in self.kinds:
-            self._wrong_kind(typed.kind, path)
+        if typed.kind == "array":  # a JSON array of cluster info responses
+            for i, c in enumerate(typed.items):
+                ipath = f"{path}[{i}]"
+                if c is UNREADABLE:
+                    self.findings.bad("nested too deeply to be a Shadeform response",
+                                      _general(ipath), self._doc.source, ipath, None)
+                elif type(c) is not Cluster:
+                    self._value(c, ipath, observed_at, 1)
+                elif self.kinds is not None and "clusters" not in self.kinds:
+                    self._wrong_kind("clusters", ipath)
+                else:
+                    self._typed_cluster(c, ipath, observed_at)
+            return
+        kind = "clusters" if typed.kind == "cluster" else typed.kind
+        if self.kinds is not None and kind not in self.kinds:
+            self._wrong_kind(kind, path)
+            return
+        if typed.kind == "cluster":  # one cluster info response
+            self._typed_cluster(typed.items[0], path, observed_at)  # type: ignore[index]
             return
         lpath = f"{path}.{typed.kind}"
         if observed_at is not None:
             self.out.polls.append((observed_at, _ENDPOINTS[typed.kind]))
         if typed.kind == "clusters":
             for i, c in enumerate(typed.items):
-                self._typed_cluster(c, f"{lpath}[{i}]", observed_at)  # type: ignore[arg-type]
+                if type(c) is not Cluster:
+                    self.cluster(c, f"{lpath}[{i}]", observed_at)
+                else:
+                    self._typed_cluster(c, f"{lpath}[{i}]", observed_at)
         else:
             for i, r in enumerate(typed.items):
-                self._typed_instance(r, f"{lpath}[{i}]", observed_at, None)  # type: ignore[arg-type]
+                if type(r) is not Instance:
+                    self.instance(r, f"{lpath}[{i}]", observed_at, None)
+                else:
+                    self._typed_instance(r, f"{lpath}[{i}]", observed_at, None)
 
-    def _typed_cluster(self, c: decode.Cluster, path: str, observed_at: str | None) -> None:
+    def _typed_cluster(self, c: Any, path: str, observed_at: str | None,
+                       general: bool = False, count: int | None = None) -> None:
+        """``count``: the members the response listed, when ``c`` has them left out."""
         cid = c.id
-        region = c.region_info or decode.EMPTY_REGION
         members = c.instances
+        count = len(members) if count is None else count
         try:
-            row = self._cluster_row(c, region, observed_at, self._intern)
+            row = _cluster_row(c, count, observed_at, self._intern)
         except TypeError:  # an object where text belongs (loaded around later): not interned
-            row = self._cluster_row(c, region, observed_at, _same)
+            row = _cluster_row(c, count, observed_at, _same)
         self.out.clusters.append(row)
         self.out.cluster_origins.append((self._doc_no, path))
-        for j, member in enumerate(members):
-            self._typed_instance(member, f"{path}.instances[{j}]", observed_at, cid)
+        if general:
+            for j, m in enumerate(members):
+                self.instance(m, f"{path}.instances[{j}]", observed_at, cid)
+            return
+        rows, origins = self.out.instances, self.out.instance_origins
+        doc_no, intern, digest, children = self._doc_no, self._intern, self._script, \
+            self._child_rows
+        for j, m in enumerate(members):
+            # the member's path, spelled out only when a message needs it (member_path)
+            mpath = (path, j)
+            rows.append(_instance_row(m, cid, False, observed_at, len(rows), mpath, intern,
+                                      digest, children))
+            origins.append((doc_no, mpath))
 
-    @staticmethod
-    def _cluster_row(c: decode.Cluster, region: decode.Region, observed_at: str | None,
-                     i: Any) -> tuple[Any, ...]:
-        return (
-            c.id, c.name, i(c.cloud), i(region.region), i(region.display_name), i(c.status),
-            i(c.status_details), i(c.created_at), i(c.updated_at), i(c.active_at),
-            c.hourly_price, c.cost_estimate, c.cloud_cluster_id, len(c.instances), observed_at,
-        )
-
-    def _typed_instance(self, r: decode.Instance, path: str, observed_at: str | None,
-                        cluster_id: str | None) -> None:
-        iid = r.id
-        row_no = len(self.out.instances)
-        launch = r.launch_configuration
-        launch_cols: tuple[Any, ...] = (None, None, None, None)
-        if launch is not None:
-            launch_cols = self._typed_launch(launch, f"{path}.launch_configuration", iid,
-                                             row_no, observed_at)
-        details: tuple[Any, ...] = _NO_DETAILS
-        if r.has_details():
-            details = self._typed_details(r, iid, row_no, observed_at)
-        try:
-            row = self._instance_row(r, cluster_id, launch_cols, details, observed_at,
-                                     self._intern)
-        except TypeError:  # an object where text belongs (loaded around later): not interned
-            row = self._instance_row(r, cluster_id, launch_cols, details, observed_at, _same)
-        self.out.instances.append(row)
+    def _typed_instance(self, r: Any, path: str, observed_at: str | None,
+                        cluster_id: str | None, info: bool = False) -> None:
+        rows = self.out.instances
+        rows.append(_instance_row(r, cluster_id, info, observed_at, len(rows), path,
+                                  self._intern, self._script, self._child_rows))
         self.out.instance_origins.append((self._doc_no, path))
-        if r.tags:
-            rows = self.out.children["instance_tags"]
-            for pos, tag in enumerate(r.tags):
-                rows.append((row_no, iid, observed_at, pos, tag))
-        if r.port_mappings:
-            rows = self.out.children["port_mappings"]
-            for pos, pm in enumerate(r.port_mappings):
-                rows.append((row_no, iid, observed_at, pos, pm.internal_port, pm.external_port))
 
-    def _typed_details(self, r: decode.Instance, iid: str, row_no: int,
-                       observed_at: str | None) -> tuple[Any, ...]:
-        children = self.out.children
-        for pos, vid in enumerate(r.volume_ids or ()):
-            children["instance_volumes"].append((row_no, iid, observed_at, pos, vid))
-        for pos, env in enumerate(r.envs or ()):
-            children["instance_envs"].append((row_no, iid, observed_at, pos, env.name))
-        auto = r.auto_delete or decode.EMPTY_THRESHOLD
-        alert = r.alert or decode.EMPTY_THRESHOLD
-        mount = r.volume_mount or decode.EMPTY_MOUNT
-        key = None if r.ssh_key_id is UNSET else r.ssh_key_id
-        return (key, auto.date_threshold, auto.spend_threshold, alert.date_threshold,
-                alert.spend_threshold, mount.auto)
-
-    @staticmethod
-    def _instance_row(r: decode.Instance, cluster_id: str | None, launch_cols: tuple[Any, ...],
-                      details: tuple[Any, ...], observed_at: str | None,
-                      i: Any) -> tuple[Any, ...]:
-        cfg = r.configuration or decode.EMPTY_CONFIG
-        boot = r.boot_time or decode.EMPTY_BOOT
-        rental = r.rental_terms or decode.EMPTY_RENTAL
-        return (
-            cluster_id, r.id, r.name, i(r.cloud), i(r.region), i(r.shade_instance_type),
-            i(r.cloud_instance_type), r.cloud_assigned_id, r.shade_cloud, i(r.status),
-            i(r.status_details), i(cfg.gpu_type), i(cfg.gpu_manufacturer), cfg.num_gpus,
-            cfg.vram_per_gpu_in_gb, cfg.vcpus, cfg.memory_in_gb, cfg.storage_in_gb,
-            i(cfg.interconnect), cfg.nvlink, i(cfg.os), r.ip, i(r.ssh_user), r.ssh_port,
-            r.hourly_price, i(r.cost_estimate), i(rental.rental_type), i(rental.hourly_price),
-            i(rental.ending_at), i(r.created_at), i(r.active_at), i(r.deleted_at),
-            boot.min_boot_in_sec, boot.max_boot_in_sec, *map(i, launch_cols), *details,
-            details is not _NO_DETAILS, r.configuration is not None, False, observed_at,
-        )
-
-    def _typed_launch(self, launch: decode.Launch, path: str, iid: str, row_no: int,
-                      observed_at: str | None) -> tuple[Any, Any, Any, Any]:
-        docker = launch.docker_configuration
-        image = has_credentials = digest = None
-        if docker is not None and not docker.is_empty():
-            image = None if docker.image is UNSET else docker.image
-            has_credentials = bool(docker.registry_credentials)
-            children = self.out.children
-            for pos, env in enumerate(docker.envs or ()):
-                children["docker_envs"].append((row_no, iid, observed_at, pos, env.name))
-            for pos, dp in enumerate(docker.port_mappings or ()):
-                children["docker_port_mappings"].append(
-                    (row_no, iid, observed_at, pos, dp.host_port, dp.container_port))
-            for pos, vm in enumerate(docker.volume_mounts or ()):
-                children["docker_volume_mounts"].append(
-                    (row_no, iid, observed_at, pos, vm.host_path, vm.container_path))
-        script = launch.script_configuration
-        if script is not None:
-            stored = _ABSENT if script.base64_script_sha256 is UNSET \
-                else script.base64_script_sha256
-            digest = self._digest(script.base64_script, stored,
-                                  f"{path}.script_configuration", iid)
-        return launch.type, image, has_credentials, digest
+    def _script(self, script: Any, path: str | tuple[str, int], iid: str) -> str | None:
+        """script_sha256 of an instance's script configuration (``path``: the instance's)."""
+        stored = _ABSENT if script.base64_script_sha256 is UNSET \
+            else script.base64_script_sha256
+        return self._digest(script.base64_script, stored,
+                            (path, ".launch_configuration.script_configuration"), iid)
 
     def _hardware(self, t: dict[str, Any], path: str, name: Any) -> tuple[dict[str, Any], Any]:
         """The configuration of an instance type, reconciled with its top-level copies
@@ -960,16 +1067,16 @@ class _Normalizer:
         row_no = len(self.out.account["templates"])
         launch_cols: tuple[Any, ...] = (None, None, None, None)
         if get("launch_configuration") is not None:
-            launch_cols = self._launch(get("launch_configuration"),
-                                       f"{path}.launch_configuration", tid, row_no,
-                                       observed_at, template=True)
+            launch_cols = self._template_launch(get("launch_configuration"),
+                                                f"{path}.launch_configuration", tid, row_no,
+                                                observed_at)
         children = self.out.children
         for pos, tag in enumerate(self._items(get("tags"), f"{path}.tags", tid)):
-            children["template_tags"].append((row_no, tid, observed_at, pos, tag))
+            _add(children["template_tags"], (row_no, tid, observed_at, pos, tag))
         for pos, env in enumerate(self._items(get("envs"), f"{path}.envs", tid)):
             env = self._obj(env, f"{path}.envs[{pos}]", tid)
-            children["template_envs"].append(
-                (row_no, tid, observed_at, pos, "instance", env.get("name")))
+            _add(children["template_envs"],
+                 (row_no, tid, observed_at, pos, "instance", env.get("name")))
         networking = self._obj(get("networking"), f"{path}.networking", tid)
         rules = networking.get("ufw_rules")
         rules = self._items(rules, f"{path}.networking.ufw_rules", tid) if rules is not None \
@@ -1079,19 +1186,26 @@ def _env_names(envs: Any) -> Any:
     return [{"name": e.get("name")} if type(e) is dict else None for e in envs]
 
 
+#: the docker launch's fields, from the record spec: what ``redact`` keeps of each
+_DOCKER_SHAPE = (_INSTANCE_SHAPE["launch_configuration"].fields or {})["docker_configuration"]
+
+
 def _redact_docker(docker: Any) -> Any:
     if type(docker) is not dict:
         return None
     out: dict[str, Any] = {}
-    for key in ("image", "shared_memory_in_gb", "port_mappings", "volume_mounts"):
-        if key in docker:
+    for key, node in (_DOCKER_SHAPE.fields or {}).items():
+        if key not in docker:
+            continue
+        if node.kind == "presence":  # only whether it is set
+            if docker[key]:
+                out[key] = _REDACTED
+        elif node.kind in _SECRET_KINDS:
+            out[key] = _REDACTED
+        elif node.fields and any(n.kind in _SECRET_KINDS for n in node.fields.values()):
+            out[key] = _env_names(docker[key])  # a list of name/secret pairs: names only
+        else:
             out[key] = docker[key]
-    if "envs" in docker:
-        out["envs"] = _env_names(docker["envs"])
-    if docker.get("registry_credentials"):
-        out["registry_credentials"] = _REDACTED
-    if "args" in docker:
-        out["args"] = _REDACTED
     return out
 
 

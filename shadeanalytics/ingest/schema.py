@@ -14,11 +14,14 @@ import pandas as pd
 __all__ = [
     "CATALOG_RULE",
     "CLUSTERS",
+    "CLUSTER_RECORD",
     "CLUSTER_TYPES",
     "INSTANCES",
+    "INSTANCE_RECORD",
     "INSTANCE_TYPES",
     "POLLS",
     "PRE_ACTIVE",
+    "RECORDS",
     "SSH_KEYS",
     "STATUSES",
     "TABLES",
@@ -27,9 +30,13 @@ __all__ = [
     "VOLUMES",
     "VOLUME_TYPES",
     "Column",
+    "Node",
+    "Record",
     "data_dictionary",
     "empty_frame",
+    "shape",
     "status_dtype",
+    "valid_id",
 ]
 
 TIMESTAMP = "datetime64[us, UTC]"
@@ -61,10 +68,12 @@ class Column:
 
     ``parse`` says how the raw JSON value becomes the column: ``str``, ``int``, ``bool``,
     ``time`` (RFC 3339 -> UTC), ``time_or_na`` (the same, for a date the API does not check:
-    anything else loads as NaT with a warning, not as a bad record), ``cents`` (integer cents), ``dollars`` (a dollar string such as
-    ``"$1,234.50"``), ``status`` (ordered categorical), or ``derived`` (computed from other
-    columns). ``required`` columns that are missing or null in the JSON load as NA with a
-    warning: the API promises them.
+    anything else loads as NaT with a warning, not as a bad record), ``cents`` (integer cents),
+    ``dollars`` (a dollar string such as ``"$1,234.50"``), ``status`` (ordered categorical), or
+    ``derived`` (computed from other columns). ``required`` columns that are missing or null
+    in the JSON load as NA with a warning: the API promises them. ``lifecycle`` columns are
+    null by lifecycle: the API leaves them null until the resource is placed (and sometimes a
+    while after), so a null is normal data and never warns.
     """
 
     name: str
@@ -74,6 +83,7 @@ class Column:
     meaning: str
     parse: str = "str"
     required: bool = False
+    lifecycle: bool = False
 
 
 _S, _I, _F, _B = "string", "Int64", "float64", "boolean"
@@ -89,14 +99,16 @@ CLUSTERS: tuple[Column, ...] = (
     Column("status_details", _S, "status_details", "", "free-text context for the status"),
     Column("created_at", TIMESTAMP, "created_at", "UTC", "creation time", "time", True),
     Column("updated_at", TIMESTAMP, "updated_at", "UTC", "last update time", "time", True),
-    Column("active_at", TIMESTAMP, "active_at", "UTC", "when the cluster became active", "time"),
+    Column("active_at", TIMESTAMP, "active_at", "UTC", "when the cluster became active", "time",
+           lifecycle=True),
     Column("hourly_price_cents", _I, "hourly_price", "US cents/hour", "price of the cluster",
            "cents", True),
     Column("hourly_price_usd", _F, "hourly_price", "USD/hour", "hourly_price_cents / 100",
            "derived"),
     Column("cost_estimate_usd", _F, "cost_estimate", "USD",
            "Shadeform's estimated cost so far (`$` and `,` stripped)", "dollars"),
-    Column("cloud_cluster_id", _S, "cloud_cluster_id", "", "provider-assigned cluster id"),
+    Column("cloud_cluster_id", _S, "cloud_cluster_id", "", "provider-assigned cluster id",
+           lifecycle=True),
     Column("instance_count", _I, "instances", "count", "number of instances listed in the cluster",
            "derived"),
     Column("observed_at", TIMESTAMP, "(envelope) observed_at", "UTC",
@@ -138,7 +150,7 @@ INSTANCES: tuple[Column, ...] = (
     Column("cloud_instance_type", _S, "cloud_instance_type", "", "the provider's own type name",
            required=True),
     Column("cloud_assigned_id", _S, "cloud_assigned_id", "",
-           "the provider's id for the VM (null until the provider assigns one)"),
+           "the provider's id for the VM", lifecycle=True),
     Column("shade_cloud", _B, "shade_cloud", "",
            "launched in Shadeform's accounts (True) or the user's linked account", "bool", True),
     Column("status", _STATUS, "status", "", "instance status, lifecycle-ordered", "status", True),
@@ -158,9 +170,12 @@ INSTANCES: tuple[Column, ...] = (
     Column("interconnect", _S, "configuration.interconnect", "", "GPU interconnect, e.g. `pcie`"),
     Column("nvlink", _B, "configuration.nvlink", "", "NVLink present", "bool"),
     Column("os", _S, "configuration.os", "", "OS image, e.g. `ubuntu_22_shade_os`"),
-    Column("ip", _S, "ip", "", "public address (sensitive: reports omit it by default)"),
-    Column("ssh_user", _S, "ssh_user", "", "SSH login (reports omit it by default)"),
-    Column("ssh_port", _I, "ssh_port", "", "SSH port (reports omit it by default)", "int"),
+    Column("ip", _S, "ip", "", "public address (sensitive: reports omit it by default)",
+           lifecycle=True),
+    Column("ssh_user", _S, "ssh_user", "", "SSH login (reports omit it by default)",
+           lifecycle=True),
+    Column("ssh_port", _I, "ssh_port", "", "SSH port (reports omit it by default)", "int",
+           lifecycle=True),
     Column("hourly_price_cents", _I, "hourly_price", "US cents/hour", "on-demand price", "cents"),
     Column("hourly_price_usd", _F, "hourly_price", "USD/hour", "hourly_price_cents / 100",
            "derived"),
@@ -174,8 +189,10 @@ INSTANCES: tuple[Column, ...] = (
     Column("rental_ending_at", TIMESTAMP, "rental_terms.ending_at", "UTC",
            "promised end of the rental; NaT when open-ended", "time"),
     Column("created_at", TIMESTAMP, "created_at", "UTC", "creation time", "time", True),
-    Column("active_at", TIMESTAMP, "active_at", "UTC", "when the instance became active", "time"),
-    Column("deleted_at", TIMESTAMP, "deleted_at", "UTC", "deletion time; NaT while live", "time"),
+    Column("active_at", TIMESTAMP, "active_at", "UTC", "when the instance became active", "time",
+           lifecycle=True),
+    Column("deleted_at", TIMESTAMP, "deleted_at", "UTC", "deletion time; NaT while live", "time",
+           lifecycle=True),
     Column("boot_time_min_s", _I, "boot_time.min_boot_in_sec", "s", "boot-time estimate, low",
            "int"),
     Column("boot_time_max_s", _I, "boot_time.max_boot_in_sec", "s", "boot-time estimate, high",
@@ -183,6 +200,9 @@ INSTANCES: tuple[Column, ...] = (
     Column("launch_type", _S, "launch_configuration.type", "", "`docker`, `script` or NA"),
     Column("docker_image", _S, "launch_configuration.docker_configuration.image", "",
            "container image of a docker launch"),
+    Column("docker_shared_memory_in_gb", _I,
+           "launch_configuration.docker_configuration.shared_memory_in_gb", "GB",
+           "shared memory (`/dev/shm`) of a docker launch's container", "int"),
     Column("has_registry_credentials", _B,
            "launch_configuration.docker_configuration.registry_credentials", "",
            "the docker launch carries registry credentials (the credentials are never loaded)",
@@ -442,6 +462,113 @@ TABLES: dict[str, tuple[Column, ...]] = {
     "polls": POLLS,
 }
 
+# -- records: the JSON objects rows come from -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Record:
+    """The JSON object the rows of ``table`` come from, declared once.
+
+    Its fields are the source paths of the table's columns (derived columns aside), the source
+    paths of its ``children`` tables, its ``secrets`` and its ``known`` fields: nothing else.
+    The typed decoder's structs (``decode.py``), the row builder and the unknown-field report
+    (``normalize.py``), the data dictionary and the store's validation derive from it, so that
+    a new field of the API is one ``Column`` above.
+
+    ``secrets`` are ``(path, how)``: ``raw`` is never decoded (a view of the input bytes at
+    most), ``presence`` is read only as set or not, ``digest`` only through its sha256; none
+    reaches a table. ``known`` are documented fields no column reads (they are not reported as
+    unknown). ``info`` are the top-level fields only ``GET /instances/{id}/info`` carries, and
+    ``absent`` the objects (or fields) where an absent field is told from a null one; both
+    decode as ``msgspec.UNSET`` when absent.
+    """
+
+    table: str
+    children: tuple[str, ...] = ()
+    secrets: tuple[tuple[str, str], ...] = ()
+    known: tuple[str, ...] = ()
+    info: tuple[str, ...] = ()
+    absent: tuple[str, ...] = ()
+    #: the field that names the resource: a non-empty string, or the record cannot load
+    id: str = "id"
+
+
+def valid_id(value: object) -> bool:
+    """Whether ``value`` can name a record (``Record.id``): a non-empty string. A record without
+    one cannot be loaded (the typed decoder's ``min_length=1`` string, the walker's check) nor
+    stored (the history store's validation)."""
+    return type(value) is str and value != ""
+
+
+_DOCKER = "launch_configuration.docker_configuration"
+
+INSTANCE_RECORD = Record(
+    "instances",
+    children=("instance_tags", "port_mappings", "docker_port_mappings", "docker_volume_mounts",
+              "docker_envs", "instance_volumes", "instance_envs"),
+    secrets=((f"{_DOCKER}.envs[].value", "raw"),
+             (f"{_DOCKER}.registry_credentials", "presence"), (f"{_DOCKER}.args", "raw"),
+             ("launch_configuration.script_configuration.base64_script", "digest"),
+             ("envs[].value", "raw")),
+    # what the store keeps of a script instead of the script (``normalize.redact``)
+    known=("launch_configuration.script_configuration.base64_script_sha256",),
+    info=("volume_ids", "ssh_key_id", "auto_delete", "alert", "volume_mount", "envs"),
+    absent=(_DOCKER, "launch_configuration.script_configuration.base64_script_sha256"),
+)
+CLUSTER_RECORD = Record("clusters", known=("instances",))
+#: table -> its record, for the resources the typed decoder reads
+RECORDS: dict[str, Record] = {"clusters": CLUSTER_RECORD, "instances": INSTANCE_RECORD}
+
+
+@dataclass(frozen=True)
+class Node:
+    """One field of a record's JSON shape: ``kind`` is ``value`` (a scalar), ``object``,
+    ``list`` (of scalars, or of objects when ``fields``), or a secret's ``how``."""
+
+    kind: str
+    fields: dict[str, Node] | None = None
+    absent: bool = False
+
+
+def _paths(record: Record) -> list[tuple[str, str]]:
+    """(path, kind) of every field of ``record``: column sources, child sources, secrets."""
+    out: list[tuple[str, str]] = []
+    for table in (record.table, *record.children):
+        for c in TABLES[table]:
+            if c.parse != "derived" and not c.source.startswith("("):
+                out.append((c.source, "value"))
+    out += [(path, how) for path, how in record.secrets]
+    out += [(path, "value") for path in record.known]
+    return out
+
+
+def shape(record: Record) -> dict[str, Node]:
+    """The JSON shape of ``record``: field name -> :class:`Node`, nested, in declaration
+    order (``a.b`` is field ``b`` of object ``a``; ``a[].b`` of each item of list ``a``)."""
+    root: dict[str, Node] = {}
+    absent = set(record.absent) | set(record.info)
+    for path, kind in _paths(record):
+        parts = path.split(".")
+        level, prefix = root, ""
+        for n, part in enumerate(parts):
+            listed = part.endswith("[]")
+            name = part[:-2] if listed else part
+            prefix = f"{prefix}.{name}" if prefix else name
+            last = n == len(parts) - 1
+            gone = prefix in absent or any(prefix.startswith(f"{a}.") for a in absent)
+            if last and not listed:
+                level.setdefault(name, Node(kind, absent=gone))
+                break
+            node = level.get(name)
+            if node is None or (node.fields is None and not last):
+                node = Node("list" if listed else "object", None if last else {}, gone)
+                level[name] = node
+            if last:
+                break
+            level = node.fields  # type: ignore[assignment]
+    return root
+
+
 _TABLE_NOTES = {
     "clusters": "One row per cluster per snapshot (`GET /clusters`, `GET /clusters/{id}/info`).",
     "instances": "One row per instance per snapshot: cluster members (from the cluster's "
@@ -458,8 +585,8 @@ _TABLE_NOTES = {
     "instance_envs": "Top-level `envs[]` names of each instance row from "
     "`GET /instances/{id}/info`.",
     "volumes": "One row per storage volume per snapshot (`GET /volumes`, "
-    "`GET /volumes/{id}/info`). Its hourly price is `shadeanalytics.analytics.storage.volume_prices` "
-    "(size x the volume type's price).",
+    "`GET /volumes/{id}/info`). Its hourly price is "
+    "`shadeanalytics.analytics.storage.volume_prices` (size x the volume type's price).",
     "volume_types": "Storage offerings (`GET /volumes/types`): one row per (cloud, region).",
     "ssh_keys": "One row per SSH key per snapshot (`GET /sshkeys`, `GET /sshkeys/{id}/info`); "
     "the public key is kept only as its fingerprint.",
@@ -504,7 +631,9 @@ def data_dictionary() -> str:
         lines += ["| column | dtype | unit | source | meaning |", "|---|---|---|---|---|"]
         for c in columns:
             source = f"`{c.source}`" if not c.source.startswith("(") else c.source
-            meaning = c.meaning + (" (required by the API)" if c.required else "")
+            meaning = c.meaning + (" (required by the API)" if c.required else "") + (
+                " (null by lifecycle: null until placed, never a warning)" if c.lifecycle
+                else "")
             lines.append(f"| `{c.name}` | {c.dtype} | {c.unit} | {source} | {meaning} |")
     return "\n".join(lines) + "\n"
 

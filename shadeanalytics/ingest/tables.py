@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import operator
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -24,6 +23,7 @@ from .normalize import (
     Findings,
     Normalized,
     _general,
+    member_path,
     type_name,
 )
 from .schema import PRE_ACTIVE, STATUSES, TABLES, Column, empty_frame
@@ -201,18 +201,38 @@ def _newest(df: pd.DataFrame, key: list[str]) -> pd.DataFrame:
 # -- building ---------------------------------------------------------------------------------
 
 
+class _Columns(dict[str, list[Any]]):
+    """The columns of a table's rows, each built when first read: a table is converted
+    column by column, so that only the rows and a few columns' lists are alive at a time,
+    never every column's list at once (a load's peak memory)."""
+
+    def __init__(self, rows: list[tuple[Any, ...]], names: tuple[str, ...]) -> None:
+        super().__init__()
+        self.rows = rows
+        self._index = {name: k for k, name in enumerate(names)}
+
+    def __missing__(self, name: str) -> list[Any]:
+        k = self._index[name]
+        column = self[name] = [row[k] for row in self.rows]
+        return column
+
+    def names(self) -> list[str]:
+        return list(self._index)
+
+
 class _Table:
     """One table under construction: raw columns, where each row came from, rows to drop."""
 
     def __init__(self, name: str, rows: list[tuple[Any, ...]], names: tuple[str, ...],
                  origins: Callable[[int], tuple[str, str]], id_field: str | None,
-                 findings: Findings) -> None:
+                 findings: Findings, columns: list[list[Any]] | None = None) -> None:
         self.name = name
-        self.n = len(rows)
-        self.raw: dict[str, list[Any]] = (
-            dict(zip(names, map(list, zip(*rows, strict=True)), strict=True)) if rows
-            else {f: [] for f in names}
-        )
+        if columns is not None:  # already column by column (a child table)
+            self.n = len(columns[0])
+            self.raw: dict[str, list[Any]] = dict(zip(names, columns, strict=True))
+        else:
+            self.n = len(rows)
+            self.raw = _Columns(rows, names)
         self.origin = origins
         self.id_field = id_field
         self.findings = findings
@@ -315,6 +335,26 @@ def _in_range(values: list[Any], table: _Table, source: str) -> list[Any]:
 def _to_time(values: list[Any], table: _Table, source: str,
              soft: bool = False) -> pd.DatetimeIndex:
     """``soft``: a value that is no timestamp loads as NaT with a warning, not a bad record."""
+    if len(values) > 1 and values.count(values[0]) == len(values):
+        # one value in every row (the snapshot time of one response, or no time): parsed once
+        try:
+            one = pd.to_datetime(values[:1], utc=True, format="ISO8601").as_unit("us")
+        except (ValueError, OverflowError, TypeError):
+            pass  # every row is bad: reported row by row below
+        else:
+            return pd.DatetimeIndex(np.repeat(one.tz_convert(None).to_numpy(), len(values)),
+                                    tz="UTC")
+    pa = _arrow()
+    if pa is not None:
+        # RFC 3339 text as the API writes it: parsed by pyarrow (to the same instants); what
+        # it refuses (a missing offset, a space, a date only...) goes to pandas' ISO 8601 parser
+        try:
+            parsed = pa.compute.cast(pa.array(values, pa.string()),
+                                     pa.timestamp("us", tz="UTC"))
+        except (pa.ArrowException, UnicodeError):
+            pass
+        else:
+            return pd.DatetimeIndex(parsed.to_pandas(), tz="UTC")
     try:
         return pd.to_datetime(values, utc=True, format="ISO8601").as_unit("us")
     except (ValueError, OverflowError, TypeError):
@@ -341,6 +381,19 @@ def _is_timestamp(text: str) -> bool:
 
 
 def _to_dollars(values: list[Any], table: _Table, source: str) -> np.ndarray:
+    pa = _arrow()
+    if pa is not None:
+        # plain numbers in text (the instances' cost_estimate): parsed by pyarrow, correctly
+        # rounded as float() is; anything else (a "$", a comma, a non-finite value, a
+        # number that is not text) the loop below reads and reports
+        try:
+            out = np.array(pa.compute.cast(pa.array(values, pa.string()), pa.float64())
+                           .to_numpy(zero_copy_only=False))  # a writable copy
+        except (pa.ArrowException, UnicodeError):
+            pass
+        else:
+            if np.isfinite(out).sum() == len(values) - values.count(None):
+                return out
     out = np.full(len(values), np.nan)
     for i, v in enumerate(values):
         if v is None:
@@ -388,10 +441,10 @@ def _convert(column: Column, values: list[Any], table: _Table) -> Any:
                 table.warn(i, source, "missing or null, though the API promises a value; "
                            "loaded as NA")
     if kind == "str":
-        return pd.array(values, dtype="string")
+        return _strings(values)
     if kind in ("int", "cents"):
         try:
-            return pd.array(values, dtype="Int64")
+            return _ints(values)
         except (OverflowError, TypeError, ValueError):
             return pd.array(_in_range(values, table, source), dtype="Int64")
     if kind == "bool":
@@ -403,6 +456,42 @@ def _convert(column: Column, values: list[Any], table: _Table) -> Any:
     return _to_status(values, table, source)
 
 
+def _arrow() -> Any:
+    """pyarrow (with ``pyarrow.compute``) when installed (the ``parquet`` extra), else None:
+    it builds the columns below from Python lists 3-5x faster than pandas' checks of every
+    value, into the same arrays."""
+    try:
+        import pyarrow as pa
+        import pyarrow.compute
+    except ImportError:  # pragma: no cover - pyarrow is optional
+        return None
+    return pa
+
+
+def _strings(values: list[Any]) -> Any:
+    """A ``string`` array of ``values`` (str or None)."""
+    pa = _arrow()
+    if pa is not None and pd.StringDtype().storage == "pyarrow":
+        try:
+            return pd.arrays.ArrowStringArray(pa.array(values, type=pa.large_string()))
+        except (pa.ArrowException, UnicodeError):  # pd.array says what is wrong
+            pass
+    return pd.array(values, dtype="string")
+
+
+def _ints(values: list[Any]) -> Any:
+    """An ``Int64`` array of ``values`` (int or None); OverflowError past 64 bits."""
+    pa = _arrow()
+    if pa is None:
+        return pd.array(values, dtype="Int64")
+    try:
+        array = pa.array(values, type=pa.int64())
+    except pa.ArrowException:
+        return pd.array(values, dtype="Int64")
+    return pd.arrays.IntegerArray(array.fill_null(0).to_numpy().copy(),  # a writable copy
+                                  array.is_null().to_numpy(zero_copy_only=False))
+
+
 def _usd(cents: pd.api.extensions.ExtensionArray) -> np.ndarray:
     return cents.to_numpy(dtype="float64", na_value=np.nan) / 100
 
@@ -411,17 +500,26 @@ def _frame(table: _Table, extra: dict[str, Column] | None = None) -> dict[str, A
     """Convert every raw column that the schema (or ``extra``) describes."""
     out: dict[str, Any] = {}
     described = {c.name: c for c in TABLES.get(table.name, ())} | (extra or {})
-    for name, values in table.raw.items():
+    for name in (table.raw.names() if type(table.raw) is _Columns else list(table.raw)):
+        values = table.raw[name]
         column = described.get(name)
         if name == "observed_at":
             out[name] = _to_time(values, table, "")
         elif column is None:
             continue
         elif column.parse == "derived":
-            out[name] = pd.array(values, dtype=column.dtype)
+            out[name] = _strings(values) if column.dtype == "string" \
+                else pd.array(values, dtype=column.dtype)
         else:
             out[name] = _convert(column, values, table)
+        if name != table.id_field and name not in _KEEP_RAW:
+            table.raw[name] = []  # converted: its Python objects can go
     return out
+
+
+#: raw columns read after their conversion (by name; a table's id column is kept too, to name
+#: the record of a later column's problem)
+_KEEP_RAW = frozenset({"_row", "position", "has_details", "rental_type"})
 
 
 def _assemble(name: str, columns: dict[str, Any], keep: np.ndarray | None) -> pd.DataFrame:
@@ -439,19 +537,34 @@ def _keep_mask(table: _Table) -> np.ndarray | None:
     return keep
 
 
+class _RowView:
+    """Row ``i`` of a table's raw columns, as a tuple (a repeated key's rows are compared)."""
+
+    def __init__(self, raw: dict[str, list[Any]]) -> None:
+        self._columns = list(raw.values())
+
+    def __getitem__(self, i: int) -> tuple[Any, ...]:
+        return tuple(column[i] for column in self._columns)
+
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        return iter(zip(*self._columns, strict=True))
+
+
 def _hashable(value: Any) -> Any:
     return value if type(value) in (str, int, float, bool, _NONE) else repr(value)
 
 
-def _dedupe(table: _Table, rows: list[tuple[Any, ...]], key: tuple[int, ...],
+def _dedupe(table: _Table, key: tuple[str, ...],
             preferred: Callable[[int], bool] | None = None) -> None:
     """Drop exact repeats of a record (the same file read twice); warn on conflicting ones."""
-    keys = list(map(operator.itemgetter(*key), rows))  # every key has 2+ fields: tuples
+    raw = table.raw
+    keys = list(zip(*(raw[k] for k in key), strict=True))  # every key has 2+ fields
     try:
         if len(set(keys)) == len(keys):
             return
     except TypeError:  # a key field holds a list or an object
         keys = [tuple(map(_hashable, k)) for k in keys]
+    rows = raw.rows if type(raw) is _Columns else _RowView(raw)
     seen: dict[tuple[Any, ...], int] = {}
     for i, row in enumerate(rows):
         if i in table.drop:
@@ -474,12 +587,13 @@ def _dedupe(table: _Table, rows: list[tuple[Any, ...]], key: tuple[int, ...],
 
 
 def build_tables(norm: Normalized) -> Tables:
-    """Typed DataFrames from the raw rows of ``normalize``."""
+    """Typed DataFrames from the raw rows of ``normalize`` (which it consumes: its row lists
+    are emptied as they become columns, to keep a load's peak memory low)."""
     findings = norm.findings
     docs = norm.documents
 
-    def origin_of(origins: list[tuple[int, str]]) -> Callable[[int], tuple[str, str]]:
-        return lambda row: (docs[origins[row][0]].source, origins[row][1])
+    def origin_of(origins: list[tuple[int, Any]]) -> Callable[[int], tuple[str, str]]:
+        return lambda row: (docs[origins[row][0]].source, member_path(origins[row][1]))
 
     clusters = _Table("clusters", norm.clusters, CLUSTER_FIELDS,
                       origin_of(norm.cluster_origins), "cluster_id", findings)
@@ -491,18 +605,19 @@ def build_tables(norm: Normalized) -> Tables:
     types = _Table("instance_types", norm.instance_types, INSTANCE_TYPE_FIELDS,
                    origin_of(norm.instance_type_origins), "shade_instance_type", findings)
 
-    obs_c, obs_i = CLUSTER_FIELDS.index("observed_at"), INSTANCE_FIELDS.index("observed_at")
-    _dedupe(clusters, norm.clusters, (0, obs_c))
+    _dedupe(clusters, ("cluster_id", "observed_at"))
     has_cluster = instances.raw["cluster_id"]
-    _dedupe(instances, norm.instances, (0, 1, obs_i))
-    _dedupe(instances, norm.instances, (1, obs_i), preferred=lambda i: has_cluster[i] is not None)
-    t_obs = INSTANCE_TYPE_FIELDS.index("observed_at")
-    _dedupe(types, norm.instance_types, (0, 1, 3, 5, t_obs))
+    _dedupe(instances, ("cluster_id", "instance_id", "observed_at"))
+    _dedupe(instances, ("instance_id", "observed_at"),
+            preferred=lambda i: has_cluster[i] is not None)
+    _dedupe(types, ("cloud", "shade_instance_type", "region", "rental_type", "observed_at"))
 
     c = _frame(clusters)
+    clusters.raw.rows = norm.clusters = []  # converted: the row tuples go
     c["hourly_price_usd"] = _usd(c["hourly_price_cents"])
 
     i = _frame(instances)
+    instances.raw.rows = norm.instances = []  # converted: the row tuples go
     i["hourly_price_usd"] = _usd(i["hourly_price_cents"])
     i["total_vram_gb"] = i["num_gpus"] * i["vram_per_gpu_in_gb"]
     detailed = np.asarray(instances.raw["has_details"], dtype=bool)
@@ -518,10 +633,9 @@ def build_tables(norm: Normalized) -> Tables:
     children = {}
     parent_origin = origin_of(norm.instance_origins)
     for name in _CHILD_TABLES:
-        rows = norm.children[name]
-        child = _Table(name, rows, CHILD_FIELDS[name],
-                       _child_origin(rows, parent_origin, TABLES[name]), "instance_id",
-                       findings)
+        child = _Table(name, [], CHILD_FIELDS[name], parent_origin, "instance_id", findings,
+                       columns=norm.children[name])
+        child.origin = _child_origin(child.raw, parent_origin, TABLES[name])
         parents = np.asarray(child.raw["_row"], dtype=np.int64)
         converted = _frame(child)
         # a child value that cannot load takes its instance with it (errors="skip")
@@ -563,7 +677,7 @@ def _account_frames(norm: Normalized, origin_of: Callable[[list[tuple[int, str]]
         rows = norm.account[name]
         table = _Table(name, rows, fields, origin_of(norm.account_origins[name]), id_field,
                        norm.findings)
-        _dedupe(table, rows, tuple(fields.index(k) for k in key))
+        _dedupe(table, key)
         columns = _frame(table)
         if name == "cluster_types":
             columns["hourly_price_usd"] = _usd(columns["hourly_price_cents"])
@@ -573,9 +687,9 @@ def _account_frames(norm: Normalized, origin_of: Callable[[list[tuple[int, str]]
     parent_origin = origin_of(norm.account_origins["templates"])
     children = {}
     for name, fields in TEMPLATE_CHILD_FIELDS.items():
-        rows = norm.children[name]
-        child = _Table(name, rows, fields, _child_origin(rows, parent_origin, TABLES[name]),
-                       "template_id", norm.findings)
+        child = _Table(name, [], fields, parent_origin, "template_id", norm.findings,
+                       columns=norm.children[name])
+        child.origin = _child_origin(child.raw, parent_origin, TABLES[name])
         parents = np.asarray(child.raw["_row"], dtype=np.int64)
         converted = _frame(child)
         templates.drop.update(int(parents[r]) for r in child.drop)
@@ -624,7 +738,8 @@ def _merge_details(norm: Normalized) -> set[int]:
         moved[n] = next((m for m in plain if rows[m][0] is not None), plain[0])
         dropped.add(n)
     for name in _DETAIL_CHILDREN:
-        norm.children[name] = [(moved.get(c[0], c[0]), *c[1:]) for c in norm.children[name]]
+        parents = norm.children[name][0]
+        parents[:] = [moved.get(p, p) for p in parents]
     return dropped
 
 
@@ -654,14 +769,15 @@ def _polls(polls: list[tuple[str, str]]) -> pd.DataFrame:
     return df.sort_values(["observed_at", "endpoint"], kind="stable").reset_index(drop=True)
 
 
-def _child_origin(rows: list[tuple[Any, ...]], parent: Callable[[int], tuple[str, str]],
+def _child_origin(raw: dict[str, list[Any]], parent: Callable[[int], tuple[str, str]],
                   columns: tuple[Column, ...]) -> Callable[[int], tuple[str, str]]:
     """Paths of child values: the parent instance's path plus the list path at its position."""
     list_path = next(c.source for c in columns if "[]" in c.source).split("[]")[0]
+    parents, positions = raw["_row"], raw["position"]
 
     def origin(row: int) -> tuple[str, str]:
-        file, path = parent(rows[row][0])
-        return file, f"{path}.{list_path}[{rows[row][3]}]"
+        file, path = parent(parents[row])
+        return file, f"{path}.{list_path}[{positions[row]}]"
 
     return origin
 

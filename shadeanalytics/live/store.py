@@ -53,6 +53,7 @@ from .._common import progress
 from ..errors import DataWarning, SchemaError, StoreError, printable
 from ..ingest.load import gc_paused
 from ..ingest.normalize import Findings, normalize_records, redact, type_name
+from ..ingest.schema import valid_id
 from ..ingest.tables import Tables, build_tables
 from . import rows as derived
 
@@ -280,7 +281,7 @@ def _text_field(item: Any, key: str, endpoint: str, path: str) -> str:
         raise SchemaError(f"found {type_name(item)}, expected an object",
                           source=f"GET {endpoint}", path=path)
     value = item.get(key)
-    if not isinstance(value, str) or not value:
+    if not valid_id(value):  # the record spec's rule for an id
         raise SchemaError(f"'{key}' is {type_name(value)}, expected a non-empty string",
                           source=f"GET {endpoint}", path=f"{path}.{key}")
     return value
