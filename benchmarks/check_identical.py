@@ -1,23 +1,20 @@
-"""Check that the speed work changed no output: the CSV writer and the analytics, byte for byte.
+"""Check that a change of structure or speed changed no output, byte for byte.
 
-    python benchmarks/check_identical.py [--ref COMMIT] [--examples N] [--big N_CLUSTERS]
-                                         [--shapes N] [--shapes-only]
+    python benchmarks/check_identical.py [--ref COMMIT] [--examples N] [--shapes N]
+                                         [--shapes-only] [--added TABLE.COLUMN ...]
 
-The reference is the code of ``--ref`` (default ``7075d58``, the commit before the speed
-work): its ``csvout``, ``costs``, ``inventory``, ``lifecycle``, ``quality`` and ``timeline``
-modules are taken out of git into a throw-away package (``_sa_reference``) with today's
-``report.py`` on top; their imports of every other module point at the installed
-``shadeanalytics``. Then (charts off):
+The reference is the code of ``--ref`` (default ``b81f589``, the commit before issue 11's
+restructuring), checked out into a throw-away git worktree. Then:
 
 1. ``write_csv``: random DataFrames (hypothesis: every dtype the writer handles, any Unicode
    text with the characters that need quoting or escaping, -0.0, NaN, infinities, NA, times
-   at s / ms / us precision, one-column and empty frames) written by both writers: the
-   files must be identical;
-2. reports: ``write_report`` of both on the sample fleet (several ``as_of``), the seed
-   example, a 1,000-poll history store and the generated ``--big`` fleet: every file
-   identical, and every ``analytics()`` / ``history_frames()`` DataFrame equal
-   (``assert_frame_equal``, exact).
-
+   at s / ms / us precision, one-column and empty frames) written by today's writer and the
+   reference's: the files must be identical;
+2. reports: ``shadeanalytics report`` and ``summary`` of the reference and of today's code
+   (each in its own interpreter) on the sample fleet (several ``--as-of``) and the seed
+   example, with charts and page: every file identical, except the columns named by
+   ``--added`` (default ``instances.docker_shared_memory_in_gb``, the field issue 11 added),
+   which are removed from today's CSV before comparing;
 3. the loader: a fleet of ``benchmarks/shapes.py`` (realistic shapes, independent of the
    project's generator) in every container (JSON array of info responses, JSONL, the
    ``/clusters`` wrapper, gzipped) read from files by the typed path gives the tables of the
@@ -30,8 +27,8 @@ Exits 1 at the first difference, naming it.
 from __future__ import annotations
 
 import argparse
-import importlib
-import inspect
+import importlib.util
+import os
 import re
 import subprocess
 import sys
@@ -45,44 +42,42 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-#: the modules the speed work changed: taken from the reference commit
-_CHANGED = ("csvout", "costs", "inventory", "lifecycle", "quality", "timeline")
-#: ... and ``report`` (as it is now) on top of them
-_OWN = (*_CHANGED, "report")
+def reference_checkout(commit: str, where: Path) -> Path:
+    """The repository at ``commit`` in a detached worktree at ``where`` (removed by
+    ``drop_checkout``)."""
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(where),
+                    commit], check=True)
+    return where
 
 
-def reference_package(commit: str, where: Path) -> object:
-    """``report`` over the changed modules as of ``commit``, as the package ``_sa_reference``
-    (imported from ``where``); every other module is the installed package's."""
-    pkg = where / "_sa_reference"
-    pkg.mkdir(parents=True)
-    (pkg / "__init__.py").write_text("")
-    for name in _OWN:
-        if name == "report":
-            text = (ROOT / "shadeanalytics" / "report.py").read_text()
-        else:
-            text = subprocess.run(["git", "-C", str(ROOT), "show",
-                                   f"{commit}:shadeanalytics/{name}.py"],
-                                  check=True, capture_output=True, text=True).stdout
-        # modules of the reference stay relative; every other one is the installed package's
-        text = re.sub(r"from \.(\w+) import",
-                      lambda m: m.group(0) if m.group(1) in _OWN
-                      else f"from shadeanalytics.{m.group(1)} import", text)
-        (pkg / f"{name}.py").write_text(text)
-    sys.path.insert(0, str(where))
-    return importlib.import_module("_sa_reference.report")
+def drop_checkout(where: Path) -> None:
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(where)],
+                   check=False)
+
+
+def reference_csvout(checkout: Path) -> object:
+    """The reference's CSV writer (its module, whichever folder it lived in), imported as
+    ``_sa_reference_csvout`` with its package imports pointing at today's package."""
+    found = sorted((checkout / "shadeanalytics").rglob("csvout.py"))
+    text = found[0].read_text()
+    text = re.sub(r"from \.+(\w+(?:\.\w+)*) import",
+                  lambda m: f"from shadeanalytics.{m.group(1)} import", text)
+    spec = importlib.util.spec_from_loader("_sa_reference_csvout", loader=None)
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    exec(compile(text, str(found[0]), "exec"), module.__dict__)
+    return module
 
 
 # -- 1. write_csv on random frames ---------------------------------------------------------------
 
 
-def check_write_csv(ref_report: object, examples: int, tmp: Path) -> None:
+def check_write_csv(ref_csvout: object, examples: int, tmp: Path) -> None:
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 
     from shadeanalytics.output.csvout import write_csv
 
-    ref_write = ref_report.write_csv  # type: ignore[attr-defined]
+    ref_write = ref_csvout.write_csv  # type: ignore[attr-defined]
     special = st.sampled_from(list(",\"'\r\n\t =+-@\uff1d\uff0b\uff0d\uff20x\u00e9\u2028\x00"))
     texts = st.one_of(st.text(max_size=8), st.lists(special, max_size=6).map("".join))
 
@@ -165,83 +160,56 @@ def check_write_csv(ref_report: object, examples: int, tmp: Path) -> None:
     print(f"write_csv: {examples} random frames written identically")
 
 
-def check_newest_rows(examples: int) -> None:
-    """``costs._newest_rows`` (the shortcut) == ``tables._newest`` on random histories."""
-    from hypothesis import HealthCheck, given, settings
-    from hypothesis import strategies as st
-
-    from shadeanalytics.analytics.costs import _newest_rows
-    from shadeanalytics.ingest.tables import _newest
-
-    ids = st.one_of(st.none(), st.sampled_from(["a", "b", "c"]))
-    times = st.one_of(st.none(), st.sampled_from(["2026-01-01T00:00Z", "2026-01-02T00:00Z"]))
-
-    @settings(max_examples=examples, deadline=None, database=None,
-              suppress_health_check=list(HealthCheck))
-    @given(st.lists(st.tuples(ids, times, st.integers()), max_size=8), st.booleans())
-    def same(rows: list[tuple[object, object, int]], shifted: bool) -> None:
-        df = pd.DataFrame({
-            "instance_id": pd.array([r[0] for r in rows], dtype="string"),
-            "observed_at": pd.to_datetime([r[1] for r in rows], utc=True),
-            "value": [r[2] for r in rows],
-        })
-        if shifted:  # an index that is not 0..n-1
-            df.index = df.index * 3 + 7
-        pd.testing.assert_frame_equal(_newest_rows(df, ["instance_id"]),
-                                      _newest(df, ["instance_id"]), check_exact=True)
-
-    same()
-    print(f"_newest_rows: {examples} random histories equal to tables._newest")
-
-
 # -- 2. reports ----------------------------------------------------------------------------------
 
 
-def compare_reports(ref_report: object, tables: object, as_of: object, label: str,
-                    tmp: Path) -> None:
-    from shadeanalytics.output import report
-
-    new_dir, old_dir = tmp / f"{label}-new", tmp / f"{label}-old"
-    charts = ({"charts": False} if "charts" in inspect.signature(report.write_report).parameters
-              else {})
-    report.write_report(tables, new_dir, as_of=as_of, **charts)
-    ref_report.write_report(tables, old_dir, as_of=as_of, **charts)  # type: ignore[attr-defined]
-    new_files = sorted(p.name for p in new_dir.iterdir())
-    assert new_files == sorted(p.name for p in old_dir.iterdir()), label
-    for name in new_files:
-        assert (new_dir / name).read_bytes() == (old_dir / name).read_bytes(), (label, name)
-    frames = {**report.analytics(tables, as_of=as_of),
-              **report.history_frames(tables, as_of=as_of)}
-    ref = {**ref_report.analytics(tables, as_of=as_of),  # type: ignore[attr-defined]
-           **ref_report.history_frames(tables, as_of=as_of)}  # type: ignore[attr-defined]
-    assert frames.keys() == ref.keys(), label
-    for name, df in frames.items():
-        pd.testing.assert_frame_equal(df, ref[name], check_exact=True, obj=f"{label} {name}")
-    print(f"report {label}: {len(new_files)} files identical, {len(frames)} frames equal")
+def _run(code_root: Path, args: list[str]) -> str:
+    """``python -m shadeanalytics ARGS`` with the package of ``code_root``; its stdout."""
+    env = {**os.environ, "PYTHONPATH": str(code_root), "PYTHONHASHSEED": "0"}
+    run = subprocess.run([sys.executable, "-m", "shadeanalytics", *args], cwd=code_root,
+                         env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, (code_root, args, run.stderr[-2000:])
+    return run.stdout
 
 
-def check_reports(ref_report: object, big: int, tmp: Path) -> None:
-    import shadeanalytics as sa
-    from shadeanalytics.testing.synthetic import big_clusters_response
+def _without(path: Path, columns: list[str]) -> bytes:
+    """The CSV at ``path`` without ``columns`` (today's file, for the comparison)."""
+    if not columns:
+        return path.read_bytes()
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    return frame.drop(columns=columns).to_csv(index=False, lineterminator="\n").encode()
 
-    sample = sa.read(ROOT / "data" / "sample")
-    for as_of in ("2026-11-19T12:00:00Z", "2026-11-20T00:00:00Z", "2026-12-31T00:00:00Z"):
-        compare_reports(ref_report, sample, as_of, f"sample@{as_of[:10]}", tmp)
-    seed = sa.read_clusters(ROOT / "data" / "seed" / "cluster-info-example.json")
-    compare_reports(ref_report, seed, "2026-11-20T00:00:00Z", "seed", tmp)
 
-    from history import build_store  # benchmarks/history.py
-
-    from shadeanalytics.live.store import Store
-
-    store_path = tmp / "history.db"
-    end = build_store(store_path, polls=1000, instances=200, seed=3, quiet=True)
-    with Store(store_path, create=False) as store:
-        history = store.read()
-    compare_reports(ref_report, history, end, "store-1000-polls", tmp)
-    if big:
-        tables = sa.read_clusters(big_clusters_response(big))
-        compare_reports(ref_report, tables, "2026-11-20T00:00:00Z", f"big-{big}", tmp)
+def check_reports(checkout: Path, added: list[str], tmp: Path) -> None:
+    drop: dict[str, list[str]] = {}
+    for name in added:
+        table, column = name.split(".", 1)
+        drop.setdefault(f"{table}.csv", []).append(column)
+    runs = [("sample", ROOT / "data" / "sample", at) for at in
+            ("2026-11-19T12:00:00Z", "2026-11-20T00:00:00Z", "2026-12-31T00:00:00Z")]
+    runs.append(("seed", ROOT / "data" / "seed" / "cluster-info-example.json",
+                 "2026-11-20T00:00:00Z"))
+    for label, source, at in runs:
+        out = {}
+        for side, code in (("new", ROOT), ("old", checkout)):
+            out[side] = tmp / f"{label}-{at[:10]}-{side}"
+            _run(code, ["report", str(source), "--out", str(out[side]), "--as-of", at])
+            summary = _run(code, ["summary", str(source), "--as-of", at])
+            (tmp / f"{label}-{at[:10]}-{side}.summary").write_text(summary)
+        # the one money format (issue 11) writes an amount that rounds to zero as $0.00, where
+        # the summary's own formatter wrote $-0.00: the one difference made on purpose
+        assert (tmp / f"{label}-{at[:10]}-new.summary").read_text() == \
+            (tmp / f"{label}-{at[:10]}-old.summary").read_text().replace("$-0.00", "$0.00"), \
+            (label, at, "summary")
+        files = sorted(p.name for p in out["new"].iterdir())
+        assert files == sorted(p.name for p in out["old"].iterdir()), (label, at)
+        for name in files:
+            new = out["new"] / name
+            mine = _without(new, drop[name]) if name in drop else new.read_bytes()
+            theirs = (_without(out["old"] / name, []) if name in drop
+                      else (out["old"] / name).read_bytes())
+            assert mine == theirs, (label, at, name)
+        print(f"report {label} at {at}: {len(files)} files and the summary identical")
 
 
 # -- 3. the loader's two paths on realistic shapes ------------------------------------------------
@@ -280,15 +248,16 @@ def check_shapes(n: int, tmp: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--ref", default="7075d58", help="git commit of the reference code")
+    parser.add_argument("--ref", default="b81f589", help="git commit of the reference code")
     parser.add_argument("--examples", type=int, default=1500,
                         help="random frames for write_csv (default 1500)")
-    parser.add_argument("--big", type=int, default=10_000,
-                        help="clusters of the generated fleet (0: skip; default 10000)")
     parser.add_argument("--shapes", type=int, default=2000,
                         help="info responses of benchmarks/shapes.py for check 3 (default 2000)")
     parser.add_argument("--shapes-only", action="store_true",
                         help="only check 3: the loader's typed and general paths on shapes")
+    parser.add_argument("--added", nargs="*", default=["instances.docker_shared_memory_in_gb"],
+                        metavar="TABLE.COLUMN",
+                        help="columns added on purpose since --ref (left out of the comparison)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="sa-identical-") as where:
         tmp = Path(where)
@@ -296,10 +265,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.shapes_only:
             print("identical: OK")
             return 0
-        ref_report = reference_package(args.ref, tmp / "pkg")
-        check_write_csv(ref_report, args.examples, tmp)
-        check_newest_rows(args.examples)
-        check_reports(ref_report, args.big, tmp)
+        checkout = reference_checkout(args.ref, tmp / "ref")
+        try:
+            check_write_csv(reference_csvout(checkout), args.examples, tmp)
+            check_reports(checkout, args.added, tmp)
+        finally:
+            drop_checkout(checkout)
     print("identical: OK")
     return 0
 
