@@ -62,7 +62,7 @@ def test_no_charts_writes_csv_only_without_loading_matplotlib(tmp_path: Path) ->
 
 def test_report_csv_equals_the_library(tmp_path: Path, sample: sa.Tables) -> None:
     """costs_by_cloud.csv and gpu_inventory.csv hold the library's figures, rounded to 1e-6."""
-    write_report(sample, tmp_path, as_of=AS_OF)
+    write_report(sample, tmp_path, as_of=AS_OF, charts=False)
     library = cost_breakdown(sample, by="cloud", as_of=AS_OF)
     rows = _csv(tmp_path / "costs_by_cloud.csv")
     assert [r["cloud"] for r in rows] == library["cloud"].tolist()
@@ -109,7 +109,7 @@ def test_as_of_latest_now_and_explicit(sample: sa.Tables) -> None:
 def test_cli_report_as_of_and_usage_errors(tmp_path: Path) -> None:
     """--as-of takes a zoned time; a naive one is a usage error (exit 2)."""
     out, err = io.StringIO(), io.StringIO()
-    code = main(["report", str(SAMPLE_DIR), "--out", str(tmp_path), "--as-of",
+    code = main(["report", str(SAMPLE_DIR), "--out", str(tmp_path), "--no-charts", "--as-of",
                  "2026-11-19T00:00:00Z"], stdout=out, stderr=err)
     assert code == 0
     assert out.getvalue().endswith("as of 2026-11-19T00:00:00Z)\n")
