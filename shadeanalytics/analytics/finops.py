@@ -306,7 +306,8 @@ def billed_cost_between(source: Tables | Bill, start: TimeLike, end: TimeLike, *
     return float(_window_costs(items, np.array([lo, hi], dtype=np.int64))[0])
 
 
-def month_forecast(history: Tables, *, as_of: TimeLike = None, days: int = 7) -> pd.DataFrame:
+def month_forecast(history: Tables, *, as_of: TimeLike = None, days: int = 7,
+                   billed: Bill | None = None) -> pd.DataFrame:
     """Where this month's bill ends: month to date, the projection, its band, last month.
 
     Example::
@@ -341,13 +342,16 @@ def month_forecast(history: Tables, *, as_of: TimeLike = None, days: int = 7) ->
 
     ``observed_from`` is the first observation of the history (its first snapshot).
 
+    ``billed`` is ``bill(history, as_of)`` when the caller has it already (a report bills
+    once); it is then used as it is, and ``as_of`` defaults to its own.
+
     Returns:
         DataFrame of one row with ``FORECAST_COLUMNS``.
     """
     if days < 1:
         raise ValueError(f"days must be at least 1; got {days}")
     history = as_tables(history, "month_forecast")
-    billed = bill(history, as_of)
+    billed = bill(history if billed is None else billed, as_of)
     at = billed.as_of
     month_start = pd.Timestamp(year=at.year, month=at.month, day=1, tz="UTC").as_unit("us")
     month_end = month_start + pd.offsets.MonthBegin(1)

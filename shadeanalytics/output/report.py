@@ -178,7 +178,7 @@ def write_report(tables: Tables, out: str | os.PathLike[str], *, as_of: TimeLike
     frames = analytics(billed)
     for name, df in frames.items():
         written.append(write_csv(df, out / f"{name}.csv"))
-    forecast = month_forecast(tables, as_of=at)
+    forecast = month_forecast(tables, billed=billed)
     written.append(write_csv(forecast, out / "forecast.csv"))
     history = history_frames(tables, as_of=at, billed=billed)
     for name, df in history.items():
@@ -404,7 +404,8 @@ def summary_text(tables: Tables, *, by: str = "cloud", as_of: TimeLike = None,
         f"{usd(services.get('storage', 0.0))}/h ({int(totals['volumes'].sum())} volumes"
         f"{_unknown_volumes(int(totals['volumes_without_price'].sum()))})",
         f"  accrued so far: {usd(accrued)}{_unknown(no_accrued)}",
-        *([] if isinstance(tables, Bill) else _forecast_lines(month_forecast(tables, as_of=at))),
+        *([] if isinstance(tables, Bill) else _forecast_lines(month_forecast(tables,
+                                                                             billed=billed))),
         f"  Shadeform's estimates: {usd(reported)}{_unknown(no_estimate)}; gap "
         f"{usd(gap)} (over the instances with both figures)",
         *elsewhere,
