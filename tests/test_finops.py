@@ -390,3 +390,31 @@ def test_storage_is_a_service() -> None:
     row = month_forecast(tables, as_of=as_of).iloc[0]
     assert row["month_to_date_usd"] == pytest.approx(4.30)
     assert row["hourly_usd"] == pytest.approx(2.15)
+
+
+def test_billed_items_are_kept_per_bill_and_never_shared() -> None:
+    """billed_items of one Bill is built once and kept while the Bill lives: a caller that
+    changes its copy changes nothing for the next, another Bill (another as_of) gets its own
+    items, and a Bill's entry goes with it."""
+    import gc
+
+    from shadeanalytics.analytics.billing import bill
+
+    history = sa.read(SAMPLE_DIR)
+    early = bill(history, "2026-11-18T12:00:00Z")
+    late = bill(history, "2026-11-20T00:00:00Z")
+    first = finops.billed_items(early)
+    assert finops.billed_items(early).equals(first)
+    expected = first.copy(deep=True)
+    first["billed_price_usd"] = 0.0  # the caller's copy only
+    first.loc[first.index[0], "service"] = "changed"
+    again = finops.billed_items(early)
+    pd.testing.assert_frame_equal(again, expected, check_exact=True)
+    other = finops.billed_items(late)
+    assert len(other) > 0 and not other.equals(again)  # intervals clipped at another as_of
+    assert other["end_at"].max() == pd.Timestamp("2026-11-20T00:00:00Z")
+    assert again["end_at"].max() == pd.Timestamp("2026-11-18T12:00:00Z")
+    kept = len(finops._ITEMS)
+    del early
+    gc.collect()
+    assert len(finops._ITEMS) == kept - 1

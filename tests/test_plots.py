@@ -577,6 +577,30 @@ def test_cost_over_time_folds_the_rest_and_names_months() -> None:
                                ).get_legend() is None
 
 
+def test_cost_over_time_sums_long_ranges_into_weeks_then_months() -> None:
+    """More periods than max_bars: summed into weeks from Monday (UTC), or calendar months
+    when weeks are still too many; each bar the sum of its days, the total unchanged."""
+    # Wednesday 4 to Monday 16 November 2026
+    days = [str(d.date()) for d in pd.date_range("2026-11-04", periods=13, freq="D")]
+    costs = spend(days, crusoe=[float(k) for k in range(1, 14)], denvr=[1.0] * 13)
+    ax = plot_cost_over_time(costs, ax=agg_axes(), max_bars=5)
+    assert ax.get_title() == "Spend per week by cloud\ntotal $104.00 over 3 weeks"
+    assert ax.get_ylabel() == "Cost per week (USD)"
+    # the weeks of Monday 2 (Wed-Sun: 1..5), Monday 9 (6..12) and Monday 16 November (13)
+    assert [b.get_height() for b in ax.patches] == [15.0, 63.0, 13.0, 5.0, 7.0, 1.0]
+    starts = [mdates.num2date(b.get_x()).strftime("%Y-%m-%d") for b in ax.patches[:3]]
+    assert starts == ["2026-11-02", "2026-11-09", "2026-11-16"]
+    assert ax.patches[0].get_width() == pytest.approx(7 * 0.9)
+    month = plot_cost_over_time(costs, ax=agg_axes(), max_bars=2)
+    assert month.get_title() == "Spend per month by cloud\ntotal $104.00 over 1 month"
+    assert [b.get_height() for b in month.patches] == [91.0, 13.0]
+    assert month.patches[0].get_width() == pytest.approx(30 * 0.9)  # November
+    same = plot_cost_over_time(costs, ax=agg_axes(), max_bars=13)
+    assert len(same.patches) == 26 and same.get_title().endswith("over 13 days")
+    with pytest.raises(ValueError, match="max_bars must be at least 1; got 0"):
+        plot_cost_over_time(costs, ax=agg_axes(), max_bars=0)
+
+
 def test_cost_over_time_refuses_two_keys_and_draws_no_data() -> None:
     """Two key columns are refused; an empty frame says no data."""
     two = spend(["2026-11-18"], crusoe=[1.0]).assign(region="r1")

@@ -146,3 +146,34 @@ def test_report_with_budgets_writes_their_state(tmp_path: Path) -> None:
     assert main(["report", str(SAMPLE_DIR), "--out", str(tmp_path / "r2"), "--budgets",
                  str(rules)], stdout=io.StringIO(), stderr=err) == 2
     assert not (tmp_path / "r2").exists()
+
+
+def test_report_and_summary_bill_the_fleet_once(
+        tmp_path: Path, sample: sa.Tables, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One report (every CSV, the forecast, the history and marketplace files, budgets, the
+    charts and the page) and one summary each bill the sources once: every helper takes the
+    one ``Bill``. Counted where the billed intervals are computed, which every real billing
+    (not a ``bill(Bill)`` pass-through) does, through a wrapper that runs the real function."""
+    from shadeanalytics.analytics import billing
+    from shadeanalytics.analytics.alerts import Budget
+
+    real = billing._billed_intervals
+    calls: list[int] = []
+
+    def counted(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(billing, "_billed_intervals", counted)
+    budgets = [Budget("month", "month_forecast_usd", 1.0), Budget("burn", "hourly_usd", 1.0)]
+    files = write_report(sample, tmp_path / "report", as_of=AS_OF, budgets=budgets)
+    assert len(calls) == 1
+    names = {f.name for f in files}
+    assert {"forecast.csv", "costs_daily.csv", "fleet_over_time.csv", "savings.csv",
+            "market_prices.csv", "budgets.csv", "costs_daily.png", "index.html"} <= names
+    forecast = _csv(tmp_path / "report" / "forecast.csv")
+    assert float(forecast[0]["month_to_date_usd"]) > 0  # the wrapped billing really ran
+    calls.clear()
+    text = summary_text(sample, as_of=AS_OF, by="tag")
+    assert len(calls) == 1
+    assert "so far; forecast" in text and "the same GPUs elsewhere" in text

@@ -13,6 +13,7 @@ export follow.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -73,20 +74,21 @@ _COST_TIME_COLUMNS: dict[str, str] = {
 
 def _compute(billed: Bill) -> pd.DataFrame:
     """The instances' billed intervals (service ``compute``) with each instance's dimensions
-    (its newest row: the one its billed price came from)."""
+    (its newest row: the one its billed price came from). Columns are taken as their arrays
+    (``.array``): typed, so that no time or text goes through Python objects."""
     spans = billed.intervals
     instances = billed.instances.drop_duplicates("instance_id", keep="first").set_index(
         "instance_id")
-    rows = instances.reindex(spans["instance_id"].to_numpy())
-    columns = {name: rows[name].to_numpy() for name in ITEM_COLUMNS
+    rows = instances.reindex(spans["instance_id"].array)
+    columns = {name: rows[name].array for name in ITEM_COLUMNS
                if name in rows.columns and name != "size_in_gb"}
     return pd.DataFrame({
         **columns,
         "service": "compute",
-        "resource_id": spans["instance_id"].to_numpy(),
-        "start_at": spans["start_at"].to_numpy(),
-        "end_at": spans["end_at"].to_numpy(),
-        "billed_price_usd": spans["billed_price_usd"].to_numpy(),
+        "resource_id": spans["instance_id"].array,
+        "start_at": spans["start_at"].array,
+        "end_at": spans["end_at"].array,
+        "billed_price_usd": spans["billed_price_usd"].array,
         "configuration_missing": (rows["configuration_source"] == "missing").fillna(
             False).to_numpy(dtype=bool),
     })
@@ -102,14 +104,14 @@ def _storage(billed: Bill) -> pd.DataFrame:
     v = volumes[known]
     return pd.DataFrame({
         "service": "storage",
-        "resource_id": v["volume_id"].to_numpy(),
-        "start_at": v["billed_from"].to_numpy(),
-        "end_at": v["billed_to"].to_numpy(),
-        "billed_price_usd": v["billed_price_usd"].to_numpy(),
-        "name": v["name"].to_numpy(),
-        "cloud": v["cloud"].to_numpy(),
-        "region": v["region"].to_numpy(),
-        "size_in_gb": v["size_in_gb"].to_numpy(),
+        "resource_id": v["volume_id"].array,
+        "start_at": v["billed_from"].array,
+        "end_at": v["billed_to"].array,
+        "billed_price_usd": v["billed_price_usd"].array,
+        "name": v["name"].array,
+        "cloud": v["cloud"].array,
+        "region": v["region"].array,
+        "size_in_gb": v["size_in_gb"].array,
         "configuration_missing": np.zeros(len(v), dtype=bool),
     })
 
@@ -134,12 +136,23 @@ def billed_items(source: Tables | Bill | pd.DataFrame, *, as_of: TimeLike = None
     sorted by service, resource and start.
     """
     billed = bill(source, as_of)
+    kept = _ITEMS.get(id(billed))
+    if kept is not None and kept[0]() is billed:
+        return kept[1].copy(deep=False)  # copy-on-write: the kept frame never changes
     frames = [make(billed) for make in SERVICES.values()]
     items = pd.concat([f.reindex(columns=list(ITEM_COLUMNS)) for f in frames],
                       ignore_index=True)
     items = items.astype(ITEM_COLUMNS)
-    return items.sort_values(["service", "resource_id", "start_at"],
-                             kind="stable").reset_index(drop=True)
+    items = items.sort_values(["service", "resource_id", "start_at"],
+                              kind="stable").reset_index(drop=True)
+    key = id(billed)
+    _ITEMS[key] = (weakref.ref(billed, lambda _, key=key: _ITEMS.pop(key, None)), items)
+    return items.copy(deep=False)
+
+
+#: ``billed_items`` of each live ``Bill`` (by identity; dropped with the Bill): a report asks
+#: for them once per view (spend per day and per month, the forecast, budgets), of one Bill.
+_ITEMS: dict[int, tuple[weakref.ref[Bill], pd.DataFrame]] = {}
 
 
 def _with_tags(items: pd.DataFrame, billed: Bill) -> pd.DataFrame:
@@ -306,7 +319,8 @@ def billed_cost_between(source: Tables | Bill, start: TimeLike, end: TimeLike, *
     return float(_window_costs(items, np.array([lo, hi], dtype=np.int64))[0])
 
 
-def month_forecast(history: Tables, *, as_of: TimeLike = None, days: int = 7) -> pd.DataFrame:
+def month_forecast(history: Tables, *, as_of: TimeLike = None, days: int = 7,
+                   billed: Bill | None = None) -> pd.DataFrame:
     """Where this month's bill ends: month to date, the projection, its band, last month.
 
     Example::
@@ -341,13 +355,16 @@ def month_forecast(history: Tables, *, as_of: TimeLike = None, days: int = 7) ->
 
     ``observed_from`` is the first observation of the history (its first snapshot).
 
+    ``billed`` is ``bill(history, as_of)`` when the caller has it already (a report bills
+    once); it is then used as it is, and ``as_of`` defaults to its own.
+
     Returns:
         DataFrame of one row with ``FORECAST_COLUMNS``.
     """
     if days < 1:
         raise ValueError(f"days must be at least 1; got {days}")
     history = as_tables(history, "month_forecast")
-    billed = bill(history, as_of)
+    billed = bill(history if billed is None else billed, as_of)
     at = billed.as_of
     month_start = pd.Timestamp(year=at.year, month=at.month, day=1, tz="UTC").as_unit("us")
     month_end = month_start + pd.offsets.MonthBegin(1)

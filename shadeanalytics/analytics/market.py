@@ -165,6 +165,11 @@ def total_monthly_saving(compare: pd.DataFrame) -> float:
     return float(savings[savings > 0].sum())
 
 
+def _day_numbers(days: pd.Series) -> np.ndarray:
+    """Midnights (UTC) as whole days since the epoch."""
+    return days.to_numpy(dtype="datetime64[D]").astype(np.int64)
+
+
 def price_history(history: Tables, *, as_of: TimeLike = None) -> pd.DataFrame:
     """The marketplace per UTC day: cheapest and median price per GPU-hour per GPU type.
 
@@ -197,17 +202,20 @@ def price_history(history: Tables, *, as_of: TimeLike = None) -> pd.DataFrame:
         return empty
     offer = ["cloud", "shade_instance_type", "region", "rental_type"]
     rows = types.assign(observed_at=types["observed_at"].fillna(at))
-    rows = rows.assign(day=rows["observed_at"].dt.floor("D"))
-    last_seen = rows.groupby(offer, dropna=False)["observed_at"].transform("max")
-    rows = rows.assign(_last=last_seen).sort_values("observed_at", kind="stable")
-    frames = []
-    for day in pd.date_range(rows["day"].min(), rows["day"].max(), freq="D"):
-        end = day + pd.Timedelta(days=1)
-        known = rows[rows["observed_at"] < end]
-        state = known.drop_duplicates(offer, keep="last")
-        state = state[(state["day"] == day) | (state["_last"] >= day)]
-        frames.append(state.assign(day=day))
-    days = pd.concat(frames, ignore_index=True)
+    rows = rows.assign(day=rows["observed_at"].dt.floor("D")).sort_values(
+        "observed_at", kind="stable")
+    # An offer's row is its state on each day from its own day until the day before the
+    # offer's next row (the last of the rows that share a day); the offer's newest row only on
+    # its own day. So each row is spread over its days once, not each day's state searched.
+    day = _day_numbers(rows["day"])
+    following = rows.groupby(offer, dropna=False, sort=False)["day"].shift(-1)
+    later = following.notna().to_numpy(dtype=bool)
+    until = np.where(later, _day_numbers(following.fillna(rows["day"])), day + 1)
+    count = until - day
+    picked = np.repeat(np.arange(len(rows)), count)
+    first = np.repeat(np.cumsum(count) - count, count)
+    days = rows.iloc[picked].reset_index(drop=True)
+    days["day"] = days["day"] + pd.to_timedelta(np.arange(picked.size) - first, unit="D")
     days = days.assign(
         per_gpu=days["hourly_price_usd"] / days["num_gpus"].astype("float64"),
         _available=days["available"].fillna(False).astype(bool))

@@ -854,6 +854,27 @@ def _spend_pivot(costs: pd.DataFrame, key: str | None, top: int) -> pd.DataFrame
     return table
 
 
+def _coarser(table: pd.DataFrame, max_bars: int) -> tuple[pd.DataFrame, np.timedelta64 | None]:
+    """``table`` (``_spend_pivot``) with at most ``max_bars`` rows where it can: its periods
+    summed into UTC days, then weeks (from Monday), then calendar months, the first of these
+    that fits (months when none does); as it is when it fits already. Also the length of one
+    new period (None when unchanged): what a single bar spans."""
+    if len(table) <= max_bars:
+        return table, None
+    day = pd.DatetimeIndex(table.index).normalize()
+    units = ((day, pd.Timedelta(days=1)),
+             (day - pd.to_timedelta(day.day_of_week, unit="D"), pd.Timedelta(days=7)),
+             (day - pd.to_timedelta(day.day - 1, unit="D"),
+              pd.Timedelta(days=int(day[0].days_in_month))))
+    for start, unit in units:
+        coarser = table.groupby(start, sort=True).sum()
+        length = unit.to_timedelta64().astype("timedelta64[us]")
+        if len(coarser) <= max_bars:
+            break
+    coarser.index.name = table.index.name
+    return coarser, length
+
+
 def _spend_size() -> tuple[float, float]:
     return (11.0, 4.8)
 
@@ -864,6 +885,7 @@ def plot_cost_over_time(
     ax: Axes | None = None,
     top: int = 8,
     title: str | None = None,
+    max_bars: int = 120,
 ) -> Axes:
     """Stacked bars of what each period cost, split by the key of a ``cost_over_time`` result.
 
@@ -882,13 +904,18 @@ def plot_cost_over_time(
     Each bar spans its period (the last one as wide as the others); the groups are stacked
     largest overall at the bottom, coloured as in every chart (``color_for``); beyond the
     ``top`` largest, the rest are one ``(other N)`` part. The title gives the total (not by
-    ``tag``: an instance with two tags counts in both).
+    ``tag``: an instance with two tags counts in both). More periods than ``max_bars`` (a year
+    of days) are summed into days, weeks (from Monday, UTC) or calendar months, the first that
+    gives at most ``max_bars`` bars (the first and last may be partial), and titled so.
     """
+    if max_bars < 1:
+        raise ValueError(f"max_bars must be at least 1; got {max_bars}")
     key = _spend_key(costs)
-    table = _spend_pivot(costs, key, top)
+    table, length = _coarser(_spend_pivot(costs, key, top), max_bars)
     ax = ax if ax is not None else _new_axes(_spend_size())
     starts = _utc_naive(pd.Series(table.index))
     step = (np.median(np.diff(starts)) if len(starts) > 1
+            else length if length is not None
             else np.timedelta64(1, "D").astype("timedelta64[us]"))
     seconds = pd.Timedelta(step).total_seconds()
     period = _period_name(seconds)

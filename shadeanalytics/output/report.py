@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -115,22 +115,31 @@ def resolve_as_of(value: TimeLike, tables: Tables) -> pd.Timestamp:
     return _as_of(value)
 
 
-def analytics(tables: Tables | Bill, *, as_of: TimeLike = None) -> dict[str, pd.DataFrame]:
-    """Every analytics table of a report: the fleet billed once at ``as_of``, then added up."""
+_ANALYTICS: dict[str, Callable[[Bill], pd.DataFrame]] = {
+    "costs_by_cloud": lambda billed: cost_breakdown(billed, by="cloud"),
+    "costs_by_region": lambda billed: cost_breakdown(billed, by=("cloud", "region")),
+    "costs_by_gpu_type": lambda billed: cost_breakdown(billed, by="gpu_type"),
+    "costs_by_cluster": lambda billed: cost_breakdown(billed, by="cluster_id"),
+    "costs_by_tag": lambda billed: cost_breakdown(billed, by="tag"),
+    "costs_by_service": lambda billed: cost_breakdown(billed, by="service"),
+    "gpu_inventory": gpu_inventory,
+    "clusters_summary": cluster_summary,
+    "lifecycle": lifecycle,
+    "volumes": lambda billed: billed.volumes.drop(columns=["gone", "observed_at"]),
+    "quality": quality_checks,
+}
+
+
+def analytics(tables: Tables | Bill, *, as_of: TimeLike = None,
+              only: Sequence[str] = ANALYTICS_FILES) -> dict[str, pd.DataFrame]:
+    """Every analytics table of a report (or the ``only`` ones, of ``ANALYTICS_FILES``): the
+    fleet billed once at ``as_of``, then added up."""
+    unknown = [name for name in only if name not in _ANALYTICS]
+    if unknown:
+        raise ValueError(f"no analytics table named {', '.join(map(repr, unknown))}; "
+                         f"choose from {', '.join(ANALYTICS_FILES)}")
     billed = bill(tables, as_of)
-    return {
-        "costs_by_cloud": cost_breakdown(billed, by="cloud"),
-        "costs_by_region": cost_breakdown(billed, by=("cloud", "region")),
-        "costs_by_gpu_type": cost_breakdown(billed, by="gpu_type"),
-        "costs_by_cluster": cost_breakdown(billed, by="cluster_id"),
-        "costs_by_tag": cost_breakdown(billed, by="tag"),
-        "costs_by_service": cost_breakdown(billed, by="service"),
-        "gpu_inventory": gpu_inventory(billed),
-        "clusters_summary": cluster_summary(billed),
-        "lifecycle": lifecycle(billed),
-        "volumes": billed.volumes.drop(columns=["gone", "observed_at"]),
-        "quality": quality_checks(billed),
-    }
+    return {name: _ANALYTICS[name](billed) for name in only}
 
 
 def write_report(tables: Tables, out: str | os.PathLike[str], *, as_of: TimeLike = None,
@@ -178,7 +187,7 @@ def write_report(tables: Tables, out: str | os.PathLike[str], *, as_of: TimeLike
     frames = analytics(billed)
     for name, df in frames.items():
         written.append(write_csv(df, out / f"{name}.csv"))
-    forecast = month_forecast(tables, as_of=at)
+    forecast = month_forecast(tables, billed=billed)
     written.append(write_csv(forecast, out / "forecast.csv"))
     history = history_frames(tables, as_of=at, billed=billed)
     for name, df in history.items():
@@ -291,10 +300,11 @@ def history_frames(tables: Tables, *, as_of: TimeLike = None,
     """The frames of a dated history, empty when nothing is dated: ``timeline``,
     ``fleet_over_time`` (hourly), and the spend by cloud per day (``costs_daily``) and per
     calendar month (``costs_monthly``) of ``finops.cost_over_time``. ``billed`` is
-    ``bill(tables, as_of)`` when the caller has it already."""
+    ``bill(tables, as_of)`` when the caller has it already (``as_of`` then defaults to its
+    own)."""
     if tables.polls.empty:
         return {}
-    at = _as_of(as_of)
+    at = billed.as_of if billed is not None and as_of is None else _as_of(as_of)
     source = billed if billed is not None else tables
     return {
         "timeline": status_timeline(tables, as_of=at),
@@ -370,7 +380,8 @@ def summary_text(tables: Tables, *, by: str = "cloud", as_of: TimeLike = None,
         raise ValueError(f"by must be one of {', '.join(_SUMMARY_DIMENSIONS)}; got {by!r}")
     billed = bill(tables, as_of)
     at = billed.as_of
-    frames = analytics(billed)
+    frames = analytics(billed, only=("costs_by_cloud", "costs_by_service", "gpu_inventory",
+                                     "quality"))
     costs = frames["costs_by_cloud"]
     if by != "cloud":
         costs = cost_breakdown(billed, by=by)
@@ -404,7 +415,8 @@ def summary_text(tables: Tables, *, by: str = "cloud", as_of: TimeLike = None,
         f"{usd(services.get('storage', 0.0))}/h ({int(totals['volumes'].sum())} volumes"
         f"{_unknown_volumes(int(totals['volumes_without_price'].sum()))})",
         f"  accrued so far: {usd(accrued)}{_unknown(no_accrued)}",
-        *([] if isinstance(tables, Bill) else _forecast_lines(month_forecast(tables, as_of=at))),
+        *([] if isinstance(tables, Bill) else _forecast_lines(month_forecast(tables,
+                                                                             billed=billed))),
         f"  Shadeform's estimates: {usd(reported)}{_unknown(no_estimate)}; gap "
         f"{usd(gap)} (over the instances with both figures)",
         *elsewhere,
