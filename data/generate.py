@@ -1,4 +1,4 @@
-"""Regenerate the bundled sample data from shadeanalytics.testing.synthetic: python data/generate.py."""
+"""Regenerate the bundled sample (shadeanalytics.testing.synthetic): python data/generate.py."""
 
 from __future__ import annotations
 

@@ -202,7 +202,7 @@ def test_every_member_unknown_is_na_not_zero() -> None:
 def test_deleted_at_while_active_is_billed_and_found(fleet: sa.Tables) -> None:
     found = quality_checks(fleet, as_of=AS_OF)
     row = found[found["check"] == "deleted_at_while_active"]
-    assert row[["severity", "resource_id", "message"]].values.tolist() == [[
+    assert row[["severity", "resource_id", "message"]].to_numpy().tolist() == [[
         "warning", "x", "status is active but deleted_at is 2026-11-20T01:30:00Z: billed as "
         "running (the status wins) until it leaves active"]]
 
@@ -236,7 +236,7 @@ def test_configuration_from_the_catalog() -> None:
     assert billed.loc["c", ["gpu_type", "num_gpus", "total_vram_gb"]].tolist() == [
         "A6000", 1, 48]
     inventory = gpu_inventory(tables, as_of=at("02:00"))
-    assert inventory[["gpu_type", "instances", "gpus"]].values.tolist() == [["A6000", 2, 2]]
+    assert inventory[["gpu_type", "instances", "gpus"]].to_numpy().tolist() == [["A6000", 2, 2]]
     found = quality_checks(tables, as_of=at("02:00"))
     assert found.loc[found["check"] == "missing_configuration", "severity"].tolist() == [
         "info"]
@@ -253,7 +253,7 @@ def test_no_configuration_and_no_catalog_is_unknown_not_zero_gpus() -> None:
         costs["gpu_type"].tolist() == ["A6000", "(unknown)"]
     found = quality_checks(tables, as_of=at("02:00"))
     assert found.loc[found["check"] == "missing_configuration",
-                     ["severity", "resource_id"]].values.tolist() == [["warning", "c"]]
+                     ["severity", "resource_id"]].to_numpy().tolist() == [["warning", "c"]]
 
 
 def test_a_cluster_is_billed_from_its_members() -> None:
@@ -421,7 +421,7 @@ def test_storage_is_part_of_the_bill(tmp_path: Path) -> None:
     as_of = at("02:00")
     volumes = bill(tables, as_of).volumes
     assert volumes[["volume_id", "billed_price_usd", "billed_hours", "accrued_usd",
-                    "billing_end_source"]].values.tolist() == [
+                    "billing_end_source"]].to_numpy().tolist() == [
         ["vol-1", pytest.approx(0.05), 2.0, pytest.approx(0.10), "as_of"]]
     by_service = cost_breakdown(tables, by="service", as_of=as_of).set_index("service")
     assert by_service["hourly_usd"].to_dict() == pytest.approx({"compute": 2.10,
@@ -448,10 +448,10 @@ def test_storage_is_part_of_the_bill(tmp_path: Path) -> None:
 def test_an_unmounted_volume_is_orphaned_and_a_vanished_one_stops() -> None:
     found = quality_checks(_with_a_volume(mounted_by=None), as_of=at("02:00"))
     assert found.loc[found["check"] == "orphaned_volume", ["resource_id", "message"]] \
-        .values.tolist() == [["vol-1", "billed and mounted by no instance: $36.50/month"]]
+        .to_numpy().tolist() == [["vol-1", "billed and mounted by no instance: $36.50/month"]]
     mounted = quality_checks(_with_a_volume(mounted_by="i-1"), as_of=at("02:00"))
     assert "orphaned_volume" not in set(mounted["check"])
     # gone from the 02:00 poll of /volumes: billed until that poll, 00:00 -> 02:00
     volumes = bill(_with_a_volume(mounted_by="i-1", deleted=True), at("03:00")).volumes
-    assert volumes[["state", "billing_end_source", "accrued_usd"]].values.tolist() == [
+    assert volumes[["state", "billing_end_source", "accrued_usd"]].to_numpy().tolist() == [
         ["stopped", "vanished", pytest.approx(0.10)]]

@@ -169,8 +169,8 @@ def lifecycle() -> pd.DataFrame:
 
 def test_importing_the_package_does_not_load_matplotlib() -> None:
     """`import shadeanalytics, shadeanalytics.output.report` leaves matplotlib unloaded."""
-    code = ("import sys, shadeanalytics, shadeanalytics.output.report, shadeanalytics.analytics.timeline; "
-            "print('matplotlib' in sys.modules)")
+    code = ("import sys, shadeanalytics, shadeanalytics.output.report, "
+            "shadeanalytics.analytics.timeline; print('matplotlib' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True, cwd=ROOT)
     assert result.stdout.strip() == "False"
@@ -205,7 +205,8 @@ def test_colours_are_fixed_for_known_names_and_stable_for_others() -> None:
     assert color_for("status", "error") == "#d62728"
     assert color_for("status", "hibernating") == "#9467bd"
     assert color_for("cluster_id", "(standalone)") == "#9e9e9e"
-    code = "from shadeanalytics.output.plots import color_for; print(color_for('cloud', 'newcloud'))"
+    code = ("from shadeanalytics.output.plots import color_for; "
+            "print(color_for('cloud', 'newcloud'))")
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                            check=True, cwd=ROOT, env={**os.environ, "PYTHONHASHSEED": "123"})
     assert other.stdout.strip() == color_for("cloud", "newcloud")
