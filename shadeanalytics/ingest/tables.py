@@ -630,17 +630,8 @@ def build_tables(norm: Normalized) -> Tables:
     t["hourly_price_usd"] = np.where(is_spot, t["spot_price"], _usd(t["on_demand_price_cents"]))
     t["total_vram_gb"] = t["num_gpus"] * t["vram_per_gpu_in_gb"]
 
-    children = {}
-    parent_origin = origin_of(norm.instance_origins)
-    for name in _CHILD_TABLES:
-        child = _Table(name, [], CHILD_FIELDS[name], parent_origin, "instance_id", findings,
-                       columns=norm.children[name])
-        child.origin = _child_origin(child.raw, parent_origin, TABLES[name])
-        parents = np.asarray(child.raw["_row"], dtype=np.int64)
-        converted = _frame(child)
-        # a child value that cannot load takes its instance with it (errors="skip")
-        instances.drop.update(int(parents[r]) for r in child.drop)
-        children[name] = (converted, parents)
+    children = _children(CHILD_FIELDS, norm, origin_of(norm.instance_origins), "instance_id",
+                         instances, findings)
     dropped = np.fromiter(instances.drop, dtype=np.int64)
 
     frames = {
@@ -684,16 +675,8 @@ def _account_frames(norm: Normalized, origin_of: Callable[[list[tuple[int, str]]
         built[name] = table
         frames[name] = columns
     templates = built["templates"]
-    parent_origin = origin_of(norm.account_origins["templates"])
-    children = {}
-    for name, fields in TEMPLATE_CHILD_FIELDS.items():
-        child = _Table(name, [], fields, parent_origin, "template_id", norm.findings,
-                       columns=norm.children[name])
-        child.origin = _child_origin(child.raw, parent_origin, TABLES[name])
-        parents = np.asarray(child.raw["_row"], dtype=np.int64)
-        converted = _frame(child)
-        templates.drop.update(int(parents[r]) for r in child.drop)
-        children[name] = (converted, parents)
+    children = _children(TEMPLATE_CHILD_FIELDS, norm, origin_of(norm.account_origins["templates"]),
+                         "template_id", templates, norm.findings)
     out = {name: _assemble(name, frames[name], _keep_mask(built[name])) for name in frames}
     dropped = np.fromiter(templates.drop, dtype=np.int64)
     for name, (converted, parents) in children.items():
@@ -767,6 +750,24 @@ def _polls(polls: list[tuple[str, str]]) -> pd.DataFrame:
         "ok": pd.array([True] * len(unique), dtype="boolean"),
     })
     return df.sort_values(["observed_at", "endpoint"], kind="stable").reset_index(drop=True)
+
+
+def _children(fields: dict[str, Any], norm: Normalized, parent_origin: Callable[[int], Any],
+              id_field: str, parent: _Table, findings: Findings
+              ) -> dict[str, tuple[pd.DataFrame, np.ndarray]]:
+    """Each child table of ``fields`` (instances' or templates') converted, with the parent row
+    of each of its rows; a child value that cannot load takes its parent with it
+    (``errors="skip"``)."""
+    children = {}
+    for name, columns in fields.items():
+        child = _Table(name, [], columns, parent_origin, id_field, findings,
+                       columns=norm.children[name])
+        child.origin = _child_origin(child.raw, parent_origin, TABLES[name])
+        parents = np.asarray(child.raw["_row"], dtype=np.int64)
+        converted = _frame(child)
+        parent.drop.update(int(parents[r]) for r in child.drop)
+        children[name] = (converted, parents)
+    return children
 
 
 def _child_origin(raw: dict[str, list[Any]], parent: Callable[[int], tuple[str, str]],
