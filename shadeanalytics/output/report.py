@@ -374,7 +374,9 @@ def summary_text(tables: Tables, *, by: str = "cloud", as_of: TimeLike = None,
                  top: int = 10) -> str:
     """The fleet at a glance: burn rate, month projection, GPUs by type, top costs, findings.
 
-    Every figure comes from the same helpers as the report (``analytics``).
+    Every figure comes from the same helpers as the report (``analytics``). Pass the
+    ``Tables``: a ``Bill`` has no history and no marketplace catalogue, so the month's
+    forecast and the cheaper-elsewhere line are left out of its summary.
     """
     if by not in _SUMMARY_DIMENSIONS:
         raise ValueError(f"by must be one of {', '.join(_SUMMARY_DIMENSIONS)}; got {by!r}")
