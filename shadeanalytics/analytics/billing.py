@@ -124,6 +124,11 @@ class Bill:
     intervals: pd.DataFrame
     snapshots: int
     volumes: pd.DataFrame = field(default_factory=lambda: _empty_volumes())
+    #: What helpers derive from this bill alone, computed once and kept with it (e.g.
+    #: ``finops.billed_items``); each new Bill, also one made by ``dataclasses.replace``,
+    #: starts empty, and the values go with the Bill.
+    derived: dict[str, object] = field(default_factory=dict, init=False, repr=False,
+                                       compare=False)
 
 
 def state_of(status: pd.Series) -> pd.Series:

@@ -13,7 +13,6 @@ export follow.
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -136,23 +135,18 @@ def billed_items(source: Tables | Bill | pd.DataFrame, *, as_of: TimeLike = None
     sorted by service, resource and start.
     """
     billed = bill(source, as_of)
-    kept = _ITEMS.get(id(billed))
-    if kept is not None and kept[0]() is billed:
-        return kept[1].copy(deep=False)  # copy-on-write: the kept frame never changes
-    frames = [make(billed) for make in SERVICES.values()]
-    items = pd.concat([f.reindex(columns=list(ITEM_COLUMNS)) for f in frames],
-                      ignore_index=True)
-    items = items.astype(ITEM_COLUMNS)
-    items = items.sort_values(["service", "resource_id", "start_at"],
-                              kind="stable").reset_index(drop=True)
-    key = id(billed)
-    _ITEMS[key] = (weakref.ref(billed, lambda _, key=key: _ITEMS.pop(key, None)), items)
-    return items.copy(deep=False)
-
-
-#: ``billed_items`` of each live ``Bill`` (by identity; dropped with the Bill): a report asks
-#: for them once per view (spend per day and per month, the forecast, budgets), of one Bill.
-_ITEMS: dict[int, tuple[weakref.ref[Bill], pd.DataFrame]] = {}
+    items = billed.derived.get("billed_items")
+    if not isinstance(items, pd.DataFrame):
+        frames = [make(billed) for make in SERVICES.values()]
+        items = pd.concat([f.reindex(columns=list(ITEM_COLUMNS)) for f in frames],
+                          ignore_index=True)
+        items = items.astype(ITEM_COLUMNS)
+        items = items.sort_values(["service", "resource_id", "start_at"],
+                                  kind="stable").reset_index(drop=True)
+        # kept with the Bill: a report asks once per view (spend per day and per month, the
+        # forecast, budgets) of one Bill
+        billed.derived["billed_items"] = items
+    return items.copy(deep=False)  # copy-on-write: the kept frame never changes
 
 
 def _with_tags(items: pd.DataFrame, billed: Bill) -> pd.DataFrame:
