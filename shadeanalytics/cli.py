@@ -392,6 +392,9 @@ def _report(args: argparse.Namespace, stdout: TextIO) -> int:
         budgets = load_budgets(args.budgets) if args.budgets else None
     except BudgetFileError as exc:
         raise _UsageError(str(exc)) from None
+    if args.out is None:
+        raise _UsageError("no report folder: pass --out DIR, set SHADEANALYTICS_REPORT_DIR or "
+                          "set report_dir in shadeanalytics.toml")
     tables = _tables(args)
     as_of = resolve_as_of(args.as_of, tables)
     files = write_report(tables, args.out, as_of=as_of, include_network=args.include_network,
