@@ -20,8 +20,11 @@ import queue
 import sys
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import TextIO
+
+import pandas as pd
 
 from . import config
 from ._files import atomic_write
@@ -77,7 +80,7 @@ def run_demo(folder: Path, *, polls: int = 30, speed: float = 3600.0, every_s: f
     atomic_write(budgets_path, _BUDGETS)
     budgets = load_budgets(budgets_path)
     span_s = (polls - 1) * every_s * speed
-    first = fleet_start(span_s)
+    first = fleet_start(span_s + 3600)  # an hour to spare: a late poll is still in the past
     scenario = demo_scenario(first, max(48, math.ceil(span_s / 3600) + 1))
     printing = threading.Lock()
     checks: queue.Queue[int | None] = queue.Queue()
@@ -87,16 +90,14 @@ def run_demo(folder: Path, *, polls: int = 30, speed: float = 3600.0, every_s: f
             print(text, file=out, flush=True)
 
     def checker() -> None:
-        """After each poll (the newest one waiting), the rules; each alert printed once."""
+        """The rules after each poll, in order; each alert printed once, when it first
+        fires."""
         seen: set[str] = set()
-        while checks.get() is not None:
-            while not checks.empty():  # only the newest poll matters
-                newer = checks.get()
-                if newer is None:
-                    return
+        while (poll_id := checks.get()) is not None:
             with Store(store_path, create=False) as store:
                 tables = store.read()
-            as_of = resolve_as_of("latest", tables)
+                # at the poll's own time: a lagging check still sees each poll's news
+                as_of = pd.Timestamp(store.poll(poll_id)["observed_at"])
             for breach in evaluate(tables, budgets, as_of=as_of):
                 if breach.key not in seen:
                     seen.add(breach.key)
@@ -118,10 +119,11 @@ def run_demo(folder: Path, *, polls: int = 30, speed: float = 3600.0, every_s: f
                 say(f"poll {log.number}/{polls}: {log.line()}")
                 return
             counts = log.result.counts
-            say(f"{clock():%a %H:%M} poll {log.number}/{polls}: {counts['clusters']} "
+            seen_at = first + timedelta(seconds=(log.at.timestamp() - epoch) * speed)
+            say(f"{seen_at:%a %H:%M} poll {log.number}/{polls}: {counts['clusters']} "
                 f"clusters, {counts['instances']} instances; {counts['added']} new, "
                 f"{counts['changed']} changed, {counts['gone']} gone")
-            checks.put(log.number)
+            checks.put(log.result.poll_id)
 
         worker = threading.Thread(target=checker, name="demo-check", daemon=True)
         worker.start()

@@ -145,7 +145,7 @@ def serve_fake_api(*, key: str = DEMO_KEY, speed: float = 60.0, out: TextIO = sy
                    hours: int = 48, stop_after: float | None = None) -> None:
     """Serve the demo fleet on 127.0.0.1 until SIGINT or SIGTERM (or ``stop_after``
     seconds), printing how to collect from it."""
-    first = fleet_start(3600)
+    first = fleet_start(hours * 3600)  # the fleet's hours end at the current hour
     epoch = time.time()
     clock = config.fast_clock(first, speed, epoch)
     stop: list[str] = []
