@@ -450,13 +450,16 @@ def _apply_settings(args: argparse.Namespace) -> None:
         setattr(args, dest, value)
 
 
+_ENV_NAMES = {spec.env for spec in config.SETTINGS.values()}
+
+
 def _rank(setting: config.Setting) -> int:
     """Precedence of where a setting came from: a flag, the environment, the file, nothing."""
     if setting.source.startswith("--"):
         return 0
     if setting.source == "default":
         return 3
-    return 1 if setting.source.isupper() else 2
+    return 1 if setting.source in _ENV_NAMES else 2
 
 
 def _api_key(values: dict[str, config.Setting]) -> tuple[str, str]:
@@ -473,7 +476,7 @@ def _api_key(values: dict[str, config.Setting]) -> tuple[str, str]:
         return found, source
     if not key.value:
         raise _FileError(f"no API key: set {config.API_KEY_ENV} or pass --api-key-file PATH")
-    source = key.source if key.source.isupper() else f"api_key in {key.source}"
+    source = key.source if key.source in _ENV_NAMES else f"api_key in {key.source}"
     return config.clean_key(key.value), source
 
 
