@@ -469,40 +469,32 @@ def collect_every(
     log once it is over.
     """
     signals = signals or StopSignals()
-    store_path, options = configure()
+    settings = [configure()]
+
+    def reload() -> None:
+        signals.reload_requested = False
+        try:
+            settings[0] = configure()
+        except ShadeanalyticsError as exc:
+            on_reload(str(exc))
+        else:
+            on_reload(None)
+
     last: PollLog | None = None
     number = 0
     while not signals.stop_requested and (max_polls is None or number < max_polls):
         if signals.reload_requested:
-            signals.reload_requested = False
-            try:
-                store_path, options = configure()
-            except ShadeanalyticsError as exc:
-                on_reload(str(exc))
-            else:
-                on_reload(None)
+            reload()
         number += 1
-        last = _one_poll(number, store_path, options, signals, wall)
+        last = _one_poll(number, *settings[0], signals, wall)
         on_poll(last)
         if signals.stop_requested or (max_polls is not None and number >= max_polls):
             break
         due = schedule.next_after(wall())
-        while not signals.stop_requested and not signals.reload_requested:
-            left = due - wall()
-            if left <= 0:
-                break
-            sleep(min(left, 0.1))  # a signal is seen within a tenth of a second
-        if signals.reload_requested and wall() < due:
-            # re-read now, then wait for the slot with the new settings
-            signals.reload_requested = False
-            try:
-                store_path, options = configure()
-            except ShadeanalyticsError as exc:
-                on_reload(str(exc))
-            else:
-                on_reload(None)
-            while not signals.stop_requested and wall() < due:
-                sleep(min(due - wall(), 0.1))
+        while not signals.stop_requested and wall() < due:
+            if signals.reload_requested:
+                reload()  # at once, then wait for the slot with the new settings
+            sleep(max(0.0, min(due - wall(), 0.1)))  # a signal is seen within 0.1 s
     return last
 
 
