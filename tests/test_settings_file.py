@@ -228,6 +228,16 @@ def test_report_takes_its_folder_and_as_of_from_the_file(home: Path) -> None:
                         "2026-11-20T00:00:00Z\n")
 
 
+def test_check_takes_its_budgets_from_the_file(home: Path) -> None:
+    """check SOURCE with budgets from the file (relative to it): the breach, exit 10."""
+    _write(home / "rules" / "budgets.toml",
+           '[[budget]]\nname = "tiny"\nmeasure = "running_instances"\nlimit = 1\n')
+    _write(home / "shadeanalytics.toml", 'budgets = "rules/budgets.toml"\nas_of = "latest"\n')
+    code, out, err = _run("check", str(SAMPLE_DIR), "--dry-run", "--quiet")
+    assert code == 10, err
+    assert out.startswith("budget: budget 'tiny': running_instances is 102, above the limit 1\n")
+
+
 def test_the_fast_clock_runs_speed_times_the_wall_clock(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """SHADEANALYTICS_CLOCK: START at EPOCH, 3600 times faster; a bad value is named."""
