@@ -51,8 +51,15 @@ limit = 20000
 """
 
 
-def run_demo(folder: Path, *, polls: int = 30, speed: float = 3600.0, every_s: float = 1.0,
-             charts: bool = True, out: TextIO = sys.stdout) -> int:
+def run_demo(
+    folder: Path,
+    *,
+    polls: int = 30,
+    speed: float = 3600.0,
+    every_s: float = 1.0,
+    charts: bool = True,
+    out: TextIO = sys.stdout,
+) -> int:
     """Run the demo into ``folder``; return the number of polls collected (fewer when
     stopped by SIGINT or SIGTERM, in which case no report is written).
 
@@ -101,18 +108,20 @@ def run_demo(folder: Path, *, polls: int = 30, speed: float = 3600.0, every_s: f
             for breach in evaluate(tables, budgets, as_of=as_of):
                 if breach.key not in seen:
                     seen.add(breach.key)
-                    say(f"  alert ({as_of:%a %H:%M}) {breach.rule}: "
-                        f"{printable(breach.message)}")
+                    say(f"  alert ({as_of:%a %H:%M}) {breach.rule}: {printable(breach.message)}")
 
     epoch = time.time()
     clock = config.fast_clock(first, speed, epoch)
     with FakeShadeformAPI(DEMO_KEY, scenario, clock=clock) as api:
-        make_client = functools.partial(ShadeformClient, api_key=DEMO_KEY, base_url=api.url,
-                                        key_source="the demo's key")
+        make_client = functools.partial(
+            ShadeformClient, api_key=DEMO_KEY, base_url=api.url, key_source="the demo's key"
+        )
         options = {"make_client": make_client, "now": clock, "deadline_s": 30.0}
-        say(f"fake Shadeform API at {api.url}; its fleet's clock starts at "
+        say(
+            f"fake Shadeform API at {api.url}; its fleet's clock starts at "
             f"{first:%Y-%m-%d %H:%M} UTC and runs {speed:g}x; collecting every {every_s:g} s "
-            f"into {store_path} (Ctrl-C stops)")
+            f"into {store_path} (Ctrl-C stops)"
+        )
 
         def on_poll(log: PollLog) -> None:
             if log.result is None:
@@ -120,9 +129,11 @@ def run_demo(folder: Path, *, polls: int = 30, speed: float = 3600.0, every_s: f
                 return
             counts = log.result.counts
             seen_at = first + timedelta(seconds=(log.at.timestamp() - epoch) * speed)
-            say(f"{seen_at:%a %H:%M} poll {log.number}/{polls}: {counts['clusters']} "
+            say(
+                f"{seen_at:%a %H:%M} poll {log.number}/{polls}: {counts['clusters']} "
                 f"clusters, {counts['instances']} instances; {counts['added']} new, "
-                f"{counts['changed']} changed, {counts['gone']} gone")
+                f"{counts['changed']} changed, {counts['gone']} gone"
+            )
             checks.put(log.result.poll_id)
 
         worker = threading.Thread(target=checker, name="demo-check", daemon=True)
@@ -130,31 +141,38 @@ def run_demo(folder: Path, *, polls: int = 30, speed: float = 3600.0, every_s: f
         signals = StopSignals()
         try:
             with signals.installed():
-                last = collect_every(Schedule(every_s, epoch % every_s),
-                                     lambda: (store_path, options), signals=signals,
-                                     max_polls=polls, on_poll=on_poll)
+                last = collect_every(
+                    Schedule(every_s, epoch % every_s),
+                    lambda: (store_path, options),
+                    signals=signals,
+                    max_polls=polls,
+                    on_poll=on_poll,
+                )
         finally:
             checks.put(None)
             worker.join()
     collected = last.number if last is not None else 0
     if signals.stop_requested:
-        say(f"stopped ({signals.stop_requested}) after {collected} polls; the store is "
-            f"{store_path}")
+        say(
+            f"stopped ({signals.stop_requested}) after {collected} polls; the store is {store_path}"
+        )
         return collected
     with Store(store_path, create=False) as store:
         tables = store.read()
     as_of = resolve_as_of("latest", tables)
     report = folder / REPORT_NAME
     try:
-        write_report(tables, report, as_of=as_of, charts=charts, html=True, force=True,
-                     budgets=budgets)
+        write_report(
+            tables, report, as_of=as_of, charts=charts, html=True, force=True, budgets=budgets
+        )
     except KeyboardInterrupt:
         say("stopped while writing the report")
         return collected
     say("")
     say(summary_text(tables, as_of=as_of, top=5))
     say("")
-    say(f"the report: {report / 'index.html'}; the store: {store_path} (try `shadeanalytics "
-        f"summary --store {store_path}`)")
+    say(
+        f"the report: {report / 'index.html'}; the store: {store_path} (try `shadeanalytics "
+        f"summary --store {store_path}`)"
+    )
     return collected
-

@@ -80,8 +80,11 @@ def test_a_schedule_refuses_a_bad_interval_or_jitter() -> None:
 def _options(api: FakeShadeformAPI, start: int = 0) -> dict[str, Any]:
     """collect's options: the fake API, and a clock a second further at each reading."""
     ticks = iter(range(start, 1_000_000))
-    return {"make_client": fake_client(api, KEY),
-            "now": lambda: AT + timedelta(seconds=next(ticks)), "deadline_s": 10.0}
+    return {
+        "make_client": fake_client(api, KEY),
+        "now": lambda: AT + timedelta(seconds=next(ticks)),
+        "deadline_s": 10.0,
+    }
 
 
 def test_polls_on_the_schedule_until_max_polls(tmp_path: Path) -> None:
@@ -91,8 +94,9 @@ def test_polls_on_the_schedule_until_max_polls(tmp_path: Path) -> None:
     with FakeShadeformAPI(KEY, advance_on="/instances/types") as api:
         options = _options(api)
         began = time.time()
-        last = collect_every(Schedule(0.05), lambda: (path, options), max_polls=3,
-                             on_poll=logs.append)
+        last = collect_every(
+            Schedule(0.05), lambda: (path, options), max_polls=3, on_poll=logs.append
+        )
     assert [log.number for log in logs] == [1, 2, 3] and last is logs[-1]
     assert [log.outcome for log in logs] == ["ok", "ok", "ok"]
     assert _polls(path) == [(1, "ok"), (2, "ok"), (3, "ok")]
@@ -102,10 +106,12 @@ def test_polls_on_the_schedule_until_max_polls(tmp_path: Path) -> None:
         assert abs(later / 0.05 - round(later / 0.05)) < 0.4
     result = logs[0].result
     assert result is not None
-    assert logs[0].line() == (f"{logs[0].at:%Y-%m-%dT%H:%M:%SZ} poll 1 ok in "
-                              f"{result.duration_s:.2f} s: 1 clusters, 5 instances, 8 instance "
-                              "types; 27 new, 0 changed, 0 gone; 2 volumes, 5 instance details, "
-                              "0 failed requests")
+    assert logs[0].line() == (
+        f"{logs[0].at:%Y-%m-%dT%H:%M:%SZ} poll 1 ok in "
+        f"{result.duration_s:.2f} s: 1 clusters, 5 instances, 8 instance "
+        "types; 27 new, 0 changed, 0 gone; 2 volumes, 5 instance details, "
+        "0 failed requests"
+    )
 
 
 def test_a_failed_and_a_locked_poll_are_logged_and_the_next_slot_tried(tmp_path: Path) -> None:
@@ -130,17 +136,29 @@ def test_a_failed_and_a_locked_poll_are_logged_and_the_next_slot_tried(tmp_path:
     assert isinstance(logs[1].error, LockedError)
     assert _polls(path) == [(1, "failed"), (2, "ok")]
     record = json.loads(logs[1].line("json"))
-    assert record == {"time": logs[1].at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "poll": 2,
-                      "outcome": "locked", "duration_s": logs[1].duration_s,
-                      "error": f"{path}: another collector is running (it holds the store's "
-                               "lock); this run wrote nothing", "error_type": "LockedError"}
-    assert logs[1].line().endswith(f"poll locked after {logs[1].duration_s:.2f} s: {path}: "
-                                   "another collector is running (it holds the store's lock); "
-                                   "this run wrote nothing")
+    assert record == {
+        "time": logs[1].at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "poll": 2,
+        "outcome": "locked",
+        "duration_s": logs[1].duration_s,
+        "error": f"{path}: another collector is running (it holds the store's "
+        "lock); this run wrote nothing",
+        "error_type": "LockedError",
+    }
+    assert (
+        logs[1]
+        .line()
+        .endswith(
+            f"poll locked after {logs[1].duration_s:.2f} s: {path}: "
+            "another collector is running (it holds the store's lock); "
+            "this run wrote nothing"
+        )
+    )
 
 
 def test_a_stop_while_fetching_abandons_the_poll_and_keeps_the_committed_ones(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     """SIGTERM to the main thread during a hanging request: poll 2 abandoned at once (nothing
     written), the loop ends; poll 1 stays; a next run continues with poll 2."""
     path = tmp_path / "every.db"
@@ -161,15 +179,25 @@ def test_a_stop_while_fetching_abandons_the_poll_and_keeps_the_committed_ones(
 
         began = time.monotonic()
         with signals.installed():
-            collect_every(Schedule(0.05), lambda: (path, options), signals=signals,
-                          max_polls=5, on_poll=on_poll)
+            collect_every(
+                Schedule(0.05),
+                lambda: (path, options),
+                signals=signals,
+                max_polls=5,
+                on_poll=on_poll,
+            )
         took = time.monotonic() - began
         timer.join()
     assert took < 5, "the hanging poll was not abandoned"
     assert signals.stop_requested == "SIGTERM"
     assert [log.outcome for log in logs] == ["ok", "abandoned"]
-    assert logs[1].line().endswith("poll abandoned (stop requested; nothing written) after "
-                                   f"{logs[1].duration_s:.2f} s")
+    assert (
+        logs[1]
+        .line()
+        .endswith(
+            f"poll abandoned (stop requested; nothing written) after {logs[1].duration_s:.2f} s"
+        )
+    )
     assert _polls(path) == [(1, "ok")]
     with Store(path) as store:
         assert store.integrity_check() == "ok"
@@ -181,8 +209,9 @@ def test_a_stop_while_fetching_abandons_the_poll_and_keeps_the_committed_ones(
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handlers are restored
 
 
-def test_cli_every_prints_one_line_per_poll_in_json(tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_every_prints_one_line_per_poll_in_json(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """collect --every 1s --max-polls 2 --log-format json: two JSON lines, two ok polls."""
     path = tmp_path / "cli.db"
     monkeypatch.setenv("SHADEFORM_API_KEY", KEY)
@@ -192,26 +221,44 @@ def test_cli_every_prints_one_line_per_poll_in_json(tmp_path: Path,
     monkeypatch.chdir(tmp_path)
     out, err = _Text(), _Text()
     with FakeShadeformAPI(KEY) as api:
-        code = main(["collect", "--store", str(path), "--base-url", api.url, "--every", "1s",
-                     "--max-polls", "2", "--log-format", "json", "--quiet"],
-                    stdout=out, stderr=err)
+        code = main(
+            [
+                "collect",
+                "--store",
+                str(path),
+                "--base-url",
+                api.url,
+                "--every",
+                "1s",
+                "--max-polls",
+                "2",
+                "--log-format",
+                "json",
+                "--quiet",
+            ],
+            stdout=out,
+            stderr=err,
+        )
     assert code == 0, err.text
     records = [json.loads(line) for line in out.text.splitlines()]
     assert [(r["poll"], r["poll_id"], r["outcome"], r["instances"]) for r in records] == [
-        (1, 1, "ok", 5), (2, 2, "ok", 5)]
+        (1, 1, "ok", 5),
+        (2, 2, "ok", 5),
+    ]
     assert _polls(path) == [(1, "ok"), (2, "ok")]
 
 
 def test_cli_every_refuses_a_bad_duration_and_max_polls_alone(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """--every 0.5s, 5x and 8d are usage errors; --max-polls needs --every."""
     for bad in ("0.5s", "5x", "8d"):
         assert main(["collect", "--store", str(tmp_path / "x.db"), "--every", bad]) == 2
         assert capsys.readouterr().err.endswith(
-            "error: argument --every: expected a duration from 1s to 7d, e.g. 30s, 5m, 1h\n")
+            "error: argument --every: expected a duration from 1s to 7d, e.g. 30s, 5m, 1h\n"
+        )
     err = _Text()
-    assert main(["collect", "--store", str(tmp_path / "x.db"), "--max-polls", "2"],
-                stderr=err) == 2
+    assert main(["collect", "--store", str(tmp_path / "x.db"), "--max-polls", "2"], stderr=err) == 2
     assert err.text.endswith("Error: --max-polls is only for --every\n")
     assert not (tmp_path / "x.db").exists()
 
@@ -234,8 +281,14 @@ class _Text:
 
 
 def _start(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "shadeanalytics", *args], env=env, cwd=cwd,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "shadeanalytics", *args],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _line(stream: IO[str] | None, timeout: float = 30) -> str:
@@ -251,8 +304,12 @@ def _line(stream: IO[str] | None, timeout: float = 30) -> str:
 
 def _env(tmp_path: Path) -> dict[str, str]:
     """The collector's environment: the key, the clock running from the scenario's start."""
-    return {**cli_env(KEY), config.CLOCK_ENV: config.clock_text(AT, 1, time.time()),
-            "XDG_CONFIG_HOME": str(tmp_path), "PYTHONUNBUFFERED": "1"}
+    return {
+        **cli_env(KEY),
+        config.CLOCK_ENV: config.clock_text(AT, 1, time.time()),
+        "XDG_CONFIG_HOME": str(tmp_path),
+        "PYTHONUNBUFFERED": "1",
+    }
 
 
 def test_sigterm_in_a_hanging_poll_stops_it_and_the_next_run_continues(tmp_path: Path) -> None:
@@ -260,15 +317,20 @@ def test_sigterm_in_a_hanging_poll_stops_it_and_the_next_run_continues(tmp_path:
     and the next run records poll 2."""
     path = tmp_path / "sig.db"
     with FakeShadeformAPI(KEY, hang_seconds=60) as api:
-        proc = _start(["collect", "--store", str(path), "--base-url", api.url, "--every", "1s",
-                       "--quiet"], _env(tmp_path), tmp_path)
+        proc = _start(
+            ["collect", "--store", str(path), "--base-url", api.url, "--every", "1s", "--quiet"],
+            _env(tmp_path),
+            tmp_path,
+        )
         try:
             first = _line(proc.stdout)
             assert " poll 1 ok in " in first
             api.inject("/clusters", "hang")
             deadline = time.monotonic() + 10
-            while not any(r.path == "/v1/clusters" for r in api.requests[-1:]) or \
-                    len([r for r in api.requests if r.path == "/v1/clusters"]) < 2:
+            while (
+                not any(r.path == "/v1/clusters" for r in api.requests[-1:])
+                or len([r for r in api.requests if r.path == "/v1/clusters"]) < 2
+            ):
                 assert time.monotonic() < deadline, "poll 2 never started"
                 time.sleep(0.02)
             time.sleep(0.1)  # in the hanging request
@@ -285,8 +347,9 @@ def test_sigterm_in_a_hanging_poll_stops_it_and_the_next_run_continues(tmp_path:
     assert "Traceback" not in err
     assert _polls(path) == [(1, "ok")]
     with FakeShadeformAPI(KEY) as api:  # the next run (in-process: quicker) continues
-        result = collect(path, make_client=fake_client(api, KEY),
-                         now=lambda: AT + timedelta(hours=1))
+        result = collect(
+            path, make_client=fake_client(api, KEY), now=lambda: AT + timedelta(hours=1)
+        )
     assert (result.poll_id, result.outcome) == (2, "ok")
     assert _polls(path) == [(1, "ok"), (2, "ok")]
 
@@ -298,16 +361,22 @@ def test_sighup_rereads_the_settings_file_and_sigint_stops(tmp_path: Path) -> No
     settings = tmp_path / "shadeanalytics.toml"
     settings.write_text(f'store = "{path.name}"\ninfo_budget = 0\n')
     with FakeShadeformAPI(KEY) as api:
-        proc = _start(["collect", "--base-url", api.url, "--every", "1s", "--quiet"],
-                      _env(tmp_path), tmp_path)
+        proc = _start(
+            ["collect", "--base-url", api.url, "--every", "1s", "--quiet"], _env(tmp_path), tmp_path
+        )
         try:
             assert " 0 instance details" in _line(proc.stdout)  # info_budget 0
             settings.write_text("info_budget = [\n")
             proc.send_signal(signal.SIGHUP)
             lines = [_line(proc.stdout) for _ in range(2)]
-            assert any(line.endswith(f" settings not re-read (SIGHUP): {settings}: not a valid "
-                                     "TOML file (at end of document); the previous ones "
-                                     "stay\n") for line in lines), lines
+            assert any(
+                line.endswith(
+                    f" settings not re-read (SIGHUP): {settings}: not a valid "
+                    "TOML file (at end of document); the previous ones "
+                    "stay\n"
+                )
+                for line in lines
+            ), lines
             settings.write_text(f'store = "{path.name}"\ninfo_budget = 5\n')
             proc.send_signal(signal.SIGHUP)
             for _ in range(4):
@@ -331,14 +400,29 @@ def test_every_2s_max_polls_5_records_5_polls(tmp_path: Path) -> None:
     """The issue's check: collect --every 2s --max-polls 5 against the fake API, 5 polls."""
     path = tmp_path / "five.db"
     with FakeShadeformAPI(KEY, advance_on="/instances/types") as api:
-        proc = _start(["collect", "--store", str(path), "--base-url", api.url, "--every", "2s",
-                       "--max-polls", "5"], _env(tmp_path), tmp_path)
+        proc = _start(
+            [
+                "collect",
+                "--store",
+                str(path),
+                "--base-url",
+                api.url,
+                "--every",
+                "2s",
+                "--max-polls",
+                "5",
+            ],
+            _env(tmp_path),
+            tmp_path,
+        )
         out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert len(out.splitlines()) == 5
     assert _polls(path) == [(n, "ok") for n in range(1, 6)]
-    stamps = [datetime.strptime(line[:20], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-              for line in out.splitlines()]
+    stamps = [
+        datetime.strptime(line[:20], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        for line in out.splitlines()
+    ]
     gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(stamps)]
     assert all(1 <= gap <= 3 for gap in gaps), gaps
     assert os.stat(path).st_size > 0

@@ -23,6 +23,7 @@ from shadeanalytics.live.client import ShadeformClient
 from shadeanalytics.live.collect import collect
 from shadeanalytics.live.store import Store
 from shadeanalytics.testing.demo import demo_scenario, fleet_start, serve_fake_api
+from shadeanalytics.testing.fakeapi import DEFAULT_SECRETS
 
 
 class _Text:
@@ -63,18 +64,22 @@ def test_the_demo_collects_alerts_and_reports_into_its_folder_only(tmp_path: Pat
     folder = tmp_path / "demo"
     out = _Text()
     began = datetime.now(UTC)
-    assert run_demo(folder, polls=4, speed=4 * 3600, every_s=0.25, charts=False,
-                    out=out) == 4
+    assert run_demo(folder, polls=4, speed=4 * 3600, every_s=0.25, charts=False, out=out) == 4
     text = out.text
-    assert re.search(r"^fake Shadeform API at http://127\.0\.0\.1:\d+/v1; its fleet's clock "
-                     r"starts at \d{4}-\d\d-\d\d \d\d:00 UTC and runs 14400x; collecting every "
-                     rf"0\.25 s into {re.escape(str(folder / 'history.db'))} \(Ctrl-C stops\)$",
-                     text, re.M)
+    assert re.search(
+        r"^fake Shadeform API at http://127\.0\.0\.1:\d+/v1; its fleet's clock "
+        r"starts at \d{4}-\d\d-\d\d \d\d:00 UTC and runs 14400x; collecting every "
+        rf"0\.25 s into {re.escape(str(folder / 'history.db'))} \(Ctrl-C stops\)$",
+        text,
+        re.M,
+    )
     for n in range(1, 5):
-        assert re.search(rf"^\w{{3}} \d\d:\d\d poll {n}/4: \d clusters, \d instances; ", text,
-                         re.M), text
-    assert ("budget: budget 'monthly projection': monthly_usd is $22,009.28, above the limit "
-            "$20,000.00") in text
+        assert re.search(
+            rf"^\w{{3}} \d\d:\d\d poll {n}/4: \d clusters, \d instances; ", text, re.M
+        ), text
+    assert (
+        "budget: budget 'monthly projection': monthly_usd is $22,009.28, above the limit $20,000.00"
+    ) in text
     assert "new_cloud: new cloud 'nebius' in the fleet" in text
     assert sorted(p.name for p in tmp_path.iterdir()) == ["demo"]
     assert {p.name for p in folder.iterdir()} >= {"history.db", "budgets.toml", "report"}
@@ -87,6 +92,10 @@ def test_the_demo_collects_alerts_and_reports_into_its_folder_only(tmp_path: Pat
     assert "days" not in text.split("Shadeform fleet as of")[1].split("\n")[0]
     with Store(folder / "history.db", create=False) as store:
         assert store.integrity_check() == "ok"
+    for path in folder.rglob("*"):  # the inference server's env and registry secrets
+        if path.is_file():
+            data = path.read_bytes()
+            assert not any(secret.encode() in data for secret in DEFAULT_SECRETS[:2]), path
 
 
 def test_ctrl_c_stops_the_demo_without_a_report(tmp_path: Path) -> None:
@@ -100,8 +109,9 @@ def test_ctrl_c_stops_the_demo_without_a_report(tmp_path: Path) -> None:
     collected = run_demo(folder, polls=20, speed=4 * 3600, every_s=0.25, charts=False, out=out)
     timer.join()
     assert 1 <= collected < 20
-    assert out.text.endswith(f"stopped (SIGINT) after {collected} polls; the store is "
-                             f"{folder / 'history.db'}\n")
+    assert out.text.endswith(
+        f"stopped (SIGINT) after {collected} polls; the store is {folder / 'history.db'}\n"
+    )
     assert not (folder / "report").exists()
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
@@ -117,29 +127,38 @@ def test_fake_api_prints_how_to_collect_from_it(monkeypatch: pytest.MonkeyPatch)
         r"  export SHADEFORM_BASE_URL=\1 SHADEFORM_API_KEY=k-1\n"
         r"  export SHADEANALYTICS_CLOCK='\S+ 60 [\d.]+'\n"
         r"  shadeanalytics collect --store fake\.db --every 5s\nCtrl-C stops it\.\n"
-        r"stopped \(time\)\n", out.text), out.text
+        r"stopped \(time\)\n",
+        out.text,
+    ), out.text
 
 
-def test_python_m_fakeapi_serves_until_sigterm(tmp_path: Path,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_python_m_fakeapi_serves_until_sigterm(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """python -m shadeanalytics.testing.fakeapi: no RuntimeWarning, a poll dated by its
     clock, exit 0 on SIGTERM."""
-    proc = subprocess.Popen([sys.executable, "-m", "shadeanalytics.testing.fakeapi", "--key",
-                             "served-key"], env=cli_env(), cwd=tmp_path, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "shadeanalytics.testing.fakeapi", "--key", "served-key"],
+        env=cli_env(),
+        cwd=tmp_path,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         assert proc.stdout is not None
         lines = [proc.stdout.readline() for _ in range(6)]
         url = re.search(r"at (\S+), key served-key;", lines[0])[1]  # type: ignore[index]
         clock = re.search(r"SHADEANALYTICS_CLOCK='([^']+)'", lines[3])[1]  # type: ignore[index]
-        reply = requests.get(f"{url}/instances", headers={"X-API-KEY": "served-key"},
-                             timeout=10)
+        reply = requests.get(f"{url}/instances", headers={"X-API-KEY": "served-key"}, timeout=10)
         assert reply.status_code == 200
         assert "llm-serve" in {i["name"] for i in reply.json()["instances"]}
         monkeypatch.delenv(config.NOW_ENV, raising=False)
         monkeypatch.setenv(config.CLOCK_ENV, clock)
-        result = collect(tmp_path / "served.db", make_client=functools.partial(
-            ShadeformClient, api_key="served-key", base_url=url))
+        result = collect(
+            tmp_path / "served.db",
+            make_client=functools.partial(ShadeformClient, api_key="served-key", base_url=url),
+        )
         assert result.outcome == "ok"
         start = datetime.fromisoformat(clock.split()[0])
         with Store(tmp_path / "served.db") as store:

@@ -63,12 +63,15 @@ def _run(*args: str) -> tuple[int, str, str]:
 
 
 def test_flags_override_the_environment_which_overrides_the_file(
-        home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Each setting from the highest of flag, variable, file, default; file paths relative to
     the file's folder."""
-    file = _write(home / "shadeanalytics.toml",
-                  'store = "from-file.db"\ninfo_budget = 5\ninfo_max_age_hours = 2.5\n'
-                  'budgets = "b/budgets.toml"\nas_of = "now"\nreport_dir = "/srv/report"\n')
+    file = _write(
+        home / "shadeanalytics.toml",
+        'store = "from-file.db"\ninfo_budget = 5\ninfo_max_age_hours = 2.5\n'
+        'budgets = "b/budgets.toml"\nas_of = "now"\nreport_dir = "/srv/report"\n',
+    )
     monkeypatch.setenv("SHADEANALYTICS_INFO_BUDGET", "7")
     monkeypatch.setenv("SHADEANALYTICS_STORE", "env.db")
     values = config.settings({"store": "flag.db", "info_budget": None})
@@ -91,7 +94,8 @@ def test_flags_override_the_environment_which_overrides_the_file(
 
 
 def test_the_file_is_found_by_flag_variable_working_directory_then_user_directory(
-        home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """--config, SHADEANALYTICS_CONFIG, ./shadeanalytics.toml, $XDG_CONFIG_HOME/shadeanalytics/."""
     assert config.find_file() == (None, "none")
     user = _write(tmp_path / "xdg" / "shadeanalytics" / "shadeanalytics.toml", "")
@@ -105,15 +109,19 @@ def test_the_file_is_found_by_flag_variable_working_directory_then_user_director
     assert config.find_file(flag) == (flag, "--config")
     with pytest.raises(config.ConfigError) as caught:
         config.find_file(tmp_path / "missing.toml")
-    assert str(caught.value) == (f"{tmp_path / 'missing.toml'}: no such settings file (named "
-                                 "by --config)")
+    assert str(caught.value) == (
+        f"{tmp_path / 'missing.toml'}: no such settings file (named by --config)"
+    )
 
 
 def test_config_prints_each_setting_and_its_source_with_secrets_redacted(home: Path) -> None:
     """`config`: values with their source; api_key and webhook only as set (from FILE); a
     readable file holding them is warned about without the values."""
-    file = _write(home / "shadeanalytics.toml",
-                  f'api_key = "{SECRET}"\nwebhook = "{HOOK}"\nstore = "h.db"\n', mode=0o644)
+    file = _write(
+        home / "shadeanalytics.toml",
+        f'api_key = "{SECRET}"\nwebhook = "{HOOK}"\nstore = "h.db"\n',
+        mode=0o644,
+    )
     code, out, err = _run("config")
     assert code == 0, err
     assert out == (
@@ -127,9 +135,12 @@ def test_config_prints_each_setting_and_its_source_with_secrets_redacted(home: P
         "budgets             not set\n"
         f"webhook             set (from {file})\n"
         "as_of               latest (from default)\n"
-        "report_dir          not set\n")
-    assert err == (f"Warning: {file}: the settings file holds api_key and webhook and others "
-                   f"can read it; run chmod 600 {file}\n")
+        "report_dir          not set\n"
+    )
+    assert err == (
+        f"Warning: {file}: the settings file holds api_key and webhook and others "
+        f"can read it; run chmod 600 {file}\n"
+    )
     file.chmod(0o600)
     code, out, err = _run("config")
     assert (code, err) == (0, "")
@@ -137,7 +148,8 @@ def test_config_prints_each_setting_and_its_source_with_secrets_redacted(home: P
 
 
 def test_the_environment_key_is_shown_as_set_from_its_variable(
-        home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """SHADEFORM_API_KEY over the file's key: `set (from SHADEFORM_API_KEY)`."""
     _write(home / "shadeanalytics.toml", f'api_key = "{SECRET}"\n')
     monkeypatch.setenv("SHADEFORM_API_KEY", "env-" + SECRET)
@@ -147,19 +159,28 @@ def test_the_environment_key_is_shown_as_set_from_its_variable(
     assert SECRET not in out
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ('stor = "x.db"\n', "unknown setting 'stor' (known: api_key, api_key_file, base_url, store, "
-                        "info_budget, info_max_age_hours, budgets, webhook, as_of, report_dir)"),
-    (f'info_budget = "{SECRET}"\n', "info_budget: expected a whole number, 0 or more"),
-    (f"info_max_age_hours = -{len(SECRET)}\n",
-     "info_max_age_hours: expected a number of hours, 0 or more"),
-    ("api_key = 42\n", "api_key: expected a non-empty text"),
-    ("store = \"\"\n", "store: expected a non-empty text"),
-    (f'api_key = "{SECRET}\n', "not a valid TOML file (at line 1, column 30)"),
-    (f'[api_key]\n"{SECRET}" = 1\n', "api_key: expected a non-empty text"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            'stor = "x.db"\n',
+            "unknown setting 'stor' (known: api_key, api_key_file, base_url, store, "
+            "info_budget, info_max_age_hours, budgets, webhook, as_of, report_dir)",
+        ),
+        (f'info_budget = "{SECRET}"\n', "info_budget: expected a whole number, 0 or more"),
+        (
+            f"info_max_age_hours = -{len(SECRET)}\n",
+            "info_max_age_hours: expected a number of hours, 0 or more",
+        ),
+        ("api_key = 42\n", "api_key: expected a non-empty text"),
+        ('store = ""\n', "store: expected a non-empty text"),
+        (f'api_key = "{SECRET}\n', "not a valid TOML file (at line 1, column 30)"),
+        (f'[api_key]\n"{SECRET}" = 1\n', "api_key: expected a non-empty text"),
+    ],
+)
 def test_a_bad_file_names_the_file_and_setting_never_the_value(
-        home: Path, text: str, message: str) -> None:
+    home: Path, text: str, message: str
+) -> None:
     """A bad settings file: exit 1, `Error: FILE: ...`, the value (maybe a key) never shown."""
     file = _write(home / "shadeanalytics.toml", text)
     code, out, err = _run("config")
@@ -172,22 +193,25 @@ def test_a_file_too_large_or_not_text_is_refused(home: Path) -> None:
     """Over 64 KiB, or not UTF-8: an error naming the file."""
     file = home / "shadeanalytics.toml"
     file.write_text("# " + "x" * 70_000 + "\n")
-    assert _run("config")[2] == (f"Error: {file}: cannot read the settings file (larger than "
-                                 "the 65,536-byte limit for a settings file; refused)\n")
+    assert _run("config")[2] == (
+        f"Error: {file}: cannot read the settings file (larger than "
+        "the 65,536-byte limit for a settings file; refused)\n"
+    )
     file.write_bytes(b'store = "\xff.db"\n')
-    assert _run("config")[2] == (f"Error: {file}: cannot read the settings file (not UTF-8 "
-                                 "text)\n")
+    assert _run("config")[2] == (f"Error: {file}: cannot read the settings file (not UTF-8 text)\n")
 
 
 def test_collect_takes_store_url_and_key_from_the_file_and_the_environment_wins(
-        home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """collect with no flag: the file's store, base URL and key; SHADEFORM_API_KEY over the
     file's key (a 401 naming the variable); --api-key-file over the variable."""
     monkeypatch.setenv("SHADEANALYTICS_NOW", "2026-03-02T10:00:00Z")
     with FakeShadeformAPI("file-key") as api:
-        _write(home / "shadeanalytics.toml",
-               f'store = "data/h.db"\nbase_url = "{api.url}"\napi_key = "file-key"\n'
-               "info_budget = 0\n")
+        _write(
+            home / "shadeanalytics.toml",
+            f'store = "data/h.db"\nbase_url = "{api.url}"\napi_key = "file-key"\ninfo_budget = 0\n',
+        )
         code, out, err = _run("collect", "--quiet")
         assert (code, err) == (0, "")
         assert out.startswith("poll 1 ok in ") and "0 instance details" in out
@@ -207,39 +231,45 @@ def test_collect_without_any_store_is_a_usage_error(home: Path) -> None:
     """No --store, variable or file setting: exit 2 naming the three ways."""
     code, _, err = _run("collect")
     assert code == 2
-    assert err.endswith("Error: no store: pass --store PATH, set SHADEANALYTICS_STORE or set "
-                        "store in shadeanalytics.toml\n")
+    assert err.endswith(
+        "Error: no store: pass --store PATH, set SHADEANALYTICS_STORE or set "
+        "store in shadeanalytics.toml\n"
+    )
 
 
 def test_report_takes_its_folder_and_as_of_from_the_file(home: Path) -> None:
     """report SOURCE with report_dir and as_of from the file; a bad as_of names the file."""
-    file = _write(home / "shadeanalytics.toml",
-                  'report_dir = "out"\nas_of = "2026-03-02T12:00:00Z"\n')
+    file = _write(
+        home / "shadeanalytics.toml", 'report_dir = "out"\nas_of = "2026-03-02T12:00:00Z"\n'
+    )
     code, out, err = _run("report", str(SAMPLE_DIR), "--no-charts", "--no-html", "--quiet")
     assert code == 0, err
     assert out.startswith("wrote ") and out.endswith(
         f" files to {home / 'out'} (265 cluster rows, 1958 instance rows; as of "
-        "2026-03-02T12:00:00Z)\n"), out
+        "2026-03-02T12:00:00Z)\n"
+    ), out
     assert (home / "out" / "instances.csv").is_file()
     _write(file, 'report_dir = "out"\nas_of = "yesterday"\n')
     code, _, err = _run("report", str(SAMPLE_DIR), "--no-charts", "--quiet")
     assert code == 2
-    assert err.endswith(f"Error: {file}: as_of: expected an ISO-8601 time with a zone, e.g. "
-                        "2026-11-20T00:00:00Z\n")
+    assert err.endswith(
+        f"Error: {file}: as_of: expected an ISO-8601 time with a zone, e.g. 2026-11-20T00:00:00Z\n"
+    )
 
 
 def test_check_takes_its_budgets_from_the_file(home: Path) -> None:
     """check SOURCE with budgets from the file (relative to it): the breach, exit 10."""
-    _write(home / "rules" / "budgets.toml",
-           '[[budget]]\nname = "tiny"\nmeasure = "running_instances"\nlimit = 1\n')
+    _write(
+        home / "rules" / "budgets.toml",
+        '[[budget]]\nname = "tiny"\nmeasure = "running_instances"\nlimit = 1\n',
+    )
     _write(home / "shadeanalytics.toml", 'budgets = "rules/budgets.toml"\nas_of = "latest"\n')
     code, out, err = _run("check", str(SAMPLE_DIR), "--dry-run", "--quiet")
     assert code == 10, err
     assert out.startswith("budget: budget 'tiny': running_instances is 102, above the limit 1\n")
 
 
-def test_the_fast_clock_runs_speed_times_the_wall_clock(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_fast_clock_runs_speed_times_the_wall_clock(monkeypatch: pytest.MonkeyPatch) -> None:
     """SHADEANALYTICS_CLOCK: START at EPOCH, 3600 times faster; a bad value is named."""
     start = datetime(2026, 3, 2, 10, tzinfo=UTC)
     monkeypatch.delenv(config.NOW_ENV, raising=False)
@@ -249,8 +279,10 @@ def test_the_fast_clock_runs_speed_times_the_wall_clock(
     monkeypatch.setenv(config.CLOCK_ENV, "2026-03-02T10:00:00 3600 1.5")
     with pytest.raises(config.ConfigError) as caught:
         config.now()
-    assert str(caught.value) == ("SHADEANALYTICS_CLOCK: expected START SPEED EPOCH (an "
-                                 "ISO-8601 instant with a zone, a positive speed, a Unix time)")
+    assert str(caught.value) == (
+        "SHADEANALYTICS_CLOCK: expected START SPEED EPOCH (an "
+        "ISO-8601 instant with a zone, a positive speed, a Unix time)"
+    )
     monkeypatch.setenv(config.NOW_ENV, "2026-03-02T10:00:00Z")  # the fixed clock wins
     assert config.now() == start
     assert default_scenario()[0].at == start
