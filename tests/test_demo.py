@@ -88,7 +88,11 @@ def test_the_demo_collects_alerts_and_reports_into_its_folder_only(tmp_path: Pat
     accrued = float(re.search(r"accrued so far: \$([\d,.]+)", text)[1].replace(",", ""))  # type: ignore[index]
     assert 450 < accrued < 800, text  # about 15 h of the A100 cluster at $28.64/h and change
     as_of = pd.Timestamp(re.search(r"Shadeform fleet as of (\S+)", text)[1])  # type: ignore[index]
-    assert began - timedelta(hours=2) < as_of < began + timedelta(minutes=5)
+    with Store(folder / "history.db", create=False) as store:
+        outcomes = list(store.polls()["outcome"])
+    # on a machine too busy for a poll, one may fail (the demo prints it); never two
+    assert outcomes.count("ok") >= 3, (outcomes, text)
+    assert began - timedelta(hours=3) < as_of < began + timedelta(minutes=5), (outcomes, text)
     assert "days" not in text.split("Shadeform fleet as of")[1].split("\n")[0]
     with Store(folder / "history.db", create=False) as store:
         assert store.integrity_check() == "ok"
