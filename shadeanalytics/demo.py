@@ -90,6 +90,7 @@ def run_demo(
     first = fleet_start(span_s + 3600)  # an hour to spare: a late poll is still in the past
     scenario = demo_scenario(first, max(48, math.ceil(span_s / 3600) + 1))
     printing = threading.Lock()
+    signals = StopSignals()
     checks: queue.Queue[int | None] = queue.Queue()
 
     def say(text: str) -> None:
@@ -100,7 +101,7 @@ def run_demo(
         """The rules after each poll, in order; each alert printed once, when it first
         fires."""
         seen: set[str] = set()
-        while (poll_id := checks.get()) is not None:
+        while (poll_id := checks.get()) is not None and not signals.stop_requested:
             with Store(store_path, create=False) as store:
                 tables = store.read()
                 # at the poll's own time: a lagging check still sees each poll's news
@@ -138,9 +139,8 @@ def run_demo(
 
         worker = threading.Thread(target=checker, name="demo-check", daemon=True)
         worker.start()
-        signals = StopSignals()
-        try:
-            with signals.installed():
+        with signals.installed():  # Ctrl-C while the checks catch up ends them too
+            try:
                 last = collect_every(
                     Schedule(every_s, epoch % every_s),
                     lambda: (store_path, options),
@@ -148,9 +148,9 @@ def run_demo(
                     max_polls=polls,
                     on_poll=on_poll,
                 )
-        finally:
-            checks.put(None)
-            worker.join()
+            finally:
+                checks.put(None)
+                worker.join()
     collected = last.number if last is not None else 0
     if signals.stop_requested:
         say(
