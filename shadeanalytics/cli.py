@@ -539,13 +539,24 @@ def _collect_every(args: argparse.Namespace, stdout: TextIO) -> int:
 
     from .live.collect import PollLog, Schedule, StopSignals, collect_every
 
-    first = [_collect_options(args)]  # errors at the start end the command as usual
+    def options() -> tuple[Path, dict[str, object]]:
+        """The settings, their warnings (a readable file holding a key) printed at once: the
+        process may run for weeks."""
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", DataWarning)
+            try:
+                return _collect_options(args)
+            finally:
+                for w in caught:
+                    print(f"Warning: {printable(w.message)}", file=sys.stderr, flush=True)
+
+    first = [options()]  # errors at the start end the command as usual
 
     def configure() -> tuple[Path, dict[str, object]]:
         if first:
             return first.pop()
         try:
-            return _collect_options(args)
+            return options()
         except _UsageError as exc:
             raise config.ConfigError(str(exc)) from None
 
