@@ -120,6 +120,16 @@ def _as_of_value(text: str) -> str | pd.Timestamp:
     return text if text in ("now", "latest") else _instant_value(text)
 
 
+def _resolve_as_of(value: str | pd.Timestamp | None, tables: Tables) -> pd.Timestamp:
+    """``--as-of`` by the one rule (``asof.resolve_as_of``); undated sources: a usage error."""
+    from .analytics.asof import UndatedError
+
+    try:
+        return resolve_as_of(value, tables)
+    except UndatedError as exc:
+        raise _UsageError(str(exc).replace("pass as_of=... (", "pass ").rstrip(")")) from None
+
+
 def _add_as_of(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--as-of", type=_as_of_value, default="latest", metavar="TIME",
                         help="the instant costs are computed at: an ISO-8601 time with a zone, "
@@ -316,7 +326,7 @@ def _report(args: argparse.Namespace, stdout: TextIO) -> int:
     except BudgetFileError as exc:
         raise _UsageError(str(exc)) from None
     tables = _tables(args)
-    as_of = resolve_as_of(args.as_of, tables)
+    as_of = _resolve_as_of(args.as_of, tables)
     files = write_report(tables, args.out, as_of=as_of, include_network=args.include_network,
                          charts=not args.no_charts, html=not args.no_html,
                          force=args.force, budgets=budgets)
@@ -328,7 +338,7 @@ def _report(args: argparse.Namespace, stdout: TextIO) -> int:
 
 def _summary(args: argparse.Namespace, stdout: TextIO) -> int:
     tables = _tables(args)
-    as_of = resolve_as_of(args.as_of, tables)
+    as_of = _resolve_as_of(args.as_of, tables)
     # ids and names come from files or the API: escaped, line by line, as every message is
     text = summary_text(tables, by=args.by, as_of=as_of, top=args.top)
     stdout.write("\n".join(printable(line) for line in text.split("\n")))
@@ -418,7 +428,7 @@ def _export_focus(args: argparse.Namespace, stdout: TextIO) -> int:
     from .output.focus import FOCUS_VERSION, write_focus
 
     tables = _tables(args)
-    as_of = resolve_as_of(args.as_of or "latest", tables)
+    as_of = _resolve_as_of(args.as_of or "latest", tables)
     export = write_focus(tables, args.out, as_of=as_of,
                          granularity=args.granularity or "hourly",
                          billing_account=args.billing_account or "shadeform")
@@ -442,7 +452,7 @@ def _check(args: argparse.Namespace, stdout: TextIO) -> int:
     except BudgetFileError as exc:
         raise _UsageError(str(exc)) from None
     tables = _tables(args)
-    as_of = resolve_as_of(args.as_of, tables)
+    as_of = _resolve_as_of(args.as_of, tables)
     if not args.store:
         result = run_check(tables, budgets, as_of=as_of, webhook=args.webhook,
                            dry_run=args.dry_run)

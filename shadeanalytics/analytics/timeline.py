@@ -12,6 +12,7 @@ import pandas as pd
 from .._common import TimeLike, as_of_time, group_keys, instant, key_column
 from ..ingest.schema import STATUSES, TIMESTAMP
 from ..ingest.tables import Tables
+from .asof import resolve_as_of
 from .periods import as_times as _times
 from .periods import as_us as _us
 from .periods import integral, period_edges
@@ -343,7 +344,7 @@ def status_timeline(history: Tables, *, as_of: TimeLike = None) -> pd.DataFrame:
         ``start_source`` (string, ``api`` or ``observed``).
     """
     _require(history)
-    at = as_of_time(as_of).value // 1_000
+    at = resolve_as_of(as_of, history).value // 1_000
     found = _intervals(history, at)
     if found is None:
         return _empty(TIMELINE_COLUMNS)
@@ -487,7 +488,8 @@ def fleet_over_time(
     from .billing import Bill, bill  # the billed intervals (billing builds on the timeline)
 
     given = isinstance(history, Bill)
-    at = history.as_of if given and as_of is None else as_of_time(as_of)
+    at = (history.as_of if given and as_of is None else
+          as_of_time(as_of) if given else resolve_as_of(as_of, history))
     window_start = None if start is None else instant(start, "start").value // 1_000
     window_end = (at if end is None else instant(end, "end")).value // 1_000
     if window_start is not None and window_end <= window_start:
