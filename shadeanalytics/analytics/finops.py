@@ -347,7 +347,7 @@ def month_forecast(history: Tables, *, as_of: TimeLike = None, days: int = 7,
       prices of the running instances); ``hours_left`` to the month's end;
     - ``forecast_usd = month_to_date_usd + hourly_usd * hours_left``;
     - the band: the burn rate (cost / hours) of each of the last ``days`` 24-hour windows
-      ending at the newest successful poll by ``as_of`` that lie inside the observed history
+      ending at ``as_of`` that lie inside the observed history
       (``burn_days`` says how many), ``burn_low_usd`` and ``burn_high_usd`` their min and
       max; ``forecast_low_usd`` and ``forecast_high_usd`` the month to date plus hours left
       at the lower and higher of (that min or max, the current burn), so the band always
@@ -383,8 +383,7 @@ def month_forecast(history: Tables, *, as_of: TimeLike = None, days: int = 7,
     # windows: last month, this month to date, then the burn windows (newest last)
     day = pd.Timedelta(hours=24)
     fresh = billed.freshness
-    observed_to = at if fresh is None or fresh.newest_poll is None else fresh.newest_poll
-    windows = [observed_to - day * k for k in range(days, -1, -1)]
+    windows = [at - day * k for k in range(days, -1, -1)]
     full = [w for w in windows if w >= observed_from]
     edges_t = [last_start, month_start, at]
     costs = _window_costs(items, np.array([t.value // 1_000 for t in edges_t], dtype=np.int64))
@@ -393,7 +392,7 @@ def month_forecast(history: Tables, *, as_of: TimeLike = None, days: int = 7,
     if fresh is not None and fresh.stale:
         note = "the data is stale: no observed burn near as_of"
     elif len(full) < 2:
-        seen = max(pd.Timedelta(0), observed_to - observed_from) / pd.Timedelta(hours=1)
+        seen = max(pd.Timedelta(0), at - observed_from) / pd.Timedelta(hours=1)
         note = (f"less than {MIN_BAND_HOURS} h of observed history ({seen:,.1f} h)")
     if note is pd.NA:
         burn_edges = np.array([t.value // 1_000 for t in full], dtype=np.int64)
