@@ -139,6 +139,7 @@ FOCUS_COLUMNS: tuple[FocusColumn, ...] = (
     FocusColumn("x_Nvlink", "Boolean", _X, True),
     FocusColumn("x_GpuHours", "Decimal", _X, True),
     FocusColumn("x_VolumeSizeGb", "Integer", _X, True),
+    FocusColumn("x_Basis", "String", _X, True),
 )
 
 _DTYPES = {"Decimal": "float64", "String": "string", "DateTime": TIMESTAMP, "JSON": "string",
@@ -223,7 +224,8 @@ def focus_rows(
                          f"got {granularity!r}")
     billed = bill(source, as_of)
     freq = GRANULARITIES[granularity]
-    spent = cost_over_time(billed, freq, by=("service", "resource_id"))
+    # one row per basis too: time after the newest successful poll is marked extrapolated
+    spent = cost_over_time(billed, freq, by=("service", "resource_id", "basis"))
     spent = spent[spent["unpriced_hours"] == 0].reset_index(drop=True)
     items = billed_items(billed).drop_duplicates(["service", "resource_id"]).set_index(
         ["service", "resource_id"])
@@ -296,6 +298,7 @@ def focus_rows(
         "x_Nvlink": rows["nvlink"].astype("boolean").to_numpy(),
         "x_GpuHours": gpus.astype("float64").to_numpy(na_value=np.nan) * hours,
         "x_VolumeSizeGb": rows["size_in_gb"].astype("Int64").to_numpy(),
+        "x_Basis": _text(spent["basis"]),
     }
     frame = pd.DataFrame({c.name: columns[c.name] for c in FOCUS_COLUMNS})
     frame = frame.astype({c.name: _DTYPES[c.type] for c in FOCUS_COLUMNS})
