@@ -475,6 +475,8 @@ def _check(args: argparse.Namespace, stdout: TextIO) -> int:
             raise _Exit(3, exc) from None
     for breach in result.breaches:
         print(f"{breach.rule}: {breach.message}", file=stdout)
+    for note in result.notes:  # what the accrued total rests on: not a breach
+        print(f"note: {note.replace(' of it ', ' of the accrued total ', 1)}", file=stdout)
     if args.dry_run:
         sent = json.dumps(result.sent, ensure_ascii=True) if result.sent else "nothing"
         print(f"dry run: would send {sent}", file=stdout)

@@ -427,14 +427,15 @@ def budget_state(tables: Tables | Bill, budgets: Sequence[Budget], *,
 
 
 def evaluate(tables: Tables, budgets: Sequence[Budget] = (), *, as_of: TimeLike = None,
-             builtin: bool = True) -> list[Breach]:
+             builtin: bool = True, billed: Bill | None = None) -> list[Breach]:
     """Every rule breached at ``as_of``: the ``budgets`` (``measure > limit``) in file order,
     then the built-in rules (``BUILTIN_RULES``) unless ``builtin`` is False.
 
     A budget whose measure is unknown (e.g. accrued cost of instances without a price) is not
     breached. Messages name rules, ids, clouds and amounts; never names, IPs or SSH details.
+    ``billed`` is ``bill(tables, as_of)`` when the caller has it already.
     """
-    billed = bill(tables, as_of)
+    billed = bill(tables, as_of) if billed is None else billed
     found = []
     for budget in budgets:
         value = _measure(billed, budget)
@@ -527,6 +528,9 @@ class CheckResult:
     new: list[Breach]
     cleared: list[str]
     sent: dict[str, Any] | None
+    #: The part of the accrued total that rests on records contradicting themselves, in
+    #: words (``asof.trust_notes``; the staleness is the ``stale_data`` breach).
+    notes: list[str] = field(default_factory=list)
 
 
 def run_check(tables: Tables, budgets: Sequence[Budget], *, as_of: pd.Timestamp,
@@ -541,7 +545,11 @@ def run_check(tables: Tables, budgets: Sequence[Budget], *, as_of: pd.Timestamp,
     alert (or when there is nothing to send), never with ``dry_run``. Without a store every
     breach is sent each run.
     """
-    breaches = evaluate(tables, budgets, as_of=as_of)
+    from .asof import trust_notes
+
+    billed = bill(tables, as_of)
+    breaches = evaluate(tables, budgets, as_of=as_of, billed=billed)
+    _, notes = trust_notes(billed, cost_breakdown(billed, by="cloud"), bases=("disputed",))
     current = {b.key: b for b in breaches}
     open_before = store.alert_episodes() if store is not None else {}
     new = [b for b in breaches if b.key not in open_before]
@@ -554,5 +562,5 @@ def run_check(tables: Tables, budgets: Sequence[Budget], *, as_of: pd.Timestamp,
         store.update_alert_episodes(
             opened=[(b.key, b.rule) for b in new], seen=list(current), closed=cleared,
             at=as_of)
-    return CheckResult(breaches, new, cleared, body)
+    return CheckResult(breaches, new, cleared, body, notes)
 

@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -25,6 +26,9 @@ from .. import config
 from .._common import TimeLike, instant, usd
 from ..errors import ShadeanalyticsError
 from ..ingest.tables import Tables
+
+if TYPE_CHECKING:
+    from .billing import Bill
 
 __all__ = [
     "BASES",
@@ -37,6 +41,7 @@ __all__ = [
     "newest_poll",
     "resolve_as_of",
     "stale_sentence",
+    "trust_notes",
 ]
 
 #: The basis of a billed interval, in the order tables show them.
@@ -147,25 +152,42 @@ def stale_sentence(fresh: Freshness, extrapolated_usd: float) -> str | None:
             "accrued total is extrapolated past it")
 
 
-def basis_sentences(totals: pd.DataFrame, disputed_records: int) -> list[str]:
-    """What an accrued total rests on, in words: one sentence per non-zero basis other than
-    observed (``totals`` has the ``accrued_<basis>_usd`` columns of ``cost_breakdown``)."""
+def basis_sentences(totals: pd.DataFrame, disputed_records: int,
+                    bases: tuple[str, ...] = BASES[1:]) -> list[str]:
+    """What an accrued total rests on, in words: one sentence per non-zero basis of ``bases``
+    (default: all but observed; ``totals`` has the ``accrued_<basis>_usd`` columns of
+    ``cost_breakdown``), disputed first."""
     def total(basis: str) -> float:
         column = f"accrued_{basis}_usd"
         return float(totals[column].sum()) if column in totals.columns else 0.0
 
     out = []
     disputed = total("disputed")
-    if round(disputed, 2):
+    if round(disputed, 2) and "disputed" in bases:
         out.append(f"{usd(disputed)} of it rests on {disputed_records} record"
                    f"{'s' * (disputed_records != 1)} that "
                    f"{'contradict themselves' if disputed_records != 1 else 'contradicts itself'}"
                    ": see the quality findings")
     extrapolated = total("extrapolated")
-    if round(extrapolated, 2):
+    if round(extrapolated, 2) and "extrapolated" in bases:
         out.append(f"{usd(extrapolated)} of it is extrapolated past the newest successful poll")
     inferred = total("inferred")
-    if round(inferred, 2):
+    if round(inferred, 2) and "inferred" in bases:
         out.append(f"{usd(inferred)} of it is inferred from API timestamps before the first "
                    "poll that saw it")
     return out
+
+
+def trust_notes(billed: Bill, totals: pd.DataFrame, bases: tuple[str, ...] = BASES[1:]
+                ) -> tuple[str | None, list[str]]:
+    """What the accrued total of ``totals`` (``cost_breakdown`` of ``billed``) rests on, in
+    words: the staleness sentence (None when fresh) and one sentence per basis of ``bases``
+    that is not zero (``basis_sentences``); ``summary``, the page and ``check`` say the same
+    (``check``: the disputed part only, the staleness being its ``stale_data`` breach)."""
+    disputed = int((billed.instances.drop_duplicates("instance_id")["accrued_disputed_usd"]
+                    > 0).sum())
+    fresh = billed.freshness
+    stale = None
+    if fresh is not None:
+        stale = stale_sentence(fresh, float(totals["accrued_extrapolated_usd"].sum()))
+    return stale, basis_sentences(totals, disputed, bases)

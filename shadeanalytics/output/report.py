@@ -13,7 +13,7 @@ import pandas as pd
 from .._common import TimeLike, usd
 from .._files import atomic_write
 from ..analytics.alerts import Budget, budget_state
-from ..analytics.asof import basis_sentences, stale_sentence
+from ..analytics.asof import trust_notes
 from ..analytics.asof import resolve_as_of as _resolve
 from ..analytics.billing import Bill, bill
 from ..analytics.costs import cluster_summary, cost_breakdown
@@ -40,7 +40,6 @@ __all__ = [
     "newest_observation",
     "resolve_as_of",
     "table_columns",
-    "trust_notes",
     "unescape_cell",
     "write_csv",
     "write_report",
@@ -210,8 +209,13 @@ def write_report(tables: Tables, out: str | os.PathLike[str], *, as_of: TimeLike
             from .plots import chart_svgs
 
             svgs = chart_svgs(frames, **chart_args)
+        stale, rests_on = trust_notes(billed, frames["costs_by_cloud"])
+        notices = ([stale] if stale else []) + [
+            s.replace(" of it ", " of the accrued total ", 1).replace(
+                ": see the quality findings", ": see Findings")
+            for s in rests_on]
         written.append(write_html({**frames, "forecast": forecast, **history}, out, as_of=at,
-                                  charts=svgs, files=written))
+                                  charts=svgs, files=written, notices=notices))
     names = {p.name for p in written}
     for stale in sorted((earlier | planned) - names):
         try:
@@ -344,20 +348,6 @@ def _unknown_accrued(instances: int, volumes: int) -> str:
     parts = [f"{n} {what}{'s' * (n != 1)}" for n, what in ((instances, "instance"),
                                                           (volumes, "volume")) if n]
     return f" (unknown for {', '.join(parts)})" if parts else ""
-
-
-def trust_notes(billed: Bill, totals: pd.DataFrame) -> tuple[str | None, list[str]]:
-    """What the accrued total of ``totals`` (``cost_breakdown`` of ``billed``) rests on, in
-    words: the staleness sentence (None when fresh) and one sentence per basis other than
-    observed that is not zero (``asof.basis_sentences``); ``summary``, the page and ``check``
-    say the same."""
-    disputed = int((billed.instances.drop_duplicates("instance_id")["accrued_disputed_usd"]
-                    > 0).sum())
-    fresh = billed.freshness
-    stale = None
-    if fresh is not None:
-        stale = stale_sentence(fresh, float(totals["accrued_extrapolated_usd"].sum()))
-    return stale, basis_sentences(totals, disputed)
 
 
 def _count(counts: pd.Series, word: str) -> str:
