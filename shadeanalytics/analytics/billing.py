@@ -485,7 +485,8 @@ def _billed_volumes(history: Tables, newest: pd.DataFrame, at: pd.Timestamp,
 
 
 def bill(source: Tables | pd.DataFrame | Bill, as_of: TimeLike = None) -> Bill:
-    """The fleet of ``source`` as billed at ``as_of`` (tz-aware; default now).
+    """The fleet of ``source`` as billed at ``as_of`` (tz-aware; default: the newest
+    successful poll, ``asof.resolve_as_of``; ``"now"``: ``config.now()``).
 
     Example::
 

@@ -183,7 +183,7 @@ def cost_over_time(
         0 2026-11-18 00:00:00+00:00  hyperstack          12.0             0.0      25.2
         1 2026-11-19 00:00:00+00:00  hyperstack          24.0             0.0      50.4
 
-    Each billed interval of ``billed_items`` (the billing model's, at ``as_of``, default now)
+    Each billed interval of ``billed_items`` (the billing model's, at ``as_of``, default the newest poll)
     is spread over the ``freq`` periods (a pandas offset alias: ``1h``, ``1D``, ``W``, ``MS``
     for calendar months), aligned to the clock or calendar, at its billed price; so the
     periods from the first billed instant to ``as_of`` add up to ``cost_breakdown``'s accrued
@@ -338,7 +338,7 @@ def month_forecast(history: Tables, *, as_of: TimeLike = None, days: int = 7,
 
     (The seed's instance has run at $2.10/h since 2016: all of November so far is billed.)
 
-    All from the billing model at ``as_of`` (default now), in the calendar month (UTC) that
+    All from the billing model at ``as_of`` (default: the newest poll), in the calendar month (UTC) that
     holds ``as_of``:
 
     - ``month_to_date_usd``: the billed intervals' cost from the month's start to ``as_of``

@@ -330,7 +330,7 @@ def status_timeline(history: Tables, *, as_of: TimeLike = None) -> pd.DataFrame:
     ``ok`` False is never a vanish, and neither is an absence followed by a later sighting.
     Undated rows (``observed_at`` NaT) are left out.
 
-    ``as_of`` (tz-aware; default now): intervals starting after it are dropped; ``end_at``
+    ``as_of`` (tz-aware; default: the newest poll): intervals starting after it are dropped; ``end_at``
     stays as observed (it may lie after ``as_of``), and ``duration_s`` counts up to ``as_of``.
 
     Returns:

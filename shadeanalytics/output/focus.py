@@ -202,7 +202,7 @@ def focus_rows(
     granularity: str = "hourly",
     billing_account: str = "shadeform",
 ) -> pd.DataFrame:
-    """The FOCUS cost and usage rows of ``source`` billed at ``as_of`` (default now).
+    """The FOCUS cost and usage rows of ``source`` billed at ``as_of`` (default: the newest poll).
 
     One row per billed resource per ``granularity`` (``hourly`` or ``daily``) charge period
     it was billed in: ``ChargePeriodStart`` (inclusive) and ``ChargePeriodEnd`` (exclusive)

@@ -149,7 +149,7 @@ def write_report(tables: Tables, out: str | os.PathLike[str], *, as_of: TimeLike
 
     ``clusters.csv`` and ``instances.csv`` hold every snapshot row, sorted by id and time;
     ``instance_types.csv`` is written when the sources held a ``/instances/types`` response;
-    then one file per entry of ``ANALYTICS_FILES``, computed at ``as_of`` (default: now),
+    then one file per entry of ``ANALYTICS_FILES``, computed at ``as_of`` (default: the newest poll, ``asof.resolve_as_of``),
     and ``forecast.csv`` (``finops.month_forecast``); when the sources are a dated history
     (``tables.polls`` not empty), the files of ``history_frames``; with a marketplace,
     ``savings.csv`` and ``market_prices.csv`` (``market_frames``). With
