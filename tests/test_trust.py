@@ -83,20 +83,31 @@ def test_every_helper_defaults_to_the_newest_poll(small: sa.Tables) -> None:
     at = asof.resolve_as_of(None, sample)
     assert at == pd.Timestamp(POLLS[-1])
     assert not market_compare(sample).empty and not sample.volumes.empty
-    helpers = [
-        lambda **k: bill(sample, **k).instances, lambda **k: cost_breakdown(sample, **k),
-        lambda **k: cluster_summary(sample, **k), lambda **k: gpu_inventory(sample, **k),
-        lambda **k: lifecycle(sample, **k), lambda **k: quality_checks(sample, **k),
-        lambda **k: status_timeline(sample, **k), lambda **k: fleet_over_time(sample, **k),
-        lambda **k: cost_over_time(sample, "1D", **k), lambda **k: month_forecast(sample, **k),
-        lambda **k: billed_items(sample, **k), lambda **k: market_compare(sample, **k),
-        lambda **k: latest_catalog(sample, **k), lambda **k: price_history(sample, **k),
-        lambda **k: focus_rows(sample, **k),
-        lambda **k: analytics(sample, only=("costs_by_cloud",), **k)["costs_by_cloud"],
-        lambda **k: history_frames(sample, **k)["costs_daily"],
+    billed = bill(sample, at)  # the explicit as_of, billed once
+    pd.testing.assert_frame_equal(bill(sample).instances, billed.instances)
+    # (the helper's default, the same helper at the CLI's as_of)
+    pairs = [
+        (cost_breakdown(sample), cost_breakdown(billed)),
+        (cluster_summary(sample), cluster_summary(billed)),
+        (gpu_inventory(sample), gpu_inventory(billed)),
+        (lifecycle(sample), lifecycle(billed)),
+        (quality_checks(sample), quality_checks(billed)),
+        (status_timeline(sample), status_timeline(sample, as_of=at)),
+        (fleet_over_time(sample), fleet_over_time(billed)),
+        (cost_over_time(sample, "1D"), cost_over_time(billed, "1D")),
+        (month_forecast(sample), month_forecast(sample, billed=billed)),
+        (billed_items(sample), billed_items(billed)),
+        (market_compare(sample), market_compare(sample, billed=billed)),
+        (latest_catalog(sample), latest_catalog(sample, as_of=at)),
+        (price_history(sample), price_history(sample, as_of=at)),
+        (focus_rows(sample), focus_rows(billed)),
+        (analytics(sample, only=("costs_by_cloud",))["costs_by_cloud"],
+         analytics(billed, only=("costs_by_cloud",))["costs_by_cloud"]),
+        (history_frames(sample)["costs_daily"],
+         history_frames(sample, billed=billed)["costs_daily"]),
     ]
-    for helper in helpers:
-        pd.testing.assert_frame_equal(helper(), helper(as_of=at))
+    for default, explicit in pairs:
+        pd.testing.assert_frame_equal(default, explicit)
     assert summary_text(sample) == summary_text(sample, as_of=at)
     assert alerts.evaluate(sample) == alerts.evaluate(sample, as_of=at)
 
