@@ -452,8 +452,8 @@ def _billed_volumes(history: Tables, newest: pd.DataFrame, at: pd.Timestamp,
     hours = ((billed_to - billed_from).dt.total_seconds() / 3600).clip(lower=0) \
         .to_numpy(dtype="float64", na_value=np.nan)
     price = priced["hourly_price_usd"].to_numpy(dtype="float64")
-    only_poll = history.volumes["observed_at"].nunique() <= 1
-    if only_poll:
+    observed = history.volumes["observed_at"].to_numpy()
+    if (observed == observed[0]).all():  # the only /volumes poll: the past is unknown
         hours = np.full(len(newest), np.nan)
     known = ~np.isnan(hours)
     lo, hi = _us(billed_from), _us(billed_to)

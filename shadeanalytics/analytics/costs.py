@@ -130,10 +130,11 @@ def cost_breakdown(
         0     A100                  1     1         2.1       1533.0
 
     ``source`` is a ``Tables`` (one snapshot or a history), a ``Bill`` of ``billing.bill``, or
-    an instances DataFrame of one snapshot; it is billed at ``as_of`` (default: the newest poll) by the
-    billing model, which reduces a history to each instance's state at ``as_of``. ``by`` is one
-    or several of ``COST_KEYS``: ``cloud``, ``region``, ``gpu_type``, ``shade_instance_type``,
-    ``cluster_id``, ``status``, ``rental_type``, ``tag``. A missing key forms its own group,
+    an instances DataFrame of one snapshot; it is billed at ``as_of`` (default: the newest
+    poll) by the billing model, which reduces a history to each instance's state at
+    ``as_of``. ``by`` is one or several of ``COST_KEYS``: ``cloud``, ``region``,
+    ``gpu_type``, ``shade_instance_type``, ``cluster_id``, ``status``, ``rental_type``,
+    ``tag``. A missing key forms its own group,
     shown as ``(standalone)`` for ``cluster_id`` (instances outside any cluster),
     ``(untagged)`` for ``tag``, ``(unknown)`` for ``gpu_type`` of an instance without a
     configuration, and ``(none)`` otherwise. ``tag`` takes the tags of the ``Tables``, or

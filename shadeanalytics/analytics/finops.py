@@ -29,8 +29,8 @@ __all__ = [
     "COST_TIME_KEYS",
     "FORECAST_COLUMNS",
     "ITEM_COLUMNS",
-    "SERVICES",
     "MIN_BAND_HOURS",
+    "SERVICES",
     "billed_cost_between",
     "billed_items",
     "cost_over_time",
@@ -183,10 +183,10 @@ def cost_over_time(
         0 2026-11-18 00:00:00+00:00  hyperstack          12.0             0.0      25.2
         1 2026-11-19 00:00:00+00:00  hyperstack          24.0             0.0      50.4
 
-    Each billed interval of ``billed_items`` (the billing model's, at ``as_of``, default the newest poll)
-    is spread over the ``freq`` periods (a pandas offset alias: ``1h``, ``1D``, ``W``, ``MS``
-    for calendar months), aligned to the clock or calendar, at its billed price; so the
-    periods from the first billed instant to ``as_of`` add up to ``cost_breakdown``'s accrued
+    Each billed interval of ``billed_items`` (the billing model's, at ``as_of``, default the
+    newest poll) is spread over the ``freq`` periods (a pandas offset alias: ``1h``, ``1D``,
+    ``W``, ``MS`` for calendar months), aligned to the clock or calendar, at its billed price;
+    so the periods from the first billed instant to ``as_of`` add up to ``cost_breakdown``'s accrued
     cost at the same ``as_of`` (an instance listed in two clusters of one snapshot, which the
     breakdown counts twice, is billed here once). ``start`` and ``end`` (default: the first
     billed instant and ``as_of``) narrow the window; its first and last periods may be
@@ -198,9 +198,10 @@ def cost_over_time(
     ``shade_instance_type``, ``cluster_id``, ``rental_type``, ``tag`` (an instance with two
     tags counts in both groups, so the groups of one period can add up to more than it cost),
     ``resource_id`` and ``basis`` (``observed``, ``inferred``, ``extrapolated``,
-    ``disputed``: what the billed time rests on, ``billing.bill``); a missing key is labelled as in ``cost_breakdown``
-    (``(standalone)``, ``(untagged)``, ``(unknown)``, ``(none)``). Unknown is not zero: time
-    billed at an unknown price adds to ``unpriced_hours``, never to ``cost_usd``.
+    ``disputed``: what the billed time rests on, ``billing.bill``); a missing key is labelled
+    as in ``cost_breakdown`` (``(standalone)``, ``(untagged)``, ``(unknown)``, ``(none)``).
+    Unknown is not zero: time billed at an unknown price adds to ``unpriced_hours``, never to
+    ``cost_usd``.
 
     Returns:
         DataFrame, one row per period and group that holds billed time, sorted by
@@ -338,8 +339,8 @@ def month_forecast(history: Tables, *, as_of: TimeLike = None, days: int = 7,
 
     (The seed's instance has run at $2.10/h since 2016: all of November so far is billed.)
 
-    All from the billing model at ``as_of`` (default: the newest poll), in the calendar month (UTC) that
-    holds ``as_of``:
+    All from the billing model at ``as_of`` (default: the newest poll), in the calendar month
+    (UTC) that holds ``as_of``:
 
     - ``month_to_date_usd``: the billed intervals' cost from the month's start to ``as_of``
       (``cost_over_time``'s maths; unknown prices add nothing);

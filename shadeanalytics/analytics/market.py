@@ -184,8 +184,8 @@ def price_history(history: Tables, *, as_of: TimeLike = None) -> pd.DataFrame:
     day, kept when the offer was observed that day or again later (the store keeps a row per
     version of an offer, at its first and last sighting, not one per poll; a row without a
     later sighting stops counting after its own day). Undated rows count as observed at
-    ``as_of`` (default: the newest poll). Prices are ``hourly_price_usd / num_gpus``; CPU-only offers are
-    left out.
+    ``as_of`` (default: the newest poll). Prices are ``hourly_price_usd / num_gpus``; CPU-only
+    offers are left out.
 
     Every day from the first observation's to the last's has its rows.
 

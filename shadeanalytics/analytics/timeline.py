@@ -330,8 +330,9 @@ def status_timeline(history: Tables, *, as_of: TimeLike = None) -> pd.DataFrame:
     ``ok`` False is never a vanish, and neither is an absence followed by a later sighting.
     Undated rows (``observed_at`` NaT) are left out.
 
-    ``as_of`` (tz-aware; default: the newest poll): intervals starting after it are dropped; ``end_at``
-    stays as observed (it may lie after ``as_of``), and ``duration_s`` counts up to ``as_of``.
+    ``as_of`` (tz-aware; default: the newest poll): intervals starting after it are dropped;
+    ``end_at`` stays as observed (it may lie after ``as_of``), and ``duration_s`` counts up to
+    ``as_of``.
 
     Returns:
         DataFrame sorted by ``kind``, ``resource_id``, ``start_at``. Columns: ``kind``
@@ -487,14 +488,15 @@ def fleet_over_time(
     """
     from .billing import Bill, bill  # the billed intervals (billing builds on the timeline)
 
-    given = isinstance(history, Bill)
-    at = (history.as_of if given and as_of is None else
-          as_of_time(as_of) if given else resolve_as_of(as_of, history))
+    if isinstance(history, Bill):
+        at = history.as_of if as_of is None else as_of_time(as_of)
+    else:
+        at = resolve_as_of(as_of, history)
     window_start = None if start is None else instant(start, "start").value // 1_000
     window_end = (at if end is None else instant(end, "end")).value // 1_000
     if window_start is not None and window_end <= window_start:
         raise ValueError("end must be after start")
-    if not given:
+    if not isinstance(history, Bill):
         _require(history)
     billed = bill(history, at)
     spans = billed.intervals

@@ -13,8 +13,8 @@ import pandas as pd
 from .._common import TimeLike, usd
 from .._files import atomic_write
 from ..analytics.alerts import Budget, budget_state
-from ..analytics.asof import trust_notes
 from ..analytics.asof import resolve_as_of as _resolve
+from ..analytics.asof import trust_notes
 from ..analytics.billing import Bill, bill
 from ..analytics.costs import cluster_summary, cost_breakdown
 from ..analytics.finops import cost_over_time, month_forecast
@@ -149,10 +149,10 @@ def write_report(tables: Tables, out: str | os.PathLike[str], *, as_of: TimeLike
 
     ``clusters.csv`` and ``instances.csv`` hold every snapshot row, sorted by id and time;
     ``instance_types.csv`` is written when the sources held a ``/instances/types`` response;
-    then one file per entry of ``ANALYTICS_FILES``, computed at ``as_of`` (default: the newest poll, ``asof.resolve_as_of``),
-    and ``forecast.csv`` (``finops.month_forecast``); when the sources are a dated history
-    (``tables.polls`` not empty), the files of ``history_frames``; with a marketplace,
-    ``savings.csv`` and ``market_prices.csv`` (``market_frames``). With
+    then one file per entry of ``ANALYTICS_FILES``, computed at ``as_of`` (default: the newest
+    poll, ``asof.resolve_as_of``), and ``forecast.csv`` (``finops.month_forecast``); when the
+    sources are a dated history (``tables.polls`` not empty), the files of ``history_frames``;
+    with a marketplace, ``savings.csv`` and ``market_prices.csv`` (``market_frames``). With
     ``charts`` (the default) the PNG charts of ``plots.write_charts`` follow; without, matplotlib
     is never imported. With ``html`` (the default) ``index.html`` comes last
     (``htmlreport.write_html``): the same frames on one page, with the charts as SVG when
