@@ -20,7 +20,7 @@ from typing import TextIO
 import pandas as pd
 
 from . import __version__, config
-from ._common import set_progress
+from ._common import set_progress, usd
 from .errors import DataWarning, ShadeanalyticsError, printable
 from .ingest.load import read
 from .ingest.schema import data_dictionary
@@ -435,6 +435,12 @@ def _export_focus(args: argparse.Namespace, stdout: TextIO) -> int:
     total = float(export.rows["BilledCost"].sum())
     left_out = (f"; {len(export.unpriced)} resource(s) billed at an unknown price left out"
                 if export.unpriced else "")
+    basis = export.rows["x_Basis"].astype("string")
+    extrapolated = float(export.rows.loc[(basis == "extrapolated").fillna(False).to_numpy(
+        dtype=bool), "BilledCost"].sum())
+    if round(extrapolated, 2):  # billed past the newest successful poll: say so
+        left_out += (f"; {usd(extrapolated)} of it extrapolated after the newest successful "
+                     "poll (x_Basis)")
     print(f"wrote {len(export.rows)} FOCUS {FOCUS_VERSION} rows (${total:,.2f} billed, as of "
           f"{as_of.strftime('%Y-%m-%dT%H:%M:%SZ')}) to {args.out}: "
           f"{', '.join(p.name for p in export.files)}{left_out}", file=stdout)

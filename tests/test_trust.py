@@ -220,6 +220,10 @@ def test_a_week_old_store_is_stale(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         "as_of (grace 3.0 h); $352.80 of the accrued total is extrapolated past it"))
     code, out, _ = _run("check", "--store", str(db))  # the data's own time: fresh
     assert (code, out) == (0, "")
+    code, out, _ = _run("export", "--store", str(db), "--format", "focus", "--out",
+                        str(tmp_path / "focus"), "--as-of", "now")
+    assert code == 0 and out.endswith(
+        "; $352.80 of it extrapolated after the newest successful poll (x_Basis)\n")
     with Store(db, create=False) as store:
         tables = store.read()
     rows = focus_rows(tables, as_of="now", granularity="daily")
