@@ -88,12 +88,15 @@ def resolve_as_of(value: TimeLike, tables: Tables) -> pd.Timestamp:
 
     ``None`` or ``"latest"`` is the data's own time: the newest successful poll not after
     now (a poll dated by a clock that ran ahead is passed over); undated sources raise
-    :class:`UndatedError`. ``"now"`` is ``config.now()``; anything else a timezone-aware
+    :class:`UndatedError` (sources holding nothing at all: now, as any instant bills them
+    alike). ``"now"`` is ``config.now()``; anything else a timezone-aware
     instant (``_common.instant``).
     """
     if value is None or (isinstance(value, str) and value == "latest"):
         now = pd.Timestamp(config.now())
         newest = newest_poll(tables, until=now)
+        if newest is None and not any(len(df) for _, df in tables.frames()):
+            return instant(now, "as_of")  # nothing at all: every instant bills it alike
         if newest is None:
             raise UndatedError(
                 "the sources are undated (no observed_at: a bare API response, not a "
