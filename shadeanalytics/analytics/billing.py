@@ -452,8 +452,11 @@ def _billed_volumes(history: Tables, newest: pd.DataFrame, at: pd.Timestamp,
     hours = ((billed_to - billed_from).dt.total_seconds() / 3600).clip(lower=0) \
         .to_numpy(dtype="float64", na_value=np.nan)
     price = priced["hourly_price_usd"].to_numpy(dtype="float64")
-    observed = history.volumes["observed_at"].to_numpy()
-    if (observed == observed[0]).all():  # the only /volumes poll: the past is unknown
+    polls = history.polls
+    polls = polls[(polls["ok"].fillna(False) & (polls["endpoint"] == "/volumes").fillna(False))
+                  .to_numpy(dtype=bool)]
+    times = polls["observed_at"] if not polls.empty else history.volumes["observed_at"]
+    if times.nunique() <= 1:  # the only /volumes poll: what a volume cost before is unknown
         hours = np.full(len(newest), np.nan)
     known = ~np.isnan(hours)
     lo, hi = _us(billed_from), _us(billed_to)
