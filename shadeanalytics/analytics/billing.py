@@ -456,7 +456,7 @@ def _billed_volumes(history: Tables, newest: pd.DataFrame, at: pd.Timestamp,
     polls = polls[(polls["ok"].fillna(False) & (polls["endpoint"] == "/volumes").fillna(False))
                   .to_numpy(dtype=bool)]
     times = polls["observed_at"] if not polls.empty else history.volumes["observed_at"]
-    if times.nunique() <= 1:  # the only /volumes poll: what a volume cost before is unknown
+    if len(times.drop_duplicates()) <= 1:  # the only /volumes poll: the past is unknown
         hours = np.full(len(newest), np.nan)
     known = ~np.isnan(hours)
     lo, hi = _us(billed_from), _us(billed_to)
