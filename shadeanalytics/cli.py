@@ -133,7 +133,8 @@ def _resolve_as_of(value: str | pd.Timestamp | None, tables: Tables) -> pd.Times
 def _add_as_of(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--as-of", type=_as_of_value, default="latest", metavar="TIME",
                         help="the instant costs are computed at: an ISO-8601 time with a zone, "
-                             "'now', or 'latest' (default: the newest snapshot in the sources)")
+                             "'now', or 'latest' (default: the newest successful poll in the "
+                             "sources; undated sources need a time)")
 
 
 def _positive_int(text: str) -> int:
