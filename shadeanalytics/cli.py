@@ -20,7 +20,7 @@ from typing import TextIO
 import pandas as pd
 
 from . import __version__, config
-from ._common import set_progress
+from ._common import set_progress, usd
 from .errors import DataWarning, ShadeanalyticsError, printable
 from .ingest.load import read
 from .ingest.schema import data_dictionary
@@ -120,11 +120,22 @@ def _as_of_value(text: str) -> str | pd.Timestamp:
     return text if text in ("now", "latest") else _instant_value(text)
 
 
+def _resolve_as_of(value: str | pd.Timestamp | None, tables: Tables) -> pd.Timestamp:
+    """``--as-of`` by the one rule (``asof.resolve_as_of``); undated sources: a usage error."""
+    from .analytics.asof import UndatedError
+
+    try:
+        return resolve_as_of(value, tables)
+    except UndatedError as exc:
+        raise _UsageError(str(exc).replace("pass as_of=... (", "pass ").rstrip(")")) from None
+
+
 def _add_as_of(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--as-of", type=_as_of_value, default=None, metavar="TIME",
                         help="the instant costs are computed at: an ISO-8601 time with a zone, "
                              "'now', or 'latest' (default: the settings' as_of, else the "
-                             "newest snapshot in the sources)")
+                             "newest successful poll in the sources; undated sources need a "
+                             "time)")
 
 
 def _add_config(parser: argparse.ArgumentParser) -> None:
@@ -396,7 +407,7 @@ def _report(args: argparse.Namespace, stdout: TextIO) -> int:
         raise _UsageError("no report folder: pass --out DIR, set SHADEANALYTICS_REPORT_DIR or "
                           "set report_dir in shadeanalytics.toml")
     tables = _tables(args)
-    as_of = resolve_as_of(args.as_of, tables)
+    as_of = _resolve_as_of(args.as_of, tables)
     files = write_report(tables, args.out, as_of=as_of, include_network=args.include_network,
                          charts=not args.no_charts, html=not args.no_html,
                          force=args.force, budgets=budgets)
@@ -408,7 +419,7 @@ def _report(args: argparse.Namespace, stdout: TextIO) -> int:
 
 def _summary(args: argparse.Namespace, stdout: TextIO) -> int:
     tables = _tables(args)
-    as_of = resolve_as_of(args.as_of, tables)
+    as_of = _resolve_as_of(args.as_of, tables)
     # ids and names come from files or the API: escaped, line by line, as every message is
     text = summary_text(tables, by=args.by, as_of=as_of, top=args.top)
     stdout.write("\n".join(printable(line) for line in text.split("\n")))
@@ -627,13 +638,19 @@ def _export_focus(args: argparse.Namespace, stdout: TextIO) -> int:
     from .output.focus import FOCUS_VERSION, write_focus
 
     tables = _tables(args)
-    as_of = resolve_as_of(args.as_of or "latest", tables)
+    as_of = _resolve_as_of(args.as_of or "latest", tables)
     export = write_focus(tables, args.out, as_of=as_of,
                          granularity=args.granularity or "hourly",
                          billing_account=args.billing_account or "shadeform")
     total = float(export.rows["BilledCost"].sum())
     left_out = (f"; {len(export.unpriced)} resource(s) billed at an unknown price left out"
                 if export.unpriced else "")
+    basis = export.rows["x_Basis"].astype("string")
+    extrapolated = float(export.rows.loc[(basis == "extrapolated").fillna(False).to_numpy(
+        dtype=bool), "BilledCost"].sum())
+    if round(extrapolated, 2):  # billed past the newest successful poll: say so
+        left_out += (f"; {usd(extrapolated)} of it extrapolated after the newest successful "
+                     "poll (x_Basis)")
     print(f"wrote {len(export.rows)} FOCUS {FOCUS_VERSION} rows (${total:,.2f} billed, as of "
           f"{as_of.strftime('%Y-%m-%dT%H:%M:%SZ')}) to {args.out}: "
           f"{', '.join(p.name for p in export.files)}{left_out}", file=stdout)
@@ -651,7 +668,7 @@ def _check(args: argparse.Namespace, stdout: TextIO) -> int:
     except BudgetFileError as exc:
         raise _UsageError(str(exc)) from None
     tables = _tables(args)
-    as_of = resolve_as_of(args.as_of, tables)
+    as_of = _resolve_as_of(args.as_of, tables)
     if not args.store:
         result = run_check(tables, budgets, as_of=as_of, webhook=args.webhook,
                            dry_run=args.dry_run)
@@ -674,6 +691,8 @@ def _check(args: argparse.Namespace, stdout: TextIO) -> int:
             raise _Exit(3, exc) from None
     for breach in result.breaches:
         print(f"{breach.rule}: {breach.message}", file=stdout)
+    for note in result.notes:  # what the accrued total rests on: not a breach
+        print(f"note: {note.replace(' of it ', ' of the accrued total ', 1)}", file=stdout)
     if args.dry_run:
         sent = json.dumps(result.sent, ensure_ascii=True) if result.sent else "nothing"
         print(f"dry run: would send {sent}", file=stdout)

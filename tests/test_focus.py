@@ -142,7 +142,8 @@ def test_one_row_in_full(fleet: sa.Tables) -> None:
         "SkuPriceId": "crusoe:H100x8:on-demand", "Tags": '{"prod":true,"team-a":true}',
         "x_ClusterId": None, "x_CloudInstanceType": "8x-h100", "x_RentalType": None,
         "x_GpuType": "H100", "x_NumGpus": 8, "x_VramPerGpuGb": 80, "x_Interconnect": "sxm5",
-        "x_Nvlink": True, "x_GpuHours": 4.0, "x_VolumeSizeGb": None}
+        "x_Nvlink": True, "x_GpuHours": 4.0, "x_VolumeSizeGb": None,
+        "x_Basis": "inferred"}  # from active_at 09:30, before the first poll (10:00)
     spot = rows[rows["ResourceId"] == "s"].iloc[0]
     assert (spot["PricingCategory"], spot["SkuPriceId"], spot["ListUnitPrice"]) == (
         "Dynamic", "nebius:A100:spot", 1.0)
@@ -156,8 +157,14 @@ def test_daily_rows_and_the_sample(fleet: sa.Tables) -> None:
     """Daily periods hold each resource's day; the sample's BilledCost is its accrued cost."""
     daily = focus_rows(fleet, as_of=AS_OF, granularity="daily")
     assert focus_problems(daily) == []
-    assert daily[["ResourceId", "PricingQuantity", "BilledCost"]].to_numpy().tolist() == [
+    per = daily.groupby("ResourceId")[["PricingQuantity", "BilledCost"]].sum().reset_index()
+    assert per.to_numpy().tolist() == [
         ["c", 1.5, pytest.approx(0.15)], ["g", 3.0, 48.0], ["s", 1.75, 1.75]]
+    # a day holding two bases has a row for each: g before the first poll, between the
+    # polls, after the newest one (12:00)
+    g = daily[daily["ResourceId"] == "g"].sort_values(["BilledCost", "x_Basis"], kind="stable")
+    assert g[["x_Basis", "BilledCost"]].to_numpy().tolist() == [
+        ["extrapolated", 8.0], ["inferred", 8.0], ["observed", 32.0]]
     assert (daily["ChargePeriodEnd"] - daily["ChargePeriodStart"]).unique().tolist() == [
         pd.Timedelta(days=1)]
     sample = sa.read(SAMPLE_DIR)
@@ -261,7 +268,7 @@ def test_command_line(tmp_path: Path) -> None:
                           str(tmp_path), "--granularity", "daily", "--as-of",
                           "2026-11-20T00:00:00Z")
     assert (code, err) == (0, "")
-    assert out == (f"wrote 1243 FOCUS 1.3 rows ($460,741.71 billed, as of 2026-11-20T00:00:00Z) "
+    assert out == (f"wrote 1301 FOCUS 1.3 rows ($460,741.71 billed, as of 2026-11-20T00:00:00Z) "
                    f"to {tmp_path}: focus_cost_and_usage.csv, focus_cost_and_usage.parquet\n")
     with (tmp_path / "focus_cost_and_usage.csv").open(newline="") as handle:
         billed = sum(float(row["BilledCost"]) for row in csv.DictReader(handle))

@@ -139,6 +139,7 @@ FOCUS_COLUMNS: tuple[FocusColumn, ...] = (
     FocusColumn("x_Nvlink", "Boolean", _X, True),
     FocusColumn("x_GpuHours", "Decimal", _X, True),
     FocusColumn("x_VolumeSizeGb", "Integer", _X, True),
+    FocusColumn("x_Basis", "String", _X, True),
 )
 
 _DTYPES = {"Decimal": "float64", "String": "string", "DateTime": TIMESTAMP, "JSON": "string",
@@ -201,7 +202,7 @@ def focus_rows(
     granularity: str = "hourly",
     billing_account: str = "shadeform",
 ) -> pd.DataFrame:
-    """The FOCUS cost and usage rows of ``source`` billed at ``as_of`` (default now).
+    """The FOCUS cost and usage rows of ``source`` billed at ``as_of`` (default: the newest poll).
 
     One row per billed resource per ``granularity`` (``hourly`` or ``daily``) charge period
     it was billed in: ``ChargePeriodStart`` (inclusive) and ``ChargePeriodEnd`` (exclusive)
@@ -223,7 +224,8 @@ def focus_rows(
                          f"got {granularity!r}")
     billed = bill(source, as_of)
     freq = GRANULARITIES[granularity]
-    spent = cost_over_time(billed, freq, by=("service", "resource_id"))
+    # one row per basis too: time after the newest successful poll is marked extrapolated
+    spent = cost_over_time(billed, freq, by=("service", "resource_id", "basis"))
     spent = spent[spent["unpriced_hours"] == 0].reset_index(drop=True)
     items = billed_items(billed).drop_duplicates(["service", "resource_id"]).set_index(
         ["service", "resource_id"])
@@ -296,6 +298,7 @@ def focus_rows(
         "x_Nvlink": rows["nvlink"].astype("boolean").to_numpy(),
         "x_GpuHours": gpus.astype("float64").to_numpy(na_value=np.nan) * hours,
         "x_VolumeSizeGb": rows["size_in_gb"].astype("Int64").to_numpy(),
+        "x_Basis": _text(spent["basis"]),
     }
     frame = pd.DataFrame({c.name: columns[c.name] for c in FOCUS_COLUMNS})
     frame = frame.astype({c.name: _DTYPES[c.type] for c in FOCUS_COLUMNS})
