@@ -130,15 +130,22 @@ def test_one_row_in_full(fleet: sa.Tables) -> None:
         "ChargeFrequency": "Usage-Based",
         "ChargePeriodEnd": pd.Timestamp("2026-11-20T10:00:00Z"),
         "ChargePeriodStart": pd.Timestamp("2026-11-20T09:00:00Z"),
+        "CommitmentDiscountStatus": None,
         "ConsumedQuantity": 0.5, "ConsumedUnit": "Hours", "ContractedCost": 8.0,
         "ContractedUnitPrice": 16.0, "EffectiveCost": 8.0, "HostProviderName": "crusoe",
-        "InvoiceIssuerName": "Shadeform", "ListCost": 8.0, "ListUnitPrice": 16.0,
-        "PricingCategory": "Standard", "PricingQuantity": 0.5, "PricingUnit": "Hours",
+        "InvoiceId": None, "InvoiceIssuerName": "Shadeform", "ListCost": 8.0,
+        "ListUnitPrice": 16.0, "PricingCategory": "Standard", "PricingCurrency": "USD",
+        "PricingCurrencyContractedUnitPrice": 16.0, "PricingCurrencyEffectiveCost": 8.0,
+        "PricingCurrencyListUnitPrice": 16.0, "PricingQuantity": 0.5, "PricingUnit": "Hours",
         "ProviderName": "Shadeform", "PublisherName": "crusoe", "RegionId": "us-east-1",
         "RegionName": "us-east-1", "ResourceId": "g", "ResourceName": "trainer",
         "ResourceType": "GPU Instance", "ServiceCategory": "Compute",
         "ServiceName": "GPU Instances", "ServiceProviderName": "Shadeform",
         "ServiceSubcategory": "Virtual Machines", "SkuId": "crusoe:H100x8",
+        "SkuMeter": "Instance Usage",
+        # the instance's configuration (make_instance's 6 vCPUs and 12 GB of memory)
+        "SkuPriceDetails": '{"CoreCount":6,"GpuCount":8,"InstanceType":"H100x8",'
+                           '"MemorySize":12,"x_GpuType":"H100","x_VramPerGpuGb":80}',
         "SkuPriceId": "crusoe:H100x8:on-demand", "Tags": '{"prod":true,"team-a":true}',
         "x_ClusterId": None, "x_CloudInstanceType": "8x-h100", "x_RentalType": None,
         "x_GpuType": "H100", "x_NumGpus": 8, "x_VramPerGpuGb": 80, "x_Interconnect": "sxm5",
@@ -290,11 +297,16 @@ def test_storage_rows() -> None:
     assert focus_problems(rows) == []
     volume = rows[rows["ResourceId"] == "vol-1"]
     assert volume[["ServiceName", "ServiceCategory", "ServiceSubcategory", "ResourceType",
-                   "SkuId", "SkuPriceId", "ChargeDescription", "x_VolumeSizeGb"]
+                   "SkuId", "SkuPriceId", "SkuMeter", "PricingUnit", "ConsumedUnit",
+                   "ChargeDescription", "x_VolumeSizeGb"]
                   ].drop_duplicates().astype(object).to_numpy().tolist() == [
         ["Volumes", "Storage", "Block Storage", "Volume", "aws:volume", "aws:volume:us-east-1",
-         "500 GB volume on aws, us-east-1", 500]]
+         "Storage Usage", "GB-Hours", "GB-Hours", "500 GB volume on aws, us-east-1", 500]]
+    assert volume["SkuPriceDetails"].isna().all()
+    # priced as the catalogue prices it: 500 GB x 1 h at $0.0001 per GB-hour = $0.05 an hour
     assert volume["BilledCost"].tolist() == pytest.approx([0.05, 0.05])
-    assert volume["ListUnitPrice"].tolist() == pytest.approx([0.05, 0.05])
+    assert volume["PricingQuantity"].tolist() == pytest.approx([500.0, 500.0])
+    assert volume["ConsumedQuantity"].tolist() == pytest.approx([500.0, 500.0])
+    assert volume["ListUnitPrice"].tolist() == pytest.approx([0.0001, 0.0001])
     accrued = cost_breakdown(tables, by="service", as_of=as_of)["accrued_usd"].sum()
     assert rows["BilledCost"].sum() == pytest.approx(accrued) == pytest.approx(4.30)
