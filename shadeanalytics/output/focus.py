@@ -44,6 +44,7 @@ __all__ = [
     "FOCUS_VERSION",
     "FOCUS_VERSIONS",
     "GRANULARITIES",
+    "REQUIRED_COLUMNS",
     "SERVICE_SUBCATEGORIES",
     "FocusColumn",
     "FocusExport",
@@ -194,8 +195,9 @@ class FocusExport:
     files: list[Path]
     rows: pd.DataFrame
     unpriced: list[str]
-    #: volumes whose billing start is unknown (first seen in an undated snapshot): the billing
-    #: model accrues nothing for them, so they have no row either
+    #: volumes Shadeform has charged for (a cost estimate above zero) that the billing model
+    #: cannot place in time: first seen in an undated snapshot, their billing start is
+    #: unknown, so they accrue nothing and have no row
     start_unknown: list[str] = field(default_factory=list)
 
 
@@ -404,6 +406,19 @@ def focus_rows(
 # -- checking a dataset against the spec --------------------------------------------------------
 
 _CURRENCY = re.compile(r"[A-Z]{3}")
+_UNIT_PRICES = ("ListUnitPrice", "ContractedUnitPrice", "PricingCurrencyListUnitPrice",
+                "PricingCurrencyContractedUnitPrice")
+#: Conditional columns a Shadeform dataset must have: the FOCUS 1.2 conditions of these
+#: columns apply to it (a public price list with unit prices, usage measured, regions,
+#: resources with types, tags, several pricing categories), and the validator wants
+#: ``CommitmentDiscountStatus`` (null here) and the ``PricingCurrency`` prices whatever
+#: the conditions.
+REQUIRED_COLUMNS: tuple[str, ...] = (
+    "CommitmentDiscountStatus", "ConsumedQuantity", "ConsumedUnit", "ListUnitPrice",
+    "PricingCategory", "PricingCurrencyContractedUnitPrice", "PricingCurrencyEffectiveCost",
+    "PricingCurrencyListUnitPrice", "RegionId", "RegionName", "ResourceId", "ResourceName",
+    "ResourceType", "SkuId", "SkuMeter", "SkuPriceDetails", "SkuPriceId", "Tags",
+)
 
 
 def _is_utc(series: pd.Series) -> bool:
@@ -426,7 +441,11 @@ def _type_problem(column: FocusColumn, values: pd.Series) -> str | None:
             return "holds a fraction"
         return None
     if column.type == "Boolean":
-        return None if pd.api.types.is_bool_dtype(values.dtype) else f"is {values.dtype}"
+        # pandas reads a nullable Parquet bool back as object: True/False and None
+        if pd.api.types.is_bool_dtype(values.dtype) or all(
+                isinstance(v, bool | np.bool_) for v in values):
+            return None
+        return f"is {values.dtype}"
     texts = values.dropna()
     if not all(isinstance(v, str) for v in texts):
         return "holds a value that is not text"
@@ -448,15 +467,24 @@ def focus_problems(frame: pd.DataFrame,
     Checks every mandatory column is present, FOCUS columns come before ``x_`` ones, each
     column's type, nulls and allowed values, and the rules between columns this dataset
     relies on: a charge period ends after it starts, ``BillingCurrency`` is an ISO 4217 code,
-    ``PricingUnit`` is null exactly when ``PricingQuantity`` is, a ``ServiceSubcategory``
-    belongs to its ``ServiceCategory``, ``SkuPriceId`` and ``PricingCategory`` are set on
-    usage, and ``ListUnitPrice * PricingQuantity == ListCost`` (to $0.000001).
+    ``PricingUnit`` is null exactly when ``PricingQuantity`` is (and ``ConsumedUnit`` when
+    ``ConsumedQuantity`` is), ``SkuMeter`` and ``SkuPriceDetails`` are null where ``SkuId``
+    and ``SkuPriceId`` are, a ``ServiceSubcategory`` belongs to its ``ServiceCategory``,
+    ``SkuPriceId``, ``PricingCategory``, ``ConsumedQuantity`` and the unit prices are set on
+    usage, unit prices are not negative, and ``ListUnitPrice * PricingQuantity == ListCost``
+    (to $0.000001). Each of these rules is one of the FinOps Foundation validator's (its FOCUS
+    1.2 rules; the hardening tier runs it), which also wants the columns of
+    ``REQUIRED_COLUMNS`` present.
     """
     problems = []
     names = list(frame.columns)
     missing = [c.name for c in spec if c.level == _M and c.name not in names]
     if missing:
         problems.append(f"missing mandatory column(s): {', '.join(missing)}")
+    missing = [n for n in REQUIRED_COLUMNS if n not in names]
+    if missing:
+        problems.append(f"missing column(s) this dataset's criteria require: "
+                        f"{', '.join(missing)}")
     custom = [i for i, n in enumerate(names) if n.startswith("x_")]
     if custom and any(not n.startswith("x_") for n in names[custom[0]:]):
         problems.append("a FOCUS column comes after an x_ column")
@@ -496,6 +524,17 @@ def _row_rules(frame: pd.DataFrame) -> list[str]:
     if has("PricingQuantity", "PricingUnit") and (
             frame["PricingQuantity"].isna() != frame["PricingUnit"].isna()).any():
         problems.append("PricingUnit: null where PricingQuantity is not, or the reverse")
+    for quantity, unit in (("ConsumedQuantity", "ConsumedUnit"), ("SkuId", "SkuMeter"),
+                           ("SkuPriceId", "SkuPriceDetails")):
+        if has(quantity, unit) and (frame[quantity].isna() & frame[unit].notna()).any():
+            problems.append(f"{unit}: set where {quantity} is null")
+    if has("ConsumedQuantity", "ConsumedUnit") and (
+            frame["ConsumedQuantity"].notna() & frame["ConsumedUnit"].isna()).any():
+        problems.append("ConsumedUnit: null where ConsumedQuantity is not")
+    for name in _UNIT_PRICES:
+        if has(name) and pd.api.types.is_numeric_dtype(frame[name].dtype) and (
+                frame[name] < 0).fillna(False).any():
+            problems.append(f"{name}: negative")
     if has("ServiceCategory", "ServiceSubcategory"):
         pairs = zip(frame["ServiceCategory"].astype(object), frame["ServiceSubcategory"],
                     strict=True)
@@ -504,7 +543,7 @@ def _row_rules(frame: pd.DataFrame) -> list[str]:
     if has("ChargeCategory", "ChargeClass"):
         usage = ((frame["ChargeCategory"] == "Usage") & frame["ChargeClass"].isna()).fillna(
             False).to_numpy(dtype=bool)
-        for name in ("SkuPriceId", "PricingCategory", "ConsumedQuantity"):
+        for name in ("SkuPriceId", "PricingCategory", "ConsumedQuantity", *_UNIT_PRICES):
             if has(name) and frame[name][usage].isna().any():
                 problems.append(f"{name}: null on a usage charge")
     if has("ListUnitPrice", "PricingQuantity", "ListCost"):
@@ -568,6 +607,8 @@ def write_focus(
     spent = cost_over_time(billed, "MS", by="resource_id")
     unpriced = sorted(set(spent.loc[spent["unpriced_hours"] > 0, "resource_id"]))
     volumes = billed.volumes
-    start_unknown = sorted(set(volumes.loc[volumes["billed_from"].isna(), "volume_id"].astype(
+    unplaced = (volumes["billed_hours"].fillna(0) <= 0) & (
+        volumes["cost_estimate_usd"].fillna(0) > 0)
+    start_unknown = sorted(set(volumes.loc[unplaced.to_numpy(dtype=bool), "volume_id"].astype(
         str)))
     return FocusExport(files=files, rows=rows, unpriced=unpriced, start_unknown=start_unknown)
