@@ -47,9 +47,11 @@ ALLOWED = {
 def _validator() -> Path:
     executable = VENV / "bin" / "focus-validator"
     if not executable.exists():
-        pytest.skip(f"the FOCUS validator is not installed in {VENV}: run "
-                    ".ci/focus-validate --setup (it needs a Python 3.12, e.g. from "
-                    "'pyenv install 3.12')")
+        pytest.skip(
+            f"the FOCUS validator is not installed in {VENV}: run "
+            ".ci/focus-validate --setup (it needs a Python 3.12, e.g. from "
+            "'pyenv install 3.12')"
+        )
     return executable
 
 
@@ -57,14 +59,21 @@ def validate(path: Path) -> tuple[int, set[str]]:
     """The validator's count of rules and the ids of those that failed on ``path``."""
     _validator()
     report = path.with_suffix(path.suffix + ".xml")
-    done = subprocess.run([str(SCRIPT), str(path), "--output-type", "unittest",
-                           "--output-destination", str(report)],
-                          capture_output=True, text=True, timeout=300, check=False,
-                          env={**os.environ, "FOCUS_VALIDATOR_VENV": str(VENV)})
+    done = subprocess.run(
+        [str(SCRIPT), str(path), "--output-type", "unittest", "--output-destination", str(report)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, "FOCUS_VALIDATOR_VENV": str(VENV)},
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     suites = ET.parse(report).getroot()
-    failed = {case.attrib["name"].split(" :: ")[0] for case in suites.iter("testcase")
-              if case.find("failure") is not None or case.find("error") is not None}
+    failed = {
+        case.attrib["name"].split(" :: ")[0]
+        for case in suites.iter("testcase")
+        if case.find("failure") is not None or case.find("error") is not None
+    }
     return int(suites.attrib["tests"]), failed
 
 
@@ -99,18 +108,26 @@ def _source(name: str) -> tuple[sa.Tables, str]:
     return tables, tables.polls["observed_at"].max().isoformat()
 
 
-@pytest.mark.parametrize(("name", "granularity", "version"), [
-    ("sample", "hourly", "1.3"), ("sample", "daily", "1.2"),
-    ("month", "hourly", "1.2"), ("month", "daily", "1.3"),
-    ("account", "hourly", "1.3"), ("account", "daily", "1.2"),
-])
-def test_the_validator_passes_every_export(name: str, granularity: str, version: str,
-                                           tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("name", "granularity", "version"),
+    [
+        ("sample", "hourly", "1.3"),
+        ("sample", "daily", "1.2"),
+        ("month", "hourly", "1.2"),
+        ("month", "daily", "1.3"),
+        ("account", "hourly", "1.3"),
+        ("account", "daily", "1.2"),
+    ],
+)
+def test_the_validator_passes_every_export(
+    name: str, granularity: str, version: str, tmp_path: Path
+) -> None:
     """CSV and Parquet fail none of the validator's rules but the allowed ones, and their
     BilledCost is the accrued total to the cent."""
     tables, as_of = _source(name)
-    export = write_focus(tables, tmp_path, as_of=as_of, granularity=granularity,
-                         focus_version=version)
+    export = write_focus(
+        tables, tmp_path, as_of=as_of, granularity=granularity, focus_version=version
+    )
     rows = export.rows
     accrued = cost_breakdown(tables, by="service", as_of=as_of)["accrued_usd"].sum()
     assert round(rows["BilledCost"].sum(), 2) == round(accrued, 2)
@@ -139,19 +156,33 @@ def test_the_validator_passes_every_export(name: str, granularity: str, version:
 BROKEN: list[tuple[str, Any, str, str]] = [
     ("BilledCost", np.nan, "BilledCost: 1 null value(s)", "BilledCost-C-003-M"),
     ("SkuId", None, "SkuMeter: set where SkuId is null", "SkuMeter-C-004-C"),
-    ("ConsumedUnit", None, "ConsumedUnit: null where ConsumedQuantity is not",
-     "ConsumedUnit-C-006-C"),
+    (
+        "ConsumedUnit",
+        None,
+        "ConsumedUnit: null where ConsumedQuantity is not",
+        "ConsumedUnit-C-006-C",
+    ),
     ("ListUnitPrice", -1.0, "ListUnitPrice: negative", "ListUnitPrice-C-008-M"),
-    ("PricingUnit", None, "PricingUnit: null where PricingQuantity is not, or the reverse",
-     "PricingUnit-C-006-C"),
-    ("SkuPriceId", None, "SkuPriceDetails: set where SkuPriceId is null",
-     "SkuPriceDetails-C-004-C"),
-    ("PricingCurrencyListUnitPrice", -1.0, "PricingCurrencyListUnitPrice: negative",
-     "PricingCurrencyListUnitPrice-C-008-M"),
-    ("BillingCurrency", "usd", "BillingCurrency: not an ISO 4217 code",
-     "BillingCurrency-C-003-M"),
-    ("Tags", "{not json", "Tags: holds text that is not JSON (FOCUS type JSON)",
-     "Tags-C-001-M"),
+    (
+        "PricingUnit",
+        None,
+        "PricingUnit: null where PricingQuantity is not, or the reverse",
+        "PricingUnit-C-006-C",
+    ),
+    (
+        "SkuPriceId",
+        None,
+        "SkuPriceDetails: set where SkuPriceId is null",
+        "SkuPriceDetails-C-004-C",
+    ),
+    (
+        "PricingCurrencyListUnitPrice",
+        -1.0,
+        "PricingCurrencyListUnitPrice: negative",
+        "PricingCurrencyListUnitPrice-C-008-M",
+    ),
+    ("BillingCurrency", "usd", "BillingCurrency: not an ISO 4217 code", "BillingCurrency-C-003-M"),
+    ("Tags", "{not json", "Tags: holds text that is not JSON (FOCUS type JSON)", "Tags-C-001-M"),
     ("ChargePeriodEnd", pd.NaT, "ChargePeriodEnd: 1 null value(s)", "ChargePeriodEnd-C-003-M"),
 ]
 

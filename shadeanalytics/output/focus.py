@@ -381,9 +381,11 @@ def focus_rows(
         "ServiceProviderName": ["Shadeform"] * n,
         "ServiceSubcategory": [s[2] for s in service],
         "SkuId": sku_text,
-        "SkuMeter": np.where(pd.isna(sku_text), None, meter[:, 0]),
-        "SkuPriceDetails": np.where(price_id.isna().to_numpy(dtype=bool), None,
-                                    np.array(_price_details(billed, rows), dtype=object)),
+        # null exactly where the SKU (price) id is, as FOCUS wants
+        "SkuMeter": [None if s is None else m for s, m in zip(sku_text, meter[:, 0],
+                                                              strict=True)],
+        "SkuPriceDetails": [None if p is None else d for p, d in zip(
+            _text(price_id), _price_details(billed, rows), strict=True)],
         "SkuPriceId": _text(price_id),
         "Tags": [tags.get(str(r)) for r in rows["resource_id"]],
         "x_ClusterId": _text(rows["cluster_id"]),
