@@ -1,4 +1,5 @@
-"""The FOCUS 1.3 cost and usage dataset: one row per billed resource per charge period.
+"""The FOCUS 1.3 (or 1.2) cost and usage dataset: one row per billed resource per charge
+period.
 
 FOCUS (the FinOps Foundation's FinOps Open Cost and Usage Specification) is the format FinOps
 tools read. ``focus_rows`` spreads the billing model's billed intervals (``finops.billed_items``:
@@ -9,8 +10,11 @@ compute, the instances, and storage, the volumes) over hourly or daily charge pe
 ``FOCUS_COLUMNS`` is the column spec, written from the specification (the cost and usage
 dataset's column pages, FOCUS 1.3): every mandatory column, the conditional and recommended
 ones that apply to GPU rentals, each with its data type, whether it may be null and its
-allowed values; then the ``x_`` columns of this export. ``focus_problems`` checks a dataset
-against it. The mapping of Shadeform's fields is in the README (FinOps).
+allowed values; then the ``x_`` columns of this export. ``FOCUS_1_3_CHANGES`` lists the
+columns 1.3 added; without them it is the 1.2 spec (``focus_columns``). ``focus_problems``
+checks a dataset against it, with the FinOps Foundation validator's rules it implements (the
+hardening tier runs the validator itself: ``.ci/focus-validate``). The mapping of
+Shadeform's fields is in the README (FinOps).
 
 Only allowlisted fields reach a row: names, ids, cloud, region, instance type, GPU
 configuration, tags and dollars; never an IP, an SSH detail or anything of a launch
