@@ -341,11 +341,13 @@ def test_focus_1_2_and_1_3(fleet: sa.Tables, tmp_path: Path) -> None:
     # the same rows and money as 1.3, one column spec apart
     new = focus_rows(fleet, as_of=AS_OF)
     pd.testing.assert_frame_equal(export.rows, new[old])
-    code, out, err = _run("export", str(SAMPLE_DIR), "--format", "focus", "--out",
+    code, out, err = _run("export", str(ACCOUNT_FIXTURES), "--format", "focus", "--out",
                           str(tmp_path), "--granularity", "daily", "--focus-version", "1.2",
-                          "--as-of", "2026-11-20T00:00:00Z")
+                          "--as-of", "2026-12-06T00:00:00Z")
     assert (code, err) == (0, "")
-    assert out.startswith("wrote 1243 FOCUS 1.2 rows ($460,741.71 billed")
+    assert out.startswith("wrote 24 FOCUS 1.2 rows ($1,021.63 billed")
+    assert pq.read_table(tmp_path / "focus_cost_and_usage.parquet").schema.metadata[
+        b"focus_version"] == b"1.2"
     code, out, err = _run("export", "--store", str(tmp_path / "h.db"), "--out", str(tmp_path),
                           "--focus-version", "1.3")
     assert (code, err.splitlines()[-1]) == (
