@@ -25,6 +25,7 @@ from .errors import DataWarning, ShadeanalyticsError, printable
 from .ingest.load import read
 from .ingest.schema import data_dictionary
 from .ingest.tables import Tables
+from .output.focus import FOCUS_VERSIONS
 from .output.report import _SUMMARY_DIMENSIONS, resolve_as_of, summary_text, write_report
 
 __all__ = ["EXIT_BREACH", "EXIT_ERROR", "EXIT_LOCKED", "EXIT_OK", "EXIT_UNAVAILABLE",
@@ -292,8 +293,9 @@ def _parser() -> argparse.ArgumentParser:
         "export", help="write the history store as Parquet, or the bill as FOCUS cost data",
         description="--format parquet: write the history store as Parquet partitioned by "
                     "day, for DuckDB, Spark and Trino. --format focus: write the FOCUS 1.3 "
-                    "cost and usage dataset (one row per billed resource per hour or day) as "
-                    "CSV and Parquet, for FinOps tools. Both need the parquet extra: pip "
+                    "(or 1.2) cost and usage dataset (one row per billed resource per hour "
+                    "or day) as CSV and Parquet, for FinOps tools. Both need the parquet "
+                    "extra: pip "
                     "install 'shadeanalytics[parquet]'.")
     _add_source_options(export)
     export.add_argument("--format", choices=("parquet", "focus"), default="parquet",
@@ -316,6 +318,9 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--billing-account", default=None, metavar="NAME",
                         help="focus: BillingAccountId and BillingAccountName (default: "
                              "shadeform)")
+    export.add_argument("--focus-version", choices=FOCUS_VERSIONS, default=None,
+                        help=f"focus: the FOCUS version of the columns (default: "
+                             f"{FOCUS_VERSIONS[-1]}, the newest)")
     _add_quiet(export)
     export.set_defaults(run=_export)
 
@@ -611,7 +616,8 @@ def _export(args: argparse.Namespace, stdout: TextIO) -> int:
         return _export_focus(args, stdout)
     focus_only = [flag for flag, value in (("--as-of", args.as_of),
                                            ("--granularity", args.granularity),
-                                           ("--billing-account", args.billing_account))
+                                           ("--billing-account", args.billing_account),
+                                           ("--focus-version", args.focus_version))
                   if value is not None]
     if focus_only:
         raise _UsageError(f"{', '.join(focus_only)} {_verb(focus_only)} only for --format focus")
@@ -637,21 +643,27 @@ def _export_focus(args: argparse.Namespace, stdout: TextIO) -> int:
                           "parquet")
     from .output.focus import FOCUS_VERSION, write_focus
 
+    version = args.focus_version or FOCUS_VERSION
+
     tables = _tables(args)
     as_of = _resolve_as_of(args.as_of or "latest", tables)
     export = write_focus(tables, args.out, as_of=as_of,
                          granularity=args.granularity or "hourly",
-                         billing_account=args.billing_account or "shadeform")
+                         billing_account=args.billing_account or "shadeform",
+                         focus_version=version)
     total = float(export.rows["BilledCost"].sum())
     left_out = (f"; {len(export.unpriced)} resource(s) billed at an unknown price left out"
                 if export.unpriced else "")
+    if export.start_unknown:
+        left_out += (f"; {len(export.start_unknown)} volume(s) whose billing start is unknown "
+                     "left out")
     basis = export.rows["x_Basis"].astype("string")
     extrapolated = float(export.rows.loc[(basis == "extrapolated").fillna(False).to_numpy(
         dtype=bool), "BilledCost"].sum())
     if round(extrapolated, 2):  # billed past the newest successful poll: say so
         left_out += (f"; {usd(extrapolated)} of it extrapolated after the newest successful "
                      "poll (x_Basis)")
-    print(f"wrote {len(export.rows)} FOCUS {FOCUS_VERSION} rows (${total:,.2f} billed, as of "
+    print(f"wrote {len(export.rows)} FOCUS {version} rows (${total:,.2f} billed, as of "
           f"{as_of.strftime('%Y-%m-%dT%H:%M:%SZ')}) to {args.out}: "
           f"{', '.join(p.name for p in export.files)}{left_out}", file=stdout)
     return EXIT_OK
