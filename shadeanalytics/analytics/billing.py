@@ -270,7 +270,8 @@ def _with_catalog(instances: pd.DataFrame, types: pd.DataFrame) -> pd.DataFrame:
 def _billed_intervals(history: Tables, at: int, snapshots: int) -> tuple[pd.DataFrame, set[str]]:
     """Every ``active`` interval of an instance (start, end clipped to ``at``, where the start
     and end came from), and the ids of instances whose billing start is unknown."""
-    from .intervals import _ACTIVE, _intervals  # the status intervals (the timeline's too)
+    from .intervals import ACTIVE as _ACTIVE  # the status intervals (the timeline's too)
+    from .intervals import status_intervals as _intervals
 
     empty = pd.DataFrame({"instance_id": pd.Series([], dtype="string"),
                           "start": np.zeros(0, np.int64), "end": np.zeros(0, np.int64),
@@ -335,7 +336,8 @@ def _billed_volumes(history: Tables, newest: pd.DataFrame, at: pd.Timestamp) -> 
     """Each volume's newest row with its price, state and billed interval: from its first
     sighting until the first successful ``/volumes`` poll that no longer listed it (``gone``,
     ``vanished``), else ``as_of``."""
-    from .intervals import _vanished  # the one rule for "gone from a later successful poll"
+    # the one rule for "gone from a later successful poll"
+    from .intervals import vanished_at as _vanished
     from .storage import volume_prices  # the one rule for a volume's hourly price
 
     if newest.empty:

@@ -16,6 +16,8 @@ from ..ingest.schema import STATUSES
 from ..ingest.tables import Tables
 from .periods import as_us as _us
 
+__all__ = ["ACTIVE", "Intervals", "status_intervals", "vanished_at"]
+
 _NAT = np.iinfo(np.int64).min  # what NaT is as int64 microseconds
 
 
@@ -30,12 +32,12 @@ def _first_in_run(values: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> n
 
 
 _ENDPOINTS = np.array(["/clusters", "/instances"], dtype=object)
-_ACTIVE, _DELETED = STATUSES.index("active"), STATUSES.index("deleted")
+ACTIVE, _DELETED = STATUSES.index("active"), STATUSES.index("deleted")
 _STOPPED = [STATUSES.index(s) for s in ("error", "deleting", "deleted")]
 
 
 @dataclass(frozen=True)
-class _Intervals:
+class Intervals:
     """Status intervals as arrays (one entry per interval), and the resources they belong to."""
 
     resources: pd.DataFrame  # one row per resource (kind ... shade_instance_type), in order
@@ -72,7 +74,7 @@ def _fill_within(values: np.ndarray, group: np.ndarray) -> np.ndarray:
     return out
 
 
-def _vanished(polls: pd.DataFrame, last_seen: np.ndarray, endpoint: np.ndarray) -> np.ndarray:
+def vanished_at(polls: pd.DataFrame, last_seen: np.ndarray, endpoint: np.ndarray) -> np.ndarray:
     """For each resource, the first successful poll of its list after its last sighting."""
     out = np.full(len(last_seen), _NAT)
     ok = polls[polls["ok"].fillna(False).to_numpy(dtype=bool)]
@@ -109,7 +111,7 @@ def _resources(history: Tables, kind: np.ndarray, row: np.ndarray) -> pd.DataFra
     return out
 
 
-def _intervals(history: Tables, at: int) -> _Intervals | None:
+def status_intervals(history: Tables, at: int) -> Intervals | None:
     """The status intervals of ``history`` that start by ``at`` (µs); None when there are none.
 
     Works on integer codes and int64 microseconds throughout: a year of polls is millions of
@@ -156,18 +158,18 @@ def _intervals(history: Tables, at: int) -> _Intervals | None:
     run_status = status[run_first]
     first_run = first_row[run_first]
 
-    api = np.where(run_status == _ACTIVE, _first_in_run(active[order], run_first, run_last),
+    api = np.where(run_status == ACTIVE, _first_in_run(active[order], run_first, run_last),
                    _NAT)
     deleted = deleted[order]
     api = np.where(run_status == _DELETED, _first_in_run(deleted, run_first, run_last), api)
-    api = np.where(first_run & (run_status < _ACTIVE),
+    api = np.where(first_run & (run_status < ACTIVE),
                    _first_in_run(created[order], run_first, run_last), api)
     seen = observed[run_first]
     after = np.where(first_run, _NAT, np.r_[_NAT, observed[run_last[:-1]]])
 
     # the final `deleted` of resources that vanished from a successful poll of their list
     last_seen = observed[group_last]
-    gone = _vanished(history.polls, last_seen, _ENDPOINTS[listed_in[order[group_last]]])
+    gone = vanished_at(history.polls, last_seen, _ENDPOINTS[listed_in[order[group_last]]])
     gone[status[group_last] == _DELETED] = _NAT
     vanished = np.flatnonzero(gone != _NAT)
     run_group = np.r_[run_group, vanished]
@@ -186,14 +188,14 @@ def _intervals(history: Tables, at: int) -> _Intervals | None:
     # began (between two polls, or before the first): an implied `active` interval
     runs = np.arange(run_first.size)
     ran = _first_in_run(active[order], run_first, run_last)
-    was_active = (run_status[runs] == _ACTIVE).astype(np.int64)
+    was_active = (run_status[runs] == ACTIVE).astype(np.int64)
     before = np.cumsum(was_active) - was_active
     group_first = np.maximum.accumulate(np.where(first_run, runs, 0))
     never_active = (before - before[group_first]) == 0
     implied = runs[np.isin(run_status[runs], _STOPPED) & never_active & (ran != _NAT)
                    & (ran < start[runs]) & ((after[runs] == _NAT) | (ran >= after[runs]))]
     run_group = np.r_[run_group, run_group[implied]]
-    run_status = np.r_[run_status, np.full(implied.size, _ACTIVE)]
+    run_status = np.r_[run_status, np.full(implied.size, ACTIVE)]
     start = np.r_[start, ran[implied]]
     trusted = np.r_[trusted, np.ones(implied.size, dtype=bool)]
     is_vanish = np.r_[is_vanish, np.zeros(implied.size, dtype=bool)]
@@ -210,7 +212,7 @@ def _intervals(history: Tables, at: int) -> _Intervals | None:
     end = np.where(np.r_[run_group[1:] == run_group[:-1], False], np.r_[start[1:], _NAT], _NAT)
     shown = start <= at
     last_kind, last_row = kind[order[group_last]], row[order[group_last]]
-    return _Intervals(
+    return Intervals(
         resources=_resources(history, last_kind, last_row),
         resource=run_group[shown], status=run_status[shown], statuses=statuses,
         start=start[shown], end=end[shown], api=trusted[shown],

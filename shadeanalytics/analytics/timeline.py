@@ -11,7 +11,7 @@ import pandas as pd
 from .._common import TimeLike, as_of_time, group_keys, instant, key_column
 from ..ingest.schema import STATUSES, TIMESTAMP
 from ..ingest.tables import Tables
-from .intervals import _intervals
+from .intervals import status_intervals as _intervals
 from .periods import as_times as _times
 from .periods import as_us as _us
 from .periods import integral, period_edges
