@@ -56,26 +56,13 @@ from ..ingest.normalize import Findings, normalize_records, redact, type_name
 from ..ingest.schema import valid_id
 from ..ingest.tables import Tables, build_tables
 from . import rows as derived
+from .endpoints import ACCOUNT_LISTS, ENDPOINTS, _endpoint_of
 
 __all__ = ["ACCOUNT_LISTS", "ENDPOINTS", "SCHEMA_VERSION", "Store", "prepare_account_list"]
 
 SCHEMA_VERSION = 3
 #: ``PRAGMA application_id`` of a store ("SHAD"): tells a store from any other SQLite file.
 APPLICATION_ID = 0x53484144
-#: The list endpoints a poll may record (the first three are the collector's core).
-ENDPOINTS: tuple[str, ...] = ("/clusters", "/instances", "/instances/types", "/volumes",
-                              "/volumes/types", "/sshkeys", "/templates", "/templates/featured",
-                              "/clusters/types")
-#: The account lists :meth:`Store.record_poll` takes beside the core three: argument name ->
-#: (endpoint, list key, version kind).
-ACCOUNT_LISTS: dict[str, tuple[str, str, str]] = {
-    "volumes": ("/volumes", "volumes", "volume"),
-    "volume_types": ("/volumes/types", "volume_types", "volume_type"),
-    "ssh_keys": ("/sshkeys", "ssh_keys", "ssh_key"),
-    "templates": ("/templates", "templates", "template"),
-    "featured_templates": ("/templates/featured", "templates", "featured_template"),
-    "cluster_types": ("/clusters/types", "cluster_types", "cluster_type"),
-}
 _KINDS = ("cluster", "instance", "instance_type", "instance_info", "volume", "volume_type",
           "ssh_key", "template", "featured_template", "cluster_type")
 #: A writer waits this long for another writer; readers in WAL mode almost never wait.
@@ -246,21 +233,8 @@ def _column_value(cost: Any) -> Any:
     return cost
 
 
-_KIND_ENDPOINTS = {kind: endpoint for endpoint, _, kind in ACCOUNT_LISTS.values()} | {
-    "instance_type": "/instances/types"}
 #: kinds whose payload carries the volatile cost_estimate
 _COSTED = ("cluster", "instance", "instance_info", "volume")
-#: kinds read back as a one-item list response: kind -> list key
-_LISTED = {kind: key for _, key, kind in ACCOUNT_LISTS.values()} | {
-    "instance_type": "instance_types"}
-
-
-def _endpoint_of(kind: str, parent_id: str | None) -> str:
-    """The endpoint whose successful poll proves a resource of ``kind`` present or gone (for
-    an instance's details: the endpoint of the instance)."""
-    if kind in _KIND_ENDPOINTS:
-        return _KIND_ENDPOINTS[kind]
-    return "/clusters" if kind == "cluster" or parent_id is not None else "/instances"
 
 
 def _items(response: Any, endpoint: str) -> list[Any]:
