@@ -7,6 +7,8 @@ constants.
 
 from __future__ import annotations
 
+__all__ = ["ACCOUNT_LISTS", "ENDPOINTS", "KIND_ENDPOINTS", "KIND_LIST_KEYS", "endpoint_of"]
+
 #: The list endpoints a poll may record (the first three are the collector's core).
 ENDPOINTS: tuple[str, ...] = ("/clusters", "/instances", "/instances/types", "/volumes",
                               "/volumes/types", "/sshkeys", "/templates", "/templates/featured",
@@ -21,16 +23,17 @@ ACCOUNT_LISTS: dict[str, tuple[str, str, str]] = {
     "featured_templates": ("/templates/featured", "templates", "featured_template"),
     "cluster_types": ("/clusters/types", "cluster_types", "cluster_type"),
 }
-_KIND_ENDPOINTS = {kind: endpoint for endpoint, _, kind in ACCOUNT_LISTS.values()} | {
+#: version kind -> the list endpoint whose successful poll proves it present or gone
+KIND_ENDPOINTS = {kind: endpoint for endpoint, _, kind in ACCOUNT_LISTS.values()} | {
     "instance_type": "/instances/types"}
 #: kinds read back as a one-item list response: kind -> list key
-_LISTED = {kind: key for _, key, kind in ACCOUNT_LISTS.values()} | {
+KIND_LIST_KEYS = {kind: key for _, key, kind in ACCOUNT_LISTS.values()} | {
     "instance_type": "instance_types"}
 
 
-def _endpoint_of(kind: str, parent_id: str | None) -> str:
+def endpoint_of(kind: str, parent_id: str | None) -> str:
     """The endpoint whose successful poll proves a resource of ``kind`` present or gone (for
     an instance's details: the endpoint of the instance)."""
-    if kind in _KIND_ENDPOINTS:
-        return _KIND_ENDPOINTS[kind]
+    if kind in KIND_ENDPOINTS:
+        return KIND_ENDPOINTS[kind]
     return "/clusters" if kind == "cluster" or parent_id is not None else "/instances"

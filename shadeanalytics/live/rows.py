@@ -65,7 +65,7 @@ def records(source: str, versions: Iterable[tuple[int, str, str | None, Any, str
             ) -> Iterable[tuple[str, Document, str, str | None]]:
     """``(kind, document, path, endpoint)`` of each ``(version_id, kind, parent, payload,
     observed_at)``: what ``normalize_records`` walks. The document names the version."""
-    from .endpoints import _KIND_ENDPOINTS  # the one map of kinds to their endpoints
+    from .endpoints import KIND_ENDPOINTS as _KIND_ENDPOINTS  # the one map of kinds to endpoints
 
     for vid, kind, parent, payload, at in versions:
         doc = Document(payload, f"{source} (version {vid})", observed_at=at, parent=parent,
@@ -79,7 +79,7 @@ def records(source: str, versions: Iterable[tuple[int, str, str | None, Any, str
 
 
 def _list_key(kind: str) -> str:
-    from .endpoints import _LISTED as LIST_KEYS
+    from .endpoints import KIND_LIST_KEYS as LIST_KEYS
 
     return LIST_KEYS[kind]
 
@@ -364,7 +364,8 @@ def sightings(versions: Versions, ok: list[tuple[int, str, str]], lo: str, hi: s
     gives, ordered as the rows load (by poll time, then version id): each version at the
     first and the last successful poll of its endpoint inside [lo, hi] that saw it. Cost
     action: 0 the payload's, 1 the last sighting's, 2 unknown."""
-    from .endpoints import ENDPOINTS, _endpoint_of
+    from .endpoints import ENDPOINTS
+    from .endpoints import endpoint_of as _endpoint_of
 
     poll_ids = np.asarray([p for p, _, _ in ok], dtype=np.int64)
     times = pd.to_datetime([at for _, at, _ in ok], utc=True, format="ISO8601"

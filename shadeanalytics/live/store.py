@@ -56,7 +56,8 @@ from ..ingest.normalize import Findings, normalize_records, redact, type_name
 from ..ingest.schema import valid_id
 from ..ingest.tables import Tables, build_tables
 from . import rows as derived
-from .endpoints import ACCOUNT_LISTS, ENDPOINTS, _endpoint_of
+from .endpoints import ACCOUNT_LISTS, ENDPOINTS
+from .endpoints import endpoint_of as _endpoint_of
 
 __all__ = ["ACCOUNT_LISTS", "ENDPOINTS", "SCHEMA_VERSION", "Store", "prepare_account_list"]
 
