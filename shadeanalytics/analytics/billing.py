@@ -34,7 +34,7 @@ import pandas as pd
 
 from .._common import TimeLike, as_of_time, require
 from ..ingest.schema import TABLES, TIMESTAMP, empty_frame
-from ..ingest.tables import _CHILD_TABLES, Tables
+from ..ingest.tables import CHILD_TABLES, Tables
 from .periods import as_times as _times
 from .periods import as_us as _us
 
@@ -229,7 +229,7 @@ def _until(tables: Tables, at: pd.Timestamp) -> Tables:
         later = (df["observed_at"] > at).to_numpy(dtype=bool)
         if later.any():
             df = df[~later]
-        if name in _CHILD_TABLES and carried is not None and not carried.empty:
+        if name in CHILD_TABLES and carried is not None and not carried.empty:
             copies = df.merge(carried, on=["instance_id", "observed_at"])
             df = pd.concat([df, copies.assign(observed_at=at)], ignore_index=True)
         undated = df["observed_at"].isna().to_numpy(dtype=bool)

@@ -39,7 +39,7 @@ import pandas as pd
 
 from ..ingest.normalize import DETAIL_FIELDS, RECORD_TABLES, Document, Findings, normalize_records
 from ..ingest.schema import STATUSES, TABLES, empty_frame, status_dtype
-from ..ingest.tables import _ACCOUNT_KEYS, build_tables
+from ..ingest.tables import ACCOUNT_KEYS, build_tables
 
 __all__ = ["DERIVATION", "RowBlock", "derive", "read_rows", "records", "spec_fingerprint"]
 
@@ -300,7 +300,7 @@ _KEYS: dict[str, tuple[str, ...]] = {
     "clusters": ("cluster_id", "observed_at"),
     "instances": ("instance_id", "observed_at"),
     "instance_types": ("cloud", "shade_instance_type", "region", "rental_type", "observed_at"),
-    **{name: key for name, (_, key) in _ACCOUNT_KEYS.items()},
+    **{name: key for name, (_, key) in ACCOUNT_KEYS.items()},
 }
 _DETAIL_COLUMNS = (*DETAIL_FIELDS, "has_details")
 #: child rows of an instance row that go with it when its details are merged into its list
@@ -351,7 +351,7 @@ class _Probe:
 
 def _to_dollars(values: list[Any]) -> np.ndarray | None:
     """Stored cost estimates as dollars, or None when one would load with a warning."""
-    from ..ingest.tables import _to_dollars as convert  # the loaders' one rule for dollars
+    from ..ingest.tables import to_dollars as convert  # the loaders' one rule for dollars
 
     probe = _Probe()
     out = convert(values, probe, "cost_estimate")  # type: ignore[arg-type]

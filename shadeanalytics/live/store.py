@@ -171,7 +171,7 @@ _POLL_TIMES = ("started_at", "finished_at", "observed_at")
 _POLL_TEXTS = ("endpoints", "outcome", "error")
 
 
-def _utc_text(value: datetime | str) -> str:
+def utc_text(value: datetime | str) -> str:
     """``value`` as fixed-width UTC RFC 3339 text (``2026-03-02T10:00:00.000000Z``).
 
     Fixed width makes text order time order, so SQLite compares instants as strings.
@@ -587,7 +587,7 @@ class Store:
                 conn.execute(statement)
             conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", [
                 ("schema_version", str(SCHEMA_VERSION)),
-                ("created_at", _utc_text(datetime.now(UTC))),
+                ("created_at", utc_text(datetime.now(UTC))),
             ])
             conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -668,9 +668,9 @@ class Store:
         endpoints = [e for e in ENDPOINTS if polled[e] is not None]
         if not endpoints:
             raise ValueError("record_poll needs at least one response")
-        observed = _utc_text(observed_at)
-        started = _utc_text(started_at) if started_at is not None else observed
-        finished = _utc_text(finished_at) if finished_at is not None else None
+        observed = utc_text(observed_at)
+        started = utc_text(started_at) if started_at is not None else observed
+        finished = utc_text(finished_at) if finished_at is not None else None
         seen = _prepare(clusters, instances, instance_types)
         for name, value in account.items():
             if value is not None:
@@ -772,7 +772,7 @@ class Store:
 
         No version is written or closed: a failed poll says nothing about the fleet.
         """
-        observed = _utc_text(observed_at)
+        observed = utc_text(observed_at)
         names = list(endpoints)
         unknown = set(names) - set(ENDPOINTS)
         if unknown or not names:
@@ -781,8 +781,8 @@ class Store:
             poll_id = conn.execute(
                 "INSERT INTO polls (started_at, finished_at, observed_at, endpoints, outcome, "
                 "error) VALUES (?, ?, ?, ?, 'failed', ?)",
-                (_utc_text(started_at) if started_at is not None else observed,
-                 _utc_text(finished_at) if finished_at is not None else None, observed,
+                (utc_text(started_at) if started_at is not None else observed,
+                 utc_text(finished_at) if finished_at is not None else None, observed,
                  ",".join(names), error or "unknown error")).lastrowid
         assert poll_id is not None
         return poll_id
@@ -901,8 +901,8 @@ class Store:
         store is writable. ``progress_bar``: show a progress bar on standard error while
         versions are derived (None: only when it is a terminal and the work takes seconds).
         """
-        lo = _utc_text(since) if since is not None else ""
-        hi = _utc_text(until) if until is not None else "\uffff"
+        lo = utc_text(since) if since is not None else ""
+        hi = utc_text(until) if until is not None else "\uffff"
         with self._snapshot() as conn, gc_paused():
             polls = conn.execute("SELECT poll_id, observed_at, endpoints, outcome FROM polls "
                                  "ORDER BY poll_id").fetchall()
@@ -1076,7 +1076,7 @@ class Store:
                               closed: Iterable[str], at: datetime | str) -> None:
         """In one transaction: open an episode per ``(key, rule)`` of ``opened``, mark the
         ``seen`` keys seen at ``at``, and close (delete) the ``closed`` ones."""
-        when = _utc_text(at)
+        when = utc_text(at)
         with self._errors("cannot record alerts"), self._write() as conn:
             conn.execute(self._ALERTS_TABLE)
             conn.executemany("INSERT OR IGNORE INTO alert_episodes (key, rule, opened_at, "
