@@ -19,8 +19,9 @@ from typing import TextIO
 
 import pandas as pd
 
-from . import __version__, config
+from . import config
 from ._common import set_progress
+from ._version import __version__
 from .errors import DataWarning, ShadeanalyticsError, printable
 from .ingest.load import read
 from .ingest.schema import data_dictionary
