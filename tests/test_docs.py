@@ -87,30 +87,105 @@ def test_docstring_examples_run(module: Any, monkeypatch: pytest.MonkeyPatch) ->
         assert result.attempted >= 1
 
 
-#: Which parts each part may import (docs/architecture.md); the top-level modules (errors,
-#: config, _common, _files) are open to all.
-_MAY_IMPORT = {"ingest": set(), "analytics": {"ingest"}, "live": {"ingest"},
-               "output": {"ingest", "analytics", "live"},
-               "testing": {"ingest", "analytics", "live"}}
+#: The layers of the package, lowest first (docs/architecture.md): a module imports only
+#: modules of its own unit (the same part, or itself) or of a lower layer. Two units in one
+#: layer do not import each other (analytics and live; output and testing). The package's
+#: ``__init__`` (what ``import shadeanalytics`` gives a user) is imported by no module.
+_LAYERS: tuple[tuple[str, ...], ...] = (
+    ("errors", "_version"),
+    ("_common", "_files"),
+    ("ingest",),
+    ("config",),  # reads files through ingest.load; live and output read it
+    ("analytics", "live"),
+    ("output", "testing"),
+    ("cli",),
+    ("__main__", "__init__"),
+)
+_RANK = {unit: rank for rank, units in enumerate(_LAYERS) for unit in units}
+
+
+def _module_names() -> dict[str, Any]:
+    """Every module of the package by dotted name (a package by its own name) -> its path."""
+    package = ROOT / "shadeanalytics"
+    out = {}
+    for path in sorted(package.rglob("*.py")):
+        parts = list(path.relative_to(ROOT).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        out[".".join(parts)] = path
+    return out
+
+
+def _imports() -> list[tuple[str, str, str, int]]:
+    """(module, imported module, imported name or "", line) of every import of the package by
+    the package: at the top, inside functions and under ``TYPE_CHECKING`` alike."""
+    modules = _module_names()
+    found = []
+    for name, path in modules.items():
+        is_package = path.name == "__init__.py"
+        here = name.split(".") if is_package else name.split(".")[:-1]
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                found += [(name, a.name, "", node.lineno) for a in node.names
+                          if a.name.split(".")[0] == "shadeanalytics"]
+            elif isinstance(node, ast.ImportFrom):
+                base = here[:len(here) - node.level + 1] if node.level else []
+                target = ".".join([*base, *([node.module] if node.module else [])])
+                if target.split(".")[0] != "shadeanalytics":
+                    continue
+                for alias in node.names:
+                    if f"{target}.{alias.name}" in modules:  # `from . import config`
+                        found.append((name, f"{target}.{alias.name}", "", node.lineno))
+                    else:
+                        found.append((name, target, alias.name, node.lineno))
+    return found
+
+
+def _unit(module: str) -> str:
+    """``shadeanalytics.live.store`` -> ``live``; ``shadeanalytics.cli`` -> ``cli``;
+    ``shadeanalytics`` -> ``__init__``."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
 
 
 def test_the_parts_import_one_way() -> None:
-    """ingest imports no other part; analytics and live only ingest; nothing imports testing."""
-    package = ROOT / "shadeanalytics"
-    seen: dict[str, set[str]] = {part: set() for part in _MAY_IMPORT}
-    for part in _MAY_IMPORT:
-        for path in (package / part).glob("*.py"):
-            for node in ast.walk(ast.parse(path.read_text())):
-                if isinstance(node, ast.ImportFrom) and node.level == 2 and node.module:
-                    seen[part].add(node.module.split(".")[0])
-                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                    names = node.module.split(".")
-                    if names[0] == "shadeanalytics" and len(names) > 1:
-                        seen[part].add(names[1])
-    for part, imported in seen.items():
-        assert imported & set(_MAY_IMPORT) <= _MAY_IMPORT[part], (part, sorted(imported))
-    assert seen["ingest"] & set(_MAY_IMPORT) == set()
-    for path in package.glob("*.py"):  # cli, config, errors, _common, _files, __init__
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom):
-                assert "testing" not in (node.module or "").split("."), path.name
+    """No module imports a higher layer, a unit beside its own, the package's __init__ or
+    (outside the test kit) the test kit."""
+    upward = []
+    for module, target, name, line in _imports():
+        mine, theirs = _unit(module), _unit(target)
+        if mine not in _RANK or theirs not in _RANK:
+            upward.append(f"{module}:{line}: {mine} or {theirs} has no layer in _LAYERS")
+        elif mine != theirs and _RANK[theirs] >= _RANK[mine]:
+            upward.append(f"{module}:{line} imports {target} {name}".rstrip())
+        elif theirs == "testing" and mine != "testing":  # the test kit is for tests only
+            upward.append(f"{module}:{line} imports the test kit ({target})")
+    assert not upward, "\n".join(upward)
+
+
+def test_no_import_circle_between_modules() -> None:
+    """No module reaches itself through the modules it imports (function-level imports too)."""
+    edges: dict[str, set[str]] = {m: set() for m in _module_names()}
+    for module, target, _, _ in _imports():
+        if target != module and target in edges:
+            edges[module].add(target)
+    circles = []
+    for start in edges:  # a depth-first walk from each module: the package is small
+        stack, seen = [(start, (start,))], set()
+        while stack:
+            module, path = stack.pop()
+            for target in edges[module]:
+                if target == start:
+                    circles.append(" -> ".join((*path, start)))
+                elif target not in seen:
+                    seen.add(target)
+                    stack.append((target, (*path, target)))
+    assert not circles, "\n".join(circles)
+
+
+def test_no_private_name_is_imported_across_modules() -> None:
+    """`from x import _y` only within x: a name another module needs is public where it lives."""
+    private = [f"{module}:{line} imports {name} from {target}"
+               for module, target, name, line in _imports()
+               if name.startswith("_") and not name.startswith("__") and target != module]
+    assert not private, "\n".join(private)
