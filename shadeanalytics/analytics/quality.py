@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -94,7 +94,7 @@ def _time(values: pd.Series) -> pd.Series:
 
 
 def _by_row(df: pd.DataFrame, id_column: str,
-            parts: list[tuple[pd.Series, Callable[[pd.DataFrame], pd.Series]]]
+            parts: Sequence[tuple[pd.Series, Callable[..., pd.Series]]]
             ) -> tuple[pd.Series, pd.Series]:
     """(resource ids, messages): the texts of every flagged part of a row, joined by ``; ``.
 

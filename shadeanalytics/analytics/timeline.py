@@ -289,13 +289,12 @@ def fleet_over_time(
     """
     from .billing import Bill, bill  # the billed intervals (billing builds on the timeline)
 
-    given = isinstance(history, Bill)
-    at = history.as_of if given and as_of is None else as_of_time(as_of)
+    at = history.as_of if isinstance(history, Bill) and as_of is None else as_of_time(as_of)
     window_start = None if start is None else instant(start, "start").value // 1_000
     window_end = (at if end is None else instant(end, "end")).value // 1_000
     if window_start is not None and window_end <= window_start:
         raise ValueError("end must be after start")
-    if not given:
+    if not isinstance(history, Bill):
         _require(history)
     billed = bill(history, at)
     spans = billed.intervals

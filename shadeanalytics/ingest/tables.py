@@ -613,11 +613,11 @@ def build_tables(norm: Normalized) -> Tables:
     _dedupe(types, ("cloud", "shade_instance_type", "region", "rental_type", "observed_at"))
 
     c = _frame(clusters)
-    clusters.raw.rows = norm.clusters = []  # converted: the row tuples go
+    clusters.raw.rows = norm.clusters = []  # type: ignore[attr-defined]  # _Columns: converted
     c["hourly_price_usd"] = _usd(c["hourly_price_cents"])
 
     i = _frame(instances)
-    instances.raw.rows = norm.instances = []  # converted: the row tuples go
+    instances.raw.rows = norm.instances = []  # type: ignore[attr-defined]  # _Columns: converted
     i["hourly_price_usd"] = _usd(i["hourly_price_cents"])
     i["total_vram_gb"] = i["num_gpus"] * i["vram_per_gpu_in_gb"]
     detailed = np.asarray(instances.raw["has_details"], dtype=bool)

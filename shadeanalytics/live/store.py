@@ -915,7 +915,8 @@ class Store:
                       "ORDER BY version_id", (until_poll, lo))
             versions = derived.Versions.of(conn.execute(
                 f"SELECT {derived.Versions.SELECT} {window[0]}", window[1]).fetchall())
-            stored, new, frames = [], None, None
+            stored: list[derived.RowBlock] = []
+            new, frames = None, None
             if versions.vid.size >= _DERIVED_MIN_VERSIONS:
                 stored, new = self._row_blocks(conn, progress_bar)
                 block = derived.concat([*stored, *([new] if new is not None else [])]
