@@ -478,6 +478,7 @@ def test_concurrent_checks_send_one_alert(tmp_path: Path) -> None:
                 for _ in range(4)]
         codes = [run.wait(timeout=120) for run in runs]
         for run in runs:
+            assert run.stderr is not None
             run.stderr.close()
     assert set(codes) <= {10, 3} and 10 in codes, codes
     assert len(hook.bodies) == 1

@@ -32,7 +32,7 @@ def at(clock: str) -> str:
 
 AS_OF = pd.Timestamp(at("04:00"))
 POLLS = ["00:00", "01:00", "02:00", "03:00"]
-_ = None  # not listed in that poll
+_: None = None  # not listed in that poll
 
 #: status of each standalone instance at each poll, and its fields
 FLEET: dict[str, tuple[list[str | None], dict[str, Any]]] = {

@@ -63,6 +63,6 @@ def test_every_command_has_help_and_is_in_the_readme() -> None:
     """Each subcommand has help text and a README mention."""
     readme = (ROOT / "README.md").read_text()
     commands = _parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
-    for name, sub in commands.items():
+    for name, sub in commands.items():  # type: ignore[union-attr]
         assert sub.description, name
         assert f"shadeanalytics {name}" in readme, name

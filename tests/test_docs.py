@@ -171,7 +171,8 @@ def test_no_import_circle_between_modules() -> None:
             edges[module].add(target)
     circles = []
     for start in edges:  # a depth-first walk from each module: the package is small
-        stack, seen = [(start, (start,))], set()
+        stack: list[tuple[str, tuple[str, ...]]] = [(start, (start,))]
+        seen: set[str] = set()
         while stack:
             module, path = stack.pop()
             for target in edges[module]:
@@ -189,3 +190,22 @@ def test_no_private_name_is_imported_across_modules() -> None:
                for module, target, name, line in _imports()
                if name.startswith("_") and not name.startswith("__") and target != module]
     assert not private, "\n".join(private)
+
+
+def test_every_test_function_has_a_docstring() -> None:
+    """Every test function in tests/ says in a docstring what it checks."""
+    bare = []
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if (isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+                    and node.name.startswith("test") and not ast.get_docstring(node)):
+                bare.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name}")
+    assert not bare, "\n".join(bare)
+
+
+def test_ci_lints_and_type_checks_before_the_tests() -> None:
+    """.ci/run runs ruff and mypy on the package and the tests before the README's command."""
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    tests = ci.index("python -m pytest")
+    assert ci.index("ruff check .") < tests
+    assert ci.index("mypy shadeanalytics tests") < tests

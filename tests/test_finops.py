@@ -30,7 +30,7 @@ from shadeanalytics.output.report import summary_text, write_report
 AS_OF = "2026-11-03T06:00:00Z"
 POLLS = ["2026-10-31T12:00:00Z", "2026-11-01T00:00:00Z", "2026-11-01T12:00:00Z",
          "2026-11-02T00:00:00Z", "2026-11-02T12:00:00Z", "2026-11-03T00:00:00Z"]
-_ = None  # not listed in that poll
+_: None = None  # not listed in that poll
 
 #: status at each poll, and the instance's fields. Billed (by hand):
 #: a  crusoe $2/h from Oct 31 18:00 to as_of: Oct 31 6 h $12, Nov 1 $48, Nov 2 $48, Nov 3 $12

@@ -211,7 +211,9 @@ def test_savings_chart_renders() -> None:
     assert ax.get_title() == ("The same GPUs elsewhere\n-$5,840/month at the cheapest "
                               "available on-demand offers")
     assert [t.get_text() for t in ax.get_yticklabels()] == ["H100x8 (16 GPUs)", "A6000 (1 GPU)"]
-    assert [round(p.get_width(), 2) for p in ax.patches] == [3.0, 0.65]
+    assert [round(p.get_width(), 2) for p in ax.patches] == [3.0, 0.65]  # type: ignore[attr-defined]
     buffer = io.BytesIO()
-    ax.get_figure(root=True).savefig(buffer, format="png")
+    figure = ax.get_figure(root=True)
+    assert figure is not None
+    figure.savefig(buffer, format="png")
     assert buffer.getvalue().startswith(b"\x89PNG")

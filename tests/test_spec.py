@@ -48,7 +48,7 @@ def test_structs_and_builder_derive_from_the_columns() -> None:
                      and issubclass(a, msgspec.Struct)]
             lists = [a.__args__[0] for a in getattr(kind, "__args__", ())
                      if getattr(a, "__origin__", None) is list]
-            struct = (inner or [a for a in lists if isinstance(a, type)] or [None])[0]
+            struct = next(iter(inner or [a for a in lists if isinstance(a, type)]), None)
         return True
 
     for column in schema.INSTANCES:
@@ -159,7 +159,8 @@ def test_the_store_validates_ids_by_the_spec() -> None:
     with pytest.raises(sa.SchemaError, match=r"\$\.clusters\[0\]\.instances\[0\]\.id: 'id' is "
                                              r"an integer, expected a non-empty string"):
         from shadeanalytics.live.store import _prepare
-        _prepare({"clusters": [make_cluster("c", [make_instance(1)])]}, None, None)
+        bad = make_instance(1)  # type: ignore[arg-type]  # an integer id, on purpose
+        _prepare({"clusters": [make_cluster("c", [bad])]}, None, None)
 
 
 def test_loaded_columns_are_writable() -> None:

@@ -325,10 +325,14 @@ def test_derived_rows_read_as_the_general_path_does(tmp_path: Path,
     path = tmp_path / "fleet.sqlite"
     _hostile_history(path)
     since, until = window
-    derived = []
+    derived: list[Any] = []
     read_rows = rows.read_rows
-    monkeypatch.setattr(rows, "read_rows",
-                        lambda *args: derived.append(read_rows(*args)) or derived[-1])
+
+    def recording(*args: Any) -> Any:
+        derived.append(read_rows(*args))
+        return derived[-1]
+
+    monkeypatch.setattr(rows, "read_rows", recording)
     with Store(path) as store, warnings.catch_warnings(record=True):
         warnings.simplefilter("always")
         fast = store.read(since=since, until=until)

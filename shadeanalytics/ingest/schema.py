@@ -612,7 +612,7 @@ def _pandas_dtype(column: Column) -> object:
 def empty_frame(table: str) -> pd.DataFrame:
     """An empty DataFrame of ``table`` with every column and dtype."""
     return pd.DataFrame(
-        {c.name: pd.Series([], dtype=_pandas_dtype(c)) for c in TABLES[table]}  # type: ignore[call-overload]
+        {c.name: pd.Series([], dtype=_pandas_dtype(c)) for c in TABLES[table]}
     )
 
 
