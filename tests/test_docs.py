@@ -9,9 +9,9 @@ import pkgutil
 import re
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import pytest
 from conftest import ROOT
 
@@ -74,12 +74,13 @@ def test_one_import_has_the_toolkit_without_matplotlib() -> None:
 
 
 @pytest.mark.parametrize("module", MODULES, ids=lambda m: m.__name__)
-def test_docstring_examples_run(module: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every module's docstring examples pass as doctests (from the root, where their
-    data/seed paths point); the analytics modules have some."""
-    monkeypatch.chdir(ROOT)
-    result = doctest.testmod(module, extraglobs={"pd": pd},
-                             optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+def test_docstring_examples_run(module: Any, monkeypatch: pytest.MonkeyPatch,
+                                tmp_path: Path) -> None:
+    """Every module's docstring examples pass as doctests from any folder (they read the
+    bundled sample, sa.sample_path()), as `pytest --doctest-modules shadeanalytics` runs them;
+    the analytics modules have some."""
+    monkeypatch.chdir(tmp_path)
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0
     analytics = ("billing", "costs", "finops", "inventory", "lifecycle", "quality", "storage",
                  "timeline", "plots", "load")

@@ -374,15 +374,14 @@ def bill(source: Tables | pd.DataFrame | Bill, as_of: TimeLike = None) -> Bill:
 
     Example::
 
-        >>> from shadeanalytics import read_clusters
-        >>> tables = read_clusters("data/seed/cluster-info-example.json")
-        >>> bill(tables, as_of="2026-11-20T00:00Z").instances[
-        ...     ["state", "billed_price_usd", "billed_from_source", "billing_end_source"]]
-             state  billed_price_usd billed_from_source billing_end_source
-        0  running               2.1                api              as_of
+        >>> import shadeanalytics as sa
+        >>> tables = sa.read(sa.sample_path())
+        >>> billed = bill(tables, as_of="2026-11-20T00:00Z")
+        >>> billed.instances["billing_end_source"].value_counts().to_dict()
+        {'as_of': 102, 'deleted_at': 61, 'deleting_observed': 18}
 
-    (The seed's instance is ``active`` with a ``deleted_at`` set: the status wins, so it is
-    billed as running, and ``quality_checks`` reports ``deleted_at_while_active``.)
+    (Each instance's billing ends at ``as_of`` while it runs, else at its ``deleted_at`` or at
+    the first poll that showed it ``deleting``.)
 
     ``source`` is a ``Tables`` (a history of snapshots, or one), an instances DataFrame of one
     snapshot, or a ``Bill`` (returned as it is when ``as_of`` is None or its own). See the
