@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import doctest
+import functools
 import importlib
 import pkgutil
 import re
@@ -105,6 +106,7 @@ _LAYERS: tuple[tuple[str, ...], ...] = (
 _RANK = {unit: rank for rank, units in enumerate(_LAYERS) for unit in units}
 
 
+@functools.cache
 def _module_names() -> dict[str, Any]:
     """Every module of the package by dotted name (a package by its own name) -> its path."""
     package = ROOT / "shadeanalytics"
@@ -117,7 +119,8 @@ def _module_names() -> dict[str, Any]:
     return out
 
 
-def _imports() -> list[tuple[str, str, str, int]]:
+@functools.cache
+def _imports() -> tuple[tuple[str, str, str, int], ...]:
     """(module, imported module, imported name or "", line) of every import of the package by
     the package: at the top, inside functions and under ``TYPE_CHECKING`` alike."""
     modules = _module_names()
@@ -139,7 +142,7 @@ def _imports() -> list[tuple[str, str, str, int]]:
                         found.append((name, f"{target}.{alias.name}", "", node.lineno))
                     else:
                         found.append((name, target, alias.name, node.lineno))
-    return found
+    return tuple(found)
 
 
 def _unit(module: str) -> str:
