@@ -51,7 +51,7 @@ from typing import Any
 import numpy as np
 
 from shadeanalytics.ingest.normalize import redact
-from shadeanalytics.live.store import ENDPOINTS, Store, _seen, _utc_text
+from shadeanalytics.live.store import ENDPOINTS, Store, _seen, utc_text
 from shadeanalytics.testing import fleet, render
 from shadeanalytics.testing import synthetic as syn
 
@@ -160,10 +160,10 @@ class Year:
         return p * EVERY_MS
 
     def observed(self, p: int) -> str:
-        return _utc_text(START + timedelta(milliseconds=self.time(p)))
+        return utc_text(START + timedelta(milliseconds=self.time(p)))
 
     def finished(self, p: int) -> str:
-        return _utc_text(START + timedelta(milliseconds=self.time(p) + 1000))
+        return utc_text(START + timedelta(milliseconds=self.time(p) + 1000))
 
     def responses(self, p: int) -> dict[str, Any]:
         """The three list responses of poll ``p``, as the collector passes them."""

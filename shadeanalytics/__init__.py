@@ -19,6 +19,7 @@ from pathlib import Path as _Path
 from typing import Any as _Any
 
 from ._common import usd
+from ._version import __version__ as __version__
 from .analytics.billing import Bill, bill
 from .analytics.costs import cluster_summary, cost_breakdown
 from .analytics.finops import cost_over_time, month_forecast
@@ -98,8 +99,6 @@ __all__ = [
     "write_focus",
     "write_report",
 ]
-
-__version__ = "0.1.0"
 
 
 def sample_path() -> _Path:

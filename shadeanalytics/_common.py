@@ -50,13 +50,11 @@ def instant(value: TimeLike, name: str) -> pd.Timestamp:
 
 
 def as_of_time(as_of: TimeLike) -> pd.Timestamp:
-    """``as_of`` as a UTC ``pd.Timestamp``; None is now (``config.now``). A naive time is
-    refused. Helpers with data resolve their default with ``analytics.asof.resolve_as_of``
-    (the data's own time), not this."""
+    """``as_of`` as a UTC ``pd.Timestamp``. A naive time is refused, and so is None: helpers
+    resolve their default with ``analytics.asof.resolve_as_of`` (the data's own time, or
+    ``config.now()`` when asked for ``now``), never here."""
     if as_of is None:
-        from . import config
-
-        as_of = pd.Timestamp(config.now())
+        raise ValueError("as_of: no time given (resolve the default with asof.resolve_as_of)")
     return instant(as_of, "as_of")
 
 

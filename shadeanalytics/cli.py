@@ -19,14 +19,15 @@ from typing import TextIO
 
 import pandas as pd
 
-from . import __version__, config
+from . import config
 from ._common import set_progress, usd
+from ._version import __version__
 from .errors import DataWarning, ShadeanalyticsError, printable
 from .ingest.load import read
 from .ingest.schema import data_dictionary
 from .ingest.tables import Tables
 from .output.focus import FOCUS_VERSIONS
-from .output.report import _SUMMARY_DIMENSIONS, resolve_as_of, summary_text, write_report
+from .output.report import SUMMARY_DIMENSIONS, resolve_as_of, summary_text, write_report
 
 __all__ = ["EXIT_BREACH", "EXIT_ERROR", "EXIT_LOCKED", "EXIT_OK", "EXIT_UNAVAILABLE",
            "EXIT_USAGE", "exit_code_for", "main"]
@@ -238,7 +239,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Print the fleet at a glance: burn rate, month projection, GPUs by type, "
                     "top costs and the number of quality findings.")
     _add_source_options(summary)
-    summary.add_argument("--by", default="cloud", choices=_SUMMARY_DIMENSIONS,
+    summary.add_argument("--by", default="cloud", choices=SUMMARY_DIMENSIONS,
                          help="dimension of the top-costs table (default: cloud)")
     summary.add_argument("--top", type=_positive_int, default=10, metavar="N",
                          help="rows of the top-costs table (default: 10)")

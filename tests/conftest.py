@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import io
 import json
 import os
 import random
@@ -282,3 +283,12 @@ def kill_loop(tmp_path: Path, kills: int, seed: int, expect_commits: bool = True
     if expect_commits:  # over a few kills on a busy machine, none may get to commit
         assert by_killed > 0
     assert set(log["outcome"]) == {"ok"}
+
+
+class Captured(io.StringIO):
+    """A text stream for ``stdout=``/``stderr=``/``out=`` that keeps what was written."""
+
+    @property
+    def text(self) -> str:
+        """Everything written so far."""
+        return self.getvalue()

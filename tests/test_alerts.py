@@ -74,12 +74,14 @@ EXPECTED = {
 
 @pytest.mark.parametrize("measure", sorted(EXPECTED))
 def test_each_measure_by_hand(measure: str) -> None:
+    """Each budget measure of the hand-built fleet is the hand-computed value."""
     billed = bill(fleet(), AS_OF)
     assert alerts._measure(billed, Budget("x", measure, 0.0)) == pytest.approx(
         EXPECTED[measure], abs=1e-9)
 
 
 def test_where_narrows_to_one_cloud_and_tag() -> None:
+    """A budget's where narrows every measure to that cloud (another cloud: 0)."""
     billed = bill(fleet(), AS_OF)
     nebius = {"cloud": "nebius"}
     assert alerts._measure(billed, Budget("n", "hourly_usd", 0, nebius)) == pytest.approx(8.40)
@@ -92,6 +94,7 @@ def test_where_narrows_to_one_cloud_and_tag() -> None:
 
 
 def test_builtin_rules_by_hand() -> None:
+    """The built-in rules find the five hand-placed breaches, in order, with their messages."""
     found = evaluate(fleet(), as_of=AS_OF)
     assert [(b.rule, b.key) for b in found] == [
         ("burn_rate_jump", "burn_rate_jump"),
@@ -111,16 +114,19 @@ def test_builtin_rules_by_hand() -> None:
 
 
 def test_quiet_fleet_has_no_breach() -> None:
+    """At 06:00 nothing has changed: no rule and no budget breaches."""
     # at 06:00 only a runs, as at 00:00: burn equals its mean, nothing new, nothing pending
     assert evaluate(fleet(), as_of=POLLS[1]) == []
 
 
 def test_one_snapshot_has_no_history_rules() -> None:
+    """One snapshot has no history, so the history rules find nothing."""
     one = sa.read(envelope({"instances": [_b()]}, POLLS[2], "/instances"))
     assert evaluate(one, as_of=AS_OF) == []
 
 
 def test_budget_breach_message_and_order() -> None:
+    """Only budgets above their limit breach, with the exact message and key."""
     budgets = [Budget("fleet burn", "hourly_usd", 10.0),
                Budget("nebius month", "month_forecast_usd", 6000.0, {"cloud": "nebius"}),
                Budget("gpus", "running_gpus", 4.0, {"cloud": "nebius"})]
@@ -136,6 +142,7 @@ def test_budget_breach_message_and_order() -> None:
 
 
 def test_findings_plug_in_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A quality check added to CHECKS becomes a rule by its name, its id escaped."""
     from shadeanalytics.analytics import quality
 
     def orphan(fleet: Any) -> pd.DataFrame:
@@ -151,6 +158,7 @@ def test_findings_plug_in_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_escape_control() -> None:
+    """Control and line-separator characters are shown as escapes, never sent raw."""
     assert alerts.escape_control("a\nb\x1b[2J\u2028c\x7f") == "a\\x0ab\\x1b[2J\\u2028c\\x7f"
 
 
@@ -172,6 +180,7 @@ cloud = "nebius"
 
 
 def test_load_budgets(tmp_path: Path) -> None:
+    """A budgets TOML file loads into Budget values with their where filters."""
     path = tmp_path / "budgets.toml"
     path.write_text(GOOD)
     assert load_budgets(path) == [Budget("fleet burn", "hourly_usd", 400.0),
@@ -202,6 +211,7 @@ def test_load_budgets(tmp_path: Path) -> None:
 ])
 def test_malformed_budgets_name_file_rule_and_key(tmp_path: Path, text: str,
                                                   message: str) -> None:
+    """A malformed budgets file names the file, the budget and the key, never a value."""
     path = tmp_path / "budgets.toml"
     path.write_text(text)
     with pytest.raises(BudgetFileError) as caught:
@@ -211,6 +221,7 @@ def test_malformed_budgets_name_file_rule_and_key(tmp_path: Path, text: str,
 
 
 def test_cli_malformed_budgets_is_usage_error(tmp_path: Path, sources: list[str]) -> None:
+    """check with a malformed budgets file exits 2 with one Error line, no traceback."""
     path = tmp_path / "budgets.toml"
     path.write_text('[[budget]]\nname = "x"\nmeasure = "hourly_usd"\n')
     out, err = io.StringIO(), io.StringIO()
@@ -241,6 +252,7 @@ def run(*argv: str) -> tuple[int, str, str]:
 
 
 def test_exit_codes(tmp_path: Path, sources: list[str]) -> None:
+    """check exits 0 when quiet and 10 with one line per breach when over a budget."""
     budgets = tmp_path / "b.toml"
     budgets.write_text('[[budget]]\nname = "burn"\nmeasure = "hourly_usd"\nlimit = 5\n')
     code, out, _ = run(*sources, "--budgets", str(budgets), "--as-of", POLLS[1])
@@ -311,6 +323,7 @@ def store_with(path: Path, polls: list[tuple[str, list[dict[str, Any]]]]) -> str
 
 
 def test_one_alert_per_episode_across_runs(tmp_path: Path) -> None:
+    """A breach is sent once per episode across runs, its clearing once when asked."""
     db = tmp_path / "history.db"
     polls = fleet_polls()
     store_with(db, polls)
@@ -359,6 +372,7 @@ def test_one_alert_per_episode_across_runs(tmp_path: Path) -> None:
 
 
 def test_dry_run_sends_nothing_and_records_nothing(tmp_path: Path) -> None:
+    """--dry-run prints the body it would send and sends and records nothing."""
     db = tmp_path / "history.db"
     store_with(db, fleet_polls())
     with Hook() as hook:
@@ -373,6 +387,7 @@ def test_dry_run_sends_nothing_and_records_nothing(tmp_path: Path) -> None:
 
 
 def test_webhook_5xx_then_success(tmp_path: Path) -> None:
+    """A webhook answering 503 then 500 is retried; the third attempt records the episodes."""
     db = tmp_path / "history.db"
     store_with(db, fleet_polls())
     with Hook([503, 500]) as hook:
@@ -385,6 +400,7 @@ def test_webhook_5xx_then_success(tmp_path: Path) -> None:
 
 
 def test_webhook_failing_every_attempt_advances_nothing(tmp_path: Path) -> None:
+    """A webhook failing all 3 attempts: exit 1, state unchanged, no URL secret shown."""
     db = tmp_path / "history.db"
     store_with(db, fleet_polls())
     with Hook([500, 502, 503, 500]) as hook:
@@ -404,6 +420,7 @@ def test_webhook_failing_every_attempt_advances_nothing(tmp_path: Path) -> None:
 
 
 def test_webhook_refused_connection(tmp_path: Path, sources: list[str]) -> None:
+    """A refused connection is retried 3 times, then exit 1 with one Error line."""
     with Hook() as hook:
         url = hook.url
     code, _, err = run(*sources, "--webhook", url)  # the server is gone
@@ -413,6 +430,7 @@ def test_webhook_refused_connection(tmp_path: Path, sources: list[str]) -> None:
 
 
 def test_a_second_check_on_the_same_store_exits_3(tmp_path: Path) -> None:
+    """A check while another holds the store's check lock exits 3 and sends nothing."""
     from shadeanalytics.live.locks import exclusive_lock
 
     db = tmp_path / "history.db"
@@ -462,6 +480,7 @@ def test_concurrent_checks_send_one_alert(tmp_path: Path) -> None:
                 for _ in range(4)]
         codes = [run.wait(timeout=120) for run in runs]
         for run in runs:
+            assert run.stderr is not None
             run.stderr.close()
     assert set(codes) <= {10, 3} and 10 in codes, codes
     assert len(hook.bodies) == 1

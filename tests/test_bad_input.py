@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import make_cluster, make_instance
@@ -14,7 +15,7 @@ import shadeanalytics as sa
 SECRET = "sa-fake-secret-canary-0001"
 
 
-def _error(source: object, **kwargs: object) -> str:
+def _error(source: object, **kwargs: Any) -> str:
     with pytest.raises(sa.ShadeanalyticsError) as caught:
         sa.read(source, **kwargs)
     assert SECRET not in str(caught.value)
@@ -201,7 +202,8 @@ def test_unreadable_source_type() -> None:
 
 def test_envelope_with_a_bad_observed_at() -> None:
     """An envelope whose observed_at is not a timestamp is an error naming the path."""
-    doc = {"observed_at": "last tuesday", "endpoint": "/clusters", "response": {"clusters": []}}
+    doc: dict[str, Any] = {"observed_at": "last tuesday", "endpoint": "/clusters",
+                           "response": {"clusters": []}}
     assert _error(doc) == "<dict> at $.observed_at: observed_at is not an RFC 3339 timestamp"
     doc["observed_at"] = 1700000000
     assert _error(doc) == ("<dict> at $.observed_at: observed_at is an integer, expected an "

@@ -32,7 +32,7 @@ def at(clock: str) -> str:
 
 AS_OF = pd.Timestamp(at("04:00"))
 POLLS = ["00:00", "01:00", "02:00", "03:00"]
-_ = None  # not listed in that poll
+_: None = None  # not listed in that poll
 
 #: status of each standalone instance at each poll, and its fields
 FLEET: dict[str, tuple[list[str | None], dict[str, Any]]] = {
@@ -200,6 +200,7 @@ def test_every_member_unknown_is_na_not_zero() -> None:
 
 
 def test_deleted_at_while_active_is_billed_and_found(fleet: sa.Tables) -> None:
+    """An active instance with a deleted_at is billed as running and reported by quality."""
     found = quality_checks(fleet, as_of=AS_OF)
     row = found[found["check"] == "deleted_at_while_active"]
     assert row[["severity", "resource_id", "message"]].to_numpy().tolist() == [[
@@ -243,6 +244,7 @@ def test_configuration_from_the_catalog() -> None:
 
 
 def test_no_configuration_and_no_catalog_is_unknown_not_zero_gpus() -> None:
+    """Without configuration or catalog, GPUs are unknown (NA), not zero, in every view."""
     tables = _without_configuration(catalog=False)
     inventory = gpu_inventory(tables, as_of=at("02:00")).set_index("gpu_type")
     assert inventory.loc["(unknown)", "instances"] == 1
@@ -322,11 +324,13 @@ def _views_agree(tables: sa.Tables, as_of: pd.Timestamp, out: Path) -> None:
 
 
 def test_the_sample_gives_one_total(tmp_path: Path) -> None:
+    """On the sample, every view of the cost adds up to the bill's one total."""
     _views_agree(sa.read(SAMPLE_DIR), pd.Timestamp("2026-11-20T00:00:00Z"), tmp_path)
 
 
 @pytest.mark.hardening
 def test_a_generated_month_gives_one_total(tmp_path: Path) -> None:
+    """On a generated month with every case, every view adds up to the bill's total."""
     tables = _month()
     as_of = tables.polls["observed_at"].max()
     billed = bill(tables, as_of).instances
@@ -446,6 +450,7 @@ def test_storage_is_part_of_the_bill(tmp_path: Path) -> None:
 
 
 def test_an_unmounted_volume_is_orphaned_and_a_vanished_one_stops() -> None:
+    """An unmounted volume is orphaned; a vanished one is billed until its poll."""
     found = quality_checks(_with_a_volume(mounted_by=None), as_of=at("02:00"))
     assert found.loc[found["check"] == "orphaned_volume", ["resource_id", "message"]] \
         .to_numpy().tolist() == [["vol-1", "billed and mounted by no instance: $36.50/month"]]

@@ -30,6 +30,7 @@ def test_a_key_with_a_newline_or_bom_works_from_the_library_and_the_environment(
 
 
 def test_where_a_key_came_from(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """api_key() says where the key came from: variable, argument or key file."""
     monkeypatch.setenv(config.API_KEY_ENV, KEY + "\n")
     assert config.api_key() == (KEY, "SHADEFORM_API_KEY")
     assert config.api_key("x ") == ("x", "api_key=")
@@ -45,6 +46,7 @@ def test_where_a_key_came_from(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_base_url_and_webhook_sources(monkeypatch: pytest.MonkeyPatch) -> None:
+    """base_url() and webhook_url() read the argument, then the variable, then the default."""
     monkeypatch.delenv(config.BASE_URL_ENV, raising=False)
     monkeypatch.delenv(config.WEBHOOK_URL_ENV, raising=False)
     assert config.base_url() == (None, "default")

@@ -128,8 +128,9 @@ def test_reader_runs_reports_while_another_process_writes_500_polls(tmp_path: Pa
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                               cwd=ROOT)
     written: list[int] = []
-    assert writer.stdout is not None
-    pump = threading.Thread(target=lambda: written.extend(int(line) for line in writer.stdout),
+    lines = writer.stdout
+    assert lines is not None
+    pump = threading.Thread(target=lambda: written.extend(int(line) for line in lines),
                             daemon=True)
     pump.start()
     seen: list[int] = []

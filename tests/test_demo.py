@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import requests
-from conftest import ROOT, cli_env
+from conftest import ROOT, Captured, cli_env
 
 from shadeanalytics import config
 from shadeanalytics.demo import run_demo
@@ -24,20 +24,6 @@ from shadeanalytics.live.collect import collect
 from shadeanalytics.live.store import Store
 from shadeanalytics.testing.demo import demo_scenario, fleet_start, serve_fake_api
 from shadeanalytics.testing.fakeapi import DEFAULT_SECRETS
-
-
-class _Text:
-    """A text stream that keeps what was written."""
-
-    def __init__(self) -> None:
-        self.text = ""
-
-    def write(self, text: str) -> int:
-        self.text += text
-        return len(text)
-
-    def flush(self) -> None:
-        pass
 
 
 def test_the_demo_fleet_lives_on_the_hour() -> None:
@@ -62,7 +48,7 @@ def test_the_demo_collects_alerts_and_reports_into_its_folder_only(tmp_path: Pat
     """Four polls an hour of fleet apart: the lines, the first alerts, a report, sensible
     money and time, and nothing written outside the folder."""
     folder = tmp_path / "demo"
-    out = _Text()
+    out = Captured()
     began = datetime.now(UTC)
     assert run_demo(folder, polls=4, speed=4 * 3600, every_s=0.25, charts=False, out=out) == 4
     text = out.text
@@ -109,7 +95,7 @@ def test_ctrl_c_stops_the_demo_without_a_report(tmp_path: Path) -> None:
     assert main_thread is not None
     timer = threading.Timer(0.4, signal.pthread_kill, (main_thread, signal.SIGINT))
     timer.start()
-    out = _Text()
+    out = Captured()
     collected = run_demo(folder, polls=20, speed=4 * 3600, every_s=0.25, charts=False, out=out)
     timer.join()
     assert 1 <= collected < 20
@@ -122,7 +108,7 @@ def test_ctrl_c_stops_the_demo_without_a_report(tmp_path: Path) -> None:
 
 def test_fake_api_prints_how_to_collect_from_it(monkeypatch: pytest.MonkeyPatch) -> None:
     """The fake-api text: its URL, key and the three lines to collect from it."""
-    out = _Text()
+    out = Captured()
     serve_fake_api(key="k-1", speed=60, out=out, stop_after=0.05)
     assert re.fullmatch(
         r"fake Shadeform API at (http://127\.0\.0\.1:\d+/v1), key k-1; its fleet's clock "

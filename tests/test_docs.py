@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import ast
 import doctest
+import functools
 import importlib
 import pkgutil
 import re
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import pytest
 from conftest import ROOT
 
@@ -74,12 +75,13 @@ def test_one_import_has_the_toolkit_without_matplotlib() -> None:
 
 
 @pytest.mark.parametrize("module", MODULES, ids=lambda m: m.__name__)
-def test_docstring_examples_run(module: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every module's docstring examples pass as doctests (from the root, where their
-    data/seed paths point); the analytics modules have some."""
-    monkeypatch.chdir(ROOT)
-    result = doctest.testmod(module, extraglobs={"pd": pd},
-                             optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+def test_docstring_examples_run(module: Any, monkeypatch: pytest.MonkeyPatch,
+                                tmp_path: Path) -> None:
+    """Every module's docstring examples pass as doctests from any folder (they read the
+    bundled sample, sa.sample_path()), as `pytest --doctest-modules shadeanalytics` runs them;
+    the analytics modules have some."""
+    monkeypatch.chdir(tmp_path)
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0
     analytics = ("billing", "costs", "finops", "inventory", "lifecycle", "quality", "storage",
                  "timeline", "plots", "load")
@@ -87,32 +89,139 @@ def test_docstring_examples_run(module: Any, monkeypatch: pytest.MonkeyPatch) ->
         assert result.attempted >= 1
 
 
-#: Which parts each part may import (docs/architecture.md); the top-level modules (errors,
-#: config, _common, _files) are open to all.
-_MAY_IMPORT = {"ingest": set(), "analytics": {"ingest"}, "live": {"ingest"},
-               "output": {"ingest", "analytics", "live"},
-               "testing": {"ingest", "analytics", "live"}}
+#: The layers of the package, lowest first (docs/architecture.md): a module imports only
+#: modules of its own unit (the same part, or itself) or of a lower layer. Two units in one
+#: layer do not import each other (analytics and live; output and testing). The package's
+#: ``__init__`` (what ``import shadeanalytics`` gives a user) is imported by no module.
+_LAYERS: tuple[tuple[str, ...], ...] = (
+    ("errors", "_version"),
+    ("_common", "_files"),
+    ("ingest",),
+    ("config",),  # reads files through ingest.load; live and output read it
+    ("analytics", "live"),
+    ("output", "testing"),
+    ("demo",),  # `shadeanalytics demo`: the kit's fake API, collected and reported
+    ("cli",),
+    ("__main__", "__init__"),
+)
+_RANK = {unit: rank for rank, units in enumerate(_LAYERS) for unit in units}
+
+
+@functools.cache
+def _module_names() -> dict[str, Any]:
+    """Every module of the package by dotted name (a package by its own name) -> its path."""
+    package = ROOT / "shadeanalytics"
+    out = {}
+    for path in sorted(package.rglob("*.py")):
+        parts = list(path.relative_to(ROOT).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        out[".".join(parts)] = path
+    return out
+
+
+def _is_main_block(node: ast.stmt) -> bool:
+    """``if __name__ == "__main__":``: a script's entry point, not an import of the module."""
+    return (isinstance(node, ast.If) and isinstance(node.test, ast.Compare)
+            and isinstance(node.test.left, ast.Name) and node.test.left.id == "__name__")
+
+
+@functools.cache
+def _imports() -> tuple[tuple[str, str, str, int], ...]:
+    """(module, imported module, imported name or "", line) of every import of the package by
+    the package: at the top, inside functions and under ``TYPE_CHECKING`` alike."""
+    modules = _module_names()
+    found = []
+    for name, path in modules.items():
+        is_package = path.name == "__init__.py"
+        here = name.split(".") if is_package else name.split(".")[:-1]
+        tree = ast.parse(path.read_text(), str(path))
+        entry = {id(n) for block in tree.body if _is_main_block(block)
+                 for n in ast.walk(block)}  # `if __name__ == "__main__":` runs as __main__
+        for node in ast.walk(tree):
+            if id(node) in entry:
+                continue
+            if isinstance(node, ast.Import):
+                found += [(name, a.name, "", node.lineno) for a in node.names
+                          if a.name.split(".")[0] == "shadeanalytics"]
+            elif isinstance(node, ast.ImportFrom):
+                base = here[:len(here) - node.level + 1] if node.level else []
+                target = ".".join([*base, *([node.module] if node.module else [])])
+                if target.split(".")[0] != "shadeanalytics":
+                    continue
+                for alias in node.names:
+                    if f"{target}.{alias.name}" in modules:  # `from . import config`
+                        found.append((name, f"{target}.{alias.name}", "", node.lineno))
+                    else:
+                        found.append((name, target, alias.name, node.lineno))
+    return tuple(found)
+
+
+def _unit(module: str) -> str:
+    """``shadeanalytics.live.store`` -> ``live``; ``shadeanalytics.cli`` -> ``cli``;
+    ``shadeanalytics`` -> ``__init__``."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
 
 
 def test_the_parts_import_one_way() -> None:
-    """ingest imports no other part; analytics and live only ingest; nothing imports testing."""
-    package = ROOT / "shadeanalytics"
-    seen: dict[str, set[str]] = {part: set() for part in _MAY_IMPORT}
-    for part in _MAY_IMPORT:
-        for path in (package / part).glob("*.py"):
-            for node in ast.walk(ast.parse(path.read_text())):
-                if isinstance(node, ast.ImportFrom) and node.level == 2 and node.module:
-                    seen[part].add(node.module.split(".")[0])
-                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                    names = node.module.split(".")
-                    if names[0] == "shadeanalytics" and len(names) > 1:
-                        seen[part].add(names[1])
-    for part, imported in seen.items():
-        assert imported & set(_MAY_IMPORT) <= _MAY_IMPORT[part], (part, sorted(imported))
-    assert seen["ingest"] & set(_MAY_IMPORT) == set()
-    for path in package.glob("*.py"):  # cli, config, errors, _common, _files, __init__
-        if path.name == "demo.py":  # `shadeanalytics demo`: the kit's fake API, collected
-            continue
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom):
-                assert "testing" not in (node.module or "").split("."), path.name
+    """No module imports a higher layer, a unit beside its own, the package's __init__ or
+    (outside the test kit) the test kit."""
+    upward = []
+    for module, target, name, line in _imports():
+        mine, theirs = _unit(module), _unit(target)
+        if mine not in _RANK or theirs not in _RANK:
+            upward.append(f"{module}:{line}: {mine} or {theirs} has no layer in _LAYERS")
+        elif mine != theirs and _RANK[theirs] >= _RANK[mine]:
+            upward.append(f"{module}:{line} imports {target} {name}".rstrip())
+        elif theirs == "testing" and mine not in ("testing", "demo"):  # for tests (and the demo)
+            upward.append(f"{module}:{line} imports the test kit ({target})")
+    assert not upward, "\n".join(upward)
+
+
+def test_no_import_circle_between_modules() -> None:
+    """No module reaches itself through the modules it imports (function-level imports too)."""
+    edges: dict[str, set[str]] = {m: set() for m in _module_names()}
+    for module, target, _, _ in _imports():
+        if target != module and target in edges:
+            edges[module].add(target)
+    circles = []
+    for start in edges:  # a depth-first walk from each module: the package is small
+        stack: list[tuple[str, tuple[str, ...]]] = [(start, (start,))]
+        seen: set[str] = set()
+        while stack:
+            module, path = stack.pop()
+            for target in edges[module]:
+                if target == start:
+                    circles.append(" -> ".join((*path, start)))
+                elif target not in seen:
+                    seen.add(target)
+                    stack.append((target, (*path, target)))
+    assert not circles, "\n".join(circles)
+
+
+def test_no_private_name_is_imported_across_modules() -> None:
+    """`from x import _y` only within x: a name another module needs is public where it lives."""
+    private = [f"{module}:{line} imports {name} from {target}"
+               for module, target, name, line in _imports()
+               if name.startswith("_") and not name.startswith("__") and target != module]
+    assert not private, "\n".join(private)
+
+
+def test_every_test_function_has_a_docstring() -> None:
+    """Every test function in tests/ says in a docstring what it checks."""
+    bare = []
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if (isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+                    and node.name.startswith("test") and not ast.get_docstring(node)):
+                bare.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name}")
+    assert not bare, "\n".join(bare)
+
+
+def test_ci_lints_and_type_checks_before_the_tests() -> None:
+    """.ci/run runs ruff and mypy on the package and the tests before the README's command."""
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    tests = ci.index("python -m pytest")
+    assert ci.index("ruff check .") < tests
+    assert ci.index("mypy shadeanalytics tests") < tests

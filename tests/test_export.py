@@ -34,7 +34,7 @@ FAILED_AT = "2026-03-02T11:10:00Z"
 NETWORK = ("ip", "ssh_user", "ssh_port")
 
 
-def _account(state: State) -> dict[str, object]:
+def _account(state: State) -> dict[str, Any]:
     """The state's account lists and the details of its standalone instances."""
     details = {i["id"]: {**i, **state.instance_info_extras.get(i["id"], {})}
                for i in state.instances["instances"]}
@@ -58,7 +58,7 @@ def _build_store(path: Path, states: list[State], *, next_day: bool = False) -> 
     return path
 
 
-def _history(path: Path, **window: str) -> Tables:
+def _history(path: Path, **window: Any) -> Tables:
     with Store(path, create=False) as store:
         return store.read(**window)
 

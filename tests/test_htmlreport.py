@@ -67,7 +67,7 @@ class _Page(html.parser.HTMLParser):
         self._in_value = self._in_value or (tag == "dd" and a.get("class") == "value")
         self._in_unit = self._in_unit or (tag == "span" and a.get("class") == "unit")
         if tag == "section" and a.get("data-frame"):
-            self._section = a["data-frame"]
+            self._section = a["data-frame"] or ""
             self._columns = []
             self.tables[self._section] = []
         if tag == "th" and self._section:
@@ -174,7 +174,7 @@ def test_sample_page_numbers_are_the_csv_files(tmp_path: Path) -> None:
                      "quality", "gpu_inventory", "savings", "market_prices",
                      "clusters_summary", "lifecycle", "volumes", "timeline", "fleet_over_time",
                      "costs_daily", "costs_monthly"]
-    links = {a["href"] for tag, a in page.tags if tag == "a" and a.get("href")}
+    links = {a["href"] or "" for tag, a in page.tags if tag == "a" and a.get("href")}
     assert {f"{name}.csv" for name in order} <= links
     assert all((tmp_path / h).is_file() for h in links if not h.startswith("#"))
     # --no-charts: no picture, no script, nothing fetched from anywhere
@@ -419,7 +419,7 @@ def _not_blank(image: Image.Image, width: int) -> None:
     assert image.width == width
     grey = image.convert("L")
     low, high = grey.getextrema()
-    assert high - low > 100, "a flat screenshot"
+    assert high - low > 100, "a flat screenshot"  # type: ignore[operator]  # "L": 2 ints
     histogram = grey.histogram()
     assert max(histogram) < 0.97 * sum(histogram), "almost all one colour"
 

@@ -61,14 +61,15 @@ NOTEBOOK = "e58a9c13-7b2f-4d6e-a0c4-3b1f9e8d7c25"
 # sorts it (kind, resource_id, start). The last field says where the interval starts: a
 # scenario time (start_source "api": the API's own timestamp), or the index of the successful
 # poll that first showed the status ("observed").
-_BURST_LIFE = [
+_BURST_LIFE: list[tuple[str, str, str | int]] = [
     ("creating", "api", "2026-03-02T10:14:00Z"),  # created_at
     ("pending", "observed", 3),
     ("active", "api", "2026-03-02T10:33:00Z"),  # active_at
     ("deleting", "observed", 5),
     ("deleted", "observed", 6),  # vanished from /clusters
 ]
-_STEADY_LIFE = [("active", "api", "2026-02-20T12:00:00Z")]  # first seen active: active_at
+#: first seen active: active_at
+_STEADY_LIFE: list[tuple[str, str, str | int]] = [("active", "api", "2026-02-20T12:00:00Z")]
 EXPECTED_TIMELINE: list[tuple[str, str, str, str, str, str | int]] = [
     *[("cluster", BURST, "h100-burst", *row) for row in _BURST_LIFE],
     *[("cluster", STEADY, "denvr-a100-cluster", *row) for row in _STEADY_LIFE],

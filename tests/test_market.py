@@ -88,6 +88,7 @@ def fleet_docs() -> list[dict[str, Any]]:
 
 
 def test_market_compare_by_hand() -> None:
+    """market_compare's columns, dtypes and savings are the hand-computed ones."""
     out = market_compare(sa.read(fleet_docs()), as_of=AS_OF)
     assert list(out.columns) == list(MARKET_COLUMNS)
     assert out.dtypes.astype(str).to_dict() == MARKET_COLUMNS
@@ -120,6 +121,7 @@ def test_market_compare_by_hand() -> None:
 
 
 def test_no_catalog_and_no_fleet() -> None:
+    """No catalog: NA market prices; no fleet: an empty frame with the columns, saving 0."""
     docs = fleet_docs()[1:2]
     out = market_compare(sa.read(docs), as_of=AS_OF)
     assert out["market_usd_per_gpu_hour"].isna().all() and len(out) == 2
@@ -145,6 +147,7 @@ def _two_days() -> list[tuple[str, list[dict[str, Any]]]]:
 
 
 def test_price_history_by_hand() -> None:
+    """price_history keeps each day's last poll of the catalogue, by hand."""
     out = price_history(sa.read([_types(c, w) for w, c in _two_days()]))
     assert list(out.columns) == list(PRICE_HISTORY_COLUMNS)
     assert out.dtypes.astype(str).to_dict() == PRICE_HISTORY_COLUMNS
@@ -177,6 +180,7 @@ def test_price_history_from_the_store_fills_unchanged_days(tmp_path: Path) -> No
 
 
 def test_report_and_summary(tmp_path: Path) -> None:
+    """The report writes savings.csv and market_prices.csv; the summary has the savings line."""
     source = tmp_path / "fleet.jsonl"
     import json
 
@@ -199,6 +203,7 @@ def test_report_and_summary(tmp_path: Path) -> None:
 
 
 def test_savings_chart_renders() -> None:
+    """The savings chart has the exact title, labels and bar widths, and renders."""
     from shadeanalytics.output.plots import _agg_axes, plot_savings
 
     compare = market_compare(sa.read(fleet_docs()), as_of=AS_OF)
@@ -206,7 +211,9 @@ def test_savings_chart_renders() -> None:
     assert ax.get_title() == ("The same GPUs elsewhere\n-$5,840/month at the cheapest "
                               "available on-demand offers")
     assert [t.get_text() for t in ax.get_yticklabels()] == ["H100x8 (16 GPUs)", "A6000 (1 GPU)"]
-    assert [round(p.get_width(), 2) for p in ax.patches] == [3.0, 0.65]
+    assert [round(p.get_width(), 2) for p in ax.patches] == [3.0, 0.65]  # type: ignore[attr-defined]
     buffer = io.BytesIO()
-    ax.get_figure(root=True).savefig(buffer, format="png")
+    figure = ax.get_figure(root=True)
+    assert figure is not None
+    figure.savefig(buffer, format="png")
     assert buffer.getvalue().startswith(b"\x89PNG")

@@ -32,6 +32,7 @@ def _files(folder: Path) -> dict[str, tuple[int, int]]:
 
 
 def test_the_five_notebooks() -> None:
+    """The notebooks folder holds exactly the five expected notebooks."""
     assert [p.name for p in NOTEBOOKS] == EXPECTED
 
 

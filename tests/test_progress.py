@@ -96,6 +96,7 @@ def _fresh(history: Path, tmp_path: Path) -> Path:
 
 
 def test_a_store_read_shows_a_bar_on_a_terminal(history: Path, tmp_path: Path) -> None:
+    """A store read on a terminal shows a bar counting every stored version."""
     code, shown = _on_terminal("summary", "--store", str(_fresh(history, tmp_path)))
     assert code == 0, shown
     versions = re.search(BAR.format("deriving stored versions"), shown)
@@ -105,11 +106,13 @@ def test_a_store_read_shows_a_bar_on_a_terminal(history: Path, tmp_path: Path) -
 
 
 def test_quiet_shows_no_bar_on_a_terminal(history: Path, tmp_path: Path) -> None:
+    """--quiet shows no bar even on a terminal."""
     code, shown = _on_terminal("summary", "--quiet", "--store", str(_fresh(history, tmp_path)))
     assert (code, shown) == (0, "")
 
 
 def test_no_bar_when_standard_error_is_no_terminal(history: Path, tmp_path: Path) -> None:
+    """No bar when standard error is not a terminal."""
     store = _fresh(history, tmp_path)
     run = _piped("summary", "--store", str(store))
     assert (run.returncode, run.stderr) == (0, "")
@@ -119,6 +122,7 @@ def test_no_bar_when_standard_error_is_no_terminal(history: Path, tmp_path: Path
 
 @pytest.mark.hardening  # four more CLI subprocesses: the fast tier keeps the store's three
 def test_a_load_and_an_export_show_bars_on_a_terminal(history: Path, tmp_path: Path) -> None:
+    """A file load and a Parquet export show their bars on a terminal."""
     sample = ROOT / "data" / "sample"
     code, shown = _on_terminal("report", "--no-charts", "--no-html", str(sample), "--out",
                                str(tmp_path / "report"))
@@ -135,6 +139,7 @@ def test_a_load_and_an_export_show_bars_on_a_terminal(history: Path, tmp_path: P
 
 @pytest.mark.hardening
 def test_the_collectors_detail_refresh_shows_a_bar_on_a_terminal_only(tmp_path: Path) -> None:
+    """The collector's detail refresh shows a bar on a terminal only."""
     with FakeShadeformAPI(api_key=KEY) as api:
         code, shown = _on_terminal("collect", "--store", str(tmp_path / "a.sqlite"),
                                    "--base-url", api.url)

@@ -305,7 +305,7 @@ def test_bad_arguments() -> None:
     """A DataFrame instead of Tables, a negative tolerance or a naive as_of: refused."""
     tables = load(instances=[instance("i-1")])
     with pytest.raises(TypeError, match="needs a Tables"):
-        quality_checks(tables.instances, as_of=AS_OF)  # type: ignore[arg-type]
+        quality_checks(tables.instances, as_of=AS_OF)
     with pytest.raises(ValueError, match="tolerance_usd must be a number >= 0"):
         quality_checks(tables, as_of=AS_OF, tolerance_usd=-1)
     with pytest.raises(ValueError) as info:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import SAMPLE_DIR
+from conftest import SAMPLE_DIR, Captured
 
 from shadeanalytics import config
 from shadeanalytics.cli import main
@@ -20,19 +20,6 @@ from shadeanalytics.testing.fakeapi import FakeShadeformAPI, default_scenario
 SECRET = "sk-live-canary-7Qz"
 HOOK = "https://hooks.example.test/services/canary-hook-token"
 
-
-class _Text:
-    """A text stream that keeps what was written."""
-
-    def __init__(self) -> None:
-        self.text = ""
-
-    def write(self, text: str) -> int:
-        self.text += text
-        return len(text)
-
-    def flush(self) -> None:
-        pass
 
 
 @pytest.fixture
@@ -57,7 +44,7 @@ def _write(path: Path, text: str, mode: int = 0o600) -> Path:
 
 
 def _run(*args: str) -> tuple[int, str, str]:
-    out, err = _Text(), _Text()
+    out, err = Captured(), Captured()
     code = main(list(args), stdout=out, stderr=err)
     return code, out.text, err.text
 

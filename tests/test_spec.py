@@ -48,7 +48,7 @@ def test_structs_and_builder_derive_from_the_columns() -> None:
                      and issubclass(a, msgspec.Struct)]
             lists = [a.__args__[0] for a in getattr(kind, "__args__", ())
                      if getattr(a, "__origin__", None) is list]
-            struct = (inner or [a for a in lists if isinstance(a, type)] or [None])[0]
+            struct = next(iter(inner or [a for a in lists if isinstance(a, type)]), None)
         return True
 
     for column in schema.INSTANCES:
@@ -80,6 +80,7 @@ def test_shared_memory_is_one_declaration_and_loads_on_both_paths() -> None:
 
 
 def test_secrets_reach_no_table_on_either_path() -> None:
+    """No secret reaches a table on the typed or the general loading path."""
     info = make_instance("i", launch_configuration=_launch(),
                          envs=[{"name": "E", "value": _SECRETS[4]}])
     document = {"clusters": [make_cluster("c", [info])]}
@@ -102,6 +103,7 @@ _LIFECYCLE = {"instances": ("cloud_assigned_id", "ip", "ssh_user", "ssh_port", "
 
 
 def test_null_by_lifecycle_is_declared_and_never_required() -> None:
+    """Columns null by lifecycle are declared as such and never required."""
     for table, names in _LIFECYCLE.items():
         columns = {c.name: c for c in schema.TABLES[table]}
         assert {n for n, c in columns.items() if c.lifecycle} == set(names)
@@ -152,11 +154,13 @@ def test_an_unknown_nested_field_is_named_on_both_paths() -> None:
 
 
 def test_the_store_validates_ids_by_the_spec() -> None:
+    """The store checks ids by the record spec: an integer id is a SchemaError."""
     assert schema.valid_id("a") and not schema.valid_id("") and not schema.valid_id(1)
     with pytest.raises(sa.SchemaError, match=r"\$\.clusters\[0\]\.instances\[0\]\.id: 'id' is "
                                              r"an integer, expected a non-empty string"):
         from shadeanalytics.live.store import _prepare
-        _prepare({"clusters": [make_cluster("c", [make_instance(1)])]}, None, None)
+        bad = make_instance(1)  # type: ignore[arg-type]  # an integer id, on purpose
+        _prepare({"clusters": [make_cluster("c", [bad])]}, None, None)
 
 
 def test_loaded_columns_are_writable() -> None:

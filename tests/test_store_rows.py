@@ -106,6 +106,7 @@ def test_a_small_read_walks_the_versions_and_keeps_nothing(tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch,
                                                           expected: list[dict[str, Any]]
                                                           ) -> None:
+    """A small read walks the stored versions and keeps no derived rows."""
     from shadeanalytics.live import store
 
     monkeypatch.setattr(store, "_DERIVED_MIN_VERSIONS", 1_000)
@@ -142,6 +143,7 @@ FIXTURE_NAME = "history.sqlite"
 
 def test_a_schema_2_store_is_migrated_and_reads_as_before(tmp_path: Path,
                                                           expected: list[dict[str, Any]]) -> None:
+    """A schema 2 store is migrated on first read and reads as before."""
     from shadeanalytics.live import rows
 
     path = tmp_path / FIXTURE_NAME
@@ -161,6 +163,7 @@ def test_a_schema_2_store_is_migrated_and_reads_as_before(tmp_path: Path,
 
 def test_a_read_only_schema_2_store_reads_as_before_without_migrating(
         tmp_path: Path, expected: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A read-only schema 2 store reads as before and is left unmigrated."""
     path = tmp_path / FIXTURE_NAME
     shutil.copyfile(FIXTURE / FIXTURE_NAME, path)
     path.chmod(0o444)
@@ -188,6 +191,7 @@ def test_a_new_store_reads_as_walking_its_versions(tmp_path: Path,
 
 
 def test_rows_are_derived_only_for_versions_new_since_the_last_read(tmp_path: Path) -> None:
+    """Rows are derived only for the versions new since the last read."""
     path = tmp_path / "fleet.sqlite"
     states = default_scenario()
     with Store(path) as store:
@@ -212,6 +216,7 @@ def test_rows_are_derived_only_for_versions_new_since_the_last_read(tmp_path: Pa
 
 
 def test_a_broken_chain_of_row_blocks_is_derived_again(tmp_path: Path) -> None:
+    """A broken chain of stored row blocks is derived again: the read is unchanged."""
     path = tmp_path / "fleet.sqlite"
     build_history(path)
     with Store(path) as store:
@@ -320,10 +325,14 @@ def test_derived_rows_read_as_the_general_path_does(tmp_path: Path,
     path = tmp_path / "fleet.sqlite"
     _hostile_history(path)
     since, until = window
-    derived = []
+    derived: list[Any] = []
     read_rows = rows.read_rows
-    monkeypatch.setattr(rows, "read_rows",
-                        lambda *args: derived.append(read_rows(*args)) or derived[-1])
+
+    def recording(*args: Any) -> Any:
+        derived.append(read_rows(*args))
+        return derived[-1]
+
+    monkeypatch.setattr(rows, "read_rows", recording)
     with Store(path) as store, warnings.catch_warnings(record=True):
         warnings.simplefilter("always")
         fast = store.read(since=since, until=until)

@@ -567,7 +567,11 @@ def test_an_instance_type_lists_each_region_on_demand_then_spot() -> None:
     asked: list[tuple[str, str]] = []
 
     def ask(kind: str, answer: bool) -> Callable[[str], bool]:
-        return lambda region: asked.append((kind, region)) is None and answer
+        def asking(region: str) -> bool:
+            asked.append((kind, region))
+            return answer
+
+        return asking
 
     listed = render.instance_type(fleet.offering("hyperstack", "A6000"),
                                   ask("on_demand", True), ask("spot", False))

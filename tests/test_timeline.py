@@ -30,7 +30,7 @@ AS_OF = at("01:40")
 # -- the scripted scenario: nine polls of /instances and /clusters, ten minutes apart -----------
 
 POLLS = ["00:10", "00:20", "00:30", "00:40", "00:50", "01:00", "01:10", "01:20", "01:30"]
-_ = None  # not listed in that poll
+_: None = None  # not listed in that poll
 
 #: status of each standalone instance at each poll
 STANDALONE: dict[str, list[str | None]] = {
@@ -63,7 +63,7 @@ CLUSTER_FIELDS = {"created_at": at("00:12"), "active_at": at("00:38")}
 FAILED = [(at("00:55"), "/instances"), (at("01:05"), "/clusters")]
 
 
-def _instance(iid: str, status: str, fields: dict[str, Any]) -> dict[str, Any]:
+def _instance(iid: str, status: str | None, fields: dict[str, Any]) -> dict[str, Any]:
     shown = status in ("active", "deleting", "deleted")
     return make_instance(
         iid, status=status, cloud=fields.get("cloud", "hyperstack"),

@@ -17,7 +17,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -26,9 +26,6 @@ from .. import config
 from .._common import TimeLike, instant, usd
 from ..errors import ShadeanalyticsError
 from ..ingest.tables import Tables
-
-if TYPE_CHECKING:
-    from .billing import Bill
 
 __all__ = [
     "BASES",
@@ -181,7 +178,17 @@ def basis_sentences(totals: pd.DataFrame, disputed_records: int,
     return out
 
 
-def trust_notes(billed: Bill, totals: pd.DataFrame, bases: tuple[str, ...] = BASES[1:]
+class Billed(Protocol):
+    """What ``trust_notes`` reads of a ``billing.Bill`` (billing builds on this module)."""
+
+    @property
+    def instances(self) -> pd.DataFrame: ...
+
+    @property
+    def freshness(self) -> Freshness | None: ...
+
+
+def trust_notes(billed: Billed, totals: pd.DataFrame, bases: tuple[str, ...] = BASES[1:]
                 ) -> tuple[str | None, list[str]]:
     """What the accrued total of ``totals`` (``cost_breakdown`` of ``billed``) rests on, in
     words: the staleness sentence (None when fresh) and one sentence per basis of ``bases``

@@ -41,7 +41,7 @@ import pandas as pd
 
 from .._common import TimeLike, as_of_time, require
 from ..ingest.schema import STATUSES, TABLES, TIMESTAMP, empty_frame
-from ..ingest.tables import _CHILD_TABLES, Tables
+from ..ingest.tables import CHILD_TABLES, Tables
 from .asof import BASES, Freshness, freshness, resolve_as_of
 from .periods import as_times as _times
 from .periods import as_us as _us
@@ -262,7 +262,7 @@ def _until(tables: Tables, at: pd.Timestamp) -> Tables:
         later = (df["observed_at"] > at).to_numpy(dtype=bool)
         if later.any():
             df = df[~later]
-        if name in _CHILD_TABLES and carried is not None and not carried.empty:
+        if name in CHILD_TABLES and carried is not None and not carried.empty:
             copies = df.merge(carried, on=["instance_id", "observed_at"])
             df = pd.concat([df, copies.assign(observed_at=at)], ignore_index=True)
         undated = df["observed_at"].isna().to_numpy(dtype=bool)
@@ -303,7 +303,8 @@ def _with_catalog(instances: pd.DataFrame, types: pd.DataFrame) -> pd.DataFrame:
 def _billed_intervals(history: Tables, at: int, snapshots: int) -> tuple[pd.DataFrame, set[str]]:
     """Every ``active`` interval of an instance (start, end clipped to ``at``, where the start
     and end came from), and the ids of instances whose billing start is unknown."""
-    from .timeline import _ACTIVE, _intervals  # the status intervals are the timeline's
+    from .intervals import ACTIVE as _ACTIVE  # the status intervals (the timeline's too)
+    from .intervals import status_intervals as _intervals
 
     empty = pd.DataFrame({"instance_id": pd.Series([], dtype="string"),
                           "start": np.zeros(0, np.int64), "end": np.zeros(0, np.int64),
@@ -435,8 +436,9 @@ def _billed_volumes(history: Tables, newest: pd.DataFrame, at: pd.Timestamp,
     sighting until the first successful ``/volumes`` poll that no longer listed it (``gone``,
     ``vanished``), else ``as_of``; and those intervals cut by basis. A volume first seen at
     the only ``/volumes`` poll of the history has an unknown start: NA hours and cost."""
+    # the one rule for "gone from a later successful poll"
+    from .intervals import vanished_at as _vanished
     from .storage import volume_prices  # the one rule for a volume's hourly price
-    from .timeline import _vanished  # the one rule for "gone from a later successful poll"
 
     if newest.empty:
         return _empty_volumes(), empty_intervals(VOLUME_INTERVAL_COLUMNS)
@@ -493,15 +495,14 @@ def bill(source: Tables | pd.DataFrame | Bill, as_of: TimeLike = None) -> Bill:
 
     Example::
 
-        >>> from shadeanalytics import read_clusters
-        >>> tables = read_clusters("data/seed/cluster-info-example.json")
-        >>> bill(tables, as_of="2026-11-20T00:00Z").instances[
-        ...     ["state", "billed_price_usd", "billed_from_source", "billing_end_source"]]
-             state  billed_price_usd billed_from_source billing_end_source
-        0  running               2.1                api              as_of
+        >>> import shadeanalytics as sa
+        >>> tables = sa.read(sa.sample_path())
+        >>> billed = bill(tables, as_of="2026-11-20T00:00Z")
+        >>> billed.instances["billing_end_source"].value_counts().to_dict()
+        {'as_of': 102, 'deleted_at': 61, 'deleting_observed': 18}
 
-    (The seed's instance is ``active`` with a ``deleted_at`` set: the status wins, so it is
-    billed as running, and ``quality_checks`` reports ``deleted_at_while_active``.)
+    (Each instance's billing ends at ``as_of`` while it runs, else at its ``deleted_at`` or at
+    the first poll that showed it ``deleting``.)
 
     ``source`` is a ``Tables`` (a history of snapshots, or one), an instances DataFrame of one
     snapshot, or a ``Bill`` (returned as it is when ``as_of`` is None or its own). See the

@@ -122,12 +122,14 @@ def cost_breakdown(
 
     Example::
 
-        >>> from shadeanalytics import read_clusters
-        >>> tables = read_clusters("data/seed/cluster-info-example.json")
+        >>> import shadeanalytics as sa
+        >>> tables = sa.read(sa.sample_path())
         >>> cost_breakdown(tables, by="gpu_type", as_of="2026-11-20T00:00Z")[
-        ...     ["gpu_type", "running_instances", "gpus", "hourly_usd", "monthly_usd"]]
-          gpu_type  running_instances  gpus  hourly_usd  monthly_usd
-        0     A100                  1     1         2.1       1533.0
+        ...     ["gpu_type", "running_instances", "gpus", "hourly_usd", "monthly_usd"]].head(3)
+           gpu_type  running_instances  gpus  hourly_usd  monthly_usd
+        0      H100                 39   291      891.54     650824.2
+        1  A100_80G                 28   203      366.14     267282.2
+        2      H200                 13   104      354.40     258712.0
 
     ``source`` is a ``Tables`` (one snapshot or a history), a ``Bill`` of ``billing.bill``, or
     an instances DataFrame of one snapshot; it is billed at ``as_of`` (default: the newest
@@ -235,12 +237,13 @@ def cluster_summary(
 
     Example::
 
-        >>> from shadeanalytics import read_clusters
-        >>> tables = read_clusters("data/seed/cluster-info-example.json")
-        >>> cluster_summary(tables, as_of="2026-11-20T00:00Z")[
-        ...     ["name", "hourly_price_usd", "instances_hourly_usd", "hourly_gap_usd"]]
-                     name  hourly_price_usd  instances_hourly_usd  hourly_gap_usd
-        0  devnr-cluster1              15.0                   2.1            12.9
+        >>> import shadeanalytics as sa
+        >>> tables = sa.read(sa.sample_path())
+        >>> summary = cluster_summary(tables, as_of="2026-11-20T00:00Z")
+        >>> summary.loc[summary["hourly_gap_usd"].abs() > 0.005,
+        ...             ["name", "hourly_price_usd", "instances_hourly_usd", "hourly_gap_usd"]]
+                         name  hourly_price_usd  instances_hourly_usd  hourly_gap_usd
+        25  +cluster-finetune             14.32                 57.28          -42.96
 
     Takes a ``Tables`` or a ``Bill`` (or, for one snapshot, the clusters and instances
     DataFrames), billed at ``as_of`` by the billing model: each cluster's newest row (a cluster

@@ -175,13 +175,16 @@ def cost_over_time(
 
     Example::
 
-        >>> from shadeanalytics import read_clusters
-        >>> tables = read_clusters("data/seed/cluster-info-example.json")
-        >>> cost_over_time(tables, "1D", by="cloud", as_of="2026-11-20T00:00Z",
-        ...                start="2026-11-18T12:00Z")
-                       period_start       cloud  billed_hours  unpriced_hours  cost_usd
-        0 2026-11-18 00:00:00+00:00  hyperstack          12.0             0.0      25.2
-        1 2026-11-19 00:00:00+00:00  hyperstack          24.0             0.0      50.4
+        >>> import shadeanalytics as sa
+        >>> tables = sa.read(sa.sample_path())
+        >>> daily = cost_over_time(tables, "1D", by="cloud", as_of="2026-11-20T00:00Z",
+        ...                        start="2026-11-19T00:00Z")
+        >>> daily[["period_start", "cloud", "billed_hours", "cost_usd"]].round(
+        ...     {"billed_hours": 2, "cost_usd": 2}).head(3)
+                       period_start       cloud  billed_hours  cost_usd
+        0 2026-11-19 00:00:00+00:00      crusoe        521.71  11667.47
+        1 2026-11-19 00:00:00+00:00  datacrunch        403.13  11238.32
+        2 2026-11-19 00:00:00+00:00       denvr        262.95   2522.50
 
     Each billed interval of ``billed_items`` (the billing model's, at ``as_of``, default the
     newest poll) is spread over the ``freq`` periods (a pandas offset alias: ``1h``, ``1D``,
@@ -330,14 +333,12 @@ def month_forecast(history: Tables, *, as_of: TimeLike = None, days: int = 7,
 
     Example::
 
-        >>> from shadeanalytics import read_clusters
-        >>> tables = read_clusters("data/seed/cluster-info-example.json")
+        >>> import shadeanalytics as sa
+        >>> tables = sa.read(sa.sample_path())
         >>> month_forecast(tables, as_of="2026-11-20T00:00Z")[
-        ...     ["month_to_date_usd", "hourly_usd", "hours_left", "forecast_usd"]]
+        ...     ["month_to_date_usd", "hourly_usd", "hours_left", "forecast_usd"]].round(2)
            month_to_date_usd  hourly_usd  hours_left  forecast_usd
-        0              957.6         2.1       264.0        1512.0
-
-    (The seed's instance has run at $2.10/h since 2016: all of November so far is billed.)
+        0          460741.71     1669.42       264.0     901468.59
 
     All from the billing model at ``as_of`` (default: the newest poll), in the calendar month
     (UTC) that holds ``as_of``:

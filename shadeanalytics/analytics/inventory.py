@@ -36,12 +36,15 @@ def gpu_inventory(
 
     Example::
 
-        >>> from shadeanalytics import read_clusters
-        >>> tables = read_clusters("data/seed/cluster-info-example.json")
+        >>> import shadeanalytics as sa
+        >>> tables = sa.read(sa.sample_path())
         >>> gpu_inventory(tables, as_of="2026-11-20T00:00Z")[
-        ...     ["gpu_type", "gpus", "gpus_running", "total_vram_gb", "usd_per_gpu_hour"]]
-          gpu_type  gpus  gpus_running  total_vram_gb  usd_per_gpu_hour
-        0     A100     1             1             48               2.1
+        ...     ["gpu_type", "gpus", "gpus_running", "total_vram_gb", "usd_per_gpu_hour"]
+        ... ].round(2).head(3)
+           gpu_type  gpus  gpus_running  total_vram_gb  usd_per_gpu_hour
+        0      H100   323           291          25840              3.06
+        1  A100_80G   203           203          16240              1.80
+        2      H200   120           104          16920              3.41
 
     ``source`` (a ``Tables``, a ``Bill``, an instances DataFrame of one snapshot, or the
     ``instances`` of a ``Bill``) is billed at ``as_of`` (default: the newest poll) by the

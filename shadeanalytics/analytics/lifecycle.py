@@ -27,13 +27,15 @@ def lifecycle(source: Tables | Bill | pd.DataFrame, *, as_of: TimeLike = None) -
 
     Example::
 
-        >>> from shadeanalytics import read_clusters
-        >>> tables = read_clusters("data/seed/cluster-info-example.json")
+        >>> import shadeanalytics as sa
+        >>> tables = sa.read(sa.sample_path())
         >>> lifecycle(tables, as_of="2026-11-20T00:00Z")[
         ...     ["status", "provisioning_s", "boot_late", "billed_from_source",
-        ...      "billing_end_source"]]
-           status  provisioning_s  boot_late billed_from_source billing_end_source
-        0  active             0.0      False                api              as_of
+        ...      "billing_end_source"]].head(3)
+            status  provisioning_s  boot_late billed_from_source billing_end_source
+        0   active         478.341      False                api              as_of
+        1   active         199.168      False                api              as_of
+        2  deleted        1429.000       <NA>                api         deleted_at
 
     ``source`` (a ``Tables``, a ``Bill``, or an instances DataFrame of one snapshot) is billed
     at ``as_of`` by the billing model, which reduces a history to each instance's state then.
@@ -90,11 +92,13 @@ def boot_stats(
 
     Example::
 
-        >>> from shadeanalytics import read_clusters
-        >>> tables = read_clusters("data/seed/cluster-info-example.json")
-        >>> boot_stats(tables, by="cloud", as_of="2026-11-20T00:00Z")
+        >>> import shadeanalytics as sa
+        >>> tables = sa.read(sa.sample_path())
+        >>> boot_stats(tables, by="cloud", as_of="2026-11-20T00:00Z").round(2).head(3)
                 cloud  count  median_provisioning_s  p90_provisioning_s  share_late
-        0  hyperstack      1                    0.0                 0.0         0.0
+        0      crusoe     39                1152.00             1267.49        0.05
+        1  datacrunch     20                 681.50              798.00        0.00
+        2       denvr     23                1376.76             1456.52        0.33
 
     Takes what ``lifecycle`` takes (it is applied first, at ``as_of``) or a result of
     ``lifecycle``. ``by`` is one or several of ``BOOT_KEYS``; a missing key shows as
@@ -110,7 +114,8 @@ def boot_stats(
     keys = group_keys(by, BOOT_KEYS)
     if isinstance(instances_or_lifecycle, pd.DataFrame) and \
             "provisioning_s" in instances_or_lifecycle.columns:
-        as_of_time(as_of)
+        if as_of is not None:
+            as_of_time(as_of)  # a naive time is refused here too
         table = instances_or_lifecycle
     else:
         table = lifecycle(instances_or_lifecycle, as_of=as_of)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -95,7 +95,7 @@ def _time(values: pd.Series) -> pd.Series:
 
 
 def _by_row(df: pd.DataFrame, id_column: str,
-            parts: list[tuple[pd.Series, Callable[[pd.DataFrame], pd.Series]]]
+            parts: Sequence[tuple[pd.Series, Callable[..., pd.Series]]]
             ) -> tuple[pd.Series, pd.Series]:
     """(resource ids, messages): the texts of every flagged part of a row, joined by ``; ``.
 
@@ -464,15 +464,14 @@ def quality_checks(tables: Tables | Bill, *, as_of: TimeLike = None,
 
     Example::
 
-        >>> from shadeanalytics import read_clusters
-        >>> tables = read_clusters("data/seed/cluster-info-example.json")
-        >>> quality_checks(tables, as_of="2026-11-20T00:00Z")[["severity", "check", "kind"]]
-          severity                    check      kind
-        0  warning           cloud_mismatch  instance
-        1  warning   cluster_price_mismatch   cluster
-        2  warning                 cost_gap  instance
-        3  warning  deleted_at_while_active  instance
-        4  warning        gpu_type_mismatch  instance
+        >>> import shadeanalytics as sa
+        >>> tables = sa.read(sa.sample_path())
+        >>> found = quality_checks(tables, as_of="2026-11-20T00:00Z")
+        >>> found[["severity", "check", "kind"]].drop_duplicates("check").head(3)
+          severity                     check      kind
+        0    error  active_without_active_at  instance
+        1  warning            cloud_mismatch  instance
+        2  warning    cluster_price_mismatch   cluster
 
     ``tolerance_usd`` is how far (dollars per hour) a cluster's price may differ from the sum
     over its instances. Messages name ids, statuses, times and amounts, never names or other

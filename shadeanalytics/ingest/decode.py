@@ -73,8 +73,8 @@ def _structs(record: Record, name: str, strict: bool, members: Any = None,
             if node.kind == "object":
                 kind: Any = build(node.fields or {}, f"{label}.{key}", False)
             elif node.kind == "list":
-                kind = list[build(node.fields, f"{label}.{key}[]", False)] if node.fields \
-                    else list[Any]
+                element = build(node.fields, f"{label}.{key}[]", False) if node.fields else Any
+                kind = list[element]  # type: ignore[valid-type]  # a struct built at run time
             elif node.kind == "raw" and raw:
                 specs.append((key, msgspec.Raw, msgspec.Raw()))
                 continue
@@ -92,7 +92,8 @@ def _structs(record: Record, name: str, strict: bool, members: Any = None,
 
 #: the typed decoder's structs (strict) and ``msgspec.convert``'s (lenient), from the spec
 Instance = _structs(INSTANCE_RECORD, "Instance", True)
-Cluster = _structs(CLUSTER_RECORD, "Cluster", True, members=list[Instance])
+Cluster = _structs(CLUSTER_RECORD, "Cluster", True,
+                   members=list[Instance])  # type: ignore[valid-type]  # built at run time
 CheckedInstance = _structs(INSTANCE_RECORD, "Instance", True, raw=False)
 CheckedCluster = _structs(CLUSTER_RECORD, "Cluster", True, members=Any, raw=False)
 LenientInstance = _structs(INSTANCE_RECORD, "Instance", False)
@@ -123,11 +124,11 @@ def empty(struct: type[msgspec.Struct]) -> msgspec.Struct:
 
 _LEADING_SPACE = re.compile(rb"\s*")
 _ENVELOPE = msgspec.json.Decoder(_Envelope)
-_ITEMS = {"clusters": msgspec.json.Decoder(_Clusters),
-          "instances": msgspec.json.Decoder(_Instances)}
+_ITEMS: dict[str, msgspec.json.Decoder[Any]] = {"clusters": msgspec.json.Decoder(_Clusters),
+                                                 "instances": msgspec.json.Decoder(_Instances)}
 _ARRAY = msgspec.json.Decoder(list[msgspec.Raw])
-_DECODERS = {"clusters": msgspec.json.Decoder(Cluster),
-             "instances": msgspec.json.Decoder(Instance)}
+_DECODERS: dict[str, msgspec.json.Decoder[Any]] = {"clusters": msgspec.json.Decoder(Cluster),
+                                                    "instances": msgspec.json.Decoder(Instance)}
 
 
 class Unreadable:

@@ -290,10 +290,12 @@ def read_clusters(source: Source, *, errors: str = "raise", observed_at: Any = N
 
     Example::
 
-        >>> tables = read_clusters("data/seed/cluster-info-example.json")
-        >>> tables.instances[["instance_id", "hourly_price_usd", "total_vram_gb"]]
-                                   instance_id  hourly_price_usd  total_vram_gb
-        0  d290f1ee-6c54-4b01-90e6-d701748f0851               2.1             48
+        >>> import shadeanalytics as sa
+        >>> tables = read_clusters(sa.sample_path() / "clusters.jsonl")
+        >>> tables.instances[["instance_id", "hourly_price_usd", "total_vram_gb"]].head(2)
+                                    instance_id  hourly_price_usd  total_vram_gb
+        0  35c86b78-74f8-46f2-b2ae-556fbdfaea88              23.2            640
+        1  6b2838e0-133f-4243-8368-2cec0fbeb716              23.2            640
 
     Files of other kinds found in a folder or glob are passed over; a document of another
     kind given directly is an error.

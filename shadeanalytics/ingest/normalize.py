@@ -257,7 +257,7 @@ class Normalized:
     findings: Findings = field(default_factory=Findings)
 
 
-def _general(path: str) -> str:
+def general_path(path: str) -> str:
     """``$.clusters[3].instances[0]`` -> ``$.clusters[*].instances[*]``."""
     out, depth = [], 0
     for ch in path:
@@ -638,7 +638,7 @@ class _Normalizer:
         if self._doc.explicit and self.kinds is not None:
             expected = _KIND_NAMES[next(iter(sorted(self.kinds)))]
             self.findings.bad(f"found an object, expected {expected}, not {_KIND_NAMES[kind]}",
-                              _general(path), self._doc.source, path, None)
+                              general_path(path), self._doc.source, path, None)
 
     def _envelope_time(self, env: dict[str, Any], path: str, default: str | None) -> str | None:
         obs = env.get("observed_at")
@@ -652,12 +652,12 @@ class _Normalizer:
                 problem = "observed_at is not an RFC 3339 timestamp"
         else:
             problem = f"observed_at is {type_name(obs)}, expected an RFC 3339 string"
-        self.findings.bad(problem, _general(f"{path}.observed_at"), self._doc.source,
+        self.findings.bad(problem, general_path(f"{path}.observed_at"), self._doc.source,
                           f"{path}.observed_at", None)
         return default
 
     def _bad_shape(self, value: Any, path: str, expected: str) -> None:
-        self.findings.bad(f"found {type_name(value)}, expected {expected}", _general(path),
+        self.findings.bad(f"found {type_name(value)}, expected {expected}", general_path(path),
                           self._doc.source, path, None)
 
     def _list(self, value: dict[str, Any], key: str, path: str, observed_at: str | None) -> None:
@@ -689,7 +689,7 @@ class _Normalizer:
         if extra:
             rid = rid if rid is not None else obj.get("id")
             for key in sorted(extra, key=str):
-                self.findings.warn("unknown field, loaded around", _general(f"{path}.{key}"),
+                self.findings.warn("unknown field, loaded around", general_path(f"{path}.{key}"),
                                    self._doc.source, f"{path}.{key}", rid)
 
     def _obj(self, value: Any, path: str, rid: Any) -> dict[str, Any]:
@@ -698,7 +698,7 @@ class _Normalizer:
             return value
         if value is not None:
             self.findings.warn(f"found {type_name(value)}, expected an object; ignored",
-                               _general(path), self._doc.source, path, rid)
+                               general_path(path), self._doc.source, path, rid)
         return {}
 
     def _items(self, value: Any, path: str, rid: Any) -> list[Any]:
@@ -706,7 +706,7 @@ class _Normalizer:
             return value
         if value is not None:
             self.findings.warn(f"found {type_name(value)}, expected a list; ignored",
-                               _general(path), self._doc.source, path, rid)
+                               general_path(path), self._doc.source, path, rid)
         return []
 
     def _required_id(self, rec: dict[str, Any], path: str, key: str = "id") -> bool:
@@ -715,7 +715,7 @@ class _Normalizer:
             return True
         problem = (f"missing required field '{key}'" if rid is None
                    else f"'{key}' is {type_name(rid)}, expected a non-empty string")
-        self.findings.bad(problem, _general(f"{path}.{key}"), self._doc.source,
+        self.findings.bad(problem, general_path(f"{path}.{key}"), self._doc.source,
                           f"{path}.{key}", None)
         return False
 
@@ -733,7 +733,7 @@ class _Normalizer:
         if type(members) is not list:
             problem = ("missing required field 'instances'" if members is None
                        else f"'instances' is {type_name(members)}, expected a list")
-            self.findings.bad(problem, _general(f"{path}.instances"), self._doc.source,
+            self.findings.bad(problem, general_path(f"{path}.instances"), self._doc.source,
                               f"{path}.instances", cid)
             return
         count = len(members)
@@ -852,7 +852,7 @@ class _Normalizer:
             if type(path) is tuple:
                 path = member_path(path[0]) + path[1]
             self.findings.warn("not valid base64; script_sha256 left empty",
-                               _general(f"{path}.base64_script"), self._doc.source,
+                               general_path(f"{path}.base64_script"), self._doc.source,
                                f"{path}.base64_script", iid)
             return None
         if cacheable:
@@ -871,7 +871,7 @@ class _Normalizer:
                 ipath = f"{path}[{i}]"
                 if c is UNREADABLE:
                     self.findings.bad("nested too deeply to be a Shadeform response",
-                                      _general(ipath), self._doc.source, ipath, None)
+                                      general_path(ipath), self._doc.source, ipath, None)
                 elif type(c) is not Cluster:
                     self._value(c, ipath, observed_at, 1)
                 elif self.kinds is not None and "clusters" not in self.kinds:
@@ -1048,7 +1048,7 @@ class _Normalizer:
             key_type, fingerprint = _fingerprint_or_none(k["public_key"])
             if fingerprint is None and k["public_key"] is not None:
                 self.findings.warn("not an OpenSSH public key; public_key_sha256 left empty",
-                                   _general(f"{path}.public_key"), self._doc.source,
+                                   general_path(f"{path}.public_key"), self._doc.source,
                                    f"{path}.public_key", k["id"])
         else:  # a payload the store already redacted
             key_type, fingerprint = k.get("public_key_type"), k.get("public_key_sha256")

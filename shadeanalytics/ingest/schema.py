@@ -8,6 +8,7 @@ order, and ``docs/data-dictionary.md`` is generated from this module
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeGuard
 
 import pandas as pd
 
@@ -493,7 +494,7 @@ class Record:
     id: str = "id"
 
 
-def valid_id(value: object) -> bool:
+def valid_id(value: object) -> TypeGuard[str]:
     """Whether ``value`` can name a record (``Record.id``): a non-empty string. A record without
     one cannot be loaded (the typed decoder's ``min_length=1`` string, the walker's check) nor
     stored (the history store's validation)."""
@@ -611,7 +612,7 @@ def _pandas_dtype(column: Column) -> object:
 def empty_frame(table: str) -> pd.DataFrame:
     """An empty DataFrame of ``table`` with every column and dtype."""
     return pd.DataFrame(
-        {c.name: pd.Series([], dtype=_pandas_dtype(c)) for c in TABLES[table]}  # type: ignore[call-overload]
+        {c.name: pd.Series([], dtype=_pandas_dtype(c)) for c in TABLES[table]}
     )
 
 

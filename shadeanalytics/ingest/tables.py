@@ -22,7 +22,7 @@ from .normalize import (
     TEMPLATE_CHILD_FIELDS,
     Findings,
     Normalized,
-    _general,
+    general_path,
     member_path,
     type_name,
 )
@@ -31,7 +31,7 @@ from .schema import PRE_ACTIVE, STATUSES, TABLES, Column, empty_frame
 __all__ = ["Tables", "build_tables"]
 
 _NONE = type(None)
-_CHILD_TABLES = tuple(CHILD_FIELDS)
+CHILD_TABLES = tuple(CHILD_FIELDS)
 #: child tables that belong to an instance's details (``/instances/{id}/info``)
 _DETAIL_CHILDREN = ("instance_volumes", "instance_envs")
 
@@ -111,7 +111,7 @@ class Tables:
         keys = instances[["instance_id", "observed_at"]].drop_duplicates()
         children = {
             name: getattr(self, name).merge(keys, on=["instance_id", "observed_at"])
-            for name in _CHILD_TABLES if name not in _DETAIL_CHILDREN
+            for name in CHILD_TABLES if name not in _DETAIL_CHILDREN
         }
         volumes = _newest(self.volumes, ["volume_id"])
         if not volumes.empty and "/volumes" in last_ok.index:
@@ -257,7 +257,7 @@ class _Table:
             path = _AVAILABILITY_ENTRY.sub("", path)
         full = f"{path}.{source}" if source else path
         rid = self.raw[self.id_field][row] if self.id_field else None
-        return file, full, _general(full), rid
+        return file, full, general_path(full), rid
 
     def bad(self, row: int, source: str, problem: str) -> None:
         file, path, general, rid = self.where(row, source)
@@ -380,7 +380,7 @@ def _is_timestamp(text: str) -> bool:
     return True
 
 
-def _to_dollars(values: list[Any], table: _Table, source: str) -> np.ndarray:
+def to_dollars(values: list[Any], table: _Table, source: str) -> np.ndarray:
     pa = _arrow()
     if pa is not None:
         # plain numbers in text (the instances' cost_estimate): parsed by pyarrow, correctly
@@ -452,7 +452,7 @@ def _convert(column: Column, values: list[Any], table: _Table) -> Any:
     if kind in ("time", "time_or_na"):
         return _to_time(values, table, source, soft=kind == "time_or_na")
     if kind == "dollars":
-        return _to_dollars(values, table, source)
+        return to_dollars(values, table, source)
     return _to_status(values, table, source)
 
 
@@ -613,11 +613,11 @@ def build_tables(norm: Normalized) -> Tables:
     _dedupe(types, ("cloud", "shade_instance_type", "region", "rental_type", "observed_at"))
 
     c = _frame(clusters)
-    clusters.raw.rows = norm.clusters = []  # converted: the row tuples go
+    clusters.raw.rows = norm.clusters = []  # type: ignore[attr-defined]  # _Columns: converted
     c["hourly_price_usd"] = _usd(c["hourly_price_cents"])
 
     i = _frame(instances)
-    instances.raw.rows = norm.instances = []  # converted: the row tuples go
+    instances.raw.rows = norm.instances = []  # type: ignore[attr-defined]  # _Columns: converted
     i["hourly_price_usd"] = _usd(i["hourly_price_cents"])
     i["total_vram_gb"] = i["num_gpus"] * i["vram_per_gpu_in_gb"]
     detailed = np.asarray(instances.raw["has_details"], dtype=bool)
@@ -648,7 +648,7 @@ def build_tables(norm: Normalized) -> Tables:
 
 
 #: (id field, dedupe key fields) of each account table
-_ACCOUNT_KEYS: dict[str, tuple[str | None, tuple[str, ...]]] = {
+ACCOUNT_KEYS: dict[str, tuple[str | None, tuple[str, ...]]] = {
     "volumes": ("volume_id", ("volume_id", "observed_at")),
     "volume_types": (None, ("cloud", "region", "observed_at")),
     "ssh_keys": ("ssh_key_id", ("ssh_key_id", "observed_at")),
@@ -664,7 +664,7 @@ def _account_frames(norm: Normalized, origin_of: Callable[[list[tuple[int, str]]
     frames = {}
     built: dict[str, _Table] = {}
     for name, fields in ACCOUNT_FIELDS.items():
-        id_field, key = _ACCOUNT_KEYS[name]
+        id_field, key = ACCOUNT_KEYS[name]
         rows = norm.account[name]
         table = _Table(name, rows, fields, origin_of(norm.account_origins[name]), id_field,
                        norm.findings)

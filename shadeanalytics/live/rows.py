@@ -39,7 +39,7 @@ import pandas as pd
 
 from ..ingest.normalize import DETAIL_FIELDS, RECORD_TABLES, Document, Findings, normalize_records
 from ..ingest.schema import STATUSES, TABLES, empty_frame, status_dtype
-from ..ingest.tables import _ACCOUNT_KEYS, build_tables
+from ..ingest.tables import ACCOUNT_KEYS, build_tables
 
 __all__ = ["DERIVATION", "RowBlock", "derive", "read_rows", "records", "spec_fingerprint"]
 
@@ -65,7 +65,7 @@ def records(source: str, versions: Iterable[tuple[int, str, str | None, Any, str
             ) -> Iterable[tuple[str, Document, str, str | None]]:
     """``(kind, document, path, endpoint)`` of each ``(version_id, kind, parent, payload,
     observed_at)``: what ``normalize_records`` walks. The document names the version."""
-    from .store import _KIND_ENDPOINTS  # the one map of kinds to their endpoints
+    from .endpoints import KIND_ENDPOINTS as _KIND_ENDPOINTS  # the one map of kinds to endpoints
 
     for vid, kind, parent, payload, at in versions:
         doc = Document(payload, f"{source} (version {vid})", observed_at=at, parent=parent,
@@ -79,7 +79,7 @@ def records(source: str, versions: Iterable[tuple[int, str, str | None, Any, str
 
 
 def _list_key(kind: str) -> str:
-    from .store import _LISTED as LIST_KEYS
+    from .endpoints import KIND_LIST_KEYS as LIST_KEYS
 
     return LIST_KEYS[kind]
 
@@ -300,7 +300,7 @@ _KEYS: dict[str, tuple[str, ...]] = {
     "clusters": ("cluster_id", "observed_at"),
     "instances": ("instance_id", "observed_at"),
     "instance_types": ("cloud", "shade_instance_type", "region", "rental_type", "observed_at"),
-    **{name: key for name, (_, key) in _ACCOUNT_KEYS.items()},
+    **{name: key for name, (_, key) in ACCOUNT_KEYS.items()},
 }
 _DETAIL_COLUMNS = (*DETAIL_FIELDS, "has_details")
 #: child rows of an instance row that go with it when its details are merged into its list
@@ -351,7 +351,7 @@ class _Probe:
 
 def _to_dollars(values: list[Any]) -> np.ndarray | None:
     """Stored cost estimates as dollars, or None when one would load with a warning."""
-    from ..ingest.tables import _to_dollars as convert  # the loaders' one rule for dollars
+    from ..ingest.tables import to_dollars as convert  # the loaders' one rule for dollars
 
     probe = _Probe()
     out = convert(values, probe, "cost_estimate")  # type: ignore[arg-type]
@@ -364,7 +364,8 @@ def sightings(versions: Versions, ok: list[tuple[int, str, str]], lo: str, hi: s
     gives, ordered as the rows load (by poll time, then version id): each version at the
     first and the last successful poll of its endpoint inside [lo, hi] that saw it. Cost
     action: 0 the payload's, 1 the last sighting's, 2 unknown."""
-    from .store import ENDPOINTS, _endpoint_of
+    from .endpoints import ENDPOINTS
+    from .endpoints import endpoint_of as _endpoint_of
 
     poll_ids = np.asarray([p for p, _, _ in ok], dtype=np.int64)
     times = pd.to_datetime([at for _, at, _ in ok], utc=True, format="ISO8601"

@@ -56,26 +56,14 @@ from ..ingest.normalize import Findings, normalize_records, redact, type_name
 from ..ingest.schema import valid_id
 from ..ingest.tables import Tables, build_tables
 from . import rows as derived
+from .endpoints import ACCOUNT_LISTS, ENDPOINTS
+from .endpoints import endpoint_of as _endpoint_of
 
 __all__ = ["ACCOUNT_LISTS", "ENDPOINTS", "SCHEMA_VERSION", "Store", "prepare_account_list"]
 
 SCHEMA_VERSION = 3
 #: ``PRAGMA application_id`` of a store ("SHAD"): tells a store from any other SQLite file.
 APPLICATION_ID = 0x53484144
-#: The list endpoints a poll may record (the first three are the collector's core).
-ENDPOINTS: tuple[str, ...] = ("/clusters", "/instances", "/instances/types", "/volumes",
-                              "/volumes/types", "/sshkeys", "/templates", "/templates/featured",
-                              "/clusters/types")
-#: The account lists :meth:`Store.record_poll` takes beside the core three: argument name ->
-#: (endpoint, list key, version kind).
-ACCOUNT_LISTS: dict[str, tuple[str, str, str]] = {
-    "volumes": ("/volumes", "volumes", "volume"),
-    "volume_types": ("/volumes/types", "volume_types", "volume_type"),
-    "ssh_keys": ("/sshkeys", "ssh_keys", "ssh_key"),
-    "templates": ("/templates", "templates", "template"),
-    "featured_templates": ("/templates/featured", "templates", "featured_template"),
-    "cluster_types": ("/clusters/types", "cluster_types", "cluster_type"),
-}
 _KINDS = ("cluster", "instance", "instance_type", "instance_info", "volume", "volume_type",
           "ssh_key", "template", "featured_template", "cluster_type")
 #: A writer waits this long for another writer; readers in WAL mode almost never wait.
@@ -183,7 +171,7 @@ _POLL_TIMES = ("started_at", "finished_at", "observed_at")
 _POLL_TEXTS = ("endpoints", "outcome", "error")
 
 
-def _utc_text(value: datetime | str) -> str:
+def utc_text(value: datetime | str) -> str:
     """``value`` as fixed-width UTC RFC 3339 text (``2026-03-02T10:00:00.000000Z``).
 
     Fixed width makes text order time order, so SQLite compares instants as strings.
@@ -246,21 +234,8 @@ def _column_value(cost: Any) -> Any:
     return cost
 
 
-_KIND_ENDPOINTS = {kind: endpoint for endpoint, _, kind in ACCOUNT_LISTS.values()} | {
-    "instance_type": "/instances/types"}
 #: kinds whose payload carries the volatile cost_estimate
 _COSTED = ("cluster", "instance", "instance_info", "volume")
-#: kinds read back as a one-item list response: kind -> list key
-_LISTED = {kind: key for _, key, kind in ACCOUNT_LISTS.values()} | {
-    "instance_type": "instance_types"}
-
-
-def _endpoint_of(kind: str, parent_id: str | None) -> str:
-    """The endpoint whose successful poll proves a resource of ``kind`` present or gone (for
-    an instance's details: the endpoint of the instance)."""
-    if kind in _KIND_ENDPOINTS:
-        return _KIND_ENDPOINTS[kind]
-    return "/clusters" if kind == "cluster" or parent_id is not None else "/instances"
 
 
 def _items(response: Any, endpoint: str) -> list[Any]:
@@ -612,7 +587,7 @@ class Store:
                 conn.execute(statement)
             conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", [
                 ("schema_version", str(SCHEMA_VERSION)),
-                ("created_at", _utc_text(datetime.now(UTC))),
+                ("created_at", utc_text(datetime.now(UTC))),
             ])
             conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -693,9 +668,9 @@ class Store:
         endpoints = [e for e in ENDPOINTS if polled[e] is not None]
         if not endpoints:
             raise ValueError("record_poll needs at least one response")
-        observed = _utc_text(observed_at)
-        started = _utc_text(started_at) if started_at is not None else observed
-        finished = _utc_text(finished_at) if finished_at is not None else None
+        observed = utc_text(observed_at)
+        started = utc_text(started_at) if started_at is not None else observed
+        finished = utc_text(finished_at) if finished_at is not None else None
         seen = _prepare(clusters, instances, instance_types)
         for name, value in account.items():
             if value is not None:
@@ -797,7 +772,7 @@ class Store:
 
         No version is written or closed: a failed poll says nothing about the fleet.
         """
-        observed = _utc_text(observed_at)
+        observed = utc_text(observed_at)
         names = list(endpoints)
         unknown = set(names) - set(ENDPOINTS)
         if unknown or not names:
@@ -806,8 +781,8 @@ class Store:
             poll_id = conn.execute(
                 "INSERT INTO polls (started_at, finished_at, observed_at, endpoints, outcome, "
                 "error) VALUES (?, ?, ?, ?, 'failed', ?)",
-                (_utc_text(started_at) if started_at is not None else observed,
-                 _utc_text(finished_at) if finished_at is not None else None, observed,
+                (utc_text(started_at) if started_at is not None else observed,
+                 utc_text(finished_at) if finished_at is not None else None, observed,
                  ",".join(names), error or "unknown error")).lastrowid
         assert poll_id is not None
         return poll_id
@@ -926,8 +901,8 @@ class Store:
         store is writable. ``progress_bar``: show a progress bar on standard error while
         versions are derived (None: only when it is a terminal and the work takes seconds).
         """
-        lo = _utc_text(since) if since is not None else ""
-        hi = _utc_text(until) if until is not None else "\uffff"
+        lo = utc_text(since) if since is not None else ""
+        hi = utc_text(until) if until is not None else "\uffff"
         with self._snapshot() as conn, gc_paused():
             polls = conn.execute("SELECT poll_id, observed_at, endpoints, outcome FROM polls "
                                  "ORDER BY poll_id").fetchall()
@@ -940,7 +915,8 @@ class Store:
                       "ORDER BY version_id", (until_poll, lo))
             versions = derived.Versions.of(conn.execute(
                 f"SELECT {derived.Versions.SELECT} {window[0]}", window[1]).fetchall())
-            stored, new, frames = [], None, None
+            stored: list[derived.RowBlock] = []
+            new, frames = None, None
             if versions.vid.size >= _DERIVED_MIN_VERSIONS:
                 stored, new = self._row_blocks(conn, progress_bar)
                 block = derived.concat([*stored, *([new] if new is not None else [])]
@@ -1101,7 +1077,7 @@ class Store:
                               closed: Iterable[str], at: datetime | str) -> None:
         """In one transaction: open an episode per ``(key, rule)`` of ``opened``, mark the
         ``seen`` keys seen at ``at``, and close (delete) the ``closed`` ones."""
-        when = _utc_text(at)
+        when = utc_text(at)
         with self._errors("cannot record alerts"), self._write() as conn:
             conn.execute(self._ALERTS_TABLE)
             conn.executemany("INSERT OR IGNORE INTO alert_episodes (key, rule, opened_at, "

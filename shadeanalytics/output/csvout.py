@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -57,7 +58,8 @@ def _time_text(values: pd.Series) -> list[str]:
     """ISO-8601 UTC text with a ``Z``, at the coarsest unit that loses nothing."""
     data = values.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
     valid = data[~np.isnat(data)].astype(np.int64)
-    unit = "s" if (valid % 1_000_000 == 0).all() else "ms" if (valid % 1000 == 0).all() else "us"
+    unit: Literal["s", "ms", "us"] = (
+        "s" if (valid % 1_000_000 == 0).all() else "ms" if (valid % 1000 == 0).all() else "us")
     # a fleet shares few distinct instants (a cluster's members, one poll): format each once
     codes, uniques = pd.factorize(data.view(np.int64))
     text = np.datetime_as_string(uniques.view("datetime64[us]"), unit=unit)

@@ -114,9 +114,9 @@ def export_parquet(
     ``StoreError`` naming it (nothing is created). See :func:`write_parquet` for the rest.
     """
     _pyarrow()  # fail before reading the whole history
-    from ..live.store import Store, _utc_text
+    from ..live.store import Store, utc_text
 
-    if since is not None and until is not None and _utc_text(since) > _utc_text(until):
+    if since is not None and until is not None and utc_text(since) > utc_text(until):
         raise ValueError("since is later than until: nothing to export (out_dir is left as "
                          "it was)")
 

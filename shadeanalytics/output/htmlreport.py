@@ -30,8 +30,8 @@ from typing import Any
 import jinja2
 import pandas as pd
 
-from .. import __version__
 from .._common import usd
+from .._version import __version__
 from .csvout import write_text
 
 __all__ = ["HEADLINE", "SECTIONS", "Figure", "Headline", "Section", "headline", "render_html",

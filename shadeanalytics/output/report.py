@@ -318,7 +318,7 @@ def history_frames(tables: Tables, *, as_of: TimeLike = None,
 
 # -- the terminal summary ---------------------------------------------------------------------
 
-_SUMMARY_DIMENSIONS = ("cloud", "region", "gpu_type", "shade_instance_type", "cluster_id",
+SUMMARY_DIMENSIONS = ("cloud", "region", "gpu_type", "shade_instance_type", "cluster_id",
                        "status", "rental_type", "tag")
 
 
@@ -387,8 +387,8 @@ def summary_text(tables: Tables, *, by: str = "cloud", as_of: TimeLike = None,
     ``Tables``: a ``Bill`` has no history and no marketplace catalogue, so the month's
     forecast and the cheaper-elsewhere line are left out of its summary.
     """
-    if by not in _SUMMARY_DIMENSIONS:
-        raise ValueError(f"by must be one of {', '.join(_SUMMARY_DIMENSIONS)}; got {by!r}")
+    if by not in SUMMARY_DIMENSIONS:
+        raise ValueError(f"by must be one of {', '.join(SUMMARY_DIMENSIONS)}; got {by!r}")
     billed = bill(tables, as_of)
     at = billed.as_of
     frames = analytics(billed, only=("costs_by_cloud", "costs_by_service", "gpu_inventory",
