@@ -85,7 +85,7 @@ def test_a_scenario_run_records_every_poll_and_gone_marker(tmp_path: Path,
     # versions of every kind: train-h100 and the two h100-burst nodes take their details along
     assert results[6].counts == {"clusters": 1, "instances": 5, "instance_types": 8,
                                  "added": 0, "changed": 2, "gone": 7, "volumes": 2,
-                                 "details": 0, "failures": 0}
+                                 "details": 0, "failures": 0, "refused": 0}
     assert results[6].message.startswith("poll 7 ok in ")
     assert results[6].message.endswith(
         ": 1 clusters, 5 instances, 8 instance types; 0 new, 2 changed, 7 gone; 2 volumes, "
