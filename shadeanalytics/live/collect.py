@@ -176,7 +176,8 @@ def _check_integrity(store: Store) -> None:
     a poll recorded there could be lost, or hide the damage."""
     problems = store.quick_check()
     if problems != "ok":
-        first = printable(problems.splitlines()[0] if problems else "unknown problem")
+        lines = [line for line in problems.splitlines() if not line.startswith("***")]
+        first = printable(lines[0] if lines else "unknown problem")
         raise DamagedStoreError(f"{store.path}: the store fails SQLite's integrity check "
                                 f"({first}); this run wrote nothing: restore it from a backup "
                                 "or move it aside")
