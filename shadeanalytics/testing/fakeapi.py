@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import json
 import socket
 import sys
 import threading
@@ -409,7 +410,10 @@ def _default_fault_body(status: int) -> dict[str, str]:
 
 
 def _json_reply(status: int, body: Any) -> _Reply:
-    return _Reply(status, orjson.dumps(body))
+    try:
+        return _Reply(status, orjson.dumps(body))
+    except TypeError:  # an integer past 64 bits (a scripted hostile value): the stdlib writes it
+        return _Reply(status, json.dumps(body).encode())
 
 
 def _retry_after_header(value: float | str | datetime | None) -> str | None:
