@@ -13,6 +13,12 @@ detected: the poll is recorded at the run's own time with a warning, kept in the
 (:meth:`~shadeanalytics.live.store.Store.poll_warnings`) and printed; collection never stops
 until the clock catches up with the bad date.
 
+Before anything is asked, the store must pass SQLite's quick check: a damaged store raises
+:class:`~shadeanalytics.errors.DamagedStoreError` and nothing is written. A record the record
+spec refuses (a wrong type, a bad date, a number out of range) is quarantined by
+:meth:`~shadeanalytics.live.store.Store.record_poll`, not stored; the result's ``refused``
+names each one (endpoint, JSON path, id and reason, never the value).
+
 A run is all or nothing for its core, ``/clusters``, ``/instances`` and ``/instances/types``:
 either they are recorded as one successful poll, or the run is recorded as a failed poll (so an
 outage is never read as "everything disappeared") and the error is raised again for the caller

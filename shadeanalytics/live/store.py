@@ -22,6 +22,13 @@ Rules that keep the history honest:
   ``observed_at``, same content) adds nothing.
 - Payloads are redacted (:func:`shadeanalytics.ingest.normalize.redact`) before they are hashed or
   written: no secret ever reaches the file or its write-ahead log.
+- One bad record never silences the store: every new payload goes through the readers' own
+  walker and converter (``rows.refused``) before the poll commits. One the record spec refuses
+  is never stored: the poll's ``quarantine`` rows keep its endpoint, id, JSON path and reason
+  (never the value), and its resource keeps its current version, seen by the poll (neither
+  changed nor gone; a new resource is not stored). A stored record that cannot load all the
+  same (kept before this rule, or refused by a newer spec) is set aside by every read with a
+  ``DataWarning``.
 - Versions compare content, not formatting: the hash is of a canonical form (unordered lists
   sorted, integral floats as ints), so the same content in another order is no new version.
 - Every listing is kept, a repeat as ``<id>#2``: the store reads back the rows the same
