@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import json
 import socket
 import sys
@@ -939,12 +940,10 @@ def live_scenario() -> list[State]:
     for n, state in enumerate(base):
         last = n == len(base) - 1
 
-        def live(item: Any, last: bool = last) -> Any:
-            return _live_instance(item, last)
-
+        live = functools.partial(_live_instance, last=last)
         instances = _map_list(state.instances, "instances", live)
         clusters = _map_list(state.clusters, "clusters",
-                             lambda c, live=live: _map_list(c, "instances", live))
+                             functools.partial(_map_list, key="instances", change=live))
         young = {i["id"]: ("configuration", "cost_estimate")
                  for i in _items(instances, "instances")
                  if i.get("status") in ("creating", "pending_provider")}
