@@ -909,7 +909,8 @@ class Store:
 
         Columns: ``poll_id`` and the counts (``clusters``, ``instances``, ``instance_types``,
         ``added``, ``changed``, ``gone``, ``volumes``, ``details``: instance details fetched,
-        ``failures``: requests that failed without failing the poll) Int64; ``started_at``,
+        ``failures``: requests that failed without failing the poll, ``refused``: records
+        quarantined, see :meth:`quarantine`; NA before schema 4) Int64; ``started_at``,
         ``finished_at``, ``observed_at`` datetime64[us, UTC]; ``endpoints``, ``outcome``,
         ``error`` string.
         """

@@ -28,6 +28,7 @@ __all__ = [
     "DEFAULT_FLEET",
     "DEFAULT_SECRETS",
     "FAULTS",
+    "LIVE_STATUS",
     "SCENARIOS",
     "FakeShadeformAPI",
     "Fault",
