@@ -1,9 +1,11 @@
 """The ``shadeanalytics`` command line: a thin layer over the library.
 
 Exit codes: 0 success, 1 error (one ``Error: ...`` line on stderr, no traceback), 2 usage error,
-3 another collector holds the store's lock (``collect``; another ``check`` for ``check``), 10 a
-rule is breached (``check``), 75 the API is temporarily unavailable (``collect``: rate limited,
-5xx, timeouts; the failed poll is recorded).
+3 another collector or check holds the store's lock (``collect``, ``check``), 10 a rule is
+breached (``check``), 65 the poll was recorded but some records were refused and quarantined
+(``collect``), 74 the store fails SQLite's integrity check (``collect``: nothing written), 75 the
+API is temporarily unavailable (``collect``: rate limited, 5xx, timeouts; the failed poll is
+recorded).
 """
 
 from __future__ import annotations
@@ -29,8 +31,8 @@ from .ingest.tables import Tables
 from .output.focus import FOCUS_VERSIONS
 from .output.report import SUMMARY_DIMENSIONS, resolve_as_of, summary_text, write_report
 
-__all__ = ["EXIT_BREACH", "EXIT_ERROR", "EXIT_LOCKED", "EXIT_OK", "EXIT_UNAVAILABLE",
-           "EXIT_USAGE", "exit_code_for", "main"]
+__all__ = ["EXIT_BREACH", "EXIT_DAMAGED", "EXIT_ERROR", "EXIT_LOCKED", "EXIT_OK",
+           "EXIT_REFUSED", "EXIT_UNAVAILABLE", "EXIT_USAGE", "exit_code_for", "main"]
 
 # Exit codes belong to the command line (the library raises typed errors):
 EXIT_OK = 0
@@ -40,6 +42,11 @@ EXIT_USAGE = 2
 EXIT_LOCKED = 3
 #: ``check``: at least one budget or built-in rule is breached.
 EXIT_BREACH = 10
+#: ``collect``: the poll was recorded, but records the record spec refuses were quarantined
+#: (not stored; ``Store.quarantine``): sysexits' EX_DATAERR.
+EXIT_REFUSED = 65
+#: ``collect``: the store fails SQLite's integrity check; nothing was written (EX_IOERR).
+EXIT_DAMAGED = 74
 #: The API is temporarily unavailable (rate limited, 5xx, network, timeout, the deadline):
 #: sysexits' EX_TEMPFAIL, "try again later".
 EXIT_UNAVAILABLE = 75
@@ -47,13 +54,16 @@ EXIT_UNAVAILABLE = 75
 
 def exit_code_for(exc: BaseException) -> int:
     """The exit code for an error ``collect`` raised: :data:`EXIT_LOCKED` for
-    ``LockedError``; :data:`EXIT_UNAVAILABLE` for ``collect.TEMPORARY_ERRORS``;
+    ``LockedError``; :data:`EXIT_DAMAGED` for ``DamagedStoreError``; :data:`EXIT_UNAVAILABLE`
+    for ``collect.TEMPORARY_ERRORS``;
     :data:`EXIT_ERROR` for everything else (a bad key, a malformed response, the store)."""
-    from .errors import LockedError
+    from .errors import DamagedStoreError, LockedError
     from .live.collect import TEMPORARY_ERRORS
 
     if isinstance(exc, LockedError):
         return EXIT_LOCKED
+    if isinstance(exc, DamagedStoreError):
+        return EXIT_DAMAGED
     if isinstance(exc, TEMPORARY_ERRORS):
         return EXIT_UNAVAILABLE
     return EXIT_ERROR
@@ -254,10 +264,12 @@ def _parser() -> argparse.ArgumentParser:
                     "/volumes/types, instance details and, daily, SSH keys, templates and "
                     "cluster types) and record the poll in the history store. The API key "
                     "comes from SHADEFORM_API_KEY (or --api-key-file). Prints one line per "
-                    "run. Exit codes: 0 ok, 1 error, 3 another collector holds the lock "
-                    "(nothing written), 75 the API is temporarily unavailable (the failed poll "
-                    "is recorded). With --every, one process polls on a schedule until "
-                    "SIGTERM or Ctrl-C (exit 0), printing one line per poll.")
+                    "run. Exit codes: 0 ok, 1 error, 3 another collector or check holds the "
+                    "store's lock (nothing written), 65 records refused by the record spec were "
+                    "quarantined (the rest of the poll is recorded), 74 the store fails "
+                    "SQLite's integrity check (nothing written), 75 the API is temporarily "
+                    "unavailable (the failed poll is recorded). With --every, one process polls "
+                    "on a schedule until SIGTERM or Ctrl-C (exit 0), printing one line per poll.")
     collect.add_argument("--store", metavar="PATH",
                          help="the history store (an SQLite file; created when missing; "
                               "default: the settings' store)")
@@ -329,11 +341,12 @@ def _parser() -> argparse.ArgumentParser:
         "check", help="check budgets and the built-in alert rules (for cron and CI)",
         description="Check the [[budget]] rules of a TOML file and the built-in rules (burn "
                     "rate up 50 %% on its 7-day mean, a new cloud or instance type, an instance "
-                    "pending for twice its boot estimate, one in error still listed) at --as-of. "
-                    "Prints one line per breach. Exit codes: 0 no breach, 10 a breach, 1 error "
-                    "(e.g. the webhook failed every attempt; no alert state recorded), 2 usage "
-                    "error (e.g. a malformed budgets file), 3 another check holds the store's "
-                    "alert lock.")
+                    "pending for twice its boot estimate, one in error still listed, records "
+                    "quarantined by the store's newest poll or set aside when reading it) at "
+                    "--as-of. Prints one line per breach. Exit codes: 0 no breach, 10 a "
+                    "breach, 1 error (e.g. the webhook failed every attempt; no alert state "
+                    "recorded), 2 usage error (e.g. a malformed budgets file), 3 another check "
+                    "or collector holds the store's lock.")
     _add_source_options(check)
     check.add_argument("--budgets", metavar="FILE", help="a TOML file of [[budget]] rules")
     _add_as_of(check)
@@ -544,10 +557,10 @@ def _collect(args: argparse.Namespace, stdout: TextIO) -> int:
         result = collect(store, **options)  # type: ignore[arg-type]
     except ShadeanalyticsError as exc:
         raise _Exit(exit_code_for(exc), exc) from None
-    for warning in result.warnings:
+    for warning in (*result.warnings, *result.refused):
         warnings.warn(warning, DataWarning, stacklevel=1)  # printed as "Warning: ..."
     print(result.message, file=stdout)
-    return EXIT_OK
+    return EXIT_REFUSED if result.refused else EXIT_OK
 
 
 def _collect_every(args: argparse.Namespace, stdout: TextIO) -> int:
@@ -579,7 +592,7 @@ def _collect_every(args: argparse.Namespace, stdout: TextIO) -> int:
 
     def on_poll(log: PollLog) -> None:
         print(log.line(args.log_format), file=stdout, flush=True)
-        for warning in log.result.warnings if log.result is not None else ():
+        for warning in (*log.result.warnings, *log.result.refused) if log.result else ():
             print(f"Warning: {printable(warning)}", file=sys.stderr, flush=True)
 
     def on_reload(error: str | None) -> None:
@@ -670,6 +683,10 @@ def _export_focus(args: argparse.Namespace, stdout: TextIO) -> int:
     return EXIT_OK
 
 
+#: how long ``check`` waits for the store's lock (a collector's run) before exiting 3
+CHECK_LOCK_WAIT_S = 30.0
+
+
 def _check(args: argparse.Namespace, stdout: TextIO) -> int:
     import json
     from contextlib import nullcontext
@@ -687,16 +704,18 @@ def _check(args: argparse.Namespace, stdout: TextIO) -> int:
                            dry_run=args.dry_run)
     else:
         from .errors import LockedError
-        from .live.locks import exclusive_lock
+        from .live.locks import file_lock
         from .live.store import Store
 
         store_path = Path(args.store).expanduser()
         writes = bool(args.webhook) and not args.dry_run
-        lock = exclusive_lock(store_path.with_name(store_path.name + ".check.lock"),
-                              f"{store_path}: another check is sending alerts; nothing sent") \
+        # the one lock rule of a store's writers: the store file itself (a symlink or a hard
+        # link to it is the same lock); a collector's run is waited for, briefly
+        lock = file_lock(store_path, f"{store_path}: another check or collector holds the "
+                         "store's lock; nothing sent", CHECK_LOCK_WAIT_S) \
             if writes else nullcontext()
         try:
-            with lock, Store(store_path, create=False) as store:
+            with Store(store_path, create=False) as store, lock:
                 result = run_check(tables, budgets, as_of=as_of, store=store,
                                    webhook=args.webhook, dry_run=args.dry_run,
                                    notify_clear=args.notify_clear)

@@ -31,6 +31,7 @@ __all__ = [
     "ApiError",
     "AuthenticationError",
     "BadResponseError",
+    "DamagedStoreError",
     "DataWarning",
     "InputError",
     "InvalidJSONError",
@@ -170,6 +171,10 @@ class StoreError(ShadeanalyticsError):
 
 class LockedError(StoreError):
     """Another collector holds the store's lock; this run wrote nothing."""
+
+
+class DamagedStoreError(StoreError):
+    """The store fails SQLite's integrity check; the collector wrote nothing into it."""
 
 
 class ReportError(ShadeanalyticsError):

@@ -292,3 +292,8 @@ class Captured(io.StringIO):
     def text(self) -> str:
         """Everything written so far."""
         return self.getvalue()
+
+
+def fixed_clock(at: datetime) -> Callable[[], datetime]:
+    """A clock for ``collect(now=...)`` that always reads ``at``."""
+    return lambda: at

@@ -429,17 +429,25 @@ def test_webhook_refused_connection(tmp_path: Path, sources: list[str]) -> None:
                           "after 3 attempts")
 
 
-def test_a_second_check_on_the_same_store_exits_3(tmp_path: Path) -> None:
-    """A check while another holds the store's check lock exits 3 and sends nothing."""
-    from shadeanalytics.live.locks import exclusive_lock
+def test_a_second_check_on_the_same_store_exits_3(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A check that alerts takes the store file's own lock (the collector's): while another
+    writer holds it, through a symlink too, the check waits its bound, then exits 3."""
+    from shadeanalytics import cli
+    from shadeanalytics.live.collect import collector_lock
 
+    monkeypatch.setattr(cli, "CHECK_LOCK_WAIT_S", 0.2)
     db = tmp_path / "history.db"
     store_with(db, fleet_polls())
-    with Hook() as hook, exclusive_lock(tmp_path / "history.db.check.lock", "busy"):
-        code, out, err = run("--store", str(db), "--webhook", hook.url)
+    link = tmp_path / "link.db"
+    link.symlink_to(db)
+    with Hook() as hook, collector_lock(db):
+        code, out, err = run("--store", str(link), "--webhook", hook.url)
         assert hook.bodies == []
     assert (code, out) == (3, "")
-    assert err == f"Error: {db}: another check is sending alerts; nothing sent\n"
+    assert err == (f"Error: {link}: another check or collector holds the store's lock; "
+                   "nothing sent\n")
+    assert not (tmp_path / "history.db.check.lock").exists()
 
 
 def test_webhook_that_never_answers_times_out() -> None:

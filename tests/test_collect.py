@@ -71,25 +71,35 @@ def _current(path: Path) -> int:
                                 ).fetchone()[0])
 
 
-def test_a_scenario_run_records_every_poll_and_gone_marker(tmp_path: Path,
-                                                           api: FakeShadeformAPI) -> None:
-    """Seven runs, one per state, give seven ok polls and the expected gone markers."""
+#: per dialect of the fake API: instance types listed, versions changed by the last poll (the
+#: live dialect adds a 2024-era catalogue entry, and spot-rtx6000 turns ``stopped`` at last)
+DIALECTS = {"default": (8, 2), "strict": (8, 2), "live": (9, 3)}
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_a_scenario_run_records_every_poll_and_gone_marker(tmp_path: Path, dialect: str) -> None:
+    """Seven runs, one per state, give seven ok polls and the expected gone markers, in every
+    dialect of the fake API (strict: as the OpenAPI document says; live: every documented
+    deviation), with nothing refused."""
     path = tmp_path / "fleet.sqlite"
+    types, changed = DIALECTS[dialect]
     results = []
-    for _ in range(7):
-        results.append(_run(path, api))
-        api.advance()
+    with FakeShadeformAPI(api_key=KEY, scenario=dialect) as api:
+        for _ in range(7):
+            results.append(_run(path, api))
+            api.advance()
     assert [r.poll_id for r in results] == [1, 2, 3, 4, 5, 6, 7]
     assert {r.outcome for r in results} == {"ok"}
     assert results[3].counts["gone"] == 2  # batch-a6000 and its details
     # versions of every kind: train-h100 and the two h100-burst nodes take their details along
-    assert results[6].counts == {"clusters": 1, "instances": 5, "instance_types": 8,
-                                 "added": 0, "changed": 2, "gone": 7, "volumes": 2,
-                                 "details": 0, "failures": 0}
+    assert results[6].counts == {"clusters": 1, "instances": 5, "instance_types": types,
+                                 "added": 0, "changed": changed, "gone": 7, "volumes": 2,
+                                 "details": 0, "failures": 0, "refused": 0}
+    assert {r.refused for r in results} == {()}
     assert results[6].message.startswith("poll 7 ok in ")
     assert results[6].message.endswith(
-        ": 1 clusters, 5 instances, 8 instance types; 0 new, 2 changed, 7 gone; 2 volumes, "
-        "0 instance details, 0 failed requests")
+        f": 1 clusters, 5 instances, {types} instance types; 0 new, {changed} changed, 7 gone; "
+        "2 volumes, 0 instance details, 0 failed requests")
     gone = _gone(path)
     assert ("instance", BATCH, 4) in gone
     assert ("instance", TRAIN, 7) in gone

@@ -335,15 +335,21 @@ def test_price_in_dollars_is_an_error_naming_the_path_and_skippable_in_files(
     assert "record skipped" in stderr
 
 
-def test_a_drifted_record_in_the_store_does_not_block_every_report(tmp_path: Path) -> None:
-    """One poll with ``hourly_price: "2.10"`` collected into the store: ``report --store
-    --errors skip`` still writes the report (skipping that record, with a warning)."""
+def test_a_drifted_record_is_quarantined_at_the_store_door(tmp_path: Path) -> None:
+    """One poll with ``hourly_price: "2.10"`` recorded into the store: the record is refused
+    (quarantined with its id, path and reason), the rest is stored, and ``report --store``
+    writes the report without ``--errors skip``."""
     path = tmp_path / "fleet.sqlite"
     with Store(path) as store:
         store.record_poll(AS_OF, clusters=None, instances={"instances": [
             make_instance("i-1"), make_instance("i-2", hourly_price="2.10")]},
             instance_types=None)
-    code, _, stderr = _cli(["report", "--store", str(path), "--errors", "skip", "--out",
-                            str(tmp_path / "r"), "--no-charts"])
-    assert code == 0, stderr
-    assert "record skipped" in stderr
+        refused = store.quarantine()
+        assert store.poll(1)["refused"] == 1
+    assert refused[["endpoint", "kind", "resource_id", "path", "reason"]].to_dict("records") \
+        == [{"endpoint": "/instances", "kind": "instance", "resource_id": "i-2",
+             "path": "$.instances[1].hourly_price",
+             "reason": "found a string, expected an integer number of cents"}]
+    code, _, stderr = _cli(["report", "--store", str(path), "--out", str(tmp_path / "r"),
+                            "--no-charts"])
+    assert (code, stderr) == (0, "")

@@ -131,8 +131,9 @@ def _as_schema_1(path: Path) -> None:
     with sqlite3.connect(path, isolation_level=None) as conn:
         conn.execute("BEGIN")
         conn.execute("DROP TABLE row_blocks")  # schema 3
+        conn.execute("DROP TABLE quarantine")  # schema 4
         conn.execute("DROP TABLE request_failures")
-        for column in ("volumes", "details", "failures"):
+        for column in ("volumes", "details", "failures", "refused"):
             conn.execute(f"ALTER TABLE polls DROP COLUMN {column}")
         conn.execute("ALTER TABLE versions RENAME TO old_versions")
         conn.execute(_V1_VERSIONS)
@@ -167,9 +168,9 @@ def test_a_schema_1_store_is_upgraded_in_place_and_keeps_its_history(tmp_path: P
     for (name, old), (_, new) in zip(before.frames(), after.frames(), strict=True):
         pd.testing.assert_frame_equal(old, new, obj=name)
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
         assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'"
-                            ).fetchone()[0] == "3"
+                            ).fetchone()[0] == "4"
 
 
 def test_no_template_secret_or_public_key_reaches_the_store(tmp_path: Path) -> None:

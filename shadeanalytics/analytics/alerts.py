@@ -92,6 +92,8 @@ BUILTIN_RULES: dict[str, str] = {
     "error_listed": "an instance in error still listed",
     "no_auto_delete": "the quality finding of that name (when quality.CHECKS has it)",
     "orphaned_volume": "the quality finding of that name (when quality.CHECKS has it)",
+    "quarantined_records": "a history store's newest poll refused records (quarantined, not "
+                           "stored), or stored records cannot load and are set aside",
 }
 _FINDINGS = ("no_auto_delete", "orphaned_volume")
 _RULE_KEYS = {"name", "measure", "limit", "where"}
@@ -392,6 +394,37 @@ def _findings(billed: Bill) -> list[Breach]:
     return found
 
 
+def _quarantined(store: Any, tables: Tables, as_of: pd.Timestamp) -> list[Breach]:
+    """``quarantined_records``: the records the store's newest successful poll at or before
+    ``as_of`` refused (``Store.quarantine``), and the stored records the read set aside
+    (``tables.skipped``)."""
+    polls = store.polls()
+    ok = polls[(polls["outcome"] == "ok").fillna(False).to_numpy(dtype=bool)
+               & (polls["observed_at"] <= as_of).to_numpy(dtype=bool)]
+    parts, count = [], tables.skipped
+    if len(ok):
+        newest = ok.sort_values(["observed_at", "poll_id"]).iloc[-1]
+        refused = store.quarantine()
+        refused = refused[(refused["poll_id"] == newest["poll_id"]).to_numpy(dtype=bool)]
+        if len(refused):
+            first = refused.iloc[0]
+            count += len(refused)
+            parts.append(
+                f"poll {newest['poll_id']} at {newest['observed_at']:%Y-%m-%dT%H:%M:%SZ} "
+                f"refused {len(refused)} record{'s' * (len(refused) != 1)} (quarantined, not "
+                f"stored; first: GET {escape_control(str(first['endpoint']))} at "
+                f"{escape_control(str(first['path']))} (id "
+                f"{escape_control(str(first['resource_id']))}): "
+                f"{escape_control(str(first['reason']))})")
+    if tables.skipped:
+        parts.append(f"{tables.skipped} stored record{'s' * (tables.skipped != 1)} cannot "
+                     "load and {} set aside".format("are" if tables.skipped != 1 else "is"))
+    if not parts:
+        return []
+    return [Breach("quarantined_records", "quarantined_records", "; ".join(parts),
+                   float(count))]
+
+
 #: Columns of ``budget_state``'s result and their dtypes.
 BUDGET_STATE_COLUMNS: dict[str, str] = {
     "budget": "string", "measure": "string", "where": "string", "value": "float64",
@@ -549,6 +582,8 @@ def run_check(tables: Tables, budgets: Sequence[Budget], *, as_of: pd.Timestamp,
 
     billed = bill(tables, as_of)
     breaches = evaluate(tables, budgets, as_of=as_of, billed=billed)
+    if store is not None:
+        breaches += _quarantined(store, tables, as_of)
     _, notes = trust_notes(billed, cost_breakdown(billed, by="cloud"), bases=("disputed",))
     current = {b.key: b for b in breaches}
     open_before = store.alert_episodes() if store is not None else {}

@@ -13,6 +13,12 @@ detected: the poll is recorded at the run's own time with a warning, kept in the
 (:meth:`~shadeanalytics.live.store.Store.poll_warnings`) and printed; collection never stops
 until the clock catches up with the bad date.
 
+Before anything is asked, the store must pass SQLite's quick check: a damaged store raises
+:class:`~shadeanalytics.errors.DamagedStoreError` and nothing is written. A record the record
+spec refuses (a wrong type, a bad date, a number out of range) is quarantined by
+:meth:`~shadeanalytics.live.store.Store.record_poll`, not stored; the result's ``refused``
+names each one (endpoint, JSON path, id and reason, never the value).
+
 A run is all or nothing for its core, ``/clusters``, ``/instances`` and ``/instances/types``:
 either they are recorded as one successful poll, or the run is recorded as a failed poll (so an
 outage is never read as "everything disappeared") and the error is raised again for the caller
@@ -53,6 +59,7 @@ from .._common import progress
 from ..errors import (
     ApiError,
     BadResponseError,
+    DamagedStoreError,
     InputError,
     LockedError,
     RateLimitedError,
@@ -93,6 +100,8 @@ class CollectResult:
     duration_s: float
     message: str
     warnings: tuple[str, ...] = ()
+    #: the records the poll refused (quarantined, never stored): one line each, no value
+    refused: tuple[str, ...] = ()
 
 
 def collector_lock(store_path: str | os.PathLike[str]) -> AbstractContextManager[None]:
@@ -153,6 +162,7 @@ def collect(
     with make_client(deadline=deadline) as client:
         _make_folder(store_path.parent)
         with collector_lock(store_path), Store(store_path) as store:
+            _check_integrity(store)
             started = now()
             warnings: list[str] = []
             try:
@@ -179,7 +189,30 @@ def collect(
                 _record_failure(store, started, now, str(error))
                 raise error from None
             row = store.poll(poll_id)
-    return _result(row, time.monotonic() - began, tuple(warnings))
+            refused = store.quarantine() if row["refused"] else None
+    return _result(row, time.monotonic() - began, tuple(warnings), _refusal_lines(
+        refused, poll_id))
+
+
+def _check_integrity(store: Store) -> None:
+    """Refuse (``DamagedStoreError``, nothing written) a store that fails SQLite's quick check:
+    a poll recorded there could be lost, or hide the damage."""
+    problems = store.quick_check()
+    if problems != "ok":
+        lines = [line for line in problems.splitlines() if not line.startswith("***")]
+        first = printable(lines[0] if lines else "unknown problem")
+        raise DamagedStoreError(f"{store.path}: the store fails SQLite's integrity check "
+                                f"({first}); this run wrote nothing: restore it from a backup "
+                                "or move it aside")
+
+
+def _refusal_lines(refused: Any, poll_id: int) -> tuple[str, ...]:
+    if refused is None:
+        return ()
+    rows = refused[refused["poll_id"] == poll_id]
+    return tuple(f"quarantined: GET {r.endpoint} at {r.path} (id {r.resource_id}): {r.reason}; "
+                 "not stored (the resource keeps its last good version)"
+                 for r in rows.itertuples())
 
 
 def _record_failure(store: Store, started: datetime, now: Callable[[], datetime],
@@ -310,18 +343,19 @@ def _details_due(clusters: Any, instances: Any, store: Store, plan: _Plan) -> li
 
 
 def _result(row: dict[str, Any], duration: float,
-            warnings: tuple[str, ...]) -> CollectResult:
+            warnings: tuple[str, ...], refused: tuple[str, ...] = ()) -> CollectResult:
     counts = {name: int(row[name] or 0) for name in
               ("clusters", "instances", "instance_types", "added", "changed", "gone",
-               "volumes", "details", "failures")}
+               "volumes", "details", "failures", "refused")}
     message = (f"poll {row['poll_id']} {row['outcome']} in {duration:.2f} s: "
                f"{counts['clusters']} clusters, {counts['instances']} instances, "
                f"{counts['instance_types']} instance types; {counts['added']} new, "
                f"{counts['changed']} changed, {counts['gone']} gone; {counts['volumes']} "
                f"volumes, {counts['details']} instance details, {counts['failures']} "
-               "failed requests")
+               "failed requests"
+               + (f"; {counts['refused']} records refused (quarantined)" if refused else ""))
     return CollectResult(row["poll_id"], row["outcome"], counts, round(duration, 3), message,
-                         warnings)
+                         warnings, refused)
 
 
 # ---------------------------------------------------------------------------------------------

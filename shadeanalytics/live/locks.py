@@ -1,4 +1,9 @@
-"""Non-blocking exclusive file locks: one collector per store, one export per folder."""
+"""Exclusive file locks: one writer per store (collect, check's alert state), one export per
+folder.
+
+The one rule for a store: every writer takes :func:`file_lock` on the store file itself, so
+any path to it (a symlink, a hard link) is the same lock.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import contextlib
 import fcntl
 import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -47,10 +53,15 @@ _HELD: set[tuple[int, int]] = set()
 _GUARD = threading.Lock()
 
 
+#: how often a lock that waits tries again (seconds)
+_RETRY_S = 0.05
+
+
 @contextmanager
-def file_lock(path: Path, busy: str) -> Iterator[None]:
+def file_lock(path: Path, busy: str, wait_s: float = 0.0) -> Iterator[None]:
     """Hold the file ``path`` itself (created ``0600`` if missing) exclusively for the block,
-    or raise ``LockedError`` with the message ``busy`` at once.
+    or raise ``LockedError`` with the message ``busy`` once ``wait_s`` seconds (default: at
+    once) have passed without it.
 
     The lock belongs to the file (its device and inode), not to the name: a hard link or a
     symlink to the same file is the same lock, in this process and in any other. It is an
@@ -68,22 +79,33 @@ def file_lock(path: Path, busy: str) -> Iterator[None]:
                     os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
                 info = os.stat(path)
             key = (info.st_dev, info.st_ino)
-            if key in _HELD:
-                raise LockedError(busy)
             fd = _FDS.get(key)
             if fd is None:
                 fd = os.open(path, os.O_RDWR | getattr(os, "O_CLOEXEC", 0))
                 _FDS[key] = fd
         except OSError as exc:
             raise StoreError(f"{path}: cannot open the lock file ({exc.strerror})") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise LockedError(busy) from None
-        _HELD.add(key)
+    deadline = time.monotonic() + wait_s
+    while not _try_lock(key, fd):
+        if time.monotonic() >= deadline:
+            raise LockedError(busy)
+        time.sleep(_RETRY_S)
     try:
         yield
     finally:
         with _GUARD:
             _HELD.discard(key)
             fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+def _try_lock(key: tuple[int, int], fd: int) -> bool:
+    """Take the lock of ``key`` (held through ``fd``) if no one holds it, here or elsewhere."""
+    with _GUARD:
+        if key in _HELD:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        _HELD.add(key)
+        return True

@@ -41,7 +41,8 @@ from ..ingest.normalize import DETAIL_FIELDS, RECORD_TABLES, Document, Findings,
 from ..ingest.schema import STATUSES, TABLES, empty_frame, status_dtype
 from ..ingest.tables import ACCOUNT_KEYS, build_tables
 
-__all__ = ["DERIVATION", "RowBlock", "derive", "read_rows", "records", "spec_fingerprint"]
+__all__ = ["DERIVATION", "RowBlock", "derive", "read_rows", "records", "refused",
+           "spec_fingerprint"]
 
 #: bump when the rows a version derives to change without ``schema.TABLES`` changing
 DERIVATION = 1
@@ -101,6 +102,32 @@ class _Recording(Findings):
         if match:
             self.versions.add(int(match.group(1)))
         super().warn(problem, general, source, path, rid)
+
+
+class _Refusals(Findings):
+    """Findings that note each record the spec refuses (where and why, never the value)."""
+
+    def __init__(self) -> None:
+        super().__init__(errors="skip")
+        self.refused: dict[int, tuple[str, str]] = {}
+
+    def bad(self, problem: str, general: str, source: str, path: str, rid: Any) -> None:
+        match = _VERSION_SOURCE.search(source)
+        if match:
+            self.refused.setdefault(int(match.group(1)), (path, problem))
+        super().bad(problem, general, source, path, rid)
+
+
+def refused(source: str, versions: Sequence[tuple[int, str, str | None, Any]]
+            ) -> dict[int, tuple[str, str]]:
+    """The records among ``(number, kind, parent_id, payload)`` that a read of the store would
+    refuse: number -> (JSON path inside the record as :func:`records` places it, the record
+    spec's reason). The same walker and converter as every read (``normalize_records`` and
+    ``build_tables``), so what passes here always loads."""
+    findings = _Refusals()
+    docs = ((n, kind, parent, payload, _version_time(n)) for n, kind, parent, payload in versions)
+    build_tables(normalize_records(records(source, docs), findings))
+    return findings.refused
 
 
 def _version_time(vid: int) -> str:

@@ -22,6 +22,13 @@ Rules that keep the history honest:
   ``observed_at``, same content) adds nothing.
 - Payloads are redacted (:func:`shadeanalytics.ingest.normalize.redact`) before they are hashed or
   written: no secret ever reaches the file or its write-ahead log.
+- One bad record never silences the store: every new payload goes through the readers' own
+  walker and converter (``rows.refused``) before the poll commits. One the record spec refuses
+  is never stored: the poll's ``quarantine`` rows keep its endpoint, id, JSON path and reason
+  (never the value), and its resource keeps its current version, seen by the poll (neither
+  changed nor gone; a new resource is not stored). A stored record that cannot load all the
+  same (kept before this rule, or refused by a newer spec) is set aside by every read with a
+  ``DataWarning``.
 - Versions compare content, not formatting: the hash is of a canonical form (unordered lists
   sorted, integral floats as ints), so the same content in another order is no new version.
 - Every listing is kept, a repeat as ``<id>#2``: the store reads back the rows the same
@@ -36,6 +43,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import sqlite3
 import warnings
 from bisect import bisect_left, bisect_right
@@ -61,7 +69,7 @@ from .endpoints import endpoint_of as _endpoint_of
 
 __all__ = ["ACCOUNT_LISTS", "ENDPOINTS", "SCHEMA_VERSION", "Store", "prepare_account_list"]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 #: ``PRAGMA application_id`` of a store ("SHAD"): tells a store from any other SQLite file.
 APPLICATION_ID = 0x53484144
 _KINDS = ("cluster", "instance", "instance_type", "instance_info", "volume", "volume_type",
@@ -123,6 +131,19 @@ _ROW_BLOCKS = """CREATE TABLE row_blocks (
     spec          TEXT NOT NULL,        -- rows.spec_fingerprint(): what the rows derive from
     data          BLOB NOT NULL         -- their typed rows, column by column (rows.encode)
 )"""
+#: schema 4: the records a poll refused (quarantined at the door: never stored as versions)
+_QUARANTINE = (
+    "ALTER TABLE polls ADD COLUMN refused INTEGER",  # its rows of quarantine
+    """CREATE TABLE quarantine (
+    poll_id     INTEGER NOT NULL REFERENCES polls (poll_id),
+    endpoint    TEXT NOT NULL,  -- e.g. /instances, or /instances/{id}/info
+    kind        TEXT NOT NULL,  -- the version kind it would have been
+    resource_id TEXT NOT NULL,
+    path        TEXT NOT NULL,  -- the JSON path of the refused value in the response
+    reason      TEXT NOT NULL   -- the record spec's words, never the value
+)""",
+    "CREATE INDEX quarantine_poll ON quarantine (poll_id)",
+)
 #: how many versions a read derives between two updates of its progress bar
 _DERIVE_CHUNK = 5_000
 #: how long a read waits for the write lock to keep the rows it derived (else it keeps nothing)
@@ -157,16 +178,19 @@ _SCHEMA: tuple[str, ...] = (
     "CREATE UNIQUE INDEX polls_ok_observed_at ON polls (observed_at) WHERE outcome = 'ok'",
     *_V2_TABLES,
     _ROW_BLOCKS,
+    *_QUARANTINE,
 )
 
 _VOLATILE = "cost_estimate"
+#: where ``rows.records`` places a record: stripped from the path of a refusal
+_RECORD_PREFIX = re.compile(r"^\$(?:\.response\.[a-z_]+\[0\])?")
 _WARNING_KEY = "poll_warning:"
 _SCALARS = (str, int, float, type(None))
 _LIST_KEYS = {"/clusters": "clusters", "/instances": "instances",
               "/instances/types": "instance_types"}
 _POLL_COLUMNS = ("poll_id", "started_at", "finished_at", "observed_at", "endpoints", "outcome",
                  "clusters", "instances", "instance_types", "added", "changed", "gone", "error",
-                 "volumes", "details", "failures")
+                 "volumes", "details", "failures", "refused")
 _POLL_TIMES = ("started_at", "finished_at", "observed_at")
 _POLL_TEXTS = ("endpoints", "outcome", "error")
 
@@ -198,6 +222,8 @@ class _Seen:
     payload_hash: str
     cost_estimate: Any
     repeat: bool = False  # a second listing of the same id (see _prepare)
+    endpoint: str = ""  # where it was listed, and its JSON path there (for a refusal)
+    path: str = "$"
 
 
 #: Lists whose order the API gives no meaning to: sorted before hashing, so that the same
@@ -275,7 +301,7 @@ def _seen(kind: str, rid: str, parent: str | None, payload: dict[str, Any], endp
                           path=path, resource_id=rid) from None
     status = payload.get("status")
     return _Seen(kind, rid, parent, status if isinstance(status, str) else None, text, digest,
-                 _column_value(cost))
+                 _column_value(cost), endpoint=endpoint, path=path)
 
 
 def _put(seen: dict[tuple[str, str], list[_Seen]], item: _Seen) -> None:
@@ -608,9 +634,13 @@ class Store:
             if version == 1:
                 for statement in _MIGRATE_V1:
                     conn.execute(statement)
-            # 2 -> 3: the derived rows; the first read derives them (a store opened
-            # read-only reads without them)
-            conn.execute(_ROW_BLOCKS)
+            if version < 3:
+                # 2 -> 3: the derived rows; the first read derives them (a store opened
+                # read-only reads without them)
+                conn.execute(_ROW_BLOCKS)
+            # 3 -> 4: the quarantine of refused records
+            for statement in _QUARANTINE:
+                conn.execute(statement)
             conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'",
                          (str(SCHEMA_VERSION),))
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -704,20 +734,28 @@ class Store:
                    conn.execute("SELECT version_id, kind, resource_id, parent_id, payload_hash "
                                 "FROM versions WHERE valid_to IS NULL")}
         touched, closed, opened = [], [], []
-        added = 0
         for key, s in seen.items():
             now = current.get(key)
             if now is not None and s.parent_id is None and "/clusters" not in endpoints:
                 # /clusters not polled: a member seen in /instances is still a member
                 s = replace(s, parent_id=now[1])
             if now is None:
-                added += 1
                 opened.append(s)
             elif now[1] == s.parent_id and now[2] == s.payload_hash:
                 touched.append((s.cost_estimate, now[0]))
             else:
-                closed.append(now[0])
                 opened.append(s)
+        # quarantine at the door: a new payload the record spec refuses is never stored. Its
+        # resource keeps its current version, seen by this poll (neither changed nor gone)
+        refusals = self._refusals(opened)
+        held = []
+        if refusals:
+            opened = [s for n, s in enumerate(opened) if n not in refusals]
+            held = [current[k][0] for k in ((refusals[n][0].kind, refusals[n][0].resource_id)
+                                            for n in refusals) if k in current]
+        closed = [current[s.kind, s.resource_id][0] for s in opened
+                  if (s.kind, s.resource_id) in current]
+        added = len(opened) - len(closed)
         polled = set(endpoints)
         gone_keys = [(kind, rid) for (kind, rid), (_, parent, _) in current.items()
                      if kind != "instance_info" and (kind, rid) not in seen
@@ -738,12 +776,21 @@ class Store:
         poll_id = conn.execute(
             "INSERT INTO polls (started_at, finished_at, observed_at, endpoints, outcome, "
             "clusters, instances, instance_types, added, changed, gone, digest, volumes, "
-            "details, failures) VALUES (?, ?, ?, ?, 'ok', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "details, failures, refused) "
+            "VALUES (?, ?, ?, ?, 'ok', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (started, finished, observed, ",".join(endpoints), *counts, added, len(closed),
-             len(gone), digest, count("volume", "/volumes"), details, len(failed))).lastrowid
+             len(gone), digest, count("volume", "/volumes"), details, len(failed),
+             len(refusals))).lastrowid
         assert poll_id is not None  # set by every INSERT; narrows the type
         conn.executemany("INSERT INTO request_failures (poll_id, endpoint, resource_id, error) "
                          "VALUES (?, ?, ?, ?)", [(poll_id, *f) for f in failed])
+        conn.executemany(
+            "INSERT INTO quarantine (poll_id, endpoint, kind, resource_id, path, reason) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [(poll_id, s.endpoint, s.kind, s.resource_id, path, reason)
+             for s, path, reason in refusals.values()])
+        conn.executemany("UPDATE versions SET last_seen_poll = ?, last_seen_at = ? "
+                         "WHERE version_id = ?", [(poll_id, observed, vid) for vid in held])
         conn.executemany("UPDATE versions SET last_seen_poll = ?, last_seen_at = ?, "
                          "last_cost_estimate = ? WHERE version_id = ?",
                          [(poll_id, observed, cost, vid) for cost, vid in touched])
@@ -758,6 +805,20 @@ class Store:
             [(s.kind, s.resource_id, s.parent_id, poll_id, s.status, s.payload, s.payload_hash,
               poll_id, observed, s.cost_estimate) for s in opened])
         return poll_id
+
+    def _refusals(self, opened: list[_Seen]) -> dict[int, tuple[_Seen, str, str]]:
+        """The payloads of ``opened`` that the record spec refuses, by position: (the
+        listing, the JSON path of the refused value in its response, the reason)."""
+        if not opened:
+            return {}
+        found = derived.refused(str(self.path), [
+            (n, s.kind, s.parent_id, orjson.loads(s.payload)) for n, s in enumerate(opened)])
+        out = {}
+        for n, (path, reason) in sorted(found.items()):
+            s = opened[n]
+            inner = _RECORD_PREFIX.sub("", path, count=1)
+            out[n] = (s, printable(s.path + inner), printable(reason))
+        return out
 
     def record_failed_poll(
         self,
@@ -812,7 +873,7 @@ class Store:
     def poll(self, poll_id: int) -> dict[str, Any]:
         """One row of the poll log as a dict (timestamps as UTC text)."""
         with self._snapshot() as conn:
-            row = conn.execute(f"SELECT {', '.join(_POLL_COLUMNS)} FROM polls WHERE poll_id = ?",
+            row = conn.execute(f"SELECT {_poll_select(conn)} FROM polls WHERE poll_id = ?",
                                (poll_id,)).fetchone()
         if row is None:
             raise StoreError(f"{self.path}: no poll {poll_id}")
@@ -823,12 +884,13 @@ class Store:
 
         Columns: ``poll_id`` and the counts (``clusters``, ``instances``, ``instance_types``,
         ``added``, ``changed``, ``gone``, ``volumes``, ``details``: instance details fetched,
-        ``failures``: requests that failed without failing the poll) Int64; ``started_at``,
+        ``failures``: requests that failed without failing the poll, ``refused``: records
+        quarantined, see :meth:`quarantine`; NA before schema 4) Int64; ``started_at``,
         ``finished_at``, ``observed_at`` datetime64[us, UTC]; ``endpoints``, ``outcome``,
         ``error`` string.
         """
         with self._snapshot() as conn:
-            rows = conn.execute(f"SELECT {', '.join(_POLL_COLUMNS)} FROM polls "
+            rows = conn.execute(f"SELECT {_poll_select(conn)} FROM polls "
                                 "ORDER BY poll_id").fetchall()
         values = [list(column) for column in zip(*rows, strict=True)] if rows else \
             [[] for _ in _POLL_COLUMNS]
@@ -861,6 +923,26 @@ class Store:
             "error": pd.array(error, dtype="string"),
         })
 
+    def quarantine(self) -> pd.DataFrame:
+        """The records polls refused at the door (never stored), oldest first: ``poll_id``
+        Int64, ``observed_at`` datetime64[us, UTC], ``endpoint``, ``kind``, ``resource_id``,
+        ``path`` (the JSON path of the refused value in its response), ``reason`` string.
+        Never a value: the record spec's words only."""
+        names = ("endpoint", "kind", "resource_id", "path", "reason")
+        with self._snapshot() as conn:
+            rows = conn.execute(
+                "SELECT q.poll_id, p.observed_at, q.endpoint, q.kind, q.resource_id, q.path, "
+                "q.reason FROM quarantine q JOIN polls p USING (poll_id) "
+                "ORDER BY q.poll_id, q.rowid").fetchall() if _has_table(conn, "quarantine") \
+                else []
+        cols = [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in range(7)]
+        return pd.DataFrame({
+            "poll_id": pd.array(cols[0], dtype="Int64"),
+            "observed_at": pd.to_datetime(cols[1], utc=True, format="ISO8601").as_unit("us"),
+            **{name: pd.array(col, dtype="string") for name, col in zip(names, cols[2:],
+                                                                       strict=True)},
+        })
+
     def details_seen(self) -> dict[str, str]:
         """Instance id -> when its ``/instances/{id}/info`` was last recorded (UTC text), for
         every instance whose details the store holds."""
@@ -888,8 +970,11 @@ class Store:
         resource that vanished from a successful poll (status ``deleted``) from one a failed
         poll merely did not see.
 
-        ``errors="skip"`` drops a stored record that cannot load (the API drifted) with a
-        warning instead of stopping, as ``shadeanalytics.read`` does.
+        A stored record that cannot load (one kept before the collector refused such records
+        at the door, or one a newer record spec refuses) is set aside with a ``DataWarning``
+        (``record skipped: ...``), whatever ``errors`` says (it is kept for the signature of
+        ``shadeanalytics.read``): one record never makes the store unreadable. Records the
+        collector refused are never stored: :meth:`quarantine` lists them.
 
         ``since`` / ``until`` (inclusive) keep the polls in that window: a version alive
         across an edge is dated by the first / last poll inside the window that saw it; its
@@ -932,8 +1017,11 @@ class Store:
                 records, fixes = _records(str(self.path), rows, ok, lo, hi)
                 with progress(len(records), "reading stored versions", enabled=progress_bar,
                               unit=" rows") as bar:
+                    # a stored record that cannot load (kept before the door checked it, or
+                    # refused by a newer spec) is set aside with a warning whatever
+                    # ``errors`` says: one record never makes a store unreadable
                     tables = fixes.apply(build_tables(normalize_records(
-                        _counted(records, bar), Findings(errors=errors))))
+                        _counted(records, bar), Findings(errors="skip"))))
                 del records, rows
             else:
                 tables = Tables(**frames, polls=derived.polls_frame([]))
@@ -1011,6 +1099,19 @@ class Store:
             with contextlib.suppress(sqlite3.Error):
                 self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
 
+    def quick_check(self) -> str:
+        """SQLite's ``PRAGMA quick_check`` (``integrity_check`` less the index contents, in
+        about the time of one read of the file): ``"ok"``, or the first problems, one per
+        line. A file damaged past reading gives its error as the problem."""
+        try:
+            with self._snapshot() as conn:
+                return "\n".join(r[0] for r in conn.execute("PRAGMA quick_check(10)"))
+        except StoreError as exc:
+            code = getattr(exc.__cause__, "sqlite_errorcode", None)
+            if code is None or code & 0xFF not in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+                raise
+            return str(exc.__cause__)
+
     def integrity_check(self) -> str:
         """SQLite's ``PRAGMA integrity_check``: ``"ok"``, or the problems, one per line."""
         with self._snapshot() as conn:
@@ -1087,6 +1188,19 @@ class Store:
                              [(when, key) for key in seen])
             conn.executemany("DELETE FROM alert_episodes WHERE key = ?",
                              [(key,) for key in closed])
+
+
+def _poll_select(conn: sqlite3.Connection) -> str:
+    """The columns of ``_POLL_COLUMNS`` to select (a store of schema 3 opened read-only has no
+    ``refused``: NULL)."""
+    has = conn.execute("SELECT 1 FROM pragma_table_info('polls') WHERE name = 'refused'"
+                       ).fetchone()
+    return ", ".join(c if c != "refused" or has else "NULL" for c in _POLL_COLUMNS)
+
+
+def _has_table(conn: sqlite3.Connection, name: str) -> bool:
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                        (name,)).fetchone() is not None
 
 
 def _disk_full(path: Path) -> bool:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
+import json
 import socket
 import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from http import HTTPStatus
@@ -26,6 +28,8 @@ __all__ = [
     "DEFAULT_FLEET",
     "DEFAULT_SECRETS",
     "FAULTS",
+    "LIVE_STATUS",
+    "SCENARIOS",
     "FakeShadeformAPI",
     "Fault",
     "HostileServer",
@@ -33,6 +37,9 @@ __all__ = [
     "Scenario",
     "State",
     "default_scenario",
+    "live_scenario",
+    "scenario_named",
+    "strict_scenario",
 ]
 
 _FaultName: TypeAlias = Literal[
@@ -65,6 +72,9 @@ class State:
     templates: Any = None
     featured_templates: Any = None
     cluster_types: Any = None
+    #: instance id -> the fields ``/instances/{id}/info`` leaves out (as the live API does
+    #: right after a create: no ``configuration``, no ``cost_estimate``)
+    instance_info_without: Mapping[str, Sequence[str]] = field(default_factory=dict)
 
 
 Scenario: TypeAlias = Sequence[State]
@@ -154,7 +164,7 @@ class FakeShadeformAPI:
     def __init__(
         self,
         api_key: str = "test-key",
-        scenario: Scenario | None = None,
+        scenario: Scenario | str | None = None,
         *,
         advance_on: str | None = None,
         hang_seconds: float = 5.0,
@@ -162,6 +172,8 @@ class FakeShadeformAPI:
     ) -> None:
         self.api_key = api_key
         self.clock = clock
+        if isinstance(scenario, str):
+            scenario = scenario_named(scenario)
         self.scenario: Scenario = scenario if scenario is not None else default_scenario()
         if not self.scenario:
             raise ValueError("a scenario needs at least one state")
@@ -389,6 +401,8 @@ class FakeShadeformAPI:
                 found = _find(_all_instances(state), segments[1])
                 if found is not None:
                     found = {**found, **state.instance_info_extras.get(segments[1], {})}
+                    for name in state.instance_info_without.get(segments[1], ()):
+                        found.pop(name, None)
             elif segments[0] in ("volumes", "sshkeys", "templates"):
                 key = {"sshkeys": "ssh_keys"}.get(segments[0], segments[0])
                 found = _find(_items(account[segments[0]], key), segments[1])
@@ -408,7 +422,10 @@ def _default_fault_body(status: int) -> dict[str, str]:
 
 
 def _json_reply(status: int, body: Any) -> _Reply:
-    return _Reply(status, orjson.dumps(body))
+    try:
+        return _Reply(status, orjson.dumps(body))
+    except TypeError:  # an integer past 64 bits (a scripted hostile value): the stdlib writes it
+        return _Reply(status, json.dumps(body).encode())
 
 
 def _retry_after_header(value: float | str | datetime | None) -> str | None:
@@ -785,6 +802,178 @@ def default_scenario() -> list[State]:
                             instance_types=_instance_types(index),
                             instance_info_extras=extras, **_account(at)))
     return states
+
+
+# ---------------------------------------------------------------------------------------------
+# The two dialects: strict (every body as Shadeform's OpenAPI document says) and live (every
+# documented deviation of the real API; the reference's addendum of 2026-11-29)
+# ---------------------------------------------------------------------------------------------
+
+#: Instance fields the OpenAPI document requires and does not let be null, and the value the
+#: strict dialect sends instead of null (``deleted_at``: the creation time, as the docs'
+#: examples show a live instance with a deletion time; the status says it is live)
+_STRICT_INSTANCE: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "deleted_at": lambda item: item.get("created_at"),
+    "ip": lambda item: "0.0.0.0",
+    "ssh_port": lambda item: 0,
+    "ssh_user": lambda item: "shadeform",
+    "cloud_assigned_id": lambda item: "",
+}
+
+
+def _strict_instance(item: Any) -> Any:
+    """An instance object with no null where the document forbids one: a required field gets
+    :data:`_STRICT_INSTANCE`'s value, an optional one is left out."""
+    if not isinstance(item, dict):
+        return item
+    out = {}
+    for key, value in item.items():
+        if value is None and key in _STRICT_INSTANCE:
+            value = _STRICT_INSTANCE[key](item)
+        elif value is None:
+            continue
+        out[key] = value
+    return out
+
+
+def _map_list(body: Any, key: str, change: Callable[[Any], Any]) -> Any:
+    if not isinstance(body, dict) or not isinstance(body.get(key), list):
+        return body
+    return {**body, key: [change(item) for item in body[key]]}
+
+
+def _strict_cluster(item: Any) -> Any:
+    return _map_list(item, "instances", _strict_instance)
+
+
+def _strict_volume(item: Any) -> Any:
+    return {**item, "mounted_by": item.get("mounted_by") or ""}
+
+
+def _strict_volume_type(item: Any) -> Any:
+    item = dict(item)
+    if "supports_multiple_mounts" in item:
+        item["supports_multi_mount"] = item.pop("supports_multiple_mounts")
+    price = item.get("price_per_gb_per_hour")
+    if isinstance(price, str) and price.startswith("."):
+        item["price_per_gb_per_hour"] = f"0{price}"
+    return item
+
+
+def _strict_cluster_type(item: Any) -> Any:
+    node = item["cluster_type"]
+    entries = [{"rental_type": "on_demand", **entry} for entry in node["availability"]]
+    return {**item, "cluster_type": {**node, "availability": entries}}
+
+
+def strict_scenario() -> list[State]:
+    """:func:`default_scenario` in the *strict* dialect: every body validates against
+    Shadeform's OpenAPI document (``tests/fixtures/shadeform-openapi.yaml``). No null where
+    the document forbids one (an instance's ``deleted_at`` is its ``created_at`` until it is
+    deleted, an unassigned ``ip`` ``0.0.0.0``, ``ssh_port`` 0; an optional null is left out;
+    an unmounted volume's ``mounted_by`` is empty), ``supports_multi_mount`` spelled as the
+    document spells it, and ``/clusters/types`` availability with its required
+    ``rental_type``. The same fleet, polls and times otherwise."""
+    states = []
+    for state in default_scenario():
+        extras = {iid: {k: v for k, v in fields.items() if v is not None}
+                  for iid, fields in state.instance_info_extras.items()}
+        states.append(replace(
+            state,
+            clusters=_map_list(state.clusters, "clusters", _strict_cluster),
+            instances=_map_list(state.instances, "instances", _strict_instance),
+            volumes=_map_list(state.volumes, "volumes", _strict_volume),
+            volume_types=_map_list(state.volume_types, "volume_types", _strict_volume_type),
+            cluster_types=_map_list(state.cluster_types, "cluster_types",
+                                    _strict_cluster_type),
+            instance_info_extras=extras))
+    return states
+
+
+#: the hardware fields real catalogue responses repeat beside ``configuration``
+_TOP_COPIES = ("memory_in_gb", "storage_in_gb", "vcpus", "num_gpus", "gpu_type",
+               "interconnect", "nvlink")
+#: the status outside the document's enum that the live dialect shows (spot-rtx6000, last
+#: state: instead of ``error``)
+LIVE_STATUS = "stopped"
+#: the 2024-era catalogue entry the live dialect adds to ``/instances/types``
+_LIVE_2024_TYPE = ("vultr", "A100_80G")
+
+
+def _live_types(body: Any) -> Any:
+    """``/instances/types`` as the live API sends it: top-level copies of the hardware
+    fields, the first NVLink type with its nested ``nvlink`` false (the copy says true), and
+    a 2024-era entry (a top-level ``region``; availability only ``{region, available}``; no
+    ``deployment_type``, ``boot_time`` or ``gpu_manufacturer``)."""
+    types, conflicted = [], False
+    for item in body["instance_types"]:
+        config = dict(item["configuration"])
+        item = {**item, **{k: config[k] for k in _TOP_COPIES if k in config}}
+        if config.get("nvlink") is True and not conflicted:
+            config["nvlink"] = False
+            conflicted = True
+        types.append({**item, "configuration": config})
+    legacy = render.instance_type(offering(*_LIVE_2024_TYPE), bool, bool)
+    region = legacy["availability"][0]["region"]
+    config = {k: v for k, v in legacy["configuration"].items() if k != "gpu_manufacturer"}
+    types.append({
+        "cloud": legacy["cloud"], "shade_instance_type": legacy["shade_instance_type"],
+        "cloud_instance_type": legacy["cloud_instance_type"], "configuration": config,
+        "hourly_price": legacy["hourly_price"], "region": region,
+        "availability": [{"region": region, "available": True}]})
+    return {"instance_types": types}
+
+
+def _live_instance(item: Any, last: bool) -> Any:
+    """An instance as the live API shows it: one still ``creating`` has no
+    ``cloud_assigned_id`` nor ``ssh_user`` yet (null); spot-rtx6000's ``error`` is
+    :data:`LIVE_STATUS` in the last state."""
+    if not isinstance(item, dict):
+        return item
+    if item.get("status") == "creating":
+        item = {**item, "cloud_assigned_id": None, "ssh_user": None}
+    if last and item.get("status") == "error":
+        item = {**item, "status": LIVE_STATUS}
+    return item
+
+
+def live_scenario() -> list[State]:
+    """:func:`default_scenario` in the *live* dialect: the default's live nulls (``ip``,
+    ``deleted_at``, ``mounted_by``), ``supports_multiple_mounts`` and ``.000097``, plus every
+    other documented deviation: top-level catalogue copies and an ``nvlink`` conflict in
+    ``/instances/types`` and a 2024-era entry there (:func:`_live_types`);
+    ``/instances/{id}/info`` without ``configuration`` or ``cost_estimate`` for an instance
+    still ``creating`` or ``pending_provider``; a null ``ssh_user`` and ``cloud_assigned_id``
+    (:func:`_live_instance`); a status outside the enum (:data:`LIVE_STATUS`); and
+    ``/clusters/types`` availability without ``rental_type``."""
+    base = default_scenario()
+    states = []
+    for n, state in enumerate(base):
+        last = n == len(base) - 1
+
+        live = functools.partial(_live_instance, last=last)
+        instances = _map_list(state.instances, "instances", live)
+        clusters = _map_list(state.clusters, "clusters",
+                             functools.partial(_map_list, key="instances", change=live))
+        young = {i["id"]: ("configuration", "cost_estimate")
+                 for i in _items(instances, "instances")
+                 if i.get("status") in ("creating", "pending_provider")}
+        states.append(replace(state, instances=instances, clusters=clusters,
+                              instance_types=_live_types(state.instance_types),
+                              instance_info_without=young))
+    return states
+
+
+#: The scenarios by name (``FakeShadeformAPI(scenario="strict")``).
+SCENARIOS: dict[str, Callable[[], list[State]]] = {
+    "default": default_scenario, "strict": strict_scenario, "live": live_scenario}
+
+
+def scenario_named(name: str) -> list[State]:
+    """The scenario ``name`` of :data:`SCENARIOS`."""
+    if name not in SCENARIOS:
+        raise ValueError(f"unknown scenario {name!r}; use one of {', '.join(SCENARIOS)}")
+    return SCENARIOS[name]()
 
 
 # ---------------------------------------------------------------------------------------------
