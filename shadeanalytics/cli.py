@@ -464,7 +464,7 @@ def _check(args: argparse.Namespace, stdout: TextIO) -> int:
         except LockedError as exc:
             raise _Exit(3, exc) from None
     for breach in result.breaches:
-        print(f"{breach.rule}: {breach.message}", file=stdout)
+        print(breach.line, file=stdout)
     if args.dry_run:
         sent = json.dumps(result.sent, ensure_ascii=True) if result.sent else "nothing"
         print(f"dry run: would send {sent}", file=stdout)
