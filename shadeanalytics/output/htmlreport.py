@@ -115,7 +115,8 @@ SECTIONS: tuple[Section, ...] = (
             ("usd_per_gpu_hour", "market_usd_per_gpu_hour", "monthly_saving_usd",
              "spot_usd_per_gpu_hour"), chart="savings",
             note="The cheapest available offer with the same GPU type and count, any cloud or "
-                 "region; a negative saving: we already pay less."),
+                 "region. A saving is what moving would save (the chart's title sums the "
+                 "positive ones, as summary does); a negative saving: we already pay less."),
     Section("market_prices", "Marketplace prices per GPU-hour",
             ("day", "gpu_type", "rental_type", "offers", "share_available",
              "cheapest_usd_per_gpu_hour", "median_usd_per_gpu_hour"),

@@ -973,11 +973,11 @@ def plot_savings(savings: pd.DataFrame, *, ax: Axes | None = None, top: int = 15
         ...     "spot_usd_per_gpu_hour": [1.5, float("nan")],
         ...     "monthly_saving_usd": [5840.0, -73.0]})
         >>> plot_savings(savings).get_title()
-        'The same GPUs elsewhere\\n-$5,840/month at the cheapest available on-demand offers'
+        'The same GPUs elsewhere\\n$5,840/month to save at the cheapest available on-demand offers'
 
     Takes a ``market.market_compare`` result; the ``top`` types with the most GPUs running are
-    shown. The title's saving is the positive ``monthly_saving_usd`` summed
-    (``market.total_monthly_saving``).
+    shown. The title's saving (positive: what moving would save) is the positive
+    ``monthly_saving_usd`` summed (``market.total_monthly_saving``), as ``summary`` says.
     """
     from ..analytics.market import total_monthly_saving
 
@@ -1011,8 +1011,8 @@ def plot_savings(savings: pd.DataFrame, *, ax: Axes | None = None, top: int = 15
     ax.grid(axis="x", color="#e6e6e6", linewidth=0.8)
     ax.set_axisbelow(True)
     saving = total_monthly_saving(savings)
-    saved = usd(-saving, cents=None) if saving else "$0"
-    ax.set_title(f"{heading}\n{saved}/month at the cheapest "
+    saved = usd(saving, cents=None) if saving else "$0"
+    ax.set_title(f"{heading}\n{saved}/month to save at the cheapest "
                  "available on-demand offers")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncols=3, frameon=False,
               fontsize=8)

@@ -403,9 +403,11 @@ def summary_text(tables: Tables, *, by: str = "cloud", as_of: TimeLike = None,
     if isinstance(tables, Tables) and not tables.instance_types.empty:
         savings = market_compare(tables, billed=billed)
         cheaper = int((savings["monthly_saving_usd"] > 0).sum())
-        elsewhere = [f"  the same GPUs elsewhere: {usd(-total_monthly_saving(savings))}/month "
-                     f"({cheaper} of {len(savings)} running instance types have a cheaper "
-                     "available on-demand offer; savings.csv)"]
+        # a saving is positive, as in savings.csv: the positive monthly_saving_usd summed
+        elsewhere = [f"  the same GPUs elsewhere: {usd(total_monthly_saving(savings))}/month to "
+                     f"save ({cheaper} of {len(savings)} running instance types have a cheaper "
+                     "available on-demand offer: their monthly_saving_usd in savings.csv "
+                     "summed)"]
     severities = quality["severity"].value_counts()
     lines = [
         f"Shadeform fleet as of {at.strftime('%Y-%m-%dT%H:%M:%SZ')}",
