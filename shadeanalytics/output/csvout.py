@@ -77,7 +77,8 @@ def _column_cells(series: pd.Series) -> list[str]:
         # past 2**52 a float has no fraction to round, and rounding it would overflow to inf
         with np.errstate(over="ignore", invalid="ignore"):
             rounded = np.where(np.abs(values) < 2.0**52, np.round(values, 6), values)
-        # by bit pattern, so that 0.0 and -0.0 keep their own text
+        # + 0.0 turns -0.0 (a zero difference, or a tiny negative rounded) into 0.0: no "-0.0"
+        rounded = rounded + 0.0
         codes, uniques = pd.factorize(rounded.view(np.int64))
         return _by_value(codes, ["" if v != v else repr(v)
                                  for v in uniques.view(np.float64).tolist()])
@@ -107,7 +108,7 @@ def write_csv(df: pd.DataFrame, path: str | os.PathLike[str],
     """Write ``df`` (its ``columns``, in that order) as a formula-safe CSV, atomically.
 
     Cells: text with a formula-like start escaped (``escape_cell``), ``true`` / ``false``,
-    floats rounded to 6 decimals (``repr``), ISO-8601 UTC times with a ``Z`` at the coarsest
+    floats rounded to 6 decimals (``repr``; a zero is ``0.0``, never ``-0.0``), ISO-8601 UTC times with a ``Z`` at the coarsest
     lossless unit of the column, NA empty; minimal quoting (a cell holding ``,``, ``"``, CR or
     LF is quoted, quotes doubled: what ``csv`` readers expect), rows
     ended by ``\\n``. Built a column at a time (each distinct number or time formatted once)
