@@ -270,7 +270,7 @@ def _parser() -> argparse.ArgumentParser:
     check = commands.add_parser(
         "check", help="check budgets and the built-in alert rules (for cron and CI)",
         description="Check the [[budget]] rules of a TOML file and the built-in rules (burn "
-                    "rate up 50 %% on its 7-day mean, a new cloud or instance type, an instance "
+                    "rate up 50 % on its 7-day mean, a new cloud or instance type, an instance "
                     "pending for twice its boot estimate, one in error still listed) at --as-of. "
                     "Prints one line per breach. Exit codes: 0 no breach, 10 a breach, 1 error "
                     "(e.g. the webhook failed every attempt; no alert state recorded), 2 usage "
@@ -294,6 +294,8 @@ def _parser() -> argparse.ArgumentParser:
         "columns", help="print the data dictionary (every table's columns) as Markdown",
         description="Print the data dictionary: every column's dtype, unit, source and meaning.")
     columns.set_defaults(run=_columns)
+    for command in commands.choices.values():  # a usage error shows its own command's usage
+        command.set_defaults(parser=command)
     return parser
 
 
@@ -496,7 +498,7 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None,
         try:
             code = args.run(args, stdout)
         except _UsageError as exc:
-            parser.print_usage(stderr)
+            args.parser.print_usage(stderr)
             error, code = str(exc), EXIT_USAGE
         except _Exit as exc:
             error, code = str(exc), exc.code

@@ -108,12 +108,13 @@ def write_csv(df: pd.DataFrame, path: str | os.PathLike[str],
     """Write ``df`` (its ``columns``, in that order) as a formula-safe CSV, atomically.
 
     Cells: text with a formula-like start escaped (``escape_cell``), ``true`` / ``false``,
-    floats rounded to 6 decimals (``repr``; a zero is ``0.0``, never ``-0.0``), ISO-8601 UTC times with a ``Z`` at the coarsest
+    floats rounded to 6 decimals (``repr``), ISO-8601 UTC times with a ``Z`` at the coarsest
     lossless unit of the column, NA empty; minimal quoting (a cell holding ``,``, ``"``, CR or
     LF is quoted, quotes doubled: what ``csv`` readers expect), rows
     ended by ``\\n``. Built a column at a time (each distinct number or time formatted once)
     and joined in one pass, several times faster than ``csv.writer``. ``private``: the file
-    holds network columns and gets an owner-only mode (:func:`file_mode`).
+    holds network columns and gets an owner-only mode (:func:`file_mode`). A zero is written
+    ``0.0``, never ``-0.0``.
     """
     path = Path(path)
     columns = list(columns if columns is not None else df.columns)
