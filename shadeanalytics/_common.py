@@ -13,8 +13,11 @@ import pandas as pd
 __all__ = [
     "CONFIGURATION_KEYS",
     "NA_LABEL",
+    "PLACEHOLDER_LABELS",
+    "STORAGE_LABEL",
     "TimeLike",
     "as_of_time",
+    "count_groups",
     "group_keys",
     "instant",
     "key_column",
@@ -34,6 +37,11 @@ TimeLike: TypeAlias = pd.Timestamp | datetime | str | None
 NA_LABEL = "(none)"
 _NA_LABELS = {"cluster_id": "(standalone)", "tag": "(untagged)"}
 _UNKNOWN = "(unknown)"
+#: How a volume shows a key that only instances have (gpu_type, cluster_id, tag, ...).
+STORAGE_LABEL = "(storage)"
+#: The labels that stand for no group of their own: a count of clusters or GPU types leaves
+#: them out (``count_groups``).
+PLACEHOLDER_LABELS = frozenset({NA_LABEL, *_NA_LABELS.values(), _UNKNOWN, STORAGE_LABEL})
 #: Group keys that come from an instance's ``configuration`` object.
 CONFIGURATION_KEYS: tuple[str, ...] = ("gpu_type", "gpu_manufacturer", "interconnect")
 
@@ -91,6 +99,20 @@ def key_column(values: pd.Series, key: str, unknown: pd.Series | None = None) ->
         if flag.any():
             out = out.mask(out.isna().to_numpy() & flag, _UNKNOWN)
     return out.fillna(_NA_LABELS.get(key, NA_LABEL))
+
+
+def count_groups(labels: pd.Series) -> tuple[int, list[str]]:
+    """The rows of ``labels`` that name a group, and the placeholders present (sorted): so
+    ``(standalone)`` is not counted as a cluster, nor ``(storage)`` as a GPU type.
+
+    Example::
+
+        >>> count_groups(pd.Series(["H100", "A100", "(storage)"]))
+        (2, ['(storage)'])
+    """
+    text = labels.astype("string")
+    placeholder = text.isin(PLACEHOLDER_LABELS).fillna(False).to_numpy(dtype=bool)
+    return int((~placeholder).sum()), sorted(set(text[placeholder].tolist()))
 
 
 def ratio(numerator: pd.Series, denominator: pd.Series) -> pd.Series:

@@ -89,6 +89,16 @@ def test_summary_shows_the_library_totals(sample: sa.Tables) -> None:
     assert out.getvalue() == text  # the CLI's default as-of is the newest snapshot
 
 
+def test_summary_counts_no_placeholder_as_a_group(sample: sa.Tables) -> None:
+    """The top-costs count leaves (standalone) and (storage) out of the clusters it counts."""
+    text = summary_text(sample, as_of=AS_OF, by="cluster_id", top=3).splitlines()
+    assert "  (28 groups + (standalone) + (storage), 3 shown)" in text
+    clusters = cost_breakdown(sample, by="cluster_id", as_of=AS_OF)["cluster_id"]
+    assert len(clusters) == 30 and clusters.str.startswith("(").sum() == 2
+    text = summary_text(sample, as_of=AS_OF, by="gpu_type", top=3).splitlines()
+    assert "  (9 groups + (storage), 3 shown)" in text
+
+
 def test_summary_by_an_unknown_dimension_is_refused(sample: sa.Tables) -> None:
     """summary_text checks its dimension."""
     with pytest.raises(ValueError, match="by must be one of cloud, region"):
