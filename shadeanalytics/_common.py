@@ -121,23 +121,30 @@ def ratio(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
     return (numerator.astype("float64") / den.where(den != 0)).astype("float64")
 
 
-def usd(value: float, *, cents: bool | None = True) -> str:
+def usd(value: float, *, cents: bool | None = True, rate: bool = False) -> str:
     """Dollars as text, the one money format of every table, chart, page and message.
 
     With ``cents`` (the default) ``$1,234.50``; without, whole dollars (``$1,235``); with
-    ``cents=None``, cents below $1,000 only (chart labels). A negative amount gets ``-``
-    before the ``$`` unless it rounds to zero; NaN or NA is ``n/a``.
+    ``cents=None``, cents below $1,000 only (chart labels). With ``rate`` (a unit price, such
+    as per GB-hour) every digit up to 6 decimals, at least 2: ``$0.00012``. A negative amount
+    gets ``-`` before the ``$`` unless it rounds to zero; NaN or NA is ``n/a``.
 
     Example::
 
         >>> usd(1665.01), usd(1234.5, cents=None), usd(9.3, cents=None), usd(-5), usd(-0.001)
         ('$1,665.01', '$1,234', '$9.30', '-$5.00', '$0.00')
+        >>> usd(0.0001, rate=True), usd(0.00012, rate=True), usd(2.1, rate=True)
+        ('$0.0001', '$0.00012', '$2.10')
     """
     if pd.isna(value):  # NaN or NA
         return "n/a"
     amount = abs(value)
     with_cents = amount < 1000 if cents is None else cents
-    text = f"{amount:,.2f}" if with_cents else f"{amount:,.0f}"
+    if rate:
+        whole, _, fraction = f"{amount:,.6f}".partition(".")
+        text = f"{whole}.{fraction.rstrip('0').ljust(2, '0')}"
+    else:
+        text = f"{amount:,.2f}" if with_cents else f"{amount:,.0f}"
     return ("-" if value < 0 and text.strip("0.,") else "") + "$" + text
 # -- progress bars -----------------------------------------------------------------------------
 

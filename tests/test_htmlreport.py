@@ -16,6 +16,7 @@ import html.parser
 import io
 import json
 import os
+import re
 import select
 import shutil
 import subprocess
@@ -222,6 +223,24 @@ def test_sections_are_data_driven() -> None:
         {"service": "=compute", "hourly_usd": "$2.50", "share_of_hourly": "71.4%"}]}
     assert page.figures == {}  # no costs_by_cloud, no gpu_inventory: no headline
     assert ("a", {"href": "costs_by_service.csv"}) in page.tags
+
+
+def test_volume_prices_show_their_digits_and_headers_read_like_the_others() -> None:
+    """The sample's volumes: $0.0001 per GB-hour (not 0.00), and headings for people."""
+    from shadeanalytics.output.report import analytics
+
+    volumes = analytics(sa.read(SAMPLE_DIR), as_of="2026-11-20T00:00:00Z",
+                        only=("volumes",))["volumes"]
+    text = render_html({"volumes": volumes}, as_of=pd.Timestamp(AS_OF))
+    page = _Page(text)
+    rows = page.tables["volumes"]
+    assert [(r["name"], r["price_per_gb_per_hour_usd"], r["billed_price_usd"]) for r in rows] == [
+        ("old-checkpoints", "$0.00012", "$0.06"), ("data-vllm-serve-009", "$0.0001", "$0.10"),
+        ("data-sd-train-013", "$0.00012", "$0.24"), ("scratch-orphan", "$0.0001", "$0.20")]
+    head = text.split('<section id="volumes"', 1)[1].split("</thead>", 1)[0]
+    assert re.findall(r">([^<>]+)</th>", head) == [
+        "name", "cloud", "region", "size (GB)", "mounted by", "state", "price per GB-hour",
+        "billed per hour", "accrued", "Shadeform estimate"]
 
 
 def test_headline_reads_one_place() -> None:
