@@ -312,9 +312,11 @@ def render_html(frames: Mapping[str, pd.DataFrame], *, as_of: pd.Timestamp,
             continue
         svg = charts.get(section.chart) if section.chart else None
         csv = f"{section.frame}.csv"
+        png = f"{section.chart}.png"
         sections.append({
             "id": section.frame, "title": section.title, "note": section.note,
             "csv": csv if csv in names else None,
+            "png": png if svg and png in names else None,
             "chart": base64.b64encode(svg.encode("utf-8")).decode("ascii") if svg else None,
             "table": _table(section, frame), "rows": section.rows, "newest": section.newest,
         })
