@@ -75,6 +75,21 @@ def test_report_csv_equals_the_library(tmp_path: Path, sample: sa.Tables) -> Non
         inventory["gpus"].tolist()
 
 
+def test_summary_saving_is_savings_csv_positive_rows(tmp_path: Path, sample: sa.Tables) -> None:
+    """One sign, one figure: summary's saving is savings.csv's positive rows summed, by hand
+    101,207.20 + 1,087.70 + 934.40 + 737.30 + 153.30 + 87.60 + 29.20 = 104,236.70."""
+    from shadeanalytics.output.csvout import write_csv
+
+    write_csv(sa.market_compare(sample, as_of=AS_OF), tmp_path / "savings.csv")
+    saving = [float(r["monthly_saving_usd"]) for r in _csv(tmp_path / "savings.csv")]
+    assert saving[0] == 101207.2  # the top row: not the total
+    assert round(sum(v for v in saving if v > 0), 2) == 104236.70
+    line = [t for t in summary_text(sample, as_of=AS_OF).splitlines() if "elsewhere" in t]
+    assert line == ["  the same GPUs elsewhere: $104,236.70/month to save (7 of 13 running "
+                    "instance types have a cheaper available on-demand offer: their "
+                    "monthly_saving_usd in savings.csv summed)"]
+
+
 def test_summary_shows_the_library_totals(sample: sa.Tables) -> None:
     """The summary's burn rate, month projection and accrued total are the library's."""
     costs = cost_breakdown(sample, by="cloud", as_of=AS_OF)
