@@ -205,8 +205,8 @@ def test_each_chart_links_its_png(hostile_report: Path) -> None:
     """Under each chart, a link to its PNG file in the folder: the chart at full size."""
     text = (hostile_report / "index.html").read_text(encoding="utf-8")
     pngs = re.findall(r'<figcaption class="file">full size: <a href="([^"]+)">', text)
-    assert len(pngs) == 7 and len(set(pngs)) == 7  # one per chart on the page
-    assert all(name.endswith(".png") and (hostile_report / name).is_file() for name in pngs)
+    assert len(pngs) == text.count("<figure><img ")  # one per chart on the page
+    assert sorted(pngs) == sorted(p.name for p in hostile_report.glob("*.png"))
 
 
 @pytest.mark.hardening
@@ -485,14 +485,14 @@ def test_sample_page_in_chromium(browser: _Chromium, sample_report: Path,
     # at 1280 px every table fits its box: none scrolls sideways
     boxes = tab.evaluate("[...document.querySelectorAll('.scroll')]"
                          ".map(d => d.scrollWidth - d.clientWidth)")
-    assert len(boxes) == 14 and max(boxes) <= 0, boxes
+    assert boxes and max(boxes) <= 0, boxes
     tab.resize(390)
     # at phone width the page itself never scrolls sideways (wide tables do, in their box),
     # and every chart fits the screen: none is cropped
     assert json.loads(tab.evaluate(_PAGE_FACTS))["width"] == 390
     rights = tab.evaluate("[...document.querySelectorAll('figure img')]"
                           ".map(i => Math.ceil(i.getBoundingClientRect().right))")
-    assert len(rights) == 8 and max(rights) <= 390, rights
+    assert rights and max(rights) <= 390, rights
     _not_blank(tab.screenshot(), 390)
     # printed (A4 less 12 mm margins is about 700 CSS px), nothing is cut off at the right
     browser.send("Emulation.setEmulatedMedia", tab.session, media="print")
