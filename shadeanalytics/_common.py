@@ -58,8 +58,14 @@ def instant(value: TimeLike, name: str) -> pd.Timestamp:
 
 
 def as_of_time(as_of: TimeLike) -> pd.Timestamp:
-    """``as_of`` as a UTC ``pd.Timestamp``; None is now. A naive time is refused."""
-    return instant(pd.Timestamp.now(tz="UTC") if as_of is None else as_of, "as_of")
+    """``as_of`` as a UTC ``pd.Timestamp``; None is now (``config.now``). A naive time is
+    refused. Helpers with data resolve their default with ``analytics.asof.resolve_as_of``
+    (the data's own time), not this."""
+    if as_of is None:
+        from . import config
+
+        as_of = pd.Timestamp(config.now())
+    return instant(as_of, "as_of")
 
 
 def require(df: pd.DataFrame, columns: Sequence[str], what: str) -> None:

@@ -20,11 +20,12 @@ from typing import TextIO
 import pandas as pd
 
 from . import __version__, config
-from ._common import set_progress
+from ._common import set_progress, usd
 from .errors import DataWarning, ShadeanalyticsError, printable
 from .ingest.load import read
 from .ingest.schema import data_dictionary
 from .ingest.tables import Tables
+from .output.focus import FOCUS_VERSIONS
 from .output.report import _SUMMARY_DIMENSIONS, resolve_as_of, summary_text, write_report
 
 __all__ = ["EXIT_BREACH", "EXIT_ERROR", "EXIT_LOCKED", "EXIT_OK", "EXIT_UNAVAILABLE",
@@ -120,10 +121,29 @@ def _as_of_value(text: str) -> str | pd.Timestamp:
     return text if text in ("now", "latest") else _instant_value(text)
 
 
+def _resolve_as_of(value: str | pd.Timestamp | None, tables: Tables) -> pd.Timestamp:
+    """``--as-of`` by the one rule (``asof.resolve_as_of``); undated sources: a usage error."""
+    from .analytics.asof import UndatedError
+
+    try:
+        return resolve_as_of(value, tables)
+    except UndatedError as exc:
+        raise _UsageError(str(exc).replace("pass as_of=... (", "pass ").rstrip(")")) from None
+
+
 def _add_as_of(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--as-of", type=_as_of_value, default="latest", metavar="TIME",
+    parser.add_argument("--as-of", type=_as_of_value, default=None, metavar="TIME",
                         help="the instant costs are computed at: an ISO-8601 time with a zone, "
-                             "'now', or 'latest' (default: the newest snapshot in the sources)")
+                             "'now', or 'latest' (default: the settings' as_of, else the "
+                             "newest successful poll in the sources; undated sources need a "
+                             "time)")
+
+
+def _add_config(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="FILE",
+                        help="the settings file (default: SHADEANALYTICS_CONFIG, else "
+                             "shadeanalytics.toml in the working directory, else in "
+                             "~/.config/shadeanalytics/)")
 
 
 def _positive_int(text: str) -> int:
@@ -162,6 +182,23 @@ def _count(text: str) -> int:
     return int(text)
 
 
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def _duration(text: str) -> float:
+    """``--every``: a number with an optional unit (``ms``, ``s``, ``m``, ``h``, ``d``;
+    seconds without one), at least 1 second."""
+    number = text.strip().rstrip("smhd")
+    unit = text.strip()[len(number):]
+    try:
+        value = float(number) * _UNITS[unit or "s"]
+    except (ValueError, KeyError):
+        value = -1.0
+    if not 1 <= value <= 7 * 86400:
+        raise argparse.ArgumentTypeError("expected a duration from 1s to 7d, e.g. 30s, 5m, 1h")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="shadeanalytics",
@@ -175,7 +212,8 @@ def _parser() -> argparse.ArgumentParser:
         description="Load Shadeform responses (files, or the history store) and write a report "
                     "folder of CSV files.")
     _add_source_options(report)
-    report.add_argument("--out", required=True, metavar="DIR", help="report folder to write")
+    report.add_argument("--out", metavar="DIR",
+                        help="report folder to write (default: the settings' report_dir)")
     report.add_argument("--include-network", action="store_true",
                         help="also write the ip, ssh_user and ssh_port columns")
     report.add_argument("--force", action="store_true",
@@ -191,6 +229,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="a TOML file of [[budget]] rules (as for `check`): budgets.csv and "
                              "the page show each budget's measure beside its limit")
     _add_as_of(report)
+    _add_config(report)
     _add_quiet(report)
     report.set_defaults(run=_report)
 
@@ -204,6 +243,7 @@ def _parser() -> argparse.ArgumentParser:
     summary.add_argument("--top", type=_positive_int, default=10, metavar="N",
                          help="rows of the top-costs table (default: 10)")
     _add_as_of(summary)
+    _add_config(summary)
     _add_quiet(summary)
     summary.set_defaults(run=_summary)
 
@@ -215,9 +255,11 @@ def _parser() -> argparse.ArgumentParser:
                     "comes from SHADEFORM_API_KEY (or --api-key-file). Prints one line per "
                     "run. Exit codes: 0 ok, 1 error, 3 another collector holds the lock "
                     "(nothing written), 75 the API is temporarily unavailable (the failed poll "
-                    "is recorded).")
-    collect.add_argument("--store", required=True, metavar="PATH",
-                         help="the history store (an SQLite file; created when missing)")
+                    "is recorded). With --every, one process polls on a schedule until "
+                    "SIGTERM or Ctrl-C (exit 0), printing one line per poll.")
+    collect.add_argument("--store", metavar="PATH",
+                         help="the history store (an SQLite file; created when missing; "
+                              "default: the settings' store)")
     collect.add_argument("--base-url", metavar="URL",
                          help="API base URL (default: SHADEFORM_BASE_URL or "
                               "https://api.shadeform.ai/v1)")
@@ -226,14 +268,24 @@ def _parser() -> argparse.ArgumentParser:
     collect.add_argument("--deadline", type=_positive, default=240.0, metavar="SECONDS",
                          help="give up the run after this long (default: 240, below a 5-minute "
                               "cron interval)")
-    collect.add_argument("--info-max-age", type=_hours, default=24.0, metavar="HOURS",
+    collect.add_argument("--info-max-age", type=_hours, default=None, metavar="HOURS",
                          help="fetch an instance's details (/instances/{id}/info) again when "
                               "they are older than this (default: 24; new instances at once)")
-    collect.add_argument("--info-budget", type=_count, default=50, metavar="N",
+    collect.add_argument("--info-budget", type=_count, default=None, metavar="N",
                          help="at most this many detail requests a run, oldest first "
                               "(default: 50; 0: none)")
     collect.add_argument("--verbose", action="store_true",
                          help="log every request (method, path, status, time) to stderr")
+    collect.add_argument("--every", type=_duration, metavar="DURATION",
+                         help="keep polling: at every multiple of DURATION (30s, 5m, 1h) plus "
+                              "a random jitter of up to a tenth of it (at most 30 s), until "
+                              "SIGTERM or Ctrl-C; SIGHUP re-reads the settings")
+    collect.add_argument("--max-polls", type=_positive_int, metavar="N",
+                         help="with --every: stop after N polls (exit code of the last one)")
+    collect.add_argument("--log-format", choices=("text", "json"), default="text",
+                         help="with --every: one line per poll as text (default) or a JSON "
+                              "object")
+    _add_config(collect)
     _add_quiet(collect)
     collect.set_defaults(run=_collect)
 
@@ -241,8 +293,9 @@ def _parser() -> argparse.ArgumentParser:
         "export", help="write the history store as Parquet, or the bill as FOCUS cost data",
         description="--format parquet: write the history store as Parquet partitioned by "
                     "day, for DuckDB, Spark and Trino. --format focus: write the FOCUS 1.3 "
-                    "cost and usage dataset (one row per billed resource per hour or day) as "
-                    "CSV and Parquet, for FinOps tools. Both need the parquet extra: pip "
+                    "(or 1.2) cost and usage dataset (one row per billed resource per hour "
+                    "or day) as CSV and Parquet, for FinOps tools. Both need the parquet "
+                    "extra: pip "
                     "install 'shadeanalytics[parquet]'.")
     _add_source_options(export)
     export.add_argument("--format", choices=("parquet", "focus"), default="parquet",
@@ -256,6 +309,7 @@ def _parser() -> argparse.ArgumentParser:
                              "inclusive)")
     export.add_argument("--include-network", action="store_true",
                         help="parquet: also write the ip, ssh_user and ssh_port columns")
+    _add_config(export)
     export.add_argument("--as-of", type=_as_of_value, default=None, metavar="TIME",
                         help="focus: the instant the bill is made at: an ISO-8601 time with a "
                              "zone, 'now', or 'latest' (default: the newest snapshot)")
@@ -264,6 +318,9 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--billing-account", default=None, metavar="NAME",
                         help="focus: BillingAccountId and BillingAccountName (default: "
                              "shadeform)")
+    export.add_argument("--focus-version", choices=FOCUS_VERSIONS, default=None,
+                        help=f"focus: the FOCUS version of the columns (default: "
+                             f"{FOCUS_VERSIONS[-1]}, the newest)")
     _add_quiet(export)
     export.set_defaults(run=_export)
 
@@ -280,13 +337,13 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--budgets", metavar="FILE", help="a TOML file of [[budget]] rules")
     _add_as_of(check)
     check.add_argument("--webhook", metavar="URL",
-                       default=config.webhook_url(),
                        help="POST new breaches here as JSON (Slack-compatible); default: "
-                            "SHADEANALYTICS_WEBHOOK_URL")
+                            "SHADEANALYTICS_WEBHOOK_URL, else the settings' webhook")
     check.add_argument("--notify-clear", action="store_true",
                        help="also send a breach once when it clears (needs --store)")
     check.add_argument("--dry-run", action="store_true",
                        help="print what would be sent; send nothing and record nothing")
+    _add_config(check)
     _add_quiet(check)
     check.set_defaults(run=_check)
 
@@ -294,6 +351,42 @@ def _parser() -> argparse.ArgumentParser:
         "columns", help="print the data dictionary (every table's columns) as Markdown",
         description="Print the data dictionary: every column's dtype, unit, source and meaning.")
     columns.set_defaults(run=_columns)
+
+    settings = commands.add_parser(
+        "config", help="print the effective settings and where each came from",
+        description="Print every setting (flags override the environment, the environment "
+                    "overrides the settings file) and where it came from; secrets (the API "
+                    "key, the webhook) only as 'set (from ...)'.")
+    _add_config(settings)
+    settings.set_defaults(run=_config)
+
+    demo = commands.add_parser(
+        "demo", help="see the live flow in a minute: a fake API, a collector, a report",
+        description="Start the fake Shadeform API on 127.0.0.1 with a fleet whose clock runs "
+                    "fast (an hour a second by default), collect it into a store every "
+                    "second, then check the alert rules and write a report and its page. "
+                    "Everything goes into DIR (created; nothing outside it). Ctrl-C stops it.")
+    demo.add_argument("dir", metavar="DIR", nargs="?", default="shadeanalytics-demo",
+                      help="the folder to write (default: ./shadeanalytics-demo)")
+    demo.add_argument("--polls", type=_positive_int, default=30, metavar="N",
+                      help="polls before the report (default: 30: 30 hours of the fleet)")
+    demo.add_argument("--speed", type=_positive, default=3600.0, metavar="X",
+                      help="fleet seconds per real second (default: 3600, an hour a second)")
+    demo.add_argument("--every", type=_duration, default=1.0, metavar="DURATION",
+                      help="real time between polls (default: 1s)")
+    demo.add_argument("--no-charts", action="store_true", help="a report without charts")
+    demo.set_defaults(run=_demo)
+
+    fake = commands.add_parser(
+        "fake-api", help="serve the fake Shadeform API on 127.0.0.1 until stopped",
+        description="Serve the demo fleet on 127.0.0.1 on a free port (its clock running "
+                    "--speed times faster than the wall clock) until Ctrl-C or SIGTERM; print "
+                    "its URL, its key and the SHADEANALYTICS_CLOCK a collector needs to date "
+                    "its polls.")
+    fake.add_argument("--key", default="demo-key", help="the API key it accepts")
+    fake.add_argument("--speed", type=_positive, default=60.0, metavar="X",
+                      help="fleet seconds per real second (default: 60, an hour a minute)")
+    fake.set_defaults(run=_fake_api)
     for command in commands.choices.values():  # a usage error shows its own command's usage
         command.set_defaults(parser=command)
     return parser
@@ -317,8 +410,11 @@ def _report(args: argparse.Namespace, stdout: TextIO) -> int:
         budgets = load_budgets(args.budgets) if args.budgets else None
     except BudgetFileError as exc:
         raise _UsageError(str(exc)) from None
+    if args.out is None:
+        raise _UsageError("no report folder: pass --out DIR, set SHADEANALYTICS_REPORT_DIR or "
+                          "set report_dir in shadeanalytics.toml")
     tables = _tables(args)
-    as_of = resolve_as_of(args.as_of, tables)
+    as_of = _resolve_as_of(args.as_of, tables)
     files = write_report(tables, args.out, as_of=as_of, include_network=args.include_network,
                          charts=not args.no_charts, html=not args.no_html,
                          force=args.force, budgets=budgets)
@@ -330,58 +426,187 @@ def _report(args: argparse.Namespace, stdout: TextIO) -> int:
 
 def _summary(args: argparse.Namespace, stdout: TextIO) -> int:
     tables = _tables(args)
-    as_of = resolve_as_of(args.as_of, tables)
+    as_of = _resolve_as_of(args.as_of, tables)
     # ids and names come from files or the API: escaped, line by line, as every message is
     text = summary_text(tables, by=args.by, as_of=as_of, top=args.top)
     stdout.write("\n".join(printable(line) for line in text.split("\n")))
     return EXIT_OK
 
 
-def _api_key(args: argparse.Namespace) -> tuple[str, str]:
-    """The API key and where it came from (named in the messages that ask to check it)."""
-    try:
-        key, source = config.api_key(key_file=args.api_key_file or None)
-    except config.ConfigError as exc:
-        raise _FileError(str(exc)) from None
-    if not key:
+#: argparse destination -> setting of ``config.SETTINGS`` a command's option gives
+_FLAG_SETTINGS = {"api_key_file": "api_key_file", "base_url": "base_url", "store": "store",
+                  "info_budget": "info_budget", "info_max_age": "info_max_age_hours",
+                  "budgets": "budgets", "webhook": "webhook", "as_of": "as_of",
+                  "out": "report_dir"}
+
+
+def _settings(args: argparse.Namespace) -> dict[str, config.Setting]:
+    """The effective settings of a command: its flags, the environment, the settings file."""
+    flags = {key: getattr(args, dest) for dest, key in _FLAG_SETTINGS.items()
+             if hasattr(args, dest)}
+    return config.settings(flags, getattr(args, "config", None))
+
+
+def _apply_settings(args: argparse.Namespace) -> None:
+    """Fill the options a command was not given from the environment and the settings file
+    (``store`` only when no SOURCE is given; ``as_of`` for ``export`` only with focus)."""
+    values = _settings(args)
+    for dest, key in _FLAG_SETTINGS.items():
+        if not hasattr(args, dest) or getattr(args, dest) is not None:
+            continue
+        if dest == "store" and getattr(args, "sources", None):
+            continue
+        if dest == "as_of" and getattr(args, "format", "focus") != "focus":
+            continue
+        setting = values[key]
+        value = setting.value
+        if dest == "as_of" and isinstance(value, str):
+            try:
+                value = _as_of_value(value)
+            except argparse.ArgumentTypeError as exc:
+                raise _UsageError(f"{setting.source}: as_of: {exc}") from None
+        setattr(args, dest, value)
+
+
+_ENV_NAMES = {spec.env for spec in config.SETTINGS.values()}
+
+
+def _rank(setting: config.Setting) -> int:
+    """Precedence of where a setting came from: a flag, the environment, the file, nothing."""
+    if setting.source.startswith("--"):
+        return 0
+    if setting.source == "default":
+        return 3
+    return 1 if setting.source in _ENV_NAMES else 2
+
+
+def _api_key(values: dict[str, config.Setting]) -> tuple[str, str]:
+    """The API key and where it came from (named in the messages that ask to check it): the
+    key file or the key, whichever was given with the higher precedence (the key on a tie)."""
+    key, key_file = values["api_key"], values["api_key_file"]
+    if key_file.value is not None and _rank(key_file) < _rank(key):
+        try:
+            found, source = config.api_key(key_file=key_file.value)
+        except config.ConfigError as exc:
+            raise _FileError(str(exc)) from None
+        if key_file.source != "--api-key-file":
+            source = f"the key file {printable(str(key_file.value))} ({key_file.source})"
+        return found, source
+    if not key.value:
         raise _FileError(f"no API key: set {config.API_KEY_ENV} or pass --api-key-file PATH")
-    return key, source
+    source = key.source if key.source in _ENV_NAMES else f"api_key in {key.source}"
+    return config.clean_key(key.value), source
 
 
-def _base_url(args: argparse.Namespace) -> str:
+def _base_url(setting: config.Setting) -> str:
     from .live.client import DEFAULT_BASE_URL, check_base_url
 
-    url, source = config.base_url(args.base_url)
-    if url is None:
+    if setting.value is None:
         return DEFAULT_BASE_URL
     try:
-        return check_base_url(url)
+        return check_base_url(setting.value)
     except ValueError as exc:  # the URL is not quoted: it may carry credentials
-        raise _UsageError(f"{source}: {exc}") from None
+        raise _UsageError(f"{setting.source}: {exc}") from None
+
+
+def _collect_options(args: argparse.Namespace) -> tuple[Path, dict[str, object]]:
+    """The store and ``collect``'s options from the flags, the environment and the settings
+    file (read again on SIGHUP)."""
+    from .live.client import ShadeformClient
+
+    values = _settings(args)
+    store = values["store"].value
+    if store is None:
+        raise _UsageError("no store: pass --store PATH, set SHADEANALYTICS_STORE or set store "
+                          "in shadeanalytics.toml")
+    # both before the store is touched: a bad URL or a missing key leaves no file behind
+    base_url = _base_url(values["base_url"])
+    key, source = _api_key(values)
+    config.now()  # a bad SHADEANALYTICS_NOW is refused here too, before the store exists
+    make_client = functools.partial(ShadeformClient, api_key=key, base_url=base_url,
+                                    key_source=source)
+    return Path(store), {"make_client": make_client, "deadline_s": args.deadline,
+                         "info_max_age_s": values["info_max_age_hours"].value * 3600,
+                         "info_budget": values["info_budget"].value}
 
 
 def _collect(args: argparse.Namespace, stdout: TextIO) -> int:
-    from .live.client import ShadeformClient
     from .live.collect import collect
 
     if args.verbose:
         logging.basicConfig(level=logging.DEBUG, stream=sys.stderr,
                             format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    # both before the store is touched: a bad URL or a missing key leaves no file behind
-    base_url = _base_url(args)
-    key, source = _api_key(args)
-    config.now()  # a bad SHADEANALYTICS_NOW is refused here too, before the store exists
-    make_client = functools.partial(ShadeformClient, api_key=key, base_url=base_url,
-                                    key_source=source)
+    if args.every is not None:
+        return _collect_every(args, stdout)
+    if args.max_polls is not None:
+        raise _UsageError("--max-polls is only for --every")
+    store, options = _collect_options(args)
     try:
-        result = collect(args.store, make_client=make_client, deadline_s=args.deadline,
-                         info_max_age_s=args.info_max_age * 3600, info_budget=args.info_budget)
+        result = collect(store, **options)  # type: ignore[arg-type]
     except ShadeanalyticsError as exc:
         raise _Exit(exit_code_for(exc), exc) from None
     for warning in result.warnings:
         warnings.warn(warning, DataWarning, stacklevel=1)  # printed as "Warning: ..."
     print(result.message, file=stdout)
     return EXIT_OK
+
+
+def _collect_every(args: argparse.Namespace, stdout: TextIO) -> int:
+    import json
+    from datetime import UTC, datetime
+
+    from .live.collect import PollLog, Schedule, StopSignals, collect_every
+
+    def options() -> tuple[Path, dict[str, object]]:
+        """The settings, their warnings (a readable file holding a key) printed at once: the
+        process may run for weeks."""
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", DataWarning)
+            try:
+                return _collect_options(args)
+            finally:
+                for w in caught:
+                    print(f"Warning: {printable(w.message)}", file=sys.stderr, flush=True)
+
+    first = [options()]  # errors at the start end the command as usual
+
+    def configure() -> tuple[Path, dict[str, object]]:
+        if first:
+            return first.pop()
+        try:
+            return options()
+        except _UsageError as exc:
+            raise config.ConfigError(str(exc)) from None
+
+    def on_poll(log: PollLog) -> None:
+        print(log.line(args.log_format), file=stdout, flush=True)
+        for warning in log.result.warnings if log.result is not None else ():
+            print(f"Warning: {printable(warning)}", file=sys.stderr, flush=True)
+
+    def on_reload(error: str | None) -> None:
+        at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        if args.log_format == "json":
+            line = json.dumps({"time": at, "event": "reload", "ok": error is None,
+                               **({"error": printable(error)} if error else {})})
+        elif error is None:
+            line = f"{at} settings re-read (SIGHUP)"
+        else:
+            line = f"{at} settings not re-read (SIGHUP): {printable(error)}; the previous ones stay"
+        print(line, file=stdout, flush=True)
+
+    signals = StopSignals()
+    print(f"collecting into {printable(str(first[0][0]))} every {args.every:g} s; SIGTERM or "
+          "Ctrl-C stops after the poll in flight, SIGHUP re-reads the settings",
+          file=sys.stderr, flush=True)
+    with signals.installed():
+        last = collect_every(Schedule.jittered(args.every), configure, signals=signals,
+                             max_polls=args.max_polls, on_poll=on_poll, on_reload=on_reload)
+    if signals.stop_requested:
+        print(f"stopped ({signals.stop_requested})", file=sys.stderr, flush=True)
+        return EXIT_OK
+    if last is None or last.error is None:
+        return EXIT_OK
+    return exit_code_for(last.error)
 
 
 def _verb(flags: list[str]) -> str:
@@ -393,7 +618,8 @@ def _export(args: argparse.Namespace, stdout: TextIO) -> int:
         return _export_focus(args, stdout)
     focus_only = [flag for flag, value in (("--as-of", args.as_of),
                                            ("--granularity", args.granularity),
-                                           ("--billing-account", args.billing_account))
+                                           ("--billing-account", args.billing_account),
+                                           ("--focus-version", args.focus_version))
                   if value is not None]
     if focus_only:
         raise _UsageError(f"{', '.join(focus_only)} {_verb(focus_only)} only for --format focus")
@@ -419,15 +645,27 @@ def _export_focus(args: argparse.Namespace, stdout: TextIO) -> int:
                           "parquet")
     from .output.focus import FOCUS_VERSION, write_focus
 
+    version = args.focus_version or FOCUS_VERSION
+
     tables = _tables(args)
-    as_of = resolve_as_of(args.as_of or "latest", tables)
+    as_of = _resolve_as_of(args.as_of or "latest", tables)
     export = write_focus(tables, args.out, as_of=as_of,
                          granularity=args.granularity or "hourly",
-                         billing_account=args.billing_account or "shadeform")
+                         billing_account=args.billing_account or "shadeform",
+                         focus_version=version)
     total = float(export.rows["BilledCost"].sum())
     left_out = (f"; {len(export.unpriced)} resource(s) billed at an unknown price left out"
                 if export.unpriced else "")
-    print(f"wrote {len(export.rows)} FOCUS {FOCUS_VERSION} rows (${total:,.2f} billed, as of "
+    if export.start_unknown:
+        left_out += (f"; {len(export.start_unknown)} volume(s) whose billing start is unknown "
+                     "left out")
+    basis = export.rows["x_Basis"].astype("string")
+    extrapolated = float(export.rows.loc[(basis == "extrapolated").fillna(False).to_numpy(
+        dtype=bool), "BilledCost"].sum())
+    if round(extrapolated, 2):  # billed past the newest successful poll: say so
+        left_out += (f"; {usd(extrapolated)} of it extrapolated after the newest successful "
+                     "poll (x_Basis)")
+    print(f"wrote {len(export.rows)} FOCUS {version} rows (${total:,.2f} billed, as of "
           f"{as_of.strftime('%Y-%m-%dT%H:%M:%SZ')}) to {args.out}: "
           f"{', '.join(p.name for p in export.files)}{left_out}", file=stdout)
     return EXIT_OK
@@ -444,7 +682,7 @@ def _check(args: argparse.Namespace, stdout: TextIO) -> int:
     except BudgetFileError as exc:
         raise _UsageError(str(exc)) from None
     tables = _tables(args)
-    as_of = resolve_as_of(args.as_of, tables)
+    as_of = _resolve_as_of(args.as_of, tables)
     if not args.store:
         result = run_check(tables, budgets, as_of=as_of, webhook=args.webhook,
                            dry_run=args.dry_run)
@@ -467,6 +705,8 @@ def _check(args: argparse.Namespace, stdout: TextIO) -> int:
             raise _Exit(3, exc) from None
     for breach in result.breaches:
         print(breach.line, file=stdout)
+    for note in result.notes:  # what the accrued total rests on: not a breach
+        print(f"note: {note.replace(' of it ', ' of the accrued total ', 1)}", file=stdout)
     if args.dry_run:
         sent = json.dumps(result.sent, ensure_ascii=True) if result.sent else "nothing"
         print(f"dry run: would send {sent}", file=stdout)
@@ -478,6 +718,34 @@ def _check(args: argparse.Namespace, stdout: TextIO) -> int:
 
 def _columns(args: argparse.Namespace, stdout: TextIO) -> int:
     stdout.write(data_dictionary())
+    return EXIT_OK
+
+
+def _config(args: argparse.Namespace, stdout: TextIO) -> int:
+    path, how = config.find_file(args.config)
+    values = config.settings(None, args.config)
+    where = (f"{printable(str(path))} ({how})" if path is not None else
+             f"none ({config.CONFIG_NAME} in the working directory or the user config "
+             "directory, --config FILE or SHADEANALYTICS_CONFIG)")
+    print(f"settings file: {where}", file=stdout)
+    width = max(map(len, values))
+    for key, setting in values.items():
+        print(f"{key:<{width}}  {setting.shown()}", file=stdout)
+    return EXIT_OK
+
+
+def _demo(args: argparse.Namespace, stdout: TextIO) -> int:
+    from .demo import run_demo
+
+    run_demo(Path(args.dir), polls=args.polls, speed=args.speed, every_s=args.every,
+             charts=not args.no_charts, out=stdout)
+    return EXIT_OK
+
+
+def _fake_api(args: argparse.Namespace, stdout: TextIO) -> int:
+    from .demo import serve_fake_api
+
+    serve_fake_api(key=args.key, speed=args.speed, out=stdout)
     return EXIT_OK
 
 
@@ -496,6 +764,8 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None,
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DataWarning)
         try:
+            if hasattr(args, "config") and args.command not in ("config", "collect"):
+                _apply_settings(args)
             code = args.run(args, stdout)
         except _UsageError as exc:
             args.parser.print_usage(stderr)

@@ -9,28 +9,50 @@ works in the other.
 
 "Now" comes from one place too: :func:`now` is the wall clock, unless ``SHADEANALYTICS_NOW``
 holds an ISO-8601 instant with a zone (for tests and replays: the collector dates its poll
-with it, and the CLI's ``--as-of now`` / ``latest`` read it).
+with it, and the CLI's ``--as-of now`` / ``latest`` read it), or ``SHADEANALYTICS_CLOCK`` a
+fast clock (:func:`fast_clock`, for the demo and the fake API served from the command line).
+
+The settings file, ``shadeanalytics.toml`` (:func:`find_file`, :func:`settings`), is read here
+too: flags override the environment, the environment overrides the file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-from datetime import UTC, datetime
+import stat
+import time
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-from .errors import ShadeanalyticsError, printable
+from .errors import DataWarning, ShadeanalyticsError, printable
 
 __all__ = [
     "API_KEY_ENV",
     "BASE_URL_ENV",
+    "CLOCK_ENV",
+    "CONFIG_ENV",
+    "CONFIG_NAME",
+    "MAX_CONFIG_BYTES",
     "MAX_KEY_FILE_BYTES",
     "NOW_ENV",
+    "SETTINGS",
     "WEBHOOK_URL_ENV",
     "ConfigError",
+    "ConfigWarning",
+    "Setting",
     "api_key",
     "base_url",
     "clean_key",
+    "clock_text",
+    "fast_clock",
+    "find_file",
     "now",
+    "settings",
     "webhook_url",
 ]
 
@@ -38,12 +60,23 @@ API_KEY_ENV = "SHADEFORM_API_KEY"
 BASE_URL_ENV = "SHADEFORM_BASE_URL"
 WEBHOOK_URL_ENV = "SHADEANALYTICS_WEBHOOK_URL"
 NOW_ENV = "SHADEANALYTICS_NOW"
+CLOCK_ENV = "SHADEANALYTICS_CLOCK"
+CONFIG_ENV = "SHADEANALYTICS_CONFIG"
+#: The settings file's name, in the working directory or the user's config directory.
+CONFIG_NAME = "shadeanalytics.toml"
+#: A settings file larger than this is not one.
+MAX_CONFIG_BYTES = 64 * 1024
 #: An API key file larger than this is not a key file.
 MAX_KEY_FILE_BYTES = 64 * 1024
 
 
 class ConfigError(ShadeanalyticsError):
-    """A key file that cannot be read as one (the message names it, never the key)."""
+    """A key file or settings file that cannot be read as one (the message names it and the
+    setting, never the key or the value)."""
+
+
+class ConfigWarning(DataWarning):
+    """A settings file others can read holds a secret (the API key or the webhook)."""
 
 
 def clean_key(text: str) -> str:
@@ -97,10 +130,12 @@ def now() -> datetime:
 
     The variable is for tests and replays: an ISO-8601 instant with a zone, e.g.
     ``2026-03-02T10:00:00Z``; anything else is a :class:`ConfigError` naming the variable.
+    Without it, ``SHADEANALYTICS_CLOCK`` (:func:`clock_text`) runs a fast clock.
     """
     text = os.environ.get(NOW_ENV)
     if not text:
-        return datetime.now(UTC)
+        clock = os.environ.get(CLOCK_ENV)
+        return _parse_clock(clock)() if clock else datetime.now(UTC)
     try:
         moment = datetime.fromisoformat(text.strip())
     except ValueError:
@@ -109,3 +144,195 @@ def now() -> datetime:
         raise ConfigError(f"{NOW_ENV}: not an ISO-8601 instant with a zone "
                           "(e.g. 2026-03-02T10:00:00Z)")
     return moment.astimezone(UTC)
+
+
+# -- fast clocks ------------------------------------------------------------------------------
+
+
+def fast_clock(start: datetime, speed: float, epoch: float | None = None
+               ) -> Callable[[], datetime]:
+    """A clock that reads ``start`` at the Unix time ``epoch`` (default: now) and runs
+    ``speed`` times faster than the wall clock (3600: an hour a second)."""
+    if start.tzinfo is None:
+        raise ValueError("start needs a zone")
+    if not speed > 0:
+        raise ValueError("speed must be positive")
+    began = time.time() if epoch is None else epoch
+
+    def clock() -> datetime:
+        return (start + timedelta(seconds=(time.time() - began) * speed)).astimezone(UTC)
+
+    return clock
+
+
+def clock_text(start: datetime, speed: float, epoch: float) -> str:
+    """The ``SHADEANALYTICS_CLOCK`` value of :func:`fast_clock` ``(start, speed, epoch)``:
+    ``START SPEED EPOCH``, e.g. ``2026-03-02T10:00:00+00:00 3600 1795000000.0``."""
+    return f"{start.astimezone(UTC).isoformat()} {speed:g} {epoch!r}"
+
+
+def _parse_clock(text: str) -> Callable[[], datetime]:
+    try:
+        start_text, speed, epoch = text.split()
+        start = datetime.fromisoformat(start_text)
+        return fast_clock(start, float(speed), float(epoch))
+    except ValueError:
+        raise ConfigError(f"{CLOCK_ENV}: expected START SPEED EPOCH (an ISO-8601 instant with "
+                          "a zone, a positive speed, a Unix time)") from None
+
+
+# -- the settings file --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting's value and where it came from: a flag (``--store``), a variable
+    (``SHADEANALYTICS_STORE``), a settings file (its path) or ``default``."""
+
+    value: Any
+    source: str
+    secret: bool = False
+
+    def shown(self) -> str:
+        """The value as ``config`` prints it; a secret only as ``set (from ...)``."""
+        if self.value is None:
+            return "not set"
+        if self.secret:
+            return f"set (from {self.source})"
+        return f"{printable(str(self.value))} (from {self.source})"
+
+
+@dataclass(frozen=True)
+class _Spec:
+    key: str  # in the file
+    flag: str | None
+    env: str | None
+    kind: str  # "text", "path", "count", "hours"
+    secret: bool = False
+    default: Any = None
+
+
+#: The settings a file, the environment and the flags can give, by name (the file's key).
+SETTINGS: dict[str, _Spec] = {spec.key: spec for spec in (
+    _Spec("api_key", None, API_KEY_ENV, "text", secret=True),
+    _Spec("api_key_file", "--api-key-file", "SHADEANALYTICS_API_KEY_FILE", "path"),
+    _Spec("base_url", "--base-url", BASE_URL_ENV, "text"),
+    _Spec("store", "--store", "SHADEANALYTICS_STORE", "path"),
+    _Spec("info_budget", "--info-budget", "SHADEANALYTICS_INFO_BUDGET", "count", default=50),
+    _Spec("info_max_age_hours", "--info-max-age", "SHADEANALYTICS_INFO_MAX_AGE", "hours",
+          default=24.0),
+    _Spec("budgets", "--budgets", "SHADEANALYTICS_BUDGETS", "path"),
+    _Spec("webhook", "--webhook", WEBHOOK_URL_ENV, "text", secret=True),
+    _Spec("as_of", "--as-of", "SHADEANALYTICS_AS_OF", "text", default="latest"),
+    _Spec("report_dir", "--out", "SHADEANALYTICS_REPORT_DIR", "path"),
+)}
+
+
+def find_file(explicit: str | os.PathLike[str] | None = None) -> tuple[Path | None, str]:
+    """The settings file and how it was found: ``explicit`` (``--config FILE``), else
+    ``SHADEANALYTICS_CONFIG``, else ``shadeanalytics.toml`` in the working directory, else in
+    the user's config directory (``$XDG_CONFIG_HOME/shadeanalytics/``, by default
+    ``~/.config/shadeanalytics/``); ``(None, "none")`` when there is none. A file named by
+    the flag or the variable must exist."""
+    if explicit is not None:
+        return _must_exist(Path(explicit).expanduser(), "--config"), "--config"
+    if os.environ.get(CONFIG_ENV):
+        return _must_exist(Path(os.environ[CONFIG_ENV]).expanduser(), CONFIG_ENV), CONFIG_ENV
+    here = Path.cwd() / CONFIG_NAME
+    if here.exists():
+        return here, "working directory"
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    user = Path(base) / "shadeanalytics" / CONFIG_NAME
+    if user.exists():
+        return user, "user config directory"
+    return None, "none"
+
+
+def _must_exist(path: Path, by: str) -> Path:
+    if not path.exists():
+        raise ConfigError(f"{printable(str(path))}: no such settings file (named by {by})")
+    return path
+
+
+def read_file(path: Path) -> dict[str, Any]:
+    """The settings of the TOML file ``path``, checked (unknown keys and wrong types are a
+    ``ConfigError`` naming the file and the key, never the value); relative paths in it are
+    relative to its folder. A file others can read that holds ``api_key`` or ``webhook``
+    gets a :class:`ConfigWarning`."""
+    import warnings
+
+    from .ingest.load import read_regular_file
+
+    name = printable(str(path))
+    try:
+        data = read_regular_file(path, MAX_CONFIG_BYTES, "settings file")
+        table = tomllib.loads(data.decode("utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{name}: cannot read the settings file ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{name}: cannot read the settings file (not UTF-8 text)") from None
+    except tomllib.TOMLDecodeError as exc:
+        where = str(exc).rpartition("(at ")[2].rstrip(")") if "(at " in str(exc) else ""
+        raise ConfigError(f"{name}: not a valid TOML file"
+                          + (f" (at {where})" if where else "")) from None
+    except ValueError as exc:
+        raise ConfigError(f"{name}: cannot read the settings file ({exc})") from None
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        spec = SETTINGS.get(key)
+        if spec is None:
+            raise ConfigError(f"{name}: unknown setting {printable(key)!r} (known: "
+                              f"{', '.join(SETTINGS)})")
+        values[key] = _checked(spec, value, f"{name}: {key}", path.parent)
+    secrets = [key for key in values if SETTINGS[key].secret]
+    if secrets and os.stat(path).st_mode & stat.S_IROTH:
+        warnings.warn(f"{name}: the settings file holds {' and '.join(secrets)} and others can "
+                      f"read it; run chmod 600 {name}", ConfigWarning, stacklevel=2)
+    return values
+
+
+def _checked(spec: _Spec, value: Any, where: str, folder: Path | None) -> Any:
+    """``value`` of the setting ``spec`` as the program uses it, or a ``ConfigError`` naming
+    ``where`` (never the value)."""
+    if spec.kind == "count":
+        if isinstance(value, str) and value.isdigit():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ConfigError(f"{where}: expected a whole number, 0 or more")
+        return value
+    if spec.kind == "hours":
+        if isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                value = float(value)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+            raise ConfigError(f"{where}: expected a number of hours, 0 or more")
+        return float(value)
+    if not isinstance(value, str) or not value.strip() or len(value) > 4096:
+        raise ConfigError(f"{where}: expected a non-empty text")
+    if spec.kind == "path":
+        path = Path(value).expanduser()
+        return path if folder is None or path.is_absolute() else folder / path
+    return clean_key(value) if spec.key == "api_key" else value
+
+
+def settings(flags: Mapping[str, Any] | None = None,
+             config_file: str | os.PathLike[str] | None = None) -> dict[str, Setting]:
+    """Every setting of :data:`SETTINGS` and where it came from: a flag given (``flags``:
+    setting name -> value, None when not given), else its environment variable, else the
+    settings file (:func:`find_file` ``(config_file)``), else its default. The key file named
+    by a setting is not read here (:func:`api_key` does)."""
+    flags = flags or {}
+    path, _ = find_file(config_file)
+    from_file = read_file(path) if path is not None else {}
+    result: dict[str, Setting] = {}
+    for key, spec in SETTINGS.items():
+        if flags.get(key) is not None and spec.flag is not None:
+            result[key] = Setting(flags[key], spec.flag, spec.secret)
+        elif spec.env is not None and os.environ.get(spec.env):
+            value = _checked(spec, os.environ[spec.env], spec.env, None)
+            result[key] = Setting(value, spec.env, spec.secret)
+        elif key in from_file:
+            result[key] = Setting(from_file[key], printable(str(path)), spec.secret)
+        else:
+            result[key] = Setting(spec.default, "default", spec.secret)
+    return result

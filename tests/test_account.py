@@ -337,7 +337,7 @@ def test_summary_and_report_of_the_fixture_folder_are_clean(tmp_path: Path) -> N
     outputs = []
     for argv in (["summary", str(ACCOUNT_FIXTURES), "--as-of", "2026-11-29T00:00:00Z"],
                  ["report", str(ACCOUNT_FIXTURES), "--out", str(tmp_path / "report"),
-                  "--no-charts"]):
+                  "--no-charts", "--as-of", "2026-11-29T00:00:00Z"]):
         out, err = io.StringIO(), io.StringIO()
         assert main(argv, stdout=out, stderr=err) == 0, err.getvalue()
         assert err.getvalue() == "", argv

@@ -22,7 +22,8 @@ from shadeanalytics.analytics.billing import bill
 from shadeanalytics.cli import main
 from shadeanalytics.live.store import Store
 
-POLLS = ["2026-11-01T00:00:00Z", "2026-11-01T06:00:00Z", "2026-11-01T12:00:00Z"]
+# 24 h of polls: the burn-rate rule's minimum of observed history (MIN_TRAILING_HOURS)
+POLLS = ["2026-10-31T12:00:00Z", "2026-11-01T06:00:00Z", "2026-11-01T12:00:00Z"]
 AS_OF = pd.Timestamp(POLLS[-1])
 
 
@@ -99,10 +100,11 @@ def test_builtin_rules_by_hand() -> None:
         ("pending_too_long", "pending_too_long:p"),
         ("error_listed", "error_listed:e"),
     ]
-    # trailing mean over 00:00-12:00: (25.20 + 8.40) / 12 h = 2.80/h; 10.50 is 275 % above
-    assert found[0].message == ("burn rate $10.50/h is 275% above its trailing mean $2.80/h "
-                                "(over 12.0 h)")
-    assert found[0].limit == pytest.approx(4.20)
+    # trailing mean over Oct 31 12:00-Nov 1 12:00: (50.40 + 8.40) / 24 h = 2.45/h; 10.50 is
+    # 329 % above
+    assert found[0].message == ("burn rate $10.50/h is 329% above its trailing mean $2.45/h "
+                                "(over 24.0 h)")
+    assert found[0].limit == pytest.approx(1.5 * 2.45)
     assert found[3].message == ("instance p pending for 60 min, more than twice its boot "
                                 "estimate (20 min)")
     assert found[3].value == 3600.0 and found[3].limit == 2400.0
@@ -261,7 +263,7 @@ def test_exit_codes(tmp_path: Path, sources: list[str]) -> None:
     assert code == 10
     assert out.splitlines() == [
         "budget: 'burn': hourly_usd is $10.50, above the limit $5.00",
-        "burn_rate_jump: burn rate $10.50/h is 275% above its trailing mean $2.80/h (over 12.0 h)",
+        "burn_rate_jump: burn rate $10.50/h is 329% above its trailing mean $2.45/h (over 24.0 h)",
         "new_cloud: new cloud 'nebius' in the fleet (in no snapshot up to 2026-11-01T06:00:00Z)",
         "new_instance_type: new instance type 'H100x4' in the fleet (in no snapshot up to "
         "2026-11-01T06:00:00Z)",

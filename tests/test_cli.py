@@ -46,7 +46,7 @@ def test_warnings_go_to_stderr(tmp_path: Path) -> None:
     """Data warnings are printed as Warning lines and the report still runs."""
     bad = tmp_path / "x.json"
     bad.write_text(SEED_PATH.read_text().replace('"hourly_price": 210', '"hourly_price": "210"'))
-    code, _, err = _run("report", str(bad), "--out", str(tmp_path / "out"))
+    code, _, err = _run("report", str(bad), "--out", str(tmp_path / "out"), "--as-of", "now")
     assert code == 0
     assert err.startswith("Warning: $.instances[*].hourly_price: a numeric string")
 

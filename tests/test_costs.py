@@ -25,6 +25,10 @@ COLUMNS = ["instances", "running_instances", "gpus", "hourly_usd", "daily_usd", 
 COUNTS = ("instances", "running_instances", "gpus", "instances_without_price",
           "instances_without_accrued", "instances_without_estimate", "volumes",
           "volumes_without_price")
+#: The columns the real result has beyond COLUMNS: accrued_usd split by basis, one count.
+BASIS = ["accrued_observed_usd", "accrued_inferred_usd", "accrued_extrapolated_usd",
+         "accrued_disputed_usd"]
+ALL_COLUMNS = [*COLUMNS[:7], *BASIS, *COLUMNS[7:], "volumes_without_accrued"]
 FLEET_HOURLY = 22.45  # running: a1 2.10 + a2 16.00 + s1 0.10 + s2 1.25 (spot) + t1 3.00
 
 
@@ -143,7 +147,13 @@ def frame(keys: dict[str, list[str]], rows: list[tuple[Any, ...]]) -> pd.DataFra
 
 
 def assert_same(result: pd.DataFrame, expected: pd.DataFrame) -> None:
-    pd.testing.assert_frame_equal(result, expected, check_exact=False, rtol=1e-12)
+    keys = [c for c in expected.columns if c not in COLUMNS]
+    assert list(result.columns) == [*keys, *ALL_COLUMNS]
+    pd.testing.assert_frame_equal(result[list(expected.columns)], expected, check_exact=False,
+                                  rtol=1e-12)
+    # the split by basis adds up to the accrued total, to the cent
+    split = result[BASIS].sum(axis=1, min_count=1)
+    assert ((split - result["accrued_usd"]).abs().fillna(0) < 0.005).all()
 
 
 def test_bill_hours_and_accrued_per_instance(fleet: shadeanalytics.Tables) -> None:
@@ -306,7 +316,7 @@ def test_cost_breakdown_by_rental_type_labels_none(fleet: shadeanalytics.Tables)
 def test_cost_breakdown_two_keys_sorts_ties_by_keys(fleet: shadeanalytics.Tables) -> None:
     """Several keys at once; groups with the same hourly_usd are ordered by their keys."""
     result = cost_breakdown(fleet, by=("cloud", "status"), as_of=AS_OF)
-    assert list(result.columns) == ["cloud", "status", *COLUMNS]
+    assert list(result.columns) == ["cloud", "status", *ALL_COLUMNS]
     assert result["status"].dtype == "string"
     assert list(zip(result["cloud"], result["status"], strict=True)) == [
         ("hyperstack", "active"), ("lambdalabs", "active"), ("datacrunch", "active"),
@@ -360,9 +370,9 @@ def test_cost_breakdown_empty_keeps_columns_and_dtypes() -> None:
     result = cost_breakdown(empty.instances, by=("cloud", "tag"), as_of=AS_OF,
                             tags=empty.instance_tags)
     assert result.empty
-    assert list(result.columns) == ["cloud", "tag", *COLUMNS]
+    assert list(result.columns) == ["cloud", "tag", *ALL_COLUMNS]
     assert result.dtypes.astype(str).tolist() == ["string", "string", "Int64", "Int64", "Int64",
-                                                  *["float64"] * 8, *["Int64"] * 5]
+                                                  *["float64"] * 12, *["Int64"] * 6]
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
@@ -384,7 +394,8 @@ CLUSTER_COLUMNS = {
     "cluster_id": "string", "name": "string", "cloud": "string", "region": "string",
     "status": "category", "instances": "Int64", "running_instances": "Int64", "gpus": "Int64",
     "hourly_price_usd": "float64", "instances_hourly_usd": "float64",
-    "hourly_gap_usd": "float64", "accrued_usd": "float64", "reported_cost_usd": "float64",
+    "hourly_gap_usd": "float64", "accrued_usd": "float64",
+    **dict.fromkeys(BASIS, "float64"), "reported_cost_usd": "float64",
     "instances_reported_cost_usd": "float64", "instances_without_accrued": "Int64",
     "instances_without_estimate": "Int64",
 }
@@ -395,7 +406,8 @@ def test_cluster_summary(fleet: shadeanalytics.Tables) -> None:
     before = fleet.clusters.copy(), fleet.instances.copy()
     result = cluster_summary(fleet, as_of=AS_OF)
     assert result.dtypes.astype(str).to_dict() == CLUSTER_COLUMNS
-    rows = result.astype({"status": "string"}).to_dict("records")
+    rows = result.drop(columns=BASIS).astype({"status": "string"}).to_dict("records")
+    assert (result[BASIS].sum(axis=1) - result["accrued_usd"]).abs().max() < 0.005
     assert rows == [
         # c-2: $40/h listed; b1 ($20, deleted) + b2 ($20, pending) still add up to it
         {"cluster_id": "c-2", "name": "cluster-c-2", "cloud": "denvr",
@@ -438,8 +450,8 @@ def test_cluster_without_instances_shows_zeros() -> None:
         cluster("c-9", [], cloud="denvr", region="houston-usa-1", price=500, cost="$0.00")]})
     result = cluster_summary(shadeanalytics.read(doc), as_of=AS_OF)
     assert result.drop(columns=["status"]).iloc[0].tolist() == [
-        "c-9", "cluster-c-9", "denvr", "houston-usa-1", 0, 0, 0, 5.0, 0.0, 5.0, 0.0, 0.0, 0.0, 0,
-        0]
+        "c-9", "cluster-c-9", "denvr", "houston-usa-1", 0, 0, 0, 5.0, 0.0, 5.0, 0.0,
+        0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0, 0]
     empty = cluster_summary(shadeanalytics.Tables.empty(), as_of=AS_OF)
     assert empty.dtypes.astype(str).to_dict() == CLUSTER_COLUMNS
     assert empty.empty

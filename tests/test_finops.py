@@ -173,14 +173,19 @@ def test_unknown_price_is_not_zero() -> None:
 
 
 def test_billed_items_are_the_bills_intervals(fleet: sa.Tables) -> None:
-    """One row per billed interval, at its billed price, with ITEM_COLUMNS."""
+    """One row per billed interval and basis, at its billed price, with ITEM_COLUMNS."""
     items = billed_items(fleet, as_of=AS_OF)
     assert list(items.columns) == list(ITEM_COLUMNS)
-    assert items[["resource_id", "billed_price_usd"]].to_numpy().tolist() == [
-        ["a", 2.0], ["b", 3.0], ["c", 1.0]]
+    # a: active_at Oct 31 18:00, first seen active Nov 1 00:00, newest poll Nov 3 00:00
+    # b: active_at Nov 1 06:00, first seen active Nov 1 12:00, deleting seen Nov 2 00:00
+    # c: active_at = first sighting Nov 2 12:00
+    assert items[["resource_id", "billed_price_usd", "basis"]].to_numpy().tolist() == [
+        ["a", 2.0, "inferred"], ["a", 2.0, "observed"], ["a", 2.0, "extrapolated"],
+        ["b", 3.0, "inferred"], ["b", 3.0, "observed"],
+        ["c", 1.0, "observed"], ["c", 1.0, "extrapolated"]]
     assert items["service"].unique().tolist() == ["compute"]
-    assert items["end_at"].tolist() == [pd.Timestamp(AS_OF), pd.Timestamp(POLLS[3]),
-                                        pd.Timestamp(AS_OF)]
+    assert items["end_at"].tolist() == [pd.Timestamp(t) for t in (
+        POLLS[1], POLLS[5], AS_OF, POLLS[2], POLLS[3], POLLS[5], AS_OF)]
 
 
 def test_spread_sums_each_group_over_its_periods() -> None:
@@ -283,6 +288,9 @@ def test_summary_shows_the_forecast(fleet: sa.Tables) -> None:
     """Two summary lines: this month and its forecast with the band, then last month."""
     text = summary_text(fleet, as_of=AS_OF)
     assert ("  accrued so far: $192.00\n"
+            "    $18.00 of it is extrapolated past the newest successful poll\n"
+            "    $30.00 of it is inferred from API timestamps before the first poll that saw "
+            "it\n"
             "  Nov 2026: $180.00 so far; forecast $2,178.00 ($2,011.50 to $3,010.50, last 2 "
             "days' burn)\n"
             "  last month: $12.00, partial: history from 2026-10-31 12:00; forecast change "
@@ -291,7 +299,8 @@ def test_summary_shows_the_forecast(fleet: sa.Tables) -> None:
     one = sa.read(envelope({"instances": [make_instance("a", active_at="2026-11-19T23:00:00Z")]},
                            "2026-11-20T00:00:00Z", "/instances"))
     text = summary_text(one, as_of="2026-11-20T00:00:00Z")
-    assert ("  Nov 2026: $2.10 so far; forecast $556.50\n"
+    assert ("  Nov 2026: $2.10 so far; forecast $556.50 (no band: less than 24 h of observed "
+            "history (0.0 h))\n"
             "  last month: unknown (the history starts this month)\n") in text
 
 
@@ -323,7 +332,7 @@ def test_report_writes_spend_and_forecast(fleet: sa.Tables, tmp_path: Path) -> N
         "forecast_usd": "2178.0", "burn_days": "2", "burn_low_usd": "2.75",
         "burn_high_usd": "4.25", "forecast_low_usd": "2011.5", "forecast_high_usd": "3010.5",
         "last_month_usd": "12.0", "last_month_complete": "false", "change_usd": "2166.0",
-        "change_fraction": "180.5", "observed_from": "2026-10-31T12:00:00Z"}
+        "change_fraction": "180.5", "observed_from": "2026-10-31T12:00:00Z", "band_note": ""}
     figures = {f.label: f.text for f in headline({"forecast": month_forecast(fleet,
                                                                              as_of=AS_OF)})}
     assert figures == {"Month to date": "$180.00", "Month-end forecast": "$2,178.00"}
@@ -395,8 +404,8 @@ def test_storage_is_a_service() -> None:
     assert by_gpu[["gpu_type", "cloud", "cost_usd"]].to_numpy().tolist() == [
         ["(storage)", "aws", pytest.approx(0.10)], ["A6000", "hyperstack", pytest.approx(4.2)]]
     items = billed_items(tables, as_of=as_of)
-    assert items[["service", "resource_id", "size_in_gb"]].astype(object).to_numpy().tolist() \
-        == [["compute", "i-1", pd.NA], ["storage", "vol-1", 500]]
+    assert items[["service", "resource_id", "size_in_gb"]].drop_duplicates().astype(
+        object).to_numpy().tolist() == [["compute", "i-1", pd.NA], ["storage", "vol-1", 500]]
     row = month_forecast(tables, as_of=as_of).iloc[0]
     assert row["month_to_date_usd"] == pytest.approx(4.30)
     assert row["hourly_usd"] == pytest.approx(2.15)

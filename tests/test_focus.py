@@ -15,14 +15,17 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import SAMPLE_DIR, envelope, make_instance, volume_history
+from conftest import ACCOUNT_FIXTURES, SAMPLE_DIR, envelope, make_instance, volume_history
 
 import shadeanalytics as sa
 from shadeanalytics.analytics.costs import cost_breakdown
 from shadeanalytics.cli import main
 from shadeanalytics.output.focus import (
+    FOCUS_1_3_CHANGES,
     FOCUS_COLUMNS,
+    REQUIRED_COLUMNS,
     SERVICE_SUBCATEGORIES,
+    focus_columns,
     focus_problems,
     focus_rows,
     write_focus,
@@ -130,19 +133,27 @@ def test_one_row_in_full(fleet: sa.Tables) -> None:
         "ChargeFrequency": "Usage-Based",
         "ChargePeriodEnd": pd.Timestamp("2026-11-20T10:00:00Z"),
         "ChargePeriodStart": pd.Timestamp("2026-11-20T09:00:00Z"),
+        "CommitmentDiscountStatus": None,
         "ConsumedQuantity": 0.5, "ConsumedUnit": "Hours", "ContractedCost": 8.0,
         "ContractedUnitPrice": 16.0, "EffectiveCost": 8.0, "HostProviderName": "crusoe",
-        "InvoiceIssuerName": "Shadeform", "ListCost": 8.0, "ListUnitPrice": 16.0,
-        "PricingCategory": "Standard", "PricingQuantity": 0.5, "PricingUnit": "Hours",
+        "InvoiceId": None, "InvoiceIssuerName": "Shadeform", "ListCost": 8.0,
+        "ListUnitPrice": 16.0, "PricingCategory": "Standard", "PricingCurrency": "USD",
+        "PricingCurrencyContractedUnitPrice": 16.0, "PricingCurrencyEffectiveCost": 8.0,
+        "PricingCurrencyListUnitPrice": 16.0, "PricingQuantity": 0.5, "PricingUnit": "Hours",
         "ProviderName": "Shadeform", "PublisherName": "crusoe", "RegionId": "us-east-1",
         "RegionName": "us-east-1", "ResourceId": "g", "ResourceName": "trainer",
         "ResourceType": "GPU Instance", "ServiceCategory": "Compute",
         "ServiceName": "GPU Instances", "ServiceProviderName": "Shadeform",
         "ServiceSubcategory": "Virtual Machines", "SkuId": "crusoe:H100x8",
+        "SkuMeter": "Instance Usage",
+        # the instance's configuration (make_instance's 6 vCPUs and 12 GB of memory)
+        "SkuPriceDetails": '{"CoreCount":6,"GpuCount":8,"InstanceType":"H100x8",'
+                           '"MemorySize":12,"x_GpuType":"H100","x_VramPerGpuGb":80}',
         "SkuPriceId": "crusoe:H100x8:on-demand", "Tags": '{"prod":true,"team-a":true}',
         "x_ClusterId": None, "x_CloudInstanceType": "8x-h100", "x_RentalType": None,
         "x_GpuType": "H100", "x_NumGpus": 8, "x_VramPerGpuGb": 80, "x_Interconnect": "sxm5",
-        "x_Nvlink": True, "x_GpuHours": 4.0, "x_VolumeSizeGb": None}
+        "x_Nvlink": True, "x_GpuHours": 4.0, "x_VolumeSizeGb": None,
+        "x_Basis": "inferred"}  # from active_at 09:30, before the first poll (10:00)
     spot = rows[rows["ResourceId"] == "s"].iloc[0]
     assert (spot["PricingCategory"], spot["SkuPriceId"], spot["ListUnitPrice"]) == (
         "Dynamic", "nebius:A100:spot", 1.0)
@@ -156,8 +167,14 @@ def test_daily_rows_and_the_sample(fleet: sa.Tables) -> None:
     """Daily periods hold each resource's day; the sample's BilledCost is its accrued cost."""
     daily = focus_rows(fleet, as_of=AS_OF, granularity="daily")
     assert focus_problems(daily) == []
-    assert daily[["ResourceId", "PricingQuantity", "BilledCost"]].to_numpy().tolist() == [
+    per = daily.groupby("ResourceId")[["PricingQuantity", "BilledCost"]].sum().reset_index()
+    assert per.to_numpy().tolist() == [
         ["c", 1.5, pytest.approx(0.15)], ["g", 3.0, 48.0], ["s", 1.75, 1.75]]
+    # a day holding two bases has a row for each: g before the first poll, between the
+    # polls, after the newest one (12:00)
+    g = daily[daily["ResourceId"] == "g"].sort_values(["BilledCost", "x_Basis"], kind="stable")
+    assert g[["x_Basis", "BilledCost"]].to_numpy().tolist() == [
+        ["extrapolated", 8.0], ["inferred", 8.0], ["observed", 32.0]]
     assert (daily["ChargePeriodEnd"] - daily["ChargePeriodStart"]).unique().tolist() == [
         pd.Timedelta(days=1)]
     sample = sa.read(SAMPLE_DIR)
@@ -261,7 +278,7 @@ def test_command_line(tmp_path: Path) -> None:
                           str(tmp_path), "--granularity", "daily", "--as-of",
                           "2026-11-20T00:00:00Z")
     assert (code, err) == (0, "")
-    assert out == (f"wrote 1243 FOCUS 1.3 rows ($460,741.71 billed, as of 2026-11-20T00:00:00Z) "
+    assert out == (f"wrote 1301 FOCUS 1.3 rows ($460,741.71 billed, as of 2026-11-20T00:00:00Z) "
                    f"to {tmp_path}: focus_cost_and_usage.csv, focus_cost_and_usage.parquet\n")
     with (tmp_path / "focus_cost_and_usage.csv").open(newline="") as handle:
         billed = sum(float(row["BilledCost"]) for row in csv.DictReader(handle))
@@ -281,20 +298,103 @@ def test_command_line(tmp_path: Path) -> None:
         2, "Error: --format parquet exports the history store: give --store PATH")
 
 
-def test_storage_rows() -> None:
-    """A volume's rows are Storage / Block Storage, priced per hour at its billed price, and
-    the BilledCost of every row is the accrued total (instance and volume)."""
+def test_storage_rows(tmp_path: Path) -> None:
+    """A volume's rows are Storage / Block Storage, priced per GB-hour as the catalogue prices
+    it, the BilledCost of every row is the accrued total (instance and volume), and the
+    Parquet reads back as pandas reads it by default."""
     tables = sa.read(volume_history())
     as_of = "2026-11-20T02:00:00Z"
-    rows = focus_rows(tables, as_of=as_of)
+    rows = write_focus(tables, tmp_path, as_of=as_of).rows
     assert focus_problems(rows) == []
+    # x_Nvlink, a nullable bool (null on a volume's rows), comes back as object
+    plain = pd.read_parquet(tmp_path / "focus_cost_and_usage.parquet")
+    assert plain["x_Nvlink"].dtype == object
+    assert focus_problems(plain) == []
     volume = rows[rows["ResourceId"] == "vol-1"]
     assert volume[["ServiceName", "ServiceCategory", "ServiceSubcategory", "ResourceType",
-                   "SkuId", "SkuPriceId", "ChargeDescription", "x_VolumeSizeGb"]
+                   "SkuId", "SkuPriceId", "SkuMeter", "PricingUnit", "ConsumedUnit",
+                   "ChargeDescription", "x_VolumeSizeGb"]
                   ].drop_duplicates().astype(object).to_numpy().tolist() == [
         ["Volumes", "Storage", "Block Storage", "Volume", "aws:volume", "aws:volume:us-east-1",
-         "500 GB volume on aws, us-east-1", 500]]
+         "Storage Usage", "GB-Hours", "GB-Hours", "500 GB volume on aws, us-east-1", 500]]
+    assert volume["SkuPriceDetails"].isna().all()
+    # priced as the catalogue prices it: 500 GB x 1 h at $0.0001 per GB-hour = $0.05 an hour
     assert volume["BilledCost"].tolist() == pytest.approx([0.05, 0.05])
-    assert volume["ListUnitPrice"].tolist() == pytest.approx([0.05, 0.05])
+    assert volume["PricingQuantity"].tolist() == pytest.approx([500.0, 500.0])
+    assert volume["ConsumedQuantity"].tolist() == pytest.approx([500.0, 500.0])
+    assert volume["ListUnitPrice"].tolist() == pytest.approx([0.0001, 0.0001])
     accrued = cost_breakdown(tables, by="service", as_of=as_of)["accrued_usd"].sum()
     assert rows["BilledCost"].sum() == pytest.approx(accrued) == pytest.approx(4.30)
+
+
+def test_focus_1_2_and_1_3(fleet: sa.Tables, tmp_path: Path) -> None:
+    """--focus-version 1.2 writes the 1.3 columns but those 1.3 added; 1.3 is the default."""
+    assert FOCUS_1_3_CHANGES == {"HostProviderName": None, "ServiceProviderName": "ProviderName"}
+    assert focus_columns() == focus_columns("1.3") == FOCUS_COLUMNS
+    old = [c.name for c in focus_columns("1.2")]
+    assert old == [c.name for c in FOCUS_COLUMNS
+                   if c.name not in ("HostProviderName", "ServiceProviderName")]
+    assert set(REQUIRED_COLUMNS) <= set(old)
+    with pytest.raises(ValueError, match=r"FOCUS version must be one of 1\.2, 1\.3; got '1\.4'"):
+        focus_columns("1.4")
+    export = write_focus(fleet, tmp_path, as_of=AS_OF, focus_version="1.2")
+    assert list(export.rows.columns) == old
+    assert focus_problems(export.rows, focus_columns("1.2")) == []
+    parquet = pq.read_table(export.files[1])
+    assert parquet.schema.metadata[b"focus_version"] == b"1.2"
+    assert parquet.column_names == old
+    with export.files[0].open(newline="") as handle:
+        assert next(csv.reader(handle)) == old
+    # the same rows and money as 1.3, one column spec apart
+    new = focus_rows(fleet, as_of=AS_OF)
+    pd.testing.assert_frame_equal(export.rows, new[old])
+    code, out, err = _run("export", str(ACCOUNT_FIXTURES), "--format", "focus", "--out",
+                          str(tmp_path), "--granularity", "daily", "--focus-version", "1.2",
+                          "--as-of", "2026-12-06T00:00:00Z")
+    assert (code, err) == (0, "")
+    assert out.startswith("wrote 24 FOCUS 1.2 rows ($1,021.63 billed")
+    assert pq.read_table(tmp_path / "focus_cost_and_usage.parquet").schema.metadata[
+        b"focus_version"] == b"1.2"
+    code, out, err = _run("export", "--store", str(tmp_path / "h.db"), "--out", str(tmp_path),
+                          "--focus-version", "1.3")
+    assert (code, err.splitlines()[-1]) == (
+        2, "Error: --focus-version is only for --format focus")
+
+
+def test_the_checker_implements_the_validators_rules(fleet: sa.Tables) -> None:
+    """The validator's rules focus_problems implements: units null with their quantities,
+    SkuMeter and SkuPriceDetails with their SKU ids, unit prices set and not negative, the
+    columns the dataset's criteria require."""
+    rows = focus_rows(fleet, as_of=AS_OF)
+    broken = rows.assign(
+        ConsumedUnit=rows["ConsumedUnit"].where(rows.index != 0),
+        SkuId=rows["SkuId"].where(rows.index != 1),
+        SkuPriceId=rows["SkuPriceId"].where(rows.index != 2),
+        PricingCurrencyListUnitPrice=rows["PricingCurrencyListUnitPrice"].where(
+            rows.index != 3),
+        ContractedUnitPrice=-rows["ContractedUnitPrice"],
+    ).drop(columns=["SkuMeter", "Tags"])
+    assert focus_problems(broken) == [
+        "missing column(s) this dataset's criteria require: SkuMeter, Tags",
+        "SkuPriceDetails: set where SkuPriceId is null",
+        "ConsumedUnit: null where ConsumedQuantity is not",
+        "ContractedUnitPrice: negative",
+        "SkuPriceId: null on a usage charge",
+        "PricingCurrencyListUnitPrice: null on a usage charge"]
+
+
+def test_a_volume_of_unknown_start_is_named(tmp_path: Path) -> None:
+    """A volume first seen in an undated snapshot has no billing start: no row, no dollar,
+    and the export names it (the account fixtures' volumes are such)."""
+    code, out, err = _run("export", str(ACCOUNT_FIXTURES), "--format", "focus", "--out",
+                          str(tmp_path), "--granularity", "daily",
+                          "--as-of", "2026-12-06T00:00:00Z")
+    assert (code, err) == (0, "")
+    assert out == (f"wrote 24 FOCUS 1.3 rows ($1,021.63 billed, as of 2026-12-06T00:00:00Z) to "
+                   f"{tmp_path}: focus_cost_and_usage.csv, focus_cost_and_usage.parquet; "
+                   "3 volume(s) whose billing start is unknown left out\n")
+    export = write_focus(sa.read(ACCOUNT_FIXTURES), tmp_path, as_of="2026-12-06T00:00:00Z")
+    assert export.start_unknown == [  # volumes.json's two and volume-info.json's one
+        "0b7c9d21-5e3f-4a68-9c1d-2e4f6a8b0c13", "5d2e8f41-9a7b-4c3d-8e1f-0a2b4c6d8e9f",
+        "78a0dd5a-dbb1-4568-b55c-5e7e0a8b0c40"]
+    assert export.rows["ServiceName"].unique().tolist() == ["GPU Instances"]

@@ -22,7 +22,9 @@ DTYPES = {
     "active_at": UTC, "provisioning_s": "float64", "boot_time_min_s": "Int64",
     "boot_time_max_s": "Int64", "boot_late": "boolean", "billed_from": UTC,
     "billed_from_source": "string", "billed_to": UTC, "billing_end_source": "string",
-    "billed_hours": "float64", "accrued_usd": "float64", "age_s": "float64",
+    "billed_hours": "float64", "accrued_usd": "float64", "accrued_observed_usd": "float64",
+    "accrued_inferred_usd": "float64", "accrued_extrapolated_usd": "float64",
+    "accrued_disputed_usd": "float64", "age_s": "float64",
 }
 STATS = {"count": "Int64", "median_provisioning_s": "float64",
          "p90_provisioning_s": "float64", "share_late": "float64"}

@@ -294,7 +294,8 @@ def test_registry_lists_every_check() -> None:
     assert [c.name for c in CHECKS] == [
         "cluster_price_mismatch", "gpu_type_mismatch", "cloud_mismatch",
         "timestamps_out_of_order", "active_without_active_at", "deleted_at_while_active",
-        "missing_configuration", "missing_price", "cost_gap", "duplicate_instance",
+        "unknown_status", "missing_configuration", "missing_price", "cost_gap",
+        "duplicate_instance",
         "future_timestamp", "orphaned_volume", "volume_without_price", "no_auto_delete",
         "past_auto_delete_date", "over_alert_spend", "over_auto_delete_spend"]
     assert all(c.severity in ("error", "warning", "info") and c.rule for c in CHECKS)

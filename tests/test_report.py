@@ -15,6 +15,9 @@ from shadeanalytics.errors import ReportError
 from shadeanalytics.ingest.schema import TABLES
 from shadeanalytics.output.report import escape_cell, unescape_cell, write_csv, write_report
 
+#: The seed is undated: a report of it names its instant (asof.resolve_as_of).
+SEED_AS_OF = "2026-11-20T00:00:00Z"
+
 
 def _rows(path: Path) -> list[dict[str, str]]:
     with path.open(newline="", encoding="utf-8") as handle:
@@ -23,7 +26,7 @@ def _rows(path: Path) -> list[dict[str, str]]:
 
 def test_report_writes_clusters_and_instances_with_schema_columns(tmp_path: Path) -> None:
     """clusters.csv and instances.csv: schema order, network columns left out."""
-    files = write_report(sa.read_clusters(SEED_PATH), tmp_path, charts=False)
+    files = write_report(sa.read_clusters(SEED_PATH), tmp_path, as_of=SEED_AS_OF, charts=False)
     assert [f.name for f in files][:3] == ["clusters.csv", "instances.csv", "costs_by_cloud.csv"]
     header = (tmp_path / "instances.csv").read_text().splitlines()[0].split(",")
     assert header == [c.name for c in TABLES["instances"]
@@ -41,7 +44,8 @@ def test_report_writes_clusters_and_instances_with_schema_columns(tmp_path: Path
 
 def test_network_columns_only_with_the_flag(tmp_path: Path) -> None:
     """ip / ssh_* are written only when asked."""
-    write_report(sa.read_clusters(SEED_PATH), tmp_path, include_network=True, charts=False)
+    write_report(sa.read_clusters(SEED_PATH), tmp_path, include_network=True, as_of=SEED_AS_OF,
+                 charts=False)
     row = _rows(tmp_path / "instances.csv")[0]
     assert (row["ip"], row["ssh_user"], row["ssh_port"]) == ("1.0.0.1", "shadeform", "22")
 
@@ -87,17 +91,18 @@ def test_failed_write_names_the_file_and_keeps_the_previous_one(tmp_path: Path) 
     """A write that fails raises ReportError naming the file; no temp file is left."""
     (tmp_path / "clusters.csv").mkdir()  # os.replace onto a folder fails
     with pytest.raises(ReportError) as caught:  # force: a folder no report wrote
-        write_report(sa.read_clusters(SEED_PATH), tmp_path, force=True, charts=False)
+        write_report(sa.read_clusters(SEED_PATH), tmp_path, force=True, as_of=SEED_AS_OF,
+                     charts=False)
     assert str(caught.value).startswith(f"{tmp_path / 'clusters.csv'}: cannot write (")
     assert sorted(p.name for p in tmp_path.iterdir()) == [".shadeanalytics-report.json",
                                                           "clusters.csv"]
     good = tmp_path / "good"
-    write_report(sa.read_clusters(SEED_PATH), good, charts=False)
+    write_report(sa.read_clusters(SEED_PATH), good, as_of=SEED_AS_OF, charts=False)
     before = (good / "instances.csv").read_bytes()
     (good / "clusters.csv").unlink()
     (good / "clusters.csv").mkdir()
     with pytest.raises(ReportError):
-        write_report(sa.read_clusters(SEED_PATH), good, charts=False)
+        write_report(sa.read_clusters(SEED_PATH), good, as_of=SEED_AS_OF, charts=False)
     assert (good / "instances.csv").read_bytes() == before
 
 
@@ -114,7 +119,7 @@ def test_seed_secrets_reach_no_table_and_no_report(tmp_path: Path) -> None:
         text = df.astype("string").to_csv()
         for secret in secrets:
             assert secret not in text
-    write_report(tables, tmp_path, include_network=True)
+    write_report(tables, tmp_path, include_network=True, as_of=SEED_AS_OF)
     for path in tmp_path.iterdir():
         data = path.read_bytes()
         for secret in secrets:

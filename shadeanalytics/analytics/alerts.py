@@ -40,6 +40,7 @@ __all__ = [
     "BUILTIN_RULES",
     "BURN_JUMP_SHARE",
     "MEASURES",
+    "MIN_TRAILING_HOURS",
     "WEBHOOK_BACKOFF_S",
     "Breach",
     "Budget",
@@ -60,6 +61,9 @@ __all__ = [
 #: The burn-rate rule fires when the hourly burn exceeds its trailing 7-day mean by this share.
 BURN_JUMP_SHARE = 0.5
 _TRAILING = pd.Timedelta(days=7)
+#: The trailing mean needs at least this much observed history (from the first observation
+#: to the newest successful poll); with less, ``burn_rate_jump`` has no signal and stays quiet.
+MIN_TRAILING_HOURS = 24
 #: The webhook's first backoff (seconds; doubles per attempt, full jitter).
 WEBHOOK_BACKOFF_S = 0.5
 
@@ -77,7 +81,9 @@ MEASURES: dict[str, str] = {
 #: Built-in rules (no file needed), by the ``rule`` they report.
 BUILTIN_RULES: dict[str, str] = {
     "burn_rate_jump": "the hourly burn is more than 50 % above its trailing 7-day mean "
-                      "(a dated history)",
+                      "(a dated history with at least 24 h observed)",
+    "stale_data": "as_of is past the newest successful poll by more than the staleness "
+                  "grace (3 poll intervals, at least 1 h): the figures are extrapolated",
     "new_cloud": "a cloud in the fleet that no snapshot before the newest one showed",
     "new_instance_type": "an instance type in the fleet that no snapshot before the newest "
                          "one showed",
@@ -290,11 +296,15 @@ def _burn_rate_jump(tables: Tables, billed: Bill) -> list[Breach]:
     times = _observed(tables, billed.as_of)
     if len(times) < 2:
         return []  # no history: no mean to compare with
-    start = max(times[0], billed.as_of - _TRAILING)
-    hours = (billed.as_of - start).total_seconds() / 3600
-    if hours <= 0:
-        return []
-    mean = billed_usd_between(billed, start, billed.as_of) / hours
+    fresh = billed.freshness
+    if fresh is not None and fresh.stale:
+        return []  # no observed burn near as_of: stale_data says so
+    end = billed.as_of if fresh is None or fresh.newest_poll is None else fresh.newest_poll
+    start = max(times[0], end - _TRAILING)
+    hours = (end - start).total_seconds() / 3600
+    if hours < MIN_TRAILING_HOURS:
+        return []  # too little observed history for a mean: no signal, not a number
+    mean = billed_usd_between(billed, start, end) / hours
     hourly = cost_breakdown(billed, by="cloud")["hourly_usd"].sum()
     if not mean > 0 or not hourly > (1 + BURN_JUMP_SHARE) * mean:
         return []
@@ -302,6 +312,20 @@ def _burn_rate_jump(tables: Tables, billed: Bill) -> list[Breach]:
                    f"burn rate ${hourly:,.2f}/h is {hourly / mean - 1:.0%} above its trailing "
                    f"mean ${mean:,.2f}/h (over {hours:,.1f} h)", float(hourly),
                    float((1 + BURN_JUMP_SHARE) * mean))]
+
+
+def _stale_data(billed: Bill) -> list[Breach]:
+    """``stale_data``: ``as_of`` is past the newest successful poll by more than the grace."""
+    from .asof import stale_sentence
+
+    fresh = billed.freshness
+    if fresh is None or not fresh.stale:
+        return []
+    extrapolated = float(billed.instances["accrued_extrapolated_usd"].sum()
+                         + billed.volumes["accrued_extrapolated_usd"].sum())
+    text = stale_sentence(fresh, extrapolated) or ""
+    return [Breach("stale_data", "stale_data", text.removeprefix("STALE DATA: "),
+                   fresh.behind / pd.Timedelta(hours=1), fresh.grace / pd.Timedelta(hours=1))]
 
 
 def _fleet_values(billed: Bill, column: str) -> set[str]:
@@ -409,14 +433,15 @@ def budget_state(tables: Tables | Bill, budgets: Sequence[Budget], *,
 
 
 def evaluate(tables: Tables, budgets: Sequence[Budget] = (), *, as_of: TimeLike = None,
-             builtin: bool = True) -> list[Breach]:
+             builtin: bool = True, billed: Bill | None = None) -> list[Breach]:
     """Every rule breached at ``as_of``: the ``budgets`` (``measure > limit``) in file order,
     then the built-in rules (``BUILTIN_RULES``) unless ``builtin`` is False.
 
     A budget whose measure is unknown (e.g. accrued cost of instances without a price) is not
     breached. Messages name rules, ids, clouds and amounts; never names, IPs or SSH details.
+    ``billed`` is ``bill(tables, as_of)`` when the caller has it already.
     """
-    billed = bill(tables, as_of)
+    billed = bill(tables, as_of) if billed is None else billed
     found = []
     for budget in budgets:
         value = _measure(billed, budget)
@@ -429,6 +454,7 @@ def evaluate(tables: Tables, budgets: Sequence[Budget] = (), *, as_of: TimeLike 
             f"{name!r}: {budget.measure}{scope} is {_number(value, budget.measure)}, "
             f"above the limit {_number(budget.limit, budget.measure)}", value, budget.limit))
     if builtin:
+        found += _stale_data(billed)
         found += _burn_rate_jump(tables, billed)
         found += _new_in_fleet(tables, billed)
         found += _instance_rules(billed)
@@ -508,6 +534,9 @@ class CheckResult:
     new: list[Breach]
     cleared: list[str]
     sent: dict[str, Any] | None
+    #: The part of the accrued total that rests on records contradicting themselves, in
+    #: words (``asof.trust_notes``; the staleness is the ``stale_data`` breach).
+    notes: list[str] = field(default_factory=list)
 
 
 def run_check(tables: Tables, budgets: Sequence[Budget], *, as_of: pd.Timestamp,
@@ -522,7 +551,11 @@ def run_check(tables: Tables, budgets: Sequence[Budget], *, as_of: pd.Timestamp,
     alert (or when there is nothing to send), never with ``dry_run``. Without a store every
     breach is sent each run.
     """
-    breaches = evaluate(tables, budgets, as_of=as_of)
+    from .asof import trust_notes
+
+    billed = bill(tables, as_of)
+    breaches = evaluate(tables, budgets, as_of=as_of, billed=billed)
+    _, notes = trust_notes(billed, cost_breakdown(billed, by="cloud"), bases=("disputed",))
     current = {b.key: b for b in breaches}
     open_before = store.alert_episodes() if store is not None else {}
     new = [b for b in breaches if b.key not in open_before]
@@ -535,5 +568,5 @@ def run_check(tables: Tables, budgets: Sequence[Budget], *, as_of: pd.Timestamp,
         store.update_alert_episodes(
             opened=[(b.key, b.rule) for b in new], seen=list(current), closed=cleared,
             at=as_of)
-    return CheckResult(breaches, new, cleared, body)
+    return CheckResult(breaches, new, cleared, body, notes)
 

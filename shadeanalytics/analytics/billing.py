@@ -22,7 +22,14 @@ The rule (the README's Definitions state it once, in the same words):
   sighting. Undated rows count as observed at ``as_of``.
 - **Unknown is not zero**: an instance running without ``active_at`` in a single snapshot has
   an unknown start, so its billed hours and accrued cost are NA; so is the accrued cost of a
-  billed instance without a price.
+  billed instance without a price, of an instance in a status outside the API's enum (the
+  model cannot vouch for that time), and of a volume first seen at the only ``/volumes`` poll
+  (what it cost before is unknown).
+- **Basis** of each billed interval (``asof.BASES``): *inferred* before the first poll that
+  saw the instance in it (from ``active_at``, or the one snapshot), *extrapolated* after the
+  newest successful poll (``asof.newest_poll``), *observed* between; every interval of an
+  instance whose newest record contradicts itself (``active`` with ``deleted_at``) is
+  *disputed*. The ``accrued_<basis>_usd`` columns split ``accrued_usd`` by it.
 """
 
 from __future__ import annotations
@@ -33,12 +40,14 @@ import numpy as np
 import pandas as pd
 
 from .._common import TimeLike, as_of_time, require
-from ..ingest.schema import TABLES, TIMESTAMP, empty_frame
+from ..ingest.schema import STATUSES, TABLES, TIMESTAMP, empty_frame
 from ..ingest.tables import _CHILD_TABLES, Tables
+from .asof import BASES, Freshness, freshness, resolve_as_of
 from .periods import as_times as _times
 from .periods import as_us as _us
 
 __all__ = [
+    "BASIS_COLUMNS",
     "BILL_COLUMNS",
     "CONFIGURATION_COLUMNS",
     "INTERVAL_COLUMNS",
@@ -47,6 +56,7 @@ __all__ = [
     "STATES",
     "STOPPED",
     "VOLUME_BILL_COLUMNS",
+    "VOLUME_INTERVAL_COLUMNS",
     "Bill",
     "bill",
     "billed_price_usd",
@@ -61,6 +71,10 @@ STOPPED: tuple[str, ...] = ("error", "deleting", "deleted")
 #: What a resource is at ``as_of``; ``held`` is any status the model does not know.
 STATES: tuple[str, ...] = ("running", "pending", "held", "stopped")
 
+#: ``accrued_usd`` split by the basis of the billed time (``asof.BASES``): the columns of
+#: every money table, summing to ``accrued_usd`` (NA together with it).
+BASIS_COLUMNS: tuple[str, ...] = tuple(f"accrued_{basis}_usd" for basis in BASES)
+
 #: Columns ``bill`` adds to each instance row, in order, with their dtypes.
 BILL_COLUMNS: dict[str, str] = {
     "state": "string",
@@ -72,6 +86,7 @@ BILL_COLUMNS: dict[str, str] = {
     "billing_end_source": "string",
     "billed_hours": "float64",
     "accrued_usd": "float64",
+    **dict.fromkeys(BASIS_COLUMNS, "float64"),
 }
 #: Columns ``bill`` adds to each volume row (``Bill.volumes``), in order, with their dtypes.
 VOLUME_BILL_COLUMNS: dict[str, str] = {
@@ -82,13 +97,24 @@ VOLUME_BILL_COLUMNS: dict[str, str] = {
     "billing_end_source": "string",
     "billed_hours": "float64",
     "accrued_usd": "float64",
+    **dict.fromkeys(BASIS_COLUMNS, "float64"),
 }
-#: Columns of ``Bill.intervals``: one row per billed interval, ending by ``as_of``.
+#: Columns of ``Bill.intervals``: one row per billed interval and basis, ending by ``as_of``
+#: (an interval is cut where its basis changes).
 INTERVAL_COLUMNS: dict[str, str] = {
     "instance_id": "string",
     "start_at": TIMESTAMP,
     "end_at": TIMESTAMP,
     "billed_price_usd": "float64",
+    "basis": "string",
+}
+#: Columns of ``Bill.volume_intervals``: the volumes' billed intervals, cut by basis.
+VOLUME_INTERVAL_COLUMNS: dict[str, str] = {
+    "volume_id": "string",
+    "start_at": TIMESTAMP,
+    "end_at": TIMESTAMP,
+    "billed_price_usd": "float64",
+    "basis": "string",
 }
 #: Instance columns that come from its ``configuration`` object, and so from the catalog
 #: (``/instances/types``) when an instance's response lacks it.
@@ -114,7 +140,9 @@ class Bill:
     left out (its instance's accrued cost is NA). ``snapshots``: distinct observation times.
     ``volumes``: the newest row of each volume, with its ``storage.volume_prices`` price and
     ``VOLUME_BILL_COLUMNS`` (storage is billed from a volume's first sighting until it is gone
-    from a later successful ``/volumes`` poll, or ``as_of``).
+    from a later successful ``/volumes`` poll, or ``as_of``), and ``volume_intervals`` their
+    billed intervals. Every interval carries its ``basis`` (the module's docstring).
+    ``freshness``: how far ``as_of`` is past the newest successful poll.
     """
 
     as_of: pd.Timestamp
@@ -124,6 +152,11 @@ class Bill:
     intervals: pd.DataFrame
     snapshots: int
     volumes: pd.DataFrame = field(default_factory=lambda: _empty_volumes())
+    #: The volumes' billed intervals by basis (``VOLUME_INTERVAL_COLUMNS``).
+    volume_intervals: pd.DataFrame = field(
+        default_factory=lambda: empty_intervals(VOLUME_INTERVAL_COLUMNS))
+    #: How far ``as_of`` is past the newest successful poll (``asof.freshness``).
+    freshness: Freshness | None = None
     #: What helpers derive from this bill alone, computed once and kept with it (e.g.
     #: ``finops.billed_items``); each new Bill, also one made by ``dataclasses.replace``,
     #: starts empty, and the values go with the Bill.
@@ -323,6 +356,71 @@ def _per_instance(intervals: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+# -- the basis of billed time ------------------------------------------------------------------
+
+
+def empty_intervals(columns: dict[str, str]) -> pd.DataFrame:
+    """An empty intervals frame of ``columns``."""
+    return pd.DataFrame({c: pd.Series([], dtype=d) for c, d in columns.items()})
+
+
+def _cut_by_basis(start: np.ndarray, end: np.ndarray, seen: np.ndarray, newest: int,
+                  disputed: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                 np.ndarray]:
+    """Intervals [start, end) (int64 µs) cut where their basis changes: *inferred* before
+    ``seen`` (the first poll that saw the resource in it; ``_NAT``: none), *observed* up to
+    ``newest`` (the newest successful poll), *extrapolated* after; ``disputed`` ones are
+    disputed throughout. Returns (row of the interval, start, end, basis) of the pieces, in
+    interval order; an empty interval keeps one piece."""
+    a = np.where(seen == _NAT, end, np.clip(seen, start, end))
+    b = np.clip(np.full(start.size, newest), a, end)
+    rows = np.repeat(np.arange(start.size), 3)
+    lo = np.stack([start, a, b], axis=1).ravel()
+    hi = np.stack([a, b, end], axis=1).ravel()
+    kind = np.tile(np.array(["inferred", "observed", "extrapolated"], dtype=object), start.size)
+    empty = np.repeat(end <= start, 3) & (np.tile(np.arange(3), start.size) == 0)
+    keep = (hi > lo) | empty
+    kind = np.where(np.repeat(disputed, 3), BASES[3], kind)
+    return rows[keep], lo[keep], hi[keep], kind[keep]
+
+
+def _basis_split(ids: np.ndarray, lo: np.ndarray, hi: np.ndarray, basis: np.ndarray,
+                 price: np.ndarray, keys: pd.Series) -> pd.DataFrame:
+    """The cost of the pieces summed per resource (``keys``' order) and basis:
+    ``BASIS_COLUMNS``, zero where a resource has none of a basis."""
+    cost = (hi - lo) / _US_PER_HOUR * price
+    cost = np.where(hi > lo, cost, 0.0)
+    frame = pd.DataFrame({"id": ids, "basis": basis, "cost": cost})
+    table = frame.pivot_table(index="id", columns="basis", values="cost", aggfunc="sum",
+                              fill_value=0.0) if len(frame) else pd.DataFrame()
+    table = table.reindex(columns=list(BASES), fill_value=0.0).reindex(
+        keys.to_numpy(dtype=object), fill_value=0.0)
+    table.columns = list(BASIS_COLUMNS)
+    return table.reset_index(drop=True)
+
+
+def _first_seen(rows: pd.DataFrame, key: str, status: str | None, ids: np.ndarray,
+                start: np.ndarray) -> np.ndarray:
+    """For each (id, start): the first observation of that resource at or after ``start``
+    (with ``status`` when given), int64 µs; ``_NAT`` when none."""
+    if rows.empty or not ids.size:
+        return np.full(ids.size, _NAT)
+    if status is not None:
+        rows = rows[(rows["status"].astype("string") == status).fillna(False)
+                    .to_numpy(dtype=bool)]
+    seen = pd.DataFrame({"id": rows[key].astype("string").to_numpy(dtype=object),
+                         "t": _us(rows["observed_at"])})
+    seen = seen[seen["t"] != _NAT].sort_values("t", kind="stable")
+    want = pd.DataFrame({"id": ids.astype(object), "t": start, "_row": np.arange(ids.size)})
+    found = pd.merge_asof(want.sort_values("t", kind="stable"),
+                          seen.rename(columns={"t": "seen"}).assign(t=lambda d: d["seen"]),
+                          on="t", by="id", direction="forward")
+    out = np.full(ids.size, _NAT)
+    got = found["seen"].notna().to_numpy(dtype=bool)
+    out[found["_row"].to_numpy()[got]] = found["seen"].to_numpy()[got].astype(np.int64)
+    return out
+
+
 # -- storage ------------------------------------------------------------------------------------
 
 
@@ -331,15 +429,17 @@ def _empty_volumes() -> pd.DataFrame:
     return frame.assign(**{c: pd.Series([], dtype=d) for c, d in VOLUME_BILL_COLUMNS.items()})
 
 
-def _billed_volumes(history: Tables, newest: pd.DataFrame, at: pd.Timestamp) -> pd.DataFrame:
+def _billed_volumes(history: Tables, newest: pd.DataFrame, at: pd.Timestamp,
+                    newest_poll: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Each volume's newest row with its price, state and billed interval: from its first
     sighting until the first successful ``/volumes`` poll that no longer listed it (``gone``,
-    ``vanished``), else ``as_of``."""
+    ``vanished``), else ``as_of``; and those intervals cut by basis. A volume first seen at
+    the only ``/volumes`` poll of the history has an unknown start: NA hours and cost."""
     from .storage import volume_prices  # the one rule for a volume's hourly price
     from .timeline import _vanished  # the one rule for "gone from a later successful poll"
 
     if newest.empty:
-        return _empty_volumes()
+        return _empty_volumes(), empty_intervals(VOLUME_INTERVAL_COLUMNS)
     priced = volume_prices(newest, history.volume_types)
     first = history.volumes.groupby("volume_id")["observed_at"].min()
     vanished = _vanished(history.polls, _us(newest["observed_at"]),
@@ -352,6 +452,25 @@ def _billed_volumes(history: Tables, newest: pd.DataFrame, at: pd.Timestamp) -> 
     hours = ((billed_to - billed_from).dt.total_seconds() / 3600).clip(lower=0) \
         .to_numpy(dtype="float64", na_value=np.nan)
     price = priced["hourly_price_usd"].to_numpy(dtype="float64")
+    polls = history.polls
+    polls = polls[(polls["ok"].fillna(False) & (polls["endpoint"] == "/volumes").fillna(False))
+                  .to_numpy(dtype=bool)]
+    times = polls["observed_at"] if not polls.empty else history.volumes["observed_at"]
+    if len(times.drop_duplicates()) <= 1:  # the only /volumes poll: the past is unknown
+        hours = np.full(len(newest), np.nan)
+    known = ~np.isnan(hours)
+    lo, hi = _us(billed_from), _us(billed_to)
+    rows, lo, hi, basis = _cut_by_basis(lo[known], np.maximum(lo[known], hi[known]), lo[known],
+                                        newest_poll, np.zeros(int(known.sum()), dtype=bool))
+    ids = newest["volume_id"].astype("string").to_numpy(dtype=object)[known][rows]
+    prices = price[known][rows]
+    spans = pd.DataFrame({"volume_id": pd.array(ids, dtype="string"), "start_at": _times(lo),
+                          "end_at": _times(hi), "billed_price_usd": prices,
+                          "basis": pd.array(basis, dtype="string")}).astype(
+        VOLUME_INTERVAL_COLUMNS)
+    split = _basis_split(ids, lo, hi, basis, prices, newest["volume_id"].astype("string"))
+    accrued = np.where(hours == 0, 0.0, hours * price)
+    split.loc[np.isnan(accrued)] = np.nan
     money = {
         "state": pd.array(np.where(gone, "stopped", "running"), dtype="string"),
         "billed_price_usd": price,
@@ -359,16 +478,18 @@ def _billed_volumes(history: Tables, newest: pd.DataFrame, at: pd.Timestamp) -> 
         "billed_to": billed_to,
         "billing_end_source": pd.array(np.where(gone, "vanished", "as_of"), dtype="string"),
         "billed_hours": hours,
-        "accrued_usd": np.where(hours == 0, 0.0, hours * price),
+        "accrued_usd": accrued,
+        **{c: split[c].to_numpy(dtype="float64") for c in BASIS_COLUMNS},
     }
-    return priced.assign(**money).astype(VOLUME_BILL_COLUMNS)
+    return priced.assign(**money).astype(VOLUME_BILL_COLUMNS), spans
 
 
 # -- the bill -----------------------------------------------------------------------------------
 
 
 def bill(source: Tables | pd.DataFrame | Bill, as_of: TimeLike = None) -> Bill:
-    """The fleet of ``source`` as billed at ``as_of`` (tz-aware; default now).
+    """The fleet of ``source`` as billed at ``as_of`` (tz-aware; default: the newest
+    successful poll, ``asof.resolve_as_of``; ``"now"``: ``config.now()``).
 
     Example::
 
@@ -387,17 +508,30 @@ def bill(source: Tables | pd.DataFrame | Bill, as_of: TimeLike = None) -> Bill:
     module's docstring for the rule.
     """
     if isinstance(source, Bill):
-        if as_of is None or as_of_time(as_of) == source.as_of:
+        if as_of is None or as_of == "latest" or as_of_time(as_of) == source.as_of:
             return source
         raise ValueError(f"this Bill was made as of {source.as_of}; call bill(tables, "
                          "as_of=...) for another instant")
-    at = as_of_time(as_of)
-    history = _until(as_tables(source, "bill"), at)
+    tables = as_tables(source, "bill")
+    at = resolve_as_of(as_of, tables)
+    fresh = freshness(tables, at)
+    newest_poll = (at if fresh.newest_poll is None else fresh.newest_poll).value // 1_000
+    history = _until(tables, at)
     snapshots = int(pd.concat([history.clusters["observed_at"],
                                history.instances["observed_at"]]).nunique())
     latest = history.latest()
     instances = _with_catalog(latest.instances, history.instance_types)
     intervals, unknown = _billed_intervals(history, at.value // 1_000, snapshots)
+    # a status outside the API's enum: the model cannot vouch for that time (NA, not $0)
+    status = history.instances["status"].astype("string")
+    odd = status.notna().to_numpy(dtype=bool) & ~status.isin(STATUSES).to_numpy(dtype=bool)
+    unknown |= set(history.instances.loc[odd, "instance_id"].astype(str))
+    intervals = intervals[~intervals["instance_id"].isin(unknown).to_numpy(dtype=bool)]
+    # a record that contradicts itself: active with deleted_at
+    newest_status = instances["status"].astype("string")
+    contradicts = ((newest_status == RUNNING).fillna(False).to_numpy(dtype=bool)
+                   & instances["deleted_at"].notna().to_numpy(dtype=bool))
+    disputed = set(instances.loc[contradicts, "instance_id"].astype(str))
 
     price = billed_price_usd(instances)
     per = _per_instance(intervals).reindex(instances["instance_id"])
@@ -426,17 +560,30 @@ def bill(source: Tables | pd.DataFrame | Bill, as_of: TimeLike = None) -> Bill:
     instances = pd.concat([instances.drop(columns="configuration_source"),
                            money[["state"]],
                            instances[["configuration_source"]],
-                           money.drop(columns="state")], axis=1).astype(BILL_COLUMNS)
+                           money.drop(columns="state")], axis=1).astype(
+        {c: d for c, d in BILL_COLUMNS.items() if c in money.columns})
 
     price_of = pd.Series(price.to_numpy(), index=instances["instance_id"].to_numpy())
     price_of = price_of[~price_of.index.duplicated(keep="first")]
+    ids = intervals["instance_id"].to_numpy(dtype=object)
+    start, end = intervals["start"].to_numpy(), intervals["end"].to_numpy()
+    seen = _first_seen(history.instances, "instance_id", RUNNING, ids, start)
+    rows, lo, hi, basis = _cut_by_basis(start, end, seen, newest_poll,
+                                        np.isin(ids.astype(str), list(disputed)))
+    prices = price_of.reindex(ids[rows]).to_numpy(dtype="float64")
     spans = pd.DataFrame({
-        "instance_id": intervals["instance_id"],
-        "start_at": _times(intervals["start"].to_numpy()),
-        "end_at": _times(intervals["end"].to_numpy()),
-        "billed_price_usd": price_of.reindex(intervals["instance_id"].to_numpy()).to_numpy(),
+        "instance_id": pd.array(ids[rows], dtype="string"),
+        "start_at": _times(lo),
+        "end_at": _times(hi),
+        "billed_price_usd": prices,
+        "basis": pd.array(basis, dtype="string"),
     }).astype(INTERVAL_COLUMNS)
+    split = _basis_split(ids[rows], lo, hi, basis, prices, instances["instance_id"])
+    split.index = instances.index
+    split.loc[instances["accrued_usd"].isna().to_numpy(dtype=bool)] = np.nan
+    instances = instances.assign(**{c: split[c] for c in BASIS_COLUMNS})
     clusters = latest.clusters.assign(state=state_of(latest.clusters["status"]))
+    volumes, volume_spans = _billed_volumes(history, latest.volumes, at, newest_poll)
     return Bill(as_of=at, instances=instances, clusters=clusters,
                 instance_tags=latest.instance_tags, intervals=spans, snapshots=snapshots,
-                volumes=_billed_volumes(history, latest.volumes, at))
+                volumes=volumes, volume_intervals=volume_spans, freshness=fresh)

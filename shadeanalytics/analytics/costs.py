@@ -12,7 +12,7 @@ import pandas as pd
 
 from .._common import STORAGE_LABEL, TimeLike, group_keys, key_column, ratio, require
 from ..ingest.tables import Tables
-from .billing import Bill, as_tables, bill
+from .billing import BASIS_COLUMNS, Bill, as_tables, bill
 
 __all__ = [
     "COST_KEYS",
@@ -59,8 +59,10 @@ def _money(rows: pd.DataFrame, kind: str = "instances") -> pd.DataFrame:
         "accrued_usd": accrued,
         "reported_cost_usd": reported,
         "cost_gap_usd": accrued - reported,
+        **{c: rows[c].to_numpy(dtype="float64", na_value=np.nan) for c in BASIS_COLUMNS},
         "no_price": unpriced if instance else zero,
         "no_accrued": np.isnan(accrued).astype("int64") if instance else zero,
+        "no_volume_accrued": zero if instance else np.isnan(accrued).astype("int64"),
         "no_estimate": np.isnan(reported).astype("int64") if instance else zero,
         "no_volume_price": zero if instance else unpriced,
     }, index=rows.index)
@@ -78,16 +80,20 @@ def _sums(grouped: pd.core.groupby.DataFrameGroupBy, columns: Sequence[str]) -> 
 _BREAKDOWN_COLUMNS: dict[str, str] = {
     "instances": "Int64", "running_instances": "Int64", "gpus": "Int64",
     "hourly_usd": "float64", "daily_usd": "float64", "monthly_usd": "float64",
-    "accrued_usd": "float64", "reported_cost_usd": "float64", "cost_gap_usd": "float64",
+    "accrued_usd": "float64", **dict.fromkeys(BASIS_COLUMNS, "float64"),
+    "reported_cost_usd": "float64", "cost_gap_usd": "float64",
     "usd_per_gpu_hour": "float64", "share_of_hourly": "float64",
     "instances_without_price": "Int64", "instances_without_accrued": "Int64",
     "instances_without_estimate": "Int64", "volumes": "Int64", "volumes_without_price": "Int64",
+    "volumes_without_accrued": "Int64",
 }
-_SUMMED = ("gpus", "hourly_usd", "accrued_usd", "reported_cost_usd", "cost_gap_usd")
+_SUMMED = ("gpus", "hourly_usd", "accrued_usd", *BASIS_COLUMNS, "reported_cost_usd",
+           "cost_gap_usd")
 _COUNTED = {"instance": "instances", "running": "running_instances",
             "no_price": "instances_without_price", "no_accrued": "instances_without_accrued",
             "no_estimate": "instances_without_estimate", "volume": "volumes",
-            "no_volume_price": "volumes_without_price"}
+            "no_volume_price": "volumes_without_price",
+            "no_volume_accrued": "volumes_without_accrued"}
 
 
 def _tag_rows(work: pd.DataFrame, instances: pd.DataFrame, tags: pd.DataFrame,
@@ -122,10 +128,11 @@ def cost_breakdown(
         0     A100                  1     1         2.1       1533.0
 
     ``source`` is a ``Tables`` (one snapshot or a history), a ``Bill`` of ``billing.bill``, or
-    an instances DataFrame of one snapshot; it is billed at ``as_of`` (default now) by the
-    billing model, which reduces a history to each instance's state at ``as_of``. ``by`` is one
-    or several of ``COST_KEYS``: ``cloud``, ``region``, ``gpu_type``, ``shade_instance_type``,
-    ``cluster_id``, ``status``, ``rental_type``, ``tag``. A missing key forms its own group,
+    an instances DataFrame of one snapshot; it is billed at ``as_of`` (default: the newest
+    poll) by the billing model, which reduces a history to each instance's state at
+    ``as_of``. ``by`` is one or several of ``COST_KEYS``: ``cloud``, ``region``,
+    ``gpu_type``, ``shade_instance_type``, ``cluster_id``, ``status``, ``rental_type``,
+    ``tag``. A missing key forms its own group,
     shown as ``(standalone)`` for ``cluster_id`` (instances outside any cluster),
     ``(untagged)`` for ``tag``, ``(unknown)`` for ``gpu_type`` of an instance without a
     configuration, and ``(none)`` otherwise. ``tag`` takes the tags of the ``Tables``, or
@@ -147,13 +154,17 @@ def cost_breakdown(
         (Int64), ``gpus`` (Int64, GPUs of running instances); float64: ``hourly_usd`` (sum of
         the running instances' ``billed_price_usd``), ``daily_usd`` (x 24), ``monthly_usd``
         (x 730), ``accrued_usd`` (sum of the billing model's ``accrued_usd``),
-        ``reported_cost_usd`` (sum of the API's ``cost_estimate_usd``), ``cost_gap_usd`` (sum
-        of accrued - reported over the instances where both are known),
+        ``accrued_observed_usd``, ``accrued_inferred_usd``, ``accrued_extrapolated_usd``,
+        ``accrued_disputed_usd`` (``accrued_usd`` split by what the billed time rests on:
+        ``billing.BASIS_COLUMNS``; they add up to it), ``reported_cost_usd`` (sum of the
+        API's ``cost_estimate_usd``), ``cost_gap_usd`` (sum of accrued - reported over the
+        instances where both are known),
         ``usd_per_gpu_hour`` (hourly_usd / gpus; NaN without GPUs), ``share_of_hourly``
         (hourly_usd / the fleet's hourly_usd, 0..1; NaN when the fleet's is 0); Int64:
         ``instances_without_price`` (running, no price), ``instances_without_accrued``,
         ``instances_without_estimate`` (no ``cost_estimate``), ``volumes`` (volume rows),
-        ``volumes_without_price`` (held, no volume type price).
+        ``volumes_without_price`` (held, no volume type price), ``volumes_without_accrued``
+        (first seen at the only ``/volumes`` poll, or unpriced: their cost is unknown).
     """
     keys = group_keys(by, COST_KEYS)
     billed = bill(source, as_of)
@@ -205,7 +216,8 @@ def cost_breakdown(
 _CLUSTER_COLUMNS: dict[str, str] = {
     "instances": "Int64", "running_instances": "Int64", "gpus": "Int64",
     "hourly_price_usd": "float64", "instances_hourly_usd": "float64",
-    "hourly_gap_usd": "float64", "accrued_usd": "float64", "reported_cost_usd": "float64",
+    "hourly_gap_usd": "float64", "accrued_usd": "float64",
+    **dict.fromkeys(BASIS_COLUMNS, "float64"), "reported_cost_usd": "float64",
     "instances_reported_cost_usd": "float64", "instances_without_accrued": "Int64",
     "instances_without_estimate": "Int64",
 }
@@ -242,7 +254,8 @@ def cluster_summary(
         instances); float64: ``hourly_price_usd`` (the cluster's own), ``instances_hourly_usd``
         (sum of ``hourly_price_usd`` over ALL its listed instances, running or not: what the
         cluster's price should add up to), ``hourly_gap_usd`` (hourly_price_usd -
-        instances_hourly_usd), ``accrued_usd`` (sum over its instances), ``reported_cost_usd``
+        instances_hourly_usd), ``accrued_usd`` (sum over its instances) and its split by basis
+        (``billing.BASIS_COLUMNS``), ``reported_cost_usd``
         (the cluster's own ``cost_estimate_usd``), ``instances_reported_cost_usd`` (sum of its
         instances' ``cost_estimate_usd``); Int64: ``instances_without_accrued``,
         ``instances_without_estimate``.
@@ -266,7 +279,8 @@ def cluster_summary(
     sums = pd.concat([
         grouped.size().rename("instances"),
         grouped[["running", "no_accrued", "no_estimate"]].sum().rename(columns=_COUNTED),
-        _sums(grouped, ["gpus", "price_usd", "accrued_usd", "reported_cost_usd"]).rename(
+        _sums(grouped, ["gpus", "price_usd", "accrued_usd", *BASIS_COLUMNS,
+                        "reported_cost_usd"]).rename(
             columns={"price_usd": "instances_hourly_usd",
                      "reported_cost_usd": "instances_reported_cost_usd"}),
     ], axis=1)
@@ -277,7 +291,8 @@ def cluster_summary(
     # a cluster that lists no instance: its sums are empty sums, known to be 0
     empty = out["instances"].isna()
     out.loc[empty, ["instances", "running_instances", "gpus", "instances_hourly_usd",
-                    "accrued_usd", "instances_reported_cost_usd", "instances_without_accrued",
+                    "accrued_usd", *BASIS_COLUMNS, "instances_reported_cost_usd",
+                    "instances_without_accrued",
                     "instances_without_estimate"]] = 0
     out["hourly_gap_usd"] = out["hourly_price_usd"] - out["instances_hourly_usd"].fillna(0.0)
     out = out.sort_values(["hourly_price_usd", "cluster_id"], ascending=[False, True],

@@ -29,6 +29,7 @@ __all__ = [
     "COST_TIME_KEYS",
     "FORECAST_COLUMNS",
     "ITEM_COLUMNS",
+    "MIN_BAND_HOURS",
     "SERVICES",
     "billed_cost_between",
     "billed_items",
@@ -44,6 +45,7 @@ ITEM_COLUMNS: dict[str, str] = {
     "start_at": TIMESTAMP,
     "end_at": TIMESTAMP,
     "billed_price_usd": "float64",
+    "basis": "string",
     "name": "string",
     "cloud": "string",
     "region": "string",
@@ -63,7 +65,7 @@ ITEM_COLUMNS: dict[str, str] = {
 #: What ``cost_over_time`` can group by.
 COST_TIME_KEYS: tuple[str, ...] = (
     "service", "cloud", "region", "gpu_type", "shade_instance_type", "cluster_id",
-    "rental_type", "tag", "resource_id",
+    "rental_type", "tag", "resource_id", "basis",
 )
 
 _COST_TIME_COLUMNS: dict[str, str] = {
@@ -88,30 +90,32 @@ def _compute(billed: Bill) -> pd.DataFrame:
         "start_at": spans["start_at"].array,
         "end_at": spans["end_at"].array,
         "billed_price_usd": spans["billed_price_usd"].array,
+        "basis": spans["basis"].array,
         "configuration_missing": (rows["configuration_source"] == "missing").fillna(
             False).to_numpy(dtype=bool),
     })
 
 
 def _storage(billed: Bill) -> pd.DataFrame:
-    """The volumes' billed intervals (service ``storage``): one per volume, from its first
-    sighting to the poll that no longer listed it or ``as_of`` (``Bill.volumes``); a volume
-    whose billing start is unknown has none."""
-    volumes = billed.volumes
-    known = (volumes["billed_from"].notna() & volumes["billed_to"].notna()
-             & (volumes["billed_to"] > volumes["billed_from"])).to_numpy(dtype=bool)
-    v = volumes[known]
+    """The volumes' billed intervals (service ``storage``, ``Bill.volume_intervals``): from
+    a volume's first sighting to the poll that no longer listed it or ``as_of``, cut by
+    basis; a volume whose billing start is unknown has none."""
+    spans = billed.volume_intervals
+    spans = spans[(spans["end_at"] > spans["start_at"]).to_numpy(dtype=bool)]
+    volumes = billed.volumes.drop_duplicates("volume_id", keep="first").set_index("volume_id")
+    v = volumes.reindex(spans["volume_id"].array)
     return pd.DataFrame({
         "service": "storage",
-        "resource_id": v["volume_id"].array,
-        "start_at": v["billed_from"].array,
-        "end_at": v["billed_to"].array,
-        "billed_price_usd": v["billed_price_usd"].array,
+        "resource_id": spans["volume_id"].array,
+        "start_at": spans["start_at"].array,
+        "end_at": spans["end_at"].array,
+        "billed_price_usd": spans["billed_price_usd"].array,
+        "basis": spans["basis"].array,
         "name": v["name"].array,
         "cloud": v["cloud"].array,
         "region": v["region"].array,
         "size_in_gb": v["size_in_gb"].array,
-        "configuration_missing": np.zeros(len(v), dtype=bool),
+        "configuration_missing": np.zeros(len(spans), dtype=bool),
     })
 
 
@@ -122,7 +126,7 @@ SERVICES: dict[str, Callable[[Bill], pd.DataFrame]] = {
 }
 #: The keys a storage item has; any other shows ``costs.STORAGE_LABEL``, as in
 #: ``cost_breakdown``.
-_STORAGE_KEYS = ("service", "cloud", "region", "resource_id")
+_STORAGE_KEYS = ("service", "cloud", "region", "resource_id", "basis")
 
 
 def billed_items(source: Tables | Bill | pd.DataFrame, *, as_of: TimeLike = None,
@@ -179,10 +183,10 @@ def cost_over_time(
         0 2026-11-18 00:00:00+00:00  hyperstack          12.0             0.0      25.2
         1 2026-11-19 00:00:00+00:00  hyperstack          24.0             0.0      50.4
 
-    Each billed interval of ``billed_items`` (the billing model's, at ``as_of``, default now)
-    is spread over the ``freq`` periods (a pandas offset alias: ``1h``, ``1D``, ``W``, ``MS``
-    for calendar months), aligned to the clock or calendar, at its billed price; so the
-    periods from the first billed instant to ``as_of`` add up to ``cost_breakdown``'s accrued
+    Each billed interval of ``billed_items`` (the billing model's, at ``as_of``, default the
+    newest poll) is spread over the ``freq`` periods (a pandas offset alias: ``1h``, ``1D``,
+    ``W``, ``MS`` for calendar months), aligned to the clock or calendar, at its billed price;
+    so the periods from the first billed instant to ``as_of`` add up to ``cost_breakdown``'s accrued
     cost at the same ``as_of`` (an instance listed in two clusters of one snapshot, which the
     breakdown counts twice, is billed here once). ``start`` and ``end`` (default: the first
     billed instant and ``as_of``) narrow the window; its first and last periods may be
@@ -193,10 +197,12 @@ def cost_over_time(
     have shows ``(storage)`` for a volume, as in ``cost_breakdown``), ``cloud``, ``region``,
     ``gpu_type``,
     ``shade_instance_type``, ``cluster_id``, ``rental_type``, ``tag`` (an instance with two
-    tags counts in both groups, so the groups of one period can add up to more than it cost)
-    and ``resource_id``; a missing key is labelled as in ``cost_breakdown``
-    (``(standalone)``, ``(untagged)``, ``(unknown)``, ``(none)``). Unknown is not zero: time
-    billed at an unknown price adds to ``unpriced_hours``, never to ``cost_usd``.
+    tags counts in both groups, so the groups of one period can add up to more than it cost),
+    ``resource_id`` and ``basis`` (``observed``, ``inferred``, ``extrapolated``,
+    ``disputed``: what the billed time rests on, ``billing.bill``); a missing key is labelled
+    as in ``cost_breakdown`` (``(standalone)``, ``(untagged)``, ``(unknown)``, ``(none)``).
+    Unknown is not zero: time billed at an unknown price adds to ``unpriced_hours``, never to
+    ``cost_usd``.
 
     Returns:
         DataFrame, one row per period and group that holds billed time, sorted by
@@ -268,7 +274,12 @@ FORECAST_COLUMNS: dict[str, str] = {
     "change_usd": "float64",
     "change_fraction": "float64",
     "observed_from": TIMESTAMP,
+    "band_note": "string",
 }
+#: The forecast band needs at least one whole 24-hour window of observed history (between
+#: the first observation and the newest successful poll); with less it is NA, never a rate
+#: read off a few hours.
+MIN_BAND_HOURS = 24
 
 
 def _first_observation(history: Tables, at: pd.Timestamp) -> pd.Timestamp:
@@ -329,8 +340,8 @@ def month_forecast(history: Tables, *, as_of: TimeLike = None, days: int = 7,
 
     (The seed's instance has run at $2.10/h since 2016: all of November so far is billed.)
 
-    All from the billing model at ``as_of`` (default now), in the calendar month (UTC) that
-    holds ``as_of``:
+    All from the billing model at ``as_of`` (default: the newest poll), in the calendar month
+    (UTC) that holds ``as_of``:
 
     - ``month_to_date_usd``: the billed intervals' cost from the month's start to ``as_of``
       (``cost_over_time``'s maths; unknown prices add nothing);
@@ -338,13 +349,17 @@ def month_forecast(history: Tables, *, as_of: TimeLike = None, days: int = 7,
       prices of the running instances); ``hours_left`` to the month's end;
     - ``forecast_usd = month_to_date_usd + hourly_usd * hours_left``;
     - the band: the burn rate (cost / hours) of each of the last ``days`` 24-hour windows
-      ending at ``as_of`` that lie inside the observed history (with less than a day of
-      history, its observed part; ``burn_days`` says how many), ``burn_low_usd`` and
-      ``burn_high_usd`` their min and max; ``forecast_low_usd`` and ``forecast_high_usd`` the
-      month to date plus hours left at the lower and higher of (that min or max, the current
-      burn), so the band always holds the forecast. NA without any observed time;
-    - ``last_month_usd``: the previous calendar month's billed cost; NA when the history
-      starts after it, ``last_month_complete`` False when it starts inside it;
+      ending at ``as_of`` that lie inside the observed history
+      (``burn_days`` says how many), ``burn_low_usd`` and ``burn_high_usd`` their min and
+      max; ``forecast_low_usd`` and ``forecast_high_usd`` the month to date plus hours left
+      at the lower and higher of (that min or max, the current burn), so the band always
+      holds the forecast. NA, with the reason in ``band_note``, with less than
+      ``MIN_BAND_HOURS`` of observed history or when the data is stale at ``as_of``
+      (``asof.freshness``);
+    - ``last_month_usd``: the previous calendar month's billed cost, from the same billing
+      as ``cost_over_time(..., "MS")`` (inferred time included); ``last_month_complete``
+      False when the observed history starts after last month's start; NA only when the
+      history starts this month and bills no time in last month;
       ``change_usd = forecast_usd - last_month_usd``, ``change_fraction`` its share of last
       month (NaN when last month is 0 or NA).
 
@@ -369,14 +384,19 @@ def month_forecast(history: Tables, *, as_of: TimeLike = None, days: int = 7,
 
     # windows: last month, this month to date, then the burn windows (newest last)
     day = pd.Timedelta(hours=24)
+    fresh = billed.freshness
     windows = [at - day * k for k in range(days, -1, -1)]
     full = [w for w in windows if w >= observed_from]
-    if len(full) < 2 and observed_from < at:
-        full = [observed_from, at]
     edges_t = [last_start, month_start, at]
     costs = _window_costs(items, np.array([t.value // 1_000 for t in edges_t], dtype=np.int64))
     last_month, to_date = float(costs[0]), float(costs[1])
-    if len(full) >= 2:
+    note: object = pd.NA
+    if fresh is not None and fresh.stale:
+        note = "the data is stale: no observed burn near as_of"
+    elif len(full) < 2:
+        seen = max(pd.Timedelta(0), at - observed_from) / pd.Timedelta(hours=1)
+        note = (f"less than {MIN_BAND_HOURS} h of observed history ({seen:,.1f} h)")
+    if note is pd.NA:
         burn_edges = np.array([t.value // 1_000 for t in full], dtype=np.int64)
         rates = _window_costs(items, burn_edges) / (np.diff(burn_edges) / US_PER_HOUR)
         burn_low, burn_high = float(rates.min()), float(rates.max())
@@ -388,7 +408,7 @@ def month_forecast(history: Tables, *, as_of: TimeLike = None, days: int = 7,
     forecast = to_date + hourly * hours_left
     low = to_date + min(burn_low, hourly) * hours_left if rates.size else np.nan
     high = to_date + max(burn_high, hourly) * hours_left if rates.size else np.nan
-    known_last = observed_from < month_start
+    known_last = observed_from < month_start or last_month > 0
     last = last_month if known_last else np.nan
     change = forecast - last
     row = {
@@ -397,9 +417,10 @@ def month_forecast(history: Tables, *, as_of: TimeLike = None, days: int = 7,
         "burn_days": [int(rates.size)], "burn_low_usd": [burn_low],
         "burn_high_usd": [burn_high], "forecast_low_usd": [low], "forecast_high_usd": [high],
         "last_month_usd": [last],
-        "last_month_complete": [pd.NA if not known_last else observed_from <= last_start],
+        "last_month_complete": [pd.NA if not known_last else bool(observed_from <= last_start)],
         "change_usd": [change],
         "change_fraction": [change / last if known_last and last else np.nan],
         "observed_from": [observed_from],
+        "band_note": [note],
     }
     return pd.DataFrame(row).astype(FORECAST_COLUMNS)

@@ -44,7 +44,8 @@ def gpu_inventory(
         0     A100     1             1             48               2.1
 
     ``source`` (a ``Tables``, a ``Bill``, an instances DataFrame of one snapshot, or the
-    ``instances`` of a ``Bill``) is billed at ``as_of`` (default now) by the billing model.
+    ``instances`` of a ``Bill``) is billed at ``as_of`` (default: the newest poll) by the
+    billing model.
     Held means in any state but ``stopped`` (``error``, ``deleting``, ``deleted``, vanished);
     running is ``active``, pending ``creating``, ``pending_provider`` or ``pending``; a status
     the API added since (or a missing one) counts as held but neither running nor pending.

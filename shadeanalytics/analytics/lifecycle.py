@@ -9,7 +9,7 @@ import pandas as pd
 
 from .._common import TimeLike, as_of_time, group_keys, key_column, ratio, require
 from ..ingest.tables import Tables
-from .billing import Bill, bill
+from .billing import BASIS_COLUMNS, Bill, bill
 
 __all__ = ["BOOT_KEYS", "boot_stats", "lifecycle"]
 
@@ -19,7 +19,7 @@ BOOT_KEYS: tuple[str, ...] = ("cloud", "shade_instance_type", "cluster_id", "sta
 _PASSED = ("cluster_id", "instance_id", "name", "cloud", "shade_instance_type", "status",
            "created_at", "active_at")
 _BILLED = ("billed_from", "billed_from_source", "billed_to", "billing_end_source",
-           "billed_hours", "accrued_usd")
+           "billed_hours", "accrued_usd", *BASIS_COLUMNS)
 
 
 def lifecycle(source: Tables | Bill | pd.DataFrame, *, as_of: TimeLike = None) -> pd.DataFrame:
@@ -51,8 +51,8 @@ def lifecycle(source: Tables | Bill | pd.DataFrame, *, as_of: TimeLike = None) -
         active), ``billed_to`` (UTC, when billing ended, or as_of while it runs),
         ``billing_end_source`` (``as_of``, ``deleting_observed``, ``error_observed``,
         ``deleted_at``, ``vanished``, ...), ``billed_hours``, ``accrued_usd`` (float64, NaN
-        when unknown); ``age_s`` (float64, as_of - created_at in seconds; negative for an
-        instance created after as_of).
+        when unknown) and its split by basis (``billing.BASIS_COLUMNS``); ``age_s`` (float64,
+        as_of - created_at in seconds; negative for an instance created after as_of).
     """
     billed = bill(source, as_of)
     latest = billed.instances

@@ -12,8 +12,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .._common import TimeLike, as_of_time
+from .._common import TimeLike
 from ..ingest.tables import Tables
+from .asof import resolve_as_of
 from .billing import Bill, bill
 from .costs import HOURS_PER_MONTH
 
@@ -50,7 +51,7 @@ def latest_catalog(tables: Tables, as_of: TimeLike = None) -> pd.DataFrame:
     Undated rows count as observed at ``as_of`` (as in the billing model). In a history store
     every offer still listed has a row at the newest poll, so this is the marketplace then.
     """
-    at = as_of_time(as_of)
+    at = resolve_as_of(as_of, tables)
     types = tables.instance_types
     if types.empty:
         return types
@@ -183,8 +184,8 @@ def price_history(history: Tables, *, as_of: TimeLike = None) -> pd.DataFrame:
     day, kept when the offer was observed that day or again later (the store keeps a row per
     version of an offer, at its first and last sighting, not one per poll; a row without a
     later sighting stops counting after its own day). Undated rows count as observed at
-    ``as_of`` (default: now). Prices are ``hourly_price_usd / num_gpus``; CPU-only offers are
-    left out.
+    ``as_of`` (default: the newest poll). Prices are ``hourly_price_usd / num_gpus``; CPU-only
+    offers are left out.
 
     Every day from the first observation's to the last's has its rows.
 
@@ -194,7 +195,7 @@ def price_history(history: Tables, *, as_of: TimeLike = None) -> pd.DataFrame:
         ``share_available`` (0..1), ``cheapest_usd_per_gpu_hour`` and
         ``median_usd_per_gpu_hour`` over the available offers (NaN when none is).
     """
-    at = as_of_time(as_of)
+    at = resolve_as_of(as_of, history)
     types = history.instance_types
     empty = pd.DataFrame({c: pd.Series([], dtype=d) for c, d in PRICE_HISTORY_COLUMNS.items()})
     types = types[(types["num_gpus"].fillna(0) > 0).to_numpy(dtype=bool)]

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .._common import TimeLike, key_column, usd
+from ..ingest.schema import STATUSES
 from ..ingest.tables import Tables
 from .billing import RUNNING, Bill, bill
 from .costs import cluster_summary
@@ -244,6 +245,15 @@ def _deleted_at_while_active(fleet: _Fleet) -> pd.DataFrame:
     return _found("deleted_at_while_active", "instance", "warning", bad["instance_id"], message)
 
 
+def _unknown_status(fleet: _Fleet) -> pd.DataFrame:
+    inst = fleet.instances
+    status = inst["status"].astype("string")
+    bad = inst[(status.notna() & ~status.isin(STATUSES)).to_numpy(dtype=bool)]
+    message = ("status " + bad["status"].astype("string").map(repr).astype("string")
+               + " is not in the API's enum: its accrued cost is unknown (NA), not $0")
+    return _found("unknown_status", "instance", "error", bad["instance_id"], message)
+
+
 def _missing_configuration(fleet: _Fleet) -> pd.DataFrame:
     inst = fleet.instances
     source = inst["configuration_source"]
@@ -409,6 +419,9 @@ CHECKS: tuple[Check, ...] = (
     Check("deleted_at_while_active", "instance", "warning",
           "status active with deleted_at set (billed as running: the status wins)",
           _deleted_at_while_active),
+    Check("unknown_status", "instance", "error",
+          "a status outside the API's enum: the instance's accrued cost is unknown (NA)",
+          _unknown_status),
     Check("missing_configuration", "instance", "warning",
           "the response has no configuration: taken from the catalog (info), or unknown "
           "(warning): its GPUs count as gpu_type (unknown)", _missing_configuration),

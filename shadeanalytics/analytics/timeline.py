@@ -12,6 +12,7 @@ import pandas as pd
 from .._common import TimeLike, as_of_time, group_keys, instant, key_column
 from ..ingest.schema import STATUSES, TIMESTAMP
 from ..ingest.tables import Tables
+from .asof import resolve_as_of
 from .periods import as_times as _times
 from .periods import as_us as _us
 from .periods import integral, period_edges
@@ -329,8 +330,9 @@ def status_timeline(history: Tables, *, as_of: TimeLike = None) -> pd.DataFrame:
     ``ok`` False is never a vanish, and neither is an absence followed by a later sighting.
     Undated rows (``observed_at`` NaT) are left out.
 
-    ``as_of`` (tz-aware; default now): intervals starting after it are dropped; ``end_at``
-    stays as observed (it may lie after ``as_of``), and ``duration_s`` counts up to ``as_of``.
+    ``as_of`` (tz-aware; default: the newest poll): intervals starting after it are dropped;
+    ``end_at`` stays as observed (it may lie after ``as_of``), and ``duration_s`` counts up to
+    ``as_of``.
 
     Returns:
         DataFrame sorted by ``kind``, ``resource_id``, ``start_at``. Columns: ``kind``
@@ -343,7 +345,7 @@ def status_timeline(history: Tables, *, as_of: TimeLike = None) -> pd.DataFrame:
         ``start_source`` (string, ``api`` or ``observed``).
     """
     _require(history)
-    at = as_of_time(as_of).value // 1_000
+    at = resolve_as_of(as_of, history).value // 1_000
     found = _intervals(history, at)
     if found is None:
         return _empty(TIMELINE_COLUMNS)
@@ -486,13 +488,15 @@ def fleet_over_time(
     """
     from .billing import Bill, bill  # the billed intervals (billing builds on the timeline)
 
-    given = isinstance(history, Bill)
-    at = history.as_of if given and as_of is None else as_of_time(as_of)
+    if isinstance(history, Bill):
+        at = history.as_of if as_of is None else as_of_time(as_of)
+    else:
+        at = resolve_as_of(as_of, history)
     window_start = None if start is None else instant(start, "start").value // 1_000
     window_end = (at if end is None else instant(end, "end")).value // 1_000
     if window_start is not None and window_end <= window_start:
         raise ValueError("end must be after start")
-    if not given:
+    if not isinstance(history, Bill):
         _require(history)
     billed = bill(history, at)
     spans = billed.intervals

@@ -35,9 +35,13 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
+import math
 import os
+import random
+import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -50,8 +54,10 @@ from ..errors import (
     ApiError,
     BadResponseError,
     InputError,
+    LockedError,
     RateLimitedError,
     ServerError,
+    ShadeanalyticsError,
     StoreError,
     TransportError,
     printable,
@@ -63,7 +69,12 @@ from .store import Store, prepare_account_list
 __all__ = [
     "TEMPORARY_ERRORS",
     "CollectResult",
+    "PollAbandoned",
+    "PollLog",
+    "Schedule",
+    "StopSignals",
     "collect",
+    "collect_every",
     "collector_lock",
 ]
 
@@ -109,6 +120,7 @@ def collect(
     info_max_age_s: float = 24 * 3600.0,
     info_budget: int = 50,
     account_every_s: float = 24 * 3600.0,
+    fetching: Callable[[], AbstractContextManager[object]] = contextlib.nullcontext,
 ) -> CollectResult:
     """Poll ``/clusters``, ``/instances`` and ``/instances/types`` once into the store, with
     the rest of the account as the module docstring says.
@@ -119,6 +131,10 @@ def collect(
     ``time.monotonic()`` value ``deadline_s`` after the lock is taken. Every row of the poll is
     dated ``now()`` at the start of the run (default: ``config.now``, the wall clock or
     ``SHADEANALYTICS_NOW``).
+
+    ``fetching()`` wraps the requests of the run (not the store's writes): ``collect_every``
+    passes :meth:`StopSignals.fetching`, so that a stop request abandons a poll still
+    fetching (nothing written) and lets a poll being written commit.
 
     Raises ``LockedError`` (nothing written) when another run holds the lock; on an
     ``ApiError`` or a response of the wrong shape, records a failed poll and raises the error
@@ -142,7 +158,8 @@ def collect(
             try:
                 plan = _Plan(started, deadline - deadline_s / 4, info_max_age_s, info_budget,
                              account_every_s)
-                responses = _fetch(client, store, plan)
+                with fetching():
+                    responses = _fetch(client, store, plan)
                 finished = now()
                 newest = store.newest_poll()
                 if newest is not None and newest[1] > started:
@@ -305,3 +322,196 @@ def _result(row: dict[str, Any], duration: float,
                "failed requests")
     return CollectResult(row["poll_id"], row["outcome"], counts, round(duration, 3), message,
                          warnings)
+
+
+# ---------------------------------------------------------------------------------------------
+# collect --every: one process polling on a fixed schedule
+# ---------------------------------------------------------------------------------------------
+
+
+class PollAbandoned(BaseException):
+    """A stop request abandoned the poll while it was fetching: nothing of it was written."""
+
+
+class StopSignals:
+    """SIGTERM and SIGINT as a request to stop, SIGHUP as a request to re-read the settings,
+    while :meth:`installed` (signal handlers belong to the main thread).
+
+    A stop request during :meth:`fetching` abandons the poll at once (``PollAbandoned``:
+    nothing is written, the store is as the last committed poll left it); outside it (the
+    store's writes, the wait between polls) it is noted and the loop ends after the write
+    commits. A second request is no different: a poll being written always commits.
+    """
+
+    def __init__(self) -> None:
+        self.stop_requested: str | None = None  # the signal's name once one arrived
+        self.reload_requested = False
+        self._fetching = False
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[StopSignals]:
+        """Handle the three signals for the block, then restore the previous handlers."""
+        wanted = {signal.SIGTERM: self._stop, signal.SIGINT: self._stop,
+                  signal.SIGHUP: self._reload}
+        previous = {number: signal.signal(number, handler) for number, handler in wanted.items()}
+        try:
+            yield self
+        finally:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
+
+    def request_stop(self, reason: str = "stop") -> None:
+        """Ask the loop to stop (what SIGTERM and SIGINT do), as a test or a caller may."""
+        self.stop_requested = reason
+        if self._fetching:
+            self._fetching = False
+            raise PollAbandoned(reason)
+
+    def _stop(self, number: int, frame: object) -> None:
+        self.request_stop(signal.Signals(number).name)
+
+    def _reload(self, number: int, frame: object) -> None:
+        self.reload_requested = True
+
+    @contextlib.contextmanager
+    def fetching(self) -> Iterator[None]:
+        """The requests of a poll: a stop request abandons them."""
+        if self.stop_requested:
+            raise PollAbandoned(self.stop_requested)
+        self._fetching = True
+        try:
+            yield
+        finally:
+            self._fetching = False
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Polls aligned to the interval: at the multiples of ``every_s`` in Unix time (every
+    5 minutes: at :00, :05, :10...) plus a fixed ``jitter_s``, so that collectors started at
+    different moments still poll at the same slots, and many collectors with random jitters
+    do not all hit the API at the same second."""
+
+    every_s: float
+    jitter_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not self.every_s > 0:
+            raise ValueError("every_s must be positive")
+        if not 0 <= self.jitter_s < self.every_s:
+            raise ValueError("jitter_s must be at least 0 and less than every_s")
+
+    @classmethod
+    def jittered(cls, every_s: float, rng: random.Random | None = None) -> Schedule:
+        """A schedule with a random jitter of up to a tenth of the interval (at most 30 s)."""
+        return cls(every_s, (rng or random.Random()).uniform(0, min(every_s / 10, 30.0)))
+
+    def next_after(self, t: float) -> float:
+        """The first slot strictly after the Unix time ``t``."""
+        return (math.floor((t - self.jitter_s) / self.every_s) + 1) * self.every_s \
+            + self.jitter_s
+
+
+@dataclass(frozen=True)
+class PollLog:
+    """One poll of ``collect_every``: what it recorded, or why not; :meth:`line` is its log."""
+
+    number: int  # 1 for the process's first poll
+    at: datetime  # when it started (the wall clock)
+    outcome: str  # "ok", "failed", "locked", "abandoned"
+    duration_s: float
+    result: CollectResult | None = None
+    error: ShadeanalyticsError | None = None
+
+    def line(self, fmt: str = "text") -> str:
+        """The poll's one log line: text, or a JSON object with ``fmt="json"``."""
+        if fmt == "json":
+            record: dict[str, Any] = {"time": _text(self.at), "poll": self.number,
+                                      "outcome": self.outcome, "duration_s": self.duration_s}
+            if self.result is not None:
+                record.update(poll_id=self.result.poll_id, **self.result.counts,
+                              warnings=list(self.result.warnings))
+            if self.error is not None:
+                record.update(error=printable(str(self.error)),
+                              error_type=type(self.error).__name__)
+            return json.dumps(record, ensure_ascii=True)
+        stamp = self.at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        if self.result is not None:
+            return f"{stamp} {self.result.message}"
+        what = {"abandoned": "abandoned (stop requested; nothing written)"}.get(
+            self.outcome, self.outcome)
+        error = f": {printable(str(self.error))}" if self.error is not None else ""
+        return f"{stamp} poll {what} after {self.duration_s:.2f} s{error}"
+
+
+def collect_every(
+    schedule: Schedule,
+    configure: Callable[[], tuple[Path, dict[str, Any]]],
+    *,
+    signals: StopSignals | None = None,
+    max_polls: int | None = None,
+    on_poll: Callable[[PollLog], None] = lambda log: None,
+    on_reload: Callable[[str | None], None] = lambda error: None,
+    wall: Callable[[], float] = time.time,
+    sleep: Callable[[float], object] = time.sleep,
+) -> PollLog | None:
+    """Poll on ``schedule`` until a stop request (``signals``) or ``max_polls`` polls; return
+    the last poll's log (None when none ran).
+
+    ``configure()`` gives the store's path and the keyword arguments of :func:`collect`
+    (``make_client``, ``deadline_s``, ``info_budget``...); it is called once at the start and
+    again before the next poll after a reload request (SIGHUP): an error then is passed to
+    ``on_reload`` and the previous settings stay (``on_reload(None)`` on success). The first
+    poll runs at once, the next ones at the schedule's slots; a poll that runs past slots
+    skips them. Each poll is one :func:`collect` run (its deadline, its retries and backoff on
+    429 and 5xx, its lock, taken for that poll only and released between polls); a failed,
+    locked or abandoned poll is logged and the next slot tried. ``on_poll`` gets each poll's
+    log once it is over.
+    """
+    signals = signals or StopSignals()
+    settings = [configure()]
+
+    def reload() -> None:
+        signals.reload_requested = False
+        try:
+            settings[0] = configure()
+        except ShadeanalyticsError as exc:
+            on_reload(str(exc))
+        else:
+            on_reload(None)
+
+    last: PollLog | None = None
+    number = 0
+    while not signals.stop_requested and (max_polls is None or number < max_polls):
+        if signals.reload_requested:
+            reload()
+        number += 1
+        last = _one_poll(number, *settings[0], signals, wall)
+        on_poll(last)
+        if signals.stop_requested or (max_polls is not None and number >= max_polls):
+            break
+        due = schedule.next_after(wall())
+        while not signals.stop_requested and wall() < due:
+            if signals.reload_requested:
+                reload()  # at once, then wait for the slot with the new settings
+            sleep(max(0.0, min(due - wall(), 0.1)))  # a signal is seen within 0.1 s
+    return last
+
+
+def _one_poll(number: int, store_path: Path, options: dict[str, Any], signals: StopSignals,
+              wall: Callable[[], float]) -> PollLog:
+    at = datetime.fromtimestamp(wall(), UTC)
+    began = time.monotonic()
+
+    def log(outcome: str, **kwargs: Any) -> PollLog:
+        return PollLog(number, at, outcome, round(time.monotonic() - began, 3), **kwargs)
+
+    try:
+        result = collect(store_path, fetching=signals.fetching, **options)
+    except PollAbandoned:
+        return log("abandoned")
+    except LockedError as exc:
+        return log("locked", error=exc)
+    except ShadeanalyticsError as exc:
+        return log("failed", error=exc)
+    return log(result.outcome, result=result)

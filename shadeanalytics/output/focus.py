@@ -1,4 +1,5 @@
-"""The FOCUS 1.3 cost and usage dataset: one row per billed resource per charge period.
+"""The FOCUS 1.3 (or 1.2) cost and usage dataset: one row per billed resource per charge
+period.
 
 FOCUS (the FinOps Foundation's FinOps Open Cost and Usage Specification) is the format FinOps
 tools read. ``focus_rows`` spreads the billing model's billed intervals (``finops.billed_items``:
@@ -9,8 +10,11 @@ compute, the instances, and storage, the volumes) over hourly or daily charge pe
 ``FOCUS_COLUMNS`` is the column spec, written from the specification (the cost and usage
 dataset's column pages, FOCUS 1.3): every mandatory column, the conditional and recommended
 ones that apply to GPU rentals, each with its data type, whether it may be null and its
-allowed values; then the ``x_`` columns of this export. ``focus_problems`` checks a dataset
-against it. The mapping of Shadeform's fields is in the README (FinOps).
+allowed values; then the ``x_`` columns of this export. ``FOCUS_1_3_CHANGES`` lists the
+columns 1.3 added; without them it is the 1.2 spec (``focus_columns``). ``focus_problems``
+checks a dataset against it, with the FinOps Foundation validator's rules it implements (the
+hardening tier runs the validator itself: ``.ci/focus-validate``). The mapping of
+Shadeform's fields is in the README (FinOps).
 
 Only allowlisted fields reach a row: names, ids, cloud, region, instance type, GPU
 configuration, tags and dollars; never an IP, an SSH detail or anything of a launch
@@ -22,7 +26,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,18 +43,25 @@ from ..ingest.tables import Tables
 from .csvout import write_csv
 
 __all__ = [
+    "FOCUS_1_3_CHANGES",
     "FOCUS_COLUMNS",
     "FOCUS_VERSION",
+    "FOCUS_VERSIONS",
     "GRANULARITIES",
+    "REQUIRED_COLUMNS",
     "SERVICE_SUBCATEGORIES",
     "FocusColumn",
     "FocusExport",
+    "focus_columns",
     "focus_problems",
     "focus_rows",
     "write_focus",
 ]
 
-FOCUS_VERSION = "1.3"
+#: The FOCUS versions ``focus_rows`` writes (``--focus-version``), oldest first.
+FOCUS_VERSIONS: tuple[str, ...] = ("1.2", "1.3")
+#: The default: the newest.
+FOCUS_VERSION = FOCUS_VERSIONS[-1]
 #: ``--granularity`` and the length of its charge periods (a pandas offset alias).
 GRANULARITIES: dict[str, str] = {"hourly": "1h", "daily": "1D"}
 _FILE = "focus_cost_and_usage"
@@ -101,17 +112,25 @@ FOCUS_COLUMNS: tuple[FocusColumn, ...] = (
     FocusColumn("ChargeFrequency", "String", _R, False, ("One-Time", "Recurring", "Usage-Based")),
     FocusColumn("ChargePeriodEnd", "DateTime", _M, False),
     FocusColumn("ChargePeriodStart", "DateTime", _M, False),
+    # no commitments on Shadeform: null on every row (the spec: null when CommitmentDiscountId
+    # is); present because FOCUS's ConsumedQuantity rule reads it
+    FocusColumn("CommitmentDiscountStatus", "String", _C, True, ("Used", "Unused")),
     FocusColumn("ConsumedQuantity", "Decimal", _C, True),
     FocusColumn("ConsumedUnit", "String", _C, True),
     FocusColumn("ContractedCost", "Decimal", _M, False),
     FocusColumn("ContractedUnitPrice", "Decimal", _C, True),
     FocusColumn("EffectiveCost", "Decimal", _M, False),
     FocusColumn("HostProviderName", "String", _M, False),
+    FocusColumn("InvoiceId", "String", _R, True),  # the API has no invoices: null
     FocusColumn("InvoiceIssuerName", "String", _M, False),
     FocusColumn("ListCost", "Decimal", _M, False),
     FocusColumn("ListUnitPrice", "Decimal", _C, True),
     FocusColumn("PricingCategory", "String", _C, True, ("Standard", "Dynamic", "Committed",
                                                         "Other")),
+    FocusColumn("PricingCurrency", "String", _C, False),
+    FocusColumn("PricingCurrencyContractedUnitPrice", "Decimal", _C, True),
+    FocusColumn("PricingCurrencyEffectiveCost", "Decimal", _C, False),
+    FocusColumn("PricingCurrencyListUnitPrice", "Decimal", _C, True),
     FocusColumn("PricingQuantity", "Decimal", _M, True),
     FocusColumn("PricingUnit", "String", _M, True),
     FocusColumn("ProviderName", "String", _M, False),  # deprecated in 1.3, still mandatory
@@ -127,6 +146,8 @@ FOCUS_COLUMNS: tuple[FocusColumn, ...] = (
     FocusColumn("ServiceSubcategory", "String", _R, False,
                 tuple(v for values in SERVICE_SUBCATEGORIES.values() for v in values)),
     FocusColumn("SkuId", "String", _C, True),
+    FocusColumn("SkuMeter", "String", _C, True),
+    FocusColumn("SkuPriceDetails", "JSON", _C, True),
     FocusColumn("SkuPriceId", "String", _C, True),
     FocusColumn("Tags", "JSON", _C, True),
     FocusColumn("x_ClusterId", "String", _X, True),
@@ -139,7 +160,27 @@ FOCUS_COLUMNS: tuple[FocusColumn, ...] = (
     FocusColumn("x_Nvlink", "Boolean", _X, True),
     FocusColumn("x_GpuHours", "Decimal", _X, True),
     FocusColumn("x_VolumeSizeGb", "Integer", _X, True),
+    FocusColumn("x_Basis", "String", _X, True),
 )
+
+#: What FOCUS 1.3 changed in the columns of ``FOCUS_COLUMNS`` (which is the 1.3 list): each
+#: column 1.3 added, with the 1.2 column it renames (kept, deprecated: still mandatory in 1.3)
+#: or None for a new one. A 1.2 dataset is ``FOCUS_COLUMNS`` without these.
+FOCUS_1_3_CHANGES: dict[str, str | None] = {
+    "HostProviderName": None,
+    "ServiceProviderName": "ProviderName",
+}
+
+
+def focus_columns(version: str = FOCUS_VERSION) -> tuple[FocusColumn, ...]:
+    """The column spec of FOCUS ``version`` (one of ``FOCUS_VERSIONS``), in order."""
+    if version not in FOCUS_VERSIONS:
+        raise ValueError(f"FOCUS version must be one of {', '.join(FOCUS_VERSIONS)}; "
+                         f"got {version!r}")
+    if version == "1.3":
+        return FOCUS_COLUMNS
+    return tuple(c for c in FOCUS_COLUMNS if c.name not in FOCUS_1_3_CHANGES)
+
 
 _DTYPES = {"Decimal": "float64", "String": "string", "DateTime": TIMESTAMP, "JSON": "string",
            "Integer": "Int64", "Boolean": "boolean"}
@@ -159,6 +200,10 @@ class FocusExport:
     files: list[Path]
     rows: pd.DataFrame
     unpriced: list[str]
+    #: volumes Shadeform has charged for (a cost estimate above zero) that the billing model
+    #: cannot place in time: first seen in an undated snapshot, their billing start is
+    #: unknown, so they accrue nothing and have no row
+    start_unknown: list[str] = field(default_factory=list)
 
 
 def _tags(billed: Bill) -> dict[str, str]:
@@ -168,6 +213,42 @@ def _tags(billed: Bill) -> dict[str, str]:
     return {str(iid): json.dumps(dict.fromkeys(sorted(map(str, group["tag"])), True),
                                  ensure_ascii=False, separators=(",", ":"))
             for iid, group in tags.groupby("instance_id", sort=False)}
+
+
+#: What each service's SKUs meter (``SkuMeter``), and the unit its price and usage are in:
+#: the catalogue prices an instance type per hour (``/instances/types``) and storage per GB
+#: per hour (``/volumes/types``).
+_METERS: dict[str, tuple[str, str]] = {
+    "compute": ("Instance Usage", "Hours"),
+    "storage": ("Storage Usage", "GB-Hours"),
+}
+
+
+def _price_details(billed: Bill, rows: pd.DataFrame) -> list[str | None]:
+    """Each compute row's ``SkuPriceDetails``: the offer's hardware as a JSON object, FOCUS's
+    property names (``CoreCount``, ``GpuCount``, ``InstanceType``, ``MemorySize``) and ``x_``
+    ones for the rest; properties the instance does not say are left out. Storage is priced
+    per GB-hour whatever the volume: no details (null)."""
+    config = billed.instances.drop_duplicates("instance_id", keep="first").set_index(
+        "instance_id").reindex(columns=["vcpus", "memory_in_gb"])
+    details: dict[str, str] = {}
+    keys = ("CoreCount", "GpuCount", "InstanceType", "MemorySize", "x_GpuType",
+            "x_VramPerGpuGb")
+    compute = rows[rows["service"] == "compute"].drop_duplicates("resource_id")
+    hardware = config.reindex(compute["resource_id"].astype(object))
+    for rid, *values in zip(compute["resource_id"], hardware["vcpus"].astype(object),
+                            compute["num_gpus"].astype(object),
+                            compute["shade_instance_type"].astype(object),
+                            hardware["memory_in_gb"].astype(object),
+                            compute["gpu_type"].astype(object),
+                            compute["vram_per_gpu_in_gb"].astype(object), strict=True):
+        found = {k: (v if isinstance(v, str) else int(v)) for k, v in zip(keys, values,
+                                                                            strict=True)
+                 if v is not None and v is not pd.NA and not (isinstance(v, float)
+                                                              and np.isnan(v))}
+        details[str(rid)] = json.dumps(found, ensure_ascii=False, separators=(",", ":"))
+    return [details.get(str(r)) if service == "compute" else None
+            for service, r in zip(rows["service"], rows["resource_id"], strict=True)]
 
 
 def _text(values: pd.Series) -> np.ndarray:
@@ -200,30 +281,37 @@ def focus_rows(
     as_of: TimeLike = None,
     granularity: str = "hourly",
     billing_account: str = "shadeform",
+    focus_version: str = FOCUS_VERSION,
 ) -> pd.DataFrame:
-    """The FOCUS cost and usage rows of ``source`` billed at ``as_of`` (default now).
+    """The FOCUS cost and usage rows of ``source`` billed at ``as_of`` (default: the newest poll).
 
     One row per billed resource per ``granularity`` (``hourly`` or ``daily``) charge period
     it was billed in: ``ChargePeriodStart`` (inclusive) and ``ChargePeriodEnd`` (exclusive)
-    are the period's bounds in UTC, ``PricingQuantity`` and ``ConsumedQuantity`` the hours
-    billed inside it, ``BilledCost`` (= ``ListCost`` = ``ContractedCost`` = ``EffectiveCost``:
-    Shadeform has no discounts or commitments) those hours at the billed price; so the
-    ``BilledCost`` of all rows adds up to ``cost_breakdown``'s accrued total. The billing
+    are the period's bounds in UTC, ``BilledCost`` (= ``ListCost`` = ``ContractedCost`` =
+    ``EffectiveCost``: Shadeform has no discounts or commitments) the hours billed inside it
+    at the billed price; so the ``BilledCost`` of all rows adds up to ``cost_breakdown``'s
+    accrued total. ``PricingQuantity`` and ``ConsumedQuantity`` are those hours for an
+    instance (``PricingUnit`` ``Hours``, ``ListUnitPrice`` its hourly price) and GB-hours for
+    a volume (``GB-Hours``, its price per GB-hour), as the catalogue prices them. The billing
     period is the calendar month. ``billing_account`` names the account (the API has none).
     A resource billed at an unknown price has no row (a FOCUS cost is never null):
-    ``write_focus`` counts them.
+    ``write_focus`` counts them. ``focus_version`` (``FOCUS_VERSIONS``) picks the columns:
+    ``focus_columns(focus_version)``.
 
     Returns:
-        DataFrame with the columns of ``FOCUS_COLUMNS``, in order (dtypes: Decimal float64,
+        DataFrame with the columns of ``focus_columns(focus_version)``, in order (dtypes:
+        Decimal float64,
         DateTime UTC, String and JSON string, Integer Int64, Boolean boolean), sorted by
         ``ChargePeriodStart`` then ``ResourceId``.
     """
     if granularity not in GRANULARITIES:
         raise ValueError(f"granularity must be one of {', '.join(GRANULARITIES)}; "
                          f"got {granularity!r}")
+    spec = focus_columns(focus_version)
     billed = bill(source, as_of)
     freq = GRANULARITIES[granularity]
-    spent = cost_over_time(billed, freq, by=("service", "resource_id"))
+    # one row per basis too: time after the newest successful poll is marked extrapolated
+    spent = cost_over_time(billed, freq, by=("service", "resource_id", "basis"))
     spent = spent[spent["unpriced_hours"] == 0].reset_index(drop=True)
     items = billed_items(billed).drop_duplicates(["service", "resource_id"]).set_index(
         ["service", "resource_id"])
@@ -235,9 +323,16 @@ def focus_rows(
     hours = spent["billed_hours"].to_numpy(dtype="float64")
     cost = spent["cost_usd"].to_numpy(dtype="float64")
     price = rows["billed_price_usd"].to_numpy(dtype="float64")
+    storage = (rows["service"] == "storage").to_numpy(dtype=bool)
+    # a volume's hourly price is its size times the catalogue's price per GB-hour: FOCUS
+    # prices it per GB-hour, so the unit price and quantity multiply back to the same cost
+    size = rows["size_in_gb"].astype("float64").to_numpy(na_value=np.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        unit_price = np.where(storage, price / size, price)
+    quantity = np.where(storage, hours * size, hours)
+    meter = np.array([_METERS[s] for s in rows["service"]], dtype=object).reshape(-1, 2)
     spot = (rows["rental_type"] == "spot").fillna(False).to_numpy(dtype=bool)
     gpus = rows["num_gpus"].astype("Int64")
-    storage = (rows["service"] == "storage").to_numpy(dtype=bool)
     resource_type = np.where(storage, "Volume", np.where(
         gpus.isna().to_numpy(), "Instance",
         np.where(gpus.fillna(0).to_numpy() > 0, "GPU Instance", "CPU Instance")))
@@ -245,6 +340,7 @@ def focus_rows(
     sku = cloud + ":" + rows["shade_instance_type"].astype("string").where(~storage, "volume")
     price_id = sku + pd.Series(np.where(spot, ":spot", ":on-demand"), index=rows.index).where(
         ~storage, ":" + rows["region"].astype("string"))
+    sku_text = _text(sku)
     tags = _tags(billed)
     n = len(rows)
     columns: dict[str, Any] = {
@@ -260,18 +356,25 @@ def focus_rows(
         "ChargeFrequency": ["Usage-Based"] * n,
         "ChargePeriodEnd": start + pd.tseries.frequencies.to_offset(freq),
         "ChargePeriodStart": start,
-        "ConsumedQuantity": hours,
-        "ConsumedUnit": ["Hours"] * n,
+        "CommitmentDiscountStatus": [None] * n,
+        "ConsumedQuantity": quantity,
+        "ConsumedUnit": meter[:, 1],
         "ContractedCost": cost,
-        "ContractedUnitPrice": price,
+        "ContractedUnitPrice": unit_price,
         "EffectiveCost": cost,
         "HostProviderName": _text(rows["cloud"]),
+        "InvoiceId": [None] * n,
         "InvoiceIssuerName": ["Shadeform"] * n,
         "ListCost": cost,
-        "ListUnitPrice": price,
+        "ListUnitPrice": unit_price,
         "PricingCategory": np.where(spot, "Dynamic", "Standard"),
-        "PricingQuantity": hours,
-        "PricingUnit": ["Hours"] * n,
+        # prices are in the billing currency: the PricingCurrency columns repeat them
+        "PricingCurrency": ["USD"] * n,
+        "PricingCurrencyContractedUnitPrice": unit_price,
+        "PricingCurrencyEffectiveCost": cost,
+        "PricingCurrencyListUnitPrice": unit_price,
+        "PricingQuantity": quantity,
+        "PricingUnit": meter[:, 1],
         "ProviderName": ["Shadeform"] * n,
         "PublisherName": _text(rows["cloud"]),
         "RegionId": _text(rows["region"]),
@@ -283,7 +386,12 @@ def focus_rows(
         "ServiceName": [s[0] for s in service],
         "ServiceProviderName": ["Shadeform"] * n,
         "ServiceSubcategory": [s[2] for s in service],
-        "SkuId": _text(sku),
+        "SkuId": sku_text,
+        # null exactly where the SKU (price) id is, as FOCUS wants
+        "SkuMeter": [None if s is None else m for s, m in zip(sku_text, meter[:, 0],
+                                                              strict=True)],
+        "SkuPriceDetails": [None if p is None else d for p, d in zip(
+            _text(price_id), _price_details(billed, rows), strict=True)],
         "SkuPriceId": _text(price_id),
         "Tags": [tags.get(str(r)) for r in rows["resource_id"]],
         "x_ClusterId": _text(rows["cluster_id"]),
@@ -296,9 +404,10 @@ def focus_rows(
         "x_Nvlink": rows["nvlink"].astype("boolean").to_numpy(),
         "x_GpuHours": gpus.astype("float64").to_numpy(na_value=np.nan) * hours,
         "x_VolumeSizeGb": rows["size_in_gb"].astype("Int64").to_numpy(),
+        "x_Basis": _text(spent["basis"]),
     }
-    frame = pd.DataFrame({c.name: columns[c.name] for c in FOCUS_COLUMNS})
-    frame = frame.astype({c.name: _DTYPES[c.type] for c in FOCUS_COLUMNS})
+    frame = pd.DataFrame({c.name: columns[c.name] for c in spec})
+    frame = frame.astype({c.name: _DTYPES[c.type] for c in spec})
     return frame.sort_values(["ChargePeriodStart", "ResourceId"], kind="stable").reset_index(
         drop=True)
 
@@ -306,6 +415,19 @@ def focus_rows(
 # -- checking a dataset against the spec --------------------------------------------------------
 
 _CURRENCY = re.compile(r"[A-Z]{3}")
+_UNIT_PRICES = ("ListUnitPrice", "ContractedUnitPrice", "PricingCurrencyListUnitPrice",
+                "PricingCurrencyContractedUnitPrice")
+#: Conditional columns a Shadeform dataset must have: the FOCUS 1.2 conditions of these
+#: columns apply to it (a public price list with unit prices, usage measured, regions,
+#: resources with types, tags, several pricing categories), and the validator wants
+#: ``CommitmentDiscountStatus`` (null here) and the ``PricingCurrency`` prices whatever
+#: the conditions.
+REQUIRED_COLUMNS: tuple[str, ...] = (
+    "CommitmentDiscountStatus", "ConsumedQuantity", "ConsumedUnit", "ListUnitPrice",
+    "PricingCategory", "PricingCurrencyContractedUnitPrice", "PricingCurrencyEffectiveCost",
+    "PricingCurrencyListUnitPrice", "RegionId", "RegionName", "ResourceId", "ResourceName",
+    "ResourceType", "SkuId", "SkuMeter", "SkuPriceDetails", "SkuPriceId", "Tags",
+)
 
 
 def _is_utc(series: pd.Series) -> bool:
@@ -328,7 +450,11 @@ def _type_problem(column: FocusColumn, values: pd.Series) -> str | None:
             return "holds a fraction"
         return None
     if column.type == "Boolean":
-        return None if pd.api.types.is_bool_dtype(values.dtype) else f"is {values.dtype}"
+        # pandas reads a nullable Parquet bool back as object: True/False and None
+        if pd.api.types.is_bool_dtype(values.dtype) or all(
+                isinstance(v, bool | np.bool_) for v in values):
+            return None
+        return f"is {values.dtype}"
     texts = values.dropna()
     if not all(isinstance(v, str) for v in texts):
         return "holds a value that is not text"
@@ -350,15 +476,24 @@ def focus_problems(frame: pd.DataFrame,
     Checks every mandatory column is present, FOCUS columns come before ``x_`` ones, each
     column's type, nulls and allowed values, and the rules between columns this dataset
     relies on: a charge period ends after it starts, ``BillingCurrency`` is an ISO 4217 code,
-    ``PricingUnit`` is null exactly when ``PricingQuantity`` is, a ``ServiceSubcategory``
-    belongs to its ``ServiceCategory``, ``SkuPriceId`` and ``PricingCategory`` are set on
-    usage, and ``ListUnitPrice * PricingQuantity == ListCost`` (to $0.000001).
+    ``PricingUnit`` is null exactly when ``PricingQuantity`` is (and ``ConsumedUnit`` when
+    ``ConsumedQuantity`` is), ``SkuMeter`` and ``SkuPriceDetails`` are null where ``SkuId``
+    and ``SkuPriceId`` are, a ``ServiceSubcategory`` belongs to its ``ServiceCategory``,
+    ``SkuPriceId``, ``PricingCategory``, ``ConsumedQuantity`` and the unit prices are set on
+    usage, unit prices are not negative, and ``ListUnitPrice * PricingQuantity == ListCost``
+    (to $0.000001). Each of these rules is one of the FinOps Foundation validator's (its FOCUS
+    1.2 rules; the hardening tier runs it), which also wants the columns of
+    ``REQUIRED_COLUMNS`` present.
     """
     problems = []
     names = list(frame.columns)
     missing = [c.name for c in spec if c.level == _M and c.name not in names]
     if missing:
         problems.append(f"missing mandatory column(s): {', '.join(missing)}")
+    missing = [n for n in REQUIRED_COLUMNS if n not in names]
+    if missing:
+        problems.append(f"missing column(s) this dataset's criteria require: "
+                        f"{', '.join(missing)}")
     custom = [i for i, n in enumerate(names) if n.startswith("x_")]
     if custom and any(not n.startswith("x_") for n in names[custom[0]:]):
         problems.append("a FOCUS column comes after an x_ column")
@@ -398,6 +533,17 @@ def _row_rules(frame: pd.DataFrame) -> list[str]:
     if has("PricingQuantity", "PricingUnit") and (
             frame["PricingQuantity"].isna() != frame["PricingUnit"].isna()).any():
         problems.append("PricingUnit: null where PricingQuantity is not, or the reverse")
+    for quantity, unit in (("ConsumedQuantity", "ConsumedUnit"), ("SkuId", "SkuMeter"),
+                           ("SkuPriceId", "SkuPriceDetails")):
+        if has(quantity, unit) and (frame[quantity].isna() & frame[unit].notna()).any():
+            problems.append(f"{unit}: set where {quantity} is null")
+    if has("ConsumedQuantity", "ConsumedUnit") and (
+            frame["ConsumedQuantity"].notna() & frame["ConsumedUnit"].isna()).any():
+        problems.append("ConsumedUnit: null where ConsumedQuantity is not")
+    for name in _UNIT_PRICES:
+        if has(name) and pd.api.types.is_numeric_dtype(frame[name].dtype) and (
+                frame[name] < 0).fillna(False).any():
+            problems.append(f"{name}: negative")
     if has("ServiceCategory", "ServiceSubcategory"):
         pairs = zip(frame["ServiceCategory"].astype(object), frame["ServiceSubcategory"],
                     strict=True)
@@ -406,7 +552,7 @@ def _row_rules(frame: pd.DataFrame) -> list[str]:
     if has("ChargeCategory", "ChargeClass"):
         usage = ((frame["ChargeCategory"] == "Usage") & frame["ChargeClass"].isna()).fillna(
             False).to_numpy(dtype=bool)
-        for name in ("SkuPriceId", "PricingCategory", "ConsumedQuantity"):
+        for name in ("SkuPriceId", "PricingCategory", "ConsumedQuantity", *_UNIT_PRICES):
             if has(name) and frame[name][usage].isna().any():
                 problems.append(f"{name}: null on a usage charge")
     if has("ListUnitPrice", "PricingQuantity", "ListCost"):
@@ -421,7 +567,7 @@ def _row_rules(frame: pd.DataFrame) -> list[str]:
 # -- writing ------------------------------------------------------------------------------------
 
 
-def _parquet(frame: pd.DataFrame) -> bytes:
+def _parquet(frame: pd.DataFrame, version: str) -> bytes:
     try:
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -431,11 +577,11 @@ def _parquet(frame: pd.DataFrame) -> bytes:
     types = {"Decimal": pa.float64(), "String": pa.string(), "JSON": pa.string(),
              "DateTime": pa.timestamp("us", tz="UTC"), "Integer": pa.int64(),
              "Boolean": pa.bool_()}
-    fields = [pa.field(c.name, types[c.type], nullable=True) for c in FOCUS_COLUMNS]
-    arrays = [pa.array(frame[c.name], type=types[c.type], from_pandas=True)
-              for c in FOCUS_COLUMNS]
+    spec = focus_columns(version)
+    fields = [pa.field(c.name, types[c.type], nullable=True) for c in spec]
+    arrays = [pa.array(frame[c.name], type=types[c.type], from_pandas=True) for c in spec]
     table = pa.Table.from_arrays(arrays, schema=pa.schema(
-        fields, metadata={b"focus_version": FOCUS_VERSION.encode()}))
+        fields, metadata={b"focus_version": version.encode()}))
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink, compression="zstd")
     return bytes(sink.getvalue().to_pybytes())
@@ -448,17 +594,20 @@ def write_focus(
     as_of: TimeLike = None,
     granularity: str = "hourly",
     billing_account: str = "shadeform",
+    focus_version: str = FOCUS_VERSION,
 ) -> FocusExport:
     """Write the FOCUS rows of ``source`` (``focus_rows``) to ``out_dir``.
 
     ``focus_cost_and_usage.parquet`` (needs pyarrow: ``StoreError`` naming the extra when it
     is missing, before anything is written) and ``focus_cost_and_usage.csv`` (dates as
     ``2026-11-20T00:00:00Z``, formula-safe cells as every CSV of the toolkit), each written
-    atomically: a crash leaves the previous file or the new one.
+    atomically: a crash leaves the previous file or the new one. ``focus_version``: the FOCUS
+    version of the columns (kept in the Parquet's ``focus_version`` metadata).
     """
     billed = bill(source, as_of)
-    rows = focus_rows(billed, granularity=granularity, billing_account=billing_account)
-    data = _parquet(rows)
+    rows = focus_rows(billed, granularity=granularity, billing_account=billing_account,
+                      focus_version=focus_version)
+    data = _parquet(rows, focus_version)
     out = Path(out_dir)
     parquet = out / f"{_FILE}.parquet"
     files = [write_csv(rows, out / f"{_FILE}.csv")]
@@ -466,4 +615,9 @@ def write_focus(
     files.append(parquet)
     spent = cost_over_time(billed, "MS", by="resource_id")
     unpriced = sorted(set(spent.loc[spent["unpriced_hours"] > 0, "resource_id"]))
-    return FocusExport(files=files, rows=rows, unpriced=unpriced)
+    volumes = billed.volumes
+    unplaced = (volumes["billed_hours"].fillna(0) <= 0) & (
+        volumes["cost_estimate_usd"].fillna(0) > 0)
+    start_unknown = sorted(set(volumes.loc[unplaced.to_numpy(dtype=bool), "volume_id"].astype(
+        str)))
+    return FocusExport(files=files, rows=rows, unpriced=unpriced, start_unknown=start_unknown)

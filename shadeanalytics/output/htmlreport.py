@@ -296,12 +296,15 @@ def _environment() -> jinja2.Environment:
 
 
 def render_html(frames: Mapping[str, pd.DataFrame], *, as_of: pd.Timestamp,
-                charts: Mapping[str, str] | None = None, files: Sequence[str] = ()) -> str:
+                charts: Mapping[str, str] | None = None, files: Sequence[str] = (),
+                notices: Sequence[str] = ()) -> str:
     """The page for ``frames`` (report frames by name) at ``as_of``, as HTML text.
 
     ``charts`` maps chart names to SVG documents (``plots.chart_svgs``; None or empty for a
     page without pictures); ``files`` are the names of the report's files in the page's
     folder: a table links its CSV file when it is among them, and the page ends with the list.
+    ``notices`` open the headline: what its totals rest on (``report.trust_notes``: the
+    staleness first).
     """
     charts = charts or {}
     names = set(files)
@@ -322,13 +325,16 @@ def render_html(frames: Mapping[str, pd.DataFrame], *, as_of: pd.Timestamp,
         })
     return _environment().get_template("report.html.j2").render(
         as_of=as_of.strftime("%Y-%m-%d %H:%M UTC"), version=__version__,
-        headline=headline(frames), sections=sections, files=list(files))
+        headline=headline(frames), sections=sections, files=list(files),
+        notices=list(notices))
 
 
 def write_html(frames: Mapping[str, pd.DataFrame], out: str | os.PathLike[str], *,
                as_of: pd.Timestamp, charts: Mapping[str, str] | None = None,
-               files: Sequence[str | os.PathLike[str]] = ()) -> Path:
+               files: Sequence[str | os.PathLike[str]] = (),
+               notices: Sequence[str] = ()) -> Path:
     """Write ``out/index.html`` (``render_html``) atomically; returns its path."""
     names = [Path(f).name for f in files]
-    return write_text(render_html(frames, as_of=as_of, charts=charts, files=names),
+    return write_text(render_html(frames, as_of=as_of, charts=charts, files=names,
+                                  notices=notices),
                       Path(out) / "index.html")

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import config
 from .._common import TimeLike, count_groups, usd
-from .._common import as_of_time as _as_of
 from .._files import atomic_write
 from ..analytics.alerts import Budget, budget_state
+from ..analytics.asof import resolve_as_of as _resolve
+from ..analytics.asof import trust_notes
 from ..analytics.billing import Bill, bill
 from ..analytics.costs import cluster_summary, cost_breakdown
 from ..analytics.finops import cost_over_time, month_forecast
@@ -99,20 +99,16 @@ def newest_observation(tables: Tables, *, until: pd.Timestamp | None = None
 
 
 def resolve_as_of(value: TimeLike, tables: Tables) -> pd.Timestamp:
-    """``as_of`` for a report: ``"latest"`` (or None) is the newest observation (now when
-    nothing is dated), ``"now"`` is now, anything else a timezone-aware instant.
+    """``as_of`` for a report: the one rule of every helper (``analytics.asof.resolve_as_of``):
+    ``"latest"`` (or None) is the newest successful poll (undated sources are refused with
+    ``asof.UndatedError``), ``"now"`` is ``config.now()``, anything else a timezone-aware
+    instant.
 
     ``latest`` never lies in the future: a poll dated by a clock that was ahead (the
     collector records the clock going back with a warning) is passed over, so a report does
     not bill until that date.
     """
-    if value is None or value == "latest":
-        now = pd.Timestamp(config.now())
-        newest = newest_observation(tables, until=now)
-        return newest if newest is not None else now
-    if value == "now":
-        return pd.Timestamp(config.now())
-    return _as_of(value)
+    return _resolve(value, tables)
 
 
 _ANALYTICS: dict[str, Callable[[Bill], pd.DataFrame]] = {
@@ -153,10 +149,10 @@ def write_report(tables: Tables, out: str | os.PathLike[str], *, as_of: TimeLike
 
     ``clusters.csv`` and ``instances.csv`` hold every snapshot row, sorted by id and time;
     ``instance_types.csv`` is written when the sources held a ``/instances/types`` response;
-    then one file per entry of ``ANALYTICS_FILES``, computed at ``as_of`` (default: now),
-    and ``forecast.csv`` (``finops.month_forecast``); when the sources are a dated history
-    (``tables.polls`` not empty), the files of ``history_frames``; with a marketplace,
-    ``savings.csv`` and ``market_prices.csv`` (``market_frames``). With
+    then one file per entry of ``ANALYTICS_FILES``, computed at ``as_of`` (default: the newest
+    poll, ``asof.resolve_as_of``), and ``forecast.csv`` (``finops.month_forecast``); when the
+    sources are a dated history (``tables.polls`` not empty), the files of ``history_frames``;
+    with a marketplace, ``savings.csv`` and ``market_prices.csv`` (``market_frames``). With
     ``charts`` (the default) the PNG charts of ``plots.write_charts`` follow; without, matplotlib
     is never imported. With ``html`` (the default) ``index.html`` comes last
     (``htmlreport.write_html``): the same frames on one page, with the charts as SVG when
@@ -174,7 +170,7 @@ def write_report(tables: Tables, out: str | os.PathLike[str], *, as_of: TimeLike
     earlier = _check_folder(out, planned, force)
     if not planned <= earlier:  # a run killed midway leaves only files its manifest names
         _write_manifest(out, earlier | planned)
-    at = _as_of(as_of)
+    at = _resolve(as_of, tables)
     written = []
     for table in ("clusters", "instances", "instance_types"):
         df = getattr(tables, table)
@@ -213,8 +209,13 @@ def write_report(tables: Tables, out: str | os.PathLike[str], *, as_of: TimeLike
             from .plots import chart_svgs
 
             svgs = chart_svgs(frames, **chart_args)
+        stale, rests_on = trust_notes(billed, frames["costs_by_cloud"])
+        notices = ([stale] if stale else []) + [
+            s.replace(" of it ", " of the accrued total ", 1).replace(
+                ": see the quality findings", ": see Findings")
+            for s in rests_on]
         written.append(write_html({**frames, "forecast": forecast, **history}, out, as_of=at,
-                                  charts=svgs, files=written))
+                                  charts=svgs, files=written, notices=notices))
     names = {p.name for p in written}
     for stale in sorted((earlier | planned) - names):
         try:
@@ -304,7 +305,7 @@ def history_frames(tables: Tables, *, as_of: TimeLike = None,
     own)."""
     if tables.polls.empty:
         return {}
-    at = billed.as_of if billed is not None and as_of is None else _as_of(as_of)
+    at = billed.as_of if billed is not None and as_of is None else _resolve(as_of, tables)
     source = billed if billed is not None else tables
     return {
         "timeline": status_timeline(tables, as_of=at),
@@ -342,6 +343,13 @@ def _unknown_volumes(n: int) -> str:
     return f", {n} without a price" if n else ""
 
 
+def _unknown_accrued(instances: int, volumes: int) -> str:
+    """`` (unknown for N instances, M volumes)``, or nothing when both are 0."""
+    parts = [f"{n} {what}{'s' * (n != 1)}" for n, what in ((instances, "instance"),
+                                                          (volumes, "volume")) if n]
+    return f" (unknown for {', '.join(parts)})" if parts else ""
+
+
 def _count(counts: pd.Series, word: str) -> str:
     n = int(counts.get(word, 0))
     return f"{n} {word}" + ("" if n == 1 else "s")
@@ -352,7 +360,8 @@ def _forecast_lines(forecast: pd.DataFrame) -> list[str]:
     row = forecast.iloc[0]
     month = row["month_start"].strftime("%b %Y")
     days = int(row["burn_days"])
-    band = ("" if pd.isna(row["forecast_low_usd"]) else
+    band = ((f" (no band: {row['band_note']})" if not pd.isna(row["band_note"]) else "")
+            if pd.isna(row["forecast_low_usd"]) else
             f" ({usd(row['forecast_low_usd'])} to {usd(row['forecast_high_usd'])}, "
             f"last {days} day{'s' * (days != 1)}' burn)")
     lines = [f"  {month}: {usd(row['month_to_date_usd'])} so far; forecast "
@@ -400,6 +409,8 @@ def summary_text(tables: Tables, *, by: str = "cloud", as_of: TimeLike = None,
     services = frames["costs_by_service"].set_index("service")["hourly_usd"]
     accrued = float(totals["accrued_usd"].sum())
     no_accrued = int(totals["instances_without_accrued"].sum())
+    no_volume_accrued = int(totals["volumes_without_accrued"].sum())
+    stale, rests_on = trust_notes(billed, totals)
     reported = totals["reported_cost_usd"].sum(min_count=1)
     no_estimate = int(totals["instances_without_estimate"].sum())
     gap = totals["cost_gap_usd"].sum(min_count=1)
@@ -418,6 +429,7 @@ def summary_text(tables: Tables, *, by: str = "cloud", as_of: TimeLike = None,
                      "summed)"]
     severities = quality["severity"].value_counts()
     lines = [
+        *([stale] if stale else []),
         f"Shadeform fleet as of {at.strftime('%Y-%m-%dT%H:%M:%SZ')}",
         f"  running: {running} instances, {gpus} GPUs "
         f"(of {int(totals['instances'].sum())} instances in the latest snapshot)",
@@ -426,7 +438,8 @@ def summary_text(tables: Tables, *, by: str = "cloud", as_of: TimeLike = None,
         f"    compute {usd(services.get('compute', 0.0))}/h, storage "
         f"{usd(services.get('storage', 0.0))}/h ({int(totals['volumes'].sum())} volumes"
         f"{_unknown_volumes(int(totals['volumes_without_price'].sum()))})",
-        f"  accrued so far: {usd(accrued)}{_unknown(no_accrued)}",
+        f"  accrued so far: {usd(accrued)}{_unknown_accrued(no_accrued, no_volume_accrued)}",
+        *[f"    {sentence}" for sentence in rests_on],
         *([] if isinstance(tables, Bill) else _forecast_lines(month_forecast(tables,
                                                                              billed=billed))),
         f"  Shadeform's estimates: {usd(reported)}{_unknown(no_estimate)}; gap "

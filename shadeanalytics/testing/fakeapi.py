@@ -144,6 +144,11 @@ class FakeShadeformAPI:
 
     Times are served as scripted: a collector in a subprocess is dated by the state's ``at``
     through ``SHADEANALYTICS_NOW`` (see ``shadeanalytics.config.now``).
+
+    A clock instead: with ``clock`` (a callable giving an aware datetime, such as
+    ``config.fast_clock(start, 3600)``, an hour a second), each request is served from the
+    last state whose ``at`` is at or before ``clock()`` (the first state before that): the
+    fleet lives on its own, and a collector dated by the same clock sees it as the API would.
     """
 
     def __init__(
@@ -153,8 +158,10 @@ class FakeShadeformAPI:
         *,
         advance_on: str | None = None,
         hang_seconds: float = 5.0,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.api_key = api_key
+        self.clock = clock
         self.scenario: Scenario = scenario if scenario is not None else default_scenario()
         if not self.scenario:
             raise ValueError("a scenario needs at least one state")
@@ -319,6 +326,9 @@ class FakeShadeformAPI:
             if not (parts.path == "/v1" or parts.path.startswith("/v1/")):
                 return _json_reply(404, {"error": "Not found"})
             path = parts.path[len("/v1") :]
+            if self.clock is not None:
+                moment = self.clock()
+                self._index = max(0, sum(1 for state in self.scenario if state.at <= moment) - 1)
             injection = self._take_injection(path)
             if injection is None:
                 reply = self._route(path, parts.query)
@@ -964,3 +974,9 @@ def _head(status: int, headers: Mapping[str, str], length: bool = True) -> bytes
     lines += [f"{k}: {v}" for k, v in headers.items()]
     lines.append("Connection: close")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+if __name__ == "__main__":  # python -m shadeanalytics.testing.fakeapi: serve until stopped
+    from .demo import main as _serve_main
+
+    sys.exit(_serve_main())
