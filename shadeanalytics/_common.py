@@ -13,8 +13,11 @@ import pandas as pd
 __all__ = [
     "CONFIGURATION_KEYS",
     "NA_LABEL",
+    "PLACEHOLDER_LABELS",
+    "STORAGE_LABEL",
     "TimeLike",
     "as_of_time",
+    "count_groups",
     "group_keys",
     "instant",
     "key_column",
@@ -34,6 +37,11 @@ TimeLike: TypeAlias = pd.Timestamp | datetime | str | None
 NA_LABEL = "(none)"
 _NA_LABELS = {"cluster_id": "(standalone)", "tag": "(untagged)"}
 _UNKNOWN = "(unknown)"
+#: How a volume shows a key that only instances have (gpu_type, cluster_id, tag, ...).
+STORAGE_LABEL = "(storage)"
+#: The labels that stand for no group of their own: a count of clusters or GPU types leaves
+#: them out (``count_groups``).
+PLACEHOLDER_LABELS = frozenset({NA_LABEL, *_NA_LABELS.values(), _UNKNOWN, STORAGE_LABEL})
 #: Group keys that come from an instance's ``configuration`` object.
 CONFIGURATION_KEYS: tuple[str, ...] = ("gpu_type", "gpu_manufacturer", "interconnect")
 
@@ -97,29 +105,50 @@ def key_column(values: pd.Series, key: str, unknown: pd.Series | None = None) ->
     return out.fillna(_NA_LABELS.get(key, NA_LABEL))
 
 
+def count_groups(labels: pd.Series) -> tuple[int, list[str]]:
+    """The rows of ``labels`` that name a group, and the placeholders present (sorted): so
+    ``(standalone)`` is not counted as a cluster, nor ``(storage)`` as a GPU type.
+
+    Example::
+
+        >>> count_groups(pd.Series(["H100", "A100", "(storage)"]))
+        (2, ['(storage)'])
+    """
+    text = labels.astype("string")
+    placeholder = text.isin(PLACEHOLDER_LABELS).fillna(False).to_numpy(dtype=bool)
+    return int((~placeholder).sum()), sorted(set(text[placeholder].tolist()))
+
+
 def ratio(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
     """``numerator / denominator`` as float64, NaN where the denominator is 0 or missing."""
     den = denominator.astype("float64")
     return (numerator.astype("float64") / den.where(den != 0)).astype("float64")
 
 
-def usd(value: float, *, cents: bool | None = True) -> str:
+def usd(value: float, *, cents: bool | None = True, rate: bool = False) -> str:
     """Dollars as text, the one money format of every table, chart, page and message.
 
     With ``cents`` (the default) ``$1,234.50``; without, whole dollars (``$1,235``); with
-    ``cents=None``, cents below $1,000 only (chart labels). A negative amount gets ``-``
-    before the ``$`` unless it rounds to zero; NaN or NA is ``n/a``.
+    ``cents=None``, cents below $1,000 only (chart labels). With ``rate`` (a unit price, such
+    as per GB-hour) every digit up to 6 decimals, at least 2: ``$0.00012``. A negative amount
+    gets ``-`` before the ``$`` unless it rounds to zero; NaN or NA is ``n/a``.
 
     Example::
 
         >>> usd(1665.01), usd(1234.5, cents=None), usd(9.3, cents=None), usd(-5), usd(-0.001)
         ('$1,665.01', '$1,234', '$9.30', '-$5.00', '$0.00')
+        >>> usd(0.0001, rate=True), usd(0.00012, rate=True), usd(2.1, rate=True)
+        ('$0.0001', '$0.00012', '$2.10')
     """
     if pd.isna(value):  # NaN or NA
         return "n/a"
     amount = abs(value)
     with_cents = amount < 1000 if cents is None else cents
-    text = f"{amount:,.2f}" if with_cents else f"{amount:,.0f}"
+    if rate:
+        whole, _, fraction = f"{amount:,.6f}".partition(".")
+        text = f"{whole}.{fraction.rstrip('0').ljust(2, '0')}"
+    else:
+        text = f"{amount:,.2f}" if with_cents else f"{amount:,.0f}"
     return ("-" if value < 0 and text.strip("0.,") else "") + "$" + text
 # -- progress bars -----------------------------------------------------------------------------
 

@@ -340,7 +340,7 @@ def _parser() -> argparse.ArgumentParser:
     check = commands.add_parser(
         "check", help="check budgets and the built-in alert rules (for cron and CI)",
         description="Check the [[budget]] rules of a TOML file and the built-in rules (burn "
-                    "rate up 50 %% on its 7-day mean, a new cloud or instance type, an instance "
+                    "rate up 50 % on its 7-day mean, a new cloud or instance type, an instance "
                     "pending for twice its boot estimate, one in error still listed, records "
                     "quarantined by the store's newest poll or set aside when reading it) at "
                     "--as-of. Prints one line per breach. Exit codes: 0 no breach, 10 a "
@@ -401,6 +401,8 @@ def _parser() -> argparse.ArgumentParser:
     fake.add_argument("--speed", type=_positive, default=60.0, metavar="X",
                       help="fleet seconds per real second (default: 60, an hour a minute)")
     fake.set_defaults(run=_fake_api)
+    for command in commands.choices.values():  # a usage error shows its own command's usage
+        command.set_defaults(parser=command)
     return parser
 
 
@@ -722,7 +724,7 @@ def _check(args: argparse.Namespace, stdout: TextIO) -> int:
         except LockedError as exc:
             raise _Exit(3, exc) from None
     for breach in result.breaches:
-        print(f"{breach.rule}: {breach.message}", file=stdout)
+        print(breach.line, file=stdout)
     for note in result.notes:  # what the accrued total rests on: not a breach
         print(f"note: {note.replace(' of it ', ' of the accrued total ', 1)}", file=stdout)
     if args.dry_run:
@@ -786,7 +788,7 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None,
                 _apply_settings(args)
             code = args.run(args, stdout)
         except _UsageError as exc:
-            parser.print_usage(stderr)
+            args.parser.print_usage(stderr)
             error, code = str(exc), EXIT_USAGE
         except _Exit as exc:
             error, code = str(exc), exc.code

@@ -109,7 +109,7 @@ def run_demo(
             for breach in evaluate(tables, budgets, as_of=as_of):
                 if breach.key not in seen:
                     seen.add(breach.key)
-                    say(f"  alert ({as_of:%a %H:%M}) {breach.rule}: {printable(breach.message)}")
+                    say(f"  alert ({as_of:%a %H:%M}) {printable(breach.line)}")
 
     epoch = time.time()
     clock = config.fast_clock(first, speed, epoch)

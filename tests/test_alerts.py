@@ -132,12 +132,12 @@ def test_budget_breach_message_and_order() -> None:
                Budget("gpus", "running_gpus", 4.0, {"cloud": "nebius"})]
     found = evaluate(fleet(), budgets, as_of=AS_OF, builtin=False)
     assert [b.message for b in found] == [
-        "budget 'fleet burn': hourly_usd is $10.50, above the limit $10.00",
+        "'fleet burn': hourly_usd is $10.50, above the limit $10.00",
     ]
     assert found[0].key == "budget:fleet burn"
     budgets[1] = Budget("nebius month", "month_forecast_usd", 5955.0, {"cloud": "nebius"})
     found = evaluate(fleet(), budgets, as_of=AS_OF, builtin=False)
-    assert found[1].message == ("budget 'nebius month': month_forecast_usd, cloud='nebius' is "
+    assert found[1].message == ("'nebius month': month_forecast_usd, cloud='nebius' is "
                                 "$5,955.60, above the limit $5,955.00")
 
 
@@ -148,13 +148,27 @@ def test_findings_plug_in_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
     def orphan(fleet: Any) -> pd.DataFrame:
         return pd.DataFrame({"severity": ["warning"], "check": ["orphaned_volume"],
                              "kind": ["volume"], "resource_id": ["vol-\x1b[31m1"],
-                             "message": ["volume vol-1 is attached to nothing"]})
+                             "message": ["billed and mounted by no instance"]})
 
     extra = quality.Check("orphaned_volume", "volume", "warning", "test", orphan)
     monkeypatch.setattr(quality, "CHECKS", (*quality.CHECKS, extra))
     found = [b for b in evaluate(fleet(), as_of=POLLS[1]) if b.rule == "orphaned_volume"]
     assert [(b.key, b.message) for b in found] == [
-        ("orphaned_volume:vol-\\x1b[31m1", "orphaned_volume: volume vol-1 is attached to nothing")]
+        ("orphaned_volume:vol-\\x1b[31m1",
+         "volume vol-\\x1b[31m1: billed and mounted by no instance")]
+    assert found[0].line == ("orphaned_volume: volume vol-\\x1b[31m1: billed and mounted by "
+                             "no instance")
+
+
+def test_check_lines_name_the_rule_once_and_the_resource() -> None:
+    """`check` on the sample: each line is `rule: kind id: what`, the rule named once."""
+    out = io.StringIO()
+    assert main(["check", str(sa.sample_path())], stdout=out, stderr=io.StringIO()) == 10
+    assert out.getvalue().splitlines() == [
+        "error_listed: instance 7f1b103c-df15-42b0-aab4-77d26415479c is in error and still listed",
+        "error_listed: instance 96d756e0-2184-48e5-a4dc-2b234fae8978 is in error and still listed",
+        "orphaned_volume: volume 5a1e0000-0000-4000-8000-000000000002: billed and mounted by no "
+        "instance: $146.00/month"]
 
 
 def test_escape_control() -> None:
@@ -260,7 +274,7 @@ def test_exit_codes(tmp_path: Path, sources: list[str]) -> None:
     code, out, _ = run(*sources, "--budgets", str(budgets))  # latest: 12:00
     assert code == 10
     assert out.splitlines() == [
-        "budget: budget 'burn': hourly_usd is $10.50, above the limit $5.00",
+        "budget: 'burn': hourly_usd is $10.50, above the limit $5.00",
         "burn_rate_jump: burn rate $10.50/h is 329% above its trailing mean $2.45/h (over 24.0 h)",
         "new_cloud: new cloud 'nebius' in the fleet (in no snapshot up to 2026-11-01T06:00:00Z)",
         "new_instance_type: new instance type 'H100x4' in the fleet (in no snapshot up to "
@@ -359,7 +373,8 @@ def test_one_alert_per_episode_across_runs(tmp_path: Path) -> None:
                                              "new_instance_type:H100x4"]
         assert hook.bodies[1]["text"].splitlines() == [
             "shadeanalytics: 1 new breach, 3 cleared as of 2026-11-01T13:00:00Z",
-            "- instance q pending for 70 min, more than twice its boot estimate (20 min)",
+            "- pending_too_long: instance q pending for 70 min, more than twice its boot "
+            "estimate (20 min)",
             "- cleared: error_listed:e", "- cleared: new_cloud:nebius",
             "- cleared: new_instance_type:H100x4"]
         # without --notify-clear a run that only clears sends nothing

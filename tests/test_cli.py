@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import io
 import subprocess
 import sys
@@ -62,7 +63,32 @@ def test_python_dash_m_and_console_script_run() -> None:
 def test_every_command_has_help_and_is_in_the_readme() -> None:
     """Each subcommand has help text and a README mention."""
     readme = (ROOT / "README.md").read_text()
-    commands = _parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
-    for name, sub in commands.items():  # type: ignore[union-attr]
+    action = _parser()._subparsers._group_actions[0]  # type: ignore[union-attr]
+    commands: dict[str, argparse.ArgumentParser] = action.choices  # type: ignore[assignment]
+    for name, sub in commands.items():
         assert sub.description, name
         assert f"shadeanalytics {name}" in readme, name
+
+
+def test_usage_error_prints_the_subcommands_usage() -> None:
+    """A usage error the command finds itself shows that command's usage, then one Error line."""
+    code, out, err = _run("summary")
+    assert (code, out) == (2, "")
+    assert err.startswith("usage: shadeanalytics summary [-h] [--store PATH]")
+    assert err.endswith("\nError: give SOURCE files or --store PATH (one of the two)\n")
+    code, _, err = _run("export", "--format", "focus", "--since", "2026-11-01T00:00:00Z",
+                        "--out", "x", str(SEED_PATH))
+    assert code == 2
+    assert err.startswith("usage: shadeanalytics export [-h]")
+    assert err.endswith("\nError: --since is only for --format parquet\n")
+
+
+def test_help_has_no_literal_percent_escapes() -> None:
+    """Every command's --help reads "50 %", never the "%%" of an unformatted description."""
+    action = _parser()._subparsers._group_actions[0]  # type: ignore[union-attr]
+    commands: dict[str, argparse.ArgumentParser] = action.choices  # type: ignore[assignment]
+    for name, sub in commands.items():
+        text = sub.format_help()
+        assert "%%" not in text, name
+    assert "burn rate up 50 % on its 7-day mean" in " ".join(
+        commands["check"].format_help().split())

@@ -64,7 +64,7 @@ def test_the_demo_collects_alerts_and_reports_into_its_folder_only(tmp_path: Pat
             rf"^\w{{3}} \d\d:\d\d poll {n}/4: \d clusters, \d instances; ", text, re.M
         ), text
     assert (
-        "budget: budget 'monthly projection': monthly_usd is $22,009.28, above the limit $20,000.00"
+        "budget: 'monthly projection': monthly_usd is $22,009.28, above the limit $20,000.00"
     ) in text
     assert "new_cloud: new cloud 'nebius' in the fleet" in text
     assert sorted(p.name for p in tmp_path.iterdir()) == ["demo"]

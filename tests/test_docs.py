@@ -225,3 +225,25 @@ def test_ci_lints_and_type_checks_before_the_tests() -> None:
     tests = ci.index("python -m pytest")
     assert ci.index("ruff check .") < tests
     assert ci.index("mypy shadeanalytics tests") < tests
+
+
+def test_the_readme_store_example_runs_in_an_empty_folder(tmp_path: Any) -> None:
+    """The README's `Store("history.db", create=False)` example runs as written, from a
+    folder holding nothing (a fresh checkout has no history.db)."""
+    readme = (ROOT / "README.md").read_text()
+    blocks = [b for b in re.findall(r"```python\n(.+?)\n```", readme, flags=re.DOTALL)
+              if 'Store("history.db", create=False)' in b]
+    assert len(blocks) == 1
+    code = blocks[0] + "\nprint(sorted(set(history.polls['endpoint']))[:3], len(history.instances))"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=tmp_path, timeout=120)
+    assert (run.returncode, run.stderr) == (0, "")
+    assert run.stdout == "['/clusters', '/clusters/types', '/instances'] 5\n"
+    assert (tmp_path / "history.db").is_file()
+
+
+def test_report_budgets_is_in_the_readme() -> None:
+    """`report --budgets` is in the README's command table, with the file it writes."""
+    readme = (ROOT / "README.md").read_text()
+    assert "| `shadeanalytics report SOURCE... --out DIR [--budgets FILE]` |" in readme
+    assert "| `budgets.csv` | (with `--budgets FILE`)" in readme

@@ -103,8 +103,8 @@ def test_partition_layout_is_one_file_per_table_and_day(exported: tuple[Path, li
     out, files = exported
     expected = [out / name / "day=2026-03-02" / "part-0.parquet" for name in TABLES]
     assert files == sorted(expected)
-    assert sorted(_tree(out)) == sorted([".export.lock",
-                                         *(str(f.relative_to(out)) for f in expected)])
+    # no lock file either: the export locks the folder itself
+    assert sorted(_tree(out)) == sorted(str(f.relative_to(out)) for f in expected)
 
 
 def test_files_hold_exactly_the_schema_columns_with_portable_types(
@@ -271,7 +271,7 @@ def test_no_secret_reaches_the_exported_files(store_path: Path, tmp_path: Path) 
     """None of the scenario's secret values is in any exported byte (uncompressed) or value."""
     export_parquet(store_path, tmp_path, include_network=True, compression="none")
     files = [p for p in tmp_path.rglob("*") if p.is_file()]
-    assert len(files) == len(TABLES) + 1
+    assert len(files) == len(TABLES)  # a part per table, no lock file
     for file in files:
         data = file.read_bytes()
         assert not [s for s in DEFAULT_SECRETS if s.encode() in data], file
@@ -300,7 +300,7 @@ def test_a_folder_that_is_not_an_export_is_never_replaced(store_path: Path,
     with pytest.raises(StoreError, match="not a shadeanalytics Parquet export"):
         export_parquet(store_path, tmp_path)
     assert (tmp_path / "instances" / "notes.txt").read_text() == "mine"
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".export.lock", "instances"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["instances"]
 
 
 def test_a_failed_export_leaves_the_previous_one(monkeypatch: pytest.MonkeyPatch,
@@ -338,15 +338,15 @@ def test_an_export_killed_between_renames_is_recovered(store_path: Path, history
 
 
 def test_a_second_concurrent_export_is_refused(store_path: Path, tmp_path: Path) -> None:
-    """While one export holds out/.export.lock another raises LockedError and writes nothing."""
-    fd = os.open(tmp_path / ".export.lock", os.O_RDWR | os.O_CREAT)
+    """While one export holds the folder's lock another raises LockedError and writes nothing."""
+    fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         with pytest.raises(LockedError, match="another export"):
             export_parquet(store_path, tmp_path)
     finally:
         os.close(fd)
-    assert [p.name for p in tmp_path.iterdir()] == [".export.lock"]
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_reading_a_folder_that_is_not_an_export_fails(tmp_path: Path) -> None:
@@ -376,5 +376,7 @@ def test_export_command_writes_the_parquet_dataset(tmp_path: Path) -> None:
     assert (code, err.getvalue()) == (0, "")
     assert out.getvalue().startswith("wrote ") and "Parquet files to" in out.getvalue()
     assert (tmp_path / "export" / "instances").is_dir()
+    # the README's command leaves no lock file (nor any hidden file) in the folder it wrote
+    assert [p.name for p in (tmp_path / "export").iterdir() if p.name.startswith(".")] == []
     assert main(["export", "--store", str(tmp_path / "nope.db"), "--out",
                  str(tmp_path / "x")], stdout=out, stderr=err) == 1

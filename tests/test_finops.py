@@ -117,6 +117,16 @@ def test_spend_per_month_and_hour(fleet: sa.Tables) -> None:
     assert hourly["cost_usd"].sum() == pytest.approx(TOTAL, abs=0.01)
 
 
+def test_by_none_is_the_whole_fleet(fleet: sa.Tables) -> None:
+    """by=None (as the README says) gives the fleet per period: the same rows as by=()."""
+    daily = cost_over_time(fleet, "1D", by=None, as_of=AS_OF)
+    assert list(daily.columns) == ["period_start", "billed_hours", "unpriced_hours", "cost_usd"]
+    pd.testing.assert_frame_equal(daily, cost_over_time(fleet, "1D", by=(), as_of=AS_OF))
+    # by hand: Oct 31 a $12; Nov 1 a $48 + b $54; Nov 2 a $48 + c $12; Nov 3 a $12 + c $6
+    assert _rows(daily) == [("2026-10-31", 12.0), ("2026-11-01", 102.0), ("2026-11-02", 60.0),
+                            ("2026-11-03", 18.0)]
+
+
 def test_spend_by_tag_service_and_resource(fleet: sa.Tables) -> None:
     """By tag an instance counts once per tag; service is compute; resource is the id."""
     by_tag = cost_over_time(fleet, "1D", by="tag", as_of=AS_OF)

@@ -16,6 +16,7 @@ import html.parser
 import io
 import json
 import os
+import re
 import select
 import shutil
 import subprocess
@@ -200,6 +201,14 @@ def test_hostile_names_are_text_in_the_html(hostile_report: Path) -> None:
     assert svg.startswith("<svg ") and "<!DOCTYPE" not in svg
 
 
+def test_each_chart_links_its_png(hostile_report: Path) -> None:
+    """Under each chart, a link to its PNG file in the folder: the chart at full size."""
+    text = (hostile_report / "index.html").read_text(encoding="utf-8")
+    pngs = re.findall(r'<figcaption class="file">full size: <a href="([^"]+)">', text)
+    assert len(pngs) == text.count("<figure><img ")  # one per chart on the page
+    assert sorted(pngs) == sorted(p.name for p in hostile_report.glob("*.png"))
+
+
 @pytest.mark.hardening
 def test_same_data_same_page(hostile_report: Path, tmp_path: Path) -> None:
     """The page, charts included, is the same bytes on a second run: scheduled runs diff."""
@@ -222,6 +231,24 @@ def test_sections_are_data_driven() -> None:
         {"service": "=compute", "hourly_usd": "$2.50", "share_of_hourly": "71.4%"}]}
     assert page.figures == {}  # no costs_by_cloud, no gpu_inventory: no headline
     assert ("a", {"href": "costs_by_service.csv"}) in page.tags
+
+
+def test_volume_prices_show_their_digits_and_headers_read_like_the_others() -> None:
+    """The sample's volumes: $0.0001 per GB-hour (not 0.00), and headings for people."""
+    from shadeanalytics.output.report import analytics
+
+    volumes = analytics(sa.read(SAMPLE_DIR), as_of="2026-11-20T00:00:00Z",
+                        only=("volumes",))["volumes"]
+    text = render_html({"volumes": volumes}, as_of=pd.Timestamp(AS_OF))
+    page = _Page(text)
+    rows = page.tables["volumes"]
+    assert [(r["name"], r["price_per_gb_per_hour_usd"], r["billed_price_usd"]) for r in rows] == [
+        ("old-checkpoints", "$0.00012", "$0.06"), ("data-vllm-serve-009", "$0.0001", "$0.10"),
+        ("data-sd-train-013", "$0.00012", "$0.24"), ("scratch-orphan", "$0.0001", "$0.20")]
+    head = text.split('<section id="volumes"', 1)[1].split("</thead>", 1)[0]
+    assert re.findall(r">([^<>]+)</th>", head) == [
+        "name", "cloud", "region", "size (GB)", "mounted by", "state", "price per GB-hour",
+        "billed per hour", "accrued", "Shadeform estimate"]
 
 
 def test_headline_reads_one_place() -> None:
@@ -455,9 +482,17 @@ def test_sample_page_in_chromium(browser: _Chromium, sample_report: Path,
     _check_headline_equals_csv(figures, sample_report)
     assert "Burn rate\n$1,669.42/h" in facts["text"]
     _not_blank(tab.screenshot(), 1280)
+    # at 1280 px every table fits its box: none scrolls sideways
+    boxes = tab.evaluate("[...document.querySelectorAll('.scroll')]"
+                         ".map(d => d.scrollWidth - d.clientWidth)")
+    assert boxes and max(boxes) <= 0, boxes
     tab.resize(390)
-    # at phone width the page itself never scrolls sideways (wide tables and charts do)
+    # at phone width the page itself never scrolls sideways (wide tables do, in their box),
+    # and every chart fits the screen: none is cropped
     assert json.loads(tab.evaluate(_PAGE_FACTS))["width"] == 390
+    rights = tab.evaluate("[...document.querySelectorAll('figure img')]"
+                          ".map(i => Math.ceil(i.getBoundingClientRect().right))")
+    assert rights and max(rights) <= 390, rights
     _not_blank(tab.screenshot(), 390)
     # printed (A4 less 12 mm margins is about 700 CSS px), nothing is cut off at the right
     browser.send("Emulation.setEmulatedMedia", tab.session, media="print")

@@ -198,8 +198,9 @@ def test_report_and_summary(tmp_path: Path) -> None:
                          "cheapest_usd_per_gpu_hour,median_usd_per_gpu_hour")
     text = io.StringIO()
     assert main(["summary", str(source), "--as-of", "2026-11-20T02:00:00Z"], stdout=text) == 0
-    assert ("  the same GPUs elsewhere: -$5,840.00/month (1 of 2 running instance types have a "
-            "cheaper available on-demand offer; savings.csv)") in text.getvalue().splitlines()
+    assert ("  the same GPUs elsewhere: $5,840.00/month to save (1 of 2 running instance types "
+            "have a cheaper available on-demand offer: their monthly_saving_usd in savings.csv "
+            "summed)") in text.getvalue().splitlines()
 
 
 def test_savings_chart_renders() -> None:
@@ -208,7 +209,7 @@ def test_savings_chart_renders() -> None:
 
     compare = market_compare(sa.read(fleet_docs()), as_of=AS_OF)
     ax = plot_savings(compare, ax=_agg_axes((8, 3)))
-    assert ax.get_title() == ("The same GPUs elsewhere\n-$5,840/month at the cheapest "
+    assert ax.get_title() == ("The same GPUs elsewhere\n$5,840/month to save at the cheapest "
                               "available on-demand offers")
     assert [t.get_text() for t in ax.get_yticklabels()] == ["H100x8 (16 GPUs)", "A6000 (1 GPU)"]
     assert [round(p.get_width(), 2) for p in ax.patches] == [3.0, 0.65]  # type: ignore[attr-defined]

@@ -22,6 +22,13 @@ EXPECTED = [
     "05_live_collection.ipynb",
 ]
 CELL_TIMEOUT_S = 120
+#: cells whose printed text is pinned: (notebook, cell id) -> stdout
+PRINTED = {
+    ("01_fleet_overview.ipynb", "cell-04"): (
+        "17 polls from 2026-11-16 00:00 to 2026-11-20 00:00 UTC\n"  # one poll count only
+        "every poll: 265 cluster rows, 1,958 instance rows\n"
+        "latest:     28 clusters, 202 instances\n"),
+}
 # what the notebooks must leave as they found it (names, sizes and mtimes of every file)
 WATCHED = (NOTEBOOK_DIR, ROOT / "data")
 
@@ -50,12 +57,19 @@ def test_notebook_runs(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     client = NotebookClient(nb, kernel_name="python3", timeout=CELL_TIMEOUT_S,
                             resources={"metadata": {"path": str(NOTEBOOK_DIR)}})
     client.execute()  # raises CellExecutionError, naming the cell, on any error
+    pinned = set()
     for number, cell in enumerate(nb.cells, start=1):
         if cell.cell_type != "code":
             continue
         stderr = "".join(out.get("text", "") for out in cell.outputs
                          if out.output_type == "stream" and out.name == "stderr")
         assert not stderr, f"{path.name}, cell {number} wrote to stderr:\n{stderr}"
+        if (path.name, cell.get("id")) in PRINTED:
+            stdout = "".join(out.get("text", "") for out in cell.outputs
+                             if out.output_type == "stream" and out.name == "stdout")
+            assert stdout == PRINTED[path.name, cell.get("id")], (path.name, cell.get("id"))
+            pinned.add(cell.get("id"))
+    assert pinned == {cell for name, cell in PRINTED if name == path.name}
     shown = nbformat.writes(nb)
     leaked = [s for s in (*DEFAULT_SECRETS, "sa-fake-secret-") if s in shown]
     assert not leaked, f"{path.name} shows a secret"

@@ -258,6 +258,17 @@ def test_cost_breakdown_title_units_and_dollar_ticks(frames: dict[str, pd.DataFr
     assert all(t.startswith("$") for t in tick_texts(ax.get_xticklabels()))
 
 
+def test_cost_breakdown_counts_no_placeholder_as_a_group() -> None:
+    """(standalone) is no cluster and (storage) no GPU type: counted apart, by name."""
+    by_cluster = costs({"c-1": 4.0, "c-2": 2.0, "(standalone)": 1.0, "(storage)": 0.5},
+                       key="cluster_id")
+    assert plot_cost_breakdown(by_cluster, ax=agg_axes()).get_title() == (
+        "Hourly run rate by cluster\ntotal $7.50/h over 2 clusters + (standalone) + (storage)")
+    by_gpu = costs({"H100": 3.0, "(storage)": 0.5}, key="gpu_type")
+    assert plot_cost_breakdown(by_gpu, ax=agg_axes()).get_title() == (
+        "Hourly run rate by GPU type\ntotal $3.50/h over 1 GPU type + (storage)")
+
+
 def test_cost_breakdown_large_ticks_are_compact() -> None:
     """Monthly figures of six digits tick as $50k, never as overlapping $150,000s."""
     ax = plot_cost_breakdown(costs({"a": 400.0, "b": 200.0}), ax=agg_axes(),

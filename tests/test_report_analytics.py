@@ -75,6 +75,21 @@ def test_report_csv_equals_the_library(tmp_path: Path, sample: sa.Tables) -> Non
         inventory["gpus"].tolist()
 
 
+def test_summary_saving_is_savings_csv_positive_rows(tmp_path: Path, sample: sa.Tables) -> None:
+    """One sign, one figure: summary's saving is savings.csv's positive rows summed, by hand
+    101,207.20 + 1,087.70 + 934.40 + 737.30 + 153.30 + 87.60 + 29.20 = 104,236.70."""
+    from shadeanalytics.output.csvout import write_csv
+
+    write_csv(sa.market_compare(sample, as_of=AS_OF), tmp_path / "savings.csv")
+    saving = [float(r["monthly_saving_usd"]) for r in _csv(tmp_path / "savings.csv")]
+    assert saving[0] == 101207.2  # the top row: not the total
+    assert round(sum(v for v in saving if v > 0), 2) == 104236.70
+    line = [t for t in summary_text(sample, as_of=AS_OF).splitlines() if "elsewhere" in t]
+    assert line == ["  the same GPUs elsewhere: $104,236.70/month to save (7 of 13 running "
+                    "instance types have a cheaper available on-demand offer: their "
+                    "monthly_saving_usd in savings.csv summed)"]
+
+
 def test_summary_shows_the_library_totals(sample: sa.Tables) -> None:
     """The summary's burn rate, month projection and accrued total are the library's."""
     costs = cost_breakdown(sample, by="cloud", as_of=AS_OF)
@@ -87,6 +102,16 @@ def test_summary_shows_the_library_totals(sample: sa.Tables) -> None:
     out = io.StringIO()
     assert main(["summary", str(SAMPLE_DIR)], stdout=out) == 0
     assert out.getvalue() == text  # the CLI's default as-of is the newest snapshot
+
+
+def test_summary_counts_no_placeholder_as_a_group(sample: sa.Tables) -> None:
+    """The top-costs count leaves (standalone) and (storage) out of the clusters it counts."""
+    text = summary_text(sample, as_of=AS_OF, by="cluster_id", top=3).splitlines()
+    assert "  (28 groups + (standalone) + (storage), 3 shown)" in text
+    clusters = cost_breakdown(sample, by="cluster_id", as_of=AS_OF)["cluster_id"]
+    assert len(clusters) == 30 and clusters.str.startswith("(").sum() == 2
+    text = summary_text(sample, as_of=AS_OF, by="gpu_type", top=3).splitlines()
+    assert "  (9 groups + (storage), 3 shown)" in text
 
 
 def test_summary_by_an_unknown_dimension_is_refused(sample: sa.Tables) -> None:

@@ -253,7 +253,7 @@ def test_check_takes_its_budgets_from_the_file(home: Path) -> None:
     _write(home / "shadeanalytics.toml", 'budgets = "rules/budgets.toml"\nas_of = "latest"\n')
     code, out, err = _run("check", str(SAMPLE_DIR), "--dry-run", "--quiet")
     assert code == 10, err
-    assert out.startswith("budget: budget 'tiny': running_instances is 102, above the limit 1\n")
+    assert out.startswith("budget: 'tiny': running_instances is 102, above the limit 1\n")
 
 
 def test_the_fast_clock_runs_speed_times_the_wall_clock(monkeypatch: pytest.MonkeyPatch) -> None:

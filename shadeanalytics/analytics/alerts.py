@@ -128,6 +128,12 @@ class Breach:
     value: float | None = None
     limit: float | None = None
 
+    @property
+    def line(self) -> str:
+        """``rule: message``: how ``check`` prints the breach and the webhook's text lists it
+        (the message names the resource, never the rule again)."""
+        return f"{self.rule}: {self.message}"
+
     def as_dict(self) -> dict[str, Any]:
         return {"rule": self.rule, "key": self.key, "message": self.message,
                 "value": self.value, "limit": self.limit}
@@ -390,7 +396,7 @@ def _findings(billed: Bill) -> list[Breach]:
     for row in findings[findings["check"].isin(wanted)].itertuples():
         rid = escape_control(str(row.resource_id))
         found.append(Breach(str(row.check), f"{row.check}:{rid}",
-                            f"{row.check}: {escape_control(str(row.message))}"))
+                            f"{row.kind} {rid}: {escape_control(str(row.message))}"))
     return found
 
 
@@ -478,7 +484,7 @@ def evaluate(tables: Tables, budgets: Sequence[Budget] = (), *, as_of: TimeLike 
         name = escape_control(budget.name)
         found.append(Breach(
             "budget", f"budget:{name}",
-            f"budget {name!r}: {budget.measure}{scope} is {_number(value, budget.measure)}, "
+            f"{name!r}: {budget.measure}{scope} is {_number(value, budget.measure)}, "
             f"above the limit {_number(budget.limit, budget.measure)}", value, budget.limit))
     if builtin:
         found += _stale_data(billed)
@@ -497,7 +503,7 @@ def payload(breaches: Sequence[Breach], cleared: Sequence[str], as_of: pd.Timest
     when = as_of.strftime("%Y-%m-%dT%H:%M:%SZ")
     lines = [f"shadeanalytics: {len(breaches)} new breach{'es' * (len(breaches) != 1)}"
              + (f", {len(cleared)} cleared" if cleared else "") + f" as of {when}"]
-    lines += [f"- {b.message}" for b in breaches]
+    lines += [f"- {b.line}" for b in breaches]
     lines += [f"- cleared: {key}" for key in cleared]
     return {"text": "\n".join(lines), "as_of": when,
             "breaches": [b.as_dict() for b in breaches], "cleared": list(cleared)}

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from .._common import TimeLike, group_keys, key_column, ratio, require
+from .._common import STORAGE_LABEL, TimeLike, group_keys, key_column, ratio, require
 from ..ingest.tables import Tables
 from .billing import BASIS_COLUMNS, Bill, as_tables, bill
 
@@ -34,8 +34,6 @@ COST_KEYS: tuple[str, ...] = (
 )
 #: The ``service`` of each kind of billed resource: instances are compute, volumes storage.
 SERVICES = {"instances": "compute", "volumes": "storage"}
-#: How a volume row shows a key that only instances have (gpu_type, cluster_id, tag, ...).
-STORAGE_LABEL = "(storage)"
 _VOLUME_KEYS = ("cloud", "region", "service")
 
 

@@ -165,7 +165,7 @@ def _with_tags(items: pd.DataFrame, billed: Bill) -> pd.DataFrame:
 def cost_over_time(
     source: Tables | Bill,
     freq: str = "1D",
-    by: str | Sequence[str] = ("cloud",),
+    by: str | Sequence[str] | None = ("cloud",),
     *,
     as_of: TimeLike = None,
     start: TimeLike = None,
@@ -195,9 +195,10 @@ def cost_over_time(
     billed instant and ``as_of``) narrow the window; its first and last periods may be
     partial.
 
-    ``by`` is zero, one or several of ``COST_TIME_KEYS``: ``service`` (``compute`` for
-    instances, ``storage`` for volumes; a key only instances have shows ``(storage)`` for a
-    volume, as in ``cost_breakdown``), ``cloud``, ``region``, ``gpu_type``,
+    ``by`` is zero (None or ``[]``: the fleet), one or several of ``COST_TIME_KEYS``:
+    ``service`` (``compute`` for instances, ``storage`` for volumes; a key only instances
+    have shows ``(storage)`` for a volume, as in ``cost_breakdown``), ``cloud``, ``region``,
+    ``gpu_type``,
     ``shade_instance_type``, ``cluster_id``, ``rental_type``, ``tag`` (an instance with two
     tags counts in both groups, so the groups of one period can add up to more than it cost),
     ``resource_id`` and ``basis`` (``observed``, ``inferred``, ``extrapolated``,
@@ -212,7 +213,7 @@ def cost_over_time(
         start), the keys (string), float64 ``billed_hours`` (resource-hours billed in the
         period), ``unpriced_hours`` (of them, at an unknown price), ``cost_usd``.
     """
-    keys = group_keys(by, COST_TIME_KEYS, required=False)
+    keys = [] if by is None else group_keys(by, COST_TIME_KEYS, required=False)
     billed = bill(source, as_of)
     window_end = (billed.as_of if end is None else instant(end, "end")).value // 1_000
     window_start = None if start is None else instant(start, "start").value // 1_000

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..errors import LockedError, StoreError
 
-__all__ = ["exclusive_lock", "file_lock"]
+__all__ = ["directory_lock", "exclusive_lock", "file_lock"]
 
 
 @contextmanager
@@ -42,6 +42,28 @@ def exclusive_lock(path: Path, busy: str) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # closing the last descriptor releases the lock
+
+
+@contextmanager
+def directory_lock(path: Path, busy: str) -> Iterator[None]:
+    """Hold the folder ``path`` itself exclusively for the block, or raise ``LockedError`` with
+    the message ``busy`` at once: an ``flock`` on the folder, so the folder holds no lock file.
+
+    Like ``exclusive_lock`` the kernel releases it when the process dies; the folder must
+    exist and is never replaced while locked (a run swaps what is inside it).
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot open the folder to lock it ({exc.strerror})") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise LockedError(busy) from None
+        yield
+    finally:
+        os.close(fd)
 
 
 # One descriptor per locked file (device, inode) for the life of the process, never closed:

@@ -79,7 +79,8 @@ def _column_cells(series: pd.Series) -> list[str]:
         # past 2**52 a float has no fraction to round, and rounding it would overflow to inf
         with np.errstate(over="ignore", invalid="ignore"):
             rounded = np.where(np.abs(values) < 2.0**52, np.round(values, 6), values)
-        # by bit pattern, so that 0.0 and -0.0 keep their own text
+        # + 0.0 turns -0.0 (a zero difference, or a tiny negative rounded) into 0.0: no "-0.0"
+        rounded = rounded + 0.0
         codes, uniques = pd.factorize(rounded.view(np.int64))
         return _by_value(codes, ["" if v != v else repr(v)
                                  for v in uniques.view(np.float64).tolist()])
@@ -114,7 +115,8 @@ def write_csv(df: pd.DataFrame, path: str | os.PathLike[str],
     LF is quoted, quotes doubled: what ``csv`` readers expect), rows
     ended by ``\\n``. Built a column at a time (each distinct number or time formatted once)
     and joined in one pass, several times faster than ``csv.writer``. ``private``: the file
-    holds network columns and gets an owner-only mode (:func:`file_mode`).
+    holds network columns and gets an owner-only mode (:func:`file_mode`). A zero is written
+    ``0.0``, never ``-0.0``.
     """
     path = Path(path)
     columns = list(columns if columns is not None else df.columns)

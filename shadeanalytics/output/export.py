@@ -26,8 +26,8 @@ the day of its newest poll, so older days change too). The new tables are writte
 old ones (``.<table>.tmp-*``) and each swapped in by two renames, so a killed export leaves
 each table whole: the previous export or the new one (:func:`read_parquet_history` and the next
 export also find a previous table set aside by a run killed between the two renames). One
-export writes to a folder at a time (``.export.lock``); an existing table folder that does not
-look like an export is never replaced.
+export writes to a folder at a time (a lock on the folder itself: no lock file is left in it);
+an existing table folder that does not look like an export is never replaced.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ from .._files import atomic_write, fsync_dir
 from ..errors import StoreError
 from ..ingest.schema import STATUSES, TABLES, TIMESTAMP, Column, empty_frame, status_dtype
 from ..ingest.tables import Tables
-from ..live.locks import exclusive_lock
+from ..live.locks import directory_lock
 from .report import NETWORK_COLUMNS
 
 __all__ = ["DEFAULT_PARTITION", "FORMAT_VERSION", "export_parquet", "read_parquet_history",
@@ -66,7 +66,6 @@ _STATUS = "category (ordered)"
 _CATEGORIES_KEY = b"shadeanalytics.categories"
 _DAY = re.compile(r"day=(\d{4}-\d{2}-\d{2}|" + DEFAULT_PARTITION + ")")
 _PART = re.compile(r"part-\d+\.parquet")
-_LOCK = ".export.lock"
 _US_PER_DAY = 86_400_000_000
 
 
@@ -273,8 +272,8 @@ def _looks_like_export(folder: Path) -> bool:
 
 
 def _export_lock(out: Path) -> AbstractContextManager[None]:
-    path = out / _LOCK
-    return exclusive_lock(path, f"{out}: another export is writing there (it holds {path})")
+    return directory_lock(out, f"{out}: another export is writing there (it holds the folder's "
+                               "lock)")
 
 
 # -- reading ------------------------------------------------------------------------------------

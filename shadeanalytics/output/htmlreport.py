@@ -70,7 +70,8 @@ HEADLINE: tuple[Headline, ...] = (
 class Section:
     """A table of the page: ``columns`` of ``frame`` (those present), under ``title``.
 
-    ``money`` columns read as dollars; ``chart`` names the chart of ``plots.chart_svgs``
+    ``money`` columns read as dollars, ``rates`` as unit prices with all their digits
+    (``$0.0001`` per GB-hour); ``chart`` names the chart of ``plots.chart_svgs``
     shown above the table; ``rows`` caps the rows shown (the file has them all; 0: no table,
     the chart and the file only), the last ones when ``newest``; ``note`` is a line under
     the chart.
@@ -84,6 +85,7 @@ class Section:
     rows: int = 200
     newest: bool = False
     note: str = ""
+    rates: tuple[str, ...] = ()
 
 
 _COST_COLUMNS = ("instances", "running_instances", "gpus", "hourly_usd", "monthly_usd",
@@ -115,7 +117,8 @@ SECTIONS: tuple[Section, ...] = (
             ("usd_per_gpu_hour", "market_usd_per_gpu_hour", "monthly_saving_usd",
              "spot_usd_per_gpu_hour"), chart="savings",
             note="The cheapest available offer with the same GPU type and count, any cloud or "
-                 "region; a negative saving: we already pay less."),
+                 "region. A saving is what moving would save (the chart's title sums the "
+                 "positive ones, as summary does); a negative saving: we already pay less."),
     Section("market_prices", "Marketplace prices per GPU-hour",
             ("day", "gpu_type", "rental_type", "offers", "share_available",
              "cheapest_usd_per_gpu_hour", "median_usd_per_gpu_hour"),
@@ -131,7 +134,8 @@ SECTIONS: tuple[Section, ...] = (
     Section("volumes", "Volumes (storage)",
             ("name", "cloud", "region", "size_in_gb", "mounted_by", "state",
              "price_per_gb_per_hour_usd", "billed_price_usd", "accrued_usd", "cost_estimate_usd"),
-            ("billed_price_usd", "accrued_usd", "cost_estimate_usd")),
+            ("billed_price_usd", "accrued_usd", "cost_estimate_usd"),
+            rates=("price_per_gb_per_hour_usd",)),
     Section("timeline", "Status timeline",
             ("kind", "name", "cloud", "status", "start_at", "end_at", "duration_s"),
             chart="status_timeline", rows=0),
@@ -161,6 +165,8 @@ _LABELS = {
     "cheapest_usd_per_gpu_hour": "cheapest per GPU-hour",
     "median_usd_per_gpu_hour": "median per GPU-hour", "day": "day (UTC)",
     "start_at": "from (UTC)", "end_at": "to (UTC)", "created_at": "created (UTC)",
+    "size_in_gb": "size (GB)", "price_per_gb_per_hour_usd": "price per GB-hour",
+    "billed_price_usd": "billed per hour", "cost_estimate_usd": "Shadeform estimate",
 }
 
 
@@ -176,10 +182,13 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 86400:.1f} d"
 
 
-def _kind(series: pd.Series, column: str, money: Sequence[str]) -> str:
+def _kind(series: pd.Series, column: str, money: Sequence[str],
+          rates: Sequence[str] = ()) -> str:
     dtype = series.dtype
     if column in money:
         return "usd"
+    if column in rates:
+        return "rate"
     if column.startswith("share_"):
         return "share"
     if isinstance(dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(dtype):
@@ -195,6 +204,7 @@ def _kind(series: pd.Series, column: str, money: Sequence[str]) -> str:
 
 _FORMATS: dict[str, Callable[[Any], str]] = {
     "usd": usd,
+    "rate": lambda v: usd(v, rate=True),
     "share": lambda v: f"{v:.1%}",
     "time": lambda v: v.strftime("%Y-%m-%d %H:%M"),
     "bool": lambda v: "yes" if v else "no",
@@ -203,7 +213,7 @@ _FORMATS: dict[str, Callable[[Any], str]] = {
     "duration": _duration,
     "text": str,
 }
-_NUMERIC = {"usd", "share", "int", "float", "duration"}
+_NUMERIC = {"usd", "rate", "share", "int", "float", "duration"}
 
 
 def _cell(value: object, kind: str) -> str:
@@ -267,7 +277,7 @@ def headline(frames: Mapping[str, pd.DataFrame]) -> list[Figure]:
 def _table(section: Section, frame: pd.DataFrame) -> dict[str, object]:
     columns = [c for c in section.columns if c in frame.columns]
     shown = frame.tail(section.rows) if section.newest else frame.head(section.rows)
-    kinds = [_kind(frame[c], c, section.money) for c in columns]
+    kinds = [_kind(frame[c], c, section.money, section.rates) for c in columns]
     rows = [[(_cell(v, k), k in _NUMERIC) for v, k in zip(values, kinds, strict=True)]
             for values in shown[columns].itertuples(index=False, name=None)]
     return {
@@ -305,9 +315,11 @@ def render_html(frames: Mapping[str, pd.DataFrame], *, as_of: pd.Timestamp,
             continue
         svg = charts.get(section.chart) if section.chart else None
         csv = f"{section.frame}.csv"
+        png = f"{section.chart}.png"
         sections.append({
             "id": section.frame, "title": section.title, "note": section.note,
             "csv": csv if csv in names else None,
+            "png": png if svg and png in names else None,
             "chart": base64.b64encode(svg.encode("utf-8")).decode("ascii") if svg else None,
             "table": _table(section, frame), "rows": section.rows, "newest": section.newest,
         })

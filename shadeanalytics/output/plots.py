@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from .._common import TimeLike, key_column, usd
+from .._common import TimeLike, count_groups, key_column, usd
 from .._common import as_of_time as _as_of
 from .._files import atomic_file
 from ..analytics.billing import Bill
@@ -312,7 +312,8 @@ def plot_cost_breakdown(
     ``status``. ``value`` is ``hourly_usd``, ``daily_usd``, ``monthly_usd``, ``accrued_usd``
     or ``reported_cost_usd``. Beyond the ``top`` largest, the rest are summed into one
     ``(other N)`` bar at the bottom. The title's second line gives the total (not for a
-    breakdown by ``tag``: an instance with two tags counts in both).
+    breakdown by ``tag``: an instance with two tags counts in both), counting the groups
+    without the placeholders (``(standalone)``, ``(storage)`` ...), which it names apart.
     """
     bars = _cost_bars(costs, value, top)
     ax = ax if ax is not None else _new_axes(_cost_size(len(bars)))
@@ -327,8 +328,11 @@ def plot_cost_breakdown(
         note = "an instance with several tags counts once per tag"
         labels = [usd(v, cents=None) for v in bars["value"]]
     else:
-        note = (f"total {usd(total)}{suffix} over "
-                f"{len(costs)} {_key_name(keys[-1], plural=len(costs) != 1)}")
+        # (standalone) is no cluster and (storage) no GPU type: counted apart, by name
+        real, placeholders = count_groups(costs[keys[-1]])
+        note = (f"total {usd(total)}{suffix} over {real} "
+                f"{_key_name(keys[-1], plural=real != 1)}"
+                + "".join(f" + {label}" for label in placeholders))
         labels = [usd(v, cents=None) + (f"  {_share(v / total)}" if total > 0 else "")
                   for v in bars["value"]]
     positions = np.arange(len(bars))
@@ -973,11 +977,11 @@ def plot_savings(savings: pd.DataFrame, *, ax: Axes | None = None, top: int = 15
         ...     "spot_usd_per_gpu_hour": [1.5, float("nan")],
         ...     "monthly_saving_usd": [5840.0, -73.0]})
         >>> plot_savings(savings).get_title()
-        'The same GPUs elsewhere\\n-$5,840/month at the cheapest available on-demand offers'
+        'The same GPUs elsewhere\\n$5,840/month to save at the cheapest available on-demand offers'
 
     Takes a ``market.market_compare`` result; the ``top`` types with the most GPUs running are
-    shown. The title's saving is the positive ``monthly_saving_usd`` summed
-    (``market.total_monthly_saving``).
+    shown. The title's saving (positive: what moving would save) is the positive
+    ``monthly_saving_usd`` summed (``market.total_monthly_saving``), as ``summary`` says.
     """
     from ..analytics.market import total_monthly_saving
 
@@ -1011,8 +1015,8 @@ def plot_savings(savings: pd.DataFrame, *, ax: Axes | None = None, top: int = 15
     ax.grid(axis="x", color="#e6e6e6", linewidth=0.8)
     ax.set_axisbelow(True)
     saving = total_monthly_saving(savings)
-    saved = usd(-saving, cents=None) if saving else "$0"
-    ax.set_title(f"{heading}\n{saved}/month at the cheapest "
+    saved = usd(saving, cents=None) if saving else "$0"
+    ax.set_title(f"{heading}\n{saved}/month to save at the cheapest "
                  "available on-demand offers")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncols=3, frameon=False,
               fontsize=8)

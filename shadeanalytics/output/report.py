@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .._common import TimeLike, usd
+from .._common import TimeLike, count_groups, usd
 from .._files import atomic_write
 from ..analytics.alerts import Budget, budget_state
 from ..analytics.asof import resolve_as_of as _resolve
@@ -379,6 +379,14 @@ def _forecast_lines(forecast: pd.DataFrame) -> list[str]:
     return lines
 
 
+def _group_count(labels: pd.Series, top: int) -> str:
+    """``(29 groups + (standalone), 10 shown)``: a placeholder is no group of its own."""
+    real, placeholders = count_groups(labels)
+    extra = "".join(f" + {label}" for label in placeholders)
+    shown = f", {top} shown" if len(labels) > top else ""
+    return f"  ({real} group{'s' * (real != 1)}{extra}{shown})"
+
+
 def summary_text(tables: Tables, *, by: str = "cloud", as_of: TimeLike = None,
                  top: int = 10) -> str:
     """The fleet at a glance: burn rate, month projection, GPUs by type, top costs, findings.
@@ -414,9 +422,11 @@ def summary_text(tables: Tables, *, by: str = "cloud", as_of: TimeLike = None,
     if isinstance(tables, Tables) and not tables.instance_types.empty:
         savings = market_compare(tables, billed=billed)
         cheaper = int((savings["monthly_saving_usd"] > 0).sum())
-        elsewhere = [f"  the same GPUs elsewhere: {usd(-total_monthly_saving(savings))}/month "
-                     f"({cheaper} of {len(savings)} running instance types have a cheaper "
-                     "available on-demand offer; savings.csv)"]
+        # a saving is positive, as in savings.csv: the positive monthly_saving_usd summed
+        elsewhere = [f"  the same GPUs elsewhere: {usd(total_monthly_saving(savings))}/month to "
+                     f"save ({cheaper} of {len(savings)} running instance types have a cheaper "
+                     "available on-demand offer: their monthly_saving_usd in savings.csv "
+                     "summed)"]
     severities = quality["severity"].value_counts()
     lines = [
         *([stale] if stale else []),
@@ -445,7 +455,7 @@ def summary_text(tables: Tables, *, by: str = "cloud", as_of: TimeLike = None,
         _table(costs.head(top)[[by, "running_instances", "gpus", "hourly_usd", "monthly_usd",
                                 "accrued_usd", "share_of_hourly"]],
                money=["hourly_usd", "monthly_usd", "accrued_usd"], share=["share_of_hourly"]),
-        f"  ({len(costs)} groups" + (f", {top} shown" if len(costs) > top else "") + ")",
+        _group_count(costs[by], top),
         "",
         f"Quality findings: {len(quality)} ({_count(severities, 'error')}, "
         f"{_count(severities, 'warning')}, {int(severities.get('info', 0))} info); "
