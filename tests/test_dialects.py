@@ -24,24 +24,33 @@ from shadeanalytics.testing.fakeapi import (
 KEY = "test-key-dialects"
 OPENAPI = Path(__file__).parent / "fixtures" / "shadeform-openapi.yaml"
 #: list endpoints -> the document's response schema
-LISTS = {"/instances": "InstancesResponse", "/instances/types": "InstanceTypesResponse",
-         "/clusters": "ClustersResponse", "/clusters/types": "ClusterTypesResponse",
-         "/sshkeys": "SshKeysResponse", "/volumes": "VolumesResponse",
-         "/volumes/types": "VolumesTypesResponse", "/templates": "TemplatesResponse",
-         "/templates/featured": "TemplatesResponse"}
+LISTS = {
+    "/instances": "InstancesResponse",
+    "/instances/types": "InstanceTypesResponse",
+    "/clusters": "ClustersResponse",
+    "/clusters/types": "ClusterTypesResponse",
+    "/sshkeys": "SshKeysResponse",
+    "/volumes": "VolumesResponse",
+    "/volumes/types": "VolumesTypesResponse",
+    "/templates": "TemplatesResponse",
+    "/templates/featured": "TemplatesResponse",
+}
 #: info endpoints: (list endpoint, list key, info path, response schema)
-INFOS = (("/instances", "instances", "/instances/{}/info", "InstanceInfoResponse"),
-         ("/clusters", "clusters", "/clusters/{}/info", "ClusterInfoResponse"),
-         ("/volumes", "volumes", "/volumes/{}/info", "Volume"),
-         ("/sshkeys", "ssh_keys", "/sshkeys/{}/info", "SshKey"),
-         ("/templates", "templates", "/templates/{}/info", "Template"))
+INFOS = (
+    ("/instances", "instances", "/instances/{}/info", "InstanceInfoResponse"),
+    ("/clusters", "clusters", "/clusters/{}/info", "ClusterInfoResponse"),
+    ("/volumes", "volumes", "/volumes/{}/info", "Volume"),
+    ("/sshkeys", "ssh_keys", "/sshkeys/{}/info", "SshKey"),
+    ("/templates", "templates", "/templates/{}/info", "Template"),
+)
 
 
 @functools.cache
 def _validator(schema: str) -> OAS30Validator:
     document = yaml.safe_load(OPENAPI.read_text(encoding="utf-8"))
-    return OAS30Validator({"$ref": f"#/components/schemas/{schema}",
-                           "components": document["components"]})
+    return OAS30Validator(
+        {"$ref": f"#/components/schemas/{schema}", "components": document["components"]}
+    )
 
 
 def _get(api: FakeShadeformAPI, path: str) -> Any:
@@ -72,8 +81,9 @@ def _errors(dialect: str) -> set[tuple[str, str, str]]:
             for path, schema, body in _bodies(api):
                 endpoint = re.sub(r"^/(\w+)/[^/]+/info$", r"/\1/{id}/info", path)
                 for error in _validator(schema).iter_errors(body):
-                    where = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}"
-                                          for p in error.absolute_path)
+                    where = "$" + "".join(
+                        f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path
+                    )
                     found.add((endpoint, re.sub(r"\[\d+\]", "[*]", where), error.validator))
             api.advance()
     return found
@@ -89,13 +99,24 @@ def test_the_live_dialect_shows_every_documented_deviation() -> None:
     real API does (and no field it lists is missing)."""
     assert _errors("live") == {
         # the live nulls (a null where the document forbids one breaks its "type")
-        *((endpoint, f"{where}.{name}", "type")
-          for endpoint, where in (("/instances", "$.instances[*]"),
-                                  ("/clusters", "$.clusters[*].instances[*]"),
-                                  ("/clusters/{id}/info", "$.instances[*]"),
-                                  ("/instances/{id}/info", "$"))
-          for name in ("ip", "ssh_port", "deleted_at", "active_at", "status_details",
-                       "cloud_assigned_id", "ssh_user")),
+        *(
+            (endpoint, f"{where}.{name}", "type")
+            for endpoint, where in (
+                ("/instances", "$.instances[*]"),
+                ("/clusters", "$.clusters[*].instances[*]"),
+                ("/clusters/{id}/info", "$.instances[*]"),
+                ("/instances/{id}/info", "$"),
+            )
+            for name in (
+                "ip",
+                "ssh_port",
+                "deleted_at",
+                "active_at",
+                "status_details",
+                "cloud_assigned_id",
+                "ssh_user",
+            )
+        ),
         ("/instances", "$.instances[*].status", "enum"),
         ("/instances/{id}/info", "$.status", "enum"),
         ("/instances/{id}/info", "$", "required"),  # no configuration, no cost_estimate
@@ -118,17 +139,23 @@ def test_the_live_catalogue_repeats_hardware_beside_configuration_and_conflicts(
     states = scenario_named("live")
     types = states[0].instance_types["instance_types"]
     current, legacy = types[:-1], types[-1]
-    assert all(t[k] == t["configuration"][k] for t in current
-               for k in ("memory_in_gb", "storage_in_gb", "vcpus", "num_gpus", "gpu_type",
-                         "interconnect"))
-    assert [(t["nvlink"], t["configuration"]["nvlink"]) for t in current
-            if t["nvlink"] != t["configuration"]["nvlink"]] == [(True, False)]
-    assert (legacy["region"], legacy["availability"]) == ("ewr", [{"region": "ewr",
-                                                                    "available": True}])
+    assert all(
+        t[k] == t["configuration"][k]
+        for t in current
+        for k in ("memory_in_gb", "storage_in_gb", "vcpus", "num_gpus", "gpu_type", "interconnect")
+    )
+    assert [
+        (t["nvlink"], t["configuration"]["nvlink"])
+        for t in current
+        if t["nvlink"] != t["configuration"]["nvlink"]
+    ] == [(True, False)]
+    assert (legacy["region"], legacy["availability"]) == (
+        "ewr",
+        [{"region": "ewr", "available": True}],
+    )
     assert not {"deployment_type", "boot_time"} & set(legacy)
     with FakeShadeformAPI(api_key=KEY, scenario="live") as api:
-        creating = [i for i in _get(api, "/instances")["instances"]
-                    if i["status"] == "creating"]
+        creating = [i for i in _get(api, "/instances")["instances"] if i["status"] == "creating"]
         assert [(i["cloud_assigned_id"], i["ssh_user"]) for i in creating] == [(None, None)]
         info = _get(api, f"/instances/{creating[0]['id']}/info")
         assert "configuration" not in info and "cost_estimate" not in info
@@ -138,6 +165,9 @@ def test_the_live_catalogue_repeats_hardware_beside_configuration_and_conflicts(
 def test_scenarios_are_chosen_by_name() -> None:
     """``scenario=`` takes a name of ``SCENARIOS``; an unknown one is refused, naming them."""
     assert set(SCENARIOS) == {"default", "strict", "live"}
-    with pytest.raises(ValueError, match=r"unknown scenario 'lax'; use one of default, "
-                                         r"strict, live"):
+    with pytest.raises(
+        ValueError,
+        match=r"unknown scenario 'lax'; use one of default, "
+        r"strict, live",
+    ):
         FakeShadeformAPI(scenario="lax")

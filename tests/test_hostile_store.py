@@ -64,17 +64,20 @@ def _every_reader(store: str, tmp_path: Path) -> dict[str, tuple[int, str, str, 
     return {
         "summary": _cli("summary", "--store", store),
         "check": _cli("check", "--store", store),
-        "report": _cli("report", "--store", store, "--out", str(tmp_path / "report"),
-                       "--no-charts", "--quiet"),
+        "report": _cli(
+            "report", "--store", store, "--out", str(tmp_path / "report"), "--no-charts", "--quiet"
+        ),
         "parquet": _cli("export", "--store", store, "--out", str(tmp_path / "parquet")),
-        "focus": _cli("export", "--store", store, "--format", "focus",
-                      "--out", str(tmp_path / "focus")),
+        "focus": _cli(
+            "export", "--store", store, "--format", "focus", "--out", str(tmp_path / "focus")
+        ),
     }
 
 
 @pytest.mark.parametrize("poison", POISONS)
 def test_a_poisoned_record_is_quarantined_and_every_command_reads_the_store(
-        poison: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    poison: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Served by a real fake API: ``collect`` exits 65 naming the id, the path and the reason
     (never the value); summary, report and both exports exit 0 on the store, ``check`` exits
     10 with ``quarantined_records``; every command within its bound."""
@@ -90,25 +93,34 @@ def test_a_poisoned_record_is_quarantined_and_every_command_reads_the_store(
             api.advance()
     index = [i["id"] for i in scenario[1].instances["instances"]].index(LLM)
     assert [r[0] for r in runs] == [EXIT_OK, EXIT_REFUSED]
-    assert runs[1][2] == (f"Warning: quarantined: GET /instances at $.instances[{index}]."
-                          f"{field} (id {LLM}): {reason}; not stored (the resource keeps its "
-                          "last good version)\n")
+    assert runs[1][2] == (
+        f"Warning: quarantined: GET /instances at $.instances[{index}]."
+        f"{field} (id {LLM}): {reason}; not stored (the resource keeps its "
+        "last good version)\n"
+    )
     if isinstance(value, str):
         assert value not in runs[1][2]
     assert max(r[3] for r in runs) < BOUND_S
     results = _every_reader(store, tmp_path)
     assert {name: (r[0], r[2]) for name, r in results.items()} == {
-        "summary": (EXIT_OK, ""), "check": (EXIT_BREACH, ""), "report": (EXIT_OK, ""),
-        "parquet": (EXIT_OK, ""), "focus": (EXIT_OK, "")}
-    assert "quarantined_records: poll 2 at 2026-03-02T10:10:00Z refused 1 record" \
+        "summary": (EXIT_OK, ""),
+        "check": (EXIT_BREACH, ""),
+        "report": (EXIT_OK, ""),
+        "parquet": (EXIT_OK, ""),
+        "focus": (EXIT_OK, ""),
+    }
+    assert (
+        "quarantined_records: poll 2 at 2026-03-02T10:10:00Z refused 1 record"
         in results["check"][1]
+    )
     assert max(r[3] for r in results.values()) < BOUND_S
     with Store(store) as opened:
         assert opened.quarantine()["reason"].tolist() == [reason]
 
 
 def test_a_store_already_holding_poison_serves_every_command_with_a_warning(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Each poison stored the old way (the door's check off): every command reads the store
     without ``--errors skip``, warning once per record set aside."""
     path = tmp_path / "fleet.sqlite"
@@ -125,16 +137,22 @@ def test_a_store_already_holding_poison_serves_every_command_with_a_warning(
     monkeypatch.undo()
     results = _every_reader(str(path), tmp_path)
     assert {name: r[0] for name, r in results.items()} == {
-        "summary": EXIT_OK, "check": EXIT_BREACH, "report": EXIT_OK, "parquet": EXIT_OK,
-        "focus": EXIT_OK}
+        "summary": EXIT_OK,
+        "check": EXIT_BREACH,
+        "report": EXIT_OK,
+        "parquet": EXIT_OK,
+        "focus": EXIT_OK,
+    }
     for name, (_, _, err, seconds) in results.items():
         lines = err.splitlines()
-        assert lines and all(line.startswith("Warning: ") and "record skipped" in line
-                             for line in lines), name
+        assert lines and all(
+            line.startswith("Warning: ") and "record skipped" in line for line in lines
+        ), name
         assert "abc" not in err and "yesterday" not in err, name
         assert seconds < BOUND_S, name
-    assert "quarantined_records: 6 stored records cannot load and are set aside" \
-        in results["check"][1]
+    assert (
+        "quarantined_records: 6 stored records cannot load and are set aside" in results["check"][1]
+    )
 
 
 class _SlowHook:
@@ -185,10 +203,26 @@ def test_two_checks_through_symlinks_to_one_store_send_once(tmp_path: Path) -> N
     for link in links:
         link.symlink_to(path)
     with _SlowHook(delay=2.0) as hook:
-        procs = [subprocess.Popen([sys.executable, "-m", "shadeanalytics", "check", "--store",
-                                   str(link), "--webhook", hook.url],
-                                  env=cli_env(), cwd=ROOT, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True) for link in links]
+        procs = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "shadeanalytics",
+                    "check",
+                    "--store",
+                    str(link),
+                    "--webhook",
+                    hook.url,
+                ],
+                env=cli_env(),
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for link in links
+        ]
         outcomes = [p.communicate(timeout=BOUND_S) for p in procs]
     assert [p.returncode for p in procs] == [EXIT_BREACH, EXIT_BREACH], outcomes
     assert len(hook.bodies) == 1
@@ -209,15 +243,29 @@ def test_collect_into_a_damaged_store_exits_74_and_writes_nothing(tmp_path: Path
         corrupt(path)
         before = path.read_bytes()
         began = time.monotonic()
-        done = subprocess.run([sys.executable, "-m", "shadeanalytics", "collect", "--store",
-                               str(path), "--base-url", api.url],
-                              env=cli_env(KEY, scenario[1].at), cwd=ROOT, capture_output=True,
-                              text=True, timeout=BOUND_S)
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "shadeanalytics",
+                "collect",
+                "--store",
+                str(path),
+                "--base-url",
+                api.url,
+            ],
+            env=cli_env(KEY, scenario[1].at),
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=BOUND_S,
+        )
         assert len(api.requests) == asked
     assert time.monotonic() - began < BOUND_S
     assert done.returncode == EXIT_DAMAGED
     assert done.stdout == ""
-    assert done.stderr.startswith(f"Error: {path}: the store fails SQLite's integrity check "
-                                  "(On tree page ")
+    assert done.stderr.startswith(
+        f"Error: {path}: the store fails SQLite's integrity check (On tree page "
+    )
     assert done.stderr.count("\n") == 1
     assert path.read_bytes() == before

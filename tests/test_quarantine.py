@@ -57,7 +57,8 @@ def cli(*argv: str) -> tuple[int, str, str]:
 
 
 def test_a_wrong_typed_record_is_quarantined_and_keeps_its_last_good_version(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     """``hourly_price: "abc"`` in the second poll: refused (id, path, reason; never the value),
     the rest recorded; llm-serve keeps its first version, seen by the second poll, neither
     changed nor gone; the store reads without a warning."""
@@ -66,30 +67,45 @@ def test_a_wrong_typed_record_is_quarantined_and_keeps_its_last_good_version(
     first, second = run_all(path, scenario)
     where = f"$.instances[{llm_index(scenario[1])}].hourly_price"
     assert first.refused == ()
-    assert second.refused == (f"quarantined: GET /instances at {where} (id {LLM}): {CENTS}; "
-                              "not stored (the resource keeps its last good version)",)
+    assert second.refused == (
+        f"quarantined: GET /instances at {where} (id {LLM}): {CENTS}; "
+        "not stored (the resource keeps its last good version)",
+    )
     assert second.counts["refused"] == 1
     assert second.message.endswith("0 failed requests; 1 records refused (quarantined)")
     with Store(path) as store:
         refused = store.quarantine()
         latest = store.read().latest()
     assert refused.drop(columns="observed_at").to_dict("records") == [
-        {"poll_id": 2, "endpoint": "/instances", "kind": "instance", "resource_id": LLM,
-         "path": where, "reason": CENTS}]
+        {
+            "poll_id": 2,
+            "endpoint": "/instances",
+            "kind": "instance",
+            "resource_id": LLM,
+            "path": where,
+            "reason": CENTS,
+        }
+    ]
     assert str(refused["observed_at"].dtype) == "datetime64[us, UTC]"
     row = latest.instances.set_index("instance_id").loc[LLM]
     # the first version's values (A6000 at hyperstack: 65 cents/h), seen by poll 2
     assert (row["status"], row["hourly_price_usd"], row["observed_at"]) == (
-        "active", 0.65, scenario[1].at)
+        "active",
+        0.65,
+        scenario[1].at,
+    )
     with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT count(*), max(valid_to IS NULL), max(gone) FROM versions "
-                            "WHERE kind = 'instance' AND resource_id = ?", (LLM,)).fetchone() \
-            == (1, 1, 0)
+        assert conn.execute(
+            "SELECT count(*), max(valid_to IS NULL), max(gone) FROM versions "
+            "WHERE kind = 'instance' AND resource_id = ?",
+            (LLM,),
+        ).fetchone() == (1, 1, 0)
         assert "abc" not in "".join(r[0] for r in conn.execute("SELECT payload FROM versions"))
 
 
 def test_collect_exits_65_and_every_reader_and_check_work_on_the_store(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The command line: ``collect`` exits 65 with a warning line per refused record; then
     ``summary`` reads the store as it is, and ``check`` raises ``quarantined_records``."""
     scenario = poisoned(lambda i: i.update(status=5))
@@ -103,21 +119,26 @@ def test_collect_exits_65_and_every_reader_and_check_work_on_the_store(
             api.advance()
     assert [c[0] for c in codes] == [0, EXIT_REFUSED]
     where = f"$.instances[{llm_index(scenario[1])}].status"
-    assert codes[1][2] == (f"Warning: quarantined: GET /instances at {where} (id {LLM}): found "
-                           "an integer, expected a status string; not stored (the resource "
-                           "keeps its last good version)\n")
+    assert codes[1][2] == (
+        f"Warning: quarantined: GET /instances at {where} (id {LLM}): found "
+        "an integer, expected a status string; not stored (the resource "
+        "keeps its last good version)\n"
+    )
     assert codes[1][1].startswith("poll 2 ok in ")
     code, out, err = cli("summary", "--store", store)
     assert (code, err) == (0, "") and out
     code, out, err = cli("check", "--store", store)
     assert (code, err) == (EXIT_BREACH, "")
-    assert f"quarantined_records: poll 2 at 2026-03-02T10:10:00Z refused 1 record (quarantined, " \
-           f"not stored; first: GET /instances at {where} (id {LLM}): found an integer, " \
-           "expected a status string)\n" in out
+    assert (
+        f"quarantined_records: poll 2 at 2026-03-02T10:10:00Z refused 1 record (quarantined, "
+        f"not stored; first: GET /instances at {where} (id {LLM}): found an integer, "
+        "expected a status string)\n" in out
+    )
 
 
 def test_a_store_already_holding_poison_reads_with_a_warning(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A version stored before the door checked it (written here with the check off) no longer
     stops a read: the record is set aside with a DataWarning (no ``errors="skip"``), and
     ``check`` names it as ``quarantined_records``."""
@@ -130,26 +151,30 @@ def test_a_store_already_holding_poison_reads_with_a_warning(
         tables = store.read()
     assert [str(w.message) for w in caught] == [
         f"$.hourly_price: record skipped: {CENTS} (first at {path} (version 28) at "
-        f"$.hourly_price (id {LLM}))"]
+        f"$.hourly_price (id {LLM}))"
+    ]
     assert tables.skipped == 1
     assert LLM in set(tables.instances["instance_id"])  # its first, good version
     code, out, err = cli("check", "--store", str(path))
     assert code == EXIT_BREACH
     assert "quarantined_records: 1 stored record cannot load and is set aside\n" in out
-    assert err == (f"Warning: $.hourly_price: record skipped: {CENTS} (first at {path} "
-                   f"(version 28) at $.hourly_price (id {LLM}))\n")
+    assert err == (
+        f"Warning: $.hourly_price: record skipped: {CENTS} (first at {path} "
+        f"(version 28) at $.hourly_price (id {LLM}))\n"
+    )
 
 
 def corrupt(path: Path) -> None:
     """Overwrite the cells of one index page of the store: SQLite's quick check fails."""
     with sqlite3.connect(path) as conn:
-        root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = "
-                            "'versions_history'").fetchone()[0]
+        root = conn.execute(
+            "SELECT rootpage FROM sqlite_master WHERE name = 'versions_history'"
+        ).fetchone()[0]
         size = conn.execute("PRAGMA page_size").fetchone()[0]
     conn.close()
     data = bytearray(path.read_bytes())
     start = (root - 1) * size
-    data[start + 8:start + size] = b"\xff" * (size - 8)
+    data[start + 8 : start + size] = b"\xff" * (size - 8)
     path.write_bytes(bytes(data))
 
 
@@ -161,14 +186,18 @@ def test_collect_refuses_a_store_failing_the_integrity_check(tmp_path: Path) -> 
     run_all(path, scenario[:1])
     corrupt(path)
     before = path.read_bytes()
-    with FakeShadeformAPI(api_key=KEY, scenario=scenario) as api, \
-            pytest.raises(DamagedStoreError) as caught:
+    with (
+        FakeShadeformAPI(api_key=KEY, scenario=scenario) as api,
+        pytest.raises(DamagedStoreError) as caught,
+    ):
         collect(path, make_client=fake_client(api, KEY), now=lambda: scenario[1].at)
     assert api.requests == []
-    assert str(caught.value).startswith(f"{path}: the store fails SQLite's integrity check "
-                                        "(On tree page ")
-    assert str(caught.value).endswith("); this run wrote nothing: restore it from a backup or "
-                                      "move it aside")
+    assert str(caught.value).startswith(
+        f"{path}: the store fails SQLite's integrity check (On tree page "
+    )
+    assert str(caught.value).endswith(
+        "); this run wrote nothing: restore it from a backup or move it aside"
+    )
     assert exit_code_for(caught.value) == EXIT_DAMAGED == 74
     assert path.read_bytes() == before
 
