@@ -15,7 +15,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import pandas as pd
 
@@ -26,6 +26,9 @@ from .ingest.load import read
 from .ingest.schema import data_dictionary
 from .ingest.tables import Tables
 from .output.report import _SUMMARY_DIMENSIONS, resolve_as_of, summary_text, write_report
+
+if TYPE_CHECKING:
+    from .analytics.alerts import Breach
 
 __all__ = ["EXIT_BREACH", "EXIT_ERROR", "EXIT_LOCKED", "EXIT_OK", "EXIT_UNAVAILABLE",
            "EXIT_USAGE", "exit_code_for", "main"]
@@ -435,16 +438,36 @@ def _check(args: argparse.Namespace, stdout: TextIO) -> int:
     import json
     from contextlib import nullcontext
 
-    from .analytics.alerts import BudgetFileError, load_budgets, run_check
+    from .analytics.alerts import (
+        BudgetFileError,
+        CheckResult,
+        WebhookError,
+        load_budgets,
+        run_check,
+        webhook_url,
+    )
 
+    if args.webhook:  # before anything runs: a URL no parser takes is a usage error
+        try:
+            webhook_url(args.webhook)
+        except WebhookError as exc:
+            raise _UsageError(f"--webhook (or {config.WEBHOOK_URL_ENV}): {exc}") from None
     try:
         budgets = load_budgets(args.budgets) if args.budgets else []
     except BudgetFileError as exc:
         raise _UsageError(str(exc)) from None
     tables = _tables(args)
     as_of = resolve_as_of(args.as_of, tables)
+
+    def checked(*args_: Any, **options: Any) -> CheckResult:
+        try:
+            return run_check(*args_, **options)
+        except WebhookError as exc:  # the breaches are still shown, then the error
+            _print_breaches(exc.breaches, stdout)
+            raise
+
     if not args.store:
-        result = run_check(tables, budgets, as_of=as_of, webhook=args.webhook,
+        result = checked(tables, budgets, as_of=as_of, webhook=args.webhook,
                            dry_run=args.dry_run)
     else:
         from .errors import LockedError
@@ -458,13 +481,12 @@ def _check(args: argparse.Namespace, stdout: TextIO) -> int:
             if writes else nullcontext()
         try:
             with lock, Store(store_path, create=False) as store:
-                result = run_check(tables, budgets, as_of=as_of, store=store,
+                result = checked(tables, budgets, as_of=as_of, store=store,
                                    webhook=args.webhook, dry_run=args.dry_run,
                                    notify_clear=args.notify_clear)
         except LockedError as exc:
             raise _Exit(3, exc) from None
-    for breach in result.breaches:
-        print(f"{breach.rule}: {breach.message}", file=stdout)
+    _print_breaches(result.breaches, stdout)
     if args.dry_run:
         sent = json.dumps(result.sent, ensure_ascii=True) if result.sent else "nothing"
         print(f"dry run: would send {sent}", file=stdout)
@@ -472,6 +494,12 @@ def _check(args: argparse.Namespace, stdout: TextIO) -> int:
         print(f"sent {len(result.new)} new and {len(result.sent['cleared'])} cleared to the "
               "webhook", file=sys.stderr)
     return EXIT_BREACH if result.breaches else EXIT_OK
+
+
+def _print_breaches(breaches: Sequence[Breach], stdout: TextIO) -> None:
+    """One line per breach, ``rule: message``, safe for a terminal."""
+    for breach in breaches:
+        print(printable(f"{breach.rule}: {breach.message}"), file=stdout)
 
 
 def _columns(args: argparse.Namespace, stdout: TextIO) -> int:
