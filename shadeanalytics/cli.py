@@ -25,7 +25,13 @@ from .errors import DataWarning, ShadeanalyticsError, printable
 from .ingest.load import read
 from .ingest.schema import data_dictionary
 from .ingest.tables import Tables
-from .output.report import _SUMMARY_DIMENSIONS, resolve_as_of, summary_text, write_report
+from .output.report import (
+    _SUMMARY_DIMENSIONS,
+    newest_observation,
+    resolve_as_of,
+    summary_text,
+    write_report,
+)
 
 if TYPE_CHECKING:
     from .analytics.alerts import Breach
@@ -94,10 +100,13 @@ def _add_quiet(parser: argparse.ArgumentParser) -> None:
                              "instance details takes more than about 2 seconds)")
 
 
-#: The instants a command accepts: the span of the tables' nanosecond arithmetic in which any
-#: two of them (a creation time, an as-of time) can still be subtracted.
+#: The instants a command accepts: well inside the span of the tables' nanosecond arithmetic
+#: (which ends on 2262-04-11), so that every month, week and forecast past one still fits.
 _EARLIEST = pd.Timestamp("1970-01-01T00:00:00Z")
-_LATEST = pd.Timestamp("2262-04-11T00:00:00Z")
+_LATEST = pd.Timestamp("2200-01-01T00:00:00Z")
+#: How far past the newest snapshot an as-of time may be: a bill runs hour by hour up to it,
+#: so a far one costs time and memory for figures no one asked for.
+_MAX_AHEAD_DAYS = 1830
 #: The largest API key file read (a key is a few dozen bytes).
 
 
@@ -115,8 +124,23 @@ def _instant_value(text: str) -> pd.Timestamp:
     if not _EARLIEST <= stamp < _LATEST:
         raise argparse.ArgumentTypeError(
             "the time must be from 1970-01-01T00:00:00Z up to (not including) "
-            "2262-04-11T00:00:00Z: the span the tables can hold")
+            "2200-01-01T00:00:00Z")
     return stamp
+
+
+def _resolved_as_of(value: str | pd.Timestamp, tables: Tables) -> pd.Timestamp:
+    """``resolve_as_of``, refused past the accepted span (``now`` and ``latest`` come from a
+    clock or the data) or more than ``_MAX_AHEAD_DAYS`` after the newest snapshot."""
+    as_of = resolve_as_of(value, tables)
+    if not _EARLIEST <= as_of < _LATEST:
+        raise _UsageError("--as-of: the time must be from 1970-01-01T00:00:00Z up to (not "
+                          "including) 2200-01-01T00:00:00Z")
+    newest = newest_observation(tables)
+    if newest is not None and as_of - newest > pd.Timedelta(days=_MAX_AHEAD_DAYS):
+        raise _UsageError(f"--as-of: more than {_MAX_AHEAD_DAYS:,} days (5 years) after the "
+                          f"newest snapshot ({newest.strftime('%Y-%m-%dT%H:%M:%SZ')}); "
+                          "nothing written")
+    return as_of
 
 
 def _as_of_value(text: str) -> str | pd.Timestamp:
@@ -319,7 +343,7 @@ def _report(args: argparse.Namespace, stdout: TextIO) -> int:
     except BudgetFileError as exc:
         raise _UsageError(str(exc)) from None
     tables = _tables(args)
-    as_of = resolve_as_of(args.as_of, tables)
+    as_of = _resolved_as_of(args.as_of, tables)
     files = write_report(tables, args.out, as_of=as_of, include_network=args.include_network,
                          charts=not args.no_charts, html=not args.no_html,
                          force=args.force, budgets=budgets)
@@ -331,7 +355,7 @@ def _report(args: argparse.Namespace, stdout: TextIO) -> int:
 
 def _summary(args: argparse.Namespace, stdout: TextIO) -> int:
     tables = _tables(args)
-    as_of = resolve_as_of(args.as_of, tables)
+    as_of = _resolved_as_of(args.as_of, tables)
     # ids and names come from files or the API: escaped, line by line, as every message is
     text = summary_text(tables, by=args.by, as_of=as_of, top=args.top)
     stdout.write("\n".join(printable(line) for line in text.split("\n")))
@@ -421,7 +445,7 @@ def _export_focus(args: argparse.Namespace, stdout: TextIO) -> int:
     from .output.focus import FOCUS_VERSION, write_focus
 
     tables = _tables(args)
-    as_of = resolve_as_of(args.as_of or "latest", tables)
+    as_of = _resolved_as_of(args.as_of or "latest", tables)
     export = write_focus(tables, args.out, as_of=as_of,
                          granularity=args.granularity or "hourly",
                          billing_account=args.billing_account or "shadeform")
@@ -457,7 +481,7 @@ def _check(args: argparse.Namespace, stdout: TextIO) -> int:
     except BudgetFileError as exc:
         raise _UsageError(str(exc)) from None
     tables = _tables(args)
-    as_of = resolve_as_of(args.as_of, tables)
+    as_of = _resolved_as_of(args.as_of, tables)
 
     def checked(*args_: Any, **options: Any) -> CheckResult:
         try:

@@ -33,7 +33,7 @@ from .._common import TimeLike
 from .._files import atomic_write
 from ..analytics.billing import Bill, bill
 from ..analytics.finops import billed_items, cost_over_time
-from ..errors import StoreError
+from ..errors import ReportError, StoreError
 from ..ingest.schema import TIMESTAMP
 from ..ingest.tables import Tables
 from .csvout import write_csv
@@ -42,10 +42,12 @@ __all__ = [
     "FOCUS_COLUMNS",
     "FOCUS_VERSION",
     "GRANULARITIES",
+    "MAX_FOCUS_ROWS",
     "SERVICE_SUBCATEGORIES",
     "FocusColumn",
     "FocusExport",
     "focus_problems",
+    "focus_row_bound",
     "focus_rows",
     "write_focus",
 ]
@@ -53,6 +55,9 @@ __all__ = [
 FOCUS_VERSION = "1.3"
 #: ``--granularity`` and the length of its charge periods (a pandas offset alias).
 GRANULARITIES: dict[str, str] = {"hourly": "1h", "daily": "1D"}
+#: The most rows ``write_focus`` writes (checked before any is built: an hourly export costs
+#: a few kilobytes of memory a row while it is made).
+MAX_FOCUS_ROWS = 500_000
 _FILE = "focus_cost_and_usage"
 
 
@@ -457,6 +462,12 @@ def write_focus(
     atomically: a crash leaves the previous file or the new one.
     """
     billed = bill(source, as_of)
+    bound = focus_row_bound(billed, granularity)
+    if bound > MAX_FOCUS_ROWS:
+        raise ReportError(
+            f"the {granularity} FOCUS export would have up to {bound:,} rows, more than the "
+            f"{MAX_FOCUS_ROWS:,}-row limit; nothing written: use daily charge periods "
+            "(--granularity daily) or an earlier --as-of")
     rows = focus_rows(billed, granularity=granularity, billing_account=billing_account)
     data = _parquet(rows)
     out = Path(out_dir)
@@ -467,3 +478,20 @@ def write_focus(
     spent = cost_over_time(billed, "MS", by="resource_id")
     unpriced = sorted(set(spent.loc[spent["unpriced_hours"] > 0, "resource_id"]))
     return FocusExport(files=files, rows=rows, unpriced=unpriced)
+
+
+def focus_row_bound(billed: Bill, granularity: str = "hourly") -> int:
+    """At most how many rows ``focus_rows`` gives for ``billed``: the charge periods each
+    billed instance interval and volume touches, summed (an instance billed in two
+    intervals within one period counts it twice). Cheap: no row is built."""
+    step = pd.Timedelta(GRANULARITIES[granularity])
+    volumes = billed.volumes
+    starts = pd.concat([billed.intervals["start_at"], volumes["billed_from"]],
+                       ignore_index=True)
+    ends = pd.concat([billed.intervals["end_at"], volumes["billed_to"]], ignore_index=True)
+    known = (starts.notna() & ends.notna()).to_numpy(dtype=bool)
+    if not known.any():
+        return 0
+    first = starts[known].dt.floor(step)
+    spans = ((ends[known] - first) / step).to_numpy(dtype="float64")
+    return int(np.ceil(np.clip(spans, 0, None)).sum())
