@@ -183,6 +183,25 @@ def _hours(text: str) -> float:
     return value
 
 
+#: The longest free text an option takes (characters): a name, not a document.
+_MAX_NAME = 200
+#: The longest URL an option takes.
+_MAX_URL = 2048
+
+
+def _text_value(limit: int) -> functools.partial[str]:
+    """An argparse type: text of 1 to ``limit`` characters without control characters."""
+    return functools.partial(_bounded_text, limit=limit)
+
+
+def _bounded_text(text: str, *, limit: int) -> str:
+    if not text or len(text) > limit:
+        raise argparse.ArgumentTypeError(f"expected 1 to {limit:,} characters")
+    if not text.isprintable():
+        raise argparse.ArgumentTypeError("expected text without control characters")
+    return text
+
+
 def _count(text: str) -> int:
     if not text.isdigit():
         raise argparse.ArgumentTypeError("expected a whole number, 0 or more")
@@ -245,7 +264,7 @@ def _parser() -> argparse.ArgumentParser:
                     "is recorded).")
     collect.add_argument("--store", required=True, metavar="PATH",
                          help="the history store (an SQLite file; created when missing)")
-    collect.add_argument("--base-url", metavar="URL",
+    collect.add_argument("--base-url", metavar="URL", type=_text_value(_MAX_URL),
                          help="API base URL (default: SHADEFORM_BASE_URL or "
                               "https://api.shadeform.ai/v1)")
     collect.add_argument("--api-key-file", metavar="PATH",
@@ -289,8 +308,9 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--granularity", choices=("hourly", "daily"), default=None,
                         help="focus: the length of a charge period (default: hourly)")
     export.add_argument("--billing-account", default=None, metavar="NAME",
-                        help="focus: BillingAccountId and BillingAccountName (default: "
-                             "shadeform)")
+                        type=_text_value(_MAX_NAME),
+                        help="focus: BillingAccountId and BillingAccountName, at most 200 "
+                             "characters (default: shadeform)")
     _add_quiet(export)
     export.set_defaults(run=_export)
 
@@ -306,7 +326,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_source_options(check)
     check.add_argument("--budgets", metavar="FILE", help="a TOML file of [[budget]] rules")
     _add_as_of(check)
-    check.add_argument("--webhook", metavar="URL",
+    check.add_argument("--webhook", metavar="URL", type=_text_value(_MAX_URL),
                        default=config.webhook_url(),
                        help="POST new breaches here as JSON (Slack-compatible); default: "
                             "SHADEANALYTICS_WEBHOOK_URL")
