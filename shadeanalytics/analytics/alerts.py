@@ -592,9 +592,8 @@ def _post(url: str, data: bytes, timeout: float, give_up_at: float) -> int:
         conn.request("POST", target, body=data,
                      headers={"Content-Type": "application/json",
                               "User-Agent": "shadeanalytics"})
-        response = conn.getresponse()
-        response.read(64 * 1024)  # the answer is not used; never more than this is read
-        return response.status
+        # the status is the answer: its body is never read (a server may trickle it forever)
+        return conn.getresponse().status
     except (OSError, http.client.HTTPException):
         if cut.is_set():
             raise _DeadlinePassed from None
