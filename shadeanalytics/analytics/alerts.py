@@ -593,7 +593,10 @@ def _post(url: str, data: bytes, timeout: float, give_up_at: float) -> int:
                      headers={"Content-Type": "application/json",
                               "User-Agent": "shadeanalytics"})
         # the status is the answer: its body is never read (a server may trickle it forever)
-        return conn.getresponse().status
+        status = conn.getresponse().status
+        if cut.is_set():  # the headers ended at the cut, not at the server's blank line
+            raise _DeadlinePassed
+        return status
     except (OSError, http.client.HTTPException):
         if cut.is_set():
             raise _DeadlinePassed from None
