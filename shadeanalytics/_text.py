@@ -25,13 +25,15 @@ __all__ = ["DOCUMENT_CONTROLS", "for_csv", "for_page", "for_slack", "for_svg", "
 # C0 and C1 controls, DEL, and the Unicode marks that reorder or hide text (bidi overrides,
 # isolates, zero-width characters, line/paragraph separators), plus the two XML
 # non-characters U+FFFE and U+FFFF and lone surrogates (neither is text in XML or UTF-8).
-_TERMINAL = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069"
-                       "\ufeff\ufffe\uffff\ud800-\udfff]")
+_TERMINAL = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff\ufffe\uffff\ud800-\udfff]"
+)
 #: What a page, an SVG or a CSV file does not get raw: the terminal's set less tab, LF and CR
 #: (a regular expression character class, for a vectorised test such as ``str.contains``).
 #: Lone surrogates, which no UTF-8 text (so no Arrow string) holds, are escaped too.
-DOCUMENT_CONTROLS = ("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e"
-                     "\u2066-\u2069\ufeff\ufffe\uffff]")
+DOCUMENT_CONTROLS = (
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff\ufffe\uffff]"
+)
 _DOCUMENT = re.compile(DOCUMENT_CONTROLS[:-1] + "\ud800-\udfff]")
 _SLACK = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
 

@@ -112,7 +112,8 @@ def export_parquet(
     ``since`` / ``until`` (inclusive) export only the polls in that window, as
     :meth:`Store.read() <shadeanalytics.live.store.Store.read>` reads them; a window without
     a poll is a ``StoreError`` (an earlier export in ``out_dir`` is left as it was). A missing
-    store is a ``StoreError`` naming it (nothing is created). See :func:`write_parquet` for the rest.
+    store is a ``StoreError`` naming it (nothing is created). See :func:`write_parquet` for
+    the rest.
     """
     _pyarrow()  # fail before reading the whole history
     from ..live.store import Store, _utc_text
