@@ -486,14 +486,14 @@ def _check(args: argparse.Namespace, stdout: TextIO) -> int:
         BudgetFileError,
         CheckResult,
         WebhookError,
+        check_webhook_url,
         load_budgets,
         run_check,
-        webhook_url,
     )
 
     if args.webhook:  # before anything runs: a URL no parser takes is a usage error
         try:
-            webhook_url(args.webhook)
+            check_webhook_url(args.webhook)
         except WebhookError as exc:
             raise _UsageError(f"--webhook (or {config.WEBHOOK_URL_ENV}): {exc}") from None
     try:

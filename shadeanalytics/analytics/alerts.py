@@ -3,9 +3,10 @@
 ``load_budgets(path)`` reads a TOML file of ``[[budget]]`` rules; ``evaluate(tables, budgets,
 as_of=...)`` returns the ``Breach`` list: the budget rules whose measure exceeds its limit, and
 the built-in rules (``BUILTIN_RULES``) that need no file. ``send_webhook`` posts them as JSON
-(Slack-compatible ``text`` plus structured fields) with a timeout and bounded retries;
-``run_check`` is the ``shadeanalytics check`` command: it keeps one alert per *episode* (a
-breach from the run that first sees it until the run that no longer does) in the store.
+(Slack-compatible ``text`` plus structured fields) with a timeout, bounded retries and a
+whole-send deadline; ``run_check`` is the ``shadeanalytics check`` command: it keeps one alert
+per *episode* (a breach from the run that first sees it until the run that no longer does) in
+the store.
 
 Every figure comes from the billing model (``billing.bill``) and the helpers that add it up
 (``cost_breakdown``, ``lifecycle``, ``quality_checks``); nothing here prices or dates a resource.
@@ -59,6 +60,7 @@ __all__ = [
     "WebhookError",
     "billed_usd_between",
     "budget_state",
+    "check_webhook_url",
     "escape_control",
     "evaluate",
     "load_budgets",
@@ -66,7 +68,6 @@ __all__ = [
     "payload",
     "run_check",
     "send_webhook",
-    "webhook_url",
 ]
 
 #: The burn-rate rule fires when the hourly burn exceeds its trailing 7-day mean by this share.
@@ -533,7 +534,7 @@ def payload(breaches: Sequence[Breach], cleared: Sequence[str], as_of: pd.Timest
             "breaches": [b.as_dict() for b in breaches], "cleared": list(cleared)}
 
 
-def webhook_url(url: str) -> str:
+def check_webhook_url(url: str) -> str:
     """``url`` checked as a webhook address: ``http://`` or ``https://``, a host, a valid port,
     no whitespace or control character, at most ``MAX_WEBHOOK_URL`` characters. Raises
     ``WebhookError`` naming the host at most (the path of a Slack webhook is its secret)."""
@@ -618,7 +619,7 @@ def send_webhook(url: str, body: Mapping[str, Any], *, timeout: float = 10.0,
     ``WebhookError`` naming the host only (a webhook's path is a secret) after the last
     failure. No proxy settings of the environment are used.
     """
-    webhook_url(url)
+    check_webhook_url(url)
     base = WEBHOOK_BACKOFF_S if backoff_base is None else backoff_base
     limit = WEBHOOK_DEADLINE_S if deadline is None else deadline
     give_up_at = time.monotonic() + limit
