@@ -17,7 +17,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import pandas as pd
 
@@ -29,7 +29,16 @@ from .ingest.load import read
 from .ingest.schema import data_dictionary
 from .ingest.tables import Tables
 from .output.focus import FOCUS_VERSIONS
-from .output.report import SUMMARY_DIMENSIONS, resolve_as_of, summary_text, write_report
+from .output.report import (
+    SUMMARY_DIMENSIONS,
+    newest_observation,
+    resolve_as_of,
+    summary_text,
+    write_report,
+)
+
+if TYPE_CHECKING:
+    from .analytics.alerts import Breach
 
 __all__ = ["EXIT_BREACH", "EXIT_DAMAGED", "EXIT_ERROR", "EXIT_LOCKED", "EXIT_OK",
            "EXIT_REFUSED", "EXIT_UNAVAILABLE", "EXIT_USAGE", "exit_code_for", "main"]
@@ -103,10 +112,13 @@ def _add_quiet(parser: argparse.ArgumentParser) -> None:
                              "instance details takes more than about 2 seconds)")
 
 
-#: The instants a command accepts: the span of the tables' nanosecond arithmetic in which any
-#: two of them (a creation time, an as-of time) can still be subtracted.
+#: The instants a command accepts: well inside the span of the tables' nanosecond arithmetic
+#: (which ends on 2262-04-11), so that every month, week and forecast past one still fits.
 _EARLIEST = pd.Timestamp("1970-01-01T00:00:00Z")
-_LATEST = pd.Timestamp("2262-04-11T00:00:00Z")
+_LATEST = pd.Timestamp("2200-01-01T00:00:00Z")
+#: How far past the newest snapshot an as-of time may be: a bill runs hour by hour up to it,
+#: so a far one costs time and memory for figures no one asked for.
+_MAX_AHEAD_DAYS = 1830
 #: The largest API key file read (a key is a few dozen bytes).
 
 
@@ -124,7 +136,7 @@ def _instant_value(text: str) -> pd.Timestamp:
     if not _EARLIEST <= stamp < _LATEST:
         raise argparse.ArgumentTypeError(
             "the time must be from 1970-01-01T00:00:00Z up to (not including) "
-            "2262-04-11T00:00:00Z: the span the tables can hold")
+            "2200-01-01T00:00:00Z")
     return stamp
 
 
@@ -137,9 +149,20 @@ def _resolve_as_of(value: str | pd.Timestamp | None, tables: Tables) -> pd.Times
     from .analytics.asof import UndatedError
 
     try:
-        return resolve_as_of(value, tables)
+        as_of = resolve_as_of(value, tables)
     except UndatedError as exc:
         raise _UsageError(str(exc).replace("pass as_of=... (", "pass ").rstrip(")")) from None
+    # refused past the accepted span (`now` and `latest` come from a clock or the data) or
+    # more than _MAX_AHEAD_DAYS after the newest snapshot
+    if not _EARLIEST <= as_of < _LATEST:
+        raise _UsageError("--as-of: the time must be from 1970-01-01T00:00:00Z up to (not "
+                          "including) 2200-01-01T00:00:00Z")
+    newest = newest_observation(tables)
+    if newest is not None and as_of - newest > pd.Timedelta(days=_MAX_AHEAD_DAYS):
+        raise _UsageError(f"--as-of: more than {_MAX_AHEAD_DAYS:,} days (5 years) after the "
+                          f"newest snapshot ({newest.strftime('%Y-%m-%dT%H:%M:%SZ')}); "
+                          "nothing written")
+    return as_of
 
 
 def _add_as_of(parser: argparse.ArgumentParser) -> None:
@@ -185,6 +208,25 @@ def _hours(text: str) -> float:
     if not value >= 0:
         raise argparse.ArgumentTypeError("expected a number of hours, 0 or more")
     return value
+
+
+#: The longest free text an option takes (characters): a name, not a document.
+_MAX_NAME = 200
+#: The longest URL an option takes.
+_MAX_URL = 2048
+
+
+def _text_value(limit: int) -> functools.partial[str]:
+    """An argparse type: text of 1 to ``limit`` characters without control characters."""
+    return functools.partial(_bounded_text, limit=limit)
+
+
+def _bounded_text(text: str, *, limit: int) -> str:
+    if not text or len(text) > limit:
+        raise argparse.ArgumentTypeError(f"expected 1 to {limit:,} characters")
+    if not text.isprintable():
+        raise argparse.ArgumentTypeError("expected text without control characters")
+    return text
 
 
 def _count(text: str) -> int:
@@ -273,7 +315,7 @@ def _parser() -> argparse.ArgumentParser:
     collect.add_argument("--store", metavar="PATH",
                          help="the history store (an SQLite file; created when missing; "
                               "default: the settings' store)")
-    collect.add_argument("--base-url", metavar="URL",
+    collect.add_argument("--base-url", metavar="URL", type=_text_value(_MAX_URL),
                          help="API base URL (default: SHADEFORM_BASE_URL or "
                               "https://api.shadeform.ai/v1)")
     collect.add_argument("--api-key-file", metavar="PATH",
@@ -329,8 +371,9 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--granularity", choices=("hourly", "daily"), default=None,
                         help="focus: the length of a charge period (default: hourly)")
     export.add_argument("--billing-account", default=None, metavar="NAME",
-                        help="focus: BillingAccountId and BillingAccountName (default: "
-                             "shadeform)")
+                        type=_text_value(_MAX_NAME),
+                        help="focus: BillingAccountId and BillingAccountName, at most 200 "
+                             "characters (default: shadeform)")
     export.add_argument("--focus-version", choices=FOCUS_VERSIONS, default=None,
                         help=f"focus: the FOCUS version of the columns (default: "
                              f"{FOCUS_VERSIONS[-1]}, the newest)")
@@ -350,7 +393,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_source_options(check)
     check.add_argument("--budgets", metavar="FILE", help="a TOML file of [[budget]] rules")
     _add_as_of(check)
-    check.add_argument("--webhook", metavar="URL",
+    check.add_argument("--webhook", metavar="URL", type=_text_value(_MAX_URL),
                        help="POST new breaches here as JSON (Slack-compatible); default: "
                             "SHADEANALYTICS_WEBHOOK_URL, else the settings' webhook")
     check.add_argument("--notify-clear", action="store_true",
@@ -693,17 +736,37 @@ def _check(args: argparse.Namespace, stdout: TextIO) -> int:
     import json
     from contextlib import nullcontext
 
-    from .analytics.alerts import BudgetFileError, load_budgets, run_check
+    from .analytics.alerts import (
+        BudgetFileError,
+        CheckResult,
+        WebhookError,
+        check_webhook_url,
+        load_budgets,
+        run_check,
+    )
 
+    if args.webhook:  # before anything runs: a URL no parser takes is a usage error
+        try:
+            check_webhook_url(args.webhook)
+        except WebhookError as exc:
+            raise _UsageError(f"--webhook (or {config.WEBHOOK_URL_ENV}): {exc}") from None
     try:
         budgets = load_budgets(args.budgets) if args.budgets else []
     except BudgetFileError as exc:
         raise _UsageError(str(exc)) from None
     tables = _tables(args)
     as_of = _resolve_as_of(args.as_of, tables)
+
+    def checked(*args_: Any, **options: Any) -> CheckResult:
+        try:
+            return run_check(*args_, **options)
+        except WebhookError as exc:  # the breaches are still shown, then the error
+            _print_breaches(exc.breaches, stdout)
+            raise
+
     if not args.store:
-        result = run_check(tables, budgets, as_of=as_of, webhook=args.webhook,
-                           dry_run=args.dry_run)
+        result = checked(tables, budgets, as_of=as_of, webhook=args.webhook,
+                         dry_run=args.dry_run)
     else:
         from .errors import LockedError
         from .live.locks import file_lock
@@ -718,13 +781,12 @@ def _check(args: argparse.Namespace, stdout: TextIO) -> int:
             if writes else nullcontext()
         try:
             with Store(store_path, create=False) as store, lock:
-                result = run_check(tables, budgets, as_of=as_of, store=store,
-                                   webhook=args.webhook, dry_run=args.dry_run,
-                                   notify_clear=args.notify_clear)
+                result = checked(tables, budgets, as_of=as_of, store=store,
+                                 webhook=args.webhook, dry_run=args.dry_run,
+                                 notify_clear=args.notify_clear)
         except LockedError as exc:
             raise _Exit(3, exc) from None
-    for breach in result.breaches:
-        print(breach.line, file=stdout)
+    _print_breaches(result.breaches, stdout)
     for note in result.notes:  # what the accrued total rests on: not a breach
         print(f"note: {note.replace(' of it ', ' of the accrued total ', 1)}", file=stdout)
     if args.dry_run:
@@ -734,6 +796,12 @@ def _check(args: argparse.Namespace, stdout: TextIO) -> int:
         print(f"sent {len(result.new)} new and {len(result.sent['cleared'])} cleared to the "
               "webhook", file=sys.stderr)
     return EXIT_BREACH if result.breaches else EXIT_OK
+
+
+def _print_breaches(breaches: Sequence[Breach], stdout: TextIO) -> None:
+    """One line per breach, ``rule: message``, safe for a terminal."""
+    for breach in breaches:
+        print(printable(breach.line), file=stdout)
 
 
 def _columns(args: argparse.Namespace, stdout: TextIO) -> int:

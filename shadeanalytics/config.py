@@ -23,6 +23,7 @@ import os
 import stat
 import time
 import tomllib
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -88,7 +89,9 @@ def api_key(explicit: str | None = None, key_file: str | os.PathLike[str] | None
             ) -> tuple[str, str]:
     """``(key, where it came from)``: ``explicit`` (``api_key=``), else the file ``key_file``
     (``--api-key-file PATH``), else ``SHADEFORM_API_KEY``. The key may be empty: the caller
-    says what to set. A key file is read as a regular file of at most 64 KiB of UTF-8 text."""
+    says what to set. A key file is read as a regular file of at most 64 KiB of UTF-8 text;
+    one that other users may read gets a ``DataWarning`` (naming the file and its mode,
+    never the key)."""
     if explicit is not None:
         return clean_key(explicit), "api_key="
     if key_file is None:
@@ -107,6 +110,11 @@ def api_key(explicit: str | None = None, key_file: str | os.PathLike[str] | None
         raise ConfigError(f"{name}: cannot read the API key file ({exc})") from None
     if not key:
         raise ConfigError(f"{name}: the API key file is empty")
+    with contextlib.suppress(OSError):
+        mode = stat.S_IMODE(os.stat(key_file).st_mode)
+        if mode & (stat.S_IRGRP | stat.S_IROTH):
+            warnings.warn(f"{name}: the API key file may be read by other users (mode "
+                          f"{mode:04o}); chmod 600 it", DataWarning, stacklevel=2)
     return key, f"--api-key-file {name}"
 
 

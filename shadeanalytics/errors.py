@@ -25,7 +25,7 @@ value: the value may be a secret.
 
 from __future__ import annotations
 
-import re
+from ._text import for_terminal
 
 __all__ = [
     "ApiError",
@@ -47,34 +47,14 @@ __all__ = [
     "printable",
 ]
 
-# C0 and C1 controls, DEL, and the Unicode marks that reorder or hide text (bidi overrides,
-# isolates, zero-width characters, line/paragraph separators): a hostile value must not move
-# the cursor, clear the terminal line or forge output in a message or a log line.
-_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069"
-                          "\ufeff]")
-
-
 def printable(text: object) -> str:
-    """``str(text)`` with every control character escaped (``\\x1b``, ``\\n``, ``\\u202e``).
+    """``str(text)`` with every control character escaped (``\\x1b``, ``\\n``, ``\\u202e``):
+    ``_text.for_terminal``, the one rule for a terminal or a log line.
 
     Idempotent: its output holds no control character, so escaping twice changes nothing.
     Every message and log line that can carry API or file values goes through it.
     """
-    text = str(text)
-    if not _UNPRINTABLE.search(text):
-        return text
-    return _UNPRINTABLE.sub(_escape, text)
-
-
-def _escape(match: re.Match[str]) -> str:
-    code = ord(match.group())
-    if code == 0x0A:
-        return "\\n"
-    if code == 0x0D:
-        return "\\r"
-    if code == 0x09:
-        return "\\t"
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    return for_terminal(text)
 
 
 class ShadeanalyticsError(Exception):

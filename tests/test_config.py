@@ -36,6 +36,7 @@ def test_where_a_key_came_from(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert config.api_key("x ") == ("x", "api_key=")
     path = tmp_path / "key"
     path.write_bytes(b"\xef\xbb\xbf" + KEY.encode() + b"\n")
+    path.chmod(0o600)
     assert config.api_key(key_file=path) == (KEY, f"--api-key-file {path}")
     path.write_text("\n")
     with pytest.raises(config.ConfigError) as info:

@@ -94,7 +94,8 @@ def test_docstring_examples_run(module: Any, monkeypatch: pytest.MonkeyPatch,
 #: layer do not import each other (analytics and live; output and testing). The package's
 #: ``__init__`` (what ``import shadeanalytics`` gives a user) is imported by no module.
 _LAYERS: tuple[tuple[str, ...], ...] = (
-    ("errors", "_version"),
+    ("_text", "_version"),  # text made safe per medium: below errors, which uses it
+    ("errors",),
     ("_common", "_files"),
     ("ingest",),
     ("config",),  # reads files through ingest.load; live and output read it

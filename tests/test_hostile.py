@@ -560,7 +560,7 @@ def test_a_folder_with_other_files_is_refused_unless_forced(tmp_path: Path) -> N
 
 
 @pytest.mark.parametrize("as_of", ["9999-12-31T23:59:59Z", "0001-01-01T00:00:00Z",
-                                   "2262-04-11T00:00:00Z", "1969-12-31T23:59:59Z"])
+                                   "2200-01-01T00:00:00Z", "1969-12-31T23:59:59Z"])
 @pytest.mark.parametrize(("command", "source"), [
     ("report", "files"), ("report", "store"), ("summary", "files"), ("summary", "store"),
     ("export", "store"),  # export reads the store only
@@ -579,15 +579,22 @@ def test_dates_outside_the_tables_are_usage_errors(tmp_path: Path, as_of: str, c
     assert "Traceback" not in run.stderr
     assert run.stderr.rstrip().endswith(
         "the time must be from 1970-01-01T00:00:00Z up to (not including) "
-        "2262-04-11T00:00:00Z: the span the tables can hold")
+        "2200-01-01T00:00:00Z")
     assert not out.exists()
     assert run.stdout == ""
 
 
 def test_the_last_date_inside_the_span_works(tmp_path: Path) -> None:
-    """An --as-of on the last date pandas can hold still gives a summary."""
-    run = _cli("summary", str(_sources(tmp_path, True)), "--as-of", "2262-04-10T23:59:59Z")
+    """1,830 days after the newest snapshot (2026-11-20T00:10) is the last as-of time taken;
+    a second later is a usage error naming the bound, with nothing written."""
+    sources = str(_sources(tmp_path, True))
+    run = _cli("summary", sources, "--as-of", "2031-11-24T00:10:00Z")
     assert run.returncode == 0, run.stderr
+    out = tmp_path / "out"
+    run = _cli("report", sources, "--out", str(out), "--as-of", "2031-11-24T00:10:01Z")
+    assert (run.returncode, run.stdout, out.exists()) == (2, "", False)
+    assert _error(run) == ("Error: --as-of: more than 1,830 days (5 years) after the newest "
+                           "snapshot (2026-11-20T00:10:00Z); nothing written")
 
 
 @pytest.fixture

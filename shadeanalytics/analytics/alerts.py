@@ -3,9 +3,10 @@
 ``load_budgets(path)`` reads a TOML file of ``[[budget]]`` rules; ``evaluate(tables, budgets,
 as_of=...)`` returns the ``Breach`` list: the budget rules whose measure exceeds its limit, and
 the built-in rules (``BUILTIN_RULES``) that need no file. ``send_webhook`` posts them as JSON
-(Slack-compatible ``text`` plus structured fields) with a timeout and bounded retries;
-``run_check`` is the ``shadeanalytics check`` command: it keeps one alert per *episode* (a
-breach from the run that first sees it until the run that no longer does) in the store.
+(Slack-compatible ``text`` plus structured fields) with a timeout, bounded retries and a
+whole-send deadline; ``run_check`` is the ``shadeanalytics check`` command: it keeps one alert
+per *episode* (a breach from the run that first sees it until the run that no longer does) in
+the store.
 
 Every figure comes from the billing model (``billing.bill``) and the helpers that add it up
 (``cost_breakdown``, ``lifecycle``, ``quality_checks``); nothing here prices or dates a resource.
@@ -13,12 +14,17 @@ Every figure comes from the billing model (``billing.bill``) and the helpers tha
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import json
 import math
 import random
-import re
+import socket
+import ssl
+import threading
 import time
 import tomllib
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,8 +34,9 @@ from urllib.parse import urlsplit
 import numpy as np
 import pandas as pd
 
-from .._common import TimeLike, usd
-from ..errors import ShadeanalyticsError
+from .._common import TimeLike, key_column, usd
+from .._text import for_slack, for_terminal
+from ..errors import DataWarning, ShadeanalyticsError
 from ..ingest.tables import Tables
 from .billing import Bill, bill
 from .costs import COST_KEYS, HOURS_PER_DAY, HOURS_PER_MONTH, cost_breakdown
@@ -39,9 +46,14 @@ __all__ = [
     "BUDGET_STATE_COLUMNS",
     "BUILTIN_RULES",
     "BURN_JUMP_SHARE",
+    "MAX_BUDGETS",
+    "MAX_BUDGETS_BYTES",
+    "MAX_BUDGET_TEXT",
+    "MAX_WEBHOOK_URL",
     "MEASURES",
     "MIN_TRAILING_HOURS",
     "WEBHOOK_BACKOFF_S",
+    "WEBHOOK_DEADLINE_S",
     "Breach",
     "Budget",
     "BudgetFileError",
@@ -49,6 +61,7 @@ __all__ = [
     "WebhookError",
     "billed_usd_between",
     "budget_state",
+    "check_webhook_url",
     "escape_control",
     "evaluate",
     "load_budgets",
@@ -66,6 +79,16 @@ _TRAILING = pd.Timedelta(days=7)
 MIN_TRAILING_HOURS = 24
 #: The webhook's first backoff (seconds; doubles per attempt, full jitter).
 WEBHOOK_BACKOFF_S = 0.5
+#: The most one alert may take, every attempt and backoff included (seconds): a server that
+#: trickles its answer cannot keep ``check`` (and its alert lock) past it.
+WEBHOOK_DEADLINE_S = 30.0
+#: The longest webhook URL taken (characters).
+MAX_WEBHOOK_URL = 2048
+#: The largest budgets file read (bytes), the most rules it may hold, and the longest name or
+#: ``where`` value (characters): far above any real file, far below what slows a check.
+MAX_BUDGETS_BYTES = 1024 * 1024
+MAX_BUDGETS = 1000
+MAX_BUDGET_TEXT = 200
 
 #: Measures a ``[[budget]]`` rule can limit, with what each is.
 MEASURES: dict[str, str] = {
@@ -104,7 +127,13 @@ class BudgetFileError(ShadeanalyticsError):
 
 
 class WebhookError(ShadeanalyticsError):
-    """The webhook did not accept the alert after every attempt."""
+    """The webhook did not accept the alert after every attempt (or its URL is unusable).
+
+    Raised by ``run_check``, ``breaches`` holds what the run found (the command line still
+    prints them); empty otherwise.
+    """
+
+    breaches: Sequence[Breach] = ()
 
 
 @dataclass(frozen=True)
@@ -139,14 +168,10 @@ class Breach:
                 "value": self.value, "limit": self.limit}
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-
-
 def escape_control(text: str) -> str:
     """``text`` with control characters as ``\\xNN`` / ``\\uNNNN`` escapes: one line, no
-    terminal escape sequences."""
-    return _CONTROL.sub(lambda m: (f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
-                                   else f"\\u{ord(m.group()):04x}"), text)
+    terminal escape sequences (``_text.for_terminal``)."""
+    return for_terminal(text)
 
 
 # -- the budgets file ---------------------------------------------------------------------------
@@ -159,10 +184,17 @@ def load_budgets(path: str | Path) -> list[Budget]:
     an optional ``[budget.where]`` table of cost dimensions (``COST_KEYS``) = text. Raises
     ``BudgetFileError`` naming the file, the rule (``budget[i]`` and its name) and the key;
     never the offending value.
+
+    Bounded: a regular file of at most ``MAX_BUDGETS_BYTES`` (a FIFO or a device is refused
+    unread), at most ``MAX_BUDGETS`` rules, names and ``where`` values of at most
+    ``MAX_BUDGET_TEXT`` characters, limits finite and below 1e15.
     """
+    from ..ingest.load import read_regular_file
+
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(read_regular_file(path, MAX_BUDGETS_BYTES, "budgets file")
+                             .decode("utf-8"))
     except OSError as exc:
         raise BudgetFileError(f"{path}: cannot read the budgets file "
                               f"({exc.strerror or type(exc).__name__})") from None
@@ -170,6 +202,11 @@ def load_budgets(path: str | Path) -> list[Budget]:
         raise BudgetFileError(f"{path}: the budgets file is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise BudgetFileError(f"{path}: not valid TOML ({exc})") from None
+    except ValueError as exc:  # not a regular file, too large
+        raise BudgetFileError(f"{path}: cannot read the budgets file ({exc})") from None
+    except RecursionError:  # tomllib recurses once per nested array or inline table
+        raise BudgetFileError(f"{path}: not valid TOML (arrays or tables nested too "
+                              "deeply)") from None
     unknown = sorted(set(data) - {"budget"})
     if unknown:
         raise BudgetFileError(f"{path}: unknown top-level key {unknown[0]!r} "
@@ -177,12 +214,16 @@ def load_budgets(path: str | Path) -> list[Budget]:
     rules = data.get("budget", [])
     if not isinstance(rules, list) or not all(isinstance(r, dict) for r in rules):
         raise BudgetFileError(f"{path}: 'budget' must be an array of tables ([[budget]])")
+    if len(rules) > MAX_BUDGETS:
+        raise BudgetFileError(f"{path}: {len(rules):,} [[budget]] rules, more than the "
+                              f"{MAX_BUDGETS:,} a budgets file may hold")
     budgets = []
     names: set[str] = set()
     for i, rule in enumerate(rules):
         name = rule.get("name")
-        where_rule = f"budget[{i}]" + (f" ({escape_control(name)!r})"
-                                       if isinstance(name, str) else "")
+        where_rule = f"budget[{i}]" + (f" ('{escape_control(name)}')"
+                                       if isinstance(name, str)
+                                       and len(name) <= MAX_BUDGET_TEXT else "")
 
         def bad(key: str, why: str, where_rule: str = where_rule) -> BudgetFileError:
             return BudgetFileError(f"{path}: {where_rule}: key {key!r}: {why}")
@@ -192,6 +233,8 @@ def load_budgets(path: str | Path) -> list[Budget]:
             raise bad(extra[0], f"unknown key (expected {', '.join(sorted(_RULE_KEYS))})")
         if not isinstance(name, str) or not name.strip():
             raise bad("name", "missing or not a non-empty string")
+        if len(name) > MAX_BUDGET_TEXT:
+            raise bad("name", f"longer than {MAX_BUDGET_TEXT} characters")
         if name in names:
             raise bad("name", "the same name as an earlier rule")
         names.add(name)
@@ -200,8 +243,8 @@ def load_budgets(path: str | Path) -> list[Budget]:
             raise bad("measure", f"missing or not one of {', '.join(MEASURES)}")
         limit = rule.get("limit")
         if isinstance(limit, bool) or not isinstance(limit, int | float) \
-                or not math.isfinite(limit):
-            raise bad("limit", "missing or not a finite number")
+                or not _finite(limit):
+            raise bad("limit", "missing or not a finite number below 1e15")
         where = rule.get("where", {})
         if not isinstance(where, dict):
             raise bad("where", "must be a table ([budget.where])")
@@ -210,8 +253,19 @@ def load_budgets(path: str | Path) -> list[Budget]:
                 raise bad(f"where.{key}", f"not a cost dimension ({', '.join(COST_KEYS)})")
             if not isinstance(value, str):
                 raise bad(f"where.{key}", "must be a string")
+            if len(value) > MAX_BUDGET_TEXT:
+                raise bad(f"where.{key}", f"longer than {MAX_BUDGET_TEXT} characters")
         budgets.append(Budget(name, measure, float(limit), dict(where)))
     return budgets
+
+
+def _finite(limit: int | float) -> bool:
+    """A limit a check can compare: finite and below 1e15 in size (``10 ** 400`` is an int no
+    float holds)."""
+    try:
+        return math.isfinite(float(limit)) and abs(limit) < 1e15
+    except OverflowError:
+        return False
 
 
 # -- figures ------------------------------------------------------------------------------------
@@ -241,12 +295,20 @@ def month_figures(billed: Bill, hourly_usd: float,
     return to_date, to_date + hourly_usd * hours_left
 
 
-def _matching(billed: Bill, where: Mapping[str, str]) -> tuple[pd.DataFrame, pd.Series]:
+#: What the rules of one run share: a cost breakdown per set of ``where`` keys, so that a
+#: file of many rules costs one breakdown per distinct key set, not one per rule.
+_Cache = dict[tuple[str, ...], pd.DataFrame]
+
+
+def _matching(billed: Bill, where: Mapping[str, str],
+              cache: _Cache | None = None) -> tuple[pd.DataFrame, pd.Series]:
     """The cost_breakdown row(s) of the group ``where`` (all rows when empty), and the ids of
     the instances in it."""
-    keys = list(where)
-    costs = cost_breakdown(billed, by=keys or ["cloud"])
-    rows = costs
+    keys = tuple(where) or ("cloud",)
+    cache = {} if cache is None else cache
+    if keys not in cache:
+        cache[keys] = cost_breakdown(billed, by=list(keys))
+    rows = cache[keys]
     for key, value in where.items():
         rows = rows[(rows[key] == value).fillna(False).to_numpy(dtype=bool)]
     instances = billed.instances
@@ -261,8 +323,8 @@ def _matching(billed: Bill, where: Mapping[str, str]) -> tuple[pd.DataFrame, pd.
     return rows, ids
 
 
-def _measure(billed: Bill, budget: Budget) -> float | None:
-    rows, ids = _matching(billed, budget.where)
+def _measure(billed: Bill, budget: Budget, cache: _Cache | None = None) -> float | None:
+    rows, ids = _matching(billed, budget.where, cache)
     if budget.measure in ("running_instances", "running_gpus"):
         column = "running_instances" if budget.measure == "running_instances" else "gpus"
         return float(rows[column].sum())
@@ -279,6 +341,26 @@ def _measure(billed: Bill, budget: Budget) -> float | None:
         return None if pd.isna(accrued) else float(accrued)
     to_date, forecast = month_figures(billed, hourly, ids if budget.where else None)
     return to_date if budget.measure == "month_to_date_usd" else forecast
+
+
+def _warn_unmatched(tables: Tables | Bill, budgets: Sequence[Budget]) -> None:
+    """Warn of each budget whose ``where`` names a value no instance of the data ever had
+    (a typo, a renamed tag): such a rule can never breach, and must not pass silently."""
+    instances = tables.instances
+    tags = tables.instance_tags
+    known: dict[str, set[str]] = {}
+    for budget in budgets:
+        for key, value in budget.where.items():
+            if key not in known:
+                column = tags["tag"] if key == "tag" else instances[key]
+                # the label of a missing value ("(standalone)", ...) is a group too
+                missing = key_column(pd.Series([None], dtype="string"), key).iloc[0]
+                known[key] = set(column.dropna().astype(str)) | {missing, "(unknown)"}
+            if value not in known[key]:
+                warnings.warn(f"budget '{escape_control(budget.name)}': where.{key} matches "
+                              "no instance in the data, so the rule cannot breach (a typo?)",
+                              DataWarning, stacklevel=3)
+                break
 
 
 def _number(value: float, measure: str) -> str:
@@ -355,7 +437,7 @@ def _new_in_fleet(tables: Tables, billed: Bill) -> list[Breach]:
         for value in sorted(_fleet_values(billed, column) - seen_before):
             shown = escape_control(value)
             found.append(Breach(rule, f"{rule}:{shown}",
-                                f"new {what} {shown!r} in the fleet (in no snapshot up to "
+                                f"new {what} '{shown}' in the fleet (in no snapshot up to "
                                 f"{previous.strftime('%Y-%m-%dT%H:%M:%SZ')})"))
     return found
 
@@ -450,9 +532,11 @@ def budget_state(tables: Tables | Bill, budgets: Sequence[Budget], *,
         (float64); ``breached`` (boolean, NA when the value is unknown).
     """
     billed = bill(tables, as_of)
+    _warn_unmatched(billed, budgets)
     rows = []
+    cache: _Cache = {}
     for budget in budgets:
-        value = _measure(billed, budget)
+        value = _measure(billed, budget, cache)
         rows.append({
             "budget": escape_control(budget.name), "measure": budget.measure,
             "where": ", ".join(f"{k}={escape_control(v)}" for k, v in budget.where.items()),
@@ -475,16 +559,18 @@ def evaluate(tables: Tables, budgets: Sequence[Budget] = (), *, as_of: TimeLike 
     ``billed`` is ``bill(tables, as_of)`` when the caller has it already.
     """
     billed = bill(tables, as_of) if billed is None else billed
+    _warn_unmatched(billed, budgets)
     found = []
+    cache: _Cache = {}
     for budget in budgets:
-        value = _measure(billed, budget)
+        value = _measure(billed, budget, cache)
         if value is None or not value > budget.limit:
             continue
-        scope = "".join(f", {k}={escape_control(v)!r}" for k, v in budget.where.items())
+        scope = "".join(f", {k}='{escape_control(v)}'" for k, v in budget.where.items())
         name = escape_control(budget.name)
         found.append(Breach(
             "budget", f"budget:{name}",
-            f"{name!r}: {budget.measure}{scope} is {_number(value, budget.measure)}, "
+            f"'{name}': {budget.measure}{scope} is {_number(value, budget.measure)}, "
             f"above the limit {_number(budget.limit, budget.measure)}", value, budget.limit))
     if builtin:
         found += _stale_data(billed)
@@ -499,14 +585,39 @@ def evaluate(tables: Tables, budgets: Sequence[Budget] = (), *, as_of: TimeLike 
 
 
 def payload(breaches: Sequence[Breach], cleared: Sequence[str], as_of: pd.Timestamp) -> dict:
-    """The webhook's JSON body: Slack-compatible ``text``, then the structured fields."""
+    """The webhook's JSON body: Slack-compatible ``text``, then the structured fields.
+
+    The ``text`` is Slack markup: every line goes through ``_text.for_slack`` (``&``, ``<``,
+    ``>`` escaped), so a cloud or an instance type named ``<!channel>`` pings nobody.
+    """
     when = as_of.strftime("%Y-%m-%dT%H:%M:%SZ")
     lines = [f"shadeanalytics: {len(breaches)} new breach{'es' * (len(breaches) != 1)}"
              + (f", {len(cleared)} cleared" if cleared else "") + f" as of {when}"]
     lines += [f"- {b.line}" for b in breaches]
     lines += [f"- cleared: {key}" for key in cleared]
-    return {"text": "\n".join(lines), "as_of": when,
+    return {"text": "\n".join(for_slack(line) for line in lines), "as_of": when,
             "breaches": [b.as_dict() for b in breaches], "cleared": list(cleared)}
+
+
+def check_webhook_url(url: str) -> str:
+    """``url`` checked as a webhook address: ``http://`` or ``https://``, a host, a valid port,
+    no whitespace or control character, at most ``MAX_WEBHOOK_URL`` characters. Raises
+    ``WebhookError`` naming the host at most (the path of a Slack webhook is its secret)."""
+    if len(url) > MAX_WEBHOOK_URL:
+        raise WebhookError(f"the webhook URL is longer than {MAX_WEBHOOK_URL:,} characters")
+    if any(ch.isspace() or not ch.isprintable() for ch in url):
+        raise WebhookError("the webhook URL contains whitespace or control characters")
+    try:
+        parts = urlsplit(url)
+        host, _ = parts.hostname, parts.port  # .port raises on a port that is no port
+    except ValueError:
+        raise WebhookError("the webhook URL cannot be parsed (e.g. an unclosed '[' or a "
+                           "port that is not a number)") from None
+    if parts.scheme not in ("http", "https"):
+        raise WebhookError("the webhook must be an http:// or https:// URL")
+    if not host:
+        raise WebhookError("the webhook URL has no host")
+    return url
 
 
 def _host(url: str) -> str:
@@ -515,42 +626,96 @@ def _host(url: str) -> str:
     return urlsplit(url).hostname or "?"
 
 
+class _DeadlinePassed(Exception):
+    """The watchdog cut a request at the send's deadline."""
+
+
+def _post(url: str, data: bytes, timeout: float, give_up_at: float) -> int:
+    """One POST of ``data`` to ``url``; its status. A watchdog shuts the socket at
+    ``give_up_at`` (``time.monotonic``): a socket timeout bounds one wait for a byte, not a
+    server that trickles one byte a second."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    conn: http.client.HTTPConnection
+    if parts.scheme == "https":
+        conn = http.client.HTTPSConnection(host, parts.port, timeout=timeout,
+                                           context=ssl.create_default_context())
+    else:
+        conn = http.client.HTTPConnection(host, parts.port, timeout=timeout)
+    cut = threading.Event()
+
+    def shut() -> None:
+        cut.set()
+        if conn.sock is not None:
+            with contextlib.suppress(OSError):
+                conn.sock.shutdown(socket.SHUT_RDWR)  # wakes the blocked recv()
+
+    watchdog = threading.Timer(max(0.0, give_up_at - time.monotonic()), shut)
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        conn.request("POST", target, body=data,
+                     headers={"Content-Type": "application/json",
+                              "User-Agent": "shadeanalytics"})
+        # the status is the answer: its body is never read (a server may trickle it forever)
+        status = conn.getresponse().status
+        if cut.is_set():  # the headers ended at the cut, not at the server's blank line
+            raise _DeadlinePassed
+        return status
+    except (OSError, http.client.HTTPException):
+        if cut.is_set():
+            raise _DeadlinePassed from None
+        raise
+    finally:
+        watchdog.cancel()
+        conn.close()
+
+
 def send_webhook(url: str, body: Mapping[str, Any], *, timeout: float = 10.0,
                  attempts: int = 3, backoff_base: float | None = None,
-                 backoff_cap: float = 10.0) -> int:
+                 backoff_cap: float = 10.0, deadline: float | None = None) -> int:
     """POST ``body`` as JSON to ``url``; returns the number of attempts it took.
 
     Retries connection errors, timeouts, 429 and 5xx with full-jitter exponential backoff
     (the collector's client does the same), at most ``attempts`` times in all; any other
-    4xx is final. Raises ``WebhookError`` naming the host only (a webhook's path is a
-    secret) after the last failure.
+    4xx is final. The whole send, every attempt and wait included, ends within ``deadline``
+    seconds (default ``WEBHOOK_DEADLINE_S``), however slowly the server answers. Raises
+    ``WebhookError`` naming the host only (a webhook's path is a secret) after the last
+    failure. No proxy settings of the environment are used.
     """
-    import requests
-
-    if urlsplit(url).scheme not in ("http", "https"):
-        raise WebhookError("the webhook must be an http:// or https:// URL")
+    check_webhook_url(url)
     base = WEBHOOK_BACKOFF_S if backoff_base is None else backoff_base
+    limit = WEBHOOK_DEADLINE_S if deadline is None else deadline
+    give_up_at = time.monotonic() + limit
+    late = f"no complete answer within the {limit:g} s deadline"
     data = json.dumps(body, ensure_ascii=False).encode("utf-8")
     why = ""
-    with requests.Session() as session:
-        session.trust_env = False  # no proxy or .netrc surprises for an alert
-        for attempt in range(1, attempts + 1):
-            try:
-                response = session.post(url, data=data, timeout=timeout, allow_redirects=False,
-                                        headers={"Content-Type": "application/json"})
-                response.close()
-                status = response.status_code
-                if 200 <= status < 300:
-                    return attempt
-                why = f"HTTP {status}"
-                if status != 429 and status < 500:
-                    break
-            except requests.Timeout:
-                why = "timeout"
-            except requests.RequestException as exc:
-                why = f"connection failed ({type(exc).__name__})"
-            if attempt < attempts:
-                time.sleep(random.random() * min(backoff_cap, base * 2 ** (attempt - 1)))
+    attempt = 0
+    for attempt in range(1, attempts + 1):
+        try:
+            left = give_up_at - time.monotonic()
+            if left <= 0:
+                raise _DeadlinePassed
+            status = _post(url, data, min(timeout, left), give_up_at)
+            if 200 <= status < 300:
+                return attempt
+            why = f"HTTP {status}"
+            if status != 429 and status < 500:
+                break
+        except _DeadlinePassed:
+            why = late
+            break
+        except TimeoutError:  # socket.timeout: one wait for a byte
+            why = "timeout"
+        except (OSError, http.client.HTTPException) as exc:
+            why = f"connection failed ({type(exc).__name__})"
+        if attempt < attempts:
+            wait = random.random() * min(backoff_cap, base * 2 ** (attempt - 1))
+            if time.monotonic() + wait >= give_up_at:
+                why = f"{why}, then {late}"
+                break
+            time.sleep(wait)
     raise WebhookError(f"webhook at {_host(url)}: {why} after {attempt} attempt"
                        f"{'s' * (attempt != 1)}; the alert state is unchanged, the next run "
                        "sends again")
@@ -582,7 +747,7 @@ def run_check(tables: Tables, budgets: Sequence[Budget], *, as_of: pd.Timestamp,
     not open before are sent, and the episodes that no longer breach are closed (and sent as
     ``cleared`` with ``notify_clear``). The state advances only after the webhook accepted the
     alert (or when there is nothing to send), never with ``dry_run``. Without a store every
-    breach is sent each run.
+    breach is sent each run. A ``WebhookError`` carries the run's ``breaches``.
     """
     from .asof import trust_notes
 
@@ -598,7 +763,11 @@ def run_check(tables: Tables, budgets: Sequence[Budget], *, as_of: pd.Timestamp,
     shown_cleared = cleared if notify_clear else []
     body = payload(new, shown_cleared, as_of) if (new or shown_cleared) else None
     if webhook and body is not None and not dry_run:
-        send(webhook, body)
+        try:
+            send(webhook, body)
+        except WebhookError as exc:
+            exc.breaches = breaches
+            raise
     if store is not None and webhook and not dry_run:
         store.update_alert_episodes(
             opened=[(b.key, b.rule) for b in new], seen=list(current), closed=cleared,

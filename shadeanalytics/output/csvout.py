@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .._files import atomic_write
+from .._text import DOCUMENT_CONTROLS, for_csv
 
 __all__ = ["escape_cell", "unescape_cell", "write_csv",
            "write_text"]
@@ -92,6 +93,10 @@ def _column_cells(series: pd.Series) -> list[str]:
     if pd.api.types.is_object_dtype(dtype):  # numbers in a mixed column stay numbers
         risky &= np.fromiter((type(v) is str for v in series.tolist()), bool, len(series))
     cells = text.to_numpy(dtype=object, na_value="").tolist()
+    controls = text.str.contains(DOCUMENT_CONTROLS, regex=True, na=False).to_numpy()
+    if controls.any():  # a NUL or ESC never reaches the file (tab, CR, LF are quoted)
+        for i in np.flatnonzero(controls):
+            cells[i] = for_csv(cells[i])
     if risky.any():
         for i in np.flatnonzero(risky):
             cells[i] = "'" + cells[i]

@@ -109,8 +109,10 @@ def export_parquet(
     """Export the history store at ``store_path`` to ``out_dir``; return the files written.
 
     ``since`` / ``until`` (inclusive) export only the polls in that window, as
-    :meth:`Store.read() <shadeanalytics.live.store.Store.read>` reads them. A missing store is a
-    ``StoreError`` naming it (nothing is created). See :func:`write_parquet` for the rest.
+    :meth:`Store.read() <shadeanalytics.live.store.Store.read>` reads them; a window without
+    a poll is a ``StoreError`` (an earlier export in ``out_dir`` is left as it was). A missing
+    store is a ``StoreError`` naming it (nothing is created). See :func:`write_parquet` for
+    the rest.
     """
     _pyarrow()  # fail before reading the whole history
     from ..live.store import Store, utc_text
@@ -121,6 +123,11 @@ def export_parquet(
 
     with Store(store_path, create=False) as store:
         tables = store.read(since=since, until=until)
+    if (since is not None or until is not None) and tables.polls.empty:
+        # an empty window is a mistake (a --since after the last poll), not an empty history:
+        # replacing an earlier export with nothing would destroy it
+        raise StoreError(f"{os.fspath(store_path)}: no poll between since and "
+                         "until: nothing to export (out_dir is left as it was)")
     return write_parquet(tables, out_dir, include_network=include_network,
                          compression=compression)
 

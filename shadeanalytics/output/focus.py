@@ -37,7 +37,7 @@ from .._common import TimeLike
 from .._files import atomic_write
 from ..analytics.billing import Bill, bill
 from ..analytics.finops import billed_items, cost_over_time
-from ..errors import StoreError
+from ..errors import ReportError, StoreError
 from ..ingest.schema import TIMESTAMP
 from ..ingest.tables import Tables
 from .csvout import write_csv
@@ -48,12 +48,14 @@ __all__ = [
     "FOCUS_VERSION",
     "FOCUS_VERSIONS",
     "GRANULARITIES",
+    "MAX_FOCUS_ROWS",
     "REQUIRED_COLUMNS",
     "SERVICE_SUBCATEGORIES",
     "FocusColumn",
     "FocusExport",
     "focus_columns",
     "focus_problems",
+    "focus_row_bound",
     "focus_rows",
     "write_focus",
 ]
@@ -64,6 +66,9 @@ FOCUS_VERSIONS: tuple[str, ...] = ("1.2", "1.3")
 FOCUS_VERSION = FOCUS_VERSIONS[-1]
 #: ``--granularity`` and the length of its charge periods (a pandas offset alias).
 GRANULARITIES: dict[str, str] = {"hourly": "1h", "daily": "1D"}
+#: The most rows ``write_focus`` writes (checked before any is built: an hourly export costs
+#: a few kilobytes of memory a row while it is made).
+MAX_FOCUS_ROWS = 500_000
 _FILE = "focus_cost_and_usage"
 
 
@@ -605,6 +610,12 @@ def write_focus(
     version of the columns (kept in the Parquet's ``focus_version`` metadata).
     """
     billed = bill(source, as_of)
+    bound = focus_row_bound(billed, granularity)
+    if bound > MAX_FOCUS_ROWS:
+        raise ReportError(
+            f"the {granularity} FOCUS export would have up to {bound:,} rows, more than the "
+            f"{MAX_FOCUS_ROWS:,}-row limit; nothing written: use daily charge periods "
+            "(--granularity daily) or an earlier --as-of")
     rows = focus_rows(billed, granularity=granularity, billing_account=billing_account,
                       focus_version=focus_version)
     data = _parquet(rows, focus_version)
@@ -621,3 +632,20 @@ def write_focus(
     start_unknown = sorted(set(volumes.loc[unplaced.to_numpy(dtype=bool), "volume_id"].astype(
         str)))
     return FocusExport(files=files, rows=rows, unpriced=unpriced, start_unknown=start_unknown)
+
+
+def focus_row_bound(billed: Bill, granularity: str = "hourly") -> int:
+    """At most how many rows ``focus_rows`` gives for ``billed``: the charge periods each
+    billed instance interval and volume touches, summed (an instance billed in two
+    intervals within one period counts it twice). Cheap: no row is built."""
+    step = pd.Timedelta(GRANULARITIES[granularity])
+    volumes = billed.volumes
+    starts = pd.concat([billed.intervals["start_at"], volumes["billed_from"]],
+                       ignore_index=True)
+    ends = pd.concat([billed.intervals["end_at"], volumes["billed_to"]], ignore_index=True)
+    known = (starts.notna() & ends.notna()).to_numpy(dtype=bool)
+    if not known.any():
+        return 0
+    first = starts[known].dt.floor(step)
+    spans = ((ends[known] - first) / step).to_numpy(dtype="float64")
+    return int(np.ceil(np.clip(spans, 0, None)).sum())

@@ -31,6 +31,7 @@ import jinja2
 import pandas as pd
 
 from .._common import usd
+from .._text import for_page
 from .._version import __version__
 from .csvout import write_text
 
@@ -288,11 +289,16 @@ def _table(section: Section, frame: pd.DataFrame) -> dict[str, object]:
     }
 
 
+def _page_text(value: object) -> object:
+    return for_page(value) if isinstance(value, str) else value
+
+
 def _environment() -> jinja2.Environment:
-    # autoescape everything: every value on the page is a name someone else chose
+    # autoescape everything: every value on the page is a name someone else chose; and every
+    # text goes through for_page first (no NUL or ESC in the file, valid XML)
     return jinja2.Environment(loader=jinja2.PackageLoader("shadeanalytics.output", "templates"),
                               autoescape=True, undefined=jinja2.StrictUndefined,
-                              trim_blocks=True, lstrip_blocks=True)
+                              trim_blocks=True, lstrip_blocks=True, finalize=_page_text)
 
 
 def render_html(frames: Mapping[str, pd.DataFrame], *, as_of: pd.Timestamp,

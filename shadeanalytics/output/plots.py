@@ -25,6 +25,7 @@ from matplotlib.patches import Patch
 from .._common import TimeLike, count_groups, key_column, usd
 from .._common import as_of_time as _as_of
 from .._files import atomic_file
+from .._text import for_svg
 from ..analytics.billing import Bill
 from ..analytics.inventory import INVENTORY_KEYS, gpu_inventory
 from ..ingest.tables import Tables
@@ -1160,5 +1161,6 @@ def chart_svgs(
             figure.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None,
                                                           "Format": None, "Type": None})
         text = buffer.getvalue()
-        svgs[name] = text[text.index("<svg"):]
+        # a label's NUL or ESC would make the document invalid XML (a broken picture)
+        svgs[name] = for_svg(text[text.index("<svg"):])
     return svgs
