@@ -347,6 +347,7 @@ def _result(row: dict[str, Any], duration: float,
     counts = {name: int(row[name] or 0) for name in
               ("clusters", "instances", "instance_types", "added", "changed", "gone",
                "volumes", "details", "failures", "refused")}
+    duration = round(duration, 3)  # one figure: the message shows the result's duration_s
     message = (f"poll {row['poll_id']} {row['outcome']} in {duration:.2f} s: "
                f"{counts['clusters']} clusters, {counts['instances']} instances, "
                f"{counts['instance_types']} instance types; {counts['added']} new, "
