@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+INDEX = ROOT / "docs" / "index.md"  # the README, as the site's home page
+PAGES = [ROOT / "README.md", *sorted(p for p in (ROOT / "docs").rglob("*.md") if p != INDEX)]
 _BLOCK = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
 
 
@@ -38,3 +39,20 @@ def test_the_site_builds_strict(tmp_path: Path) -> None:
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     assert (tmp_path / "site" / "api" / "analytics" / "index.html").is_file()
+
+
+def site_home(readme: str) -> str:
+    """The README as the site's home page: links into docs/ made relative to it."""
+    return (readme.replace("](docs/", "](")
+            .replace("[SECURITY.md](SECURITY.md)", "the repository's `SECURITY.md`")
+            .replace("The documentation site (`mkdocs serve`, or the Markdown under `docs/`):",
+                     "The pages of this site:")
+            .replace("[Data dictionary](data-dictionary.md), API reference |",
+                     "[Data dictionary](data-dictionary.md), [API reference](api/ingest.md) |"))
+
+
+def test_the_site_home_is_the_readme() -> None:
+    """docs/index.md is the README with its links made relative to docs/ (copy it again,
+    through ``site_home``, whenever the README changes)."""
+    assert INDEX.read_text(encoding="utf-8") == site_home(
+        (ROOT / "README.md").read_text(encoding="utf-8"))

@@ -228,10 +228,10 @@ def test_ci_lints_and_type_checks_before_the_tests() -> None:
     assert ci.index("mypy shadeanalytics tests") < tests
 
 
-def test_the_readme_store_example_runs_in_an_empty_folder(tmp_path: Any) -> None:
-    """The README's `Store("history.db", create=False)` example runs as written, from a
-    folder holding nothing (a fresh checkout has no history.db)."""
-    readme = (ROOT / "README.md").read_text()
+def test_the_store_example_runs_in_an_empty_folder(tmp_path: Any) -> None:
+    """The live-data page's `Store("history.db", create=False)` example runs as written, from
+    a folder holding nothing (a fresh checkout has no history.db)."""
+    readme = (ROOT / "docs" / "live-data.md").read_text()
     blocks = [b for b in re.findall(r"```python\n(.+?)\n```", readme, flags=re.DOTALL)
               if 'Store("history.db", create=False)' in b]
     assert len(blocks) == 1
@@ -243,8 +243,8 @@ def test_the_readme_store_example_runs_in_an_empty_folder(tmp_path: Any) -> None
     assert (tmp_path / "history.db").is_file()
 
 
-def test_report_budgets_is_in_the_readme() -> None:
-    """`report --budgets` is in the README's command table, with the file it writes."""
-    readme = (ROOT / "README.md").read_text()
+def test_report_budgets_is_in_the_docs() -> None:
+    """`report --budgets` is in the command line page's table, with the file it writes."""
+    readme = (ROOT / "docs" / "command-line.md").read_text()
     assert "| `shadeanalytics report SOURCE... --out DIR [--budgets FILE]` |" in readme
     assert "| `budgets.csv` | (with `--budgets FILE`)" in readme

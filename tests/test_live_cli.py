@@ -387,15 +387,14 @@ def test_report_on_a_missing_store_exits_1_and_creates_nothing(tmp_path: Path) -
 
 
 def _readme_live_block() -> list[str]:
-    """The lines of the README's "Live data" bash block (collect, then report --store)."""
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split("\n## Live data", 1)[1].split("\n## ", 1)[0]
+    """The lines of the live-data page's bash block (collect, then report --store)."""
+    section = (ROOT / "docs" / "live-data.md").read_text()
     blocks = [
         b
         for b in re.findall(r"```bash\n(.*?)\n```", section, flags=re.S)
         if "shadeanalytics collect" in b and "shadeanalytics report --store" in b
     ]
-    assert len(blocks) == 1, "the README's Live data section has no collect + report block"
+    assert len(blocks) == 1, "docs/live-data.md has no collect + report block"
     return blocks[0].splitlines()
 
 

@@ -5,7 +5,7 @@ This module is the one place that says what a resource costs. Every dollar of th
 time, summary, report CSVs and chart titles) comes from ``bill``; no other module computes a
 price, a billed interval or a state.
 
-The rule (the README's Definitions state it once, in the same words):
+The rule (docs/analytics.md's Definitions state it once, in the same words):
 
 - **State** at ``as_of``, from each resource's newest row observed by then: ``running``
   (``active``), ``pending`` (``creating``, ``pending_provider``, ``pending``), ``stopped``

@@ -399,7 +399,7 @@ def _over_spend(check: str, column: str, what: str) -> Callable[[_Fleet], pd.Dat
     return run
 
 
-#: Every check ``quality_checks`` runs, in the order the README lists them.
+#: Every check ``quality_checks`` runs, in the order docs/analytics.md lists them.
 CHECKS: tuple[Check, ...] = (
     Check("cluster_price_mismatch", "cluster", "warning",
           "the cluster's hourly_price_usd differs from the sum over its listed instances "

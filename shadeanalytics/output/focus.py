@@ -14,7 +14,7 @@ allowed values; then the ``x_`` columns of this export. ``FOCUS_1_3_CHANGES`` li
 columns 1.3 added; without them it is the 1.2 spec (``focus_columns``). ``focus_problems``
 checks a dataset against it, with the FinOps Foundation validator's rules it implements (the
 hardening tier runs the validator itself: ``.ci/focus-validate``). The mapping of
-Shadeform's fields is in the README (FinOps).
+Shadeform's fields is in docs/finops.md (FOCUS export).
 
 Only allowlisted fields reach a row: names, ids, cloud, region, instance type, GPU
 configuration, tags and dollars; never an IP, an SSH detail or anything of a launch
