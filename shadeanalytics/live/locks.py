@@ -34,14 +34,8 @@ def exclusive_lock(path: Path, busy: str) -> Iterator[None]:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     except OSError as exc:
         raise StoreError(f"{path}: cannot open the lock file ({exc.strerror})") from None
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise LockedError(busy) from None
+    with _held_until_closed(fd, busy):
         yield
-    finally:
-        os.close(fd)  # closing the last descriptor releases the lock
 
 
 @contextmanager
@@ -56,6 +50,14 @@ def directory_lock(path: Path, busy: str) -> Iterator[None]:
         fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
         raise StoreError(f"{path}: cannot open the folder to lock it ({exc.strerror})") from None
+    with _held_until_closed(fd, busy):
+        yield
+
+
+@contextmanager
+def _held_until_closed(fd: int, busy: str) -> Iterator[None]:
+    """``flock`` the open ``fd`` for the block (``LockedError(busy)`` at once when another
+    holds it), then close it: closing the last descriptor releases the lock."""
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
