@@ -363,7 +363,7 @@ def _forecast_lines(forecast: pd.DataFrame) -> list[str]:
     band = ((f" (no band: {row['band_note']})" if not pd.isna(row["band_note"]) else "")
             if pd.isna(row["forecast_low_usd"]) else
             f" ({usd(row['forecast_low_usd'])} to {usd(row['forecast_high_usd'])}, "
-            f"last {days} day{'s' * (days != 1)}' burn)")
+            + (f"last {days} days' burn)" if days != 1 else "last day's burn)"))
     lines = [f"  {month}: {usd(row['month_to_date_usd'])} so far; forecast "
              f"{usd(row['forecast_usd'])}{band}"]
     if pd.isna(row["last_month_usd"]):
