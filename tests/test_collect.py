@@ -12,7 +12,6 @@ import textwrap
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from conftest import fake_client, kill_loop
@@ -50,8 +49,8 @@ def api() -> Iterator[FakeShadeformAPI]:
         yield fake
 
 
-def _client(api: FakeShadeformAPI, **options: Any) -> Callable[..., ShadeformClient]:
-    return fake_client(api, options.pop("api_key", KEY), **options)
+def _client(api: FakeShadeformAPI, api_key: str = KEY) -> Callable[..., ShadeformClient]:
+    return fake_client(api, api_key)
 
 
 def _run(path: Path, api: FakeShadeformAPI, **kwargs: object) -> CollectResult:
