@@ -28,7 +28,7 @@ from shadeanalytics.errors import (
     StoreError,
     TransportError,
 )
-from shadeanalytics.live.client import ShadeformClient
+from shadeanalytics.live.client import ClientPolicy, ShadeformClient
 from shadeanalytics.live.collect import (
     CollectResult,
     collect,
@@ -245,6 +245,33 @@ def test_deadline_bounds_a_hanging_api(tmp_path: Path, api: FakeShadeformAPI) ->
     assert exit_code_for(caught.value) == EXIT_UNAVAILABLE
     with Store(path) as store:
         assert store.polls()["outcome"].tolist() == ["failed"]
+
+
+def test_the_runs_deadline_joins_the_clients_policy(tmp_path: Path, api: FakeShadeformAPI) -> None:
+    """collect gives the client's policy its run deadline; a policy deadline already passed
+    (earlier than the run's) holds: no request, a failed poll."""
+    path = tmp_path / "fleet.sqlite"
+    seen: list[ShadeformClient] = []
+
+    def make(policy: ClientPolicy) -> ShadeformClient:
+        seen.append(ShadeformClient(KEY, base_url=api.url, policy=policy))
+        return seen[-1]
+
+    state = api.state
+    began = time.monotonic()
+    collect(path, make_client=functools.partial(make, ClientPolicy()), deadline_s=30.0,
+            now=lambda: state.at)
+    deadline = seen[0].policy.deadline
+    assert deadline is not None and began + 30.0 <= deadline <= time.monotonic() + 30.0
+    sent = len(api.requests)
+    late = ClientPolicy(deadline=time.monotonic() - 1)
+    with pytest.raises(TransportError, match=r"^GET /clusters: the run deadline has passed; "
+                                             r"no request sent$"):
+        collect(path, make_client=functools.partial(make, late), now=lambda: state.at)
+    assert seen[1].policy is late
+    assert len(api.requests) == sent
+    with Store(path) as store:
+        assert store.polls()["outcome"].tolist() == ["ok", "failed"]
 
 
 # -- kill -9 ----------------------------------------------------------------------------------
