@@ -274,6 +274,21 @@ def test_the_runs_deadline_joins_the_clients_policy(tmp_path: Path, api: FakeSha
         assert store.polls()["outcome"].tolist() == ["ok", "failed"]
 
 
+def test_a_factory_with_the_old_keywords_warns_at_the_callers_line(
+    tmp_path: Path, api: FakeShadeformAPI
+) -> None:
+    """partial(ShadeformClient, sleep=...) still collects; the DeprecationWarning points at the
+    code calling collect, not into the package."""
+    make = functools.partial(ShadeformClient, api_key=KEY, base_url=api.url,
+                             sleep=lambda s: None)
+    state = api.state
+    old = r"^ShadeformClient\(sleep=\) is deprecated"
+    with pytest.warns(DeprecationWarning, match=old) as caught:
+        result = collect(tmp_path / "fleet.sqlite", make_client=make, now=lambda: state.at)
+    assert result.outcome == "ok"
+    assert [w.filename for w in caught if "ShadeformClient" in str(w.message)] == [__file__]
+
+
 # -- kill -9 ----------------------------------------------------------------------------------
 
 

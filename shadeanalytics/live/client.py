@@ -5,9 +5,11 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import os
 import random
 import re
 import socket
+import sys
 import threading
 import time
 import warnings
@@ -213,6 +215,19 @@ _OLD_KEYWORDS = {
 }
 
 
+def _outside_the_package() -> int:
+    """The ``stacklevel`` of the first caller outside this package, for a warning raised by
+    the function calling this one: a ``partial(ShadeformClient, sleep=...)`` called by
+    ``collect`` is the user's code, not ``collect``'s."""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+    level, frame = 2, sys._getframe(2)
+    while frame.f_back is not None and os.path.abspath(frame.f_code.co_filename).startswith(
+        package
+    ):
+        level, frame = level + 1, frame.f_back
+    return level
+
+
 def _from_old_keywords(
     policy: ClientPolicy | None, transport: Transport | None, old: dict[str, Any]
 ) -> tuple[ClientPolicy, Transport | None]:
@@ -227,7 +242,7 @@ def _from_old_keywords(
         "will be removed in the next release; pass policy=ClientPolicy(...) (and "
         "transport=SessionTransport(session) for session=)",
         DeprecationWarning,
-        stacklevel=3,
+        stacklevel=_outside_the_package(),
     )
     session = old.pop("session", None)
     if session is not None:
