@@ -769,3 +769,18 @@ def test_an_unknown_keyword_is_a_type_error() -> None:
     with pytest.raises(TypeError, match=r"^ShadeformClient\(\) got unexpected keyword "
                                         r"arguments: retries$"):
         ShadeformClient(KEY, retries=3)
+
+
+def test_the_retried_statuses_are_the_policys(
+    api: FakeShadeformAPI, make_client: Callable[..., ShadeformClient], waits: list[float]
+) -> None:
+    """retry_statuses={408}: a 408 is retried (0.5 s, 1.0 s) and a 503 is not."""
+    client = make_client(retry_statuses=frozenset({408}))
+    api.inject("/clusters", 408, times=3)
+    with pytest.raises(ApiError, match=r"^GET /clusters: 408 Request Timeout after 3 attempts$"):
+        client.clusters()
+    assert waits == [0.5, 1.0]
+    api.inject("/instances", 503, times=1)
+    with pytest.raises(ServerError, match=r"^GET /instances: 503 Service Unavailable \[error_code"):
+        client.instances()
+    assert len(api.requests) == 4

@@ -57,6 +57,8 @@ DEFAULT_BASE_URL = "https://api.shadeform.ai/v1"
 
 _log = logging.getLogger("shadeanalytics.live.client")
 
+#: The statuses retried by default, and the ones named rate-limited / server errors
+_TRANSIENT = frozenset({429, 500, 502, 503, 504})
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _MAX_REDIRECTS = 5
 _INSTANCE_TYPE_FILTERS = frozenset(
@@ -94,7 +96,7 @@ class ClientPolicy:
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
     max_attempts: int = 3
-    retry_statuses: frozenset[int] = frozenset({429, 500, 502, 503, 504})
+    retry_statuses: frozenset[int] = _TRANSIENT
     backoff_base: float = 0.5
     backoff_cap: float = 20.0
     retry_after_cap: float = 60.0
@@ -633,7 +635,10 @@ class ShadeformClient:
                     continue
                 body = self._read_body(path, response)
                 if status in self.policy.retry_statuses:
-                    error_class = RateLimitedError if status == 429 else ServerError
+                    error_class = (
+                        RateLimitedError if status == 429 else ServerError if status >= 500
+                        else ApiError
+                    )
                     raise _Retryable(
                         error_class(_status_line(path, status, body), endpoint=path, status=status),
                         retry_after=_parse_retry_after(response.headers.get("Retry-After")),
@@ -788,6 +793,9 @@ class ShadeformClient:
             return NotFoundError(
                 f"{text}; deleted resources vanish from the API", endpoint=path, status=status
             )
+        if status in _TRANSIENT:  # not retried: the policy leaves it out
+            error_class = RateLimitedError if status == 429 else ServerError
+            return error_class(text, endpoint=path, status=status)
         return ApiError(text, endpoint=path, status=status)
 
     def _log_request(self, path: str, outcome: int | str, started: float, attempt: int) -> None:
