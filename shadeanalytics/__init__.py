@@ -46,6 +46,7 @@ from .output.report import summary_text, write_report
 #: client and collector (and requests with them), so a script that only reads files or the
 #: store imports neither.
 _LAZY = {
+    "ClientPolicy": ".live.client",
     "ShadeformClient": ".live.client",
     "collect": ".live.collect",
     "plot_cost_breakdown": ".output.plots",
@@ -59,6 +60,7 @@ _LAZY = {
 __all__ = [
     "ApiError",
     "Bill",
+    "ClientPolicy",
     "DataWarning",
     "InputError",
     "InvalidJSONError",

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from shadeanalytics import config
-from shadeanalytics.live.client import ShadeformClient
+from shadeanalytics.live.client import ClientPolicy, ShadeformClient
 from shadeanalytics.live.collect import collect, collector_lock
 from shadeanalytics.live.store import Store
 from shadeanalytics.testing import synthetic
@@ -159,11 +159,12 @@ def run_cli(*args: str, key: str | None = None, now: datetime | None = None,
                           timeout=timeout, cwd=ROOT)
 
 
-def fake_client(api: FakeShadeformAPI, key: str, **options: Any
+def fake_client(api: FakeShadeformAPI, key: str, **policy: Any
                 ) -> Callable[..., ShadeformClient]:
-    """A client factory for the fake API that does not sleep between retries."""
+    """A client factory for the fake API that does not sleep between retries (``policy``:
+    further :class:`ClientPolicy` fields)."""
     return functools.partial(ShadeformClient, api_key=key, base_url=api.url,
-                             sleep=lambda s: None, **options)
+                             policy=ClientPolicy(**{"sleep": lambda s: None, **policy}))
 
 
 # -- kill -9 ------------------------------------------------------------------------------------
@@ -178,7 +179,7 @@ _ZYGOTE = textwrap.dedent("""
     import functools, itertools, os, sys, traceback
     from datetime import UTC, datetime
     from shadeanalytics.testing import synthetic
-    from shadeanalytics.live.client import ShadeformClient
+    from shadeanalytics.live.client import ClientPolicy, ShadeformClient
     from shadeanalytics.live.collect import collect, collector_lock
     from shadeanalytics.live.store import Store
 
@@ -187,7 +188,8 @@ _ZYGOTE = textwrap.dedent("""
     types = synthetic.instance_types()
 
     def with_api(report):
-        make = functools.partial(ShadeformClient, api_key=key, base_url=url, sleep=lambda s: 0)
+        make = functools.partial(ShadeformClient, api_key=key, base_url=url,
+                                 policy=ClientPolicy(sleep=lambda s: 0))
         while True:
             report(collect(store_path, make_client=make).poll_id)
 

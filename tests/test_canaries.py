@@ -54,7 +54,7 @@ from shadeanalytics.errors import (
     TransportError,
 )
 from shadeanalytics.ingest.normalize import redact
-from shadeanalytics.live.client import ShadeformClient
+from shadeanalytics.live.client import ClientPolicy, ShadeformClient
 from shadeanalytics.live.store import Store
 from shadeanalytics.output.focus import write_focus
 from shadeanalytics.output.report import summary_text, write_report
@@ -355,7 +355,8 @@ def _library(out: Outputs, db: Path, tmp: Path) -> None:
 
 def _api_errors(out: Outputs, api: FakeShadeformAPI, inputs: Path) -> None:
     """Errors of the client, provoked in this process; the info response saved to a file."""
-    make = functools.partial(ShadeformClient, base_url=api.url, sleep=lambda s: None)
+    make = functools.partial(ShadeformClient, base_url=api.url,
+                             policy=ClientPolicy(sleep=lambda s: None))
     with make(api_key=KEY) as client:
         info = client.instance_info(LLM)
         out.facts["info_envs"] = info.get("envs")

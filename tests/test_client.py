@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import random
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -21,7 +23,12 @@ from shadeanalytics.errors import (
     ServerError,
     TransportError,
 )
-from shadeanalytics.live.client import DEFAULT_BASE_URL, ShadeformClient
+from shadeanalytics.live.client import (
+    DEFAULT_BASE_URL,
+    ClientPolicy,
+    SessionTransport,
+    ShadeformClient,
+)
 from shadeanalytics.testing.fakeapi import FakeShadeformAPI, Fault, State
 
 # A unique key, so that searching any output for it is meaningful.
@@ -50,15 +57,15 @@ def make_client(
     """Clients on the fake whose waits are recorded, not slept, with jitter pinned to 1.0."""
     clients: list[ShadeformClient] = []
 
-    def make(**options: Any) -> ShadeformClient:
+    def make(*, api_key: str = KEY, base_url: str = api.url, **policy: Any) -> ShadeformClient:
         settings: dict[str, Any] = {
-            "base_url": api.url,
             "sleep": waits.append,
-            "random": lambda: 1.0,
-            "timeout": (1.0, 2.0),
+            "jitter": lambda: 1.0,
+            "connect_timeout": 1.0,
+            "read_timeout": 2.0,
         }
-        settings.update(options)
-        client = ShadeformClient(settings.pop("api_key", KEY), **settings)
+        settings.update(policy)
+        client = ShadeformClient(api_key, base_url=base_url, policy=ClientPolicy(**settings))
         clients.append(client)
         return client
 
@@ -266,7 +273,7 @@ def test_jitter_comes_from_the_injected_random(
 ) -> None:
     """wait = random() * min(cap, base * 2**(attempt-1)): 0.25*0.5 and 0.75*1.0."""
     draws = iter([0.25, 0.75])
-    client = make_client(random=lambda: next(draws))
+    client = make_client(jitter=lambda: next(draws))
     api.inject("/clusters", 502, times=2)
     client.clusters()
     assert waits == [0.125, 0.75]
@@ -381,7 +388,7 @@ def test_hang_every_time_is_a_transport_error(
     api: FakeShadeformAPI, make_client: Callable[..., ShadeformClient], waits: list[float]
 ) -> None:
     """Three read timeouts (0.2 s each): three requests, waits 0.5 and 1.0, TransportError."""
-    client = make_client(timeout=(1.0, 0.2))
+    client = make_client(read_timeout=0.2)
     api.inject("/clusters", "hang", times=3)
     with pytest.raises(TransportError, match=r"^GET /clusters: read timeout after 3 attempts$"):
         client.clusters()
@@ -393,7 +400,7 @@ def test_one_hang_is_retried(
     api: FakeShadeformAPI, make_client: Callable[..., ShadeformClient], waits: list[float]
 ) -> None:
     """A single read timeout is retried and the second request succeeds."""
-    client = make_client(timeout=(1.0, 0.2))
+    client = make_client(read_timeout=0.2)
     api.inject("/clusters", "hang")
     assert client.clusters() == api.state.clusters
     assert len(api.requests) == 2
@@ -641,6 +648,139 @@ def test_bad_base_urls_are_refused(base_url: str) -> None:
 def test_a_given_session_is_used_and_left_open(api: FakeShadeformAPI) -> None:
     """A caller's session carries the requests and is not closed by the client."""
     with requests.Session() as session:
-        with ShadeformClient(KEY, base_url=api.url, session=session) as client:
+        with ShadeformClient(KEY, base_url=api.url,
+                             transport=SessionTransport(session)) as client:
             client.clusters()
         assert session.get(api.url + "/instances", headers={"X-API-KEY": KEY}).ok
+
+
+# --- the policy, the transport seam and the old keywords -----------------------------------
+
+
+def test_the_default_policy_is_the_documented_one() -> None:
+    """ClientPolicy() holds SECURITY.md's numbers: 5 s / 30 s, 3 attempts, 0.5 s..20 s, 60 s."""
+    policy = ClientPolicy()
+    assert (policy.connect_timeout, policy.read_timeout, policy.max_attempts) == (5.0, 30.0, 3)
+    assert policy.retry_statuses == frozenset({429, 500, 502, 503, 504})
+    assert (policy.backoff_base, policy.backoff_cap, policy.retry_after_cap) == (0.5, 20.0, 60.0)
+    assert (policy.attempt_cap, policy.deadline, policy.max_response_bytes) == (
+        60.0, None, 128 * 1024 * 1024)  # fmt: skip
+    assert (policy.sleep, policy.jitter, policy.clock) == (time.sleep, random.random,
+                                                           time.monotonic)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        policy.max_attempts = 5  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [("max_attempts", 0, "max_attempts must be at least 1"),
+     ("attempt_cap", 0.0, "attempt_cap and max_response_bytes must be positive"),
+     ("max_response_bytes", 0, "attempt_cap and max_response_bytes must be positive"),
+     ("read_timeout", 0.0, "connect_timeout and read_timeout must be positive"),
+     ("backoff_cap", -1.0, "backoff_base, backoff_cap and retry_after_cap must not be negative")],
+)
+def test_a_policy_that_cannot_work_is_refused(field: str, value: Any, message: str) -> None:
+    """An impossible policy value raises ValueError naming the field."""
+    with pytest.raises(ValueError, match=f"^{message}$"):
+        ClientPolicy(**{field: value})
+
+
+def test_until_keeps_the_earlier_deadline() -> None:
+    """policy.until(d) sets d, unless the policy's own deadline comes first."""
+    assert ClientPolicy().until(100.0).deadline == 100.0
+    assert ClientPolicy(deadline=50.0).until(100.0).deadline == 50.0
+    assert ClientPolicy(deadline=150.0).until(100.0).deadline == 100.0
+
+
+def test_the_injected_clock_decides_the_deadline(
+    api: FakeShadeformAPI, make_client: Callable[..., ShadeformClient], waits: list[float]
+) -> None:
+    """A clock frozen at 100 with the deadline at 100.75: the 0.5 s wait fits, 1.0 s does not."""
+    client = make_client(clock=lambda: 100.0, deadline=100.75)
+    api.inject("/clusters", 503, times=3)
+    with pytest.raises(ServerError, match="would pass the run deadline; gave up after 2"):
+        client.clusters()
+    assert waits == [0.5]
+
+
+class _Recording(SessionTransport):
+    """A real session transport that records each exchange's URL and timeouts."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[str, tuple[float, float]]] = []
+        self.closed = False
+
+    def get(self, url: str, *, params: Any, headers: Any,
+            timeout: tuple[float, float]) -> requests.Response:
+        self.calls.append((url, timeout))
+        return super().get(url, params=params, headers=headers, timeout=timeout)
+
+    def close(self) -> None:
+        self.closed = True
+        super().close()
+
+
+def test_every_exchange_goes_through_the_given_transport(api: FakeShadeformAPI) -> None:
+    """A given transport carries each attempt with the policy's timeouts and is left open."""
+    transport = _Recording()
+    policy = ClientPolicy(connect_timeout=1.5, read_timeout=2.5, sleep=lambda s: None)
+    api.inject("/clusters", 503, times=1)
+    with ShadeformClient(KEY, base_url=api.url, policy=policy, transport=transport) as client:
+        assert client.clusters() == api.state.clusters
+    assert transport.calls == [(api.url + "/clusters", (1.5, 2.5))] * 2
+    assert not transport.closed
+    transport.close()
+
+
+def test_the_old_keywords_still_work_with_a_deprecation_warning(
+    api: FakeShadeformAPI, waits: list[float]
+) -> None:
+    """timeout=, max_attempts=, sleep=, random= warn once and keep their meaning."""
+    with pytest.warns(DeprecationWarning) as caught:
+        client = ShadeformClient(KEY, base_url=api.url, timeout=(1.0, 2.0), max_attempts=2,
+                                 sleep=waits.append, random=lambda: 0.5)
+    assert [str(w.message) for w in caught] == [
+        "ShadeformClient(max_attempts=, random=, sleep=, timeout=) is deprecated and will be "
+        "removed in the next release; pass policy=ClientPolicy(...) (and "
+        "transport=SessionTransport(session) for session=)"
+    ]
+    assert caught[0].filename == __file__
+    assert client.policy == ClientPolicy(connect_timeout=1.0, read_timeout=2.0, max_attempts=2,
+                                         sleep=waits.append, jitter=client.policy.jitter)
+    api.inject("/clusters", 503, times=2)
+    with client, pytest.raises(ServerError, match=r"after 2 attempts$"):
+        client.clusters()
+    assert waits == [0.25]
+
+
+def test_the_old_session_keyword_still_works(api: FakeShadeformAPI) -> None:
+    """session= warns, carries the requests and is left open."""
+    with requests.Session() as session:
+        with pytest.warns(DeprecationWarning, match=r"^ShadeformClient\(session=\)"):
+            client = ShadeformClient(KEY, base_url=api.url, session=session)
+        with client:
+            client.clusters()
+        assert session.get(api.url + "/instances", headers={"X-API-KEY": KEY}).ok
+
+
+def test_an_unknown_keyword_is_a_type_error() -> None:
+    """A keyword neither current nor deprecated raises TypeError naming it."""
+    with pytest.raises(TypeError, match=r"^ShadeformClient\(\) got unexpected keyword "
+                                        r"arguments: retries$"):
+        ShadeformClient(KEY, retries=3)
+
+
+def test_the_retried_statuses_are_the_policys(
+    api: FakeShadeformAPI, make_client: Callable[..., ShadeformClient], waits: list[float]
+) -> None:
+    """retry_statuses={408}: a 408 is retried (0.5 s, 1.0 s) and a 503 is not."""
+    client = make_client(retry_statuses=frozenset({408}))
+    api.inject("/clusters", 408, times=3)
+    with pytest.raises(ApiError, match=r"^GET /clusters: 408 Request Timeout after 3 attempts$"):
+        client.clusters()
+    assert waits == [0.5, 1.0]
+    api.inject("/instances", 503, times=1)
+    with pytest.raises(ServerError, match=r"^GET /instances: 503 Service Unavailable \[error_code"):
+        client.instances()
+    assert len(api.requests) == 4

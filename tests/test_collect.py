@@ -12,7 +12,6 @@ import textwrap
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from conftest import fake_client, kill_loop
@@ -29,7 +28,7 @@ from shadeanalytics.errors import (
     StoreError,
     TransportError,
 )
-from shadeanalytics.live.client import ShadeformClient
+from shadeanalytics.live.client import ClientPolicy, ShadeformClient
 from shadeanalytics.live.collect import (
     CollectResult,
     collect,
@@ -50,8 +49,8 @@ def api() -> Iterator[FakeShadeformAPI]:
         yield fake
 
 
-def _client(api: FakeShadeformAPI, **options: Any) -> Callable[..., ShadeformClient]:
-    return fake_client(api, options.pop("api_key", KEY), **options)
+def _client(api: FakeShadeformAPI, api_key: str = KEY) -> Callable[..., ShadeformClient]:
+    return fake_client(api, api_key)
 
 
 def _run(path: Path, api: FakeShadeformAPI, **kwargs: object) -> CollectResult:
@@ -246,6 +245,48 @@ def test_deadline_bounds_a_hanging_api(tmp_path: Path, api: FakeShadeformAPI) ->
     assert exit_code_for(caught.value) == EXIT_UNAVAILABLE
     with Store(path) as store:
         assert store.polls()["outcome"].tolist() == ["failed"]
+
+
+def test_the_runs_deadline_joins_the_clients_policy(tmp_path: Path, api: FakeShadeformAPI) -> None:
+    """collect gives the client's policy its run deadline; a policy deadline already passed
+    (earlier than the run's) holds: no request, a failed poll."""
+    path = tmp_path / "fleet.sqlite"
+    seen: list[ShadeformClient] = []
+
+    def make(policy: ClientPolicy) -> ShadeformClient:
+        seen.append(ShadeformClient(KEY, base_url=api.url, policy=policy))
+        return seen[-1]
+
+    state = api.state
+    began = time.monotonic()
+    collect(path, make_client=functools.partial(make, ClientPolicy()), deadline_s=30.0,
+            now=lambda: state.at)
+    deadline = seen[0].policy.deadline
+    assert deadline is not None and began + 30.0 <= deadline <= time.monotonic() + 30.0
+    sent = len(api.requests)
+    late = ClientPolicy(deadline=time.monotonic() - 1)
+    with pytest.raises(TransportError, match=r"^GET /clusters: the run deadline has passed; "
+                                             r"no request sent$"):
+        collect(path, make_client=functools.partial(make, late), now=lambda: state.at)
+    assert seen[1].policy is late
+    assert len(api.requests) == sent
+    with Store(path) as store:
+        assert store.polls()["outcome"].tolist() == ["ok", "failed"]
+
+
+def test_a_factory_with_the_old_keywords_warns_at_the_callers_line(
+    tmp_path: Path, api: FakeShadeformAPI
+) -> None:
+    """partial(ShadeformClient, sleep=...) still collects; the DeprecationWarning points at the
+    code calling collect, not into the package."""
+    make = functools.partial(ShadeformClient, api_key=KEY, base_url=api.url,
+                             sleep=lambda s: None)
+    state = api.state
+    old = r"^ShadeformClient\(sleep=\) is deprecated"
+    with pytest.warns(DeprecationWarning, match=old) as caught:
+        result = collect(tmp_path / "fleet.sqlite", make_client=make, now=lambda: state.at)
+    assert result.outcome == "ok"
+    assert [w.filename for w in caught if "ShadeformClient" in str(w.message)] == [__file__]
 
 
 # -- kill -9 ----------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import pytest
 from conftest import make_instance
 
 from shadeanalytics.cli import main
-from shadeanalytics.live.client import ShadeformClient
+from shadeanalytics.live.client import ClientPolicy, ShadeformClient
 from shadeanalytics.live.collect import CollectResult, collect
 from shadeanalytics.live.store import Store
 from shadeanalytics.testing.fakeapi import (
@@ -40,7 +40,7 @@ def _fleet() -> list[State]:
 
 def _client(api: FakeShadeformAPI) -> Callable[..., ShadeformClient]:
     return functools.partial(ShadeformClient, api_key=KEY, base_url=api.url,
-                             sleep=lambda s: None)
+                             policy=ClientPolicy(sleep=lambda s: None))
 
 
 def _run(path: Path, api: FakeShadeformAPI, at: datetime, **options: Any) -> CollectResult:

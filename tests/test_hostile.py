@@ -764,12 +764,12 @@ def test_each_attempt_is_capped_inside_the_deadline() -> None:
     """attempt_cap=1 against a trickling body: each attempt is cut after 1 s and retried;
     after 3 attempts a TransportError, well inside the 20 s deadline."""
     from shadeanalytics.errors import TransportError
-    from shadeanalytics.live.client import ShadeformClient
+    from shadeanalytics.live.client import ClientPolicy, ShadeformClient
 
     with HostileServer({"/v1/clusters": HostileServer.trickle_body(b"{}", 0.2)}) as server:
         began = time.monotonic()
-        client = ShadeformClient(KEY, base_url=server.url, attempt_cap=1.0,
-                                 deadline=began + 20, sleep=lambda s: None)
+        policy = ClientPolicy(attempt_cap=1.0, deadline=began + 20, sleep=lambda s: None)
+        client = ShadeformClient(KEY, base_url=server.url, policy=policy)
         with client, pytest.raises(TransportError) as caught:
             client.clusters()
         took = time.monotonic() - began

@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
+import os
 import random
 import re
 import socket
+import sys
 import threading
 import time
+import warnings
 import weakref
 import zlib
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from http import HTTPStatus
 from http.client import HTTPException
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote, urljoin, urlsplit
 
 import orjson
@@ -38,13 +43,22 @@ from shadeanalytics.errors import (
     printable,
 )
 
-__all__ = ["DEFAULT_BASE_URL", "MAX_RESPONSE_BYTES", "ShadeformClient", "check_base_url"]
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "MAX_RESPONSE_BYTES",
+    "ClientPolicy",
+    "SessionTransport",
+    "ShadeformClient",
+    "Transport",
+    "check_base_url",
+]
 
 DEFAULT_BASE_URL = "https://api.shadeform.ai/v1"
 
 _log = logging.getLogger("shadeanalytics.live.client")
 
-_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+#: The statuses retried by default, and the ones named rate-limited / server errors
+_TRANSIENT = frozenset({429, 500, 502, 503, 504})
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _MAX_REDIRECTS = 5
 _INSTANCE_TYPE_FILTERS = frozenset(
@@ -58,6 +72,191 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 #: fleet of 40,000 instances fits; a compression bomb or an endless body stops here.
 MAX_RESPONSE_BYTES = 128 * 1024 * 1024
 _CHUNK = 64 * 1024
+
+
+@dataclass(frozen=True)
+class ClientPolicy:
+    """How a :class:`ShadeformClient` waits, retries and gives up: one value to pass around.
+
+    The defaults are the project's (SECURITY.md): a 5 s connect and 30 s read timeout; GETs
+    tried at most ``max_attempts`` times on connection errors, read timeouts and the
+    ``retry_statuses``, waiting ``jitter() * min(backoff_cap, backoff_base * 2 ** (n - 1))``
+    seconds after failed attempt ``n`` (full jitter); a ``Retry-After`` is a floor on that
+    wait, and one past ``retry_after_cap`` seconds stops the retries at once. Each attempt
+    (redirects included) is cut after ``attempt_cap`` seconds, whatever the server trickles;
+    ``deadline`` is an absolute ``clock()`` value no wait or request goes past (``None``: no
+    deadline; ``collect`` sets its run's). Bodies larger than ``max_response_bytes`` (on the
+    wire or decompressed) are refused. ``sleep``, ``jitter`` and ``clock`` are the hooks tests
+    inject to assert retry schedules exactly.
+
+    >>> ClientPolicy(max_attempts=5).backoff_cap
+    20.0
+    """
+
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+    max_attempts: int = 3
+    retry_statuses: frozenset[int] = _TRANSIENT
+    backoff_base: float = 0.5
+    backoff_cap: float = 20.0
+    retry_after_cap: float = 60.0
+    attempt_cap: float = 60.0
+    deadline: float | None = None
+    max_response_bytes: int = MAX_RESPONSE_BYTES
+    sleep: Callable[[float], object] = time.sleep
+    jitter: Callable[[], float] = random.random
+    clock: Callable[[], float] = time.monotonic
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        if not self.attempt_cap > 0 or self.max_response_bytes < 1:
+            raise ValueError("attempt_cap and max_response_bytes must be positive")
+        if not (self.connect_timeout > 0 and self.read_timeout > 0):
+            raise ValueError("connect_timeout and read_timeout must be positive")
+        if not (self.backoff_base >= 0 and self.backoff_cap >= 0 and self.retry_after_cap >= 0):
+            raise ValueError("backoff_base, backoff_cap and retry_after_cap must not be negative")
+
+    def until(self, deadline: float) -> ClientPolicy:
+        """This policy with ``deadline`` (a ``clock()`` value), or its own if that is earlier."""
+        if self.deadline is not None and self.deadline <= deadline:
+            return self
+        return dataclasses.replace(self, deadline=deadline)
+
+
+class Transport(Protocol):
+    """What performs one HTTP exchange for a :class:`ShadeformClient` (the seam for tests).
+
+    ``get`` sends one GET and returns the response unread (``stream=True``) without following
+    redirects; ``abort`` is called from another thread to cut any exchange in flight (the
+    attempt cap or the deadline has come); ``reset`` drops pooled connections after an abort;
+    ``close`` releases what the transport holds.
+    """
+
+    def get(
+        self,
+        url: str,
+        *,
+        params: Mapping[str, str] | None,
+        headers: Mapping[str, str],
+        timeout: tuple[float, float],
+    ) -> requests.Response: ...
+
+    def abort(self) -> None: ...
+
+    def reset(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class SessionTransport:
+    """The default :class:`Transport`: a ``requests.Session`` whose sockets can be cut.
+
+    Socket timeouts bound one wait for a byte, not a whole response, so every socket this
+    transport opens is known and ``abort`` shuts them down (a trickling response ends there).
+    A given ``session`` is used (its adapters replaced) and left open by ``close``.
+    """
+
+    def __init__(self, session: requests.Session | None = None) -> None:
+        self._owns_session = session is None
+        self.session = session if session is not None else requests.Session()
+        self._sockets: weakref.WeakSet[socket.socket] = weakref.WeakSet()
+        adapter = _WatchedAdapter(self._sockets)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+
+    def get(
+        self,
+        url: str,
+        *,
+        params: Mapping[str, str] | None,
+        headers: Mapping[str, str],
+        timeout: tuple[float, float],
+    ) -> requests.Response:
+        """One GET, streamed, redirects not followed."""
+        return self.session.get(
+            url,
+            params=params,
+            headers=dict(headers),
+            timeout=timeout,
+            allow_redirects=False,
+            stream=True,
+        )
+
+    def abort(self) -> None:
+        """Shut down every socket this transport opened (wakes a blocked ``recv()``)."""
+        for sock in list(self._sockets):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def reset(self) -> None:
+        """Close the pools: their sockets may have been shut down."""
+        for adapter in self.session.adapters.values():
+            adapter.close()
+
+    def close(self) -> None:
+        """Close the session, if this transport created it."""
+        if self._owns_session:
+            self.session.close()
+
+
+#: The keyword arguments ``ShadeformClient`` took before ``policy=``: the policy field each
+#: sets (``timeout`` sets both timeouts; ``session`` becomes the transport's session).
+_OLD_KEYWORDS = {
+    "timeout": "connect_timeout",
+    "max_attempts": "max_attempts",
+    "backoff_base": "backoff_base",
+    "backoff_cap": "backoff_cap",
+    "retry_after_cap": "retry_after_cap",
+    "deadline": "deadline",
+    "attempt_cap": "attempt_cap",
+    "max_response_bytes": "max_response_bytes",
+    "sleep": "sleep",
+    "random": "jitter",
+    "session": "session",
+}
+
+
+def _outside_the_package() -> int:
+    """The ``stacklevel`` of the first caller outside this package, for a warning raised by
+    the function calling this one: a ``partial(ShadeformClient, sleep=...)`` called by
+    ``collect`` is the user's code, not ``collect``'s."""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+    level, frame = 2, sys._getframe(2)
+    while frame.f_back is not None and os.path.abspath(frame.f_code.co_filename).startswith(
+        package
+    ):
+        level, frame = level + 1, frame.f_back
+    return level
+
+
+def _from_old_keywords(
+    policy: ClientPolicy | None, transport: Transport | None, old: dict[str, Any]
+) -> tuple[ClientPolicy, Transport | None]:
+    """The policy and transport the deprecated keywords ``old`` describe, on top of ``policy``."""
+    unknown = sorted(set(old) - set(_OLD_KEYWORDS))
+    if unknown:
+        raise TypeError(f"ShadeformClient() got unexpected keyword arguments: {', '.join(unknown)}")
+    if not old:
+        return policy or ClientPolicy(), transport
+    warnings.warn(
+        f"ShadeformClient({', '.join(f'{name}=' for name in sorted(old))}) is deprecated and "
+        "will be removed in the next release; pass policy=ClientPolicy(...) (and "
+        "transport=SessionTransport(session) for session=)",
+        DeprecationWarning,
+        stacklevel=_outside_the_package(),
+    )
+    session = old.pop("session", None)
+    if session is not None:
+        if transport is not None:
+            raise TypeError("pass transport= or the deprecated session=, not both")
+        transport = SessionTransport(session)
+    changes = {_OLD_KEYWORDS[name]: value for name, value in old.items()}
+    if "connect_timeout" in changes:
+        timeout = changes.pop("connect_timeout")
+        connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
+        changes.update(connect_timeout=connect, read_timeout=read)
+    return dataclasses.replace(policy or ClientPolicy(), **changes), transport
 
 
 class _Retryable(Exception):
@@ -157,12 +356,17 @@ def _valid_key(key: str) -> bool:
 
 
 class ShadeformClient:
-    """Read-only client of the Shadeform API on one ``requests.Session``.
+    """Read-only client of the Shadeform API.
 
-    Every request has a timeout; GETs are retried at most ``max_attempts`` times on connection
-    errors, read timeouts, 429 and 500/502/503/504 with full-jitter exponential backoff, and
-    ``Retry-After`` is honoured as a floor up to ``retry_after_cap`` seconds. ``deadline`` is an
-    absolute ``time.monotonic()`` value: no wait or request timeout goes past it.
+    ``policy`` (a :class:`ClientPolicy`, default ``ClientPolicy()``) says how it waits, retries
+    and gives up: every request has a timeout; GETs are retried on connection errors, read
+    timeouts, 429 and 500/502/503/504 with full-jitter exponential backoff, ``Retry-After``
+    honoured as a floor up to a cap; no wait or request goes past the policy's deadline.
+    ``transport`` performs each HTTP exchange (default: a :class:`SessionTransport` the client
+    closes; a given one is left open). ``key_source`` names where the key came from, for the
+    messages that ask to check it. The keywords taken before ``policy=`` (``timeout``,
+    ``max_attempts``, ``sleep``, ``random``, ``deadline``, ``session``...) still work, with a
+    ``DeprecationWarning``, until the next release.
 
     Redirects are followed by hand, at most five: a redirect to the API's own origin keeps the
     ``X-API-KEY`` header; a redirect to any other origin (another host, port or scheme) is
@@ -175,19 +379,13 @@ class ShadeformClient:
         api_key: str | None = None,
         *,
         base_url: str | None = None,
-        timeout: float | tuple[float, float] = (5, 30),
-        max_attempts: int = 3,
-        backoff_base: float = 0.5,
-        backoff_cap: float = 20.0,
-        retry_after_cap: float = 60.0,
-        deadline: float | None = None,
-        attempt_cap: float = 60.0,
-        max_response_bytes: int = MAX_RESPONSE_BYTES,
+        policy: ClientPolicy | None = None,
+        transport: Transport | None = None,
         key_source: str | None = None,
-        sleep: Callable[[float], object] = time.sleep,
-        random: Callable[[], float] = random.random,
-        session: requests.Session | None = None,
+        **deprecated: Any,
     ) -> None:
+        owns_transport = transport is None
+        policy, transport = _from_old_keywords(policy, transport, deprecated)
         key, source = config.api_key(api_key)  # the one rule for a key, wherever it comes from
         # where the key came from, for the messages that ask the user to check it
         self._key_source = key_source or source
@@ -201,33 +399,15 @@ class ShadeformClient:
                 f"check {self._key_source}"
             )
         url = check_base_url(config.base_url(base_url or None)[0] or DEFAULT_BASE_URL)
-        if max_attempts < 1:
-            raise ValueError("max_attempts must be at least 1")
-        if not attempt_cap > 0 or max_response_bytes < 1:
-            raise ValueError("attempt_cap and max_response_bytes must be positive")
         self._key = key
         self.base_url = url
         self._origin = _origin(self.base_url)
-        self._timeout = timeout if isinstance(timeout, tuple) else (timeout, timeout)
-        self._max_attempts = max_attempts
-        self._backoff_base = backoff_base
-        self._backoff_cap = backoff_cap
-        self._retry_after_cap = retry_after_cap
-        self._deadline = deadline
-        self._attempt_cap = attempt_cap
-        self._max_bytes = max_response_bytes
-        self._sleep = sleep
-        self._random = random
-        self._owns_session = session is None
-        self._session = session if session is not None else requests.Session()
-        # every socket this client opens is known, so that a watchdog can cut a request
-        # that trickles its headers or body past the deadline (socket timeouts bound one wait
-        # for a byte, not a whole response)
-        self._sockets: weakref.WeakSet[socket.socket] = weakref.WeakSet()
+        #: How this client waits, retries and gives up; replace it (``policy.until(...)``,
+        #: ``dataclasses.replace``) to change that for the requests that follow.
+        self.policy = policy
+        self._owns_transport = owns_transport
+        self._transport: Transport = transport if transport is not None else SessionTransport()
         self._expired: str | None = None  # "deadline" or "attempt" once the watchdog cut
-        adapter = _WatchedAdapter(self._sockets)
-        self._session.mount("http://", adapter)
-        self._session.mount("https://", adapter)
 
     def __repr__(self) -> str:
         return f"ShadeformClient(base_url={self.base_url!r}, key=***)"
@@ -239,9 +419,9 @@ class ShadeformClient:
         self.close()
 
     def close(self) -> None:
-        """Close the session, if this client created it."""
-        if self._owns_session:
-            self._session.close()
+        """Close the transport, if this client created it."""
+        if self._owns_transport:
+            self._transport.close()
 
     def clusters(self) -> dict[str, Any]:
         """``GET /clusters``: ``{"clusters": [...]}``, the account's non-deleted clusters."""
@@ -327,21 +507,22 @@ class ShadeformClient:
         # Each raise keeps the requests exception (if any) as the cause and hides the internal
         # _Retryable from the traceback.
         error, cause = failure.error, failure.__cause__
-        if attempt >= self._max_attempts:
+        policy = self.policy
+        if attempt >= policy.max_attempts:
             raise type(error)(
                 f"{error} after {_plural(attempt)}", endpoint=path, status=error.status
             ) from cause
-        wait = self._random() * min(self._backoff_cap, self._backoff_base * 2 ** (attempt - 1))
+        wait = policy.jitter() * min(policy.backoff_cap, policy.backoff_base * 2 ** (attempt - 1))
         if failure.retry_after is not None:
-            if failure.retry_after > self._retry_after_cap:
+            if failure.retry_after > policy.retry_after_cap:
                 raise type(error)(
                     f"{error}; Retry-After {failure.retry_after:g} s exceeds the "
-                    f"{self._retry_after_cap:g} s cap; gave up after {_plural(attempt)}",
+                    f"{policy.retry_after_cap:g} s cap; gave up after {_plural(attempt)}",
                     endpoint=path,
                     status=error.status,
                 ) from cause
             wait = max(wait, failure.retry_after)
-        if self._deadline is not None and time.monotonic() + wait > self._deadline:
+        if policy.deadline is not None and policy.clock() + wait > policy.deadline:
             raise type(error)(
                 f"{error}; waiting {wait:g} s would pass the run deadline; "
                 f"gave up after {_plural(attempt)}",
@@ -349,25 +530,28 @@ class ShadeformClient:
                 status=error.status,
             ) from cause
         _log.debug("GET %s: retrying in %.3f s (attempt %d failed)", path, wait, attempt)
-        self._sleep(wait)
+        policy.sleep(wait)
 
     def _timeout_now(self, path: str) -> tuple[float, float]:
-        if self._deadline is None:
-            return self._timeout
-        remaining = self._deadline - time.monotonic()
+        policy = self.policy
+        timeout = (policy.connect_timeout, policy.read_timeout)
+        if policy.deadline is None:
+            return timeout
+        remaining = policy.deadline - policy.clock()
         if remaining <= 0:
             raise TransportError(
                 f"GET {path}: the run deadline has passed; no request sent", endpoint=path
             )
-        connect, read = self._timeout
+        connect, read = timeout
         return min(connect, remaining), min(read, remaining)
 
     def _arm(self) -> threading.Timer:
         """A watchdog that cuts this attempt at its cap or at the run deadline."""
-        now = time.monotonic()
-        limit, why = now + self._attempt_cap, "attempt"
-        if self._deadline is not None and self._deadline <= limit:
-            limit, why = self._deadline, "deadline"
+        policy = self.policy
+        now = policy.clock()
+        limit, why = now + policy.attempt_cap, "attempt"
+        if policy.deadline is not None and policy.deadline <= limit:
+            limit, why = policy.deadline, "deadline"
         self._expired = None
         timer = threading.Timer(max(0.0, limit - now), self._cut, args=(why,))
         timer.daemon = True
@@ -376,9 +560,7 @@ class ShadeformClient:
 
     def _cut(self, why: str) -> None:
         self._expired = why
-        for sock in list(self._sockets):
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)  # wakes the blocked recv() in the caller
+        self._transport.abort()  # wakes the blocked recv() in the caller
 
     def _attempt(
         self, path: str, params: Mapping[str, str] | None, attempt: int
@@ -395,14 +577,13 @@ class ShadeformClient:
             if self._expired is None:
                 raise
             # the watchdog cut this attempt: its sockets are gone, so is the pool
-            for adapter in self._session.adapters.values():
-                adapter.close()
+            self._transport.reset()
             if self._expired == "deadline":
                 # not retried: no time is left, and the run must end now
                 raise TransportError(f"GET {path}: the run deadline passed before the "
                                      "response was complete; gave up", endpoint=path) from None
             raise _Retryable(TransportError(
-                f"GET {path}: no complete response within {self._attempt_cap:g} s",
+                f"GET {path}: no complete response within {self.policy.attempt_cap:g} s",
                 endpoint=path)) from None
         finally:
             timer.cancel()
@@ -415,17 +596,15 @@ class ShadeformClient:
         for hop in range(_MAX_REDIRECTS + 1):
             if hop:
                 timeout = self._timeout_now(path)
-            started = time.monotonic()
+            started = self.policy.clock()
             hop_path = urlsplit(url).path
             try:
-                response = self._session.get(
+                response = self._transport.get(
                     url,
                     params=params,
                     headers={"X-API-KEY": self._key, "Accept": "application/json",
                              "Accept-Encoding": "gzip, deflate"},
                     timeout=timeout,
-                    allow_redirects=False,
-                    stream=True,
                 )
             except requests.Timeout as exc:
                 self._log_request(hop_path, type(exc).__name__, started, attempt)
@@ -455,8 +634,11 @@ class ShadeformClient:
                     params = None  # the Location carries the query it wants
                     continue
                 body = self._read_body(path, response)
-                if status in _RETRY_STATUSES:
-                    error_class = RateLimitedError if status == 429 else ServerError
+                if status in self.policy.retry_statuses:
+                    error_class = (
+                        RateLimitedError if status == 429 else ServerError if status >= 500
+                        else ApiError
+                    )
                     raise _Retryable(
                         error_class(_status_line(path, status, body), endpoint=path, status=status),
                         retry_after=_parse_retry_after(response.headers.get("Retry-After")),
@@ -493,7 +675,7 @@ class ShadeformClient:
     def _too_big(self, path: str, status: int, what: str) -> BadResponseError:
         return BadResponseError(
             f"GET {path}: {_status_text(status)} but the response is larger than "
-            f"{self._max_bytes:,} bytes {what}; refused",
+            f"{self.policy.max_response_bytes:,} bytes {what}; refused",
             endpoint=path,
             status=status,
         )
@@ -511,8 +693,9 @@ class ShadeformClient:
             raise BadResponseError(
                 f"GET {path}: {_status_text(status)} with an unsupported Content-Encoding",
                 endpoint=path, status=status)
+        max_bytes = self.policy.max_response_bytes
         declared = response.headers.get("Content-Length", "").strip()
-        if declared.isdigit() and int(declared) > self._max_bytes:
+        if declared.isdigit() and int(declared) > max_bytes:
             raise self._too_big(path, status, "(Content-Length)")
         chunks: list[bytes] = []
         wire = size = 0
@@ -522,12 +705,12 @@ class ShadeformClient:
                 if not chunk:
                     break
                 wire += len(chunk)
-                if wire > self._max_bytes:
+                if wire > max_bytes:
                     raise self._too_big(path, status, "on the wire")
                 while decoder is not None and chunk:
-                    out = decoder.decompress(chunk, self._max_bytes - size + 1)
+                    out = decoder.decompress(chunk, max_bytes - size + 1)
                     size += len(out)
-                    if size > self._max_bytes:
+                    if size > max_bytes:
                         raise self._too_big(path, status, "once decompressed")
                     chunks.append(out)
                     chunk = decoder.unconsumed_tail
@@ -610,11 +793,13 @@ class ShadeformClient:
             return NotFoundError(
                 f"{text}; deleted resources vanish from the API", endpoint=path, status=status
             )
+        if status in _TRANSIENT:  # not retried: the policy leaves it out
+            error_class = RateLimitedError if status == 429 else ServerError
+            return error_class(text, endpoint=path, status=status)
         return ApiError(text, endpoint=path, status=status)
 
-    @staticmethod
-    def _log_request(path: str, outcome: int | str, started: float, attempt: int) -> None:
-        elapsed_ms = (time.monotonic() - started) * 1000
+    def _log_request(self, path: str, outcome: int | str, started: float, attempt: int) -> None:
+        elapsed_ms = (self.policy.clock() - started) * 1000
         _log.info("GET %s -> %s in %.0f ms (attempt %d)", printable(path), outcome, elapsed_ms,
                   attempt)
 

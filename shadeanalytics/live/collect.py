@@ -134,10 +134,11 @@ def collect(
     """Poll ``/clusters``, ``/instances`` and ``/instances/types`` once into the store, with
     the rest of the account as the module docstring says.
 
-    ``make_client(deadline=...)`` builds the client (default: ``ShadeformClient``, configured by
+    ``make_client()`` builds the client (default: ``ShadeformClient``, configured by
     ``SHADEFORM_API_KEY`` / ``SHADEFORM_BASE_URL``; pass ``functools.partial(ShadeformClient,
-    api_key=..., base_url=...)`` to configure it). It is given the run's deadline, an absolute
-    ``time.monotonic()`` value ``deadline_s`` after the lock is taken. Every row of the poll is
+    api_key=..., base_url=..., policy=...)`` to configure it). Its policy is then given the
+    run's deadline (``policy.until``), an absolute ``time.monotonic()`` value ``deadline_s``
+    after the lock is taken (the policy's own deadline, if earlier, holds). Every row of the poll is
     dated ``now()`` at the start of the run (default: ``config.now``, the wall clock or
     ``SHADEANALYTICS_NOW``).
 
@@ -159,7 +160,8 @@ def collect(
     # taken at once (non-blocking), so the deadline can start here.
     began = time.monotonic()
     deadline = began + deadline_s
-    with make_client(deadline=deadline) as client:
+    with make_client() as client:
+        client.policy = client.policy.until(deadline)
         _make_folder(store_path.parent)
         with collector_lock(store_path), Store(store_path) as store:
             _check_integrity(store)
