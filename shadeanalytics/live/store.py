@@ -69,8 +69,8 @@ __all__ = ["ACCOUNT_LISTS", "ENDPOINTS", "SCHEMA_VERSION", "Store", "prepare_acc
 #: a read of fewer versions walks them again instead (quicker than taking row blocks: their
 #: cost is mostly per table, ~50 ms, against ~60 µs per version walked), and keeps nothing
 _DERIVED_MIN_VERSIONS = 1_000
-# utc_text, APPLICATION_ID and BUSY_TIMEOUT_MS stay names of this module too (imported above)
-# the names these modules had here before the split (tests, benchmarks and notebooks use them)
+# names this module had before the split, kept for tests and benchmarks (so are utc_text,
+# APPLICATION_ID and BUSY_TIMEOUT_MS, imported above)
 _prepare = prepare_poll
 _seen = seen_of
 
@@ -127,7 +127,8 @@ class Store:
 
     def _refusals(self, opened: list[Seen]) -> dict[int, tuple[Seen, str, str]]:
         """The payloads of ``opened`` that the record spec refuses, by position: (the
-        listing, the JSON path of the refused value in its response, the reason)."""
+        listing, the JSON path of the refused value in its response, the reason). A method,
+        so that a test can let poison through the door."""
         return storewrite.refusals(str(self.path), opened)
 
     # -- writing ---------------------------------------------------------------------------
