@@ -508,6 +508,31 @@ def test_sqlite_errors_become_store_errors(tmp_path: Path) -> None:
         store.record_failed_poll(T0, error="x")
 
 
+# -- the database seam ----------------------------------------------------------------------------
+
+#: what only a backend may spell: the sqlite3 module and SQLite's own statements
+_SQLITE_ONLY = ("sqlite3", "PRAGMA", "OR IGNORE", "OR REPLACE", "sqlite_master", "rowid",
+                "instr(", "lastrowid", "WITHOUT ROWID", "BEGIN IMMEDIATE")
+
+
+def test_the_store_logic_reaches_sqlite_only_through_its_backend() -> None:
+    """Writing, reading and alert state hold no SQLite call or dialect: the backend has them."""
+    import ast
+
+    from shadeanalytics.live import alertstate, storedb, storeread, storewrite
+
+    for module in (storedb, storewrite, storeread, alertstate):
+        tree = ast.parse(Path(module.__file__ or "").read_text())
+        names = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+        docs = {id(n.body[0].value) for n in ast.walk(tree)
+                if isinstance(n, ast.Module | ast.ClassDef | ast.FunctionDef)
+                and n.body and isinstance(n.body[0], ast.Expr)}
+        code = [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant)
+                and isinstance(n.value, str) and id(n) not in docs]
+        assert "sqlite3" not in names, module.__name__
+        assert [w for w in _SQLITE_ONLY for t in code if w in t] == [], module.__name__
+
+
 # -- speed ---------------------------------------------------------------------------------------
 
 
