@@ -28,7 +28,8 @@ def _rows(path: Path) -> list[dict[str, str]]:
 def test_report_writes_clusters_and_instances_with_schema_columns(tmp_path: Path) -> None:
     """clusters.csv and instances.csv: schema order, network columns left out."""
     files = write_report(sa.read_clusters(SEED_PATH), tmp_path, as_of=SEED_AS_OF, charts=False)
-    assert [f.name for f in files][:3] == ["clusters.csv", "instances.csv", "costs_by_cloud.csv"]
+    assert [f.name for f in files][:5] == ["clusters.csv", "instances.csv", "clusters.parquet",
+                                           "instances.parquet", "costs_by_cloud.csv"]
     header = (tmp_path / "instances.csv").read_text().splitlines()[0].split(",")
     assert header == [c.name for c in TABLES["instances"]
                       if c.name not in ("ip", "ssh_user", "ssh_port")]

@@ -187,7 +187,7 @@ def write_report(tables: Tables, out: str | os.PathLike[str], *, as_of: TimeLike
         written.append(write_csv(_sorted(getattr(newest, table), _SORT_KEYS[table]),
                                  out / f"{table}.csv", table_columns(table, include_network),
                                  private=include_network and table != "instance_types"))
-    versions = _write_versions(tables, out, include_network, all_versions_csv)
+    written += _write_versions(tables, out, include_network, all_versions_csv)
     billed = bill(tables, at)
     frames = analytics(billed)
     for name, df in frames.items():
@@ -206,26 +206,25 @@ def write_report(tables: Tables, out: str | os.PathLike[str], *, as_of: TimeLike
     chart_args = {"latest_instances": billed.instances,
                   "timeline": history.get("timeline"), "fleet": history.get("fleet_over_time"),
                   "spend": history.get("costs_daily"), "as_of": at}
+    svgs = None
     if charts:
-        from .plots import write_charts  # matplotlib only when charts are asked for
+        from .plots import render_charts  # matplotlib only when charts are asked for
 
-        written += write_charts(frames, out, **chart_args)
+        # each chart drawn once, for its PNG and the page's SVG
+        pngs, svgs = render_charts(frames, out, svg=html, **chart_args)
+        written += pngs
     if html:
         from .htmlreport import write_html  # jinja2 only when the page is asked for
 
-        svgs = None
-        if charts:
-            from .plots import chart_svgs
-
-            svgs = chart_svgs(frames, **chart_args)
         stale, rests_on = trust_notes(billed, frames["costs_by_cloud"])
         notices = ([stale] if stale else []) + [
             s.replace(" of it ", " of the accrued total ", 1).replace(
                 ": see the quality findings", ": see Findings")
             for s in rests_on]
         written.append(write_html({**frames, "forecast": forecast, **history}, out, as_of=at,
-                                  charts=svgs, files=written, notices=notices))
-    written += versions  # after the page: its list of files stays the folder's own
+                                  charts=svgs, notices=notices,
+                                  # the page links the folder's own files, as before
+                                  files=[p for p in written if _name(p) == p.name]))
     names = {_name(p) for p in written}
     for stale in sorted((earlier | planned) - names):
         try:
