@@ -249,3 +249,25 @@ def test_summary_counts_the_instances_not_deleted_apart_from_the_deleted() -> No
     text = summary_text(_history())
     assert text.splitlines()[1] == ("  running: 3 instances, 3 GPUs "
                                     "(of 3 instances not deleted, besides 1 deleted)")
+
+
+def test_cli_all_versions_csv_writes_the_versions_as_csv(tmp_path: Path) -> None:
+    """`report --all-versions-csv`: versions/<table>.csv, no Parquet, exit 0."""
+    import io
+    import json
+
+    from conftest import SAMPLE_DIR
+
+    from shadeanalytics.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["report", str(SAMPLE_DIR / "instances.jsonl"), "--out", str(tmp_path),
+                 "--no-charts", "--no-html", "--all-versions-csv"], stdout=out, stderr=err) == 0
+    assert sorted(p.name for p in (tmp_path / "versions").iterdir()) == [
+        "clusters.csv", "instances.csv"]
+    # the file's 530 polled rows of 61 standalone instances
+    assert len(_rows(tmp_path / "versions" / "instances.csv")) == 530
+    assert len(_rows(tmp_path / "instances.csv")) == 61
+    assert err.getvalue() == ""
+    files = json.loads((tmp_path / ".shadeanalytics-report.json").read_text())["files"]
+    assert "versions/instances.csv" in files
