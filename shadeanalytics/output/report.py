@@ -160,10 +160,11 @@ def write_report(tables: Tables, out: str | os.PathLike[str], *, as_of: TimeLike
     poll, ``asof.resolve_as_of``), and ``forecast.csv`` (``finops.month_forecast``); when the
     sources are a dated history (``tables.polls`` not empty), the files of ``history_frames``;
     with a marketplace, ``savings.csv`` and ``market_prices.csv`` (``market_frames``). With
-    ``charts`` (the default) the PNG charts of ``plots.write_charts`` follow; without, matplotlib
-    is never imported. With ``html`` (the default) ``index.html`` comes last
+    ``charts`` (the default) the PNG charts of ``plots.write_charts`` follow, each drawn once
+    for its PNG and the page's SVG (``plots.render_charts``); without, matplotlib is never
+    imported. With ``html`` (the default) ``index.html`` comes last
     (``htmlreport.write_html``): the same frames on one page, with the charts as SVG when
-    ``charts``, linking the files written before it.
+    ``charts``, linking the files written before it (but the version files).
 
     A folder holds one report: ``.shadeanalytics-report.json`` lists the files the report
     wrote, and the next report into the folder removes the ones it does not write again. A
