@@ -278,6 +278,10 @@ def _parser() -> argparse.ArgumentParser:
                              "(matplotlib is not loaded)")
     report.add_argument("--no-html", action="store_true",
                         help="write no index.html (the page of the report's tables and charts)")
+    report.add_argument("--all-versions-csv", action="store_true",
+                        help="write every version row of clusters, instances and instance "
+                             "types as versions/<table>.csv instead of .parquet (the top-level "
+                             "CSV files hold each one's newest row)")
     report.add_argument("--budgets", metavar="FILE",
                         help="a TOML file of [[budget]] rules (as for `check`): budgets.csv and "
                              "the page show each budget's measure beside its limit")
@@ -474,7 +478,8 @@ def _report(args: argparse.Namespace, stdout: TextIO) -> int:
     as_of = _resolve_as_of(args.as_of, tables)
     files = write_report(tables, args.out, as_of=as_of, include_network=args.include_network,
                          charts=not args.no_charts, html=not args.no_html,
-                         force=args.force, budgets=budgets)
+                         force=args.force, budgets=budgets,
+                         all_versions_csv=args.all_versions_csv)
     print(f"wrote {len(files)} files to {args.out} ({len(tables.clusters)} cluster rows, "
           f"{len(tables.instances)} instance rows; as of "
           f"{as_of.strftime('%Y-%m-%dT%H:%M:%SZ')})", file=stdout)

@@ -689,3 +689,53 @@ def test_write_charts_replaces_files_whole(frames: dict[str, pd.DataFrame],
     data = (tmp_path / "costs_by_cloud.png").read_bytes()
     assert data.startswith(PNG_SIGNATURE) and b"old" not in data[:16]
     assert not list(tmp_path.glob(".*"))
+
+
+def _two_polls() -> shadeanalytics.Tables:
+    """One cluster of one instance, polled twice."""
+    from conftest import envelope, make_cluster, make_instance
+
+    return shadeanalytics.read([
+        envelope({"clusters": [make_cluster("c-a", [make_instance("i-1")])]}, at)
+        for at in ("2026-11-20T00:00:00Z", "2026-11-20T06:00:00Z")])
+
+
+def _count_saves(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, str]]:
+    """Record (figure id, format) of every ``Figure.savefig`` call from now on."""
+    saves: list[tuple[int, str]] = []
+    original = Figure.savefig
+
+    def savefig(self: Figure, fname: object, **kwargs: object) -> None:
+        saves.append((id(self), str(kwargs.get("format"))))
+        original(self, fname, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", savefig)
+    return saves
+
+
+def test_a_report_draws_each_chart_once_for_its_png_and_svg(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """write_report: one figure per chart, saved once as PNG and once as the page's SVG."""
+    from shadeanalytics.output.report import write_report
+
+    saves = _count_saves(monkeypatch)
+    write_report(_two_polls(), tmp_path)
+    pngs = sorted(p.name for p in tmp_path.glob("*.png"))
+    assert pngs == sorted(f"{n}.png" for n in plots.CHART_FILES if n != "savings")
+    figures = {figure for figure, _ in saves}
+    assert len(figures) == len(pngs)
+    assert sorted(saves) == sorted((f, fmt) for f in figures for fmt in ("png", "svg"))
+    page = (tmp_path / "index.html").read_text()
+    assert page.count('<img src="data:image/svg+xml;base64,') == len(pngs)
+
+
+def test_render_charts_gives_what_two_separate_drawings_give(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One drawing per chart, yet the PNG and SVG bytes of a figure drawn for each alone."""
+    frames = analytics(_two_polls())
+    saves = _count_saves(monkeypatch)
+    paths, svgs = plots.render_charts(frames, tmp_path / "once", svg=True)
+    assert len({figure for figure, _ in saves}) == len(paths) == len(svgs) == 4
+    assert svgs == plots.chart_svgs(frames)
+    apart = write_charts(frames, tmp_path / "apart")
+    assert [p.read_bytes() for p in paths] == [p.read_bytes() for p in apart]

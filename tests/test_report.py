@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import re
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -27,7 +28,8 @@ def _rows(path: Path) -> list[dict[str, str]]:
 def test_report_writes_clusters_and_instances_with_schema_columns(tmp_path: Path) -> None:
     """clusters.csv and instances.csv: schema order, network columns left out."""
     files = write_report(sa.read_clusters(SEED_PATH), tmp_path, as_of=SEED_AS_OF, charts=False)
-    assert [f.name for f in files][:3] == ["clusters.csv", "instances.csv", "costs_by_cloud.csv"]
+    assert [f.name for f in files][:5] == ["clusters.csv", "instances.csv", "clusters.parquet",
+                                           "instances.parquet", "costs_by_cloud.csv"]
     header = (tmp_path / "instances.csv").read_text().splitlines()[0].split(",")
     assert header == [c.name for c in TABLES["instances"]
                       if c.name not in ("ip", "ssh_user", "ssh_port")]
@@ -50,22 +52,84 @@ def test_network_columns_only_with_the_flag(tmp_path: Path) -> None:
     assert (row["ip"], row["ssh_user"], row["ssh_port"]) == ("1.0.0.1", "shadeform", "22")
 
 
-def test_rows_are_sorted_by_id_then_time(tmp_path: Path) -> None:
-    """Rows are sorted by cluster, instance and snapshot time; standalone rows last."""
-    tables = sa.read([
-        envelope(make_cluster("c-b", [make_instance("i-2")]), "2026-11-20T06:00:00Z"),
-        envelope(make_cluster("c-a", [make_instance("i-1")]), "2026-11-20T06:00:00Z"),
+def _history() -> sa.Tables:
+    return sa.read([
+        envelope({"clusters": [make_cluster("c-b", [make_instance("i-2")]),
+                               make_cluster("c-a", [make_instance("i-1")])]},
+                 "2026-11-20T06:00:00Z"),
         envelope({"instances": [make_instance("i-0")]}, "2026-11-20T00:00:00Z", "/instances"),
-        envelope(make_cluster("c-b", [make_instance("i-2")]), "2026-11-20T00:00:00Z"),
+        envelope({"clusters": [make_cluster("c-b", [make_instance("i-2")]),
+                               make_cluster("c-c", [make_instance("i-3")])]},
+                 "2026-11-20T00:00:00Z"),
     ])
-    write_report(tables, tmp_path, charts=False)
+
+
+#: Every version row of ``_history``: sorted by cluster, instance and time, standalone last.
+_ALL_ROWS = [
+    ("c-a", "i-1", "2026-11-20T06:00:00Z", "active"),
+    ("c-b", "i-2", "2026-11-20T00:00:00Z", "active"),
+    ("c-b", "i-2", "2026-11-20T06:00:00Z", "active"),
+    ("c-c", "i-3", "2026-11-20T00:00:00Z", "active"),
+    ("", "i-0", "2026-11-20T00:00:00Z", "active"),
+]
+
+
+def test_rows_are_the_newest_per_resource_sorted_by_id(tmp_path: Path) -> None:
+    """instances.csv: each instance's newest row, a vanished one deleted; standalone last."""
+    write_report(_history(), tmp_path, charts=False)
     rows = _rows(tmp_path / "instances.csv")
-    assert [(r["cluster_id"], r["instance_id"], r["observed_at"]) for r in rows] == [
-        ("c-a", "i-1", "2026-11-20T06:00:00Z"),
-        ("c-b", "i-2", "2026-11-20T00:00:00Z"),
-        ("c-b", "i-2", "2026-11-20T06:00:00Z"),
-        ("", "i-0", "2026-11-20T00:00:00Z"),
+    assert [(r["cluster_id"], r["instance_id"], r["observed_at"], r["status"])
+            for r in rows] == [
+        ("c-a", "i-1", "2026-11-20T06:00:00Z", "active"),
+        ("c-b", "i-2", "2026-11-20T06:00:00Z", "active"),
+        # missing from the 06:00 /clusters poll: gone, its last sighting kept
+        ("c-c", "i-3", "2026-11-20T00:00:00Z", "deleted"),
+        # /instances was polled at 00:00 only: still listed
+        ("", "i-0", "2026-11-20T00:00:00Z", "active"),
     ]
+    assert [(r["cluster_id"], r["observed_at"]) for r in _rows(tmp_path / "clusters.csv")] == [
+        ("c-a", "2026-11-20T06:00:00Z"), ("c-b", "2026-11-20T06:00:00Z"),
+        ("c-c", "2026-11-20T00:00:00Z")]
+
+
+def test_every_version_row_goes_to_parquet(tmp_path: Path) -> None:
+    """versions/<table>.parquet: every row, the CSV's columns and dtypes, in the manifest."""
+    files = write_report(_history(), tmp_path, charts=False)
+    versions = pd.read_parquet(tmp_path / "versions" / "instances.parquet")
+    assert [(c if isinstance(c, str) else "", i, t.strftime("%Y-%m-%dT%H:%M:%SZ"), s)
+            for c, i, t, s in versions[["cluster_id", "instance_id", "observed_at",
+                                        "status"]].itertuples(index=False)] == _ALL_ROWS
+    tables = _history()
+    assert list(versions.columns) == [c for c in tables.instances.columns
+                                      if c not in ("ip", "ssh_user", "ssh_port")]
+    assert versions["observed_at"].dtype == tables.instances["observed_at"].dtype
+    assert versions["num_gpus"].dtype == tables.instances["num_gpus"].dtype
+    assert len(pd.read_parquet(tmp_path / "versions" / "clusters.parquet")) == 4
+    manifest = (tmp_path / ".shadeanalytics-report.json").read_text()
+    assert '"versions/instances.parquet"' in manifest
+    assert tmp_path / "versions" / "instances.parquet" in files
+    # the next report, with the flag, swaps the Parquet files for CSV ones
+    write_report(_history(), tmp_path, charts=False, all_versions_csv=True)
+    assert sorted(p.name for p in (tmp_path / "versions").iterdir()) == [
+        "clusters.csv", "instances.csv"]
+    rows = _rows(tmp_path / "versions" / "instances.csv")
+    assert [(r["cluster_id"], r["instance_id"], r["observed_at"], r["status"])
+            for r in rows] == _ALL_ROWS
+
+
+def test_without_pyarrow_the_versions_are_skipped_with_one_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No pyarrow: one warning naming the extra and the flag; the report is written."""
+    tables = _history()
+    # pandas' own strings need pyarrow itself: only its Parquet module goes
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
+    with pytest.warns(sa.DataWarning) as caught:
+        write_report(tables, tmp_path, charts=False)
+    assert [str(w.message) for w in caught] == [
+        "report: every version row is left out (versions/*.parquet needs pyarrow: pip install "
+        "'shadeanalytics[parquet]', or pass --all-versions-csv)"]
+    assert not (tmp_path / "versions").exists()
+    assert len(_rows(tmp_path / "instances.csv")) == 4
 
 
 @pytest.mark.parametrize("text", [
@@ -120,7 +184,7 @@ def test_seed_secrets_reach_no_table_and_no_report(tmp_path: Path) -> None:
         for secret in secrets:
             assert secret not in text
     write_report(tables, tmp_path, include_network=True, as_of=SEED_AS_OF)
-    for path in tmp_path.iterdir():
+    for path in (p for p in tmp_path.rglob("*") if p.is_file()):
         data = path.read_bytes()
         for secret in secrets:
             assert secret.encode() not in data
@@ -170,8 +234,40 @@ def test_sample_secrets_reach_no_table_and_no_report(tmp_path: Path) -> None:
     assert re.search("|".join(map(re.escape, longest_first)), dumped) is None
     anywhere = re.compile(b"|".join(re.escape(s.encode()) for s in longest_first))
     write_report(tables, tmp_path, include_network=True)
-    for path in tmp_path.iterdir():  # CSV files, PNG charts and the page
+    # CSV files, PNG charts, the page and the version files
+    for path in (p for p in tmp_path.rglob("*") if p.is_file()):
         data = path.read_bytes()
         assert b"sa-fake-secret" not in data
         found = anywhere.search(data)
         assert found is None, (path.name, "a secret at", found and found.start())
+
+
+def test_summary_counts_the_instances_not_deleted_apart_from_the_deleted() -> None:
+    """A history's vanished instance is no snapshot's: counted apart, not as listed."""
+    from shadeanalytics.output.report import summary_text
+
+    text = summary_text(_history())
+    assert text.splitlines()[1] == ("  running: 3 instances, 3 GPUs "
+                                    "(of 3 instances not deleted, besides 1 deleted)")
+
+
+def test_cli_all_versions_csv_writes_the_versions_as_csv(tmp_path: Path) -> None:
+    """`report --all-versions-csv`: versions/<table>.csv, no Parquet, exit 0."""
+    import io
+    import json
+
+    from conftest import SAMPLE_DIR
+
+    from shadeanalytics.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["report", str(SAMPLE_DIR / "instances.jsonl"), "--out", str(tmp_path),
+                 "--no-charts", "--no-html", "--all-versions-csv"], stdout=out, stderr=err) == 0
+    assert sorted(p.name for p in (tmp_path / "versions").iterdir()) == [
+        "clusters.csv", "instances.csv"]
+    # the file's 530 polled rows of 61 standalone instances
+    assert len(_rows(tmp_path / "versions" / "instances.csv")) == 530
+    assert len(_rows(tmp_path / "instances.csv")) == 61
+    assert err.getvalue() == ""
+    files = json.loads((tmp_path / ".shadeanalytics-report.json").read_text())["files"]
+    assert "versions/instances.csv" in files

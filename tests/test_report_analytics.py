@@ -34,10 +34,11 @@ def _csv(path: Path) -> list[dict[str, str]]:
 
 
 def test_report_writes_every_analytics_file(tmp_path: Path, sample: sa.Tables) -> None:
-    """Every file of ANALYTICS_FILES is written after the tables."""
+    """Every file of ANALYTICS_FILES is written after the tables and their versions."""
     files = write_report(sample, tmp_path, as_of=AS_OF)
-    assert [f.name for f in files] == [
-        "clusters.csv", "instances.csv", "instance_types.csv",
+    assert [f.relative_to(tmp_path).as_posix() for f in files] == [
+        "clusters.csv", "instances.csv", "instance_types.csv", "versions/clusters.parquet",
+        "versions/instances.parquet", "versions/instance_types.parquet",
         *(f"{name}.csv" for name in ANALYTICS_FILES), "forecast.csv", "timeline.csv",
         "fleet_over_time.csv", "costs_daily.csv", "costs_monthly.csv", "savings.csv",
         "market_prices.csv",

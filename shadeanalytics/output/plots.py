@@ -44,6 +44,7 @@ __all__ = [
     "plot_provisioning",
     "plot_savings",
     "plot_status_timeline",
+    "render_charts",
     "usd",
     "write_charts",
 ]
@@ -1033,10 +1034,8 @@ CHART_FILES = ("costs_by_cloud", "costs_by_gpu_type", "gpu_inventory", "provisio
 _DPI = 120
 
 
-def _save_png(ax: Axes, path: Path, dpi: int) -> Path:
-    """Save ``ax``'s figure to ``path`` so that a crash leaves the old file or the new one."""
-    figure = ax.get_figure(root=True)
-    assert figure is not None
+def _save_png(figure: Figure, path: Path, dpi: int) -> Path:
+    """Save ``figure`` to ``path`` so that a crash leaves the old file or the new one."""
     with atomic_file(path) as handle:  # no address is drawn in a chart: never private
         # no Software/version stamp: the same data gives the same bytes on any install
         figure.savefig(handle, format="png", dpi=dpi, metadata={"Software": None})
@@ -1074,11 +1073,45 @@ def write_charts(
     drawn by ``plot_cost_over_time``). Figures are drawn without pyplot (no global state), each file
     written atomically; the PNGs carry no software stamp.
     """
-    out = Path(out_dir)
-    written = []
-    for name, size, draw in _charts(frames, latest_instances, timeline, fleet, spend, as_of):
-        written.append(_save_png(draw(_agg_axes(size)), out / f"{name}.png", dpi))
+    written, _ = render_charts(frames, out_dir, latest_instances=latest_instances,
+                               timeline=timeline, fleet=fleet, spend=spend, as_of=as_of,
+                               dpi=dpi)
     return written
+
+
+def render_charts(
+    frames: Mapping[str, pd.DataFrame],
+    out_dir: str | os.PathLike[str] | None,
+    *,
+    svg: bool = False,
+    latest_instances: pd.DataFrame | None = None,
+    timeline: pd.DataFrame | None = None,
+    fleet: pd.DataFrame | None = None,
+    spend: pd.DataFrame | None = None,
+    as_of: TimeLike = None,
+    dpi: int = _DPI,
+) -> tuple[list[Path], dict[str, str]]:
+    """Draw each chart of a report once: its PNG file in ``out_dir`` (none when None) and,
+    with ``svg``, its SVG document from the same figure; returns (files written, SVG by
+    chart name). The arguments are those of ``write_charts``; ``write_charts`` and
+    ``chart_svgs`` are its two halves."""
+    out = None if out_dir is None else Path(out_dir)
+    written, svgs = [], {}
+    for name, size, draw in _charts(frames, latest_instances, timeline, fleet, spend, as_of):
+        figure = draw(_agg_axes(size)).get_figure(root=True)
+        assert isinstance(figure, Figure)
+        # constrained layout starts from the axes' positions: each save starts from the
+        # drawn ones, so the PNG and the SVG are those of a figure saved once
+        drawn = [(ax, ax.get_position(original=True).frozen(), ax.get_position().frozen())
+                 for ax in figure.axes]
+        if out is not None:
+            written.append(_save_png(figure, out / f"{name}.png", dpi))
+        if svg:
+            for ax, original, active in drawn:
+                ax._set_position(original, which="original")  # type: ignore[attr-defined]
+                ax._set_position(active, which="active")  # type: ignore[attr-defined]
+            svgs[name] = _svg(figure, name)
+    return written, svgs
 
 
 _Chart = tuple[str, tuple[float, float], Callable[[Axes], Axes]]
@@ -1099,8 +1132,10 @@ def _charts(
     if missing:
         raise ValueError(f"frames is missing {', '.join(missing)}; pass "
                          "shadeanalytics.output.report.analytics(tables, as_of=...)")
-    inventory = latest_instances if latest_instances is not None else frames["gpu_inventory"]
     stack = "cloud" if latest_instances is not None else None
+    # GPUs by type and cloud, added up once for the chart's size and its bars
+    inventory = (gpu_inventory(latest_instances, by=["gpu_type", "cloud"])
+                 if latest_instances is not None else frames["gpu_inventory"])
     charts: list[_Chart] = [
         ("costs_by_cloud", _cost_size(len(_cost_bars(frames["costs_by_cloud"], "hourly_usd",
                                                      15))),
@@ -1152,15 +1187,16 @@ def chart_svgs(
     DTD address a reader might fetch), no metadata block, no date, so the same data gives the
     same text.
     """
-    svgs = {}
-    for name, size, draw in _charts(frames, latest_instances, timeline, fleet, spend, as_of):
-        figure = draw(_agg_axes(size)).get_figure(root=True)
-        assert figure is not None
-        buffer = io.StringIO()
-        with rc_context({"svg.fonttype": "none", "svg.hashsalt": name}):
-            figure.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None,
-                                                          "Format": None, "Type": None})
-        text = buffer.getvalue()
-        # a label's NUL or ESC would make the document invalid XML (a broken picture)
-        svgs[name] = for_svg(text[text.index("<svg"):])
-    return svgs
+    return render_charts(frames, None, svg=True, latest_instances=latest_instances,
+                         timeline=timeline, fleet=fleet, spend=spend, as_of=as_of)[1]
+
+
+def _svg(figure: Figure, name: str) -> str:
+    """``figure`` as the page's SVG document (``chart_svgs``)."""
+    buffer = io.StringIO()
+    with rc_context({"svg.fonttype": "none", "svg.hashsalt": name}):
+        figure.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None,
+                                                      "Format": None, "Type": None})
+    text = buffer.getvalue()
+    # a label's NUL or ESC would make the document invalid XML (a broken picture)
+    return for_svg(text[text.index("<svg"):])

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -23,7 +25,7 @@ from ..analytics.lifecycle import lifecycle
 from ..analytics.market import market_compare, price_history, total_monthly_saving
 from ..analytics.quality import quality_checks
 from ..analytics.timeline import fleet_over_time, status_timeline
-from ..errors import ReportError, printable
+from ..errors import DataWarning, ReportError, printable
 from ..ingest.schema import TABLES
 from ..ingest.tables import Tables
 from .csvout import escape_cell, unescape_cell, write_csv
@@ -141,22 +143,28 @@ def analytics(tables: Tables | Bill, *, as_of: TimeLike = None,
 def write_report(tables: Tables, out: str | os.PathLike[str], *, as_of: TimeLike = None,
                  include_network: bool = False, charts: bool = True,
                  html: bool = True, force: bool = False,
-                 budgets: Sequence[Budget] | None = None) -> list[Path]:
+                 budgets: Sequence[Budget] | None = None,
+                 all_versions_csv: bool = False) -> list[Path]:
     """Write the report folder ``out``; returns the files written.
 
     With ``budgets`` (``alerts.load_budgets`` of a budgets file), ``budgets.csv`` holds each
     budget's measure beside its limit (``alerts.budget_state``), also on the page.
 
-    ``clusters.csv`` and ``instances.csv`` hold every snapshot row, sorted by id and time;
-    ``instance_types.csv`` is written when the sources held a ``/instances/types`` response;
+    ``clusters.csv`` and ``instances.csv`` hold the newest row of each resource
+    (``Tables.latest()``: a vanished one ``deleted``), sorted by id; ``instance_types.csv``
+    (the newest price of each offer) is written when the sources held a ``/instances/types``
+    response. Every version row of those tables goes to ``versions/<table>.parquet`` (needs
+    pyarrow: without it a ``DataWarning`` says so and they are skipped), or to
+    ``versions/<table>.csv`` with ``all_versions_csv``;
     then one file per entry of ``ANALYTICS_FILES``, computed at ``as_of`` (default: the newest
     poll, ``asof.resolve_as_of``), and ``forecast.csv`` (``finops.month_forecast``); when the
     sources are a dated history (``tables.polls`` not empty), the files of ``history_frames``;
     with a marketplace, ``savings.csv`` and ``market_prices.csv`` (``market_frames``). With
-    ``charts`` (the default) the PNG charts of ``plots.write_charts`` follow; without, matplotlib
-    is never imported. With ``html`` (the default) ``index.html`` comes last
+    ``charts`` (the default) the PNG charts of ``plots.write_charts`` follow, each drawn once
+    for its PNG and the page's SVG (``plots.render_charts``); without, matplotlib is never
+    imported. With ``html`` (the default) ``index.html`` comes last
     (``htmlreport.write_html``): the same frames on one page, with the charts as SVG when
-    ``charts``, linking the files written before it.
+    ``charts``, linking the files written before it (but the version files).
 
     A folder holds one report: ``.shadeanalytics-report.json`` lists the files the report
     wrote, and the next report into the folder removes the ones it does not write again. A
@@ -167,18 +175,20 @@ def write_report(tables: Tables, out: str | os.PathLike[str], *, as_of: TimeLike
     out = Path(out)
     planned = _planned_files(tables, charts, html) | ({"budgets.csv"} if budgets is not None
                                                       else set())
+    planned |= _planned_versions(tables, all_versions_csv)
     earlier = _check_folder(out, planned, force)
     if not planned <= earlier:  # a run killed midway leaves only files its manifest names
         _write_manifest(out, earlier | planned)
     at = _resolve(as_of, tables)
     written = []
-    for table in ("clusters", "instances", "instance_types"):
-        df = getattr(tables, table)
-        if table == "instance_types" and df.empty:
+    newest = tables.latest()
+    for table in _RESOURCE_TABLES:
+        if table == "instance_types" and tables.instance_types.empty:
             continue
-        written.append(write_csv(_sorted(df, _SORT_KEYS[table]), out / f"{table}.csv",
-                                 table_columns(table, include_network),
+        written.append(write_csv(_sorted(getattr(newest, table), _SORT_KEYS[table]),
+                                 out / f"{table}.csv", table_columns(table, include_network),
                                  private=include_network and table != "instance_types"))
+    written += _write_versions(tables, out, include_network, all_versions_csv)
     billed = bill(tables, at)
     frames = analytics(billed)
     for name, df in frames.items():
@@ -197,34 +207,97 @@ def write_report(tables: Tables, out: str | os.PathLike[str], *, as_of: TimeLike
     chart_args = {"latest_instances": billed.instances,
                   "timeline": history.get("timeline"), "fleet": history.get("fleet_over_time"),
                   "spend": history.get("costs_daily"), "as_of": at}
+    svgs = None
     if charts:
-        from .plots import write_charts  # matplotlib only when charts are asked for
+        from .plots import render_charts  # matplotlib only when charts are asked for
 
-        written += write_charts(frames, out, **chart_args)
+        # each chart drawn once, for its PNG and the page's SVG
+        pngs, svgs = render_charts(frames, out, svg=html, **chart_args)
+        written += pngs
     if html:
         from .htmlreport import write_html  # jinja2 only when the page is asked for
 
-        svgs = None
-        if charts:
-            from .plots import chart_svgs
-
-            svgs = chart_svgs(frames, **chart_args)
         stale, rests_on = trust_notes(billed, frames["costs_by_cloud"])
         notices = ([stale] if stale else []) + [
             s.replace(" of it ", " of the accrued total ", 1).replace(
                 ": see the quality findings", ": see Findings")
             for s in rests_on]
         written.append(write_html({**frames, "forecast": forecast, **history}, out, as_of=at,
-                                  charts=svgs, files=written, notices=notices))
-    names = {p.name for p in written}
+                                  charts=svgs, notices=notices,
+                                  # the page links the folder's own files, as before
+                                  files=[p for p in written if _name(p) == p.name]))
+    names = {_name(p) for p in written}
     for stale in sorted((earlier | planned) - names):
         try:
             (out / stale).unlink(missing_ok=True)
         except OSError as exc:
             raise ReportError(f"{out / stale}: cannot remove this file of the earlier report "
                               f"({exc.strerror})") from None
+    if not any(n.startswith(f"{_VERSIONS}/") for n in names):
+        with contextlib.suppress(OSError):  # only when empty: a foreign file keeps it
+            (out / _VERSIONS).rmdir()
     if names != earlier:
         _write_manifest(out, names)
+    return written
+
+
+_RESOURCE_TABLES = ("clusters", "instances", "instance_types")
+#: The folder of a report's every version row (``versions/<table>.parquet`` or ``.csv``).
+_VERSIONS = "versions"
+
+
+def _name(path: Path) -> str:
+    """A written file's name in the manifest: ``versions/instances.parquet`` for a version
+    file, else the bare name."""
+    return f"{_VERSIONS}/{path.name}" if path.parent.name == _VERSIONS else path.name
+
+
+def _has_pyarrow() -> bool:
+    try:
+        import pyarrow.parquet  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _planned_versions(tables: Tables, as_csv: bool) -> set[str]:
+    """The names of the version files ``write_report`` writes for ``tables``."""
+    if not as_csv and not _has_pyarrow():
+        return set()
+    types = () if tables.instance_types.empty else ("instance_types",)
+    return {f"{_VERSIONS}/{n}.{'csv' if as_csv else 'parquet'}"
+            for n in ("clusters", "instances", *types)}
+
+
+def _write_versions(tables: Tables, out: Path, include_network: bool,
+                    as_csv: bool) -> list[Path]:
+    """Every version row of the resource tables, sorted by id and time, in ``out/versions``:
+    Parquet (pyarrow), or CSV when ``as_csv``; none (a ``DataWarning``) without pyarrow."""
+    if not as_csv and not _has_pyarrow():
+        warnings.warn("report: every version row is left out (versions/*.parquet needs "
+                      "pyarrow: pip install 'shadeanalytics[parquet]', or pass "
+                      "--all-versions-csv)", DataWarning, stacklevel=3)
+        return []
+    written = []
+    for table in _RESOURCE_TABLES:
+        df = getattr(tables, table)
+        if table == "instance_types" and df.empty:
+            continue
+        columns = table_columns(table, include_network)
+        private = include_network and table != "instance_types"
+        rows = _sorted(df, _SORT_KEYS[table])
+        path = out / _VERSIONS / f"{table}.{'csv' if as_csv else 'parquet'}"
+        if as_csv:
+            written.append(write_csv(rows, path, columns, private=private))
+            continue
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        sink = pa.BufferOutputStream()
+        pq.write_table(pa.Table.from_pandas(rows[columns], preserve_index=False), sink,
+                       compression="zstd")
+        atomic_write(path, sink.getvalue().to_pybytes(), private=private)
+        written.append(path)
     return written
 
 
@@ -233,7 +306,7 @@ MANIFEST = ".shadeanalytics-report.json"
 _HISTORY_FILES = ("timeline", "fleet_over_time", "costs_daily", "costs_monthly")
 # a file of an earlier report (a CSV, chart or page, named as reports name them: no path);
 # nothing else a manifest lists is ever removed
-_CHART_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}\.(csv|png|html)")
+_CHART_NAME = re.compile(r"(versions/)?[a-z][a-z0-9_]{0,63}\.(csv|png|html|parquet)")
 _REPORT_CSVS = frozenset(f"{n}.csv" for n in ("clusters", "instances", "instance_types",
                                                *ANALYTICS_FILES, "forecast",
                                                *_HISTORY_FILES))
@@ -276,7 +349,9 @@ def _check_folder(out: Path, planned: set[str], force: bool) -> set[str]:
     except OSError as exc:
         raise ReportError(f"{out}: cannot list the folder ({exc.strerror})") from None
     # a temp file of an atomic write killed midway is ours too
-    foreign = sorted(n for n in present - earlier - {MANIFEST}
+    # the versions folder is ours when the earlier report wrote into it
+    ours = {_VERSIONS} if any(n.startswith(f"{_VERSIONS}/") for n in earlier) else set()
+    foreign = sorted(n for n in present - earlier - ours - {MANIFEST}
                      if not (n.startswith(".") and n.endswith(".tmp")))
     if foreign and not force:
         shown = ", ".join(printable(n) for n in foreign[:5]) + (", ..." if len(foreign) > 5
@@ -348,6 +423,16 @@ def _unknown_accrued(instances: int, volumes: int) -> str:
     parts = [f"{n} {what}{'s' * (n != 1)}" for n, what in ((instances, "instance"),
                                                           (volumes, "volume")) if n]
     return f" (unknown for {', '.join(parts)})" if parts else ""
+
+
+def _not_deleted(instances: pd.DataFrame) -> str:
+    """``of N instances not deleted, besides M deleted``: the newest state of every instance
+    the sources saw (a history's deleted and vanished ones too, which are no snapshot's)."""
+    deleted = (instances["status"] == "deleted").fillna(False).to_numpy(dtype=bool)
+    live = instances.loc[~deleted, "instance_id"].nunique()
+    gone = instances.loc[deleted, "instance_id"].nunique()
+    return (f"of {live} instance{'s' * (live != 1)} not deleted"
+            + (f", besides {gone} deleted" if gone else ""))
 
 
 def _count(counts: pd.Series, word: str) -> str:
@@ -431,8 +516,7 @@ def summary_text(tables: Tables, *, by: str = "cloud", as_of: TimeLike = None,
     lines = [
         *([stale] if stale else []),
         f"Shadeform fleet as of {at.strftime('%Y-%m-%dT%H:%M:%SZ')}",
-        f"  running: {running} instances, {gpus} GPUs "
-        f"(of {int(totals['instances'].sum())} instances in the latest snapshot)",
+        f"  running: {running} instances, {gpus} GPUs ({_not_deleted(billed.instances)})",
         f"  burn rate: {usd(hourly)}/h = {usd(hourly * 24)}/day = "
         f"{usd(hourly * 730)}/month (730 h){_unknown(no_price, 'without a price')}",
         f"    compute {usd(services.get('compute', 0.0))}/h, storage "
