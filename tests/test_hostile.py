@@ -529,11 +529,12 @@ def test_a_report_folder_holds_one_report(tmp_path: Path) -> None:
     assert first.returncode == 0, first.stderr
     assert {"timeline.csv", "fleet_over_time.csv", "status_timeline.png"} <= {
         p.name for p in out.iterdir()}
-    second = _cli("report", str(_sources(tmp_path, False)), "--out", str(out))
+    second = _cli("report", str(_sources(tmp_path, False)), "--out", str(out), "--as-of", _T)
     assert second.returncode == 0, second.stderr
     n = int(second.stdout.split()[1])
     listed = json.loads((out / MANIFEST).read_text())["files"]
-    assert sorted(p.name for p in out.iterdir()) == sorted([*listed, MANIFEST])
+    on_disk = [p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()]
+    assert sorted(on_disk) == sorted([*listed, MANIFEST])
     assert len(listed) == n
     assert not {"timeline.csv", "fleet_over_time.csv", "status_timeline.png",
                 "fleet_over_time.png"} & set(listed)
@@ -545,16 +546,16 @@ def test_a_folder_with_other_files_is_refused_unless_forced(tmp_path: Path) -> N
     out.mkdir()
     (out / "notes.txt").write_text("mine")
     sources = str(_sources(tmp_path, False))
-    run = _cli("report", sources, "--out", str(out), "--no-charts")
+    run = _cli("report", sources, "--out", str(out), "--no-charts", "--as-of", _T)
     assert run.returncode == 1
     assert _error(run) == (f"Error: {out}: holds 1 file(s) no report wrote (notes.txt); nothing "
                            "written: choose an empty or new folder, or pass --force "
                            "(force=True) to write beside them")
     assert [p.name for p in out.iterdir()] == ["notes.txt"]
-    forced = _cli("report", sources, "--out", str(out), "--no-charts", "--force")
+    forced = _cli("report", sources, "--out", str(out), "--no-charts", "--force", "--as-of", _T)
     assert forced.returncode == 0, forced.stderr
     assert (out / "notes.txt").read_text() == "mine"
-    again = _cli("report", sources, "--out", str(out), "--no-charts", "--force")
+    again = _cli("report", sources, "--out", str(out), "--no-charts", "--force", "--as-of", _T)
     assert again.returncode == 0
     assert (out / "notes.txt").read_text() == "mine"  # never removed: not in the manifest
 
