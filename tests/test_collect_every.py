@@ -342,6 +342,7 @@ def test_sigterm_in_a_hanging_poll_stops_it_and_the_next_run_continues(tmp_path:
     assert _polls(path) == [(1, "ok"), (2, "ok")]
 
 
+@pytest.mark.hardening  # a real subprocess through three signals: the long tier
 def test_sighup_rereads_the_settings_file_and_sigint_stops(tmp_path: Path) -> None:
     """SIGHUP: a broken file keeps the old settings (logged), a fixed one is read (details
     fetched from then on); SIGINT between polls ends it with exit 0."""

@@ -655,6 +655,7 @@ def test_write_charts_writes_every_png(frames: dict[str, pd.DataFrame],
     assert plt.get_fignums() == []
 
 
+@pytest.mark.hardening  # two full drawings of every chart: the long tier
 def test_write_charts_is_repeatable(frames: dict[str, pd.DataFrame],
                                     charts_in: dict[str, pd.DataFrame],
                                     tmp_path: Path) -> None:
@@ -729,6 +730,7 @@ def test_a_report_draws_each_chart_once_for_its_png_and_svg(
     assert page.count('<img src="data:image/svg+xml;base64,') == len(pngs)
 
 
+@pytest.mark.hardening  # three drawings of the charts: the long tier
 def test_render_charts_gives_what_two_separate_drawings_give(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """One drawing per chart, yet the PNG and SVG bytes of a figure drawn for each alone."""
