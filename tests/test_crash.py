@@ -182,8 +182,17 @@ def _tables(price: int) -> sa.Tables:
         return sa.read(docs)
 
 
+def _target(folder: Path, temp: str) -> str:
+    """The report file a temp file becomes: ``versions/.NAME.parquet.XXXX.tmp`` ->
+    ``versions/NAME.parquet`` (mkstemp's random part holds no dot)."""
+    path = Path(temp)
+    return (path.parent / path.name[1:].rsplit(".", 2)[0]).relative_to(folder).as_posix()
+
+
 def _snapshot(folder: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+    """Every file of a report folder (``versions/`` included) by its path in the folder."""
+    return {p.relative_to(folder).as_posix(): p.read_bytes()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def _full_mkstemp(fail_at: int, calls: list[str],
@@ -254,14 +263,14 @@ def test_disk_full_in_write_report(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         write_report(tables, out, as_of=_AT, charts=False)
     assert _open_fds() == fds
     assert len(calls) == fail_at
-    failed = Path(calls[-1]).name.split(".")[1] + ".csv"  # ".NAME.csv.XXXX.tmp"
+    failed = _target(out, calls[-1])
     message = str(caught.value)
     assert message.startswith(f"{out / failed}: cannot write (No space left on device)")
     assert "previous file" in message
     after = _snapshot(out)
     assert set(after) == set(before), "a temp file was left behind"
     assert after[failed] == before[failed]
-    written = [Path(c).name.split(".")[1] + ".csv" for c in calls[:-1]]
+    written = [_target(out, c) for c in calls[:-1]]
     for name, data in after.items():  # each file whole: the new one if written, else the old
         assert data == (new[name] if name in written else before[name]), name
     monkeypatch.undo()
@@ -299,11 +308,11 @@ def test_eio_on_fsync_in_write_report(tmp_path: Path, monkeypatch: pytest.Monkey
     with pytest.raises(ReportError, match=r"cannot write \(Input/output error\)") as caught:
         write_report(tables, out, as_of=_AT, charts=False)
     assert fake_os.calls == fail_at
-    failed = Path(str(caught.value).split(":", 1)[0])
-    assert failed.parent == out and failed.name in before
+    failed = Path(str(caught.value).split(":", 1)[0]).relative_to(out).as_posix()
+    assert failed in before
     after = _snapshot(out)
     assert set(after) == set(before)
-    assert after[failed.name] == before[failed.name]
+    assert after[failed] == before[failed]
 
 
 def _cli(args: list[str]) -> tuple[int, str, str]:

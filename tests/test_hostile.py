@@ -697,8 +697,9 @@ def test_one_permission_rule_for_everything_written(tmp_path: Path, umask: int) 
         report = _cli("report", "--store", str(db), "--out", str(out), *flag, umask=umask)
         exported = _cli("export", "--store", str(db), "--out", str(export), *flag, umask=umask)
         assert report.returncode == 0 and exported.returncode == 0, report.stderr
-        for path in out.iterdir():
-            holds_network = networked and path.name in ("clusters.csv", "instances.csv")
+        for path in (p for p in out.rglob("*") if p.is_file()):  # versions/ included
+            holds_network = networked and path.name in (
+                "clusters.csv", "instances.csv", "clusters.parquet", "instances.parquet")
             assert stat.S_IMODE(path.stat().st_mode) == (private if holds_network else public), \
                 path
         for path in export.rglob("*.parquet"):
