@@ -234,6 +234,28 @@ def test_a_week_old_store_is_stale(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert page.index("STALE DATA: the newest successful poll") < page.index("Burn rate")
 
 
+def test_ages_on_stale_data_are_measured_to_the_newest_poll(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch
+                                                             ) -> None:
+    """A week past the newest poll, an instance pending since 00:00 (boot estimate 10 min) is
+    'pending for 180 min' as the 03:00 poll saw it, not for a week nobody saw."""
+    db = tmp_path / "history.db"
+    record = make_instance("p", status="pending", active_at=None,
+                           boot_time={"min_boot_in_sec": 300, "max_boot_in_sec": 600})
+    with Store(db) as store:
+        for t in POLLS:
+            store.record_poll(t, clusters=None, instances={"instances": [record]},
+                              instance_types=None)
+    line = ("pending_too_long: instance p pending for 180 min, more than twice its boot "
+            "estimate (10 min)")
+    code, out, _ = _run("check", "--store", str(db))  # the data's own time
+    assert (code, out.splitlines()) == (10, [line])
+    monkeypatch.setenv("SHADEANALYTICS_NOW", "2026-11-27T03:00:00Z")
+    code, out, _ = _run("check", "--store", str(db), "--as-of", "now")
+    assert code == 10 and out.splitlines()[1:] == [line]
+    assert out.splitlines()[0].startswith("stale_data: the newest successful poll")
+
+
 # -- 4. unknown is not zero -------------------------------------------------------------------
 
 
