@@ -31,7 +31,6 @@ from .ingest.tables import Tables
 from .output.focus import FOCUS_VERSIONS
 from .output.report import (
     SUMMARY_DIMENSIONS,
-    newest_observation,
     resolve_as_of,
     summary_text,
     write_report,
@@ -146,18 +145,18 @@ def _as_of_value(text: str) -> str | pd.Timestamp:
 
 def _resolve_as_of(value: str | pd.Timestamp | None, tables: Tables) -> pd.Timestamp:
     """``--as-of`` by the one rule (``asof.resolve_as_of``); undated sources: a usage error."""
-    from .analytics.asof import UndatedError
+    from .analytics.asof import UndatedError, newest_poll
 
     try:
         as_of = resolve_as_of(value, tables)
     except UndatedError as exc:
         raise _UsageError(str(exc).replace("pass as_of=... (", "pass ").rstrip(")")) from None
     # refused past the accepted span (`now` and `latest` come from a clock or the data) or
-    # more than _MAX_AHEAD_DAYS after the newest snapshot
+    # more than _MAX_AHEAD_DAYS after the newest snapshot (the as_of rule's own newest poll)
     if not _EARLIEST <= as_of < _LATEST:
         raise _UsageError("--as-of: the time must be from 1970-01-01T00:00:00Z up to (not "
                           "including) 2200-01-01T00:00:00Z")
-    newest = newest_observation(tables)
+    newest = newest_poll(tables)
     if newest is not None and as_of - newest > pd.Timedelta(days=_MAX_AHEAD_DAYS):
         raise _UsageError(f"--as-of: more than {_MAX_AHEAD_DAYS:,} days (5 years) after the "
                           f"newest snapshot ({newest.strftime('%Y-%m-%dT%H:%M:%SZ')}); "

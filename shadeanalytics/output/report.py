@@ -39,7 +39,6 @@ __all__ = [
     "escape_cell",
     "history_frames",
     "market_frames",
-    "newest_observation",
     "resolve_as_of",
     "table_columns",
     "unescape_cell",
@@ -85,19 +84,6 @@ def market_frames(tables: Tables, billed: Bill) -> dict[str, pd.DataFrame]:
         return {}
     return {"savings": market_compare(tables, billed=billed),
             "market_prices": price_history(tables, as_of=billed.as_of)}
-
-
-def newest_observation(tables: Tables, *, until: pd.Timestamp | None = None
-                       ) -> pd.Timestamp | None:
-    """The newest ``observed_at`` of any row or poll (not after ``until`` when given), or None
-    when nothing is dated."""
-    frames = [df["observed_at"] for df in (tables.clusters, tables.instances, tables.polls)
-              if not df.empty]
-    if until is not None:
-        frames = [s[(s <= until).to_numpy(dtype=bool)] for s in frames]
-    times = [s.max() for s in frames if not s.empty]
-    times = [t for t in times if not pd.isna(t)]
-    return max(times) if times else None
 
 
 def resolve_as_of(value: TimeLike, tables: Tables) -> pd.Timestamp:
