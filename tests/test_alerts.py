@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import io
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
-from conftest import envelope, make_instance
+from conftest import Hook, envelope, make_instance
 
 import shadeanalytics as sa
 from shadeanalytics.analytics import alerts
@@ -284,43 +282,6 @@ def test_exit_codes(tmp_path: Path, sources: list[str]) -> None:
         "error_listed: instance e is in error and still listed",
     ]
     assert run("--as-of", POLLS[1])[0] == 2  # neither SOURCE nor --store
-
-
-class Hook:
-    """A webhook on 127.0.0.1: answers each POST with the next scripted status (then 200)."""
-
-    def __init__(self, statuses: list[int] | None = None) -> None:
-        self.statuses = list(statuses or [])
-        self.bodies: list[dict[str, Any]] = []
-        self.paths: list[str] = []
-        hook = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers["Content-Length"])
-                hook.bodies.append(json.loads(self.rfile.read(length)))
-                hook.paths.append(self.path)
-                status = hook.statuses.pop(0) if hook.statuses else 200
-                self.send_response(status)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/services/T0/SECRETPATH"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> Hook:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
 
 
 @pytest.fixture(autouse=True)

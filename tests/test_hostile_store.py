@@ -6,17 +6,14 @@ from __future__ import annotations
 
 import copy
 import io
-import json
 import subprocess
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT, cli_env, fake_client, fixed_clock
+from conftest import ROOT, Hook, cli_env, fake_client, fixed_clock
 
 from shadeanalytics.cli import EXIT_BREACH, EXIT_DAMAGED, EXIT_OK, EXIT_REFUSED, main
 from shadeanalytics.live.collect import collect
@@ -155,39 +152,6 @@ def test_a_store_already_holding_poison_serves_every_command_with_a_warning(
     )
 
 
-class _SlowHook:
-    """A webhook that takes ``delay`` seconds to accept each POST, counting them."""
-
-    def __init__(self, delay: float) -> None:
-        self.bodies: list[dict[str, Any]] = []
-        hook = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                time.sleep(delay)
-                hook.bodies.append(json.loads(body))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook/SECRET"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> _SlowHook:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
-
-
 def test_two_checks_through_symlinks_to_one_store_send_once(tmp_path: Path) -> None:
     """Two ``check`` processes at once, each through its own symlink to one store, with a
     webhook that takes 2 s: the store file's lock makes the second wait; it then finds the
@@ -202,7 +166,7 @@ def test_two_checks_through_symlinks_to_one_store_send_once(tmp_path: Path) -> N
     links[0].parent.mkdir()
     for link in links:
         link.symlink_to(path)
-    with _SlowHook(delay=2.0) as hook:
+    with Hook(delay=2.0) as hook:
         procs = [
             subprocess.Popen(
                 [
