@@ -77,7 +77,8 @@ class ConfigError(ShadeanalyticsError):
 
 
 class ConfigWarning(DataWarning):
-    """A settings file others can read holds a secret (the API key or the webhook)."""
+    """A settings or key file its group or others can read holds a secret (the API key or the
+    webhook)."""
 
 
 def clean_key(text: str) -> str:
@@ -90,8 +91,8 @@ def api_key(explicit: str | None = None, key_file: str | os.PathLike[str] | None
     """``(key, where it came from)``: ``explicit`` (``api_key=``), else the file ``key_file``
     (``--api-key-file PATH``), else ``SHADEFORM_API_KEY``. The key may be empty: the caller
     says what to set. A key file is read as a regular file of at most 64 KiB of UTF-8 text;
-    one that other users may read gets a ``DataWarning`` (naming the file and its mode,
-    never the key)."""
+    one that its group or other users may read gets a :class:`ConfigWarning` (naming the file
+    and its mode, never the key), by the same rule as a settings file holding a secret."""
     if explicit is not None:
         return clean_key(explicit), "api_key="
     if key_file is None:
@@ -110,11 +111,7 @@ def api_key(explicit: str | None = None, key_file: str | os.PathLike[str] | None
         raise ConfigError(f"{name}: cannot read the API key file ({exc})") from None
     if not key:
         raise ConfigError(f"{name}: the API key file is empty")
-    with contextlib.suppress(OSError):
-        mode = stat.S_IMODE(os.stat(key_file).st_mode)
-        if mode & (stat.S_IRGRP | stat.S_IROTH):
-            warnings.warn(f"{name}: the API key file may be read by other users (mode "
-                          f"{mode:04o}); chmod 600 it", DataWarning, stacklevel=2)
+    _warn_if_shared(Path(key_file), name, "the API key file holds the API key")
     return key, f"--api-key-file {name}"
 
 
@@ -265,10 +262,8 @@ def _must_exist(path: Path, by: str) -> Path:
 def read_file(path: Path) -> dict[str, Any]:
     """The settings of the TOML file ``path``, checked (unknown keys and wrong types are a
     ``ConfigError`` naming the file and the key, never the value); relative paths in it are
-    relative to its folder. A file others can read that holds ``api_key`` or ``webhook``
-    gets a :class:`ConfigWarning`."""
-    import warnings
-
+    relative to its folder. A file its group or others can read that holds ``api_key`` or
+    ``webhook`` gets a :class:`ConfigWarning`."""
     from .ingest.load import read_regular_file
 
     name = printable(str(path))
@@ -293,10 +288,19 @@ def read_file(path: Path) -> dict[str, Any]:
                               f"{', '.join(SETTINGS)})")
         values[key] = _checked(spec, value, f"{name}: {key}", path.parent)
     secrets = [key for key in values if SETTINGS[key].secret]
-    if secrets and os.stat(path).st_mode & stat.S_IROTH:
-        warnings.warn(f"{name}: the settings file holds {' and '.join(secrets)} and others can "
-                      f"read it; run chmod 600 {name}", ConfigWarning, stacklevel=2)
+    if secrets:
+        _warn_if_shared(path, name, f"the settings file holds {' and '.join(secrets)}")
     return values
+
+
+def _warn_if_shared(path: Path, name: str, holds: str) -> None:
+    """The one rule for a file holding a secret: a :class:`ConfigWarning` when its group or
+    other users may read it (``holds`` says what it holds; never the value)."""
+    with contextlib.suppress(OSError):
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+        if mode & (stat.S_IRGRP | stat.S_IROTH):
+            warnings.warn(f"{name}: {holds} and other users may read it (mode {mode:04o}); "
+                          f"run chmod 600 {name}", ConfigWarning, stacklevel=3)
 
 
 def _checked(spec: _Spec, value: Any, where: str, folder: Path | None) -> Any:

@@ -396,7 +396,8 @@ def test_a_key_file_others_can_read_is_warned_about(tmp_path: Path) -> None:
     with pytest.warns(DataWarning) as caught:
         assert config.api_key(key_file=path)[0] == "sk-secret-key-771"
     assert [str(w.message) for w in caught] == [
-        f"{path}: the API key file may be read by other users (mode 0644); chmod 600 it"
+        f"{path}: the API key file holds the API key and other users may read it (mode "
+        f"0644); run chmod 600 {path}"
     ]
     path.chmod(0o600)
     with warnings.catch_warnings():
