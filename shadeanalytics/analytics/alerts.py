@@ -452,7 +452,7 @@ def _instance_rules(billed: Bill) -> list[Breach]:
     life = life.assign(state=state.reindex(life["instance_id"]).to_numpy())
     limit = 2 * life["boot_time_max_s"].astype("float64")
     fresh = billed.freshness  # on stale data, an age is measured to the newest poll, not as_of
-    behind = fresh.behind.total_seconds() if fresh is not None and fresh.stale else 0.0
+    behind = 0.0 if fresh is None else (fresh.as_of - fresh.seen_to).total_seconds()
     life = life.assign(age_s=life["age_s"] - behind)
     late = life[(life["state"] == "pending").fillna(False).to_numpy(dtype=bool)
                 & (life["age_s"] > limit).fillna(False).to_numpy(dtype=bool)]

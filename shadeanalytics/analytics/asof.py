@@ -123,6 +123,12 @@ class Freshness:
     def stale(self) -> bool:
         return self.behind > self.grace
 
+    @property
+    def seen_to(self) -> pd.Timestamp:
+        """The instant an age ("pending for", "running for") is measured to: the newest poll
+        on stale data (what the data saw), else ``as_of``."""
+        return self.as_of - self.behind if self.stale else self.as_of
+
 
 def freshness(tables: Tables, as_of: pd.Timestamp) -> Freshness:
     """``tables``' freshness at ``as_of`` (see :class:`Freshness`)."""

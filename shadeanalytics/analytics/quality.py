@@ -372,7 +372,9 @@ def _no_auto_delete(fleet: _Fleet) -> pd.DataFrame:
     if inst.empty:
         return _found("no_auto_delete", "instance", "warning", inst["instance_id"],
                       inst["instance_id"])
-    days = (fleet.as_of - inst["billed_from"]).dt.total_seconds() / 86_400
+    fresh = fleet.billed.freshness  # on stale data, measured to the newest poll, not as_of
+    until = fleet.as_of if fresh is None else fresh.seen_to
+    days = (until - inst["billed_from"]).dt.total_seconds() / 86_400
     bad = inst[((days > NO_AUTO_DELETE_DAYS) & inst["auto_delete_at"].isna()
                 & inst["auto_delete_spend_threshold_usd"].isna()).fillna(False)
                .to_numpy(dtype=bool)]
