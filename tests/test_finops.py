@@ -435,3 +435,15 @@ def test_billed_items_are_kept_per_bill_and_never_shared() -> None:
     assert again["end_at"].max() == pd.Timestamp("2026-11-18T12:00:00Z")
     assert early.derived["billed_items"] is not late.derived["billed_items"]
     assert dataclasses.replace(early, as_of=late.as_of).derived == {}  # kept on one Bill only
+
+
+def test_one_day_of_history_says_last_day_s_burn() -> None:
+    """25 hourly polls of one $2.10/h instance (11-19 00:00 to 11-20 00:00): one day of burn,
+    in the singular; $50.40 so far + 11 days x $50.40 to Dec 1 = $604.80, a band of one day."""
+    polls = pd.date_range("2026-11-19T00:00Z", "2026-11-20T00:00Z", freq="h")
+    record = make_instance("a", active_at="2026-11-19T00:00:00Z")
+    tables = sa.read([envelope({"instances": [record]}, f"{t:%Y-%m-%dT%H:%M:%SZ}", "/instances")
+                      for t in polls])
+    text = summary_text(tables, as_of="2026-11-20T00:00:00Z")
+    assert ("  Nov 2026: $50.40 so far; forecast $604.80 ($604.80 to $604.80, last day's "
+            "burn)\n") in text
