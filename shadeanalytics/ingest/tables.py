@@ -26,6 +26,7 @@ from .normalize import (
     member_path,
     type_name,
 )
+from .resources import RESOURCES
 from .schema import PRE_ACTIVE, STATUSES, TABLES, Column, empty_frame
 
 __all__ = ["Tables", "build_tables"]
@@ -649,13 +650,7 @@ def build_tables(norm: Normalized) -> Tables:
 
 #: (id field, dedupe key fields) of each account table
 ACCOUNT_KEYS: dict[str, tuple[str | None, tuple[str, ...]]] = {
-    "volumes": ("volume_id", ("volume_id", "observed_at")),
-    "volume_types": (None, ("cloud", "region", "observed_at")),
-    "ssh_keys": ("ssh_key_id", ("ssh_key_id", "observed_at")),
-    "templates": ("template_id", ("template_id", "name", "observed_at")),
-    "cluster_types": ("shade_instance_type", ("cloud", "shade_instance_type", "num_instances",
-                                              "region", "observed_at")),
-}
+    r.table: (r.id_column, r.row_key) for r in RESOURCES if r.primary and r.row_key}
 
 
 def _account_frames(norm: Normalized, origin_of: Callable[[list[tuple[int, str]]], Any]

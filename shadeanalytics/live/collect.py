@@ -69,6 +69,7 @@ from ..errors import (
     TransportError,
     printable,
 )
+from ..ingest.resources import RESOURCES
 from .client import ShadeformClient
 from .locks import file_lock
 from .store import Store, prepare_account_list
@@ -246,13 +247,11 @@ class _Plan:
     account_every_s: float
 
 
-#: account lists polled once a day: record_poll argument -> client method
-_DAILY = {"ssh_keys": "ssh_keys", "templates": "templates",
-          "featured_templates": "featured_templates", "cluster_types": "cluster_types"}
-_EVERY_RUN = {"volumes": "volumes", "volume_types": "volume_types"}
-_ENDPOINT_OF = {"volumes": "/volumes", "volume_types": "/volumes/types",
-                "ssh_keys": "/sshkeys", "templates": "/templates",
-                "featured_templates": "/templates/featured", "cluster_types": "/clusters/types"}
+#: account lists polled once a day, and every run: record_poll argument -> client method
+#: (the same name: the resource's, ``ingest/resources.py``)
+_DAILY = {r.name: r.name for r in RESOURCES if r.collect == "daily"}
+_EVERY_RUN = {r.name: r.name for r in RESOURCES if r.collect == "every-run"}
+_ENDPOINT_OF = {r.name: r.endpoint for r in RESOURCES if r.collect != "core"}
 
 
 def _fetch(client: ShadeformClient, store: Store, plan: _Plan) -> dict[str, Any]:

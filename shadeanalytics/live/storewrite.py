@@ -18,6 +18,7 @@ import orjson
 
 from ..errors import SchemaError, StoreError, printable
 from ..ingest.normalize import redact, type_name
+from ..ingest.resources import RESOURCES
 from ..ingest.schema import valid_id
 from . import rows as derived
 from .endpoints import ACCOUNT_LISTS, ENDPOINTS, endpoint_of
@@ -29,8 +30,9 @@ __all__ = ["Refusals", "Seen", "add_poll_warning", "prepare_account_list", "prep
 #: where ``rows.records`` places a record: stripped from the path of a refusal
 _RECORD_PREFIX = re.compile(r"^\$(?:\.response\.[a-z_]+\[0\])?")
 _SCALARS = (str, int, float, type(None))
-_LIST_KEYS = {"/clusters": "clusters", "/instances": "instances",
-              "/instances/types": "instance_types"}
+_LIST_KEYS = {r.endpoint: r.list_key for r in RESOURCES}
+#: version kind -> its resource (``ingest/resources.py``)
+_RESOURCE_OF = {r.kind: r for r in RESOURCES}
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,8 +86,7 @@ def _column_value(cost: Any) -> Any:
 
 
 def _items(response: Any, endpoint: str) -> list[Any]:
-    key = _LIST_KEYS[endpoint] if endpoint in _LIST_KEYS else \
-        next(k for e, k, _ in ACCOUNT_LISTS.values() if e == endpoint)
+    key = _LIST_KEYS[endpoint]
     if not isinstance(response, dict):
         raise SchemaError(f"found {type_name(response)}, expected an object with a '{key}' list",
                           source=f"GET {endpoint}", path="$")
@@ -151,23 +152,27 @@ def _numbered(seen: dict[tuple[str, str], list[Seen]]) -> dict[tuple[str, str], 
 
 
 def _account_id(kind: str, item: Any, endpoint: str, path: str) -> str:
-    """The resource id of an account list item (the catalogues have none: their key)."""
-    if kind == "volume_type":
-        return (f"{_text_field(item, 'cloud', endpoint, path)}/"
-                f"{_text_field(item, 'region', endpoint, path)}")
-    if kind == "cluster_type":
-        node = item.get("cluster_type") if isinstance(item, dict) else None
-        where = item.get("availability") if isinstance(item, dict) else None
-        return "/".join(str(part) for part in (
-            _text_field(item, "cloud", endpoint, path),
-            _text_field(node, "shade_instance_type", endpoint, f"{path}.cluster_type"),
-            item.get("num_instances"),
-            where.get("region") if isinstance(where, dict) else ""))
-    if kind in ("template", "featured_template") and isinstance(item, dict) \
-            and item.get("id") is None:
+    """The resource id of an account list item by its resource's ``id_rule``: its ``id``, or
+    (the catalogues have none) its natural key, the fields of the rule joined by ``/``."""
+    rule = _RESOURCE_OF[kind].id_rule
+    if rule == "id-or-name" and isinstance(item, dict) and item.get("id") is None:
         # the spec's FeaturedTemplate has no id: its name is its key
         return f"name:{_text_field(item, 'name', endpoint, path)}"
-    return _text_field(item, "id", endpoint, path)
+    if rule in ("id", "id-or-name"):
+        return _text_field(item, "id", endpoint, path)
+    parts = []
+    for field in rule.split("/"):
+        if field.endswith("?"):  # any value, spelled as it is ("" under no object)
+            parent, _, name = field[:-1].rpartition(".")
+            node = item.get(parent) if parent and isinstance(item, dict) else item
+            parts.append(str(node.get(name)) if isinstance(node, dict) else "")
+        elif "." in field:
+            parent, name = field.rsplit(".", 1)
+            node = item.get(parent) if isinstance(item, dict) else None
+            parts.append(_text_field(node, name, endpoint, f"{path}.{parent}"))
+        else:
+            parts.append(_text_field(item, field, endpoint, path))
+    return "/".join(parts)
 
 
 def prepare_account_list(argument: str, response: Any) -> dict[tuple[str, str], Seen]:
@@ -178,7 +183,7 @@ def prepare_account_list(argument: str, response: Any) -> dict[tuple[str, str], 
     for i, item in enumerate(_items(response, endpoint)):
         path = f"$.{key}[{i}]"
         rid = _account_id(kind, item, endpoint, path)
-        payload = redact(item) if kind in ("ssh_key", "template", "featured_template") else item
+        payload = redact(item) if _RESOURCE_OF[kind].secrets else item
         seen.setdefault((kind, rid), seen_of(kind, rid, None, payload, endpoint, path))
     return seen
 
