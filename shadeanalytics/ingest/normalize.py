@@ -639,8 +639,9 @@ class _Normalizer:
         self._unknown(value, frozenset({key}), path)
         if observed_at is not None:
             endpoint = _ENDPOINTS[key]
-            if self._endpoint in _SHARED_KEY.get(key, ()):  # /templates/featured
-                endpoint = self._endpoint
+            shared = self._endpoint
+            if shared is not None and shared in _SHARED_KEY[key]:  # /templates/featured
+                endpoint = shared
             self.out.polls.append((observed_at, endpoint))
         if key == "clusters":
             for i, item in enumerate(items):

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["BY_NAME", "BY_TABLE", "RESOURCES", "STORE_KINDS", "Resource", "TYPE_KEYS"]
+__all__ = ["BY_NAME", "BY_TABLE", "RESOURCES", "STORE_KINDS", "TOP_COPIES", "TYPE_KEYS", "Resource"]
 
 
 @dataclass(frozen=True)
@@ -34,8 +34,6 @@ class Resource:
     list_key: str
     #: the store's version kind of one item
     kind: str
-    #: the single-object endpoint, ``{id}`` for the id (None: the API has none)
-    info: str | None
     #: how the store names an item: ``id``, ``id-or-name`` (``name:<name>`` without an id),
     #: or the fields of a catalogue's natural key joined by ``/`` (``cloud/region``): each a
     #: non-empty string (``a.b``: field ``b`` of object ``a``), or, ending in ``?``, any value
@@ -46,6 +44,8 @@ class Resource:
     collect: str
     #: how an error message names a response of it
     described: str
+    #: the single-object endpoint, ``{id}`` for the id (None: the API has none)
+    info: str | None = None
     #: the fields the API documents for one item (None: the record spec, ``schema.RECORDS``,
     #: declares them)
     known: frozenset[str] | None = None
@@ -85,57 +85,77 @@ _TEMPLATE_KEYS = frozenset({
 
 #: Every resource, in the store's endpoint order (the first three are the collector's core).
 RESOURCES: tuple[Resource, ...] = (
-    Resource("clusters", "clusters", "/clusters", "clusters", "cluster", "/clusters/{id}/info",
-             "id", "core", "a cluster info response or a /clusters list", secrets=True),
-    Resource("instances", "instances", "/instances", "instances", "instance",
-             "/instances/{id}/info", "id", "core",
-             "an instance info response or an /instances list", secrets=True,
-             children=("instance_tags", "port_mappings", "docker_port_mappings",
-                       "docker_volume_mounts", "docker_envs", "instance_volumes",
-                       "instance_envs"),
-             info_kind="instance_info"),
-    Resource("instance_types", "instance_types", "/instances/types", "instance_types",
-             # (the 2024 shape, one type per region, adds /<region>: storewrite.prepare_poll)
-             "instance_type", None, "cloud/shade_instance_type", "core",
-             "an /instances/types response", known=TYPE_KEYS),
-    Resource("volumes", "volumes", "/volumes", "volumes", "volume", "/volumes/{id}/info", "id",
-             "every-run", "a volume info response or a /volumes list",
-             known=frozenset({"id", "cloud", "cloud_assigned_id", "region", "name",
-                              "fixed_size", "size_in_gb", "cost_estimate",
-                              "supports_multi_mount", "mounted_by"}),
-             marks=("size_in_gb", "mounted_by", "supports_multi_mount", "fixed_size"),
-             id_column="volume_id", row_key=("volume_id", "observed_at")),
-    Resource("volume_types", "volume_types", "/volumes/types", "volume_types", "volume_type",
-             None, "cloud/region", "every-run", "a /volumes/types response",
-             # the docs spell supports_multi_mount supports_multiple_mounts: both are read
-             known=frozenset({"cloud", "region", "supports_multi_mount",
-                              "supports_multiple_mounts", "fixed_size",
-                              "price_per_gb_per_hour"}),
-             row_key=("cloud", "region", "observed_at")),
-    Resource("ssh_keys", "ssh_keys", "/sshkeys", "ssh_keys", "ssh_key", "/sshkeys/{id}/info",
-             "id", "daily", "an SSH key info response or an /sshkeys list",
-             # public_key_sha256 / public_key_type: what the store keeps instead of the key
-             known=frozenset({"id", "name", "public_key", "is_default", "public_key_sha256",
-                              "public_key_type"}),
-             marks=("public_key", "public_key_sha256"), secrets=True,
-             id_column="ssh_key_id", row_key=("ssh_key_id", "observed_at")),
-    Resource("templates", "templates", "/templates", "templates", "template",
-             "/templates/{id}/info", "id-or-name", "daily",
-             "a template info response or a /templates list", known=_TEMPLATE_KEYS,
-             marks=("launch_configuration", "author", "logo", "public", "description",
-                    "networking"),
-             secrets=True, children=("template_tags", "template_envs"),
-             id_column="template_id", row_key=("template_id", "name", "observed_at")),
-    Resource("featured_templates", "templates", "/templates/featured", "templates",
-             "featured_template", None, "id-or-name", "daily",
-             "a template info response or a /templates list", known=_TEMPLATE_KEYS,
-             secrets=True),
-    Resource("cluster_types", "cluster_types", "/clusters/types", "cluster_types",
-             "cluster_type", None, "cloud/cluster_type.shade_instance_type/num_instances?/"
-             "availability.region?", "daily", "a /clusters/types response",
-             known=frozenset({"cloud", "num_instances", "availability", "cluster_type"}),
-             id_column="shade_instance_type",
-             row_key=("cloud", "shade_instance_type", "num_instances", "region", "observed_at")),
+    Resource(
+        name="clusters", table="clusters", endpoint="/clusters", list_key="clusters",
+        kind="cluster", info="/clusters/{id}/info", id_rule="id", collect="core",
+        described="a cluster info response or a /clusters list", secrets=True,
+    ),
+    Resource(
+        name="instances", table="instances", endpoint="/instances", list_key="instances",
+        kind="instance", info="/instances/{id}/info", id_rule="id", collect="core",
+        described="an instance info response or an /instances list", secrets=True,
+        children=("instance_tags", "port_mappings", "docker_port_mappings",
+                  "docker_volume_mounts", "docker_envs", "instance_volumes", "instance_envs"),
+        info_kind="instance_info",
+    ),
+    Resource(
+        name="instance_types", table="instance_types", endpoint="/instances/types",
+        list_key="instance_types", kind="instance_type",
+        # the 2024 shape (one type per region) adds /<region>: storewrite.prepare_poll
+        id_rule="cloud/shade_instance_type", collect="core",
+        described="an /instances/types response", known=TYPE_KEYS,
+    ),
+    Resource(
+        name="volumes", table="volumes", endpoint="/volumes", list_key="volumes", kind="volume",
+        info="/volumes/{id}/info", id_rule="id", collect="every-run",
+        described="a volume info response or a /volumes list",
+        known=frozenset({"id", "cloud", "cloud_assigned_id", "region", "name", "fixed_size",
+                         "size_in_gb", "cost_estimate", "supports_multi_mount", "mounted_by"}),
+        marks=("size_in_gb", "mounted_by", "supports_multi_mount", "fixed_size"),
+        id_column="volume_id", row_key=("volume_id", "observed_at"),
+    ),
+    Resource(
+        name="volume_types", table="volume_types", endpoint="/volumes/types",
+        list_key="volume_types", kind="volume_type", id_rule="cloud/region", collect="every-run",
+        described="a /volumes/types response",
+        # the docs spell supports_multi_mount supports_multiple_mounts: both are read
+        known=frozenset({"cloud", "region", "supports_multi_mount", "supports_multiple_mounts",
+                         "fixed_size", "price_per_gb_per_hour"}),
+        row_key=("cloud", "region", "observed_at"),
+    ),
+    Resource(
+        name="ssh_keys", table="ssh_keys", endpoint="/sshkeys", list_key="ssh_keys",
+        kind="ssh_key", info="/sshkeys/{id}/info", id_rule="id", collect="daily",
+        described="an SSH key info response or an /sshkeys list",
+        # public_key_sha256 / public_key_type: what the store keeps instead of the key
+        known=frozenset({"id", "name", "public_key", "is_default", "public_key_sha256",
+                         "public_key_type"}),
+        marks=("public_key", "public_key_sha256"), secrets=True,
+        id_column="ssh_key_id", row_key=("ssh_key_id", "observed_at"),
+    ),
+    Resource(
+        name="templates", table="templates", endpoint="/templates", list_key="templates",
+        kind="template", info="/templates/{id}/info", id_rule="id-or-name", collect="daily",
+        described="a template info response or a /templates list", known=_TEMPLATE_KEYS,
+        marks=("launch_configuration", "author", "logo", "public", "description", "networking"),
+        secrets=True, children=("template_tags", "template_envs"),
+        id_column="template_id", row_key=("template_id", "name", "observed_at"),
+    ),
+    Resource(
+        name="featured_templates", table="templates", endpoint="/templates/featured",
+        list_key="templates", kind="featured_template", id_rule="id-or-name", collect="daily",
+        described="a template info response or a /templates list", known=_TEMPLATE_KEYS,
+        secrets=True,
+    ),
+    Resource(
+        name="cluster_types", table="cluster_types", endpoint="/clusters/types",
+        list_key="cluster_types", kind="cluster_type",
+        id_rule="cloud/cluster_type.shade_instance_type/num_instances?/availability.region?",
+        collect="daily", described="a /clusters/types response",
+        known=frozenset({"cloud", "num_instances", "availability", "cluster_type"}),
+        id_column="shade_instance_type",
+        row_key=("cloud", "shade_instance_type", "num_instances", "region", "observed_at"),
+    ),
 )
 
 #: name -> resource

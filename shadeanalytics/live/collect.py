@@ -69,7 +69,7 @@ from ..errors import (
     TransportError,
     printable,
 )
-from ..ingest.resources import RESOURCES
+from ..ingest.resources import BY_NAME, RESOURCES
 from .client import ShadeformClient
 from .locks import file_lock
 from .store import Store, prepare_account_list
@@ -252,6 +252,7 @@ class _Plan:
 _DAILY = {r.name: r.name for r in RESOURCES if r.collect == "daily"}
 _EVERY_RUN = {r.name: r.name for r in RESOURCES if r.collect == "every-run"}
 _ENDPOINT_OF = {r.name: r.endpoint for r in RESOURCES if r.collect != "core"}
+_INSTANCE_INFO = BY_NAME["instances"].info or ""
 
 
 def _fetch(client: ShadeformClient, store: Store, plan: _Plan) -> dict[str, Any]:
@@ -275,7 +276,7 @@ def _fetch(client: ShadeformClient, store: Store, plan: _Plan) -> dict[str, Any]
             if time.monotonic() >= plan.info_until:
                 break
             info = _optional(functools.partial(_checked_info, iid, client.instance_info),
-                             "/instances/{id}/info", iid, failures)
+                             _INSTANCE_INFO, iid, failures)
             if info is not None:
                 details[iid] = info
             bar.update(1)
@@ -312,7 +313,7 @@ def _checked_info(iid: str, fetch: Callable[[str], dict[str, Any]]) -> dict[str,
     info = fetch(iid)
     if info.get("id") != iid:
         raise BadResponseError(f"GET /instances/{{id}}/info: the response is not instance {iid}",
-                               endpoint="/instances/{id}/info")
+                               endpoint=_INSTANCE_INFO)
     return info
 
 
