@@ -110,43 +110,17 @@ INSTANCE_TYPE_FIELDS = (
     "storage_in_gb", "interconnect", "nvlink", "deployment_type", "boot_time_min_s",
     "boot_time_max_s", "catalog_conflicts", "observed_at",
 )
-#: the raw columns of the account tables (one flat row per object)
+#: the raw columns of the account tables (one flat row per object): their record-spec columns
 ACCOUNT_FIELDS: dict[str, tuple[str, ...]] = {
-    "volumes": ("volume_id", "name", "cloud", "region", "cloud_assigned_id", "fixed_size",
-                "size_in_gb", "supports_multi_mount", "mounted_by", "cost_estimate_usd",
-                "gone", "observed_at"),
-    "volume_types": ("cloud", "region", "supports_multi_mount", "fixed_size",
-                     "price_per_gb_per_hour_usd", "observed_at"),
-    "ssh_keys": ("ssh_key_id", "name", "is_default", "key_type", "public_key_sha256",
-                 "observed_at"),
-    "templates": ("template_id", "name", "description", "author", "logo", "public",
-                  "featured", "launch_type", "docker_image", "has_registry_credentials",
-                  "script_sha256", "auto_delete_at", "auto_delete_spend_threshold_usd",
-                  "alert_at", "alert_spend_threshold_usd", "volume_mount_auto",
-                  "ufw_rule_count", "observed_at"),
-    "cluster_types": ("cloud", "shade_instance_type", "cloud_instance_type", "num_instances",
-                      "region", "region_display_name", "available", "hourly_price_cents",
-                      "gpu_type", "gpu_manufacturer", "num_gpus", "vram_per_gpu_in_gb",
-                      "vcpus", "memory_in_gb", "storage_in_gb", "interconnect", "nvlink",
-                      "catalog_conflicts", "observed_at"),
+    r.table: tuple(c.name for c in TABLES[r.table] if c.name not in _TABLE_DERIVED)
+    for r in RESOURCES if r.primary and r.collect != "core"
 }
+#: the raw columns of the child tables: ``_row`` (the parent's row number), then their columns
 CHILD_FIELDS: dict[str, tuple[str, ...]] = {
-    "instance_tags": ("_row", "instance_id", "observed_at", "position", "tag"),
-    "port_mappings": ("_row", "instance_id", "observed_at", "position", "internal_port",
-                      "external_port"),
-    "docker_port_mappings": ("_row", "instance_id", "observed_at", "position", "host_port",
-                             "container_port"),
-    "docker_volume_mounts": ("_row", "instance_id", "observed_at", "position", "host_path",
-                             "container_path"),
-    "docker_envs": ("_row", "instance_id", "observed_at", "position", "name"),
-    "instance_volumes": ("_row", "instance_id", "observed_at", "position", "volume_id"),
-    "instance_envs": ("_row", "instance_id", "observed_at", "position", "name"),
-}
+    name: ("_row", *(c.name for c in TABLES[name])) for name in BY_NAME["instances"].children}
 #: child tables of templates (``_row`` is a template row number)
 TEMPLATE_CHILD_FIELDS: dict[str, tuple[str, ...]] = {
-    "template_tags": ("_row", "template_id", "observed_at", "position", "tag"),
-    "template_envs": ("_row", "template_id", "observed_at", "position", "scope", "name"),
-}
+    name: ("_row", *(c.name for c in TABLES[name])) for name in BY_NAME["templates"].children}
 
 
 @dataclass(frozen=True)

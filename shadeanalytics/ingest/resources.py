@@ -8,12 +8,15 @@ endpoint is one :class:`Resource` here plus its fixture in the fake API
 (``testing/fakeapi.py``); ``tests/test_resources.py`` checks that no other module spells a
 list endpoint or list key of its own.
 
-Imports nothing of the package: everything else may read it.
+Imports only the record spec (``schema.py``, for what it declares of instances): everything
+else may read it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from .schema import INSTANCE_RECORD
 
 __all__ = ["BY_NAME", "BY_TABLE", "RESOURCES", "STORE_KINDS", "TOP_COPIES", "TYPE_KEYS", "Resource"]
 
@@ -54,7 +57,7 @@ class Resource:
     marks: tuple[str, ...] = ()
     #: payloads hold secrets: the store keeps ``normalize.redact`` of each item
     secrets: bool = False
-    #: its child tables (one row per list item of a record)
+    #: its child tables (one row per list item of a record; their columns: ``schema.TABLES``)
     children: tuple[str, ...] = ()
     #: the store kind of its info response when the collector fetches one per item
     info_kind: str | None = None
@@ -94,8 +97,7 @@ RESOURCES: tuple[Resource, ...] = (
         name="instances", table="instances", endpoint="/instances", list_key="instances",
         kind="instance", info="/instances/{id}/info", id_rule="id", collect="core",
         described="an instance info response or an /instances list", secrets=True,
-        children=("instance_tags", "port_mappings", "docker_port_mappings",
-                  "docker_volume_mounts", "docker_envs", "instance_volumes", "instance_envs"),
+        children=INSTANCE_RECORD.children,
         info_kind="instance_info",
     ),
     Resource(
