@@ -53,7 +53,7 @@ class Resource:
     #: declares them)
     known: frozenset[str] | None = None
     #: fields only a single object of it carries: how an info response without an envelope is
-    #: told apart
+    #: told apart (the resource with fewer marks is tried first)
     marks: tuple[str, ...] = ()
     #: payloads hold secrets: the store keeps ``normalize.redact`` of each item
     secrets: bool = False
