@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from .._common import TimeLike, as_of_time, require
+from ..ingest.resources import BY_NAME
 from ..ingest.schema import STATUSES, TABLES, TIMESTAMP, empty_frame
 from ..ingest.tables import CHILD_TABLES, Tables
 from .asof import BASES, Freshness, freshness, resolve_as_of
@@ -62,6 +63,8 @@ __all__ = [
     "billed_price_usd",
     "state_of",
 ]
+
+_VOLUMES = BY_NAME["volumes"].endpoint  # polls of it prove a volume there or gone
 
 RUNNING = "active"
 #: Statuses of an instance on its way up: asked for, not running (not billed) yet.
@@ -445,7 +448,7 @@ def _billed_volumes(history: Tables, newest: pd.DataFrame, at: pd.Timestamp,
     priced = volume_prices(newest, history.volume_types)
     first = history.volumes.groupby("volume_id")["observed_at"].min()
     vanished = _vanished(history.polls, _us(newest["observed_at"]),
-                         np.full(len(newest), "/volumes", dtype=object))
+                         np.full(len(newest), _VOLUMES, dtype=object))
     gone = newest["gone"].fillna(False).to_numpy(dtype=bool) & (vanished != _NAT)
     billed_from = pd.Series(first.reindex(newest["volume_id"]).to_numpy(),
                             index=newest.index).astype(TIMESTAMP)
@@ -455,7 +458,7 @@ def _billed_volumes(history: Tables, newest: pd.DataFrame, at: pd.Timestamp,
         .to_numpy(dtype="float64", na_value=np.nan)
     price = priced["hourly_price_usd"].to_numpy(dtype="float64")
     polls = history.polls
-    polls = polls[(polls["ok"].fillna(False) & (polls["endpoint"] == "/volumes").fillna(False))
+    polls = polls[(polls["ok"].fillna(False) & (polls["endpoint"] == _VOLUMES).fillna(False))
                   .to_numpy(dtype=bool)]
     times = polls["observed_at"] if not polls.empty else history.volumes["observed_at"]
     if len(times.drop_duplicates()) <= 1:  # the only /volumes poll: the past is unknown
