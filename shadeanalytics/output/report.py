@@ -180,7 +180,7 @@ def write_report(tables: Tables, out: str | os.PathLike[str], *, as_of: TimeLike
     billed = bill(tables, at)
     frames = analytics(billed)
     forecast = month_forecast(tables, billed=billed)
-    history = history_frames(tables, as_of=at, billed=billed)
+    history = history_frames(tables, billed=billed)  # as of the bill's own instant
     market = market_frames(tables, billed)
     if budgets is not None:
         market["budgets"] = budget_state(billed, budgets)
