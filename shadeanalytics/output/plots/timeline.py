@@ -125,7 +125,7 @@ def plot_status_timeline(
     """
     kinds = [kinds] if isinstance(kinds, str) else list(kinds)
     lanes = _status_lanes(timeline, kinds, as_of, max_lanes)
-    ax = ax if ax is not None else new_axes(_timeline_size(lanes.count))
+    ax = ax if ax is not None else new_axes(_timeline_size(lanes.lane_count))
     return _draw_status_timeline(ax, lanes, kinds)
 
 
@@ -133,7 +133,7 @@ def status_chart(timeline: pd.DataFrame, as_of: TimeLike) -> Chart:
     """The report's chart of a ``status_timeline`` result (instance lanes): its lanes laid out
     once, for the figure's size and the drawing."""
     lanes = _status_lanes(timeline, ["instance"], as_of, 250)
-    return Chart(_timeline_size(lanes.count),
+    return Chart(_timeline_size(lanes.lane_count),
                  lambda ax: _draw_status_timeline(ax, lanes, ["instance"]))
 
 
@@ -144,7 +144,7 @@ class _StatusLanes(NamedTuple):
     lanes: pd.DataFrame | None  # at most ``max_lanes``; None when nothing to draw
 
     @property
-    def count(self) -> int:
+    def lane_count(self) -> int:
         return 0 if self.lanes is None else len(self.lanes)
 
 
@@ -163,7 +163,7 @@ def _status_lanes(timeline: pd.DataFrame, kinds: list[str], as_of: TimeLike,
 
 def _draw_status_timeline(ax: Axes, prepared: _StatusLanes, kinds: list[str]) -> Axes:
     rows, at, total, lanes = prepared
-    count = prepared.count
+    count = prepared.lane_count
     heading = "Status of each " + " and ".join(key_name(k) for k in kinds) + " over time"
     if lanes is None or at is None:
         return no_data(ax, heading)
