@@ -372,6 +372,23 @@ def test_gpu_inventory_of_the_report_frame(frames: dict[str, pd.DataFrame]) -> N
     assert "+ 4 CPU-only instances" in ax.get_title()
 
 
+def test_gpu_inventory_from_the_fleet_draws_the_frame_the_report_hands_over(
+        sample: shadeanalytics.Tables) -> None:
+    """plot_gpu_inventory given the fleet adds up what the report computes for its chart
+    (gpu_inventory by INVENTORY_BY_CLOUD): the same bars, colours, labels and title."""
+    from shadeanalytics.analytics.inventory import gpu_inventory
+
+    by_cloud = gpu_inventory(bill(sample, AS_OF), by=list(plots.INVENTORY_BY_CLOUD))
+    drawn = [plot_gpu_inventory(source, ax=agg_axes()) for source in (sample, by_cloud)]
+    fleet_ax, report_ax = drawn
+    assert ([(p.get_height(), to_hex(p.get_facecolor())) for p in fleet_ax.patches]
+            == [(p.get_height(), to_hex(p.get_facecolor())) for p in report_ax.patches])
+    assert tick_texts(fleet_ax.get_xticklabels()) == tick_texts(report_ax.get_xticklabels())
+    assert fleet_ax.get_title() == report_ax.get_title() == (
+        "GPUs held by type and cloud\n686 GPUs \u00b7 + 4 CPU-only instances (no GPUs)")
+    assert len(fleet_ax.patches) == 8 * 10  # 8 GPU types x 10 clouds, empty segments too
+
+
 def test_a_cloud_has_the_same_colour_in_every_chart(
         sample: shadeanalytics.Tables, frames: dict[str, pd.DataFrame]) -> None:
     """crusoe's cost bar and crusoe's inventory segment share one colour."""

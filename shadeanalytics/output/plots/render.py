@@ -11,7 +11,6 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from ..._common import TimeLike
-from ...analytics.inventory import gpu_inventory
 from ._base import DPI, Chart, agg_axes, save_png, svg_document
 from .cost import cost_chart
 from .inventory import inventory_chart
@@ -115,20 +114,21 @@ def _charts(
     inventory: pd.DataFrame | None,
 ) -> list[tuple[str, Chart]]:
     """The charts of a report by name, in ``CHART_FILES`` order: the one list that both the
-    PNG files and the HTML page's SVG render. Each chart draws the frame it is given; only
-    the GPU inventory by cloud is added up here, when the caller did not pass it."""
+    PNG files and the HTML page's SVG render. Each chart draws the frame it is given; the GPU
+    inventory by cloud, when the caller has not got it, is added up from ``latest_instances``
+    by the chart's own path (``plot_gpu_inventory``'s)."""
     needed = ("costs_by_cloud", "costs_by_gpu_type", "gpu_inventory", "lifecycle")
     missing = [name for name in needed if name not in frames]
     if missing:
         raise ValueError(f"frames is missing {', '.join(missing)}; pass "
                          "shadeanalytics.output.report.analytics(tables, as_of=...)")
-    if inventory is None and latest_instances is not None:
-        inventory = gpu_inventory(latest_instances, by=list(INVENTORY_BY_CLOUD))
+    # GPUs by type and cloud: the caller's, else added up from its instances
+    stacked = inventory if inventory is not None else latest_instances
     charts = [
         ("costs_by_cloud", cost_chart(frames["costs_by_cloud"])),
         ("costs_by_gpu_type", cost_chart(frames["costs_by_gpu_type"])),
-        ("gpu_inventory", inventory_chart(frames["gpu_inventory"], None) if inventory is None
-         else inventory_chart(inventory, "cloud")),
+        ("gpu_inventory", inventory_chart(frames["gpu_inventory"], None) if stacked is None
+         else inventory_chart(stacked, "cloud")),
         ("provisioning", provisioning_chart(frames["lifecycle"])),
     ]
     if timeline is not None:
