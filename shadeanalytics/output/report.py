@@ -175,30 +175,30 @@ def write_report(tables: Tables, out: str | os.PathLike[str], *, as_of: TimeLike
                                  out / f"{table}.csv", table_columns(table, include_network),
                                  private=include_network and table != "instance_types"))
     written += _write_versions(tables, out, include_network, all_versions_csv)
+    # every analytics frame is computed once, here, from the fleet billed once: the CSV files,
+    # the charts and the page take these frames as they are
     billed = bill(tables, at)
     frames = analytics(billed)
-    for name, df in frames.items():
-        written.append(write_csv(df, out / f"{name}.csv"))
     forecast = month_forecast(tables, billed=billed)
-    written.append(write_csv(forecast, out / "forecast.csv"))
-    history = history_frames(tables, as_of=at, billed=billed)
-    for name, df in history.items():
-        written.append(write_csv(df, out / f"{name}.csv"))
+    history = history_frames(tables, billed=billed)  # as of the bill's own instant
     market = market_frames(tables, billed)
     if budgets is not None:
         market["budgets"] = budget_state(billed, budgets)
-    for name, df in market.items():
+    for name, df in {**frames, "forecast": forecast, **history, **market}.items():
         written.append(write_csv(df, out / f"{name}.csv"))
     frames = {**frames, **market}
-    chart_args = {"latest_instances": billed.instances,
-                  "timeline": history.get("timeline"), "fleet": history.get("fleet_over_time"),
-                  "spend": history.get("costs_daily"), "as_of": at}
     svgs = None
     if charts:
-        from .plots import render_charts  # matplotlib only when charts are asked for
+        # matplotlib only when charts are asked for
+        from .plots import INVENTORY_BY_CLOUD, render_charts
 
+        # the one frame only a chart draws: GPUs held by type and cloud
+        inventory = gpu_inventory(billed, by=list(INVENTORY_BY_CLOUD))
         # each chart drawn once, for its PNG and the page's SVG
-        pngs, svgs = render_charts(frames, out, svg=html, **chart_args)
+        pngs, svgs = render_charts(frames, out, svg=html, inventory=inventory,
+                                   timeline=history.get("timeline"),
+                                   fleet=history.get("fleet_over_time"),
+                                   spend=history.get("costs_daily"), as_of=at)
         written += pngs
     if html:
         from .htmlreport import write_html  # jinja2 only when the page is asked for
