@@ -137,9 +137,9 @@ def __getattr__(name: str) -> _Any:
         return getattr(_importlib.import_module(_LAZY[name], __name__), name)
     if name in _RENAMED:
         _deprecated(f"shadeanalytics.{name}", f"shadeanalytics.{_RENAMED[name]}")
-        old = {"bill": ".analytics.billing", "lifecycle": ".analytics.lifecycle",
-               "total_monthly_saving": ".analytics.market", "usd": "._common"}[name]
-        return getattr(_importlib.import_module(old, __name__), name)
+        if name == "bill":  # its old signature (as_of positional) warns once more on call
+            return _importlib.import_module(".analytics.billing", __name__).bill
+        return globals()[_RENAMED[name]]
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

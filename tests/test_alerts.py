@@ -130,13 +130,13 @@ def test_budget_breach_message_and_order() -> None:
     budgets = [Budget("fleet burn", "hourly_usd", 10.0),
                Budget("nebius month", "month_forecast_usd", 6000.0, {"cloud": "nebius"}),
                Budget("gpus", "running_gpus", 4.0, {"cloud": "nebius"})]
-    found = evaluate(fleet(), budgets, as_of=AS_OF, builtin=False)
+    found = evaluate(fleet(), budgets=budgets, as_of=AS_OF, builtin=False)
     assert [b.message for b in found] == [
         "'fleet burn': hourly_usd is $10.50, above the limit $10.00",
     ]
     assert found[0].key == "budget:fleet burn"
     budgets[1] = Budget("nebius month", "month_forecast_usd", 5955.0, {"cloud": "nebius"})
-    found = evaluate(fleet(), budgets, as_of=AS_OF, builtin=False)
+    found = evaluate(fleet(), budgets=budgets, as_of=AS_OF, builtin=False)
     assert found[1].message == ("'nebius month': month_forecast_usd, cloud='nebius' is "
                                 "$5,955.60, above the limit $5,955.00")
 
