@@ -309,7 +309,7 @@ def _warn_unmatched(tables: Tables | Bill, budgets: Sequence[Budget]) -> None:
             if value not in known[key]:
                 warnings.warn(f"budget '{escape_control(budget.name)}': where.{key} matches "
                               "no instance in the data, so the rule cannot breach (a typo?)",
-                              DataWarning, stacklevel=3)
+                              DataWarning, stacklevel=4)  # past the helper's wrapper
                 break
 
 

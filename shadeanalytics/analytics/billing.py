@@ -630,7 +630,9 @@ def with_billed(fleet: Fleet, billed: Bill | None, what: str) -> Fleet:
     (carrying ``tables`` when it carries no history), with a ``DeprecationWarning``."""
     if billed is None:
         return fleet
-    deprecated(f"{what}(tables, billed=...)", f"{what}(billed): a Bill carries its history")
+    # the caller: past this function, the helper and its old_spellings wrapper
+    deprecated(f"{what}(tables, billed=...)", f"{what}(billed): a Bill carries its history",
+               stacklevel=5)
     if billed.history is None and not isinstance(fleet, Bill):
         return replace(billed, history=as_tables(fleet, what))
     return billed

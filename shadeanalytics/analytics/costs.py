@@ -271,7 +271,8 @@ def cluster_summary(
         if instances is None:
             raise ValueError("cluster_summary needs the instances: cluster_summary(tables) or "
                              "cluster_summary(clusters, instances)")
-        deprecated("cluster_summary(clusters, instances)", "cluster_summary(tables)")
+        deprecated("cluster_summary(clusters, instances)", "cluster_summary(tables)",
+                   stacklevel=4)  # the caller, past the old_spellings wrapper
         tables = as_tables(instances, "cluster_summary")
         fleet = Tables(**{**{n: getattr(tables, n) for n, _ in tables.frames()},
                           "clusters": fleet})

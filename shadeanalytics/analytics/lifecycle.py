@@ -118,7 +118,8 @@ def boot_stats(
     keys = group_keys(by, BOOT_KEYS)
     if isinstance(fleet, pd.DataFrame) and "provisioning_s" in fleet.columns:
         # the old spelling, a lifecycle result as the fleet: one release more
-        deprecated("boot_stats(<a lifecycle result>)", "boot_stats(lifecycle=...)")
+        deprecated("boot_stats(<a lifecycle result>)", "boot_stats(lifecycle=...)",
+                   stacklevel=4)  # the caller, past the old_spellings wrapper
         fleet, lifecycle = None, fleet
     if (fleet is None) == (lifecycle is None):
         raise TypeError("boot_stats() takes a fleet (Tables, Bill or instances) or "
