@@ -29,12 +29,16 @@ F = TypeVar("F", bound=Callable[..., Any])
 def deprecated(old: str, new: str, *, stacklevel: int = 3) -> None:
     """Warn that ``old`` is deprecated in favour of ``new`` (a ``DeprecationWarning`` pointing
     at the caller's line)."""
-    warnings.warn(f"{old} is deprecated and will be removed in {REMOVED_IN}; use {new}",
-                  DeprecationWarning, stacklevel=stacklevel)
+    warnings.warn(
+        f"{old} is deprecated and will be removed in {REMOVED_IN}; use {new}",
+        DeprecationWarning,
+        stacklevel=stacklevel,
+    )
 
 
-def old_spellings(*, positional: Sequence[str] = (),
-                  renamed: Mapping[str, str] | None = None) -> Callable[[F], F]:
+def old_spellings(
+    *, positional: Sequence[str] = (), renamed: Mapping[str, str] | None = None
+) -> Callable[[F], F]:
     """A decorator: positional arguments after the first are taken as the keywords
     ``positional`` (in that order), and the keyword arguments ``renamed`` (old -> new) as
     their new names, each with a ``DeprecationWarning``; the new spelling passes silently."""
@@ -48,15 +52,18 @@ def old_spellings(*, positional: Sequence[str] = (),
             if len(args) > 1:
                 extra = args[1:]
                 if len(extra) > len(positional):
-                    raise TypeError(f"{name}() takes 1 positional argument but {len(args)} "
-                                    "were given")
+                    raise TypeError(
+                        f"{name}() takes 1 positional argument but {len(args)} were given"
+                    )
                 for key, value in zip(positional, extra, strict=False):
                     if key in kwargs:
                         raise TypeError(f"{name}() got multiple values for argument {key!r}")
                     kwargs[key] = value
-                shown = ", ".join(f"{key}=..." for key in positional[:len(extra)])
-                deprecated(f"{name}() with positional {', '.join(positional[:len(extra)])}",
-                           f"{name}(fleet, {shown})")
+                shown = ", ".join(f"{key}=..." for key in positional[: len(extra)])
+                deprecated(
+                    f"{name}() with positional {', '.join(positional[: len(extra)])}",
+                    f"{name}(fleet, {shown})",
+                )
                 args = args[:1]
             for old, new in names.items():
                 if old in kwargs:

@@ -35,10 +35,17 @@ class CheckResult:
     notes: list[str] = field(default_factory=list)
 
 
-def run_check(tables: Tables, budgets: Sequence[Budget], *, as_of: pd.Timestamp,
-              store: Any | None = None, webhook: str | None = None, dry_run: bool = False,
-              notify_clear: bool = False,
-              send: Callable[[str, Mapping[str, Any]], int] = send_webhook) -> CheckResult:
+def run_check(
+    tables: Tables,
+    budgets: Sequence[Budget],
+    *,
+    as_of: pd.Timestamp,
+    store: Any | None = None,
+    webhook: str | None = None,
+    dry_run: bool = False,
+    notify_clear: bool = False,
+    send: Callable[[str, Mapping[str, Any]], int] = send_webhook,
+) -> CheckResult:
     """Evaluate the rules and alert the webhook once per episode.
 
     With ``store`` (a ``Store``), the episodes already alerted are kept in it: only breaches
@@ -50,8 +57,9 @@ def run_check(tables: Tables, budgets: Sequence[Budget], *, as_of: pd.Timestamp,
     billed = bill_fleet(tables, as_of=as_of)
     breaches = evaluate(billed, budgets=budgets)
     if store is not None:
-        breaches += quarantined_breaches(store.polls(), store.quarantine(), skipped=tables.skipped,
-                                         as_of=as_of)
+        breaches += quarantined_breaches(
+            store.polls(), store.quarantine(), skipped=tables.skipped, as_of=as_of
+        )
     _, notes = trust_notes(billed, cost_breakdown(billed, by="cloud"), bases=("disputed",))
     current = {b.key: b for b in breaches}
     open_before = store.alert_episodes() if store is not None else {}
@@ -67,7 +75,6 @@ def run_check(tables: Tables, budgets: Sequence[Budget], *, as_of: pd.Timestamp,
             raise
     if store is not None and webhook and not dry_run:
         store.update_alert_episodes(
-            opened=[(b.key, b.rule) for b in new], seen=list(current), closed=cleared,
-            at=as_of)
+            opened=[(b.key, b.rule) for b in new], seen=list(current), closed=cleared, at=as_of
+        )
     return CheckResult(breaches, new, cleared, body, notes)
-

@@ -66,8 +66,9 @@ def check_webhook_url(url: str) -> str:
         parts = urlsplit(url)
         host, _ = parts.hostname, parts.port  # .port raises on a port that is no port
     except ValueError:
-        raise WebhookError("the webhook URL cannot be parsed (e.g. an unclosed '[' or a "
-                           "port that is not a number)") from None
+        raise WebhookError(
+            "the webhook URL cannot be parsed (e.g. an unclosed '[' or a port that is not a number)"
+        ) from None
     if parts.scheme not in ("http", "https"):
         raise WebhookError("the webhook must be an http:// or https:// URL")
     if not host:
@@ -93,8 +94,9 @@ def _post(url: str, data: bytes, timeout: float, give_up_at: float) -> int:
     host = parts.hostname or ""
     conn: http.client.HTTPConnection
     if parts.scheme == "https":
-        conn = http.client.HTTPSConnection(host, parts.port, timeout=timeout,
-                                           context=ssl.create_default_context())
+        conn = http.client.HTTPSConnection(
+            host, parts.port, timeout=timeout, context=ssl.create_default_context()
+        )
     else:
         conn = http.client.HTTPConnection(host, parts.port, timeout=timeout)
     cut = threading.Event()
@@ -110,9 +112,12 @@ def _post(url: str, data: bytes, timeout: float, give_up_at: float) -> int:
     watchdog.start()
     try:
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        conn.request("POST", target, body=data,
-                     headers={"Content-Type": "application/json",
-                              "User-Agent": "shadeanalytics"})
+        conn.request(
+            "POST",
+            target,
+            body=data,
+            headers={"Content-Type": "application/json", "User-Agent": "shadeanalytics"},
+        )
         # the status is the answer: its body is never read (a server may trickle it forever)
         status = conn.getresponse().status
         if cut.is_set():  # the headers ended at the cut, not at the server's blank line
@@ -127,9 +132,16 @@ def _post(url: str, data: bytes, timeout: float, give_up_at: float) -> int:
         conn.close()
 
 
-def send_webhook(url: str, body: Mapping[str, Any], *, timeout: float = 10.0,
-                 attempts: int = 3, backoff_base: float | None = None,
-                 backoff_cap: float = 10.0, deadline: float | None = None) -> int:
+def send_webhook(
+    url: str,
+    body: Mapping[str, Any],
+    *,
+    timeout: float = 10.0,
+    attempts: int = 3,
+    backoff_base: float | None = None,
+    backoff_cap: float = 10.0,
+    deadline: float | None = None,
+) -> int:
     """POST ``body`` as JSON to ``url``; returns the number of attempts it took.
 
     Retries connection errors, timeouts, 429 and 5xx with full-jitter exponential backoff
@@ -171,7 +183,8 @@ def send_webhook(url: str, body: Mapping[str, Any], *, timeout: float = 10.0,
                 why = f"{why}, then {late}"
                 break
             time.sleep(wait)
-    raise WebhookError(f"webhook at {_host(url)}: {why} after {attempt} attempt"
-                       f"{'s' * (attempt != 1)}; the alert state is unchanged, the next run "
-                       "sends again")
-
+    raise WebhookError(
+        f"webhook at {_host(url)}: {why} after {attempt} attempt"
+        f"{'s' * (attempt != 1)}; the alert state is unchanged, the next run "
+        "sends again"
+    )
