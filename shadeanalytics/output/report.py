@@ -464,8 +464,8 @@ def summary_text(tables: Tables, *, by: str = "cloud", as_of: TimeLike = None,
     """The fleet at a glance: burn rate, month projection, GPUs by type, top costs, findings.
 
     Every figure comes from the same helpers as the report (``analytics``). Pass the
-    ``Tables``: a ``Bill`` has no history and no marketplace catalogue, so the month's
-    forecast and the cheaper-elsewhere line are left out of its summary.
+    ``Tables``: the summary of a ``Bill`` leaves out the month's forecast and the
+    cheaper-elsewhere line.
     """
     if by not in SUMMARY_DIMENSIONS:
         raise ValueError(f"by must be one of {', '.join(SUMMARY_DIMENSIONS)}; got {by!r}")
