@@ -38,11 +38,13 @@ __all__ = [
     "CLOCK_ENV",
     "CONFIG_ENV",
     "CONFIG_NAME",
+    "MAX_BUDGETS_BYTES",
     "MAX_CONFIG_BYTES",
     "MAX_KEY_FILE_BYTES",
     "NOW_ENV",
     "SETTINGS",
     "WEBHOOK_URL_ENV",
+    "BudgetFileError",
     "ConfigError",
     "ConfigWarning",
     "Setting",
@@ -53,6 +55,7 @@ __all__ = [
     "fast_clock",
     "find_file",
     "now",
+    "read_budgets_file",
     "settings",
     "webhook_url",
 ]
@@ -69,11 +72,17 @@ CONFIG_NAME = "shadeanalytics.toml"
 MAX_CONFIG_BYTES = 64 * 1024
 #: An API key file larger than this is not a key file.
 MAX_KEY_FILE_BYTES = 64 * 1024
+#: The largest budgets file read (bytes): far above any real file.
+MAX_BUDGETS_BYTES = 1024 * 1024
 
 
 class ConfigError(ShadeanalyticsError):
     """A key file or settings file that cannot be read as one (the message names it and the
     setting, never the key or the value)."""
+
+
+class BudgetFileError(ConfigError):
+    """A budgets file that cannot be used: names the file, the rule and the key."""
 
 
 class ConfigWarning(DataWarning):
@@ -301,6 +310,33 @@ def _warn_if_shared(path: Path, name: str, holds: str) -> None:
         if mode & (stat.S_IRGRP | stat.S_IROTH):
             warnings.warn(f"{name}: {holds} and other users may read it (mode {mode:04o}); "
                           f"run chmod 600 {name}", ConfigWarning, stacklevel=3)
+
+
+def read_budgets_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The TOML budgets file ``path`` parsed (its rules are checked by
+    ``analytics.alerts.parse_budgets``; ``shadeanalytics.load_budgets`` does both).
+
+    A regular file of at most ``MAX_BUDGETS_BYTES`` (a FIFO or a device is refused unread),
+    UTF-8 TOML; else ``BudgetFileError`` naming the file, never its content.
+    """
+    from .ingest.load import read_regular_file
+
+    path = Path(path)
+    try:
+        return tomllib.loads(read_regular_file(path, MAX_BUDGETS_BYTES, "budgets file")
+                             .decode("utf-8"))
+    except OSError as exc:
+        raise BudgetFileError(f"{path}: cannot read the budgets file "
+                              f"({exc.strerror or type(exc).__name__})") from None
+    except UnicodeDecodeError:
+        raise BudgetFileError(f"{path}: the budgets file is not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise BudgetFileError(f"{path}: not valid TOML ({exc})") from None
+    except ValueError as exc:  # not a regular file, too large
+        raise BudgetFileError(f"{path}: cannot read the budgets file ({exc})") from None
+    except RecursionError:  # tomllib recurses once per nested array or inline table
+        raise BudgetFileError(f"{path}: not valid TOML (arrays or tables nested too "
+                              "deeply)") from None
 
 
 def _checked(spec: _Spec, value: Any, where: str, folder: Path | None) -> Any:

@@ -760,7 +760,7 @@ def _count_analytics_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, s
         def wrapper(*args: object, **kwargs: object) -> object:
             caller = sys._getframe(1).f_globals["__name__"]
             # bill() of a Bill hands the Bill back: no billing done
-            again = label == "billing.bill" and bool(args) and isinstance(args[0], Bill)
+            again = label == "billing.bill_fleet" and bool(args) and isinstance(args[0], Bill)
             if caller.startswith("shadeanalytics.output.") and not again:
                 arguments = [shown(a) for a in args[1:]] + [
                     f"{k}={shown(v)}" for k, v in sorted(kwargs.items()) if k != "as_of"]
@@ -807,17 +807,17 @@ def test_a_report_computes_each_frame_once_and_draws_each_chart_once(
     write_report(tables, tmp_path)
     assert len(set(calls)) == len(calls), calls  # nothing computed twice
     assert sorted((module, label) for module, label, _ in calls) == sorted([
-        ("report", "asof.resolve_as_of"), ("report", "billing.bill"),
+        ("report", "asof.resolve_as_of"), ("report", "billing.bill_fleet"),
         *[("report", "costs.cost_breakdown")] * 6,
         ("report", "inventory.gpu_inventory"), ("report", "costs.cluster_summary"),
-        ("report", "lifecycle.lifecycle"), ("report", "quality.quality_checks"),
+        ("report", "lifecycle.instance_lifecycle"), ("report", "quality.quality_checks"),
         ("report", "finops.month_forecast"),
         ("report", "timeline.status_timeline"), ("report", "timeline.fleet_over_time"),
         ("report", "finops.cost_over_time"), ("report", "finops.cost_over_time"),
         ("report", "market.market_compare"), ("report", "market.price_history"),
         # the one frame only a chart draws: GPUs by type and cloud, computed by the report
         ("report", "inventory.gpu_inventory"),
-        ("plots.market", "market.total_monthly_saving"),
+        ("plots.market", "market.potential_monthly_saving_usd"),
         ("report", "asof.trust_notes"),
     ])
     assert ("report", "inventory.gpu_inventory", "by=['gpu_type', 'cloud']") in calls

@@ -10,7 +10,7 @@
   successful polls), at least :data:`STALE_MIN`; data is stale at ``as_of`` when ``as_of`` is
   past the newest successful poll by more than that (:func:`freshness`).
 - **Basis.** Each billed interval is *observed*, *inferred*, *extrapolated* or *disputed*
-  (:data:`BASES`; ``billing.bill`` assigns it); :func:`basis_sentences` says in words what a
+  (:data:`BASES`; ``billing.bill_fleet`` assigns it); :func:`basis_sentences` says in words what a
   total rests on, for ``summary``, the page and ``check``.
 """
 

@@ -1,7 +1,7 @@
 """Status intervals: when each cluster and instance was in which status, as arrays.
 
 The one place that turns dated rows into status intervals and decides when a resource vanished
-from a later successful poll: ``timeline.status_timeline`` shows them, ``billing.bill`` bills
+from a later successful poll: ``timeline.status_timeline`` shows them, ``billing.bill_fleet`` bills
 the ``active`` ones.
 """
 

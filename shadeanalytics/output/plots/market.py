@@ -42,9 +42,9 @@ def plot_savings(savings: pd.DataFrame, *, ax: Axes | None = None, top: int = 15
 
     Takes a ``market.market_compare`` result; the ``top`` types with the most GPUs running are
     shown. The title's saving (positive: what moving would save) is the positive
-    ``monthly_saving_usd`` summed (``market.total_monthly_saving``), as ``summary`` says.
+    ``monthly_saving_usd`` summed (``market.potential_monthly_saving_usd``), as ``summary`` says.
     """
-    from ...analytics.market import total_monthly_saving
+    from ...analytics.market import potential_monthly_saving_usd
 
     require(savings, ["shade_instance_type", "gpus_running", "usd_per_gpu_hour",
                        "market_usd_per_gpu_hour", "spot_usd_per_gpu_hour",
@@ -75,7 +75,7 @@ def plot_savings(savings: pd.DataFrame, *, ax: Axes | None = None, top: int = 15
     ax.set_xlabel("USD per GPU-hour")
     ax.grid(axis="x", color="#e6e6e6", linewidth=0.8)
     ax.set_axisbelow(True)
-    saving = total_monthly_saving(savings)
+    saving = potential_monthly_saving_usd(savings)
     saved = usd(saving, cents=None) if saving else "$0"
     ax.set_title(f"{heading}\n{saved}/month to save at the cheapest "
                  "available on-demand offers")
