@@ -406,28 +406,19 @@ def _first_seen(rows: pd.DataFrame, key: str, status: str | None, ids: np.ndarra
     (with ``status`` when given), int64 µs; ``_NAT`` when none."""
     if rows.empty or not ids.size:
         return np.full(ids.size, _NAT)
-    seen_id = rows[key].astype("string").to_numpy(dtype=object)
-    seen_t = _us(rows["observed_at"])
-    dated = seen_t != _NAT
-    if status is not None:  # (two columns taken, not every column of the rows)
-        dated &= (rows["status"].astype("string") == status).fillna(False).to_numpy(dtype=bool)
-    seen_id, seen_t = seen_id[dated], seen_t[dated]
-    # one sorted key of (id, time) for both sides: ids as codes, times as their rank
-    codes, _ = pd.factorize(np.concatenate([ids.astype(object), seen_id]))
-    codes = codes.astype(np.int64) + 1  # an NA id (-1) is a key of its own
-    times, rank = np.unique(np.concatenate([start, seen_t]), return_inverse=True)
-    width = np.int64(times.size + 1)
-    want = codes[:ids.size] * width + rank[:ids.size]
-    have = codes[ids.size:] * width + rank[ids.size:]
-    order = np.argsort(have, kind="stable")
-    have, have_t, have_id = have[order], seen_t[order], codes[ids.size:][order]
-    # the first observation of the same id at or after the start
-    at = np.searchsorted(have, want, side="left")
-    inside = np.minimum(at, max(have.size - 1, 0))
-    got = (at < have.size) & (have_id[inside] == codes[:ids.size]) if have.size else \
-        np.zeros(ids.size, dtype=bool)
+    seen = pd.DataFrame({"id": rows[key].astype("string").to_numpy(dtype=object),
+                         "t": _us(rows["observed_at"])})
+    keep = seen["t"].to_numpy() != _NAT
+    if status is not None:  # (the two columns filtered, not every column of the rows)
+        keep &= (rows["status"].astype("string") == status).fillna(False).to_numpy(dtype=bool)
+    seen = seen[keep].sort_values("t", kind="stable")
+    want = pd.DataFrame({"id": ids.astype(object), "t": start, "_row": np.arange(ids.size)})
+    found = pd.merge_asof(want.sort_values("t", kind="stable"),
+                          seen.rename(columns={"t": "seen"}).assign(t=lambda d: d["seen"]),
+                          on="t", by="id", direction="forward")
     out = np.full(ids.size, _NAT)
-    out[got] = have_t[inside[got]]
+    got = found["seen"].notna().to_numpy(dtype=bool)
+    out[found["_row"].to_numpy()[got]] = found["seen"].to_numpy()[got].astype(np.int64)
     return out
 
 
