@@ -419,12 +419,12 @@ def _first_seen(rows: pd.DataFrame, key: str, status: str | None, ids: np.ndarra
     (with ``status`` when given), int64 µs; ``_NAT`` when none."""
     if rows.empty or not ids.size:
         return np.full(ids.size, _NAT)
-    if status is not None:
-        rows = rows[(rows["status"].astype("string") == status).fillna(False)
-                    .to_numpy(dtype=bool)]
     seen = pd.DataFrame({"id": rows[key].astype("string").to_numpy(dtype=object),
                          "t": _us(rows["observed_at"])})
-    seen = seen[seen["t"] != _NAT].sort_values("t", kind="stable")
+    keep = seen["t"].to_numpy() != _NAT
+    if status is not None:  # (the two columns filtered, not every column of the rows)
+        keep &= (rows["status"].astype("string") == status).fillna(False).to_numpy(dtype=bool)
+    seen = seen[keep].sort_values("t", kind="stable")
     want = pd.DataFrame({"id": ids.astype(object), "t": start, "_row": np.arange(ids.size)})
     found = pd.merge_asof(want.sort_values("t", kind="stable"),
                           seen.rename(columns={"t": "seen"}).assign(t=lambda d: d["seen"]),

@@ -390,12 +390,16 @@ def to_dollars(values: list[Any], table: _Table, source: str) -> np.ndarray:
         # plain numbers in text (the instances' cost_estimate): parsed by pyarrow, correctly
         # rounded as float() is; anything else (a "$", a comma, a non-finite value, a
         # number that is not text) the loop below reads and reports
-        try:
-            out = np.array(pa.compute.cast(pa.array(values, pa.string()), pa.float64())
-                           .to_numpy(zero_copy_only=False))  # a writable copy
-        except (pa.ArrowException, UnicodeError):
-            pass
-        else:
+        # (then the loop's own reading of "$1,234.50" - no "$", no comma, no surrounding
+        # space - done by pyarrow too, as the stored clusters' estimates are written)
+        compute = pa.compute
+        for clean in (lambda a: a, lambda a: compute.utf8_trim_whitespace(
+                compute.replace_substring(compute.replace_substring(a, "$", ""), ",", ""))):
+            try:
+                out = np.array(compute.cast(clean(pa.array(values, pa.string())), pa.float64())
+                               .to_numpy(zero_copy_only=False))  # a writable copy
+            except (pa.ArrowException, UnicodeError, TypeError):
+                continue
             if np.isfinite(out).sum() == len(values) - values.count(None):
                 return out
     out = np.full(len(values), np.nan)
