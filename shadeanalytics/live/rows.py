@@ -51,8 +51,9 @@ __all__ = ["DERIVED_BY", "RowBlock", "derive", "read_rows", "records", "refused"
 
 #: the modules whose code decides the rows a version derives to (and how a block encodes
 #: them): their source is part of :func:`spec_fingerprint`
-DERIVED_BY = ("shadeanalytics.ingest.schema", "shadeanalytics.ingest.decode",
-              "shadeanalytics.ingest.normalize", "shadeanalytics.ingest.tables",
+DERIVED_BY = ("shadeanalytics.ingest.schema", "shadeanalytics.ingest.resources",
+              "shadeanalytics.ingest.decode", "shadeanalytics.ingest.normalize",
+              "shadeanalytics.ingest.tables",
               "shadeanalytics.live.endpoints", "shadeanalytics.live.rows")
 #: the tables a store version can give rows to (polls are the poll log's)
 ROW_TABLES = tuple(name for name in TABLES if name != "polls")
