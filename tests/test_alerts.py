@@ -17,7 +17,7 @@ import shadeanalytics as sa
 from shadeanalytics import load_budgets
 from shadeanalytics.analytics import alerts
 from shadeanalytics.analytics.alerts import Budget, BudgetFileError, evaluate
-from shadeanalytics.analytics.billing import bill
+from shadeanalytics.analytics.billing import bill_fleet
 from shadeanalytics.cli import main
 from shadeanalytics.live import notify
 from shadeanalytics.live.store import Store
@@ -75,14 +75,14 @@ EXPECTED = {
 @pytest.mark.parametrize("measure", sorted(EXPECTED))
 def test_each_measure_by_hand(measure: str) -> None:
     """Each budget measure of the hand-built fleet is the hand-computed value."""
-    billed = bill(fleet(), AS_OF)
+    billed = bill_fleet(fleet(), as_of=AS_OF)
     assert alerts._measure(billed, Budget("x", measure, 0.0)) == pytest.approx(
         EXPECTED[measure], abs=1e-9)
 
 
 def test_where_narrows_to_one_cloud_and_tag() -> None:
     """A budget's where narrows every measure to that cloud (another cloud: 0)."""
-    billed = bill(fleet(), AS_OF)
+    billed = bill_fleet(fleet(), as_of=AS_OF)
     nebius = {"cloud": "nebius"}
     assert alerts._measure(billed, Budget("n", "hourly_usd", 0, nebius)) == pytest.approx(8.40)
     assert alerts._measure(billed, Budget("n", "month_to_date_usd", 0, nebius)) == \

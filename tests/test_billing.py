@@ -16,10 +16,10 @@ import pytest
 from conftest import SAMPLE_DIR, envelope, make_cluster, make_instance
 
 import shadeanalytics as sa
-from shadeanalytics.analytics.billing import BILL_COLUMNS, bill
+from shadeanalytics.analytics.billing import BILL_COLUMNS, bill_fleet
 from shadeanalytics.analytics.costs import cluster_summary, cost_breakdown
 from shadeanalytics.analytics.inventory import gpu_inventory
-from shadeanalytics.analytics.lifecycle import lifecycle
+from shadeanalytics.analytics.lifecycle import instance_lifecycle
 from shadeanalytics.analytics.quality import quality_checks
 from shadeanalytics.analytics.timeline import fleet_over_time, status_timeline, time_in_status
 from shadeanalytics.output.report import summary_text, write_report
@@ -91,7 +91,7 @@ def fleet() -> sa.Tables:
 
 def test_the_bill_of_each_instance(fleet: sa.Tables) -> None:
     """Every rule of the billing model, hand-computed."""
-    billed = bill(fleet, AS_OF).instances.set_index("instance_id")
+    billed = bill_fleet(fleet, as_of=AS_OF).instances.set_index("instance_id")
     assert billed["accrued_usd"].to_dict() == pytest.approx(ACCRUED)
     assert billed["billing_end_source"].to_dict() == ENDS
     assert billed["billed_from_source"].to_dict() == {
@@ -123,10 +123,10 @@ def test_every_view_gives_the_same_dollars(fleet: sa.Tables) -> None:
     timeline = status_timeline(fleet, as_of=AS_OF)
     hours = time_in_status(timeline, by="resource_id", exclude=())
     active = hours[hours["status"] == "active"].set_index("resource_id")["total_s"] / 3600
-    billed = bill(fleet, AS_OF).instances.set_index("instance_id")
+    billed = bill_fleet(fleet, as_of=AS_OF).instances.set_index("instance_id")
     assert (active * billed["billed_price_usd"]).dropna().to_dict() == pytest.approx(
         {k: v for k, v in ACCRUED.items() if v})
-    assert lifecycle(fleet, as_of=AS_OF)["accrued_usd"].sum() == pytest.approx(31.95)
+    assert instance_lifecycle(fleet, as_of=AS_OF)["accrued_usd"].sum() == pytest.approx(31.95)
     text = summary_text(fleet, as_of=AS_OF)
     assert "accrued so far: $31.95\n" in text
     assert "burn rate: $7.30/h" in text
@@ -161,7 +161,7 @@ def test_two_polls_where_an_instance_vanishes() -> None:
 
 def test_rows_observed_after_as_of_do_not_count(fleet: sa.Tables) -> None:
     """As of 01:30 the 02:00 and 03:00 polls have not happened: v still runs, s unknown."""
-    billed = bill(fleet, at("01:30")).instances.set_index("instance_id")
+    billed = bill_fleet(fleet, as_of=at("01:30")).instances.set_index("instance_id")
     assert "s" not in billed.index
     assert billed.loc["v", "state"] == "running"
     assert billed.loc["v", "accrued_usd"] == pytest.approx(2.10 * 1.5)
@@ -174,7 +174,7 @@ def test_unknown_is_never_zero_in_one_snapshot() -> None:
                                   make_instance("w", cost_estimate=None)]},
                    at("01:00"), "/instances")
     tables = sa.read(doc)
-    billed = bill(tables, at("02:00")).instances.set_index("instance_id")
+    billed = bill_fleet(tables, as_of=at("02:00")).instances.set_index("instance_id")
     assert np.isnan(billed.loc["u", "accrued_usd"])
     assert pd.isna(billed.loc["u", "billed_from"])
     costs = cost_breakdown(tables, as_of=at("02:00"))
@@ -232,7 +232,7 @@ def _without_configuration(catalog: bool) -> sa.Tables:
 def test_configuration_from_the_catalog() -> None:
     """No configuration, but the catalog has the type: its GPUs count, marked catalog."""
     tables = _without_configuration(catalog=True)
-    billed = bill(tables, at("02:00")).instances.set_index("instance_id")
+    billed = bill_fleet(tables, as_of=at("02:00")).instances.set_index("instance_id")
     assert billed.loc["c", "configuration_source"] == "catalog"
     assert billed.loc["c", ["gpu_type", "num_gpus", "total_vram_gb"]].tolist() == [
         "A6000", 1, 48]
@@ -297,9 +297,9 @@ def _views_agree(tables: sa.Tables, as_of: pd.Timestamp, out: Path) -> None:
     total = costs["accrued_usd"].sum()
     fleet_frame = fleet_over_time(tables, as_of=as_of)
     assert fleet_frame["cost_usd"].sum() == pytest.approx(total, abs=0.01)
-    storage = bill(tables, as_of).volumes["accrued_usd"].sum()
+    storage = bill_fleet(tables, as_of=as_of).volumes["accrued_usd"].sum()
     compute = total - storage  # lifecycle lists instances; volumes.csv the storage
-    assert lifecycle(tables, as_of=as_of)["accrued_usd"].sum() == pytest.approx(compute)
+    assert instance_lifecycle(tables, as_of=as_of)["accrued_usd"].sum() == pytest.approx(compute)
     for by in ("gpu_type", "cluster_id", "region", "rental_type", "status", "service"):
         assert cost_breakdown(tables, by=by, as_of=as_of)["accrued_usd"].sum() == \
             pytest.approx(total)
@@ -333,7 +333,7 @@ def test_a_generated_month_gives_one_total(tmp_path: Path) -> None:
     """On a generated month with every case, every view adds up to the bill's total."""
     tables = _month()
     as_of = tables.polls["observed_at"].max()
-    billed = bill(tables, as_of).instances
+    billed = bill_fleet(tables, as_of=as_of).instances
     # the month has every case: spot, ended by deleting and by vanishing, missing values
     assert {"deleting_observed", "vanished", "as_of"} <= set(billed["billing_end_source"])
     assert (billed["rental_type"] == "spot").any()
@@ -363,7 +363,7 @@ def test_the_store_bills_as_the_files_do(tmp_path: Path) -> None:
                "billing_end_source", "billed_hours", "accrued_usd"]
 
     def billed(tables: sa.Tables) -> pd.DataFrame:
-        out = bill(tables, as_of).instances[columns]
+        out = bill_fleet(tables, as_of=as_of).instances[columns]
         return out.sort_values("instance_id").drop_duplicates().reset_index(drop=True)
 
     pd.testing.assert_frame_equal(billed(stored), billed(files))
@@ -389,7 +389,7 @@ def test_a_past_as_of_bills_the_store_as_the_files(tmp_path: Path, clock: str) -
                "accrued_usd"]
 
     def billed(tables: sa.Tables) -> pd.DataFrame:
-        return bill(tables, at(clock)).instances[columns].sort_values(
+        return bill_fleet(tables, as_of=at(clock)).instances[columns].sort_values(
             "instance_id").reset_index(drop=True)
 
     pd.testing.assert_frame_equal(billed(stored), billed(files))
@@ -423,7 +423,7 @@ def test_storage_is_part_of_the_bill(tmp_path: Path) -> None:
     costs_by_service and fleet over time; billed from its first sighting (00:00)."""
     tables = _with_a_volume(mounted_by=None)
     as_of = at("02:00")
-    volumes = bill(tables, as_of).volumes
+    volumes = bill_fleet(tables, as_of=as_of).volumes
     assert volumes[["volume_id", "billed_price_usd", "billed_hours", "accrued_usd",
                     "billing_end_source"]].to_numpy().tolist() == [
         ["vol-1", pytest.approx(0.05), 2.0, pytest.approx(0.10), "as_of"]]
@@ -457,6 +457,6 @@ def test_an_unmounted_volume_is_orphaned_and_a_vanished_one_stops() -> None:
     mounted = quality_checks(_with_a_volume(mounted_by="i-1"), as_of=at("02:00"))
     assert "orphaned_volume" not in set(mounted["check"])
     # gone from the 02:00 poll of /volumes: billed until that poll, 00:00 -> 02:00
-    volumes = bill(_with_a_volume(mounted_by="i-1", deleted=True), at("03:00")).volumes
+    volumes = bill_fleet(_with_a_volume(mounted_by="i-1", deleted=True), as_of=at("03:00")).volumes
     assert volumes[["state", "billing_end_source", "accrued_usd"]].to_numpy().tolist() == [
         ["stopped", "vanished", pytest.approx(0.10)]]

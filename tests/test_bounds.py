@@ -31,7 +31,7 @@ import shadeanalytics as sa
 from shadeanalytics import config, load_budgets
 from shadeanalytics._text import for_csv, for_page, for_slack, for_svg, for_terminal
 from shadeanalytics.analytics import alerts
-from shadeanalytics.analytics.billing import bill
+from shadeanalytics.analytics.billing import bill_fleet
 from shadeanalytics.cli import main
 from shadeanalytics.errors import DataWarning, ReportError
 from shadeanalytics.live import notify
@@ -248,7 +248,7 @@ def test_slack_markup_from_the_fleet_reaches_the_webhook_escaped(tmp_path: Path)
         )
     )
     found = alerts.evaluate(tables, as_of=_T1)
-    body = alerts.payload(found, [], bill(tables, _T1).as_of)
+    body = alerts.payload(found, [], bill_fleet(tables, as_of=_T1).as_of)
     assert body["text"].splitlines() == [
         "shadeanalytics: 2 new breaches as of 2026-11-20T03:00:00Z",
         "- new_cloud: new cloud '&lt;!channel&gt;\\x1b[31m' in the fleet (in no snapshot up to "
@@ -371,7 +371,7 @@ def test_focus_row_bound_counts_periods_before_any_row_is_built(
 ) -> None:
     """Two instances billed 00:00-03:00: 3 hourly periods each (6 rows), 1 daily each; past
     the row limit the export is refused with nothing written."""
-    billed = bill(sa.read(_fleet_file(tmp_path)), _T1)
+    billed = bill_fleet(sa.read(_fleet_file(tmp_path)), as_of=_T1)
     assert focus.focus_row_bound(billed, "hourly") == 6
     assert focus.focus_row_bound(billed, "daily") == 2
     assert len(focus.focus_rows(billed, granularity="hourly")) == 6

@@ -36,11 +36,11 @@ import pytest
 from conftest import run_cli
 
 import shadeanalytics as sa
-from shadeanalytics.analytics.billing import bill
+from shadeanalytics.analytics.billing import bill_fleet
 from shadeanalytics.analytics.costs import cluster_summary, cost_breakdown
 from shadeanalytics.analytics.finops import cost_over_time, month_forecast
 from shadeanalytics.analytics.inventory import gpu_inventory
-from shadeanalytics.analytics.lifecycle import lifecycle
+from shadeanalytics.analytics.lifecycle import instance_lifecycle
 from shadeanalytics.analytics.quality import quality_checks
 from shadeanalytics.analytics.timeline import fleet_over_time, status_timeline
 from shadeanalytics.errors import (
@@ -342,9 +342,9 @@ def _library(out: Outputs, db: Path, tmp: Path) -> None:
         out.show(f"costs by {by}", cost_breakdown(history, by=by, as_of=as_of))
     out.show("cluster summary", cluster_summary(history, as_of=as_of))
     out.show("inventory", gpu_inventory(history, as_of=as_of))
-    out.show("lifecycle", lifecycle(history, as_of=as_of))
+    out.show("lifecycle", instance_lifecycle(history, as_of=as_of))
     out.show("quality", quality_checks(history, as_of=as_of))
-    out.show("bill", bill(history, as_of=as_of).instances)
+    out.show("bill", bill_fleet(history, as_of=as_of).instances)
     out.show("summary", summary_text(history, as_of=as_of))
     write_report(history, tmp / "report-lib", as_of=as_of, include_network=True)
     out.show("spend", cost_over_time(history, freq="1h", by="resource_id", as_of=as_of))

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import shadeanalytics
-from shadeanalytics.analytics.billing import bill
+from shadeanalytics.analytics.billing import bill_fleet
 from shadeanalytics.analytics.costs import cluster_summary, cost_breakdown
 
 AS_OF = pd.Timestamp("2026-11-20T20:00:00Z")
@@ -158,7 +158,7 @@ def assert_same(result: pd.DataFrame, expected: pd.DataFrame) -> None:
 
 def test_bill_hours_and_accrued_per_instance(fleet: shadeanalytics.Tables) -> None:
     """The billing model's figures per instance; a superseded snapshot does not count."""
-    billed = bill(fleet, AS_OF).instances.set_index("instance_id")
+    billed = bill_fleet(fleet, as_of=AS_OF).instances.set_index("instance_id")
     assert billed["billed_hours"].dtype == "float64"
     assert billed["billed_hours"].to_dict() == {"a1": 2.5, "a2": 8.0, "b1": 2.0, "b2": 0.0,
                                                 "s1": 4.0, "s2": 3.0, "e1": 1.0, "t1": 9.5}
@@ -211,7 +211,7 @@ def test_billed_interval_rules() -> None:
     """Billing starts at active_at (or the first sighting) and ends at the first evidence."""
     tables = _interval_fleet()
     before = tables.instances.copy()
-    billed = bill(tables, AS_OF).instances.set_index("instance_id")
+    billed = bill_fleet(tables, as_of=AS_OF).instances.set_index("instance_id")
     assert billed["billed_hours"].to_dict() == {
         "deleting-seen": 1.0, "active-seen": 3.0, "deleted-later": 0.0, "future": 2.0,
         "backwards": 0.0, "unpriced": 2.5, "error-undated": 1.5,
@@ -230,14 +230,14 @@ def test_billed_interval_rules() -> None:
 def test_as_of_string_and_other_zones() -> None:
     """as_of may be text or any time zone; it is the same instant in UTC."""
     tables = _interval_fleet()
-    expected = bill(tables, AS_OF).instances
+    expected = bill_fleet(tables, as_of=AS_OF).instances
     for other in ("2026-11-20T20:00:00Z", pd.Timestamp("2026-11-20T21:00:00",
                                                          tz="Europe/Paris")):
-        pd.testing.assert_frame_equal(bill(tables, other).instances, expected)
+        pd.testing.assert_frame_equal(bill_fleet(tables, as_of=other).instances, expected)
 
 
 @pytest.mark.parametrize("call", [
-    lambda t, at: bill(t, at),
+    lambda t, at: bill_fleet(t, as_of=at),
     lambda t, at: cost_breakdown(t, as_of=at),
 ])
 @pytest.mark.parametrize("naive", ["2026-11-20T20:00:00", pd.Timestamp("2026-11-20T20:00")])
@@ -252,7 +252,7 @@ def test_cost_breakdown_by_cloud(fleet: shadeanalytics.Tables) -> None:
     """One row per cloud, latest snapshot only, sorted by hourly_usd descending."""
     before = fleet.instances.copy()
     result = cost_breakdown(fleet, as_of=AS_OF)
-    pd.testing.assert_frame_equal(cost_breakdown(bill(fleet, AS_OF)), result)
+    pd.testing.assert_frame_equal(cost_breakdown(bill_fleet(fleet, as_of=AS_OF)), result)
     expected = frame({"cloud": ["hyperstack", "lambdalabs", "datacrunch", "denvr"]}, [
         # hyperstack: a1 + a2 running ($2.10 + $16.00), e1 in error; 1 + 8 GPUs running
         # accrued 5.25 + 128 + 2.10 = 135.35; reported 5 + 120 + 2.10 = 127.10
@@ -429,14 +429,17 @@ def test_cluster_summary(fleet: shadeanalytics.Tables) -> None:
 
 
 def test_cluster_summary_takes_two_frames(fleet: shadeanalytics.Tables) -> None:
-    """(clusters, instances) gives the same as the Tables; a Tables plus instances is refused."""
+    """(clusters, instances), deprecated, gives the same as the Tables; a Tables plus instances
+    is refused."""
     late = fleet.latest()
     one = (late.clusters[late.clusters["observed_at"] == LATE],
            late.instances[late.instances["observed_at"] == LATE])
     only_late = shadeanalytics.read(copy.deepcopy(fleet_documents()[2:]))
-    pd.testing.assert_frame_equal(cluster_summary(one[0], instances=one[1], as_of=AS_OF),
-                                  cluster_summary(only_late, as_of=AS_OF))
-    with pytest.raises(ValueError, match="pass the Tables itself"):
+    with pytest.warns(DeprecationWarning, match=r"cluster_summary\(clusters, instances\)"):
+        two = cluster_summary(one[0], instances=one[1], as_of=AS_OF)  # the old spelling
+    pd.testing.assert_frame_equal(two, cluster_summary(only_late, as_of=AS_OF))
+    with (pytest.warns(DeprecationWarning),
+          pytest.raises(ValueError, match="pass the Tables itself")):
         cluster_summary(fleet.clusters, instances=fleet.instances, as_of=AS_OF)
     with pytest.raises(ValueError, match="not both"):
         cluster_summary(fleet, instances=fleet.instances, as_of=AS_OF)

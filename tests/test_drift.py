@@ -22,7 +22,7 @@ from conftest import SAMPLE_DIR, make_instance
 import shadeanalytics as sa
 from shadeanalytics.analytics.costs import cost_breakdown
 from shadeanalytics.analytics.inventory import gpu_inventory
-from shadeanalytics.analytics.lifecycle import lifecycle
+from shadeanalytics.analytics.lifecycle import instance_lifecycle
 from shadeanalytics.cli import main
 from shadeanalytics.errors import DataWarning, SchemaError
 from shadeanalytics.live.store import Store
@@ -184,7 +184,7 @@ def test_drifted_files_load_with_one_warning_per_new_path(drift: Drift,
 def _frames(tables: sa.Tables) -> dict[str, pd.DataFrame]:
     return {
         "instances": tables.latest().instances,
-        "lifecycle": lifecycle(tables, as_of=AS_OF),
+        "lifecycle": instance_lifecycle(tables, as_of=AS_OF),
         "by_cloud": cost_breakdown(tables, by="cloud", as_of=AS_OF),
         "by_cluster": cost_breakdown(tables, by="cluster_id", as_of=AS_OF),
         "by_gpu_type": cost_breakdown(tables, by="gpu_type", as_of=AS_OF),

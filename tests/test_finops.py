@@ -417,11 +417,11 @@ def test_billed_items_are_kept_per_bill_and_never_shared() -> None:
     items, and what is kept lives on the Bill (and goes with it)."""
     import dataclasses
 
-    from shadeanalytics.analytics.billing import bill
+    from shadeanalytics.analytics.billing import bill_fleet
 
     history = sa.read(SAMPLE_DIR)
-    early = bill(history, "2026-11-18T12:00:00Z")
-    late = bill(history, "2026-11-20T00:00:00Z")
+    early = bill_fleet(history, as_of="2026-11-18T12:00:00Z")
+    late = bill_fleet(history, as_of="2026-11-20T00:00:00Z")
     first = finops.billed_items(early)
     assert finops.billed_items(early).equals(first)
     expected = first.copy(deep=True)

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import shadeanalytics
-from shadeanalytics.analytics.lifecycle import boot_stats, lifecycle
+from shadeanalytics.analytics.lifecycle import boot_stats, instance_lifecycle
 
 AS_OF = pd.Timestamp("2026-11-20T20:00:00Z")
 EARLY = "2026-11-20T10:25:00Z"
@@ -108,7 +108,7 @@ def instances() -> shadeanalytics.Tables:
 def test_lifecycle_rows(instances: shadeanalytics.Tables) -> None:
     """One row per latest instance, sorted by created_at, every figure hand-computed."""
     before = instances.instances.copy()
-    result = lifecycle(instances, as_of=AS_OF)
+    result = instance_lifecycle(instances, as_of=AS_OF)
     assert result.dtypes.astype(str).to_dict() == DTYPES
     assert result["instance_id"].tolist() == ["t1", "a2", "b1", "s1", "e1", "a1", "s2", "b2"]
     assert result["cluster_id"].tolist() == [pd.NA, "c-1", "c-2", pd.NA, pd.NA, "c-1", pd.NA,
@@ -138,14 +138,14 @@ def test_lifecycle_rows(instances: shadeanalytics.Tables) -> None:
 def test_lifecycle_naive_as_of_is_refused(instances: shadeanalytics.Tables) -> None:
     """A time without a zone is ambiguous."""
     with pytest.raises(ValueError) as info:
-        lifecycle(instances, as_of="2026-11-20T20:00:00")
+        instance_lifecycle(instances, as_of="2026-11-20T20:00:00")
     assert str(info.value) == ("as_of must be timezone-aware, e.g. '2026-11-21T12:00:00Z' or "
                                "pd.Timestamp.now(tz='UTC')")
 
 
 def test_lifecycle_empty() -> None:
     """No instances: no rows, every column with its dtype."""
-    result = lifecycle(shadeanalytics.Tables.empty().instances, as_of=AS_OF)
+    result = instance_lifecycle(shadeanalytics.Tables.empty().instances, as_of=AS_OF)
     assert result.empty
     assert result.dtypes.astype(str).to_dict() == DTYPES
 
@@ -188,12 +188,12 @@ def test_boot_stats_keeps_groups_without_provisioning(instances: shadeanalytics.
 
 
 def test_boot_stats_takes_a_lifecycle(instances: shadeanalytics.Tables) -> None:
-    """A lifecycle result gives the same statistics as the instances it came from."""
-    table = lifecycle(instances, as_of=AS_OF)
+    """A lifecycle result (lifecycle=) gives the same statistics as the instances it came from."""
+    table = instance_lifecycle(instances, as_of=AS_OF)
     by = ("cloud", "cluster_id")
-    pd.testing.assert_frame_equal(boot_stats(table, by=by),
+    pd.testing.assert_frame_equal(boot_stats(lifecycle=table, by=by),
                                   boot_stats(instances, by=by, as_of=AS_OF))
-    assert boot_stats(table, by=by)["cluster_id"].tolist() == [
+    assert boot_stats(lifecycle=table, by=by)["cluster_id"].tolist() == [
         "(standalone)", "c-2", "(standalone)", "c-1", "(standalone)"]
 
 

@@ -17,8 +17,8 @@ from shadeanalytics.analytics.market import (
     MARKET_COLUMNS,
     PRICE_HISTORY_COLUMNS,
     market_compare,
+    potential_monthly_saving_usd,
     price_history,
-    total_monthly_saving,
 )
 from shadeanalytics.cli import main
 from shadeanalytics.live.store import Store
@@ -117,7 +117,7 @@ def test_market_compare_by_hand() -> None:
         "spot_hourly_saving_usd": None, "spot_monthly_saving_usd": None,
         "offers_available": 1, "instances_without_price": 0})
     assert len(rows) == 2  # the pending H100x8 and the CPU-only instance are left out
-    assert total_monthly_saving(out) == pytest.approx(5840.0)
+    assert potential_monthly_saving_usd(out) == pytest.approx(5840.0)
 
 
 def test_no_catalog_and_no_fleet() -> None:
@@ -128,7 +128,7 @@ def test_no_catalog_and_no_fleet() -> None:
     assert out["offers_available"].tolist() == [0, 0]
     empty = market_compare(sa.read(fleet_docs()[2:3]), as_of=AS_OF)
     assert empty.empty and list(empty.columns) == list(MARKET_COLUMNS)
-    assert total_monthly_saving(empty) == 0.0
+    assert potential_monthly_saving_usd(empty) == 0.0
 
 
 def _types(catalog: list[dict[str, Any]], when: str) -> dict[str, Any]:

@@ -36,7 +36,7 @@ from matplotlib.figure import Figure
 
 import shadeanalytics
 from shadeanalytics._common import usd
-from shadeanalytics.analytics.billing import Bill, bill
+from shadeanalytics.analytics.billing import Bill, bill_fleet
 from shadeanalytics.analytics.finops import cost_over_time
 from shadeanalytics.analytics.timeline import fleet_over_time, status_timeline
 from shadeanalytics.output import plots
@@ -80,7 +80,7 @@ def frames(sample: shadeanalytics.Tables) -> dict[str, pd.DataFrame]:
 @pytest.fixture(scope="module")
 def charts_in(sample: shadeanalytics.Tables) -> dict[str, pd.DataFrame]:
     """write_charts' optional inputs of the sample: latest instances, timeline, fleet, spend."""
-    return {"latest_instances": bill(sample, AS_OF).instances,
+    return {"latest_instances": bill_fleet(sample, as_of=AS_OF).instances,
             "timeline": status_timeline(sample, as_of=AS_OF),
             "fleet": fleet_over_time(sample, as_of=AS_OF),
             "spend": cost_over_time(sample, "1D", by="cloud", as_of=AS_OF)}
@@ -378,7 +378,7 @@ def test_gpu_inventory_from_the_fleet_draws_the_frame_the_report_hands_over(
     (gpu_inventory by INVENTORY_BY_CLOUD): the same bars, colours, labels and title."""
     from shadeanalytics.analytics.inventory import gpu_inventory
 
-    by_cloud = gpu_inventory(bill(sample, AS_OF), by=list(plots.INVENTORY_BY_CLOUD))
+    by_cloud = gpu_inventory(bill_fleet(sample, as_of=AS_OF), by=list(plots.INVENTORY_BY_CLOUD))
     drawn = [plot_gpu_inventory(source, ax=agg_axes()) for source in (sample, by_cloud)]
     fleet_ax, report_ax = drawn
     assert ([(p.get_height(), to_hex(p.get_facecolor())) for p in fleet_ax.patches]
@@ -759,7 +759,7 @@ def _count_analytics_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, s
         @functools.wraps(function)
         def wrapper(*args: object, **kwargs: object) -> object:
             caller = sys._getframe(1).f_globals["__name__"]
-            # bill() of a Bill hands the Bill back: no billing done
+            # bill_fleet() of a Bill hands the Bill back: no billing done
             again = label == "billing.bill_fleet" and bool(args) and isinstance(args[0], Bill)
             if caller.startswith("shadeanalytics.output.") and not again:
                 arguments = [shown(a) for a in args[1:]] + [
@@ -792,7 +792,8 @@ def test_a_report_computes_each_frame_once_and_draws_each_chart_once(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """write_report bills the fleet once and computes each analytics frame once (the charts
     compute none: only the savings chart's title sums its frame through
-    market.total_monthly_saving); one figure per chart, saved once as PNG and once as SVG."""
+    market.potential_monthly_saving_usd); one figure per chart, saved once as PNG and once as
+    SVG."""
     from conftest import account_fixture, envelope, make_cluster, make_instance
 
     from shadeanalytics.output.report import write_report

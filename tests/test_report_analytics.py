@@ -183,7 +183,8 @@ def test_report_and_summary_bill_the_fleet_once(
     """One report (every CSV, the forecast, the history and marketplace files, budgets, the
     charts and the page) and one summary each bill the sources once: every helper takes the
     one ``Bill``. Counted where the billed intervals are computed, which every real billing
-    (not a ``bill(Bill)`` pass-through) does, through a wrapper that runs the real function."""
+    (not a ``bill_fleet(Bill)`` pass-through) does, through a wrapper that runs the real
+    function."""
     from shadeanalytics.analytics import billing
     from shadeanalytics.analytics.alerts import Budget
 

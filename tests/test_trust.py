@@ -17,11 +17,11 @@ from conftest import SAMPLE_DIR, SEED_PATH, envelope, make_instance, volume_hist
 import shadeanalytics as sa
 from shadeanalytics._common import usd
 from shadeanalytics.analytics import alerts, asof
-from shadeanalytics.analytics.billing import BASIS_COLUMNS, bill
+from shadeanalytics.analytics.billing import BASIS_COLUMNS, bill_fleet
 from shadeanalytics.analytics.costs import cluster_summary, cost_breakdown
 from shadeanalytics.analytics.finops import billed_items, cost_over_time, month_forecast
 from shadeanalytics.analytics.inventory import gpu_inventory
-from shadeanalytics.analytics.lifecycle import lifecycle
+from shadeanalytics.analytics.lifecycle import instance_lifecycle
 from shadeanalytics.analytics.market import latest_catalog, market_compare, price_history
 from shadeanalytics.analytics.quality import quality_checks
 from shadeanalytics.analytics.timeline import fleet_over_time, status_timeline
@@ -83,21 +83,21 @@ def test_every_helper_defaults_to_the_newest_poll(small: sa.Tables) -> None:
     at = asof.resolve_as_of(None, sample)
     assert at == pd.Timestamp(POLLS[-1])
     assert not market_compare(sample).empty and not sample.volumes.empty
-    billed = bill(sample, at)  # the explicit as_of, billed once
-    pd.testing.assert_frame_equal(bill(sample).instances, billed.instances)
+    billed = bill_fleet(sample, as_of=at)  # the explicit as_of, billed once
+    pd.testing.assert_frame_equal(bill_fleet(sample).instances, billed.instances)
     # (the helper's default, the same helper at the CLI's as_of)
     pairs = [
         (cost_breakdown(sample), cost_breakdown(billed)),
         (cluster_summary(sample), cluster_summary(billed)),
         (gpu_inventory(sample), gpu_inventory(billed)),
-        (lifecycle(sample), lifecycle(billed)),
+        (instance_lifecycle(sample), instance_lifecycle(billed)),
         (quality_checks(sample), quality_checks(billed)),
         (status_timeline(sample), status_timeline(sample, as_of=at)),
         (fleet_over_time(sample), fleet_over_time(billed)),
         (cost_over_time(sample, freq="1D"), cost_over_time(billed, freq="1D")),
-        (month_forecast(sample), month_forecast(sample, billed=billed)),
+        (month_forecast(sample), month_forecast(billed)),
         (billed_items(sample), billed_items(billed)),
-        (market_compare(sample), market_compare(sample, billed=billed)),
+        (market_compare(sample), market_compare(billed)),
         (latest_catalog(sample), latest_catalog(sample, as_of=at)),
         (price_history(sample), price_history(sample, as_of=at)),
         (focus_rows(sample), focus_rows(billed)),
@@ -118,7 +118,7 @@ def test_now_only_when_asked_and_from_config(monkeypatch: pytest.MonkeyPatch,
     is not the data's time; an undated source asks for as_of."""
     monkeypatch.setenv("SHADEANALYTICS_NOW", "2026-11-21T06:00:00Z")
     assert asof.resolve_as_of("now", small) == pd.Timestamp("2026-11-21T06:00:00Z")
-    assert bill(small, "now").as_of == pd.Timestamp("2026-11-21T06:00:00Z")
+    assert bill_fleet(small, as_of="now").as_of == pd.Timestamp("2026-11-21T06:00:00Z")
     failed = pd.DataFrame({"observed_at": [pd.Timestamp("2026-11-21T00:00:00Z")],
                            "endpoint": ["/instances"], "ok": [False]}).astype(
         small.polls.dtypes.to_dict())
@@ -141,7 +141,7 @@ def test_each_interval_carries_its_basis() -> None:
     """Inferred before the first poll, observed between polls, extrapolated after the newest;
     every money table splits accrued_usd by it, to the cent."""
     history = _history()
-    billed = bill(history, "2026-11-20T05:00:00Z")
+    billed = bill_fleet(history, as_of="2026-11-20T05:00:00Z")
     assert billed.intervals[["start_at", "end_at", "basis"]].astype(
         {"start_at": str, "end_at": str}).to_numpy().tolist() == [
         ["2026-11-20 00:00:00+00:00", "2026-11-20 01:00:00+00:00", "inferred"],
@@ -265,7 +265,7 @@ def test_a_status_outside_the_enum_is_unknown_not_zero() -> None:
                                     make_instance("b")]}, POLLS[0], "/instances")]
     with pytest.warns(DataWarning):
         tables = sa.read(docs)
-    billed = bill(tables, POLLS[0])
+    billed = bill_fleet(tables, as_of=POLLS[0])
     accrued = billed.instances.set_index("instance_id")["accrued_usd"]
     assert pd.isna(accrued["a"]) and accrued["b"] == pytest.approx(2.1 * 55 / 60)
     costs = cost_breakdown(billed)
