@@ -306,3 +306,18 @@ def test_report_budgets_is_in_the_docs() -> None:
     readme = (ROOT / "docs" / "command-line.md").read_text()
     assert "| `shadeanalytics report SOURCE... --out DIR [--budgets FILE]` |" in readme
     assert "| `budgets.csv` | (with `--budgets FILE`)" in readme
+
+
+def test_no_project_file_names_a_path_of_the_machine_it_was_written_on() -> None:
+    """No tracked text file names a build machine's folders (its work tree, the shared folder
+    beside it): users do not have them. Data files may hold the API's own paths."""
+    import subprocess
+
+    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True,
+                           check=True).stdout.split()
+    pattern = re.compile("(?<![\\w.])/" + "work/|[.][.]/" + "shared\\b")
+    found = [name for name in files
+             if name.endswith((".py", ".md", ".toml", ".yml", ".yaml", ".ipynb", ".txt", ".cfg"))
+             or name.startswith(".ci/")
+             if pattern.search((ROOT / name).read_text(encoding="utf-8", errors="replace"))]
+    assert found == []

@@ -32,7 +32,7 @@ from shadeanalytics.output.focus import (
 )
 
 #: The mandatory columns of the FOCUS 1.3 cost and usage dataset, as the FOCUS document lists
-#: them (docs: ../shared/reference/focus.md): the 1.2 list, ServiceProviderName and
+#: them (the FOCUS 1.3 specification, focus.finops.org): the 1.2 list, ServiceProviderName and
 #: HostProviderName added in 1.3 (ProviderName and PublisherName deprecated, still required).
 MANDATORY_1_3 = {
     "BilledCost", "BillingAccountId", "BillingAccountName", "BillingCurrency",
