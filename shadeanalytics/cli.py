@@ -570,7 +570,7 @@ def _base_url(setting: config.Setting) -> str:
         raise _UsageError(f"{setting.source}: {exc}") from None
 
 
-def _collect_options(args: argparse.Namespace) -> tuple[Path, dict[str, object]]:
+def _collect_options(args: argparse.Namespace) -> tuple[Path | str, dict[str, object]]:
     """The store and ``collect``'s options from the flags, the environment and the settings
     file (read again on SIGHUP)."""
     from .live.client import ShadeformClient
@@ -586,7 +586,9 @@ def _collect_options(args: argparse.Namespace) -> tuple[Path, dict[str, object]]
     config.now()  # a bad SHADEANALYTICS_NOW is refused here too, before the store exists
     make_client = functools.partial(ShadeformClient, api_key=key, base_url=base_url,
                                     key_source=source)
-    return Path(store), {"make_client": make_client, "deadline_s": args.deadline,
+    from .live.storeurl import target
+
+    return target(store), {"make_client": make_client, "deadline_s": args.deadline,
                          "info_max_age_s": values["info_max_age_hours"].value * 3600,
                          "info_budget": values["info_budget"].value}
 
@@ -618,7 +620,7 @@ def _collect_every(args: argparse.Namespace, stdout: TextIO) -> int:
 
     from .live.collect import PollLog, Schedule, StopSignals, collect_every
 
-    def options() -> tuple[Path, dict[str, object]]:
+    def options() -> tuple[Path | str, dict[str, object]]:
         """The settings, their warnings (a readable file holding a key) printed at once: the
         process may run for weeks."""
         with warnings.catch_warnings(record=True) as caught:
@@ -631,7 +633,7 @@ def _collect_every(args: argparse.Namespace, stdout: TextIO) -> int:
 
     first = [options()]  # errors at the start end the command as usual
 
-    def configure() -> tuple[Path, dict[str, object]]:
+    def configure() -> tuple[Path | str, dict[str, object]]:
         if first:
             return first.pop()
         try:
@@ -773,15 +775,16 @@ def _check(args: argparse.Namespace, stdout: TextIO) -> int:
                          dry_run=args.dry_run)
     else:
         from .errors import LockedError
-        from .live.locks import file_lock
+        from .live.locks import store_lock
         from .live.store import Store
+        from .live.storeurl import redact, target
 
-        store_path = Path(args.store).expanduser()
+        store_path = target(args.store)
         writes = bool(args.webhook) and not args.dry_run
         # the one lock rule of a store's writers: the store file itself (a symlink or a hard
         # link to it is the same lock); a collector's run is waited for, briefly
-        lock = file_lock(store_path, f"{store_path}: another check or collector holds the "
-                         "store's lock; nothing sent", CHECK_LOCK_WAIT_S) \
+        lock = store_lock(store_path, f"{redact(store_path)}: another check or collector holds "
+                          "the store's lock; nothing sent", CHECK_LOCK_WAIT_S) \
             if writes else nullcontext()
         try:
             with Store(store_path, create=False) as store, lock:

@@ -194,6 +194,9 @@ class _Session:
     def blob(self, value: Any) -> bytes:
         return bytes(value) if not isinstance(value, bytes) else value
 
+    def cost(self, value: Any) -> Any:
+        return value  # the column has no declared type: SQLite keeps the value as it is
+
 
 class SQLiteBackend:
     """One store file, open (:class:`~shadeanalytics.live.storedb.Backend`): created if missing
