@@ -23,6 +23,7 @@ import pandas as pd
 
 from . import config
 from ._common import set_progress, usd
+from ._storeurl import redact, target
 from ._version import __version__
 from .errors import DataWarning, ShadeanalyticsError, printable
 from .ingest.load import read
@@ -586,8 +587,6 @@ def _collect_options(args: argparse.Namespace) -> tuple[Path | str, dict[str, ob
     config.now()  # a bad SHADEANALYTICS_NOW is refused here too, before the store exists
     make_client = functools.partial(ShadeformClient, api_key=key, base_url=base_url,
                                     key_source=source)
-    from .live.storeurl import target
-
     return target(store), {"make_client": make_client, "deadline_s": args.deadline,
                          "info_max_age_s": values["info_max_age_hours"].value * 3600,
                          "info_budget": values["info_budget"].value}
@@ -658,7 +657,7 @@ def _collect_every(args: argparse.Namespace, stdout: TextIO) -> int:
         print(line, file=stdout, flush=True)
 
     signals = StopSignals()
-    print(f"collecting into {printable(str(first[0][0]))} every {args.every:g} s; SIGTERM or "
+    print(f"collecting into {printable(redact(first[0][0]))} every {args.every:g} s; SIGTERM or "
           "Ctrl-C stops after the poll in flight, SIGHUP re-reads the settings",
           file=sys.stderr, flush=True)
     with signals.installed():
@@ -777,7 +776,6 @@ def _check(args: argparse.Namespace, stdout: TextIO) -> int:
         from .errors import LockedError
         from .live.locks import store_lock
         from .live.store import Store
-        from .live.storeurl import redact, target
 
         store_path = target(args.store)
         writes = bool(args.webhook) and not args.dry_run

@@ -30,6 +30,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from ._storeurl import is_postgres, redact
 from .errors import DataWarning, ShadeanalyticsError, printable
 
 __all__ = [
@@ -207,7 +208,7 @@ class Setting:
             return "not set"
         if self.secret:
             return f"set (from {self.source})"
-        return f"{printable(str(self.value))} (from {self.source})"
+        return f"{printable(redact(str(self.value)))} (from {self.source})"
 
 
 @dataclass(frozen=True)
@@ -317,7 +318,7 @@ def _checked(spec: _Spec, value: Any, where: str, folder: Path | None) -> Any:
         return float(value)
     if not isinstance(value, str) or not value.strip() or len(value) > 4096:
         raise ConfigError(f"{where}: expected a non-empty text")
-    if spec.kind == "store" and value.lower().startswith(("postgresql://", "postgres://")):
+    if spec.kind == "store" and is_postgres(value):
         return value  # a URL: neither expanded nor made relative to the settings file
     if spec.kind in ("path", "store"):
         path = Path(value).expanduser()

@@ -437,7 +437,7 @@ def test_a_check_waits_for_a_postgresql_collector_then_exits_3(
 
     from shadeanalytics import cli
     from shadeanalytics.live.collect import collector_lock
-    from shadeanalytics.live.storeurl import redact
+    from shadeanalytics._storeurl import redact
 
     monkeypatch.setattr(cli, "CHECK_LOCK_WAIT_S", 0.2)
     store_with(pg_url, fleet_polls())

@@ -56,6 +56,7 @@ from typing import Any
 
 from .. import config
 from .._common import progress
+from .._storeurl import redact, target
 from ..errors import (
     ApiError,
     BadResponseError,
@@ -72,7 +73,6 @@ from ..errors import (
 from .client import ShadeformClient
 from .locks import store_lock
 from .store import Store, prepare_account_list
-from .storeurl import redact, target
 
 __all__ = [
     "TEMPORARY_ERRORS",

@@ -74,7 +74,7 @@ def store_lock(store: str | os.PathLike[str], busy: str, wait_s: float = 0.0
                ) -> contextlib.AbstractContextManager[None]:
     """Hold the store ``store`` (a path, ``sqlite:///path`` or a PostgreSQL URL) for one
     writer, or raise ``LockedError(busy)`` once ``wait_s`` seconds have passed without it."""
-    from . import storeurl
+    from .. import _storeurl as storeurl
 
     if storeurl.is_postgres(store):
         from .storepg import collector_lock

@@ -54,8 +54,9 @@ from typing import Any
 
 import pandas as pd
 
+from .. import _storeurl as storeurl
 from ..ingest.tables import Tables
-from . import alertstate, storeread, storesqlite, storeurl, storewrite
+from . import alertstate, storeread, storesqlite, storewrite
 from .endpoints import ACCOUNT_LISTS, ENDPOINTS
 from .storedb import SCHEMA_VERSION, Backend
 from .storedb import utc_text as utc_text

@@ -29,9 +29,9 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import unquote
 
+from .._storeurl import password, redact
 from ..errors import LockedError, StoreError
 from .storedb import SCHEMA_VERSION, utc_text
-from .storeurl import password, redact
 
 __all__ = ["APPLICATION", "PostgresBackend", "collector_lock"]
 
