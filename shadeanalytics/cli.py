@@ -408,6 +408,24 @@ def _parser() -> argparse.ArgumentParser:
     _add_quiet(check)
     check.set_defaults(run=_check)
 
+    store = commands.add_parser(
+        "store", help="manage a history store (copy it into another backend)",
+        description="Manage a history store: an SQLite file (PATH or sqlite:///PATH) or a "
+                    "PostgreSQL database (postgresql://user@host:5432/db).")
+    store_commands = store.add_subparsers(dest="store_command", metavar="COMMAND",
+                                          required=True)
+    copy = store_commands.add_parser(
+        "copy", help="copy every poll and version of SRC into DST (resumable, verified)",
+        description="Copy every poll, version, failed request, quarantined record, poll "
+                    "warning and open alert episode of the store SRC into DST (created when "
+                    "missing), in one transaction: SQLite into PostgreSQL, or back. Run it "
+                    "again to copy what SRC recorded since (nothing is copied twice). Then "
+                    "prints both stores' counts and checksum, which must agree (else exit 1). "
+                    "Holds DST's collector lock meanwhile (exit 3 when a collector runs).")
+    copy.add_argument("src", metavar="SRC", help="the store to copy from (not changed)")
+    copy.add_argument("dst", metavar="DST", help="the store to copy into")
+    copy.set_defaults(run=_store_copy)
+
     columns = commands.add_parser(
         "columns", help="print the data dictionary (every table's columns) as Markdown",
         description="Print the data dictionary: every column's dtype, unit, source and meaning.")
@@ -811,6 +829,30 @@ def _print_breaches(breaches: Sequence[Breach], stdout: TextIO) -> None:
 
 def _columns(args: argparse.Namespace, stdout: TextIO) -> int:
     stdout.write(data_dictionary())
+    return EXIT_OK
+
+
+def _store_copy(args: argparse.Namespace, stdout: TextIO) -> int:
+    from .errors import LockedError
+    from .live.locks import store_lock
+    from .live.store import Store
+
+    src, dst = target(args.src), target(args.dst)
+    if redact(src) == redact(dst) or (isinstance(src, Path) and isinstance(dst, Path)
+                                      and src.resolve() == dst.resolve()):
+        raise _UsageError("SRC and DST are the same store")
+    try:
+        with Store(src, create=False) as source, \
+                store_lock(dst, f"{redact(dst)}: a collector or check holds the store's lock; "
+                           "nothing copied"), Store(dst) as into:
+            result = into.copy_from(source)
+    except LockedError as exc:
+        raise _Exit(3, exc) from None
+    copied = ", ".join(f"{n} {name}" for name, n in result.copied.items())
+    counts = ", ".join(f"{n} {name}" for name, n in result.counts.items())
+    print(f"copied {copied} into {printable(redact(dst))}", file=stdout)
+    print(f"verified: both stores hold {counts}; checksum sha256:{result.checksum}",
+          file=stdout)
     return EXIT_OK
 
 

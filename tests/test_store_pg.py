@@ -275,3 +275,68 @@ def test_a_collector_killed_mid_poll_loses_nothing_committed(pg_url: str) -> Non
     with Store(pg_url, create=False) as store:
         assert store.integrity_check() == "ok"
         store.read()
+
+
+# -- moving a store ---------------------------------------------------------------------------
+
+
+def test_store_copy_into_postgresql_and_back_is_resumable_and_verified(
+        tmp_path: Path, pg_url: str) -> None:
+    """`store copy` SQLite -> PostgreSQL copies every poll and version (ids kept), resumes
+    after more polls without duplicating, and back into a new SQLite file gives the same
+    frames; a destination of another history is refused; each run prints counts and one
+    checksum for both stores."""
+    src = str(tmp_path / "history.db")
+    states = default_scenario()
+    with FakeShadeformAPI(api_key=KEY, scenario="default") as api:
+        for state in states[:4]:
+            collect(src, make_client=fake_client(api, KEY), now=fixed_clock(state.at))
+            api.advance()
+        with Store(src) as store:
+            store.add_poll_warning(2, "clock went backwards")
+            store.update_alert_episodes(opened=[("new_cloud:x", "new_cloud")], seen=[],
+                                        closed=[], at=states[3].at)
+        code, out, err = cli("store", "copy", src, pg_url)
+        assert (code, err) == (0, "")
+        first = out.splitlines()
+        assert first[0].startswith("copied 4 polls, ")
+        assert first[0].endswith(f"1 poll warnings, 1 alert episodes into {redact(pg_url)}")
+        assert PASSWORD not in out
+        # three more polls into the source, then the copy again: only they are copied
+        for state in states[4:]:
+            collect(src, make_client=fake_client(api, KEY), now=fixed_clock(state.at))
+            api.advance()
+    code, out, err = cli("store", "copy", src, pg_url)
+    assert (code, err) == (0, "")
+    again = out.splitlines()
+    assert again[0].startswith("copied 3 polls, ")
+    with Store(src) as a, Store(pg_url) as b:
+        assert b.polls()["poll_id"].tolist() == [1, 2, 3, 4, 5, 6, 7]
+        pd.testing.assert_frame_equal(a.polls(), b.polls())
+        assert b.poll_warnings() == {2: "clock went backwards"}
+        assert b.alert_episodes() == a.alert_episodes()
+        stats = a.stats()
+        checksum = again[1].rsplit("sha256:", 1)[1]
+        assert again[1] == (f"verified: both stores hold {stats['polls']} polls, "
+                            f"{sum(stats['versions'].values())} versions, 0 request_failures, "
+                            f"0 quarantine; checksum sha256:{checksum}")
+    # a third run copies nothing and verifies again; back into a new SQLite file
+    code, out, err = cli("store", "copy", src, pg_url)
+    assert (code, err) == (0, "")
+    assert out.splitlines()[0].startswith("copied 0 polls, 0 versions updated, 0 versions, ")
+    assert out.splitlines()[1] == again[1]
+    back = str(tmp_path / "back.db")
+    code, out, err = cli("store", "copy", pg_url, back)
+    assert (code, err) == (0, "")
+    assert out.splitlines()[1] == again[1]  # the same checksum in all three stores
+    with Store(pg_url) as b, Store(back) as c:
+        pd.testing.assert_frame_equal(b.polls(), c.polls())
+        for (name, left), (_, right) in zip(b.read().frames(), c.read().frames(), strict=True):
+            pd.testing.assert_frame_equal(left, right, obj=name)
+        # the copy records on as the original would: ids follow on
+        assert b.record_failed_poll(states[-1].at, error="x") == 8
+    # the source holds no poll 8: the PostgreSQL store is no copy of it any more
+    code, out, err = cli("store", "copy", src, pg_url)
+    assert code == 1
+    assert err == (f"Error: {redact(pg_url)}: holds poll 8, which {src} does not: it is not a "
+                   "copy of that store (copy into an empty store)\n")

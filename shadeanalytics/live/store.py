@@ -56,7 +56,7 @@ import pandas as pd
 
 from .. import _storeurl as storeurl
 from ..ingest.tables import Tables
-from . import alertstate, storeread, storesqlite, storewrite
+from . import alertstate, storecopy, storeread, storesqlite, storewrite
 from .endpoints import ACCOUNT_LISTS, ENDPOINTS
 from .storedb import SCHEMA_VERSION, Backend
 from .storedb import utc_text as utc_text
@@ -307,6 +307,13 @@ class Store:
         """Counts (polls; versions, resources, current and gone resources per kind), file size
         (database and write-ahead log) and the write connection's ``settings``."""
         return storeread.stats(self._backend)
+
+    def copy_from(self, source: Store) -> storecopy.CopyResult:
+        """Copy into this store what ``source`` (either backend) holds and it does not yet:
+        every poll and version with their ids, failed requests, quarantine, poll warnings and
+        alert episodes; in one transaction, resumable (an earlier copy is continued, nothing
+        duplicated), then verified (counts and a checksum of both, or ``StoreError``)."""
+        return storecopy.copy(source._backend, self._backend)
 
     # -- alert episodes (shadeanalytics check) ------------------------------------------------
 

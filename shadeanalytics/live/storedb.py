@@ -101,6 +101,10 @@ class Session(Protocol):
         it reads back as the same value."""
         ...
 
+    def sync_ids(self) -> None:
+        """After rows were inserted with their ids (a copy): the next ids follow the largest."""
+        ...
+
 
 class Backend(Protocol):
     """One store's database, open: transactions, error words, and checks of the file."""

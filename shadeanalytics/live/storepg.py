@@ -214,6 +214,11 @@ class _Session:
     def cost(self, value: Any) -> Any:
         return _column_cost(value)
 
+    def sync_ids(self) -> None:
+        for table, column in (("polls", "poll_id"), ("versions", "version_id")):
+            self._conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', '{column}'), "
+                               f"max({column})) FROM {table} HAVING max({column}) IS NOT NULL")
+
 
 class PostgresBackend:
     """One store in a PostgreSQL schema, open (:class:`~shadeanalytics.live.storedb.Backend`):

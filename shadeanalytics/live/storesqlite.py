@@ -197,6 +197,9 @@ class _Session:
     def cost(self, value: Any) -> Any:
         return value  # the column has no declared type: SQLite keeps the value as it is
 
+    def sync_ids(self) -> None:
+        pass  # an INTEGER PRIMARY KEY takes the largest id + 1 by itself
+
 
 class SQLiteBackend:
     """One store file, open (:class:`~shadeanalytics.live.storedb.Backend`): created if missing
