@@ -92,8 +92,9 @@ class PgServer:
         if done.returncode:
             raise RuntimeError(f"{args[0]} failed ({done.returncode}): {done.stderr[-2000:]}")
 
-    def start(self) -> PgServer:
-        """initdb and start the server (about a second)."""
+    def start(self, *, durable: bool = False) -> PgServer:
+        """initdb and start the server (about a second); ``durable``: with PostgreSQL's
+        default fsync and synchronous commit (for benchmarks against SQLite's FULL sync)."""
         pwfile = self.folder / "pw"
         pwfile.write_text(PASSWORD + "\n")
         if self._as:
@@ -102,8 +103,9 @@ class PgServer:
                   f"--pwfile={pwfile}", "--auth-local=trust", "--auth-host=scram-sha-256",
                   "--locale=C", "--encoding=UTF8")
         options = (f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 "
-                   "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
                    "-c max_connections=50")
+        if not durable:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l",
                   str(self.folder / "log"), "-w", "-t", "60", "start")
         return self

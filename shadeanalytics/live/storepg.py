@@ -20,6 +20,7 @@ the server's primary message only (never its DETAIL, which may quote a value).
 from __future__ import annotations
 
 import math
+import re
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -142,6 +143,58 @@ def _sql(portable: str) -> str:
     return portable.replace("%", "%%").replace("?", "%s").replace("instr(", "strpos(")
 
 
+#: an ``executemany`` of this many rows or more runs as one statement per ``_MAX_PARAMS``
+#: parameters (one multi-row ``VALUES``) instead of one statement per row: a poll's ~1,000
+#: updates of ``versions`` in a few round trips
+_BATCH_FROM = 8
+_MAX_PARAMS = 30_000
+_INSERT = re.compile(r"^INSERT INTO (\w+) \(([\w, ]+)\) VALUES \(([?, ]+)\)$")
+_UPDATE = re.compile(r"^UPDATE (\w+) SET (.+) WHERE (\w+) = \?$")
+_ASSIGN = re.compile(r"^(\w+) = (\?|\d+)$")
+#: the type of each column an ``UPDATE`` of many rows sets or keys on (the VALUES list of the
+#: batched statement is typed by them)
+_TYPES = {"versions": {"version_id": "bigint", "valid_to": "bigint", "gone": "integer",
+                       "last_seen_poll": "bigint", "last_seen_at": "text",
+                       "last_cost_estimate": "jsonb"},
+          "alert_episodes": {"key": "text", "last_seen_at": "text"}}
+
+
+@lru_cache(maxsize=64)
+def _batched(portable: str) -> tuple[str, str, str] | None:
+    """``portable`` (one row's ``INSERT ... VALUES (?, ...)`` or ``UPDATE t SET c = ?, ...
+    WHERE k = ?``) as one statement for many rows: (head, one row's ``(%s, ...)``, tail), the
+    rows joined by ", " between them; None when it is of neither shape."""
+    sql = " ".join(portable.split())
+    if found := _INSERT.match(sql):
+        table, columns, marks = found.groups()
+        if marks.count("?") != len(columns.split(",")):
+            return None
+        row = "(" + ", ".join(["%s"] * marks.count("?")) + ")"
+        return f"INSERT INTO {table} ({columns}) VALUES ", row, ""
+    found = _UPDATE.match(sql)
+    if found is None or found.group(1) not in _TYPES:
+        return None
+    table, sets, key = found.groups()
+    types = _TYPES[table]
+    params, assigns = [], []
+    for part in sets.split(", "):
+        assign = _ASSIGN.match(part)
+        if assign is None or assign.group(1) not in types:
+            return None
+        column, value = assign.groups()
+        if value == "?":
+            params.append(column)
+            assigns.append(f"{column} = v.{column}::{types[column]}")
+        else:
+            assigns.append(f"{column} = {value}")
+    if key not in types:
+        return None
+    names = ", ".join([*params, f"{key}_"])
+    row = "(" + ", ".join(["%s"] * (len(params) + 1)) + ")"
+    return (f"UPDATE {table} AS t SET {', '.join(assigns)} FROM (VALUES ",
+            row, f") AS v({names}) WHERE t.{key} = v.{key}_::{types[key]}")
+
+
 def _column_cost(value: Any) -> Any:
     """A ``cost_estimate`` as the JSONB column keeps it (SQLite's typeless column keeps a
     boolean as 0/1; JSON has no NaN: a non-finite number is kept as its text)."""
@@ -172,9 +225,20 @@ class _Session:
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         rows = list(rows)
-        if rows:
+        if not rows:
+            return
+        batched = _batched(sql) if len(rows) >= _BATCH_FROM else None
+        if batched is None:
             with self._conn.cursor() as cur:
                 cur.executemany(_sql(sql), rows)
+            return
+        head, row_sql, tail = batched
+        width = len(rows[0])
+        step = max(1, _MAX_PARAMS // width)
+        for at in range(0, len(rows), step):
+            chunk = rows[at:at + step]
+            self._conn.execute(head + ", ".join([row_sql] * len(chunk)) + tail,
+                               [value for row in chunk for value in row])
 
     def insert(self, sql: str, params: Sequence[Any]) -> int:
         self._conn.execute(_sql(sql), params)
