@@ -100,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--history-polls", type=int, default=30 * 24 * 12)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--skip-summary", action="store_true")
+    parser.add_argument("--skip-record", action="store_true")
     args = parser.parse_args(argv)
     bindir = find_bindir()
     if bindir is None:
@@ -108,9 +109,10 @@ def main(argv: list[str] | None = None) -> int:
     server = PgServer(bindir).start(durable=True)
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            record = bench_record(server, Path(tmp), args.polls_recorded, args.warm)
-            print(f"record_poll PostgreSQL / SQLite: "
-                  f"{record['postgresql'] / record['sqlite']:.2f}x (target: within 2x)")
+            if not args.skip_record:
+                record = bench_record(server, Path(tmp), args.polls_recorded, args.warm)
+                print(f"record_poll PostgreSQL / SQLite: "
+                      f"{record['postgresql'] / record['sqlite']:.2f}x (target: within 2x)")
             if not args.skip_summary:
                 summary = bench_summary(server, Path(tmp), args.history_polls, args.repeat)
                 print(f"summary PostgreSQL / SQLite: "

@@ -53,11 +53,12 @@ def _collect_scenario(store: str, *, fail_at: int | None = None) -> None:
 # -- one contract, two backends -------------------------------------------------------------
 
 
+@pytest.mark.hardening  # ~10 s: four commands twice, a FOCUS export among them
 def test_the_same_polls_read_back_as_equal_frames_and_an_identical_report(
         tmp_path: Path, pg_url: str) -> None:
     """The scenario collected into SQLite and into PostgreSQL (a failed poll included): every
-    frame of read(), the poll log and the quarantine are equal, and `report --store` writes
-    byte-identical folders from each."""
+    frame of read(), the poll log and the quarantine are equal; `summary` and `check` print
+    the same, and `report` and `export --format focus` write byte-identical folders."""
     sqlite = str(tmp_path / "history.db")
     for store in (sqlite, pg_url):
         _collect_scenario(store, fail_at=3)
@@ -71,17 +72,23 @@ def test_the_same_polls_read_back_as_equal_frames_and_an_identical_report(
         assert len(a.polls()) == 7 and a.polls()["outcome"].tolist().count("failed") == 1
         assert a.details_seen() == b.details_seen()
         assert a.stats()["versions"] == b.stats()["versions"]
-    outs = []
+    printed = []
     for n, store in enumerate((sqlite, pg_url)):
-        out = tmp_path / f"report-{n}"
-        code, _, err = cli("report", "--store", store, "--out", str(out), "--as-of", "latest")
-        assert (code, err) == (0, "")
-        outs.append(out)
-    names = sorted(p.relative_to(outs[0]).as_posix() for p in outs[0].rglob("*") if p.is_file())
-    assert names == sorted(p.relative_to(outs[1]).as_posix()
-                           for p in outs[1].rglob("*") if p.is_file())
-    _, mismatch, errors = filecmp.cmpfiles(outs[0], outs[1], names, shallow=False)
-    assert (mismatch, errors) == ([], [])
+        printed.append([cli("summary", "--store", store, "--as-of", "latest"),
+                        cli("check", "--store", store, "--as-of", "latest")])
+        for command in (["report"], ["export", "--format", "focus"]):
+            code, _, err = cli(*command, "--store", store, "--out",
+                               str(tmp_path / f"{command[0]}-{n}"), "--as-of", "latest")
+            assert (code, err) == (0, "")
+    assert printed[0] == printed[1]
+    assert printed[0][0][0] == 0 and printed[0][0][1]
+    for folder in ("report", "export"):
+        one, two = tmp_path / f"{folder}-0", tmp_path / f"{folder}-1"
+        names = sorted(p.relative_to(one).as_posix() for p in one.rglob("*") if p.is_file())
+        assert names and names == sorted(p.relative_to(two).as_posix()
+                                         for p in two.rglob("*") if p.is_file())
+        _, mismatch, errors = filecmp.cmpfiles(one, two, names, shallow=False)
+        assert (mismatch, errors) == ([], []), folder
 
 
 def test_cost_estimates_keep_their_type(store_at: str) -> None:
