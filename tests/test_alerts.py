@@ -436,8 +436,8 @@ def test_a_check_waits_for_a_postgresql_collector_then_exits_3(
     from pgserver import PASSWORD
 
     from shadeanalytics import cli
-    from shadeanalytics.live.collect import collector_lock
     from shadeanalytics._storeurl import redact
+    from shadeanalytics.live.collect import collector_lock
 
     monkeypatch.setattr(cli, "CHECK_LOCK_WAIT_S", 0.2)
     store_with(pg_url, fleet_polls())
