@@ -152,6 +152,11 @@ def test_a_missing_or_foreign_or_newer_schema_is_refused(pg_url: str) -> None:
     """A reader refuses an empty schema; tables of another application and a newer schema
     are refused by name."""
     name = redact(pg_url)
+    nowhere = pg_url.rsplit("%3D", 1)[0] + "%3Dno_such_schema"
+    with pytest.raises(StoreError) as caught:
+        Store(nowhere)
+    assert str(caught.value) == (f"{redact(nowhere)}: no schema to keep the store in (the "
+                                 "search_path names none that exists)")
     with pytest.raises(StoreError) as caught:
         Store(pg_url, create=False)
     assert str(caught.value) == f"{name}: no such store (no shadeanalytics tables in the schema)"

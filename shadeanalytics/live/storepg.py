@@ -299,7 +299,7 @@ class PostgresBackend:
         with self.errors("cannot open"):
             self._conn = _connect(url)
             try:
-                self._lock_key = _schema_key(self._conn)
+                self._lock_key = _schema_key(self._conn, self.name)
                 self._check_or_create_schema(create)
             except BaseException:
                 self._conn.close()
@@ -471,11 +471,12 @@ def _connect(url: str) -> Any:
                               connect_timeout=30)
 
 
-def _schema_key(conn: Any) -> int:
+def _schema_key(conn: Any, name: str) -> int:
     """The store's advisory lock key: its database and schema, as a 32-bit signed integer."""
     database, schema = conn.execute("SELECT current_database(), current_schema()").fetchone()
     if schema is None:
-        raise StoreError("no schema: the search_path names none that exists")
+        raise StoreError(f"{name}: no schema to keep the store in (the search_path names none "
+                         "that exists)")
     key = zlib.crc32(f"{database}.{schema}".encode())
     return key - 2**32 if key >= 2**31 else key
 
@@ -497,7 +498,7 @@ def collector_lock(url: str, busy: str, wait_s: float = 0.0) -> Iterator[None]:
         raise StoreError(f"{name}: cannot take the collector lock: "
                          f"{_message(exc, password(url))}") from None
     try:
-        key = _schema_key(conn)
+        key = _schema_key(conn, name)
         deadline = time.monotonic() + wait_s
         while not conn.execute("SELECT pg_try_advisory_lock(%s, %s)",
                                (_COLLECT_CLASS, key)).fetchone()[0]:
