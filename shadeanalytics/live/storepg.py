@@ -84,7 +84,8 @@ _SCHEMA: tuple[str, ...] = (
     last_seen_poll     BIGINT NOT NULL REFERENCES polls (poll_id),
     last_seen_at       {_T} NOT NULL,
     last_cost_estimate JSONB   -- kept as the API sent it: a number or a text
-)""",
+) WITH (fillfactor = 70)""",  # room on each page: a poll's in-place updates of last_seen_*
+                              # stay HOT (no new index entries)
     "CREATE UNIQUE INDEX versions_current ON versions (kind, resource_id) WHERE valid_to IS NULL",
     "CREATE INDEX versions_history ON versions (kind, resource_id, valid_from)",
     "CREATE INDEX versions_valid_from ON versions (valid_from)",
