@@ -52,21 +52,28 @@ def bench_record(server: PgServer, folder: Path, polls: int, warm: int) -> dict[
     year = history.simulate(polls + 300, 1000, seed=7)
     first = 300  # a steady fleet already
     out = {}
-    for label, target in (("sqlite", str(folder / "record.db")),
-                          ("postgresql", _schema(server, "record"))):
+    for label, target in (
+        ("sqlite", str(folder / "record.db")),
+        ("postgresql", _schema(server, "record")),
+    ):
         with Store(target) as store:
-            took = [history.record(store, year, p) for p in range(first, first + polls)
-                    if p not in year.failed]
+            took = [
+                history.record(store, year, p)
+                for p in range(first, first + polls)
+                if p not in year.failed
+            ]
         out[label] = statistics.median(took[warm:]) * 1000
         listed = len(year.responses(first + polls - 1)["instances"]["instances"])
-        print(f"record_poll {label}: median {out[label]:.1f} ms over {len(took) - warm} polls "
-              f"(~{listed} standalone + cluster members listed)", flush=True)
+        print(
+            f"record_poll {label}: median {out[label]:.1f} ms over {len(took) - warm} polls "
+            f"(~{listed} standalone + cluster members listed)",
+            flush=True,
+        )
     return out
 
 
 def _summary_s(store: str, repeat: int) -> float:
-    cmd = [sys.executable, "-m", "shadeanalytics", "summary", "--store", store,
-           "--as-of", "latest"]
+    cmd = [sys.executable, "-m", "shadeanalytics", "summary", "--store", store, "--as-of", "latest"]
     subprocess.run(cmd, check=True, capture_output=True)  # warm: derived rows kept
     times = []
     for _ in range(repeat):
@@ -82,12 +89,14 @@ def bench_summary(server: PgServer, folder: Path, polls: int, repeat: int) -> di
         OUT.mkdir(exist_ok=True)
         began = time.perf_counter()
         history.build_store(path, polls=polls, instances=1000, real=300, quiet=True)
-        print(f"built {polls} polls in SQLite in {time.perf_counter() - began:.0f} s",
-              flush=True)
+        print(f"built {polls} polls in SQLite in {time.perf_counter() - began:.0f} s", flush=True)
     url = _schema(server, "history")
     began = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "shadeanalytics", "store", "copy", str(path), url],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "shadeanalytics", "store", "copy", str(path), url],
+        check=True,
+        capture_output=True,
+    )
     copied = time.perf_counter() - began
     print(f"store copy into PostgreSQL: {copied:.1f} s", flush=True)
     out = {"copy_s": copied}
@@ -115,12 +124,16 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory() as tmp:
             if not args.skip_record:
                 record = bench_record(server, Path(tmp), args.polls_recorded, args.warm)
-                print(f"record_poll PostgreSQL / SQLite: "
-                      f"{record['postgresql'] / record['sqlite']:.2f}x (target: within 2x)")
+                print(
+                    f"record_poll PostgreSQL / SQLite: "
+                    f"{record['postgresql'] / record['sqlite']:.2f}x (target: within 2x)"
+                )
             if not args.skip_summary:
                 summary = bench_summary(server, Path(tmp), args.history_polls, args.repeat)
-                print(f"summary PostgreSQL / SQLite: "
-                      f"{summary['postgresql'] / summary['sqlite']:.2f}x (target: within 1.5x)")
+                print(
+                    f"summary PostgreSQL / SQLite: "
+                    f"{summary['postgresql'] / summary['sqlite']:.2f}x (target: within 1.5x)"
+                )
     finally:
         server.stop()
     return 0

@@ -28,7 +28,7 @@ def sqlite_path(store: str | os.PathLike[str]) -> Path:
     and ``sqlite:///rel`` as SQLAlchemy spells them), ``~`` expanded."""
     text = os.fspath(store)
     if text.lower().startswith(_SQLITE_SCHEME):
-        rest = text[len(_SQLITE_SCHEME):]
+        rest = text[len(_SQLITE_SCHEME) :]
         if not rest.startswith("/"):
             raise ValueError("an SQLite store URL is sqlite:///PATH (three slashes)")
         text = rest[1:] or "."
@@ -58,8 +58,10 @@ def redact(store: str | os.PathLike[str] | Path) -> str:
         netloc = f"{user}@{host}"
     query = parts.query
     if query:
-        pairs = [(k, "***" if k.lower() == "password" else v)
-                 for k, v in parse_qsl(query, keep_blank_values=True)]
+        pairs = [
+            (k, "***" if k.lower() == "password" else v)
+            for k, v in parse_qsl(query, keep_blank_values=True)
+        ]
         query = urlencode(pairs, safe="/=,:*")
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 

@@ -30,9 +30,11 @@ __all__ = ["PASSWORD", "SKIP_REASON", "PgServer", "find_bindir"]
 #: the test server's superuser password (password auth over TCP: the URL, or PGPASSWORD)
 PASSWORD = "pg-test-secret-Zx81"
 #: why the PostgreSQL tests skip, and how to run them
-SKIP_REASON = ("no PostgreSQL server binaries (initdb, pg_ctl) on PATH, by pg_config --bindir "
-               "or in /usr/lib/postgresql/*/bin: install PostgreSQL (e.g. apt-get install "
-               "postgresql) and psycopg (pip install -e '.[dev]') to run the PostgreSQL tests")
+SKIP_REASON = (
+    "no PostgreSQL server binaries (initdb, pg_ctl) on PATH, by pg_config --bindir "
+    "or in /usr/lib/postgresql/*/bin: install PostgreSQL (e.g. apt-get install "
+    "postgresql) and psycopg (pip install -e '.[dev]') to run the PostgreSQL tests"
+)
 
 
 def find_bindir() -> Path | None:
@@ -43,8 +45,9 @@ def find_bindir() -> Path | None:
     config = shutil.which("pg_config")
     if config:
         with contextlib.suppress(OSError, subprocess.SubprocessError):
-            out = subprocess.run([config, "--bindir"], capture_output=True, text=True,
-                                 timeout=10, check=True).stdout.strip()
+            out = subprocess.run(
+                [config, "--bindir"], capture_output=True, text=True, timeout=10, check=True
+            ).stdout.strip()
             if (Path(out) / "initdb").exists():
                 return Path(out)
     for folder in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
@@ -86,9 +89,16 @@ class PgServer:
 
     def _run(self, *args: str) -> None:
         env = {**os.environ, "LC_ALL": "C", "LANG": "C"}
-        done = subprocess.run([str(self.bindir / args[0]), *args[1:]], capture_output=True,
-                              text=True, env=env, cwd=self.folder, timeout=120, check=False,
-                              **self._as)
+        done = subprocess.run(
+            [str(self.bindir / args[0]), *args[1:]],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=self.folder,
+            timeout=120,
+            check=False,
+            **self._as,
+        )
         if done.returncode:
             raise RuntimeError(f"{args[0]} failed ({done.returncode}): {done.stderr[-2000:]}")
 
@@ -99,15 +109,37 @@ class PgServer:
         pwfile.write_text(PASSWORD + "\n")
         if self._as:
             os.chown(pwfile, self._as["user"], self._as["group"])
-        self._run("initdb", "--no-sync", "-D", str(self.data), "-U", "postgres",
-                  f"--pwfile={pwfile}", "--auth-local=trust", "--auth-host=scram-sha-256",
-                  "--locale=C", "--encoding=UTF8")
-        options = (f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 "
-                   "-c max_connections=50")
+        self._run(
+            "initdb",
+            "--no-sync",
+            "-D",
+            str(self.data),
+            "-U",
+            "postgres",
+            f"--pwfile={pwfile}",
+            "--auth-local=trust",
+            "--auth-host=scram-sha-256",
+            "--locale=C",
+            "--encoding=UTF8",
+        )
+        options = (
+            f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c max_connections=50"
+        )
         if not durable:
             options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-        self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l",
-                  str(self.folder / "log"), "-w", "-t", "60", "start")
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-o",
+            options,
+            "-l",
+            str(self.folder / "log"),
+            "-w",
+            "-t",
+            "60",
+            "start",
+        )
         return self
 
     def stop(self) -> None:

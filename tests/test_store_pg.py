@@ -55,7 +55,8 @@ def _collect_scenario(store: str, *, fail_at: int | None = None) -> None:
 
 @pytest.mark.hardening  # ~10 s: four commands twice, a FOCUS export among them
 def test_the_same_polls_read_back_as_equal_frames_and_an_identical_report(
-        tmp_path: Path, pg_url: str) -> None:
+    tmp_path: Path, pg_url: str
+) -> None:
     """The scenario collected into SQLite and into PostgreSQL (a failed poll included): every
     frame of read(), the poll log and the quarantine are equal; `summary` and `check` print
     the same, and `report` and `export --format focus` write byte-identical folders."""
@@ -74,19 +75,31 @@ def test_the_same_polls_read_back_as_equal_frames_and_an_identical_report(
         assert a.stats()["versions"] == b.stats()["versions"]
     printed = []
     for n, store in enumerate((sqlite, pg_url)):
-        printed.append([cli("summary", "--store", store, "--as-of", "latest"),
-                        cli("check", "--store", store, "--as-of", "latest")])
+        printed.append(
+            [
+                cli("summary", "--store", store, "--as-of", "latest"),
+                cli("check", "--store", store, "--as-of", "latest"),
+            ]
+        )
         for command in (["report"], ["export", "--format", "focus"]):
-            code, _, err = cli(*command, "--store", store, "--out",
-                               str(tmp_path / f"{command[0]}-{n}"), "--as-of", "latest")
+            code, _, err = cli(
+                *command,
+                "--store",
+                store,
+                "--out",
+                str(tmp_path / f"{command[0]}-{n}"),
+                "--as-of",
+                "latest",
+            )
             assert (code, err) == (0, "")
     assert printed[0] == printed[1]
     assert printed[0][0][0] == 0 and printed[0][0][1]
     for folder in ("report", "export"):
         one, two = tmp_path / f"{folder}-0", tmp_path / f"{folder}-1"
         names = sorted(p.relative_to(one).as_posix() for p in one.rglob("*") if p.is_file())
-        assert names and names == sorted(p.relative_to(two).as_posix()
-                                         for p in two.rglob("*") if p.is_file())
+        assert names and names == sorted(
+            p.relative_to(two).as_posix() for p in two.rglob("*") if p.is_file()
+        )
         _, mismatch, errors = filecmp.cmpfiles(one, two, names, shallow=False)
         assert (mismatch, errors) == ([], []), folder
 
@@ -97,11 +110,19 @@ def test_cost_estimates_keep_their_type(store_at: str) -> None:
 
     with Store(store_at) as store:
         values = [1.5, "2.25", 7, None]
-        store.record_poll("2026-03-02T10:00:00Z", clusters=None, instance_types=None,
-                          instances={"instances": [make_instance(f"i-{n}", cost_estimate=v)
-                                                   for n, v in enumerate(values)]})
-        rows = store_rows(store, "SELECT resource_id, last_cost_estimate FROM versions "
-                          "ORDER BY resource_id")
+        store.record_poll(
+            "2026-03-02T10:00:00Z",
+            clusters=None,
+            instance_types=None,
+            instances={
+                "instances": [
+                    make_instance(f"i-{n}", cost_estimate=v) for n, v in enumerate(values)
+                ]
+            },
+        )
+        rows = store_rows(
+            store, "SELECT resource_id, last_cost_estimate FROM versions ORDER BY resource_id"
+        )
     got = [r["last_cost_estimate"] for r in rows]
     assert got == [1.5, "2.25", 7, None]
     assert [type(v) for v in got] == [float, str, int, type(None)]
@@ -112,10 +133,14 @@ def test_cost_estimates_keep_their_type(store_at: str) -> None:
 
 def test_redact_hides_the_password_of_a_url_and_leaves_a_path() -> None:
     """The one redaction: the password of the user part and of a password= parameter."""
-    assert redact("postgresql://ops:s3cr%40t@db.example:5432/fleet") == \
-        "postgresql://ops:***@db.example:5432/fleet"
-    assert redact("postgres://ops@db/fleet?password=hunter2&sslmode=require") == \
-        "postgres://ops@db/fleet?password=***&sslmode=require"
+    assert (
+        redact("postgresql://ops:s3cr%40t@db.example:5432/fleet")
+        == "postgresql://ops:***@db.example:5432/fleet"
+    )
+    assert (
+        redact("postgres://ops@db/fleet?password=hunter2&sslmode=require")
+        == "postgres://ops@db/fleet?password=***&sslmode=require"
+    )
     assert redact("postgresql://db/fleet") == "postgresql://db/fleet"
     assert redact("history.db") == "history.db"
     assert sqlite_path("sqlite:////var/lib/sa/history.db") == Path("/var/lib/sa/history.db")
@@ -136,8 +161,9 @@ def test_the_password_is_in_no_repr_error_or_stats(pg_server: PgServer, pg_url: 
     assert "cannot open: " in message and "password authentication failed" in message
 
 
-def test_the_password_may_come_from_pgpassword(pg_url: str,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_password_may_come_from_pgpassword(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A URL without a password takes PGPASSWORD (libpq's rule)."""
     bare = pg_url.replace(f":{PASSWORD}@", "@")
     monkeypatch.setenv("PGPASSWORD", PASSWORD)
@@ -155,8 +181,10 @@ def test_a_missing_or_foreign_or_newer_schema_is_refused(pg_url: str) -> None:
     nowhere = pg_url.rsplit("%3D", 1)[0] + "%3Dno_such_schema"
     with pytest.raises(StoreError) as caught:
         Store(nowhere)
-    assert str(caught.value) == (f"{redact(nowhere)}: no schema to keep the store in (the "
-                                 "search_path names none that exists)")
+    assert str(caught.value) == (
+        f"{redact(nowhere)}: no schema to keep the store in (the "
+        "search_path names none that exists)"
+    )
     with pytest.raises(StoreError) as caught:
         Store(pg_url, create=False)
     assert str(caught.value) == f"{name}: no such store (no shadeanalytics tables in the schema)"
@@ -164,8 +192,9 @@ def test_a_missing_or_foreign_or_newer_schema_is_refused(pg_url: str) -> None:
         conn.execute("CREATE TABLE polls (id int)")
     with pytest.raises(StoreError) as caught:
         Store(pg_url)
-    assert str(caught.value) == f"{name}: not a shadeanalytics store (tables of another " \
-                                "application)"
+    assert (
+        str(caught.value) == f"{name}: not a shadeanalytics store (tables of another application)"
+    )
     with psycopg.connect(pg_url, autocommit=True) as conn:
         conn.execute("DROP TABLE polls")
     Store(pg_url).close()
@@ -173,16 +202,19 @@ def test_a_missing_or_foreign_or_newer_schema_is_refused(pg_url: str) -> None:
         conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
     with pytest.raises(StoreError) as caught:
         Store(pg_url)
-    assert str(caught.value) == (f"{name}: made by a newer shadeanalytics (store schema 99, "
-                                 "this version reads 4); upgrade")
+    assert str(caught.value) == (
+        f"{name}: made by a newer shadeanalytics (store schema 99, this version reads 4); upgrade"
+    )
 
 
 def test_the_settings_file_and_environment_keep_a_url_as_it_is(
-        tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """SHADEANALYTICS_STORE holding a URL reaches `summary` untouched (not made a path)."""
     with Store(pg_url) as store:
-        store.record_poll("2026-03-02T10:00:00Z", clusters=None, instance_types=None,
-                          instances={"instances": []})
+        store.record_poll(
+            "2026-03-02T10:00:00Z", clusters=None, instance_types=None, instances={"instances": []}
+        )
     monkeypatch.setenv("SHADEANALYTICS_STORE", pg_url)
     monkeypatch.chdir(tmp_path)
     code, out, err = cli("config")
@@ -201,14 +233,24 @@ def test_a_second_collector_is_refused_and_a_killed_ones_lock_goes(pg_url: str) 
     Store(pg_url).close()
     with collector_lock(pg_url), pytest.raises(LockedError) as caught, collector_lock(pg_url):
         pass
-    assert str(caught.value) == (f"{redact(pg_url)}: another collector is running (it holds "
-                                 "the store's lock); this run wrote nothing")
+    assert str(caught.value) == (
+        f"{redact(pg_url)}: another collector is running (it holds "
+        "the store's lock); this run wrote nothing"
+    )
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time\n"
-         "from shadeanalytics.live.collect import collector_lock\n"
-         "with collector_lock(sys.argv[1]):\n    print('held', flush=True)\n"
-         "    time.sleep(60)\n", pg_url],
-        stdout=subprocess.PIPE, text=True, env=cli_env())
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\n"
+            "from shadeanalytics.live.collect import collector_lock\n"
+            "with collector_lock(sys.argv[1]):\n    print('held', flush=True)\n"
+            "    time.sleep(60)\n",
+            pg_url,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=cli_env(),
+    )
     try:
         assert holder.stdout is not None and holder.stdout.readline() == "held\n"
         with pytest.raises(LockedError), collector_lock(pg_url):
@@ -236,11 +278,29 @@ def test_two_collector_processes_never_lose_or_duplicate_a_poll(pg_url: str) -> 
     refused by the lock."""
     env = cli_env(KEY)
     with FakeShadeformAPI(api_key=KEY, scenario="default") as api:
-        runs = [subprocess.Popen(
-            [sys.executable, "-m", "shadeanalytics", "collect", "--store", pg_url,
-             "--base-url", api.url, "--every", "1s", "--log-format", "json"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-            for _ in range(2)]
+        runs = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "shadeanalytics",
+                    "collect",
+                    "--store",
+                    pg_url,
+                    "--base-url",
+                    api.url,
+                    "--every",
+                    "1s",
+                    "--log-format",
+                    "json",
+                ],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=env,
+            )
+            for _ in range(2)
+        ]
         time.sleep(8)
         for run in runs:
             run.send_signal(signal.SIGTERM)
@@ -272,9 +332,25 @@ def test_a_collector_killed_mid_poll_loses_nothing_committed(pg_url: str) -> Non
     with FakeShadeformAPI(api_key=KEY, scenario="default") as api:
         for _ in range(8):
             run = subprocess.Popen(
-                [sys.executable, "-m", "shadeanalytics", "collect", "--store", pg_url,
-                 "--base-url", api.url, "--every", "1s", "--log-format", "json"],
-                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+                [
+                    sys.executable,
+                    "-m",
+                    "shadeanalytics",
+                    "collect",
+                    "--store",
+                    pg_url,
+                    "--base-url",
+                    api.url,
+                    "--every",
+                    "1s",
+                    "--log-format",
+                    "json",
+                ],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+                env=env,
+            )
             assert run.stdout is not None
             first = run.stdout.readline()  # one poll done (however loaded the machine is)
             time.sleep(rng.uniform(0.0, 1.5))  # then a random moment, often mid-poll
@@ -295,7 +371,8 @@ def test_a_collector_killed_mid_poll_loses_nothing_committed(pg_url: str) -> Non
 
 
 def test_store_copy_into_postgresql_and_back_is_resumable_and_verified(
-        tmp_path: Path, pg_url: str) -> None:
+    tmp_path: Path, pg_url: str
+) -> None:
     """`store copy` SQLite -> PostgreSQL copies every poll and version (ids kept), resumes
     after more polls without duplicating, and back into a new SQLite file gives the same
     frames; a destination of another history is refused; each run prints counts and one
@@ -308,8 +385,9 @@ def test_store_copy_into_postgresql_and_back_is_resumable_and_verified(
             api.advance()
         with Store(src) as store:
             store.add_poll_warning(2, "clock went backwards")
-            store.update_alert_episodes(opened=[("new_cloud:x", "new_cloud")], seen=[],
-                                        closed=[], at=states[3].at)
+            store.update_alert_episodes(
+                opened=[("new_cloud:x", "new_cloud")], seen=[], closed=[], at=states[3].at
+            )
         code, out, err = cli("store", "copy", src, pg_url)
         assert (code, err) == (0, "")
         first = out.splitlines()
@@ -331,9 +409,11 @@ def test_store_copy_into_postgresql_and_back_is_resumable_and_verified(
         assert b.alert_episodes() == a.alert_episodes()
         stats = a.stats()
         checksum = again[1].rsplit("sha256:", 1)[1]
-        assert again[1] == (f"verified: both stores hold {stats['polls']} polls, "
-                            f"{sum(stats['versions'].values())} versions, 0 request_failures, "
-                            f"0 quarantine; checksum sha256:{checksum}")
+        assert again[1] == (
+            f"verified: both stores hold {stats['polls']} polls, "
+            f"{sum(stats['versions'].values())} versions, 0 request_failures, "
+            f"0 quarantine; checksum sha256:{checksum}"
+        )
     # a third run copies nothing and verifies again; back into a new SQLite file
     code, out, err = cli("store", "copy", src, pg_url)
     assert (code, err) == (0, "")
@@ -352,5 +432,7 @@ def test_store_copy_into_postgresql_and_back_is_resumable_and_verified(
     # the source holds no poll 8: the PostgreSQL store is no copy of it any more
     code, out, err = cli("store", "copy", src, pg_url)
     assert code == 1
-    assert err == (f"Error: {redact(pg_url)}: holds poll 8, which {src} does not: it is not a "
-                   "copy of that store (copy into an empty store)\n")
+    assert err == (
+        f"Error: {redact(pg_url)}: holds poll 8, which {src} does not: it is not a "
+        "copy of that store (copy into an empty store)\n"
+    )

@@ -25,12 +25,41 @@ from .storedb import POLL_WARNING_KEY, Backend, Session
 
 __all__ = ["CopyResult", "copy", "verify"]
 
-_POLLS = ("poll_id", "started_at", "finished_at", "observed_at", "endpoints", "outcome",
-          "clusters", "instances", "instance_types", "added", "changed", "gone", "digest",
-          "error", "volumes", "details", "failures", "refused")
-_VERSIONS = ("version_id", "kind", "resource_id", "parent_id", "valid_from", "valid_to", "gone",
-             "status", "payload", "payload_hash", "last_seen_poll", "last_seen_at",
-             "last_cost_estimate")
+_POLLS = (
+    "poll_id",
+    "started_at",
+    "finished_at",
+    "observed_at",
+    "endpoints",
+    "outcome",
+    "clusters",
+    "instances",
+    "instance_types",
+    "added",
+    "changed",
+    "gone",
+    "digest",
+    "error",
+    "volumes",
+    "details",
+    "failures",
+    "refused",
+)
+_VERSIONS = (
+    "version_id",
+    "kind",
+    "resource_id",
+    "parent_id",
+    "valid_from",
+    "valid_to",
+    "gone",
+    "status",
+    "payload",
+    "payload_hash",
+    "last_seen_poll",
+    "last_seen_at",
+    "last_cost_estimate",
+)
 #: the columns of a version a later poll may change (the rest never changes)
 _MOVING = ("valid_to", "gone", "last_seen_poll", "last_seen_at", "last_cost_estimate")
 _FAILURES = ("poll_id", "endpoint", "resource_id", "error")
@@ -64,70 +93,123 @@ def copy(src: Backend, dst: Backend) -> CopyResult:
     """Copy what ``src`` holds and ``dst`` does not yet, in one transaction on ``dst``; then
     :func:`verify` both. ``StoreError`` when ``dst`` holds polls ``src`` does not."""
     copied: dict[str, int] = {}
-    with src.errors("cannot read the source"), src.snapshot() as source, \
-            dst.errors("cannot copy into the destination"), dst.write() as target:
-        mine = target.execute("SELECT poll_id, observed_at, outcome, digest FROM polls "
-                              "ORDER BY poll_id DESC").fetchone()
+    with (
+        src.errors("cannot read the source"),
+        src.snapshot() as source,
+        dst.errors("cannot copy into the destination"),
+        dst.write() as target,
+    ):
+        mine = target.execute(
+            "SELECT poll_id, observed_at, outcome, digest FROM polls ORDER BY poll_id DESC"
+        ).fetchone()
         start = 0
         if mine is not None:
-            theirs = source.execute("SELECT poll_id, observed_at, outcome, digest FROM polls "
-                                    "WHERE poll_id = ?", (mine[0],)).fetchone()
+            theirs = source.execute(
+                "SELECT poll_id, observed_at, outcome, digest FROM polls WHERE poll_id = ?",
+                (mine[0],),
+            ).fetchone()
             if theirs is None or tuple(theirs) != tuple(mine):
-                raise StoreError(f"{dst.name}: holds poll {mine[0]}, which {src.name} does "
-                                 "not: it is not a copy of that store (copy into an empty "
-                                 "store)")
+                raise StoreError(
+                    f"{dst.name}: holds poll {mine[0]}, which {src.name} does "
+                    "not: it is not a copy of that store (copy into an empty "
+                    "store)"
+                )
             start = int(mine[0])
         last_version = target.execute("SELECT max(version_id) FROM versions").fetchone()[0] or 0
-        held = {r[-1]: tuple(r) for r in target.execute(
-            _select((*_MOVING, "version_id"), "versions", "WHERE valid_to IS NULL"))}
+        held = {
+            r[-1]: tuple(r)
+            for r in target.execute(
+                _select((*_MOVING, "version_id"), "versions", "WHERE valid_to IS NULL")
+            )
+        }
         open_ids = sorted(held)
 
         def put(table: str, columns: tuple[str, ...], rows: Any, cost: bool = False) -> None:
             n = 0
             while chunk := rows.fetchmany(_BATCH):
                 values = [_cost(target, tuple(r)) if cost else tuple(r) for r in chunk]
-                target.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
-                                   f"({', '.join('?' for _ in columns)})", values)
+                target.executemany(
+                    f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
+                    f"({', '.join('?' for _ in columns)})",
+                    values,
+                )
                 n += len(values)
             copied[table] = n
 
         # polls first (what versions refer to), then the versions open here moved on (closed
         # before their successors open: one current version per resource), then new versions
-        put("polls", _POLLS, source.execute(
-            _select(_POLLS, "polls", "WHERE poll_id > ?", "ORDER BY poll_id"), (start,)))
+        put(
+            "polls",
+            _POLLS,
+            source.execute(
+                _select(_POLLS, "polls", "WHERE poll_id > ?", "ORDER BY poll_id"), (start,)
+            ),
+        )
         moved = 0
         for at in range(0, len(open_ids), _BATCH):
-            ids = open_ids[at:at + _BATCH]
-            rows = [tuple(r) for r in source.execute(
-                _select((*_MOVING, "version_id"), "versions",
-                        f"WHERE version_id IN ({', '.join('?' * len(ids))})"), ids)]
+            ids = open_ids[at : at + _BATCH]
+            rows = [
+                tuple(r)
+                for r in source.execute(
+                    _select(
+                        (*_MOVING, "version_id"),
+                        "versions",
+                        f"WHERE version_id IN ({', '.join('?' * len(ids))})",
+                    ),
+                    ids,
+                )
+            ]
             rows = [r for r in rows if r != held[r[-1]]]
-            target.executemany(f"UPDATE versions SET {', '.join(f'{c} = ?' for c in _MOVING)} "
-                               "WHERE version_id = ?",
-                               [(*r[:4], target.cost(r[4]), r[5]) for r in rows])
+            target.executemany(
+                f"UPDATE versions SET {', '.join(f'{c} = ?' for c in _MOVING)} "
+                "WHERE version_id = ?",
+                [(*r[:4], target.cost(r[4]), r[5]) for r in rows],
+            )
             moved += len(rows)
         copied["versions updated"] = moved
-        put("versions", _VERSIONS, source.execute(
-            _select(_VERSIONS, "versions", "WHERE version_id > ?", "ORDER BY version_id"),
-            (last_version,)), cost=True)
+        put(
+            "versions",
+            _VERSIONS,
+            source.execute(
+                _select(_VERSIONS, "versions", "WHERE version_id > ?", "ORDER BY version_id"),
+                (last_version,),
+            ),
+            cost=True,
+        )
         order = source.insertion_order
-        put("request_failures", _FAILURES, source.execute(
-            _select(_FAILURES, "request_failures", "WHERE poll_id > ?",
-                    f"ORDER BY poll_id, {order}"), (start,)))
+        put(
+            "request_failures",
+            _FAILURES,
+            source.execute(
+                _select(
+                    _FAILURES, "request_failures", "WHERE poll_id > ?", f"ORDER BY poll_id, {order}"
+                ),
+                (start,),
+            ),
+        )
         if source.has_table("quarantine"):
-            put("quarantine", _QUARANTINE, source.execute(
-                _select(_QUARANTINE, "quarantine", "WHERE poll_id > ?",
-                        f"ORDER BY poll_id, {order}"), (start,)))
-        warnings = source.execute("SELECT key, value FROM meta WHERE key LIKE ?",
-                                  (f"{POLL_WARNING_KEY}%",)).fetchall()
+            put(
+                "quarantine",
+                _QUARANTINE,
+                source.execute(
+                    _select(
+                        _QUARANTINE, "quarantine", "WHERE poll_id > ?", f"ORDER BY poll_id, {order}"
+                    ),
+                    (start,),
+                ),
+            )
+        warnings = source.execute(
+            "SELECT key, value FROM meta WHERE key LIKE ?", (f"{POLL_WARNING_KEY}%",)
+        ).fetchall()
         target.upsert("meta", ("key", "value"), [tuple(r) for r in warnings])
         copied["poll warnings"] = len(warnings)
         if source.has_table("alert_episodes"):
             episodes = [tuple(r) for r in source.execute(_select(_EPISODES, "alert_episodes"))]
             target.ensure_table("alert_episodes")
             target.execute("DELETE FROM alert_episodes")
-            target.executemany(f"INSERT INTO alert_episodes ({', '.join(_EPISODES)}) VALUES "
-                               "(?, ?, ?, ?)", episodes)
+            target.executemany(
+                f"INSERT INTO alert_episodes ({', '.join(_EPISODES)}) VALUES (?, ?, ?, ?)", episodes
+            )
             copied["alert episodes"] = len(episodes)
         target.sync_ids()
     counts, checksum = verify(src, dst)
@@ -139,8 +221,10 @@ def _summary(backend: Backend) -> tuple[dict[str, int], str]:
     digest = hashlib.sha256()
     counts: dict[str, int] = {}
     with backend.errors("cannot verify"), backend.snapshot() as session:
-        for table, columns, key in (("polls", _POLLS, "poll_id"),
-                                    ("versions", _VERSIONS, "version_id")):
+        for table, columns, key in (
+            ("polls", _POLLS, "poll_id"),
+            ("versions", _VERSIONS, "version_id"),
+        ):
             n = 0
             cursor = session.execute(_select(columns, table, order=f"ORDER BY {key}"))
             while chunk := cursor.fetchmany(_BATCH):
@@ -150,8 +234,11 @@ def _summary(backend: Backend) -> tuple[dict[str, int], str]:
                 n += len(chunk)
             counts[table] = n
         for table in ("request_failures", "quarantine"):
-            counts[table] = session.execute(f"SELECT count(*) FROM {table}").fetchone()[0] \
-                if session.has_table(table) else 0
+            counts[table] = (
+                session.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+                if session.has_table(table)
+                else 0
+            )
     return counts, digest.hexdigest()
 
 
@@ -161,6 +248,8 @@ def verify(src: Backend, dst: Backend) -> tuple[dict[str, int], str]:
     mine, checksum = _summary(dst)
     if (mine, checksum) != (theirs, source_sum):
         differ = ", ".join(f"{t} {theirs[t]} vs {mine[t]}" for t in theirs if theirs[t] != mine[t])
-        raise StoreError(f"{dst.name}: the copy differs from {src.name} ("
-                         f"{differ or 'same counts, different checksum'})")
+        raise StoreError(
+            f"{dst.name}: the copy differs from {src.name} ("
+            f"{differ or 'same counts, different checksum'})"
+        )
     return mine, checksum

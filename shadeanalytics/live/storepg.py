@@ -40,8 +40,18 @@ __all__ = ["APPLICATION", "PostgresBackend", "collector_lock"]
 
 #: ``meta``'s ``application`` row: tells a store from other tables of the schema
 APPLICATION = "shadeanalytics"
-_KINDS = ("cluster", "instance", "instance_type", "instance_info", "volume", "volume_type",
-          "ssh_key", "template", "featured_template", "cluster_type")
+_KINDS = (
+    "cluster",
+    "instance",
+    "instance_type",
+    "instance_info",
+    "volume",
+    "volume_type",
+    "ssh_key",
+    "template",
+    "featured_template",
+    "cluster_type",
+)
 _ALL_KINDS = ", ".join(f"'{k}'" for k in _KINDS)
 #: a writer waits this long for another writer (SQLite's busy timeout)
 _WRITE_WAIT_MS = 10_000
@@ -85,7 +95,7 @@ _SCHEMA: tuple[str, ...] = (
     last_seen_at       {_T} NOT NULL,
     last_cost_estimate JSONB   -- kept as the API sent it: a number or a text
 ) WITH (fillfactor = 70)""",  # room on each page: a poll's in-place updates of last_seen_*
-                              # stay HOT (no new index entries)
+    # stay HOT (no new index entries)
     "CREATE UNIQUE INDEX versions_current ON versions (kind, resource_id) WHERE valid_to IS NULL",
     "CREATE INDEX versions_history ON versions (kind, resource_id, valid_from)",
     "CREATE INDEX versions_valid_from ON versions (valid_from)",
@@ -117,12 +127,14 @@ _SCHEMA: tuple[str, ...] = (
 #: schema version -> the statements that bring a store of it to the next (schema 4 is the
 #: first this backend made; a later schema adds its step here)
 _MIGRATIONS: dict[int, tuple[str, ...]] = {}
-_ON_DEMAND = {"alert_episodes": f"""CREATE TABLE IF NOT EXISTS alert_episodes (
+_ON_DEMAND = {
+    "alert_episodes": f"""CREATE TABLE IF NOT EXISTS alert_episodes (
     key          {_T} PRIMARY KEY,
     rule         {_T} NOT NULL,
     opened_at    {_T} NOT NULL,
     last_seen_at {_T} NOT NULL
-)"""}
+)"""
+}
 #: the key columns of the tables ``upsert`` writes
 _KEYS = {"meta": ("key",), "alert_episodes": ("key",)}
 #: the advisory lock classes (the first key of the two-key form): "SH" + a letter
@@ -134,8 +146,9 @@ def _psycopg() -> Any:
     try:
         import psycopg
     except ImportError:
-        raise StoreError("a PostgreSQL store needs psycopg: pip install "
-                         "'shadeanalytics[postgres]'") from None
+        raise StoreError(
+            "a PostgreSQL store needs psycopg: pip install 'shadeanalytics[postgres]'"
+        ) from None
     return psycopg
 
 
@@ -156,10 +169,17 @@ _UPDATE = re.compile(r"^UPDATE (\w+) SET (.+) WHERE (\w+) = \?$")
 _ASSIGN = re.compile(r"^(\w+) = (\?|\d+)$")
 #: the type of each column an ``UPDATE`` of many rows sets or keys on (the VALUES list of the
 #: batched statement is typed by them)
-_TYPES = {"versions": {"version_id": "bigint", "valid_to": "bigint", "gone": "integer",
-                       "last_seen_poll": "bigint", "last_seen_at": "text",
-                       "last_cost_estimate": "jsonb"},
-          "alert_episodes": {"key": "text", "last_seen_at": "text"}}
+_TYPES = {
+    "versions": {
+        "version_id": "bigint",
+        "valid_to": "bigint",
+        "gone": "integer",
+        "last_seen_poll": "bigint",
+        "last_seen_at": "text",
+        "last_cost_estimate": "jsonb",
+    },
+    "alert_episodes": {"key": "text", "last_seen_at": "text"},
+}
 
 
 @lru_cache(maxsize=64)
@@ -194,8 +214,11 @@ def _batched(portable: str) -> tuple[str, str, str] | None:
         return None
     names = ", ".join([*params, f"{key}_"])
     row = "(" + ", ".join(["%s"] * (len(params) + 1)) + ")"
-    return (f"UPDATE {table} AS t SET {', '.join(assigns)} FROM (VALUES ",
-            row, f") AS v({names}) WHERE t.{key} = v.{key}_::{types[key]}")
+    return (
+        f"UPDATE {table} AS t SET {', '.join(assigns)} FROM (VALUES ",
+        row,
+        f") AS v({names}) WHERE t.{key} = v.{key}_::{types[key]}",
+    )
 
 
 def _column_cost(value: Any) -> Any:
@@ -240,35 +263,54 @@ class _Session:
         width = len(rows[0])
         step = max(1, _MAX_PARAMS // width)
         for at in range(0, len(rows), step):
-            chunk = rows[at:at + step]
-            self._conn.execute(head + ", ".join([row_sql] * len(chunk)) + tail,
-                               [value for row in chunk for value in row])
+            chunk = rows[at : at + step]
+            self._conn.execute(
+                head + ", ".join([row_sql] * len(chunk)) + tail,
+                [value for row in chunk for value in row],
+            )
 
     def insert(self, sql: str, params: Sequence[Any]) -> int:
         self._conn.execute(_sql(sql), params)
         return int(self._conn.execute("SELECT lastval()").fetchone()[0])
 
-    def insert_ignore(self, table: str, columns: Sequence[str],
-                      rows: Iterable[Sequence[Any]]) -> None:
-        self.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
-                         f"({', '.join('?' for _ in columns)}) ON CONFLICT DO NOTHING", rows)
+    def insert_ignore(
+        self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+    ) -> None:
+        self.executemany(
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
+            f"({', '.join('?' for _ in columns)}) ON CONFLICT DO NOTHING",
+            rows,
+        )
 
     def upsert(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
         keys = _KEYS[table]
         update = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c not in keys)
-        self.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
-                         f"({', '.join('?' for _ in columns)}) ON CONFLICT ({', '.join(keys)}) "
-                         f"DO UPDATE SET {update}", rows)
+        self.executemany(
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
+            f"({', '.join('?' for _ in columns)}) ON CONFLICT ({', '.join(keys)}) "
+            f"DO UPDATE SET {update}",
+            rows,
+        )
 
     def has_table(self, name: str) -> bool:
-        return self._conn.execute(
-            "SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema() "
-            "AND table_name = %s", (name,)).fetchone() is not None
+        return (
+            self._conn.execute(
+                "SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema() "
+                "AND table_name = %s",
+                (name,),
+            ).fetchone()
+            is not None
+        )
 
     def has_column(self, table: str, column: str) -> bool:
-        return self._conn.execute(
-            "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() "
-            "AND table_name = %s AND column_name = %s", (table, column)).fetchone() is not None
+        return (
+            self._conn.execute(
+                "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() "
+                "AND table_name = %s AND column_name = %s",
+                (table, column),
+            ).fetchone()
+            is not None
+        )
 
     def ensure_table(self, name: str) -> None:
         self._conn.execute(_ON_DEMAND[name])
@@ -284,8 +326,10 @@ class _Session:
 
     def sync_ids(self) -> None:
         for table, column in (("polls", "poll_id"), ("versions", "version_id")):
-            self._conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', '{column}'), "
-                               f"max({column})) FROM {table} HAVING max({column}) IS NOT NULL")
+            self._conn.execute(
+                f"SELECT setval(pg_get_serial_sequence('{table}', '{column}'), "
+                f"max({column})) FROM {table} HAVING max({column}) IS NOT NULL"
+            )
 
 
 class PostgresBackend:
@@ -337,11 +381,11 @@ class PostgresBackend:
         conn = self.connection
         with conn.transaction():
             deadline = time.monotonic() + wait_ms / 1000
-            while not conn.execute("SELECT pg_try_advisory_xact_lock(%s, %s)",
-                                   (_WRITE_CLASS, self._lock_key)).fetchone()[0]:
+            while not conn.execute(
+                "SELECT pg_try_advisory_xact_lock(%s, %s)", (_WRITE_CLASS, self._lock_key)
+            ).fetchone()[0]:
                 if time.monotonic() >= deadline:
-                    raise StoreError(f"{self.name}: another writer holds the store's write "
-                                     "lock")
+                    raise StoreError(f"{self.name}: another writer holds the store's write lock")
                 time.sleep(0.01)
             yield conn
 
@@ -360,8 +404,9 @@ class PostgresBackend:
                 conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 yield _Session(conn)
 
-    def best_effort_write(self, action: str, wait_ms: int,
-                          work: Callable[[_Session], None]) -> None:
+    def best_effort_write(
+        self, action: str, wait_ms: int, work: Callable[[_Session], None]
+    ) -> None:
         psycopg = _psycopg()
         try:
             with self.errors(action), self._transaction(wait_ms) as conn:
@@ -375,23 +420,27 @@ class PostgresBackend:
         conn = self.connection
         version = self._version(conn)
         if version is None and not create:
-            raise StoreError(f"{self.name}: no such store (no shadeanalytics tables in the "
-                             "schema)")
+            raise StoreError(f"{self.name}: no such store (no shadeanalytics tables in the schema)")
         if version is None:
             with self._transaction() as conn:
                 if self._version(conn) is not None:  # another process just created it
                     return
                 for statement in _SCHEMA:
                     conn.execute(statement)
-                conn.cursor().executemany("INSERT INTO meta (key, value) VALUES (%s, %s)", [
-                    ("application", APPLICATION),
-                    ("schema_version", str(SCHEMA_VERSION)),
-                    ("created_at", utc_text(datetime.now(UTC))),
-                ])
+                conn.cursor().executemany(
+                    "INSERT INTO meta (key, value) VALUES (%s, %s)",
+                    [
+                        ("application", APPLICATION),
+                        ("schema_version", str(SCHEMA_VERSION)),
+                        ("created_at", utc_text(datetime.now(UTC))),
+                    ],
+                )
             return
         if version > SCHEMA_VERSION:
-            raise StoreError(f"{self.name}: made by a newer shadeanalytics (store schema "
-                             f"{version}, this version reads {SCHEMA_VERSION}); upgrade")
+            raise StoreError(
+                f"{self.name}: made by a newer shadeanalytics (store schema "
+                f"{version}, this version reads {SCHEMA_VERSION}); upgrade"
+            )
         if version < SCHEMA_VERSION:
             self._migrate()
 
@@ -401,14 +450,19 @@ class PostgresBackend:
         session = _Session(conn)
         if not session.has_table("meta"):
             if session.has_table("polls") or session.has_table("versions"):
-                raise StoreError(f"{self.name}: not a shadeanalytics store (tables of another "
-                                 "application)")
+                raise StoreError(
+                    f"{self.name}: not a shadeanalytics store (tables of another application)"
+                )
             return None
-        rows = dict(conn.execute("SELECT key, value FROM meta WHERE key IN "
-                                 "('application', 'schema_version')").fetchall())
+        rows = dict(
+            conn.execute(
+                "SELECT key, value FROM meta WHERE key IN ('application', 'schema_version')"
+            ).fetchall()
+        )
         if rows.get("application") != APPLICATION:
-            raise StoreError(f"{self.name}: not a shadeanalytics store (a meta table of "
-                             "another application)")
+            raise StoreError(
+                f"{self.name}: not a shadeanalytics store (a meta table of another application)"
+            )
         try:
             return int(rows["schema_version"])
         except (KeyError, ValueError):
@@ -423,38 +477,44 @@ class PostgresBackend:
                 for statement in _MIGRATIONS.get(version, ()):
                     conn.execute(statement)
                 version += 1
-            conn.execute("UPDATE meta SET value = %s WHERE key = 'schema_version'",
-                         (str(SCHEMA_VERSION),))
+            conn.execute(
+                "UPDATE meta SET value = %s WHERE key = 'schema_version'", (str(SCHEMA_VERSION),)
+            )
 
     # -- checks ----------------------------------------------------------------------------
 
     def quick_check(self) -> str:
-        """"ok" when every table of the store reads (PostgreSQL checks its own pages)."""
+        """ "ok" when every table of the store reads (PostgreSQL checks its own pages)."""
         return self.integrity_check()
 
     def integrity_check(self) -> str:
-        """"ok", or the problems: a current version's poll missing, a version closed before
+        """ "ok", or the problems: a current version's poll missing, a version closed before
         it opened (PostgreSQL's constraints keep the rest)."""
         with self.snapshot() as session:
             bad = session.execute(
-                "SELECT count(*) FROM versions WHERE valid_to IS NOT NULL AND "
-                "valid_to < valid_from").fetchone()[0]
+                "SELECT count(*) FROM versions WHERE valid_to IS NOT NULL AND valid_to < valid_from"
+            ).fetchone()[0]
         return "ok" if not bad else f"{bad} versions closed before they opened"
 
     def settings(self) -> dict[str, Any]:
         """The server's version, and the settings a poll's durability rests on."""
         with self.errors("cannot read settings"):
             conn = self.connection
-            return {name: conn.execute(f"SHOW {name}").fetchone()[0]
-                    for name in ("server_version", "synchronous_commit", "fsync")}
+            return {
+                name: conn.execute(f"SHOW {name}").fetchone()[0]
+                for name in ("server_version", "synchronous_commit", "fsync")
+            }
 
     def size_bytes(self) -> int:
         """The store's tables, their indexes and TOAST, in bytes."""
         with self.snapshot() as session:
-            return int(session.execute(
-                "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
-                "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = "
-                "current_schema() AND c.relkind = 'r'").fetchone()[0])
+            return int(
+                session.execute(
+                    "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
+                    "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = "
+                    "current_schema() AND c.relkind = 'r'"
+                ).fetchone()[0]
+            )
 
 
 def _message(exc: BaseException, secret: str | None) -> str:
@@ -474,8 +534,9 @@ def _connect(url: str) -> Any:
     its JSONB values (``last_cost_estimate``) parsed by orjson, a year's worth in a blink."""
     from psycopg.types.json import set_json_loads
 
-    conn = _psycopg().connect(url, autocommit=True, application_name="shadeanalytics",
-                              connect_timeout=30)
+    conn = _psycopg().connect(
+        url, autocommit=True, application_name="shadeanalytics", connect_timeout=30
+    )
     set_json_loads(orjson.loads, conn)
     return conn
 
@@ -484,8 +545,9 @@ def _schema_key(conn: Any, name: str) -> int:
     """The store's advisory lock key: its database and schema, as a 32-bit signed integer."""
     database, schema = conn.execute("SELECT current_database(), current_schema()").fetchone()
     if schema is None:
-        raise StoreError(f"{name}: no schema to keep the store in (the search_path names none "
-                         "that exists)")
+        raise StoreError(
+            f"{name}: no schema to keep the store in (the search_path names none that exists)"
+        )
     key = zlib.crc32(f"{database}.{schema}".encode())
     return key - 2**32 if key >= 2**31 else key
 
@@ -504,13 +566,15 @@ def collector_lock(url: str, busy: str, wait_s: float = 0.0) -> Iterator[None]:
     try:
         conn = _connect(url)
     except psycopg.Error as exc:
-        raise StoreError(f"{name}: cannot take the collector lock: "
-                         f"{_message(exc, password(url))}") from None
+        raise StoreError(
+            f"{name}: cannot take the collector lock: {_message(exc, password(url))}"
+        ) from None
     try:
         key = _schema_key(conn, name)
         deadline = time.monotonic() + wait_s
-        while not conn.execute("SELECT pg_try_advisory_lock(%s, %s)",
-                               (_COLLECT_CLASS, key)).fetchone()[0]:
+        while not conn.execute(
+            "SELECT pg_try_advisory_lock(%s, %s)", (_COLLECT_CLASS, key)
+        ).fetchone()[0]:
             if time.monotonic() >= deadline:
                 raise LockedError(busy)
             time.sleep(0.05)
