@@ -570,14 +570,19 @@ def collector_lock(url: str, busy: str, wait_s: float = 0.0) -> Iterator[None]:
             f"{name}: cannot take the collector lock: {_message(exc, password(url))}"
         ) from None
     try:
-        key = _schema_key(conn, name)
-        deadline = time.monotonic() + wait_s
-        while not conn.execute(
-            "SELECT pg_try_advisory_lock(%s, %s)", (_COLLECT_CLASS, key)
-        ).fetchone()[0]:
-            if time.monotonic() >= deadline:
-                raise LockedError(busy)
-            time.sleep(0.05)
+        try:
+            key = _schema_key(conn, name)
+            deadline = time.monotonic() + wait_s
+            while not conn.execute(
+                "SELECT pg_try_advisory_lock(%s, %s)", (_COLLECT_CLASS, key)
+            ).fetchone()[0]:
+                if time.monotonic() >= deadline:
+                    raise LockedError(busy)
+                time.sleep(0.05)
+        except psycopg.Error as exc:
+            raise StoreError(
+                f"{name}: cannot take the collector lock: {_message(exc, password(url))}"
+            ) from None
         yield
     finally:
         conn.close()  # ends the session: the lock goes with it
