@@ -99,7 +99,7 @@ def _add_source_options(parser: argparse.ArgumentParser) -> None:
                         help="JSON/JSONL(.gz) files, folders or globs of Shadeform responses")
     parser.add_argument("--store", metavar="PATH",
                         help="read the history store written by `shadeanalytics collect` "
-                             "instead of files")
+                             "instead of files (a path, sqlite:///PATH or postgresql://...)")
     parser.add_argument("--errors", choices=("raise", "skip"), default="raise",
                         help="on a record that cannot load: stop (raise, default) or skip it "
                              "with a warning")
@@ -317,8 +317,8 @@ def _parser() -> argparse.ArgumentParser:
                     "unavailable (the failed poll is recorded). With --every, one process polls "
                     "on a schedule until SIGTERM or Ctrl-C (exit 0), printing one line per poll.")
     collect.add_argument("--store", metavar="PATH",
-                         help="the history store (an SQLite file; created when missing; "
-                              "default: the settings' store)")
+                         help="the history store (an SQLite file, or postgresql://user@host/db"
+                              "; created when missing; default: the settings' store)")
     collect.add_argument("--base-url", metavar="URL", type=_text_value(_MAX_URL),
                          help="API base URL (default: SHADEFORM_BASE_URL or "
                               "https://api.shadeform.ai/v1)")
