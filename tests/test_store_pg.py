@@ -436,3 +436,30 @@ def test_store_copy_into_postgresql_and_back_is_resumable_and_verified(
         f"Error: {redact(pg_url)}: holds poll 8, which {src} does not: it is not a "
         "copy of that store (copy into an empty store)\n"
     )
+
+
+def test_sqlite_urls_and_a_settings_files_url_reach_the_commands(
+    tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--store sqlite:///PATH` is that file; `store = "postgresql://..."` in a settings file
+    is used as it is (not made relative to the file's folder)."""
+    path = tmp_path / "history.db"
+    for where in (str(path), pg_url):
+        with Store(where) as store:
+            store.record_poll(
+                "2026-03-02T10:00:00Z",
+                clusters=None,
+                instance_types=None,
+                instances={"instances": []},
+            )
+    code, out, err = cli("summary", "--store", f"sqlite:///{path}", "--as-of", "latest")
+    assert (code, err) == (0, "") and out
+    settings = tmp_path / "shadeanalytics.toml"
+    settings.write_text(f'store = "{pg_url}"\n')
+    settings.chmod(0o600)
+    monkeypatch.chdir(tmp_path)
+    code, out, err = cli("config")
+    assert code == 0 and redact(pg_url) in out and PASSWORD not in out
+    code, out, err = cli("summary", "--as-of", "latest")  # the settings file's store
+    assert (code, err) == (0, "") and out
+    assert not (tmp_path / "postgresql:").exists()
