@@ -18,14 +18,18 @@ import importlib as _importlib
 from pathlib import Path as _Path
 from typing import Any as _Any
 
-from ._common import usd
+from . import config as _config
+from ._common import usd as format_usd
+from ._compat import deprecated as _deprecated
 from ._version import __version__ as __version__
-from .analytics.billing import Bill, bill
+from .analytics.alerts import Budget
+from .analytics.alerts import parse_budgets as _parse_budgets
+from .analytics.billing import Bill, bill_fleet
 from .analytics.costs import cluster_summary, cost_breakdown
 from .analytics.finops import cost_over_time, month_forecast
 from .analytics.inventory import gpu_inventory
-from .analytics.lifecycle import boot_stats, lifecycle
-from .analytics.market import market_compare, price_history, total_monthly_saving
+from .analytics.lifecycle import boot_stats, instance_lifecycle
+from .analytics.market import market_compare, potential_monthly_saving_usd, price_history
 from .analytics.quality import quality_checks
 from .analytics.timeline import fleet_over_time, status_timeline, time_in_status
 from .errors import (
@@ -60,6 +64,7 @@ _LAZY = {
 __all__ = [
     "ApiError",
     "Bill",
+    "Budget",
     "ClientPolicy",
     "DataWarning",
     "InputError",
@@ -69,15 +74,17 @@ __all__ = [
     "ShadeformClient",
     "Store",
     "Tables",
-    "bill",
+    "bill_fleet",
     "boot_stats",
     "cluster_summary",
     "collect",
     "cost_breakdown",
     "cost_over_time",
     "fleet_over_time",
+    "format_usd",
     "gpu_inventory",
-    "lifecycle",
+    "instance_lifecycle",
+    "load_budgets",
     "market_compare",
     "month_forecast",
     "plot_cost_breakdown",
@@ -86,6 +93,7 @@ __all__ = [
     "plot_gpu_inventory",
     "plot_provisioning",
     "plot_status_timeline",
+    "potential_monthly_saving_usd",
     "price_history",
     "quality_checks",
     "read",
@@ -96,8 +104,6 @@ __all__ = [
     "status_timeline",
     "summary_text",
     "time_in_status",
-    "total_monthly_saving",
-    "usd",
     "write_focus",
     "write_report",
 ]
@@ -109,9 +115,31 @@ def sample_path() -> _Path:
     return _Path(__file__).resolve().parent / "sample"
 
 
+def load_budgets(path: str | _Path) -> list[Budget]:
+    """The ``[[budget]]`` rules of the TOML budgets file ``path`` (for ``write_report(...,
+    budgets=)`` and ``shadeanalytics check``): read by ``config.read_budgets_file``, checked
+    by ``analytics.alerts.parse_budgets``; a ``BudgetFileError`` names the file, the rule and
+    the key, never the value."""
+    return _parse_budgets(_config.read_budgets_file(path), source=path)
+
+
+#: Old top-level names, kept for one release (a ``DeprecationWarning`` on use): old -> new.
+_RENAMED = {
+    "bill": "bill_fleet",
+    "lifecycle": "instance_lifecycle",
+    "total_monthly_saving": "potential_monthly_saving_usd",
+    "usd": "format_usd",
+}
+
+
 def __getattr__(name: str) -> _Any:
     if name in _LAZY:
         return getattr(_importlib.import_module(_LAZY[name], __name__), name)
+    if name in _RENAMED:
+        _deprecated(f"shadeanalytics.{name}", f"shadeanalytics.{_RENAMED[name]}")
+        if name == "bill":  # its old signature (as_of positional) warns once more on call
+            return _importlib.import_module(".analytics.billing", __name__).bill
+        return globals()[_RENAMED[name]]
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -38,7 +38,7 @@ from .output.report import (
 )
 
 if TYPE_CHECKING:
-    from .analytics.alerts import Breach
+    from .analytics.alerts import Breach, Budget
 
 __all__ = ["EXIT_BREACH", "EXIT_DAMAGED", "EXIT_ERROR", "EXIT_LOCKED", "EXIT_OK",
            "EXIT_REFUSED", "EXIT_UNAVAILABLE", "EXIT_USAGE", "exit_code_for", "main"]
@@ -482,12 +482,17 @@ def _tables(args: argparse.Namespace) -> Tables:
     return read(args.sources, errors=args.errors)
 
 
-def _report(args: argparse.Namespace, stdout: TextIO) -> int:
-    from .analytics.alerts import BudgetFileError, load_budgets
+def _budgets(path: str) -> list[Budget]:
+    """The rules of the budgets file ``path``: read by ``config``, checked by ``alerts``."""
+    from .analytics.alerts import parse_budgets
 
+    return parse_budgets(config.read_budgets_file(path), source=path)
+
+
+def _report(args: argparse.Namespace, stdout: TextIO) -> int:
     try:
-        budgets = load_budgets(args.budgets) if args.budgets else None
-    except BudgetFileError as exc:
+        budgets = _budgets(args.budgets) if args.budgets else None
+    except config.BudgetFileError as exc:
         raise _UsageError(str(exc)) from None
     if args.out is None:
         raise _UsageError("no report folder: pass --out DIR, set SHADEANALYTICS_REPORT_DIR or "
@@ -759,14 +764,8 @@ def _check(args: argparse.Namespace, stdout: TextIO) -> int:
     import json
     from contextlib import nullcontext
 
-    from .analytics.alerts import (
-        BudgetFileError,
-        CheckResult,
-        WebhookError,
-        check_webhook_url,
-        load_budgets,
-        run_check,
-    )
+    from .live.check import CheckResult, run_check
+    from .live.notify import WebhookError, check_webhook_url
 
     if args.webhook:  # before anything runs: a URL no parser takes is a usage error
         try:
@@ -774,8 +773,8 @@ def _check(args: argparse.Namespace, stdout: TextIO) -> int:
         except WebhookError as exc:
             raise _UsageError(f"--webhook (or {config.WEBHOOK_URL_ENV}): {exc}") from None
     try:
-        budgets = load_budgets(args.budgets) if args.budgets else []
-    except BudgetFileError as exc:
+        budgets = _budgets(args.budgets) if args.budgets else []
+    except config.BudgetFileError as exc:
         raise _UsageError(str(exc)) from None
     tables = _tables(args)
     as_of = _resolve_as_of(args.as_of, tables)

@@ -39,11 +39,13 @@ __all__ = [
     "CLOCK_ENV",
     "CONFIG_ENV",
     "CONFIG_NAME",
+    "MAX_BUDGETS_BYTES",
     "MAX_CONFIG_BYTES",
     "MAX_KEY_FILE_BYTES",
     "NOW_ENV",
     "SETTINGS",
     "WEBHOOK_URL_ENV",
+    "BudgetFileError",
     "ConfigError",
     "ConfigWarning",
     "Setting",
@@ -54,6 +56,7 @@ __all__ = [
     "fast_clock",
     "find_file",
     "now",
+    "read_budgets_file",
     "settings",
     "webhook_url",
 ]
@@ -70,6 +73,8 @@ CONFIG_NAME = "shadeanalytics.toml"
 MAX_CONFIG_BYTES = 64 * 1024
 #: An API key file larger than this is not a key file.
 MAX_KEY_FILE_BYTES = 64 * 1024
+#: The largest budgets file read (bytes): far above any real file.
+MAX_BUDGETS_BYTES = 1024 * 1024
 
 
 class ConfigError(ShadeanalyticsError):
@@ -77,8 +82,13 @@ class ConfigError(ShadeanalyticsError):
     setting, never the key or the value)."""
 
 
+class BudgetFileError(ConfigError):
+    """A budgets file that cannot be used: names the file, the rule and the key."""
+
+
 class ConfigWarning(DataWarning):
-    """A settings file others can read holds a secret (the API key or the webhook)."""
+    """A settings or key file its group or others can read holds a secret (the API key or the
+    webhook)."""
 
 
 def clean_key(text: str) -> str:
@@ -91,8 +101,8 @@ def api_key(explicit: str | None = None, key_file: str | os.PathLike[str] | None
     """``(key, where it came from)``: ``explicit`` (``api_key=``), else the file ``key_file``
     (``--api-key-file PATH``), else ``SHADEFORM_API_KEY``. The key may be empty: the caller
     says what to set. A key file is read as a regular file of at most 64 KiB of UTF-8 text;
-    one that other users may read gets a ``DataWarning`` (naming the file and its mode,
-    never the key)."""
+    one that its group or other users may read gets a :class:`ConfigWarning` (naming the file
+    and its mode, never the key), by the same rule as a settings file holding a secret."""
     if explicit is not None:
         return clean_key(explicit), "api_key="
     if key_file is None:
@@ -111,11 +121,7 @@ def api_key(explicit: str | None = None, key_file: str | os.PathLike[str] | None
         raise ConfigError(f"{name}: cannot read the API key file ({exc})") from None
     if not key:
         raise ConfigError(f"{name}: the API key file is empty")
-    with contextlib.suppress(OSError):
-        mode = stat.S_IMODE(os.stat(key_file).st_mode)
-        if mode & (stat.S_IRGRP | stat.S_IROTH):
-            warnings.warn(f"{name}: the API key file may be read by other users (mode "
-                          f"{mode:04o}); chmod 600 it", DataWarning, stacklevel=2)
+    _warn_if_shared(Path(key_file), name, "the API key file holds the API key")
     return key, f"--api-key-file {name}"
 
 
@@ -266,10 +272,8 @@ def _must_exist(path: Path, by: str) -> Path:
 def read_file(path: Path) -> dict[str, Any]:
     """The settings of the TOML file ``path``, checked (unknown keys and wrong types are a
     ``ConfigError`` naming the file and the key, never the value); relative paths in it are
-    relative to its folder. A file others can read that holds ``api_key`` or ``webhook``
-    gets a :class:`ConfigWarning`."""
-    import warnings
-
+    relative to its folder. A file its group or others can read that holds ``api_key`` or
+    ``webhook`` gets a :class:`ConfigWarning`."""
     from .ingest.load import read_regular_file
 
     name = printable(str(path))
@@ -294,10 +298,46 @@ def read_file(path: Path) -> dict[str, Any]:
                               f"{', '.join(SETTINGS)})")
         values[key] = _checked(spec, value, f"{name}: {key}", path.parent)
     secrets = [key for key in values if SETTINGS[key].secret]
-    if secrets and os.stat(path).st_mode & stat.S_IROTH:
-        warnings.warn(f"{name}: the settings file holds {' and '.join(secrets)} and others can "
-                      f"read it; run chmod 600 {name}", ConfigWarning, stacklevel=2)
+    if secrets:
+        _warn_if_shared(path, name, f"the settings file holds {' and '.join(secrets)}")
     return values
+
+
+def _warn_if_shared(path: Path, name: str, holds: str) -> None:
+    """The one rule for a file holding a secret: a :class:`ConfigWarning` when its group or
+    other users may read it (``holds`` says what it holds; never the value)."""
+    with contextlib.suppress(OSError):
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+        if mode & (stat.S_IRGRP | stat.S_IROTH):
+            warnings.warn(f"{name}: {holds} and other users may read it (mode {mode:04o}); "
+                          f"run chmod 600 {name}", ConfigWarning, stacklevel=3)
+
+
+def read_budgets_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The TOML budgets file ``path`` parsed (its rules are checked by
+    ``analytics.alerts.parse_budgets``; ``shadeanalytics.load_budgets`` does both).
+
+    A regular file of at most ``MAX_BUDGETS_BYTES`` (a FIFO or a device is refused unread),
+    UTF-8 TOML; else ``BudgetFileError`` naming the file, never its content.
+    """
+    from .ingest.load import read_regular_file
+
+    path = Path(path)
+    try:
+        return tomllib.loads(read_regular_file(path, MAX_BUDGETS_BYTES, "budgets file")
+                             .decode("utf-8"))
+    except OSError as exc:
+        raise BudgetFileError(f"{path}: cannot read the budgets file "
+                              f"({exc.strerror or type(exc).__name__})") from None
+    except UnicodeDecodeError:
+        raise BudgetFileError(f"{path}: the budgets file is not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise BudgetFileError(f"{path}: not valid TOML ({exc})") from None
+    except ValueError as exc:  # not a regular file, too large
+        raise BudgetFileError(f"{path}: cannot read the budgets file ({exc})") from None
+    except RecursionError:  # tomllib recurses once per nested array or inline table
+        raise BudgetFileError(f"{path}: not valid TOML (arrays or tables nested too "
+                              "deeply)") from None
 
 
 def _checked(spec: _Spec, value: Any, where: str, folder: Path | None) -> Any:

@@ -70,7 +70,7 @@ def run_demo(
     of their own (an alert is printed when it first fires), so that checking never delays a
     poll.
     """
-    from .analytics.alerts import evaluate, load_budgets
+    from .analytics.alerts import evaluate, parse_budgets
     from .live.client import ShadeformClient
     from .live.collect import PollLog, Schedule, StopSignals, collect_every
     from .live.store import Store
@@ -85,7 +85,7 @@ def run_demo(
             (folder / name).unlink()  # a new fleet each run: an old store's dates are later
     budgets_path = folder / BUDGETS_NAME
     atomic_write(budgets_path, _BUDGETS)
-    budgets = load_budgets(budgets_path)
+    budgets = parse_budgets(config.read_budgets_file(budgets_path), source=budgets_path)
     span_s = (polls - 1) * every_s * speed
     first = fleet_start(span_s + 3600)  # an hour to spare: a late poll is still in the past
     scenario = demo_scenario(first, max(48, math.ceil(span_s / 3600) + 1))
@@ -106,7 +106,7 @@ def run_demo(
                 tables = store.read()
                 # at the poll's own time: a lagging check still sees each poll's news
                 as_of = pd.Timestamp(store.poll(poll_id)["observed_at"])
-            for breach in evaluate(tables, budgets, as_of=as_of):
+            for breach in evaluate(tables, budgets=budgets, as_of=as_of):
                 if breach.key not in seen:
                     seen.add(breach.key)
                     say(f"  alert ({as_of:%a %H:%M}) {printable(breach.line)}")

@@ -14,10 +14,12 @@ import pytest
 from conftest import Hook, envelope, make_instance
 
 import shadeanalytics as sa
+from shadeanalytics import load_budgets
 from shadeanalytics.analytics import alerts
-from shadeanalytics.analytics.alerts import Budget, BudgetFileError, evaluate, load_budgets
+from shadeanalytics.analytics.alerts import Budget, BudgetFileError, evaluate
 from shadeanalytics.analytics.billing import bill
 from shadeanalytics.cli import main
+from shadeanalytics.live import notify
 from shadeanalytics.live.store import Store
 
 # 24 h of polls: the burn-rate rule's minimum of observed history (MIN_TRAILING_HOURS)
@@ -128,13 +130,13 @@ def test_budget_breach_message_and_order() -> None:
     budgets = [Budget("fleet burn", "hourly_usd", 10.0),
                Budget("nebius month", "month_forecast_usd", 6000.0, {"cloud": "nebius"}),
                Budget("gpus", "running_gpus", 4.0, {"cloud": "nebius"})]
-    found = evaluate(fleet(), budgets, as_of=AS_OF, builtin=False)
+    found = evaluate(fleet(), budgets=budgets, as_of=AS_OF, builtin=False)
     assert [b.message for b in found] == [
         "'fleet burn': hourly_usd is $10.50, above the limit $10.00",
     ]
     assert found[0].key == "budget:fleet burn"
     budgets[1] = Budget("nebius month", "month_forecast_usd", 5955.0, {"cloud": "nebius"})
-    found = evaluate(fleet(), budgets, as_of=AS_OF, builtin=False)
+    found = evaluate(fleet(), budgets=budgets, as_of=AS_OF, builtin=False)
     assert found[1].message == ("'nebius month': month_forecast_usd, cloud='nebius' is "
                                 "$5,955.60, above the limit $5,955.00")
 
@@ -286,7 +288,7 @@ def test_exit_codes(tmp_path: Path, sources: list[str]) -> None:
 
 @pytest.fixture(autouse=True)
 def _no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(alerts, "WEBHOOK_BACKOFF_S", 0.0)
+    monkeypatch.setattr(notify, "WEBHOOK_BACKOFF_S", 0.0)
 
 
 def store_with(path: Path | str, polls: list[tuple[str, list[dict[str, Any]]]]) -> str:
@@ -461,8 +463,8 @@ def test_webhook_that_never_answers_times_out() -> None:
     listener.listen(8)  # never accepted: the kernel completes the handshake, nobody reads
     try:
         started = time.monotonic()
-        with pytest.raises(alerts.WebhookError) as caught:
-            alerts.send_webhook(f"http://127.0.0.1:{listener.getsockname()[1]}/hook",
+        with pytest.raises(notify.WebhookError) as caught:
+            notify.send_webhook(f"http://127.0.0.1:{listener.getsockname()[1]}/hook",
                                 {"text": "x"}, timeout=0.3, backoff_base=0.0)
         elapsed = time.monotonic() - started
     finally:

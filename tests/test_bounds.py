@@ -28,12 +28,13 @@ import pytest
 from conftest import cli_env, envelope, make_instance
 
 import shadeanalytics as sa
-from shadeanalytics import config
+from shadeanalytics import config, load_budgets
 from shadeanalytics._text import for_csv, for_page, for_slack, for_svg, for_terminal
 from shadeanalytics.analytics import alerts
 from shadeanalytics.analytics.billing import bill
 from shadeanalytics.cli import main
 from shadeanalytics.errors import DataWarning, ReportError
+from shadeanalytics.live import notify
 from shadeanalytics.live.store import Store
 from shadeanalytics.output import focus
 from shadeanalytics.output.csvout import write_csv
@@ -126,7 +127,7 @@ _RULE = '[[budget]]\nname = "cap"\nmeasure = "hourly_usd"\n'
             "budget[0] ('cap'): key 'where.cloud': longer than 200 characters",
         ),
         (
-            "# " + "x" * alerts.MAX_BUDGETS_BYTES + "\n",
+            "# " + "x" * config.MAX_BUDGETS_BYTES + "\n",
             "cannot read the budgets file (larger than the 1,048,576-byte limit for a "
             "budgets file; refused)",
         ),
@@ -138,7 +139,7 @@ def test_budgets_files_out_of_bounds_are_refused(tmp_path: Path, text: str, prob
     path = tmp_path / "budgets.toml"
     path.write_text(text)
     with pytest.raises(alerts.BudgetFileError) as caught:
-        alerts.load_budgets(path)
+        load_budgets(path)
     assert str(caught.value) == f"{path}: {problem}"
     assert "0" * 20 not in str(caught.value)
 
@@ -170,7 +171,7 @@ def test_a_where_that_matches_nothing_is_warned(tmp_path: Path) -> None:
     ]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        found = alerts.evaluate(tables, budgets, as_of=_T1, builtin=False)
+        found = alerts.evaluate(tables, budgets=budgets, as_of=_T1, builtin=False)
     assert [str(w.message) for w in caught] == [
         "budget 'typo': where.cloud matches no instance in the data, so the rule cannot "
         "breach (a typo?)"
@@ -396,7 +397,8 @@ def test_a_key_file_others_can_read_is_warned_about(tmp_path: Path) -> None:
     with pytest.warns(DataWarning) as caught:
         assert config.api_key(key_file=path)[0] == "sk-secret-key-771"
     assert [str(w.message) for w in caught] == [
-        f"{path}: the API key file may be read by other users (mode 0644); chmod 600 it"
+        f"{path}: the API key file holds the API key and other users may read it (mode "
+        f"0644); run chmod 600 {path}"
     ]
     path.chmod(0o600)
     with warnings.catch_warnings():
@@ -435,8 +437,8 @@ def test_a_webhook_that_trickles_its_answer_ends_at_the_deadline() -> None:
     byte would reset a socket timeout), one attempt, a clear error naming the host only."""
     with HostileServer({"/T0/SECRET": HostileServer.trickle_headers(0.2)}) as server:
         started = time.monotonic()
-        with pytest.raises(alerts.WebhookError) as caught:
-            alerts.send_webhook(f"{server.origin}/T0/SECRET", {"text": "x"}, deadline=2.0)
+        with pytest.raises(notify.WebhookError) as caught:
+            notify.send_webhook(f"{server.origin}/T0/SECRET", {"text": "x"}, deadline=2.0)
         took = time.monotonic() - started
     assert 1.9 <= took < 4, took
     assert str(caught.value) == (
@@ -469,7 +471,7 @@ def test_check_with_a_trickling_webhook_prints_breaches_and_ends(tmp_path: Path)
             timeout=90,
         )
         took = time.monotonic() - started
-    assert took < alerts.WEBHOOK_DEADLINE_S + 15, took
+    assert took < notify.WEBHOOK_DEADLINE_S + 15, took
     assert run.returncode == 1
     assert run.stdout.splitlines() == [
         "new_cloud: new cloud 'nebius' in the fleet (in no snapshot up to 2026-11-20T00:00:00Z)"

@@ -347,7 +347,7 @@ def _library(out: Outputs, db: Path, tmp: Path) -> None:
     out.show("bill", bill(history, as_of=as_of).instances)
     out.show("summary", summary_text(history, as_of=as_of))
     write_report(history, tmp / "report-lib", as_of=as_of, include_network=True)
-    out.show("spend", cost_over_time(history, "1h", by="resource_id", as_of=as_of))
+    out.show("spend", cost_over_time(history, freq="1h", by="resource_id", as_of=as_of))
     out.show("forecast", month_forecast(history, as_of=as_of))
     write_focus(history, tmp / "focus-lib", as_of=as_of)
     out.facts["docker_envs"] = history.docker_envs["name"].tolist()

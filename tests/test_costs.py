@@ -434,12 +434,12 @@ def test_cluster_summary_takes_two_frames(fleet: shadeanalytics.Tables) -> None:
     one = (late.clusters[late.clusters["observed_at"] == LATE],
            late.instances[late.instances["observed_at"] == LATE])
     only_late = shadeanalytics.read(copy.deepcopy(fleet_documents()[2:]))
-    pd.testing.assert_frame_equal(cluster_summary(*one, as_of=AS_OF),
+    pd.testing.assert_frame_equal(cluster_summary(one[0], instances=one[1], as_of=AS_OF),
                                   cluster_summary(only_late, as_of=AS_OF))
     with pytest.raises(ValueError, match="pass the Tables itself"):
-        cluster_summary(fleet.clusters, fleet.instances, as_of=AS_OF)
+        cluster_summary(fleet.clusters, instances=fleet.instances, as_of=AS_OF)
     with pytest.raises(ValueError, match="not both"):
-        cluster_summary(fleet, fleet.instances, as_of=AS_OF)
+        cluster_summary(fleet, instances=fleet.instances, as_of=AS_OF)
     with pytest.raises(ValueError, match="needs the instances"):
         cluster_summary(fleet.clusters, as_of=AS_OF)
 

@@ -94,12 +94,13 @@ def test_docstring_examples_run(module: Any, monkeypatch: pytest.MonkeyPatch,
 #: layer do not import each other (analytics and live; output and testing). The package's
 #: ``__init__`` (what ``import shadeanalytics`` gives a user) is imported by no module.
 _LAYERS: tuple[tuple[str, ...], ...] = (
-    ("_text", "_version"),  # text made safe per medium: below errors, which uses it
+    ("_text", "_version", "_compat"),  # text made safe per medium: below errors, which uses it
     ("errors",),
     ("_common", "_files", "_storeurl"),
     ("ingest",),
     ("config",),  # reads files through ingest.load; live and output read it
-    ("analytics", "live"),
+    ("analytics",),
+    ("live",),  # live.check evaluates the alert rules of analytics.alerts
     ("output", "testing"),
     ("demo",),  # `shadeanalytics demo`: the kit's fake API, collected and reported
     ("cli",),
@@ -199,6 +200,63 @@ def test_no_import_circle_between_modules() -> None:
                     seen.add(target)
                     stack.append((target, (*path, target)))
     assert not circles, "\n".join(circles)
+
+
+#: What analytics (pure: frames in, frames out) may not import: network, database, files.
+_IO_MODULES = ("requests", "urllib3", "sqlite3", "socket", "http", "ssl", "urllib.request",
+               "tomllib", "subprocess", "shutil")
+#: Calls that open, read or write a file: ``open(...)``, ``Path.read_*``/``write_*``, and a
+#: frame's ``to_csv``/``to_parquet``/... .
+_IO_CALLS = re.compile(r"open|read_\w+|write_\w+|to_(csv|parquet|json|excel|pickle|sql)")
+
+
+def _io_in(source: str) -> list[str]:
+    """The I/O of a module's source, one ``line: what`` each: imports of ``_IO_MODULES`` (at
+    any depth, in functions too) and calls matching ``_IO_CALLS``."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if not node.level else [])
+            for name in names:
+                if any(name == m or name.startswith(f"{m}.") for m in _IO_MODULES):
+                    found.append(f"{node.lineno}: imports {name}")
+        elif isinstance(node, ast.Call):
+            func = node.func
+            name = (func.id if isinstance(func, ast.Name)
+                    else func.attr if isinstance(func, ast.Attribute) else "")
+            if _IO_CALLS.fullmatch(name):
+                found.append(f"{node.lineno}: calls {name}()")
+    return sorted(found, key=lambda line: int(line.split(":")[0]))
+
+
+def test_analytics_does_no_io() -> None:
+    """No analytics module imports a network, database or file module or opens, reads or
+    writes a file: budgets files are read by config, webhooks sent and alert state kept by
+    live."""
+    found = [f"{name}:{where}" for name, path in _module_names().items()
+             if _unit(name) == "analytics" for where in _io_in(path.read_text())]
+    assert not found, "\n".join(found)
+
+
+def test_the_io_check_catches_a_regression() -> None:
+    """The analytics I/O check finds each kind of I/O in a module's source."""
+    source = (
+        "import socket\n"
+        "from urllib3.util import Retry\n"
+        "def f(path, frame):\n"
+        "    import requests, sqlite3\n"
+        "    with open(path) as handle:\n"
+        "        handle.read()\n"
+        "    path.read_text()\n"
+        "    path.write_bytes(b'')\n"
+        "    frame.to_csv(path)\n"
+        "    from .costs import cost_breakdown\n"
+    )
+    assert _io_in(source) == [
+        "1: imports socket", "2: imports urllib3.util", "4: imports requests",
+        "4: imports sqlite3", "5: calls open()", "7: calls read_text()",
+        "8: calls write_bytes()", "9: calls to_csv()"]
 
 
 def test_no_private_name_is_imported_across_modules() -> None:

@@ -85,7 +85,7 @@ def _rows(df: pd.DataFrame, *keys: str) -> list[tuple[Any, ...]]:
 
 def test_spend_per_day_by_cloud(fleet: sa.Tables) -> None:
     """Each day's cost by cloud, hand-computed; the days add up to the accrued cost."""
-    daily = cost_over_time(fleet, "1D", by="cloud", as_of=AS_OF)
+    daily = cost_over_time(fleet, freq="1D", by="cloud", as_of=AS_OF)
     assert list(daily.columns) == ["period_start", "cloud", "billed_hours", "unpriced_hours",
                                    "cost_usd"]
     assert daily.dtypes.astype(str).tolist() == ["datetime64[us, UTC]", "string", "float64",
@@ -103,11 +103,11 @@ def test_spend_per_day_by_cloud(fleet: sa.Tables) -> None:
 
 def test_spend_per_month_and_hour(fleet: sa.Tables) -> None:
     """Calendar months split at the month's end; hours hold the per-hour price."""
-    monthly = cost_over_time(fleet, "MS", by="cloud", as_of=AS_OF)
+    monthly = cost_over_time(fleet, freq="MS", by="cloud", as_of=AS_OF)
     assert _rows(monthly, "cloud") == [
         ("2026-10-01", "crusoe", 12.0), ("2026-11-01", "crusoe", 126.0),
         ("2026-11-01", "denvr", 54.0)]
-    hourly = cost_over_time(fleet, "1h", by=(), as_of=AS_OF)
+    hourly = cost_over_time(fleet, freq="1h", by=(), as_of=AS_OF)
     assert hourly["period_start"].iloc[0] == pd.Timestamp("2026-10-31T18:00:00Z")
     assert hourly["cost_usd"].iloc[0] == pytest.approx(2.0)
     at_noon = hourly.set_index("period_start").loc[pd.Timestamp("2026-11-02T12:00:00Z")]
@@ -119,9 +119,9 @@ def test_spend_per_month_and_hour(fleet: sa.Tables) -> None:
 
 def test_by_none_is_the_whole_fleet(fleet: sa.Tables) -> None:
     """by=None (as the README says) gives the fleet per period: the same rows as by=()."""
-    daily = cost_over_time(fleet, "1D", by=None, as_of=AS_OF)
+    daily = cost_over_time(fleet, freq="1D", by=None, as_of=AS_OF)
     assert list(daily.columns) == ["period_start", "billed_hours", "unpriced_hours", "cost_usd"]
-    pd.testing.assert_frame_equal(daily, cost_over_time(fleet, "1D", by=(), as_of=AS_OF))
+    pd.testing.assert_frame_equal(daily, cost_over_time(fleet, freq="1D", by=(), as_of=AS_OF))
     # by hand: Oct 31 a $12; Nov 1 a $48 + b $54; Nov 2 a $48 + c $12; Nov 3 a $12 + c $6
     assert _rows(daily) == [("2026-10-31", 12.0), ("2026-11-01", 102.0), ("2026-11-02", 60.0),
                             ("2026-11-03", 18.0)]
@@ -129,17 +129,17 @@ def test_by_none_is_the_whole_fleet(fleet: sa.Tables) -> None:
 
 def test_spend_by_tag_service_and_resource(fleet: sa.Tables) -> None:
     """By tag an instance counts once per tag; service is compute; resource is the id."""
-    by_tag = cost_over_time(fleet, "1D", by="tag", as_of=AS_OF)
+    by_tag = cost_over_time(fleet, freq="1D", by="tag", as_of=AS_OF)
     assert _rows(by_tag, "tag") == [
         ("2026-10-31", "team-x", 12.0), ("2026-11-01", "(untagged)", 54.0),
         ("2026-11-01", "team-x", 48.0), ("2026-11-02", "spot", 12.0),
         ("2026-11-02", "team-x", 60.0), ("2026-11-03", "spot", 6.0),
         ("2026-11-03", "team-x", 18.0)]
-    by_service = cost_over_time(fleet, "MS", by=["service", "rental_type"], as_of=AS_OF)
+    by_service = cost_over_time(fleet, freq="MS", by=["service", "rental_type"], as_of=AS_OF)
     assert _rows(by_service, "service", "rental_type") == [
         ("2026-10-01", "compute", "(none)", 12.0), ("2026-11-01", "compute", "(none)", 162.0),
         ("2026-11-01", "compute", "spot", 18.0)]
-    by_resource = cost_over_time(fleet, "MS", by="resource_id", as_of=AS_OF)
+    by_resource = cost_over_time(fleet, freq="MS", by="resource_id", as_of=AS_OF)
     totals = by_resource.groupby("resource_id")["cost_usd"].sum().to_dict()
     assert totals == pytest.approx({"a": 120.0, "b": 54.0, "c": 18.0})
 
@@ -147,8 +147,8 @@ def test_spend_by_tag_service_and_resource(fleet: sa.Tables) -> None:
 def test_a_window_splits_the_same_dollars(fleet: sa.Tables) -> None:
     """start and end narrow the window; two windows that meet add up to the whole."""
     mid = "2026-11-01T13:30:00Z"
-    before = cost_over_time(fleet, "1D", by=(), as_of=AS_OF, end=mid)
-    after = cost_over_time(fleet, "1D", by=(), as_of=AS_OF, start=mid)
+    before = cost_over_time(fleet, freq="1D", by=(), as_of=AS_OF, end=mid)
+    after = cost_over_time(fleet, freq="1D", by=(), as_of=AS_OF, start=mid)
     # to 13:30 on Nov 1: a $12 + 13.5 h x $2 = $39; b 7.5 h x $3 = $22.50
     assert before["cost_usd"].sum() == pytest.approx(12.0 + 27.0 + 22.5)
     assert before["cost_usd"].sum() + after["cost_usd"].sum() == pytest.approx(TOTAL)
@@ -165,7 +165,7 @@ def test_unknown_price_is_not_zero() -> None:
     fleet["n"] = (["active"] * 6, {"cloud": "denvr", "hourly_price": None,
                                    "active_at": "2026-10-31T00:00:00Z"})
     tables = history(fleet)
-    daily = cost_over_time(tables, "1D", by="cloud", as_of=AS_OF)
+    daily = cost_over_time(tables, freq="1D", by="cloud", as_of=AS_OF)
     denvr = daily[daily["cloud"] == "denvr"].set_index("period_start")
     assert denvr["unpriced_hours"].tolist() == pytest.approx([24, 24, 24, 6])
     assert denvr.loc[pd.Timestamp("2026-11-01T00:00:00Z"), "cost_usd"] == pytest.approx(54.0)
@@ -206,9 +206,9 @@ def test_spread_sums_each_group_over_its_periods() -> None:
 def test_the_sample_spends_what_it_accrued(sample: sa.Tables, freq: str, as_of: str) -> None:
     """On the sample, every period length adds up to cost_breakdown's accrued, to $0.01."""
     accrued = cost_breakdown(sample, by="cloud", as_of=as_of)["accrued_usd"].sum()
-    spent = cost_over_time(sample, freq, by="cloud", as_of=as_of)
+    spent = cost_over_time(sample, freq=freq, by="cloud", as_of=as_of)
     assert spent["cost_usd"].sum() == pytest.approx(accrued, abs=0.01)
-    by_gpu = cost_over_time(sample, freq, by=["gpu_type", "cluster_id"], as_of=as_of)
+    by_gpu = cost_over_time(sample, freq=freq, by=["gpu_type", "cluster_id"], as_of=as_of)
     assert by_gpu["cost_usd"].sum() == pytest.approx(accrued, abs=0.01)
 
 
@@ -272,7 +272,7 @@ def test_month_forecast_on_the_sample(sample: sa.Tables) -> None:
     at = "2026-11-20T00:00:00Z"
     row = month_forecast(sample, as_of=at).iloc[0]
     costs = cost_breakdown(sample, by="cloud", as_of=at)
-    november = cost_over_time(sample, "MS", by=(), as_of=at)
+    november = cost_over_time(sample, freq="MS", by=(), as_of=at)
     assert row["month_to_date_usd"] == pytest.approx(
         november.loc[november["period_start"] == pd.Timestamp("2026-11-01T00:00:00Z"),
                      "cost_usd"].sum(), abs=0.01)
@@ -376,10 +376,10 @@ def test_a_generated_month_spends_what_it_accrued() -> None:
     for key in ("service", "cloud", "region", "gpu_type", "shade_instance_type", "cluster_id",
                 "rental_type", "resource_id"):
         for freq in ("1h", "1D", "MS"):
-            spent = cost_over_time(tables, freq, by=key, as_of=as_of)["cost_usd"].sum()
+            spent = cost_over_time(tables, freq=freq, by=key, as_of=as_of)["cost_usd"].sum()
             assert spent == pytest.approx(accrued, abs=0.01), (key, freq)
     month_start = as_of.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    this_month = cost_over_time(tables, "MS", by=(), as_of=as_of, start=month_start)
+    this_month = cost_over_time(tables, freq="MS", by=(), as_of=as_of, start=month_start)
     row = month_forecast(tables, as_of=as_of).iloc[0]
     assert row["month_to_date_usd"] == pytest.approx(this_month["cost_usd"].sum(), abs=0.01)
     assert row["burn_days"] == 7
@@ -394,13 +394,13 @@ def test_storage_is_a_service() -> None:
     only instances have show (storage), as in cost_breakdown; the forecast counts it."""
     tables = sa.read(volume_history())
     as_of = "2026-11-20T02:00:00Z"
-    hourly = cost_over_time(tables, "1h", by="service", as_of=as_of)
+    hourly = cost_over_time(tables, freq="1h", by="service", as_of=as_of)
     assert [(r.period_start.hour, r.service, round(r.cost_usd, 9))
             for r in hourly.itertuples()] == [
         (0, "compute", 2.1), (0, "storage", 0.05), (1, "compute", 2.1), (1, "storage", 0.05)]
     accrued = cost_breakdown(tables, by="service", as_of=as_of)["accrued_usd"].sum()
     assert hourly["cost_usd"].sum() == pytest.approx(accrued) == pytest.approx(4.30)
-    by_gpu = cost_over_time(tables, "1D", by=["gpu_type", "cloud"], as_of=as_of)
+    by_gpu = cost_over_time(tables, freq="1D", by=["gpu_type", "cloud"], as_of=as_of)
     assert by_gpu[["gpu_type", "cloud", "cost_usd"]].to_numpy().tolist() == [
         ["(storage)", "aws", pytest.approx(0.10)], ["A6000", "hyperstack", pytest.approx(4.2)]]
     items = billed_items(tables, as_of=as_of)
@@ -435,3 +435,15 @@ def test_billed_items_are_kept_per_bill_and_never_shared() -> None:
     assert again["end_at"].max() == pd.Timestamp("2026-11-18T12:00:00Z")
     assert early.derived["billed_items"] is not late.derived["billed_items"]
     assert dataclasses.replace(early, as_of=late.as_of).derived == {}  # kept on one Bill only
+
+
+def test_one_day_of_history_says_last_day_s_burn() -> None:
+    """25 hourly polls of one $2.10/h instance (11-19 00:00 to 11-20 00:00): one day of burn,
+    in the singular; $50.40 so far + 11 days x $50.40 to Dec 1 = $604.80, a band of one day."""
+    polls = pd.date_range("2026-11-19T00:00Z", "2026-11-20T00:00Z", freq="h")
+    record = make_instance("a", active_at="2026-11-19T00:00:00Z")
+    tables = sa.read([envelope({"instances": [record]}, f"{t:%Y-%m-%dT%H:%M:%SZ}", "/instances")
+                      for t in polls])
+    text = summary_text(tables, as_of="2026-11-20T00:00:00Z")
+    assert ("  Nov 2026: $50.40 so far; forecast $604.80 ($604.80 to $604.80, last day's "
+            "burn)\n") in text

@@ -7,11 +7,15 @@
 from __future__ import annotations
 
 import doctest
+import functools
+import importlib
+import inspect
 import os
+import pkgutil
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import matplotlib
@@ -32,7 +36,7 @@ from matplotlib.figure import Figure
 
 import shadeanalytics
 from shadeanalytics._common import usd
-from shadeanalytics.analytics.billing import bill
+from shadeanalytics.analytics.billing import Bill, bill
 from shadeanalytics.analytics.finops import cost_over_time
 from shadeanalytics.analytics.timeline import fleet_over_time, status_timeline
 from shadeanalytics.output import plots
@@ -181,22 +185,27 @@ def test_importing_the_package_does_not_load_matplotlib() -> None:
 
 
 def test_no_other_module_imports_plots() -> None:
-    """Only plots.py imports matplotlib; report.py imports plots inside write_report only."""
+    """Only the plots package imports matplotlib; report.py imports plots inside write_report
+    only."""
     package = ROOT / "shadeanalytics"
-    users = [p.name for p in package.glob("*.py")
-             if p.name != "plots.py" and "import matplotlib" in p.read_text()]
+    charts = package / "output" / "plots"
+    users = [p.name for p in package.rglob("*.py")
+             if charts not in p.parents and "import matplotlib" in p.read_text()]
     assert users == []
-    top_level = [p.name for p in package.glob("*.py")
+    top_level = [p.name for p in package.rglob("*.py")
                  if re.search(r"^from \.plots import|^from \. import plots|^import .*plots",
                               p.read_text(), re.MULTILINE)]
     assert top_level == []
 
 
 def test_docstring_examples_run() -> None:
-    """The examples in plots' docstrings pass as doctests."""
-    result = doctest.testmod(plots, extraglobs={"pd": pd}, optionflags=doctest.ELLIPSIS)
-    assert result.failed == 0
-    assert result.attempted >= 10
+    """The examples in the docstrings of plots and its chart modules pass as doctests."""
+    modules = [plots, *(importlib.import_module(f"{plots.__name__}.{info.name}")
+                        for info in pkgutil.iter_modules(plots.__path__))]
+    results = [doctest.testmod(m, extraglobs={"pd": pd}, optionflags=doctest.ELLIPSIS)
+               for m in modules]
+    assert sum(r.failed for r in results) == 0
+    assert sum(r.attempted for r in results) >= 10
 
 
 # -- colours and text ---------------------------------------------------------------------------
@@ -361,6 +370,23 @@ def test_gpu_inventory_of_the_report_frame(frames: dict[str, pd.DataFrame]) -> N
     assert len(ax.patches) == 8  # 9 types less CPU
     assert ax.get_legend() is None
     assert "+ 4 CPU-only instances" in ax.get_title()
+
+
+def test_gpu_inventory_from_the_fleet_draws_the_frame_the_report_hands_over(
+        sample: shadeanalytics.Tables) -> None:
+    """plot_gpu_inventory given the fleet adds up what the report computes for its chart
+    (gpu_inventory by INVENTORY_BY_CLOUD): the same bars, colours, labels and title."""
+    from shadeanalytics.analytics.inventory import gpu_inventory
+
+    by_cloud = gpu_inventory(bill(sample, AS_OF), by=list(plots.INVENTORY_BY_CLOUD))
+    drawn = [plot_gpu_inventory(source, ax=agg_axes()) for source in (sample, by_cloud)]
+    fleet_ax, report_ax = drawn
+    assert ([(p.get_height(), to_hex(p.get_facecolor())) for p in fleet_ax.patches]
+            == [(p.get_height(), to_hex(p.get_facecolor())) for p in report_ax.patches])
+    assert tick_texts(fleet_ax.get_xticklabels()) == tick_texts(report_ax.get_xticklabels())
+    assert fleet_ax.get_title() == report_ax.get_title() == (
+        "GPUs held by type and cloud\n686 GPUs \u00b7 + 4 CPU-only instances (no GPUs)")
+    assert len(fleet_ax.patches) == 8 * 10  # 8 GPU types x 10 clouds, empty segments too
 
 
 def test_a_cloud_has_the_same_colour_in_every_chart(
@@ -714,15 +740,89 @@ def _count_saves(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, str]]:
     return saves
 
 
-def test_a_report_draws_each_chart_once_for_its_png_and_svg(
+def _count_analytics_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, str]]:
+    """Record (output module, analytics function, its arguments but the fleet and as_of) of
+    every call the output layer makes to a public analytics function from now on (but a
+    ``bill`` of a ``Bill``, which hands it back): each is
+    wrapped where it lives, where an output module imported it, and in report's table of
+    analytics."""
+    import shadeanalytics.analytics as analytics_part
+    import shadeanalytics.output.report as report_module
+
+    calls: list[tuple[str, str, str]] = []
+
+    def shown(value: object) -> str:
+        return type(value).__name__ if isinstance(value, (pd.DataFrame, Bill,
+                                                          shadeanalytics.Tables)) else repr(value)
+
+    def counting(label: str, function: Callable[..., object]) -> Callable[..., object]:
+        @functools.wraps(function)
+        def wrapper(*args: object, **kwargs: object) -> object:
+            caller = sys._getframe(1).f_globals["__name__"]
+            # bill() of a Bill hands the Bill back: no billing done
+            again = label == "billing.bill_fleet" and bool(args) and isinstance(args[0], Bill)
+            if caller.startswith("shadeanalytics.output.") and not again:
+                arguments = [shown(a) for a in args[1:]] + [
+                    f"{k}={shown(v)}" for k, v in sorted(kwargs.items()) if k != "as_of"]
+                calls.append((caller.removeprefix("shadeanalytics.output."), label,
+                              ", ".join(arguments)))
+            return function(*args, **kwargs)
+        return wrapper
+
+    wrapped: dict[int, Callable[..., object]] = {}
+    for info in pkgutil.iter_modules(analytics_part.__path__):
+        module = importlib.import_module(f"{analytics_part.__name__}.{info.name}")
+        for name, value in list(vars(module).items()):
+            if (inspect.isfunction(value) and value.__module__ == module.__name__
+                    and not name.startswith("_")):
+                wrapped[id(value)] = counting(f"{info.name}.{name}", value)
+                monkeypatch.setattr(module, name, wrapped[id(value)])
+    outputs = [m for n, m in list(sys.modules.items()) if n.startswith("shadeanalytics.output")]
+    for module in outputs:
+        for name, value in list(vars(module).items()):
+            if id(value) in wrapped:
+                monkeypatch.setattr(module, name, wrapped[id(value)])
+    for name, value in list(report_module._ANALYTICS.items()):
+        if id(value) in wrapped:
+            monkeypatch.setitem(report_module._ANALYTICS, name, wrapped[id(value)])
+    return calls
+
+
+def test_a_report_computes_each_frame_once_and_draws_each_chart_once(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """write_report: one figure per chart, saved once as PNG and once as the page's SVG."""
+    """write_report bills the fleet once and computes each analytics frame once (the charts
+    compute none: only the savings chart's title sums its frame through
+    market.total_monthly_saving); one figure per chart, saved once as PNG and once as SVG."""
+    from conftest import account_fixture, envelope, make_cluster, make_instance
+
     from shadeanalytics.output.report import write_report
 
+    tables = shadeanalytics.read([
+        *(envelope({"clusters": [make_cluster("c-a", [make_instance("i-1")])]}, at)
+          for at in ("2026-11-20T00:00:00Z", "2026-11-20T06:00:00Z")),
+        envelope(account_fixture("instance-types-quickstart.json"), "2026-11-20T06:00:00Z",
+                 "/instances/types")])
+    calls = _count_analytics_calls(monkeypatch)
     saves = _count_saves(monkeypatch)
-    write_report(_two_polls(), tmp_path)
+    write_report(tables, tmp_path)
+    assert len(set(calls)) == len(calls), calls  # nothing computed twice
+    assert sorted((module, label) for module, label, _ in calls) == sorted([
+        ("report", "asof.resolve_as_of"), ("report", "billing.bill_fleet"),
+        *[("report", "costs.cost_breakdown")] * 6,
+        ("report", "inventory.gpu_inventory"), ("report", "costs.cluster_summary"),
+        ("report", "lifecycle.instance_lifecycle"), ("report", "quality.quality_checks"),
+        ("report", "finops.month_forecast"),
+        ("report", "timeline.status_timeline"), ("report", "timeline.fleet_over_time"),
+        ("report", "finops.cost_over_time"), ("report", "finops.cost_over_time"),
+        ("report", "market.market_compare"), ("report", "market.price_history"),
+        # the one frame only a chart draws: GPUs by type and cloud, computed by the report
+        ("report", "inventory.gpu_inventory"),
+        ("plots.market", "market.potential_monthly_saving_usd"),
+        ("report", "asof.trust_notes"),
+    ])
+    assert ("report", "inventory.gpu_inventory", "by=['gpu_type', 'cloud']") in calls
     pngs = sorted(p.name for p in tmp_path.glob("*.png"))
-    assert pngs == sorted(f"{n}.png" for n in plots.CHART_FILES if n != "savings")
+    assert pngs == sorted(f"{n}.png" for n in plots.CHART_FILES)
     figures = {figure for figure, _ in saves}
     assert len(figures) == len(pngs)
     assert sorted(saves) == sorted((f, fmt) for f in figures for fmt in ("png", "svg"))

@@ -312,3 +312,38 @@ def test_bad_arguments() -> None:
         quality_checks(tables, as_of="2026-11-20 20:00")
     assert str(info.value) == ("as_of must be timezone-aware, e.g. '2026-11-21T12:00:00Z' or "
                                "pd.Timestamp.now(tz='UTC')")
+
+
+def _details_polls(active_at: str) -> shadeanalytics.Tables:
+    """Two hourly polls (2026-11-09 00:00 and 01:00) of one running instance, its list row and
+    its /instances/{id}/info details (no auto-delete threshold), $2.10/h."""
+    from conftest import envelope, make_instance
+
+    record = make_instance("i-1", active_at=active_at, created_at=active_at)
+    polls = ["2026-11-09T00:00:00Z", "2026-11-09T01:00:00Z"]
+    return shadeanalytics.read(
+        [envelope({"instances": [record]}, at, "/instances") for at in polls]
+        + [envelope(record, at, "/instances/i-1/info") for at in polls])
+
+
+def test_no_auto_delete_counts_days_running_without_a_threshold() -> None:
+    """Active since 11-01 00:00, seen at 11-09 01:00: running 8.0 days (> 7) with no auto-delete
+    date or spend threshold: warned with its monthly cost, 730 h x $2.10 = $1,533.00."""
+    tables = _details_polls("2026-11-01T00:00:00Z")
+    result = quality_checks(tables, as_of="2026-11-09T01:00:00Z")
+    rows = result[result["check"] == "no_auto_delete"]
+    assert rows[["severity", "resource_id", "message"]].to_numpy().tolist() == [[
+        "warning", "i-1", "running for 8.0 days with no auto-delete date or spend threshold: "
+        "$1,533.00/month"]]
+
+
+def test_no_auto_delete_on_stale_data_measures_to_the_newest_poll() -> None:
+    """Active since 11-05: 4.0 days at the newest poll (11-09 01:00). Asked at 11-20, the data
+    is stale: the age is what the poll saw (no finding), not 15 days nobody saw."""
+    tables = _details_polls("2026-11-05T00:00:00Z")
+    fresh = quality_checks(tables, as_of="2026-11-09T01:00:00Z")
+    stale = quality_checks(tables, as_of="2026-11-20T00:00:00Z")
+    assert "no_auto_delete" not in set(fresh["check"]) | set(stale["check"])
+    from shadeanalytics.analytics.asof import freshness
+
+    assert freshness(tables, pd.Timestamp("2026-11-20T00:00:00Z")).stale

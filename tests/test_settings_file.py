@@ -125,9 +125,11 @@ def test_config_prints_each_setting_and_its_source_with_secrets_redacted(home: P
         "report_dir          not set\n"
     )
     assert err == (
-        f"Warning: {file}: the settings file holds api_key and webhook and others "
-        f"can read it; run chmod 600 {file}\n"
+        f"Warning: {file}: the settings file holds api_key and webhook and other users "
+        f"may read it (mode 0644); run chmod 600 {file}\n"
     )
+    file.chmod(0o640)  # the group is other users too: the same rule as a key file
+    assert _run("config")[2].endswith("(mode 0640); run chmod 600 " f"{file}\n")
     file.chmod(0o600)
     code, out, err = _run("config")
     assert (code, err) == (0, "")

@@ -1,19 +1,17 @@
-"""The store's derived rows (schema 3): ``Store.read()`` gives exactly what it gave before.
+"""The store's derived rows: kept row blocks, derived blocks and walking every version read
+alike, and a code change derives them again.
 
 ``fixtures/store-v2/history.sqlite`` is a real store written by schema 2 (commit bb90f64,
-before row blocks) by :func:`build_history`, and ``fixtures/store-v2/read.pkl`` what that
-commit's ``Store.read()`` returned for it, for each window of :data:`WINDOWS` (frames and
-warnings). ``python tests/test_store_rows.py OUT_DIR`` writes both again (run it with the old
-code on the path: ``PYTHONPATH=<checkout of bb90f64> python tests/test_store_rows.py DIR``).
+before row blocks) by :func:`build_history` (the fake API's scenario of then): migrated, its
+row blocks read as walking its versions again. That a store reads as the same polls loaded
+from files is ``test_store_files.py``'s.
 """
 
 from __future__ import annotations
 
 import copy
-import pickle
 import shutil
 import sqlite3
-import sys
 import warnings
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -102,6 +100,22 @@ def derive_every_read(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(store, "_DERIVED_MIN_VERSIONS", 0)
 
 
+@pytest.fixture(scope="module")
+def expected(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
+    """The reads of the fixture walking every stored version, as the loaders walk files
+    (frames and warnings, the store named as the fixture's)."""
+    from shadeanalytics.live import store
+
+    path = tmp_path_factory.mktemp("walked") / FIXTURE_NAME
+    shutil.copyfile(FIXTURE / FIXTURE_NAME, path)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(store, "_DERIVED_MIN_VERSIONS", 10**9)
+        return _renamed(read_all(path), path)
+
+
+FIXTURE_NAME = "history.sqlite"
+
+
 def test_a_small_read_walks_the_versions_and_keeps_nothing(tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch,
                                                           expected: list[dict[str, Any]]
@@ -115,12 +129,6 @@ def test_a_small_read_walks_the_versions_and_keeps_nothing(tmp_path: Path,
     _assert_same(_renamed(read_all(path), path), expected)
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT count(*) FROM row_blocks").fetchone()[0] == 0
-
-
-@pytest.fixture(scope="module")
-def expected() -> list[dict[str, Any]]:
-    with (FIXTURE / "read.pkl").open("rb") as f:
-        return pickle.load(f)  # written by this module with schema 2's code (see above)
 
 
 def test_the_fixture_reads_rows_of_every_kind(expected: list[dict[str, Any]]) -> None:
@@ -138,12 +146,10 @@ def test_the_fixture_reads_rows_of_every_kind(expected: list[dict[str, Any]]) ->
     assert before["warned"] == []
 
 
-FIXTURE_NAME = "history.sqlite"
-
-
-def test_a_schema_2_store_is_migrated_and_reads_as_before(tmp_path: Path,
-                                                          expected: list[dict[str, Any]]) -> None:
-    """A schema 2 store is migrated on first read and reads as before."""
+def test_a_schema_2_store_is_migrated_and_reads_as_walking_it(
+        tmp_path: Path, expected: list[dict[str, Any]]) -> None:
+    """A schema 2 store is migrated on first read, derives its rows and reads as walking its
+    versions, then as well from the rows it kept."""
     from shadeanalytics.live import rows
 
     path = tmp_path / FIXTURE_NAME
@@ -161,9 +167,9 @@ def test_a_schema_2_store_is_migrated_and_reads_as_before(tmp_path: Path,
     _assert_same(_renamed(read_all(path), path), expected)  # from the kept rows
 
 
-def test_a_read_only_schema_2_store_reads_as_before_without_migrating(
+def test_a_read_only_schema_2_store_reads_without_migrating(
         tmp_path: Path, expected: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch) -> None:
-    """A read-only schema 2 store reads as before and is left unmigrated."""
+    """A read-only schema 2 store reads as walking its versions and is left unmigrated."""
     path = tmp_path / FIXTURE_NAME
     shutil.copyfile(FIXTURE / FIXTURE_NAME, path)
     path.chmod(0o444)
@@ -176,9 +182,8 @@ def test_a_read_only_schema_2_store_reads_as_before_without_migrating(
 
 def test_a_new_store_reads_as_walking_its_versions(tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    """Written by schema 3 and read from kept row blocks (twice: derived, then kept), the reads
-    equal walking every version again (the way schema 2 read; the fixture above pins that
-    walk to schema 2's own output)."""
+    """Read from row blocks (twice: derived, then kept), the reads equal walking every
+    version again."""
     from shadeanalytics.live import store
 
     path = tmp_path / FIXTURE_NAME
@@ -279,21 +284,58 @@ def assert_tables_equal(a: Any, b: Any) -> None:
         pd.testing.assert_frame_equal(x, y, check_exact=True, obj=name)
 
 
-def test_rows_of_another_spec_are_derived_again(tmp_path: Path,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    """A store whose rows were derived by another record spec derives them again."""
+@pytest.mark.parametrize("module", ["shadeanalytics.ingest.tables",
+                                    "shadeanalytics.ingest.schema", "shadeanalytics.live.rows"])
+def test_rows_derived_by_other_code_are_derived_again(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch,
+                                                      module: str) -> None:
+    """A change to the code that derives rows (nothing bumped by hand) derives them again."""
     from shadeanalytics.live import rows
 
     path = tmp_path / "fleet.sqlite"
     build_history(path)
     with Store(path) as store:
         before = store.read(until=_T0 + timedelta(minutes=45))
-    monkeypatch.setattr(rows, "DERIVATION", rows.DERIVATION + 1)
-    with Store(path) as store:
-        assert_tables_equal(store.read(until=_T0 + timedelta(minutes=45)), before)
-    with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT DISTINCT spec FROM row_blocks").fetchall() == [
-            (rows.spec_fingerprint(),)]
+    old = rows.spec_fingerprint()
+    source = rows._source
+    monkeypatch.setattr(rows, "_source",
+                        lambda name: source(name) + (b"\n# changed" if name == module else b""))
+    rows.spec_fingerprint.cache_clear()
+    try:
+        new = rows.spec_fingerprint()
+        assert new != old
+        with Store(path) as store:
+            assert_tables_equal(store.read(until=_T0 + timedelta(minutes=45)), before)
+        with sqlite3.connect(path) as conn:
+            assert conn.execute("SELECT DISTINCT spec FROM row_blocks").fetchall() == [(new,)]
+    finally:
+        monkeypatch.undo()
+        rows.spec_fingerprint.cache_clear()
+    assert rows.spec_fingerprint() == old
+
+
+def test_the_fingerprint_covers_the_modules_that_derive_rows() -> None:
+    """Every module the derivation imports from the package is in ``DERIVED_BY``."""
+    import ast
+    import importlib
+
+    from shadeanalytics.live import rows
+
+    found = set()
+    todo = ["shadeanalytics.live.rows"]
+    while todo:
+        name = todo.pop()
+        found.add(name)
+        tree = ast.parse(rows._source(name))
+        package = importlib.import_module(name).__package__ or ""
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                target = f"{base}.{node.module}" if node.module else base
+                if target.startswith("shadeanalytics.") and target not in found \
+                        and target not in ("shadeanalytics.errors",):
+                    todo.append(target)
+    assert found == set(rows.DERIVED_BY)
 
 
 def _hostile_history(path: Path) -> None:
@@ -352,21 +394,3 @@ def _renamed(got: list[dict[str, Any]], path: Path) -> list[dict[str, Any]]:
         for key in ("warnings", "warned"):
             read[key] = type(read[key])(w.replace(str(path), FIXTURE_NAME) for w in read[key])
     return got
-
-
-def main(out: str) -> None:
-    folder = Path(out)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / FIXTURE_NAME
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
-    build_history(path)
-    got = _renamed(read_all(path), path)
-    with sqlite3.connect(path) as conn:
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    with (folder / "read.pkl").open("wb") as f:
-        pickle.dump(got, f)
-
-
-if __name__ == "__main__":
-    main(sys.argv[1])

@@ -94,7 +94,7 @@ def test_every_helper_defaults_to_the_newest_poll(small: sa.Tables) -> None:
         (quality_checks(sample), quality_checks(billed)),
         (status_timeline(sample), status_timeline(sample, as_of=at)),
         (fleet_over_time(sample), fleet_over_time(billed)),
-        (cost_over_time(sample, "1D"), cost_over_time(billed, "1D")),
+        (cost_over_time(sample, freq="1D"), cost_over_time(billed, freq="1D")),
         (month_forecast(sample), month_forecast(sample, billed=billed)),
         (billed_items(sample), billed_items(billed)),
         (market_compare(sample), market_compare(sample, billed=billed)),
@@ -155,7 +155,7 @@ def test_each_interval_carries_its_basis() -> None:
                   cost_breakdown(sa.read(SAMPLE_DIR), by=["gpu_type", "service"])):
         split = table[list(BASIS_COLUMNS)].sum(axis=1, min_count=1)
         assert ((split - table["accrued_usd"]).abs().fillna(0) < 0.005).all()
-    by_basis = cost_over_time(billed, "1D", by="basis")
+    by_basis = cost_over_time(billed, freq="1D", by="basis")
     assert dict(zip(by_basis["basis"], by_basis["cost_usd"].round(9), strict=True)) == {
         "extrapolated": 4.2, "inferred": 2.1, "observed": 4.2}
 
@@ -271,7 +271,7 @@ def test_a_status_outside_the_enum_is_unknown_not_zero() -> None:
     costs = cost_breakdown(billed)
     assert int(costs["instances_without_accrued"].sum()) == 1
     assert costs["accrued_usd"].sum() == pytest.approx(accrued["b"])
-    assert cost_over_time(billed, "1h", by=())["cost_usd"].sum() == pytest.approx(accrued["b"])
+    assert cost_over_time(billed, freq="1h", by=())["cost_usd"].sum() == pytest.approx(accrued["b"])
     found = quality_checks(billed)
     assert found[found["check"] == "unknown_status"][["severity", "resource_id", "message"]] \
         .to_numpy().tolist() == [["error", "a", "status 'hibernating' is not in the API's "
@@ -311,7 +311,7 @@ def test_last_month_comes_from_the_same_billing() -> None:
     """The seed: last month is October's billed cost, as cost_over_time(..., "MS") says."""
     seed = sa.read_clusters(SEED_PATH)
     at = "2026-11-20T00:00:00Z"
-    monthly = cost_over_time(seed, "MS", by=(), as_of=at)
+    monthly = cost_over_time(seed, freq="MS", by=(), as_of=at)
     october = monthly[monthly["period_start"] == pd.Timestamp("2026-10-01T00:00:00Z")]
     row = month_forecast(seed, as_of=at).iloc[0]
     assert row["last_month_usd"] == pytest.approx(float(october["cost_usd"].iloc[0]))

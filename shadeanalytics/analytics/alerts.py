@@ -1,44 +1,37 @@
 """Budgets and alerts: rules checked against the fleet as billed, for cron and CI.
 
-``load_budgets(path)`` reads a TOML file of ``[[budget]]`` rules; ``evaluate(tables, budgets,
-as_of=...)`` returns the ``Breach`` list: the budget rules whose measure exceeds its limit, and
-the built-in rules (``BUILTIN_RULES``) that need no file. ``send_webhook`` posts them as JSON
-(Slack-compatible ``text`` plus structured fields) with a timeout, bounded retries and a
-whole-send deadline; ``run_check`` is the ``shadeanalytics check`` command: it keeps one alert
-per *episode* (a breach from the run that first sees it until the run that no longer does) in
-the store.
+``parse_budgets(data, source=...)`` checks the ``[[budget]]`` rules of a parsed budgets file
+(``config.read_budgets_file`` reads one; ``shadeanalytics.load_budgets(path)`` does both);
+``evaluate(fleet, budgets=..., as_of=...)`` returns the ``Breach`` list: the budget rules whose
+measure exceeds its limit, and the built-in rules (``BUILTIN_RULES``) that need no file;
+``payload`` is the webhook's JSON body. Pure: no file, socket or store is touched here. The
+webhook's delivery is ``live.notify``, the ``shadeanalytics check`` command (one alert per
+episode, kept in the store) ``live.check``.
 
-Every figure comes from the billing model (``billing.bill``) and the helpers that add it up
-(``cost_breakdown``, ``lifecycle``, ``quality_checks``); nothing here prices or dates a resource.
+Every figure comes from the billing model (``billing.bill_fleet``) and the helpers that add it
+up (``cost_breakdown``, ``instance_lifecycle``, ``quality_checks``); nothing here prices or
+dates a resource.
 """
 
 from __future__ import annotations
 
-import contextlib
-import http.client
-import json
 import math
-import random
-import socket
-import ssl
-import threading
-import time
-import tomllib
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import numpy as np
 import pandas as pd
 
 from .._common import TimeLike, key_column, usd
+from .._compat import moved, old_spellings
 from .._text import for_slack, for_terminal
-from ..errors import DataWarning, ShadeanalyticsError
+from ..config import BudgetFileError
+from ..errors import DataWarning
 from ..ingest.tables import Tables
-from .billing import Bill, bill
+from .billing import Bill, Fleet, as_bill, bill_fleet, with_billed
 from .costs import COST_KEYS, HOURS_PER_DAY, HOURS_PER_MONTH, cost_breakdown
 from .finops import billed_cost_between
 
@@ -47,28 +40,20 @@ __all__ = [
     "BUILTIN_RULES",
     "BURN_JUMP_SHARE",
     "MAX_BUDGETS",
-    "MAX_BUDGETS_BYTES",
     "MAX_BUDGET_TEXT",
-    "MAX_WEBHOOK_URL",
     "MEASURES",
     "MIN_TRAILING_HOURS",
-    "WEBHOOK_BACKOFF_S",
-    "WEBHOOK_DEADLINE_S",
     "Breach",
     "Budget",
     "BudgetFileError",
-    "CheckResult",
-    "WebhookError",
     "billed_usd_between",
     "budget_state",
-    "check_webhook_url",
     "escape_control",
     "evaluate",
-    "load_budgets",
     "month_figures",
+    "parse_budgets",
     "payload",
-    "run_check",
-    "send_webhook",
+    "quarantined_breaches",
 ]
 
 #: The burn-rate rule fires when the hourly burn exceeds its trailing 7-day mean by this share.
@@ -77,16 +62,9 @@ _TRAILING = pd.Timedelta(days=7)
 #: The trailing mean needs at least this much observed history (from the first observation
 #: to the newest successful poll); with less, ``burn_rate_jump`` has no signal and stays quiet.
 MIN_TRAILING_HOURS = 24
-#: The webhook's first backoff (seconds; doubles per attempt, full jitter).
-WEBHOOK_BACKOFF_S = 0.5
-#: The most one alert may take, every attempt and backoff included (seconds): a server that
-#: trickles its answer cannot keep ``check`` (and its alert lock) past it.
-WEBHOOK_DEADLINE_S = 30.0
-#: The longest webhook URL taken (characters).
-MAX_WEBHOOK_URL = 2048
-#: The largest budgets file read (bytes), the most rules it may hold, and the longest name or
-#: ``where`` value (characters): far above any real file, far below what slows a check.
-MAX_BUDGETS_BYTES = 1024 * 1024
+#: The most rules a budgets file may hold, and the longest name or ``where`` value
+#: (characters): far above any real file, far below what slows a check (the largest file read
+#: is ``config.MAX_BUDGETS_BYTES``).
 MAX_BUDGETS = 1000
 MAX_BUDGET_TEXT = 200
 
@@ -120,20 +98,6 @@ BUILTIN_RULES: dict[str, str] = {
 }
 _FINDINGS = ("no_auto_delete", "orphaned_volume")
 _RULE_KEYS = {"name", "measure", "limit", "where"}
-
-
-class BudgetFileError(ShadeanalyticsError):
-    """A budgets file that cannot be used: names the file, the rule and the key."""
-
-
-class WebhookError(ShadeanalyticsError):
-    """The webhook did not accept the alert after every attempt (or its URL is unusable).
-
-    Raised by ``run_check``, ``breaches`` holds what the run found (the command line still
-    prints them); empty otherwise.
-    """
-
-    breaches: Sequence[Breach] = ()
 
 
 @dataclass(frozen=True)
@@ -177,36 +141,19 @@ def escape_control(text: str) -> str:
 # -- the budgets file ---------------------------------------------------------------------------
 
 
-def load_budgets(path: str | Path) -> list[Budget]:
-    """The ``[[budget]]`` rules of the TOML file ``path``.
+def parse_budgets(data: Mapping[str, Any], *, source: str | Path) -> list[Budget]:
+    """The ``[[budget]]`` rules of ``data``, a budgets file parsed from TOML
+    (``config.read_budgets_file``); ``source`` names the file in errors.
 
     Each rule has ``name`` (text), ``measure`` (one of ``MEASURES``), ``limit`` (a number) and
     an optional ``[budget.where]`` table of cost dimensions (``COST_KEYS``) = text. Raises
     ``BudgetFileError`` naming the file, the rule (``budget[i]`` and its name) and the key;
     never the offending value.
 
-    Bounded: a regular file of at most ``MAX_BUDGETS_BYTES`` (a FIFO or a device is refused
-    unread), at most ``MAX_BUDGETS`` rules, names and ``where`` values of at most
+    Bounded: at most ``MAX_BUDGETS`` rules, names and ``where`` values of at most
     ``MAX_BUDGET_TEXT`` characters, limits finite and below 1e15.
     """
-    from ..ingest.load import read_regular_file
-
-    path = Path(path)
-    try:
-        data = tomllib.loads(read_regular_file(path, MAX_BUDGETS_BYTES, "budgets file")
-                             .decode("utf-8"))
-    except OSError as exc:
-        raise BudgetFileError(f"{path}: cannot read the budgets file "
-                              f"({exc.strerror or type(exc).__name__})") from None
-    except UnicodeDecodeError:
-        raise BudgetFileError(f"{path}: the budgets file is not UTF-8 text") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise BudgetFileError(f"{path}: not valid TOML ({exc})") from None
-    except ValueError as exc:  # not a regular file, too large
-        raise BudgetFileError(f"{path}: cannot read the budgets file ({exc})") from None
-    except RecursionError:  # tomllib recurses once per nested array or inline table
-        raise BudgetFileError(f"{path}: not valid TOML (arrays or tables nested too "
-                              "deeply)") from None
+    path = source
     unknown = sorted(set(data) - {"budget"})
     if unknown:
         raise BudgetFileError(f"{path}: unknown top-level key {unknown[0]!r} "
@@ -271,15 +218,17 @@ def _finite(limit: int | float) -> bool:
 # -- figures ------------------------------------------------------------------------------------
 
 
-def billed_usd_between(billed: Bill, start: pd.Timestamp, end: pd.Timestamp,
+@old_spellings(positional=("start", "end", "instance_ids"), renamed={"billed": "fleet"})
+def billed_usd_between(fleet: Bill, *, start: pd.Timestamp, end: pd.Timestamp,
                        instance_ids: pd.Series | None = None) -> float:
     """The billed cost of ``billed.intervals`` inside ``[start, end)`` (USD), over the
     instances ``instance_ids`` (default: all): ``finops.billed_cost_between``, the spend over
     time's maths (unknown prices add nothing)."""
-    return billed_cost_between(billed, start, end, resource_ids=instance_ids)
+    return billed_cost_between(fleet, start=start, end=end, resource_ids=instance_ids)
 
 
-def month_figures(billed: Bill, hourly_usd: float,
+@old_spellings(positional=("hourly_usd", "instance_ids"), renamed={"billed": "fleet"})
+def month_figures(fleet: Bill, *, hourly_usd: float,
                   instance_ids: pd.Series | None = None) -> tuple[float, float]:
     """(month-to-date, month forecast) in USD at ``billed.as_of``.
 
@@ -287,10 +236,10 @@ def month_figures(billed: Bill, hourly_usd: float,
     forecast adds ``hourly_usd`` (the current burn) for every hour left in the month. This
     is the hook for the month-forecast module: when it lands, return its two figures here.
     """
-    at = billed.as_of
+    at = fleet.as_of
     start = at.tz_convert("UTC").normalize().replace(day=1)
     month_end = start + pd.DateOffset(months=1)
-    to_date = billed_usd_between(billed, start, at, instance_ids)
+    to_date = billed_usd_between(fleet, start=start, end=at, instance_ids=instance_ids)
     hours_left = (month_end - at).total_seconds() / 3600
     return to_date, to_date + hourly_usd * hours_left
 
@@ -339,7 +288,8 @@ def _measure(billed: Bill, budget: Budget, cache: _Cache | None = None) -> float
     if budget.measure == "accrued_usd":
         accrued = rows["accrued_usd"].sum(min_count=1)
         return None if pd.isna(accrued) else float(accrued)
-    to_date, forecast = month_figures(billed, hourly, ids if budget.where else None)
+    to_date, forecast = month_figures(billed, hourly_usd=hourly,
+                                      instance_ids=ids if budget.where else None)
     return to_date if budget.measure == "month_to_date_usd" else forecast
 
 
@@ -359,7 +309,7 @@ def _warn_unmatched(tables: Tables | Bill, budgets: Sequence[Budget]) -> None:
             if value not in known[key]:
                 warnings.warn(f"budget '{escape_control(budget.name)}': where.{key} matches "
                               "no instance in the data, so the rule cannot breach (a typo?)",
-                              DataWarning, stacklevel=3)
+                              DataWarning, stacklevel=4)  # past the helper's wrapper
                 break
 
 
@@ -388,7 +338,7 @@ def _burn_rate_jump(tables: Tables, billed: Bill) -> list[Breach]:
     hours = (end - start).total_seconds() / 3600
     if hours < MIN_TRAILING_HOURS:
         return []  # too little observed history for a mean: no signal, not a number
-    mean = billed_usd_between(billed, start, end) / hours
+    mean = billed_usd_between(billed, start=start, end=end) / hours
     hourly = cost_breakdown(billed, by="cloud")["hourly_usd"].sum()
     if not mean > 0 or not hourly > (1 + BURN_JUMP_SHARE) * mean:
         return []
@@ -443,16 +393,16 @@ def _new_in_fleet(tables: Tables, billed: Bill) -> list[Breach]:
 
 
 def _instance_rules(billed: Bill) -> list[Breach]:
-    from .lifecycle import lifecycle
+    from .lifecycle import instance_lifecycle
 
     found = []
-    life = lifecycle(billed)
+    life = instance_lifecycle(billed)
     state = billed.instances.set_index("instance_id")["state"]
     state = state[~state.index.duplicated()]
     life = life.assign(state=state.reindex(life["instance_id"]).to_numpy())
     limit = 2 * life["boot_time_max_s"].astype("float64")
     fresh = billed.freshness  # on stale data, an age is measured to the newest poll, not as_of
-    behind = fresh.behind.total_seconds() if fresh is not None and fresh.stale else 0.0
+    behind = 0.0 if fresh is None else (fresh.as_of - fresh.seen_to).total_seconds()
     life = life.assign(age_s=life["age_s"] - behind)
     late = life[(life["state"] == "pending").fillna(False).to_numpy(dtype=bool)
                 & (life["age_s"] > limit).fillna(False).to_numpy(dtype=bool)]
@@ -485,18 +435,18 @@ def _findings(billed: Bill) -> list[Breach]:
     return found
 
 
-def _quarantined(store: Any, tables: Tables, as_of: pd.Timestamp) -> list[Breach]:
-    """``quarantined_records``: the records the store's newest successful poll at or before
-    ``as_of`` refused (``Store.quarantine``), and the stored records the read set aside
-    (``tables.skipped``)."""
-    polls = store.polls()
+def quarantined_breaches(polls: pd.DataFrame, quarantine: pd.DataFrame, *, skipped: int,
+                         as_of: pd.Timestamp) -> list[Breach]:
+    """``quarantined_records``: the records a history store's newest successful poll at or
+    before ``as_of`` refused (``polls`` and ``quarantine`` are ``Store.polls()`` and
+    ``Store.quarantine()``), and the ``skipped`` stored records the read set aside
+    (``Tables.skipped``)."""
     ok = polls[(polls["outcome"] == "ok").fillna(False).to_numpy(dtype=bool)
                & (polls["observed_at"] <= as_of).to_numpy(dtype=bool)]
-    parts, count = [], tables.skipped
+    parts, count = [], skipped
     if len(ok):
         newest = ok.sort_values(["observed_at", "poll_id"]).iloc[-1]
-        refused = store.quarantine()
-        refused = refused[(refused["poll_id"] == newest["poll_id"]).to_numpy(dtype=bool)]
+        refused = quarantine[(quarantine["poll_id"] == newest["poll_id"]).to_numpy(dtype=bool)]
         if len(refused):
             first = refused.iloc[0]
             count += len(refused)
@@ -507,9 +457,9 @@ def _quarantined(store: Any, tables: Tables, as_of: pd.Timestamp) -> list[Breach
                 f"{escape_control(str(first['path']))} (id "
                 f"{escape_control(str(first['resource_id']))}): "
                 f"{escape_control(str(first['reason']))})")
-    if tables.skipped:
-        parts.append(f"{tables.skipped} stored record{'s' * (tables.skipped != 1)} cannot "
-                     "load and {} set aside".format("are" if tables.skipped != 1 else "is"))
+    if skipped:
+        parts.append(f"{skipped} stored record{'s' * (skipped != 1)} cannot "
+                     "load and {} set aside".format("are" if skipped != 1 else "is"))
     if not parts:
         return []
     return [Breach("quarantined_records", "quarantined_records", "; ".join(parts),
@@ -523,7 +473,8 @@ BUDGET_STATE_COLUMNS: dict[str, str] = {
 }
 
 
-def budget_state(tables: Tables | Bill, budgets: Sequence[Budget], *,
+@old_spellings(positional=("budgets",), renamed={"tables": "fleet"})
+def budget_state(fleet: Fleet, *, budgets: Sequence[Budget] = (),
                  as_of: TimeLike = None) -> pd.DataFrame:
     """Every budget's measure beside its limit at ``as_of``, breached or not (the report's
     ``budgets.csv`` and page section): the same measures as ``evaluate``.
@@ -534,7 +485,7 @@ def budget_state(tables: Tables | Bill, budgets: Sequence[Budget], *,
         ``share_of_limit`` (value / limit; NaN when the value is unknown or the limit 0)
         (float64); ``breached`` (boolean, NA when the value is unknown).
     """
-    billed = bill(tables, as_of)
+    billed = bill_fleet(fleet, as_of=as_of)
     _warn_unmatched(billed, budgets)
     rows = []
     cache: _Cache = {}
@@ -552,16 +503,18 @@ def budget_state(tables: Tables | Bill, budgets: Sequence[Budget], *,
     return frame.astype(BUDGET_STATE_COLUMNS)
 
 
-def evaluate(tables: Tables, budgets: Sequence[Budget] = (), *, as_of: TimeLike = None,
+@old_spellings(positional=("budgets",), renamed={"tables": "fleet"})
+def evaluate(fleet: Fleet, *, budgets: Sequence[Budget] = (), as_of: TimeLike = None,
              builtin: bool = True, billed: Bill | None = None) -> list[Breach]:
     """Every rule breached at ``as_of``: the ``budgets`` (``measure > limit``) in file order,
     then the built-in rules (``BUILTIN_RULES``) unless ``builtin`` is False.
 
     A budget whose measure is unknown (e.g. accrued cost of instances without a price) is not
     breached. Messages name rules, ids, clouds and amounts; never names, IPs or SSH details.
-    ``billed`` is ``bill(tables, as_of)`` when the caller has it already.
+    ``fleet`` is a ``Tables`` or a ``Bill`` (which carries the history the built-in rules
+    read); ``billed=`` is the deprecated spelling of the latter.
     """
-    billed = bill(tables, as_of) if billed is None else billed
+    billed, tables = as_bill(with_billed(fleet, billed, "evaluate"), as_of)
     _warn_unmatched(billed, budgets)
     found = []
     cache: _Cache = {}
@@ -602,178 +555,18 @@ def payload(breaches: Sequence[Breach], cleared: Sequence[str], as_of: pd.Timest
             "breaches": [b.as_dict() for b in breaches], "cleared": list(cleared)}
 
 
-def check_webhook_url(url: str) -> str:
-    """``url`` checked as a webhook address: ``http://`` or ``https://``, a host, a valid port,
-    no whitespace or control character, at most ``MAX_WEBHOOK_URL`` characters. Raises
-    ``WebhookError`` naming the host at most (the path of a Slack webhook is its secret)."""
-    if len(url) > MAX_WEBHOOK_URL:
-        raise WebhookError(f"the webhook URL is longer than {MAX_WEBHOOK_URL:,} characters")
-    if any(ch.isspace() or not ch.isprintable() for ch in url):
-        raise WebhookError("the webhook URL contains whitespace or control characters")
-    try:
-        parts = urlsplit(url)
-        host, _ = parts.hostname, parts.port  # .port raises on a port that is no port
-    except ValueError:
-        raise WebhookError("the webhook URL cannot be parsed (e.g. an unclosed '[' or a "
-                           "port that is not a number)") from None
-    if parts.scheme not in ("http", "https"):
-        raise WebhookError("the webhook must be an http:// or https:// URL")
-    if not host:
-        raise WebhookError("the webhook URL has no host")
-    return url
+# -- old spellings, kept for one release (``_compat``) ------------------------------------------
 
 
-def _host(url: str) -> str:
-    """What an error may say about a webhook address: its host (the path of a Slack webhook
-    is its secret)."""
-    return urlsplit(url).hostname or "?"
-
-
-class _DeadlinePassed(Exception):
-    """The watchdog cut a request at the send's deadline."""
-
-
-def _post(url: str, data: bytes, timeout: float, give_up_at: float) -> int:
-    """One POST of ``data`` to ``url``; its status. A watchdog shuts the socket at
-    ``give_up_at`` (``time.monotonic``): a socket timeout bounds one wait for a byte, not a
-    server that trickles one byte a second."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    conn: http.client.HTTPConnection
-    if parts.scheme == "https":
-        conn = http.client.HTTPSConnection(host, parts.port, timeout=timeout,
-                                           context=ssl.create_default_context())
-    else:
-        conn = http.client.HTTPConnection(host, parts.port, timeout=timeout)
-    cut = threading.Event()
-
-    def shut() -> None:
-        cut.set()
-        if conn.sock is not None:
-            with contextlib.suppress(OSError):
-                conn.sock.shutdown(socket.SHUT_RDWR)  # wakes the blocked recv()
-
-    watchdog = threading.Timer(max(0.0, give_up_at - time.monotonic()), shut)
-    watchdog.daemon = True
-    watchdog.start()
-    try:
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        conn.request("POST", target, body=data,
-                     headers={"Content-Type": "application/json",
-                              "User-Agent": "shadeanalytics"})
-        # the status is the answer: its body is never read (a server may trickle it forever)
-        status = conn.getresponse().status
-        if cut.is_set():  # the headers ended at the cut, not at the server's blank line
-            raise _DeadlinePassed
-        return status
-    except (OSError, http.client.HTTPException):
-        if cut.is_set():
-            raise _DeadlinePassed from None
-        raise
-    finally:
-        watchdog.cancel()
-        conn.close()
-
-
-def send_webhook(url: str, body: Mapping[str, Any], *, timeout: float = 10.0,
-                 attempts: int = 3, backoff_base: float | None = None,
-                 backoff_cap: float = 10.0, deadline: float | None = None) -> int:
-    """POST ``body`` as JSON to ``url``; returns the number of attempts it took.
-
-    Retries connection errors, timeouts, 429 and 5xx with full-jitter exponential backoff
-    (the collector's client does the same), at most ``attempts`` times in all; any other
-    4xx is final. The whole send, every attempt and wait included, ends within ``deadline``
-    seconds (default ``WEBHOOK_DEADLINE_S``), however slowly the server answers. Raises
-    ``WebhookError`` naming the host only (a webhook's path is a secret) after the last
-    failure. No proxy settings of the environment are used.
-    """
-    check_webhook_url(url)
-    base = WEBHOOK_BACKOFF_S if backoff_base is None else backoff_base
-    limit = WEBHOOK_DEADLINE_S if deadline is None else deadline
-    give_up_at = time.monotonic() + limit
-    late = f"no complete answer within the {limit:g} s deadline"
-    data = json.dumps(body, ensure_ascii=False).encode("utf-8")
-    why = ""
-    attempt = 0
-    for attempt in range(1, attempts + 1):
-        try:
-            left = give_up_at - time.monotonic()
-            if left <= 0:
-                raise _DeadlinePassed
-            status = _post(url, data, min(timeout, left), give_up_at)
-            if 200 <= status < 300:
-                return attempt
-            why = f"HTTP {status}"
-            if status != 429 and status < 500:
-                break
-        except _DeadlinePassed:
-            why = late
-            break
-        except TimeoutError:  # socket.timeout: one wait for a byte
-            why = "timeout"
-        except (OSError, http.client.HTTPException) as exc:
-            why = f"connection failed ({type(exc).__name__})"
-        if attempt < attempts:
-            wait = random.random() * min(backoff_cap, base * 2 ** (attempt - 1))
-            if time.monotonic() + wait >= give_up_at:
-                why = f"{why}, then {late}"
-                break
-            time.sleep(wait)
-    raise WebhookError(f"webhook at {_host(url)}: {why} after {attempt} attempt"
-                       f"{'s' * (attempt != 1)}; the alert state is unchanged, the next run "
-                       "sends again")
-
-
-# -- the check command --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    """What a check run found and did."""
-
-    breaches: list[Breach]
-    new: list[Breach]
-    cleared: list[str]
-    sent: dict[str, Any] | None
-    #: The part of the accrued total that rests on records contradicting themselves, in
-    #: words (``asof.trust_notes``; the staleness is the ``stale_data`` breach).
-    notes: list[str] = field(default_factory=list)
-
-
-def run_check(tables: Tables, budgets: Sequence[Budget], *, as_of: pd.Timestamp,
-              store: Any | None = None, webhook: str | None = None, dry_run: bool = False,
-              notify_clear: bool = False,
-              send: Callable[[str, Mapping[str, Any]], int] = send_webhook) -> CheckResult:
-    """Evaluate the rules and alert the webhook once per episode.
-
-    With ``store`` (a ``Store``), the episodes already alerted are kept in it: only breaches
-    not open before are sent, and the episodes that no longer breach are closed (and sent as
-    ``cleared`` with ``notify_clear``). The state advances only after the webhook accepted the
-    alert (or when there is nothing to send), never with ``dry_run``. Without a store every
-    breach is sent each run. A ``WebhookError`` carries the run's ``breaches``.
-    """
-    from .asof import trust_notes
-
-    billed = bill(tables, as_of)
-    breaches = evaluate(tables, budgets, as_of=as_of, billed=billed)
-    if store is not None:
-        breaches += _quarantined(store, tables, as_of)
-    _, notes = trust_notes(billed, cost_breakdown(billed, by="cloud"), bases=("disputed",))
-    current = {b.key: b for b in breaches}
-    open_before = store.alert_episodes() if store is not None else {}
-    new = [b for b in breaches if b.key not in open_before]
-    cleared = sorted(k for k in open_before if k not in current)
-    shown_cleared = cleared if notify_clear else []
-    body = payload(new, shown_cleared, as_of) if (new or shown_cleared) else None
-    if webhook and body is not None and not dry_run:
-        try:
-            send(webhook, body)
-        except WebhookError as exc:
-            exc.breaches = breaches
-            raise
-    if store is not None and webhook and not dry_run:
-        store.update_alert_episodes(
-            opened=[(b.key, b.rule) for b in new], seen=list(current), closed=cleared,
-            at=as_of)
-    return CheckResult(breaches, new, cleared, body, notes)
-
+__getattr__ = moved(__name__, {
+    "load_budgets": "shadeanalytics",  # the file is read by config, the rules checked here
+    "MAX_BUDGETS_BYTES": "shadeanalytics.config",
+    "MAX_WEBHOOK_URL": "shadeanalytics.live.notify",
+    "WEBHOOK_BACKOFF_S": "shadeanalytics.live.notify",
+    "WEBHOOK_DEADLINE_S": "shadeanalytics.live.notify",
+    "WebhookError": "shadeanalytics.live.notify",
+    "check_webhook_url": "shadeanalytics.live.notify",
+    "send_webhook": "shadeanalytics.live.notify",
+    "CheckResult": "shadeanalytics.live.check",
+    "run_check": "shadeanalytics.live.check",
+})

@@ -10,7 +10,7 @@
   successful polls), at least :data:`STALE_MIN`; data is stale at ``as_of`` when ``as_of`` is
   past the newest successful poll by more than that (:func:`freshness`).
 - **Basis.** Each billed interval is *observed*, *inferred*, *extrapolated* or *disputed*
-  (:data:`BASES`; ``billing.bill`` assigns it); :func:`basis_sentences` says in words what a
+  (:data:`BASES`; ``billing.bill_fleet`` assigns it); :func:`basis_sentences` says in words what a
   total rests on, for ``summary``, the page and ``check``.
 """
 
@@ -122,6 +122,12 @@ class Freshness:
     @property
     def stale(self) -> bool:
         return self.behind > self.grace
+
+    @property
+    def seen_to(self) -> pd.Timestamp:
+        """The instant an age ("pending for", "running for") is measured to: the newest poll
+        on stale data (what the data saw), else ``as_of``."""
+        return self.as_of - self.behind if self.stale else self.as_of
 
 
 def freshness(tables: Tables, as_of: pd.Timestamp) -> Freshness:

@@ -35,11 +35,14 @@ The rule (docs/analytics.md's Definitions state it once, in the same words):
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import TypeAlias
 
 import numpy as np
 import pandas as pd
 
 from .._common import TimeLike, as_of_time, require
+from .._compat import deprecated
+from ..ingest.resources import BY_NAME
 from ..ingest.schema import STATUSES, TABLES, TIMESTAMP, empty_frame
 from ..ingest.tables import CHILD_TABLES, Tables
 from .asof import BASES, Freshness, freshness, resolve_as_of
@@ -58,10 +61,17 @@ __all__ = [
     "VOLUME_BILL_COLUMNS",
     "VOLUME_INTERVAL_COLUMNS",
     "Bill",
+    "Fleet",
+    "as_bill",
     "bill",
+    "bill_fleet",
     "billed_price_usd",
     "state_of",
+    "tables_of",
+    "with_billed",
 ]
+
+_VOLUMES = BY_NAME["volumes"].endpoint  # polls of it prove a volume there or gone
 
 RUNNING = "active"
 #: Statuses of an instance on its way up: asked for, not running (not billed) yet.
@@ -157,6 +167,9 @@ class Bill:
         default_factory=lambda: empty_intervals(VOLUME_INTERVAL_COLUMNS))
     #: How far ``as_of`` is past the newest successful poll (``asof.freshness``).
     freshness: Freshness | None = None
+    #: The ``Tables`` it was billed from (a helper given this Bill reads its catalog, polls
+    #: or history there); None for a Bill built by hand.
+    history: Tables | None = field(default=None, repr=False, compare=False)
     #: What helpers derive from this bill alone, computed once and kept with it (e.g.
     #: ``finops.billed_items``); each new Bill, also one made by ``dataclasses.replace``,
     #: starts empty, and the values go with the Bill.
@@ -406,12 +419,12 @@ def _first_seen(rows: pd.DataFrame, key: str, status: str | None, ids: np.ndarra
     (with ``status`` when given), int64 µs; ``_NAT`` when none."""
     if rows.empty or not ids.size:
         return np.full(ids.size, _NAT)
-    if status is not None:
-        rows = rows[(rows["status"].astype("string") == status).fillna(False)
-                    .to_numpy(dtype=bool)]
     seen = pd.DataFrame({"id": rows[key].astype("string").to_numpy(dtype=object),
                          "t": _us(rows["observed_at"])})
-    seen = seen[seen["t"] != _NAT].sort_values("t", kind="stable")
+    keep = seen["t"].to_numpy() != _NAT
+    if status is not None:  # (the two columns filtered, not every column of the rows)
+        keep &= (rows["status"].astype("string") == status).fillna(False).to_numpy(dtype=bool)
+    seen = seen[keep].sort_values("t", kind="stable")
     want = pd.DataFrame({"id": ids.astype(object), "t": start, "_row": np.arange(ids.size)})
     found = pd.merge_asof(want.sort_values("t", kind="stable"),
                           seen.rename(columns={"t": "seen"}).assign(t=lambda d: d["seen"]),
@@ -445,7 +458,7 @@ def _billed_volumes(history: Tables, newest: pd.DataFrame, at: pd.Timestamp,
     priced = volume_prices(newest, history.volume_types)
     first = history.volumes.groupby("volume_id")["observed_at"].min()
     vanished = _vanished(history.polls, _us(newest["observed_at"]),
-                         np.full(len(newest), "/volumes", dtype=object))
+                         np.full(len(newest), _VOLUMES, dtype=object))
     gone = newest["gone"].fillna(False).to_numpy(dtype=bool) & (vanished != _NAT)
     billed_from = pd.Series(first.reindex(newest["volume_id"]).to_numpy(),
                             index=newest.index).astype(TIMESTAMP)
@@ -455,7 +468,7 @@ def _billed_volumes(history: Tables, newest: pd.DataFrame, at: pd.Timestamp,
         .to_numpy(dtype="float64", na_value=np.nan)
     price = priced["hourly_price_usd"].to_numpy(dtype="float64")
     polls = history.polls
-    polls = polls[(polls["ok"].fillna(False) & (polls["endpoint"] == "/volumes").fillna(False))
+    polls = polls[(polls["ok"].fillna(False) & (polls["endpoint"] == _VOLUMES).fillna(False))
                   .to_numpy(dtype=bool)]
     times = polls["observed_at"] if not polls.empty else history.volumes["observed_at"]
     if len(times.drop_duplicates()) <= 1:  # the only /volumes poll: the past is unknown
@@ -489,31 +502,39 @@ def _billed_volumes(history: Tables, newest: pd.DataFrame, at: pd.Timestamp,
 # -- the bill -----------------------------------------------------------------------------------
 
 
-def bill(source: Tables | pd.DataFrame | Bill, as_of: TimeLike = None) -> Bill:
-    """The fleet of ``source`` as billed at ``as_of`` (tz-aware; default: the newest
+#: What the analytics helpers take first, as ``fleet``: a ``Tables`` (a history of snapshots,
+#: or one), a ``Bill`` (which carries the ``Tables`` it was billed from), or an instances
+#: DataFrame of one snapshot.
+Fleet: TypeAlias = Tables | Bill | pd.DataFrame
+
+
+def bill_fleet(fleet: Fleet, *, as_of: TimeLike = None) -> Bill:
+    """The ``fleet`` as billed at ``as_of`` (tz-aware; default: the newest
     successful poll, ``asof.resolve_as_of``; ``"now"``: ``config.now()``).
 
     Example::
 
         >>> import shadeanalytics as sa
         >>> tables = sa.read(sa.sample_path())
-        >>> billed = bill(tables, as_of="2026-11-20T00:00Z")
+        >>> billed = bill_fleet(tables, as_of="2026-11-20T00:00Z")
         >>> billed.instances["billing_end_source"].value_counts().to_dict()
         {'as_of': 102, 'deleted_at': 61, 'deleting_observed': 18}
 
     (Each instance's billing ends at ``as_of`` while it runs, else at its ``deleted_at`` or at
     the first poll that showed it ``deleting``.)
 
-    ``source`` is a ``Tables`` (a history of snapshots, or one), an instances DataFrame of one
-    snapshot, or a ``Bill`` (returned as it is when ``as_of`` is None or its own). See the
-    module's docstring for the rule.
+    ``fleet`` is a ``Tables`` (a history of snapshots, or one), an instances DataFrame of one
+    snapshot, or a ``Bill`` (returned as it is when ``as_of`` is None or its own; billed
+    again from the ``Tables`` it carries otherwise). See the module's docstring for the rule.
     """
-    if isinstance(source, Bill):
-        if as_of is None or as_of == "latest" or as_of_time(as_of) == source.as_of:
-            return source
-        raise ValueError(f"this Bill was made as of {source.as_of}; call bill(tables, "
-                         "as_of=...) for another instant")
-    tables = as_tables(source, "bill")
+    if isinstance(fleet, Bill):
+        if as_of is None or as_of == "latest" or as_of_time(as_of) == fleet.as_of:
+            return fleet
+        if fleet.history is None:
+            raise ValueError(f"this Bill was made as of {fleet.as_of}; call "
+                             "bill_fleet(tables, as_of=...) for another instant")
+        fleet = fleet.history
+    tables = as_tables(fleet, "bill_fleet")
     at = resolve_as_of(as_of, tables)
     fresh = freshness(tables, at)
     newest_poll = (at if fresh.newest_poll is None else fresh.newest_poll).value // 1_000
@@ -587,4 +608,40 @@ def bill(source: Tables | pd.DataFrame | Bill, as_of: TimeLike = None) -> Bill:
     volumes, volume_spans = _billed_volumes(history, latest.volumes, at, newest_poll)
     return Bill(as_of=at, instances=instances, clusters=clusters,
                 instance_tags=latest.instance_tags, intervals=spans, snapshots=snapshots,
-                volumes=volumes, volume_intervals=volume_spans, freshness=fresh)
+                volumes=volumes, volume_intervals=volume_spans, freshness=fresh, history=tables)
+
+
+def as_bill(fleet: Fleet, as_of: TimeLike = None) -> tuple[Bill, Tables]:
+    """``fleet`` billed at ``as_of`` (``bill_fleet``), with the ``Tables`` it was billed from
+    (for a hand-built ``Bill`` without them: empty ``Tables``, its catalog and polls empty)."""
+    billed = bill_fleet(fleet, as_of=as_of)
+    return billed, billed.history if billed.history is not None else Tables.empty()
+
+
+def tables_of(fleet: Fleet, what: str = "the helper") -> Tables:
+    """The ``Tables`` of ``fleet``: a ``Bill``'s own history, else ``as_tables``."""
+    if isinstance(fleet, Bill):
+        if fleet.history is None:
+            raise ValueError(f"{what} needs the Tables this Bill was billed from; this one "
+                             "carries none (made by hand): pass the Tables")
+        return fleet.history
+    return as_tables(fleet, what)
+
+
+def with_billed(fleet: Fleet, billed: Bill | None, what: str) -> Fleet:
+    """The old spelling ``helper(tables, billed=bill)``, kept for one release: the ``Bill``
+    (carrying ``tables`` when it carries no history), with a ``DeprecationWarning``."""
+    if billed is None:
+        return fleet
+    # the caller: past this function, the helper and its old_spellings wrapper
+    deprecated(f"{what}(tables, billed=...)", f"{what}(billed): a Bill carries its history",
+               stacklevel=5)
+    if billed.history is None and not isinstance(fleet, Bill):
+        return replace(billed, history=as_tables(fleet, what))
+    return billed
+
+
+def bill(source: Fleet, as_of: TimeLike = None) -> Bill:
+    """Deprecated: ``bill_fleet(fleet, as_of=...)``."""
+    deprecated("bill()", "bill_fleet(fleet, as_of=...)")
+    return bill_fleet(source, as_of=as_of)

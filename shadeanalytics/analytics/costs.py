@@ -1,6 +1,6 @@
 """What the fleet costs: run rate and cost so far by group and by cluster.
 
-Every figure is read off the billing model (``billing.bill``): this module only adds up.
+Every figure is read off the billing model (``billing.bill_fleet``): this module only adds up.
 """
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ import numpy as np
 import pandas as pd
 
 from .._common import STORAGE_LABEL, TimeLike, group_keys, key_column, ratio, require
+from .._compat import deprecated, old_spellings
 from ..ingest.tables import Tables
-from .billing import BASIS_COLUMNS, Bill, as_tables, bill
+from .billing import BASIS_COLUMNS, Fleet, as_tables, bill_fleet
 
 __all__ = [
     "COST_KEYS",
@@ -109,10 +110,11 @@ def _tag_rows(work: pd.DataFrame, instances: pd.DataFrame, tags: pd.DataFrame,
         tag=tagged["tag"].to_numpy()).reset_index(drop=True)
 
 
+@old_spellings(positional=("by",), renamed={"source": "fleet"})
 def cost_breakdown(
-    source: Tables | Bill | pd.DataFrame,
-    by: str | Sequence[str] = ("cloud",),
+    fleet: Fleet,
     *,
+    by: str | Sequence[str] = ("cloud",),
     as_of: TimeLike = None,
     tags: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
@@ -129,7 +131,7 @@ def cost_breakdown(
         1  A100_80G                 28   203      366.14     267282.2
         2      H200                 13   104      354.40     258712.0
 
-    ``source`` is a ``Tables`` (one snapshot or a history), a ``Bill`` of ``billing.bill``, or
+    ``fleet`` is a ``Tables`` (one snapshot or a history), a ``Bill`` of ``bill_fleet``, or
     an instances DataFrame of one snapshot; it is billed at ``as_of`` (default: the newest
     poll) by the billing model, which reduces a history to each instance's state at
     ``as_of``. ``by`` is one or several of ``COST_KEYS``: ``cloud``, ``region``,
@@ -169,10 +171,10 @@ def cost_breakdown(
         (first seen at the only ``/volumes`` poll, or unpriced: their cost is unknown).
     """
     keys = group_keys(by, COST_KEYS)
-    billed = bill(source, as_of)
+    billed = bill_fleet(fleet, as_of=as_of)
     instances = billed.instances
     if "tag" in keys and tags is None:
-        if isinstance(source, pd.DataFrame):
+        if isinstance(fleet, pd.DataFrame):
             raise ValueError("by='tag' needs the instance_tags table: pass "
                              "tags=tables.instance_tags, or pass the Tables itself")
         tags = billed.instance_tags
@@ -225,11 +227,12 @@ _CLUSTER_COLUMNS: dict[str, str] = {
 }
 
 
+@old_spellings(positional=("instances",), renamed={"source": "fleet"})
 def cluster_summary(
-    source: Tables | Bill | pd.DataFrame,
-    instances: pd.DataFrame | None = None,
+    fleet: Fleet,
     *,
     as_of: TimeLike = None,
+    instances: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Each cluster's own price and cost beside the sums over the instances it lists.
 
@@ -243,8 +246,9 @@ def cluster_summary(
                          name  hourly_price_usd  instances_hourly_usd  hourly_gap_usd
         25  +cluster-finetune             14.32                 57.28          -42.96
 
-    Takes a ``Tables`` or a ``Bill`` (or, for one snapshot, the clusters and instances
-    DataFrames), billed at ``as_of`` by the billing model: each cluster's newest row (a cluster
+    Takes a ``Tables`` or a ``Bill`` (the old spelling for one snapshot, the clusters and
+    instances DataFrames, is deprecated), billed at ``as_of`` by the billing model: each
+    cluster's newest row (a cluster
     gone from a later successful poll is ``deleted``; two rows in its newest snapshot keep the
     last one loaded) and its instances' state at ``as_of``. Instances whose cluster is not in
     ``clusters`` are left out. Sums add the known values (NA when none is known).
@@ -263,16 +267,18 @@ def cluster_summary(
         instances' ``cost_estimate_usd``); Int64: ``instances_without_accrued``,
         ``instances_without_estimate``.
     """
-    if isinstance(source, pd.DataFrame):
+    if isinstance(fleet, pd.DataFrame):
         if instances is None:
             raise ValueError("cluster_summary needs the instances: cluster_summary(tables) or "
                              "cluster_summary(clusters, instances)")
+        deprecated("cluster_summary(clusters, instances)", "cluster_summary(tables)",
+                   stacklevel=4)  # the caller, past the old_spellings wrapper
         tables = as_tables(instances, "cluster_summary")
-        source = Tables(**{**{n: getattr(tables, n) for n, _ in tables.frames()},
-                           "clusters": source})
+        fleet = Tables(**{**{n: getattr(tables, n) for n, _ in tables.frames()},
+                          "clusters": fleet})
     elif instances is not None:
         raise ValueError("pass either a Tables or (clusters, instances), not both")
-    billed = bill(source, as_of)
+    billed = bill_fleet(fleet, as_of=as_of)
     clusters = billed.clusters
     require(clusters, ["cluster_id", "name", "cloud", "region", "status", "hourly_price_usd",
                        "cost_estimate_usd", "observed_at"], "clusters")

@@ -1,6 +1,6 @@
 """Spend over time and the month forecast, spread from the billing model's billed intervals.
 
-Every dollar here is a billed interval of ``billing.bill`` at its billed price, spread over
+Every dollar here is a billed interval of ``billing.bill_fleet`` at its billed price, spread over
 periods by ``periods.spread`` (the maths ``fleet_over_time`` uses), so that the periods of
 ``cost_over_time`` add up to the accrued cost of ``cost_breakdown`` at the same ``as_of``.
 
@@ -19,9 +19,10 @@ import numpy as np
 import pandas as pd
 
 from .._common import TimeLike, group_keys, instant, key_column
+from .._compat import old_spellings
 from ..ingest.schema import TIMESTAMP
 from ..ingest.tables import Tables
-from .billing import Bill, as_tables, bill
+from .billing import Bill, Fleet, as_bill, bill_fleet, with_billed
 from .costs import STORAGE_LABEL, cost_breakdown
 from .periods import US_PER_HOUR, as_times, as_us, period_edges, spread
 
@@ -129,16 +130,16 @@ SERVICES: dict[str, Callable[[Bill], pd.DataFrame]] = {
 _STORAGE_KEYS = ("service", "cloud", "region", "resource_id", "basis")
 
 
-def billed_items(source: Tables | Bill | pd.DataFrame, *, as_of: TimeLike = None,
-                 ) -> pd.DataFrame:
+@old_spellings(renamed={"source": "fleet"})
+def billed_items(fleet: Fleet, *, as_of: TimeLike = None) -> pd.DataFrame:
     """Every billed interval of every service at ``as_of``, with its resource's dimensions.
 
-    ``source`` is what ``billing.bill`` takes (a ``Tables``, a ``Bill``, or an instances
+    ``fleet`` is what ``billing.bill_fleet`` takes (a ``Tables``, a ``Bill``, or an instances
     DataFrame of one snapshot). Returns ``ITEM_COLUMNS`` (the ``compute`` rows: one per
     ``Bill.intervals`` row, at its ``billed_price_usd``; NaN where the price is unknown),
     sorted by service, resource and start.
     """
-    billed = bill(source, as_of)
+    billed = bill_fleet(fleet, as_of=as_of)
     items = billed.derived.get("billed_items")
     if not isinstance(items, pd.DataFrame):
         frames = [make(billed) for make in SERVICES.values()]
@@ -162,11 +163,12 @@ def _with_tags(items: pd.DataFrame, billed: Bill) -> pd.DataFrame:
         drop=True)
 
 
+@old_spellings(positional=("freq", "by"), renamed={"source": "fleet"})
 def cost_over_time(
-    source: Tables | Bill,
+    fleet: Fleet,
+    *,
     freq: str = "1D",
     by: str | Sequence[str] | None = ("cloud",),
-    *,
     as_of: TimeLike = None,
     start: TimeLike = None,
     end: TimeLike = None,
@@ -177,7 +179,7 @@ def cost_over_time(
 
         >>> import shadeanalytics as sa
         >>> tables = sa.read(sa.sample_path())
-        >>> daily = cost_over_time(tables, "1D", by="cloud", as_of="2026-11-20T00:00Z",
+        >>> daily = cost_over_time(tables, freq="1D", by="cloud", as_of="2026-11-20T00:00Z",
         ...                        start="2026-11-19T00:00Z")
         >>> daily[["period_start", "cloud", "billed_hours", "cost_usd"]].round(
         ...     {"billed_hours": 2, "cost_usd": 2}).head(3)
@@ -202,7 +204,7 @@ def cost_over_time(
     ``shade_instance_type``, ``cluster_id``, ``rental_type``, ``tag`` (an instance with two
     tags counts in both groups, so the groups of one period can add up to more than it cost),
     ``resource_id`` and ``basis`` (``observed``, ``inferred``, ``extrapolated``,
-    ``disputed``: what the billed time rests on, ``billing.bill``); a missing key is labelled
+    ``disputed``: what the billed time rests on, ``billing.bill_fleet``); a missing key is labelled
     as in ``cost_breakdown`` (``(standalone)``, ``(untagged)``, ``(unknown)``, ``(none)``).
     Unknown is not zero: time billed at an unknown price adds to ``unpriced_hours``, never to
     ``cost_usd``.
@@ -214,7 +216,7 @@ def cost_over_time(
         period), ``unpriced_hours`` (of them, at an unknown price), ``cost_usd``.
     """
     keys = [] if by is None else group_keys(by, COST_TIME_KEYS, required=False)
-    billed = bill(source, as_of)
+    billed = bill_fleet(fleet, as_of=as_of)
     window_end = (billed.as_of if end is None else instant(end, "end")).value // 1_000
     window_start = None if start is None else instant(start, "start").value // 1_000
     if window_start is not None and window_end <= window_start:
@@ -309,7 +311,8 @@ def _window_costs(items: pd.DataFrame, edges: np.ndarray) -> np.ndarray:
     return out
 
 
-def billed_cost_between(source: Tables | Bill, start: TimeLike, end: TimeLike, *,
+@old_spellings(positional=("start", "end"), renamed={"source": "fleet"})
+def billed_cost_between(fleet: Fleet, *, start: TimeLike, end: TimeLike,
                         resource_ids: Sequence[str] | pd.Series | None = None,
                         as_of: TimeLike = None) -> float:
     """The billed cost in [``start``, ``end``) of the fleet billed at ``as_of`` (USD).
@@ -319,7 +322,7 @@ def billed_cost_between(source: Tables | Bill, start: TimeLike, end: TimeLike, *
     ``cost_over_time`` gives for that window, summed. The month forecast and the budgets of
     ``alerts`` take their month to date from here.
     """
-    items = billed_items(bill(source, as_of))
+    items = billed_items(bill_fleet(fleet, as_of=as_of))
     if resource_ids is not None:
         items = items[items["resource_id"].isin(list(resource_ids)).to_numpy(dtype=bool)]
     lo, hi = instant(start, "start").value // 1_000, instant(end, "end").value // 1_000
@@ -328,7 +331,8 @@ def billed_cost_between(source: Tables | Bill, start: TimeLike, end: TimeLike, *
     return float(_window_costs(items, np.array([lo, hi], dtype=np.int64))[0])
 
 
-def month_forecast(history: Tables, *, as_of: TimeLike = None, days: int = 7,
+@old_spellings(renamed={"history": "fleet"})
+def month_forecast(fleet: Fleet, *, as_of: TimeLike = None, days: int = 7,
                    billed: Bill | None = None) -> pd.DataFrame:
     """Where this month's bill ends: month to date, the projection, its band, last month.
 
@@ -366,16 +370,15 @@ def month_forecast(history: Tables, *, as_of: TimeLike = None, days: int = 7,
 
     ``observed_from`` is the first observation of the history (its first snapshot).
 
-    ``billed`` is ``bill(history, as_of)`` when the caller has it already (a report bills
-    once); it is then used as it is, and ``as_of`` defaults to its own.
+    ``fleet`` is a ``Tables`` or a ``Bill`` (used as it is when ``as_of`` is None or its own:
+    a report bills once); ``billed=`` is the deprecated spelling of the latter.
 
     Returns:
         DataFrame of one row with ``FORECAST_COLUMNS``.
     """
     if days < 1:
         raise ValueError(f"days must be at least 1; got {days}")
-    history = as_tables(history, "month_forecast")
-    billed = bill(history if billed is None else billed, as_of)
+    billed, history = as_bill(with_billed(fleet, billed, "month_forecast"), as_of)
     at = billed.as_of
     month_start = pd.Timestamp(year=at.year, month=at.month, day=1, tz="UTC").as_unit("us")
     month_end = month_start + pd.offsets.MonthBegin(1)

@@ -1,7 +1,7 @@
 """Status intervals: when each cluster and instance was in which status, as arrays.
 
 The one place that turns dated rows into status intervals and decides when a resource vanished
-from a later successful poll: ``timeline.status_timeline`` shows them, ``billing.bill`` bills
+from a later successful poll: ``timeline.status_timeline`` shows them, ``billing.bill_fleet`` bills
 the ``active`` ones.
 """
 
@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..ingest.resources import BY_NAME
 from ..ingest.schema import STATUSES
 from ..ingest.tables import Tables
 from .periods import as_us as _us
@@ -31,7 +32,8 @@ def _first_in_run(values: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> n
     return np.where((at < known.size) & (pos <= ends), values[pos], _NAT)
 
 
-_ENDPOINTS = np.array(["/clusters", "/instances"], dtype=object)
+_ENDPOINTS = np.array([BY_NAME["clusters"].endpoint, BY_NAME["instances"].endpoint],
+                      dtype=object)
 ACTIVE, _DELETED = STATUSES.index("active"), STATUSES.index("deleted")
 _STOPPED = [STATUSES.index(s) for s in ("error", "deleting", "deleted")]
 

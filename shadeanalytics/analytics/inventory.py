@@ -7,8 +7,8 @@ from collections.abc import Sequence
 import pandas as pd
 
 from .._common import TimeLike, group_keys, key_column, ratio, require
-from ..ingest.tables import Tables
-from .billing import BILL_COLUMNS, PENDING, Bill, bill
+from .._compat import old_spellings
+from .billing import BILL_COLUMNS, PENDING, Fleet, bill_fleet
 
 __all__ = ["INVENTORY_KEYS", "PENDING", "gpu_inventory"]
 
@@ -26,10 +26,11 @@ _COLUMNS: dict[str, str] = {
 }
 
 
+@old_spellings(positional=("by",), renamed={"source": "fleet"})
 def gpu_inventory(
-    source: Tables | Bill | pd.DataFrame,
-    by: str | Sequence[str] = ("gpu_type",),
+    fleet: Fleet,
     *,
+    by: str | Sequence[str] = ("gpu_type",),
     as_of: TimeLike = None,
 ) -> pd.DataFrame:
     """The GPUs (and CPUs, memory, VRAM) the fleet holds, one row per group.
@@ -46,7 +47,7 @@ def gpu_inventory(
         1  A100_80G   203           203          16240              1.80
         2      H200   120           104          16920              3.41
 
-    ``source`` (a ``Tables``, a ``Bill``, an instances DataFrame of one snapshot, or the
+    ``fleet`` (a ``Tables``, a ``Bill``, an instances DataFrame of one snapshot, or the
     ``instances`` of a ``Bill``) is billed at ``as_of`` (default: the newest poll) by the
     billing model.
     Held means in any state but ``stopped`` (``error``, ``deleting``, ``deleted``, vanished);
@@ -68,10 +69,10 @@ def gpu_inventory(
         Int64: ``clouds``, ``regions`` (distinct values), ``instances_without_configuration``.
     """
     keys = group_keys(by, INVENTORY_KEYS)
-    if isinstance(source, pd.DataFrame) and all(c in source.columns for c in BILL_COLUMNS):
-        latest = source  # the instances of a Bill: billed already
+    if isinstance(fleet, pd.DataFrame) and all(c in fleet.columns for c in BILL_COLUMNS):
+        latest = fleet  # the instances of a Bill: billed already
     else:
-        latest = bill(source, as_of).instances
+        latest = bill_fleet(fleet, as_of=as_of).instances
     require(latest, ["num_gpus", "total_vram_gb", "vcpus", "memory_in_gb", "cloud", "region",
                      *keys], "instances")
     held = latest[(latest["state"] != "stopped").to_numpy(dtype=bool)]

@@ -8,12 +8,12 @@ import numpy as np
 import pandas as pd
 
 from .._common import TimeLike, as_of_time, group_keys, key_column, ratio, require
-from ..ingest.tables import Tables
-from .billing import BASIS_COLUMNS, Bill, bill
+from .._compat import deprecated, old_spellings, renamed
+from .billing import BASIS_COLUMNS, Fleet, bill_fleet
 
-__all__ = ["BOOT_KEYS", "boot_stats", "lifecycle"]
+__all__ = ["BOOT_KEYS", "boot_stats", "instance_lifecycle", "lifecycle"]
 
-#: Columns ``boot_stats`` can group by (columns of ``lifecycle``'s result).
+#: Columns ``boot_stats`` can group by (columns of ``instance_lifecycle``'s result).
 BOOT_KEYS: tuple[str, ...] = ("cloud", "shade_instance_type", "cluster_id", "status")
 
 _PASSED = ("cluster_id", "instance_id", "name", "cloud", "shade_instance_type", "status",
@@ -22,14 +22,15 @@ _BILLED = ("billed_from", "billed_from_source", "billed_to", "billing_end_source
            "billed_hours", "accrued_usd", *BASIS_COLUMNS)
 
 
-def lifecycle(source: Tables | Bill | pd.DataFrame, *, as_of: TimeLike = None) -> pd.DataFrame:
+@old_spellings(renamed={"source": "fleet"})
+def instance_lifecycle(fleet: Fleet, *, as_of: TimeLike = None) -> pd.DataFrame:
     """One row per instance: how long it took to come up, and when and why it was billed.
 
     Example::
 
         >>> import shadeanalytics as sa
         >>> tables = sa.read(sa.sample_path())
-        >>> lifecycle(tables, as_of="2026-11-20T00:00Z")[
+        >>> instance_lifecycle(tables, as_of="2026-11-20T00:00Z")[
         ...     ["status", "provisioning_s", "boot_late", "billed_from_source",
         ...      "billing_end_source"]].head(3)
             status  provisioning_s  boot_late billed_from_source billing_end_source
@@ -37,7 +38,7 @@ def lifecycle(source: Tables | Bill | pd.DataFrame, *, as_of: TimeLike = None) -
         1   active         199.168      False                api              as_of
         2  deleted        1429.000       <NA>                api         deleted_at
 
-    ``source`` (a ``Tables``, a ``Bill``, or an instances DataFrame of one snapshot) is billed
+    ``fleet`` (a ``Tables``, a ``Bill``, or an instances DataFrame of one snapshot) is billed
     at ``as_of`` by the billing model, which reduces a history to each instance's state then.
 
     Returns:
@@ -56,7 +57,7 @@ def lifecycle(source: Tables | Bill | pd.DataFrame, *, as_of: TimeLike = None) -
         when unknown) and its split by basis (``billing.BASIS_COLUMNS``); ``age_s`` (float64,
         as_of - created_at in seconds; negative for an instance created after as_of).
     """
-    billed = bill(source, as_of)
+    billed = bill_fleet(fleet, as_of=as_of)
     latest = billed.instances
     out = latest[list(_PASSED)].copy()
     provisioning = (latest["active_at"] - latest["created_at"]).dt.total_seconds()
@@ -82,11 +83,13 @@ _STATS_COLUMNS: dict[str, str] = {
 }
 
 
+@old_spellings(positional=("by",), renamed={"instances_or_lifecycle": "fleet"})
 def boot_stats(
-    instances_or_lifecycle: Tables | Bill | pd.DataFrame,
-    by: str | Sequence[str] = ("cloud",),
+    fleet: Fleet | None = None,
     *,
+    by: str | Sequence[str] = ("cloud",),
     as_of: TimeLike = None,
+    lifecycle: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Provisioning time by group, and how often it overran the API's own boot estimate.
 
@@ -100,8 +103,9 @@ def boot_stats(
         1  datacrunch     20                 681.50              798.00        0.00
         2       denvr     23                1376.76             1456.52        0.33
 
-    Takes what ``lifecycle`` takes (it is applied first, at ``as_of``) or a result of
-    ``lifecycle``. ``by`` is one or several of ``BOOT_KEYS``; a missing key shows as
+    Takes what ``instance_lifecycle`` takes (it is applied first, at ``as_of``), or, as
+    ``lifecycle=``, a result of ``instance_lifecycle`` (then without ``fleet``). ``by`` is one
+    or several of ``BOOT_KEYS``; a missing key shows as
     ``(standalone)`` for ``cluster_id`` and ``(none)`` otherwise. Every group of the input has
     a row, also one where no instance has become active yet (count 0, NaN statistics).
 
@@ -112,13 +116,21 @@ def boot_stats(
         both a provisioning time and a ``boot_time_max_s``, 0..1; NaN when there are none).
     """
     keys = group_keys(by, BOOT_KEYS)
-    if isinstance(instances_or_lifecycle, pd.DataFrame) and \
-            "provisioning_s" in instances_or_lifecycle.columns:
+    if isinstance(fleet, pd.DataFrame) and "provisioning_s" in fleet.columns:
+        # the old spelling, a lifecycle result as the fleet: one release more
+        deprecated("boot_stats(<a lifecycle result>)", "boot_stats(lifecycle=...)",
+                   stacklevel=4)  # the caller, past the old_spellings wrapper
+        fleet, lifecycle = None, fleet
+    if (fleet is None) == (lifecycle is None):
+        raise TypeError("boot_stats() takes a fleet (Tables, Bill or instances) or "
+                        "lifecycle= (a result of instance_lifecycle), one of the two")
+    if lifecycle is not None:
         if as_of is not None:
             as_of_time(as_of)  # a naive time is refused here too
-        table = instances_or_lifecycle
+        table = lifecycle
     else:
-        table = lifecycle(instances_or_lifecycle, as_of=as_of)
+        assert fleet is not None
+        table = instance_lifecycle(fleet, as_of=as_of)
     require(table, ["provisioning_s", "boot_late", *keys], "lifecycle")
     late = table["boot_late"].astype("boolean")
     work = pd.DataFrame({
@@ -139,3 +151,7 @@ def boot_stats(
     out = out.reset_index()
     return out[[*keys, *_STATS_COLUMNS]].astype(
         {**dict.fromkeys(keys, "string"), **_STATS_COLUMNS}).reset_index(drop=True)
+
+
+#: Deprecated: ``instance_lifecycle`` (the module is ``lifecycle``; kept for one release).
+lifecycle = renamed(instance_lifecycle, "lifecycle")

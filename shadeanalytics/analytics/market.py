@@ -1,10 +1,10 @@
 """What we pay for our GPUs beside what the marketplace (``/instances/types``) asks today.
 
 ``market_compare`` puts each running instance type's price per GPU-hour (from the one billing
-model, ``billing.bill``) beside the cheapest *available* offer of the catalog with the same GPU
-type and GPU count; ``price_history`` follows the catalog over dated polls. Offer prices are
-the catalog's own ``hourly_price_usd`` (a spot offer lists its spot rate there); what we pay is
-only ever read off the ``Bill``.
+model, ``billing.bill_fleet``) beside the cheapest *available* offer of the catalog with the
+same GPU type and GPU count; ``price_history`` follows the catalog over dated polls. Offer
+prices are the catalog's own ``hourly_price_usd`` (a spot offer lists its spot rate there);
+what we pay is only ever read off the ``Bill``.
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ import numpy as np
 import pandas as pd
 
 from .._common import TimeLike
-from ..ingest.tables import Tables
+from .._compat import old_spellings, renamed
 from .asof import resolve_as_of
-from .billing import Bill, bill
+from .billing import Bill, Fleet, as_bill, tables_of, with_billed
 from .costs import HOURS_PER_MONTH
 
 __all__ = ["MARKET_COLUMNS", "PRICE_HISTORY_COLUMNS", "latest_catalog", "market_compare",
-           "price_history", "total_monthly_saving"]
+           "potential_monthly_saving_usd", "price_history", "total_monthly_saving"]
 
 _KEYS = ("shade_instance_type", "gpu_type", "num_gpus")
 
@@ -45,12 +45,14 @@ PRICE_HISTORY_COLUMNS: dict[str, str] = {
 }
 
 
-def latest_catalog(tables: Tables, as_of: TimeLike = None) -> pd.DataFrame:
+@old_spellings(positional=("as_of",), renamed={"tables": "fleet"})
+def latest_catalog(fleet: Fleet, *, as_of: TimeLike = None) -> pd.DataFrame:
     """The ``/instances/types`` offers of the newest catalog observed by ``as_of``.
 
     Undated rows count as observed at ``as_of`` (as in the billing model). In a history store
     every offer still listed has a row at the newest poll, so this is the marketplace then.
     """
+    tables = tables_of(fleet, "latest_catalog")
     at = resolve_as_of(as_of, tables)
     types = tables.instance_types
     if types.empty:
@@ -73,7 +75,8 @@ def _cheapest(offers: pd.DataFrame, rental: str) -> pd.DataFrame:
     return best.set_index(["gpu_type", "num_gpus"]).join(counts)
 
 
-def market_compare(tables: Tables, *, as_of: TimeLike = None,
+@old_spellings(renamed={"tables": "fleet"})
+def market_compare(fleet: Fleet, *, as_of: TimeLike = None,
                    billed: Bill | None = None) -> pd.DataFrame:
     """Per running instance type: what we pay per GPU-hour beside the cheapest available offer.
 
@@ -83,8 +86,9 @@ def market_compare(tables: Tables, *, as_of: TimeLike = None,
         ...     ["shade_instance_type", "usd_per_gpu_hour", "market_usd_per_gpu_hour",
         ...      "market_cloud", "monthly_saving_usd"]]
 
-    Our side comes from ``billing.bill(tables, as_of)`` (or ``billed``, a ``Bill`` of the same
-    tables at ``as_of``): the running instances grouped by ``shade_instance_type``,
+    Our side comes from ``billing.bill_fleet(fleet, as_of=as_of)`` (a ``Bill`` as ``fleet`` is
+    used as it is; ``billed=`` is the deprecated spelling of that): the running instances
+    grouped by ``shade_instance_type``,
     ``gpu_type`` and ``num_gpus``; ``hourly_usd`` is the sum of their ``billed_price_usd``
     (a spot rental at its spot rate), ``usd_per_gpu_hour`` = hourly_usd / their GPUs (over the
     instances with a price; ``instances_without_price`` counts the others). The market side is
@@ -102,7 +106,7 @@ def market_compare(tables: Tables, *, as_of: TimeLike = None,
         DataFrame of ``MARKET_COLUMNS``, sorted by ``monthly_saving_usd`` descending (unknown
         last), then ``shade_instance_type``.
     """
-    billed = billed if billed is not None else bill(tables, as_of)
+    billed, tables = as_bill(with_billed(fleet, billed, "market_compare"), as_of)
     running = billed.instances
     running = running[(running["state"] == "running").fillna(False).to_numpy(dtype=bool)
                       & (running["num_gpus"].fillna(0) > 0).to_numpy(dtype=bool)]
@@ -126,7 +130,7 @@ def market_compare(tables: Tables, *, as_of: TimeLike = None,
     ours["usd_per_gpu_hour"] = ours["hourly_usd"] / ours["priced_gpus"].where(
         ours["priced_gpus"] > 0)
 
-    offers = latest_catalog(tables, billed.as_of)
+    offers = latest_catalog(tables, as_of=billed.as_of)
     offers = offers[offers["available"].fillna(False).to_numpy(dtype=bool)
                     & (offers["num_gpus"].fillna(0) > 0).to_numpy(dtype=bool)
                     & offers["hourly_price_usd"].notna().to_numpy(dtype=bool)]
@@ -159,7 +163,7 @@ def market_compare(tables: Tables, *, as_of: TimeLike = None,
     return out[columns].astype(MARKET_COLUMNS).reset_index(drop=True)
 
 
-def total_monthly_saving(compare: pd.DataFrame) -> float:
+def potential_monthly_saving_usd(compare: pd.DataFrame) -> float:
     """The monthly saving of moving every type that has a cheaper on-demand offer (the
     positive ``monthly_saving_usd`` of ``market_compare`` summed; 0.0 when none)."""
     savings = compare["monthly_saving_usd"].astype("float64")
@@ -171,14 +175,16 @@ def _day_numbers(days: pd.Series) -> np.ndarray:
     return days.to_numpy(dtype="datetime64[D]").astype(np.int64)
 
 
-def price_history(history: Tables, *, as_of: TimeLike = None) -> pd.DataFrame:
+@old_spellings(renamed={"history": "fleet"})
+def price_history(fleet: Fleet, *, as_of: TimeLike = None) -> pd.DataFrame:
     """The marketplace per UTC day: cheapest and median price per GPU-hour per GPU type.
 
     Example::
 
         >>> price_history(Store("history.db").read())  # doctest: +SKIP
 
-    ``history`` holds dated ``/instances/types`` polls (snapshot files or ``Store.read()``).
+    ``fleet`` holds dated ``/instances/types`` polls (snapshot files or ``Store.read()``, or
+    a ``Bill`` of them).
     An offer is one (cloud, shade_instance_type, region, rental_type); each day counts every
     offer as it was at that day's last observation: its newest row observed by the end of the
     day, kept when the offer was observed that day or again later (the store keeps a row per
@@ -195,6 +201,7 @@ def price_history(history: Tables, *, as_of: TimeLike = None) -> pd.DataFrame:
         ``share_available`` (0..1), ``cheapest_usd_per_gpu_hour`` and
         ``median_usd_per_gpu_hour`` over the available offers (NaN when none is).
     """
+    history = tables_of(fleet, "price_history")
     at = resolve_as_of(as_of, history)
     types = history.instance_types
     empty = pd.DataFrame({c: pd.Series([], dtype=d) for c, d in PRICE_HISTORY_COLUMNS.items()})
@@ -227,3 +234,7 @@ def price_history(history: Tables, *, as_of: TimeLike = None) -> pd.DataFrame:
                       median_usd_per_gpu_hour=("_price", "median")).reset_index()
     out["share_available"] = out["offers_available"] / out["offers"]
     return out[list(PRICE_HISTORY_COLUMNS)].astype(PRICE_HISTORY_COLUMNS).reset_index(drop=True)
+
+
+#: Deprecated: ``potential_monthly_saving_usd`` (kept for one release).
+total_monthly_saving = renamed(potential_monthly_saving_usd, "total_monthly_saving")

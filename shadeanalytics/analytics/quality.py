@@ -10,9 +10,10 @@ import numpy as np
 import pandas as pd
 
 from .._common import TimeLike, key_column, usd
+from .._compat import old_spellings
 from ..ingest.schema import STATUSES
 from ..ingest.tables import Tables
-from .billing import RUNNING, Bill, bill
+from .billing import RUNNING, Bill, bill_fleet
 from .costs import cluster_summary
 
 __all__ = [
@@ -372,7 +373,9 @@ def _no_auto_delete(fleet: _Fleet) -> pd.DataFrame:
     if inst.empty:
         return _found("no_auto_delete", "instance", "warning", inst["instance_id"],
                       inst["instance_id"])
-    days = (fleet.as_of - inst["billed_from"]).dt.total_seconds() / 86_400
+    fresh = fleet.billed.freshness  # on stale data, measured to the newest poll, not as_of
+    until = fleet.as_of if fresh is None else fresh.seen_to
+    days = (until - inst["billed_from"]).dt.total_seconds() / 86_400
     bad = inst[((days > NO_AUTO_DELETE_DAYS) & inst["auto_delete_at"].isna()
                 & inst["auto_delete_spend_threshold_usd"].isna()).fillna(False)
                .to_numpy(dtype=bool)]
@@ -458,7 +461,8 @@ CHECKS: tuple[Check, ...] = (
 )
 
 
-def quality_checks(tables: Tables | Bill, *, as_of: TimeLike = None,
+@old_spellings(renamed={"tables": "fleet"})
+def quality_checks(fleet: Tables | Bill, *, as_of: TimeLike = None,
                    tolerance_usd: float = 0.01) -> pd.DataFrame:
     """Findings of every check in ``CHECKS`` on the fleet as billed at ``as_of``.
 
@@ -483,13 +487,13 @@ def quality_checks(tables: Tables | Bill, *, as_of: TimeLike = None,
         ``CHECKS``), ``kind`` (``cluster`` or ``instance``), ``resource_id`` (the cluster or
         instance id), ``message``. No findings: no rows, the same columns.
     """
-    if not isinstance(tables, Tables | Bill):
+    if not isinstance(fleet, Tables | Bill):
         raise TypeError(f"quality_checks needs a Tables (from shadeanalytics.read()), "
-                        f"not a {type(tables).__name__}")
+                        f"not a {type(fleet).__name__}")
     if not tolerance_usd >= 0:
         raise ValueError("tolerance_usd must be a number >= 0")
-    fleet = _Fleet(bill(tables, as_of), float(tolerance_usd))
-    found = [f for f in (check.run(fleet) for check in CHECKS) if not f.empty]
+    checked = _Fleet(bill_fleet(fleet, as_of=as_of), float(tolerance_usd))
+    found = [f for f in (check.run(checked) for check in CHECKS) if not f.empty]
     if not found:
         return pd.DataFrame({c: pd.Series([], dtype="string") for c in FINDING_COLUMNS})
     out = pd.concat(found, ignore_index=True).astype("string")

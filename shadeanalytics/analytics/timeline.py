@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from .._common import TimeLike, as_of_time, group_keys, instant, key_column
+from .._compat import old_spellings
 from ..ingest.schema import STATUSES, TIMESTAMP
 from ..ingest.tables import Tables
 from .asof import resolve_as_of
@@ -95,7 +96,8 @@ def _empty(columns: dict[str, str]) -> pd.DataFrame:
 _SOURCES = pd.array(["observed", "api"], dtype="string")
 
 
-def status_timeline(history: Tables, *, as_of: TimeLike = None) -> pd.DataFrame:
+@old_spellings(renamed={"history": "fleet"})
+def status_timeline(fleet: Tables | Bill, *, as_of: TimeLike = None) -> pd.DataFrame:
     """One row per status interval of every cluster and instance in a snapshot history.
 
     Example::
@@ -109,7 +111,8 @@ def status_timeline(history: Tables, *, as_of: TimeLike = None) -> pd.DataFrame:
         150   active 2026-11-18 12:53:14.779+00:00   37884.936          api
         151  deleted 2026-11-18 23:24:39.715+00:00   88520.285          api
 
-    ``history`` is a ``Tables`` of dated rows: one row per poll (``read`` of snapshot
+    ``fleet`` is a ``Tables`` of dated rows (or a ``Bill``, for the ``Tables`` it was billed
+    from): one row per poll (``read`` of snapshot
     envelopes), or only a row where something changed plus the last sighting of each version
     (the history store); both give the same timeline. Consecutive rows of one status make one
     interval, which ends when the next one starts.
@@ -147,6 +150,9 @@ def status_timeline(history: Tables, *, as_of: TimeLike = None) -> pd.DataFrame:
         ``min(end_at, as_of) - start_at``, or ``as_of - start_at`` while current);
         ``start_source`` (string, ``api`` or ``observed``).
     """
+    from .billing import tables_of  # billing builds on the timeline
+
+    history = tables_of(fleet, "status_timeline")
     _require(history)
     at = resolve_as_of(as_of, history).value // 1_000
     found = _intervals(history, at)
@@ -167,10 +173,11 @@ def status_timeline(history: Tables, *, as_of: TimeLike = None) -> pd.DataFrame:
 # -- time_in_status -----------------------------------------------------------------------------
 
 
+@old_spellings(positional=("by",))
 def time_in_status(
     timeline: pd.DataFrame,
-    by: str | Sequence[str] = ("cloud",),
     *,
+    by: str | Sequence[str] = ("cloud",),
     kind: str | None = "instance",
     exclude: Sequence[str] = ("deleted",),
 ) -> pd.DataFrame:
@@ -248,8 +255,9 @@ def _peaks(bounds: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarr
     return peak
 
 
+@old_spellings(renamed={"history": "fleet"})
 def fleet_over_time(
-    history: Tables | Bill,
+    fleet: Tables | Bill,
     *,
     freq: str = "1h",
     as_of: TimeLike = None,
@@ -268,9 +276,9 @@ def fleet_over_time(
         14             105.75     1749.76  41994.15
         15             105.81     1773.43  42562.28
 
-    ``history`` is a ``Tables`` (billed at ``as_of``) or a ``Bill`` (its own ``as_of``).
-    An instance runs during each of its billed intervals (``billing.bill(history,
-    as_of).intervals``: the ``active`` intervals of the status timeline, a current one until
+    ``fleet`` is a ``Tables`` (billed at ``as_of``) or a ``Bill`` (its own ``as_of``).
+    An instance runs during each of its billed intervals (``billing.bill_fleet(fleet,
+    as_of=as_of).intervals``: the ``active`` intervals of the status timeline, a current one until
     ``as_of``), with its ``num_gpus`` and billed price at ``as_of`` (a spot rental at its own
     rate), so that the periods' ``cost_usd`` add up to the accrued cost of ``cost_breakdown``
     at the same ``as_of``. A missing GPU count or price adds nothing (an unknown price is not
@@ -289,19 +297,19 @@ def fleet_over_time(
         instance-hours in the period times their hourly price: what the period accrued);
         ``peak_running_instances`` (Int64, most instances running at once).
     """
-    from .billing import Bill, bill  # the billed intervals (billing builds on the timeline)
+    from .billing import Bill, bill_fleet  # the billed intervals (billing builds on the timeline)
 
-    if isinstance(history, Bill):
-        at = history.as_of if as_of is None else as_of_time(as_of)
+    if isinstance(fleet, Bill):
+        at = fleet.as_of if as_of is None else as_of_time(as_of)
     else:
-        at = resolve_as_of(as_of, history)
+        at = resolve_as_of(as_of, fleet)
     window_start = None if start is None else instant(start, "start").value // 1_000
     window_end = (at if end is None else instant(end, "end")).value // 1_000
     if window_start is not None and window_end <= window_start:
         raise ValueError("end must be after start")
-    if not isinstance(history, Bill):
-        _require(history)
-    billed = bill(history, at)
+    if not isinstance(fleet, Bill):
+        _require(fleet)
+    billed = bill_fleet(fleet, as_of=at)
     spans = billed.intervals
     starts, ends = _us(spans["start_at"]), _us(spans["end_at"])
     sizes = billed.instances.drop_duplicates("instance_id").set_index("instance_id")["num_gpus"]

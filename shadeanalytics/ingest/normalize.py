@@ -31,6 +31,7 @@ from .decode import (
     LenientInstance,
     TypedList,
 )
+from .resources import BY_NAME, BY_TABLE, RESOURCES, TOP_COPIES, TYPE_KEYS
 from .schema import (
     CLUSTER_RECORD,
     CLUSTERS,
@@ -64,45 +65,33 @@ _INFO_KEYS = frozenset(INSTANCE_RECORD.info)
 _CONFIG_KEYS = frozenset(_INSTANCE_SHAPE["configuration"].fields or ())
 #: hardware fields that real catalogue responses repeat beside ``configuration``
 #: (``schema.CATALOG_RULE`` says how they are read)
-_TOP_COPIES = ("gpu_type", "interconnect", "memory_in_gb", "num_gpus", "nvlink",
-               "storage_in_gb", "vcpus")
-_TYPE_KEYS = frozenset({
-    "cloud", "shade_instance_type", "cloud_instance_type", "configuration", "hourly_price",
-    "deployment_type", "availability", "boot_time", "region", *_TOP_COPIES,
-})
+_TOP_COPIES = TOP_COPIES
+_TYPE_KEYS = TYPE_KEYS
 _TYPE_CONFIG_KEYS = (_CONFIG_KEYS - {"os"}) | {"os_options"}
-_VOLUME_KEYS = frozenset({
-    "id", "cloud", "cloud_assigned_id", "region", "name", "fixed_size", "size_in_gb",
-    "cost_estimate", "supports_multi_mount", "mounted_by",
-})
-_VOLUME_TYPE_KEYS = frozenset({"cloud", "region", "supports_multi_mount",
-                               "supports_multiple_mounts", "fixed_size",
-                               "price_per_gb_per_hour"})
-# public_key_sha256 / public_key_type: what the store keeps instead of the key
-_SSH_KEY_KEYS = frozenset({"id", "name", "public_key", "is_default", "public_key_sha256",
-                           "public_key_type"})
-_TEMPLATE_KEYS = frozenset({
-    "id", "name", "description", "author", "logo", "public", "launch_configuration",
-    "auto_delete", "alert", "volume_mount", "tags", "envs", "networking",
-})
-_CLUSTER_TYPE_KEYS = frozenset({"cloud", "num_instances", "availability", "cluster_type"})
+# the fields each account resource documents (resources.RESOURCES)
+_VOLUME_KEYS = BY_TABLE["volumes"].known or frozenset()
+_VOLUME_TYPE_KEYS = BY_TABLE["volume_types"].known or frozenset()
+_SSH_KEY_KEYS = BY_TABLE["ssh_keys"].known or frozenset()
+_TEMPLATE_KEYS = BY_TABLE["templates"].known or frozenset()
+_CLUSTER_TYPE_KEYS = BY_TABLE["cluster_types"].known or frozenset()
 _ENVELOPE_KEYS = frozenset({"observed_at", "endpoint", "response"})
 #: list key of each list response -> (its table, its endpoint)
-_LISTS: dict[str, tuple[str, str]] = {
-    "clusters": ("clusters", "/clusters"),
-    "instances": ("instances", "/instances"),
-    "instance_types": ("instance_types", "/instances/types"),
-    "volumes": ("volumes", "/volumes"),
-    "volume_types": ("volume_types", "/volumes/types"),
-    "ssh_keys": ("ssh_keys", "/sshkeys"),
-    "templates": ("templates", "/templates"),
-    "cluster_types": ("cluster_types", "/clusters/types"),
-}
+_LISTS: dict[str, tuple[str, str]] = {r.list_key: (r.table, r.endpoint) for r in RESOURCES
+                                      if r.primary}
 _ENDPOINTS = {key: endpoint for key, (_, endpoint) in _LISTS.items()}
-FEATURED_TEMPLATES = "/templates/featured"
+FEATURED_TEMPLATES = BY_NAME["featured_templates"].endpoint
+#: list key -> the other endpoints whose lists have that key (the envelope tells them apart)
+_SHARED_KEY = {key: frozenset(r.endpoint for r in RESOURCES
+                              if r.list_key == key and not r.primary) for key in _LISTS}
 #: envelope endpoints of single-object (info) responses -> their table
-_INFO_ENDPOINTS = {"clusters": "clusters", "instances": "instances", "volumes": "volumes",
-                   "sshkeys": "ssh_keys", "templates": "templates"}
+_INFO_ENDPOINTS = {r.info.strip("/").split("/")[0]: r.table for r in RESOURCES
+                   if r.info is not None}
+#: list keys told before the single objects of the record spec (clusters first)
+_ACCOUNT_LIST_KEYS = tuple(r.list_key for r in RESOURCES if r.primary and r.known is not None)
+#: fields only a single object of a table carries -> that table; fewer marks are checked first
+#: (an SSH key's two before a volume's four)
+_MARKS = tuple(sorted(((r.marks, r.table) for r in RESOURCES if r.marks),
+                      key=lambda pair: len(pair[0])))
 
 #: Raw columns produced for each table, in tuple order. ``_row`` is the parent row number that
 #: child tables carry so that a skipped record takes its children with it.
@@ -123,43 +112,17 @@ INSTANCE_TYPE_FIELDS = (
     "storage_in_gb", "interconnect", "nvlink", "deployment_type", "boot_time_min_s",
     "boot_time_max_s", "catalog_conflicts", "observed_at",
 )
-#: the raw columns of the account tables (one flat row per object)
+#: the raw columns of the account tables (one flat row per object): their record-spec columns
 ACCOUNT_FIELDS: dict[str, tuple[str, ...]] = {
-    "volumes": ("volume_id", "name", "cloud", "region", "cloud_assigned_id", "fixed_size",
-                "size_in_gb", "supports_multi_mount", "mounted_by", "cost_estimate_usd",
-                "gone", "observed_at"),
-    "volume_types": ("cloud", "region", "supports_multi_mount", "fixed_size",
-                     "price_per_gb_per_hour_usd", "observed_at"),
-    "ssh_keys": ("ssh_key_id", "name", "is_default", "key_type", "public_key_sha256",
-                 "observed_at"),
-    "templates": ("template_id", "name", "description", "author", "logo", "public",
-                  "featured", "launch_type", "docker_image", "has_registry_credentials",
-                  "script_sha256", "auto_delete_at", "auto_delete_spend_threshold_usd",
-                  "alert_at", "alert_spend_threshold_usd", "volume_mount_auto",
-                  "ufw_rule_count", "observed_at"),
-    "cluster_types": ("cloud", "shade_instance_type", "cloud_instance_type", "num_instances",
-                      "region", "region_display_name", "available", "hourly_price_cents",
-                      "gpu_type", "gpu_manufacturer", "num_gpus", "vram_per_gpu_in_gb",
-                      "vcpus", "memory_in_gb", "storage_in_gb", "interconnect", "nvlink",
-                      "catalog_conflicts", "observed_at"),
+    r.table: tuple(c.name for c in TABLES[r.table] if c.name not in _TABLE_DERIVED)
+    for r in RESOURCES if r.primary and r.collect != "core"
 }
+#: the raw columns of the child tables: ``_row`` (the parent's row number), then their columns
 CHILD_FIELDS: dict[str, tuple[str, ...]] = {
-    "instance_tags": ("_row", "instance_id", "observed_at", "position", "tag"),
-    "port_mappings": ("_row", "instance_id", "observed_at", "position", "internal_port",
-                      "external_port"),
-    "docker_port_mappings": ("_row", "instance_id", "observed_at", "position", "host_port",
-                             "container_port"),
-    "docker_volume_mounts": ("_row", "instance_id", "observed_at", "position", "host_path",
-                             "container_path"),
-    "docker_envs": ("_row", "instance_id", "observed_at", "position", "name"),
-    "instance_volumes": ("_row", "instance_id", "observed_at", "position", "volume_id"),
-    "instance_envs": ("_row", "instance_id", "observed_at", "position", "name"),
-}
+    name: ("_row", *(c.name for c in TABLES[name])) for name in BY_NAME["instances"].children}
 #: child tables of templates (``_row`` is a template row number)
 TEMPLATE_CHILD_FIELDS: dict[str, tuple[str, ...]] = {
-    "template_tags": ("_row", "template_id", "observed_at", "position", "tag"),
-    "template_envs": ("_row", "template_id", "observed_at", "position", "scope", "name"),
-}
+    name: ("_row", *(c.name for c in TABLES[name])) for name in BY_NAME["templates"].children}
 
 
 @dataclass(frozen=True)
@@ -302,19 +265,7 @@ def _script_digest(encoded: Any, stored: Any = _ABSENT) -> str | None:
         raise ValueError("base64_script is not valid base64") from exc
 
 
-_KIND_NAMES = {
-    "clusters": "a cluster info response or a /clusters list",
-    "instances": "an instance info response or an /instances list",
-    "instance_types": "an /instances/types response",
-    "volumes": "a volume info response or a /volumes list",
-    "volume_types": "a /volumes/types response",
-    "ssh_keys": "an SSH key info response or an /sshkeys list",
-    "templates": "a template info response or a /templates list",
-    "cluster_types": "a /clusters/types response",
-}
-_VOLUME_MARKS = ("size_in_gb", "mounted_by", "supports_multi_mount", "fixed_size")
-_TEMPLATE_MARKS = ("launch_configuration", "author", "logo", "public", "description",
-                   "networking")
+_KIND_NAMES = {r.table: r.described for r in RESOURCES if r.primary}
 
 
 def _kind(value: dict[str, Any], endpoint: str | None = None) -> tuple[str | None, str | None]:
@@ -325,8 +276,7 @@ def _kind(value: dict[str, Any], endpoint: str | None = None) -> tuple[str | Non
     """
     if "clusters" in value:
         return "clusters", "clusters"
-    for key in ("instance_types", "volumes", "volume_types", "ssh_keys", "templates",
-                "cluster_types"):
+    for key in _ACCOUNT_LIST_KEYS:
         if key in value:
             return key, key
     if "id" in value and ("instances" in value or "region_info" in value):
@@ -340,12 +290,9 @@ def _kind(value: dict[str, Any], endpoint: str | None = None) -> tuple[str | Non
         if len(parts) == 3 and parts[2] == "info" and parts[0] in _INFO_ENDPOINTS:
             return _INFO_ENDPOINTS[parts[0]], None
     if "id" in value:
-        if "public_key" in value or "public_key_sha256" in value:
-            return "ssh_keys", None
-        if any(mark in value for mark in _VOLUME_MARKS):
-            return "volumes", None
-        if any(mark in value for mark in _TEMPLATE_MARKS):
-            return "templates", None
+        for marks, table in _MARKS:
+            if any(mark in value for mark in marks):
+                return table, None
     return None, None
 
 
@@ -611,10 +558,9 @@ class _Normalizer:
         else:
             self._walker(kind)(value, path, observed_at)
 
-    def _walker(self, kind: str) -> Any:
-        return {"instance_types": self.instance_type, "volumes": self.volume,
-                "volume_types": self.volume_type, "ssh_keys": self.ssh_key,
-                "templates": self.template, "cluster_types": self.cluster_type}[kind]
+    def _walker(self, table: str) -> Any:
+        # each table's row builder is named after its kind (``volume``, ``ssh_key``...)
+        return getattr(self, BY_TABLE[table].kind)
 
     def record(self, kind: str, doc: Document, path: str, endpoint: str | None) -> None:
         """One record whose kind is known (a history store version): no guessing, no envelope.
@@ -669,8 +615,9 @@ class _Normalizer:
         self._unknown(value, frozenset({key}), path)
         if observed_at is not None:
             endpoint = _ENDPOINTS[key]
-            if key == "templates" and self._endpoint == FEATURED_TEMPLATES:
-                endpoint = FEATURED_TEMPLATES
+            shared = self._endpoint
+            if shared is not None and shared in _SHARED_KEY[key]:  # /templates/featured
+                endpoint = shared
             self.out.polls.append((observed_at, endpoint))
         if key == "clusters":
             for i, item in enumerate(items):
@@ -1081,7 +1028,8 @@ class _Normalizer:
         rules = networking.get("ufw_rules")
         rules = self._items(rules, f"{path}.networking.ufw_rules", tid) if rules is not None \
             else None
-        featured = {FEATURED_TEMPLATES: True, "/templates": False}.get(self._endpoint or "")
+        featured = {FEATURED_TEMPLATES: True, BY_NAME["templates"].endpoint: False}.get(
+            self._endpoint or "")
         self._account_row("templates", (
             tid, get("name"), get("description"), get("author"), get("logo"), get("public"),
             featured, *launch_cols, *self._thresholds(t, path, tid),
@@ -1117,9 +1065,7 @@ class _Normalizer:
 
 
 #: the store's record kinds read by a table walker -> their table
-RECORD_TABLES = {"instance_type": "instance_types", "volume": "volumes",
-                 "volume_type": "volume_types", "ssh_key": "ssh_keys", "template": "templates",
-                 "featured_template": "templates", "cluster_type": "cluster_types"}
+RECORD_TABLES = {r.kind: r.table for r in RESOURCES if r.known is not None}
 
 
 def normalize_records(records: Iterable[tuple[str, Document, str, str | None]],

@@ -26,9 +26,13 @@ from .normalize import (
     member_path,
     type_name,
 )
+from .resources import BY_NAME, RESOURCES
 from .schema import PRE_ACTIVE, STATUSES, TABLES, Column, empty_frame
 
 __all__ = ["Tables", "build_tables"]
+
+_CLUSTERS, _INSTANCES, _VOLUMES = (BY_NAME[name].endpoint
+                                   for name in ("clusters", "instances", "volumes"))
 
 _NONE = type(None)
 CHILD_TABLES = tuple(CHILD_FIELDS)
@@ -103,10 +107,10 @@ class Tables:
         last_ok = self.polls[self.polls["ok"].fillna(False).to_numpy(dtype=bool)] \
             .groupby("endpoint")["observed_at"].max()
         instances = _newest(self.instances, ["instance_id"])
-        endpoint = np.where(instances["cluster_id"].isna(), "/instances", "/clusters")
+        endpoint = np.where(instances["cluster_id"].isna(), _INSTANCES, _CLUSTERS)
         instances = _mark_vanished(instances, endpoint, last_ok)
         clusters = _newest(self.clusters, ["cluster_id"])
-        clusters = _mark_vanished(clusters, np.full(len(clusters), "/clusters"), last_ok)
+        clusters = _mark_vanished(clusters, np.full(len(clusters), _CLUSTERS), last_ok)
         instances, detail_children = _carry_details(self, instances)
         keys = instances[["instance_id", "observed_at"]].drop_duplicates()
         children = {
@@ -114,8 +118,8 @@ class Tables:
             for name in CHILD_TABLES if name not in _DETAIL_CHILDREN
         }
         volumes = _newest(self.volumes, ["volume_id"])
-        if not volumes.empty and "/volumes" in last_ok.index:
-            gone = (volumes["observed_at"] < last_ok["/volumes"]).fillna(False)
+        if not volumes.empty and _VOLUMES in last_ok.index:
+            gone = (volumes["observed_at"] < last_ok[_VOLUMES]).fillna(False)
             volumes = volumes.assign(gone=pd.array(gone.to_numpy(dtype=bool), dtype="boolean"))
         templates = _newest(self.templates, ["template_id"])
         template_keys = templates[["template_id", "observed_at"]].drop_duplicates()
@@ -386,12 +390,16 @@ def to_dollars(values: list[Any], table: _Table, source: str) -> np.ndarray:
         # plain numbers in text (the instances' cost_estimate): parsed by pyarrow, correctly
         # rounded as float() is; anything else (a "$", a comma, a non-finite value, a
         # number that is not text) the loop below reads and reports
-        try:
-            out = np.array(pa.compute.cast(pa.array(values, pa.string()), pa.float64())
-                           .to_numpy(zero_copy_only=False))  # a writable copy
-        except (pa.ArrowException, UnicodeError):
-            pass
-        else:
+        # (then the loop's own reading of "$1,234.50" - no "$", no comma, no surrounding
+        # space - done by pyarrow too, as the stored clusters' estimates are written)
+        compute = pa.compute
+        for clean in (lambda a: a, lambda a: compute.utf8_trim_whitespace(
+                compute.replace_substring(compute.replace_substring(a, "$", ""), ",", ""))):
+            try:
+                out = np.array(compute.cast(clean(pa.array(values, pa.string())), pa.float64())
+                               .to_numpy(zero_copy_only=False))  # a writable copy
+            except (pa.ArrowException, UnicodeError, TypeError):
+                continue
             if np.isfinite(out).sum() == len(values) - values.count(None):
                 return out
     out = np.full(len(values), np.nan)
@@ -649,13 +657,7 @@ def build_tables(norm: Normalized) -> Tables:
 
 #: (id field, dedupe key fields) of each account table
 ACCOUNT_KEYS: dict[str, tuple[str | None, tuple[str, ...]]] = {
-    "volumes": ("volume_id", ("volume_id", "observed_at")),
-    "volume_types": (None, ("cloud", "region", "observed_at")),
-    "ssh_keys": ("ssh_key_id", ("ssh_key_id", "observed_at")),
-    "templates": ("template_id", ("template_id", "name", "observed_at")),
-    "cluster_types": ("shade_instance_type", ("cloud", "shade_instance_type", "num_instances",
-                                              "region", "observed_at")),
-}
+    r.table: (r.id_column, r.row_key) for r in RESOURCES if r.primary and r.row_key}
 
 
 def _account_frames(norm: Normalized, origin_of: Callable[[list[tuple[int, str]]], Any]

@@ -42,6 +42,7 @@ from shadeanalytics.errors import (
     TransportError,
     printable,
 )
+from shadeanalytics.ingest.resources import BY_NAME
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -425,55 +426,55 @@ class ShadeformClient:
 
     def clusters(self) -> dict[str, Any]:
         """``GET /clusters``: ``{"clusters": [...]}``, the account's non-deleted clusters."""
-        return self._get("/clusters", list_key="clusters")
+        return self._list("clusters")
 
     def cluster_info(self, cluster_id: str) -> dict[str, Any]:
         """``GET /clusters/{id}/info``: one non-deleted cluster; :class:`NotFoundError` if gone."""
-        return self._get(f"/clusters/{quote(cluster_id, safe='')}/info")
+        return self._info("clusters", cluster_id)
 
     def instances(self) -> dict[str, Any]:
         """``GET /instances``: ``{"instances": [...]}``, non-deleted instances (incl. deleting)."""
-        return self._get("/instances", list_key="instances")
+        return self._list("instances")
 
     def instance_info(self, instance_id: str) -> dict[str, Any]:
         """``GET /instances/{id}/info``: one non-deleted instance (superset of the list shape)."""
-        return self._get(f"/instances/{quote(instance_id, safe='')}/info")
+        return self._info("instances", instance_id)
 
     def volumes(self) -> dict[str, Any]:
         """``GET /volumes``: ``{"volumes": [...]}``, the account's storage volumes."""
-        return self._get("/volumes", list_key="volumes")
+        return self._list("volumes")
 
     def volume_info(self, volume_id: str) -> dict[str, Any]:
         """``GET /volumes/{id}/info``: one volume."""
-        return self._get(f"/volumes/{quote(volume_id, safe='')}/info")
+        return self._info("volumes", volume_id)
 
     def volume_types(self) -> dict[str, Any]:
         """``GET /volumes/types``: ``{"volume_types": [...]}``, storage offers and prices."""
-        return self._get("/volumes/types", list_key="volume_types")
+        return self._list("volume_types")
 
     def ssh_keys(self) -> dict[str, Any]:
         """``GET /sshkeys``: ``{"ssh_keys": [...]}``."""
-        return self._get("/sshkeys", list_key="ssh_keys")
+        return self._list("ssh_keys")
 
     def ssh_key_info(self, key_id: str) -> dict[str, Any]:
         """``GET /sshkeys/{id}/info``: one SSH key."""
-        return self._get(f"/sshkeys/{quote(key_id, safe='')}/info")
+        return self._info("ssh_keys", key_id)
 
     def templates(self) -> dict[str, Any]:
         """``GET /templates``: ``{"templates": [...]}``, the account's launch templates."""
-        return self._get("/templates", list_key="templates")
+        return self._list("templates")
 
     def featured_templates(self) -> dict[str, Any]:
         """``GET /templates/featured``: ``{"templates": [...]}``, Shadeform's featured ones."""
-        return self._get("/templates/featured", list_key="templates")
+        return self._list("featured_templates")
 
     def template_info(self, template_id: str) -> dict[str, Any]:
         """``GET /templates/{id}/info``: one template."""
-        return self._get(f"/templates/{quote(template_id, safe='')}/info")
+        return self._info("templates", template_id)
 
     def cluster_types(self) -> dict[str, Any]:
         """``GET /clusters/types``: ``{"cluster_types": [...]}``, multi-node offerings."""
-        return self._get("/clusters/types", list_key="cluster_types")
+        return self._list("cluster_types")
 
     def instance_types(self, **filters: str | int | bool) -> dict[str, Any]:
         """``GET /instances/types``: ``{"instance_types": [...]}``, optionally filtered.
@@ -488,7 +489,17 @@ class ShadeformClient:
             name: ("true" if value else "false") if isinstance(value, bool) else str(value)
             for name, value in filters.items()
         }
-        return self._get("/instances/types", params=params, list_key="instance_types")
+        return self._list("instance_types", params)
+
+    def _list(self, name: str, params: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """``GET`` the list endpoint of resource ``name`` (``ingest/resources.py``)."""
+        resource = BY_NAME[name]
+        return self._get(resource.endpoint, params=params, list_key=resource.list_key)
+
+    def _info(self, name: str, resource_id: str) -> dict[str, Any]:
+        """``GET`` the info endpoint of resource ``name`` for ``resource_id``."""
+        path = BY_NAME[name].info or ""
+        return self._get(path.replace("{id}", quote(resource_id, safe="")))
 
     def _get(
         self, path: str, *, params: Mapping[str, str] | None = None, list_key: str | None = None

@@ -70,6 +70,7 @@ from ..errors import (
     TransportError,
     printable,
 )
+from ..ingest.resources import BY_NAME, RESOURCES
 from .client import ShadeformClient
 from .locks import store_lock
 from .store import Store, prepare_account_list
@@ -249,13 +250,12 @@ class _Plan:
     account_every_s: float
 
 
-#: account lists polled once a day: record_poll argument -> client method
-_DAILY = {"ssh_keys": "ssh_keys", "templates": "templates",
-          "featured_templates": "featured_templates", "cluster_types": "cluster_types"}
-_EVERY_RUN = {"volumes": "volumes", "volume_types": "volume_types"}
-_ENDPOINT_OF = {"volumes": "/volumes", "volume_types": "/volumes/types",
-                "ssh_keys": "/sshkeys", "templates": "/templates",
-                "featured_templates": "/templates/featured", "cluster_types": "/clusters/types"}
+#: account lists polled once a day, and every run: record_poll argument -> client method
+#: (the same name: the resource's, ``ingest/resources.py``)
+_DAILY = {r.name: r.name for r in RESOURCES if r.collect == "daily"}
+_EVERY_RUN = {r.name: r.name for r in RESOURCES if r.collect == "every-run"}
+_ENDPOINT_OF = {r.name: r.endpoint for r in RESOURCES if r.collect != "core"}
+_INSTANCE_INFO = BY_NAME["instances"].info or ""
 
 
 def _fetch(client: ShadeformClient, store: Store, plan: _Plan) -> dict[str, Any]:
@@ -279,7 +279,7 @@ def _fetch(client: ShadeformClient, store: Store, plan: _Plan) -> dict[str, Any]
             if time.monotonic() >= plan.info_until:
                 break
             info = _optional(functools.partial(_checked_info, iid, client.instance_info),
-                             "/instances/{id}/info", iid, failures)
+                             _INSTANCE_INFO, iid, failures)
             if info is not None:
                 details[iid] = info
             bar.update(1)
@@ -316,7 +316,7 @@ def _checked_info(iid: str, fetch: Callable[[str], dict[str, Any]]) -> dict[str,
     info = fetch(iid)
     if info.get("id") != iid:
         raise BadResponseError(f"GET /instances/{{id}}/info: the response is not instance {iid}",
-                               endpoint="/instances/{id}/info")
+                               endpoint=_INSTANCE_INFO)
     return info
 
 

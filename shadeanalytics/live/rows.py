@@ -18,18 +18,23 @@ instead: the same walker over every version, so its warnings and ``errors=`` beh
 a load of files does. So is a read of fewer than ``store._DERIVED_MIN_VERSIONS`` versions,
 for which walking them is as quick as taking blocks.
 
-``DERIVATION`` and ``schema.TABLES`` make the fingerprint a block is kept under: a change of
-either (a new column, a changed rule in ``normalize`` or ``tables``: bump ``DERIVATION``)
-derives every version again on the next read.
+A block is kept under a fingerprint of what derived it (:func:`spec_fingerprint`): the record
+spec (``schema.TABLES``) and the source of every module that derives rows (:data:`DERIVED_BY`:
+the spec, the walker, the converter, this module...), hashed once per process. Any change of
+them (a new column, a changed rule in ``normalize`` or ``tables``, a new block encoding)
+derives every version again on the next read: nothing to bump by hand.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import importlib.util
+import marshal
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from importlib.abc import InspectLoader
 from typing import Any
 
 import msgspec
@@ -41,11 +46,15 @@ from ..ingest.normalize import DETAIL_FIELDS, RECORD_TABLES, Document, Findings,
 from ..ingest.schema import STATUSES, TABLES, empty_frame, status_dtype
 from ..ingest.tables import ACCOUNT_KEYS, build_tables
 
-__all__ = ["DERIVATION", "RowBlock", "derive", "read_rows", "records", "refused",
+__all__ = ["DERIVED_BY", "RowBlock", "derive", "read_rows", "records", "refused",
            "spec_fingerprint"]
 
-#: bump when the rows a version derives to change without ``schema.TABLES`` changing
-DERIVATION = 1
+#: the modules whose code decides the rows a version derives to (and how a block encodes
+#: them): their source is part of :func:`spec_fingerprint`
+DERIVED_BY = ("shadeanalytics.ingest.schema", "shadeanalytics.ingest.resources",
+              "shadeanalytics.ingest.decode", "shadeanalytics.ingest.normalize",
+              "shadeanalytics.ingest.tables",
+              "shadeanalytics.live.endpoints", "shadeanalytics.live.rows")
 #: the tables a store version can give rows to (polls are the poll log's)
 ROW_TABLES = tuple(name for name in TABLES if name != "polls")
 #: columns a block does not keep: they are the sighting's
@@ -54,12 +63,34 @@ _SIGHTING_COLUMNS = ("observed_at", "details_observed_at")
 TABLES_COLUMNS = {name: [c.name for c in columns] for name, columns in TABLES.items()}
 
 
+@functools.cache
 def spec_fingerprint() -> str:
-    """What the derived rows depend on: every table's columns and dtypes, and
-    :data:`DERIVATION`. Blocks of another fingerprint are derived again."""
-    spec = [DERIVATION, STATUSES, *((name, [(c.name, c.dtype, c.parse) for c in columns])
-                                    for name, columns in TABLES.items())]
-    return hashlib.sha256(orjson.dumps(spec)).hexdigest()[:16]
+    """What the derived rows depend on: every table's columns and dtypes, and the source of
+    the modules of :data:`DERIVED_BY` (and the versions of the libraries that type and
+    encode the columns). Computed once per process; blocks of another fingerprint are derived
+    again."""
+    spec = [STATUSES, *((name, [(c.name, c.dtype, c.parse) for c in columns])
+                        for name, columns in TABLES.items()),
+            pd.__version__, np.__version__, msgspec.__version__]
+    digest = hashlib.sha256(orjson.dumps(spec))
+    for module in DERIVED_BY:
+        digest.update(module.encode() + b"\0" + _source(module) + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def _source(module: str) -> bytes:
+    """The code of ``module``: its source file, or (installed without one) its compiled
+    code."""
+    spec = importlib.util.find_spec(module)
+    loader = spec.loader if spec is not None else None
+    source = loader.get_source(module) if isinstance(loader, InspectLoader) else None
+    if source is not None:
+        return source.encode()
+    if isinstance(loader, InspectLoader):
+        code = loader.get_code(module)
+        if code is not None:
+            return marshal.dumps(code)
+    raise RuntimeError(f"cannot read the code of {module}")
 
 
 def records(source: str, versions: Iterable[tuple[int, str, str | None, Any, str]],

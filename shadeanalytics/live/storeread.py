@@ -156,7 +156,9 @@ def read(backend: Backend, *, since: datetime | str | None = None,
         logged = [(at, endpoints, outcome) for _, at, endpoints, outcome in polls
                   if lo <= at <= hi]
         del polls
-        until_poll = max((p for p, at, _ in ok if at <= hi), default=0)
+        # (ids ascend: without an end, the last one; an end walks the polls)
+        until_poll = (ok[-1][0] if ok else 0) if until is None else \
+            max((p for p, at, _ in ok if at <= hi), default=0)
         window = ("FROM versions WHERE valid_from <= ? AND last_seen_at >= ? "
                   "ORDER BY version_id", (until_poll, lo))
         versions = derived.Versions.of(session.execute(

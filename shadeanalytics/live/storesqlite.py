@@ -24,14 +24,14 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import StoreError
+from ..ingest.resources import STORE_KINDS
 from .storedb import SCHEMA_VERSION, utc_text
 
 __all__ = ["APPLICATION_ID", "BUSY_TIMEOUT_MS", "SQLiteBackend", "writable"]
 
 #: ``PRAGMA application_id`` of a store ("SHAD"): tells a store from any other SQLite file.
 APPLICATION_ID = 0x53484144
-_KINDS = ("cluster", "instance", "instance_type", "instance_info", "volume", "volume_type",
-          "ssh_key", "template", "featured_template", "cluster_type")
+_KINDS = STORE_KINDS  # declared with each resource (ingest/resources.py)
 #: A writer waits this long for another writer; readers in WAL mode almost never wait.
 BUSY_TIMEOUT_MS = 10_000
 

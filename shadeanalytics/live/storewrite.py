@@ -18,6 +18,7 @@ import orjson
 
 from ..errors import SchemaError, StoreError, printable
 from ..ingest.normalize import redact, type_name
+from ..ingest.resources import BY_NAME, RESOURCES
 from ..ingest.schema import valid_id
 from . import rows as derived
 from .endpoints import ACCOUNT_LISTS, ENDPOINTS, endpoint_of
@@ -29,8 +30,12 @@ __all__ = ["Refusals", "Seen", "add_poll_warning", "prepare_account_list", "prep
 #: where ``rows.records`` places a record: stripped from the path of a refusal
 _RECORD_PREFIX = re.compile(r"^\$(?:\.response\.[a-z_]+\[0\])?")
 _SCALARS = (str, int, float, type(None))
-_LIST_KEYS = {"/clusters": "clusters", "/instances": "instances",
-              "/instances/types": "instance_types"}
+_LIST_KEYS = {r.endpoint: r.list_key for r in RESOURCES}
+#: version kind -> its resource (``ingest/resources.py``)
+_RESOURCE_OF = {r.kind: r for r in RESOURCES}
+_CLUSTERS, _INSTANCES, _INSTANCE_TYPES, _VOLUMES = (
+    BY_NAME[name].endpoint for name in ("clusters", "instances", "instance_types", "volumes"))
+_INSTANCE_INFO = BY_NAME["instances"].info or ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,8 +89,7 @@ def _column_value(cost: Any) -> Any:
 
 
 def _items(response: Any, endpoint: str) -> list[Any]:
-    key = _LIST_KEYS[endpoint] if endpoint in _LIST_KEYS else \
-        next(k for e, k, _ in ACCOUNT_LISTS.values() if e == endpoint)
+    key = _LIST_KEYS[endpoint]
     if not isinstance(response, dict):
         raise SchemaError(f"found {type_name(response)}, expected an object with a '{key}' list",
                           source=f"GET {endpoint}", path="$")
@@ -151,23 +155,27 @@ def _numbered(seen: dict[tuple[str, str], list[Seen]]) -> dict[tuple[str, str], 
 
 
 def _account_id(kind: str, item: Any, endpoint: str, path: str) -> str:
-    """The resource id of an account list item (the catalogues have none: their key)."""
-    if kind == "volume_type":
-        return (f"{_text_field(item, 'cloud', endpoint, path)}/"
-                f"{_text_field(item, 'region', endpoint, path)}")
-    if kind == "cluster_type":
-        node = item.get("cluster_type") if isinstance(item, dict) else None
-        where = item.get("availability") if isinstance(item, dict) else None
-        return "/".join(str(part) for part in (
-            _text_field(item, "cloud", endpoint, path),
-            _text_field(node, "shade_instance_type", endpoint, f"{path}.cluster_type"),
-            item.get("num_instances"),
-            where.get("region") if isinstance(where, dict) else ""))
-    if kind in ("template", "featured_template") and isinstance(item, dict) \
-            and item.get("id") is None:
+    """The resource id of an account list item by its resource's ``id_rule``: its ``id``, or
+    (the catalogues have none) its natural key, the fields of the rule joined by ``/``."""
+    rule = _RESOURCE_OF[kind].id_rule
+    if rule == "id-or-name" and isinstance(item, dict) and item.get("id") is None:
         # the spec's FeaturedTemplate has no id: its name is its key
         return f"name:{_text_field(item, 'name', endpoint, path)}"
-    return _text_field(item, "id", endpoint, path)
+    if rule in ("id", "id-or-name"):
+        return _text_field(item, "id", endpoint, path)
+    parts = []
+    for field in rule.split("/"):
+        if field.endswith("?"):  # any value, spelled as it is ("" under no object)
+            parent, _, name = field[:-1].rpartition(".")
+            node = item.get(parent) if parent and isinstance(item, dict) else item
+            parts.append(str(node.get(name)) if isinstance(node, dict) else "")
+        elif "." in field:
+            parent, name = field.rsplit(".", 1)
+            node = item.get(parent) if isinstance(item, dict) else None
+            parts.append(_text_field(node, name, endpoint, f"{path}.{parent}"))
+        else:
+            parts.append(_text_field(item, field, endpoint, path))
+    return "/".join(parts)
 
 
 def prepare_account_list(argument: str, response: Any) -> dict[tuple[str, str], Seen]:
@@ -178,7 +186,7 @@ def prepare_account_list(argument: str, response: Any) -> dict[tuple[str, str], 
     for i, item in enumerate(_items(response, endpoint)):
         path = f"$.{key}[{i}]"
         rid = _account_id(kind, item, endpoint, path)
-        payload = redact(item) if kind in ("ssh_key", "template", "featured_template") else item
+        payload = redact(item) if _RESOURCE_OF[kind].secrets else item
         seen.setdefault((kind, rid), seen_of(kind, rid, None, payload, endpoint, path))
     return seen
 
@@ -188,7 +196,7 @@ def _prepare_details(details: Mapping[str, Any], seen: dict[tuple[str, str], See
     """``/instances/{id}/info`` responses by instance id, redacted, with the instance's cluster."""
     out: dict[tuple[str, str], Seen] = {}
     for iid, info in details.items():
-        endpoint = "/instances/{id}/info"
+        endpoint = _INSTANCE_INFO
         if not isinstance(info, dict) or info.get("id") != iid:
             raise SchemaError(f"found {type_name(info)} without the instance's id, expected "
                               "the instance object", source=f"GET {endpoint}", path="$",
@@ -209,9 +217,9 @@ def prepare_poll(clusters: Any, instances: Any, instance_types: Any) -> dict[tup
     """
     seen: dict[tuple[str, str], list[Seen]] = {}
     if clusters is not None:
-        for i, item in enumerate(_items(clusters, "/clusters")):
+        for i, item in enumerate(_items(clusters, _CLUSTERS)):
             path = f"$.clusters[{i}]"
-            cid = _text_field(item, "id", "/clusters", path)
+            cid = _text_field(item, "id", _CLUSTERS, path)
             members = item.get("instances")
             if not isinstance(members, list):
                 raise SchemaError(f"'instances' is {type_name(members)}, expected a list",
@@ -220,27 +228,27 @@ def prepare_poll(clusters: Any, instances: Any, instance_types: Any) -> dict[tup
             ids = []
             for j, member in enumerate(members):
                 mpath = f"{path}.instances[{j}]"
-                mid = _text_field(member, "id", "/clusters", mpath)
+                mid = _text_field(member, "id", _CLUSTERS, mpath)
                 ids.append({"id": mid})
-                _put(seen, seen_of("instance", mid, cid, redact(member), "/clusters", mpath))
+                _put(seen, seen_of("instance", mid, cid, redact(member), _CLUSTERS, mpath))
             # members are versioned on their own: the cluster keeps only who they are
             payload = redact({**item, "instances": ids})
-            _put(seen, seen_of("cluster", cid, None, payload, "/clusters", path))
+            _put(seen, seen_of("cluster", cid, None, payload, _CLUSTERS, path))
     if instances is not None:
-        for i, item in enumerate(_items(instances, "/instances")):
+        for i, item in enumerate(_items(instances, _INSTANCES)):
             path = f"$.instances[{i}]"
-            iid = _text_field(item, "id", "/instances", path)
+            iid = _text_field(item, "id", _INSTANCES, path)
             if any(s.parent_id is not None for s in seen.get(("instance", iid), ())):
                 continue  # listed in its cluster too: the cluster's listing is the one kept
-            _put(seen, seen_of("instance", iid, None, redact(item), "/instances", path))
+            _put(seen, seen_of("instance", iid, None, redact(item), _INSTANCES, path))
     if instance_types is not None:
-        for i, item in enumerate(_items(instance_types, "/instances/types")):
+        for i, item in enumerate(_items(instance_types, _INSTANCE_TYPES)):
             path = f"$.instance_types[{i}]"
-            tid = (f"{_text_field(item, 'cloud', '/instances/types', path)}/"
-                   f"{_text_field(item, 'shade_instance_type', '/instances/types', path)}")
+            tid = (f"{_text_field(item, 'cloud', _INSTANCE_TYPES, path)}/"
+                   f"{_text_field(item, 'shade_instance_type', _INSTANCE_TYPES, path)}")
             if "availability" not in item and isinstance(item.get("region"), str):
                 tid += f"/{item['region']}"  # the 2024 shape lists a type once per region
-            _put(seen, seen_of("instance_type", tid, None, item, "/instances/types", path))
+            _put(seen, seen_of("instance_type", tid, None, item, _INSTANCE_TYPES, path))
     return _numbered(seen)
 
 
@@ -279,8 +287,8 @@ def record_poll(
     account = {"volumes": volumes, "volume_types": volume_types, "ssh_keys": ssh_keys,
                "templates": templates, "featured_templates": featured_templates,
                "cluster_types": cluster_types}
-    polled = {"/clusters": clusters, "/instances": instances,
-              "/instances/types": instance_types,
+    polled = {_CLUSTERS: clusters, _INSTANCES: instances,
+              _INSTANCE_TYPES: instance_types,
               **{ACCOUNT_LISTS[name][0]: value for name, value in account.items()}}
     endpoints = [e for e in ENDPOINTS if polled[e] is not None]
     if not endpoints:
@@ -324,7 +332,7 @@ def _apply(session: Session, refuse: Refusals, observed: str, started: str,
     touched, closed, opened = [], [], []
     for key, s in seen.items():
         now = current.get(key)
-        if now is not None and s.parent_id is None and "/clusters" not in endpoints:
+        if now is not None and s.parent_id is None and _CLUSTERS not in endpoints:
             # /clusters not polled: a member seen in /instances is still a member
             s = replace(s, parent_id=now[1])
         if now is None:
@@ -358,8 +366,8 @@ def _apply(session: Session, refuse: Refusals, observed: str, started: str,
         return (sum(1 for (k, _), s in seen.items() if k == kind and not s.repeat)
                 if polled.intersection(by) else None)
 
-    counts = (count("cluster", "/clusters"), count("instance", "/clusters", "/instances"),
-              count("instance_type", "/instances/types"))
+    counts = (count("cluster", _CLUSTERS), count("instance", _CLUSTERS, _INSTANCES),
+              count("instance_type", _INSTANCE_TYPES))
     details = sum(1 for k, _ in seen if k == "instance_info")
     poll_id = session.insert(
         "INSERT INTO polls (started_at, finished_at, observed_at, endpoints, outcome, "
@@ -367,7 +375,7 @@ def _apply(session: Session, refuse: Refusals, observed: str, started: str,
         "details, failures, refused) "
         "VALUES (?, ?, ?, ?, 'ok', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (started, finished, observed, ",".join(endpoints), *counts, added, len(closed),
-         len(gone), digest, count("volume", "/volumes"), details, len(failed),
+         len(gone), digest, count("volume", _VOLUMES), details, len(failed),
          len(refusals)))
     session.executemany("INSERT INTO request_failures (poll_id, endpoint, resource_id, error) "
                      "VALUES (?, ?, ?, ?)", [(poll_id, *f) for f in failed])

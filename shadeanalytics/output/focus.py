@@ -35,7 +35,7 @@ import pandas as pd
 
 from .._common import TimeLike
 from .._files import atomic_write
-from ..analytics.billing import Bill, bill
+from ..analytics.billing import Bill, bill_fleet
 from ..analytics.finops import billed_items, cost_over_time
 from ..errors import ReportError, StoreError
 from ..ingest.schema import TIMESTAMP
@@ -313,10 +313,10 @@ def focus_rows(
         raise ValueError(f"granularity must be one of {', '.join(GRANULARITIES)}; "
                          f"got {granularity!r}")
     spec = focus_columns(focus_version)
-    billed = bill(source, as_of)
+    billed = bill_fleet(source, as_of=as_of)
     freq = GRANULARITIES[granularity]
     # one row per basis too: time after the newest successful poll is marked extrapolated
-    spent = cost_over_time(billed, freq, by=("service", "resource_id", "basis"))
+    spent = cost_over_time(billed, freq=freq, by=("service", "resource_id", "basis"))
     spent = spent[spent["unpriced_hours"] == 0].reset_index(drop=True)
     items = billed_items(billed).drop_duplicates(["service", "resource_id"]).set_index(
         ["service", "resource_id"])
@@ -609,7 +609,7 @@ def write_focus(
     atomically: a crash leaves the previous file or the new one. ``focus_version``: the FOCUS
     version of the columns (kept in the Parquet's ``focus_version`` metadata).
     """
-    billed = bill(source, as_of)
+    billed = bill_fleet(source, as_of=as_of)
     bound = focus_row_bound(billed, granularity)
     if bound > MAX_FOCUS_ROWS:
         raise ReportError(
@@ -624,7 +624,7 @@ def write_focus(
     files = [write_csv(rows, out / f"{_FILE}.csv")]
     atomic_write(parquet, data)
     files.append(parquet)
-    spent = cost_over_time(billed, "MS", by="resource_id")
+    spent = cost_over_time(billed, freq="MS", by="resource_id")
     unpriced = sorted(set(spent.loc[spent["unpriced_hours"] > 0, "resource_id"]))
     volumes = billed.volumes
     unplaced = (volumes["billed_hours"].fillna(0) <= 0) & (

@@ -17,12 +17,12 @@ from .._files import atomic_write
 from ..analytics.alerts import Budget, budget_state
 from ..analytics.asof import resolve_as_of as _resolve
 from ..analytics.asof import trust_notes
-from ..analytics.billing import Bill, bill
+from ..analytics.billing import Bill, bill_fleet
 from ..analytics.costs import cluster_summary, cost_breakdown
 from ..analytics.finops import cost_over_time, month_forecast
 from ..analytics.inventory import gpu_inventory
-from ..analytics.lifecycle import lifecycle
-from ..analytics.market import market_compare, price_history, total_monthly_saving
+from ..analytics.lifecycle import instance_lifecycle
+from ..analytics.market import market_compare, potential_monthly_saving_usd, price_history
 from ..analytics.quality import quality_checks
 from ..analytics.timeline import fleet_over_time, status_timeline
 from ..errors import DataWarning, ReportError, printable
@@ -82,7 +82,7 @@ def market_frames(tables: Tables, billed: Bill) -> dict[str, pd.DataFrame]:
     of a report; empty when the sources hold no marketplace (``/instances/types``)."""
     if tables.instance_types.empty:
         return {}
-    return {"savings": market_compare(tables, billed=billed),
+    return {"savings": market_compare(billed),
             "market_prices": price_history(tables, as_of=billed.as_of)}
 
 
@@ -108,7 +108,7 @@ _ANALYTICS: dict[str, Callable[[Bill], pd.DataFrame]] = {
     "costs_by_service": lambda billed: cost_breakdown(billed, by="service"),
     "gpu_inventory": gpu_inventory,
     "clusters_summary": cluster_summary,
-    "lifecycle": lifecycle,
+    "lifecycle": instance_lifecycle,
     "volumes": lambda billed: billed.volumes.drop(columns=["gone", "observed_at"]),
     "quality": quality_checks,
 }
@@ -122,7 +122,7 @@ def analytics(tables: Tables | Bill, *, as_of: TimeLike = None,
     if unknown:
         raise ValueError(f"no analytics table named {', '.join(map(repr, unknown))}; "
                          f"choose from {', '.join(ANALYTICS_FILES)}")
-    billed = bill(tables, as_of)
+    billed = bill_fleet(tables, as_of=as_of)
     return {name: _ANALYTICS[name](billed) for name in only}
 
 
@@ -175,30 +175,30 @@ def write_report(tables: Tables, out: str | os.PathLike[str], *, as_of: TimeLike
                                  out / f"{table}.csv", table_columns(table, include_network),
                                  private=include_network and table != "instance_types"))
     written += _write_versions(tables, out, include_network, all_versions_csv)
-    billed = bill(tables, at)
+    # every analytics frame is computed once, here, from the fleet billed once: the CSV files,
+    # the charts and the page take these frames as they are
+    billed = bill_fleet(tables, as_of=at)
     frames = analytics(billed)
-    for name, df in frames.items():
-        written.append(write_csv(df, out / f"{name}.csv"))
-    forecast = month_forecast(tables, billed=billed)
-    written.append(write_csv(forecast, out / "forecast.csv"))
-    history = history_frames(tables, as_of=at, billed=billed)
-    for name, df in history.items():
-        written.append(write_csv(df, out / f"{name}.csv"))
+    forecast = month_forecast(billed)
+    history = history_frames(tables, billed=billed)  # as of the bill's own instant
     market = market_frames(tables, billed)
     if budgets is not None:
-        market["budgets"] = budget_state(billed, budgets)
-    for name, df in market.items():
+        market["budgets"] = budget_state(billed, budgets=budgets)
+    for name, df in {**frames, "forecast": forecast, **history, **market}.items():
         written.append(write_csv(df, out / f"{name}.csv"))
     frames = {**frames, **market}
-    chart_args = {"latest_instances": billed.instances,
-                  "timeline": history.get("timeline"), "fleet": history.get("fleet_over_time"),
-                  "spend": history.get("costs_daily"), "as_of": at}
     svgs = None
     if charts:
-        from .plots import render_charts  # matplotlib only when charts are asked for
+        # matplotlib only when charts are asked for
+        from .plots import INVENTORY_BY_CLOUD, render_charts
 
+        # the one frame only a chart draws: GPUs held by type and cloud
+        inventory = gpu_inventory(billed, by=list(INVENTORY_BY_CLOUD))
         # each chart drawn once, for its PNG and the page's SVG
-        pngs, svgs = render_charts(frames, out, svg=html, **chart_args)
+        pngs, svgs = render_charts(frames, out, svg=html, inventory=inventory,
+                                   timeline=history.get("timeline"),
+                                   fleet=history.get("fleet_over_time"),
+                                   spend=history.get("costs_daily"), as_of=at)
         written += pngs
     if html:
         from .htmlreport import write_html  # jinja2 only when the page is asked for
@@ -362,8 +362,8 @@ def history_frames(tables: Tables, *, as_of: TimeLike = None,
     """The frames of a dated history, empty when nothing is dated: ``timeline``,
     ``fleet_over_time`` (hourly), and the spend by cloud per day (``costs_daily``) and per
     calendar month (``costs_monthly``) of ``finops.cost_over_time``. ``billed`` is
-    ``bill(tables, as_of)`` when the caller has it already (``as_of`` then defaults to its
-    own)."""
+    ``bill_fleet(tables, as_of=as_of)`` when the caller has it already (``as_of`` then
+    defaults to its own)."""
     if tables.polls.empty:
         return {}
     at = billed.as_of if billed is not None and as_of is None else _resolve(as_of, tables)
@@ -371,8 +371,9 @@ def history_frames(tables: Tables, *, as_of: TimeLike = None,
     return {
         "timeline": status_timeline(tables, as_of=at),
         "fleet_over_time": fleet_over_time(source, freq="1h", as_of=at),
-        "costs_daily": cost_over_time(source, "1D", by="cloud", as_of=at)[list(SPEND_COLUMNS)],
-        "costs_monthly": cost_over_time(source, "MS", by="cloud",
+        "costs_daily": cost_over_time(source, freq="1D", by="cloud",
+                                      as_of=at)[list(SPEND_COLUMNS)],
+        "costs_monthly": cost_over_time(source, freq="MS", by="cloud",
                                         as_of=at)[list(SPEND_COLUMNS)],
     }
 
@@ -463,12 +464,12 @@ def summary_text(tables: Tables, *, by: str = "cloud", as_of: TimeLike = None,
     """The fleet at a glance: burn rate, month projection, GPUs by type, top costs, findings.
 
     Every figure comes from the same helpers as the report (``analytics``). Pass the
-    ``Tables``: a ``Bill`` has no history and no marketplace catalogue, so the month's
-    forecast and the cheaper-elsewhere line are left out of its summary.
+    ``Tables``: the summary of a ``Bill`` leaves out the month's forecast and the
+    cheaper-elsewhere line.
     """
     if by not in SUMMARY_DIMENSIONS:
         raise ValueError(f"by must be one of {', '.join(SUMMARY_DIMENSIONS)}; got {by!r}")
-    billed = bill(tables, as_of)
+    billed = bill_fleet(tables, as_of=as_of)
     at = billed.as_of
     frames = analytics(billed, only=("costs_by_cloud", "costs_by_service", "gpu_inventory",
                                      "quality"))
@@ -491,11 +492,12 @@ def summary_text(tables: Tables, *, by: str = "cloud", as_of: TimeLike = None,
     quality = frames["quality"]
     elsewhere = []
     if isinstance(tables, Tables) and not tables.instance_types.empty:
-        savings = market_compare(tables, billed=billed)
+        savings = market_compare(billed)
         cheaper = int((savings["monthly_saving_usd"] > 0).sum())
         # a saving is positive, as in savings.csv: the positive monthly_saving_usd summed
-        elsewhere = [f"  the same GPUs elsewhere: {usd(total_monthly_saving(savings))}/month to "
-                     f"save ({cheaper} of {len(savings)} running instance types have a cheaper "
+        saving = potential_monthly_saving_usd(savings)
+        elsewhere = [f"  the same GPUs elsewhere: {usd(saving)}/month to save "
+                     f"({cheaper} of {len(savings)} running instance types have a cheaper "
                      "available on-demand offer: their monthly_saving_usd in savings.csv "
                      "summed)"]
     severities = quality["severity"].value_counts()
@@ -510,8 +512,7 @@ def summary_text(tables: Tables, *, by: str = "cloud", as_of: TimeLike = None,
         f"{_unknown_volumes(int(totals['volumes_without_price'].sum()))})",
         f"  accrued so far: {usd(accrued)}{_unknown_accrued(no_accrued, no_volume_accrued)}",
         *[f"    {sentence}" for sentence in rests_on],
-        *([] if isinstance(tables, Bill) else _forecast_lines(month_forecast(tables,
-                                                                             billed=billed))),
+        *([] if isinstance(tables, Bill) else _forecast_lines(month_forecast(billed))),
         f"  Shadeform's estimates: {usd(reported)}{_unknown(no_estimate)}; gap "
         f"{usd(gap)} (over the instances with both figures)",
         *elsewhere,

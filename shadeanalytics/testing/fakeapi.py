@@ -21,6 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
+from ..ingest.resources import RESOURCES
 from . import render
 from .fleet import MINUTE, from_spec, offering
 
@@ -403,9 +404,10 @@ class FakeShadeformAPI:
                     found = {**found, **state.instance_info_extras.get(segments[1], {})}
                     for name in state.instance_info_without.get(segments[1], ()):
                         found.pop(name, None)
-            elif segments[0] in ("volumes", "sshkeys", "templates"):
-                key = {"sshkeys": "ssh_keys"}.get(segments[0], segments[0])
-                found = _find(_items(account[segments[0]], key), segments[1])
+            elif segments[0] in _ACCOUNT_INFO:
+                listed = _ACCOUNT_INFO[segments[0]]
+                found = _find(_items(account[listed.endpoint.strip("/")], listed.list_key),
+                              segments[1])
             if found is not None:
                 return None, found
         return _json_reply(404, {"error_code": "NOT_FOUND", "error": "Not found"}), None
@@ -445,19 +447,19 @@ def _find(items: list[Any], resource_id: str) -> Any:
     return next((i for i in items if isinstance(i, dict) and i.get("id") == resource_id), None)
 
 
+#: first segment of an account resource's info endpoint -> the resource
+_ACCOUNT_INFO = {r.info.strip("/").split("/")[0]: r for r in RESOURCES
+                 if r.info is not None and r.collect != "core"}
+
+
 def _account_lists(state: State) -> dict[str, Any]:
     """The account list bodies of ``state`` by path (an empty list for what it leaves None)."""
     def body(value: Any, key: str) -> Any:
         return {key: []} if value is None else value
 
-    return {
-        "volumes": body(state.volumes, "volumes"),
-        "volumes/types": body(state.volume_types, "volume_types"),
-        "sshkeys": body(state.ssh_keys, "ssh_keys"),
-        "templates": body(state.templates, "templates"),
-        "templates/featured": body(state.featured_templates, "templates"),
-        "clusters/types": body(state.cluster_types, "cluster_types"),
-    }
+    # a State field per account resource, named as the resource (ingest/resources.py)
+    return {r.endpoint.strip("/"): body(getattr(state, r.name), r.list_key)
+            for r in RESOURCES if r.collect != "core"}
 
 
 def _all_instances(state: State) -> list[Any]:

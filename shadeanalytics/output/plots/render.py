@@ -1,0 +1,170 @@
+"""A report's charts: which are drawn, from which frames, and each drawn once for its PNG file
+and the page's SVG."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from ..._common import TimeLike
+from ._base import DPI, Chart, agg_axes, save_png, svg_document
+from .cost import cost_chart
+from .inventory import inventory_chart
+from .market import savings_chart
+from .provisioning import provisioning_chart
+from .spend import spend_chart
+from .timeline import fleet_chart, status_chart
+
+#: The chart files of a report, in the order ``write_charts`` writes them.
+CHART_FILES = ("costs_by_cloud", "costs_by_gpu_type", "gpu_inventory", "provisioning",
+               "status_timeline", "fleet_over_time", "costs_daily", "savings")
+#: The keys of the report's GPU inventory chart: GPUs by type, each bar split by cloud.
+INVENTORY_BY_CLOUD = ("gpu_type", "cloud")
+
+
+def write_charts(
+    frames: Mapping[str, pd.DataFrame],
+    out_dir: str | os.PathLike[str],
+    *,
+    latest_instances: pd.DataFrame | None = None,
+    timeline: pd.DataFrame | None = None,
+    fleet: pd.DataFrame | None = None,
+    spend: pd.DataFrame | None = None,
+    as_of: TimeLike = None,
+    inventory: pd.DataFrame | None = None,
+    dpi: int = DPI,
+) -> list[Path]:
+    """Render a report's charts to PNG files in ``out_dir``; returns the files written.
+
+    Example::
+
+        >>> from shadeanalytics.output.report import analytics
+        >>> frames = analytics(tables, as_of=at)  # doctest: +SKIP
+        >>> write_charts(frames, "report", latest_instances=tables.latest().instances,
+        ...              timeline=status_timeline(tables, as_of=at),
+        ...              fleet=fleet_over_time(tables, as_of=at), as_of=at)  # doctest: +SKIP
+
+    ``frames`` is the result of ``report.analytics`` (it needs ``costs_by_cloud``,
+    ``costs_by_gpu_type``, ``gpu_inventory`` and ``lifecycle``). Writes
+    ``costs_by_cloud.png``, ``costs_by_gpu_type.png`` (hourly run rate),
+    ``gpu_inventory.png`` (split by cloud: ``inventory``, a ``gpu_inventory`` result by
+    ``INVENTORY_BY_CLOUD`` when the caller has it, else added up from ``latest_instances``;
+    without either, one bar per type from ``frames["gpu_inventory"]``), ``provisioning.png``,
+    and, when given,
+    ``status_timeline.png`` (lanes of ``timeline``, ``as_of`` marked),
+    ``fleet_over_time.png`` and ``costs_daily.png`` (``spend``: a ``cost_over_time`` result,
+    drawn by ``plot_cost_over_time``). Each chart draws the frame it is given (a report hands
+    over the frames it computed for its CSV files). Figures are drawn without pyplot (no
+    global state), each file written atomically; the PNGs carry no software stamp.
+    """
+    written, _ = render_charts(frames, out_dir, latest_instances=latest_instances,
+                               timeline=timeline, fleet=fleet, spend=spend, as_of=as_of,
+                               inventory=inventory, dpi=dpi)
+    return written
+
+
+def render_charts(
+    frames: Mapping[str, pd.DataFrame],
+    out_dir: str | os.PathLike[str] | None,
+    *,
+    svg: bool = False,
+    latest_instances: pd.DataFrame | None = None,
+    timeline: pd.DataFrame | None = None,
+    fleet: pd.DataFrame | None = None,
+    spend: pd.DataFrame | None = None,
+    as_of: TimeLike = None,
+    inventory: pd.DataFrame | None = None,
+    dpi: int = DPI,
+) -> tuple[list[Path], dict[str, str]]:
+    """Draw each chart of a report once: its PNG file in ``out_dir`` (none when None) and,
+    with ``svg``, its SVG document from the same figure; returns (files written, SVG by
+    chart name). The arguments are those of ``write_charts``; ``write_charts`` and
+    ``chart_svgs`` are its two halves."""
+    out = None if out_dir is None else Path(out_dir)
+    written, svgs = [], {}
+    for name, chart in _charts(frames, latest_instances, timeline, fleet, spend, as_of,
+                              inventory):
+        figure = chart.draw(agg_axes(chart.size)).get_figure(root=True)
+        assert isinstance(figure, Figure)
+        # constrained layout starts from the axes' positions: each save starts from the
+        # drawn ones, so the PNG and the SVG are those of a figure saved once
+        drawn = [(ax, ax.get_position(original=True).frozen(), ax.get_position().frozen())
+                 for ax in figure.axes]
+        if out is not None:
+            written.append(save_png(figure, out / f"{name}.png", dpi))
+        if svg:
+            for ax, original, active in drawn:
+                ax._set_position(original, which="original")  # type: ignore[attr-defined]
+                ax._set_position(active, which="active")  # type: ignore[attr-defined]
+            svgs[name] = svg_document(figure, name)
+    return written, svgs
+
+
+def _charts(
+    frames: Mapping[str, pd.DataFrame],
+    latest_instances: pd.DataFrame | None,
+    timeline: pd.DataFrame | None,
+    fleet: pd.DataFrame | None,
+    spend: pd.DataFrame | None,
+    as_of: TimeLike,
+    inventory: pd.DataFrame | None,
+) -> list[tuple[str, Chart]]:
+    """The charts of a report by name, in ``CHART_FILES`` order: the one list that both the
+    PNG files and the HTML page's SVG render. Each chart draws the frame it is given; the GPU
+    inventory by cloud, when the caller has not got it, is added up from ``latest_instances``
+    by the chart's own path (``plot_gpu_inventory``'s)."""
+    needed = ("costs_by_cloud", "costs_by_gpu_type", "gpu_inventory", "lifecycle")
+    missing = [name for name in needed if name not in frames]
+    if missing:
+        raise ValueError(f"frames is missing {', '.join(missing)}; pass "
+                         "shadeanalytics.output.report.analytics(tables, as_of=...)")
+    # GPUs by type and cloud: the caller's, else added up from its instances
+    stacked = inventory if inventory is not None else latest_instances
+    charts = [
+        ("costs_by_cloud", cost_chart(frames["costs_by_cloud"])),
+        ("costs_by_gpu_type", cost_chart(frames["costs_by_gpu_type"])),
+        ("gpu_inventory", inventory_chart(frames["gpu_inventory"], None) if stacked is None
+         else inventory_chart(stacked, "cloud")),
+        ("provisioning", provisioning_chart(frames["lifecycle"])),
+    ]
+    if timeline is not None:
+        charts.append(("status_timeline", status_chart(timeline, as_of)))
+    if fleet is not None:
+        charts.append(("fleet_over_time", fleet_chart(fleet)))
+    if spend is not None:
+        charts.append(("costs_daily", spend_chart(spend)))
+    if "savings" in frames:
+        charts.append(("savings", savings_chart(frames["savings"])))
+    return charts
+
+
+def chart_svgs(
+    frames: Mapping[str, pd.DataFrame],
+    *,
+    latest_instances: pd.DataFrame | None = None,
+    timeline: pd.DataFrame | None = None,
+    fleet: pd.DataFrame | None = None,
+    spend: pd.DataFrame | None = None,
+    as_of: TimeLike = None,
+    inventory: pd.DataFrame | None = None,
+) -> dict[str, str]:
+    """The charts of ``write_charts`` (same arguments) as SVG documents, by chart name.
+
+    Example::
+
+        >>> svgs = chart_svgs(analytics(tables, as_of=at))  # doctest: +SKIP
+        >>> svgs["costs_by_cloud"][:4]  # doctest: +SKIP
+        '<svg'
+
+    For the HTML report. Text stays text (``svg.fonttype`` ``none``: a few kilobytes instead
+    of a path per glyph); the document starts at ``<svg``: no XML prolog, no DOCTYPE (whose
+    DTD address a reader might fetch), no metadata block, no date, so the same data gives the
+    same text.
+    """
+    return render_charts(frames, None, svg=True, latest_instances=latest_instances,
+                         timeline=timeline, fleet=fleet, spend=spend, as_of=as_of,
+                         inventory=inventory)[1]
