@@ -23,6 +23,7 @@ import pandas as pd
 
 from . import config
 from ._common import set_progress, usd
+from ._storeurl import redact, target
 from ._version import __version__
 from .errors import DataWarning, ShadeanalyticsError, printable
 from .ingest.load import read
@@ -98,7 +99,7 @@ def _add_source_options(parser: argparse.ArgumentParser) -> None:
                         help="JSON/JSONL(.gz) files, folders or globs of Shadeform responses")
     parser.add_argument("--store", metavar="PATH",
                         help="read the history store written by `shadeanalytics collect` "
-                             "instead of files")
+                             "instead of files (a path, sqlite:///PATH or postgresql://...)")
     parser.add_argument("--errors", choices=("raise", "skip"), default="raise",
                         help="on a record that cannot load: stop (raise, default) or skip it "
                              "with a warning")
@@ -316,8 +317,8 @@ def _parser() -> argparse.ArgumentParser:
                     "unavailable (the failed poll is recorded). With --every, one process polls "
                     "on a schedule until SIGTERM or Ctrl-C (exit 0), printing one line per poll.")
     collect.add_argument("--store", metavar="PATH",
-                         help="the history store (an SQLite file; created when missing; "
-                              "default: the settings' store)")
+                         help="the history store (an SQLite file, or postgresql://user@host/db"
+                              "; created when missing; default: the settings' store)")
     collect.add_argument("--base-url", metavar="URL", type=_text_value(_MAX_URL),
                          help="API base URL (default: SHADEFORM_BASE_URL or "
                               "https://api.shadeform.ai/v1)")
@@ -406,6 +407,24 @@ def _parser() -> argparse.ArgumentParser:
     _add_config(check)
     _add_quiet(check)
     check.set_defaults(run=_check)
+
+    store = commands.add_parser(
+        "store", help="manage a history store (copy it into another backend)",
+        description="Manage a history store: an SQLite file (PATH or sqlite:///PATH) or a "
+                    "PostgreSQL database (postgresql://user@host:5432/db).")
+    store_commands = store.add_subparsers(dest="store_command", metavar="COMMAND",
+                                          required=True)
+    copy = store_commands.add_parser(
+        "copy", help="copy every poll and version of SRC into DST (resumable, verified)",
+        description="Copy every poll, version, failed request, quarantined record, poll "
+                    "warning and open alert episode of the store SRC into DST (created when "
+                    "missing), in one transaction: SQLite into PostgreSQL, or back. Run it "
+                    "again to copy what SRC recorded since (nothing is copied twice). Then "
+                    "prints both stores' counts and checksum, which must agree (else exit 1). "
+                    "Holds DST's collector lock meanwhile (exit 3 when a collector runs).")
+    copy.add_argument("src", metavar="SRC", help="the store to copy from (not changed)")
+    copy.add_argument("dst", metavar="DST", help="the store to copy into")
+    copy.set_defaults(run=_store_copy)
 
     columns = commands.add_parser(
         "columns", help="print the data dictionary (every table's columns) as Markdown",
@@ -575,7 +594,7 @@ def _base_url(setting: config.Setting) -> str:
         raise _UsageError(f"{setting.source}: {exc}") from None
 
 
-def _collect_options(args: argparse.Namespace) -> tuple[Path, dict[str, object]]:
+def _collect_options(args: argparse.Namespace) -> tuple[Path | str, dict[str, object]]:
     """The store and ``collect``'s options from the flags, the environment and the settings
     file (read again on SIGHUP)."""
     from .live.client import ShadeformClient
@@ -591,7 +610,7 @@ def _collect_options(args: argparse.Namespace) -> tuple[Path, dict[str, object]]
     config.now()  # a bad SHADEANALYTICS_NOW is refused here too, before the store exists
     make_client = functools.partial(ShadeformClient, api_key=key, base_url=base_url,
                                     key_source=source)
-    return Path(store), {"make_client": make_client, "deadline_s": args.deadline,
+    return target(store), {"make_client": make_client, "deadline_s": args.deadline,
                          "info_max_age_s": values["info_max_age_hours"].value * 3600,
                          "info_budget": values["info_budget"].value}
 
@@ -623,7 +642,7 @@ def _collect_every(args: argparse.Namespace, stdout: TextIO) -> int:
 
     from .live.collect import PollLog, Schedule, StopSignals, collect_every
 
-    def options() -> tuple[Path, dict[str, object]]:
+    def options() -> tuple[Path | str, dict[str, object]]:
         """The settings, their warnings (a readable file holding a key) printed at once: the
         process may run for weeks."""
         with warnings.catch_warnings(record=True) as caught:
@@ -636,7 +655,7 @@ def _collect_every(args: argparse.Namespace, stdout: TextIO) -> int:
 
     first = [options()]  # errors at the start end the command as usual
 
-    def configure() -> tuple[Path, dict[str, object]]:
+    def configure() -> tuple[Path | str, dict[str, object]]:
         if first:
             return first.pop()
         try:
@@ -661,7 +680,7 @@ def _collect_every(args: argparse.Namespace, stdout: TextIO) -> int:
         print(line, file=stdout, flush=True)
 
     signals = StopSignals()
-    print(f"collecting into {printable(str(first[0][0]))} every {args.every:g} s; SIGTERM or "
+    print(f"collecting into {printable(redact(first[0][0]))} every {args.every:g} s; SIGTERM or "
           "Ctrl-C stops after the poll in flight, SIGHUP re-reads the settings",
           file=sys.stderr, flush=True)
     with signals.installed():
@@ -772,15 +791,15 @@ def _check(args: argparse.Namespace, stdout: TextIO) -> int:
                          dry_run=args.dry_run)
     else:
         from .errors import LockedError
-        from .live.locks import file_lock
+        from .live.locks import store_lock
         from .live.store import Store
 
-        store_path = Path(args.store).expanduser()
+        store_path = target(args.store)
         writes = bool(args.webhook) and not args.dry_run
         # the one lock rule of a store's writers: the store file itself (a symlink or a hard
         # link to it is the same lock); a collector's run is waited for, briefly
-        lock = file_lock(store_path, f"{store_path}: another check or collector holds the "
-                         "store's lock; nothing sent", CHECK_LOCK_WAIT_S) \
+        lock = store_lock(store_path, f"{redact(store_path)}: another check or collector holds "
+                          "the store's lock; nothing sent", CHECK_LOCK_WAIT_S) \
             if writes else nullcontext()
         try:
             with Store(store_path, create=False) as store, lock:
@@ -809,6 +828,30 @@ def _print_breaches(breaches: Sequence[Breach], stdout: TextIO) -> None:
 
 def _columns(args: argparse.Namespace, stdout: TextIO) -> int:
     stdout.write(data_dictionary())
+    return EXIT_OK
+
+
+def _store_copy(args: argparse.Namespace, stdout: TextIO) -> int:
+    from .errors import LockedError
+    from .live.locks import store_lock
+    from .live.store import Store
+
+    src, dst = target(args.src), target(args.dst)
+    if redact(src) == redact(dst) or (isinstance(src, Path) and isinstance(dst, Path)
+                                      and src.resolve() == dst.resolve()):
+        raise _UsageError("SRC and DST are the same store")
+    try:
+        with Store(src, create=False) as source, \
+                store_lock(dst, f"{redact(dst)}: a collector or check holds the store's lock; "
+                           "nothing copied"), Store(dst) as into:
+            result = into.copy_from(source)
+    except LockedError as exc:
+        raise _Exit(3, exc) from None
+    copied = ", ".join(f"{n} {name}" for name, n in result.copied.items())
+    counts = ", ".join(f"{n} {name}" for name, n in result.counts.items())
+    print(f"copied {copied} into {printable(redact(dst))}", file=stdout)
+    print(f"verified: both stores hold {counts}; checksum sha256:{result.checksum}",
+          file=stdout)
     return EXIT_OK
 
 

@@ -30,6 +30,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from ._storeurl import is_postgres, redact
 from .errors import DataWarning, ShadeanalyticsError, printable
 
 __all__ = [
@@ -213,7 +214,7 @@ class Setting:
             return "not set"
         if self.secret:
             return f"set (from {self.source})"
-        return f"{printable(str(self.value))} (from {self.source})"
+        return f"{printable(redact(str(self.value)))} (from {self.source})"
 
 
 @dataclass(frozen=True)
@@ -221,7 +222,7 @@ class _Spec:
     key: str  # in the file
     flag: str | None
     env: str | None
-    kind: str  # "text", "path", "count", "hours"
+    kind: str  # "text", "path", "store" (a path or a PostgreSQL URL), "count", "hours"
     secret: bool = False
     default: Any = None
 
@@ -231,7 +232,7 @@ SETTINGS: dict[str, _Spec] = {spec.key: spec for spec in (
     _Spec("api_key", None, API_KEY_ENV, "text", secret=True),
     _Spec("api_key_file", "--api-key-file", "SHADEANALYTICS_API_KEY_FILE", "path"),
     _Spec("base_url", "--base-url", BASE_URL_ENV, "text"),
-    _Spec("store", "--store", "SHADEANALYTICS_STORE", "path"),
+    _Spec("store", "--store", "SHADEANALYTICS_STORE", "store"),
     _Spec("info_budget", "--info-budget", "SHADEANALYTICS_INFO_BUDGET", "count", default=50),
     _Spec("info_max_age_hours", "--info-max-age", "SHADEANALYTICS_INFO_MAX_AGE", "hours",
           default=24.0),
@@ -357,7 +358,9 @@ def _checked(spec: _Spec, value: Any, where: str, folder: Path | None) -> Any:
         return float(value)
     if not isinstance(value, str) or not value.strip() or len(value) > 4096:
         raise ConfigError(f"{where}: expected a non-empty text")
-    if spec.kind == "path":
+    if spec.kind == "store" and is_postgres(value):
+        return value  # a URL: neither expanded nor made relative to the settings file
+    if spec.kind in ("path", "store"):
         path = Path(value).expanduser()
         return path if folder is None or path.is_absolute() else folder / path
     return clean_key(value) if spec.key == "api_key" else value

@@ -17,13 +17,14 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pgserver import SKIP_REASON, PgServer, find_bindir
 
 from shadeanalytics import config
 from shadeanalytics.live.client import ClientPolicy, ShadeformClient
@@ -341,3 +342,44 @@ class Hook:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """A real PostgreSQL server for the session (one per xdist worker), or a skip saying how
+    to get one."""
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        pytest.skip(SKIP_REASON)
+    bindir = find_bindir()
+    if bindir is None:
+        pytest.skip(SKIP_REASON)
+    server = PgServer(bindir).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def pg_url(pg_server: PgServer) -> str:
+    """The URL of a new, empty PostgreSQL schema of this test's own."""
+    return pg_server.fresh_url()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_at(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a test's store goes, once per backend: an SQLite file, a PostgreSQL schema."""
+    if request.param == "sqlite":
+        return str(tmp_path / "history.db")
+    return str(request.getfixturevalue("pg_url"))
+
+
+def store_rows(store: Store, sql: str, *args: Any) -> list[dict[str, Any]]:
+    """The rows of one query of ``store``'s own tables, as dicts, whatever its backend (the
+    portable SQL of the store's logic: ``?`` placeholders)."""
+    with store._backend.snapshot() as session:
+        cursor: Any = session.execute(sql, args)
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]

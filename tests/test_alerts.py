@@ -291,7 +291,7 @@ def _no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(notify, "WEBHOOK_BACKOFF_S", 0.0)
 
 
-def store_with(path: Path, polls: list[tuple[str, list[dict[str, Any]]]]) -> str:
+def store_with(path: Path | str, polls: list[tuple[str, list[dict[str, Any]]]]) -> str:
     with Store(path) as store:
         for when, listed in polls:
             store.record_poll(when, clusters=None, instances={"instances": listed},
@@ -299,9 +299,10 @@ def store_with(path: Path, polls: list[tuple[str, list[dict[str, Any]]]]) -> str
     return str(path)
 
 
-def test_one_alert_per_episode_across_runs(tmp_path: Path) -> None:
-    """A breach is sent once per episode across runs, its clearing once when asked."""
-    db = tmp_path / "history.db"
+def test_one_alert_per_episode_across_runs(store_at: str) -> None:
+    """A breach is sent once per episode across runs, its clearing once when asked (the alert
+    state in either backend)."""
+    db = store_at
     polls = fleet_polls()
     store_with(db, polls)
     with Hook() as hook:
@@ -428,6 +429,27 @@ def test_a_second_check_on_the_same_store_exits_3(tmp_path: Path,
     assert err == (f"Error: {link}: another check or collector holds the store's lock; "
                    "nothing sent\n")
     assert not (tmp_path / "history.db.check.lock").exists()
+
+
+def test_a_check_waits_for_a_postgresql_collector_then_exits_3(
+        pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a PostgreSQL store the lock is the collector's advisory lock: held by a collector,
+    a check that alerts waits its bound, then exits 3 naming the store without its password."""
+    from pgserver import PASSWORD
+
+    from shadeanalytics import cli
+    from shadeanalytics._storeurl import redact
+    from shadeanalytics.live.collect import collector_lock
+
+    monkeypatch.setattr(cli, "CHECK_LOCK_WAIT_S", 0.2)
+    store_with(pg_url, fleet_polls())
+    with Hook() as hook, collector_lock(pg_url):
+        code, out, err = run("--store", pg_url, "--webhook", hook.url)
+        assert hook.bodies == []
+    assert (code, out) == (3, "")
+    assert err == (f"Error: {redact(pg_url)}: another check or collector holds the store's "
+                   "lock; nothing sent\n")
+    assert PASSWORD not in err
 
 
 def test_webhook_that_never_answers_times_out() -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import fcntl
 import functools
 import os
-import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -14,7 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import fake_client, kill_loop
+from conftest import fake_client, kill_loop, store_rows
 
 from shadeanalytics.cli import EXIT_LOCKED, EXIT_UNAVAILABLE, exit_code_for
 from shadeanalytics.errors import (
@@ -53,21 +52,22 @@ def _client(api: FakeShadeformAPI, api_key: str = KEY) -> Callable[..., Shadefor
     return fake_client(api, api_key)
 
 
-def _run(path: Path, api: FakeShadeformAPI, **kwargs: object) -> CollectResult:
+def _run(path: Path | str, api: FakeShadeformAPI, **kwargs: object) -> CollectResult:
     """One run dated by the fake's current state."""
     state = api.state
     return collect(path, make_client=_client(api), now=lambda: state.at, **kwargs)  # type: ignore[arg-type]
 
 
-def _gone(path: Path) -> set[tuple[str, str, int]]:
-    with sqlite3.connect(path) as conn:
-        return set(conn.execute("SELECT kind, resource_id, valid_to FROM versions WHERE gone = 1"))
+def _gone(path: Path | str) -> set[tuple[str, str, int]]:
+    with Store(path) as store:
+        return {(r["kind"], r["resource_id"], r["valid_to"]) for r in store_rows(
+            store, "SELECT kind, resource_id, valid_to FROM versions WHERE gone = 1")}
 
 
-def _current(path: Path) -> int:
-    with sqlite3.connect(path) as conn:
-        return int(conn.execute("SELECT count(*) FROM versions WHERE valid_to IS NULL"
-                                ).fetchone()[0])
+def _current(path: Path | str) -> int:
+    with Store(path) as store:
+        return int(store_rows(store, "SELECT count(*) AS n FROM versions WHERE valid_to IS NULL"
+                              )[0]["n"])
 
 
 #: per dialect of the fake API: instance types listed, versions changed by the last poll (the
@@ -76,11 +76,11 @@ DIALECTS = {"default": (8, 2), "strict": (8, 2), "live": (9, 3)}
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
-def test_a_scenario_run_records_every_poll_and_gone_marker(tmp_path: Path, dialect: str) -> None:
+def test_a_scenario_run_records_every_poll_and_gone_marker(store_at: str, dialect: str) -> None:
     """Seven runs, one per state, give seven ok polls and the expected gone markers, in every
     dialect of the fake API (strict: as the OpenAPI document says; live: every documented
     deviation), with nothing refused."""
-    path = tmp_path / "fleet.sqlite"
+    path = store_at
     types, changed = DIALECTS[dialect]
     results = []
     with FakeShadeformAPI(api_key=KEY, scenario=dialect) as api:
@@ -121,10 +121,10 @@ def test_a_scenario_run_records_every_poll_and_gone_marker(tmp_path: Path, diale
     assert len(api.requests) == 7 * 5 + 4 + 9
 
 
-def test_server_error_records_a_failed_poll_and_keeps_resources(tmp_path: Path,
+def test_server_error_records_a_failed_poll_and_keeps_resources(store_at: str,
                                                                 api: FakeShadeformAPI) -> None:
     """A 503 that outlasts the retries is a failed poll; nothing is marked gone; it raises."""
-    path = tmp_path / "fleet.sqlite"
+    path = store_at
     _run(path, api)
     current = _current(path)
     api.advance()
@@ -144,10 +144,10 @@ def test_server_error_records_a_failed_poll_and_keeps_resources(tmp_path: Path,
     assert _run(path, api).poll_id == 3
 
 
-def test_authentication_error_is_recorded_and_maps_to_exit_1(tmp_path: Path,
+def test_authentication_error_is_recorded_and_maps_to_exit_1(store_at: str,
                                                              api: FakeShadeformAPI) -> None:
     """A rejected key is a failed poll and exit code 1; a missing key writes no poll."""
-    path = tmp_path / "fleet.sqlite"
+    path = store_at
     state = api.state
     with pytest.raises(AuthenticationError) as caught:
         collect(path, make_client=_client(api, api_key="wrong"), now=lambda: state.at)
@@ -161,12 +161,12 @@ def test_authentication_error_is_recorded_and_maps_to_exit_1(tmp_path: Path,
         assert len(store.polls()) == 1
 
 
-def test_malformed_response_is_a_failed_poll(tmp_path: Path) -> None:
+def test_malformed_response_is_a_failed_poll(store_at: str) -> None:
     """A list item without an id makes the run fail, recorded, with nothing else written."""
     good = default_scenario()[0]
     bad = State(at=good.at, clusters={"clusters": [{"name": "no id", "instances": []}]},
                 instances=good.instances, instance_types=good.instance_types)
-    path = tmp_path / "fleet.sqlite"
+    path = store_at
     with FakeShadeformAPI(api_key=KEY, scenario=[bad]) as api, pytest.raises(SchemaError):
         _run(path, api)
     with Store(path) as store:

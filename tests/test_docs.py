@@ -96,7 +96,7 @@ def test_docstring_examples_run(module: Any, monkeypatch: pytest.MonkeyPatch,
 _LAYERS: tuple[tuple[str, ...], ...] = (
     ("_text", "_version", "_compat"),  # text made safe per medium: below errors, which uses it
     ("errors",),
-    ("_common", "_files"),
+    ("_common", "_files", "_storeurl"),
     ("ingest",),
     ("config",),  # reads files through ingest.load; live and output read it
     ("analytics",),

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import fake_client, fixed_clock
+from conftest import fake_client, fixed_clock, store_rows
 
 from shadeanalytics.cli import EXIT_BREACH, EXIT_DAMAGED, EXIT_REFUSED, exit_code_for, main
 from shadeanalytics.errors import DamagedStoreError, DataWarning
@@ -39,7 +39,7 @@ def llm_index(state: State) -> int:
     return [i["id"] for i in state.instances["instances"]].index(LLM)
 
 
-def run_all(path: Path, scenario: list[State]) -> list[Any]:
+def run_all(path: Path | str, scenario: list[State]) -> list[Any]:
     """One collect per state of ``scenario`` against a real fake API, each dated by its state."""
     results = []
     with FakeShadeformAPI(api_key=KEY, scenario=scenario) as api:
@@ -57,13 +57,13 @@ def cli(*argv: str) -> tuple[int, str, str]:
 
 
 def test_a_wrong_typed_record_is_quarantined_and_keeps_its_last_good_version(
-    tmp_path: Path,
+    store_at: str,
 ) -> None:
     """``hourly_price: "abc"`` in the second poll: refused (id, path, reason; never the value),
     the rest recorded; llm-serve keeps its first version, seen by the second poll, neither
     changed nor gone; the store reads without a warning."""
     scenario = poisoned(lambda i: i.update(hourly_price="abc"))
-    path = tmp_path / "fleet.sqlite"
+    path = store_at
     first, second = run_all(path, scenario)
     where = f"$.instances[{llm_index(scenario[1])}].hourly_price"
     assert first.refused == ()
@@ -94,22 +94,25 @@ def test_a_wrong_typed_record_is_quarantined_and_keeps_its_last_good_version(
         0.65,
         scenario[1].at,
     )
-    with sqlite3.connect(path) as conn:
-        assert conn.execute(
-            "SELECT count(*), max(valid_to IS NULL), max(gone) FROM versions "
-            "WHERE kind = 'instance' AND resource_id = ?",
-            (LLM,),
-        ).fetchone() == (1, 1, 0)
-        assert "abc" not in "".join(r[0] for r in conn.execute("SELECT payload FROM versions"))
+    with Store(path) as store:
+        assert [tuple(r.values()) for r in store_rows(
+            store,
+            "SELECT count(*) AS n, max(CASE WHEN valid_to IS NULL THEN 1 ELSE 0 END) AS cur, "
+            "max(gone) AS gone "
+            "FROM versions WHERE kind = 'instance' AND resource_id = ?",
+            LLM,
+        )] == [(1, 1, 0)]
+        payloads = store_rows(store, "SELECT payload FROM versions")
+        assert "abc" not in "".join(r["payload"] for r in payloads)
 
 
 def test_collect_exits_65_and_every_reader_and_check_work_on_the_store(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    store_at: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The command line: ``collect`` exits 65 with a warning line per refused record; then
     ``summary`` reads the store as it is, and ``check`` raises ``quarantined_records``."""
     scenario = poisoned(lambda i: i.update(status=5))
-    store = str(tmp_path / "fleet.sqlite")
+    store = store_at
     monkeypatch.setenv("SHADEFORM_API_KEY", KEY)
     codes = []
     with FakeShadeformAPI(api_key=KEY, scenario=scenario) as api:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from conftest import make_cluster, make_instance
+from conftest import make_cluster, make_instance, store_rows
 
 import shadeanalytics as sa
 from shadeanalytics.errors import SchemaError, StoreError
@@ -36,7 +36,15 @@ T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
+def store(store_at: str) -> Iterator[Store]:
+    """A new store, once per backend (SQLite, PostgreSQL): the store contract holds for both."""
+    with Store(store_at) as s:
+        yield s
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[Store]:
+    """A new SQLite store (for what only a file has: WAL, modes)."""
     with Store(tmp_path / "fleet.sqlite") as s:
         yield s
 
@@ -51,17 +59,13 @@ def _record(store: Store, state: State) -> int:
                              instance_types=state.instance_types)
 
 
-def _versions(path: Path, kind: str, rid: str) -> list[dict[str, Any]]:
-    with sqlite3.connect(path) as conn:
-        conn.row_factory = sqlite3.Row
-        rows = conn.execute("SELECT * FROM versions WHERE kind = ? AND resource_id = ? "
-                            "ORDER BY valid_from", (kind, rid)).fetchall()
-    return [dict(r) for r in rows]
+def _versions(store: Store, kind: str, rid: str) -> list[dict[str, Any]]:
+    return store_rows(store, "SELECT * FROM versions WHERE kind = ? AND resource_id = ? "
+                      "ORDER BY valid_from", kind, rid)
 
 
-def _count(path: Path, sql: str, *args: Any) -> int:
-    with sqlite3.connect(path) as conn:
-        return int(conn.execute(sql, args).fetchone()[0])
+def _count(store: Store, sql: str, *args: Any) -> int:
+    return int(next(iter(store_rows(store, sql, *args)[0].values())))
 
 
 def _instances_poll(at: datetime, *instances: dict[str, Any]) -> dict[str, Any]:
@@ -77,22 +81,22 @@ def test_default_scenario_versions_and_gone_markers(store: Store, scenario: list
     """Each status change opens a version; vanished resources are closed with gone = 1."""
     ids = [_record(store, state) for state in scenario]
     assert ids == [1, 2, 3, 4, 5, 6, 7]
-    train = _versions(store.path, "instance", TRAIN)
+    train = _versions(store, "instance", TRAIN)
     assert [v["status"] for v in train] == [
         "creating", "pending_provider", "pending", "active", "deleting", "deleted"]
     assert [(v["valid_from"], v["valid_to"], v["gone"]) for v in train] == [
         (1, 2, 0), (2, 3, 0), (3, 4, 0), (4, 5, 0), (5, 6, 0), (6, 7, 1)]
     # batch-a6000 vanished at state 3 without ever showing deleting/deleted
     assert [(v["status"], v["valid_from"], v["valid_to"], v["gone"], v["last_seen_poll"])
-            for v in _versions(store.path, "instance", BATCH)] == [("active", 1, 4, 1, 3)]
-    burst = _versions(store.path, "cluster", BURST)
+            for v in _versions(store, "instance", BATCH)] == [("active", 1, 4, 1, 3)]
+    burst = _versions(store, "cluster", BURST)
     assert [v["status"] for v in burst] == ["creating", "pending", "active", "deleting"]
     assert (burst[-1]["valid_to"], burst[-1]["gone"]) == (7, 1)
     for node in BURST_NODES:
-        nodes = _versions(store.path, "instance", node)
+        nodes = _versions(store, "instance", node)
         assert {v["parent_id"] for v in nodes} == {BURST}
         assert (nodes[-1]["valid_to"], nodes[-1]["gone"]) == (7, 1)
-    steady = _versions(store.path, "cluster", STEADY)
+    steady = _versions(store, "cluster", STEADY)
     assert [(v["valid_from"], v["valid_to"], v["last_seen_poll"]) for v in steady] == [
         (1, None, 7)]
     log = store.polls()
@@ -103,7 +107,7 @@ def test_default_scenario_versions_and_gone_markers(store: Store, scenario: list
     # the log's counts match the rows written
     added_or_changed = (log["added"] + log["changed"]).tolist()
     assert added_or_changed == [
-        _count(store.path, "SELECT count(*) FROM versions WHERE valid_from = ?", p)
+        _count(store, "SELECT count(*) FROM versions WHERE valid_from = ?", p)
         for p in ids]
 
 
@@ -111,9 +115,9 @@ def test_versions_chain_without_gaps(store: Store, scenario: list[State]) -> Non
     """Every closed version ends where the next version of the same resource begins."""
     for state in scenario:
         _record(store, state)
-    with sqlite3.connect(store.path) as conn:
-        rows = conn.execute("SELECT kind, resource_id, valid_from, valid_to, gone FROM versions "
-                            "ORDER BY kind, resource_id, valid_from").fetchall()
+    rows = [tuple(r.values()) for r in store_rows(
+        store, "SELECT kind, resource_id, valid_from, valid_to, gone FROM versions "
+        "ORDER BY kind, resource_id, valid_from")]
     for (kind, rid, _, end, gone), (kind2, rid2, start2, _, _) in itertools.pairwise(rows):
         if (kind, rid) == (kind2, rid2):
             assert (end, gone) == (start2, 0)
@@ -124,7 +128,7 @@ def test_new_cost_estimate_updates_the_current_version_in_place(store: Store) ->
     first = store.record_poll(**_instances_poll(T0, make_instance("i-1", cost_estimate="1.5")))
     second = store.record_poll(**_instances_poll(T0 + timedelta(minutes=10),
                                                  make_instance("i-1", cost_estimate="3.25")))
-    [version] = _versions(store.path, "instance", "i-1")
+    [version] = _versions(store, "instance", "i-1")
     assert (version["valid_from"], version["valid_to"]) == (first, None)
     assert version["last_seen_poll"] == second
     assert version["last_seen_at"] == "2026-03-02T10:10:00.000000Z"
@@ -146,11 +150,11 @@ def test_member_status_change_versions_the_instance_not_the_cluster(store: Store
     store.record_poll(times[2], clusters={"clusters": [
         make_cluster("c-1", [make_instance("m-a", status="error"), b])]},
         instances=None, instance_types=None)
-    assert [v["status"] for v in _versions(store.path, "instance", "m-a")] == ["active", "error"]
-    cluster = _versions(store.path, "cluster", "c-1")
+    assert [v["status"] for v in _versions(store, "instance", "m-a")] == ["active", "error"]
+    cluster = _versions(store, "cluster", "c-1")
     assert [v["valid_from"] for v in cluster] == [1, 3]
     assert '"instances":[{"id":"m-a"},{"id":"m-b"}]' in cluster[-1]["payload"]
-    assert {v["parent_id"] for v in _versions(store.path, "instance", "m-b")} == {"c-1"}
+    assert {v["parent_id"] for v in _versions(store, "instance", "m-b")} == {"c-1"}
 
 
 def test_member_also_listed_by_instances_is_kept_once_as_member(store: Store) -> None:
@@ -159,7 +163,7 @@ def test_member_also_listed_by_instances_is_kept_once_as_member(store: Store) ->
     store.record_poll(T0, clusters={"clusters": [make_cluster("c-1", [member])]},
                       instances={"instances": [member, make_instance("solo")]},
                       instance_types=None)
-    [version] = _versions(store.path, "instance", "m-1")
+    [version] = _versions(store, "instance", "m-1")
     assert version["parent_id"] == "c-1"
     assert store.poll(1)["instances"] == 2
     instances = store.read().instances
@@ -171,13 +175,13 @@ def test_same_poll_twice_adds_nothing(store: Store, scenario: list[State]) -> No
     """Recording the same poll again returns its id and writes no row."""
     for state in scenario[:3]:
         _record(store, state)
-    before = (_count(store.path, "SELECT count(*) FROM polls"),
-              _count(store.path, "SELECT count(*) FROM versions"),
-              _count(store.path, "SELECT total(last_seen_poll) FROM versions"))
+    before = (_count(store, "SELECT count(*) FROM polls"),
+              _count(store, "SELECT count(*) FROM versions"),
+              _count(store, "SELECT coalesce(sum(last_seen_poll), 0) FROM versions"))
     assert [_record(store, state) for state in scenario[:3]] == [1, 2, 3]
-    after = (_count(store.path, "SELECT count(*) FROM polls"),
-             _count(store.path, "SELECT count(*) FROM versions"),
-             _count(store.path, "SELECT total(last_seen_poll) FROM versions"))
+    after = (_count(store, "SELECT count(*) FROM polls"),
+             _count(store, "SELECT count(*) FROM versions"),
+             _count(store, "SELECT coalesce(sum(last_seen_poll), 0) FROM versions"))
     assert after == before
 
 
@@ -191,16 +195,16 @@ def test_conflicting_or_out_of_order_poll_is_refused(store: Store, scenario: lis
                           instances=changed.instances, instance_types=changed.instance_types)
     with pytest.raises(StoreError, match="time order"):
         _record(store, scenario[1])
-    assert _count(store.path, "SELECT count(*) FROM polls") == 2
+    assert _count(store, "SELECT count(*) FROM polls") == 2
 
 
 def test_failed_poll_marks_nothing_gone(store: Store, scenario: list[State]) -> None:
     """A failed poll writes its log row only: every current version stays current."""
     _record(store, scenario[0])
-    current = _count(store.path, "SELECT count(*) FROM versions WHERE valid_to IS NULL")
+    current = _count(store, "SELECT count(*) FROM versions WHERE valid_to IS NULL")
     failed = store.record_failed_poll(scenario[1].at, error="GET /instances: 503 after 3 tries")
-    assert _count(store.path, "SELECT count(*) FROM versions WHERE valid_to IS NULL") == current
-    assert _count(store.path, "SELECT count(*) FROM versions WHERE gone = 1") == 0
+    assert _count(store, "SELECT count(*) FROM versions WHERE valid_to IS NULL") == current
+    assert _count(store, "SELECT count(*) FROM versions WHERE gone = 1") == 0
     row = store.poll(failed)
     assert (row["outcome"], row["error"], row["clusters"]) == (
         "failed", "GET /instances: 503 after 3 tries", None)
@@ -214,9 +218,9 @@ def test_unpolled_endpoint_marks_nothing_gone(store: Store) -> None:
                       instances={"instances": [make_instance("solo")]}, instance_types=None)
     store.record_poll(T0 + timedelta(minutes=10), clusters={"clusters": []}, instances=None,
                       instance_types=None)
-    assert _versions(store.path, "instance", "solo")[0]["valid_to"] is None
-    assert _versions(store.path, "instance", "m-1")[0]["gone"] == 1
-    assert _versions(store.path, "cluster", "c-1")[0]["gone"] == 1
+    assert _versions(store, "instance", "solo")[0]["valid_to"] is None
+    assert _versions(store, "instance", "m-1")[0]["gone"] == 1
+    assert _versions(store, "cluster", "c-1")[0]["gone"] == 1
 
 
 def test_malformed_response_raises_schema_error_and_writes_nothing(store: Store) -> None:
@@ -224,8 +228,8 @@ def test_malformed_response_raises_schema_error_and_writes_nothing(store: Store)
     bad = {"instances": [make_instance("ok"), {"name": "no id"}]}
     with pytest.raises(SchemaError, match=r"GET /instances at \$\.instances\[1\]\.id"):
         store.record_poll(T0, clusters=None, instances=bad, instance_types=None)
-    assert _count(store.path, "SELECT count(*) FROM polls") == 0
-    assert _count(store.path, "SELECT count(*) FROM versions") == 0
+    assert _count(store, "SELECT count(*) FROM polls") == 0
+    assert _count(store, "SELECT count(*) FROM versions") == 0
 
 
 # -- reading the history back ------------------------------------------------------------------
@@ -419,8 +423,9 @@ def test_no_secret_reaches_the_file_or_its_wal(tmp_path: Path, scenario: list[St
     assert _leaks(path) == []
 
 
-def test_wal_mode_busy_timeout_and_synchronous(store: Store) -> None:
+def test_wal_mode_busy_timeout_and_synchronous(sqlite_store: Store) -> None:
     """The store runs in WAL mode, waits >= 5 s for a lock, and syncs every commit."""
+    store = sqlite_store
     settings = store.stats()["settings"]
     assert settings["journal_mode"] == "wal"
     assert settings["busy_timeout"] >= 5000
@@ -429,11 +434,11 @@ def test_wal_mode_busy_timeout_and_synchronous(store: Store) -> None:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"  # kept in the file
 
 
-def test_files_are_private(store: Store, scenario: list[State]) -> None:
+def test_files_are_private(tmp_path: Path, scenario: list[State]) -> None:
     """The database, its WAL and shared-memory files are created with mode 0600."""
     old = os.umask(0)
     try:
-        path = store.path.with_name("other.sqlite")
+        path = tmp_path / "other.sqlite"
         with Store(path) as other:
             _record(other, scenario[0])
             for file in (path, path.with_name("other.sqlite-wal"),
@@ -519,9 +524,9 @@ def test_the_store_logic_reaches_sqlite_only_through_its_backend() -> None:
     """Writing, reading and alert state hold no SQLite call or dialect: the backend has them."""
     import ast
 
-    from shadeanalytics.live import alertstate, storedb, storeread, storewrite
+    from shadeanalytics.live import alertstate, storecopy, storedb, storeread, storewrite
 
-    for module in (storedb, storewrite, storeread, alertstate):
+    for module in (storedb, storewrite, storeread, alertstate, storecopy):
         tree = ast.parse(Path(module.__file__ or "").read_text())
         names = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
         docs = {id(n.body[0].value) for n in ast.walk(tree)

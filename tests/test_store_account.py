@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from conftest import FIXTURE_SECRETS, PUBLIC_KEY_BLOB, account_fixture
+from conftest import FIXTURE_SECRETS, PUBLIC_KEY_BLOB, account_fixture, store_rows
 
 import shadeanalytics as sa
 from shadeanalytics.live.store import SCHEMA_VERSION, Store
@@ -57,10 +57,10 @@ def _sorted(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     return df.sort_values(keys, kind="stable").reset_index(drop=True)
 
 
-def test_read_gives_the_tables_the_file_loaders_give(tmp_path: Path) -> None:
+def test_read_gives_the_tables_the_file_loaders_give(store_at: str) -> None:
     """One poll with the account and the details: Store.read() equals loading the responses."""
     state = default_scenario()[0]
-    with Store(tmp_path / "fleet.sqlite") as store:
+    with Store(store_at) as store:
         _record(store, state)
         stored = store.read()
     direct = sa.read(_as_files(state))
@@ -77,22 +77,21 @@ def test_read_gives_the_tables_the_file_loaders_give(tmp_path: Path) -> None:
     assert stored.instances["has_details"].sum() == 3  # the standalone ones
 
 
-def test_account_versions_change_and_go_like_the_rest(tmp_path: Path) -> None:
+def test_account_versions_change_and_go_like_the_rest(store_at: str) -> None:
     """A volume that vanishes from a successful /volumes poll is closed and gone; its cost
     estimate alone is no new version; a changed template is a new version."""
     states = default_scenario()[:3]
     shrunk = {"volumes": states[2].volumes["volumes"][:1]}
     renamed = {"templates": [{**states[2].templates["templates"][0], "name": "vllm-2"}]}
-    path = tmp_path / "fleet.sqlite"
-    with Store(path) as store:
+    with Store(store_at) as store:
         _record(store, states[0])
         _record(store, states[1])
         store.record_poll(states[2].at, clusters=None, instances=None, instance_types=None,
                           volumes=shrunk, templates=renamed)
         latest = store.read().latest()
-    with sqlite3.connect(path) as conn:
-        rows = conn.execute("SELECT kind, resource_id, valid_from, valid_to, gone FROM versions "
-                            "WHERE kind IN ('volume', 'template') ORDER BY version_id").fetchall()
+        rows = [tuple(r.values()) for r in store_rows(
+            store, "SELECT kind, resource_id, valid_from, valid_to, gone FROM versions "
+            "WHERE kind IN ('volume', 'template') ORDER BY version_id")]
     assert rows == [
         ("volume", "f7e6d5c4-b3a2-4190-8f7e-6d5c4b3a2190", 1, None, 0),
         ("volume", "0b7c9d21-5e3f-4a68-9c1d-2e4f6a8b0c13", 1, 3, 1),

@@ -56,6 +56,7 @@ from typing import Any
 
 from .. import config
 from .._common import progress
+from .._storeurl import redact, target
 from ..errors import (
     ApiError,
     BadResponseError,
@@ -71,7 +72,7 @@ from ..errors import (
 )
 from ..ingest.resources import BY_NAME, RESOURCES
 from .client import ShadeformClient
-from .locks import file_lock
+from .locks import store_lock
 from .store import Store, prepare_account_list
 
 __all__ = [
@@ -108,9 +109,9 @@ class CollectResult:
 def collector_lock(store_path: str | os.PathLike[str]) -> AbstractContextManager[None]:
     """Hold the store file itself (created ``0600`` if missing) exclusively for the block, or
     raise ``LockedError`` at once. Any path to the same file (a hard link, a symlink) is the
-    same lock."""
-    return file_lock(Path(store_path), f"{store_path}: another collector is running (it "
-                                       "holds the store's lock); this run wrote nothing")
+    same lock; a PostgreSQL store's lock is its advisory lock (``locks.store_lock``)."""
+    return store_lock(store_path, f"{redact(store_path)}: another collector is running (it "
+                                  "holds the store's lock); this run wrote nothing")
 
 
 def _make_folder(folder: Path) -> None:
@@ -155,7 +156,8 @@ def collect(
         raise ValueError("deadline_s must be positive")
     if info_budget < 0 or info_max_age_s < 0 or account_every_s < 0:
         raise ValueError("info_budget, info_max_age_s and account_every_s must not be negative")
-    store_path = Path(store_path).expanduser()
+    where = target(store_path)
+    name = redact(where)
     # built first, before the lock and the store: a missing key or a bad base URL is a
     # configuration error, not a failed poll, and must leave no file behind. The lock is
     # taken at once (non-blocking), so the deadline can start here.
@@ -163,8 +165,9 @@ def collect(
     deadline = began + deadline_s
     with make_client() as client:
         client.policy = client.policy.until(deadline)
-        _make_folder(store_path.parent)
-        with collector_lock(store_path), Store(store_path) as store:
+        if isinstance(where, Path):
+            _make_folder(where.parent)
+        with collector_lock(where), Store(where) as store:
             _check_integrity(store)
             started = now()
             warnings: list[str] = []
@@ -187,7 +190,7 @@ def collect(
             except (ValueError, OverflowError, TypeError, RecursionError) as exc:
                 # a value no check above foresaw: still a recorded failed poll, never a
                 # traceback (the text is ours, never the value)
-                error = StoreError(f"{store_path}: cannot record the poll: a response holds a "
+                error = StoreError(f"{name}: cannot record the poll: a response holds a "
                                    f"value the store cannot keep ({type(exc).__name__})")
                 _record_failure(store, started, now, str(error))
                 raise error from None
@@ -483,7 +486,7 @@ class PollLog:
 
 def collect_every(
     schedule: Schedule,
-    configure: Callable[[], tuple[Path, dict[str, Any]]],
+    configure: Callable[[], tuple[Path | str, dict[str, Any]]],
     *,
     signals: StopSignals | None = None,
     max_polls: int | None = None,
@@ -535,7 +538,7 @@ def collect_every(
     return last
 
 
-def _one_poll(number: int, store_path: Path, options: dict[str, Any], signals: StopSignals,
+def _one_poll(number: int, store_path: Path | str, options: dict[str, Any], signals: StopSignals,
               wall: Callable[[], float]) -> PollLog:
     at = datetime.fromtimestamp(wall(), UTC)
     began = time.monotonic()

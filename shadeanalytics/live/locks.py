@@ -1,8 +1,10 @@
 """Exclusive file locks: one writer per store (collect, check's alert state), one export per
 folder.
 
-The one rule for a store: every writer takes :func:`file_lock` on the store file itself, so
-any path to it (a symlink, a hard link) is the same lock.
+The one rule for a store: every writer takes :func:`store_lock`: for an SQLite store,
+:func:`file_lock` on the store file itself, so any path to it (a symlink, a hard link) is the
+same lock; for a PostgreSQL store, its session-level advisory lock
+(:func:`~shadeanalytics.live.storepg.collector_lock`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pathlib import Path
 
 from ..errors import LockedError, StoreError
 
-__all__ = ["directory_lock", "exclusive_lock", "file_lock"]
+__all__ = ["directory_lock", "exclusive_lock", "file_lock", "store_lock"]
 
 
 @contextmanager
@@ -66,6 +68,19 @@ def _held_until_closed(fd: int, busy: str) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+def store_lock(store: str | os.PathLike[str], busy: str, wait_s: float = 0.0
+               ) -> contextlib.AbstractContextManager[None]:
+    """Hold the store ``store`` (a path, ``sqlite:///path`` or a PostgreSQL URL) for one
+    writer, or raise ``LockedError(busy)`` once ``wait_s`` seconds have passed without it."""
+    from .. import _storeurl as storeurl
+
+    if storeurl.is_postgres(store):
+        from .storepg import collector_lock
+
+        return collector_lock(os.fspath(store), busy, wait_s)
+    return file_lock(storeurl.sqlite_path(store), busy, wait_s)
 
 
 # One descriptor per locked file (device, inode) for the life of the process, never closed:

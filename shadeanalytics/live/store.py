@@ -54,10 +54,11 @@ from typing import Any
 
 import pandas as pd
 
+from .. import _storeurl as storeurl
 from ..ingest.tables import Tables
-from . import alertstate, storeread, storesqlite, storewrite
+from . import alertstate, storecopy, storeread, storesqlite, storewrite
 from .endpoints import ACCOUNT_LISTS, ENDPOINTS
-from .storedb import SCHEMA_VERSION
+from .storedb import SCHEMA_VERSION, Backend
 from .storedb import utc_text as utc_text
 from .storesqlite import APPLICATION_ID as APPLICATION_ID
 from .storesqlite import BUSY_TIMEOUT_MS as BUSY_TIMEOUT_MS
@@ -76,7 +77,11 @@ _seen = seen_of
 
 
 class Store:
-    """The history store in one SQLite file (created with mode 0600 if missing).
+    """The history store in one SQLite file (created with mode 0600 if missing), or in a
+    PostgreSQL database: ``path`` is a file's path, ``sqlite:///path`` or
+    ``postgresql://user@host:5432/db`` (the tables go to the first schema of the
+    connection's ``search_path``; the password from the URL, ``PGPASSWORD`` or
+    ``~/.pgpass``; ``path`` and ``repr`` show the URL with its password as ``***``).
 
     ::
 
@@ -94,8 +99,18 @@ class Store:
     """
 
     def __init__(self, path: str | os.PathLike[str], *, create: bool = True) -> None:
-        self.path = Path(path).expanduser()
-        self._backend = SQLiteBackend(self.path, create=create, writable=self._writable)
+        where = storeurl.target(path)
+        #: the SQLite file, or the PostgreSQL URL with its password redacted
+        self.path: Path | str
+        self._backend: Backend
+        if isinstance(where, Path):
+            self.path = where
+            self._backend = SQLiteBackend(where, create=create, writable=self._writable)
+        else:
+            from .storepg import PostgresBackend
+
+            self.path = storeurl.redact(where)
+            self._backend = PostgresBackend(where, create=create)
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], *, create: bool = True) -> Store:
@@ -117,19 +132,21 @@ class Store:
 
     @property
     def _db(self) -> sqlite3.Connection:
-        """The write connection (a ``StoreError`` once closed)."""
-        return self._backend.connection
+        """The write connection of an SQLite store (a ``StoreError`` once closed)."""
+        backend = self._backend
+        assert isinstance(backend, SQLiteBackend), "an SQLite store's connection"
+        return backend.connection
 
     def _writable(self) -> bool:
         """Whether the existing store file can be opened read-write (a seam for tests: file
         modes do not stop root)."""
-        return storesqlite.writable(self.path)
+        return storesqlite.writable(Path(self.path))
 
     def _refusals(self, opened: list[Seen]) -> dict[int, tuple[Seen, str, str]]:
         """The payloads of ``opened`` that the record spec refuses, by position: (the
         listing, the JSON path of the refused value in its response, the reason). A method,
         so that a test can let poison through the door."""
-        return storewrite.refusals(str(self.path), opened)
+        return storewrite.refusals(self._backend.name, opened)
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -290,6 +307,13 @@ class Store:
         """Counts (polls; versions, resources, current and gone resources per kind), file size
         (database and write-ahead log) and the write connection's ``settings``."""
         return storeread.stats(self._backend)
+
+    def copy_from(self, source: Store) -> storecopy.CopyResult:
+        """Copy into this store what ``source`` (either backend) holds and it does not yet:
+        every poll and version with their ids, failed requests, quarantine, poll warnings and
+        alert episodes; in one transaction, resumable (an earlier copy is continued, nothing
+        duplicated), then verified (counts and a checksum of both, or ``StoreError``)."""
+        return storecopy.copy(source._backend, self._backend)
 
     # -- alert episodes (shadeanalytics check) ------------------------------------------------
 

@@ -5,7 +5,7 @@ call of its own: it asks a :class:`Backend` for a transaction and runs portable 
 :class:`Session` it gives (``?`` placeholders, standard statements); whatever a database spells
 its own way (the connection, opening and migrating the schema, PRAGMAs, ``INSERT OR IGNORE``,
 the catalogue, the row order of a table, blobs) is a method of the session or the backend.
-``storesqlite.py`` is the one backend; another database is one more module of this shape.
+``storesqlite.py`` (an SQLite file) and ``storepg.py`` (a PostgreSQL schema) are the backends.
 Also here: the stored formats every part of the store shares.
 """
 
@@ -94,6 +94,15 @@ class Session(Protocol):
 
     def blob(self, value: Any) -> bytes:
         """A value of a BLOB column as bytes."""
+        ...
+
+    def cost(self, value: Any) -> Any:
+        """A ``cost_estimate`` (a number, a text or None) as ``last_cost_estimate`` keeps it;
+        it reads back as the same value."""
+        ...
+
+    def sync_ids(self) -> None:
+        """After rows were inserted with their ids (a copy): the next ids follow the largest."""
         ...
 
 

@@ -194,6 +194,12 @@ class _Session:
     def blob(self, value: Any) -> bytes:
         return bytes(value) if not isinstance(value, bytes) else value
 
+    def cost(self, value: Any) -> Any:
+        return value  # the column has no declared type: SQLite keeps the value as it is
+
+    def sync_ids(self) -> None:
+        pass  # an INTEGER PRIMARY KEY takes the largest id + 1 by itself
+
 
 class SQLiteBackend:
     """One store file, open (:class:`~shadeanalytics.live.storedb.Backend`): created if missing

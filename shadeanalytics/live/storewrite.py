@@ -388,7 +388,7 @@ def _apply(session: Session, refuse: Refusals, observed: str, started: str,
                      "WHERE version_id = ?", [(poll_id, observed, vid) for vid in held])
     session.executemany("UPDATE versions SET last_seen_poll = ?, last_seen_at = ?, "
                      "last_cost_estimate = ? WHERE version_id = ?",
-                     [(poll_id, observed, cost, vid) for cost, vid in touched])
+                     [(poll_id, observed, session.cost(cost), vid) for cost, vid in touched])
     session.executemany("UPDATE versions SET valid_to = ? WHERE version_id = ?",
                      [(poll_id, vid) for vid in closed])
     session.executemany("UPDATE versions SET valid_to = ?, gone = 1 WHERE version_id = ?",
@@ -398,7 +398,7 @@ def _apply(session: Session, refuse: Refusals, observed: str, started: str,
         "payload_hash, last_seen_poll, last_seen_at, last_cost_estimate) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [(s.kind, s.resource_id, s.parent_id, poll_id, s.status, s.payload, s.payload_hash,
-          poll_id, observed, s.cost_estimate) for s in opened])
+          poll_id, observed, session.cost(s.cost_estimate)) for s in opened])
     return poll_id
 
 

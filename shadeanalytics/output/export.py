@@ -126,7 +126,7 @@ def export_parquet(
     if (since is not None or until is not None) and tables.polls.empty:
         # an empty window is a mistake (a --since after the last poll), not an empty history:
         # replacing an earlier export with nothing would destroy it
-        raise StoreError(f"{os.fspath(store_path)}: no poll between since and "
+        raise StoreError(f"{store.path}: no poll between since and "
                          "until: nothing to export (out_dir is left as it was)")
     return write_parquet(tables, out_dir, include_network=include_network,
                          compression=compression)
