@@ -235,6 +235,8 @@ class _Table:
             self.raw = _Columns(rows, names)
         self.origin = origins
         self.id_field = id_field
+        #: the id of a row's record, when the table has no id column of its own
+        self.rid_of: Callable[[int], Any] | None = None
         self.findings = findings
         self.drop: set[int] = set()
         #: rows whose missing required values are expected, by column source (a source
@@ -256,7 +258,8 @@ class _Table:
         elif self.name == "instance_types":  # a field of the type, not of its availability
             path = _AVAILABILITY_ENTRY.sub("", path)
         full = f"{path}.{source}" if source else path
-        rid = self.raw[self.id_field][row] if self.id_field else None
+        rid = self.rid_of(row) if self.rid_of is not None \
+            else self.raw[self.id_field][row] if self.id_field else None
         return file, full, general_path(full), rid
 
     def bad(self, row: int, source: str, problem: str) -> None:
@@ -754,7 +757,7 @@ def build_tables(norm: Normalized) -> Tables:
     t["total_vram_gb"] = t["num_gpus"] * t["vram_per_gpu_in_gb"]
 
     children = _children(CHILD_FIELDS, norm, origin_of(norm.instance_origins), "instance_id",
-                         instances, findings)
+                         instances, findings, i)
     dropped = np.fromiter(instances.drop, dtype=np.int64)
 
     frames = {
@@ -876,21 +879,51 @@ def _polls(polls: list[tuple[str, str]]) -> pd.DataFrame:
 
 
 def _children(fields: dict[str, Any], norm: Normalized, parent_origin: Callable[[int], Any],
-              id_field: str, parent: _Table, findings: Findings
+              id_field: str, parent: _Table, findings: Findings,
+              parent_columns: dict[str, Any] | None = None,
               ) -> dict[str, tuple[pd.DataFrame, np.ndarray]]:
     """Each child table of ``fields`` (instances' or templates') converted, with the parent row
     of each of its rows; a child value that cannot load takes its parent with it
-    (``errors="skip"``)."""
+    (``errors="skip"``). The instances' child tables, kept per list
+    (``Normalized.child_counts``), take their id and time from ``parent_columns`` (the
+    parent's converted columns)."""
     children = {}
     for name, columns in fields.items():
-        child = _Table(name, [], columns, parent_origin, id_field, findings,
-                       columns=norm.children[name])
+        counts = norm.child_counts.get(name)
+        if counts is None:
+            child = _Table(name, [], columns, parent_origin, id_field, findings,
+                           columns=norm.children[name])
+        else:
+            child = _per_item(name, columns, norm.children[name], counts, parent,
+                              parent_origin, id_field, findings)
         child.origin = _child_origin(child.raw, parent_origin, TABLES[name])
         parents = np.asarray(child.raw["_row"], dtype=np.int64)
         converted = _frame(child)
+        if counts is not None and parent_columns is not None:
+            for key in (id_field, "observed_at"):
+                converted[key] = parent_columns[key].take(parents)
         parent.drop.update(int(parents[r]) for r in child.drop)
         children[name] = (converted, parents)
     return children
+
+
+def _per_item(name: str, fields: tuple[str, ...], columns: list[list[Any]], counts: list[int],
+              parent: _Table, parent_origin: Callable[[int], Any], id_field: str,
+              findings: Findings) -> _Table:
+    """A child table kept per list, as one row per item: ``_row`` (the parent row) and
+    ``position`` expanded with numpy; its id and time are the parent's (named in messages
+    through the parent's raw id column, converted by the caller)."""
+    lengths = np.asarray(counts, dtype=np.int64)
+    rows = np.repeat(np.asarray(columns[0], dtype=np.int64), lengths)
+    position = np.arange(len(rows), dtype=np.int64) - np.repeat(np.cumsum(lengths) - lengths,
+                                                                lengths)
+    values = columns[4:]
+    table = _Table(name, [], (*fields[:1], *fields[3:]), parent_origin, None, findings,
+                   columns=[rows, position, *values])
+    ids = parent.raw[id_field]
+    table.rid_of = lambda row: ids[rows[row]]
+    columns[:] = [[] for _ in columns]  # now the table's
+    return table
 
 
 def _child_origin(raw: dict[str, list[Any]], parent: Callable[[int], tuple[str, str]],
