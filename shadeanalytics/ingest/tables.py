@@ -225,7 +225,8 @@ class _Table:
 
     def __init__(self, name: str, rows: list[tuple[Any, ...]], names: tuple[str, ...],
                  origins: Callable[[int], tuple[str, str]], id_field: str | None,
-                 findings: Findings, columns: list[list[Any]] | None = None) -> None:
+                 findings: Findings, columns: list[Any] | None = None) -> None:
+        """``columns``: the raw columns of a child table (lists, or numpy arrays)."""
         self.name = name
         if columns is not None:  # already column by column (a child table)
             self.n = len(columns[0])
