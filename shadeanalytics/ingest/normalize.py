@@ -894,6 +894,9 @@ class _Normalizer:
             return
         if typed.kind == "cluster":  # one cluster info response
             self._typed_cluster(typed.items[0], path, observed_at)  # type: ignore[index]
+            # read: its structs (and the line they view) can go now, not with the load's
+            # documents (kept to name sources): one JSONL line at a time is alive, not all
+            typed.items = []
             return
         lpath = f"{path}.{typed.kind}"
         if observed_at is not None:
