@@ -685,6 +685,13 @@ def _dedupe(table: _Table, key: tuple[str, ...],
             preferred: Callable[[int], bool] | None = None) -> None:
     """Drop exact repeats of a record (the same file read twice); warn on conflicting ones."""
     raw = table.raw
+    if table.id_field in key:  # every id once (one snapshot): no key repeats
+        ids = raw[table.id_field]
+        try:
+            if len(set(ids)) == len(ids):
+                return
+        except TypeError:  # an id that is a list or an object
+            pass
     keys = list(zip(*(raw[k] for k in key), strict=True))  # every key has 2+ fields
     try:
         if len(set(keys)) == len(keys):
