@@ -2,7 +2,7 @@
 
 On purpose this module shares nothing with the project's own fleet generator (no catalogue,
 no renderer, no seed): the loader must not be tuned to the shapes it writes. It follows
-``/work/shared/reference/seed-cluster-info.md`` (the canonical ``/clusters/{id}/info``) and
+the API notes' ``seed-cluster-info.md`` (the canonical ``/clusters/{id}/info``) and
 the addendum of ``shadeform-api.md`` (how live responses deviate from the spec):
 
 - instances before ``active`` (``creating``, ``pending_provider``, ``pending``) have null
