@@ -339,23 +339,139 @@ def load_naive_shapes(path: Path) -> Any:
     return _naive_frame(clusters)
 
 
-def load_duckdb_shapes(path: Path) -> Any:
-    """DuckDB on a shapes file: ``read_json`` (array, newline-delimited, or the wrapper's
-    ``clusters``; gzip by its suffix) + ``unnest`` to the instances frame of ``load_duckdb``."""
+#: the JSON types of the fields the instances frame reads, as an expert declares them to
+#: ``read_json(columns=...)`` (issue 24, item 5): DuckDB parses only these, typed (times as
+#: TIMESTAMPTZ, dollar strings as DOUBLE), and skips every other field without inferring it
+DUCKDB_INSTANCE = """STRUCT(
+    id VARCHAR, name VARCHAR, cloud VARCHAR, region VARCHAR, shade_instance_type VARCHAR,
+    cloud_instance_type VARCHAR, cloud_assigned_id VARCHAR, shade_cloud BOOLEAN,
+    status VARCHAR, status_details VARCHAR,
+    configuration STRUCT(memory_in_gb BIGINT, storage_in_gb BIGINT, vcpus BIGINT,
+        num_gpus BIGINT, gpu_type VARCHAR, interconnect VARCHAR, vram_per_gpu_in_gb BIGINT,
+        gpu_manufacturer VARCHAR, os VARCHAR, nvlink BOOLEAN),
+    ip VARCHAR, ssh_user VARCHAR, ssh_port BIGINT, cost_estimate DOUBLE,
+    created_at TIMESTAMPTZ, active_at TIMESTAMPTZ, deleted_at TIMESTAMPTZ, hourly_price BIGINT,
+    launch_configuration STRUCT(type VARCHAR,
+        docker_configuration STRUCT(image VARCHAR, shared_memory_in_gb BIGINT,
+            registry_credentials JSON),
+        script_configuration STRUCT(base64_script VARCHAR)),
+    rental_terms STRUCT(rental_type VARCHAR, hourly_price DOUBLE, ending_at TIMESTAMPTZ),
+    boot_time STRUCT(min_boot_in_sec BIGINT, max_boot_in_sec BIGINT),
+    ssh_key_id VARCHAR)"""
+DUCKDB_CLUSTER = f"STRUCT(id VARCHAR, instances {DUCKDB_INSTANCE}[])"
+
+#: every column of our instances table, from one row per (cluster id, instance ``i``): the
+#: same names, in the same order (detail columns NULL: the cluster info shape has none), the
+#: script's sha256 and the registry-credentials flag derived as ours are. The casts are no-ops
+#: on the declared columns and read the inferred ones the same way.
+DUCKDB_INSTANCES_SELECT = """
+SELECT
+    cluster_id::VARCHAR AS cluster_id, i.id::VARCHAR AS instance_id, i.name, i.cloud,
+    i.region, i.shade_instance_type, i.cloud_instance_type,
+    i.cloud_assigned_id::VARCHAR AS cloud_assigned_id, i.shade_cloud, i.status,
+    i.status_details, i.configuration.gpu_type AS gpu_type,
+    i.configuration.gpu_manufacturer AS gpu_manufacturer,
+    i.configuration.num_gpus AS num_gpus,
+    i.configuration.vram_per_gpu_in_gb AS vram_per_gpu_in_gb,
+    i.configuration.num_gpus * i.configuration.vram_per_gpu_in_gb AS total_vram_gb,
+    i.configuration.vcpus AS vcpus, i.configuration.memory_in_gb AS memory_in_gb,
+    i.configuration.storage_in_gb AS storage_in_gb,
+    i.configuration.interconnect AS interconnect, i.configuration.nvlink AS nvlink,
+    i.configuration.os AS os, i.ip, i.ssh_user, i.ssh_port::BIGINT AS ssh_port,
+    i.hourly_price::BIGINT AS hourly_price_cents, i.hourly_price / 100 AS hourly_price_usd,
+    TRY_CAST(i.cost_estimate AS DOUBLE) AS cost_estimate_usd,
+    i.rental_terms.rental_type AS rental_type,
+    TRY_CAST(i.rental_terms.hourly_price AS DOUBLE) AS rental_hourly_price_usd,
+    TRY_CAST(i.rental_terms.ending_at AS TIMESTAMPTZ) AS rental_ending_at,
+    TRY_CAST(i.created_at AS TIMESTAMPTZ) AS created_at,
+    TRY_CAST(i.active_at AS TIMESTAMPTZ) AS active_at,
+    TRY_CAST(i.deleted_at AS TIMESTAMPTZ) AS deleted_at,
+    i.boot_time.min_boot_in_sec AS boot_time_min_s,
+    i.boot_time.max_boot_in_sec AS boot_time_max_s,
+    i.launch_configuration.type AS launch_type,
+    i.launch_configuration.docker_configuration.image AS docker_image,
+    i.launch_configuration.docker_configuration.shared_memory_in_gb::BIGINT
+        AS docker_shared_memory_in_gb,
+    CASE WHEN i.launch_configuration.docker_configuration IS NULL THEN NULL
+        ELSE i.launch_configuration.docker_configuration.registry_credentials IS NOT NULL
+        END AS has_registry_credentials,
+    sha256(from_base64(i.launch_configuration.script_configuration.base64_script))
+        AS script_sha256,
+    NULL::VARCHAR AS ssh_key_id, NULL::TIMESTAMPTZ AS auto_delete_at,
+    NULL::DOUBLE AS auto_delete_spend_threshold_usd, NULL::TIMESTAMPTZ AS alert_at,
+    NULL::DOUBLE AS alert_spend_threshold_usd, NULL::BOOLEAN AS volume_mount_auto,
+    false AS has_details, NULL::TIMESTAMPTZ AS details_observed_at,
+    NULL::TIMESTAMPTZ AS observed_at
+FROM i
+"""
+
+
+def duckdb_shapes_query(path: Path, declared: bool = True) -> str:
+    """The DuckDB query of a shapes file: ``read_json`` (array, newline-delimited, or the
+    wrapper's ``clusters``; gzip by its suffix), its columns declared (``columns=``) or
+    inferred, + ``unnest`` of each cluster's instances to our instances columns."""
+    fmt, _ = _shape_format(path)
+    columns = ""
+    if fmt == "wrapper":
+        if declared:
+            columns = f", columns = {{clusters: '{DUCKDB_CLUSTER}[]'}}"
+        source = (f"SELECT unnest(clusters) AS c FROM read_json(?, format = 'auto', "
+                  f"maximum_object_size = 2000000000{columns})")
+    else:
+        if declared:
+            columns = f", columns = {{id: 'VARCHAR', instances: '{DUCKDB_INSTANCE}[]'}}"
+        json_format = "newline_delimited" if fmt == "jsonl" else "array"
+        source = (f"SELECT c FROM read_json(?, format = '{json_format}', "
+                  f"maximum_object_size = 2000000000{columns}) AS c")
+    return (f"WITH c AS ({source}),\n"
+            "i AS (SELECT c.id AS cluster_id, unnest(c.instances) AS i FROM c)"
+            + DUCKDB_INSTANCES_SELECT)
+
+
+def load_duckdb_shapes(path: Path, declared: bool = True) -> Any:
+    """DuckDB on a shapes file (``duckdb_shapes_query``), to a pandas DataFrame of our
+    instances table's columns; it reads the file, gzip too, on both cores."""
     import duckdb
 
-    fmt, _ = _shape_format(path)
-    query = DUCKDB_QUERY
-    if fmt != "wrapper":
-        json_format = "newline_delimited" if fmt == "jsonl" else "array"
-        query = query.replace(
-            "SELECT unnest(clusters) AS c\n    FROM read_json(?, maximum_object_size = "
-            "2000000000, format = 'auto')",
-            f"SELECT c FROM read_json(?, maximum_object_size = 2000000000, format = "
-            f"'{json_format}') AS c")
-        assert query != DUCKDB_QUERY
     with duckdb.connect() as con:
-        return con.execute(query, [str(path)]).df()
+        return con.execute(duckdb_shapes_query(path, declared), [str(path)]).df()
+
+
+def instances_differences(ours: Any, duck: Any, rows: int = 2000, seed: int = 0) -> list[str]:
+    """Where DuckDB's instances frame differs from ours: column names and order, row count,
+    and, on ``rows`` rows drawn at random (matched by instance id), every value (times as
+    instants, numbers within 1e-9, status as text). Empty when they agree."""
+    import numpy as np
+    import pandas as pd
+
+    problems = []
+    if list(duck.columns) != list(ours.columns):
+        problems.append(f"columns differ: {sorted(set(duck.columns) ^ set(ours.columns))} "
+                        "or their order")
+        return problems
+    if len(duck) != len(ours):
+        return [f"{len(duck)} rows, ours {len(ours)}"]
+    key = ["cluster_id", "instance_id"]
+    a = ours.sort_values(key, kind="stable").reset_index(drop=True)
+    b = duck.sort_values(key, kind="stable").reset_index(drop=True)
+    pick = np.random.default_rng(seed).choice(len(a), size=min(rows, len(a)), replace=False)
+    a, b = a.iloc[pick], b.iloc[pick]
+    for column in a.columns:
+        x, y = a[column], b[column]
+        if isinstance(x.dtype, pd.DatetimeTZDtype):
+            y = pd.to_datetime(y, utc=True).astype(x.dtype)
+            same = (x.to_numpy() == y.to_numpy()) | (x.isna().to_numpy() & y.isna().to_numpy())
+        elif x.dtype.kind == "f":
+            xv, yv = x.to_numpy(dtype=float), y.to_numpy(dtype=float, na_value=np.nan)
+            same = np.isclose(xv, yv, rtol=0, atol=1e-9, equal_nan=True)
+        else:
+            xv = x.astype(object).where(x.notna(), None).to_numpy()
+            yv = y.astype(object).where(y.notna(), None).to_numpy()
+            same = np.array([u == v or (u is None and v is None) for u, v in
+                             zip(xv.tolist(), yv.tolist(), strict=True)])
+        if not same.all():
+            problems.append(f"{column}: {int((~same).sum())} of {len(same)} sampled rows differ")
+    return problems
 
 
 def load_ours_shapes(path: Path) -> Any:
@@ -390,16 +506,21 @@ def bench_shapes(n: int, repeat: int) -> dict[str, Any]:
     paths = shapes_files(n)
     times: dict[str, dict[str, float]] = {name: {} for name in paths}
     tables: dict[str, Any] = {}
+    ours: dict[str, Any] = {}
+    differences: dict[tuple[str, str], list[str]] = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the dirty fleet's unknown fields and drifted values
         # one small load each first: lazy imports are not the cost of the first container
         for small in shapes_files(10).values():
             load_ours_shapes(small), load_duckdb_shapes(small), load_naive_shapes(small)
+            load_duckdb_shapes(small, declared=False)
         for _ in range(repeat):
             for name, path in paths.items():
                 methods = [("ours", lambda p=path: load_ours_shapes(p))]
                 if name in ("array", "jsonl", "wrapper", "array.gz", "clean array"):
-                    methods += [("duckdb", lambda p=path: load_duckdb_shapes(p))]
+                    methods += [("duckdb", lambda p=path: load_duckdb_shapes(p)),
+                                ("duckdb-inferred",
+                                 lambda p=path: load_duckdb_shapes(p, declared=False))]
                 if name in ("array", "clean array"):
                     methods += [("naive", lambda p=path: load_naive_shapes(p))]
                 for method, fn in methods:
@@ -408,7 +529,13 @@ def bench_shapes(n: int, repeat: int) -> dict[str, Any]:
                     if method == "ours":
                         tables[name] = (len(result.instances), frames_bytes(result),
                                         len(result.warnings))
+                        ours[name] = result.instances
+                    elif method.startswith("duckdb") and (name, method) not in differences:
+                        # DuckDB's frame holds our instances columns, value for value
+                        differences[(name, method)] = instances_differences(ours[name],
+                                                                            result)
                     del result
+                ours.pop(name, None)
     memory = {name: peak_memory(name, paths["array"]) for name in
               ("ours-shapes", "duckdb-shapes", "naive-shapes")}
     return {
@@ -419,6 +546,8 @@ def bench_shapes(n: int, repeat: int) -> dict[str, Any]:
         "warnings": {name: t[2] for name, t in tables.items()},
         "general_items": {name: _general_items(p) for name, p in paths.items()},
         "seconds": times, "memory": memory,
+        "differences": {f"{name} {method}": found for (name, method), found in
+                        differences.items()},
     }
 
 
@@ -429,15 +558,21 @@ def print_shapes(r: dict[str, Any]) -> dict[str, Any]:
     print(f"\n1b. Loader on realistic shapes (benchmarks/shapes.py, independent of the test "
           f"kit): {r['clusters']:,} cluster info responses, {r['instances']['array']:,} "
           f"instances, {r['bytes']['array'] / 2**20:.0f} MiB as a JSON array")
-    print(f"   {'container':<12} {'MiB':>5} {'naive s':>8} {'DuckDB s':>9} {'ours s':>7} "
-          f"{'naive/ours':>10} {'ours/DuckDB':>11} {'general':>8}")
+    print("   DuckDB: read_json with the columns' types declared (the reference); inferred: "
+          "its schema inferred")
+    print(f"   {'container':<12} {'MiB':>5} {'naive s':>8} {'DuckDB s':>9} {'inferred s':>10} "
+          f"{'ours s':>7} {'naive/ours':>10} {'ours/DuckDB':>11} {'general':>8}")
     for name in r["seconds"]:
         row = t[name]
         naive = f"{row['naive']:8.2f}" if "naive" in row else f"{'':8}"
         ratio = f"{row['naive'] / row['ours']:9.1f}x" if "naive" in row else f"{'':10}"
         print(f"   {name:<12} {r['bytes'][name] / 2**20:5.0f} {naive} {row['duckdb']:9.2f} "
-              f"{row['ours']:7.2f} {ratio} {row['ours'] / row['duckdb']:10.2f}x "
-              f"{r['general_items'][name]:8,}")
+              f"{row['duckdb-inferred']:10.2f} {row['ours']:7.2f} {ratio} "
+              f"{row['ours'] / row['duckdb']:10.2f}x {r['general_items'][name]:8,}")
+    differing = {k: v for k, v in r["differences"].items() if v}
+    print(f"   DuckDB's instances frames == ours (columns, rows, 2,000 sampled rows' values): "
+          f"{_mark(not differing)}" + "".join(f"\n     {k}: {'; '.join(v)}"
+                                              for k, v in differing.items()))
     naive_ratio = arr["naive"] / arr["ours"]
     duck_ratio = max(t[name]["ours"] / t[name]["duckdb"] for name in t)
     per = {name: t[name]["ours"] / r["instances"][name] for name in t}

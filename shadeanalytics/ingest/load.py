@@ -117,10 +117,15 @@ def read_regular_file(path: Path, limit: int, what: str = "file") -> bytes:
         if not stat.S_ISREG(mode):
             raise ValueError(f"not a regular file ({_file_kind(mode)}); refused")
         os.set_blocking(fd, True)
-        if os.fstat(fd).st_size > limit:
+        first = os.fstat(fd).st_size
+        if first > limit:
             raise ValueError(f"larger than the {limit:,}-byte limit for a {what}; refused")
         chunks, size = [], 0
-        while chunk := os.read(fd, min(_CHUNK, limit + 1 - size) or 1):
+        # the size fstat gives in one read (no chunks to join: a copy less of a big file),
+        # then on in chunks until the end: a file that grew while read is caught too
+        first += 1
+        while chunk := os.read(fd, min(first or _CHUNK, limit + 1 - size) or 1):
+            first = 0
             size += len(chunk)
             if size > limit:
                 raise ValueError(f"larger than the {limit:,}-byte limit for a {what}; refused")

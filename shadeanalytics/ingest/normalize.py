@@ -208,6 +208,12 @@ class Normalized:
         default_factory=lambda: {name: [[] for _ in fields] for name, fields in
                                  (CHILD_FIELDS | TEMPLATE_CHILD_FIELDS).items()}
     )
+    #: the instances' child tables are kept per list, not per item: ``_row`` holds the parent
+    #: row of each non-empty list and this its length; ``instance_id``, ``observed_at`` and
+    #: ``position`` stay empty (``tables`` derives them from the parent rows, vectorized)
+    child_counts: dict[str, list[int]] = field(
+        default_factory=lambda: {name: [] for name in CHILD_FIELDS}
+    )
     #: rows and origins of the account tables (volumes, volume_types, ssh_keys, templates,
     #: cluster_types)
     account: dict[str, list[tuple[Any, ...]]] = field(
@@ -430,25 +436,27 @@ def _row_source(src: _Source, columns: tuple[Column, ...], fields: tuple[str, ..
 
 
 def _children_source(src: _Source, children: tuple[str, ...]) -> list[str]:
-    """Statements appending the rows of each child table, column by column (``C[n]``: the
-    ``append`` of each of its columns; text values interned)."""
+    """Statements appending the rows of each child table (``C[n]``: the ``append`` of its
+    ``_row`` column, of its list lengths, and of each of its value columns; text values
+    interned): the parent row and length once per list, the values once per item
+    (``Normalized.child_counts``)."""
     body = []
     for n, table in enumerate(children):
         columns = [c for c in TABLES[table] if c.parse != "derived"]
         listed = columns[0].source.split("[]")[0]
         items = [c.source.split("[].", 1)[1] if "[]." in c.source else "" for c in columns]
         expr, _ = src.value(listed)
-        adds = [f"a{k}" for k in range(4 + len(items))]
+        adds = [f"a{k}" for k in range(len(items))]
         body += [f"    v = {expr}",
                  "    if v:",
-                 f"        {', '.join(adds)} = C[{n}]",
-                 "        for pos, x in enumerate(v):",
-                 "            a0(row_no); a1(rid); a2(observed_at); a3(pos)"]
+                 f"        p, n, {', '.join(adds)} = C[{n}]",
+                 "        p(row_no); n(len(v))",
+                 "        for x in v:"]
         for k, (item, column) in enumerate(zip(items, columns, strict=True)):
             value = f"x.{item}" if item else "x"
             if column.parse in _INTERNED:
                 value = f"i(w) if type(w := {value}) is str else w"
-            body.append(f"            {adds[4 + k]}({value})")
+            body.append(f"            {adds[k]}({value})")
     return body
 
 
@@ -512,7 +520,8 @@ class _Normalizer:
         self._doc: Document = Document(None, "")
         #: the envelope's endpoint of the response being walked (None when it does not say)
         self._endpoint: str | None = None
-        self._child_rows = [tuple(column.append for column in out.children[t])
+        self._child_rows = [(out.children[t][0].append, out.child_counts[t].append,
+                             *(column.append for column in out.children[t][4:]))
                             for t in INSTANCE_RECORD.children]
 
     # -- documents -------------------------------------------------------------------------
@@ -832,6 +841,9 @@ class _Normalizer:
             return
         if typed.kind == "cluster":  # one cluster info response
             self._typed_cluster(typed.items[0], path, observed_at)  # type: ignore[index]
+            # read: its structs (and the line they view) can go now, not with the load's
+            # documents (kept to name sources): one JSONL line at a time is alive, not all
+            typed.items = []
             return
         lpath = f"{path}.{typed.kind}"
         if observed_at is not None:

@@ -229,7 +229,8 @@ class _Table:
 
     def __init__(self, name: str, rows: list[tuple[Any, ...]], names: tuple[str, ...],
                  origins: Callable[[int], tuple[str, str]], id_field: str | None,
-                 findings: Findings, columns: list[list[Any]] | None = None) -> None:
+                 findings: Findings, columns: list[Any] | None = None) -> None:
+        """``columns``: the raw columns of a child table (lists, or numpy arrays)."""
         self.name = name
         if columns is not None:  # already column by column (a child table)
             self.n = len(columns[0])
@@ -239,6 +240,8 @@ class _Table:
             self.raw = _Columns(rows, names)
         self.origin = origins
         self.id_field = id_field
+        #: the id of a row's record, when the table has no id column of its own
+        self.rid_of: Callable[[int], Any] | None = None
         self.findings = findings
         self.drop: set[int] = set()
         #: rows whose missing required values are expected, by column source (a source
@@ -260,7 +263,8 @@ class _Table:
         elif self.name == "instance_types":  # a field of the type, not of its availability
             path = _AVAILABILITY_ENTRY.sub("", path)
         full = f"{path}.{source}" if source else path
-        rid = self.raw[self.id_field][row] if self.id_field else None
+        rid = self.rid_of(row) if self.rid_of is not None \
+            else self.raw[self.id_field][row] if self.id_field else None
         return file, full, general_path(full), rid
 
     def bad(self, row: int, source: str, problem: str) -> None:
@@ -430,11 +434,14 @@ def to_dollars(values: list[Any], table: _Table, source: str) -> np.ndarray:
 def _to_status(values: list[Any], table: _Table, source: str) -> pd.Categorical:
     unknown = sorted(set(values) - set(STATUSES) - {None})
     for value in unknown:
-        row = values.index(value)
-        label = f"'{value}'" if _STATUS_TEXT.fullmatch(value) else "a status value"
-        table.warn(row, source, f"unknown status {label}; added as a new category after "
-                                f"'{STATUSES[-1]}'")
+        _unknown_status(table, values.index(value), source, value)
     return pd.Categorical(values, categories=[*STATUSES, *unknown], ordered=True)
+
+
+def _unknown_status(table: _Table, row: int, source: str, value: str) -> None:
+    label = f"'{value}'" if _STATUS_TEXT.fullmatch(value) else "a status value"
+    table.warn(row, source, f"unknown status {label}; added as a new category after "
+                            f"'{STATUSES[-1]}'")
 
 
 def _convert(column: Column, values: list[Any], table: _Table) -> Any:
@@ -508,9 +515,22 @@ def _frame(table: _Table, extra: dict[str, Column] | None = None) -> dict[str, A
     """Convert every raw column that the schema (or ``extra``) describes."""
     out: dict[str, Any] = {}
     described = {c.name: c for c in TABLES.get(table.name, ())} | (extra or {})
+    arrow = _arrow_columns(table, described)
     for name in (table.raw.names() if type(table.raw) is _Columns else list(table.raw)):
-        values = table.raw[name]
         column = described.get(name)
+        if name in arrow:
+            if name == "observed_at":
+                out[name] = _arrow_time(arrow.pop(name), table, "")
+            elif column is not None:
+                out[name] = _from_arrow(column, arrow.pop(name), table)
+            else:
+                del arrow[name]
+            if name != table.id_field and name not in _KEEP_RAW:
+                table.raw[name] = []  # never built: nothing reads it
+            else:
+                table.raw[name]  # built while the rows are there: read later
+            continue
+        values = table.raw[name]
         if name == "observed_at":
             out[name] = _to_time(values, table, "")
         elif column is None:
@@ -523,6 +543,113 @@ def _frame(table: _Table, extra: dict[str, Column] | None = None) -> dict[str, A
         if name != table.id_field and name not in _KEEP_RAW:
             table.raw[name] = []  # converted: its Python objects can go
     return out
+
+
+#: the tables whose rows become Arrow columns in one conversion (``_arrow_columns``): the
+#: hot path of every load. Their raw fields no column describes are flags (bool).
+_ARROW_TABLES = frozenset({"clusters", "instances"})
+#: the Arrow type of each ``parse`` kind: a value of another Python type fails the conversion
+_ARROW_KINDS = {"str": "large_string", "status": "large_string", "time": "large_string",
+                "time_or_na": "large_string", "dollars": "large_string", "int": "int64",
+                "cents": "int64", "bool": "bool_"}
+_ARROW_DTYPES = {"string": "large_string", "boolean": "bool_", "Int64": "int64"}
+
+
+def _arrow_columns(table: _Table, described: dict[str, Column]) -> dict[str, Any]:
+    """The raw columns of ``table``'s rows as Arrow arrays, converted in one pass (no Python
+    list per column, no check of each value's type in Python), or ``{}``: pyarrow missing, a
+    table not in ``_ARROW_TABLES``, or a value of an unexpected type anywhere (an object
+    where text belongs, a string where a number belongs, an integer past 64 bits...): then
+    every column takes the general conversion, which reports each such value by its path.
+
+    Every value pyarrow accepts here is one the general conversion passes unchanged (a
+    float with an integer value in an integer column is the exception: both load it as
+    that integer, without a warning)."""
+    pa = _arrow()
+    raw = table.raw
+    if pa is None or table.name not in _ARROW_TABLES or type(raw) is not _Columns \
+            or not raw.rows or pd.StringDtype().storage != "pyarrow":
+        return {}
+    fields = []
+    for name in raw.names():
+        column = described.get(name)
+        if name == "observed_at":
+            kind = "large_string"
+        elif column is None:
+            kind = "bool_"
+        elif column.parse == "derived":
+            kind = _ARROW_DTYPES.get(column.dtype, "")
+        else:
+            kind = _ARROW_KINDS.get(column.parse, "")
+        if not kind:
+            return {}
+        fields.append(pa.field(name, getattr(pa, kind)()))
+    try:
+        rows = pa.array(raw.rows, type=pa.struct(fields))
+    except (pa.ArrowException, TypeError, ValueError, OverflowError, UnicodeError):
+        return {}
+    return {field.name: rows.field(k) for k, field in enumerate(fields)}
+
+
+def _nulls(array: Any) -> np.ndarray:
+    """The rows of ``array`` that are null."""
+    return np.asarray(array.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _from_arrow(column: Column, array: Any, table: _Table) -> Any:
+    """``_convert`` of an Arrow column of
+    ``_arrow_columns``: the same values and the same findings, without Python objects. What
+    pyarrow cannot parse (a time or dollar text it refuses, an unknown status...) goes to
+    the general conversion of the column's Python values."""
+    pa = _arrow()
+    kind = column.parse if column.parse != "derived" else {
+        "string": "str", "boolean": "bool", "Int64": "int"}[column.dtype]
+    source = column.source
+    if column.required and array.null_count and column.parse != "derived":
+        quiet = table.quiet_rows(source)
+        for i in np.flatnonzero(_nulls(array)).tolist():
+            if i not in table.drop and i not in quiet:
+                table.warn(i, source, "missing or null, though the API promises a value; "
+                           "loaded as NA")
+    if kind == "str":
+        return pd.arrays.ArrowStringArray(array)
+    if kind in ("int", "cents"):
+        return pd.arrays.IntegerArray(array.fill_null(0).to_numpy().copy(), _nulls(array))
+    if kind == "bool":
+        return pd.arrays.BooleanArray(
+            np.asarray(array.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool),
+            _nulls(array))
+    if kind in ("time", "time_or_na"):
+        return _arrow_time(array, table, source, soft=kind == "time_or_na")
+    if kind == "dollars":
+        try:
+            out = np.array(pa.compute.cast(array, pa.float64())
+                           .to_numpy(zero_copy_only=False))  # a writable copy
+        except (pa.ArrowException, UnicodeError):
+            pass
+        else:
+            if np.isfinite(out).sum() == len(array) - array.null_count:
+                return out
+        return to_dollars(array.to_pylist(), table, source)
+    unknown = sorted(set(pa.compute.unique(array).drop_null().to_pylist()) - set(STATUSES))
+    for value in unknown:
+        row = pa.compute.index(array, pa.scalar(value, pa.large_string())).as_py()
+        _unknown_status(table, row, source, value)
+    categories = [*STATUSES, *unknown]
+    codes = pa.compute.index_in(array, value_set=pa.array(categories, pa.large_string()))
+    return pd.Categorical.from_codes(
+        np.asarray(codes.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int32),
+        categories=categories, ordered=True)
+
+
+def _arrow_time(array: Any, table: _Table, source: str, soft: bool = False) -> Any:
+    """``_to_time`` of an Arrow text column: pyarrow's RFC 3339 parser, else the general one."""
+    pa = _arrow()
+    try:
+        parsed = pa.compute.cast(array, pa.timestamp("us", tz="UTC"))
+    except (pa.ArrowException, UnicodeError):
+        return _to_time(array.to_pylist(), table, source, soft)
+    return pd.DatetimeIndex(parsed.to_pandas(), tz="UTC")
 
 
 #: raw columns read after their conversion (by name; a table's id column is kept too, to name
@@ -566,6 +693,13 @@ def _dedupe(table: _Table, key: tuple[str, ...],
             preferred: Callable[[int], bool] | None = None) -> None:
     """Drop exact repeats of a record (the same file read twice); warn on conflicting ones."""
     raw = table.raw
+    if table.id_field in key:  # every id once (one snapshot): no key repeats
+        ids = raw[table.id_field]
+        try:
+            if len(set(ids)) == len(ids):
+                return
+        except TypeError:  # an id that is a list or an object
+            pass
     keys = list(zip(*(raw[k] for k in key), strict=True))  # every key has 2+ fields
     try:
         if len(set(keys)) == len(keys):
@@ -639,7 +773,7 @@ def build_tables(norm: Normalized) -> Tables:
     t["total_vram_gb"] = t["num_gpus"] * t["vram_per_gpu_in_gb"]
 
     children = _children(CHILD_FIELDS, norm, origin_of(norm.instance_origins), "instance_id",
-                         instances, findings)
+                         instances, findings, i)
     dropped = np.fromiter(instances.drop, dtype=np.int64)
 
     frames = {
@@ -755,21 +889,51 @@ def _polls(polls: list[tuple[str, str]]) -> pd.DataFrame:
 
 
 def _children(fields: dict[str, Any], norm: Normalized, parent_origin: Callable[[int], Any],
-              id_field: str, parent: _Table, findings: Findings
+              id_field: str, parent: _Table, findings: Findings,
+              parent_columns: dict[str, Any] | None = None,
               ) -> dict[str, tuple[pd.DataFrame, np.ndarray]]:
     """Each child table of ``fields`` (instances' or templates') converted, with the parent row
     of each of its rows; a child value that cannot load takes its parent with it
-    (``errors="skip"``)."""
+    (``errors="skip"``). The instances' child tables, kept per list
+    (``Normalized.child_counts``), take their id and time from ``parent_columns`` (the
+    parent's converted columns)."""
     children = {}
     for name, columns in fields.items():
-        child = _Table(name, [], columns, parent_origin, id_field, findings,
-                       columns=norm.children[name])
+        counts = norm.child_counts.get(name)
+        if counts is None:
+            child = _Table(name, [], columns, parent_origin, id_field, findings,
+                           columns=norm.children[name])
+        else:
+            child = _per_item(name, columns, norm.children[name], counts, parent,
+                              parent_origin, id_field, findings)
         child.origin = _child_origin(child.raw, parent_origin, TABLES[name])
         parents = np.asarray(child.raw["_row"], dtype=np.int64)
         converted = _frame(child)
+        if counts is not None and parent_columns is not None:
+            for key in (id_field, "observed_at"):
+                converted[key] = parent_columns[key].take(parents)
         parent.drop.update(int(parents[r]) for r in child.drop)
         children[name] = (converted, parents)
     return children
+
+
+def _per_item(name: str, fields: tuple[str, ...], columns: list[list[Any]], counts: list[int],
+              parent: _Table, parent_origin: Callable[[int], Any], id_field: str,
+              findings: Findings) -> _Table:
+    """A child table kept per list, as one row per item: ``_row`` (the parent row) and
+    ``position`` expanded with numpy; its id and time are the parent's (named in messages
+    through the parent's raw id column, converted by the caller)."""
+    lengths = np.asarray(counts, dtype=np.int64)
+    rows = np.repeat(np.asarray(columns[0], dtype=np.int64), lengths)
+    position = np.arange(len(rows), dtype=np.int64) - np.repeat(np.cumsum(lengths) - lengths,
+                                                                lengths)
+    values = columns[4:]
+    table = _Table(name, [], (*fields[:1], *fields[3:]), parent_origin, None, findings,
+                   columns=[rows, position, *values])
+    ids = parent.raw[id_field]
+    table.rid_of = lambda row: ids[rows[row]]
+    columns[:] = [[] for _ in columns]  # now the table's
+    return table
 
 
 def _child_origin(raw: dict[str, list[Any]], parent: Callable[[int], tuple[str, str]],
