@@ -292,6 +292,7 @@ def test_a_factory_with_the_old_keywords_warns_at_the_callers_line(
 # -- kill -9 ----------------------------------------------------------------------------------
 
 
+@pytest.mark.hardening  # a race / a kill / a signal: the long tier
 def test_killed_collector_leaves_a_consistent_store(tmp_path: Path) -> None:
     """SIGKILL at random moments (10 times): integrity ok, committed polls kept, none partial,
     lock free, the next run succeeds."""

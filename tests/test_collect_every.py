@@ -300,6 +300,7 @@ def _env(tmp_path: Path) -> dict[str, str]:
     }
 
 
+@pytest.mark.hardening  # a race / a kill / a signal: the long tier
 def test_sigterm_in_a_hanging_poll_stops_it_and_the_next_run_continues(tmp_path: Path) -> None:
     """A real SIGTERM while poll 2 hangs: exit 0 within seconds, poll 1 kept, store readable,
     and the next run records poll 2."""

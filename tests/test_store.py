@@ -348,6 +348,7 @@ def test_empty_store_reads_as_empty_tables(store: Store) -> None:
     assert store.polls().empty
 
 
+@pytest.mark.hardening  # a race / a kill / a signal: the long tier
 def test_reader_never_sees_a_partial_poll(tmp_path: Path) -> None:
     """A reader running while a writer commits polls sees whole polls and is never locked."""
     path = tmp_path / "fleet.sqlite"
