@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -588,6 +589,12 @@ def _arrow_columns(table: _Table, described: dict[str, Column]) -> dict[str, Any
         rows = pa.array(raw.rows, type=pa.struct(fields))
     except (pa.ArrowException, TypeError, ValueError, OverflowError, UnicodeError):
         return {}
+    # pyarrow truncates a float into an integer field (1.5 -> 1) where the general conversion
+    # refuses it: any float in an integer column sends the table the general way (one pass of
+    # C-level iteration per integer column, no Python per value)
+    for k, field in enumerate(fields):
+        if field.type == pa.int64() and float in set(map(type, map(itemgetter(k), raw.rows))):
+            return {}
     return {field.name: rows.field(k) for k, field in enumerate(fields)}
 
 
@@ -648,6 +655,8 @@ def _arrow_time(array: Any, table: _Table, source: str, soft: bool = False) -> A
     try:
         parsed = pa.compute.cast(array, pa.timestamp("us", tz="UTC"))
     except (pa.ArrowException, UnicodeError):
+        parsed = None  # pyarrow's message quotes the value: never chain it to our error
+    if parsed is None:
         return _to_time(array.to_pylist(), table, source, soft)
     return pd.DatetimeIndex(parsed.to_pandas(), tz="UTC")
 
