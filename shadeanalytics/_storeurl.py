@@ -10,12 +10,18 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit
+
+from .errors import StoreURLError
 
 __all__ = ["is_postgres", "redact", "sqlite_path", "target"]
 
 _PG_SCHEMES = ("postgresql://", "postgres://")
 _SQLITE_SCHEME = "sqlite://"
+#: a URL's scheme (``mysql://...``): what a path never starts with
+_URL = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
+_KNOWN = ("a path, sqlite:///PATH (sqlite:////ABSOLUTE/PATH) or "
+          "postgresql://USER@HOST:PORT/DB")
 
 
 def is_postgres(store: str | os.PathLike[str]) -> bool:
@@ -29,41 +35,41 @@ def sqlite_path(store: str | os.PathLike[str]) -> Path:
     text = os.fspath(store)
     if text.lower().startswith(_SQLITE_SCHEME):
         rest = text[len(_SQLITE_SCHEME) :]
-        if not rest.startswith("/"):
-            raise ValueError("an SQLite store URL is sqlite:///PATH (three slashes)")
-        text = rest[1:] or "."
+        if not rest.startswith("/") or not rest[1:]:
+            raise StoreURLError("an SQLite store URL is sqlite:///RELATIVE/PATH or "
+                                "sqlite:////ABSOLUTE/PATH (three slashes, then the path)")
+        text = rest[1:]
     return Path(text).expanduser()
 
 
 def target(store: str | os.PathLike[str]) -> str | Path:
-    """What ``store`` names: the PostgreSQL URL as given, or the SQLite file's path."""
-    return os.fspath(store) if is_postgres(store) else sqlite_path(store)
+    """What ``store`` names: the PostgreSQL URL as given, or the SQLite file's path. An
+    empty name or a URL of another scheme (``mysql://``) is a :class:`StoreURLError` (never
+    a file of that name)."""
+    text = os.fspath(store)
+    if not text.strip():
+        raise StoreURLError(f"the store name is empty: give {_KNOWN}")
+    scheme = _URL.match(text)
+    if scheme and not (is_postgres(text) or text.lower().startswith(_SQLITE_SCHEME)):
+        raise StoreURLError(f"unsupported store URL scheme {scheme.group(1)!r}: give {_KNOWN}")
+    return text if is_postgres(text) else sqlite_path(store)
 
 
 def redact(store: str | os.PathLike[str] | Path) -> str:
     """``store`` fit to show: a URL's password (in its user part or a ``password=``
-    parameter) replaced by ``***``; a path as it is."""
+    parameter) replaced by ``***``, the rest as written; a path as it is."""
     text = os.fspath(store)
-    if not is_postgres(text):
+    if not _URL.match(text):  # a path
         return text
     try:
-        parts = urlsplit(text)
+        netloc = urlsplit(text).netloc
     except ValueError:
         return re.sub(r"//[^@/]*@", "//***@", text)
-    netloc = parts.netloc
     if "@" in netloc:
         user, host = netloc.rsplit("@", 1)
         if ":" in user:
-            user = user.split(":", 1)[0] + ":***"
-        netloc = f"{user}@{host}"
-    query = parts.query
-    if query:
-        pairs = [
-            (k, "***" if k.lower() == "password" else v)
-            for k, v in parse_qsl(query, keep_blank_values=True)
-        ]
-        query = urlencode(pairs, safe="/=,:*")
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+            text = text.replace(netloc, f"{user.split(':', 1)[0]}:***@{host}", 1)
+    return re.sub(r"([?&]password=)[^&#]*", r"\1***", text, flags=re.IGNORECASE)
 
 
 def password(store: str) -> str | None:
@@ -74,6 +80,7 @@ def password(store: str) -> str | None:
         for k, v in parse_qsl(parts.query):
             if k.lower() == "password":
                 found = v
-    except ValueError:
-        return None
+    except ValueError:  # a URL that does not parse: its user part as written, if any
+        match = re.match(r"[A-Za-z][A-Za-z0-9+.-]*://[^:/@]*:([^@]*)@", store)
+        return match.group(1) if match else None
     return found or None

@@ -25,7 +25,7 @@ from . import config
 from ._common import set_progress, usd
 from ._storeurl import redact, target
 from ._version import __version__
-from .errors import DataWarning, ShadeanalyticsError, printable
+from .errors import DataWarning, ShadeanalyticsError, StoreURLError, printable
 from .ingest.load import read
 from .ingest.schema import data_dictionary
 from .ingest.tables import Tables
@@ -94,10 +94,19 @@ class _Exit(Exception):
         self.code = code
 
 
+def _store_value(text: str) -> str:
+    """A ``--store`` (or ``store copy``'s SRC and DST): not empty (an empty name would be the
+    working directory); its scheme is checked where it is opened."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("the store name is empty: give a path, "
+                                         "sqlite:///PATH or postgresql://USER@HOST/DB")
+    return text
+
+
 def _add_source_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("sources", nargs="*", metavar="SOURCE",
                         help="JSON/JSONL(.gz) files, folders or globs of Shadeform responses")
-    parser.add_argument("--store", metavar="PATH",
+    parser.add_argument("--store", metavar="PATH", type=_store_value,
                         help="read the history store written by `shadeanalytics collect` "
                              "instead of files (a path, sqlite:///PATH or postgresql://...)")
     parser.add_argument("--errors", choices=("raise", "skip"), default="raise",
@@ -316,7 +325,7 @@ def _parser() -> argparse.ArgumentParser:
                     "SQLite's integrity check (nothing written), 75 the API is temporarily "
                     "unavailable (the failed poll is recorded). With --every, one process polls "
                     "on a schedule until SIGTERM or Ctrl-C (exit 0), printing one line per poll.")
-    collect.add_argument("--store", metavar="PATH",
+    collect.add_argument("--store", metavar="PATH", type=_store_value,
                          help="the history store (an SQLite file, or postgresql://user@host/db"
                               "; created when missing; default: the settings' store)")
     collect.add_argument("--base-url", metavar="URL", type=_text_value(_MAX_URL),
@@ -422,8 +431,8 @@ def _parser() -> argparse.ArgumentParser:
                     "again to copy what SRC recorded since (nothing is copied twice). Then "
                     "prints both stores' counts and checksum, which must agree (else exit 1). "
                     "Holds DST's collector lock meanwhile (exit 3 when a collector runs).")
-    copy.add_argument("src", metavar="SRC", help="the store to copy from (not changed)")
-    copy.add_argument("dst", metavar="DST", help="the store to copy into")
+    copy.add_argument("src", metavar="SRC", type=_store_value, help="the store to copy from (not changed)")
+    copy.add_argument("dst", metavar="DST", type=_store_value, help="the store to copy into")
     copy.set_defaults(run=_store_copy)
 
     columns = commands.add_parser(
@@ -906,6 +915,8 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None,
             error, code = str(exc), EXIT_USAGE
         except _Exit as exc:
             error, code = str(exc), exc.code
+        except StoreURLError as exc:  # a --store that names no store: a usage error
+            error, code = str(exc), EXIT_USAGE
         except ShadeanalyticsError as exc:
             error, code = str(exc), EXIT_ERROR
         except OSError as exc:  # e.g. the report folder is a file; never a traceback

@@ -30,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ._storeurl import is_postgres, redact
+from ._storeurl import redact
 from .errors import DataWarning, ShadeanalyticsError, printable
 
 __all__ = [
@@ -358,8 +358,8 @@ def _checked(spec: _Spec, value: Any, where: str, folder: Path | None) -> Any:
         return float(value)
     if not isinstance(value, str) or not value.strip() or len(value) > 4096:
         raise ConfigError(f"{where}: expected a non-empty text")
-    if spec.kind == "store" and is_postgres(value):
-        return value  # a URL: neither expanded nor made relative to the settings file
+    if spec.kind == "store" and "://" in value:
+        return value  # a URL (checked where it is opened): taken as it is written
     if spec.kind in ("path", "store"):
         path = Path(value).expanduser()
         return path if folder is None or path.is_absolute() else folder / path

@@ -149,6 +149,11 @@ class StoreError(ShadeanalyticsError):
     """The history store could not be opened, read or written."""
 
 
+class StoreURLError(StoreError, ValueError):
+    """A store name that names no store: empty, an unknown URL scheme, ``sqlite://`` without
+    its third slash. Its message never holds the name's password."""
+
+
 class LockedError(StoreError):
     """Another collector holds the store's lock; this run wrote nothing."""
 

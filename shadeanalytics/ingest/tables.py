@@ -592,8 +592,9 @@ def _arrow_columns(table: _Table, described: dict[str, Column]) -> dict[str, Any
     # pyarrow truncates a float into an integer field (1.5 -> 1) where the general conversion
     # refuses it: any float in an integer column sends the table the general way (one pass of
     # C-level iteration per integer column, no Python per value)
-    for k, field in enumerate(fields):
-        if field.type == pa.int64() and float in set(map(type, map(itemgetter(k), raw.rows))):
+    for k, arrow_field in enumerate(fields):
+        if arrow_field.type == pa.int64() \
+                and float in set(map(type, map(itemgetter(k), raw.rows))):
             return {}
     return {field.name: rows.field(k) for k, field in enumerate(fields)}
 
