@@ -431,7 +431,8 @@ def _parser() -> argparse.ArgumentParser:
                     "again to copy what SRC recorded since (nothing is copied twice). Then "
                     "prints both stores' counts and checksum, which must agree (else exit 1). "
                     "Holds DST's collector lock meanwhile (exit 3 when a collector runs).")
-    copy.add_argument("src", metavar="SRC", type=_store_value, help="the store to copy from (not changed)")
+    copy.add_argument("src", metavar="SRC", type=_store_value,
+                      help="the store to copy from (not changed)")
     copy.add_argument("dst", metavar="DST", type=_store_value, help="the store to copy into")
     copy.set_defaults(run=_store_copy)
 

@@ -2,7 +2,7 @@
 
 This module is the one place that says what a resource costs. Every dollar of the toolkit
 (breakdowns, cluster summary, inventory run rate, lifecycle, the quality cost gap, fleet over
-time, summary, report CSVs and chart titles) comes from ``bill``; no other module computes a
+time, summary, report CSVs and chart titles) comes from ``bill_fleet``; no other module computes a
 price, a billed interval or a state.
 
 The rule (docs/analytics.md's Definitions state it once, in the same words):
@@ -85,7 +85,7 @@ STATES: tuple[str, ...] = ("running", "pending", "held", "stopped")
 #: every money table, summing to ``accrued_usd`` (NA together with it).
 BASIS_COLUMNS: tuple[str, ...] = tuple(f"accrued_{basis}_usd" for basis in BASES)
 
-#: Columns ``bill`` adds to each instance row, in order, with their dtypes.
+#: Columns ``bill_fleet`` adds to each instance row, in order, with their dtypes.
 BILL_COLUMNS: dict[str, str] = {
     "state": "string",
     "configuration_source": "string",
@@ -98,7 +98,7 @@ BILL_COLUMNS: dict[str, str] = {
     "accrued_usd": "float64",
     **dict.fromkeys(BASIS_COLUMNS, "float64"),
 }
-#: Columns ``bill`` adds to each volume row (``Bill.volumes``), in order, with their dtypes.
+#: Columns ``bill_fleet`` adds to each volume row (``Bill.volumes``), in order, with their dtypes.
 VOLUME_BILL_COLUMNS: dict[str, str] = {
     "state": "string",
     "billed_price_usd": "float64",

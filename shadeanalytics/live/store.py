@@ -94,8 +94,9 @@ class Store:
     read-only file, folder or mount is opened read-only (``mode=ro``, or ``immutable=1`` when
     SQLite cannot even create its shared-memory file there): it reads, and refuses writes with
     a ``StoreError``. One ``Store`` per thread:
-    its write connection belongs to the thread that opened it. Every ``sqlite3`` error becomes
-    a :class:`~shadeanalytics.errors.StoreError` naming the file.
+    its write connection belongs to the thread that opened it. Every driver error (``sqlite3``,
+    psycopg) becomes a :class:`~shadeanalytics.errors.StoreError` naming the store (a URL with
+    its password as ``***``).
     """
 
     def __init__(self, path: str | os.PathLike[str], *, create: bool = True) -> None:

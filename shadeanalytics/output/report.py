@@ -133,7 +133,7 @@ def write_report(tables: Tables, out: str | os.PathLike[str], *, as_of: TimeLike
                  all_versions_csv: bool = False) -> list[Path]:
     """Write the report folder ``out``; returns the files written.
 
-    With ``budgets`` (``alerts.load_budgets`` of a budgets file), ``budgets.csv`` holds each
+    With ``budgets`` (``sa.load_budgets`` of a budgets file), ``budgets.csv`` holds each
     budget's measure beside its limit (``alerts.budget_state``), also on the page.
 
     ``clusters.csv`` and ``instances.csv`` hold the newest row of each resource

@@ -20,7 +20,6 @@ figures, saving). The names below are importable from here, as ``shadeanalytics.
 
 from __future__ import annotations
 
-from ..._common import usd
 from ._base import CLOUD_COLORS, GPU_COLORS, STATUS_COLORS, agg_axes, color_for
 from .cost import plot_cost_breakdown
 from .inventory import plot_gpu_inventory
@@ -52,7 +51,6 @@ __all__ = [
     "plot_savings",
     "plot_status_timeline",
     "render_charts",
-    "usd",
     "write_charts",
 ]
 

@@ -1,5 +1,5 @@
 """Provisioning charts: each instance's time from created to active against the API's boot
-estimate (a ``lifecycle`` result)."""
+estimate (an ``instance_lifecycle`` result)."""
 
 from __future__ import annotations
 
@@ -51,9 +51,9 @@ def plot_provisioning(
         >>> ax.get_ylabel()
         'Provisioning time (minutes, created to active)'
 
-    Takes a ``lifecycle`` result; ``by`` is ``cloud``, ``shade_instance_type``, ``cluster_id``
-    or ``status``. One column of points per group (spread sideways, the same every run) over a
-    shaded bar from the group's smallest ``boot_time_min_s`` to its largest
+    Takes an ``instance_lifecycle`` result; ``by`` is ``cloud``, ``shade_instance_type``,
+    ``cluster_id`` or ``status``. One column of points per group (spread sideways, the same
+    every run) over a shaded bar from the group's smallest ``boot_time_min_s`` to its largest
     ``boot_time_max_s``. Late instances (over their own ``boot_time_max_s``) are red; those
     without an estimate hollow. Instances that never became active are counted in the
     subtitle. The minutes axis is logarithmic when the times span over two decades.
@@ -64,8 +64,8 @@ def plot_provisioning(
 
 
 def provisioning_chart(lifecycle: pd.DataFrame) -> Chart:
-    """The report's chart of a ``lifecycle`` result, by cloud: its groups found once, for the
-    figure's size and the drawing."""
+    """The report's chart of an ``instance_lifecycle`` result, by cloud: its groups found once,
+    for the figure's size and the drawing."""
     groups = _provisioning_groups(lifecycle, "cloud")
     return Chart(_provisioning_size(len(groups)),
                  lambda ax: _draw_provisioning(ax, lifecycle, groups, "cloud"))
