@@ -383,6 +383,12 @@ def test_focus_row_bound_counts_periods_before_any_row_is_built(
         "the hourly FOCUS export would have up to 6 rows, more than the 5-row limit; nothing "
         "written: use daily charge periods (--granularity daily) or an earlier --as-of"
     )
+    monkeypatch.setattr(focus, "MAX_FOCUS_ROWS", 1)  # daily already: no daily to suggest
+    with pytest.raises(ReportError) as caught:
+        focus.write_focus(billed, out, granularity="daily")
+    assert str(caught.value) == (
+        "the daily FOCUS export would have up to 2 rows, more than the 1-row limit; nothing "
+        "written: use an earlier --as-of")
     assert not out.exists()
 
 

@@ -614,8 +614,9 @@ def write_focus(
     if bound > MAX_FOCUS_ROWS:
         raise ReportError(
             f"the {granularity} FOCUS export would have up to {bound:,} rows, more than the "
-            f"{MAX_FOCUS_ROWS:,}-row limit; nothing written: use daily charge periods "
-            "(--granularity daily) or an earlier --as-of")
+            f"{MAX_FOCUS_ROWS:,}-row limit; nothing written: "
+            + ("use daily charge periods (--granularity daily) or an earlier --as-of"
+               if granularity == "hourly" else "use an earlier --as-of"))
     rows = focus_rows(billed, granularity=granularity, billing_account=billing_account,
                       focus_version=focus_version)
     data = _parquet(rows, focus_version)
