@@ -37,11 +37,14 @@ def deprecated(old: str, new: str, *, stacklevel: int = 3) -> None:
 
 
 def old_spellings(
-    *, positional: Sequence[str] = (), renamed: Mapping[str, str] | None = None
+    *, positional: Sequence[str] = (), renamed: Mapping[str, str] | None = None,
+    positional_warns: bool = True,
 ) -> Callable[[F], F]:
     """A decorator: positional arguments after the first are taken as the keywords
     ``positional`` (in that order), and the keyword arguments ``renamed`` (old -> new) as
-    their new names, each with a ``DeprecationWarning``; the new spelling passes silently."""
+    their new names, each with a ``DeprecationWarning``; the new spelling passes silently.
+    ``positional_warns=False`` leaves the positional warning to the function, when it knows
+    a better spelling than the keyword (one warning, never one advising another old form)."""
     names = dict(renamed or {})
 
     def decorate(function: F) -> F:
@@ -60,10 +63,11 @@ def old_spellings(
                         raise TypeError(f"{name}() got multiple values for argument {key!r}")
                     kwargs[key] = value
                 shown = ", ".join(f"{key}=..." for key in positional[: len(extra)])
-                deprecated(
-                    f"{name}() with positional {', '.join(positional[: len(extra)])}",
-                    f"{name}(fleet, {shown})",
-                )
+                if positional_warns:
+                    deprecated(
+                        f"{name}() with positional {', '.join(positional[: len(extra)])}",
+                        f"{name}(fleet, {shown})",
+                    )
                 args = args[:1]
             for old, new in names.items():
                 if old in kwargs:

@@ -115,6 +115,26 @@ def test_polls_on_the_schedule_until_max_polls(tmp_path: Path) -> None:
     )
 
 
+def test_started_just_before_a_slot_the_second_poll_waits_for_the_next_one(
+    tmp_path: Path,
+) -> None:
+    """Started 50 ms before a 2 s slot, the collector polls at once, then not at that slot (a
+    second poll 50 ms after the first) but at the next: polls begin at least every/2 apart.
+    The wall clock is a fake one that only the loop's sleeps move."""
+    clock = [1_800_000_001.95]
+
+    def sleep(seconds: float) -> None:
+        clock[0] += seconds
+
+    logs: list[PollLog] = []
+    with FakeShadeformAPI(KEY, advance_on="/instances/types") as api:
+        options = _options(api)
+        collect_every(Schedule(2), lambda: (tmp_path / "every.db", options), max_polls=3,
+                      on_poll=logs.append, wall=lambda: clock[0], sleep=sleep)
+    starts = [round(log.at.timestamp(), 3) for log in logs]
+    assert starts == [1_800_000_001.95, 1_800_000_004.0, 1_800_000_006.0]
+
+
 def test_a_failed_and_a_locked_poll_are_logged_and_the_next_slot_tried(tmp_path: Path) -> None:
     """A 401 is a failed poll (recorded), a held lock a locked one (nothing written); then ok."""
     path = tmp_path / "every.db"

@@ -83,7 +83,7 @@ def charts_in(sample: shadeanalytics.Tables) -> dict[str, pd.DataFrame]:
     return {"latest_instances": bill_fleet(sample, as_of=AS_OF).instances,
             "timeline": status_timeline(sample, as_of=AS_OF),
             "fleet": fleet_over_time(sample, as_of=AS_OF),
-            "spend": cost_over_time(sample, "1D", by="cloud", as_of=AS_OF)}
+            "spend": cost_over_time(sample, freq="1D", by="cloud", as_of=AS_OF)}
 
 
 def agg_axes() -> Axes:

@@ -227,7 +227,8 @@ _CLUSTER_COLUMNS: dict[str, str] = {
 }
 
 
-@old_spellings(positional=("instances",), renamed={"source": "fleet"})
+@old_spellings(positional=("instances",), renamed={"source": "fleet"},
+               positional_warns=False)  # cluster_summary(clusters, instances) warns below
 def cluster_summary(
     fleet: Fleet,
     *,

@@ -502,8 +502,9 @@ def collect_every(
     (``make_client``, ``deadline_s``, ``info_budget``...); it is called once at the start and
     again before the next poll after a reload request (SIGHUP): an error then is passed to
     ``on_reload`` and the previous settings stay (``on_reload(None)`` on success). The first
-    poll runs at once, the next ones at the schedule's slots; a poll that runs past slots
-    skips them. Each poll is one :func:`collect` run (its deadline, its retries and backoff on
+    poll runs at once, the next ones at the schedule's slots, never less than half an
+    interval after the previous poll began (started a moment before a slot, the collector
+    does not poll twice in that moment); a poll that runs past slots skips them. Each poll is one :func:`collect` run (its deadline, its retries and backoff on
     429 and 5xx, its lock, taken for that poll only and released between polls); a failed,
     locked or abandoned poll is logged and the next slot tried. ``on_poll`` gets each poll's
     log once it is over.
@@ -530,7 +531,7 @@ def collect_every(
         on_poll(last)
         if signals.stop_requested or (max_polls is not None and number >= max_polls):
             break
-        due = schedule.next_after(wall())
+        due = schedule.next_after(max(wall(), last.at.timestamp() + schedule.every_s / 2))
         while not signals.stop_requested and wall() < due:
             if signals.reload_requested:
                 reload()  # at once, then wait for the slot with the new settings
