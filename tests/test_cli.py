@@ -10,6 +10,7 @@ from pathlib import Path
 
 from conftest import ROOT, SEED_PATH
 
+from shadeanalytics import Store
 from shadeanalytics.cli import _parser, main
 
 
@@ -92,3 +93,15 @@ def test_help_has_no_literal_percent_escapes() -> None:
         assert "%%" not in text, name
     assert "burn rate up 50 % on its 7-day mean" in " ".join(
         commands["check"].format_help().split())
+
+
+def test_summary_of_a_store_without_polls_shows_none_not_an_empty_frame(tmp_path: Path) -> None:
+    """A store that holds no poll yet: zero figures and "(none)" for each table, exit 0."""
+    with Store(tmp_path / "new.db"):
+        pass
+    code, out, err = _run("summary", "--store", str(tmp_path / "new.db"), "--as-of",
+                          "2026-11-20T00:00:00Z")
+    assert (code, err) == (0, "")
+    assert "Empty DataFrame" not in out
+    assert out.count("\n  (none)\n") == 2
+    assert "  running: 0 instances, 0 GPUs (of 0 instances not deleted)\n" in out

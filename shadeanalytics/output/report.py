@@ -385,6 +385,8 @@ SUMMARY_DIMENSIONS = ("cloud", "region", "gpu_type", "shade_instance_type", "clu
 
 
 def _table(df: pd.DataFrame, money: Sequence[str] = (), share: Sequence[str] = ()) -> str:
+    if df.empty:  # pandas would print "Empty DataFrame" and the column list
+        return "  (none)"
     shown = df.copy()
     for column in money:
         shown[column] = shown[column].map(usd)
