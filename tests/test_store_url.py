@@ -3,6 +3,7 @@ a usage error that names the problem, never the password, and creates no file.""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from conftest import Captured
 from shadeanalytics._storeurl import redact, target
 from shadeanalytics.cli import main
 from shadeanalytics.errors import StoreURLError
+from shadeanalytics.live.locks import store_lock
 from shadeanalytics.live.store import Store
 
 SECRET = "SECRETPW-4417"
@@ -40,8 +42,11 @@ def test_a_store_url_naming_no_store_is_a_usage_error_and_creates_nothing(
         code, out, err = _run(command, "--store", store)
         assert (code, out, err) == (2, "", f"Error: {message}\n"), command
     assert list(tmp_path.iterdir()) == []
-    with pytest.raises(StoreURLError):
+    with pytest.raises(StoreURLError, match=f"^{re.escape(message)}$"):
         target(store)
+    with pytest.raises(StoreURLError, match=f"^{re.escape(message)}$"):  # the lock too
+        store_lock(store, "busy").__enter__()
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_an_empty_store_name_is_refused_by_every_command(

@@ -76,11 +76,12 @@ def store_lock(store: str | os.PathLike[str], busy: str, wait_s: float = 0.0
     writer, or raise ``LockedError(busy)`` once ``wait_s`` seconds have passed without it."""
     from .. import _storeurl as storeurl
 
-    if storeurl.is_postgres(store):
+    named = storeurl.target(store)  # an empty name or an unknown scheme: StoreURLError
+    if isinstance(named, str):
         from .storepg import collector_lock
 
-        return collector_lock(os.fspath(store), busy, wait_s)
-    return file_lock(storeurl.sqlite_path(store), busy, wait_s)
+        return collector_lock(named, busy, wait_s)
+    return file_lock(named, busy, wait_s)
 
 
 # One descriptor per locked file (device, inode) for the life of the process, never closed:
