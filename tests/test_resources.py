@@ -7,7 +7,10 @@ from __future__ import annotations
 import ast
 import functools
 import inspect
+import json
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,7 +19,9 @@ from shadeanalytics.ingest.resources import BY_NAME, BY_TABLE, RESOURCES, STORE_
 from shadeanalytics.ingest.schema import TABLES, data_dictionary
 from shadeanalytics.live.client import ClientPolicy, ShadeformClient
 from shadeanalytics.live.collect import collect
+from shadeanalytics.live.endpoints import ACCOUNT_LISTS
 from shadeanalytics.live.store import Store
+from shadeanalytics.live.storewrite import seen_of
 from shadeanalytics.testing.fakeapi import FakeShadeformAPI, default_scenario
 
 KEY = "test-key-resources"
@@ -89,15 +94,52 @@ def test_each_resource_has_its_client_methods_and_a_documented_table() -> None:
     assert set(BY_TABLE) == {r.table for r in RESOURCES}
 
 
-def test_the_store_and_record_poll_follow_the_table(tmp_path: Path) -> None:
-    """A new store's versions take exactly the declared kinds; record_poll a list per name."""
+def test_the_store_checks_the_kinds_and_record_poll_takes_a_list_per_name(
+        tmp_path: Path) -> None:
+    """The kinds are checked in Python (no CHECK list in SQL); record_poll takes each account
+    list by its resource's name, and names an unknown one."""
     path = tmp_path / "s.sqlite"
     Store(path).close()
     with sqlite3.connect(path) as db:
         (sql,) = db.execute("SELECT sql FROM sqlite_master WHERE name = 'versions'").fetchone()
-    assert f"kind IN ({', '.join(repr(k) for k in STORE_KINDS)})" in sql
+    db.close()
+    assert "kind IN" not in sql and "CHECK (gone IN (0, 1))" in sql
+    with pytest.raises(ValueError) as caught:
+        seen_of("toy", "t-1", None, {"id": "t-1"}, "/toys", "$.toys[0]")
+    assert str(caught.value) == (
+        f"'toy' is not a version kind of the store ({', '.join(STORE_KINDS)})")
     params = inspect.signature(Store.record_poll).parameters
-    assert [n for n in params if n in BY_NAME] == [r.name for r in RESOURCES]
+    assert [n for n in params if n in BY_NAME] == ["clusters", "instances", "instance_types"]
+    assert params["lists"].kind is inspect.Parameter.VAR_KEYWORD
+    state = default_scenario()[0]
+    with Store(path) as store:
+        with pytest.raises(TypeError) as wrong:
+            store.record_poll(state.at, clusters=None, instances=None, instance_types=None,
+                              volume=state.volumes)
+        assert str(wrong.value) == (
+            "record_poll() got an unexpected keyword argument 'volume' (the account lists: "
+            "volumes, volume_types, ssh_keys, templates, featured_templates, cluster_types)")
+        store.record_poll(state.at, clusters=None, instances=None, instance_types=None,
+                          **{name: getattr(state, name) for name in ACCOUNT_LISTS})
+        tables = store.read()
+    assert {name: len(tables.table(name)) for name in ACCOUNT_ROWS} == ACCOUNT_ROWS
+
+
+def test_the_client_fetches_any_resource_by_name() -> None:
+    """fetch_list(name) / fetch_info(name, id) are the named methods' one path; an unknown
+    name or a resource without an info endpoint is a ValueError."""
+    with FakeShadeformAPI(api_key=KEY, scenario=default_scenario()) as api, \
+            ShadeformClient(api_key=KEY, base_url=api.url,
+                            policy=ClientPolicy(sleep=lambda s: None)) as client:
+        assert client.fetch_list("volumes") == client.volumes()
+        volume = client.volumes()["volumes"][1]["id"]
+        assert client.fetch_info("volumes", volume) == client.volume_info(volume)
+        with pytest.raises(ValueError) as unknown:
+            client.fetch_list("toys")
+        assert str(unknown.value) == f"unknown resource 'toys' (known: {', '.join(BY_NAME)})"
+        with pytest.raises(ValueError) as no_info:
+            client.fetch_info("volume_types", "x")
+        assert str(no_info.value) == "the API has no info endpoint for volume_types"
 
 
 ENDPOINTS = {r.endpoint for r in RESOURCES} | {r.info for r in RESOURCES if r.info}
@@ -120,3 +162,103 @@ def test_no_module_but_the_table_spells_an_endpoint() -> None:
     assert not found, "\n".join(found)
     # the check sees one when it is there
     assert _spelled_endpoints('ENDPOINT = "/volumes/types"\n') == [(1, "/volumes/types")]
+
+
+#: A resource the API does not have, declared in a fresh interpreter before the package is
+#: imported (every module derives its constants from the table at import): the declaration, its
+#: columns and its fixture, and no other edit. Prints what came out at each step as JSON.
+_TOY_RUN = r'''
+import functools, importlib.util, json, sys
+from dataclasses import replace
+from pathlib import Path
+
+spec = importlib.util.find_spec("shadeanalytics")
+package = importlib.util.module_from_spec(spec)
+sys.modules["shadeanalytics"] = package  # the package's own __init__ runs after the table grows
+from shadeanalytics.ingest import resources, schema
+
+# -- the declaration: one Resource, the columns of its table --
+toy = resources.Resource(
+    name="toys", table="toys", endpoint="/toys", list_key="toys", kind="toy",
+    info="/toys/{id}/info", id_rule="id", collect="every-run",
+    described="a toy info response or a /toys list", id_column="toy_id",
+    row_key=("toy_id", "observed_at"))
+C = schema.Column
+schema.TABLES["toys"] = (
+    C("toy_id", "string", "id", "", "toy id", required=True),
+    C("name", "string", "name", "", "its name"),
+    C("size_in_gb", "Int64", "spec.size_in_gb", "GB", "its size", "int"),
+    C("created_at", schema.TIMESTAMP, "created_at", "UTC", "creation time", "time"),
+    C("observed_at", schema.TIMESTAMP, "(envelope) observed_at", "UTC", "capture", "derived"),
+)
+resources.RESOURCES = (*resources.RESOURCES, toy)
+resources.BY_NAME["toys"] = resources.BY_TABLE["toys"] = toy
+resources.STORE_KINDS = (*resources.STORE_KINDS, toy.kind)
+spec.loader.exec_module(package)
+
+from shadeanalytics.live.client import ClientPolicy, ShadeformClient
+from shadeanalytics.live.collect import collect
+from shadeanalytics.live.store import Store
+from shadeanalytics.testing.fakeapi import FakeShadeformAPI, default_scenario
+
+# -- its fixture --
+toys = {"toys": [
+    {"id": "toy-1", "name": "blue", "spec": {"size_in_gb": 3},
+     "created_at": "2026-03-01T10:00:00Z"},
+    {"id": "toy-2", "name": "red", "spec": {"size_in_gb": 5}, "created_at": None},
+]}
+first, second = default_scenario()[:2]
+scenario = [replace(first, lists={"toys": toys}),
+            replace(second, lists={"toys": {"toys": toys["toys"][:1]}})]
+path = Path(sys.argv[1])
+out = {}
+with FakeShadeformAPI(api_key="k", scenario=scenario) as api:
+    client = functools.partial(ShadeformClient, api_key="k", base_url=api.url,
+                               policy=ClientPolicy(sleep=lambda s: None))
+    for state in scenario:
+        collect(path, make_client=client, now=lambda: state.at)
+        api.advance()
+    with client() as c:
+        out["info"] = c.fetch_info("toys", "toy-1")
+    out["asked"] = sorted({r.path for r in api.requests if "toy" in r.path})
+with Store(path) as store:
+    tables = store.read()
+    out["stats"] = store.stats()["versions"].get("toy")
+    out["endpoints"] = store.polls()["endpoints"].str.contains("/toys").tolist()
+def rows(frame):
+    return json.loads(frame.to_json(orient="records", date_format="iso"))
+out["dtypes"] = {k: str(v) for k, v in tables.table("toys").dtypes.items()}
+out["rows"] = rows(tables.table("toys"))
+out["latest"] = rows(tables.latest().table("toys"))
+out["warnings"] = list(tables.warnings)
+print(json.dumps(out))
+'''
+
+
+def test_a_toy_resource_declared_once_flows_from_the_fake_api_to_the_tables(
+        tmp_path: Path) -> None:
+    """A resource declared in the test (one Resource, its columns, its fixture) is served,
+    fetched, collected, stored, read back and reduced to its latest rows with no other edit."""
+    script = tmp_path / "toy.py"
+    script.write_text(_TOY_RUN, encoding="utf-8")
+    done = subprocess.run([sys.executable, str(script), str(tmp_path / "toy.sqlite")],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    first, second = (s.at.isoformat().replace("+00:00", ".000Z")
+                     for s in default_scenario()[:2])
+    assert out["asked"] == ["/v1/toys", "/v1/toys/toy-1/info"]
+    assert out["info"] == {"id": "toy-1", "name": "blue", "spec": {"size_in_gb": 3},
+                           "created_at": "2026-03-01T10:00:00Z"}
+    assert out["endpoints"] == [True, True]
+    assert out["dtypes"] == {"toy_id": "string", "name": "string", "size_in_gb": "Int64",
+                             "created_at": "datetime64[us, UTC]",
+                             "observed_at": "datetime64[us, UTC]"}
+    blue = {"toy_id": "toy-1", "name": "blue", "size_in_gb": 3,
+            "created_at": "2026-03-01T10:00:00.000Z"}
+    red = {"toy_id": "toy-2", "name": "red", "size_in_gb": 5, "created_at": None}
+    assert out["rows"] == [{**blue, "observed_at": first}, {**red, "observed_at": first},
+                           {**blue, "observed_at": second}]
+    # red vanished from the second /toys poll: its last sighting is its latest row
+    assert out["latest"] == [{**red, "observed_at": first}, {**blue, "observed_at": second}]
+    assert out["warnings"] == []

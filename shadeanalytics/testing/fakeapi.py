@@ -59,7 +59,10 @@ class State:
     script a malformed response. ``instance_info_extras`` maps an instance id to the fields that
     only ``/instances/{id}/info`` adds (``envs``, ``auto_delete``...). The account lists
     (``volumes``, ``volume_types``, ``ssh_keys``, ``templates``, ``featured_templates``,
-    ``cluster_types``) are served as empty lists when None.
+    ``cluster_types``) are served as empty lists when None; ``lists`` holds the list bodies
+    of any other account resource by its name (``ingest/resources.py``): a resource declared
+    later needs no field here. Every account resource's list and info endpoints are served
+    from the resource table.
     """
 
     at: datetime
@@ -76,6 +79,8 @@ class State:
     #: instance id -> the fields ``/instances/{id}/info`` leaves out (as the live API does
     #: right after a create: no ``configuration``, no ``cost_estimate``)
     instance_info_without: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    #: resource name -> its list body, for account resources without a field above
+    lists: Mapping[str, Any] = field(default_factory=dict)
 
 
 Scenario: TypeAlias = Sequence[State]
@@ -454,11 +459,13 @@ _ACCOUNT_INFO = {r.info.strip("/").split("/")[0]: r for r in RESOURCES
 
 def _account_lists(state: State) -> dict[str, Any]:
     """The account list bodies of ``state`` by path (an empty list for what it leaves None)."""
-    def body(value: Any, key: str) -> Any:
+    def body(name: str, key: str) -> Any:
+        # a State field named as the resource (ingest/resources.py), else its entry in lists
+        value = getattr(state, name, None)
+        value = state.lists.get(name) if value is None else value
         return {key: []} if value is None else value
 
-    # a State field per account resource, named as the resource (ingest/resources.py)
-    return {r.endpoint.strip("/"): body(getattr(state, r.name), r.list_key)
+    return {r.endpoint.strip("/"): body(r.name, r.list_key)
             for r in RESOURCES if r.collect != "core"}
 
 
