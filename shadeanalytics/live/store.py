@@ -175,11 +175,12 @@ class Store:
         instance id to its ``GET /instances/{id}/info`` response (versioned as its details,
         closed when the instance is gone). ``failures`` lists the ``(endpoint, resource id
         or None, error)`` of requests that failed without failing the poll. Everything is
-        validated, redacted and hashed before the one transaction starts. Recording the same poll again (same
-        ``observed_at``, same content) returns the existing ``poll_id`` and writes nothing;
-        another poll at the same instant, or one older than the newest successful poll, is
-        refused with ``StoreError`` (unless ``allow_earlier``: the collector's answer to a clock
-        that went backwards, recorded with :meth:`add_poll_warning`). A response of the wrong
+        validated, redacted and hashed before the one transaction starts. Recording the same
+        poll again (same ``observed_at``, same content) returns the existing ``poll_id`` and
+        writes nothing; another poll at the same instant, or one older than the newest
+        successful poll, is refused with ``StoreError`` (unless ``allow_earlier``: the
+        collector's answer to a clock that went backwards, recorded with
+        :meth:`add_poll_warning`). A response of the wrong
         shape raises :class:`~shadeanalytics.errors.SchemaError` and writes nothing.
         """
         return storewrite.record_poll(
