@@ -13,7 +13,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
+from conftest import store_rows
 
 from shadeanalytics.ingest.resources import BY_NAME, BY_TABLE, RESOURCES, STORE_KINDS
 from shadeanalytics.ingest.schema import TABLES, data_dictionary
@@ -22,7 +24,7 @@ from shadeanalytics.live.collect import collect
 from shadeanalytics.live.endpoints import ACCOUNT_LISTS
 from shadeanalytics.live.store import Store
 from shadeanalytics.live.storewrite import seen_of
-from shadeanalytics.testing.fakeapi import FakeShadeformAPI, default_scenario
+from shadeanalytics.testing.fakeapi import FakeShadeformAPI, State, default_scenario
 
 KEY = "test-key-resources"
 PACKAGE = Path(__file__).resolve().parents[1] / "shadeanalytics"
@@ -199,7 +201,7 @@ spec.loader.exec_module(package)
 from shadeanalytics.live.client import ClientPolicy, ShadeformClient
 from shadeanalytics.live.collect import collect
 from shadeanalytics.live.store import Store
-from shadeanalytics.testing.fakeapi import FakeShadeformAPI, default_scenario
+from shadeanalytics.testing.fakeapi import FakeShadeformAPI, State, default_scenario
 
 # -- its fixture --
 toys = {"toys": [
@@ -262,3 +264,97 @@ def test_a_toy_resource_declared_once_flows_from_the_fake_api_to_the_tables(
     # red vanished from the second /toys poll: its last sighting is its latest row
     assert out["latest"] == [{**red, "observed_at": first}, {**blue, "observed_at": second}]
     assert out["warnings"] == []
+
+
+#: the kinds schemas 2 to 4 listed in a CHECK of ``versions.kind``
+_SCHEMA_4_KINDS = ("'cluster', 'instance', 'instance_type', 'instance_info', 'volume', "
+                   "'volume_type', 'ssh_key', 'template', 'featured_template', 'cluster_type'")
+#: ``versions`` as schema 4 made it in SQLite
+_SQLITE_4_VERSIONS = f"""CREATE TABLE versions (
+    version_id         INTEGER PRIMARY KEY,
+    kind               TEXT NOT NULL CHECK (kind IN ({_SCHEMA_4_KINDS})),
+    resource_id        TEXT NOT NULL,
+    parent_id          TEXT,
+    valid_from         INTEGER NOT NULL REFERENCES polls (poll_id),
+    valid_to           INTEGER REFERENCES polls (poll_id),
+    gone               INTEGER NOT NULL DEFAULT 0 CHECK (gone IN (0, 1)),
+    status             TEXT,
+    payload            TEXT NOT NULL,
+    payload_hash       TEXT NOT NULL,
+    last_seen_poll     INTEGER NOT NULL REFERENCES polls (poll_id),
+    last_seen_at       TEXT NOT NULL,
+    last_cost_estimate
+)"""
+_TOY_VERSION = ("INSERT INTO versions (kind, resource_id, valid_from, payload, payload_hash, "
+                "last_seen_poll, last_seen_at) VALUES ('toy', 't', 1, '{}', '', 1, '')")
+
+
+def _as_schema_4(store_at: str) -> None:
+    """Turn a store back into what schema 4 made: the CHECK list on ``versions.kind``."""
+    if store_at.startswith("postgresql"):
+        import psycopg
+
+        with psycopg.connect(store_at, autocommit=True) as pg:
+            pg.execute("ALTER TABLE versions ADD CONSTRAINT versions_kind_check "
+                       f"CHECK (kind IN ({_SCHEMA_4_KINDS}))")
+            pg.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
+        return
+    with sqlite3.connect(store_at, isolation_level=None) as db:
+        db.execute("BEGIN")
+        db.execute("ALTER TABLE versions RENAME TO old_versions")
+        db.execute(_SQLITE_4_VERSIONS)
+        db.execute("INSERT INTO versions SELECT * FROM old_versions")
+        db.execute("DROP TABLE old_versions")
+        for index in ("CREATE UNIQUE INDEX versions_current ON versions (kind, resource_id) "
+                      "WHERE valid_to IS NULL",
+                      "CREATE INDEX versions_history ON versions (kind, resource_id, valid_from)",
+                      "CREATE INDEX versions_valid_from ON versions (valid_from)"):
+            db.execute(index)
+        db.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
+        db.execute("PRAGMA user_version = 4")
+        db.execute("COMMIT")
+    db.close()
+
+
+def test_a_schema_4_store_loses_the_kind_check_and_keeps_its_history(store_at: str) -> None:
+    """Schema 4 -> 5 on both backends: the CHECK list of kinds is dropped (a later kind can be
+    stored), every version and id is kept, the next poll records as before."""
+    states = default_scenario()[:2]
+    with Store(store_at) as store:
+        _record_state(store, states[0])
+        before = store.read()
+        versions = store_rows(store, "SELECT version_id, kind, resource_id FROM versions "
+                                     "ORDER BY version_id")
+    _as_schema_4(store_at)
+    with pytest.raises(Exception, match=r"(?i)check constraint"):
+        _raw_execute(store_at, _TOY_VERSION)
+    with Store(store_at) as store:
+        after = store.read()
+        assert store_rows(store, "SELECT version_id, kind, resource_id FROM versions "
+                                 "ORDER BY version_id") == versions
+        assert store_rows(store, "SELECT value FROM meta WHERE key = 'schema_version'") == [
+            {"value": "5"}]
+        assert _record_state(store, states[1]) == 2
+        assert store.integrity_check() == "ok"
+    for (name, old), (_, new) in zip(before.frames(), after.frames(), strict=True):
+        pd.testing.assert_frame_equal(old, new, obj=name)
+    _raw_execute(store_at, _TOY_VERSION)  # the database takes any kind now: Python checks
+
+
+def _record_state(store: Store, state: State) -> int:
+    return store.record_poll(state.at, clusters=state.clusters, instances=state.instances,
+                             instance_types=state.instance_types,
+                             **{name: getattr(state, name) for name in ACCOUNT_LISTS})
+
+
+def _raw_execute(store_at: str, sql: str) -> None:
+    """``sql`` on the store's database outside the package (autocommit)."""
+    if store_at.startswith("postgresql"):
+        import psycopg
+
+        with psycopg.connect(store_at, autocommit=True) as pg:
+            pg.execute(sql)
+        return
+    with sqlite3.connect(store_at, isolation_level=None) as db:
+        db.execute(sql)
+    db.close()
