@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 from conftest import store_rows
 
+from shadeanalytics.errors import DataWarning
 from shadeanalytics.ingest.resources import BY_NAME, BY_TABLE, RESOURCES, STORE_KINDS
 from shadeanalytics.ingest.schema import TABLES, data_dictionary
 from shadeanalytics.live.client import ClientPolicy, ShadeformClient
@@ -286,7 +287,8 @@ _SQLITE_4_VERSIONS = f"""CREATE TABLE versions (
     last_cost_estimate
 )"""
 _TOY_VERSION = ("INSERT INTO versions (kind, resource_id, valid_from, payload, payload_hash, "
-                "last_seen_poll, last_seen_at) VALUES ('toy', 't', 1, '{}', '', 1, '')")
+                "last_seen_poll, last_seen_at) VALUES ('toy', 't', 1, '{\"id\": \"t\"}', '', 1, "
+                "'2026-03-02T10:00:00Z')")
 
 
 def _as_schema_4(store_at: str) -> None:
@@ -339,6 +341,12 @@ def test_a_schema_4_store_loses_the_kind_check_and_keeps_its_history(store_at: s
     for (name, old), (_, new) in zip(before.frames(), after.frames(), strict=True):
         pd.testing.assert_frame_equal(old, new, obj=name)
     _raw_execute(store_at, _TOY_VERSION)  # the database takes any kind now: Python checks
+    # a kind of a later version (more resources declared) is left out with a warning
+    with Store(store_at) as store, pytest.warns(DataWarning) as caught:
+        assert len(store.read().volumes) == 4  # two volumes, two polls
+    assert [str(w.message).split(" (first at ")[0] for w in caught] == [
+        "$: a record of kind 'toy', which this version of shadeanalytics does not know; "
+        "left out"]
 
 
 def _record_state(store: Store, state: State) -> int:

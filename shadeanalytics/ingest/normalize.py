@@ -592,8 +592,12 @@ class _Normalizer:
             self.cluster(doc.value, path, doc.observed_at, members_too=False)
         elif kind in ("instance", "instance_info"):
             self.instance(doc.value, path, doc.observed_at, doc.parent, kind == "instance_info")
-        else:
+        elif kind in RECORD_TABLES:
             self._walker(RECORD_TABLES[kind])(doc.value, path, doc.observed_at)
+        else:  # stored by a later version that declares more resources (the kind is ours)
+            self.findings.warn(f"a record of kind '{kind}', which this version of "
+                               "shadeanalytics does not know; left out", general_path(path),
+                               doc.source, path, None)
 
     def _wrong_kind(self, kind: str, path: str) -> None:
         if self._doc.explicit and self.kinds is not None:
