@@ -70,7 +70,7 @@ def test_each_resource_is_collected_stored_and_loaded(collected: tuple[Path, lis
         tables = store.read()
     assert polls["endpoints"].tolist() == [",".join(r.endpoint for r in RESOURCES)]
     for table, rows in ACCOUNT_ROWS.items():
-        assert len(getattr(tables, table)) == rows, table
+        assert len(tables.table(table)) == rows, table
     assert tables.templates.set_index("name")["featured"].to_dict() == {
         "vllm-serve": False, "Jupyter": True}
     for table in ("clusters", "instances", "instance_types"):
@@ -78,18 +78,18 @@ def test_each_resource_is_collected_stored_and_loaded(collected: tuple[Path, lis
 
 
 def test_each_resource_has_its_client_methods_and_a_documented_table() -> None:
-    """client.<name>() returns the list under its key, client.<kind>_info(id) one item; every
-    table of the table is in the record spec and the data dictionary."""
+    """client.fetch_list(name) returns the list under its key, fetch_info(name, id) one item;
+    every table of the table is in the record spec and the data dictionary."""
     dictionary = data_dictionary()
     with FakeShadeformAPI(api_key=KEY, scenario=default_scenario()) as api, \
             ShadeformClient(api_key=KEY, base_url=api.url,
                             policy=ClientPolicy(sleep=lambda s: None)) as client:
         for r in RESOURCES:
-            items = getattr(client, r.name)()[r.list_key]
+            items = client.fetch_list(r.name)[r.list_key]
             assert isinstance(items, list) and items, r.name
             if r.info is not None:
                 first = items[0]["id"]
-                assert getattr(client, f"{r.kind}_info")(first)["id"] == first, r.name
+                assert client.fetch_info(r.name, first)["id"] == first, r.name
     for r in RESOURCES:
         assert r.table in TABLES and f"\n## {r.table}\n" in dictionary, r.table
         for child in r.children:

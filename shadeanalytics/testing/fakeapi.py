@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from http import HTTPStatus
@@ -84,6 +84,7 @@ class State:
 
 
 Scenario: TypeAlias = Sequence[State]
+_FIELDS = frozenset(f.name for f in fields(State))
 
 
 @dataclass(frozen=True)
@@ -807,9 +808,12 @@ def default_scenario() -> list[State]:
     for index in range(DEFAULT_FLEET["polls"]):
         at = start + timedelta(milliseconds=index * every)
         poll = render.poll(start, index * every, every, nodes, clusters)
+        account = _account(at)
+        # a resource without a State field of its own (declared later) goes to lists
+        lists = {name: account.pop(name) for name in list(account) if name not in _FIELDS}
         states.append(State(at=at, clusters=poll["clusters"], instances=poll["instances"],
                             instance_types=_instance_types(index),
-                            instance_info_extras=extras, **_account(at)))
+                            instance_info_extras=extras, lists=lists, **account))
     return states
 
 
