@@ -225,11 +225,17 @@ with FakeShadeformAPI(api_key="k", scenario=scenario) as api:
         out["info"] = c.fetch_info("toys", "toy-1")
     out["asked"] = sorted({r.path for r in api.requests if "toy" in r.path})
 with Store(path) as store:
-    tables = store.read()
+    tables = store.read()  # a small store: its versions walked
     out["stats"] = store.stats()["versions"].get("toy")
     out["endpoints"] = store.polls()["endpoints"].str.contains("/toys").tolist()
 def rows(frame):
     return json.loads(frame.to_json(orient="records", date_format="iso"))
+import shadeanalytics.live.store as store_module
+store_module._DERIVED_MIN_VERSIONS = 0  # rows derived once and kept in blocks, then read
+with Store(path) as store:
+    out["derived"] = [rows(store.read().table("toys")) == rows(tables.table("toys"))
+                      for _ in range(2)]
+    out["blocks"] = len(store._backend.connection.execute("SELECT * FROM row_blocks").fetchall())
 out["dtypes"] = {k: str(v) for k, v in tables.table("toys").dtypes.items()}
 out["rows"] = rows(tables.table("toys"))
 out["latest"] = rows(tables.latest().table("toys"))
@@ -265,6 +271,8 @@ def test_a_toy_resource_declared_once_flows_from_the_fake_api_to_the_tables(
     # red vanished from the second /toys poll: its last sighting is its latest row
     assert out["latest"] == [{**red, "observed_at": first}, {**blue, "observed_at": second}]
     assert out["warnings"] == []
+    assert out["stats"] == 2  # toy-1 unchanged, toy-2 gone: a version each
+    assert out["derived"] == [True, True] and out["blocks"] == 1
 
 
 #: the kinds schemas 2 to 4 listed in a CHECK of ``versions.kind``
