@@ -194,6 +194,7 @@ schema.TABLES["toys"] = (
     C("created_at", schema.TIMESTAMP, "created_at", "UTC", "creation time", "time"),
     C("observed_at", schema.TIMESTAMP, "(envelope) observed_at", "UTC", "capture", "derived"),
 )
+schema._TABLE_NOTES["toys"] = "One row per toy per snapshot (`GET /toys`)."
 resources.RESOURCES = (*resources.RESOURCES, toy)
 resources.BY_NAME["toys"] = resources.BY_TABLE["toys"] = toy
 resources.STORE_KINDS = (*resources.STORE_KINDS, toy.kind)
@@ -240,6 +241,13 @@ out["dtypes"] = {k: str(v) for k, v in tables.table("toys").dtypes.items()}
 out["rows"] = rows(tables.table("toys"))
 out["latest"] = rows(tables.latest().table("toys"))
 out["warnings"] = list(tables.warnings)
+# a snapshot file of the list loads the same rows; the data dictionary has the table
+import shadeanalytics as sa
+snapshot = path.parent / "toys.json"
+snapshot.write_text(json.dumps({"observed_at": "2026-03-02T10:00:00Z", "endpoint": "/toys",
+                                "response": toys}))
+out["file"] = rows(sa.read(snapshot).table("toys"))
+out["dictionary"] = "\n## toys\n\nOne row per toy per snapshot" in schema.data_dictionary()
 print(json.dumps(out))
 '''
 
@@ -273,6 +281,8 @@ def test_a_toy_resource_declared_once_flows_from_the_fake_api_to_the_tables(
     assert out["warnings"] == []
     assert out["stats"] == 2  # toy-1 unchanged, toy-2 gone: a version each
     assert out["derived"] == [True, True] and out["blocks"] == 1
+    assert out["file"] == [{**blue, "observed_at": first}, {**red, "observed_at": first}]
+    assert out["dictionary"]
 
 
 #: the kinds schemas 2 to 4 listed in a CHECK of ``versions.kind``
