@@ -20,6 +20,7 @@ from conftest import store_rows
 from shadeanalytics.errors import DataWarning
 from shadeanalytics.ingest.resources import BY_NAME, BY_TABLE, RESOURCES, STORE_KINDS
 from shadeanalytics.ingest.schema import TABLES, data_dictionary
+from shadeanalytics.ingest.tables import Tables
 from shadeanalytics.live.client import ClientPolicy, ShadeformClient
 from shadeanalytics.live.collect import collect
 from shadeanalytics.live.endpoints import ACCOUNT_LISTS
@@ -384,3 +385,21 @@ def _raw_execute(store_at: str, sql: str) -> None:
     with sqlite3.connect(store_at, isolation_level=None) as db:
         db.execute(sql)
     db.close()
+
+
+def test_tables_takes_each_table_of_the_schema_by_name() -> None:
+    """Tables(**frames) takes every schema table by its name, names a missing or unknown one,
+    and table(name) reads any of them."""
+    empty = Tables.empty()
+    frames = dict(empty.frames())
+    assert list(frames) == list(TABLES)
+    assert empty.table("volumes") is empty.volumes and empty.more == {}
+    with pytest.raises(TypeError) as unknown:
+        Tables(**frames, toys=frames["volumes"])
+    assert str(unknown.value) == "Tables() got an unexpected keyword argument 'toys'"
+    del frames["instance_types"]
+    with pytest.raises(TypeError) as missing:
+        Tables(**frames)
+    assert str(missing.value) == "Tables() missing a keyword argument: 'instance_types'"
+    with pytest.raises(KeyError):
+        empty.table("toys")

@@ -89,7 +89,7 @@ class Tables:
         unknown = sorted(set(frames) - set(TABLES))
         if unknown:
             raise TypeError(f"Tables() got an unexpected keyword argument {unknown[0]!r}")
-        missing = [name for name in _ATTRIBUTES if name not in frames]
+        missing = [name for name in TABLES if name in _ATTRIBUTES and name not in frames]
         if missing:
             raise TypeError(f"Tables() missing a keyword argument: {missing[0]!r}")
         extra = dict(more or {})
