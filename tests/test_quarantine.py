@@ -17,6 +17,7 @@ from shadeanalytics.cli import EXIT_BREACH, EXIT_DAMAGED, EXIT_REFUSED, exit_cod
 from shadeanalytics.errors import DamagedStoreError, DataWarning
 from shadeanalytics.live.collect import collect
 from shadeanalytics.live.store import Store
+from shadeanalytics.live.storedb import SCHEMA_VERSION
 from shadeanalytics.testing.fakeapi import FakeShadeformAPI, State, default_scenario
 
 KEY = "test-key-quarantine"
@@ -219,5 +220,5 @@ def test_a_store_of_schema_3_gains_the_quarantine_when_opened(tmp_path: Path) ->
         assert store.poll(1)["refused"] is None
         assert store.quarantine().empty
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
     conn.close()

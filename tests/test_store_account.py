@@ -167,9 +167,9 @@ def test_a_schema_1_store_is_upgraded_in_place_and_keeps_its_history(tmp_path: P
     for (name, old), (_, new) in zip(before.frames(), after.frames(), strict=True):
         pd.testing.assert_frame_equal(old, new, obj=name)
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
         assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'"
-                            ).fetchone()[0] == "4"
+                            ).fetchone()[0] == "5"
 
 
 def test_no_template_secret_or_public_key_reaches_the_store(tmp_path: Path) -> None:

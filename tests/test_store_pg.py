@@ -203,7 +203,7 @@ def test_a_missing_or_foreign_or_newer_schema_is_refused(pg_url: str) -> None:
     with pytest.raises(StoreError) as caught:
         Store(pg_url)
     assert str(caught.value) == (
-        f"{name}: made by a newer shadeanalytics (store schema 99, this version reads 4); upgrade"
+        f"{name}: made by a newer shadeanalytics (store schema 99, this version reads 5); upgrade"
     )
 
 

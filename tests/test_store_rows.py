@@ -159,7 +159,7 @@ def test_a_schema_2_store_is_migrated_and_reads_as_walking_it(
     got = read_all(path)  # migrates, derives every version, keeps the rows
     _assert_same(_renamed(got, path), expected)
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
         blocks = conn.execute("SELECT first_version, last_version, spec FROM row_blocks"
                               ).fetchall()
         versions = conn.execute("SELECT count(*) FROM versions").fetchone()[0]

@@ -275,7 +275,7 @@ def cluster_summary(
         deprecated("cluster_summary(clusters, instances)", "cluster_summary(tables)",
                    stacklevel=4)  # the caller, past the old_spellings wrapper
         tables = as_tables(instances, "cluster_summary")
-        fleet = Tables(**{**{n: getattr(tables, n) for n, _ in tables.frames()},
+        fleet = Tables(**{**dict(tables.frames()),
                           "clusters": fleet})
     elif instances is not None:
         raise ValueError("pass either a Tables or (clusters, instances), not both")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -31,12 +32,13 @@ from .decode import (
     LenientInstance,
     TypedList,
 )
-from .resources import BY_NAME, BY_TABLE, RESOURCES, TOP_COPIES, TYPE_KEYS
+from .resources import BY_NAME, BY_TABLE, RESOURCES, TOP_COPIES, TYPE_KEYS, Resource
 from .schema import (
     CLUSTER_RECORD,
     CLUSTERS,
     INSTANCE_RECORD,
     INSTANCES,
+    RECORDS,
     TABLES,
     Column,
     Node,
@@ -87,7 +89,7 @@ _SHARED_KEY = {key: frozenset(r.endpoint for r in RESOURCES
 _INFO_ENDPOINTS = {r.info.strip("/").split("/")[0]: r.table for r in RESOURCES
                    if r.info is not None}
 #: list keys told before the single objects of the record spec (clusters first)
-_ACCOUNT_LIST_KEYS = tuple(r.list_key for r in RESOURCES if r.primary and r.known is not None)
+_ACCOUNT_LIST_KEYS = tuple(r.list_key for r in RESOURCES if r.primary and r.table not in RECORDS)
 #: fields only a single object of a table carries -> that table; fewer marks are checked first
 #: (an SSH key's two before a volume's four)
 _MARKS = tuple(sorted(((r.marks, r.table) for r in RESOURCES if r.marks),
@@ -568,8 +570,12 @@ class _Normalizer:
             self._walker(kind)(value, path, observed_at)
 
     def _walker(self, table: str) -> Any:
-        # each table's row builder is named after its kind (``volume``, ``ssh_key``...)
-        return getattr(self, BY_TABLE[table].kind)
+        # each table's row builder is named after its kind (``volume``, ``ssh_key``...); a
+        # resource without one of its own is read by ``_declared``, from its columns' sources
+        resource = BY_TABLE[table]
+        if callable(getattr(type(self), resource.kind, None)):
+            return getattr(self, resource.kind)
+        return functools.partial(self._declared, resource)
 
     def record(self, kind: str, doc: Document, path: str, endpoint: str | None) -> None:
         """One record whose kind is known (a history store version): no guessing, no envelope.
@@ -586,8 +592,12 @@ class _Normalizer:
             self.cluster(doc.value, path, doc.observed_at, members_too=False)
         elif kind in ("instance", "instance_info"):
             self.instance(doc.value, path, doc.observed_at, doc.parent, kind == "instance_info")
-        else:
+        elif kind in RECORD_TABLES:
             self._walker(RECORD_TABLES[kind])(doc.value, path, doc.observed_at)
+        else:  # stored by a later version that declares more resources (the kind is ours)
+            self.findings.warn(f"a record of kind '{kind}', which this version of "
+                               "shadeanalytics does not know; left out", general_path(path),
+                               doc.source, path, None)
 
     def _wrong_kind(self, kind: str, path: str) -> None:
         if self._doc.explicit and self.kinds is not None:
@@ -974,6 +984,29 @@ class _Normalizer:
             self._unknown(value, known, path)
         return value
 
+    def _declared(self, resource: Resource, value: Any, path: str,
+                  observed_at: str | None) -> None:
+        """A record of a resource without a row builder of its own: each column read from
+        its source (``a.b``: field ``b`` of object ``a``) as the API sends it, a derived
+        column left empty; its id column's source is required."""
+        reads, rid_key, known = _declared_reads(resource)
+        rec = self._record(value, path, f"a {resource.kind.replace('_', ' ')} object", known,
+                           rid_key)
+        if rec is None:
+            return
+        row: list[Any] = []
+        for read in reads:
+            if read is None:
+                row.append(None)
+            elif not read:
+                row.append(observed_at)
+            else:
+                found: Any = rec
+                for part in read:
+                    found = found.get(part) if type(found) is dict else None
+                row.append(found)
+        self._account_row(resource.table, tuple(row), path)
+
     def volume(self, v: Any, path: str, observed_at: str | None) -> None:
         v = self._record(v, path, "a volume object", _VOLUME_KEYS)
         if v is None:
@@ -1076,8 +1109,23 @@ class _Normalizer:
             ), epath)
 
 
+@functools.cache
+def _declared_reads(resource: Resource) -> tuple[tuple[tuple[str, ...] | None, ...], str | None,
+                                                 frozenset[str]]:
+    """How ``_Normalizer._declared`` reads ``resource``: per raw column its source path
+    (``()``: ``observed_at``; None: derived), the field of its id, and its known fields."""
+    columns = {c.name: c for c in TABLES[resource.table]}
+    reads = tuple(() if name == "observed_at" else None if columns[name].parse == "derived"
+                  else tuple(columns[name].source.split("."))
+                  for name in ACCOUNT_FIELDS[resource.table])
+    rid_key = columns[resource.id_column].source if resource.id_column else None
+    known = resource.known if resource.known is not None else frozenset(
+        read[0] for read in reads if read)
+    return reads, rid_key, known
+
+
 #: the store's record kinds read by a table walker -> their table
-RECORD_TABLES = {r.kind: r.table for r in RESOURCES if r.known is not None}
+RECORD_TABLES = {r.kind: r.table for r in RESOURCES if r.table not in RECORDS}
 
 
 def normalize_records(records: Iterable[tuple[str, Document, str, str | None]],

@@ -50,7 +50,7 @@ class Resource:
     #: the single-object endpoint, ``{id}`` for the id (None: the API has none)
     info: str | None = None
     #: the fields the API documents for one item (None: the record spec, ``schema.RECORDS``,
-    #: declares them)
+    #: declares them, or, for another table, the first fields of its columns' sources)
     known: frozenset[str] | None = None
     #: fields only a single object of it carries: how an info response without an envelope is
     #: told apart (the resource with fewer marks is tried first)

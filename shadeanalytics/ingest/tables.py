@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
+from dataclasses import fields as dataclass_fields
 from datetime import datetime
 from operator import itemgetter
 from typing import Any
@@ -27,7 +28,7 @@ from .normalize import (
     member_path,
     type_name,
 )
-from .resources import BY_NAME, RESOURCES
+from .resources import BY_NAME, BY_TABLE, RESOURCES
 from .schema import PRE_ACTIVE, STATUSES, TABLES, Column, empty_frame
 
 __all__ = ["Tables", "build_tables"]
@@ -41,7 +42,7 @@ CHILD_TABLES = tuple(CHILD_FIELDS)
 _DETAIL_CHILDREN = ("instance_volumes", "instance_envs")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Tables:
     """The DataFrames of one load: clusters, instances, their child tables, instance types,
     and the rest of the account (volumes, volume types, SSH keys, templates, cluster types).
@@ -50,6 +51,10 @@ class Tables:
     dated list responses (complete polls of an endpoint). ``warnings`` lists what
     loaded with a remark (one line per problem and JSON path); ``skipped`` counts records
     dropped under ``errors="skip"``.
+
+    Every table of the schema (``schema.TABLES``) is one: the tables above are attributes, a
+    table of a resource declared since (``ingest/resources.py``) is read with
+    :meth:`table` (and listed by :meth:`frames`); built without it, it is empty.
     """
 
     clusters: pd.DataFrame
@@ -75,16 +80,49 @@ class Tables:
     #: For the result of ``latest()``: the history it was reduced from. The billing model
     #: bills that history (only it says when an instance entered ``deleting`` or vanished).
     history: Tables | None = field(default=None, repr=False, compare=False)
+    #: the tables that are no attribute above, by name (:meth:`table` reads them)
+    more: Mapping[str, pd.DataFrame] = field(default_factory=dict, repr=False, compare=False)
+
+    def __init__(self, *, warnings: tuple[str, ...] = (), skipped: int = 0,
+                 history: Tables | None = None, more: Mapping[str, pd.DataFrame] | None = None,
+                 **frames: pd.DataFrame) -> None:
+        unknown = sorted(set(frames) - set(TABLES))
+        if unknown:
+            raise TypeError(f"Tables() got an unexpected keyword argument {unknown[0]!r}")
+        missing = [name for name in TABLES if name in _ATTRIBUTES and name not in frames]
+        if missing:
+            raise TypeError(f"Tables() missing a keyword argument: {missing[0]!r}")
+        extra = dict(more or {})
+        for name, frame in frames.items():
+            if name in _ATTRIBUTES:
+                object.__setattr__(self, name, frame)
+            else:
+                extra[name] = frame
+        for name in TABLES:
+            if name not in _ATTRIBUTES and name not in extra:
+                extra[name] = empty_frame(name)
+        object.__setattr__(self, "warnings", warnings)
+        object.__setattr__(self, "skipped", skipped)
+        object.__setattr__(self, "history", history)
+        object.__setattr__(self, "more", extra)
 
     @classmethod
     def empty(cls) -> Tables:
         """Tables with every column and dtype and no rows."""
         return cls(**{name: empty_frame(name) for name in TABLES})
 
+    def table(self, name: str) -> pd.DataFrame:
+        """The table ``name`` (any table of the schema: ``tables.table("volumes")`` is
+        ``tables.volumes``); ``KeyError`` for a name the schema has not."""
+        if name in _ATTRIBUTES:
+            frame: pd.DataFrame = getattr(self, name)
+            return frame
+        return self.more[name]
+
     def frames(self) -> Iterator[tuple[str, pd.DataFrame]]:
         """``(name, DataFrame)`` for every table, in schema order."""
         for name in TABLES:
-            yield name, getattr(self, name)
+            yield name, self.table(name)
 
     def latest(self) -> Tables:
         """The newest state of every resource of the account.
@@ -144,6 +182,10 @@ class Tables:
                                                    on=["template_id", "observed_at"]),
             cluster_types=_newest(self.cluster_types, ["cloud", "shade_instance_type",
                                                        "num_instances", "region"]),
+            # a resource declared since: the newest rows of each key (its row key)
+            more={name: _newest(frame, [k for k in BY_TABLE[name].row_key if k != "observed_at"])
+                  if name in BY_TABLE and BY_TABLE[name].row_key else frame
+                  for name, frame in self.more.items()},
         )
 
     def __repr__(self) -> str:
@@ -151,6 +193,10 @@ class Tables:
         extra = f", warnings={len(self.warnings)}" if self.warnings else ""
         extra += f", skipped={self.skipped}" if self.skipped else ""
         return f"Tables({shapes}{extra})"
+
+
+#: the tables that are attributes of :class:`Tables`
+_ATTRIBUTES = frozenset(f.name for f in dataclass_fields(Tables)) & frozenset(TABLES)
 
 
 def _carry_details(tables: Tables, latest: pd.DataFrame

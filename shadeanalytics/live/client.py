@@ -42,7 +42,7 @@ from shadeanalytics.errors import (
     TransportError,
     printable,
 )
-from shadeanalytics.ingest.resources import BY_NAME
+from shadeanalytics.ingest.resources import BY_NAME, Resource
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -216,6 +216,14 @@ _OLD_KEYWORDS = {
     "random": "jitter",
     "session": "session",
 }
+
+
+def _resource(name: str) -> Resource:
+    """The resource ``name`` (``ingest/resources.py``), or ``ValueError`` naming the known."""
+    try:
+        return BY_NAME[name]
+    except KeyError:
+        raise ValueError(f"unknown resource {name!r} (known: {', '.join(BY_NAME)})") from None
 
 
 def _outside_the_package() -> int:
@@ -491,14 +499,28 @@ class ShadeformClient:
         }
         return self._list("instance_types", params)
 
+    def fetch_list(self, name: str) -> dict[str, Any]:
+        """``GET`` the list endpoint of resource ``name`` (``ingest/resources.py``: e.g.
+        ``"volumes"``): the response, ``{list key: [...]}``. The named methods
+        (:meth:`volumes`, ...) are this for one resource each."""
+        return self._list(name)
+
+    def fetch_info(self, name: str, resource_id: str) -> dict[str, Any]:
+        """``GET`` the info endpoint of resource ``name`` for ``resource_id`` (e.g.
+        ``fetch_info("volumes", id)`` is ``GET /volumes/{id}/info``); ``ValueError`` for a
+        resource the API serves no single object of."""
+        return self._info(name, resource_id)
+
     def _list(self, name: str, params: Mapping[str, str] | None = None) -> dict[str, Any]:
         """``GET`` the list endpoint of resource ``name`` (``ingest/resources.py``)."""
-        resource = BY_NAME[name]
+        resource = _resource(name)
         return self._get(resource.endpoint, params=params, list_key=resource.list_key)
 
     def _info(self, name: str, resource_id: str) -> dict[str, Any]:
         """``GET`` the info endpoint of resource ``name`` for ``resource_id``."""
-        path = BY_NAME[name].info or ""
+        path = _resource(name).info
+        if path is None:
+            raise ValueError(f"the API has no info endpoint for {name}")
         return self._get(path.replace("{id}", quote(resource_id, safe="")))
 
     def _get(

@@ -250,8 +250,8 @@ class _Plan:
     account_every_s: float
 
 
-#: account lists polled once a day, and every run: record_poll argument -> client method
-#: (the same name: the resource's, ``ingest/resources.py``)
+#: account lists polled once a day, and every run: record_poll argument -> the name
+#: ``client.fetch_list`` takes (the same name: the resource's, ``ingest/resources.py``)
 _DAILY = {r.name: r.name for r in RESOURCES if r.collect == "daily"}
 _EVERY_RUN = {r.name: r.name for r in RESOURCES if r.collect == "every-run"}
 _ENDPOINT_OF = {r.name: r.endpoint for r in RESOURCES if r.collect != "core"}
@@ -270,7 +270,8 @@ def _fetch(client: ShadeformClient, store: Store, plan: _Plan) -> dict[str, Any]
             due[name] = method
     for name, method in due.items():
         account[name] = _optional(
-            functools.partial(_checked, name, getattr(client, method)), _ENDPOINT_OF[name], None,
+            functools.partial(_checked, name, functools.partial(client.fetch_list, method)),
+            _ENDPOINT_OF[name], None,
             failures)
     details = {}
     due_ids = _details_due(clusters, instances, store, plan)

@@ -208,7 +208,7 @@ def derive(source: str, versions: Sequence[tuple[int, str, str | None, str]],
     flagged = frozenset(findings.versions)
     frames = {}
     for name in ROW_TABLES:
-        frame = getattr(tables, name)
+        frame = tables.table(name)
         vid = frame["observed_at"].array.asi8  # µs since the epoch: the version id
         frame = _coded(frame.drop(columns=[c for c in _SIGHTING_COLUMNS if c in frame]))
         frame.insert(0, "_vid", vid)

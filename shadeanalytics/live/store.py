@@ -158,40 +158,35 @@ class Store:
         clusters: dict[str, Any] | None,
         instances: dict[str, Any] | None,
         instance_types: dict[str, Any] | None,
-        volumes: dict[str, Any] | None = None,
-        volume_types: dict[str, Any] | None = None,
-        ssh_keys: dict[str, Any] | None = None,
-        templates: dict[str, Any] | None = None,
-        featured_templates: dict[str, Any] | None = None,
-        cluster_types: dict[str, Any] | None = None,
         instance_details: Mapping[str, dict[str, Any]] | None = None,
         failures: Sequence[tuple[str, str | None, str]] = (),
         started_at: datetime | str | None = None,
         finished_at: datetime | str | None = None,
         allow_earlier: bool = False,
+        **lists: dict[str, Any] | None,
     ) -> int:
         """Record one successful poll from the raw list responses; return its ``poll_id``.
 
         ``None`` means that endpoint was not polled: its resources are neither updated nor
-        marked gone. The account lists (``volumes`` of ``GET /volumes``, ``volume_types``,
-        ``ssh_keys``, ``templates``, ``featured_templates``, ``cluster_types``) are versioned
-        like the rest; ``instance_details`` maps an instance id to its
-        ``GET /instances/{id}/info`` response (versioned as its details, closed when the
-        instance is gone). ``failures`` lists the ``(endpoint, resource id or None, error)`` of
-        requests that failed without failing the poll. Everything is validated, redacted and
-        hashed before the one transaction starts. Recording the same poll again (same
-        ``observed_at``, same content) returns the existing ``poll_id`` and writes nothing;
-        another poll at the same instant, or one older than the newest successful poll, is
-        refused with ``StoreError`` (unless ``allow_earlier``: the collector's answer to a clock
-        that went backwards, recorded with :meth:`add_poll_warning`). A response of the wrong
+        marked gone. The account lists are keywords named as their resource
+        (``ingest/resources.py``: ``volumes`` of ``GET /volumes``, ``volume_types``,
+        ``ssh_keys``, ``templates``, ``featured_templates``, ``cluster_types``), versioned
+        like the rest (an unknown name is a ``TypeError``); ``instance_details`` maps an
+        instance id to its ``GET /instances/{id}/info`` response (versioned as its details,
+        closed when the instance is gone). ``failures`` lists the ``(endpoint, resource id
+        or None, error)`` of requests that failed without failing the poll. Everything is
+        validated, redacted and hashed before the one transaction starts. Recording the same
+        poll again (same ``observed_at``, same content) returns the existing ``poll_id`` and
+        writes nothing; another poll at the same instant, or one older than the newest
+        successful poll, is refused with ``StoreError`` (unless ``allow_earlier``: the
+        collector's answer to a clock that went backwards, recorded with
+        :meth:`add_poll_warning`). A response of the wrong
         shape raises :class:`~shadeanalytics.errors.SchemaError` and writes nothing.
         """
         return storewrite.record_poll(
             self._backend, self._refusals, observed_at, clusters=clusters, instances=instances,
-            instance_types=instance_types, volumes=volumes, volume_types=volume_types,
-            ssh_keys=ssh_keys, templates=templates, featured_templates=featured_templates,
-            cluster_types=cluster_types, instance_details=instance_details, failures=failures,
-            started_at=started_at, finished_at=finished_at, allow_earlier=allow_earlier)
+            instance_types=instance_types, instance_details=instance_details, failures=failures,
+            started_at=started_at, finished_at=finished_at, allow_earlier=allow_earlier, **lists)
 
     def record_failed_poll(
         self,

@@ -21,7 +21,7 @@ __all__ = ["POLL_WARNING_KEY", "SCHEMA_VERSION", "VOLATILE", "Backend", "Rows", 
 
 #: The schema of the store's tables (``polls``, ``versions``, ``row_blocks``, ``quarantine``...)
 #: that every backend holds and migrates older stores to.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 #: The one field of a payload that changes on every poll: kept out of the version hash and
 #: updated in place on the current version (``last_cost_estimate``).
 VOLATILE = "cost_estimate"

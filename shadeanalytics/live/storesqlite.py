@@ -24,20 +24,18 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import StoreError
-from ..ingest.resources import STORE_KINDS
 from .storedb import SCHEMA_VERSION, utc_text
 
 __all__ = ["APPLICATION_ID", "BUSY_TIMEOUT_MS", "SQLiteBackend", "writable"]
 
 #: ``PRAGMA application_id`` of a store ("SHAD"): tells a store from any other SQLite file.
 APPLICATION_ID = 0x53484144
-_KINDS = STORE_KINDS  # declared with each resource (ingest/resources.py)
 #: A writer waits this long for another writer; readers in WAL mode almost never wait.
 BUSY_TIMEOUT_MS = 10_000
 
 _VERSIONS = """CREATE TABLE {name} (
     version_id         INTEGER PRIMARY KEY,
-    kind               TEXT NOT NULL CHECK (kind IN ({kinds})),
+    kind               TEXT NOT NULL,  -- checked in Python (storewrite: ingest/resources.py)
     resource_id        TEXT NOT NULL,
     parent_id          TEXT,           -- the cluster of a member instance
     valid_from         INTEGER NOT NULL REFERENCES polls (poll_id),
@@ -68,18 +66,15 @@ _POLLS_V2 = (
 )""",
     "CREATE INDEX request_failures_poll ON request_failures (poll_id)",
 )
-_ALL_KINDS = ", ".join(f"'{k}'" for k in _KINDS)
-_V2_TABLES = (_VERSIONS.format(name="versions", kinds=_ALL_KINDS), *_VERSION_INDEXES,
-              *_POLLS_V2)
-#: schema 1 -> 2: versions takes the new kinds (SQLite cannot alter a CHECK: the table is
-#: copied), polls its new columns
-_MIGRATE_V1 = (
-    _VERSIONS.format(name="versions_v2", kinds=_ALL_KINDS),
-    "INSERT INTO versions_v2 SELECT * FROM versions",
+_V2_TABLES = (_VERSIONS.format(name="versions"), *_VERSION_INDEXES, *_POLLS_V2)
+#: versions without the CHECK on its kinds that schemas 1 to 4 had (SQLite cannot drop a
+#: CHECK: the table is copied, ids and all)
+_VERSIONS_REBUILT = (
+    _VERSIONS.format(name="versions_new"),
+    "INSERT INTO versions_new SELECT * FROM versions",
     "DROP TABLE versions",
-    "ALTER TABLE versions_v2 RENAME TO versions",
+    "ALTER TABLE versions_new RENAME TO versions",
     *_VERSION_INDEXES,
-    *_POLLS_V2,
 )
 
 #: schema 3: the rows each version loads as, derived once (``rows.py``), in blocks of versions
@@ -398,15 +393,18 @@ class SQLiteBackend:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version >= SCHEMA_VERSION:  # another process migrated it meanwhile
                 return
-            if version == 1:
-                for statement in _MIGRATE_V1:
+            if version == 1:  # 1 -> 2: polls' new columns (versions: rebuilt below)
+                for statement in _POLLS_V2:
                     conn.execute(statement)
             if version < 3:
                 # 2 -> 3: the derived rows; the first read derives them (a store opened
                 # read-only reads without them)
                 conn.execute(_ROW_BLOCKS)
-            # 3 -> 4: the quarantine of refused records
-            for statement in _QUARANTINE:
+            if version < 4:  # 3 -> 4: the quarantine of refused records
+                for statement in _QUARANTINE:
+                    conn.execute(statement)
+            # 4 -> 5: the version kinds are checked in Python, from the resource table
+            for statement in _VERSIONS_REBUILT:
                 conn.execute(statement)
             conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'",
                          (str(SCHEMA_VERSION),))

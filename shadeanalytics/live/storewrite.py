@@ -18,14 +18,14 @@ import orjson
 
 from ..errors import SchemaError, StoreError, printable
 from ..ingest.normalize import redact, type_name
-from ..ingest.resources import BY_NAME, RESOURCES
+from ..ingest.resources import BY_NAME, RESOURCES, STORE_KINDS
 from ..ingest.schema import valid_id
 from . import rows as derived
 from .endpoints import ACCOUNT_LISTS, ENDPOINTS, endpoint_of
 from .storedb import POLL_WARNING_KEY, VOLATILE, Backend, Session, utc_text
 
-__all__ = ["Refusals", "Seen", "add_poll_warning", "prepare_account_list", "prepare_poll",
-           "record_failed_poll", "record_poll", "refusals", "seen_of"]
+__all__ = ["Refusals", "Seen", "account_lists", "add_poll_warning", "prepare_account_list",
+           "prepare_poll", "record_failed_poll", "record_poll", "refusals", "seen_of"]
 
 #: where ``rows.records`` places a record: stripped from the path of a refusal
 _RECORD_PREFIX = re.compile(r"^\$(?:\.response\.[a-z_]+\[0\])?")
@@ -36,6 +36,7 @@ _RESOURCE_OF = {r.kind: r for r in RESOURCES}
 _CLUSTERS, _INSTANCES, _INSTANCE_TYPES, _VOLUMES = (
     BY_NAME[name].endpoint for name in ("clusters", "instances", "instance_types", "volumes"))
 _INSTANCE_INFO = BY_NAME["instances"].info or ""
+_STORE_KINDS = frozenset(STORE_KINDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +114,9 @@ def _text_field(item: Any, key: str, endpoint: str, path: str) -> str:
 
 def seen_of(kind: str, rid: str, parent: str | None, payload: dict[str, Any], endpoint: str,
           path: str) -> Seen:
+    if kind not in _STORE_KINDS:  # the store's tables take any text: the kinds are checked here
+        raise ValueError(f"{kind!r} is not a version kind of the store "
+                         f"({', '.join(STORE_KINDS)})")
     cost = payload.get(VOLATILE)
     stable = {k: v for k, v in payload.items() if k != VOLATILE}
     try:
@@ -262,6 +266,16 @@ def _digest(endpoints: Iterable[str], seen: dict[tuple[str, str], Seen]) -> str:
 Refusals = Callable[[list[Seen]], dict[int, tuple[Seen, str, str]]]
 
 
+def account_lists(lists: Mapping[str, Any]) -> dict[str, Any]:
+    """The account list responses of a poll by resource name, every account resource present
+    (None: not polled); ``TypeError`` for a name no account resource has."""
+    unknown = sorted(set(lists) - set(ACCOUNT_LISTS))
+    if unknown:
+        raise TypeError(f"record_poll() got an unexpected keyword argument {unknown[0]!r} "
+                        f"(the account lists: {', '.join(ACCOUNT_LISTS)})")
+    return {name: lists.get(name) for name in ACCOUNT_LISTS}
+
+
 def record_poll(
     backend: Backend,
     refuse: Refusals,
@@ -270,23 +284,17 @@ def record_poll(
     clusters: dict[str, Any] | None,
     instances: dict[str, Any] | None,
     instance_types: dict[str, Any] | None,
-    volumes: dict[str, Any] | None = None,
-    volume_types: dict[str, Any] | None = None,
-    ssh_keys: dict[str, Any] | None = None,
-    templates: dict[str, Any] | None = None,
-    featured_templates: dict[str, Any] | None = None,
-    cluster_types: dict[str, Any] | None = None,
     instance_details: Mapping[str, dict[str, Any]] | None = None,
     failures: Sequence[tuple[str, str | None, str]] = (),
     started_at: datetime | str | None = None,
     finished_at: datetime | str | None = None,
     allow_earlier: bool = False,
+    **lists: dict[str, Any] | None,
 ) -> int:
     """:meth:`Store.record_poll <shadeanalytics.live.store.Store.record_poll>` on ``backend``,
-    ``refuse`` finding the records to quarantine."""
-    account = {"volumes": volumes, "volume_types": volume_types, "ssh_keys": ssh_keys,
-               "templates": templates, "featured_templates": featured_templates,
-               "cluster_types": cluster_types}
+    ``refuse`` finding the records to quarantine; ``lists`` are the account lists, by the
+    name of their resource (``ingest/resources.py``)."""
+    account = account_lists(lists)
     polled = {_CLUSTERS: clusters, _INSTANCES: instances,
               _INSTANCE_TYPES: instance_types,
               **{ACCOUNT_LISTS[name][0]: value for name, value in account.items()}}

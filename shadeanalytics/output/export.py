@@ -166,7 +166,7 @@ def write_parquet(
             for name in TABLES:
                 staged[name] = _fresh_folder(out, f".{name}.tmp-")
                 staged[name].mkdir()
-                frame = getattr(tables, name)
+                frame = tables.table(name)
                 arrow = _to_arrow(pa, name, frame, include_network)
                 order, days = _days(frame)
                 # rows day by day (one take, none when already so): each day is then a slice

@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from http import HTTPStatus
@@ -59,7 +59,10 @@ class State:
     script a malformed response. ``instance_info_extras`` maps an instance id to the fields that
     only ``/instances/{id}/info`` adds (``envs``, ``auto_delete``...). The account lists
     (``volumes``, ``volume_types``, ``ssh_keys``, ``templates``, ``featured_templates``,
-    ``cluster_types``) are served as empty lists when None.
+    ``cluster_types``) are served as empty lists when None; ``lists`` holds the list bodies
+    of any other account resource by its name (``ingest/resources.py``): a resource declared
+    later needs no field here. Every account resource's list and info endpoints are served
+    from the resource table.
     """
 
     at: datetime
@@ -76,9 +79,12 @@ class State:
     #: instance id -> the fields ``/instances/{id}/info`` leaves out (as the live API does
     #: right after a create: no ``configuration``, no ``cost_estimate``)
     instance_info_without: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    #: resource name -> its list body, for account resources without a field above
+    lists: Mapping[str, Any] = field(default_factory=dict)
 
 
 Scenario: TypeAlias = Sequence[State]
+_FIELDS = frozenset(f.name for f in fields(State))
 
 
 @dataclass(frozen=True)
@@ -454,11 +460,13 @@ _ACCOUNT_INFO = {r.info.strip("/").split("/")[0]: r for r in RESOURCES
 
 def _account_lists(state: State) -> dict[str, Any]:
     """The account list bodies of ``state`` by path (an empty list for what it leaves None)."""
-    def body(value: Any, key: str) -> Any:
+    def body(name: str, key: str) -> Any:
+        # a State field named as the resource (ingest/resources.py), else its entry in lists
+        value = getattr(state, name, None)
+        value = state.lists.get(name) if value is None else value
         return {key: []} if value is None else value
 
-    # a State field per account resource, named as the resource (ingest/resources.py)
-    return {r.endpoint.strip("/"): body(getattr(state, r.name), r.list_key)
+    return {r.endpoint.strip("/"): body(r.name, r.list_key)
             for r in RESOURCES if r.collect != "core"}
 
 
@@ -800,9 +808,12 @@ def default_scenario() -> list[State]:
     for index in range(DEFAULT_FLEET["polls"]):
         at = start + timedelta(milliseconds=index * every)
         poll = render.poll(start, index * every, every, nodes, clusters)
+        account = _account(at)
+        # a resource without a State field of its own (declared later) goes to lists
+        lists = {name: account.pop(name) for name in list(account) if name not in _FIELDS}
         states.append(State(at=at, clusters=poll["clusters"], instances=poll["instances"],
                             instance_types=_instance_types(index),
-                            instance_info_extras=extras, **_account(at)))
+                            instance_info_extras=extras, lists=lists, **account))
     return states
 
 
