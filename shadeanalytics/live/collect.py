@@ -505,10 +505,11 @@ def collect_every(
     ``on_reload`` and the previous settings stay (``on_reload(None)`` on success). The first
     poll runs at once, the next ones at the schedule's slots, never less than half an
     interval after the previous poll began (started a moment before a slot, the collector
-    does not poll twice in that moment); a poll that runs past slots skips them. Each poll is one :func:`collect` run (its deadline, its retries and backoff on
-    429 and 5xx, its lock, taken for that poll only and released between polls); a failed,
-    locked or abandoned poll is logged and the next slot tried. ``on_poll`` gets each poll's
-    log once it is over.
+    does not poll twice in that moment); a poll that runs past slots skips them. Each poll
+    is one :func:`collect` run (its deadline, its retries and backoff on 429 and 5xx, its
+    lock, taken for that poll only and released between polls); a failed, locked or
+    abandoned poll is logged and the next slot tried. ``on_poll`` gets each poll's log once
+    it is over.
     """
     signals = signals or StopSignals()
     settings = [configure()]
