@@ -133,7 +133,12 @@ _ON_DEMAND = {
     rule         {_T} NOT NULL,
     opened_at    {_T} NOT NULL,
     last_seen_at {_T} NOT NULL
-)"""
+)""",
+    "settled_bills": f"""CREATE TABLE IF NOT EXISTS settled_bills (
+    spec            {_T} PRIMARY KEY,
+    through_version BIGINT NOT NULL,
+    data            BYTEA NOT NULL
+)""",
 }
 #: the key columns of the tables ``upsert`` writes
 _KEYS = {"meta": ("key",), "alert_episodes": ("key",)}

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import warnings
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 import orjson
 import pandas as pd
 
@@ -144,9 +145,12 @@ def last_polled(backend: Backend, endpoint: str) -> str | None:
 
 def read(backend: Backend, *, since: datetime | str | None = None,
          until: datetime | str | None = None, progress_bar: bool | None = None,
-         min_versions: int) -> Tables:
+         min_versions: int,
+         leave_out: Callable[[Session], np.ndarray] | None = None) -> Tables:
     """:meth:`Store.read <shadeanalytics.live.store.Store.read>` on ``backend``; a window of
-    at least ``min_versions`` versions is read from row blocks (fewer are walked again)."""
+    at least ``min_versions`` versions is read from row blocks (fewer are walked again).
+    ``leave_out``, called inside the read's snapshot, names version ids the read leaves out
+    (``settled.py``: those of instances whose bill is kept)."""
     lo = utc_text(since) if since is not None else ""
     hi = utc_text(until) if until is not None else "\uffff"
     with backend.snapshot() as session, gc_paused():
@@ -163,6 +167,9 @@ def read(backend: Backend, *, since: datetime | str | None = None,
                   "ORDER BY version_id", (until_poll, lo))
         versions = derived.Versions.of(session.execute(
             f"SELECT {derived.Versions.SELECT} {window[0]}", window[1]).fetchall())
+        left_out = leave_out(session) if leave_out is not None else None
+        if left_out is not None and left_out.size:
+            versions = versions.without(left_out)
         stored: list[derived.RowBlock] = []
         new, frames = None, None
         if versions.vid.size >= min_versions:
@@ -177,6 +184,9 @@ def read(backend: Backend, *, since: datetime | str | None = None,
                 "SELECT version_id, kind, resource_id, parent_id, valid_from, "
                 f"last_seen_poll, payload, last_cost_estimate {window[0]}",
                 window[1]).fetchall()
+            if left_out is not None and left_out.size:
+                out = set(left_out.tolist())
+                rows = [row for row in rows if row[0] not in out]
             records, fixes = _records(backend.name, rows, ok, lo, hi)
             with progress(len(records), "reading stored versions", enabled=progress_bar,
                           unit=" rows") as bar:

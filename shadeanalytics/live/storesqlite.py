@@ -138,7 +138,13 @@ _ON_DEMAND = {"alert_episodes": """CREATE TABLE IF NOT EXISTS alert_episodes (
     rule        TEXT NOT NULL,
     opened_at   TEXT NOT NULL,     -- as_of of the run that alerted it (UTC, RFC 3339)
     last_seen_at TEXT NOT NULL     -- as_of of the last run that still saw it
-) WITHOUT ROWID"""}
+) WITHOUT ROWID""",
+    # made by the first read that settles instances (``settled.py``): their kept bill
+    "settled_bills": """CREATE TABLE IF NOT EXISTS settled_bills (
+    spec            TEXT PRIMARY KEY,   -- settled.fingerprint(): the code that billed them
+    through_version INTEGER NOT NULL,   -- the newest version the read that kept them saw
+    data            BLOB NOT NULL       -- their bill's rows (settled.encode)
+)"""}
 
 
 def writable(path: Path) -> bool:

@@ -1,0 +1,190 @@
+"""Bill where the data is: the store keeps the bill of instances whose billing is over.
+
+An instance gone from every list for good (each of its versions closed: no current one),
+``deleted``, its billing ended by evidence, bills the same at every later instant: its
+``Bill`` rows (``billing.settle``) are kept in the store (``settled_bills``) with the version
+ids they came from. :func:`read_settled` reads the history *without* those versions and hands
+the kept rows to the one billing rule (``billing.SettledTables``), which adds them back: the
+bill, and every view made from it (the summary's), equals the whole history's, while the read
+and the bill cover the open instances (and the other resources) only.
+
+Kept like the row blocks (``rows.py``): under a fingerprint of the code that billed them
+(:func:`fingerprint`: the row derivation's and the billing modules' source), so a change of
+the rule bills everything afresh; best effort (a read-only store, or a writer holding the
+lock, keeps nothing). An instance seen again (a new version of it, e.g. it reappeared) is
+dropped from the kept rows and billed afresh.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+import msgspec
+import numpy as np
+import pandas as pd
+
+from ..analytics.billing import Settled, SettledTables, bill_fleet, settle
+from ..ingest.tables import CHILD_TABLES, Tables
+from . import rows as derived
+from . import storeread
+from .storedb import Backend, Session
+
+__all__ = ["BILLED_BY", "fingerprint", "read_settled"]
+
+#: the modules whose code decides a settled instance's bill: with the row derivation's
+#: fingerprint, part of :func:`fingerprint`
+BILLED_BY = ("shadeanalytics.analytics.billing", "shadeanalytics.analytics.intervals",
+             "shadeanalytics.analytics.asof", "shadeanalytics.analytics.periods",
+             "shadeanalytics.analytics.storage", "shadeanalytics.live.settled")
+_KINDS = ("instance", "instance_info")
+#: fewer newly settled instances than this look their versions up one by one
+_LOOKUPS = 500
+#: how long a read waits for the write lock to keep the settled bill (else it keeps nothing)
+_KEEP_WAIT_MS = 1_000
+
+
+@functools.cache
+def fingerprint() -> str:
+    """What a kept bill depends on: the derived rows' fingerprint and the billing code."""
+    return derived.spec_fingerprint() + derived.code_digest(BILLED_BY)
+
+
+@dataclass(frozen=True)
+class _Kept:
+    """The kept bill, the version ids of its instances (``owners``: whose) and the newest
+    version the read that kept it saw."""
+
+    settled: Settled
+    vids: np.ndarray
+    owners: np.ndarray
+    through: int
+
+    def without(self, ids: set[str]) -> _Kept:
+        if not ids:
+            return self
+        keep = ~np.isin(self.owners, list(ids))
+        return _Kept(self.settled.without(ids), self.vids[keep], self.owners[keep],
+                     self.through)
+
+
+def _encode(kept: _Kept) -> bytes:
+    s = kept.settled
+    return msgspec.msgpack.encode({
+        "as_of": s.as_of.value, "times": s.times.astype(np.int64).tobytes(),
+        "vids": kept.vids.astype(np.int64).tobytes(), "owners": kept.owners.tolist(),
+        "frames": {name: derived.encode_frame(getattr(s, name))
+                   for name in ("instances", "instance_tags", "intervals")}})
+
+
+def _decode(data: bytes, through: int) -> _Kept:
+    raw = msgspec.msgpack.decode(data)
+    frames = {name: derived.decode_frame(value) for name, value in raw["frames"].items()}
+    settled = Settled(as_of=pd.Timestamp(raw["as_of"], tz="UTC"),
+                      times=np.frombuffer(raw["times"], dtype=np.int64).copy(), **frames)
+    return _Kept(settled, np.frombuffer(raw["vids"], dtype=np.int64).copy(),
+                 np.asarray(raw["owners"], dtype=object), through)
+
+
+def _load(session: Session) -> _Kept | None:
+    if not session.has_table("settled_bills"):
+        return None
+    row = session.execute("SELECT through_version, data FROM settled_bills WHERE spec = ?",
+                          (fingerprint(),)).fetchone()
+    return None if row is None else _decode(session.blob(row[1]), int(row[0]))
+
+
+def read_settled(backend: Backend, *, progress_bar: bool | None,
+                 min_versions: int) -> SettledTables:
+    """:meth:`Store.read_settled <shadeanalytics.live.store.Store.read_settled>`."""
+    found: dict[str, Any] = {}
+
+    def leave_out(session: Session) -> np.ndarray:
+        # in the read's own snapshot: what is current, what is new since the kept bill
+        found["through"] = session.execute(
+            "SELECT coalesce(max(version_id), 0) FROM versions").fetchone()[0]
+        found["current"] = {rid for kind, rid in session.execute(
+            "SELECT kind, resource_id FROM versions WHERE valid_to IS NULL") if kind in _KINDS}
+        kept = _load(session)
+        if kept is None:
+            return np.zeros(0, dtype=np.int64)
+        again = {rid for kind, rid in session.execute(
+            "SELECT kind, resource_id FROM versions WHERE version_id > ?", (kept.through,))
+            if kind in _KINDS}
+        found["kept"] = kept = kept.without(again)
+        found["again"] = bool(again)
+        return kept.vids
+
+    tables = storeread.read(backend, progress_bar=progress_bar, min_versions=min_versions,
+                            leave_out=leave_out)
+    kept: _Kept | None = found.get("kept")
+    part = SettledTables(**{f.name: getattr(tables, f.name) for f in fields(Tables)},
+                         settled=kept.settled if kept is not None else None)
+    if backend.read_only or tables.warnings or tables.skipped or tables.instances.empty:
+        return part
+    ids = set(tables.instances["instance_id"].dropna().astype(str)) - found["current"]
+    if not ids:
+        return part
+    billed = bill_fleet(part)
+    settled = settle(billed, ids, kept.settled if kept is not None else None)
+    before = set(kept.settled.ids) if kept is not None else set()
+    new = set(settled.ids) - before
+    if not new and not found.get("again"):
+        return part
+    vids, owners = _versions_of(backend, new, int(found["through"]))
+    if kept is not None:
+        vids, owners = np.r_[kept.vids, vids], np.r_[kept.owners, owners]
+    _keep(backend, _Kept(settled, vids, owners, int(found["through"])))
+    return _leave_out_rows(replace(part, settled=settled), new)
+
+
+def _versions_of(backend: Backend, ids: set[str], through: int
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """The version ids (up to ``through``) of the instances ``ids``, and whose each is."""
+    out: list[tuple[int, str]] = []
+    with backend.snapshot() as session:
+        if len(ids) < _LOOKUPS:
+            for rid in sorted(ids):
+                for kind in _KINDS:
+                    out += [(vid, rid) for (vid,) in session.execute(
+                        "SELECT version_id FROM versions WHERE kind = ? AND resource_id = ? "
+                        "AND version_id <= ?", (kind, rid, through))]
+        else:
+            out = [(vid, rid) for kind, vid, rid in session.execute(
+                "SELECT kind, version_id, resource_id FROM versions WHERE version_id <= ?",
+                (through,)) if kind in _KINDS and rid in ids]
+    return (np.asarray([v for v, _ in out], dtype=np.int64),
+            np.asarray([r for _, r in out], dtype=object))
+
+
+def _keep(backend: Backend, kept: _Kept) -> None:
+    """Keep ``kept`` for the next read (replacing the bill kept before). Best effort."""
+    data = _encode(kept)  # before the write lock is taken
+    spec = fingerprint()
+
+    def keep(session: Session) -> None:
+        session.ensure_table("settled_bills")
+        row = session.execute("SELECT through_version FROM settled_bills WHERE spec = ?",
+                              (spec,)).fetchone()
+        if row is not None and int(row[0]) > kept.through:
+            return  # a read of newer versions kept its bill meanwhile
+        # (bills of another fingerprint go: the code that billed them changed)
+        session.execute("DELETE FROM settled_bills")
+        session.execute("INSERT INTO settled_bills (spec, through_version, data) "
+                        "VALUES (?, ?, ?)", (spec, kept.through, data))
+
+    backend.best_effort_write("cannot keep the settled bill", _KEEP_WAIT_MS, keep)
+
+
+def _leave_out_rows(tables: SettledTables, ids: set[str]) -> SettledTables:
+    """``tables`` without the rows of the instances ``ids`` (now in ``tables.settled``)."""
+    if not ids:
+        return tables
+    changes = {}
+    for name in ("instances", *CHILD_TABLES):
+        frame = getattr(tables, name)
+        mine = frame["instance_id"].astype(str).isin(list(ids)).to_numpy(dtype=bool)
+        if mine.any():
+            changes[name] = frame[~mine].reset_index(drop=True)
+    return replace(tables, **changes)
