@@ -35,9 +35,14 @@ __all__ = ["BILLED_BY", "fingerprint", "read_settled"]
 
 #: the modules whose code decides a settled instance's bill: with the row derivation's
 #: fingerprint, part of :func:`fingerprint`
-BILLED_BY = ("shadeanalytics.analytics.billing", "shadeanalytics.analytics.intervals",
-             "shadeanalytics.analytics.asof", "shadeanalytics.analytics.periods",
-             "shadeanalytics.analytics.storage", "shadeanalytics.live.settled")
+BILLED_BY = (
+    "shadeanalytics.analytics.billing",
+    "shadeanalytics.analytics.intervals",
+    "shadeanalytics.analytics.asof",
+    "shadeanalytics.analytics.periods",
+    "shadeanalytics.analytics.storage",
+    "shadeanalytics.live.settled",
+)
 _KINDS = ("instance", "instance_info")
 #: fewer newly settled instances than this look their versions up one by one
 _LOOKUPS = 500
@@ -65,62 +70,90 @@ class _Kept:
         if not ids:
             return self
         keep = ~np.isin(self.owners, list(ids))
-        return _Kept(self.settled.without(ids), self.vids[keep], self.owners[keep],
-                     self.through)
+        return _Kept(self.settled.without(ids), self.vids[keep], self.owners[keep], self.through)
 
 
 def _encode(kept: _Kept) -> bytes:
     s = kept.settled
-    return msgspec.msgpack.encode({
-        "as_of": s.as_of.value, "times": s.times.astype(np.int64).tobytes(),
-        "vids": kept.vids.astype(np.int64).tobytes(), "owners": kept.owners.tolist(),
-        "frames": {name: derived.encode_frame(getattr(s, name))
-                   for name in ("instances", "instance_tags", "intervals")}})
+    return msgspec.msgpack.encode(
+        {
+            "as_of": s.as_of.value,
+            "times": s.times.astype(np.int64).tobytes(),
+            "vids": kept.vids.astype(np.int64).tobytes(),
+            "owners": kept.owners.tolist(),
+            "frames": {
+                name: derived.encode_frame(getattr(s, name))
+                for name in ("instances", "instance_tags", "intervals")
+            },
+        }
+    )
 
 
 def _decode(data: bytes, through: int) -> _Kept:
     raw = msgspec.msgpack.decode(data)
     frames = {name: derived.decode_frame(value) for name, value in raw["frames"].items()}
-    settled = Settled(as_of=pd.Timestamp(raw["as_of"], tz="UTC"),
-                      times=np.frombuffer(raw["times"], dtype=np.int64).copy(), **frames)
-    return _Kept(settled, np.frombuffer(raw["vids"], dtype=np.int64).copy(),
-                 np.asarray(raw["owners"], dtype=object), through)
+    settled = Settled(
+        as_of=pd.Timestamp(raw["as_of"], tz="UTC"),
+        times=np.frombuffer(raw["times"], dtype=np.int64).copy(),
+        **frames,
+    )
+    return _Kept(
+        settled,
+        np.frombuffer(raw["vids"], dtype=np.int64).copy(),
+        np.asarray(raw["owners"], dtype=object),
+        through,
+    )
 
 
 def _load(session: Session) -> _Kept | None:
     if not session.has_table("settled_bills"):
         return None
-    row = session.execute("SELECT through_version, data FROM settled_bills WHERE spec = ?",
-                          (fingerprint(),)).fetchone()
+    row = session.execute(
+        "SELECT through_version, data FROM settled_bills WHERE spec = ?", (fingerprint(),)
+    ).fetchone()
     return None if row is None else _decode(session.blob(row[1]), int(row[0]))
 
 
-def read_settled(backend: Backend, *, progress_bar: bool | None,
-                 min_versions: int) -> SettledTables:
+def read_settled(
+    backend: Backend, *, progress_bar: bool | None, min_versions: int
+) -> SettledTables:
     """:meth:`Store.read_settled <shadeanalytics.live.store.Store.read_settled>`."""
     found: dict[str, Any] = {}
 
     def leave_out(session: Session) -> np.ndarray:
         # in the read's own snapshot: what is current, what is new since the kept bill
         found["through"] = session.execute(
-            "SELECT coalesce(max(version_id), 0) FROM versions").fetchone()[0]
-        found["current"] = {rid for kind, rid in session.execute(
-            "SELECT kind, resource_id FROM versions WHERE valid_to IS NULL") if kind in _KINDS}
+            "SELECT coalesce(max(version_id), 0) FROM versions"
+        ).fetchone()[0]
+        found["current"] = {
+            rid
+            for kind, rid in session.execute(
+                "SELECT kind, resource_id FROM versions WHERE valid_to IS NULL"
+            )
+            if kind in _KINDS
+        }
         kept = _load(session)
         if kept is None:
             return np.zeros(0, dtype=np.int64)
-        again = {rid for kind, rid in session.execute(
-            "SELECT kind, resource_id FROM versions WHERE version_id > ?", (kept.through,))
-            if kind in _KINDS}
+        again = {
+            rid
+            for kind, rid in session.execute(
+                "SELECT kind, resource_id FROM versions WHERE version_id > ?", (kept.through,)
+            )
+            if kind in _KINDS
+        }
         found["kept"] = kept = kept.without(again)
         found["again"] = bool(again)
         return kept.vids
 
-    tables = storeread.read(backend, progress_bar=progress_bar, min_versions=min_versions,
-                            leave_out=leave_out)
+    tables = storeread.read(
+        backend, progress_bar=progress_bar, min_versions=min_versions, leave_out=leave_out
+    )
     kept: _Kept | None = found.get("kept")
-    part = SettledTables(**{f.name: getattr(tables, f.name) for f in fields(Tables)},
-                         settled=kept.settled if kept is not None else None)
+    part = SettledTables(
+        **{f.name: getattr(tables, f.name) for f in fields(Tables)},
+        settled=kept.settled if kept is not None else None,
+    )
     if backend.read_only or tables.warnings or tables.skipped or tables.instances.empty:
         return part
     ids = set(tables.instances["instance_id"].dropna().astype(str)) - found["current"]
@@ -139,23 +172,34 @@ def read_settled(backend: Backend, *, progress_bar: bool | None,
     return _leave_out_rows(replace(part, settled=settled), new)
 
 
-def _versions_of(backend: Backend, ids: set[str], through: int
-                 ) -> tuple[np.ndarray, np.ndarray]:
+def _versions_of(backend: Backend, ids: set[str], through: int) -> tuple[np.ndarray, np.ndarray]:
     """The version ids (up to ``through``) of the instances ``ids``, and whose each is."""
     out: list[tuple[int, str]] = []
     with backend.snapshot() as session:
         if len(ids) < _LOOKUPS:
             for rid in sorted(ids):
                 for kind in _KINDS:
-                    out += [(vid, rid) for (vid,) in session.execute(
-                        "SELECT version_id FROM versions WHERE kind = ? AND resource_id = ? "
-                        "AND version_id <= ?", (kind, rid, through))]
+                    out += [
+                        (vid, rid)
+                        for (vid,) in session.execute(
+                            "SELECT version_id FROM versions WHERE kind = ? AND resource_id = ? "
+                            "AND version_id <= ?",
+                            (kind, rid, through),
+                        )
+                    ]
         else:
-            out = [(vid, rid) for kind, vid, rid in session.execute(
-                "SELECT kind, version_id, resource_id FROM versions WHERE version_id <= ?",
-                (through,)) if kind in _KINDS and rid in ids]
-    return (np.asarray([v for v, _ in out], dtype=np.int64),
-            np.asarray([r for _, r in out], dtype=object))
+            out = [
+                (vid, rid)
+                for kind, vid, rid in session.execute(
+                    "SELECT kind, version_id, resource_id FROM versions WHERE version_id <= ?",
+                    (through,),
+                )
+                if kind in _KINDS and rid in ids
+            ]
+    return (
+        np.asarray([v for v, _ in out], dtype=np.int64),
+        np.asarray([r for _, r in out], dtype=object),
+    )
 
 
 def _keep(backend: Backend, kept: _Kept) -> None:
@@ -165,14 +209,17 @@ def _keep(backend: Backend, kept: _Kept) -> None:
 
     def keep(session: Session) -> None:
         session.ensure_table("settled_bills")
-        row = session.execute("SELECT through_version FROM settled_bills WHERE spec = ?",
-                              (spec,)).fetchone()
+        row = session.execute(
+            "SELECT through_version FROM settled_bills WHERE spec = ?", (spec,)
+        ).fetchone()
         if row is not None and int(row[0]) > kept.through:
             return  # a read of newer versions kept its bill meanwhile
         # (bills of another fingerprint go: the code that billed them changed)
         session.execute("DELETE FROM settled_bills")
-        session.execute("INSERT INTO settled_bills (spec, through_version, data) "
-                        "VALUES (?, ?, ?)", (spec, kept.through, data))
+        session.execute(
+            "INSERT INTO settled_bills (spec, through_version, data) VALUES (?, ?, ?)",
+            (spec, kept.through, data),
+        )
 
     backend.best_effort_write("cannot keep the settled bill", _KEEP_WAIT_MS, keep)
 
