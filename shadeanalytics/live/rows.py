@@ -418,15 +418,6 @@ class Versions:
                    np.asarray(cols[4], dtype=np.int64), np.asarray(cols[5], dtype=np.int64),
                    list(cols[6]))
 
-    def without(self, vids: np.ndarray) -> Versions:
-        """These versions but ``vids``."""
-        keep = ~np.isin(self.vid, vids)
-        if keep.all():
-            return self
-        return Versions(self.vid[keep], self.kind[keep], self.kinds, self.repeat[keep],
-                        self.member[keep], self.valid_from[keep], self.last_seen[keep],
-                        [c for c, k in zip(self.last_cost, keep.tolist(), strict=True) if k])
-
 
 class _Probe:
     """Stands in for a table being built: notes that a value would warn."""

@@ -2,11 +2,12 @@
 
 An instance gone from every list for good (each of its versions closed: no current one),
 ``deleted``, its billing ended by evidence, bills the same at every later instant: its
-``Bill`` rows (``billing.settle``) are kept in the store (``settled_bills``) with the version
-ids they came from. :func:`read_settled` reads the history *without* those versions and hands
-the kept rows to the one billing rule (``billing.SettledTables``), which adds them back: the
-bill, and every view made from it (the summary's), equals the whole history's, while the read
-and the bill cover the open instances (and the other resources) only.
+``Bill`` rows (``billing.settle``) are kept in the store (``settled_bills``) with the ids of
+the other instances. :func:`read_settled` reads the versions of those others only (and of
+every other kind of resource), looked up by id, and hands the kept rows to the one billing
+rule (``billing.SettledTables``), which adds them back: the bill, and every view made from
+it (the summary's), equals the whole history's, while the read and the bill cover the open
+instances only.
 
 Kept like the row blocks (``rows.py``): under a fingerprint of the code that billed them
 (:func:`fingerprint`: the row derivation's and the billing modules' source), so a change of
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, fields, replace
+from operator import itemgetter
 from typing import Any
 
 import msgspec
@@ -26,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ..analytics.billing import Settled, SettledTables, bill_fleet, settle
+from ..ingest.resources import STORE_KINDS
 from ..ingest.tables import CHILD_TABLES, Tables
 from . import rows as derived
 from . import storeread
@@ -44,8 +47,8 @@ BILLED_BY = (
     "shadeanalytics.live.settled",
 )
 _KINDS = ("instance", "instance_info")
-#: fewer newly settled instances than this look their versions up one by one
-_LOOKUPS = 500
+#: resource ids per query of the open instances' versions (well under any bound on parameters)
+_CHUNK = 500
 #: how long a read waits for the write lock to keep the settled bill (else it keeps nothing)
 _KEEP_WAIT_MS = 1_000
 
@@ -58,19 +61,19 @@ def fingerprint() -> str:
 
 @dataclass(frozen=True)
 class _Kept:
-    """The kept bill, the version ids of its instances (``owners``: whose) and the newest
-    version the read that kept it saw."""
+    """The kept bill, the resource ids of the other instances seen by the read that kept it
+    (read again each time) and the newest version that read saw."""
 
     settled: Settled
-    vids: np.ndarray
-    owners: np.ndarray
+    unsettled: frozenset[str]
     through: int
 
-    def without(self, ids: set[str]) -> _Kept:
-        if not ids:
+    def without(self, resource_ids: set[str]) -> _Kept:
+        """Without the instances of ``resource_ids`` (seen again): they join the others."""
+        if not resource_ids:
             return self
-        keep = ~np.isin(self.owners, list(ids))
-        return _Kept(self.settled.without(ids), self.vids[keep], self.owners[keep], self.through)
+        ids = {_instance_id(rid) for rid in resource_ids}
+        return _Kept(self.settled.without(ids), self.unsettled | resource_ids, self.through)
 
 
 def _encode(kept: _Kept) -> bytes:
@@ -79,8 +82,7 @@ def _encode(kept: _Kept) -> bytes:
         {
             "as_of": s.as_of.value,
             "times": s.times.astype(np.int64).tobytes(),
-            "vids": kept.vids.astype(np.int64).tobytes(),
-            "owners": kept.owners.tolist(),
+            "unsettled": sorted(kept.unsettled),
             "frames": {
                 name: derived.encode_frame(getattr(s, name))
                 for name in ("instances", "instance_tags", "intervals")
@@ -97,12 +99,7 @@ def _decode(data: bytes, through: int) -> _Kept:
         times=np.frombuffer(raw["times"], dtype=np.int64).copy(),
         **frames,
     )
-    return _Kept(
-        settled,
-        np.frombuffer(raw["vids"], dtype=np.int64).copy(),
-        np.asarray(raw["owners"], dtype=object),
-        through,
-    )
+    return _Kept(settled, frozenset(raw["unsettled"]), through)
 
 
 def _load(session: Session) -> _Kept | None:
@@ -114,27 +111,39 @@ def _load(session: Session) -> _Kept | None:
     return None if row is None else _decode(session.blob(row[1]), int(row[0]))
 
 
+def _instance_id(resource_id: str) -> str:
+    """The instance a stored resource id names (a repeated listing is ``<id>#2``)."""
+    return resource_id.split("#", 1)[0]
+
+
 def read_settled(
     backend: Backend, *, progress_bar: bool | None, min_versions: int
 ) -> SettledTables:
     """:meth:`Store.read_settled <shadeanalytics.live.store.Store.read_settled>`."""
     found: dict[str, Any] = {}
 
-    def leave_out(session: Session) -> np.ndarray:
+    def pick(session: Session, columns: str, until_poll: int, lo: str) -> list[Any] | None:
         # in the read's own snapshot: what is current, what is new since the kept bill
         found["through"] = session.execute(
             "SELECT coalesce(max(version_id), 0) FROM versions"
         ).fetchone()[0]
         found["current"] = {
-            rid
+            _instance_id(rid)
             for kind, rid in session.execute(
                 "SELECT kind, resource_id FROM versions WHERE valid_to IS NULL"
             )
             if kind in _KINDS
         }
         kept = _load(session)
-        if kept is None:
-            return np.zeros(0, dtype=np.int64)
+        if kept is None:  # every version is read: note every instance's resource ids
+            found["ids"] = {
+                rid
+                for (rid,) in session.execute(
+                    "SELECT DISTINCT resource_id FROM versions "
+                    "WHERE kind IN ('instance', 'instance_info')"
+                )
+            }
+            return None
         again = {
             rid
             for kind, rid in session.execute(
@@ -142,12 +151,31 @@ def read_settled(
             )
             if kind in _KINDS
         }
+        found["reopened"] = bool({_instance_id(rid) for rid in again} & set(kept.settled.ids))
         found["kept"] = kept = kept.without(again)
-        found["again"] = bool(again)
-        return kept.vids
+        found["ids"] = ids = sorted(kept.unsettled | again)
+        window = "valid_from <= ? AND last_seen_at >= ?"
+        rows: list[Any] = []
+        for kind in STORE_KINDS:
+            if kind not in _KINDS:
+                rows += session.execute(
+                    f"SELECT {columns} FROM versions WHERE kind = ? AND {window}",
+                    (kind, until_poll, lo),
+                ).fetchall()
+        # the versions of each open instance (by its resource ids: <id>#2 too), in chunks
+        for at in range(0, len(ids), _CHUNK):
+            chunk = ids[at : at + _CHUNK]
+            marks = ", ".join("?" * len(chunk))
+            rows += session.execute(
+                f"SELECT {columns} FROM versions WHERE kind IN ('instance', 'instance_info') "
+                f"AND resource_id IN ({marks}) AND {window}",
+                (*chunk, until_poll, lo),
+            ).fetchall()
+        rows.sort(key=itemgetter(0))
+        return rows
 
     tables = storeread.read(
-        backend, progress_bar=progress_bar, min_versions=min_versions, leave_out=leave_out
+        backend, progress_bar=progress_bar, min_versions=min_versions, pick=pick
     )
     kept: _Kept | None = found.get("kept")
     part = SettledTables(
@@ -157,49 +185,19 @@ def read_settled(
     if backend.read_only or tables.warnings or tables.skipped or tables.instances.empty:
         return part
     ids = set(tables.instances["instance_id"].dropna().astype(str)) - found["current"]
-    if not ids:
+    if kept is not None:
+        ids -= set(kept.settled.ids)
+    if not ids and not found.get("reopened"):
         return part
     billed = bill_fleet(part)
     settled = settle(billed, ids, kept.settled if kept is not None else None)
-    before = set(kept.settled.ids) if kept is not None else set()
-    new = set(settled.ids) - before
-    if not new and not found.get("again"):
+    new = set(settled.ids) - (set(kept.settled.ids) if kept is not None else set())
+    if not new and not found.get("reopened"):
         return part
-    vids, owners = _versions_of(backend, new, int(found["through"]))
-    if kept is not None:
-        vids, owners = np.r_[kept.vids, vids], np.r_[kept.owners, owners]
-    _keep(backend, _Kept(settled, vids, owners, int(found["through"])))
+    done = set(settled.ids)
+    unsettled = frozenset(rid for rid in found["ids"] if _instance_id(rid) not in done)
+    _keep(backend, _Kept(settled, unsettled, int(found["through"])))
     return _leave_out_rows(replace(part, settled=settled), new)
-
-
-def _versions_of(backend: Backend, ids: set[str], through: int) -> tuple[np.ndarray, np.ndarray]:
-    """The version ids (up to ``through``) of the instances ``ids``, and whose each is."""
-    out: list[tuple[int, str]] = []
-    with backend.snapshot() as session:
-        if len(ids) < _LOOKUPS:
-            for rid in sorted(ids):
-                for kind in _KINDS:
-                    out += [
-                        (vid, rid)
-                        for (vid,) in session.execute(
-                            "SELECT version_id FROM versions WHERE kind = ? AND resource_id = ? "
-                            "AND version_id <= ?",
-                            (kind, rid, through),
-                        )
-                    ]
-        else:
-            out = [
-                (vid, rid)
-                for kind, vid, rid in session.execute(
-                    "SELECT kind, version_id, resource_id FROM versions WHERE version_id <= ?",
-                    (through,),
-                )
-                if kind in _KINDS and rid in ids
-            ]
-    return (
-        np.asarray([v for v, _ in out], dtype=np.int64),
-        np.asarray([r for _, r in out], dtype=object),
-    )
 
 
 def _keep(backend: Backend, kept: _Kept) -> None:
