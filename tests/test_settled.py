@@ -11,6 +11,7 @@ import copy
 import io
 import random
 import sqlite3
+from base64 import b64encode
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,7 +31,7 @@ from shadeanalytics.live import store as store_module
 from shadeanalytics.live.endpoints import ACCOUNT_LISTS
 from shadeanalytics.output.report import summary_text
 from shadeanalytics.testing import synthetic
-from shadeanalytics.testing.fakeapi import State, default_scenario
+from shadeanalytics.testing.fakeapi import DEFAULT_SECRETS, State, default_scenario
 
 #: the sort keys that make two bills' row frames comparable (rows of the kept bill come
 #: back in the order of their last sighting, as in the whole history's)
@@ -289,7 +290,8 @@ def test_a_changed_billing_code_bills_everything_afresh(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A kept bill of another fingerprint (the billing code changed) is not read: the read
-    bills every instance and keeps a bill of the new fingerprint in its place."""
+    bills every instance and keeps a bill of the new fingerprint in its place; no secret of
+    the scenario is in the store."""
     monkeypatch.setattr(store_module, "_DERIVED_MIN_VERSIONS", 0)
     path = tmp_path / "history.db"
     _record(default_scenario(), path)
@@ -300,6 +302,9 @@ def test_a_changed_billing_code_bills_everything_afresh(
     assert settled.settled is not None and len(settled.instances) > 0
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT spec FROM settled_bills").fetchall() == [("another-rule",)]
+    # the kept bill holds the bill's columns only: no canary secret, nor its base64
+    data = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("history"))
+    assert [s for s in DEFAULT_SECRETS if s.encode() in data or b64encode(s.encode()) in data] == []
 
 
 def test_a_read_only_store_keeps_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

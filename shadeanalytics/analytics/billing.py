@@ -183,8 +183,8 @@ class Bill:
 @dataclass(frozen=True)
 class Settled:
     """What ``bill_fleet`` gave the instances whose billing is over, kept so that their rows
-    need not be read and billed again (a store's :meth:`~shadeanalytics.live.store.Store.
-    read_settled`): their ``Bill.instances`` and ``Bill.instance_tags`` rows, their
+    need not be read and billed again (``Store.read_settled``, which the store keeps them
+    for): their ``Bill.instances`` and ``Bill.instance_tags`` rows, their
     ``Bill.intervals``, and the distinct ``observed_at`` (int64 µs) of their history rows
     (``Bill.snapshots`` counts them). Made by :func:`settle` from a bill as of ``as_of``;
     it holds at ``as_of`` and later for as long as none of these instances is seen again.
