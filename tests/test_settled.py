@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 import pandas as pd
 import pytest
-from conftest import SAMPLE_DIR, make_instance
+from conftest import SAMPLE_DIR, make_instance, store_rows
 
 import shadeanalytics as sa
 from shadeanalytics.analytics.billing import Bill, SettledTables
@@ -337,3 +337,28 @@ def test_summary_prints_the_same_from_the_kept_bill(tmp_path: Path) -> None:
         assert out.getvalue() == want
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT count(*) FROM settled_bills").fetchone() == (1,)
+
+
+def test_both_backends_keep_the_settled_bill(
+    store_at: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An SQLite file and a PostgreSQL schema: the kept bill, read again, bills as the whole
+    history, and the store's newest version is the one it was kept through."""
+    monkeypatch.setattr(store_module, "_DERIVED_MIN_VERSIONS", 0)
+    states = _generated(2, 8, 0.1)
+    with sa.Store(store_at) as store:
+        for state in states:
+            store.record_poll(
+                state.at,
+                clusters=state.clusters,
+                instances=state.instances,
+                instance_types=state.instance_types,
+            )
+        first = store.read_settled()
+        full, again = store.read(), store.read_settled()
+        kept = store_rows(store, "SELECT through_version FROM settled_bills")
+        newest = store_rows(store, "SELECT max(version_id) AS v FROM versions")
+    assert first.settled is not None and again.settled is not None
+    assert set(again.settled.ids) == set(first.settled.ids) != set()
+    assert [r["through_version"] for r in kept] == [newest[0]["v"]]
+    _assert_same_bill(full, again)
