@@ -13,6 +13,7 @@ import random
 import sqlite3
 from base64 import b64encode
 from collections import defaultdict
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -179,7 +180,9 @@ def _kept_twice(name: str, tmp_path: Path) -> None:
     _record(_HISTORIES[name](), path)
     full, first = _reads(path)  # the first settled read bills and keeps
     assert first.settled is not None and not first.settled.instances.empty
+    assert first.billed is not None  # billed by the read to find what settled
     _assert_same_bill(full, first)
+    _assert_same_bill(full, replace(first, billed=None))  # its rows billed again
     full, again = _reads(path)  # from the kept bill
     assert again.settled is not None
     assert set(again.settled.ids) == set(first.settled.ids)

@@ -222,6 +222,9 @@ class SettledTables(Tables):
     the lifecycle) need the whole history: ``Store.read()``."""
 
     settled: Settled | None = field(default=None, repr=False, compare=False)
+    #: Their bill at the newest poll, when the read that made them billed it (to find what
+    #: settled since): ``bill_fleet`` at that instant returns it rather than bill again.
+    billed: Bill | None = field(default=None, repr=False, compare=False)
 
 
 def settle(billed: Bill, ids: set[str] | frozenset[str],
@@ -656,6 +659,9 @@ def bill_fleet(fleet: Fleet, *, as_of: TimeLike = None) -> Bill:
         fleet = fleet.history
     tables = as_tables(fleet, "bill_fleet")
     at = resolve_as_of(as_of, tables)
+    known = tables.billed if isinstance(tables, SettledTables) else None
+    if known is not None and known.as_of == at:
+        return known
     fresh = freshness(tables, at)
     newest_poll = (at if fresh.newest_poll is None else fresh.newest_poll).value // 1_000
     history = _until(tables, at)

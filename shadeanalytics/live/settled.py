@@ -193,11 +193,11 @@ def read_settled(
     settled = settle(billed, ids, kept.settled if kept is not None else None)
     new = set(settled.ids) - (set(kept.settled.ids) if kept is not None else set())
     if not new and not found.get("reopened"):
-        return part
+        return replace(part, billed=billed)
     done = set(settled.ids)
     unsettled = frozenset(rid for rid in found["ids"] if _instance_id(rid) not in done)
     _keep(backend, _Kept(settled, unsettled, int(found["through"])))
-    return _leave_out_rows(replace(part, settled=settled), new)
+    return _leave_out_rows(replace(part, settled=settled, billed=billed), new)
 
 
 def _keep(backend: Backend, kept: _Kept) -> None:
