@@ -209,6 +209,7 @@ def test_more_settled_reads_bill_as_the_whole_history(
     nulls, is the new-polls test's in the fast tier)."""
     for least in (0, 10**9):
         monkeypatch.setattr(store_module, "_DERIVED_MIN_VERSIONS", least)
+        (tmp_path / str(least)).mkdir()
         _kept_twice(name, tmp_path / str(least))
 
 
