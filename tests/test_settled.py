@@ -215,8 +215,8 @@ def test_more_settled_reads_bill_as_the_whole_history(
 
 def test_new_polls_update_the_kept_bill(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Polls added to a generated history with nulls after the bill was kept: the instances
-    settled since join it, the bill equals the whole history's after each round, and so
-    does every view after the last."""
+    settled since join it (in a part of the kept bill each), the bill equals the whole
+    history's after each round, and so does every view after the last."""
     monkeypatch.setattr(store_module, "_DERIVED_MIN_VERSIONS", 0)
     path = tmp_path / "history.db"
     states = _generated(3, 12, 0.2)
@@ -227,6 +227,12 @@ def test_new_polls_update_the_kept_bill(tmp_path: Path, monkeypatch: pytest.Monk
         _assert_same_bill(full, part, views=last == 12)
         kept.append(set(part.settled.ids) if part.settled is not None else set())
     assert kept[0] and kept[0] <= kept[1] <= kept[2] and kept[0] != kept[2]
+    with sqlite3.connect(path) as db:  # each round that settled more added a part
+        parts = [p for (p,) in db.execute("SELECT part FROM settled_bills ORDER BY part")]
+    assert parts == list(range(1 + (kept[1] != kept[0]) + (kept[2] != kept[1])))
+    full, part = _reads(path)  # read from its parts
+    assert set(part.settled.ids) == kept[2]
+    _assert_same_bill(full, part)
 
 
 def _at(minutes: int) -> datetime:

@@ -201,6 +201,15 @@ class Settled:
         """The settled instances' ids."""
         return pd.Index(self.instances["instance_id"].astype(str).to_numpy(dtype=object))
 
+    def plus(self, other: Settled) -> Settled:
+        """These outputs and ``other``'s (of other instances), as of the later instant."""
+        return Settled(
+            as_of=max(self.as_of, other.as_of),
+            instances=_stack(self.instances, other.instances),
+            instance_tags=_stack(self.instance_tags, other.instance_tags),
+            intervals=_stack(self.intervals, other.intervals),
+            times=np.union1d(self.times, other.times))
+
     def without(self, ids: set[str]) -> Settled:
         """These outputs without the instances ``ids`` (seen again: billed afresh)."""
         if not ids:
@@ -227,13 +236,12 @@ class SettledTables(Tables):
     billed: Bill | None = field(default=None, repr=False, compare=False)
 
 
-def settle(billed: Bill, ids: set[str] | frozenset[str],
-           before: Settled | None = None) -> Settled:
+def settle(billed: Bill, ids: set[str] | frozenset[str]) -> Settled:
     """The outputs of ``billed`` (billed at the newest successful poll or later) for those of
-    ``ids`` whose billing is over, added to ``before``: instances gone from every list for
-    good (the caller knows: no version of them is current in the store), ``deleted`` with
-    their billing ended by evidence (not at ``as_of``), their configuration from their own
-    response (a catalog lookup may change with the catalog), one row each."""
+    ``ids`` whose billing is over: instances gone from every list for good (the caller
+    knows: no version of them is current in the store), ``deleted`` with their billing ended
+    by evidence (not at ``as_of``), their configuration from their own response (a catalog
+    lookup may change with the catalog), one row each."""
     inst = billed.instances
     ids_text = inst["instance_id"].astype(str)
     once = ~ids_text.duplicated(keep=False).to_numpy(dtype=bool)
@@ -243,29 +251,19 @@ def settle(billed: Bill, ids: set[str] | frozenset[str],
             & (inst["billing_end_source"] != "as_of").fillna(True).to_numpy(dtype=bool)
             & (inst["configuration_source"] == "response").fillna(False).to_numpy(dtype=bool))
     chosen = set(ids_text[over])
-    if before is not None:
-        chosen -= set(before.ids)
     rows = billed.history.instances if billed.history is not None else inst
     mine = rows["instance_id"].astype(str).isin(list(chosen)).to_numpy(dtype=bool)
     times = np.unique(_us(rows.loc[mine, "observed_at"]))
-    part = Settled(
-        as_of=billed.as_of,
-        instances=inst[ids_text.isin(list(chosen)).to_numpy(dtype=bool)],
-        instance_tags=billed.instance_tags[billed.instance_tags["instance_id"].astype(str)
-                                           .isin(list(chosen)).to_numpy(dtype=bool)],
-        intervals=billed.intervals[billed.intervals["instance_id"].astype(str)
-                                   .isin(list(chosen)).to_numpy(dtype=bool)],
-        times=times[times != _NAT])
-    if before is None:
-        return replace(part, instances=part.instances.reset_index(drop=True),
-                       instance_tags=part.instance_tags.reset_index(drop=True),
-                       intervals=part.intervals.reset_index(drop=True))
     return Settled(
-        as_of=max(before.as_of, billed.as_of),
-        instances=_stack(before.instances, part.instances),
-        instance_tags=_stack(before.instance_tags, part.instance_tags),
-        intervals=_stack(before.intervals, part.intervals),
-        times=np.union1d(before.times, part.times))
+        as_of=billed.as_of,
+        instances=inst[ids_text.isin(list(chosen)).to_numpy(dtype=bool)].reset_index(drop=True),
+        instance_tags=billed.instance_tags[billed.instance_tags["instance_id"].astype(str)
+                                           .isin(list(chosen)).to_numpy(dtype=bool)
+                                           ].reset_index(drop=True),
+        intervals=billed.intervals[billed.intervals["instance_id"].astype(str)
+                                   .isin(list(chosen)).to_numpy(dtype=bool)
+                                   ].reset_index(drop=True),
+        times=times[times != _NAT])
 
 
 def _stack(first: pd.DataFrame, second: pd.DataFrame) -> pd.DataFrame:

@@ -49,6 +49,8 @@ BILLED_BY = (
 _KINDS = ("instance", "instance_info")
 #: resource ids per query of the open instances' versions (well under any bound on parameters)
 _CHUNK = 500
+#: a kept bill in more parts than this is kept again in one
+_PARTS = 16
 #: how long a read waits for the write lock to keep the settled bill (else it keeps nothing)
 _KEEP_WAIT_MS = 1_000
 
@@ -67,31 +69,40 @@ class _Kept:
     settled: Settled
     unsettled: frozenset[str]
     through: int
+    #: how many parts it is kept in (each read that settles more adds one)
+    parts: int = 1
+    #: instances left it since it was kept (seen again): it is kept again whole
+    changed: bool = False
 
     def without(self, resource_ids: set[str]) -> _Kept:
         """Without the instances of ``resource_ids`` (seen again): they join the others."""
         if not resource_ids:
             return self
         ids = {_instance_id(rid) for rid in resource_ids}
-        return _Kept(self.settled.without(ids), self.unsettled | resource_ids, self.through)
+        settled = self.settled.without(ids)
+        return replace(
+            self,
+            settled=settled,
+            unsettled=self.unsettled | resource_ids,
+            changed=self.changed or len(settled.instances) != len(self.settled.instances),
+        )
 
 
-def _encode(kept: _Kept) -> bytes:
-    s = kept.settled
+def _encode(settled: Settled, unsettled: frozenset[str]) -> bytes:
     return msgspec.msgpack.encode(
         {
-            "as_of": s.as_of.value,
-            "times": s.times.astype(np.int64).tobytes(),
-            "unsettled": sorted(kept.unsettled),
+            "as_of": settled.as_of.value,
+            "times": settled.times.astype(np.int64).tobytes(),
+            "unsettled": sorted(unsettled),
             "frames": {
-                name: derived.encode_frame(getattr(s, name))
+                name: derived.encode_frame(getattr(settled, name))
                 for name in ("instances", "instance_tags", "intervals")
             },
         }
     )
 
 
-def _decode(data: bytes, through: int) -> _Kept:
+def _decode(data: bytes) -> tuple[Settled, frozenset[str]]:
     raw = msgspec.msgpack.decode(data)
     frames = {name: derived.decode_frame(value) for name, value in raw["frames"].items()}
     settled = Settled(
@@ -99,16 +110,25 @@ def _decode(data: bytes, through: int) -> _Kept:
         times=np.frombuffer(raw["times"], dtype=np.int64).copy(),
         **frames,
     )
-    return _Kept(settled, frozenset(raw["unsettled"]), through)
+    return settled, frozenset(raw["unsettled"])
 
 
 def _load(session: Session) -> _Kept | None:
+    """The kept bill: its parts 0, 1, ... in turn (the last one lists the other instances
+    and the newest version); None when there is none of this fingerprint, or a gap."""
     if not session.has_table("settled_bills"):
         return None
-    row = session.execute(
-        "SELECT through_version, data FROM settled_bills WHERE spec = ?", (fingerprint(),)
-    ).fetchone()
-    return None if row is None else _decode(session.blob(row[1]), int(row[0]))
+    rows = session.execute(
+        "SELECT part, through_version, data FROM settled_bills WHERE spec = ? ORDER BY part",
+        (fingerprint(),),
+    ).fetchall()
+    if not rows or [row[0] for row in rows] != list(range(len(rows))):
+        return None
+    parts = [_decode(session.blob(row[2])) for row in rows]
+    settled = parts[0][0]
+    for more, _ in parts[1:]:
+        settled = settled.plus(more)
+    return _Kept(settled, parts[-1][1], int(rows[-1][1]), len(rows))
 
 
 def _instance_id(resource_id: str) -> str:
@@ -151,7 +171,6 @@ def read_settled(
             )
             if kind in _KINDS
         }
-        found["reopened"] = bool({_instance_id(rid) for rid in again} & set(kept.settled.ids))
         found["kept"] = kept = kept.without(again)
         found["ids"] = ids = sorted(kept.unsettled | again)
         window = "valid_from <= ? AND last_seen_at >= ?"
@@ -187,36 +206,48 @@ def read_settled(
     ids = set(tables.instances["instance_id"].dropna().astype(str)) - found["current"]
     if kept is not None:
         ids -= set(kept.settled.ids)
-    if not ids and not found.get("reopened"):
+    if not ids and (kept is None or not kept.changed):
         return part
     billed = bill_fleet(part)
-    settled = settle(billed, ids, kept.settled if kept is not None else None)
-    new = set(settled.ids) - (set(kept.settled.ids) if kept is not None else set())
-    if not new and not found.get("reopened"):
+    more = settle(billed, ids)
+    new = set(more.ids)
+    if not new and (kept is None or not kept.changed):
         return replace(part, billed=billed)
+    settled = kept.settled.plus(more) if kept is not None else more
     done = set(settled.ids)
     unsettled = frozenset(rid for rid in found["ids"] if _instance_id(rid) not in done)
-    _keep(backend, _Kept(settled, unsettled, int(found["through"])))
+    through = int(found["through"])
+    if kept is not None and not kept.changed and kept.parts < _PARTS:
+        _keep(backend, _encode(more, unsettled), through, after=kept)  # one part more
+    else:
+        _keep(backend, _encode(settled, unsettled), through, after=None)
     return _leave_out_rows(replace(part, settled=settled, billed=billed), new)
 
 
-def _keep(backend: Backend, kept: _Kept) -> None:
-    """Keep ``kept`` for the next read (replacing the bill kept before). Best effort."""
-    data = _encode(kept)  # before the write lock is taken
+def _keep(backend: Backend, data: bytes, through: int, *, after: _Kept | None) -> None:
+    """Keep ``data`` (a part of the bill through version ``through``) for the next read:
+    after the parts of ``after``, else in place of every part. Best effort."""
     spec = fingerprint()
 
     def keep(session: Session) -> None:
         session.ensure_table("settled_bills")
-        row = session.execute(
-            "SELECT through_version FROM settled_bills WHERE spec = ?", (spec,)
-        ).fetchone()
-        if row is not None and int(row[0]) > kept.through:
-            return  # a read of newer versions kept its bill meanwhile
-        # (bills of another fingerprint go: the code that billed them changed)
-        session.execute("DELETE FROM settled_bills")
+        kept = session.execute(
+            "SELECT part, through_version FROM settled_bills WHERE spec = ? ORDER BY part",
+            (spec,),
+        ).fetchall()
+        if after is not None:
+            if [tuple(row) for row in kept[-1:]] != [(after.parts - 1, after.through)]:
+                return  # another read kept its bill meanwhile
+            part = after.parts
+        else:
+            if kept and int(kept[-1][1]) > through:
+                return  # a read of newer versions kept its bill meanwhile
+            # (bills of another fingerprint go too: the code that billed them changed)
+            session.execute("DELETE FROM settled_bills")
+            part = 0
         session.execute(
-            "INSERT INTO settled_bills (spec, through_version, data) VALUES (?, ?, ?)",
-            (spec, kept.through, data),
+            "INSERT INTO settled_bills (spec, part, through_version, data) VALUES (?, ?, ?, ?)",
+            (spec, part, through, data),
         )
 
     backend.best_effort_write("cannot keep the settled bill", _KEEP_WAIT_MS, keep)

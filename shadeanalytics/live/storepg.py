@@ -135,9 +135,11 @@ _ON_DEMAND = {
     last_seen_at {_T} NOT NULL
 )""",
     "settled_bills": f"""CREATE TABLE IF NOT EXISTS settled_bills (
-    spec            {_T} PRIMARY KEY,
+    spec            {_T} NOT NULL,
+    part            BIGINT NOT NULL,
     through_version BIGINT NOT NULL,
-    data            BYTEA NOT NULL
+    data            BYTEA NOT NULL,
+    PRIMARY KEY (spec, part)
 )""",
 }
 #: the key columns of the tables ``upsert`` writes

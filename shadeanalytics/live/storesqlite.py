@@ -141,9 +141,11 @@ _ON_DEMAND = {"alert_episodes": """CREATE TABLE IF NOT EXISTS alert_episodes (
 ) WITHOUT ROWID""",
     # made by the first read that settles instances (``settled.py``): their kept bill
     "settled_bills": """CREATE TABLE IF NOT EXISTS settled_bills (
-    spec            TEXT PRIMARY KEY,   -- settled.fingerprint(): the code that billed them
-    through_version INTEGER NOT NULL,   -- the newest version the read that kept them saw
-    data            BLOB NOT NULL       -- their bill's rows (settled.encode)
+    spec            TEXT NOT NULL,      -- settled.fingerprint(): the code that billed them
+    part            INTEGER NOT NULL,   -- 0, 1...: each read that settles more adds a part
+    through_version INTEGER NOT NULL,   -- the newest version the read that kept it saw
+    data            BLOB NOT NULL,      -- their bill's rows (settled._encode)
+    PRIMARY KEY (spec, part)
 )"""}
 
 
