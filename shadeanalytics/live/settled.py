@@ -116,7 +116,7 @@ def _decode(data: bytes) -> tuple[Settled, frozenset[str]]:
 def _load(session: Session) -> _Kept | None:
     """The kept bill: its parts 0, 1, ... in turn (the last one lists the other instances
     and the newest version); None when there is none of this fingerprint, or a gap."""
-    if not session.has_table("settled_bills"):
+    if not _current_shape(session):
         return None
     rows = session.execute(
         "SELECT part, through_version, data FROM settled_bills WHERE spec = ? ORDER BY part",
@@ -129,6 +129,11 @@ def _load(session: Session) -> _Kept | None:
     for more, _ in parts[1:]:
         settled = settled.plus(more)
     return _Kept(settled, parts[-1][1], int(rows[-1][1]), len(rows))
+
+
+def _current_shape(session: Session) -> bool:
+    """The store holds a ``settled_bills`` table of this shape (in parts)."""
+    return session.has_table("settled_bills") and session.has_column("settled_bills", "part")
 
 
 def _instance_id(resource_id: str) -> str:
@@ -230,6 +235,8 @@ def _keep(backend: Backend, data: bytes, through: int, *, after: _Kept | None) -
     spec = fingerprint()
 
     def keep(session: Session) -> None:
+        if session.has_table("settled_bills") and not _current_shape(session):
+            session.execute("DROP TABLE settled_bills")  # kept by an earlier build: redone
         session.ensure_table("settled_bills")
         kept = session.execute(
             "SELECT part, through_version FROM settled_bills WHERE spec = ? ORDER BY part",
