@@ -481,14 +481,16 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _tables(args: argparse.Namespace) -> Tables:
+def _tables(args: argparse.Namespace, *, settled: bool = False) -> Tables:
+    """The SOURCE files or the store; ``settled``: a store read without the rows of the
+    instances whose bill it keeps (``Store.read_settled``: for a bill at its newest poll)."""
     if bool(args.sources) == bool(args.store):
         raise _UsageError("give SOURCE files or --store PATH (one of the two)")
     if args.store:
         from .live.store import Store
 
         with Store(args.store, create=False) as store:
-            return store.read(errors=args.errors)
+            return store.read_settled() if settled else store.read(errors=args.errors)
     return read(args.sources, errors=args.errors)
 
 
@@ -520,8 +522,13 @@ def _report(args: argparse.Namespace, stdout: TextIO) -> int:
 
 
 def _summary(args: argparse.Namespace, stdout: TextIO) -> int:
-    tables = _tables(args)
+    # the store's kept bill of settled instances holds at and after the bill that kept it;
+    # before that, the whole history is read
+    tables = _tables(args, settled=True)
     as_of = _resolve_as_of(args.as_of, tables)
+    settled = getattr(tables, "settled", None)
+    if settled is not None and as_of < settled.as_of:
+        tables = _tables(args)
     # ids and names come from files or the API: escaped, line by line, as every message is
     text = summary_text(tables, by=args.by, as_of=as_of, top=args.top)
     stdout.write("\n".join(printable(line) for line in text.split("\n")))

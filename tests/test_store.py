@@ -525,9 +525,9 @@ def test_the_store_logic_reaches_sqlite_only_through_its_backend() -> None:
     """Writing, reading and alert state hold no SQLite call or dialect: the backend has them."""
     import ast
 
-    from shadeanalytics.live import alertstate, storecopy, storedb, storeread, storewrite
+    from shadeanalytics.live import alertstate, settled, storecopy, storedb, storeread, storewrite
 
-    for module in (storedb, storewrite, storeread, alertstate, storecopy):
+    for module in (storedb, storewrite, storeread, alertstate, storecopy, settled):
         tree = ast.parse(Path(module.__file__ or "").read_text())
         names = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
         docs = {id(n.body[0].value) for n in ast.walk(tree)

@@ -43,7 +43,7 @@ import pandas as pd
 from .._common import TimeLike, as_of_time, require
 from .._compat import deprecated
 from ..ingest.resources import BY_NAME
-from ..ingest.schema import STATUSES, TABLES, TIMESTAMP, empty_frame
+from ..ingest.schema import STATUSES, TABLES, TIMESTAMP, empty_frame, status_dtype
 from ..ingest.tables import CHILD_TABLES, Tables
 from .asof import BASES, Freshness, freshness, resolve_as_of
 from .periods import as_times as _times
@@ -62,10 +62,13 @@ __all__ = [
     "VOLUME_INTERVAL_COLUMNS",
     "Bill",
     "Fleet",
+    "Settled",
+    "SettledTables",
     "as_bill",
     "bill",
     "bill_fleet",
     "billed_price_usd",
+    "settle",
     "state_of",
     "tables_of",
     "with_billed",
@@ -175,6 +178,124 @@ class Bill:
     #: starts empty, and the values go with the Bill.
     derived: dict[str, object] = field(default_factory=dict, init=False, repr=False,
                                        compare=False)
+
+
+@dataclass(frozen=True)
+class Settled:
+    """What ``bill_fleet`` gave the instances whose billing is over, kept so that their rows
+    need not be read and billed again (``Store.read_settled``, which the store keeps them
+    for): their ``Bill.instances`` and ``Bill.instance_tags`` rows, their
+    ``Bill.intervals``, and the distinct ``observed_at`` (int64 µs) of their history rows
+    (``Bill.snapshots`` counts them). Made by :func:`settle` from a bill as of ``as_of``;
+    it holds at ``as_of`` and later for as long as none of these instances is seen again.
+    """
+
+    as_of: pd.Timestamp
+    instances: pd.DataFrame
+    instance_tags: pd.DataFrame
+    intervals: pd.DataFrame
+    times: np.ndarray
+
+    @property
+    def ids(self) -> pd.Index:
+        """The settled instances' ids."""
+        return pd.Index(self.instances["instance_id"].astype(str).to_numpy(dtype=object))
+
+    def plus(self, other: Settled) -> Settled:
+        """These outputs and ``other``'s (of other instances), as of the later instant."""
+        return Settled(
+            as_of=max(self.as_of, other.as_of),
+            instances=_stack(self.instances, other.instances),
+            instance_tags=_stack(self.instance_tags, other.instance_tags),
+            intervals=_stack(self.intervals, other.intervals),
+            times=np.union1d(self.times, other.times))
+
+    def without(self, ids: set[str]) -> Settled:
+        """These outputs without the instances ``ids`` (seen again: billed afresh)."""
+        if not ids:
+            return self
+        keep = {name: ~frame["instance_id"].isin(list(ids)).to_numpy(dtype=bool)
+                for name, frame in (("instances", self.instances),
+                                    ("instance_tags", self.instance_tags),
+                                    ("intervals", self.intervals))}
+        # (``times`` stay: an instance seen again is read afresh, its old rows with them)
+        return replace(self, **{name: getattr(self, name)[mask].reset_index(drop=True)
+                                for name, mask in keep.items()})
+
+
+@dataclass(frozen=True)
+class SettledTables(Tables):
+    """A history without the rows of the instances of ``settled``, which ``bill_fleet``
+    adds back as billed: its ``Bill`` (and every view of it) equals the whole history's.
+    The views that read history rows themselves (the status timeline, the fleet over time,
+    the lifecycle) need the whole history: ``Store.read()``."""
+
+    settled: Settled | None = field(default=None, repr=False, compare=False)
+    #: Their bill at the newest poll, when the read that made them billed it (to find what
+    #: settled since): ``bill_fleet`` at that instant returns it rather than bill again.
+    billed: Bill | None = field(default=None, repr=False, compare=False)
+
+
+def settle(billed: Bill, ids: set[str] | frozenset[str]) -> Settled:
+    """The outputs of ``billed`` (billed at the newest successful poll or later) for those of
+    ``ids`` whose billing is over: instances gone from every list for good (the caller
+    knows: no version of them is current in the store), ``deleted`` with their billing ended
+    by evidence (not at ``as_of``), their configuration from their own response (a catalog
+    lookup may change with the catalog), one row each."""
+    inst = billed.instances
+    ids_text = inst["instance_id"].astype(str)
+    once = ~ids_text.duplicated(keep=False).to_numpy(dtype=bool)
+    over = (ids_text.isin(list(ids)).to_numpy(dtype=bool) & once
+            & (inst["status"].astype("string") == "deleted").fillna(False).to_numpy(dtype=bool)
+            & (inst["state"] == "stopped").fillna(False).to_numpy(dtype=bool)
+            & (inst["billing_end_source"] != "as_of").fillna(True).to_numpy(dtype=bool)
+            & (inst["configuration_source"] == "response").fillna(False).to_numpy(dtype=bool))
+    chosen = set(ids_text[over])
+    rows = billed.history.instances if billed.history is not None else inst
+    mine = rows["instance_id"].astype(str).isin(list(chosen)).to_numpy(dtype=bool)
+    times = np.unique(_us(rows.loc[mine, "observed_at"]))
+    return Settled(
+        as_of=billed.as_of,
+        instances=inst[ids_text.isin(list(chosen)).to_numpy(dtype=bool)].reset_index(drop=True),
+        instance_tags=billed.instance_tags[billed.instance_tags["instance_id"].astype(str)
+                                           .isin(list(chosen)).to_numpy(dtype=bool)
+                                           ].reset_index(drop=True),
+        intervals=billed.intervals[billed.intervals["instance_id"].astype(str)
+                                   .isin(list(chosen)).to_numpy(dtype=bool)
+                                   ].reset_index(drop=True),
+        times=times[times != _NAT])
+
+
+def _stack(first: pd.DataFrame, second: pd.DataFrame) -> pd.DataFrame:
+    """Rows of ``first`` then ``second`` (same columns), an ordered status categorical
+    widened to both frames' statuses."""
+    if first.empty:
+        return second.reset_index(drop=True)
+    if second.empty:
+        return first.reset_index(drop=True)
+    a, b = first, second
+    for name in first.columns:
+        ta, tb = a[name].dtype, b[name].dtype
+        if isinstance(ta, pd.CategoricalDtype) and ta != tb:
+            extra = [str(c) for c in [*ta.categories, *getattr(tb, "categories", [])]
+                     if c not in STATUSES]
+            dtype = status_dtype(tuple(dict.fromkeys(extra)))
+            a = a.assign(**{name: a[name].astype(object).astype(dtype)})
+            b = b.assign(**{name: b[name].astype(object).astype(dtype)})
+    return pd.concat([a, b], ignore_index=True)
+
+
+def _with_settled(billed: Bill, settled: Settled) -> Bill:
+    """``billed`` (a history without the settled instances' rows) with their outputs added
+    back, in the order a bill of the whole history gives: instance rows (and their tags) by
+    their ``observed_at``, intervals by instance id, as the status intervals sort them."""
+    instances = _stack(billed.instances, settled.instances)
+    instances = instances.sort_values("observed_at", kind="stable").reset_index(drop=True)
+    tags = _stack(billed.instance_tags, settled.instance_tags)
+    tags = tags.sort_values("observed_at", kind="stable").reset_index(drop=True)
+    spans = _stack(billed.intervals, settled.intervals)
+    spans = spans.sort_values("instance_id", kind="stable").reset_index(drop=True)
+    return replace(billed, instances=instances, instance_tags=tags, intervals=spans)
 
 
 def state_of(status: pd.Series) -> pd.Series:
@@ -536,11 +657,21 @@ def bill_fleet(fleet: Fleet, *, as_of: TimeLike = None) -> Bill:
         fleet = fleet.history
     tables = as_tables(fleet, "bill_fleet")
     at = resolve_as_of(as_of, tables)
+    known = tables.billed if isinstance(tables, SettledTables) else None
+    if known is not None and known.as_of == at:
+        return known
     fresh = freshness(tables, at)
     newest_poll = (at if fresh.newest_poll is None else fresh.newest_poll).value // 1_000
     history = _until(tables, at)
-    snapshots = int(pd.concat([history.clusters["observed_at"],
-                               history.instances["observed_at"]]).nunique())
+    times = pd.concat([history.clusters["observed_at"], history.instances["observed_at"]])
+    snapshots = int(times.nunique())
+    settled = tables.settled if isinstance(tables, SettledTables) else None
+    if settled is not None:
+        if at < settled.as_of:
+            raise ValueError(f"these tables leave out the instances settled as of "
+                             f"{settled.as_of}; bill the whole history (Store.read()) as "
+                             f"of {at}")
+        snapshots = int(np.union1d(_us(times.dropna()), settled.times).size)
     latest = history.latest()
     instances = _with_catalog(latest.instances, history.instance_types)
     intervals, unknown = _billed_intervals(history, at.value // 1_000, snapshots)
@@ -606,9 +737,11 @@ def bill_fleet(fleet: Fleet, *, as_of: TimeLike = None) -> Bill:
     instances = instances.assign(**{c: split[c] for c in BASIS_COLUMNS})
     clusters = latest.clusters.assign(state=state_of(latest.clusters["status"]))
     volumes, volume_spans = _billed_volumes(history, latest.volumes, at, newest_poll)
-    return Bill(as_of=at, instances=instances, clusters=clusters,
-                instance_tags=latest.instance_tags, intervals=spans, snapshots=snapshots,
-                volumes=volumes, volume_intervals=volume_spans, freshness=fresh, history=tables)
+    billed = Bill(as_of=at, instances=instances, clusters=clusters,
+                  instance_tags=latest.instance_tags, intervals=spans, snapshots=snapshots,
+                  volumes=volumes, volume_intervals=volume_spans, freshness=fresh,
+                  history=tables)
+    return billed if settled is None else _with_settled(billed, settled)
 
 
 def as_bill(fleet: Fleet, as_of: TimeLike = None) -> tuple[Bill, Tables]:

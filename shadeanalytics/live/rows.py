@@ -46,8 +46,8 @@ from ..ingest.normalize import DETAIL_FIELDS, RECORD_TABLES, Document, Findings,
 from ..ingest.schema import STATUSES, TABLES, empty_frame, status_dtype
 from ..ingest.tables import ACCOUNT_KEYS, build_tables
 
-__all__ = ["DERIVED_BY", "RowBlock", "derive", "read_rows", "records", "refused",
-           "spec_fingerprint"]
+__all__ = ["DERIVED_BY", "RowBlock", "code_digest", "decode_frame", "derive", "encode_frame",
+           "read_rows", "records", "refused", "spec_fingerprint"]
 
 #: the modules whose code decides the rows a version derives to (and how a block encodes
 #: them): their source is part of :func:`spec_fingerprint`
@@ -74,6 +74,14 @@ def spec_fingerprint() -> str:
             pd.__version__, np.__version__, msgspec.__version__]
     digest = hashlib.sha256(orjson.dumps(spec))
     for module in DERIVED_BY:
+        digest.update(module.encode() + b"\0" + _source(module) + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def code_digest(modules: Sequence[str]) -> str:
+    """A digest of the code of ``modules`` (as :func:`spec_fingerprint` hashes it)."""
+    digest = hashlib.sha256()
+    for module in modules:
         digest.update(module.encode() + b"\0" + _source(module) + b"\0")
     return digest.hexdigest()[:16]
 
@@ -309,6 +317,20 @@ def decode(data: bytes) -> RowBlock:
                                      for c, enc in table["columns"].items()}, copy=False)
     flagged = frozenset(np.frombuffer(raw["flagged"], dtype=np.int64).tolist())
     return RowBlock(raw["first"], raw["last"], frames, flagged, raw["versions"])
+
+
+def encode_frame(frame: pd.DataFrame) -> dict[str, Any]:
+    """``frame`` (columns of the block dtypes, text as ``string``) as msgpack-ready data."""
+    coded = _coded(frame.reset_index(drop=True))
+    return {"n": len(coded), "order": list(coded.columns),
+            "columns": {c: _encode_column(coded[c]) for c in coded.columns}}
+
+
+def decode_frame(data: dict[str, Any]) -> pd.DataFrame:
+    """The frame of :func:`encode_frame`'s data, text columns as ``string`` again."""
+    frame = pd.DataFrame({c: _decode_column(data["columns"][c], data["n"])
+                          for c in data["order"]}, index=pd.RangeIndex(data["n"]), copy=False)
+    return _texts(frame)
 
 
 def concat(blocks: Sequence[RowBlock]) -> RowBlock:

@@ -55,8 +55,9 @@ from typing import Any
 import pandas as pd
 
 from .. import _storeurl as storeurl
+from ..analytics.billing import SettledTables
 from ..ingest.tables import Tables
-from . import alertstate, storecopy, storeread, storesqlite, storewrite
+from . import alertstate, settled, storecopy, storeread, storesqlite, storewrite
 from .endpoints import ACCOUNT_LISTS, ENDPOINTS
 from .storedb import SCHEMA_VERSION, Backend
 from .storedb import utc_text as utc_text
@@ -288,6 +289,20 @@ class Store:
         """
         return storeread.read(self._backend, since=since, until=until,
                               progress_bar=progress_bar, min_versions=_DERIVED_MIN_VERSIONS)
+
+    def read_settled(self, *, progress_bar: bool | None = None) -> SettledTables:
+        """The history for billing at its newest poll or later, read without the rows of
+        the instances whose billing is over: their bill is kept in the store (``settled.py``)
+        and ``bill_fleet`` adds it back, so the ``Bill`` and every view made from it (costs,
+        inventory, quality, the month's forecast, the summary) equal those of :meth:`read`.
+        The views of history rows themselves (``status_timeline``, ``fleet_over_time``,
+        ``instance_lifecycle``) and a bill before the newest poll need :meth:`read`.
+
+        Each read keeps the bill of the instances settled since the last one (when the
+        store is writable), so the rows read and billed are those of the open instances.
+        """
+        return settled.read_settled(self._backend, progress_bar=progress_bar,
+                                    min_versions=_DERIVED_MIN_VERSIONS)
 
     def quick_check(self) -> str:
         """SQLite's ``PRAGMA quick_check`` (``integrity_check`` less the index contents, in

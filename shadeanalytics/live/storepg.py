@@ -123,7 +123,14 @@ _ON_DEMAND = {
     rule         {_T} NOT NULL,
     opened_at    {_T} NOT NULL,
     last_seen_at {_T} NOT NULL
-)"""
+)""",
+    "settled_bills": f"""CREATE TABLE IF NOT EXISTS settled_bills (
+    spec            {_T} NOT NULL,
+    part            BIGINT NOT NULL,
+    through_version BIGINT NOT NULL,
+    data            BYTEA NOT NULL,
+    PRIMARY KEY (spec, part)
+)""",
 }
 #: the key columns of the tables ``upsert`` writes
 _KEYS = {"meta": ("key",), "alert_episodes": ("key",)}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import warnings
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -142,11 +142,19 @@ def last_polled(backend: Backend, endpoint: str) -> str | None:
             (f",{endpoint},",)).fetchone()[0]
 
 
+#: ``read``'s ``pick``: (session, columns, until_poll, lo) -> the rows of the versions read
+Pick = Callable[[Session, str, int, str], "list[tuple[Any, ...]] | None"]
+
+
 def read(backend: Backend, *, since: datetime | str | None = None,
          until: datetime | str | None = None, progress_bar: bool | None = None,
-         min_versions: int) -> Tables:
+         min_versions: int,
+         pick: Pick | None = None) -> Tables:
     """:meth:`Store.read <shadeanalytics.live.store.Store.read>` on ``backend``; a window of
-    at least ``min_versions`` versions is read from row blocks (fewer are walked again)."""
+    at least ``min_versions`` versions is read from row blocks (fewer are walked again).
+    ``pick(session, columns, until_poll, lo)``, called inside the read's snapshot, gives the
+    rows (those ``columns``, ascending ids) of the versions of the window the read covers,
+    or None for every one (``settled.py``: all but those of instances whose bill is kept)."""
     lo = utc_text(since) if since is not None else ""
     hi = utc_text(until) if until is not None else "\uffff"
     with backend.snapshot() as session, gc_paused():
@@ -161,8 +169,12 @@ def read(backend: Backend, *, since: datetime | str | None = None,
             max((p for p, at, _ in ok if at <= hi), default=0)
         window = ("FROM versions WHERE valid_from <= ? AND last_seen_at >= ? "
                   "ORDER BY version_id", (until_poll, lo))
-        versions = derived.Versions.of(session.execute(
+        picked = pick(session, derived.Versions.SELECT, until_poll, lo) \
+            if pick is not None else None
+        versions = derived.Versions.of(picked if picked is not None else session.execute(
             f"SELECT {derived.Versions.SELECT} {window[0]}", window[1]).fetchall())
+        covered = set(versions.vid.tolist()) if picked is not None else None
+        del picked
         stored: list[derived.RowBlock] = []
         new, frames = None, None
         if versions.vid.size >= min_versions:
@@ -177,6 +189,8 @@ def read(backend: Backend, *, since: datetime | str | None = None,
                 "SELECT version_id, kind, resource_id, parent_id, valid_from, "
                 f"last_seen_poll, payload, last_cost_estimate {window[0]}",
                 window[1]).fetchall()
+            if covered is not None:
+                rows = [row for row in rows if row[0] in covered]
             records, fixes = _records(backend.name, rows, ok, lo, hi)
             with progress(len(records), "reading stored versions", enabled=progress_bar,
                           unit=" rows") as bar:

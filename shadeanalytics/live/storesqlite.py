@@ -133,7 +133,15 @@ _ON_DEMAND = {"alert_episodes": """CREATE TABLE IF NOT EXISTS alert_episodes (
     rule        TEXT NOT NULL,
     opened_at   TEXT NOT NULL,     -- as_of of the run that alerted it (UTC, RFC 3339)
     last_seen_at TEXT NOT NULL     -- as_of of the last run that still saw it
-) WITHOUT ROWID"""}
+) WITHOUT ROWID""",
+    # made by the first read that settles instances (``settled.py``): their kept bill
+    "settled_bills": """CREATE TABLE IF NOT EXISTS settled_bills (
+    spec            TEXT NOT NULL,      -- settled.fingerprint(): the code that billed them
+    part            INTEGER NOT NULL,   -- 0, 1...: each read that settles more adds a part
+    through_version INTEGER NOT NULL,   -- the newest version the read that kept it saw
+    data            BLOB NOT NULL,      -- their bill's rows (settled._encode)
+    PRIMARY KEY (spec, part)
+)"""}
 
 
 def writable(path: Path) -> bool:

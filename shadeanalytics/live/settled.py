@@ -1,0 +1,273 @@
+"""Bill where the data is: the store keeps the bill of instances whose billing is over.
+
+An instance gone from every list for good (each of its versions closed: no current one),
+``deleted``, its billing ended by evidence, bills the same at every later instant: its
+``Bill`` rows (``billing.settle``) are kept in the store (``settled_bills``) with the ids of
+the other instances. :func:`read_settled` reads the versions of those others only (and of
+every other kind of resource), looked up by id, and hands the kept rows to the one billing
+rule (``billing.SettledTables``), which adds them back: the bill, and every view made from
+it (the summary's), equals the whole history's, while the read and the bill cover the open
+instances only.
+
+Kept like the row blocks (``rows.py``): under a fingerprint of the code that billed them
+(:func:`fingerprint`: the row derivation's and the billing modules' source), so a change of
+the rule bills everything afresh; best effort (a read-only store, or a writer holding the
+lock, keeps nothing). An instance seen again (a new version of it, e.g. it reappeared) is
+dropped from the kept rows and billed afresh.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, fields, replace
+from operator import itemgetter
+from typing import Any
+
+import msgspec
+import numpy as np
+import pandas as pd
+
+from ..analytics.billing import Settled, SettledTables, bill_fleet, settle
+from ..ingest.resources import STORE_KINDS
+from ..ingest.tables import CHILD_TABLES, Tables
+from . import rows as derived
+from . import storeread
+from .storedb import Backend, Session
+
+__all__ = ["BILLED_BY", "fingerprint", "read_settled"]
+
+#: the modules whose code decides a settled instance's bill: with the row derivation's
+#: fingerprint, part of :func:`fingerprint`
+BILLED_BY = (
+    "shadeanalytics.analytics.billing",
+    "shadeanalytics.analytics.intervals",
+    "shadeanalytics.analytics.asof",
+    "shadeanalytics.analytics.periods",
+    "shadeanalytics.analytics.storage",
+    "shadeanalytics.live.settled",
+)
+_KINDS = ("instance", "instance_info")
+#: resource ids per query of the open instances' versions (well under any bound on parameters)
+_CHUNK = 500
+#: a kept bill in more parts than this is kept again in one
+_PARTS = 16
+#: how long a read waits for the write lock to keep the settled bill (else it keeps nothing)
+_KEEP_WAIT_MS = 1_000
+
+
+@functools.cache
+def fingerprint() -> str:
+    """What a kept bill depends on: the derived rows' fingerprint and the billing code."""
+    return derived.spec_fingerprint() + derived.code_digest(BILLED_BY)
+
+
+@dataclass(frozen=True)
+class _Kept:
+    """The kept bill, the resource ids of the other instances seen by the read that kept it
+    (read again each time) and the newest version that read saw."""
+
+    settled: Settled
+    unsettled: frozenset[str]
+    through: int
+    #: how many parts it is kept in (each read that settles more adds one)
+    parts: int = 1
+    #: instances left it since it was kept (seen again): it is kept again whole
+    changed: bool = False
+
+    def without(self, resource_ids: set[str]) -> _Kept:
+        """Without the instances of ``resource_ids`` (seen again): they join the others."""
+        if not resource_ids:
+            return self
+        ids = {_instance_id(rid) for rid in resource_ids}
+        settled = self.settled.without(ids)
+        return replace(
+            self,
+            settled=settled,
+            unsettled=self.unsettled | resource_ids,
+            changed=self.changed or len(settled.instances) != len(self.settled.instances),
+        )
+
+
+def _encode(settled: Settled, unsettled: frozenset[str]) -> bytes:
+    return msgspec.msgpack.encode(
+        {
+            "as_of": settled.as_of.value,
+            "times": settled.times.astype(np.int64).tobytes(),
+            "unsettled": sorted(unsettled),
+            "frames": {
+                name: derived.encode_frame(getattr(settled, name))
+                for name in ("instances", "instance_tags", "intervals")
+            },
+        }
+    )
+
+
+def _decode(data: bytes) -> tuple[Settled, frozenset[str]]:
+    raw = msgspec.msgpack.decode(data)
+    frames = {name: derived.decode_frame(value) for name, value in raw["frames"].items()}
+    settled = Settled(
+        as_of=pd.Timestamp(raw["as_of"], tz="UTC"),
+        times=np.frombuffer(raw["times"], dtype=np.int64).copy(),
+        **frames,
+    )
+    return settled, frozenset(raw["unsettled"])
+
+
+def _load(session: Session) -> _Kept | None:
+    """The kept bill: its parts 0, 1, ... in turn (the last one lists the other instances
+    and the newest version); None when there is none of this fingerprint, or a gap."""
+    if not _current_shape(session):
+        return None
+    rows = session.execute(
+        "SELECT part, through_version, data FROM settled_bills WHERE spec = ? ORDER BY part",
+        (fingerprint(),),
+    ).fetchall()
+    if not rows or [row[0] for row in rows] != list(range(len(rows))):
+        return None
+    parts = [_decode(session.blob(row[2])) for row in rows]
+    settled = parts[0][0]
+    for more, _ in parts[1:]:
+        settled = settled.plus(more)
+    return _Kept(settled, parts[-1][1], int(rows[-1][1]), len(rows))
+
+
+def _current_shape(session: Session) -> bool:
+    """The store holds a ``settled_bills`` table of this shape (in parts)."""
+    return session.has_table("settled_bills") and session.has_column("settled_bills", "part")
+
+
+def _instance_id(resource_id: str) -> str:
+    """The instance a stored resource id names (a repeated listing is ``<id>#2``)."""
+    return resource_id.split("#", 1)[0]
+
+
+def read_settled(
+    backend: Backend, *, progress_bar: bool | None, min_versions: int
+) -> SettledTables:
+    """:meth:`Store.read_settled <shadeanalytics.live.store.Store.read_settled>`."""
+    found: dict[str, Any] = {}
+
+    def pick(session: Session, columns: str, until_poll: int, lo: str) -> list[Any] | None:
+        # in the read's own snapshot: what is current, what is new since the kept bill
+        found["through"] = session.execute(
+            "SELECT coalesce(max(version_id), 0) FROM versions"
+        ).fetchone()[0]
+        found["current"] = {
+            _instance_id(rid)
+            for kind, rid in session.execute(
+                "SELECT kind, resource_id FROM versions WHERE valid_to IS NULL"
+            )
+            if kind in _KINDS
+        }
+        kept = _load(session)
+        if kept is None:  # every version is read: note every instance's resource ids
+            found["ids"] = {
+                rid
+                for (rid,) in session.execute(
+                    "SELECT DISTINCT resource_id FROM versions "
+                    "WHERE kind IN ('instance', 'instance_info')"
+                )
+            }
+            return None
+        again = {
+            rid
+            for kind, rid in session.execute(
+                "SELECT kind, resource_id FROM versions WHERE version_id > ?", (kept.through,)
+            )
+            if kind in _KINDS
+        }
+        found["kept"] = kept = kept.without(again)
+        found["ids"] = ids = sorted(kept.unsettled | again)
+        window = "valid_from <= ? AND last_seen_at >= ?"
+        rows: list[Any] = []
+        for kind in STORE_KINDS:
+            if kind not in _KINDS:
+                rows += session.execute(
+                    f"SELECT {columns} FROM versions WHERE kind = ? AND {window}",
+                    (kind, until_poll, lo),
+                ).fetchall()
+        # the versions of each open instance (by its resource ids: <id>#2 too), in chunks
+        for at in range(0, len(ids), _CHUNK):
+            chunk = ids[at : at + _CHUNK]
+            marks = ", ".join("?" * len(chunk))
+            rows += session.execute(
+                f"SELECT {columns} FROM versions WHERE kind IN ('instance', 'instance_info') "
+                f"AND resource_id IN ({marks}) AND {window}",
+                (*chunk, until_poll, lo),
+            ).fetchall()
+        rows.sort(key=itemgetter(0))
+        return rows
+
+    tables = storeread.read(
+        backend, progress_bar=progress_bar, min_versions=min_versions, pick=pick
+    )
+    kept: _Kept | None = found.get("kept")
+    part = SettledTables(
+        **{f.name: getattr(tables, f.name) for f in fields(Tables)},
+        settled=kept.settled if kept is not None else None,
+    )
+    if backend.read_only or tables.warnings or tables.skipped or tables.instances.empty:
+        return part
+    ids = set(tables.instances["instance_id"].dropna().astype(str)) - found["current"]
+    if kept is not None:
+        ids -= set(kept.settled.ids)
+    if not ids and (kept is None or not kept.changed):
+        return part
+    billed = bill_fleet(part)
+    more = settle(billed, ids)
+    new = set(more.ids)
+    if not new and (kept is None or not kept.changed):
+        return replace(part, billed=billed)
+    settled = kept.settled.plus(more) if kept is not None else more
+    done = set(settled.ids)
+    unsettled = frozenset(rid for rid in found["ids"] if _instance_id(rid) not in done)
+    through = int(found["through"])
+    if kept is not None and not kept.changed and kept.parts < _PARTS:
+        _keep(backend, _encode(more, unsettled), through, after=kept)  # one part more
+    else:
+        _keep(backend, _encode(settled, unsettled), through, after=None)
+    return _leave_out_rows(replace(part, settled=settled, billed=billed), new)
+
+
+def _keep(backend: Backend, data: bytes, through: int, *, after: _Kept | None) -> None:
+    """Keep ``data`` (a part of the bill through version ``through``) for the next read:
+    after the parts of ``after``, else in place of every part. Best effort."""
+    spec = fingerprint()
+
+    def keep(session: Session) -> None:
+        if session.has_table("settled_bills") and not _current_shape(session):
+            session.execute("DROP TABLE settled_bills")  # kept by an earlier build: redone
+        session.ensure_table("settled_bills")
+        kept = session.execute(
+            "SELECT part, through_version FROM settled_bills WHERE spec = ? ORDER BY part",
+            (spec,),
+        ).fetchall()
+        if after is not None:
+            if [tuple(row) for row in kept[-1:]] != [(after.parts - 1, after.through)]:
+                return  # another read kept its bill meanwhile
+            part = after.parts
+        else:
+            if kept and int(kept[-1][1]) > through:
+                return  # a read of newer versions kept its bill meanwhile
+            # (bills of another fingerprint go too: the code that billed them changed)
+            session.execute("DELETE FROM settled_bills")
+            part = 0
+        session.execute(
+            "INSERT INTO settled_bills (spec, part, through_version, data) VALUES (?, ?, ?, ?)",
+            (spec, part, through, data),
+        )
+
+    backend.best_effort_write("cannot keep the settled bill", _KEEP_WAIT_MS, keep)
+
+
+def _leave_out_rows(tables: SettledTables, ids: set[str]) -> SettledTables:
+    """``tables`` without the rows of the instances ``ids`` (now in ``tables.settled``)."""
+    if not ids:
+        return tables
+    changes = {}
+    for name in ("instances", *CHILD_TABLES):
+        frame = getattr(tables, name)
+        mine = frame["instance_id"].astype(str).isin(list(ids)).to_numpy(dtype=bool)
+        if mine.any():
+            changes[name] = frame[~mine].reset_index(drop=True)
+    return replace(tables, **changes)

@@ -1,0 +1,376 @@
+"""The store's kept bill of settled instances (``live/settled.py``) bills to the cent as the
+whole history does: every view the summary and the report make from the bill, on the sample,
+the fake API's scenario and generated histories with nulls; after new polls are added to a
+store whose bill was kept (the incremental update), after a settled instance reappears, and
+at an instant before the kept bill (the whole history is read then).
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import random
+import sqlite3
+from base64 import b64encode
+from collections import defaultdict
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pandas as pd
+import pytest
+from conftest import SAMPLE_DIR, make_instance, store_rows
+
+import shadeanalytics as sa
+from shadeanalytics.analytics.billing import Bill, SettledTables
+from shadeanalytics.analytics.finops import cost_over_time
+from shadeanalytics.cli import main
+from shadeanalytics.live import settled as settled_module
+from shadeanalytics.live import store as store_module
+from shadeanalytics.live.endpoints import ACCOUNT_LISTS
+from shadeanalytics.output.report import summary_text
+from shadeanalytics.testing import synthetic
+from shadeanalytics.testing.fakeapi import DEFAULT_SECRETS, State, default_scenario
+
+#: the sort keys that make two bills' row frames comparable (rows of the kept bill come
+#: back in the order of their last sighting, as in the whole history's)
+_KEYS = {
+    "instances": ["instance_id"],
+    "instance_tags": ["instance_id", "position"],
+    "intervals": ["instance_id", "start_at", "basis"],
+}
+
+
+def _record(states: list[State], path: Path) -> None:
+    """Record ``states`` as polls of the store at ``path``."""
+    with sa.Store(path) as store:
+        for state in states:
+            store.record_poll(
+                state.at,
+                clusters=state.clusters,
+                instances=state.instances,
+                instance_types=state.instance_types,
+                **{name: getattr(state, name) for name in ACCOUNT_LISTS},
+            )
+
+
+def _reads(path: Path) -> tuple[sa.Tables, SettledTables]:
+    """The whole history and the settled read of the store at ``path``."""
+    with sa.Store(path, create=False) as store:
+        return store.read(), store.read_settled()
+
+
+def _sorted(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    return frame.sort_values(keys, kind="stable").reset_index(drop=True)
+
+
+def _assert_same_bill(full: sa.Tables, part: SettledTables, *, views: bool = False) -> Bill:
+    """The bill of ``part`` equals that of ``full`` to the last bit (the kept rows are the
+    rule's own output); with ``views``, so does every view the summary and the report make
+    of it, to the cent, and the summary's text. Returns the bill."""
+    whole, fast = sa.bill_fleet(full), sa.bill_fleet(part)
+    for name, keys in _KEYS.items():
+        pd.testing.assert_frame_equal(
+            _sorted(getattr(fast, name), keys),
+            _sorted(getattr(whole, name), keys),
+            check_exact=True,
+        )
+    assert fast.snapshots == whole.snapshots
+    assert fast.as_of == whole.as_of and fast.freshness == whole.freshness
+    pd.testing.assert_frame_equal(fast.volumes, whole.volumes)
+    pd.testing.assert_frame_equal(fast.clusters, whole.clusters)
+    if not views:
+        return fast
+    made = {
+        "by cloud": lambda b: sa.cost_breakdown(b),
+        "by tag": lambda b: sa.cost_breakdown(b, by="tag"),
+        "by gpu_type": lambda b: sa.cost_breakdown(b, by="gpu_type"),
+        "inventory": lambda b: sa.gpu_inventory(b),
+        "quality": lambda b: sa.quality_checks(b),
+        "clusters": lambda b: sa.cluster_summary(b),
+        "forecast": lambda b: sa.month_forecast(b),
+        "daily": lambda b: cost_over_time(b, freq="D"),
+        "savings": lambda b: sa.market_compare(b),
+    }
+    for name, view in made.items():
+        got, want = view(fast), view(whole)
+        sort = [c for c in got.columns if got[c].dtype == "string"][:3]
+        if name in ("quality", "savings"):
+            got, want = _sorted(got, sort), _sorted(want, sort)
+        pd.testing.assert_frame_equal(got, want, check_exact=False, atol=0.005, obj=name)
+    assert summary_text(part) == summary_text(full)
+    return fast
+
+
+def _sample_states() -> list[State]:
+    """``data/sample`` as polls: one per instant, each endpoint listed at it."""
+    by_time: dict[str, dict[str, Any]] = defaultdict(dict)
+    for path in sorted(SAMPLE_DIR.iterdir()):
+        text = path.read_bytes()
+        docs = (
+            [orjson.loads(line) for line in text.splitlines() if line.strip()]
+            if path.suffix == ".jsonl"
+            else [orjson.loads(text)]
+        )
+        for doc in docs:
+            by_time[doc["observed_at"]][doc["endpoint"]] = doc["response"]
+    names = {
+        "/clusters": "clusters",
+        "/instances": "instances",
+        "/instances/types": "instance_types",
+        **{e: name for name, (e, _, _) in ACCOUNT_LISTS.items()},
+    }
+    states = []
+    for at, lists in sorted(by_time.items()):
+        given = {names[e]: body for e, body in lists.items()}
+        states.append(
+            State(
+                at=datetime.fromisoformat(at),
+                clusters=given.pop("clusters", None),
+                instances=given.pop("instances", None),
+                instance_types=given.pop("instance_types", None),
+                **given,
+            )
+        )
+    return states
+
+
+def _generated(seed: int, polls: int, nulls: float) -> list[State]:
+    """A generated history, fields the API leaves null by lifecycle nulled at random."""
+    rng = random.Random(seed)
+    out = []
+    for state in synthetic.scenario(seed, polls=polls):
+        clusters, instances = copy.deepcopy(state.clusters), copy.deepcopy(state.instances)
+        members = [m for c in clusters["clusters"] for m in c["instances"]]
+        for item in [*members, *instances["instances"]]:
+            for name in (
+                "ip",
+                "ssh_port",
+                "ssh_user",
+                "cloud_assigned_id",
+                "cost_estimate",
+                "active_at",
+                "hourly_price",
+            ):
+                if name in item and rng.random() < nulls:
+                    item[name] = None
+        out.append(
+            State(
+                at=state.at,
+                clusters=clusters,
+                instances=instances,
+                instance_types=state.instance_types,
+            )
+        )
+    return out
+
+
+_HISTORIES = {
+    "sample": _sample_states,
+    "scenario": default_scenario,
+    "generated": lambda: _generated(11, 10, 0.2),
+    "generated, more nulls": lambda: _generated(5, 10, 0.4),
+}
+
+
+def _kept_twice(name: str, tmp_path: Path) -> None:
+    path = tmp_path / "history.db"
+    _record(_HISTORIES[name](), path)
+    full, first = _reads(path)  # the first settled read bills and keeps
+    assert first.settled is not None and not first.settled.instances.empty
+    assert first.billed is not None  # billed by the read to find what settled
+    _assert_same_bill(full, first)
+    _assert_same_bill(full, replace(first, billed=None))  # its rows billed again
+    full, again = _reads(path)  # from the kept bill
+    assert again.settled is not None
+    assert set(again.settled.ids) == set(first.settled.ids)
+    assert not again.instances["instance_id"].isin(list(again.settled.ids)).any()
+    _assert_same_bill(full, again, views=True)
+
+
+def test_the_settled_read_bills_as_the_whole_history(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fake API's scenario, kept once, then read from the kept bill: every view equals
+    the whole history's."""
+    monkeypatch.setattr(store_module, "_DERIVED_MIN_VERSIONS", 0)
+    _kept_twice("scenario", tmp_path)
+
+
+@pytest.mark.hardening
+@pytest.mark.parametrize("name", ["sample", "generated", "generated, more nulls"])
+def test_more_settled_reads_bill_as_the_whole_history(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sample and generated histories with nulls, read from their blocks and walking
+    their versions: every view equals the whole history's (the generated history's, with
+    nulls, is the new-polls test's in the fast tier)."""
+    for least in (0, 10**9):
+        monkeypatch.setattr(store_module, "_DERIVED_MIN_VERSIONS", least)
+        (tmp_path / str(least)).mkdir()
+        _kept_twice(name, tmp_path / str(least))
+
+
+def test_new_polls_update_the_kept_bill(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Polls added to a generated history with nulls after the bill was kept: the instances
+    settled since join it (in a part of the kept bill each), the bill equals the whole
+    history's after each round, and so does every view after the last."""
+    monkeypatch.setattr(store_module, "_DERIVED_MIN_VERSIONS", 0)
+    path = tmp_path / "history.db"
+    states = _generated(3, 12, 0.2)
+    kept = []
+    for first, last in ((0, 5), (5, 9), (9, 12)):
+        _record(states[first:last], path)
+        full, part = _reads(path)
+        _assert_same_bill(full, part, views=last == 12)
+        kept.append(set(part.settled.ids) if part.settled is not None else set())
+    assert kept[0] and kept[0] <= kept[1] <= kept[2] and kept[0] != kept[2]
+    with sqlite3.connect(path) as db:  # each round that settled more added a part
+        parts = [p for (p,) in db.execute("SELECT part FROM settled_bills ORDER BY part")]
+    assert parts == list(range(1 + (kept[1] != kept[0]) + (kept[2] != kept[1])))
+    full, part = _reads(path)  # read from its parts
+    assert part.settled is not None and set(part.settled.ids) == kept[2]
+    _assert_same_bill(full, part)
+
+
+def _at(minutes: int) -> datetime:
+    return datetime(2026, 11, 20, tzinfo=UTC) + timedelta(minutes=minutes)
+
+
+def _listed(at: int, *instances: dict[str, Any]) -> State:
+    """A poll at minute ``at`` listing ``instances`` standalone (no clusters)."""
+    return State(
+        at=_at(at),
+        clusters={"clusters": []},
+        instances={"instances": list(instances)},
+        instance_types=None,
+    )
+
+
+def test_an_instance_that_reappears_is_billed_afresh(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A settled instance listed again leaves the kept bill: $2.10/h from 00:05 to its
+    vanish at 01:00 while gone, then (an absence followed by a sighting is no vanish, by
+    the one rule) from 00:05 to 03:00 without a break."""
+    monkeypatch.setattr(store_module, "_DERIVED_MIN_VERSIONS", 0)
+    path = tmp_path / "history.db"
+    a, b = make_instance("i-a"), make_instance("i-b", active_at="2026-11-20T00:10:00Z")
+    _record([_listed(30, a, b), _listed(60, b), _listed(90, b)], path)
+    full, part = _reads(path)
+    assert part.settled is not None and set(part.settled.ids) == {"i-a"}
+    fast = _assert_same_bill(full, part)
+    row = fast.instances.set_index("instance_id").loc["i-a"]
+    assert row["accrued_usd"] == pytest.approx(2.10 * 55 / 60)
+    assert row["billing_end_source"] == "vanished"
+    back = make_instance("i-a", active_at="2026-11-20T02:00:00Z")
+    _record([_listed(120, back, b), _listed(180, back, b)], path)
+    full, part = _reads(path)
+    assert part.settled is None or "i-a" not in set(part.settled.ids)
+    fast = _assert_same_bill(full, part)
+    row = fast.instances.set_index("instance_id").loc["i-a"]
+    assert row["state"] == "running"
+    assert row["accrued_usd"] == pytest.approx(2.10 * 175 / 60)
+
+
+def test_before_the_kept_bill_the_whole_history_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """bill_fleet refuses a settled read before its kept bill; ``summary --as-of`` then reads
+    the whole history and prints what it prints without a kept bill."""
+    monkeypatch.setattr(store_module, "_DERIVED_MIN_VERSIONS", 0)
+    path = tmp_path / "history.db"
+    _record(default_scenario(), path)
+    full, part = _reads(path)
+    assert part.settled is not None
+    early = full.polls["observed_at"].iloc[3]
+    with pytest.raises(
+        ValueError,
+        match=r"^these tables leave out the instances settled as "
+        r"of .*; bill the whole history \(Store.read\(\)\)",
+    ):
+        sa.bill_fleet(part, as_of=early)
+    out = io.StringIO()
+    stamp = early.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert main(["summary", "--store", str(path), "--as-of", stamp], stdout=out) == 0
+    assert out.getvalue() == summary_text(full, as_of=early)
+
+
+def test_a_changed_billing_code_bills_everything_afresh(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A kept bill of another fingerprint (the billing code changed) is not read: the read
+    bills every instance and keeps a bill of the new fingerprint in its place; no secret of
+    the scenario is in the store."""
+    monkeypatch.setattr(store_module, "_DERIVED_MIN_VERSIONS", 0)
+    path = tmp_path / "history.db"
+    _record(default_scenario(), path)
+    _reads(path)
+    monkeypatch.setattr(settled_module, "fingerprint", lambda: "another-rule")
+    with sa.Store(path) as store:
+        settled = store.read_settled()  # nothing kept under this fingerprint: bills all
+    assert settled.settled is not None and len(settled.instances) > 0
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT spec FROM settled_bills").fetchall() == [("another-rule",)]
+    # the kept bill holds the bill's columns only: no canary secret, nor its base64
+    data = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("history"))
+    assert [s for s in DEFAULT_SECRETS if s.encode() in data or b64encode(s.encode()) in data] == []
+
+
+def test_a_read_only_store_keeps_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A store opened read-only: the settled read bills everything, keeps nothing, and
+    still equals the whole history."""
+    monkeypatch.setattr(store_module, "_DERIVED_MIN_VERSIONS", 0)
+    path = tmp_path / "history.db"
+    _record(default_scenario(), path)
+    # file modes do not stop root (the CI container's user): say what they would
+    monkeypatch.setattr(sa.Store, "_writable", lambda self: False)
+    full, part = _reads(path)
+    assert part.settled is None
+    _assert_same_bill(full, part)
+    with sqlite3.connect(path) as db:
+        assert (
+            db.execute("SELECT name FROM sqlite_master WHERE name = 'settled_bills'").fetchall()
+            == []
+        )
+
+
+def test_summary_prints_the_same_from_the_kept_bill(tmp_path: Path) -> None:
+    """``summary --store``: the same text before the bill is kept, and from it."""
+    path = tmp_path / "history.db"
+    _record(_generated(7, 6, 0.1), path)
+    with sa.Store(path) as store:
+        want = summary_text(store.read())
+    for _ in range(2):
+        out = io.StringIO()
+        assert main(["summary", "--store", str(path)], stdout=out) == 0
+        assert out.getvalue() == want
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT count(*) FROM settled_bills").fetchone() == (1,)
+
+
+def test_both_backends_keep_the_settled_bill(
+    store_at: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An SQLite file and a PostgreSQL schema: the kept bill, read again, bills as the whole
+    history, and the store's newest version is the one it was kept through."""
+    monkeypatch.setattr(store_module, "_DERIVED_MIN_VERSIONS", 0)
+    states = _generated(2, 8, 0.1)
+    with sa.Store(store_at) as store:
+        for state in states:
+            store.record_poll(
+                state.at,
+                clusters=state.clusters,
+                instances=state.instances,
+                instance_types=state.instance_types,
+            )
+        first = store.read_settled()
+        full, again = store.read(), store.read_settled()
+        kept = store_rows(store, "SELECT through_version FROM settled_bills")
+        newest = store_rows(store, "SELECT max(version_id) AS v FROM versions")
+    assert first.settled is not None and again.settled is not None
+    assert set(again.settled.ids) == set(first.settled.ids) != set()
+    assert [r["through_version"] for r in kept] == [newest[0]["v"]]
+    _assert_same_bill(full, again)
