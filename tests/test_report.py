@@ -251,6 +251,19 @@ def test_summary_counts_the_instances_not_deleted_apart_from_the_deleted() -> No
                                     "(of 3 instances not deleted, besides 1 deleted)")
 
 
+def test_summary_counts_have_thousands_separators() -> None:
+    """1,200 running instances read as 1,200 in the counts and in the GPU table."""
+    from shadeanalytics.output.report import summary_text
+
+    fleet = sa.read([envelope({"instances": [make_instance(f"i-{n}") for n in range(1200)]},
+                              "2026-11-20T00:00:00Z", "/instances")])
+    lines = summary_text(fleet, as_of="2026-11-20T00:00:00Z").splitlines()
+    assert lines[1] == ("  running: 1,200 instances, 1,200 GPUs "
+                        "(of 1,200 instances not deleted)")
+    held = lines[lines.index("GPUs held, by type:") + 2].split()
+    assert held[:5] == ["A6000", "1,200", "1,200", "1,200", "0"]
+
+
 def test_cli_all_versions_csv_writes_the_versions_as_csv(tmp_path: Path) -> None:
     """`report --all-versions-csv`: versions/<table>.csv, no Parquet, exit 0."""
     import io

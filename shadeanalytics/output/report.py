@@ -388,6 +388,8 @@ def _table(df: pd.DataFrame, money: Sequence[str] = (), share: Sequence[str] = (
     if df.empty:  # pandas would print "Empty DataFrame" and the column list
         return "  (none)"
     shown = df.copy()
+    for column in shown.columns[[pd.api.types.is_integer_dtype(t) for t in shown.dtypes]]:
+        shown[column] = shown[column].map(lambda v: v if pd.isna(v) else f"{v:,}")
     for column in money:
         shown[column] = shown[column].map(usd)
     for column in share:
@@ -400,7 +402,7 @@ def _unknown(n: int, why: str = "") -> str:
     """`` (unknown for N instances)``, or nothing when N is 0."""
     if not n:
         return ""
-    return f" (unknown for {n} instance{'s' * (n != 1)}{' ' + why if why else ''})"
+    return f" (unknown for {n:,} instance{'s' * (n != 1)}{' ' + why if why else ''})"
 
 
 def _unknown_volumes(n: int) -> str:
@@ -409,7 +411,7 @@ def _unknown_volumes(n: int) -> str:
 
 def _unknown_accrued(instances: int, volumes: int) -> str:
     """`` (unknown for N instances, M volumes)``, or nothing when both are 0."""
-    parts = [f"{n} {what}{'s' * (n != 1)}" for n, what in ((instances, "instance"),
+    parts = [f"{n:,} {what}{'s' * (n != 1)}" for n, what in ((instances, "instance"),
                                                           (volumes, "volume")) if n]
     return f" (unknown for {', '.join(parts)})" if parts else ""
 
@@ -420,13 +422,13 @@ def _not_deleted(instances: pd.DataFrame) -> str:
     deleted = (instances["status"] == "deleted").fillna(False).to_numpy(dtype=bool)
     live = instances.loc[~deleted, "instance_id"].nunique()
     gone = instances.loc[deleted, "instance_id"].nunique()
-    return (f"of {live} instance{'s' * (live != 1)} not deleted"
-            + (f", besides {gone} deleted" if gone else ""))
+    return (f"of {live:,} instance{'s' * (live != 1)} not deleted"
+            + (f", besides {gone:,} deleted" if gone else ""))
 
 
 def _count(counts: pd.Series, word: str) -> str:
     n = int(counts.get(word, 0))
-    return f"{n} {word}" + ("" if n == 1 else "s")
+    return f"{n:,} {word}" + ("" if n == 1 else "s")
 
 
 def _forecast_lines(forecast: pd.DataFrame) -> list[str]:
@@ -458,7 +460,7 @@ def _group_count(labels: pd.Series, top: int) -> str:
     real, placeholders = count_groups(labels)
     extra = "".join(f" + {label}" for label in placeholders)
     shown = f", {top} shown" if len(labels) > top else ""
-    return f"  ({real} group{'s' * (real != 1)}{extra}{shown})"
+    return f"  ({real:,} group{'s' * (real != 1)}{extra}{shown})"
 
 
 def summary_text(tables: Tables, *, by: str = "cloud", as_of: TimeLike = None,
@@ -506,11 +508,11 @@ def summary_text(tables: Tables, *, by: str = "cloud", as_of: TimeLike = None,
     lines = [
         *([stale] if stale else []),
         f"Shadeform fleet as of {at.strftime('%Y-%m-%dT%H:%M:%SZ')}",
-        f"  running: {running} instances, {gpus} GPUs ({_not_deleted(billed.instances)})",
+        f"  running: {running:,} instances, {gpus:,} GPUs ({_not_deleted(billed.instances)})",
         f"  burn rate: {usd(hourly)}/h = {usd(hourly * 24)}/day = "
         f"{usd(hourly * 730)}/month (730 h){_unknown(no_price, 'without a price')}",
         f"    compute {usd(services.get('compute', 0.0))}/h, storage "
-        f"{usd(services.get('storage', 0.0))}/h ({int(totals['volumes'].sum())} volumes"
+        f"{usd(services.get('storage', 0.0))}/h ({int(totals['volumes'].sum()):,} volumes"
         f"{_unknown_volumes(int(totals['volumes_without_price'].sum()))})",
         f"  accrued so far: {usd(accrued)}{_unknown_accrued(no_accrued, no_volume_accrued)}",
         *[f"    {sentence}" for sentence in rests_on],
@@ -530,8 +532,8 @@ def summary_text(tables: Tables, *, by: str = "cloud", as_of: TimeLike = None,
                money=["hourly_usd", "monthly_usd", "accrued_usd"], share=["share_of_hourly"]),
         _group_count(costs[by], top),
         "",
-        f"Quality findings: {len(quality)} ({_count(severities, 'error')}, "
-        f"{_count(severities, 'warning')}, {int(severities.get('info', 0))} info); "
+        f"Quality findings: {len(quality):,} ({_count(severities, 'error')}, "
+        f"{_count(severities, 'warning')}, {int(severities.get('info', 0)):,} info); "
         "`shadeanalytics report` writes them to quality.csv",
     ]
     return "\n".join(lines) + "\n"
