@@ -734,6 +734,7 @@ def write_focus(
     columns = [c.name for c in context.spec]
     kept: list[pd.DataFrame] | None = [] if keep_rows else None
     count, costs, extrapolated = 0, [], []
+    unpriced: set[str] = set()  # billed at an unknown price: no row
     with (progress(focus_row_bound(billed, granularity), f"{granularity} FOCUS rows",
                    unit="row") as bar,
           atomic_file(csv_path) as csv_file, atomic_file(parquet_path) as parquet_file):
@@ -742,6 +743,7 @@ def write_focus(
             _write(csv_file, csv_header(columns), csv_path)
             for spent in cost_over_time_chunks(billed, freq=context.freq, by=_BY,
                                                max_rows=CHUNK_ROWS):
+                unpriced.update(spent.loc[spent["unpriced_hours"] > 0, "resource_id"])
                 rows = _frame(context, spent)
                 _write(csv_file, csv_lines(rows, columns), csv_path)
                 parquet.add(rows)
@@ -759,8 +761,6 @@ def write_focus(
             parquet.abandon()
             raise
         parquet.close()
-    spent = cost_over_time(billed, freq="MS", by="resource_id")
-    unpriced = sorted(set(spent.loc[spent["unpriced_hours"] > 0, "resource_id"]))
     volumes = billed.volumes
     unplaced = (volumes["billed_hours"].fillna(0) <= 0) & (
         volumes["cost_estimate_usd"].fillna(0) > 0)
@@ -772,7 +772,8 @@ def write_focus(
                  else _frame(context, cost_over_time(billed, freq=context.freq, by=_BY)))
     return FocusExport(files=[csv_path, parquet_path], row_count=count,
                        billed_usd=math.fsum(costs), extrapolated_usd=math.fsum(extrapolated),
-                       unpriced=unpriced, start_unknown=start_unknown, kept_rows=whole)
+                       unpriced=sorted(unpriced), start_unknown=start_unknown,
+                       kept_rows=whole)
 
 
 def _write(handle: BinaryIO, text: str, path: Path) -> None:
