@@ -5,7 +5,8 @@ FOCUS (the FinOps Foundation's FinOps Open Cost and Usage Specification) is the 
 tools read. ``focus_rows`` spreads the billing model's billed intervals (``finops.billed_items``:
 compute, the instances, and storage, the volumes) over hourly or daily charge periods with
 ``finops.cost_over_time``, so ``BilledCost`` adds up to the report's accrued total at the same
-``as_of``. ``write_focus`` writes them as CSV and Parquet.
+``as_of``. ``write_focus`` writes them as CSV and Parquet, a run of charge periods at a time
+(``finops.cost_over_time_chunks``): any size, in bounded memory.
 
 ``FOCUS_COLUMNS`` is the column spec, written from the specification (the cost and usage
 dataset's column pages, FOCUS 1.3): every mandatory column, the conditional and recommended
