@@ -10,6 +10,7 @@ import contextlib
 import errno
 import io
 import itertools
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -20,6 +21,7 @@ import pytest
 from conftest import envelope, make_instance
 
 import shadeanalytics as sa
+from shadeanalytics import _common
 from shadeanalytics.analytics.billing import bill_fleet
 from shadeanalytics.analytics.finops import cost_over_time, cost_over_time_chunks
 from shadeanalytics.cli import main
@@ -185,3 +187,14 @@ def test_the_command_streams_a_store_and_sums_what_it_wrote(tmp_path: Path) -> N
                                      f"(${total:,.2f} billed, as of ")
     assert (tmp_path / "cli" / "focus_cost_and_usage.csv").read_bytes() == (
         expected.files[0].read_bytes())
+
+
+def test_a_long_export_shows_a_bar_counting_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """With bars on (a terminal) and no delay, the export shows one counting its rows, out of
+    focus_row_bound's 6 (g 09:30-12:30: 4 hours, c 11:00-12:30: 2)."""
+    monkeypatch.setattr(_common, "_progress_default", True)
+    monkeypatch.setattr(_common, "PROGRESS_DELAY_S", 0)
+    focus.write_focus(_small_fleet(), tmp_path, as_of="2026-11-20T12:30:00Z")
+    shown = capsys.readouterr().err
+    assert re.search(r"hourly FOCUS rows: +\d+%\|[^|]*\| [0-6]/6 \[", shown), shown
