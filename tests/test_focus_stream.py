@@ -43,8 +43,12 @@ def _scenario(tmp: Path) -> tuple[sa.Tables, str]:
     scenario = default_scenario()
     with sa.Store(tmp / "history.db") as store:
         for state in scenario:
-            store.record_poll(state.at, clusters=state.clusters, instances=state.instances,
-                              instance_types=state.instance_types)
+            store.record_poll(
+                state.at,
+                clusters=state.clusters,
+                instances=state.instances,
+                instance_types=state.instance_types,
+            )
         tables = store.read()
     return tables, (pd.Timestamp(scenario[-1].at) + pd.Timedelta(hours=1)).isoformat()
 
@@ -56,21 +60,28 @@ def _generated() -> tuple[sa.Tables, str]:
     docs = []
     for poll, listed in zip(history, volumes, strict=True):
         at = poll["observed_at"]
-        docs += [envelope(poll["clusters"], at, "/clusters"),
-                 envelope(poll["instances"], at, "/instances"),
-                 envelope(listed, at, "/volumes")]
+        docs += [
+            envelope(poll["clusters"], at, "/clusters"),
+            envelope(poll["instances"], at, "/instances"),
+            envelope(listed, at, "/volumes"),
+        ]
     docs.append(envelope(volume_types, history[-1]["observed_at"], "/volumes/types"))
     return sa.read(docs), history[-1]["observed_at"]
 
 
-@pytest.mark.parametrize(("source", "granularity"), [
-    ("sample", "daily"), ("scenario", "hourly"), ("generated", "daily")])
+@pytest.mark.parametrize(
+    ("source", "granularity"), [("sample", "daily"), ("scenario", "hourly"), ("generated", "daily")]
+)
 def test_streamed_files_equal_the_whole_frame_written_at_once(
-        source: str, granularity: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    source: str, granularity: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Pieces of about a sixth of the rows and row groups of a third: the CSV is write_csv's of
     focus_rows and the Parquet pyarrow's write_table of it, byte for byte."""
-    tables, as_of = {"sample": _sample, "scenario": lambda: _scenario(tmp_path),
-                     "generated": _generated}[source]()
+    tables, as_of = {
+        "sample": _sample,
+        "scenario": lambda: _scenario(tmp_path),
+        "generated": _generated,
+    }[source]()
     billed = bill_fleet(tables, as_of=as_of)
     whole = focus.focus_rows(billed, granularity=granularity)
     freq = focus.GRANULARITIES[granularity]
@@ -78,8 +89,12 @@ def test_streamed_files_equal_the_whole_frame_written_at_once(
     assert len(whole) > 500
     assert len(list(cost_over_time_chunks(billed, freq=freq, by=BY, max_rows=chunk))) > 3
     write_csv(whole, tmp_path / "whole.csv")
-    pq.write_table(focus.focus_arrow(whole), tmp_path / "whole.parquet", compression="zstd",
-                   row_group_size=group)
+    pq.write_table(
+        focus.focus_arrow(whole),
+        tmp_path / "whole.parquet",
+        compression="zstd",
+        row_group_size=group,
+    )
 
     monkeypatch.setattr(focus, "CHUNK_ROWS", chunk)
     monkeypatch.setattr(focus, "ROW_GROUP_ROWS", group)
@@ -99,8 +114,7 @@ def test_spend_in_pieces_equals_the_whole_to_the_bit() -> None:
     whole = cost_over_time(billed, freq="1h", by=BY)
     for bound in (3_000, 10**9):
         pieces = list(cost_over_time_chunks(billed, freq="1h", by=BY, max_rows=bound))
-        pd.testing.assert_frame_equal(pd.concat(pieces, ignore_index=True), whole,
-                                      check_exact=True)
+        pd.testing.assert_frame_equal(pd.concat(pieces, ignore_index=True), whole, check_exact=True)
         starts = [p["period_start"] for p in pieces]
         assert all(a.max() < b.min() for a, b in itertools.pairwise(starts))
         assert all(len(p) <= bound for p in pieces)
@@ -109,24 +123,42 @@ def test_spend_in_pieces_equals_the_whole_to_the_bit() -> None:
 
 def _small_fleet() -> sa.Tables:
     """g at $16/h from 09:30, c at $0.10/h from 11:00; one poll at 12:00."""
-    return sa.read([envelope({"instances": [
-        make_instance("g", hourly_price=1600, active_at="2026-11-20T09:30:00Z"),
-        make_instance("c", hourly_price=10, active_at="2026-11-20T11:00:00Z")]},
-        "2026-11-20T12:00:00Z", "/instances")])
+    return sa.read(
+        [
+            envelope(
+                {
+                    "instances": [
+                        make_instance("g", hourly_price=1600, active_at="2026-11-20T09:30:00Z"),
+                        make_instance("c", hourly_price=10, active_at="2026-11-20T11:00:00Z"),
+                    ]
+                },
+                "2026-11-20T12:00:00Z",
+                "/instances",
+            )
+        ]
+    )
 
 
-def test_rows_are_kept_only_up_to_the_bound(tmp_path: Path,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rows_are_kept_only_up_to_the_bound(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """g: $8 + $16 + $16 + $8 (09:30-12:30), c: $0.10 + $0.05 (11:00-12:30): 6 hourly rows,
     $48.15, $8.05 of it after the 12:00 poll; past KEPT_ROWS (or keep_rows=False) the rows
     are written, counted and summed, not kept."""
     export = focus.write_focus(_small_fleet(), tmp_path, as_of="2026-11-20T12:30:00Z")
     assert (export.row_count, round(export.billed_usd, 9)) == (6, 48.15)
     assert round(export.extrapolated_usd, 9) == 8.05
-    assert [(r.ChargePeriodStart.strftime("%H:%M"), r.ResourceId, round(r.BilledCost, 9))
-            for r in export.rows.itertuples()] == [
-        ("09:00", "g", 8.0), ("10:00", "g", 16.0), ("11:00", "c", 0.1), ("11:00", "g", 16.0),
-        ("12:00", "c", 0.05), ("12:00", "g", 8.0)]
+    assert [
+        (r.ChargePeriodStart.strftime("%H:%M"), r.ResourceId, round(r.BilledCost, 9))
+        for r in export.rows.itertuples()
+    ] == [
+        ("09:00", "g", 8.0),
+        ("10:00", "g", 16.0),
+        ("11:00", "c", 0.1),
+        ("11:00", "g", 16.0),
+        ("12:00", "c", 0.05),
+        ("12:00", "g", 8.0),
+    ]
     monkeypatch.setattr(focus, "KEPT_ROWS", 5)
     big = focus.write_focus(_small_fleet(), tmp_path, as_of="2026-11-20T12:30:00Z")
     assert big.kept_rows is None and big.row_count == 6
@@ -134,7 +166,8 @@ def test_rows_are_kept_only_up_to_the_bound(tmp_path: Path,
         _ = big.rows
     assert str(caught.value) == (
         f"the 6 FOCUS rows were written, not kept in memory (more than 5, or "
-        f"keep_rows=False): read {tmp_path / 'focus_cost_and_usage.parquet'}")
+        f"keep_rows=False): read {tmp_path / 'focus_cost_and_usage.parquet'}"
+    )
 
 
 class _Full(io.RawIOBase):
@@ -151,7 +184,8 @@ class _Full(io.RawIOBase):
 
 
 def test_a_failed_write_names_its_file_and_keeps_the_previous_export(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The disk fills while the CSV streams: the error names the CSV, both previous files are
     unchanged and no temporary file is left."""
     focus.write_focus(_small_fleet(), tmp_path, as_of="2026-11-20T12:30:00Z")
@@ -168,7 +202,8 @@ def test_a_failed_write_names_its_file_and_keeps_the_previous_export(
         focus.write_focus(_small_fleet(), tmp_path, as_of="2026-11-20T13:30:00Z")
     assert str(caught.value) == (
         f"{tmp_path / 'focus_cost_and_usage.csv'}: cannot write (No space left on device); "
-        "the previous file, if any, is unchanged")
+        "the previous file, if any, is unchanged"
+    )
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
 
 
@@ -178,19 +213,36 @@ def test_the_command_streams_a_store_and_sums_what_it_wrote(tmp_path: Path) -> N
     tables, as_of = _scenario(tmp_path)
     expected = focus.write_focus(tables, tmp_path / "lib", as_of=as_of, granularity="daily")
     out, err = io.StringIO(), io.StringIO()
-    code = main(["export", "--store", str(tmp_path / "history.db"), "--format", "focus",
-                 "--granularity", "daily", "--as-of", as_of, "--out", str(tmp_path / "cli")],
-                stdout=out, stderr=err)
+    code = main(
+        [
+            "export",
+            "--store",
+            str(tmp_path / "history.db"),
+            "--format",
+            "focus",
+            "--granularity",
+            "daily",
+            "--as-of",
+            as_of,
+            "--out",
+            str(tmp_path / "cli"),
+        ],
+        stdout=out,
+        stderr=err,
+    )
     assert code == 0, err.getvalue()
     total = float(expected.rows["BilledCost"].sum())
-    assert out.getvalue().startswith(f"wrote {len(expected.rows)} FOCUS 1.3 rows "
-                                     f"(${total:,.2f} billed, as of ")
+    assert out.getvalue().startswith(
+        f"wrote {len(expected.rows)} FOCUS 1.3 rows (${total:,.2f} billed, as of "
+    )
     assert (tmp_path / "cli" / "focus_cost_and_usage.csv").read_bytes() == (
-        expected.files[0].read_bytes())
+        expected.files[0].read_bytes()
+    )
 
 
-def test_a_long_export_shows_a_bar_counting_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_long_export_shows_a_bar_counting_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """With bars on (a terminal) and no delay, the export shows one counting its rows, out of
     focus_row_bound's 6 (g 09:30-12:30: 4 hours, c 11:00-12:30: 2)."""
     monkeypatch.setattr(_common, "_progress_default", True)
