@@ -17,7 +17,7 @@ from typing import BinaryIO
 
 from .errors import ReportError
 
-__all__ = ["atomic_file", "atomic_write", "file_mode", "fsync_dir"]
+__all__ = ["atomic_file", "atomic_write", "cannot_write", "file_mode", "fsync_dir"]
 
 
 def _umask() -> int:
@@ -63,10 +63,16 @@ def atomic_file(path: Path, *, private: bool = False) -> Iterator[BinaryIO]:
         os.chmod(tmp, file_mode(private))
         os.replace(tmp, path)
     except OSError as exc:
-        raise ReportError(f"{path}: cannot write ({exc.strerror}); the previous file, if any, "
-                          "is unchanged") from None
+        raise cannot_write(path, exc) from None
     finally:
         Path(tmp).unlink(missing_ok=True)  # gone already when os.replace succeeded
+
+
+def cannot_write(path: Path, exc: OSError) -> ReportError:
+    """The error of a failed write of ``path`` in :func:`atomic_file`, for a caller writing
+    several files at once to name the one whose write failed."""
+    return ReportError(f"{path}: cannot write ({exc.strerror}); the previous file, if any, "
+                       "is unchanged")
 
 
 def atomic_write(path: Path, data: str | bytes, *, private: bool = False) -> None:

@@ -754,20 +754,18 @@ def _export_focus(args: argparse.Namespace, stdout: TextIO) -> int:
     export = write_focus(tables, args.out, as_of=as_of,
                          granularity=args.granularity or "hourly",
                          billing_account=args.billing_account or "shadeform",
-                         focus_version=version)
-    total = float(export.rows["BilledCost"].sum())
+                         focus_version=version, keep_rows=False)
+    total = export.billed_usd
     left_out = (f"; {len(export.unpriced)} resource(s) billed at an unknown price left out"
                 if export.unpriced else "")
     if export.start_unknown:
         left_out += (f"; {len(export.start_unknown)} volume(s) whose billing start is unknown "
                      "left out")
-    basis = export.rows["x_Basis"].astype("string")
-    extrapolated = float(export.rows.loc[(basis == "extrapolated").fillna(False).to_numpy(
-        dtype=bool), "BilledCost"].sum())
+    extrapolated = export.extrapolated_usd
     if round(extrapolated, 2):  # billed past the newest successful poll: say so
         left_out += (f"; {usd(extrapolated)} of it extrapolated after the newest successful "
                      "poll (x_Basis)")
-    print(f"wrote {len(export.rows)} FOCUS {version} rows (${total:,.2f} billed, as of "
+    print(f"wrote {export.row_count} FOCUS {version} rows (${total:,.2f} billed, as of "
           f"{as_of.strftime('%Y-%m-%dT%H:%M:%SZ')}) to {args.out}: "
           f"{', '.join(p.name for p in export.files)}{left_out}", file=stdout)
     return EXIT_OK

@@ -33,7 +33,7 @@ from shadeanalytics._text import for_csv, for_page, for_slack, for_svg, for_term
 from shadeanalytics.analytics import alerts
 from shadeanalytics.analytics.billing import bill_fleet
 from shadeanalytics.cli import main
-from shadeanalytics.errors import DataWarning, ReportError
+from shadeanalytics.errors import DataWarning
 from shadeanalytics.live import notify
 from shadeanalytics.live.store import Store
 from shadeanalytics.output import focus
@@ -366,30 +366,14 @@ def test_an_as_of_far_past_the_data_is_refused(tmp_path: Path) -> None:
     )
 
 
-def test_focus_row_bound_counts_periods_before_any_row_is_built(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Two instances billed 00:00-03:00: 3 hourly periods each (6 rows), 1 daily each; past
-    the row limit the export is refused with nothing written."""
+def test_focus_row_bound_counts_periods_before_any_row_is_built(tmp_path: Path) -> None:
+    """Two instances billed 00:00-03:00: 3 hourly periods each (6 rows), 1 daily each; no row
+    limit any more: the export streams them, the bound sizes its progress bar."""
     billed = bill_fleet(sa.read(_fleet_file(tmp_path)), as_of=_T1)
     assert focus.focus_row_bound(billed, "hourly") == 6
     assert focus.focus_row_bound(billed, "daily") == 2
     assert len(focus.focus_rows(billed, granularity="hourly")) == 6
-    monkeypatch.setattr(focus, "MAX_FOCUS_ROWS", 5)
-    out = tmp_path / "focus"
-    with pytest.raises(ReportError) as caught:
-        focus.write_focus(billed, out)
-    assert str(caught.value) == (
-        "the hourly FOCUS export would have up to 6 rows, more than the 5-row limit; nothing "
-        "written: use daily charge periods (--granularity daily) or an earlier --as-of"
-    )
-    monkeypatch.setattr(focus, "MAX_FOCUS_ROWS", 1)  # daily already: no daily to suggest
-    with pytest.raises(ReportError) as caught:
-        focus.write_focus(billed, out, granularity="daily")
-    assert str(caught.value) == (
-        "the daily FOCUS export would have up to 2 rows, more than the 1-row limit; nothing "
-        "written: use an earlier --as-of")
-    assert not out.exists()
+    assert focus.write_focus(billed, tmp_path / "focus", keep_rows=False).row_count == 6
 
 
 # -- key files, archives, export windows --------------------------------------------------------

@@ -13,7 +13,7 @@ export follow.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -24,7 +24,7 @@ from ..ingest.schema import TIMESTAMP
 from ..ingest.tables import Tables
 from .billing import Bill, Fleet, as_bill, bill_fleet, with_billed
 from .costs import STORAGE_LABEL, cost_breakdown
-from .periods import US_PER_HOUR, as_times, as_us, period_edges, spread
+from .periods import US_PER_HOUR, as_times, as_us, period_edges, spread, spread_chunks
 
 __all__ = [
     "COST_TIME_KEYS",
@@ -35,6 +35,7 @@ __all__ = [
     "billed_cost_between",
     "billed_items",
     "cost_over_time",
+    "cost_over_time_chunks",
     "month_forecast",
 ]
 
@@ -215,6 +216,24 @@ def cost_over_time(
         start), the keys (string), float64 ``billed_hours`` (resource-hours billed in the
         period), ``unpriced_hours`` (of them, at an unknown price), ``cost_usd``.
     """
+    return next(cost_over_time_chunks(fleet, freq=freq, by=by, as_of=as_of, start=start,
+                                      end=end))
+
+
+def cost_over_time_chunks(
+    fleet: Fleet,
+    *,
+    freq: str = "1D",
+    by: str | Sequence[str] | None = ("cloud",),
+    as_of: TimeLike = None,
+    start: TimeLike = None,
+    end: TimeLike = None,
+    max_rows: int | None = None,
+) -> Iterator[pd.DataFrame]:
+    """:func:`cost_over_time` in pieces of whole periods, oldest first, each of about
+    ``max_rows`` rows at most (``periods.spread_chunks``; ``None``: one piece). Concatenated,
+    the pieces are ``cost_over_time``'s frame, to the bit: a long history's hourly spend can
+    be written out in bounded memory (the FOCUS export)."""
     keys = [] if by is None else group_keys(by, COST_TIME_KEYS, required=False)
     billed = bill_fleet(fleet, as_of=as_of)
     window_end = (billed.as_of if end is None else instant(end, "end")).value // 1_000
@@ -230,7 +249,8 @@ def cost_over_time(
     if window_start is None:
         window_start = int(starts.min()) if starts.size else window_end
     if window_end <= window_start or not starts.size:
-        return pd.DataFrame({c: pd.Series([], dtype=d) for c, d in columns.items()})
+        yield pd.DataFrame({c: pd.Series([], dtype=d) for c, d in columns.items()})
+        return
     labels = pd.DataFrame({k: key_column(items[k], k, items["configuration_missing"])
                            for k in keys}, index=items.index)
     storage = (items["service"] == "storage").to_numpy(dtype=bool)
@@ -244,19 +264,19 @@ def cost_over_time(
     price = items["billed_price_usd"].to_numpy(dtype="float64", na_value=np.nan)
     unknown = np.isnan(price)
     edges = period_edges(window_start, window_end, freq)
-    group, period, hours, (cost, unpriced) = spread(
-        np.asarray(codes, dtype=np.int64), starts, ends,
-        [np.where(unknown, 0.0, price), unknown.astype("float64")],
-        np.clip(edges, window_start, window_end))
-    out = pd.DataFrame({"period_start": as_times(edges[:-1][period])})
-    for position, key in enumerate(keys):
-        assert groups is not None
-        out[key] = pd.array(groups.get_level_values(position)[group], dtype="string")
-    out["billed_hours"] = hours
-    out["unpriced_hours"] = unpriced
-    out["cost_usd"] = cost
-    out = out.sort_values(["period_start", *keys], kind="stable")
-    return out.astype(columns).reset_index(drop=True)
+    for group, period, hours, (cost, unpriced) in spread_chunks(
+            np.asarray(codes, dtype=np.int64), starts, ends,
+            [np.where(unknown, 0.0, price), unknown.astype("float64")],
+            np.clip(edges, window_start, window_end), max_rows):
+        out = pd.DataFrame({"period_start": as_times(edges[:-1][period])})
+        for position, key in enumerate(keys):
+            assert groups is not None
+            out[key] = pd.array(groups.get_level_values(position)[group], dtype="string")
+        out["billed_hours"] = hours
+        out["unpriced_hours"] = unpriced
+        out["cost_usd"] = cost
+        out = out.sort_values(["period_start", *keys], kind="stable")
+        yield out.astype(columns).reset_index(drop=True)
 
 
 # -- the month forecast -------------------------------------------------------------------------

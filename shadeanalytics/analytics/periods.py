@@ -8,12 +8,14 @@ the epoch (UTC), as the timeline works on them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from itertools import pairwise
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["US_PER_HOUR", "as_times", "as_us", "integral", "period_edges", "spread"]
+__all__ = ["US_PER_HOUR", "as_times", "as_us", "integral", "period_edges", "spread",
+           "spread_chunks"]
 
 US_PER_HOUR = 3_600_000_000
 # below a microsecond: what float sums leave in a period the intervals do not reach
@@ -82,6 +84,20 @@ def spread(groups: np.ndarray, starts: np.ndarray, ends: np.ndarray,
     over the group's intervals) and ``sums[k]`` the integral of ``weights[k]`` over it (price
     x hours: the cost). Works in hours from ``edges[0]``, so float sums keep their cents.
     """
+    return next(spread_chunks(groups, starts, ends, weights, edges))
+
+
+def spread_chunks(groups: np.ndarray, starts: np.ndarray, ends: np.ndarray,
+                  weights: Sequence[np.ndarray], edges: np.ndarray, max_rows: int | None = None,
+                  ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]]:
+    """:func:`spread`, a run of whole periods at a time: each chunk holds the entries of
+    consecutive periods, at most about ``max_rows`` of them (the (group, period) pairs the
+    groups' first and last instants span; one period at least); ``None``: one chunk of all.
+
+    The chunks' entries are exactly :func:`spread`'s, bit for bit (every chunk works in
+    hours from ``edges[0]``), so a caller can write a long spread piece by piece in bounded
+    memory. Each chunk's ``period`` indexes ``edges`` as :func:`spread`'s does.
+    """
     first, last = int(edges[0]), int(edges[-1])
     s = np.clip(starts, first, last)
     e = np.clip(ends, first, last)
@@ -93,25 +109,46 @@ def spread(groups: np.ndarray, starts: np.ndarray, ends: np.ndarray,
     order = np.argsort(groups, kind="stable")
     codes, at = np.unique(groups[order], return_index=True)
     bounds = np.r_[at, order.size]
-    out_group, out_period, out_hours = [], [], []
-    out_sums: list[list[np.ndarray]] = [[] for _ in weights]
-    for code, lo, hi in zip(codes, bounds[:-1], bounds[1:], strict=True):
-        mine = order[lo:hi]
-        gs, ge = s_h[mine], e_h[mine]
-        # only the periods this group's intervals touch
-        a = max(int(np.searchsorted(points, gs.min(), side="right")) - 1, 0)
-        b = min(int(np.searchsorted(points, ge.max(), side="left")), points.size - 1)
-        here = points[a:b + 1]
-        hours = np.diff(integral(here, gs, ge, np.ones(mine.size)))
-        held = hours > _NO_TIME
-        out_group.append(np.full(int(held.sum()), code))
-        out_period.append(np.arange(a, b)[held])
-        out_hours.append(hours[held])
-        for k, w in enumerate(weights):
-            out_sums[k].append(np.diff(integral(here, gs, ge, w[mine]))[held])
-    if not out_group:
-        empty = np.zeros(0)
-        return (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), empty,
-                [empty for _ in weights])
-    return (np.concatenate(out_group), np.concatenate(out_period), np.concatenate(out_hours),
-            [np.concatenate(parts) for parts in out_sums])
+    empty = np.zeros(0)
+    if not codes.size:
+        yield (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), empty,
+               [empty for _ in weights])
+        return
+    # the periods each group's intervals touch: [lo, hi)
+    lo = np.maximum(np.searchsorted(points, np.minimum.reduceat(s_h[order], at),
+                                    side="right") - 1, 0)
+    hi = np.minimum(np.searchsorted(points, np.maximum.reduceat(e_h[order], at),
+                                    side="left"), points.size - 1)
+    periods = points.size - 1
+    if max_rows is None:
+        cuts = [0, periods]
+    else:  # consecutive periods until the pairs they may hold reach max_rows
+        active = (np.bincount(lo, minlength=periods + 1)
+                  - np.bincount(hi, minlength=periods + 1))
+        held = np.cumsum(np.cumsum(active[:-1]))
+        cuts = [0]
+        while cuts[-1] < periods:
+            before = held[cuts[-1] - 1] if cuts[-1] else 0
+            cut = int(np.searchsorted(held, before + max(max_rows, 1), side="right"))
+            cuts.append(min(max(cut, cuts[-1] + 1), periods))
+    for begin, end in pairwise(cuts):
+        out_group, out_period, out_hours = [], [], []
+        out_sums: list[list[np.ndarray]] = [[] for _ in weights]
+        for i in np.flatnonzero((lo < end) & (hi > begin)):
+            mine = order[bounds[i]:bounds[i + 1]]
+            gs, ge = s_h[mine], e_h[mine]
+            a, b = max(int(lo[i]), begin), min(int(hi[i]), end)
+            here = points[a:b + 1]
+            hours = np.diff(integral(here, gs, ge, np.ones(mine.size)))
+            held_here = hours > _NO_TIME
+            out_group.append(np.full(int(held_here.sum()), codes[i]))
+            out_period.append(np.arange(a, b)[held_here])
+            out_hours.append(hours[held_here])
+            for k, w in enumerate(weights):
+                out_sums[k].append(np.diff(integral(here, gs, ge, w[mine]))[held_here])
+        if not out_group:
+            yield (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), empty,
+                   [empty for _ in weights])
+            continue
+        yield (np.concatenate(out_group), np.concatenate(out_period),
+               np.concatenate(out_hours), [np.concatenate(parts) for parts in out_sums])

@@ -13,7 +13,7 @@ import pandas as pd
 from .._files import atomic_write
 from .._text import DOCUMENT_CONTROLS, for_csv
 
-__all__ = ["escape_cell", "unescape_cell", "write_csv",
+__all__ = ["csv_header", "csv_lines", "escape_cell", "unescape_cell", "write_csv",
            "write_text"]
 
 # A cell starting with one of these is a formula (or a line break) to a spreadsheet program;
@@ -125,11 +125,22 @@ def write_csv(df: pd.DataFrame, path: str | os.PathLike[str],
     """
     path = Path(path)
     columns = list(columns if columns is not None else df.columns)
+    atomic_write(path, csv_header(columns) + csv_lines(df, columns), private=private)
+    return path
+
+
+def csv_header(columns: Sequence[str]) -> str:
+    """The header line ``write_csv`` writes for ``columns``."""
+    return ",".join(_quote(escape_cell(str(c))) for c in columns) + "\n"
+
+
+def csv_lines(df: pd.DataFrame, columns: Sequence[str]) -> str:
+    """The rows of ``df`` (its ``columns``) as ``write_csv`` writes them, each ended by
+    ``\\n`` (no header): a file written a piece at a time is the header then the pieces. A
+    time column is written at the coarsest unit that loses nothing in this piece."""
     cells = [_column_cells(df[c]) for c in columns]
-    header = ",".join(_quote(escape_cell(str(c))) for c in columns) + "\n"
     if len(cells) == 1:
         # a row of one empty field is written "" (a blank line would be no row at all)
         cells = [['""' if cell == "" else cell for cell in cells[0]]]
     rows = "\n".join(map(",".join, zip(*cells, strict=True)))
-    atomic_write(path, header + rows + ("\n" if rows else ""), private=private)
-    return path
+    return rows + ("\n" if rows else "")

@@ -5,7 +5,8 @@ FOCUS (the FinOps Foundation's FinOps Open Cost and Usage Specification) is the 
 tools read. ``focus_rows`` spreads the billing model's billed intervals (``finops.billed_items``:
 compute, the instances, and storage, the volumes) over hourly or daily charge periods with
 ``finops.cost_over_time``, so ``BilledCost`` adds up to the report's accrued total at the same
-``as_of``. ``write_focus`` writes them as CSV and Parquet.
+``as_of``. ``write_focus`` writes them as CSV and Parquet, a run of charge periods at a time
+(``finops.cost_over_time_chunks``): any size, in bounded memory.
 
 ``FOCUS_COLUMNS`` is the column spec, written from the specification (the cost and usage
 dataset's column pages, FOCUS 1.3): every mandatory column, the conditional and recommended
@@ -23,36 +24,41 @@ configuration.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import pandas as pd
 
-from .._common import TimeLike
-from .._files import atomic_write
+from .._common import TimeLike, progress
+from .._files import atomic_file, cannot_write
 from ..analytics.billing import Bill, bill_fleet
-from ..analytics.finops import billed_items, cost_over_time
+from ..analytics.finops import billed_items, cost_over_time, cost_over_time_chunks
 from ..errors import ReportError, StoreError
 from ..ingest.schema import TIMESTAMP
 from ..ingest.tables import Tables
-from .csvout import write_csv
+from .csvout import csv_header, csv_lines
 
 __all__ = [
+    "CHUNK_ROWS",
     "FOCUS_1_3_CHANGES",
     "FOCUS_COLUMNS",
     "FOCUS_VERSION",
     "FOCUS_VERSIONS",
     "GRANULARITIES",
-    "MAX_FOCUS_ROWS",
+    "KEPT_ROWS",
     "REQUIRED_COLUMNS",
+    "ROW_GROUP_ROWS",
     "SERVICE_SUBCATEGORIES",
     "FocusColumn",
     "FocusExport",
+    "focus_arrow",
     "focus_columns",
     "focus_problems",
     "focus_row_bound",
@@ -66,9 +72,14 @@ FOCUS_VERSIONS: tuple[str, ...] = ("1.2", "1.3")
 FOCUS_VERSION = FOCUS_VERSIONS[-1]
 #: ``--granularity`` and the length of its charge periods (a pandas offset alias).
 GRANULARITIES: dict[str, str] = {"hourly": "1h", "daily": "1D"}
-#: The most rows ``write_focus`` writes (checked before any is built: an hourly export costs
-#: a few kilobytes of memory a row while it is made).
-MAX_FOCUS_ROWS = 500_000
+#: About how many rows ``write_focus`` makes and writes at a time (a run of whole charge
+#: periods: memory stays bounded whatever the export's size).
+CHUNK_ROWS = 100_000
+#: The rows of a Parquet row group: pyarrow's own default (``write_table``), so a file written
+#: a piece at a time is byte for byte the one written at once.
+ROW_GROUP_ROWS = 1024 * 1024
+#: The most rows ``write_focus`` keeps in memory for ``FocusExport.rows``.
+KEPT_ROWS = 500_000
 _FILE = "focus_cost_and_usage"
 
 
@@ -199,16 +210,32 @@ _SERVICES: dict[str, tuple[str, str, str]] = {
 
 @dataclass(frozen=True)
 class FocusExport:
-    """What ``write_focus`` wrote: the files, the rows, and the resources left out because
-    their price is unknown (a FOCUS cost cannot be null)."""
+    """What ``write_focus`` wrote: the files, how many rows and dollars, and the resources
+    left out because their price is unknown (a FOCUS cost cannot be null)."""
 
     files: list[Path]
-    rows: pd.DataFrame
+    #: rows written, the sum of their ``BilledCost``, and of it what is ``x_Basis``
+    #: extrapolated (billed past the newest successful poll)
+    row_count: int
+    billed_usd: float
+    extrapolated_usd: float
     unpriced: list[str]
     #: volumes Shadeform has charged for (a cost estimate above zero) that the billing model
     #: cannot place in time: first seen in an undated snapshot, their billing start is
     #: unknown, so they accrue nothing and have no row
     start_unknown: list[str] = field(default_factory=list)
+    #: the rows, when ``write_focus`` kept them (``rows``)
+    kept_rows: pd.DataFrame | None = field(default=None, repr=False)
+
+    @property
+    def rows(self) -> pd.DataFrame:
+        """The rows written (``focus_rows``), when kept: ``write_focus(keep_rows=True)``, the
+        default, keeps up to ``KEPT_ROWS``; else a ``ReportError`` saying to read the files."""
+        if self.kept_rows is None:
+            raise ReportError(
+                f"the {self.row_count:,} FOCUS rows were written, not kept in memory (more "
+                f"than {KEPT_ROWS:,}, or keep_rows=False): read {self.files[-1]}")
+        return self.kept_rows
 
 
 def _tags(billed: Bill) -> dict[str, str]:
@@ -229,17 +256,18 @@ _METERS: dict[str, tuple[str, str]] = {
 }
 
 
-def _price_details(billed: Bill, rows: pd.DataFrame) -> list[str | None]:
-    """Each compute row's ``SkuPriceDetails``: the offer's hardware as a JSON object, FOCUS's
-    property names (``CoreCount``, ``GpuCount``, ``InstanceType``, ``MemorySize``) and ``x_``
-    ones for the rest; properties the instance does not say are left out. Storage is priced
-    per GB-hour whatever the volume: no details (null)."""
+def _price_details(billed: Bill, items: pd.DataFrame) -> dict[str, str]:
+    """Each compute resource's ``SkuPriceDetails`` (``items``: one row per service and
+    resource): the offer's hardware as a JSON object, FOCUS's property names (``CoreCount``,
+    ``GpuCount``, ``InstanceType``, ``MemorySize``) and ``x_`` ones for the rest; properties
+    the instance does not say are left out. Storage is priced per GB-hour whatever the
+    volume: no details (null)."""
     config = billed.instances.drop_duplicates("instance_id", keep="first").set_index(
         "instance_id").reindex(columns=["vcpus", "memory_in_gb"])
     details: dict[str, str] = {}
     keys = ("CoreCount", "GpuCount", "InstanceType", "MemorySize", "x_GpuType",
             "x_VramPerGpuGb")
-    compute = rows[rows["service"] == "compute"].drop_duplicates("resource_id")
+    compute = items[items["service"] == "compute"].drop_duplicates("resource_id")
     hardware = config.reindex(compute["resource_id"].astype(object))
     for rid, *values in zip(compute["resource_id"], hardware["vcpus"].astype(object),
                             compute["num_gpus"].astype(object),
@@ -252,8 +280,7 @@ def _price_details(billed: Bill, rows: pd.DataFrame) -> list[str | None]:
                  if v is not None and v is not pd.NA and not (isinstance(v, float)
                                                               and np.isnan(v))}
         details[str(rid)] = json.dumps(found, ensure_ascii=False, separators=(",", ":"))
-    return [details.get(str(r)) if service == "compute" else None
-            for service, r in zip(rows["service"], rows["resource_id"], strict=True)]
+    return details
 
 
 def _text(values: pd.Series) -> np.ndarray:
@@ -309,18 +336,48 @@ def focus_rows(
         DateTime UTC, String and JSON string, Integer Int64, Boolean boolean), sorted by
         ``ChargePeriodStart`` then ``ResourceId``.
     """
+    context = _context(source, as_of=as_of, granularity=granularity,
+                       billing_account=billing_account, focus_version=focus_version)
+    return _frame(context, cost_over_time(context.billed, freq=context.freq, by=_BY))
+
+
+#: The keys the spend is spread by: one row per basis too (time after the newest successful
+#: poll is marked extrapolated).
+_BY = ("service", "resource_id", "basis")
+
+
+@dataclass(frozen=True)
+class _Context:
+    """What every piece of an export shares: the bill and each resource's fields."""
+
+    billed: Bill
+    spec: tuple[FocusColumn, ...]
+    freq: str
+    billing_account: str
+    items: pd.DataFrame  # one row per (service, resource_id), its index
+    tags: dict[str, str]
+    details: dict[str, str]
+
+
+def _context(source: Tables | Bill, *, as_of: TimeLike, granularity: str,
+             billing_account: str, focus_version: str) -> _Context:
     if granularity not in GRANULARITIES:
         raise ValueError(f"granularity must be one of {', '.join(GRANULARITIES)}; "
                          f"got {granularity!r}")
     spec = focus_columns(focus_version)
     billed = bill_fleet(source, as_of=as_of)
-    freq = GRANULARITIES[granularity]
-    # one row per basis too: time after the newest successful poll is marked extrapolated
-    spent = cost_over_time(billed, freq=freq, by=("service", "resource_id", "basis"))
+    items = billed_items(billed).drop_duplicates(["service", "resource_id"])
+    return _Context(billed=billed, spec=spec, freq=GRANULARITIES[granularity],
+                    billing_account=billing_account,
+                    items=items.set_index(["service", "resource_id"]), tags=_tags(billed),
+                    details=_price_details(billed, items))
+
+
+def _frame(context: _Context, spent: pd.DataFrame) -> pd.DataFrame:
+    """The FOCUS rows of ``spent`` (``cost_over_time`` by ``_BY``, or a piece of it)."""
+    spec, freq, billing_account = context.spec, context.freq, context.billing_account
     spent = spent[spent["unpriced_hours"] == 0].reset_index(drop=True)
-    items = billed_items(billed).drop_duplicates(["service", "resource_id"]).set_index(
-        ["service", "resource_id"])
-    rows = items.reindex(pd.MultiIndex.from_frame(spent[["service", "resource_id"]]))
+    rows = context.items.reindex(pd.MultiIndex.from_frame(spent[["service", "resource_id"]]))
     rows = rows.reset_index()
     service = [_SERVICES[s] for s in rows["service"]]
     start = spent["period_start"]
@@ -346,7 +403,7 @@ def focus_rows(
     price_id = sku + pd.Series(np.where(spot, ":spot", ":on-demand"), index=rows.index).where(
         ~storage, ":" + rows["region"].astype("string"))
     sku_text = _text(sku)
-    tags = _tags(billed)
+    tags, details = context.tags, context.details
     n = len(rows)
     columns: dict[str, Any] = {
         "BilledCost": cost,
@@ -395,8 +452,9 @@ def focus_rows(
         # null exactly where the SKU (price) id is, as FOCUS wants
         "SkuMeter": [None if s is None else m for s, m in zip(sku_text, meter[:, 0],
                                                               strict=True)],
-        "SkuPriceDetails": [None if p is None else d for p, d in zip(
-            _text(price_id), _price_details(billed, rows), strict=True)],
+        "SkuPriceDetails": [None if p is None or v != "compute" else details.get(str(r))
+                            for p, v, r in zip(_text(price_id), rows["service"],
+                                               rows["resource_id"], strict=True)],
         "SkuPriceId": _text(price_id),
         "Tags": [tags.get(str(r)) for r in rows["resource_id"]],
         "x_ClusterId": _text(rows["cluster_id"]),
@@ -572,24 +630,86 @@ def _row_rules(frame: pd.DataFrame) -> list[str]:
 # -- writing ------------------------------------------------------------------------------------
 
 
-def _parquet(frame: pd.DataFrame, version: str) -> bytes:
+def _pyarrow() -> tuple[Any, Any]:
     try:
         import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError:
         raise StoreError("the FOCUS export writes Parquet with pyarrow: pip install "
                          "'shadeanalytics[parquet]'") from None
+    return pa, pq
+
+
+def focus_arrow(frame: pd.DataFrame, focus_version: str = FOCUS_VERSION) -> Any:
+    """``frame`` (``focus_rows``, or a piece of them) as the ``pyarrow.Table`` the Parquet
+    file holds: FOCUS types as Arrow's (``Decimal`` float64, ``DateTime`` timestamp[us, UTC],
+    ``String`` and ``JSON`` string, ``Integer`` int64, ``Boolean`` bool), every column
+    nullable, ``focus_version`` in the schema's metadata."""
+    pa, _ = _pyarrow()
+    schema = _schema(focus_version)
+    arrays = [pa.array(frame[f.name], type=f.type, from_pandas=True) for f in schema]
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _schema(focus_version: str) -> Any:
+    pa, _ = _pyarrow()
     types = {"Decimal": pa.float64(), "String": pa.string(), "JSON": pa.string(),
              "DateTime": pa.timestamp("us", tz="UTC"), "Integer": pa.int64(),
              "Boolean": pa.bool_()}
-    spec = focus_columns(version)
-    fields = [pa.field(c.name, types[c.type], nullable=True) for c in spec]
-    arrays = [pa.array(frame[c.name], type=types[c.type], from_pandas=True) for c in spec]
-    table = pa.Table.from_arrays(arrays, schema=pa.schema(
-        fields, metadata={b"focus_version": version.encode()}))
-    sink = pa.BufferOutputStream()
-    pq.write_table(table, sink, compression="zstd")
-    return bytes(sink.getvalue().to_pybytes())
+    fields = [pa.field(c.name, types[c.type], nullable=True)
+              for c in focus_columns(focus_version)]
+    return pa.schema(fields, metadata={b"focus_version": focus_version.encode()})
+
+
+class _ParquetParts:
+    """A Parquet file written a piece at a time: row groups of ``ROW_GROUP_ROWS`` (pyarrow's
+    own default), so the file is byte for byte what ``pyarrow.parquet.write_table`` writes
+    of all the rows at once. A group's rows are held as Arrow arrays (about 0.9 KB a row)
+    and made contiguous a column at a time when it is written (a writer fed chunked columns
+    falls back from dictionary encoding at other rows: other bytes)."""
+
+    def __init__(self, handle: BinaryIO, focus_version: str) -> None:
+        self._pa, pq = _pyarrow()
+        self._version = focus_version
+        self._schema = _schema(focus_version)
+        self._writer = pq.ParquetWriter(handle, self._schema, compression="zstd")
+        self._columns: list[list[Any]] = [[] for _ in self._schema]
+        self._held = 0
+        self._written = False
+
+    def add(self, frame: pd.DataFrame) -> None:
+        while len(frame):
+            take = min(len(frame), ROW_GROUP_ROWS - self._held)
+            piece = focus_arrow(frame.iloc[:take] if take < len(frame) else frame,
+                                self._version)
+            for parts, column in zip(self._columns, piece.columns, strict=True):
+                parts.extend(column.chunks)
+            self._held += take
+            frame = frame.iloc[take:]
+            if self._held == ROW_GROUP_ROWS:
+                self._flush()
+
+    def _flush(self) -> None:
+        arrays = []
+        for i, spec in enumerate(self._schema):
+            parts, self._columns[i] = self._columns[i], []
+            arrays.append(self._pa.concat_arrays(parts) if parts
+                          else self._pa.array([], type=spec.type))
+            del parts
+        self._writer.write_table(self._pa.Table.from_arrays(arrays, schema=self._schema),
+                                 row_group_size=ROW_GROUP_ROWS)
+        self._held = 0
+        self._written = True
+
+    def abandon(self) -> None:
+        """Close the writer of a file that will not be kept (its bytes are thrown away)."""
+        with contextlib.suppress(Exception):
+            self._writer.close()
+
+    def close(self) -> None:
+        if self._held or not self._written:  # an empty dataset is one empty row group
+            self._flush()
+        self._writer.close()
 
 
 def write_focus(
@@ -600,6 +720,7 @@ def write_focus(
     granularity: str = "hourly",
     billing_account: str = "shadeform",
     focus_version: str = FOCUS_VERSION,
+    keep_rows: bool = True,
 ) -> FocusExport:
     """Write the FOCUS rows of ``source`` (``focus_rows``) to ``out_dir``.
 
@@ -608,31 +729,70 @@ def write_focus(
     ``2026-11-20T00:00:00Z``, formula-safe cells as every CSV of the toolkit), each written
     atomically: a crash leaves the previous file or the new one. ``focus_version``: the FOCUS
     version of the columns (kept in the Parquet's ``focus_version`` metadata).
+
+    Any size: the rows are made and written a run of charge periods at a time (about
+    ``CHUNK_ROWS`` rows; ``finops.cost_over_time_chunks``), so memory stays bounded; the files
+    are byte for byte those of the whole frame written at once. A progress bar shows on a
+    terminal when it takes long. ``keep_rows``: keep the rows in ``FocusExport.rows`` when
+    there are at most ``KEPT_ROWS`` of them (the command line keeps none).
     """
-    billed = bill_fleet(source, as_of=as_of)
-    bound = focus_row_bound(billed, granularity)
-    if bound > MAX_FOCUS_ROWS:
-        raise ReportError(
-            f"the {granularity} FOCUS export would have up to {bound:,} rows, more than the "
-            f"{MAX_FOCUS_ROWS:,}-row limit; nothing written: "
-            + ("use daily charge periods (--granularity daily) or an earlier --as-of"
-               if granularity == "hourly" else "use an earlier --as-of"))
-    rows = focus_rows(billed, granularity=granularity, billing_account=billing_account,
-                      focus_version=focus_version)
-    data = _parquet(rows, focus_version)
+    _pyarrow()  # before anything is read or written
+    context = _context(source, as_of=as_of, granularity=granularity,
+                       billing_account=billing_account, focus_version=focus_version)
+    billed = context.billed
     out = Path(out_dir)
-    parquet = out / f"{_FILE}.parquet"
-    files = [write_csv(rows, out / f"{_FILE}.csv")]
-    atomic_write(parquet, data)
-    files.append(parquet)
-    spent = cost_over_time(billed, freq="MS", by="resource_id")
-    unpriced = sorted(set(spent.loc[spent["unpriced_hours"] > 0, "resource_id"]))
+    csv_path, parquet_path = out / f"{_FILE}.csv", out / f"{_FILE}.parquet"
+    columns = [c.name for c in context.spec]
+    kept: list[pd.DataFrame] | None = [] if keep_rows else None
+    count, costs, extrapolated = 0, [], []
+    unpriced: set[str] = set()  # billed at an unknown price: no row
+    with (progress(focus_row_bound(billed, granularity), f"{granularity} FOCUS rows",
+                   unit="row") as bar,
+          atomic_file(csv_path) as csv_file, atomic_file(parquet_path) as parquet_file):
+        parquet = _ParquetParts(parquet_file, focus_version)
+        try:
+            _write(csv_file, csv_header(columns), csv_path)
+            for spent in cost_over_time_chunks(billed, freq=context.freq, by=_BY,
+                                               max_rows=CHUNK_ROWS):
+                unpriced.update(spent.loc[spent["unpriced_hours"] > 0, "resource_id"])
+                rows = _frame(context, spent)
+                _write(csv_file, csv_lines(rows, columns), csv_path)
+                parquet.add(rows)
+                count += len(rows)
+                cost = rows["BilledCost"].to_numpy(dtype="float64")
+                costs.append(math.fsum(cost))
+                extrapolated.append(math.fsum(cost[(rows["x_Basis"] == "extrapolated").fillna(
+                    False).to_numpy(dtype=bool)]))
+                if kept is not None:
+                    kept.append(rows)
+                    if count > KEPT_ROWS:
+                        kept = None
+                bar.update(len(rows))
+        except BaseException:
+            parquet.abandon()
+            raise
+        parquet.close()
     volumes = billed.volumes
     unplaced = (volumes["billed_hours"].fillna(0) <= 0) & (
         volumes["cost_estimate_usd"].fillna(0) > 0)
     start_unknown = sorted(set(volumes.loc[unplaced.to_numpy(dtype=bool), "volume_id"].astype(
         str)))
-    return FocusExport(files=files, rows=rows, unpriced=unpriced, start_unknown=start_unknown)
+    whole = None
+    if kept is not None:
+        whole = (pd.concat(kept, ignore_index=True) if kept
+                 else _frame(context, cost_over_time(billed, freq=context.freq, by=_BY)))
+    return FocusExport(files=[csv_path, parquet_path], row_count=count,
+                       billed_usd=math.fsum(costs), extrapolated_usd=math.fsum(extrapolated),
+                       unpriced=sorted(unpriced), start_unknown=start_unknown,
+                       kept_rows=whole)
+
+
+def _write(handle: BinaryIO, text: str, path: Path) -> None:
+    """``text`` (UTF-8) to one of several files open at once, a failure naming ``path``."""
+    try:
+        handle.write(text.encode("utf-8"))
+    except OSError as exc:
+        raise cannot_write(path, exc) from None
 
 
 def focus_row_bound(billed: Bill, granularity: str = "hourly") -> int:
