@@ -370,7 +370,8 @@ def pg_url(pg_server: PgServer) -> str:
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def store_at(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Where a test's store goes, once per backend: an SQLite file, a PostgreSQL schema."""
+    """Where a test's store goes, once per backend: an SQLite file, a PostgreSQL schema (the
+    latter in the hardening tier but for tests marked ``pg_smoke``)."""
     if request.param == "sqlite":
         return str(tmp_path / "history.db")
     return str(request.getfixturevalue("pg_url"))
@@ -383,3 +384,38 @@ def store_rows(store: Store, sql: str, *args: Any) -> list[dict[str, Any]]:
         cursor: Any = session.execute(sql, args)
         names = [d[0] for d in cursor.description]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+# -- how the tiers are cut and ordered ---------------------------------------------------------
+
+#: The slowest modules of the fast tier, slowest first: pyproject's ``--no-loadscope-reorder``
+#: keeps the collection order, so xdist hands these out first and no worker is left running one
+#: of them alone at the end (xdist's own order, most tests first, started them last). The other
+#: modules follow, most tests first.
+_SLOW_FIRST = ("test_trust.py", "test_report_analytics.py", "test_report.py",
+               "test_store_rows.py", "test_alerts.py", "test_finops.py", "test_plots.py",
+               "test_live_cli.py", "test_store.py", "test_billing.py", "test_docs.py",
+               "test_focus.py", "test_store_files.py", "test_fastpath.py")
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m picks the tier
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The PostgreSQL half of ``store_at`` tests goes to the hardening tier, but for one
+    representative test per store module (``@pytest.mark.pg_smoke``); modules run slowest
+    first."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if (callspec is not None and callspec.params.get("store_at") == "postgres"
+                and item.get_closest_marker("pg_smoke") is None):
+            item.add_marker(pytest.mark.hardening)
+    counts: dict[str, int] = {}
+    for item in items:
+        counts[item.path.name] = counts.get(item.path.name, 0) + 1
+
+    def rank(item: pytest.Item) -> tuple[int, int]:
+        name = item.path.name
+        if name in _SLOW_FIRST:
+            return (_SLOW_FIRST.index(name), 0)
+        return (len(_SLOW_FIRST), -counts[name])
+
+    items.sort(key=rank)  # stable: a module's own tests keep their order

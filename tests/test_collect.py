@@ -75,6 +75,7 @@ def _current(path: Path | str) -> int:
 DIALECTS = {"default": (8, 2), "strict": (8, 2), "live": (9, 3)}
 
 
+@pytest.mark.pg_smoke  # its PostgreSQL half stays in the fast tier
 @pytest.mark.parametrize("dialect", DIALECTS)
 def test_a_scenario_run_records_every_poll_and_gone_marker(store_at: str, dialect: str) -> None:
     """Seven runs, one per state, give seven ok polls and the expected gone markers, in every

@@ -77,6 +77,7 @@ def _instances_poll(at: datetime, *instances: dict[str, Any]) -> dict[str, Any]:
 # -- versions over a sequence of polls --------------------------------------------------------
 
 
+@pytest.mark.pg_smoke  # its PostgreSQL half stays in the fast tier
 def test_default_scenario_versions_and_gone_markers(store: Store, scenario: list[State]) -> None:
     """Each status change opens a version; vanished resources are closed with gone = 1."""
     ids = [_record(store, state) for state in scenario]
