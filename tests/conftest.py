@@ -377,6 +377,28 @@ def store_at(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(request.getfixturevalue("pg_url"))
 
 
+@pytest.fixture(scope="session")
+def shared_sample_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
+    """The bundled sample's whole report (charts, page and network columns, as of its newest
+    poll), written once per run and shared by the xdist workers (the first to ask writes it,
+    under a lock): its folder and the files ``write_report`` returned, relative to it. Tests
+    read it and never change it."""
+    import fcntl
+
+    import shadeanalytics as sa
+    from shadeanalytics.output.report import write_report
+
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # the run's folder
+    out, listing = root / "shared-sample-report", root / "shared-sample-report.json"
+    with (root / "shared-sample-report.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not listing.exists():
+            files = write_report(sa.read(SAMPLE_DIR), out, include_network=True)
+            listing.write_text(json.dumps([f.relative_to(out).as_posix() for f in files]))
+    return out, json.loads(listing.read_text())
+
+
 def store_rows(store: Store, sql: str, *args: Any) -> list[dict[str, Any]]:
     """The rows of one query of ``store``'s own tables, as dicts, whatever its backend (the
     portable SQL of the store's logic: ``?`` placeholders)."""
