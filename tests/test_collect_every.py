@@ -350,7 +350,7 @@ def test_sigterm_in_a_hanging_poll_stops_it_and_the_next_run_continues(tmp_path:
         finally:
             proc.kill()
     assert proc.returncode == 0, err
-    assert took < 3
+    assert took < 8  # the hang is 60 s; an interpreter's exit may take seconds on a busy machine
     assert "poll abandoned (stop requested; nothing written)" in out
     assert err.endswith("stopped (SIGTERM)\n")
     assert "Traceback" not in err
