@@ -410,11 +410,15 @@ def store_rows(store: Store, sql: str, *args: Any) -> list[dict[str, Any]]:
 
 # -- how the tiers are cut and ordered ---------------------------------------------------------
 
-#: The slowest modules of the fast tier, slowest first: pyproject's ``--no-loadscope-reorder``
-#: keeps the collection order, so xdist hands these out first and no worker is left running one
-#: of them alone at the end (xdist's own order, most tests first, started them last). The other
-#: modules follow, most tests first.
-_SLOW_FIRST = ("test_trust.py", "test_report_analytics.py", "test_report.py",
+#: The slowest modules, slowest first: those of the hardening tier (measured serially), then
+#: those of the fast tier. pyproject's ``--no-loadscope-reorder`` keeps the collection order, so
+#: xdist hands these out first and no worker is left running one of them alone at the end
+#: (xdist's own order, most tests first, started test_trust last). The other modules follow,
+#: most tests first.
+_SLOW_FIRST = ("test_hostile.py", "test_fuzz.py", "test_formula_injection.py",
+               "test_focus_validator.py", "test_crash.py", "test_hostile_store.py",
+               "test_canaries.py", "test_bounds.py",
+               "test_trust.py", "test_report_analytics.py", "test_report.py",
                "test_store_rows.py", "test_alerts.py", "test_finops.py", "test_plots.py",
                "test_live_cli.py", "test_store.py", "test_billing.py", "test_docs.py",
                "test_focus.py", "test_store_files.py", "test_fastpath.py")
