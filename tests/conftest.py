@@ -263,20 +263,27 @@ def kill_loop(tmp_path: Path, kills: int, seed: int, expect_commits: bool = True
             [sys.executable, "-c", _ZYGOTE, str(path), api.url, _KILL_KEY, str(report_path)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
         assert zygote.stdin is not None and zygote.stdout is not None
+        # how long a poll takes here, measured by each run after a kill: the kill comes at a
+        # random moment of about a poll, so some land after a commit however busy the machine
+        # (a fixed 5-50 ms, under the hardening tier's xdist load, killed one loop's 250
+        # collectors before any commit)
+        poll_s = 0.025
         try:
             assert zygote.stdout.readline() == "ready\n"
             for kill in range(kills):
                 zygote.stdin.write(f"{kill}\n")
                 zygote.stdin.flush()
                 pid = int(zygote.stdout.readline())
-                time.sleep(rng.uniform(0.005, 0.050))
+                time.sleep(rng.uniform(0.005, max(0.050, poll_s)))
                 os.kill(pid, signal.SIGKILL)
                 status = int(zygote.stdout.readline())  # reaped: the collector is gone
                 assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, (
                     f"kill {kill} (seed {seed}): the collector died on its own")
                 lines = report_path.read_text().splitlines() if report_path.exists() else []
                 _check_after_kill(path, {int(line) for line in lines})
+                began = time.monotonic()
                 assert collect(path, make_client=fake_client(api, _KILL_KEY)).outcome == "ok"
+                poll_s = time.monotonic() - began
         finally:
             zygote.stdin.close()
             zygote.wait(timeout=10)
