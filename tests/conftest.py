@@ -263,20 +263,27 @@ def kill_loop(tmp_path: Path, kills: int, seed: int, expect_commits: bool = True
             [sys.executable, "-c", _ZYGOTE, str(path), api.url, _KILL_KEY, str(report_path)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
         assert zygote.stdin is not None and zygote.stdout is not None
+        # how long a poll takes here, measured by each run after a kill: the kill comes at a
+        # random moment of about a poll, so some land after a commit however busy the machine
+        # (a fixed 5-50 ms, under the hardening tier's xdist load, killed one loop's 250
+        # collectors before any commit)
+        poll_s = 0.025
         try:
             assert zygote.stdout.readline() == "ready\n"
             for kill in range(kills):
                 zygote.stdin.write(f"{kill}\n")
                 zygote.stdin.flush()
                 pid = int(zygote.stdout.readline())
-                time.sleep(rng.uniform(0.005, 0.050))
+                time.sleep(rng.uniform(0.005, max(0.050, poll_s)))
                 os.kill(pid, signal.SIGKILL)
                 status = int(zygote.stdout.readline())  # reaped: the collector is gone
                 assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, (
                     f"kill {kill} (seed {seed}): the collector died on its own")
                 lines = report_path.read_text().splitlines() if report_path.exists() else []
                 _check_after_kill(path, {int(line) for line in lines})
+                began = time.monotonic()
                 assert collect(path, make_client=fake_client(api, _KILL_KEY)).outcome == "ok"
+                poll_s = time.monotonic() - began
         finally:
             zygote.stdin.close()
             zygote.wait(timeout=10)
@@ -370,10 +377,33 @@ def pg_url(pg_server: PgServer) -> str:
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def store_at(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Where a test's store goes, once per backend: an SQLite file, a PostgreSQL schema."""
+    """Where a test's store goes, once per backend: an SQLite file, a PostgreSQL schema (the
+    latter in the hardening tier but for tests marked ``pg_smoke``)."""
     if request.param == "sqlite":
         return str(tmp_path / "history.db")
     return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture(scope="session")
+def shared_sample_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
+    """The bundled sample's whole report (charts, page and network columns, as of its newest
+    poll), written once per run and shared by the xdist workers (the first to ask writes it,
+    under a lock): its folder and the files ``write_report`` returned, relative to it. Tests
+    read it and never change it."""
+    import fcntl
+
+    import shadeanalytics as sa
+    from shadeanalytics.output.report import write_report
+
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # the run's folder
+    out, listing = root / "shared-sample-report", root / "shared-sample-report.json"
+    with (root / "shared-sample-report.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not listing.exists():
+            files = write_report(sa.read(SAMPLE_DIR), out, include_network=True)
+            listing.write_text(json.dumps([f.relative_to(out).as_posix() for f in files]))
+    return out, json.loads(listing.read_text())
 
 
 def store_rows(store: Store, sql: str, *args: Any) -> list[dict[str, Any]]:
@@ -383,3 +413,42 @@ def store_rows(store: Store, sql: str, *args: Any) -> list[dict[str, Any]]:
         cursor: Any = session.execute(sql, args)
         names = [d[0] for d in cursor.description]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+# -- how the tiers are cut and ordered ---------------------------------------------------------
+
+#: The slowest modules, slowest first: those of the hardening tier (measured serially), then
+#: those of the fast tier. pyproject's ``--no-loadscope-reorder`` keeps the collection order, so
+#: xdist hands these out first and no worker is left running one of them alone at the end
+#: (xdist's own order, most tests first, started test_trust last). The other modules follow,
+#: most tests first.
+_SLOW_FIRST = ("test_hostile.py", "test_fuzz.py", "test_formula_injection.py",
+               "test_focus_validator.py", "test_crash.py", "test_hostile_store.py",
+               "test_canaries.py", "test_bounds.py",
+               "test_trust.py", "test_report_analytics.py", "test_report.py",
+               "test_store_rows.py", "test_alerts.py", "test_finops.py", "test_plots.py",
+               "test_live_cli.py", "test_store.py", "test_billing.py", "test_docs.py",
+               "test_focus.py", "test_store_files.py", "test_fastpath.py")
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m picks the tier
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The PostgreSQL half of ``store_at`` tests goes to the hardening tier, but for one
+    representative test per store module (``@pytest.mark.pg_smoke``); modules run slowest
+    first."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if (callspec is not None and callspec.params.get("store_at") == "postgres"
+                and item.get_closest_marker("pg_smoke") is None):
+            item.add_marker(pytest.mark.hardening)
+    counts: dict[str, int] = {}
+    for item in items:
+        counts[item.path.name] = counts.get(item.path.name, 0) + 1
+
+    def rank(item: pytest.Item) -> tuple[int, int]:
+        name = item.path.name
+        if name in _SLOW_FIRST:
+            return (_SLOW_FIRST.index(name), 0)
+        return (len(_SLOW_FIRST), -counts[name])
+
+    items.sort(key=rank)  # stable: a module's own tests keep their order

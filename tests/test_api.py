@@ -353,6 +353,7 @@ def _no_deprecation(tmp_path: Path, *commands: list[str]) -> None:
 _SAMPLE = str(ROOT / "shadeanalytics" / "sample")
 
 
+@pytest.mark.hardening  # two CLI subprocesses; the fast tier errs on any package deprecation
 def test_the_sample_report_and_summary_emit_no_deprecation_warning(tmp_path: Path) -> None:
     """``report`` (its CSV files) and ``summary`` of the sample under
     ``-W error::DeprecationWarning``: the package calls only the new spellings."""

@@ -430,7 +430,7 @@ def test_a_webhook_that_trickles_its_answer_ends_at_the_deadline() -> None:
         with pytest.raises(notify.WebhookError) as caught:
             notify.send_webhook(f"{server.origin}/T0/SECRET", {"text": "x"}, deadline=2.0)
         took = time.monotonic() - started
-    assert 1.9 <= took < 4, took
+    assert 1.9 <= took < 8, took  # the trickle never ends: only the deadline stops it
     assert str(caught.value) == (
         "webhook at 127.0.0.1: no complete answer within the 2 s "
         "deadline after 1 attempt; the alert state is unchanged, the "

@@ -75,6 +75,7 @@ def _current(path: Path | str) -> int:
 DIALECTS = {"default": (8, 2), "strict": (8, 2), "live": (9, 3)}
 
 
+@pytest.mark.pg_smoke  # its PostgreSQL half stays in the fast tier
 @pytest.mark.parametrize("dialect", DIALECTS)
 def test_a_scenario_run_records_every_poll_and_gone_marker(store_at: str, dialect: str) -> None:
     """Seven runs, one per state, give seven ok polls and the expected gone markers, in every
@@ -204,7 +205,9 @@ def test_lock_held_in_another_process_refuses_at_once(tmp_path: Path,
         began = time.monotonic()
         with pytest.raises(LockedError, match="another collector is running") as caught:
             _run(path, api)
-        assert time.monotonic() - began < 0.5
+        # at once: not after a wait for the holder (60 s) or a busy timeout (5 s); 2 s of
+        # slack for a loaded CI machine (0.5 s failed there)
+        assert time.monotonic() - began < 2
         assert exit_code_for(caught.value) == EXIT_LOCKED
         assert path.stat().st_size == 0  # the holder's lock created it; this run wrote nothing
         assert api.requests == []
@@ -241,7 +244,7 @@ def test_deadline_bounds_a_hanging_api(tmp_path: Path, api: FakeShadeformAPI) ->
     with pytest.raises(TransportError) as caught:
         _run(path, api, deadline_s=0.5)
     elapsed = time.monotonic() - began
-    assert 0.4 < elapsed < 1.5
+    assert 0.4 < elapsed < 3  # the hang is 5 s: well before it, with room for a busy machine
     assert exit_code_for(caught.value) == EXIT_UNAVAILABLE
     with Store(path) as store:
         assert store.polls()["outcome"].tolist() == ["failed"]

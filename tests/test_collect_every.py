@@ -350,7 +350,7 @@ def test_sigterm_in_a_hanging_poll_stops_it_and_the_next_run_continues(tmp_path:
         finally:
             proc.kill()
     assert proc.returncode == 0, err
-    assert took < 3
+    assert took < 8  # the hang is 60 s; an interpreter's exit may take seconds on a busy machine
     assert "poll abandoned (stop requested; nothing written)" in out
     assert err.endswith("stopped (SIGTERM)\n")
     assert "Traceback" not in err
@@ -434,6 +434,8 @@ def test_every_2s_max_polls_5_records_5_polls(tmp_path: Path) -> None:
         for line in out.splitlines()
     ]
     gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(stamps)]
-    assert all(1 <= gap <= 3 for gap in gaps), gaps
+    # 2 s apart (1-3 in whole-second stamps), never closer; a poll that overran its slot on a
+    # busy machine (hardening runs under xdist) waits for the next one: 4 s (3-5)
+    assert all(1 <= gap <= 5 for gap in gaps), gaps
     assert os.stat(path).st_size > 0
     assert ROOT.exists()

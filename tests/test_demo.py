@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -93,9 +94,18 @@ def test_ctrl_c_stops_the_demo_without_a_report(tmp_path: Path) -> None:
     folder = tmp_path / "demo"
     main_thread = threading.main_thread().ident
     assert main_thread is not None
-    timer = threading.Timer(0.4, signal.pthread_kill, (main_thread, signal.SIGINT))
-    timer.start()
     out = Captured()
+    before = signal.getsignal(signal.SIGINT)  # (ignored when the suite runs in the background)
+
+    def interrupt_after_the_first_poll() -> None:
+        # on the first poll's line, not after a fixed 0.4 s a busy machine may not poll in
+        limit = time.monotonic() + 60
+        while "poll 1/20: " not in out.text and time.monotonic() < limit:
+            time.sleep(0.01)
+        signal.pthread_kill(main_thread, signal.SIGINT)
+
+    timer = threading.Thread(target=interrupt_after_the_first_poll)
+    timer.start()
     collected = run_demo(folder, polls=20, speed=4 * 3600, every_s=0.25, charts=False, out=out)
     timer.join()
     assert 1 <= collected < 20
@@ -103,7 +113,7 @@ def test_ctrl_c_stops_the_demo_without_a_report(tmp_path: Path) -> None:
         f"stopped (SIGINT) after {collected} polls; the store is {folder / 'history.db'}\n"
     )
     assert not (folder / "report").exists()
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is before
 
 
 def test_fake_api_prints_how_to_collect_from_it(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -204,6 +204,7 @@ def test_mutated_documents_end_loaded_warned_or_as_project_errors(doc: Any,
         _load(json.dumps(mutated).encode(), errors=errors)
 
 
+@pytest.mark.hardening  # 400 examples: the long tier, beside the other fuzz runs
 @settings(FUZZ, max_examples=400)
 @given(st.binary(max_size=300) | VALID.map(lambda d: orjson.dumps(d)).flatmap(
     lambda b: st.integers(0, max(0, len(b) - 1)).map(lambda i: b[:i] + b"\xff" + b[i + 1:])))

@@ -280,7 +280,7 @@ def test_two_paths_to_one_store_are_one_lock(tmp_path: Path, link: str) -> None:
     with HostileServer({**_routes(), "/v1/clusters": HostileServer.trickle_body(b"{}")}) as slow:
         first = subprocess.Popen(
             [sys.executable, "-m", "shadeanalytics", "collect", "--store", str(db),
-             "--base-url", slow.url, "--deadline", "6"],
+             "--base-url", slow.url, "--deadline", "12"],
             env={**os.environ, "SHADEFORM_API_KEY": KEY}, stderr=subprocess.PIPE, text=True)
         try:
             _wait_for(lambda: slow.requests != [])
@@ -289,7 +289,7 @@ def test_two_paths_to_one_store_are_one_lock(tmp_path: Path, link: str) -> None:
         finally:
             first.wait(timeout=30)
     assert second.returncode == 3
-    assert took < 5
+    assert took < 10  # an interpreter start on a busy machine, not the first run's 12 s deadline
     assert _error(second) == (f"Error: {other}: another collector is running (it holds the "
                               "store's lock); this run wrote nothing")
     assert first.returncode == 75
@@ -778,7 +778,7 @@ def test_each_attempt_is_capped_inside_the_deadline() -> None:
     assert str(caught.value) == ("GET /clusters: no complete response within 1 s after "
                                  "3 attempts")
     assert server.requests == ["/v1/clusters"] * 3
-    assert 3 <= took < 6, took
+    assert 3 <= took < 12, took  # inside the 20 s deadline, with room for a busy machine
 
 
 def test_summary_tables_escape_hostile_ids(tmp_path: Path) -> None:

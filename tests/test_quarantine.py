@@ -57,6 +57,7 @@ def cli(*argv: str) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
+@pytest.mark.pg_smoke  # its PostgreSQL half stays in the fast tier
 def test_a_wrong_typed_record_is_quarantined_and_keeps_its_last_good_version(
     store_at: str,
 ) -> None:

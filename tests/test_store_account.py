@@ -57,6 +57,7 @@ def _sorted(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     return df.sort_values(keys, kind="stable").reset_index(drop=True)
 
 
+@pytest.mark.pg_smoke  # its PostgreSQL half stays in the fast tier
 def test_read_gives_the_tables_the_file_loaders_give(store_at: str) -> None:
     """One poll with the account and the details: Store.read() equals loading the responses."""
     state = default_scenario()[0]
