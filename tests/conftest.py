@@ -17,21 +17,24 @@ import sys
 import textwrap
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from pgserver import SKIP_REASON, PgServer, find_bindir
 
 from shadeanalytics import config
 from shadeanalytics.live.client import ClientPolicy, ShadeformClient
 from shadeanalytics.live.collect import collect, collector_lock
+from shadeanalytics.live.endpoints import ACCOUNT_LISTS
 from shadeanalytics.live.store import Store
 from shadeanalytics.testing import synthetic
-from shadeanalytics.testing.fakeapi import FakeShadeformAPI
+from shadeanalytics.testing.fakeapi import FakeShadeformAPI, State
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED_PATH = ROOT / "data" / "seed" / "cluster-info-example.json"
@@ -452,3 +455,36 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return (len(_SLOW_FIRST), -counts[name])
 
     items.sort(key=rank)  # stable: a module's own tests keep their order
+
+
+def sample_states() -> list[State]:
+    """``data/sample`` as polls: one per instant, each endpoint listed at it."""
+    by_time: dict[str, dict[str, Any]] = defaultdict(dict)
+    for path in sorted(SAMPLE_DIR.iterdir()):
+        text = path.read_bytes()
+        docs = (
+            [orjson.loads(line) for line in text.splitlines() if line.strip()]
+            if path.suffix == ".jsonl"
+            else [orjson.loads(text)]
+        )
+        for doc in docs:
+            by_time[doc["observed_at"]][doc["endpoint"]] = doc["response"]
+    names = {
+        "/clusters": "clusters",
+        "/instances": "instances",
+        "/instances/types": "instance_types",
+        **{e: name for name, (e, _, _) in ACCOUNT_LISTS.items()},
+    }
+    states = []
+    for at, lists in sorted(by_time.items()):
+        given = {names[e]: body for e, body in lists.items()}
+        states.append(
+            State(
+                at=datetime.fromisoformat(at),
+                clusters=given.pop("clusters", None),
+                instances=given.pop("instances", None),
+                instance_types=given.pop("instance_types", None),
+                **given,
+            )
+        )
+    return states

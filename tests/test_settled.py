@@ -12,16 +12,14 @@ import io
 import random
 import sqlite3
 from base64 import b64encode
-from collections import defaultdict
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pandas as pd
 import pytest
-from conftest import SAMPLE_DIR, make_instance, store_rows
+from conftest import make_instance, sample_states, store_rows
 
 import shadeanalytics as sa
 from shadeanalytics.analytics.billing import Bill, SettledTables
@@ -104,38 +102,6 @@ def _assert_same_bill(full: sa.Tables, part: SettledTables, *, views: bool = Fal
     return fast
 
 
-def _sample_states() -> list[State]:
-    """``data/sample`` as polls: one per instant, each endpoint listed at it."""
-    by_time: dict[str, dict[str, Any]] = defaultdict(dict)
-    for path in sorted(SAMPLE_DIR.iterdir()):
-        text = path.read_bytes()
-        docs = (
-            [orjson.loads(line) for line in text.splitlines() if line.strip()]
-            if path.suffix == ".jsonl"
-            else [orjson.loads(text)]
-        )
-        for doc in docs:
-            by_time[doc["observed_at"]][doc["endpoint"]] = doc["response"]
-    names = {
-        "/clusters": "clusters",
-        "/instances": "instances",
-        "/instances/types": "instance_types",
-        **{e: name for name, (e, _, _) in ACCOUNT_LISTS.items()},
-    }
-    states = []
-    for at, lists in sorted(by_time.items()):
-        given = {names[e]: body for e, body in lists.items()}
-        states.append(
-            State(
-                at=datetime.fromisoformat(at),
-                clusters=given.pop("clusters", None),
-                instances=given.pop("instances", None),
-                instance_types=given.pop("instance_types", None),
-                **given,
-            )
-        )
-    return states
-
 
 def _generated(seed: int, polls: int, nulls: float) -> list[State]:
     """A generated history, fields the API leaves null by lifecycle nulled at random."""
@@ -168,7 +134,7 @@ def _generated(seed: int, polls: int, nulls: float) -> list[State]:
 
 
 _HISTORIES = {
-    "sample": _sample_states,
+    "sample": sample_states,
     "scenario": default_scenario,
     "generated": lambda: _generated(11, 10, 0.2),
     "generated, more nulls": lambda: _generated(5, 10, 0.4),

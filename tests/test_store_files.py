@@ -17,7 +17,6 @@ import itertools
 import random
 import warnings
 from collections import defaultdict
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ import numpy as np
 import orjson
 import pandas as pd
 import pytest
-from conftest import SAMPLE_DIR, envelope
+from conftest import envelope, sample_states
 
 import shadeanalytics as sa
 from shadeanalytics.ingest.schema import TABLES
@@ -228,44 +227,12 @@ def _check(states: list[State], tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     return files
 
 
-def _sample_states() -> list[State]:
-    """``data/sample`` as polls: one per instant, each endpoint listed at it."""
-    by_time: dict[str, dict[str, Any]] = defaultdict(dict)
-    for path in sorted(SAMPLE_DIR.iterdir()):
-        text = path.read_bytes()
-        docs = (
-            [orjson.loads(line) for line in text.splitlines() if line.strip()]
-            if path.suffix == ".jsonl"
-            else [orjson.loads(text)]
-        )
-        for doc in docs:
-            by_time[doc["observed_at"]][doc["endpoint"]] = doc["response"]
-    names = {
-        "/clusters": "clusters",
-        "/instances": "instances",
-        "/instances/types": "instance_types",
-        **{e: name for name, (e, _, _) in ACCOUNT_LISTS.items()},
-    }
-    states = []
-    for at, lists in sorted(by_time.items()):
-        given = {names[e]: body for e, body in lists.items()}
-        states.append(
-            State(
-                at=datetime.fromisoformat(at),
-                clusters=given.pop("clusters", None),
-                instances=given.pop("instances", None),
-                instance_types=given.pop("instance_types", None),
-                **given,
-            )
-        )
-    return states
-
 
 def test_the_sample_reads_from_the_store_as_from_its_files(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The sample's 17 polls: every table of the store equals the files'."""
-    files = _check(_sample_states(), tmp_path, monkeypatch)
+    files = _check(sample_states(), tmp_path, monkeypatch)
     assert len(files.instances) > 100 and len(files.volumes) > 0
     assert len(files.instance_types) > 0 and len(files.volume_types) > 0
 
