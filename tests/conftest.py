@@ -488,3 +488,25 @@ def sample_states() -> list[State]:
             )
         )
     return states
+
+
+#: fields the API leaves null by lifecycle: nulled at random in the generated histories
+NULLABLE = ("ip", "ssh_port", "ssh_user", "cloud_assigned_id", "cost_estimate")
+
+
+def generated_with_nulls(seed: int, polls: int, nulls: float,
+                         fields: tuple[str, ...] = NULLABLE) -> list[State]:
+    """``synthetic.scenario(seed, polls=polls)`` with each of ``fields`` of every instance
+    (listed alone or in a cluster) nulled with probability ``nulls``, seeded by ``seed``."""
+    rng = random.Random(seed)
+    out = []
+    for state in synthetic.scenario(seed, polls=polls):
+        clusters, instances = copy.deepcopy(state.clusters), copy.deepcopy(state.instances)
+        members = [m for c in clusters["clusters"] for m in c["instances"]]
+        for item in [*members, *instances["instances"]]:
+            for name in fields:
+                if name in item and rng.random() < nulls:
+                    item[name] = None
+        out.append(State(at=state.at, clusters=clusters, instances=instances,
+                         instance_types=state.instance_types))
+    return out

@@ -7,9 +7,7 @@ at an instant before the kept bill (the whole history is read then).
 
 from __future__ import annotations
 
-import copy
 import io
-import random
 import sqlite3
 from base64 import b64encode
 from dataclasses import replace
@@ -19,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from conftest import make_instance, sample_states, store_rows
+from conftest import NULLABLE, generated_with_nulls, make_instance, sample_states, store_rows
 
 import shadeanalytics as sa
 from shadeanalytics.analytics.billing import Bill, SettledTables
@@ -29,7 +27,6 @@ from shadeanalytics.live import settled as settled_module
 from shadeanalytics.live import store as store_module
 from shadeanalytics.live.endpoints import ACCOUNT_LISTS
 from shadeanalytics.output.report import summary_text
-from shadeanalytics.testing import synthetic
 from shadeanalytics.testing.fakeapi import DEFAULT_SECRETS, State, default_scenario
 
 #: the sort keys that make two bills' row frames comparable (rows of the kept bill come
@@ -103,34 +100,13 @@ def _assert_same_bill(full: sa.Tables, part: SettledTables, *, views: bool = Fal
 
 
 
+#: the fields nulled at random in the generated histories: the store tests' and two more
+_NULLED = (*NULLABLE, "active_at", "hourly_price")
+
+
 def _generated(seed: int, polls: int, nulls: float) -> list[State]:
     """A generated history, fields the API leaves null by lifecycle nulled at random."""
-    rng = random.Random(seed)
-    out = []
-    for state in synthetic.scenario(seed, polls=polls):
-        clusters, instances = copy.deepcopy(state.clusters), copy.deepcopy(state.instances)
-        members = [m for c in clusters["clusters"] for m in c["instances"]]
-        for item in [*members, *instances["instances"]]:
-            for name in (
-                "ip",
-                "ssh_port",
-                "ssh_user",
-                "cloud_assigned_id",
-                "cost_estimate",
-                "active_at",
-                "hourly_price",
-            ):
-                if name in item and rng.random() < nulls:
-                    item[name] = None
-        out.append(
-            State(
-                at=state.at,
-                clusters=clusters,
-                instances=instances,
-                instance_types=state.instance_types,
-            )
-        )
-    return out
+    return generated_with_nulls(seed, polls, nulls, _NULLED)
 
 
 _HISTORIES = {

@@ -12,9 +12,7 @@ blocks, derives them, or walks its versions again.
 
 from __future__ import annotations
 
-import copy
 import itertools
-import random
 import warnings
 from collections import defaultdict
 from pathlib import Path
@@ -24,13 +22,12 @@ import numpy as np
 import orjson
 import pandas as pd
 import pytest
-from conftest import envelope, sample_states
+from conftest import envelope, generated_with_nulls, sample_states
 
 import shadeanalytics as sa
 from shadeanalytics.ingest.schema import TABLES
 from shadeanalytics.live import store as store_module
 from shadeanalytics.live.endpoints import ACCOUNT_LISTS
-from shadeanalytics.testing import synthetic
 from shadeanalytics.testing.fakeapi import State, default_scenario
 
 #: each resource table's identity (besides ``observed_at``)
@@ -247,37 +244,12 @@ def test_the_fake_apis_scenario_reads_from_the_store_as_from_its_files(
             assert len(getattr(files, name)) > 0, name
 
 
-#: fields the API leaves null by lifecycle: nulled at random in the generated histories
-_NULLABLE = ("ip", "ssh_port", "ssh_user", "cloud_assigned_id", "cost_estimate")
-
-
-def _generated(seed: int, polls: int, nulls: float) -> list[State]:
-    rng = random.Random(seed)
-    states = synthetic.scenario(seed, polls=polls)
-    out = []
-    for state in states:
-        clusters, instances = copy.deepcopy(state.clusters), copy.deepcopy(state.instances)
-        members = [m for c in clusters["clusters"] for m in c["instances"]]
-        for item in [*members, *instances["instances"]]:
-            for name in _NULLABLE:
-                if name in item and rng.random() < nulls:
-                    item[name] = None
-        out.append(
-            State(
-                at=state.at,
-                clusters=clusters,
-                instances=instances,
-                instance_types=state.instance_types,
-            )
-        )
-    return out
-
 
 def test_a_generated_history_reads_from_the_store_as_from_its_files(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A generated history with nulls at random: every table equals the files'."""
-    files = _check(_generated(11, 12, 0.2), tmp_path, monkeypatch)
+    files = _check(generated_with_nulls(11, 12, 0.2), tmp_path, monkeypatch)
     assert files.instances["instance_id"].nunique() > 20
     assert files.instances["cost_estimate_usd"].isna().any()
     assert files.instances["ip"].isna().sum() > files.instances["ip"].notna().sum() / 10
@@ -290,4 +262,4 @@ def test_many_generated_histories_read_from_the_store_as_from_their_files(
 ) -> None:
     """More seeds, sizes and shares of nulls (none to a quarter): every table equals the
     files'."""
-    _check(_generated(seed, 10 + seed, 0.05 * (seed - 20)), tmp_path, monkeypatch)
+    _check(generated_with_nulls(seed, 10 + seed, 0.05 * (seed - 20)), tmp_path, monkeypatch)
