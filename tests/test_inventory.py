@@ -167,3 +167,16 @@ def test_unknown_key_is_refused(instances: shadeanalytics.Tables) -> None:
     """Only the documented keys group."""
     with pytest.raises(ValueError, match="cannot group by 'ip'"):
         gpu_inventory(instances, by="ip")
+
+
+def test_a_bills_instances_are_deprecated_for_the_bill(instances: shadeanalytics.Tables) -> None:
+    """gpu_inventory takes the Bill itself; its instances frame still works, with a warning."""
+    billed = shadeanalytics.bill_fleet(instances)
+    expected_frame = gpu_inventory(instances)
+    pd.testing.assert_frame_equal(gpu_inventory(billed), expected_frame)
+    with pytest.warns(DeprecationWarning,
+                      match=r"^gpu_inventory\(bill.instances\) is deprecated and will be removed "
+                            r"in 0\.3; use gpu_inventory\(bill\)$") as caught:
+        old = gpu_inventory(billed.instances)
+    assert caught[0].filename == __file__
+    pd.testing.assert_frame_equal(old, expected_frame)

@@ -7,10 +7,10 @@ from collections.abc import Sequence
 import pandas as pd
 
 from .._common import TimeLike, group_keys, key_column, ratio, require
-from .._compat import old_spellings
+from .._compat import deprecated, old_spellings
 from .billing import BILL_COLUMNS, PENDING, Fleet, bill_fleet
 
-__all__ = ["INVENTORY_KEYS", "PENDING", "gpu_inventory"]
+__all__ = ["INVENTORY_KEYS", "PENDING", "billed_inventory", "gpu_inventory"]
 
 #: Columns ``gpu_inventory`` can group by.
 INVENTORY_KEYS: tuple[str, ...] = (
@@ -47,9 +47,10 @@ def gpu_inventory(
         1  A100_80G   203           203          16240              1.80
         2      H200   120           104          16920              3.41
 
-    ``fleet`` (a ``Tables``, a ``Bill``, an instances DataFrame of one snapshot, or the
-    ``instances`` of a ``Bill``) is billed at ``as_of`` (default: the newest poll) by the
-    billing model.
+    ``fleet`` (a ``Tables``, a ``Bill``, or an instances DataFrame of one snapshot) is billed
+    at ``as_of`` (default: the newest poll) by the billing model; a ``Bill`` made at that
+    instant is used as it is. (The ``instances`` of a ``Bill`` are still taken, with a
+    ``DeprecationWarning``: pass the ``Bill``.)
     Held means in any state but ``stopped`` (``error``, ``deleting``, ``deleted``, vanished);
     running is ``active``, pending ``creating``, ``pending_provider`` or ``pending``; a status
     the API added since (or a missing one) counts as held but neither running nor pending.
@@ -68,11 +69,17 @@ def gpu_inventory(
         ``billed_price_usd``), ``usd_per_gpu_hour`` (hourly_usd / gpus_running; NaN when 0);
         Int64: ``clouds``, ``regions`` (distinct values), ``instances_without_configuration``.
     """
-    keys = group_keys(by, INVENTORY_KEYS)
     if isinstance(fleet, pd.DataFrame) and all(c in fleet.columns for c in BILL_COLUMNS):
-        latest = fleet  # the instances of a Bill: billed already
-    else:
-        latest = bill_fleet(fleet, as_of=as_of).instances
+        deprecated("gpu_inventory(bill.instances)", "gpu_inventory(bill)", stacklevel=4)
+        return billed_inventory(fleet, by=by)
+    return billed_inventory(bill_fleet(fleet, as_of=as_of).instances, by=by)
+
+
+def billed_inventory(latest: pd.DataFrame, *, by: str | Sequence[str] = ("gpu_type",)
+                     ) -> pd.DataFrame:
+    """``gpu_inventory`` of the ``instances`` of a ``Bill`` (billed already): for callers
+    that hold the rows only, such as a chart handed them by the report."""
+    keys = group_keys(by, INVENTORY_KEYS)
     require(latest, ["num_gpus", "total_vram_gb", "vcpus", "memory_in_gb", "cloud", "region",
                      *keys], "instances")
     held = latest[(latest["state"] != "stopped").to_numpy(dtype=bool)]

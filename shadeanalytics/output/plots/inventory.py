@@ -9,7 +9,7 @@ from matplotlib.axes import Axes
 
 from ..._common import key_column
 from ...analytics.billing import Bill
-from ...analytics.inventory import INVENTORY_KEYS, gpu_inventory
+from ...analytics.inventory import INVENTORY_KEYS, billed_inventory, gpu_inventory
 from ...ingest.tables import Tables
 from ._base import (
     STATUS_COLORS,
@@ -36,7 +36,11 @@ def _inventory_pivot(data: Tables | Bill | pd.DataFrame,
                          f"{', '.join(k for k in INVENTORY_KEYS if k != 'gpu_type')}; "
                          f"got {stack!r}")
     keys = ["gpu_type"] if stack is None else ["gpu_type", stack]
-    if not isinstance(data, pd.DataFrame) or "instance_id" in data.columns:
+    if not isinstance(data, pd.DataFrame):
+        inventory = gpu_inventory(data, by=keys)
+    elif "billing_end_source" in data.columns:  # the instances of a Bill, handed by the report
+        inventory = billed_inventory(data, by=keys)
+    elif "instance_id" in data.columns:
         inventory = gpu_inventory(data, by=keys)
     else:
         require(data, ["gpu_type", "gpus", "instances"], "the inventory")
