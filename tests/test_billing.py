@@ -372,19 +372,26 @@ def test_the_store_bills_as_the_files_do(tmp_path: Path) -> None:
                                   cost_breakdown(files, as_of=as_of))
 
 
-@pytest.mark.parametrize("clock", ["00:30", "01:00", "02:00", "02:30", "03:00", "04:00"])
-def test_a_past_as_of_bills_the_store_as_the_files(tmp_path: Path, clock: str) -> None:
-    """The store keeps a row per change and the last sighting only: at an as_of between two of
-    an instance's rows it was still listed (not vanished), as the files say."""
+@pytest.fixture(scope="module")
+def stored_polls(tmp_path_factory: pytest.TempPathFactory) -> tuple[sa.Tables, sa.Tables]:
+    """``history()`` from its files and as a store that recorded its polls (read once)."""
     files = history()
-    with sa.Store(tmp_path / "history.db") as store:
+    with sa.Store(tmp_path_factory.mktemp("past") / "history.db") as store:
         for k, moment in enumerate(POLLS):
             listed = files.instances[files.instances["observed_at"] == pd.Timestamp(at(moment))]
             docs = [d for d in _fleet_documents() if d["observed_at"] == at(moment)]
             store.record_poll(pd.Timestamp(at(moment)).to_pydatetime(), clusters=None,
                               instances=docs[0]["response"], instance_types=None)
             assert len(listed) == len(docs[0]["response"]["instances"]), k
-        stored = store.read()
+        return files, store.read()
+
+
+@pytest.mark.parametrize("clock", ["00:30", "01:00", "02:00", "02:30", "03:00", "04:00"])
+def test_a_past_as_of_bills_the_store_as_the_files(stored_polls: tuple[sa.Tables, sa.Tables],
+                                                   clock: str) -> None:
+    """The store keeps a row per change and the last sighting only: at an as_of between two of
+    an instance's rows it was still listed (not vanished), as the files say."""
+    files, stored = stored_polls
     columns = ["instance_id", "state", "billed_from", "billed_to", "billing_end_source",
                "accrued_usd"]
 
