@@ -525,13 +525,18 @@ def _basis_split(ids: np.ndarray, lo: np.ndarray, hi: np.ndarray, basis: np.ndar
     ``BASIS_COLUMNS``, zero where a resource has none of a basis."""
     cost = (hi - lo) / _US_PER_HOUR * price
     cost = np.where(hi > lo, cost, 0.0)
-    frame = pd.DataFrame({"id": ids, "basis": basis, "cost": cost})
-    table = frame.pivot_table(index="id", columns="basis", values="cost", aggfunc="sum",
-                              fill_value=0.0) if len(frame) else pd.DataFrame()
-    table = table.reindex(columns=list(BASES), fill_value=0.0).reindex(
-        keys.to_numpy(dtype=object), fill_value=0.0)
-    table.columns = list(BASIS_COLUMNS)
-    return table.reset_index(drop=True)
+    out = np.zeros((len(keys), len(BASES)))
+    if len(cost):
+        # one group per (resource, basis), summed as pandas sums a group (NA skipped)
+        codes, uniques = pd.factorize(np.asarray(ids, dtype=object))
+        kinds = pd.Index(BASES).get_indexer(np.asarray(basis, dtype=object))
+        sums = pd.Series(cost).groupby(codes * len(BASES) + kinds).sum()
+        table = np.zeros(len(uniques) * len(BASES))
+        table[sums.index.to_numpy()] = sums.to_numpy()
+        at = pd.Index(uniques).get_indexer(keys.to_numpy(dtype=object))
+        found = at >= 0
+        out[found] = table.reshape(len(uniques), len(BASES))[at[found]]
+    return pd.DataFrame(out, columns=list(BASIS_COLUMNS))
 
 
 def _first_seen(rows: pd.DataFrame, key: str, status: str | None, ids: np.ndarray,
