@@ -120,15 +120,20 @@ def _collect(
 def _collect_in_process(db: Path, api: FakeShadeformAPI) -> subprocess.CompletedProcess[str]:
     """``_collect``'s run through ``cli.main`` in this process, under the environment
     ``run_cli`` gives a subprocess (the key, the fake's clock, no other Shadeform setting)."""
-    args = ["collect", "--store", str(db), "--base-url", api.url]
+    return _in_process("collect", "--store", str(db), "--base-url", api.url, now=api.state.at)
+
+
+def _in_process(*args: str, now: datetime | None = None) -> subprocess.CompletedProcess[str]:
+    """``_cli(*args)`` run through ``cli.main`` in this process, under the environment
+    ``run_cli`` gives a subprocess (the key, the clock ``now``, no other Shadeform setting)."""
     out, err = io.StringIO(), io.StringIO()
     with pytest.MonkeyPatch.context() as patch:
         for name in list(os.environ):
             patch.delenv(name)
-        for name, value in cli_env(KEY, api.state.at).items():
+        for name, value in cli_env(KEY, now).items():
             patch.setenv(name, value)
-        code = main(args, stdout=out, stderr=err)
-    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
+        code = main(list(args), stdout=out, stderr=err)
+    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
 
 
 def _ok(run: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
@@ -191,10 +196,11 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveRun]:
             for k in range(1, POLLS):
                 assert api.state_index == k
                 # the first and the last run as cron runs them, a fresh interpreter each; the
-                # ones between in this process (the same main(), without 1 s of imports each)
+                # ones between, and the report, in this process (the same main(), without 1 s
+                # of imports each)
                 run = _collect if k == POLLS - 1 else _collect_in_process
                 collects.append(_ok(run(db, api)))
-            report = _ok(_cli("report", "--store", str(db), "--out", str(out)))
+            report = _ok(_in_process("report", "--store", str(db), "--out", str(out)))
             wal = Path(f"{db}-wal").read_bytes()
         finally:
             reader.close()
