@@ -715,11 +715,12 @@ def bill_fleet(fleet: Fleet, *, as_of: TimeLike = None) -> Bill:
         # no billed hours cost nothing, whatever the price; billed hours at no price: unknown
         "accrued_usd": np.where(hours == 0, 0.0, hours * price.to_numpy()),
     }, index=instances.index)
+    # the new columns' dtypes, set before they join the others (which keep theirs)
+    money = money.astype({c: d for c, d in BILL_COLUMNS.items() if c in money.columns})
     instances = pd.concat([instances.drop(columns="configuration_source"),
                            money[["state"]],
                            instances[["configuration_source"]],
-                           money.drop(columns="state")], axis=1).astype(
-        {c: d for c, d in BILL_COLUMNS.items() if c in money.columns})
+                           money.drop(columns="state")], axis=1)
 
     price_of = pd.Series(price.to_numpy(), index=instances["instance_id"].to_numpy())
     price_of = price_of[~price_of.index.duplicated(keep="first")]
