@@ -72,10 +72,18 @@ class Check:
 
 def _found(check: str, kind: str, severity: str | np.ndarray, ids: pd.Series,
            messages: pd.Series) -> pd.DataFrame:
+    if not len(ids):  # nothing found (most checks, most runs): the one empty frame, not a new one
+        return _NOTHING
     return pd.DataFrame({
         "severity": severity, "check": check, "kind": kind,
         "resource_id": ids.to_numpy(), "message": messages.to_numpy(),
     })
+
+
+#: What a check that found nothing returns (``quality_checks`` leaves it out; never changed).
+_NOTHING = pd.DataFrame({"severity": "", "check": "", "kind": "",
+                         "resource_id": np.empty(0, dtype=object),
+                         "message": np.empty(0, dtype=object)})
 
 
 def _fmt(values: pd.Series, spec: str) -> pd.Series:
