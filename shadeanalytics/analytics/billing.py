@@ -482,13 +482,14 @@ def _per_instance(intervals: pd.DataFrame) -> pd.DataFrame:
                                      "billed_from_source", "billing_end_source"])
     work = intervals.assign(hours=(intervals["end"] - intervals["start"]) / _US_PER_HOUR)
     grouped = work.groupby("instance_id", sort=False)
-    return grouped.agg(
-        billed_hours=("hours", "sum"),
-        billed_from=("start", "first"),
-        billed_to=("end", "last"),
-        billed_from_source=("start_source", "first"),
-        billing_end_source=("end_source", "last"),
-    )
+    # each column's reduction on its own: what a named agg gives, several times faster
+    return pd.DataFrame({
+        "billed_hours": grouped["hours"].sum(),
+        "billed_from": grouped["start"].first(),
+        "billed_to": grouped["end"].last(),
+        "billed_from_source": grouped["start_source"].first(),
+        "billing_end_source": grouped["end_source"].last(),
+    })
 
 
 # -- the basis of billed time ------------------------------------------------------------------
