@@ -204,8 +204,9 @@ def _carry_details(tables: Tables, latest: pd.DataFrame
     """``latest`` instance rows with the details of each instance's newest detailed row, and
     the detail child tables keyed to those rows."""
     history = tables.instances
-    detailed = history[history["has_details"].fillna(False).to_numpy(dtype=bool)]
-    if not detailed.empty:
+    with_details = history["has_details"].fillna(False).to_numpy(dtype=bool)
+    if with_details.any():  # (no row has details: nothing to carry, no frame to filter)
+        detailed = history[with_details]
         newest = detailed.sort_values("observed_at", na_position="first", kind="stable") \
             .drop_duplicates("instance_id", keep="last").set_index("instance_id")
         lacking = ~latest["has_details"].fillna(False).to_numpy(dtype=bool) \
@@ -216,13 +217,15 @@ def _carry_details(tables: Tables, latest: pd.DataFrame
             for column in (*DETAIL_FIELDS, "has_details", "details_observed_at"):
                 filled = pd.Series(newest.loc[ids, column].array, index=latest.index[lacking])
                 latest[column] = latest[column].where(~lacking, filled)
-    rows = latest[latest["has_details"].fillna(False).to_numpy(dtype=bool)]
-    keys = rows[["instance_id", "observed_at", "details_observed_at"]].drop_duplicates()
     children = {}
+    keys: pd.DataFrame | None = None
     for name in _DETAIL_CHILDREN:
         if getattr(tables, name).empty:  # no row to keep: the table as it is
             children[name] = getattr(tables, name)
             continue
+        if keys is None:
+            rows = latest[latest["has_details"].fillna(False).to_numpy(dtype=bool)]
+            keys = rows[["instance_id", "observed_at", "details_observed_at"]].drop_duplicates()
         child = getattr(tables, name).rename(columns={"observed_at": "details_observed_at"})
         merged = child.merge(keys, on=["instance_id", "details_observed_at"])
         children[name] = merged[[c.name for c in TABLES[name]]].reset_index(drop=True)
