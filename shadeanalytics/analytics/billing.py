@@ -565,9 +565,18 @@ def _first_seen(rows: pd.DataFrame, key: str, status: str | None, ids: np.ndarra
 # -- storage ------------------------------------------------------------------------------------
 
 
+#: ``_empty_volumes``' frame, built once per volumes spec (most fleets have no volume)
+_NO_VOLUMES: list[tuple[object, pd.DataFrame]] = []
+
+
 def _empty_volumes() -> pd.DataFrame:
-    frame = empty_frame("volumes")
-    return frame.assign(**{c: pd.Series([], dtype=d) for c, d in VOLUME_BILL_COLUMNS.items()})
+    """A bill's volumes when there are none: every column and dtype (a new frame each call)."""
+    spec = TABLES["volumes"]
+    if not _NO_VOLUMES or _NO_VOLUMES[0][0] is not spec:
+        frame = empty_frame("volumes").assign(
+            **{c: pd.Series([], dtype=d) for c, d in VOLUME_BILL_COLUMNS.items()})
+        _NO_VOLUMES[:] = [(spec, frame)]
+    return _NO_VOLUMES[0][1].copy()
 
 
 def _billed_volumes(history: Tables, newest: pd.DataFrame, at: pd.Timestamp,
