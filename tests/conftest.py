@@ -421,17 +421,24 @@ def store_rows(store: Store, sql: str, *args: Any) -> list[dict[str, Any]]:
 # -- how the tiers are cut and ordered ---------------------------------------------------------
 
 #: The slowest modules, slowest first: those of the hardening tier (measured serially), then
-#: those of the fast tier. pyproject's ``--no-loadscope-reorder`` keeps the collection order, so
-#: xdist hands these out first and no worker is left running one of them alone at the end
-#: (xdist's own order, most tests first, started test_trust last). The other modules follow,
-#: most tests first.
+#: those of the fast tier (measured in a whole fast run, the time of each module's tests).
+#: pyproject's ``--no-loadscope-reorder`` keeps the collection order, so xdist hands these out
+#: first and no worker is left running one of them alone at the end (xdist's own order, most
+#: tests first, started test_trust last; a module of three slow tests, as test_progress, must
+#: not come last either). The other modules follow, most tests first.
 _SLOW_FIRST = ("test_hostile.py", "test_fuzz.py", "test_formula_injection.py",
                "test_focus_validator.py", "test_crash.py", "test_hostile_store.py",
                "test_canaries.py", "test_bounds.py",
-               "test_trust.py", "test_report_analytics.py", "test_report.py",
-               "test_store_rows.py", "test_alerts.py", "test_finops.py", "test_plots.py",
-               "test_live_cli.py", "test_store.py", "test_billing.py", "test_docs.py",
-               "test_focus.py", "test_store_files.py", "test_fastpath.py")
+               "test_plots.py", "test_settled.py", "test_billing.py", "test_docs.py",
+               "test_live_cli.py", "test_report_analytics.py", "test_focus.py",
+               "test_quality.py", "test_alerts.py", "test_store_files.py",
+               "test_focus_stream.py", "test_finops.py", "test_store.py", "test_fastpath.py",
+               "test_store_rows.py", "test_api.py", "test_trust.py", "test_cli.py",
+               "test_export.py", "test_report.py", "test_progress.py", "test_drift.py",
+               "test_htmlreport.py", "test_collect.py", "test_account.py",
+               "test_quarantine.py", "test_costs.py", "test_doc_examples.py", "test_demo.py",
+               "test_collect_account.py", "test_synthetic.py", "test_resources.py",
+               "test_dialects.py", "test_notebooks.py", "test_store_pg.py")
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m picks the tier

@@ -72,10 +72,16 @@ EXPECTED = {
 }
 
 
+@pytest.fixture(scope="module")
+def fleet_billed() -> sa.Bill:
+    """The hand-built fleet billed at AS_OF, once for the module (a Bill is read only)."""
+    return bill_fleet(fleet(), as_of=AS_OF)
+
+
 @pytest.mark.parametrize("measure", sorted(EXPECTED))
-def test_each_measure_by_hand(measure: str) -> None:
+def test_each_measure_by_hand(measure: str, fleet_billed: sa.Bill) -> None:
     """Each budget measure of the hand-built fleet is the hand-computed value."""
-    billed = bill_fleet(fleet(), as_of=AS_OF)
+    billed = fleet_billed
     assert alerts._measure(billed, Budget("x", measure, 0.0)) == pytest.approx(
         EXPECTED[measure], abs=1e-9)
 

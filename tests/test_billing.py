@@ -292,18 +292,25 @@ def _month() -> sa.Tables:
     return sa.read(docs)
 
 
-def _views_agree(tables: sa.Tables, as_of: pd.Timestamp, out: Path) -> None:
+def _views_agree(tables: sa.Tables, as_of: pd.Timestamp, out: Path,
+                 report: Path | None = None) -> None:
+    """Every view adds up to the one total: the helpers take the fleet billed once (the
+    first bills ``tables`` itself), the report is ``report`` (written as of ``as_of``) or
+    written into ``out``."""
     costs = cost_breakdown(tables, as_of=as_of)
     total = costs["accrued_usd"].sum()
-    fleet_frame = fleet_over_time(tables, as_of=as_of)
+    billed = bill_fleet(tables, as_of=as_of)
+    fleet_frame = fleet_over_time(billed)
     assert fleet_frame["cost_usd"].sum() == pytest.approx(total, abs=0.01)
-    storage = bill_fleet(tables, as_of=as_of).volumes["accrued_usd"].sum()
+    storage = billed.volumes["accrued_usd"].sum()
     compute = total - storage  # lifecycle lists instances; volumes.csv the storage
-    assert instance_lifecycle(tables, as_of=as_of)["accrued_usd"].sum() == pytest.approx(compute)
+    assert instance_lifecycle(billed)["accrued_usd"].sum() == pytest.approx(compute)
     for by in ("gpu_type", "cluster_id", "region", "rental_type", "status", "service"):
-        assert cost_breakdown(tables, by=by, as_of=as_of)["accrued_usd"].sum() == \
-            pytest.approx(total)
-    write_report(tables, out, as_of=as_of, charts=False)
+        assert cost_breakdown(billed, by=by)["accrued_usd"].sum() == pytest.approx(total)
+    if report is None:
+        write_report(tables, out, as_of=as_of, charts=False)
+    else:
+        out = report
     for name in ("costs_by_cloud", "costs_by_gpu_type", "costs_by_cluster", "costs_by_region",
                  "costs_by_service", "lifecycle", "volumes"):
         with (out / f"{name}.csv").open(newline="") as f:
@@ -317,15 +324,18 @@ def _views_agree(tables: sa.Tables, as_of: pd.Timestamp, out: Path) -> None:
     assert f"accrued so far: ${total:,.2f}" in text
     assert f"burn rate: ${costs['hourly_usd'].sum():,.2f}/h" in text
     # the clusters' accrued is their members': it equals the breakdown by cluster
-    by_cluster = cost_breakdown(tables, by="cluster_id", as_of=as_of)
+    by_cluster = cost_breakdown(billed, by="cluster_id")
     members = by_cluster[~by_cluster["cluster_id"].isin(["(standalone)", "(storage)"])]
-    assert cluster_summary(tables, as_of=as_of)["accrued_usd"].sum() == pytest.approx(
+    assert cluster_summary(billed)["accrued_usd"].sum() == pytest.approx(
         members["accrued_usd"].sum())
 
 
-def test_the_sample_gives_one_total(tmp_path: Path) -> None:
-    """On the sample, every view of the cost adds up to the bill's one total."""
-    _views_agree(sa.read(SAMPLE_DIR), pd.Timestamp("2026-11-20T00:00:00Z"), tmp_path)
+def test_the_sample_gives_one_total(tmp_path: Path,
+                                    shared_sample_report: tuple[Path, list[str]]) -> None:
+    """On the sample, every view of the cost adds up to the bill's one total (the report: the
+    run's shared sample report, as of the same newest poll)."""
+    _views_agree(sa.read(SAMPLE_DIR), pd.Timestamp("2026-11-20T00:00:00Z"), tmp_path,
+                 report=shared_sample_report[0])
 
 
 @pytest.mark.hardening
@@ -372,19 +382,26 @@ def test_the_store_bills_as_the_files_do(tmp_path: Path) -> None:
                                   cost_breakdown(files, as_of=as_of))
 
 
-@pytest.mark.parametrize("clock", ["00:30", "01:00", "02:00", "02:30", "03:00", "04:00"])
-def test_a_past_as_of_bills_the_store_as_the_files(tmp_path: Path, clock: str) -> None:
-    """The store keeps a row per change and the last sighting only: at an as_of between two of
-    an instance's rows it was still listed (not vanished), as the files say."""
+@pytest.fixture(scope="module")
+def stored_polls(tmp_path_factory: pytest.TempPathFactory) -> tuple[sa.Tables, sa.Tables]:
+    """``history()`` from its files and as a store that recorded its polls (read once)."""
     files = history()
-    with sa.Store(tmp_path / "history.db") as store:
+    with sa.Store(tmp_path_factory.mktemp("past") / "history.db") as store:
         for k, moment in enumerate(POLLS):
             listed = files.instances[files.instances["observed_at"] == pd.Timestamp(at(moment))]
             docs = [d for d in _fleet_documents() if d["observed_at"] == at(moment)]
             store.record_poll(pd.Timestamp(at(moment)).to_pydatetime(), clusters=None,
                               instances=docs[0]["response"], instance_types=None)
             assert len(listed) == len(docs[0]["response"]["instances"]), k
-        stored = store.read()
+        return files, store.read()
+
+
+@pytest.mark.parametrize("clock", ["00:30", "01:00", "02:00", "02:30", "03:00", "04:00"])
+def test_a_past_as_of_bills_the_store_as_the_files(stored_polls: tuple[sa.Tables, sa.Tables],
+                                                   clock: str) -> None:
+    """The store keeps a row per change and the last sighting only: at an as_of between two of
+    an instance's rows it was still listed (not vanished), as the files say."""
+    files, stored = stored_polls
     columns = ["instance_id", "state", "billed_from", "billed_to", "billing_end_source",
                "accrued_usd"]
 

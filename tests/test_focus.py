@@ -177,11 +177,10 @@ def test_daily_rows_and_the_sample(fleet: sa.Tables) -> None:
         ["extrapolated", 8.0], ["inferred", 8.0], ["observed", 32.0]]
     assert (daily["ChargePeriodEnd"] - daily["ChargePeriodStart"]).unique().tolist() == [
         pd.Timedelta(days=1)]
-    sample = sa.read(SAMPLE_DIR)
-    at = "2026-11-20T00:00:00Z"
-    accrued = cost_breakdown(sample, as_of=at)["accrued_usd"].sum()
+    sample = sa.bill_fleet(sa.read(SAMPLE_DIR), as_of="2026-11-20T00:00:00Z")  # billed once
+    accrued = cost_breakdown(sample)["accrued_usd"].sum()
     for granularity in ("hourly", "daily"):
-        rows = focus_rows(sample, as_of=at, granularity=granularity)
+        rows = focus_rows(sample, granularity=granularity)
         assert focus_problems(rows) == []
         assert rows["BilledCost"].sum() == pytest.approx(accrued, abs=0.01)
     with pytest.raises(ValueError, match="granularity must be one of hourly, daily; got 'w'"):

@@ -1,7 +1,8 @@
 """The real command line in subprocesses against the fake API: a scripted fleet collected poll
 by poll (each run's clock set to its state's time through SHADEANALYTICS_NOW), its exact
 status timeline, the report, exit codes, the README's commands as a new user types them, and
-no secret anywhere."""
+no secret anywhere. (Runs whose process exit code is not the point go through ``main()`` in
+the test's process, under the environment a subprocess would get.)"""
 
 from __future__ import annotations
 
@@ -120,15 +121,23 @@ def _collect(
 def _collect_in_process(db: Path, api: FakeShadeformAPI) -> subprocess.CompletedProcess[str]:
     """``_collect``'s run through ``cli.main`` in this process, under the environment
     ``run_cli`` gives a subprocess (the key, the fake's clock, no other Shadeform setting)."""
-    args = ["collect", "--store", str(db), "--base-url", api.url]
+    return _in_process("collect", "--store", str(db), "--base-url", api.url, now=api.state.at)
+
+
+def _in_process(*args: str, key: str | None = KEY, now: datetime | None = None
+                ) -> subprocess.CompletedProcess[str]:
+    """``_cli(*args)`` run through ``cli.main`` in this process, under the environment
+    ``run_cli`` gives a subprocess (``key``, the clock ``now``, no other Shadeform setting):
+    where the exit code of the process itself is not what is checked (``__main__`` exits with
+    what ``main`` returns)."""
     out, err = io.StringIO(), io.StringIO()
     with pytest.MonkeyPatch.context() as patch:
         for name in list(os.environ):
             patch.delenv(name)
-        for name, value in cli_env(KEY, api.state.at).items():
+        for name, value in cli_env(key, now).items():
             patch.setenv(name, value)
-        code = main(args, stdout=out, stderr=err)
-    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
+        code = main(list(args), stdout=out, stderr=err)
+    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
 
 
 def _ok(run: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
@@ -191,10 +200,11 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveRun]:
             for k in range(1, POLLS):
                 assert api.state_index == k
                 # the first and the last run as cron runs them, a fresh interpreter each; the
-                # ones between in this process (the same main(), without 1 s of imports each)
+                # ones between, and the report, in this process (the same main(), without 1 s
+                # of imports each)
                 run = _collect if k == POLLS - 1 else _collect_in_process
                 collects.append(_ok(run(db, api)))
-            report = _ok(_cli("report", "--store", str(db), "--out", str(out)))
+            report = _ok(_in_process("report", "--store", str(db), "--out", str(out)))
             wal = Path(f"{db}-wal").read_bytes()
         finally:
             reader.close()
@@ -328,7 +338,8 @@ def test_rejected_key_exits_1_with_a_hint_and_never_shows_the_key(
     """A wrong key: exit 1, a hint about SHADEFORM_API_KEY, the key text nowhere in the output."""
     db = _copy_store(live.db, tmp_path)
     wrong = "wrong-key-5a1e9d"
-    run = _collect(db, live.api, key=wrong, now=AFTER)
+    run = _in_process("collect", "--store", str(db), "--base-url", live.api.url, key=wrong,
+                      now=AFTER)
     assert run.returncode == 1, run.stderr
     assert run.stdout == ""
     line = _one_error_line(run)
@@ -366,7 +377,8 @@ def test_api_key_file_replaces_the_environment(live: LiveRun, tmp_path: Path) ->
     key_file = tmp_path / "api-key"
     key_file.write_text(KEY + "\n")
     key_file.chmod(0o600)
-    run = _ok(_collect(db, live.api, "--api-key-file", str(key_file), key=None, now=AFTER))
+    run = _ok(_in_process("collect", "--store", str(db), "--base-url", live.api.url,
+                          "--api-key-file", str(key_file), key=None, now=AFTER))
     # the sticky last state is the same payload again
     assert re.fullmatch(
         rf"poll {POLLS + 1} ok in \d+\.\d\d s: 1 clusters, 5 instances, "
@@ -381,7 +393,8 @@ def test_api_key_file_replaces_the_environment(live: LiveRun, tmp_path: Path) ->
 def test_missing_key_exits_1_with_a_clear_message(live: LiveRun, tmp_path: Path) -> None:
     """No SHADEFORM_API_KEY and no --api-key-file: exit 1, one line saying what to set."""
     requests_before = len(live.api.requests)
-    run = _collect(tmp_path / "history.db", live.api, key=None)
+    run = _in_process("collect", "--store", str(tmp_path / "history.db"), "--base-url",
+                      live.api.url, key=None, now=live.api.state.at)
     assert run.returncode == 1, run.stderr
     assert run.stdout == ""
     assert _one_error_line(run) == ("Error: no API key: set SHADEFORM_API_KEY or pass "
@@ -393,7 +406,7 @@ def test_missing_key_exits_1_with_a_clear_message(live: LiveRun, tmp_path: Path)
 def test_report_on_a_missing_store_exits_1_and_creates_nothing(tmp_path: Path) -> None:
     """report --store on a missing path: exit 1, one Error line, no file at that path."""
     db, out = tmp_path / "missing.db", tmp_path / "report"
-    run = _cli("report", "--store", str(db), "--out", str(out))
+    run = _in_process("report", "--store", str(db), "--out", str(out))
     assert run.returncode == 1
     assert run.stdout == ""
     assert "no such store" in _one_error_line(run)

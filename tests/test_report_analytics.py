@@ -28,6 +28,12 @@ def sample() -> sa.Tables:
     return sa.read(SAMPLE_DIR)
 
 
+@pytest.fixture(scope="module")
+def summary(sample: sa.Tables) -> str:
+    """The sample's summary as of its newest poll (computed once for the module)."""
+    return summary_text(sample, as_of=AS_OF)
+
+
 def _csv(path: Path) -> list[dict[str, str]]:
     with path.open(newline="") as handle:
         return list(csv.DictReader(handle))
@@ -81,7 +87,8 @@ def test_report_csv_equals_the_library(tmp_path: Path, sample: sa.Tables) -> Non
         inventory["gpus"].tolist()
 
 
-def test_summary_saving_is_savings_csv_positive_rows(tmp_path: Path, sample: sa.Tables) -> None:
+def test_summary_saving_is_savings_csv_positive_rows(tmp_path: Path, sample: sa.Tables,
+                                                    summary: str) -> None:
     """One sign, one figure: summary's saving is savings.csv's positive rows summed, by hand
     101,207.20 + 1,087.70 + 934.40 + 737.30 + 153.30 + 87.60 + 29.20 = 104,236.70."""
     from shadeanalytics.output.csvout import write_csv
@@ -90,17 +97,17 @@ def test_summary_saving_is_savings_csv_positive_rows(tmp_path: Path, sample: sa.
     saving = [float(r["monthly_saving_usd"]) for r in _csv(tmp_path / "savings.csv")]
     assert saving[0] == 101207.2  # the top row: not the total
     assert round(sum(v for v in saving if v > 0), 2) == 104236.70
-    line = [t for t in summary_text(sample, as_of=AS_OF).splitlines() if "elsewhere" in t]
+    line = [t for t in summary.splitlines() if "elsewhere" in t]
     assert line == ["  the same GPUs elsewhere: $104,236.70/month to save (7 of 13 running "
                     "instance types have a cheaper available on-demand offer: their "
                     "monthly_saving_usd in savings.csv summed)"]
 
 
-def test_summary_shows_the_library_totals(sample: sa.Tables) -> None:
+def test_summary_shows_the_library_totals(sample: sa.Tables, summary: str) -> None:
     """The summary's burn rate, month projection and accrued total are the library's."""
     costs = cost_breakdown(sample, by="cloud", as_of=AS_OF)
     hourly = costs["hourly_usd"].sum()
-    text = summary_text(sample, as_of=AS_OF)
+    text = summary
     assert f"burn rate: ${hourly:,.2f}/h = ${hourly * 24:,.2f}/day = " \
         f"${hourly * 730:,.2f}/month (730 h)" in text
     assert f"accrued so far: ${costs['accrued_usd'].sum():,.2f}" in text
@@ -181,11 +188,11 @@ def test_report_with_budgets_writes_their_state(tmp_path: Path) -> None:
 
 def test_report_and_summary_bill_the_fleet_once(
         tmp_path: Path, sample: sa.Tables, monkeypatch: pytest.MonkeyPatch) -> None:
-    """One report (every CSV, the forecast, the history and marketplace files, budgets, the
-    charts and the page) and one summary each bill the sources once: every helper takes the
-    one ``Bill``. Counted where the billed intervals are computed, which every real billing
-    (not a ``bill_fleet(Bill)`` pass-through) does, through a wrapper that runs the real
-    function."""
+    """One report (every CSV, the forecast, the history and marketplace files, budgets and
+    the page) and one summary each bill the sources once: every helper takes the one
+    ``Bill``. Counted where the billed intervals are computed, which every real billing (not
+    a ``bill_fleet(Bill)`` pass-through) does, through a wrapper that runs the real function.
+    (That the charts compute no frame, a bill included, is tests/test_plots.py's check.)"""
     from shadeanalytics.analytics import billing
     from shadeanalytics.analytics.alerts import Budget
 
@@ -198,11 +205,12 @@ def test_report_and_summary_bill_the_fleet_once(
 
     monkeypatch.setattr(billing, "_billed_intervals", counted)
     budgets = [Budget("month", "month_forecast_usd", 1.0), Budget("burn", "hourly_usd", 1.0)]
-    files = write_report(sample, tmp_path / "report", as_of=AS_OF, budgets=budgets)
+    files = write_report(sample, tmp_path / "report", as_of=AS_OF, budgets=budgets,
+                         charts=False)
     assert len(calls) == 1
     names = {f.name for f in files}
     assert {"forecast.csv", "costs_daily.csv", "fleet_over_time.csv", "savings.csv",
-            "market_prices.csv", "budgets.csv", "costs_daily.png", "index.html"} <= names
+            "market_prices.csv", "budgets.csv", "index.html"} <= names
     forecast = _csv(tmp_path / "report" / "forecast.csv")
     assert float(forecast[0]["month_to_date_usd"]) > 0  # the wrapped billing really ran
     calls.clear()

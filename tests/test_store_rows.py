@@ -284,8 +284,10 @@ def assert_tables_equal(a: Any, b: Any) -> None:
         pd.testing.assert_frame_equal(x, y, check_exact=True, obj=name)
 
 
-@pytest.mark.parametrize("module", ["shadeanalytics.ingest.tables",
-                                    "shadeanalytics.ingest.schema", "shadeanalytics.live.rows"])
+@pytest.mark.parametrize("module", [  # one module in the fast tier, the others in hardening
+    pytest.param("shadeanalytics.ingest.tables", marks=pytest.mark.hardening),
+    pytest.param("shadeanalytics.ingest.schema", marks=pytest.mark.hardening),
+    "shadeanalytics.live.rows"])
 def test_rows_derived_by_other_code_are_derived_again(tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch,
                                                       module: str) -> None:
@@ -357,7 +359,12 @@ def _hostile_history(path: Path) -> None:
                               instance_types=state.instance_types, instance_details=details)
 
 
-@pytest.mark.parametrize("window", [*WINDOWS, (_T0 + timedelta(minutes=30), None)])
+# the whole history (the general path) and a window of derived rows in the fast tier; the
+# other windows in the hardening tier
+@pytest.mark.parametrize("window", [
+    WINDOWS[0], WINDOWS[2],
+    *(pytest.param(w, marks=pytest.mark.hardening)
+      for w in (WINDOWS[1], WINDOWS[3], (_T0 + timedelta(minutes=30), None)))])
 def test_derived_rows_read_as_the_general_path_does(tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch,
                                                     window: tuple[Any, Any]) -> None:

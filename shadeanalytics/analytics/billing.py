@@ -482,13 +482,14 @@ def _per_instance(intervals: pd.DataFrame) -> pd.DataFrame:
                                      "billed_from_source", "billing_end_source"])
     work = intervals.assign(hours=(intervals["end"] - intervals["start"]) / _US_PER_HOUR)
     grouped = work.groupby("instance_id", sort=False)
-    return grouped.agg(
-        billed_hours=("hours", "sum"),
-        billed_from=("start", "first"),
-        billed_to=("end", "last"),
-        billed_from_source=("start_source", "first"),
-        billing_end_source=("end_source", "last"),
-    )
+    # each column's reduction on its own: what a named agg gives, several times faster
+    return pd.DataFrame({
+        "billed_hours": grouped["hours"].sum(),
+        "billed_from": grouped["start"].first(),
+        "billed_to": grouped["end"].last(),
+        "billed_from_source": grouped["start_source"].first(),
+        "billing_end_source": grouped["end_source"].last(),
+    })
 
 
 # -- the basis of billed time ------------------------------------------------------------------
@@ -525,13 +526,18 @@ def _basis_split(ids: np.ndarray, lo: np.ndarray, hi: np.ndarray, basis: np.ndar
     ``BASIS_COLUMNS``, zero where a resource has none of a basis."""
     cost = (hi - lo) / _US_PER_HOUR * price
     cost = np.where(hi > lo, cost, 0.0)
-    frame = pd.DataFrame({"id": ids, "basis": basis, "cost": cost})
-    table = frame.pivot_table(index="id", columns="basis", values="cost", aggfunc="sum",
-                              fill_value=0.0) if len(frame) else pd.DataFrame()
-    table = table.reindex(columns=list(BASES), fill_value=0.0).reindex(
-        keys.to_numpy(dtype=object), fill_value=0.0)
-    table.columns = list(BASIS_COLUMNS)
-    return table.reset_index(drop=True)
+    out = np.zeros((len(keys), len(BASES)))
+    if len(cost):
+        # one group per (resource, basis), summed as pandas sums a group (NA skipped)
+        codes, uniques = pd.factorize(np.asarray(ids, dtype=object))
+        kinds = pd.Index(BASES).get_indexer(np.asarray(basis, dtype=object))
+        sums = pd.Series(cost).groupby(codes * len(BASES) + kinds).sum()
+        table = np.zeros(len(uniques) * len(BASES))
+        table[sums.index.to_numpy()] = sums.to_numpy()
+        at = pd.Index(uniques).get_indexer(keys.to_numpy(dtype=object))
+        found = at >= 0
+        out[found] = table.reshape(len(uniques), len(BASES))[at[found]]
+    return pd.DataFrame(out, columns=list(BASIS_COLUMNS))
 
 
 def _first_seen(rows: pd.DataFrame, key: str, status: str | None, ids: np.ndarray,
@@ -559,9 +565,18 @@ def _first_seen(rows: pd.DataFrame, key: str, status: str | None, ids: np.ndarra
 # -- storage ------------------------------------------------------------------------------------
 
 
+#: ``_empty_volumes``' frame, built once per volumes spec (most fleets have no volume)
+_NO_VOLUMES: list[tuple[object, pd.DataFrame]] = []
+
+
 def _empty_volumes() -> pd.DataFrame:
-    frame = empty_frame("volumes")
-    return frame.assign(**{c: pd.Series([], dtype=d) for c, d in VOLUME_BILL_COLUMNS.items()})
+    """A bill's volumes when there are none: every column and dtype (a new frame each call)."""
+    spec = TABLES["volumes"]
+    if not _NO_VOLUMES or _NO_VOLUMES[0][0] is not spec:
+        frame = empty_frame("volumes").assign(
+            **{c: pd.Series([], dtype=d) for c, d in VOLUME_BILL_COLUMNS.items()})
+        _NO_VOLUMES[:] = [(spec, frame)]
+    return _NO_VOLUMES[0][1].copy()
 
 
 def _billed_volumes(history: Tables, newest: pd.DataFrame, at: pd.Timestamp,
@@ -710,11 +725,12 @@ def bill_fleet(fleet: Fleet, *, as_of: TimeLike = None) -> Bill:
         # no billed hours cost nothing, whatever the price; billed hours at no price: unknown
         "accrued_usd": np.where(hours == 0, 0.0, hours * price.to_numpy()),
     }, index=instances.index)
+    # the new columns' dtypes, set before they join the others (which keep theirs)
+    money = money.astype({c: d for c, d in BILL_COLUMNS.items() if c in money.columns})
     instances = pd.concat([instances.drop(columns="configuration_source"),
                            money[["state"]],
                            instances[["configuration_source"]],
-                           money.drop(columns="state")], axis=1).astype(
-        {c: d for c, d in BILL_COLUMNS.items() if c in money.columns})
+                           money.drop(columns="state")], axis=1)
 
     price_of = pd.Series(price.to_numpy(), index=instances["instance_id"].to_numpy())
     price_of = price_of[~price_of.index.duplicated(keep="first")]

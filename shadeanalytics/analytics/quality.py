@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -58,6 +59,17 @@ class _Fleet:
     def as_of(self) -> pd.Timestamp:
         return self.billed.as_of
 
+    @cached_property
+    def details(self) -> pd.DataFrame:
+        """Running instances whose /instances/{id}/info details were seen (only those say
+        whether a threshold is set: a list row without details leaves it unknown); found
+        once for the four checks that read them."""
+        inst = self.instances
+        if "has_details" not in inst.columns:
+            return inst.iloc[:0]
+        return inst[((inst["state"] == "running") & inst["has_details"].fillna(False))
+                    .to_numpy(dtype=bool)]
+
 
 @dataclass(frozen=True)
 class Check:
@@ -72,10 +84,18 @@ class Check:
 
 def _found(check: str, kind: str, severity: str | np.ndarray, ids: pd.Series,
            messages: pd.Series) -> pd.DataFrame:
+    if not len(ids):  # nothing found (most checks, most runs): the one empty frame, not a new one
+        return _NOTHING
     return pd.DataFrame({
         "severity": severity, "check": check, "kind": kind,
         "resource_id": ids.to_numpy(), "message": messages.to_numpy(),
     })
+
+
+#: What a check that found nothing returns (``quality_checks`` leaves it out; never changed).
+_NOTHING = pd.DataFrame({"severity": "", "check": "", "kind": "",
+                         "resource_id": np.empty(0, dtype=object),
+                         "message": np.empty(0, dtype=object)})
 
 
 def _fmt(values: pd.Series, spec: str) -> pd.Series:
@@ -359,13 +379,8 @@ def _volume_without_price(fleet: _Fleet) -> pd.DataFrame:
 
 
 def _details(fleet: _Fleet) -> pd.DataFrame:
-    """Running instances whose /instances/{id}/info details were seen (only those say whether
-    a threshold is set: a list row without details leaves it unknown)."""
-    inst = fleet.instances
-    if "has_details" not in inst.columns:
-        return inst.iloc[:0]
-    return inst[((inst["state"] == "running") & inst["has_details"].fillna(False))
-                .to_numpy(dtype=bool)]
+    """``fleet.details``: the running instances with details."""
+    return fleet.details
 
 
 def _no_auto_delete(fleet: _Fleet) -> pd.DataFrame:
@@ -386,6 +401,8 @@ def _no_auto_delete(fleet: _Fleet) -> pd.DataFrame:
 
 def _past_auto_delete_date(fleet: _Fleet) -> pd.DataFrame:
     inst = _details(fleet)
+    if inst.empty:
+        return _NOTHING
     bad = inst[(inst["auto_delete_at"] < fleet.as_of).fillna(False).to_numpy(dtype=bool)]
     message = ("still running after its auto-delete date " + _time(bad["auto_delete_at"])
                + ": " + _monthly(bad["billed_price_usd"]))
@@ -395,6 +412,8 @@ def _past_auto_delete_date(fleet: _Fleet) -> pd.DataFrame:
 def _over_spend(check: str, column: str, what: str) -> Callable[[_Fleet], pd.DataFrame]:
     def run(fleet: _Fleet) -> pd.DataFrame:
         inst = _details(fleet)
+        if inst.empty:
+            return _NOTHING
         bad = inst[(inst["accrued_usd"] > inst[column]).fillna(False).to_numpy(dtype=bool)]
         message = ("accrued " + _usd(bad["accrued_usd"]) + " is past its " + what + " of "
                    + _usd(bad[column]))

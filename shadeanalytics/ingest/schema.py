@@ -609,11 +609,19 @@ def _pandas_dtype(column: Column) -> object:
     return status_dtype() if column.dtype == _STATUS else column.dtype
 
 
+#: each table's empty frame, built once per spec (a Tables of a few resources builds dozens)
+_EMPTY: dict[str, tuple[tuple[Column, ...], pd.DataFrame]] = {}
+
+
 def empty_frame(table: str) -> pd.DataFrame:
-    """An empty DataFrame of ``table`` with every column and dtype."""
-    return pd.DataFrame(
-        {c.name: pd.Series([], dtype=_pandas_dtype(c)) for c in TABLES[table]}
-    )
+    """An empty DataFrame of ``table`` with every column and dtype (a new one each call)."""
+    spec = TABLES[table]
+    cached = _EMPTY.get(table)
+    if cached is None or cached[0] is not spec:
+        cached = _EMPTY[table] = (spec, pd.DataFrame(
+            {c.name: pd.Series([], dtype=_pandas_dtype(c)) for c in spec}
+        ))
+    return cached[1].copy()
 
 
 def data_dictionary() -> str:

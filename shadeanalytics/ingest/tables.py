@@ -152,8 +152,8 @@ class Tables:
         clusters = _mark_vanished(clusters, np.full(len(clusters), _CLUSTERS), last_ok)
         instances, detail_children = _carry_details(self, instances)
         keys = instances[["instance_id", "observed_at"]].drop_duplicates()
-        children = {
-            name: getattr(self, name).merge(keys, on=["instance_id", "observed_at"])
+        children = {  # (an empty table has no row to keep: no join)
+            name: _rows_of(getattr(self, name), keys, ["instance_id", "observed_at"])
             for name in CHILD_TABLES if name not in _DETAIL_CHILDREN
         }
         volumes = _newest(self.volumes, ["volume_id"])
@@ -176,10 +176,10 @@ class Tables:
             volume_types=_newest(self.volume_types, ["cloud", "region"]),
             ssh_keys=_newest(self.ssh_keys, ["ssh_key_id"]),
             templates=templates,
-            template_tags=self.template_tags.merge(template_keys,
-                                                   on=["template_id", "observed_at"]),
-            template_envs=self.template_envs.merge(template_keys,
-                                                   on=["template_id", "observed_at"]),
+            template_tags=_rows_of(self.template_tags, template_keys,
+                                   ["template_id", "observed_at"]),
+            template_envs=_rows_of(self.template_envs, template_keys,
+                                   ["template_id", "observed_at"]),
             cluster_types=_newest(self.cluster_types, ["cloud", "shade_instance_type",
                                                        "num_instances", "region"]),
             # a resource declared since: the newest rows of each key (its row key)
@@ -204,8 +204,9 @@ def _carry_details(tables: Tables, latest: pd.DataFrame
     """``latest`` instance rows with the details of each instance's newest detailed row, and
     the detail child tables keyed to those rows."""
     history = tables.instances
-    detailed = history[history["has_details"].fillna(False).to_numpy(dtype=bool)]
-    if not detailed.empty:
+    with_details = history["has_details"].fillna(False).to_numpy(dtype=bool)
+    if with_details.any():  # (no row has details: nothing to carry, no frame to filter)
+        detailed = history[with_details]
         newest = detailed.sort_values("observed_at", na_position="first", kind="stable") \
             .drop_duplicates("instance_id", keep="last").set_index("instance_id")
         lacking = ~latest["has_details"].fillna(False).to_numpy(dtype=bool) \
@@ -216,14 +217,25 @@ def _carry_details(tables: Tables, latest: pd.DataFrame
             for column in (*DETAIL_FIELDS, "has_details", "details_observed_at"):
                 filled = pd.Series(newest.loc[ids, column].array, index=latest.index[lacking])
                 latest[column] = latest[column].where(~lacking, filled)
-    rows = latest[latest["has_details"].fillna(False).to_numpy(dtype=bool)]
-    keys = rows[["instance_id", "observed_at", "details_observed_at"]].drop_duplicates()
     children = {}
+    keys: pd.DataFrame | None = None
     for name in _DETAIL_CHILDREN:
+        if getattr(tables, name).empty:  # no row to keep: the table as it is
+            children[name] = getattr(tables, name)
+            continue
+        if keys is None:
+            rows = latest[latest["has_details"].fillna(False).to_numpy(dtype=bool)]
+            keys = rows[["instance_id", "observed_at", "details_observed_at"]].drop_duplicates()
         child = getattr(tables, name).rename(columns={"observed_at": "details_observed_at"})
         merged = child.merge(keys, on=["instance_id", "details_observed_at"])
         children[name] = merged[[c.name for c in TABLES[name]]].reset_index(drop=True)
     return latest, children
+
+
+def _rows_of(child: pd.DataFrame, keys: pd.DataFrame, on: list[str]) -> pd.DataFrame:
+    """The rows of ``child`` whose ``on`` columns are a row of ``keys`` (an inner join);
+    an empty ``child`` as it is (the join of no row is the table itself)."""
+    return child if child.empty else child.merge(keys, on=on)
 
 
 def _mark_vanished(df: pd.DataFrame, endpoint: np.ndarray, last_ok: pd.Series) -> pd.DataFrame:

@@ -519,10 +519,13 @@ def _type_problem(column: FocusColumn, values: pd.Series) -> str | None:
             return None
         return f"is {values.dtype}"
     texts = values.dropna()
-    if not all(isinstance(v, str) for v in texts):
+    # a string column holds text only; another is looked at value by value
+    if not isinstance(texts.dtype, pd.StringDtype) and not all(
+            isinstance(v, str) for v in texts):
         return "holds a value that is not text"
     if column.type == "JSON":
-        for text in texts:
+        # each distinct text once, in the order of first appearance (the same first problem)
+        for text in pd.unique(texts.to_numpy(dtype=object)):
             try:
                 parsed = json.loads(text)
             except ValueError:
