@@ -13,7 +13,14 @@ import base64
 import binascii
 import functools
 import hashlib
-from collections.abc import Iterable
+import itertools
+import os
+import pickle
+import signal
+import sys
+import warnings
+from bisect import bisect_left
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -28,6 +35,7 @@ from .decode import (
     CheckedInstance,
     Cluster,
     Instance,
+    LazyItems,
     LenientCluster,
     LenientInstance,
     TypedList,
@@ -47,13 +55,16 @@ from .schema import (
 )
 
 __all__ = [
+    "SPLIT_MIN_BYTES",
     "Document",
     "Findings",
+    "Lines",
     "Normalized",
     "normalize",
     "normalize_records",
     "redact",
     "script_sha256",
+    "splits",
     "ssh_fingerprint",
     "type_name",
 ]
@@ -151,6 +162,36 @@ class Document:
     def with_time(self, observed_at: str) -> Document:
         """The same document, dated ``observed_at``."""
         return replace(self, observed_at=observed_at)
+
+
+@dataclass
+class Lines:
+    """The lines of a big JSONL file, each read into its document when the walk reaches it
+    (``document(line, source, explicit)``): a batch the walk may split between two processes
+    (``splits``). ``items``: (line number, line) of every non-blank line."""
+
+    items: list[tuple[int, bytes]]
+    name: str
+    explicit: bool
+    document: Callable[[bytes, str, bool], Document]
+
+
+#: the fewest bytes of records a load splits between two processes (``splits``): below it,
+#: starting the second process costs about what it saves
+SPLIT_MIN_BYTES = 20 * 1024**2
+#: the share of the records' bytes the first process (the loader's own) walks: the second
+#: then pickles its rows while the first finishes
+_SPLIT_SHARE = 0.5
+
+
+def splits(size: int) -> bool:
+    """Whether records of ``size`` bytes are walked by two processes: at least
+    ``SPLIT_MIN_BYTES`` of them, on Linux (``fork``: the second process starts with the
+    loaded modules and the input in memory) with two cores or more for this process."""
+    if size < SPLIT_MIN_BYTES or not sys.platform.startswith("linux") \
+            or not hasattr(os, "fork"):
+        return False
+    return len(os.sched_getaffinity(0)) > 1
 
 
 @dataclass
@@ -529,6 +570,9 @@ class _Normalizer:
     # -- documents -------------------------------------------------------------------------
 
     def document(self, doc: Document) -> None:
+        if type(doc.value) is Lines:
+            self._lines(doc.value, doc.observed_at)
+            return
         self.out.documents.append(doc)
         self._doc_no = len(self.out.documents) - 1
         self._doc = doc
@@ -833,17 +877,22 @@ class _Normalizer:
             if typed.observed_at is not None:
                 observed_at = typed.observed_at
         if typed.kind == "array":  # a JSON array of cluster info responses
-            for i, c in enumerate(typed.items):
-                ipath = f"{path}[{i}]"
-                if c is UNREADABLE:
-                    self.findings.bad("nested too deeply to be a Shadeform response",
-                                      general_path(ipath), self._doc.source, ipath, None)
-                elif type(c) is not Cluster:
-                    self._value(c, ipath, observed_at, 1)
-                elif self.kinds is not None and "clusters" not in self.kinds:
-                    self._wrong_kind("clusters", ipath)
-                else:
-                    self._typed_cluster(c, ipath, observed_at)
+            items = typed.items
+
+            def walk_array(start: int, stop: int) -> None:
+                for i, c in _numbered(items, start, stop):
+                    ipath = f"{path}[{i}]"
+                    if c is UNREADABLE:
+                        self.findings.bad("nested too deeply to be a Shadeform response",
+                                          general_path(ipath), self._doc.source, ipath, None)
+                    elif type(c) is not Cluster:
+                        self._value(c, ipath, observed_at, 1)
+                    elif self.kinds is not None and "clusters" not in self.kinds:
+                        self._wrong_kind("clusters", ipath)
+                    else:
+                        self._typed_cluster(c, ipath, observed_at)
+
+            self._in_two(_sizes(items), walk_array)
             return
         kind = "clusters" if typed.kind == "cluster" else typed.kind
         if self.kinds is not None and kind not in self.kinds:
@@ -859,17 +908,129 @@ class _Normalizer:
         if observed_at is not None:
             self.out.polls.append((observed_at, _ENDPOINTS[typed.kind]))
         if typed.kind == "clusters":
-            for i, c in enumerate(typed.items):
-                if type(c) is not Cluster:
-                    self.cluster(c, f"{lpath}[{i}]", observed_at)
-                else:
-                    self._typed_cluster(c, f"{lpath}[{i}]", observed_at)
+            items = typed.items
+
+            def walk_clusters(start: int, stop: int) -> None:
+                for i, c in _numbered(items, start, stop):
+                    if type(c) is not Cluster:
+                        self.cluster(c, f"{lpath}[{i}]", observed_at)
+                    else:
+                        self._typed_cluster(c, f"{lpath}[{i}]", observed_at)
+
+            self._in_two(_sizes(items), walk_clusters)
         else:
             for i, r in enumerate(typed.items):
                 if type(r) is not Instance:
                     self.instance(r, f"{lpath}[{i}]", observed_at, None)
                 else:
                     self._typed_instance(r, f"{lpath}[{i}]", observed_at, None)
+
+    def _lines(self, lines: Lines, observed_at: str | None) -> None:
+        """The documents of a JSONL file's lines (``observed_at``: the load's default)."""
+
+        def walk_lines(start: int, stop: int) -> None:
+            for number, line in lines.items[start:stop]:
+                doc = lines.document(line, f"{lines.name} line {number}", lines.explicit)
+                self.document(doc.with_time(observed_at) if observed_at and not doc.observed_at
+                              else doc)
+
+        self._in_two([len(line) for _, line in lines.items], walk_lines)
+
+    # -- two processes: a big list's records split in two (``splits``) ---------------------
+
+    def _in_two(self, sizes: list[int], walk: Callable[[int, int], None]) -> None:
+        """``walk(0, n)`` over the ``n`` records of ``sizes`` (bytes each): in two processes
+        when ``splits`` says so, else in this one.
+
+        A forked child walks the second part into its copy of the rows and sends what it
+        added back, pickled, through a pipe, while this process walks the first; its rows,
+        origins and findings are then appended as the walk in one process would have
+        (row numbers, document numbers, first occurrences and counts of warnings). When the
+        child fails (a record that cannot load with ``errors="raise"``, anything else), this
+        process walks the second part itself: the error it meets is the one a walk in one
+        process meets, with the same file, JSON path and id.
+        """
+        n = len(sizes)
+        if n < 2 or not splits(sum(sizes)):
+            walk(0, n)
+            return
+        ends = list(itertools.accumulate(sizes))
+        split = min(max(bisect_left(ends, ends[-1] * _SPLIT_SHARE) + 1, 1), n - 1)
+        mark = {key: len(values) for key, values in _lists(self.out).items()}
+        read_fd, write_fd = os.pipe()
+        with warnings.catch_warnings():
+            # Python 3.12+ warns on fork with threads running (pyarrow's pools): the child
+            # runs no thread, takes no lock of theirs and leaves by os._exit
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
+        if pid == 0:  # the child: walk the second part, send what it added
+            code = 1
+            try:
+                os.close(read_fd)
+                self.findings._warnings = {}
+                self.findings.skipped = 0
+                walk(split, n)
+                payload = pickle.dumps(self._added(mark), protocol=pickle.HIGHEST_PROTOCOL)
+                with os.fdopen(write_fd, "wb") as pipe:
+                    pipe.write(payload)
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(write_fd)
+        status = 1
+        try:
+            walk(0, split)
+            with os.fdopen(read_fd, "rb") as pipe:
+                read_fd = -1
+                payload = pipe.read()
+            status = os.waitpid(pid, 0)[1]
+            pid = 0
+        finally:
+            if pid:  # this part failed (or was interrupted): the child's is not needed
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            if read_fd >= 0:
+                os.close(read_fd)
+        if status == 0 and payload:
+            self._append(pickle.loads(payload), mark)
+        else:
+            walk(split, n)
+
+    def _added(self, mark: dict[str, int]) -> dict[str, Any]:
+        """What the walk added to every list since ``mark`` (the documents without their
+        values: only their names are read later), and its findings."""
+        added: dict[str, Any] = {key: values[mark[key]:]
+                                 for key, values in _lists(self.out).items()}
+        added["documents"] = [replace(doc, value=None) for doc in added["documents"]]
+        added[" warnings"] = self.findings._warnings
+        added[" skipped"] = self.findings.skipped
+        return added
+
+    def _append(self, added: dict[str, Any], mark: dict[str, int]) -> None:
+        """The child's ``_added``, appended after this process's part of the walk."""
+        lists = _lists(self.out)
+        grown = {key: len(lists[key]) - mark[key]
+                 for key in ("documents", "instances", "account.templates")}
+        first_new_doc = mark["documents"]
+        for key, values in lists.items():
+            more = added[key]
+            if grown["documents"] and key.endswith("origins"):
+                more = [(d + grown["documents"] if d >= first_new_doc else d, where)
+                        for d, where in more]
+            elif key.startswith("children.") and key.endswith(".0"):
+                parent = "account.templates" if key.split(".")[1] in TEMPLATE_CHILD_FIELDS \
+                    else "instances"
+                if grown[parent]:
+                    more = [row + grown[parent] for row in more]
+            values.extend(more)
+        findings = self.findings
+        for key, (count, *first) in added[" warnings"].items():
+            seen = findings._warnings.get(key)
+            if seen is None:
+                findings._warnings[key] = [count, *first]
+            else:
+                seen[0] += count
+        findings.skipped += added[" skipped"]
 
     def _typed_cluster(self, c: Any, path: str, observed_at: str | None,
                        general: bool = False, count: int | None = None) -> None:
@@ -1126,6 +1287,36 @@ def _declared_reads(resource: Resource) -> tuple[tuple[tuple[str, ...] | None, .
 
 #: the store's record kinds read by a table walker -> their table
 RECORD_TABLES = {r.kind: r.table for r in RESOURCES if r.table not in RECORDS}
+
+
+def _lists(out: Normalized) -> dict[str, list[Any]]:
+    """Every list of ``out`` that a walk appends to, by name (a child table's columns as
+    ``children.<table>.<k>``)."""
+    lists: dict[str, list[Any]] = {
+        "clusters": out.clusters, "cluster_origins": out.cluster_origins,
+        "instances": out.instances, "instance_origins": out.instance_origins,
+        "instance_types": out.instance_types,
+        "instance_type_origins": out.instance_type_origins,
+        "polls": out.polls, "documents": out.documents,
+    }
+    for name, columns in out.children.items():
+        lists.update((f"children.{name}.{k}", column) for k, column in enumerate(columns))
+    lists.update((f"counts.{name}", counts) for name, counts in out.child_counts.items())
+    lists.update((f"account.{name}", rows) for name, rows in out.account.items())
+    lists.update((f"account.{name}.origins", rows) for name, rows in out.account_origins.items())
+    return lists
+
+
+def _sizes(items: Any) -> list[int]:
+    """The bytes of each item of a list (0 each when they are parsed already)."""
+    return items.sizes() if type(items) is LazyItems else [0] * len(items)
+
+
+def _numbered(items: Any, start: int, stop: int) -> Iterable[tuple[int, Any]]:
+    """(index, item) of ``items[start:stop]``."""
+    if type(items) is LazyItems:
+        return zip(range(start, stop), items.between(start, stop), strict=True)
+    return zip(range(start, stop), items[start:stop], strict=True)
 
 
 def normalize_records(records: Iterable[tuple[str, Document, str, str | None]],
