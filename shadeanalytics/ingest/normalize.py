@@ -181,7 +181,7 @@ class Lines:
 SPLIT_MIN_BYTES = 20 * 1024**2
 #: the share of the records' bytes the first process (the loader's own) walks: the second
 #: then encodes its rows while the first finishes
-_SPLIT_SHARE = 0.5
+_SPLIT_SHARE = 0.53
 
 
 def splits(size: int) -> bool:
@@ -957,12 +957,22 @@ class _Normalizer:
         ends = list(itertools.accumulate(sizes))
         split = min(max(bisect_left(ends, ends[-1] * _SPLIT_SHARE) + 1, 1), n - 1)
         mark = {key: len(values) for key, values in _lists(self.out).items()}
-        read_fd, write_fd = os.pipe()
-        with warnings.catch_warnings():
-            # Python 3.12+ warns on fork with threads running (pyarrow's pools): the child
-            # runs no thread, takes no lock of theirs and leaves by os._exit
-            warnings.simplefilter("ignore", DeprecationWarning)
-            pid = os.fork()
+        try:
+            read_fd, write_fd = os.pipe()
+        except OSError:  # out of file descriptors: one process
+            walk(0, n)
+            return
+        try:
+            with warnings.catch_warnings():
+                # Python 3.12+ warns on fork with threads running (pyarrow's pools): the child
+                # runs no thread, takes no lock of theirs and leaves by os._exit
+                warnings.simplefilter("ignore", DeprecationWarning)
+                pid = os.fork()
+        except OSError:  # no process to be had (a limit): one process
+            os.close(read_fd)
+            os.close(write_fd)
+            walk(0, n)
+            return
         if pid == 0:  # the child: walk the second part, send what it added
             code = 1
             try:
