@@ -293,7 +293,7 @@ def _load(source: Source, kind: str | None, errors: str, observed_at: Any,
 def _counted(documents: Iterable[Document], bar: Any) -> Iterator[Document]:
     for doc in documents:
         yield doc
-        bar.update(1)
+        bar.update(len(doc.value.items) if type(doc.value) is Lines else 1)  # a JSONL's lines
 
 
 def read(source: Source, *, errors: str = "raise", observed_at: Any = None) -> Tables:
