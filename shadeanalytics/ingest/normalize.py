@@ -55,6 +55,7 @@ from .schema import (
 )
 
 __all__ = [
+    "SPLIT_MAX_LOAD",
     "SPLIT_MIN_BYTES",
     "Document",
     "Findings",
@@ -184,14 +185,22 @@ SPLIT_MIN_BYTES = 20 * 1024**2
 _SPLIT_SHARE = 0.53
 
 
+#: the most runnable processes besides this one, per other core (the 1-minute load average),
+#: at which a load still splits: on a machine busy with other work the second process waits
+#: for a core, and the split costs time rather than saves it
+SPLIT_MAX_LOAD = 1.0
+
+
 def splits(size: int) -> bool:
     """Whether records of ``size`` bytes are walked by two processes: at least
     ``SPLIT_MIN_BYTES`` of them, on Linux (``fork``: the second process starts with the
-    loaded modules and the input in memory) with two cores or more for this process."""
+    loaded modules and the input in memory) with two cores or more for this process, one of
+    them idle (``SPLIT_MAX_LOAD``)."""
     if size < SPLIT_MIN_BYTES or not sys.platform.startswith("linux") \
             or not hasattr(os, "fork"):
         return False
-    return len(os.sched_getaffinity(0)) > 1
+    cores = len(os.sched_getaffinity(0))
+    return cores > 1 and os.getloadavg()[0] - 1 <= SPLIT_MAX_LOAD * (cores - 1)
 
 
 @dataclass
