@@ -572,6 +572,8 @@ class _Normalizer:
         self._doc: Document = Document(None, "")
         #: the envelope's endpoint of the response being walked (None when it does not say)
         self._endpoint: str | None = None
+        #: a list is being walked in two processes (``_in_two``)
+        self._split = False
         self._child_rows = [(out.children[t][0].append, out.child_counts[t].append,
                              *(column.append for column in out.children[t][4:]))
                             for t in INSTANCE_RECORD.children]
@@ -960,9 +962,18 @@ class _Normalizer:
         process meets, with the same file, JSON path and id.
         """
         n = len(sizes)
-        if n < 2 or not splits(sum(sizes)):
-            walk(0, n)
+        if n < 2 or self._split or not splits(sum(sizes)):
+            walk(0, n)  # (a big list inside a part: split once)
             return
+        self._split = True
+        try:
+            self._fork_walk(sizes, walk)
+        finally:
+            self._split = False
+
+    def _fork_walk(self, sizes: list[int], walk: Callable[[int, int], None]) -> None:
+        """``_in_two``'s two processes."""
+        n = len(sizes)
         ends = list(itertools.accumulate(sizes))
         split = min(max(bisect_left(ends, ends[-1] * _SPLIT_SHARE) + 1, 1), n - 1)
         mark = {key: len(values) for key, values in _lists(self.out).items()}
