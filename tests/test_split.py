@@ -133,3 +133,13 @@ def test_an_error_in_the_second_half_names_its_global_index(split: list[int]) ->
         "fleet.clusters.json at $.clusters[7].instances[1]."
         "configuration.os (id c7-i1): found a list, expected a string"
     )
+
+
+def test_a_busy_machine_keeps_to_one_process(
+    split: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With other work on every core (SPLIT_MAX_LOAD below the load) nothing is split."""
+    monkeypatch.setattr(normalize, "SPLIT_MAX_LOAD", float("-inf"))
+    tables = _load(_write(_fleet())["array"])
+    assert split == [] and len(tables.instances) == 16
+    assert not normalize.splits(2**40)
