@@ -931,6 +931,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="only part 4 (the year of history); writes results-history.json")
     parser.add_argument("--shapes-only", action="store_true",
                         help="only part 1b (realistic shapes); updates it in the results file")
+    parser.add_argument("--split", choices=("auto", "on", "off"), default="auto",
+                        help="our loader's two processes for a big list: as the loader "
+                             "decides (auto: 20 MiB and more, machine not busy), always, never")
     parser.add_argument("--replot", action="store_true",
                         help="only redraw growth.png from out/results.json")
     parser.add_argument("--child-memory", nargs=2, metavar=("METHOD", "FILE"),
@@ -940,6 +943,11 @@ def main(argv: list[str] | None = None) -> int:
         _child_memory(*args.child_memory)
         return 0
     OUT.mkdir(exist_ok=True)
+    if args.split != "auto":
+        from shadeanalytics.ingest import normalize
+
+        normalize.SPLIT_MIN_BYTES, normalize.SPLIT_MAX_LOAD = \
+            (0, float("inf")) if args.split == "on" else (2**62, 0.0)
     if args.replot:
         name = "quick" if args.quick else ""
         saved = json.loads((OUT / f"results{'-' * bool(name)}{name}.json").read_text())
@@ -960,7 +968,8 @@ def main(argv: list[str] | None = None) -> int:
                                                              "msgspec", "orjson", "duckdb",
                                                              "pyarrow")))
     print(f"timings: best of {args.repeat} in one process" + (" (--quick)" if args.quick
-                                                              else ""))
+                                                              else "")
+          + ("" if args.split == "auto" else f"; our loader's split walk {args.split}"))
     results: dict[str, Any] = {"machine": info, "repeat": args.repeat, "quick": args.quick}
     if args.history_only:
         began = time.perf_counter()
@@ -977,7 +986,8 @@ def main(argv: list[str] | None = None) -> int:
         shapes_r = bench_shapes(main_n, args.repeat)
         shapes_r["targets"] = print_shapes(shapes_r)
         saved = json.loads(results_file.read_text()) if results_file.exists() else results
-        saved["shapes"] = shapes_r | {"machine": info, "repeat": args.repeat}
+        saved["shapes"] = shapes_r | {"machine": info, "repeat": args.repeat,
+                                      "split": args.split}
         results_file.write_text(json.dumps(saved, indent=2, default=str))
         print(f"\nresults: {results_file.relative_to(HERE.parent)} (part 1b updated)")
         return 0
