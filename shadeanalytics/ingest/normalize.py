@@ -1029,7 +1029,9 @@ class _Normalizer:
             if read_fd >= 0:
                 os.close(read_fd)
         if status == 0 and payload:
-            self._append(_added(_PART_DECODER.decode(payload)), mark)
+            part = _PART_DECODER.decode(payload)
+            del payload  # (each piece goes as soon as it is read: a large load's peak memory)
+            self._append(_added(part), mark)
         else:
             walk(split, n)
 
@@ -1344,6 +1346,50 @@ def _lists(out: Normalized) -> dict[str, list[Any]]:
     return lists
 
 
+class _Rows(msgspec.Struct, array_like=True):
+    """Rows of one table, column by column: a column of text (and nulls) as each distinct
+    value once and a code per row (they come back shared, as the walk interned them: a
+    large load's peak memory), any other column as it is."""
+
+    width: int
+    plain: dict[int, list[Any]]
+    codes: dict[int, list[int]]
+    values: dict[int, list[str | None]]
+
+
+_TEXT = frozenset({str, type(None)})
+
+
+def _to_columns(rows: list[tuple[Any, ...]] | None, columns: Any = None) -> _Rows:
+    """``rows`` (or the ``columns`` of a table kept column by column) as ``_Rows``."""
+    if columns is None:
+        columns = list(zip(*rows or (), strict=True))
+    out = _Rows(len(columns), {}, {}, {})
+    for k, column in enumerate(columns):
+        if set(map(type, column)) <= _TEXT:
+            index: dict[str | None, int] = {}
+            out.codes[k] = [index.setdefault(v, len(index)) for v in column]
+            out.values[k] = list(index)
+        else:
+            out.plain[k] = list(column)
+    return out
+
+
+def _column_lists(rows: _Rows) -> list[list[Any]]:
+    """The columns of ``_Rows``, as lists."""
+    columns: list[Any] = [None] * rows.width
+    for k, column in rows.plain.items():
+        columns[k] = column
+    for k, codes in rows.codes.items():
+        values = rows.values[k]
+        columns[k] = [values[code] for code in codes]
+    return columns
+
+
+def _from_columns(rows: _Rows) -> list[tuple[Any, ...]]:
+    return list(zip(*_column_lists(rows), strict=True))
+
+
 class _Part(msgspec.Struct, array_like=True):
     """What the child of ``_Normalizer._in_two`` added, as it travels (msgpack: a tenth of
     pickle's time for the rows; strings, numbers, booleans and None come back as they were,
@@ -1352,12 +1398,12 @@ class _Part(msgspec.Struct, array_like=True):
 
     #: the documents without their values, the findings (pickled: few objects)
     rest: bytes
-    #: the lists of tuples: rows and polls
-    rows: dict[str, list[tuple[Any, ...]]]
+    #: the lists of tuples (rows and polls), column by column
+    rows: dict[str, _Rows]
     #: (document number, JSON path: ``member_path``) of each row
     origins: dict[str, list[tuple[int, str | tuple[str, int]]]]
-    #: the child tables' columns and list lengths
-    columns: dict[str, list[Any]]
+    #: the child tables' columns and list lengths (each list a one-column ``_Rows``)
+    columns: dict[str, _Rows]
 
 
 _PART = msgspec.msgpack.Encoder()
@@ -1368,18 +1414,22 @@ _REST = ("documents", " warnings", " skipped")
 def _part(added: dict[str, Any]) -> _Part:
     """``_Normalizer._added`` as a ``_Part``."""
     rest = pickle.dumps({key: added[key] for key in _REST}, protocol=pickle.HIGHEST_PROTOCOL)
-    groups: dict[str, dict[str, list[Any]]] = {"rows": {}, "origins": {}, "columns": {}}
+    groups: dict[str, dict[str, Any]] = {"rows": {}, "origins": {}, "columns": {}}
     for key, values in added.items():
-        if key not in _REST:
-            group = "origins" if key.endswith("origins") else "columns" \
-                if key.startswith(("children.", "counts.")) else "rows"
-            groups[group][key] = values
+        if key.endswith("origins"):
+            groups["origins"][key] = values
+        elif key.startswith(("children.", "counts.")):
+            groups["columns"][key] = _to_columns(None, [values])
+        elif key not in _REST:
+            groups["rows"][key] = _to_columns(values)
     return _Part(rest, **groups)
 
 
 def _added(part: _Part) -> dict[str, Any]:
     """The ``_Normalizer._added`` of a ``_Part``."""
-    return {**part.rows, **part.origins, **part.columns, **pickle.loads(part.rest)}
+    rows = {key: _from_columns(part.rows.pop(key)) for key in list(part.rows)}
+    lists = {key: _column_lists(part.columns.pop(key))[0] for key in list(part.columns)}
+    return {**rows, **part.origins, **lists, **pickle.loads(part.rest)}
 
 
 def _sizes(items: Any) -> list[int]:
