@@ -29,7 +29,7 @@ from .._common import progress
 from ..errors import DataWarning, InputError, InvalidJSONError, printable
 from .decode import decode_list_response
 from .normalize import Document, Lines, normalize, splits
-from .tables import Tables, arrow_head, build_tables
+from .tables import Tables, build_tables
 
 __all__ = ["MAX_SOURCE_BYTES", "Source", "gc_paused", "iter_documents", "read", "read_clusters",
            "read_instance_types", "read_instances", "read_regular_file"]
@@ -280,8 +280,7 @@ def _load(source: Source, kind: str | None, errors: str, observed_at: Any,
         documents = (d if d.observed_at else d.with_time(default_time) for d in documents)
     with gc_paused(), progress(None, "loading", unit=" responses") as bar:
         documents = _counted(documents, bar)
-        norm = normalize(documents, errors=errors, kinds=_KINDS.get(kind or ""),
-                         while_waiting=arrow_head)
+        norm = normalize(documents, errors=errors, kinds=_KINDS.get(kind or ""))
         tables = build_tables(norm)
         # free the parsed JSON and the raw rows by reference counting while the collector is
         # still off: left to it, its first pass would walk millions of them for nothing

@@ -180,9 +180,9 @@ class Lines:
 #: the fewest bytes of records a load splits between two processes (``splits``): below it,
 #: starting the second process costs about what it saves
 SPLIT_MIN_BYTES = 20 * 1024**2
-#: the share of the records' bytes the first process (the loader's own) walks: it then
-#: converts its rows to Arrow (``while_waiting``) while the second encodes and sends its own
-_SPLIT_SHARE = 0.47
+#: the share of the records' bytes the first process (the loader's own) walks: the second
+#: then encodes its rows while the first finishes
+_SPLIT_SHARE = 0.53
 
 
 #: the most runnable processes besides this one, per other core (the 1-minute load average),
@@ -276,9 +276,6 @@ class Normalized:
     )
     documents: list[Document] = field(default_factory=list)
     findings: Findings = field(default_factory=Findings)
-    #: (n, the first n instance rows as one Arrow struct array), converted while a split
-    #: walk's second process finished (``normalize(while_waiting=...)``), or None
-    instances_head: Any = None
 
 
 def general_path(path: str) -> str:
@@ -577,8 +574,6 @@ class _Normalizer:
         self._endpoint: str | None = None
         #: a list is being walked in two processes (``_in_two``)
         self._split = False
-        #: ``normalize``'s ``while_waiting``
-        self.while_waiting: Callable[[Normalized], None] | None = None
         self._child_rows = [(out.children[t][0].append, out.child_counts[t].append,
                              *(column.append for column in out.children[t][4:]))
                             for t in INSTANCE_RECORD.children]
@@ -1015,8 +1010,6 @@ class _Normalizer:
         status = 1
         try:
             walk(0, split)
-            if self.while_waiting is not None:
-                self.while_waiting(self.out)
             with os.fdopen(read_fd, "rb") as pipe:
                 read_fd = -1
                 payload = pipe.read()
@@ -1456,17 +1449,14 @@ def normalize_records(records: Iterable[tuple[str, Document, str, str | None]],
 
 
 def normalize(documents: Iterable[Document], errors: str = "raise",
-              kinds: frozenset[str] | None = None,
-              while_waiting: Callable[[Normalized], None] | None = None) -> Normalized:
+              kinds: frozenset[str] | None = None) -> Normalized:
     """Walk ``documents`` once and return the raw rows of every table.
 
     ``kinds`` limits which responses are read (``clusters``, ``instances``,
-    ``instance_types``); ``None`` reads all. ``while_waiting(out)``: work on the rows read so
-    far, done when a split walk's own part is read and the second process's not yet here.
+    ``instance_types``); ``None`` reads all.
     """
     out = Normalized(findings=Findings(errors=errors))
     walker = _Normalizer(out, kinds)
-    walker.while_waiting = while_waiting
     for doc in documents:
         walker.document(doc)
     return out

@@ -31,7 +31,7 @@ from .normalize import (
 from .resources import BY_NAME, BY_TABLE, RESOURCES
 from .schema import PRE_ACTIVE, STATUSES, TABLES, Column, empty_frame
 
-__all__ = ["Tables", "arrow_head", "build_tables"]
+__all__ = ["Tables", "build_tables"]
 
 _CLUSTERS, _INSTANCES, _VOLUMES = (BY_NAME[name].endpoint
                                    for name in ("clusters", "instances", "volumes"))
@@ -291,8 +291,6 @@ class _Table:
         self.rid_of: Callable[[int], Any] | None = None
         self.findings = findings
         self.drop: set[int] = set()
-        #: (n, the first n rows already converted to one Arrow struct array: ``arrow_head``)
-        self.head: tuple[int, Any] | None = None
         #: rows whose missing required values are expected, by column source (a source
         #: ``configuration`` covers every ``configuration.*`` column)
         self.quiet: dict[str, set[int]] = {}
@@ -613,33 +611,14 @@ def _arrow_columns(table: _Table, described: dict[str, Column]) -> dict[str, Any
 
     Every value pyarrow accepts here is one the general conversion passes unchanged (a
     float with an integer value in an integer column is the exception: both load it as
-    that integer, without a warning). The first rows may be converted already
-    (``table.head``: ``arrow_head``)."""
+    that integer, without a warning)."""
     pa = _arrow()
     raw = table.raw
     if pa is None or table.name not in _ARROW_TABLES or type(raw) is not _Columns \
             or not raw.rows or pd.StringDtype().storage != "pyarrow":
         return {}
-    struct = _struct_type(table.name, raw.names(), described)
-    if struct is None:
-        return {}
-    head = table.head
-    if head is not None and head[1].type == struct and head[0] <= len(raw.rows):
-        rest = _struct_rows(raw.rows[head[0]:], struct)
-        rows = None if rest is None else pa.concat_arrays([head[1], rest])
-    else:
-        rows = _struct_rows(raw.rows, struct)
-    if rows is None:
-        return {}
-    return {field.name: rows.field(k) for k, field in enumerate(struct)}
-
-
-def _struct_type(table: str, names: list[str], described: dict[str, Column]) -> Any:
-    """The Arrow struct of a row of ``table`` (raw fields ``names``), or None when a column
-    has no Arrow type here."""
-    pa = _arrow()
     fields = []
-    for name in names:
+    for name in raw.names():
         column = described.get(name)
         if name == "observed_at":
             kind = "large_string"
@@ -650,42 +629,20 @@ def _struct_type(table: str, names: list[str], described: dict[str, Column]) -> 
         else:
             kind = _ARROW_KINDS.get(column.parse, "")
         if not kind:
-            return None
+            return {}
         fields.append(pa.field(name, getattr(pa, kind)()))
-    return pa.struct(fields)
-
-
-def _struct_rows(rows: list[tuple[Any, ...]], struct: Any) -> Any:
-    """``rows`` as one Arrow struct array of type ``struct``, or None when a value does not
-    convert as the general conversion would."""
-    pa = _arrow()
     try:
-        array = pa.array(rows, type=struct)
+        rows = pa.array(raw.rows, type=pa.struct(fields))
     except (pa.ArrowException, TypeError, ValueError, OverflowError, UnicodeError):
-        return None
+        return {}
     # pyarrow truncates a float into an integer field (1.5 -> 1) where the general conversion
     # refuses it: any float in an integer column sends the table the general way (one pass of
     # C-level iteration per integer column, no Python per value)
-    for k, arrow_field in enumerate(struct):
+    for k, arrow_field in enumerate(fields):
         if arrow_field.type == pa.int64() \
-                and float in set(map(type, map(itemgetter(k), rows))):
-            return None
-    return array
-
-
-def arrow_head(norm: Normalized) -> None:
-    """Convert the instances' rows read so far to Arrow (``Normalized.instances_head``):
-    what the loader does while the second process of a split walk finishes
-    (``normalize(while_waiting=...)``); ``build_tables`` converts only the rows after them."""
-    pa = _arrow()
-    if pa is None or not norm.instances or pd.StringDtype().storage != "pyarrow":
-        return
-    described = {c.name: c for c in TABLES["instances"]}
-    struct = _struct_type("instances", list(INSTANCE_FIELDS), described)
-    if struct is not None:
-        rows = norm.instances
-        converted = _struct_rows(rows, struct)
-        norm.instances_head = None if converted is None else (len(rows), converted)
+                and float in set(map(type, map(itemgetter(k), raw.rows))):
+            return {}
+    return {field.name: rows.field(k) for k, field in enumerate(fields)}
 
 
 def _nulls(array: Any) -> np.ndarray:
@@ -842,9 +799,6 @@ def build_tables(norm: Normalized) -> Tables:
     instances = _Table("instances", norm.instances, INSTANCE_FIELDS,
                        origin_of(norm.instance_origins), "instance_id", findings)
     instances.drop.update(merged)
-    if not merged:  # (merged details rewrote rows: converted before, they are not these)
-        instances.head = norm.instances_head
-    norm.instances_head = None
     _quiet_lifecycle(instances)
     types = _Table("instance_types", norm.instance_types, INSTANCE_TYPE_FIELDS,
                    origin_of(norm.instance_type_origins), "shade_instance_type", findings)
