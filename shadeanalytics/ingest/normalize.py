@@ -181,8 +181,8 @@ class Lines:
 #: starting the second process costs about what it saves
 SPLIT_MIN_BYTES = 20 * 1024**2
 #: the share of the records' bytes the first process (the loader's own) walks: the second
-#: then encodes its rows while the first finishes
-_SPLIT_SHARE = 0.53
+#: also encodes its rows (``_Rows``: about half its walk's time), so both end together
+_SPLIT_SHARE = 0.6
 
 
 #: the most runnable processes besides this one, per other core (the 1-minute load average),
@@ -1360,11 +1360,13 @@ def _to_columns(rows: list[tuple[Any, ...]] | None, columns: Any = None) -> _Row
     out = _Rows(len(columns), {}, {}, {})
     for k, column in enumerate(columns):
         if set(map(type, column)) <= _TEXT:
-            index: dict[str | None, int] = {}
-            out.codes[k] = [index.setdefault(v, len(index)) for v in column]
-            out.values[k] = list(index)
-        else:
-            out.plain[k] = list(column)
+            index: dict[str | None, Any] = dict.fromkeys(column)  # (C loops: no Python per row)
+            if len(index) <= len(column) // 4:  # repeated text (not ids, names, addresses)
+                out.values[k] = list(index)
+                index.update(zip(out.values[k], itertools.count()))
+                out.codes[k] = list(map(index.__getitem__, column))
+                continue
+        out.plain[k] = list(column)
     return out
 
 
