@@ -225,6 +225,7 @@ def check_shapes(n: int, tmp: Path) -> None:
     import shapes  # benchmarks/shapes.py
 
     import shadeanalytics as sa
+    from shadeanalytics.ingest import normalize
     from shadeanalytics.ingest.decode import Cluster, decode_list_response
 
     fleet = shapes.fleet(n, seed=7)
@@ -241,9 +242,22 @@ def check_shapes(n: int, tmp: Path) -> None:
                                               obj=f"{name} {table}")
             assert len(general.warnings) == len(typed.warnings), name
             assert general.skipped == typed.skipped == 0, name
+            # the same file walked by two processes (normalize.splits, forced): the same
+            # tables and the same warnings, word for word
+            saved = normalize.SPLIT_MIN_BYTES, normalize.SPLIT_MAX_LOAD
+            normalize.SPLIT_MIN_BYTES, normalize.SPLIT_MAX_LOAD = 0, float("inf")
+            try:
+                split = sa.read(tmp / name)
+            finally:
+                normalize.SPLIT_MIN_BYTES, normalize.SPLIT_MAX_LOAD = saved
+            for (table, left), (_, right) in zip(typed.frames(), split.frames(), strict=True):
+                pd.testing.assert_frame_equal(left, right, check_exact=True,
+                                              obj=f"{name} {table} (split)")
+            assert split.warnings == typed.warnings, name
     print(f"loader on shapes: {n:,} info responses ({typed_items:,} typed, "
           f"{n - typed_items:,} the general way), {len(general.instances):,} instances, "
-          "5 containers: every table equal to the general path's")
+          "5 containers: every table equal to the general path's, and walked by two "
+          "processes equal to one's (warnings too)")
 
 
 def main(argv: list[str] | None = None) -> int:

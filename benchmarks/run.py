@@ -64,6 +64,13 @@ def best_of(repeat: int, fn: Callable[[], Any]) -> tuple[float, Any]:
     return best, result
 
 
+def cpu_seconds() -> float:
+    """CPU seconds of this process (every thread) and of its waited-for children."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def frames_bytes(tables: Any) -> int:
     """``memory_usage(deep=True)`` summed over every table of a ``Tables``."""
     return int(sum(df.memory_usage(deep=True).sum() for _, df in tables.frames()))
@@ -252,8 +259,11 @@ def _child_memory(method: str, path: str) -> None:
         rows = len(result)
     else:
         rows = None
+    # a big list's second part is walked by a forked child (ingest.normalize.splits): its
+    # resident peak, which counts the pages it shares with this process until it writes them
+    child_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
     print(json.dumps({"base": base, "peak": peak, "delta": peak - base, "frames": frames,
-                      "rows": rows}))
+                      "rows": rows, "split_child_peak": child_peak}))
 
 
 def peak_memory(method: str, path: Path) -> dict[str, Any]:
@@ -505,6 +515,7 @@ def bench_shapes(n: int, repeat: int) -> dict[str, Any]:
 
     paths = shapes_files(n)
     times: dict[str, dict[str, float]] = {name: {} for name in paths}
+    cpu: dict[str, dict[str, float]] = {name: {} for name in paths}
     tables: dict[str, Any] = {}
     ours: dict[str, Any] = {}
     differences: dict[tuple[str, str], list[str]] = {}
@@ -524,8 +535,11 @@ def bench_shapes(n: int, repeat: int) -> dict[str, Any]:
                 if name in ("array", "clean array"):
                     methods += [("naive", lambda p=path: load_naive_shapes(p))]
                 for method, fn in methods:
+                    began = cpu_seconds()
                     seconds, result = best_of(1, fn)
+                    used = cpu_seconds() - began
                     times[name][method] = min(times[name].get(method, float("inf")), seconds)
+                    cpu[name][method] = min(cpu[name].get(method, float("inf")), used)
                     if method == "ours":
                         tables[name] = (len(result.instances), frames_bytes(result),
                                         len(result.warnings))
@@ -545,7 +559,8 @@ def bench_shapes(n: int, repeat: int) -> dict[str, Any]:
         "frames_bytes": {name: t[1] for name, t in tables.items()},
         "warnings": {name: t[2] for name, t in tables.items()},
         "general_items": {name: _general_items(p) for name, p in paths.items()},
-        "seconds": times, "memory": memory,
+        "seconds": times, "cpu_seconds": cpu, "memory": memory,
+        "load_average_after": os.getloadavg(),
         "differences": {f"{name} {method}": found for (name, method), found in
                         differences.items()},
     }
@@ -569,6 +584,13 @@ def print_shapes(r: dict[str, Any]) -> dict[str, Any]:
         print(f"   {name:<12} {r['bytes'][name] / 2**20:5.0f} {naive} {row['duckdb']:9.2f} "
               f"{row['duckdb-inferred']:10.2f} {row['ours']:7.2f} {ratio} "
               f"{row['ours'] / row['duckdb']:10.2f}x {r['general_items'][name]:8,}")
+    cpu = r["cpu_seconds"]
+    print("   CPU seconds (this process's threads and its children; best of the runs):")
+    print(f"   {'container':<12} {'DuckDB':>7} {'ours':>6} {'ours/DuckDB':>11}")
+    for name in cpu:
+        print(f"   {name:<12} {cpu[name]['duckdb']:7.2f} {cpu[name]['ours']:6.2f} "
+              f"{cpu[name]['ours'] / cpu[name]['duckdb']:10.2f}x")
+    print("   load average after: " + ", ".join(f"{x:.2f}" for x in r["load_average_after"]))
     differing = {k: v for k, v in r["differences"].items() if v}
     print(f"   DuckDB's instances frames == ours (columns, rows, 2,000 sampled rows' values): "
           f"{_mark(not differing)}" + "".join(f"\n     {k}: {'; '.join(v)}"
@@ -580,12 +602,15 @@ def print_shapes(r: dict[str, Any]) -> dict[str, Any]:
     print("   (general: info responses the typed structs refuse, read the general way)")
     print(f"   naive / ours (array) = {naive_ratio:.1f} (target >= {NAIVE_OVER_OURS}): "
           f"{_mark(naive_ratio >= NAIVE_OVER_OURS)}")
+    cpu_ratio = max(cpu[name]["ours"] / cpu[name]["duckdb"] for name in cpu)
     print(f"   ours / DuckDB, worst container = {duck_ratio:.2f} (target <= "
-          f"{OURS_OVER_DUCKDB}): {_mark(duck_ratio <= OURS_OVER_DUCKDB)}")
+          f"{OURS_OVER_DUCKDB}): {_mark(duck_ratio <= OURS_OVER_DUCKDB)}; in CPU seconds "
+          f"{cpu_ratio:.2f}")
     print(f"   dirty / clean, per instance = {dirty_ratio:.2f} (target <= {DIRTY_OVER_CLEAN}): "
           f"{_mark(dirty_ratio <= DIRTY_OVER_CLEAN)}")
     peak_ratio = print_memory(r["memory"], "-shapes", r["frames_bytes"]["array"])
     return {"naive_over_ours": naive_ratio, "ours_over_duckdb_worst": duck_ratio,
+            "ours_over_duckdb_worst_cpu": cpu_ratio,
             "dirty_over_clean": dirty_ratio, "peak_over_frames": peak_ratio}
 
 
@@ -887,6 +912,9 @@ def print_memory(memory: dict[str, Any], suffix: str, frames: int) -> float:
     print(f"   peak memory of our load: {mem['delta'] / 2**20:.0f} MiB over a baseline of "
           f"{mem['base'] / 2**20:.0f} MiB; DataFrames (deep): {frames / 2**20:.0f} MiB; "
           f"ratio {ratio:.1f} (target <= {PEAK_OVER_FRAMES}): {_mark(ratio <= PEAK_OVER_FRAMES)}")
+    if mem.get("split_child_peak"):
+        print(f"   the second process of the split walk peaked at "
+              f"{mem['split_child_peak'] / 2**20:.0f} MiB resident (shared pages included)")
     for key in ("duckdb", "naive"):
         m = memory[f"{key}{suffix}"]
         print(f"   (for scale: {key} peaks {m['delta'] / 2**20:.0f} MiB for a "
@@ -903,6 +931,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="only part 4 (the year of history); writes results-history.json")
     parser.add_argument("--shapes-only", action="store_true",
                         help="only part 1b (realistic shapes); updates it in the results file")
+    parser.add_argument("--split", choices=("auto", "on", "off"), default="auto",
+                        help="our loader's two processes for a big list: as the loader "
+                             "decides (auto: 20 MiB and more, machine not busy), always, never")
     parser.add_argument("--replot", action="store_true",
                         help="only redraw growth.png from out/results.json")
     parser.add_argument("--child-memory", nargs=2, metavar=("METHOD", "FILE"),
@@ -912,6 +943,11 @@ def main(argv: list[str] | None = None) -> int:
         _child_memory(*args.child_memory)
         return 0
     OUT.mkdir(exist_ok=True)
+    if args.split != "auto":
+        from shadeanalytics.ingest import normalize
+
+        normalize.SPLIT_MIN_BYTES, normalize.SPLIT_MAX_LOAD = \
+            (0, float("inf")) if args.split == "on" else (2**62, 0.0)
     if args.replot:
         name = "quick" if args.quick else ""
         saved = json.loads((OUT / f"results{'-' * bool(name)}{name}.json").read_text())
@@ -932,7 +968,8 @@ def main(argv: list[str] | None = None) -> int:
                                                              "msgspec", "orjson", "duckdb",
                                                              "pyarrow")))
     print(f"timings: best of {args.repeat} in one process" + (" (--quick)" if args.quick
-                                                              else ""))
+                                                              else "")
+          + ("" if args.split == "auto" else f"; our loader's split walk {args.split}"))
     results: dict[str, Any] = {"machine": info, "repeat": args.repeat, "quick": args.quick}
     if args.history_only:
         began = time.perf_counter()
@@ -949,7 +986,8 @@ def main(argv: list[str] | None = None) -> int:
         shapes_r = bench_shapes(main_n, args.repeat)
         shapes_r["targets"] = print_shapes(shapes_r)
         saved = json.loads(results_file.read_text()) if results_file.exists() else results
-        saved["shapes"] = shapes_r | {"machine": info, "repeat": args.repeat}
+        saved["shapes"] = shapes_r | {"machine": info, "repeat": args.repeat,
+                                      "split": args.split}
         results_file.write_text(json.dumps(saved, indent=2, default=str))
         print(f"\nresults: {results_file.relative_to(HERE.parent)} (part 1b updated)")
         return 0

@@ -157,8 +157,16 @@ class LazyItems:
         return len(self._raws)
 
     def __iter__(self) -> Iterator[Any]:
+        return self.between(0, len(self._raws))
+
+    def sizes(self) -> list[int]:
+        """The bytes of each item."""
+        return [len(raw) for raw in self._raws]
+
+    def between(self, start: int, stop: int) -> Iterator[Any]:
+        """Items ``start`` to ``stop`` (excluded), decoded one at a time."""
         decode = self._decode
-        for raw in self._raws:
+        for raw in self._raws[start:stop]:
             try:
                 yield decode(raw)
             except (msgspec.MsgspecError, ValueError, RecursionError):

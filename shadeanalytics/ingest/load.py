@@ -28,7 +28,7 @@ import pandas as pd
 from .._common import progress
 from ..errors import DataWarning, InputError, InvalidJSONError, printable
 from .decode import decode_list_response
-from .normalize import Document, normalize
+from .normalize import Document, Lines, normalize, splits
 from .tables import Tables, build_tables
 
 __all__ = ["MAX_SOURCE_BYTES", "Source", "gc_paused", "iter_documents", "read", "read_clusters",
@@ -170,7 +170,9 @@ def _gunzip(data: bytes, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _read_file(path: Path, explicit: bool) -> Iterator[Document]:
+def _read_file(path: Path, explicit: bool, batch: bool = False) -> Iterator[Document]:
+    """The documents of a file; ``batch``: a big JSONL file's lines as one ``Lines`` document
+    (the walk may split them between two processes)."""
     name = _label(str(path))
     try:
         data = read_regular_file(path, MAX_SOURCE_BYTES, "source")
@@ -191,6 +193,12 @@ def _read_file(path: Path, explicit: bool) -> Iterator[Document]:
             raise InputError(str(exc), source=name) from None
         lower = lower[:-3]
     if lower.endswith(".jsonl"):
+        if batch and splits(len(data)):
+            lines = [(number, line) for number, line in enumerate(data.splitlines(), start=1)
+                     if line.strip()]
+            del data
+            yield Document(Lines(lines, name, explicit, _document), name, explicit=explicit)
+            return
         for number, line in enumerate(data.splitlines(), start=1):
             if line.strip():
                 yield _document(line, f"{name} line {number}", explicit)
@@ -198,16 +206,17 @@ def _read_file(path: Path, explicit: bool) -> Iterator[Document]:
         yield _document(data, name, explicit)
 
 
-def _read_folder(folder: Path) -> Iterator[Document]:
+def _read_folder(folder: Path, batch: bool) -> Iterator[Document]:
     files = sorted(p for p in folder.rglob("*")
                    if p.is_file() and p.name.lower().endswith(_SUFFIXES))
     if not files:
         raise InputError("no .json, .jsonl or .json.gz files in this folder", source=str(folder))
     for file in files:
-        yield from _read_file(file, explicit=False)
+        yield from _read_file(file, explicit=False, batch=batch)
 
 
-def _read_path(text: str | os.PathLike[str], explicit: bool) -> Iterator[Document]:
+def _read_path(text: str | os.PathLike[str], explicit: bool, batch: bool
+               ) -> Iterator[Document]:
     path = Path(text).expanduser()
     try:
         is_dir, exists = path.is_dir(), path.exists()
@@ -215,15 +224,15 @@ def _read_path(text: str | os.PathLike[str], explicit: bool) -> Iterator[Documen
         reason = getattr(exc, "strerror", None) or "not a usable path"
         raise InputError(f"cannot read ({reason})", source=_label(str(text))) from None
     if is_dir:
-        yield from _read_folder(path)
+        yield from _read_folder(path, batch)
     elif _GLOB_CHARS & set(str(text)) and not exists:
         matches = sorted(glob.glob(str(text), recursive=True))
         if not matches:
             raise InputError("no files match this pattern", source=str(text))
         for match in matches:
-            yield from _read_path(match, explicit=False)
+            yield from _read_path(match, explicit=False, batch=batch)
     else:
-        yield from _read_file(path, explicit)
+        yield from _read_file(path, explicit, batch)
 
 
 def _label(name: str) -> str:
@@ -233,6 +242,11 @@ def _label(name: str) -> str:
 
 def iter_documents(source: Source, *, explicit: bool = True) -> Iterator[Document]:
     """Every JSON document in ``source``, parsed, with the name of where it came from."""
+    return _documents(source, explicit, batch=False)
+
+
+def _documents(source: Source, explicit: bool, batch: bool) -> Iterator[Document]:
+    """``iter_documents``; ``batch``: a big JSONL file's lines as one ``Lines`` document."""
     if isinstance(source, dict):
         yield Document(source, "<dict>", explicit=explicit)
     elif isinstance(source, bytes | bytearray | memoryview):
@@ -240,12 +254,12 @@ def iter_documents(source: Source, *, explicit: bool = True) -> Iterator[Documen
     elif isinstance(source, str) and source.lstrip()[:1] in ("{", "["):
         yield _document(source.encode("utf-8", "surrogatepass"), "<text>", explicit)
     elif isinstance(source, str | os.PathLike):
-        yield from _read_path(source, explicit)
+        yield from _read_path(source, explicit, batch)
     elif isinstance(source, list) and all(isinstance(item, dict | list) for item in source):
         yield Document(source, "<list>", explicit=explicit)
     elif isinstance(source, Iterable):
         for item in source:
-            yield from iter_documents(item, explicit=explicit)
+            yield from _documents(item, explicit, batch)
     else:
         raise InputError(f"cannot read a {type(source).__name__}: pass a dict, JSON text, "
                          "bytes, a path, a folder, a glob or a list of these")
@@ -261,7 +275,7 @@ def _load(source: Source, kind: str | None, errors: str, observed_at: Any,
         if default_time.tzinfo is None:
             raise ValueError("observed_at must be timezone-aware (UTC)")
         default_time = default_time.tz_convert("UTC").isoformat()
-    documents = iter_documents(source)
+    documents = _documents(source, True, batch=True)
     if default_time is not None:
         documents = (d if d.observed_at else d.with_time(default_time) for d in documents)
     with gc_paused(), progress(None, "loading", unit=" responses") as bar:
@@ -279,7 +293,7 @@ def _load(source: Source, kind: str | None, errors: str, observed_at: Any,
 def _counted(documents: Iterable[Document], bar: Any) -> Iterator[Document]:
     for doc in documents:
         yield doc
-        bar.update(1)
+        bar.update(len(doc.value.items) if type(doc.value) is Lines else 1)  # a JSONL's lines
 
 
 def read(source: Source, *, errors: str = "raise", observed_at: Any = None) -> Tables:

@@ -13,7 +13,14 @@ import base64
 import binascii
 import functools
 import hashlib
-from collections.abc import Iterable
+import itertools
+import os
+import pickle
+import signal
+import sys
+import warnings
+from bisect import bisect_left
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -28,6 +35,7 @@ from .decode import (
     CheckedInstance,
     Cluster,
     Instance,
+    LazyItems,
     LenientCluster,
     LenientInstance,
     TypedList,
@@ -47,13 +55,17 @@ from .schema import (
 )
 
 __all__ = [
+    "SPLIT_MAX_LOAD",
+    "SPLIT_MIN_BYTES",
     "Document",
     "Findings",
+    "Lines",
     "Normalized",
     "normalize",
     "normalize_records",
     "redact",
     "script_sha256",
+    "splits",
     "ssh_fingerprint",
     "type_name",
 ]
@@ -151,6 +163,44 @@ class Document:
     def with_time(self, observed_at: str) -> Document:
         """The same document, dated ``observed_at``."""
         return replace(self, observed_at=observed_at)
+
+
+@dataclass
+class Lines:
+    """The lines of a big JSONL file, each read into its document when the walk reaches it
+    (``document(line, source, explicit)``): a batch the walk may split between two processes
+    (``splits``). ``items``: (line number, line) of every non-blank line."""
+
+    items: list[tuple[int, bytes]]
+    name: str
+    explicit: bool
+    document: Callable[[bytes, str, bool], Document]
+
+
+#: the fewest bytes of records a load splits between two processes (``splits``): below it,
+#: starting the second process costs about what it saves
+SPLIT_MIN_BYTES = 20 * 1024**2
+#: the share of the records' bytes the first process (the loader's own) walks: the second
+#: also encodes its rows (``_Rows``: about half its walk's time), so both end together
+_SPLIT_SHARE = 0.6
+
+
+#: the most runnable processes besides this one, per other core (the 1-minute load average),
+#: at which a load still splits: on a machine busy with other work the second process waits
+#: for a core, and the split costs time rather than saves it
+SPLIT_MAX_LOAD = 1.0
+
+
+def splits(size: int) -> bool:
+    """Whether records of ``size`` bytes are walked by two processes: at least
+    ``SPLIT_MIN_BYTES`` of them, on Linux (``fork``: the second process starts with the
+    loaded modules and the input in memory) with two cores or more for this process, one of
+    them idle (``SPLIT_MAX_LOAD``)."""
+    if size < SPLIT_MIN_BYTES or not sys.platform.startswith("linux") \
+            or not hasattr(os, "fork"):
+        return False
+    cores = len(os.sched_getaffinity(0))
+    return cores > 1 and os.getloadavg()[0] - 1 <= SPLIT_MAX_LOAD * (cores - 1)
 
 
 @dataclass
@@ -522,6 +572,8 @@ class _Normalizer:
         self._doc: Document = Document(None, "")
         #: the envelope's endpoint of the response being walked (None when it does not say)
         self._endpoint: str | None = None
+        #: a list is being walked in two processes (``_in_two``)
+        self._split = False
         self._child_rows = [(out.children[t][0].append, out.child_counts[t].append,
                              *(column.append for column in out.children[t][4:]))
                             for t in INSTANCE_RECORD.children]
@@ -529,6 +581,9 @@ class _Normalizer:
     # -- documents -------------------------------------------------------------------------
 
     def document(self, doc: Document) -> None:
+        if type(doc.value) is Lines:
+            self._lines(doc.value, doc.observed_at)
+            return
         self.out.documents.append(doc)
         self._doc_no = len(self.out.documents) - 1
         self._doc = doc
@@ -833,17 +888,22 @@ class _Normalizer:
             if typed.observed_at is not None:
                 observed_at = typed.observed_at
         if typed.kind == "array":  # a JSON array of cluster info responses
-            for i, c in enumerate(typed.items):
-                ipath = f"{path}[{i}]"
-                if c is UNREADABLE:
-                    self.findings.bad("nested too deeply to be a Shadeform response",
-                                      general_path(ipath), self._doc.source, ipath, None)
-                elif type(c) is not Cluster:
-                    self._value(c, ipath, observed_at, 1)
-                elif self.kinds is not None and "clusters" not in self.kinds:
-                    self._wrong_kind("clusters", ipath)
-                else:
-                    self._typed_cluster(c, ipath, observed_at)
+            items = typed.items
+
+            def walk_array(start: int, stop: int) -> None:
+                for i, c in _numbered(items, start, stop):
+                    ipath = f"{path}[{i}]"
+                    if c is UNREADABLE:
+                        self.findings.bad("nested too deeply to be a Shadeform response",
+                                          general_path(ipath), self._doc.source, ipath, None)
+                    elif type(c) is not Cluster:
+                        self._value(c, ipath, observed_at, 1)
+                    elif self.kinds is not None and "clusters" not in self.kinds:
+                        self._wrong_kind("clusters", ipath)
+                    else:
+                        self._typed_cluster(c, ipath, observed_at)
+
+            self._in_two(_sizes(items), walk_array)
             return
         kind = "clusters" if typed.kind == "cluster" else typed.kind
         if self.kinds is not None and kind not in self.kinds:
@@ -859,17 +919,150 @@ class _Normalizer:
         if observed_at is not None:
             self.out.polls.append((observed_at, _ENDPOINTS[typed.kind]))
         if typed.kind == "clusters":
-            for i, c in enumerate(typed.items):
-                if type(c) is not Cluster:
-                    self.cluster(c, f"{lpath}[{i}]", observed_at)
-                else:
-                    self._typed_cluster(c, f"{lpath}[{i}]", observed_at)
+            items = typed.items
+
+            def walk_clusters(start: int, stop: int) -> None:
+                for i, c in _numbered(items, start, stop):
+                    if type(c) is not Cluster:
+                        self.cluster(c, f"{lpath}[{i}]", observed_at)
+                    else:
+                        self._typed_cluster(c, f"{lpath}[{i}]", observed_at)
+
+            self._in_two(_sizes(items), walk_clusters)
         else:
             for i, r in enumerate(typed.items):
                 if type(r) is not Instance:
                     self.instance(r, f"{lpath}[{i}]", observed_at, None)
                 else:
                     self._typed_instance(r, f"{lpath}[{i}]", observed_at, None)
+
+    def _lines(self, lines: Lines, observed_at: str | None) -> None:
+        """The documents of a JSONL file's lines (``observed_at``: the load's default)."""
+
+        def walk_lines(start: int, stop: int) -> None:
+            for number, line in lines.items[start:stop]:
+                doc = lines.document(line, f"{lines.name} line {number}", lines.explicit)
+                self.document(doc.with_time(observed_at) if observed_at and not doc.observed_at
+                              else doc)
+
+        self._in_two([len(line) for _, line in lines.items], walk_lines)
+
+    # -- two processes: a big list's records split in two (``splits``) ---------------------
+
+    def _in_two(self, sizes: list[int], walk: Callable[[int, int], None]) -> None:
+        """``walk(0, n)`` over the ``n`` records of ``sizes`` (bytes each): in two processes
+        when ``splits`` says so, else in this one.
+
+        A forked child walks the second part into its copy of the rows and sends what it
+        added back (``_Part``) through a pipe, while this process walks the first; its rows,
+        origins and findings are then appended as the walk in one process would have
+        (row numbers, document numbers, first occurrences and counts of warnings). When the
+        child fails (a record that cannot load with ``errors="raise"``, anything else), this
+        process walks the second part itself: the error it meets is the one a walk in one
+        process meets, with the same file, JSON path and id.
+        """
+        n = len(sizes)
+        if n < 2 or self._split or not splits(sum(sizes)):
+            walk(0, n)  # (a big list inside a part: split once)
+            return
+        self._split = True
+        try:
+            self._fork_walk(sizes, walk)
+        finally:
+            self._split = False
+
+    def _fork_walk(self, sizes: list[int], walk: Callable[[int, int], None]) -> None:
+        """``_in_two``'s two processes."""
+        n = len(sizes)
+        ends = list(itertools.accumulate(sizes))
+        split = min(max(bisect_left(ends, ends[-1] * _SPLIT_SHARE) + 1, 1), n - 1)
+        mark = {key: len(values) for key, values in _lists(self.out).items()}
+        try:
+            read_fd, write_fd = os.pipe()
+        except OSError:  # out of file descriptors: one process
+            walk(0, n)
+            return
+        try:
+            with warnings.catch_warnings():
+                # Python 3.12+ warns on fork with threads running (pyarrow's pools): the child
+                # runs no thread, takes no lock of theirs and leaves by os._exit
+                warnings.simplefilter("ignore", DeprecationWarning)
+                pid = os.fork()
+        except OSError:  # no process to be had (a limit): one process
+            os.close(read_fd)
+            os.close(write_fd)
+            walk(0, n)
+            return
+        if pid == 0:  # the child: walk the second part, send what it added
+            code = 1
+            try:
+                os.close(read_fd)
+                self.findings._warnings = {}
+                self.findings.skipped = 0
+                walk(split, n)
+                payload = _PART.encode(_part(self._added(mark)))
+                with os.fdopen(write_fd, "wb") as pipe:
+                    pipe.write(payload)
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(write_fd)
+        status = 1
+        try:
+            walk(0, split)
+            with os.fdopen(read_fd, "rb") as pipe:
+                read_fd = -1
+                payload = pipe.read()
+            status = os.waitpid(pid, 0)[1]
+            pid = 0
+        finally:
+            if pid:  # this part failed (or was interrupted): the child's is not needed
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            if read_fd >= 0:
+                os.close(read_fd)
+        if status == 0 and payload:
+            part = _PART_DECODER.decode(payload)
+            del payload  # (each piece goes as soon as it is read: a large load's peak memory)
+            self._append(_added(part), mark)
+        else:
+            walk(split, n)
+
+    def _added(self, mark: dict[str, int]) -> dict[str, Any]:
+        """What the walk added to every list since ``mark`` (the documents without their
+        values: only their names are read later), and its findings."""
+        added: dict[str, Any] = {key: values[mark[key]:]
+                                 for key, values in _lists(self.out).items()}
+        added["documents"] = [replace(doc, value=None) for doc in added["documents"]]
+        added[" warnings"] = self.findings._warnings
+        added[" skipped"] = self.findings.skipped
+        return added
+
+    def _append(self, added: dict[str, Any], mark: dict[str, int]) -> None:
+        """The child's ``_added``, appended after this process's part of the walk."""
+        lists = _lists(self.out)
+        grown = {key: len(lists[key]) - mark[key]
+                 for key in ("documents", "instances", "account.templates")}
+        first_new_doc = mark["documents"]
+        for key, values in lists.items():
+            more = added[key]
+            if grown["documents"] and key.endswith("origins"):
+                more = [(d + grown["documents"] if d >= first_new_doc else d, where)
+                        for d, where in more]
+            elif key.startswith("children.") and key.endswith(".0"):
+                parent = "account.templates" if key.split(".")[1] in TEMPLATE_CHILD_FIELDS \
+                    else "instances"
+                if grown[parent]:
+                    more = [row + grown[parent] for row in more]
+            values.extend(more)
+        findings = self.findings
+        for key, (count, *first) in added[" warnings"].items():
+            seen = findings._warnings.get(key)
+            if seen is None:
+                findings._warnings[key] = [count, *first]
+            else:
+                seen[0] += count
+        findings.skipped += added[" skipped"]
 
     def _typed_cluster(self, c: Any, path: str, observed_at: str | None,
                        general: bool = False, count: int | None = None) -> None:
@@ -1126,6 +1319,124 @@ def _declared_reads(resource: Resource) -> tuple[tuple[tuple[str, ...] | None, .
 
 #: the store's record kinds read by a table walker -> their table
 RECORD_TABLES = {r.kind: r.table for r in RESOURCES if r.table not in RECORDS}
+
+
+def _lists(out: Normalized) -> dict[str, list[Any]]:
+    """Every list of ``out`` that a walk appends to, by name (a child table's columns as
+    ``children.<table>.<k>``)."""
+    lists: dict[str, list[Any]] = {
+        "clusters": out.clusters, "cluster_origins": out.cluster_origins,
+        "instances": out.instances, "instance_origins": out.instance_origins,
+        "instance_types": out.instance_types,
+        "instance_type_origins": out.instance_type_origins,
+        "polls": out.polls, "documents": out.documents,
+    }
+    for name, columns in out.children.items():
+        lists.update((f"children.{name}.{k}", column) for k, column in enumerate(columns))
+    lists.update((f"counts.{name}", counts) for name, counts in out.child_counts.items())
+    lists.update((f"account.{name}", rows) for name, rows in out.account.items())
+    lists.update((f"account.{name}.origins", rows) for name, rows in out.account_origins.items())
+    return lists
+
+
+class _Rows(msgspec.Struct, array_like=True):
+    """Rows of one table, column by column: a column of text (and nulls) as each distinct
+    value once and a code per row (they come back shared, as the walk interned them: a
+    large load's peak memory), any other column as it is."""
+
+    width: int
+    plain: dict[int, list[Any]]
+    codes: dict[int, list[int]]
+    values: dict[int, list[str | None]]
+
+
+_TEXT = frozenset({str, type(None)})
+
+
+def _to_columns(rows: list[tuple[Any, ...]] | None, columns: Any = None) -> _Rows:
+    """``rows`` (or the ``columns`` of a table kept column by column) as ``_Rows``."""
+    if columns is None:
+        columns = list(zip(*rows or (), strict=True))
+    out = _Rows(len(columns), {}, {}, {})
+    for k, column in enumerate(columns):
+        if set(map(type, column)) <= _TEXT:
+            index: dict[str | None, Any] = dict.fromkeys(column)  # (C loops: no Python per row)
+            if len(index) <= len(column) // 4:  # repeated text (not ids, names, addresses)
+                out.values[k] = list(index)
+                index.update(zip(out.values[k], itertools.count()))
+                out.codes[k] = list(map(index.__getitem__, column))
+                continue
+        out.plain[k] = list(column)
+    return out
+
+
+def _column_lists(rows: _Rows) -> list[list[Any]]:
+    """The columns of ``_Rows``, as lists."""
+    columns: list[Any] = [None] * rows.width
+    for k, column in rows.plain.items():
+        columns[k] = column
+    for k, codes in rows.codes.items():
+        values = rows.values[k]
+        columns[k] = [values[code] for code in codes]
+    return columns
+
+
+def _from_columns(rows: _Rows) -> list[tuple[Any, ...]]:
+    return list(zip(*_column_lists(rows), strict=True))
+
+
+class _Part(msgspec.Struct, array_like=True):
+    """What the child of ``_Normalizer._in_two`` added, as it travels (msgpack: a tenth of
+    pickle's time for the rows; strings, numbers, booleans and None come back as they were,
+    a JSON list or object in a row as a list or dict; anything else fails the child, whose
+    part this process then walks itself)."""
+
+    #: the documents without their values, the findings (pickled: few objects)
+    rest: bytes
+    #: the lists of tuples (rows and polls), column by column
+    rows: dict[str, _Rows]
+    #: (document number, JSON path: ``member_path``) of each row
+    origins: dict[str, list[tuple[int, str | tuple[str, int]]]]
+    #: the child tables' columns and list lengths (each list a one-column ``_Rows``)
+    columns: dict[str, _Rows]
+
+
+_PART = msgspec.msgpack.Encoder()
+_PART_DECODER = msgspec.msgpack.Decoder(_Part)
+_REST = ("documents", " warnings", " skipped")
+
+
+def _part(added: dict[str, Any]) -> _Part:
+    """``_Normalizer._added`` as a ``_Part``."""
+    rest = pickle.dumps({key: added[key] for key in _REST}, protocol=pickle.HIGHEST_PROTOCOL)
+    groups: dict[str, dict[str, Any]] = {"rows": {}, "origins": {}, "columns": {}}
+    for key, values in added.items():
+        if key.endswith("origins"):
+            groups["origins"][key] = values
+        elif key.startswith(("children.", "counts.")):
+            groups["columns"][key] = _to_columns(None, [values])
+        elif key not in _REST:
+            groups["rows"][key] = _to_columns(values)
+    return _Part(rest, **groups)
+
+
+def _added(part: _Part) -> dict[str, Any]:
+    """The ``_Normalizer._added`` of a ``_Part``."""
+    rows = {key: _from_columns(part.rows.pop(key)) for key in list(part.rows)}
+    lists = {key: _column_lists(part.columns.pop(key))[0] for key in list(part.columns)}
+    return {**rows, **part.origins, **lists, **pickle.loads(part.rest)}
+
+
+def _sizes(items: Any) -> list[int]:
+    """The bytes of each item of a list (0 each when they are parsed already)."""
+    return items.sizes() if type(items) is LazyItems else [0] * len(items)
+
+
+def _numbered(items: Any, start: int, stop: int) -> Iterable[tuple[int, Any]]:
+    """(index, item) of ``items[start:stop]``."""
+    if type(items) is LazyItems:
+        return zip(range(start, stop), items.between(start, stop), strict=True)
+    return zip(range(start, stop), items[start:stop], strict=True)
 
 
 def normalize_records(records: Iterable[tuple[str, Document, str, str | None]],

@@ -1,0 +1,145 @@
+"""A big list's records walked by two processes (normalize.splits): the tables, warnings and
+errors of a walk in one process."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pandas as pd
+import pytest
+from conftest import make_cluster, make_instance
+
+import shadeanalytics as sa
+from shadeanalytics.ingest import normalize
+
+pytestmark = pytest.mark.skipif(
+    not normalize.sys.platform.startswith("linux") or len(normalize.os.sched_getaffinity(0)) < 2,
+    reason="needs fork and two cores",
+)
+
+
+def _fleet(bad: Callable[[list[dict[str, Any]]], None] | None = None) -> list[dict[str, Any]]:
+    """8 clusters of 2 tagged instances; an unknown field in clusters 1 and 6 (one warning,
+    counted twice), an unknown status in cluster 5 (first seen in the second half)."""
+    clusters = [
+        make_cluster(
+            f"c{k}", [make_instance(f"c{k}-i{j}", tags=["gpu", f"t{k}"]) for j in range(2)]
+        )
+        for k in range(8)
+    ]
+    clusters[1]["colour"] = "red"
+    clusters[6]["colour"] = "blue"
+    clusters[5]["instances"][0]["status"] = "hibernating"
+    if bad is not None:
+        bad(clusters)
+    return clusters
+
+
+def _write(clusters: list[dict[str, Any]]) -> dict[str, Path]:
+    """The fleet as a JSON array, as JSONL (a blank line inside) and as a /clusters list, in
+    the working folder."""
+    files = {
+        "array": Path("fleet.json"),
+        "jsonl": Path("fleet.jsonl"),
+        "wrapper": Path("fleet.clusters.json"),
+    }
+    files["array"].write_bytes(orjson.dumps(clusters))
+    lines = [json.dumps(c) for c in clusters]
+    files["jsonl"].write_text("\n".join([*lines[:3], "", *lines[3:]]) + "\n")
+    files["wrapper"].write_bytes(orjson.dumps({"clusters": clusters}))
+    return files
+
+
+@pytest.fixture
+def split(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[list[int]]:
+    """Every list split (threshold 0), files named from ``tmp_path``; yields the instances
+    of each child part appended."""
+    monkeypatch.chdir(tmp_path)
+    appended: list[int] = []
+    append = normalize._Normalizer._append
+
+    def counted(self: Any, added: dict[str, Any], mark: dict[str, int]) -> None:
+        appended.append(len(added["instances"]))
+        append(self, added, mark)
+
+    monkeypatch.setattr(normalize._Normalizer, "_append", counted)
+    monkeypatch.setattr(normalize, "SPLIT_MIN_BYTES", 0)
+    monkeypatch.setattr(normalize, "SPLIT_MAX_LOAD", float("inf"))  # however busy the machine
+    yield appended
+
+
+def _load(path: Path, **kwargs: Any) -> sa.Tables:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sa.DataWarning)
+        return sa.read_clusters(path, **kwargs)
+
+
+def test_split_walk_gives_the_tables_and_warnings_of_one(split: list[int]) -> None:
+    """Array, JSONL and /clusters list: the same frames and warnings split or not."""
+    for name, path in _write(_fleet()).items():
+        split.clear()
+        two = _load(path)
+        assert len(split) == 1 and 0 < split[0] < 16, name  # a child walked the last part
+        normalize.SPLIT_MIN_BYTES = 2**40
+        one = _load(path)
+        normalize.SPLIT_MIN_BYTES = 0
+        for (table, left), (_, right) in zip(one.frames(), two.frames(), strict=True):
+            pd.testing.assert_frame_equal(left, right, obj=f"{name} {table}")
+        assert two.warnings == one.warnings
+        assert len(two.instances) == 16 and len(two.instance_tags) == 32
+    assert two.warnings[0] == (
+        "$.clusters[*].colour: unknown field, loaded around (first at "
+        "fleet.clusters.json at $.clusters[1].colour (id c1); 2 records)"
+    )
+    assert (
+        "(first at fleet.clusters.json at $.clusters[5].instances[0].status (id c5-i0))"
+        in two.warnings[1]
+    )
+
+
+def test_an_error_in_the_second_half_names_its_global_index(split: list[int]) -> None:
+    """A record that cannot load, walked by the child or converted after, names $[6] / $[7]."""
+
+    def bad_id(clusters: list[dict[str, Any]]) -> None:
+        clusters[6]["instances"][1]["id"] = 5
+
+    def bad_os(clusters: list[dict[str, Any]]) -> None:
+        clusters[7]["instances"][1]["configuration"]["os"] = ["x"]
+
+    files = _write(_fleet(bad_id))
+    with pytest.raises(sa.SchemaError) as raised:
+        _load(files["array"])
+    assert str(raised.value) == (
+        "fleet.json at $[6].instances[1].id: 'id' is an integer, expected a non-empty string"
+    )
+    assert split == []  # the child failed: this process walked its part again
+    with pytest.raises(sa.SchemaError) as raised:
+        _load(files["jsonl"])
+    assert str(raised.value) == (
+        "fleet.jsonl line 8 at $.instances[1].id: 'id' is an integer, expected a non-empty string"
+    )
+    skipped = _load(files["wrapper"], errors="skip")
+    assert skipped.skipped == 1 and len(split) == 1  # the child skipped the record
+    assert len(skipped.instances) == 15
+    files = _write(_fleet(bad_os))
+    with pytest.raises(sa.SchemaError) as raised:
+        _load(files["wrapper"])
+    assert str(raised.value) == (
+        "fleet.clusters.json at $.clusters[7].instances[1]."
+        "configuration.os (id c7-i1): found a list, expected a string"
+    )
+
+
+def test_a_busy_machine_keeps_to_one_process(
+    split: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With other work on every core (SPLIT_MAX_LOAD below the load) nothing is split."""
+    monkeypatch.setattr(normalize, "SPLIT_MAX_LOAD", float("-inf"))
+    tables = _load(_write(_fleet())["array"])
+    assert split == [] and len(tables.instances) == 16
+    assert not normalize.splits(2**40)
