@@ -333,13 +333,13 @@ def _draw_fleet_over_time(ax: Axes, fleet: pd.DataFrame, max_steps: int) -> Axes
     ax.grid(axis="y", color="#e6e6e6", linewidth=0.8)
     ax.set_axisbelow(True)
     width = _span(pd.Timedelta(step).total_seconds())
-    drawn = ("" if k == 1 else f"\ndrawn {k} periods to a step of "
+    note = ("" if k == 1 else f"\ndrawn {k} periods to a step of "
              f"{_span(k * pd.Timedelta(step).total_seconds())}: their mean, over a band from "
              "their least to their most")
     cost = float(rows["cost_usd"].astype("float64").sum())
     ax.set_title(f"{heading}\n{len(rows):,} periods of {width} \u00b7 up to "
                  f"{gpus.max():,.0f} GPUs and {usd(float(burn.max()))}/h "
-                 f"(period averages) \u00b7 {usd(cost)} accrued{drawn}")
+                 f"(period averages) \u00b7 {usd(cost)} accrued{note}")
     # the legend goes on the twin: it is drawn last, so nothing of the twin covers it
     twin.legend(handles=[gpus_line, burn_line], loc="upper left", ncols=2, frameon=False,
                 fontsize=9)
