@@ -317,8 +317,8 @@ def _parquet_bytes(table: Any, keys: list[str]) -> bytes:
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    order = pc.sort_indices(table, sort_keys=[(k, "ascending") for k in keys],
-                            null_placement="at_end")
+    # nulls last: every pyarrow's default (naming it is spelled differently since 25)
+    order = pc.sort_indices(table, sort_keys=[(k, "ascending") for k in keys])
     sink = pa.BufferOutputStream()
     pq.write_table(table.take(order), sink, compression="zstd")
     data: bytes = sink.getvalue().to_pybytes()
