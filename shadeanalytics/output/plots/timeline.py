@@ -27,6 +27,7 @@ from ._base import (
     new_axes,
     no_data,
     plain,
+    rectangles,
     require,
     short,
     utc_naive,
@@ -182,8 +183,8 @@ def _draw_status_timeline(ax: Axes, prepared: _StatusLanes, kinds: list[str]) ->
     statuses = rows["status"].astype("string").fillna("unknown").astype(object)
     # a deleted resource is gone: a thin bar, so that full bars read as what the fleet holds
     heights = np.where(statuses == "deleted", 0.3, 0.8)
-    ax.barh(rows["lane"].to_numpy(), width, left=left, height=heights, linewidth=0,
-            color=[color_for("status", s) for s in statuses])
+    rectangles(ax, left, rows["lane"].to_numpy(dtype="float64") - heights / 2, width, heights,
+               [color_for("status", s) for s in statuses], linewidth=0)
     groups = lanes["group"].to_numpy()
     for boundary in np.flatnonzero(groups[1:] != groups[:-1]):
         standalone = bool(lanes["standalone"].iloc[boundary + 1])
