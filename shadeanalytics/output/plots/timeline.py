@@ -12,7 +12,7 @@ import pandas as pd
 from matplotlib import ticker
 from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
-from matplotlib.patches import Patch
+from matplotlib.patches import Patch, StepPatch
 
 from ..._common import TimeLike, usd
 from ..._common import as_of_time as _as_of
@@ -297,6 +297,19 @@ def fleet_chart(fleet: pd.DataFrame) -> Chart:
     return Chart(_fleet_size(), lambda ax: _draw_fleet_over_time(ax, fleet, FLEET_MAX_STEPS))
 
 
+def _stairs(ax: Axes, values: np.ndarray, edges: np.ndarray, *, color: str,
+            fill: bool = False, **props: object) -> StepPatch:
+    """``ax.stairs`` (coloured as it colours them; ``edges`` as dates) without its update of
+    the data limits, which the chart sets itself: on a long step line that update is most of
+    the drawing's time."""
+    style: dict[str, object] = ({"facecolor": color, "linewidth": 0} if fill
+                                else {"edgecolor": color})
+    patch = StepPatch(values, mdates.date2num(edges), fill=fill,
+                      **{**style, **props})  # type: ignore[arg-type]
+    ax.add_artist(patch)
+    return patch
+
+
 def _draw_fleet_over_time(ax: Axes, fleet: pd.DataFrame, max_steps: int) -> Axes:
     heading = "Fleet over time"
     if fleet.empty:
@@ -313,14 +326,14 @@ def _draw_fleet_over_time(ax: Axes, fleet: pd.DataFrame, max_steps: int) -> Axes
     twin = ax.twinx()
     if k > 1:  # the spread inside each drawn step, under its line
         for axes, drawn, colour in ((ax, drawn_gpus, _GPU_LINE), (twin, drawn_burn, _BURN_LINE)):
-            axes.stairs(drawn.high, drawn.edges, baseline=drawn.low, fill=True, color=colour,
-                        alpha=0.25, linewidth=0)
+            _stairs(axes, drawn.high, drawn.edges, baseline=drawn.low, fill=True, color=colour,
+                    alpha=0.25)
     # baseline None: no drop to zero at the window's ends, which would read as an outage
-    gpus_line = ax.stairs(drawn_gpus.mean, drawn_gpus.edges, color=_GPU_LINE, linewidth=1.6,
-                          baseline=None, label="Running GPUs (left)")
-    ax.stairs(drawn_gpus.mean, drawn_gpus.edges, color=_GPU_LINE, alpha=0.12, fill=True)
-    burn_line = twin.stairs(drawn_burn.mean, drawn_burn.edges, color=_BURN_LINE,
-                            linewidth=1.4, baseline=None, label="Burn rate, USD/h (right)")
+    gpus_line = _stairs(ax, drawn_gpus.mean, drawn_gpus.edges, color=_GPU_LINE, linewidth=1.6,
+                        baseline=None, label="Running GPUs (left)")
+    _stairs(ax, drawn_gpus.mean, drawn_gpus.edges, color=_GPU_LINE, alpha=0.12, fill=True)
+    burn_line = _stairs(twin, drawn_burn.mean, drawn_burn.edges, color=_BURN_LINE,
+                        linewidth=1.4, baseline=None, label="Burn rate, USD/h (right)")
     headroom = 1.25
     ax.set_ylim(0, max(float(gpus.max()), 1.0) * headroom)
     twin.set_ylim(0, max(float(burn.max()), 1.0) * headroom)
