@@ -163,6 +163,24 @@ def test_negative_numbers_and_formula_text_side_by_side(tmp_path: Path) -> None:
                                         "inf", "0.1", "-7.0", "3.0"]
 
 
+def test_a_long_text_column_is_escaped_once_per_value_as_cell_by_cell(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Over 64 cells, each distinct text is escaped and quoted once: the same bytes as cell by
+    cell (formulas, quotes, CR, a NUL, NA, the empty text), repeated in any order."""
+    values = ["-1", "=1+1", "plain", None, "a,b", 'say "hi"', "x\r=cmd", "nul\x00", "", "'q"]
+    column = pd.array([values[(7 * k) % len(values)] for k in range(300)], dtype="string")
+    df = pd.DataFrame({"text": column, "n": range(300)})
+    write_csv(df, tmp_path / "once.csv")
+    monkeypatch.setattr("shadeanalytics.output.csvout._FEW", 10_000)  # cell by cell
+    write_csv(df, tmp_path / "each.csv")
+    assert (tmp_path / "once.csv").read_bytes() == (tmp_path / "each.csv").read_bytes()
+    rows = _read_back(tmp_path / "once.csv")
+    # values 0, 7, 4, 1, 8, 5, 2, 9, 6, 3, then again
+    assert [r[0] for r in rows[1:11]] == ["'-1", for_csv("nul\x00"), "a,b", "'=1+1", "",
+                                          'say "hi"', "plain", "''q", "x\r=cmd", ""]
+    assert [r[0] for r in rows[11:21]] == [r[0] for r in rows[1:11]]
+
+
 def test_huge_finite_floats_are_not_written_as_inf(tmp_path: Path) -> None:
     """A finite float is written as a finite number, however large."""
     df = pd.DataFrame({"x": [1.7e308, -1e303, 1e302]})

@@ -33,6 +33,7 @@ from matplotlib.axes import Axes
 from matplotlib.collections import PathCollection
 from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
+from matplotlib.patches import StepPatch
 
 import shadeanalytics
 from shadeanalytics._common import usd
@@ -52,6 +53,8 @@ from shadeanalytics.output.plots import (
     plot_status_timeline,
     write_charts,
 )
+from shadeanalytics.output.plots._base import svg_document
+from shadeanalytics.output.plots.timeline import FLEET_MAX_STEPS
 from shadeanalytics.output.report import analytics
 
 AS_OF = pd.Timestamp("2026-11-20T00:00:00Z")
@@ -497,6 +500,48 @@ def test_fleet_over_time_of_the_sample(sample: shadeanalytics.Tables) -> None:
     assert ax.get_xlim()[1] == pytest.approx(right)
 
 
+
+def _line(ax: Axes, label: str) -> StepPatch:
+    """The step line of ``ax`` labelled ``label``."""
+    return next(p for p in ax.patches if isinstance(p, StepPatch) and p.get_label() == label)
+
+
+def test_fleet_over_time_draws_a_long_history_k_periods_to_a_step() -> None:
+    """Over max_steps, each step is the mean of k periods over their span (area kept), over a
+    band from their least to their most; the title keeps the frame's own figures."""
+    frame = fleet(5).assign(running_gpus=[8.0, 16.0, 24.0, 40.0, 8.0],
+                            hourly_usd=[20.0, 40.0, 60.0, 100.0, 20.0],
+                            cost_usd=[20.0, 40.0, 60.0, 100.0, 20.0])
+    ax = plot_fleet_over_time(frame, ax=agg_axes(), max_steps=2)  # k = 3: 3 + 2 periods
+    (twin,) = [a for a in ax.get_shared_x_axes().get_siblings(ax) if a is not ax]
+    gpus, edges, _ = _line(ax, "Running GPUs (left)").get_data()
+    assert gpus.tolist() == [16.0, 24.0]  # (8 + 16 + 24) / 3, (40 + 8) / 2
+    t0 = mdates.date2num(pd.Timestamp("2026-11-19"))
+    assert np.allclose(edges, [t0, t0 + 3 / 24, t0 + 5 / 24])
+    assert _line(twin, "Burn rate, USD/h (right)").get_data()[0].tolist() == [40.0, 60.0]
+    (band,) = [p for p in ax.patches if isinstance(p, StepPatch) and p.get_alpha() == 0.25]
+    high, _, low = band.get_data()
+    assert (low.tolist(), high.tolist()) == ([8.0, 8.0], [24.0, 40.0])
+    assert ax.get_title() == (
+        "Fleet over time\n5 periods of 1 h \u00b7 up to 40 GPUs and $100.00/h (period "
+        "averages) \u00b7 $240.00 accrued\ndrawn 3 periods to a step of 3 h: their "
+        "mean, over a band from their least to their most")
+    with pytest.raises(ValueError, match="max_steps must be at least 1; got 0"):
+        plot_fleet_over_time(frame, ax=agg_axes(), max_steps=0)
+
+
+def test_fleet_over_time_of_a_year_keeps_the_gpu_hours() -> None:
+    """A year of hours (8,760) draws at most FLEET_MAX_STEPS steps, with the frame's area."""
+    values = np.random.default_rng(7).uniform(0, 500, 8760).round(2)
+    frame = fleet(8760).assign(running_gpus=values)
+    gpus, edges, _ = _line(plot_fleet_over_time(frame, ax=agg_axes()),
+                           "Running GPUs (left)").get_data()
+    assert len(gpus) == 974 <= FLEET_MAX_STEPS  # 9 periods to a step, 3 in the last
+    hours = np.diff(edges) * 24
+    assert hours[0] == pytest.approx(9) and hours[-1] == pytest.approx(3)
+    assert float((gpus * hours).sum()) == pytest.approx(float(values.sum()), rel=1e-12)
+
+
 # -- provisioning -------------------------------------------------------------------------------
 
 
@@ -515,6 +560,16 @@ def test_provisioning_points_in_minutes_late_in_red() -> None:
     estimates = [(p.get_y(), p.get_y() + p.get_height()) for p in ax.patches]
     assert estimates == [(5.0, 15.0), (1.0, 2.0)]
     assert "1 late" in ax.get_title() and "1 not (yet) active" in ax.get_title()
+
+
+def test_provisioning_points_are_one_image_in_the_svg() -> None:
+    """The points are rasterized: the page's SVG embeds them as one image, not a path each."""
+    ax = plot_provisioning(lifecycle(), ax=agg_axes())
+    points = [c for c in ax.collections if isinstance(c, PathCollection)]
+    assert points and all(c.get_rasterized() for c in points)
+    figure = ax.get_figure(root=True)
+    assert isinstance(figure, Figure)
+    assert svg_document(figure, "provisioning").count("<image ") == 1
 
 
 def test_provisioning_jitter_is_deterministic() -> None:

@@ -67,6 +67,10 @@ def _time_text(values: pd.Series) -> list[str]:
     return _by_value(codes, [("" if t == "NaT" else t + "Z") for t in text.tolist()])
 
 
+#: Columns of up to this many cells are formatted cell by cell (factorizing costs more).
+_FEW = 64
+
+
 def _column_cells(series: pd.Series) -> list[str]:
     """One column as the text of its CSV cells (NA as empty, quoted where ``csv`` would)."""
     dtype = series.dtype
@@ -88,6 +92,12 @@ def _column_cells(series: pd.Series) -> list[str]:
     if pd.api.types.is_integer_dtype(dtype):
         codes, uniques = pd.factorize(series)  # NA is code -1: the last text, ""
         return _by_value(codes, [str(int(v)) for v in uniques] + [""])
+    if isinstance(dtype, pd.StringDtype) and len(series) > _FEW:
+        # a cell's text is its value's alone: each distinct text (a fleet repeats its clouds,
+        # statuses, ids) is escaped and quoted once; NA is code -1: the last text, ""
+        codes, uniques = pd.factorize(series)
+        if len(uniques) < len(series) // 2:
+            return _by_value(codes, [*_column_cells(pd.Series(uniques, dtype=dtype)), ""])
     text = series.astype("string")
     risky = text.str.contains(_DANGEROUS_PATTERN, regex=True, na=False).to_numpy()
     if pd.api.types.is_object_dtype(dtype):  # numbers in a mixed column stay numbers

@@ -9,6 +9,7 @@ import re
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -174,7 +175,9 @@ def write_report(tables: Tables, out: str | os.PathLike[str], *, as_of: TimeLike
         written.append(write_csv(_sorted(getattr(newest, table), _SORT_KEYS[table]),
                                  out / f"{table}.csv", table_columns(table, include_network),
                                  private=include_network and table != "instance_types"))
-    written += _write_versions(tables, out, include_network, all_versions_csv)
+    # every version row (Parquet: encoded beside the rest of the report, written below)
+    versions = _write_versions(tables, out, include_network, all_versions_csv)
+    newest_files = len(written)
     # every analytics frame is computed once, here, from the fleet billed once: the CSV files,
     # the charts and the page take these frames as they are
     billed = bill_fleet(tables, as_of=at)
@@ -200,6 +203,8 @@ def write_report(tables: Tables, out: str | os.PathLike[str], *, as_of: TimeLike
                                    fleet=history.get("fleet_over_time"),
                                    spend=history.get("costs_daily"), as_of=at)
         written += pngs
+    # the version files, in the list where they were started
+    written[newest_files:newest_files] = versions()
     if html:
         from .htmlreport import write_html  # jinja2 only when the page is asked for
 
@@ -256,14 +261,22 @@ def _planned_versions(tables: Tables, as_csv: bool) -> set[str]:
 
 
 def _write_versions(tables: Tables, out: Path, include_network: bool,
-                    as_csv: bool) -> list[Path]:
+                    as_csv: bool) -> Callable[[], list[Path]]:
     """Every version row of the resource tables, sorted by id and time, in ``out/versions``:
-    Parquet (pyarrow), or CSV when ``as_csv``; none (a ``DataWarning``) without pyarrow."""
+    Parquet (pyarrow), or CSV when ``as_csv``; none (a ``DataWarning``) without pyarrow.
+    Returns the function that writes the Parquet files and gives the paths written.
+
+    The Parquet files are sorted, encoded and compressed by Arrow in a thread of their own,
+    beside the rest of the report (Arrow works without Python's lock; a year's versions take
+    about as long as billing it); the frames are made Arrow tables first, here, so the thread
+    touches no pandas object. The files are written when the returned function is called:
+    a report that fails before leaves none half-made."""
     if not as_csv and not _has_pyarrow():
         warnings.warn("report: every version row is left out (versions/*.parquet needs "
                       "pyarrow: pip install 'shadeanalytics[parquet]', or pass "
                       "--all-versions-csv)", DataWarning, stacklevel=3)
-        return []
+        return list
+    jobs = []
     written = []
     for table in _RESOURCE_TABLES:
         df = getattr(tables, table)
@@ -271,20 +284,45 @@ def _write_versions(tables: Tables, out: Path, include_network: bool,
             continue
         columns = table_columns(table, include_network)
         private = include_network and table != "instance_types"
-        rows = _sorted(df, _SORT_KEYS[table])
         path = out / _VERSIONS / f"{table}.{'csv' if as_csv else 'parquet'}"
         if as_csv:
-            written.append(write_csv(rows, path, columns, private=private))
+            written.append(write_csv(_sorted(df, _SORT_KEYS[table]), path, columns,
+                                     private=private))
             continue
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
-        sink = pa.BufferOutputStream()
-        pq.write_table(pa.Table.from_pandas(rows[columns], preserve_index=False), sink,
-                       compression="zstd")
-        atomic_write(path, sink.getvalue().to_pybytes(), private=private)
-        written.append(path)
-    return written
+        jobs.append((pa.Table.from_pandas(df[columns], preserve_index=False),
+                     _SORT_KEYS[table], path, private))
+    if not jobs:
+        return lambda: written
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(1, thread_name_prefix="shadeanalytics-versions")
+    encoded = [pool.submit(_parquet_bytes, table, keys) for table, keys, _, _ in jobs]
+    pool.shutdown(wait=False)  # the thread ends when its work is done
+
+    def write() -> list[Path]:
+        for (_, _, path, private), data in zip(jobs, encoded, strict=True):
+            atomic_write(path, data.result(), private=private)
+            written.append(path)
+        return written
+
+    return write
+
+
+def _parquet_bytes(table: Any, keys: list[str]) -> bytes:
+    """``table`` (Arrow) sorted by ``keys`` as ``_sorted`` sorts (stable, NA last), as zstd
+    Parquet."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    # nulls last: every pyarrow's default (naming it is spelled differently since 25)
+    order = pc.sort_indices(table, sort_keys=[(k, "ascending") for k in keys])
+    sink = pa.BufferOutputStream()
+    pq.write_table(table.take(order), sink, compression="zstd")
+    data: bytes = sink.getvalue().to_pybytes()
+    return data
 
 
 #: The list of the files a report wrote, in its folder.

@@ -17,6 +17,7 @@ from matplotlib import rc_context, ticker
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 
 from ..._common import usd
 from ..._files import atomic_file
@@ -200,6 +201,20 @@ def date_axis(ax: Axes) -> None:
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(
         locator, formats=formats, zero_formats=zero_formats))
 
+
+
+def rectangles(ax: Axes, x: np.ndarray, y: np.ndarray, width: np.ndarray, height: np.ndarray,
+               colors: Sequence[str], label: str | None = None, **props: object) -> None:
+    """Bars as ``ax.bar`` draws them (a ``Rectangle`` each, from (``x``, ``y``), in data
+    units: dates as ``mdates.date2num``), the first one labelled for the legend, added without
+    updating the axes' data limits: the caller sets both limits. ``ax.bar`` spends four
+    fifths of its time on those limits, about a millisecond a bar (a year's status timeline
+    and spend chart draw a thousand)."""
+    for k, (left, bottom, w, h, colour) in enumerate(zip(
+            x.tolist(), y.tolist(), width.tolist(), height.tolist(), colors, strict=True)):
+        ax.add_artist(Rectangle((left, bottom), w, h, facecolor=colour,
+                                label=label if k == 0 and label is not None else "_nolegend_",
+                                **props))  # type: ignore[arg-type]
 
 
 class Chart(NamedTuple):

@@ -3,6 +3,7 @@ and the page's SVG."""
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -90,16 +91,15 @@ def render_charts(
                               inventory):
         figure = chart.draw(agg_axes(chart.size)).get_figure(root=True)
         assert isinstance(figure, Figure)
-        # constrained layout starts from the axes' positions: each save starts from the
-        # drawn ones, so the PNG and the SVG are those of a figure saved once
-        drawn = [(ax, ax.get_position(original=True).frozen(), ax.get_position().frozen())
-                 for ax in figure.axes]
+        # the PNG's save lays the figure out (constrained layout measures every text); the
+        # SVG keeps that layout instead of measuring again (a third of its time): one layout,
+        # both images. Without a PNG file the PNG is still drawn, for the same layout.
         if out is not None:
             written.append(save_png(figure, out / f"{name}.png", dpi))
+        elif svg:
+            figure.savefig(io.BytesIO(), format="png", dpi=dpi)
         if svg:
-            for ax, original, active in drawn:
-                ax._set_position(original, which="original")  # type: ignore[attr-defined]
-                ax._set_position(active, which="active")  # type: ignore[attr-defined]
+            figure.set_layout_engine("none")
             svgs[name] = svg_document(figure, name)
     return written, svgs
 

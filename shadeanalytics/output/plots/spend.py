@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import matplotlib.dates as mdates
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
@@ -21,6 +22,7 @@ from ._base import (
     new_axes,
     no_data,
     plain,
+    rectangles,
     require,
     short,
     stack_legend,
@@ -145,14 +147,15 @@ def plot_cost_over_time(
         f"Spend per {period}" + (f" by {key_name(key)}" if key is not None else ""))
     if table.empty:
         return no_data(ax, heading)
-    widths = np.diff(np.append(starts, starts[-1] + step))
+    edges = mdates.date2num(np.append(starts, starts[-1] + step))
+    widths = np.diff(edges) * 0.9
     bottom = np.zeros(len(table))
     for part in table.columns:
         heights = table[part].to_numpy(dtype="float64")
         colour = (OTHER if str(part).startswith("(other ") else
                   color_for(key, str(part)) if key is not None else NEUTRAL)
-        ax.bar(starts, heights, width=widths * 0.9, bottom=bottom, align="edge",
-               color=colour, edgecolor="white", linewidth=0.5, label=short(str(part), 28))
+        rectangles(ax, edges[:-1], bottom.copy(), widths, heights, [colour] * len(heights),
+                   label=short(str(part), 28), edgecolor="white", linewidth=0.5)
         bottom += heights
     ax.set_ylim(0, max(float(bottom.max()), 1.0) * 1.1)
     ax.set_xlim(starts[0], starts[-1] + step)

@@ -12,7 +12,7 @@ import pandas as pd
 from matplotlib import ticker
 from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
-from matplotlib.patches import Patch
+from matplotlib.patches import Patch, StepPatch
 
 from ..._common import TimeLike, usd
 from ..._common import as_of_time as _as_of
@@ -27,6 +27,7 @@ from ._base import (
     new_axes,
     no_data,
     plain,
+    rectangles,
     require,
     short,
     utc_naive,
@@ -182,8 +183,8 @@ def _draw_status_timeline(ax: Axes, prepared: _StatusLanes, kinds: list[str]) ->
     statuses = rows["status"].astype("string").fillna("unknown").astype(object)
     # a deleted resource is gone: a thin bar, so that full bars read as what the fleet holds
     heights = np.where(statuses == "deleted", 0.3, 0.8)
-    ax.barh(rows["lane"].to_numpy(), width, left=left, height=heights, linewidth=0,
-            color=[color_for("status", s) for s in statuses])
+    rectangles(ax, left, rows["lane"].to_numpy(dtype="float64") - heights / 2, width, heights,
+               [color_for("status", s) for s in statuses], linewidth=0)
     groups = lanes["group"].to_numpy()
     for boundary in np.flatnonzero(groups[1:] != groups[:-1]):
         standalone = bool(lanes["standalone"].iloc[boundary + 1])
@@ -230,11 +231,38 @@ _GPU_LINE = "#1f77b4"
 _BURN_LINE = "#d95f02"
 
 
+#: The most steps a fleet chart draws. A report's chart is 11 in wide at 120 dpi: its plot
+#: area is about 1,100 pixels. A year of hourly periods (8,760) would put 8 steps in each
+#: pixel column: drawing them took about 1 s (and a 1 MB SVG on the page) for a smear the
+#: eye cannot take apart. Past this many, consecutive periods are drawn k at a time (their
+#: mean as the step, their least to most as a band), which is what the image can show.
+FLEET_MAX_STEPS = 1000
+
+
+class _Steps(NamedTuple):
+    edges: np.ndarray  # one more than the steps: the last step ends at the last edge
+    mean: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+
+
+def fleet_steps(values: np.ndarray, edges: np.ndarray, k: int) -> _Steps:
+    """``values`` (one per period between ``edges``) drawn ``k`` periods to a step: each
+    step's mean (the last step may hold fewer), least and most, and the steps' edges."""
+    n = len(values)
+    groups = np.arange(0, n, k)
+    counts = np.diff(np.append(groups, n))
+    return _Steps(np.append(edges[groups], edges[n]),
+                  np.add.reduceat(values, groups) / counts,
+                  np.minimum.reduceat(values, groups), np.maximum.reduceat(values, groups))
+
+
 def _fleet_size() -> tuple[float, float]:
     return (11.0, 4.8)
 
 
-def plot_fleet_over_time(fleet: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
+def plot_fleet_over_time(fleet: pd.DataFrame, *, ax: Axes | None = None,
+                         max_steps: int = FLEET_MAX_STEPS) -> Axes:
     """Running GPUs (left axis) and the hourly burn rate in dollars (right axis) per period.
 
     Example::
@@ -251,19 +279,38 @@ def plot_fleet_over_time(fleet: pd.DataFrame, *, ax: Axes | None = None) -> Axes
     Takes a ``fleet_over_time`` result. Each period is drawn as a step over its whole width.
     The burn-rate axis is ``ax``'s twin (``ax.get_shared_x_axes().get_siblings(ax)``). Both
     axes leave headroom at the top, where the one legend sits, so it never covers a line.
+    More periods than ``max_steps`` (a year of hours) are drawn ``k`` at a time: each step
+    the mean of ``k`` consecutive periods over their span (the area under each line, GPU-hours
+    and dollars, is the frame's), over a light band from their least to their most; the
+    title says so.
     """
     require(fleet, ["period_start", "running_gpus", "hourly_usd", "cost_usd"],
              "fleet (a fleet_over_time result)")
+    if max_steps < 1:
+        raise ValueError(f"max_steps must be at least 1; got {max_steps}")
     ax = ax if ax is not None else new_axes(_fleet_size())
-    return _draw_fleet_over_time(ax, fleet)
+    return _draw_fleet_over_time(ax, fleet, max_steps)
 
 
 def fleet_chart(fleet: pd.DataFrame) -> Chart:
     """The report's chart of a ``fleet_over_time`` result."""
-    return Chart(_fleet_size(), lambda ax: _draw_fleet_over_time(ax, fleet))
+    return Chart(_fleet_size(), lambda ax: _draw_fleet_over_time(ax, fleet, FLEET_MAX_STEPS))
 
 
-def _draw_fleet_over_time(ax: Axes, fleet: pd.DataFrame) -> Axes:
+def _stairs(ax: Axes, values: np.ndarray, edges: np.ndarray, *, color: str,
+            fill: bool = False, **props: object) -> StepPatch:
+    """``ax.stairs`` (coloured as it colours them; ``edges`` as dates) without its update of
+    the data limits, which the chart sets itself: on a long step line that update is most of
+    the drawing's time."""
+    style: dict[str, object] = ({"facecolor": color, "linewidth": 0} if fill
+                                else {"edgecolor": color})
+    patch = StepPatch(values, mdates.date2num(edges), fill=fill,
+                      **{**style, **props})  # type: ignore[arg-type]
+    ax.add_artist(patch)
+    return patch
+
+
+def _draw_fleet_over_time(ax: Axes, fleet: pd.DataFrame, max_steps: int) -> Axes:
     heading = "Fleet over time"
     if fleet.empty:
         return no_data(ax, heading)
@@ -274,13 +321,19 @@ def _draw_fleet_over_time(ax: Axes, fleet: pd.DataFrame) -> Axes:
     edges = np.append(starts, starts[-1] + step)
     gpus = rows["running_gpus"].astype("float64").fillna(0.0).to_numpy()
     burn = rows["hourly_usd"].astype("float64").fillna(0.0).to_numpy()
-    # baseline None: no drop to zero at the window's ends, which would read as an outage
-    gpus_line = ax.stairs(gpus, edges, color=_GPU_LINE, linewidth=1.6, baseline=None,
-                          label="Running GPUs (left)")
-    ax.stairs(gpus, edges, color=_GPU_LINE, alpha=0.12, fill=True)
+    k = -(-len(gpus) // max_steps)  # periods per drawn step
+    drawn_gpus, drawn_burn = fleet_steps(gpus, edges, k), fleet_steps(burn, edges, k)
     twin = ax.twinx()
-    burn_line = twin.stairs(burn, edges, color=_BURN_LINE, linewidth=1.4, baseline=None,
-                            label="Burn rate, USD/h (right)")
+    if k > 1:  # the spread inside each drawn step, under its line
+        for axes, drawn, colour in ((ax, drawn_gpus, _GPU_LINE), (twin, drawn_burn, _BURN_LINE)):
+            _stairs(axes, drawn.high, drawn.edges, baseline=drawn.low, fill=True, color=colour,
+                    alpha=0.25)
+    # baseline None: no drop to zero at the window's ends, which would read as an outage
+    gpus_line = _stairs(ax, drawn_gpus.mean, drawn_gpus.edges, color=_GPU_LINE, linewidth=1.6,
+                        baseline=None, label="Running GPUs (left)")
+    _stairs(ax, drawn_gpus.mean, drawn_gpus.edges, color=_GPU_LINE, alpha=0.12, fill=True)
+    burn_line = _stairs(twin, drawn_burn.mean, drawn_burn.edges, color=_BURN_LINE,
+                        linewidth=1.4, baseline=None, label="Burn rate, USD/h (right)")
     headroom = 1.25
     ax.set_ylim(0, max(float(gpus.max()), 1.0) * headroom)
     twin.set_ylim(0, max(float(burn.max()), 1.0) * headroom)
@@ -293,13 +346,14 @@ def _draw_fleet_over_time(ax: Axes, fleet: pd.DataFrame) -> Axes:
     twin.set_ylabel("Burn rate (USD per hour)", color=_BURN_LINE)
     ax.grid(axis="y", color="#e6e6e6", linewidth=0.8)
     ax.set_axisbelow(True)
-    seconds = pd.Timedelta(step).total_seconds()
-    width = (f"{seconds / 60:g} min" if seconds < 3600 else f"{seconds / 3600:g} h"
-             if seconds < 86400 else f"{seconds / 86400:g} d")
+    width = _span(pd.Timedelta(step).total_seconds())
+    note = ("" if k == 1 else f"\ndrawn {k} periods to a step of "
+             f"{_span(k * pd.Timedelta(step).total_seconds())}: their mean, over a band from "
+             "their least to their most")
     cost = float(rows["cost_usd"].astype("float64").sum())
-    ax.set_title(f"{heading}\n{len(rows)} periods of {width} \u00b7 up to "
+    ax.set_title(f"{heading}\n{len(rows):,} periods of {width} \u00b7 up to "
                  f"{gpus.max():,.0f} GPUs and {usd(float(burn.max()))}/h "
-                 f"(period averages) \u00b7 {usd(cost)} accrued")
+                 f"(period averages) \u00b7 {usd(cost)} accrued{note}")
     # the legend goes on the twin: it is drawn last, so nothing of the twin covers it
     twin.legend(handles=[gpus_line, burn_line], loc="upper left", ncols=2, frameon=False,
                 fontsize=9)
@@ -307,3 +361,9 @@ def _draw_fleet_over_time(ax: Axes, fleet: pd.DataFrame) -> Axes:
     plain(twin)
     return ax
 
+
+
+def _span(seconds: float) -> str:
+    """A period's length as the fleet chart names it: ``5 min``, ``1 h``, ``1 d``."""
+    return (f"{seconds / 60:g} min" if seconds < 3600 else f"{seconds / 3600:g} h"
+            if seconds < 86400 else f"{seconds / 86400:g} d")
