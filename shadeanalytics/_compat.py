@@ -38,13 +38,15 @@ def deprecated(old: str, new: str, *, stacklevel: int = 3) -> None:
 
 def old_spellings(
     *, positional: Sequence[str] = (), renamed: Mapping[str, str] | None = None,
-    positional_warns: bool = True,
+    positional_warns: bool = True, leading: int = 1,
 ) -> Callable[[F], F]:
     """A decorator: positional arguments after the first are taken as the keywords
     ``positional`` (in that order), and the keyword arguments ``renamed`` (old -> new) as
     their new names, each with a ``DeprecationWarning``; the new spelling passes silently.
     ``positional_warns=False`` leaves the positional warning to the function, when it knows
-    a better spelling than the keyword (one warning, never one advising another old form)."""
+    a better spelling than the keyword (one warning, never one advising another old form).
+    ``leading``: the positional parameters the function keeps (the fleet, and for a writer
+    its destination)."""
     names = dict(renamed or {})
 
     def decorate(function: F) -> F:
@@ -52,11 +54,12 @@ def old_spellings(
 
         @functools.wraps(function)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            if len(args) > 1:
-                extra = args[1:]
+            if len(args) > leading:
+                extra = args[leading:]
                 if len(extra) > len(positional):
                     raise TypeError(
-                        f"{name}() takes 1 positional argument but {len(args)} were given"
+                        f"{name}() takes {leading} positional argument"
+                        f"{'s' if leading > 1 else ''} but {len(args)} were given"
                     )
                 for key, value in zip(positional, extra, strict=False):
                     if key in kwargs:
@@ -68,7 +71,7 @@ def old_spellings(
                         f"{name}() with positional {', '.join(positional[: len(extra)])}",
                         f"{name}(fleet, {shown})",
                     )
-                args = args[:1]
+                args = args[:leading]
             for old, new in names.items():
                 if old in kwargs:
                     if new in kwargs or (new == "fleet" and args):

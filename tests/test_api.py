@@ -368,3 +368,34 @@ def test_the_sample_report_and_summary_emit_no_deprecation_warning(tmp_path: Pat
 def test_the_full_sample_report_emits_no_deprecation_warning(tmp_path: Path) -> None:
     """The whole report (charts and page too) under ``-W error::DeprecationWarning``."""
     _no_deprecation(tmp_path, ["report", _SAMPLE, "--out", str(tmp_path / "report")])
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` by its path there, with its bytes."""
+    return {p.relative_to(folder).as_posix(): p.read_bytes()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_write_report_takes_the_fleet_or_its_bill(tables: sa.Tables, billed: sa.Bill,
+                                                  tmp_path: Path) -> None:
+    """write_report(fleet, out): a Bill writes its history's report as of its own instant;
+    the old keyword tables= warns; anything else, or a third positional, is refused."""
+    options: dict[str, Any] = {"charts": False, "html": False}
+    sa.write_report(tables, tmp_path / "tables", as_of=AT, **options)
+    sa.write_report(billed, tmp_path / "bill", **options)
+    with pytest.warns(DeprecationWarning,
+                      match=r"^write_report\(tables=\.\.\.\) is deprecated and will be removed "
+                            r"in 0\.3; use write_report\(fleet=\.\.\.\)$"):
+        old_sa.write_report(tables=tables, out=tmp_path / "old", as_of=AT, **options)
+    expected = _files(tmp_path / "tables")
+    assert "costs_by_cloud.csv" in expected
+    assert _files(tmp_path / "bill") == expected
+    assert _files(tmp_path / "old") == expected
+    with pytest.raises(TypeError, match=r"^write_report needs a Tables \(from shadeanalytics"
+                                        r"\.read\(\) or Store\.read\(\)\) or a Bill, not a "
+                                        r"DataFrame$"):
+        sa.write_report(tables.instances, tmp_path / "frame")
+    with pytest.raises(TypeError, match=r"^write_report\(\) takes 2 positional arguments but 3 "
+                                        r"were given$"):
+        old_sa.write_report(tables, tmp_path / "three", AT)
+    assert not (tmp_path / "frame").exists() and not (tmp_path / "three").exists()

@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from .._common import TimeLike, count_groups, usd
+from .._compat import old_spellings
 from .._files import atomic_write
 from ..analytics.alerts import Budget, budget_state
 from ..analytics.asof import resolve_as_of as _resolve
@@ -127,12 +128,29 @@ def analytics(tables: Tables | Bill, *, as_of: TimeLike = None,
     return {name: _ANALYTICS[name](billed) for name in only}
 
 
-def write_report(tables: Tables, out: str | os.PathLike[str], *, as_of: TimeLike = None,
+def _history_of(fleet: Tables | Bill, as_of: TimeLike, what: str) -> tuple[Tables, TimeLike]:
+    """The history a report or summary reads, and its instant: a ``Bill``'s own history at
+    the Bill's own ``as_of`` unless another is asked for."""
+    if isinstance(fleet, Bill):
+        if fleet.history is None:
+            raise TypeError(f"{what} needs the history a Bill was made from; this Bill carries "
+                            "none: pass the Tables")
+        return fleet.history, fleet.as_of if as_of is None else as_of
+    if not isinstance(fleet, Tables):
+        raise TypeError(f"{what} needs a Tables (from shadeanalytics.read() or Store.read()) "
+                        f"or a Bill, not a {type(fleet).__name__}")
+    return fleet, as_of
+
+
+@old_spellings(renamed={"tables": "fleet"}, leading=2)
+def write_report(fleet: Tables | Bill, out: str | os.PathLike[str], *, as_of: TimeLike = None,
                  include_network: bool = False, charts: bool = True,
                  html: bool = True, force: bool = False,
                  budgets: Sequence[Budget] | None = None,
                  all_versions_csv: bool = False) -> list[Path]:
-    """Write the report folder ``out``; returns the files written.
+    """Write the report folder of ``fleet`` (the ``Tables`` of a history, or a ``Bill`` that
+    carries its history: the report is then as of the Bill's instant) into ``out``; returns the
+    files written.
 
     With ``budgets`` (``sa.load_budgets`` of a budgets file), ``budgets.csv`` holds each
     budget's measure beside its limit (``alerts.budget_state``), also on the page.
@@ -159,6 +177,7 @@ def write_report(tables: Tables, out: str | os.PathLike[str], *, as_of: TimeLike
     unless ``force`` (they are then left alone). Files holding ``ip`` / ``ssh_user`` /
     ``ssh_port`` (``include_network``) get an owner-only mode (``csvout.file_mode``).
     """
+    tables, as_of = _history_of(fleet, as_of, "write_report")
     out = Path(out)
     planned = _planned_files(tables, charts, html) | ({"budgets.csv"} if budgets is not None
                                                       else set())
@@ -180,7 +199,7 @@ def write_report(tables: Tables, out: str | os.PathLike[str], *, as_of: TimeLike
     newest_files = len(written)
     # every analytics frame is computed once, here, from the fleet billed once: the CSV files,
     # the charts and the page take these frames as they are
-    billed = bill_fleet(tables, as_of=at)
+    billed = bill_fleet(fleet if isinstance(fleet, Bill) else tables, as_of=at)
     frames = analytics(billed)
     forecast = month_forecast(billed)
     history = history_frames(tables, billed=billed)  # as of the bill's own instant
