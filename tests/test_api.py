@@ -21,6 +21,7 @@ import shadeanalytics as sa
 from shadeanalytics._compat import old_spellings
 from shadeanalytics.analytics import alerts, billing, finops, lifecycle, market, timeline
 from shadeanalytics.live import check, notify
+from shadeanalytics.output import report
 
 # a: A6000 at $2.10/h, active from 00:00; b: 4 x H100 at $8.40/h, active from 06:00
 POLLS = ["2026-11-01T00:00:00Z", "2026-11-01T06:00:00Z", "2026-11-01T12:00:00Z"]
@@ -151,6 +152,7 @@ def test_the_fleet_first_and_the_rest_by_keyword(helper: Callable[..., Any]) -> 
 
 #: The old spellings, called through ``Any``: a type checker rightly refuses them.
 old_sa: Any = sa
+old_report: Any = report
 old_alerts: Any = alerts
 old_billing: Any = billing
 old_finops: Any = finops
@@ -399,3 +401,23 @@ def test_write_report_takes_the_fleet_or_its_bill(tables: sa.Tables, billed: sa.
                                         r"were given$"):
         old_sa.write_report(tables, tmp_path / "three", AT)
     assert not (tmp_path / "frame").exists() and not (tmp_path / "three").exists()
+
+
+def test_report_frames_take_the_fleet_or_its_bill(tables: sa.Tables, billed: sa.Bill) -> None:
+    """history_frames and analytics take the fleet first (a Bill: at its instant); the old
+    spellings (tables=, billed=) warn and give the same frames."""
+    expected = report.history_frames(tables, as_of=AT)
+    assert list(expected) == ["timeline", "fleet_over_time", "costs_daily", "costs_monthly"]
+    for name, frame in report.history_frames(billed).items():
+        pd.testing.assert_frame_equal(frame, expected[name])
+    with pytest.warns(DeprecationWarning,
+                      match=r"^history_frames\(tables, billed=bill\) is deprecated and will be "
+                            r"removed in 0\.3; use history_frames\(bill\)$"):
+        old = old_report.history_frames(tables, billed=billed)
+    for name, frame in old.items():
+        pd.testing.assert_frame_equal(frame, expected[name])
+    with pytest.warns(DeprecationWarning, match=r"^analytics\(tables=\.\.\.\) is deprecated"):
+        old_frames = old_report.analytics(tables=tables, as_of=AT, only=["costs_by_cloud"])
+    pd.testing.assert_frame_equal(old_frames["costs_by_cloud"],
+                                  report.analytics(billed, only=["costs_by_cloud"])[
+                                      "costs_by_cloud"])

@@ -104,7 +104,7 @@ def test_every_helper_defaults_to_the_newest_poll(small: sa.Tables) -> None:
         (analytics(sample, only=("costs_by_cloud",))["costs_by_cloud"],
          analytics(billed, only=("costs_by_cloud",))["costs_by_cloud"]),
         (history_frames(sample)["costs_daily"],
-         history_frames(sample, billed=billed)["costs_daily"]),
+         history_frames(billed)["costs_daily"]),
     ]
     for default, explicit in pairs:
         pd.testing.assert_frame_equal(default, explicit)

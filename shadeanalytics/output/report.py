@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from .._common import TimeLike, count_groups, usd
-from .._compat import old_spellings
+from .._compat import deprecated, old_spellings
 from .._files import atomic_write
 from ..analytics.alerts import Budget, budget_state
 from ..analytics.asof import resolve_as_of as _resolve
@@ -116,7 +116,8 @@ _ANALYTICS: dict[str, Callable[[Bill], pd.DataFrame]] = {
 }
 
 
-def analytics(tables: Tables | Bill, *, as_of: TimeLike = None,
+@old_spellings(renamed={"tables": "fleet"})
+def analytics(fleet: Tables | Bill, *, as_of: TimeLike = None,
               only: Sequence[str] = ANALYTICS_FILES) -> dict[str, pd.DataFrame]:
     """Every analytics table of a report (or the ``only`` ones, of ``ANALYTICS_FILES``): the
     fleet billed once at ``as_of``, then added up."""
@@ -124,7 +125,7 @@ def analytics(tables: Tables | Bill, *, as_of: TimeLike = None,
     if unknown:
         raise ValueError(f"no analytics table named {', '.join(map(repr, unknown))}; "
                          f"choose from {', '.join(ANALYTICS_FILES)}")
-    billed = bill_fleet(tables, as_of=as_of)
+    billed = bill_fleet(fleet, as_of=as_of)
     return {name: _ANALYTICS[name](billed) for name in only}
 
 
@@ -202,7 +203,7 @@ def write_report(fleet: Tables | Bill, out: str | os.PathLike[str], *, as_of: Ti
     billed = bill_fleet(fleet if isinstance(fleet, Bill) else tables, as_of=at)
     frames = analytics(billed)
     forecast = month_forecast(billed)
-    history = history_frames(tables, billed=billed)  # as of the bill's own instant
+    history = history_frames(billed)  # as of the bill's own instant
     market = market_frames(tables, billed)
     if budgets is not None:
         market["budgets"] = budget_state(billed, budgets=budgets)
@@ -414,13 +415,21 @@ def _write_manifest(out: Path, names: set[str]) -> None:
 SPEND_COLUMNS = ("period_start", "cloud", "cost_usd")
 
 
-def history_frames(tables: Tables, *, as_of: TimeLike = None,
+@old_spellings(renamed={"tables": "fleet"})
+def history_frames(fleet: Tables | Bill, *, as_of: TimeLike = None,
                    billed: Bill | None = None) -> dict[str, pd.DataFrame]:
     """The frames of a dated history, empty when nothing is dated: ``timeline``,
     ``fleet_over_time`` (hourly), and the spend by cloud per day (``costs_daily``) and per
-    calendar month (``costs_monthly``) of ``finops.cost_over_time``. ``billed`` is
-    ``bill_fleet(tables, as_of=as_of)`` when the caller has it already (``as_of`` then
-    defaults to its own)."""
+    calendar month (``costs_monthly``) of ``finops.cost_over_time``. ``fleet`` is the
+    ``Tables`` of the history, or a ``Bill`` that carries it (``as_of`` then defaults to the
+    Bill's own, and the Bill is not made again). (``history_frames(tables, billed=bill)`` is
+    the old spelling of ``history_frames(bill)``.)"""
+    if billed is not None:
+        deprecated("history_frames(tables, billed=bill)", "history_frames(bill)", stacklevel=4)
+        tables, _ = _history_of(fleet, None, "history_frames")
+    else:
+        tables, _ = _history_of(fleet, as_of, "history_frames")
+        billed = fleet if isinstance(fleet, Bill) else None
     if tables.polls.empty:
         return {}
     at = billed.as_of if billed is not None and as_of is None else _resolve(as_of, tables)
