@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 import orjson
 import pandas as pd
 
@@ -178,7 +179,8 @@ def read(backend: Backend, *, since: datetime | str | None = None,
         stored: list[derived.RowBlock] = []
         new, frames = None, None
         if versions.vid.size >= min_versions:
-            stored, new = _row_blocks(backend.name, session, progress_bar)
+            only = np.sort(versions.vid) if covered is not None else None
+            stored, new = _row_blocks(backend.name, session, progress_bar, only)
             block = derived.concat([*stored, *([new] if new is not None else [])]
                                    or [derived.empty_block()])
             frames = derived.read_rows(block, versions, ok, lo, hi)
@@ -210,12 +212,15 @@ def read(backend: Backend, *, since: datetime | str | None = None,
     return replace(tables, polls=derived.polls_frame(logged))
 
 
-def _row_blocks(source: str, session: Session, progress_bar: bool | None
+def _row_blocks(source: str, session: Session, progress_bar: bool | None,
+                only: np.ndarray | None = None,
                 ) -> tuple[list[derived.RowBlock], derived.RowBlock | None]:
     """The stored row blocks that still fit (from version 1 on, of this derivation),
-    and the block of the versions after them, derived now (None: there are none)."""
+    and the block of the versions after them, derived now (None: there are none). With
+    ``only`` (sorted version ids: the versions read), the stored blocks hold only their
+    rows when no version is derived now (else whole: they are kept again, merged)."""
     spec = derived.spec_fingerprint()
-    stored: list[derived.RowBlock] = []
+    kept: list[bytes] = []
     covered = 0
     if session.has_table("row_blocks"):
         for first, last, data in session.execute(
@@ -223,10 +228,12 @@ def _row_blocks(source: str, session: Session, progress_bar: bool | None
                 "ORDER BY first_version", (spec,)):
             if first != covered + 1:
                 break
-            stored.append(derived.decode(session.blob(data)))
+            kept.append(session.blob(data))
             covered = last
     total = session.execute("SELECT count(*) FROM versions WHERE version_id > ?",
                             (covered,)).fetchone()[0]
+    stored = [derived.decode(data, None if total else only) for data in kept]
+    del kept
     if not total:
         return stored, None
     parts = []
