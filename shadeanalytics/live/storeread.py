@@ -204,12 +204,14 @@ def read(backend: Backend, *, since: datetime | str | None = None,
             del records, rows
         else:
             tables = Tables(**frames, polls=derived.polls_frame([]))
+        polls_frame = derived.polls_frame(logged)
+        del logged
     if new is not None:
         _keep_row_blocks(backend, stored, new)
     for message in tables.warnings:
         # stacklevel 3: the caller of Store.read
         warnings.warn(printable(message), DataWarning, stacklevel=3)
-    return replace(tables, polls=derived.polls_frame(logged))
+    return replace(tables, polls=polls_frame)
 
 
 def _row_blocks(source: str, session: Session, progress_bar: bool | None,
