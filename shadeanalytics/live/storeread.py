@@ -147,15 +147,28 @@ def last_polled(backend: Backend, endpoint: str) -> str | None:
 Pick = Callable[[Session, str, int, str], "list[tuple[Any, ...]] | None"]
 
 
+@dataclass
+class OpenRows:
+    """Where a picked read (``pick``) takes its versions' derived rows from, besides the row
+    blocks: ``get(session, vids)`` gives a block of the rows of exactly the versions
+    ``vids`` (ascending), or None; then the row blocks are read, and ``took`` is set to the
+    block of those versions' rows read from them (for the caller to keep), with ``vids``."""
+
+    get: Callable[[Session, np.ndarray], derived.RowBlock | None]
+    took: derived.RowBlock | None = None
+    vids: np.ndarray | None = None
+
+
 def read(backend: Backend, *, since: datetime | str | None = None,
          until: datetime | str | None = None, progress_bar: bool | None = None,
          min_versions: int,
-         pick: Pick | None = None) -> Tables:
+         pick: Pick | None = None, open_rows: OpenRows | None = None) -> Tables:
     """:meth:`Store.read <shadeanalytics.live.store.Store.read>` on ``backend``; a window of
     at least ``min_versions`` versions is read from row blocks (fewer are walked again).
     ``pick(session, columns, until_poll, lo)``, called inside the read's snapshot, gives the
     rows (those ``columns``, ascending ids) of the versions of the window the read covers,
-    or None for every one (``settled.py``: all but those of instances whose bill is kept)."""
+    or None for every one (``settled.py``: all but those of instances whose bill is kept);
+    ``open_rows`` may then give those versions' derived rows instead of the row blocks."""
     lo = utc_text(since) if since is not None else ""
     hi = utc_text(until) if until is not None else "\uffff"
     with backend.snapshot() as session, gc_paused():
@@ -180,9 +193,14 @@ def read(backend: Backend, *, since: datetime | str | None = None,
         new, frames = None, None
         if versions.vid.size >= min_versions:
             only = np.sort(versions.vid) if covered is not None else None
-            stored, new = _row_blocks(backend.name, session, progress_bar, only)
-            block = derived.concat([*stored, *([new] if new is not None else [])]
-                                   or [derived.empty_block()])
+            block = open_rows.get(session, only) \
+                if open_rows is not None and only is not None else None
+            if block is None:
+                stored, new = _row_blocks(backend.name, session, progress_bar, only)
+                block = derived.concat([*stored, *([new] if new is not None else [])]
+                                       or [derived.empty_block()])
+                if open_rows is not None and only is not None and new is None:
+                    open_rows.took, open_rows.vids = block, only
             frames = derived.read_rows(block, versions, ok, lo, hi)
             del block
         if frames is None:  # something to warn about, or to decide as the loaders do
