@@ -14,6 +14,14 @@ Kept like the row blocks (``rows.py``): under a fingerprint of the code that bil
 the rule bills everything afresh; best effort (a read-only store, or a writer holding the
 lock, keeps nothing). An instance seen again (a new version of it, e.g. it reappeared) is
 dropped from the kept rows and billed afresh.
+
+The *open rows* are kept beside the bill too (part -1 of ``settled_bills``, same
+fingerprint): the derived rows (``rows.py``) of the versions a read of the other instances
+took from the row blocks, and their ids. The next read takes its versions' rows from there
+(a few MB: the open instances' and the clusters', not every version's) and derives the
+versions recorded since itself; when one of its versions is not there (a settled instance
+seen again: its old versions), or more than ``_OPEN_DERIVE_MAX`` are new, it reads the row
+blocks, and keeps the open rows again.
 """
 
 from __future__ import annotations
