@@ -369,6 +369,16 @@ def concat(blocks: Sequence[RowBlock]) -> RowBlock:
                     sum(b.versions for b in blocks))
 
 
+def rows_of(block: RowBlock, vids: np.ndarray) -> RowBlock:
+    """``block`` with only the rows of the versions ``vids`` (what :func:`decode` with
+    ``only`` gives)."""
+    frames = {}
+    for name, frame in block.frames.items():
+        mine = np.isin(frame["_vid"].to_numpy(), vids)
+        frames[name] = frame if mine.all() else frame[mine].reset_index(drop=True)
+    return RowBlock(block.first, block.last, frames, block.flagged, block.versions)
+
+
 @functools.cache
 def empty_block() -> RowBlock:
     """A block of no versions, every column typed (one, shared: blocks are never changed in

@@ -151,8 +151,9 @@ Pick = Callable[[Session, str, int, str], "list[tuple[Any, ...]] | None"]
 class OpenRows:
     """Where a picked read (``pick``) takes its versions' derived rows from, besides the row
     blocks: ``get(session, vids)`` gives a block of the rows of exactly the versions
-    ``vids`` (ascending), or None; then the row blocks are read, and ``took`` is set to the
-    block of those versions' rows read from them (for the caller to keep), with ``vids``."""
+    ``vids`` (ascending), or None; then the row blocks are read (and the versions past them
+    derived), and ``took`` is set to the block of those versions' rows (for the caller to
+    keep), with ``vids``."""
 
     get: Callable[[Session, np.ndarray], derived.RowBlock | None]
     took: derived.RowBlock | None = None
@@ -199,8 +200,9 @@ def read(backend: Backend, *, since: datetime | str | None = None,
                 stored, new = _row_blocks(backend.name, session, progress_bar, only)
                 block = derived.concat([*stored, *([new] if new is not None else [])]
                                        or [derived.empty_block()])
-                if open_rows is not None and only is not None and new is None:
-                    open_rows.took, open_rows.vids = block, only
+                if open_rows is not None and only is not None:
+                    took = block if new is None else derived.rows_of(block, only)
+                    open_rows.took, open_rows.vids = took, only
             frames = derived.read_rows(block, versions, ok, lo, hi)
             del block
         if frames is None:  # something to warn about, or to decide as the loaders do
