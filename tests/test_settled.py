@@ -20,7 +20,7 @@ import pytest
 from conftest import NULLABLE, generated_with_nulls, make_instance, sample_states, store_rows
 
 import shadeanalytics as sa
-from shadeanalytics.analytics.billing import Bill, SettledTables
+from shadeanalytics.analytics.billing import Bill, SettledTables, settle
 from shadeanalytics.analytics.finops import cost_over_time
 from shadeanalytics.cli import main
 from shadeanalytics.live import settled as settled_module
@@ -228,6 +228,24 @@ def test_a_settled_read_takes_the_open_rows_not_the_row_blocks(
         ).fetchall() == db.execute("SELECT max(version_id) FROM versions").fetchall()
     with sa.Store(path) as store:
         _assert_same_bill(store.read(), part)
+
+
+def test_a_bill_kept_in_parts_stacks_as_part_after_part(tmp_path: Path) -> None:
+    """Parts stacked at once equal parts added one after another, to the bit."""
+    path = tmp_path / "history.db"
+    _record(default_scenario(), path)
+    with sa.Store(path) as store:
+        billed = sa.bill_fleet(store.read())
+    gone = billed.instances.loc[billed.instances["status"] == "deleted", "instance_id"]
+    ids = sorted(set(gone.astype(str)))
+    assert len(ids) >= 3
+    parts = [settle(billed, set(ids[k::3])) for k in range(3)]
+    assert all(len(part.instances) for part in parts)
+    once, stepwise = parts[0].plus(*parts[1:]), parts[0].plus(parts[1]).plus(parts[2])
+    for name in ("instances", "instance_tags", "intervals"):
+        pd.testing.assert_frame_equal(getattr(once, name), getattr(stepwise, name))
+    assert once.times.tolist() == stepwise.times.tolist() and once.as_of == stepwise.as_of
+    assert set(once.ids) == {i for part in parts for i in part.ids}
 
 
 def _at(minutes: int) -> datetime:

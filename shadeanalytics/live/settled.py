@@ -136,9 +136,7 @@ def _load(session: Session) -> _Kept | None:
     if not rows or [row[0] for row in rows] != list(range(len(rows))):
         return None
     parts = [_decode(session.blob(row[2])) for row in rows]
-    settled = parts[0][0]
-    for more, _ in parts[1:]:
-        settled = settled.plus(more)
+    settled = parts[0][0].plus(*(more for more, _ in parts[1:]))
     return _Kept(settled, parts[-1][1], int(rows[-1][1]), len(rows))
 
 
