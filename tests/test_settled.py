@@ -215,6 +215,7 @@ def test_a_settled_read_takes_the_open_rows_not_the_row_blocks(
         with sa.Store(path) as store:
             full = store.read()
         _assert_same_bill(full, part, views=more[-1] is states[7])
+    assert summary_text(part, by="tag", top=3) == summary_text(full, by="tag", top=3)
     # more new versions than a read derives itself: the row blocks again
     monkeypatch.setattr(settled_module, "_OPEN_DERIVE_MAX", 0)
     _record(states[8:], path)
