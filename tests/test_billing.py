@@ -16,6 +16,7 @@ import pytest
 from conftest import SAMPLE_DIR, envelope, make_cluster, make_instance
 
 import shadeanalytics as sa
+from shadeanalytics.analytics import asof
 from shadeanalytics.analytics.billing import BILL_COLUMNS, bill_fleet
 from shadeanalytics.analytics.costs import cluster_summary, cost_breakdown
 from shadeanalytics.analytics.inventory import gpu_inventory
@@ -477,3 +478,14 @@ def test_an_unmounted_volume_is_orphaned_and_a_vanished_one_stops() -> None:
     volumes = bill_fleet(_with_a_volume(mounted_by="i-1", deleted=True), as_of=at("03:00")).volumes
     assert volumes[["state", "billing_end_source", "accrued_usd"]].to_numpy().tolist() == [
         ["stopped", "vanished", pytest.approx(0.10)]]
+
+
+def test_distinct_poll_times_in_one_pass_equal_numpy_unique() -> None:
+    """The sorted poll times' one-pass distinct equals np.unique; unsorted ones fall back."""
+    times = np.array([5, 5, 7, 9, 9, 9, 12], dtype=np.int64)
+    assert asof._distinct(times).tolist() == [5, 7, 9, 12]
+    assert asof._distinct(times[::-1].copy()).tolist() == [5, 7, 9, 12]
+    assert asof._distinct(np.zeros(0, dtype=np.int64)).tolist() == []
+    rng = np.random.default_rng(3)
+    drawn = np.sort(rng.integers(0, 50, 500))
+    assert np.array_equal(asof._distinct(drawn), np.unique(drawn))

@@ -15,6 +15,7 @@ from conftest import SAMPLE_DIR, envelope, make_instance, volume_history
 
 import shadeanalytics as sa
 from shadeanalytics.analytics import finops
+from shadeanalytics.analytics.billing import bill_fleet
 from shadeanalytics.analytics.costs import cost_breakdown
 from shadeanalytics.analytics.finops import (
     FORECAST_COLUMNS,
@@ -247,6 +248,22 @@ def test_month_forecast_hand_computed(fleet: sa.Tables) -> None:
     assert row["change_usd"] == pytest.approx(2178 - 12)
     assert row["change_fraction"] == pytest.approx(2166 / 12)
     assert row["observed_from"] == pd.Timestamp(POLLS[0])
+
+
+def test_month_forecast_itemizes_only_what_reaches_last_month(fleet: sa.Tables) -> None:
+    """The forecast itemizes the intervals ending after last month's start, to the bit."""
+    at = "2027-01-10T00:00:00Z"  # last month is December: only a's and c's last spans reach it
+    trimmed = finops._items_since(bill_fleet(fleet, as_of=at),
+                                  pd.Timestamp("2026-12-01T00:00:00Z"))
+    assert sorted(zip(trimmed["resource_id"], trimmed["basis"], strict=True)) == [
+        ("a", "extrapolated"), ("c", "extrapolated")]
+    itemized = bill_fleet(fleet, as_of=at)
+    assert len(billed_items(itemized)) == 7  # kept with the bill: the forecast takes them all
+    forecast = month_forecast(bill_fleet(fleet, as_of=at))
+    pd.testing.assert_frame_equal(forecast, month_forecast(itemized), check_exact=True)
+    # a $2/h and c $1/h, extrapolated: December 31 x 24 h x $3, January 9 days x 24 h x $3
+    row = forecast.iloc[0]
+    assert (row["last_month_usd"], row["month_to_date_usd"]) == (2232.0, 648.0)
 
 
 def test_month_forecast_band_holds_the_current_burn(fleet: sa.Tables) -> None:

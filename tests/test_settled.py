@@ -20,7 +20,7 @@ import pytest
 from conftest import NULLABLE, generated_with_nulls, make_instance, sample_states, store_rows
 
 import shadeanalytics as sa
-from shadeanalytics.analytics.billing import Bill, SettledTables
+from shadeanalytics.analytics.billing import Bill, SettledTables, settle
 from shadeanalytics.analytics.finops import cost_over_time
 from shadeanalytics.cli import main
 from shadeanalytics.live import settled as settled_module
@@ -170,11 +170,83 @@ def test_new_polls_update_the_kept_bill(tmp_path: Path, monkeypatch: pytest.Monk
         kept.append(set(part.settled.ids) if part.settled is not None else set())
     assert kept[0] and kept[0] <= kept[1] <= kept[2] and kept[0] != kept[2]
     with sqlite3.connect(path) as db:  # each round that settled more added a part
-        parts = [p for (p,) in db.execute("SELECT part FROM settled_bills ORDER BY part")]
+        parts = [
+            p for (p,) in db.execute("SELECT part FROM settled_bills WHERE part >= 0 ORDER BY part")
+        ]
     assert parts == list(range(1 + (kept[1] != kept[0]) + (kept[2] != kept[1])))
     full, part = _reads(path)  # read from its parts
     assert part.settled is not None and set(part.settled.ids) == kept[2]
     _assert_same_bill(full, part)
+
+
+def _blocks(path: Path) -> int:
+    """How many row blocks the store at ``path`` keeps; after ``DELETE`` of them all."""
+    with sqlite3.connect(path) as db:
+        return int(db.execute("SELECT count(*) FROM row_blocks").fetchone()[0])
+
+
+def _drop_blocks(path: Path) -> None:
+    with sqlite3.connect(path) as db:
+        db.execute("DELETE FROM row_blocks")
+
+
+def test_a_settled_read_takes_the_open_rows_not_the_row_blocks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second settled read keeps the rows it read (part -1); the next reads take them
+    and derive the versions since themselves, never reading (nor keeping) the row blocks,
+    and bill as the whole history, to the cent in every view after new polls."""
+    monkeypatch.setattr(store_module, "_DERIVED_MIN_VERSIONS", 0)
+    path = tmp_path / "history.db"
+    states = _generated(3, 9, 0.2)
+    _record(states[:6], path)
+    _reads(path)  # keeps the bill
+    with sa.Store(path) as store:
+        store.read_settled()  # reads the row blocks: keeps the open rows
+    with sqlite3.connect(path) as db:
+        parts = db.execute("SELECT part FROM settled_bills ORDER BY part").fetchall()
+    assert parts == [(-1,), (0,)]
+    for more in (states[6:7], states[7:8]):
+        _record(more, path)
+        _drop_blocks(path)
+        with sa.Store(path) as store:
+            part = store.read_settled()  # the open rows, and the new versions derived
+        assert _blocks(path) == 0  # a read of the row blocks would have kept them again
+        with sa.Store(path) as store:
+            full = store.read()
+        _assert_same_bill(full, part, views=more[-1] is states[7])
+    assert summary_text(part, by="tag", top=3) == summary_text(full, by="tag", top=3)
+    # more new versions than a read derives itself: the row blocks again
+    monkeypatch.setattr(settled_module, "_OPEN_DERIVE_MAX", 0)
+    _record(states[8:], path)
+    _drop_blocks(path)
+    with sa.Store(path) as store:
+        part = store.read_settled()
+    assert _blocks(path) > 0
+    with sqlite3.connect(path) as db:  # and the open rows kept again, through the newest
+        assert db.execute(
+            "SELECT through_version FROM settled_bills WHERE part = -1"
+        ).fetchall() == db.execute("SELECT max(version_id) FROM versions").fetchall()
+    with sa.Store(path) as store:
+        _assert_same_bill(store.read(), part)
+
+
+def test_a_bill_kept_in_parts_stacks_as_part_after_part(tmp_path: Path) -> None:
+    """Parts stacked at once equal parts added one after another, to the bit."""
+    path = tmp_path / "history.db"
+    _record(default_scenario(), path)
+    with sa.Store(path) as store:
+        billed = sa.bill_fleet(store.read())
+    gone = billed.instances.loc[billed.instances["status"] == "deleted", "instance_id"]
+    ids = sorted(set(gone.astype(str)))
+    assert len(ids) >= 3
+    parts = [settle(billed, set(ids[k::3])) for k in range(3)]
+    assert all(len(part.instances) for part in parts)
+    once, stepwise = parts[0].plus(*parts[1:]), parts[0].plus(parts[1]).plus(parts[2])
+    for name in ("instances", "instance_tags", "intervals"):
+        pd.testing.assert_frame_equal(getattr(once, name), getattr(stepwise, name))
+    assert once.times.tolist() == stepwise.times.tolist() and once.as_of == stepwise.as_of
+    assert set(once.ids) == {i for part in parts for i in part.ids}
 
 
 def _at(minutes: int) -> datetime:
@@ -289,8 +361,9 @@ def test_summary_prints_the_same_from_the_kept_bill(tmp_path: Path) -> None:
         out = io.StringIO()
         assert main(["summary", "--store", str(path)], stdout=out) == 0
         assert out.getvalue() == want
-    with sqlite3.connect(path) as db:
-        assert db.execute("SELECT count(*) FROM settled_bills").fetchone() == (1,)
+    with sqlite3.connect(path) as db:  # (a small store is read walking its versions: no
+        # row blocks, so no open rows are kept either)
+        assert db.execute("SELECT part FROM settled_bills ORDER BY part").fetchall() == [(0,)]
 
 
 def test_both_backends_keep_the_settled_bill(
@@ -310,9 +383,13 @@ def test_both_backends_keep_the_settled_bill(
             )
         first = store.read_settled()
         full, again = store.read(), store.read_settled()
-        kept = store_rows(store, "SELECT through_version FROM settled_bills")
+        kept = store_rows(store, "SELECT through_version FROM settled_bills ORDER BY part")
         newest = store_rows(store, "SELECT max(version_id) AS v FROM versions")
     assert first.settled is not None and again.settled is not None
     assert set(again.settled.ids) == set(first.settled.ids) != set()
-    assert [r["through_version"] for r in kept] == [newest[0]["v"]]
+    # the bill, and the open rows the second read took from the row blocks
+    assert [r["through_version"] for r in kept] == [newest[0]["v"]] * 2
     _assert_same_bill(full, again)
+    with sa.Store(store_at) as store:
+        third = store.read_settled()  # from the kept open rows
+    _assert_same_bill(full, third)

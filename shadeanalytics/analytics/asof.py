@@ -63,7 +63,7 @@ def _dated(tables: Tables, until: pd.Timestamp | None) -> tuple[np.ndarray, bool
         if until is not None:
             ok = ok[(ok <= until).to_numpy(dtype=bool)]
         if not ok.empty:
-            return np.unique(ok.to_numpy(dtype="datetime64[us]").astype(np.int64)), True
+            return _distinct(ok.to_numpy(dtype="datetime64[us]").astype(np.int64)), True
     frames = [df["observed_at"].dropna() for df in (tables.clusters, tables.instances,
                                                     tables.volumes)
               if not df.empty and "observed_at" in df.columns]
@@ -71,6 +71,16 @@ def _dated(tables: Tables, until: pd.Timestamp | None) -> tuple[np.ndarray, bool
     if until is not None:
         times = times[(times <= until).to_numpy(dtype=bool)]
     return np.unique(times.to_numpy(dtype="datetime64[us]").astype(np.int64)), False
+
+
+def _distinct(times: np.ndarray) -> np.ndarray:
+    """``np.unique(times)``; in one pass when they are sorted already (``Tables.polls`` is
+    ordered by time: a year's 315,000 poll rows)."""
+    if times.size and bool((times[1:] >= times[:-1]).all()):
+        first = np.ones(times.size, dtype=bool)
+        first[1:] = times[1:] != times[:-1]
+        return times[first]
+    return np.unique(times)
 
 
 def newest_poll(tables: Tables, until: TimeLike = None) -> pd.Timestamp | None:

@@ -201,14 +201,19 @@ class Settled:
         """The settled instances' ids."""
         return pd.Index(self.instances["instance_id"].astype(str).to_numpy(dtype=object))
 
-    def plus(self, other: Settled) -> Settled:
-        """These outputs and ``other``'s (of other instances), as of the later instant."""
+    def plus(self, *others: Settled) -> Settled:
+        """These outputs and those of ``others`` (of other instances), in turn, as of the
+        latest instant (stacked at once: a kept bill in 16 parts is not copied 15 times)."""
+        parts = (self, *others)
+        times = parts[0].times
+        for part in parts[1:]:
+            times = np.union1d(times, part.times)
         return Settled(
-            as_of=max(self.as_of, other.as_of),
-            instances=_stack(self.instances, other.instances),
-            instance_tags=_stack(self.instance_tags, other.instance_tags),
-            intervals=_stack(self.intervals, other.intervals),
-            times=np.union1d(self.times, other.times))
+            as_of=max(part.as_of for part in parts),
+            instances=_stack(*(part.instances for part in parts)),
+            instance_tags=_stack(*(part.instance_tags for part in parts)),
+            intervals=_stack(*(part.intervals for part in parts)),
+            times=times)
 
     def without(self, ids: set[str]) -> Settled:
         """These outputs without the instances ``ids`` (seen again: billed afresh)."""
@@ -266,23 +271,21 @@ def settle(billed: Bill, ids: set[str] | frozenset[str]) -> Settled:
         times=times[times != _NAT])
 
 
-def _stack(first: pd.DataFrame, second: pd.DataFrame) -> pd.DataFrame:
-    """Rows of ``first`` then ``second`` (same columns), an ordered status categorical
-    widened to both frames' statuses."""
-    if first.empty:
-        return second.reset_index(drop=True)
-    if second.empty:
-        return first.reset_index(drop=True)
-    a, b = first, second
-    for name in first.columns:
-        ta, tb = a[name].dtype, b[name].dtype
-        if isinstance(ta, pd.CategoricalDtype) and ta != tb:
-            extra = [str(c) for c in [*ta.categories, *getattr(tb, "categories", [])]
+def _stack(*frames: pd.DataFrame) -> pd.DataFrame:
+    """Rows of ``frames`` in turn (same columns), an ordered status categorical widened to
+    every frame's statuses; empty frames add nothing (all empty: the last one)."""
+    full = [frame for frame in frames if not frame.empty]
+    if len(full) <= 1:
+        return (full or list(frames[-1:]))[0].reset_index(drop=True)
+    for name in full[0].columns:
+        types = [frame[name].dtype for frame in full]
+        if isinstance(types[0], pd.CategoricalDtype) and any(t != types[0] for t in types):
+            extra = [str(c) for t in types for c in getattr(t, "categories", [])
                      if c not in STATUSES]
             dtype = status_dtype(tuple(dict.fromkeys(extra)))
-            a = a.assign(**{name: a[name].astype(object).astype(dtype)})
-            b = b.assign(**{name: b[name].astype(object).astype(dtype)})
-    return pd.concat([a, b], ignore_index=True)
+            full = [frame.assign(**{name: frame[name].astype(object).astype(dtype)})
+                    for frame in full]
+    return pd.concat(full, ignore_index=True)
 
 
 def _with_settled(billed: Bill, settled: Settled) -> Bill:

@@ -14,6 +14,7 @@ export follow.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -320,6 +321,23 @@ def _first_observation(history: Tables, at: pd.Timestamp) -> pd.Timestamp:
     return min(times) if times else at
 
 
+def _items_since(billed: Bill, start: pd.Timestamp) -> pd.DataFrame:
+    """``billed_items(billed)`` less the items that end by ``start``: the same costs in any
+    window from ``start`` on, to the bit (``spread`` leaves those out itself, and the rest
+    keep their order). A year's history itemizes its last month or two, not the year."""
+    kept = billed.derived.get("billed_items")
+    if isinstance(kept, pd.DataFrame):  # itemized already (a report): no new items
+        return kept
+    lo = start.as_unit("us")
+
+    def later(spans: pd.DataFrame) -> pd.DataFrame:
+        end = spans["end_at"]
+        return spans[((end > lo) | end.isna()).to_numpy(dtype=bool)]
+
+    return billed_items(replace(billed, intervals=later(billed.intervals),
+                                volume_intervals=later(billed.volume_intervals)))
+
+
 def _window_costs(items: pd.DataFrame, edges: np.ndarray) -> np.ndarray:
     """The known cost of ``items`` in each [edges[j], edges[j + 1]), edges increasing."""
     price = items["billed_price_usd"].to_numpy(dtype="float64", na_value=np.nan)
@@ -404,7 +422,7 @@ def month_forecast(fleet: Fleet, *, as_of: TimeLike = None, days: int = 7,
     month_end = month_start + pd.offsets.MonthBegin(1)
     last_start = month_start - pd.offsets.MonthBegin(1)
     observed_from = _first_observation(history, at)
-    items = billed_items(billed)
+    items = _items_since(billed, last_start)
 
     # windows: last month, this month to date, then the burn windows (newest last)
     day = pd.Timedelta(hours=24)

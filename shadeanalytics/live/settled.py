@@ -14,6 +14,14 @@ Kept like the row blocks (``rows.py``): under a fingerprint of the code that bil
 the rule bills everything afresh; best effort (a read-only store, or a writer holding the
 lock, keeps nothing). An instance seen again (a new version of it, e.g. it reappeared) is
 dropped from the kept rows and billed afresh.
+
+The *open rows* are kept beside the bill too (part -1 of ``settled_bills``, same
+fingerprint): the derived rows (``rows.py``) of the versions a read of the other instances
+took from the row blocks, and their ids. The next read takes its versions' rows from there
+(a few MB: the open instances' and the clusters', not every version's) and derives the
+versions recorded since itself; when one of its versions is not there (a settled instance
+seen again: its old versions), or more than ``_OPEN_DERIVE_MAX`` are new, it reads the row
+blocks, and keeps the open rows again.
 """
 
 from __future__ import annotations
@@ -53,6 +61,8 @@ _CHUNK = 500
 _PARTS = 16
 #: how long a read waits for the write lock to keep the settled bill (else it keeps nothing)
 _KEEP_WAIT_MS = 1_000
+#: versions past the kept open rows a read derives itself (more: the row blocks are read)
+_OPEN_DERIVE_MAX = 2_000
 
 
 @functools.cache
@@ -119,15 +129,14 @@ def _load(session: Session) -> _Kept | None:
     if not _current_shape(session):
         return None
     rows = session.execute(
-        "SELECT part, through_version, data FROM settled_bills WHERE spec = ? ORDER BY part",
+        "SELECT part, through_version, data FROM settled_bills WHERE spec = ? AND part >= 0 "
+        "ORDER BY part",
         (fingerprint(),),
     ).fetchall()
     if not rows or [row[0] for row in rows] != list(range(len(rows))):
         return None
     parts = [_decode(session.blob(row[2])) for row in rows]
-    settled = parts[0][0]
-    for more, _ in parts[1:]:
-        settled = settled.plus(more)
+    settled = parts[0][0].plus(*(more for more, _ in parts[1:]))
     return _Kept(settled, parts[-1][1], int(rows[-1][1]), len(rows))
 
 
@@ -198,10 +207,17 @@ def read_settled(
         rows.sort(key=itemgetter(0))
         return rows
 
+    open_rows = storeread.OpenRows(functools.partial(_open_rows, backend.name))
     tables = storeread.read(
-        backend, progress_bar=progress_bar, min_versions=min_versions, pick=pick
+        backend,
+        progress_bar=progress_bar,
+        min_versions=min_versions,
+        pick=pick,
+        open_rows=open_rows,
     )
     kept: _Kept | None = found.get("kept")
+    if open_rows.took is not None and open_rows.vids is not None and not backend.read_only:
+        _keep_open_rows(backend, open_rows.took, open_rows.vids, int(found["through"]))
     part = SettledTables(
         **{f.name: getattr(tables, f.name) for f in fields(Tables)},
         settled=kept.settled if kept is not None else None,
@@ -229,6 +245,65 @@ def read_settled(
     return _leave_out_rows(replace(part, settled=settled, billed=billed), new)
 
 
+def _open_rows(source: str, session: Session, vids: np.ndarray) -> derived.RowBlock | None:
+    """The derived rows of the versions ``vids`` (ascending) from the kept open rows (part
+    -1 of ``settled_bills``: the rows of the versions a read without the settled instances
+    took), the versions after those derived now; None when some version is not in them
+    (e.g. a settled instance seen again: its old versions) or too many are new."""
+    row = (
+        session.execute(
+            "SELECT through_version, data FROM settled_bills WHERE spec = ? AND part = -1",
+            (fingerprint(),),
+        ).fetchone()
+        if _current_shape(session)
+        else None
+    )
+    if row is None:
+        return None
+    through = int(row[0])
+    raw = msgspec.msgpack.decode(session.blob(row[1]))
+    kept = np.frombuffer(raw["vids"], dtype=np.int64)
+    old, later = vids[vids <= through], vids[vids > through]
+    if later.size > _OPEN_DERIVE_MAX or not np.isin(old, kept).all():
+        return None
+    block = derived.decode(raw["block"], old)
+    if later.size:
+        wanted = set(later.tolist())
+        fresh = [
+            row
+            for row in session.execute(
+                "SELECT version_id, kind, parent_id, payload FROM versions "
+                "WHERE version_id > ? ORDER BY version_id",
+                (through,),
+            )
+            if row[0] in wanted
+        ]
+        block = derived.concat([block, derived.derive(source, fresh, through + 1, int(later[-1]))])
+    return block
+
+
+def _keep_open_rows(
+    backend: Backend, block: derived.RowBlock, vids: np.ndarray, through: int
+) -> None:
+    """Keep the rows of the versions ``vids`` (a read's, through version ``through``) as
+    the open rows of the kept bill, for the next read. Best effort."""
+    spec = fingerprint()
+    data = msgspec.msgpack.encode(
+        {"vids": vids.astype(np.int64).tobytes(), "block": derived.encode(block)}
+    )
+
+    def keep(session: Session) -> None:
+        if not _current_shape(session):
+            return
+        session.execute("DELETE FROM settled_bills WHERE spec = ? AND part = -1", (spec,))
+        session.execute(
+            "INSERT INTO settled_bills (spec, part, through_version, data) VALUES (?, -1, ?, ?)",
+            (spec, through, data),
+        )
+
+    backend.best_effort_write("cannot keep the open rows", _KEEP_WAIT_MS, keep)
+
+
 def _keep(backend: Backend, data: bytes, through: int, *, after: _Kept | None) -> None:
     """Keep ``data`` (a part of the bill through version ``through``) for the next read:
     after the parts of ``after``, else in place of every part. Best effort."""
@@ -239,7 +314,8 @@ def _keep(backend: Backend, data: bytes, through: int, *, after: _Kept | None) -
             session.execute("DROP TABLE settled_bills")  # kept by an earlier build: redone
         session.ensure_table("settled_bills")
         kept = session.execute(
-            "SELECT part, through_version FROM settled_bills WHERE spec = ? ORDER BY part",
+            "SELECT part, through_version FROM settled_bills WHERE spec = ? AND part >= 0 "
+            "ORDER BY part",
             (spec,),
         ).fetchall()
         if after is not None:

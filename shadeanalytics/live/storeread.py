@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 import orjson
 import pandas as pd
 
@@ -146,15 +147,29 @@ def last_polled(backend: Backend, endpoint: str) -> str | None:
 Pick = Callable[[Session, str, int, str], "list[tuple[Any, ...]] | None"]
 
 
+@dataclass
+class OpenRows:
+    """Where a picked read (``pick``) takes its versions' derived rows from, besides the row
+    blocks: ``get(session, vids)`` gives a block of the rows of exactly the versions
+    ``vids`` (ascending), or None; then the row blocks are read (and the versions past them
+    derived), and ``took`` is set to the block of those versions' rows (for the caller to
+    keep), with ``vids``."""
+
+    get: Callable[[Session, np.ndarray], derived.RowBlock | None]
+    took: derived.RowBlock | None = None
+    vids: np.ndarray | None = None
+
+
 def read(backend: Backend, *, since: datetime | str | None = None,
          until: datetime | str | None = None, progress_bar: bool | None = None,
          min_versions: int,
-         pick: Pick | None = None) -> Tables:
+         pick: Pick | None = None, open_rows: OpenRows | None = None) -> Tables:
     """:meth:`Store.read <shadeanalytics.live.store.Store.read>` on ``backend``; a window of
     at least ``min_versions`` versions is read from row blocks (fewer are walked again).
     ``pick(session, columns, until_poll, lo)``, called inside the read's snapshot, gives the
     rows (those ``columns``, ascending ids) of the versions of the window the read covers,
-    or None for every one (``settled.py``: all but those of instances whose bill is kept)."""
+    or None for every one (``settled.py``: all but those of instances whose bill is kept);
+    ``open_rows`` may then give those versions' derived rows instead of the row blocks."""
     lo = utc_text(since) if since is not None else ""
     hi = utc_text(until) if until is not None else "\uffff"
     with backend.snapshot() as session, gc_paused():
@@ -178,9 +193,16 @@ def read(backend: Backend, *, since: datetime | str | None = None,
         stored: list[derived.RowBlock] = []
         new, frames = None, None
         if versions.vid.size >= min_versions:
-            stored, new = _row_blocks(backend.name, session, progress_bar)
-            block = derived.concat([*stored, *([new] if new is not None else [])]
-                                   or [derived.empty_block()])
+            only = np.sort(versions.vid) if covered is not None else None
+            block = open_rows.get(session, only) \
+                if open_rows is not None and only is not None else None
+            if block is None:
+                stored, new = _row_blocks(backend.name, session, progress_bar, only)
+                block = derived.concat([*stored, *([new] if new is not None else [])]
+                                       or [derived.empty_block()])
+                if open_rows is not None and only is not None:
+                    took = block if new is None else derived.rows_of(block, only)
+                    open_rows.took, open_rows.vids = took, only
             frames = derived.read_rows(block, versions, ok, lo, hi)
             del block
         if frames is None:  # something to warn about, or to decide as the loaders do
@@ -202,20 +224,25 @@ def read(backend: Backend, *, since: datetime | str | None = None,
             del records, rows
         else:
             tables = Tables(**frames, polls=derived.polls_frame([]))
+        polls_frame = derived.polls_frame(logged)
+        del logged
     if new is not None:
         _keep_row_blocks(backend, stored, new)
     for message in tables.warnings:
         # stacklevel 3: the caller of Store.read
         warnings.warn(printable(message), DataWarning, stacklevel=3)
-    return replace(tables, polls=derived.polls_frame(logged))
+    return replace(tables, polls=polls_frame)
 
 
-def _row_blocks(source: str, session: Session, progress_bar: bool | None
+def _row_blocks(source: str, session: Session, progress_bar: bool | None,
+                only: np.ndarray | None = None,
                 ) -> tuple[list[derived.RowBlock], derived.RowBlock | None]:
     """The stored row blocks that still fit (from version 1 on, of this derivation),
-    and the block of the versions after them, derived now (None: there are none)."""
+    and the block of the versions after them, derived now (None: there are none). With
+    ``only`` (sorted version ids: the versions read), the stored blocks hold only their
+    rows when no version is derived now (else whole: they are kept again, merged)."""
     spec = derived.spec_fingerprint()
-    stored: list[derived.RowBlock] = []
+    kept: list[bytes] = []
     covered = 0
     if session.has_table("row_blocks"):
         for first, last, data in session.execute(
@@ -223,10 +250,12 @@ def _row_blocks(source: str, session: Session, progress_bar: bool | None
                 "ORDER BY first_version", (spec,)):
             if first != covered + 1:
                 break
-            stored.append(derived.decode(session.blob(data)))
+            kept.append(session.blob(data))
             covered = last
     total = session.execute("SELECT count(*) FROM versions WHERE version_id > ?",
                             (covered,)).fetchone()[0]
+    stored = [derived.decode(data, None if total else only) for data in kept]
+    del kept
     if not total:
         return stored, None
     parts = []
