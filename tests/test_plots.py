@@ -748,10 +748,15 @@ def test_write_charts_is_repeatable(frames: dict[str, pd.DataFrame],
 
 def test_write_charts_without_optional_frames(frames: dict[str, pd.DataFrame],
                                               tmp_path: Path) -> None:
-    """Without instances, timeline or fleet: four charts, inventory unsplit."""
+    """Without instances, timeline or fleet: four charts, inventory unsplit; an existing
+    chart is replaced, not appended to, and no temporary file remains."""
+    (tmp_path / "costs_by_cloud.png").write_bytes(b"old" * 100_000)
     paths = write_charts(frames, tmp_path)
     assert [p.name for p in paths] == ["costs_by_cloud.png", "costs_by_gpu_type.png",
                                        "gpu_inventory.png", "provisioning.png"]
+    data = (tmp_path / "costs_by_cloud.png").read_bytes()
+    assert data.startswith(PNG_SIGNATURE) and b"old" not in data[:16]
+    assert not list(tmp_path.glob(".*"))
 
 
 def test_write_charts_refuses_incomplete_frames(frames: dict[str, pd.DataFrame],
@@ -761,16 +766,6 @@ def test_write_charts_refuses_incomplete_frames(frames: dict[str, pd.DataFrame],
     with pytest.raises(ValueError, match="frames is missing lifecycle"):
         write_charts(partial, tmp_path)
     assert list(tmp_path.iterdir()) == []
-
-
-def test_write_charts_replaces_files_whole(frames: dict[str, pd.DataFrame],
-                                           tmp_path: Path) -> None:
-    """An existing chart is replaced, not appended to, and no temporary file remains."""
-    (tmp_path / "costs_by_cloud.png").write_bytes(b"old" * 100_000)
-    write_charts(frames, tmp_path)
-    data = (tmp_path / "costs_by_cloud.png").read_bytes()
-    assert data.startswith(PNG_SIGNATURE) and b"old" not in data[:16]
-    assert not list(tmp_path.glob(".*"))
 
 
 def _two_polls() -> shadeanalytics.Tables:

@@ -113,9 +113,14 @@ def test_quiet_shows_no_bar_on_a_terminal(history: Path, tmp_path: Path) -> None
 
 def test_no_bar_when_standard_error_is_no_terminal(history: Path, tmp_path: Path) -> None:
     """No bar when standard error is not a terminal."""
-    store = _fresh(history, tmp_path)
-    run = _piped("summary", "--store", str(store))
+    run = _piped("summary", "--store", str(_fresh(history, tmp_path)))
     assert (run.returncode, run.stderr) == (0, "")
+
+
+@pytest.mark.hardening  # one more CLI subprocess: the fast tier keeps the summary's
+def test_no_report_bar_when_standard_error_is_no_terminal(history: Path, tmp_path: Path) -> None:
+    """No bar from a report when standard error is not a terminal."""
+    store = _fresh(history, tmp_path)
     run = _piped("report", "--no-charts", "--store", str(store), "--out", str(tmp_path / "r"))
     assert (run.returncode, run.stderr) == (0, "")
 

@@ -155,6 +155,7 @@ def test_more_settled_reads_bill_as_the_whole_history(
         _kept_twice(name, tmp_path / str(least))
 
 
+@pytest.mark.hardening  # the fast tier's open-rows test adds polls to a kept bill too
 def test_new_polls_update_the_kept_bill(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Polls added to a generated history with nulls after the bill was kept: the instances
     settled since join it (in a part of the kept bill each), the bill equals the whole
