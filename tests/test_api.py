@@ -425,3 +425,13 @@ def test_report_frames_take_the_fleet_or_its_bill(tables: sa.Tables, billed: sa.
     pd.testing.assert_frame_equal(old_frames["costs_by_cloud"],
                                   report.analytics(billed, only=["costs_by_cloud"])[
                                       "costs_by_cloud"])
+
+
+def test_summary_text_takes_the_fleet_or_its_bill(tables: sa.Tables, billed: sa.Bill) -> None:
+    """summary_text(fleet): a Bill that carries its history prints its history's summary at
+    its instant, forecast included; tables= warns and prints the same."""
+    expected = report.summary_text(tables, as_of=AT)
+    assert "forecast" in expected
+    assert report.summary_text(billed) == expected
+    with pytest.warns(DeprecationWarning, match=r"^summary_text\(tables=\.\.\.\) is deprecated"):
+        assert old_report.summary_text(tables=tables, as_of=AT) == expected

@@ -529,17 +529,20 @@ def _group_count(labels: pd.Series, top: int) -> str:
     return f"  ({real:,} group{'s' * (real != 1)}{extra}{shown})"
 
 
-def summary_text(tables: Tables, *, by: str = "cloud", as_of: TimeLike = None,
+@old_spellings(renamed={"tables": "fleet"})
+def summary_text(fleet: Tables | Bill, *, by: str = "cloud", as_of: TimeLike = None,
                  top: int = 10) -> str:
     """The fleet at a glance: burn rate, month projection, GPUs by type, top costs, findings.
 
-    Every figure comes from the same helpers as the report (``analytics``). Pass the
-    ``Tables``: the summary of a ``Bill`` leaves out the month's forecast and the
-    cheaper-elsewhere line.
+    Every figure comes from the same helpers as the report (``analytics``). ``fleet`` is the
+    ``Tables`` of a history or a ``Bill`` that carries it (the summary is then as of the
+    Bill's instant); a ``Bill`` built without its history leaves out the month's forecast
+    and the cheaper-elsewhere line.
     """
     if by not in SUMMARY_DIMENSIONS:
         raise ValueError(f"by must be one of {', '.join(SUMMARY_DIMENSIONS)}; got {by!r}")
-    billed = bill_fleet(tables, as_of=as_of)
+    billed = bill_fleet(fleet, as_of=as_of)
+    tables = billed.history
     at = billed.as_of
     frames = analytics(billed, only=("costs_by_cloud", "costs_by_service", "gpu_inventory",
                                      "quality"))
@@ -561,7 +564,7 @@ def summary_text(tables: Tables, *, by: str = "cloud", as_of: TimeLike = None,
     gpus = int(totals["gpus"].sum())
     quality = frames["quality"]
     elsewhere = []
-    if isinstance(tables, Tables) and not tables.instance_types.empty:
+    if tables is not None and not tables.instance_types.empty:
         savings = market_compare(billed)
         cheaper = int((savings["monthly_saving_usd"] > 0).sum())
         # a saving is positive, as in savings.csv: the positive monthly_saving_usd summed
@@ -582,7 +585,7 @@ def summary_text(tables: Tables, *, by: str = "cloud", as_of: TimeLike = None,
         f"{_unknown_volumes(int(totals['volumes_without_price'].sum()))})",
         f"  accrued so far: {usd(accrued)}{_unknown_accrued(no_accrued, no_volume_accrued)}",
         *[f"    {sentence}" for sentence in rests_on],
-        *([] if isinstance(tables, Bill) else _forecast_lines(month_forecast(billed))),
+        *([] if tables is None else _forecast_lines(month_forecast(billed))),
         f"  Shadeform's estimates: {usd(reported)}{_unknown(no_estimate)}; gap "
         f"{usd(gap)} (over the instances with both figures)",
         *elsewhere,
