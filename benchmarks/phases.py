@@ -10,10 +10,11 @@ package's own functions; a part called inside another counts in both.
 
 from __future__ import annotations
 
-import functools
 import sys
 import time
 from typing import Any
+
+from cputime import timed
 
 _T0 = time.process_time()
 import shadeanalytics as sa  # noqa: E402  (timed: the import is a phase)
@@ -34,19 +35,8 @@ spent: dict[str, float] = {}
 
 
 def _timed(owner: Any, name: str) -> None:
-    function = getattr(owner, name)
-
-    @functools.wraps(function)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        began = time.process_time()
-        try:
-            return function(*args, **kwargs)
-        finally:
-            key = f"{getattr(owner, '__name__', owner)}.{name}".rsplit(".", 2)[-2:]
-            label = ".".join(key)
-            spent[label] = spent.get(label, 0.0) + time.process_time() - began
-
-    setattr(owner, name, wrapper)
+    module = getattr(owner, "__name__", str(owner)).rsplit(".", 1)[-1]
+    timed(owner, name, spent, lambda *_: f"{module}.{name}")
 
 
 def main(path: str) -> None:

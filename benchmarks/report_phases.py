@@ -12,12 +12,13 @@ beside the rest, which counts in the total only.
 
 from __future__ import annotations
 
-import functools
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from cputime import timed
 
 import shadeanalytics as sa
 from shadeanalytics.output import report
@@ -26,19 +27,7 @@ spent: dict[str, float] = {}
 
 
 def _timed(owner: Any, name: str, label: Any = None) -> None:
-    """Wrap ``owner.name`` so that its CPU time adds to ``spent`` under ``label(args)``."""
-    function = getattr(owner, name)
-
-    @functools.wraps(function)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        began = time.process_time()
-        try:
-            return function(*args, **kwargs)
-        finally:
-            key = name if label is None else label(args, kwargs)
-            spent[key] = spent.get(key, 0.0) + time.process_time() - began
-
-    setattr(owner, name, wrapper)
+    timed(owner, name, spent, label)
 
 
 def main(path: str, charts: bool) -> None:
