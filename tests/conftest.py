@@ -471,6 +471,25 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items.sort(key=rank)  # stable: a module's own tests keep their order
 
 
+def instance_details(state: State) -> dict[str, dict[str, Any]]:
+    """The ``/instances/{id}/info`` response of every standalone instance of ``state``."""
+    return {i["id"]: {**i, **state.instance_info_extras.get(i["id"], {})}
+            for i in state.instances["instances"]}
+
+
+def record_state(store: Store, state: State, *, account: bool = False,
+                 details: bool = False) -> int:
+    """Record the fake API's ``state`` as one poll of ``store``, as the collector would: its
+    three lists; with ``account`` every account list too; with ``details`` each standalone
+    instance's info response. The poll's id."""
+    lists: dict[str, Any] = ({name: getattr(state, name) for name in ACCOUNT_LISTS}
+                             if account else {})
+    if details:
+        lists["instance_details"] = instance_details(state)
+    return store.record_poll(state.at, clusters=state.clusters, instances=state.instances,
+                             instance_types=state.instance_types, **lists)
+
+
 def sample_states() -> list[State]:
     """``data/sample`` as polls: one per instant, each endpoint listed at it."""
     by_time: dict[str, dict[str, Any]] = defaultdict(dict)

@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import make_instance
+from conftest import make_instance, record_state
 
 import shadeanalytics as sa
 from shadeanalytics import _files
@@ -34,22 +34,11 @@ FAILED_AT = "2026-03-02T11:10:00Z"
 NETWORK = ("ip", "ssh_user", "ssh_port")
 
 
-def _account(state: State) -> dict[str, Any]:
-    """The state's account lists and the details of its standalone instances."""
-    details = {i["id"]: {**i, **state.instance_info_extras.get(i["id"], {})}
-               for i in state.instances["instances"]}
-    return {"volumes": state.volumes, "volume_types": state.volume_types,
-            "ssh_keys": state.ssh_keys, "templates": state.templates,
-            "featured_templates": state.featured_templates,
-            "cluster_types": state.cluster_types, "instance_details": details}
-
-
 def _build_store(path: Path, states: list[State], *, next_day: bool = False) -> Path:
     """The scenario's polls, one failed poll, and (``next_day``) the last state again a day on."""
     with Store(path) as store:
         for state in states:
-            store.record_poll(state.at, clusters=state.clusters, instances=state.instances,
-                              instance_types=state.instance_types, **_account(state))
+            record_state(store, state, account=True, details=True)
         store.record_failed_poll(FAILED_AT, error="ServerError: 503 after 3 retries")
         if next_day:
             last = states[-1]
@@ -368,8 +357,7 @@ def test_export_command_writes_the_parquet_dataset(tmp_path: Path) -> None:
     db = tmp_path / "history.db"
     with Store(db) as store:
         for state in default_scenario():
-            store.record_poll(state.at, clusters=state.clusters, instances=state.instances,
-                              instance_types=state.instance_types)
+            record_state(store, state)
     out, err = io.StringIO(), io.StringIO()
     code = main(["export", "--store", str(db), "--format", "parquet", "--out",
                  str(tmp_path / "export")], stdout=out, stderr=err)

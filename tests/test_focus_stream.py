@@ -18,7 +18,7 @@ from typing import Any, BinaryIO
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from conftest import envelope, make_instance
+from conftest import envelope, make_instance, record_state
 
 import shadeanalytics as sa
 from shadeanalytics import _common
@@ -43,12 +43,7 @@ def _scenario(tmp: Path) -> tuple[sa.Tables, str]:
     scenario = default_scenario()
     with sa.Store(tmp / "history.db") as store:
         for state in scenario:
-            store.record_poll(
-                state.at,
-                clusters=state.clusters,
-                instances=state.instances,
-                instance_types=state.instance_types,
-            )
+            record_state(store, state)
         tables = store.read()
     return tables, (pd.Timestamp(scenario[-1].at) + pd.Timedelta(hours=1)).isoformat()
 

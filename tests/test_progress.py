@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import record_state
 
 from shadeanalytics.live.store import Store
 from shadeanalytics.testing.fakeapi import FakeShadeformAPI, default_scenario
@@ -84,8 +85,7 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("progress") / "fleet.sqlite"
     with Store(path) as store:
         for state in default_scenario():
-            store.record_poll(state.at, clusters=state.clusters, instances=state.instances,
-                              instance_types=state.instance_types)
+            record_state(store, state)
     return path
 
 

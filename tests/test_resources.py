@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import store_rows
+from conftest import record_state, store_rows
 
 from shadeanalytics.errors import DataWarning
 from shadeanalytics.ingest.resources import BY_NAME, BY_TABLE, RESOURCES, STORE_KINDS
@@ -369,9 +369,7 @@ def test_a_schema_4_store_loses_the_kind_check_and_keeps_its_history(store_at: s
 
 
 def _record_state(store: Store, state: State) -> int:
-    return store.record_poll(state.at, clusters=state.clusters, instances=state.instances,
-                             instance_types=state.instance_types,
-                             **{name: getattr(state, name) for name in ACCOUNT_LISTS})
+    return record_state(store, state, account=True)
 
 
 def _raw_execute(store_at: str, sql: str) -> None:

@@ -17,7 +17,14 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from conftest import NULLABLE, generated_with_nulls, make_instance, sample_states, store_rows
+from conftest import (
+    NULLABLE,
+    generated_with_nulls,
+    make_instance,
+    record_state,
+    sample_states,
+    store_rows,
+)
 
 import shadeanalytics as sa
 from shadeanalytics.analytics.billing import Bill, SettledTables, settle
@@ -25,7 +32,6 @@ from shadeanalytics.analytics.finops import cost_over_time
 from shadeanalytics.cli import main
 from shadeanalytics.live import settled as settled_module
 from shadeanalytics.live import store as store_module
-from shadeanalytics.live.endpoints import ACCOUNT_LISTS
 from shadeanalytics.output.report import summary_text
 from shadeanalytics.testing.fakeapi import DEFAULT_SECRETS, State, default_scenario
 
@@ -42,13 +48,7 @@ def _record(states: list[State], path: Path) -> None:
     """Record ``states`` as polls of the store at ``path``."""
     with sa.Store(path) as store:
         for state in states:
-            store.record_poll(
-                state.at,
-                clusters=state.clusters,
-                instances=state.instances,
-                instance_types=state.instance_types,
-                **{name: getattr(state, name) for name in ACCOUNT_LISTS},
-            )
+            record_state(store, state, account=True)
 
 
 def _reads(path: Path) -> tuple[sa.Tables, SettledTables]:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from conftest import make_cluster, make_instance, store_rows
+from conftest import make_cluster, make_instance, record_state, store_rows
 
 import shadeanalytics as sa
 from shadeanalytics.errors import SchemaError, StoreError
@@ -55,8 +55,7 @@ def scenario() -> list[State]:
 
 
 def _record(store: Store, state: State) -> int:
-    return store.record_poll(state.at, clusters=state.clusters, instances=state.instances,
-                             instance_types=state.instance_types)
+    return record_state(store, state)
 
 
 def _versions(store: Store, kind: str, rid: str) -> list[dict[str, Any]]:

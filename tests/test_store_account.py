@@ -9,7 +9,14 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from conftest import FIXTURE_SECRETS, PUBLIC_KEY_BLOB, account_fixture, store_rows
+from conftest import (
+    FIXTURE_SECRETS,
+    PUBLIC_KEY_BLOB,
+    account_fixture,
+    instance_details,
+    record_state,
+    store_rows,
+)
 
 import shadeanalytics as sa
 from shadeanalytics.live.store import SCHEMA_VERSION, Store
@@ -26,17 +33,8 @@ KEYS = {"clusters": ["cluster_id", "observed_at"],
         "cluster_types": ["cloud", "shade_instance_type", "region"]}
 
 
-def _details(state: State) -> dict[str, dict[str, Any]]:
-    """The /instances/{id}/info response of every standalone instance of ``state``."""
-    return {i["id"]: {**i, **state.instance_info_extras.get(i["id"], {})}
-            for i in state.instances["instances"]}
-
-
 def _record(store: Store, state: State) -> int:
-    return store.record_poll(state.at, clusters=state.clusters, instances=state.instances,
-                             instance_types=state.instance_types,
-                             **{name: getattr(state, name) for name in ACCOUNT},
-                             instance_details=_details(state))
+    return record_state(store, state, account=True, details=True)
 
 
 def _as_files(state: State) -> list[dict[str, Any]]:
@@ -49,7 +47,7 @@ def _as_files(state: State) -> list[dict[str, Any]]:
              "/clusters/types": state.cluster_types}
     docs = [{"observed_at": at, "endpoint": e, "response": r} for e, r in lists.items()]
     docs += [{"observed_at": at, "endpoint": f"/instances/{iid}/info", "response": info}
-             for iid, info in _details(state).items()]
+             for iid, info in instance_details(state).items()]
     return docs
 
 
