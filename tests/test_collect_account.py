@@ -206,6 +206,7 @@ def test_collect_refuses_bad_detail_options(argv: list[str], message: str,
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.hardening  # waits out a 2.5 s hang; the fast tier keeps test_collect's deadline test
 def test_no_detail_request_starts_in_the_last_quarter_of_the_deadline(tmp_path: Path) -> None:
     """A slow info answer eats the run's first three quarters: the other details wait for the
     next run, and the run still reads /instances/types and records an ok poll."""

@@ -352,6 +352,7 @@ def test_a_read_only_store_keeps_nothing(tmp_path: Path, monkeypatch: pytest.Mon
         )
 
 
+@pytest.mark.hardening  # a CLI run each way; the fast tier's open-rows test compares summary_text
 def test_summary_prints_the_same_from_the_kept_bill(tmp_path: Path) -> None:
     """``summary --store``: the same text before the bill is kept, and from it."""
     path = tmp_path / "history.db"

@@ -245,6 +245,7 @@ def test_the_fake_apis_scenario_reads_from_the_store_as_from_its_files(
 
 
 
+@pytest.mark.hardening  # with the six seeds below; the fast tier keeps the sample and the scenario
 def test_a_generated_history_reads_from_the_store_as_from_its_files(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
