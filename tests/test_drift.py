@@ -248,6 +248,7 @@ def _compare_unaffected(drift: Drift, before: sa.Tables, after: sa.Tables) -> No
         drift.moved & set(new["instances"]["instance_id"]))
 
 
+@pytest.mark.hardening  # as the store test below checks them too; the fast tier loads the drift
 def test_numbers_of_unaffected_records_do_not_change(drift: Drift, tmp_path: Path) -> None:
     """Before and after the drift: instance rows and lifecycle rows of untouched instances
     (numeric-string prices included) are equal in every column; nulled records in every

@@ -65,7 +65,13 @@ def _generated() -> tuple[sa.Tables, str]:
 
 
 @pytest.mark.parametrize(
-    ("source", "granularity"), [("sample", "daily"), ("scenario", "hourly"), ("generated", "daily")]
+    ("source", "granularity"),
+    [
+        ("sample", "daily"),
+        ("scenario", "hourly"),
+        # a generated history's daily rows: the long tier (the sample's are daily too)
+        pytest.param("generated", "daily", marks=pytest.mark.hardening),
+    ],
 )
 def test_streamed_files_equal_the_whole_frame_written_at_once(
     source: str, granularity: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -717,6 +717,7 @@ def written(frames: dict[str, pd.DataFrame], charts_in: dict[str, pd.DataFrame],
                         spend=charts_in["spend"], as_of=AS_OF)
 
 
+@pytest.mark.hardening  # every chart drawn: the fast tier's report tests draw them all
 def test_write_charts_writes_every_png(frames: dict[str, pd.DataFrame],
                                        charts_in: dict[str, pd.DataFrame],
                                        tmp_path: Path) -> None:

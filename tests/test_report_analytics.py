@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -41,8 +42,15 @@ def _csv(path: Path) -> list[dict[str, str]]:
 
 def test_report_writes_every_analytics_file(shared_sample_report: tuple[Path, list[str]]
                                             ) -> None:
-    """Every file of ANALYTICS_FILES is written after the tables and their versions."""
+    """Every file of ANALYTICS_FILES is written after the tables and their versions; each
+    chart is a PNG of sane size without the software's name in its metadata."""
     files = shared_sample_report[1]  # write_report(sample, folder) returned, as of AS_OF
+    for name in CHART_FILES:
+        data = (shared_sample_report[0] / f"{name}.png").read_bytes()
+        assert data.startswith(b"\x89PNG\r\n\x1a\n"), name
+        assert b"Software" not in data and b"Matplotlib" not in data, name
+        width, height = struct.unpack(">II", data[16:24])  # the IHDR chunk
+        assert 500 <= width <= 2000 and 300 <= height <= 2000, (name, width, height)
     assert files == [
         "clusters.csv", "instances.csv", "instance_types.csv", "versions/clusters.parquet",
         "versions/instances.parquet", "versions/instance_types.parquet",
