@@ -471,6 +471,26 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items.sort(key=rank)  # stable: a module's own tests keep their order
 
 
+def old_versions_table(kinds: str) -> str:
+    """``CREATE TABLE versions`` as the SQLite stores of schemas 1 to 4 made it: ``kinds``,
+    the SQL list of the kinds its CHECK allowed (schema 5 dropped that CHECK)."""
+    return f"""CREATE TABLE versions (
+    version_id         INTEGER PRIMARY KEY,
+    kind               TEXT NOT NULL CHECK (kind IN ({kinds})),
+    resource_id        TEXT NOT NULL,
+    parent_id          TEXT,
+    valid_from         INTEGER NOT NULL REFERENCES polls (poll_id),
+    valid_to           INTEGER REFERENCES polls (poll_id),
+    gone               INTEGER NOT NULL DEFAULT 0 CHECK (gone IN (0, 1)),
+    status             TEXT,
+    payload            TEXT NOT NULL,
+    payload_hash       TEXT NOT NULL,
+    last_seen_poll     INTEGER NOT NULL REFERENCES polls (poll_id),
+    last_seen_at       TEXT NOT NULL,
+    last_cost_estimate
+)"""
+
+
 def instance_details(state: State) -> dict[str, dict[str, Any]]:
     """The ``/instances/{id}/info`` response of every standalone instance of ``state``."""
     return {i["id"]: {**i, **state.instance_info_extras.get(i["id"], {})}

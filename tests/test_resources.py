@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import record_state, store_rows
+from conftest import old_versions_table, record_state, store_rows
 
 from shadeanalytics.errors import DataWarning
 from shadeanalytics.ingest.resources import BY_NAME, BY_TABLE, RESOURCES, STORE_KINDS
@@ -290,21 +290,7 @@ def test_a_toy_resource_declared_once_flows_from_the_fake_api_to_the_tables(
 _SCHEMA_4_KINDS = ("'cluster', 'instance', 'instance_type', 'instance_info', 'volume', "
                    "'volume_type', 'ssh_key', 'template', 'featured_template', 'cluster_type'")
 #: ``versions`` as schema 4 made it in SQLite
-_SQLITE_4_VERSIONS = f"""CREATE TABLE versions (
-    version_id         INTEGER PRIMARY KEY,
-    kind               TEXT NOT NULL CHECK (kind IN ({_SCHEMA_4_KINDS})),
-    resource_id        TEXT NOT NULL,
-    parent_id          TEXT,
-    valid_from         INTEGER NOT NULL REFERENCES polls (poll_id),
-    valid_to           INTEGER REFERENCES polls (poll_id),
-    gone               INTEGER NOT NULL DEFAULT 0 CHECK (gone IN (0, 1)),
-    status             TEXT,
-    payload            TEXT NOT NULL,
-    payload_hash       TEXT NOT NULL,
-    last_seen_poll     INTEGER NOT NULL REFERENCES polls (poll_id),
-    last_seen_at       TEXT NOT NULL,
-    last_cost_estimate
-)"""
+_SQLITE_4_VERSIONS = old_versions_table(_SCHEMA_4_KINDS)
 _TOY_VERSION = ("INSERT INTO versions (kind, resource_id, valid_from, payload, payload_hash, "
                 "last_seen_poll, last_seen_at) VALUES ('toy', 't', 1, '{\"id\": \"t\"}', '', 1, "
                 "'2026-03-02T10:00:00Z')")

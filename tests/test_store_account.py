@@ -14,6 +14,7 @@ from conftest import (
     PUBLIC_KEY_BLOB,
     account_fixture,
     instance_details,
+    old_versions_table,
     record_state,
     store_rows,
 )
@@ -107,21 +108,7 @@ def test_account_versions_change_and_go_like_the_rest(store_at: str) -> None:
 
 
 #: the versions table as schema 1 declared it (before the account kinds)
-_V1_VERSIONS = """CREATE TABLE versions (
-    version_id         INTEGER PRIMARY KEY,
-    kind               TEXT NOT NULL CHECK (kind IN ('cluster', 'instance', 'instance_type')),
-    resource_id        TEXT NOT NULL,
-    parent_id          TEXT,
-    valid_from         INTEGER NOT NULL REFERENCES polls (poll_id),
-    valid_to           INTEGER REFERENCES polls (poll_id),
-    gone               INTEGER NOT NULL DEFAULT 0 CHECK (gone IN (0, 1)),
-    status             TEXT,
-    payload            TEXT NOT NULL,
-    payload_hash       TEXT NOT NULL,
-    last_seen_poll     INTEGER NOT NULL REFERENCES polls (poll_id),
-    last_seen_at       TEXT NOT NULL,
-    last_cost_estimate
-)"""
+_V1_VERSIONS = old_versions_table("'cluster', 'instance', 'instance_type'")
 
 
 def _as_schema_1(path: Path) -> None:
