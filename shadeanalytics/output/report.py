@@ -200,7 +200,7 @@ def write_report(fleet: Tables | Bill, out: str | os.PathLike[str], *, as_of: Ti
     newest_files = len(written)
     # every analytics frame is computed once, here, from the fleet billed once: the CSV files,
     # the charts and the page take these frames as they are
-    billed = bill_fleet(fleet if isinstance(fleet, Bill) else tables, as_of=at)
+    billed = bill_fleet(fleet, as_of=at)  # a Bill made at ``at`` is taken as it is
     frames = analytics(billed)
     forecast = month_forecast(billed)
     history = history_frames(billed)  # as of the bill's own instant
@@ -424,12 +424,11 @@ def history_frames(fleet: Tables | Bill, *, as_of: TimeLike = None,
     ``Tables`` of the history, or a ``Bill`` that carries it (``as_of`` then defaults to the
     Bill's own, and the Bill is not made again). (``history_frames(tables, billed=bill)`` is
     the old spelling of ``history_frames(bill)``.)"""
+    tables, _ = _history_of(fleet, as_of, "history_frames")
     if billed is not None:
         deprecated("history_frames(tables, billed=bill)", "history_frames(bill)", stacklevel=4)
-        tables, _ = _history_of(fleet, None, "history_frames")
-    else:
-        tables, _ = _history_of(fleet, as_of, "history_frames")
-        billed = fleet if isinstance(fleet, Bill) else None
+    elif isinstance(fleet, Bill):
+        billed = fleet
     if tables.polls.empty:
         return {}
     at = billed.as_of if billed is not None and as_of is None else _resolve(as_of, tables)
