@@ -5,11 +5,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import pickle
 import re
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 
@@ -31,6 +32,9 @@ from ..errors import DataWarning, ReportError, printable
 from ..ingest.schema import TABLES
 from ..ingest.tables import Tables
 from .csvout import escape_cell, unescape_cell, write_csv
+
+_T = TypeVar("_T")
+_U = TypeVar("_U")
 
 __all__ = [
     "ANALYTICS_FILES",
@@ -201,28 +205,65 @@ def write_report(fleet: Tables | Bill, out: str | os.PathLike[str], *, as_of: Ti
     # every analytics frame is computed once, here, from the fleet billed once: the CSV files,
     # the charts and the page take these frames as they are
     billed = bill_fleet(fleet, as_of=at)  # a Bill made at ``at`` is taken as it is
-    frames = analytics(billed)
-    forecast = month_forecast(billed)
-    history = history_frames(billed)  # as of the bill's own instant
-    market = market_frames(tables, billed)
-    if budgets is not None:
-        market["budgets"] = budget_state(billed, budgets=budgets)
-    for name, df in {**frames, "forecast": forecast, **history, **market}.items():
-        written.append(write_csv(df, out / f"{name}.csv"))
+    render: Callable[..., tuple[list[Path], dict[str, str]]] | None = None
+    chart_names: tuple[str, ...] = ()
+    if charts:
+        # matplotlib only when charts are asked for (imported once, for both processes)
+        from .plots import CHART_FILES, INVENTORY_BY_CLOUD, render_charts
+
+        render, chart_names = render_charts, CHART_FILES
+    theirs = [n for n in chart_names if n in _HISTORY_CHARTS]
+
+    def of_history() -> tuple[dict[str, pd.DataFrame], dict[str, Path], list[Path],
+                              dict[str, str]]:
+        """The history frames, their CSV files and charts (the second process's part)."""
+        history = history_frames(billed)  # as of the bill's own instant
+        csvs = {name: write_csv(df, out / f"{name}.csv") for name, df in history.items()}
+        pngs: list[Path] = []
+        svg_docs: dict[str, str] = {}
+        if render is not None:
+            pngs, svg_docs = render({}, out, svg=html, timeline=history.get("timeline"),
+                                    fleet=history.get("fleet_over_time"),
+                                    spend=history.get("costs_daily"), as_of=at, only=theirs)
+        # the page shows the history frames; without it this process keeps them
+        return (history if html else {}), csvs, pngs, svg_docs
+
+    def of_bill() -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame],
+                           dict[str, pd.DataFrame], dict[str, Path], list[Path],
+                           dict[str, str]]:
+        """The analytics, forecast and market frames, their CSV files and charts."""
+        # every analytics frame is computed once, here, from the fleet billed once: the CSV
+        # files, the charts and the page take these frames as they are
+        frames = {**analytics(billed), "forecast": month_forecast(billed)}
+        market = market_frames(tables, billed)
+        if budgets is not None:
+            market["budgets"] = budget_state(billed, budgets=budgets)
+        csvs = {name: write_csv(df, out / f"{name}.csv") for name, df in
+                {**frames, **market}.items()}
+        pngs: list[Path] = []
+        svg_docs: dict[str, str] = {}
+        if render is not None:
+            # the one frame only a chart draws: GPUs held by type and cloud
+            inventory = gpu_inventory(billed, by=list(INVENTORY_BY_CLOUD))
+            pngs, svg_docs = render({**frames, **market}, out, svg=html, inventory=inventory,
+                                    only=[n for n in chart_names if n not in theirs])
+        return frames, market, {}, csvs, pngs, svg_docs
+
+    # the history frames, their files and charts in a second process where a second core
+    # exists (``_beside``), the rest here
+    mine, (history, their_csvs, their_pngs, their_svgs) = _beside(of_bill, of_history)
+    frames, market, _, csvs, pngs, svg_docs = mine
+    forecast = frames.pop("forecast")
+    csvs |= their_csvs
+    # the files in the order of one process: analytics, forecast, history, market
+    in_order = [*frames, "forecast", *(n for n in _HISTORY_FILES if n in their_csvs), *market]
+    written += [csvs[name] for name in in_order]
     frames = {**frames, **market}
     svgs = None
     if charts:
-        # matplotlib only when charts are asked for
-        from .plots import INVENTORY_BY_CLOUD, render_charts
-
-        # the one frame only a chart draws: GPUs held by type and cloud
-        inventory = gpu_inventory(billed, by=list(INVENTORY_BY_CLOUD))
-        # each chart drawn once, for its PNG and the page's SVG
-        pngs, svgs = render_charts(frames, out, svg=html, inventory=inventory,
-                                   timeline=history.get("timeline"),
-                                   fleet=history.get("fleet_over_time"),
-                                   spend=history.get("costs_daily"), as_of=at)
-        written += pngs
+        order = {name: i for i, name in enumerate(chart_names)}
+        written += sorted(pngs + their_pngs, key=lambda p: order[p.stem])
+        svgs = {**svg_docs, **their_svgs}
     # the version files, in the list where they were started
     written[newest_files:newest_files] = versions()
     if html:
@@ -250,6 +291,64 @@ def write_report(fleet: Tables | Bill, out: str | os.PathLike[str], *, as_of: Ti
     if names != earlier:
         _write_manifest(out, names)
     return written
+
+
+def _second_core() -> bool:
+    """A second process can run beside this one: ``os.fork`` exists and this process may run
+    on two CPUs or more."""
+    if not hasattr(os, "fork"):
+        return False
+    try:
+        return len(os.sched_getaffinity(0)) >= 2
+    except AttributeError:  # (no affinity call: macOS)
+        return (os.cpu_count() or 1) >= 2
+
+
+def _beside(first: Callable[[], _T], second: Callable[[], _U]) -> tuple[_T, _U]:
+    """``(first(), second())``, ``second`` run in a forked process beside this one where a
+    second core exists (its result and warnings sent back pickled through a pipe).
+
+    When the second process fails in any way (an exception, a signal, a result that does
+    not pickle), ``second`` runs again here, after ``first``: its error, if it has one, is
+    raised as it would be without a second process, and whatever it writes is written."""
+    if not _second_core():
+        return first(), second()
+    read_end, write_end = os.pipe()
+    with warnings.catch_warnings():
+        # (a fork with threads: the child runs ``second`` alone and ends by os._exit)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # the second process: never returns
+        os.close(read_end)
+        code = 1
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                result = second()
+            data = pickle.dumps((result, [(w.category, str(w.message)) for w in caught]))
+            with os.fdopen(write_end, "wb") as pipe:
+                pipe.write(data)
+            code = 0
+        except BaseException:  # any failure: the first process does it again
+            pass
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    try:
+        mine = first()
+    except BaseException:
+        os.close(read_end)
+        os.waitpid(pid, 0)
+        raise
+    with os.fdopen(read_end, "rb") as pipe:
+        data = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0 or not data:
+        return mine, second()
+    result, caught = pickle.loads(data)
+    for category, message in caught:
+        warnings.warn(message, category, stacklevel=3)
+    return mine, result
 
 
 _RESOURCE_TABLES = ("clusters", "instances", "instance_types")
@@ -348,6 +447,8 @@ def _parquet_bytes(table: Any, keys: list[str]) -> bytes:
 #: The list of the files a report wrote, in its folder.
 MANIFEST = ".shadeanalytics-report.json"
 _HISTORY_FILES = ("timeline", "fleet_over_time", "costs_daily", "costs_monthly")
+#: The charts of the history frames (drawn by the process that makes those frames).
+_HISTORY_CHARTS = ("status_timeline", "fleet_over_time", "costs_daily")
 # a file of an earlier report (a CSV, chart or page, named as reports name them: no path);
 # nothing else a manifest lists is ever removed
 _CHART_NAME = re.compile(r"(versions/)?[a-z][a-z0-9_]{0,63}\.(csv|png|html|parquet)")
