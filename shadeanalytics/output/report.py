@@ -191,17 +191,8 @@ def write_report(fleet: Tables | Bill, out: str | os.PathLike[str], *, as_of: Ti
     if not planned <= earlier:  # a run killed midway leaves only files its manifest names
         _write_manifest(out, earlier | planned)
     at = _resolve(as_of, tables)
-    written = []
-    newest = tables.latest()
-    for table in _RESOURCE_TABLES:
-        if table == "instance_types" and tables.instance_types.empty:
-            continue
-        written.append(write_csv(_sorted(getattr(newest, table), _SORT_KEYS[table]),
-                                 out / f"{table}.csv", table_columns(table, include_network),
-                                 private=include_network and table != "instance_types"))
     # every version row (Parquet: encoded beside the rest of the report, written below)
     versions = _write_versions(tables, out, include_network, all_versions_csv)
-    newest_files = len(written)
     # every analytics frame is computed once, here, from the fleet billed once: the CSV files,
     # the charts and the page take these frames as they are
     billed = bill_fleet(fleet, as_of=at)  # a Bill made at ``at`` is taken as it is
@@ -231,15 +222,24 @@ def write_report(fleet: Tables | Bill, out: str | os.PathLike[str], *, as_of: Ti
     def of_bill() -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame],
                            dict[str, pd.DataFrame], dict[str, Path], list[Path],
                            dict[str, str]]:
-        """The analytics, forecast and market frames, their CSV files and charts."""
+        """The newest rows' CSV files; the analytics, forecast and market frames, their CSV
+        files and charts."""
+        # the newest rows of the history (the bill's own, when it billed these Tables)
+        kept = billed.derived.get("latest") if billed.history is tables else None
+        newest = kept if isinstance(kept, Tables) else tables.latest()
+        csvs = {table: write_csv(_sorted(getattr(newest, table), _SORT_KEYS[table]),
+                                 out / f"{table}.csv", table_columns(table, include_network),
+                                 private=include_network and table != "instance_types")
+                for table in _RESOURCE_TABLES
+                if not (table == "instance_types" and tables.instance_types.empty)}
         # every analytics frame is computed once, here, from the fleet billed once: the CSV
         # files, the charts and the page take these frames as they are
         frames = {**analytics(billed), "forecast": month_forecast(billed)}
         market = market_frames(tables, billed)
         if budgets is not None:
             market["budgets"] = budget_state(billed, budgets=budgets)
-        csvs = {name: write_csv(df, out / f"{name}.csv") for name, df in
-                {**frames, **market}.items()}
+        csvs |= {name: write_csv(df, out / f"{name}.csv") for name, df in
+                 {**frames, **market}.items()}
         pngs: list[Path] = []
         svg_docs: dict[str, str] = {}
         if render is not None:
@@ -255,7 +255,10 @@ def write_report(fleet: Tables | Bill, out: str | os.PathLike[str], *, as_of: Ti
     frames, market, _, csvs, pngs, svg_docs = mine
     forecast = frames.pop("forecast")
     csvs |= their_csvs
-    # the files in the order of one process: analytics, forecast, history, market
+    # the files in the order of one process: the newest rows, the version files, analytics,
+    # forecast, history, market
+    written = [csvs[name] for name in _RESOURCE_TABLES if name in csvs]
+    written += versions()
     in_order = [*frames, "forecast", *(n for n in _HISTORY_FILES if n in their_csvs), *market]
     written += [csvs[name] for name in in_order]
     frames = {**frames, **market}
@@ -264,8 +267,6 @@ def write_report(fleet: Tables | Bill, out: str | os.PathLike[str], *, as_of: Ti
         order = {name: i for i, name in enumerate(chart_names)}
         written += sorted(pngs + their_pngs, key=lambda p: order[p.stem])
         svgs = {**svg_docs, **their_svgs}
-    # the version files, in the list where they were started
-    written[newest_files:newest_files] = versions()
     if html:
         from .htmlreport import write_html  # jinja2 only when the page is asked for
 
