@@ -213,7 +213,10 @@ def write_report(fleet: Tables | Bill, out: str | os.PathLike[str], *, as_of: Ti
         pngs: list[Path] = []
         svg_docs: dict[str, str] = {}
         if render is not None:
-            pngs, svg_docs = render({}, out, svg=html, timeline=history.get("timeline"),
+            # the one frame only a chart draws: GPUs held by type and cloud
+            inventory = gpu_inventory(billed, by=list(INVENTORY_BY_CLOUD))
+            pngs, svg_docs = render({}, out, svg=html, inventory=inventory,
+                                    timeline=history.get("timeline"),
                                     fleet=history.get("fleet_over_time"),
                                     spend=history.get("costs_daily"), as_of=at, only=theirs)
         # the page shows the history frames; without it this process keeps them
@@ -243,9 +246,7 @@ def write_report(fleet: Tables | Bill, out: str | os.PathLike[str], *, as_of: Ti
         pngs: list[Path] = []
         svg_docs: dict[str, str] = {}
         if render is not None:
-            # the one frame only a chart draws: GPUs held by type and cloud
-            inventory = gpu_inventory(billed, by=list(INVENTORY_BY_CLOUD))
-            pngs, svg_docs = render({**frames, **market}, out, svg=html, inventory=inventory,
+            pngs, svg_docs = render({**frames, **market}, out, svg=html,
                                     only=[n for n in chart_names if n not in theirs])
         return frames, market, {}, csvs, pngs, svg_docs
 
@@ -448,8 +449,9 @@ def _parquet_bytes(table: Any, keys: list[str]) -> bytes:
 #: The list of the files a report wrote, in its folder.
 MANIFEST = ".shadeanalytics-report.json"
 _HISTORY_FILES = ("timeline", "fleet_over_time", "costs_daily", "costs_monthly")
-#: The charts of the history frames (drawn by the process that makes those frames).
-_HISTORY_CHARTS = ("status_timeline", "fleet_over_time", "costs_daily")
+#: The charts a report's second process draws: those of the history frames (made there),
+#: and the GPUs held by type and cloud (the one frame only a chart draws), for balance.
+_HISTORY_CHARTS = ("gpu_inventory", "status_timeline", "fleet_over_time", "costs_daily")
 # a file of an earlier report (a CSV, chart or page, named as reports name them: no path);
 # nothing else a manifest lists is ever removed
 _CHART_NAME = re.compile(r"(versions/)?[a-z][a-z0-9_]{0,63}\.(csv|png|html|parquet)")

@@ -126,6 +126,8 @@ def _charts(
     not needed)."""
     needed = {"costs_by_cloud": "costs_by_cloud", "costs_by_gpu_type": "costs_by_gpu_type",
               "gpu_inventory": "gpu_inventory", "provisioning": "lifecycle"}
+    if inventory is not None or latest_instances is not None:
+        del needed["gpu_inventory"]  # drawn from those
     missing = [frame for chart, frame in needed.items()
                if frame not in frames and (only is None or chart in only)]
     if missing:
