@@ -176,6 +176,11 @@ def write_report(fleet: Tables | Bill, out: str | os.PathLike[str], *, as_of: Ti
     (``htmlreport.write_html``): the same frames on one page, with the charts as SVG when
     ``charts``, linking the files written before it (but the version files).
 
+    Once the fleet is billed, a second process (``os.fork``, where a second CPU core exists)
+    makes the history frames, writes their files and draws their charts beside this one; the
+    files are the same as with one process, and a second process that fails has its part done
+    again here (its error, if any, raised as without it).
+
     A folder holds one report: ``.shadeanalytics-report.json`` lists the files the report
     wrote, and the next report into the folder removes the ones it does not write again. A
     folder holding files no report wrote is refused with ``ReportError`` (nothing written),
