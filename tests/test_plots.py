@@ -895,3 +895,16 @@ def test_render_charts_gives_what_two_separate_drawings_give(
     assert svgs == plots.chart_svgs(frames)
     apart = write_charts(frames, tmp_path / "apart")
     assert [p.read_bytes() for p in paths] == [p.read_bytes() for p in apart]
+
+
+def test_render_charts_only_draws_the_charts_named_and_needs_only_their_frames(
+        tmp_path: Path, charts_in: dict[str, pd.DataFrame]) -> None:
+    """render_charts(only=...) draws those charts alone and asks for no analytics frame they
+    do not draw (a report's second process has none)."""
+    paths, svgs = plots.render_charts({}, tmp_path, svg=True, as_of=AS_OF,
+                                      latest_instances=charts_in["latest_instances"],
+                                      spend=charts_in["spend"], only=["gpu_inventory"])
+    assert [p.name for p in paths] == ["gpu_inventory.png"]
+    assert list(svgs) == ["gpu_inventory"]
+    with pytest.raises(ValueError, match=r"^frames is missing lifecycle; "):
+        plots.render_charts({}, tmp_path, only=["provisioning"])
