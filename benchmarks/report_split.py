@@ -31,8 +31,9 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _beside(first: Callable[[], Any], second: Callable[[], Any],
-            real: Callable[..., Any] = report._beside) -> Any:
+def _beside(
+    first: Callable[[], Any], second: Callable[[], Any], real: Callable[..., Any] = report._beside
+) -> Any:
     marks["fork"] = time.thread_time()
     children = _children_cpu()
 
@@ -64,11 +65,22 @@ def main(path: str, charts: bool) -> None:
             main_thread = time.thread_time() - thread
         before = marks["fork"] - thread
         after = main_thread - before - (marks["joined"] - marks["fork"])
-        runs.append((cpu + marks["second"], wall, before, marks["first"], marks["second"],
-                     after, cpu - main_thread))
+        runs.append(
+            (
+                cpu + marks["second"],
+                wall,
+                before,
+                marks["first"],
+                marks["second"],
+                after,
+                cpu - main_thread,
+            )
+        )
     total, wall, before, first, second, after, versions = min(runs)
-    print(f"write_report{' with charts' if charts else ''}: {total:.2f} s CPU in all, "
-          f"{wall:.2f} s wall")
+    print(
+        f"write_report{' with charts' if charts else ''}: {total:.2f} s CPU in all, "
+        f"{wall:.2f} s wall"
+    )
     print(f"  before the second process (main thread)  {before:6.2f}")
     print(f"  own part (main thread)                   {first:6.2f}")
     print(f"  second process                           {second:6.2f}")
