@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import pickle
@@ -321,6 +322,12 @@ def _beside(first: Callable[[], _T], second: Callable[[], _U]) -> tuple[_T, _U]:
     if not _second_core():
         return first(), second()
     read_end, write_end = os.pipe()
+    # the objects made so far out of the cyclic GC's reach until both parts are done: its
+    # passes would write to every page holding one, copying it for the other process (not
+    # when the caller froze objects itself: unfreezing would undo that)
+    freeze = gc.get_freeze_count() == 0
+    if freeze:
+        gc.freeze()
     with warnings.catch_warnings():
         # (a fork with threads: the child runs ``second`` alone and ends by os._exit)
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -343,12 +350,16 @@ def _beside(first: Callable[[], _T], second: Callable[[], _U]) -> tuple[_T, _U]:
     os.close(write_end)
     try:
         mine = first()
+        with os.fdopen(read_end, "rb") as pipe:
+            data = pipe.read()
     except BaseException:
-        os.close(read_end)
+        with contextlib.suppress(OSError):
+            os.close(read_end)
         os.waitpid(pid, 0)
         raise
-    with os.fdopen(read_end, "rb") as pipe:
-        data = pipe.read()
+    finally:
+        if freeze:
+            gc.unfreeze()
     _, status = os.waitpid(pid, 0)
     if os.waitstatus_to_exitcode(status) != 0 or not data:
         return mine, second()
