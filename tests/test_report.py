@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gc
 import os
 import re
 import signal
@@ -321,10 +322,12 @@ def _fails_elsewhere(how: str) -> Callable[[], object]:
 
 @needs_two_cores
 def test_beside_runs_the_second_part_in_another_process() -> None:
-    """_beside gives both results, the second made by another process."""
+    """_beside gives both results, the second made by another process; the objects it froze
+    out of the cyclic GC meanwhile are given back to it."""
     first, second = report_module._beside(lambda: "first", _pid)
     assert first == "first"
     assert isinstance(second, int) and second != os.getpid()
+    assert gc.get_freeze_count() == 0
 
 
 def test_beside_runs_both_parts_here_on_one_core(monkeypatch: pytest.MonkeyPatch) -> None:
