@@ -856,6 +856,8 @@ def test_a_report_computes_each_frame_once_and_draws_each_chart_once(
                  "/instances/types")])
     calls = _count_analytics_calls(monkeypatch)
     saves = _count_saves(monkeypatch)
+    # in one process: a second one's calls and saves are counted in its own memory
+    monkeypatch.setattr("shadeanalytics.output.report._second_core", lambda: False)
     write_report(tables, tmp_path)
     assert len(set(calls)) == len(calls), calls  # nothing computed twice
     assert sorted((module, label) for module, label, _ in calls) == sorted([
@@ -893,3 +895,16 @@ def test_render_charts_gives_what_two_separate_drawings_give(
     assert svgs == plots.chart_svgs(frames)
     apart = write_charts(frames, tmp_path / "apart")
     assert [p.read_bytes() for p in paths] == [p.read_bytes() for p in apart]
+
+
+def test_render_charts_only_draws_the_charts_named_and_needs_only_their_frames(
+        tmp_path: Path, charts_in: dict[str, pd.DataFrame]) -> None:
+    """render_charts(only=...) draws those charts alone and asks for no analytics frame they
+    do not draw (a report's second process has none)."""
+    paths, svgs = plots.render_charts({}, tmp_path, svg=True, as_of=AS_OF,
+                                      latest_instances=charts_in["latest_instances"],
+                                      spend=charts_in["spend"], only=["gpu_inventory"])
+    assert [p.name for p in paths] == ["gpu_inventory.png"]
+    assert list(svgs) == ["gpu_inventory"]
+    with pytest.raises(ValueError, match=r"^frames is missing lifecycle; "):
+        plots.render_charts({}, tmp_path, only=["provisioning"])

@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import csv
+import gc
+import os
 import re
+import signal
 import sys
+import warnings
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
 from conftest import SEED_PATH, envelope, make_cluster, make_instance
 
 import shadeanalytics as sa
-from shadeanalytics.errors import ReportError
+from shadeanalytics.errors import DataWarning, ReportError
 from shadeanalytics.ingest.schema import TABLES
+from shadeanalytics.output import report as report_module
 from shadeanalytics.output.report import escape_cell, unescape_cell, write_csv, write_report
 
 #: The seed is undated: a report of it names its instant (asof.resolve_as_of).
@@ -285,3 +292,132 @@ def test_cli_all_versions_csv_writes_the_versions_as_csv(tmp_path: Path) -> None
     assert err.getvalue() == ""
     files = json.loads((tmp_path / ".shadeanalytics-report.json").read_text())["files"]
     assert "versions/instances.csv" in files
+
+
+# -- the second process of a report (the history frames, their files and charts) -------------
+
+needs_two_cores = pytest.mark.skipif(not report_module._second_core(),
+                                     reason="one CPU: no second process")
+
+
+def _pid() -> int:
+    return os.getpid()
+
+
+def _fails_elsewhere(how: str) -> Callable[[], object]:
+    """A second part that fails in any other process than this one (and gives its own pid
+    here): raises, is killed by a signal, or returns what does not pickle."""
+    here = os.getpid()
+
+    def second() -> object:
+        if os.getpid() == here:
+            return here
+        if how == "killed":
+            os.kill(os.getpid(), signal.SIGKILL)
+        if how == "raises":
+            raise RuntimeError("the second process failed")
+        return lambda: None  # does not pickle
+    return second
+
+
+@needs_two_cores
+def test_beside_runs_the_second_part_in_another_process() -> None:
+    """_beside gives both results, the second made by another process; the objects it froze
+    out of the cyclic GC meanwhile are given back to it."""
+    first, second = report_module._beside(lambda: "first", _pid)
+    assert first == "first"
+    assert isinstance(second, int) and second != os.getpid()
+    assert gc.get_freeze_count() == 0
+
+
+def test_beside_runs_both_parts_here_on_one_core(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On one CPU (or without fork) both parts run here, the first first."""
+    monkeypatch.setattr(report_module, "_second_core", lambda: False)
+    order: list[str] = []
+
+    def part(name: str, value: int) -> int:
+        order.append(name)
+        return value
+
+    assert report_module._beside(lambda: part("first", 1), lambda: part("second", 2)) == (1, 2)
+    assert order == ["first", "second"]
+
+
+@needs_two_cores
+@pytest.mark.parametrize("how", ["raises", "killed", "unpicklable"])
+def test_a_failed_second_process_is_done_again_in_the_first(how: str) -> None:
+    """A second process that raises, is killed by a signal or returns what does not pickle
+    is done again in the first, whose result is given."""
+    assert report_module._beside(lambda: 1, _fails_elsewhere(how)) == (1, os.getpid())
+
+
+def test_an_error_of_the_second_part_is_raised_as_in_one_process() -> None:
+    """An error of the second part (in the second process, then here) is raised by _beside
+    itself, after the first part ran."""
+    ran: list[int] = []
+
+    def second() -> int:
+        raise RuntimeError("the second part failed")
+
+    with pytest.raises(RuntimeError, match=r"^the second part failed$"):
+        report_module._beside(lambda: ran.append(1), second)
+    assert ran == [1]
+
+
+@needs_two_cores
+def test_a_warning_of_the_second_process_is_given_by_the_first() -> None:
+    """A warning issued in the second process reaches the caller, category and text."""
+    def second() -> int:
+        warnings.warn("odd history", DataWarning, stacklevel=1)
+        return 2
+
+    with pytest.warns(DataWarning, match=r"^odd history$"):
+        assert report_module._beside(lambda: 1, second) == (1, 2)
+
+
+def test_an_error_of_the_history_part_is_raised_as_in_one_process(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An error of the history frames (in the second process, then here) is raised by
+    write_report itself, and the page of a finished report is not written."""
+    def history_frames(*args: Any, **kwargs: Any) -> Any:
+        raise ValueError("no timeline today")
+
+    monkeypatch.setattr(report_module, "history_frames", history_frames)
+    with pytest.raises(ValueError, match=r"^no timeline today$"):
+        write_report(_history(), tmp_path, charts=False)
+    assert not (tmp_path / "index.html").exists()
+
+
+def _folder(path: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*"))
+            if p.is_file()}
+
+
+@pytest.mark.hardening
+@needs_two_cores
+@pytest.mark.parametrize("how", ["works", "raises", "killed"])
+def test_a_report_in_two_processes_is_the_one_process_report(
+        how: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With charts and page, a report whose second process works, raises or is killed is
+    byte for byte the one-process report, with the same files listed."""
+    tables = _history()
+    with monkeypatch.context() as patch:
+        patch.setattr(report_module, "_second_core", lambda: False)
+        one = [p.name for p in write_report(tables, tmp_path / "one")]
+    here, real = os.getpid(), report_module.history_frames
+    ran = tmp_path / "ran"
+
+    def history_frames(*args: Any, **kwargs: Any) -> Any:
+        if os.getpid() != here:
+            ran.write_text(str(os.getpid()))
+            if how == "killed":
+                os.kill(os.getpid(), signal.SIGKILL)
+            if how == "raises":
+                raise RuntimeError("the second process failed")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(report_module, "history_frames", history_frames)
+    two = [p.name for p in write_report(tables, tmp_path / "two")]
+    assert ran.exists()
+    assert two == one
+    assert _folder(tmp_path / "two") == _folder(tmp_path / "one")

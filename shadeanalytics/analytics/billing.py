@@ -760,6 +760,8 @@ def bill_fleet(fleet: Fleet, *, as_of: TimeLike = None) -> Bill:
                   instance_tags=latest.instance_tags, intervals=spans, snapshots=snapshots,
                   volumes=volumes, volume_intervals=volume_spans, freshness=fresh,
                   history=tables)
+    if history is tables:  # the newest rows of the Tables billed (Tables.latest()), for a report
+        billed.derived["latest"] = latest
     return billed if settled is None else _with_settled(billed, settled)
 
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
+import pickle
 import re
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 
@@ -31,6 +33,9 @@ from ..errors import DataWarning, ReportError, printable
 from ..ingest.schema import TABLES
 from ..ingest.tables import Tables
 from .csvout import escape_cell, unescape_cell, write_csv
+
+_T = TypeVar("_T")
+_U = TypeVar("_U")
 
 __all__ = [
     "ANALYTICS_FILES",
@@ -172,6 +177,11 @@ def write_report(fleet: Tables | Bill, out: str | os.PathLike[str], *, as_of: Ti
     (``htmlreport.write_html``): the same frames on one page, with the charts as SVG when
     ``charts``, linking the files written before it (but the version files).
 
+    Once the fleet is billed, a second process (``os.fork``, where a second CPU core exists)
+    makes the history frames, writes their files and draws their charts beside this one; the
+    files are the same as with one process, and a second process that fails has its part done
+    again here (its error, if any, raised as without it).
+
     A folder holds one report: ``.shadeanalytics-report.json`` lists the files the report
     wrote, and the next report into the folder removes the ones it does not write again. A
     folder holding files no report wrote is refused with ``ReportError`` (nothing written),
@@ -187,44 +197,83 @@ def write_report(fleet: Tables | Bill, out: str | os.PathLike[str], *, as_of: Ti
     if not planned <= earlier:  # a run killed midway leaves only files its manifest names
         _write_manifest(out, earlier | planned)
     at = _resolve(as_of, tables)
-    written = []
-    newest = tables.latest()
-    for table in _RESOURCE_TABLES:
-        if table == "instance_types" and tables.instance_types.empty:
-            continue
-        written.append(write_csv(_sorted(getattr(newest, table), _SORT_KEYS[table]),
-                                 out / f"{table}.csv", table_columns(table, include_network),
-                                 private=include_network and table != "instance_types"))
     # every version row (Parquet: encoded beside the rest of the report, written below)
     versions = _write_versions(tables, out, include_network, all_versions_csv)
-    newest_files = len(written)
     # every analytics frame is computed once, here, from the fleet billed once: the CSV files,
     # the charts and the page take these frames as they are
     billed = bill_fleet(fleet, as_of=at)  # a Bill made at ``at`` is taken as it is
-    frames = analytics(billed)
-    forecast = month_forecast(billed)
-    history = history_frames(billed)  # as of the bill's own instant
-    market = market_frames(tables, billed)
-    if budgets is not None:
-        market["budgets"] = budget_state(billed, budgets=budgets)
-    for name, df in {**frames, "forecast": forecast, **history, **market}.items():
-        written.append(write_csv(df, out / f"{name}.csv"))
+    render: Callable[..., tuple[list[Path], dict[str, str]]] | None = None
+    chart_names: tuple[str, ...] = ()
+    if charts:
+        # matplotlib only when charts are asked for (imported once, for both processes)
+        from .plots import CHART_FILES, INVENTORY_BY_CLOUD, render_charts
+
+        render, chart_names = render_charts, CHART_FILES
+    theirs = [n for n in chart_names if n in _HISTORY_CHARTS]
+
+    def of_history() -> tuple[dict[str, pd.DataFrame], dict[str, Path], list[Path],
+                              dict[str, str]]:
+        """The history frames, their CSV files and charts (the second process's part)."""
+        history = history_frames(billed)  # as of the bill's own instant
+        csvs = {name: write_csv(df, out / f"{name}.csv") for name, df in history.items()}
+        pngs: list[Path] = []
+        svg_docs: dict[str, str] = {}
+        if render is not None:
+            # the one frame only a chart draws: GPUs held by type and cloud
+            inventory = gpu_inventory(billed, by=list(INVENTORY_BY_CLOUD))
+            pngs, svg_docs = render({}, out, svg=html, inventory=inventory,
+                                    timeline=history.get("timeline"),
+                                    fleet=history.get("fleet_over_time"),
+                                    spend=history.get("costs_daily"), as_of=at, only=theirs)
+        # the page shows the history frames; without it this process keeps them
+        return (history if html else {}), csvs, pngs, svg_docs
+
+    def of_bill() -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame],
+                           dict[str, pd.DataFrame], dict[str, Path], list[Path],
+                           dict[str, str]]:
+        """The newest rows' CSV files; the analytics, forecast and market frames, their CSV
+        files and charts."""
+        # the newest rows of the history (the bill's own, when it billed these Tables)
+        kept = billed.derived.get("latest") if billed.history is tables else None
+        newest = kept if isinstance(kept, Tables) else tables.latest()
+        csvs = {table: write_csv(_sorted(getattr(newest, table), _SORT_KEYS[table]),
+                                 out / f"{table}.csv", table_columns(table, include_network),
+                                 private=include_network and table != "instance_types")
+                for table in _RESOURCE_TABLES
+                if not (table == "instance_types" and tables.instance_types.empty)}
+        # every analytics frame is computed once, here, from the fleet billed once: the CSV
+        # files, the charts and the page take these frames as they are
+        frames = {**analytics(billed), "forecast": month_forecast(billed)}
+        market = market_frames(tables, billed)
+        if budgets is not None:
+            market["budgets"] = budget_state(billed, budgets=budgets)
+        csvs |= {name: write_csv(df, out / f"{name}.csv") for name, df in
+                 {**frames, **market}.items()}
+        pngs: list[Path] = []
+        svg_docs: dict[str, str] = {}
+        if render is not None:
+            pngs, svg_docs = render({**frames, **market}, out, svg=html,
+                                    only=[n for n in chart_names if n not in theirs])
+        return frames, market, {}, csvs, pngs, svg_docs
+
+    # the history frames, their files and charts in a second process where a second core
+    # exists (``_beside``), the rest here
+    mine, (history, their_csvs, their_pngs, their_svgs) = _beside(of_bill, of_history)
+    frames, market, _, csvs, pngs, svg_docs = mine
+    forecast = frames.pop("forecast")
+    csvs |= their_csvs
+    # the files in the order of one process: the newest rows, the version files, analytics,
+    # forecast, history, market
+    written = [csvs[name] for name in _RESOURCE_TABLES if name in csvs]
+    written += versions()
+    in_order = [*frames, "forecast", *(n for n in _HISTORY_FILES if n in their_csvs), *market]
+    written += [csvs[name] for name in in_order]
     frames = {**frames, **market}
     svgs = None
     if charts:
-        # matplotlib only when charts are asked for
-        from .plots import INVENTORY_BY_CLOUD, render_charts
-
-        # the one frame only a chart draws: GPUs held by type and cloud
-        inventory = gpu_inventory(billed, by=list(INVENTORY_BY_CLOUD))
-        # each chart drawn once, for its PNG and the page's SVG
-        pngs, svgs = render_charts(frames, out, svg=html, inventory=inventory,
-                                   timeline=history.get("timeline"),
-                                   fleet=history.get("fleet_over_time"),
-                                   spend=history.get("costs_daily"), as_of=at)
-        written += pngs
-    # the version files, in the list where they were started
-    written[newest_files:newest_files] = versions()
+        order = {name: i for i, name in enumerate(chart_names)}
+        written += sorted(pngs + their_pngs, key=lambda p: order[p.stem])
+        svgs = {**svg_docs, **their_svgs}
     if html:
         from .htmlreport import write_html  # jinja2 only when the page is asked for
 
@@ -250,6 +299,74 @@ def write_report(fleet: Tables | Bill, out: str | os.PathLike[str], *, as_of: Ti
     if names != earlier:
         _write_manifest(out, names)
     return written
+
+
+def _second_core() -> bool:
+    """A second process can run beside this one: ``os.fork`` exists and this process may run
+    on two CPUs or more."""
+    if not hasattr(os, "fork"):
+        return False
+    try:
+        return len(os.sched_getaffinity(0)) >= 2
+    except AttributeError:  # (no affinity call: macOS)
+        return (os.cpu_count() or 1) >= 2
+
+
+def _beside(first: Callable[[], _T], second: Callable[[], _U]) -> tuple[_T, _U]:
+    """``(first(), second())``, ``second`` run in a forked process beside this one where a
+    second core exists (its result and warnings sent back pickled through a pipe).
+
+    When the second process fails in any way (an exception, a signal, a result that does
+    not pickle), ``second`` runs again here, after ``first``: its error, if it has one, is
+    raised as it would be without a second process, and whatever it writes is written."""
+    if not _second_core():
+        return first(), second()
+    read_end, write_end = os.pipe()
+    # the objects made so far out of the cyclic GC's reach until both parts are done: its
+    # passes would write to every page holding one, copying it for the other process (not
+    # when the caller froze objects itself: unfreezing would undo that)
+    freeze = gc.get_freeze_count() == 0
+    if freeze:
+        gc.freeze()
+    with warnings.catch_warnings():
+        # (a fork with threads: the child runs ``second`` alone and ends by os._exit)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # the second process: never returns
+        os.close(read_end)
+        code = 1
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                result = second()
+            data = pickle.dumps((result, [(w.category, str(w.message)) for w in caught]))
+            with os.fdopen(write_end, "wb") as pipe:
+                pipe.write(data)
+            code = 0
+        except BaseException:  # any failure: the first process does it again
+            pass
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    try:
+        mine = first()
+        with os.fdopen(read_end, "rb") as pipe:
+            data = pipe.read()
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.close(read_end)
+        os.waitpid(pid, 0)
+        raise
+    finally:
+        if freeze:
+            gc.unfreeze()
+    _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0 or not data:
+        return mine, second()
+    result, caught = pickle.loads(data)
+    for category, message in caught:
+        warnings.warn(message, category, stacklevel=3)
+    return mine, result
 
 
 _RESOURCE_TABLES = ("clusters", "instances", "instance_types")
@@ -348,6 +465,9 @@ def _parquet_bytes(table: Any, keys: list[str]) -> bytes:
 #: The list of the files a report wrote, in its folder.
 MANIFEST = ".shadeanalytics-report.json"
 _HISTORY_FILES = ("timeline", "fleet_over_time", "costs_daily", "costs_monthly")
+#: The charts a report's second process draws: those of the history frames (made there),
+#: and the GPUs held by type and cloud (the one frame only a chart draws), for balance.
+_HISTORY_CHARTS = ("gpu_inventory", "status_timeline", "fleet_over_time", "costs_daily")
 # a file of an earlier report (a CSV, chart or page, named as reports name them: no path);
 # nothing else a manifest lists is ever removed
 _CHART_NAME = re.compile(r"(versions/)?[a-z][a-z0-9_]{0,63}\.(csv|png|html|parquet)")

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -80,15 +81,18 @@ def render_charts(
     as_of: TimeLike = None,
     inventory: pd.DataFrame | None = None,
     dpi: int = DPI,
+    only: Collection[str] | None = None,
 ) -> tuple[list[Path], dict[str, str]]:
     """Draw each chart of a report once: its PNG file in ``out_dir`` (none when None) and,
     with ``svg``, its SVG document from the same figure; returns (files written, SVG by
     chart name). The arguments are those of ``write_charts``; ``write_charts`` and
-    ``chart_svgs`` are its two halves."""
+    ``chart_svgs`` are its two halves. ``only``: the charts of those names alone (of
+    ``CHART_FILES``; a report draws its charts in two processes)."""
     out = None if out_dir is None else Path(out_dir)
     written, svgs = [], {}
-    for name, chart in _charts(frames, latest_instances, timeline, fleet, spend, as_of,
-                              inventory):
+    for name, make in _charts(frames, latest_instances, timeline, fleet, spend, as_of,
+                              inventory, only):
+        chart = make()
         figure = chart.draw(agg_axes(chart.size)).get_figure(root=True)
         assert isinstance(figure, Figure)
         # the PNG's save lays the figure out (constrained layout measures every text); the
@@ -112,34 +116,41 @@ def _charts(
     spend: pd.DataFrame | None,
     as_of: TimeLike,
     inventory: pd.DataFrame | None,
-) -> list[tuple[str, Chart]]:
-    """The charts of a report by name, in ``CHART_FILES`` order: the one list that both the
-    PNG files and the HTML page's SVG render. Each chart draws the frame it is given; the GPU
-    inventory by cloud, when the caller has not got it, is added up from ``latest_instances``
-    by the chart's own path (``plot_gpu_inventory``'s)."""
-    needed = ("costs_by_cloud", "costs_by_gpu_type", "gpu_inventory", "lifecycle")
-    missing = [name for name in needed if name not in frames]
+    only: Collection[str] | None = None,
+) -> list[tuple[str, Callable[[], Chart]]]:
+    """The charts of a report by name, in ``CHART_FILES`` order, each made (its frames
+    prepared) when called: the one list that both the PNG files and the HTML page's SVG
+    render. Each chart draws the frame it is given; the GPU inventory by cloud, when the
+    caller has not got it, is added up from ``latest_instances`` by the chart's own path
+    (``plot_gpu_inventory``'s). ``only``: those charts alone (the frames of the others are
+    not needed)."""
+    needed = {"costs_by_cloud": "costs_by_cloud", "costs_by_gpu_type": "costs_by_gpu_type",
+              "gpu_inventory": "gpu_inventory", "provisioning": "lifecycle"}
+    if inventory is not None or latest_instances is not None:
+        del needed["gpu_inventory"]  # drawn from those
+    missing = [frame for chart, frame in needed.items()
+               if frame not in frames and (only is None or chart in only)]
     if missing:
         raise ValueError(f"frames is missing {', '.join(missing)}; pass "
                          "shadeanalytics.output.report.analytics(tables, as_of=...)")
     # GPUs by type and cloud: the caller's, else added up from its instances
     stacked = inventory if inventory is not None else latest_instances
-    charts = [
-        ("costs_by_cloud", cost_chart(frames["costs_by_cloud"])),
-        ("costs_by_gpu_type", cost_chart(frames["costs_by_gpu_type"])),
-        ("gpu_inventory", inventory_chart(frames["gpu_inventory"], None) if stacked is None
-         else inventory_chart(stacked, "cloud")),
-        ("provisioning", provisioning_chart(frames["lifecycle"])),
+    charts: list[tuple[str, Callable[[], Chart]]] = [
+        ("costs_by_cloud", lambda: cost_chart(frames["costs_by_cloud"])),
+        ("costs_by_gpu_type", lambda: cost_chart(frames["costs_by_gpu_type"])),
+        ("gpu_inventory", (lambda: inventory_chart(frames["gpu_inventory"], None))
+         if stacked is None else partial(inventory_chart, stacked, "cloud")),
+        ("provisioning", lambda: provisioning_chart(frames["lifecycle"])),
     ]
     if timeline is not None:
-        charts.append(("status_timeline", status_chart(timeline, as_of)))
+        charts.append(("status_timeline", partial(status_chart, timeline, as_of)))
     if fleet is not None:
-        charts.append(("fleet_over_time", fleet_chart(fleet)))
+        charts.append(("fleet_over_time", partial(fleet_chart, fleet)))
     if spend is not None:
-        charts.append(("costs_daily", spend_chart(spend)))
+        charts.append(("costs_daily", partial(spend_chart, spend)))
     if "savings" in frames:
-        charts.append(("savings", savings_chart(frames["savings"])))
-    return charts
+        charts.append(("savings", lambda: savings_chart(frames["savings"])))
+    return [(name, make) for name, make in charts if only is None or name in only]
 
 
 def chart_svgs(
