@@ -258,7 +258,8 @@ class GroupSums:
         n, m = len(self.counted), len(self.summed)
         rows = list(self.rows.items())
         out: dict[str, object] = {
-            key: [group[i] for group, _ in rows] for i, key in enumerate(self.keys)}
+            key: pd.array([group[i] for group, _ in rows], dtype="string")
+            for i, key in enumerate(self.keys)}
         for i, name in enumerate(self.counted):
             out[_COUNTED.get(name, name)] = np.array([v[i] for _, v in rows], dtype="int64")
         for i, name in enumerate(self.summed):
@@ -407,20 +408,26 @@ def cluster_summary(
     elif instances is not None:
         raise ValueError("pass either a Tables or (clusters, instances), not both")
     billed = bill_fleet(fleet, as_of=as_of)
-    clusters = billed.clusters
-    require(clusters, ["cluster_id", "name", "cloud", "region", "status", "hourly_price_usd",
-                       "cost_estimate_usd", "observed_at"], "clusters")
+    return cluster_summary_of(billed.clusters, cluster_sums(billed))
+
+
+def cluster_sums(billed: Bill) -> GroupSums:
+    """What ``cluster_summary`` of ``billed`` adds up over the instances, per cluster id."""
     listed = billed.instances
     money = _money(listed).assign(cluster_id=listed["cluster_id"]).dropna(subset=["cluster_id"])
-    grouped = money.groupby("cluster_id", sort=False)
-    sums = pd.concat([
-        grouped.size().rename("instances"),
-        grouped[["running", "no_accrued", "no_estimate"]].sum().rename(columns=_COUNTED),
-        _sums(grouped, ["gpus", "price_usd", "accrued_usd", *BASIS_COLUMNS,
-                        "reported_cost_usd"]).rename(
-            columns={"price_usd": "instances_hourly_usd",
-                     "reported_cost_usd": "instances_reported_cost_usd"}),
-    ], axis=1)
+    return group_sums(money.assign(cluster_id=money["cluster_id"].astype(str)), ["cluster_id"],
+                      ["instance", "running", "no_accrued", "no_estimate"],
+                      ["gpus", "price_usd", "accrued_usd", *BASIS_COLUMNS, "reported_cost_usd"])
+
+
+def cluster_summary_of(clusters: pd.DataFrame, instance_sums: GroupSums) -> pd.DataFrame:
+    """``cluster_summary``'s table of ``clusters`` (a ``Bill``'s) and ``instance_sums`` (of
+    ``cluster_sums``, perhaps added up)."""
+    require(clusters, ["cluster_id", "name", "cloud", "region", "status", "hourly_price_usd",
+                       "cost_estimate_usd", "observed_at"], "clusters")
+    sums = instance_sums.frame().set_index("cluster_id").rename(
+        columns={"price_usd": "instances_hourly_usd",
+                 "reported_cost_usd": "instances_reported_cost_usd"})
     own = clusters.drop_duplicates("cluster_id", keep="last")
     out = own[["cluster_id", "name", "cloud", "region", "status", "hourly_price_usd",
                "cost_estimate_usd"]].rename(columns={"cost_estimate_usd": "reported_cost_usd"})
