@@ -206,7 +206,7 @@ def test_a_settled_read_takes_the_open_rows_not_the_row_blocks(
         store.read_settled()  # reads the row blocks: keeps the open rows
     with sqlite3.connect(path) as db:
         parts = db.execute("SELECT part FROM settled_bills ORDER BY part").fetchall()
-    assert parts == [(-1,), (0,)]
+    assert parts == [(-2,), (-1,), (0,)]
     for more in (states[6:7], states[7:8]):
         _record(more, path)
         _drop_blocks(path)
@@ -328,7 +328,12 @@ def test_a_changed_billing_code_bills_everything_afresh(
         settled = store.read_settled()  # nothing kept under this fingerprint: bills all
     assert settled.settled is not None and len(settled.instances) > 0
     with sqlite3.connect(path) as db:
-        assert db.execute("SELECT spec FROM settled_bills").fetchall() == [("another-rule",)]
+        assert db.execute("SELECT spec FROM settled_bills WHERE part >= 0").fetchall() == [
+            ("another-rule",)
+        ]
+        # the summary's sums of it, under the new fingerprint too
+        (spec,) = db.execute("SELECT spec FROM settled_bills WHERE part = -2").fetchone()
+        assert spec.startswith("another-rule") and spec != "another-rule"
     # the kept bill holds the bill's columns only: no canary secret, nor its base64
     data = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("history"))
     assert [s for s in DEFAULT_SECRETS if s.encode() in data or b64encode(s.encode()) in data] == []
@@ -365,7 +370,10 @@ def test_summary_prints_the_same_from_the_kept_bill(tmp_path: Path) -> None:
         assert out.getvalue() == want
     with sqlite3.connect(path) as db:  # (a small store is read walking its versions: no
         # row blocks, so no open rows are kept either)
-        assert db.execute("SELECT part FROM settled_bills ORDER BY part").fetchall() == [(0,)]
+        assert db.execute("SELECT part FROM settled_bills ORDER BY part").fetchall() == [
+            (-2,),
+            (0,),
+        ]
 
 
 def test_both_backends_keep_the_settled_bill(
@@ -389,8 +397,8 @@ def test_both_backends_keep_the_settled_bill(
         newest = store_rows(store, "SELECT max(version_id) AS v FROM versions")
     assert first.settled is not None and again.settled is not None
     assert set(again.settled.ids) == set(first.settled.ids) != set()
-    # the bill, and the open rows the second read took from the row blocks
-    assert [r["through_version"] for r in kept] == [newest[0]["v"]] * 2
+    # the bill's sums, the open rows the second read took from the row blocks, the bill
+    assert [r["through_version"] for r in kept] == [newest[0]["v"]] * 3
     _assert_same_bill(full, again)
     with sa.Store(store_at) as store:
         third = store.read_settled()  # from the kept open rows
