@@ -8,6 +8,7 @@ at an instant before the kept bill (the whole history is read then).
 from __future__ import annotations
 
 import io
+import math
 import sqlite3
 from base64 import b64encode
 from dataclasses import replace
@@ -27,8 +28,11 @@ from conftest import (
 )
 
 import shadeanalytics as sa
+from shadeanalytics._common import usd
 from shadeanalytics.analytics.billing import Bill, SettledTables, settle
+from shadeanalytics.analytics.costs import group_sums
 from shadeanalytics.analytics.finops import cost_over_time
+from shadeanalytics.analytics.settledsums import SummedTables
 from shadeanalytics.cli import main
 from shadeanalytics.live import settled as settled_module
 from shadeanalytics.live import store as store_module
@@ -97,7 +101,6 @@ def _assert_same_bill(full: sa.Tables, part: SettledTables, *, views: bool = Fal
         pd.testing.assert_frame_equal(got, want, check_exact=False, atol=0.005, obj=name)
     assert summary_text(part) == summary_text(full)
     return fast
-
 
 
 #: the fields nulled at random in the generated histories: the store tests' and two more
@@ -225,9 +228,10 @@ def test_a_settled_read_takes_the_open_rows_not_the_row_blocks(
         part = store.read_settled()
     assert _blocks(path) > 0
     with sqlite3.connect(path) as db:  # and the open rows kept again, through the newest
-        assert db.execute(
-            "SELECT through_version FROM settled_bills WHERE part = -1"
-        ).fetchall() == db.execute("SELECT max(version_id) FROM versions").fetchall()
+        assert (
+            db.execute("SELECT through_version FROM settled_bills WHERE part = -1").fetchall()
+            == db.execute("SELECT max(version_id) FROM versions").fetchall()
+        )
     with sa.Store(path) as store:
         _assert_same_bill(store.read(), part)
 
@@ -403,3 +407,150 @@ def test_both_backends_keep_the_settled_bill(
     with sa.Store(store_at) as store:
         third = store.read_settled()  # from the kept open rows
     _assert_same_bill(full, third)
+
+
+# -- the summary from the kept sums (``Store.read_summed``) ----------------------------------
+
+_BY = ("cloud", "tag", "cluster_id")
+
+
+def _summed(path: Path | str) -> SummedTables | None:
+    with sa.Store(path, create=False) as store:
+        return store.read_summed()
+
+
+def _assert_same_summary(full: sa.Tables, summed: SummedTables, bys: tuple[str, ...] = _BY) -> None:
+    """The summary from the kept sums is the whole history's, byte for byte, by each key;
+    the settled instances' rows were neither read nor kept in it."""
+    assert summed.sums is not None and summed.settled is not None
+    assert summed.settled.instances.empty
+    assert not summed.instances["instance_id"].isin(list(summed.settled.ids)).any()
+    fast, whole = sa.bill_fleet(summed), sa.bill_fleet(full)  # each billed once
+    for by in bys:
+        assert summary_text(fast, by=by, top=3) == summary_text(whole, by=by, top=3), by
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "scenario",
+        *(
+            pytest.param(name, marks=pytest.mark.hardening)
+            for name in ("sample", "generated", "generated, more nulls")
+        ),
+    ],
+)
+def test_the_summed_read_prints_the_whole_historys_summary(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once the bill is kept, its sums are kept beside it: the summary from them and the
+    open rows equals the whole history's by every key (settled: none of its rows read)."""
+    monkeypatch.setattr(store_module, "_DERIVED_MIN_VERSIONS", 0)
+    path = tmp_path / "history.db"
+    _record(_HISTORIES[name](), path)
+    assert _summed(path) is None  # nothing kept yet
+    full, part = _reads(path)
+    assert part.settled is not None and len(part.settled.ids) > 0
+    summed = _summed(path)
+    assert summed is not None and summed.sums is not None
+    assert summed.sums.instances == len(part.settled.ids)
+    _assert_same_summary(full, summed)
+
+
+def test_new_polls_add_to_the_kept_sums(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Polls after the sums were kept: each summed read that finds newly settled instances
+    adds their sums (a part more), and prints the whole history's summary every round."""
+    monkeypatch.setattr(store_module, "_DERIVED_MIN_VERSIONS", 0)
+    path = tmp_path / "history.db"
+    states = _generated(3, 9, 0.2)
+    _record(states[:5], path)
+    _reads(path)
+    counts = [_summed(path).sums.instances]  # type: ignore[union-attr]
+    for first, last in ((5, 9),):
+        _record(states[first:last], path)
+        summed = _summed(path)
+        assert summed is not None and summed.sums is not None
+        with sa.Store(path, create=False) as store:
+            full = store.read()
+        _assert_same_summary(full, summed)
+        again = _summed(path)  # from the sums the last read kept
+        assert again is not None and again.sums is not None
+        _assert_same_summary(full, again)
+        counts.append(again.sums.instances)
+    with sqlite3.connect(path) as db:
+        parts = [p for (p,) in db.execute("SELECT part FROM settled_bills WHERE part >= 0")]
+    assert counts[0] < counts[1] and len(parts) == 2  # the round settled more: a part more
+
+
+def test_a_settled_instance_seen_again_is_summed_from_the_bill(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A settled instance listed again: its sums cannot be taken out, so the summed read
+    gives way (None) and ``summary --store`` reads the kept bill; the text is the whole
+    history's (it accrues $2.10/h from 00:05 to 03:00)."""
+    monkeypatch.setattr(store_module, "_DERIVED_MIN_VERSIONS", 0)
+    path = tmp_path / "history.db"
+    a, b = make_instance("i-a"), make_instance("i-b", active_at="2026-11-20T00:10:00Z")
+    _record([_listed(30, a, b), _listed(60, b), _listed(90, b)], path)
+    _reads(path)
+    summed = _summed(path)
+    assert summed is not None and summed.sums is not None and summed.sums.instances == 1
+    back = make_instance("i-a", active_at="2026-11-20T02:00:00Z")
+    _record([_listed(120, back, b), _listed(180, back, b)], path)
+    assert _summed(path) is None
+    out = io.StringIO()
+    assert main(["summary", "--store", str(path)], stdout=out) == 0
+    with sa.Store(path, create=False) as store:
+        full = store.read()
+    assert out.getvalue() == summary_text(full)
+    row = sa.bill_fleet(full).instances.set_index("instance_id").loc["i-a"]
+    assert row["accrued_usd"] == pytest.approx(2.10 * 175 / 60)
+    summed = _summed(path)  # the bill kept again without it, with its sums
+    assert summed is not None and summed.sums is not None and summed.sums.instances == 0
+
+
+def test_changed_sums_code_or_a_read_only_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sums kept by other code of the views are not read (None) until a read of the kept
+    bill keeps them again; a read-only store answers from sums kept before, and without
+    any, gives way to the kept bill."""
+    monkeypatch.setattr(store_module, "_DERIVED_MIN_VERSIONS", 0)
+    path = tmp_path / "history.db"
+    _record(_generated(7, 6, 0.1), path)
+    full, _ = _reads(path)
+    assert _summed(path) is not None
+    monkeypatch.setattr(settled_module, "_sums_digest", lambda: "other-views")
+    assert _summed(path) is None
+    _reads(path)  # the kept bill read: its sums kept under this code's fingerprint
+    summed = _summed(path)
+    assert summed is not None
+    _assert_same_summary(full, summed, ("cloud",))
+    monkeypatch.setattr(sa.Store, "_writable", lambda self: False)
+    summed = _summed(path)
+    assert summed is not None
+    _assert_same_summary(full, summed, ("cloud",))
+    with sqlite3.connect(path) as db:
+        db.execute("DELETE FROM settled_bills WHERE part = -2")
+    assert _summed(path) is None
+    out = io.StringIO()
+    assert main(["summary", "--store", str(path)], stdout=out) == 0
+    assert out.getvalue() == summary_text(full)
+
+
+def test_kept_sums_add_up_exactly() -> None:
+    """Sums of a split of rows add up to the whole's to the bit, where float addition in
+    the whole's order ($95.33) and by parts ($95.32) print different cents."""
+    rows = pd.DataFrame({"cloud": ["aws"] * 4, "accrued_usd": [14.092, 37.79, 30.918, 12.525]})
+    naive = 0.0
+    for value in rows["accrued_usd"]:
+        naive += value
+    parts = (14.092 + 30.918) + (37.79 + 12.525)
+    assert (usd(naive), usd(parts)) == ("$95.33", "$95.32")
+    whole = group_sums(rows, ["cloud"], [], ["accrued_usd"])
+    split = group_sums(rows.iloc[[0, 2]], ["cloud"], [], ["accrued_usd"]).plus(
+        group_sums(rows.iloc[[3, 1]], ["cloud"], [], ["accrued_usd"])
+    )
+    assert split.rows == whole.rows
+    total = whole.frame()["accrued_usd"].iloc[0]
+    assert total == math.fsum(rows["accrued_usd"]) and usd(total) == "$95.33"
