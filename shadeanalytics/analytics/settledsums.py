@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import msgspec
 import pandas as pd
 
 from .billing import Bill, Settled, SettledTables
@@ -32,19 +33,27 @@ SUMMED_KEYS: tuple[str, ...] = ("cloud", "region", "gpu_type", "shade_instance_t
 @dataclass(frozen=True)
 class SettledSums:
     """The summary's sums of the settled instances billed as of ``as_of``: ``instances``
-    (all ``deleted``), ``breakdowns`` (``costs.breakdown_sums`` by each of ``SUMMED_KEYS``)
+    (all ``deleted``), ``breakdowns`` (``costs.breakdown_sums`` by each of ``SUMMED_KEYS``;
+    read from the store as bytes, each decoded when first asked for: :meth:`breakdown`)
     and ``findings``."""
 
     as_of: pd.Timestamp
     instances: int
-    breakdowns: dict[str, GroupSums]
+    breakdowns: dict[str, GroupSums | bytes]
     findings: SettledFindings
+
+    def breakdown(self, key: str) -> GroupSums:
+        """The sums by ``key`` (one of ``SUMMED_KEYS``)."""
+        sums = self.breakdowns[key]
+        if isinstance(sums, bytes):
+            sums = self.breakdowns[key] = _decode_sums(sums)
+        return sums
 
     def plus(self, other: SettledSums) -> SettledSums:
         """The sums of both (of different instances), as of the later instant."""
         return SettledSums(max(self.as_of, other.as_of), self.instances + other.instances,
-                           {key: sums.plus(other.breakdowns[key])
-                            for key, sums in self.breakdowns.items()},
+                           {key: self.breakdown(key).plus(other.breakdown(key))
+                            for key in self.breakdowns},
                            self.findings.plus(other.findings))
 
 
@@ -94,24 +103,35 @@ def _value(text: str) -> int | float:
     return float(text[1:]) if text.startswith("f") else int(text, 16)
 
 
-def _encode_sums(sums: GroupSums) -> dict[str, Any]:
-    return {"keys": list(sums.keys), "counted": list(sums.counted),
-            "summed": list(sums.summed), "total": _number(sums.total),
-            "rows": [[*key, *map(_number, values)] for key, values in sums.rows.items()]}
+def _encode_sums(sums: GroupSums) -> bytes:
+    """``sums`` as msgpack: the keys, the counts as they are, the exact sums as text, the
+    known counts as they are (a summary decodes the few breakdowns it prints)."""
+    n, m = len(sums.counted), len(sums.summed)
+    return msgspec.msgpack.encode({
+        "keys": list(sums.keys), "counted": list(sums.counted), "summed": list(sums.summed),
+        "total": _number(sums.total),
+        "rows": [[*key, *values[:n], *map(_number, values[n:n + m]), *values[n + m:]]
+                 for key, values in sums.rows.items()]})
 
 
-def _decode_sums(raw: dict[str, Any]) -> GroupSums:
-    n = len(raw["keys"])
-    return GroupSums(tuple(raw["keys"]), tuple(raw["counted"]), tuple(raw["summed"]),
-                     {tuple(row[:n]): [_value(v) for v in row[n:]] for row in raw["rows"]},
-                     _value(raw["total"]))
+def _decode_sums(data: bytes) -> GroupSums:
+    raw = msgspec.msgpack.decode(data)
+    k, n, m = len(raw["keys"]), len(raw["counted"]), len(raw["summed"])
+    a, b = k + n, k + n + m
+    return GroupSums(
+        tuple(raw["keys"]), tuple(raw["counted"]), tuple(raw["summed"]),
+        {tuple(row[:k]): [*row[k:a], *(int(v, 16) if v[0] != "f" else float(v[1:])
+                                       for v in row[a:b]), *row[b:]]
+         for row in raw["rows"]},
+        _value(raw["total"]))
 
 
 def encode(sums: SettledSums) -> dict[str, Any]:
     """``sums`` as a value msgpack keeps."""
     found = sums.findings
     return {"as_of": sums.as_of.value, "instances": sums.instances,
-            "breakdowns": {k: _encode_sums(v) for k, v in sums.breakdowns.items()},
+            "breakdowns": {k: v if isinstance(v, bytes) else _encode_sums(v)
+                           for k, v in sums.breakdowns.items()},
             "fixed": found.fixed, "clusters": _encode_sums(found.clusters),
             "clouds": [[c, k, n] for (c, k), n in found.clouds.items()],
             "future": found.future}
@@ -121,7 +141,7 @@ def decode(raw: dict[str, Any]) -> SettledSums:
     """What :func:`encode` made."""
     return SettledSums(
         pd.Timestamp(raw["as_of"], tz="UTC"), int(raw["instances"]),
-        {k: _decode_sums(v) for k, v in raw["breakdowns"].items()},
+        dict(raw["breakdowns"]),
         SettledFindings(dict(raw["fixed"]), _decode_sums(raw["clusters"]),
                         {(c, k): n for c, k, n in raw["clouds"]}, list(raw["future"])))
 

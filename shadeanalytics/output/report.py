@@ -550,7 +550,7 @@ def summary_text(fleet: Tables | Bill, *, by: str = "cloud", as_of: TimeLike = N
 
     def breakdown(key: str) -> pd.DataFrame:
         sums = breakdown_sums(billed, [key])
-        return breakdown_of(sums if kept is None else sums.plus(kept.breakdowns[key]))
+        return breakdown_of(sums if kept is None else sums.plus(kept.breakdown(key)))
 
     totals = breakdown("cloud")
     costs = totals if by == "cloud" else breakdown(by)
