@@ -96,11 +96,19 @@ def recent(settled: Settled) -> Settled:
 
 
 def _number(value: int | float) -> str:
-    return hex(value) if isinstance(value, int) else f"f{value!r}"
+    """An exact sum as text: ``<hex>.<shift>`` (its significant bits, then the zero bits
+    after them: a few dozen characters, not the ~280 of its whole hex), a float as ``f...``."""
+    if not isinstance(value, int):
+        return f"f{value!r}"
+    shift = (value & -value).bit_length() - 1 if value else 0
+    return f"{value >> shift:x}.{shift}"
 
 
 def _value(text: str) -> int | float:
-    return float(text[1:]) if text.startswith("f") else int(text, 16)
+    if text[0] == "f":
+        return float(text[1:])
+    digits, shift = text.split(".")
+    return int(digits, 16) << int(shift)
 
 
 def _encode_sums(sums: GroupSums) -> bytes:
@@ -120,8 +128,7 @@ def _decode_sums(data: bytes) -> GroupSums:
     a, b = k + n, k + n + m
     return GroupSums(
         tuple(raw["keys"]), tuple(raw["counted"]), tuple(raw["summed"]),
-        {tuple(row[:k]): [*row[k:a], *(int(v, 16) if v[0] != "f" else float(v[1:])
-                                       for v in row[a:b]), *row[b:]]
+        {tuple(row[:k]): [*row[k:a], *map(_value, row[a:b]), *row[b:]]
          for row in raw["rows"]},
         _value(raw["total"]))
 
