@@ -95,18 +95,18 @@ def recent(settled: Settled) -> Settled:
 # -- kept as msgpack-able values (integers of any size as hex text) -----------------------------
 
 
-def _number(value: int | float) -> str:
+def _number(value: int | float) -> str | float:
     """An exact sum as text: ``<hex>.<shift>`` (its significant bits, then the zero bits
-    after them: a few dozen characters, not the ~280 of its whole hex), a float as ``f...``."""
+    after them: a few dozen characters, not the ~280 of its whole hex); a float as it is."""
     if not isinstance(value, int):
-        return f"f{value!r}"
+        return value
     shift = (value & -value).bit_length() - 1 if value else 0
     return f"{value >> shift:x}.{shift}"
 
 
-def _value(text: str) -> int | float:
-    if text[0] == "f":
-        return float(text[1:])
+def _value(text: str | float) -> int | float:
+    if isinstance(text, float):
+        return text
     digits, shift = text.split(".")
     return int(digits, 16) << int(shift)
 

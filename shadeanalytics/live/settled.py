@@ -202,7 +202,8 @@ class _Sums:
     ids, the bill without their rows (``settledsums.recent``), in how many parts it is kept."""
 
     sums: SettledSums
-    ids: frozenset[str]
+    #: the settled instances' ids, as kept (msgpack): decoded only to keep more
+    ids: bytes
     light: Settled
     unsettled: frozenset[str]
     parts: int
@@ -211,7 +212,8 @@ class _Sums:
 def _encode_sums(settled: Settled, sums: SettledSums, unsettled: frozenset[str],
                  parts: int) -> bytes:
     return msgspec.msgpack.encode({
-        "sums": settledsums.encode(sums), "ids": sorted(settled.ids), "parts": parts,
+        "sums": settledsums.encode(sums), "parts": parts,
+        "ids": msgspec.msgpack.encode(sorted(settled.ids)),
         "light": _encode(settledsums.recent(settled), unsettled)})
 
 
@@ -233,8 +235,24 @@ def _load_sums(session: Session) -> tuple[_Sums, int] | None:
     if raw["parts"] != len(parts):
         return None
     light, unsettled = _decode(raw["light"])
-    return _Sums(settledsums.decode(raw["sums"]), frozenset(raw["ids"]), light, unsettled,
+    return _Sums(settledsums.decode(raw["sums"]), raw["ids"], light, unsettled,
                  len(parts)), int(row[0])
+
+
+def _seen_before(session: Session, resource_ids: list[str], through: int) -> bool:
+    """Whether an instance of ``resource_ids`` (or of their instance ids) has a version up to
+    ``through``: a kept sum's instance (not among the open ones) seen again."""
+    names = sorted({*resource_ids, *map(_instance_id, resource_ids)})
+    for at in range(0, len(names), _CHUNK):
+        chunk = names[at : at + _CHUNK]
+        marks = ", ".join("?" * len(chunk))
+        if session.execute(
+            "SELECT 1 FROM versions WHERE kind IN ('instance', 'instance_info') "
+            f"AND resource_id IN ({marks}) AND version_id <= ? LIMIT 1",
+            (*chunk, through),
+        ).fetchone():
+            return True
+    return False
 
 
 def _read(
@@ -282,7 +300,9 @@ def _read(
             )
             if kind in _KINDS
         }
-        if summed and any(_instance_id(rid) in found["sums"].ids for rid in again):
+        if summed and _seen_before(
+            session, sorted(rid for rid in again if rid not in kept.unsettled), kept.through
+        ):
             raise _NoSums  # a settled instance seen again: its sums cannot be taken out
         found["kept"] = kept = kept.without(again)
         found["ids"] = ids = sorted(kept.unsettled | again)
@@ -345,13 +365,13 @@ def _read(
         assert kept is not None
         if kept.parts >= _PARTS:
             raise _NoSums  # kept again in one part by a read of the kept bill
-        done = sums.ids | set(more.ids)
+        done = {*msgspec.msgpack.decode(sums.ids), *more.ids}
         unsettled = frozenset(rid for rid in found["ids"] if _instance_id(rid) not in done)
         light = kept.settled.plus(settledsums.recent(more))
         total = sums.sums.plus(settledsums.settled_sums(more, tables.clusters))
         data = msgspec.msgpack.encode({
-            "sums": settledsums.encode(total), "ids": sorted(done), "parts": kept.parts + 1,
-            "light": _encode(light, unsettled)})
+            "sums": settledsums.encode(total), "parts": kept.parts + 1,
+            "ids": msgspec.msgpack.encode(sorted(done)), "light": _encode(light, unsettled)})
         _keep(backend, _encode(more, unsettled), through, after=kept, sums=data)
         return _leave_out_rows(replace(part, settled=light, sums=total), new)
     settled = kept.settled.plus(more) if kept is not None else more
