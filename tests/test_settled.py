@@ -384,7 +384,8 @@ def test_both_backends_keep_the_settled_bill(
     store_at: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An SQLite file and a PostgreSQL schema: the kept bill, read again, bills as the whole
-    history, and the store's newest version is the one it was kept through."""
+    history, and the store's newest version is the one it was kept through; the summary
+    from the kept sums is the whole history's."""
     monkeypatch.setattr(store_module, "_DERIVED_MIN_VERSIONS", 0)
     states = _generated(2, 8, 0.1)
     with sa.Store(store_at) as store:
@@ -406,7 +407,10 @@ def test_both_backends_keep_the_settled_bill(
     _assert_same_bill(full, again)
     with sa.Store(store_at) as store:
         third = store.read_settled()  # from the kept open rows
+        summed = store.read_summed()  # and the kept sums
     _assert_same_bill(full, third)
+    assert summed is not None
+    _assert_same_summary(full, summed, ("cloud",))
 
 
 # -- the summary from the kept sums (``Store.read_summed``) ----------------------------------

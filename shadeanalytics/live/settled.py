@@ -281,9 +281,8 @@ def _read(
             kept = _Kept(sums.light, sums.unsettled, loaded[1], sums.parts)
         else:
             kept = _load(session)
-            found["sums_kept"] = kept is not None and (
-                (loaded := _load_sums_meta(session)) is not None
-                and loaded == (kept.through, kept.parts))
+            found["sums_kept"] = kept is not None and _load_sums_meta(session) == (
+                kept.through, kept.parts)
         if kept is None:  # every version is read: note every instance's resource ids
             found["ids"] = {
                 rid
@@ -373,6 +372,7 @@ def _read(
             "sums": settledsums.encode(total), "parts": kept.parts + 1,
             "ids": msgspec.msgpack.encode(sorted(done)), "light": _encode(light, unsettled)})
         _keep(backend, _encode(more, unsettled), through, after=kept, sums=data)
+        assert isinstance(part, SummedTables)
         return _leave_out_rows(replace(part, settled=light, sums=total), new)
     settled = kept.settled.plus(more) if kept is not None else more
     done = set(settled.ids)
