@@ -15,7 +15,7 @@ from .._compat import old_spellings
 from ..ingest.schema import STATUSES
 from ..ingest.tables import Tables
 from .billing import RUNNING, Bill, bill_fleet
-from .costs import GroupSums, cluster_summary, cluster_summary_of, cluster_sums
+from .costs import GroupSums, as_float, cluster_summary, cluster_sums
 
 __all__ = [
     "CHECKS",
@@ -597,9 +597,17 @@ def finding_counts(billed: Bill, settled: SettledFindings | None = None, *,
              if not f.empty]
     counts = pd.concat(found)["severity"].value_counts() if found else pd.Series()
     out = {s: int(counts.get(s, 0)) + settled.fixed.get(s, 0) for s in SEVERITIES}
-    summary = cluster_summary_of(billed.clusters, cluster_sums(billed).plus(settled.clusters))
-    out["warning"] += int((summary["hourly_gap_usd"].abs()
-                           > fleet.tolerance_usd + _FLOAT_NOISE).sum())
+    # cluster_price_mismatch: cluster_summary's hourly_gap_usd, the same float operations
+    sums = cluster_sums(billed).plus(settled.clusters)
+    at_price = len(sums.counted) + sums.summed.index("price_usd")
+    known = at_price + len(sums.summed)
+    none = [0] * (len(sums.counted) + 2 * len(sums.summed))
+    own = billed.clusters.drop_duplicates("cluster_id", keep="last")
+    listed = np.array([as_float(row[at_price]) if row[known] else 0.0
+                       for row in (sums.rows.get((str(c),), none)
+                                   for c in own["cluster_id"].tolist())], dtype="float64")
+    gap = own["hourly_price_usd"].to_numpy(dtype="float64", na_value=np.nan) - listed
+    out["warning"] += int((np.abs(gap) > fleet.tolerance_usd + _FLOAT_NOISE).sum())
     out["warning"] += len(_cloud_mismatch(fleet))
     clouds = billed.clusters[["cluster_id", "cloud"]].drop_duplicates("cluster_id", keep="last")
     cloud_of = dict(clouds.dropna().astype(str).itertuples(index=False, name=None))
