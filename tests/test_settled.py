@@ -103,6 +103,7 @@ def _assert_same_bill(full: sa.Tables, part: SettledTables, *, views: bool = Fal
     return fast
 
 
+
 #: the fields nulled at random in the generated histories: the store tests' and two more
 _NULLED = (*NULLABLE, "active_at", "hourly_price")
 
@@ -228,10 +229,9 @@ def test_a_settled_read_takes_the_open_rows_not_the_row_blocks(
         part = store.read_settled()
     assert _blocks(path) > 0
     with sqlite3.connect(path) as db:  # and the open rows kept again, through the newest
-        assert (
-            db.execute("SELECT through_version FROM settled_bills WHERE part = -1").fetchall()
-            == db.execute("SELECT max(version_id) FROM versions").fetchall()
-        )
+        assert db.execute(
+            "SELECT through_version FROM settled_bills WHERE part = -1"
+        ).fetchall() == db.execute("SELECT max(version_id) FROM versions").fetchall()
     with sa.Store(path) as store:
         _assert_same_bill(store.read(), part)
 

@@ -22,12 +22,28 @@ from .billing import Bill, Settled, SettledTables
 from .costs import GroupSums, breakdown_sums
 from .quality import SettledFindings, settled_findings
 
-__all__ = ["SUMMED_KEYS", "SettledSums", "SummedTables", "decode", "encode", "recent",
-           "settled_sums"]
+__all__ = [
+    "SUMMED_KEYS",
+    "SettledSums",
+    "SummedTables",
+    "decode",
+    "encode",
+    "recent",
+    "settled_sums",
+]
 
 #: The keys whose ``cost_breakdown`` sums are kept: the summary's ``--by`` and ``service``.
-SUMMED_KEYS: tuple[str, ...] = ("cloud", "region", "gpu_type", "shade_instance_type",
-                                 "cluster_id", "status", "rental_type", "tag", "service")
+SUMMED_KEYS: tuple[str, ...] = (
+    "cloud",
+    "region",
+    "gpu_type",
+    "shade_instance_type",
+    "cluster_id",
+    "status",
+    "rental_type",
+    "tag",
+    "service",
+)
 
 
 @dataclass(frozen=True)
@@ -51,10 +67,12 @@ class SettledSums:
 
     def plus(self, other: SettledSums) -> SettledSums:
         """The sums of both (of different instances), as of the later instant."""
-        return SettledSums(max(self.as_of, other.as_of), self.instances + other.instances,
-                           {key: self.breakdown(key).plus(other.breakdown(key))
-                            for key in self.breakdowns},
-                           self.findings.plus(other.findings))
+        return SettledSums(
+            max(self.as_of, other.as_of),
+            self.instances + other.instances,
+            {key: self.breakdown(key).plus(other.breakdown(key)) for key in self.breakdowns},
+            self.findings.plus(other.findings),
+        )
 
 
 @dataclass(frozen=True)
@@ -70,13 +88,20 @@ class SummedTables(SettledTables):
 
 def settled_sums(settled: Settled, clusters: pd.DataFrame) -> SettledSums:
     """The summary's sums of ``settled`` (``clusters``: any clusters table, for its columns)."""
-    billed = Bill(as_of=settled.as_of, instances=settled.instances, clusters=clusters.iloc[:0],
-                  instance_tags=settled.instance_tags, intervals=settled.intervals,
-                  snapshots=0)
+    billed = Bill(
+        as_of=settled.as_of,
+        instances=settled.instances,
+        clusters=clusters.iloc[:0],
+        instance_tags=settled.instance_tags,
+        intervals=settled.intervals,
+        snapshots=0,
+    )
     return SettledSums(
-        settled.as_of, int(settled.instances["instance_id"].nunique()),
+        settled.as_of,
+        int(settled.instances["instance_id"].nunique()),
         {key: breakdown_sums(billed, [key]) for key in SUMMED_KEYS},
-        settled_findings(billed))
+        settled_findings(billed),
+    )
 
 
 def recent(settled: Settled) -> Settled:
@@ -87,9 +112,12 @@ def recent(settled: Settled) -> Settled:
     start = month - pd.offsets.MonthBegin(1)
     end = settled.intervals["end_at"]
     later = ((end > start) | end.isna()).to_numpy(dtype=bool)
-    return replace(settled, instances=settled.instances.iloc[:0],
-                   instance_tags=settled.instance_tags.iloc[:0],
-                   intervals=settled.intervals[later].reset_index(drop=True))
+    return replace(
+        settled,
+        instances=settled.instances.iloc[:0],
+        instance_tags=settled.instance_tags.iloc[:0],
+        intervals=settled.intervals[later].reset_index(drop=True),
+    )
 
 
 # -- kept as msgpack-able values (integers of any size as hex text) -----------------------------
@@ -115,11 +143,18 @@ def _encode_sums(sums: GroupSums) -> bytes:
     """``sums`` as msgpack: the keys, the counts as they are, the exact sums as text, the
     known counts as they are (a summary decodes the few breakdowns it prints)."""
     n, m = len(sums.counted), len(sums.summed)
-    return msgspec.msgpack.encode({
-        "keys": list(sums.keys), "counted": list(sums.counted), "summed": list(sums.summed),
-        "total": _number(sums.total),
-        "rows": [[*key, *values[:n], *map(_number, values[n:n + m]), *values[n + m:]]
-                 for key, values in sums.rows.items()]})
+    return msgspec.msgpack.encode(
+        {
+            "keys": list(sums.keys),
+            "counted": list(sums.counted),
+            "summed": list(sums.summed),
+            "total": _number(sums.total),
+            "rows": [
+                [*key, *values[:n], *map(_number, values[n : n + m]), *values[n + m :]]
+                for key, values in sums.rows.items()
+            ],
+        }
+    )
 
 
 def _decode_sums(data: bytes) -> GroupSums:
@@ -127,28 +162,40 @@ def _decode_sums(data: bytes) -> GroupSums:
     k, n, m = len(raw["keys"]), len(raw["counted"]), len(raw["summed"])
     a, b = k + n, k + n + m
     return GroupSums(
-        tuple(raw["keys"]), tuple(raw["counted"]), tuple(raw["summed"]),
-        {tuple(row[:k]): [*row[k:a], *map(_value, row[a:b]), *row[b:]]
-         for row in raw["rows"]},
-        _value(raw["total"]))
+        tuple(raw["keys"]),
+        tuple(raw["counted"]),
+        tuple(raw["summed"]),
+        {tuple(row[:k]): [*row[k:a], *map(_value, row[a:b]), *row[b:]] for row in raw["rows"]},
+        _value(raw["total"]),
+    )
 
 
 def encode(sums: SettledSums) -> dict[str, Any]:
     """``sums`` as a value msgpack keeps."""
     found = sums.findings
-    return {"as_of": sums.as_of.value, "instances": sums.instances,
-            "breakdowns": {k: v if isinstance(v, bytes) else _encode_sums(v)
-                           for k, v in sums.breakdowns.items()},
-            "fixed": found.fixed, "clusters": _encode_sums(found.clusters),
-            "clouds": [[c, k, n] for (c, k), n in found.clouds.items()],
-            "future": found.future}
+    return {
+        "as_of": sums.as_of.value,
+        "instances": sums.instances,
+        "breakdowns": {
+            k: v if isinstance(v, bytes) else _encode_sums(v) for k, v in sums.breakdowns.items()
+        },
+        "fixed": found.fixed,
+        "clusters": _encode_sums(found.clusters),
+        "clouds": [[c, k, n] for (c, k), n in found.clouds.items()],
+        "future": found.future,
+    }
 
 
 def decode(raw: dict[str, Any]) -> SettledSums:
     """What :func:`encode` made."""
     return SettledSums(
-        pd.Timestamp(raw["as_of"], tz="UTC"), int(raw["instances"]),
+        pd.Timestamp(raw["as_of"], tz="UTC"),
+        int(raw["instances"]),
         dict(raw["breakdowns"]),
-        SettledFindings(dict(raw["fixed"]), _decode_sums(raw["clusters"]),
-                        {(c, k): n for c, k, n in raw["clouds"]}, list(raw["future"])))
-
+        SettledFindings(
+            dict(raw["fixed"]),
+            _decode_sums(raw["clusters"]),
+            {(c, k): n for c, k, n in raw["clouds"]},
+            list(raw["future"]),
+        ),
+    )

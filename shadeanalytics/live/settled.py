@@ -44,8 +44,14 @@ from . import rows as derived
 from . import storeread
 from .storedb import Backend, Session
 
-__all__ = ["BILLED_BY", "SUMMED_BY", "fingerprint", "read_settled", "read_summed",
-           "sums_fingerprint"]
+__all__ = [
+    "BILLED_BY",
+    "SUMMED_BY",
+    "fingerprint",
+    "read_settled",
+    "read_summed",
+    "sums_fingerprint",
+]
 
 #: the modules whose code decides a settled instance's bill: with the row derivation's
 #: fingerprint, part of :func:`fingerprint`
@@ -188,8 +194,7 @@ def read_summed(
     """:meth:`Store.read_summed <shadeanalytics.live.store.Store.read_summed>`: None where
     the kept sums cannot answer (none kept, or an instance of them seen again)."""
     try:
-        tables = _read(backend, progress_bar=progress_bar, min_versions=min_versions,
-                       summed=True)
+        tables = _read(backend, progress_bar=progress_bar, min_versions=min_versions, summed=True)
     except _NoSums:
         return None
     assert isinstance(tables, SummedTables)
@@ -209,12 +214,17 @@ class _Sums:
     parts: int
 
 
-def _encode_sums(settled: Settled, sums: SettledSums, unsettled: frozenset[str],
-                 parts: int) -> bytes:
-    return msgspec.msgpack.encode({
-        "sums": settledsums.encode(sums), "parts": parts,
-        "ids": msgspec.msgpack.encode(sorted(settled.ids)),
-        "light": _encode(settledsums.recent(settled), unsettled)})
+def _encode_sums(
+    settled: Settled, sums: SettledSums, unsettled: frozenset[str], parts: int
+) -> bytes:
+    return msgspec.msgpack.encode(
+        {
+            "sums": settledsums.encode(sums),
+            "parts": parts,
+            "ids": msgspec.msgpack.encode(sorted(settled.ids)),
+            "light": _encode(settledsums.recent(settled), unsettled),
+        }
+    )
 
 
 def _load_sums(session: Session) -> tuple[_Sums, int] | None:
@@ -224,19 +234,27 @@ def _load_sums(session: Session) -> tuple[_Sums, int] | None:
         return None
     parts = session.execute(
         "SELECT part, through_version FROM settled_bills WHERE spec = ? AND part >= 0 "
-        "ORDER BY part", (fingerprint(),)).fetchall()
+        "ORDER BY part",
+        (fingerprint(),),
+    ).fetchall()
     row = session.execute(
         "SELECT through_version, data FROM settled_bills WHERE spec = ? AND part = ?",
-        (sums_fingerprint(), _SUMS_PART)).fetchone()
-    if not parts or row is None or [p[0] for p in parts] != list(range(len(parts))) \
-            or int(row[0]) != int(parts[-1][1]):
+        (sums_fingerprint(), _SUMS_PART),
+    ).fetchone()
+    if (
+        not parts
+        or row is None
+        or [p[0] for p in parts] != list(range(len(parts)))
+        or int(row[0]) != int(parts[-1][1])
+    ):
         return None
     raw = msgspec.msgpack.decode(session.blob(row[1]))
     if raw["parts"] != len(parts):
         return None
     light, unsettled = _decode(raw["light"])
-    return _Sums(settledsums.decode(raw["sums"]), raw["ids"], light, unsettled,
-                 len(parts)), int(row[0])
+    return _Sums(settledsums.decode(raw["sums"]), raw["ids"], light, unsettled, len(parts)), int(
+        row[0]
+    )
 
 
 def _seen_before(session: Session, resource_ids: list[str], through: int) -> bool:
@@ -282,7 +300,9 @@ def _read(
         else:
             kept = _load(session)
             found["sums_kept"] = kept is not None and _load_sums_meta(session) == (
-                kept.through, kept.parts)
+                kept.through,
+                kept.parts,
+            )
         if kept is None:  # every version is read: note every instance's resource ids
             found["ids"] = {
                 rid
@@ -339,10 +359,10 @@ def _read(
     sums: _Sums | None = found.get("sums")
     frames = {f.name: getattr(tables, f.name) for f in fields(Tables)}
     part: SettledTables = (
-        SummedTables(**frames, settled=kept.settled if kept is not None else None,
-                     sums=sums.sums)
-        if sums is not None else
-        SettledTables(**frames, settled=kept.settled if kept is not None else None))
+        SummedTables(**frames, settled=kept.settled if kept is not None else None, sums=sums.sums)
+        if sums is not None
+        else SettledTables(**frames, settled=kept.settled if kept is not None else None)
+    )
     if backend.read_only or tables.warnings or tables.skipped or tables.instances.empty:
         return part
     ids = set(tables.instances["instance_id"].dropna().astype(str)) - found["current"]
@@ -368,9 +388,14 @@ def _read(
         unsettled = frozenset(rid for rid in found["ids"] if _instance_id(rid) not in done)
         light = kept.settled.plus(settledsums.recent(more))
         total = sums.sums.plus(settledsums.settled_sums(more, tables.clusters))
-        data = msgspec.msgpack.encode({
-            "sums": settledsums.encode(total), "parts": kept.parts + 1,
-            "ids": msgspec.msgpack.encode(sorted(done)), "light": _encode(light, unsettled)})
+        data = msgspec.msgpack.encode(
+            {
+                "sums": settledsums.encode(total),
+                "parts": kept.parts + 1,
+                "ids": msgspec.msgpack.encode(sorted(done)),
+                "light": _encode(light, unsettled),
+            }
+        )
         _keep(backend, _encode(more, unsettled), through, after=kept, sums=data)
         assert isinstance(part, SummedTables)
         return _leave_out_rows(replace(part, settled=light, sums=total), new)
@@ -379,46 +404,70 @@ def _read(
     unsettled = frozenset(rid for rid in found["ids"] if _instance_id(rid) not in done)
     if kept is not None and not kept.changed and kept.parts < _PARTS:
         parts = kept.parts + 1
-        _keep(backend, _encode(more, unsettled), through, after=kept,  # one part more
-              sums=_encode_sums(settled, settledsums.settled_sums(settled, tables.clusters),
-                                unsettled, parts))
+        _keep(
+            backend,
+            _encode(more, unsettled),
+            through,
+            after=kept,  # one part more
+            sums=_encode_sums(
+                settled, settledsums.settled_sums(settled, tables.clusters), unsettled, parts
+            ),
+        )
     else:
-        _keep(backend, _encode(settled, unsettled), through, after=None,
-              sums=_encode_sums(settled, settledsums.settled_sums(settled, tables.clusters),
-                                unsettled, 1))
+        _keep(
+            backend,
+            _encode(settled, unsettled),
+            through,
+            after=None,
+            sums=_encode_sums(
+                settled, settledsums.settled_sums(settled, tables.clusters), unsettled, 1
+            ),
+        )
     return _leave_out_rows(replace(part, settled=settled, billed=billed), new)
 
 
 def _load_sums_meta(session: Session) -> tuple[int, int] | None:
     """(newest version, parts) of the kept bill the kept sums sum, or None."""
-    row = session.execute(
-        "SELECT through_version FROM settled_bills WHERE spec = ? AND part = ?",
-        (sums_fingerprint(), _SUMS_PART)).fetchone() if _current_shape(session) else None
+    row = (
+        session.execute(
+            "SELECT through_version FROM settled_bills WHERE spec = ? AND part = ?",
+            (sums_fingerprint(), _SUMS_PART),
+        ).fetchone()
+        if _current_shape(session)
+        else None
+    )
     if row is None:
         return None
     parts = session.execute(
-        "SELECT count(*) FROM settled_bills WHERE spec = ? AND part >= 0",
-        (fingerprint(),)).fetchone()[0]
+        "SELECT count(*) FROM settled_bills WHERE spec = ? AND part >= 0", (fingerprint(),)
+    ).fetchone()[0]
     return int(row[0]), int(parts)
 
 
 def _keep_sums(backend: Backend, kept: _Kept, tables: Tables) -> None:
     """Keep the sums of ``kept`` (a kept bill as it is kept) for a summed read. Best effort."""
-    data = _encode_sums(kept.settled, settledsums.settled_sums(kept.settled, tables.clusters),
-                        kept.unsettled, kept.parts)
+    data = _encode_sums(
+        kept.settled,
+        settledsums.settled_sums(kept.settled, tables.clusters),
+        kept.unsettled,
+        kept.parts,
+    )
 
     def keep(session: Session) -> None:
         if not _current_shape(session):
             return
         last = session.execute(
             "SELECT part, through_version FROM settled_bills WHERE spec = ? AND part >= 0 "
-            "ORDER BY part DESC LIMIT 1", (fingerprint(),)).fetchall()
+            "ORDER BY part DESC LIMIT 1",
+            (fingerprint(),),
+        ).fetchall()
         if [tuple(row) for row in last] != [(kept.parts - 1, kept.through)]:
             return  # another read kept its bill meanwhile
         session.execute("DELETE FROM settled_bills WHERE part = ?", (_SUMS_PART,))
         session.execute(
             "INSERT INTO settled_bills (spec, part, through_version, data) VALUES (?, ?, ?, ?)",
-            (sums_fingerprint(), _SUMS_PART, kept.through, data))
+            (sums_fingerprint(), _SUMS_PART, kept.through, data),
+        )
 
     backend.best_effort_write("cannot keep the settled sums", _KEEP_WAIT_MS, keep)
 
@@ -482,8 +531,9 @@ def _keep_open_rows(
     backend.best_effort_write("cannot keep the open rows", _KEEP_WAIT_MS, keep)
 
 
-def _keep(backend: Backend, data: bytes, through: int, *, after: _Kept | None,
-          sums: bytes | None = None) -> None:
+def _keep(
+    backend: Backend, data: bytes, through: int, *, after: _Kept | None, sums: bytes | None = None
+) -> None:
     """Keep ``data`` (a part of the bill through version ``through``) for the next read:
     after the parts of ``after``, else in place of every part; with ``sums``, the kept
     bill's sums in place of the last (``_encode_sums``). Best effort."""
@@ -515,8 +565,7 @@ def _keep(backend: Backend, data: bytes, through: int, *, after: _Kept | None,
         session.execute("DELETE FROM settled_bills WHERE part = ?", (_SUMS_PART,))
         if sums is not None:
             session.execute(
-                "INSERT INTO settled_bills (spec, part, through_version, data) "
-                "VALUES (?, ?, ?, ?)",
+                "INSERT INTO settled_bills (spec, part, through_version, data) VALUES (?, ?, ?, ?)",
                 (sums_fingerprint(), _SUMS_PART, through, sums),
             )
 
