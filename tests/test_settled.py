@@ -21,6 +21,7 @@ import pytest
 from conftest import (
     NULLABLE,
     generated_with_nulls,
+    make_cluster,
     make_instance,
     record_state,
     sample_states,
@@ -32,6 +33,7 @@ from shadeanalytics._common import usd
 from shadeanalytics.analytics.billing import Bill, SettledTables, settle
 from shadeanalytics.analytics.costs import group_sums
 from shadeanalytics.analytics.finops import cost_over_time
+from shadeanalytics.analytics.quality import SEVERITIES, finding_counts
 from shadeanalytics.analytics.settledsums import SummedTables
 from shadeanalytics.cli import main
 from shadeanalytics.live import settled as settled_module
@@ -558,3 +560,37 @@ def test_kept_sums_add_up_exactly() -> None:
     assert split.rows == whole.rows
     total = whole.frame()["accrued_usd"].iloc[0]
     assert total == math.fsum(rows["accrued_usd"]) and usd(total) == "$95.33"
+
+
+def test_findings_across_rows_count_the_settled_instances(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A settled instance still counts where a check looks across rows or at ``as_of``: its
+    cluster's price ($4.20/h) matches its two listed instances only with it, its cloud
+    differs from its cluster's, its created_at is after as_of; from the kept sums the
+    findings are the whole history's, and without them they would not be."""
+    monkeypatch.setattr(store_module, "_DERIVED_MIN_VERSIONS", 0)
+    path = tmp_path / "history.db"
+    a = make_instance("i-a", cloud="aws", created_at="2026-12-01T00:00:00Z")
+    b = make_instance("i-b")
+    both, alone = make_cluster("c-1", [a, b]), make_cluster("c-1", [b], hourly_price=420)
+
+    def poll(at: int, cluster: dict[str, Any], *instances: dict[str, Any]) -> State:
+        return replace(_listed(at, *instances), clusters={"clusters": [cluster]})
+
+    _record([poll(30, both, a, b), poll(60, alone, b), poll(90, alone, b)], path)
+    full, part = _reads(path)
+    assert part.settled is not None and set(part.settled.ids) == {"i-a"}
+    summed = _summed(path)
+    assert summed is not None and summed.sums is not None
+    kept = summed.sums.findings
+    assert kept.clouds == {("c-1", "aws"): 1} and len(kept.future) == 1
+    want = sa.quality_checks(full)
+    assert set(want["check"]) >= {"cloud_mismatch", "future_timestamp"}
+    assert "cluster_price_mismatch" not in set(want["check"])
+    counts = want["severity"].value_counts()
+    fast = sa.bill_fleet(summed)
+    assert finding_counts(fast, kept) == {s: int(counts.get(s, 0)) for s in SEVERITIES}
+    alone_counts = sa.quality_checks(fast)["severity"].value_counts().to_dict()
+    assert alone_counts != counts.to_dict()  # the open rows alone: a price mismatch, ...
+    _assert_same_summary(full, summed, ("cloud",))
