@@ -540,9 +540,9 @@ class SettledFindings:
     ``deleted`` row each, kept by the store), so that ``finding_counts`` of the other rows
     plus these equals the counts of ``quality_checks`` on all of them. ``fixed``: findings by
     severity of the checks judged on a row alone; ``clusters``: ``costs.cluster_sums`` of the
-    rows; ``clouds``: rows by (cluster_id, cloud); ``future``: the later of ``created_at``
-    and ``active_at`` (µs) of each row where that is after ``as_of`` (later instants flag
-    fewer)."""
+    rows, the listed instances' prices only; ``clouds``: rows by (cluster_id, cloud);
+    ``future``: the later of ``created_at`` and ``active_at`` (µs) of each row where that is
+    after ``as_of`` (later instants flag fewer)."""
 
     fixed: dict[str, int]
     clusters: GroupSums
@@ -572,8 +572,18 @@ def settled_findings(settled: Bill) -> SettledFindings:
               for (c, k), n in pairs.value_counts(sort=False).items()}
     later = np.fmax(_us(inst["created_at"]), _us(inst["active_at"]))
     return SettledFindings(
-        {s: int(severities.get(s, 0)) for s in SEVERITIES}, cluster_sums(settled), clouds,
+        {s: int(severities.get(s, 0)) for s in SEVERITIES}, _listed_prices(settled), clouds,
         sorted(later[later > settled.as_of.value // 1_000].tolist()))
+
+
+def _listed_prices(billed: Bill) -> GroupSums:
+    """``costs.cluster_sums`` of ``billed``, its listed instances' prices only (what
+    ``cluster_price_mismatch`` compares a cluster's price with)."""
+    sums = cluster_sums(billed)
+    at = len(sums.counted) + sums.summed.index("price_usd")
+    m = len(sums.summed)
+    return GroupSums(sums.keys, (), ("price_usd",),
+                     {key: [row[at], row[at + m]] for key, row in sums.rows.items()})
 
 
 def _us(values: pd.Series) -> np.ndarray:
@@ -598,7 +608,7 @@ def finding_counts(billed: Bill, settled: SettledFindings | None = None, *,
     counts = pd.concat(found)["severity"].value_counts() if found else pd.Series()
     out = {s: int(counts.get(s, 0)) + settled.fixed.get(s, 0) for s in SEVERITIES}
     # cluster_price_mismatch: cluster_summary's hourly_gap_usd, the same float operations
-    sums = cluster_sums(billed).plus(settled.clusters)
+    sums = _listed_prices(billed).plus(settled.clusters)
     at_price = len(sums.counted) + sums.summed.index("price_usd")
     known = at_price + len(sums.summed)
     none = [0] * (len(sums.counted) + 2 * len(sums.summed))

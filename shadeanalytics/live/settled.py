@@ -491,9 +491,12 @@ def _open_rows(source: str, session: Session, vids: np.ndarray) -> derived.RowBl
     raw = msgspec.msgpack.decode(session.blob(row[1]))
     kept = np.frombuffer(raw["vids"], dtype=np.int64)
     old, later = vids[vids <= through], vids[vids > through]
-    if later.size > _OPEN_DERIVE_MAX or not np.isin(old, kept).all():
+    # (both ascending and distinct: each of ``old`` found in ``kept`` by bisection)
+    at = np.minimum(np.searchsorted(kept, old), max(kept.size - 1, 0))
+    if later.size > _OPEN_DERIVE_MAX or (old.size and not (kept[at] == old).all()):
         return None
-    block = derived.decode(raw["block"], old)
+    # the kept rows are those of ``kept``: all of them when every one is read (no filter)
+    block = derived.decode(raw["block"], None if old.size == kept.size else old)
     if later.size:
         wanted = set(later.tolist())
         fresh = [
