@@ -463,6 +463,47 @@ def test_the_summed_read_prints_the_whole_historys_summary(
     _assert_same_summary(full, summed)
 
 
+def _three(path: Path, *, later: bool) -> None:
+    """Record i-a, i-b and i-c standalone at $2.10/h: i-a gone after minute 30; with
+    ``later``, then i-b gone after minute 90."""
+    a, b, c = (make_instance(f"i-{k}") for k in "abc")
+    if not later:
+        _record([_listed(30, a, b, c), _listed(60, b, c), _listed(90, b, c)], path)
+    else:
+        _record([_listed(120, c), _listed(150, c)], path)
+
+
+def test_new_polls_add_to_the_kept_sums_by_hand(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """i-a settled and summed; then i-b leaves: the summed read adds its sums as a part more
+    (each at $2.10/h from 00:05 to its vanish, at 01:00 and 02:00), and prints the whole
+    history's summary."""
+    monkeypatch.setattr(store_module, "_DERIVED_MIN_VERSIONS", 0)
+    path = tmp_path / "history.db"
+    _three(path, later=False)
+    _reads(path)
+    summed = _summed(path)
+    assert summed is not None and summed.sums is not None and summed.sums.instances == 1
+    _three(path, later=True)
+    summed = _summed(path)  # settles i-b: its sums added
+    assert summed is not None and summed.sums is not None and summed.sums.instances == 2
+    with sa.Store(path, create=False) as store:
+        full = store.read()
+    _assert_same_summary(full, summed, ("cloud",))
+    again = _summed(path)
+    assert again is not None and again.sums is not None and again.sums.instances == 2
+    assert set(again.instances["instance_id"].astype(str)) == {"i-c"}
+    _assert_same_summary(full, again, ("cloud",))
+    with sqlite3.connect(path) as db:
+        parts = [p for (p,) in db.execute("SELECT part FROM settled_bills WHERE part >= 0")]
+    assert parts == [0, 1]
+    billed = sa.bill_fleet(full).instances.set_index("instance_id")["accrued_usd"]
+    assert billed["i-a"] == pytest.approx(2.10 * 55 / 60)
+    assert billed["i-b"] == pytest.approx(2.10 * 115 / 60)
+
+
+@pytest.mark.hardening  # the fast tier's by-hand test adds a part to the kept sums too
 def test_new_polls_add_to_the_kept_sums(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Polls after the sums were kept: each summed read that finds newly settled instances
     adds their sums (a part more), and prints the whole history's summary every round."""
@@ -523,7 +564,7 @@ def test_changed_sums_code_or_a_read_only_store(
     any, gives way to the kept bill."""
     monkeypatch.setattr(store_module, "_DERIVED_MIN_VERSIONS", 0)
     path = tmp_path / "history.db"
-    _record(_generated(7, 6, 0.1), path)
+    _three(path, later=False)
     full, _ = _reads(path)
     assert _summed(path) is not None
     monkeypatch.setattr(settled_module, "_sums_digest", lambda: "other-views")
