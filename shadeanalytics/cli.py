@@ -481,15 +481,20 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _tables(args: argparse.Namespace, *, settled: bool = False) -> Tables:
+def _tables(args: argparse.Namespace, *, settled: bool = False,
+            summed: bool = False) -> Tables:
     """The SOURCE files or the store; ``settled``: a store read without the rows of the
-    instances whose bill it keeps (``Store.read_settled``: for a bill at its newest poll)."""
+    instances whose bill it keeps (``Store.read_settled``: for a bill at its newest poll);
+    ``summed``: with their sums instead of their bill where the store keeps them
+    (``Store.read_summed``: for the summary)."""
     if bool(args.sources) == bool(args.store):
         raise _UsageError("give SOURCE files or --store PATH (one of the two)")
     if args.store:
         from .live.store import Store
 
         with Store(args.store, create=False) as store:
+            if summed and (tables := store.read_summed()) is not None:
+                return tables
             return store.read_settled() if settled else store.read(errors=args.errors)
     return read(args.sources, errors=args.errors)
 
@@ -527,7 +532,7 @@ def _summary(args: argparse.Namespace, stdout: TextIO) -> int:
     with gc_paused():
         # the store's kept bill of settled instances holds at and after the bill that kept
         # it; before that, the whole history is read
-        tables = _tables(args, settled=True)
+        tables = _tables(args, settled=True, summed=True)
         as_of = _resolve_as_of(args.as_of, tables)
         settled = getattr(tables, "settled", None)
         if settled is not None and as_of < settled.as_of:

@@ -8,6 +8,7 @@ at an instant before the kept bill (the whole history is read then).
 from __future__ import annotations
 
 import io
+import math
 import sqlite3
 from base64 import b64encode
 from dataclasses import replace
@@ -20,6 +21,7 @@ import pytest
 from conftest import (
     NULLABLE,
     generated_with_nulls,
+    make_cluster,
     make_instance,
     record_state,
     sample_states,
@@ -27,8 +29,12 @@ from conftest import (
 )
 
 import shadeanalytics as sa
+from shadeanalytics._common import usd
 from shadeanalytics.analytics.billing import Bill, SettledTables, settle
+from shadeanalytics.analytics.costs import group_sums
 from shadeanalytics.analytics.finops import cost_over_time
+from shadeanalytics.analytics.quality import SEVERITIES, finding_counts
+from shadeanalytics.analytics.settledsums import SummedTables
 from shadeanalytics.cli import main
 from shadeanalytics.live import settled as settled_module
 from shadeanalytics.live import store as store_module
@@ -206,7 +212,7 @@ def test_a_settled_read_takes_the_open_rows_not_the_row_blocks(
         store.read_settled()  # reads the row blocks: keeps the open rows
     with sqlite3.connect(path) as db:
         parts = db.execute("SELECT part FROM settled_bills ORDER BY part").fetchall()
-    assert parts == [(-1,), (0,)]
+    assert parts == [(-2,), (-1,), (0,)]
     for more in (states[6:7], states[7:8]):
         _record(more, path)
         _drop_blocks(path)
@@ -328,7 +334,12 @@ def test_a_changed_billing_code_bills_everything_afresh(
         settled = store.read_settled()  # nothing kept under this fingerprint: bills all
     assert settled.settled is not None and len(settled.instances) > 0
     with sqlite3.connect(path) as db:
-        assert db.execute("SELECT spec FROM settled_bills").fetchall() == [("another-rule",)]
+        assert db.execute("SELECT spec FROM settled_bills WHERE part >= 0").fetchall() == [
+            ("another-rule",)
+        ]
+        # the summary's sums of it, under the new fingerprint too
+        (spec,) = db.execute("SELECT spec FROM settled_bills WHERE part = -2").fetchone()
+        assert spec.startswith("another-rule") and spec != "another-rule"
     # the kept bill holds the bill's columns only: no canary secret, nor its base64
     data = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("history"))
     assert [s for s in DEFAULT_SECRETS if s.encode() in data or b64encode(s.encode()) in data] == []
@@ -365,14 +376,18 @@ def test_summary_prints_the_same_from_the_kept_bill(tmp_path: Path) -> None:
         assert out.getvalue() == want
     with sqlite3.connect(path) as db:  # (a small store is read walking its versions: no
         # row blocks, so no open rows are kept either)
-        assert db.execute("SELECT part FROM settled_bills ORDER BY part").fetchall() == [(0,)]
+        assert db.execute("SELECT part FROM settled_bills ORDER BY part").fetchall() == [
+            (-2,),
+            (0,),
+        ]
 
 
 def test_both_backends_keep_the_settled_bill(
     store_at: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An SQLite file and a PostgreSQL schema: the kept bill, read again, bills as the whole
-    history, and the store's newest version is the one it was kept through."""
+    history, and the store's newest version is the one it was kept through; the summary
+    from the kept sums is the whole history's."""
     monkeypatch.setattr(store_module, "_DERIVED_MIN_VERSIONS", 0)
     states = _generated(2, 8, 0.1)
     with sa.Store(store_at) as store:
@@ -389,9 +404,234 @@ def test_both_backends_keep_the_settled_bill(
         newest = store_rows(store, "SELECT max(version_id) AS v FROM versions")
     assert first.settled is not None and again.settled is not None
     assert set(again.settled.ids) == set(first.settled.ids) != set()
-    # the bill, and the open rows the second read took from the row blocks
-    assert [r["through_version"] for r in kept] == [newest[0]["v"]] * 2
+    # the bill's sums, the open rows the second read took from the row blocks, the bill
+    assert [r["through_version"] for r in kept] == [newest[0]["v"]] * 3
     _assert_same_bill(full, again)
     with sa.Store(store_at) as store:
         third = store.read_settled()  # from the kept open rows
+        summed = store.read_summed()  # and the kept sums
     _assert_same_bill(full, third)
+    assert summed is not None
+    _assert_same_summary(full, summed, ("cloud",))
+
+
+# -- the summary from the kept sums (``Store.read_summed``) ----------------------------------
+
+_BY = ("cloud", "tag", "cluster_id")
+
+
+def _summed(path: Path | str) -> SummedTables | None:
+    with sa.Store(path, create=False) as store:
+        return store.read_summed()
+
+
+def _assert_same_summary(full: sa.Tables, summed: SummedTables, bys: tuple[str, ...] = _BY) -> None:
+    """The summary from the kept sums is the whole history's, byte for byte, by each key;
+    the settled instances' rows were neither read nor kept in it."""
+    assert summed.sums is not None and summed.settled is not None
+    assert summed.settled.instances.empty
+    assert not summed.instances["instance_id"].isin(list(summed.settled.ids)).any()
+    fast, whole = sa.bill_fleet(summed), sa.bill_fleet(full)  # each billed once
+    for by in bys:
+        assert summary_text(fast, by=by, top=3) == summary_text(whole, by=by, top=3), by
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "scenario",
+        *(
+            pytest.param(name, marks=pytest.mark.hardening)
+            for name in ("sample", "generated", "generated, more nulls")
+        ),
+    ],
+)
+def test_the_summed_read_prints_the_whole_historys_summary(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once the bill is kept, its sums are kept beside it: the summary from them and the
+    open rows equals the whole history's by every key (settled: none of its rows read)."""
+    monkeypatch.setattr(store_module, "_DERIVED_MIN_VERSIONS", 0)
+    path = tmp_path / "history.db"
+    _record(_HISTORIES[name](), path)
+    assert _summed(path) is None  # nothing kept yet
+    full, part = _reads(path)
+    assert part.settled is not None and len(part.settled.ids) > 0
+    summed = _summed(path)
+    assert summed is not None and summed.sums is not None
+    assert summed.sums.instances == len(part.settled.ids)
+    _assert_same_summary(full, summed)
+
+
+def _three(path: Path, *, later: bool) -> None:
+    """Record i-a, i-b and i-c standalone at $2.10/h: i-a gone after minute 30; with
+    ``later``, then i-b gone after minute 90."""
+    a, b, c = (make_instance(f"i-{k}") for k in "abc")
+    if not later:
+        _record([_listed(30, a, b, c), _listed(60, b, c), _listed(90, b, c)], path)
+    else:
+        _record([_listed(120, c), _listed(150, c)], path)
+
+
+def test_new_polls_add_to_the_kept_sums_by_hand(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """i-a settled and summed; then i-b leaves: the summed read adds its sums as a part more
+    (each at $2.10/h from 00:05 to its vanish, at 01:00 and 02:00), and prints the whole
+    history's summary."""
+    monkeypatch.setattr(store_module, "_DERIVED_MIN_VERSIONS", 0)
+    path = tmp_path / "history.db"
+    _three(path, later=False)
+    _reads(path)
+    summed = _summed(path)
+    assert summed is not None and summed.sums is not None and summed.sums.instances == 1
+    _three(path, later=True)
+    summed = _summed(path)  # settles i-b: its sums added
+    assert summed is not None and summed.sums is not None and summed.sums.instances == 2
+    with sa.Store(path, create=False) as store:
+        full = store.read()
+    _assert_same_summary(full, summed, ("cloud",))
+    again = _summed(path)
+    assert again is not None and again.sums is not None and again.sums.instances == 2
+    assert set(again.instances["instance_id"].astype(str)) == {"i-c"}
+    _assert_same_summary(full, again, ("cloud",))
+    with sqlite3.connect(path) as db:
+        parts = [p for (p,) in db.execute("SELECT part FROM settled_bills WHERE part >= 0")]
+    assert parts == [0, 1]
+    billed = sa.bill_fleet(full).instances.set_index("instance_id")["accrued_usd"]
+    assert billed["i-a"] == pytest.approx(2.10 * 55 / 60)
+    assert billed["i-b"] == pytest.approx(2.10 * 115 / 60)
+
+
+@pytest.mark.hardening  # the fast tier's by-hand test adds a part to the kept sums too
+def test_new_polls_add_to_the_kept_sums(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Polls after the sums were kept: each summed read that finds newly settled instances
+    adds their sums (a part more), and prints the whole history's summary every round."""
+    monkeypatch.setattr(store_module, "_DERIVED_MIN_VERSIONS", 0)
+    path = tmp_path / "history.db"
+    states = _generated(3, 9, 0.2)
+    _record(states[:5], path)
+    _reads(path)
+    counts = [_summed(path).sums.instances]  # type: ignore[union-attr]
+    for first, last in ((5, 9),):
+        _record(states[first:last], path)
+        summed = _summed(path)
+        assert summed is not None and summed.sums is not None
+        with sa.Store(path, create=False) as store:
+            full = store.read()
+        _assert_same_summary(full, summed)
+        again = _summed(path)  # from the sums the last read kept
+        assert again is not None and again.sums is not None
+        _assert_same_summary(full, again)
+        counts.append(again.sums.instances)
+    with sqlite3.connect(path) as db:
+        parts = [p for (p,) in db.execute("SELECT part FROM settled_bills WHERE part >= 0")]
+    assert counts[0] < counts[1] and len(parts) == 2  # the round settled more: a part more
+
+
+def test_a_settled_instance_seen_again_is_summed_from_the_bill(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A settled instance listed again: its sums cannot be taken out, so the summed read
+    gives way (None) and ``summary --store`` reads the kept bill; the text is the whole
+    history's (it accrues $2.10/h from 00:05 to 03:00)."""
+    monkeypatch.setattr(store_module, "_DERIVED_MIN_VERSIONS", 0)
+    path = tmp_path / "history.db"
+    a, b = make_instance("i-a"), make_instance("i-b", active_at="2026-11-20T00:10:00Z")
+    _record([_listed(30, a, b), _listed(60, b), _listed(90, b)], path)
+    _reads(path)
+    summed = _summed(path)
+    assert summed is not None and summed.sums is not None and summed.sums.instances == 1
+    back = make_instance("i-a", active_at="2026-11-20T02:00:00Z")
+    _record([_listed(120, back, b), _listed(180, back, b)], path)
+    assert _summed(path) is None
+    out = io.StringIO()
+    assert main(["summary", "--store", str(path)], stdout=out) == 0
+    with sa.Store(path, create=False) as store:
+        full = store.read()
+    assert out.getvalue() == summary_text(full)
+    row = sa.bill_fleet(full).instances.set_index("instance_id").loc["i-a"]
+    assert row["accrued_usd"] == pytest.approx(2.10 * 175 / 60)
+    summed = _summed(path)  # the bill kept again without it, with its sums
+    assert summed is not None and summed.sums is not None and summed.sums.instances == 0
+
+
+def test_changed_sums_code_or_a_read_only_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sums kept by other code of the views are not read (None) until a read of the kept
+    bill keeps them again; a read-only store answers from sums kept before, and without
+    any, gives way to the kept bill."""
+    monkeypatch.setattr(store_module, "_DERIVED_MIN_VERSIONS", 0)
+    path = tmp_path / "history.db"
+    _three(path, later=False)
+    full, _ = _reads(path)
+    assert _summed(path) is not None
+    monkeypatch.setattr(settled_module, "_sums_digest", lambda: "other-views")
+    assert _summed(path) is None
+    _reads(path)  # the kept bill read: its sums kept under this code's fingerprint
+    summed = _summed(path)
+    assert summed is not None
+    _assert_same_summary(full, summed, ("cloud",))
+    monkeypatch.setattr(sa.Store, "_writable", lambda self: False)
+    summed = _summed(path)
+    assert summed is not None
+    _assert_same_summary(full, summed, ("cloud",))
+    with sqlite3.connect(path) as db:
+        db.execute("DELETE FROM settled_bills WHERE part = -2")
+    assert _summed(path) is None
+    out = io.StringIO()
+    assert main(["summary", "--store", str(path)], stdout=out) == 0
+    assert out.getvalue() == summary_text(full)
+
+
+def test_kept_sums_add_up_exactly() -> None:
+    """Sums of a split of rows add up to the whole's to the bit, where float addition in
+    the whole's order ($95.33) and by parts ($95.32) print different cents."""
+    rows = pd.DataFrame({"cloud": ["aws"] * 4, "accrued_usd": [14.092, 37.79, 30.918, 12.525]})
+    naive = 0.0
+    for value in rows["accrued_usd"]:
+        naive += value
+    parts = (14.092 + 30.918) + (37.79 + 12.525)
+    assert (usd(naive), usd(parts)) == ("$95.33", "$95.32")
+    whole = group_sums(rows, ["cloud"], [], ["accrued_usd"])
+    split = group_sums(rows.iloc[[0, 2]], ["cloud"], [], ["accrued_usd"]).plus(
+        group_sums(rows.iloc[[3, 1]], ["cloud"], [], ["accrued_usd"])
+    )
+    assert split.rows == whole.rows
+    total = whole.frame()["accrued_usd"].iloc[0]
+    assert total == math.fsum(rows["accrued_usd"]) and usd(total) == "$95.33"
+
+
+def test_findings_across_rows_count_the_settled_instances(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A settled instance still counts where a check looks across rows or at ``as_of``: its
+    cluster's price ($4.20/h) matches its two listed instances only with it, its cloud
+    differs from its cluster's, its created_at is after as_of; from the kept sums the
+    findings are the whole history's, and without them they would not be."""
+    monkeypatch.setattr(store_module, "_DERIVED_MIN_VERSIONS", 0)
+    path = tmp_path / "history.db"
+    a = make_instance("i-a", cloud="aws", created_at="2026-12-01T00:00:00Z")
+    b = make_instance("i-b")
+    both, alone = make_cluster("c-1", [a, b]), make_cluster("c-1", [b], hourly_price=420)
+
+    def poll(at: int, cluster: dict[str, Any], *instances: dict[str, Any]) -> State:
+        return replace(_listed(at, *instances), clusters={"clusters": [cluster]})
+
+    _record([poll(30, both, a, b), poll(60, alone, b), poll(90, alone, b)], path)
+    full, part = _reads(path)
+    assert part.settled is not None and set(part.settled.ids) == {"i-a"}
+    summed = _summed(path)
+    assert summed is not None and summed.sums is not None
+    kept = summed.sums.findings
+    assert kept.clouds == {("c-1", "aws"): 1} and len(kept.future) == 1
+    want = sa.quality_checks(full)
+    assert set(want["check"]) >= {"cloud_mismatch", "future_timestamp"}
+    assert "cluster_price_mismatch" not in set(want["check"])
+    counts = want["severity"].value_counts()
+    fast = sa.bill_fleet(summed)
+    assert finding_counts(fast, kept) == {s: int(counts.get(s, 0)) for s in SEVERITIES}
+    alone_counts = sa.quality_checks(fast)["severity"].value_counts().to_dict()
+    assert alone_counts != counts.to_dict()  # the open rows alone: a price mismatch, ...
+    _assert_same_summary(full, summed, ("cloud",))

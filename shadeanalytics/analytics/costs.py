@@ -6,6 +6,7 @@ Every figure is read off the billing model (``billing.bill_fleet``): this module
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -13,7 +14,7 @@ import pandas as pd
 from .._common import STORAGE_LABEL, TimeLike, group_keys, key_column, ratio, require
 from .._compat import deprecated, old_spellings
 from ..ingest.tables import Tables
-from .billing import BASIS_COLUMNS, Fleet, as_tables, bill_fleet
+from .billing import BASIS_COLUMNS, Bill, Fleet, as_tables, bill_fleet
 
 __all__ = [
     "COST_KEYS",
@@ -70,10 +71,58 @@ def _money(rows: pd.DataFrame, kind: str = "instances") -> pd.DataFrame:
 
 
 def _sums(grouped: pd.core.groupby.DataFrameGroupBy, columns: Sequence[str]) -> pd.DataFrame:
-    """Sums of ``columns`` over each group's known values; NA for a group with none known."""
+    """Sums of ``columns`` over each group's known values; NA for a group with none known.
+    Exact (``exact_sums``): the same float whatever the order of the rows."""
     sums = grouped[list(columns)].sum()
-    known = grouped[list(columns)].count()
-    return sums.where(known > 0)
+    codes = grouped.ngroup().to_numpy(dtype=np.int64)
+    for column in columns:
+        totals, known = exact_sums(codes, len(sums), grouped.obj[column].to_numpy(
+            dtype="float64", na_value=np.nan))
+        sums[column] = [as_float(t) if k else np.nan for t, k in zip(totals, known,
+                                                                        strict=True)]
+    return sums
+
+
+#: an exact sum is an integer count of 2**-_SCALE: below the last bit of every double
+_SCALE = 1126
+_HALF = 26
+
+
+def exact_sums(codes: np.ndarray, groups: int, values: np.ndarray
+               ) -> tuple[list[int | float], np.ndarray]:
+    """The exact sum of the known (not NaN) ``values`` of each group (``codes``: 0 ..
+    ``groups`` - 1), as an integer count of 2**-1126 (a float where one is infinite), and how
+    many are known. Exact sums add up in any order and split in any parts to the same
+    total: ``as_float`` of it is the correctly rounded sum (``math.fsum``'s)."""
+    known = ~np.isnan(values)
+    counts = np.bincount(codes[known], minlength=groups)
+    totals: list[int | float] = [0] * groups
+    finite = known & np.isfinite(values)
+    for g, value in zip(codes[known & ~finite].tolist(), values[known & ~finite].tolist(),
+                        strict=True):
+        totals[g] = float(totals[g]) + value  # inf, or inf - inf = nan: as a float sum
+    if not finite.any():
+        return totals, counts
+    mantissa, exponent = np.frexp(values[finite])
+    whole = (mantissa * 2.0**53).astype(np.int64)  # exact: 53 bits
+    shift = exponent.astype(np.int64) - 53 + _SCALE
+    key = codes[finite].astype(np.int64) * 4096 + shift
+    order = np.argsort(key, kind="stable")
+    key = key[order]
+    whole = whole[order]
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    high = np.add.reduceat(whole >> _HALF, starts)  # int64: exact for 2**36 values
+    low = np.add.reduceat(whole & ((1 << _HALF) - 1), starts)
+    for k, h, lo in zip(key[starts].tolist(), high.tolist(), low.tolist(), strict=True):
+        g, s = divmod(k, 4096)
+        part = ((h << _HALF) + lo) << s
+        totals[g] = totals[g] + part if isinstance(totals[g], int) else totals[g]
+    return totals, counts
+
+
+def as_float(total: int | float) -> float:
+    """An exact sum (``exact_sums``) as the nearest float."""
+    return total / (1 << _SCALE) if isinstance(total, int) else float(total)
 
 
 # -- cost by group ------------------------------------------------------------------------------
@@ -172,11 +221,84 @@ def cost_breakdown(
     """
     keys = group_keys(by, COST_KEYS)
     billed = bill_fleet(fleet, as_of=as_of)
+    if "tag" in keys and tags is None and isinstance(fleet, pd.DataFrame):
+        raise ValueError("by='tag' needs the instance_tags table: pass "
+                         "tags=tables.instance_tags, or pass the Tables itself")
+    return breakdown_of(breakdown_sums(billed, keys, tags))
+
+
+@dataclass(frozen=True)
+class GroupSums:
+    """What a breakdown adds up, per group, before its columns are derived: separable, so
+    that the sums of two sets of rows (e.g. the open instances' and the settled ones' kept
+    in the store) add up to those of both (``plus``), to the bit. ``rows``: group key ->
+    the ``counted`` counts, then the exact sums (``exact_sums``) of the ``summed`` columns,
+    then how many values of each were known; ``total``: the exact sum of ``hourly_usd``
+    over every member once (a share's denominator)."""
+
+    keys: tuple[str, ...]
+    counted: tuple[str, ...]
+    summed: tuple[str, ...]
+    rows: dict[tuple[str, ...], list[int | float]]
+    total: int | float = 0
+
+    def plus(self, other: GroupSums) -> GroupSums:
+        """The sums of both sets of rows (of the same keys and columns)."""
+        if (self.keys, self.counted, self.summed) != (other.keys, other.counted, other.summed):
+            raise ValueError("cannot add the sums of other groups or columns")
+        rows = {key: list(values) for key, values in self.rows.items()}
+        for key, values in other.rows.items():
+            mine = rows.get(key)
+            rows[key] = list(values) if mine is None else [
+                a + b for a, b in zip(mine, values, strict=True)]
+        return replace(self, rows=rows, total=self.total + other.total)
+
+    def frame(self) -> pd.DataFrame:
+        """One row per group: the keys, the counts, the sums (NaN where none is known)."""
+        n, m = len(self.counted), len(self.summed)
+        rows = list(self.rows.items())
+        out: dict[str, object] = {
+            key: pd.array([group[i] for group, _ in rows], dtype="string")
+            for i, key in enumerate(self.keys)}
+        for i, name in enumerate(self.counted):
+            out[_COUNTED.get(name, name)] = np.array([v[i] for _, v in rows], dtype="int64")
+        for i, name in enumerate(self.summed):
+            out[name] = np.array([as_float(v[n + i]) if v[n + m + i] else np.nan
+                                  for _, v in rows], dtype="float64")
+        return pd.DataFrame(out)
+
+
+def group_sums(work: pd.DataFrame, keys: Sequence[str], counted: Sequence[str],
+               summed: Sequence[str]) -> GroupSums:
+    """``GroupSums`` of the rows of ``work`` by ``keys`` (string columns, no NA)."""
+    grouped = work.groupby(list(keys), sort=False, dropna=False)
+    codes = grouped.ngroup().to_numpy(dtype=np.int64)
+    n = int(codes.max()) + 1 if codes.size else 0
+    labels: list[tuple[str, ...]] = [()] * n
+    for g, row in zip(codes.tolist(), work[list(keys)].itertuples(index=False, name=None),
+                      strict=True):
+        labels[g] = row
+    columns: list[list[int | float]] = []
+    for c in counted:  # int64 sums: exact
+        counts = np.zeros(n, dtype=np.int64)
+        np.add.at(counts, codes, work[c].to_numpy(dtype="int64"))
+        columns.append([int(v) for v in counts.tolist()])
+    known: list[list[int | float]] = []
+    for c in summed:
+        totals, seen = exact_sums(codes, n, work[c].to_numpy(dtype="float64", na_value=np.nan))
+        columns.append(totals)
+        known.append([int(v) for v in seen.tolist()])
+    columns += known
+    rows = {labels[g]: [column[g] for column in columns] for g in range(n)}
+    return GroupSums(tuple(keys), tuple(counted), tuple(summed), rows)
+
+
+def breakdown_sums(billed: Bill, keys: Sequence[str],
+                   tags: pd.DataFrame | None = None) -> GroupSums:
+    """What ``cost_breakdown`` of ``billed`` by ``keys`` adds up (``GroupSums``)."""
+    keys = list(keys)
     instances = billed.instances
     if "tag" in keys and tags is None:
-        if isinstance(fleet, pd.DataFrame):
-            raise ValueError("by='tag' needs the instance_tags table: pass "
-                             "tags=tables.instance_tags, or pass the Tables itself")
         tags = billed.instance_tags
     plain = [k for k in keys if k != "tag"]
     require(instances, [k for k in plain if k != "service"], "instances")
@@ -186,26 +308,32 @@ def cost_breakdown(
     work["service"] = SERVICES["instances"]
     work["_unknown"] = (instances["configuration_source"] == "missing").to_numpy(dtype=bool)
     if "tag" in keys:
+        assert tags is not None
         work = _tag_rows(work, instances, tags, billed.as_of)
     for key in keys:
         work[key] = key_column(work[key], key, work["_unknown"])
     volumes = billed.volumes
+    members = money["hourly_usd"].to_numpy(dtype="float64")
     if not volumes.empty:
         storage = _money(volumes, "volumes").reset_index(drop=True)
         for key in keys:
             storage[key] = (key_column(volumes[key], key).to_numpy() if key in _VOLUME_KEYS[:2]
                             else SERVICES["volumes"] if key == "service" else STORAGE_LABEL)
-        money = pd.concat([money, storage[money.columns]])
+        members = np.concatenate([members, storage["hourly_usd"].to_numpy(dtype="float64")])
         work = pd.concat([work, storage], ignore_index=True)
-    grouped = work.groupby(keys, sort=False, dropna=False)
-    out = pd.concat([
-        grouped[list(_COUNTED)].sum().rename(columns=_COUNTED),
-        _sums(grouped, _SUMMED),
-    ], axis=1).reset_index()
+    sums = group_sums(work, keys, list(_COUNTED), _SUMMED)
+    whole = exact_sums(np.zeros(members.size, dtype=np.int64), 1, members)[0][0]
+    return replace(sums, total=whole)
+
+
+def breakdown_of(sums: GroupSums) -> pd.DataFrame:
+    """``cost_breakdown``'s table of ``sums`` (of ``breakdown_sums``, perhaps added up)."""
+    keys = list(sums.keys)
+    out = sums.frame()
     out["daily_usd"] = HOURS_PER_DAY * out["hourly_usd"]
     out["monthly_usd"] = HOURS_PER_MONTH * out["hourly_usd"]
     out["usd_per_gpu_hour"] = ratio(out["hourly_usd"], out["gpus"])
-    fleet_hourly = float(money["hourly_usd"].sum())
+    fleet_hourly = as_float(sums.total)
     out["share_of_hourly"] = out["hourly_usd"] / fleet_hourly if fleet_hourly else np.nan
     # float sums of cent prices carry ~1e-15 of noise: equal run rates must tie on the keys
     out["_rate"] = out["hourly_usd"].round(9)
@@ -280,20 +408,26 @@ def cluster_summary(
     elif instances is not None:
         raise ValueError("pass either a Tables or (clusters, instances), not both")
     billed = bill_fleet(fleet, as_of=as_of)
-    clusters = billed.clusters
-    require(clusters, ["cluster_id", "name", "cloud", "region", "status", "hourly_price_usd",
-                       "cost_estimate_usd", "observed_at"], "clusters")
+    return cluster_summary_of(billed.clusters, cluster_sums(billed))
+
+
+def cluster_sums(billed: Bill) -> GroupSums:
+    """What ``cluster_summary`` of ``billed`` adds up over the instances, per cluster id."""
     listed = billed.instances
     money = _money(listed).assign(cluster_id=listed["cluster_id"]).dropna(subset=["cluster_id"])
-    grouped = money.groupby("cluster_id", sort=False)
-    sums = pd.concat([
-        grouped.size().rename("instances"),
-        grouped[["running", "no_accrued", "no_estimate"]].sum().rename(columns=_COUNTED),
-        _sums(grouped, ["gpus", "price_usd", "accrued_usd", *BASIS_COLUMNS,
-                        "reported_cost_usd"]).rename(
-            columns={"price_usd": "instances_hourly_usd",
-                     "reported_cost_usd": "instances_reported_cost_usd"}),
-    ], axis=1)
+    return group_sums(money.assign(cluster_id=money["cluster_id"].astype(str)), ["cluster_id"],
+                      ["instance", "running", "no_accrued", "no_estimate"],
+                      ["gpus", "price_usd", "accrued_usd", *BASIS_COLUMNS, "reported_cost_usd"])
+
+
+def cluster_summary_of(clusters: pd.DataFrame, instance_sums: GroupSums) -> pd.DataFrame:
+    """``cluster_summary``'s table of ``clusters`` (a ``Bill``'s) and ``instance_sums`` (of
+    ``cluster_sums``, perhaps added up)."""
+    require(clusters, ["cluster_id", "name", "cloud", "region", "status", "hourly_price_usd",
+                       "cost_estimate_usd", "observed_at"], "clusters")
+    sums = instance_sums.frame().set_index("cluster_id").rename(
+        columns={"price_usd": "instances_hourly_usd",
+                 "reported_cost_usd": "instances_reported_cost_usd"})
     own = clusters.drop_duplicates("cluster_id", keep="last")
     out = own[["cluster_id", "name", "cloud", "region", "status", "hourly_price_usd",
                "cost_estimate_usd"]].rename(columns={"cost_estimate_usd": "reported_cost_usd"})

@@ -371,7 +371,7 @@ def billed_cost_between(fleet: Fleet, *, start: TimeLike, end: TimeLike,
 
 @old_spellings(renamed={"history": "fleet"})
 def month_forecast(fleet: Fleet, *, as_of: TimeLike = None, days: int = 7,
-                   billed: Bill | None = None) -> pd.DataFrame:
+                   billed: Bill | None = None, hourly: float | None = None) -> pd.DataFrame:
     """Where this month's bill ends: month to date, the projection, its band, last month.
 
     Example::
@@ -409,7 +409,8 @@ def month_forecast(fleet: Fleet, *, as_of: TimeLike = None, days: int = 7,
     ``observed_from`` is the first observation of the history (its first snapshot).
 
     ``fleet`` is a ``Tables`` or a ``Bill`` (used as it is when ``as_of`` is None or its own:
-    a report bills once); ``billed=`` is the deprecated spelling of the latter.
+    a report bills once); ``billed=`` is the deprecated spelling of the latter. ``hourly``:
+    the current burn when the caller has it (``cost_breakdown``'s ``hourly_usd`` summed).
 
     Returns:
         DataFrame of one row with ``FORECAST_COLUMNS``.
@@ -445,7 +446,8 @@ def month_forecast(fleet: Fleet, *, as_of: TimeLike = None, days: int = 7,
     else:
         rates, burn_low, burn_high = np.zeros(0), np.nan, np.nan
 
-    hourly = float(cost_breakdown(billed, by="cloud")["hourly_usd"].sum())
+    if hourly is None:
+        hourly = float(cost_breakdown(billed, by="cloud")["hourly_usd"].sum())
     hours_left = (month_end - at) / pd.Timedelta(hours=1)
     forecast = to_date + hourly * hours_left
     low = to_date + min(burn_low, hourly) * hours_left if rates.size else np.nan

@@ -15,17 +15,21 @@ from .._compat import old_spellings
 from ..ingest.schema import STATUSES
 from ..ingest.tables import Tables
 from .billing import RUNNING, Bill, bill_fleet
-from .costs import cluster_summary
+from .costs import GroupSums, as_float, cluster_summary, cluster_sums
 
 __all__ = [
     "CHECKS",
     "COST_GAP_SHARE",
     "COST_GAP_USD",
     "FINDING_COLUMNS",
+    "JUDGED_AGAIN",
     "SEVERITIES",
     "Check",
+    "SettledFindings",
+    "finding_counts",
     "gpu_matches_type",
     "quality_checks",
+    "settled_findings",
 ]
 
 #: Severities, most serious first. ``error``: a figure computed from this data is wrong
@@ -521,3 +525,104 @@ def quality_checks(fleet: Tables | Bill, *, as_of: TimeLike = None,
         ["severity", "check", "resource_id", "message"],
         key=lambda col: col.map(rank) if col.name == "severity" else col, kind="stable")
     return out[list(FINDING_COLUMNS)].reset_index(drop=True)
+
+
+# -- the findings of instances whose billing is over, kept as counts ---------------------------
+
+#: The checks that look across rows or at ``as_of``: judged again at every instant
+#: (``finding_counts``); every other check judges an instance row by itself alone.
+JUDGED_AGAIN: tuple[str, ...] = ("cluster_price_mismatch", "cloud_mismatch", "future_timestamp")
+
+
+@dataclass(frozen=True)
+class SettledFindings:
+    """What the checks need of rows that no longer change (settled instances: one
+    ``deleted`` row each, kept by the store), so that ``finding_counts`` of the other rows
+    plus these equals the counts of ``quality_checks`` on all of them. ``fixed``: findings by
+    severity of the checks judged on a row alone; ``clusters``: ``costs.cluster_sums`` of the
+    rows, the listed instances' prices only; ``clouds``: rows by (cluster_id, cloud);
+    ``future``: the later of ``created_at`` and ``active_at`` (µs) of each row where that is
+    after ``as_of`` (later instants flag fewer)."""
+
+    fixed: dict[str, int]
+    clusters: GroupSums
+    clouds: dict[tuple[str, str], int]
+    future: list[int]
+
+    def plus(self, other: SettledFindings) -> SettledFindings:
+        """The findings of both sets of rows (of different instances)."""
+        fixed = {s: self.fixed.get(s, 0) + other.fixed.get(s, 0) for s in SEVERITIES}
+        clouds = dict(self.clouds)
+        for pair, n in other.clouds.items():
+            clouds[pair] = clouds.get(pair, 0) + n
+        return SettledFindings(fixed, self.clusters.plus(other.clusters), clouds,
+                               sorted(self.future + other.future))
+
+
+def settled_findings(settled: Bill) -> SettledFindings:
+    """``SettledFindings`` of the instance rows of ``settled`` (a ``Bill`` of settled
+    instances only: no clusters, no volumes)."""
+    fleet = _Fleet(settled, 0.01)
+    found = [f for f in (check.run(fleet) for check in CHECKS if check.name not in JUDGED_AGAIN)
+             if not f.empty]
+    severities = pd.concat(found)["severity"].value_counts() if found else pd.Series()
+    inst = settled.instances
+    pairs = inst[["cluster_id", "cloud"]].dropna().astype(str)
+    clouds = {(str(c), str(k)): int(n)
+              for (c, k), n in pairs.value_counts(sort=False).items()}
+    later = np.fmax(_us(inst["created_at"]), _us(inst["active_at"]))
+    return SettledFindings(
+        {s: int(severities.get(s, 0)) for s in SEVERITIES}, _listed_prices(settled), clouds,
+        sorted(later[later > settled.as_of.value // 1_000].tolist()))
+
+
+def _listed_prices(billed: Bill) -> GroupSums:
+    """``costs.cluster_sums`` of ``billed``, its listed instances' prices only (what
+    ``cluster_price_mismatch`` compares a cluster's price with)."""
+    sums = cluster_sums(billed)
+    at = len(sums.counted) + sums.summed.index("price_usd")
+    m = len(sums.summed)
+    return GroupSums(sums.keys, (), ("price_usd",),
+                     {key: [row[at], row[at + m]] for key, row in sums.rows.items()})
+
+
+def _us(values: pd.Series) -> np.ndarray:
+    """Timestamps as float µs (NaN for NaT), so ``fmax`` skips a missing one."""
+    missing = values.isna().to_numpy(dtype=bool)
+    out = values.dt.as_unit("us").to_numpy(dtype="datetime64[us]").astype("int64")
+    return np.where(missing, np.nan, out.astype("float64"))
+
+
+def finding_counts(billed: Bill, settled: SettledFindings | None = None, *,
+                   tolerance_usd: float = 0.01) -> dict[str, int]:
+    """How many findings of each severity ``quality_checks`` has on ``billed``, with
+    ``settled`` the findings of the rows of settled instances it leaves out (the store keeps
+    them): the same counts as ``quality_checks`` on a bill of every row."""
+    if settled is None:
+        found = quality_checks(billed, tolerance_usd=tolerance_usd)["severity"].value_counts()
+        return {s: int(found.get(s, 0)) for s in SEVERITIES}
+    fleet = _Fleet(billed, float(tolerance_usd))
+    found = [f for f in (check.run(fleet) for check in CHECKS
+                         if check.name not in ("cluster_price_mismatch", "cloud_mismatch"))
+             if not f.empty]
+    counts = pd.concat(found)["severity"].value_counts() if found else pd.Series()
+    out = {s: int(counts.get(s, 0)) + settled.fixed.get(s, 0) for s in SEVERITIES}
+    # cluster_price_mismatch: cluster_summary's hourly_gap_usd, the same float operations
+    sums = _listed_prices(billed).plus(settled.clusters)
+    at_price = len(sums.counted) + sums.summed.index("price_usd")
+    known = at_price + len(sums.summed)
+    none = [0] * (len(sums.counted) + 2 * len(sums.summed))
+    own = billed.clusters.drop_duplicates("cluster_id", keep="last")
+    listed = np.array([as_float(row[at_price]) if row[known] else 0.0
+                       for row in (sums.rows.get((str(c),), none)
+                                   for c in own["cluster_id"].tolist())], dtype="float64")
+    gap = own["hourly_price_usd"].to_numpy(dtype="float64", na_value=np.nan) - listed
+    out["warning"] += int((np.abs(gap) > fleet.tolerance_usd + _FLOAT_NOISE).sum())
+    out["warning"] += len(_cloud_mismatch(fleet))
+    clouds = billed.clusters[["cluster_id", "cloud"]].drop_duplicates("cluster_id", keep="last")
+    cloud_of = dict(clouds.dropna().astype(str).itertuples(index=False, name=None))
+    out["warning"] += sum(n for (cluster, cloud), n in settled.clouds.items()
+                          if cluster in cloud_of and cloud_of[cluster] != cloud)
+    at = billed.as_of.value // 1_000
+    out["warning"] += sum(1 for t in settled.future if t > at)
+    return out

@@ -35,14 +35,23 @@ import msgspec
 import numpy as np
 import pandas as pd
 
+from ..analytics import settledsums
 from ..analytics.billing import Settled, SettledTables, bill_fleet, settle
+from ..analytics.settledsums import SettledSums, SummedTables
 from ..ingest.resources import STORE_KINDS
 from ..ingest.tables import CHILD_TABLES, Tables
 from . import rows as derived
 from . import storeread
 from .storedb import Backend, Session
 
-__all__ = ["BILLED_BY", "fingerprint", "read_settled"]
+__all__ = [
+    "BILLED_BY",
+    "SUMMED_BY",
+    "fingerprint",
+    "read_settled",
+    "read_summed",
+    "sums_fingerprint",
+]
 
 #: the modules whose code decides a settled instance's bill: with the row derivation's
 #: fingerprint, part of :func:`fingerprint`
@@ -54,7 +63,15 @@ BILLED_BY = (
     "shadeanalytics.analytics.storage",
     "shadeanalytics.live.settled",
 )
+#: the modules whose code decides the summary's kept sums (part -2 of ``settled_bills``)
+SUMMED_BY = (
+    "shadeanalytics.analytics.costs",
+    "shadeanalytics.analytics.quality",
+    "shadeanalytics.analytics.settledsums",
+)
 _KINDS = ("instance", "instance_info")
+#: the part of ``settled_bills`` that keeps the summary's sums of the kept bill
+_SUMS_PART = -2
 #: resource ids per query of the open instances' versions (well under any bound on parameters)
 _CHUNK = 500
 #: a kept bill in more parts than this is kept again in one
@@ -69,6 +86,20 @@ _OPEN_DERIVE_MAX = 2_000
 def fingerprint() -> str:
     """What a kept bill depends on: the derived rows' fingerprint and the billing code."""
     return derived.spec_fingerprint() + derived.code_digest(BILLED_BY)
+
+
+def sums_fingerprint() -> str:
+    """What the kept sums depend on: the kept bill's and the code of the views' sums."""
+    return fingerprint() + _sums_digest()
+
+
+@functools.cache
+def _sums_digest() -> str:
+    return derived.code_digest(SUMMED_BY)
+
+
+class _NoSums(Exception):
+    """A summed read cannot answer from the kept sums: the caller reads the kept bill."""
 
 
 @dataclass(frozen=True)
@@ -154,6 +185,97 @@ def read_settled(
     backend: Backend, *, progress_bar: bool | None, min_versions: int
 ) -> SettledTables:
     """:meth:`Store.read_settled <shadeanalytics.live.store.Store.read_settled>`."""
+    return _read(backend, progress_bar=progress_bar, min_versions=min_versions, summed=False)
+
+
+def read_summed(
+    backend: Backend, *, progress_bar: bool | None, min_versions: int
+) -> SummedTables | None:
+    """:meth:`Store.read_summed <shadeanalytics.live.store.Store.read_summed>`: None where
+    the kept sums cannot answer (none kept, or an instance of them seen again)."""
+    try:
+        tables = _read(backend, progress_bar=progress_bar, min_versions=min_versions, summed=True)
+    except _NoSums:
+        return None
+    assert isinstance(tables, SummedTables)
+    return tables
+
+
+@dataclass(frozen=True)
+class _Sums:
+    """The kept sums: the summary's views of the kept bill (``settledsums``), its instances'
+    ids, the bill without their rows (``settledsums.recent``), in how many parts it is kept."""
+
+    sums: SettledSums
+    #: the settled instances' ids, as kept (msgpack): decoded only to keep more
+    ids: bytes
+    light: Settled
+    unsettled: frozenset[str]
+    parts: int
+
+
+def _encode_sums(
+    settled: Settled, sums: SettledSums, unsettled: frozenset[str], parts: int
+) -> bytes:
+    return msgspec.msgpack.encode(
+        {
+            "sums": settledsums.encode(sums),
+            "parts": parts,
+            "ids": msgspec.msgpack.encode(sorted(settled.ids)),
+            "light": _encode(settledsums.recent(settled), unsettled),
+        }
+    )
+
+
+def _load_sums(session: Session) -> tuple[_Sums, int] | None:
+    """The kept sums and the newest version of the kept bill they sum, when they sum it as
+    it is kept (its parts and newest version); else None."""
+    if not _current_shape(session):
+        return None
+    parts = session.execute(
+        "SELECT part, through_version FROM settled_bills WHERE spec = ? AND part >= 0 "
+        "ORDER BY part",
+        (fingerprint(),),
+    ).fetchall()
+    row = session.execute(
+        "SELECT through_version, data FROM settled_bills WHERE spec = ? AND part = ?",
+        (sums_fingerprint(), _SUMS_PART),
+    ).fetchone()
+    if (
+        not parts
+        or row is None
+        or [p[0] for p in parts] != list(range(len(parts)))
+        or int(row[0]) != int(parts[-1][1])
+    ):
+        return None
+    raw = msgspec.msgpack.decode(session.blob(row[1]))
+    if raw["parts"] != len(parts):
+        return None
+    light, unsettled = _decode(raw["light"])
+    return _Sums(settledsums.decode(raw["sums"]), raw["ids"], light, unsettled, len(parts)), int(
+        row[0]
+    )
+
+
+def _seen_before(session: Session, resource_ids: list[str], through: int) -> bool:
+    """Whether an instance of ``resource_ids`` (or of their instance ids) has a version up to
+    ``through``: a kept sum's instance (not among the open ones) seen again."""
+    names = sorted({*resource_ids, *map(_instance_id, resource_ids)})
+    for at in range(0, len(names), _CHUNK):
+        chunk = names[at : at + _CHUNK]
+        marks = ", ".join("?" * len(chunk))
+        if session.execute(
+            "SELECT 1 FROM versions WHERE kind IN ('instance', 'instance_info') "
+            f"AND resource_id IN ({marks}) AND version_id <= ? LIMIT 1",
+            (*chunk, through),
+        ).fetchone():
+            return True
+    return False
+
+
+def _read(
+    backend: Backend, *, progress_bar: bool | None, min_versions: int, summed: bool
+) -> SettledTables:
     found: dict[str, Any] = {}
 
     def pick(session: Session, columns: str, until_poll: int, lo: str) -> list[Any] | None:
@@ -168,7 +290,19 @@ def read_settled(
             )
             if kind in _KINDS
         }
-        kept = _load(session)
+        kept: _Kept | None
+        if summed:
+            loaded = _load_sums(session)
+            if loaded is None:
+                raise _NoSums
+            found["sums"] = sums = loaded[0]
+            kept = _Kept(sums.light, sums.unsettled, loaded[1], sums.parts)
+        else:
+            kept = _load(session)
+            found["sums_kept"] = kept is not None and _load_sums_meta(session) == (
+                kept.through,
+                kept.parts,
+            )
         if kept is None:  # every version is read: note every instance's resource ids
             found["ids"] = {
                 rid
@@ -185,6 +319,10 @@ def read_settled(
             )
             if kind in _KINDS
         }
+        if summed and _seen_before(
+            session, sorted(rid for rid in again if rid not in kept.unsettled), kept.through
+        ):
+            raise _NoSums  # a settled instance seen again: its sums cannot be taken out
         found["kept"] = kept = kept.without(again)
         found["ids"] = ids = sorted(kept.unsettled | again)
         window = "valid_from <= ? AND last_seen_at >= ?"
@@ -218,31 +356,120 @@ def read_settled(
     kept: _Kept | None = found.get("kept")
     if open_rows.took is not None and open_rows.vids is not None and not backend.read_only:
         _keep_open_rows(backend, open_rows.took, open_rows.vids, int(found["through"]))
-    part = SettledTables(
-        **{f.name: getattr(tables, f.name) for f in fields(Tables)},
-        settled=kept.settled if kept is not None else None,
+    sums: _Sums | None = found.get("sums")
+    frames = {f.name: getattr(tables, f.name) for f in fields(Tables)}
+    part: SettledTables = (
+        SummedTables(**frames, settled=kept.settled if kept is not None else None, sums=sums.sums)
+        if sums is not None
+        else SettledTables(**frames, settled=kept.settled if kept is not None else None)
     )
     if backend.read_only or tables.warnings or tables.skipped or tables.instances.empty:
         return part
     ids = set(tables.instances["instance_id"].dropna().astype(str)) - found["current"]
-    if kept is not None:
+    if kept is not None and sums is None:
         ids -= set(kept.settled.ids)
     if not ids and (kept is None or not kept.changed):
+        if kept is not None and sums is None and not found["sums_kept"]:
+            _keep_sums(backend, kept, tables)  # a bill kept without its sums
         return part
     billed = bill_fleet(part)
     more = settle(billed, ids)
     new = set(more.ids)
     if not new and (kept is None or not kept.changed):
+        if kept is not None and sums is None and not found["sums_kept"]:
+            _keep_sums(backend, kept, tables)
         return replace(part, billed=billed)
+    through = int(found["through"])
+    if sums is not None:  # the kept sums plus those of the newly settled, in one part more
+        assert kept is not None
+        if kept.parts >= _PARTS:
+            raise _NoSums  # kept again in one part by a read of the kept bill
+        done = {*msgspec.msgpack.decode(sums.ids), *more.ids}
+        unsettled = frozenset(rid for rid in found["ids"] if _instance_id(rid) not in done)
+        light = kept.settled.plus(settledsums.recent(more))
+        total = sums.sums.plus(settledsums.settled_sums(more, tables.clusters))
+        data = msgspec.msgpack.encode(
+            {
+                "sums": settledsums.encode(total),
+                "parts": kept.parts + 1,
+                "ids": msgspec.msgpack.encode(sorted(done)),
+                "light": _encode(light, unsettled),
+            }
+        )
+        _keep(backend, _encode(more, unsettled), through, after=kept, sums=data)
+        assert isinstance(part, SummedTables)
+        return _leave_out_rows(replace(part, settled=light, sums=total), new)
     settled = kept.settled.plus(more) if kept is not None else more
     done = set(settled.ids)
     unsettled = frozenset(rid for rid in found["ids"] if _instance_id(rid) not in done)
-    through = int(found["through"])
     if kept is not None and not kept.changed and kept.parts < _PARTS:
-        _keep(backend, _encode(more, unsettled), through, after=kept)  # one part more
+        parts = kept.parts + 1
+        _keep(
+            backend,
+            _encode(more, unsettled),
+            through,
+            after=kept,  # one part more
+            sums=_encode_sums(
+                settled, settledsums.settled_sums(settled, tables.clusters), unsettled, parts
+            ),
+        )
     else:
-        _keep(backend, _encode(settled, unsettled), through, after=None)
+        _keep(
+            backend,
+            _encode(settled, unsettled),
+            through,
+            after=None,
+            sums=_encode_sums(
+                settled, settledsums.settled_sums(settled, tables.clusters), unsettled, 1
+            ),
+        )
     return _leave_out_rows(replace(part, settled=settled, billed=billed), new)
+
+
+def _load_sums_meta(session: Session) -> tuple[int, int] | None:
+    """(newest version, parts) of the kept bill the kept sums sum, or None."""
+    row = (
+        session.execute(
+            "SELECT through_version FROM settled_bills WHERE spec = ? AND part = ?",
+            (sums_fingerprint(), _SUMS_PART),
+        ).fetchone()
+        if _current_shape(session)
+        else None
+    )
+    if row is None:
+        return None
+    parts = session.execute(
+        "SELECT count(*) FROM settled_bills WHERE spec = ? AND part >= 0", (fingerprint(),)
+    ).fetchone()[0]
+    return int(row[0]), int(parts)
+
+
+def _keep_sums(backend: Backend, kept: _Kept, tables: Tables) -> None:
+    """Keep the sums of ``kept`` (a kept bill as it is kept) for a summed read. Best effort."""
+    data = _encode_sums(
+        kept.settled,
+        settledsums.settled_sums(kept.settled, tables.clusters),
+        kept.unsettled,
+        kept.parts,
+    )
+
+    def keep(session: Session) -> None:
+        if not _current_shape(session):
+            return
+        last = session.execute(
+            "SELECT part, through_version FROM settled_bills WHERE spec = ? AND part >= 0 "
+            "ORDER BY part DESC LIMIT 1",
+            (fingerprint(),),
+        ).fetchall()
+        if [tuple(row) for row in last] != [(kept.parts - 1, kept.through)]:
+            return  # another read kept its bill meanwhile
+        session.execute("DELETE FROM settled_bills WHERE part = ?", (_SUMS_PART,))
+        session.execute(
+            "INSERT INTO settled_bills (spec, part, through_version, data) VALUES (?, ?, ?, ?)",
+            (sums_fingerprint(), _SUMS_PART, kept.through, data),
+        )
+
+    backend.best_effort_write("cannot keep the settled sums", _KEEP_WAIT_MS, keep)
 
 
 def _open_rows(source: str, session: Session, vids: np.ndarray) -> derived.RowBlock | None:
@@ -264,9 +491,12 @@ def _open_rows(source: str, session: Session, vids: np.ndarray) -> derived.RowBl
     raw = msgspec.msgpack.decode(session.blob(row[1]))
     kept = np.frombuffer(raw["vids"], dtype=np.int64)
     old, later = vids[vids <= through], vids[vids > through]
-    if later.size > _OPEN_DERIVE_MAX or not np.isin(old, kept).all():
+    # (both ascending and distinct: each of ``old`` found in ``kept`` by bisection)
+    at = np.minimum(np.searchsorted(kept, old), max(kept.size - 1, 0))
+    if later.size > _OPEN_DERIVE_MAX or (old.size and not (kept[at] == old).all()):
         return None
-    block = derived.decode(raw["block"], old)
+    # the kept rows are those of ``kept``: all of them when every one is read (no filter)
+    block = derived.decode(raw["block"], None if old.size == kept.size else old)
     if later.size:
         wanted = set(later.tolist())
         fresh = [
@@ -304,9 +534,12 @@ def _keep_open_rows(
     backend.best_effort_write("cannot keep the open rows", _KEEP_WAIT_MS, keep)
 
 
-def _keep(backend: Backend, data: bytes, through: int, *, after: _Kept | None) -> None:
+def _keep(
+    backend: Backend, data: bytes, through: int, *, after: _Kept | None, sums: bytes | None = None
+) -> None:
     """Keep ``data`` (a part of the bill through version ``through``) for the next read:
-    after the parts of ``after``, else in place of every part. Best effort."""
+    after the parts of ``after``, else in place of every part; with ``sums``, the kept
+    bill's sums in place of the last (``_encode_sums``). Best effort."""
     spec = fingerprint()
 
     def keep(session: Session) -> None:
@@ -332,6 +565,12 @@ def _keep(backend: Backend, data: bytes, through: int, *, after: _Kept | None) -
             "INSERT INTO settled_bills (spec, part, through_version, data) VALUES (?, ?, ?, ?)",
             (spec, part, through, data),
         )
+        session.execute("DELETE FROM settled_bills WHERE part = ?", (_SUMS_PART,))
+        if sums is not None:
+            session.execute(
+                "INSERT INTO settled_bills (spec, part, through_version, data) VALUES (?, ?, ?, ?)",
+                (sums_fingerprint(), _SUMS_PART, through, sums),
+            )
 
     backend.best_effort_write("cannot keep the settled bill", _KEEP_WAIT_MS, keep)
 

@@ -56,6 +56,7 @@ import pandas as pd
 
 from .. import _storeurl as storeurl
 from ..analytics.billing import SettledTables
+from ..analytics.settledsums import SummedTables
 from ..ingest.tables import Tables
 from . import alertstate, settled, storecopy, storeread, storesqlite, storewrite
 from .endpoints import ACCOUNT_LISTS, ENDPOINTS
@@ -303,6 +304,17 @@ class Store:
         """
         return settled.read_settled(self._backend, progress_bar=progress_bar,
                                     min_versions=_DERIVED_MIN_VERSIONS)
+
+    def read_summed(self, *, progress_bar: bool | None = None) -> SummedTables | None:
+        """For the summary at the newest poll or later: the history without the rows of the
+        instances whose billing is over, as :meth:`read_settled`, with the summary's sums of
+        their bill in place of their bill (``analytics.settledsums``: kept beside it, made by
+        the same helpers), so that ``summary_text`` equals that of :meth:`read` while the
+        settled instances' rows are neither read nor decoded. None when no sums of the kept
+        bill are kept, or an instance of it was seen again: :meth:`read_settled` then (it
+        keeps them). Any other view needs :meth:`read_settled` or :meth:`read`."""
+        return settled.read_summed(self._backend, progress_bar=progress_bar,
+                                   min_versions=_DERIVED_MIN_VERSIONS)
 
     def quick_check(self) -> str:
         """SQLite's ``PRAGMA quick_check`` (``integrity_check`` less the index contents, in

@@ -22,12 +22,13 @@ from ..analytics.alerts import Budget, budget_state
 from ..analytics.asof import resolve_as_of as _resolve
 from ..analytics.asof import trust_notes
 from ..analytics.billing import Bill, bill_fleet
-from ..analytics.costs import cluster_summary, cost_breakdown
+from ..analytics.costs import breakdown_of, breakdown_sums, cluster_summary, cost_breakdown
 from ..analytics.finops import cost_over_time, month_forecast
 from ..analytics.inventory import gpu_inventory
 from ..analytics.lifecycle import instance_lifecycle
 from ..analytics.market import market_compare, potential_monthly_saving_usd, price_history
-from ..analytics.quality import quality_checks
+from ..analytics.quality import finding_counts, quality_checks
+from ..analytics.settledsums import SummedTables
 from ..analytics.timeline import fleet_over_time, status_timeline
 from ..errors import DataWarning, ReportError, printable
 from ..ingest.schema import TABLES
@@ -601,12 +602,13 @@ def _unknown_accrued(instances: int, volumes: int) -> str:
     return f" (unknown for {', '.join(parts)})" if parts else ""
 
 
-def _not_deleted(instances: pd.DataFrame) -> str:
+def _not_deleted(instances: pd.DataFrame, settled: int = 0) -> str:
     """``of N instances not deleted, besides M deleted``: the newest state of every instance
-    the sources saw (a history's deleted and vanished ones too, which are no snapshot's)."""
+    the sources saw (a history's deleted and vanished ones too, which are no snapshot's;
+    ``settled`` more deleted ones, whose rows the store keeps as sums)."""
     deleted = (instances["status"] == "deleted").fillna(False).to_numpy(dtype=bool)
     live = instances.loc[~deleted, "instance_id"].nunique()
-    gone = instances.loc[deleted, "instance_id"].nunique()
+    gone = instances.loc[deleted, "instance_id"].nunique() + settled
     return (f"of {live:,} instance{'s' * (live != 1)} not deleted"
             + (f", besides {gone:,} deleted" if gone else ""))
 
@@ -663,14 +665,17 @@ def summary_text(fleet: Tables | Bill, *, by: str = "cloud", as_of: TimeLike = N
     billed = bill_fleet(fleet, as_of=as_of)
     tables = billed.history
     at = billed.as_of
-    frames = analytics(billed, only=("costs_by_cloud", "costs_by_service", "gpu_inventory",
-                                     "quality"))
-    costs = frames["costs_by_cloud"]
-    if by != "cloud":
-        costs = cost_breakdown(billed, by=by)
-    totals = frames["costs_by_cloud"]
+    # a store's settled instances come as kept sums (``settledsums``), added to the others'
+    kept = tables.sums if isinstance(tables, SummedTables) else None
+
+    def breakdown(key: str) -> pd.DataFrame:
+        sums = breakdown_sums(billed, [key])
+        return breakdown_of(sums if kept is None else sums.plus(kept.breakdown(key)))
+
+    totals = breakdown("cloud")
+    costs = totals if by == "cloud" else breakdown(by)
     hourly = float(totals["hourly_usd"].sum())
-    services = frames["costs_by_service"].set_index("service")["hourly_usd"]
+    services = breakdown("service").set_index("service")["hourly_usd"]
     accrued = float(totals["accrued_usd"].sum())
     no_accrued = int(totals["instances_without_accrued"].sum())
     no_volume_accrued = int(totals["volumes_without_accrued"].sum())
@@ -681,7 +686,6 @@ def summary_text(fleet: Tables | Bill, *, by: str = "cloud", as_of: TimeLike = N
     no_price = int(totals["instances_without_price"].sum())
     running = int(totals["running_instances"].sum())
     gpus = int(totals["gpus"].sum())
-    quality = frames["quality"]
     elsewhere = []
     if tables is not None and not tables.instance_types.empty:
         savings = market_compare(billed)
@@ -692,11 +696,12 @@ def summary_text(fleet: Tables | Bill, *, by: str = "cloud", as_of: TimeLike = N
                      f"({cheaper} of {len(savings)} running instance types have a cheaper "
                      "available on-demand offer: their monthly_saving_usd in savings.csv "
                      "summed)"]
-    severities = quality["severity"].value_counts()
+    severities = pd.Series(finding_counts(billed, None if kept is None else kept.findings))
     lines = [
         *([stale] if stale else []),
         f"Shadeform fleet as of {at.strftime('%Y-%m-%dT%H:%M:%SZ')}",
-        f"  running: {running:,} instances, {gpus:,} GPUs ({_not_deleted(billed.instances)})",
+        f"  running: {running:,} instances, {gpus:,} GPUs "
+        f"({_not_deleted(billed.instances, 0 if kept is None else kept.instances)})",
         f"  burn rate: {usd(hourly)}/h = {usd(hourly * 24)}/day = "
         f"{usd(hourly * 730)}/month (730 h){_unknown(no_price, 'without a price')}",
         f"    compute {usd(services.get('compute', 0.0))}/h, storage "
@@ -704,13 +709,13 @@ def summary_text(fleet: Tables | Bill, *, by: str = "cloud", as_of: TimeLike = N
         f"{_unknown_volumes(int(totals['volumes_without_price'].sum()))})",
         f"  accrued so far: {usd(accrued)}{_unknown_accrued(no_accrued, no_volume_accrued)}",
         *[f"    {sentence}" for sentence in rests_on],
-        *([] if tables is None else _forecast_lines(month_forecast(billed))),
+        *([] if tables is None else _forecast_lines(month_forecast(billed, hourly=hourly))),
         f"  Shadeform's estimates: {usd(reported)}{_unknown(no_estimate)}; gap "
         f"{usd(gap)} (over the instances with both figures)",
         *elsewhere,
         "",
         "GPUs held, by type:",
-        _table(frames["gpu_inventory"][["gpu_type", "instances", "gpus", "gpus_running",
+        _table(gpu_inventory(billed)[["gpu_type", "instances", "gpus", "gpus_running",
                                         "gpus_pending", "hourly_usd"]], money=["hourly_usd"]),
         "",
         f"Top costs by {by}" + (" (an instance counts once per tag)" if by == "tag" else "")
@@ -720,7 +725,7 @@ def summary_text(fleet: Tables | Bill, *, by: str = "cloud", as_of: TimeLike = N
                money=["hourly_usd", "monthly_usd", "accrued_usd"], share=["share_of_hourly"]),
         _group_count(costs[by], top),
         "",
-        f"Quality findings: {len(quality):,} ({_count(severities, 'error')}, "
+        f"Quality findings: {int(severities.sum()):,} ({_count(severities, 'error')}, "
         f"{_count(severities, 'warning')}, {int(severities.get('info', 0)):,} info); "
         "`shadeanalytics report` writes them to quality.csv",
     ]
