@@ -8,6 +8,7 @@ import os
 import re
 import signal
 import sys
+import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -349,6 +350,35 @@ def test_a_failed_second_process_is_done_again_in_the_first(how: str) -> None:
     """A second process that raises, is killed by a signal or returns what does not pickle
     is done again in the first, whose result is given."""
     assert report_module._beside(lambda: 1, _fails_elsewhere(how)) == (1, os.getpid())
+
+
+@needs_two_cores
+def test_a_hung_second_process_is_killed_and_its_part_done_here(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A second process silent past the patience (hung) is killed; its part is done here and
+    _beside returns instead of waiting forever."""
+    monkeypatch.setattr(report_module, "SECOND_PATIENCE_S", 0.3)
+    here = os.getpid()
+    child: list[int] = []
+
+    def second() -> int:
+        if os.getpid() != here:
+            time.sleep(3600)
+        return here
+
+    real_end = report_module._end
+
+    def end(pid: int) -> None:
+        child.append(pid)
+        real_end(pid)
+
+    monkeypatch.setattr(report_module, "_end", end)
+    began = time.monotonic()
+    assert report_module._beside(lambda: 1, second) == (1, here)
+    assert time.monotonic() - began < 10
+    assert len(child) == 1
+    with pytest.raises(ChildProcessError):  # reaped: no zombie left behind
+        os.waitpid(child[0], os.WNOHANG)
 
 
 def test_an_error_of_the_second_part_is_raised_as_in_one_process() -> None:

@@ -8,6 +8,9 @@ import json
 import os
 import pickle
 import re
+import select
+import signal
+import time
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -350,24 +353,57 @@ def _beside(first: Callable[[], _T], second: Callable[[], _U]) -> tuple[_T, _U]:
             os._exit(code)
     os.close(write_end)
     try:
+        began = time.monotonic()
         mine = first()
-        with os.fdopen(read_end, "rb") as pipe:
-            data = pipe.read()
+        sent = _read_within(read_end, _patience(time.monotonic() - began))
     except BaseException:
         with contextlib.suppress(OSError):
             os.close(read_end)
-        os.waitpid(pid, 0)
+        _end(pid)
         raise
     finally:
         if freeze:
             gc.unfreeze()
-    _, status = os.waitpid(pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0 or not data:
+    if sent is None:  # silent past its patience (hung, e.g. a lock held at the fork)
+        _end(pid)
         return mine, second()
-    result, caught = pickle.loads(data)
+    _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0 or not sent:
+        return mine, second()
+    result, caught = pickle.loads(sent)
     for category, message in caught:
         warnings.warn(message, category, stacklevel=3)
     return mine, result
+
+
+#: How long the first process waits for the second after its own part, at least (seconds):
+#: the longer of this and 4 times its own part's time. Past it, a second process that has
+#: sent nothing is taken as hung (a fork copies the locks other threads held), killed, and
+#: its part done here: a scheduled report never waits forever.
+SECOND_PATIENCE_S = 120.0
+
+
+def _patience(first_took: float) -> float:
+    return max(SECOND_PATIENCE_S, 4 * first_took)
+
+
+def _read_within(fd: int, patience: float) -> bytes | None:
+    """Everything written to ``fd`` until its end, or ``None`` when nothing at all arrived
+    within ``patience`` seconds (the descriptor is closed either way)."""
+    chunks: list[bytes] = []
+    with os.fdopen(fd, "rb", buffering=0) as pipe:
+        if not select.select([pipe], [], [], patience)[0]:
+            return None
+        while chunk := pipe.read(1 << 20):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _end(pid: int) -> None:
+    """The second process killed (if still running) and reaped."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
 
 
 _RESOURCE_TABLES = ("clusters", "instances", "instance_types")
