@@ -3,6 +3,7 @@ errors of a walk in one process."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import warnings
 from collections.abc import Callable, Iterator
@@ -143,3 +144,27 @@ def test_a_busy_machine_keeps_to_one_process(
     tables = _load(_write(_fleet())["array"])
     assert split == [] and len(tables.instances) == 16
     assert not normalize.splits(2**40)
+
+
+@pytest.mark.parametrize("library", ["isal", "zlib"])
+def test_gzip_sources_expand_alike_with_either_library(
+    library: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """isal and the stdlib fallback: two members and zero padding read; damage named."""
+    from shadeanalytics.ingest import load
+
+    if library == "zlib":
+        monkeypatch.setattr(load, "_zlib", load.zlib)
+    elif load._zlib is load.zlib:
+        pytest.skip("isal is not installed")
+    text = orjson.dumps(_fleet())
+    half = len(text) // 2
+    packed = tmp_path / "fleet.json.gz"
+    packed.write_bytes(gzip.compress(text[:half]) + gzip.compress(text[half:]) + b"\0" * 8)
+    tables = _load(packed)
+    assert len(tables.instances) == 16 and tables.instances["instance_id"][15] == "c7-i1"
+    for damaged in (gzip.compress(text)[:-9], b"\x1f\x8b" + b"x" * 40):
+        packed.write_bytes(damaged)
+        with pytest.raises(sa.InvalidJSONError) as raised:
+            _load(packed)
+        assert str(raised.value) == f"{packed}: not a valid gzip file"
