@@ -13,7 +13,7 @@ import pytest
 from conftest import envelope, make_cluster, make_instance
 
 import shadeanalytics as sa
-from shadeanalytics.ingest import tables
+from shadeanalytics.ingest import arrowrows
 
 pytest.importorskip("pyarrow")
 
@@ -39,7 +39,7 @@ def test_arrow_columns_equal_the_general_conversion(monkeypatch: pytest.MonkeyPa
         {"clusters": [make_cluster("c-1", members), make_cluster("c-2", status="weird")]}, _AT
     )
     fast = _read(document)
-    monkeypatch.setattr(tables, "_ARROW_TABLES", frozenset())
+    monkeypatch.setattr(arrowrows, "ARROW_TABLES", frozenset())
     general = _read(document)
     assert fast.warnings == general.warnings
     assert [w.split(":")[0] for w in fast.warnings] == [

@@ -65,7 +65,8 @@ def split(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[list[int]
     append = normalize._Normalizer._append
 
     def counted(self: Any, added: dict[str, Any], mark: dict[str, int]) -> None:
-        appended.append(len(added["instances"]))
+        tail = added.get(" tail")  # the child's instance rows, as Arrow
+        appended.append(len(added["instances"]) + (0 if tail is None else len(tail)))
         append(self, added, mark)
 
     monkeypatch.setattr(normalize._Normalizer, "_append", counted)
@@ -74,18 +75,38 @@ def split(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[list[int]
     yield appended
 
 
+@pytest.fixture
+def tails(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The rows of each child part that came as Arrow (``Normalized.instance_tail``)."""
+    seen: list[int] = []
+    added = normalize._added
+
+    def counted(part: Any) -> dict[str, Any]:
+        out = added(part)
+        if out[" tail"] is not None:
+            seen.append(len(out[" tail"]))
+        return out
+
+    monkeypatch.setattr(normalize, "_added", counted)
+    return seen
+
+
 def _load(path: Path, **kwargs: Any) -> sa.Tables:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", sa.DataWarning)
         return sa.read_clusters(path, **kwargs)
 
 
-def test_split_walk_gives_the_tables_and_warnings_of_one(split: list[int]) -> None:
+def test_split_walk_gives_the_tables_and_warnings_of_one(
+    split: list[int], tails: list[int]
+) -> None:
     """Array, JSONL and /clusters list: the same frames and warnings split or not."""
     for name, path in _write(_fleet()).items():
         split.clear()
         two = _load(path)
         assert len(split) == 1 and 0 < split[0] < 16, name  # a child walked the last part
+        assert tails == [split[0]], name  # its instance rows came as Arrow
+        tails.clear()
         normalize.SPLIT_MIN_BYTES = 2**40
         one = _load(path)
         normalize.SPLIT_MIN_BYTES = 0
@@ -168,3 +189,32 @@ def test_gzip_sources_expand_alike_with_either_library(
         with pytest.raises(sa.InvalidJSONError) as raised:
             _load(packed)
         assert str(raised.value) == f"{packed}: not a valid gzip file"
+
+
+def test_arrow_rows_of_the_child_meet_repeats_details_and_a_next_file(
+    split: list[int], tails: list[int]
+) -> None:
+    """Two split JSONL files, a repeat and an instance's info in the child's part: as one."""
+    fleet = [orjson.dumps(c).decode() for c in _fleet()]
+    info = orjson.dumps(make_instance("c1-i0", tags=["gpu", "t1"])).decode()
+    Path("a").mkdir()
+    Path("a/1.jsonl").write_text("\n".join([*fleet, fleet[6]]) + "\n")
+    Path("a/2.jsonl").write_text("\n".join([*fleet[:5], info, fleet[2]]) + "\n")
+
+    def read() -> sa.Tables:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", sa.DataWarning)
+            return sa.read("a")
+
+    two = read()
+    assert len(split) == 2 and len(tails) == 2  # both files split, both tails as Arrow
+    normalize.SPLIT_MIN_BYTES = 2**40
+    one = read()
+    for (table, left), (_, right) in zip(one.frames(), two.frames(), strict=True):
+        pd.testing.assert_frame_equal(left, right, obj=table)
+    assert two.warnings == one.warnings
+    assert len(two.instances) == 16  # the repeats (in and across files) and the info dropped
+    assert two.warnings[1] == (
+        "$: the same record was loaded twice; the repeat was dropped "
+        "(first at a/1.jsonl line 9 at $ (id c6); 7 records)"
+    )

@@ -29,6 +29,7 @@ import msgspec
 from msgspec import UNSET
 
 from ..errors import SchemaError
+from .arrowrows import from_ipc, rows_to_arrow, struct_type, to_ipc, to_rows
 from .decode import (
     UNREADABLE,
     CheckedCluster,
@@ -276,6 +277,17 @@ class Normalized:
     )
     documents: list[Document] = field(default_factory=list)
     findings: Findings = field(default_factory=Findings)
+    #: the last rows of ``instances``, as an Arrow struct array (``arrowrows``): what a split
+    #: walk's second process walked, sent so (never converted back to tuples unless a rare
+    #: path reads whole rows); None when every row is in ``instances``
+    instance_tail: Any = None
+
+    def settle(self) -> None:
+        """Every instance row in ``instances`` (the tail's as tuples): before a walk adds
+        rows after them."""
+        if self.instance_tail is not None:
+            self.instances.extend(to_rows(self.instance_tail))
+            self.instance_tail = None
 
 
 def general_path(path: str) -> str:
@@ -581,6 +593,7 @@ class _Normalizer:
     # -- documents -------------------------------------------------------------------------
 
     def document(self, doc: Document) -> None:
+        self.out.settle()  # (a split walk of the previous document sent Arrow rows)
         if type(doc.value) is Lines:
             self._lines(doc.value, doc.observed_at)
             return
@@ -639,6 +652,7 @@ class _Normalizer:
         ``instance_info``, or one of :data:`RECORD_TABLES`); ``endpoint`` is the list endpoint
         it was polled from (it tells a featured template).
         """
+        self.out.settle()
         self.out.documents.append(doc)
         self._doc_no = len(self.out.documents) - 1
         self._doc = doc
@@ -1000,7 +1014,7 @@ class _Normalizer:
                 self.findings._warnings = {}
                 self.findings.skipped = 0
                 walk(split, n)
-                payload = _PART.encode(_part(self._added(mark)))
+                payload = _PART.encode(_part(self._added(mark), arrow=True))
                 with os.fdopen(write_fd, "wb") as pipe:
                     pipe.write(payload)
                 code = 0
@@ -1063,6 +1077,8 @@ class _Normalizer:
             else:
                 seen[0] += count
         findings.skipped += added[" skipped"]
+        if added.get(" tail") is not None:  # its instance rows, as Arrow: after this one's
+            self.out.instance_tail = added[" tail"]
 
     def _typed_cluster(self, c: Any, path: str, observed_at: str | None,
                        general: bool = False, count: int | None = None) -> None:
@@ -1399,6 +1415,8 @@ class _Part(msgspec.Struct, array_like=True):
     origins: dict[str, list[tuple[int, str | tuple[str, int]]]]
     #: the child tables' columns and list lengths (each list a one-column ``_Rows``)
     columns: dict[str, _Rows]
+    #: the instance rows as Arrow IPC (``arrowrows``; then ``rows`` has none), or empty
+    instances: bytes = b""
 
 
 _PART = msgspec.msgpack.Encoder()
@@ -1406,9 +1424,28 @@ _PART_DECODER = msgspec.msgpack.Decoder(_Part)
 _REST = ("documents", " warnings", " skipped")
 
 
-def _part(added: dict[str, Any]) -> _Part:
-    """``_Normalizer._added`` as a ``_Part``."""
+#: the Arrow struct of an instance row (``arrowrows``)
+_INSTANCE_STRUCT: list[Any] = []
+
+
+def _instances_ipc(rows: list[tuple[Any, ...]]) -> bytes:
+    """Instance rows as Arrow IPC, or empty when they do not convert (a value of another type
+    than its column's: ``tables`` converts them the general way, naming each)."""
+    if not _INSTANCE_STRUCT:
+        _INSTANCE_STRUCT.append(struct_type("instances", INSTANCE_FIELDS,
+                                            {c.name: c for c in INSTANCES}))
+    struct = _INSTANCE_STRUCT[0]
+    array = rows_to_arrow(rows, struct) if struct is not None and rows else None
+    return b"" if array is None else to_ipc(array)
+
+
+def _part(added: dict[str, Any], arrow: bool = False) -> _Part:
+    """``_Normalizer._added`` as a ``_Part``; ``arrow``: the instance rows as Arrow IPC when
+    they convert (the loader then converts only its own)."""
     rest = pickle.dumps({key: added[key] for key in _REST}, protocol=pickle.HIGHEST_PROTOCOL)
+    instances = _instances_ipc(added["instances"]) if arrow else b""
+    if instances:
+        added = {**added, "instances": []}
     groups: dict[str, dict[str, Any]] = {"rows": {}, "origins": {}, "columns": {}}
     for key, values in added.items():
         if key.endswith("origins"):
@@ -1417,14 +1454,15 @@ def _part(added: dict[str, Any]) -> _Part:
             groups["columns"][key] = _to_columns(None, [values])
         elif key not in _REST:
             groups["rows"][key] = _to_columns(values)
-    return _Part(rest, **groups)
+    return _Part(rest, **groups, instances=instances)
 
 
 def _added(part: _Part) -> dict[str, Any]:
     """The ``_Normalizer._added`` of a ``_Part``."""
     rows = {key: _from_columns(part.rows.pop(key)) for key in list(part.rows)}
     lists = {key: _column_lists(part.columns.pop(key))[0] for key in list(part.columns)}
-    return {**rows, **part.origins, **lists, **pickle.loads(part.rest)}
+    tail = from_ipc(part.instances) if part.instances else None
+    return {**rows, **part.origins, **lists, **pickle.loads(part.rest), " tail": tail}
 
 
 def _sizes(items: Any) -> list[int]:
