@@ -181,9 +181,10 @@ class Lines:
 #: the fewest bytes of records a load splits between two processes (``splits``): below it,
 #: starting the second process costs about what it saves
 SPLIT_MIN_BYTES = 20 * 1024**2
-#: the share of the records' bytes the first process (the loader's own) walks: the second
-#: also encodes its rows (``_Rows``: about half its walk's time), so both end together
-_SPLIT_SHARE = 0.6
+#: the share of the records' bytes the first process (the loader's own) walks: both convert
+#: their instance rows to Arrow after their walk, the second also encodes the rest of what
+#: it added (``_Part``), so both end together
+_SPLIT_SHARE = 0.55
 
 
 #: the most runnable processes besides this one, per other core (the 1-minute load average),
@@ -277,17 +278,19 @@ class Normalized:
     )
     documents: list[Document] = field(default_factory=list)
     findings: Findings = field(default_factory=Findings)
-    #: the last rows of ``instances``, as an Arrow struct array (``arrowrows``): what a split
-    #: walk's second process walked, sent so (never converted back to tuples unless a rare
-    #: path reads whole rows); None when every row is in ``instances``
-    instance_tail: Any = None
+    #: the first instance rows, as Arrow struct arrays (``arrowrows``), before those of
+    #: ``instances``: what a walk split in two processes read (both parts converted while
+    #: the processes ran; turned back into tuples only where a rare path reads whole rows)
+    instance_blocks: list[Any] = field(default_factory=list)
+    #: the rows in ``instance_blocks``: an instance's row number is this + its index
+    blocked: int = 0
 
-    def settle(self) -> None:
-        """Every instance row in ``instances`` (the tail's as tuples): before a walk adds
-        rows after them."""
-        if self.instance_tail is not None:
-            self.instances.extend(to_rows(self.instance_tail))
-            self.instance_tail = None
+    def unblock(self) -> None:
+        """Every instance row in ``instances``, as tuples (the blocks' first)."""
+        if self.instance_blocks:
+            self.instances[:0] = [row for block in self.instance_blocks
+                                  for row in to_rows(block)]
+            self.instance_blocks, self.blocked = [], 0
 
 
 def general_path(path: str) -> str:
@@ -593,7 +596,6 @@ class _Normalizer:
     # -- documents -------------------------------------------------------------------------
 
     def document(self, doc: Document) -> None:
-        self.out.settle()  # (a split walk of the previous document sent Arrow rows)
         if type(doc.value) is Lines:
             self._lines(doc.value, doc.observed_at)
             return
@@ -652,7 +654,6 @@ class _Normalizer:
         ``instance_info``, or one of :data:`RECORD_TABLES`); ``endpoint`` is the list endpoint
         it was polled from (it tells a featured template).
         """
-        self.out.settle()
         self.out.documents.append(doc)
         self._doc_no = len(self.out.documents) - 1
         self._doc = doc
@@ -1024,6 +1025,9 @@ class _Normalizer:
         status = 1
         try:
             walk(0, split)
+            # this part's instance rows as Arrow while the child still walks (``tables``
+            # then converts none of them; kept only if the child's come as Arrow too)
+            head = _instances_arrow(self.out.instances)
             with os.fdopen(read_fd, "rb") as pipe:
                 read_fd = -1
                 payload = pipe.read()
@@ -1038,7 +1042,16 @@ class _Normalizer:
         if status == 0 and payload:
             part = _PART_DECODER.decode(payload)
             del payload  # (each piece goes as soon as it is read: a large load's peak memory)
-            self._append(_added(part), mark)
+            added = _added(part)
+            self._append(added, mark)
+            tail = added[" tail"]
+            if tail is not None and (head is not None or not self.out.instances):
+                blocks = [tail] if head is None else [head, tail]  # the part's rows as Arrow
+                self.out.instance_blocks += blocks
+                self.out.blocked += sum(map(len, blocks))
+                self.out.instances.clear()
+            elif tail is not None:  # (this part's rows do not convert: all as tuples)
+                self.out.instances.extend(to_rows(tail))
         else:
             walk(split, n)
 
@@ -1077,8 +1090,6 @@ class _Normalizer:
             else:
                 seen[0] += count
         findings.skipped += added[" skipped"]
-        if added.get(" tail") is not None:  # its instance rows, as Arrow: after this one's
-            self.out.instance_tail = added[" tail"]
 
     def _typed_cluster(self, c: Any, path: str, observed_at: str | None,
                        general: bool = False, count: int | None = None) -> None:
@@ -1099,17 +1110,19 @@ class _Normalizer:
         rows, origins = self.out.instances, self.out.instance_origins
         doc_no, intern, digest, children = self._doc_no, self._intern, self._script, \
             self._child_rows
+        blocked = self.out.blocked
         for j, m in enumerate(members):
             # the member's path, spelled out only when a message needs it (member_path)
             mpath = (path, j)
-            rows.append(_instance_row(m, cid, False, observed_at, len(rows), mpath, intern,
-                                      digest, children))
+            rows.append(_instance_row(m, cid, False, observed_at, blocked + len(rows), mpath,
+                                      intern, digest, children))
             origins.append((doc_no, mpath))
 
     def _typed_instance(self, r: Any, path: str, observed_at: str | None,
                         cluster_id: str | None, info: bool = False) -> None:
         rows = self.out.instances
-        rows.append(_instance_row(r, cluster_id, info, observed_at, len(rows), path,
+        rows.append(_instance_row(r, cluster_id, info, observed_at, self.out.blocked + len(rows),
+                                  path,
                                   self._intern, self._script, self._child_rows))
         self.out.instance_origins.append((self._doc_no, path))
 
@@ -1428,14 +1441,20 @@ _REST = ("documents", " warnings", " skipped")
 _INSTANCE_STRUCT: list[Any] = []
 
 
-def _instances_ipc(rows: list[tuple[Any, ...]]) -> bytes:
-    """Instance rows as Arrow IPC, or empty when they do not convert (a value of another type
-    than its column's: ``tables`` converts them the general way, naming each)."""
+def _instances_arrow(rows: list[tuple[Any, ...]]) -> Any:
+    """Instance rows as an Arrow struct array, or None when they do not convert (a value of
+    another type than its column's: ``tables`` converts them the general way, naming each)
+    or pyarrow cannot be used."""
     if not _INSTANCE_STRUCT:
         _INSTANCE_STRUCT.append(struct_type("instances", INSTANCE_FIELDS,
                                             {c.name: c for c in INSTANCES}))
     struct = _INSTANCE_STRUCT[0]
-    array = rows_to_arrow(rows, struct) if struct is not None and rows else None
+    return rows_to_arrow(rows, struct) if struct is not None and rows else None
+
+
+def _instances_ipc(rows: list[tuple[Any, ...]]) -> bytes:
+    """``_instances_arrow`` as Arrow IPC, or empty."""
+    array = _instances_arrow(rows)
     return b"" if array is None else to_ipc(array)
 
 

@@ -270,25 +270,28 @@ class _Columns(dict[str, list[Any]]):
     never every column's list at once (a load's peak memory)."""
 
     def __init__(self, rows: list[tuple[Any, ...]], names: tuple[str, ...],
-                 tail: Any = None) -> None:
-        """``tail``: the last rows, as an Arrow struct array (``Normalized.instance_tail``)."""
+                 blocks: list[Any] | None = None) -> None:
+        """``blocks``: the first rows, as Arrow struct arrays (``Normalized.instance_blocks``),
+        before ``rows``."""
         super().__init__()
         self.rows = rows
-        self.tail = tail
+        self.blocks = blocks or []
         self._index = {name: k for k, name in enumerate(names)}
 
     def __missing__(self, name: str) -> list[Any]:
         k = self._index[name]
-        column = self[name] = [row[k] for row in self.rows]
-        if self.tail is not None:
-            column += self.tail.field(k).to_pylist()
+        column: list[Any] = []
+        for block in self.blocks:
+            column += block.field(k).to_pylist()
+        column += [row[k] for row in self.rows]
+        self[name] = column
         return column
 
     def materialize(self) -> list[tuple[Any, ...]]:
-        """Every row as a tuple (the tail's too): what reads whole rows (rarely) reads."""
-        if self.tail is not None:
-            self.rows.extend(to_rows(self.tail))
-            self.tail = None
+        """Every row as a tuple (the blocks' too): what reads whole rows (rarely) reads."""
+        if self.blocks:
+            self.rows[:0] = [row for block in self.blocks for row in to_rows(block)]
+            self.blocks = []
         return self.rows
 
     def names(self) -> list[str]:
@@ -301,16 +304,16 @@ class _Table:
     def __init__(self, name: str, rows: list[tuple[Any, ...]], names: tuple[str, ...],
                  origins: Callable[[int], tuple[str, str]], id_field: str | None,
                  findings: Findings, columns: list[Any] | None = None,
-                 tail: Any = None) -> None:
-        """``columns``: the raw columns of a child table (lists, or numpy arrays); ``tail``:
-        the last rows as Arrow (``Normalized.instance_tail``)."""
+                 blocks: list[Any] | None = None) -> None:
+        """``columns``: the raw columns of a child table (lists, or numpy arrays); ``blocks``:
+        the first rows as Arrow (``Normalized.instance_blocks``)."""
         self.name = name
         if columns is not None:  # already column by column (a child table)
             self.n = len(columns[0])
             self.raw: dict[str, list[Any]] = dict(zip(names, columns, strict=True))
         else:
-            self.n = len(rows) + (len(tail) if tail is not None else 0)
-            self.raw = _Columns(rows, names, tail)
+            self.n = len(rows) + sum(map(len, blocks or ()))
+            self.raw = _Columns(rows, names, blocks)
         self.origin = origins
         self.id_field = id_field
         #: the id of a row's record, when the table has no id column of its own
@@ -617,26 +620,27 @@ def _arrow_columns(table: _Table, described: dict[str, Column]) -> dict[str, Any
     pyarrow missing, a table not in ``ARROW_TABLES``, or a value of an unexpected type
     anywhere (an object where text belongs, a string where a number belongs, an integer past
     64 bits...): then every column takes the general conversion, which reports each such
-    value by its path. Rows a split walk's second process sent as Arrow (``_Columns.tail``)
-    are not converted again.
+    value by its path. Rows a split walk converted already (``_Columns.blocks``) are not
+    converted again.
 
     Every value pyarrow accepts here is one the general conversion passes unchanged (a
     float with an integer value in an integer column is the exception: both load it as
     that integer, without a warning)."""
     pa = _arrow()
     raw = table.raw
-    if type(raw) is not _Columns or not (raw.rows or raw.tail is not None):
+    if type(raw) is not _Columns or not (raw.rows or raw.blocks):
         return {}
     struct = struct_type(table.name, raw.names(), described)
     if struct is None:
         return {}
-    if raw.tail is not None and raw.tail.type != struct:  # (a load of another spec's rows)
+    if any(block.type != struct for block in raw.blocks):  # (rows of another spec's)
         raw.materialize()
-    rows = rows_to_arrow(raw.rows, struct)
-    if rows is None:
-        return {}
-    if raw.tail is not None:
-        rows = pa.concat_arrays([rows, raw.tail])
+    parts = list(raw.blocks)
+    if raw.rows:
+        parts.append(rows_to_arrow(raw.rows, struct))
+        if parts[-1] is None:
+            return {}
+    rows = parts[0] if len(parts) == 1 else pa.concat_arrays(parts)
     return {field.name: rows.field(k) for k, field in enumerate(struct)}
 
 
@@ -793,7 +797,7 @@ def build_tables(norm: Normalized) -> Tables:
     merged = _merge_details(norm)
     instances = _Table("instances", norm.instances, INSTANCE_FIELDS,
                        origin_of(norm.instance_origins), "instance_id", findings,
-                       tail=norm.instance_tail)
+                       blocks=norm.instance_blocks)
     instances.drop.update(merged)
     _quiet_lifecycle(instances)
     types = _Table("instance_types", norm.instance_types, INSTANCE_TYPE_FIELDS,
@@ -812,7 +816,7 @@ def build_tables(norm: Normalized) -> Tables:
 
     i = _frame(instances)
     instances.raw.rows = norm.instances = []  # type: ignore[attr-defined]  # _Columns: converted
-    instances.raw.tail = norm.instance_tail = None  # type: ignore[attr-defined]
+    instances.raw.blocks = norm.instance_blocks = []  # type: ignore[attr-defined]
     i["hourly_price_usd"] = _usd(i["hourly_price_cents"])
     i["total_vram_gb"] = i["num_gpus"] * i["vram_per_gpu_in_gb"]
     detailed = np.asarray(instances.raw["has_details"], dtype=bool)
@@ -887,12 +891,11 @@ def _merge_details(norm: Normalized) -> set[int]:
     cluster), its ``volume_ids`` and ``envs`` rows follow, and the info row is dropped without
     a warning. Returns the dropped rows.
     """
-    if norm.instance_tail is not None:
-        if not any(norm.instance_tail.field(_FROM_INFO).to_pylist()) \
+    if norm.instance_blocks:
+        if not any(any(block.field(_FROM_INFO).to_pylist()) for block in norm.instance_blocks) \
                 and not any(row[_FROM_INFO] for row in norm.instances):
             return set()
-        norm.instances.extend(to_rows(norm.instance_tail))  # rows to rewrite: all as tuples
-        norm.instance_tail = None
+        norm.unblock()  # rows to rewrite: all as tuples
     rows = norm.instances
     infos = [n for n, row in enumerate(rows) if row[_FROM_INFO]]
     if not infos:
