@@ -218,3 +218,28 @@ def test_arrow_rows_of_the_child_meet_repeats_details_and_a_next_file(
         "$: the same record was loaded twice; the repeat was dropped "
         "(first at a/1.jsonl line 9 at $ (id c6); 7 records)"
     )
+
+
+@pytest.mark.parametrize("end", ["\r\n", "\r"])
+def test_jsonl_blocks_number_lines_as_one_process(split: list[int], end: str) -> None:
+    """CR LF or CR line ends, blank lines: the child's error names the line of one walk."""
+    lines = [json.dumps(c) for c in _fleet()]
+    lines[6] = lines[6].replace('"id": "c6-i1"', '"id": 5')
+    text = end.join([lines[0], "", *lines[1:4], "", "", *lines[4:]]) + end
+    Path("fleet.jsonl").write_bytes(text.encode())
+    for threshold in (0, 2**40):  # split, then one process
+        normalize.SPLIT_MIN_BYTES = threshold
+        with pytest.raises(sa.SchemaError) as raised:
+            _load(Path("fleet.jsonl"))
+        assert str(raised.value) == (
+            "fleet.jsonl line 10 at $.instances[1].id: 'id' is an integer, "
+            "expected a non-empty string"
+        )
+    lines[6] = json.dumps(_fleet()[6])
+    Path("fleet.jsonl").write_bytes(
+        end.join([lines[0], "", *lines[1:4], "", "", *lines[4:]]).encode()
+    )
+    normalize.SPLIT_MIN_BYTES = 0
+    tables = _load(Path("fleet.jsonl"), errors="skip")
+    assert len(split) == 1 and len(tables.instances) == 16
+    assert "fleet.jsonl line 9 at $.instances[0].status (id c5-i0)" in tables.warnings[1]

@@ -201,10 +201,7 @@ def _read_file(path: Path, explicit: bool, batch: bool = False) -> Iterator[Docu
         lower = lower[:-3]
     if lower.endswith(".jsonl"):
         if batch and splits(len(data)):
-            lines = [(number, line) for number, line in enumerate(data.splitlines(), start=1)
-                     if line.strip()]
-            del data
-            yield Document(Lines(lines, name, explicit, _document), name, explicit=explicit)
+            yield Document(Lines(data, name, explicit, _document), name, explicit=explicit)
             return
         for number, line in enumerate(data.splitlines(), start=1):
             if line.strip():
@@ -300,7 +297,7 @@ def _load(source: Source, kind: str | None, errors: str, observed_at: Any,
 def _counted(documents: Iterable[Document], bar: Any) -> Iterator[Document]:
     for doc in documents:
         yield doc
-        bar.update(len(doc.value.items) if type(doc.value) is Lines else 1)  # a JSONL's lines
+        bar.update(doc.value.count if type(doc.value) is Lines else 1)  # a JSONL's lines
 
 
 def read(source: Source, *, errors: str = "raise", observed_at: Any = None) -> Tables:
