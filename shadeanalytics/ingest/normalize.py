@@ -1048,7 +1048,7 @@ class _Normalizer:
                 self.findings._warnings = {}
                 self.findings.skipped = 0
                 walk(split, n)
-                payload = _PART.encode(_part(self._added(mark), arrow=True))
+                payload = _PART.encode(_part(self._added(mark)))
                 with os.fdopen(write_fd, "wb") as pipe:
                     pipe.write(payload)
                 code = 0
@@ -1155,8 +1155,7 @@ class _Normalizer:
                         cluster_id: str | None, info: bool = False) -> None:
         rows = self.out.instances
         rows.append(_instance_row(r, cluster_id, info, observed_at, self.out.blocked + len(rows),
-                                  path,
-                                  self._intern, self._script, self._child_rows))
+                                  path, self._intern, self._script, self._child_rows))
         self.out.instance_origins.append((self._doc_no, path))
 
     def _script(self, script: Any, path: str | tuple[str, int], iid: str) -> str | None:
@@ -1470,18 +1469,15 @@ _PART_DECODER = msgspec.msgpack.Decoder(_Part)
 _REST = ("documents", " warnings", " skipped")
 
 
-#: the Arrow struct of an instance row (``arrowrows``)
-_INSTANCE_STRUCT: list[Any] = []
+#: the instances' columns by name: the Arrow struct of an instance row (``arrowrows``)
+_INSTANCE_COLUMNS = {c.name: c for c in INSTANCES}
 
 
 def _instances_arrow(rows: list[tuple[Any, ...]]) -> Any:
     """Instance rows as an Arrow struct array, or None when they do not convert (a value of
     another type than its column's: ``tables`` converts them the general way, naming each)
     or pyarrow cannot be used."""
-    if not _INSTANCE_STRUCT:
-        _INSTANCE_STRUCT.append(struct_type("instances", INSTANCE_FIELDS,
-                                            {c.name: c for c in INSTANCES}))
-    struct = _INSTANCE_STRUCT[0]
+    struct = struct_type("instances", INSTANCE_FIELDS, _INSTANCE_COLUMNS)
     return rows_to_arrow(rows, struct) if struct is not None and rows else None
 
 
@@ -1491,11 +1487,11 @@ def _instances_ipc(rows: list[tuple[Any, ...]]) -> bytes:
     return b"" if array is None else to_ipc(array)
 
 
-def _part(added: dict[str, Any], arrow: bool = False) -> _Part:
-    """``_Normalizer._added`` as a ``_Part``; ``arrow``: the instance rows as Arrow IPC when
-    they convert (the loader then converts only its own)."""
+def _part(added: dict[str, Any]) -> _Part:
+    """``_Normalizer._added`` as a ``_Part``: the instance rows as Arrow IPC when they
+    convert (the loader then converts only its own)."""
     rest = pickle.dumps({key: added[key] for key in _REST}, protocol=pickle.HIGHEST_PROTOCOL)
-    instances = _instances_ipc(added["instances"]) if arrow else b""
+    instances = _instances_ipc(added["instances"])
     if instances:
         added = {**added, "instances": []}
     groups: dict[str, dict[str, Any]] = {"rows": {}, "origins": {}, "columns": {}}
