@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
                 env = {**os.environ, "PYTHONPATH": trees[label]}
                 done = subprocess.run([sys.executable, "-c", code], env=env, check=True,
                                       capture_output=True, text=True)
-                for key, (wall, cpu) in json.loads(done.stdout).items():
+                for key, (wall, cpu) in json.loads(done.stdout.splitlines()[-1]).items():
                     seen = best.setdefault((label, key), [wall, cpu])
                     seen[:] = [min(seen[0], wall), min(seen[1], cpu)]
     print(f"best of {args.rounds} rounds, split {args.split}; load average after: "

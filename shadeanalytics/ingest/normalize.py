@@ -200,8 +200,9 @@ class Lines:
         if not offset:
             return 1
         data = self.data
-        return 1 + data.count(b"\n", 0, offset) + data.count(b"\r", 0, offset) \
-            - data.count(b"\r\n", 0, offset)
+        returns = data.count(b"\r", 0, offset)  # (none in most files: CR LF is not counted)
+        return 1 + data.count(b"\n", 0, offset) + returns \
+            - (data.count(b"\r\n", 0, offset) if returns else 0)
 
 
 #: the fewest bytes of records a load splits between two processes (``splits``): below it,
