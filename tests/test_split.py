@@ -243,3 +243,19 @@ def test_jsonl_blocks_number_lines_as_one_process(split: list[int], end: str) ->
     tables = _load(Path("fleet.jsonl"), errors="skip")
     assert len(split) == 1 and len(tables.instances) == 16
     assert "fleet.jsonl line 9 at $.instances[0].status (id c5-i0)" in tables.warnings[1]
+
+
+@pytest.mark.parametrize("shared", [0.0, 1e-3, 1.0])
+def test_the_child_part_comes_through_shared_memory_or_the_pipe(
+    split: list[int], tails: list[int], monkeypatch: pytest.MonkeyPatch, shared: float
+) -> None:
+    """No shared memory, too little of it, enough: the same tables and warnings as one."""
+    monkeypatch.setattr(normalize, "_SHARED_PER_BYTE", shared)
+    path = _write(_fleet())["array"]
+    two = _load(path)
+    assert len(split) == 1 and tails == split
+    normalize.SPLIT_MIN_BYTES = 2**40
+    one = _load(path)
+    for (table, left), (_, right) in zip(one.frames(), two.frames(), strict=True):
+        pd.testing.assert_frame_equal(left, right, obj=table)
+    assert two.warnings == one.warnings

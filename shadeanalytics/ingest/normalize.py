@@ -14,6 +14,7 @@ import binascii
 import functools
 import hashlib
 import itertools
+import mmap
 import os
 import pickle
 import signal
@@ -1031,6 +1032,7 @@ class _Normalizer:
         except OSError:  # out of file descriptors: one process
             walk(0, n)
             return
+        shared = _shared_memory(int(ends[-1] * _SHARED_PER_BYTE))
         try:
             with warnings.catch_warnings():
                 # Python 3.12+ warns on fork with threads running (pyarrow's pools): the child
@@ -1051,7 +1053,12 @@ class _Normalizer:
                 walk(split, n)
                 payload = _PART.encode(_part(self._added(mark)))
                 with os.fdopen(write_fd, "wb") as pipe:
-                    pipe.write(payload)
+                    if shared is not None and len(payload) <= len(shared):
+                        shared[:len(payload)] = payload  # (no copy through the pipe)
+                        pipe.write(b"S" + len(payload).to_bytes(8, "little"))
+                    else:
+                        pipe.write(b"P")
+                        pipe.write(payload)
                 code = 0
             finally:
                 os._exit(code)
@@ -1073,9 +1080,18 @@ class _Normalizer:
                 os.waitpid(pid, 0)
             if read_fd >= 0:
                 os.close(read_fd)
-        if status == 0 and payload:
-            part = _PART_DECODER.decode(payload)
-            del payload  # (each piece goes as soon as it is read: a large load's peak memory)
+        if status == 0 and payload[:1] == b"S" and shared is not None:
+            with memoryview(shared) as view, view[:int.from_bytes(payload[1:], "little")] as used:
+                part = _PART_DECODER.decode(used)
+        elif status == 0 and payload[:1] == b"P":
+            with memoryview(payload) as view, view[1:] as used:
+                part = _PART_DECODER.decode(used)
+        else:
+            part = None
+        if shared is not None:
+            shared.close()
+        del payload  # (each piece goes as soon as it is read: a large load's peak memory)
+        if part is not None:
             added = _added(part)
             self._append(added, mark)
             tail = added[" tail"]
@@ -1468,6 +1484,20 @@ class _Part(msgspec.Struct, array_like=True):
 _PART = msgspec.msgpack.Encoder()
 _PART_DECODER = msgspec.msgpack.Decoder(_Part)
 _REST = ("documents", " warnings", " skipped")
+
+
+#: the shared memory a split walk's child may write what it sends into (``_Part``), per byte
+#: of the records: virtual until written (more than the child's part ever takes); a larger
+#: part goes through the pipe
+_SHARED_PER_BYTE = 1.0
+
+
+def _shared_memory(size: int) -> mmap.mmap | None:
+    """``size`` bytes of memory shared with a process forked after (None: none to be had)."""
+    try:
+        return mmap.mmap(-1, size) if size > 0 else None
+    except (OSError, ValueError, OverflowError):
+        return None
 
 
 #: the instances' columns by name: the Arrow struct of an instance row (``arrowrows``)
