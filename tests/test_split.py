@@ -81,8 +81,8 @@ def tails(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     seen: list[int] = []
     added = normalize._added
 
-    def counted(part: Any) -> dict[str, Any]:
-        out = added(part)
+    def counted(part: Any, *shared: Any) -> dict[str, Any]:
+        out = added(part, *shared)
         if out[" tail"] is not None:
             seen.append(len(out[" tail"]))
         return out

@@ -17,8 +17,8 @@ import pandas as pd
 
 from .schema import Column
 
-__all__ = ["ARROW_TABLES", "from_ipc", "pyarrow_or_none", "rows_to_arrow", "struct_type",
-           "to_ipc", "to_rows"]
+__all__ = ["ARROW_TABLES", "from_ipc", "ipc_into", "pyarrow_or_none", "rows_to_arrow",
+           "struct_type", "to_ipc", "to_rows"]
 
 #: the tables whose rows become Arrow columns in one conversion: the hot path of every load.
 #: Their raw fields no column describes are flags (bool).
@@ -90,18 +90,35 @@ def to_rows(array: Any) -> list[tuple[Any, ...]]:
     return list(zip(*columns, strict=True))
 
 
-def to_ipc(array: Any) -> bytes:
-    """A struct array as Arrow IPC stream bytes (``from_ipc`` reads it back)."""
+def _write_ipc(array: Any, sink: Any) -> int:
     pa = pyarrow_or_none()
     batch = pa.RecordBatch.from_arrays(array.flatten(), schema=pa.schema(list(array.type)))
-    sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, batch.schema) as writer:
         writer.write_batch(batch)
+    return int(sink.tell())
+
+
+def to_ipc(array: Any) -> bytes:
+    """A struct array as Arrow IPC stream bytes (``from_ipc`` reads it back)."""
+    sink = pyarrow_or_none().BufferOutputStream()
+    _write_ipc(array, sink)
     return bytes(sink.getvalue())
 
 
-def from_ipc(data: bytes) -> Any:
-    """The struct array of ``to_ipc`` bytes (its buffers view ``data``: no copy)."""
+def ipc_into(array: Any, target: Any) -> int:
+    """A struct array written as Arrow IPC stream at the start of ``target`` (a writable
+    buffer: shared memory), no copy in between; the bytes written, or 0 when it does not fit
+    (nothing written)."""
+    pa = pyarrow_or_none()
+    size = _write_ipc(array, pa.MockOutputStream())
+    if size > len(target):
+        return 0
+    return _write_ipc(array, pa.FixedSizeBufferWriter(pa.py_buffer(target)))
+
+
+def from_ipc(data: Any) -> Any:
+    """The struct array of ``to_ipc`` bytes or of ``ipc_into``'s buffer (its buffers view
+    ``data``: no copy)."""
     pa = pyarrow_or_none()
     batch = pa.ipc.open_stream(pa.py_buffer(data)).read_next_batch()
     return pa.StructArray.from_arrays(batch.columns, fields=list(batch.schema))

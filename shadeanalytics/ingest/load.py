@@ -31,7 +31,7 @@ from .decode import decode_list_response
 from .normalize import Document, Lines, normalize, splits
 from .tables import Tables, build_tables
 
-try:  # python-isal (igzip): the same zlib interface, 1.5-2x faster expanding a .gz source
+try:  # python-isal (igzip): zlib's interface, about 1.4x faster expanding a .gz source
     from isal import isal_zlib as _zlib
 except ImportError:  # pragma: no cover - a platform without its wheel: the standard library
     _zlib = zlib  # type: ignore[misc]

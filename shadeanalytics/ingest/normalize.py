@@ -30,7 +30,7 @@ import msgspec
 from msgspec import UNSET
 
 from ..errors import SchemaError
-from .arrowrows import from_ipc, rows_to_arrow, struct_type, to_ipc, to_rows
+from .arrowrows import from_ipc, ipc_into, rows_to_arrow, struct_type, to_ipc, to_rows
 from .decode import (
     UNREADABLE,
     CheckedCluster,
@@ -1051,11 +1051,20 @@ class _Normalizer:
                 self.findings._warnings = {}
                 self.findings.skipped = 0
                 walk(split, n)
-                payload = _PART.encode(_part(self._added(mark)))
+                added = self._added(mark)
+                # its instance rows as Arrow, written straight into the shared memory
+                array, at = _instances_arrow(added["instances"]), 0
+                if array is not None and shared is not None:
+                    with memoryview(shared) as view:
+                        at = ipc_into(array, view)
+                payload = _PART.encode(_part(added, array, at))
+                del added, array
+                start = -(-at // 64) * 64  # (the rest after it, aligned)
                 with os.fdopen(write_fd, "wb") as pipe:
-                    if shared is not None and len(payload) <= len(shared):
-                        shared[:len(payload)] = payload  # (no copy through the pipe)
-                        pipe.write(b"S" + len(payload).to_bytes(8, "little"))
+                    if shared is not None and start + len(payload) <= len(shared):
+                        shared[start:start + len(payload)] = payload  # (none through the pipe)
+                        pipe.write(b"S" + start.to_bytes(8, "little")
+                                   + len(payload).to_bytes(8, "little"))
                     else:
                         pipe.write(b"P")
                         pipe.write(payload)
@@ -1081,18 +1090,24 @@ class _Normalizer:
             if read_fd >= 0:
                 os.close(read_fd)
         if status == 0 and payload[:1] == b"S" and shared is not None:
-            with memoryview(shared) as view, view[:int.from_bytes(payload[1:], "little")] as used:
+            start = int.from_bytes(payload[1:9], "little")
+            end = start + int.from_bytes(payload[9:17], "little")
+            with memoryview(shared) as view, view[start:end] as used:
                 part = _PART_DECODER.decode(used)
         elif status == 0 and payload[:1] == b"P":
             with memoryview(payload) as view, view[1:] as used:
                 part = _PART_DECODER.decode(used)
         else:
             part = None
-        if shared is not None:
+        arrows: memoryview | None = None
+        if part is not None and part.shared and shared is not None:
+            # the child's instances, viewed where they are (the mmap goes with the last view)
+            arrows = memoryview(shared)[:part.shared]
+        elif shared is not None:
             shared.close()
         del payload  # (each piece goes as soon as it is read: a large load's peak memory)
         if part is not None:
-            added = _added(part)
+            added = _added(part, arrows)
             self._append(added, mark)
             tail = added[" tail"]
             if tail is not None and (head is not None or not self.out.instances):
@@ -1479,6 +1494,8 @@ class _Part(msgspec.Struct, array_like=True):
     columns: dict[str, _Rows]
     #: the instance rows as Arrow IPC (``arrowrows``; then ``rows`` has none), or empty
     instances: bytes = b""
+    #: the bytes of that IPC at the start of the shared memory instead (``arrowrows.ipc_into``)
+    shared: int = 0
 
 
 _PART = msgspec.msgpack.Encoder()
@@ -1512,18 +1529,13 @@ def _instances_arrow(rows: list[tuple[Any, ...]]) -> Any:
     return rows_to_arrow(rows, struct) if struct is not None and rows else None
 
 
-def _instances_ipc(rows: list[tuple[Any, ...]]) -> bytes:
-    """``_instances_arrow`` as Arrow IPC, or empty."""
-    array = _instances_arrow(rows)
-    return b"" if array is None else to_ipc(array)
-
-
-def _part(added: dict[str, Any]) -> _Part:
-    """``_Normalizer._added`` as a ``_Part``: the instance rows as Arrow IPC when they
-    convert (the loader then converts only its own)."""
+def _part(added: dict[str, Any], array: Any = None, shared: int = 0) -> _Part:
+    """``_Normalizer._added`` as a ``_Part``: the instance rows as Arrow (``array``: their
+    ``_instances_arrow``, None when they do not convert), as IPC bytes or, ``shared``, that
+    many bytes of IPC in the shared memory (the loader then converts only its own rows)."""
     rest = pickle.dumps({key: added[key] for key in _REST}, protocol=pickle.HIGHEST_PROTOCOL)
-    instances = _instances_ipc(added["instances"])
-    if instances:
+    instances = to_ipc(array) if array is not None and not shared else b""
+    if array is not None:
         added = {**added, "instances": []}
     groups: dict[str, dict[str, Any]] = {"rows": {}, "origins": {}, "columns": {}}
     for key, values in added.items():
@@ -1533,14 +1545,16 @@ def _part(added: dict[str, Any]) -> _Part:
             groups["columns"][key] = _to_columns(None, [values])
         elif key not in _REST:
             groups["rows"][key] = _to_columns(values)
-    return _Part(rest, **groups, instances=instances)
+    return _Part(rest, **groups, instances=instances, shared=shared)
 
 
-def _added(part: _Part) -> dict[str, Any]:
-    """The ``_Normalizer._added`` of a ``_Part``."""
+def _added(part: _Part, shared: memoryview | None = None) -> dict[str, Any]:
+    """The ``_Normalizer._added`` of a ``_Part`` (``shared``: its instances' IPC, when it
+    was written into the shared memory)."""
     rows = {key: _from_columns(part.rows.pop(key)) for key in list(part.rows)}
     lists = {key: _column_lists(part.columns.pop(key))[0] for key in list(part.columns)}
-    tail = from_ipc(part.instances) if part.instances else None
+    tail = from_ipc(part.instances) if part.instances else \
+        from_ipc(shared) if shared is not None else None
     return {**rows, **part.origins, **lists, **pickle.loads(part.rest), " tail": tail}
 
 
