@@ -519,6 +519,12 @@ def bench_shapes(n: int, repeat: int) -> dict[str, Any]:
     tables: dict[str, Any] = {}
     ours: dict[str, Any] = {}
     differences: dict[tuple[str, str], list[str]] = {}
+    from shadeanalytics.ingest import normalize
+
+    # whether our loader walks the big files in two processes (it decides per load, from the
+    # 1-minute load average: on a busy machine it keeps to one)
+    split = {"at start": normalize.splits(paths["array"].stat().st_size),
+             "load average at start": os.getloadavg()}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the dirty fleet's unknown fields and drifted values
         # one small load each first: lazy imports are not the cost of the first container
@@ -561,6 +567,7 @@ def bench_shapes(n: int, repeat: int) -> dict[str, Any]:
         "general_items": {name: _general_items(p) for name, p in paths.items()},
         "seconds": times, "cpu_seconds": cpu, "memory": memory,
         "load_average_after": os.getloadavg(),
+        "split": {**split, "at end": normalize.splits(paths["array"].stat().st_size)},
         "differences": {f"{name} {method}": found for (name, method), found in
                         differences.items()},
     }
@@ -591,6 +598,12 @@ def print_shapes(r: dict[str, Any]) -> dict[str, Any]:
         print(f"   {name:<12} {cpu[name]['duckdb']:7.2f} {cpu[name]['ours']:6.2f} "
               f"{cpu[name]['ours'] / cpu[name]['duckdb']:10.2f}x")
     print("   load average after: " + ", ".join(f"{x:.2f}" for x in r["load_average_after"]))
+    if "split" in r:  # whether our loader used the second core (its own decision, per load)
+        split = r["split"]
+        print(f"   our split walk (two processes for a big file): "
+              f"{'engaged' if split['at start'] else 'not engaged'} at the start (load "
+              f"{split['load average at start'][0]:.2f}), "
+              f"{'engaged' if split['at end'] else 'not engaged'} at the end")
     differing = {k: v for k, v in r["differences"].items() if v}
     print(f"   DuckDB's instances frames == ours (columns, rows, 2,000 sampled rows' values): "
           f"{_mark(not differing)}" + "".join(f"\n     {k}: {'; '.join(v)}"

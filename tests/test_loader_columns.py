@@ -13,7 +13,8 @@ import pytest
 from conftest import envelope, make_cluster, make_instance
 
 import shadeanalytics as sa
-from shadeanalytics.ingest import tables
+from shadeanalytics.ingest import arrowrows
+from shadeanalytics.ingest.schema import Column
 
 pytest.importorskip("pyarrow")
 
@@ -39,7 +40,7 @@ def test_arrow_columns_equal_the_general_conversion(monkeypatch: pytest.MonkeyPa
         {"clusters": [make_cluster("c-1", members), make_cluster("c-2", status="weird")]}, _AT
     )
     fast = _read(document)
-    monkeypatch.setattr(tables, "_ARROW_TABLES", frozenset())
+    monkeypatch.setattr(arrowrows, "ARROW_TABLES", frozenset())
     general = _read(document)
     assert fast.warnings == general.warnings
     assert [w.split(":")[0] for w in fast.warnings] == [
@@ -109,3 +110,19 @@ def test_a_bad_child_value_names_its_path_and_instance() -> None:
     assert skipped.skipped == 1
     assert skipped.instances["instance_id"].tolist() == ["i-1"]
     assert skipped.instance_tags["tag"].tolist() == ["a"]
+
+
+def test_rows_travel_as_arrow_and_come_back_as_they_were() -> None:
+    """arrowrows: IPC and back gives the rows; a float in an integer column is refused."""
+    columns = {
+        "name": Column("name", "string", "name", "", "", "str"),
+        "port": Column("port", "Int64", "port", "", "", "int"),
+    }
+    struct = arrowrows.struct_type("instances", ["name", "port", "flag"], columns)
+    rows = [("a", 1, True), (None, None, False), ("\u00e9\U0001f600", 2**62, None)]
+    array = arrowrows.rows_to_arrow(rows, struct)
+    assert [f.name for f in struct] == ["name", "port", "flag"]
+    assert arrowrows.to_rows(arrowrows.from_ipc(arrowrows.to_ipc(array))) == rows
+    assert arrowrows.rows_to_arrow([("a", 1.5, True)], struct) is None
+    assert arrowrows.rows_to_arrow([("a", "1", True)], struct) is None
+    assert arrowrows.struct_type("volumes", ["name"], columns) is None

@@ -14,6 +14,7 @@ import binascii
 import functools
 import hashlib
 import itertools
+import mmap
 import os
 import pickle
 import signal
@@ -29,6 +30,7 @@ import msgspec
 from msgspec import UNSET
 
 from ..errors import SchemaError
+from .arrowrows import from_ipc, ipc_into, rows_to_arrow, struct_type, to_ipc, to_rows
 from .decode import (
     UNREADABLE,
     CheckedCluster,
@@ -169,20 +171,48 @@ class Document:
 class Lines:
     """The lines of a big JSONL file, each read into its document when the walk reaches it
     (``document(line, source, explicit)``): a batch the walk may split between two processes
-    (``splits``). ``items``: (line number, line) of every non-blank line."""
+    (``splits``) by blocks of whole lines, each process cutting its own blocks into lines."""
 
-    items: list[tuple[int, bytes]]
+    data: bytes
     name: str
     explicit: bool
     document: Callable[[bytes, str, bool], Document]
+    #: the documents the lines gave (counted once walked: the progress bar's)
+    count: int = 0
+
+    #: blocks the lines are cut into for a split: its share is met to about 1 %
+    BLOCKS = 128
+
+    def bounds(self) -> list[int]:
+        """The offset of each block's first byte (each right after a line feed, or a carriage
+        return in a file without line feeds), then the end of the data."""
+        data, size = self.data, len(self.data)
+        end = b"\n" if b"\n" in data else b"\r"
+        bounds = [0]
+        for k in range(1, self.BLOCKS):
+            cut = data.find(end, k * size // self.BLOCKS) + 1
+            if bounds[-1] < cut < size:
+                bounds.append(cut)
+        return [*bounds, size]
+
+    def first_line(self, offset: int) -> int:
+        """The number of the line starting at ``offset`` (right after a line end), as
+        ``bytes.splitlines`` counts them: ends of lines are LF, CR LF and CR."""
+        if not offset:
+            return 1
+        data = self.data
+        returns = data.count(b"\r", 0, offset)  # (none in most files: CR LF is not counted)
+        return 1 + data.count(b"\n", 0, offset) + returns \
+            - (data.count(b"\r\n", 0, offset) if returns else 0)
 
 
 #: the fewest bytes of records a load splits between two processes (``splits``): below it,
 #: starting the second process costs about what it saves
 SPLIT_MIN_BYTES = 20 * 1024**2
-#: the share of the records' bytes the first process (the loader's own) walks: the second
-#: also encodes its rows (``_Rows``: about half its walk's time), so both end together
-_SPLIT_SHARE = 0.6
+#: the share of the records' bytes the first process (the loader's own) walks: both convert
+#: their instance rows to Arrow after their walk, the second also encodes the rest of what
+#: it added (``_Part``), so both end together
+_SPLIT_SHARE = 0.55
 
 
 #: the most runnable processes besides this one, per other core (the 1-minute load average),
@@ -276,6 +306,19 @@ class Normalized:
     )
     documents: list[Document] = field(default_factory=list)
     findings: Findings = field(default_factory=Findings)
+    #: the first instance rows, as Arrow struct arrays (``arrowrows``), before those of
+    #: ``instances``: what a walk split in two processes read (both parts converted while
+    #: the processes ran; turned back into tuples only where a rare path reads whole rows)
+    instance_blocks: list[Any] = field(default_factory=list)
+    #: the rows in ``instance_blocks``: an instance's row number is this + its index
+    blocked: int = 0
+
+    def unblock(self) -> None:
+        """Every instance row in ``instances``, as tuples (the blocks' first)."""
+        if self.instance_blocks:
+            self.instances[:0] = [row for block in self.instance_blocks
+                                  for row in to_rows(block)]
+            self.instance_blocks, self.blocked = [], 0
 
 
 def general_path(path: str) -> str:
@@ -939,13 +982,20 @@ class _Normalizer:
     def _lines(self, lines: Lines, observed_at: str | None) -> None:
         """The documents of a JSONL file's lines (``observed_at``: the load's default)."""
 
-        def walk_lines(start: int, stop: int) -> None:
-            for number, line in lines.items[start:stop]:
-                doc = lines.document(line, f"{lines.name} line {number}", lines.explicit)
-                self.document(doc.with_time(observed_at) if observed_at and not doc.observed_at
-                              else doc)
+        bounds = lines.bounds()
 
-        self._in_two([len(line) for _, line in lines.items], walk_lines)
+        def walk_lines(start: int, stop: int) -> None:
+            begin, end, data = bounds[start], bounds[stop], lines.data
+            part = data if begin == 0 and end == len(data) else data[begin:end]
+            for number, line in enumerate(part.splitlines(), start=lines.first_line(begin)):
+                if line.strip():
+                    doc = lines.document(line, f"{lines.name} line {number}", lines.explicit)
+                    self.document(doc.with_time(observed_at)
+                                  if observed_at and not doc.observed_at else doc)
+
+        before = len(self.out.documents)
+        self._in_two([end - begin for begin, end in itertools.pairwise(bounds)], walk_lines)
+        lines.count = len(self.out.documents) - before
 
     # -- two processes: a big list's records split in two (``splits``) ---------------------
 
@@ -982,6 +1032,7 @@ class _Normalizer:
         except OSError:  # out of file descriptors: one process
             walk(0, n)
             return
+        shared = _shared_memory(int(ends[-1] * _SHARED_PER_BYTE))
         try:
             with warnings.catch_warnings():
                 # Python 3.12+ warns on fork with threads running (pyarrow's pools): the child
@@ -1000,9 +1051,23 @@ class _Normalizer:
                 self.findings._warnings = {}
                 self.findings.skipped = 0
                 walk(split, n)
-                payload = _PART.encode(_part(self._added(mark)))
+                added = self._added(mark)
+                # its instance rows as Arrow, written straight into the shared memory
+                array, at = _instances_arrow(added["instances"]), 0
+                if array is not None and shared is not None:
+                    with memoryview(shared) as view:
+                        at = ipc_into(array, view)
+                payload = _PART.encode(_part(added, array, at))
+                del added, array
+                start = -(-at // 64) * 64  # (the rest after it, aligned)
                 with os.fdopen(write_fd, "wb") as pipe:
-                    pipe.write(payload)
+                    if shared is not None and start + len(payload) <= len(shared):
+                        shared[start:start + len(payload)] = payload  # (none through the pipe)
+                        pipe.write(b"S" + start.to_bytes(8, "little")
+                                   + len(payload).to_bytes(8, "little"))
+                    else:
+                        pipe.write(b"P")
+                        pipe.write(payload)
                 code = 0
             finally:
                 os._exit(code)
@@ -1010,6 +1075,9 @@ class _Normalizer:
         status = 1
         try:
             walk(0, split)
+            # this part's instance rows as Arrow while the child still walks (``tables``
+            # then converts none of them; kept only if the child's come as Arrow too)
+            head = _instances_arrow(self.out.instances)
             with os.fdopen(read_fd, "rb") as pipe:
                 read_fd = -1
                 payload = pipe.read()
@@ -1021,10 +1089,34 @@ class _Normalizer:
                 os.waitpid(pid, 0)
             if read_fd >= 0:
                 os.close(read_fd)
-        if status == 0 and payload:
-            part = _PART_DECODER.decode(payload)
-            del payload  # (each piece goes as soon as it is read: a large load's peak memory)
-            self._append(_added(part), mark)
+        if status == 0 and payload[:1] == b"S" and shared is not None:
+            start = int.from_bytes(payload[1:9], "little")
+            end = start + int.from_bytes(payload[9:17], "little")
+            with memoryview(shared) as view, view[start:end] as used:
+                part = _PART_DECODER.decode(used)
+        elif status == 0 and payload[:1] == b"P":
+            with memoryview(payload) as view, view[1:] as used:
+                part = _PART_DECODER.decode(used)
+        else:
+            part = None
+        arrows: memoryview | None = None
+        if part is not None and part.shared and shared is not None:
+            # the child's instances, viewed where they are (the mmap goes with the last view)
+            arrows = memoryview(shared)[:part.shared]
+        elif shared is not None:
+            shared.close()
+        del payload  # (each piece goes as soon as it is read: a large load's peak memory)
+        if part is not None:
+            added = _added(part, arrows)
+            self._append(added, mark)
+            tail = added[" tail"]
+            if tail is not None and (head is not None or not self.out.instances):
+                blocks = [tail] if head is None else [head, tail]  # the part's rows as Arrow
+                self.out.instance_blocks += blocks
+                self.out.blocked += sum(map(len, blocks))
+                self.out.instances.clear()
+            elif tail is not None:  # (this part's rows do not convert: all as tuples)
+                self.out.instances.extend(to_rows(tail))
         else:
             walk(split, n)
 
@@ -1083,18 +1175,19 @@ class _Normalizer:
         rows, origins = self.out.instances, self.out.instance_origins
         doc_no, intern, digest, children = self._doc_no, self._intern, self._script, \
             self._child_rows
+        blocked = self.out.blocked
         for j, m in enumerate(members):
             # the member's path, spelled out only when a message needs it (member_path)
             mpath = (path, j)
-            rows.append(_instance_row(m, cid, False, observed_at, len(rows), mpath, intern,
-                                      digest, children))
+            rows.append(_instance_row(m, cid, False, observed_at, blocked + len(rows), mpath,
+                                      intern, digest, children))
             origins.append((doc_no, mpath))
 
     def _typed_instance(self, r: Any, path: str, observed_at: str | None,
                         cluster_id: str | None, info: bool = False) -> None:
         rows = self.out.instances
-        rows.append(_instance_row(r, cluster_id, info, observed_at, len(rows), path,
-                                  self._intern, self._script, self._child_rows))
+        rows.append(_instance_row(r, cluster_id, info, observed_at, self.out.blocked + len(rows),
+                                  path, self._intern, self._script, self._child_rows))
         self.out.instance_origins.append((self._doc_no, path))
 
     def _script(self, script: Any, path: str | tuple[str, int], iid: str) -> str | None:
@@ -1399,6 +1492,10 @@ class _Part(msgspec.Struct, array_like=True):
     origins: dict[str, list[tuple[int, str | tuple[str, int]]]]
     #: the child tables' columns and list lengths (each list a one-column ``_Rows``)
     columns: dict[str, _Rows]
+    #: the instance rows as Arrow IPC (``arrowrows``; then ``rows`` has none), or empty
+    instances: bytes = b""
+    #: the bytes of that IPC at the start of the shared memory instead (``arrowrows.ipc_into``)
+    shared: int = 0
 
 
 _PART = msgspec.msgpack.Encoder()
@@ -1406,9 +1503,40 @@ _PART_DECODER = msgspec.msgpack.Decoder(_Part)
 _REST = ("documents", " warnings", " skipped")
 
 
-def _part(added: dict[str, Any]) -> _Part:
-    """``_Normalizer._added`` as a ``_Part``."""
+#: the shared memory a split walk's child may write what it sends into (``_Part``), per byte
+#: of the records: virtual until written (more than the child's part ever takes); a larger
+#: part goes through the pipe
+_SHARED_PER_BYTE = 1.0
+
+
+def _shared_memory(size: int) -> mmap.mmap | None:
+    """``size`` bytes of memory shared with a process forked after (None: none to be had)."""
+    try:
+        return mmap.mmap(-1, size) if size > 0 else None
+    except (OSError, ValueError, OverflowError):
+        return None
+
+
+#: the instances' columns by name: the Arrow struct of an instance row (``arrowrows``)
+_INSTANCE_COLUMNS = {c.name: c for c in INSTANCES}
+
+
+def _instances_arrow(rows: list[tuple[Any, ...]]) -> Any:
+    """Instance rows as an Arrow struct array, or None when they do not convert (a value of
+    another type than its column's: ``tables`` converts them the general way, naming each)
+    or pyarrow cannot be used."""
+    struct = struct_type("instances", INSTANCE_FIELDS, _INSTANCE_COLUMNS)
+    return rows_to_arrow(rows, struct) if struct is not None and rows else None
+
+
+def _part(added: dict[str, Any], array: Any = None, shared: int = 0) -> _Part:
+    """``_Normalizer._added`` as a ``_Part``: the instance rows as Arrow (``array``: their
+    ``_instances_arrow``, None when they do not convert), as IPC bytes or, ``shared``, that
+    many bytes of IPC in the shared memory (the loader then converts only its own rows)."""
     rest = pickle.dumps({key: added[key] for key in _REST}, protocol=pickle.HIGHEST_PROTOCOL)
+    instances = to_ipc(array) if array is not None and not shared else b""
+    if array is not None:
+        added = {**added, "instances": []}
     groups: dict[str, dict[str, Any]] = {"rows": {}, "origins": {}, "columns": {}}
     for key, values in added.items():
         if key.endswith("origins"):
@@ -1417,14 +1545,17 @@ def _part(added: dict[str, Any]) -> _Part:
             groups["columns"][key] = _to_columns(None, [values])
         elif key not in _REST:
             groups["rows"][key] = _to_columns(values)
-    return _Part(rest, **groups)
+    return _Part(rest, **groups, instances=instances, shared=shared)
 
 
-def _added(part: _Part) -> dict[str, Any]:
-    """The ``_Normalizer._added`` of a ``_Part``."""
+def _added(part: _Part, shared: memoryview | None = None) -> dict[str, Any]:
+    """The ``_Normalizer._added`` of a ``_Part`` (``shared``: its instances' IPC, when it
+    was written into the shared memory)."""
     rows = {key: _from_columns(part.rows.pop(key)) for key in list(part.rows)}
     lists = {key: _column_lists(part.columns.pop(key))[0] for key in list(part.columns)}
-    return {**rows, **part.origins, **lists, **pickle.loads(part.rest)}
+    tail = from_ipc(part.instances) if part.instances else \
+        from_ipc(shared) if shared is not None else None
+    return {**rows, **part.origins, **lists, **pickle.loads(part.rest), " tail": tail}
 
 
 def _sizes(items: Any) -> list[int]:

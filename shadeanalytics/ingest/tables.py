@@ -8,12 +8,12 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from dataclasses import fields as dataclass_fields
 from datetime import datetime
-from operator import itemgetter
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from .arrowrows import pyarrow_or_none, rows_to_arrow, struct_type, to_rows
 from .normalize import (
     ACCOUNT_FIELDS,
     CHILD_FIELDS,
@@ -269,15 +269,30 @@ class _Columns(dict[str, list[Any]]):
     column by column, so that only the rows and a few columns' lists are alive at a time,
     never every column's list at once (a load's peak memory)."""
 
-    def __init__(self, rows: list[tuple[Any, ...]], names: tuple[str, ...]) -> None:
+    def __init__(self, rows: list[tuple[Any, ...]], names: tuple[str, ...],
+                 blocks: list[Any] | None = None) -> None:
+        """``blocks``: the first rows, as Arrow struct arrays (``Normalized.instance_blocks``),
+        before ``rows``."""
         super().__init__()
         self.rows = rows
+        self.blocks = blocks or []
         self._index = {name: k for k, name in enumerate(names)}
 
     def __missing__(self, name: str) -> list[Any]:
         k = self._index[name]
-        column = self[name] = [row[k] for row in self.rows]
+        column: list[Any] = []
+        for block in self.blocks:
+            column += block.field(k).to_pylist()
+        column += [row[k] for row in self.rows]
+        self[name] = column
         return column
+
+    def materialize(self) -> list[tuple[Any, ...]]:
+        """Every row as a tuple (the blocks' too): what reads whole rows (rarely) reads."""
+        if self.blocks:
+            self.rows[:0] = [row for block in self.blocks for row in to_rows(block)]
+            self.blocks = []
+        return self.rows
 
     def names(self) -> list[str]:
         return list(self._index)
@@ -288,15 +303,17 @@ class _Table:
 
     def __init__(self, name: str, rows: list[tuple[Any, ...]], names: tuple[str, ...],
                  origins: Callable[[int], tuple[str, str]], id_field: str | None,
-                 findings: Findings, columns: list[Any] | None = None) -> None:
-        """``columns``: the raw columns of a child table (lists, or numpy arrays)."""
+                 findings: Findings, columns: list[Any] | None = None,
+                 blocks: list[Any] | None = None) -> None:
+        """``columns``: the raw columns of a child table (lists, or numpy arrays); ``blocks``:
+        the first rows as Arrow (``Normalized.instance_blocks``)."""
         self.name = name
         if columns is not None:  # already column by column (a child table)
             self.n = len(columns[0])
             self.raw: dict[str, list[Any]] = dict(zip(names, columns, strict=True))
         else:
-            self.n = len(rows)
-            self.raw = _Columns(rows, names)
+            self.n = len(rows) + sum(map(len, blocks or ()))
+            self.raw = _Columns(rows, names, blocks)
         self.origin = origins
         self.id_field = id_field
         #: the id of a row's record, when the table has no id column of its own
@@ -531,15 +548,8 @@ def _convert(column: Column, values: list[Any], table: _Table) -> Any:
 
 
 def _arrow() -> Any:
-    """pyarrow (with ``pyarrow.compute``) when installed (the ``parquet`` extra), else None:
-    it builds the columns below from Python lists 3-5x faster than pandas' checks of every
-    value, into the same arrays."""
-    try:
-        import pyarrow as pa
-        import pyarrow.compute
-    except ImportError:  # pragma: no cover - pyarrow is optional
-        return None
-    return pa
+    """pyarrow when installed, else None (``arrowrows.pyarrow_or_none``)."""
+    return pyarrow_or_none()
 
 
 def _strings(values: list[Any]) -> Any:
@@ -604,57 +614,34 @@ def _frame(table: _Table, extra: dict[str, Column] | None = None) -> dict[str, A
     return out
 
 
-#: the tables whose rows become Arrow columns in one conversion (``_arrow_columns``): the
-#: hot path of every load. Their raw fields no column describes are flags (bool).
-_ARROW_TABLES = frozenset({"clusters", "instances"})
-#: the Arrow type of each ``parse`` kind: a value of another Python type fails the conversion
-_ARROW_KINDS = {"str": "large_string", "status": "large_string", "time": "large_string",
-                "time_or_na": "large_string", "dollars": "large_string", "int": "int64",
-                "cents": "int64", "bool": "bool_"}
-_ARROW_DTYPES = {"string": "large_string", "boolean": "bool_", "Int64": "int64"}
-
-
 def _arrow_columns(table: _Table, described: dict[str, Column]) -> dict[str, Any]:
     """The raw columns of ``table``'s rows as Arrow arrays, converted in one pass (no Python
-    list per column, no check of each value's type in Python), or ``{}``: pyarrow missing, a
-    table not in ``_ARROW_TABLES``, or a value of an unexpected type anywhere (an object
-    where text belongs, a string where a number belongs, an integer past 64 bits...): then
-    every column takes the general conversion, which reports each such value by its path.
+    list per column, no check of each value's type in Python; ``arrowrows``), or ``{}``:
+    pyarrow missing, a table not in ``ARROW_TABLES``, or a value of an unexpected type
+    anywhere (an object where text belongs, a string where a number belongs, an integer past
+    64 bits...): then every column takes the general conversion, which reports each such
+    value by its path. Rows a split walk converted already (``_Columns.blocks``) are not
+    converted again.
 
     Every value pyarrow accepts here is one the general conversion passes unchanged (a
     float with an integer value in an integer column is the exception: both load it as
     that integer, without a warning)."""
     pa = _arrow()
     raw = table.raw
-    if pa is None or table.name not in _ARROW_TABLES or type(raw) is not _Columns \
-            or not raw.rows or pd.StringDtype().storage != "pyarrow":
+    if type(raw) is not _Columns or not (raw.rows or raw.blocks):
         return {}
-    fields = []
-    for name in raw.names():
-        column = described.get(name)
-        if name == "observed_at":
-            kind = "large_string"
-        elif column is None:
-            kind = "bool_"
-        elif column.parse == "derived":
-            kind = _ARROW_DTYPES.get(column.dtype, "")
-        else:
-            kind = _ARROW_KINDS.get(column.parse, "")
-        if not kind:
-            return {}
-        fields.append(pa.field(name, getattr(pa, kind)()))
-    try:
-        rows = pa.array(raw.rows, type=pa.struct(fields))
-    except (pa.ArrowException, TypeError, ValueError, OverflowError, UnicodeError):
+    struct = struct_type(table.name, raw.names(), described)
+    if struct is None:
         return {}
-    # pyarrow truncates a float into an integer field (1.5 -> 1) where the general conversion
-    # refuses it: any float in an integer column sends the table the general way (one pass of
-    # C-level iteration per integer column, no Python per value)
-    for k, arrow_field in enumerate(fields):
-        if arrow_field.type == pa.int64() \
-                and float in set(map(type, map(itemgetter(k), raw.rows))):
+    if any(block.type != struct for block in raw.blocks):  # (rows of another spec's)
+        raw.materialize()
+    parts = list(raw.blocks)
+    if raw.rows:
+        parts.append(rows_to_arrow(raw.rows, struct))
+        if parts[-1] is None:
             return {}
-    return {field.name: rows.field(k) for k, field in enumerate(fields)}
+    rows = parts[0] if len(parts) == 1 else pa.concat_arrays(parts)
+    return {field.name: rows.field(k) for k, field in enumerate(struct)}
 
 
 def _nulls(array: Any) -> np.ndarray:
@@ -774,7 +761,7 @@ def _dedupe(table: _Table, key: tuple[str, ...],
             return
     except TypeError:  # a key field holds a list or an object
         keys = [tuple(map(_hashable, k)) for k in keys]
-    rows = raw.rows if type(raw) is _Columns else _RowView(raw)
+    rows = raw.materialize() if type(raw) is _Columns else _RowView(raw)
     seen: dict[tuple[Any, ...], int] = {}
     for i, row in enumerate(rows):
         if i in table.drop:
@@ -809,7 +796,8 @@ def build_tables(norm: Normalized) -> Tables:
                       origin_of(norm.cluster_origins), "cluster_id", findings)
     merged = _merge_details(norm)
     instances = _Table("instances", norm.instances, INSTANCE_FIELDS,
-                       origin_of(norm.instance_origins), "instance_id", findings)
+                       origin_of(norm.instance_origins), "instance_id", findings,
+                       blocks=norm.instance_blocks)
     instances.drop.update(merged)
     _quiet_lifecycle(instances)
     types = _Table("instance_types", norm.instance_types, INSTANCE_TYPE_FIELDS,
@@ -828,6 +816,7 @@ def build_tables(norm: Normalized) -> Tables:
 
     i = _frame(instances)
     instances.raw.rows = norm.instances = []  # type: ignore[attr-defined]  # _Columns: converted
+    instances.raw.blocks = norm.instance_blocks = []  # type: ignore[attr-defined]
     i["hourly_price_usd"] = _usd(i["hourly_price_cents"])
     i["total_vram_gb"] = i["num_gpus"] * i["vram_per_gpu_in_gb"]
     detailed = np.asarray(instances.raw["has_details"], dtype=bool)
@@ -902,6 +891,11 @@ def _merge_details(norm: Normalized) -> set[int]:
     cluster), its ``volume_ids`` and ``envs`` rows follow, and the info row is dropped without
     a warning. Returns the dropped rows.
     """
+    if norm.instance_blocks:
+        if not any(any(block.field(_FROM_INFO).to_pylist()) for block in norm.instance_blocks) \
+                and not any(row[_FROM_INFO] for row in norm.instances):
+            return set()
+        norm.unblock()  # rows to rewrite: all as tuples
     rows = norm.instances
     infos = [n for n, row in enumerate(rows) if row[_FROM_INFO]]
     if not infos:

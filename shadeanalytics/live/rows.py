@@ -54,7 +54,7 @@ __all__ = ["DERIVED_BY", "RowBlock", "code_digest", "decode_frame", "derive", "e
 #: them): their source is part of :func:`spec_fingerprint`
 DERIVED_BY = ("shadeanalytics.ingest.schema", "shadeanalytics.ingest.resources",
               "shadeanalytics.ingest.decode", "shadeanalytics.ingest.normalize",
-              "shadeanalytics.ingest.tables",
+              "shadeanalytics.ingest.tables", "shadeanalytics.ingest.arrowrows",
               "shadeanalytics.live.endpoints", "shadeanalytics.live.rows")
 #: the tables a store version can give rows to (polls are the poll log's)
 ROW_TABLES = tuple(name for name in TABLES if name != "polls")
