@@ -80,6 +80,8 @@ _PARTS = 16
 _KEEP_WAIT_MS = 1_000
 #: versions past the kept open rows a read derives itself (more: the row blocks are read)
 _OPEN_DERIVE_MAX = 2_000
+#: polls past the kept poll log a read fetches itself (more: it keeps the log again)
+_POLLS_LATER_MAX = 2_000
 
 
 @functools.cache
@@ -345,17 +347,22 @@ def _read(
         rows.sort(key=itemgetter(0))
         return rows
 
-    open_rows = storeread.OpenRows(functools.partial(_open_rows, backend.name))
+    open_rows = storeread.OpenRows(functools.partial(_open_rows, backend.name, found))
     tables = storeread.read(
         backend,
         progress_bar=progress_bar,
         min_versions=min_versions,
         pick=pick,
         open_rows=open_rows,
+        poll_log=functools.partial(_poll_log, found),
     )
     kept: _Kept | None = found.get("kept")
     if open_rows.took is not None and open_rows.vids is not None and not backend.read_only:
-        _keep_open_rows(backend, open_rows.took, open_rows.vids, int(found["through"]))
+        _keep_open_rows(
+            backend, open_rows.took, open_rows.vids, int(found["through"]), found["polls"]
+        )
+    elif found.get("open") is not None and found["keep_polls"] and not backend.read_only:
+        _keep_polls(backend, found)
     sums: _Sums | None = found.get("sums")
     frames = {f.name: getattr(tables, f.name) for f in fields(Tables)}
     part: SettledTables = (
@@ -472,11 +479,10 @@ def _keep_sums(backend: Backend, kept: _Kept, tables: Tables) -> None:
     backend.best_effort_write("cannot keep the settled sums", _KEEP_WAIT_MS, keep)
 
 
-def _open_rows(source: str, session: Session, vids: np.ndarray) -> derived.RowBlock | None:
-    """The derived rows of the versions ``vids`` (ascending) from the kept open rows (part
-    -1 of ``settled_bills``: the rows of the versions a read without the settled instances
-    took), the versions after those derived now; None when some version is not in them
-    (e.g. a settled instance seen again: its old versions) or too many are new."""
+def _poll_log(found: dict[str, Any], session: Session) -> derived.PollLog:
+    """The store's poll log: the one kept with the open rows (part -1 of ``settled_bills``,
+    read here for :func:`_open_rows`) and the polls after it, or (none kept, or its last
+    poll not the store's) every poll."""
     row = (
         session.execute(
             "SELECT through_version, data FROM settled_bills WHERE spec = ? AND part = -1",
@@ -485,10 +491,61 @@ def _open_rows(source: str, session: Session, vids: np.ndarray) -> derived.RowBl
         if _current_shape(session)
         else None
     )
-    if row is None:
+    found["open"] = raw = (
+        None if row is None else (int(row[0]), msgspec.msgpack.decode(session.blob(row[1])))
+    )
+    log = None
+    if raw is not None and raw[1].get("polls") is not None:
+        log = derived.PollLog.decode(raw[1]["polls"])
+        # (the poll log only grows: its last poll, still there, vouches for the rest)
+        last = (
+            session.execute(
+                "SELECT observed_at FROM polls WHERE poll_id = ?", (int(log.ids[-1]),)
+            ).fetchone()
+            if log.ids.size
+            else None
+        )
+        if last is None or last[0] != log.select(log.ids == log.ids[-1]).text()[0]:
+            log = None
+    later = derived.PollLog.fetch(session, after=0 if log is None else int(log.ids[-1]))
+    # (kept again with the open rows when none is kept, or many polls are later)
+    found["keep_polls"] = log is None or later.ids.size > _POLLS_LATER_MAX
+    found["polls"] = polls = later if log is None else log.plus(later)
+    return polls
+
+
+def _keep_polls(backend: Backend, found: dict[str, Any]) -> None:
+    """Keep the read's poll log with the kept open rows it read (unchanged). Best effort."""
+    spec = fingerprint()
+    through, raw = found["open"]
+    polls = found["polls"].encode()
+    if polls is None:
+        return
+    data = msgspec.msgpack.encode({**raw, "polls": polls})
+
+    def keep(session: Session) -> None:
+        if not _current_shape(session):
+            return
+        session.execute(
+            "UPDATE settled_bills SET data = ? WHERE spec = ? AND part = -1 "
+            "AND through_version = ?",
+            (data, spec, through),
+        )
+
+    backend.best_effort_write("cannot keep the poll log", _KEEP_WAIT_MS, keep)
+
+
+def _open_rows(
+    source: str, found: dict[str, Any], session: Session, vids: np.ndarray
+) -> derived.RowBlock | None:
+    """The derived rows of the versions ``vids`` (ascending) from the kept open rows (part
+    -1 of ``settled_bills``: the rows of the versions a read without the settled instances
+    took; read by :func:`_poll_log`), the versions after those derived now; None when some
+    version is not in them (e.g. a settled instance seen again: its old versions) or too
+    many are new."""
+    if found.get("open") is None:
         return None
-    through = int(row[0])
-    raw = msgspec.msgpack.decode(session.blob(row[1]))
+    through, raw = found["open"]
     kept = np.frombuffer(raw["vids"], dtype=np.int64)
     old, later = vids[vids <= through], vids[vids > through]
     # (both ascending and distinct: each of ``old`` found in ``kept`` by bisection)
@@ -513,13 +570,22 @@ def _open_rows(source: str, session: Session, vids: np.ndarray) -> derived.RowBl
 
 
 def _keep_open_rows(
-    backend: Backend, block: derived.RowBlock, vids: np.ndarray, through: int
+    backend: Backend,
+    block: derived.RowBlock,
+    vids: np.ndarray,
+    through: int,
+    polls: derived.PollLog,
 ) -> None:
     """Keep the rows of the versions ``vids`` (a read's, through version ``through``) as
-    the open rows of the kept bill, for the next read. Best effort."""
+    the open rows of the kept bill, and the read's poll log, for the next read. Best
+    effort."""
     spec = fingerprint()
     data = msgspec.msgpack.encode(
-        {"vids": vids.astype(np.int64).tobytes(), "block": derived.encode(block)}
+        {
+            "vids": vids.astype(np.int64).tobytes(),
+            "block": derived.encode(block),
+            "polls": polls.encode() if polls.ids.size else None,
+        }
     )
 
     def keep(session: Session) -> None:
