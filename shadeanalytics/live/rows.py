@@ -247,8 +247,14 @@ def _texts(frame: pd.DataFrame) -> pd.DataFrame:
     for name in frame.columns:
         values = frame[name]
         if isinstance(values.dtype, pd.CategoricalDtype) and not values.dtype.ordered:
-            texts = pd.array(values.cat.categories.to_numpy(dtype=object), dtype="string")
-            frame[name] = texts.take(values.cat.codes.to_numpy(), allow_fill=True)
+            codes = values.cat.codes.to_numpy()
+            categories = values.cat.categories.to_numpy(dtype=object)
+            if categories.size > codes.size:  # (few rows of many values: only theirs)
+                used = np.unique(codes[codes >= 0])
+                categories = categories[used]
+                codes = np.where(codes >= 0, np.searchsorted(used, codes), -1)
+            texts = pd.array(categories, dtype="string")
+            frame[name] = texts.take(codes, allow_fill=True)
     return frame
 
 
