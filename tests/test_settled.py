@@ -241,17 +241,34 @@ def test_a_settled_read_takes_the_open_rows_not_the_row_blocks(
 
 
 def _kept_polls(path: Path) -> list[int]:
-    """The poll ids of the poll log kept with the open rows of the store at ``path``."""
+    """The poll ids of the poll log kept with the open rows of the store at ``path``; and
+    asserts that the versions of other kinds kept with them, closed and still open, are
+    every one through the version they were kept through."""
     with sqlite3.connect(path) as db:
         (data,) = db.execute("SELECT data FROM settled_bills WHERE part = -1").fetchone()
-    return np.frombuffer(msgspec.msgpack.decode(data)["polls"]["ids"], np.int64).tolist()
+        raw = msgspec.msgpack.decode(data)
+        kept = raw["versions"]
+        assert kept["closed"]
+        assert sorted(
+            [row[0] for row in kept["closed"]]
+            + np.frombuffer(kept["moving"], np.int64).tolist()
+        ) == [
+            v
+            for (v,) in db.execute(
+                "SELECT version_id FROM versions WHERE version_id <= ? "
+                "AND kind NOT IN ('instance', 'instance_info') ORDER BY version_id",
+                (kept["through"],),
+            )
+        ]
+    return np.frombuffer(raw["polls"]["ids"], np.int64).tolist()
 
 
 def test_the_poll_log_is_kept_with_the_open_rows(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The open rows keep the poll log; later reads add the polls after it (a failed one
-    too), kept again past ``_POLLS_LATER_MAX``, and give the whole history's polls table."""
+    """The open rows keep the poll log and the closed versions of clusters and types; later
+    reads add the polls after it (a failed one too), kept again past ``_POLLS_LATER_MAX``,
+    and give the whole history's polls table and summary."""
     monkeypatch.setattr(store_module, "_DERIVED_MIN_VERSIONS", 0)
     path = tmp_path / "history.db"
     states = _generated(3, 7, 0.2)

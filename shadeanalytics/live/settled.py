@@ -285,13 +285,12 @@ def _read(
         found["through"] = session.execute(
             "SELECT coalesce(max(version_id), 0) FROM versions"
         ).fetchone()[0]
-        found["current"] = {
-            _instance_id(rid)
-            for kind, rid in session.execute(
-                "SELECT kind, resource_id FROM versions WHERE valid_to IS NULL"
-            )
-            if kind in _KINDS
-        }
+        current = session.execute(
+            "SELECT kind, resource_id, version_id FROM versions WHERE valid_to IS NULL"
+        ).fetchall()
+        found["current"] = {_instance_id(rid) for kind, rid, _ in current if kind in _KINDS}
+        #: the open versions of the other kinds (their sightings still move)
+        moving = [vid for kind, _, vid in current if kind not in _KINDS]
         kept: _Kept | None
         if summed:
             loaded = _load_sums(session)
@@ -328,13 +327,7 @@ def _read(
         found["kept"] = kept = kept.without(again)
         found["ids"] = ids = sorted(kept.unsettled | again)
         window = "valid_from <= ? AND last_seen_at >= ?"
-        rows: list[Any] = []
-        for kind in STORE_KINDS:
-            if kind not in _KINDS:
-                rows += session.execute(
-                    f"SELECT {columns} FROM versions WHERE kind = ? AND {window}",
-                    (kind, until_poll, lo),
-                ).fetchall()
+        rows: list[Any] = _other_versions(session, found, columns, until_poll, lo, moving)
         # the versions of each open instance (by its resource ids: <id>#2 too), in chunks
         for at in range(0, len(ids), _CHUNK):
             chunk = ids[at : at + _CHUNK]
@@ -359,9 +352,18 @@ def _read(
     kept: _Kept | None = found.get("kept")
     if open_rows.took is not None and open_rows.vids is not None and not backend.read_only:
         _keep_open_rows(
-            backend, open_rows.took, open_rows.vids, int(found["through"]), found["polls"]
+            backend,
+            open_rows.took,
+            open_rows.vids,
+            int(found["through"]),
+            found["polls"],
+            found.get("versions"),
         )
-    elif found.get("open") is not None and found["keep_polls"] and not backend.read_only:
+    elif (
+        found.get("open") is not None
+        and (found["keep_polls"] or found.get("keep_versions"))
+        and not backend.read_only
+    ):
         _keep_polls(backend, found)
     sums: _Sums | None = found.get("sums")
     frames = {f.name: getattr(tables, f.name) for f in fields(Tables)}
@@ -514,14 +516,71 @@ def _poll_log(found: dict[str, Any], session: Session) -> derived.PollLog:
     return polls
 
 
+def _other_versions(
+    session: Session,
+    found: dict[str, Any],
+    columns: str,
+    until_poll: int,
+    lo: str,
+    moving: list[int],
+) -> list[Any]:
+    """The sighting ``columns`` of the versions of the window of every kind but instances:
+    those closed by the read that kept the open rows from there (kept with them: a closed
+    version never changes), the others fetched; every one fetched when none are kept (or
+    the window has a start), noted in ``found`` to be kept."""
+    other = tuple(kind for kind in STORE_KINDS if kind not in _KINDS)
+    marks = ", ".join("?" * len(other))
+    open_ = found.get("open")
+    kept = open_[1].get("versions") if open_ is not None else None
+    if kept is not None and not lo and kept["columns"] == columns:
+        rows = [tuple(row) for row in kept["closed"] if row[4] <= until_poll]
+        vids = np.frombuffer(kept["moving"], dtype=np.int64).tolist()
+        for at in range(0, len(vids), _CHUNK):
+            chunk = vids[at : at + _CHUNK]
+            rows += session.execute(
+                f"SELECT {columns} FROM versions WHERE version_id IN "
+                f"({', '.join('?' * len(chunk))}) AND valid_from <= ?",
+                (*chunk, until_poll),
+            ).fetchall()
+        rows += session.execute(
+            f"SELECT {columns} FROM versions WHERE version_id > ? AND kind IN ({marks}) "
+            "AND valid_from <= ?",
+            (int(kept["through"]), *other, until_poll),
+        ).fetchall()
+        found["keep_versions"] = False
+        return rows
+    rows = session.execute(
+        f"SELECT {columns} FROM versions WHERE kind IN ({marks}) "
+        "AND valid_from <= ? AND last_seen_at >= ?",
+        (*other, until_poll, lo),
+    ).fetchall()
+    total = session.execute(
+        f"SELECT count(*) FROM versions WHERE kind IN ({marks})", other
+    ).fetchone()[0]
+    found["keep_versions"] = False
+    if not lo and len(rows) == total:  # every one of them: kept with the open rows
+        still = set(moving)
+        found["keep_versions"] = True
+        found["versions"] = {
+            "columns": columns,
+            "through": int(found["through"]),
+            "closed": [row for row in rows if row[0] not in still],
+            "moving": np.asarray(moving, dtype=np.int64).tobytes(),
+        }
+    return rows
+
+
 def _keep_polls(backend: Backend, found: dict[str, Any]) -> None:
-    """Keep the read's poll log with the kept open rows it read (unchanged). Best effort."""
+    """Keep the read's poll log, and the closed versions of the other kinds, with the kept
+    open rows it read (unchanged). Best effort."""
     spec = fingerprint()
     through, raw = found["open"]
     polls = found["polls"].encode()
     if polls is None:
         return
-    data = msgspec.msgpack.encode({**raw, "polls": polls})
+    data = msgspec.msgpack.encode(
+        {**raw, "polls": polls, "versions": found.get("versions", raw.get("versions"))}
+    )
 
     def keep(session: Session) -> None:
         if not _current_shape(session):
@@ -575,16 +634,18 @@ def _keep_open_rows(
     vids: np.ndarray,
     through: int,
     polls: derived.PollLog,
+    versions: dict[str, Any] | None,
 ) -> None:
     """Keep the rows of the versions ``vids`` (a read's, through version ``through``) as
-    the open rows of the kept bill, and the read's poll log, for the next read. Best
-    effort."""
+    the open rows of the kept bill, with the read's poll log and closed versions of the
+    other kinds (``_other_versions``), for the next read. Best effort."""
     spec = fingerprint()
     data = msgspec.msgpack.encode(
         {
             "vids": vids.astype(np.int64).tobytes(),
             "block": derived.encode(block),
             "polls": polls.encode() if polls.ids.size else None,
+            "versions": versions,
         }
     )
 
