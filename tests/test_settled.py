@@ -16,6 +16,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import msgspec
+import numpy as np
 import pandas as pd
 import pytest
 from conftest import (
@@ -236,6 +238,60 @@ def test_a_settled_read_takes_the_open_rows_not_the_row_blocks(
         ).fetchall() == db.execute("SELECT max(version_id) FROM versions").fetchall()
     with sa.Store(path) as store:
         _assert_same_bill(store.read(), part)
+
+
+def _kept_polls(path: Path) -> list[int]:
+    """The poll ids of the poll log kept with the open rows of the store at ``path``; and
+    asserts that the versions of other kinds kept with them, closed and still open, are
+    every one through the version they were kept through."""
+    with sqlite3.connect(path) as db:
+        (data,) = db.execute("SELECT data FROM settled_bills WHERE part = -1").fetchone()
+        raw = msgspec.msgpack.decode(data)
+        kept = raw["versions"]
+        assert kept["closed"]
+        assert sorted(
+            [row[0] for row in kept["closed"]]
+            + np.frombuffer(kept["moving"], np.int64).tolist()
+        ) == [
+            v
+            for (v,) in db.execute(
+                "SELECT version_id FROM versions WHERE version_id <= ? "
+                "AND kind NOT IN ('instance', 'instance_info') ORDER BY version_id",
+                (kept["through"],),
+            )
+        ]
+    return np.frombuffer(raw["polls"]["ids"], np.int64).tolist()
+
+
+def test_the_poll_log_is_kept_with_the_open_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The open rows keep the poll log and the closed versions of clusters and types; later
+    reads add the polls after it (a failed one too), kept again past ``_POLLS_LATER_MAX``,
+    and give the whole history's polls table and summary."""
+    monkeypatch.setattr(store_module, "_DERIVED_MIN_VERSIONS", 0)
+    path = tmp_path / "history.db"
+    states = _generated(3, 7, 0.2)
+    _record(states[:4], path)
+    _reads(path)
+    with sa.Store(path) as store:
+        store.read_settled()  # reads the row blocks: keeps the open rows and the poll log
+    assert _kept_polls(path) == [1, 2, 3, 4]
+    with sa.Store(path) as store:
+        store.record_failed_poll(states[4].at - timedelta(seconds=1), error="timed out")
+    _record(states[4:5], path)
+    with sa.Store(path) as store:
+        part, full = store.read_settled(), store.read()
+    assert _kept_polls(path) == [1, 2, 3, 4]  # two polls later: fetched, not kept
+    pd.testing.assert_frame_equal(part.polls, full.polls)
+    assert (~full.polls["ok"]).sum() == 3  # the failed poll's three endpoints
+    monkeypatch.setattr(settled_module, "_POLLS_LATER_MAX", 2)
+    _record(states[5:], path)
+    with sa.Store(path) as store:
+        part, full = store.read_settled(), store.read()
+    assert _kept_polls(path) == [1, 2, 3, 4, 5, 6, 7, 8]  # kept again: four polls later
+    pd.testing.assert_frame_equal(part.polls, full.polls)
+    assert summary_text(part) == summary_text(full)
 
 
 def test_a_bill_kept_in_parts_stacks_as_part_after_part(tmp_path: Path) -> None:

@@ -107,7 +107,8 @@ def market_compare(fleet: Fleet, *, as_of: TimeLike = None,
         last), then ``shade_instance_type``.
     """
     billed, tables = as_bill(with_billed(fleet, billed, "market_compare"), as_of)
-    running = billed.instances
+    # (only the columns used: a filter takes every column it keeps)
+    running = billed.instances[[*_KEYS, "state", "billed_price_usd"]]
     running = running[(running["state"] == "running").fillna(False).to_numpy(dtype=bool)
                       & (running["num_gpus"].fillna(0) > 0).to_numpy(dtype=bool)]
     columns = list(MARKET_COLUMNS)

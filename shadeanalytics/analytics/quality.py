@@ -196,7 +196,8 @@ def gpu_matches_type(gpu_type: str, instance_type: str) -> bool:
 
 
 def _gpu_type_mismatch(fleet: _Fleet) -> pd.DataFrame:
-    inst = fleet.instances.dropna(subset=["gpu_type", "shade_instance_type"])
+    inst = fleet.instances[["instance_id", "gpu_type", "shade_instance_type"]].dropna(
+        subset=["gpu_type", "shade_instance_type"])
     pairs = inst[["gpu_type", "shade_instance_type"]].drop_duplicates()
     # few distinct (gpu, type) pairs even in a large fleet: the rule runs once per pair
     ok = [gpu_matches_type(g, t) for g, t in pairs.itertuples(index=False)]
@@ -307,7 +308,9 @@ def _missing_price(fleet: _Fleet) -> pd.DataFrame:
 
 
 def _cost_gap(fleet: _Fleet) -> pd.DataFrame:
-    inst = fleet.instances
+    # (only the columns used: a filter takes every column it keeps)
+    inst = fleet.instances[["instance_id", "accrued_usd", "cost_estimate_usd", "billed_hours",
+                            "billed_price_usd", "shade_cloud"]]
     accrued = inst["accrued_usd"]
     gap = accrued - inst["cost_estimate_usd"]
     flagged = (gap.abs() > COST_GAP_SHARE * accrued) & (gap.abs() > COST_GAP_USD)

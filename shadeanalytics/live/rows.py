@@ -47,8 +47,8 @@ from ..ingest.normalize import DETAIL_FIELDS, RECORD_TABLES, Document, Findings,
 from ..ingest.schema import STATUSES, TABLES, empty_frame, status_dtype
 from ..ingest.tables import ACCOUNT_KEYS, build_tables
 
-__all__ = ["DERIVED_BY", "RowBlock", "code_digest", "decode_frame", "derive", "encode_frame",
-           "read_rows", "records", "refused", "spec_fingerprint"]
+__all__ = ["DERIVED_BY", "PollLog", "RowBlock", "code_digest", "decode_frame", "derive",
+           "encode_frame", "read_rows", "records", "refused", "spec_fingerprint"]
 
 #: the modules whose code decides the rows a version derives to (and how a block encodes
 #: them): their source is part of :func:`spec_fingerprint`
@@ -247,8 +247,14 @@ def _texts(frame: pd.DataFrame) -> pd.DataFrame:
     for name in frame.columns:
         values = frame[name]
         if isinstance(values.dtype, pd.CategoricalDtype) and not values.dtype.ordered:
-            texts = pd.array(values.cat.categories.to_numpy(dtype=object), dtype="string")
-            frame[name] = texts.take(values.cat.codes.to_numpy(), allow_fill=True)
+            codes = values.cat.codes.to_numpy()
+            categories = values.cat.categories.to_numpy(dtype=object)
+            if categories.size > codes.size:  # (few rows of many values: only theirs)
+                used = np.unique(codes[codes >= 0])
+                categories = categories[used]
+                codes = np.where(codes >= 0, np.searchsorted(used, codes), -1)
+            texts = pd.array(categories, dtype="string")
+            frame[name] = texts.take(codes, allow_fill=True)
     return frame
 
 
@@ -463,7 +469,7 @@ def _to_dollars(values: list[Any]) -> np.ndarray | None:
     return None if probe.warned else out
 
 
-def sightings(versions: Versions, ok: list[tuple[int, str, str]], lo: str, hi: str
+def sightings(versions: Versions, ok: PollLog, lo: str, hi: str
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``(version index, poll id, poll time in µs, cost action)`` of every row the window
     gives, ordered as the rows load (by poll time, then version id): each version at the
@@ -472,9 +478,7 @@ def sightings(versions: Versions, ok: list[tuple[int, str, str]], lo: str, hi: s
     from .endpoints import ENDPOINTS
     from .endpoints import endpoint_of as _endpoint_of
 
-    poll_ids = np.asarray([p for p, _, _ in ok], dtype=np.int64)
-    times = pd.to_datetime([at for _, at, _ in ok], utc=True, format="ISO8601"
-                           ).as_unit("us").asi8 if ok else np.array([], dtype=np.int64)
+    poll_ids, times = ok.ids, ok.times
     lo_us = pd.Timestamp(lo).value // 1000 if lo else np.iinfo(np.int64).min  # ns -> µs
     hi_us = pd.Timestamp(hi).value // 1000 if hi != "\uffff" else np.iinfo(np.int64).max
     n = versions.vid.size
@@ -497,8 +501,7 @@ def sightings(versions: Versions, ok: list[tuple[int, str, str]], lo: str, hi: s
         rows = np.flatnonzero((code == e) & (late_start | early_end))
         if not rows.size:
             continue
-        ids = poll_ids[inside & np.fromiter((endpoint in eps.split(",") for _, _, eps in ok),
-                                            bool, len(ok))]
+        ids = poll_ids[inside & ok.polled(endpoint)]
         starts = rows[late_start[rows]]
         at = np.searchsorted(ids, first[starts], side="left")
         missing[starts[at >= ids.size]] = True
@@ -532,7 +535,7 @@ def _gather(frame: pd.DataFrame, vids: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return offsets + np.arange(int(counts.sum()), dtype=np.int64), counts
 
 
-def read_rows(block: RowBlock, versions: Versions, ok: list[tuple[int, str, str]], lo: str,
+def read_rows(block: RowBlock, versions: Versions, ok: PollLog, lo: str,
               hi: str) -> dict[str, pd.DataFrame] | None:
     """The row tables of the window from derived rows, or None when the general path must
     read it (see the module docstring)."""
@@ -616,16 +619,12 @@ def _merge_details(frame: pd.DataFrame, from_info: np.ndarray, at: np.ndarray,
     return frame, dropped
 
 
-def polls_frame(logged: list[tuple[str, str, str]]) -> pd.DataFrame:
-    """``Tables.polls`` from the poll log ``(observed_at, endpoints, outcome)``: one row per
-    endpoint of each poll, ordered by time, endpoint and outcome (failed first), each once."""
-    if not logged:
+def polls_frame(logged: PollLog) -> pd.DataFrame:
+    """``Tables.polls`` from the poll log: one row per endpoint of each poll, ordered by
+    time, endpoint and outcome (failed first), each once."""
+    if not logged.ids.size:
         return empty_frame("polls")
-    # (columns by itemgetter: unzipping 100,000 tuples makes as many argument tuples)
-    ats, lists, outcomes = (list(map(itemgetter(k), logged)) for k in range(3))
-    times = pd.to_datetime(ats, utc=True, format="ISO8601").as_unit("us").asi8
-    ok = np.asarray(outcomes, dtype=object) == "ok"
-    combo_of, combos = pd.factorize(np.asarray(lists, dtype=object))
+    times, combo_of, combos, ok = logged.times, logged.combo, logged.combos, logged.ok
     names = sorted({e for combo in combos for e in combo.split(",")})
     rank = {e: i for i, e in enumerate(names)}
     parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
@@ -644,3 +643,101 @@ def polls_frame(logged: list[tuple[str, str, str]]) -> pd.DataFrame:
         "endpoint": pd.array(names, dtype="string").take(e),
         "ok": pd.array(o, dtype="boolean"),
     })
+
+
+def _utc_texts(times: np.ndarray) -> np.ndarray:
+    """``storedb.utc_text`` of each time (µs since the epoch), as an object array."""
+    text = np.datetime_as_string(times.view("datetime64[us]"), unit="us")
+    return np.char.add(text, "Z").astype(object)
+
+
+@dataclass(frozen=True)
+class PollLog:
+    """The store's poll log as columns, ascending by poll id: each poll's id, time (µs since
+    the epoch), endpoints (``combos[combo]``) and success; ``texts`` its ``observed_at``
+    text, None when each is its time's fixed-width UTC text (``storedb.utc_text``), as
+    every poll the store records: then it can be kept as numbers (:meth:`encode`)."""
+
+    ids: np.ndarray
+    times: np.ndarray
+    combo: np.ndarray
+    combos: list[str]
+    ok: np.ndarray
+    texts: np.ndarray | None = None
+
+    _SELECT = "SELECT poll_id, observed_at, endpoints, outcome FROM polls"
+
+    @classmethod
+    def fetch(cls, session: Any, after: int = 0) -> PollLog:
+        """The polls of ``session``'s store after poll ``after``."""
+        return cls.of(session.execute(f"{cls._SELECT} WHERE poll_id > ? ORDER BY poll_id",
+                                      (after,)).fetchall())
+
+    @classmethod
+    def of(cls, polls: Sequence[tuple[int, str, str, str]]) -> PollLog:
+        """The log of ``(poll_id, observed_at, endpoints, outcome)`` rows, ascending."""
+        # (columns by itemgetter: unzipping 100,000 tuples makes as many argument tuples)
+        ids, ats, lists, outcomes = (list(map(itemgetter(k), polls)) for k in range(4))
+        times = pd.to_datetime(ats, utc=True, format="ISO8601").as_unit("us").asi8 \
+            if polls else np.zeros(0, dtype=np.int64)
+        combo, combos = pd.factorize(np.asarray(lists, dtype=object))
+        texts = np.asarray(ats, dtype=object)
+        plain = bool((texts == _utc_texts(times)).all()) if polls else True
+        return cls(np.asarray(ids, dtype=np.int64), np.asarray(times, dtype=np.int64),
+                   np.asarray(combo, dtype=np.int64), [str(c) for c in combos],
+                   np.asarray(outcomes, dtype=object) == "ok", None if plain else texts)
+
+    def text(self) -> np.ndarray:
+        """Each poll's ``observed_at`` text (an object array)."""
+        return self.texts if self.texts is not None else _utc_texts(self.times)
+
+    def between(self, lo: str, hi: str) -> np.ndarray:
+        """Which polls' ``observed_at`` text is in [lo, hi] (as text compares)."""
+        if not lo and hi == "\uffff":
+            return np.ones(self.ids.size, dtype=bool)
+        text = self.text()
+        return np.asarray((text >= lo) & (text <= hi), dtype=bool)
+
+    def polled(self, endpoint: str) -> np.ndarray:
+        """Which polls asked ``endpoint``."""
+        asked = np.asarray([endpoint in c.split(",") for c in self.combos], dtype=bool)
+        return asked[self.combo] if asked.size else np.zeros(self.ids.size, dtype=bool)
+
+    def select(self, rows: np.ndarray) -> PollLog:
+        """The polls of ``rows`` (a boolean mask)."""
+        return PollLog(self.ids[rows], self.times[rows], self.combo[rows], self.combos,
+                       self.ok[rows], None if self.texts is None else self.texts[rows])
+
+    def rows(self) -> list[tuple[int, str, str]]:
+        """``(poll_id, observed_at, endpoints)`` of each poll."""
+        return list(zip(self.ids.tolist(), self.text().tolist(),
+                        [self.combos[c] for c in self.combo.tolist()], strict=True))
+
+    def plus(self, later: PollLog) -> PollLog:
+        """This log and the ``later`` polls after it."""
+        combos = list(self.combos)
+        combos += [c for c in later.combos if c not in combos]
+        code = np.asarray([combos.index(c) for c in later.combos], dtype=np.int64)
+        texts = None if self.texts is None and later.texts is None else np.concatenate(
+            [self.text(), later.text()])
+        return PollLog(np.concatenate([self.ids, later.ids]),
+                       np.concatenate([self.times, later.times]),
+                       np.concatenate([self.combo, code[later.combo] if code.size
+                                       else later.combo]),
+                       combos, np.concatenate([self.ok, later.ok]), texts)
+
+    def encode(self) -> dict[str, Any] | None:
+        """The log as msgpack-ready data (None: it has texts of other forms)."""
+        if self.texts is not None:
+            return None
+        return {"ids": self.ids.tobytes(), "times": self.times.tobytes(),
+                "combo": self.combo.astype(np.int32).tobytes(), "combos": self.combos,
+                "ok": self.ok.tobytes()}
+
+    @classmethod
+    def decode(cls, data: dict[str, Any]) -> PollLog:
+        """The log of :meth:`encode`'s ``data``."""
+        return cls(np.frombuffer(data["ids"], dtype=np.int64),
+                   np.frombuffer(data["times"], dtype=np.int64),
+                   np.frombuffer(data["combo"], dtype=np.int32).astype(np.int64),
+                   list(data["combos"]), np.frombuffer(data["ok"], dtype=bool))

@@ -80,6 +80,8 @@ _PARTS = 16
 _KEEP_WAIT_MS = 1_000
 #: versions past the kept open rows a read derives itself (more: the row blocks are read)
 _OPEN_DERIVE_MAX = 2_000
+#: polls past the kept poll log a read fetches itself (more: it keeps the log again)
+_POLLS_LATER_MAX = 2_000
 
 
 @functools.cache
@@ -283,13 +285,12 @@ def _read(
         found["through"] = session.execute(
             "SELECT coalesce(max(version_id), 0) FROM versions"
         ).fetchone()[0]
-        found["current"] = {
-            _instance_id(rid)
-            for kind, rid in session.execute(
-                "SELECT kind, resource_id FROM versions WHERE valid_to IS NULL"
-            )
-            if kind in _KINDS
-        }
+        current = session.execute(
+            "SELECT kind, resource_id, version_id FROM versions WHERE valid_to IS NULL"
+        ).fetchall()
+        found["current"] = {_instance_id(rid) for kind, rid, _ in current if kind in _KINDS}
+        #: the open versions of the other kinds (their sightings still move)
+        moving = [vid for kind, _, vid in current if kind not in _KINDS]
         kept: _Kept | None
         if summed:
             loaded = _load_sums(session)
@@ -326,13 +327,7 @@ def _read(
         found["kept"] = kept = kept.without(again)
         found["ids"] = ids = sorted(kept.unsettled | again)
         window = "valid_from <= ? AND last_seen_at >= ?"
-        rows: list[Any] = []
-        for kind in STORE_KINDS:
-            if kind not in _KINDS:
-                rows += session.execute(
-                    f"SELECT {columns} FROM versions WHERE kind = ? AND {window}",
-                    (kind, until_poll, lo),
-                ).fetchall()
+        rows: list[Any] = _other_versions(session, found, columns, until_poll, lo, moving)
         # the versions of each open instance (by its resource ids: <id>#2 too), in chunks
         for at in range(0, len(ids), _CHUNK):
             chunk = ids[at : at + _CHUNK]
@@ -345,17 +340,31 @@ def _read(
         rows.sort(key=itemgetter(0))
         return rows
 
-    open_rows = storeread.OpenRows(functools.partial(_open_rows, backend.name))
+    open_rows = storeread.OpenRows(functools.partial(_open_rows, backend.name, found))
     tables = storeread.read(
         backend,
         progress_bar=progress_bar,
         min_versions=min_versions,
         pick=pick,
         open_rows=open_rows,
+        poll_log=functools.partial(_poll_log, found),
     )
     kept: _Kept | None = found.get("kept")
     if open_rows.took is not None and open_rows.vids is not None and not backend.read_only:
-        _keep_open_rows(backend, open_rows.took, open_rows.vids, int(found["through"]))
+        _keep_open_rows(
+            backend,
+            open_rows.took,
+            open_rows.vids,
+            int(found["through"]),
+            found["polls"],
+            found.get("versions"),
+        )
+    elif (
+        found.get("open") is not None
+        and (found["keep_polls"] or found.get("keep_versions"))
+        and not backend.read_only
+    ):
+        _keep_polls(backend, found)
     sums: _Sums | None = found.get("sums")
     frames = {f.name: getattr(tables, f.name) for f in fields(Tables)}
     part: SettledTables = (
@@ -472,11 +481,10 @@ def _keep_sums(backend: Backend, kept: _Kept, tables: Tables) -> None:
     backend.best_effort_write("cannot keep the settled sums", _KEEP_WAIT_MS, keep)
 
 
-def _open_rows(source: str, session: Session, vids: np.ndarray) -> derived.RowBlock | None:
-    """The derived rows of the versions ``vids`` (ascending) from the kept open rows (part
-    -1 of ``settled_bills``: the rows of the versions a read without the settled instances
-    took), the versions after those derived now; None when some version is not in them
-    (e.g. a settled instance seen again: its old versions) or too many are new."""
+def _poll_log(found: dict[str, Any], session: Session) -> derived.PollLog:
+    """The store's poll log: the one kept with the open rows (part -1 of ``settled_bills``,
+    read here for :func:`_open_rows`) and the polls after it, or (none kept, or its last
+    poll not the store's) every poll."""
     row = (
         session.execute(
             "SELECT through_version, data FROM settled_bills WHERE spec = ? AND part = -1",
@@ -485,10 +493,118 @@ def _open_rows(source: str, session: Session, vids: np.ndarray) -> derived.RowBl
         if _current_shape(session)
         else None
     )
-    if row is None:
+    found["open"] = raw = (
+        None if row is None else (int(row[0]), msgspec.msgpack.decode(session.blob(row[1])))
+    )
+    log = None
+    if raw is not None and raw[1].get("polls") is not None:
+        log = derived.PollLog.decode(raw[1]["polls"])
+        # (the poll log only grows: its last poll, still there, vouches for the rest)
+        last = (
+            session.execute(
+                "SELECT observed_at FROM polls WHERE poll_id = ?", (int(log.ids[-1]),)
+            ).fetchone()
+            if log.ids.size
+            else None
+        )
+        if last is None or last[0] != log.select(log.ids == log.ids[-1]).text()[0]:
+            log = None
+    later = derived.PollLog.fetch(session, after=0 if log is None else int(log.ids[-1]))
+    # (kept again with the open rows when none is kept, or many polls are later)
+    found["keep_polls"] = log is None or later.ids.size > _POLLS_LATER_MAX
+    found["polls"] = polls = later if log is None else log.plus(later)
+    return polls
+
+
+def _other_versions(
+    session: Session,
+    found: dict[str, Any],
+    columns: str,
+    until_poll: int,
+    lo: str,
+    moving: list[int],
+) -> list[Any]:
+    """The sighting ``columns`` of the versions of the window of every kind but instances:
+    those closed by the read that kept the open rows from there (kept with them: a closed
+    version never changes), the others fetched; every one fetched when none are kept (or
+    the window has a start), noted in ``found`` to be kept."""
+    other = tuple(kind for kind in STORE_KINDS if kind not in _KINDS)
+    marks = ", ".join("?" * len(other))
+    open_ = found.get("open")
+    kept = open_[1].get("versions") if open_ is not None else None
+    if kept is not None and not lo and kept["columns"] == columns:
+        rows = [tuple(row) for row in kept["closed"] if row[4] <= until_poll]
+        vids = np.frombuffer(kept["moving"], dtype=np.int64).tolist()
+        for at in range(0, len(vids), _CHUNK):
+            chunk = vids[at : at + _CHUNK]
+            rows += session.execute(
+                f"SELECT {columns} FROM versions WHERE version_id IN "
+                f"({', '.join('?' * len(chunk))}) AND valid_from <= ?",
+                (*chunk, until_poll),
+            ).fetchall()
+        rows += session.execute(
+            f"SELECT {columns} FROM versions WHERE version_id > ? AND kind IN ({marks}) "
+            "AND valid_from <= ?",
+            (int(kept["through"]), *other, until_poll),
+        ).fetchall()
+        found["keep_versions"] = False
+        return rows
+    rows = session.execute(
+        f"SELECT {columns} FROM versions WHERE kind IN ({marks}) "
+        "AND valid_from <= ? AND last_seen_at >= ?",
+        (*other, until_poll, lo),
+    ).fetchall()
+    total = session.execute(
+        f"SELECT count(*) FROM versions WHERE kind IN ({marks})", other
+    ).fetchone()[0]
+    found["keep_versions"] = False
+    if not lo and len(rows) == total:  # every one of them: kept with the open rows
+        still = set(moving)
+        found["keep_versions"] = True
+        found["versions"] = {
+            "columns": columns,
+            "through": int(found["through"]),
+            "closed": [row for row in rows if row[0] not in still],
+            "moving": np.asarray(moving, dtype=np.int64).tobytes(),
+        }
+    return rows
+
+
+def _keep_polls(backend: Backend, found: dict[str, Any]) -> None:
+    """Keep the read's poll log, and the closed versions of the other kinds, with the kept
+    open rows it read (unchanged). Best effort."""
+    spec = fingerprint()
+    through, raw = found["open"]
+    polls = found["polls"].encode()
+    if polls is None:
+        return
+    data = msgspec.msgpack.encode(
+        {**raw, "polls": polls, "versions": found.get("versions", raw.get("versions"))}
+    )
+
+    def keep(session: Session) -> None:
+        if not _current_shape(session):
+            return
+        session.execute(
+            "UPDATE settled_bills SET data = ? WHERE spec = ? AND part = -1 "
+            "AND through_version = ?",
+            (data, spec, through),
+        )
+
+    backend.best_effort_write("cannot keep the poll log", _KEEP_WAIT_MS, keep)
+
+
+def _open_rows(
+    source: str, found: dict[str, Any], session: Session, vids: np.ndarray
+) -> derived.RowBlock | None:
+    """The derived rows of the versions ``vids`` (ascending) from the kept open rows (part
+    -1 of ``settled_bills``: the rows of the versions a read without the settled instances
+    took; read by :func:`_poll_log`), the versions after those derived now; None when some
+    version is not in them (e.g. a settled instance seen again: its old versions) or too
+    many are new."""
+    if found.get("open") is None:
         return None
-    through = int(row[0])
-    raw = msgspec.msgpack.decode(session.blob(row[1]))
+    through, raw = found["open"]
     kept = np.frombuffer(raw["vids"], dtype=np.int64)
     old, later = vids[vids <= through], vids[vids > through]
     # (both ascending and distinct: each of ``old`` found in ``kept`` by bisection)
@@ -513,13 +629,24 @@ def _open_rows(source: str, session: Session, vids: np.ndarray) -> derived.RowBl
 
 
 def _keep_open_rows(
-    backend: Backend, block: derived.RowBlock, vids: np.ndarray, through: int
+    backend: Backend,
+    block: derived.RowBlock,
+    vids: np.ndarray,
+    through: int,
+    polls: derived.PollLog,
+    versions: dict[str, Any] | None,
 ) -> None:
     """Keep the rows of the versions ``vids`` (a read's, through version ``through``) as
-    the open rows of the kept bill, for the next read. Best effort."""
+    the open rows of the kept bill, with the read's poll log and closed versions of the
+    other kinds (``_other_versions``), for the next read. Best effort."""
     spec = fingerprint()
     data = msgspec.msgpack.encode(
-        {"vids": vids.astype(np.int64).tobytes(), "block": derived.encode(block)}
+        {
+            "vids": vids.astype(np.int64).tobytes(),
+            "block": derived.encode(block),
+            "polls": polls.encode() if polls.ids.size else None,
+            "versions": versions,
+        }
     )
 
     def keep(session: Session) -> None:

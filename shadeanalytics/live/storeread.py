@@ -163,25 +163,26 @@ class OpenRows:
 def read(backend: Backend, *, since: datetime | str | None = None,
          until: datetime | str | None = None, progress_bar: bool | None = None,
          min_versions: int,
-         pick: Pick | None = None, open_rows: OpenRows | None = None) -> Tables:
+         pick: Pick | None = None, open_rows: OpenRows | None = None,
+         poll_log: Callable[[Session], derived.PollLog] | None = None) -> Tables:
     """:meth:`Store.read <shadeanalytics.live.store.Store.read>` on ``backend``; a window of
     at least ``min_versions`` versions is read from row blocks (fewer are walked again).
     ``pick(session, columns, until_poll, lo)``, called inside the read's snapshot, gives the
     rows (those ``columns``, ascending ids) of the versions of the window the read covers,
     or None for every one (``settled.py``: all but those of instances whose bill is kept);
-    ``open_rows`` may then give those versions' derived rows instead of the row blocks."""
+    ``open_rows`` may then give those versions' derived rows instead of the row blocks;
+    ``poll_log(session)`` the store's poll log (else it is fetched whole)."""
     lo = utc_text(since) if since is not None else ""
     hi = utc_text(until) if until is not None else "\uffff"
     with backend.snapshot() as session, gc_paused():
-        polls = session.execute("SELECT poll_id, observed_at, endpoints, outcome FROM polls "
-                                "ORDER BY poll_id").fetchall()
-        ok = [(p, at, endpoints) for p, at, endpoints, outcome in polls if outcome == "ok"]
-        logged = [(at, endpoints, outcome) for _, at, endpoints, outcome in polls
-                  if lo <= at <= hi]
+        polls = poll_log(session) if poll_log is not None else \
+            derived.PollLog.fetch(session)
+        ok = polls.select(polls.ok)
+        logged = polls.select(polls.between(lo, hi))
         del polls
         # (ids ascend: without an end, the last one; an end walks the polls)
-        until_poll = (ok[-1][0] if ok else 0) if until is None else \
-            max((p for p, at, _ in ok if at <= hi), default=0)
+        until_poll = (int(ok.ids[-1]) if ok.ids.size else 0) if until is None else \
+            int(ok.ids[ok.between("", hi)].max(initial=0))
         window = ("FROM versions WHERE valid_from <= ? AND last_seen_at >= ? "
                   "ORDER BY version_id", (until_poll, lo))
         picked = pick(session, derived.Versions.SELECT, until_poll, lo) \
@@ -213,7 +214,7 @@ def read(backend: Backend, *, since: datetime | str | None = None,
                 window[1]).fetchall()
             if covered is not None:
                 rows = [row for row in rows if row[0] in covered]
-            records, fixes = _records(backend.name, rows, ok, lo, hi)
+            records, fixes = _records(backend.name, rows, ok.rows(), lo, hi)
             with progress(len(records), "reading stored versions", enabled=progress_bar,
                           unit=" rows") as bar:
                 # a stored record that cannot load (kept before the door checked it, or
@@ -223,7 +224,7 @@ def read(backend: Backend, *, since: datetime | str | None = None,
                     _counted(records, bar), Findings(errors="skip"))))
             del records, rows
         else:
-            tables = Tables(**frames, polls=derived.polls_frame([]))
+            tables = Tables(**frames, polls=derived.polls_frame(derived.PollLog.of([])))
         polls_frame = derived.polls_frame(logged)
         del logged
     if new is not None:
