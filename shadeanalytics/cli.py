@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import functools
 import logging
+import os
 import sys
 import warnings
 from collections.abc import Sequence
@@ -907,9 +908,25 @@ def _fake_api(args: argparse.Namespace, stdout: TextIO) -> int:
     return EXIT_OK
 
 
+def _arrow_memory_pool() -> None:
+    """Arrow's jemalloc pool for this process, unless ``ARROW_DEFAULT_MEMORY_POOL`` names
+    one or this pyarrow has none. pyarrow's default, mimalloc, made a year's ``report
+    --store`` 15-30 % slower here (its fresh pages: 1.5-2x the system time), the 10x year's
+    by about 20 %; summaries are the same either way (benchmarks/README.md, issue 24)."""
+    if os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
+        return
+    try:
+        import pyarrow as pa
+
+        pa.set_memory_pool(pa.jemalloc_memory_pool())
+    except (ImportError, NotImplementedError):  # (ArrowNotImplementedError: no jemalloc)
+        pass
+
+
 def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None,
          stderr: TextIO | None = None) -> int:
     """Run the command line; returns the exit code."""
+    _arrow_memory_pool()
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
     parser = _parser()

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import ROOT, SEED_PATH
 
 from shadeanalytics import Store
@@ -105,3 +106,22 @@ def test_summary_of_a_store_without_polls_shows_none_not_an_empty_frame(tmp_path
     assert "Empty DataFrame" not in out
     assert out.count("\n  (none)\n") == 2
     assert "  running: 0 instances, 0 GPUs (of 0 instances not deleted)\n" in out
+
+
+def test_the_command_line_takes_arrows_jemalloc_pool_unless_told(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The command line sets Arrow's jemalloc pool; ARROW_DEFAULT_MEMORY_POOL, when set,
+    keeps the pool it chose."""
+    import pyarrow as pa
+
+    before = pa.default_memory_pool()
+    try:
+        pa.set_memory_pool(pa.system_memory_pool())
+        monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", "system")
+        assert main(["columns"], stdout=io.StringIO()) == 0
+        assert pa.default_memory_pool().backend_name == "system"
+        monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL")
+        assert main(["columns"], stdout=io.StringIO()) == 0
+        assert pa.default_memory_pool().backend_name == "jemalloc"
+    finally:
+        pa.set_memory_pool(before)
