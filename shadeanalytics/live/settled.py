@@ -159,18 +159,35 @@ def _decode(data: bytes) -> tuple[Settled, frozenset[str]]:
 def _load(session: Session) -> _Kept | None:
     """The kept bill: its parts 0, 1, ... in turn (the last one lists the other instances
     and the newest version); None when there is none of this fingerprint, or a gap."""
-    if not _current_shape(session):
-        return None
-    rows = session.execute(
-        "SELECT part, through_version, data FROM settled_bills WHERE spec = ? AND part >= 0 "
-        "ORDER BY part",
-        (fingerprint(),),
-    ).fetchall()
-    if not rows or [row[0] for row in rows] != list(range(len(rows))):
+    rows = _bill_parts(session, data=True)
+    if rows is None:
         return None
     parts = [_decode(session.blob(row[2])) for row in rows]
     settled = parts[0][0].plus(*(more for more, _ in parts[1:]))
     return _Kept(settled, parts[-1][1], int(rows[-1][1]), len(rows))
+
+
+def _bill_parts(session: Session, *, data: bool) -> list[Any] | None:
+    """The kept bill's rows of this fingerprint, parts 0, 1, ... in turn: (part,
+    through_version[, data]); None when there is none, or a gap."""
+    if not _current_shape(session):
+        return None
+    rows = session.execute(
+        f"SELECT part, through_version{', data' if data else ''} FROM settled_bills "
+        "WHERE spec = ? AND part >= 0 ORDER BY part",
+        (fingerprint(),),
+    ).fetchall()
+    if not rows or [row[0] for row in rows] != list(range(len(rows))):
+        return None
+    return rows
+
+
+def _sums_row(session: Session, columns: str) -> Any:
+    """The kept sums' row of this code (``columns`` of it), or None."""
+    return session.execute(
+        f"SELECT {columns} FROM settled_bills WHERE spec = ? AND part = ?",
+        (sums_fingerprint(), _SUMS_PART),
+    ).fetchone()
 
 
 def _current_shape(session: Session) -> bool:
@@ -232,23 +249,9 @@ def _encode_sums(
 def _load_sums(session: Session) -> tuple[_Sums, int] | None:
     """The kept sums and the newest version of the kept bill they sum, when they sum it as
     it is kept (its parts and newest version); else None."""
-    if not _current_shape(session):
-        return None
-    parts = session.execute(
-        "SELECT part, through_version FROM settled_bills WHERE spec = ? AND part >= 0 "
-        "ORDER BY part",
-        (fingerprint(),),
-    ).fetchall()
-    row = session.execute(
-        "SELECT through_version, data FROM settled_bills WHERE spec = ? AND part = ?",
-        (sums_fingerprint(), _SUMS_PART),
-    ).fetchone()
-    if (
-        not parts
-        or row is None
-        or [p[0] for p in parts] != list(range(len(parts)))
-        or int(row[0]) != int(parts[-1][1])
-    ):
+    parts = _bill_parts(session, data=False)
+    row = None if parts is None else _sums_row(session, "through_version, data")
+    if parts is None or row is None or int(row[0]) != int(parts[-1][1]):
         return None
     raw = msgspec.msgpack.decode(session.blob(row[1]))
     if raw["parts"] != len(parts):
@@ -300,10 +303,7 @@ def _read(
             kept = _Kept(sums.light, sums.unsettled, loaded[1], sums.parts)
         else:
             kept = _load(session)
-            found["sums_kept"] = kept is not None and _load_sums_meta(session) == (
-                kept.through,
-                kept.parts,
-            )
+            found["sums_kept"] = kept is not None and _sums_through(session) == kept.through
         if kept is None:  # every version is read: note every instance's resource ids
             found["ids"] = {
                 rid
@@ -435,22 +435,11 @@ def _read(
     return _leave_out_rows(replace(part, settled=settled, billed=billed), new)
 
 
-def _load_sums_meta(session: Session) -> tuple[int, int] | None:
-    """(newest version, parts) of the kept bill the kept sums sum, or None."""
-    row = (
-        session.execute(
-            "SELECT through_version FROM settled_bills WHERE spec = ? AND part = ?",
-            (sums_fingerprint(), _SUMS_PART),
-        ).fetchone()
-        if _current_shape(session)
-        else None
-    )
-    if row is None:
-        return None
-    parts = session.execute(
-        "SELECT count(*) FROM settled_bills WHERE spec = ? AND part >= 0", (fingerprint(),)
-    ).fetchone()[0]
-    return int(row[0]), int(parts)
+def _sums_through(session: Session) -> int | None:
+    """The newest version of the kept bill the kept sums sum, or None. (Called beside a
+    loaded kept bill, whose parts are all there: their count needs no second look.)"""
+    row = _sums_row(session, "through_version") if _current_shape(session) else None
+    return None if row is None else int(row[0])
 
 
 def _keep_sums(backend: Backend, kept: _Kept, tables: Tables) -> None:
