@@ -233,8 +233,7 @@ def write_report(fleet: Tables | Bill, out: str | os.PathLike[str], *, as_of: Ti
         return (history if html else {}), csvs, pngs, svg_docs
 
     def of_bill() -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame],
-                           dict[str, pd.DataFrame], dict[str, Path], list[Path],
-                           dict[str, str]]:
+                           dict[str, Path], list[Path], dict[str, str]]:
         """The newest rows' CSV files; the analytics, forecast and market frames, their CSV
         files and charts."""
         # the newest rows of the history (the bill's own, when it billed these Tables)
@@ -258,12 +257,12 @@ def write_report(fleet: Tables | Bill, out: str | os.PathLike[str], *, as_of: Ti
         if render is not None:
             pngs, svg_docs = render({**frames, **market}, out, svg=html,
                                     only=[n for n in chart_names if n not in theirs])
-        return frames, market, {}, csvs, pngs, svg_docs
+        return frames, market, csvs, pngs, svg_docs
 
     # the history frames, their files and charts in a second process where a second core
     # exists (``_beside``), the rest here
     mine, (history, their_csvs, their_pngs, their_svgs) = _beside(of_bill, of_history)
-    frames, market, _, csvs, pngs, svg_docs = mine
+    frames, market, csvs, pngs, svg_docs = mine
     forecast = frames.pop("forecast")
     csvs |= their_csvs
     # the files in the order of one process: the newest rows, the version files, analytics,
