@@ -610,6 +610,8 @@ def finding_counts(billed: Bill, settled: SettledFindings | None = None, *,
              if not f.empty]
     counts = pd.concat(found)["severity"].value_counts() if found else pd.Series()
     out = {s: int(counts.get(s, 0)) + settled.fixed.get(s, 0) for s in SEVERITIES}
+    # the three checks judged again count at their declared severity (``CHECKS``)
+    severity = {check.name: check.severity for check in CHECKS}
     # cluster_price_mismatch: cluster_summary's hourly_gap_usd, the same float operations
     sums = _listed_prices(billed).plus(settled.clusters)
     at_price = len(sums.counted) + sums.summed.index("price_usd")
@@ -620,12 +622,13 @@ def finding_counts(billed: Bill, settled: SettledFindings | None = None, *,
                        for row in (sums.rows.get((str(c),), none)
                                    for c in own["cluster_id"].tolist())], dtype="float64")
     gap = own["hourly_price_usd"].to_numpy(dtype="float64", na_value=np.nan) - listed
-    out["warning"] += int((np.abs(gap) > fleet.tolerance_usd + _FLOAT_NOISE).sum())
-    out["warning"] += len(_cloud_mismatch(fleet))
+    out[severity["cluster_price_mismatch"]] += int(
+        (np.abs(gap) > fleet.tolerance_usd + _FLOAT_NOISE).sum())
+    out[severity["cloud_mismatch"]] += len(_cloud_mismatch(fleet))
     clouds = billed.clusters[["cluster_id", "cloud"]].drop_duplicates("cluster_id", keep="last")
     cloud_of = dict(clouds.dropna().astype(str).itertuples(index=False, name=None))
-    out["warning"] += sum(n for (cluster, cloud), n in settled.clouds.items()
+    out[severity["cloud_mismatch"]] += sum(n for (cluster, cloud), n in settled.clouds.items()
                           if cluster in cloud_of and cloud_of[cluster] != cloud)
     at = billed.as_of.value // 1_000
-    out["warning"] += sum(1 for t in settled.future if t > at)
+    out[severity["future_timestamp"]] += sum(1 for t in settled.future if t > at)
     return out
