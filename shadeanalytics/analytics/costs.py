@@ -274,10 +274,11 @@ def group_sums(work: pd.DataFrame, keys: Sequence[str], counted: Sequence[str],
     grouped = work.groupby(list(keys), sort=False, dropna=False)
     codes = grouped.ngroup().to_numpy(dtype=np.int64)
     n = int(codes.max()) + 1 if codes.size else 0
-    labels: list[tuple[str, ...]] = [()] * n
-    for g, row in zip(codes.tolist(), work[list(keys)].itertuples(index=False, name=None),
-                      strict=True):
-        labels[g] = row
+    # each group's keys from one of its rows (the first: ``ngroup`` numbers groups in the
+    # order they first appear), not from every row
+    _, first = np.unique(codes, return_index=True)
+    labels: list[tuple[str, ...]] = list(
+        work[list(keys)].take(first).itertuples(index=False, name=None))
     columns: list[list[int | float]] = []
     for c in counted:  # int64 sums: exact
         counts = np.zeros(n, dtype=np.int64)
