@@ -85,7 +85,12 @@ def _sums(grouped: pd.core.groupby.DataFrameGroupBy, columns: Sequence[str]) -> 
 
 #: an exact sum is an integer count of 2**-_SCALE: below the last bit of every double
 _SCALE = 1126
-_HALF = 26
+#: exponents added up at once (2**3: a value shifted to its window's base takes 60 bits)
+_WINDOW = 3
+#: bits of each float64 half of a window's int64 sum, and the rows summed at once, so that
+#: each half's sum stays an exact float64 (30 + 22 bits < 53)
+_LIMB = 30
+_ROWS = 1 << 22
 
 
 def exact_sums(codes: np.ndarray, groups: int, values: np.ndarray
@@ -105,18 +110,25 @@ def exact_sums(codes: np.ndarray, groups: int, values: np.ndarray
         return totals, counts
     mantissa, exponent = np.frexp(values[finite])
     whole = (mantissa * 2.0**53).astype(np.int64)  # exact: 53 bits
-    shift = exponent.astype(np.int64) - 53 + _SCALE
-    key = codes[finite].astype(np.int64) * 4096 + shift
-    order = np.argsort(key, kind="stable")
-    key = key[order]
-    whole = whole[order]
-    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
-    high = np.add.reduceat(whole >> _HALF, starts)  # int64: exact for 2**36 values
-    low = np.add.reduceat(whole & ((1 << _HALF) - 1), starts)
-    for k, h, lo in zip(key[starts].tolist(), high.tolist(), low.tolist(), strict=True):
-        g, s = divmod(k, 4096)
-        part = ((h << _HALF) + lo) << s
-        totals[g] = totals[g] + part if isinstance(totals[g], int) else totals[g]
+    shift = exponent.astype(np.int64) - 53 + _SCALE  # 0 .. 2097
+    # the values of a group within one window of 2**_WINDOW exponents add up as int64 (each
+    # shifted to the window's base: at most 53 + 7 bits), a window's sum in two float64
+    # halves of _LIMB bits each (``bincount``: exact while under 2**53); then each (group,
+    # window) sum is added to its group's integer
+    key = codes[finite].astype(np.int64) * 4096 + (shift >> _WINDOW)
+    whole <<= shift & ((1 << _WINDOW) - 1)
+    for start in range(0, len(key), _ROWS):
+        part_keys, distinct = pd.factorize(key[start:start + _ROWS])
+        part = whole[start:start + _ROWS]
+        high = np.bincount(part_keys, weights=part >> _LIMB, minlength=len(distinct))
+        low = np.bincount(part_keys, weights=part & ((1 << _LIMB) - 1),
+                          minlength=len(distinct))
+        for k, h, lo in zip(distinct.tolist(), high.astype(np.int64).tolist(),
+                            low.astype(np.int64).tolist(), strict=True):
+            g, w = divmod(k, 4096)
+            total = totals[g]
+            if isinstance(total, int):
+                totals[g] = total + (((h << _LIMB) + lo) << (w << _WINDOW))
     return totals, counts
 
 
