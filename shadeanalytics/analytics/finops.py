@@ -81,11 +81,14 @@ def _compute(billed: Bill) -> pd.DataFrame:
     (its newest row: the one its billed price came from). Columns are taken as their arrays
     (``.array``): typed, so that no time or text goes through Python objects."""
     spans = billed.intervals
-    instances = billed.instances.drop_duplicates("instance_id", keep="first").set_index(
+    # only the columns an item takes are reindexed to the intervals (not every column)
+    wanted = [name for name in ITEM_COLUMNS if name in billed.instances.columns
+              and name not in ("size_in_gb", "instance_id")]
+    instances = billed.instances[["instance_id", *wanted, "configuration_source"]
+                                 ].drop_duplicates("instance_id", keep="first").set_index(
         "instance_id")
     rows = instances.reindex(spans["instance_id"].array)
-    columns = {name: rows[name].array for name in ITEM_COLUMNS
-               if name in rows.columns and name != "size_in_gb"}
+    columns = {name: rows[name].array for name in wanted}
     return pd.DataFrame({
         **columns,
         "service": "compute",
