@@ -70,6 +70,16 @@ def _money(rows: pd.DataFrame, kind: str = "instances") -> pd.DataFrame:
     }, index=rows.index)
 
 
+def _instance_money(billed: Bill) -> pd.DataFrame:
+    """``_money`` of the bill's instances, made once per Bill (every breakdown and the
+    cluster sums add up these same figures)."""
+    money = billed.derived.get("costs.money")
+    if not isinstance(money, pd.DataFrame):
+        money = _money(billed.instances)
+        billed.derived["costs.money"] = money
+    return money
+
+
 def _sums(grouped: pd.core.groupby.DataFrameGroupBy, columns: Sequence[str]) -> pd.DataFrame:
     """Sums of ``columns`` over each group's known values; NA for a group with none known.
     Exact (``exact_sums``): the same float whatever the order of the rows."""
@@ -315,7 +325,7 @@ def breakdown_sums(billed: Bill, keys: Sequence[str],
         tags = billed.instance_tags
     plain = [k for k in keys if k != "tag"]
     require(instances, [k for k in plain if k != "service"], "instances")
-    money = _money(instances)
+    money = _instance_money(billed)
     work = pd.concat([instances[[k for k in plain if k != "service"]], money],
                      axis=1).reset_index(drop=True)
     work["service"] = SERVICES["instances"]
@@ -421,13 +431,19 @@ def cluster_summary(
     elif instances is not None:
         raise ValueError("pass either a Tables or (clusters, instances), not both")
     billed = bill_fleet(fleet, as_of=as_of)
-    return cluster_summary_of(billed.clusters, cluster_sums(billed))
+    summary = billed.derived.get("cluster_summary")
+    if not isinstance(summary, pd.DataFrame):
+        # kept with the Bill: a report asks twice (its table, and a quality check)
+        summary = cluster_summary_of(billed.clusters, cluster_sums(billed))
+        billed.derived["cluster_summary"] = summary
+    return summary.copy(deep=False)  # copy-on-write: the kept frame never changes
 
 
 def cluster_sums(billed: Bill) -> GroupSums:
     """What ``cluster_summary`` of ``billed`` adds up over the instances, per cluster id."""
     listed = billed.instances
-    money = _money(listed).assign(cluster_id=listed["cluster_id"]).dropna(subset=["cluster_id"])
+    money = _instance_money(billed).assign(cluster_id=listed["cluster_id"]).dropna(
+        subset=["cluster_id"])
     return group_sums(money.assign(cluster_id=money["cluster_id"].astype(str)), ["cluster_id"],
                       ["instance", "running", "no_accrued", "no_estimate"],
                       ["gpus", "price_usd", "accrued_usd", *BASIS_COLUMNS, "reported_cost_usd"])
