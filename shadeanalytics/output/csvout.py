@@ -154,17 +154,17 @@ def _distinct(series: pd.Series) -> bool:
     return head.nunique(dropna=False) > len(head) * 3 // 4
 
 
-_DANGEROUS_AFTER_NUL = tuple("\x00" + c for c in _DANGEROUS_START)
 _CONTROL = re.compile(DOCUMENT_CONTROLS)
 
 
 def _plain(cells: list[str]) -> bool:
-    """Whether no cell of ``cells`` (text) needs an escape, a control cleaned or quotes, by
-    substring searches over the cells joined by NUL (a cell holding a NUL is a control)."""
+    """Whether no cell of ``cells`` (text) needs an escape, a control cleaned or quotes: by
+    each cell's first character, and substring searches over the cells joined by NUL (a
+    cell holding a NUL is a control)."""
+    if not {cell[:1] for cell in cells}.isdisjoint(_DANGEROUS_START):
+        return False
     joined = "\x00".join(cells)
     return not (any(ch in joined for ch in _NEEDS_QUOTES)
-                or (cells and cells[0].startswith(_DANGEROUS_START))
-                or any(start in joined for start in _DANGEROUS_AFTER_NUL)
                 or joined.count("\x00") != max(len(cells) - 1, 0)
                 or (not joined.isascii() and _CONTROL.search(joined) is not None)
                 or (joined.isascii() and _ascii_control(joined)))
