@@ -182,3 +182,35 @@ def test_any_text_column_is_written_cell_by_cell(texts: list[str]) -> None:
 
     body = csv_lines(pd.DataFrame({"t": pd.array(texts, dtype="string"), "n": 0}), ["t", "n"])
     assert body == "".join(f"{expected(t)},0\n" for t in texts)
+
+
+def test_neighbouring_columns_of_few_values_are_written_as_each_alone() -> None:
+    """200 rows of flags, counts, categories, text and times with NA among them (columns of
+    few values are paired before the rows are joined): every cell as that column alone."""
+    n = 200
+    flags = [True, False, None, True][:4]
+    counts = [1, None, -3]
+    kinds = ["=x", None, "a,b", "plain", "b"]
+    texts = ["cpu", "gpu", None, "-1"]
+    times = [pd.Timestamp("2026-01-01T00:00:00Z"), pd.NaT]
+    df = pd.DataFrame(
+        {
+            "flag": pd.array([flags[k % 4] for k in range(n)], dtype="boolean"),
+            "count": pd.array([counts[k % 3] for k in range(n)], dtype="Int64"),
+            "kind": pd.Categorical([kinds[k % 5] for k in range(n)]),
+            "text": pd.array([texts[k % 4] for k in range(n)], dtype="string"),
+            "at": pd.array([times[k % 2] for k in range(n)], dtype="datetime64[us, UTC]"),
+            "id": pd.array([f"i{k}" for k in range(n)], dtype="string"),
+            "price": [0.5 * (k % 3) for k in range(n)],
+        }
+    )
+    flag_text = {True: "true", False: "false", None: ""}
+    kind_text = {"=x": "'=x", None: "", "a,b": '"a,b"', "plain": "plain", "b": "b"}
+    text_text = {"cpu": "cpu", "gpu": "gpu", None: "", "-1": "'-1"}
+    expected = "".join(
+        f"{flag_text[flags[k % 4]]},{'' if counts[k % 3] is None else counts[k % 3]},"
+        f"{kind_text[kinds[k % 5]]},{text_text[texts[k % 4]]},"
+        f"{'2026-01-01T00:00:00Z' if k % 2 == 0 else ''},i{k},{0.5 * (k % 3)!r}\n"
+        for k in range(n)
+    )
+    assert csv_lines(df, list(df.columns)) == expected

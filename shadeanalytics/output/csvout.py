@@ -58,6 +58,11 @@ def _by_value(codes: np.ndarray, texts: list[str]) -> list[str]:
 
 def _time_text(values: pd.Series) -> list[str]:
     """ISO-8601 UTC text with a ``Z``, at the coarsest unit that loses nothing."""
+    return _by_value(*_time_codes(values))
+
+
+def _time_codes(values: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """``_time_text`` as each cell's code and the text of each code."""
     data = values.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
     # a fleet shares few distinct instants (a cluster's members, one poll): format each once
     codes, uniques = pd.factorize(data.view(np.int64))  # NaT is one more value here
@@ -65,7 +70,7 @@ def _time_text(values: pd.Series) -> list[str]:
     unit: Literal["s", "ms", "us"] = (
         "s" if (valid % 1_000_000 == 0).all() else "ms" if (valid % 1000 == 0).all() else "us")
     text = np.datetime_as_string(uniques.view("datetime64[us]"), unit=unit)
-    return _by_value(codes, [("" if t == "NaT" else t + "Z") for t in text.tolist()])
+    return codes, [("" if t == "NaT" else t + "Z") for t in text.tolist()]
 
 
 #: Columns of up to this many cells are formatted cell by cell (factorizing costs more).
@@ -74,12 +79,19 @@ _FEW = 64
 
 def _column_cells(series: pd.Series) -> list[str]:
     """One column as the text of its CSV cells (NA as empty, quoted where ``csv`` would)."""
+    codes, texts = _column_codes(series)
+    return texts if codes is None else _by_value(codes, texts)
+
+
+def _column_codes(series: pd.Series) -> tuple[np.ndarray | None, list[str]]:
+    """``_column_cells`` as each cell's code (-1: the last text) and the text of each code,
+    or as no codes and the cells themselves (a column of mostly distinct texts)."""
     dtype = series.dtype
     if isinstance(dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(dtype):
-        return _time_text(series)
+        return _time_codes(series)
     if pd.api.types.is_bool_dtype(dtype):
         codes, uniques = pd.factorize(series)  # NA is code -1: the last text, ""
-        return _by_value(codes, [("true" if v else "false") for v in uniques] + [""])
+        return codes, [("true" if v else "false") for v in uniques] + [""]
     if pd.api.types.is_float_dtype(dtype):
         values = series.astype("float64").to_numpy()
         # past 2**52 a float has no fraction to round, and rounding it would overflow to inf
@@ -88,25 +100,24 @@ def _column_cells(series: pd.Series) -> list[str]:
         # + 0.0 turns -0.0 (a zero difference, or a tiny negative rounded) into 0.0: no "-0.0"
         rounded = rounded + 0.0
         codes, uniques = pd.factorize(rounded.view(np.int64))
-        return _by_value(codes, _float_texts(uniques.view(np.float64)))
+        return codes, _float_texts(uniques.view(np.float64))
     if pd.api.types.is_integer_dtype(dtype):
         codes, uniques = pd.factorize(series)  # NA is code -1: the last text, ""
-        return _by_value(codes, [str(int(v)) for v in uniques] + [""])
+        return codes, [str(int(v)) for v in uniques] + [""]
     if isinstance(dtype, pd.CategoricalDtype) and len(series) > _FEW:
         # the text of each category, once (as ``astype("string")`` of the column has it)
         categories = pd.Series(dtype.categories).astype("string")
-        return _by_value(series.cat.codes.to_numpy(),
-                         [*_column_cells(categories), ""])  # NA is code -1: the last text
+        return series.cat.codes.to_numpy(), [*_column_cells(categories), ""]  # NA: -1
     if isinstance(dtype, pd.StringDtype) and len(series) > _FEW and not _distinct(series):
         # a cell's text is its value's alone: each distinct text (a fleet repeats its clouds,
         # statuses, ids) is escaped and quoted once; NA is code -1: the last text, ""
         codes, uniques = pd.factorize(series)
         if len(uniques) < len(series) // 2:
-            return _by_value(codes, [*_column_cells(pd.Series(uniques, dtype=dtype)), ""])
+            return codes, [*_column_cells(pd.Series(uniques, dtype=dtype)), ""]
     if isinstance(dtype, pd.StringDtype):
         cells = series.to_numpy(dtype=object, na_value="").tolist()
         if _plain(cells):  # no cell to escape, clean or quote: the common case, at C speed
-            return cells
+            return None, cells
     text = series.astype("string")
     risky = text.str.contains(_DANGEROUS_PATTERN, regex=True, na=False).to_numpy()
     if pd.api.types.is_object_dtype(dtype):  # numbers in a mixed column stay numbers
@@ -119,7 +130,7 @@ def _column_cells(series: pd.Series) -> list[str]:
     if risky.any():
         for i in np.flatnonzero(risky):
             cells[i] = "'" + cells[i]
-    return _quote_cells(cells)
+    return None, _quote_cells(cells)
 
 
 def _float_texts(values: np.ndarray) -> list[str]:
@@ -179,6 +190,28 @@ def _ascii_control(text: str) -> bool:
     return len(data.translate(None, _ASCII_CONTROLS)) != len(data) - data.count(0)
 
 
+def _merged(columns: list[tuple[np.ndarray | None, list[str]]], rows: int
+            ) -> list[tuple[np.ndarray | None, list[str]]]:
+    """``columns`` (of ``_column_codes``) with neighbours of few distinct texts each made one
+    (a fleet's cloud, region, status and flags): the cells of such a run of columns are their
+    texts joined by ``,``, one text per distinct combination, so that the rows are joined
+    from fewer, longer cells."""
+    out: list[tuple[np.ndarray | None, list[str]]] = []
+    for codes, texts in columns:
+        if out and codes is not None and texts:
+            before, known = out[-1]
+            if before is not None and known and len(known) * len(texts) <= rows // 8:
+                # -1 (NA) is the last text: codes made non-negative, then paired
+                pairs = (before.astype(np.int64) % len(known)) * len(texts) + (
+                    codes.astype(np.int64) % len(texts))
+                paired, distinct = pd.factorize(pairs)
+                out[-1] = (paired, [known[p // len(texts)] + "," + texts[p % len(texts)]
+                                    for p in distinct.tolist()])
+                continue
+        out.append((codes, texts))
+    return out
+
+
 def write_text(text: str, path: str | os.PathLike[str]) -> Path:
     """Write ``text`` (UTF-8) to ``path`` atomically, as ``write_csv`` writes its files."""
     path = Path(path)
@@ -214,9 +247,11 @@ def csv_lines(df: pd.DataFrame, columns: Sequence[str]) -> str:
     """The rows of ``df`` (its ``columns``) as ``write_csv`` writes them, each ended by
     ``\\n`` (no header): a file written a piece at a time is the header then the pieces. A
     time column is written at the coarsest unit that loses nothing in this piece."""
-    cells = [_column_cells(df[c]) for c in columns]
-    if len(cells) == 1:
+    if len(columns) == 1:
         # a row of one empty field is written "" (a blank line would be no row at all)
-        cells = [['""' if cell == "" else cell for cell in cells[0]]]
+        cells = [['""' if cell == "" else cell for cell in _column_cells(df[columns[0]])]]
+    else:
+        cells = [texts if codes is None else _by_value(codes, texts)
+                 for codes, texts in _merged([_column_codes(df[c]) for c in columns], len(df))]
     rows = "\n".join(map(",".join, zip(*cells, strict=True)))
     return rows + ("\n" if rows else "")
