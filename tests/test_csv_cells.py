@@ -188,7 +188,7 @@ def test_neighbouring_columns_of_few_values_are_written_as_each_alone() -> None:
     """200 rows of flags, counts, categories, text and times with NA among them (columns of
     few values are paired before the rows are joined): every cell as that column alone."""
     n = 200
-    flags = [True, False, None, True][:4]
+    flags = [True, False, None, True]
     counts = [1, None, -3]
     kinds = ["=x", None, "a,b", "plain", "b"]
     texts = ["cpu", "gpu", None, "-1"]
