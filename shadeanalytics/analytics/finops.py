@@ -148,8 +148,10 @@ def billed_items(fleet: Fleet, *, as_of: TimeLike = None) -> pd.DataFrame:
     items = billed.derived.get("billed_items")
     if not isinstance(items, pd.DataFrame):
         frames = [make(billed) for make in SERVICES.values()]
-        items = pd.concat([f.reindex(columns=list(ITEM_COLUMNS)) for f in frames],
-                          ignore_index=True)
+        # each typed before they are put together: a column one service lacks is then
+        # typed NA, not objects to convert a cell at a time
+        items = pd.concat([f.reindex(columns=list(ITEM_COLUMNS)).astype(ITEM_COLUMNS)
+                           for f in frames], ignore_index=True)
         items = items.astype(ITEM_COLUMNS)
         items = items.sort_values(["service", "resource_id", "start_at"],
                                   kind="stable").reset_index(drop=True)
@@ -261,7 +263,10 @@ def cost_over_time_chunks(
     for key in keys:
         if key not in _STORAGE_KEYS and storage.any():
             labels[key] = labels[key].mask(storage, STORAGE_LABEL)
-    if keys:
+    if len(keys) == 1:  # the same codes, in order of first appearance, without tuples
+        codes, distinct = pd.factorize(labels[keys[0]])
+        groups = pd.MultiIndex.from_arrays([distinct], names=keys)
+    elif keys:
         codes, groups = pd.factorize(pd.MultiIndex.from_frame(labels))
     else:
         codes, groups = np.zeros(len(items), dtype=np.int64), None
