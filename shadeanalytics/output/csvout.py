@@ -66,11 +66,59 @@ def _time_codes(values: pd.Series) -> tuple[np.ndarray, list[str]]:
     data = values.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
     # a fleet shares few distinct instants (a cluster's members, one poll): format each once
     codes, uniques = pd.factorize(data.view(np.int64))  # NaT is one more value here
-    valid = uniques[~np.isnat(uniques.view("datetime64[us]"))]
+    nat = np.isnat(uniques.view("datetime64[us]"))
+    valid = uniques[~nat]
     unit: Literal["s", "ms", "us"] = (
         "s" if (valid % 1_000_000 == 0).all() else "ms" if (valid % 1000 == 0).all() else "us")
+    if valid.size and valid.min() >= _FIRST_US and valid.max() <= _LAST_US:
+        texts = _iso_texts(np.where(nat, 0, uniques), unit)
+        for i in np.flatnonzero(nat).tolist():  # one NaT at most: factorized
+            texts[i] = ""
+        return codes, texts
     text = np.datetime_as_string(uniques.view("datetime64[us]"), unit=unit)
     return codes, [("" if t == "NaT" else t + "Z") for t in text.tolist()]
+
+
+#: The instants ``_iso_texts`` writes: years 1000 to 9999 (four digits).
+_FIRST_US = -30_610_224_000_000_000
+_LAST_US = 253_402_300_799_999_999
+_DIGITS = {"s": 0, "ms": 3, "us": 6}
+
+
+def _iso_texts(values: np.ndarray, unit: Literal["s", "ms", "us"]) -> list[str]:
+    """``values`` (µs since the epoch, years 1000 to 9999) as ``np.datetime_as_string``
+    writes them at ``unit``, with a ``Z``: each character computed for all values at once
+    (the proleptic Gregorian calendar, as numpy's) instead of one text at a time."""
+    days, micros = np.divmod(values, 86_400_000_000)
+    # the civil date of a day number (H. Hinnant's days_from_civil, inverted)
+    z = days + 719_468
+    era = z // 146_097
+    doe = z - era * 146_097
+    yoe = (doe - doe // 1460 + doe // 36_524 - doe // 146_096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    day = doy - (153 * mp + 2) // 5 + 1
+    month = np.where(mp < 10, mp + 3, mp - 9)
+    year = yoe + era * 400 + (month <= 2)
+    seconds, fraction = np.divmod(micros, 1_000_000)
+    digits = _DIGITS[unit]
+    fraction //= 10 ** (6 - digits)
+    width = 20 + (digits + 1 if digits else 0)
+    chars = np.empty((len(values), width), dtype=np.uint32)
+    fields = [(year, 4), ("-", 1), (month, 2), ("-", 1), (day, 2), ("T", 1),
+              (seconds // 3600, 2), (":", 1), (seconds // 60 % 60, 2), (":", 1),
+              (seconds % 60, 2), *([(".", 1), (fraction, digits)] if digits else []),
+              ("Z", 1)]
+    at = 0
+    for field, size in fields:
+        if isinstance(field, str):
+            chars[:, at] = ord(field)
+        else:
+            for k in range(size):
+                chars[:, at + k] = ord("0") + field // 10 ** (size - 1 - k) % 10
+        at += size
+    texts: list[str] = chars.view(f"<U{width}").ravel().tolist()
+    return texts
 
 
 #: Columns of up to this many cells are formatted cell by cell (factorizing costs more).
