@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 from collections.abc import Sequence
@@ -282,7 +283,8 @@ def write_csv(df: pd.DataFrame, path: str | os.PathLike[str],
     """
     path = Path(path)
     columns = list(columns if columns is not None else df.columns)
-    atomic_write(path, csv_header(columns) + csv_lines(df, columns), private=private)
+    # the header and the rows joined at once (not a second copy of the rows to add it)
+    atomic_write(path, _lines(df, columns, csv_header(columns)), private=private)
     return path
 
 
@@ -295,11 +297,17 @@ def csv_lines(df: pd.DataFrame, columns: Sequence[str]) -> str:
     """The rows of ``df`` (its ``columns``) as ``write_csv`` writes them, each ended by
     ``\\n`` (no header): a file written a piece at a time is the header then the pieces. A
     time column is written at the coarsest unit that loses nothing in this piece."""
+    return _lines(df, columns)
+
+
+def _lines(df: pd.DataFrame, columns: Sequence[str], header: str = "") -> str:
+    """``header`` (a line, or nothing) then ``csv_lines`` of ``df``, made in one join."""
     if len(columns) == 1:
         # a row of one empty field is written "" (a blank line would be no row at all)
         cells = [['""' if cell == "" else cell for cell in _column_cells(df[columns[0]])]]
     else:
         cells = [texts if codes is None else _by_value(codes, texts)
                  for codes, texts in _merged([_column_codes(df[c]) for c in columns], len(df))]
-    rows = "\n".join(map(",".join, zip(*cells, strict=True)))
-    return rows + ("\n" if rows else "")
+    rows = map(",".join, zip(*cells, strict=True))
+    # each row, and the header, ended by "\n": joined with a last, empty line
+    return "\n".join(itertools.chain((header[:-1],) if header else (), rows, ("",)))
