@@ -246,7 +246,15 @@ def cost_breakdown(
     if "tag" in keys and tags is None and isinstance(fleet, pd.DataFrame):
         raise ValueError("by='tag' needs the instance_tags table: pass "
                          "tags=tables.instance_tags, or pass the Tables itself")
-    return breakdown_of(breakdown_sums(billed, keys, tags))
+    if tags is not None:
+        return breakdown_of(breakdown_sums(billed, keys, tags))
+    # kept with the Bill: a report asks again (the forecast's burn, by cloud)
+    name = "cost_breakdown:" + ",".join(keys)
+    kept = billed.derived.get(name)
+    if not isinstance(kept, pd.DataFrame):
+        kept = breakdown_of(breakdown_sums(billed, keys))
+        billed.derived[name] = kept
+    return kept.copy(deep=False)  # copy-on-write: the kept frame never changes
 
 
 @dataclass(frozen=True)
