@@ -268,3 +268,33 @@ def test_instants_outside_four_digit_years_are_written_as_numpy_writes_them() ->
         "1970-01-01T00:00:00Z,0",
         ",0",
     ]
+
+
+def test_floats_of_every_magnitude_are_written_as_repr() -> None:
+    """60,000 values from 1e-8 to 1e16, rounded to 6 decimals as written (cents, millionths,
+    the 0.0001 and billion edges, whole numbers), and unrounded: each text is ``repr``'s."""
+    rng = np.random.default_rng(24)
+    raw = rng.normal(0, 1, 50_000) * 10.0 ** rng.integers(-8, 17, 50_000)
+    edges = [
+        0.0001,
+        -0.0001,
+        0.00005,
+        999_999_999.999999,
+        -999_999_999.999999,
+        1e9,
+        1e15,
+        100.000001,
+        0.1,
+        2.675,
+        1.005,
+        5e-324,
+        1.7e308,
+        math.nan,
+        math.inf,
+        -math.inf,
+    ]
+    raw = np.r_[raw, np.round(rng.uniform(-1e4, 1e4, 10_000), 2), edges]
+    with np.errstate(over="ignore", invalid="ignore"):
+        rounded = np.where(np.abs(raw) < 2.0**52, np.round(raw, 6), raw) + 0.0
+    for values in (rounded, raw):
+        assert csvout._float_texts(values) == ["" if v != v else repr(v) for v in values.tolist()]
