@@ -104,21 +104,22 @@ def _iso_texts(values: np.ndarray, unit: Literal["s", "ms", "us"]) -> list[str]:
     seconds, fraction = np.divmod(micros, 1_000_000)
     digits = _DIGITS[unit]
     fraction //= 10 ** (6 - digits)
-    width = 20 + (digits + 1 if digits else 0)
-    chars = np.empty((len(values), width), dtype=np.uint32)
+    width = 21 + (digits + 1 if digits else 0)  # a line each: ...Z\n
+    chars = np.empty((len(values), width), dtype=np.uint8)
     fields = [(year, 4), ("-", 1), (month, 2), ("-", 1), (day, 2), ("T", 1),
               (seconds // 3600, 2), (":", 1), (seconds // 60 % 60, 2), (":", 1),
               (seconds % 60, 2), *([(".", 1), (fraction, digits)] if digits else []),
-              ("Z", 1)]
+              ("Z", 1), ("\n", 1)]
     at = 0
     for field, size in fields:
         if isinstance(field, str):
             chars[:, at] = ord(field)
         else:
+            small = field.astype(np.int32)  # < 10**6
             for k in range(size):
-                chars[:, at + k] = ord("0") + field // 10 ** (size - 1 - k) % 10
+                chars[:, at + k] = ord("0") + small // 10 ** (size - 1 - k) % 10
         at += size
-    texts: list[str] = chars.view(f"<U{width}").ravel().tolist()
+    texts: list[str] = chars.tobytes().decode("ascii").split("\n")[:-1]
     return texts
 
 
