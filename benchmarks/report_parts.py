@@ -42,12 +42,17 @@ def _run(tables: Any, out: str) -> dict[str, float]:
     for table in ("clusters", "instances", "instance_types"):
         if table == "instance_types" and tables.instance_types.empty:
             continue
-        rows = step(f"sort {table}", lambda t=table: report._sorted(
-            getattr(newest, t), report._SORT_KEYS[t]))
-        step(f"csv {table}", lambda t=table, r=rows: write_csv(
-            r, f"{out}/{t}.csv", report.table_columns(t)))
-    frames = {name: step(name, lambda f=make: f(billed))
-              for name, make in report._ANALYTICS.items()}
+        rows = step(
+            f"sort {table}",
+            lambda t=table: report._sorted(getattr(newest, t), report._SORT_KEYS[t]),
+        )
+        step(
+            f"csv {table}",
+            lambda t=table, r=rows: write_csv(r, f"{out}/{t}.csv", report.table_columns(t)),
+        )
+    frames = {
+        name: step(name, lambda f=make: f(billed)) for name, make in report._ANALYTICS.items()
+    }
     frames["forecast"] = step("forecast", lambda: report.month_forecast(billed))
     frames |= step("market", lambda: report.market_frames(tables, billed))
     for name, df in frames.items():

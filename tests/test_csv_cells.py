@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -16,6 +17,8 @@ from hypothesis import strategies as st
 from shadeanalytics._text import for_csv
 from shadeanalytics.output import csvout
 from shadeanalytics.output.csvout import csv_lines, escape_cell, write_csv
+
+Unit = Literal["s", "ms", "us"]
 
 
 def _cells(path: Path) -> list[str]:
@@ -220,7 +223,7 @@ def test_neighbouring_columns_of_few_values_are_written_as_each_alone() -> None:
 @pytest.mark.parametrize(
     ("scale", "units"), [(1_000_000, ("s", "ms", "us")), (1000, ("ms", "us")), (1, ("us",))]
 )
-def test_instants_are_written_as_numpy_writes_them(scale: int, units: tuple[str, ...]) -> None:
+def test_instants_are_written_as_numpy_writes_them(scale: int, units: tuple[Unit, ...]) -> None:
     """20,000 instants of years 1000 to 9999 (leap days, the epoch, before it, the range's
     ends) at each unit that holds them: the text of ``np.datetime_as_string`` and a ``Z``."""
     first, last = -30_610_224_000_000_000, 253_402_300_799_999_999

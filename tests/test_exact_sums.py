@@ -21,24 +21,51 @@ def _exact(codes: np.ndarray, groups: int, values: np.ndarray) -> list[Fraction]
     return totals
 
 
+def _fraction(total: int | float) -> Fraction:
+    """An exact sum (an integer count of 2**-1126) as a fraction."""
+    assert isinstance(total, int)
+    return Fraction(total, 1 << costs._SCALE)
+
+
 def test_sums_across_every_exponent_are_exact() -> None:
     """Subnormals, the largest doubles, cents and their negatives: exact, correctly rounded."""
-    values = np.array([5e-324, -5e-324, 1.7e308, -1.7e308, 1e-300, 0.1, 0.2, 0.3, -0.6,
-                       2.0**60, 1.0, -(2.0**60), 3.5e10, 0.0, -0.0, 1e-7, math.nan])
+    values = np.array(
+        [
+            5e-324,
+            -5e-324,
+            1.7e308,
+            -1.7e308,
+            1e-300,
+            0.1,
+            0.2,
+            0.3,
+            -0.6,
+            2.0**60,
+            1.0,
+            -(2.0**60),
+            3.5e10,
+            0.0,
+            -0.0,
+            1e-7,
+            math.nan,
+        ]
+    )
     codes = np.array([0, 0, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 4, 4, 4, 4, 4])
     totals, known = costs.exact_sums(codes, 5, values)
     assert known.tolist() == [2, 3, 4, 3, 4]
-    assert [Fraction(t, 1 << costs._SCALE) for t in totals] == _exact(codes, 5, values)
+    assert [_fraction(t) for t in totals] == _exact(codes, 5, values)
     # 0.1 + 0.2 + 0.3 - 0.6 of the doubles themselves, correctly rounded (not a float sum)
-    assert costs.as_float(totals[2]) == float(Fraction(0.1) + Fraction(0.2) + Fraction(0.3)
-                                              - Fraction(0.6))
+    assert costs.as_float(totals[2]) == float(
+        Fraction(0.1) + Fraction(0.2) + Fraction(0.3) - Fraction(0.6)
+    )
     assert costs.as_float(totals[3]) == 1.0
     assert costs.as_float(totals[1]) == 1e-300
 
 
 @pytest.mark.parametrize("rows", [1, 3, 1 << 22])
 def test_random_sums_are_exact_in_any_order_and_any_chunk(
-        rows: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    rows: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """2,000 values over 300 orders of magnitude in 17 groups, with infinities: the finite
     sums are exact, the same reversed, added ``rows`` rows at a time."""
     monkeypatch.setattr(costs, "_ROWS", rows)
@@ -53,6 +80,6 @@ def test_random_sums_are_exact_in_any_order_and_any_chunk(
         if isinstance(totals[g], float):  # a group holding an infinity sums as floats
             assert totals[g] == math.inf
         else:
-            assert Fraction(totals[g], 1 << costs._SCALE) == expected[g]
+            assert _fraction(totals[g]) == expected[g]
         assert repr(totals[g]) == repr(backwards[g])
     assert known.sum() == 2000
