@@ -70,6 +70,16 @@ def _money(rows: pd.DataFrame, kind: str = "instances") -> pd.DataFrame:
     }, index=rows.index)
 
 
+def _instance_money(billed: Bill) -> pd.DataFrame:
+    """``_money`` of the bill's instances, made once per Bill (every breakdown and the
+    cluster sums add up these same figures)."""
+    money = billed.derived.get("costs.money")
+    if not isinstance(money, pd.DataFrame):
+        money = _money(billed.instances)
+        billed.derived["costs.money"] = money
+    return money
+
+
 def _sums(grouped: pd.core.groupby.DataFrameGroupBy, columns: Sequence[str]) -> pd.DataFrame:
     """Sums of ``columns`` over each group's known values; NA for a group with none known.
     Exact (``exact_sums``): the same float whatever the order of the rows."""
@@ -85,7 +95,12 @@ def _sums(grouped: pd.core.groupby.DataFrameGroupBy, columns: Sequence[str]) -> 
 
 #: an exact sum is an integer count of 2**-_SCALE: below the last bit of every double
 _SCALE = 1126
-_HALF = 26
+#: exponents added up at once (2**3: a value shifted to its window's base takes 60 bits)
+_WINDOW = 3
+#: bits of each float64 half of a window's int64 sum, and the rows summed at once, so that
+#: each half's sum stays an exact float64 (30 + 22 bits < 53)
+_LIMB = 30
+_ROWS = 1 << 22
 
 
 def exact_sums(codes: np.ndarray, groups: int, values: np.ndarray
@@ -105,18 +120,25 @@ def exact_sums(codes: np.ndarray, groups: int, values: np.ndarray
         return totals, counts
     mantissa, exponent = np.frexp(values[finite])
     whole = (mantissa * 2.0**53).astype(np.int64)  # exact: 53 bits
-    shift = exponent.astype(np.int64) - 53 + _SCALE
-    key = codes[finite].astype(np.int64) * 4096 + shift
-    order = np.argsort(key, kind="stable")
-    key = key[order]
-    whole = whole[order]
-    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
-    high = np.add.reduceat(whole >> _HALF, starts)  # int64: exact for 2**36 values
-    low = np.add.reduceat(whole & ((1 << _HALF) - 1), starts)
-    for k, h, lo in zip(key[starts].tolist(), high.tolist(), low.tolist(), strict=True):
-        g, s = divmod(k, 4096)
-        part = ((h << _HALF) + lo) << s
-        totals[g] = totals[g] + part if isinstance(totals[g], int) else totals[g]
+    shift = exponent.astype(np.int64) - 53 + _SCALE  # 0 .. 2097
+    # the values of a group within one window of 2**_WINDOW exponents add up as int64 (each
+    # shifted to the window's base: at most 53 + 7 bits), a window's sum in two float64
+    # halves of _LIMB bits each (``bincount``: exact while under 2**53); then each (group,
+    # window) sum is added to its group's integer
+    key = codes[finite].astype(np.int64) * 4096 + (shift >> _WINDOW)
+    whole <<= shift & ((1 << _WINDOW) - 1)
+    for start in range(0, len(key), _ROWS):
+        part_keys, distinct = pd.factorize(key[start:start + _ROWS])
+        part = whole[start:start + _ROWS]
+        high = np.bincount(part_keys, weights=part >> _LIMB, minlength=len(distinct))
+        low = np.bincount(part_keys, weights=part & ((1 << _LIMB) - 1),
+                          minlength=len(distinct))
+        for k, h, lo in zip(distinct.tolist(), high.astype(np.int64).tolist(),
+                            low.astype(np.int64).tolist(), strict=True):
+            g, w = divmod(k, 4096)
+            total = totals[g]
+            if isinstance(total, int):
+                totals[g] = total + (((h << _LIMB) + lo) << (w << _WINDOW))
     return totals, counts
 
 
@@ -224,7 +246,15 @@ def cost_breakdown(
     if "tag" in keys and tags is None and isinstance(fleet, pd.DataFrame):
         raise ValueError("by='tag' needs the instance_tags table: pass "
                          "tags=tables.instance_tags, or pass the Tables itself")
-    return breakdown_of(breakdown_sums(billed, keys, tags))
+    if tags is not None:
+        return breakdown_of(breakdown_sums(billed, keys, tags))
+    # kept with the Bill: a report asks again (the forecast's burn, by cloud)
+    name = "cost_breakdown:" + ",".join(keys)
+    kept = billed.derived.get(name)
+    if not isinstance(kept, pd.DataFrame):
+        kept = breakdown_of(breakdown_sums(billed, keys))
+        billed.derived[name] = kept
+    return kept.copy(deep=False)  # copy-on-write: the kept frame never changes
 
 
 @dataclass(frozen=True)
@@ -303,7 +333,7 @@ def breakdown_sums(billed: Bill, keys: Sequence[str],
         tags = billed.instance_tags
     plain = [k for k in keys if k != "tag"]
     require(instances, [k for k in plain if k != "service"], "instances")
-    money = _money(instances)
+    money = _instance_money(billed)
     work = pd.concat([instances[[k for k in plain if k != "service"]], money],
                      axis=1).reset_index(drop=True)
     work["service"] = SERVICES["instances"]
@@ -409,13 +439,19 @@ def cluster_summary(
     elif instances is not None:
         raise ValueError("pass either a Tables or (clusters, instances), not both")
     billed = bill_fleet(fleet, as_of=as_of)
-    return cluster_summary_of(billed.clusters, cluster_sums(billed))
+    summary = billed.derived.get("cluster_summary")
+    if not isinstance(summary, pd.DataFrame):
+        # kept with the Bill: a report asks twice (its table, and a quality check)
+        summary = cluster_summary_of(billed.clusters, cluster_sums(billed))
+        billed.derived["cluster_summary"] = summary
+    return summary.copy(deep=False)  # copy-on-write: the kept frame never changes
 
 
 def cluster_sums(billed: Bill) -> GroupSums:
     """What ``cluster_summary`` of ``billed`` adds up over the instances, per cluster id."""
     listed = billed.instances
-    money = _money(listed).assign(cluster_id=listed["cluster_id"]).dropna(subset=["cluster_id"])
+    money = _instance_money(billed).assign(cluster_id=listed["cluster_id"]).dropna(
+        subset=["cluster_id"])
     return group_sums(money.assign(cluster_id=money["cluster_id"].astype(str)), ["cluster_id"],
                       ["instance", "running", "no_accrued", "no_estimate"],
                       ["gpus", "price_usd", "accrued_usd", *BASIS_COLUMNS, "reported_cost_usd"])

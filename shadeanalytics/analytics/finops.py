@@ -81,11 +81,14 @@ def _compute(billed: Bill) -> pd.DataFrame:
     (its newest row: the one its billed price came from). Columns are taken as their arrays
     (``.array``): typed, so that no time or text goes through Python objects."""
     spans = billed.intervals
-    instances = billed.instances.drop_duplicates("instance_id", keep="first").set_index(
+    # only the columns an item takes are reindexed to the intervals (not every column)
+    wanted = [name for name in ITEM_COLUMNS if name in billed.instances.columns
+              and name not in ("size_in_gb", "instance_id")]
+    instances = billed.instances[["instance_id", *wanted, "configuration_source"]
+                                 ].drop_duplicates("instance_id", keep="first").set_index(
         "instance_id")
     rows = instances.reindex(spans["instance_id"].array)
-    columns = {name: rows[name].array for name in ITEM_COLUMNS
-               if name in rows.columns and name != "size_in_gb"}
+    columns = {name: rows[name].array for name in wanted}
     return pd.DataFrame({
         **columns,
         "service": "compute",
@@ -145,8 +148,10 @@ def billed_items(fleet: Fleet, *, as_of: TimeLike = None) -> pd.DataFrame:
     items = billed.derived.get("billed_items")
     if not isinstance(items, pd.DataFrame):
         frames = [make(billed) for make in SERVICES.values()]
-        items = pd.concat([f.reindex(columns=list(ITEM_COLUMNS)) for f in frames],
-                          ignore_index=True)
+        # each typed before they are put together: a column one service lacks is then
+        # typed NA, not objects to convert a cell at a time
+        items = pd.concat([f.reindex(columns=list(ITEM_COLUMNS)).astype(ITEM_COLUMNS)
+                           for f in frames], ignore_index=True)
         items = items.astype(ITEM_COLUMNS)
         items = items.sort_values(["service", "resource_id", "start_at"],
                                   kind="stable").reset_index(drop=True)
@@ -258,7 +263,10 @@ def cost_over_time_chunks(
     for key in keys:
         if key not in _STORAGE_KEYS and storage.any():
             labels[key] = labels[key].mask(storage, STORAGE_LABEL)
-    if keys:
+    if len(keys) == 1:  # the same codes, in order of first appearance, without tuples
+        codes, distinct = pd.factorize(labels[keys[0]])
+        groups = pd.MultiIndex.from_arrays([distinct], names=keys)
+    elif keys:
         codes, groups = pd.factorize(pd.MultiIndex.from_frame(labels))
     else:
         codes, groups = np.zeros(len(items), dtype=np.int64), None
