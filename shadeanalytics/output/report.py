@@ -13,6 +13,7 @@ import signal
 import time
 import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -31,6 +32,7 @@ from ..analytics.inventory import gpu_inventory
 from ..analytics.lifecycle import instance_lifecycle
 from ..analytics.market import market_compare, potential_monthly_saving_usd, price_history
 from ..analytics.quality import finding_counts, quality_checks
+from ..analytics.settledparts import ReportTables
 from ..analytics.settledsums import SummedTables
 from ..analytics.timeline import fleet_over_time, status_timeline
 from ..errors import DataWarning, ReportError, printable
@@ -239,6 +241,9 @@ def write_report(fleet: Tables | Bill, out: str | os.PathLike[str], *, as_of: Ti
         # the newest rows of the history (the bill's own, when it billed these Tables)
         kept = billed.derived.get("latest") if billed.history is tables else None
         newest = kept if isinstance(kept, Tables) else tables.latest()
+        if isinstance(tables, ReportTables):  # the settled instances' newest rows: their
+            # kept bill rows
+            newest = replace(newest, instances=tables.newest_instances(newest.instances))
         csvs = {table: write_csv(_sorted(getattr(newest, table), _SORT_KEYS[table]),
                                  out / f"{table}.csv", table_columns(table, include_network),
                                  private=include_network and table != "instance_types")
@@ -459,12 +464,16 @@ def _write_versions(tables: Tables, out: Path, include_network: bool,
         private = include_network and table != "instance_types"
         path = out / _VERSIONS / f"{table}.{'csv' if as_csv else 'parquet'}"
         if as_csv:
+            if isinstance(tables, ReportTables) and table == "instances":
+                df = tables.versions_table(list(df.columns)).to_pandas()
             written.append(write_csv(_sorted(df, _SORT_KEYS[table]), path, columns,
                                      private=private))
             continue
         import pyarrow as pa
 
-        jobs.append((pa.Table.from_pandas(df[columns], preserve_index=False),
+        kept = isinstance(tables, ReportTables) and table == "instances"
+        jobs.append((tables.versions_table(columns) if kept  # (with the settled instances')
+                     else pa.Table.from_pandas(df[columns], preserve_index=False),
                      _SORT_KEYS[table], path, private))
     if not jobs:
         return lambda: written
@@ -589,8 +598,11 @@ def history_frames(fleet: Tables | Bill, *, as_of: TimeLike = None,
         return {}
     at = billed.as_of if billed is not None and as_of is None else _resolve(as_of, tables)
     source = billed if billed is not None else tables
+    timeline = status_timeline(tables, as_of=at)
+    if isinstance(tables, ReportTables):  # the settled instances' rows, kept
+        timeline = tables.timeline_with(timeline, at)
     return {
-        "timeline": status_timeline(tables, as_of=at),
+        "timeline": timeline,
         "fleet_over_time": fleet_over_time(source, freq="1h", as_of=at),
         "costs_daily": cost_over_time(source, freq="1D", by="cloud",
                                       as_of=at)[list(SPEND_COLUMNS)],

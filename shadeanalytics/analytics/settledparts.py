@@ -1,0 +1,197 @@
+"""What a report needs of the settled instances beyond their kept bill: their version rows
+and their status timeline rows (``Store.read_report``).
+
+An instance whose billing is over (``billing.settle``) is billed from its kept bill rows; a
+report also writes every version row of it (``versions/instances.parquet``) and its status
+intervals (``timeline.csv``). Both hold at every later instant for as long as the instance is
+not seen again, as its bill does, but for ``duration_s`` of its current (last) interval, which
+counts up to the report's instant: it is left out here and counted again by
+:func:`timeline_with`. The store keeps these parts beside the kept bill (``live.settled``);
+:class:`ReportTables` carries them with the open rows, and the report adds them back, in
+the order the whole history gives.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..ingest.arrowrows import pyarrow_or_none
+from ..ingest.schema import TABLES
+from ..ingest.tables import Tables
+from .billing import SettledTables
+from .periods import as_us as _us
+from .timeline import TIMELINE_COLUMNS, status_timeline
+
+__all__ = ["KEPT_TIMELINE", "ReportTables", "SettledParts", "parts_of"]
+
+_NAT = np.iinfo(np.int64).min
+#: the timeline columns kept (``duration_s`` depends on the report's instant)
+KEPT_TIMELINE = tuple(c for c in TIMELINE_COLUMNS if c != "duration_s")
+_INSTANCE_COLUMNS = [c.name for c in TABLES["instances"]]
+
+
+@dataclass(frozen=True)
+class SettledParts:
+    """The version rows (``versions``: an Arrow table of every ``instances`` column, in the
+    history's row order) and status timeline rows (``timeline``: ``KEPT_TIMELINE``, sorted by
+    ``resource_id`` as ``status_timeline`` sorts) of settled instances, and each one's newest
+    ``observed_at`` (``last``: int64 µs by instance id, to tell which read they are of)."""
+
+    versions: Any
+    timeline: pd.DataFrame
+    last: dict[str, int] = field(repr=False)
+
+    @property
+    def ids(self) -> frozenset[str]:
+        """The instances these parts are of."""
+        return frozenset(self.last)
+
+    def only(self, ids: set[str] | frozenset[str]) -> SettledParts:
+        """These parts of the instances ``ids`` only."""
+        if set(self.last) <= ids:
+            return self
+        pc = pyarrow_or_none().compute
+        keep = list(ids & set(self.last))
+        rows = pc.is_in(
+            self.versions["instance_id"], value_set=_arrow().array(keep, type=_arrow().string())
+        )
+        spans = self.timeline["resource_id"].isin(keep).to_numpy(dtype=bool)
+        return SettledParts(
+            self.versions.filter(rows),
+            self.timeline[spans].reset_index(drop=True),
+            {k: self.last[k] for k in keep},
+        )
+
+    def plus(self, *others: SettledParts) -> SettledParts:
+        """These parts and those of ``others`` (of other instances)."""
+        parts = [self, *others]
+        pa = _arrow()
+        versions = pa.concat_tables([p.versions for p in parts], promote_options="permissive")
+        timeline = pd.concat([p.timeline for p in parts], ignore_index=True)
+        order = np.argsort(timeline["resource_id"].to_numpy(dtype=object), kind="stable")
+        last: dict[str, int] = {}
+        for part in parts:
+            last |= part.last
+        return SettledParts(versions, timeline.take(order).reset_index(drop=True), last)
+
+    def encode(self) -> dict[str, bytes]:
+        """As bytes (Arrow IPC streams) for the store."""
+        pa = _arrow()
+        return {
+            "versions": _ipc(self.versions),
+            "timeline": _ipc(pa.Table.from_pandas(self.timeline, preserve_index=False)),
+            "ids": _ipc(
+                pa.table(
+                    {
+                        "id": list(self.last),
+                        "last": np.fromiter(self.last.values(), np.int64, len(self.last)),
+                    }
+                )
+            ),
+        }
+
+    @staticmethod
+    def decode(data: dict[str, bytes]) -> SettledParts:
+        """The parts of :meth:`encode`'s bytes."""
+        ids = _from_ipc(data["ids"])
+        last = dict(zip(ids["id"].to_pylist(), ids["last"].to_numpy().tolist(), strict=True))
+        return SettledParts(
+            _from_ipc(data["versions"]), _from_ipc(data["timeline"]).to_pandas(), last
+        )
+
+
+def _arrow() -> Any:
+    pa = pyarrow_or_none()
+    if pa is None:  # pragma: no cover - the store keeps no parts without pyarrow
+        raise RuntimeError("settled parts need pyarrow")
+    return pa
+
+
+def _ipc(table: Any) -> bytes:
+    pa = _arrow()
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(
+        sink, table.schema, options=pa.ipc.IpcWriteOptions(compression="zstd")
+    ) as writer:
+        writer.write_table(table)
+    data: bytes = sink.getvalue().to_pybytes()
+    return data
+
+
+def _from_ipc(data: bytes) -> Any:
+    return _arrow().ipc.open_stream(data).read_all()
+
+
+def parts_of(tables: Tables, ids: set[str] | frozenset[str], at: pd.Timestamp) -> SettledParts:
+    """The parts of the instances ``ids`` of ``tables`` (a history holding every row of
+    them), their timeline as of ``at`` (past their last sighting: their intervals end by it)."""
+    pa = _arrow()
+    inst = tables.instances
+    mine = inst["instance_id"].astype("string").isin(list(ids)).fillna(False).to_numpy(dtype=bool)
+    rows = inst[mine].reset_index(drop=True)
+    alone = replace(tables, clusters=tables.clusters.iloc[:0], instances=rows)
+    timeline = status_timeline(alone, as_of=at)[list(KEPT_TIMELINE)]
+    newest = rows.groupby(rows["instance_id"].astype(str), sort=False)["observed_at"].max()
+    last = dict(zip(newest.index, _us(newest).tolist(), strict=True))
+    versions = pa.Table.from_pandas(rows[_INSTANCE_COLUMNS], preserve_index=False)
+    return SettledParts(versions, timeline, last)
+
+
+@dataclass(frozen=True)
+class ReportTables(SettledTables):
+    """A store's history for a report at its newest poll or later (``Store.read_report``):
+    the open rows and the kept bill (as ``SettledTables``), with the settled instances'
+    version and timeline rows (``parts``), which ``write_report`` adds back: its files equal
+    those of the whole history."""
+
+    parts: SettledParts | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def instance_rows(self) -> int:
+        """The whole history's instance version rows: the open ones and the kept ones."""
+        kept = 0 if self.parts is None else self.parts.versions.num_rows
+        return len(self.instances) + kept
+
+    def timeline_with(self, timeline: pd.DataFrame, at: pd.Timestamp) -> pd.DataFrame:
+        """``timeline`` (``status_timeline`` of these rows as of ``at``) with the settled
+        instances' rows, as ``status_timeline`` of the whole history gives it."""
+        if self.parts is None or self.parts.timeline.empty:
+            return timeline
+        kept = self.parts.timeline
+        start, end = _us(kept["start_at"]), _us(kept["end_at"])
+        now = at.value // 1_000
+        until = np.where((end == _NAT) | (end > now), now, end)
+        kept = kept.assign(duration_s=(until - start) / 1e6)[list(TIMELINE_COLUMNS)]
+        clusters = (timeline["kind"] == "cluster").fillna(False).to_numpy(dtype=bool)
+        mine = timeline[~clusters]
+        # each resource's rows are together, by resource id: the two merged by id
+        ids = np.r_[
+            mine["resource_id"].to_numpy(dtype=object), kept["resource_id"].to_numpy(dtype=object)
+        ]
+        order = np.argsort(ids, kind="stable")
+        both = pd.concat([mine, kept], ignore_index=True).take(order)
+        return pd.concat([timeline[clusters], both], ignore_index=True)
+
+    def newest_instances(self, newest: pd.DataFrame) -> pd.DataFrame:
+        """``newest`` (the newest rows of these open instances) with the settled ones' (their
+        kept bill rows), as ``Tables.latest()`` of the whole history gives them (unsorted)."""
+        if self.settled is None or self.settled.instances.empty:
+            return newest
+        rows = self.settled.instances[list(newest.columns)]
+        rows = rows.astype({"status": newest["status"].dtype})
+        return pd.concat([newest, rows], ignore_index=True)
+
+    def versions_table(self, columns: list[str]) -> Any:
+        """Every version row of the instances (``columns``) as one Arrow table, the open rows'
+        first, typed as ``pa.Table.from_pandas`` types the whole history's."""
+        pa = _arrow()
+        table = pa.Table.from_pandas(self.instances[columns], preserve_index=False)
+        if self.parts is None or not self.parts.versions.num_rows:
+            return table
+        kept = self.parts.versions.select(columns).cast(table.schema)
+        both = pa.concat_tables([table, kept]).unify_dictionaries().combine_chunks()
+        return both.replace_schema_metadata(table.schema.metadata)
