@@ -518,17 +518,21 @@ def _report(args: argparse.Namespace, stdout: TextIO) -> int:
     if args.out is None:
         raise _UsageError("no report folder: pass --out DIR, set SHADEANALYTICS_REPORT_DIR or "
                           "set report_dir in shadeanalytics.toml")
-    # the store's kept parts of settled instances hold at and after the read that kept
-    # them; before that, the whole history is read
-    tables = _tables(args, report=True)
-    as_of = _resolve_as_of(args.as_of, tables)
-    settled = getattr(tables, "settled", None)
-    if settled is not None and as_of < settled.as_of:
-        tables = _tables(args)
-    files = write_report(tables, args.out, as_of=as_of, include_network=args.include_network,
-                         charts=not args.no_charts, html=not args.no_html,
-                         force=args.force, budgets=budgets,
-                         all_versions_csv=args.all_versions_csv)
+    # the cyclic GC paused, as for the summary: a store's read and bill make a few million
+    # objects and no cycles
+    with gc_paused():
+        # the store's kept parts of settled instances hold at and after the read that kept
+        # them; before that, the whole history is read
+        tables = _tables(args, report=True)
+        as_of = _resolve_as_of(args.as_of, tables)
+        settled = getattr(tables, "settled", None)
+        if settled is not None and as_of < settled.as_of:
+            tables = _tables(args)
+        files = write_report(tables, args.out, as_of=as_of,
+                             include_network=args.include_network,
+                             charts=not args.no_charts, html=not args.no_html,
+                             force=args.force, budgets=budgets,
+                             all_versions_csv=args.all_versions_csv)
     print(f"wrote {len(files)} files to {args.out} ({len(tables.clusters)} cluster rows, "
           f"{getattr(tables, 'instance_rows', len(tables.instances))} instance rows; as of "
           f"{as_of.strftime('%Y-%m-%dT%H:%M:%SZ')})", file=stdout)

@@ -14,11 +14,13 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from conftest import record_state
+from conftest import make_instance, record_state
+from test_settled import _listed
 
 import shadeanalytics as sa
 from shadeanalytics.analytics.settledparts import ReportTables
 from shadeanalytics.cli import main
+from shadeanalytics.live import settled as settled_module
 from shadeanalytics.live import store as store_module
 from shadeanalytics.testing.fakeapi import State, default_scenario
 
@@ -98,3 +100,89 @@ def test_the_kept_report_equals_the_whole_historys(scenario: Path, tmp_path: Pat
     """The scenario's report from the kept parts: every file byte-identical to the whole
     history's, the same line printed."""
     _assert_same(scenario, tmp_path)
+
+
+def test_flags_and_a_changed_parts_code(
+    scenario: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With ``--all-versions-csv`` and ``--include-network`` the kept report equals the
+    whole history's; parts kept by other code are not read: one whole read, which keeps
+    the parts of this code in their place (one part), then the report from them."""
+    _assert_same(scenario, tmp_path / "csv", "--all-versions-csv")
+    _assert_same(scenario, tmp_path / "net", "--include-network")
+    monkeypatch.setattr(settled_module, "_parts_digest", lambda: "other-code")
+    with sa.Store(scenario, create=False) as store:
+        assert not isinstance(store.read_report(), ReportTables)  # the whole history
+    with sqlite3.connect(scenario) as db:
+        specs = [s for (s,) in db.execute(
+            "SELECT spec FROM settled_bills WHERE spec LIKE 'parts:%'")]
+    assert len(specs) == 1 and specs[0].endswith("other-code")
+    _assert_same(scenario, tmp_path / "again")
+
+
+def test_before_the_kept_instant_the_whole_history_is_read(
+    scenario: Path, tmp_path: Path
+) -> None:
+    """``report --as-of`` before the kept bill's instant reads the whole history: the
+    files of the whole history's report as of that instant."""
+    with sa.Store(scenario, create=False) as store:
+        tables = store.read()
+    early = tables.polls["observed_at"].iloc[3].strftime("%Y-%m-%dT%H:%M:%SZ")
+    _cli(scenario, tmp_path / "fast", "--as-of", early)
+    _whole(scenario, tmp_path / "slow", "--as-of", early)
+    got, want = _files(tmp_path / "fast"), _files(tmp_path / "slow")
+    assert [name for name in want if got.get(name) != want[name]] == []
+    assert "timeline.csv" in want
+
+
+def test_a_read_only_store_reads_its_kept_parts(
+    scenario: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read-only store with kept parts reports from them; one with nothing kept reads the
+    whole history and keeps nothing; both equal the whole history's report."""
+    monkeypatch.setattr(sa.Store, "_writable", lambda self: False)
+    _assert_same(scenario, tmp_path / "kept")
+    bare = tmp_path / "bare.db"
+    monkeypatch.undo()
+    monkeypatch.setattr(store_module, "_DERIVED_MIN_VERSIONS", 0)
+    _record(default_scenario(), bare)
+    monkeypatch.setattr(sa.Store, "_writable", lambda self: False)
+    _assert_same(bare, tmp_path / "bare", kept=False)
+    with sqlite3.connect(bare) as db:
+        assert db.execute(
+            "SELECT name FROM sqlite_master WHERE name = 'settled_bills'").fetchall() == []
+
+
+def test_new_polls_and_a_settled_instance_seen_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """i-a settles (vanished at 01:00), is listed again (its parts dropped: the report
+    reads its rows), vanishes and settles again (its newer parts win over the older):
+    after each round the kept report equals the whole history's; each round that settles
+    more keeps its parts (here: again in one part, the older one of i-a stale)."""
+    monkeypatch.setattr(store_module, "_DERIVED_MIN_VERSIONS", 0)
+    path = tmp_path / "history.db"
+    a, b = make_instance("i-a"), make_instance("i-b", active_at="2026-11-20T00:10:00Z")
+    back = make_instance("i-a", active_at="2026-11-20T02:00:00Z")
+    rounds = [
+        [_listed(30, a, b), _listed(60, b), _listed(90, b)],  # i-a settles
+        [_listed(120, back, b), _listed(180, back, b)],  # i-a seen again
+        [_listed(240, b), _listed(270, b)],  # i-a settles again
+    ]
+    for k, states in enumerate(rounds):
+        _record(states, path)
+        with sa.Store(path, create=False) as store:
+            tables = store.read_report()
+        settled = {} if k == 1 else {"i-a"}
+        assert isinstance(tables, ReportTables) == bool(settled)
+        if isinstance(tables, ReportTables):
+            assert tables.parts is not None and tables.parts.ids == settled
+        _assert_same(path, tmp_path / str(k), kept=bool(settled))
+    assert _parts(path) == [0]  # kept again in one part: its older part of i-a was stale
+    # i-a's kept intervals, the last one counted up to the report's instant (04:30)
+    timeline = (tmp_path / "2" / "fast" / "timeline.csv").read_text().splitlines()
+    assert [line for line in timeline if ",i-a," in line] == [
+        "instance,i-a,node-i-a,,hyperstack,A6000,active,2026-11-20T00:05:00Z,"
+        "2026-11-20T04:00:00Z,14100.0,api",
+        "instance,i-a,node-i-a,,hyperstack,A6000,deleted,2026-11-20T04:00:00Z,,1800.0,observed",
+    ]

@@ -823,8 +823,8 @@ def _keep_parts(backend: Backend, parts: SettledParts, count: int, *, whole: boo
         ).fetchone()[0]
         if int(now) != count:
             return  # another read kept parts meanwhile
-        if whole:
-            session.execute("DELETE FROM settled_bills WHERE spec = ?", (spec,))
+        if whole:  # (the parts of other code go too: that code changed)
+            session.execute("DELETE FROM settled_bills WHERE spec LIKE 'parts:%'")
         session.execute(
             "INSERT INTO settled_bills (spec, part, through_version, data) VALUES (?, ?, ?, ?)",
             (spec, 0 if whole else count, 0, data),
