@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from conftest import make_instance, record_state
-from test_settled import _listed
+from test_settled import _generated, _listed
 
 import shadeanalytics as sa
 from shadeanalytics.analytics.settledparts import ReportTables
@@ -102,6 +102,7 @@ def test_the_kept_report_equals_the_whole_historys(scenario: Path, tmp_path: Pat
     _assert_same(scenario, tmp_path)
 
 
+@pytest.mark.hardening  # a few reports each way: the fast tier has two tests
 def test_flags_and_a_changed_parts_code(
     scenario: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -114,15 +115,15 @@ def test_flags_and_a_changed_parts_code(
     with sa.Store(scenario, create=False) as store:
         assert not isinstance(store.read_report(), ReportTables)  # the whole history
     with sqlite3.connect(scenario) as db:
-        specs = [s for (s,) in db.execute(
-            "SELECT spec FROM settled_bills WHERE spec LIKE 'parts:%'")]
+        specs = [
+            s for (s,) in db.execute("SELECT spec FROM settled_bills WHERE spec LIKE 'parts:%'")
+        ]
     assert len(specs) == 1 and specs[0].endswith("other-code")
     _assert_same(scenario, tmp_path / "again")
 
 
-def test_before_the_kept_instant_the_whole_history_is_read(
-    scenario: Path, tmp_path: Path
-) -> None:
+@pytest.mark.hardening  # a few reports each way: the fast tier has two tests
+def test_before_the_kept_instant_the_whole_history_is_read(scenario: Path, tmp_path: Path) -> None:
     """``report --as-of`` before the kept bill's instant reads the whole history: the
     files of the whole history's report as of that instant."""
     with sa.Store(scenario, create=False) as store:
@@ -135,6 +136,7 @@ def test_before_the_kept_instant_the_whole_history_is_read(
     assert "timeline.csv" in want
 
 
+@pytest.mark.hardening  # a few reports each way: the fast tier has two tests
 def test_a_read_only_store_reads_its_kept_parts(
     scenario: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -149,8 +151,10 @@ def test_a_read_only_store_reads_its_kept_parts(
     monkeypatch.setattr(sa.Store, "_writable", lambda self: False)
     _assert_same(bare, tmp_path / "bare", kept=False)
     with sqlite3.connect(bare) as db:
-        assert db.execute(
-            "SELECT name FROM sqlite_master WHERE name = 'settled_bills'").fetchall() == []
+        assert (
+            db.execute("SELECT name FROM sqlite_master WHERE name = 'settled_bills'").fetchall()
+            == []
+        )
 
 
 def test_new_polls_and_a_settled_instance_seen_again(
@@ -186,3 +190,25 @@ def test_new_polls_and_a_settled_instance_seen_again(
         "2026-11-20T04:00:00Z,14100.0,api",
         "instance,i-a,node-i-a,,hyperstack,A6000,deleted,2026-11-20T04:00:00Z,,1800.0,observed",
     ]
+
+
+@pytest.mark.hardening  # six reports of a generated history
+def test_new_polls_to_a_generated_history_with_nulls(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A generated history with nulls, recorded in three rounds: after each, the kept
+    report equals the whole history's, and the instances settled since have parts of their
+    own (one part more a round)."""
+    monkeypatch.setattr(store_module, "_DERIVED_MIN_VERSIONS", 0)
+    path = tmp_path / "history.db"
+    states = _generated(3, 12, 0.2)
+    ids = []
+    for first, last in ((0, 5), (5, 9), (9, 12)):
+        _record(states[first:last], path)
+        with sa.Store(path, create=False) as store:
+            tables = store.read_report()
+        assert isinstance(tables, ReportTables) and tables.parts is not None
+        ids.append(tables.parts.ids)
+        _assert_same(path, tmp_path / str(last))
+    assert ids[0] and ids[0] <= ids[1] <= ids[2] and ids[0] != ids[2]
+    assert _parts(path) == list(range(1 + (ids[1] != ids[0]) + (ids[2] != ids[1])))

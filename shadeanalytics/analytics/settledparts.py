@@ -78,52 +78,13 @@ class SettledParts:
             last |= part.last
         return SettledParts(versions, timeline.take(order).reset_index(drop=True), last)
 
-    def encode(self) -> dict[str, bytes]:
-        """As bytes (Arrow IPC streams) for the store."""
-        pa = _arrow()
-        return {
-            "versions": _ipc(self.versions),
-            "timeline": _ipc(pa.Table.from_pandas(self.timeline, preserve_index=False)),
-            "ids": _ipc(
-                pa.table(
-                    {
-                        "id": list(self.last),
-                        "last": np.fromiter(self.last.values(), np.int64, len(self.last)),
-                    }
-                )
-            ),
-        }
-
-    @staticmethod
-    def decode(data: dict[str, bytes]) -> SettledParts:
-        """The parts of :meth:`encode`'s bytes."""
-        ids = _from_ipc(data["ids"])
-        last = dict(zip(ids["id"].to_pylist(), ids["last"].to_numpy().tolist(), strict=True))
-        return SettledParts(
-            _from_ipc(data["versions"]), _from_ipc(data["timeline"]).to_pandas(), last
-        )
-
 
 def _arrow() -> Any:
+    """pyarrow (the store keeps no parts without it)."""
     pa = pyarrow_or_none()
     if pa is None:  # pragma: no cover - the store keeps no parts without pyarrow
         raise RuntimeError("settled parts need pyarrow")
     return pa
-
-
-def _ipc(table: Any) -> bytes:
-    pa = _arrow()
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(
-        sink, table.schema, options=pa.ipc.IpcWriteOptions(compression="zstd")
-    ) as writer:
-        writer.write_table(table)
-    data: bytes = sink.getvalue().to_pybytes()
-    return data
-
-
-def _from_ipc(data: bytes) -> Any:
-    return _arrow().ipc.open_stream(data).read_all()
 
 
 def parts_of(tables: Tables, ids: set[str] | frozenset[str], at: pd.Timestamp) -> SettledParts:

@@ -768,7 +768,7 @@ def read_report(backend: Backend, *, progress_bar: bool | None, min_versions: in
             if _current_shape(session)
             else []
         )
-        kept = [SettledParts.decode(msgspec.msgpack.decode(session.blob(data))) for _, data in rows]
+        kept = [_decode_parts(session.blob(data)) for _, data in rows]
     pieces: list[SettledParts] = []
     have: set[str] = set()
     stale = False
@@ -812,7 +812,7 @@ def _keep_parts(backend: Backend, parts: SettledParts, count: int, *, whole: boo
     """Keep ``parts``: in place of every kept part (``whole``), else after the ``count``
     kept ones. Best effort."""
     spec = parts_fingerprint()
-    data = msgspec.msgpack.encode(parts.encode())
+    data = _encode_parts(parts)
 
     def keep(session: Session) -> None:
         if session.has_table("settled_bills") and not _current_shape(session):
@@ -833,3 +833,38 @@ def _keep_parts(backend: Backend, parts: SettledParts, count: int, *, whole: boo
     backend.best_effort_write(
         "cannot keep the settled instances' report parts", _KEEP_WAIT_MS, keep
     )
+
+
+def _encode_parts(parts: SettledParts) -> bytes:
+    """``parts`` as kept: msgpack of their Arrow IPC streams (zstd)."""
+    pa = pyarrow_or_none()
+    last = np.fromiter(parts.last.values(), np.int64, len(parts.last))
+    return msgspec.msgpack.encode(
+        {
+            "versions": _ipc(parts.versions),
+            "timeline": _ipc(pa.Table.from_pandas(parts.timeline, preserve_index=False)),
+            "ids": _ipc(pa.table({"id": list(parts.last), "last": last})),
+        }
+    )
+
+
+def _decode_parts(data: bytes) -> SettledParts:
+    """The parts of :func:`_encode_parts`'s bytes."""
+    raw = msgspec.msgpack.decode(data)
+    ids = _from_ipc(raw["ids"])
+    last = dict(zip(ids["id"].to_pylist(), ids["last"].to_numpy().tolist(), strict=True))
+    return SettledParts(_from_ipc(raw["versions"]), _from_ipc(raw["timeline"]).to_pandas(), last)
+
+
+def _ipc(table: Any) -> bytes:
+    pa = pyarrow_or_none()
+    sink = pa.BufferOutputStream()
+    options = pa.ipc.IpcWriteOptions(compression="zstd")
+    with pa.ipc.new_stream(sink, table.schema, options=options) as writer:
+        writer.write_table(table)
+    data: bytes = sink.getvalue().to_pybytes()
+    return data
+
+
+def _from_ipc(data: bytes) -> Any:
+    return pyarrow_or_none().ipc.open_stream(data).read_all()
