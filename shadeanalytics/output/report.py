@@ -481,10 +481,10 @@ def _write_versions(tables: Tables, out: Path, include_network: bool,
             continue
         import pyarrow as pa
 
-        kept = isinstance(tables, ReportTables) and table == "instances"
-        jobs.append((tables.versions_table(columns) if kept  # (with the settled instances')
-                     else pa.Table.from_pandas(df[columns], preserve_index=False),
-                     _SORT_KEYS[table], path, private))
+        arrow = (tables.versions_table(columns)  # (with the settled instances')
+                 if isinstance(tables, ReportTables) and table == "instances"
+                 else pa.Table.from_pandas(df[columns], preserve_index=False))
+        jobs.append((arrow, _SORT_KEYS[table], path, private))
     if not jobs:
         return lambda: written
     from concurrent.futures import ThreadPoolExecutor
