@@ -72,11 +72,20 @@ class SettledParts:
         pa = _arrow()
         versions = pa.concat_tables([p.versions for p in parts], promote_options="permissive")
         timeline = pd.concat([p.timeline for p in parts], ignore_index=True)
-        order = np.argsort(timeline["resource_id"].to_numpy(dtype=object), kind="stable")
+        order = _id_order(timeline["resource_id"])
         last: dict[str, int] = {}
         for part in parts:
             last |= part.last
         return SettledParts(versions, timeline.take(order).reset_index(drop=True), last)
+
+
+def _id_order(ids: pd.Series) -> np.ndarray:
+    """The stable order of the text ``ids`` by code point, as ``status_timeline`` sorts its
+    resources (Arrow's sort of UTF-8 bytes: a year's 2.5 M rows at 10x in a fraction of
+    NumPy's sort of Python strings)."""
+    pa = _arrow()
+    order: np.ndarray = pa.compute.sort_indices(pa.array(ids, type=pa.string())).to_numpy()
+    return order
 
 
 def _arrow() -> Any:
@@ -130,11 +139,8 @@ class ReportTables(SettledTables):
         clusters = (timeline["kind"] == "cluster").fillna(False).to_numpy(dtype=bool)
         mine = timeline[~clusters]
         # each resource's rows are together, by resource id: the two merged by id
-        ids = np.r_[
-            mine["resource_id"].to_numpy(dtype=object), kept["resource_id"].to_numpy(dtype=object)
-        ]
-        order = np.argsort(ids, kind="stable")
-        both = pd.concat([mine, kept], ignore_index=True).take(order)
+        both = pd.concat([mine, kept], ignore_index=True)
+        both = both.take(_id_order(both["resource_id"]))
         return pd.concat([timeline[clusters], both], ignore_index=True)
 
     def newest_instances(self, newest: pd.DataFrame) -> pd.DataFrame:
