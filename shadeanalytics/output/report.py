@@ -162,7 +162,8 @@ def write_report(fleet: Tables | Bill, out: str | os.PathLike[str], *, as_of: Ti
                  all_versions_csv: bool = False) -> list[Path]:
     """Write the report folder of ``fleet`` (the ``Tables`` of a history, or a ``Bill`` that
     carries its history: the report is then as of the Bill's instant) into ``out``; returns the
-    files written.
+    files written. A store's ``Store.read_report()`` (``ReportTables``) gives the files of its
+    ``Store.read()``, the settled instances' rows taken from the parts the store keeps.
 
     With ``budgets`` (``sa.load_budgets`` of a budgets file), ``budgets.csv`` holds each
     budget's measure beside its limit (``alerts.budget_state``), also on the page.
@@ -219,11 +220,9 @@ def write_report(fleet: Tables | Bill, out: str | os.PathLike[str], *, as_of: Ti
 
     def of_history() -> tuple[dict[str, pd.DataFrame], dict[str, Path], list[Path],
                               dict[str, str]]:
-        """The history frames, their CSV files and charts (the second process's part); the
-        newest rows' CSV files too where the history frames take little (``beside``)."""
+        """The history frames, their CSV files and charts (the second process's part)."""
         history = history_frames(billed)  # as of the bill's own instant
-        csvs = newest_csvs() if beside else {}
-        csvs |= {name: write_csv(df, out / f"{name}.csv") for name, df in history.items()}
+        csvs = {name: write_csv(df, out / f"{name}.csv") for name, df in history.items()}
         pngs: list[Path] = []
         svg_docs: dict[str, str] = {}
         if render is not None:
@@ -236,29 +235,21 @@ def write_report(fleet: Tables | Bill, out: str | os.PathLike[str], *, as_of: Ti
         # the page shows the history frames; without it this process keeps them
         return (history if html else {}), csvs, pngs, svg_docs
 
-    def newest_csvs() -> dict[str, Path]:
-        """The newest rows' CSV files."""
+    def of_bill() -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame],
+                           dict[str, Path], list[Path], dict[str, str]]:
+        """The newest rows' CSV files; the analytics, forecast and market frames, their CSV
+        files and charts."""
         # the newest rows of the history (the bill's own, when it billed these Tables)
         kept = billed.derived.get("latest") if billed.history is tables else None
         newest = kept if isinstance(kept, Tables) else tables.latest()
         if isinstance(tables, ReportTables):  # the settled instances' newest rows: their
             # kept bill rows
             newest = replace(newest, instances=tables.newest_instances(newest.instances))
-        return {table: write_csv(_sorted(getattr(newest, table), _SORT_KEYS[table]),
+        csvs = {table: write_csv(_sorted(getattr(newest, table), _SORT_KEYS[table]),
                                  out / f"{table}.csv", table_columns(table, include_network),
                                  private=include_network and table != "instance_types")
                 for table in _RESOURCE_TABLES
                 if not (table == "instance_types" and tables.instance_types.empty)}
-
-    # a store's report from its kept parts makes its history frames from the open rows: the
-    # second process, without charts, has time for the newest rows' files (for balance)
-    beside = isinstance(tables, ReportTables) and render is None
-
-    def of_bill() -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame],
-                           dict[str, Path], list[Path], dict[str, str]]:
-        """The newest rows' CSV files (unless ``beside``); the analytics, forecast and market
-        frames, their CSV files and charts."""
-        csvs = {} if beside else newest_csvs()
         # every analytics frame is computed once, here, from the fleet billed once: the CSV
         # files, the charts and the page take these frames as they are
         frames = {**analytics(billed), "forecast": month_forecast(billed)}
