@@ -160,5 +160,5 @@ class ReportTables(SettledTables):
         if self.parts is None or not self.parts.versions.num_rows:
             return table
         kept = self.parts.versions.select(columns).cast(table.schema)
-        both = pa.concat_tables([table, kept]).unify_dictionaries().combine_chunks()
+        both = pa.concat_tables([table, kept]).unify_dictionaries()
         return both.replace_schema_metadata(table.schema.metadata)
