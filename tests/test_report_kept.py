@@ -180,7 +180,7 @@ def test_new_polls_and_a_settled_instance_seen_again(
         settled = {} if k == 1 else {"i-a"}
         assert isinstance(tables, ReportTables) == bool(settled)
         if isinstance(tables, ReportTables):
-            assert tables.parts is not None and tables.parts.ids == settled
+            assert tables.parts is not None and tables.parts.instances == settled
         _assert_same(path, tmp_path / str(k), kept=bool(settled))
     assert _parts(path) == [0]  # kept again in one part: its older part of i-a was stale
     # i-a's kept intervals, the last one counted up to the report's instant (04:30)
@@ -208,7 +208,7 @@ def test_new_polls_to_a_generated_history_with_nulls(
         with sa.Store(path, create=False) as store:
             tables = store.read_report()
         assert isinstance(tables, ReportTables) and tables.parts is not None
-        ids.append(tables.parts.ids)
+        ids.append(tables.parts.instances)
         _assert_same(path, tmp_path / str(last))
     assert ids[0] and ids[0] <= ids[1] <= ids[2] and ids[0] != ids[2]
     assert _parts(path) == list(range(1 + (ids[1] != ids[0]) + (ids[2] != ids[1])))

@@ -13,6 +13,7 @@ the order the whole history gives.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -36,47 +37,67 @@ _INSTANCE_COLUMNS = [c.name for c in TABLES["instances"]]
 
 @dataclass(frozen=True)
 class SettledParts:
-    """The version rows (``versions``: an Arrow table of every ``instances`` column, in the
-    history's row order) and status timeline rows (``timeline``: ``KEPT_TIMELINE``, sorted by
-    ``resource_id`` as ``status_timeline`` sorts) of settled instances, and each one's newest
-    ``observed_at`` (``last``: int64 µs by instance id, to tell which read they are of)."""
+    """The version rows and status timeline rows of settled instances, each made when asked
+    for (a store decodes them then: the version rows in the report's Arrow thread, the
+    timeline in its second process), and for each instance (``ids``) its newest
+    ``observed_at`` (``last``, int64 µs: which read the parts are of) and its number of
+    version rows (``rows``)."""
 
-    versions: Any
-    timeline: pd.DataFrame
-    last: dict[str, int] = field(repr=False)
+    #: an Arrow table of every ``instances`` column of their version rows, in the history's
+    #: row order, when called
+    versions_of: Callable[[], Any] = field(repr=False)
+    #: their ``KEPT_TIMELINE`` rows, sorted by ``resource_id`` as ``status_timeline`` sorts,
+    #: when called
+    timeline_of: Callable[[], pd.DataFrame] = field(repr=False)
+    ids: np.ndarray
+    last: np.ndarray
+    rows: np.ndarray
 
     @property
-    def ids(self) -> frozenset[str]:
+    def instances(self) -> frozenset[str]:
         """The instances these parts are of."""
-        return frozenset(self.last)
+        return frozenset(self.ids.tolist())
 
-    def only(self, ids: set[str] | frozenset[str]) -> SettledParts:
-        """These parts of the instances ``ids`` only."""
-        if set(self.last) <= ids:
+    def only(self, mask: np.ndarray) -> SettledParts:
+        """These parts of the instances ``ids[mask]`` only."""
+        if mask.all():
             return self
-        pc = pyarrow_or_none().compute
-        keep = list(ids & set(self.last))
-        rows = pc.is_in(
-            self.versions["instance_id"], value_set=_arrow().array(keep, type=_arrow().string())
-        )
-        spans = self.timeline["resource_id"].isin(keep).to_numpy(dtype=bool)
-        return SettledParts(
-            self.versions.filter(rows),
-            self.timeline[spans].reset_index(drop=True),
-            {k: self.last[k] for k in keep},
-        )
+        keep = self.ids[mask].tolist()
+        versions_of, timeline_of = self.versions_of, self.timeline_of
+
+        def versions() -> Any:
+            pa = _arrow()
+            table = versions_of()
+            wanted = pa.compute.is_in(table["instance_id"], value_set=pa.array(keep, pa.string()))
+            return table.filter(wanted)
+
+        def timeline() -> pd.DataFrame:
+            frame = timeline_of()
+            return frame[frame["resource_id"].isin(keep).to_numpy(dtype=bool)].reset_index(
+                drop=True
+            )
+
+        return SettledParts(versions, timeline, self.ids[mask], self.last[mask], self.rows[mask])
 
     def plus(self, *others: SettledParts) -> SettledParts:
         """These parts and those of ``others`` (of other instances)."""
         parts = [self, *others]
-        pa = _arrow()
-        versions = pa.concat_tables([p.versions for p in parts], promote_options="permissive")
-        timeline = pd.concat([p.timeline for p in parts], ignore_index=True)
-        order = _id_order(timeline["resource_id"])
-        last: dict[str, int] = {}
-        for part in parts:
-            last |= part.last
-        return SettledParts(versions, timeline.take(order).reset_index(drop=True), last)
+
+        def versions() -> Any:
+            tables = [part.versions_of() for part in parts]
+            return _arrow().concat_tables(tables, promote_options="permissive")
+
+        def timeline() -> pd.DataFrame:
+            frame = pd.concat([part.timeline_of() for part in parts], ignore_index=True)
+            return frame.take(_id_order(frame["resource_id"])).reset_index(drop=True)
+
+        return SettledParts(
+            versions,
+            timeline,
+            np.concatenate([part.ids for part in parts]),
+            np.concatenate([part.last for part in parts]),
+            np.concatenate([part.rows for part in parts]),
+        )
 
 
 def _id_order(ids: pd.Series) -> np.ndarray:
@@ -105,10 +126,16 @@ def parts_of(tables: Tables, ids: set[str] | frozenset[str], at: pd.Timestamp) -
     rows = inst[mine].reset_index(drop=True)
     alone = replace(tables, clusters=tables.clusters.iloc[:0], instances=rows)
     timeline = status_timeline(alone, as_of=at)[list(KEPT_TIMELINE)]
-    newest = rows.groupby(rows["instance_id"].astype(str), sort=False)["observed_at"].max()
-    last = dict(zip(newest.index, _us(newest).tolist(), strict=True))
+    by = rows.groupby(rows["instance_id"].astype(str), sort=False)["observed_at"]
+    newest, counts = by.max(), by.size()
     versions = pa.Table.from_pandas(rows[_INSTANCE_COLUMNS], preserve_index=False)
-    return SettledParts(versions, timeline, last)
+    return SettledParts(
+        lambda: versions,
+        lambda: timeline,
+        newest.index.to_numpy(dtype=object),
+        _us(newest),
+        counts.reindex(newest.index).to_numpy(dtype=np.int64),
+    )
 
 
 @dataclass(frozen=True)
@@ -123,15 +150,15 @@ class ReportTables(SettledTables):
     @property
     def instance_rows(self) -> int:
         """The whole history's instance version rows: the open ones and the kept ones."""
-        kept = 0 if self.parts is None else self.parts.versions.num_rows
+        kept = 0 if self.parts is None else int(self.parts.rows.sum())
         return len(self.instances) + kept
 
     def timeline_with(self, timeline: pd.DataFrame, at: pd.Timestamp) -> pd.DataFrame:
         """``timeline`` (``status_timeline`` of these rows as of ``at``) with the settled
         instances' rows, as ``status_timeline`` of the whole history gives it."""
-        if self.parts is None or self.parts.timeline.empty:
+        kept = None if self.parts is None else self.parts.timeline_of()
+        if kept is None or kept.empty:
             return timeline
-        kept = self.parts.timeline
         start, end = _us(kept["start_at"]), _us(kept["end_at"])
         now = at.value // 1_000
         until = np.where((end == _NAT) | (end > now), now, end)
@@ -152,13 +179,24 @@ class ReportTables(SettledTables):
         rows = rows.astype({"status": newest["status"].dtype})
         return pd.concat([newest, rows], ignore_index=True)
 
-    def versions_table(self, columns: list[str]) -> Any:
-        """Every version row of the instances (``columns``) as one Arrow table, the open rows'
-        first, typed as ``pa.Table.from_pandas`` types the whole history's."""
-        pa = _arrow()
-        table = pa.Table.from_pandas(self.instances[columns], preserve_index=False)
-        if self.parts is None or not self.parts.versions.num_rows:
+    def open_versions(self, columns: list[str]) -> Any:
+        """The open instances' version rows (``columns``) as ``pa.Table.from_pandas`` makes
+        them (the Arrow table of the whole history is this one's type)."""
+        return _arrow().Table.from_pandas(self.instances[columns], preserve_index=False)
+
+    def versions_with(self, table: Any) -> Any:
+        """``table`` (:meth:`open_versions`) and the settled instances' version rows (of its
+        columns, its type) after it: every version row of the instances. Arrow only: may run
+        in a thread of its own."""
+        if self.parts is None or not self.parts.rows.sum():
             return table
-        kept = self.parts.versions.select(columns).cast(table.schema)
+        pa = _arrow()
+        kept = self.parts.versions_of().select(table.column_names).cast(table.schema)
+        # (left in chunks: the Parquet writer's take concatenates them column by column)
         both = pa.concat_tables([table, kept]).unify_dictionaries()
         return both.replace_schema_metadata(table.schema.metadata)
+
+    def versions_table(self, columns: list[str]) -> Any:
+        """Every version row of the instances (``columns``) as one Arrow table, the open
+        rows' first."""
+        return self.versions_with(self.open_versions(columns))

@@ -752,13 +752,9 @@ def read_report(backend: Backend, *, progress_bar: bool | None, min_versions: in
     settled = tables.settled
     if settled is None or settled.instances.empty:
         return tables  # every row was read
-    want = dict(
-        zip(
-            settled.instances["instance_id"].astype(str),
-            _us_list(settled.instances["observed_at"]),
-            strict=True,
-        )
-    )
+    # each settled instance's newest sighting, which its parts must be of
+    want = pd.Index(settled.instances["instance_id"].astype(str).to_numpy(dtype=object))
+    want_last = settled.instances["observed_at"].to_numpy(dtype="datetime64[us]").view(np.int64)
     with backend.snapshot() as session:
         rows = (
             session.execute(
@@ -770,26 +766,28 @@ def read_report(backend: Backend, *, progress_bar: bool | None, min_versions: in
         )
         kept = [_decode_parts(session.blob(data)) for _, data in rows]
     pieces: list[SettledParts] = []
-    have: set[str] = set()
+    have = np.zeros(len(want), dtype=bool)
     stale = False
     for part in reversed(kept):  # the newest part of an instance wins
-        mine = {rid for rid, last in part.last.items() if want.get(rid) == last} - have
-        stale |= len(mine) != len(part.last)
-        if mine:
+        at = want.get_indexer(part.ids)
+        mine = at >= 0
+        mine[mine] = (want_last[at[mine]] == part.last[mine]) & ~have[at[mine]]
+        stale |= not mine.all()
+        if mine.any():
             pieces.append(part.only(mine))
-            have |= mine
-    missing = want.keys() - have
+            have[at[mine]] = True
+    missing = set(want[~have])
     fresh: SettledParts | None = None
     if missing and newly and missing <= set(newly["ids"]):
         fresh = parts_of(newly["tables"], missing, settled.as_of)
-        if all(want[rid] == last for rid, last in fresh.last.items()) and fresh.ids == missing:
+        if fresh.instances == missing and _of(fresh, want, want_last):
             pieces.append(fresh)
             missing = set()
     if missing:  # parts of instances no read kept: the whole history, which keeps them all
         whole = storeread.read(backend, progress_bar=progress_bar, min_versions=min_versions)
         if not backend.read_only and not whole.warnings and not whole.skipped:
             every = parts_of(whole, set(want), settled.as_of)
-            if every.last == want:
+            if every.instances == set(want) and _of(every, want, want_last):
                 _keep_parts(backend, every, len(kept), whole=True)
         return whole
     parts = pieces[0].plus(*pieces[1:]) if len(pieces) > 1 else pieces[0]
@@ -802,10 +800,10 @@ def read_report(backend: Backend, *, progress_bar: bool | None, min_versions: in
     return ReportTables(**frames, parts=parts)
 
 
-def _us_list(times: pd.Series) -> list[int]:
-    """``times`` (UTC) as int64 µs (NaT: the least int64)."""
-    values: list[int] = times.to_numpy(dtype="datetime64[us]").astype(np.int64).tolist()
-    return values
+def _of(parts: SettledParts, want: pd.Index, last: np.ndarray) -> bool:
+    """Whether ``parts`` are of the newest sighting (``last``) of their instances (``want``)."""
+    at = want.get_indexer(parts.ids)
+    return bool((at >= 0).all() and (last[at] == parts.last).all())
 
 
 def _keep_parts(backend: Backend, parts: SettledParts, count: int, *, whole: bool) -> None:
@@ -838,22 +836,31 @@ def _keep_parts(backend: Backend, parts: SettledParts, count: int, *, whole: boo
 def _encode_parts(parts: SettledParts) -> bytes:
     """``parts`` as kept: msgpack of their Arrow IPC streams (zstd)."""
     pa = pyarrow_or_none()
-    last = np.fromiter(parts.last.values(), np.int64, len(parts.last))
+    ids = pa.table(
+        {"id": pa.array(parts.ids.tolist(), pa.string()), "last": parts.last, "rows": parts.rows}
+    )
     return msgspec.msgpack.encode(
         {
-            "versions": _ipc(parts.versions),
-            "timeline": _ipc(pa.Table.from_pandas(parts.timeline, preserve_index=False)),
-            "ids": _ipc(pa.table({"id": list(parts.last), "last": last})),
+            "versions": _ipc(parts.versions_of()),
+            "timeline": _ipc(pa.Table.from_pandas(parts.timeline_of(), preserve_index=False)),
+            "ids": _ipc(ids),
         }
     )
 
 
 def _decode_parts(data: bytes) -> SettledParts:
-    """The parts of :func:`_encode_parts`'s bytes."""
+    """The parts of :func:`_encode_parts`'s bytes: their instances now, their rows when
+    asked for (decoded then)."""
     raw = msgspec.msgpack.decode(data)
     ids = _from_ipc(raw["ids"])
-    last = dict(zip(ids["id"].to_pylist(), ids["last"].to_numpy().tolist(), strict=True))
-    return SettledParts(_from_ipc(raw["versions"]), _from_ipc(raw["timeline"]).to_pandas(), last)
+    versions, timeline = raw["versions"], raw["timeline"]
+    return SettledParts(
+        functools.partial(_from_ipc, versions),
+        lambda: _from_ipc(timeline).to_pandas(),
+        ids["id"].to_numpy(zero_copy_only=False).astype(object),
+        ids["last"].to_numpy(),
+        ids["rows"].to_numpy(),
+    )
 
 
 def _ipc(table: Any) -> bytes:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import json
 import os
@@ -472,16 +473,20 @@ def _write_versions(tables: Tables, out: Path, include_network: bool,
             continue
         import pyarrow as pa
 
-        arrow = (tables.versions_table(columns)  # (with the settled instances')
-                 if isinstance(tables, ReportTables) and table == "instances"
-                 else pa.Table.from_pandas(df[columns], preserve_index=False))
-        jobs.append((arrow, _SORT_KEYS[table], path, private))
+        if isinstance(tables, ReportTables) and table == "instances":
+            # the settled instances' rows (kept) join the open ones' in the thread
+            jobs.append((functools.partial(tables.versions_with, tables.open_versions(columns)),
+                         _SORT_KEYS[table], path, private))
+            continue
+        jobs.append((functools.partial(_same, pa.Table.from_pandas(df[columns],
+                                                                   preserve_index=False)),
+                     _SORT_KEYS[table], path, private))
     if not jobs:
         return lambda: written
     from concurrent.futures import ThreadPoolExecutor
 
     pool = ThreadPoolExecutor(1, thread_name_prefix="shadeanalytics-versions")
-    encoded = [pool.submit(_parquet_bytes, table, keys) for table, keys, _, _ in jobs]
+    encoded = [pool.submit(_parquet_bytes, make, keys) for make, keys, _, _ in jobs]
     pool.shutdown(wait=False)  # the thread ends when its work is done
 
     def write() -> list[Path]:
@@ -493,14 +498,19 @@ def _write_versions(tables: Tables, out: Path, include_network: bool,
     return write
 
 
-def _parquet_bytes(table: Any, keys: list[str]) -> bytes:
-    """``table`` (Arrow) sorted by ``keys`` as ``_sorted`` sorts (stable, NA last), as zstd
-    Parquet."""
+def _same(value: _T) -> _T:
+    return value
+
+
+def _parquet_bytes(make: Callable[[], Any], keys: list[str]) -> bytes:
+    """The Arrow table ``make()`` sorted by ``keys`` as ``_sorted`` sorts (stable, NA last),
+    as zstd Parquet."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     # nulls last: every pyarrow's default (naming it is spelled differently since 25)
+    table = make()
     order = pc.sort_indices(table, sort_keys=[(k, "ascending") for k in keys])
     sink = pa.BufferOutputStream()
     pq.write_table(table.take(order), sink, compression="zstd")
