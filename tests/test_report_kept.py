@@ -212,3 +212,25 @@ def test_new_polls_to_a_generated_history_with_nulls(
         _assert_same(path, tmp_path / str(last))
     assert ids[0] and ids[0] <= ids[1] <= ids[2] and ids[0] != ids[2]
     assert _parts(path) == list(range(1 + (ids[1] != ids[0]) + (ids[2] != ids[1])))
+
+
+@pytest.mark.hardening  # two reports per backend; the fast tier has two tests of SQLite
+def test_both_backends_keep_the_report_parts(
+    store_at: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An SQLite file and a PostgreSQL schema: the report parts are kept by the read that
+    settles, and the report from them writes the whole history's files."""
+    monkeypatch.setattr(store_module, "_DERIVED_MIN_VERSIONS", 0)
+    with sa.Store(store_at) as store:
+        for state in _generated(2, 8, 0.1):
+            record_state(store, state)
+        first = store.read_report()  # settles, keeps the bill and the parts
+        again, whole = store.read_report(), store.read()
+    assert isinstance(first, ReportTables) and isinstance(again, ReportTables)
+    assert again.parts is not None and again.parts.instances == first.parts.instances != set()
+    assert again.instance_rows == len(whole.instances)
+    sa.write_report(again, tmp_path / "fast", charts=False)
+    sa.write_report(whole, tmp_path / "slow", charts=False)
+    got, want = _files(tmp_path / "fast"), _files(tmp_path / "slow")
+    assert sorted(got) == sorted(want)
+    assert [name for name in want if got[name] != want[name]] == []
