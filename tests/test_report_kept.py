@@ -227,7 +227,8 @@ def test_both_backends_keep_the_report_parts(
         first = store.read_report()  # settles, keeps the bill and the parts
         again, whole = store.read_report(), store.read()
     assert isinstance(first, ReportTables) and isinstance(again, ReportTables)
-    assert again.parts is not None and again.parts.instances == first.parts.instances != set()
+    assert first.parts is not None and again.parts is not None
+    assert again.parts.instances == first.parts.instances != set()
     assert again.instance_rows == len(whole.instances)
     sa.write_report(again, tmp_path / "fast", charts=False)
     sa.write_report(whole, tmp_path / "slow", charts=False)
