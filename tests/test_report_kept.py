@@ -13,6 +13,7 @@ import io
 import sqlite3
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from conftest import make_instance, record_state
 from test_settled import _generated, _listed
@@ -98,8 +99,23 @@ def scenario(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_the_kept_report_equals_the_whole_historys(scenario: Path, tmp_path: Path) -> None:
     """The scenario's report from the kept parts: every file byte-identical to the whole
-    history's, the same line printed."""
-    _assert_same(scenario, tmp_path)
+    history's, the same line printed; so too a day after its newest poll (the settled
+    instances' last intervals counted up to then)."""
+    _assert_same(scenario, tmp_path / "newest")
+    with sa.Store(scenario, create=False) as store:
+        newest = store.read().polls["observed_at"].max()
+    later = (newest + pd.Timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    _assert_same(scenario, tmp_path / "later", "--as-of", later)
+    # a settled instance's last (current) interval counts up to the later instant
+    with sa.Store(scenario, create=False) as store:
+        tables = store.read_report()
+    assert isinstance(tables, ReportTables) and tables.parts is not None
+    frame = pd.read_csv(tmp_path / "later" / "fast" / "timeline.csv", dtype=str)
+    rows = frame[frame["resource_id"] == sorted(tables.parts.instances)[0]]
+    last = rows.iloc[-1]
+    assert pd.isna(last["end_at"]) and last["status"] == "deleted"
+    span = pd.Timestamp(later) - pd.Timestamp(last["start_at"])
+    assert float(last["duration_s"]) == span.total_seconds() >= 86_400
 
 
 @pytest.mark.hardening  # a few reports each way: the fast tier has two tests
