@@ -483,11 +483,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _tables(args: argparse.Namespace, *, settled: bool = False,
-            summed: bool = False) -> Tables:
+            summed: bool = False, report: bool = False) -> Tables:
     """The SOURCE files or the store; ``settled``: a store read without the rows of the
     instances whose bill it keeps (``Store.read_settled``: for a bill at its newest poll);
     ``summed``: with their sums instead of their bill where the store keeps them
-    (``Store.read_summed``: for the summary)."""
+    (``Store.read_summed``: for the summary); ``report``: with the version and timeline
+    rows the store keeps of those instances (``Store.read_report``: for a report)."""
     if bool(args.sources) == bool(args.store):
         raise _UsageError("give SOURCE files or --store PATH (one of the two)")
     if args.store:
@@ -496,6 +497,8 @@ def _tables(args: argparse.Namespace, *, settled: bool = False,
         with Store(args.store, create=False) as store:
             if summed and (tables := store.read_summed()) is not None:
                 return tables
+            if report:
+                return store.read_report()
             return store.read_settled() if settled else store.read(errors=args.errors)
     return read(args.sources, errors=args.errors)
 
@@ -515,14 +518,23 @@ def _report(args: argparse.Namespace, stdout: TextIO) -> int:
     if args.out is None:
         raise _UsageError("no report folder: pass --out DIR, set SHADEANALYTICS_REPORT_DIR or "
                           "set report_dir in shadeanalytics.toml")
-    tables = _tables(args)
-    as_of = _resolve_as_of(args.as_of, tables)
-    files = write_report(tables, args.out, as_of=as_of, include_network=args.include_network,
-                         charts=not args.no_charts, html=not args.no_html,
-                         force=args.force, budgets=budgets,
-                         all_versions_csv=args.all_versions_csv)
+    # the cyclic GC paused, as for the summary: a store's read and bill make a few million
+    # objects and no cycles
+    with gc_paused():
+        # the store's kept parts of settled instances hold at and after the read that kept
+        # them; before that, the whole history is read
+        tables = _tables(args, report=True)
+        as_of = _resolve_as_of(args.as_of, tables)
+        settled = getattr(tables, "settled", None)
+        if settled is not None and as_of < settled.as_of:
+            tables = _tables(args)
+        files = write_report(tables, args.out, as_of=as_of,
+                             include_network=args.include_network,
+                             charts=not args.no_charts, html=not args.no_html,
+                             force=args.force, budgets=budgets,
+                             all_versions_csv=args.all_versions_csv)
     print(f"wrote {len(files)} files to {args.out} ({len(tables.clusters)} cluster rows, "
-          f"{len(tables.instances)} instance rows; as of "
+          f"{getattr(tables, 'instance_rows', len(tables.instances))} instance rows; as of "
           f"{as_of.strftime('%Y-%m-%dT%H:%M:%SZ')})", file=stdout)
     return EXIT_OK
 

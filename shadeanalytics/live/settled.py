@@ -37,7 +37,9 @@ import pandas as pd
 
 from ..analytics import settledsums
 from ..analytics.billing import Settled, SettledTables, bill_fleet, settle
+from ..analytics.settledparts import ReportTables, SettledParts, parts_of
 from ..analytics.settledsums import SettledSums, SummedTables
+from ..ingest.arrowrows import pyarrow_or_none
 from ..ingest.resources import STORE_KINDS
 from ..ingest.tables import CHILD_TABLES, Tables
 from . import rows as derived
@@ -46,8 +48,11 @@ from .storedb import Backend, Session
 
 __all__ = [
     "BILLED_BY",
+    "PARTS_BY",
     "SUMMED_BY",
     "fingerprint",
+    "parts_fingerprint",
+    "read_report",
     "read_settled",
     "read_summed",
     "sums_fingerprint",
@@ -69,6 +74,12 @@ SUMMED_BY = (
     "shadeanalytics.analytics.quality",
     "shadeanalytics.analytics.settledsums",
 )
+#: the modules whose code decides the settled instances' kept report parts (their version
+#: and timeline rows): with the kept bill's fingerprint, :func:`parts_fingerprint`
+PARTS_BY = (
+    "shadeanalytics.analytics.settledparts",
+    "shadeanalytics.analytics.timeline",
+)
 _KINDS = ("instance", "instance_info")
 #: the part of ``settled_bills`` that keeps the summary's sums of the kept bill
 _SUMS_PART = -2
@@ -88,6 +99,16 @@ _POLLS_LATER_MAX = 2_000
 def fingerprint() -> str:
     """What a kept bill depends on: the derived rows' fingerprint and the billing code."""
     return derived.spec_fingerprint() + derived.code_digest(BILLED_BY)
+
+
+def parts_fingerprint() -> str:
+    """What the kept report parts depend on: the kept bill's and the code that derives them."""
+    return "parts:" + fingerprint() + _parts_digest()
+
+
+@functools.cache
+def _parts_digest() -> str:
+    return derived.code_digest(PARTS_BY)
 
 
 def sums_fingerprint() -> str:
@@ -279,7 +300,12 @@ def _seen_before(session: Session, resource_ids: list[str], through: int) -> boo
 
 
 def _read(
-    backend: Backend, *, progress_bar: bool | None, min_versions: int, summed: bool
+    backend: Backend,
+    *,
+    progress_bar: bool | None,
+    min_versions: int,
+    summed: bool,
+    newly: dict[str, Any] | None = None,
 ) -> SettledTables:
     found: dict[str, Any] = {}
 
@@ -432,6 +458,8 @@ def _read(
                 settled, settledsums.settled_sums(settled, tables.clusters), unsettled, 1
             ),
         )
+    if newly is not None:  # (their rows, for the report's parts of them)
+        newly.update(tables=part, ids=new)
     return _leave_out_rows(replace(part, settled=settled, billed=billed), new)
 
 
@@ -674,8 +702,9 @@ def _keep(
         else:
             if kept and int(kept[-1][1]) > through:
                 return  # a read of newer versions kept its bill meanwhile
-            # (bills of another fingerprint go too: the code that billed them changed)
-            session.execute("DELETE FROM settled_bills")
+            # (bills of another fingerprint go too: the code that billed them changed; the
+            # report parts of this code stay: they are of instances, checked when read)
+            session.execute("DELETE FROM settled_bills WHERE spec <> ?", (parts_fingerprint(),))
             part = 0
         session.execute(
             "INSERT INTO settled_bills (spec, part, through_version, data) VALUES (?, ?, ?, ?)",
@@ -702,3 +731,147 @@ def _leave_out_rows(tables: SettledTables, ids: set[str]) -> SettledTables:
         if mine.any():
             changes[name] = frame[~mine].reset_index(drop=True)
     return replace(tables, **changes)
+
+
+def read_report(backend: Backend, *, progress_bar: bool | None, min_versions: int) -> Tables:
+    """:meth:`Store.read_report <shadeanalytics.live.store.Store.read_report>`: the open
+    rows and the kept bill (:func:`read_settled`) with the kept report parts of the settled
+    instances (``analytics.settledparts``), kept here beside the kept bill (rows of
+    ``settled_bills`` of :func:`parts_fingerprint`, parts 0, 1, ...: each lists its instances
+    and their newest ``observed_at``; a newer part's instance wins). The parts of instances
+    settled by this read are made from its rows and kept in one part more; a settled
+    instance of no kept part (first read of this code, or of a read-only store before)
+    makes this a whole read (:func:`storeread.read`, returned as it is), which keeps them
+    all. Without pyarrow, or nothing settled, the read is that of :func:`read_settled`."""
+    if pyarrow_or_none() is None:
+        return storeread.read(backend, progress_bar=progress_bar, min_versions=min_versions)
+    newly: dict[str, Any] = {}
+    tables = _read(
+        backend, progress_bar=progress_bar, min_versions=min_versions, summed=False, newly=newly
+    )
+    settled = tables.settled
+    if settled is None or settled.instances.empty:
+        return tables  # every row was read
+    # each settled instance's newest sighting, which its parts must be of
+    want = pd.Index(settled.instances["instance_id"].astype(str).to_numpy(dtype=object))
+    want_last = settled.instances["observed_at"].to_numpy(dtype="datetime64[us]").view(np.int64)
+    with backend.snapshot() as session:
+        rows = (
+            session.execute(
+                "SELECT part, data FROM settled_bills WHERE spec = ? AND part >= 0 ORDER BY part",
+                (parts_fingerprint(),),
+            ).fetchall()
+            if _current_shape(session)
+            else []
+        )
+        kept = [_decode_parts(session.blob(data)) for _, data in rows]
+    pieces: list[SettledParts] = []
+    have = np.zeros(len(want), dtype=bool)
+    stale = False
+    for part in reversed(kept):  # the newest part of an instance wins
+        at = want.get_indexer(part.ids)
+        mine = at >= 0
+        mine[mine] = (want_last[at[mine]] == part.last[mine]) & ~have[at[mine]]
+        stale |= not mine.all()
+        if mine.any():
+            pieces.append(part.only(mine))
+            have[at[mine]] = True
+    missing = set(want[~have])
+    fresh: SettledParts | None = None
+    if missing and newly and missing <= set(newly["ids"]):
+        fresh = parts_of(newly["tables"], missing, settled.as_of)
+        if fresh.instances == missing and _of(fresh, want, want_last):
+            pieces.append(fresh)
+            missing = set()
+    if missing:  # parts of instances no read kept: the whole history, which keeps them all
+        whole = storeread.read(backend, progress_bar=progress_bar, min_versions=min_versions)
+        if not backend.read_only and not whole.warnings and not whole.skipped:
+            every = parts_of(whole, set(want), settled.as_of)
+            if every.instances == set(want) and _of(every, want, want_last):
+                _keep_parts(backend, every, len(kept), whole=True)
+        return whole
+    parts = pieces[0].plus(*pieces[1:]) if len(pieces) > 1 else pieces[0]
+    if not backend.read_only:
+        if stale or (fresh is not None and len(kept) >= _PARTS):
+            _keep_parts(backend, parts, len(kept), whole=True)  # kept again in one part
+        elif fresh is not None:
+            _keep_parts(backend, fresh, len(kept), whole=False)
+    frames = {f.name: getattr(tables, f.name) for f in fields(SettledTables)}
+    return ReportTables(**frames, parts=parts)
+
+
+def _of(parts: SettledParts, want: pd.Index, last: np.ndarray) -> bool:
+    """Whether ``parts`` are of the newest sighting (``last``) of their instances (``want``)."""
+    at = want.get_indexer(parts.ids)
+    return bool((at >= 0).all() and (last[at] == parts.last).all())
+
+
+def _keep_parts(backend: Backend, parts: SettledParts, count: int, *, whole: bool) -> None:
+    """Keep ``parts``: in place of every kept part (``whole``), else after the ``count``
+    kept ones. Best effort."""
+    spec = parts_fingerprint()
+    data = _encode_parts(parts)
+
+    def keep(session: Session) -> None:
+        if session.has_table("settled_bills") and not _current_shape(session):
+            return
+        session.ensure_table("settled_bills")
+        now = session.execute(
+            "SELECT count(*) FROM settled_bills WHERE spec = ? AND part >= 0", (spec,)
+        ).fetchone()[0]
+        if int(now) != count:
+            return  # another read kept parts meanwhile
+        if whole:  # (the parts of other code go too: that code changed)
+            session.execute("DELETE FROM settled_bills WHERE spec LIKE 'parts:%'")
+        session.execute(
+            "INSERT INTO settled_bills (spec, part, through_version, data) VALUES (?, ?, ?, ?)",
+            (spec, 0 if whole else count, 0, data),
+        )
+
+    backend.best_effort_write(
+        "cannot keep the settled instances' report parts", _KEEP_WAIT_MS, keep
+    )
+
+
+def _encode_parts(parts: SettledParts) -> bytes:
+    """``parts`` as kept: msgpack of their Arrow IPC streams (zstd)."""
+    pa = pyarrow_or_none()
+    ids = pa.table(
+        {"id": pa.array(parts.ids.tolist(), pa.string()), "last": parts.last, "rows": parts.rows}
+    )
+    return msgspec.msgpack.encode(
+        {
+            "versions": _ipc(parts.versions_of()),
+            "timeline": _ipc(pa.Table.from_pandas(parts.timeline_of(), preserve_index=False)),
+            "ids": _ipc(ids),
+        }
+    )
+
+
+def _decode_parts(data: bytes) -> SettledParts:
+    """The parts of :func:`_encode_parts`'s bytes: their instances now, their rows when
+    asked for (decoded then)."""
+    raw = msgspec.msgpack.decode(data)
+    ids = _from_ipc(raw["ids"])
+    versions, timeline = raw["versions"], raw["timeline"]
+    return SettledParts(
+        functools.partial(_from_ipc, versions),
+        lambda: _from_ipc(timeline).to_pandas(),
+        ids["id"].to_numpy(zero_copy_only=False).astype(object),
+        ids["last"].to_numpy(),
+        ids["rows"].to_numpy(),
+    )
+
+
+def _ipc(table: Any) -> bytes:
+    pa = pyarrow_or_none()
+    sink = pa.BufferOutputStream()
+    options = pa.ipc.IpcWriteOptions(compression="zstd")
+    with pa.ipc.new_stream(sink, table.schema, options=options) as writer:
+        writer.write_table(table)
+    data: bytes = sink.getvalue().to_pybytes()
+    return data
+
+
+def _from_ipc(data: bytes) -> Any:
+    return pyarrow_or_none().ipc.open_stream(data).read_all()

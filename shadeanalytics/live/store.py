@@ -305,6 +305,18 @@ class Store:
         return settled.read_settled(self._backend, progress_bar=progress_bar,
                                     min_versions=_DERIVED_MIN_VERSIONS)
 
+    def read_report(self, *, progress_bar: bool | None = None) -> Tables:
+        """The history for a report at its newest poll or later (``write_report``): the
+        open rows and the kept bill, as :meth:`read_settled`, with the version and timeline
+        rows of the settled instances, kept in the store beside their bill
+        (``analytics.settledparts.ReportTables``), so that the report's files equal those of
+        :meth:`read` while the settled instances' rows are neither read nor decoded. Where no
+        parts are kept for a settled instance (the first such read, or the code that derives
+        them changed), the whole history (:meth:`read`), which keeps them for the next read.
+        """
+        return settled.read_report(self._backend, progress_bar=progress_bar,
+                                   min_versions=_DERIVED_MIN_VERSIONS)
+
     def read_summed(self, *, progress_bar: bool | None = None) -> SummedTables | None:
         """For the summary at the newest poll or later: the history without the rows of the
         instances whose billing is over, as :meth:`read_settled`, with the summary's sums of

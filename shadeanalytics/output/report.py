@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import json
 import os
@@ -13,6 +14,7 @@ import signal
 import time
 import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -31,6 +33,7 @@ from ..analytics.inventory import gpu_inventory
 from ..analytics.lifecycle import instance_lifecycle
 from ..analytics.market import market_compare, potential_monthly_saving_usd, price_history
 from ..analytics.quality import finding_counts, quality_checks
+from ..analytics.settledparts import ReportTables
 from ..analytics.settledsums import SummedTables
 from ..analytics.timeline import fleet_over_time, status_timeline
 from ..errors import DataWarning, ReportError, printable
@@ -160,7 +163,8 @@ def write_report(fleet: Tables | Bill, out: str | os.PathLike[str], *, as_of: Ti
                  all_versions_csv: bool = False) -> list[Path]:
     """Write the report folder of ``fleet`` (the ``Tables`` of a history, or a ``Bill`` that
     carries its history: the report is then as of the Bill's instant) into ``out``; returns the
-    files written.
+    files written. A store's ``Store.read_report()`` (``ReportTables``) gives the files of its
+    ``Store.read()``, the settled instances' rows taken from the parts the store keeps.
 
     With ``budgets`` (``sa.load_budgets`` of a budgets file), ``budgets.csv`` holds each
     budget's measure beside its limit (``alerts.budget_state``), also on the page.
@@ -239,6 +243,9 @@ def write_report(fleet: Tables | Bill, out: str | os.PathLike[str], *, as_of: Ti
         # the newest rows of the history (the bill's own, when it billed these Tables)
         kept = billed.derived.get("latest") if billed.history is tables else None
         newest = kept if isinstance(kept, Tables) else tables.latest()
+        if isinstance(tables, ReportTables):  # the settled instances' newest rows: their
+            # kept bill rows
+            newest = replace(newest, instances=tables.newest_instances(newest.instances))
         csvs = {table: write_csv(_sorted(getattr(newest, table), _SORT_KEYS[table]),
                                  out / f"{table}.csv", table_columns(table, include_network),
                                  private=include_network and table != "instance_types")
@@ -459,19 +466,27 @@ def _write_versions(tables: Tables, out: Path, include_network: bool,
         private = include_network and table != "instance_types"
         path = out / _VERSIONS / f"{table}.{'csv' if as_csv else 'parquet'}"
         if as_csv:
+            if isinstance(tables, ReportTables) and table == "instances":
+                df = tables.versions_table(list(df.columns)).to_pandas()
             written.append(write_csv(_sorted(df, _SORT_KEYS[table]), path, columns,
                                      private=private))
             continue
         import pyarrow as pa
 
-        jobs.append((pa.Table.from_pandas(df[columns], preserve_index=False),
+        if isinstance(tables, ReportTables) and table == "instances":
+            # the settled instances' rows (kept) join the open ones' in the thread
+            jobs.append((functools.partial(tables.versions_with, tables.open_versions(columns)),
+                         _SORT_KEYS[table], path, private))
+            continue
+        jobs.append((functools.partial(_same, pa.Table.from_pandas(df[columns],
+                                                                   preserve_index=False)),
                      _SORT_KEYS[table], path, private))
     if not jobs:
         return lambda: written
     from concurrent.futures import ThreadPoolExecutor
 
     pool = ThreadPoolExecutor(1, thread_name_prefix="shadeanalytics-versions")
-    encoded = [pool.submit(_parquet_bytes, table, keys) for table, keys, _, _ in jobs]
+    encoded = [pool.submit(_parquet_bytes, make, keys) for make, keys, _, _ in jobs]
     pool.shutdown(wait=False)  # the thread ends when its work is done
 
     def write() -> list[Path]:
@@ -483,14 +498,19 @@ def _write_versions(tables: Tables, out: Path, include_network: bool,
     return write
 
 
-def _parquet_bytes(table: Any, keys: list[str]) -> bytes:
-    """``table`` (Arrow) sorted by ``keys`` as ``_sorted`` sorts (stable, NA last), as zstd
-    Parquet."""
+def _same(value: _T) -> _T:
+    return value
+
+
+def _parquet_bytes(make: Callable[[], Any], keys: list[str]) -> bytes:
+    """The Arrow table ``make()`` sorted by ``keys`` as ``_sorted`` sorts (stable, NA last),
+    as zstd Parquet."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     # nulls last: every pyarrow's default (naming it is spelled differently since 25)
+    table = make()
     order = pc.sort_indices(table, sort_keys=[(k, "ascending") for k in keys])
     sink = pa.BufferOutputStream()
     pq.write_table(table.take(order), sink, compression="zstd")
@@ -589,8 +609,11 @@ def history_frames(fleet: Tables | Bill, *, as_of: TimeLike = None,
         return {}
     at = billed.as_of if billed is not None and as_of is None else _resolve(as_of, tables)
     source = billed if billed is not None else tables
+    timeline = status_timeline(tables, as_of=at)
+    if isinstance(tables, ReportTables):  # the settled instances' rows, kept
+        timeline = tables.timeline_with(timeline, at)
     return {
-        "timeline": status_timeline(tables, as_of=at),
+        "timeline": timeline,
         "fleet_over_time": fleet_over_time(source, freq="1h", as_of=at),
         "costs_daily": cost_over_time(source, freq="1D", by="cloud",
                                       as_of=at)[list(SPEND_COLUMNS)],
