@@ -7,12 +7,13 @@ if given, at 10x.
     python benchmarks/year.py Y/history.db [--ten-x X/history.db] [--repeat 3]
 
 Each command runs as the user runs it (``shadeanalytics ...`` in a child process, so the
-import counts), warm (one ``summary --store --quiet`` first derives and keeps what a store
-keeps between reads), best of ``--repeat`` by wall time; CPU time (user + system) and peak RSS
-are the child's own (``os.wait4``). The load average before and after is printed beside
-them: on a shared machine compare CPU times, and re-run idle for the wall times. The 10x
-store is measured once per command (a read of it takes tens of seconds and GiBs). Results go
-to ``benchmarks/out/results-year.json`` and a Markdown table to standard output.
+import counts), warm (one ``summary --store --quiet`` and one ``report --store --no-charts``
+first derive and keep what a store keeps between reads), best of ``--repeat`` by wall time;
+CPU time (user + system) and peak RSS are the child's own (``os.wait4``). The load average
+before and after is printed beside them: on a shared machine compare CPU times, and re-run
+idle for the wall times. The 10x store is measured once per command (a read of it takes tens
+of seconds and GiBs). Results go to ``benchmarks/out/results-year.json`` and a Markdown table
+to standard output.
 """
 
 from __future__ import annotations
@@ -67,7 +68,11 @@ def _run(argv: list[str]) -> dict[str, float]:
 def measure(store: Path, repeat: int) -> dict[str, dict[str, float]]:
     """Every command on ``store``, warm, best of ``repeat`` by wall time."""
     cli = _executable()
-    _run([*cli, "summary", "--store", str(store), "--quiet"])  # warm: keeps what reads keep
+    # warm: a summary and a report keep what their reads keep (the sums, the report's parts)
+    _run([*cli, "summary", "--store", str(store), "--quiet"])
+    with tempfile.TemporaryDirectory(prefix="year-bench-") as folder:
+        _run([*cli, "report", "--store", str(store), "--no-charts", "--quiet",
+              "--out", str(Path(folder) / "report")])
     results: dict[str, dict[str, float]] = {}
     for label, args, _, _ in COMMANDS:
         runs = []
