@@ -251,3 +251,55 @@ def test_both_backends_keep_the_report_parts(
     got, want = _files(tmp_path / "fast"), _files(tmp_path / "slow")
     assert sorted(got) == sorted(want)
     assert [name for name in want if got[name] != want[name]] == []
+
+
+def _damage(path: Path, where: str) -> int:
+    """Overwrite the data of the kept rows ``where`` (SQL on ``settled_bills``, or
+    ``row_blocks``) with bytes that decode to nothing; how many."""
+    table, _, cond = where.partition(":")
+    with sqlite3.connect(path) as db:
+        return db.execute(f"UPDATE {table} SET data = X'92c0ff00' WHERE {cond or '1'}").rowcount
+
+
+def _kept_data(path: Path) -> list[tuple[str, int, int]]:
+    """(spec, part, size) of each row of ``settled_bills``."""
+    with sqlite3.connect(path) as db:
+        return sorted(db.execute("SELECT spec, part, length(data) FROM settled_bills"))
+
+
+def test_a_kept_blob_that_cannot_be_decoded_is_read_around_and_kept_again(
+    scenario: Path, tmp_path: Path
+) -> None:
+    """Every blob the store keeps between reads (row blocks, the kept bill, its sums, the
+    open rows, the report parts) overwritten with bytes that decode to nothing: the reads
+    warn, naming the store, read from the versions, and keep them again; the report and
+    the summary equal the whole history's."""
+    from shadeanalytics.errors import DataWarning
+
+    whole = _whole(scenario, tmp_path / "want")
+    with sa.Store(scenario) as store:
+        store.read_settled()  # (a second read: keeps the open rows)
+    assert _damage(scenario, "row_blocks") >= 1
+    assert _damage(scenario, "settled_bills") == 4  # the bill, its sums, open rows, parts
+    with pytest.warns(DataWarning, match="cannot be read") as said, sa.Store(scenario) as store:
+        assert store.read_summed() is None  # (and the sums dropped)
+    assert f"{scenario}: the summary's sums kept in the store cannot be read (DecodeError): " \
+        "read from the versions instead (a writable store keeps it again)" in {
+            str(w.message) for w in said}
+    with pytest.warns(DataWarning, match="cannot be read") as more, sa.Store(scenario) as store:
+        store.read_report()  # the bill made again: its instances' parts from its rows
+    found = {str(w.message).split(": the ")[1].split(" kept")[0] for w in [*said, *more]}
+    assert found == {"summary's sums", "derived rows", "settled bill", "open rows",
+                     "report parts"}
+    assert all(str(w.message).startswith(f"{scenario}: ") for w in [*said, *more])
+    # kept again: the next reads warn of nothing (a warning would fail this test)
+    assert all(size > 4 for *_, size in _kept_data(scenario))  # damaged ones replaced
+    with sqlite3.connect(scenario) as db:
+        assert db.execute("SELECT min(length(data)) FROM row_blocks").fetchone()[0] > 4
+    _assert_same(scenario, tmp_path / "again")
+    got = _cli(scenario, tmp_path / "got")
+    assert got.replace(str(tmp_path / "got"), "OUT") == whole.replace(
+        str(tmp_path / "want"), "OUT")
+    assert _files(tmp_path / "got") == _files(tmp_path / "want")  # as before the damage
+    with sa.Store(scenario, create=False) as store:
+        assert store.read_summed() is not None

@@ -122,7 +122,12 @@ def _sums_digest() -> str:
 
 
 class _NoSums(Exception):
-    """A summed read cannot answer from the kept sums: the caller reads the kept bill."""
+    """A summed read cannot answer from the kept sums: the caller reads the kept bill
+    (``damaged``: the kept sums cannot be decoded, and go)."""
+
+    def __init__(self, damaged: bool = False) -> None:
+        super().__init__()
+        self.damaged = damaged
 
 
 @dataclass(frozen=True)
@@ -177,13 +182,22 @@ def _decode(data: bytes) -> tuple[Settled, frozenset[str]]:
     return settled, frozenset(raw["unsettled"])
 
 
-def _load(session: Session) -> _Kept | None:
+def _load(session: Session, source: str) -> _Kept | None:
     """The kept bill: its parts 0, 1, ... in turn (the last one lists the other instances
-    and the newest version); None when there is none of this fingerprint, or a gap."""
+    and the newest version); None when there is none of this fingerprint, a gap, or a part
+    that cannot be decoded (the store ``source``'s: a warning)."""
     rows = _bill_parts(session, data=True)
     if rows is None:
         return None
-    parts = [_decode(session.blob(row[2])) for row in rows]
+    decoded = [
+        storeread.undamaged(
+            source, "settled bill", functools.partial(_decode, session.blob(row[2]))
+        )
+        for row in rows
+    ]
+    parts = [part for part in decoded if part is not None]
+    if len(parts) < len(rows):
+        return None
     settled = parts[0][0].plus(*(more for more, _ in parts[1:]))
     return _Kept(settled, parts[-1][1], int(rows[-1][1]), len(rows))
 
@@ -235,7 +249,14 @@ def read_summed(
     the kept sums cannot answer (none kept, or an instance of them seen again)."""
     try:
         tables = _read(backend, progress_bar=progress_bar, min_versions=min_versions, summed=True)
-    except _NoSums:
+    except _NoSums as no:
+        if no.damaged and not backend.read_only:  # (the next read of the bill keeps them)
+
+            def forget(session: Session) -> None:
+                session.execute("DELETE FROM settled_bills WHERE spec = ? AND part = ?",
+                                (sums_fingerprint(), _SUMS_PART))
+
+            backend.best_effort_write("cannot drop the kept sums", _KEEP_WAIT_MS, forget)
         return None
     assert isinstance(tables, SummedTables)
     return tables
@@ -267,20 +288,27 @@ def _encode_sums(
     )
 
 
-def _load_sums(session: Session) -> tuple[_Sums, int] | None:
+def _load_sums(session: Session, source: str) -> tuple[_Sums, int] | None:
     """The kept sums and the newest version of the kept bill they sum, when they sum it as
-    it is kept (its parts and newest version); else None."""
+    it is kept (its parts and newest version); else None. Sums that cannot be decoded
+    raise ``_NoSums(damaged=True)`` (with a warning)."""
     parts = _bill_parts(session, data=False)
     row = None if parts is None else _sums_row(session, "through_version, data")
     if parts is None or row is None or int(row[0]) != int(parts[-1][1]):
         return None
-    raw = msgspec.msgpack.decode(session.blob(row[1]))
-    if raw["parts"] != len(parts):
-        return None
-    light, unsettled = _decode(raw["light"])
-    return _Sums(settledsums.decode(raw["sums"]), raw["ids"], light, unsettled, len(parts)), int(
-        row[0]
-    )
+
+    def decode() -> _Sums | None:
+        raw = msgspec.msgpack.decode(session.blob(row[1]))
+        if raw["parts"] != len(parts):
+            return None
+        light, unsettled = _decode(raw["light"])
+        return _Sums(settledsums.decode(raw["sums"]), raw["ids"], light, unsettled, len(parts))
+
+    # (in a tuple: None decoded, sums of other parts, is not None undecodable)
+    kept = storeread.undamaged(source, "summary's sums", lambda: (decode(),))
+    if kept is None:
+        raise _NoSums(damaged=True)
+    return None if kept[0] is None else (kept[0], int(row[0]))
 
 
 def _seen_before(session: Session, resource_ids: list[str], through: int) -> bool:
@@ -322,13 +350,13 @@ def _read(
         moving = [vid for kind, _, vid in current if kind not in _KINDS]
         kept: _Kept | None
         if summed:
-            loaded = _load_sums(session)
+            loaded = _load_sums(session, backend.name)
             if loaded is None:
                 raise _NoSums
             found["sums"] = sums = loaded[0]
             kept = _Kept(sums.light, sums.unsettled, loaded[1], sums.parts)
         else:
-            kept = _load(session)
+            kept = _load(session, backend.name)
             found["sums_kept"] = kept is not None and _sums_through(session) == kept.through
         if kept is None:  # every version is read: note every instance's resource ids
             found["ids"] = {
@@ -373,7 +401,7 @@ def _read(
         min_versions=min_versions,
         pick=pick,
         open_rows=open_rows,
-        poll_log=functools.partial(_poll_log, found),
+        poll_log=functools.partial(_poll_log, backend.name, found),
     )
     kept: _Kept | None = found.get("kept")
     if open_rows.took is not None and open_rows.vids is not None and not backend.read_only:
@@ -498,7 +526,7 @@ def _keep_sums(backend: Backend, kept: _Kept, tables: Tables) -> None:
     backend.best_effort_write("cannot keep the settled sums", _KEEP_WAIT_MS, keep)
 
 
-def _poll_log(found: dict[str, Any], session: Session) -> derived.PollLog:
+def _poll_log(source: str, found: dict[str, Any], session: Session) -> derived.PollLog:
     """The store's poll log: the one kept with the open rows (part -1 of ``settled_bills``,
     read here for :func:`_open_rows`) and the polls after it, or (none kept, or its last
     poll not the store's) every poll."""
@@ -510,12 +538,19 @@ def _poll_log(found: dict[str, Any], session: Session) -> derived.PollLog:
         if _current_shape(session)
         else None
     )
-    found["open"] = raw = (
-        None if row is None else (int(row[0]), msgspec.msgpack.decode(session.blob(row[1])))
-    )
+
+    def decode(blob: Any) -> tuple[dict[str, Any], derived.PollLog | None]:
+        data = msgspec.msgpack.decode(session.blob(blob))
+        np.frombuffer(data["vids"], dtype=np.int64)  # (the rows' ids: there, and whole)
+        kept = data.get("polls")
+        return data, None if kept is None else derived.PollLog.decode(kept)
+
+    opened = (None if row is None else
+              storeread.undamaged(source, "open rows", functools.partial(decode, row[1])))
+    found["open"] = None if row is None or opened is None else (int(row[0]), opened[0])
     log = None
-    if raw is not None and raw[1].get("polls") is not None:
-        log = derived.PollLog.decode(raw[1]["polls"])
+    if opened is not None and opened[1] is not None:
+        log = opened[1]
         # (the poll log only grows: its last poll, still there, vouches for the rest)
         last = (
             session.execute(
@@ -629,7 +664,10 @@ def _open_rows(
     if later.size > _OPEN_DERIVE_MAX or (old.size and not (kept[at] == old).all()):
         return None
     # the kept rows are those of ``kept``: all of them when every one is read (no filter)
-    block = derived.decode(raw["block"], None if old.size == kept.size else old)
+    block = storeread.undamaged(source, "open rows", functools.partial(
+        derived.decode, raw["block"], None if old.size == kept.size else old))
+    if block is None:
+        return None
     if later.size:
         wanted = set(later.tolist())
         fresh = [
@@ -764,10 +802,13 @@ def read_report(backend: Backend, *, progress_bar: bool | None, min_versions: in
             if _current_shape(session)
             else []
         )
-        kept = [_decode_parts(session.blob(data)) for _, data in rows]
+        decoded = [storeread.undamaged(backend.name, "report parts",
+                              functools.partial(_decode_parts, session.blob(data)))
+                   for _, data in rows]
+    kept = [part for part in decoded if part is not None]
     pieces: list[SettledParts] = []
     have = np.zeros(len(want), dtype=bool)
-    stale = False
+    stale = len(kept) < len(rows)  # a part that cannot be decoded: all kept again
     for part in reversed(kept):  # the newest part of an instance wins
         at = want.get_indexer(part.ids)
         mine = at >= 0
@@ -788,14 +829,14 @@ def read_report(backend: Backend, *, progress_bar: bool | None, min_versions: in
         if not backend.read_only and not whole.warnings and not whole.skipped:
             every = parts_of(whole, set(want), settled.as_of)
             if every.instances == set(want) and _of(every, want, want_last):
-                _keep_parts(backend, every, len(kept), whole=True)
+                _keep_parts(backend, every, len(rows), whole=True)
         return whole
     parts = pieces[0].plus(*pieces[1:]) if len(pieces) > 1 else pieces[0]
     if not backend.read_only:
-        if stale or (fresh is not None and len(kept) >= _PARTS):
-            _keep_parts(backend, parts, len(kept), whole=True)  # kept again in one part
+        if stale or (fresh is not None and len(rows) >= _PARTS):
+            _keep_parts(backend, parts, len(rows), whole=True)  # kept again in one part
         elif fresh is not None:
-            _keep_parts(backend, fresh, len(kept), whole=False)
+            _keep_parts(backend, fresh, len(rows), whole=False)
     frames = {f.name: getattr(tables, f.name) for f in fields(SettledTables)}
     return ReportTables(**frames, parts=parts)
 
@@ -854,6 +895,8 @@ def _decode_parts(data: bytes) -> SettledParts:
     raw = msgspec.msgpack.decode(data)
     ids = _from_ipc(raw["ids"])
     versions, timeline = raw["versions"], raw["timeline"]
+    for stream in (versions, timeline):  # their schemas now: a damaged part is not used
+        pyarrow_or_none().ipc.open_stream(stream)  # (reads the stream's schema)
     return SettledParts(
         functools.partial(_from_ipc, versions),
         lambda: _from_ipc(timeline).to_pandas(),

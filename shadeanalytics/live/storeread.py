@@ -7,12 +7,13 @@ The rules are the store's (``store.py`` states them); the database is reached th
 
 from __future__ import annotations
 
+import functools
 import warnings
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import orjson
@@ -198,7 +199,8 @@ def read(backend: Backend, *, since: datetime | str | None = None,
             block = open_rows.get(session, only) \
                 if open_rows is not None and only is not None else None
             if block is None:
-                stored, new = _row_blocks(backend.name, session, progress_bar, only)
+                stored, new, replacing = _row_blocks(backend.name, session, progress_bar,
+                                                     only)
                 block = derived.concat([*stored, *([new] if new is not None else [])]
                                        or [derived.empty_block()])
                 if open_rows is not None and only is not None:
@@ -228,22 +230,40 @@ def read(backend: Backend, *, since: datetime | str | None = None,
         polls_frame = derived.polls_frame(logged)
         del logged
     if new is not None:
-        _keep_row_blocks(backend, stored, new)
+        _keep_row_blocks(backend, stored, new, replacing=replacing)
     for message in tables.warnings:
         # stacklevel 3: the caller of Store.read
         warnings.warn(printable(message), DataWarning, stacklevel=3)
     return replace(tables, polls=polls_frame)
 
 
+_T = TypeVar("_T")
+
+
+def undamaged(source: str, what: str, decode: Callable[[], _T]) -> _T | None:
+    """``decode()``, or None (with a ``DataWarning`` naming the store and what it kept)
+    where what the store kept cannot be decoded (damaged, or written by a broken build):
+    what is kept is derived from the versions again, and never makes a store unreadable."""
+    try:
+        return decode()
+    except Exception as exc:  # msgpack, a missing key, a wrong type, Arrow: all damage
+        warnings.warn(f"{source}: the {what} kept in the store cannot be read "
+                      f"({type(exc).__name__}): read from the versions instead (a writable "
+                      "store keeps it again)", DataWarning, stacklevel=2)
+        return None
+
+
 def _row_blocks(source: str, session: Session, progress_bar: bool | None,
                 only: np.ndarray | None = None,
-                ) -> tuple[list[derived.RowBlock], derived.RowBlock | None]:
+                ) -> tuple[list[derived.RowBlock], derived.RowBlock | None, bool]:
     """The stored row blocks that still fit (from version 1 on, of this derivation),
     and the block of the versions after them, derived now (None: there are none). With
     ``only`` (sorted version ids: the versions read), the stored blocks hold only their
-    rows when no version is derived now (else whole: they are kept again, merged)."""
+    rows when no version is derived now (else whole: they are kept again, merged); and
+    whether a stored block could not be decoded (its versions and those after it are
+    derived now, and kept in its place)."""
     spec = derived.spec_fingerprint()
-    kept: list[bytes] = []
+    kept: list[tuple[int, bytes]] = []
     covered = 0
     if session.has_table("row_blocks"):
         for first, last, data in session.execute(
@@ -251,14 +271,27 @@ def _row_blocks(source: str, session: Session, progress_bar: bool | None,
                 "ORDER BY first_version", (spec,)):
             if first != covered + 1:
                 break
-            kept.append(session.blob(data))
+            kept.append((first, session.blob(data)))
             covered = last
     total = session.execute("SELECT count(*) FROM versions WHERE version_id > ?",
                             (covered,)).fetchone()[0]
-    stored = [derived.decode(data, None if total else only) for data in kept]
+    stored: list[derived.RowBlock] = []
+    replacing = False
+    for first, data in kept:
+        block = undamaged(source, "derived rows", functools.partial(
+            derived.decode, data, None if total else only))
+        if block is None:  # derived again from here on (and kept again, in its place)
+            covered = first - 1
+            total = session.execute("SELECT count(*) FROM versions WHERE version_id > ?",
+                                    (covered,)).fetchone()[0]
+            # (the blocks before it whole: they are kept again, merged)
+            stored = [derived.decode(data) for _, data in kept[:len(stored)]]
+            replacing = True
+            break
+        stored.append(block)
     del kept
     if not total:
-        return stored, None
+        return stored, None, False
     parts = []
     cursor = session.execute("SELECT version_id, kind, parent_id, payload FROM versions "
                              "WHERE version_id > ? ORDER BY version_id", (covered,))
@@ -267,11 +300,11 @@ def _row_blocks(source: str, session: Session, progress_bar: bool | None,
             parts.append(derived.derive(source, chunk, covered + 1, chunk[-1][0]))
             covered = chunk[-1][0]
             bar.update(len(chunk))
-    return stored, derived.concat(parts)
+    return stored, derived.concat(parts), replacing
 
 
 def _keep_row_blocks(backend: Backend, stored: list[derived.RowBlock],
-                     new: derived.RowBlock) -> None:
+                     new: derived.RowBlock, *, replacing: bool = False) -> None:
     """Keep ``new`` for the next read, merging it with the last blocks while they are not
     much bigger (so that a store holds a few blocks, and each row is rewritten only a
     few times). Best effort: a read-only store, or a writer holding the lock, keeps
@@ -292,8 +325,10 @@ def _keep_row_blocks(backend: Backend, stored: list[derived.RowBlock],
         kept = session.execute("SELECT first_version, last_version FROM row_blocks "
                                "WHERE spec = ? ORDER BY first_version", (spec,)).fetchall()
         chain = [(b.first, b.last) for b in stored if b.versions]
-        if kept[:len(chain)] != chain or any(f == new.first for f, _ in kept):
-            return  # another read kept them meanwhile
+        if kept[:len(chain)] != chain or (
+                not replacing and any(f == new.first for f, _ in kept)):
+            return  # another read kept them meanwhile (or, ``replacing`` a block that
+            # could not be decoded, the blocks after the chain go)
         # (blocks of another derivation, and any beyond the chain, go)
         session.execute("DELETE FROM row_blocks WHERE spec != ? OR first_version >= ?",
                         (spec, block.first))
