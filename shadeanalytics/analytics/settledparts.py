@@ -25,11 +25,10 @@ from ..ingest.schema import TABLES
 from ..ingest.tables import Tables
 from .billing import SettledTables
 from .periods import as_us as _us
-from .timeline import TIMELINE_COLUMNS, status_timeline
+from .timeline import TIMELINE_COLUMNS, durations_s, status_timeline
 
 __all__ = ["KEPT_TIMELINE", "ReportTables", "SettledParts", "parts_of"]
 
-_NAT = np.iinfo(np.int64).min
 #: the timeline columns kept (``duration_s`` depends on the report's instant)
 KEPT_TIMELINE = tuple(c for c in TIMELINE_COLUMNS if c != "duration_s")
 _INSTANCE_COLUMNS = [c.name for c in TABLES["instances"]]
@@ -159,10 +158,8 @@ class ReportTables(SettledTables):
         kept = None if self.parts is None else self.parts.timeline_of()
         if kept is None or kept.empty:
             return timeline
-        start, end = _us(kept["start_at"]), _us(kept["end_at"])
-        now = at.value // 1_000
-        until = np.where((end == _NAT) | (end > now), now, end)
-        kept = kept.assign(duration_s=(until - start) / 1e6)[list(TIMELINE_COLUMNS)]
+        seconds = durations_s(_us(kept["start_at"]), _us(kept["end_at"]), at.value // 1_000)
+        kept = kept.assign(duration_s=seconds)[list(TIMELINE_COLUMNS)]
         clusters = (timeline["kind"] == "cluster").fillna(False).to_numpy(dtype=bool)
         mine = timeline[~clusters]
         # each resource's rows are together, by resource id: the two merged by id

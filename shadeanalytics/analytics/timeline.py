@@ -158,16 +158,24 @@ def status_timeline(fleet: Tables | Bill, *, as_of: TimeLike = None) -> pd.DataF
     found = _intervals(history, at)
     if found is None:
         return _empty(TIMELINE_COLUMNS)
-    until = np.where((found.end == _NAT) | (found.end > at), at, found.end)
     out = found.resources.take(found.resource).reset_index(drop=True)
     # cluster_id of a cluster is its own id: grouping by it gathers a cluster and its members
     out["cluster_id"] = out["cluster_id"].where(out["kind"] == "instance", out["resource_id"])
     out["status"] = pd.array(found.statuses, dtype="string").take(found.status)
     out["start_at"] = _times(found.start)
     out["end_at"] = _times(found.end)
-    out["duration_s"] = (until - found.start) / 1e6
+    out["duration_s"] = durations_s(found.start, found.end, at)
     out["start_source"] = _SOURCES.take(found.api.astype(np.int64))
     return out
+
+
+def durations_s(start: np.ndarray, end: np.ndarray, at: int) -> np.ndarray:
+    """``duration_s`` of status intervals from ``start`` to ``end`` (int64 µs, ``end`` NaT
+    while current) as of ``at`` (µs): ``min(end, at) - start``, or ``at - start`` while
+    current, in seconds."""
+    until = np.where((end == _NAT) | (end > at), at, end)
+    seconds: np.ndarray = (until - start) / 1e6
+    return seconds
 
 
 # -- time_in_status -----------------------------------------------------------------------------
