@@ -34,6 +34,7 @@ The rule (docs/analytics.md's Definitions state it once, in the same words):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TypeAlias
 
@@ -178,6 +179,14 @@ class Bill:
     #: starts empty, and the values go with the Bill.
     derived: dict[str, object] = field(default_factory=dict, init=False, repr=False,
                                        compare=False)
+
+    def frame_once(self, name: str, make: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+        """``make()`` of this bill, made once and kept in ``derived`` under ``name``: the
+        same frame each time (callers that hand it on give a copy-on-write copy of it)."""
+        kept = self.derived.get(name)
+        if not isinstance(kept, pd.DataFrame):
+            kept = self.derived[name] = make()
+        return kept
 
 
 @dataclass(frozen=True)

@@ -73,11 +73,7 @@ def _money(rows: pd.DataFrame, kind: str = "instances") -> pd.DataFrame:
 def _instance_money(billed: Bill) -> pd.DataFrame:
     """``_money`` of the bill's instances, made once per Bill (every breakdown and the
     cluster sums add up these same figures)."""
-    money = billed.derived.get("costs.money")
-    if not isinstance(money, pd.DataFrame):
-        money = _money(billed.instances)
-        billed.derived["costs.money"] = money
-    return money
+    return billed.frame_once("costs.money", lambda: _money(billed.instances))
 
 
 def _sums(grouped: pd.core.groupby.DataFrameGroupBy, columns: Sequence[str]) -> pd.DataFrame:
@@ -249,11 +245,8 @@ def cost_breakdown(
     if tags is not None:
         return breakdown_of(breakdown_sums(billed, keys, tags))
     # kept with the Bill: a report asks again (the forecast's burn, by cloud)
-    name = "cost_breakdown:" + ",".join(keys)
-    kept = billed.derived.get(name)
-    if not isinstance(kept, pd.DataFrame):
-        kept = breakdown_of(breakdown_sums(billed, keys))
-        billed.derived[name] = kept
+    kept = billed.frame_once("cost_breakdown:" + ",".join(keys),
+                             lambda: breakdown_of(breakdown_sums(billed, keys)))
     return kept.copy(deep=False)  # copy-on-write: the kept frame never changes
 
 
@@ -439,11 +432,9 @@ def cluster_summary(
     elif instances is not None:
         raise ValueError("pass either a Tables or (clusters, instances), not both")
     billed = bill_fleet(fleet, as_of=as_of)
-    summary = billed.derived.get("cluster_summary")
-    if not isinstance(summary, pd.DataFrame):
-        # kept with the Bill: a report asks twice (its table, and a quality check)
-        summary = cluster_summary_of(billed.clusters, cluster_sums(billed))
-        billed.derived["cluster_summary"] = summary
+    # kept with the Bill: a report asks twice (its table, and a quality check)
+    summary = billed.frame_once("cluster_summary",
+                                lambda: cluster_summary_of(billed.clusters, cluster_sums(billed)))
     return summary.copy(deep=False)  # copy-on-write: the kept frame never changes
 
 

@@ -145,19 +145,20 @@ def billed_items(fleet: Fleet, *, as_of: TimeLike = None) -> pd.DataFrame:
     sorted by service, resource and start.
     """
     billed = bill_fleet(fleet, as_of=as_of)
-    items = billed.derived.get("billed_items")
-    if not isinstance(items, pd.DataFrame):
+
+    def itemize() -> pd.DataFrame:
         frames = [make(billed) for make in SERVICES.values()]
         # each typed before they are put together: a column one service lacks is then
         # typed NA, not objects to convert a cell at a time
         items = pd.concat([f.reindex(columns=list(ITEM_COLUMNS)).astype(ITEM_COLUMNS)
                            for f in frames], ignore_index=True)
         items = items.astype(ITEM_COLUMNS)
-        items = items.sort_values(["service", "resource_id", "start_at"],
-                                  kind="stable").reset_index(drop=True)
-        # kept with the Bill: a report asks once per view (spend per day and per month, the
-        # forecast, budgets) of one Bill
-        billed.derived["billed_items"] = items
+        return items.sort_values(["service", "resource_id", "start_at"],
+                                 kind="stable").reset_index(drop=True)
+
+    # kept with the Bill: a report asks once per view (spend per day and per month, the
+    # forecast, budgets) of one Bill
+    items = billed.frame_once("billed_items", itemize)
     return items.copy(deep=False)  # copy-on-write: the kept frame never changes
 
 
