@@ -304,7 +304,7 @@ def _load_sums(session: Session, source: str) -> tuple[_Sums, int] | None:
         light, unsettled = _decode(raw["light"])
         return _Sums(settledsums.decode(raw["sums"]), raw["ids"], light, unsettled, len(parts))
 
-    # (in a tuple: None decoded, sums of other parts, is not None undecodable)
+    # (a 1-tuple: sums kept for other parts, None, differ from sums that cannot be decoded)
     kept = storeread.undamaged(source, "summary's sums", lambda: (decode(),))
     if kept is None:
         raise _NoSums(damaged=True)
@@ -802,9 +802,12 @@ def read_report(backend: Backend, *, progress_bar: bool | None, min_versions: in
             if _current_shape(session)
             else []
         )
-        decoded = [storeread.undamaged(backend.name, "report parts",
-                              functools.partial(_decode_parts, session.blob(data)))
-                   for _, data in rows]
+        decoded = [
+            storeread.undamaged(
+                backend.name, "report parts", functools.partial(_decode_parts, session.blob(data))
+            )
+            for _, data in rows
+        ]
     kept = [part for part in decoded if part is not None]
     pieces: list[SettledParts] = []
     have = np.zeros(len(want), dtype=bool)

@@ -246,6 +246,8 @@ def undamaged(source: str, what: str, decode: Callable[[], _T]) -> _T | None:
     what is kept is derived from the versions again, and never makes a store unreadable."""
     try:
         return decode()
+    except MemoryError:
+        raise  # not damage: reading around it would take more memory still
     except Exception as exc:  # msgpack, a missing key, a wrong type, Arrow: all damage
         warnings.warn(f"{source}: the {what} kept in the store cannot be read "
                       f"({type(exc).__name__}): read from the versions instead (a writable "
@@ -277,15 +279,16 @@ def _row_blocks(source: str, session: Session, progress_bar: bool | None,
                             (covered,)).fetchone()[0]
     stored: list[derived.RowBlock] = []
     replacing = False
+    filtered = only is not None and not total
     for first, data in kept:
         block = undamaged(source, "derived rows", functools.partial(
-            derived.decode, data, None if total else only))
+            derived.decode, data, only if filtered else None))
         if block is None:  # derived again from here on (and kept again, in its place)
             covered = first - 1
             total = session.execute("SELECT count(*) FROM versions WHERE version_id > ?",
                                     (covered,)).fetchone()[0]
-            # (the blocks before it whole: they are kept again, merged)
-            stored = [derived.decode(data) for _, data in kept[:len(stored)]]
+            if filtered:  # the blocks before it whole: they are kept again, merged
+                stored = [derived.decode(data) for _, data in kept[:len(stored)]]
             replacing = True
             break
         stored.append(block)
